@@ -1,0 +1,158 @@
+#include "addr.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "hash.h"
+
+int qasm_addr_parse_ip(struct qasm_addr *a, const char *s, uint16_t port)
+{
+    struct qasm_addr t;
+    memset(&t, 0, sizeof(t));
+    if (inet_pton(AF_INET, s, t.ip) == 1)
+        t.family = AF_INET;
+    else if (inet_pton(AF_INET6, s, t.ip) == 1)
+        t.family = AF_INET6;
+    else
+        return -EINVAL;
+    t.port = port;
+    *a = t;
+    return 0;
+}
+
+static int parse_port(uint16_t *port, const char *s)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -EINVAL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > 65535)
+        return -EINVAL;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+int qasm_addr_parse(struct qasm_addr *a, const char *s)
+{
+    char host[64];
+    const char *colon;
+    uint16_t port;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        colon = close + 1;
+        if (strchr(host, ':') == NULL)
+            return -EINVAL;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+        if (strchr(host, ':') != NULL) /* IPv6 needs brackets */
+            return -EINVAL;
+    }
+    if (parse_port(&port, colon + 1) < 0)
+        return -EINVAL;
+    return qasm_addr_parse_ip(a, host, port);
+}
+
+char *qasm_addr_format_ip(char *buf, size_t len, const struct qasm_addr *a)
+{
+    if (a->family != AF_INET && a->family != AF_INET6) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    if (inet_ntop(a->family, a->ip, buf, (socklen_t)len) == NULL)
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+char *qasm_addr_format(char *buf, size_t len, const struct qasm_addr *a)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (a->family != AF_INET && a->family != AF_INET6) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    qasm_addr_format_ip(ip, sizeof(ip), a);
+    if (a->family == AF_INET6)
+        snprintf(buf, len, "[%s]:%u", ip, a->port);
+    else
+        snprintf(buf, len, "%s:%u", ip, a->port);
+    return buf;
+}
+
+int qasm_addr_from_sockaddr(struct qasm_addr *a, const struct sockaddr *sa, socklen_t salen)
+{
+    memset(a, 0, sizeof(*a));
+    if (sa->sa_family == AF_INET && salen >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
+        a->family = AF_INET;
+        a->port = ntohs(sin->sin_port);
+        memcpy(a->ip, &sin->sin_addr, 4);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6 && salen >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+        a->family = AF_INET6;
+        a->port = ntohs(sin6->sin6_port);
+        memcpy(a->ip, &sin6->sin6_addr, 16);
+        return 0;
+    }
+    return -EAFNOSUPPORT;
+}
+
+socklen_t qasm_addr_to_sockaddr(struct sockaddr_storage *ss, const struct qasm_addr *a)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (a->family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(a->port);
+        memcpy(&sin->sin_addr, a->ip, 4);
+        return sizeof(*sin);
+    }
+    if (a->family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(a->port);
+        memcpy(&sin6->sin6_addr, a->ip, 16);
+        return sizeof(*sin6);
+    }
+    return 0;
+}
+
+uint64_t qasm_addr_hash(const struct qasm_addr *a, uint64_t seed)
+{
+    return qasm_hash(a, sizeof(*a), seed);
+}
+
+uint64_t qasm_flow_hash(const struct qasm_flow *f, uint64_t seed)
+{
+    return qasm_hash(f, sizeof(*f), seed);
+}
+
+struct qasm_flow qasm_flow_reverse(const struct qasm_flow *f)
+{
+    struct qasm_flow r = *f;
+    r.src = f->dst;
+    r.dst = f->src;
+    return r;
+}
+
+char *qasm_flow_format(char *buf, size_t len, const struct qasm_flow *f)
+{
+    char s[QASM_ADDR_STRLEN], d[QASM_ADDR_STRLEN];
+    snprintf(buf, len, "%s %s -> %s", f->proto == 17 ? "udp" : f->proto == 6 ? "tcp" : "ip",
+             qasm_addr_format(s, sizeof(s), &f->src), qasm_addr_format(d, sizeof(d), &f->dst));
+    return buf;
+}

@@ -1,0 +1,10 @@
+# lib/: I/O-free cores shared by every binary (into build/libqasm.a).
+LIB_SRCS += lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/log.c
+
+UNIT_TESTS += test_lib
+test_lib_SRCS := tests/unit/test_addr.c
+test_lib_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_htab
+test_htab_SRCS := tests/unit/test_htab.c
+test_htab_LIBS = $(CMOCKA_LIBS)
