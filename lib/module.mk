@@ -8,3 +8,10 @@ test_lib_LIBS = $(CMOCKA_LIBS)
 UNIT_TESTS += test_htab
 test_htab_SRCS := tests/unit/test_htab.c
 test_htab_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_quic
+test_quic_SRCS := tests/unit/test_quic.c
+test_quic_LIBS = $(CMOCKA_LIBS)
+
+FUZZ_TARGETS += fuzz_quic
+fuzz_quic_SRCS := tests/fuzz/fuzz_quic.c

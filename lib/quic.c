@@ -205,7 +205,7 @@ void qasm_quic_iter_init(struct qasm_quic_iter *it, const uint8_t *data, size_t 
 int qasm_quic_iter_next(struct qasm_quic_iter *it, struct qasm_quic_hdr *hd)
 {
     if (it->off >= it->len)
-        return it->count == 0 ? QASM_QUIC_ERR_EMPTY : 0;
+        return it->count == 0 && it->len == 0 ? QASM_QUIC_ERR_EMPTY : 0;
     ssize_t n = qasm_quic_parse(hd, it->data + it->off, it->len - it->off, it->short_dcid_len, 0);
     if (n < 0) {
         it->off = it->len;
