@@ -1,5 +1,5 @@
 # lib/: I/O-free cores shared by every binary (into build/libqasm.a).
-LIB_SRCS += lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/log.c lib/quic.c
+LIB_SRCS += lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/log.c lib/quic.c lib/ipudp.c
 
 UNIT_TESTS += test_lib
 test_lib_SRCS := tests/unit/test_addr.c
@@ -15,3 +15,10 @@ test_quic_LIBS = $(CMOCKA_LIBS)
 
 FUZZ_TARGETS += fuzz_quic
 fuzz_quic_SRCS := tests/fuzz/fuzz_quic.c
+
+UNIT_TESTS += test_ipudp
+test_ipudp_SRCS := tests/unit/test_ipudp.c
+test_ipudp_LIBS = $(CMOCKA_LIBS)
+
+FUZZ_TARGETS += fuzz_ipudp
+fuzz_ipudp_SRCS := tests/fuzz/fuzz_ipudp.c
