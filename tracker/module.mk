@@ -1,0 +1,3 @@
+# tracker/: the tracking agent daemon, its protocol codec (lib/proto.c is
+# owned here), qasm-trackctl, the store core, tests and benchmark.
+LIB_SRCS += lib/proto.c
