@@ -1,0 +1,414 @@
+/*
+ * mbox.h: the I/O-free processing core of a QASM middlebox: a NAT (NAPT
+ * with a finite public port pool), a per-flow token-bucket rate limiter or
+ * an L4 hash load balancer, each in one of three modes:
+ *
+ *   default    state keyed on the UDP 5-tuple, exactly like the paper's
+ *              baselines (a migrated QUIC connection is a new flow);
+ *   reactive   QUIC packets are keyed on the connection's original DCID
+ *              (O-DCID); an unknown DCID is looked up in the tracker and
+ *              the answer cached;
+ *   proactive  as reactive, and the core subscribes to each connection on
+ *              first sight so the tracker pushes new DCIDs / addresses
+ *              before the packets that use them arrive.
+ *
+ * The core never does I/O and never reads a clock: a shell (UDP relay,
+ * packet backend, pcap replay) turns each datagram into a struct
+ * qasm_mbox_pkt, calls qasm_mbox_process() with the current time and
+ * applies the verdict. Everything the core wants from the outside world
+ * comes out of queues the shell drains after every call:
+ *
+ *   qasm_mbox_next_request()  tracker requests (QUERY / SUBSCRIBE / UNSUBSCRIBE);
+ *                             the shell feeds answers back with
+ *                             qasm_mbox_answer() and pushes with qasm_mbox_push();
+ *   qasm_mbox_next_release()  packets the core held (verdict HOLD) and has
+ *                             now decided, with their opaque pointers;
+ *   qasm_mbox_next_event()    NAT public ports opened / closed (the relay
+ *                             binds one real socket per public port).
+ *
+ * Timers: qasm_mbox_next_expiry() gives the next deadline; the shell calls
+ * qasm_mbox_expire() when it passes (qasm_mbox_process() also expires what
+ * is due, so a replay that only calls process stays exact).
+ *
+ * Drain order after each call to process / answer / push / expire /
+ * tracker_state: events first (a PORT_OPEN must precede the first packet
+ * sent from that port), then the verdict / released packets, then requests.
+ *
+ * The rules of classification (aware modes; see docs/MIDDLEBOXES.md):
+ *  - non-QUIC UDP, and QUIC packets whose DCID cannot be read (short header
+ *    to a server whose CID length is not known yet) get default treatment;
+ *  - the CID length of each server is learned from the SCID of its
+ *    long-header packets; a client Initial gives the O-DCID directly;
+ *  - a connection's state moves to a new client address only when the
+ *    tracker attests that address for the connection; a packet carrying
+ *    someone else's DCID from an unattested address gets default treatment,
+ *    never the victim's mapping, bucket or backend;
+ *  - packets with an unknown DCID from an unknown 5-tuple are held for at
+ *    most hold_time while the tracker is asked (bounded per DCID and
+ *    globally); then they join their connection or become a new flow;
+ *  - tracker down or slow: default treatment, counted, no stall beyond hold_time.
+ */
+#ifndef QASM_MBOX_H
+#define QASM_MBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "cid.h"
+#include "clock.h"
+
+struct qasm_mbox;
+
+enum qasm_mbox_function {
+    QASM_MBOX_NAT = 0,
+    QASM_MBOX_RATELIMIT = 1,
+    QASM_MBOX_LB = 2
+};
+
+enum qasm_mbox_mode {
+    QASM_MBOX_DEFAULT = 0,
+    QASM_MBOX_REACTIVE = 1,
+    QASM_MBOX_PROACTIVE = 2
+};
+
+#define QASM_MBOX_MAX_BACKENDS 256
+
+struct qasm_mbox_config {
+    enum qasm_mbox_function function;
+    enum qasm_mbox_mode mode;
+
+    /* NAT: public IP (port ignored) and the inclusive public port range. */
+    struct qasm_addr nat_public;
+    uint16_t nat_port_min;
+    uint16_t nat_port_max;
+    /* Idle timeout of every entry (NAT mapping, RL bucket, LB flow): like
+     * conntrack, udp_timeout until traffic flowed both ways, then
+     * udp_stream_timeout. Defaults 30 s and 120 s. */
+    qasm_duration udp_timeout;
+    qasm_duration udp_stream_timeout;
+
+    /* Rate limiter: tokens per second (may be fractional), bucket depth,
+     * and whether a token is a packet (0) or a byte of UDP payload (1).
+     * Both directions of a flow draw from the same bucket. */
+    double rl_rate;
+    double rl_burst;
+    int rl_bytes;
+
+    /* Load balancer: the backends (copied by qasm_mbox_new). */
+    const struct qasm_addr *lb_backends;
+    size_t lb_nbackends;
+
+    /* Aware modes. */
+    qasm_duration hold_time;     /* max time a packet is held (default 2 ms) */
+    size_t hold_max;             /* max packets held in total (default 4096) */
+    size_t hold_max_per_dcid;    /* max packets held per unknown DCID (default 16) */
+    qasm_duration cache_ttl;     /* how long a tracker attestation is trusted (default 120 s) */
+    qasm_duration query_timeout; /* forget an unanswered query after this (default 1 s) */
+    size_t max_requests;         /* bound of the request queue (default 65536) */
+
+    /* Sizing hint for the tables (default 1024) and a hash seed (0 = fixed). */
+    size_t expected_flows;
+    uint64_t seed;
+};
+
+/*
+ * qasm_mbox_config_init fills |cfg| with the defaults above for |function|
+ * and |mode| (NAT: 127.0.0.1, ports 40000-40063; RL: 5 pkt/s, burst 5; LB:
+ * no backend, set some before qasm_mbox_new).
+ */
+void qasm_mbox_config_init(struct qasm_mbox_config *cfg, enum qasm_mbox_function function,
+                           enum qasm_mbox_mode mode);
+
+/*
+ * qasm_mbox_new makes a core from |cfg| (copied). Returns 0, -EINVAL for a
+ * bad configuration (empty port range, no LB backend, rate <= 0, ...), or
+ * -ENOMEM; *pm is NULL on failure.
+ */
+int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg);
+
+/* qasm_mbox_del frees the core and everything it holds. NULL is fine.
+ * Held packets are dropped without being handed back (drain first). */
+void qasm_mbox_del(struct qasm_mbox *m);
+
+/* ---- Packets and verdicts ---- */
+
+enum qasm_mbox_dir {
+    QASM_MBOX_FROM_CLIENT = 0, /* private / client side, towards the server */
+    QASM_MBOX_FROM_SERVER = 1  /* public / server side, towards the client */
+};
+
+/*
+ * One UDP datagram as the core sees it. |flow| is the 5-tuple as received:
+ *  - FROM_CLIENT: src = client (private) address, dst = server address
+ *    (for the LB: the address the client sent to, the VIP);
+ *  - FROM_SERVER, NAT: src = server, dst = public IP:port of the mapping;
+ *  - FROM_SERVER, RL/LB: src = server (as the client addresses it), dst =
+ *    client, i.e. the reverse of the client's flow.
+ * |data|/|len| is the UDP payload. The core reads it only during the call;
+ * for a HOLD it keeps the pointer and hands it back, so the shell must
+ * keep the buffer alive until the packet is released (tie it to |opaque|).
+ */
+struct qasm_mbox_pkt {
+    struct qasm_flow flow;
+    enum qasm_mbox_dir dir;
+    const uint8_t *data;
+    size_t len;
+    void *opaque;
+};
+
+enum qasm_mbox_action {
+    QASM_MBOX_FORWARD = 0,
+    QASM_MBOX_DROP = 1,
+    QASM_MBOX_HOLD = 2
+};
+
+enum qasm_mbox_drop_reason {
+    QASM_MBOX_DROP_NONE = 0,
+    QASM_MBOX_DROP_POOL_EXHAUSTED = 1, /* NAT: no free public port for a new flow */
+    QASM_MBOX_DROP_RATE_LIMITED = 2,   /* RL: bucket empty */
+    QASM_MBOX_DROP_MALFORMED = 3,      /* packet view unusable (no address family, ...) */
+    QASM_MBOX_DROP_HOLD_OVERFLOW = 4,  /* hold queue full (per DCID or global) */
+    QASM_MBOX_DROP_NO_MAPPING = 5,     /* NAT: public-side packet matching no mapping */
+    QASM_MBOX_DROP_NO_MEMORY = 6,      /* allocation failed */
+    QASM_MBOX_DROP_SHUTDOWN = 7,       /* held packet released by qasm_mbox_del / flush */
+    QASM_MBOX_DROP_MAX
+};
+
+/* Which path a packet took through the state tables (fig9 of the paper). */
+enum qasm_mbox_path {
+    QASM_MBOX_PATH_NONE = 0,   /* dropped before touching state, or held */
+    QASM_MBOX_PATH_LOOKUP = 1, /* found an existing entry, nothing changed */
+    QASM_MBOX_PATH_NEW = 2,    /* created a new entry (mapping, bucket, backend) */
+    QASM_MBOX_PATH_UPDATE = 3, /* existing entry updated: new client address or new DCID */
+    QASM_MBOX_PATH_MAX
+};
+
+/* How the packet was classified. */
+enum qasm_mbox_class {
+    QASM_MBOX_CLASS_FLOW = 0,     /* default mode: keyed on the 5-tuple */
+    QASM_MBOX_CLASS_NONQUIC = 1,  /* aware mode, not QUIC / DCID unreadable: 5-tuple */
+    QASM_MBOX_CLASS_QUIC_FLOW = 2, /* aware mode, QUIC but default treatment (unknown,
+                                      unattested, tracker down): 5-tuple */
+    QASM_MBOX_CLASS_QUIC_CONN = 3, /* aware mode: keyed on the connection's O-DCID */
+    QASM_MBOX_CLASS_MAX
+};
+
+struct qasm_mbox_verdict {
+    enum qasm_mbox_action action;
+    enum qasm_mbox_drop_reason reason; /* DROP only */
+    enum qasm_mbox_path path;
+    enum qasm_mbox_class cls;
+    /*
+     * FORWARD: the 5-tuple to send with. NAT from client: src = public
+     * IP:port, dst unchanged; NAT from server: src unchanged, dst = the
+     * connection's latest private address; LB from client: dst = the
+     * chosen backend; otherwise unchanged.
+     */
+    struct qasm_flow flow;
+    uint16_t public_port;   /* NAT: the mapping's public port (also for FROM_SERVER) */
+    int backend;            /* LB: index of the backend, else -1 */
+    struct qasm_cid odcid;  /* QUIC_CONN: the connection's O-DCID (len 0 otherwise) */
+    /* Set for released packets (qasm_mbox_next_release): the packet's own
+     * fields, as given to qasm_mbox_process. */
+    enum qasm_mbox_dir dir;
+    const uint8_t *data;
+    size_t len;
+    void *opaque;
+    qasm_tstamp held_since; /* released packets: when it was held */
+};
+
+/*
+ * qasm_mbox_process classifies |pkt| at time |now| and fills |v|. Returns
+ * v->action. A HOLD means the core keeps the packet (its opaque pointer,
+ * data pointer and length); it comes back later from
+ * qasm_mbox_next_release() with its real verdict, at most hold_time later.
+ * May queue events and tracker requests.
+ */
+enum qasm_mbox_action qasm_mbox_process(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                                        qasm_tstamp now, struct qasm_mbox_verdict *v);
+
+/*
+ * qasm_mbox_next_release pops the next packet the core has decided after
+ * holding it. Returns 1 with |v| filled (v->opaque, v->data, v->len, dir
+ * set; action is FORWARD or DROP), or 0 when none is waiting.
+ */
+int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v);
+
+/* ---- Events for the shell ---- */
+
+enum qasm_mbox_event_type {
+    QASM_MBOX_EV_PORT_OPEN = 0,  /* NAT: open (bind) public address |addr| */
+    QASM_MBOX_EV_PORT_CLOSE = 1  /* NAT: close it (mapping expired) */
+};
+
+struct qasm_mbox_event {
+    enum qasm_mbox_event_type type;
+    struct qasm_addr addr;
+};
+
+/* qasm_mbox_next_event pops the next event. Returns 1 with |ev| filled, or 0. */
+int qasm_mbox_next_event(struct qasm_mbox *m, struct qasm_mbox_event *ev);
+
+/* ---- The tracker, as queues ---- */
+
+enum qasm_mbox_req_type {
+    QASM_MBOX_REQ_QUERY = 0,      /* look |dcid| up (answer within wait_ms if it becomes known) */
+    QASM_MBOX_REQ_SUBSCRIBE = 1,  /* push every change of connection |odcid| */
+    QASM_MBOX_REQ_UNSUBSCRIBE = 2 /* stop pushing |odcid| */
+};
+
+struct qasm_mbox_req {
+    enum qasm_mbox_req_type type;
+    uint64_t id;              /* QUERY: give it back to qasm_mbox_answer */
+    struct qasm_cid dcid;     /* QUERY */
+    struct qasm_addr server;  /* QUERY: the server the packet was sent to (may be unset) */
+    uint32_t wait_ms;         /* QUERY: 0 = answer now; else tracker may wait that long */
+    struct qasm_cid odcid;    /* SUBSCRIBE / UNSUBSCRIBE */
+};
+
+/*
+ * qasm_mbox_next_request pops the next tracker request. Returns 1 with
+ * |req| filled, or 0 when none is waiting. Requests are only produced
+ * while the tracker is up (see qasm_mbox_tracker_state).
+ */
+int qasm_mbox_next_request(struct qasm_mbox *m, struct qasm_mbox_req *req);
+
+/*
+ * A connection as the tracker knows it (filled by the shell from the
+ * tracker protocol's record; the arrays are read during the call only).
+ * |clients| are the client addresses the tracker attests for the
+ * connection, oldest first; |dcids| the DCIDs in use, oldest first.
+ */
+struct qasm_mbox_record {
+    struct qasm_cid odcid;
+    struct qasm_addr server;       /* may be unset */
+    uint8_t dcid_len;              /* length of the server-chosen CIDs (0 = unknown) */
+    uint8_t closed;                /* the connection was closed */
+    const struct qasm_cid *dcids;
+    size_t ndcids;
+    const struct qasm_addr *clients;
+    size_t nclients;
+};
+
+/*
+ * qasm_mbox_answer delivers the tracker's answer to QUERY |id|: |rec|, or
+ * NULL for NOT_FOUND (or a wait that ran out). Held packets waiting on
+ * that DCID are decided and queued for qasm_mbox_next_release. An answer
+ * to a forgotten or unknown id is still used to update the cache.
+ */
+void qasm_mbox_answer(struct qasm_mbox *m, uint64_t id, const struct qasm_mbox_record *rec,
+                      qasm_tstamp now);
+
+/*
+ * qasm_mbox_push delivers a subscription push (a connection changed): the
+ * record replaces what the core knew; packets held for any of its DCIDs
+ * are decided.
+ */
+void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qasm_tstamp now);
+
+/*
+ * qasm_mbox_tracker_state tells the core whether its tracker session is up
+ * (|up| = 1) or down (0). Going down releases every held packet with
+ * default treatment and stops requests (aware modes then behave like the
+ * default mode, counted in tracker_unavailable). Coming up again (after
+ * the shell reconnects) re-subscribes every live connection in proactive
+ * mode. A new core starts with the tracker down in default mode and up in
+ * the aware modes (the shell reports a failed connect at once).
+ */
+void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now);
+
+/* ---- Timers ---- */
+
+/* qasm_mbox_next_expiry returns the earliest deadline, or QASM_TSTAMP_MAX. */
+qasm_tstamp qasm_mbox_next_expiry(const struct qasm_mbox *m);
+
+/*
+ * qasm_mbox_expire runs everything due at |now|: held packets past
+ * hold_time (released with default treatment), forgotten queries, idle
+ * entries (NAT ports closed, UNSUBSCRIBE queued).
+ */
+void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now);
+
+/* ---- Observability ---- */
+
+struct qasm_mbox_stats {
+    uint64_t packets_in;
+    uint64_t packets_forwarded;
+    uint64_t packets_dropped;                        /* sum of the next */
+    uint64_t packets_dropped_by[QASM_MBOX_DROP_MAX]; /* by reason */
+    uint64_t packets_held;                           /* HOLD verdicts */
+    uint64_t packets_released;                       /* held packets decided */
+    uint64_t released_joined;     /* ... that joined a known connection */
+    uint64_t released_default;    /* ... that got default treatment */
+    uint64_t hold_timeouts;       /* ... decided because hold_time ran out */
+    uint64_t held_now;            /* packets held at this moment */
+    uint64_t path[QASM_MBOX_PATH_MAX];   /* packets by state path (fig9) */
+    uint64_t cls[QASM_MBOX_CLASS_MAX];   /* packets by classification */
+
+    uint64_t mappings;            /* state entries now: NAT mappings, RL buckets, LB flows */
+    uint64_t mappings_created;    /* total */
+    uint64_t mappings_expired;    /* total */
+    uint64_t flows;               /* 5-tuple entries now (a QUIC connection may have several) */
+    uint64_t conns;               /* QUIC connections (O-DCID keyed) now */
+    uint64_t dcids;               /* DCIDs bound to connections now */
+    uint64_t ports_in_use;        /* NAT */
+    uint64_t ports_high_water;    /* NAT */
+    uint64_t migrations;          /* a connection moved to a new attested client address */
+    uint64_t unattested;          /* QUIC packet refused a connection's state (hijack / no attestation) */
+    uint64_t cid_lens_learned;    /* server CID lengths learned */
+
+    uint64_t tracker_queries;     /* QUERY requests */
+    uint64_t tracker_waits;       /* ... of which with a wait (packets held) */
+    uint64_t tracker_answers;     /* answers with a record */
+    uint64_t tracker_not_found;   /* NOT_FOUND answers */
+    uint64_t tracker_timeouts;    /* queries forgotten unanswered */
+    uint64_t tracker_late;        /* answers to forgotten / unknown queries */
+    uint64_t tracker_pushes;      /* pushes received */
+    uint64_t tracker_subscribes;
+    uint64_t tracker_unsubscribes;
+    uint64_t tracker_unavailable; /* packets given default treatment because the tracker was down */
+    uint64_t tracker_down_events;
+    uint64_t requests_dropped;    /* request queue full */
+    uint64_t cache_hits;          /* DCID found in the local table */
+    uint64_t cache_misses;        /* DCID not found */
+};
+
+/* qasm_mbox_get_stats copies the counters into |st|. */
+void qasm_mbox_get_stats(const struct qasm_mbox *m, struct qasm_mbox_stats *st);
+
+/* One state entry, as shown by qasm_mbox_foreach (e.g. the paper's Table 1). */
+struct qasm_mbox_entry_info {
+    int quic;                        /* keyed on an O-DCID */
+    struct qasm_cid odcid;
+    struct qasm_addr client;         /* latest client (private) address */
+    struct qasm_addr server;
+    const struct qasm_addr *clients; /* every client address bound now, oldest first */
+    size_t nclients;
+    uint16_t public_port;            /* NAT */
+    int backend;                     /* LB, else -1 */
+    double tokens;                   /* RL */
+    qasm_tstamp last_seen;
+    int assured;                     /* traffic flowed both ways */
+};
+
+/*
+ * qasm_mbox_foreach calls |cb| for every state entry (arrays valid during
+ * the call only); stops early when |cb| returns non-zero.
+ */
+void qasm_mbox_foreach(const struct qasm_mbox *m,
+                       int (*cb)(const struct qasm_mbox_entry_info *e, void *arg), void *arg);
+
+/* Names for logs and JSON ("nat", "reactive", "pool_exhausted", "lookup", ...). */
+const char *qasm_mbox_function_name(enum qasm_mbox_function f);
+const char *qasm_mbox_mode_name(enum qasm_mbox_mode mode);
+const char *qasm_mbox_drop_name(enum qasm_mbox_drop_reason r);
+const char *qasm_mbox_path_name(enum qasm_mbox_path p);
+const char *qasm_mbox_class_name(enum qasm_mbox_class c);
+
+/* Parse "nat" / "ratelimit" / "lb" and "default" / "reactive" / "proactive";
+ * return 0 or -EINVAL. */
+int qasm_mbox_function_parse(enum qasm_mbox_function *f, const char *s);
+int qasm_mbox_mode_parse(enum qasm_mbox_mode *mode, const char *s);
+
+#endif
