@@ -38,6 +38,7 @@ NGHTTP3_LIBS  = $(call pc,--libs,libnghttp3)
 GNUTLS_LIBS   = $(call pc,--libs,gnutls)
 PCAP_LIBS     = $(call pc,--libs,libpcap)
 CMOCKA_LIBS   = $(call pc,--libs,cmocka)
+JANSSON_LIBS  = $(call pc,--libs,jansson)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wformat=2 -Wvla -Wimplicit-fallthrough -Wundef
@@ -66,6 +67,7 @@ include lib/module.mk
 -include client-agent/module.mk
 -include middleboxes/module.mk
 -include migration-bench/module.mk
+-include migration-bench/bench.mk
 -include captures/module.mk
 -include tests/module.mk
 
