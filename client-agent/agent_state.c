@@ -140,6 +140,7 @@ void qasm_agent_conn_open(struct qasm_agent_conn *c, const struct qasm_cid *odci
     c->dcid = *odcid;
     c->local = *local;
     c->remote = *remote;
+    c->client0 = *local;
     c->opened = now;
     c->last_refresh = now;
     add_dcid(c, QASM_AGENT_SEQ_UNKNOWN, odcid, QASM_AGENT_DCID_ACTIVE, 1);

@@ -86,6 +86,7 @@ struct qasm_agent_conn {
     struct qasm_cid dcid;   /* current DCID (last observed) */
     struct qasm_addr local; /* current client address */
     struct qasm_addr remote;/* server address */
+    struct qasm_addr client0; /* first client address (the tracker's key with the O-DCID) */
     struct qasm_agent_dcid dcids[QASM_AGENT_MAX_DCIDS];
     size_t ndcids;
     struct qasm_addr addrs[QASM_AGENT_MAX_ADDRS]; /* client addresses, oldest first */
@@ -93,6 +94,7 @@ struct qasm_agent_conn {
     qasm_tstamp opened;
     qasm_tstamp last_refresh;
     uint32_t nchanges;      /* DCID switches + address changes seen */
+    uint32_t report_seq;    /* last report sequence number sent (agent_report.c) */
     uint8_t closed;
     uint8_t close_reason;
 };

@@ -5,3 +5,14 @@ UNIT_TESTS += test_agent_state
 test_agent_state_SRCS := tests/unit/test_agent_state.c client-agent/agent_state.c \
                          client-agent/agent_qlog.c
 test_agent_state_LIBS = $(CMOCKA_LIBS)
+
+# The agent: hidden visibility, only the ngtcp2 wrappers and qasm_agent_* exported
+# (client-agent/agent.map); libqasm.a's symbols stay private (--exclude-libs).
+SHLIBS += libqasm-agent.so
+libqasm-agent.so_SRCS := client-agent/interpose.c client-agent/agent_state.c \
+                         client-agent/agent_qlog.c client-agent/agent_report.c
+libqasm-agent.so_LIBS = $(call pc,--libs,libngtcp2) -ldl -lpthread
+libqasm-agent.so_LDFLAGS := -Wl,--version-script=client-agent/agent.map -Wl,--exclude-libs,ALL \
+                            -Wl,-z,defs
+$(O)/obj/client-agent/%.o: CFLAGS += -fvisibility=hidden
+$(O)/libqasm-agent.so: client-agent/agent.map

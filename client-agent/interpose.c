@@ -1,0 +1,1017 @@
+/*
+ * interpose.c: the I/O shell of the client agent. Wraps Debian's ngtcp2
+ * 0.12.x client API (found with dlsym(RTLD_NEXT)), feeds what it sees into
+ * the pure core (agent_state.c) and sends the resulting reports to the
+ * tracker as non-blocking UDP datagrams (agent_report.c, lib/proto.h).
+ * Design and ngtcp2 facts: docs/CLIENT-AGENT.md and
+ * ../shared/notes/ngtcp2-0.12.md.
+ *
+ * Concurrency: one global mutex guards the connection table, the counters
+ * and the socket; it is never held while calling into ngtcp2 or the
+ * application. A connection's state is touched by the thread that calls into
+ * that connection (ngtcp2 connections are single-threaded); the hot path
+ * (every read/write) finds its entry through a thread-local cache validated
+ * by a generation counter and compares the current DCID and path without
+ * locking. Re-entrancy (libngtcp2 calls its own exported writev_stream and
+ * conn_del through the PLT) is harmless: every wrapper tolerates unknown
+ * connections and the core dedupes repeated observations.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ngtcp2/ngtcp2.h>
+
+#include "addr.h"
+#include "agent_qlog.h"
+#include "agent_report.h"
+#include "agent_state.h"
+#include "clock.h"
+#include "hash.h"
+#include "htab.h"
+#include "log.h"
+#include "qasm_agent.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* The ABI this file was compiled for: 0.12.x (soname libngtcp2.so.9). */
+#if NGTCP2_VERSION_NUM < 0x000c00 || NGTCP2_VERSION_NUM > 0x000cff
+#error "client-agent/interpose.c handles ngtcp2 0.12.x only"
+#endif
+
+#define DEFAULT_REFRESH (10 * QASM_SEC)
+
+struct agent_entry {
+    ngtcp2_conn *conn;
+    struct qasm_agent_conn st;
+    ngtcp2_tstamp last_ts;
+    /* Raw copies of what was last observed, for the lock-free compare. */
+    ngtcp2_cid last_dcid;
+    struct sockaddr_storage last_local, last_remote;
+    ngtcp2_socklen last_local_len, last_remote_len;
+    /* The application's callbacks we replaced (chained when non-NULL). */
+    ngtcp2_connection_id_status app_dcid_status;
+    ngtcp2_path_validation app_path_validation;
+    ngtcp2_recv_stateless_reset app_recv_stateless_reset;
+    ngtcp2_qlog_write app_qlog_write;
+    void *user_data;
+};
+
+/* Real functions. */
+static int (*real_client_new)(ngtcp2_conn **, const ngtcp2_cid *, const ngtcp2_cid *,
+                              const ngtcp2_path *, uint32_t, int, const ngtcp2_callbacks *, int,
+                              const ngtcp2_settings *, int, const ngtcp2_transport_params *,
+                              const ngtcp2_mem *, void *);
+static int (*real_read_pkt)(ngtcp2_conn *, const ngtcp2_path *, int, const ngtcp2_pkt_info *,
+                            const uint8_t *, size_t, ngtcp2_tstamp);
+static ngtcp2_ssize (*real_write_pkt)(ngtcp2_conn *, ngtcp2_path *, int, ngtcp2_pkt_info *,
+                                      uint8_t *, size_t, ngtcp2_tstamp);
+static ngtcp2_ssize (*real_writev_stream)(ngtcp2_conn *, ngtcp2_path *, int, ngtcp2_pkt_info *,
+                                          uint8_t *, size_t, ngtcp2_ssize *, uint32_t, int64_t,
+                                          const ngtcp2_vec *, size_t, ngtcp2_tstamp);
+static ngtcp2_ssize (*real_writev_datagram)(ngtcp2_conn *, ngtcp2_path *, int, ngtcp2_pkt_info *,
+                                            uint8_t *, size_t, int *, uint32_t, uint64_t,
+                                            const ngtcp2_vec *, size_t, ngtcp2_tstamp);
+static ngtcp2_ssize (*real_write_cc)(ngtcp2_conn *, ngtcp2_path *, int, ngtcp2_pkt_info *,
+                                     uint8_t *, size_t, const ngtcp2_connection_close_error *,
+                                     ngtcp2_tstamp);
+static void (*real_del)(ngtcp2_conn *);
+static int (*real_imm_migration)(ngtcp2_conn *, const ngtcp2_path *, ngtcp2_tstamp);
+static int (*real_migration)(ngtcp2_conn *, const ngtcp2_path *, ngtcp2_tstamp);
+static void (*real_set_local_addr)(ngtcp2_conn *, const ngtcp2_addr *);
+static int (*real_handle_expiry)(ngtcp2_conn *, ngtcp2_tstamp);
+
+/* Configuration, written once under g_init_lock before g_init_done. */
+static pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_init_done;
+static int g_enabled;   /* reports go out */
+static int g_interpose; /* wrappers track connections */
+static int g_qlog = 1;  /* hook qlog for NEW_CONNECTION_ID */
+static qasm_duration g_refresh = DEFAULT_REFRESH;
+static int g_fd = -1;
+
+/* State guarded by g_lock. */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct qasm_htab *g_conns;
+static struct qasm_agent_stats g_stats;
+static ngtcp2_qlog_write g_app_qlog; /* the one app qlog writer seen, for the fallback */
+/* The last application callbacks seen, for a connection we failed to track (ENOMEM). */
+static ngtcp2_connection_id_status g_app_dcid_status;
+static ngtcp2_path_validation g_app_path_validation;
+static ngtcp2_recv_stateless_reset g_app_recv_stateless_reset;
+static int g_app_qlog_many;
+
+static _Atomic uint64_t g_gen = 1;   /* bumped on every insert/remove */
+static _Atomic unsigned g_nlive;
+
+static __thread ngtcp2_conn *tc_conn;
+static __thread struct agent_entry *tc_entry;
+static __thread uint64_t tc_gen;
+static __thread struct agent_entry *tls_cur;     /* conn inside a wrapped call */
+static __thread struct agent_entry *tls_pending; /* inside client_new */
+static __thread int tls_in_read;                 /* inside read_pkt */
+
+static int entry_eq(const void *entry, const void *key)
+{
+    return ((const struct agent_entry *)entry)->conn == *(ngtcp2_conn *const *)key;
+}
+
+static uint64_t conn_hash(const ngtcp2_conn *conn)
+{
+    return qasm_hash_mix((uint64_t)(uintptr_t)conn);
+}
+
+/* ------------------------------------------------------------------ init */
+
+static void *must_sym(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p)
+        p = dlsym(RTLD_DEFAULT, name);
+    return p;
+}
+
+static void resolve(void)
+{
+    *(void **)&real_client_new = must_sym("ngtcp2_conn_client_new_versioned");
+    *(void **)&real_read_pkt = must_sym("ngtcp2_conn_read_pkt_versioned");
+    *(void **)&real_write_pkt = must_sym("ngtcp2_conn_write_pkt_versioned");
+    *(void **)&real_writev_stream = must_sym("ngtcp2_conn_writev_stream_versioned");
+    *(void **)&real_writev_datagram = must_sym("ngtcp2_conn_writev_datagram_versioned");
+    *(void **)&real_write_cc = must_sym("ngtcp2_conn_write_connection_close_versioned");
+    *(void **)&real_del = must_sym("ngtcp2_conn_del");
+    *(void **)&real_imm_migration = must_sym("ngtcp2_conn_initiate_immediate_migration");
+    *(void **)&real_migration = must_sym("ngtcp2_conn_initiate_migration");
+    *(void **)&real_set_local_addr = must_sym("ngtcp2_conn_set_local_addr");
+    *(void **)&real_handle_expiry = must_sym("ngtcp2_conn_handle_expiry");
+}
+
+/* Parses "HOST:PORT" (numeric or a name) and opens a connected non-blocking UDP socket. */
+static int open_tracker(const char *spec)
+{
+    struct qasm_addr a;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int fd;
+
+    if (qasm_addr_parse(&a, spec) == 0) {
+        sslen = qasm_addr_to_sockaddr(&ss, &a);
+    } else {
+        char host[256];
+        const char *colon = strrchr(spec, ':');
+        struct addrinfo hints, *res = NULL;
+        size_t hl;
+
+        if (!colon || colon == spec || (hl = (size_t)(colon - spec)) >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, spec, hl);
+        host[hl] = 0;
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_socktype = SOCK_DGRAM;
+        if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+            return -EINVAL;
+        memcpy(&ss, res->ai_addr, res->ai_addrlen);
+        sslen = res->ai_addrlen;
+        freeaddrinfo(res);
+    }
+    fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+static int abi_ok(void)
+{
+    const ngtcp2_info *info = ngtcp2_version(0);
+    return info && (info->version_num & 0xffff00) == (NGTCP2_VERSION_NUM & 0xffff00);
+}
+
+/* Called with g_init_lock held, once. */
+static int do_init(const char *tracker, unsigned flags)
+{
+    const char *s;
+    int lvl = QASM_LOG_WARN, fd;
+
+    g_init_done = 1;
+    resolve();
+    if ((s = getenv("QASM_AGENT_LOG")) != NULL && qasm_log_level_parse(s) >= 0)
+        lvl = qasm_log_level_parse(s);
+    qasm_log_init("qasm-agent", (enum qasm_log_level)lvl);
+    if ((s = getenv("QASM_AGENT_REFRESH")) != NULL && qasm_duration_parse(&g_refresh, s) < 0)
+        g_refresh = DEFAULT_REFRESH;
+    if ((s = getenv("QASM_AGENT_QLOG")) != NULL && strcmp(s, "0") == 0)
+        flags |= QASM_AGENT_NO_QLOG;
+    g_qlog = !(flags & QASM_AGENT_NO_QLOG);
+    g_interpose = !(flags & QASM_AGENT_NO_INTERPOSE);
+    if (!tracker || !*tracker) {
+        qasm_debug("QASM_TRACKER not set: inert");
+        return -EINVAL;
+    }
+    if (!abi_ok()) {
+        const ngtcp2_info *info = ngtcp2_version(0);
+        qasm_warn("libngtcp2 %s is not the 0.12.x ABI this agent handles: passing through",
+                  info ? info->version_str : "?");
+        return -EPROTONOSUPPORT;
+    }
+    fd = open_tracker(tracker);
+    if (fd < 0) {
+        qasm_warn("tracker \"%s\": %s: inert", tracker, strerror(-fd));
+        return -EINVAL;
+    }
+    if (qasm_htab_new(&g_conns, 64, entry_eq) < 0) {
+        close(fd);
+        return -ENOMEM;
+    }
+    g_fd = fd;
+    g_enabled = 1;
+    qasm_info("reporting to %s (refresh %.1fs, qlog %s, interpose %s)", tracker,
+              (double)g_refresh / 1e9, g_qlog ? "on" : "off", g_interpose ? "on" : "off");
+    return 0;
+}
+
+static void init_from_env(void)
+{
+    pthread_mutex_lock(&g_init_lock);
+    if (!g_init_done)
+        do_init(getenv("QASM_TRACKER"), 0);
+    pthread_mutex_unlock(&g_init_lock);
+}
+
+static inline void agent_init(void)
+{
+    pthread_once(&g_once, init_from_env);
+}
+
+EXPORT int qasm_agent_init(const char *tracker, unsigned flags)
+{
+    int rv;
+
+    pthread_mutex_lock(&g_init_lock);
+    rv = g_init_done ? -EALREADY : do_init(tracker ? tracker : getenv("QASM_TRACKER"), flags);
+    pthread_mutex_unlock(&g_init_lock);
+    return rv;
+}
+
+EXPORT int qasm_agent_enabled(void)
+{
+    agent_init();
+    return g_enabled;
+}
+
+/* ------------------------------------------------------------- reporting */
+
+static void log_event(const struct agent_entry *e, const struct qasm_agent_ev *ev)
+{
+    char cid[QASM_CID_HEXLEN], addr[QASM_ADDR_STRLEN], odcid[QASM_CID_HEXLEN];
+
+    if (!qasm_log_enabled(QASM_LOG_DEBUG))
+        return;
+    qasm_cid_hex(odcid, &e->st.odcid);
+    switch ((enum qasm_agent_ev_type)ev->type) {
+    case QASM_AGENT_EV_OPEN:
+        qasm_debug("conn %s open scid=%s local=%s server=%s", odcid,
+                   qasm_cid_hex(cid, &e->st.scid),
+                   qasm_addr_format(addr, sizeof(addr), &e->st.local),
+                   qasm_addr_format((char[QASM_ADDR_STRLEN]){ 0 }, QASM_ADDR_STRLEN,
+                                    &e->st.remote));
+        break;
+    case QASM_AGENT_EV_DCID_ACTIVE:
+    case QASM_AGENT_EV_DCID_SPARE:
+    case QASM_AGENT_EV_DCID_RETIRED:
+        qasm_debug("conn %s %s seq=%lld cid=%s", odcid,
+                   qasm_agent_ev_name((enum qasm_agent_ev_type)ev->type),
+                   ev->seq == QASM_AGENT_SEQ_UNKNOWN ? -1LL : (long long)ev->seq,
+                   qasm_cid_hex(cid, &ev->cid));
+        break;
+    case QASM_AGENT_EV_ADDR:
+        qasm_debug("conn %s addr %s", odcid, qasm_addr_format(addr, sizeof(addr), &ev->addr));
+        break;
+    case QASM_AGENT_EV_CLOSE:
+        qasm_debug("conn %s close (%s)", odcid,
+                   qasm_agent_close_reason_name((enum qasm_agent_close_reason)ev->reason));
+        break;
+    case QASM_AGENT_EV_REFRESH:
+        qasm_debug("conn %s refresh", odcid);
+        break;
+    }
+}
+
+static void send_one(struct agent_entry *e, const struct qasm_agent_ev *ev)
+{
+    uint8_t buf[QASM_PROTO_MAX_MSG];
+    ssize_t n = qasm_agent_report_encode(buf, sizeof(buf), &e->st, ev);
+
+    log_event(e, ev);
+    if (n < 0) {
+        g_stats.encode_errors++;
+        return;
+    }
+    if (send(g_fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n)
+        g_stats.reports_sent++;
+    else
+        g_stats.send_errors++;
+}
+
+/* Sends the queued events of |e|; called with g_lock held. */
+static void flush(struct agent_entry *e, struct qasm_agent_evq *q)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        switch ((enum qasm_agent_ev_type)q->ev[i].type) {
+        case QASM_AGENT_EV_DCID_ACTIVE:
+            g_stats.dcid_changes++;
+            break;
+        case QASM_AGENT_EV_ADDR:
+            g_stats.addr_changes++;
+            break;
+        case QASM_AGENT_EV_DCID_SPARE:
+            g_stats.spares_learnt++;
+            break;
+        case QASM_AGENT_EV_REFRESH:
+            g_stats.refreshes++;
+            break;
+        case QASM_AGENT_EV_CLOSE:
+            g_stats.closes++;
+            break;
+        default:
+            break;
+        }
+        send_one(e, &q->ev[i]);
+    }
+    if (q->dropped) {
+        /* Lost events: the full state repairs the tracker. */
+        struct qasm_agent_ev ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.type = QASM_AGENT_EV_REFRESH;
+        g_stats.events_dropped += q->dropped;
+        if (!e->st.closed)
+            send_one(e, &ev);
+    }
+    qasm_agent_evq_init(q);
+}
+
+/* ----------------------------------------------------------- conn table */
+
+static struct agent_entry *entry_get(ngtcp2_conn *conn)
+{
+    uint64_t gen = atomic_load_explicit(&g_gen, memory_order_acquire);
+    struct agent_entry *e;
+
+    if (tc_conn == conn && tc_gen == gen)
+        return tc_entry;
+    if (atomic_load_explicit(&g_nlive, memory_order_relaxed) == 0) {
+        e = NULL;
+    } else {
+        pthread_mutex_lock(&g_lock);
+        e = qasm_htab_find(g_conns, conn_hash(conn), &conn);
+        pthread_mutex_unlock(&g_lock);
+    }
+    tc_conn = conn;
+    tc_entry = e;
+    tc_gen = gen;
+    return e;
+}
+
+/* The entry for |conn| inside a callback: the table, or the one being created. */
+static struct agent_entry *entry_cb(ngtcp2_conn *conn)
+{
+    struct agent_entry *e = entry_get(conn);
+
+    if (!e && tls_pending && (tls_pending->conn == NULL || tls_pending->conn == conn))
+        e = tls_pending;
+    if (!e && tls_cur && tls_cur->conn == conn)
+        e = tls_cur;
+    return e;
+}
+
+static void addr_from_ngtcp2(struct qasm_addr *a, const ngtcp2_addr *na)
+{
+    memset(a, 0, sizeof(*a));
+    if (na->addr && na->addrlen)
+        qasm_addr_from_sockaddr(a, (const struct sockaddr *)na->addr, (socklen_t)na->addrlen);
+}
+
+static void cid_from_ngtcp2(struct qasm_cid *c, const ngtcp2_cid *nc)
+{
+    qasm_cid_set(c, nc->data, nc->datalen > QASM_CID_MAXLEN ? QASM_CID_MAXLEN : nc->datalen);
+}
+
+static void copy_raw(struct sockaddr_storage *dst, ngtcp2_socklen *dlen, const ngtcp2_addr *a)
+{
+    size_t n = a->addrlen < sizeof(*dst) ? a->addrlen : sizeof(*dst);
+    memcpy(dst, a->addr, n);
+    *dlen = (ngtcp2_socklen)n;
+}
+
+static int raw_differs(const struct sockaddr_storage *s, ngtcp2_socklen slen, const ngtcp2_addr *a)
+{
+    return slen != a->addrlen || (a->addrlen && memcmp(s, a->addr, a->addrlen) != 0);
+}
+
+/* Observe the current DCID and path of |e|'s connection; g_lock held. */
+static void observe_locked(struct agent_entry *e, struct qasm_agent_evq *q)
+{
+    const ngtcp2_cid *d = ngtcp2_conn_get_dcid(e->conn);
+    const ngtcp2_path *p = ngtcp2_conn_get_path(e->conn);
+    struct qasm_cid cid;
+    struct qasm_addr local, remote;
+
+    e->last_dcid = *d;
+    copy_raw(&e->last_local, &e->last_local_len, &p->local);
+    copy_raw(&e->last_remote, &e->last_remote_len, &p->remote);
+    cid_from_ngtcp2(&cid, d);
+    addr_from_ngtcp2(&local, &p->local);
+    addr_from_ngtcp2(&remote, &p->remote);
+    qasm_agent_conn_observe(&e->st, &cid, &local, &remote, e->last_ts, q);
+}
+
+/*
+ * The hot path after every wrapped call: compare without locking; lock
+ * only when something changed or a refresh is due.
+ */
+static void poll_conn(struct agent_entry *e, ngtcp2_tstamp ts, int force)
+{
+    const ngtcp2_cid *d;
+    const ngtcp2_path *p;
+    int changed, due;
+    struct qasm_agent_evq q;
+
+    if (e->st.closed)
+        return;
+    if (ts)
+        e->last_ts = ts;
+    d = ngtcp2_conn_get_dcid(e->conn);
+    p = ngtcp2_conn_get_path(e->conn);
+    changed = force || d->datalen != e->last_dcid.datalen ||
+              memcmp(d->data, e->last_dcid.data, d->datalen) != 0 ||
+              raw_differs(&e->last_local, e->last_local_len, &p->local) ||
+              raw_differs(&e->last_remote, e->last_remote_len, &p->remote);
+    if (e->st.last_refresh == 0 && ts)
+        e->st.last_refresh = ts;
+    due = g_refresh && ts > e->st.last_refresh && ts - e->st.last_refresh >= g_refresh;
+    if (!changed && !due)
+        return;
+    qasm_agent_evq_init(&q);
+    pthread_mutex_lock(&g_lock);
+    if (changed)
+        observe_locked(e, &q);
+    if (due)
+        qasm_agent_conn_tick(&e->st, ts, g_refresh, &q);
+    flush(e, &q);
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void close_conn(struct agent_entry *e, enum qasm_agent_close_reason reason)
+{
+    struct qasm_agent_evq q;
+
+    if (e->st.closed)
+        return;
+    qasm_agent_evq_init(&q);
+    pthread_mutex_lock(&g_lock);
+    qasm_agent_conn_close(&e->st, reason, e->last_ts, &q);
+    flush(e, &q);
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void dcid_status(struct agent_entry *e, int type, uint64_t seq, const ngtcp2_cid *cid)
+{
+    struct qasm_agent_evq q;
+    struct qasm_cid c;
+
+    if (e->st.closed || !e->conn)
+        return;
+    cid_from_ngtcp2(&c, cid);
+    qasm_agent_evq_init(&q);
+    pthread_mutex_lock(&g_lock);
+    if (type == NGTCP2_CONNECTION_ID_STATUS_TYPE_ACTIVATE) {
+        qasm_agent_conn_activate(&e->st, seq, &c, e->last_ts, &q);
+        /* Immediate migration: the path is already the new one here. */
+        observe_locked(e, &q);
+    } else {
+        qasm_agent_conn_deactivate(&e->st, seq, &c, e->last_ts, &q);
+    }
+    flush(e, &q);
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void learn(struct agent_entry *e, uint64_t seq, const struct qasm_cid *cid)
+{
+    struct qasm_agent_evq q;
+
+    if (e->st.closed)
+        return;
+    qasm_agent_evq_init(&q);
+    pthread_mutex_lock(&g_lock);
+    qasm_agent_conn_learn(&e->st, seq, cid, e->last_ts, &q);
+    flush(e, &q);
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* Inserts |e| (conn set) and reports it opened. */
+static int entry_insert(struct agent_entry *e, const struct qasm_cid *odcid,
+                        const struct qasm_cid *scid, ngtcp2_tstamp ts)
+{
+    struct qasm_agent_evq q;
+    const ngtcp2_path *p = ngtcp2_conn_get_path(e->conn);
+    struct qasm_addr local, remote;
+    int rv;
+
+    addr_from_ngtcp2(&local, &p->local);
+    addr_from_ngtcp2(&remote, &p->remote);
+    e->last_ts = ts;
+    e->last_dcid = *ngtcp2_conn_get_dcid(e->conn);
+    copy_raw(&e->last_local, &e->last_local_len, &p->local);
+    copy_raw(&e->last_remote, &e->last_remote_len, &p->remote);
+    qasm_agent_evq_init(&q);
+    pthread_mutex_lock(&g_lock);
+    rv = qasm_htab_insert(g_conns, conn_hash(e->conn), e);
+    if (rv == 0) {
+        atomic_fetch_add(&g_gen, 1);
+        atomic_fetch_add(&g_nlive, 1);
+        g_stats.conns_tracked++;
+        g_stats.conns_live++;
+        qasm_agent_conn_open(&e->st, odcid, scid, &local, &remote, ts, &q);
+        /* The DCID in use may already differ from the O-DCID (explicit tracking late). */
+        observe_locked(e, &q);
+        flush(e, &q);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rv;
+}
+
+static void entry_remove(struct agent_entry *e)
+{
+    pthread_mutex_lock(&g_lock);
+    if (qasm_htab_remove_ptr(g_conns, conn_hash(e->conn), e) == 0) {
+        atomic_fetch_add(&g_gen, 1);
+        atomic_fetch_sub(&g_nlive, 1);
+        g_stats.conns_live--;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static int cb_dcid_status(ngtcp2_conn *conn, int type, uint64_t seq, const ngtcp2_cid *cid,
+                          const uint8_t *token, void *user_data)
+{
+    struct agent_entry *e = entry_cb(conn);
+
+    if (!e)
+        return g_app_dcid_status ? g_app_dcid_status(conn, type, seq, cid, token, user_data) : 0;
+    dcid_status(e, type, seq, cid);
+    return e->app_dcid_status ? e->app_dcid_status(conn, type, seq, cid, token, user_data) : 0;
+}
+
+static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
+                              ngtcp2_path_validation_result res, void *user_data)
+{
+    struct agent_entry *e = entry_cb(conn);
+
+    if (!e)
+        return g_app_path_validation ? g_app_path_validation(conn, flags, path, res, user_data)
+                                     : 0;
+    if (e->conn)
+        poll_conn(e, 0, 1);
+    return e->app_path_validation
+               ? e->app_path_validation(conn, flags, path, res, user_data)
+               : 0;
+}
+
+static int cb_recv_stateless_reset(ngtcp2_conn *conn, const ngtcp2_pkt_stateless_reset *sr,
+                                   void *user_data)
+{
+    struct agent_entry *e = entry_cb(conn);
+
+    if (!e)
+        return g_app_recv_stateless_reset ? g_app_recv_stateless_reset(conn, sr, user_data) : 0;
+    if (e->conn)
+        close_conn(e, QASM_AGENT_CLOSE_RESET);
+    return e->app_recv_stateless_reset ? e->app_recv_stateless_reset(conn, sr, user_data) : 0;
+}
+
+/* The app's qlog writer when we do not know the connection (qlog gives only user_data). */
+static ngtcp2_qlog_write app_qlog_for(void *user_data)
+{
+    ngtcp2_qlog_write w = NULL;
+    size_t pos = 0;
+    struct agent_entry *e;
+
+    pthread_mutex_lock(&g_lock);
+    if (!g_app_qlog_many) {
+        w = g_app_qlog;
+    } else {
+        while ((e = qasm_htab_next(g_conns, &pos)) != NULL)
+            if (e->user_data == user_data && e->app_qlog_write) {
+                w = e->app_qlog_write;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return w;
+}
+
+static void cb_qlog_write(void *user_data, uint32_t flags, const void *data, size_t datalen)
+{
+    struct agent_entry *e = tls_cur ? tls_cur : tls_pending;
+    ngtcp2_qlog_write app;
+
+    if (e && tls_in_read && e->conn && datalen &&
+        memmem(data, datalen, "new_connection_id", 17) != NULL) {
+        struct qasm_agent_newcid nc[16];
+        size_t n = qasm_agent_qlog_scan(data, datalen, nc, 16);
+        for (size_t i = 0; i < n; i++)
+            learn(e, nc[i].seq, &nc[i].cid);
+    }
+    app = e ? e->app_qlog_write : app_qlog_for(user_data);
+    if (app)
+        app(user_data, flags, data, datalen);
+}
+
+/* ------------------------------------------------------------- wrappers */
+
+static inline struct agent_entry *wrapped(ngtcp2_conn *conn)
+{
+    agent_init();
+    return g_enabled && g_interpose ? entry_get(conn) : NULL;
+}
+
+EXPORT int ngtcp2_conn_client_new_versioned(
+    ngtcp2_conn **pconn, const ngtcp2_cid *dcid, const ngtcp2_cid *scid, const ngtcp2_path *path,
+    uint32_t client_chosen_version, int callbacks_version, const ngtcp2_callbacks *callbacks,
+    int settings_version, const ngtcp2_settings *settings, int transport_params_version,
+    const ngtcp2_transport_params *params, const ngtcp2_mem *mem, void *user_data)
+{
+    static int warned;
+    ngtcp2_callbacks cb;
+    ngtcp2_settings st;
+    struct agent_entry *e;
+    struct qasm_cid odcid, myscid;
+    int rv;
+
+    agent_init();
+    if (!g_enabled || !g_interpose || callbacks_version != NGTCP2_CALLBACKS_VERSION_V1 ||
+        settings_version != NGTCP2_SETTINGS_VERSION_V1 || !callbacks || !settings ||
+        (e = calloc(1, sizeof(*e))) == NULL) {
+        if (g_enabled && g_interpose && !warned) {
+            warned = 1;
+            qasm_warn("client_new: callbacks/settings version %d/%d not handled: untracked",
+                      callbacks_version, settings_version);
+        }
+        return real_client_new(pconn, dcid, scid, path, client_chosen_version, callbacks_version,
+                               callbacks, settings_version, settings, transport_params_version,
+                               params, mem, user_data);
+    }
+    cb = *callbacks;
+    e->app_dcid_status = cb.dcid_status;
+    e->app_path_validation = cb.path_validation;
+    e->app_recv_stateless_reset = cb.recv_stateless_reset;
+    cb.dcid_status = cb_dcid_status;
+    cb.path_validation = cb_path_validation;
+    cb.recv_stateless_reset = cb_recv_stateless_reset;
+    st = *settings;
+    e->user_data = user_data;
+    pthread_mutex_lock(&g_lock);
+    g_app_dcid_status = e->app_dcid_status;
+    g_app_path_validation = e->app_path_validation;
+    g_app_recv_stateless_reset = e->app_recv_stateless_reset;
+    if (g_qlog) {
+        e->app_qlog_write = st.qlog.write;
+        st.qlog.write = cb_qlog_write;
+        if (e->app_qlog_write) {
+            if (g_app_qlog && g_app_qlog != e->app_qlog_write)
+                g_app_qlog_many = 1;
+            g_app_qlog = e->app_qlog_write;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    tls_pending = e;
+    rv = real_client_new(pconn, dcid, scid, path, client_chosen_version, callbacks_version, &cb,
+                         settings_version, &st, transport_params_version, params, mem, user_data);
+    tls_pending = NULL;
+    if (rv != 0) {
+        free(e);
+        return rv;
+    }
+    e->conn = *pconn;
+    cid_from_ngtcp2(&odcid, dcid);
+    cid_from_ngtcp2(&myscid, scid);
+    if (entry_insert(e, &odcid, &myscid, settings->initial_ts) != 0) {
+        /* Out of memory: untracked; the callbacks chain through g_app_* (set above). */
+        free(e);
+    }
+    return rv;
+}
+
+EXPORT int ngtcp2_conn_read_pkt_versioned(ngtcp2_conn *conn, const ngtcp2_path *path,
+                                          int pkt_info_version, const ngtcp2_pkt_info *pi,
+                                          const uint8_t *pkt, size_t pktlen, ngtcp2_tstamp ts)
+{
+    struct agent_entry *e = wrapped(conn), *prev;
+    int rv, prev_read;
+
+    if (!e)
+        return real_read_pkt(conn, path, pkt_info_version, pi, pkt, pktlen, ts);
+    e->last_ts = ts;
+    prev = tls_cur;
+    prev_read = tls_in_read;
+    tls_cur = e;
+    tls_in_read = 1;
+    rv = real_read_pkt(conn, path, pkt_info_version, pi, pkt, pktlen, ts);
+    tls_cur = prev;
+    tls_in_read = prev_read;
+    poll_conn(e, ts, 0);
+    if (rv == NGTCP2_ERR_DRAINING)
+        close_conn(e, QASM_AGENT_CLOSE_DRAINING);
+    return rv;
+}
+
+EXPORT ngtcp2_ssize ngtcp2_conn_write_pkt_versioned(ngtcp2_conn *conn, ngtcp2_path *path,
+                                                    int pkt_info_version, ngtcp2_pkt_info *pi,
+                                                    uint8_t *dest, size_t destlen,
+                                                    ngtcp2_tstamp ts)
+{
+    struct agent_entry *e = wrapped(conn), *prev;
+    ngtcp2_ssize rv;
+
+    if (!e)
+        return real_write_pkt(conn, path, pkt_info_version, pi, dest, destlen, ts);
+    prev = tls_cur;
+    tls_cur = e;
+    rv = real_write_pkt(conn, path, pkt_info_version, pi, dest, destlen, ts);
+    tls_cur = prev;
+    poll_conn(e, ts, 0);
+    return rv;
+}
+
+EXPORT ngtcp2_ssize ngtcp2_conn_writev_stream_versioned(
+    ngtcp2_conn *conn, ngtcp2_path *path, int pkt_info_version, ngtcp2_pkt_info *pi,
+    uint8_t *dest, size_t destlen, ngtcp2_ssize *pdatalen, uint32_t flags, int64_t stream_id,
+    const ngtcp2_vec *datav, size_t datavcnt, ngtcp2_tstamp ts)
+{
+    struct agent_entry *e = wrapped(conn), *prev;
+    ngtcp2_ssize rv;
+
+    if (!e)
+        return real_writev_stream(conn, path, pkt_info_version, pi, dest, destlen, pdatalen,
+                                  flags, stream_id, datav, datavcnt, ts);
+    prev = tls_cur;
+    tls_cur = e;
+    rv = real_writev_stream(conn, path, pkt_info_version, pi, dest, destlen, pdatalen, flags,
+                            stream_id, datav, datavcnt, ts);
+    tls_cur = prev;
+    poll_conn(e, ts, 0);
+    return rv;
+}
+
+EXPORT ngtcp2_ssize ngtcp2_conn_writev_datagram_versioned(
+    ngtcp2_conn *conn, ngtcp2_path *path, int pkt_info_version, ngtcp2_pkt_info *pi,
+    uint8_t *dest, size_t destlen, int *paccepted, uint32_t flags, uint64_t dgram_id,
+    const ngtcp2_vec *datav, size_t datavcnt, ngtcp2_tstamp ts)
+{
+    struct agent_entry *e = wrapped(conn), *prev;
+    ngtcp2_ssize rv;
+
+    if (!e)
+        return real_writev_datagram(conn, path, pkt_info_version, pi, dest, destlen, paccepted,
+                                    flags, dgram_id, datav, datavcnt, ts);
+    prev = tls_cur;
+    tls_cur = e;
+    rv = real_writev_datagram(conn, path, pkt_info_version, pi, dest, destlen, paccepted, flags,
+                              dgram_id, datav, datavcnt, ts);
+    tls_cur = prev;
+    poll_conn(e, ts, 0);
+    return rv;
+}
+
+EXPORT ngtcp2_ssize ngtcp2_conn_write_connection_close_versioned(
+    ngtcp2_conn *conn, ngtcp2_path *path, int pkt_info_version, ngtcp2_pkt_info *pi,
+    uint8_t *dest, size_t destlen, const ngtcp2_connection_close_error *ccerr, ngtcp2_tstamp ts)
+{
+    struct agent_entry *e = wrapped(conn), *prev;
+    ngtcp2_ssize rv;
+
+    if (!e)
+        return real_write_cc(conn, path, pkt_info_version, pi, dest, destlen, ccerr, ts);
+    prev = tls_cur;
+    tls_cur = e;
+    rv = real_write_cc(conn, path, pkt_info_version, pi, dest, destlen, ccerr, ts);
+    tls_cur = prev;
+    e->last_ts = ts;
+    if (rv >= 0)
+        close_conn(e, ccerr && ccerr->type ==
+                                   NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT_IDLE_CLOSE
+                          ? QASM_AGENT_CLOSE_IDLE
+                          : QASM_AGENT_CLOSE_LOCAL);
+    return rv;
+}
+
+EXPORT int ngtcp2_conn_handle_expiry(ngtcp2_conn *conn, ngtcp2_tstamp ts)
+{
+    struct agent_entry *e = wrapped(conn), *prev;
+    int rv;
+
+    if (!e)
+        return real_handle_expiry(conn, ts);
+    prev = tls_cur;
+    tls_cur = e;
+    rv = real_handle_expiry(conn, ts);
+    tls_cur = prev;
+    poll_conn(e, ts, 0);
+    if (rv == NGTCP2_ERR_IDLE_CLOSE)
+        close_conn(e, QASM_AGENT_CLOSE_IDLE);
+    return rv;
+}
+
+EXPORT int ngtcp2_conn_initiate_immediate_migration(ngtcp2_conn *conn, const ngtcp2_path *path,
+                                                    ngtcp2_tstamp ts)
+{
+    struct agent_entry *e = wrapped(conn), *prev;
+    int rv;
+
+    if (!e)
+        return real_imm_migration(conn, path, ts);
+    e->last_ts = ts;
+    prev = tls_cur;
+    tls_cur = e;
+    rv = real_imm_migration(conn, path, ts);
+    tls_cur = prev;
+    poll_conn(e, ts, 0);
+    return rv;
+}
+
+EXPORT int ngtcp2_conn_initiate_migration(ngtcp2_conn *conn, const ngtcp2_path *path,
+                                          ngtcp2_tstamp ts)
+{
+    struct agent_entry *e = wrapped(conn), *prev;
+    int rv;
+
+    if (!e)
+        return real_migration(conn, path, ts);
+    e->last_ts = ts;
+    prev = tls_cur;
+    tls_cur = e;
+    rv = real_migration(conn, path, ts);
+    tls_cur = prev;
+    poll_conn(e, ts, 0);
+    return rv;
+}
+
+EXPORT void ngtcp2_conn_set_local_addr(ngtcp2_conn *conn, const ngtcp2_addr *addr)
+{
+    struct agent_entry *e = wrapped(conn);
+
+    real_set_local_addr(conn, addr);
+    if (e)
+        poll_conn(e, 0, 0);
+}
+
+EXPORT void ngtcp2_conn_del(ngtcp2_conn *conn)
+{
+    struct agent_entry *e = conn ? wrapped(conn) : NULL, *prev;
+
+    if (!e) {
+        real_del(conn);
+        return;
+    }
+    close_conn(e, QASM_AGENT_CLOSE_DELETED);
+    /* Keep the entry findable while ngtcp2 flushes qlog and frees. */
+    prev = tls_cur;
+    tls_cur = e;
+    real_del(conn);
+    tls_cur = prev;
+    entry_remove(e);
+    free(e);
+}
+
+/* ---------------------------------------------------------- explicit API */
+
+static struct agent_entry *explicit_entry(ngtcp2_conn *conn)
+{
+    agent_init();
+    return g_enabled && conn ? entry_get(conn) : NULL;
+}
+
+EXPORT int qasm_agent_track(ngtcp2_conn *conn)
+{
+    struct agent_entry *e;
+    struct qasm_cid odcid, scid;
+    ngtcp2_cid scids[8];
+    size_t n;
+
+    agent_init();
+    if (!g_enabled)
+        return -ENOTCONN;
+    if (!conn || ngtcp2_conn_is_server(conn))
+        return -EINVAL;
+    if (entry_get(conn))
+        return 0;
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    e->conn = conn;
+    cid_from_ngtcp2(&odcid, ngtcp2_conn_get_client_initial_dcid(conn));
+    memset(&scid, 0, sizeof(scid));
+    n = ngtcp2_conn_get_num_scid(conn);
+    if (n > 0 && n <= 8 && ngtcp2_conn_get_scid(conn, scids) > 0)
+        cid_from_ngtcp2(&scid, &scids[0]);
+    if (entry_insert(e, &odcid, &scid, 0) != 0) {
+        free(e);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+EXPORT void qasm_agent_poll(ngtcp2_conn *conn, uint64_t ts)
+{
+    struct agent_entry *e = explicit_entry(conn);
+
+    if (e)
+        poll_conn(e, ts, 0);
+}
+
+EXPORT void qasm_agent_dcid_status(ngtcp2_conn *conn, int type, uint64_t seq,
+                                   const ngtcp2_cid *cid)
+{
+    struct agent_entry *e = explicit_entry(conn);
+
+    if (e && cid)
+        dcid_status(e, type, seq, cid);
+}
+
+EXPORT void qasm_agent_learn_cid(ngtcp2_conn *conn, uint64_t seq, const ngtcp2_cid *cid)
+{
+    struct agent_entry *e = explicit_entry(conn);
+    struct qasm_cid c;
+
+    if (e && cid) {
+        cid_from_ngtcp2(&c, cid);
+        learn(e, seq, &c);
+    }
+}
+
+EXPORT void qasm_agent_close(ngtcp2_conn *conn, int reason)
+{
+    struct agent_entry *e = explicit_entry(conn);
+
+    if (e && reason >= QASM_AGENT_CLOSED_LOCAL && reason <= QASM_AGENT_CLOSED_RESET)
+        close_conn(e, (enum qasm_agent_close_reason)reason);
+}
+
+EXPORT void qasm_agent_untrack(ngtcp2_conn *conn)
+{
+    struct agent_entry *e = explicit_entry(conn);
+
+    if (!e)
+        return;
+    close_conn(e, QASM_AGENT_CLOSE_DELETED);
+    entry_remove(e);
+    if (tls_cur == e)
+        tls_cur = NULL;
+    free(e);
+}
+
+EXPORT void qasm_agent_get_stats(struct qasm_agent_stats *st)
+{
+    pthread_mutex_lock(&g_lock);
+    *st = g_stats;
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* At exit: connections still alive are reported closed. */
+__attribute__((destructor)) static void agent_fini(void)
+{
+    struct agent_entry *e;
+    size_t pos = 0;
+
+    if (!g_enabled)
+        return;
+    pthread_mutex_lock(&g_lock);
+    while ((e = qasm_htab_next(g_conns, &pos)) != NULL) {
+        struct qasm_agent_evq q;
+        qasm_agent_evq_init(&q);
+        qasm_agent_conn_close(&e->st, QASM_AGENT_CLOSE_EXIT, e->last_ts, &q);
+        flush(e, &q);
+    }
+    qasm_info("exit: %llu conns, %llu reports sent, %llu send errors, %llu DCID activations, "
+              "%llu address changes, %llu spares pre-registered, %llu events dropped",
+              (unsigned long long)g_stats.conns_tracked, (unsigned long long)g_stats.reports_sent,
+              (unsigned long long)g_stats.send_errors, (unsigned long long)g_stats.dcid_changes,
+              (unsigned long long)g_stats.addr_changes,
+              (unsigned long long)g_stats.spares_learnt,
+              (unsigned long long)g_stats.events_dropped);
+    pthread_mutex_unlock(&g_lock);
+}
