@@ -6,6 +6,11 @@ test_agent_state_SRCS := tests/unit/test_agent_state.c client-agent/agent_state.
                          client-agent/agent_qlog.c
 test_agent_state_LIBS = $(CMOCKA_LIBS)
 
+UNIT_TESTS += test_agent_report
+test_agent_report_SRCS := tests/unit/test_agent_report.c client-agent/agent_report.c \
+                          client-agent/agent_state.c
+test_agent_report_LIBS = $(CMOCKA_LIBS)
+
 # The agent: hidden visibility, only the ngtcp2 wrappers and qasm_agent_* exported
 # (client-agent/agent.map); libqasm.a's symbols stay private (--exclude-libs).
 SHLIBS += libqasm-agent.so
