@@ -1,0 +1,533 @@
+/*
+ * main.c: qasm-mbox, a QUIC-aware (or default) NAT, rate limiter or load
+ * balancer over the UDP relay backend. Flags -> core config, relay and
+ * tracker link; one libev loop; stats JSON every second, at exit and on
+ * SIGUSR1; clean exit on SIGTERM / SIGINT.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <ev.h>
+
+#include "addr.h"
+#include "clock.h"
+#include "log.h"
+#include "mbox.h"
+#include "relay.h"
+#include "stats.h"
+#include "tracker_link.h"
+
+static const char usage_text[] =
+"usage: qasm-mbox nat|ratelimit|lb --mode default|reactive|proactive [options]\n"
+"\n"
+"A userspace middlebox over UDP on loopback: clients send to --listen, the\n"
+"middlebox forwards to --upstream (nat, ratelimit) or to one of the --backend\n"
+"addresses (lb). Aware modes (reactive, proactive) key QUIC connections on\n"
+"their original DCID through the tracker (--tracker).\n"
+"\n"
+"common:\n"
+"  --mode MODE               default | reactive | proactive (required)\n"
+"  --listen HOST:PORT        private side, where clients send (required)\n"
+"  --upstream HOST:PORT      next hop or server (nat, ratelimit: required)\n"
+"  --tracker HOST:PORT       tracker TCP address (aware modes: required)\n"
+"  --udp-timeout DUR         idle timeout of a new entry (default 30s)\n"
+"  --udp-stream-timeout DUR  idle timeout once traffic flowed both ways (default 120s)\n"
+"  --stats-json FILE         write stats as JSON every second, at exit and on SIGUSR1\n"
+"  --log-level LEVEL         debug | info | warn | error | off (default info)\n"
+"  --seed N                  hash seed (default 0 = fixed)\n"
+"  --max-datagram BYTES      largest datagram relayed (default 4096; longer: dropped)\n"
+"  --max-flows N             ratelimit, lb: upstream sockets at most (default 4096)\n"
+"  --help                    this text\n"
+"nat:\n"
+"  --public IP               public address the pool's ports are bound on (default 127.0.0.1)\n"
+"  --ports LO-HI             public port pool (default 40000-40063)\n"
+"ratelimit:\n"
+"  --rate N                  tokens per second per flow (default 5)\n"
+"  --burst N                 bucket depth (default 5)\n"
+"  --bytes                   a token is a byte of UDP payload, not a packet\n"
+"lb:\n"
+"  --backend HOST:PORT       a backend (repeat; at least one)\n"
+"aware modes:\n"
+"  --hold DUR                longest a packet with an unknown DCID is held (default 2ms)\n"
+"  --hold-max N              packets held at most, in total (default 4096)\n"
+"  --hold-per-dcid N         packets held at most per unknown DCID (default 16)\n"
+"  --cache-ttl DUR           how long a tracker answer is trusted (default 120s)\n"
+"  --query-timeout DUR       forget an unanswered query after this (default 1s)\n"
+"\n"
+"DUR: 250ms, 2s, 1.5s, 100us, or seconds without a unit.\n";
+
+enum {
+    OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER, OPT_UDP_TIMEOUT, OPT_UDP_STREAM_TIMEOUT,
+    OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_SEED, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_PUBLIC,
+    OPT_PORTS, OPT_RATE, OPT_BURST, OPT_BYTES, OPT_BACKEND, OPT_HOLD, OPT_HOLD_MAX,
+    OPT_HOLD_PER_DCID, OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_HELP,
+};
+
+static const struct option long_opts[] = {
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"upstream", required_argument, NULL, OPT_UPSTREAM},
+    {"tracker", required_argument, NULL, OPT_TRACKER},
+    {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
+    {"udp-stream-timeout", required_argument, NULL, OPT_UDP_STREAM_TIMEOUT},
+    {"stats-json", required_argument, NULL, OPT_STATS_JSON},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"max-datagram", required_argument, NULL, OPT_MAX_DATAGRAM},
+    {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+    {"public", required_argument, NULL, OPT_PUBLIC},
+    {"ports", required_argument, NULL, OPT_PORTS},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"burst", required_argument, NULL, OPT_BURST},
+    {"bytes", no_argument, NULL, OPT_BYTES},
+    {"backend", required_argument, NULL, OPT_BACKEND},
+    {"hold", required_argument, NULL, OPT_HOLD},
+    {"hold-max", required_argument, NULL, OPT_HOLD_MAX},
+    {"hold-per-dcid", required_argument, NULL, OPT_HOLD_PER_DCID},
+    {"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
+    {"query-timeout", required_argument, NULL, OPT_QUERY_TIMEOUT},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+struct app {
+    struct ev_loop *loop;
+    struct qasm_mbox_config cfg;
+    struct qasm_mbox *m;
+    struct qasm_relay *relay;
+    struct qasm_tlink *tl;
+    const char *stats_path;
+    qasm_tstamp started;
+    ev_timer tick;
+    ev_signal sig_term;
+    ev_signal sig_int;
+    ev_signal sig_usr1;
+    int stopping;
+};
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("qasm-mbox: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see --help)\n", stderr);
+    exit(2);
+}
+
+static uint64_t parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+        fail("--%s: expected an integer in %" PRIu64 "..%" PRIu64 ", got '%s'", opt, min, max, s);
+    return (uint64_t)v;
+}
+
+static double parse_pos_double(const char *opt, const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0) || v > 1e15)
+        fail("--%s: expected a positive number, got '%s'", opt, s);
+    return v;
+}
+
+static qasm_duration parse_dur(const char *opt, const char *s)
+{
+    qasm_duration d;
+    if (qasm_duration_parse(&d, s) < 0)
+        fail("--%s: expected a duration like 2ms or 30s, got '%s'", opt, s);
+    return d;
+}
+
+static void parse_addr(struct qasm_addr *a, const char *opt, const char *s)
+{
+    if (qasm_addr_parse(a, s) < 0)
+        fail("--%s: expected IP:PORT or [IPv6]:PORT, got '%s'", opt, s);
+    if (a->port == 0)
+        fail("--%s: port 0 is not allowed ('%s')", opt, s);
+}
+
+static void parse_ports(const char *s, uint16_t *lo, uint16_t *hi)
+{
+    unsigned a, b;
+    char extra;
+    if (sscanf(s, "%u-%u%c", &a, &b, &extra) != 2 || a == 0 || a > b || b > 65535)
+        fail("--ports: expected LO-HI with 1 <= LO <= HI <= 65535, got '%s'", s);
+    *lo = (uint16_t)a;
+    *hi = (uint16_t)b;
+}
+
+/* ---- stats ---- */
+
+static void fill_stats(struct qasm_json *j, void *ud)
+{
+    struct app *app = ud;
+    struct qasm_mbox_stats st;
+    qasm_mbox_get_stats(app->m, &st);
+    const struct qasm_relay_counters *rc = qasm_relay_counters(app->relay);
+
+    qasm_json_str(j, "function", qasm_mbox_function_name(app->cfg.function));
+    qasm_json_str(j, "mode", qasm_mbox_mode_name(app->cfg.mode));
+    qasm_json_dbl(j, "uptime_s", (double)(qasm_now() - app->started) / 1e9);
+    qasm_json_u64(j, "mappings", st.mappings);
+    qasm_json_u64(j, "mappings_created", st.mappings_created);
+    qasm_json_u64(j, "mappings_expired", st.mappings_expired);
+    qasm_json_u64(j, "flows", st.flows);
+    qasm_json_u64(j, "conns", st.conns);
+    qasm_json_u64(j, "dcids", st.dcids);
+    qasm_json_u64(j, "ports_in_use", st.ports_in_use);
+    qasm_json_u64(j, "ports_high_water", st.ports_high_water);
+    if (app->cfg.function == QASM_MBOX_NAT)
+        qasm_json_u64(j, "ports_total",
+                      (uint64_t)app->cfg.nat_port_max - app->cfg.nat_port_min + 1);
+    qasm_json_u64(j, "packets_in", st.packets_in);
+    qasm_json_u64(j, "packets_forwarded", st.packets_forwarded);
+    uint64_t relay_drops = rc->rx_truncated + rc->no_socket + rc->tx_errors;
+    qasm_json_obj(j, "packets_dropped");
+    qasm_json_u64(j, "total", st.packets_dropped + relay_drops);
+    for (int r = 1; r < QASM_MBOX_DROP_MAX; r++)
+        qasm_json_u64(j, qasm_mbox_drop_name((enum qasm_mbox_drop_reason)r),
+                      st.packets_dropped_by[r]);
+    qasm_json_u64(j, "oversize", rc->rx_truncated);
+    qasm_json_u64(j, "no_socket", rc->no_socket);
+    qasm_json_u64(j, "send_error", rc->tx_errors);
+    qasm_json_close(j);
+    qasm_json_u64(j, "packets_held", st.packets_held);
+    qasm_json_u64(j, "packets_released", st.packets_released);
+    qasm_json_u64(j, "released_joined", st.released_joined);
+    qasm_json_u64(j, "released_default", st.released_default);
+    qasm_json_u64(j, "hold_timeouts", st.hold_timeouts);
+    qasm_json_u64(j, "held_now", st.held_now);
+    qasm_json_u64(j, "migrations", st.migrations);
+    qasm_json_u64(j, "unattested", st.unattested);
+    qasm_json_u64(j, "cid_lens_learned", st.cid_lens_learned);
+    qasm_json_u64(j, "tracker_queries", st.tracker_queries);
+    qasm_json_u64(j, "tracker_waits", st.tracker_waits);
+    qasm_json_u64(j, "tracker_answers", st.tracker_answers);
+    qasm_json_u64(j, "tracker_not_found", st.tracker_not_found);
+    qasm_json_u64(j, "tracker_timeouts", st.tracker_timeouts);
+    qasm_json_u64(j, "tracker_late", st.tracker_late);
+    qasm_json_u64(j, "tracker_pushes", st.tracker_pushes);
+    qasm_json_u64(j, "tracker_subscribes", st.tracker_subscribes);
+    qasm_json_u64(j, "tracker_unsubscribes", st.tracker_unsubscribes);
+    qasm_json_u64(j, "tracker_unavailable", st.tracker_unavailable);
+    qasm_json_u64(j, "tracker_down_events", st.tracker_down_events);
+    qasm_json_u64(j, "requests_dropped", st.requests_dropped);
+    qasm_json_u64(j, "cache_hits", st.cache_hits);
+    qasm_json_u64(j, "cache_misses", st.cache_misses);
+    qasm_json_obj(j, "paths");
+    for (int p = 0; p < QASM_MBOX_PATH_MAX; p++)
+        qasm_json_u64(j, qasm_mbox_path_name((enum qasm_mbox_path)p), st.path[p]);
+    qasm_json_close(j);
+    qasm_json_obj(j, "classes");
+    for (int c = 0; c < QASM_MBOX_CLASS_MAX; c++)
+        qasm_json_u64(j, qasm_mbox_class_name((enum qasm_mbox_class)c), st.cls[c]);
+    qasm_json_close(j);
+    qasm_json_hist(j, "processing_ns", qasm_relay_proc_hist(app->relay));
+
+    qasm_json_obj(j, "relay");
+    qasm_json_u64(j, "rx", rc->rx);
+    qasm_json_u64(j, "tx", rc->tx);
+    qasm_json_u64(j, "rx_errors", rc->rx_errors);
+    qasm_json_u64(j, "ports_open", rc->ports_open);
+    qasm_json_u64(j, "port_bind_fail", rc->port_bind_fail);
+    qasm_json_u64(j, "upstream_sockets", rc->upstream_sockets);
+    qasm_json_u64(j, "upstream_created", rc->upstream_created);
+    qasm_json_u64(j, "upstream_expired", rc->upstream_expired);
+    qasm_json_u64(j, "bufs_allocated", rc->bufs_allocated);
+    qasm_json_close(j);
+
+    qasm_json_obj(j, "tracker");
+    if (app->tl) {
+        const struct qasm_tsess_counters *sc = qasm_tlink_session_counters(app->tl);
+        const struct qasm_tlink_counters *lc = qasm_tlink_counters(app->tl);
+        qasm_json_bool(j, "up", qasm_tlink_is_up(app->tl));
+        qasm_json_u64(j, "connects", sc->connects);
+        qasm_json_u64(j, "connect_fails", sc->connect_fails);
+        qasm_json_u64(j, "disconnects", sc->disconnects);
+        qasm_json_u64(j, "msgs_sent", sc->msgs_sent);
+        qasm_json_u64(j, "msgs_recv", sc->msgs_recv);
+        qasm_json_u64(j, "msgs_bad", sc->msgs_bad);
+        qasm_json_u64(j, "send_overflow", sc->send_overflow);
+        qasm_json_u64(j, "requests_sent", lc->requests_sent);
+        qasm_json_u64(j, "requests_failed", lc->requests_failed);
+        qasm_json_u64(j, "answers", lc->answers);
+        qasm_json_u64(j, "answers_unknown", lc->answers_unknown);
+        qasm_json_u64(j, "errors", lc->errors);
+        qasm_json_u64(j, "pushes", lc->pushes);
+    } else {
+        qasm_json_bool(j, "up", 0);
+    }
+    qasm_json_close(j);
+}
+
+static void write_stats(struct app *app)
+{
+    if (!app->stats_path)
+        return;
+    int rv = qasm_stats_write_file(app->stats_path, fill_stats, app);
+    if (rv < 0)
+        qasm_warn("cannot write %s: %s", app->stats_path, strerror(-rv));
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct app *app = w->data;
+    qasm_relay_sweep(app->relay, qasm_now());
+    write_stats(app);
+}
+
+static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    struct app *app = w->data;
+    if (w->signum == SIGUSR1) {
+        write_stats(app);
+        return;
+    }
+    qasm_info("signal %d: exiting", w->signum);
+    app->stopping = 1;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void relay_drain_cb(void *ud)
+{
+    qasm_relay_drain(ud);
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct app app;
+    memset(&app, 0, sizeof(app));
+    enum qasm_log_level level = QASM_LOG_INFO;
+    qasm_log_init("qasm-mbox", level);
+
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+    if (argc < 2 || argv[1][0] == '-')
+        fail("first argument must be the function: nat, ratelimit or lb");
+    enum qasm_mbox_function function;
+    if (qasm_mbox_function_parse(&function, argv[1]) < 0)
+        fail("unknown function '%s' (nat, ratelimit or lb)", argv[1]);
+
+    /* Collect flags first: the mode decides the core's defaults. */
+    const char *mode_s = NULL;
+    int have_listen = 0, have_upstream = 0, have_tracker = 0;
+    struct qasm_addr listen_a, upstream_a, tracker_a;
+    struct qasm_addr backends[QASM_MBOX_MAX_BACKENDS];
+    size_t nbackends = 0;
+    struct qasm_relay_config rcfg;
+    memset(&rcfg, 0, sizeof(rcfg));
+    /* Values for the core, applied after qasm_mbox_config_init. */
+    const char *o_udp_timeout = NULL, *o_udp_stream = NULL, *o_public = NULL, *o_ports = NULL;
+    const char *o_rate = NULL, *o_burst = NULL, *o_hold = NULL, *o_hold_max = NULL;
+    const char *o_hold_per = NULL, *o_cache_ttl = NULL, *o_query_timeout = NULL, *o_seed = NULL;
+    int o_bytes = 0;
+
+    optind = 2;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_MODE: mode_s = optarg; break;
+        case OPT_LISTEN: parse_addr(&listen_a, "listen", optarg); have_listen = 1; break;
+        case OPT_UPSTREAM: parse_addr(&upstream_a, "upstream", optarg); have_upstream = 1; break;
+        case OPT_TRACKER: parse_addr(&tracker_a, "tracker", optarg); have_tracker = 1; break;
+        case OPT_UDP_TIMEOUT: o_udp_timeout = optarg; break;
+        case OPT_UDP_STREAM_TIMEOUT: o_udp_stream = optarg; break;
+        case OPT_STATS_JSON: app.stats_path = optarg; break;
+        case OPT_LOG_LEVEL: {
+            int l = qasm_log_level_parse(optarg);
+            if (l < 0)
+                fail("--log-level: expected debug, info, warn, error or off, got '%s'", optarg);
+            level = (enum qasm_log_level)l;
+            break;
+        }
+        case OPT_SEED: o_seed = optarg; break;
+        case OPT_MAX_DATAGRAM:
+            rcfg.max_datagram = (size_t)parse_u64("max-datagram", optarg, 64, 65535);
+            break;
+        case OPT_MAX_FLOWS:
+            rcfg.max_flows = (size_t)parse_u64("max-flows", optarg, 1, 1000000);
+            break;
+        case OPT_PUBLIC: o_public = optarg; break;
+        case OPT_PORTS: o_ports = optarg; break;
+        case OPT_RATE: o_rate = optarg; break;
+        case OPT_BURST: o_burst = optarg; break;
+        case OPT_BYTES: o_bytes = 1; break;
+        case OPT_BACKEND:
+            if (nbackends == QASM_MBOX_MAX_BACKENDS)
+                fail("--backend: at most %d backends", QASM_MBOX_MAX_BACKENDS);
+            parse_addr(&backends[nbackends++], "backend", optarg);
+            break;
+        case OPT_HOLD: o_hold = optarg; break;
+        case OPT_HOLD_MAX: o_hold_max = optarg; break;
+        case OPT_HOLD_PER_DCID: o_hold_per = optarg; break;
+        case OPT_CACHE_TTL: o_cache_ttl = optarg; break;
+        case OPT_QUERY_TIMEOUT: o_query_timeout = optarg; break;
+        case ':':
+            fail("option %s needs a value", argv[optind - 1]);
+        default:
+            fail("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        fail("unexpected argument '%s'", argv[optind]);
+    if (!mode_s)
+        fail("--mode is required (default, reactive or proactive)");
+    enum qasm_mbox_mode mode;
+    if (qasm_mbox_mode_parse(&mode, mode_s) < 0)
+        fail("--mode: expected default, reactive or proactive, got '%s'", mode_s);
+    if (!have_listen)
+        fail("--listen is required");
+    if (function != QASM_MBOX_LB && !have_upstream)
+        fail("--upstream is required for %s", qasm_mbox_function_name(function));
+    if (function == QASM_MBOX_LB && have_upstream)
+        fail("the lb takes --backend (repeatable), not --upstream");
+    if (function == QASM_MBOX_LB && nbackends == 0)
+        fail("lb needs at least one --backend HOST:PORT");
+    if (function != QASM_MBOX_LB && nbackends)
+        fail("--backend is only for the lb");
+    if (mode != QASM_MBOX_DEFAULT && !have_tracker)
+        fail("--tracker HOST:PORT is required in %s mode", mode_s);
+    if (function != QASM_MBOX_NAT && (o_public || o_ports))
+        fail("--public and --ports are only for the nat");
+    if (function != QASM_MBOX_RATELIMIT && (o_rate || o_burst || o_bytes))
+        fail("--rate, --burst and --bytes are only for the ratelimit");
+
+    struct qasm_mbox_config *cfg = &app.cfg;
+    qasm_mbox_config_init(cfg, function, mode);
+    if (o_udp_timeout)
+        cfg->udp_timeout = parse_dur("udp-timeout", o_udp_timeout);
+    if (o_udp_stream)
+        cfg->udp_stream_timeout = parse_dur("udp-stream-timeout", o_udp_stream);
+    if (o_public) {
+        if (qasm_addr_parse_ip(&cfg->nat_public, o_public, 0) < 0)
+            fail("--public: expected an IP address, got '%s'", o_public);
+    } else if (function == QASM_MBOX_NAT && listen_a.family == AF_INET6) {
+        qasm_addr_parse_ip(&cfg->nat_public, "::1", 0);
+    }
+    if (o_ports)
+        parse_ports(o_ports, &cfg->nat_port_min, &cfg->nat_port_max);
+    if (o_rate)
+        cfg->rl_rate = parse_pos_double("rate", o_rate);
+    if (o_burst)
+        cfg->rl_burst = parse_pos_double("burst", o_burst);
+    cfg->rl_bytes = o_bytes;
+    cfg->lb_backends = backends;
+    cfg->lb_nbackends = nbackends;
+    if (o_hold)
+        cfg->hold_time = parse_dur("hold", o_hold);
+    if (o_hold_max)
+        cfg->hold_max = (size_t)parse_u64("hold-max", o_hold_max, 0, 10000000);
+    if (o_hold_per)
+        cfg->hold_max_per_dcid = (size_t)parse_u64("hold-per-dcid", o_hold_per, 0, 1000000);
+    if (o_cache_ttl)
+        cfg->cache_ttl = parse_dur("cache-ttl", o_cache_ttl);
+    if (o_query_timeout)
+        cfg->query_timeout = parse_dur("query-timeout", o_query_timeout);
+    if (o_seed)
+        cfg->seed = parse_u64("seed", o_seed, 0, UINT64_MAX);
+
+    qasm_log_set_level(level);
+    raise_nofile();
+    signal(SIGPIPE, SIG_IGN);
+
+    int rv = qasm_mbox_new(&app.m, cfg);
+    if (rv < 0) {
+        fprintf(stderr, "qasm-mbox: invalid configuration for %s/%s: %s\n",
+                qasm_mbox_function_name(function), mode_s, strerror(-rv));
+        return 2;
+    }
+    app.loop = EV_DEFAULT;
+    app.started = qasm_now();
+    rcfg.function = function;
+    rcfg.listen = listen_a;
+    if (have_upstream)
+        rcfg.upstream = upstream_a;
+    rcfg.flow_idle = cfg->udp_stream_timeout > cfg->udp_timeout ? cfg->udp_stream_timeout
+                                                                : cfg->udp_timeout;
+    rv = qasm_relay_new(&app.relay, app.loop, app.m, &rcfg);
+    if (rv < 0) {
+        char a[QASM_ADDR_STRLEN];
+        fprintf(stderr, "qasm-mbox: cannot listen on %s: %s\n",
+                qasm_addr_format(a, sizeof(a), &listen_a), strerror(-rv));
+        qasm_mbox_del(app.m);
+        return 1;
+    }
+    if (mode != QASM_MBOX_DEFAULT) {
+        rv = qasm_tlink_new(&app.tl, app.loop, &tracker_a, app.m, relay_drain_cb, app.relay);
+        if (rv < 0) {
+            fprintf(stderr, "qasm-mbox: tracker session: %s\n", strerror(-rv));
+            qasm_relay_del(app.relay);
+            qasm_mbox_del(app.m);
+            return 1;
+        }
+        qasm_relay_set_tlink(app.relay, app.tl);
+    }
+
+    ev_timer_init(&app.tick, tick_cb, 1., 1.);
+    app.tick.data = &app;
+    ev_timer_start(app.loop, &app.tick);
+    ev_signal_init(&app.sig_term, sig_cb, SIGTERM);
+    ev_signal_init(&app.sig_int, sig_cb, SIGINT);
+    ev_signal_init(&app.sig_usr1, sig_cb, SIGUSR1);
+    app.sig_term.data = app.sig_int.data = app.sig_usr1.data = &app;
+    ev_signal_start(app.loop, &app.sig_term);
+    ev_signal_start(app.loop, &app.sig_int);
+    ev_signal_start(app.loop, &app.sig_usr1);
+
+    {
+        char l[QASM_ADDR_STRLEN], u[QASM_ADDR_STRLEN];
+        qasm_info("%s %s: listening on %s, %s %s", qasm_mbox_function_name(function), mode_s,
+                  qasm_addr_format(l, sizeof(l), &listen_a),
+                  function == QASM_MBOX_LB ? "backends" : "upstream",
+                  function == QASM_MBOX_LB ? "(see --backend)"
+                                           : qasm_addr_format(u, sizeof(u), &upstream_a));
+    }
+    write_stats(&app);
+    qasm_relay_drain(app.relay);
+    ev_run(app.loop, 0);
+
+    /* Held packets get their default treatment on the way out. */
+    if (mode != QASM_MBOX_DEFAULT) {
+        qasm_mbox_tracker_state(app.m, 0, qasm_now());
+        qasm_relay_set_tlink(app.relay, NULL);
+        qasm_relay_drain(app.relay);
+    }
+    write_stats(&app);
+    qasm_tlink_del(app.tl);
+    qasm_relay_del(app.relay);
+    qasm_mbox_del(app.m);
+    ev_loop_destroy(app.loop);
+    return 0;
+}

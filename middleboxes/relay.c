@@ -1,0 +1,667 @@
+/*
+ * relay.c: the UDP relay backend of qasm-mbox (see relay.h).
+ *
+ * Receive path: a readable socket gives one recvmmsg batch; each datagram
+ * becomes a qasm_mbox_pkt whose data points into a receive buffer; the
+ * core's verdict is applied at once (FORWARD: queue a send, DROP: nothing)
+ * or later (HOLD: the buffer leaves the receive ring and comes back when
+ * the core releases the packet). Sends are queued and flushed with
+ * sendmmsg, one call per run of datagrams leaving the same socket.
+ */
+#include "relay.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "htab.h"
+#include "log.h"
+#include "tracker_link.h"
+
+#define BATCH 32
+#define OUTQ 256
+
+enum rsock_kind {
+    RSOCK_LISTEN = 0,   /* private side: from clients */
+    RSOCK_PORT = 1,     /* NAT public port: from servers */
+    RSOCK_UPSTREAM = 2, /* RL / LB per-client upstream socket: from servers */
+};
+
+struct qasm_relay;
+
+struct rsock {
+    ev_io io;
+    struct qasm_relay *r;
+    enum rsock_kind kind;
+    int fd;
+    struct qasm_addr local;
+};
+
+/* RL / LB: one connected socket per (client, next hop). */
+struct uflow {
+    struct rsock s;
+    struct qasm_flow key;       /* src = client, dst = next hop (upstream or backend) */
+    struct qasm_addr server;    /* the server as the client addresses it (reverse packets' src) */
+    uint64_t hash;
+    qasm_tstamp last;
+};
+
+/* A receive buffer; held packets keep theirs until released. */
+struct rbuf {
+    struct rbuf *next;
+    uint8_t data[];
+};
+
+struct outmsg {
+    int fd;
+    struct sockaddr_storage to;
+    socklen_t tolen;
+    struct iovec iov;
+    struct rbuf *release; /* buffer to recycle once sent (held packets) */
+};
+
+struct qasm_relay {
+    struct ev_loop *loop;
+    struct qasm_mbox *m;
+    struct qasm_tlink *tl;
+    struct qasm_relay_config cfg;
+    struct rsock listen;
+    /* NAT public sockets, indexed by port - port_base. */
+    struct rsock **ports;
+    uint16_t port_base;
+    size_t nports;
+    /* RL / LB upstream sockets. */
+    struct qasm_htab *uflows;
+    uint64_t seed;
+    /* Receive ring. */
+    struct rbuf *slot[BATCH];
+    struct rbuf *free_bufs;
+    struct mmsghdr rmsg[BATCH];
+    struct iovec riov[BATCH];
+    struct sockaddr_storage rfrom[BATCH];
+    /* Send queue. */
+    struct outmsg out[OUTQ];
+    size_t nout;
+    struct mmsghdr smsg[OUTQ];
+    /* Core timer. */
+    ev_timer timer;
+    qasm_tstamp timer_at;
+    int draining;
+    int drain_again;
+    struct qasm_hist proc;
+    struct qasm_relay_counters c;
+};
+
+static void relay_flush(struct qasm_relay *r);
+
+/* ---- buffers ---- */
+
+static struct rbuf *buf_get(struct qasm_relay *r)
+{
+    struct rbuf *b = r->free_bufs;
+    if (b) {
+        r->free_bufs = b->next;
+        return b;
+    }
+    b = malloc(sizeof(*b) + r->cfg.max_datagram);
+    if (b)
+        r->c.bufs_allocated++;
+    return b;
+}
+
+static void buf_put(struct qasm_relay *r, struct rbuf *b)
+{
+    b->next = r->free_bufs;
+    r->free_bufs = b;
+}
+
+/* ---- sockets ---- */
+
+static void rsock_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static int udp_socket(const struct qasm_addr *bind_to, const struct qasm_addr *connect_to)
+{
+    struct sockaddr_storage ss;
+    int family = bind_to ? bind_to->family : connect_to->family;
+    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -errno;
+    int size = 1 << 21;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    if (bind_to) {
+        socklen_t sl = qasm_addr_to_sockaddr(&ss, bind_to);
+        if (bind(fd, (struct sockaddr *)&ss, sl) == -1) {
+            int err = errno;
+            close(fd);
+            return -err;
+        }
+    }
+    if (connect_to) {
+        socklen_t sl = qasm_addr_to_sockaddr(&ss, connect_to);
+        if (connect(fd, (struct sockaddr *)&ss, sl) == -1) {
+            int err = errno;
+            close(fd);
+            return -err;
+        }
+    }
+    return fd;
+}
+
+static void rsock_start(struct qasm_relay *r, struct rsock *s, int fd, enum rsock_kind kind)
+{
+    s->r = r;
+    s->kind = kind;
+    s->fd = fd;
+    ev_io_init(&s->io, rsock_cb, fd, EV_READ);
+    s->io.data = s;
+    ev_io_start(r->loop, &s->io);
+}
+
+static void rsock_stop(struct qasm_relay *r, struct rsock *s)
+{
+    ev_io_stop(r->loop, &s->io);
+    if (s->fd != -1)
+        close(s->fd);
+    s->fd = -1;
+}
+
+static struct rsock **port_slot(struct qasm_relay *r, uint16_t port)
+{
+    if (!r->ports || port < r->port_base || (size_t)(port - r->port_base) >= r->nports)
+        return NULL;
+    return &r->ports[port - r->port_base];
+}
+
+static struct rsock *port_open(struct qasm_relay *r, const struct qasm_addr *a)
+{
+    struct rsock **slot = port_slot(r, a->port);
+    if (!slot)
+        return NULL;
+    if (*slot)
+        return *slot;
+    char buf[QASM_ADDR_STRLEN];
+    int fd = udp_socket(a, NULL);
+    if (fd < 0) {
+        r->c.port_bind_fail++;
+        qasm_warn("cannot bind public port %s: %s", qasm_addr_format(buf, sizeof(buf), a),
+                  strerror(-fd));
+        return NULL;
+    }
+    struct rsock *s = calloc(1, sizeof(*s));
+    if (!s) {
+        close(fd);
+        return NULL;
+    }
+    s->local = *a;
+    rsock_start(r, s, fd, RSOCK_PORT);
+    *slot = s;
+    r->c.ports_open++;
+    qasm_debug("public port %s open", qasm_addr_format(buf, sizeof(buf), a));
+    return s;
+}
+
+static void port_close(struct qasm_relay *r, const struct qasm_addr *a)
+{
+    struct rsock **slot = port_slot(r, a->port);
+    if (!slot || !*slot)
+        return;
+    char buf[QASM_ADDR_STRLEN];
+    relay_flush(r); /* sends queued from this socket go out first */
+    rsock_stop(r, *slot);
+    free(*slot);
+    *slot = NULL;
+    r->c.ports_open--;
+    qasm_debug("public port %s closed", qasm_addr_format(buf, sizeof(buf), a));
+}
+
+static int uflow_eq(const void *entry, const void *key)
+{
+    const struct uflow *u = entry;
+    return qasm_flow_eq(&u->key, key);
+}
+
+static struct uflow *uflow_get(struct qasm_relay *r, const struct qasm_addr *client,
+                               const struct qasm_addr *hop, const struct qasm_addr *server,
+                               qasm_tstamp now)
+{
+    struct qasm_flow key;
+    memset(&key, 0, sizeof(key));
+    key.src = *client;
+    key.dst = *hop;
+    key.proto = IPPROTO_UDP;
+    uint64_t h = qasm_flow_hash(&key, r->seed);
+    struct uflow *u = qasm_htab_find(r->uflows, h, &key);
+    if (u) {
+        u->last = now;
+        return u;
+    }
+    if (qasm_htab_count(r->uflows) >= r->cfg.max_flows)
+        return NULL;
+    int fd = udp_socket(NULL, hop);
+    if (fd < 0) {
+        qasm_warn("upstream socket: %s", strerror(-fd));
+        return NULL;
+    }
+    u = calloc(1, sizeof(*u));
+    if (!u) {
+        close(fd);
+        return NULL;
+    }
+    u->key = key;
+    u->server = *server;
+    u->hash = h;
+    u->last = now;
+    if (qasm_htab_insert(r->uflows, h, u) < 0) {
+        close(fd);
+        free(u);
+        return NULL;
+    }
+    rsock_start(r, &u->s, fd, RSOCK_UPSTREAM);
+    r->c.upstream_sockets++;
+    r->c.upstream_created++;
+    return u;
+}
+
+static void uflow_free(struct qasm_relay *r, struct uflow *u)
+{
+    rsock_stop(r, &u->s);
+    free(u);
+    r->c.upstream_sockets--;
+}
+
+/* ---- sending ---- */
+
+static void relay_flush(struct qasm_relay *r)
+{
+    size_t i = 0;
+    while (i < r->nout) {
+        size_t j = i;
+        while (j < r->nout && r->out[j].fd == r->out[i].fd)
+            j++;
+        /* out[i..j) leave the same socket: one sendmmsg (repeated if partial). */
+        size_t k = i;
+        while (k < j) {
+            size_t n = j - k;
+            for (size_t x = 0; x < n; x++) {
+                struct outmsg *o = &r->out[k + x];
+                struct msghdr *h = &r->smsg[x].msg_hdr;
+                memset(h, 0, sizeof(*h));
+                h->msg_name = o->tolen ? &o->to : NULL;
+                h->msg_namelen = o->tolen;
+                h->msg_iov = &o->iov;
+                h->msg_iovlen = 1;
+            }
+            int sent = sendmmsg(r->out[k].fd, r->smsg, (unsigned)n, 0);
+            if (sent == -1) {
+                int err = errno;
+                if (err == EINTR)
+                    continue;
+                /* The first datagram was refused (ICMP error, buffer full): skip it. */
+                r->c.tx_errors++;
+                qasm_debug("sendmmsg: %s", strerror(err));
+                k++;
+                continue;
+            }
+            r->c.tx += (uint64_t)sent;
+            k += (size_t)sent;
+        }
+        i = j;
+    }
+    for (size_t x = 0; x < r->nout; x++)
+        if (r->out[x].release)
+            buf_put(r, r->out[x].release);
+    r->nout = 0;
+}
+
+static void queue_send(struct qasm_relay *r, int fd, const struct qasm_addr *to, int connected,
+                       const uint8_t *data, size_t len, struct rbuf *release)
+{
+    if (r->nout == OUTQ)
+        relay_flush(r);
+    struct outmsg *o = &r->out[r->nout++];
+    o->fd = fd;
+    o->tolen = connected ? 0 : qasm_addr_to_sockaddr(&o->to, to);
+    o->iov.iov_base = (void *)(uintptr_t)data;
+    o->iov.iov_len = len;
+    o->release = release;
+}
+
+/* Applies a FORWARD / DROP verdict; |release| is the held buffer to recycle (or NULL). */
+static void apply(struct qasm_relay *r, const struct qasm_mbox_verdict *v, const uint8_t *data,
+                  size_t len, struct rbuf *release, qasm_tstamp now)
+{
+    if (v->action != QASM_MBOX_FORWARD) {
+        if (release)
+            buf_put(r, release);
+        return;
+    }
+    if (v->dir == QASM_MBOX_FROM_SERVER) {
+        queue_send(r, r->listen.fd, &v->flow.dst, 0, data, len, release);
+        return;
+    }
+    if (r->cfg.function == QASM_MBOX_NAT) {
+        struct rsock *s = NULL;
+        struct rsock **slot = port_slot(r, v->public_port);
+        if (slot)
+            s = *slot ? *slot : port_open(r, &v->flow.src);
+        if (!s) {
+            r->c.no_socket++;
+            if (release)
+                buf_put(r, release);
+            return;
+        }
+        queue_send(r, s->fd, &v->flow.dst, 0, data, len, release);
+        return;
+    }
+    /* RL keeps the destination (the upstream); the LB's is the chosen backend. */
+    const struct qasm_addr *server =
+            r->cfg.function == QASM_MBOX_LB ? &r->cfg.listen : &v->flow.dst;
+    struct uflow *u = uflow_get(r, &v->flow.src, &v->flow.dst, server, now);
+    if (!u) {
+        r->c.no_socket++;
+        if (release)
+            buf_put(r, release);
+        return;
+    }
+    queue_send(r, u->s.fd, NULL, 1, data, len, release);
+}
+
+/* ---- the core's queues and timer ---- */
+
+static void drain_events(struct qasm_relay *r)
+{
+    struct qasm_mbox_event ev;
+    while (qasm_mbox_next_event(r->m, &ev)) {
+        if (ev.type == QASM_MBOX_EV_PORT_OPEN)
+            port_open(r, &ev.addr);
+        else if (ev.type == QASM_MBOX_EV_PORT_CLOSE)
+            port_close(r, &ev.addr);
+    }
+}
+
+static void drain_releases(struct qasm_relay *r, qasm_tstamp now)
+{
+    struct qasm_mbox_verdict v;
+    while (qasm_mbox_next_release(r->m, &v)) {
+        drain_events(r);
+        apply(r, &v, v.data, v.len, v.opaque, now);
+    }
+}
+
+static void rearm_timer(struct qasm_relay *r, qasm_tstamp now)
+{
+    qasm_tstamp at = qasm_mbox_next_expiry(r->m);
+    if (at == r->timer_at && ev_is_active(&r->timer))
+        return;
+    ev_timer_stop(r->loop, &r->timer);
+    r->timer_at = at;
+    if (at == QASM_TSTAMP_MAX)
+        return;
+    double after = at > now ? (double)(at - now) / 1e9 : 0.;
+    ev_timer_set(&r->timer, after, 0.);
+    ev_timer_start(r->loop, &r->timer);
+}
+
+void qasm_relay_drain(struct qasm_relay *r)
+{
+    if (r->draining) {
+        r->drain_again = 1;
+        return;
+    }
+    r->draining = 1;
+    do {
+        r->drain_again = 0;
+        qasm_tstamp now = qasm_now();
+        drain_events(r);
+        drain_releases(r, now);
+        relay_flush(r);
+        if (r->tl)
+            qasm_tlink_pump(r->tl);
+        rearm_timer(r, now);
+    } while (r->drain_again);
+    r->draining = 0;
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct qasm_relay *r = w->data;
+    r->timer_at = QASM_TSTAMP_MAX;
+    qasm_mbox_expire(r->m, qasm_now());
+    qasm_relay_drain(r);
+}
+
+/* ---- receiving ---- */
+
+static void input(struct qasm_relay *r, struct rsock *s, int i, const struct qasm_addr *from)
+{
+    struct rbuf *b = r->slot[i];
+    size_t len = r->rmsg[i].msg_len;
+    struct qasm_mbox_pkt pkt;
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.flow.proto = IPPROTO_UDP;
+    pkt.flow.src = *from;
+    switch (s->kind) {
+    case RSOCK_LISTEN:
+        pkt.dir = QASM_MBOX_FROM_CLIENT;
+        pkt.flow.dst = r->cfg.function == QASM_MBOX_LB ? r->cfg.listen : r->cfg.upstream;
+        break;
+    case RSOCK_PORT:
+        pkt.dir = QASM_MBOX_FROM_SERVER;
+        pkt.flow.dst = s->local;
+        break;
+    case RSOCK_UPSTREAM: {
+        struct uflow *u = (struct uflow *)s;
+        pkt.dir = QASM_MBOX_FROM_SERVER;
+        pkt.flow.src = u->server;
+        pkt.flow.dst = u->key.src;
+        break;
+    }
+    }
+    pkt.data = b->data;
+    pkt.len = len;
+    pkt.opaque = b;
+
+    struct qasm_mbox_verdict v;
+    qasm_tstamp t0 = qasm_now();
+    enum qasm_mbox_action act = qasm_mbox_process(r->m, &pkt, t0, &v);
+    qasm_tstamp t1 = qasm_now();
+    qasm_hist_add(&r->proc, t1 - t0);
+    if (s->kind == RSOCK_UPSTREAM)
+        ((struct uflow *)s)->last = t1;
+
+    drain_events(r);
+    if (act == QASM_MBOX_HOLD) {
+        /* The core keeps b: give the slot a fresh buffer. */
+        r->slot[i] = NULL;
+        return;
+    }
+    v.dir = pkt.dir;
+    apply(r, &v, b->data, len, NULL, t1);
+    /* b stays in its slot; it must outlive the queued send: flush before the next recv. */
+}
+
+static void rsock_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rsock *s = w->data;
+    struct qasm_relay *r = s->r;
+    int n_ok = 0;
+    for (int i = 0; i < BATCH; i++) {
+        if (!r->slot[i]) {
+            r->slot[i] = buf_get(r);
+            if (!r->slot[i])
+                break;
+        }
+        n_ok = i + 1;
+        r->riov[i].iov_base = r->slot[i]->data;
+        r->riov[i].iov_len = r->cfg.max_datagram;
+        struct msghdr *h = &r->rmsg[i].msg_hdr;
+        memset(h, 0, sizeof(*h));
+        h->msg_name = &r->rfrom[i];
+        h->msg_namelen = sizeof(r->rfrom[i]);
+        h->msg_iov = &r->riov[i];
+        h->msg_iovlen = 1;
+    }
+    if (n_ok == 0)
+        return;
+    int n = recvmmsg(s->fd, r->rmsg, (unsigned)n_ok, MSG_DONTWAIT, NULL);
+    if (n == -1) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            r->c.rx_errors++;
+            qasm_debug("recvmmsg: %s", strerror(errno));
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        r->c.rx++;
+        if (r->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+            r->c.rx_truncated++;
+            continue;
+        }
+        struct qasm_addr from;
+        if (s->kind == RSOCK_UPSTREAM) {
+            from = ((struct uflow *)s)->key.dst;
+        } else if (qasm_addr_from_sockaddr(&from, (struct sockaddr *)&r->rfrom[i],
+                                           r->rmsg[i].msg_hdr.msg_namelen) < 0) {
+            r->c.rx_errors++;
+            continue;
+        }
+        input(r, s, i, &from);
+    }
+    /* Sends point into the slots: out before the next recvmmsg. */
+    qasm_relay_drain(r);
+}
+
+/* ---- setup ---- */
+
+int qasm_relay_new(struct qasm_relay **pr, struct ev_loop *loop, struct qasm_mbox *mbox,
+                   const struct qasm_relay_config *cfg)
+{
+    *pr = NULL;
+    struct qasm_relay *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->loop = loop;
+    r->m = mbox;
+    r->cfg = *cfg;
+    if (r->cfg.max_flows == 0)
+        r->cfg.max_flows = 4096;
+    if (r->cfg.flow_idle == 0)
+        r->cfg.flow_idle = 120 * QASM_SEC;
+    if (r->cfg.max_datagram == 0)
+        r->cfg.max_datagram = 4096;
+    r->seed = 0x9e3779b97f4a7c15ull;
+    r->timer_at = QASM_TSTAMP_MAX;
+    r->listen.fd = -1;
+    qasm_hist_init(&r->proc);
+    ev_timer_init(&r->timer, timer_cb, 0., 0.);
+    r->timer.data = r;
+    int rv;
+    if (cfg->function == QASM_MBOX_NAT) {
+        /* Public sockets for the whole port range can exist: index them by port. */
+        r->port_base = 0;
+        r->nports = 65536;
+        r->ports = calloc(r->nports, sizeof(*r->ports));
+        if (!r->ports) {
+            rv = -ENOMEM;
+            goto fail;
+        }
+    } else {
+        rv = qasm_htab_new(&r->uflows, 1024, uflow_eq);
+        if (rv < 0)
+            goto fail;
+    }
+    int fd = udp_socket(&cfg->listen, NULL);
+    if (fd < 0) {
+        rv = fd;
+        goto fail;
+    }
+    r->listen.local = cfg->listen;
+    rsock_start(r, &r->listen, fd, RSOCK_LISTEN);
+    *pr = r;
+    return 0;
+fail:
+    free(r->ports);
+    qasm_htab_del(r->uflows);
+    free(r);
+    return rv;
+}
+
+void qasm_relay_sweep(struct qasm_relay *r, qasm_tstamp now)
+{
+    if (!r->uflows)
+        return;
+    struct uflow *victims[256];
+    size_t nv;
+    do {
+        nv = 0;
+        size_t pos = 0;
+        struct uflow *u;
+        while (nv < 256 && (u = qasm_htab_next(r->uflows, &pos)) != NULL)
+            if (now > u->last && now - u->last >= r->cfg.flow_idle)
+                victims[nv++] = u;
+        if (nv)
+            relay_flush(r);
+        for (size_t i = 0; i < nv; i++) {
+            qasm_htab_remove_ptr(r->uflows, victims[i]->hash, victims[i]);
+            uflow_free(r, victims[i]);
+            r->c.upstream_expired++;
+        }
+    } while (nv == 256);
+}
+
+void qasm_relay_del(struct qasm_relay *r)
+{
+    if (!r)
+        return;
+    relay_flush(r);
+    ev_timer_stop(r->loop, &r->timer);
+    if (r->listen.fd != -1)
+        rsock_stop(r, &r->listen);
+    if (r->ports) {
+        for (size_t i = 0; i < r->nports; i++)
+            if (r->ports[i]) {
+                rsock_stop(r, r->ports[i]);
+                free(r->ports[i]);
+            }
+        free(r->ports);
+    }
+    if (r->uflows) {
+        size_t pos = 0;
+        struct uflow *u;
+        /* Collect-then-free is not needed: the table is deleted right after. */
+        while ((u = qasm_htab_next(r->uflows, &pos)) != NULL)
+            uflow_free(r, u);
+        qasm_htab_del(r->uflows);
+    }
+    for (int i = 0; i < BATCH; i++)
+        free(r->slot[i]);
+    while (r->free_bufs) {
+        struct rbuf *b = r->free_bufs;
+        r->free_bufs = b->next;
+        free(b);
+    }
+    free(r);
+}
+
+void qasm_relay_set_tlink(struct qasm_relay *r, struct qasm_tlink *tl)
+{
+    r->tl = tl;
+}
+
+const struct qasm_relay_counters *qasm_relay_counters(const struct qasm_relay *r)
+{
+    return &r->c;
+}
+
+const struct qasm_hist *qasm_relay_proc_hist(const struct qasm_relay *r)
+{
+    return &r->proc;
+}

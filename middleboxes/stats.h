@@ -1,0 +1,77 @@
+/*
+ * stats.h: what qasm-mbox needs to publish its counters: a latency
+ * histogram (per-packet core processing time, log-linear buckets, bounded
+ * relative error, O(1) record) and a tiny JSON writer that rewrites a file
+ * atomically (write to FILE.tmp, then rename), so a reader never sees half
+ * an object.
+ */
+#ifndef QASM_MBOX_STATS_H
+#define QASM_MBOX_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* 16 sub-buckets per power of two: a value is reported within 1/16 (6.25 %) of itself. */
+#define QASM_HIST_SUB_BITS 4
+#define QASM_HIST_SUB (1u << QASM_HIST_SUB_BITS)
+#define QASM_HIST_BUCKETS (64 * QASM_HIST_SUB)
+
+struct qasm_hist {
+    uint64_t count;
+    uint64_t sum;
+    uint64_t min;
+    uint64_t max;
+    uint64_t b[QASM_HIST_BUCKETS];
+};
+
+/* qasm_hist_init empties |h|. */
+void qasm_hist_init(struct qasm_hist *h);
+
+/* qasm_hist_add records one value |v| (any unit; qasm-mbox uses ns). */
+void qasm_hist_add(struct qasm_hist *h, uint64_t v);
+
+/*
+ * qasm_hist_quantile returns the value below which a fraction |q| (0..1)
+ * of the recorded values lie: the upper edge of the bucket that holds it,
+ * clamped to the recorded max. 0 when nothing was recorded.
+ */
+uint64_t qasm_hist_quantile(const struct qasm_hist *h, double q);
+
+/*
+ * A JSON object being written to a FILE: keys are emitted in call order,
+ * commas are placed automatically. Nesting depth is bounded (8).
+ */
+struct qasm_json {
+    FILE *f;
+    int depth;
+    int first[8];
+};
+
+/* qasm_json_begin starts the top-level object on |f|. */
+void qasm_json_begin(struct qasm_json *j, FILE *f);
+/* qasm_json_end closes the top-level object and writes a newline. */
+void qasm_json_end(struct qasm_json *j);
+/* qasm_json_obj opens a nested object under |key|; qasm_json_close closes it. */
+void qasm_json_obj(struct qasm_json *j, const char *key);
+void qasm_json_close(struct qasm_json *j);
+void qasm_json_u64(struct qasm_json *j, const char *key, uint64_t v);
+void qasm_json_i64(struct qasm_json *j, const char *key, int64_t v);
+void qasm_json_dbl(struct qasm_json *j, const char *key, double v);
+/* qasm_json_str writes |v| escaped (quotes, backslash, control characters). */
+void qasm_json_str(struct qasm_json *j, const char *key, const char *v);
+void qasm_json_bool(struct qasm_json *j, const char *key, int v);
+
+/* qasm_json_hist writes an object {count, mean, min, p50, p90, p99, p999, max} under |key|. */
+void qasm_json_hist(struct qasm_json *j, const char *key, const struct qasm_hist *h);
+
+/* Called by qasm_stats_write_file to fill the object. */
+typedef void (*qasm_stats_fill_fn)(struct qasm_json *j, void *ud);
+
+/*
+ * qasm_stats_write_file writes one JSON object made by |fill| to |path|,
+ * atomically (|path|.tmp then rename). Returns 0, or a negative errno.
+ */
+int qasm_stats_write_file(const char *path, qasm_stats_fill_fn fill, void *ud);
+
+#endif

@@ -1,0 +1,334 @@
+/*
+ * tracker_session.c: non-blocking TCP session to the tracker (libev).
+ *
+ * States: IDLE (waiting for the backoff timer) -> CONNECTING (connect in
+ * progress, bounded by a timeout) -> UP. Any error in UP or CONNECTING
+ * closes the socket and goes back to IDLE with a doubled backoff (100 ms up
+ * to 5 s; reset after a successful connect).
+ */
+#include "tracker_session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define OUT_CAP (1u << 20)          /* bytes of requests not yet written */
+#define IN_CAP (2 * QASM_PROTO_MAX_MSG + 65536)
+#define BACKOFF_MIN 0.1
+#define BACKOFF_MAX 5.0
+#define CONNECT_TIMEOUT 1.0
+
+enum tsess_state {
+    TSESS_IDLE = 0,
+    TSESS_CONNECTING = 1,
+    TSESS_UP = 2,
+};
+
+struct qasm_tsess {
+    struct ev_loop *loop;
+    struct qasm_addr tracker;
+    struct qasm_tsess_callbacks cb;
+    void *ud;
+    enum tsess_state state;
+    int fd;
+    ev_io rio;
+    ev_io wio;
+    ev_timer timer;   /* backoff in IDLE, connect timeout in CONNECTING */
+    double backoff;
+    uint8_t *out;
+    size_t out_len;
+    size_t out_off;
+    uint8_t *in;
+    size_t in_len;
+    struct qasm_tsess_counters c;
+};
+
+static void tsess_connect(struct qasm_tsess *s);
+
+static void tsess_close(struct qasm_tsess *s, const char *why, int err)
+{
+    int was_up = s->state == TSESS_UP;
+    char a[QASM_ADDR_STRLEN];
+    ev_io_stop(s->loop, &s->rio);
+    ev_io_stop(s->loop, &s->wio);
+    ev_timer_stop(s->loop, &s->timer);
+    if (s->fd != -1)
+        close(s->fd);
+    s->fd = -1;
+    s->out_len = s->out_off = 0;
+    s->in_len = 0;
+    s->state = TSESS_IDLE;
+    if (was_up) {
+        s->c.disconnects++;
+        qasm_warn("tracker %s: session lost (%s%s%s); default treatment until it is back",
+                  qasm_addr_format(a, sizeof(a), &s->tracker), why, err ? ": " : "",
+                  err ? strerror(err) : "");
+    } else {
+        s->c.connect_fails++;
+        qasm_log(s->c.connect_fails == 1 || s->backoff >= BACKOFF_MAX ? QASM_LOG_WARN
+                                                                    : QASM_LOG_DEBUG,
+                 "tracker %s: connect failed (%s%s%s), retry in %.1fs",
+                 qasm_addr_format(a, sizeof(a), &s->tracker), why, err ? ": " : "",
+                 err ? strerror(err) : "", s->backoff);
+    }
+    ev_timer_set(&s->timer, s->backoff, 0.);
+    ev_timer_start(s->loop, &s->timer);
+    s->backoff *= 2;
+    if (s->backoff > BACKOFF_MAX)
+        s->backoff = BACKOFF_MAX;
+    if (was_up && s->cb.on_down)
+        s->cb.on_down(s->ud);
+}
+
+static void tsess_set_up(struct qasm_tsess *s)
+{
+    char a[QASM_ADDR_STRLEN];
+    ev_timer_stop(s->loop, &s->timer);
+    ev_io_stop(s->loop, &s->wio);
+    s->state = TSESS_UP;
+    s->backoff = BACKOFF_MIN;
+    s->c.connects++;
+    ev_io_start(s->loop, &s->rio);
+    qasm_info("tracker %s: session up", qasm_addr_format(a, sizeof(a), &s->tracker));
+    if (s->cb.on_up)
+        s->cb.on_up(s->ud);
+}
+
+/* Writes what the socket takes; returns 0, or -1 after closing the session. */
+static int tsess_write(struct qasm_tsess *s)
+{
+    while (s->out_off < s->out_len) {
+        ssize_t n = send(s->fd, s->out + s->out_off, s->out_len - s->out_off, MSG_NOSIGNAL);
+        if (n == -1) {
+            int err = errno;
+            if (err == EINTR)
+                continue;
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                break;
+            tsess_close(s, "send", err);
+            return -1;
+        }
+        s->out_off += (size_t)n;
+        s->c.bytes_sent += (uint64_t)n;
+    }
+    if (s->out_off == s->out_len) {
+        s->out_off = s->out_len = 0;
+        ev_io_stop(s->loop, &s->wio);
+    } else {
+        ev_io_start(s->loop, &s->wio);
+    }
+    return 0;
+}
+
+static void tsess_read(struct qasm_tsess *s)
+{
+    for (;;) {
+        ssize_t n = recv(s->fd, s->in + s->in_len, IN_CAP - s->in_len, 0);
+        if (n == -1) {
+            int err = errno;
+            if (err == EINTR)
+                continue;
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                return;
+            tsess_close(s, "recv", err);
+            return;
+        }
+        if (n == 0) {
+            tsess_close(s, "closed by the tracker", 0);
+            return;
+        }
+        s->c.bytes_recv += (uint64_t)n;
+        s->in_len += (size_t)n;
+        size_t off = 0;
+        while (off < s->in_len) {
+            ssize_t len = qasm_proto_frame(s->in + off, s->in_len - off);
+            if (len == 0)
+                break;
+            if (len < 0) {
+                s->c.msgs_bad++;
+                tsess_close(s, "bad framing", 0);
+                return;
+            }
+            struct qasm_proto_msg m;
+            int rv = qasm_proto_decode(&m, s->in + off, (size_t)len);
+            off += (size_t)len;
+            if (rv != 0) {
+                s->c.msgs_bad++;
+                qasm_debug("tracker: undecodable message skipped (%d)", rv);
+                continue;
+            }
+            s->c.msgs_recv++;
+            if (s->cb.on_msg)
+                s->cb.on_msg(s->ud, &m);
+            if (s->state != TSESS_UP)
+                return; /* a send from the callback failed and closed the session */
+        }
+        if (off > 0) {
+            memmove(s->in, s->in + off, s->in_len - off);
+            s->in_len -= off;
+        }
+    }
+}
+
+static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct qasm_tsess *s = w->data;
+    if (s->state == TSESS_UP)
+        tsess_read(s);
+}
+
+static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct qasm_tsess *s = w->data;
+    if (s->state == TSESS_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+            err = errno;
+        if (err != 0) {
+            tsess_close(s, "connect", err);
+            return;
+        }
+        tsess_set_up(s);
+        if (s->state == TSESS_UP)
+            tsess_write(s);
+        return;
+    }
+    if (s->state == TSESS_UP)
+        tsess_write(s);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct qasm_tsess *s = w->data;
+    if (s->state == TSESS_CONNECTING)
+        tsess_close(s, "timeout", 0);
+    else if (s->state == TSESS_IDLE)
+        tsess_connect(s);
+}
+
+static void tsess_connect(struct qasm_tsess *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = qasm_addr_to_sockaddr(&ss, &s->tracker);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        tsess_close(s, "socket", errno);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    s->fd = fd;
+    ev_io_set(&s->rio, fd, EV_READ);
+    ev_io_set(&s->wio, fd, EV_WRITE);
+    if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
+        tsess_set_up(s);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        s->state = TSESS_CONNECTING;
+        tsess_close(s, "connect", errno);
+        return;
+    }
+    s->state = TSESS_CONNECTING;
+    ev_io_start(s->loop, &s->wio);
+    ev_timer_set(&s->timer, CONNECT_TIMEOUT, 0.);
+    ev_timer_start(s->loop, &s->timer);
+}
+
+int qasm_tsess_new(struct qasm_tsess **ps, struct ev_loop *loop, const struct qasm_addr *tracker,
+                   const struct qasm_tsess_callbacks *cb, void *ud)
+{
+    *ps = NULL;
+    if (tracker->family != AF_INET && tracker->family != AF_INET6)
+        return -EINVAL;
+    struct qasm_tsess *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->out = malloc(OUT_CAP);
+    s->in = malloc(IN_CAP);
+    if (!s->out || !s->in) {
+        free(s->out);
+        free(s->in);
+        free(s);
+        return -ENOMEM;
+    }
+    s->loop = loop;
+    s->tracker = *tracker;
+    s->cb = *cb;
+    s->ud = ud;
+    s->fd = -1;
+    s->backoff = BACKOFF_MIN;
+    ev_io_init(&s->rio, rio_cb, -1, EV_READ);
+    ev_io_init(&s->wio, wio_cb, -1, EV_WRITE);
+    ev_timer_init(&s->timer, timer_cb, 0., 0.);
+    s->rio.data = s->wio.data = s->timer.data = s;
+    s->state = TSESS_IDLE;
+    tsess_connect(s);
+    *ps = s;
+    return 0;
+}
+
+void qasm_tsess_del(struct qasm_tsess *s)
+{
+    if (!s)
+        return;
+    ev_io_stop(s->loop, &s->rio);
+    ev_io_stop(s->loop, &s->wio);
+    ev_timer_stop(s->loop, &s->timer);
+    if (s->fd != -1)
+        close(s->fd);
+    free(s->out);
+    free(s->in);
+    free(s);
+}
+
+int qasm_tsess_is_up(const struct qasm_tsess *s)
+{
+    return s->state == TSESS_UP;
+}
+
+int qasm_tsess_send(struct qasm_tsess *s, const struct qasm_proto_msg *m)
+{
+    if (s->state != TSESS_UP)
+        return -ENOTCONN;
+    if (OUT_CAP - s->out_len < QASM_PROTO_MAX_MSG && s->out_off > 0) {
+        memmove(s->out, s->out + s->out_off, s->out_len - s->out_off);
+        s->out_len -= s->out_off;
+        s->out_off = 0;
+    }
+    ssize_t n = qasm_proto_encode(s->out + s->out_len, OUT_CAP - s->out_len, m);
+    if (n == -ENOBUFS) {
+        s->c.send_overflow++;
+        return -ENOBUFS;
+    }
+    if (n < 0)
+        return -EINVAL;
+    s->out_len += (size_t)n;
+    s->c.msgs_sent++;
+    return 0;
+}
+
+void qasm_tsess_flush(struct qasm_tsess *s)
+{
+    if (s->state == TSESS_UP && s->out_len > s->out_off && !ev_is_active(&s->wio))
+        tsess_write(s);
+}
+
+const struct qasm_tsess_counters *qasm_tsess_counters(const struct qasm_tsess *s)
+{
+    return &s->c;
+}
