@@ -118,6 +118,22 @@ static __thread uint64_t tc_gen;
 static __thread struct agent_entry *tls_cur;     /* conn inside a wrapped call */
 static __thread struct agent_entry *tls_pending; /* inside client_new */
 static __thread int tls_in_read;                 /* inside read_pkt */
+static __thread uint64_t tls_busy_ns;            /* time this thread spent reporting */
+
+/* Reporting sections (lock, core, encode, send) are timed: the agent's own cost. */
+static inline qasm_tstamp busy_begin(void)
+{
+    pthread_mutex_lock(&g_lock);
+    return qasm_now();
+}
+
+static inline void busy_end(qasm_tstamp t0)
+{
+    uint64_t d = qasm_now() - t0;
+    tls_busy_ns += d;
+    g_stats.busy_ns += d;
+    pthread_mutex_unlock(&g_lock);
+}
 
 static int entry_eq(const void *entry, const void *key)
 {
@@ -443,6 +459,7 @@ static void observe_locked(struct agent_entry *e, struct qasm_agent_evq *q)
  */
 static void poll_conn(struct agent_entry *e, ngtcp2_tstamp ts, int force)
 {
+    qasm_tstamp t0;
     const ngtcp2_cid *d;
     const ngtcp2_path *p;
     int changed, due;
@@ -464,30 +481,32 @@ static void poll_conn(struct agent_entry *e, ngtcp2_tstamp ts, int force)
     if (!changed && !due)
         return;
     qasm_agent_evq_init(&q);
-    pthread_mutex_lock(&g_lock);
+    t0 = busy_begin();
     if (changed)
         observe_locked(e, &q);
     if (due)
         qasm_agent_conn_tick(&e->st, ts, g_refresh, &q);
     flush(e, &q);
-    pthread_mutex_unlock(&g_lock);
+    busy_end(t0);
 }
 
 static void close_conn(struct agent_entry *e, enum qasm_agent_close_reason reason)
 {
+    qasm_tstamp t0;
     struct qasm_agent_evq q;
 
     if (e->st.closed)
         return;
     qasm_agent_evq_init(&q);
-    pthread_mutex_lock(&g_lock);
+    t0 = busy_begin();
     qasm_agent_conn_close(&e->st, reason, e->last_ts, &q);
     flush(e, &q);
-    pthread_mutex_unlock(&g_lock);
+    busy_end(t0);
 }
 
 static void dcid_status(struct agent_entry *e, int type, uint64_t seq, const ngtcp2_cid *cid)
 {
+    qasm_tstamp t0;
     struct qasm_agent_evq q;
     struct qasm_cid c;
 
@@ -495,7 +514,7 @@ static void dcid_status(struct agent_entry *e, int type, uint64_t seq, const ngt
         return;
     cid_from_ngtcp2(&c, cid);
     qasm_agent_evq_init(&q);
-    pthread_mutex_lock(&g_lock);
+    t0 = busy_begin();
     if (type == NGTCP2_CONNECTION_ID_STATUS_TYPE_ACTIVATE) {
         qasm_agent_conn_activate(&e->st, seq, &c, e->last_ts, &q);
         /* Immediate migration: the path is already the new one here. */
@@ -504,20 +523,21 @@ static void dcid_status(struct agent_entry *e, int type, uint64_t seq, const ngt
         qasm_agent_conn_deactivate(&e->st, seq, &c, e->last_ts, &q);
     }
     flush(e, &q);
-    pthread_mutex_unlock(&g_lock);
+    busy_end(t0);
 }
 
 static void learn(struct agent_entry *e, uint64_t seq, const struct qasm_cid *cid)
 {
+    qasm_tstamp t0;
     struct qasm_agent_evq q;
 
     if (e->st.closed)
         return;
     qasm_agent_evq_init(&q);
-    pthread_mutex_lock(&g_lock);
+    t0 = busy_begin();
     qasm_agent_conn_learn(&e->st, seq, cid, e->last_ts, &q);
     flush(e, &q);
-    pthread_mutex_unlock(&g_lock);
+    busy_end(t0);
 }
 
 /* Inserts |e| (conn set) and reports it opened. */
@@ -840,16 +860,24 @@ EXPORT int ngtcp2_conn_initiate_immediate_migration(ngtcp2_conn *conn, const ngt
                                                     ngtcp2_tstamp ts)
 {
     struct agent_entry *e = wrapped(conn), *prev;
+    uint64_t b0;
     int rv;
 
     if (!e)
         return real_imm_migration(conn, path, ts);
     e->last_ts = ts;
+    b0 = tls_busy_ns;
     prev = tls_cur;
     tls_cur = e;
     rv = real_imm_migration(conn, path, ts);
     tls_cur = prev;
     poll_conn(e, ts, 0);
+    if (rv == 0) {
+        pthread_mutex_lock(&g_lock);
+        g_stats.migrations++;
+        g_stats.migration_ns += tls_busy_ns - b0;
+        pthread_mutex_unlock(&g_lock);
+    }
     return rv;
 }
 
@@ -857,16 +885,24 @@ EXPORT int ngtcp2_conn_initiate_migration(ngtcp2_conn *conn, const ngtcp2_path *
                                           ngtcp2_tstamp ts)
 {
     struct agent_entry *e = wrapped(conn), *prev;
+    uint64_t b0;
     int rv;
 
     if (!e)
         return real_migration(conn, path, ts);
     e->last_ts = ts;
+    b0 = tls_busy_ns;
     prev = tls_cur;
     tls_cur = e;
     rv = real_migration(conn, path, ts);
     tls_cur = prev;
     poll_conn(e, ts, 0);
+    if (rv == 0) {
+        pthread_mutex_lock(&g_lock);
+        g_stats.migrations++;
+        g_stats.migration_ns += tls_busy_ns - b0;
+        pthread_mutex_unlock(&g_lock);
+    }
     return rv;
 }
 
@@ -1007,11 +1043,16 @@ __attribute__((destructor)) static void agent_fini(void)
         flush(e, &q);
     }
     qasm_info("exit: %llu conns, %llu reports sent, %llu send errors, %llu DCID activations, "
-              "%llu address changes, %llu spares pre-registered, %llu events dropped",
+              "%llu address changes, %llu spares pre-registered, %llu events dropped, "
+              "%llu migrations, %.2f us/migration in-call, %.1f us reporting in total",
               (unsigned long long)g_stats.conns_tracked, (unsigned long long)g_stats.reports_sent,
               (unsigned long long)g_stats.send_errors, (unsigned long long)g_stats.dcid_changes,
               (unsigned long long)g_stats.addr_changes,
               (unsigned long long)g_stats.spares_learnt,
-              (unsigned long long)g_stats.events_dropped);
+              (unsigned long long)g_stats.events_dropped,
+              (unsigned long long)g_stats.migrations,
+              g_stats.migrations ? (double)g_stats.migration_ns / 1e3 / (double)g_stats.migrations
+                                 : 0.0,
+              (double)g_stats.busy_ns / 1e3);
     pthread_mutex_unlock(&g_lock);
 }

@@ -99,6 +99,9 @@ struct qasm_agent_stats {
     uint64_t spares_learnt;   /* CIDs pre-registered from NEW_CONNECTION_ID */
     uint64_t refreshes;       /* periodic full-state reports */
     uint64_t closes;          /* connections reported closed */
+    uint64_t migrations;      /* initiate_(immediate_)migration calls that returned 0 */
+    uint64_t migration_ns;    /* agent time spent inside those calls (reporting) */
+    uint64_t busy_ns;         /* agent time spent reporting, all paths */
 };
 
 /* qasm_agent_get_stats copies the counters. */
