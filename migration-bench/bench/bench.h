@@ -1,0 +1,78 @@
+/*
+ * bench.h: qasm-bench, the experiment runner. An experiment starts the
+ * processes it needs on loopback (tracker, servers, middlebox chains,
+ * clients with the agent preloaded), measures, writes its raw data (CSV),
+ * a summary.json and gnuplot plots (PNG + SVG) into its result folder, and
+ * adds rows to the final table: the paper's claim, our figure, agreement.
+ */
+#ifndef QASM_BENCH_H
+#define QASM_BENCH_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+
+#define BENCH_MAX_SETS 64
+#define BENCH_MAX_ROWS 128
+
+struct bench_row {
+    char exp[32];
+    char claim[160];
+    char figure[320];
+    int agree;          /* 1 agrees, 0 disagrees, -1 not measured */
+};
+
+struct bench {
+    char bindir[PATH_MAX];      /* where qasm-* binaries are */
+    char outroot[PATH_MAX];     /* results/ */
+    char outdir[PATH_MAX];      /* results/<exp>-<time>/ of the running experiment */
+    int quick;
+    int capture;
+    const char *sets[BENCH_MAX_SETS];
+    int nsets;
+    json_t *summary;            /* the running experiment's summary.json */
+    struct bench_row rows[BENCH_MAX_ROWS];
+    int nrows;
+};
+
+struct bench_experiment {
+    const char *name;
+    const char *what;
+    int (*run)(struct bench *b);
+};
+
+/* The experiment table (experiments.c). */
+extern const struct bench_experiment bench_experiments[];
+
+/* bench_param returns --set KEY=VALUE's value, else |quick| or |full| by mode. */
+double bench_param(const struct bench *b, const char *key, double quick, double full);
+const char *bench_param_str(const struct bench *b, const char *key, const char *def);
+
+/* bench_path writes "OUTDIR/NAME" into |buf|. */
+char *bench_path(const struct bench *b, char *buf, size_t len, const char *name);
+
+/* bench_bin writes "BINDIR/NAME". */
+char *bench_bin(const struct bench *b, char *buf, size_t len, const char *name);
+
+/* bench_row_add adds a line to the final table (printf-style figure). */
+void bench_row_add(struct bench *b, const char *exp, const char *claim, int agree,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* bench_progress prints one progress line to stderr. */
+void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* bench_fail prints the error (one line) and returns -1, for experiment bodies. */
+int bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* bench_plot runs gnuplot on OUTDIR/NAME.gp, which must set its own outputs
+ * through the variables 'out' (base path without extension); PNG and SVG are made. */
+int bench_plot(const struct bench *b, const char *name, const char *script);
+
+/* bench_plot_dir re-renders every *.gp of |dir| (for `qasm-bench report`). */
+int bench_plot_dir(const char *dir);
+
+/* JSON helpers: a number at a dotted path ("latency_us.p99"), or |def|. */
+double bench_json_num(json_t *root, const char *path, double def);
+json_t *bench_json_load(const char *path);
+
+#endif

@@ -1,0 +1,68 @@
+#include "exp_common.h"
+
+#include <string.h>
+
+const char *const bench_modes[3] = { "default", "reactive", "proactive" };
+
+double exp_client_num(json_t *j, const char *key)
+{
+    return bench_json_num(j, key, -1);
+}
+
+double exp_client_latency(json_t *j, const char *pct)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "latency_us.%s", pct);
+    double v = bench_json_num(j, path, -1);
+    if (v < 0) {
+        snprintf(path, sizeof(path), "latency_%s_us", pct);
+        v = bench_json_num(j, path, -1);
+    }
+    return v;
+}
+
+const char *exp_rate_str(char *buf, size_t len, double bps)
+{
+    if (bps >= 1e9)
+        snprintf(buf, len, "%.2f Gb/s", bps / 1e9);
+    else if (bps >= 1e6)
+        snprintf(buf, len, "%.1f Mb/s", bps / 1e6);
+    else
+        snprintf(buf, len, "%.0f kb/s", bps / 1e3);
+    return buf;
+}
+
+FILE *exp_csv_open(struct bench *b, const char *name, const char *header)
+{
+    char path[PATH_MAX];
+    FILE *f = fopen(bench_path(b, path, sizeof(path), name), "w");
+    if (f == NULL) {
+        bench_fail("cannot write %s", path);
+        return NULL;
+    }
+    fprintf(f, "%s\n", header);
+    return f;
+}
+
+void exp_record(struct bench *b, const char *key, json_t *j)
+{
+    json_object_set(json_object_get(b->summary, "results"), key, j ? j : json_null());
+}
+
+int exp_nat_chain(struct topo *t, int n, const char *mode, int pool, const char *const extra[],
+                  char *entry, size_t entry_len)
+{
+    char upstream[64], name[32];
+    topo_addr(upstream, sizeof(upstream), t->server_port[0]);
+    /* Build from the server side back to the client: NAT n-1 faces the server. */
+    int idx[TOPO_MAX_MBOX];
+    for (int k = n - 1; k >= 0; k--) {
+        snprintf(name, sizeof(name), "nat%d-%s", k + 1, mode);
+        idx[k] = topo_start_mbox(t, name, "nat", mode, upstream, pool, extra);
+        if (idx[k] < 0)
+            return -1;
+        topo_addr(upstream, sizeof(upstream), t->mbox_port[idx[k]]);
+    }
+    snprintf(entry, entry_len, "%s", upstream);
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* exp_common.h: what the experiment files share. */
+#ifndef QASM_BENCH_EXP_COMMON_H
+#define QASM_BENCH_EXP_COMMON_H
+
+#include <stdio.h>
+
+#include "bench.h"
+#include "topo.h"
+
+extern const char *const bench_modes[3]; /* default, reactive, proactive */
+
+/* Client summary fields (qasm-h3-client --json). */
+double exp_client_num(json_t *j, const char *key);
+/* Latency percentile from a client summary ("p50", "p99", "max", "mean"), µs. */
+double exp_client_latency(json_t *j, const char *pct);
+
+/* exp_fmt formats a double into a short string buffer ("%.3g"). */
+const char *exp_rate_str(char *buf, size_t len, double bps);
+
+/* exp_csv_open opens OUTDIR/NAME for writing and prints |header|. */
+FILE *exp_csv_open(struct bench *b, const char *name, const char *header);
+
+/* exp_record stores |j| (borrowed) under results.KEY of the summary. */
+void exp_record(struct bench *b, const char *key, json_t *j);
+
+/* exp_nat_chain starts |n| NATs in |mode| chained towards server 0; returns the entry address. */
+int exp_nat_chain(struct topo *t, int n, const char *mode, int pool, const char *const extra[],
+                  char *entry, size_t entry_len);
+
+#endif

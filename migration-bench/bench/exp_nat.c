@@ -1,0 +1,299 @@
+/*
+ * NAT experiments: table1 (the NAT table under migration), nat-dos (§2.1:
+ * pool exhaustion), fig8a (per-request latency through the NAT while
+ * migrating every 10 packets) and fig7b (throughput through 0-5 NATs).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "exp_common.h"
+#include "experiments.h"
+
+/* table1: a client migrates across ports and addresses through one NAT. */
+int exp_table1(struct bench *b)
+{
+    char url[128], entry[64], dur[32], every[32];
+    double duration = bench_param(b, "duration", 2.5, 6);
+    double period = bench_param(b, "migrate_every", 0.3, 0.5);
+    snprintf(dur, sizeof(dur), "%gs", duration);
+    snprintf(every, sizeof(every), "%gms", period * 1000);
+    FILE *csv = exp_csv_open(b, "table1.csv",
+                             "mode,migrations,mappings,mappings_created,ports_in_use,requests_ok,"
+                             "requests_failed");
+    if (csv == NULL)
+        return -1;
+    double ports[3] = { 0 }, migs[3] = { 0 };
+    int ok = 1;
+    for (int m = 0; m < 3; m++) {
+        struct topo t;
+        topo_init(&t, b);
+        if (topo_start_tracker(&t) < 0 || topo_start_server(&t, "server") < 0 ||
+            exp_nat_chain(&t, 1, bench_modes[m], 64, NULL, entry, sizeof(entry)) < 0) {
+            topo_stop(&t);
+            fclose(csv);
+            return -1;
+        }
+        const char *extra[] = { "--duration", dur, "--interval", "20ms", "--migrate-every", every,
+                                "--migrate-kind", "addr", "--local-addrs",
+                                "127.0.0.2-127.0.0.9", NULL };
+        char name[32];
+        snprintf(name, sizeof(name), "client-%s", bench_modes[m]);
+        json_t *cj = topo_run_client(&t, name, entry, 1, extra,
+                                     topo_url(&t, url, sizeof(url), 0, "/"), duration + 20);
+        json_t *st = topo_mbox_stats(&t, 0);
+        topo_stop(&t);
+        migs[m] = exp_client_num(cj, "migrations");
+        ports[m] = bench_json_num(st, "ports_in_use", -1);
+        fprintf(csv, "%s,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", bench_modes[m], migs[m],
+                bench_json_num(st, "mappings", -1), bench_json_num(st, "mappings_created", -1),
+                ports[m], exp_client_num(cj, "requests_ok"), exp_client_num(cj, "requests_failed"));
+        exp_record(b, bench_modes[m], st);
+        bench_progress("  table1 %-9s migrations %.0f, NAT ports in use %.0f, mappings created %.0f",
+                       bench_modes[m], migs[m], ports[m], bench_json_num(st, "mappings_created", -1));
+        if (cj == NULL || st == NULL)
+            ok = 0;
+        json_decref(cj);
+        json_decref(st);
+    }
+    fclose(csv);
+    bench_plot(b, "table1",
+               "  set title 'NAT table after migration (paper Table 1)'\n"
+               "  set style data histograms\n  set style fill solid 0.8 border -1\n"
+               "  set ylabel 'public ports in use'\n  set key autotitle columnhead\n"
+               "  plot 'table1.csv' using 5:xtic(1) title 'ports in use', '' using 2 title "
+               "'migrations'");
+    int agree = ok && ports[1] == 1 && ports[2] == 1 && migs[0] >= 1 && ports[0] >= migs[0];
+    bench_row_add(b, "table1", "aware: 1 public port per connection; default: 1 per migration",
+                  ok ? agree : -1, "default %.0f ports for %.0f migrations; reactive %.0f; proactive %.0f",
+                  ports[0], migs[0], ports[1], ports[2]);
+    return ok ? 0 : -1;
+}
+
+/* nat-dos: a migrating client exhausts a small pool; can a second client connect? */
+int exp_natdos(struct bench *b)
+{
+    char url[128], entry[64], dur[32], every[32];
+    int pool = (int)bench_param(b, "pool", 8, 16);
+    double duration = bench_param(b, "duration", 2, 4);
+    snprintf(dur, sizeof(dur), "%gs", duration);
+    snprintf(every, sizeof(every), "%gms", duration * 1000 / (pool * 2));
+    FILE *csv = exp_csv_open(b, "nat-dos.csv",
+                             "mode,attacker_migrations,ports_in_use,pool,pool_exhausted_drops,"
+                             "victim_ok,victim_failed");
+    if (csv == NULL)
+        return -1;
+    int victim_ok[3] = { 0 };
+    double used[3] = { 0 };
+    int ok = 1;
+    for (int m = 0; m < 3; m++) {
+        struct topo t;
+        topo_init(&t, b);
+        if (topo_start_tracker(&t) < 0 || topo_start_server(&t, "server") < 0 ||
+            exp_nat_chain(&t, 1, bench_modes[m], pool, NULL, entry, sizeof(entry)) < 0) {
+            topo_stop(&t);
+            fclose(csv);
+            return -1;
+        }
+        topo_url(&t, url, sizeof(url), 0, "/");
+        const char *att[] = { "--duration", dur, "--interval", "20ms", "--migrate-every", every,
+                              "--migrate-kind", "port", NULL };
+        char name[32];
+        snprintf(name, sizeof(name), "attacker-%s", bench_modes[m]);
+        json_t *aj = topo_run_client(&t, name, entry, 1, att, url, duration + 20);
+        const char *vic[] = { "--requests", "3", "--idle-timeout", "3s", NULL };
+        snprintf(name, sizeof(name), "victim-%s", bench_modes[m]);
+        json_t *vj = topo_run_client(&t, name, entry, 1, vic, url, 30);
+        json_t *st = topo_mbox_stats(&t, 0);
+        topo_stop(&t);
+        used[m] = bench_json_num(st, "ports_in_use", -1);
+        victim_ok[m] = vj != NULL && exp_client_num(vj, "requests_ok") >= 3;
+        fprintf(csv, "%s,%.0f,%.0f,%d,%.0f,%.0f,%.0f\n", bench_modes[m],
+                exp_client_num(aj, "migrations"), used[m], pool,
+                bench_json_num(st, "packets_dropped.pool_exhausted", -1),
+                exp_client_num(vj, "requests_ok"), exp_client_num(vj, "requests_failed"));
+        exp_record(b, bench_modes[m], st);
+        bench_progress("  nat-dos %-9s attacker migrations %.0f, ports %.0f/%d, victim %s",
+                       bench_modes[m], exp_client_num(aj, "migrations"), used[m], pool,
+                       victim_ok[m] ? "connected" : "REFUSED");
+        if (aj == NULL || st == NULL)
+            ok = 0;
+        json_decref(aj);
+        json_decref(vj);
+        json_decref(st);
+    }
+    fclose(csv);
+    bench_plot(b, "nat-dos",
+               "  set title 'NAT port pool under migration (paper §2.1)'\n"
+               "  set style data histograms\n  set style fill solid 0.8 border -1\n"
+               "  set ylabel 'public ports in use'\n  set yrange [0:*]\n"
+               "  plot 'nat-dos.csv' using 3:xtic(1) title 'ports in use', '' using 4 title 'pool size'");
+    int agree = ok && !victim_ok[0] && victim_ok[1] && victim_ok[2];
+    bench_row_add(b, "nat-dos", "default: pool exhausted, 2nd user refused; aware: not",
+                  ok ? agree : -1, "default %.0f/%d ports, victim %s; aware %.0f/%.0f ports, victim %s/%s",
+                  used[0], pool, victim_ok[0] ? "ok" : "refused", used[1], used[2],
+                  victim_ok[1] ? "ok" : "refused", victim_ok[2] ? "ok" : "refused");
+    return ok ? 0 : -1;
+}
+
+/* Runs the paper's latency workload through |function| in every mode. */
+int exp_latency(struct bench *b, const char *exp, const char *function, const char *title)
+{
+    char url[128], entry[64], reqs[16], ival[32], csvname[64];
+    double n = bench_param(b, "requests", 300, 1000);
+    double ival_ms = bench_param(b, "interval_ms", 5, 5);
+    snprintf(reqs, sizeof(reqs), "%.0f", n);
+    snprintf(ival, sizeof(ival), "%gms", ival_ms);
+    double mean[3] = { -1, -1, -1 }, p99[3] = { -1, -1, -1 }, failed = 0;
+    FILE *sum = exp_csv_open(b, "latency-summary.csv", "mode,p50_us,p90_us,p99_us,max_us,migrations,failed");
+    if (sum == NULL)
+        return -1;
+    for (int m = 0; m < 3; m++) {
+        struct topo t;
+        char upstream[64], name[32], csvpath[PATH_MAX];
+        topo_init(&t, b);
+        if (topo_start_tracker(&t) < 0 || topo_start_server(&t, "server") < 0) {
+            fclose(sum);
+            return -1;
+        }
+        topo_addr(upstream, sizeof(upstream), t.server_port[0]);
+        const char *rl[] = { "--rate", "100000", "--burst", "100000", NULL };
+        snprintf(name, sizeof(name), "%s-%s", function, bench_modes[m]);
+        int i = topo_start_mbox(&t, name, function, bench_modes[m], upstream, 64,
+                                strcmp(function, "ratelimit") == 0 ? rl : NULL);
+        if (i < 0) {
+            topo_stop(&t);
+            fclose(sum);
+            return -1;
+        }
+        topo_addr(entry, sizeof(entry), t.mbox_port[i]);
+        snprintf(csvname, sizeof(csvname), "latency-%s.csv", bench_modes[m]);
+        bench_path(b, csvpath, sizeof(csvpath), csvname);
+        const char *extra[] = { "--requests", reqs, "--interval", ival, "--migrate-every-packets",
+                                "10", "--csv", csvpath, NULL };
+        snprintf(name, sizeof(name), "client-%s", bench_modes[m]);
+        json_t *cj = topo_run_client(&t, name, entry, 1, extra,
+                                     topo_url(&t, url, sizeof(url), 0, "/"), n * ival_ms / 1000 + 30);
+        json_t *st = topo_mbox_stats(&t, 0);
+        topo_stop(&t);
+        mean[m] = exp_client_latency(cj, "p50");
+        p99[m] = exp_client_latency(cj, "p99");
+        failed += exp_client_num(cj, "requests_failed") > 0 ? exp_client_num(cj, "requests_failed") : 0;
+        fprintf(sum, "%s,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", bench_modes[m], mean[m],
+                exp_client_latency(cj, "p90"), p99[m], exp_client_latency(cj, "max"),
+                exp_client_num(cj, "migrations"), exp_client_num(cj, "requests_failed"));
+        exp_record(b, bench_modes[m], cj);
+        bench_progress("  %s %-9s p50 %.0f us, p99 %.0f us, migrations %.0f, failed %.0f", exp,
+                       bench_modes[m], mean[m], p99[m], exp_client_num(cj, "migrations"),
+                       exp_client_num(cj, "requests_failed"));
+        json_decref(cj);
+        json_decref(st);
+    }
+    fclose(sum);
+    char script[1024];
+    snprintf(script, sizeof(script),
+             "  set title '%s'\n  set xlabel 'request'\n  set ylabel 'latency (us)'\n"
+             "  set logscale y\n  set key top right\n"
+             "  plot 'latency-default.csv' using 0:2 every ::1 with lines title 'default', "
+             "'latency-reactive.csv' using 0:2 every ::1 with lines title 'reactive', "
+             "'latency-proactive.csv' using 0:2 every ::1 with lines title 'proactive'",
+             title);
+    bench_plot(b, exp, script);
+    int measured = mean[0] > 0 && mean[1] > 0 && mean[2] > 0;
+    double r1 = measured ? mean[1] / mean[0] : 0, r2 = measured ? mean[2] / mean[0] : 0;
+    bench_row_add(b, exp, "aware latency ~ default", measured ? (r1 < 1.25 && r2 < 1.25 && failed == 0) : -1,
+                  "p50 default %.0f us, reactive x%.2f, proactive x%.2f; p99 %.0f/%.0f/%.0f us",
+                  mean[0], r1, r2, p99[0], p99[1], p99[2]);
+    return measured ? 0 : -1;
+}
+
+int exp_fig8a(struct bench *b)
+{
+    return exp_latency(b, "fig8a", "nat", "Per-request latency through the NAT, migration every 10 packets (paper Fig. 8a)");
+}
+
+int exp_fig8b(struct bench *b)
+{
+    return exp_latency(b, "fig8b", "ratelimit", "Per-request latency through the rate limiter, migration every 10 packets (paper Fig. 8b)");
+}
+
+/* One throughput run through |n| NATs. */
+static double chain_run(struct bench *b, int n, const char *mode, const char *every, double duration,
+                        double *migrations, double *failed)
+{
+    struct topo t;
+    char entry[64], url[128], dur[32], name[64];
+    snprintf(dur, sizeof(dur), "%gs", duration);
+    topo_init(&t, b);
+    if (topo_start_tracker(&t) < 0 || topo_start_server(&t, "server") < 0) {
+        topo_stop(&t);
+        return -1;
+    }
+    if (n == 0)
+        topo_addr(entry, sizeof(entry), t.server_port[0]);
+    else if (exp_nat_chain(&t, n, mode, 64, NULL, entry, sizeof(entry)) < 0) {
+        topo_stop(&t);
+        return -1;
+    }
+    const char *extra[] = { "--duration", dur, "--size", "4M", "--migrate-every", every, NULL };
+    snprintf(name, sizeof(name), "client-%dnat-%s-%s", n, mode, every);
+    json_t *cj = topo_run_client(&t, name, entry, 1, extra, topo_url(&t, url, sizeof(url), 0, "/"),
+                                 duration + 30);
+    topo_stop(&t);
+    double bps = exp_client_num(cj, "throughput_bps");
+    *migrations = exp_client_num(cj, "migrations");
+    *failed = exp_client_num(cj, "requests_failed");
+    json_decref(cj);
+    return bps;
+}
+
+int exp_fig7b(struct bench *b)
+{
+    double duration = bench_param(b, "duration", 2, 30);
+    const char *periods[2] = { bench_param_str(b, "migrate_every", b->quick ? "1s" : "10s"), "100ms" };
+    int maxn = (int)bench_param(b, "max_nats", 5, 5);
+    FILE *csv = exp_csv_open(b, "fig7b.csv", "nats,period,default_bps,reactive_bps,proactive_bps");
+    if (csv == NULL)
+        return -1;
+    double worst = 1e9, sum_ratio = 0;
+    int nratio = 0;
+    for (int p = 0; p < 2; p++) {
+        for (int n = 0; n <= maxn; n++) {
+            double bps[3], mig, failed;
+            for (int m = 0; m < 3; m++) {
+                if (n == 0 && m > 0) {
+                    bps[m] = bps[0]; /* no middlebox: the mode does not matter */
+                    continue;
+                }
+                bps[m] = chain_run(b, n, bench_modes[m], periods[p], duration, &mig, &failed);
+                char r[32];
+                bench_progress("  fig7b %d NAT %-9s migrate every %-5s %s (%.0f migrations, %.0f failed)",
+                               n, bench_modes[m], periods[p], exp_rate_str(r, sizeof(r), bps[m]), mig, failed);
+            }
+            fprintf(csv, "%d,%s,%.0f,%.0f,%.0f\n", n, periods[p], bps[0], bps[1], bps[2]);
+            if (n > 0 && bps[0] > 0 && p == 0) {
+                for (int m = 1; m < 3; m++) {
+                    double r = bps[m] / bps[0];
+                    worst = fmin(worst, r);
+                    sum_ratio += r;
+                    nratio++;
+                }
+            }
+        }
+    }
+    fclose(csv);
+    char script[1400];
+    snprintf(script, sizeof(script),
+             "  set title 'Throughput through a chain of NATs, migration every %s (paper Fig. 7b)'\n"
+             "  set xlabel 'number of NATs'\n  set ylabel 'throughput (Mbit/s)'\n  set yrange [0:*]\n"
+             "  set style data histograms\n  set style fill solid 0.8 border -1\n"
+             "  plot 'fig7b.csv' every ::1::%d using ($3/1e6):xtic(1) title 'default', "
+             "'' every ::1::%d using ($4/1e6) title 'reactive', '' every ::1::%d using ($5/1e6) title 'proactive'",
+             periods[0], maxn + 1, maxn + 1, maxn + 1);
+    bench_plot(b, "fig7b", script);
+    int measured = nratio > 0;
+    double mean = measured ? sum_ratio / nratio : 0;
+    bench_row_add(b, "fig7b", "throughput through 1-5 NATs: aware ~ default", measured ? worst > 0.8 : -1,
+                  "aware/default throughput: mean x%.2f, worst x%.2f (migration every %s)", mean, worst,
+                  periods[0]);
+    return measured ? 0 : -1;
+}

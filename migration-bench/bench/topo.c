@@ -1,0 +1,210 @@
+#include "topo.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void topo_init(struct topo *t, struct bench *b)
+{
+    memset(t, 0, sizeof(*t));
+    t->b = b;
+}
+
+char *topo_addr(char *buf, size_t len, uint16_t port)
+{
+    snprintf(buf, len, "127.0.0.1:%u", port);
+    return buf;
+}
+
+char *topo_url(const struct topo *t, char *buf, size_t len, int i, const char *path)
+{
+    snprintf(buf, len, "https://localhost:%u%s", t->server_port[i], path);
+    return buf;
+}
+
+static int start_and_wait(struct topo *t, struct bench_proc *p, const char *name,
+                          char *const argv[], uint16_t port)
+{
+    if (bench_proc_start(p, name, t->b->outdir, argv, NULL) < 0)
+        return bench_fail("cannot start %s", argv[0]);
+    if (bench_wait_udp_port(port, 5.0) < 0 || !bench_proc_alive(p)) {
+        bench_proc_tail(p, 20);
+        return bench_fail("%s did not come up on port %u", name, port);
+    }
+    return 0;
+}
+
+int topo_start_tracker(struct topo *t)
+{
+    char bin[PATH_MAX], listen[64];
+    t->tracker_port = bench_free_port();
+    topo_addr(listen, sizeof(listen), t->tracker_port);
+    char *argv[] = { bench_bin(t->b, bin, sizeof(bin), "qasm-tracker"), "--listen", listen,
+                     "--trust", "any", NULL };
+    if (start_and_wait(t, &t->tracker, "tracker", argv, t->tracker_port) < 0)
+        return -1;
+    t->have_tracker = 1;
+    return 0;
+}
+
+int topo_start_server(struct topo *t, const char *name)
+{
+    char bin[PATH_MAX], listen[64];
+    if (t->nservers == TOPO_MAX_SERVERS)
+        return -1;
+    int i = t->nservers;
+    t->server_port[i] = bench_free_port();
+    topo_addr(listen, sizeof(listen), t->server_port[i]);
+    char *argv[] = { bench_bin(t->b, bin, sizeof(bin), "qasm-h3-server"), "--listen", listen,
+                     NULL };
+    if (start_and_wait(t, &t->server[i], name, argv, t->server_port[i]) < 0)
+        return -1;
+    t->nservers++;
+    return i;
+}
+
+int topo_start_mbox(struct topo *t, const char *name, const char *function, const char *mode,
+                    const char *upstream, int pool, const char *const extra[])
+{
+    char bin[PATH_MAX], listen[64], tracker[64], ports[32], stats[PATH_MAX];
+    const char *argv[TOPO_MAX_ARGS];
+    int n = 0;
+
+    if (t->nmbox == TOPO_MAX_MBOX)
+        return -1;
+    int i = t->nmbox;
+    t->mbox_port[i] = bench_free_port();
+    topo_addr(listen, sizeof(listen), t->mbox_port[i]);
+    snprintf(t->mbox_name[i], sizeof(t->mbox_name[i]), "%s", name);
+    snprintf(stats, sizeof(stats), "%s/%s.stats.json", t->b->outdir, name);
+    snprintf(t->mbox_stats[i], sizeof(t->mbox_stats[i]), "%s", stats);
+    argv[n++] = bench_bin(t->b, bin, sizeof(bin), "qasm-mbox");
+    argv[n++] = function;
+    argv[n++] = "--mode";
+    argv[n++] = mode;
+    argv[n++] = "--listen";
+    argv[n++] = listen;
+    if (upstream) {
+        argv[n++] = "--upstream";
+        argv[n++] = upstream;
+    }
+    if (strcmp(function, "nat") == 0) {
+        t->mbox_pool[i] = bench_free_port_range("127.0.0.1", pool);
+        if (t->mbox_pool[i] == 0)
+            return bench_fail("no free range of %d ports for %s", pool, name);
+        snprintf(ports, sizeof(ports), "%u-%u", t->mbox_pool[i], t->mbox_pool[i] + pool - 1);
+        argv[n++] = "--ports";
+        argv[n++] = ports;
+    }
+    if (strcmp(mode, "default") != 0 && t->have_tracker) {
+        argv[n++] = "--tracker";
+        argv[n++] = topo_addr(tracker, sizeof(tracker), t->tracker_port);
+    }
+    argv[n++] = "--stats-json";
+    argv[n++] = stats;
+    for (int k = 0; extra && extra[k] && n < TOPO_MAX_ARGS - 1; k++)
+        argv[n++] = extra[k];
+    argv[n] = NULL;
+    if (start_and_wait(t, &t->mbox[i], name, (char *const *)argv, t->mbox_port[i]) < 0)
+        return -1;
+    t->nmbox++;
+    return i;
+}
+
+int topo_start_client(struct topo *t, struct bench_proc *p, const char *name,
+                      const char *connect, int agent, const char *const extra[], const char *url)
+{
+    char bin[PATH_MAX], out[PATH_MAX], preload[PATH_MAX + 16], trk[64], trkenv[80];
+    const char *argv[TOPO_MAX_ARGS];
+    char *env[4] = { NULL };
+    int n = 0;
+
+    argv[n++] = bench_bin(t->b, bin, sizeof(bin), "qasm-h3-client");
+    argv[n++] = "--json";
+    if (connect) {
+        argv[n++] = "--connect";
+        argv[n++] = connect;
+    }
+    for (int k = 0; extra && extra[k] && n < TOPO_MAX_ARGS - 2; k++)
+        argv[n++] = extra[k];
+    argv[n++] = url;
+    argv[n] = NULL;
+    if (agent && t->have_tracker) {
+        snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/libqasm-agent.so", t->b->bindir);
+        snprintf(trkenv, sizeof(trkenv), "QASM_TRACKER=%s",
+                 topo_addr(trk, sizeof(trk), t->tracker_port));
+        env[0] = preload;
+        env[1] = trkenv;
+    }
+    snprintf(out, sizeof(out), "%s/%s.json", t->b->outdir, name);
+    if (bench_proc_start_out(p, name, t->b->outdir, (char *const *)argv, env, out) < 0)
+        return bench_fail("cannot start %s", argv[0]);
+    return 0;
+}
+
+json_t *topo_client_result(struct topo *t, struct bench_proc *p, const char *name,
+                           double timeout_s)
+{
+    char out[PATH_MAX];
+    int st = bench_proc_wait(p, timeout_s);
+    if (st < 0) {
+        bench_fail("%s still running after %.0f s: stopped", name, timeout_s);
+        bench_proc_stop(p);
+    }
+    snprintf(out, sizeof(out), "%s/%s.json", t->b->outdir, name);
+    json_t *j = bench_json_load(out);
+    if (j == NULL) {
+        bench_proc_tail(p, 20);
+        bench_fail("%s (exit %d) wrote no JSON summary", name, p->status);
+    }
+    return j;
+}
+
+json_t *topo_run_client(struct topo *t, const char *name, const char *connect, int agent,
+                        const char *const extra[], const char *url, double timeout_s)
+{
+    struct bench_proc p;
+    if (topo_start_client(t, &p, name, connect, agent, extra, url) < 0)
+        return NULL;
+    return topo_client_result(t, &p, name, timeout_s);
+}
+
+json_t *topo_mbox_stats(struct topo *t, int i)
+{
+    if (bench_proc_alive(&t->mbox[i])) {
+        bench_proc_signal(&t->mbox[i], SIGUSR1);
+        bench_sleep(0.15);
+    }
+    return bench_json_load(t->mbox_stats[i]);
+}
+
+int topo_check_alive(struct topo *t)
+{
+    struct bench_proc *all[1 + TOPO_MAX_SERVERS + TOPO_MAX_MBOX];
+    int n = 0;
+    if (t->have_tracker)
+        all[n++] = &t->tracker;
+    for (int i = 0; i < t->nservers; i++)
+        all[n++] = &t->server[i];
+    for (int i = 0; i < t->nmbox; i++)
+        all[n++] = &t->mbox[i];
+    for (int i = 0; i < n; i++) {
+        if (!bench_proc_alive(all[i])) {
+            bench_proc_tail(all[i], 20);
+            return bench_fail("%s died (status %d)", all[i]->name, all[i]->status);
+        }
+    }
+    return 0;
+}
+
+void topo_stop(struct topo *t)
+{
+    for (int i = 0; i < t->nmbox; i++)
+        bench_proc_stop(&t->mbox[i]);
+    for (int i = 0; i < t->nservers; i++)
+        bench_proc_stop(&t->server[i]);
+    if (t->have_tracker)
+        bench_proc_stop(&t->tracker);
+}

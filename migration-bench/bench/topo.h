@@ -1,0 +1,85 @@
+/*
+ * topo.h: loopback topologies for the experiments: a tracker, HTTP/3
+ * servers, chains of qasm-mbox, and qasm-h3-client runs (agent preloaded).
+ * Every process gets free ports and a log in the result folder; the
+ * command lines of the tools live here and nowhere else.
+ */
+#ifndef QASM_BENCH_TOPO_H
+#define QASM_BENCH_TOPO_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "bench.h"
+#include "proc.h"
+
+#define TOPO_MAX_SERVERS 4
+#define TOPO_MAX_MBOX 8
+#define TOPO_MAX_ARGS 64
+
+struct topo {
+    struct bench *b;
+    struct bench_proc tracker;
+    uint16_t tracker_port;
+    int have_tracker;
+    struct bench_proc server[TOPO_MAX_SERVERS];
+    uint16_t server_port[TOPO_MAX_SERVERS];
+    int nservers;
+    struct bench_proc mbox[TOPO_MAX_MBOX];
+    uint16_t mbox_port[TOPO_MAX_MBOX];
+    uint16_t mbox_pool[TOPO_MAX_MBOX]; /* NAT: first public port */
+    char mbox_stats[TOPO_MAX_MBOX][PATH_MAX];
+    char mbox_name[TOPO_MAX_MBOX][32];
+    int nmbox;
+};
+
+void topo_init(struct topo *t, struct bench *b);
+
+/* topo_start_tracker starts qasm-tracker on a free port (UDP+TCP). */
+int topo_start_tracker(struct topo *t);
+
+/* topo_start_server starts qasm-h3-server; returns its index or -1. */
+int topo_start_server(struct topo *t, const char *name);
+
+/*
+ * topo_start_mbox starts `qasm-mbox FUNCTION --mode MODE` listening on a
+ * free port, sending to |upstream| ("IP:PORT"; for lb: NULL, backends go
+ * in |extra|), with --tracker when one runs and --stats-json in the result
+ * folder. A NAT gets a free pool of |pool| ports on 127.0.0.1. |extra| is
+ * NULL-terminated (may be NULL). Returns the index or -1.
+ */
+int topo_start_mbox(struct topo *t, const char *name, const char *function, const char *mode,
+                    const char *upstream, int pool, const char *const extra[]);
+
+/* topo_addr writes "127.0.0.1:PORT". */
+char *topo_addr(char *buf, size_t len, uint16_t port);
+
+/*
+ * topo_start_client starts qasm-h3-client --json --connect CONNECT EXTRA...
+ * URL (stdout to NAME.json), with the agent preloaded when |agent| and a
+ * tracker runs. Returns 0 or -1.
+ */
+int topo_start_client(struct topo *t, struct bench_proc *p, const char *name,
+                      const char *connect, int agent, const char *const extra[], const char *url);
+
+/* topo_client_result waits for a client (up to |timeout_s|) and loads its JSON. */
+json_t *topo_client_result(struct topo *t, struct bench_proc *p, const char *name,
+                           double timeout_s);
+
+/* topo_run_client = start + result. */
+json_t *topo_run_client(struct topo *t, const char *name, const char *connect, int agent,
+                        const char *const extra[], const char *url, double timeout_s);
+
+/* topo_url writes "https://localhost:PORT/PATH" for server |i|. */
+char *topo_url(const struct topo *t, char *buf, size_t len, int i, const char *path);
+
+/* topo_mbox_stats asks middlebox |i| for fresh stats (SIGUSR1) and loads them. */
+json_t *topo_mbox_stats(struct topo *t, int i);
+
+/* topo_check_alive fails (with the dead process's log tail) if any started process died. */
+int topo_check_alive(struct topo *t);
+
+/* topo_stop stops middleboxes, servers and tracker (their final stats are written at exit). */
+void topo_stop(struct topo *t);
+
+#endif

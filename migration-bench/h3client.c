@@ -1,0 +1,1099 @@
+/*
+ * h3client.c: qasm-h3-client, an HTTP/3 load client (ngtcp2 + nghttp3 +
+ * gnutls + libev) whose connections migrate on a schedule (up to 1000 Hz):
+ * a new UDP socket per migration (new port, or the next --local-addrs IP)
+ * with a new DCID (ngtcp2_conn_initiate_immediate_migration), or a NAT-like
+ * rebinding without a new DCID (--rebind). Old sockets stay open and are read
+ * for a while (--keep-sockets). Results: --json summary, --csv per request,
+ * --timeline per 100 ms; exit status 1 when any request failed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include "addr.h"
+#include "cid.h"
+#include "clientopts.h"
+#include "clock.h"
+#include "content.h"
+#include "histogram.h"
+#include "log.h"
+#include "migrate.h"
+#include "quicwrite.h"
+#include "tls.h"
+#include "udp.h"
+
+#define MAX_BURST 64
+#define TIMELINE_SLOT (100 * QASM_MS)
+#define MAX_SOCKS 1024
+
+struct cconn;
+
+struct csock {
+    int fd;
+    ev_io w;
+    struct qasm_addr local;
+    struct sockaddr_storage lss;
+    socklen_t lsl;
+    struct cconn *c;
+};
+
+struct creq {
+    int64_t sid;
+    uint64_t idx;
+    qasm_tstamp start;
+    uint64_t bytes, content_length;
+    int has_clen, status, fin, bad, verify;
+    uint64_t mig_at_start;
+    struct creq *next;
+};
+
+struct cconn {
+    ngtcp2_crypto_conn_ref conn_ref;
+    struct client *cl;
+    unsigned idx;
+    ngtcp2_conn *conn;
+    gnutls_session_t tls;
+    nghttp3_conn *h3;
+    struct csock *socks[MAX_SOCKS];  /* socks[nsocks-1] is the newest */
+    size_t nsocks;
+    ev_timer timer, mig_timer, req_timer;
+    struct qasm_migsched mig;
+    uint64_t blocked;
+    uint64_t started, completed;
+    unsigned inflight;
+    qasm_tstamp last_req;
+    int confirmed, done, failed;
+    uint64_t addr_idx;
+    FILE *qlog;
+    struct creq *reqs;
+};
+
+struct client {
+    struct qasm_h3c_opts o;
+    struct ev_loop *loop;
+    struct qasm_addr remote;
+    struct sockaddr_storage rss;
+    socklen_t rsl;
+    gnutls_certificate_credentials_t cred;
+    struct cconn **conns;
+    unsigned ndone;
+    qasm_tstamp start, end_ts, last_done;
+    uint64_t url_rr;
+    struct qasm_hist hist;
+    FILE *csv, *out;
+    uint64_t *timeline;
+    size_t ntimeline;
+    /* counters */
+    uint64_t requests_ok, requests_failed, bytes, verify_errors;
+    uint64_t connections_failed, handshakes, paths_validated, path_validation_failed;
+    uint64_t stateless_resets, pkts_tx, pkts_rx, bytes_tx, bytes_rx, tx_errors, rx_dropped;
+    uint64_t socket_errors;
+    ev_signal sigint, sigterm;
+};
+
+static struct client cl_g;
+
+static void conn_finish(struct cconn *c, int failed);
+static void conn_io_done(struct cconn *c);
+
+/* ------------------------------------------------------------ sockets */
+
+static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static struct csock *sock_open(struct cconn *c, const struct qasm_addr *local)
+{
+    struct client *cl = c->cl;
+    struct csock *k = calloc(1, sizeof(*k));
+    if (!k)
+        return NULL;
+    k->fd = qasm_udp_connect(local, &cl->remote, &k->local);
+    if (k->fd < 0) {
+        char abuf[QASM_ADDR_STRLEN];
+        qasm_warn("socket on %s: %s", local ? qasm_addr_format(abuf, sizeof(abuf), local) : "*",
+                  strerror(-k->fd));
+        cl->socket_errors++;
+        free(k);
+        return NULL;
+    }
+    k->lsl = qasm_addr_to_sockaddr(&k->lss, &k->local);
+    k->c = c;
+    ev_io_init(&k->w, sock_read_cb, k->fd, EV_READ);
+    k->w.data = k;
+    ev_io_start(cl->loop, &k->w);
+    return k;
+}
+
+static void sock_close(struct client *cl, struct csock *k)
+{
+    ev_io_stop(cl->loop, &k->w);
+    close(k->fd);
+    free(k);
+}
+
+/* sock_push makes |k| the newest socket, closing the oldest beyond --keep-sockets. */
+static void sock_push(struct cconn *c, struct csock *k)
+{
+    size_t keep = c->cl->o.keep_sockets + 1;
+    if (keep > MAX_SOCKS)
+        keep = MAX_SOCKS;
+    if (c->nsocks == keep) {
+        sock_close(c->cl, c->socks[0]);
+        memmove(c->socks, c->socks + 1, (c->nsocks - 1) * sizeof(c->socks[0]));
+        c->nsocks--;
+    }
+    c->socks[c->nsocks++] = k;
+}
+
+static struct csock *sock_for_path(struct cconn *c, const ngtcp2_path *path)
+{
+    struct qasm_addr a;
+    if (qasm_addr_from_sockaddr(&a, path->local.addr, path->local.addrlen) != 0)
+        return NULL;
+    for (size_t i = c->nsocks; i-- > 0;)
+        if (qasm_addr_eq(&c->socks[i]->local, &a))
+            return c->socks[i];
+    return NULL;
+}
+
+static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size_t len)
+{
+    struct cconn *c = ud;
+    struct client *cl = c->cl;
+    struct csock *k = sock_for_path(c, path);
+    if (!k) {
+        cl->tx_errors++;
+        return -EINVAL;
+    }
+    int rv = qasm_udp_send(k->fd, pkt, len, NULL, 0, NULL);
+    if (rv != 0) {
+        cl->tx_errors++;
+        return rv;
+    }
+    cl->pkts_tx++;
+    cl->bytes_tx += len;
+    qasm_migsched_on_packet(&c->mig);
+    return 0;
+}
+
+/* --------------------------------------------------------------- results */
+
+static void timeline_add(struct client *cl, qasm_tstamp now, uint64_t n)
+{
+    size_t slot = (size_t)((now - cl->start) / TIMELINE_SLOT);
+    if (slot >= cl->ntimeline) {
+        size_t cap = cl->ntimeline ? cl->ntimeline : 64;
+        while (cap <= slot)
+            cap *= 2;
+        uint64_t *t = realloc(cl->timeline, cap * sizeof(*t));
+        if (!t)
+            return;
+        memset(t + cl->ntimeline, 0, (cap - cl->ntimeline) * sizeof(*t));
+        cl->timeline = t;
+        cl->ntimeline = cap;
+    }
+    cl->timeline[slot] += n;
+}
+
+static void req_finish(struct cconn *c, struct creq *r, int ok)
+{
+    struct client *cl = c->cl;
+    qasm_tstamp now = qasm_now();
+    uint64_t lat_us = (now - r->start) / 1000;
+    if (ok) {
+        cl->requests_ok++;
+        qasm_hist_add(&cl->hist, lat_us);
+    } else {
+        cl->requests_failed++;
+    }
+    cl->last_done = now;
+    if (cl->csv)
+        fprintf(cl->csv, "%u,%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",%d,%d,%" PRIu64 "\n", c->idx,
+                r->idx, (double)(r->start - cl->start) / 1e9, lat_us, r->bytes, r->status, ok,
+                r->mig_at_start);
+    for (struct creq **pp = &c->reqs; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    c->inflight--;
+    c->completed++;
+    free(r);
+}
+
+/* --------------------------------------------------------------- HTTP/3 */
+
+static int h3_recv_header(nghttp3_conn *h3, int64_t sid, int32_t token, nghttp3_rcbuf *name,
+                          nghttp3_rcbuf *value, uint8_t flags, void *ud, void *sud)
+{
+    struct creq *r = sud;
+    nghttp3_vec v = nghttp3_rcbuf_get_buf(value);
+    char tmp[32];
+    (void)h3;
+    (void)sid;
+    (void)name;
+    (void)flags;
+    (void)ud;
+    if (!r || v.len >= sizeof(tmp))
+        return 0;
+    memcpy(tmp, v.base, v.len);
+    tmp[v.len] = '\0';
+    if (token == NGHTTP3_QPACK_TOKEN__STATUS) {
+        r->status = atoi(tmp);
+    } else if (token == NGHTTP3_QPACK_TOKEN_CONTENT_LENGTH) {
+        r->content_length = strtoull(tmp, NULL, 10);
+        r->has_clen = 1;
+    }
+    return 0;
+}
+
+static int h3_recv_data(nghttp3_conn *h3, int64_t sid, const uint8_t *data, size_t len, void *ud,
+                        void *sud)
+{
+    struct cconn *c = ud;
+    struct client *cl = c->cl;
+    struct creq *r = sud;
+    (void)h3;
+    ngtcp2_conn_extend_max_stream_offset(c->conn, sid, len);
+    ngtcp2_conn_extend_max_offset(c->conn, len);
+    if (!r)
+        return 0;
+    if (r->verify && !r->bad && qasm_content_check(data, r->bytes, len) != 0) {
+        r->bad = 1;
+        cl->verify_errors++;
+    }
+    r->bytes += len;
+    cl->bytes += len;
+    timeline_add(cl, qasm_now(), len);
+    if (cl->out && fwrite(data, 1, len, cl->out) != len)
+        return NGHTTP3_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int h3_deferred_consume(nghttp3_conn *h3, int64_t sid, size_t consumed, void *ud,
+                               void *sud)
+{
+    struct cconn *c = ud;
+    (void)h3;
+    (void)sud;
+    ngtcp2_conn_extend_max_stream_offset(c->conn, sid, consumed);
+    ngtcp2_conn_extend_max_offset(c->conn, consumed);
+    return 0;
+}
+
+static int h3_end_stream(nghttp3_conn *h3, int64_t sid, void *ud, void *sud)
+{
+    struct creq *r = sud;
+    (void)h3;
+    (void)sid;
+    (void)ud;
+    if (r)
+        r->fin = 1;
+    return 0;
+}
+
+static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
+{
+    struct cconn *c = ud;
+    struct creq *r = sud;
+    (void)h3;
+    (void)sid;
+    if (!r)
+        return 0;
+    int ok = code == NGHTTP3_H3_NO_ERROR && r->fin && r->status >= 200 && r->status < 300 &&
+             !r->bad && (!r->has_clen || r->bytes == r->content_length);
+    req_finish(c, r, ok);
+    return 0;
+}
+
+static int h3_stop_sending(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
+{
+    struct cconn *c = ud;
+    (void)h3;
+    (void)sud;
+    ngtcp2_conn_shutdown_stream_read(c->conn, sid, code);
+    return 0;
+}
+
+static int h3_reset_stream(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
+{
+    struct cconn *c = ud;
+    (void)h3;
+    (void)sud;
+    ngtcp2_conn_shutdown_stream_write(c->conn, sid, code);
+    return 0;
+}
+
+static int setup_h3(struct cconn *c)
+{
+    nghttp3_callbacks cb = {
+        .stream_close = h3_stream_close,
+        .recv_data = h3_recv_data,
+        .deferred_consume = h3_deferred_consume,
+        .recv_header = h3_recv_header,
+        .stop_sending = h3_stop_sending,
+        .end_stream = h3_end_stream,
+        .reset_stream = h3_reset_stream,
+    };
+    nghttp3_settings settings;
+    int64_t ctrl, enc, dec;
+
+    if (ngtcp2_conn_get_max_local_streams_uni(c->conn) < 3)
+        return -1;
+    nghttp3_settings_default(&settings);
+    settings.qpack_max_dtable_capacity = 4096;
+    settings.qpack_blocked_streams = 100;
+    if (nghttp3_conn_client_new(&c->h3, &cb, &settings, NULL, c) != 0)
+        return -1;
+    if (ngtcp2_conn_open_uni_stream(c->conn, &ctrl, NULL) != 0 ||
+        nghttp3_conn_bind_control_stream(c->h3, ctrl) != 0 ||
+        ngtcp2_conn_open_uni_stream(c->conn, &enc, NULL) != 0 ||
+        ngtcp2_conn_open_uni_stream(c->conn, &dec, NULL) != 0 ||
+        nghttp3_conn_bind_qpack_streams(c->h3, enc, dec) != 0)
+        return -1;
+    return 0;
+}
+
+static int want_more_requests(struct cconn *c, qasm_tstamp now)
+{
+    struct client *cl = c->cl;
+    if (cl->o.duration)
+        return now < cl->end_ts;
+    return c->started < cl->o.requests;
+}
+
+static int start_request(struct cconn *c, qasm_tstamp now)
+{
+    struct client *cl = c->cl;
+    const struct qasm_url *u = &cl->o.urls[cl->url_rr++ % cl->o.nurls];
+    char path[1024];
+    int64_t sid;
+
+    if (cl->o.have_size)
+        snprintf(path, sizeof(path), "/bytes/%" PRIu64, cl->o.size);
+    else
+        snprintf(path, sizeof(path), "%s", u->path);
+    if (ngtcp2_conn_open_bidi_stream(c->conn, &sid, NULL) != 0)
+        return -1;
+    struct creq *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    r->sid = sid;
+    r->idx = c->started;
+    r->start = now;
+    r->mig_at_start = c->mig.ok;
+    r->verify = cl->o.verify && strncmp(path, "/bytes/", 7) == 0;
+    nghttp3_nv nva[] = {
+        {(uint8_t *)":method", (uint8_t *)"GET", 7, 3, NGHTTP3_NV_FLAG_NONE},
+        {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, NGHTTP3_NV_FLAG_NONE},
+        {(uint8_t *)":authority", (uint8_t *)u->authority, 10, strlen(u->authority),
+         NGHTTP3_NV_FLAG_NONE},
+        {(uint8_t *)":path", (uint8_t *)path, 5, strlen(path), NGHTTP3_NV_FLAG_NONE},
+        {(uint8_t *)"user-agent", (uint8_t *)"qasm-h3-client", 10, 14, NGHTTP3_NV_FLAG_NONE},
+    };
+    if (nghttp3_conn_submit_request(c->h3, sid, nva, 5, NULL, r) != 0) {
+        free(r);
+        return -1;
+    }
+    r->next = c->reqs;
+    c->reqs = r;
+    c->started++;
+    c->inflight++;
+    c->last_req = now;
+    return 0;
+}
+
+/* fill_requests starts requests up to --concurrency, honouring --interval. */
+static void fill_requests(struct cconn *c)
+{
+    struct client *cl = c->cl;
+    qasm_tstamp now = qasm_now();
+    if (!c->h3 || c->done)
+        return;
+    while (c->inflight < cl->o.concurrency && want_more_requests(c, now) &&
+           ngtcp2_conn_get_streams_bidi_left(c->conn) > 0) {
+        if (cl->o.interval && c->started > 0 && now < c->last_req + cl->o.interval) {
+            double d = (double)(c->last_req + cl->o.interval - now) / 1e9;
+            ev_timer_stop(cl->loop, &c->req_timer);
+            ev_timer_set(&c->req_timer, d, 0.);
+            ev_timer_start(cl->loop, &c->req_timer);
+            return;
+        }
+        if (start_request(c, now) != 0) {
+            qasm_warn("conn %u: cannot start a request", c->idx);
+            return;
+        }
+    }
+    if (c->inflight == 0 && !want_more_requests(c, now))
+        conn_finish(c, 0);
+}
+
+/* ------------------------------------------------------- ngtcp2 callbacks */
+
+static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t offset,
+                               const uint8_t *data, size_t len, void *ud, void *sud)
+{
+    struct cconn *c = ud;
+    (void)offset;
+    (void)sud;
+    if (!c->h3)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    nghttp3_ssize n = nghttp3_conn_read_stream(c->h3, sid, data, len,
+                                               flags & NGTCP2_STREAM_DATA_FLAG_FIN);
+    if (n < 0) {
+        qasm_warn("nghttp3_conn_read_stream: %s", nghttp3_strerror((int)n));
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+    ngtcp2_conn_extend_max_stream_offset(conn, sid, (uint64_t)n);
+    ngtcp2_conn_extend_max_offset(conn, (uint64_t)n);
+    return 0;
+}
+
+static int cb_acked_stream_data_offset(ngtcp2_conn *conn, int64_t sid, uint64_t offset,
+                                       uint64_t len, void *ud, void *sud)
+{
+    struct cconn *c = ud;
+    (void)conn;
+    (void)offset;
+    (void)sud;
+    if (c->h3 && nghttp3_conn_add_ack_offset(c->h3, sid, len) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t code,
+                           void *ud, void *sud)
+{
+    struct cconn *c = ud;
+    (void)conn;
+    (void)sud;
+    if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
+        code = NGHTTP3_H3_NO_ERROR;
+    if (!c->h3)
+        return 0;
+    int rv = nghttp3_conn_close_stream(c->h3, sid, code);
+    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int cb_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size, uint64_t code,
+                           void *ud, void *sud)
+{
+    struct cconn *c = ud;
+    (void)conn;
+    (void)final_size;
+    (void)code;
+    (void)sud;
+    if (c->h3 && nghttp3_conn_shutdown_stream_read(c->h3, sid) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int cb_stream_stop_sending(ngtcp2_conn *conn, int64_t sid, uint64_t code, void *ud,
+                                  void *sud)
+{
+    return cb_stream_reset(conn, sid, 0, code, ud, sud);
+}
+
+static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t sid, uint64_t max, void *ud,
+                                     void *sud)
+{
+    struct cconn *c = ud;
+    (void)conn;
+    (void)max;
+    (void)sud;
+    if (c->h3 && nghttp3_conn_unblock_stream(c->h3, sid) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
+{
+    (void)ctx;
+    (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
+}
+
+static int cb_get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
+                                    size_t cidlen, void *ud)
+{
+    (void)conn;
+    (void)ud;
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0 ||
+        gnutls_rnd(GNUTLS_RND_RANDOM, token, NGTCP2_STATELESS_RESET_TOKENLEN) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    cid->datalen = cidlen;
+    return 0;
+}
+
+static int cb_handshake_completed(ngtcp2_conn *conn, void *ud)
+{
+    struct cconn *c = ud;
+    (void)conn;
+    c->cl->handshakes++;
+    return setup_h3(c) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static void mig_timer_arm(struct cconn *c, qasm_tstamp now)
+{
+    qasm_tstamp next = qasm_migsched_next(&c->mig, now);
+    ev_timer_stop(c->cl->loop, &c->mig_timer);
+    if (next == QASM_TSTAMP_MAX)
+        return;
+    ev_timer_set(&c->mig_timer, next <= now ? 0. : (double)(next - now) / 1e9, 0.);
+    ev_timer_start(c->cl->loop, &c->mig_timer);
+}
+
+static int cb_handshake_confirmed(ngtcp2_conn *conn, void *ud)
+{
+    struct cconn *c = ud;
+    struct client *cl = c->cl;
+    qasm_tstamp now = qasm_now();
+    (void)conn;
+    c->confirmed = 1;
+    qasm_migsched_init(&c->mig, cl->o.mig_mode, cl->o.mig_period, cl->o.mig_packets, 2, now);
+    mig_timer_arm(c, now);
+    return 0;
+}
+
+static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
+                              ngtcp2_path_validation_result res, void *ud)
+{
+    struct cconn *c = ud;
+    (void)conn;
+    (void)flags;
+    (void)path;
+    if (res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS)
+        c->cl->paths_validated++;
+    else
+        c->cl->path_validation_failed++;
+    return 0;
+}
+
+static int cb_recv_stateless_reset(ngtcp2_conn *conn, const ngtcp2_pkt_stateless_reset *sr,
+                                   void *ud)
+{
+    struct cconn *c = ud;
+    (void)conn;
+    (void)sr;
+    c->cl->stateless_resets++;
+    return 0;
+}
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
+{
+    return ((struct cconn *)ref->user_data)->conn;
+}
+
+static void qlog_write(void *ud, uint32_t flags, const void *data, size_t len)
+{
+    struct cconn *c = ud;
+    if (!c->qlog)
+        return;
+    fwrite(data, 1, len, c->qlog);
+    if (flags & NGTCP2_QLOG_WRITE_FLAG_FIN) {
+        fclose(c->qlog);
+        c->qlog = NULL;
+    }
+}
+
+/* ---------------------------------------------------------- migration */
+
+static struct csock *new_path_socket(struct cconn *c)
+{
+    struct client *cl = c->cl;
+    struct qasm_addr local;
+    if (cl->o.mig_kind == QASM_MIG_KIND_ADDR) {
+        qasm_addr_range_nth(&local, &cl->o.local_lo, &cl->o.local_hi, ++c->addr_idx);
+    } else {
+        local = c->socks[c->nsocks - 1]->local;
+        local.port = 0;
+    }
+    return sock_open(c, &local);
+}
+
+/* migrate performs one migration now; returns 1 when it happened. */
+static int migrate(struct cconn *c, qasm_tstamp now)
+{
+    struct client *cl = c->cl;
+    struct csock *k;
+    int rv;
+
+    if (!c->confirmed || c->done)
+        return 0;
+    if (!(k = new_path_socket(c)))
+        return 0;
+    if (cl->o.rebind) {
+        ngtcp2_addr a = {(struct sockaddr *)&k->lss, k->lsl};
+        ngtcp2_conn_set_local_addr(c->conn, &a);
+        ngtcp2_conn_set_path_user_data(c->conn, k);
+        sock_push(c, k);
+        return 1;
+    }
+    ngtcp2_path path = {
+        {(struct sockaddr *)&k->lss, k->lsl},
+        {(struct sockaddr *)&cl->rss, cl->rsl},
+        k,
+    };
+    rv = ngtcp2_conn_initiate_immediate_migration(c->conn, &path, now);
+    if (rv != 0) {
+        if (rv == NGTCP2_ERR_CONN_ID_BLOCKED)
+            c->blocked++;
+        else
+            qasm_debug("conn %u: migration: %s", c->idx, ngtcp2_strerror(rv));
+        sock_close(cl, k);
+        return 0;
+    }
+    sock_push(c, k);
+    return 1;
+}
+
+/* run_migrations performs the migrations that are due, then re-arms the timer. */
+static void run_migrations(struct cconn *c)
+{
+    qasm_tstamp now = qasm_now();
+    if (c->done || !c->confirmed)
+        return;
+    /* One migration per pass; the timer fires again at once for a backlog. */
+    if (qasm_migsched_due(&c->mig, now))
+        qasm_migsched_done(&c->mig, migrate(c, now), now);
+    mig_timer_arm(c, now);
+}
+
+static void mig_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct cconn *c = w->data;
+    (void)loop;
+    (void)revents;
+    run_migrations(c);
+    if (!c->done)
+        conn_io_done(c);
+}
+
+/* ------------------------------------------------------------- conn I/O */
+
+static void conn_update_timer(struct cconn *c)
+{
+    qasm_tstamp exp = ngtcp2_conn_get_expiry(c->conn), now = qasm_now();
+    c->timer.repeat = exp <= now ? 1e-9 : (double)(exp - now) / 1e9;
+    ev_timer_again(c->cl->loop, &c->timer);
+}
+
+/* conn_io_done starts requests, flushes packets and re-arms the timer. */
+static void conn_io_done(struct cconn *c)
+{
+    fill_requests(c);
+    if (c->done)
+        return;
+    int rv = qasm_quic_flush(c->conn, c->h3, send_path, c, qasm_now(), MAX_BURST, NULL);
+    if (rv != 0) {
+        qasm_warn("conn %u: write: %s", c->idx, ngtcp2_strerror(rv));
+        qasm_quic_close_pkt(c->conn, rv, 0, send_path, c, qasm_now());
+        conn_finish(c, 1);
+        return;
+    }
+    if (c->mig.mode == QASM_MIG_PACKETS && c->mig.pending)
+        run_migrations(c);
+    conn_update_timer(c);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct cconn *c = w->data;
+    (void)loop;
+    (void)revents;
+    int rv = ngtcp2_conn_handle_expiry(c->conn, qasm_now());
+    if (rv != 0) {
+        qasm_warn("conn %u: %s", c->idx,
+                  rv == NGTCP2_ERR_IDLE_CLOSE ? "idle timeout" : ngtcp2_strerror(rv));
+        if (rv != NGTCP2_ERR_IDLE_CLOSE)
+            qasm_quic_close_pkt(c->conn, rv, 0, send_path, c, qasm_now());
+        conn_finish(c, 1);
+        return;
+    }
+    conn_io_done(c);
+}
+
+static void req_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct cconn *c = w->data;
+    (void)loop;
+    (void)revents;
+    if (!c->done)
+        conn_io_done(c);
+}
+
+static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct csock *k = w->data;
+    struct cconn *c = k->c;
+    struct client *cl = c->cl;
+    static uint8_t buf[65536];
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < 64 && !c->done; i++) {
+        struct sockaddr_storage remote;
+        socklen_t rl;
+        ssize_t n = qasm_udp_recv(k->fd, buf, sizeof(buf), &remote, &rl, NULL);
+        if (n < 0)
+            break;
+        cl->pkts_rx++;
+        cl->bytes_rx += (uint64_t)n;
+        ngtcp2_path path = {
+            {(struct sockaddr *)&k->lss, k->lsl},
+            {(struct sockaddr *)&remote, rl},
+            k,
+        };
+        int rv = ngtcp2_conn_read_pkt(c->conn, &path, NULL, buf, (size_t)n, qasm_now());
+        if (rv != 0) {
+            if (rv == NGTCP2_ERR_DISCARD_PKT) {
+                cl->rx_dropped++;
+                continue;
+            }
+            qasm_warn("conn %u: read: %s", c->idx, ngtcp2_strerror(rv));
+            if (rv != NGTCP2_ERR_DRAINING && rv != NGTCP2_ERR_CLOSING)
+                qasm_quic_close_pkt(c->conn, rv, 0, send_path, c, qasm_now());
+            conn_finish(c, 1);
+            return;
+        }
+    }
+    /* The socket may have been closed by a migration inside read_pkt callbacks: no. */
+    if (!c->done)
+        conn_io_done(c);
+}
+
+/* conn_finish ends |c|: a clean close when all requests are done, else a failure. */
+static void conn_finish(struct cconn *c, int failed)
+{
+    struct client *cl = c->cl;
+    if (c->done)
+        return;
+    c->done = 1;
+    c->failed = failed;
+    if (!failed)
+        qasm_quic_close_pkt(c->conn, 0, NGHTTP3_H3_NO_ERROR, send_path, c, qasm_now());
+    while (c->reqs)
+        req_finish(c, c->reqs, 0);
+    if (failed) {
+        cl->connections_failed++;
+        if (!cl->o.duration && c->started < cl->o.requests)
+            cl->requests_failed += cl->o.requests - c->started;
+    }
+    ev_timer_stop(cl->loop, &c->timer);
+    ev_timer_stop(cl->loop, &c->mig_timer);
+    ev_timer_stop(cl->loop, &c->req_timer);
+    for (size_t i = 0; i < c->nsocks; i++)
+        ev_io_stop(cl->loop, &c->socks[i]->w);
+    if (++cl->ndone == cl->o.connections)
+        ev_break(cl->loop, EVBREAK_ALL);
+}
+
+static int conn_start(struct client *cl, struct cconn *c)
+{
+    ngtcp2_callbacks cb = {
+        .client_initial = ngtcp2_crypto_client_initial_cb,
+        .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+        .handshake_completed = cb_handshake_completed,
+        .encrypt = ngtcp2_crypto_encrypt_cb,
+        .decrypt = ngtcp2_crypto_decrypt_cb,
+        .hp_mask = ngtcp2_crypto_hp_mask_cb,
+        .recv_stream_data = cb_recv_stream_data,
+        .acked_stream_data_offset = cb_acked_stream_data_offset,
+        .stream_close = cb_stream_close,
+        .recv_stateless_reset = cb_recv_stateless_reset,
+        .recv_retry = ngtcp2_crypto_recv_retry_cb,
+        .rand = cb_rand,
+        .get_new_connection_id = cb_get_new_connection_id,
+        .update_key = ngtcp2_crypto_update_key_cb,
+        .path_validation = cb_path_validation,
+        .stream_reset = cb_stream_reset,
+        .extend_max_stream_data = cb_extend_max_stream_data,
+        .handshake_confirmed = cb_handshake_confirmed,
+        .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
+        .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
+        .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
+        .stream_stop_sending = cb_stream_stop_sending,
+        .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
+    };
+    ngtcp2_settings settings;
+    ngtcp2_transport_params params;
+    ngtcp2_cid dcid, scid;
+    struct qasm_addr first;
+    struct csock *k;
+
+    c->cl = cl;
+    c->conn_ref.get_conn = get_conn;
+    c->conn_ref.user_data = c;
+    ev_init(&c->timer, timer_cb);
+    c->timer.data = c;
+    ev_init(&c->mig_timer, mig_timer_cb);
+    c->mig_timer.data = c;
+    ev_init(&c->req_timer, req_timer_cb);
+    c->req_timer.data = c;
+    qasm_migsched_init(&c->mig, QASM_MIG_NONE, 0, 0, 1, 0);
+    if (cl->o.have_local_addrs) {
+        c->addr_idx = c->idx;
+        qasm_addr_range_nth(&first, &cl->o.local_lo, &cl->o.local_hi, c->addr_idx);
+        k = sock_open(c, &first);
+    } else {
+        k = sock_open(c, NULL);
+    }
+    if (!k)
+        return -1;
+    sock_push(c, k);
+
+    dcid.datalen = 18;
+    scid.datalen = cl->o.cid_len;
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) != 0 ||
+        gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0)
+        return -1;
+    ngtcp2_settings_default(&settings);
+    settings.initial_ts = qasm_now();
+    settings.initial_rtt = cl->o.initial_rtt;
+    settings.no_pmtud = 1;
+    settings.max_window = 24 * 1024 * 1024;
+    settings.max_stream_window = 16 * 1024 * 1024;
+    if (cl->o.qlog_dir) {
+        char path[4096], hex[QASM_CID_HEXLEN];
+        struct qasm_cid q;
+        qasm_cid_set(&q, dcid.data, dcid.datalen);
+        snprintf(path, sizeof(path), "%s/client-%u-%s.sqlog", cl->o.qlog_dir, c->idx,
+                 qasm_cid_hex(hex, &q));
+        c->qlog = fopen(path, "w");
+        if (!c->qlog)
+            qasm_warn("qlog %s: %s", path, strerror(errno));
+        else
+            settings.qlog.write = qlog_write;
+    }
+    ngtcp2_transport_params_default(&params);
+    params.initial_max_stream_data_bidi_local = 4 * 1024 * 1024;
+    params.initial_max_stream_data_bidi_remote = 256 * 1024;
+    params.initial_max_stream_data_uni = 256 * 1024;
+    params.initial_max_data = 8 * 1024 * 1024;
+    params.initial_max_streams_bidi = 0;
+    params.initial_max_streams_uni = 100;
+    params.max_idle_timeout = cl->o.idle_timeout;
+    params.max_ack_delay = cl->o.max_ack_delay;
+    params.active_connection_id_limit = 8;
+    ngtcp2_path path = {
+        {(struct sockaddr *)&k->lss, k->lsl},
+        {(struct sockaddr *)&cl->rss, cl->rsl},
+        k,
+    };
+    int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb,
+                                    &settings, &params, NULL, c);
+    if (rv != 0) {
+        qasm_error("ngtcp2_conn_client_new: %s", ngtcp2_strerror(rv));
+        return -1;
+    }
+    if (qasm_tls_session_new(&c->tls, 0, cl->cred, cl->o.urls[0].host, &c->conn_ref) != 0)
+        return -1;
+    ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+    conn_io_done(c);
+    return 0;
+}
+
+static void conn_free(struct client *cl, struct cconn *c)
+{
+    for (size_t i = 0; i < c->nsocks; i++)
+        sock_close(cl, c->socks[i]);
+    if (c->h3)
+        nghttp3_conn_del(c->h3);
+    if (c->conn)
+        ngtcp2_conn_del(c->conn);
+    if (c->tls)
+        gnutls_deinit(c->tls);
+    if (c->qlog)
+        fclose(c->qlog);
+    free(c);
+}
+
+/* ----------------------------------------------------------------- main */
+
+static int resolve_remote(struct client *cl)
+{
+    const struct qasm_url *u = &cl->o.urls[0];
+    if (cl->o.have_connect) {
+        cl->remote = cl->o.connect;
+    } else if (qasm_addr_parse_ip(&cl->remote, u->host, u->port) != 0) {
+        struct addrinfo hints = {0}, *res;
+        char port[8];
+        hints.ai_socktype = SOCK_DGRAM;
+        snprintf(port, sizeof(port), "%u", u->port);
+        int rv = getaddrinfo(u->host, port, &hints, &res);
+        if (rv != 0) {
+            fprintf(stderr, "qasm-h3-client: %s: %s\n", u->host, gai_strerror(rv));
+            return -1;
+        }
+        rv = qasm_addr_from_sockaddr(&cl->remote, res->ai_addr, res->ai_addrlen);
+        freeaddrinfo(res);
+        if (rv != 0) {
+            fprintf(stderr, "qasm-h3-client: %s: unsupported address family\n", u->host);
+            return -1;
+        }
+    }
+    cl->rsl = qasm_addr_to_sockaddr(&cl->rss, &cl->remote);
+    return 0;
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void print_json(struct client *cl, double dur)
+{
+    uint64_t mig = 0, mig_failed = 0, mig_att = 0, blocked = 0, skipped = 0;
+    for (unsigned i = 0; i < cl->o.connections; i++) {
+        const struct cconn *c = cl->conns[i];
+        if (!c)
+            continue;
+        mig += c->mig.ok;
+        mig_failed += c->mig.failed;
+        mig_att += c->mig.attempted;
+        blocked += c->blocked;
+        skipped += c->mig.skipped;
+    }
+    printf("{\"requests_ok\":%" PRIu64 ",\"requests_failed\":%" PRIu64 ",\"migrations\":%" PRIu64
+           ",\"migrations_failed\":%" PRIu64 ",\"migrations_attempted\":%" PRIu64
+           ",\"migrations_blocked\":%" PRIu64 ",\"migrations_skipped\":%" PRIu64
+           ",\"bytes\":%" PRIu64 ",\"duration_s\":%.6f,\"throughput_bps\":%.0f"
+           ",\"latency_p50_us\":%" PRIu64 ",\"latency_p90_us\":%" PRIu64
+           ",\"latency_p99_us\":%" PRIu64 ",\"latency_max_us\":%" PRIu64
+           ",\"connections\":%u,\"connections_failed\":%" PRIu64 ",\"handshakes\":%" PRIu64
+           ",\"verify_errors\":%" PRIu64 ",\"paths_validated\":%" PRIu64
+           ",\"path_validation_failed\":%" PRIu64 ",\"stateless_resets\":%" PRIu64
+           ",\"packets_sent\":%" PRIu64 ",\"packets_received\":%" PRIu64
+           ",\"udp_bytes_sent\":%" PRIu64 ",\"udp_bytes_received\":%" PRIu64
+           ",\"send_errors\":%" PRIu64 ",\"socket_errors\":%" PRIu64 "}\n",
+           cl->requests_ok, cl->requests_failed, mig, mig_failed, mig_att, blocked, skipped,
+           cl->bytes, dur, dur > 0 ? (double)cl->bytes * 8 / dur : 0.0,
+           qasm_hist_percentile(&cl->hist, 50), qasm_hist_percentile(&cl->hist, 90),
+           qasm_hist_percentile(&cl->hist, 99), cl->hist.max, cl->o.connections,
+           cl->connections_failed, cl->handshakes, cl->verify_errors, cl->paths_validated,
+           cl->path_validation_failed, cl->stateless_resets, cl->pkts_tx, cl->pkts_rx,
+           cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors);
+}
+
+static int write_timeline(struct client *cl, qasm_tstamp end)
+{
+    FILE *f = fopen(cl->o.timeline, "w");
+    if (!f) {
+        fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.timeline, strerror(errno));
+        return -1;
+    }
+    size_t slots = (size_t)((end - cl->start) / TIMELINE_SLOT) + 1;
+    fprintf(f, "t_s,bytes,throughput_bps\n");
+    for (size_t i = 0; i < slots; i++) {
+        uint64_t b = i < cl->ntimeline ? cl->timeline[i] : 0;
+        fprintf(f, "%.1f,%" PRIu64 ",%.0f\n", (double)i * 0.1, b, (double)b * 8 / 0.1);
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct client *cl = &cl_g;
+    char err[256];
+    int rv = qasm_h3c_opts_parse(&cl->o, argc, argv, err, sizeof(err));
+    if (rv == 1) {
+        fputs(qasm_h3c_usage(), stdout);
+        return 0;
+    }
+    if (rv != 0) {
+        fprintf(stderr, "qasm-h3-client: %s\n", err);
+        return 2;
+    }
+    int level = qasm_log_level_parse(cl->o.log_level);
+    if (level < 0) {
+        fprintf(stderr, "qasm-h3-client: --log-level: expected debug|info|warn|error|off\n");
+        return 2;
+    }
+    qasm_log_init("qasm-h3-client", (enum qasm_log_level)level);
+    if (resolve_remote(cl) != 0)
+        return 2;
+    if (cl->o.have_local_addrs && cl->o.local_lo.family != cl->remote.family) {
+        fprintf(stderr, "qasm-h3-client: --local-addrs family differs from the server's\n");
+        return 2;
+    }
+    if (cl->o.csv) {
+        if (!(cl->csv = fopen(cl->o.csv, "w"))) {
+            fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.csv, strerror(errno));
+            return 2;
+        }
+        fprintf(cl->csv, "conn,request,start_s,latency_us,bytes,status,ok,migrations\n");
+    }
+    if (cl->o.output && !(cl->out = fopen(cl->o.output, "w"))) {
+        fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.output, strerror(errno));
+        return 2;
+    }
+    if (qasm_tls_client_cred(&cl->cred) != 0)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    qasm_hist_init(&cl->hist);
+    cl->loop = EV_DEFAULT;
+    cl->conns = calloc(cl->o.connections, sizeof(*cl->conns));
+    if (!cl->conns)
+        return 1;
+    cl->start = qasm_now();
+    cl->last_done = cl->start;
+    cl->end_ts = cl->start + cl->o.duration;
+    ev_signal_init(&cl->sigint, signal_cb, SIGINT);
+    ev_signal_init(&cl->sigterm, signal_cb, SIGTERM);
+    ev_signal_start(cl->loop, &cl->sigint);
+    ev_signal_start(cl->loop, &cl->sigterm);
+    for (unsigned i = 0; i < cl->o.connections; i++) {
+        struct cconn *c = calloc(1, sizeof(*c));
+        if (!c)
+            return 1;
+        c->idx = i;
+        cl->conns[i] = c;
+        if (conn_start(cl, c) != 0) {
+            fprintf(stderr, "qasm-h3-client: connection %u could not start\n", i);
+            conn_finish(c, 1);
+        }
+    }
+    if (cl->ndone < cl->o.connections)
+        ev_run(cl->loop, 0);
+    /* Connections interrupted by a signal count as failed. */
+    for (unsigned i = 0; i < cl->o.connections; i++)
+        if (!cl->conns[i]->done)
+            conn_finish(cl->conns[i], 1);
+
+    qasm_tstamp end = cl->last_done;
+    double dur = (double)(end - cl->start) / 1e9;
+    if (cl->o.json)
+        print_json(cl, dur);
+    int status = (cl->requests_failed || cl->connections_failed) ? 1 : 0;
+    if (cl->o.timeline && write_timeline(cl, end) != 0)
+        status = 1;
+    if (cl->csv && fclose(cl->csv) != 0)
+        status = 1;
+    if (cl->out && fclose(cl->out) != 0)
+        status = 1;
+    for (unsigned i = 0; i < cl->o.connections; i++)
+        conn_free(cl, cl->conns[i]);
+    free(cl->conns);
+    free(cl->timeline);
+    gnutls_certificate_free_credentials(cl->cred);
+    if (!cl->o.json)
+        fprintf(stderr, "qasm-h3-client: %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
+                " bytes in %.3f s\n", cl->requests_ok, cl->requests_failed, cl->bytes, dur);
+    return status;
+}

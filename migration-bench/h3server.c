@@ -1,0 +1,1144 @@
+/*
+ * h3server.c: qasm-h3-server, an HTTP/3 server (ngtcp2 + nghttp3 + gnutls +
+ * libev) that serves synthetic content, issues spare connection IDs fast
+ * enough for 1000 migrations per second, accepts migrated paths and prints
+ * its counters as JSON at SIGTERM/SIGINT. Datagrams are dispatched by DCID,
+ * never by 4-tuple; short-header packets for unknown DCIDs are counted and
+ * answered with a stateless reset (unless --no-stateless-reset).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include "addr.h"
+#include "cid.h"
+#include "clock.h"
+#include "content.h"
+#include "hash.h"
+#include "htab.h"
+#include "log.h"
+#include "quicwrite.h"
+#include "tls.h"
+#include "udp.h"
+
+#define MAX_LISTEN 16
+#define SECRET_LEN 32
+#define MAX_BURST 64
+
+struct listener {
+    int fd;
+    ev_io w;
+    struct qasm_addr addr;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+};
+
+struct counters {
+    uint64_t connections, handshakes, closed, idle_closed, conn_errors;
+    uint64_t requests, responses_2xx, responses_4xx, streams_reset;
+    uint64_t body_bytes_sent, body_bytes_received;
+    uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, tx_errors;
+    uint64_t migrations, paths_validated, path_validation_failed;
+    uint64_t cids_issued, cids_retired;
+    uint64_t unknown_dcid, stateless_resets, version_negotiations, dropped;
+};
+
+struct server {
+    struct ev_loop *loop;
+    struct listener ls[MAX_LISTEN];
+    size_t nls;
+    struct qasm_htab *cids;
+    gnutls_certificate_credentials_t cred;
+    uint8_t secret[SECRET_LEN];
+    unsigned cid_len;
+    qasm_duration idle_timeout, initial_rtt, max_ack_delay;
+    int stateless_reset;
+    int json;
+    struct counters n;
+    struct sconn *conns;
+    size_t nconns;
+    qasm_tstamp start;
+    ev_signal sigint, sigterm;
+};
+
+struct cident {
+    struct qasm_cid cid;
+    struct sconn *c;
+};
+
+struct sstream {
+    int64_t id;
+    char method[16];
+    char path[512];
+    uint64_t body_len, body_off;   /* /bytes/N body */
+    int is_bytes;                  /* body is the synthetic content */
+    uint8_t *buf;                  /* other bodies (echo, stats, page) */
+    size_t buflen, bufcap, bufoff;
+    int responded;
+    struct sstream *next;
+};
+
+struct sconn {
+    ngtcp2_crypto_conn_ref conn_ref;
+    struct server *srv;
+    ngtcp2_conn *conn;
+    gnutls_session_t tls;
+    nghttp3_conn *h3;
+    ev_timer timer;
+    struct cident **cids;
+    size_t ncids, capcids;
+    struct sstream *streams;
+    struct sconn *prev, *next;
+};
+
+static struct server srv_g;
+
+static uint64_t cid_hash(const struct qasm_cid *c)
+{
+    return qasm_cid_hash(c, 0x5153414d);
+}
+
+static int cident_eq(const void *entry, const void *key)
+{
+    return qasm_cid_eq(&((const struct cident *)entry)->cid, key);
+}
+
+static int cid_register(struct sconn *c, const uint8_t *data, size_t len)
+{
+    struct cident *e = calloc(1, sizeof(*e));
+    if (!e || qasm_cid_set(&e->cid, data, len) != 0)
+        goto fail;
+    e->c = c;
+    if (c->ncids == c->capcids) {
+        size_t cap = c->capcids ? 2 * c->capcids : 8;
+        struct cident **p = realloc(c->cids, cap * sizeof(*p));
+        if (!p)
+            goto fail;
+        c->cids = p;
+        c->capcids = cap;
+    }
+    if (qasm_htab_insert(c->srv->cids, cid_hash(&e->cid), e) != 0)
+        goto fail;
+    c->cids[c->ncids++] = e;
+    return 0;
+fail:
+    free(e);
+    return -1;
+}
+
+static void cid_unregister(struct sconn *c, const uint8_t *data, size_t len)
+{
+    struct qasm_cid key;
+    if (qasm_cid_set(&key, data, len) != 0)
+        return;
+    for (size_t i = 0; i < c->ncids; i++) {
+        if (qasm_cid_eq(&c->cids[i]->cid, &key)) {
+            struct cident *e = c->cids[i];
+            qasm_htab_remove_ptr(c->srv->cids, cid_hash(&e->cid), e);
+            c->cids[i] = c->cids[--c->ncids];
+            free(e);
+            return;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- output */
+
+static int counters_json(const struct server *s, char *buf, size_t len)
+{
+    const struct counters *n = &s->n;
+    double up = (double)(qasm_now() - s->start) / 1e9;
+    return snprintf(buf, len,
+        "{\"uptime_s\":%.3f,\"connections\":%" PRIu64 ",\"connections_active\":%zu,"
+        "\"handshakes\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"idle_closed\":%" PRIu64
+        ",\"conn_errors\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses_2xx\":%" PRIu64
+        ",\"responses_4xx\":%" PRIu64 ",\"streams_reset\":%" PRIu64
+        ",\"body_bytes_sent\":%" PRIu64 ",\"body_bytes_received\":%" PRIu64
+        ",\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 ",\"tx_packets\":%" PRIu64
+        ",\"tx_bytes\":%" PRIu64 ",\"tx_errors\":%" PRIu64 ",\"migrations\":%" PRIu64
+        ",\"paths_validated\":%" PRIu64 ",\"path_validation_failed\":%" PRIu64
+        ",\"cids_issued\":%" PRIu64 ",\"cids_retired\":%" PRIu64 ",\"unknown_dcid\":%" PRIu64
+        ",\"stateless_resets\":%" PRIu64 ",\"version_negotiations\":%" PRIu64
+        ",\"dropped\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+        up, n->connections, s->nconns, n->handshakes, n->closed, n->idle_closed, n->conn_errors,
+        n->requests, n->responses_2xx, n->responses_4xx, n->streams_reset, n->body_bytes_sent,
+        n->body_bytes_received, n->rx_packets, n->rx_bytes, n->tx_packets, n->tx_bytes,
+        n->tx_errors, n->migrations, n->paths_validated, n->path_validation_failed,
+        n->cids_issued, n->cids_retired, n->unknown_dcid, n->stateless_resets,
+        n->version_negotiations, n->dropped, n->conn_errors + n->tx_errors);
+}
+
+/* ------------------------------------------------------------- sending */
+
+static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size_t len)
+{
+    struct server *s = &srv_g;
+    struct listener *l = path->user_data;
+    (void)ud;
+    if (!l) {
+        /* Fall back to the listener bound to the path's local address. */
+        struct qasm_addr a;
+        if (qasm_addr_from_sockaddr(&a, path->local.addr, path->local.addrlen) == 0)
+            for (size_t i = 0; i < s->nls && !l; i++)
+                if (s->ls[i].addr.port == a.port && s->ls[i].addr.family == a.family)
+                    l = &s->ls[i];
+        if (!l) {
+            s->n.tx_errors++;
+            return -EINVAL;
+        }
+    }
+    int rv = qasm_udp_send(l->fd, pkt, len, path->remote.addr, path->remote.addrlen,
+                           path->local.addr);
+    if (rv != 0) {
+        s->n.tx_errors++;
+        return rv;
+    }
+    s->n.tx_packets++;
+    s->n.tx_bytes += len;
+    return 0;
+}
+
+static void conn_free(struct sconn *c)
+{
+    struct server *s = c->srv;
+    ev_timer_stop(s->loop, &c->timer);
+    for (size_t i = 0; i < c->ncids; i++) {
+        qasm_htab_remove_ptr(s->cids, cid_hash(&c->cids[i]->cid), c->cids[i]);
+        free(c->cids[i]);
+    }
+    free(c->cids);
+    while (c->streams) {
+        struct sstream *st = c->streams;
+        c->streams = st->next;
+        free(st->buf);
+        free(st);
+    }
+    if (c->h3)
+        nghttp3_conn_del(c->h3);
+    if (c->conn)
+        ngtcp2_conn_del(c->conn);
+    if (c->tls)
+        gnutls_deinit(c->tls);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    s->n.closed++;
+    free(c);
+}
+
+/* conn_close sends a CONNECTION_CLOSE (unless draining) and frees |c|. */
+static void conn_close(struct sconn *c, int liberr)
+{
+    if (liberr != 0 && liberr != NGTCP2_ERR_DRAINING && liberr != NGTCP2_ERR_IDLE_CLOSE) {
+        c->srv->n.conn_errors++;
+        qasm_debug("connection error: %s", ngtcp2_strerror(liberr));
+    }
+    if (liberr != NGTCP2_ERR_DRAINING && liberr != NGTCP2_ERR_IDLE_CLOSE)
+        qasm_quic_close_pkt(c->conn, liberr, NGHTTP3_H3_NO_ERROR, send_path, c, qasm_now());
+    conn_free(c);
+}
+
+static void conn_update_timer(struct sconn *c)
+{
+    qasm_tstamp exp = ngtcp2_conn_get_expiry(c->conn), now = qasm_now();
+    c->timer.repeat = exp <= now ? 1e-9 : (double)(exp - now) / 1e9;
+    ev_timer_again(c->srv->loop, &c->timer);
+}
+
+/* conn_write flushes |c|; returns 0, or -1 when |c| was freed. */
+static int conn_write(struct sconn *c)
+{
+    int rv = qasm_quic_flush(c->conn, c->h3, send_path, c, qasm_now(), MAX_BURST, NULL);
+    if (rv != 0) {
+        conn_close(c, rv);
+        return -1;
+    }
+    conn_update_timer(c);
+    return 0;
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sconn *c = w->data;
+    (void)loop;
+    (void)revents;
+    int rv = ngtcp2_conn_handle_expiry(c->conn, qasm_now());
+    if (rv != 0) {
+        if (rv == NGTCP2_ERR_IDLE_CLOSE)
+            c->srv->n.idle_closed++;
+        conn_close(c, rv);
+        return;
+    }
+    conn_write(c);
+}
+
+/* -------------------------------------------------------------- HTTP/3 */
+
+static void stream_free(struct sconn *c, int64_t id)
+{
+    for (struct sstream **pp = &c->streams; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            struct sstream *st = *pp;
+            *pp = st->next;
+            free(st->buf);
+            free(st);
+            return;
+        }
+    }
+}
+
+static int buf_append(struct sstream *st, const uint8_t *p, size_t n)
+{
+    if (st->buflen + n > st->bufcap) {
+        size_t cap = st->bufcap ? st->bufcap : 4096;
+        while (cap < st->buflen + n)
+            cap *= 2;
+        uint8_t *b = realloc(st->buf, cap);
+        if (!b)
+            return -1;
+        st->buf = b;
+        st->bufcap = cap;
+    }
+    memcpy(st->buf + st->buflen, p, n);
+    st->buflen += n;
+    return 0;
+}
+
+static nghttp3_ssize read_data(nghttp3_conn *h3, int64_t sid, nghttp3_vec *vec, size_t veccnt,
+                               uint32_t *pflags, void *ud, void *sud)
+{
+    struct sconn *c = ud;
+    struct sstream *st = sud;
+    size_t i = 0;
+    (void)h3;
+    (void)sid;
+    if (!st->is_bytes) {
+        if (st->bufoff < st->buflen && veccnt > 0) {
+            vec[0].base = st->buf + st->bufoff;
+            vec[0].len = st->buflen - st->bufoff;
+            st->bufoff = st->buflen;
+            i = 1;
+        }
+        *pflags |= NGHTTP3_DATA_FLAG_EOF;
+        return (nghttp3_ssize)i;
+    }
+    while (i < veccnt && st->body_off < st->body_len) {
+        size_t avail;
+        const uint8_t *p = qasm_content_at(st->body_off, &avail);
+        uint64_t left = st->body_len - st->body_off;
+        if (avail > left)
+            avail = (size_t)left;
+        if (avail > 65536)
+            avail = 65536;
+        vec[i].base = (uint8_t *)p;
+        vec[i].len = avail;
+        st->body_off += avail;
+        c->srv->n.body_bytes_sent += avail;
+        i++;
+    }
+    if (st->body_off >= st->body_len)
+        *pflags |= NGHTTP3_DATA_FLAG_EOF;
+    return (nghttp3_ssize)i;
+}
+
+static int respond(struct sconn *c, struct sstream *st)
+{
+    static const char page[] =
+        "<!DOCTYPE html><html><head><title>qasm-h3-server</title></head><body>"
+        "<p>qasm-h3-server: GET /bytes/N, POST /echo, GET /stats</p></body></html>\n";
+    const char *status = "200", *ctype = "application/octet-stream";
+    char clen[32];
+    uint64_t len;
+    unsigned long long n;
+    char *end;
+
+    st->responded = 1;
+    c->srv->n.requests++;
+    if (strcmp(st->method, "GET") == 0 && strncmp(st->path, "/bytes/", 7) == 0 &&
+        st->path[7] >= '0' && st->path[7] <= '9' &&
+        (errno = 0, n = strtoull(st->path + 7, &end, 10), errno == 0 && (*end == '\0' || *end == '?'))) {
+        st->is_bytes = 1;
+        st->body_len = n;
+        len = n;
+    } else if (strcmp(st->method, "POST") == 0 && strcmp(st->path, "/echo") == 0) {
+        len = st->buflen;
+    } else if (strcmp(st->method, "GET") == 0 && strcmp(st->path, "/stats") == 0) {
+        char js[2048];
+        int k = counters_json(c->srv, js, sizeof(js));
+        if (k < 0 || buf_append(st, (const uint8_t *)js, (size_t)k) != 0 ||
+            buf_append(st, (const uint8_t *)"\n", 1) != 0)
+            return -1;
+        len = st->buflen;
+        ctype = "application/json";
+    } else if (strcmp(st->method, "GET") == 0 &&
+               (strcmp(st->path, "/") == 0 || strcmp(st->path, "/index.html") == 0)) {
+        if (buf_append(st, (const uint8_t *)page, sizeof(page) - 1) != 0)
+            return -1;
+        len = st->buflen;
+        ctype = "text/html";
+    } else {
+        static const char nf[] = "not found\n";
+        st->buflen = 0;
+        if (buf_append(st, (const uint8_t *)nf, sizeof(nf) - 1) != 0)
+            return -1;
+        len = st->buflen;
+        status = "404";
+        ctype = "text/plain";
+    }
+    if (status[0] == '2')
+        c->srv->n.responses_2xx++;
+    else
+        c->srv->n.responses_4xx++;
+    snprintf(clen, sizeof(clen), "%" PRIu64, len);
+    nghttp3_nv nva[] = {
+        {(uint8_t *)":status", (uint8_t *)status, 7, strlen(status), NGHTTP3_NV_FLAG_NONE},
+        {(uint8_t *)"server", (uint8_t *)"qasm-h3-server", 6, 14, NGHTTP3_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)ctype, 12, strlen(ctype), NGHTTP3_NV_FLAG_NONE},
+        {(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen), NGHTTP3_NV_FLAG_NONE},
+    };
+    nghttp3_data_reader dr = {read_data};
+    int rv = nghttp3_conn_submit_response(c->h3, st->id, nva, 4, &dr);
+    return rv == 0 ? 0 : -1;
+}
+
+static int h3_begin_headers(nghttp3_conn *h3, int64_t sid, void *ud, void *sud)
+{
+    struct sconn *c = ud;
+    (void)sud;
+    struct sstream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NGHTTP3_ERR_CALLBACK_FAILURE;
+    st->id = sid;
+    st->next = c->streams;
+    c->streams = st;
+    nghttp3_conn_set_stream_user_data(h3, sid, st);
+    return 0;
+}
+
+static int h3_recv_header(nghttp3_conn *h3, int64_t sid, int32_t token, nghttp3_rcbuf *name,
+                          nghttp3_rcbuf *value, uint8_t flags, void *ud, void *sud)
+{
+    struct sstream *st = sud;
+    nghttp3_vec v = nghttp3_rcbuf_get_buf(value);
+    (void)h3;
+    (void)sid;
+    (void)name;
+    (void)flags;
+    (void)ud;
+    if (!st)
+        return 0;
+    if (token == NGHTTP3_QPACK_TOKEN__METHOD && v.len < sizeof(st->method)) {
+        memcpy(st->method, v.base, v.len);
+        st->method[v.len] = '\0';
+    } else if (token == NGHTTP3_QPACK_TOKEN__PATH) {
+        size_t n = v.len < sizeof(st->path) - 1 ? v.len : sizeof(st->path) - 1;
+        memcpy(st->path, v.base, n);
+        st->path[n] = '\0';
+    }
+    return 0;
+}
+
+static int h3_end_headers(nghttp3_conn *h3, int64_t sid, int fin, void *ud, void *sud)
+{
+    struct sstream *st = sud;
+    (void)h3;
+    (void)sid;
+    if (!st || st->responded)
+        return 0;
+    /* A POST waits for its body (end_stream); everything else answers now. */
+    if (strcmp(st->method, "POST") == 0 && !fin)
+        return 0;
+    return respond(ud, st) == 0 ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
+}
+
+static int h3_recv_data(nghttp3_conn *h3, int64_t sid, const uint8_t *data, size_t len, void *ud,
+                        void *sud)
+{
+    struct sconn *c = ud;
+    struct sstream *st = sud;
+    (void)h3;
+    c->srv->n.body_bytes_received += len;
+    ngtcp2_conn_extend_max_stream_offset(c->conn, sid, len);
+    ngtcp2_conn_extend_max_offset(c->conn, len);
+    if (st && strcmp(st->method, "POST") == 0 && buf_append(st, data, len) != 0)
+        return NGHTTP3_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int h3_deferred_consume(nghttp3_conn *h3, int64_t sid, size_t consumed, void *ud,
+                               void *sud)
+{
+    struct sconn *c = ud;
+    (void)h3;
+    (void)sud;
+    ngtcp2_conn_extend_max_stream_offset(c->conn, sid, consumed);
+    ngtcp2_conn_extend_max_offset(c->conn, consumed);
+    return 0;
+}
+
+static int h3_end_stream(nghttp3_conn *h3, int64_t sid, void *ud, void *sud)
+{
+    struct sstream *st = sud;
+    (void)h3;
+    (void)sid;
+    if (!st || st->responded)
+        return 0;
+    return respond(ud, st) == 0 ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
+}
+
+static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
+{
+    struct sconn *c = ud;
+    (void)h3;
+    (void)code;
+    (void)sud;
+    stream_free(c, sid);
+    if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(c->conn, sid))
+        ngtcp2_conn_extend_max_streams_bidi(c->conn, 1);
+    return 0;
+}
+
+static int h3_stop_sending(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
+{
+    struct sconn *c = ud;
+    (void)h3;
+    (void)sud;
+    ngtcp2_conn_shutdown_stream_read(c->conn, sid, code);
+    return 0;
+}
+
+static int h3_reset_stream(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
+{
+    struct sconn *c = ud;
+    (void)h3;
+    (void)sud;
+    c->srv->n.streams_reset++;
+    ngtcp2_conn_shutdown_stream_write(c->conn, sid, code);
+    return 0;
+}
+
+static int setup_h3(struct sconn *c)
+{
+    nghttp3_callbacks cb = {
+        .stream_close = h3_stream_close,
+        .recv_data = h3_recv_data,
+        .deferred_consume = h3_deferred_consume,
+        .begin_headers = h3_begin_headers,
+        .recv_header = h3_recv_header,
+        .end_headers = h3_end_headers,
+        .stop_sending = h3_stop_sending,
+        .end_stream = h3_end_stream,
+        .reset_stream = h3_reset_stream,
+    };
+    nghttp3_settings settings;
+    int64_t ctrl, enc, dec;
+
+    if (c->h3)
+        return 0;
+    if (ngtcp2_conn_get_max_local_streams_uni(c->conn) < 3)
+        return -1;
+    nghttp3_settings_default(&settings);
+    settings.qpack_max_dtable_capacity = 4096;
+    settings.qpack_blocked_streams = 100;
+    if (nghttp3_conn_server_new(&c->h3, &cb, &settings, NULL, c) != 0)
+        return -1;
+    const ngtcp2_transport_params *p = ngtcp2_conn_get_local_transport_params(c->conn);
+    nghttp3_conn_set_max_client_streams_bidi(c->h3, p->initial_max_streams_bidi);
+    if (ngtcp2_conn_open_uni_stream(c->conn, &ctrl, NULL) != 0 ||
+        nghttp3_conn_bind_control_stream(c->h3, ctrl) != 0 ||
+        ngtcp2_conn_open_uni_stream(c->conn, &enc, NULL) != 0 ||
+        ngtcp2_conn_open_uni_stream(c->conn, &dec, NULL) != 0 ||
+        nghttp3_conn_bind_qpack_streams(c->h3, enc, dec) != 0)
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------- ngtcp2 callbacks */
+
+static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t offset,
+                               const uint8_t *data, size_t len, void *ud, void *sud)
+{
+    struct sconn *c = ud;
+    (void)offset;
+    (void)sud;
+    if (!c->h3)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    nghttp3_ssize n = nghttp3_conn_read_stream(c->h3, sid, data, len,
+                                               flags & NGTCP2_STREAM_DATA_FLAG_FIN);
+    if (n < 0) {
+        qasm_debug("nghttp3_conn_read_stream: %s", nghttp3_strerror((int)n));
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+    ngtcp2_conn_extend_max_stream_offset(conn, sid, (uint64_t)n);
+    ngtcp2_conn_extend_max_offset(conn, (uint64_t)n);
+    return 0;
+}
+
+static int cb_acked_stream_data_offset(ngtcp2_conn *conn, int64_t sid, uint64_t offset,
+                                       uint64_t len, void *ud, void *sud)
+{
+    struct sconn *c = ud;
+    (void)conn;
+    (void)offset;
+    (void)sud;
+    if (c->h3 && nghttp3_conn_add_ack_offset(c->h3, sid, len) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t code,
+                           void *ud, void *sud)
+{
+    struct sconn *c = ud;
+    (void)sud;
+    if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
+        code = NGHTTP3_H3_NO_ERROR;
+    if (!c->h3)
+        return 0;
+    int rv = nghttp3_conn_close_stream(c->h3, sid, code);
+    if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) {
+        if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(conn, sid))
+            ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+        return 0;
+    }
+    return rv == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size, uint64_t code,
+                           void *ud, void *sud)
+{
+    struct sconn *c = ud;
+    (void)conn;
+    (void)final_size;
+    (void)code;
+    (void)sud;
+    if (c->h3 && nghttp3_conn_shutdown_stream_read(c->h3, sid) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int cb_stream_stop_sending(ngtcp2_conn *conn, int64_t sid, uint64_t code, void *ud,
+                                  void *sud)
+{
+    return cb_stream_reset(conn, sid, 0, code, ud, sud);
+}
+
+static int cb_extend_max_remote_streams_bidi(ngtcp2_conn *conn, uint64_t max, void *ud)
+{
+    struct sconn *c = ud;
+    (void)conn;
+    if (c->h3)
+        nghttp3_conn_set_max_client_streams_bidi(c->h3, max);
+    return 0;
+}
+
+static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t sid, uint64_t max, void *ud,
+                                     void *sud)
+{
+    struct sconn *c = ud;
+    (void)conn;
+    (void)max;
+    (void)sud;
+    if (c->h3 && nghttp3_conn_unblock_stream(c->h3, sid) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
+{
+    (void)ctx;
+    (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
+}
+
+static int cb_get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
+                                    size_t cidlen, void *ud)
+{
+    struct sconn *c = ud;
+    (void)conn;
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    cid->datalen = cidlen;
+    if (ngtcp2_crypto_generate_stateless_reset_token(token, c->srv->secret, SECRET_LEN, cid) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    if (cid_register(c, cid->data, cid->datalen) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    c->srv->n.cids_issued++;
+    return 0;
+}
+
+static int cb_remove_connection_id(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *ud)
+{
+    struct sconn *c = ud;
+    (void)conn;
+    cid_unregister(c, cid->data, cid->datalen);
+    c->srv->n.cids_retired++;
+    return 0;
+}
+
+static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
+                              ngtcp2_path_validation_result res, void *ud)
+{
+    struct sconn *c = ud;
+    (void)conn;
+    (void)flags;
+    (void)path;
+    if (res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS)
+        c->srv->n.paths_validated++;
+    else
+        c->srv->n.path_validation_failed++;
+    return 0;
+}
+
+static int cb_handshake_completed(ngtcp2_conn *conn, void *ud)
+{
+    struct sconn *c = ud;
+    (void)conn;
+    c->srv->n.handshakes++;
+    return 0;
+}
+
+static int cb_recv_tx_key(ngtcp2_conn *conn, ngtcp2_crypto_level level, void *ud)
+{
+    (void)conn;
+    if (level != NGTCP2_CRYPTO_LEVEL_APPLICATION)
+        return 0;
+    return setup_h3(ud) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
+{
+    return ((struct sconn *)ref->user_data)->conn;
+}
+
+/* ------------------------------------------------------------- receiving */
+
+static struct sconn *conn_accept(struct server *s, struct listener *l, const ngtcp2_path *path,
+                                 const uint8_t *pkt, size_t len)
+{
+    ngtcp2_pkt_hd hd;
+    ngtcp2_callbacks cb = {
+        .recv_client_initial = ngtcp2_crypto_recv_client_initial_cb,
+        .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+        .handshake_completed = cb_handshake_completed,
+        .encrypt = ngtcp2_crypto_encrypt_cb,
+        .decrypt = ngtcp2_crypto_decrypt_cb,
+        .hp_mask = ngtcp2_crypto_hp_mask_cb,
+        .recv_stream_data = cb_recv_stream_data,
+        .acked_stream_data_offset = cb_acked_stream_data_offset,
+        .stream_close = cb_stream_close,
+        .rand = cb_rand,
+        .get_new_connection_id = cb_get_new_connection_id,
+        .remove_connection_id = cb_remove_connection_id,
+        .update_key = ngtcp2_crypto_update_key_cb,
+        .path_validation = cb_path_validation,
+        .stream_reset = cb_stream_reset,
+        .extend_max_remote_streams_bidi = cb_extend_max_remote_streams_bidi,
+        .extend_max_stream_data = cb_extend_max_stream_data,
+        .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
+        .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
+        .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
+        .stream_stop_sending = cb_stream_stop_sending,
+        .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
+        .recv_tx_key = cb_recv_tx_key,
+    };
+    ngtcp2_settings settings;
+    ngtcp2_transport_params params;
+    ngtcp2_cid scid;
+    (void)l;
+
+    if (ngtcp2_accept(&hd, pkt, len) != 0) {
+        s->n.dropped++;
+        return NULL;
+    }
+    struct sconn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->srv = s;
+    c->conn_ref.get_conn = get_conn;
+    c->conn_ref.user_data = c;
+
+    ngtcp2_settings_default(&settings);
+    settings.initial_ts = qasm_now();
+    settings.initial_rtt = s->initial_rtt;
+    settings.no_pmtud = 1;
+    settings.max_window = 24 * 1024 * 1024;
+    settings.max_stream_window = 16 * 1024 * 1024;
+    ngtcp2_transport_params_default(&params);
+    params.initial_max_stream_data_bidi_local = 1024 * 1024;
+    params.initial_max_stream_data_bidi_remote = 1024 * 1024;
+    params.initial_max_stream_data_uni = 1024 * 1024;
+    params.initial_max_data = 4 * 1024 * 1024;
+    params.initial_max_streams_bidi = 100;
+    params.initial_max_streams_uni = 3;
+    params.max_idle_timeout = s->idle_timeout;
+    params.max_ack_delay = s->max_ack_delay;
+    params.active_connection_id_limit = 8;
+    params.original_dcid = hd.dcid;
+    scid.datalen = s->cid_len;
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0)
+        goto fail;
+    params.stateless_reset_token_present = 1;
+    if (ngtcp2_crypto_generate_stateless_reset_token(params.stateless_reset_token, s->secret,
+                                                     SECRET_LEN, &scid) != 0)
+        goto fail;
+    if (ngtcp2_conn_server_new(&c->conn, &hd.scid, &scid, path, hd.version, &cb, &settings,
+                               &params, NULL, c) != 0)
+        goto fail;
+    if (qasm_tls_session_new(&c->tls, 1, s->cred, NULL, &c->conn_ref) != 0)
+        goto fail;
+    ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+    if (cid_register(c, scid.data, scid.datalen) != 0 ||
+        cid_register(c, hd.dcid.data, hd.dcid.datalen) != 0)
+        goto fail;
+    ev_init(&c->timer, timer_cb);
+    c->timer.data = c;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    s->n.connections++;
+    return c;
+fail:
+    for (size_t i = 0; i < c->ncids; i++) {
+        qasm_htab_remove_ptr(s->cids, cid_hash(&c->cids[i]->cid), c->cids[i]);
+        free(c->cids[i]);
+    }
+    free(c->cids);
+    if (c->conn)
+        ngtcp2_conn_del(c->conn);
+    if (c->tls)
+        gnutls_deinit(c->tls);
+    free(c);
+    s->n.conn_errors++;
+    return NULL;
+}
+
+static void send_stateless_reset(struct server *s, struct listener *l, const ngtcp2_path *path,
+                                 const uint8_t *dcid, size_t dcidlen, size_t pktlen)
+{
+    uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[64], out[128];
+    ngtcp2_cid cid;
+    /* Smaller than the packet that triggered it (RFC 9000 10.3.3), >= 21 bytes. */
+    if (pktlen < 22 || dcidlen > NGTCP2_MAX_CIDLEN)
+        return;
+    size_t randlen = pktlen - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
+    if (randlen > 41)
+        randlen = 41;
+    if (randlen < NGTCP2_MIN_STATELESS_RESET_RANDLEN)
+        return;
+    ngtcp2_cid_init(&cid, dcid, dcidlen);
+    if (ngtcp2_crypto_generate_stateless_reset_token(token, s->secret, SECRET_LEN, &cid) != 0 ||
+        gnutls_rnd(GNUTLS_RND_NONCE, rnd, randlen) != 0)
+        return;
+    ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(out, sizeof(out), token, rnd, randlen);
+    if (n > 0 && qasm_udp_send(l->fd, out, (size_t)n, path->remote.addr, path->remote.addrlen,
+                               path->local.addr) == 0) {
+        s->n.stateless_resets++;
+        s->n.tx_packets++;
+        s->n.tx_bytes += (uint64_t)n;
+    }
+}
+
+static void send_version_negotiation(struct server *s, struct listener *l,
+                                     const ngtcp2_path *path, const ngtcp2_version_cid *vc)
+{
+    uint8_t out[256], rnd;
+    uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
+    (void)gnutls_rnd(GNUTLS_RND_NONCE, &rnd, 1);
+    ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), rnd, vc->scid,
+                                                          vc->scidlen, vc->dcid, vc->dcidlen,
+                                                          versions, 1);
+    if (n > 0 && qasm_udp_send(l->fd, out, (size_t)n, path->remote.addr, path->remote.addrlen,
+                               path->local.addr) == 0) {
+        s->n.version_negotiations++;
+        s->n.tx_packets++;
+        s->n.tx_bytes += (uint64_t)n;
+    }
+}
+
+static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path *path,
+                        const uint8_t *pkt, size_t len)
+{
+    ngtcp2_version_cid vc;
+    struct qasm_cid key;
+    int rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, s->cid_len);
+    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+        send_version_negotiation(s, l, path, &vc);
+        return;
+    }
+    if (rv != 0 || qasm_cid_set(&key, vc.dcid, vc.dcidlen) != 0) {
+        s->n.dropped++;
+        return;
+    }
+    struct cident *e = qasm_htab_find(s->cids, cid_hash(&key), &key);
+    struct sconn *c = e ? e->c : NULL;
+    if (!c) {
+        if (!(pkt[0] & 0x80)) {
+            s->n.unknown_dcid++;
+            if (s->stateless_reset)
+                send_stateless_reset(s, l, path, vc.dcid, vc.dcidlen, len);
+            return;
+        }
+        c = conn_accept(s, l, path, pkt, len);
+        if (!c)
+            return;
+    }
+    const ngtcp2_path *cur = ngtcp2_conn_get_path(c->conn);
+    struct qasm_addr before, after;
+    int have_before = qasm_addr_from_sockaddr(&before, cur->remote.addr, cur->remote.addrlen) == 0;
+    rv = ngtcp2_conn_read_pkt(c->conn, path, NULL, pkt, len, qasm_now());
+    if (rv != 0) {
+        if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_CLOSING) {
+            conn_free(c);
+            return;
+        }
+        if (rv == NGTCP2_ERR_DISCARD_PKT || rv == NGTCP2_ERR_DROP_CONN) {
+            s->n.dropped++;
+            if (rv == NGTCP2_ERR_DROP_CONN)
+                conn_free(c);
+            return;
+        }
+        conn_close(c, rv);
+        return;
+    }
+    cur = ngtcp2_conn_get_path(c->conn);
+    if (have_before && qasm_addr_from_sockaddr(&after, cur->remote.addr, cur->remote.addrlen) == 0 &&
+        !qasm_addr_eq(&before, &after))
+        s->n.migrations++;
+    conn_write(c);
+}
+
+static void listener_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct server *s = &srv_g;
+    struct listener *l = w->data;
+    static uint8_t buf[65536];
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage remote, local;
+        socklen_t rl;
+        memcpy(&local, &l->ss, sizeof(local));
+        ssize_t n = qasm_udp_recv(l->fd, buf, sizeof(buf), &remote, &rl, &local);
+        if (n < 0)
+            break;
+        s->n.rx_packets++;
+        s->n.rx_bytes += (uint64_t)n;
+        ngtcp2_path path = {
+            {(struct sockaddr *)&local, l->sl},
+            {(struct sockaddr *)&remote, rl},
+            l,
+        };
+        on_datagram(s, l, &path, buf, (size_t)n);
+    }
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* ----------------------------------------------------------------- main */
+
+static const char usage[] =
+    "Usage: qasm-h3-server --listen HOST:PORT [--listen ...] [options]\n"
+    "HTTP/3 server: GET /bytes/N, GET /, POST /echo, GET /stats. Prints a JSON summary\n"
+    "of its counters on stdout at SIGTERM/SIGINT.\n"
+    "  --listen IP:PORT       address to serve (repeatable; [IPv6]:PORT for IPv6)\n"
+    "  --cert FILE --key FILE PEM certificate and key (default: self-signed, generated)\n"
+    "  --write-cert FILE --write-key FILE  save the generated certificate and key\n"
+    "  --cid-len N            length of the server's connection IDs, 8..20 (18)\n"
+    "  --idle-timeout T       QUIC idle timeout (30s)\n"
+    "  --initial-rtt T        initial RTT estimate (10ms)\n"
+    "  --max-ack-delay T      advertised max_ack_delay (1ms)\n"
+    "  --secret HEX           stateless-reset secret (32 bytes hex; default random),\n"
+    "                         share it between backends to make resets verifiable\n"
+    "  --no-stateless-reset   drop short-header packets for unknown DCIDs silently\n"
+    "  --no-json              do not print the summary at exit\n"
+    "  --log-level L          debug|info|warn|error (warn)\n"
+    "  --help                 this text\n";
+
+enum {
+    O_LISTEN = 256, O_CERT, O_KEY, O_WCERT, O_WKEY, O_CIDLEN, O_IDLE, O_IRTT, O_MAD, O_SECRET,
+    O_NORESET, O_NOJSON, O_LOG, O_HELP,
+};
+
+static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int die_usage(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "qasm-h3-server: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"cert", required_argument, NULL, O_CERT},
+        {"key", required_argument, NULL, O_KEY},
+        {"write-cert", required_argument, NULL, O_WCERT},
+        {"write-key", required_argument, NULL, O_WKEY},
+        {"cid-len", required_argument, NULL, O_CIDLEN},
+        {"idle-timeout", required_argument, NULL, O_IDLE},
+        {"initial-rtt", required_argument, NULL, O_IRTT},
+        {"max-ack-delay", required_argument, NULL, O_MAD},
+        {"secret", required_argument, NULL, O_SECRET},
+        {"no-stateless-reset", no_argument, NULL, O_NORESET},
+        {"no-json", no_argument, NULL, O_NOJSON},
+        {"log-level", required_argument, NULL, O_LOG},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct server *s = &srv_g;
+    const char *cert = NULL, *key = NULL, *wcert = NULL, *wkey = NULL, *secret_hex = NULL;
+    int c, level = QASM_LOG_WARN;
+    char *end;
+
+    s->cid_len = 18;
+    s->idle_timeout = 30 * QASM_SEC;
+    s->initial_rtt = 10 * QASM_MS;
+    s->max_ack_delay = 1 * QASM_MS;
+    s->stateless_reset = 1;
+    s->json = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_LISTEN:
+            if (s->nls == MAX_LISTEN)
+                return die_usage("at most 16 --listen (%s)", optarg);
+            if (qasm_addr_parse(&s->ls[s->nls].addr, optarg) != 0)
+                return die_usage("--listen: expected IP:PORT or [IPv6]:PORT, got '%s'", optarg);
+            s->nls++;
+            break;
+        case O_CERT: cert = optarg; break;
+        case O_KEY: key = optarg; break;
+        case O_WCERT: wcert = optarg; break;
+        case O_WKEY: wkey = optarg; break;
+        case O_CIDLEN: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || v < 8 || v > 20)
+                return die_usage("--cid-len: expected 8..20, got '%s'", optarg);
+            s->cid_len = (unsigned)v;
+            break;
+        }
+        case O_IDLE:
+            if (qasm_duration_parse(&s->idle_timeout, optarg) != 0 || s->idle_timeout == 0)
+                return die_usage("--idle-timeout: expected a duration, got '%s'", optarg);
+            break;
+        case O_IRTT:
+            if (qasm_duration_parse(&s->initial_rtt, optarg) != 0 || s->initial_rtt == 0)
+                return die_usage("--initial-rtt: expected a duration, got '%s'", optarg);
+            break;
+        case O_MAD:
+            if (qasm_duration_parse(&s->max_ack_delay, optarg) != 0 ||
+                s->max_ack_delay >= (qasm_duration)16384 * QASM_MS)
+                return die_usage("--max-ack-delay: expected a duration < 16384ms, got '%s'",
+                                 optarg);
+            break;
+        case O_SECRET: secret_hex = optarg; break;
+        case O_NORESET: s->stateless_reset = 0; break;
+        case O_NOJSON: s->json = 0; break;
+        case O_LOG:
+            if ((level = qasm_log_level_parse(optarg)) < 0)
+                return die_usage("--log-level: expected debug|info|warn|error|off, got '%s'",
+                                 optarg);
+            break;
+        case O_HELP: fputs(usage, stdout); return 0;
+        default: return die_usage("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return die_usage("unexpected argument '%s'", argv[optind]);
+    if (s->nls == 0)
+        return die_usage("%s", "--listen is required (see --help)");
+    if ((cert == NULL) != (key == NULL))
+        return die_usage("%s", "--cert and --key go together");
+    qasm_log_init("qasm-h3-server", (enum qasm_log_level)level);
+    if (secret_hex) {
+        struct qasm_cid tmp;  /* reuse the hex parser: up to 20 bytes per call */
+        size_t hl = strlen(secret_hex);
+        if (hl != 2 * SECRET_LEN)
+            return die_usage("--secret: expected 64 hex digits, got '%s'", secret_hex);
+        char half[41];
+        memcpy(half, secret_hex, 32);
+        half[32] = '\0';
+        if (qasm_cid_parse(&tmp, half) != 0)
+            return die_usage("--secret: not hex: '%s'", secret_hex);
+        memcpy(s->secret, tmp.data, 16);
+        memcpy(half, secret_hex + 32, 32);
+        if (qasm_cid_parse(&tmp, half) != 0)
+            return die_usage("--secret: not hex: '%s'", secret_hex);
+        memcpy(s->secret + 16, tmp.data, 16);
+    } else if (gnutls_rnd(GNUTLS_RND_KEY, s->secret, SECRET_LEN) != 0) {
+        fprintf(stderr, "qasm-h3-server: gnutls_rnd failed\n");
+        return 1;
+    }
+    if (qasm_tls_server_cred(&s->cred, cert, key, wcert, wkey) != 0)
+        return 1;
+    if (qasm_htab_new(&s->cids, 1024, cident_eq) != 0)
+        return 1;
+    s->loop = EV_DEFAULT;
+    s->start = qasm_now();
+    for (size_t i = 0; i < s->nls; i++) {
+        struct listener *l = &s->ls[i];
+        char abuf[QASM_ADDR_STRLEN];
+        l->fd = qasm_udp_listen(&l->addr);
+        if (l->fd < 0) {
+            fprintf(stderr, "qasm-h3-server: listen %s: %s\n",
+                    qasm_addr_format(abuf, sizeof(abuf), &l->addr), strerror(-l->fd));
+            return 1;
+        }
+        l->sl = qasm_addr_to_sockaddr(&l->ss, &l->addr);
+        ev_io_init(&l->w, listener_cb, l->fd, EV_READ);
+        l->w.data = l;
+        ev_io_start(s->loop, &l->w);
+        qasm_info("listening on %s", qasm_addr_format(abuf, sizeof(abuf), &l->addr));
+    }
+    signal(SIGPIPE, SIG_IGN);
+    ev_signal_init(&s->sigint, signal_cb, SIGINT);
+    ev_signal_init(&s->sigterm, signal_cb, SIGTERM);
+    ev_signal_start(s->loop, &s->sigint);
+    ev_signal_start(s->loop, &s->sigterm);
+    ev_run(s->loop, 0);
+
+    if (s->json) {
+        char js[2048];
+        counters_json(s, js, sizeof(js));
+        printf("%s\n", js);
+        fflush(stdout);
+    }
+    while (s->conns)
+        conn_free(s->conns);
+    for (size_t i = 0; i < s->nls; i++)
+        close(s->ls[i].fd);
+    qasm_htab_del(s->cids);
+    gnutls_certificate_free_credentials(s->cred);
+    return 0;
+}

@@ -1,0 +1,31 @@
+# migration-bench/: HTTP/3 server and migrating client (ngtcp2 + nghttp3 + gnutls + libev).
+# Both link libngtcp2 dynamically so the client agent can be LD_PRELOADed.
+
+H3_COMMON_SRCS := migration-bench/tls.c migration-bench/udp.c migration-bench/quicwrite.c \
+                  migration-bench/content.c
+H3_LIBS = $(NGTCP2_LIBS) $(NGHTTP3_LIBS) $(GNUTLS_LIBS) $(LIBEV_LIBS)
+
+PROGS += qasm-h3-server
+qasm-h3-server_SRCS := migration-bench/h3server.c $(H3_COMMON_SRCS)
+qasm-h3-server_LIBS = $(H3_LIBS)
+
+PROGS += qasm-h3-client
+qasm-h3-client_SRCS := migration-bench/h3client.c migration-bench/clientopts.c \
+                       migration-bench/migrate.c migration-bench/histogram.c $(H3_COMMON_SRCS)
+qasm-h3-client_LIBS = $(H3_LIBS)
+
+UNIT_TESTS += test_migrate
+test_migrate_SRCS := tests/unit/test_migrate.c migration-bench/migrate.c
+test_migrate_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_histogram
+test_histogram_SRCS := tests/unit/test_histogram.c migration-bench/histogram.c
+test_histogram_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_clientopts
+test_clientopts_SRCS := tests/unit/test_clientopts.c migration-bench/clientopts.c \
+                        migration-bench/migrate.c migration-bench/content.c
+test_clientopts_LIBS = $(CMOCKA_LIBS)
+
+INTEG_TESTS += tests/integration/h3_download.sh tests/integration/h3_migrate.sh \
+               tests/integration/h3_interop.sh

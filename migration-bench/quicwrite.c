@@ -1,0 +1,102 @@
+/* quicwrite.c: ngtcp2 + nghttp3 write loop (see quicwrite.h). */
+#include "quicwrite.h"
+
+#include <errno.h>
+
+#define PKT_BUF 65536
+
+int qasm_quic_flush(ngtcp2_conn *conn, nghttp3_conn *h3, qasm_quic_send_fn send, void *ud,
+                    uint64_t ts, size_t max_pkts, size_t *npkts)
+{
+    uint8_t buf[PKT_BUF];
+    ngtcp2_path_storage ps;
+    ngtcp2_pkt_info pi;
+    size_t sent = 0;
+    int rv = 0;
+
+    ngtcp2_path_storage_zero(&ps);
+    size_t quantum = ngtcp2_conn_get_send_quantum(conn) /
+                     ngtcp2_conn_get_max_tx_udp_payload_size(conn);
+    if (quantum < 1)
+        quantum = 1;
+    if (max_pkts > quantum)
+        max_pkts = quantum;
+    for (;;) {
+        int64_t sid = -1;
+        int fin = 0;
+        nghttp3_vec vec[16];
+        nghttp3_ssize nvec = 0;
+        ngtcp2_ssize ndatalen = -1;
+
+        if (h3 && ngtcp2_conn_get_max_data_left(conn)) {
+            nvec = nghttp3_conn_writev_stream(h3, &sid, &fin, vec, 16);
+            if (nvec < 0) {
+                rv = (int)nvec;
+                break;
+            }
+        }
+        uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
+        if (fin)
+            flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+        size_t max = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn);
+        if (max > sizeof(buf))
+            max = sizeof(buf);
+        ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn, &ps.path, &pi, buf, max, &ndatalen, flags,
+                                                   sid, (const ngtcp2_vec *)vec, (size_t)nvec, ts);
+        if (n < 0) {
+            switch (n) {
+            case NGTCP2_ERR_STREAM_DATA_BLOCKED:
+                nghttp3_conn_block_stream(h3, sid);
+                continue;
+            case NGTCP2_ERR_STREAM_SHUT_WR:
+                nghttp3_conn_shutdown_stream_write(h3, sid);
+                continue;
+            case NGTCP2_ERR_WRITE_MORE:
+                if ((rv = nghttp3_conn_add_write_offset(h3, sid, (uint64_t)ndatalen)) != 0)
+                    goto out;
+                continue;
+            default:
+                rv = (int)n;
+                goto out;
+            }
+        }
+        if (ndatalen >= 0 && sid >= 0 &&
+            (rv = nghttp3_conn_add_write_offset(h3, sid, (uint64_t)ndatalen)) != 0)
+            break;
+        if (n == 0)
+            break;
+        int err = send(ud, &ps.path, buf, (size_t)n);
+        sent++;
+        if (err == -EAGAIN || sent >= max_pkts)
+            break;
+    }
+out:
+    ngtcp2_conn_update_pkt_tx_time(conn, ts);
+    if (npkts)
+        *npkts = sent;
+    return rv;
+}
+
+void qasm_quic_close_pkt(ngtcp2_conn *conn, int liberr, uint64_t h3err, qasm_quic_send_fn send,
+                         void *ud, uint64_t ts)
+{
+    uint8_t buf[1500];
+    ngtcp2_path_storage ps;
+    ngtcp2_connection_close_error ccerr;
+
+    if (ngtcp2_conn_is_in_closing_period(conn) || ngtcp2_conn_is_in_draining_period(conn))
+        return;
+    ngtcp2_connection_close_error_default(&ccerr);
+    if (liberr == NGTCP2_ERR_CRYPTO)
+        ngtcp2_connection_close_error_set_transport_error_tls_alert(
+            &ccerr, ngtcp2_conn_get_tls_alert(conn), NULL, 0);
+    else if (liberr != 0)
+        ngtcp2_connection_close_error_set_transport_error_liberr(&ccerr, liberr, NULL, 0);
+    else
+        ngtcp2_connection_close_error_set_application_error(&ccerr, h3err, NULL, 0);
+    ngtcp2_path_storage_zero(&ps);
+    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn, &ps.path, NULL, buf, sizeof(buf),
+                                                        &ccerr, ts);
+    if (n > 0)
+        (void)send(ud, &ps.path, buf, (size_t)n);
+}
