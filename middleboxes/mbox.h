@@ -139,12 +139,18 @@ enum qasm_mbox_dir {
 };
 
 /*
- * One UDP datagram as the core sees it. |flow| is the 5-tuple as received:
- *  - FROM_CLIENT: src = client (private) address, dst = server address
- *    (for the LB: the address the client sent to, the VIP);
- *  - FROM_SERVER, NAT: src = server, dst = public IP:port of the mapping;
- *  - FROM_SERVER, RL/LB: src = server (as the client addresses it), dst =
- *    client, i.e. the reverse of the client's flow.
+ * One UDP datagram as the core sees it. |flow| is the 5-tuple:
+ *  - FROM_CLIENT: src = client (private) address, dst = the server, i.e.
+ *    where the packet goes next (in a UDP relay: the --upstream address,
+ *    not the relay's own listen address); for the LB: the address the
+ *    client sent to (the VIP), the core picks the backend;
+ *  - FROM_SERVER, NAT: src = the server (must equal the dst of the
+ *    client packets that made the mapping, like conntrack's reply tuple),
+ *    dst = public IP:port of the mapping (the port the datagram came in on);
+ *  - FROM_SERVER, RL/LB: src = the server as in the client packets' dst,
+ *    dst = the client, i.e. exactly the reverse of the client's flow.
+ * Addresses must be zero-padded (qasm_addr_parse / _from_sockaddr do it);
+ * proto is 17 (UDP).
  * |data|/|len| is the UDP payload. The core reads it only during the call;
  * for a HOLD it keeps the pointer and hands it back, so the shell must
  * keep the buffer alive until the packet is released (tie it to |opaque|).

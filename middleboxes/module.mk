@@ -4,3 +4,7 @@ PROGS += qasm-mbox
 qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/relay.c \
                  middleboxes/tracker_session.c middleboxes/tracker_link.c middleboxes/stats.c
 qasm-mbox_LIBS = $(LIBEV_LIBS)
+
+# The I/O-free middlebox cores (NAT, rate limiter, LB, QUIC-aware classification, hold queue).
+MBOX_CORE_SRCS := middleboxes/mbox.c middleboxes/classify.c middleboxes/nat.c \
+                  middleboxes/ratelimit.c middleboxes/lb.c

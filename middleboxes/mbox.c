@@ -1,0 +1,1396 @@
+/*
+ * mbox.c: the middlebox core (see mbox.h for the contract).
+ *
+ * State lives in "entries": one per unit of middlebox state (a NAT mapping
+ * with its public port, a token bucket, an LB backend assignment). A
+ * default entry belongs to exactly one 5-tuple; a QUIC entry belongs to a
+ * connection (keyed on its O-DCID) and may own several client 5-tuples
+ * (the addresses the connection migrated through) and several DCIDs.
+ *
+ * Tables: flows (client-oriented 5-tuple -> flow -> entry), dcids (DCID ->
+ * entry), odcids (O-DCID -> QUIC entry), pending queries by DCID and by
+ * request id. NAT public ports map back to entries through the port pool.
+ *
+ * Timers are FIFO lists, because every timeout of a kind is the same
+ * length: entries sit in one of two LRU lists (30 s before traffic flowed
+ * both ways, 120 s after), held packets and pending queries in arrival
+ * order. So a packet costs O(1) list moves and next_expiry looks at four
+ * list heads.
+ */
+#include "mbox.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+#include "hash.h"
+#include "htab.h"
+#include "lb.h"
+#include "nat.h"
+#include "ratelimit.h"
+
+#define MAX_FLOWS_PER_CONN 16 /* client 5-tuples kept per QUIC connection */
+#define MAX_DCIDS_PER_CONN 32 /* DCIDs kept per QUIC connection */
+#define MAX_ATTESTED 16       /* tracker-attested client addresses kept */
+#define MAX_SERVERS 65536     /* CID-length table bound */
+
+struct dlist {
+    struct dlist *prev, *next;
+};
+
+static void dl_init(struct dlist *l)
+{
+    l->prev = l->next = l;
+}
+
+static int dl_empty(const struct dlist *l)
+{
+    return l->next == l;
+}
+
+static void dl_unlink(struct dlist *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = n;
+}
+
+static void dl_push_tail(struct dlist *l, struct dlist *n)
+{
+    n->prev = l->prev;
+    n->next = l;
+    l->prev->next = n;
+    l->prev = n;
+}
+
+#define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+struct attest {
+    qasm_tstamp at;
+    size_t n;
+    struct qasm_addr addr[MAX_ATTESTED];
+};
+
+struct entry {
+    struct dlist lru;
+    qasm_tstamp last_seen;
+    uint8_t quic;        /* keyed on an O-DCID */
+    uint8_t assured;     /* traffic seen both ways: long timeout */
+    uint8_t established; /* QUIC: client sent a short header */
+    uint8_t subscribed;  /* proactive: SUBSCRIBE sent */
+    uint8_t has_state;   /* port / bucket / backend allocated */
+    uint8_t cls;         /* default entries: enum qasm_mbox_class of their packets */
+    int8_t cid_len;      /* server CID length, -1 unknown */
+    uint16_t public_port;
+    int16_t backend;
+    uint16_t nflows, ndcids;
+    struct qasm_addr client; /* latest client address */
+    struct qasm_addr server;
+    struct qasm_cid odcid;
+    uint64_t odcid_hash;
+    struct dlist flows; /* oldest first */
+    struct dlist dcids; /* oldest first */
+    struct qasm_bucket bucket;
+    struct attest *att;
+};
+
+struct flow {
+    struct qasm_flow key; /* client -> server */
+    uint64_t hash;
+    struct entry *e;
+    struct dlist link;
+    struct qasm_cid last_dcid;
+};
+
+struct dcident {
+    struct qasm_cid dcid;
+    uint64_t hash;
+    struct entry *e;
+    struct dlist link;
+    uint8_t confirmed; /* from the tracker or an Initial; else learned on the entry's own flow */
+};
+
+struct pending;
+
+struct held {
+    struct qasm_mbox_pkt pkt;
+    qasm_tstamp since;
+    struct dlist link; /* m->held, arrival order */
+    struct held *next; /* in its pending */
+    struct pending *p;
+};
+
+struct pending {
+    uint64_t id;
+    struct qasm_cid dcid;
+    uint64_t dcid_hash;
+    qasm_tstamp sent_at;
+    struct dlist link; /* m->pendings, send order */
+    struct held *head, *tail;
+    size_t nheld;
+};
+
+/* A growable FIFO of fixed-size records. */
+struct ring {
+    unsigned char *buf;
+    size_t esz, cap, head, n;
+};
+
+static int ring_push(struct ring *r, const void *rec)
+{
+    if (r->n == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 16;
+        unsigned char *nb = malloc(ncap * r->esz);
+        if (nb == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i < r->n; i++)
+            memcpy(nb + i * r->esz, r->buf + ((r->head + i) % r->cap) * r->esz, r->esz);
+        free(r->buf);
+        r->buf = nb;
+        r->cap = ncap;
+        r->head = 0;
+    }
+    memcpy(r->buf + ((r->head + r->n) % r->cap) * r->esz, rec, r->esz);
+    r->n++;
+    return 0;
+}
+
+static int ring_pop(struct ring *r, void *rec)
+{
+    if (r->n == 0)
+        return 0;
+    memcpy(rec, r->buf + r->head * r->esz, r->esz);
+    r->head = (r->head + 1) % r->cap;
+    r->n--;
+    return 1;
+}
+
+struct qasm_mbox {
+    struct qasm_mbox_config cfg;
+    struct qasm_addr *backends;
+    struct qasm_bucket_params bp;
+    struct qasm_htab *flows, *dcids, *odcids, *pend_dcid, *pend_id;
+    struct qasm_portpool *pool;
+    struct qasm_cidlen_table *cidlens;
+    int aware;
+    int tracker_up;
+    struct dlist lru[2];
+    qasm_duration timeout[2];
+    struct dlist held;
+    struct dlist pendings;
+    size_t nheld;
+    uint64_t next_id;
+    struct ring events, reqs, releases;
+    struct qasm_mbox_stats st;
+};
+
+/* ---- names ---- */
+
+static const char *const function_names[] = {"nat", "ratelimit", "lb"};
+static const char *const mode_names[] = {"default", "reactive", "proactive"};
+static const char *const drop_names[] = {"none",        "pool_exhausted", "rate_limited",
+                                         "malformed",   "hold_overflow",  "no_mapping",
+                                         "no_memory",   "shutdown"};
+static const char *const path_names[] = {"none", "lookup", "new", "update"};
+static const char *const class_names[] = {"flow", "nonquic", "quic_flow", "quic_conn"};
+
+const char *qasm_mbox_function_name(enum qasm_mbox_function f)
+{
+    return (unsigned)f < 3 ? function_names[f] : "?";
+}
+
+const char *qasm_mbox_mode_name(enum qasm_mbox_mode mode)
+{
+    return (unsigned)mode < 3 ? mode_names[mode] : "?";
+}
+
+const char *qasm_mbox_drop_name(enum qasm_mbox_drop_reason r)
+{
+    return (unsigned)r < QASM_MBOX_DROP_MAX ? drop_names[r] : "?";
+}
+
+const char *qasm_mbox_path_name(enum qasm_mbox_path p)
+{
+    return (unsigned)p < QASM_MBOX_PATH_MAX ? path_names[p] : "?";
+}
+
+const char *qasm_mbox_class_name(enum qasm_mbox_class c)
+{
+    return (unsigned)c < QASM_MBOX_CLASS_MAX ? class_names[c] : "?";
+}
+
+int qasm_mbox_function_parse(enum qasm_mbox_function *f, const char *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, function_names[i]) == 0) {
+            *f = (enum qasm_mbox_function)i;
+            return 0;
+        }
+    if (strcmp(s, "rl") == 0) {
+        *f = QASM_MBOX_RATELIMIT;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+int qasm_mbox_mode_parse(enum qasm_mbox_mode *mode, const char *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, mode_names[i]) == 0) {
+            *mode = (enum qasm_mbox_mode)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* ---- configuration, life cycle ---- */
+
+void qasm_mbox_config_init(struct qasm_mbox_config *cfg, enum qasm_mbox_function function,
+                           enum qasm_mbox_mode mode)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->function = function;
+    cfg->mode = mode;
+    qasm_addr_parse_ip(&cfg->nat_public, "127.0.0.1", 0);
+    cfg->nat_port_min = 40000;
+    cfg->nat_port_max = 40063;
+    cfg->udp_timeout = 30 * QASM_SEC;
+    cfg->udp_stream_timeout = 120 * QASM_SEC;
+    cfg->rl_rate = 5;
+    cfg->rl_burst = 5;
+    cfg->hold_time = 2 * QASM_MS;
+    cfg->hold_max = 4096;
+    cfg->hold_max_per_dcid = 16;
+    cfg->cache_ttl = 120 * QASM_SEC;
+    cfg->query_timeout = 1 * QASM_SEC;
+    cfg->max_requests = 65536;
+    cfg->expected_flows = 1024;
+}
+
+static int flow_eq(const void *entry, const void *key)
+{
+    return qasm_flow_eq(&((const struct flow *)entry)->key, key);
+}
+
+static int dcid_eq(const void *entry, const void *key)
+{
+    return qasm_cid_eq(&((const struct dcident *)entry)->dcid, key);
+}
+
+static int odcid_eq(const void *entry, const void *key)
+{
+    return qasm_cid_eq(&((const struct entry *)entry)->odcid, key);
+}
+
+static int pend_dcid_eq(const void *entry, const void *key)
+{
+    return qasm_cid_eq(&((const struct pending *)entry)->dcid, key);
+}
+
+static int pend_id_eq(const void *entry, const void *key)
+{
+    return ((const struct pending *)entry)->id == *(const uint64_t *)key;
+}
+
+int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
+{
+    *pm = NULL;
+    if ((unsigned)cfg->function > QASM_MBOX_LB || (unsigned)cfg->mode > QASM_MBOX_PROACTIVE)
+        return -EINVAL;
+    if (cfg->udp_timeout == 0 || cfg->udp_stream_timeout == 0)
+        return -EINVAL;
+    if (cfg->mode != QASM_MBOX_DEFAULT &&
+        (cfg->hold_max == 0 || cfg->hold_max_per_dcid == 0 || cfg->max_requests == 0))
+        return -EINVAL;
+    if (cfg->function == QASM_MBOX_LB &&
+        (cfg->lb_nbackends == 0 || cfg->lb_nbackends > QASM_MBOX_MAX_BACKENDS ||
+         cfg->lb_backends == NULL))
+        return -EINVAL;
+    if (cfg->function == QASM_MBOX_NAT &&
+        (cfg->nat_port_min == 0 || cfg->nat_port_max < cfg->nat_port_min ||
+         cfg->nat_public.family == 0))
+        return -EINVAL;
+
+    struct qasm_mbox *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return -ENOMEM;
+    m->cfg = *cfg;
+    m->cfg.lb_backends = NULL;
+    if (m->cfg.query_timeout < m->cfg.hold_time)
+        m->cfg.query_timeout = m->cfg.hold_time;
+    if (cfg->function == QASM_MBOX_RATELIMIT &&
+        qasm_bucket_params_init(&m->bp, cfg->rl_rate, cfg->rl_burst) < 0) {
+        free(m);
+        return -EINVAL;
+    }
+    m->aware = cfg->mode != QASM_MBOX_DEFAULT;
+    m->tracker_up = m->aware;
+    dl_init(&m->lru[0]);
+    dl_init(&m->lru[1]);
+    dl_init(&m->held);
+    dl_init(&m->pendings);
+    m->timeout[0] = cfg->udp_timeout;
+    m->timeout[1] = cfg->udp_stream_timeout;
+    m->events.esz = sizeof(struct qasm_mbox_event);
+    m->reqs.esz = sizeof(struct qasm_mbox_req);
+    m->releases.esz = sizeof(struct qasm_mbox_verdict);
+    size_t exp = cfg->expected_flows ? cfg->expected_flows : 1024;
+    int rv = 0;
+    if (cfg->function == QASM_MBOX_LB) {
+        m->backends = calloc(cfg->lb_nbackends, sizeof(*m->backends));
+        if (m->backends == NULL)
+            rv = -ENOMEM;
+        else
+            memcpy(m->backends, cfg->lb_backends, cfg->lb_nbackends * sizeof(*m->backends));
+    }
+    if (rv == 0 && cfg->function == QASM_MBOX_NAT)
+        rv = qasm_portpool_new(&m->pool, cfg->nat_port_min, cfg->nat_port_max);
+    if (rv == 0)
+        rv = qasm_htab_new(&m->flows, exp, flow_eq);
+    if (rv == 0 && m->aware) {
+        rv = qasm_htab_new(&m->dcids, exp, dcid_eq);
+        if (rv == 0)
+            rv = qasm_htab_new(&m->odcids, exp, odcid_eq);
+        if (rv == 0)
+            rv = qasm_htab_new(&m->pend_dcid, 64, pend_dcid_eq);
+        if (rv == 0)
+            rv = qasm_htab_new(&m->pend_id, 64, pend_id_eq);
+        if (rv == 0)
+            rv = qasm_cidlen_table_new(&m->cidlens, MAX_SERVERS, cfg->seed);
+    }
+    if (rv < 0) {
+        qasm_mbox_del(m);
+        return rv;
+    }
+    *pm = m;
+    return 0;
+}
+
+static void entry_free(struct qasm_mbox *m, struct entry *e);
+
+void qasm_mbox_del(struct qasm_mbox *m)
+{
+    if (m == NULL)
+        return;
+    while (!dl_empty(&m->held)) {
+        struct held *h = container_of(m->held.next, struct held, link);
+        dl_unlink(&h->link);
+        free(h);
+    }
+    while (!dl_empty(&m->pendings)) {
+        struct pending *p = container_of(m->pendings.next, struct pending, link);
+        dl_unlink(&p->link);
+        free(p);
+    }
+    m->tracker_up = 0; /* no UNSUBSCRIBE on the way out */
+    for (int i = 0; i < 2; i++)
+        while (!dl_empty(&m->lru[i]))
+            entry_free(m, container_of(m->lru[i].next, struct entry, lru));
+    qasm_htab_del(m->flows);
+    qasm_htab_del(m->dcids);
+    qasm_htab_del(m->odcids);
+    qasm_htab_del(m->pend_dcid);
+    qasm_htab_del(m->pend_id);
+    qasm_portpool_del(m->pool);
+    qasm_cidlen_table_del(m->cidlens);
+    free(m->backends);
+    free(m->events.buf);
+    free(m->reqs.buf);
+    free(m->releases.buf);
+    free(m);
+}
+
+/* ---- queues ---- */
+
+static void push_event(struct qasm_mbox *m, enum qasm_mbox_event_type type, uint16_t port)
+{
+    struct qasm_mbox_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = type;
+    ev.addr = m->cfg.nat_public;
+    ev.addr.port = port;
+    (void)ring_push(&m->events, &ev);
+}
+
+static int push_req(struct qasm_mbox *m, const struct qasm_mbox_req *req)
+{
+    if (!m->tracker_up || m->reqs.n >= m->cfg.max_requests || ring_push(&m->reqs, req) < 0) {
+        m->st.requests_dropped++;
+        return -1;
+    }
+    return 0;
+}
+
+static void subscribe(struct qasm_mbox *m, struct entry *e, enum qasm_mbox_req_type type)
+{
+    struct qasm_mbox_req req;
+    memset(&req, 0, sizeof(req));
+    req.type = type;
+    req.odcid = e->odcid;
+    if (push_req(m, &req) < 0)
+        return;
+    if (type == QASM_MBOX_REQ_SUBSCRIBE) {
+        e->subscribed = 1;
+        m->st.tracker_subscribes++;
+    } else {
+        e->subscribed = 0;
+        m->st.tracker_unsubscribes++;
+    }
+}
+
+int qasm_mbox_next_event(struct qasm_mbox *m, struct qasm_mbox_event *ev)
+{
+    return ring_pop(&m->events, ev);
+}
+
+int qasm_mbox_next_request(struct qasm_mbox *m, struct qasm_mbox_req *req)
+{
+    return ring_pop(&m->reqs, req);
+}
+
+int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v)
+{
+    return ring_pop(&m->releases, v);
+}
+
+/* ---- entries, flows, DCIDs ---- */
+
+static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_addr *client,
+                               const struct qasm_addr *server, qasm_tstamp now)
+{
+    struct entry *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    e->quic = (uint8_t)quic;
+    e->cid_len = -1;
+    e->backend = -1;
+    e->client = *client;
+    e->server = *server;
+    e->last_seen = now;
+    dl_init(&e->flows);
+    dl_init(&e->dcids);
+    dl_push_tail(&m->lru[0], &e->lru);
+    if (quic && m->cidlens) {
+        const struct qasm_addr none = {0};
+        int l = qasm_cidlen_get(m->cidlens,
+                                m->cfg.function == QASM_MBOX_LB ? &none : server);
+        e->cid_len = (int8_t)l;
+    }
+    return e;
+}
+
+/* Allocates the function's state for |e| (client address known). -1 if the pool is dry. */
+static int state_alloc(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
+{
+    switch (m->cfg.function) {
+    case QASM_MBOX_NAT: {
+        uint16_t port = qasm_portpool_alloc(m->pool, e);
+        if (port == 0)
+            return -1;
+        e->public_port = port;
+        push_event(m, QASM_MBOX_EV_PORT_OPEN, port);
+        break;
+    }
+    case QASM_MBOX_RATELIMIT:
+        qasm_bucket_init(&e->bucket, &m->bp, now);
+        break;
+    case QASM_MBOX_LB:
+        e->backend = (int16_t)qasm_lb_pick(&e->client, m->cfg.lb_nbackends);
+        break;
+    }
+    e->has_state = 1;
+    m->st.mappings++;
+    m->st.mappings_created++;
+    return 0;
+}
+
+static void flow_free(struct qasm_mbox *m, struct flow *f)
+{
+    qasm_htab_remove_ptr(m->flows, f->hash, f);
+    dl_unlink(&f->link);
+    f->e->nflows--;
+    free(f);
+}
+
+static void dcid_free(struct qasm_mbox *m, struct dcident *d)
+{
+    qasm_htab_remove_ptr(m->dcids, d->hash, d);
+    dl_unlink(&d->link);
+    d->e->ndcids--;
+    free(d);
+}
+
+static void entry_free(struct qasm_mbox *m, struct entry *e)
+{
+    while (!dl_empty(&e->flows))
+        flow_free(m, container_of(e->flows.next, struct flow, link));
+    while (!dl_empty(&e->dcids))
+        dcid_free(m, container_of(e->dcids.next, struct dcident, link));
+    if (e->quic) {
+        qasm_htab_remove_ptr(m->odcids, e->odcid_hash, e);
+        if (e->subscribed && m->tracker_up)
+            subscribe(m, e, QASM_MBOX_REQ_UNSUBSCRIBE);
+    }
+    if (e->public_port) {
+        qasm_portpool_free(m->pool, e->public_port);
+        push_event(m, QASM_MBOX_EV_PORT_CLOSE, e->public_port);
+    }
+    if (e->has_state)
+        m->st.mappings--;
+    dl_unlink(&e->lru);
+    free(e->att);
+    free(e);
+}
+
+static void entry_touch(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
+{
+    if (now > e->last_seen)
+        e->last_seen = now;
+    dl_unlink(&e->lru);
+    dl_push_tail(&m->lru[e->assured], &e->lru);
+}
+
+static void flow_link(struct qasm_mbox *m, struct flow *f, struct entry *e)
+{
+    f->e = e;
+    dl_push_tail(&e->flows, &f->link);
+    e->nflows++;
+    while (e->quic && e->nflows > MAX_FLOWS_PER_CONN)
+        flow_free(m, container_of(e->flows.next, struct flow, link));
+}
+
+static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct qasm_flow *key,
+                             uint64_t hash)
+{
+    struct flow *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return NULL;
+    f->key = *key;
+    f->hash = hash;
+    if (qasm_htab_insert(m->flows, hash, f) < 0) {
+        free(f);
+        return NULL;
+    }
+    dl_init(&f->link);
+    flow_link(m, f, e);
+    return f;
+}
+
+/* Moves flow |f| to entry |to|; a default entry left without flows goes. */
+static void flow_move(struct qasm_mbox *m, struct flow *f, struct entry *to)
+{
+    struct entry *from = f->e;
+    dl_unlink(&f->link);
+    from->nflows--;
+    flow_link(m, f, to);
+    if (!from->quic && from->nflows == 0)
+        entry_free(m, from);
+}
+
+static void dcid_bind(struct qasm_mbox *m, struct entry *e, const struct qasm_cid *dcid,
+                      int confirmed)
+{
+    uint64_t hash = qasm_cid_hash(dcid, m->cfg.seed);
+    struct dcident *d = qasm_htab_find(m->dcids, hash, dcid);
+    if (d) {
+        if (d->e != e) {
+            dl_unlink(&d->link);
+            d->e->ndcids--;
+            d->e = e;
+            dl_push_tail(&e->dcids, &d->link);
+            e->ndcids++;
+        }
+        d->confirmed |= (uint8_t)confirmed;
+    } else {
+        d = calloc(1, sizeof(*d));
+        if (d == NULL)
+            return;
+        d->dcid = *dcid;
+        d->hash = hash;
+        d->e = e;
+        d->confirmed = (uint8_t)confirmed;
+        if (qasm_htab_insert(m->dcids, hash, d) < 0) {
+            free(d);
+            return;
+        }
+        dl_push_tail(&e->dcids, &d->link);
+        e->ndcids++;
+    }
+    while (e->ndcids > MAX_DCIDS_PER_CONN) {
+        struct dcident *o = container_of(e->dcids.next, struct dcident, link);
+        if (o == d)
+            break;
+        dcid_free(m, o);
+    }
+}
+
+static int attested(const struct qasm_mbox *m, const struct entry *e, const struct qasm_addr *a,
+                    qasm_tstamp now)
+{
+    const struct attest *t = e->att;
+    if (t == NULL || (now > t->at && now - t->at > m->cfg.cache_ttl))
+        return 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (qasm_addr_eq(&t->addr[i], a))
+            return 1;
+    return 0;
+}
+
+static struct entry *conn_new(struct qasm_mbox *m, const struct qasm_cid *odcid,
+                              const struct qasm_addr *client, const struct qasm_addr *server,
+                              qasm_tstamp now)
+{
+    struct entry *e = entry_new(m, 1, client, server, now);
+    if (e == NULL)
+        return NULL;
+    e->odcid = *odcid;
+    e->odcid_hash = qasm_cid_hash(odcid, m->cfg.seed);
+    if (qasm_htab_insert(m->odcids, e->odcid_hash, e) < 0) {
+        e->quic = 0;
+        entry_free(m, e);
+        return NULL;
+    }
+    return e;
+}
+
+/* ---- verdicts ---- */
+
+static void verdict_init(struct qasm_mbox_verdict *v, const struct qasm_mbox_pkt *pkt)
+{
+    v->action = QASM_MBOX_FORWARD;
+    v->reason = QASM_MBOX_DROP_NONE;
+    v->path = QASM_MBOX_PATH_NONE;
+    v->cls = QASM_MBOX_CLASS_FLOW;
+    v->flow = pkt->flow;
+    v->public_port = 0;
+    v->backend = -1;
+    v->odcid.len = 0;
+    v->dir = pkt->dir;
+    v->data = pkt->data;
+    v->len = pkt->len;
+    v->opaque = pkt->opaque;
+    v->held_since = 0;
+}
+
+static void drop(struct qasm_mbox_verdict *v, enum qasm_mbox_drop_reason r)
+{
+    v->action = QASM_MBOX_DROP;
+    v->reason = r;
+}
+
+/* Applies entry |e|'s state to a packet from the client. */
+static void apply_client(struct qasm_mbox *m, struct entry *e, const struct qasm_mbox_pkt *pkt,
+                         qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
+    entry_touch(m, e, now);
+    if (e->quic) {
+        v->odcid = e->odcid;
+        if (!qasm_addr_eq(&e->client, &pkt->flow.src))
+            e->client = pkt->flow.src;
+    }
+    switch (m->cfg.function) {
+    case QASM_MBOX_NAT:
+        v->public_port = e->public_port;
+        v->flow.src = m->cfg.nat_public;
+        v->flow.src.port = e->public_port;
+        break;
+    case QASM_MBOX_RATELIMIT:
+        if (!qasm_bucket_take(&e->bucket, &m->bp, m->cfg.rl_bytes ? pkt->len : 1, now))
+            drop(v, QASM_MBOX_DROP_RATE_LIMITED);
+        break;
+    case QASM_MBOX_LB:
+        v->backend = e->backend;
+        v->flow.dst = m->backends[e->backend];
+        break;
+    }
+}
+
+static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *key, uint64_t hash,
+                                  enum qasm_mbox_class cls, qasm_tstamp now,
+                                  struct qasm_mbox_verdict *v)
+{
+    struct entry *e = entry_new(m, 0, &key->src, &key->dst, now);
+    if (e == NULL) {
+        drop(v, QASM_MBOX_DROP_NO_MEMORY);
+        return NULL;
+    }
+    e->cls = (uint8_t)cls;
+    if (state_alloc(m, e, now) < 0) {
+        entry_free(m, e);
+        drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+        return NULL;
+    }
+    struct flow *f = flow_add(m, e, key, hash);
+    if (f == NULL) {
+        entry_free(m, e);
+        drop(v, QASM_MBOX_DROP_NO_MEMORY);
+        return NULL;
+    }
+    v->path = QASM_MBOX_PATH_NEW;
+    return f;
+}
+
+/* ---- the hold queue ---- */
+
+static struct pending *query(struct qasm_mbox *m, const struct qasm_cid *dcid,
+                             const struct qasm_addr *server, int wait, qasm_tstamp now)
+{
+    uint64_t hash = qasm_cid_hash(dcid, m->cfg.seed);
+    struct pending *p = qasm_htab_find(m->pend_dcid, hash, dcid);
+    if (p)
+        return p;
+    struct qasm_mbox_req req;
+    memset(&req, 0, sizeof(req));
+    req.type = QASM_MBOX_REQ_QUERY;
+    req.id = ++m->next_id;
+    req.dcid = *dcid;
+    req.server = *server;
+    if (wait)
+        req.wait_ms = (uint32_t)((m->cfg.hold_time + QASM_MS - 1) / QASM_MS);
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->id = req.id;
+    p->dcid = *dcid;
+    p->dcid_hash = hash;
+    p->sent_at = now;
+    if (qasm_htab_insert(m->pend_dcid, hash, p) < 0) {
+        free(p);
+        return NULL;
+    }
+    if (qasm_htab_insert(m->pend_id, qasm_hash_mix(p->id), p) < 0 || push_req(m, &req) < 0) {
+        qasm_htab_remove_ptr(m->pend_dcid, hash, p);
+        qasm_htab_remove_ptr(m->pend_id, qasm_hash_mix(p->id), p);
+        free(p);
+        return NULL;
+    }
+    dl_push_tail(&m->pendings, &p->link);
+    m->st.tracker_queries++;
+    if (wait)
+        m->st.tracker_waits++;
+    return p;
+}
+
+/* Holds |pkt| until the tracker answers for |dcid|. Returns 0 when held or
+ * dropped for overflow (v filled), -1 when no query could be made. */
+static int hold(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_cid *dcid,
+                qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
+    struct pending *p = query(m, dcid, &pkt->flow.dst, 1, now);
+    if (p == NULL)
+        return -1;
+    if (p->nheld >= m->cfg.hold_max_per_dcid || m->nheld >= m->cfg.hold_max) {
+        drop(v, QASM_MBOX_DROP_HOLD_OVERFLOW);
+        return 0;
+    }
+    struct held *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        drop(v, QASM_MBOX_DROP_NO_MEMORY);
+        return 0;
+    }
+    h->pkt = *pkt;
+    h->since = now;
+    h->p = p;
+    if (p->tail)
+        p->tail->next = h;
+    else
+        p->head = h;
+    p->tail = h;
+    p->nheld++;
+    dl_push_tail(&m->held, &h->link);
+    m->nheld++;
+    v->action = QASM_MBOX_HOLD;
+    return 0;
+}
+
+/* ---- packet processing ---- */
+
+static struct qasm_flow flow_key(const struct qasm_flow *f)
+{
+    struct qasm_flow k;
+    memset(&k, 0, sizeof(k));
+    k.src = f->src;
+    k.dst = f->dst;
+    k.src.pad = 0;
+    k.dst.pad = 0;
+    k.proto = f->proto;
+    return k;
+}
+
+static const struct qasm_addr *cid_server(const struct qasm_mbox *m, const struct qasm_addr *srv)
+{
+    static const struct qasm_addr none;
+    return m->cfg.function == QASM_MBOX_LB ? &none : srv;
+}
+
+static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
+                       int allow_hold, struct qasm_mbox_verdict *v)
+{
+    struct qasm_flow key = flow_key(&pkt->flow);
+    uint64_t hash = qasm_flow_hash(&key, m->cfg.seed);
+    struct flow *f = qasm_htab_find(m->flows, hash, &key);
+
+    if (!m->aware) {
+        v->cls = QASM_MBOX_CLASS_FLOW;
+        if (f)
+            v->path = QASM_MBOX_PATH_LOOKUP;
+        else if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_FLOW, now, v)) == NULL)
+            return;
+        apply_client(m, f->e, pkt, now, v);
+        return;
+    }
+    if (f && !f->e->quic) {
+        /* A 5-tuple already given default treatment keeps it. */
+        v->cls = f->e->cls;
+        v->path = QASM_MBOX_PATH_LOOKUP;
+        apply_client(m, f->e, pkt, now, v);
+        return;
+    }
+
+    int cl = f ? f->e->cid_len : qasm_cidlen_get(m->cidlens, cid_server(m, &key.dst));
+    struct qasm_cid dcid;
+    enum qasm_pkt_kind kind = qasm_classify(pkt->data, pkt->len, cl, &dcid);
+    if (kind == QASM_PKT_NONQUIC || kind == QASM_PKT_SHORT_NOLEN) {
+        if (f) { /* unreadable packet on a connection's own 5-tuple */
+            v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+            v->path = QASM_MBOX_PATH_LOOKUP;
+            apply_client(m, f->e, pkt, now, v);
+            return;
+        }
+        enum qasm_mbox_class cls =
+            kind == QASM_PKT_NONQUIC ? QASM_MBOX_CLASS_NONQUIC : QASM_MBOX_CLASS_QUIC_FLOW;
+        v->cls = cls;
+        if ((f = default_entry(m, &key, hash, cls, now, v)) != NULL)
+            apply_client(m, f->e, pkt, now, v);
+        return;
+    }
+
+    /* Fast path: same 5-tuple, same DCID as the previous packet. */
+    if (f && qasm_cid_eq(&f->last_dcid, &dcid)) {
+        m->st.cache_hits++;
+        if (kind == QASM_PKT_SHORT)
+            f->e->established = 1;
+        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+        v->path = QASM_MBOX_PATH_LOOKUP;
+        apply_client(m, f->e, pkt, now, v);
+        return;
+    }
+
+    struct dcident *d = qasm_htab_find(m->dcids, qasm_cid_hash(&dcid, m->cfg.seed), &dcid);
+    if (d)
+        m->st.cache_hits++;
+    else
+        m->st.cache_misses++;
+    struct entry *cd = d ? d->e : NULL;
+    struct entry *e;
+
+    if (f) {
+        struct entry *fe = f->e;
+        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+        if (cd == fe) {
+            v->path = QASM_MBOX_PATH_LOOKUP;
+            e = fe;
+        } else if (cd == NULL && kind == QASM_PKT_INITIAL && fe->established) {
+            /* A new connection reusing the 5-tuple of an older one. */
+            e = conn_new(m, &dcid, &key.src, &key.dst, now);
+            if (e == NULL) {
+                drop(v, QASM_MBOX_DROP_NO_MEMORY);
+                return;
+            }
+            if (state_alloc(m, e, now) < 0) {
+                entry_free(m, e);
+                drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+                return;
+            }
+            dcid_bind(m, e, &dcid, 1);
+            flow_move(m, f, e);
+            if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up)
+                subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+            v->path = QASM_MBOX_PATH_NEW;
+        } else if (cd == NULL) {
+            /* A new DCID on the connection's own 5-tuple (rotation without
+             * migration, or the server's CID after the handshake). */
+            dcid_bind(m, fe, &dcid, 0);
+            v->path = QASM_MBOX_PATH_UPDATE;
+            e = fe;
+        } else if (attested(m, cd, &key.src, now)) {
+            /* The tracker says this address belongs to cd now. */
+            flow_move(m, f, cd);
+            m->st.migrations++;
+            v->path = QASM_MBOX_PATH_UPDATE;
+            e = cd;
+        } else {
+            /* Another connection's DCID on this 5-tuple: keep the 5-tuple's own state. */
+            m->st.unattested++;
+            v->path = QASM_MBOX_PATH_LOOKUP;
+            e = fe;
+        }
+        f->last_dcid = dcid;
+        if (kind == QASM_PKT_SHORT)
+            e->established = 1;
+        apply_client(m, e, pkt, now, v);
+        return;
+    }
+
+    int can_hold = allow_hold && m->tracker_up;
+    if (cd) {
+        if (attested(m, cd, &key.src, now)) {
+            if (!cd->has_state) {
+                cd->client = key.src;
+                cd->server = key.dst;
+                if (state_alloc(m, cd, now) < 0) {
+                    drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+                    return;
+                }
+                v->path = QASM_MBOX_PATH_NEW;
+            } else {
+                m->st.migrations++;
+                v->path = QASM_MBOX_PATH_UPDATE;
+            }
+            f = flow_add(m, cd, &key, hash);
+            if (f == NULL) {
+                drop(v, QASM_MBOX_DROP_NO_MEMORY);
+                return;
+            }
+            f->last_dcid = dcid;
+            v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+            apply_client(m, cd, pkt, now, v);
+            return;
+        }
+        if (can_hold && hold(m, pkt, &dcid, now, v) == 0)
+            return;
+        if (!allow_hold)
+            m->st.unattested++;
+    } else if (kind == QASM_PKT_INITIAL) {
+        e = conn_new(m, &dcid, &key.src, &key.dst, now);
+        if (e == NULL) {
+            drop(v, QASM_MBOX_DROP_NO_MEMORY);
+            return;
+        }
+        if (state_alloc(m, e, now) < 0) {
+            entry_free(m, e);
+            drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+            return;
+        }
+        dcid_bind(m, e, &dcid, 1);
+        f = flow_add(m, e, &key, hash);
+        if (f == NULL) {
+            entry_free(m, e);
+            drop(v, QASM_MBOX_DROP_NO_MEMORY);
+            return;
+        }
+        f->last_dcid = dcid;
+        if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up)
+            subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+        v->path = QASM_MBOX_PATH_NEW;
+        apply_client(m, e, pkt, now, v);
+        return;
+    } else if (can_hold && hold(m, pkt, &dcid, now, v) == 0) {
+        return;
+    }
+    if (allow_hold && !m->tracker_up)
+        m->st.tracker_unavailable++;
+    /* Default treatment: a new flow keyed on the 5-tuple. */
+    v->cls = QASM_MBOX_CLASS_QUIC_FLOW;
+    if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v)) != NULL) {
+        f->last_dcid = dcid;
+        apply_client(m, f->e, pkt, now, v);
+    }
+}
+
+static void learn_cid_len(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct entry *e)
+{
+    int l = qasm_classify_server_cid_len(pkt->data, pkt->len);
+    if (l < 0)
+        return;
+    if (qasm_cidlen_set(m->cidlens, cid_server(m, &pkt->flow.src), (uint8_t)l) == 1)
+        m->st.cid_lens_learned++;
+    if (e && e->quic)
+        e->cid_len = (int8_t)l;
+}
+
+static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
+                       struct qasm_mbox_verdict *v)
+{
+    int long_hdr = m->aware && pkt->len > 0 && (pkt->data[0] & 0x80);
+    struct entry *e = NULL;
+    struct flow *f = NULL;
+
+    if (m->cfg.function == QASM_MBOX_NAT) {
+        e = qasm_portpool_owner(m->pool, pkt->flow.dst.port);
+        if (e == NULL || !qasm_addr_eq(&e->server, &pkt->flow.src)) {
+            if (long_hdr)
+                learn_cid_len(m, pkt, NULL);
+            drop(v, QASM_MBOX_DROP_NO_MAPPING);
+            return;
+        }
+        v->path = QASM_MBOX_PATH_LOOKUP;
+    } else {
+        struct qasm_flow rev = qasm_flow_reverse(&pkt->flow);
+        struct qasm_flow key = flow_key(&rev);
+        uint64_t hash = qasm_flow_hash(&key, m->cfg.seed);
+        f = qasm_htab_find(m->flows, hash, &key);
+        if (f) {
+            e = f->e;
+            v->path = QASM_MBOX_PATH_LOOKUP;
+        } else if (m->cfg.function == QASM_MBOX_RATELIMIT) {
+            enum qasm_mbox_class cls = m->aware ? QASM_MBOX_CLASS_NONQUIC : QASM_MBOX_CLASS_FLOW;
+            f = default_entry(m, &key, hash, cls, now, v);
+            if (f == NULL)
+                return;
+            e = f->e;
+        } else {
+            /* LB return traffic needs no state: forward as is. */
+            if (long_hdr)
+                learn_cid_len(m, pkt, NULL);
+            v->cls = m->aware ? QASM_MBOX_CLASS_NONQUIC : QASM_MBOX_CLASS_FLOW;
+            v->path = QASM_MBOX_PATH_LOOKUP;
+            return;
+        }
+    }
+    if (long_hdr)
+        learn_cid_len(m, pkt, e);
+    v->cls = e->quic ? QASM_MBOX_CLASS_QUIC_CONN : (m->aware ? e->cls : QASM_MBOX_CLASS_FLOW);
+    if (e->quic)
+        v->odcid = e->odcid;
+    e->assured = 1;
+    entry_touch(m, e, now);
+    switch (m->cfg.function) {
+    case QASM_MBOX_NAT:
+        v->public_port = e->public_port;
+        v->flow.dst = e->client;
+        break;
+    case QASM_MBOX_RATELIMIT:
+        if (!qasm_bucket_take(&e->bucket, &m->bp, m->cfg.rl_bytes ? pkt->len : 1, now))
+            drop(v, QASM_MBOX_DROP_RATE_LIMITED);
+        break;
+    case QASM_MBOX_LB:
+        v->backend = e->backend;
+        break;
+    }
+}
+
+static void count_verdict(struct qasm_mbox *m, const struct qasm_mbox_verdict *v)
+{
+    m->st.path[v->path]++;
+    m->st.cls[v->cls]++;
+    if (v->action == QASM_MBOX_FORWARD)
+        m->st.packets_forwarded++;
+    else if (v->action == QASM_MBOX_DROP)
+        m->st.packets_dropped_by[v->reason]++;
+    else
+        m->st.packets_held++;
+}
+
+static int valid_pkt(const struct qasm_mbox_pkt *pkt)
+{
+    const struct qasm_flow *f = &pkt->flow;
+    if (f->src.family != AF_INET && f->src.family != AF_INET6)
+        return 0;
+    if (f->dst.family != f->src.family)
+        return 0;
+    if (pkt->dir != QASM_MBOX_FROM_CLIENT && pkt->dir != QASM_MBOX_FROM_SERVER)
+        return 0;
+    return pkt->len == 0 || pkt->data != NULL;
+}
+
+enum qasm_mbox_action qasm_mbox_process(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                                        qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
+    if (now >= qasm_mbox_next_expiry(m))
+        qasm_mbox_expire(m, now);
+    verdict_init(v, pkt);
+    m->st.packets_in++;
+    if (!valid_pkt(pkt))
+        drop(v, QASM_MBOX_DROP_MALFORMED);
+    else if (pkt->dir == QASM_MBOX_FROM_CLIENT)
+        client_pkt(m, pkt, now, 1, v);
+    else
+        server_pkt(m, pkt, now, v);
+    count_verdict(m, v);
+    return v->action;
+}
+
+/* Decides a held packet now and queues it for the shell. */
+static void release(struct qasm_mbox *m, struct held *h, qasm_tstamp now, int timed_out)
+{
+    struct qasm_mbox_verdict v;
+    dl_unlink(&h->link);
+    m->nheld--;
+    verdict_init(&v, &h->pkt);
+    client_pkt(m, &h->pkt, now, 0, &v);
+    v.held_since = h->since;
+    count_verdict(m, &v);
+    m->st.packets_released++;
+    if (timed_out)
+        m->st.hold_timeouts++;
+    if (v.cls == QASM_MBOX_CLASS_QUIC_CONN)
+        m->st.released_joined++;
+    else
+        m->st.released_default++;
+    if (ring_push(&m->releases, &v) < 0)
+        m->st.packets_dropped_by[QASM_MBOX_DROP_NO_MEMORY]++; /* the shell never sees it */
+    free(h);
+}
+
+/* Releases every packet held on |p| (oldest first). */
+static void release_all(struct qasm_mbox *m, struct pending *p, qasm_tstamp now, int timed_out)
+{
+    struct held *h = p->head;
+    p->head = p->tail = NULL;
+    p->nheld = 0;
+    while (h) {
+        struct held *n = h->next;
+        release(m, h, now, timed_out);
+        h = n;
+    }
+}
+
+static void pending_free(struct qasm_mbox *m, struct pending *p)
+{
+    qasm_htab_remove_ptr(m->pend_dcid, p->dcid_hash, p);
+    qasm_htab_remove_ptr(m->pend_id, qasm_hash_mix(p->id), p);
+    dl_unlink(&p->link);
+    free(p);
+}
+
+/* ---- tracker answers ---- */
+
+static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_record *rec,
+                                  const struct qasm_cid *qdcid, qasm_tstamp now)
+{
+    struct qasm_cid odcid = rec->odcid;
+    if (odcid.len == 0) {
+        if (qdcid)
+            odcid = *qdcid;
+        else if (rec->ndcids > 0)
+            odcid = rec->dcids[0];
+        else
+            return NULL;
+    }
+    if (odcid.len > QASM_CID_MAXLEN)
+        return NULL;
+    struct entry *e = qasm_htab_find(m->odcids, qasm_cid_hash(&odcid, m->cfg.seed), &odcid);
+    for (size_t i = 0; e == NULL && i <= rec->ndcids; i++) {
+        const struct qasm_cid *c = i < rec->ndcids ? &rec->dcids[i] : qdcid;
+        if (c == NULL || c->len > QASM_CID_MAXLEN)
+            continue;
+        struct dcident *d = qasm_htab_find(m->dcids, qasm_cid_hash(c, m->cfg.seed), c);
+        if (d && d->e->quic)
+            e = d->e;
+    }
+    if (e == NULL) {
+        if (rec->nclients == 0 || rec->closed)
+            return NULL;
+        e = conn_new(m, &odcid, &rec->clients[rec->nclients - 1], &rec->server, now);
+        if (e == NULL)
+            return NULL;
+    }
+    for (size_t i = 0; i < rec->ndcids; i++)
+        if (rec->dcids[i].len <= QASM_CID_MAXLEN)
+            dcid_bind(m, e, &rec->dcids[i], 1);
+    if (qdcid)
+        dcid_bind(m, e, qdcid, 1);
+    if (rec->nclients > 0) {
+        if (e->att == NULL)
+            e->att = calloc(1, sizeof(*e->att));
+        if (e->att) {
+            size_t n = rec->nclients < MAX_ATTESTED ? rec->nclients : MAX_ATTESTED;
+            memcpy(e->att->addr, rec->clients + (rec->nclients - n), n * sizeof(struct qasm_addr));
+            for (size_t i = 0; i < n; i++)
+                e->att->addr[i].pad = 0;
+            e->att->n = n;
+            e->att->at = now;
+        }
+    }
+    if (rec->dcid_len > 0 && rec->dcid_len <= QASM_CID_MAXLEN)
+        e->cid_len = (int8_t)rec->dcid_len;
+    if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up && !e->subscribed && !rec->closed)
+        subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+    return e;
+}
+
+void qasm_mbox_answer(struct qasm_mbox *m, uint64_t id, const struct qasm_mbox_record *rec,
+                      qasm_tstamp now)
+{
+    if (!m->aware)
+        return;
+    if (rec)
+        m->st.tracker_answers++;
+    else
+        m->st.tracker_not_found++;
+    struct pending *p = qasm_htab_find(m->pend_id, qasm_hash_mix(id), &id);
+    if (p == NULL) {
+        m->st.tracker_late++;
+        if (rec)
+            apply_record(m, rec, NULL, now);
+        return;
+    }
+    if (rec)
+        apply_record(m, rec, &p->dcid, now);
+    release_all(m, p, now, 0);
+    pending_free(m, p);
+}
+
+void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qasm_tstamp now)
+{
+    if (!m->aware)
+        return;
+    m->st.tracker_pushes++;
+    apply_record(m, rec, NULL, now);
+    for (size_t i = 0; i < rec->ndcids; i++) {
+        const struct qasm_cid *c = &rec->dcids[i];
+        if (c->len > QASM_CID_MAXLEN)
+            continue;
+        struct pending *p = qasm_htab_find(m->pend_dcid, qasm_cid_hash(c, m->cfg.seed), c);
+        if (p)
+            release_all(m, p, now, 0);
+    }
+}
+
+void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)
+{
+    if (!m->aware) {
+        m->tracker_up = 0;
+        return;
+    }
+    up = up != 0;
+    if (up == m->tracker_up)
+        return;
+    m->tracker_up = up;
+    size_t pos = 0;
+    struct entry *e;
+    if (!up) {
+        m->st.tracker_down_events++;
+        struct qasm_mbox_req req;
+        while (ring_pop(&m->reqs, &req))
+            ;
+        while (!dl_empty(&m->pendings)) {
+            struct pending *p = container_of(m->pendings.next, struct pending, link);
+            struct held *h = p->head;
+            p->head = p->tail = NULL;
+            while (h) {
+                struct held *n = h->next;
+                m->st.tracker_unavailable++;
+                release(m, h, now, 0);
+                h = n;
+            }
+            pending_free(m, p);
+        }
+        while ((e = qasm_htab_next(m->odcids, &pos)) != NULL)
+            e->subscribed = 0;
+    } else if (m->cfg.mode == QASM_MBOX_PROACTIVE) {
+        while ((e = qasm_htab_next(m->odcids, &pos)) != NULL)
+            if (!e->subscribed)
+                subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+    }
+}
+
+/* ---- timers ---- */
+
+qasm_tstamp qasm_mbox_next_expiry(const struct qasm_mbox *m)
+{
+    qasm_tstamp t = QASM_TSTAMP_MAX;
+    for (int i = 0; i < 2; i++)
+        if (!dl_empty(&m->lru[i])) {
+            const struct entry *e = container_of(m->lru[i].next, struct entry, lru);
+            if (e->last_seen + m->timeout[i] < t)
+                t = e->last_seen + m->timeout[i];
+        }
+    if (!dl_empty(&m->held)) {
+        const struct held *h = container_of(m->held.next, struct held, link);
+        if (h->since + m->cfg.hold_time < t)
+            t = h->since + m->cfg.hold_time;
+    }
+    if (!dl_empty(&m->pendings)) {
+        const struct pending *p = container_of(m->pendings.next, struct pending, link);
+        if (p->sent_at + m->cfg.query_timeout < t)
+            t = p->sent_at + m->cfg.query_timeout;
+    }
+    return t;
+}
+
+void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
+{
+    while (!dl_empty(&m->held)) {
+        struct held *h = container_of(m->held.next, struct held, link);
+        if (h->since + m->cfg.hold_time > now)
+            break;
+        /* The oldest held packet is the head of its pending's list. */
+        struct pending *p = h->p;
+        p->head = h->next;
+        if (p->head == NULL)
+            p->tail = NULL;
+        p->nheld--;
+        release(m, h, now, 1);
+    }
+    while (!dl_empty(&m->pendings)) {
+        struct pending *p = container_of(m->pendings.next, struct pending, link);
+        if (p->sent_at + m->cfg.query_timeout > now)
+            break;
+        release_all(m, p, now, 1);
+        m->st.tracker_timeouts++;
+        pending_free(m, p);
+    }
+    for (int i = 0; i < 2; i++)
+        while (!dl_empty(&m->lru[i])) {
+            struct entry *e = container_of(m->lru[i].next, struct entry, lru);
+            if (e->last_seen + m->timeout[i] > now)
+                break;
+            if (e->has_state)
+                m->st.mappings_expired++;
+            entry_free(m, e);
+        }
+}
+
+/* ---- observability ---- */
+
+void qasm_mbox_get_stats(const struct qasm_mbox *m, struct qasm_mbox_stats *st)
+{
+    *st = m->st;
+    st->packets_dropped = 0;
+    for (int i = 0; i < QASM_MBOX_DROP_MAX; i++)
+        st->packets_dropped += st->packets_dropped_by[i];
+    st->held_now = m->nheld;
+    st->flows = qasm_htab_count(m->flows);
+    st->conns = m->odcids ? qasm_htab_count(m->odcids) : 0;
+    st->dcids = m->dcids ? qasm_htab_count(m->dcids) : 0;
+    if (m->pool) {
+        st->ports_in_use = qasm_portpool_in_use(m->pool);
+        st->ports_high_water = qasm_portpool_high_water(m->pool);
+    }
+}
+
+void qasm_mbox_foreach(const struct qasm_mbox *m,
+                       int (*cb)(const struct qasm_mbox_entry_info *e, void *arg), void *arg)
+{
+    struct qasm_addr clients[MAX_FLOWS_PER_CONN];
+    for (int i = 0; i < 2; i++)
+        for (const struct dlist *l = m->lru[i].next; l != &m->lru[i]; l = l->next) {
+            const struct entry *e = container_of(l, struct entry, lru);
+            struct qasm_mbox_entry_info info;
+            memset(&info, 0, sizeof(info));
+            info.quic = e->quic;
+            info.odcid = e->odcid;
+            info.client = e->client;
+            info.server = e->server;
+            size_t n = 0;
+            for (const struct dlist *fl = e->flows.next; fl != &e->flows && n < MAX_FLOWS_PER_CONN;
+                 fl = fl->next)
+                clients[n++] = container_of(fl, struct flow, link)->key.src;
+            info.clients = clients;
+            info.nclients = n;
+            info.public_port = e->public_port;
+            info.backend = e->backend;
+            info.tokens = m->cfg.function == QASM_MBOX_RATELIMIT && e->has_state
+                              ? qasm_bucket_tokens(&e->bucket, &m->bp, e->last_seen)
+                              : 0;
+            info.last_seen = e->last_seen;
+            info.assured = e->assured;
+            if (cb(&info, arg))
+                return;
+        }
+}

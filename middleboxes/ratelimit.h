@@ -1,0 +1,48 @@
+/*
+ * ratelimit.h: a token bucket in integer arithmetic (units of 1e-9 token),
+ * driven by the caller's clock. The bucket starts full; it refills at
+ * |rate| tokens per second up to |burst| tokens; a packet costs 1 token
+ * (or its length in bytes mode).
+ */
+#ifndef QASM_RATELIMIT_H
+#define QASM_RATELIMIT_H
+
+#include <stdint.h>
+
+#include "clock.h"
+
+/* Scale of a token: the bucket counts in nanotokens. */
+#define QASM_BUCKET_UNIT 1000000000ULL
+
+struct qasm_bucket_params {
+    uint64_t rate_milli; /* tokens per second x 1000 (so 0.5/s is allowed) */
+    uint64_t cap;        /* burst in nanotokens */
+};
+
+struct qasm_bucket {
+    uint64_t tokens;     /* nanotokens */
+    qasm_tstamp at;      /* time of the last refill */
+};
+
+/*
+ * qasm_bucket_params_init checks and converts |rate| (tokens/s, > 0,
+ * <= 1e12) and |burst| (tokens, >= 1, <= 1e10). Returns 0 or -EINVAL.
+ */
+int qasm_bucket_params_init(struct qasm_bucket_params *p, double rate, double burst);
+
+/* qasm_bucket_init fills |b| to the brim at |now|. */
+void qasm_bucket_init(struct qasm_bucket *b, const struct qasm_bucket_params *p, qasm_tstamp now);
+
+/*
+ * qasm_bucket_take refills |b| for the time since its last refill, then
+ * takes |cost| tokens if it holds that many. Returns 1 when taken, 0 when
+ * refused (nothing taken). A clock going backwards refills nothing.
+ */
+int qasm_bucket_take(struct qasm_bucket *b, const struct qasm_bucket_params *p, uint64_t cost,
+                     qasm_tstamp now);
+
+/* qasm_bucket_tokens returns the tokens |b| would hold at |now| (for stats). */
+double qasm_bucket_tokens(const struct qasm_bucket *b, const struct qasm_bucket_params *p,
+                          qasm_tstamp now);
+
+#endif
