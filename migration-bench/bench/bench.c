@@ -51,13 +51,13 @@ const char *bench_param_str(const struct bench *b, const char *key, const char *
 
 char *bench_path(const struct bench *b, char *buf, size_t len, const char *name)
 {
-    snprintf(buf, len, "%s/%s", b->outdir, name);
+    snprintf(buf, len, "%.3800s/%.200s", b->outdir, name);
     return buf;
 }
 
 char *bench_bin(const struct bench *b, char *buf, size_t len, const char *name)
 {
-    snprintf(buf, len, "%s/%s", b->bindir, name);
+    snprintf(buf, len, "%.3800s/%.200s", b->bindir, name);
     return buf;
 }
 
@@ -151,7 +151,9 @@ static int run_one(struct bench *b, const struct bench_experiment *e)
     char stamp[32], path[PATH_MAX];
     time_t now = time(NULL);
     strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", localtime(&now));
-    snprintf(b->outdir, sizeof(b->outdir), "%s/%s-%s", b->outroot, e->name, stamp);
+    if (snprintf(b->outdir, sizeof(b->outdir), "%.3000s/%s-%s", b->outroot, e->name, stamp) >=
+        (int)sizeof(b->outdir))
+        return bench_fail("result path too long");
     if (mkdir_p(b->outdir) < 0)
         return bench_fail("cannot create %s: %s", b->outdir, strerror(errno));
     b->summary = json_pack("{s:s,s:s,s:b,s:o,s:o}", "experiment", e->name, "started", stamp,
@@ -218,7 +220,7 @@ static int cmd_run(struct bench *b, int argc, char **argv)
 static int report_dir(const char *dir, struct bench *b)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/summary.json", dir);
+    snprintf(path, sizeof(path), "%.3800s/summary.json", dir);
     json_t *s = bench_json_load(path);
     if (s == NULL)
         return -1;
@@ -240,7 +242,7 @@ static int cmd_report(struct bench *b, const char *dir)
 {
     char path[PATH_MAX];
     struct stat st;
-    snprintf(path, sizeof(path), "%s/summary.json", dir);
+    snprintf(path, sizeof(path), "%.3800s/summary.json", dir);
     if (stat(path, &st) == 0) {
         if (report_dir(dir, b) < 0)
             return bench_fail("%s: unreadable summary.json", dir);

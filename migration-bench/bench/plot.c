@@ -8,8 +8,8 @@
 int bench_plot(const struct bench *b, const char *name, const char *script)
 {
     char gp[PATH_MAX], out[PATH_MAX];
-    snprintf(gp, sizeof(gp), "%s/%s.gp", b->outdir, name);
-    snprintf(out, sizeof(out), "%s/%s", b->outdir, name);
+    snprintf(gp, sizeof(gp), "%.3800s/%.200s.gp", b->outdir, name);
+    snprintf(out, sizeof(out), "%.3800s/%.200s", b->outdir, name);
     FILE *f = fopen(gp, "w");
     if (f == NULL)
         return -errno;

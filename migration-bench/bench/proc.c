@@ -52,7 +52,7 @@ int bench_proc_start_out(struct bench_proc *p, const char *name, const char *log
     int outfd = -1;
     memset(p, 0, sizeof(*p));
     snprintf(p->name, sizeof(p->name), "%s", name);
-    snprintf(p->log, sizeof(p->log), "%s/%s.log", logdir, name);
+    snprintf(p->log, sizeof(p->log), "%.3800s/%.200s.log", logdir, name);
     int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd == -1)
         return -errno;

@@ -78,8 +78,8 @@ int topo_start_mbox(struct topo *t, const char *name, const char *function, cons
     t->mbox_port[i] = bench_free_port();
     topo_addr(listen, sizeof(listen), t->mbox_port[i]);
     snprintf(t->mbox_name[i], sizeof(t->mbox_name[i]), "%s", name);
-    snprintf(stats, sizeof(stats), "%s/%s.stats.json", t->b->outdir, name);
-    snprintf(t->mbox_stats[i], sizeof(t->mbox_stats[i]), "%s", stats);
+    snprintf(stats, sizeof(stats), "%.3800s/%.200s.stats.json", t->b->outdir, name);
+    memcpy(t->mbox_stats[i], stats, sizeof(stats));
     argv[n++] = bench_bin(t->b, bin, sizeof(bin), "qasm-mbox");
     argv[n++] = function;
     argv[n++] = "--mode";
@@ -132,13 +132,13 @@ int topo_start_client(struct topo *t, struct bench_proc *p, const char *name,
     argv[n++] = url;
     argv[n] = NULL;
     if (agent && t->have_tracker) {
-        snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/libqasm-agent.so", t->b->bindir);
+        snprintf(preload, sizeof(preload), "LD_PRELOAD=%.3800s/libqasm-agent.so", t->b->bindir);
         snprintf(trkenv, sizeof(trkenv), "QASM_TRACKER=%s",
                  topo_addr(trk, sizeof(trk), t->tracker_port));
         env[0] = preload;
         env[1] = trkenv;
     }
-    snprintf(out, sizeof(out), "%s/%s.json", t->b->outdir, name);
+    snprintf(out, sizeof(out), "%.3800s/%.200s.json", t->b->outdir, name);
     if (bench_proc_start_out(p, name, t->b->outdir, (char *const *)argv, env, out) < 0)
         return bench_fail("cannot start %s", argv[0]);
     return 0;
@@ -153,7 +153,7 @@ json_t *topo_client_result(struct topo *t, struct bench_proc *p, const char *nam
         bench_fail("%s still running after %.0f s: stopped", name, timeout_s);
         bench_proc_stop(p);
     }
-    snprintf(out, sizeof(out), "%s/%s.json", t->b->outdir, name);
+    snprintf(out, sizeof(out), "%.3800s/%.200s.json", t->b->outdir, name);
     json_t *j = bench_json_load(out);
     if (j == NULL) {
         bench_proc_tail(p, 20);
