@@ -1,3 +1,7 @@
 # tracker/: the tracking agent daemon, its protocol codec (lib/proto.c is
 # owned here), qasm-trackctl, the store core, tests and benchmark.
 LIB_SRCS += lib/proto.c
+
+PROGS += qasm-tracker
+qasm-tracker_SRCS := tracker/daemon.c tracker/store.c
+qasm-tracker_LIBS = $(LIBEV_LIBS)

@@ -1,0 +1,1131 @@
+/*
+ * daemon.c: qasm-tracker, the tracking agent (QASM paper §3.3.2, App. A.2).
+ * A thin libev shell around the store core (store.h): one thread, one
+ * loop. UDP and TCP listen on the same port(s): agents send reports over
+ * UDP; middleboxes and qasm-trackctl hold TCP sessions for QUERY (optionally
+ * waiting for the DCID to become known), SUBSCRIBE/PUSH, DUMP and STATS.
+ * Protocol: docs/PROTOCOL.md.
+ */
+#include <errno.h>
+#include <ev.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "cid.h"
+#include "clock.h"
+#include "hash.h"
+#include "htab.h"
+#include "log.h"
+#include "proto.h"
+#include "store.h"
+
+#define MAX_LISTEN 8
+#define UDP_BATCH 64
+#define RBUF_SIZE (64 * 1024)
+#define WBUF_MAX (256u * 1024 * 1024) /* a session further behind than this is dropped */
+
+struct session;
+
+/* A subscription, or a query waiting for its CID (kind WAIT). */
+enum { SUB_CONN = 0, SUB_PENDING = 1, SUB_ALL = 2, WAIT = 3 };
+
+struct sub {
+    int kind;
+    struct session *sess;
+    uint32_t req_id;
+    struct qasm_cid cid;      /* pending / wait */
+    struct qasm_addr server;  /* pending / wait filter */
+    struct qasm_store_conn *conn; /* SUB_CONN */
+    struct sub *cprev, *cnext; /* in the connection's list (SUB_CONN), or all-list (SUB_ALL) */
+    struct sub *sprev, *snext; /* in the session's list */
+    ev_timer timer;            /* WAIT */
+    struct tracker *t;
+};
+
+struct session {
+    struct tracker *t;
+    int fd;
+    ev_io rio;
+    ev_io wio;
+    uint8_t *rbuf;
+    size_t rlen;
+    uint8_t *wbuf;
+    size_t wlen, wcap, woff;
+    struct sub *subs; /* every sub and wait of this session */
+    size_t nsubs;
+    struct qasm_addr peer;
+    int dead; /* output over the limit: closed from the next I/O callback */
+    struct session *prev, *next;
+};
+
+struct counters {
+    uint64_t udp_datagrams, malformed_udp, unexpected_udp, bad_version_udp;
+    uint64_t malformed_tcp, bad_version_tcp, unknown_type_tcp, framing_errors;
+    uint64_t queries, queries_found, queries_not_found;
+    uint64_t waits, waits_found, waits_timeout;
+    uint64_t subscribes, unsubscribes, pushes, dumps, stats_requests;
+    uint64_t sessions_total, sessions_dropped_slow, limit_errors;
+    uint64_t reports_accepted;
+};
+
+struct tracker {
+    struct ev_loop *loop;
+    struct qasm_store *store;
+    int udp_fd[MAX_LISTEN];
+    int tcp_fd[MAX_LISTEN];
+    ev_io udp_io[MAX_LISTEN];
+    ev_io tcp_io[MAX_LISTEN];
+    int nlisten;
+    ev_timer expire_timer;
+    ev_signal sigterm, sigint, sigusr1;
+    struct qasm_htab *pending;    /* hash(cid) -> sub (SUB_PENDING, WAIT) */
+    struct sub *all_subs;         /* SUB_ALL */
+    struct session *sessions;
+    size_t nsessions;
+    size_t nsubscribers;          /* live SUB_CONN + SUB_PENDING + SUB_ALL */
+    size_t nwaiting;
+    uint64_t seed;
+    /* configuration */
+    qasm_duration max_wait;
+    size_t max_subs;              /* per session (subscriptions + waits) */
+    size_t max_sessions;
+    struct counters n;
+};
+
+/* ---- pending table (CID -> subs waiting for that CID) ----------------- */
+
+static int pending_eq(const void *entry, const void *key)
+{
+    const struct sub *s = entry;
+    return qasm_cid_eq(&s->cid, key);
+}
+
+static uint64_t cid_hash(const struct tracker *t, const struct qasm_cid *cid)
+{
+    return qasm_cid_hash(cid, t->seed);
+}
+
+/* ---- session output ----------------------------------------------------- */
+
+static void session_close(struct session *s);
+
+static int wbuf_reserve(struct session *s, size_t n)
+{
+    if (s->wlen + n <= s->wcap)
+        return 0;
+    if (s->woff > 0) {
+        memmove(s->wbuf, s->wbuf + s->woff, s->wlen - s->woff);
+        s->wlen -= s->woff;
+        s->woff = 0;
+        if (s->wlen + n <= s->wcap)
+            return 0;
+    }
+    size_t ncap = s->wcap ? s->wcap : 16384;
+    while (ncap < s->wlen + n)
+        ncap *= 2;
+    if (ncap > WBUF_MAX)
+        return -ENOBUFS;
+    uint8_t *nb = realloc(s->wbuf, ncap);
+    if (nb == NULL)
+        return -ENOMEM;
+    s->wbuf = nb;
+    s->wcap = ncap;
+    return 0;
+}
+
+/* Queue one message; the write watcher flushes it. Returns -1 if the session died. */
+static int session_send(struct session *s, const struct qasm_proto_msg *m)
+{
+    if (s->dead)
+        return -1;
+    if (wbuf_reserve(s, QASM_PROTO_MAX_MSG) < 0) {
+        s->t->n.sessions_dropped_slow++;
+        qasm_warn("session %d: output backlog over limit, closing", s->fd);
+        s->dead = 1;
+        ev_io_start(s->t->loop, &s->wio);
+        return -1;
+    }
+    ssize_t n = qasm_proto_encode(s->wbuf + s->wlen, s->wcap - s->wlen, m);
+    if (n < 0) {
+        qasm_error("encode %s: %s", qasm_proto_type_name(m->hdr.type), strerror((int)-n));
+        return 0;
+    }
+    s->wlen += (size_t)n;
+    if (!ev_is_active(&s->wio))
+        ev_io_start(s->t->loop, &s->wio);
+    return 0;
+}
+
+static void send_simple(struct session *s, uint8_t type, uint32_t req_id, uint32_t count)
+{
+    struct qasm_proto_msg m;
+    m.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, type, 0, 0, req_id };
+    m.u.ok.count = count;
+    session_send(s, &m);
+}
+
+static void send_error(struct session *s, uint32_t req_id, uint16_t code, const char *text)
+{
+    struct qasm_proto_msg m;
+    m.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, QASM_PROTO_ERROR, 0, 0, req_id };
+    m.u.error.code = code;
+    snprintf(m.u.error.text, sizeof(m.u.error.text), "%s", text);
+    session_send(s, &m);
+}
+
+static void send_notfound(struct session *s, uint32_t req_id, const struct qasm_cid *cid)
+{
+    struct qasm_proto_msg m;
+    m.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, QASM_PROTO_NOT_FOUND, 0, 0, req_id };
+    m.u.notfound.cid = *cid;
+    session_send(s, &m);
+}
+
+static void send_record(struct session *s, uint32_t req_id, const struct qasm_proto_conn *rec)
+{
+    struct qasm_proto_msg m;
+    m.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, QASM_PROTO_RECORD, 0, 0, req_id };
+    m.u.conn = *rec;
+    session_send(s, &m);
+}
+
+static void send_push(struct session *s, uint32_t req_id, uint8_t event,
+                      const struct qasm_proto_conn *rec)
+{
+    struct qasm_proto_msg m;
+    m.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, QASM_PROTO_PUSH, 0, 0, req_id };
+    m.u.push.event = event;
+    m.u.push.conn = *rec;
+    s->t->n.pushes++;
+    session_send(s, &m);
+}
+
+/* ---- subscriptions and waits ------------------------------------------- */
+
+static void sub_link_session(struct session *s, struct sub *x)
+{
+    x->sess = s;
+    x->sprev = NULL;
+    x->snext = s->subs;
+    if (s->subs)
+        s->subs->sprev = x;
+    s->subs = x;
+    s->nsubs++;
+}
+
+static void sub_link_conn(struct sub *x, struct qasm_store_conn *c)
+{
+    struct sub **head = (struct sub **)qasm_store_conn_user(c);
+    x->kind = SUB_CONN;
+    x->conn = c;
+    x->cprev = NULL;
+    x->cnext = *head;
+    if (*head)
+        (*head)->cprev = x;
+    *head = x;
+}
+
+/* Unlink |x| from its session only and free it (it is in no other list). */
+static void sub_drop(struct sub *x)
+{
+    struct session *s = x->sess;
+    if (x->sprev)
+        x->sprev->snext = x->snext;
+    else
+        s->subs = x->snext;
+    if (x->snext)
+        x->snext->sprev = x->sprev;
+    s->nsubs--;
+    free(x);
+}
+
+/* Unlink |x| from everything and free it. */
+static void sub_free(struct tracker *t, struct sub *x)
+{
+    switch (x->kind) {
+    case SUB_CONN: {
+        struct sub **head = (struct sub **)qasm_store_conn_user(x->conn);
+        if (x->cprev)
+            x->cprev->cnext = x->cnext;
+        else
+            *head = x->cnext;
+        if (x->cnext)
+            x->cnext->cprev = x->cprev;
+        t->nsubscribers--;
+        break;
+    }
+    case SUB_ALL:
+        if (x->cprev)
+            x->cprev->cnext = x->cnext;
+        else
+            t->all_subs = x->cnext;
+        if (x->cnext)
+            x->cnext->cprev = x->cprev;
+        t->nsubscribers--;
+        break;
+    case SUB_PENDING:
+        qasm_htab_remove_ptr(t->pending, cid_hash(t, &x->cid), x);
+        t->nsubscribers--;
+        break;
+    case WAIT:
+        qasm_htab_remove_ptr(t->pending, cid_hash(t, &x->cid), x);
+        ev_timer_stop(t->loop, &x->timer);
+        t->nwaiting--;
+        break;
+    }
+    struct session *s = x->sess;
+    if (x->sprev)
+        x->sprev->snext = x->snext;
+    else
+        s->subs = x->snext;
+    if (x->snext)
+        x->snext->sprev = x->sprev;
+    s->nsubs--;
+    free(x);
+}
+
+static void wait_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct sub *x = w->data;
+    struct tracker *t = x->t;
+    t->n.waits_timeout++;
+    t->n.queries_not_found++;
+    send_notfound(x->sess, x->req_id, &x->cid);
+    sub_free(t, x);
+}
+
+static int server_ok(const struct qasm_proto_conn *rec, const struct qasm_addr *server)
+{
+    return server->family == 0 || rec->server.family == 0 || qasm_addr_eq(&rec->server, server);
+}
+
+/* Answer the waits and bind the pending subscriptions whose CID |rec| now holds. */
+static void wake_pending(struct tracker *t, struct qasm_store_conn *c,
+                         const struct qasm_proto_conn *rec)
+{
+    const struct qasm_cid *cids[QASM_PROTO_MAX_DCIDS + 1];
+    unsigned n = 0;
+    cids[n++] = &rec->odcid;
+    for (unsigned i = 0; i < rec->ndcids; i++)
+        cids[n++] = &rec->dcids[i].cid;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t h = cid_hash(t, cids[i]);
+        struct sub *x;
+        /* Several entries may share the CID: take them one at a time. */
+        size_t guard = 0;
+        while ((x = qasm_htab_find(t->pending, h, cids[i])) != NULL && guard++ < 1000000) {
+            if (!server_ok(rec, &x->server)) {
+                /* A different server: leave it (it cannot match this record). Skip scanning
+                 * further entries of this CID to avoid looping; they stay pending. */
+                break;
+            }
+            qasm_htab_remove_ptr(t->pending, h, x);
+            if (x->kind == WAIT) {
+                ev_timer_stop(t->loop, &x->timer);
+                t->nwaiting--;
+                t->n.waits_found++;
+                t->n.queries_found++;
+                send_record(x->sess, x->req_id, rec);
+                sub_drop(x);
+            } else if (!qasm_store_conn_closed(c)) {
+                sub_link_conn(x, c);
+            } else {
+                t->nsubscribers--;
+                sub_drop(x);
+            }
+        }
+    }
+}
+
+static int is_final(uint8_t event)
+{
+    return event == QASM_PROTO_EV_CLOSED || event == QASM_PROTO_EV_EXPIRED ||
+           event == QASM_PROTO_EV_EVICTED;
+}
+
+/* Store event: push to the connection's subscribers and to watch-all sessions. */
+static void on_store_event(void *arg, struct qasm_store_conn *c, uint8_t event)
+{
+    struct tracker *t = arg;
+    struct sub **head = (struct sub **)qasm_store_conn_user(c);
+    if (qasm_htab_count(t->pending) == 0 && *head == NULL && t->all_subs == NULL)
+        return;
+    struct qasm_proto_conn rec;
+    qasm_store_record(c, &rec);
+    if (qasm_htab_count(t->pending) > 0 && !is_final(event))
+        wake_pending(t, c, &rec);
+    for (struct sub *x = *head; x; x = x->cnext)
+        send_push(x->sess, x->req_id, event, &rec);
+    for (struct sub *x = t->all_subs; x; x = x->cnext)
+        send_push(x->sess, x->req_id, event, &rec);
+    if (is_final(event))
+        while (*head)
+            sub_free(t, *head);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static struct sub *sub_new(struct session *s, int kind, uint32_t req_id)
+{
+    struct tracker *t = s->t;
+    if (s->nsubs >= t->max_subs) {
+        t->n.limit_errors++;
+        send_error(s, req_id, QASM_PROTO_E_LIMIT, "too many subscriptions or waits");
+        return NULL;
+    }
+    struct sub *x = calloc(1, sizeof(*x));
+    if (x == NULL) {
+        send_error(s, req_id, QASM_PROTO_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    x->kind = kind;
+    x->req_id = req_id;
+    x->t = t;
+    sub_link_session(s, x);
+    return x;
+}
+
+static void handle_query(struct session *s, const struct qasm_proto_msg *m)
+{
+    struct tracker *t = s->t;
+    const struct qasm_proto_query *q = &m->u.query;
+    t->n.queries++;
+    struct qasm_store_conn *c = qasm_store_find(t->store, &q->dcid, &q->server);
+    if (c) {
+        struct qasm_proto_conn rec;
+        qasm_store_record(c, &rec);
+        t->n.queries_found++;
+        send_record(s, m->hdr.req_id, &rec);
+        return;
+    }
+    if (q->wait_ms == 0 || q->dcid.len == 0) {
+        t->n.queries_not_found++;
+        send_notfound(s, m->hdr.req_id, &q->dcid);
+        return;
+    }
+    struct sub *x = sub_new(s, WAIT, m->hdr.req_id);
+    if (x == NULL)
+        return;
+    x->cid = q->dcid;
+    x->server = q->server;
+    if (qasm_htab_insert(t->pending, cid_hash(t, &x->cid), x) < 0) {
+        sub_drop(x);
+        send_error(s, m->hdr.req_id, QASM_PROTO_E_INTERNAL, "out of memory");
+        return;
+    }
+    t->n.waits++;
+    t->nwaiting++;
+    qasm_duration wait = (qasm_duration)q->wait_ms * QASM_MS;
+    if (wait > t->max_wait)
+        wait = t->max_wait;
+    ev_timer_init(&x->timer, wait_timeout_cb, (double)wait / 1e9, 0.);
+    x->timer.data = x;
+    ev_timer_start(t->loop, &x->timer);
+}
+
+static void handle_subscribe(struct session *s, const struct qasm_proto_msg *m)
+{
+    struct tracker *t = s->t;
+    const struct qasm_proto_sub *q = &m->u.sub;
+    t->n.subscribes++;
+    if (q->flags & QASM_PROTO_SUB_ALL) {
+        struct sub *x = sub_new(s, SUB_ALL, m->hdr.req_id);
+        if (x == NULL)
+            return;
+        x->cnext = t->all_subs;
+        if (t->all_subs)
+            t->all_subs->cprev = x;
+        t->all_subs = x;
+        t->nsubscribers++;
+        send_simple(s, QASM_PROTO_OK, m->hdr.req_id, 0);
+        return;
+    }
+    if (q->cid.len == 0) {
+        send_error(s, m->hdr.req_id, QASM_PROTO_E_MALFORMED, "empty CID");
+        return;
+    }
+    struct qasm_store_conn *c = qasm_store_find(t->store, &q->cid, &q->server);
+    if (c && qasm_store_conn_closed(c)) {
+        struct qasm_proto_conn rec;
+        qasm_store_record(c, &rec);
+        send_record(s, m->hdr.req_id, &rec); /* closed: nothing more will come */
+        return;
+    }
+    struct sub *x = sub_new(s, SUB_PENDING, m->hdr.req_id);
+    if (x == NULL)
+        return;
+    x->cid = q->cid;
+    x->server = q->server;
+    t->nsubscribers++;
+    if (c) {
+        sub_link_conn(x, c);
+        struct qasm_proto_conn rec;
+        qasm_store_record(c, &rec);
+        send_record(s, m->hdr.req_id, &rec);
+        return;
+    }
+    if (qasm_htab_insert(t->pending, cid_hash(t, &x->cid), x) < 0) {
+        t->nsubscribers--;
+        sub_drop(x);
+        send_error(s, m->hdr.req_id, QASM_PROTO_E_INTERNAL, "out of memory");
+        return;
+    }
+    send_simple(s, QASM_PROTO_OK, m->hdr.req_id, 0);
+}
+
+static void handle_unsubscribe(struct session *s, const struct qasm_proto_msg *m)
+{
+    struct tracker *t = s->t;
+    const struct qasm_proto_sub *q = &m->u.sub;
+    t->n.unsubscribes++;
+    struct qasm_store_conn *c = NULL;
+    if (!(q->flags & QASM_PROTO_SUB_ALL))
+        c = qasm_store_find(t->store, &q->cid, &q->server);
+    size_t removed = 0;
+    struct sub *x = s->subs;
+    while (x) {
+        struct sub *next = x->snext;
+        int match = 0;
+        if (q->flags & QASM_PROTO_SUB_ALL)
+            match = x->kind == SUB_ALL;
+        else if (x->kind == SUB_CONN)
+            match = c != NULL && x->conn == c;
+        else if (x->kind == SUB_PENDING)
+            match = qasm_cid_eq(&x->cid, &q->cid);
+        if (match) {
+            sub_free(t, x);
+            removed++;
+        }
+        x = next;
+    }
+    if (removed)
+        send_simple(s, QASM_PROTO_OK, m->hdr.req_id, (uint32_t)removed);
+    else
+        send_notfound(s, m->hdr.req_id, &q->cid);
+}
+
+static void handle_dump(struct session *s, const struct qasm_proto_msg *m)
+{
+    struct tracker *t = s->t;
+    t->n.dumps++;
+    size_t pos = 0;
+    uint32_t count = 0;
+    struct qasm_store_conn *c;
+    struct qasm_proto_conn rec;
+    while ((c = qasm_store_next(t->store, &pos)) != NULL) {
+        qasm_store_record(c, &rec);
+        if (session_send(s, &(struct qasm_proto_msg){ .hdr = { QASM_PROTO_VERSION,
+                                QASM_PROTO_RECORD, 0, 0, m->hdr.req_id }, .u.conn = rec }) < 0)
+            return;
+        count++;
+    }
+    send_simple(s, QASM_PROTO_OK, m->hdr.req_id, count);
+}
+
+static void add_stat(struct qasm_proto_stats *st, const char *name, uint64_t v)
+{
+    if (st->n >= QASM_PROTO_MAX_STATS)
+        return;
+    snprintf(st->s[st->n].name, sizeof(st->s[st->n].name), "%s", name);
+    st->s[st->n].value = v;
+    st->n++;
+}
+
+static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
+{
+    const struct qasm_store_stats *ss = qasm_store_get_stats(t->store);
+    size_t mem = qasm_store_memory(t->store);
+    memset(st, 0, sizeof(*st));
+    add_stat(st, "conns", ss->conns);
+    add_stat(st, "dcids", ss->dcids);
+    add_stat(st, "tombstones", ss->tombstones);
+    add_stat(st, "client_ips", ss->ips);
+    add_stat(st, "mem_bytes", mem);
+    add_stat(st, "bytes_per_conn", ss->conns ? mem / ss->conns : 0);
+    add_stat(st, "reports_open", ss->reports[QASM_PROTO_REPORT_OPEN]);
+    add_stat(st, "reports_dcid_new", ss->reports[QASM_PROTO_REPORT_DCID_NEW]);
+    add_stat(st, "reports_dcid_retire", ss->reports[QASM_PROTO_REPORT_DCID_RETIRE]);
+    add_stat(st, "reports_addr", ss->reports[QASM_PROTO_REPORT_ADDR]);
+    add_stat(st, "reports_close", ss->reports[QASM_PROTO_REPORT_CLOSE]);
+    add_stat(st, "reports_refresh", ss->reports[QASM_PROTO_REPORT_REFRESH]);
+    add_stat(st, "reports_unchanged", ss->unchanged);
+    add_stat(st, "rejected_trust", ss->rejected_trust);
+    add_stat(st, "rejected_max_conns", ss->rejected_full);
+    add_stat(st, "rejected_ip_cap", ss->rejected_ip_cap);
+    add_stat(st, "rejected_bad", ss->rejected_bad);
+    add_stat(st, "ignored_closed", ss->ignored_closed);
+    add_stat(st, "created", ss->created);
+    add_stat(st, "closed", ss->closed);
+    add_stat(st, "expired", ss->expired);
+    add_stat(st, "removed_closed", ss->removed_closed);
+    add_stat(st, "dcid_conflicts", ss->dcid_conflicts);
+    add_stat(st, "dcid_overflow", ss->dcid_overflow);
+    add_stat(st, "addr_overflow", ss->addr_overflow);
+    add_stat(st, "nomem", ss->nomem);
+    add_stat(st, "udp_datagrams", t->n.udp_datagrams);
+    add_stat(st, "malformed_udp", t->n.malformed_udp);
+    add_stat(st, "unexpected_udp", t->n.unexpected_udp);
+    add_stat(st, "bad_version_udp", t->n.bad_version_udp);
+    add_stat(st, "malformed_tcp", t->n.malformed_tcp);
+    add_stat(st, "bad_version_tcp", t->n.bad_version_tcp);
+    add_stat(st, "unknown_type_tcp", t->n.unknown_type_tcp);
+    add_stat(st, "framing_errors", t->n.framing_errors);
+    add_stat(st, "queries", t->n.queries);
+    add_stat(st, "queries_found", t->n.queries_found);
+    add_stat(st, "queries_not_found", t->n.queries_not_found);
+    add_stat(st, "waits", t->n.waits);
+    add_stat(st, "waits_found", t->n.waits_found);
+    add_stat(st, "waits_timeout", t->n.waits_timeout);
+    add_stat(st, "waiting", t->nwaiting);
+    add_stat(st, "subscribes", t->n.subscribes);
+    add_stat(st, "unsubscribes", t->n.unsubscribes);
+    add_stat(st, "subscribers", t->nsubscribers);
+    add_stat(st, "pushes", t->n.pushes);
+    add_stat(st, "dumps", t->n.dumps);
+    add_stat(st, "sessions", t->nsessions);
+    add_stat(st, "sessions_total", t->n.sessions_total);
+    add_stat(st, "sessions_dropped_slow", t->n.sessions_dropped_slow);
+    add_stat(st, "limit_errors", t->n.limit_errors);
+}
+
+static void handle_stats(struct session *s, const struct qasm_proto_msg *m)
+{
+    struct qasm_proto_msg r;
+    r.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, QASM_PROTO_STATS_REPLY, 0, 0,
+                                     m->hdr.req_id };
+    s->t->n.stats_requests++;
+    collect_stats(s->t, &r.u.stats);
+    session_send(s, &r);
+}
+
+/* One whole message from a TCP session. */
+static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
+{
+    struct tracker *t = s->t;
+    struct qasm_proto_msg m;
+    int rv = qasm_proto_decode(&m, buf, len);
+    if (rv == -EPROTONOSUPPORT) {
+        t->n.bad_version_tcp++;
+        send_error(s, m.hdr.req_id, QASM_PROTO_E_VERSION, "unsupported version");
+        return;
+    }
+    if (rv == -ENOMSG) {
+        t->n.unknown_type_tcp++;
+        send_error(s, m.hdr.req_id, QASM_PROTO_E_TYPE, "unknown message type");
+        return;
+    }
+    if (rv < 0) {
+        t->n.malformed_tcp++;
+        send_error(s, m.hdr.req_id, QASM_PROTO_E_MALFORMED, "malformed message");
+        return;
+    }
+    switch (m.hdr.type) {
+    case QASM_PROTO_QUERY:
+        handle_query(s, &m);
+        break;
+    case QASM_PROTO_SUBSCRIBE:
+        handle_subscribe(s, &m);
+        break;
+    case QASM_PROTO_UNSUBSCRIBE:
+        handle_unsubscribe(s, &m);
+        break;
+    case QASM_PROTO_DUMP:
+        handle_dump(s, &m);
+        break;
+    case QASM_PROTO_STATS:
+        handle_stats(s, &m);
+        break;
+    default:
+        if (qasm_proto_is_report(m.hdr.type)) {
+            /* Reports over TCP are accepted too (the peer address is the source). */
+            t->n.reports_accepted +=
+                qasm_store_report(t->store, m.hdr.type, &m.u.report, &s->peer, qasm_now()) >= 0;
+            return;
+        }
+        t->n.unknown_type_tcp++;
+        send_error(s, m.hdr.req_id, QASM_PROTO_E_TYPE, "unexpected message type");
+        break;
+    }
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static void session_close(struct session *s)
+{
+    struct tracker *t = s->t;
+    while (s->subs)
+        sub_free(t, s->subs);
+    ev_io_stop(t->loop, &s->rio);
+    ev_io_stop(t->loop, &s->wio);
+    close(s->fd);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        t->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    t->nsessions--;
+    free(s->rbuf);
+    free(s->wbuf);
+    free(s);
+}
+
+static void session_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct session *s = w->data;
+    if (s->dead) {
+        session_close(s);
+        return;
+    }
+    while (s->woff < s->wlen) {
+        ssize_t n = write(s->fd, s->wbuf + s->woff, s->wlen - s->woff);
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR)
+                continue;
+            session_close(s);
+            return;
+        }
+        s->woff += (size_t)n;
+    }
+    s->woff = s->wlen = 0;
+    ev_io_stop(s->t->loop, &s->wio);
+}
+
+static void session_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct session *s = w->data;
+    struct tracker *t = s->t;
+    if (s->dead) {
+        session_close(s);
+        return;
+    }
+    ssize_t n = read(s->fd, s->rbuf + s->rlen, RBUF_SIZE - s->rlen);
+    if (n == -1) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        session_close(s);
+        return;
+    }
+    if (n == 0) {
+        session_close(s);
+        return;
+    }
+    s->rlen += (size_t)n;
+    size_t off = 0;
+    while (off < s->rlen) {
+        ssize_t len = qasm_proto_frame(s->rbuf + off, s->rlen - off);
+        if (len == 0)
+            break;
+        if (len < 0) {
+            t->n.framing_errors++;
+            qasm_warn("session %d: bad message header, closing", s->fd);
+            session_close(s);
+            return;
+        }
+        handle_tcp_msg(s, s->rbuf + off, (size_t)len);
+        off += (size_t)len;
+        if (s->dead) {
+            session_close(s);
+            return;
+        }
+    }
+    memmove(s->rbuf, s->rbuf + off, s->rlen - off);
+    s->rlen -= off;
+    /* Flush now rather than waiting for the next loop iteration. */
+    if (s->wlen > s->woff)
+        session_write_cb(loop, &s->wio, EV_WRITE);
+}
+
+static void unmap_v4(struct qasm_addr *a)
+{
+    static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    if (a->family == AF_INET6 && memcmp(a->ip, prefix, 12) == 0) {
+        uint8_t v4[4];
+        memcpy(v4, a->ip + 12, 4);
+        memset(a->ip, 0, 16);
+        memcpy(a->ip, v4, 4);
+        a->family = AF_INET;
+    }
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct tracker *t = w->data;
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(w->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                qasm_warn("accept: %s", strerror(errno));
+            return;
+        }
+        if (t->nsessions >= t->max_sessions) {
+            qasm_warn("session limit (%zu) reached, refusing a connection", t->max_sessions);
+            t->n.limit_errors++;
+            close(fd);
+            continue;
+        }
+        struct session *s = calloc(1, sizeof(*s));
+        uint8_t *rb = malloc(RBUF_SIZE);
+        if (s == NULL || rb == NULL) {
+            free(s);
+            free(rb);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        s->t = t;
+        s->fd = fd;
+        s->rbuf = rb;
+        qasm_addr_from_sockaddr(&s->peer, (struct sockaddr *)&ss, sl);
+        unmap_v4(&s->peer);
+        ev_io_init(&s->rio, session_read_cb, fd, EV_READ);
+        ev_io_init(&s->wio, session_write_cb, fd, EV_WRITE);
+        s->rio.data = s->wio.data = s;
+        ev_io_start(loop, &s->rio);
+        s->next = t->sessions;
+        if (t->sessions)
+            t->sessions->prev = s;
+        t->sessions = s;
+        t->nsessions++;
+        t->n.sessions_total++;
+    }
+}
+
+/* ---- UDP reports ------------------------------------------------------- */
+
+static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct tracker *t = w->data;
+    static uint8_t bufs[UDP_BATCH][QASM_PROTO_MAX_MSG + 1];
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    struct sockaddr_storage srcs[UDP_BATCH];
+    for (int round = 0; round < 16; round++) {
+        for (int i = 0; i < UDP_BATCH; i++) {
+            iov[i].iov_base = bufs[i];
+            iov[i].iov_len = sizeof(bufs[i]);
+            memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_name = &srcs[i];
+            msgs[i].msg_hdr.msg_namelen = sizeof(srcs[i]);
+        }
+        int n = recvmmsg(w->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+            return;
+        qasm_tstamp now = qasm_now();
+        for (int i = 0; i < n; i++) {
+            t->n.udp_datagrams++;
+            struct qasm_addr src;
+            if (qasm_addr_from_sockaddr(&src, (struct sockaddr *)&srcs[i],
+                                        msgs[i].msg_hdr.msg_namelen) < 0)
+                continue;
+            unmap_v4(&src);
+            struct qasm_proto_msg m;
+            int rv = qasm_proto_decode(&m, bufs[i], msgs[i].msg_len);
+            if (rv == -EPROTONOSUPPORT) {
+                t->n.bad_version_udp++;
+                continue;
+            }
+            if (rv < 0) {
+                t->n.malformed_udp++;
+                continue;
+            }
+            if (!qasm_proto_is_report(m.hdr.type)) {
+                t->n.unexpected_udp++;
+                continue;
+            }
+            if (qasm_store_report(t->store, m.hdr.type, &m.u.report, &src, now) >= 0)
+                t->n.reports_accepted++;
+        }
+        if (n < UDP_BATCH)
+            return;
+    }
+}
+
+/* ---- timers and signals ----------------------------------------------- */
+
+static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct tracker *t = w->data;
+    qasm_store_expire(t->store, qasm_now());
+}
+
+static void print_stats(const struct tracker *t)
+{
+    struct qasm_proto_stats st;
+    collect_stats(t, &st);
+    for (unsigned i = 0; i < st.n; i++)
+        fprintf(stderr, "%s %llu\n", st.s[i].name, (unsigned long long)st.s[i].value);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    struct tracker *t = w->data;
+    if (w->signum == SIGUSR1) {
+        print_stats(t);
+        return;
+    }
+    qasm_info("signal %d: exiting", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int open_listeners(struct tracker *t, const struct qasm_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = qasm_addr_to_sockaddr(&ss, a);
+    char buf[QASM_ADDR_STRLEN];
+    int one = 1, zero = 0;
+    int u = socket(a->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int tc = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (u == -1 || tc == -1)
+        goto fail;
+    setsockopt(tc, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (a->family == AF_INET6) {
+        /* "[::]" serves IPv4 too (v4-mapped sources are unmapped). */
+        setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        setsockopt(tc, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    }
+    int rcv = 4 * 1024 * 1024;
+    setsockopt(u, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    if (bind(u, (struct sockaddr *)&ss, sl) == -1 || bind(tc, (struct sockaddr *)&ss, sl) == -1 ||
+        listen(tc, 512) == -1)
+        goto fail;
+    int i = t->nlisten++;
+    t->udp_fd[i] = u;
+    t->tcp_fd[i] = tc;
+    ev_io_init(&t->udp_io[i], udp_cb, u, EV_READ);
+    ev_io_init(&t->tcp_io[i], accept_cb, tc, EV_READ);
+    t->udp_io[i].data = t->tcp_io[i].data = t;
+    ev_io_start(t->loop, &t->udp_io[i]);
+    ev_io_start(t->loop, &t->tcp_io[i]);
+    qasm_info("listening on %s (UDP and TCP)", qasm_addr_format(buf, sizeof(buf), a));
+    return 0;
+fail:
+    fprintf(stderr, "qasm-tracker: cannot listen on %s: %s\n",
+            qasm_addr_format(buf, sizeof(buf), a), strerror(errno));
+    if (u != -1)
+        close(u);
+    if (tc != -1)
+        close(tc);
+    return -1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qasm-tracker [options]\n"
+            "The QASM tracking agent: agents report QUIC connections over UDP; middleboxes\n"
+            "query and subscribe over TCP on the same port (docs/PROTOCOL.md).\n"
+            "\n"
+            "  --listen HOST:PORT   address to serve, IPv4 or [IPv6] (repeatable, up to %d;\n"
+            "                       default 127.0.0.1:%d; [::]:PORT serves IPv4 too)\n"
+            "  --ttl DUR            idle connections expire after DUR (default 120s)\n"
+            "  --close-linger DUR   keep closed connections this long (default 2s)\n"
+            "  --max-conns N        global connection cap (default 1000000; 0 = none)\n"
+            "  --max-per-ip N       connections per reporting client IP (default 1024; 0 = none)\n"
+            "  --trust source|any   source: accept a report only for a client address whose IP\n"
+            "                       is the datagram's source IP (default); any: accept all\n"
+            "  --max-wait DUR       cap on a QUERY's wait (default 1s)\n"
+            "  --max-subs N         subscriptions + waits per session (default 1000000)\n"
+            "  --max-sessions N     concurrent TCP sessions (default 1024)\n"
+            "  --log-level LEVEL    debug|info|warn|error|off (default info)\n"
+            "  -h, --help           this text\n"
+            "Signals: SIGTERM/SIGINT exit cleanly; SIGUSR1 prints counters to stderr.\n"
+            "DUR: 250ms, 2s, 1.5s, 100us; a bare number is seconds.\n",
+            MAX_LISTEN, QASM_PROTO_DEFAULT_PORT);
+}
+
+static int parse_size(size_t *out, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-')
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static void die_flag(const char *flag, const char *val)
+{
+    fprintf(stderr, "qasm-tracker: invalid value for %s: '%s' (see --help)\n", flag, val);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "listen", required_argument, NULL, 'l' },
+        { "ttl", required_argument, NULL, 't' },
+        { "close-linger", required_argument, NULL, 'c' },
+        { "max-conns", required_argument, NULL, 'm' },
+        { "max-per-ip", required_argument, NULL, 'p' },
+        { "trust", required_argument, NULL, 'T' },
+        { "max-wait", required_argument, NULL, 'w' },
+        { "max-subs", required_argument, NULL, 's' },
+        { "max-sessions", required_argument, NULL, 'S' },
+        { "log-level", required_argument, NULL, 'L' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct qasm_store_config cfg;
+    qasm_store_config_default(&cfg);
+    struct qasm_addr listen_addrs[MAX_LISTEN];
+    int nlisten = 0;
+    int level = QASM_LOG_INFO;
+    static struct tracker t;
+    t.max_wait = QASM_SEC;
+    t.max_subs = 1000000;
+    t.max_sessions = 1024;
+
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            if (nlisten == MAX_LISTEN) {
+                fprintf(stderr, "qasm-tracker: at most %d --listen\n", MAX_LISTEN);
+                return 2;
+            }
+            if (qasm_addr_parse(&listen_addrs[nlisten], optarg) < 0)
+                die_flag("--listen", optarg);
+            nlisten++;
+            break;
+        case 't':
+            if (qasm_duration_parse(&cfg.ttl, optarg) < 0 || cfg.ttl == 0)
+                die_flag("--ttl", optarg);
+            break;
+        case 'c':
+            if (qasm_duration_parse(&cfg.close_linger, optarg) < 0)
+                die_flag("--close-linger", optarg);
+            break;
+        case 'm':
+            if (parse_size(&cfg.max_conns, optarg) < 0)
+                die_flag("--max-conns", optarg);
+            break;
+        case 'p':
+            if (parse_size(&cfg.max_per_ip, optarg) < 0)
+                die_flag("--max-per-ip", optarg);
+            break;
+        case 'T':
+            if (strcmp(optarg, "source") == 0)
+                cfg.trust_any = 0;
+            else if (strcmp(optarg, "any") == 0)
+                cfg.trust_any = 1;
+            else
+                die_flag("--trust", optarg);
+            break;
+        case 'w':
+            if (qasm_duration_parse(&t.max_wait, optarg) < 0)
+                die_flag("--max-wait", optarg);
+            break;
+        case 's':
+            if (parse_size(&t.max_subs, optarg) < 0)
+                die_flag("--max-subs", optarg);
+            break;
+        case 'S':
+            if (parse_size(&t.max_sessions, optarg) < 0 || t.max_sessions == 0)
+                die_flag("--max-sessions", optarg);
+            break;
+        case 'L':
+            level = qasm_log_level_parse(optarg);
+            if (level < 0)
+                die_flag("--log-level", optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "qasm-tracker: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    qasm_log_init("qasm-tracker", (enum qasm_log_level)level);
+    if (nlisten == 0) {
+        qasm_addr_parse(&listen_addrs[0], "127.0.0.1:4790");
+        nlisten = 1;
+    }
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    t.seed = qasm_hash_mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+                           (uint64_t)getpid());
+    cfg.seed = qasm_hash_mix(t.seed + 1);
+    cfg.expected = 4096;
+    if (qasm_store_new(&t.store, &cfg, on_store_event, &t) < 0 ||
+        qasm_htab_new(&t.pending, 1024, pending_eq) < 0) {
+        fprintf(stderr, "qasm-tracker: out of memory\n");
+        return 1;
+    }
+    t.loop = ev_default_loop(EVFLAG_AUTO);
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 0; i < nlisten; i++)
+        if (open_listeners(&t, &listen_addrs[i]) < 0)
+            return 1;
+
+    double tick = (double)cfg.ttl / 8e9;
+    if (cfg.close_linger && (double)cfg.close_linger / 8e9 < tick)
+        tick = (double)cfg.close_linger / 8e9;
+    if (tick > 1.0)
+        tick = 1.0;
+    if (tick < 0.01)
+        tick = 0.01;
+    ev_timer_init(&t.expire_timer, expire_cb, tick, tick);
+    t.expire_timer.data = &t;
+    ev_timer_start(t.loop, &t.expire_timer);
+    ev_signal_init(&t.sigterm, signal_cb, SIGTERM);
+    ev_signal_init(&t.sigint, signal_cb, SIGINT);
+    ev_signal_init(&t.sigusr1, signal_cb, SIGUSR1);
+    t.sigterm.data = t.sigint.data = t.sigusr1.data = &t;
+    ev_signal_start(t.loop, &t.sigterm);
+    ev_signal_start(t.loop, &t.sigint);
+    ev_signal_start(t.loop, &t.sigusr1);
+
+    ev_run(t.loop, 0);
+
+    while (t.sessions)
+        session_close(t.sessions);
+    for (int i = 0; i < t.nlisten; i++) {
+        close(t.udp_fd[i]);
+        close(t.tcp_fd[i]);
+    }
+    qasm_info("exit: %zu connections, %llu reports", qasm_store_count(t.store),
+              (unsigned long long)t.n.reports_accepted);
+    qasm_store_del(t.store);
+    qasm_htab_del(t.pending);
+    ev_loop_destroy(t.loop);
+    return 0;
+}

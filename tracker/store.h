@@ -1,0 +1,169 @@
+/*
+ * store.h: the tracker's connection store, an I/O-free core (no sockets,
+ * no event loop, no clock: time is passed in). It holds, for every QUIC
+ * connection reported by client agents, the tracking attributes of the
+ * QASM paper (§3.2): O-DCID, active DCIDs, client addresses, server
+ * address, DCID length. Used by qasm-tracker, the replay tool and the
+ * tracker benchmark.
+ *
+ * - Keyed on (O-DCID, first client address); every DCID (and the O-DCID)
+ *   maps to its connection, optionally qualified by the server address.
+ * - Agent reports are applied so that the state converges under loss,
+ *   duplication and reordering (docs/PROTOCOL.md, "Convergence").
+ * - Idle connections expire after the TTL; closed ones linger briefly so
+ *   late reports do not recreate them.
+ * - Bounded: a global connection cap, a per-client-IP cap, at most
+ *   QASM_PROTO_MAX_DCIDS active DCIDs and QASM_PROTO_MAX_CLIENTS addresses
+ *   per connection.
+ * - Every change calls the event callback (synchronously), so a shell can
+ *   push to subscribers and wake waiting queries.
+ */
+#ifndef QASM_STORE_H
+#define QASM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "cid.h"
+#include "clock.h"
+#include "proto.h"
+
+struct qasm_store;
+struct qasm_store_conn; /* opaque; valid until its removal event returns */
+
+struct qasm_store_config {
+    qasm_duration ttl;          /* idle time before a connection expires (default 120 s) */
+    qasm_duration close_linger; /* how long a closed connection is kept (default 2 s) */
+    size_t max_conns;           /* global cap (default 1,000,000; 0 = no cap) */
+    size_t max_per_ip;          /* connections per reporting client IP (default 1024; 0 = none) */
+    int trust_any;              /* 0: a report's client IP must equal its source IP */
+    size_t expected;            /* initial table size hint (default 1024) */
+    uint64_t seed;              /* hash seed (choose at random in a daemon) */
+};
+
+/* qasm_store_config_default fills |cfg| with the defaults above. */
+void qasm_store_config_default(struct qasm_store_config *cfg);
+
+/*
+ * The event callback: |event| is an enum qasm_proto_event. It runs inside
+ * qasm_store_report / qasm_store_expire, after the change (for CLOSED,
+ * EXPIRED, EVICTED: just before the connection is removed or frozen). It
+ * may read the store (qasm_store_record, qasm_store_find) but must not
+ * change it.
+ */
+typedef void (*qasm_store_event_fn)(void *arg, struct qasm_store_conn *c, uint8_t event);
+
+/* Results of qasm_store_report besides negative errors. */
+enum {
+    QASM_STORE_CHANGED = 0,   /* applied, the record changed (an event was sent) */
+    QASM_STORE_UNCHANGED = 1, /* applied, nothing new (duplicate or stale but harmless) */
+};
+
+/* Counters (all cumulative, except conns/dcids/tombstones/ips which are current). */
+struct qasm_store_stats {
+    uint64_t conns;          /* live connections (closed-lingering included) */
+    uint64_t dcids;          /* active DCIDs */
+    uint64_t tombstones;     /* retired DCIDs remembered */
+    uint64_t ips;            /* distinct reporting IPs with connections */
+    uint64_t reports[7];     /* by type, index = REPORT_* type (0 unused) */
+    uint64_t created;
+    uint64_t closed;
+    uint64_t expired;
+    uint64_t removed_closed; /* closed connections removed after the linger */
+    uint64_t rejected_trust; /* client IP != source IP */
+    uint64_t rejected_full;  /* global cap reached */
+    uint64_t rejected_ip_cap;/* per-IP cap reached */
+    uint64_t rejected_bad;   /* report with an invalid field (e.g. empty O-DCID) */
+    uint64_t ignored_closed; /* report for a closed connection */
+    uint64_t unchanged;      /* duplicates and stale reports */
+    uint64_t dcid_conflicts; /* a DCID moved from another connection */
+    uint64_t dcid_overflow;  /* active DCID dropped for room (over 16) */
+    uint64_t addr_overflow;  /* client address dropped for room (over 8) */
+    uint64_t nomem;
+};
+
+/*
+ * qasm_store_new makes a store. |cb| may be NULL. Returns 0, or -ENOMEM
+ * (*ps = NULL), or -EINVAL for a zero TTL.
+ */
+int qasm_store_new(struct qasm_store **ps, const struct qasm_store_config *cfg,
+                   qasm_store_event_fn cb, void *cb_arg);
+
+/* qasm_store_del frees the store and every connection (no events). NULL is fine. */
+void qasm_store_del(struct qasm_store *s);
+
+/*
+ * qasm_store_report applies one agent report of |type| (REPORT_*) that came
+ * from |src| (the datagram's source; may be NULL when trust_any is set) at
+ * time |now|. Returns QASM_STORE_CHANGED or QASM_STORE_UNCHANGED, or:
+ *   -EACCES   client IP differs from the source IP (trust source)
+ *   -ENOSPC   new connection refused: global cap
+ *   -EDQUOT   new connection refused: per-IP cap
+ *   -ESTALE   the connection is closed (lingering); report ignored
+ *   -EINVAL   bad type or field (empty O-DCID, unset client address)
+ *   -ENOMEM   out of memory (store unchanged or partly updated, still consistent)
+ * Every outcome is counted in the stats.
+ */
+int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_proto_report *r,
+                      const struct qasm_addr *src, qasm_tstamp now);
+
+/*
+ * qasm_store_find returns the connection that uses |cid| as an active or
+ * retired DCID or as its O-DCID, or NULL. With |server| non-NULL and set,
+ * only a connection to that server (or whose server is not known) matches.
+ */
+struct qasm_store_conn *qasm_store_find(const struct qasm_store *s, const struct qasm_cid *cid,
+                                        const struct qasm_addr *server);
+
+/* qasm_store_get returns the connection keyed (|odcid|, |client0|), or NULL. */
+struct qasm_store_conn *qasm_store_get(const struct qasm_store *s, const struct qasm_cid *odcid,
+                                       const struct qasm_addr *client0);
+
+/* qasm_store_record fills |out| with the connection's record (active DCIDs only). */
+void qasm_store_record(const struct qasm_store_conn *c, struct qasm_proto_conn *out);
+
+/* qasm_store_conn_odcid returns the connection's O-DCID. */
+const struct qasm_cid *qasm_store_conn_odcid(const struct qasm_store_conn *c);
+
+/* qasm_store_conn_closed tells whether the agent reported the connection closed. */
+int qasm_store_conn_closed(const struct qasm_store_conn *c);
+
+/*
+ * qasm_store_conn_user gives the shell one pointer of its own per
+ * connection (NULL at creation), e.g. a list of subscribers.
+ */
+void **qasm_store_conn_user(struct qasm_store_conn *c);
+
+/*
+ * qasm_store_expire removes connections idle for the TTL (EXPIRED event
+ * each) and closed ones whose linger is over (no event: CLOSED was sent).
+ * Returns how many were removed.
+ */
+size_t qasm_store_expire(struct qasm_store *s, qasm_tstamp now);
+
+/*
+ * qasm_store_next_deadline returns the earliest time at which
+ * qasm_store_expire has work, or QASM_TSTAMP_MAX if the store is empty.
+ */
+qasm_tstamp qasm_store_next_deadline(const struct qasm_store *s);
+
+/*
+ * qasm_store_next iterates over connections: start with *pos = 0; returns
+ * NULL at the end. The store must not change during the iteration.
+ */
+struct qasm_store_conn *qasm_store_next(const struct qasm_store *s, size_t *pos);
+
+/* qasm_store_count returns the number of connections. */
+size_t qasm_store_count(const struct qasm_store *s);
+
+/* qasm_store_stats returns the counters (kept up to date). */
+const struct qasm_store_stats *qasm_store_get_stats(const struct qasm_store *s);
+
+/*
+ * qasm_store_memory returns the bytes the store holds: entry pools, hash
+ * tables and per-connection address arrays (allocator overhead excluded).
+ */
+size_t qasm_store_memory(const struct qasm_store *s);
+
+#endif
