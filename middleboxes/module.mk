@@ -8,3 +8,7 @@ qasm-mbox_LIBS = $(LIBEV_LIBS)
 # The I/O-free middlebox cores (NAT, rate limiter, LB, QUIC-aware classification, hold queue).
 MBOX_CORE_SRCS := middleboxes/mbox.c middleboxes/classify.c middleboxes/nat.c \
                   middleboxes/ratelimit.c middleboxes/lb.c
+
+# qasm-udpdrive: deterministic QUIC-shaped UDP client/server for the middlebox integration tests.
+PROGS += qasm-udpdrive
+qasm-udpdrive_SRCS := tests/integration/udpdrive.c

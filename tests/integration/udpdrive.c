@@ -1,0 +1,642 @@
+/*
+ * udpdrive.c: qasm-udpdrive, a small deterministic QUIC-shaped UDP driver
+ * for the middlebox integration tests (no TLS, no real QUIC: only the wire
+ * image a middlebox looks at).
+ *
+ *   qasm-udpdrive server --listen HOST:PORT [--stats FILE] [--echo all|none]
+ *   qasm-udpdrive client --to HOST:PORT --conn N [--tracker HOST:PORT] ...
+ *
+ * The server answers a client Initial (>= 1200 bytes) with a Handshake
+ * packet whose SCID is its first CID for that connection; it knows the
+ * CIDs it "issued" (derived from the O-DCID: the client derives the same
+ * ones, standing in for NEW_CONNECTION_ID) and answers a short-header
+ * packet only when its DCID is one of them, like a QUIC server that drops
+ * packets of unknown connections. A connection migrated to a server that
+ * never saw its Initial therefore gets no answer: the request fails.
+ *
+ * The client opens one connection (Initial from its first port), then
+ * sends --packets short-header packets, migrating every --migrate-every
+ * packets to a new local port (--port-base + phase, or ephemeral) and to
+ * the next DCID; with --tracker it reports like the client agent would
+ * (REPORT_OPEN, DCID_NEW, ADDR, DCID_RETIRE over UDP with lib/proto)
+ * just before using a new DCID / address. It prints one JSON line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "bytes.h"
+#include "cid.h"
+#include "clock.h"
+#include "hash.h"
+#include "proto.h"
+#include "quic.h"
+
+#define CID_LEN 8
+#define MAX_CONNS 4096
+#define MAX_ISSUED 64
+#define MAX_PHASES 1024
+#define MAGIC 0x51445256u /* "QDRV" */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("qasm-udpdrive: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+/* ---- deterministic CIDs ---- */
+
+static void derive_cid(struct qasm_cid *out, const struct qasm_cid *base, uint64_t salt)
+{
+    uint8_t tmp[QASM_CID_MAXLEN + 8];
+    memcpy(tmp, base->data, base->len);
+    qasm_put64(tmp + base->len, salt);
+    uint64_t h = qasm_hash(tmp, base->len + 8u, 0x5155494344525631ull);
+    out->len = CID_LEN;
+    qasm_put64(out->data, h);
+}
+
+static void odcid_of(struct qasm_cid *out, uint64_t conn)
+{
+    struct qasm_cid base = {.len = 8};
+    qasm_put64(base.data, conn);
+    derive_cid(out, &base, 0xffffffff00000000ull);
+}
+
+/* Server CID number |seq| of the connection |odcid|. */
+static void server_cid(struct qasm_cid *out, const struct qasm_cid *odcid, uint64_t seq)
+{
+    derive_cid(out, odcid, seq);
+}
+
+static void client_scid(struct qasm_cid *out, const struct qasm_cid *odcid)
+{
+    derive_cid(out, odcid, 0xfffffffe00000000ull);
+}
+
+/* ---- packets ---- */
+
+/* A v1 long header packet (Initial: type 0, Handshake: type 2), padded to |size|. */
+static size_t build_long(uint8_t *buf, size_t size, int type, const struct qasm_cid *dcid,
+                         const struct qasm_cid *scid, uint32_t pn)
+{
+    uint8_t *p = buf;
+    *p++ = (uint8_t)(0xc0 | (type << 4) | 0x03);
+    p = qasm_put32(p, QASM_QUIC_V1);
+    *p++ = dcid->len;
+    memcpy(p, dcid->data, dcid->len);
+    p += dcid->len;
+    *p++ = scid->len;
+    memcpy(p, scid->data, scid->len);
+    p += scid->len;
+    if (type == 0)
+        *p++ = 0; /* token length */
+    size_t hdr = (size_t)(p - buf) + 2;
+    size_t rest = size - hdr; /* pn + payload */
+    p = qasm_put16(p, (uint16_t)(0x4000 | rest));
+    p = qasm_put32(p, pn);
+    memset(p, 0, rest - 4);
+    return size;
+}
+
+/* A short header packet: DCID, pn, then the tag (conn, phase, seq) and padding. */
+static size_t build_short(uint8_t *buf, size_t size, const struct qasm_cid *dcid, uint32_t pn,
+                          uint32_t conn, uint32_t phase, uint32_t seq)
+{
+    uint8_t *p = buf;
+    *p++ = 0x43;
+    memcpy(p, dcid->data, dcid->len);
+    p += dcid->len;
+    p = qasm_put32(p, pn);
+    p = qasm_put32(p, MAGIC);
+    p = qasm_put32(p, conn);
+    p = qasm_put32(p, phase);
+    p = qasm_put32(p, seq);
+    size_t used = (size_t)(p - buf);
+    if (size > used)
+        memset(p, 0xab, size - used);
+    return size > used ? size : used;
+}
+
+static int udp_bound(const struct qasm_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = qasm_addr_to_sockaddr(&ss, a);
+    int fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        die("socket: %s", strerror(errno));
+    if (bind(fd, (struct sockaddr *)&ss, sl) == -1) {
+        char b[QASM_ADDR_STRLEN];
+        die("bind %s: %s", qasm_addr_format(b, sizeof(b), a), strerror(errno));
+    }
+    return fd;
+}
+
+static void local_addr(int fd, struct qasm_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    qasm_addr_from_sockaddr(a, (struct sockaddr *)&ss, sl);
+}
+
+static void send_to(int fd, const struct qasm_addr *to, const uint8_t *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = qasm_addr_to_sockaddr(&ss, to);
+    if (sendto(fd, buf, len, 0, (struct sockaddr *)&ss, sl) == -1 && errno != ECONNREFUSED)
+        fprintf(stderr, "qasm-udpdrive: sendto: %s\n", strerror(errno));
+}
+
+static qasm_duration dur_arg(const char *opt, const char *s)
+{
+    qasm_duration d;
+    if (qasm_duration_parse(&d, s) < 0)
+        die("--%s: bad duration '%s'", opt, s);
+    return d;
+}
+
+static void addr_arg(struct qasm_addr *a, const char *opt, const char *s)
+{
+    if (qasm_addr_parse(a, s) < 0)
+        die("--%s: expected IP:PORT, got '%s'", opt, s);
+}
+
+static long num_arg(const char *opt, const char *s, long min, long max)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < min || v > max)
+        die("--%s: expected %ld..%ld, got '%s'", opt, min, max, s);
+    return v;
+}
+
+/* ---- server ---- */
+
+struct sconn {
+    struct qasm_cid odcid;
+    struct qasm_cid cscid;
+    struct qasm_cid issued[MAX_ISSUED];
+    uint64_t packets;
+    struct qasm_addr addrs[16];
+    size_t naddrs;
+    size_t naddrs_total;
+};
+
+static struct sconn *sconns;
+static size_t nsconns;
+static uint64_t srv_rx, srv_rx_initial, srv_rx_known, srv_rx_unknown, srv_rx_other, srv_tx;
+static volatile sig_atomic_t srv_stop, srv_dump;
+
+static void srv_signal(int sig)
+{
+    if (sig == SIGUSR1)
+        srv_dump = 1;
+    else
+        srv_stop = 1;
+}
+
+static struct sconn *sconn_by_odcid(const struct qasm_cid *odcid)
+{
+    for (size_t i = 0; i < nsconns; i++)
+        if (qasm_cid_eq(&sconns[i].odcid, odcid))
+            return &sconns[i];
+    return NULL;
+}
+
+static struct sconn *sconn_by_cid(const uint8_t *dcid)
+{
+    for (size_t i = 0; i < nsconns; i++)
+        for (size_t k = 0; k < MAX_ISSUED; k++)
+            if (memcmp(sconns[i].issued[k].data, dcid, CID_LEN) == 0)
+                return &sconns[i];
+    return NULL;
+}
+
+static void sconn_saw(struct sconn *c, const struct qasm_addr *from)
+{
+    c->packets++;
+    for (size_t i = 0; i < c->naddrs; i++)
+        if (qasm_addr_eq(&c->addrs[i], from))
+            return;
+    c->naddrs_total++;
+    if (c->naddrs < 16)
+        c->addrs[c->naddrs++] = *from;
+}
+
+static void srv_write_stats(const char *path, const char *name)
+{
+    if (!path)
+        return;
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "{\"name\": \"%s\", \"conns\": %zu, \"rx\": %" PRIu64 ", \"rx_initial\": %" PRIu64
+               ", \"rx_known\": %" PRIu64 ", \"rx_unknown\": %" PRIu64 ", \"rx_other\": %" PRIu64
+               ", \"tx\": %" PRIu64 ", \"connections\": [",
+            name, nsconns, srv_rx, srv_rx_initial, srv_rx_known, srv_rx_unknown, srv_rx_other,
+            srv_tx);
+    for (size_t i = 0; i < nsconns; i++) {
+        char hex[QASM_CID_HEXLEN];
+        fprintf(f, "%s{\"odcid\": \"%s\", \"packets\": %" PRIu64 ", \"addrs\": %zu}",
+                i ? ", " : "", qasm_cid_hex(hex, &sconns[i].odcid), sconns[i].packets,
+                sconns[i].naddrs_total);
+    }
+    fputs("]}\n", f);
+    fclose(f);
+    rename(tmp, path);
+}
+
+static int run_server(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"stats", required_argument, NULL, 's'},
+        {"echo", required_argument, NULL, 'e'},
+        {"name", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
+    };
+    struct qasm_addr listen_a = {0};
+    const char *stats = NULL, *name = "server";
+    int echo = 1, c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': addr_arg(&listen_a, "listen", optarg); break;
+        case 's': stats = optarg; break;
+        case 'n': name = optarg; break;
+        case 'e':
+            if (strcmp(optarg, "all") == 0)
+                echo = 1;
+            else if (strcmp(optarg, "none") == 0)
+                echo = 0;
+            else
+                die("--echo: all or none");
+            break;
+        default: die("server: unknown option (see --help)");
+        }
+    }
+    if (!listen_a.family)
+        die("server: --listen is required");
+    sconns = calloc(MAX_CONNS, sizeof(*sconns));
+    if (!sconns)
+        die("out of memory");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = srv_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    int fd = udp_bound(&listen_a);
+    srv_write_stats(stats, name);
+    uint8_t buf[65536], out[2048];
+    int dirty = 0;
+    while (!srv_stop) {
+        if (srv_dump || dirty) {
+            srv_dump = 0;
+            dirty = 0;
+            srv_write_stats(stats, name);
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
+        if (n <= 0)
+            continue;
+        struct qasm_addr from;
+        if (qasm_addr_from_sockaddr(&from, (struct sockaddr *)&ss, sl) < 0)
+            continue;
+        srv_rx++;
+        dirty = 1;
+        struct qasm_quic_hdr hd;
+        if ((buf[0] & 0x80) && qasm_quic_parse(&hd, buf, (size_t)n, 0, 0) > 0 &&
+            hd.type == QASM_QUIC_INITIAL) {
+            srv_rx_initial++;
+            struct sconn *sc = sconn_by_odcid(&hd.dcid);
+            if (!sc) {
+                if (nsconns == MAX_CONNS)
+                    continue;
+                sc = &sconns[nsconns++];
+                sc->odcid = hd.dcid;
+                sc->cscid = hd.scid;
+                for (uint64_t k = 0; k < MAX_ISSUED; k++)
+                    server_cid(&sc->issued[k], &sc->odcid, k);
+            }
+            sconn_saw(sc, &from);
+            size_t len = build_long(out, 1200, 2, &sc->cscid, &sc->issued[0], 0);
+            send_to(fd, &from, out, len);
+            srv_tx++;
+            continue;
+        }
+        if ((buf[0] & 0xc0) == 0x40 && n >= 1 + CID_LEN + 20) {
+            struct sconn *sc = sconn_by_cid(buf + 1);
+            if (!sc) {
+                srv_rx_unknown++;
+                continue;
+            }
+            srv_rx_known++;
+            sconn_saw(sc, &from);
+            if (echo && (size_t)n <= sizeof(out)) {
+                /* Same payload (the tag), addressed to the client's CID. */
+                out[0] = 0x43;
+                memcpy(out + 1, sc->cscid.data, sc->cscid.len);
+                size_t hl = 1 + (size_t)sc->cscid.len;
+                size_t pl = (size_t)n - 1 - CID_LEN;
+                if (hl + pl <= sizeof(out)) {
+                    memcpy(out + hl, buf + 1 + CID_LEN, pl);
+                    send_to(fd, &from, out, hl + pl);
+                    srv_tx++;
+                }
+            }
+            continue;
+        }
+        srv_rx_other++;
+    }
+    srv_write_stats(stats, name);
+    close(fd);
+    return 0;
+}
+
+/* ---- client ---- */
+
+struct client {
+    int fds[MAX_PHASES];
+    int nfds;
+    struct qasm_cid odcid, cscid;
+    struct qasm_addr to, server, tracker, client0;
+    int have_tracker;
+    int tfd;
+    uint32_t report_seq;
+    uint32_t conn;
+    uint64_t rx_by_phase[MAX_PHASES];
+    uint64_t rx_total;
+};
+
+static void report(struct client *cl, uint8_t type, const struct qasm_addr *now_addr,
+                   const struct qasm_cid *dcid, uint64_t cid_seq)
+{
+    if (!cl->have_tracker)
+        return;
+    struct qasm_proto_msg m;
+    qasm_proto_msg_init(&m, type, 0);
+    m.u.report.odcid = cl->odcid;
+    m.u.report.client0 = cl->client0;
+    m.u.report.client = *now_addr;
+    m.u.report.seq = ++cl->report_seq;
+    if (type == QASM_PROTO_REPORT_OPEN) {
+        m.u.report.scid = cl->cscid;
+        m.u.report.server = cl->server;
+    }
+    if (dcid) {
+        m.u.report.dcid.cid = *dcid;
+        m.u.report.dcid.seq = cid_seq;
+    }
+    uint8_t buf[QASM_PROTO_MAX_MSG];
+    ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
+    if (n < 0)
+        die("cannot encode a report (%zd)", n);
+    /* From the client's own address family socket: the tracker checks the source IP. */
+    send_to(cl->tfd, &cl->tracker, buf, (size_t)n);
+}
+
+/* Reads every pending reply on every socket for up to |wait| ns. */
+static void client_collect(struct client *cl, qasm_duration wait)
+{
+    qasm_tstamp until = qasm_now() + wait;
+    struct pollfd pfd[MAX_PHASES];
+    for (;;) {
+        qasm_tstamp now = qasm_now();
+        int ms = now >= until ? 0 : (int)((until - now + QASM_MS - 1) / QASM_MS);
+        for (int i = 0; i < cl->nfds; i++) {
+            pfd[i].fd = cl->fds[i];
+            pfd[i].events = POLLIN;
+            pfd[i].revents = 0;
+        }
+        int rv = poll(pfd, (nfds_t)cl->nfds, ms);
+        if (rv <= 0)
+            return;
+        for (int i = 0; i < cl->nfds; i++) {
+            if (!(pfd[i].revents & POLLIN))
+                continue;
+            uint8_t buf[65536];
+            ssize_t n = recv(cl->fds[i], buf, sizeof(buf), MSG_DONTWAIT);
+            size_t off = 1 + CID_LEN + 4;
+            if (n < (ssize_t)(off + 16) || (buf[0] & 0xc0) != 0x40)
+                continue;
+            if (memcmp(buf + 1, cl->cscid.data, CID_LEN) != 0 || qasm_get32(buf + off) != MAGIC)
+                continue;
+            uint32_t phase = qasm_get32(buf + off + 8);
+            if (qasm_get32(buf + off + 4) != cl->conn || phase >= MAX_PHASES)
+                continue;
+            cl->rx_by_phase[phase]++;
+            cl->rx_total++;
+        }
+    }
+}
+
+static int run_client(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"to", required_argument, NULL, 't'},
+        {"conn", required_argument, NULL, 'c'},
+        {"tracker", required_argument, NULL, 'T'},
+        {"server-addr", required_argument, NULL, 'S'},
+        {"packets", required_argument, NULL, 'p'},
+        {"migrate-every", required_argument, NULL, 'm'},
+        {"interval", required_argument, NULL, 'i'},
+        {"port-base", required_argument, NULL, 'b'},
+        {"bind-ip", required_argument, NULL, 'B'},
+        {"size", required_argument, NULL, 'z'},
+        {"linger", required_argument, NULL, 'L'},
+        {"handshake-timeout", required_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0},
+    };
+    struct client cl;
+    memset(&cl, 0, sizeof(cl));
+    long packets = 50, every = 5, port_base = 0, size = 100;
+    qasm_duration interval = 10 * QASM_MS, linger = 300 * QASM_MS, hs_timeout = 1 * QASM_SEC;
+    const char *bind_ip = NULL;
+    int have_to = 0, have_server = 0, c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': addr_arg(&cl.to, "to", optarg); have_to = 1; break;
+        case 'c': cl.conn = (uint32_t)num_arg("conn", optarg, 0, 0x7fffffff); break;
+        case 'T': addr_arg(&cl.tracker, "tracker", optarg); cl.have_tracker = 1; break;
+        case 'S': addr_arg(&cl.server, "server-addr", optarg); have_server = 1; break;
+        case 'p': packets = num_arg("packets", optarg, 0, 1000000); break;
+        case 'm': every = num_arg("migrate-every", optarg, 0, 1000000); break;
+        case 'i': interval = dur_arg("interval", optarg); break;
+        case 'b': port_base = num_arg("port-base", optarg, 0, 65535); break;
+        case 'B': bind_ip = optarg; break;
+        case 'z': size = num_arg("size", optarg, 64, 1400); break;
+        case 'L': linger = dur_arg("linger", optarg); break;
+        case 'H': hs_timeout = dur_arg("handshake-timeout", optarg); break;
+        default: die("client: unknown option (see --help)");
+        }
+    }
+    if (!have_to)
+        die("client: --to is required");
+    if (!have_server)
+        cl.server = cl.to;
+    long phases = every > 0 ? (packets + every - 1) / every : 1;
+    if (phases < 1)
+        phases = 1;
+    if (phases >= MAX_PHASES || phases > MAX_ISSUED)
+        die("client: too many migrations (at most %d)", MAX_ISSUED - 1);
+    odcid_of(&cl.odcid, cl.conn);
+    client_scid(&cl.cscid, &cl.odcid);
+
+    struct qasm_addr bind_a;
+    if (qasm_addr_parse_ip(&bind_a, bind_ip ? bind_ip : (cl.to.family == AF_INET6 ? "::1"
+                                                                                  : "127.0.0.1"),
+                           0) < 0)
+        die("--bind-ip: bad address");
+    bind_a.port = (uint16_t)port_base;
+    cl.fds[cl.nfds++] = udp_bound(&bind_a);
+    local_addr(cl.fds[0], &cl.client0);
+    struct qasm_addr cur = cl.client0;
+    cl.tfd = cl.fds[0];
+
+    qasm_tstamp start = qasm_now();
+    report(&cl, QASM_PROTO_REPORT_OPEN, &cur, NULL, 0);
+    uint8_t buf[2048];
+    int hs_ok = 0;
+    struct qasm_cid scid0;
+    for (int attempt = 0; attempt < 3 && !hs_ok; attempt++) {
+        size_t len = build_long(buf, 1200, 0, &cl.odcid, &cl.cscid, (uint32_t)attempt);
+        send_to(cl.fds[0], &cl.to, buf, len);
+        struct pollfd pfd = {.fd = cl.fds[0], .events = POLLIN};
+        qasm_tstamp until = qasm_now() + hs_timeout / 3;
+        while (!hs_ok) {
+            qasm_tstamp now = qasm_now();
+            if (now >= until)
+                break;
+            if (poll(&pfd, 1, (int)((until - now) / QASM_MS) + 1) <= 0)
+                break;
+            ssize_t n = recv(cl.fds[0], buf, sizeof(buf), MSG_DONTWAIT);
+            struct qasm_quic_hdr hd;
+            if (n > 0 && qasm_quic_parse(&hd, buf, (size_t)n, 0, 0) > 0 &&
+                hd.type == QASM_QUIC_HANDSHAKE && qasm_cid_eq(&hd.dcid, &cl.cscid)) {
+                scid0 = hd.scid;
+                hs_ok = 1;
+            }
+        }
+    }
+    struct qasm_cid expect0;
+    server_cid(&expect0, &cl.odcid, 0);
+    if (!hs_ok || !qasm_cid_eq(&scid0, &expect0)) {
+        printf("{\"conn\": %u, \"handshake\": false, \"sent\": 0, \"received\": 0, "
+               "\"phases\": 0, \"phases_ok\": 0, \"phases_failed\": 0, \"first_failed_phase\": -1, "
+               "\"elapsed_s\": %.3f}\n",
+               cl.conn, (double)(qasm_now() - start) / 1e9);
+        return 3;
+    }
+    report(&cl, QASM_PROTO_REPORT_DCID_NEW, &cur, &scid0, 0);
+
+    uint32_t pn = 1;
+    long phase = 0;
+    qasm_tstamp t_first = qasm_now(), t_last = t_first;
+    for (long k = 0; k < packets; k++) {
+        long ph = every > 0 ? k / every : 0;
+        if (ph != phase) {
+            phase = ph;
+            struct qasm_addr na = bind_a;
+            na.port = port_base ? (uint16_t)(port_base + phase) : 0;
+            cl.fds[cl.nfds++] = udp_bound(&na);
+            local_addr(cl.fds[cl.nfds - 1], &cur);
+            struct qasm_cid nd;
+            server_cid(&nd, &cl.odcid, (uint64_t)phase);
+            /* Like the agent: the new DCID and address are reported as the packet leaves. */
+            report(&cl, QASM_PROTO_REPORT_DCID_NEW, &cur, &nd, (uint64_t)phase);
+            report(&cl, QASM_PROTO_REPORT_ADDR, &cur, NULL, 0);
+            if (phase >= 2) {
+                struct qasm_cid old;
+                server_cid(&old, &cl.odcid, (uint64_t)(phase - 2));
+                report(&cl, QASM_PROTO_REPORT_DCID_RETIRE, &cur, &old, (uint64_t)(phase - 2));
+            }
+        }
+        struct qasm_cid dcid;
+        server_cid(&dcid, &cl.odcid, (uint64_t)phase);
+        size_t len = build_short(buf, (size_t)size, &dcid, pn++, cl.conn, (uint32_t)phase,
+                                 (uint32_t)k);
+        send_to(cl.fds[cl.nfds - 1], &cl.to, buf, len);
+        t_last = qasm_now();
+        client_collect(&cl, interval);
+    }
+    client_collect(&cl, linger);
+    long ok = 0, first_failed = -1;
+    for (long p = 0; p < phases && packets > 0; p++) {
+        if (cl.rx_by_phase[p] > 0)
+            ok++;
+        else if (first_failed < 0)
+            first_failed = p;
+    }
+    if (packets == 0)
+        phases = 0;
+    printf("{\"conn\": %u, \"handshake\": true, \"sent\": %ld, \"received\": %" PRIu64
+           ", \"phases\": %ld, \"phases_ok\": %ld, \"phases_failed\": %ld, "
+           "\"first_failed_phase\": %ld, \"send_s\": %.3f, \"elapsed_s\": %.3f}\n",
+           cl.conn, packets, cl.rx_total, phases, ok, phases - ok, first_failed,
+           (double)(t_last - t_first) / 1e9, (double)(qasm_now() - start) / 1e9);
+    for (int i = 0; i < cl.nfds; i++)
+        close(cl.fds[i]);
+    return 0;
+}
+
+static const char usage_text[] =
+"usage: qasm-udpdrive server --listen HOST:PORT [--stats FILE] [--echo all|none] [--name N]\n"
+"       qasm-udpdrive client --to HOST:PORT --conn N [options]\n"
+"\n"
+"A deterministic QUIC-shaped UDP driver for middlebox tests (no TLS, no real QUIC).\n"
+"client options:\n"
+"  --tracker HOST:PORT     report OPEN / DCID_NEW / ADDR / DCID_RETIRE to the tracker (UDP)\n"
+"  --server-addr HOST:PORT server address put in REPORT_OPEN (default: --to)\n"
+"  --packets N             short-header packets to send after the handshake (default 50)\n"
+"  --migrate-every N       migrate (new port, next DCID) every N packets (0 = never; default 5)\n"
+"  --interval DUR          time between packets, spent collecting replies (default 10ms)\n"
+"  --port-base P           first local port (phase i uses P+i; default 0 = ephemeral)\n"
+"  --bind-ip IP            local IP (default 127.0.0.1 or ::1)\n"
+"  --size BYTES            short-header datagram size (default 100)\n"
+"  --linger DUR            wait for late replies at the end (default 300ms)\n"
+"  --handshake-timeout DUR (default 1s, three Initials)\n"
+"The client prints one JSON line: sent, received, phases, phases_ok, first_failed_phase.\n"
+"Exit status: 0, 2 for bad usage, 3 when the handshake got no answer.\n";
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+    if (argc < 2)
+        die("expected 'server' or 'client' (see --help)");
+    opterr = 1;
+    if (strcmp(argv[1], "server") == 0)
+        return run_server(argc, argv);
+    if (strcmp(argv[1], "client") == 0)
+        return run_client(argc, argv);
+    die("unknown command '%s' (server or client; see --help)", argv[1]);
+}
