@@ -5,3 +5,6 @@ LIB_SRCS += lib/proto.c
 PROGS += qasm-tracker
 qasm-tracker_SRCS := tracker/daemon.c tracker/store.c
 qasm-tracker_LIBS = $(LIBEV_LIBS)
+
+PROGS += qasm-trackctl
+qasm-trackctl_SRCS := tracker/trackctl.c

@@ -24,7 +24,7 @@
 
 #define MAX_EXTRA (QASM_PROTO_MAX_CLIENTS - 1)
 #define MAX_TOMBS QASM_PROTO_MAX_DCIDS
-#define POOL_CHUNK_BYTES (256 * 1024)
+#define POOL_CHUNK_BYTES (64 * 1024)
 
 /* ---- pools ------------------------------------------------------------ */
 

@@ -1,0 +1,657 @@
+/*
+ * trackctl.c: qasm-trackctl, the command-line client of qasm-tracker:
+ * dump, query, watch, stats over a TCP session, and report (one agent
+ * report over UDP, as an agent would send it). Human-readable output by
+ * default, --json for scripts. Protocol: docs/PROTOCOL.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "cid.h"
+#include "clock.h"
+#include "proto.h"
+
+#define EXIT_NOTFOUND 1
+#define EXIT_USAGE 2
+#define EXIT_FAIL 3
+
+struct opts {
+    struct qasm_addr tracker;
+    int json;
+    qasm_duration timeout;
+    int timeout_set;
+    long count;
+    /* query */
+    struct qasm_addr server;
+    uint32_t wait_ms;
+    /* report */
+    struct qasm_cid odcid;
+    struct qasm_cid scid;
+    struct qasm_cid dcids[QASM_PROTO_MAX_DCIDS];
+    int ndcids;
+    uint64_t dcid_seq0;
+    struct qasm_addr client, client0;
+    uint32_t seq;
+    int seq_set;
+    int close;
+    int type;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: qasm-trackctl [--tracker HOST:PORT] [--json] [--timeout DUR] COMMAND [ARGS]\n"
+        "Inspect and drive a qasm-tracker (default tracker 127.0.0.1:%d).\n"
+        "\n"
+        "commands:\n"
+        "  dump                       every connection the tracker holds\n"
+        "  query DCID_HEX [--server IP:PORT] [--wait MS]\n"
+        "                             the connection using that DCID (or O-DCID); exit 1 if\n"
+        "                             not found (after waiting up to MS ms)\n"
+        "  watch [O-DCID_HEX] [--count N]\n"
+        "                             subscribe (to one connection, or to all) and print\n"
+        "                             every push until interrupted or N pushes\n"
+        "  stats                      the tracker's counters\n"
+        "  report --odcid HEX --client IP:PORT [--server IP:PORT] [--dcid HEX]...\n"
+        "         [--client0 IP:PORT] [--scid HEX] [--seq N] [--dcid-seq N]\n"
+        "         [--type open|dcid|retire|addr|close|refresh] [--close]\n"
+        "                             send one agent report over UDP from the client's IP\n"
+        "                             (default type: refresh with the given state; --close:\n"
+        "                             close); --seq defaults to a clock-based number\n"
+        "\n"
+        "options:\n"
+        "  --tracker HOST:PORT        tracker address, IPv4 or [IPv6]\n"
+        "  --json                     JSON output (one object; watch: one per line)\n"
+        "  --timeout DUR              give up waiting for a reply after DUR (default 5s;\n"
+        "                             watch waits forever unless given)\n"
+        "  -h, --help                 this text\n"
+        "exit status: 0 ok, 1 not found, 2 usage, 3 tracker unreachable or error reply\n",
+        QASM_PROTO_DEFAULT_PORT);
+}
+
+static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "qasm-trackctl: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see --help)\n");
+    exit(EXIT_USAGE);
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static void print_record_json(FILE *f, const struct qasm_proto_conn *c)
+{
+    char hex[QASM_CID_HEXLEN], a[QASM_ADDR_STRLEN];
+    fprintf(f, "{\"odcid\":\"%s\"", qasm_cid_hex(hex, &c->odcid));
+    fprintf(f, ",\"scid\":\"%s\",\"dcids\":[", qasm_cid_hex(hex, &c->scid));
+    for (unsigned i = 0; i < c->ndcids; i++)
+        fprintf(f, "%s\"%s\"", i ? "," : "", qasm_cid_hex(hex, &c->dcids[i].cid));
+    fprintf(f, "],\"dcid_seqs\":[");
+    for (unsigned i = 0; i < c->ndcids; i++)
+        fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)c->dcids[i].seq);
+    fprintf(f, "],\"clients\":[");
+    for (unsigned i = 0; i < c->nclients; i++)
+        fprintf(f, "%s\"%s\"", i ? "," : "", qasm_addr_format(a, sizeof(a), &c->clients[i]));
+    fprintf(f, "],\"current\":\"%s\"",
+            qasm_addr_format(a, sizeof(a), &c->clients[c->current]));
+    if (c->server.family)
+        fprintf(f, ",\"server\":\"%s\"", qasm_addr_format(a, sizeof(a), &c->server));
+    else
+        fprintf(f, ",\"server\":null");
+    fprintf(f, ",\"dcid_len\":%u,\"closed\":%s,\"rev\":%u}", c->dcid_len,
+            (c->flags & QASM_PROTO_REC_CLOSED) ? "true" : "false", c->rev);
+}
+
+static void print_record_text(FILE *f, const struct qasm_proto_conn *c)
+{
+    char hex[QASM_CID_HEXLEN], a[QASM_ADDR_STRLEN];
+    fprintf(f, "odcid %s", qasm_cid_hex(hex, &c->odcid));
+    fprintf(f, " server %s", qasm_addr_format(a, sizeof(a), &c->server));
+    fprintf(f, " dcid_len %u rev %u%s\n", c->dcid_len, c->rev,
+            (c->flags & QASM_PROTO_REC_CLOSED) ? " closed" : "");
+    if (c->scid.len)
+        fprintf(f, "  scid %s\n", qasm_cid_hex(hex, &c->scid));
+    fprintf(f, "  dcids");
+    for (unsigned i = 0; i < c->ndcids; i++)
+        fprintf(f, " %s(seq %llu)", qasm_cid_hex(hex, &c->dcids[i].cid),
+                (unsigned long long)c->dcids[i].seq);
+    fprintf(f, "%s\n  clients", c->ndcids ? "" : " -");
+    for (unsigned i = 0; i < c->nclients; i++)
+        fprintf(f, " %s%s", qasm_addr_format(a, sizeof(a), &c->clients[i]),
+                i == c->current ? "(current)" : "");
+    fprintf(f, "\n");
+}
+
+/* ---- TCP session -------------------------------------------------------- */
+
+struct conn {
+    int fd;
+    uint8_t buf[2 * QASM_PROTO_MAX_MSG];
+    size_t len;
+    qasm_duration timeout; /* 0 = wait forever */
+};
+
+static int tcp_connect(struct conn *c, const struct qasm_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = qasm_addr_to_sockaddr(&ss, a);
+    c->fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd == -1)
+        return -errno;
+    if (connect(c->fd, (struct sockaddr *)&ss, sl) == -1) {
+        int e = errno;
+        close(c->fd);
+        return -e;
+    }
+    c->len = 0;
+    return 0;
+}
+
+static int send_msg(struct conn *c, const struct qasm_proto_msg *m)
+{
+    uint8_t buf[QASM_PROTO_MAX_MSG];
+    ssize_t n = qasm_proto_encode(buf, sizeof(buf), m);
+    if (n < 0)
+        return (int)n;
+    size_t off = 0;
+    while (off < (size_t)n) {
+        ssize_t w = write(c->fd, buf + off, (size_t)n - off);
+        if (w == -1) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* Receive one message. Returns 0, -ETIMEDOUT, -ECONNRESET (closed), or a decode error. */
+static int recv_msg(struct conn *c, struct qasm_proto_msg *m)
+{
+    for (;;) {
+        ssize_t len = qasm_proto_frame(c->buf, c->len);
+        if (len < 0)
+            return (int)len;
+        if (len > 0) {
+            int rv = qasm_proto_decode(m, c->buf, (size_t)len);
+            memmove(c->buf, c->buf + len, c->len - (size_t)len);
+            c->len -= (size_t)len;
+            return rv;
+        }
+        struct pollfd p = { c->fd, POLLIN, 0 };
+        int ms = c->timeout ? (int)(c->timeout / QASM_MS) : -1;
+        int pr = poll(&p, 1, ms);
+        if (pr == -1)
+            return -errno; /* -EINTR: a signal (watch stops on it) */
+        if (pr == 0)
+            return -ETIMEDOUT;
+        ssize_t n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+        if (n == -1 && errno == EINTR)
+            return -EINTR;
+        if (n <= 0)
+            return -ECONNRESET;
+        c->len += (size_t)n;
+    }
+}
+
+static int connect_or_die(struct conn *c, const struct opts *o)
+{
+    char a[QASM_ADDR_STRLEN];
+    c->timeout = o->timeout;
+    int rv = tcp_connect(c, &o->tracker);
+    if (rv < 0) {
+        fprintf(stderr, "qasm-trackctl: cannot connect to %s: %s\n",
+                qasm_addr_format(a, sizeof(a), &o->tracker), strerror(-rv));
+        exit(EXIT_FAIL);
+    }
+    return 0;
+}
+
+static void fail_reply(const char *what, int rv, const struct qasm_proto_msg *m)
+{
+    if (rv < 0)
+        fprintf(stderr, "qasm-trackctl: %s: %s\n", what,
+                rv == -ETIMEDOUT ? "timed out" : rv == -ECONNRESET ? "tracker closed the session"
+                                                                   : strerror(-rv));
+    else if (m->hdr.type == QASM_PROTO_ERROR)
+        fprintf(stderr, "qasm-trackctl: %s: tracker error %u: %s\n", what, m->u.error.code,
+                m->u.error.text);
+    else
+        fprintf(stderr, "qasm-trackctl: %s: unexpected reply %s\n", what,
+                qasm_proto_type_name(m->hdr.type));
+    exit(EXIT_FAIL);
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static int cmd_dump(const struct opts *o)
+{
+    struct conn c;
+    struct qasm_proto_msg m;
+    connect_or_die(&c, o);
+    qasm_proto_msg_init(&m, QASM_PROTO_DUMP, 1);
+    if (send_msg(&c, &m) < 0)
+        fail_reply("dump", -EIO, &m);
+    if (o->json)
+        printf("{\"connections\":[");
+    unsigned n = 0;
+    for (;;) {
+        int rv = recv_msg(&c, &m);
+        if (rv < 0 || (m.hdr.type != QASM_PROTO_RECORD && m.hdr.type != QASM_PROTO_OK))
+            fail_reply("dump", rv, &m);
+        if (m.hdr.type == QASM_PROTO_OK)
+            break;
+        if (o->json) {
+            printf("%s", n ? "," : "");
+            print_record_json(stdout, &m.u.conn);
+        } else {
+            print_record_text(stdout, &m.u.conn);
+        }
+        n++;
+    }
+    if (o->json)
+        printf("],\"count\":%u}\n", n);
+    else
+        printf("%u connection%s\n", n, n == 1 ? "" : "s");
+    close(c.fd);
+    return 0;
+}
+
+static int cmd_query(const struct opts *o, const char *hex)
+{
+    struct qasm_cid dcid;
+    if (qasm_cid_parse(&dcid, hex) < 0 || dcid.len == 0)
+        die_usage("invalid DCID '%s' (hex, 1-20 bytes)", hex);
+    struct conn c;
+    struct qasm_proto_msg m;
+    connect_or_die(&c, o);
+    if (o->wait_ms && c.timeout && c.timeout < (qasm_duration)o->wait_ms * QASM_MS + QASM_SEC)
+        c.timeout = (qasm_duration)o->wait_ms * QASM_MS + QASM_SEC;
+    qasm_proto_msg_init(&m, QASM_PROTO_QUERY, 1);
+    m.u.query.dcid = dcid;
+    m.u.query.server = o->server;
+    m.u.query.wait_ms = o->wait_ms;
+    if (send_msg(&c, &m) < 0)
+        fail_reply("query", -EIO, &m);
+    int rv = recv_msg(&c, &m);
+    close(c.fd);
+    if (rv == 0 && m.hdr.type == QASM_PROTO_RECORD) {
+        if (o->json) {
+            printf("{\"found\":true,\"connection\":");
+            print_record_json(stdout, &m.u.conn);
+            printf("}\n");
+        } else {
+            print_record_text(stdout, &m.u.conn);
+        }
+        return 0;
+    }
+    if (rv == 0 && m.hdr.type == QASM_PROTO_NOT_FOUND) {
+        if (o->json)
+            printf("{\"found\":false}\n");
+        else
+            printf("not found\n");
+        return EXIT_NOTFOUND;
+    }
+    fail_reply("query", rv, &m);
+    return EXIT_FAIL;
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static int cmd_watch(const struct opts *o, const char *hex)
+{
+    struct qasm_proto_msg m;
+    qasm_proto_msg_init(&m, QASM_PROTO_SUBSCRIBE, 1);
+    if (hex) {
+        if (qasm_cid_parse(&m.u.sub.cid, hex) < 0 || m.u.sub.cid.len == 0)
+            die_usage("invalid O-DCID '%s' (hex, 1-20 bytes)", hex);
+    } else {
+        m.u.sub.flags = QASM_PROTO_SUB_ALL;
+    }
+    struct conn c;
+    connect_or_die(&c, o);
+    if (send_msg(&c, &m) < 0)
+        fail_reply("watch", -EIO, &m);
+    int rv = recv_msg(&c, &m);
+    if (rv < 0 || (m.hdr.type != QASM_PROTO_OK && m.hdr.type != QASM_PROTO_RECORD))
+        fail_reply("watch", rv, &m);
+    fprintf(stderr, "qasm-trackctl: watching %s\n", hex ? hex : "all connections");
+    if (m.hdr.type == QASM_PROTO_RECORD) {
+        if (o->json) {
+            printf("{\"event\":\"current\",\"connection\":");
+            print_record_json(stdout, &m.u.conn);
+            printf("}\n");
+        } else {
+            printf("current ");
+            print_record_text(stdout, &m.u.conn);
+        }
+        fflush(stdout);
+        if (m.u.conn.flags & QASM_PROTO_REC_CLOSED)
+            return 0;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    c.timeout = o->timeout_set ? o->timeout : 0;
+    long n = 0;
+    while (!stop && (o->count <= 0 || n < o->count)) {
+        rv = recv_msg(&c, &m);
+        if (rv == -EINTR || stop)
+            break;
+        if (rv < 0 || m.hdr.type != QASM_PROTO_PUSH)
+            fail_reply("watch", rv, &m);
+        if (o->json) {
+            printf("{\"event\":\"%s\",\"connection\":", qasm_proto_event_name(m.u.push.event));
+            print_record_json(stdout, &m.u.push.conn);
+            printf("}\n");
+        } else {
+            printf("%s ", qasm_proto_event_name(m.u.push.event));
+            print_record_text(stdout, &m.u.push.conn);
+        }
+        fflush(stdout);
+        n++;
+        if (hex && (m.u.push.event == QASM_PROTO_EV_CLOSED ||
+                    m.u.push.event == QASM_PROTO_EV_EXPIRED ||
+                    m.u.push.event == QASM_PROTO_EV_EVICTED))
+            break; /* the subscription is over */
+    }
+    close(c.fd);
+    return 0;
+}
+
+static int cmd_stats(const struct opts *o)
+{
+    struct conn c;
+    struct qasm_proto_msg m;
+    connect_or_die(&c, o);
+    qasm_proto_msg_init(&m, QASM_PROTO_STATS, 1);
+    if (send_msg(&c, &m) < 0)
+        fail_reply("stats", -EIO, &m);
+    int rv = recv_msg(&c, &m);
+    close(c.fd);
+    if (rv < 0 || m.hdr.type != QASM_PROTO_STATS_REPLY)
+        fail_reply("stats", rv, &m);
+    const struct qasm_proto_stats *st = &m.u.stats;
+    if (o->json) {
+        printf("{");
+        for (unsigned i = 0; i < st->n; i++)
+            printf("%s\"%s\":%llu", i ? "," : "", st->s[i].name,
+                   (unsigned long long)st->s[i].value);
+        printf("}\n");
+    } else {
+        for (unsigned i = 0; i < st->n; i++)
+            printf("%-24s %llu\n", st->s[i].name, (unsigned long long)st->s[i].value);
+    }
+    return 0;
+}
+
+static int parse_type(const char *s)
+{
+    static const struct {
+        const char *name;
+        int type;
+    } types[] = {
+        { "open", QASM_PROTO_REPORT_OPEN },     { "dcid", QASM_PROTO_REPORT_DCID_NEW },
+        { "retire", QASM_PROTO_REPORT_DCID_RETIRE }, { "addr", QASM_PROTO_REPORT_ADDR },
+        { "close", QASM_PROTO_REPORT_CLOSE },   { "refresh", QASM_PROTO_REPORT_REFRESH },
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(s, types[i].name) == 0)
+            return types[i].type;
+    return -1;
+}
+
+static int cmd_report(struct opts *o)
+{
+    if (o->odcid.len == 0)
+        die_usage("%s needs --odcid", "report");
+    if (o->client.family == 0)
+        die_usage("%s needs --client", "report");
+    if (o->client0.family == 0)
+        o->client0 = o->client;
+    int type = o->type ? o->type : o->close ? QASM_PROTO_REPORT_CLOSE : QASM_PROTO_REPORT_REFRESH;
+    if (type == QASM_PROTO_REPORT_OPEN && o->server.family == 0)
+        die_usage("%s needs --server", "report --type open");
+    if ((type == QASM_PROTO_REPORT_DCID_NEW || type == QASM_PROTO_REPORT_DCID_RETIRE) &&
+        o->ndcids != 1)
+        die_usage("%s needs exactly one --dcid", "report --type dcid|retire");
+    if (!o->seq_set) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        /* Increases across invocations (1 ms steps), like an agent's counter would. */
+        o->seq = (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+    }
+
+    struct qasm_proto_msg m;
+    qasm_proto_msg_init(&m, (uint8_t)type, 0);
+    struct qasm_proto_report *r = &m.u.report;
+    r->odcid = o->odcid;
+    r->client0 = o->client0;
+    r->client = o->client;
+    r->seq = o->seq;
+    r->scid = o->scid;
+    r->server = o->server;
+    if (o->ndcids) {
+        r->dcid.cid = o->dcids[0];
+        r->dcid.seq = o->dcid_seq0;
+    }
+    if (type == QASM_PROTO_REPORT_REFRESH) {
+        struct qasm_proto_conn *c = &r->conn;
+        c->odcid = o->odcid;
+        c->scid = o->scid;
+        c->server = o->server;
+        c->ndcids = (uint8_t)o->ndcids;
+        for (int i = 0; i < o->ndcids; i++) {
+            c->dcids[i].cid = o->dcids[i];
+            c->dcids[i].seq = o->dcid_seq0 + (uint64_t)i;
+            c->dcid_len = o->dcids[i].len;
+        }
+        c->clients[0] = o->client0;
+        c->nclients = 1;
+        if (!qasm_addr_eq(&o->client, &o->client0)) {
+            c->clients[1] = o->client;
+            c->nclients = 2;
+            c->current = 1;
+        }
+    }
+    uint8_t buf[QASM_PROTO_MAX_MSG];
+    ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
+    if (n < 0) {
+        fprintf(stderr, "qasm-trackctl: cannot encode the report: %s\n", strerror((int)-n));
+        return EXIT_FAIL;
+    }
+    int fd = socket(o->tracker.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        fprintf(stderr, "qasm-trackctl: socket: %s\n", strerror(errno));
+        return EXIT_FAIL;
+    }
+    /* Send from the client's IP, as the agent on that host would. */
+    if (o->client.family == o->tracker.family) {
+        struct qasm_addr local = o->client;
+        local.port = 0;
+        struct sockaddr_storage ls;
+        socklen_t ll = qasm_addr_to_sockaddr(&ls, &local);
+        if (bind(fd, (struct sockaddr *)&ls, ll) == -1)
+            fprintf(stderr, "qasm-trackctl: warning: cannot send from the client IP: %s\n",
+                    strerror(errno));
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = qasm_addr_to_sockaddr(&ss, &o->tracker);
+    if (sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&ss, sl) == -1) {
+        fprintf(stderr, "qasm-trackctl: sendto: %s\n", strerror(errno));
+        close(fd);
+        return EXIT_FAIL;
+    }
+    close(fd);
+    if (o->json)
+        printf("{\"sent\":\"%s\",\"seq\":%u,\"bytes\":%zd}\n", qasm_proto_type_name((uint8_t)type),
+               o->seq, n);
+    else
+        printf("sent %s seq %u (%zd bytes)\n", qasm_proto_type_name((uint8_t)type), o->seq, n);
+    return 0;
+}
+
+static int parse_ulong(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        { "tracker", required_argument, NULL, 'T' },
+        { "json", no_argument, NULL, 'j' },
+        { "timeout", required_argument, NULL, 't' },
+        { "count", required_argument, NULL, 'n' },
+        { "server", required_argument, NULL, 's' },
+        { "wait", required_argument, NULL, 'w' },
+        { "odcid", required_argument, NULL, 'o' },
+        { "scid", required_argument, NULL, 'S' },
+        { "dcid", required_argument, NULL, 'd' },
+        { "dcid-seq", required_argument, NULL, 'D' },
+        { "client", required_argument, NULL, 'c' },
+        { "client0", required_argument, NULL, 'C' },
+        { "seq", required_argument, NULL, 'q' },
+        { "close", no_argument, NULL, 'x' },
+        { "type", required_argument, NULL, 'y' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct opts o;
+    memset(&o, 0, sizeof(o));
+    qasm_addr_parse(&o.tracker, "127.0.0.1:4790");
+    o.timeout = 5 * QASM_SEC;
+    unsigned long long v;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+        switch (ch) {
+        case 'T':
+            if (qasm_addr_parse(&o.tracker, optarg) < 0)
+                die_usage("invalid --tracker '%s' (IP:PORT or [IPv6]:PORT)", optarg);
+            break;
+        case 'j':
+            o.json = 1;
+            break;
+        case 't':
+            if (qasm_duration_parse(&o.timeout, optarg) < 0 || o.timeout < QASM_MS)
+                die_usage("invalid --timeout '%s'", optarg);
+            o.timeout_set = 1;
+            break;
+        case 'n':
+            if (parse_ulong(optarg, 1000000000, &v) < 0)
+                die_usage("invalid --count '%s'", optarg);
+            o.count = (long)v;
+            break;
+        case 's':
+            if (qasm_addr_parse(&o.server, optarg) < 0)
+                die_usage("invalid --server '%s'", optarg);
+            break;
+        case 'w':
+            if (parse_ulong(optarg, 3600000, &v) < 0)
+                die_usage("invalid --wait '%s' (milliseconds)", optarg);
+            o.wait_ms = (uint32_t)v;
+            break;
+        case 'o':
+            if (qasm_cid_parse(&o.odcid, optarg) < 0 || o.odcid.len == 0)
+                die_usage("invalid --odcid '%s' (hex, 1-20 bytes)", optarg);
+            break;
+        case 'S':
+            if (qasm_cid_parse(&o.scid, optarg) < 0)
+                die_usage("invalid --scid '%s' (hex, 0-20 bytes)", optarg);
+            break;
+        case 'd':
+            if (o.ndcids == QASM_PROTO_MAX_DCIDS)
+                die_usage("too many --dcid (at most 16)%s", "");
+            if (qasm_cid_parse(&o.dcids[o.ndcids], optarg) < 0 || o.dcids[o.ndcids].len == 0)
+                die_usage("invalid --dcid '%s' (hex, 1-20 bytes)", optarg);
+            o.ndcids++;
+            break;
+        case 'D':
+            if (parse_ulong(optarg, (1ULL << 62) - 1 - QASM_PROTO_MAX_DCIDS, &v) < 0)
+                die_usage("invalid --dcid-seq '%s'", optarg);
+            o.dcid_seq0 = v;
+            break;
+        case 'c':
+            if (qasm_addr_parse(&o.client, optarg) < 0)
+                die_usage("invalid --client '%s'", optarg);
+            break;
+        case 'C':
+            if (qasm_addr_parse(&o.client0, optarg) < 0)
+                die_usage("invalid --client0 '%s'", optarg);
+            break;
+        case 'q':
+            if (parse_ulong(optarg, UINT32_MAX, &v) < 0)
+                die_usage("invalid --seq '%s'", optarg);
+            o.seq = (uint32_t)v;
+            o.seq_set = 1;
+            break;
+        case 'x':
+            o.close = 1;
+            break;
+        case 'y':
+            o.type = parse_type(optarg);
+            if (o.type < 0)
+                die_usage("invalid --type '%s'", optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "qasm-trackctl: missing command (see --help)\n");
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[optind];
+    int nargs = argc - optind - 1;
+    const char *arg = nargs > 0 ? argv[optind + 1] : NULL;
+    signal(SIGPIPE, SIG_IGN);
+    if (strcmp(cmd, "dump") == 0 && nargs == 0)
+        return cmd_dump(&o);
+    if (strcmp(cmd, "query") == 0 && nargs == 1)
+        return cmd_query(&o, arg);
+    if (strcmp(cmd, "watch") == 0 && nargs <= 1)
+        return cmd_watch(&o, arg);
+    if (strcmp(cmd, "stats") == 0 && nargs == 0)
+        return cmd_stats(&o);
+    if (strcmp(cmd, "report") == 0 && nargs == 0)
+        return cmd_report(&o);
+    if (strcmp(cmd, "dump") && strcmp(cmd, "query") && strcmp(cmd, "watch") &&
+        strcmp(cmd, "stats") && strcmp(cmd, "report"))
+        die_usage("unknown command '%s'", cmd);
+    die_usage("wrong arguments for '%s'", cmd);
+}
