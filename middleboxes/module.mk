@@ -12,3 +12,7 @@ MBOX_CORE_SRCS := middleboxes/mbox.c middleboxes/classify.c middleboxes/nat.c \
 # qasm-udpdrive: deterministic QUIC-shaped UDP client/server for the middlebox integration tests.
 PROGS += qasm-udpdrive
 qasm-udpdrive_SRCS := tests/integration/udpdrive.c
+
+UNIT_TESTS += test_nat
+test_nat_SRCS := tests/unit/test_nat.c $(MBOX_CORE_SRCS)
+test_nat_LIBS = $(CMOCKA_LIBS)

@@ -1,0 +1,564 @@
+/* Unit tests for the NAT core (middleboxes/mbox.c with function nat), time injected. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "mbox_util.h"
+
+#define SRV "192.0.2.1:443"
+#define C1 "10.0.0.45:10001"
+#define C2 "10.0.0.45:10002"
+#define C3 "10.0.0.46:10000"
+#define EVIL "10.0.0.66:6666"
+#define PUB "65.12.81.14"
+
+static struct qasm_mbox *nat_new(enum qasm_mbox_mode mode, uint16_t pmin, uint16_t pmax)
+{
+    struct qasm_mbox_config cfg;
+    qasm_mbox_config_init(&cfg, QASM_MBOX_NAT, mode);
+    assert_int_equal(qasm_addr_parse_ip(&cfg.nat_public, PUB, 0), 0);
+    cfg.nat_port_min = pmin;
+    cfg.nat_port_max = pmax;
+    struct qasm_mbox *m;
+    assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+    return m;
+}
+
+static const char *pub(uint16_t port)
+{
+    static char buf[64];
+    snprintf(buf, sizeof(buf), "%s:%u", PUB, port);
+    return buf;
+}
+
+/* Client Initial from C1, server Initial back (teaches CID length), client short header. */
+static uint16_t handshake(struct qasm_mbox *m, qasm_tstamp now)
+{
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_cid odcid = t_cid(1), ccid = t_cid(9), scid1 = t_cid(2);
+    t_initial(&p, &odcid, &ccid);
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, now, &v), QASM_MBOX_FORWARD);
+    assert_int_equal(v.path, QASM_MBOX_PATH_NEW);
+    uint16_t port = v.public_port;
+    assert_true(port >= 40000 && port <= 40009);
+    char s[QASM_ADDR_STRLEN];
+    qasm_addr_format(s, sizeof(s), &v.flow.src);
+    assert_string_equal(s, pub(port));
+    t_long(&p, 0, &ccid, &scid1, 1200);
+    assert_int_equal(t_send(m, &p, SRV, pub(port), QASM_MBOX_FROM_SERVER, now + 1, &v),
+                     QASM_MBOX_FORWARD);
+    qasm_addr_format(s, sizeof(s), &v.flow.dst);
+    assert_string_equal(s, C1);
+    t_short(&p, &scid1, 40);
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, now + 2, &v), QASM_MBOX_FORWARD);
+    assert_int_equal(v.public_port, port);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_CONN);
+    return port;
+}
+
+static void test_default_migration_new_mapping(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_DEFAULT, 40000, 40009);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_cid d1 = t_cid(2), d2 = t_cid(3);
+    t_short(&p, &d1, 40);
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
+    uint16_t p1 = v.public_port;
+    assert_int_equal(v.path, QASM_MBOX_PATH_NEW);
+    assert_int_equal(t_count_events(m, QASM_MBOX_EV_PORT_OPEN), 1);
+    /* same 5-tuple: lookup, same port */
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 10, &v), QASM_MBOX_FORWARD);
+    assert_int_equal(v.path, QASM_MBOX_PATH_LOOKUP);
+    assert_int_equal(v.public_port, p1);
+    /* migration (port change, new DCID): a second mapping */
+    t_short(&p, &d2, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 20, &v), QASM_MBOX_FORWARD);
+    assert_int_not_equal(v.public_port, p1);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_FLOW);
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_int_equal(st.mappings, 2);
+    assert_int_equal(st.ports_in_use, 2);
+    assert_int_equal(st.tracker_queries, 0);
+    /* return traffic to the first port goes to the first private address */
+    assert_int_equal(t_send(m, &p, SRV, pub(p1), QASM_MBOX_FROM_SERVER, 30, &v), QASM_MBOX_FORWARD);
+    char s[QASM_ADDR_STRLEN];
+    assert_string_equal(qasm_addr_format(s, sizeof(s), &v.flow.dst), C1);
+    qasm_mbox_del(m);
+}
+
+static void test_pool_exhaustion_and_expiry(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_DEFAULT, 40000, 40001);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_cid d = t_cid(2);
+    t_short(&p, &d, 40);
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
+    uint16_t p1 = v.public_port;
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
+    /* traffic both ways on the second mapping: it becomes a stream (120 s) */
+    assert_int_equal(t_send(m, &p, SRV, pub(v.public_port), QASM_MBOX_FROM_SERVER, 1, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(t_count_events(m, QASM_MBOX_EV_PORT_OPEN), 2);
+    /* a third user is refused */
+    assert_int_equal(t_send(m, &p, C3, SRV, QASM_MBOX_FROM_CLIENT, 2, &v), QASM_MBOX_DROP);
+    assert_int_equal(v.reason, QASM_MBOX_DROP_POOL_EXHAUSTED);
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_int_equal(st.packets_dropped_by[QASM_MBOX_DROP_POOL_EXHAUSTED], 1);
+    assert_int_equal(st.ports_high_water, 2);
+    /* unreplied mapping expires after 30 s, the assured one stays */
+    assert_int_equal(qasm_mbox_next_expiry(m), 30 * QASM_SEC);
+    qasm_mbox_expire(m, 30 * QASM_SEC - 1);
+    assert_int_equal(t_stats(m).mappings, 2);
+    qasm_mbox_expire(m, 30 * QASM_SEC);
+    assert_int_equal(t_stats(m).mappings, 1);
+    struct qasm_mbox_event ev;
+    assert_int_equal(qasm_mbox_next_event(m, &ev), 1);
+    assert_int_equal(ev.type, QASM_MBOX_EV_PORT_CLOSE);
+    assert_int_equal(ev.addr.port, p1);
+    /* now the third user gets the freed port */
+    assert_int_equal(t_send(m, &p, C3, SRV, QASM_MBOX_FROM_CLIENT, 31 * QASM_SEC, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(v.public_port, p1);
+    /* the stream mapping lives 120 s after its last packet; C3's went at 61 s */
+    qasm_mbox_expire(m, 61 * QASM_SEC);
+    assert_int_equal(t_stats(m).mappings, 1);
+    qasm_mbox_expire(m, 120 * QASM_SEC);
+    assert_int_equal(t_stats(m).mappings, 1);
+    qasm_mbox_expire(m, 121 * QASM_SEC + 1);
+    assert_int_equal(t_stats(m).mappings, 0);
+    assert_int_equal(t_stats(m).ports_in_use, 0);
+    qasm_mbox_del(m);
+}
+
+static void test_no_mapping(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_DEFAULT, 40000, 40009);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_cid d = t_cid(2);
+    t_short(&p, &d, 40);
+    assert_int_equal(t_send(m, &p, SRV, pub(40005), QASM_MBOX_FROM_SERVER, 0, &v), QASM_MBOX_DROP);
+    assert_int_equal(v.reason, QASM_MBOX_DROP_NO_MAPPING);
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
+    /* another server cannot use the mapping (conntrack reply tuple) */
+    assert_int_equal(t_send(m, &p, "192.0.2.99:443", pub(v.public_port), QASM_MBOX_FROM_SERVER, 1,
+                            &v),
+                     QASM_MBOX_DROP);
+    assert_int_equal(v.reason, QASM_MBOX_DROP_NO_MAPPING);
+    /* malformed view */
+    struct qasm_mbox_pkt pk = t_pkt(&p, C1, SRV, QASM_MBOX_FROM_CLIENT);
+    pk.flow.src.family = 0;
+    assert_int_equal(qasm_mbox_process(m, &pk, 2, &v), QASM_MBOX_DROP);
+    assert_int_equal(v.reason, QASM_MBOX_DROP_MALFORMED);
+    qasm_mbox_del(m);
+}
+
+static void test_reactive_migration_keeps_port(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_REACTIVE, 40000, 40009);
+    uint16_t port = handshake(m, 0);
+    struct qasm_mbox_req r;
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_SUBSCRIBE, &r), 0); /* reactive: no subscription */
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_cid odcid = t_cid(1), s1 = t_cid(2), s2 = t_cid(3);
+    /* migration: new port, new DCID -> held, tracker asked with a wait */
+    t_short(&p, &s2, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_MS, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+    assert_true(qasm_cid_eq(&r.dcid, &s2));
+    assert_int_equal(r.wait_ms, 2);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 0);
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &s1);
+    t_rec_dcid(&t, &s2);
+    t_rec_client(&t, C1);
+    t_rec_client(&t, C2);
+    qasm_mbox_answer(m, r.id, &t.r, QASM_MS + 100);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_int_equal(v.action, QASM_MBOX_FORWARD);
+    assert_int_equal(v.public_port, port);
+    assert_int_equal(v.path, QASM_MBOX_PATH_UPDATE);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_CONN);
+    assert_ptr_equal(v.opaque, &p);
+    assert_true(qasm_cid_eq(&v.odcid, &odcid));
+    /* return traffic goes to the latest private address */
+    char s[QASM_ADDR_STRLEN];
+    assert_int_equal(t_send(m, &p, SRV, pub(port), QASM_MBOX_FROM_SERVER, 2 * QASM_MS, &v),
+                     QASM_MBOX_FORWARD);
+    assert_string_equal(qasm_addr_format(s, sizeof(s), &v.flow.dst), C2);
+    /* address change (Table 1: 10.0.0.46), DCID already known from the cache: a new
+     * query is needed to attest the address */
+    struct qasm_cid s3 = t_cid(4);
+    t_rec_dcid(&t, &s3);
+    t_rec_client(&t, C3);
+    t_short(&p, &s3, 40);
+    assert_int_equal(t_send(m, &p, C3, SRV, QASM_MBOX_FROM_CLIENT, 3 * QASM_MS, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+    qasm_mbox_answer(m, r.id, &t.r, 3 * QASM_MS + 10);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_int_equal(v.public_port, port);
+    /* and back to C1 with an old DCID: the flow is known, lookup */
+    t_short(&p, &s1, 40);
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 4 * QASM_MS, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(v.public_port, port);
+    assert_int_equal(v.path, QASM_MBOX_PATH_LOOKUP);
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_int_equal(st.mappings, 1);
+    assert_int_equal(st.ports_in_use, 1);
+    assert_int_equal(st.migrations, 2);
+    assert_int_equal(st.released_joined, 2);
+    assert_int_equal(st.tracker_waits, 2);
+    assert_int_equal(st.flows, 3);
+    assert_int_equal(t_count_events(m, QASM_MBOX_EV_PORT_OPEN), 1);
+    qasm_mbox_del(m);
+}
+
+struct table_row {
+    int n;
+    size_t nclients;
+    uint16_t port;
+};
+
+static int count_rows(const struct qasm_mbox_entry_info *e, void *arg)
+{
+    struct table_row *t = arg;
+    t->n++;
+    t->nclients = e->nclients;
+    t->port = e->public_port;
+    return 0;
+}
+
+static void test_proactive_push_before_packet(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_PROACTIVE, 40000, 40009);
+    uint16_t port = handshake(m, 0);
+    struct qasm_mbox_req r;
+    struct qasm_cid odcid = t_cid(1), s1 = t_cid(2), s2 = t_cid(3);
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_SUBSCRIBE, &r), 1);
+    assert_true(qasm_cid_eq(&r.odcid, &odcid));
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &s1);
+    t_rec_dcid(&t, &s2);
+    t_rec_client(&t, C1);
+    t_rec_client(&t, C2);
+    qasm_mbox_push(m, &t.r, QASM_MS);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    t_short(&p, &s2, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 2 * QASM_MS, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(v.public_port, port);
+    assert_int_equal(v.path, QASM_MBOX_PATH_UPDATE);
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 0); /* no query needed */
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_int_equal(st.migrations, 1);
+    assert_int_equal(st.tracker_pushes, 1);
+    assert_int_equal(st.packets_held, 0);
+    struct table_row tr = {0};
+    qasm_mbox_foreach(m, count_rows, &tr);
+    assert_int_equal(tr.n, 1);
+    assert_int_equal(tr.nclients, 2);
+    assert_int_equal(tr.port, port);
+    /* expiry of the connection sends an UNSUBSCRIBE and closes its port */
+    qasm_mbox_expire(m, 200 * QASM_SEC);
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_UNSUBSCRIBE, &r), 1);
+    assert_int_equal(t_count_events(m, QASM_MBOX_EV_PORT_CLOSE), 1);
+    qasm_mbox_del(m);
+}
+
+/* A packet held during the race, then the push arrives: released joined. */
+static void test_proactive_push_releases_held(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_PROACTIVE, 40000, 40009);
+    uint16_t port = handshake(m, 0);
+    struct qasm_cid odcid = t_cid(1), s2 = t_cid(3);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    t_short(&p, &s2, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_MS, &v), QASM_MBOX_HOLD);
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &s2);
+    t_rec_client(&t, C2);
+    qasm_mbox_push(m, &t.r, QASM_MS + 5);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_int_equal(v.public_port, port);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_CONN);
+    assert_int_equal(v.held_since, QASM_MS);
+    /* the late answer to the query is harmless */
+    struct qasm_mbox_req r;
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+    qasm_mbox_answer(m, r.id, &t.r, QASM_MS + 10);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 0);
+    assert_int_equal(t_stats(m).mappings, 1);
+    qasm_mbox_del(m);
+}
+
+/* NAT rebinding in front of the client: same DCID, new port, no agent report. */
+static void test_rebinding_without_new_dcid(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_REACTIVE, 40000, 40009);
+    uint16_t port = handshake(m, 0);
+    struct qasm_cid odcid = t_cid(1), s1 = t_cid(2);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_mbox_req r;
+    t_short(&p, &s1, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_MS, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &s1);
+    t_rec_client(&t, C1); /* the tracker only knows C1 */
+    qasm_mbox_answer(m, r.id, &t.r, QASM_MS + 10);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_int_equal(v.action, QASM_MBOX_FORWARD);
+    assert_int_not_equal(v.public_port, port); /* default treatment: its own mapping */
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_FLOW);
+    assert_int_equal(t_stats(m).unattested, 1);
+    /* the connection's own return traffic still goes to C1 */
+    char s[QASM_ADDR_STRLEN];
+    assert_int_equal(t_send(m, &p, SRV, pub(port), QASM_MBOX_FROM_SERVER, 2 * QASM_MS, &v),
+                     QASM_MBOX_FORWARD);
+    assert_string_equal(qasm_addr_format(s, sizeof(s), &v.flow.dst), C1);
+    qasm_mbox_del(m);
+}
+
+/* An attacker sends the victim's DCIDs from its own address, in both modes. */
+static void hijack(enum qasm_mbox_mode mode)
+{
+    struct qasm_mbox *m = nat_new(mode, 40000, 40009);
+    uint16_t port = handshake(m, 0);
+    struct qasm_cid odcid = t_cid(1), s1 = t_cid(2), s2 = t_cid(3);
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &s1);
+    t_rec_dcid(&t, &s2);
+    t_rec_client(&t, C1);
+    t_rec_client(&t, C2);
+    if (mode == QASM_MBOX_PROACTIVE)
+        qasm_mbox_push(m, &t.r, 10);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_mbox_req r;
+    const struct qasm_cid *ids[3] = {&s1, &s2, &odcid};
+    for (int i = 0; i < 3; i++) {
+        t_short(&p, ids[i], 40);
+        enum qasm_mbox_action a = t_send(m, &p, EVIL, SRV, QASM_MBOX_FROM_CLIENT,
+                                         (qasm_tstamp)(i + 1) * QASM_MS, &v);
+        if (a == QASM_MBOX_HOLD) {
+            assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+            qasm_mbox_answer(m, r.id, &t.r, (qasm_tstamp)(i + 1) * QASM_MS + 10);
+            assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+        }
+        assert_int_equal(v.action, QASM_MBOX_FORWARD);
+        assert_int_not_equal(v.public_port, port);
+        assert_int_not_equal(v.cls, QASM_MBOX_CLASS_QUIC_CONN);
+    }
+    /* the victim's return traffic still goes to the victim */
+    char s[QASM_ADDR_STRLEN];
+    assert_int_equal(t_send(m, &p, SRV, pub(port), QASM_MBOX_FROM_SERVER, 10 * QASM_MS, &v),
+                     QASM_MBOX_FORWARD);
+    assert_string_equal(qasm_addr_format(s, sizeof(s), &v.flow.dst), C1);
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_true(st.unattested >= 1);
+    assert_int_equal(st.mappings, 2); /* victim's + the attacker's own */
+    qasm_mbox_del(m);
+}
+
+static void test_hijack_reactive(void **state)
+{
+    (void)state;
+    hijack(QASM_MBOX_REACTIVE);
+}
+
+static void test_hijack_proactive(void **state)
+{
+    (void)state;
+    hijack(QASM_MBOX_PROACTIVE);
+}
+
+static void test_hold_timeout_and_tracker_loss(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_REACTIVE, 40000, 40009);
+    uint16_t port = handshake(m, 0);
+    struct qasm_cid s2 = t_cid(3), s3 = t_cid(4);
+    struct tpkt p, p2;
+    struct qasm_mbox_verdict v;
+    t_short(&p, &s2, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_SEC, &v), QASM_MBOX_HOLD);
+    assert_int_equal(qasm_mbox_next_expiry(m), QASM_SEC + 2 * QASM_MS);
+    qasm_mbox_expire(m, QASM_SEC + 2 * QASM_MS - 1);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 0);
+    qasm_mbox_expire(m, QASM_SEC + 2 * QASM_MS);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_int_equal(v.action, QASM_MBOX_FORWARD);
+    assert_int_not_equal(v.public_port, port);
+    assert_int_equal(t_stats(m).hold_timeouts, 1);
+    assert_int_equal(t_stats(m).released_default, 1);
+    /* the query is forgotten after query_timeout */
+    qasm_mbox_expire(m, 3 * QASM_SEC);
+    assert_int_equal(t_stats(m).tracker_timeouts, 1);
+    /* tracker goes down while a packet is held: released at once, default */
+    t_short(&p2, &s3, 40);
+    assert_int_equal(t_send(m, &p2, C3, SRV, QASM_MBOX_FROM_CLIENT, 4 * QASM_SEC, &v),
+                     QASM_MBOX_HOLD);
+    qasm_mbox_tracker_state(m, 0, 4 * QASM_SEC + 1);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_int_equal(v.action, QASM_MBOX_FORWARD);
+    assert_ptr_equal(v.opaque, &p2);
+    struct qasm_mbox_req r;
+    while (qasm_mbox_next_request(m, &r))
+        ;
+    /* while down: no hold, no request, default treatment counted */
+    struct qasm_cid s4 = t_cid(5);
+    t_short(&p, &s4, 40);
+    assert_int_equal(t_send(m, &p, "10.0.0.47:1", SRV, QASM_MBOX_FROM_CLIENT, 5 * QASM_SEC, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(qasm_mbox_next_request(m, &r), 0);
+    assert_true(t_stats(m).tracker_unavailable >= 2);
+    assert_int_equal(t_stats(m).tracker_down_events, 1);
+    qasm_mbox_del(m);
+}
+
+static void test_hold_overflow(void **state)
+{
+    (void)state;
+    struct qasm_mbox_config cfg;
+    qasm_mbox_config_init(&cfg, QASM_MBOX_NAT, QASM_MBOX_REACTIVE);
+    cfg.hold_max_per_dcid = 2;
+    cfg.hold_max = 3;
+    struct qasm_mbox *m;
+    assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+    struct tpkt p[6];
+    struct qasm_mbox_verdict v;
+    struct qasm_cid a = t_cid(3), b = t_cid(4);
+    /* teach the CID length with a server long header first (no mapping: dropped, learned) */
+    struct qasm_cid c0 = t_cid(7), s0 = t_cid(8);
+    t_long(&p[0], 2, &c0, &s0, 100);
+    assert_int_equal(t_send(m, &p[0], SRV, "127.0.0.1:40000", QASM_MBOX_FROM_SERVER, 0, &v),
+                     QASM_MBOX_DROP);
+    assert_int_equal(t_stats(m).cid_lens_learned, 1);
+    for (int i = 0; i < 3; i++)
+        t_short(&p[i], &a, 40);
+    for (int i = 3; i < 6; i++)
+        t_short(&p[i], &b, 40);
+    assert_int_equal(t_send(m, &p[0], C1, SRV, QASM_MBOX_FROM_CLIENT, 1, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_send(m, &p[1], C1, SRV, QASM_MBOX_FROM_CLIENT, 2, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_send(m, &p[2], C1, SRV, QASM_MBOX_FROM_CLIENT, 3, &v), QASM_MBOX_DROP);
+    assert_int_equal(v.reason, QASM_MBOX_DROP_HOLD_OVERFLOW);
+    assert_int_equal(t_send(m, &p[3], C2, SRV, QASM_MBOX_FROM_CLIENT, 4, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_send(m, &p[4], C2, SRV, QASM_MBOX_FROM_CLIENT, 5, &v), QASM_MBOX_DROP);
+    assert_int_equal(v.reason, QASM_MBOX_DROP_HOLD_OVERFLOW);
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_int_equal(st.held_now, 3);
+    assert_int_equal(st.tracker_queries, 2);
+    /* NOT_FOUND for a: both held packets released in order, default treatment, one mapping */
+    struct qasm_mbox_req r;
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+    qasm_mbox_answer(m, r.id, NULL, 10);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_ptr_equal(v.opaque, &p[0]);
+    assert_int_equal(v.path, QASM_MBOX_PATH_NEW);
+    uint16_t pa = v.public_port;
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_ptr_equal(v.opaque, &p[1]);
+    assert_int_equal(v.public_port, pa);
+    assert_int_equal(v.path, QASM_MBOX_PATH_LOOKUP);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 0);
+    assert_int_equal(t_stats(m).held_now, 1);
+    assert_int_equal(t_stats(m).tracker_not_found, 1);
+    /* an answer to an unknown id is counted and ignored */
+    qasm_mbox_answer(m, 9999, NULL, 11);
+    assert_int_equal(t_stats(m).tracker_late, 1);
+    qasm_mbox_del(m); /* frees the packet still held */
+}
+
+static void test_nonquic_default_in_aware_mode(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_REACTIVE, 40000, 40009);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    memcpy(p.buf, "\x01\x02hello dns", 11);
+    p.len = 11;
+    assert_int_equal(t_send(m, &p, C1, "192.0.2.53:53", QASM_MBOX_FROM_CLIENT, 0, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_NONQUIC);
+    assert_int_equal(v.path, QASM_MBOX_PATH_NEW);
+    p.len = 0; /* empty datagram */
+    assert_int_equal(t_send(m, &p, C2, "192.0.2.53:53", QASM_MBOX_FROM_CLIENT, 0, &v),
+                     QASM_MBOX_FORWARD);
+    /* short header to a server whose CID length is unknown: default, no hold */
+    struct qasm_cid d = t_cid(5);
+    t_short(&p, &d, 40);
+    assert_int_equal(t_send(m, &p, C3, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_FLOW);
+    assert_int_equal(t_stats(m).tracker_queries, 0);
+    assert_int_equal(t_stats(m).mappings, 3);
+    qasm_mbox_del(m);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    struct qasm_mbox_config cfg;
+    struct qasm_mbox *m;
+    qasm_mbox_config_init(&cfg, QASM_MBOX_NAT, QASM_MBOX_DEFAULT);
+    cfg.nat_port_min = 50000;
+    cfg.nat_port_max = 40000;
+    assert_int_equal(qasm_mbox_new(&m, &cfg), -EINVAL);
+    assert_null(m);
+    qasm_mbox_config_init(&cfg, QASM_MBOX_LB, QASM_MBOX_DEFAULT);
+    assert_int_equal(qasm_mbox_new(&m, &cfg), -EINVAL);
+    qasm_mbox_config_init(&cfg, QASM_MBOX_RATELIMIT, QASM_MBOX_DEFAULT);
+    cfg.rl_rate = 0;
+    assert_int_equal(qasm_mbox_new(&m, &cfg), -EINVAL);
+    enum qasm_mbox_function f;
+    enum qasm_mbox_mode mo;
+    assert_int_equal(qasm_mbox_function_parse(&f, "lb"), 0);
+    assert_int_equal(f, QASM_MBOX_LB);
+    assert_int_equal(qasm_mbox_mode_parse(&mo, "proactive"), 0);
+    assert_int_equal(mo, QASM_MBOX_PROACTIVE);
+    assert_int_equal(qasm_mbox_mode_parse(&mo, "eager"), -EINVAL);
+    assert_string_equal(qasm_mbox_drop_name(QASM_MBOX_DROP_POOL_EXHAUSTED), "pool_exhausted");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_migration_new_mapping),
+        cmocka_unit_test(test_pool_exhaustion_and_expiry),
+        cmocka_unit_test(test_no_mapping),
+        cmocka_unit_test(test_reactive_migration_keeps_port),
+        cmocka_unit_test(test_proactive_push_before_packet),
+        cmocka_unit_test(test_proactive_push_releases_held),
+        cmocka_unit_test(test_rebinding_without_new_dcid),
+        cmocka_unit_test(test_hijack_reactive),
+        cmocka_unit_test(test_hijack_proactive),
+        cmocka_unit_test(test_hold_timeout_and_tracker_loss),
+        cmocka_unit_test(test_hold_overflow),
+        cmocka_unit_test(test_nonquic_default_in_aware_mode),
+        cmocka_unit_test(test_config_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
