@@ -642,6 +642,13 @@ static int migrate(struct cconn *c, qasm_tstamp now)
         ngtcp2_conn_set_local_addr(c->conn, &a);
         ngtcp2_conn_set_path_user_data(c->conn, k);
         sock_push(c, k);
+        /* Packets from the server to the old port are now ignored, and a
+         * downloading client has nothing ack-eliciting to send: force one PING
+         * from the new address (keep-alive expiring at once), so the server
+         * sees the rebinding. */
+        ngtcp2_conn_set_keep_alive_timeout(c->conn, 1);
+        (void)qasm_quic_flush(c->conn, c->h3, send_path, c, now, MAX_BURST, NULL);
+        ngtcp2_conn_set_keep_alive_timeout(c->conn, 0);
         return 1;
     }
     ngtcp2_path path = {

@@ -193,9 +193,9 @@ int exp_latency(struct bench *b, const char *exp, const char *function, const ch
     snprintf(script, sizeof(script),
              "  set title '%s'\n  set xlabel 'request'\n  set ylabel 'latency (us)'\n"
              "  set logscale y\n  set key top right\n"
-             "  plot 'latency-default.csv' using 0:2 every ::1 with lines title 'default', "
-             "'latency-reactive.csv' using 0:2 every ::1 with lines title 'reactive', "
-             "'latency-proactive.csv' using 0:2 every ::1 with lines title 'proactive'",
+             "  plot 'latency-default.csv' using 0:4 every ::1 with lines title 'default', "
+             "'latency-reactive.csv' using 0:4 every ::1 with lines title 'reactive', "
+             "'latency-proactive.csv' using 0:4 every ::1 with lines title 'proactive'",
              title);
     bench_plot(b, exp, script);
     int measured = mean[0] > 0 && mean[1] > 0 && mean[2] > 0;

@@ -1,0 +1,186 @@
+/* Unit tests for migration-bench/clientopts.c (qasm-h3-client flags, URLs, sizes,
+ * address ranges) and migration-bench/content.c (the /bytes/N pattern). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../../migration-bench/clientopts.h"
+#include "../../migration-bench/content.h"
+
+static struct qasm_h3c_opts o;
+static char err[256];
+
+static int parse(int argc, const char **argv)
+{
+    return qasm_h3c_opts_parse(&o, argc, (char **)argv, err, sizeof(err));
+}
+
+static void test_url(void **state)
+{
+    struct qasm_url u;
+    (void)state;
+    assert_int_equal(qasm_url_parse(&u, "https://127.0.0.1:4433/bytes/10"), 0);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 4433);
+    assert_string_equal(u.path, "/bytes/10");
+    assert_string_equal(u.authority, "127.0.0.1:4433");
+    assert_int_equal(qasm_url_parse(&u, "https://[::1]:8443"), 0);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 8443);
+    assert_string_equal(u.path, "/");
+    assert_string_equal(u.authority, "[::1]:8443");
+    assert_int_equal(qasm_url_parse(&u, "https://example.org/x?y=1"), 0);
+    assert_int_equal(u.port, 443);
+    assert_string_equal(u.path, "/x?y=1");
+    assert_int_not_equal(qasm_url_parse(&u, "http://a/"), 0);
+    assert_int_not_equal(qasm_url_parse(&u, "https://a:0/"), 0);
+    assert_int_not_equal(qasm_url_parse(&u, "https://a:70000/"), 0);
+    assert_int_not_equal(qasm_url_parse(&u, "https://a:/"), 0);
+    assert_int_not_equal(qasm_url_parse(&u, "https://[::1/"), 0);
+    assert_int_not_equal(qasm_url_parse(&u, "https:///x"), 0);
+}
+
+static void test_size(void **state)
+{
+    uint64_t v;
+    (void)state;
+    assert_int_equal(qasm_size_parse(&v, "1500"), 0);
+    assert_int_equal(v, 1500);
+    assert_int_equal(qasm_size_parse(&v, "64k"), 0);
+    assert_int_equal(v, 65536);
+    assert_int_equal(qasm_size_parse(&v, "10M"), 0);
+    assert_int_equal(v, 10 * 1024 * 1024);
+    assert_int_equal(qasm_size_parse(&v, "1G"), 0);
+    assert_int_equal(v, 1024ULL * 1024 * 1024);
+    assert_int_not_equal(qasm_size_parse(&v, "-1"), 0);
+    assert_int_not_equal(qasm_size_parse(&v, "10X"), 0);
+    assert_int_not_equal(qasm_size_parse(&v, "10MB"), 0);
+    assert_int_not_equal(qasm_size_parse(&v, ""), 0);
+    assert_int_not_equal(qasm_size_parse(&v, "99999999999999999999G"), 0);
+}
+
+static void test_range(void **state)
+{
+    struct qasm_addr lo, hi, a;
+    char buf[QASM_ADDR_STRLEN];
+    (void)state;
+    assert_int_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.2-127.0.0.200"), 0);
+    qasm_addr_range_nth(&a, &lo, &hi, 0);
+    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "127.0.0.2");
+    qasm_addr_range_nth(&a, &lo, &hi, 198);
+    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "127.0.0.200");
+    qasm_addr_range_nth(&a, &lo, &hi, 199);  /* wraps */
+    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "127.0.0.2");
+    assert_int_equal(qasm_addr_range_parse(&lo, &hi, "10.0.0.255-10.0.1.1"), 0);
+    qasm_addr_range_nth(&a, &lo, &hi, 1);
+    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "10.0.1.0");
+    assert_int_equal(qasm_addr_range_parse(&lo, &hi, "::1"), 0);
+    qasm_addr_range_nth(&a, &lo, &hi, 5);
+    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "::1");
+    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.9-127.0.0.2"), 0);
+    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.1-::1"), 0);
+    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.1-"), 0);
+    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "host"), 0);
+}
+
+static void test_opts_defaults_and_flags(void **state)
+{
+    (void)state;
+    const char *a1[] = {"c", "https://127.0.0.1:4433/", NULL};
+    assert_int_equal(parse(2, a1), 0);
+    assert_int_equal(o.connections, 1);
+    assert_int_equal(o.requests, 1);
+    assert_int_equal(o.concurrency, 1);
+    assert_int_equal(o.mig_mode, QASM_MIG_NONE);
+    assert_int_equal(o.max_ack_delay, QASM_MS);
+    assert_int_equal(o.nurls, 1);
+
+    const char *a2[] = {"c", "--connect", "127.0.0.1:9000", "--migrate-hz", "1000", "--migrate-kind",
+                        "addr", "--local-addrs", "127.0.0.2-127.0.0.200", "--duration", "10s",
+                        "--size", "10M", "--json", "--concurrency", "4", "--connections", "3",
+                        "https://localhost:4433/", "https://localhost:4433/b", NULL};
+    assert_int_equal(parse(20, a2), 0);
+    assert_int_equal(o.have_connect, 1);
+    assert_int_equal(o.connect.port, 9000);
+    assert_int_equal(o.mig_mode, QASM_MIG_PERIOD);
+    assert_int_equal(o.mig_period, QASM_MS);
+    assert_int_equal(o.mig_kind, QASM_MIG_KIND_ADDR);
+    assert_int_equal(o.duration, 10 * QASM_SEC);
+    assert_int_equal(o.size, 10 * 1024 * 1024);
+    assert_int_equal(o.json, 1);
+    assert_int_equal(o.concurrency, 4);
+    assert_int_equal(o.connections, 3);
+    assert_int_equal(o.nurls, 2);
+    assert_string_equal(o.urls[1].path, "/b");
+
+    const char *a3[] = {"c", "--migrate-every-packets", "10", "--rebind", "https://h/", NULL};
+    assert_int_equal(parse(5, a3), 0);
+    assert_int_equal(o.mig_mode, QASM_MIG_PACKETS);
+    assert_int_equal(o.mig_packets, 10);
+    assert_int_equal(o.rebind, 1);
+
+    const char *a4[] = {"c", "--help", NULL};
+    assert_int_equal(parse(2, a4), 1);
+}
+
+static void test_opts_errors(void **state)
+{
+    (void)state;
+    const char *e1[] = {"c", NULL};
+    assert_int_equal(parse(1, e1), -1);
+    assert_non_null(strstr(err, "URL"));
+    const char *e2[] = {"c", "--migrate-hz", "0", "https://h/", NULL};
+    assert_int_equal(parse(4, e2), -1);
+    const char *e3[] = {"c", "--migrate-hz", "10", "--migrate-every", "1s", "https://h/", NULL};
+    assert_int_equal(parse(6, e3), -1);
+    const char *e4[] = {"c", "--migrate-kind", "addr", "https://h/", NULL};
+    assert_int_equal(parse(4, e4), -1);
+    assert_non_null(strstr(err, "--local-addrs"));
+    const char *e5[] = {"c", "--bogus", "https://h/", NULL};
+    assert_int_equal(parse(3, e5), -1);
+    const char *e6[] = {"c", "--requests", "5", "--duration", "1s", "https://h/", NULL};
+    assert_int_equal(parse(6, e6), -1);
+    const char *e7[] = {"c", "--cid-len", "21", "https://h/", NULL};
+    assert_int_equal(parse(4, e7), -1);
+    const char *e8[] = {"c", "ftp://h/", NULL};
+    assert_int_equal(parse(2, e8), -1);
+    const char *e9[] = {"c", "--rebind", "https://h/", NULL};
+    assert_int_equal(parse(3, e9), -1);
+    const char *e10[] = {"c", "--connect", "localhost:1", "https://h/", NULL};
+    assert_int_equal(parse(4, e10), -1);
+}
+
+static void test_content(void **state)
+{
+    uint8_t buf[70000];
+    (void)state;
+    /* the documented formula, across the period boundary */
+    for (uint64_t i = 0; i < sizeof(buf); i++) {
+        uint64_t j = (60000 + i) % QASM_CONTENT_PERIOD;
+        buf[i] = (uint8_t)((7 * j + j / 256) % 256);
+    }
+    assert_int_equal(qasm_content_check(buf, 60000, sizeof(buf)), 0);
+    assert_int_not_equal(qasm_content_check(buf, 60001, sizeof(buf)), 0);
+    buf[69999] ^= 1;
+    assert_int_not_equal(qasm_content_check(buf, 60000, sizeof(buf)), 0);
+    size_t avail;
+    const uint8_t *p = qasm_content_at(QASM_CONTENT_PERIOD - 3, &avail);
+    assert_int_equal(avail, 3);
+    assert_int_equal(p[0], (uint8_t)((7 * (QASM_CONTENT_PERIOD - 3) + (QASM_CONTENT_PERIOD - 3) / 256) % 256));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_size),
+        cmocka_unit_test(test_range),
+        cmocka_unit_test(test_opts_defaults_and_flags),
+        cmocka_unit_test(test_opts_errors),
+        cmocka_unit_test(test_content),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
