@@ -29,6 +29,7 @@
 #include "htab.h"
 #include "lb.h"
 #include "nat.h"
+#include "proto.h"
 #include "ratelimit.h"
 
 #define MAX_FLOWS_PER_CONN 16 /* client 5-tuples kept per QUIC connection */
@@ -1208,7 +1209,9 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     }
     if (rec->dcid_len > 0 && rec->dcid_len <= QASM_CID_MAXLEN)
         e->cid_len = (int8_t)rec->dcid_len;
-    if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up && !e->subscribed && !rec->closed)
+    if (rec->closed)
+        e->subscribed = 0; /* the tracker ended the subscription */
+    else if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up && !e->subscribed)
         subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
     return e;
 }
@@ -1249,6 +1252,47 @@ void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qas
         if (p)
             release_all(m, p, now, 0);
     }
+}
+
+static void record_from_conn(struct qasm_mbox_record *r, struct qasm_cid *dcids,
+                             const struct qasm_proto_conn *c, int closed)
+{
+    memset(r, 0, sizeof(*r));
+    r->odcid = c->odcid;
+    r->server = c->server;
+    r->dcid_len = c->dcid_len;
+    r->closed = (uint8_t)(closed || (c->flags & QASM_PROTO_REC_CLOSED));
+    size_t n = c->ndcids < QASM_PROTO_MAX_DCIDS ? c->ndcids : QASM_PROTO_MAX_DCIDS;
+    for (size_t i = 0; i < n; i++)
+        dcids[i] = c->dcids[i].cid;
+    r->dcids = dcids;
+    r->ndcids = n;
+    r->clients = c->clients;
+    r->nclients = c->nclients < QASM_PROTO_MAX_CLIENTS ? c->nclients : QASM_PROTO_MAX_CLIENTS;
+}
+
+void qasm_mbox_answer_conn(struct qasm_mbox *m, uint64_t id, const struct qasm_proto_conn *conn,
+                           qasm_tstamp now)
+{
+    if (conn == NULL) {
+        qasm_mbox_answer(m, id, NULL, now);
+        return;
+    }
+    struct qasm_mbox_record r;
+    struct qasm_cid dcids[QASM_PROTO_MAX_DCIDS];
+    record_from_conn(&r, dcids, conn, 0);
+    qasm_mbox_answer(m, id, &r, now);
+}
+
+void qasm_mbox_push_conn(struct qasm_mbox *m, uint8_t event, const struct qasm_proto_conn *conn,
+                         qasm_tstamp now)
+{
+    struct qasm_mbox_record r;
+    struct qasm_cid dcids[QASM_PROTO_MAX_DCIDS];
+    int closed = event == QASM_PROTO_EV_CLOSED || event == QASM_PROTO_EV_EXPIRED ||
+                 event == QASM_PROTO_EV_EVICTED;
+    record_from_conn(&r, dcids, conn, closed);
+    qasm_mbox_push(m, &r, now);
 }
 
 void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)

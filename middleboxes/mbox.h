@@ -314,6 +314,22 @@ void qasm_mbox_answer(struct qasm_mbox *m, uint64_t id, const struct qasm_mbox_r
 void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qasm_tstamp now);
 
 /*
+ * Adapters for the tracker codec (lib/proto.h): the same as
+ * qasm_mbox_answer / qasm_mbox_push, taking the decoded connection record
+ * as is. qasm_mbox_answer_conn(m, id, NULL, now) is a NOT_FOUND. Feed the
+ * RECORD that answers a SUBSCRIBE to qasm_mbox_push_conn (event 0). A push
+ * with event CLOSED / EXPIRED / EVICTED (or the record's CLOSED flag) ends
+ * the subscription; the local state then simply idles out.
+ * Requests ids fit in 32 bits until 2^32 queries were made (the protocol's
+ * req_id is 32-bit).
+ */
+struct qasm_proto_conn;
+void qasm_mbox_answer_conn(struct qasm_mbox *m, uint64_t id, const struct qasm_proto_conn *conn,
+                           qasm_tstamp now);
+void qasm_mbox_push_conn(struct qasm_mbox *m, uint8_t event, const struct qasm_proto_conn *conn,
+                         qasm_tstamp now);
+
+/*
  * qasm_mbox_tracker_state tells the core whether its tracker session is up
  * (|up| = 1) or down (0). Going down releases every held packet with
  * default treatment and stops requests (aware modes then behave like the
