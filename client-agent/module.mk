@@ -21,3 +21,5 @@ libqasm-agent.so_LDFLAGS := -Wl,--version-script=client-agent/agent.map -Wl,--ex
                             -Wl,-z,defs
 $(O)/obj/client-agent/%.o: CFLAGS += -fvisibility=hidden
 $(O)/libqasm-agent.so: client-agent/agent.map
+
+INTEG_TESTS += tests/integration/agent_gtls.sh

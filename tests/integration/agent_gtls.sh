@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# agent_gtls.sh: the client agent with a real, unmodified ngtcp2 client.
+# Debian's gtlsclient (ngtcp2-client) downloads 30 MB from Debian's gtlsserver
+# (ngtcp2-server) on 127.0.0.1 with build/libqasm-agent.so preloaded and
+# --change-local-addr mid-transfer. Checks:
+#   - qasm-trackctl --json dump (while the connection is alive) shows one
+#     connection whose odcid is the DCID of the client's first Initial (taken
+#     from a dumpcap capture on lo), >= 2 DCIDs, both client addresses;
+#   - every DCID the client used on the wire was reported to the tracker
+#     (same capture: the agent's report datagrams are in it too);
+#   - the download is byte-exact;
+#   - after the client exits the connection is closed at the tracker;
+#   - a second run with --exit-on-all-streams-close (local close) is reported
+#     closed too.
+# Everything runs under timeout; a trap kills what was started.
+set -u
+B=${QASM_BUILD:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+AGENT=$(readlink -f "$B/libqasm-agent.so")
+TRACKER=$B/qasm-tracker
+CTL=$B/qasm-trackctl
+for x in "$AGENT" "$TRACKER" "$CTL"; do
+    [ -x "$x" ] || [ -f "$x" ] || { echo "SKIP-FAIL: $x not built"; exit 1; }
+done
+command -v gtlsclient >/dev/null && command -v gtlsserver >/dev/null ||
+    { echo "FAIL: gtlsclient/gtlsserver missing (Debian ngtcp2-client, ngtcp2-server)"; exit 1; }
+
+T=$(mktemp -d /tmp/qasm-agent-gtls.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"; done; exit 1; }
+
+freeport() {
+    python3 -c 'import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0))
+t=socket.socket(); t.bind(("127.0.0.1",s.getsockname()[1])); print(s.getsockname()[1])'
+}
+TP=$(freeport); SP=$(freeport)
+[ "$TP" != "$SP" ] || SP=$(freeport)
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=localhost >/dev/null 2>&1 ||
+    fail "openssl could not make a test certificate"
+mkdir -p "$T/htdocs" "$T/dl" "$T/dl2"
+head -c 30000000 /dev/urandom >"$T/htdocs/big.bin"
+
+timeout 120 "$TRACKER" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
+    >"$T/tracker.log" 2>&1 &
+PIDS+=($!)
+timeout 120 gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
+    >"$T/server.log" 2>&1 &
+PIDS+=($!)
+CAP=$T/cap.pcap
+timeout 100 dumpcap -q -P -i lo -f "udp port $SP or udp port $TP" -w "$CAP" >"$T/dumpcap.log" 2>&1 &
+CAPPID=$!
+PIDS+=($CAPPID)
+for _ in $(seq 50); do [ -s "$CAP" ] && break; sleep 0.1; done
+[ -s "$CAP" ] || fail "dumpcap did not start"
+sleep 0.5
+
+ctl() { timeout 10 "$CTL" --tracker "127.0.0.1:$TP" "$@"; }
+
+# Run 1: migration 50 ms after the handshake (mid-transfer), then idle until
+# the 3 s idle timeout, so the live connection can be dumped.
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
+    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --timeout=3s \
+    --change-local-addr=50ms --download "$T/dl" --qlog-file "$T/client.qlog" \
+    127.0.0.1 "$SP" https://localhost/big.bin >"$T/client.log" 2>&1 &
+CPID=$!
+PIDS+=($CPID)
+
+# Poll the tracker until the download is done and the migration reported.
+LIVE=""
+for _ in $(seq 60); do
+    sleep 0.1
+    ctl --json dump >"$T/dump.json" 2>"$T/ctl.log" || continue
+    if python3 - "$T/dump.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d.get("connections", [])
+sys.exit(0 if len(c) == 1 and len(c[0]["clients"]) >= 2 and len(c[0]["dcids"]) >= 2 else 1)
+EOF
+    then
+        LIVE=1
+        break
+    fi
+done
+[ -n "$LIVE" ] || fail "tracker never showed one connection with >=2 DCIDs and 2 clients: $(cat "$T/dump.json")"
+kill -0 "$CPID" 2>/dev/null || fail "client exited before the live dump"
+echo "live dump: $(cat "$T/dump.json")"
+
+wait "$CPID"
+echo "client exit status $? (idle close)"
+cmp -s "$T/htdocs/big.bin" "$T/dl/big.bin" || fail "download differs from the served file"
+echo "download byte-exact (30000000 bytes)"
+grep "qasm-agent" "$T/client.log" | tail -2
+
+# After exit: closed at the tracker (still lingering, flagged closed).
+ctl --json dump >"$T/dump_after.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after exit"
+echo "dump after exit: $(cat "$T/dump_after.json")"
+
+# Run 2: local close (--exit-on-all-streams-close), no idle wait.
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
+    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    --change-local-addr=50ms --download "$T/dl2" \
+    127.0.0.1 "$SP" https://localhost/big.bin >"$T/client2.log" 2>&1 ||
+    fail "second gtlsclient run failed"
+cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "second download differs"
+sleep 0.3
+ctl --json dump >"$T/dump_after2.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 2"
+sleep 0.5
+kill -INT "$CAPPID" 2>/dev/null
+wait "$CAPPID" 2>/dev/null
+
+python3 "$HERE/agent_wire.py" "$CAP" "$SP" "$TP" >"$T/wire.json" || fail "capture analysis failed"
+echo "wire: $(cat "$T/wire.json")"
+
+python3 - "$T/dump.json" "$T/dump_after.json" "$T/dump_after2.json" "$T/wire.json" "$T/client.qlog" <<'EOF' || fail "checks failed"
+import json, sys
+live, after, after2, wire = (json.load(open(p)) for p in sys.argv[1:5])
+qlog = open(sys.argv[5]).read()
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok   " if cond else "FAIL ") + what)
+    ok = ok and cond
+conn = live["connections"][0]
+check(wire["odcid"] is not None, "first Initial found in the capture")
+check(conn["odcid"] == wire["odcid"], "tracker odcid %s == first Initial DCID %s" % (conn["odcid"], wire["odcid"]))
+check(len(conn["dcids"]) >= 2, "%d DCIDs known for the live connection" % len(conn["dcids"]))
+ports = wire["client_ports"]
+check(len(ports) >= 2, "capture shows client ports %s" % ports)
+clients = conn["clients"]
+def port_of(a):
+    return int(a.rsplit(":", 1)[1])
+check(len(clients) >= 2 and port_of(clients[0]) == ports[0] and port_of(clients[-1]) in ports[1:],
+      "tracker client addresses %s match the capture's ports (first %d, migrated %s)" % (clients, ports[0], ports[1:]))
+# Run 1 after exit: flagged closed (the tracker lingers 60 s here).
+c1 = [c for c in after["connections"] if c["odcid"] == conn["odcid"]]
+check(len(c1) == 1 and c1[0].get("closed") is True, "run 1 connection closed at the tracker after exit")
+# Run 2: a second connection, also closed.
+c2 = [c for c in after2["connections"] if c["odcid"] != conn["odcid"]]
+check(len(c2) == 1 and c2[0].get("closed") is True, "run 2 connection (local close) closed at the tracker")
+# The agent chains the application's own qlog writer: gtlsclient's file is intact.
+check('"group_id":"%s"' % wire["odcid"] in qlog and qlog.count("new_connection_id") > 0,
+      "gtlsclient's own qlog still written through the agent's hook (%d bytes)" % len(qlog))
+check(not wire["unknown"], "every DCID used on the wire was reported (unknown: %s)" % wire["unknown"])
+print("DCIDs used on the wire: %d, reported before first use: %d, late: %d"
+      % (len(wire["wire_dcids"]), wire["before_first_use"], len(wire["late"])))
+sys.exit(0 if ok else 1)
+EOF
+echo "PASS agent_gtls"
