@@ -16,3 +16,10 @@ qasm-udpdrive_SRCS := tests/integration/udpdrive.c
 UNIT_TESTS += test_nat
 test_nat_SRCS := tests/unit/test_nat.c $(MBOX_CORE_SRCS)
 test_nat_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_ratelimit
+test_ratelimit_SRCS := tests/unit/test_ratelimit.c $(MBOX_CORE_SRCS)
+test_ratelimit_LIBS = $(CMOCKA_LIBS)
+
+# Integration tests of qasm-mbox (helpers in tests/integration/mbox_lib.sh).
+INTEG_TESTS += tests/integration/mbox_nat.sh

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# mbox_nat.sh: a QUIC-shaped client migrating through qasm-mbox nat.
+#  - default: every migration takes a new mapping and a new public port; the
+#    8-port pool runs out, later phases are dropped (pool_exhausted) and a
+#    second client is refused (§2.1 of the paper);
+#  - reactive and proactive: one mapping and one public port for the whole
+#    connection (Table 1), the server sees one client address, and a second
+#    client gets its own mapping;
+#  - reactive with the tracker unreachable: default behaviour, counted.
+# The client is qasm-udpdrive (deterministic; it reports to the tracker like
+# the client agent would). Loopback only, every process bounded.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/mbox_lib.sh
+
+base=$(free_ports 32) || { echo "no free ports"; exit 1; }
+TRK=$base SRV=$((base + 1)) NAT=$((base + 2)) DEAD=$((base + 3))
+POOL_LO=$((base + 8)) POOL_HI=$((base + 15))    # 8 public ports
+CL1=$((base + 16))                               # client ports (not fixed: ephemeral is fine)
+
+start tracker "$B/qasm-tracker" --listen 127.0.0.1:$TRK
+start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats "$T/server.json"
+wait_bound $TRK tcp && wait_bound $SRV || exit 1
+
+client() { # conn packets migrate_every [extra...]
+    local conn=$1 n=$2 every=$3; shift 3
+    timeout 30 "$B/qasm-udpdrive" client --to 127.0.0.1:$NAT --conn "$conn" --packets "$n" \
+        --migrate-every "$every" --interval 10ms --tracker 127.0.0.1:$TRK "$@"
+}
+
+run_nat() { # mode tracker_port
+    local mode=$1 trk=$2
+    start nat "$B/qasm-mbox" nat --mode "$mode" --listen 127.0.0.1:$NAT \
+        --upstream 127.0.0.1:$SRV --ports $POOL_LO-$POOL_HI --tracker 127.0.0.1:$trk \
+        --stats-json "$T/nat.json" --log-level info
+    wait_bound $NAT || return 1
+    # aware modes: give the tracker session a moment to come up (it is not required)
+    [ "$mode" = default ] || wait_json "$T/nat.json" "d['tracker']['up'] or $trk == $DEAD" || true
+}
+
+for mode in default reactive proactive; do
+    echo "# nat $mode"
+    run_nat $mode $TRK || exit 1
+    c1=$(client $((10 + ${#mode})) 50 5 --port-base $CL1); rc1=$?
+    echo "client 1: $c1"
+    fresh_stats nat "$T/nat.json" || { echo "no stats"; FAILS=$((FAILS + 1)); }
+    s="$T/nat.json"
+    check "$mode: client 1 handshake" "$rc1 == 0"
+    if [ $mode = default ]; then
+        check "default: the 8-port pool is exhausted" \
+            "$(json $s "d['ports_high_water']") == 8"
+        check "default: one mapping per migration, 8 at most" \
+            "$(json $s "d['mappings_created']") == 8"
+        check "default: packets dropped for pool exhaustion" \
+            "$(json $s "d['packets_dropped']['pool_exhausted']") > 0"
+        check "default: the connection's later phases failed" \
+            "$(echo "$c1" | json /dev/stdin "d['phases_failed']") >= 1"
+        c2=$(client 99 5 0); rc2=$?
+        echo "client 2: $c2"
+        check "default: a second client is refused (no handshake)" "$rc2 == 3"
+    else
+        check "$mode: every phase of the migrating connection answered" \
+            "$(echo "$c1" | json /dev/stdin "d['phases_ok'] == d['phases'] == 10")"
+        check "$mode: one mapping for the connection" \
+            "$(json $s "d['mappings_created']") == 1"
+        check "$mode: one public port" "$(json $s "d['ports_high_water']") == 1"
+        check "$mode: migrations followed (attested by the tracker)" \
+            "$(json $s "d['migrations']") >= 9"
+        check "$mode: nothing dropped" "$(json $s "d['packets_dropped']['total']") == 0"
+        if [ $mode = proactive ]; then
+            check "proactive: subscribed to the connection" \
+                "$(json $s "d['tracker_subscribes']") >= 1"
+        fi
+        c2=$(client $((20 + ${#mode})) 5 0); rc2=$?
+        echo "client 2: $c2"
+        check "$mode: a second client gets through" "$rc2 == 0"
+        fresh_stats nat "$T/nat.json"
+        check "$mode: ... with its own mapping" "$(json $s "d['mappings_created']") == 2"
+        od=$(echo "$c1" | json /dev/stdin "d['odcid']")
+        check "$mode: the server saw one client address for the migrating connection" \
+            "$(json "$T/server.json" "[c['addrs'] for c in d['connections'] if c['odcid'] == '$od'] == [1]") == 1"
+    fi
+    stop nat
+done
+
+echo "# nat reactive, tracker unreachable"
+run_nat reactive $DEAD || exit 1
+c1=$(client 77 50 5); rc1=$?
+echo "client 1: $c1"
+fresh_stats nat "$T/nat.json"
+s="$T/nat.json"
+check "tracker down: the middlebox still forwards" "$rc1 == 0"
+check "tracker down: the session is down" "$(json $s "d['tracker']['up']") == 0"
+check "tracker down: packets given default treatment, counted" \
+    "$(json $s "d['tracker_unavailable']") > 0"
+check "tracker down: default behaviour (one mapping per migration)" \
+    "$(json $s "d['mappings_created']") == 8"
+check "tracker down: no packet held" "$(json $s "d['packets_held']") == 0"
+stop nat
+finish
