@@ -1,0 +1,28 @@
+# captures/: record (qasm-capture), replay (qasm-replay) and regression-test
+# middleboxes on pcap files; the corpus lives in captures/corpus/.
+
+CAPTURE_CORE_SRCS := captures/linktype.c captures/etrack.c captures/replay.c captures/events.c
+
+PROGS += qasm-replay
+qasm-replay_SRCS = captures/replay_main.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
+qasm-replay_LIBS = $(PCAP_LIBS)
+
+PROGS += qasm-capture
+qasm-capture_SRCS := captures/capture_main.c
+qasm-capture_LIBS = $(PCAP_LIBS)
+
+# Deterministic synthetic captures for the corpus (captures/regen-corpus.sh).
+PROGS += qasm-corpus-gen
+qasm-corpus-gen_SRCS := captures/corpus_gen.c
+qasm-corpus-gen_LIBS = $(PCAP_LIBS)
+
+UNIT_TESTS += test_captures
+test_captures_SRCS := tests/unit/test_captures.c captures/linktype.c captures/etrack.c \
+                      captures/events.c
+test_captures_LIBS = $(CMOCKA_LIBS)
+
+INTEG_TESTS += captures/regress.sh captures/test-dissector.sh
+
+.PHONY: regress
+regress: $(O)/qasm-replay
+	$(Q)QASM_BUILD=$(O) captures/regress.sh

@@ -1,0 +1,890 @@
+/*
+ * replay.c: the replay engine (see replay.h). One pass over the frames in
+ * capture order; the middlebox core, the embedded tracker and the passive
+ * connection observer all run on the capture's clock.
+ */
+#include "replay.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etrack.h"
+#include "htab.h"
+#include "ipudp.h"
+#include "linktype.h"
+#include "quic.h"
+
+#define MAX_WAITS 65536
+#define HASH_SEED 0x9e3779b97f4a7c15ull
+
+struct server {
+    struct qasm_addr addr;
+    uint8_t cid_len;  /* 0 = not learned */
+};
+
+struct cident {
+    struct qasm_cid cid;
+    int conn;
+};
+
+struct flowent {
+    struct qasm_flow flow; /* client -> server */
+    int conn;
+    int has_pub;
+    struct qasm_addr pub;  /* NAT: public address its last packet left from */
+};
+
+/* A datagram given to the core: it owns a copy of the IP packet. */
+struct dgram {
+    uint8_t *ip;
+    struct qasm_ipudp pu;  /* views into ip */
+    enum qasm_mbox_dir dir;
+    int conn;
+};
+
+struct wait {
+    uint64_t id;
+    struct qasm_cid dcid;
+    struct qasm_addr server;
+    qasm_tstamp deadline;
+};
+
+struct sub {
+    struct qasm_cid cid;
+};
+
+struct qasm_replay {
+    struct qasm_replay_config cfg;
+    struct qasm_mbox *m;
+    struct qasm_etrack *tr;
+    struct qasm_replay_counts c;
+    int learn_servers;
+    struct server servers[QASM_REPLAY_MAX_SERVERS];
+    size_t nservers;
+    uint32_t cid_len_mask;  /* CID lengths learned, bit per length */
+
+    struct qasm_replay_conn *conns;
+    size_t nconns, cap_conns;
+    struct qasm_htab *dcid_tab;  /* O-DCIDs and server-chosen DCIDs -> conn */
+    struct qasm_htab *scid_tab;  /* client SCIDs -> conn */
+    struct qasm_htab *flow_tab;  /* client flows -> conn / NAT public address */
+
+    struct wait *waits;
+    size_t nwaits, cap_waits;
+    struct sub *subs;
+    size_t nsubs, cap_subs;
+
+    qasm_tstamp now, first;
+    int started;
+};
+
+/* ---- small growable arrays ---- */
+
+static int grow(void **v, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? 2 * *cap : 8;
+    void *nv = realloc(*v, ncap * elem);
+    if (!nv)
+        return -ENOMEM;
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
+/* Arrays of a conn grow by powers of two: capacity is derived from the count. */
+static int push_elem(void **v, size_t *n, const void *e, size_t elem)
+{
+    size_t cap = 0;
+    if (*n) {
+        cap = 8;
+        while (cap < *n)
+            cap *= 2;
+    }
+    if (grow(v, &cap, *n, elem) < 0)
+        return -ENOMEM;
+    memcpy((uint8_t *)*v + *n * elem, e, elem);
+    (*n)++;
+    return 0;
+}
+
+/* ---- hash tables ---- */
+
+static int cident_eq(const void *e, const void *k)
+{
+    return qasm_cid_eq(&((const struct cident *)e)->cid, k);
+}
+
+static int flowent_eq(const void *e, const void *k)
+{
+    return qasm_flow_eq(&((const struct flowent *)e)->flow, k);
+}
+
+static int cid_lookup(const struct qasm_htab *h, const struct qasm_cid *cid)
+{
+    if (cid->len == 0)
+        return -1;
+    const struct cident *e = qasm_htab_find(h, qasm_cid_hash(cid, HASH_SEED), cid);
+    return e ? e->conn : -1;
+}
+
+static void cid_bind(struct qasm_htab *h, const struct qasm_cid *cid, int conn)
+{
+    if (cid->len == 0 || cid_lookup(h, cid) >= 0)
+        return;
+    struct cident *e = malloc(sizeof(*e));
+    if (!e)
+        return;
+    e->cid = *cid;
+    e->conn = conn;
+    if (qasm_htab_insert(h, qasm_cid_hash(cid, HASH_SEED), e) < 0)
+        free(e);
+}
+
+static struct flowent *flow_get(struct qasm_replay *r, const struct qasm_flow *f, int create)
+{
+    uint64_t hv = qasm_flow_hash(f, HASH_SEED);
+    struct flowent *e = qasm_htab_find(r->flow_tab, hv, f);
+    if (e || !create)
+        return e;
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->flow = *f;
+    e->conn = -1;
+    if (qasm_htab_insert(r->flow_tab, hv, e) < 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static void free_tab(struct qasm_htab *h)
+{
+    if (!h)
+        return;
+    size_t pos = 0;
+    void *e;
+    while ((e = qasm_htab_next(h, &pos)) != NULL)
+        free(e);
+    qasm_htab_del(h);
+}
+
+/* ---- servers ---- */
+
+static struct server *server_find(struct qasm_replay *r, const struct qasm_addr *a)
+{
+    for (size_t i = 0; i < r->nservers; i++)
+        if (qasm_addr_eq(&r->servers[i].addr, a))
+            return &r->servers[i];
+    return NULL;
+}
+
+static struct server *server_learn(struct qasm_replay *r, const struct qasm_addr *a)
+{
+    struct server *s = server_find(r, a);
+    if (s || !r->learn_servers || !a->family || r->nservers == QASM_REPLAY_MAX_SERVERS)
+        return s;
+    s = &r->servers[r->nservers++];
+    s->addr = *a;
+    s->cid_len = 0;
+    return s;
+}
+
+static void learn_cid_len(struct qasm_replay *r, struct server *s, size_t len)
+{
+    if (!s || len == 0 || len > QASM_CID_MAXLEN)
+        return;
+    s->cid_len = (uint8_t)len;
+    r->cid_len_mask |= 1u << len;
+}
+
+/* ---- observer ---- */
+
+static int conn_new(struct qasm_replay *r, const struct qasm_cid *odcid,
+                    const struct qasm_addr *server)
+{
+    if (grow((void **)&r->conns, &r->cap_conns, r->nconns, sizeof(*r->conns)) < 0)
+        return -1;
+    int i = (int)r->nconns++;
+    struct qasm_replay_conn *c = &r->conns[i];
+    memset(c, 0, sizeof(*c));
+    c->odcid = *odcid;
+    if (server)
+        c->server = *server;
+    cid_bind(r->dcid_tab, odcid, i);
+    return i;
+}
+
+static void conn_add_dcid(struct qasm_replay *r, int i, const struct qasm_cid *cid)
+{
+    struct qasm_replay_conn *c = &r->conns[i];
+    if (cid->len == 0 || qasm_cid_eq(cid, &c->odcid))
+        return;
+    for (size_t k = 0; k < c->ndcids; k++)
+        if (qasm_cid_eq(&c->dcids[k], cid))
+            return;
+    push_elem((void **)&c->dcids, &c->ndcids, cid, sizeof(*cid));
+    cid_bind(r->dcid_tab, cid, i);
+}
+
+static void conn_add_client(struct qasm_replay_conn *c, const struct qasm_addr *a)
+{
+    for (size_t k = 0; k < c->nclients; k++)
+        if (qasm_addr_eq(&c->clients[k], a))
+            return;
+    push_elem((void **)&c->clients, &c->nclients, a, sizeof(*a));
+}
+
+static void conn_add_port(struct qasm_replay_conn *c, uint16_t port)
+{
+    for (size_t k = 0; k < c->nports; k++)
+        if (c->ports[k] == port)
+            return;
+    push_elem((void **)&c->ports, &c->nports, &port, sizeof(port));
+}
+
+static void conn_add_backend(struct qasm_replay_conn *c, int b)
+{
+    for (size_t k = 0; k < c->nbackends; k++)
+        if (c->backends[k] == b)
+            return;
+    push_elem((void **)&c->backends, &c->nbackends, &b, sizeof(b));
+}
+
+/* Is this QUIC datagram's DCID one of a known connection (for the other-hop test)? */
+static int cid_known_any(struct qasm_replay *r, const struct qasm_quic_hdr *hd, const uint8_t *p,
+                         size_t n)
+{
+    if (hd->is_long)
+        return cid_lookup(r->dcid_tab, &hd->dcid) >= 0 || cid_lookup(r->scid_tab, &hd->dcid) >= 0;
+    for (size_t len = 1; len <= QASM_CID_MAXLEN; len++) {
+        if (!(r->cid_len_mask & (1u << len)) || n < 1 + len)
+            continue;
+        struct qasm_cid cid;
+        qasm_cid_set(&cid, p + 1, len);
+        if (cid_lookup(r->dcid_tab, &cid) >= 0)
+            return 1;
+    }
+    /* server -> client short headers carry a client SCID */
+    for (size_t i = 0; i < r->nconns; i++) {
+        const struct qasm_cid *s = &r->conns[i].client_scid;
+        if (s->len && n >= 1 + (size_t)s->len && memcmp(p + 1, s->data, s->len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Attribute a datagram to a connection (creating it on a client Initial); -1 if none. */
+static int observe(struct qasm_replay *r, enum qasm_mbox_dir dir, const struct qasm_flow *f,
+                   const struct qasm_quic_hdr *hd, struct server *srv)
+{
+    int conn = -1;
+
+    if (dir == QASM_MBOX_FROM_CLIENT) {
+        struct flowent *fe = flow_get(r, f, 0);
+        if (hd->is_long) {
+            conn = cid_lookup(r->dcid_tab, &hd->dcid);
+            if (conn < 0 && hd->type == QASM_QUIC_INITIAL && hd->dcid.len)
+                conn = conn_new(r, &hd->dcid, &f->dst);
+            if (conn >= 0 && hd->scid.len && r->conns[conn].client_scid.len == 0) {
+                r->conns[conn].client_scid = hd->scid;
+                cid_bind(r->scid_tab, &hd->scid, conn);
+            }
+        } else {
+            if (srv && srv->cid_len)
+                conn = cid_lookup(r->dcid_tab, &hd->dcid);
+            if (conn < 0 && fe)
+                conn = fe->conn;
+            if (conn >= 0 && srv && srv->cid_len)
+                conn_add_dcid(r, conn, &hd->dcid);
+        }
+        if (conn >= 0) {
+            conn_add_client(&r->conns[conn], &f->src);
+            if (!fe)
+                fe = flow_get(r, f, 1);
+            if (fe)
+                fe->conn = conn;
+        }
+    } else {
+        struct qasm_flow rev = qasm_flow_reverse(f);
+        struct flowent *fe = flow_get(r, &rev, 0);
+        if (hd->is_long)
+            conn = cid_lookup(r->scid_tab, &hd->dcid);
+        if (conn < 0 && fe)
+            conn = fe->conn;
+        if (hd->is_long && hd->type != QASM_QUIC_VERSION_NEGOTIATION && hd->scid.len) {
+            learn_cid_len(r, srv, hd->scid.len);
+            if (conn >= 0)
+                conn_add_dcid(r, conn, &hd->scid);
+        }
+    }
+    if (conn < 0)
+        r->c.unattributed_quic++;
+    return conn;
+}
+
+/* ---- the tracker side ---- */
+
+static void to_record(const struct qasm_proto_conn *pc, struct qasm_mbox_record *rec,
+                      struct qasm_cid *dcids, struct qasm_addr *clients)
+{
+    memset(rec, 0, sizeof(*rec));
+    rec->odcid = pc->odcid;
+    rec->server = pc->server;
+    rec->dcid_len = pc->dcid_len;
+    rec->closed = (pc->flags & QASM_PROTO_REC_CLOSED) != 0;
+    for (size_t i = 0; i < pc->ndcids; i++)
+        dcids[i] = pc->dcids[i].cid;
+    size_t n = 0;
+    for (size_t i = 0; i < pc->nclients; i++)
+        if (i != pc->current)
+            clients[n++] = pc->clients[i];
+    if (pc->current < pc->nclients)
+        clients[n++] = pc->clients[pc->current]; /* the address in use now comes last */
+    rec->dcids = dcids;
+    rec->ndcids = pc->ndcids;
+    rec->clients = clients;
+    rec->nclients = n;
+}
+
+static int conn_matches(const struct qasm_proto_conn *pc, const struct qasm_cid *cid)
+{
+    return qasm_cid_eq(&pc->odcid, cid) || qasm_proto_conn_find_dcid(pc, cid) >= 0;
+}
+
+static void drain(struct qasm_replay *r, qasm_tstamp t);
+
+static void answer(struct qasm_replay *r, uint64_t id, int idx, qasm_tstamp t)
+{
+    struct qasm_cid dcids[QASM_PROTO_MAX_DCIDS];
+    struct qasm_addr clients[QASM_PROTO_MAX_CLIENTS];
+    struct qasm_mbox_record rec;
+
+    if (idx < 0) {
+        r->c.queries_not_found++;
+        qasm_mbox_answer(r->m, id, NULL, t);
+        return;
+    }
+    to_record(qasm_etrack_conn(r->tr, (size_t)idx), &rec, dcids, clients);
+    r->c.queries_answered++;
+    qasm_mbox_answer(r->m, id, &rec, t);
+}
+
+static void push(struct qasm_replay *r, int idx, qasm_tstamp t)
+{
+    struct qasm_cid dcids[QASM_PROTO_MAX_DCIDS];
+    struct qasm_addr clients[QASM_PROTO_MAX_CLIENTS];
+    struct qasm_mbox_record rec;
+
+    to_record(qasm_etrack_conn(r->tr, (size_t)idx), &rec, dcids, clients);
+    r->c.pushes++;
+    qasm_mbox_push(r->m, &rec, t);
+}
+
+static void handle_request(struct qasm_replay *r, const struct qasm_mbox_req *q, qasm_tstamp t)
+{
+    switch (q->type) {
+    case QASM_MBOX_REQ_QUERY: {
+        int idx = qasm_etrack_find(r->tr, &q->dcid, &q->server);
+        if (idx >= 0 || q->wait_ms == 0 || r->nwaits >= MAX_WAITS ||
+            grow((void **)&r->waits, &r->cap_waits, r->nwaits, sizeof(*r->waits)) < 0) {
+            answer(r, q->id, idx, t);
+            break;
+        }
+        struct wait *w = &r->waits[r->nwaits++];
+        w->id = q->id;
+        w->dcid = q->dcid;
+        w->server = q->server;
+        w->deadline = t + (qasm_duration)q->wait_ms * QASM_MS;
+        break;
+    }
+    case QASM_MBOX_REQ_SUBSCRIBE: {
+        size_t i;
+        for (i = 0; i < r->nsubs; i++)
+            if (qasm_cid_eq(&r->subs[i].cid, &q->odcid))
+                break;
+        if (i == r->nsubs) {
+            if (grow((void **)&r->subs, &r->cap_subs, r->nsubs, sizeof(*r->subs)) < 0)
+                break;
+            r->subs[r->nsubs++].cid = q->odcid;
+        }
+        int idx = qasm_etrack_find(r->tr, &q->odcid, NULL);
+        if (idx >= 0)
+            push(r, idx, t); /* the RECORD reply of a SUBSCRIBE to a known connection */
+        break;
+    }
+    case QASM_MBOX_REQ_UNSUBSCRIBE:
+        for (size_t i = 0; i < r->nsubs; i++) {
+            if (qasm_cid_eq(&r->subs[i].cid, &q->odcid)) {
+                r->subs[i] = r->subs[--r->nsubs];
+                break;
+            }
+        }
+        break;
+    }
+}
+
+/* ---- verdicts ---- */
+
+static void emit(struct qasm_replay *r, struct dgram *d, const struct qasm_flow *to, qasm_tstamp t)
+{
+    if (!r->cfg.out)
+        return;
+    const struct qasm_flow *from = &d->pu.flow;
+    if (qasm_flow_eq(from, to)) {
+        r->cfg.out(r->cfg.out_ud, t, d->ip, d->pu.pkt_len);
+    } else if (to->src.family == from->src.family && to->dst.family == from->dst.family) {
+        qasm_ipudp_rewrite(d->ip, &d->pu, &to->src, &to->dst);
+        r->cfg.out(r->cfg.out_ud, t, d->ip, d->pu.pkt_len);
+    } else {
+        /* the NAT's public side is of the other family: build a new packet */
+        size_t cap = d->pu.payload_len + 48;
+        uint8_t *buf = malloc(cap);
+        if (!buf)
+            return;
+        ssize_t n = qasm_ipudp_build(buf, cap, &to->src, &to->dst, d->pu.payload,
+                                     d->pu.payload_len, d->pu.ttl);
+        if (n > 0)
+            r->cfg.out(r->cfg.out_ud, t, buf, (size_t)n);
+        free(buf);
+        if (n <= 0)
+            return;
+    }
+    r->c.written++;
+}
+
+static void decide(struct qasm_replay *r, struct dgram *d, const struct qasm_mbox_verdict *v,
+                   qasm_tstamp t)
+{
+    struct qasm_replay_conn *c = d->conn >= 0 ? &r->conns[d->conn] : NULL;
+    enum qasm_mbox_function fn = r->cfg.mbox.function;
+
+    if (v->action == QASM_MBOX_FORWARD) {
+        if (c)
+            c->forwarded++;
+        if (fn == QASM_MBOX_NAT && d->dir == QASM_MBOX_FROM_CLIENT) {
+            struct flowent *fe = flow_get(r, &d->pu.flow, 1);
+            if (fe) {
+                fe->pub = v->flow.src;
+                fe->has_pub = 1;
+            }
+            if (c)
+                conn_add_port(c, v->public_port);
+        } else if (fn == QASM_MBOX_NAT && d->dir == QASM_MBOX_FROM_SERVER) {
+            if (!qasm_addr_eq(&v->flow.dst, &d->pu.flow.dst))
+                r->c.return_misrouted++;
+        } else if (fn == QASM_MBOX_LB && d->dir == QASM_MBOX_FROM_CLIENT && c && v->backend >= 0) {
+            conn_add_backend(c, v->backend);
+        }
+        emit(r, d, &v->flow, t);
+    } else if (c) {
+        c->dropped++;
+    }
+    free(d->ip);
+    free(d);
+}
+
+static void drain(struct qasm_replay *r, qasm_tstamp t)
+{
+    int progress;
+    do {
+        struct qasm_mbox_event ev;
+        struct qasm_mbox_verdict v;
+        struct qasm_mbox_req q;
+        progress = 0;
+        while (qasm_mbox_next_event(r->m, &ev)) {
+            if (ev.type == QASM_MBOX_EV_PORT_OPEN)
+                r->c.ports_opened++;
+            else
+                r->c.ports_closed++;
+            progress = 1;
+        }
+        while (qasm_mbox_next_release(r->m, &v)) {
+            if (v.opaque)
+                decide(r, v.opaque, &v, t);
+            progress = 1;
+        }
+        while (qasm_mbox_next_request(r->m, &q)) {
+            handle_request(r, &q, t);
+            progress = 1;
+        }
+    } while (progress);
+}
+
+/* Run the core's timers and the tracker's query deadlines up to |t|. */
+static void advance(struct qasm_replay *r, qasm_tstamp t)
+{
+    if (t < r->now)
+        t = r->now;
+    for (int guard = 0; guard < 1000000; guard++) {
+        qasm_tstamp next = qasm_mbox_next_expiry(r->m);
+        qasm_tstamp wnext = QASM_TSTAMP_MAX;
+        for (size_t i = 0; i < r->nwaits; i++)
+            if (r->waits[i].deadline < wnext)
+                wnext = r->waits[i].deadline;
+        qasm_tstamp n = next < wnext ? next : wnext;
+        if (n > t)
+            break;
+        if (n < r->now)
+            n = r->now;
+        r->now = n;
+        if (wnext <= next) {
+            for (size_t i = 0; i < r->nwaits;) {
+                if (r->waits[i].deadline <= wnext) {
+                    uint64_t id = r->waits[i].id;
+                    r->waits[i] = r->waits[--r->nwaits];
+                    answer(r, id, -1, n);
+                } else {
+                    i++;
+                }
+            }
+        } else {
+            qasm_mbox_expire(r->m, n);
+        }
+        drain(r, n);
+        if (wnext > next && qasm_mbox_next_expiry(r->m) <= n)
+            break; /* the core did not move its deadline: do not spin */
+    }
+    r->now = t;
+}
+
+static int clock_in(struct qasm_replay *r, qasm_tstamp t)
+{
+    if (!r->started) {
+        r->started = 1;
+        r->first = t;
+        r->now = t;
+    }
+    if (t < r->now) {
+        r->c.time_backwards++;
+        t = r->now;
+    }
+    advance(r, t);
+    return 0;
+}
+
+static void report_applied(struct qasm_replay *r, int idx, qasm_tstamp t)
+{
+    const struct qasm_proto_conn *pc = qasm_etrack_conn(r->tr, (size_t)idx);
+
+    r->c.reports_applied++;
+    /* observer: merge what the tracker knows */
+    struct server *srv = pc->server.family ? server_learn(r, &pc->server) : NULL;
+    if (srv && pc->dcid_len)
+        learn_cid_len(r, srv, pc->dcid_len);
+    int conn = cid_lookup(r->dcid_tab, &pc->odcid);
+    if (conn < 0)
+        conn = conn_new(r, &pc->odcid, pc->server.family ? &pc->server : NULL);
+    if (conn >= 0) {
+        struct qasm_replay_conn *c = &r->conns[conn];
+        c->in_reports = 1;
+        if (!c->server.family && pc->server.family)
+            c->server = pc->server;
+        if (pc->scid.len && !c->client_scid.len) {
+            c->client_scid = pc->scid;
+            cid_bind(r->scid_tab, &pc->scid, conn);
+        }
+        for (size_t i = 0; i < pc->ndcids; i++)
+            conn_add_dcid(r, conn, &pc->dcids[i].cid);
+        for (size_t i = 0; i < pc->nclients; i++)
+            conn_add_client(&r->conns[conn], &pc->clients[i]);
+    }
+    /* queries waiting for one of its CIDs */
+    for (size_t i = 0; i < r->nwaits;) {
+        struct wait *w = &r->waits[i];
+        int f = qasm_etrack_find(r->tr, &w->dcid, &w->server);
+        if (f >= 0) {
+            uint64_t id = w->id;
+            *w = r->waits[--r->nwaits];
+            answer(r, id, f, t);
+        } else {
+            i++;
+        }
+    }
+    /* subscriptions */
+    for (size_t i = 0; i < r->nsubs; i++) {
+        if (conn_matches(pc, &r->subs[i].cid)) {
+            push(r, idx, t);
+            break;
+        }
+    }
+    drain(r, t);
+}
+
+static void apply_report(struct qasm_replay *r, const struct qasm_proto_msg *m,
+                         const struct qasm_addr *source, qasm_tstamp t)
+{
+    int idx = qasm_etrack_apply(r->tr, m, source);
+    if (idx < 0) {
+        r->c.reports_rejected++;
+        return;
+    }
+    report_applied(r, idx, t);
+}
+
+/* ---- packets ---- */
+
+static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip,
+                         const struct qasm_ipudp *pu)
+{
+    const uint8_t *p = pu->payload;
+    size_t n = pu->payload_len;
+
+    r->c.udp_packets++;
+    if (n >= QASM_PROTO_HDR_LEN && p[0] == QASM_PROTO_MAGIC0 && p[1] == QASM_PROTO_MAGIC1) {
+        struct qasm_proto_msg m;
+        if (qasm_proto_decode(&m, p, n) < 0) {
+            r->c.tracker_bad++;
+            return;
+        }
+        r->c.tracker_msgs++;
+        if (qasm_proto_is_report(m.hdr.type) && r->cfg.capture_reports)
+            apply_report(r, &m, r->cfg.trust_any ? NULL : &pu->flow.src, t);
+        return;
+    }
+
+    struct server *sdst = server_find(r, &pu->flow.dst);
+    struct server *ssrc = sdst ? NULL : server_find(r, &pu->flow.src);
+    struct qasm_quic_hdr hd;
+    size_t short_len = sdst ? sdst->cid_len : 0;
+    int quic = n > 0 && qasm_quic_parse(&hd, p, n, short_len, 0) > 0;
+    if (quic)
+        r->c.quic_packets++;
+
+    enum qasm_mbox_dir dir;
+    struct server *srv = NULL;
+    if (sdst) {
+        dir = QASM_MBOX_FROM_CLIENT;
+        srv = sdst;
+    } else if (ssrc) {
+        dir = QASM_MBOX_FROM_SERVER;
+        srv = ssrc;
+    } else if (quic && cid_known_any(r, &hd, p, n)) {
+        r->c.other_hop++;
+        return;
+    } else {
+        dir = QASM_MBOX_FROM_CLIENT;
+        if (quic && hd.is_long && hd.type == QASM_QUIC_INITIAL)
+            srv = server_learn(r, &pu->flow.dst);
+    }
+    int conn = quic && srv ? observe(r, dir, &pu->flow, &hd, srv) : -1;
+
+    struct dgram *d = calloc(1, sizeof(*d));
+    uint8_t *copy = d ? malloc(pu->pkt_len) : NULL;
+    if (!copy) {
+        free(d);
+        return;
+    }
+    memcpy(copy, ip, pu->pkt_len);
+    d->ip = copy;
+    d->pu = *pu;
+    d->pu.payload = copy + (pu->payload - ip);
+    d->dir = dir;
+    d->conn = conn;
+
+    struct qasm_mbox_pkt pkt;
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.flow = pu->flow;
+    pkt.dir = dir;
+    pkt.data = d->pu.payload;
+    pkt.len = n;
+    pkt.opaque = d;
+    if (dir == QASM_MBOX_FROM_SERVER && r->cfg.mbox.function == QASM_MBOX_NAT) {
+        /* the server answers the NAT's public address of that client flow */
+        struct qasm_flow rev = qasm_flow_reverse(&pu->flow);
+        struct flowent *fe = flow_get(r, &rev, 0);
+        if (fe && fe->has_pub) {
+            pkt.flow.dst = fe->pub;
+        } else {
+            pkt.flow.dst = r->cfg.mbox.nat_public;
+            pkt.flow.dst.port = 0;
+        }
+    }
+    r->c.mbox_packets++;
+    if (dir == QASM_MBOX_FROM_CLIENT)
+        r->c.from_client++;
+    else
+        r->c.from_server++;
+    if (conn >= 0)
+        r->conns[conn].packets++;
+
+    struct qasm_mbox_verdict v;
+    enum qasm_mbox_action a = qasm_mbox_process(r->m, &pkt, t, &v);
+    struct qasm_mbox_event ev;
+    while (qasm_mbox_next_event(r->m, &ev)) {
+        if (ev.type == QASM_MBOX_EV_PORT_OPEN)
+            r->c.ports_opened++;
+        else
+            r->c.ports_closed++;
+    }
+    if (a == QASM_MBOX_HOLD) {
+        if (conn >= 0)
+            r->conns[conn].held++;
+    } else {
+        decide(r, d, &v, t);
+    }
+    drain(r, t);
+}
+
+void qasm_replay_frame(struct qasm_replay *r, qasm_tstamp t, int dlt, const uint8_t *frame,
+                       size_t caplen, size_t wirelen)
+{
+    const uint8_t *ip;
+    size_t iplen;
+    struct qasm_ipudp pu;
+
+    r->c.packets++;
+    clock_in(r, t);
+    int ver = qasm_link_decap(dlt, frame, caplen, &ip, &iplen);
+    if (ver < 0) {
+        if (ver == QASM_LINK_ERR_UNSUPPORTED)
+            r->c.unsupported_link++;
+        else if (ver == QASM_LINK_ERR_TRUNCATED)
+            r->c.truncated++;
+        else
+            r->c.not_ip++;
+        return;
+    }
+    int rv = qasm_ipudp_parse(&pu, ip, iplen, 0);
+    switch (rv) {
+    case 0:
+        break;
+    case QASM_IPUDP_ERR_FRAGMENT:
+        r->c.fragments++;
+        return;
+    case QASM_IPUDP_ERR_NOT_UDP:
+        r->c.not_udp++;
+        return;
+    case QASM_IPUDP_ERR_TRUNCATED:
+        r->c.truncated++;
+        return;
+    default:
+        /* a frame cut by the snap length shows up as a bad length */
+        if (caplen < wirelen)
+            r->c.truncated++;
+        else
+            r->c.malformed_ip++;
+        return;
+    }
+    udp_datagram(r, t, ip, &pu);
+}
+
+int qasm_replay_event(struct qasm_replay *r, qasm_tstamp t, const struct qasm_proto_msg *m)
+{
+    if (!qasm_proto_is_report(m->hdr.type))
+        return -EINVAL;
+    clock_in(r, t);
+    r->c.tracker_events++;
+    apply_report(r, m, NULL, t);
+    return 0;
+}
+
+void qasm_replay_finish(struct qasm_replay *r)
+{
+    if (!r->started)
+        return;
+    qasm_duration tail = r->cfg.mbox.hold_time + QASM_MS;
+    for (size_t i = 0; i < r->nwaits; i++)
+        if (r->waits[i].deadline > r->now && r->waits[i].deadline - r->now > tail)
+            tail = r->waits[i].deadline - r->now;
+    advance(r, r->now + tail);
+    while (r->nwaits) {
+        uint64_t id = r->waits[--r->nwaits].id;
+        answer(r, id, -1, r->now);
+    }
+    drain(r, r->now);
+}
+
+/* ---- lifecycle and results ---- */
+
+int qasm_replay_new(struct qasm_replay **pr, const struct qasm_replay_config *cfg)
+{
+    struct qasm_replay *r = calloc(1, sizeof(*r));
+    int rv = -ENOMEM;
+
+    *pr = NULL;
+    if (!r)
+        return -ENOMEM;
+    r->cfg = *cfg;
+    r->learn_servers = cfg->nservers == 0;
+    for (size_t i = 0; i < cfg->nservers && i < QASM_REPLAY_MAX_SERVERS; i++)
+        r->servers[r->nservers++].addr = cfg->servers[i];
+    if (qasm_etrack_new(&r->tr) < 0 || qasm_htab_new(&r->dcid_tab, 256, cident_eq) < 0 ||
+        qasm_htab_new(&r->scid_tab, 64, cident_eq) < 0 ||
+        qasm_htab_new(&r->flow_tab, 256, flowent_eq) < 0)
+        goto fail;
+    rv = qasm_mbox_new(&r->m, &cfg->mbox);
+    if (rv < 0)
+        goto fail;
+    *pr = r;
+    return 0;
+fail:
+    qasm_replay_del(r);
+    return rv;
+}
+
+void qasm_replay_del(struct qasm_replay *r)
+{
+    if (!r)
+        return;
+    if (r->m) {
+        /* hand back what the core still holds so its copies are freed */
+        struct qasm_mbox_verdict v;
+        qasm_mbox_tracker_state(r->m, 0, r->now);
+        while (qasm_mbox_next_release(r->m, &v)) {
+            struct dgram *d = v.opaque;
+            if (d) {
+                free(d->ip);
+                free(d);
+            }
+        }
+        qasm_mbox_del(r->m);
+    }
+    qasm_etrack_del(r->tr);
+    free_tab(r->dcid_tab);
+    free_tab(r->scid_tab);
+    free_tab(r->flow_tab);
+    for (size_t i = 0; i < r->nconns; i++) {
+        free(r->conns[i].dcids);
+        free(r->conns[i].clients);
+        free(r->conns[i].ports);
+        free(r->conns[i].backends);
+    }
+    free(r->conns);
+    free(r->waits);
+    free(r->subs);
+    free(r);
+}
+
+const struct qasm_replay_counts *qasm_replay_counts(const struct qasm_replay *r)
+{
+    return &r->c;
+}
+
+size_t qasm_replay_nconns(const struct qasm_replay *r)
+{
+    return r->nconns;
+}
+
+const struct qasm_replay_conn *qasm_replay_conn(const struct qasm_replay *r, size_t i)
+{
+    return i < r->nconns ? &r->conns[i] : NULL;
+}
+
+const struct qasm_mbox *qasm_replay_mbox(const struct qasm_replay *r)
+{
+    return r->m;
+}
+
+qasm_tstamp qasm_replay_first_ts(const struct qasm_replay *r)
+{
+    return r->started ? r->first : 0;
+}
+
+qasm_tstamp qasm_replay_last_ts(const struct qasm_replay *r)
+{
+    return r->started ? r->now : 0;
+}
