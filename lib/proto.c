@@ -6,6 +6,7 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -452,6 +453,7 @@ int qasm_proto_decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
         rd_cid(&r, &m->u.notfound.cid);
         break;
     case QASM_PROTO_PUSH:
+        memset(&m->u.push, 0, offsetof(struct qasm_proto_push, conn));
         m->u.push.event = rd_u8(&r);
         if (!r.err && (m->u.push.event < QASM_PROTO_EV_OPENED ||
                        m->u.push.event > QASM_PROTO_EV_EVICTED))
@@ -459,6 +461,7 @@ int qasm_proto_decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
         rd_conn(&r, &m->u.push.conn);
         break;
     case QASM_PROTO_OK:
+        memset(&m->u.ok, 0, sizeof(m->u.ok));
         m->u.ok.count = rd_u32(&r);
         break;
     case QASM_PROTO_ERROR: {
@@ -474,6 +477,7 @@ int qasm_proto_decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
     }
     case QASM_PROTO_STATS_REPLY: {
         struct qasm_proto_stats *st = &m->u.stats;
+        memset(st, 0, sizeof(*st));
         st->n = rd_u8(&r);
         if (!r.err && st->n > QASM_PROTO_MAX_STATS)
             rd_fail(&r, -E2BIG);

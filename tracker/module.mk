@@ -8,3 +8,7 @@ qasm-tracker_LIBS = $(LIBEV_LIBS)
 
 PROGS += qasm-trackctl
 qasm-trackctl_SRCS := tracker/trackctl.c
+
+UNIT_TESTS += test_proto
+test_proto_SRCS := tests/unit/test_proto.c
+test_proto_LIBS = $(CMOCKA_LIBS)
