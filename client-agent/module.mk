@@ -23,3 +23,4 @@ $(O)/obj/client-agent/%.o: CFLAGS += -fvisibility=hidden
 $(O)/libqasm-agent.so: client-agent/agent.map
 
 INTEG_TESTS += tests/integration/agent_gtls.sh
+INTEG_TESTS += tests/integration/agent_h3_100hz.sh

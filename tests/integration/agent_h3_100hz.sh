@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# agent_h3_100hz.sh: the client agent preloaded into qasm-h3-client migrating
+# at 100 Hz for 2 s against qasm-h3-server on 127.0.0.1, with the tracker.
+# A dumpcap capture on lo holds the QUIC packets and the agent's reports in
+# one clock. Checks: every DCID the client used on the wire was reported to
+# the tracker; the tracker accepted every report (no trust rejection, nothing
+# malformed); the connection is closed at the tracker after exit; no request
+# failed. Prints how many DCIDs were reported before their first use and the
+# lead times (measured, not asserted: no timing assertions in tests).
+set -u
+B=${QASM_BUILD:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+AGENT=$(readlink -f "$B/libqasm-agent.so")
+for x in "$AGENT" "$B/qasm-tracker" "$B/qasm-trackctl" "$B/qasm-h3-client" "$B/qasm-h3-server"; do
+    [ -e "$x" ] || { echo "FAIL: $x not built"; exit 1; }
+done
+
+T=$(mktemp -d /tmp/qasm-agent-h3.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"; done; exit 1; }
+
+freeport() {
+    python3 -c 'import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0))
+t=socket.socket(); t.bind(("127.0.0.1",s.getsockname()[1])); print(s.getsockname()[1])'
+}
+TP=$(freeport); SP=$(freeport)
+[ "$TP" != "$SP" ] || SP=$(freeport)
+
+timeout 60 "$B/qasm-tracker" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
+    >"$T/tracker.log" 2>&1 &
+PIDS+=($!)
+timeout 60 "$B/qasm-h3-server" --listen "127.0.0.1:$SP" --no-json >"$T/server.log" 2>&1 &
+PIDS+=($!)
+CAP=$T/cap.pcap
+timeout 50 dumpcap -q -P -s 400 -i lo -f "udp port $SP or udp port $TP" -w "$CAP" \
+    >"$T/dumpcap.log" 2>&1 &
+CAPPID=$!
+PIDS+=($CAPPID)
+for _ in $(seq 50); do [ -s "$CAP" ] && break; sleep 0.1; done
+[ -s "$CAP" ] || fail "dumpcap did not start"
+sleep 0.5
+
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
+    timeout 30 "$B/qasm-h3-client" --migrate-hz 100 --duration 2s --size 20k --interval 5ms \
+    --verify --json "https://127.0.0.1:$SP/" >"$T/client.json" 2>"$T/client.log" ||
+    fail "qasm-h3-client failed: $(cat "$T/client.json")"
+echo "client: $(cat "$T/client.json")"
+grep "qasm-agent info: exit" "$T/client.log"
+sleep 0.3
+timeout 10 "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --json dump >"$T/dump.json" 2>"$T/ctl.log" ||
+    fail "trackctl dump failed"
+timeout 10 "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --json stats >"$T/stats.json" 2>>"$T/ctl.log" ||
+    fail "trackctl stats failed"
+sleep 0.3
+kill -INT "$CAPPID" 2>/dev/null
+wait "$CAPPID" 2>/dev/null
+
+python3 "$HERE/agent_wire.py" "$CAP" "$SP" "$TP" >"$T/wire.json" || fail "capture analysis failed"
+
+python3 - "$T/client.json" "$T/dump.json" "$T/stats.json" "$T/wire.json" <<'EOF' || fail "checks failed"
+import json, sys
+client, dump, stats, wire = (json.load(open(p)) for p in sys.argv[1:5])
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok   " if cond else "FAIL ") + what)
+    ok = ok and cond
+def stat(name):
+    if isinstance(stats, dict):
+        if name in stats:
+            return stats[name]
+        for v in stats.values():
+            if isinstance(v, dict) and name in v:
+                return v[name]
+    return None
+check(client.get("requests_failed") == 0 and client.get("verify_errors") == 0,
+      "no failed request, no verify error (%s ok)" % client.get("requests_ok"))
+check(client.get("migrations", 0) >= 100, "%s migrations done" % client.get("migrations"))
+conns = dump.get("connections", [])
+check(len(conns) == 1 and conns[0]["odcid"] == wire["odcid"],
+      "tracker holds the connection under the first Initial's DCID")
+check(len(conns) == 1 and conns[0].get("closed") is True, "closed at the tracker after exit")
+check(len(conns) == 1 and len(conns[0]["clients"]) >= 2, "tracker holds several client addresses")
+for name in ("rejected_trust", "malformed_udp", "rejected_bad"):
+    v = stat(name)
+    check(v in (0, None), "tracker %s = %s" % (name, v))
+wd = wire["wire_dcids"]
+check(len(wd) >= client.get("migrations", 0), "%d DCIDs used on the wire" % len(wd))
+check(not wire["unknown"], "every DCID used on the wire was reported to the tracker (%d unknown)"
+      % len(wire["unknown"]))
+lead = sorted(wire["lead_us"].values())
+med = lead[len(lead) // 2] if lead else 0
+print("DCIDs reported before their first use: %d of %d (late: %d); lead time min %.1f us, "
+      "median %.1f us" % (wire["before_first_use"], len(wd), len(wire["late"]),
+                          lead[0] if lead else 0, med))
+sys.exit(0 if ok else 1)
+EOF
+echo "PASS agent_h3_100hz"
