@@ -939,12 +939,14 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
     if (cd) {
         if (attested(m, cd, &key.src, now)) {
             if (!cd->has_state) {
-                cd->client = key.src;
+                /* Learned from the tracker (e.g. after a restart): the LB hashes the
+                 * connection's first client address, as when it saw the Initial. */
                 cd->server = key.dst;
                 if (state_alloc(m, cd, now) < 0) {
                     drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
                     return;
                 }
+                cd->client = key.src;
                 v->path = QASM_MBOX_PATH_NEW;
             } else {
                 m->st.migrations++;
@@ -1186,7 +1188,7 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     if (e == NULL) {
         if (rec->nclients == 0 || rec->closed)
             return NULL;
-        e = conn_new(m, &odcid, &rec->clients[rec->nclients - 1], &rec->server, now);
+        e = conn_new(m, &odcid, &rec->clients[0], &rec->server, now);
         if (e == NULL)
             return NULL;
     }

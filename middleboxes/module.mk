@@ -23,3 +23,7 @@ test_ratelimit_LIBS = $(CMOCKA_LIBS)
 
 # Integration tests of qasm-mbox (helpers in tests/integration/mbox_lib.sh).
 INTEG_TESTS += tests/integration/mbox_nat.sh
+
+UNIT_TESTS += test_lb
+test_lb_SRCS := tests/unit/test_lb.c $(MBOX_CORE_SRCS)
+test_lb_LIBS = $(CMOCKA_LIBS)
