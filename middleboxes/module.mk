@@ -27,3 +27,4 @@ INTEG_TESTS += tests/integration/mbox_nat.sh
 UNIT_TESTS += test_lb
 test_lb_SRCS := tests/unit/test_lb.c $(MBOX_CORE_SRCS)
 test_lb_LIBS = $(CMOCKA_LIBS)
+INTEG_TESTS += tests/integration/mbox_ratelimit.sh tests/integration/mbox_lb.sh
