@@ -131,6 +131,14 @@ int main(int argc, char **argv)
     if (!out)
         fail("-w OUT.pcap is required");
 
+    /* From here on a SIGTERM ends the capture cleanly, even during setup. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     char err[PCAP_ERRBUF_SIZE];
     pcap_t *p = pcap_create(iface, err);
     if (!p) {
@@ -175,13 +183,6 @@ int main(int argc, char **argv)
         return 1;
     }
     int fd = pcap_get_selectable_fd(p);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     fprintf(stderr, "qasm-capture: capturing on %s (%s), filter '%s', into %s\n", iface,
             pcap_datalink_val_to_name(pcap_datalink(p)) ? pcap_datalink_val_to_name(pcap_datalink(p))
