@@ -28,3 +28,7 @@ UNIT_TESTS += test_lb
 test_lb_SRCS := tests/unit/test_lb.c $(MBOX_CORE_SRCS)
 test_lb_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/mbox_ratelimit.sh tests/integration/mbox_lb.sh
+
+UNIT_TESTS += test_classify
+test_classify_SRCS := tests/unit/test_classify.c $(MBOX_CORE_SRCS)
+test_classify_LIBS = $(CMOCKA_LIBS)
