@@ -11,6 +11,12 @@ test_agent_report_SRCS := tests/unit/test_agent_report.c client-agent/agent_repo
                           client-agent/agent_state.c
 test_agent_report_LIBS = $(CMOCKA_LIBS)
 
+# A program linking the agent (before libngtcp2) and using qasm_agent.h.
+UNIT_TESTS += test_agent_api
+test_agent_api_SRCS := tests/unit/test_agent_api.c
+test_agent_api_LIBS = -L$(O) -lqasm-agent -Wl,-rpath,$(abspath $(O)) $(NGTCP2_LIBS) $(CMOCKA_LIBS)
+$(O)/test_agent_api: $(O)/libqasm-agent.so
+
 # The agent: hidden visibility, only the ngtcp2 wrappers and qasm_agent_* exported
 # (client-agent/agent.map); libqasm.a's symbols stay private (--exclude-libs).
 SHLIBS += libqasm-agent.so

@@ -114,9 +114,29 @@ LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
 cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "second download differs"
 sleep 0.3
 ctl --json dump >"$T/dump_after2.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 2"
+# The capture covers runs 1 and 2 only (runs 3-4 report nothing on purpose).
 sleep 0.5
 kill -INT "$CAPPID" 2>/dev/null
 wait "$CAPPID" 2>/dev/null
+
+# Run 3: without QASM_TRACKER the agent is inert (no output, nothing sent).
+rm -f "$T/dl2/big.bin"
+LD_PRELOAD=$AGENT timeout 60 gtlsclient -q --no-http-dump --no-quic-dump \
+    --exit-on-all-streams-close --download "$T/dl2" 127.0.0.1 "$SP" https://localhost/big.bin \
+    >"$T/client3.log" 2>&1 || fail "gtlsclient with an inert agent failed"
+cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "download with an inert agent differs"
+! grep -q qasm-agent "$T/client3.log" || fail "inert agent wrote: $(cat "$T/client3.log")"
+echo "ok   inert without QASM_TRACKER (no output, download byte-exact)"
+
+# Run 4: tracker unreachable (a closed port): the connection is unaffected.
+DEAD=$(freeport)
+rm -f "$T/dl2/big.bin"
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$DEAD QASM_AGENT_LOG=info \
+    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    --change-local-addr=50ms --download "$T/dl2" 127.0.0.1 "$SP" https://localhost/big.bin \
+    >"$T/client4.log" 2>&1 || fail "gtlsclient with the tracker down failed"
+cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "download with the tracker down differs"
+echo "ok   tracker down: download byte-exact; agent: $(grep -o 'exit: .*' "$T/client4.log")"
 
 python3 "$HERE/agent_wire.py" "$CAP" "$SP" "$TP" >"$T/wire.json" || fail "capture analysis failed"
 echo "wire: $(cat "$T/wire.json")"

@@ -1,0 +1,211 @@
+/*
+ * test_agent_api: a program that LINKS libqasm-agent.so (before libngtcp2,
+ * no LD_PRELOAD) and uses client-agent/qasm_agent.h. It creates a real
+ * ngtcp2 0.12 client connection in-process (no packets are exchanged) and
+ * checks, on a loopback UDP socket standing in for the tracker, the reports
+ * the agent sends: OPEN through the interposed client_new, explicit calls
+ * (track, learn_cid, dcid_status) deduped, an address change through the
+ * interposed set_local_addr, CLOSE through the interposed conn_del.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "../../client-agent/qasm_agent.h"
+#include "proto.h"
+
+static int sink_fd = -1;
+
+/* Receives one report within |ms|; returns 1 and fills |m|, or 0 if none came. */
+static int recv_report(struct qasm_proto_msg *m, int ms)
+{
+    uint8_t buf[QASM_PROTO_MAX_MSG];
+    struct pollfd p = { .fd = sink_fd, .events = POLLIN };
+    ssize_t n;
+
+    if (poll(&p, 1, ms) <= 0)
+        return 0;
+    n = recv(sink_fd, buf, sizeof(buf), 0);
+    assert_true(n > 0);
+    assert_int_equal(qasm_proto_decode(m, buf, (size_t)n), 0);
+    return 1;
+}
+
+static void rand_cb(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; i < len; i++)
+        dest[i] = (uint8_t)(i * 37 + 11);
+}
+
+static int new_cid_cb(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token, size_t len, void *ud)
+{
+    (void)conn;
+    (void)ud;
+    memset(cid->data, 0x5a, len);
+    cid->datalen = len;
+    memset(token, 0, NGTCP2_STATELESS_RESET_TOKENLEN);
+    return 0;
+}
+
+static int app_dcid_calls;
+
+static int app_dcid_status(ngtcp2_conn *conn, int type, uint64_t seq, const ngtcp2_cid *cid,
+                           const uint8_t *token, void *ud)
+{
+    (void)conn, (void)type, (void)seq, (void)cid, (void)token;
+    assert_ptr_equal(ud, &app_dcid_calls); /* user_data untouched */
+    app_dcid_calls++;
+    return 0;
+}
+
+static void mkcid(ngtcp2_cid *c, uint8_t tag, size_t len)
+{
+    c->datalen = len;
+    for (size_t i = 0; i < len; i++)
+        c->data[i] = (uint8_t)(tag + i);
+}
+
+static void test_link_and_explicit_api(void **state)
+{
+    (void)state;
+    struct sockaddr_in sink = { .sin_family = AF_INET }, local = { .sin_family = AF_INET },
+                       remote = { .sin_family = AF_INET }, local2;
+    socklen_t sl = sizeof(sink);
+    char spec[64];
+    struct qasm_proto_msg m;
+    struct qasm_agent_stats st;
+    ngtcp2_callbacks cb;
+    ngtcp2_settings settings;
+    ngtcp2_transport_params params;
+    ngtcp2_path path;
+    ngtcp2_conn *conn = NULL;
+    ngtcp2_cid dcid, scid, spare;
+    ngtcp2_addr a2;
+    int nrecv = 0;
+
+    sink.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sink_fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(sink_fd >= 0);
+    assert_int_equal(bind(sink_fd, (struct sockaddr *)&sink, sizeof(sink)), 0);
+    assert_int_equal(getsockname(sink_fd, (struct sockaddr *)&sink, &sl), 0);
+    snprintf(spec, sizeof(spec), "127.0.0.1:%u", ntohs(sink.sin_port));
+
+    /* Explicit configuration before the first connection; only once. */
+    assert_int_equal(qasm_agent_init(spec, 0), 0);
+    assert_int_equal(qasm_agent_init(spec, 0), -EALREADY);
+    assert_int_equal(qasm_agent_enabled(), 1);
+    assert_int_equal(qasm_agent_track(NULL), -EINVAL);
+
+    memset(&cb, 0, sizeof(cb));
+    cb.client_initial = ngtcp2_crypto_client_initial_cb;
+    cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    cb.encrypt = ngtcp2_crypto_encrypt_cb;
+    cb.decrypt = ngtcp2_crypto_decrypt_cb;
+    cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
+    cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
+    cb.rand = rand_cb;
+    cb.get_new_connection_id = new_cid_cb;
+    cb.update_key = ngtcp2_crypto_update_key_cb;
+    cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+    cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+    cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+    cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+    cb.dcid_status = app_dcid_status;
+    ngtcp2_settings_default(&settings);
+    settings.initial_ts = 1000000;
+    ngtcp2_transport_params_default(&params);
+    local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    local.sin_port = htons(40001);
+    remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    remote.sin_port = htons(4433);
+    path.local.addr = (ngtcp2_sockaddr *)&local;
+    path.local.addrlen = sizeof(local);
+    path.remote.addr = (ngtcp2_sockaddr *)&remote;
+    path.remote.addrlen = sizeof(remote);
+    path.user_data = NULL;
+    mkcid(&dcid, 0xd0, 18);
+    mkcid(&scid, 0x50, 8);
+
+    /* Interposed by link order: OPEN with the O-DCID = our dcid. */
+    assert_int_equal(ngtcp2_conn_client_new(&conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb,
+                                            &settings, &params, NULL, &app_dcid_calls),
+                     0);
+    assert_true(recv_report(&m, 2000));
+    nrecv++;
+    assert_int_equal(m.hdr.type, QASM_PROTO_REPORT_OPEN);
+    assert_int_equal(m.u.report.odcid.len, 18);
+    assert_memory_equal(m.u.report.odcid.data, dcid.data, 18);
+    assert_int_equal(m.u.report.scid.len, 8);
+    assert_int_equal(m.u.report.client0.port, 40001);
+    assert_int_equal(m.u.report.server.port, 4433);
+
+    /* Explicit calls: track is a no-op for a tracked conn. */
+    assert_int_equal(qasm_agent_track(conn), 0);
+    assert_false(recv_report(&m, 100));
+
+    mkcid(&spare, 0x90, 18);
+    qasm_agent_learn_cid(conn, 3, &spare);
+    assert_true(recv_report(&m, 2000));
+    nrecv++;
+    assert_int_equal(m.hdr.type, QASM_PROTO_REPORT_DCID_NEW);
+    assert_int_equal(m.u.report.dcid.seq, 3);
+    qasm_agent_learn_cid(conn, 3, &spare); /* known: nothing */
+    assert_false(recv_report(&m, 100));
+
+    /* The app's dcid_status is still called with its user_data by ngtcp2; an
+     * explicit dcid_status for a spare reports it active (same seq). */
+    qasm_agent_dcid_status(conn, NGTCP2_CONNECTION_ID_STATUS_TYPE_DEACTIVATE, 3, &spare);
+    assert_true(recv_report(&m, 2000));
+    nrecv++;
+    assert_int_equal(m.hdr.type, QASM_PROTO_REPORT_DCID_RETIRE);
+
+    /* NAT rebinding through the interposed set_local_addr. */
+    local2 = local;
+    local2.sin_port = htons(40002);
+    a2.addr = (ngtcp2_sockaddr *)&local2;
+    a2.addrlen = sizeof(local2);
+    ngtcp2_conn_set_local_addr(conn, &a2);
+    assert_true(recv_report(&m, 2000));
+    nrecv++;
+    assert_int_equal(m.hdr.type, QASM_PROTO_REPORT_ADDR);
+    assert_int_equal(m.u.report.client.port, 40002);
+    assert_int_equal(m.u.report.client0.port, 40001);
+
+    qasm_agent_get_stats(&st);
+    assert_int_equal(st.conns_tracked, 1);
+    assert_int_equal(st.conns_live, 1);
+    assert_int_equal(st.reports_sent, (uint64_t)nrecv);
+    assert_int_equal(st.send_errors, 0);
+
+    /* Close through the interposed conn_del. */
+    ngtcp2_conn_del(conn);
+    assert_true(recv_report(&m, 2000));
+    assert_int_equal(m.hdr.type, QASM_PROTO_REPORT_CLOSE);
+    qasm_agent_get_stats(&st);
+    assert_int_equal(st.conns_live, 0);
+    assert_int_equal(st.closes, 1);
+    assert_int_equal(app_dcid_calls, 0); /* no handshake, so ngtcp2 never called it */
+    close(sink_fd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_link_and_explicit_api),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
