@@ -230,12 +230,17 @@ static void conn_add_dcid(struct qasm_replay *r, int i, const struct qasm_cid *c
     cid_bind(r->dcid_tab, cid, i);
 }
 
+static void add_addr(struct qasm_addr **v, size_t *n, const struct qasm_addr *a)
+{
+    for (size_t k = 0; k < *n; k++)
+        if (qasm_addr_eq(&(*v)[k], a))
+            return;
+    push_elem((void **)v, n, a, sizeof(*a));
+}
+
 static void conn_add_client(struct qasm_replay_conn *c, const struct qasm_addr *a)
 {
-    for (size_t k = 0; k < c->nclients; k++)
-        if (qasm_addr_eq(&c->clients[k], a))
-            return;
-    push_elem((void **)&c->clients, &c->nclients, a, sizeof(*a));
+    add_addr(&c->clients, &c->nclients, a);
 }
 
 static void conn_add_port(struct qasm_replay_conn *c, uint16_t port)
@@ -589,8 +594,10 @@ static void report_applied(struct qasm_replay *r, int idx, qasm_tstamp t)
         }
         for (size_t i = 0; i < pc->ndcids; i++)
             conn_add_dcid(r, conn, &pc->dcids[i].cid);
-        for (size_t i = 0; i < pc->nclients; i++)
-            conn_add_client(&r->conns[conn], &pc->clients[i]);
+        for (size_t i = 0; i < pc->nclients; i++) {
+            conn_add_client(c, &pc->clients[i]);
+            add_addr(&c->attested, &c->nattested, &pc->clients[i]);
+        }
     }
     /* queries waiting for one of its CIDs */
     for (size_t i = 0; i < r->nwaits;) {
@@ -850,6 +857,7 @@ void qasm_replay_del(struct qasm_replay *r)
     for (size_t i = 0; i < r->nconns; i++) {
         free(r->conns[i].dcids);
         free(r->conns[i].clients);
+        free(r->conns[i].attested);
         free(r->conns[i].ports);
         free(r->conns[i].backends);
     }

@@ -95,6 +95,8 @@ struct qasm_replay_conn {
     size_t nports;
     int *backends;               /* LB backends its client packets went to */
     size_t nbackends;
+    struct qasm_addr *attested;  /* client addresses agent reports vouched for */
+    size_t nattested;
     uint64_t packets;            /* datagrams given to the middlebox */
     uint64_t forwarded;
     uint64_t dropped;

@@ -101,13 +101,15 @@ struct jw {
     int first[16];
 };
 
+/* One member per line, indented by two spaces per level, so expectations diff well. */
 static void jw_sep(struct jw *j, const char *key)
 {
     if (!j->first[j->depth])
         fputc(',', j->f);
     j->first[j->depth] = 0;
+    fprintf(j->f, "\n%*s", 2 * (j->depth + 1), "");
     if (key)
-        fprintf(j->f, "\"%s\":", key);
+        fprintf(j->f, "\"%s\": ", key);
 }
 
 static void jw_open(struct jw *j, const char *key, char c)
@@ -120,6 +122,8 @@ static void jw_open(struct jw *j, const char *key, char c)
 
 static void jw_close(struct jw *j, char c)
 {
+    if (!j->first[j->depth])
+        fprintf(j->f, "\n%*s", 2 * j->depth, "");
     fputc(c, j->f);
     j->depth--;
 }
@@ -270,6 +274,17 @@ static void print_json(const struct qasm_replay *r, const struct qasm_mbox_confi
             jw_str(&j, NULL, qasm_addr_format(buf, sizeof(buf), &k->clients[a]));
         jw_close(&j, ']');
         jw_u64(&j, "in_reports", (uint64_t)k->in_reports);
+        /* addresses seen in packets that no accepted report vouched for (hijack, race lost) */
+        jw_open(&j, "unattested_addrs", '[');
+        for (size_t a = 0; k->in_reports && a < k->nclients; a++) {
+            size_t b;
+            for (b = 0; b < k->nattested; b++)
+                if (qasm_addr_eq(&k->attested[b], &k->clients[a]))
+                    break;
+            if (b == k->nattested)
+                jw_str(&j, NULL, qasm_addr_format(buf, sizeof(buf), &k->clients[a]));
+        }
+        jw_close(&j, ']');
         jw_u64(&j, "packets", k->packets);
         jw_u64(&j, "forwarded", k->forwarded);
         jw_u64(&j, "dropped", k->dropped);
