@@ -16,3 +16,5 @@ test_proto_LIBS = $(CMOCKA_LIBS)
 UNIT_TESTS += test_store
 test_store_SRCS := tests/unit/test_store.c tracker/store.c
 test_store_LIBS = $(CMOCKA_LIBS)
+
+INTEG_TESTS += tests/integration/tracker.sh

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# tracker.sh: qasm-tracker + qasm-trackctl end to end on loopback (IPv4 and
+# IPv6): report -> query (also one waiting before the report) -> watch
+# (all, and one pending subscription) -> migration -> close, checked with
+# dump --json and stats --json; trust and malformed counters; SIGUSR1 and a
+# clean SIGTERM exit; bad flags. Every process is bounded and killed on exit.
+set -u
+B=${QASM_BUILD:-build}
+TRK=$B/qasm-tracker
+CTL=$B/qasm-trackctl
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; for f in "$work"/*.err; do echo "--- $f"; tail -20 "$f"; done; exit 1; }
+ok() { echo "ok: $*"; }
+
+free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$((20000 + RANDOM % 12000)) # below the ephemeral range
+    if [ -z "$(ss -Htuan "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return; fi
+  done
+  echo 0
+}
+
+json_get() { # json_get FILE PYTHON-EXPR (d = the parsed JSON)
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
+}
+
+# Bad flags: clear message, non-zero exit.
+$TRK --trust maybe 2>"$work/flag.err"; rc=$?
+[ $rc -ne 0 ] && grep -q -- "--trust" "$work/flag.err" || fail "bad --trust accepted (rc $rc)"
+$TRK --listen nowhere 2>"$work/flag.err" && fail "bad --listen accepted"
+$CTL frobnicate 2>"$work/flag.err"; [ $? -eq 2 ] || fail "unknown command not exit 2"
+$CTL query zz 2>"$work/flag.err"; [ $? -eq 2 ] || fail "bad DCID not exit 2"
+ok "bad flags rejected"
+
+P=$(free_port)
+[ "$P" != 0 ] || fail "no free port"
+LISTEN=(--listen "127.0.0.1:$P")
+have6=0
+if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then LISTEN+=(--listen "[::1]:$P"); have6=1; fi
+timeout 120 "$TRK" "${LISTEN[@]}" --ttl 60s --close-linger 60s --max-wait 20s \
+  --log-level debug 2>"$work/tracker.err" &
+TPID=$!
+pids+=("$TPID")
+C=("$CTL" --tracker "127.0.0.1:$P" --timeout 5s)
+for _ in $(seq 1 50); do "${C[@]}" stats >/dev/null 2>&1 && break; sleep 0.1; done
+"${C[@]}" stats >/dev/null 2>&1 || fail "tracker did not come up"
+ok "tracker up on port $P (ipv6: $have6)"
+
+ODCID=0102030405060708
+# Watchers: all connections (3 pushes: opened, dcid_new, closed) and a
+# pending subscription to the O-DCID, which binds when the report arrives.
+timeout 60 "${C[@]}" --json watch --count 3 >"$work/watch_all.out" 2>"$work/watch_all.err" &
+WALL=$!; pids+=("$WALL")
+timeout 60 "${C[@]}" --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
+WONE=$!; pids+=("$WONE")
+# A query that waits for a DCID nobody reported yet.
+timeout 60 "${C[@]}" --json --timeout 30s query aabbccdd --wait 15000 >"$work/wait.out" 2>"$work/wait.err" &
+WQ=$!; pids+=("$WQ")
+for _ in $(seq 1 100); do
+  grep -q watching "$work/watch_all.err" && grep -q watching "$work/watch_one.err" && break
+  sleep 0.05
+done
+grep -q watching "$work/watch_one.err" || fail "watchers did not subscribe"
+sleep 0.2 # let the waiting query reach the tracker (it is answered either way)
+
+# Report (REFRESH from 127.0.0.2, the client's IP), then query.
+"${C[@]}" report --odcid $ODCID --dcid aabbccdd --client 127.0.0.2:5000 \
+  --server 127.0.0.1:4433 --seq 10 >/dev/null || fail "report failed"
+found=0
+for _ in $(seq 1 50); do
+  if "${C[@]}" --json query aabbccdd >"$work/q1.json" 2>/dev/null; then found=1; break; fi
+  sleep 0.1
+done
+[ $found = 1 ] || fail "query after report: not found"
+[ "$(json_get "$work/q1.json" 'd["connection"]["odcid"]')" = $ODCID ] || fail "query: wrong odcid"
+[ "$(json_get "$work/q1.json" 'd["connection"]["server"]')" = 127.0.0.1:4433 ] || fail "query: server"
+ok "report -> query"
+"${C[@]}" --json query $ODCID >"$work/q0.json" || fail "query by O-DCID"
+"${C[@]}" query ffffffff >/dev/null; [ $? -eq 1 ] || fail "unknown DCID not exit 1"
+"${C[@]}" query aabbccdd --server 127.0.0.1:9999 >/dev/null; [ $? -eq 1 ] || fail "server filter"
+ok "query by O-DCID, NOT_FOUND, server filter"
+
+wait $WQ; rc=$?
+[ $rc -eq 0 ] || fail "waiting query: exit $rc"
+[ "$(json_get "$work/wait.out" 'd["found"]')" = True ] || fail "waiting query not answered with the record"
+ok "query with wait answered when the DCID became known"
+
+# Migration: new DCID from a new address (127.0.0.3), same connection key.
+"${C[@]}" report --type dcid --odcid $ODCID --dcid 11223344 --dcid-seq 1 \
+  --client 127.0.0.3:6000 --client0 127.0.0.2:5000 --seq 11 >/dev/null || fail "report dcid"
+for _ in $(seq 1 50); do "${C[@]}" query 11223344 >/dev/null 2>&1 && break; sleep 0.1; done
+"${C[@]}" --json query 11223344 >"$work/q2.json" || fail "query new DCID"
+[ "$(json_get "$work/q2.json" 'd["connection"]["current"]')" = 127.0.0.3:6000 ] || fail "current address"
+ok "migration: new DCID and address"
+
+# Trust: a report for an address that is not the sender's is rejected.
+"${C[@]}" report --odcid 0a0b --client 192.0.2.77:1 --server 127.0.0.1:4433 >/dev/null 2>&1
+# Malformed datagram.
+printf 'not a tracker message' >/dev/udp/127.0.0.1/$P
+for _ in $(seq 1 50); do
+  "${C[@]}" --json stats >"$work/stats1.json" || fail "stats"
+  [ "$(json_get "$work/stats1.json" 'd["malformed_udp"]')" -ge 1 ] &&
+    [ "$(json_get "$work/stats1.json" 'd["rejected_trust"]')" -ge 1 ] && break
+  sleep 0.1
+done
+[ "$(json_get "$work/stats1.json" 'd["rejected_trust"]')" -ge 1 ] || fail "rejected_trust not counted"
+[ "$(json_get "$work/stats1.json" 'd["malformed_udp"]')" -ge 1 ] || fail "malformed_udp not counted"
+"${C[@]}" query 0a0b >/dev/null; [ $? -eq 1 ] || fail "untrusted report was stored"
+ok "untrusted and malformed reports counted and ignored"
+
+# Close: both watchers end.
+"${C[@]}" report --close --odcid $ODCID --client 127.0.0.3:6000 --client0 127.0.0.2:5000 \
+  --seq 12 >/dev/null || fail "report close"
+wait $WALL; rc=$?; [ $rc -eq 0 ] || fail "watch all: exit $rc"
+wait $WONE; rc=$?; [ $rc -eq 0 ] || fail "watch one: exit $rc"
+events=$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["event"] for l in open(sys.argv[1])))' "$work/watch_all.out")
+[ "$events" = "opened dcid_new closed" ] || fail "watch all events: '$events'"
+events=$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["event"] for l in open(sys.argv[1])))' "$work/watch_one.out")
+[ "$events" = "opened dcid_new closed" ] || fail "watch one events: '$events'"
+ok "watch: pushes opened, dcid_new, closed (all and pending subscription)"
+
+# dump --json holds the whole record.
+"${C[@]}" --json dump >"$work/dump.json" || fail "dump"
+python3 - "$work/dump.json" <<'EOF' || fail "dump --json content"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = [x for x in d["connections"] if x["odcid"] == "0102030405060708"]
+assert len(c) == 1, d
+c = c[0]
+assert sorted(c["dcids"]) == ["11223344", "aabbccdd"], c
+assert c["clients"] == ["127.0.0.2:5000", "127.0.0.3:6000"], c
+assert c["server"] == "127.0.0.1:4433", c
+assert c["dcid_len"] == 4, c
+assert c["closed"] is True, c
+EOF
+ok "dump --json"
+
+"${C[@]}" --json stats >"$work/stats2.json" || fail "stats"
+# reports_* count every report received (the untrusted one was a refresh too).
+python3 - "$work/stats2.json" <<'EOF' || fail "stats counters"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["conns"] == 1 and d["dcids"] == 2, d
+assert d["reports_refresh"] == 2 and d["reports_dcid_new"] == 1 and d["reports_close"] == 1, d
+assert d["pushes"] >= 6 and d["waits"] >= 1 and d["waits_found"] >= 1, d
+assert d["queries_not_found"] >= 2 and d["closed"] == 1, d
+assert d["mem_bytes"] > 0 and d["bytes_per_conn"] > 0, d
+EOF
+ok "stats counters"
+
+if [ $have6 = 1 ]; then
+  "$CTL" --tracker "[::1]:$P" --json query 11223344 >"$work/q6.json" || fail "query over IPv6"
+  "$CTL" --tracker "[::1]:$P" report --odcid 0c0d --dcid 0e0f --client "[::1]:7000" \
+    --server "[::1]:4433" --seq 1 >/dev/null || fail "report over IPv6"
+  for _ in $(seq 1 50); do "$CTL" --tracker "[::1]:$P" query 0e0f >/dev/null 2>&1 && break; sleep 0.1; done
+  "$CTL" --tracker "[::1]:$P" --json query 0e0f >"$work/q7.json" || fail "IPv6 report not stored"
+  [ "$(json_get "$work/q7.json" 'd["connection"]["current"]')" = "[::1]:7000" ] || fail "IPv6 client"
+  ok "IPv6 listener: query and report"
+fi
+
+# Signals go to the tracker itself, the child of `timeout`.
+RPID=$(pgrep -P "$TPID" -x qasm-tracker)
+[ -n "$RPID" ] || fail "tracker process not found"
+kill -USR1 "$RPID"
+for _ in $(seq 1 50); do grep -q '^conns ' "$work/tracker.err" && break; sleep 0.1; done
+grep -q '^conns ' "$work/tracker.err" || fail "SIGUSR1 printed no counters"
+kill -TERM "$RPID"
+wait "$TPID"; rc=$?
+[ $rc -eq 0 ] || fail "tracker exit status $rc after SIGTERM"
+ok "SIGUSR1 counters, SIGTERM clean exit"
+echo "PASS tracker.sh"
