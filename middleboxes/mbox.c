@@ -916,7 +916,8 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
             dcid_bind(m, fe, &dcid, 0);
             v->path = QASM_MBOX_PATH_UPDATE;
             e = fe;
-        } else if (attested(m, cd, &key.src, now)) {
+        } else if (attested(m, cd, &key.src, now) &&
+                   (cd->has_state || state_alloc(m, cd, now) == 0)) {
             /* The tracker says this address belongs to cd now. */
             flow_move(m, f, cd);
             m->st.migrations++;

@@ -32,3 +32,6 @@ INTEG_TESTS += tests/integration/mbox_ratelimit.sh tests/integration/mbox_lb.sh
 UNIT_TESTS += test_classify
 test_classify_SRCS := tests/unit/test_classify.c $(MBOX_CORE_SRCS)
 test_classify_LIBS = $(CMOCKA_LIBS)
+
+FUZZ_TARGETS += fuzz_mbox
+fuzz_mbox_SRCS := tests/fuzz/fuzz_mbox.c $(MBOX_CORE_SRCS)
