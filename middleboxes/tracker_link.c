@@ -55,31 +55,6 @@ static void link_down(void *ud)
     l->drain(l->ud);
 }
 
-/* Fills |rec| from the protocol record; the current client address goes last. */
-static void record_from_conn(struct qasm_mbox_record *rec, const struct qasm_proto_conn *c,
-                             struct qasm_cid *dcids, struct qasm_addr *clients, int closed)
-{
-    memset(rec, 0, sizeof(*rec));
-    rec->odcid = c->odcid;
-    rec->server = c->server;
-    rec->dcid_len = c->dcid_len;
-    rec->closed = (uint8_t)(closed || (c->flags & QASM_PROTO_REC_CLOSED));
-    size_t nd = c->ndcids <= QASM_PROTO_MAX_DCIDS ? c->ndcids : QASM_PROTO_MAX_DCIDS;
-    for (size_t i = 0; i < nd; i++)
-        dcids[i] = c->dcids[i].cid;
-    size_t nc = c->nclients <= QASM_PROTO_MAX_CLIENTS ? c->nclients : QASM_PROTO_MAX_CLIENTS;
-    size_t k = 0;
-    for (size_t i = 0; i < nc; i++)
-        if (i != c->current)
-            clients[k++] = c->clients[i];
-    if (c->current < nc)
-        clients[k++] = c->clients[c->current];
-    rec->dcids = dcids;
-    rec->ndcids = nd;
-    rec->clients = clients;
-    rec->nclients = k;
-}
-
 static struct pend *pend_find(struct qasm_tlink *l, uint32_t req_id)
 {
     struct pend *p = &l->ring[req_id & (RING_SIZE - 1)];
@@ -92,43 +67,34 @@ static void link_msg(void *ud, const struct qasm_proto_msg *msg)
 {
     struct qasm_tlink *l = ud;
     qasm_tstamp now = qasm_now();
-    struct qasm_cid dcids[QASM_PROTO_MAX_DCIDS];
-    struct qasm_addr clients[QASM_PROTO_MAX_CLIENTS];
-    struct qasm_mbox_record rec;
     struct pend *p = pend_find(l, msg->hdr.req_id);
 
     switch (msg->hdr.type) {
     case QASM_PROTO_RECORD:
-        record_from_conn(&rec, &msg->u.conn, dcids, clients, 0);
         if (p && p->kind == PEND_QUERY) {
             l->c.answers++;
-            qasm_mbox_answer(l->m, p->mbox_id, &rec, now);
+            qasm_mbox_answer_conn(l->m, p->mbox_id, &msg->u.conn, now);
             p->kind = PEND_NONE;
         } else if (p && p->kind == PEND_SUBSCRIBE) {
-            qasm_mbox_push(l->m, &rec, now); /* known at subscription time */
+            qasm_mbox_push_conn(l->m, 0, &msg->u.conn, now); /* known at subscription time */
             p->kind = PEND_NONE;
         } else {
             l->c.answers_unknown++;
-            qasm_mbox_answer(l->m, UINT64_MAX, &rec, now);
+            qasm_mbox_answer_conn(l->m, UINT64_MAX, &msg->u.conn, now);
         }
         break;
     case QASM_PROTO_NOT_FOUND:
         if (p && p->kind == PEND_QUERY) {
             l->c.answers++;
-            qasm_mbox_answer(l->m, p->mbox_id, NULL, now);
+            qasm_mbox_answer_conn(l->m, p->mbox_id, NULL, now);
         }
         if (p)
             p->kind = PEND_NONE;
         break;
-    case QASM_PROTO_PUSH: {
-        uint8_t ev = msg->u.push.event;
-        int last = ev == QASM_PROTO_EV_CLOSED || ev == QASM_PROTO_EV_EXPIRED ||
-                   ev == QASM_PROTO_EV_EVICTED;
+    case QASM_PROTO_PUSH:
         l->c.pushes++;
-        record_from_conn(&rec, &msg->u.push.conn, dcids, clients, last);
-        qasm_mbox_push(l->m, &rec, now);
+        qasm_mbox_push_conn(l->m, msg->u.push.event, &msg->u.push.conn, now);
         break;
-    }
     case QASM_PROTO_OK:
         if (p)
             p->kind = PEND_NONE;
@@ -138,7 +104,7 @@ static void link_msg(void *ud, const struct qasm_proto_msg *msg)
         qasm_debug("tracker error %u on req %u: %s", msg->u.error.code, msg->hdr.req_id,
                    msg->u.error.text);
         if (p && p->kind == PEND_QUERY)
-            qasm_mbox_answer(l->m, p->mbox_id, NULL, now);
+            qasm_mbox_answer_conn(l->m, p->mbox_id, NULL, now);
         if (p)
             p->kind = PEND_NONE;
         break;
@@ -225,7 +191,7 @@ void qasm_tlink_pump(struct qasm_tlink *l)
         if (rv < 0) {
             l->c.requests_failed++;
             if (req.type == QASM_MBOX_REQ_QUERY) {
-                qasm_mbox_answer(l->m, req.id, NULL, qasm_now());
+                qasm_mbox_answer_conn(l->m, req.id, NULL, qasm_now());
                 failed_query = 1;
             }
             continue;

@@ -23,7 +23,7 @@ for mode in default reactive proactive; do
     start srva "$B/qasm-udpdrive" server --listen 127.0.0.1:$BA --name a --stats "$T/a.json"
     start srvb "$B/qasm-udpdrive" server --listen 127.0.0.1:$BB --name b --stats "$T/b.json"
     start lb "$B/qasm-mbox" lb --mode $mode --listen 127.0.0.1:$LB \
-        --backend 127.0.0.1:$BA --backend 127.0.0.1:$BB --tracker 127.0.0.1:$TRK \
+        --backend 127.0.0.1:$BA --backend 127.0.0.1:$BB --tracker 127.0.0.1:$TRK --hold 100ms \
         --stats-json "$T/lb.json"
     wait_bound $BA && wait_bound $BB && wait_bound $LB || exit 1
     [ $mode = default ] || wait_json "$T/lb.json" "d['tracker']['up']" || true
@@ -32,6 +32,7 @@ for mode in default reactive proactive; do
     echo "client: $c"
     check "$mode: handshake" "$rc == 0"
     fresh_stats lb "$T/lb.json"
+    echo "lb: $(summary "$T/lb.json")"
     stop srva; stop srvb
     a_conns=$(json "$T/a.json" "d['conns']") b_conns=$(json "$T/b.json" "d['conns']")
     unknown=$(( $(json "$T/a.json" "d['rx_unknown']") + $(json "$T/b.json" "d['rx_unknown']") ))

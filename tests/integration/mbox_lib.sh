@@ -131,3 +131,8 @@ finish() {
     echo "all checks passed"
     exit 0
 }
+
+# One line of the middlebox's stats worth seeing in a log.
+summary() {
+    json "$1" "' '.join('%s=%s' % (k, d[k]) for k in ('mappings', 'mappings_created', 'ports_high_water', 'packets_forwarded', 'packets_held', 'released_joined', 'released_default', 'hold_timeouts', 'migrations', 'unattested', 'tracker_queries', 'tracker_pushes', 'tracker_unavailable')) + ' dropped=%s' % d['packets_dropped']['total']"
+}

@@ -30,7 +30,7 @@ client() { # conn packets migrate_every [extra...]
 run_nat() { # mode tracker_port
     local mode=$1 trk=$2
     start nat "$B/qasm-mbox" nat --mode "$mode" --listen 127.0.0.1:$NAT \
-        --upstream 127.0.0.1:$SRV --ports $POOL_LO-$POOL_HI --tracker 127.0.0.1:$trk \
+        --upstream 127.0.0.1:$SRV --ports $POOL_LO-$POOL_HI --tracker 127.0.0.1:$trk --hold 100ms \
         --stats-json "$T/nat.json" --log-level info
     wait_bound $NAT || return 1
     # aware modes: give the tracker session a moment to come up (it is not required)
@@ -43,6 +43,7 @@ for mode in default reactive proactive; do
     c1=$(client $((10 + ${#mode})) 50 5 --port-base $CL1); rc1=$?
     echo "client 1: $c1"
     fresh_stats nat "$T/nat.json" || { echo "no stats"; FAILS=$((FAILS + 1)); }
+    echo "nat: $(summary "$T/nat.json")"
     s="$T/nat.json"
     check "$mode: client 1 handshake" "$rc1 == 0"
     if [ $mode = default ]; then
@@ -87,6 +88,7 @@ run_nat reactive $DEAD || exit 1
 c1=$(client 77 50 5); rc1=$?
 echo "client 1: $c1"
 fresh_stats nat "$T/nat.json"
+echo "nat: $(summary "$T/nat.json")"
 s="$T/nat.json"
 check "tracker down: the middlebox still forwards" "$rc1 == 0"
 check "tracker down: the session is down" "$(json $s "d['tracker']['up']") == 0"

@@ -23,7 +23,7 @@ for mode in default reactive proactive; do
     start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --echo none \
         --stats "$T/server.json"
     start rl "$B/qasm-mbox" ratelimit --mode $mode --listen 127.0.0.1:$RL \
-        --upstream 127.0.0.1:$SRV --rate $RATE --burst $BURST --tracker 127.0.0.1:$TRK \
+        --upstream 127.0.0.1:$SRV --rate $RATE --burst $BURST --tracker 127.0.0.1:$TRK --hold 100ms \
         --stats-json "$T/rl.json"
     wait_bound $SRV && wait_bound $RL || exit 1
     [ $mode = default ] || wait_json "$T/rl.json" "d['tracker']['up']" || true
@@ -32,6 +32,7 @@ for mode in default reactive proactive; do
     echo "client: $c"
     check "$mode: handshake" "$rc == 0"
     fresh_stats rl "$T/rl.json"
+    echo "rl: $(summary "$T/rl.json")"
     stop server   # writes its final stats
     got=$(json "$T/server.json" "d['rx_known']")
     secs=$(echo "$c" | json /dev/stdin "d['send_s']")
