@@ -18,3 +18,6 @@ test_store_SRCS := tests/unit/test_store.c tracker/store.c
 test_store_LIBS = $(CMOCKA_LIBS)
 
 INTEG_TESTS += tests/integration/tracker.sh
+
+FUZZ_TARGETS += fuzz_proto
+fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c tracker/store.c
