@@ -1,7 +1,8 @@
 # captures/: record (qasm-capture), replay (qasm-replay) and regression-test
 # middleboxes on pcap files; the corpus lives in captures/corpus/.
 
-CAPTURE_CORE_SRCS := captures/linktype.c captures/etrack.c captures/replay.c captures/events.c
+# The replay embeds the tracker's own store core (tracker/store.c).
+CAPTURE_CORE_SRCS := captures/linktype.c captures/replay.c captures/events.c tracker/store.c
 
 PROGS += qasm-replay
 qasm-replay_SRCS = captures/replay_main.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
@@ -17,8 +18,7 @@ qasm-corpus-gen_SRCS := captures/corpus_gen.c
 qasm-corpus-gen_LIBS = $(PCAP_LIBS)
 
 UNIT_TESTS += test_captures
-test_captures_SRCS := tests/unit/test_captures.c captures/linktype.c captures/etrack.c \
-                      captures/events.c
+test_captures_SRCS := tests/unit/test_captures.c captures/linktype.c captures/events.c
 test_captures_LIBS = $(CMOCKA_LIBS)
 
 INTEG_TESTS += captures/regress.sh captures/test-dissector.sh

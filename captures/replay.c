@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "etrack.h"
 #include "htab.h"
 #include "ipudp.h"
 #include "linktype.h"
 #include "quic.h"
+#include "../tracker/store.h"
 
 #define MAX_WAITS 65536
 #define HASH_SEED 0x9e3779b97f4a7c15ull
@@ -54,10 +54,18 @@ struct sub {
     struct qasm_cid cid;
 };
 
+/* A change of the store, copied in its event callback and handled after the call. */
+struct change {
+    uint8_t event;
+    struct qasm_proto_conn rec;
+};
+
 struct qasm_replay {
     struct qasm_replay_config cfg;
     struct qasm_mbox *m;
-    struct qasm_etrack *tr;
+    struct qasm_store *st;
+    struct change *changes;
+    size_t nchanges, cap_changes;
     struct qasm_replay_counts c;
     int learn_servers;
     struct server servers[QASM_REPLAY_MAX_SERVERS];
@@ -333,70 +341,48 @@ static int observe(struct qasm_replay *r, enum qasm_mbox_dir dir, const struct q
 
 /* ---- the tracker side ---- */
 
-static void to_record(const struct qasm_proto_conn *pc, struct qasm_mbox_record *rec,
-                      struct qasm_cid *dcids, struct qasm_addr *clients)
-{
-    memset(rec, 0, sizeof(*rec));
-    rec->odcid = pc->odcid;
-    rec->server = pc->server;
-    rec->dcid_len = pc->dcid_len;
-    rec->closed = (pc->flags & QASM_PROTO_REC_CLOSED) != 0;
-    for (size_t i = 0; i < pc->ndcids; i++)
-        dcids[i] = pc->dcids[i].cid;
-    size_t n = 0;
-    for (size_t i = 0; i < pc->nclients; i++)
-        if (i != pc->current)
-            clients[n++] = pc->clients[i];
-    if (pc->current < pc->nclients)
-        clients[n++] = pc->clients[pc->current]; /* the address in use now comes last */
-    rec->dcids = dcids;
-    rec->ndcids = pc->ndcids;
-    rec->clients = clients;
-    rec->nclients = n;
-}
-
 static int conn_matches(const struct qasm_proto_conn *pc, const struct qasm_cid *cid)
 {
     return qasm_cid_eq(&pc->odcid, cid) || qasm_proto_conn_find_dcid(pc, cid) >= 0;
 }
 
 static void drain(struct qasm_replay *r, qasm_tstamp t);
+static void store_changes(struct qasm_replay *r, qasm_tstamp t);
 
-static void answer(struct qasm_replay *r, uint64_t id, int idx, qasm_tstamp t)
+/* The store's event callback: copy, act after the store call returns. */
+static void store_event(void *arg, struct qasm_store_conn *c, uint8_t event)
 {
-    struct qasm_cid dcids[QASM_PROTO_MAX_DCIDS];
-    struct qasm_addr clients[QASM_PROTO_MAX_CLIENTS];
-    struct qasm_mbox_record rec;
-
-    if (idx < 0) {
-        r->c.queries_not_found++;
-        qasm_mbox_answer(r->m, id, NULL, t);
+    struct qasm_replay *r = arg;
+    if (grow((void **)&r->changes, &r->cap_changes, r->nchanges, sizeof(*r->changes)) < 0)
         return;
-    }
-    to_record(qasm_etrack_conn(r->tr, (size_t)idx), &rec, dcids, clients);
-    r->c.queries_answered++;
-    qasm_mbox_answer(r->m, id, &rec, t);
+    struct change *ch = &r->changes[r->nchanges++];
+    ch->event = event;
+    qasm_store_record(c, &ch->rec);
 }
 
-static void push(struct qasm_replay *r, int idx, qasm_tstamp t)
+static void answer(struct qasm_replay *r, uint64_t id, const struct qasm_store_conn *c,
+                   qasm_tstamp t)
 {
-    struct qasm_cid dcids[QASM_PROTO_MAX_DCIDS];
-    struct qasm_addr clients[QASM_PROTO_MAX_CLIENTS];
-    struct qasm_mbox_record rec;
+    struct qasm_proto_conn rec;
 
-    to_record(qasm_etrack_conn(r->tr, (size_t)idx), &rec, dcids, clients);
-    r->c.pushes++;
-    qasm_mbox_push(r->m, &rec, t);
+    if (!c) {
+        r->c.queries_not_found++;
+        qasm_mbox_answer_conn(r->m, id, NULL, t);
+        return;
+    }
+    qasm_store_record(c, &rec);
+    r->c.queries_answered++;
+    qasm_mbox_answer_conn(r->m, id, &rec, t);
 }
 
 static void handle_request(struct qasm_replay *r, const struct qasm_mbox_req *q, qasm_tstamp t)
 {
     switch (q->type) {
     case QASM_MBOX_REQ_QUERY: {
-        int idx = qasm_etrack_find(r->tr, &q->dcid, &q->server);
-        if (idx >= 0 || q->wait_ms == 0 || r->nwaits >= MAX_WAITS ||
+        const struct qasm_store_conn *c = qasm_store_find(r->st, &q->dcid, &q->server);
+        if (c || q->wait_ms == 0 || r->nwaits >= MAX_WAITS ||
             grow((void **)&r->waits, &r->cap_waits, r->nwaits, sizeof(*r->waits)) < 0) {
-            answer(r, q->id, idx, t);
+            answer(r, q->id, c, t);
             break;
         }
         struct wait *w = &r->waits[r->nwaits++];
@@ -416,9 +402,14 @@ static void handle_request(struct qasm_replay *r, const struct qasm_mbox_req *q,
                 break;
             r->subs[r->nsubs++].cid = q->odcid;
         }
-        int idx = qasm_etrack_find(r->tr, &q->odcid, NULL);
-        if (idx >= 0)
-            push(r, idx, t); /* the RECORD reply of a SUBSCRIBE to a known connection */
+        const struct qasm_store_conn *c = qasm_store_find(r->st, &q->odcid, NULL);
+        if (c) {
+            /* the RECORD reply of a SUBSCRIBE to a known connection */
+            struct qasm_proto_conn rec;
+            qasm_store_record(c, &rec);
+            r->c.pushes++;
+            qasm_mbox_push_conn(r->m, 0, &rec, t);
+        }
         break;
     }
     case QASM_MBOX_REQ_UNSUBSCRIBE:
@@ -525,6 +516,16 @@ static void advance(struct qasm_replay *r, qasm_tstamp t)
     if (t < r->now)
         t = r->now;
     for (int guard = 0; guard < 1000000; guard++) {
+        qasm_tstamp sd = qasm_store_next_deadline(r->st);
+        if (sd <= t) {
+            /* the tracker's own expiry (idle TTL, closed linger) comes first */
+            qasm_tstamp at = sd < r->now ? r->now : sd;
+            r->now = at;
+            qasm_store_expire(r->st, at);
+            store_changes(r, at);
+            if (qasm_store_next_deadline(r->st) > at)
+                continue;
+        }
         qasm_tstamp next = qasm_mbox_next_expiry(r->m);
         qasm_tstamp wnext = QASM_TSTAMP_MAX;
         for (size_t i = 0; i < r->nwaits; i++)
@@ -541,7 +542,7 @@ static void advance(struct qasm_replay *r, qasm_tstamp t)
                 if (r->waits[i].deadline <= wnext) {
                     uint64_t id = r->waits[i].id;
                     r->waits[i] = r->waits[--r->nwaits];
-                    answer(r, id, -1, n);
+                    answer(r, id, NULL, n);
                 } else {
                     i++;
                 }
@@ -571,65 +572,78 @@ static int clock_in(struct qasm_replay *r, qasm_tstamp t)
     return 0;
 }
 
-static void report_applied(struct qasm_replay *r, int idx, qasm_tstamp t)
+/* Merge what the tracker knows into the observer's connection list. */
+static void observe_record(struct qasm_replay *r, const struct qasm_proto_conn *pc)
 {
-    const struct qasm_proto_conn *pc = qasm_etrack_conn(r->tr, (size_t)idx);
-
-    r->c.reports_applied++;
-    /* observer: merge what the tracker knows */
     struct server *srv = pc->server.family ? server_learn(r, &pc->server) : NULL;
     if (srv && pc->dcid_len)
         learn_cid_len(r, srv, pc->dcid_len);
     int conn = cid_lookup(r->dcid_tab, &pc->odcid);
     if (conn < 0)
         conn = conn_new(r, &pc->odcid, pc->server.family ? &pc->server : NULL);
-    if (conn >= 0) {
-        struct qasm_replay_conn *c = &r->conns[conn];
-        c->in_reports = 1;
-        if (!c->server.family && pc->server.family)
-            c->server = pc->server;
-        if (pc->scid.len && !c->client_scid.len) {
-            c->client_scid = pc->scid;
-            cid_bind(r->scid_tab, &pc->scid, conn);
-        }
-        for (size_t i = 0; i < pc->ndcids; i++)
-            conn_add_dcid(r, conn, &pc->dcids[i].cid);
-        for (size_t i = 0; i < pc->nclients; i++) {
-            conn_add_client(c, &pc->clients[i]);
-            add_addr(&c->attested, &c->nattested, &pc->clients[i]);
-        }
+    if (conn < 0)
+        return;
+    struct qasm_replay_conn *c = &r->conns[conn];
+    c->in_reports = 1;
+    if (!c->server.family && pc->server.family)
+        c->server = pc->server;
+    if (pc->scid.len && !c->client_scid.len) {
+        c->client_scid = pc->scid;
+        cid_bind(r->scid_tab, &pc->scid, conn);
     }
-    /* queries waiting for one of its CIDs */
-    for (size_t i = 0; i < r->nwaits;) {
-        struct wait *w = &r->waits[i];
-        int f = qasm_etrack_find(r->tr, &w->dcid, &w->server);
-        if (f >= 0) {
-            uint64_t id = w->id;
-            *w = r->waits[--r->nwaits];
-            answer(r, id, f, t);
-        } else {
-            i++;
-        }
+    for (size_t i = 0; i < pc->ndcids; i++)
+        conn_add_dcid(r, conn, &pc->dcids[i].cid);
+    for (size_t i = 0; i < pc->nclients; i++) {
+        conn_add_client(c, &pc->clients[i]);
+        add_addr(&c->attested, &c->nattested, &pc->clients[i]);
     }
-    /* subscriptions */
-    for (size_t i = 0; i < r->nsubs; i++) {
-        if (conn_matches(pc, &r->subs[i].cid)) {
-            push(r, idx, t);
+}
+
+/* Act on the store's changes: observer, waiting queries, subscriptions. */
+static void store_changes(struct qasm_replay *r, qasm_tstamp t)
+{
+    for (size_t k = 0; k < r->nchanges; k++) {
+        struct change ch = r->changes[k]; /* copy: answering may append more */
+        const struct qasm_proto_conn *pc = &ch.rec;
+        int final = ch.event == QASM_PROTO_EV_CLOSED || ch.event == QASM_PROTO_EV_EXPIRED ||
+                    ch.event == QASM_PROTO_EV_EVICTED;
+        observe_record(r, pc);
+        for (size_t i = 0; i < r->nwaits && !final;) {
+            struct wait *w = &r->waits[i];
+            const struct qasm_store_conn *c = qasm_store_find(r->st, &w->dcid, &w->server);
+            if (c) {
+                uint64_t id = w->id;
+                *w = r->waits[--r->nwaits];
+                answer(r, id, c, t);
+            } else {
+                i++;
+            }
+        }
+        for (size_t i = 0; i < r->nsubs;) {
+            if (!conn_matches(pc, &r->subs[i].cid)) {
+                i++;
+                continue;
+            }
+            r->c.pushes++;
+            qasm_mbox_push_conn(r->m, ch.event, pc, t);
+            if (final) /* the last push of a subscription */
+                r->subs[i] = r->subs[--r->nsubs];
             break;
         }
     }
+    r->nchanges = 0;
     drain(r, t);
 }
 
 static void apply_report(struct qasm_replay *r, const struct qasm_proto_msg *m,
                          const struct qasm_addr *source, qasm_tstamp t)
 {
-    int idx = qasm_etrack_apply(r->tr, m, source);
-    if (idx < 0) {
+    int rv = qasm_store_report(r->st, m->hdr.type, &m->u.report, source, t);
+    if (rv < 0)
         r->c.reports_rejected++;
-        return;
-    }
-    report_applied(r, idx, t);
+    else
+        r->c.reports_applied++;
+    store_changes(r, t);
 }
 
 /* ---- packets ---- */
@@ -785,7 +799,8 @@ int qasm_replay_event(struct qasm_replay *r, qasm_tstamp t, const struct qasm_pr
         return -EINVAL;
     clock_in(r, t);
     r->c.tracker_events++;
-    apply_report(r, m, NULL, t);
+    /* trusted: the report vouches for its own source */
+    apply_report(r, m, &m->u.report.client, t);
     return 0;
 }
 
@@ -800,7 +815,7 @@ void qasm_replay_finish(struct qasm_replay *r)
     advance(r, r->now + tail);
     while (r->nwaits) {
         uint64_t id = r->waits[--r->nwaits].id;
-        answer(r, id, -1, r->now);
+        answer(r, id, NULL, r->now);
     }
     drain(r, r->now);
 }
@@ -819,7 +834,15 @@ int qasm_replay_new(struct qasm_replay **pr, const struct qasm_replay_config *cf
     r->learn_servers = cfg->nservers == 0;
     for (size_t i = 0; i < cfg->nservers && i < QASM_REPLAY_MAX_SERVERS; i++)
         r->servers[r->nservers++].addr = cfg->servers[i];
-    if (qasm_etrack_new(&r->tr) < 0 || qasm_htab_new(&r->dcid_tab, 256, cident_eq) < 0 ||
+    struct qasm_store_config sc;
+    qasm_store_config_default(&sc);
+    sc.trust_any = cfg->trust_any;
+    sc.seed = HASH_SEED;
+    rv = qasm_store_new(&r->st, &sc, store_event, r);
+    if (rv < 0)
+        goto fail;
+    rv = -ENOMEM;
+    if (qasm_htab_new(&r->dcid_tab, 256, cident_eq) < 0 ||
         qasm_htab_new(&r->scid_tab, 64, cident_eq) < 0 ||
         qasm_htab_new(&r->flow_tab, 256, flowent_eq) < 0)
         goto fail;
@@ -850,7 +873,8 @@ void qasm_replay_del(struct qasm_replay *r)
         }
         qasm_mbox_del(r->m);
     }
-    qasm_etrack_del(r->tr);
+    qasm_store_del(r->st);
+    free(r->changes);
     free_tab(r->dcid_tab);
     free_tab(r->scid_tab);
     free_tab(r->flow_tab);
@@ -880,6 +904,11 @@ size_t qasm_replay_nconns(const struct qasm_replay *r)
 const struct qasm_replay_conn *qasm_replay_conn(const struct qasm_replay *r, size_t i)
 {
     return i < r->nconns ? &r->conns[i] : NULL;
+}
+
+const struct qasm_store_stats *qasm_replay_tracker_stats(const struct qasm_replay *r)
+{
+    return qasm_store_get_stats(r->st);
 }
 
 const struct qasm_mbox *qasm_replay_mbox(const struct qasm_replay *r)

@@ -24,6 +24,7 @@
 #include "linktype.h"
 #include "../middleboxes/mbox.h"
 #include "replay.h"
+#include "../tracker/store.h"
 
 static const char usage_text[] =
     "usage: qasm-replay FILE... --function nat|ratelimit|lb --mode default|reactive|proactive\n"
@@ -244,6 +245,14 @@ static void print_json(const struct qasm_replay *r, const struct qasm_mbox_confi
     jw_u64(&j, "events", c->tracker_events);
     jw_u64(&j, "reports_applied", c->reports_applied);
     jw_u64(&j, "reports_rejected", c->reports_rejected);
+    {
+        const struct qasm_store_stats *ts = qasm_replay_tracker_stats(r);
+        jw_u64(&j, "rejected_trust", ts->rejected_trust);
+        jw_u64(&j, "ignored_closed", ts->ignored_closed);
+        jw_u64(&j, "unchanged", ts->unchanged);
+        jw_u64(&j, "conns_created", ts->created);
+        jw_u64(&j, "conns_closed", ts->closed);
+    }
     jw_u64(&j, "queries_answered", c->queries_answered);
     jw_u64(&j, "queries_not_found", c->queries_not_found);
     jw_u64(&j, "pushes", c->pushes);

@@ -1,5 +1,6 @@
 /* Unit tests for the pure parts of captures/: link-layer decapsulation,
- * the embedded tracker's convergence rules and the tracker-events parser. */
+ * and the tracker-events parser (the embedded tracker is tracker/store.c,
+ * tested by test_store). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../../captures/etrack.h"
 #include "../../captures/events.h"
 #include "../../captures/linktype.h"
 
@@ -156,156 +156,6 @@ static void test_link_unsupported(void **state)
     assert_string_equal(qasm_link_name(12345), "unknown");
 }
 
-/* ---- embedded tracker ---- */
-
-static void addr4(struct qasm_addr *a, int host, uint16_t port)
-{
-    memset(a, 0, sizeof(*a));
-    a->family = AF_INET;
-    a->ip[0] = 127;
-    a->ip[3] = (uint8_t)host;
-    a->port = port;
-}
-
-static void cid(struct qasm_cid *c, uint8_t tag)
-{
-    uint8_t b[8] = { tag, 1, 2, 3, 4, 5, 6, 7 };
-    qasm_cid_set(c, b, 8);
-}
-
-static struct qasm_proto_msg mkreport(uint8_t type, uint32_t seq, int client_host,
-                                      uint16_t client_port, uint8_t dcid_tag)
-{
-    struct qasm_proto_msg m;
-    qasm_proto_msg_init(&m, type, 0);
-    cid(&m.u.report.odcid, 0xc0);
-    addr4(&m.u.report.client0, 1, 50000);
-    addr4(&m.u.report.client, client_host, client_port);
-    m.u.report.seq = seq;
-    if (type == QASM_PROTO_REPORT_OPEN) {
-        cid(&m.u.report.scid, 0xc1);
-        addr4(&m.u.report.server, 1, 4433);
-    }
-    if (dcid_tag) {
-        cid(&m.u.report.dcid.cid, dcid_tag);
-        m.u.report.dcid.seq = dcid_tag;
-    }
-    return m;
-}
-
-static void test_etrack_lifecycle(void **state)
-{
-    (void)state;
-    struct qasm_etrack *t;
-    assert_int_equal(qasm_etrack_new(&t), 0);
-    struct qasm_proto_msg m = mkreport(QASM_PROTO_REPORT_OPEN, 1, 1, 50000, 0);
-    assert_int_equal(qasm_etrack_apply(t, &m, NULL), 0);
-    m = mkreport(QASM_PROTO_REPORT_DCID_NEW, 2, 1, 50000, 0x51);
-    assert_int_equal(qasm_etrack_apply(t, &m, NULL), 0);
-    m = mkreport(QASM_PROTO_REPORT_DCID_NEW, 3, 1, 50000, 0x52);
-    assert_int_equal(qasm_etrack_apply(t, &m, NULL), 0);
-    assert_int_equal(qasm_etrack_count(t), 1);
-    const struct qasm_proto_conn *c = qasm_etrack_conn(t, 0);
-    assert_int_equal(c->ndcids, 2);
-    assert_int_equal(c->dcid_len, 8);
-    assert_int_equal(c->server.port, 4433);
-
-    /* lookups: O-DCID, an active DCID, a wrong server, an unknown CID */
-    struct qasm_cid k;
-    struct qasm_addr srv, other;
-    addr4(&srv, 1, 4433);
-    addr4(&other, 1, 9999);
-    cid(&k, 0xc0);
-    assert_int_equal(qasm_etrack_find(t, &k, NULL), 0);
-    cid(&k, 0x52);
-    assert_int_equal(qasm_etrack_find(t, &k, &srv), 0);
-    assert_int_equal(qasm_etrack_find(t, &k, &other), -1);
-    cid(&k, 0x99);
-    assert_int_equal(qasm_etrack_find(t, &k, NULL), -1);
-
-    /* retire, then a late DCID_NEW for it does not revive it (tombstone) */
-    m = mkreport(QASM_PROTO_REPORT_DCID_RETIRE, 4, 1, 50000, 0x51);
-    assert_int_equal(qasm_etrack_apply(t, &m, NULL), 0);
-    m = mkreport(QASM_PROTO_REPORT_DCID_NEW, 2, 1, 50000, 0x51);
-    assert_int_equal(qasm_etrack_apply(t, &m, NULL), 0);
-    cid(&k, 0x51);
-    assert_int_equal(qasm_etrack_find(t, &k, NULL), -1);
-    assert_int_equal(qasm_etrack_conn(t, 0)->ndcids, 1);
-
-    /* migration: the newest report's address is current; a stale one only adds */
-    m = mkreport(QASM_PROTO_REPORT_ADDR, 10, 2, 50001, 0);
-    assert_int_equal(qasm_etrack_apply(t, &m, NULL), 0);
-    m = mkreport(QASM_PROTO_REPORT_ADDR, 9, 3, 50002, 0);
-    assert_int_equal(qasm_etrack_apply(t, &m, NULL), 0);
-    c = qasm_etrack_conn(t, 0);
-    assert_int_equal(c->nclients, 3);
-    assert_int_equal(c->clients[c->current].ip[3], 2);
-    assert_int_equal(c->clients[c->current].port, 50001);
-
-    /* close is final */
-    m = mkreport(QASM_PROTO_REPORT_CLOSE, 11, 2, 50001, 0);
-    assert_int_equal(qasm_etrack_apply(t, &m, NULL), 0);
-    assert_true(qasm_etrack_conn(t, 0)->flags & QASM_PROTO_REC_CLOSED);
-    m = mkreport(QASM_PROTO_REPORT_DCID_NEW, 12, 2, 50001, 0x53);
-    assert_int_equal(qasm_etrack_apply(t, &m, NULL), -ENOENT);
-
-    struct qasm_etrack_stats st;
-    qasm_etrack_get_stats(t, &st);
-    assert_int_equal(st.ignored_closed, 1);
-    assert_int_equal(st.conns, 1);
-    qasm_etrack_del(t);
-}
-
-static void test_etrack_source_check(void **state)
-{
-    (void)state;
-    struct qasm_etrack *t;
-    struct qasm_addr src;
-    assert_int_equal(qasm_etrack_new(&t), 0);
-    /* a report naming 127.0.0.1 sent from 127.0.0.66 is refused */
-    struct qasm_proto_msg m = mkreport(QASM_PROTO_REPORT_ADDR, 5, 1, 6666, 0);
-    addr4(&src, 66, 39999);
-    assert_int_equal(qasm_etrack_apply(t, &m, &src), -EPERM);
-    assert_int_equal(qasm_etrack_count(t), 0);
-    /* from the right IP (any port) it is accepted and creates the connection */
-    addr4(&src, 1, 39999);
-    assert_int_equal(qasm_etrack_apply(t, &m, &src), 0);
-    assert_int_equal(qasm_etrack_count(t), 1);
-    /* not a report */
-    struct qasm_proto_msg q;
-    qasm_proto_msg_init(&q, QASM_PROTO_QUERY, 1);
-    assert_int_equal(qasm_etrack_apply(t, &q, NULL), -EINVAL);
-    struct qasm_etrack_stats st;
-    qasm_etrack_get_stats(t, &st);
-    assert_int_equal(st.rejected_source, 1);
-    assert_int_equal(st.not_report, 1);
-    qasm_etrack_del(t);
-}
-
-static void test_etrack_bounds(void **state)
-{
-    (void)state;
-    struct qasm_etrack *t;
-    assert_int_equal(qasm_etrack_new(&t), 0);
-    /* more DCIDs and addresses than a record holds: the oldest make room */
-    for (int i = 0; i < 40; i++) {
-        struct qasm_proto_msg m = mkreport(QASM_PROTO_REPORT_DCID_NEW, (uint32_t)i + 1, 1,
-                                           (uint16_t)(50000 + i), (uint8_t)(0x10 + i));
-        assert_int_equal(qasm_etrack_apply(t, &m, NULL), 0);
-    }
-    const struct qasm_proto_conn *c = qasm_etrack_conn(t, 0);
-    assert_int_equal(c->ndcids, QASM_PROTO_MAX_DCIDS);
-    assert_int_equal(c->nclients, QASM_PROTO_MAX_CLIENTS);
-    assert_int_equal(c->clients[0].port, 50000); /* the key stays */
-    assert_int_equal(c->clients[c->current].port, 50039);
-    struct qasm_cid k;
-    cid(&k, 0x10 + 39);
-    assert_int_equal(qasm_etrack_find(t, &k, NULL), 0);
-    cid(&k, 0x10);
-    assert_int_equal(qasm_etrack_find(t, &k, NULL), -1);
-    qasm_etrack_del(t);
-}
-
 /* ---- tracker events ---- */
 
 static void test_events_parse(void **state)
@@ -380,9 +230,6 @@ int main(void)
         cmocka_unit_test(test_link_raw),
         cmocka_unit_test(test_link_null_and_loop),
         cmocka_unit_test(test_link_unsupported),
-        cmocka_unit_test(test_etrack_lifecycle),
-        cmocka_unit_test(test_etrack_source_check),
-        cmocka_unit_test(test_etrack_bounds),
         cmocka_unit_test(test_events_parse),
         cmocka_unit_test(test_events_errors),
     };
