@@ -35,7 +35,8 @@ static const char usage_text[] =
     "  --idle-timeout T         QUIC idle timeout (30s)\n"
     "  --initial-rtt T          initial RTT estimate (10ms)\n"
     "  --max-ack-delay T        advertised max_ack_delay (1ms)\n"
-    "  --cid-len N              length of the client's connection IDs, 0..20 (8)\n"
+    "  --cid-len N              length of the client's connection IDs, 0..20 (0, as\n"
+    "                           browsers do; see docs/BENCHMARKS.md before changing it)\n"
     "  --keep-sockets N         old sockets kept open and read after a migration (16)\n"
     "  --log-level L            debug|info|warn|error (warn)\n"
     "  --help                   this text\n"
@@ -243,7 +244,7 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
     o->idle_timeout = 30 * QASM_SEC;
     o->initial_rtt = 10 * QASM_MS;
     o->max_ack_delay = 1 * QASM_MS;
-    o->cid_len = 8;
+    o->cid_len = 0;
     o->keep_sockets = 16;
     o->log_level = "warn";
     optind = 1;

@@ -52,7 +52,7 @@ struct qasm_h3c_opts {
     qasm_duration idle_timeout;      /* --idle-timeout (30 s) */
     qasm_duration initial_rtt;       /* --initial-rtt (10 ms) */
     qasm_duration max_ack_delay;     /* --max-ack-delay (1 ms) */
-    unsigned cid_len;                /* --cid-len, client SCID length (8) */
+    unsigned cid_len;                /* --cid-len, client SCID length (0) */
     unsigned keep_sockets;           /* --keep-sockets: old paths kept open (16) */
     const char *log_level;
 };

@@ -101,7 +101,7 @@ struct client {
     uint64_t requests_ok, requests_failed, bytes, verify_errors;
     uint64_t connections_failed, handshakes, paths_validated, path_validation_failed;
     uint64_t stateless_resets, pkts_tx, pkts_rx, bytes_tx, bytes_rx, tx_errors, rx_dropped;
-    uint64_t socket_errors;
+    uint64_t socket_errors, socks_reopened;
     ev_signal sigint, sigterm;
 };
 
@@ -174,6 +174,17 @@ static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size
     struct cconn *c = ud;
     struct client *cl = c->cl;
     struct csock *k = sock_for_path(c, path);
+    if (!k) {
+        /* ngtcp2 fell back to a path whose socket we already closed (a path
+         * validation failed and it returned to an old path): reopen a socket
+         * on that exact local address, which is normally still free. */
+        struct qasm_addr a;
+        if (qasm_addr_from_sockaddr(&a, path->local.addr, path->local.addrlen) == 0 &&
+            (k = sock_open(c, &a)) != NULL) {
+            sock_push(c, k);
+            cl->socks_reopened++;
+        }
+    }
     if (!k) {
         cl->tx_errors++;
         return -EINVAL;
@@ -565,7 +576,7 @@ static int cb_handshake_confirmed(ngtcp2_conn *conn, void *ud)
     qasm_tstamp now = qasm_now();
     (void)conn;
     c->confirmed = 1;
-    qasm_migsched_init(&c->mig, cl->o.mig_mode, cl->o.mig_period, cl->o.mig_packets, 2, now);
+    qasm_migsched_init(&c->mig, cl->o.mig_mode, cl->o.mig_period, cl->o.mig_packets, 8, now);
     mig_timer_arm(c, now);
     return 0;
 }
@@ -626,6 +637,18 @@ static struct csock *new_path_socket(struct cconn *c)
     return sock_open(c, &local);
 }
 
+/*
+ * force_ping sends one ack-eliciting, non-probing packet on the current path
+ * now: ngtcp2 0.12 has no PING API, but a keep-alive timeout that has
+ * already expired makes the next write add a PING frame.
+ */
+static void force_ping(struct cconn *c, qasm_tstamp now)
+{
+    ngtcp2_conn_set_keep_alive_timeout(c->conn, 1);
+    (void)qasm_quic_flush(c->conn, c->h3, send_path, c, now, MAX_BURST, NULL);
+    ngtcp2_conn_set_keep_alive_timeout(c->conn, 0);
+}
+
 /* migrate performs one migration now; returns 1 when it happened. */
 static int migrate(struct cconn *c, qasm_tstamp now)
 {
@@ -643,12 +666,9 @@ static int migrate(struct cconn *c, qasm_tstamp now)
         ngtcp2_conn_set_path_user_data(c->conn, k);
         sock_push(c, k);
         /* Packets from the server to the old port are now ignored, and a
-         * downloading client has nothing ack-eliciting to send: force one PING
-         * from the new address (keep-alive expiring at once), so the server
-         * sees the rebinding. */
-        ngtcp2_conn_set_keep_alive_timeout(c->conn, 1);
-        (void)qasm_quic_flush(c->conn, c->h3, send_path, c, now, MAX_BURST, NULL);
-        ngtcp2_conn_set_keep_alive_timeout(c->conn, 0);
+         * downloading client has nothing ack-eliciting to send: make the
+         * server see the new address now (see force_ping). */
+        force_ping(c, now);
         return 1;
     }
     ngtcp2_path path = {
@@ -666,6 +686,12 @@ static int migrate(struct cconn *c, qasm_tstamp now)
         return 0;
     }
     sock_push(c, k);
+    /* Immediate migration sends a PATH_CHALLENGE, a probing packet: the
+     * server answers it but keeps sending on its current path until a
+     * non-probing packet arrives on the new one. A downloading client may
+     * have nothing else to send, and if the server's current path is one
+     * whose socket is gone the connection would stall until idle timeout. */
+    force_ping(c, now);
     return 1;
 }
 
@@ -988,14 +1014,15 @@ static void print_json(struct client *cl, double dur)
            ",\"path_validation_failed\":%" PRIu64 ",\"stateless_resets\":%" PRIu64
            ",\"packets_sent\":%" PRIu64 ",\"packets_received\":%" PRIu64
            ",\"udp_bytes_sent\":%" PRIu64 ",\"udp_bytes_received\":%" PRIu64
-           ",\"send_errors\":%" PRIu64 ",\"socket_errors\":%" PRIu64 "}\n",
+           ",\"send_errors\":%" PRIu64 ",\"socket_errors\":%" PRIu64
+           ",\"sockets_reopened\":%" PRIu64 "}\n",
            cl->requests_ok, cl->requests_failed, mig, mig_failed, mig_att, blocked, skipped,
            cl->bytes, dur, dur > 0 ? (double)cl->bytes * 8 / dur : 0.0,
            qasm_hist_percentile(&cl->hist, 50), qasm_hist_percentile(&cl->hist, 90),
            qasm_hist_percentile(&cl->hist, 99), cl->hist.max, cl->o.connections,
            cl->connections_failed, cl->handshakes, cl->verify_errors, cl->paths_validated,
            cl->path_validation_failed, cl->stateless_resets, cl->pkts_tx, cl->pkts_rx,
-           cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors);
+           cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors, cl->socks_reopened);
 }
 
 static int write_timeline(struct client *cl, qasm_tstamp end)
