@@ -28,4 +28,4 @@ test_clientopts_SRCS := tests/unit/test_clientopts.c migration-bench/clientopts.
 test_clientopts_LIBS = $(CMOCKA_LIBS)
 
 INTEG_TESTS += tests/integration/h3_download.sh tests/integration/h3_migrate.sh \
-               tests/integration/h3_interop.sh
+               tests/integration/h3_interop.sh tests/integration/h3_misroute.sh
