@@ -1,0 +1,792 @@
+/*
+ * tracker_bench.c: qasm-tracker-bench, the tracker benchmark (issue 3).
+ * It starts build/qasm-tracker on a free loopback port and measures:
+ *   - updates/s: agent reports over UDP (OPEN + DCID_NEW per connection),
+ *     flow-controlled so the socket buffer does not overflow;
+ *   - bytes per connection after loading N connections (the store's own
+ *     accounting, and the tracker's RSS growth);
+ *   - queries/s and p50/p99 latency with 1, 16 and 64 queries in flight
+ *     on one TCP session;
+ *   - report-to-push latency at a subscriber.
+ * Then it starts Debian's redis-server on another free loopback port and
+ * runs redis-benchmark (SET/GET, one connection, pipeline 1/16/64), plus
+ * DEBUG POPULATE for bytes per key, and prints both side by side with the
+ * ratio. Every child process is stopped at the end.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "bytes.h"
+#include "cid.h"
+#include "clock.h"
+#include "proto.h"
+
+struct cfg {
+    const char *tracker_bin;
+    const char *redis_server;
+    const char *redis_benchmark;
+    const char *json_path;
+    long conns;
+    long queries;
+    long push_samples;
+    int redis;
+};
+
+struct results {
+    double updates_per_s;
+    long updates_sent, updates_received;
+    double store_bytes_per_conn, rss_bytes_per_conn;
+    long conns_loaded;
+    double qps[3], p50_us[3], p99_us[3];
+    double push_p50_us, push_p99_us;
+    long push_lost;
+    /* redis */
+    int have_redis;
+    double set_rps[3], get_rps[3], get_p50_us[3], get_p99_us[3];
+    double redis_bytes_per_key;
+};
+
+static const int depths[3] = { 1, 16, 64 };
+static pid_t tracker_pid = -1, redis_pid = -1;
+
+static void stop_children(void)
+{
+    if (tracker_pid > 0) {
+        kill(tracker_pid, SIGTERM);
+        waitpid(tracker_pid, NULL, 0);
+        tracker_pid = -1;
+    }
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGTERM);
+        waitpid(redis_pid, NULL, 0);
+        redis_pid = -1;
+    }
+}
+
+static void die(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "qasm-tracker-bench: ");
+    fprintf(stderr, "%s%s\n", fmt, arg ? arg : "");
+    stop_children();
+    exit(1);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_children();
+    _exit(1);
+}
+
+/* A loopback port free for both UDP and TCP (bound then released). */
+static int free_port(void)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        int t = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t sl = sizeof(sa);
+        if (t < 0 || bind(t, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            getsockname(t, (struct sockaddr *)&sa, &sl) < 0) {
+            if (t >= 0)
+                close(t);
+            continue;
+        }
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+        int ok = u >= 0 && bind(u, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        int port = ntohs(sa.sin_port);
+        close(t);
+        if (u >= 0)
+            close(u);
+        if (ok)
+            return port;
+    }
+    return -1;
+}
+
+static pid_t spawn(char *const argv[], int quiet)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        if (quiet) {
+            FILE *f = freopen("/dev/null", "w", stdout);
+            (void)f;
+        }
+        execv(argv[0], argv);
+        fprintf(stderr, "qasm-tracker-bench: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return p;
+}
+
+static int tcp_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static void write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            die("write to tracker failed", NULL);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* ---- a small framed reader over a blocking TCP socket ------------------- */
+
+struct reader {
+    int fd;
+    uint8_t buf[1 << 16];
+    size_t len, off;
+};
+
+/* Next message into |m|; timeout_ms < 0 waits forever. Returns 0, or -1 on timeout. */
+static int read_msg(struct reader *r, struct qasm_proto_msg *m, int timeout_ms)
+{
+    for (;;) {
+        ssize_t n = qasm_proto_frame(r->buf + r->off, r->len - r->off);
+        if (n < 0)
+            die("bad frame from tracker", NULL);
+        if (n > 0) {
+            if (qasm_proto_decode(m, r->buf + r->off, (size_t)n) < 0)
+                die("undecodable message from tracker", NULL);
+            r->off += (size_t)n;
+            return 0;
+        }
+        memmove(r->buf, r->buf + r->off, r->len - r->off);
+        r->len -= r->off;
+        r->off = 0;
+        if (timeout_ms >= 0) {
+            struct pollfd p = { r->fd, POLLIN, 0 };
+            if (poll(&p, 1, timeout_ms) == 0)
+                return -1;
+        }
+        ssize_t got = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
+        if (got <= 0)
+            die("tracker closed the session", NULL);
+        r->len += (size_t)got;
+    }
+}
+
+static uint64_t get_stat(struct reader *r, const char *name)
+{
+    uint8_t buf[64];
+    struct qasm_proto_msg m;
+    qasm_proto_msg_init(&m, QASM_PROTO_STATS, 0xffffffff);
+    ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
+    write_all(r->fd, buf, (size_t)n);
+    do
+        read_msg(r, &m, -1);
+    while (m.hdr.type != QASM_PROTO_STATS_REPLY);
+    for (unsigned i = 0; i < m.u.stats.n; i++)
+        if (strcmp(m.u.stats.s[i].name, name) == 0)
+            return m.u.stats.s[i].value;
+    die("missing stat ", name);
+    return 0;
+}
+
+static long rss_bytes(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024;
+}
+
+/* ---- synthetic connections ------------------------------------------------ */
+
+static void conn_ids(long i, struct qasm_cid *odcid, struct qasm_cid *dcid, struct qasm_addr *client)
+{
+    odcid->len = 8;
+    qasm_put64(odcid->data, 0x0d00000000000000ULL | (uint64_t)i);
+    dcid->len = 8;
+    qasm_put64(dcid->data, 0xdc00000000000000ULL | (uint64_t)i * 2654435761ULL % 0xffffffffffffULL);
+    memset(client, 0, sizeof(*client));
+    client->family = AF_INET;
+    client->ip[0] = 10;
+    client->ip[1] = (uint8_t)(i >> 16);
+    client->ip[2] = (uint8_t)(i >> 8);
+    client->ip[3] = (uint8_t)i;
+    client->port = (uint16_t)(1024 + (i >> 24));
+}
+
+static size_t encode_report(uint8_t *buf, long i, int dcid_new, uint32_t seq)
+{
+    struct qasm_proto_msg m;
+    struct qasm_cid dcid;
+    qasm_proto_msg_init(&m, dcid_new ? QASM_PROTO_REPORT_DCID_NEW : QASM_PROTO_REPORT_OPEN, 0);
+    conn_ids(i, &m.u.report.odcid, &dcid, &m.u.report.client0);
+    m.u.report.client = m.u.report.client0;
+    m.u.report.seq = seq;
+    qasm_addr_parse(&m.u.report.server, "192.0.2.1:443");
+    if (dcid_new) {
+        m.u.report.dcid.cid = dcid;
+        m.u.report.dcid.seq = 0;
+    } else {
+        m.u.report.scid.len = 8;
+        qasm_put64(m.u.report.scid.data, (uint64_t)i);
+    }
+    ssize_t n = qasm_proto_encode(buf, QASM_PROTO_MAX_MSG, &m);
+    if (n < 0)
+        die("encode report", NULL);
+    return (size_t)n;
+}
+
+/* ---- phases --------------------------------------------------------------- */
+
+static void phase_updates(const struct cfg *c, int port, struct reader *ctl, struct results *res)
+{
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (u < 0 || connect(u, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        die("udp socket", NULL);
+    enum { BATCH = 64, WINDOW = 3000 };
+    static uint8_t bufs[BATCH][256];
+    struct mmsghdr mm[BATCH];
+    struct iovec iov[BATCH];
+    long total = 2 * c->conns, sent = 0;
+    uint64_t base = get_stat(ctl, "udp_datagrams");
+    long rss0 = rss_bytes(tracker_pid);
+    qasm_tstamp t0 = qasm_now();
+    uint64_t received = 0;
+    while (sent < total) {
+        int n = 0;
+        while (n < BATCH && sent + n < total) {
+            long k = sent + n;
+            /* OPEN for every connection, then DCID_NEW for every connection. */
+            long i = k < c->conns ? k : k - c->conns;
+            iov[n].iov_base = bufs[n];
+            iov[n].iov_len = encode_report(bufs[n], i, k >= c->conns, k < c->conns ? 1 : 2);
+            memset(&mm[n], 0, sizeof(mm[n]));
+            mm[n].msg_hdr.msg_iov = &iov[n];
+            mm[n].msg_hdr.msg_iovlen = 1;
+            n++;
+        }
+        int s = sendmmsg(u, mm, (unsigned)n, 0);
+        if (s <= 0)
+            die("sendmmsg failed", NULL);
+        sent += s;
+        /* Flow control: keep at most WINDOW datagrams unread by the tracker. */
+        if (sent % 1024 < (long)s || sent == total) {
+            for (;;) {
+                received = get_stat(ctl, "udp_datagrams") - base;
+                if ((long)received + WINDOW >= sent)
+                    break;
+                struct timespec ts = { 0, 100000 };
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+    /* Wait for the tail (or give up after 2 s without progress: losses). */
+    qasm_tstamp last_progress = qasm_now();
+    uint64_t prev = received;
+    while ((long)received < sent && qasm_now() - last_progress < 2 * QASM_SEC) {
+        struct timespec ts = { 0, 200000 };
+        nanosleep(&ts, NULL);
+        received = get_stat(ctl, "udp_datagrams") - base;
+        if (received != prev) {
+            prev = received;
+            last_progress = qasm_now();
+        }
+    }
+    qasm_tstamp t1 = (long)received < sent ? last_progress : qasm_now();
+    res->updates_sent = sent;
+    res->updates_received = (long)received;
+    res->updates_per_s = (double)received / ((double)(t1 - t0) / 1e9);
+    long conns = (long)get_stat(ctl, "conns");
+    res->conns_loaded = conns;
+    res->store_bytes_per_conn = conns ? (double)get_stat(ctl, "mem_bytes") / (double)conns : 0;
+    long rss1 = rss_bytes(tracker_pid);
+    res->rss_bytes_per_conn = conns ? (double)(rss1 - rss0) / (double)conns : 0;
+    close(u);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(uint64_t *v, long n, double p)
+{
+    if (n == 0)
+        return 0;
+    long i = (long)(p * (double)(n - 1));
+    return (double)v[i] / 1e3;
+}
+
+static void phase_queries(const struct cfg *c, int port, struct results *res)
+{
+    uint64_t *lat = malloc((size_t)c->queries * sizeof(*lat));
+    enum { RING = 1024 };
+    qasm_tstamp sent_at[RING];
+    if (!lat)
+        die("out of memory", NULL);
+    for (int di = 0; di < 3; di++) {
+        int depth = depths[di];
+        int fd = tcp_connect(port);
+        if (fd < 0)
+            die("connect to tracker", NULL);
+        static struct reader r;
+        r.fd = fd;
+        r.len = r.off = 0;
+        long sent = 0, done = 0, notfound = 0;
+        uint64_t x = 88172645463325252ULL;
+        uint8_t wbuf[64 * 64];
+        qasm_tstamp t0 = qasm_now();
+        /* Like redis-benchmark -P: send |depth| queries in one write, wait for all replies. */
+        while (done < c->queries) {
+            size_t wl = 0;
+            while (sent - done < depth && sent < c->queries) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                long i = (long)(x % (uint64_t)c->conns);
+                struct qasm_cid odcid, dcid;
+                struct qasm_addr cl;
+                conn_ids(i, &odcid, &dcid, &cl);
+                ssize_t n = qasm_proto_encode_query(wbuf + wl, sizeof(wbuf) - wl,
+                                                    (uint32_t)sent, &dcid, NULL, 0);
+                if (n < 0)
+                    die("encode query", NULL);
+                wl += (size_t)n;
+                sent_at[sent % RING] = qasm_now();
+                sent++;
+            }
+            if (wl)
+                write_all(fd, wbuf, wl);
+            while (done < sent) {
+                struct qasm_proto_msg m;
+                read_msg(&r, &m, -1);
+                if (m.hdr.type != QASM_PROTO_RECORD)
+                    notfound++;
+                lat[done++] = qasm_now() - sent_at[m.hdr.req_id % RING];
+            }
+        }
+        qasm_tstamp t1 = qasm_now();
+        close(fd);
+        if (notfound)
+            fprintf(stderr, "qasm-tracker-bench: warning: %ld queries not found at depth %d\n",
+                    notfound, depth);
+        res->qps[di] = (double)done / ((double)(t1 - t0) / 1e9);
+        qsort(lat, (size_t)done, sizeof(*lat), cmp_u64);
+        res->p50_us[di] = pct(lat, done, 0.50);
+        res->p99_us[di] = pct(lat, done, 0.99);
+    }
+    free(lat);
+}
+
+static void phase_push(const struct cfg *c, int port, struct results *res)
+{
+    enum { K = 256 };
+    int fd = tcp_connect(port);
+    if (fd < 0)
+        die("connect to tracker", NULL);
+    static struct reader r;
+    r.fd = fd;
+    r.len = r.off = 0;
+    uint8_t buf[QASM_PROTO_MAX_MSG];
+    struct qasm_proto_msg m;
+    long k = c->conns < K ? c->conns : K;
+    for (long i = 0; i < k; i++) {
+        struct qasm_cid dcid;
+        struct qasm_addr cl;
+        qasm_proto_msg_init(&m, QASM_PROTO_SUBSCRIBE, (uint32_t)i);
+        conn_ids(i, &m.u.sub.cid, &dcid, &cl);
+        ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
+        write_all(fd, buf, (size_t)n);
+    }
+    for (long i = 0; i < k; i++)
+        read_msg(&r, &m, -1);
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    connect(u, (struct sockaddr *)&sa, sizeof(sa));
+    uint64_t *lat = malloc((size_t)c->push_samples * sizeof(*lat));
+    long n_ok = 0, lost = 0;
+    for (long j = 0; j < c->push_samples; j++) {
+        long i = j % k;
+        struct qasm_proto_msg rep;
+        struct qasm_cid d0;
+        qasm_proto_msg_init(&rep, QASM_PROTO_REPORT_DCID_NEW, 0);
+        conn_ids(i, &rep.u.report.odcid, &d0, &rep.u.report.client0);
+        rep.u.report.client = rep.u.report.client0;
+        rep.u.report.seq = (uint32_t)(10 + j);
+        rep.u.report.dcid.cid.len = 8;
+        qasm_put64(rep.u.report.dcid.cid.data, 0xfe00000000000000ULL | (uint64_t)j);
+        rep.u.report.dcid.seq = (uint64_t)(1 + j / k);
+        ssize_t n = qasm_proto_encode(buf, sizeof(buf), &rep);
+        qasm_tstamp t0 = qasm_now();
+        if (send(u, buf, (size_t)n, 0) < 0)
+            die("send report", NULL);
+        for (;;) {
+            if (read_msg(&r, &m, 1000) < 0) {
+                lost++;
+                break;
+            }
+            if (m.hdr.type == QASM_PROTO_PUSH && m.hdr.req_id == (uint32_t)i) {
+                lat[n_ok++] = qasm_now() - t0;
+                break;
+            }
+        }
+    }
+    qsort(lat, (size_t)n_ok, sizeof(*lat), cmp_u64);
+    res->push_p50_us = pct(lat, n_ok, 0.50);
+    res->push_p99_us = pct(lat, n_ok, 0.99);
+    res->push_lost = lost;
+    free(lat);
+    close(u);
+    close(fd);
+}
+
+/* ---- redis ------------------------------------------------------------------ */
+
+static int redis_cmd(int port, const char *cmd, char *out, size_t outlen)
+{
+    int fd = tcp_connect(port);
+    if (fd < 0)
+        return -1;
+    write_all(fd, (const uint8_t *)cmd, strlen(cmd));
+    size_t len = 0;
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 60000) <= 0)
+            break;
+        ssize_t n = read(fd, out + len, outlen - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        out[len] = '\0';
+        /* Simple replies end with CRLF; bulk replies are complete when the length is. */
+        if (out[0] == '$') {
+            long bl = strtol(out + 1, NULL, 10);
+            char *body = strstr(out, "\r\n");
+            if (body && (long)(len - (size_t)(body + 2 - out)) >= bl + 2)
+                break;
+        } else if (len >= 2 && out[len - 2] == '\r' && out[len - 1] == '\n') {
+            break;
+        }
+    }
+    out[len] = '\0';
+    close(fd);
+    return (int)len;
+}
+
+/* Run redis-benchmark for one test and pipeline depth; fill rps, p50, p99 (µs). */
+static int redis_bench(const struct cfg *c, int port, const char *test, int depth, long n,
+                       double *rps, double *p50, double *p99)
+{
+    char cmd[512], line[512];
+    snprintf(cmd, sizeof(cmd),
+             "%s -h 127.0.0.1 -p %d -c 1 -P %d -n %ld -t %s -d 80 -r %ld --csv 2>/dev/null",
+             c->redis_benchmark, port, depth, n, test, c->conns);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    int ok = -1;
+    while (fgets(line, sizeof(line), f)) {
+        /* "SET","123.45","avg","min","p50","p95","p99","max" */
+        char name[32];
+        double v[7];
+        if (sscanf(line, "\"%31[^\"]\",\"%lf\",\"%lf\",\"%lf\",\"%lf\",\"%lf\",\"%lf\",\"%lf\"", name,
+                   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 8) {
+            *rps = v[0];
+            *p50 = v[3] * 1e3;
+            *p99 = v[5] * 1e3;
+            ok = 0;
+        }
+    }
+    pclose(f);
+    return ok;
+}
+
+static void phase_redis(const struct cfg *c, struct results *res)
+{
+    int port = free_port();
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    char *argv[] = { (char *)c->redis_server, "--port", portstr, "--bind", "127.0.0.1",
+                     "--save", "", "--appendonly", "no", "--daemonize", "no",
+                     "--enable-debug-command", "local", "--loglevel", "warning", NULL };
+    redis_pid = spawn(argv, 1);
+    char out[4096];
+    int up = 0;
+    for (int i = 0; i < 100 && !up; i++) {
+        struct timespec ts = { 0, 50000000 };
+        nanosleep(&ts, NULL);
+        up = redis_cmd(port, "PING\r\n", out, sizeof(out)) > 0 && strstr(out, "PONG");
+    }
+    if (!up) {
+        fprintf(stderr, "qasm-tracker-bench: redis-server did not start; skipping Redis\n");
+        stop_children();
+        return;
+    }
+    res->have_redis = 1;
+    for (int di = 0; di < 3; di++) {
+        double p50, p99;
+        long nset = 2 * c->conns;
+        if (redis_bench(c, port, "set", depths[di], nset, &res->set_rps[di], &p50, &p99) < 0)
+            fprintf(stderr, "qasm-tracker-bench: redis-benchmark set failed\n");
+        if (redis_bench(c, port, "get", depths[di], c->queries, &res->get_rps[di],
+                        &res->get_p50_us[di], &res->get_p99_us[di]) < 0)
+            fprintf(stderr, "qasm-tracker-bench: redis-benchmark get failed\n");
+    }
+    /* Bytes per key: FLUSHALL, then N keys with an 80-byte value (about a record). */
+    redis_cmd(port, "FLUSHALL\r\n", out, sizeof(out));
+    redis_cmd(port, "INFO memory\r\n", out, sizeof(out));
+    char *p = strstr(out, "used_memory:");
+    long m0 = p ? atol(p + 12) : 0;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "DEBUG POPULATE %ld key 80\r\n", c->conns);
+    redis_cmd(port, cmd, out, sizeof(out));
+    redis_cmd(port, "INFO memory\r\n", out, sizeof(out));
+    p = strstr(out, "used_memory:");
+    long m1 = p ? atol(p + 12) : 0;
+    if (m1 > m0)
+        res->redis_bytes_per_key = (double)(m1 - m0) / (double)c->conns;
+    stop_children();
+}
+
+/* ---- output ----------------------------------------------------------------- */
+
+static void row(const char *name, double ours, double theirs, int have, const char *unit,
+                int lower_better)
+{
+    if (have && theirs > 0)
+        printf("| %-40s | %12.1f | %12.1f | %6.2fx%s |\n", name, ours, theirs,
+               lower_better ? theirs / ours : ours / theirs, "");
+    else
+        printf("| %-40s | %12.1f | %12s | %7s |\n", name, ours, "-", "-");
+    (void)unit;
+}
+
+static void print_results(const struct cfg *c, const struct results *r)
+{
+    printf("\nqasm-tracker vs redis-server, loopback, %ld connections / keys, %ld queries per depth\n",
+           c->conns, c->queries);
+    printf("(ratio: qasm-tracker / Redis for rates; Redis / qasm-tracker for latency and bytes;"
+           " > 1 means qasm-tracker is better)\n\n");
+    printf("| %-40s | %12s | %12s | %7s |\n", "metric", "qasm-tracker", "redis", "ratio");
+    printf("|%s|%s|%s|%s|\n", "------------------------------------------", "--------------",
+           "--------------", "---------");
+    row("updates/s (UDP reports vs SET -P 64)", r->updates_per_s, r->set_rps[2], r->have_redis,
+        "/s", 0);
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "queries/s, %d in flight (vs GET -P %d)", depths[i], depths[i]);
+        row(name, r->qps[i], r->get_rps[i], r->have_redis, "/s", 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "p50 query latency us, %d in flight", depths[i]);
+        row(name, r->p50_us[i], r->get_p50_us[i], r->have_redis, "us", 1);
+        snprintf(name, sizeof(name), "p99 query latency us, %d in flight", depths[i]);
+        row(name, r->p99_us[i], r->get_p99_us[i], r->have_redis, "us", 1);
+    }
+    row("report -> push p50 us", r->push_p50_us, 0, 0, "us", 1);
+    row("report -> push p99 us", r->push_p99_us, 0, 0, "us", 1);
+    row("bytes per connection (store accounting)", r->store_bytes_per_conn,
+        r->redis_bytes_per_key, r->have_redis, "B", 1);
+    row("bytes per connection (tracker RSS growth)", r->rss_bytes_per_conn,
+        r->redis_bytes_per_key, r->have_redis, "B", 1);
+    printf("\nupdates: %ld sent, %ld received by the tracker; connections loaded: %ld;"
+           " pushes lost: %ld\n",
+           r->updates_sent, r->updates_received, r->conns_loaded, r->push_lost);
+    if (r->have_redis)
+        printf("redis: redis-benchmark -c 1 -P {1,16,64} -t set,get -d 80 -r %ld; bytes per key from"
+               " INFO used_memory after DEBUG POPULATE %ld key 80\n", c->conns, c->conns);
+    printf("targets: queries/s >= Redis GET at the same depth; p99 (1 in flight) < 100 us;"
+           " <= ~256 B/conn + ~64 B/DCID\n");
+}
+
+static void write_json(const struct cfg *c, const struct results *r)
+{
+    FILE *f = fopen(c->json_path, "w");
+    if (!f) {
+        fprintf(stderr, "qasm-tracker-bench: cannot write %s\n", c->json_path);
+        return;
+    }
+    fprintf(f, "{\"conns\":%ld,\"queries\":%ld,\"updates_per_s\":%.1f,\"updates_sent\":%ld,"
+               "\"updates_received\":%ld,\"store_bytes_per_conn\":%.1f,\"rss_bytes_per_conn\":%.1f,"
+               "\"push_p50_us\":%.2f,\"push_p99_us\":%.2f,\"push_lost\":%ld,\"depths\":[",
+            c->conns, c->queries, r->updates_per_s, r->updates_sent, r->updates_received,
+            r->store_bytes_per_conn, r->rss_bytes_per_conn, r->push_p50_us, r->push_p99_us,
+            r->push_lost);
+    for (int i = 0; i < 3; i++)
+        fprintf(f, "%s{\"depth\":%d,\"qps\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
+                   "\"redis_get_rps\":%.1f,\"redis_get_p50_us\":%.2f,\"redis_get_p99_us\":%.2f,"
+                   "\"redis_set_rps\":%.1f}",
+                i ? "," : "", depths[i], r->qps[i], r->p50_us[i], r->p99_us[i], r->get_rps[i],
+                r->get_p50_us[i], r->get_p99_us[i], r->set_rps[i]);
+    fprintf(f, "],\"redis\":%s,\"redis_bytes_per_key\":%.1f}\n", r->have_redis ? "true" : "false",
+            r->redis_bytes_per_key);
+    fclose(f);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qasm-tracker-bench [options]\n"
+            "Benchmarks qasm-tracker on loopback beside redis-server (both started here).\n"
+            "  --conns N            connections loaded (default 100000; the issue's figure: 1000000)\n"
+            "  --queries N          queries per in-flight depth (default 200000)\n"
+            "  --push-samples N     report->push samples (default 5000)\n"
+            "  --quick              --conns 20000 --queries 50000 --push-samples 1000\n"
+            "  --full               --conns 1000000 --queries 1000000\n"
+            "  --no-redis           skip the Redis comparison\n"
+            "  --tracker-bin PATH   default: qasm-tracker beside this binary\n"
+            "  --redis-server PATH  default /usr/bin/redis-server\n"
+            "  --redis-benchmark PATH  default /usr/bin/redis-benchmark\n"
+            "  --json FILE          also write the figures as JSON\n"
+            "  -h, --help           this text\n");
+}
+
+static long parse_long(const char *s, const char *flag)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end || v <= 0) {
+        fprintf(stderr, "qasm-tracker-bench: invalid %s '%s' (see --help)\n", flag, s);
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "conns", required_argument, NULL, 'c' },   { "queries", required_argument, NULL, 'q' },
+        { "push-samples", required_argument, NULL, 'p' }, { "quick", no_argument, NULL, 'Q' },
+        { "full", no_argument, NULL, 'F' },          { "no-redis", no_argument, NULL, 'n' },
+        { "tracker-bin", required_argument, NULL, 't' },
+        { "redis-server", required_argument, NULL, 'r' },
+        { "redis-benchmark", required_argument, NULL, 'b' },
+        { "json", required_argument, NULL, 'j' },    { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct cfg c = { NULL, "/usr/bin/redis-server", "/usr/bin/redis-benchmark", NULL,
+                     100000, 200000, 5000, 1 };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': c.conns = parse_long(optarg, "--conns"); break;
+        case 'q': c.queries = parse_long(optarg, "--queries"); break;
+        case 'p': c.push_samples = parse_long(optarg, "--push-samples"); break;
+        case 'Q': c.conns = 20000; c.queries = 50000; c.push_samples = 1000; break;
+        case 'F': c.conns = 1000000; c.queries = 1000000; break;
+        case 'n': c.redis = 0; break;
+        case 't': c.tracker_bin = optarg; break;
+        case 'r': c.redis_server = optarg; break;
+        case 'b': c.redis_benchmark = optarg; break;
+        case 'j': c.json_path = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "qasm-tracker-bench: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (c.conns > 16000000) {
+        fprintf(stderr, "qasm-tracker-bench: --conns at most 16000000\n");
+        return 2;
+    }
+    static char self_dir[PATH_MAX], tbin[PATH_MAX + 32];
+    if (c.tracker_bin == NULL) {
+        ssize_t n = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
+        if (n <= 0)
+            die("cannot find myself; use --tracker-bin", NULL);
+        self_dir[n] = '\0';
+        char *slash = strrchr(self_dir, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(tbin, sizeof(tbin), "%s/qasm-tracker", self_dir);
+        c.tracker_bin = tbin;
+    }
+    if (access(c.tracker_bin, X_OK) != 0)
+        die("tracker binary not found: ", c.tracker_bin);
+    if (c.redis && (access(c.redis_server, X_OK) != 0 || access(c.redis_benchmark, X_OK) != 0)) {
+        fprintf(stderr, "qasm-tracker-bench: redis-server/redis-benchmark not found; "
+                        "install redis-server and redis-tools, or use --no-redis\n");
+        c.redis = 0;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct results res;
+    memset(&res, 0, sizeof(res));
+    int port = free_port();
+    if (port < 0)
+        die("no free port", NULL);
+    char listen[64], maxc[32];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    snprintf(maxc, sizeof(maxc), "%ld", 2 * c.conns + 1000);
+    char *targv[] = { (char *)c.tracker_bin, "--listen", listen, "--trust", "any",
+                      "--max-per-ip", "0", "--max-conns", maxc, "--ttl", "3600s",
+                      "--log-level", "warn", NULL };
+    tracker_pid = spawn(targv, 0);
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; i++) {
+        struct timespec ts = { 0, 20000000 };
+        nanosleep(&ts, NULL);
+        fd = tcp_connect(port);
+    }
+    if (fd < 0)
+        die("tracker did not start", NULL);
+    static struct reader ctl;
+    ctl.fd = fd;
+    fprintf(stderr, "qasm-tracker-bench: tracker on %s; loading %ld connections...\n", listen,
+            c.conns);
+    phase_updates(&c, port, &ctl, &res);
+    fprintf(stderr, "qasm-tracker-bench: queries (1, 16, 64 in flight)...\n");
+    phase_queries(&c, port, &res);
+    fprintf(stderr, "qasm-tracker-bench: report -> push...\n");
+    phase_push(&c, port, &res);
+    close(fd);
+    stop_children();
+    if (c.redis) {
+        fprintf(stderr, "qasm-tracker-bench: redis-server + redis-benchmark...\n");
+        phase_redis(&c, &res);
+    }
+    print_results(&c, &res);
+    if (c.json_path)
+        write_json(&c, &res);
+    return 0;
+}
