@@ -33,6 +33,7 @@ struct flowent {
     int conn;
     int has_pub;
     struct qasm_addr pub;  /* NAT: public address its last packet left from */
+    int other_hop;         /* a flow of another hop of the capture */
 };
 
 /* A datagram given to the core: it owns a copy of the IP packet. */
@@ -288,6 +289,30 @@ static int cid_known_any(struct qasm_replay *r, const struct qasm_quic_hdr *hd, 
             return 1;
     }
     return 0;
+}
+
+/*
+ * Is this QUIC datagram (neither to nor from a server) the copy of known
+ * traffic on another hop? Yes if it carries a known connection's CID; then
+ * its 5-tuple is remembered, so that packets on that flow or its reverse
+ * whose CID cannot be read (zero-length client CIDs) are recognised too.
+ */
+static int other_hop(struct qasm_replay *r, const struct qasm_flow *f,
+                     const struct qasm_quic_hdr *hd, const uint8_t *p, size_t n)
+{
+    struct flowent *fe = flow_get(r, f, 0);
+    if (fe && fe->other_hop)
+        return 1;
+    struct qasm_flow rev = qasm_flow_reverse(f);
+    struct flowent *re = flow_get(r, &rev, 0);
+    if (re && re->other_hop)
+        return 1;
+    if (!cid_known_any(r, hd, p, n))
+        return 0;
+    fe = flow_get(r, f, 1);
+    if (fe)
+        fe->other_hop = 1;
+    return 1;
 }
 
 /* Attribute a datagram to a connection (creating it on a client Initial); -1 if none. */
@@ -648,6 +673,34 @@ static void apply_report(struct qasm_replay *r, const struct qasm_proto_msg *m,
 
 /* ---- packets ---- */
 
+/*
+ * quic_parse tells whether a datagram looks like QUIC, and parses its first
+ * packet's header into |hd| (only its value fields are used: the pointers
+ * may point into a scratch copy). Peers that negotiated grease_quic_bit
+ * (RFC 9287; ngtcp2 does by default) clear the fixed bit on every packet
+ * after the handshake, so a datagram with the bit clear is parsed as if it
+ * were set, and counted apart.
+ */
+static int quic_parse(struct qasm_quic_hdr *hd, const uint8_t *p, size_t n, size_t short_len)
+{
+    uint8_t tmp[2048];
+
+    if (n == 0)
+        return 0;
+    if (qasm_quic_parse(hd, p, n, short_len, 0) > 0)
+        return 1;
+    if ((p[0] & 0x40) || n > sizeof(tmp))
+        return 0;
+    memcpy(tmp, p, n);
+    tmp[0] |= 0x40;
+    if (qasm_quic_parse(hd, tmp, n, short_len, 0) <= 0)
+        return 0;
+    hd->token = NULL;
+    hd->versions = NULL;
+    hd->fixed_bit = 0;
+    return 1;
+}
+
 static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip,
                          const struct qasm_ipudp *pu)
 {
@@ -671,9 +724,13 @@ static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip
     struct server *ssrc = sdst ? NULL : server_find(r, &pu->flow.src);
     struct qasm_quic_hdr hd;
     size_t short_len = sdst ? sdst->cid_len : 0;
-    int quic = n > 0 && qasm_quic_parse(&hd, p, n, short_len, 0) > 0;
-    if (quic)
+    int quic = quic_parse(&hd, p, n, short_len);
+    if (quic) {
         r->c.quic_packets++;
+        if (!hd.fixed_bit)
+            r->c.quic_greased++;
+    }
+
 
     enum qasm_mbox_dir dir;
     struct server *srv = NULL;
@@ -683,7 +740,7 @@ static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip
     } else if (ssrc) {
         dir = QASM_MBOX_FROM_SERVER;
         srv = ssrc;
-    } else if (quic && cid_known_any(r, &hd, p, n)) {
+    } else if (quic && other_hop(r, &pu->flow, &hd, p, n)) {
         r->c.other_hop++;
         return;
     } else {

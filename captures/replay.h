@@ -56,6 +56,7 @@ struct qasm_replay_counts {
     uint64_t packets;        /* frames read */
     uint64_t udp_packets;    /* UDP datagrams (whole, not fragments) */
     uint64_t quic_packets;   /* UDP datagrams whose first packet parses as QUIC */
+    uint64_t quic_greased;   /* ... of which with the fixed bit clear (RFC 9287 greasing) */
     uint64_t not_ip;         /* link layer says another protocol (ARP, ...) */
     uint64_t unsupported_link;
     uint64_t not_udp;        /* TCP, ICMP, ... */

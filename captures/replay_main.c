@@ -229,6 +229,7 @@ static void print_json(const struct qasm_replay *r, const struct qasm_mbox_confi
     jw_u64(&j, "packets", c->packets);
     jw_u64(&j, "udp_packets", c->udp_packets);
     jw_u64(&j, "quic_packets", c->quic_packets);
+    jw_u64(&j, "quic_fixed_bit_clear", c->quic_greased);
     jw_open(&j, "skipped", '{');
     jw_u64(&j, "not_ip", c->not_ip);
     jw_u64(&j, "unsupported_link", c->unsupported_link);
@@ -329,10 +330,11 @@ static void print_text(const struct qasm_replay *r, const struct qasm_mbox_confi
     printf("replay: %s %s, link type %s, %.3f s of capture\n",
            qasm_mbox_function_name(cfg->function), qasm_mbox_mode_name(cfg->mode), link,
            (double)(qasm_replay_last_ts(r) - qasm_replay_first_ts(r)) / 1e9);
-    printf("packets: %" PRIu64 " read, %" PRIu64 " UDP, %" PRIu64 " QUIC, %" PRIu64
-           " tracker messages (%" PRIu64 " reports applied, %" PRIu64 " rejected)\n",
-           c->packets, c->udp_packets, c->quic_packets, c->tracker_msgs, c->reports_applied,
-           c->reports_rejected);
+    printf("packets: %" PRIu64 " read, %" PRIu64 " UDP, %" PRIu64 " QUIC (%" PRIu64
+           " with the fixed bit clear), %" PRIu64 " tracker messages (%" PRIu64
+           " reports applied, %" PRIu64 " rejected)\n",
+           c->packets, c->udp_packets, c->quic_packets, c->quic_greased, c->tracker_msgs,
+           c->reports_applied, c->reports_rejected);
     printf("skipped: %" PRIu64 " not IP, %" PRIu64 " not UDP, %" PRIu64 " fragments, %" PRIu64
            " truncated, %" PRIu64 " malformed, %" PRIu64 " other hop, %" PRIu64
            " bad tracker messages\n",
