@@ -48,6 +48,7 @@ struct cfg {
 struct results {
     double updates_per_s;
     long updates_sent, updates_received;
+    double tcp_updates_per_s[3];
     double store_bytes_per_conn, rss_bytes_per_conn;
     long conns_loaded;
     double qps[3], p50_us[3], p99_us[3];
@@ -337,6 +338,65 @@ static void phase_updates(const struct cfg *c, int port, struct reader *ctl, str
     close(u);
 }
 
+/*
+ * Updates over a TCP session (reports are accepted there too), |depth|
+ * per write, like redis-benchmark -P: each report adds a new DCID to an
+ * existing connection (a real change). A STATS request at the end is
+ * answered after every report before it was applied.
+ */
+static void phase_tcp_updates(const struct cfg *c, int port, struct results *res)
+{
+    static uint32_t round;
+    for (int di = 0; di < 3; di++) {
+        int depth = depths[di];
+        int fd = tcp_connect(port);
+        if (fd < 0)
+            die("connect to tracker", NULL);
+        static struct reader r;
+        r.fd = fd;
+        r.len = r.off = 0;
+        long total = c->conns < 200000 ? c->conns : 200000;
+        if (depth == 1)
+            total /= 4; /* one round trip each: keep the run short */
+        static uint8_t wbuf[64 * 128];
+        round++;
+        qasm_tstamp t0 = qasm_now();
+        for (long k = 0; k < total;) {
+            size_t wl = 0;
+            for (int j = 0; j < depth && k < total; j++, k++) {
+                struct qasm_proto_msg m;
+                struct qasm_cid d0;
+                qasm_proto_msg_init(&m, QASM_PROTO_REPORT_DCID_NEW, 0);
+                conn_ids(k, &m.u.report.odcid, &d0, &m.u.report.client0);
+                m.u.report.client = m.u.report.client0;
+                m.u.report.seq = 100 + round;
+                m.u.report.dcid.cid.len = 8;
+                qasm_put64(m.u.report.dcid.cid.data,
+                           0xe000000000000000ULL | (uint64_t)round << 40 | (uint64_t)k);
+                m.u.report.dcid.seq = round;
+                ssize_t n = qasm_proto_encode(wbuf + wl, sizeof(wbuf) - wl, &m);
+                if (n < 0)
+                    die("encode report", NULL);
+                wl += (size_t)n;
+            }
+            /* Then one small QUERY whose reply says the batch was applied (reports have
+             * no reply): one round trip per |depth| updates, as redis-benchmark -P waits
+             * for its |depth| replies. */
+            struct qasm_cid none = { 1, { 0 } };
+            ssize_t n = qasm_proto_encode_query(wbuf + wl, sizeof(wbuf) - wl, 1, &none, NULL, 0);
+            if (n < 0)
+                die("encode query", NULL);
+            wl += (size_t)n;
+            write_all(fd, wbuf, wl);
+            struct qasm_proto_msg m;
+            read_msg(&r, &m, -1);
+        }
+        qasm_tstamp t1 = qasm_now();
+        close(fd);
+        res->tcp_updates_per_s[di] = (double)total / ((double)(t1 - t0) / 1e9);
+    }
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -589,10 +649,10 @@ static void row(const char *name, double ours, double theirs, int have, const ch
                 int lower_better)
 {
     if (have && theirs > 0)
-        printf("| %-40s | %12.1f | %12.1f | %6.2fx%s |\n", name, ours, theirs,
+        printf("| %-46s | %12.1f | %12.1f | %6.2fx%s |\n", name, ours, theirs,
                lower_better ? theirs / ours : ours / theirs, "");
     else
-        printf("| %-40s | %12.1f | %12s | %7s |\n", name, ours, "-", "-");
+        printf("| %-46s | %12.1f | %12s | %7s |\n", name, ours, "-", "-");
     (void)unit;
 }
 
@@ -602,11 +662,16 @@ static void print_results(const struct cfg *c, const struct results *r)
            c->conns, c->queries);
     printf("(ratio: qasm-tracker / Redis for rates; Redis / qasm-tracker for latency and bytes;"
            " > 1 means qasm-tracker is better)\n\n");
-    printf("| %-40s | %12s | %12s | %7s |\n", "metric", "qasm-tracker", "redis", "ratio");
-    printf("|%s|%s|%s|%s|\n", "------------------------------------------", "--------------",
+    printf("| %-46s | %12s | %12s | %7s |\n", "metric", "qasm-tracker", "redis", "ratio");
+    printf("|%s|%s|%s|%s|\n", "------------------------------------------------", "--------------",
            "--------------", "---------");
-    row("updates/s (UDP reports vs SET -P 64)", r->updates_per_s, r->set_rps[2], r->have_redis,
-        "/s", 0);
+    row("updates/s, UDP datagrams (agent path)", r->updates_per_s, 0, 0, "/s", 0);
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "updates/s, TCP, %d per write (vs SET -P %d)", depths[i],
+                 depths[i]);
+        row(name, r->tcp_updates_per_s[i], r->set_rps[i], r->have_redis, "/s", 0);
+    }
     for (int i = 0; i < 3; i++) {
         char name[64];
         snprintf(name, sizeof(name), "queries/s, %d in flight (vs GET -P %d)", depths[i], depths[i]);
@@ -651,9 +716,9 @@ static void write_json(const struct cfg *c, const struct results *r)
     for (int i = 0; i < 3; i++)
         fprintf(f, "%s{\"depth\":%d,\"qps\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
                    "\"redis_get_rps\":%.1f,\"redis_get_p50_us\":%.2f,\"redis_get_p99_us\":%.2f,"
-                   "\"redis_set_rps\":%.1f}",
+                   "\"redis_set_rps\":%.1f,\"tcp_updates_per_s\":%.1f}",
                 i ? "," : "", depths[i], r->qps[i], r->p50_us[i], r->p99_us[i], r->get_rps[i],
-                r->get_p50_us[i], r->get_p99_us[i], r->set_rps[i]);
+                r->get_p50_us[i], r->get_p99_us[i], r->set_rps[i], r->tcp_updates_per_s[i]);
     fprintf(f, "],\"redis\":%s,\"redis_bytes_per_key\":%.1f}\n", r->have_redis ? "true" : "false",
             r->redis_bytes_per_key);
     fclose(f);
@@ -775,6 +840,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "qasm-tracker-bench: tracker on %s; loading %ld connections...\n", listen,
             c.conns);
     phase_updates(&c, port, &ctl, &res);
+    fprintf(stderr, "qasm-tracker-bench: updates over TCP (1, 16, 64 per write)...\n");
+    phase_tcp_updates(&c, port, &res);
     fprintf(stderr, "qasm-tracker-bench: queries (1, 16, 64 in flight)...\n");
     phase_queries(&c, port, &res);
     fprintf(stderr, "qasm-tracker-bench: report -> push...\n");

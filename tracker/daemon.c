@@ -915,8 +915,10 @@ static int open_listeners(struct tracker *t, const struct qasm_addr *a)
         setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
         setsockopt(tc, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     }
-    int rcv = 4 * 1024 * 1024;
-    setsockopt(u, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    /* A deep receive queue absorbs report bursts (FORCE needs CAP_NET_ADMIN). */
+    int rcv = 8 * 1024 * 1024;
+    if (setsockopt(u, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) == -1)
+        setsockopt(u, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
     if (bind(u, (struct sockaddr *)&ss, sl) == -1 || bind(tc, (struct sockaddr *)&ss, sl) == -1 ||
         listen(tc, 512) == -1)
         goto fail;
