@@ -701,6 +701,13 @@ static int quic_parse(struct qasm_quic_hdr *hd, const uint8_t *p, size_t n, size
     return 1;
 }
 
+static void count_quic(struct qasm_replay *r, const struct qasm_quic_hdr *hd)
+{
+    r->c.quic_packets++;
+    if (!hd->fixed_bit)
+        r->c.quic_greased++;
+}
+
 static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip,
                          const struct qasm_ipudp *pu)
 {
@@ -724,13 +731,10 @@ static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip
     struct server *ssrc = sdst ? NULL : server_find(r, &pu->flow.src);
     struct qasm_quic_hdr hd;
     size_t short_len = sdst ? sdst->cid_len : 0;
-    int quic = quic_parse(&hd, p, n, short_len);
-    if (quic) {
-        r->c.quic_packets++;
-        if (!hd.fixed_bit)
-            r->c.quic_greased++;
-    }
-
+    /* A datagram with the fixed bit clear counts as QUIC only on a server's path
+     * or as a known connection's traffic on another hop. */
+    int looks = quic_parse(&hd, p, n, short_len);
+    int quic = looks && (hd.fixed_bit || sdst || ssrc);
 
     enum qasm_mbox_dir dir;
     struct server *srv = NULL;
@@ -740,7 +744,8 @@ static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip
     } else if (ssrc) {
         dir = QASM_MBOX_FROM_SERVER;
         srv = ssrc;
-    } else if (quic && other_hop(r, &pu->flow, &hd, p, n)) {
+    } else if (looks && other_hop(r, &pu->flow, &hd, p, n)) {
+        count_quic(r, &hd);
         r->c.other_hop++;
         return;
     } else {
@@ -748,6 +753,8 @@ static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip
         if (quic && hd.is_long && hd.type == QASM_QUIC_INITIAL)
             srv = server_learn(r, &pu->flow.dst);
     }
+    if (quic)
+        count_quic(r, &hd);
     int conn = quic && srv ? observe(r, dir, &pu->flow, &hd, srv) : -1;
 
     struct dgram *d = calloc(1, sizeof(*d));
