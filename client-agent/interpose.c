@@ -30,6 +30,7 @@
 #include <ngtcp2/ngtcp2.h>
 
 #include "addr.h"
+#include "agent_frames.h"
 #include "agent_qlog.h"
 #include "agent_report.h"
 #include "agent_state.h"
@@ -61,7 +62,11 @@ struct agent_entry {
     ngtcp2_path_validation app_path_validation;
     ngtcp2_recv_stateless_reset app_recv_stateless_reset;
     ngtcp2_qlog_write app_qlog_write;
+    ngtcp2_decrypt app_decrypt;
     void *user_data;
+    uint8_t hs_done;      /* ACTIVATE seen: the handshake's silent switches are over */
+    uint8_t poll_pending; /* a callback fired: compare DCID and path after this call */
+    uint32_t ncalls;      /* every 64th call compares anyway (safety net) */
 };
 
 /* Real functions. */
@@ -92,9 +97,13 @@ static int (*real_handle_expiry)(ngtcp2_conn *, ngtcp2_tstamp);
 static pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_init_done;
+static atomic_int g_ready; /* set (release) once init is complete: the fast path's check */
 static int g_enabled;   /* reports go out */
 static int g_interpose; /* wrappers track connections */
-static int g_qlog = 1;  /* hook qlog for NEW_CONNECTION_ID */
+/* How spare CIDs are learnt (NEW_CONNECTION_ID frames). */
+enum prereg { PREREG_OFF = 0, PREREG_DECRYPT = 1, PREREG_QLOG = 2 };
+static enum prereg g_prereg = PREREG_DECRYPT;
+static const char *const prereg_names[] = { "off", "decrypt", "qlog" };
 static qasm_duration g_refresh = DEFAULT_REFRESH;
 static int g_fd = -1;
 
@@ -107,18 +116,25 @@ static ngtcp2_qlog_write g_app_qlog; /* the one app qlog writer seen, for the fa
 static ngtcp2_connection_id_status g_app_dcid_status;
 static ngtcp2_path_validation g_app_path_validation;
 static ngtcp2_recv_stateless_reset g_app_recv_stateless_reset;
+static ngtcp2_decrypt g_app_decrypt;
 static int g_app_qlog_many;
 
 static _Atomic uint64_t g_gen = 1;   /* bumped on every insert/remove */
 static _Atomic unsigned g_nlive;
 
-static __thread ngtcp2_conn *tc_conn;
-static __thread struct agent_entry *tc_entry;
-static __thread uint64_t tc_gen;
-static __thread struct agent_entry *tls_cur;     /* conn inside a wrapped call */
-static __thread struct agent_entry *tls_pending; /* inside client_new */
-static __thread int tls_in_read;                 /* inside read_pkt */
-static __thread uint64_t tls_busy_ns;            /* time this thread spent reporting */
+/*
+ * Thread-locals use the initial-exec model (one %fs-relative load instead of
+ * a __tls_get_addr call per access): the agent is loaded at program start
+ * (LD_PRELOAD or DT_NEEDED), where static TLS is available.
+ */
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+static TLS ngtcp2_conn *tc_conn;
+static TLS struct agent_entry *tc_entry;
+static TLS uint64_t tc_gen;
+static TLS struct agent_entry *tls_cur;     /* conn inside a wrapped call */
+static TLS struct agent_entry *tls_pending; /* inside client_new */
+static TLS int tls_in_read;                 /* inside read_pkt */
+static TLS uint64_t tls_busy_ns;            /* time this thread spent reporting */
 
 /* Reporting sections (lock, core, encode, send) are timed: the agent's own cost. */
 static inline qasm_tstamp busy_begin(void)
@@ -228,9 +244,17 @@ static int do_init(const char *tracker, unsigned flags)
     qasm_log_init("qasm-agent", (enum qasm_log_level)lvl);
     if ((s = getenv("QASM_AGENT_REFRESH")) != NULL && qasm_duration_parse(&g_refresh, s) < 0)
         g_refresh = DEFAULT_REFRESH;
-    if ((s = getenv("QASM_AGENT_QLOG")) != NULL && strcmp(s, "0") == 0)
-        flags |= QASM_AGENT_NO_QLOG;
-    g_qlog = !(flags & QASM_AGENT_NO_QLOG);
+    g_prereg = (flags & QASM_AGENT_NO_PREREG)     ? PREREG_OFF
+               : (flags & QASM_AGENT_PREREG_QLOG) ? PREREG_QLOG
+                                                  : PREREG_DECRYPT;
+    if ((s = getenv("QASM_AGENT_PREREG")) != NULL) {
+        if (strcmp(s, "off") == 0)
+            g_prereg = PREREG_OFF;
+        else if (strcmp(s, "qlog") == 0)
+            g_prereg = PREREG_QLOG;
+        else if (strcmp(s, "decrypt") == 0)
+            g_prereg = PREREG_DECRYPT;
+    }
     g_interpose = !(flags & QASM_AGENT_NO_INTERPOSE);
     if (!tracker || !*tracker) {
         qasm_debug("QASM_TRACKER not set: inert");
@@ -253,8 +277,8 @@ static int do_init(const char *tracker, unsigned flags)
     }
     g_fd = fd;
     g_enabled = 1;
-    qasm_info("reporting to %s (refresh %.1fs, qlog %s, interpose %s)", tracker,
-              (double)g_refresh / 1e9, g_qlog ? "on" : "off", g_interpose ? "on" : "off");
+    qasm_info("reporting to %s (refresh %.1fs, pre-registration %s, interpose %s)", tracker,
+              (double)g_refresh / 1e9, prereg_names[g_prereg], g_interpose ? "on" : "off");
     return 0;
 }
 
@@ -268,7 +292,10 @@ static void init_from_env(void)
 
 static inline void agent_init(void)
 {
-    pthread_once(&g_once, init_from_env);
+    if (__builtin_expect(!atomic_load_explicit(&g_ready, memory_order_acquire), 0)) {
+        pthread_once(&g_once, init_from_env);
+        atomic_store_explicit(&g_ready, 1, memory_order_release);
+    }
 }
 
 EXPORT int qasm_agent_init(const char *tracker, unsigned flags)
@@ -325,20 +352,53 @@ static void log_event(const struct agent_entry *e, const struct qasm_agent_ev *e
     }
 }
 
+/*
+ * Outgoing reports of one flush, sent with one sendmmsg (a migration's
+ * DCID and address reports leave in one system call). Guarded by g_lock.
+ */
+#define BATCH_MAX (QASM_AGENT_EVQ_LEN + 1)
+static uint8_t g_batch_buf[16384];
+static size_t g_batch_used;
+static struct iovec g_batch_iov[BATCH_MAX];
+static struct mmsghdr g_batch_msg[BATCH_MAX];
+static unsigned g_batch_n;
+
+static void batch_send(void)
+{
+    unsigned done = 0;
+
+    while (done < g_batch_n) {
+        int rv = sendmmsg(g_fd, g_batch_msg + done, g_batch_n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (rv <= 0) {
+            g_stats.send_errors += g_batch_n - done;
+            break;
+        }
+        g_stats.reports_sent += (unsigned)rv;
+        done += (unsigned)rv;
+    }
+    g_batch_n = 0;
+    g_batch_used = 0;
+}
+
 static void send_one(struct agent_entry *e, const struct qasm_agent_ev *ev)
 {
-    uint8_t buf[QASM_PROTO_MAX_MSG];
-    ssize_t n = qasm_agent_report_encode(buf, sizeof(buf), &e->st, ev);
+    ssize_t n;
 
     log_event(e, ev);
+    if (g_batch_n == BATCH_MAX || sizeof(g_batch_buf) - g_batch_used < QASM_PROTO_MAX_MSG)
+        batch_send();
+    n = qasm_agent_report_encode(g_batch_buf + g_batch_used, QASM_PROTO_MAX_MSG, &e->st, ev);
     if (n < 0) {
         g_stats.encode_errors++;
         return;
     }
-    if (send(g_fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n)
-        g_stats.reports_sent++;
-    else
-        g_stats.send_errors++;
+    g_batch_iov[g_batch_n].iov_base = g_batch_buf + g_batch_used;
+    g_batch_iov[g_batch_n].iov_len = (size_t)n;
+    memset(&g_batch_msg[g_batch_n], 0, sizeof(g_batch_msg[0]));
+    g_batch_msg[g_batch_n].msg_hdr.msg_iov = &g_batch_iov[g_batch_n];
+    g_batch_msg[g_batch_n].msg_hdr.msg_iovlen = 1;
+    g_batch_n++;
+    g_batch_used += (size_t)n;
 }
 
 /* Sends the queued events of |e|; called with g_lock held. */
@@ -375,12 +435,14 @@ static void flush(struct agent_entry *e, struct qasm_agent_evq *q)
         if (!e->st.closed)
             send_one(e, &ev);
     }
+    if (g_batch_n)
+        batch_send();
     qasm_agent_evq_init(q);
 }
 
 /* ----------------------------------------------------------- conn table */
 
-static struct agent_entry *entry_get(ngtcp2_conn *conn)
+static inline struct agent_entry *entry_get(ngtcp2_conn *conn)
 {
     uint64_t gen = atomic_load_explicit(&g_gen, memory_order_acquire);
     struct agent_entry *e;
@@ -433,7 +495,16 @@ static void copy_raw(struct sockaddr_storage *dst, ngtcp2_socklen *dlen, const n
 
 static int raw_differs(const struct sockaddr_storage *s, ngtcp2_socklen slen, const ngtcp2_addr *a)
 {
-    return slen != a->addrlen || (a->addrlen && memcmp(s, a->addr, a->addrlen) != 0);
+    if (slen != a->addrlen)
+        return 1;
+    switch (slen) { /* constant sizes: the compiler inlines these */
+    case sizeof(struct sockaddr_in):
+        return memcmp(s, a->addr, sizeof(struct sockaddr_in)) != 0;
+    case sizeof(struct sockaddr_in6):
+        return memcmp(s, a->addr, sizeof(struct sockaddr_in6)) != 0;
+    default:
+        return slen && memcmp(s, a->addr, slen) != 0;
+    }
 }
 
 /* Observe the current DCID and path of |e|'s connection; g_lock held. */
@@ -453,31 +524,56 @@ static void observe_locked(struct agent_entry *e, struct qasm_agent_evq *q)
     qasm_agent_conn_observe(&e->st, &cid, &local, &remote, e->last_ts, q);
 }
 
+static int cid_differs(const ngtcp2_cid *a, const ngtcp2_cid *b)
+{
+    /* Whole-struct compare with a constant size (inlined): trailing bytes are
+     * stable between changes, a false positive only costs one slow path. */
+    return memcmp(a, b, sizeof(*a)) != 0;
+}
+
 /*
- * The hot path after every wrapped call: compare without locking; lock
- * only when something changed or a refresh is due.
+ * The hot path after every wrapped call. Silent DCID/path changes in ngtcp2
+ * 0.12.1 happen (1) during the handshake (server SCID, Retry), (2) next to
+ * a callback the agent wraps (path_validation SUCCESS/FAILURE, ACTIVATE),
+ * (3) in the calls the agent wraps explicitly (migrations, set_local_addr).
+ * So after the handshake the DCID and path are compared only when a
+ * callback fired, when |force| (compare now), or every 64th call as a safety net; a
+ * refresh that is due always goes through. Locking only on a change.
  */
-static void poll_conn(struct agent_entry *e, ngtcp2_tstamp ts, int force)
+static void poll_slow(struct agent_entry *e, ngtcp2_tstamp ts, int due)
+    __attribute__((noinline));
+
+static inline void poll_conn(struct agent_entry *e, ngtcp2_tstamp ts, int force)
+{
+    int due;
+
+    if (e->st.closed)
+        return;
+    if (ts) {
+        e->last_ts = ts;
+        if (e->st.last_refresh == 0)
+            e->st.last_refresh = ts;
+    }
+    due = g_refresh && ts > e->st.last_refresh && ts - e->st.last_refresh >= g_refresh;
+    if (!force && e->hs_done && !e->poll_pending && (++e->ncalls & 63) != 0 && !due)
+        return;
+    poll_slow(e, ts, due);
+}
+
+static void poll_slow(struct agent_entry *e, ngtcp2_tstamp ts, int due)
 {
     qasm_tstamp t0;
     const ngtcp2_cid *d;
     const ngtcp2_path *p;
-    int changed, due;
+    int changed;
     struct qasm_agent_evq q;
 
-    if (e->st.closed)
-        return;
-    if (ts)
-        e->last_ts = ts;
+    e->poll_pending = 0;
     d = ngtcp2_conn_get_dcid(e->conn);
     p = ngtcp2_conn_get_path(e->conn);
-    changed = force || d->datalen != e->last_dcid.datalen ||
-              memcmp(d->data, e->last_dcid.data, d->datalen) != 0 ||
+    changed = cid_differs(d, &e->last_dcid) ||
               raw_differs(&e->last_local, e->last_local_len, &p->local) ||
               raw_differs(&e->last_remote, e->last_remote_len, &p->remote);
-    if (e->st.last_refresh == 0 && ts)
-        e->st.last_refresh = ts;
-    due = g_refresh && ts > e->st.last_refresh && ts - e->st.last_refresh >= g_refresh;
     if (!changed && !due)
         return;
     qasm_agent_evq_init(&q);
@@ -592,6 +688,9 @@ static int cb_dcid_status(ngtcp2_conn *conn, int type, uint64_t seq, const ngtcp
 
     if (!e)
         return g_app_dcid_status ? g_app_dcid_status(conn, type, seq, cid, token, user_data) : 0;
+    e->poll_pending = 1;
+    if (type == NGTCP2_CONNECTION_ID_STATUS_TYPE_ACTIVATE)
+        e->hs_done = 1;
     dcid_status(e, type, seq, cid);
     return e->app_dcid_status ? e->app_dcid_status(conn, type, seq, cid, token, user_data) : 0;
 }
@@ -604,6 +703,7 @@ static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_pa
     if (!e)
         return g_app_path_validation ? g_app_path_validation(conn, flags, path, res, user_data)
                                      : 0;
+    e->poll_pending = 1; /* FAILURE: the fallback switch follows in this call */
     if (e->conn)
         poll_conn(e, 0, 1);
     return e->app_path_validation
@@ -661,6 +761,30 @@ static void cb_qlog_write(void *user_data, uint32_t flags, const void *data, siz
         app(user_data, flags, data, datalen);
 }
 
+/*
+ * Wraps the application's decrypt (ngtcp2_crypto_decrypt_cb for most): after
+ * a successful decryption inside read_pkt, the plaintext frames are walked
+ * for NEW_CONNECTION_ID. ngtcp2 gives no conn here: tls_cur names it.
+ */
+static int cb_decrypt(uint8_t *dest, const ngtcp2_crypto_aead *aead,
+                      const ngtcp2_crypto_aead_ctx *aead_ctx, const uint8_t *ciphertext,
+                      size_t ciphertextlen, const uint8_t *nonce, size_t noncelen,
+                      const uint8_t *aad, size_t aadlen)
+{
+    struct agent_entry *e = tls_cur;
+    ngtcp2_decrypt app = e && e->app_decrypt ? e->app_decrypt : g_app_decrypt;
+    int rv = app(dest, aead, aead_ctx, ciphertext, ciphertextlen, nonce, noncelen, aad, aadlen);
+
+    if (rv == 0 && e && tls_in_read && e->conn && !e->st.closed &&
+        ciphertextlen > aead->max_overhead) {
+        struct qasm_agent_newcid nc[8];
+        size_t n = qasm_agent_frames_scan(dest, ciphertextlen - aead->max_overhead, nc, 8);
+        for (size_t i = 0; i < n; i++)
+            learn(e, nc[i].seq, &nc[i].cid);
+    }
+    return rv;
+}
+
 /* ------------------------------------------------------------- wrappers */
 
 static inline struct agent_entry *wrapped(ngtcp2_conn *conn)
@@ -708,7 +832,12 @@ EXPORT int ngtcp2_conn_client_new_versioned(
     g_app_dcid_status = e->app_dcid_status;
     g_app_path_validation = e->app_path_validation;
     g_app_recv_stateless_reset = e->app_recv_stateless_reset;
-    if (g_qlog) {
+    if (g_prereg == PREREG_DECRYPT && cb.decrypt) {
+        e->app_decrypt = cb.decrypt;
+        g_app_decrypt = cb.decrypt;
+        cb.decrypt = cb_decrypt;
+    }
+    if (g_prereg == PREREG_QLOG) {
         e->app_qlog_write = st.qlog.write;
         st.qlog.write = cb_qlog_write;
         if (e->app_qlog_write) {
@@ -871,7 +1000,7 @@ EXPORT int ngtcp2_conn_initiate_immediate_migration(ngtcp2_conn *conn, const ngt
     tls_cur = e;
     rv = real_imm_migration(conn, path, ts);
     tls_cur = prev;
-    poll_conn(e, ts, 0);
+    poll_conn(e, ts, 1);
     if (rv == 0) {
         pthread_mutex_lock(&g_lock);
         g_stats.migrations++;
@@ -896,7 +1025,7 @@ EXPORT int ngtcp2_conn_initiate_migration(ngtcp2_conn *conn, const ngtcp2_path *
     tls_cur = e;
     rv = real_migration(conn, path, ts);
     tls_cur = prev;
-    poll_conn(e, ts, 0);
+    poll_conn(e, ts, 1);
     if (rv == 0) {
         pthread_mutex_lock(&g_lock);
         g_stats.migrations++;
@@ -912,7 +1041,7 @@ EXPORT void ngtcp2_conn_set_local_addr(ngtcp2_conn *conn, const ngtcp2_addr *add
 
     real_set_local_addr(conn, addr);
     if (e)
-        poll_conn(e, 0, 0);
+        poll_conn(e, 0, 1);
 }
 
 EXPORT void ngtcp2_conn_del(ngtcp2_conn *conn)
@@ -976,7 +1105,7 @@ EXPORT void qasm_agent_poll(ngtcp2_conn *conn, uint64_t ts)
     struct agent_entry *e = explicit_entry(conn);
 
     if (e)
-        poll_conn(e, ts, 0);
+        poll_conn(e, ts, 1);
 }
 
 EXPORT void qasm_agent_dcid_status(ngtcp2_conn *conn, int type, uint64_t seq,

@@ -3,7 +3,7 @@
 
 UNIT_TESTS += test_agent_state
 test_agent_state_SRCS := tests/unit/test_agent_state.c client-agent/agent_state.c \
-                         client-agent/agent_qlog.c
+                         client-agent/agent_qlog.c client-agent/agent_frames.c
 test_agent_state_LIBS = $(CMOCKA_LIBS)
 
 UNIT_TESTS += test_agent_report
@@ -21,7 +21,8 @@ $(O)/test_agent_api: $(O)/libqasm-agent.so
 # (client-agent/agent.map); libqasm.a's symbols stay private (--exclude-libs).
 SHLIBS += libqasm-agent.so
 libqasm-agent.so_SRCS := client-agent/interpose.c client-agent/agent_state.c \
-                         client-agent/agent_qlog.c client-agent/agent_report.c
+                         client-agent/agent_qlog.c client-agent/agent_report.c \
+                         client-agent/agent_frames.c
 libqasm-agent.so_LIBS = $(call pc,--libs,libngtcp2) -ldl -lpthread
 libqasm-agent.so_LDFLAGS := -Wl,--version-script=client-agent/agent.map -Wl,--exclude-libs,ALL \
                             -Wl,-z,defs

@@ -36,7 +36,8 @@ extern "C" {
 
 /* Flags of qasm_agent_init. */
 #define QASM_AGENT_NO_INTERPOSE 0x01u /* wrappers pass through; explicit calls only */
-#define QASM_AGENT_NO_QLOG      0x02u /* do not hook qlog (no spare-CID pre-registration) */
+#define QASM_AGENT_NO_PREREG    0x02u /* do not learn spare CIDs (no pre-registration) */
+#define QASM_AGENT_PREREG_QLOG  0x04u /* learn spare CIDs from qlog instead of decrypt */
 
 /*
  * qasm_agent_init configures the agent before the first connection:

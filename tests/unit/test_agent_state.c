@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "../../client-agent/agent_frames.h"
 #include "../../client-agent/agent_qlog.h"
 #include "../../client-agent/agent_state.h"
 
@@ -315,6 +316,79 @@ static void test_qlog_scan(void **state)
     assert_int_equal(qasm_agent_qlog_scan("", 0, out, 8), 0);
 }
 
+/* Appends a NEW_CONNECTION_ID frame (seq < 64, rpt < 64) to |p|; returns the new end. */
+static uint8_t *put_ncid(uint8_t *p, uint8_t seq, uint8_t rpt, uint8_t tag, uint8_t cidlen)
+{
+    *p++ = 0x18;
+    *p++ = seq;
+    *p++ = rpt;
+    *p++ = cidlen;
+    for (uint8_t i = 0; i < cidlen; i++)
+        *p++ = (uint8_t)(tag + i);
+    memset(p, 0xee, 16); /* stateless reset token */
+    return p + 16;
+}
+
+static void test_frames_scan(void **state)
+{
+    (void)state;
+    uint8_t pkt[512], *p = pkt;
+    struct qasm_agent_newcid out[8];
+
+    /* ACK (largest 0x4123 as a 2-byte varint, 1 extra range), then ACK_ECN. */
+    *p++ = 0x02; *p++ = 0x41; *p++ = 0x23; *p++ = 5; *p++ = 1; *p++ = 3; *p++ = 1; *p++ = 2;
+    *p++ = 0x03; *p++ = 1; *p++ = 0; *p++ = 0; *p++ = 0; *p++ = 7; *p++ = 8; *p++ = 9;
+    /* CRYPTO offset 0 length 3. */
+    *p++ = 0x06; *p++ = 0; *p++ = 3; *p++ = 'a'; *p++ = 'b'; *p++ = 'c';
+    p = put_ncid(p, 6, 0, 0xa0, 18);
+    /* STREAM with OFF and LEN bits: id 0, offset 0x10, length 4. */
+    *p++ = 0x0e; *p++ = 0; *p++ = 0x10; *p++ = 4; memset(p, 0x18, 4); p += 4;
+    *p++ = 0x10; *p++ = 0x80; *p++ = 0; *p++ = 0; *p++ = 1;  /* MAX_DATA, 4-byte varint */
+    p = put_ncid(p, 5, 1, 0xb0, 8);
+    *p++ = 0x1a; memset(p, 0x18, 8); p += 8;                  /* PATH_CHALLENGE */
+    *p++ = 0x01;                                              /* PING */
+    *p++ = 0x00; *p++ = 0x00;                                 /* PADDING */
+    size_t n = qasm_agent_frames_scan(pkt, (size_t)(p - pkt), out, 8);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].seq, 6);
+    assert_int_equal(out[0].cid.len, 18);
+    assert_int_equal(out[0].cid.data[0], 0xa0);
+    assert_int_equal(out[1].seq, 5);
+    assert_int_equal(out[1].retire_prior_to, 1);
+    assert_int_equal(out[1].cid.len, 8);
+    assert_int_equal(out[1].cid.data[7], 0xb7);
+    /* |max| is respected. */
+    assert_int_equal(qasm_agent_frames_scan(pkt, (size_t)(p - pkt), out, 1), 1);
+    /* Every truncation finds at most the complete frames before the cut. */
+    for (size_t cut = 0; cut < (size_t)(p - pkt); cut++)
+        assert_true(qasm_agent_frames_scan(pkt, cut, out, 8) <= 2);
+
+    /* A STREAM frame without length hides what follows (it runs to the end). */
+    p = pkt;
+    *p++ = 0x08; *p++ = 4; memset(p, 0x18, 40); p += 40;
+    assert_int_equal(qasm_agent_frames_scan(pkt, (size_t)(p - pkt), out, 8), 0);
+
+    /* Unknown frame type stops the walk; bad CID lengths are rejected. */
+    p = pkt;
+    p = put_ncid(p, 1, 0, 0x10, 4);
+    *p++ = 0x21;
+    p = put_ncid(p, 2, 0, 0x20, 4);
+    assert_int_equal(qasm_agent_frames_scan(pkt, (size_t)(p - pkt), out, 8), 1);
+    p = pkt;
+    p = put_ncid(p, 3, 0, 0x10, 0);
+    assert_int_equal(qasm_agent_frames_scan(pkt, (size_t)(p - pkt), out, 8), 0);
+    pkt[0] = 0x18; pkt[1] = 1; pkt[2] = 0; pkt[3] = 21;
+    assert_int_equal(qasm_agent_frames_scan(pkt, 4 + 21 + 16, out, 8), 0);
+    /* CONNECTION_CLOSE with a reason, then a NEW_CONNECTION_ID. */
+    p = pkt;
+    *p++ = 0x1c; *p++ = 1; *p++ = 0; *p++ = 2; *p++ = 'h'; *p++ = 'i';
+    *p++ = 0x1d; *p++ = 0; *p++ = 0;
+    p = put_ncid(p, 9, 0, 0x30, 20);
+    assert_int_equal(qasm_agent_frames_scan(pkt, (size_t)(p - pkt), out, 8), 1);
+    assert_int_equal(out[0].cid.len, 20);
+    assert_int_equal(qasm_agent_frames_scan(pkt, 0, out, 8), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_table_bounds),
         cmocka_unit_test(test_evq_overflow_counted),
         cmocka_unit_test(test_qlog_scan),
+        cmocka_unit_test(test_frames_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
