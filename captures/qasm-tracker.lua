@@ -115,7 +115,7 @@ local function reader(tvb, tree, off, stop)
         if n > 0 then
             (t or tree):add(field, tvb(r.off + 1, n))
         else
-            (t or tree):add(field, tvb(r.off, 1), ByteArray.new())
+            (t or tree):add(tvb(r.off, 1), "Zero-length CID")
         end
         r.off = r.off + 1 + n
         return hex
@@ -342,3 +342,16 @@ local function heuristic(tvb, pinfo, tree)
     return true
 end
 qasmt:register_heuristic("udp", heuristic)
+
+-- TCP on another port (a tracker started with --listen on a free port): a
+-- segment that starts with a valid header claims the conversation.
+local function heuristic_tcp(tvb, pinfo, tree)
+    local len = tvb:len()
+    if not header_ok(tvb, 0, len) or tvb(2, 1):uint() ~= 1 then return false end
+    local mlen = tvb(4, 2):uint()
+    if not types[tvb(3, 1):uint()] or mlen < HDR_LEN or mlen > MAX_MSG then return false end
+    pinfo.conversation = tcp_proto
+    dissect_tcp(tvb, pinfo, tree)
+    return true
+end
+tcp_proto:register_heuristic("tcp", heuristic_tcp)

@@ -4,7 +4,8 @@
 # reactive) in front of it, and qasm-h3-client with the agent preloaded,
 # captured by qasm-capture on lo (both hops, the agent's reports and the
 # middlebox's TCP session to the tracker). Writes captures/corpus/NAME.pcap
-# (pass --out DIR as the first arguments to write elsewhere). Needs root
+# (--out DIR to write elsewhere, --mode proactive|default for the live
+# middlebox; options before NAME). Needs root
 # (capture on lo). Every process is bounded by timeout and killed on exit.
 #
 #   captures/record-real.sh real-100hz --requests 30 --interval 5ms --migrate-hz 100
@@ -13,8 +14,15 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${QASM_BUILD:-build}
 out=$here/corpus
-if [ "${1:-}" = "--out" ]; then out=$2; shift 2; fi
-name=${1:?usage: record-real.sh [--out DIR] NAME [client options...]}
+mode=reactive
+while :; do
+  case "${1:-}" in
+    --out) out=$2; shift 2 ;;
+    --mode) mode=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+name=${1:?usage: record-real.sh [--out DIR] [--mode M] NAME [client options...]}
 shift
 for b in qasm-tracker qasm-h3-server qasm-mbox qasm-h3-client qasm-capture libqasm-agent.so; do
   [ -e "$build/$b" ] || { echo "record-real: $build/$b not built" >&2; exit 1; }
@@ -51,7 +59,7 @@ timeout 60 "$build/qasm-tracker" --listen "127.0.0.1:$tport" --log-level warn &
 pids+=($!)
 timeout 60 "$build/qasm-h3-server" --listen "127.0.0.1:$sport" --cid-len 8 --no-json &
 pids+=($!)
-timeout 60 "$build/qasm-mbox" nat --mode reactive --listen "127.0.0.1:$mport" \
+timeout 60 "$build/qasm-mbox" nat --mode "$mode" --listen "127.0.0.1:$mport" \
   --upstream "127.0.0.1:$sport" --tracker "127.0.0.1:$tport" --ports "$pool_lo-$pool_hi" \
   --log-level warn &
 pids+=($!)
