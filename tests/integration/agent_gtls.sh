@@ -105,10 +105,11 @@ grep "qasm-agent" "$T/client.log" | tail -2
 ctl --json dump >"$T/dump_after.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after exit"
 echo "dump after exit: $(cat "$T/dump_after.json")"
 
-# Run 2: local close (--exit-on-all-streams-close), no idle wait.
-LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
+# Run 2: local close (--exit-on-all-streams-close), no idle wait; spare CIDs
+# learnt through the qlog hook (QASM_AGENT_PREREG=qlog), chained to gtlsclient's.
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info QASM_AGENT_PREREG=qlog \
     timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
-    --change-local-addr=50ms --download "$T/dl2" \
+    --change-local-addr=50ms --download "$T/dl2" --qlog-file "$T/client2.qlog" \
     127.0.0.1 "$SP" https://localhost/big.bin >"$T/client2.log" 2>&1 ||
     fail "second gtlsclient run failed"
 cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "second download differs"
@@ -141,10 +142,12 @@ echo "ok   tracker down: download byte-exact; agent: $(grep -o 'exit: .*' "$T/cl
 python3 "$HERE/agent_wire.py" "$CAP" "$SP" "$TP" >"$T/wire.json" || fail "capture analysis failed"
 echo "wire: $(cat "$T/wire.json")"
 
-python3 - "$T/dump.json" "$T/dump_after.json" "$T/dump_after2.json" "$T/wire.json" "$T/client.qlog" <<'EOF' || fail "checks failed"
-import json, sys
+python3 - "$T/dump.json" "$T/dump_after.json" "$T/dump_after2.json" "$T/wire.json" "$T/client.qlog" "$T/client2.qlog" "$T/client2.log" <<'EOF' || fail "checks failed"
+import json, re, sys
 live, after, after2, wire = (json.load(open(p)) for p in sys.argv[1:5])
 qlog = open(sys.argv[5]).read()
+qlog2 = open(sys.argv[6]).read()
+log2 = open(sys.argv[7]).read()
 ok = True
 def check(cond, what):
     global ok
@@ -167,9 +170,13 @@ check(len(c1) == 1 and c1[0].get("closed") is True, "run 1 connection closed at 
 # Run 2: a second connection, also closed.
 c2 = [c for c in after2["connections"] if c["odcid"] != conn["odcid"]]
 check(len(c2) == 1 and c2[0].get("closed") is True, "run 2 connection (local close) closed at the tracker")
-# The agent chains the application's own qlog writer: gtlsclient's file is intact.
 check('"group_id":"%s"' % wire["odcid"] in qlog and qlog.count("new_connection_id") > 0,
-      "gtlsclient's own qlog still written through the agent's hook (%d bytes)" % len(qlog))
+      "run 1: gtlsclient's own qlog intact (%d bytes)" % len(qlog))
+# Run 2: the agent's qlog hook chains gtlsclient's writer and learns the spares from it.
+m = re.search(r"(\d+) spares pre-registered", log2)
+check(qlog2.count("new_connection_id") > 0 and qlog2.rstrip().endswith("}") and m and int(m.group(1)) > 0,
+      "run 2 (PREREG=qlog): gtlsclient's qlog written through the hook (%d bytes), %s spares learnt"
+      % (len(qlog2), m.group(1) if m else "no"))
 check(not wire["unknown"], "every DCID used on the wire was reported (unknown: %s)" % wire["unknown"])
 print("DCIDs used on the wire: %d, reported before first use: %d, late: %d"
       % (len(wire["wire_dcids"]), wire["before_first_use"], len(wire["late"])))
