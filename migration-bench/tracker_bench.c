@@ -49,6 +49,7 @@ struct results {
     double updates_per_s;
     long updates_sent, updates_received;
     double tcp_updates_per_s[3];
+    double bytes_per_dcid;
     double store_bytes_per_conn, rss_bytes_per_conn;
     long conns_loaded;
     double qps[3], p50_us[3], p99_us[3];
@@ -344,9 +345,11 @@ static void phase_updates(const struct cfg *c, int port, struct reader *ctl, str
  * existing connection (a real change). A STATS request at the end is
  * answered after every report before it was applied.
  */
-static void phase_tcp_updates(const struct cfg *c, int port, struct results *res)
+static void phase_tcp_updates(const struct cfg *c, int port, struct reader *ctl,
+                              struct results *res)
 {
     static uint32_t round;
+    uint64_t mem0 = get_stat(ctl, "mem_bytes"), dcids0 = get_stat(ctl, "dcids");
     for (int di = 0; di < 3; di++) {
         int depth = depths[di];
         int fd = tcp_connect(port);
@@ -395,6 +398,10 @@ static void phase_tcp_updates(const struct cfg *c, int port, struct results *res
         close(fd);
         res->tcp_updates_per_s[di] = (double)total / ((double)(t1 - t0) / 1e9);
     }
+    /* Each of those reports added one DCID to a connection. */
+    uint64_t mem1 = get_stat(ctl, "mem_bytes"), dcids1 = get_stat(ctl, "dcids");
+    if (dcids1 > dcids0)
+        res->bytes_per_dcid = (double)(mem1 - mem0) / (double)(dcids1 - dcids0);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -690,6 +697,7 @@ static void print_results(const struct cfg *c, const struct results *r)
         r->redis_bytes_per_key, r->have_redis, "B", 1);
     row("bytes per connection (tracker RSS growth)", r->rss_bytes_per_conn,
         r->redis_bytes_per_key, r->have_redis, "B", 1);
+    row("bytes per added DCID (store accounting)", r->bytes_per_dcid, 0, 0, "B", 1);
     printf("\nupdates: %ld sent, %ld received by the tracker; connections loaded: %ld;"
            " pushes lost: %ld\n",
            r->updates_sent, r->updates_received, r->conns_loaded, r->push_lost);
@@ -709,9 +717,9 @@ static void write_json(const struct cfg *c, const struct results *r)
     }
     fprintf(f, "{\"conns\":%ld,\"queries\":%ld,\"updates_per_s\":%.1f,\"updates_sent\":%ld,"
                "\"updates_received\":%ld,\"store_bytes_per_conn\":%.1f,\"rss_bytes_per_conn\":%.1f,"
-               "\"push_p50_us\":%.2f,\"push_p99_us\":%.2f,\"push_lost\":%ld,\"depths\":[",
+               "\"bytes_per_dcid\":%.1f,\"push_p50_us\":%.2f,\"push_p99_us\":%.2f,\"push_lost\":%ld,\"depths\":[",
             c->conns, c->queries, r->updates_per_s, r->updates_sent, r->updates_received,
-            r->store_bytes_per_conn, r->rss_bytes_per_conn, r->push_p50_us, r->push_p99_us,
+            r->store_bytes_per_conn, r->rss_bytes_per_conn, r->bytes_per_dcid, r->push_p50_us, r->push_p99_us,
             r->push_lost);
     for (int i = 0; i < 3; i++)
         fprintf(f, "%s{\"depth\":%d,\"qps\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
@@ -841,7 +849,7 @@ int main(int argc, char **argv)
             c.conns);
     phase_updates(&c, port, &ctl, &res);
     fprintf(stderr, "qasm-tracker-bench: updates over TCP (1, 16, 64 per write)...\n");
-    phase_tcp_updates(&c, port, &res);
+    phase_tcp_updates(&c, port, &ctl, &res);
     fprintf(stderr, "qasm-tracker-bench: queries (1, 16, 64 in flight)...\n");
     phase_queries(&c, port, &res);
     fprintf(stderr, "qasm-tracker-bench: report -> push...\n");

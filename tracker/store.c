@@ -106,9 +106,13 @@ struct ipent {
     uint32_t count;
 };
 
+/*
+ * A DCID entry (40 bytes). The connection's list of entries ends with a
+ * tagged pointer to the connection itself (bit 0 set) instead of NULL, so
+ * an entry finds its connection without a pointer of its own.
+ */
 struct dent {
-    struct qasm_store_conn *conn;
-    struct dent *next; /* in the connection's list */
+    struct dent *next; /* next in the connection's list, or the tagged owner */
     uint64_t seq;      /* QUIC CID sequence number */
     struct qasm_cid cid;
     uint8_t retired;
@@ -117,7 +121,7 @@ struct dent {
 struct qasm_store_conn {
     struct qasm_store_conn *prev; /* expiry list */
     struct qasm_store_conn *next;
-    struct dent *dents;           /* active and retired DCIDs */
+    struct dent *dents;           /* active and retired DCIDs; ends with list_end(conn) */
     struct client *extra;         /* client addresses after the first, NULL if none */
     struct ipent *owner;          /* reporting IP charged for this connection */
     void *user;
@@ -140,6 +144,23 @@ struct list {
     struct qasm_store_conn *head;
     struct qasm_store_conn *tail;
 };
+
+static struct dent *list_end(const struct qasm_store_conn *c)
+{
+    return (struct dent *)((uintptr_t)c | 1);
+}
+
+static int is_end(const struct dent *d)
+{
+    return ((uintptr_t)d & 1) != 0;
+}
+
+static struct qasm_store_conn *dent_conn(const struct dent *d)
+{
+    while (!is_end(d->next))
+        d = d->next;
+    return (struct qasm_store_conn *)((uintptr_t)d->next & ~(uintptr_t)1);
+}
 
 struct qasm_store {
     struct qasm_store_config cfg;
@@ -191,7 +212,7 @@ static int dent_eq(const void *entry, const void *key)
 {
     const struct dent *d = entry;
     const struct dkey *k = key;
-    return qasm_cid_eq(&d->cid, k->cid) && server_match(d->conn, k->server);
+    return qasm_cid_eq(&d->cid, k->cid) && server_match(dent_conn(d), k->server);
 }
 
 static int ip_eq(const void *entry, const void *key)
@@ -314,14 +335,15 @@ static void emit(struct qasm_store *s, struct qasm_store_conn *c, uint8_t event)
         s->cb(s->cb_arg, c, event);
 }
 
-static void dent_free(struct qasm_store *s, struct dent *d)
+/* Free |d|, already unlinked from (or being dropped with) connection |c|. */
+static void dent_free(struct qasm_store *s, struct qasm_store_conn *c, struct dent *d)
 {
     qasm_htab_remove_ptr(s->dcids, dent_hash(s, &d->cid), d);
     if (d->retired) {
-        d->conn->ntombs--;
+        c->ntombs--;
         s->st.tombstones--;
     } else {
-        d->conn->nactive--;
+        c->nactive--;
         s->st.dcids--;
     }
     pool_put(&s->dent_pool, d);
@@ -329,7 +351,7 @@ static void dent_free(struct qasm_store *s, struct dent *d)
 
 static void dent_unlink(struct qasm_store_conn *c, struct dent *d)
 {
-    for (struct dent **pp = &c->dents; *pp; pp = &(*pp)->next) {
+    for (struct dent **pp = &c->dents; !is_end(*pp); pp = &(*pp)->next) {
         if (*pp == d) {
             *pp = d->next;
             d->next = NULL;
@@ -341,12 +363,12 @@ static void dent_unlink(struct qasm_store_conn *c, struct dent *d)
 static void conn_remove(struct qasm_store *s, struct qasm_store_conn *c)
 {
     struct dent *d = c->dents;
-    while (d) {
+    while (!is_end(d)) {
         struct dent *next = d->next;
-        dent_free(s, d);
+        dent_free(s, c, d);
         d = next;
     }
-    c->dents = NULL;
+    c->dents = list_end(c);
     if (c->extra) {
         s->extra_bytes -= MAX_EXTRA * sizeof(struct client);
         free(c->extra);
@@ -392,6 +414,7 @@ static int conn_create(struct qasm_store *s, const struct qasm_proto_report *r,
     }
     c->odcid = r->odcid;
     c->client0 = r->client0;
+    c->dents = list_end(c);
     if (qasm_htab_insert(s->conns, conn_hash(s, &c->odcid), c) < 0)
         goto fail_insert;
     owner->count++;
@@ -481,7 +504,7 @@ static int client_seen(struct qasm_store *s, struct qasm_store_conn *c,
 
 static struct dent *own_dent(const struct qasm_store_conn *c, const struct qasm_cid *cid)
 {
-    for (struct dent *d = c->dents; d; d = d->next)
+    for (struct dent *d = c->dents; !is_end(d); d = d->next)
         if (qasm_cid_eq(&d->cid, cid))
             return d;
     return NULL;
@@ -492,11 +515,11 @@ static void trim_tombs(struct qasm_store *s, struct qasm_store_conn *c)
 {
     while (c->ntombs > MAX_TOMBS) {
         struct dent *low = NULL;
-        for (struct dent *d = c->dents; d; d = d->next)
+        for (struct dent *d = c->dents; !is_end(d); d = d->next)
             if (d->retired && (low == NULL || d->seq < low->seq))
                 low = d;
         dent_unlink(c, low);
-        dent_free(s, low);
+        dent_free(s, c, low);
     }
 }
 
@@ -528,7 +551,7 @@ static int dcid_add(struct qasm_store *s, struct qasm_store_conn *c, const struc
     if (d) {
         /* Another connection had this DCID: the newest report wins. */
         s->st.dcid_conflicts++;
-        struct qasm_store_conn *old = d->conn;
+        struct qasm_store_conn *old = dent_conn(d);
         dent_unlink(old, d);
         if (d->retired) {
             old->ntombs--;
@@ -545,22 +568,23 @@ static int dcid_add(struct qasm_store *s, struct qasm_store_conn *c, const struc
             return 0;
         }
         d->cid = *cid;
+        d->next = list_end(c);
         if (qasm_htab_insert(s->dcids, h, d) < 0) {
             pool_put(&s->dent_pool, d);
             s->st.nomem++;
             return 0;
         }
     }
+    d->next = list_end(c); /* dent_eq must find an owner until it is linked */
     if (c->nactive >= QASM_PROTO_MAX_DCIDS) {
         /* Its retirement was probably lost: retire the oldest. */
         struct dent *low = NULL;
-        for (struct dent *x = c->dents; x; x = x->next)
+        for (struct dent *x = c->dents; !is_end(x); x = x->next)
             if (!x->retired && (low == NULL || x->seq < low->seq))
                 low = x;
         s->st.dcid_overflow++;
         retire(s, c, low);
     }
-    d->conn = c;
     d->seq = seq;
     d->retired = 0;
     d->next = c->dents;
@@ -596,7 +620,7 @@ static int dcid_retire(struct qasm_store *s, struct qasm_store_conn *c, const st
     d->cid = *cid;
     d->seq = seq;
     d->retired = 1;
-    d->conn = c;
+    d->next = list_end(c); /* for dent_eq during the insert; linked below */
     if (qasm_htab_insert(s->dcids, h, d) < 0) {
         pool_put(&s->dent_pool, d);
         s->st.nomem++;
@@ -635,7 +659,7 @@ static int apply_refresh(struct qasm_store *s, struct qasm_store_conn *c,
         /* A newer full state: active DCIDs it does not list were retired. */
         struct dent *gone[QASM_PROTO_MAX_DCIDS];
         unsigned ngone = 0;
-        for (struct dent *d = c->dents; d; d = d->next) {
+        for (struct dent *d = c->dents; !is_end(d); d = d->next) {
             int listed = 0;
             for (unsigned i = 0; i < nd && !listed; i++)
                 listed = qasm_cid_eq(&rc->dcids[i].cid, &d->cid);
@@ -774,7 +798,7 @@ struct qasm_store_conn *qasm_store_find(const struct qasm_store *s, const struct
     struct dkey dk = { cid, server };
     struct dent *d = qasm_htab_find(s->dcids, dent_hash(s, cid), &dk);
     if (d)
-        return d->conn;
+        return dent_conn(d);
     struct ckey ck = { cid, NULL, server };
     return qasm_htab_find(s->conns, conn_hash(s, cid), &ck);
 }
@@ -797,7 +821,7 @@ void qasm_store_record(const struct qasm_store_conn *c, struct qasm_proto_conn *
     out->current = (uint8_t)current_client(c);
     /* Active DCIDs in ascending sequence order (the list is newest first). */
     unsigned n = 0;
-    for (const struct dent *d = c->dents; d && n < QASM_PROTO_MAX_DCIDS; d = d->next) {
+    for (const struct dent *d = c->dents; !is_end(d) && n < QASM_PROTO_MAX_DCIDS; d = d->next) {
         if (d->retired)
             continue;
         unsigned i = n++;
