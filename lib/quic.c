@@ -63,9 +63,10 @@ static ssize_t parse_payload_length(struct qasm_quic_hdr *hd, const uint8_t *dat
     return (ssize_t)hd->pkt_len;
 }
 
-static ssize_t parse_v1v2(struct qasm_quic_hdr *hd, const uint8_t *data, size_t len, size_t off)
+static ssize_t parse_v1v2(struct qasm_quic_hdr *hd, const uint8_t *data, size_t len, size_t off,
+                          unsigned flags)
 {
-    if (!hd->fixed_bit)
+    if (!hd->fixed_bit && !(flags & QASM_QUIC_F_GREASE_OK))
         return QASM_QUIC_ERR_FIXED_BIT;
     hd->type = long_type(hd->version, hd->first);
     switch (hd->type) {
@@ -94,7 +95,7 @@ static ssize_t parse_v1v2(struct qasm_quic_hdr *hd, const uint8_t *data, size_t 
     }
 }
 
-static ssize_t parse_long(struct qasm_quic_hdr *hd, const uint8_t *data, size_t len)
+static ssize_t parse_long(struct qasm_quic_hdr *hd, const uint8_t *data, size_t len, unsigned flags)
 {
     size_t off = 5;
     int rv;
@@ -124,15 +125,15 @@ static ssize_t parse_long(struct qasm_quic_hdr *hd, const uint8_t *data, size_t 
         hd->pkt_len = len;
         return (ssize_t)len;
     }
-    return parse_v1v2(hd, data, len, off);
+    return parse_v1v2(hd, data, len, off, flags);
 }
 
 static ssize_t parse_short(struct qasm_quic_hdr *hd, const uint8_t *data, size_t len,
-                           size_t short_dcid_len)
+                           size_t short_dcid_len, unsigned flags)
 {
     if (short_dcid_len > QASM_CID_MAXLEN)
         return QASM_QUIC_ERR_DCID_LEN_ARG;
-    if (!hd->fixed_bit)
+    if (!hd->fixed_bit && !(flags & QASM_QUIC_F_GREASE_OK))
         return QASM_QUIC_ERR_FIXED_BIT;
     if (len < 1 + short_dcid_len)
         return QASM_QUIC_ERR_TRUNCATED;
@@ -157,7 +158,8 @@ ssize_t qasm_quic_parse(struct qasm_quic_hdr *hd, const uint8_t *data, size_t le
     hd->first = data[0];
     hd->is_long = (data[0] & 0x80) != 0;
     hd->fixed_bit = (data[0] & 0x40) != 0;
-    rv = hd->is_long ? parse_long(hd, data, len) : parse_short(hd, data, len, short_dcid_len);
+    rv = hd->is_long ? parse_long(hd, data, len, flags)
+                     : parse_short(hd, data, len, short_dcid_len, flags);
     if (rv >= 0 && (flags & QASM_QUIC_F_CHECK_INITIAL_SIZE) && hd->type == QASM_QUIC_INITIAL &&
         len < QASM_QUIC_MIN_INITIAL_DGRAM)
         return QASM_QUIC_ERR_SMALL_INITIAL;
@@ -166,13 +168,20 @@ ssize_t qasm_quic_parse(struct qasm_quic_hdr *hd, const uint8_t *data, size_t le
 
 int qasm_quic_dcid(struct qasm_cid *dcid, const uint8_t *data, size_t len, size_t short_dcid_len)
 {
+    return qasm_quic_dcid_flags(dcid, data, len, short_dcid_len, 0);
+}
+
+int qasm_quic_dcid_flags(struct qasm_cid *dcid, const uint8_t *data, size_t len,
+                         size_t short_dcid_len, unsigned flags)
+{
+    int fixed_ok = (flags & QASM_QUIC_F_GREASE_OK) != 0;
     if (len == 0)
         return QASM_QUIC_ERR_EMPTY;
     if (data[0] & 0x80) {
         if (len < 6)
             return QASM_QUIC_ERR_TRUNCATED;
         uint32_t version = qasm_get32(data + 1);
-        if (version_known(version) && !(data[0] & 0x40))
+        if (version_known(version) && !(data[0] & 0x40) && !fixed_ok)
             return QASM_QUIC_ERR_FIXED_BIT;
         size_t n = data[5];
         if (n > QASM_CID_MAXLEN)
@@ -184,7 +193,7 @@ int qasm_quic_dcid(struct qasm_cid *dcid, const uint8_t *data, size_t len, size_
     }
     if (short_dcid_len > QASM_CID_MAXLEN)
         return QASM_QUIC_ERR_DCID_LEN_ARG;
-    if (!(data[0] & 0x40))
+    if (!(data[0] & 0x40) && !fixed_ok)
         return QASM_QUIC_ERR_FIXED_BIT;
     if (len < 1 + short_dcid_len)
         return QASM_QUIC_ERR_TRUNCATED;
@@ -206,7 +215,8 @@ int qasm_quic_iter_next(struct qasm_quic_iter *it, struct qasm_quic_hdr *hd)
 {
     if (it->off >= it->len)
         return it->count == 0 && it->len == 0 ? QASM_QUIC_ERR_EMPTY : 0;
-    ssize_t n = qasm_quic_parse(hd, it->data + it->off, it->len - it->off, it->short_dcid_len, 0);
+    ssize_t n = qasm_quic_parse(hd, it->data + it->off, it->len - it->off, it->short_dcid_len,
+                                it->flags & QASM_QUIC_F_GREASE_OK);
     if (n < 0) {
         it->off = it->len;
         return (int)n;

@@ -56,6 +56,13 @@ enum {
 
 /* Flags for qasm_quic_parse / qasm_quic_iter_init. */
 #define QASM_QUIC_F_CHECK_INITIAL_SIZE 0x1u /* a datagram with an Initial must be >= 1200 bytes */
+/*
+ * Accept a cleared fixed bit in v1/v2 and short headers (hd->fixed_bit
+ * tells). Peers that both sent grease_quic_bit (RFC 9287; ngtcp2 does by
+ * default) clear it at random after the handshake, and an on-path
+ * middlebox cannot see that they negotiated it: it must pass this flag.
+ */
+#define QASM_QUIC_F_GREASE_OK 0x2u
 
 struct qasm_quic_hdr {
     uint8_t first;            /* first byte, still header-protected in its low bits */
@@ -82,8 +89,8 @@ struct qasm_quic_hdr {
  * qasm_quic_parse parses the packet at the start of |data| (|len| bytes to
  * the end of the datagram). |short_dcid_len| is the DCID length to assume
  * for a short header (0..20). Fills |hd| and returns the packet's length
- * in bytes (hd->pkt_len), or a QASM_QUIC_ERR_* code. Only the
- * QASM_QUIC_F_CHECK_INITIAL_SIZE flag is honoured, against |len|.
+ * in bytes (hd->pkt_len), or a QASM_QUIC_ERR_* code. Flags:
+ * QASM_QUIC_F_CHECK_INITIAL_SIZE (against |len|), QASM_QUIC_F_GREASE_OK.
  */
 ssize_t qasm_quic_parse(struct qasm_quic_hdr *hd, const uint8_t *data, size_t len,
                         size_t short_dcid_len, unsigned flags);
@@ -92,9 +99,14 @@ ssize_t qasm_quic_parse(struct qasm_quic_hdr *hd, const uint8_t *data, size_t le
  * qasm_quic_dcid extracts only the DCID of the first packet of a datagram,
  * the hot path of a middlebox. Returns 1 for a long header, 0 for a short
  * one, or a QASM_QUIC_ERR_* code. Unknown versions' long DCIDs (> 20)
- * give QASM_QUIC_ERR_CID_TOO_LONG.
+ * give QASM_QUIC_ERR_CID_TOO_LONG. A cleared fixed bit is an error; see
+ * qasm_quic_dcid_flags for QASM_QUIC_F_GREASE_OK.
  */
 int qasm_quic_dcid(struct qasm_cid *dcid, const uint8_t *data, size_t len, size_t short_dcid_len);
+
+/* qasm_quic_dcid_flags is qasm_quic_dcid honouring QASM_QUIC_F_GREASE_OK. */
+int qasm_quic_dcid_flags(struct qasm_cid *dcid, const uint8_t *data, size_t len,
+                         size_t short_dcid_len, unsigned flags);
 
 /* Iterator over the coalesced packets of one datagram. */
 struct qasm_quic_iter {

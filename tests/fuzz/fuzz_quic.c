@@ -25,16 +25,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
 
-    ssize_t n = qasm_quic_parse(&hd, data, size, dlen, QASM_QUIC_F_CHECK_INITIAL_SIZE);
+    unsigned grease = dlen & 1 ? QASM_QUIC_F_GREASE_OK : 0;
+    ssize_t n = qasm_quic_parse(&hd, data, size, dlen, QASM_QUIC_F_CHECK_INITIAL_SIZE | grease);
     if (n >= 0 && ((size_t)n > size || hd.pkt_len != (size_t)n || hd.dcid.len > QASM_CID_MAXLEN))
         abort();
-    int d = qasm_quic_dcid(&dcid, data, size, dlen);
+    int d = qasm_quic_dcid_flags(&dcid, data, size, dlen, grease);
     /* The fast path and the full parser agree on the DCID of valid v1/v2 packets. */
     if (n >= 0 && d >= 0 && hd.type != QASM_QUIC_UNKNOWN_VERSION &&
         hd.type != QASM_QUIC_VERSION_NEGOTIATION && !qasm_cid_eq(&dcid, &hd.dcid))
         abort();
 
-    qasm_quic_iter_init(&it, data, size, dlen, 0);
+    qasm_quic_iter_init(&it, data, size, dlen, grease);
     while ((rv = qasm_quic_iter_next(&it, &hd)) == 1) {
         total += hd.pkt_len;
         if (total > size || hd.pn_offset > hd.pkt_len)

@@ -332,6 +332,9 @@ static void test_quic_every_error_code(void **state)
     buf[0] &= (uint8_t)~0x40;
     assert_int_equal(qasm_quic_parse(&hd, buf, n, 0, 0), QASM_QUIC_ERR_FIXED_BIT);
     assert_int_equal(qasm_quic_dcid(&d, buf, n, 0), QASM_QUIC_ERR_FIXED_BIT);
+    assert_int_equal(qasm_quic_parse(&hd, buf, n, 0, QASM_QUIC_F_GREASE_OK), (ssize_t)n);
+    assert_int_equal(hd.type, QASM_QUIC_HANDSHAKE);
+    assert_int_equal(qasm_quic_dcid_flags(&d, buf, n, 0, QASM_QUIC_F_GREASE_OK), 1);
     buf[0] |= 0x40;
     /* Length too small for pn + HP sample. */
     n = build_long(buf, 2, QASM_QUIC_V1, "01", "02", 0, 19);
@@ -357,6 +360,12 @@ static void test_quic_every_error_code(void **state)
     assert_int_equal(qasm_quic_dcid(&d, buf, 9, 8), 0);
     buf[0] = 0x01;
     assert_int_equal(qasm_quic_parse(&hd, buf, 64, 8, 0), QASM_QUIC_ERR_FIXED_BIT);
+    /* RFC 9287: a greased (cleared) fixed bit is accepted on request. */
+    assert_int_equal(qasm_quic_parse(&hd, buf, 64, 8, QASM_QUIC_F_GREASE_OK), 64);
+    assert_int_equal(hd.type, QASM_QUIC_SHORT);
+    assert_false(hd.fixed_bit);
+    assert_int_equal(qasm_quic_dcid_flags(&d, buf, 64, 8, QASM_QUIC_F_GREASE_OK), 0);
+    assert_int_equal(d.len, 8);
     /* Every code has a distinct name. */
     for (int e = QASM_QUIC_ERR_COALESCED_DCID; e <= QASM_QUIC_ERR_EMPTY; e++) {
         assert_string_not_equal(qasm_quic_strerror(e), "unknown error");
