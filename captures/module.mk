@@ -26,3 +26,6 @@ INTEG_TESTS += captures/regress.sh captures/test-dissector.sh
 .PHONY: regress
 regress: $(O)/qasm-replay
 	$(Q)QASM_BUILD=$(O) captures/regress.sh
+
+FUZZ_TARGETS += fuzz_replay
+fuzz_replay_SRCS := tests/fuzz/fuzz_replay.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
