@@ -25,3 +25,5 @@ fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c tracker/store.c
 # The tracker benchmark (beside redis-server); `qasm-bench tracker` runs it.
 PROGS += qasm-tracker-bench
 qasm-tracker-bench_SRCS := migration-bench/tracker_bench.c
+
+INTEG_TESTS += tests/integration/tracker_robust.sh
