@@ -439,7 +439,7 @@ int main(int argc, char **argv)
     rc.capture_reports = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_FUNCTION: fn_s = optarg; break;
         case OPT_MODE: mode_s = optarg; break;
@@ -553,7 +553,11 @@ int main(int argc, char **argv)
         const char *path = argv[optind + i];
         caps[i] = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, err);
         if (!caps[i]) {
-            fprintf(stderr, "qasm-replay: %s: %s\n", path, err);
+            /* libpcap's message may already name the file */
+            if (strstr(err, path))
+                fprintf(stderr, "qasm-replay: %s\n", err);
+            else
+                fprintf(stderr, "qasm-replay: %s: %s\n", path, err);
             return 1;
         }
         int dlt = pcap_datalink(caps[i]);
@@ -584,8 +588,11 @@ int main(int argc, char **argv)
         w.dead = pcap_open_dead_with_tstamp_precision(DLT_RAW, 65535, PCAP_TSTAMP_PRECISION_MICRO);
         w.d = w.dead ? pcap_dump_open(w.dead, write_path) : NULL;
         if (!w.d) {
-            fprintf(stderr, "qasm-replay: %s: %s\n", write_path,
-                    w.dead ? pcap_geterr(w.dead) : "cannot open");
+            const char *why = w.dead ? pcap_geterr(w.dead) : "cannot open";
+            if (strstr(why, write_path))
+                fprintf(stderr, "qasm-replay: %s\n", why);
+            else
+                fprintf(stderr, "qasm-replay: %s: %s\n", write_path, why);
             return 1;
         }
         rc.out = out_cb;
