@@ -74,11 +74,27 @@ struct attest {
     struct qasm_addr addr[MAX_ATTESTED];
 };
 
+struct entry;
+
+/* Hot fields first: a lookup reads key, last_dcid and e. */
+struct flow {
+    struct qasm_flow key; /* client -> server */
+    uint8_t embedded;     /* the entry's own first flow (not allocated) */
+    uint8_t used;         /* embedded flow in use */
+    struct qasm_cid last_dcid;
+    struct entry *e;
+    uint64_t hash;
+    struct dlist link;
+};
+
 struct entry {
-    struct dlist lru;
+    struct flow f0;      /* first flow, in the same allocation (one cache miss less) */
     qasm_tstamp last_seen;
+    qasm_tstamp queued;  /* when put at the tail of its timer list */
+    struct dlist lru;
     uint8_t quic;        /* keyed on an O-DCID */
     uint8_t assured;     /* traffic seen both ways: long timeout */
+    uint8_t list;        /* timer list it is in: 0/1 main (by assured), 2/3 grace */
     uint8_t established; /* QUIC: client sent a short header */
     uint8_t subscribed;  /* proactive: SUBSCRIBE sent */
     uint8_t has_state;   /* port / bucket / backend allocated */
@@ -87,22 +103,14 @@ struct entry {
     uint16_t public_port;
     int16_t backend;
     uint16_t nflows, ndcids;
+    struct qasm_bucket bucket;
     struct qasm_addr client; /* latest client address */
     struct qasm_addr server;
     struct qasm_cid odcid;
     uint64_t odcid_hash;
     struct dlist flows; /* oldest first */
     struct dlist dcids; /* oldest first */
-    struct qasm_bucket bucket;
     struct attest *att;
-};
-
-struct flow {
-    struct qasm_flow key; /* client -> server */
-    uint64_t hash;
-    struct entry *e;
-    struct dlist link;
-    struct qasm_cid last_dcid;
 };
 
 struct dcident {
@@ -168,16 +176,124 @@ static int ring_pop(struct ring *r, void *rec)
     return 1;
 }
 
+/*
+ * The 5-tuple table: open addressing like lib/htab, but typed (inline key
+ * compare) and able to prefetch a slot, so a batch of packets can have its
+ * cache misses in flight together (qasm_mbox_process_batch).
+ */
+struct fslot {
+    uint64_t hash; /* 0 = empty */
+    struct flow *f;
+};
+
+struct ftab {
+    struct fslot *slots;
+    size_t mask, count;
+};
+
+static int ftab_init(struct ftab *t, size_t expected)
+{
+    size_t n = 16;
+    while (n / 4 * 3 < expected)
+        n *= 2;
+    t->slots = calloc(n, sizeof(*t->slots));
+    if (t->slots == NULL)
+        return -ENOMEM;
+    t->mask = n - 1;
+    t->count = 0;
+    return 0;
+}
+
+static inline uint64_t fnz(uint64_t h)
+{
+    return h ? h : 1;
+}
+
+static inline void ftab_prefetch(const struct ftab *t, uint64_t hash)
+{
+    __builtin_prefetch(&t->slots[fnz(hash) & t->mask]);
+}
+
+static inline struct flow *ftab_find(const struct ftab *t, uint64_t hash,
+                                     const struct qasm_flow *key)
+{
+    hash = fnz(hash);
+    for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+        const struct fslot *s = &t->slots[i];
+        if (s->hash == 0)
+            return NULL;
+        if (s->hash == hash && qasm_flow_eq(&s->f->key, key))
+            return s->f;
+    }
+}
+
+static void fplace(struct fslot *slots, size_t mask, uint64_t hash, struct flow *f)
+{
+    size_t i = hash & mask;
+    while (slots[i].hash != 0)
+        i = (i + 1) & mask;
+    slots[i].hash = hash;
+    slots[i].f = f;
+}
+
+static int ftab_insert(struct ftab *t, uint64_t hash, struct flow *f)
+{
+    if (t->count + 1 > (t->mask + 1) / 4 * 3) {
+        size_t n = (t->mask + 1) * 2;
+        struct fslot *ns = calloc(n, sizeof(*ns));
+        if (ns == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i <= t->mask; i++)
+            if (t->slots[i].hash)
+                fplace(ns, n - 1, t->slots[i].hash, t->slots[i].f);
+        free(t->slots);
+        t->slots = ns;
+        t->mask = n - 1;
+    }
+    fplace(t->slots, t->mask, fnz(hash), f);
+    t->count++;
+    return 0;
+}
+
+static void ftab_remove(struct ftab *t, uint64_t hash, const struct flow *f)
+{
+    hash = fnz(hash);
+    size_t hole = hash & t->mask;
+    for (;; hole = (hole + 1) & t->mask) {
+        if (t->slots[hole].hash == 0)
+            return;
+        if (t->slots[hole].f == f)
+            break;
+    }
+    /* backward-shift deletion */
+    for (size_t i = hole;;) {
+        i = (i + 1) & t->mask;
+        struct fslot *sl = &t->slots[i];
+        if (sl->hash == 0)
+            break;
+        size_t home = sl->hash & t->mask;
+        int stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
+        if (!stays) {
+            t->slots[hole] = *sl;
+            hole = i;
+        }
+    }
+    t->slots[hole].hash = 0;
+    t->slots[hole].f = NULL;
+    t->count--;
+}
+
 struct qasm_mbox {
     struct qasm_mbox_config cfg;
     struct qasm_addr *backends;
     struct qasm_bucket_params bp;
-    struct qasm_htab *flows, *dcids, *odcids, *pend_dcid, *pend_id;
+    struct ftab flows;
+    struct qasm_htab *dcids, *odcids, *pend_dcid, *pend_id;
     struct qasm_portpool *pool;
     struct qasm_cidlen_table *cidlens;
     int aware;
     int tracker_up;
-    struct dlist lru[2];
+    struct dlist lru[4];         /* 0/1: by queue time (short/long timeout); 2/3: grace */
     qasm_duration timeout[2];
     struct dlist held;
     struct dlist pendings;
@@ -270,11 +386,6 @@ void qasm_mbox_config_init(struct qasm_mbox_config *cfg, enum qasm_mbox_function
     cfg->expected_flows = 1024;
 }
 
-static int flow_eq(const void *entry, const void *key)
-{
-    return qasm_flow_eq(&((const struct flow *)entry)->key, key);
-}
-
 static int dcid_eq(const void *entry, const void *key)
 {
     return qasm_cid_eq(&((const struct dcident *)entry)->dcid, key);
@@ -328,8 +439,8 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     }
     m->aware = cfg->mode != QASM_MBOX_DEFAULT;
     m->tracker_up = m->aware;
-    dl_init(&m->lru[0]);
-    dl_init(&m->lru[1]);
+    for (int i = 0; i < 4; i++)
+        dl_init(&m->lru[i]);
     dl_init(&m->held);
     dl_init(&m->pendings);
     m->timeout[0] = cfg->udp_timeout;
@@ -349,7 +460,7 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     if (rv == 0 && cfg->function == QASM_MBOX_NAT)
         rv = qasm_portpool_new(&m->pool, cfg->nat_port_min, cfg->nat_port_max);
     if (rv == 0)
-        rv = qasm_htab_new(&m->flows, exp, flow_eq);
+        rv = ftab_init(&m->flows, exp);
     if (rv == 0 && m->aware) {
         rv = qasm_htab_new(&m->dcids, exp, dcid_eq);
         if (rv == 0)
@@ -386,10 +497,10 @@ void qasm_mbox_del(struct qasm_mbox *m)
         free(p);
     }
     m->tracker_up = 0; /* no UNSUBSCRIBE on the way out */
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 4; i++)
         while (!dl_empty(&m->lru[i]))
             entry_free(m, container_of(m->lru[i].next, struct entry, lru));
-    qasm_htab_del(m->flows);
+    free(m->flows.slots);
     qasm_htab_del(m->dcids);
     qasm_htab_del(m->odcids);
     qasm_htab_del(m->pend_dcid);
@@ -461,15 +572,20 @@ int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v)
 static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_addr *client,
                                const struct qasm_addr *server, qasm_tstamp now)
 {
-    struct entry *e = calloc(1, sizeof(*e));
+    /* cache-line aligned: a lookup touches the first three lines only */
+    struct entry *e = aligned_alloc(64, (sizeof(*e) + 63) / 64 * 64);
     if (e == NULL)
         return NULL;
+    memset(e, 0, sizeof(*e));
     e->quic = (uint8_t)quic;
     e->cid_len = -1;
     e->backend = -1;
     e->client = *client;
     e->server = *server;
     e->last_seen = now;
+    e->queued = now;
+    e->f0.embedded = 1;
+    dl_init(&e->f0.link);
     dl_init(&e->flows);
     dl_init(&e->dcids);
     dl_push_tail(&m->lru[0], &e->lru);
@@ -509,10 +625,13 @@ static int state_alloc(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
 
 static void flow_free(struct qasm_mbox *m, struct flow *f)
 {
-    qasm_htab_remove_ptr(m->flows, f->hash, f);
+    ftab_remove(&m->flows, f->hash, f);
     dl_unlink(&f->link);
     f->e->nflows--;
-    free(f);
+    if (f->embedded)
+        f->used = 0;
+    else
+        free(f);
 }
 
 static void dcid_free(struct qasm_mbox *m, struct dcident *d)
@@ -545,10 +664,24 @@ static void entry_free(struct qasm_mbox *m, struct entry *e)
     free(e);
 }
 
+/*
+ * Timers without a list move per packet (that would touch two other
+ * entries, two cache misses): an entry moves to the tail of its list only
+ * when it was queued more than LAZY_GRANULE ago, so the main lists stay
+ * sorted by queue time. An entry reaching the head whose last packet is
+ * more recent goes to a grace list (it is due within LAZY_GRANULE), so an
+ * entry expires at most LAZY_GRANULE late, never early.
+ */
+#define LAZY_GRANULE QASM_SEC
+
 static void entry_touch(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
 {
     if (now > e->last_seen)
         e->last_seen = now;
+    if (e->list == e->assured && now - e->queued < LAZY_GRANULE)
+        return;
+    e->queued = e->last_seen;
+    e->list = e->assured;
     dl_unlink(&e->lru);
     dl_push_tail(&m->lru[e->assured], &e->lru);
 }
@@ -565,13 +698,23 @@ static void flow_link(struct qasm_mbox *m, struct flow *f, struct entry *e)
 static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct qasm_flow *key,
                              uint64_t hash)
 {
-    struct flow *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return NULL;
+    struct flow *f;
+    if (!e->f0.used) {
+        f = &e->f0;
+        f->used = 1;
+    } else {
+        f = calloc(1, sizeof(*f));
+        if (f == NULL)
+            return NULL;
+    }
     f->key = *key;
     f->hash = hash;
-    if (qasm_htab_insert(m->flows, hash, f) < 0) {
-        free(f);
+    f->last_dcid.len = 0;
+    if (ftab_insert(&m->flows, hash, f) < 0) {
+        if (f->embedded)
+            f->used = 0;
+        else
+            free(f);
         return NULL;
     }
     dl_init(&f->link);
@@ -579,15 +722,21 @@ static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct 
     return f;
 }
 
-/* Moves flow |f| to entry |to|; a default entry left without flows goes. */
-static void flow_move(struct qasm_mbox *m, struct flow *f, struct entry *to)
+/* Moves the 5-tuple of flow |f| to entry |to|; a default entry left without flows goes.
+ * Returns the flow now in |to| (NULL if out of memory: the 5-tuple is then unknown). */
+static struct flow *flow_move(struct qasm_mbox *m, struct flow *f, struct entry *to)
 {
     struct entry *from = f->e;
-    dl_unlink(&f->link);
-    from->nflows--;
-    flow_link(m, f, to);
+    struct qasm_flow key = f->key;
+    uint64_t hash = f->hash;
+    struct qasm_cid last = f->last_dcid;
+    flow_free(m, f);
+    struct flow *nf = flow_add(m, to, &key, hash);
+    if (nf)
+        nf->last_dcid = last;
     if (!from->quic && from->nflows == 0)
         entry_free(m, from);
+    return nf;
 }
 
 static void dcid_bind(struct qasm_mbox *m, struct entry *e, const struct qasm_cid *dcid,
@@ -808,6 +957,21 @@ static int hold(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const stru
 
 /* ---- packet processing ---- */
 
+/* A cheap seeded hash of a zero-padded 5-tuple (44 bytes: five words and a tail). */
+static uint64_t flow_hash(const struct qasm_flow *k, uint64_t seed)
+{
+    const unsigned char *p = (const unsigned char *)k;
+    uint64_t h = seed ^ 0x9e3779b97f4a7c15ULL, w;
+    for (int i = 0; i < 5; i++) {
+        memcpy(&w, p + 8 * i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    uint32_t t;
+    memcpy(&t, p + 40, 4);
+    return qasm_hash_mix(h ^ t);
+}
+
 static struct qasm_flow flow_key(const struct qasm_flow *f)
 {
     struct qasm_flow k;
@@ -830,8 +994,8 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
                        int allow_hold, struct qasm_mbox_verdict *v)
 {
     struct qasm_flow key = flow_key(&pkt->flow);
-    uint64_t hash = qasm_flow_hash(&key, m->cfg.seed);
-    struct flow *f = qasm_htab_find(m->flows, hash, &key);
+    uint64_t hash = flow_hash(&key, m->cfg.seed);
+    struct flow *f = ftab_find(&m->flows, hash, &key);
 
     if (!m->aware) {
         v->cls = QASM_MBOX_CLASS_FLOW;
@@ -906,7 +1070,10 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
                 return;
             }
             dcid_bind(m, e, &dcid, 1);
-            flow_move(m, f, e);
+            if ((f = flow_move(m, f, e)) == NULL) {
+                drop(v, QASM_MBOX_DROP_NO_MEMORY);
+                return;
+            }
             if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up)
                 subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
             v->path = QASM_MBOX_PATH_NEW;
@@ -919,7 +1086,10 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
         } else if (attested(m, cd, &key.src, now) &&
                    (cd->has_state || state_alloc(m, cd, now) == 0)) {
             /* The tracker says this address belongs to cd now. */
-            flow_move(m, f, cd);
+            if ((f = flow_move(m, f, cd)) == NULL) {
+                drop(v, QASM_MBOX_DROP_NO_MEMORY);
+                return;
+            }
             m->st.migrations++;
             v->path = QASM_MBOX_PATH_UPDATE;
             e = cd;
@@ -1035,8 +1205,8 @@ static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
     } else {
         struct qasm_flow rev = qasm_flow_reverse(&pkt->flow);
         struct qasm_flow key = flow_key(&rev);
-        uint64_t hash = qasm_flow_hash(&key, m->cfg.seed);
-        f = qasm_htab_find(m->flows, hash, &key);
+        uint64_t hash = flow_hash(&key, m->cfg.seed);
+        f = ftab_find(&m->flows, hash, &key);
         if (f) {
             e = f->e;
             v->path = QASM_MBOX_PATH_LOOKUP;
@@ -1116,6 +1286,56 @@ enum qasm_mbox_action qasm_mbox_process(struct qasm_mbox *m, const struct qasm_m
         server_pkt(m, pkt, now, v);
     count_verdict(m, v);
     return v->action;
+}
+
+void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkts, size_t n,
+                             qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
+    enum { STRIDE = 16 };
+    struct qasm_flow key;
+    uint64_t hash[STRIDE];
+    for (size_t base = 0; base < n; base += STRIDE) {
+        size_t k = n - base < STRIDE ? n - base : STRIDE;
+        /* 1: hash every 5-tuple and start loading its slot */
+        for (size_t i = 0; i < k; i++) {
+            const struct qasm_mbox_pkt *p = &pkts[base + i];
+            hash[i] = 0;
+            if (p->dir == QASM_MBOX_FROM_CLIENT) {
+                key = flow_key(&p->flow);
+            } else if (m->cfg.function != QASM_MBOX_NAT) {
+                struct qasm_flow rev = qasm_flow_reverse(&p->flow);
+                key = flow_key(&rev);
+            } else {
+                void *e = qasm_portpool_owner(m->pool, p->flow.dst.port);
+                if (e)
+                    __builtin_prefetch(e);
+                continue;
+            }
+            hash[i] = flow_hash(&key, m->cfg.seed);
+            ftab_prefetch(&m->flows, hash[i]);
+        }
+        /* 2: find the flows (slots now cached) and start loading their entries */
+        for (size_t i = 0; i < k; i++) {
+            const struct qasm_mbox_pkt *p = &pkts[base + i];
+            if (hash[i] == 0)
+                continue;
+            if (p->dir == QASM_MBOX_FROM_CLIENT) {
+                key = flow_key(&p->flow);
+            } else {
+                struct qasm_flow rev = qasm_flow_reverse(&p->flow);
+                key = flow_key(&rev);
+            }
+            const struct flow *f = ftab_find(&m->flows, hash[i], &key);
+            if (f) {
+                __builtin_prefetch(f->e);
+                __builtin_prefetch((const char *)f->e + 64);
+                __builtin_prefetch((const char *)f->e + 128);
+            }
+        }
+        /* 3: process them in order */
+        for (size_t i = 0; i < k; i++)
+            qasm_mbox_process(m, &pkts[base + i], now, &v[base + i]);
+    }
 }
 
 /* Decides a held packet now and queues it for the shell. */
@@ -1341,12 +1561,18 @@ void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)
 qasm_tstamp qasm_mbox_next_expiry(const struct qasm_mbox *m)
 {
     qasm_tstamp t = QASM_TSTAMP_MAX;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         if (!dl_empty(&m->lru[i])) {
             const struct entry *e = container_of(m->lru[i].next, struct entry, lru);
+            if (e->queued + m->timeout[i] < t)
+                t = e->queued + m->timeout[i];
+        }
+        if (!dl_empty(&m->lru[2 + i])) {
+            const struct entry *e = container_of(m->lru[2 + i].next, struct entry, lru);
             if (e->last_seen + m->timeout[i] < t)
                 t = e->last_seen + m->timeout[i];
         }
+    }
     if (!dl_empty(&m->held)) {
         const struct held *h = container_of(m->held.next, struct held, link);
         if (h->since + m->cfg.hold_time < t)
@@ -1382,15 +1608,32 @@ void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
         m->st.tracker_timeouts++;
         pending_free(m, p);
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
+        qasm_duration to = m->timeout[i];
         while (!dl_empty(&m->lru[i])) {
             struct entry *e = container_of(m->lru[i].next, struct entry, lru);
-            if (e->last_seen + m->timeout[i] > now)
+            if (e->queued + to > now)
+                break;
+            if (e->last_seen + to > now) { /* seen since it was queued: due within a granule */
+                e->list = (uint8_t)(2 + i);
+                e->queued = now;
+                dl_unlink(&e->lru);
+                dl_push_tail(&m->lru[2 + i], &e->lru);
+                continue;
+            }
+            if (e->has_state)
+                m->st.mappings_expired++;
+            entry_free(m, e);
+        }
+        while (!dl_empty(&m->lru[2 + i])) {
+            struct entry *e = container_of(m->lru[2 + i].next, struct entry, lru);
+            if (e->last_seen + to > now)
                 break;
             if (e->has_state)
                 m->st.mappings_expired++;
             entry_free(m, e);
         }
+    }
 }
 
 /* ---- observability ---- */
@@ -1402,7 +1645,7 @@ void qasm_mbox_get_stats(const struct qasm_mbox *m, struct qasm_mbox_stats *st)
     for (int i = 0; i < QASM_MBOX_DROP_MAX; i++)
         st->packets_dropped += st->packets_dropped_by[i];
     st->held_now = m->nheld;
-    st->flows = qasm_htab_count(m->flows);
+    st->flows = m->flows.count;
     st->conns = m->odcids ? qasm_htab_count(m->odcids) : 0;
     st->dcids = m->dcids ? qasm_htab_count(m->dcids) : 0;
     if (m->pool) {
@@ -1415,7 +1658,7 @@ void qasm_mbox_foreach(const struct qasm_mbox *m,
                        int (*cb)(const struct qasm_mbox_entry_info *e, void *arg), void *arg)
 {
     struct qasm_addr clients[MAX_FLOWS_PER_CONN];
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 4; i++)
         for (const struct dlist *l = m->lru[i].next; l != &m->lru[i]; l = l->next) {
             const struct entry *e = container_of(l, struct entry, lru);
             struct qasm_mbox_entry_info info;

@@ -235,6 +235,15 @@ enum qasm_mbox_action qasm_mbox_process(struct qasm_mbox *m, const struct qasm_m
                                         qasm_tstamp now, struct qasm_mbox_verdict *v);
 
 /*
+ * qasm_mbox_process_batch processes |n| packets received together (one
+ * recvmmsg batch) at time |now|, exactly as n calls of qasm_mbox_process in
+ * order, verdict i into v[i]; it only overlaps their table lookups'
+ * memory accesses (prefetch), which is faster with many flows.
+ */
+void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkts, size_t n,
+                             qasm_tstamp now, struct qasm_mbox_verdict *v);
+
+/*
  * qasm_mbox_next_release pops the next packet the core has decided after
  * holding it. Returns 1 with |v| filled (v->opaque, v->data, v->len, dir
  * set; action is FORWARD or DROP), or 0 when none is waiting.

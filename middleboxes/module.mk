@@ -35,3 +35,6 @@ test_classify_LIBS = $(CMOCKA_LIBS)
 
 FUZZ_TARGETS += fuzz_mbox
 fuzz_mbox_SRCS := tests/fuzz/fuzz_mbox.c $(MBOX_CORE_SRCS)
+
+PROGS += qasm-mbox-bench
+qasm-mbox-bench_SRCS := middleboxes/bench.c $(MBOX_CORE_SRCS)
