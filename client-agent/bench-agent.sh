@@ -4,7 +4,10 @@
 #     127.0.0.1, without the agent, with it (default: spare CIDs learnt by
 #     walking decrypted frames), with QASM_AGENT_PREREG=qlog and with
 #     QASM_AGENT_PREREG=off, interleaved in the same run; medians and ratios.
-#  2. Cost per migration: qasm-h3-client migrating at 100 Hz, with and without
+#  2. Instructions (valgrind --tool=callgrind, repeatable on a noisy machine):
+#     a 5 MB download without and with the agent; instructions of the event
+#     loop per received packet, and the agent's own instructions per packet.
+#  3. Cost per migration: qasm-h3-client migrating at 100 Hz, with and without
 #     the agent (CPU difference / migrations), and the agent's own timers
 #     (time inside the migration call, total reporting time).
 # Usage: client-agent/bench-agent.sh [RUNS (7)] [MB (100)] ; env QASM_BUILD (build)
@@ -65,6 +68,16 @@ for i in $(seq "$RUNS"); do
     done
 done
 
+# Callgrind: 5 MB, one run per mode.
+head -c 5000000 /dev/urandom >"$T/htdocs/f5.bin"
+for m in off on; do
+    env=()
+    [ "$m" = on ] && env=(LD_PRELOAD="$AGENT" QASM_TRACKER="127.0.0.1:$TP")
+    env "${env[@]}" timeout 300 valgrind --tool=callgrind --callgrind-out-file="$T/cg.$m" \
+        gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+        --change-local-addr=50ms 127.0.0.1 "$SP" https://localhost/f5.bin >/dev/null 2>"$T/vg.$m"
+done
+
 run_h3() { # MODE: off | on ; prints "user sys migrations" and keeps the agent line
     local env=()
     [ "$1" = on ] && env=(LD_PRELOAD="$AGENT" QASM_TRACKER="127.0.0.1:$TP" QASM_AGENT_LOG=info)
@@ -81,9 +94,10 @@ for i in $(seq 3); do
     echo "on $(run_h3 on)" >>"$T/h3.txt"
 done
 
-python3 - "$T/gtls.txt" "$T/h3.txt" "$T/h3agent.txt" "$MB" "$RUNS" <<'EOF'
-import re, statistics, sys
+python3 - "$T/gtls.txt" "$T/h3.txt" "$T/h3agent.txt" "$MB" "$RUNS" "$T/cg.off" "$T/cg.on" <<'EOF'
+import re, statistics, subprocess, sys
 gtls, h3, h3agent, mb, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+cg_off, cg_on = sys.argv[6], sys.argv[7]
 rows = {}
 for line in open(gtls):
     m, wall, user, sys_ = line.split()
@@ -99,6 +113,40 @@ for m, label in (("off", "without agent"), ("on", "with agent (default, PREREG=d
     g = mb * 8e6 / med([w for w, _ in rows[m]]) / 1e9
     c = med([c for _, c in rows[m]])
     print("| %s | %.2f | %.3f | %.3f | %.3f |" % (label, g, c, g / base_g, c / base_c))
+print()
+
+def cg(path):
+    """(event loop inclusive Ir, agent exclusive Ir, calls to ngtcp2's read_pkt)"""
+    inc = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
+                         capture_output=True, text=True).stdout
+    exc = subprocess.run(["callgrind_annotate", "--threshold=100", path],
+                         capture_output=True, text=True).stdout
+    num = lambda l: int(l.split()[0].replace(",", ""))
+    loop = max([num(l) for l in inc.splitlines() if ":ev_run " in l] or [0])
+    agent = sum(num(l) for l in exc.splitlines()
+                if "libqasm-agent.so]" in l and re.match(r"\s*[\d,]+ ", l))
+    calls, cur = 0, None
+    names = {}
+    for l in open(path):
+        m = re.match(r"(c?fn)=\((\d+)\)(?: (.*))?", l)
+        if m:
+            if m.group(3):
+                names[m.group(2)] = m.group(3)
+            cur = names.get(m.group(2), "") if m.group(1) == "cfn" else None
+            continue
+        m = re.match(r"calls=(\d+)", l)
+        if m and cur == "ngtcp2_crypto_decrypt_cb":
+            calls += int(m.group(1))
+    return loop, agent, calls
+try:
+    loff, _, poff = cg(cg_off)
+    lon, aon, pon = cg(cg_on)
+    print("callgrind, 5 MB download (%d / %d packets decrypted): event loop %.0f / %.0f instructions "
+          "per packet without / with the agent; the agent's own code **%.0f instructions per packet "
+          "(%.1f %% of the client's per-packet instructions)**."
+          % (poff, pon, loff / poff, lon / pon, aon / pon, 100.0 * aon / pon / (loff / poff)))
+except Exception as ex:  # valgrind missing or failed
+    print("callgrind figures unavailable: %s" % ex)
 print()
 h = {"off": [], "on": []}
 for line in open(h3):

@@ -67,6 +67,8 @@ struct agent_entry {
     uint8_t hs_done;      /* ACTIVATE seen: the handshake's silent switches are over */
     uint8_t poll_pending; /* a callback fired: compare DCID and path after this call */
     uint32_t ncalls;      /* every 64th call compares anyway (safety net) */
+    uint32_t nscan;       /* outside the scan window, 1 decrypted packet in 16 is walked */
+    ngtcp2_tstamp scan_until; /* walk every decrypted packet until then (app clock) */
 };
 
 /* Real functions. */
@@ -540,6 +542,29 @@ static int cid_differs(const ngtcp2_cid *a, const ngtcp2_cid *b)
  * callback fired, when |force| (compare now), or every 64th call as a safety net; a
  * refresh that is due always goes through. Locking only on a change.
  */
+/*
+ * Servers send NEW_CONNECTION_ID after the handshake and as replacements
+ * about one PTO after the client retired a CID (i.e. after a migration).
+ * Every decrypted packet is walked during a window after such events (and
+ * after a CID was learnt); outside it 1 packet in 16, which keeps the
+ * frame walk off most of a long transfer. A CID missed this way is still
+ * reported at its ACTIVATE, before the first packet that uses it.
+ * Window: 50 ms + 4 PTO (srtt + 4 rttvar + 25 ms max_ack_delay).
+ */
+static void open_scan_window(struct agent_entry *e)
+{
+    ngtcp2_conn_stat cs;
+    ngtcp2_duration pto, w;
+
+    if (!e->conn || e->scan_until == UINT64_MAX)
+        return;
+    ngtcp2_conn_get_conn_stat(e->conn, &cs);
+    pto = cs.smoothed_rtt + (4 * cs.rttvar > QASM_MS ? 4 * cs.rttvar : QASM_MS) + 25 * QASM_MS;
+    w = 50 * QASM_MS + 4 * pto;
+    if (e->last_ts + w > e->scan_until)
+        e->scan_until = e->last_ts + w;
+}
+
 static void poll_slow(struct agent_entry *e, ngtcp2_tstamp ts, int due)
     __attribute__((noinline));
 
@@ -689,8 +714,12 @@ static int cb_dcid_status(ngtcp2_conn *conn, int type, uint64_t seq, const ngtcp
     if (!e)
         return g_app_dcid_status ? g_app_dcid_status(conn, type, seq, cid, token, user_data) : 0;
     e->poll_pending = 1;
-    if (type == NGTCP2_CONNECTION_ID_STATUS_TYPE_ACTIVATE)
+    if (type == NGTCP2_CONNECTION_ID_STATUS_TYPE_ACTIVATE && !e->hs_done) {
         e->hs_done = 1;
+        e->scan_until = 0; /* the handshake's open-ended window ends: from now on, timed */
+    }
+    if (e->conn)
+        open_scan_window(e);
     dcid_status(e, type, seq, cid);
     return e->app_dcid_status ? e->app_dcid_status(conn, type, seq, cid, token, user_data) : 0;
 }
@@ -776,11 +805,14 @@ static int cb_decrypt(uint8_t *dest, const ngtcp2_crypto_aead *aead,
     int rv = app(dest, aead, aead_ctx, ciphertext, ciphertextlen, nonce, noncelen, aad, aadlen);
 
     if (rv == 0 && e && tls_in_read && e->conn && !e->st.closed &&
-        ciphertextlen > aead->max_overhead) {
+        ciphertextlen > aead->max_overhead &&
+        (e->last_ts <= e->scan_until || (++e->nscan & 15) == 0)) {
         struct qasm_agent_newcid nc[8];
         size_t n = qasm_agent_frames_scan(dest, ciphertextlen - aead->max_overhead, nc, 8);
         for (size_t i = 0; i < n; i++)
             learn(e, nc[i].seq, &nc[i].cid);
+        if (n)
+            open_scan_window(e);
     }
     return rv;
 }
@@ -856,6 +888,7 @@ EXPORT int ngtcp2_conn_client_new_versioned(
         return rv;
     }
     e->conn = *pconn;
+    e->scan_until = UINT64_MAX; /* until the handshake completes */
     cid_from_ngtcp2(&odcid, dcid);
     cid_from_ngtcp2(&myscid, scid);
     if (entry_insert(e, &odcid, &myscid, settings->initial_ts) != 0) {
