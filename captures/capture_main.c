@@ -184,10 +184,9 @@ int main(int argc, char **argv)
     }
     int fd = pcap_get_selectable_fd(p);
 
+    const char *link = pcap_datalink_val_to_name(pcap_datalink(p));
     fprintf(stderr, "qasm-capture: capturing on %s (%s), filter '%s', into %s\n", iface,
-            pcap_datalink_val_to_name(pcap_datalink(p)) ? pcap_datalink_val_to_name(pcap_datalink(p))
-                                                        : "?",
-            filter, out);
+            link ? link : "?", filter, out);
     qasm_tstamp start = qasm_now();
     int status = 0;
     while (!stop_flag) {

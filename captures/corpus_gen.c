@@ -354,9 +354,11 @@ static void run_conn(struct conn *c, qasm_tstamp t0)
         if (t >= next_mig) {
             next_mig += (qasm_tstamp)sc->mig_us * QASM_US;
             int old = c->cid_seq;
-            if (sc->kind == MIG_ADDR)
-                set_ip(&c->client, sc->v6, sc->v6 ? 10 + c->addr_i++ : 2 + c->idx * 40 + c->addr_i++,
-                       c->client.port);
+            if (sc->kind == MIG_ADDR) {
+                int host = sc->v6 ? 10 + c->addr_i : 2 + c->idx * 40 + c->addr_i;
+                c->addr_i++;
+                set_ip(&c->client, sc->v6, host, c->client.port);
+            }
             else
                 c->client.port = (uint16_t)(c->client.port + 1);
             qasm_tstamp tr = (qasm_tstamp)((int64_t)t + (int64_t)sc->report_delay_us * 1000);
@@ -493,7 +495,8 @@ static int write_pcapng(const char *path)
 
 static int write_pcap(const char *path)
 {
-    pcap_t *dead = pcap_open_dead_with_tstamp_precision(sc->dlt, 65535, PCAP_TSTAMP_PRECISION_MICRO);
+    pcap_t *dead =
+        pcap_open_dead_with_tstamp_precision(sc->dlt, 65535, PCAP_TSTAMP_PRECISION_MICRO);
     pcap_dumper_t *d = dead ? pcap_dump_open(dead, path) : NULL;
     if (!d)
         return -1;

@@ -205,10 +205,12 @@ static void test_events_errors(void **state)
         "{\"t\": 1, \"type\": \"teleport\", \"odcid\": \"01\", \"client0\": \"1.2.3.4:5\"}",
         "{\"t\": 1, \"type\": \"addr\", \"odcid\": \"zz\", \"client0\": \"1.2.3.4:5\"}",
         "{\"t\": 1, \"type\": \"addr\", \"odcid\": \"01\", \"client0\": \"1.2.3.4\"}",
-        "{\"t\": 1, \"type\": \"open\", \"odcid\": \"01\", \"client0\": \"1.2.3.4:5\"}", /* no server */
+        /* open without a server */
+        "{\"t\": 1, \"type\": \"open\", \"odcid\": \"01\", \"client0\": \"1.2.3.4:5\"}",
         "{\"t\": 1, \"type\": \"dcid_new\", \"odcid\": \"01\", \"client0\": \"1.2.3.4:5\"}",
         "{\"t\": -1, \"type\": \"addr\", \"odcid\": \"01\", \"client0\": \"1.2.3.4:5\"}",
-        "{\"t\": 1, \"type\": \"addr\", \"odcid\": \"01\", \"client0\": \"1.2.3.4:5\", \"seq\": \"x\"}",
+        "{\"t\": 1, \"type\": \"addr\", \"odcid\": \"01\", \"client0\": \"1.2.3.4:5\","
+        " \"seq\": \"x\"}",
         "{\"t\": 1, \"type\": \"addr\", \"odcid\": \"01\", \"client0\": \"1.2.3.4:5\"} trailing",
         "{\"t\": 1, \"x\": [1], \"type\": \"addr\"}",
     };
