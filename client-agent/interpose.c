@@ -795,6 +795,32 @@ static void cb_qlog_write(void *user_data, uint32_t flags, const void *data, siz
  * a successful decryption inside read_pkt, the plaintext frames are walked
  * for NEW_CONNECTION_ID. ngtcp2 gives no conn here: tls_cur names it.
  */
+static int decrypt_and_scan(struct agent_entry *e, ngtcp2_decrypt app, uint8_t *dest,
+                            const ngtcp2_crypto_aead *aead,
+                            const ngtcp2_crypto_aead_ctx *aead_ctx, const uint8_t *ciphertext,
+                            size_t ciphertextlen, const uint8_t *nonce, size_t noncelen,
+                            const uint8_t *aad, size_t aadlen) __attribute__((noinline));
+
+static int decrypt_and_scan(struct agent_entry *e, ngtcp2_decrypt app, uint8_t *dest,
+                            const ngtcp2_crypto_aead *aead,
+                            const ngtcp2_crypto_aead_ctx *aead_ctx, const uint8_t *ciphertext,
+                            size_t ciphertextlen, const uint8_t *nonce, size_t noncelen,
+                            const uint8_t *aad, size_t aadlen)
+{
+    struct qasm_agent_newcid nc[8];
+    size_t n;
+    int rv = app(dest, aead, aead_ctx, ciphertext, ciphertextlen, nonce, noncelen, aad, aadlen);
+
+    if (rv != 0 || ciphertextlen <= aead->max_overhead)
+        return rv;
+    n = qasm_agent_frames_scan(dest, ciphertextlen - aead->max_overhead, nc, 8);
+    for (size_t i = 0; i < n; i++)
+        learn(e, nc[i].seq, &nc[i].cid);
+    if (n)
+        open_scan_window(e);
+    return rv;
+}
+
 static int cb_decrypt(uint8_t *dest, const ngtcp2_crypto_aead *aead,
                       const ngtcp2_crypto_aead_ctx *aead_ctx, const uint8_t *ciphertext,
                       size_t ciphertextlen, const uint8_t *nonce, size_t noncelen,
@@ -802,19 +828,13 @@ static int cb_decrypt(uint8_t *dest, const ngtcp2_crypto_aead *aead,
 {
     struct agent_entry *e = tls_cur;
     ngtcp2_decrypt app = e && e->app_decrypt ? e->app_decrypt : g_app_decrypt;
-    int rv = app(dest, aead, aead_ctx, ciphertext, ciphertextlen, nonce, noncelen, aad, aadlen);
 
-    if (rv == 0 && e && tls_in_read && e->conn && !e->st.closed &&
-        ciphertextlen > aead->max_overhead &&
-        (e->last_ts <= e->scan_until || (++e->nscan & 15) == 0)) {
-        struct qasm_agent_newcid nc[8];
-        size_t n = qasm_agent_frames_scan(dest, ciphertextlen - aead->max_overhead, nc, 8);
-        for (size_t i = 0; i < n; i++)
-            learn(e, nc[i].seq, &nc[i].cid);
-        if (n)
-            open_scan_window(e);
-    }
-    return rv;
+    /* Most packets: nothing to look at, a plain tail call. */
+    if (!e || !tls_in_read || !e->conn || e->st.closed ||
+        (e->last_ts > e->scan_until && (++e->nscan & 15) != 0))
+        return app(dest, aead, aead_ctx, ciphertext, ciphertextlen, nonce, noncelen, aad, aadlen);
+    return decrypt_and_scan(e, app, dest, aead, aead_ctx, ciphertext, ciphertextlen, nonce,
+                            noncelen, aad, aadlen);
 }
 
 /* ------------------------------------------------------------- wrappers */
