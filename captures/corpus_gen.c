@@ -402,9 +402,13 @@ static void add_malformed(qasm_tstamp t0, const struct qasm_addr *server)
     add_udp(t0 + 5 * QASM_MS, &a, server, p, 5);
     memcpy(p, "\xc3\x00\x00\x00\x01\x08\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x44\xd0", 18);
     add_udp(t0 + 6 * QASM_MS, &a, server, p, 18);
-    /* a broken tracker message (bad length) and a QUERY sent over UDP */
+    /* a broken tracker message (its length is not the datagram's: plain UDP to the
+     * replay, malformed to the dissector) and a QUERY sent over UDP */
     memcpy(p, "QT\x01\x02\x0f\xff\x00\x00\x00\x00\x00\x01", 12);
     add_udp(t0 + 7 * QASM_MS, &a, &tracker, p, 12);
+    /* a tracker header with a body that does not decode (a 30-byte CID) */
+    memcpy(p, "QT\x01\x01\x00\x0e\x00\x00\x00\x00\x00\x02\x1e\x00", 14);
+    add_udp(t0 + 7 * QASM_MS + 500 * QASM_US, &a, &tracker, p, 14);
     struct qasm_cid q;
     mkcid(&q, 0xee, 0, 0);
     n = qasm_proto_encode_query(p, sizeof(p), 5, &q, NULL, 0);

@@ -715,7 +715,11 @@ static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip
     size_t n = pu->payload_len;
 
     r->c.udp_packets++;
-    if (n >= QASM_PROTO_HDR_LEN && p[0] == QASM_PROTO_MAGIC0 && p[1] == QASM_PROTO_MAGIC1) {
+    /* A tracker message: magic, and a length field equal to the datagram's (so a
+     * QUIC short header that happens to start with "QT" is not taken for one). */
+    struct qasm_proto_hdr th;
+    if (n >= QASM_PROTO_HDR_LEN && p[0] == QASM_PROTO_MAGIC0 && p[1] == QASM_PROTO_MAGIC1 &&
+        qasm_proto_decode_hdr(&th, p, n) == 0) {
         struct qasm_proto_msg m;
         if (qasm_proto_decode(&m, p, n) < 0) {
             r->c.tracker_bad++;

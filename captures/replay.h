@@ -65,7 +65,7 @@ struct qasm_replay_counts {
     uint64_t malformed_ip;   /* bad IP / UDP header */
     uint64_t time_backwards; /* timestamps older than the previous one (clamped) */
     uint64_t tracker_msgs;   /* tracker protocol datagrams (not given to the middlebox) */
-    uint64_t tracker_bad;    /* datagrams with the tracker magic that do not decode */
+    uint64_t tracker_bad;    /* datagrams with a tracker header whose body does not decode */
     uint64_t tracker_events; /* reports given by qasm_replay_event (events file) */
     uint64_t reports_applied;
     uint64_t reports_rejected; /* source check failed, or connection closed */
