@@ -50,6 +50,7 @@ struct results {
     long updates_sent, updates_received;
     double tcp_updates_per_s[3];
     double bytes_per_dcid;
+    double tracker_cpu_us_per_update; /* tracker's own CPU (user+sys) per UDP update */
     double store_bytes_per_conn, rss_bytes_per_conn;
     long conns_loaded;
     double qps[3], p50_us[3], p99_us[3];
@@ -215,6 +216,25 @@ static uint64_t get_stat(struct reader *r, const char *name)
     return 0;
 }
 
+/* CPU time (user + system) of |pid| in microseconds, from /proc/PID/stat. */
+static double cpu_us(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* After "pid (comm)": state, then fields 4..13, utime is field 14, stime 15. */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
 static long rss_bytes(pid_t pid)
 {
     char path[64], line[256];
@@ -285,6 +305,7 @@ static void phase_updates(const struct cfg *c, int port, struct reader *ctl, str
     long total = 2 * c->conns, sent = 0;
     uint64_t base = get_stat(ctl, "udp_datagrams");
     long rss0 = rss_bytes(tracker_pid);
+    double cpu0 = cpu_us(tracker_pid);
     qasm_tstamp t0 = qasm_now();
     uint64_t received = 0;
     while (sent < total) {
@@ -328,6 +349,8 @@ static void phase_updates(const struct cfg *c, int port, struct reader *ctl, str
         }
     }
     qasm_tstamp t1 = (long)received < sent ? last_progress : qasm_now();
+    if ((long)received > 0)
+        res->tracker_cpu_us_per_update = (cpu_us(tracker_pid) - cpu0) / (double)received;
     res->updates_sent = sent;
     res->updates_received = (long)received;
     res->updates_per_s = (double)received / ((double)(t1 - t0) / 1e9);
@@ -673,6 +696,7 @@ static void print_results(const struct cfg *c, const struct results *r)
     printf("|%s|%s|%s|%s|\n", "------------------------------------------------", "--------------",
            "--------------", "---------");
     row("updates/s, UDP datagrams (agent path)", r->updates_per_s, 0, 0, "/s", 0);
+    row("tracker CPU us per UDP update (user+sys)", r->tracker_cpu_us_per_update, 0, 0, "us", 1);
     for (int i = 0; i < 3; i++) {
         char name[64];
         snprintf(name, sizeof(name), "updates/s, TCP, %d per write (vs SET -P %d)", depths[i],
@@ -717,9 +741,9 @@ static void write_json(const struct cfg *c, const struct results *r)
     }
     fprintf(f, "{\"conns\":%ld,\"queries\":%ld,\"updates_per_s\":%.1f,\"updates_sent\":%ld,"
                "\"updates_received\":%ld,\"store_bytes_per_conn\":%.1f,\"rss_bytes_per_conn\":%.1f,"
-               "\"bytes_per_dcid\":%.1f,\"push_p50_us\":%.2f,\"push_p99_us\":%.2f,\"push_lost\":%ld,\"depths\":[",
+               "\"bytes_per_dcid\":%.1f,\"tracker_cpu_us_per_update\":%.2f,\"push_p50_us\":%.2f,\"push_p99_us\":%.2f,\"push_lost\":%ld,\"depths\":[",
             c->conns, c->queries, r->updates_per_s, r->updates_sent, r->updates_received,
-            r->store_bytes_per_conn, r->rss_bytes_per_conn, r->bytes_per_dcid, r->push_p50_us, r->push_p99_us,
+            r->store_bytes_per_conn, r->rss_bytes_per_conn, r->bytes_per_dcid, r->tracker_cpu_us_per_update, r->push_p50_us, r->push_p99_us,
             r->push_lost);
     for (int i = 0; i < 3; i++)
         fprintf(f, "%s{\"depth\":%d,\"qps\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
