@@ -11,7 +11,10 @@
 #   - the download is byte-exact;
 #   - after the client exits the connection is closed at the tracker;
 #   - a second run with --exit-on-all-streams-close (local close) is reported
-#     closed too.
+#     closed too, with spare CIDs learnt through gtlsclient's chained qlog;
+#   - gtlsserver runs with the agent preloaded: server connections untouched;
+#   - inert without QASM_TRACKER; harmless with the tracker down; the ABI
+#     guard passes through (one warning) for another libngtcp2 version.
 # Everything runs under timeout; a trap kills what was started.
 set -u
 B=${QASM_BUILD:-build}
@@ -53,7 +56,10 @@ head -c 30000000 /dev/urandom >"$T/htdocs/big.bin"
 timeout 120 "$TRACKER" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
     >"$T/tracker.log" 2>&1 &
 PIDS+=($!)
-timeout 120 gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
+# The server runs with the agent preloaded too: server connections must be left
+# alone (the dumps below must hold exactly the client's connections).
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
+    timeout 120 gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
     >"$T/server.log" 2>&1 &
 PIDS+=($!)
 CAP=$T/cap.pcap
@@ -138,6 +144,23 @@ LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$DEAD QASM_AGENT_LOG=info \
     >"$T/client4.log" 2>&1 || fail "gtlsclient with the tracker down failed"
 cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "download with the tracker down differs"
 echo "ok   tracker down: download byte-exact; agent: $(grep -o 'exit: .*' "$T/client4.log")"
+
+# Run 5: ABI guard. A libngtcp2 of another version (simulated with the test hook
+# QASM_AGENT_TEST_NGTCP2_VERSION) gets one warning and untouched pass-through.
+rm -f "$T/dl2/big.bin"
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_TEST_NGTCP2_VERSION=010200 \
+    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    --change-local-addr=50ms --download "$T/dl2" 127.0.0.1 "$SP" https://localhost/big.bin \
+    >"$T/client5.log" 2>&1 || fail "gtlsclient under the ABI guard failed"
+cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "download under the ABI guard differs"
+[ "$(grep -c qasm-agent "$T/client5.log")" = 1 ] && grep -q "not the 0.12.x ABI" "$T/client5.log" ||
+    fail "ABI guard: expected exactly one warning: $(cat "$T/client5.log")"
+sleep 0.3
+ctl --json dump >"$T/dump5.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 5"
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
+sys.exit(0 if len(a["connections"]) == len(b["connections"]) else 1)' "$T/dump_after2.json" "$T/dump5.json" ||
+    fail "ABI guard: the agent reported something: $(cat "$T/dump5.json")"
+echo "ok   ABI guard: one warning ($(grep -o 'libngtcp2 version.*' "$T/client5.log")), nothing reported, download byte-exact"
 
 python3 "$HERE/agent_wire.py" "$CAP" "$SP" "$TP" >"$T/wire.json" || fail "capture analysis failed"
 echo "wire: $(cat "$T/wire.json")"
