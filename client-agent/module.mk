@@ -31,3 +31,4 @@ $(O)/libqasm-agent.so: client-agent/agent.map
 
 INTEG_TESTS += tests/integration/agent_gtls.sh
 INTEG_TESTS += tests/integration/agent_h3_100hz.sh
+INTEG_TESTS += tests/integration/agent_refresh.sh
