@@ -110,6 +110,7 @@ struct entry {
     uint64_t odcid_hash;
     struct dlist flows; /* oldest first */
     struct dlist dcids; /* oldest first */
+    struct flow *cur;   /* flow of the latest client packet (QUIC), may be NULL */
     struct attest *att;
 };
 
@@ -299,6 +300,8 @@ struct qasm_mbox {
     struct dlist pendings;
     size_t nheld;
     uint64_t next_id;
+    qasm_tstamp hint;         /* no deadline before this (see expire_due) */
+    qasm_duration min_dur;    /* shortest timer an item can be given */
     struct ring events, reqs, releases;
     struct qasm_mbox_stats st;
 };
@@ -445,6 +448,12 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     dl_init(&m->pendings);
     m->timeout[0] = cfg->udp_timeout;
     m->timeout[1] = cfg->udp_stream_timeout;
+    m->min_dur = cfg->udp_timeout < cfg->udp_stream_timeout ? cfg->udp_timeout
+                                                             : cfg->udp_stream_timeout;
+    if (m->aware && m->cfg.hold_time < m->min_dur)
+        m->min_dur = m->cfg.hold_time;
+    if (m->aware && m->cfg.query_timeout < m->min_dur)
+        m->min_dur = m->cfg.query_timeout;
     m->events.esz = sizeof(struct qasm_mbox_event);
     m->reqs.esz = sizeof(struct qasm_mbox_req);
     m->releases.esz = sizeof(struct qasm_mbox_verdict);
@@ -628,6 +637,8 @@ static void flow_free(struct qasm_mbox *m, struct flow *f)
     ftab_remove(&m->flows, f->hash, f);
     dl_unlink(&f->link);
     f->e->nflows--;
+    if (f->e->cur == f)
+        f->e->cur = NULL;
     if (f->embedded)
         f->used = 0;
     else
@@ -831,14 +842,17 @@ static void drop(struct qasm_mbox_verdict *v, enum qasm_mbox_drop_reason r)
 }
 
 /* Applies entry |e|'s state to a packet from the client. */
-static void apply_client(struct qasm_mbox *m, struct entry *e, const struct qasm_mbox_pkt *pkt,
+static void apply_client(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
                          qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
+    struct entry *e = f->e;
     entry_touch(m, e, now);
     if (e->quic) {
         v->odcid = e->odcid;
-        if (!qasm_addr_eq(&e->client, &pkt->flow.src))
-            e->client = pkt->flow.src;
+        if (e->cur != f) { /* the latest client address is this flow's */
+            e->cur = f;
+            e->client = f->key.src;
+        }
     }
     switch (m->cfg.function) {
     case QASM_MBOX_NAT:
@@ -990,11 +1004,11 @@ static const struct qasm_addr *cid_server(const struct qasm_mbox *m, const struc
     return m->cfg.function == QASM_MBOX_LB ? &none : srv;
 }
 
-static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
-                       int allow_hold, struct qasm_mbox_verdict *v)
+static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                         const struct qasm_flow *keyp, uint64_t hash, qasm_tstamp now,
+                         int allow_hold, struct qasm_mbox_verdict *v)
 {
-    struct qasm_flow key = flow_key(&pkt->flow);
-    uint64_t hash = flow_hash(&key, m->cfg.seed);
+    const struct qasm_flow key = *keyp;
     struct flow *f = ftab_find(&m->flows, hash, &key);
 
     if (!m->aware) {
@@ -1003,14 +1017,26 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
             v->path = QASM_MBOX_PATH_LOOKUP;
         else if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_FLOW, now, v)) == NULL)
             return;
-        apply_client(m, f->e, pkt, now, v);
+        apply_client(m, f, pkt, now, v);
         return;
     }
     if (f && !f->e->quic) {
         /* A 5-tuple already given default treatment keeps it. */
         v->cls = f->e->cls;
         v->path = QASM_MBOX_PATH_LOOKUP;
-        apply_client(m, f->e, pkt, now, v);
+        apply_client(m, f, pkt, now, v);
+        return;
+    }
+    if (f && (pkt->len == 0 || !(pkt->data[0] & 0x80))) {
+        /* Fast path: a short header (or anything but a long header) on one of
+         * the connection's own 5-tuples belongs to it whatever its DCID: that
+         * is what the 5-tuple alone would give, so no DCID lookup is needed.
+         * A long header (e.g. a new connection's Initial) takes the slow path. */
+        if (pkt->len > 0 && (pkt->data[0] & 0x40))
+            f->e->established = 1;
+        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+        v->path = QASM_MBOX_PATH_LOOKUP;
+        apply_client(m, f, pkt, now, v);
         return;
     }
 
@@ -1021,14 +1047,14 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
         if (f) { /* unreadable packet on a connection's own 5-tuple */
             v->cls = QASM_MBOX_CLASS_QUIC_CONN;
             v->path = QASM_MBOX_PATH_LOOKUP;
-            apply_client(m, f->e, pkt, now, v);
+            apply_client(m, f, pkt, now, v);
             return;
         }
         enum qasm_mbox_class cls =
             kind == QASM_PKT_NONQUIC ? QASM_MBOX_CLASS_NONQUIC : QASM_MBOX_CLASS_QUIC_FLOW;
         v->cls = cls;
         if ((f = default_entry(m, &key, hash, cls, now, v)) != NULL)
-            apply_client(m, f->e, pkt, now, v);
+            apply_client(m, f, pkt, now, v);
         return;
     }
 
@@ -1039,7 +1065,7 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
             f->e->established = 1;
         v->cls = QASM_MBOX_CLASS_QUIC_CONN;
         v->path = QASM_MBOX_PATH_LOOKUP;
-        apply_client(m, f->e, pkt, now, v);
+        apply_client(m, f, pkt, now, v);
         return;
     }
 
@@ -1102,7 +1128,7 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
         f->last_dcid = dcid;
         if (kind == QASM_PKT_SHORT)
             e->established = 1;
-        apply_client(m, e, pkt, now, v);
+        apply_client(m, f, pkt, now, v);
         return;
     }
 
@@ -1130,7 +1156,7 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
             }
             f->last_dcid = dcid;
             v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-            apply_client(m, cd, pkt, now, v);
+            apply_client(m, f, pkt, now, v);
             return;
         }
         if (can_hold && hold(m, pkt, &dcid, now, v) == 0)
@@ -1160,7 +1186,7 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
             subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
         v->cls = QASM_MBOX_CLASS_QUIC_CONN;
         v->path = QASM_MBOX_PATH_NEW;
-        apply_client(m, e, pkt, now, v);
+        apply_client(m, f, pkt, now, v);
         return;
     } else if (can_hold && hold(m, pkt, &dcid, now, v) == 0) {
         return;
@@ -1171,8 +1197,15 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
     v->cls = QASM_MBOX_CLASS_QUIC_FLOW;
     if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v)) != NULL) {
         f->last_dcid = dcid;
-        apply_client(m, f->e, pkt, now, v);
+        apply_client(m, f, pkt, now, v);
     }
+}
+
+static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
+                       int allow_hold, struct qasm_mbox_verdict *v)
+{
+    struct qasm_flow key = flow_key(&pkt->flow);
+    client_pkt_k(m, pkt, &key, flow_hash(&key, m->cfg.seed), now, allow_hold, v);
 }
 
 static void learn_cid_len(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct entry *e)
@@ -1186,7 +1219,8 @@ static void learn_cid_len(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, 
         e->cid_len = (int8_t)l;
 }
 
-static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
+static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                       const struct qasm_flow *rkey, uint64_t rhash, qasm_tstamp now,
                        struct qasm_mbox_verdict *v)
 {
     int long_hdr = m->aware && pkt->len > 0 && (pkt->data[0] & 0x80);
@@ -1203,9 +1237,8 @@ static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
         }
         v->path = QASM_MBOX_PATH_LOOKUP;
     } else {
-        struct qasm_flow rev = qasm_flow_reverse(&pkt->flow);
-        struct qasm_flow key = flow_key(&rev);
-        uint64_t hash = flow_hash(&key, m->cfg.seed);
+        const struct qasm_flow key = *rkey;
+        uint64_t hash = rhash;
         f = ftab_find(&m->flows, hash, &key);
         if (f) {
             e = f->e;
@@ -1271,61 +1304,83 @@ static int valid_pkt(const struct qasm_mbox_pkt *pkt)
     return pkt->len == 0 || pkt->data != NULL;
 }
 
-enum qasm_mbox_action qasm_mbox_process(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                                        qasm_tstamp now, struct qasm_mbox_verdict *v)
+/* The key and hash of |pkt| in the 5-tuple table (client orientation); 0 if none. */
+static uint64_t pkt_key(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                        struct qasm_flow *key)
 {
+    if (pkt->dir == QASM_MBOX_FROM_CLIENT) {
+        *key = flow_key(&pkt->flow);
+    } else if (m->cfg.function != QASM_MBOX_NAT) {
+        struct qasm_flow rev = qasm_flow_reverse(&pkt->flow);
+        *key = flow_key(&rev);
+    } else {
+        return 0;
+    }
+    return flow_hash(key, m->cfg.seed);
+}
+
+/* Lower bound of every deadline an item added at |now| or later can have. */
+static void expire_due(struct qasm_mbox *m, qasm_tstamp now)
+{
+    if (now < m->hint)
+        return;
     if (now >= qasm_mbox_next_expiry(m))
         qasm_mbox_expire(m, now);
+    qasm_tstamp d = qasm_mbox_next_expiry(m);
+    m->hint = d < now + m->min_dur ? d : now + m->min_dur;
+}
+
+static enum qasm_mbox_action process_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                                       const struct qasm_flow *key, uint64_t hash,
+                                       qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
     verdict_init(v, pkt);
     m->st.packets_in++;
     if (!valid_pkt(pkt))
         drop(v, QASM_MBOX_DROP_MALFORMED);
     else if (pkt->dir == QASM_MBOX_FROM_CLIENT)
-        client_pkt(m, pkt, now, 1, v);
+        client_pkt_k(m, pkt, key, hash, now, 1, v);
     else
-        server_pkt(m, pkt, now, v);
+        server_pkt(m, pkt, key, hash, now, v);
     count_verdict(m, v);
     return v->action;
+}
+
+enum qasm_mbox_action qasm_mbox_process(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                                        qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
+    expire_due(m, now);
+    struct qasm_flow key;
+    uint64_t hash = pkt_key(m, pkt, &key);
+    return process_k(m, pkt, &key, hash, now, v);
 }
 
 void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkts, size_t n,
                              qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     enum { STRIDE = 16 };
-    struct qasm_flow key;
+    struct qasm_flow key[STRIDE];
     uint64_t hash[STRIDE];
+    expire_due(m, now);
     for (size_t base = 0; base < n; base += STRIDE) {
         size_t k = n - base < STRIDE ? n - base : STRIDE;
         /* 1: hash every 5-tuple and start loading its slot */
         for (size_t i = 0; i < k; i++) {
             const struct qasm_mbox_pkt *p = &pkts[base + i];
-            hash[i] = 0;
-            if (p->dir == QASM_MBOX_FROM_CLIENT) {
-                key = flow_key(&p->flow);
-            } else if (m->cfg.function != QASM_MBOX_NAT) {
-                struct qasm_flow rev = qasm_flow_reverse(&p->flow);
-                key = flow_key(&rev);
-            } else {
+            hash[i] = pkt_key(m, p, &key[i]);
+            if (hash[i] != 0) {
+                ftab_prefetch(&m->flows, hash[i]);
+            } else if (p->dir == QASM_MBOX_FROM_SERVER && m->pool) {
                 void *e = qasm_portpool_owner(m->pool, p->flow.dst.port);
                 if (e)
                     __builtin_prefetch(e);
-                continue;
             }
-            hash[i] = flow_hash(&key, m->cfg.seed);
-            ftab_prefetch(&m->flows, hash[i]);
         }
         /* 2: find the flows (slots now cached) and start loading their entries */
         for (size_t i = 0; i < k; i++) {
-            const struct qasm_mbox_pkt *p = &pkts[base + i];
             if (hash[i] == 0)
                 continue;
-            if (p->dir == QASM_MBOX_FROM_CLIENT) {
-                key = flow_key(&p->flow);
-            } else {
-                struct qasm_flow rev = qasm_flow_reverse(&p->flow);
-                key = flow_key(&rev);
-            }
-            const struct flow *f = ftab_find(&m->flows, hash[i], &key);
+            const struct flow *f = ftab_find(&m->flows, hash[i], &key[i]);
             if (f) {
                 __builtin_prefetch(f->e);
                 __builtin_prefetch((const char *)f->e + 64);
@@ -1334,7 +1389,7 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
         }
         /* 3: process them in order */
         for (size_t i = 0; i < k; i++)
-            qasm_mbox_process(m, &pkts[base + i], now, &v[base + i]);
+            process_k(m, &pkts[base + i], &key[i], hash[i], now, &v[base + i]);
     }
 }
 
@@ -1442,6 +1497,7 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
 void qasm_mbox_answer(struct qasm_mbox *m, uint64_t id, const struct qasm_mbox_record *rec,
                       qasm_tstamp now)
 {
+    m->hint = 0;
     if (!m->aware)
         return;
     if (rec)
@@ -1463,6 +1519,7 @@ void qasm_mbox_answer(struct qasm_mbox *m, uint64_t id, const struct qasm_mbox_r
 
 void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qasm_tstamp now)
 {
+    m->hint = 0;
     if (!m->aware)
         return;
     m->st.tracker_pushes++;
@@ -1520,6 +1577,7 @@ void qasm_mbox_push_conn(struct qasm_mbox *m, uint8_t event, const struct qasm_p
 
 void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)
 {
+    m->hint = 0;
     if (!m->aware) {
         m->tracker_up = 0;
         return;
@@ -1588,6 +1646,7 @@ qasm_tstamp qasm_mbox_next_expiry(const struct qasm_mbox *m)
 
 void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
 {
+    m->hint = 0;
     while (!dl_empty(&m->held)) {
         struct held *h = container_of(m->held.next, struct held, link);
         if (h->since + m->cfg.hold_time > now)

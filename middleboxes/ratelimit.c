@@ -28,9 +28,13 @@ static uint64_t refilled(const struct qasm_bucket *b, const struct qasm_bucket_p
     if (now <= b->at || b->tokens >= p->cap)
         return b->tokens;
     /* rate tokens/s = rate nanotokens/ns; rate_milli / 1000 of them per ns. */
-    unsigned __int128 add = (unsigned __int128)(now - b->at) * p->rate_milli / 1000u;
-    unsigned __int128 t = add + b->tokens;
-    return t >= p->cap ? p->cap : (uint64_t)t;
+    uint64_t dt = now - b->at;
+    uint64_t need = p->cap - b->tokens;
+    /* Past the time to fill the bucket (or on overflow risk) it is simply full. */
+    if (dt >= UINT64_MAX / p->rate_milli)
+        return p->cap;
+    uint64_t add = dt * p->rate_milli / 1000u;
+    return add >= need ? p->cap : b->tokens + add;
 }
 
 int qasm_bucket_take(struct qasm_bucket *b, const struct qasm_bucket_params *p, uint64_t cost,
