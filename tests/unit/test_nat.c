@@ -139,6 +139,35 @@ static void test_pool_exhaustion_and_expiry(void **state)
     qasm_mbox_del(m);
 }
 
+/* Timers are lazy (no list move per packet) but an entry never expires early. */
+static void test_expiry_after_last_packet(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_DEFAULT, 40000, 40009);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_cid d = t_cid(2);
+    t_short(&p, &d, 40);
+    qasm_tstamp last[3] = {500 * QASM_MS, 1500 * QASM_MS, 7 * QASM_SEC};
+    const char *src[3] = {C1, C2, C3};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t_send(m, &p, src[i], SRV, QASM_MBOX_FROM_CLIENT, 0, &v),
+                         QASM_MBOX_FORWARD);
+        assert_int_equal(t_send(m, &p, src[i], SRV, QASM_MBOX_FROM_CLIENT, last[i], &v),
+                         QASM_MBOX_FORWARD);
+    }
+    for (int i = 0; i < 3; i++) {
+        /* still there just before 30 s after its last packet, gone at 30 s (+ <= 1 s) */
+        qasm_mbox_expire(m, last[i] + 30 * QASM_SEC - 1);
+        assert_int_equal(t_stats(m).mappings, (uint64_t)(3 - i));
+        qasm_tstamp next = qasm_mbox_next_expiry(m);
+        assert_true(next >= last[i] + 30 * QASM_SEC && next <= last[i] + 31 * QASM_SEC);
+        qasm_mbox_expire(m, next);
+        assert_int_equal(t_stats(m).mappings, (uint64_t)(2 - i));
+    }
+    qasm_mbox_del(m);
+}
+
 static void test_no_mapping(void **state)
 {
     (void)state;
@@ -548,6 +577,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_migration_new_mapping),
         cmocka_unit_test(test_pool_exhaustion_and_expiry),
+        cmocka_unit_test(test_expiry_after_last_packet),
         cmocka_unit_test(test_no_mapping),
         cmocka_unit_test(test_reactive_migration_keeps_port),
         cmocka_unit_test(test_proactive_push_before_packet),
