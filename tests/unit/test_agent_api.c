@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -79,6 +80,24 @@ static void mkcid(ngtcp2_cid *c, uint8_t tag, size_t len)
         c->data[i] = (uint8_t)(tag + i);
 }
 
+static void fill_callbacks(ngtcp2_callbacks *pcb)
+{
+    memset(pcb, 0, sizeof(*pcb));
+    pcb->client_initial = ngtcp2_crypto_client_initial_cb;
+    pcb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    pcb->encrypt = ngtcp2_crypto_encrypt_cb;
+    pcb->decrypt = ngtcp2_crypto_decrypt_cb;
+    pcb->hp_mask = ngtcp2_crypto_hp_mask_cb;
+    pcb->recv_retry = ngtcp2_crypto_recv_retry_cb;
+    pcb->rand = rand_cb;
+    pcb->get_new_connection_id = new_cid_cb;
+    pcb->update_key = ngtcp2_crypto_update_key_cb;
+    pcb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+    pcb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+    pcb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+    pcb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+}
+
 static void test_link_and_explicit_api(void **state)
 {
     (void)state;
@@ -110,20 +129,7 @@ static void test_link_and_explicit_api(void **state)
     assert_int_equal(qasm_agent_enabled(), 1);
     assert_int_equal(qasm_agent_track(NULL), -EINVAL);
 
-    memset(&cb, 0, sizeof(cb));
-    cb.client_initial = ngtcp2_crypto_client_initial_cb;
-    cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
-    cb.encrypt = ngtcp2_crypto_encrypt_cb;
-    cb.decrypt = ngtcp2_crypto_decrypt_cb;
-    cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
-    cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
-    cb.rand = rand_cb;
-    cb.get_new_connection_id = new_cid_cb;
-    cb.update_key = ngtcp2_crypto_update_key_cb;
-    cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
-    cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
-    cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
-    cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+    fill_callbacks(&cb);
     cb.dcid_status = app_dcid_status;
     ngtcp2_settings_default(&settings);
     settings.initial_ts = 1000000;
@@ -202,10 +208,91 @@ static void test_link_and_explicit_api(void **state)
     close(sink_fd);
 }
 
+#define NTHREADS 4
+#define NCONNS 50
+
+/* One thread: NCONNS client connections, each opened, given 3 spares, rebound and deleted. */
+static void *conn_churn(void *arg)
+{
+    uintptr_t t = (uintptr_t)arg;
+    ngtcp2_callbacks cb;
+    ngtcp2_settings settings;
+    ngtcp2_transport_params params;
+    struct sockaddr_in local = { .sin_family = AF_INET }, remote = { .sin_family = AF_INET },
+                       local2;
+    ngtcp2_path path;
+    ngtcp2_addr a2;
+
+    fill_callbacks(&cb);
+    ngtcp2_settings_default(&settings);
+    ngtcp2_transport_params_default(&params);
+    local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    remote.sin_port = htons(4433);
+    path.remote.addr = (ngtcp2_sockaddr *)&remote;
+    path.remote.addrlen = sizeof(remote);
+    path.user_data = NULL;
+    for (int i = 0; i < NCONNS; i++) {
+        ngtcp2_conn *conn = NULL;
+        ngtcp2_cid dcid, scid, spare;
+
+        local.sin_port = htons((uint16_t)(20000 + t * 1000 + (uintptr_t)i));
+        path.local.addr = (ngtcp2_sockaddr *)&local;
+        path.local.addrlen = sizeof(local);
+        mkcid(&dcid, (uint8_t)(t * 64 + (uintptr_t)i), 18);
+        mkcid(&scid, (uint8_t)i, 8);
+        settings.initial_ts = 1000000;
+        if (ngtcp2_conn_client_new(&conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb,
+                                   &settings, &params, NULL, NULL) != 0)
+            return (void *)1;
+        for (uint64_t k = 1; k <= 3; k++) {
+            mkcid(&spare, (uint8_t)(0x80 + k * 8 + (uint64_t)i), 18);
+            qasm_agent_learn_cid(conn, k, &spare);
+        }
+        local2 = local;
+        local2.sin_port = htons((uint16_t)(40000 + t * 1000 + (uintptr_t)i));
+        a2.addr = (ngtcp2_sockaddr *)&local2;
+        a2.addrlen = sizeof(local2);
+        ngtcp2_conn_set_local_addr(conn, &a2);
+        ngtcp2_conn_del(conn);
+    }
+    return NULL;
+}
+
+/* Connections on several threads at once: counters add up, nothing leaks (ASan build). */
+static void test_threads(void **state)
+{
+    (void)state;
+    struct qasm_agent_stats before, after;
+    pthread_t th[NTHREADS];
+
+    assert_int_equal(qasm_agent_enabled(), 1);
+    qasm_agent_get_stats(&before);
+    for (uintptr_t t = 0; t < NTHREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, conn_churn, (void *)t), 0);
+    for (int t = 0; t < NTHREADS; t++) {
+        void *rv;
+        assert_int_equal(pthread_join(th[t], &rv), 0);
+        assert_null(rv);
+    }
+    qasm_agent_get_stats(&after);
+    assert_int_equal(after.conns_tracked - before.conns_tracked, NTHREADS * NCONNS);
+    assert_int_equal(after.conns_live, 0);
+    assert_int_equal(after.closes - before.closes, NTHREADS * NCONNS);
+    assert_int_equal(after.spares_learnt - before.spares_learnt, 3 * NTHREADS * NCONNS);
+    assert_int_equal(after.addr_changes - before.addr_changes, NTHREADS * NCONNS);
+    /* OPEN + 3 spares + address + CLOSE per connection, each sent or counted as an error. */
+    assert_int_equal((after.reports_sent + after.send_errors) -
+                         (before.reports_sent + before.send_errors),
+                     6 * NTHREADS * NCONNS);
+    assert_int_equal(after.encode_errors, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_link_and_explicit_api),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
