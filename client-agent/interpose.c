@@ -19,6 +19,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,6 +109,7 @@ static enum prereg g_prereg = PREREG_DECRYPT;
 static const char *const prereg_names[] = { "off", "decrypt", "qlog" };
 static qasm_duration g_refresh = DEFAULT_REFRESH;
 static int g_fd = -1;
+static int g_fd_family; /* AF_INET or AF_INET6: the tracker's */
 
 /* State guarded by g_lock. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -288,6 +290,11 @@ static int do_init(const char *tracker, unsigned flags)
         return -ENOMEM;
     }
     g_fd = fd;
+    {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        g_fd_family = getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 ? peer.ss_family : 0;
+    }
     g_enabled = 1;
     qasm_info("reporting to %s (refresh %.1fs, pre-registration %s, interpose %s)", tracker,
               (double)g_refresh / 1e9, prereg_names[g_prereg], g_interpose ? "on" : "off");
@@ -373,18 +380,72 @@ static uint8_t g_batch_buf[16384];
 static size_t g_batch_used;
 static struct iovec g_batch_iov[BATCH_MAX];
 static struct mmsghdr g_batch_msg[BATCH_MAX];
+static union {
+    char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+    struct cmsghdr align;
+} g_batch_cmsg[BATCH_MAX];
 static unsigned g_batch_n;
+
+/*
+ * Each report leaves from the client address it names (IP_PKTINFO /
+ * IPV6_PKTINFO), so that a tracker with `--trust source` accepts it even
+ * when the connection uses another local IP than the route to the tracker
+ * (e.g. a migration to 127.0.0.5, or a tracker on loopback). Not possible
+ * across families or for an unspecified address: the kernel chooses then.
+ */
+static void set_source(struct msghdr *mh, unsigned i, const struct qasm_addr *src)
+{
+    static const uint8_t zero[16];
+    struct cmsghdr *cm;
+
+    mh->msg_control = NULL;
+    mh->msg_controllen = 0;
+    if (!src->family || src->family != g_fd_family ||
+        memcmp(src->ip, zero, src->family == AF_INET ? 4 : 16) == 0)
+        return;
+    memset(&g_batch_cmsg[i], 0, sizeof(g_batch_cmsg[i]));
+    mh->msg_control = g_batch_cmsg[i].buf;
+    cm = (struct cmsghdr *)g_batch_cmsg[i].buf;
+    if (src->family == AF_INET) {
+        struct in_pktinfo pi;
+        memset(&pi, 0, sizeof(pi));
+        memcpy(&pi.ipi_spec_dst, src->ip, 4);
+        cm->cmsg_level = IPPROTO_IP;
+        cm->cmsg_type = IP_PKTINFO;
+        cm->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+        mh->msg_controllen = CMSG_SPACE(sizeof(pi));
+    } else {
+        struct in6_pktinfo pi;
+        memset(&pi, 0, sizeof(pi));
+        memcpy(&pi.ipi6_addr, src->ip, 16);
+        cm->cmsg_level = IPPROTO_IPV6;
+        cm->cmsg_type = IPV6_PKTINFO;
+        cm->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+        mh->msg_controllen = CMSG_SPACE(sizeof(pi));
+    }
+}
 
 static void batch_send(void)
 {
     unsigned done = 0;
+    int retried = 0;
 
     while (done < g_batch_n) {
         int rv = sendmmsg(g_fd, g_batch_msg + done, g_batch_n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (rv <= 0) {
+            /* A source address the kernel refuses: send that one without it. */
+            if (errno == EINVAL && !retried && g_batch_msg[done].msg_hdr.msg_control) {
+                g_batch_msg[done].msg_hdr.msg_control = NULL;
+                g_batch_msg[done].msg_hdr.msg_controllen = 0;
+                retried = 1;
+                continue;
+            }
             g_stats.send_errors += g_batch_n - done;
             break;
         }
+        retried = 0;
         g_stats.reports_sent += (unsigned)rv;
         done += (unsigned)rv;
     }
@@ -395,6 +456,7 @@ static void batch_send(void)
 static void send_one(struct agent_entry *e, const struct qasm_agent_ev *ev)
 {
     ssize_t n;
+    struct msghdr *mh;
 
     log_event(e, ev);
     if (g_batch_n == BATCH_MAX || sizeof(g_batch_buf) - g_batch_used < QASM_PROTO_MAX_MSG)
@@ -407,8 +469,10 @@ static void send_one(struct agent_entry *e, const struct qasm_agent_ev *ev)
     g_batch_iov[g_batch_n].iov_base = g_batch_buf + g_batch_used;
     g_batch_iov[g_batch_n].iov_len = (size_t)n;
     memset(&g_batch_msg[g_batch_n], 0, sizeof(g_batch_msg[0]));
-    g_batch_msg[g_batch_n].msg_hdr.msg_iov = &g_batch_iov[g_batch_n];
-    g_batch_msg[g_batch_n].msg_hdr.msg_iovlen = 1;
+    mh = &g_batch_msg[g_batch_n].msg_hdr;
+    mh->msg_iov = &g_batch_iov[g_batch_n];
+    mh->msg_iovlen = 1;
+    set_source(mh, g_batch_n, ev->type == QASM_AGENT_EV_ADDR ? &ev->addr : &e->st.local);
     g_batch_n++;
     g_batch_used += (size_t)n;
 }

@@ -7,6 +7,8 @@
 # malformed); the connection is closed at the tracker after exit; no request
 # failed. Prints how many DCIDs were reported before their first use and the
 # lead times (measured, not asserted: no timing assertions in tests).
+# Part 2: 100 Hz migrations across local IPs 127.0.0.2-5 for 1 s: the tracker
+# (--trust source) accepts every report (each is sent from the address it names).
 set -u
 B=${QASM_BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -101,6 +103,35 @@ med = lead[len(lead) // 2] if lead else 0
 print("DCIDs reported before their first use: %d of %d (late: %d); lead time min %.1f us, "
       "median %.1f us" % (wire["before_first_use"], len(wd), len(wire["late"]),
                           lead[0] if lead else 0, med))
+sys.exit(0 if ok else 1)
+EOF
+# Part 2: 100 Hz migrations across local IPs (127.0.0.2-5). Each report leaves
+# from the address it names, so the tracker (--trust source) accepts all.
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
+    timeout 30 "$B/qasm-h3-client" --migrate-hz 100 --migrate-kind addr \
+    --local-addrs 127.0.0.2-127.0.0.5 --duration 1s --size 20k --interval 5ms \
+    --json "https://127.0.0.1:$SP/" >"$T/client2.json" 2>"$T/client2.log" ||
+    fail "qasm-h3-client (addr migration) failed: $(cat "$T/client2.json")"
+sleep 0.3
+timeout 10 "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --json dump >"$T/dump2.json" 2>>"$T/ctl.log" ||
+    fail "trackctl dump failed"
+timeout 10 "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --json stats >"$T/stats2.json" 2>>"$T/ctl.log" ||
+    fail "trackctl stats failed"
+python3 - "$T/client2.json" "$T/dump2.json" "$T/stats2.json" "$T/dump.json" <<'EOF' || fail "part 2 checks failed"
+import json, sys
+client, dump, stats, first = (json.load(open(p)) for p in sys.argv[1:5])
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok   " if cond else "FAIL ") + what)
+    ok = ok and cond
+old = {c["odcid"] for c in first["connections"]}
+new = [c for c in dump["connections"] if c["odcid"] not in old]
+check(client.get("requests_failed") == 0 and client.get("migrations", 0) >= 50,
+      "addr migration: %s migrations, no failed request" % client.get("migrations"))
+ips = {a.rsplit(":", 1)[0] for a in (new[0]["clients"] if new else [])}
+check(len(new) == 1 and len(ips) >= 2, "tracker holds the connection with client IPs %s" % sorted(ips))
+check(stats.get("rejected_trust") == 0, "no report rejected by --trust source (%s)" % stats.get("rejected_trust"))
 sys.exit(0 if ok else 1)
 EOF
 echo "PASS agent_h3_100hz"
