@@ -7,8 +7,9 @@
 # (python3 -m json.tool helps) before committing: a changed expectation is a
 # changed middlebox behaviour.
 #
-# Captures recorded with the real tools (captures/record-real.sh) are kept:
-# only the scenarios of qasm-corpus-gen --list are rewritten.
+# Captures recorded with the real tools (captures/record-real.sh,
+# captures/record-trackctl.sh) are kept: only the scenarios of
+# qasm-corpus-gen --list are rewritten.
 # Env: QASM_BUILD (default build).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)

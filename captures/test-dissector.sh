@@ -59,7 +59,24 @@ check "real: push events named" "yes" \
 check "real: no malformed message" "0" \
   "$(ts real-proactive.pcap 'qasmt && _ws.expert.group == "Malformed"' frame.number | wc -l)"
 
-# 5. the Lua dissector and the C codec agree on how many UDP tracker messages each capture holds
+# 5. a qasm-trackctl session (captures/record-trackctl.sh): every other message type
+check "trackctl: message sequence" \
+  "REPORT_REFRESH REPORT_ADDR SUBSCRIBE RECORD REPORT_ADDR PUSH DUMP RECORD,OK STATS STATS_REPLY QUERY NOT_FOUND QUERY RECORD" \
+  "$(ts trackctl-session.pcap 'qasmt' qasmt.type_name | tr '\n' ' ' | sed 's/ $//')"
+check "trackctl: refresh carries the record" "c0ffee01,c0ffee01 aabbccdd 127.0.0.1:4433" \
+  "$(ts trackctl-session.pcap 'qasmt.type == 0x06' qasmt.odcid qasmt.dcid qasmt.server)"
+check "trackctl: push event addr with three clients" "4 3" \
+  "$(ts trackctl-session.pcap 'qasmt.type == 0x22' qasmt.event qasmt.nclients)"
+check "trackctl: dump ends with OK count 1" "1" \
+  "$(ts trackctl-session.pcap 'qasmt.type == 0x23' qasmt.count)"
+check "trackctl: not found echoes the CID" "99999999" \
+  "$(ts trackctl-session.pcap 'qasmt.type == 0x21' qasmt.cid)"
+n=$(ts trackctl-session.pcap 'qasmt.type == 0x25' qasmt.stat_name | tr ',' '\n' | grep -c .)
+check "trackctl: stats reply counters decoded" "yes" "$([ "$n" -gt 10 ] && echo yes || echo "$n")"
+check "trackctl: no malformed message" "0" \
+  "$(ts trackctl-session.pcap 'qasmt && _ws.expert.group == "Malformed"' frame.number | wc -l)"
+
+# 6. the Lua dissector and the C codec agree on how many UDP tracker messages each capture holds
 if [ -x "$build/qasm-replay" ]; then
   for cap in port-migration.pcap pcapng-many.pcapng real-100hz.pcap hijack.pcap; do
     c=$("$build/qasm-replay" "$corpus/$cap" --function nat --mode default --json |
