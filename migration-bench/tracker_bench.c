@@ -43,6 +43,7 @@ struct cfg {
     long queries;
     long push_samples;
     int redis;
+    int reps;
 };
 
 struct results {
@@ -60,6 +61,7 @@ struct results {
     int have_redis;
     double set_rps[3], get_rps[3], get_p50_us[3], get_p99_us[3];
     double redis_bytes_per_key;
+    double rset[3][9], rget[3][9], rget50[3][9], rget99[3][9]; /* per round */
 };
 
 static const int depths[3] = { 1, 16, 64 };
@@ -364,67 +366,73 @@ static void phase_updates(const struct cfg *c, int port, struct reader *ctl, str
 
 /*
  * Updates over a TCP session (reports are accepted there too), |depth|
- * per write, like redis-benchmark -P: each report adds a new DCID to an
- * existing connection (a real change). A STATS request at the end is
- * answered after every report before it was applied.
+ * reports per write followed by one small QUERY whose reply marks the batch
+ * as applied: each report adds a new DCID to an existing connection (a real
+ * change). Returns updates per second.
  */
-static void phase_tcp_updates(const struct cfg *c, int port, struct reader *ctl,
-                              struct results *res)
+static double phase_tcp_updates(const struct cfg *c, int port, int depth)
 {
     static uint32_t round;
-    uint64_t mem0 = get_stat(ctl, "mem_bytes"), dcids0 = get_stat(ctl, "dcids");
-    for (int di = 0; di < 3; di++) {
-        int depth = depths[di];
-        int fd = tcp_connect(port);
-        if (fd < 0)
-            die("connect to tracker", NULL);
-        static struct reader r;
-        r.fd = fd;
-        r.len = r.off = 0;
-        long total = c->conns < 200000 ? c->conns : 200000;
-        if (depth == 1)
-            total /= 4; /* one round trip each: keep the run short */
-        static uint8_t wbuf[64 * 128];
-        round++;
-        qasm_tstamp t0 = qasm_now();
-        for (long k = 0; k < total;) {
-            size_t wl = 0;
-            for (int j = 0; j < depth && k < total; j++, k++) {
-                struct qasm_proto_msg m;
-                struct qasm_cid d0;
-                qasm_proto_msg_init(&m, QASM_PROTO_REPORT_DCID_NEW, 0);
-                conn_ids(k, &m.u.report.odcid, &d0, &m.u.report.client0);
-                m.u.report.client = m.u.report.client0;
-                m.u.report.seq = 100 + round;
-                m.u.report.dcid.cid.len = 8;
-                qasm_put64(m.u.report.dcid.cid.data,
-                           0xe000000000000000ULL | (uint64_t)round << 40 | (uint64_t)k);
-                m.u.report.dcid.seq = round;
-                ssize_t n = qasm_proto_encode(wbuf + wl, sizeof(wbuf) - wl, &m);
-                if (n < 0)
-                    die("encode report", NULL);
-                wl += (size_t)n;
-            }
-            /* Then one small QUERY whose reply says the batch was applied (reports have
-             * no reply): one round trip per |depth| updates, as redis-benchmark -P waits
-             * for its |depth| replies. */
-            struct qasm_cid none = { 1, { 0 } };
-            ssize_t n = qasm_proto_encode_query(wbuf + wl, sizeof(wbuf) - wl, 1, &none, NULL, 0);
-            if (n < 0)
-                die("encode query", NULL);
-            wl += (size_t)n;
-            write_all(fd, wbuf, wl);
+    int fd = tcp_connect(port);
+    if (fd < 0)
+        die("connect to tracker", NULL);
+    static struct reader r;
+    r.fd = fd;
+    r.len = r.off = 0;
+    long total = c->conns < c->queries ? c->conns : c->queries;
+    if (depth == 1)
+        total /= 4; /* one round trip each: keep the run short */
+    static uint8_t wbuf[65 * 128];
+    round++;
+    qasm_tstamp t0 = qasm_now();
+    for (long k = 0; k < total;) {
+        size_t wl = 0;
+        for (int j = 0; j < depth && k < total; j++, k++) {
             struct qasm_proto_msg m;
-            read_msg(&r, &m, -1);
+            struct qasm_cid d0;
+            qasm_proto_msg_init(&m, QASM_PROTO_REPORT_DCID_NEW, 0);
+            conn_ids(k, &m.u.report.odcid, &d0, &m.u.report.client0);
+            m.u.report.client = m.u.report.client0;
+            m.u.report.seq = 100 + round;
+            m.u.report.dcid.cid.len = 8;
+            qasm_put64(m.u.report.dcid.cid.data,
+                       0xe000000000000000ULL | (uint64_t)round << 40 | (uint64_t)k);
+            m.u.report.dcid.seq = round;
+            ssize_t n = qasm_proto_encode(wbuf + wl, sizeof(wbuf) - wl, &m);
+            if (n < 0)
+                die("encode report", NULL);
+            wl += (size_t)n;
         }
-        qasm_tstamp t1 = qasm_now();
-        close(fd);
-        res->tcp_updates_per_s[di] = (double)total / ((double)(t1 - t0) / 1e9);
+        /* Then one small QUERY whose reply says the batch was applied (reports have
+         * no reply): one round trip per |depth| updates, as redis-benchmark -P waits
+         * for its |depth| replies. */
+        struct qasm_cid none = { 1, { 0 } };
+        ssize_t n = qasm_proto_encode_query(wbuf + wl, sizeof(wbuf) - wl, 1, &none, NULL, 0);
+        if (n < 0)
+            die("encode query", NULL);
+        wl += (size_t)n;
+        write_all(fd, wbuf, wl);
+        struct qasm_proto_msg m;
+        read_msg(&r, &m, -1);
     }
-    /* Each of those reports added one DCID to a connection. */
-    uint64_t mem1 = get_stat(ctl, "mem_bytes"), dcids1 = get_stat(ctl, "dcids");
-    if (dcids1 > dcids0)
-        res->bytes_per_dcid = (double)(mem1 - mem0) / (double)(dcids1 - dcids0);
+    qasm_tstamp t1 = qasm_now();
+    close(fd);
+    return (double)total / ((double)(t1 - t0) / 1e9);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n)
+{
+    double t[16];
+    for (int i = 0; i < n; i++)
+        t[i] = v[i];
+    qsort(t, (size_t)n, sizeof(t[0]), cmp_double);
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -441,65 +449,64 @@ static double pct(uint64_t *v, long n, double p)
     return (double)v[i] / 1e3;
 }
 
-static void phase_queries(const struct cfg *c, int port, struct results *res)
+static void phase_queries(const struct cfg *c, int port, int depth, double *qps, double *p50,
+                          double *p99)
 {
-    uint64_t *lat = malloc((size_t)c->queries * sizeof(*lat));
+    static uint64_t *lat;
     enum { RING = 1024 };
     qasm_tstamp sent_at[RING];
     if (!lat)
+        lat = malloc((size_t)c->queries * sizeof(*lat));
+    if (!lat)
         die("out of memory", NULL);
-    for (int di = 0; di < 3; di++) {
-        int depth = depths[di];
-        int fd = tcp_connect(port);
-        if (fd < 0)
-            die("connect to tracker", NULL);
-        static struct reader r;
-        r.fd = fd;
-        r.len = r.off = 0;
-        long sent = 0, done = 0, notfound = 0;
-        uint64_t x = 88172645463325252ULL;
-        uint8_t wbuf[64 * 64];
-        qasm_tstamp t0 = qasm_now();
-        /* Like redis-benchmark -P: send |depth| queries in one write, wait for all replies. */
-        while (done < c->queries) {
-            size_t wl = 0;
-            while (sent - done < depth && sent < c->queries) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                long i = (long)(x % (uint64_t)c->conns);
-                struct qasm_cid odcid, dcid;
-                struct qasm_addr cl;
-                conn_ids(i, &odcid, &dcid, &cl);
-                ssize_t n = qasm_proto_encode_query(wbuf + wl, sizeof(wbuf) - wl,
-                                                    (uint32_t)sent, &dcid, NULL, 0);
-                if (n < 0)
-                    die("encode query", NULL);
-                wl += (size_t)n;
-                sent_at[sent % RING] = qasm_now();
-                sent++;
-            }
-            if (wl)
-                write_all(fd, wbuf, wl);
-            while (done < sent) {
-                struct qasm_proto_msg m;
-                read_msg(&r, &m, -1);
-                if (m.hdr.type != QASM_PROTO_RECORD)
-                    notfound++;
-                lat[done++] = qasm_now() - sent_at[m.hdr.req_id % RING];
-            }
+    int fd = tcp_connect(port);
+    if (fd < 0)
+        die("connect to tracker", NULL);
+    static struct reader r;
+    r.fd = fd;
+    r.len = r.off = 0;
+    long sent = 0, done = 0, notfound = 0;
+    static uint64_t x = 88172645463325252ULL;
+    uint8_t wbuf[64 * 64];
+    qasm_tstamp t0 = qasm_now();
+    /* Like redis-benchmark -P: send |depth| queries in one write, wait for all replies. */
+    while (done < c->queries) {
+        size_t wl = 0;
+        while (sent - done < depth && sent < c->queries) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            long i = (long)(x % (uint64_t)c->conns);
+            struct qasm_cid odcid, dcid;
+            struct qasm_addr cl;
+            conn_ids(i, &odcid, &dcid, &cl);
+            ssize_t n = qasm_proto_encode_query(wbuf + wl, sizeof(wbuf) - wl, (uint32_t)sent,
+                                                &dcid, NULL, 0);
+            if (n < 0)
+                die("encode query", NULL);
+            wl += (size_t)n;
+            sent_at[sent % RING] = qasm_now();
+            sent++;
         }
-        qasm_tstamp t1 = qasm_now();
-        close(fd);
-        if (notfound)
-            fprintf(stderr, "qasm-tracker-bench: warning: %ld queries not found at depth %d\n",
-                    notfound, depth);
-        res->qps[di] = (double)done / ((double)(t1 - t0) / 1e9);
-        qsort(lat, (size_t)done, sizeof(*lat), cmp_u64);
-        res->p50_us[di] = pct(lat, done, 0.50);
-        res->p99_us[di] = pct(lat, done, 0.99);
+        if (wl)
+            write_all(fd, wbuf, wl);
+        while (done < sent) {
+            struct qasm_proto_msg m;
+            read_msg(&r, &m, -1);
+            if (m.hdr.type != QASM_PROTO_RECORD)
+                notfound++;
+            lat[done++] = qasm_now() - sent_at[m.hdr.req_id % RING];
+        }
     }
-    free(lat);
+    qasm_tstamp t1 = qasm_now();
+    close(fd);
+    if (notfound)
+        fprintf(stderr, "qasm-tracker-bench: warning: %ld queries not found at depth %d\n",
+                notfound, depth);
+    *qps = (double)done / ((double)(t1 - t0) / 1e9);
+    qsort(lat, (size_t)done, sizeof(*lat), cmp_u64);
+    *p50 = pct(lat, done, 0.50);
+    *p99 = pct(lat, done, 0.99);
 }
 
 static void phase_push(const struct cfg *c, int port, struct results *res)
@@ -626,7 +633,7 @@ static int redis_bench(const struct cfg *c, int port, const char *test, int dept
     return ok;
 }
 
-static void phase_redis(const struct cfg *c, struct results *res)
+static int redis_start(const struct cfg *c)
 {
     int port = free_port();
     char portstr[16];
@@ -636,33 +643,27 @@ static void phase_redis(const struct cfg *c, struct results *res)
                      "--enable-debug-command", "local", "--loglevel", "warning", NULL };
     redis_pid = spawn(argv, 1);
     char out[4096];
-    int up = 0;
-    for (int i = 0; i < 100 && !up; i++) {
+    for (int i = 0; i < 100; i++) {
         struct timespec ts = { 0, 50000000 };
         nanosleep(&ts, NULL);
-        up = redis_cmd(port, "PING\r\n", out, sizeof(out)) > 0 && strstr(out, "PONG");
+        if (redis_cmd(port, "PING\r\n", out, sizeof(out)) > 0 && strstr(out, "PONG"))
+            return port;
     }
-    if (!up) {
-        fprintf(stderr, "qasm-tracker-bench: redis-server did not start; skipping Redis\n");
-        stop_children();
-        return;
-    }
-    res->have_redis = 1;
-    for (int di = 0; di < 3; di++) {
-        double p50, p99;
-        long nset = 2 * c->conns;
-        if (redis_bench(c, port, "set", depths[di], nset, &res->set_rps[di], &p50, &p99) < 0)
-            fprintf(stderr, "qasm-tracker-bench: redis-benchmark set failed\n");
-        if (redis_bench(c, port, "get", depths[di], c->queries, &res->get_rps[di],
-                        &res->get_p50_us[di], &res->get_p99_us[di]) < 0)
-            fprintf(stderr, "qasm-tracker-bench: redis-benchmark get failed\n");
-    }
-    /* Bytes per key: FLUSHALL, then N keys with an 80-byte value (about a record). */
+    fprintf(stderr, "qasm-tracker-bench: redis-server did not start; skipping Redis\n");
+    kill(redis_pid, SIGTERM);
+    waitpid(redis_pid, NULL, 0);
+    redis_pid = -1;
+    return -1;
+}
+
+/* Bytes per key: FLUSHALL, then N keys with an 80-byte value (about a record). */
+static void redis_memory(const struct cfg *c, int port, struct results *res)
+{
+    char out[8192], cmd[128];
     redis_cmd(port, "FLUSHALL\r\n", out, sizeof(out));
     redis_cmd(port, "INFO memory\r\n", out, sizeof(out));
     char *p = strstr(out, "used_memory:");
     long m0 = p ? atol(p + 12) : 0;
-    char cmd[128];
     snprintf(cmd, sizeof(cmd), "DEBUG POPULATE %ld key 80\r\n", c->conns);
     redis_cmd(port, cmd, out, sizeof(out));
     redis_cmd(port, "INFO memory\r\n", out, sizeof(out));
@@ -670,7 +671,6 @@ static void phase_redis(const struct cfg *c, struct results *res)
     long m1 = p ? atol(p + 12) : 0;
     if (m1 > m0)
         res->redis_bytes_per_key = (double)(m1 - m0) / (double)c->conns;
-    stop_children();
 }
 
 /* ---- output ----------------------------------------------------------------- */
@@ -688,8 +688,8 @@ static void row(const char *name, double ours, double theirs, int have, const ch
 
 static void print_results(const struct cfg *c, const struct results *r)
 {
-    printf("\nqasm-tracker vs redis-server, loopback, %ld connections / keys, %ld queries per depth\n",
-           c->conns, c->queries);
+    printf("\nqasm-tracker vs redis-server, loopback, %ld connections / keys, %ld queries per depth"
+           " and round, median of %d rounds\n", c->conns, c->queries, c->reps);
     printf("(ratio: qasm-tracker / Redis for rates; Redis / qasm-tracker for latency and bytes;"
            " > 1 means qasm-tracker is better)\n\n");
     printf("| %-46s | %12s | %12s | %7s |\n", "metric", "qasm-tracker", "redis", "ratio");
@@ -762,10 +762,11 @@ static void usage(FILE *f)
             "usage: qasm-tracker-bench [options]\n"
             "Benchmarks qasm-tracker on loopback beside redis-server (both started here).\n"
             "  --conns N            connections loaded (default 100000; the issue's figure: 1000000)\n"
-            "  --queries N          queries per in-flight depth (default 200000)\n"
+            "  --queries N          queries per in-flight depth and round (default 100000)\n"
+            "  --reps N             rounds; tracker and Redis alternate, medians shown (default 3)\n"
             "  --push-samples N     report->push samples (default 5000)\n"
-            "  --quick              --conns 20000 --queries 50000 --push-samples 1000\n"
-            "  --full               --conns 1000000 --queries 1000000\n"
+            "  --quick              --conns 20000 --queries 30000 --push-samples 1000 --reps 1\n"
+            "  --full               --conns 1000000 --queries 200000 --reps 5\n"
             "  --no-redis           skip the Redis comparison\n"
             "  --tracker-bin PATH   default: qasm-tracker beside this binary\n"
             "  --redis-server PATH  default /usr/bin/redis-server\n"
@@ -795,23 +796,31 @@ int main(int argc, char **argv)
         { "redis-server", required_argument, NULL, 'r' },
         { "redis-benchmark", required_argument, NULL, 'b' },
         { "json", required_argument, NULL, 'j' },    { "help", no_argument, NULL, 'h' },
+        { "reps", required_argument, NULL, 'R' },
         { NULL, 0, NULL, 0 },
     };
     struct cfg c = { NULL, "/usr/bin/redis-server", "/usr/bin/redis-benchmark", NULL,
-                     100000, 200000, 5000, 1 };
+                     100000, 100000, 5000, 1, 3 };
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': c.conns = parse_long(optarg, "--conns"); break;
         case 'q': c.queries = parse_long(optarg, "--queries"); break;
         case 'p': c.push_samples = parse_long(optarg, "--push-samples"); break;
-        case 'Q': c.conns = 20000; c.queries = 50000; c.push_samples = 1000; break;
-        case 'F': c.conns = 1000000; c.queries = 1000000; break;
+        case 'Q': c.conns = 20000; c.queries = 30000; c.push_samples = 1000; c.reps = 1; break;
+        case 'F': c.conns = 1000000; c.queries = 200000; c.reps = 5; break;
         case 'n': c.redis = 0; break;
         case 't': c.tracker_bin = optarg; break;
         case 'r': c.redis_server = optarg; break;
         case 'b': c.redis_benchmark = optarg; break;
         case 'j': c.json_path = optarg; break;
+        case 'R':
+            c.reps = (int)parse_long(optarg, "--reps");
+            if (c.reps > 9) {
+                fprintf(stderr, "qasm-tracker-bench: --reps at most 9\n");
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -872,18 +881,64 @@ int main(int argc, char **argv)
     fprintf(stderr, "qasm-tracker-bench: tracker on %s; loading %ld connections...\n", listen,
             c.conns);
     phase_updates(&c, port, &ctl, &res);
-    fprintf(stderr, "qasm-tracker-bench: updates over TCP (1, 16, 64 per write)...\n");
-    phase_tcp_updates(&c, port, &ctl, &res);
-    fprintf(stderr, "qasm-tracker-bench: queries (1, 16, 64 in flight)...\n");
-    phase_queries(&c, port, &res);
     fprintf(stderr, "qasm-tracker-bench: report -> push...\n");
     phase_push(&c, port, &res);
-    close(fd);
-    stop_children();
+
+    int rport = -1;
     if (c.redis) {
-        fprintf(stderr, "qasm-tracker-bench: redis-server + redis-benchmark...\n");
-        phase_redis(&c, &res);
+        rport = redis_start(&c);
+        res.have_redis = rport > 0;
+        if (rport > 0) {
+            /* Load the keyspace the GETs will hit (not measured). */
+            double rps, p50, p99;
+            redis_bench(&c, rport, "set", 64, c.conns, &rps, &p50, &p99);
+        }
     }
+    /*
+     * The machine may be shared: tracker and Redis measurements alternate
+     * (same depth back to back), |reps| times; medians are reported.
+     */
+    enum { MAXREPS = 9 };
+    double v[12][MAXREPS];
+    uint64_t mem0 = get_stat(&ctl, "mem_bytes"), dcids0 = get_stat(&ctl, "dcids");
+    for (int rep = 0; rep < c.reps; rep++) {
+        fprintf(stderr, "qasm-tracker-bench: round %d/%d: updates over TCP and queries at 1, 16, "
+                        "64 in flight%s...\n", rep + 1, c.reps, res.have_redis ? ", Redis SET/GET" : "");
+        for (int di = 0; di < 3; di++) {
+            v[di][rep] = phase_tcp_updates(&c, port, depths[di]);
+            phase_queries(&c, port, depths[di], &v[3 + di][rep], &v[6 + di][rep], &v[9 + di][rep]);
+            if (res.have_redis) {
+                double p50, p99;
+                long nset = c.conns < c.queries ? c.conns : c.queries;
+                redis_bench(&c, rport, "set", depths[di], depths[di] == 1 ? nset / 4 : nset,
+                            &res.rset[di][rep], &p50, &p99);
+                redis_bench(&c, rport, "get", depths[di], c.queries, &res.rget[di][rep],
+                            &res.rget50[di][rep], &res.rget99[di][rep]);
+            }
+        }
+    }
+    uint64_t mem1 = get_stat(&ctl, "mem_bytes"), dcids1 = get_stat(&ctl, "dcids");
+    if (dcids1 > dcids0)
+        res.bytes_per_dcid = (double)(mem1 - mem0) / (double)(dcids1 - dcids0);
+    for (int di = 0; di < 3; di++) {
+        res.tcp_updates_per_s[di] = median(v[di], c.reps);
+        res.qps[di] = median(v[3 + di], c.reps);
+        res.p50_us[di] = median(v[6 + di], c.reps);
+        res.p99_us[di] = median(v[9 + di], c.reps);
+        if (res.have_redis) {
+            res.set_rps[di] = median(res.rset[di], c.reps);
+            res.get_rps[di] = median(res.rget[di], c.reps);
+            res.get_p50_us[di] = median(res.rget50[di], c.reps);
+            res.get_p99_us[di] = median(res.rget99[di], c.reps);
+        }
+    }
+    close(fd);
+    kill(tracker_pid, SIGTERM);
+    waitpid(tracker_pid, NULL, 0);
+    tracker_pid = -1;
+    if (res.have_redis)
+        redis_memory(&c, rport, &res);
+    stop_children();
     print_results(&c, &res);
     if (c.json_path)
         write_json(&c, &res);
