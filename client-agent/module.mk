@@ -32,3 +32,6 @@ $(O)/libqasm-agent.so: client-agent/agent.map
 INTEG_TESTS += tests/integration/agent_gtls.sh
 INTEG_TESTS += tests/integration/agent_h3_100hz.sh
 INTEG_TESTS += tests/integration/agent_refresh.sh
+
+FUZZ_TARGETS += fuzz_agent
+fuzz_agent_SRCS := tests/fuzz/fuzz_agent.c client-agent/agent_frames.c client-agent/agent_qlog.c
