@@ -72,8 +72,8 @@ static void tsess_close(struct qasm_tsess *s, const char *why, int err)
                   err ? strerror(err) : "");
     } else {
         s->c.connect_fails++;
-        qasm_log(s->c.connect_fails == 1 || s->backoff >= BACKOFF_MAX ? QASM_LOG_WARN
-                                                                    : QASM_LOG_DEBUG,
+        qasm_log(s->c.connect_fails == 1 || s->c.connect_fails % 12 == 0 ? QASM_LOG_WARN
+                                                                  : QASM_LOG_DEBUG,
                  "tracker %s: connect failed (%s%s%s), retry in %.1fs",
                  qasm_addr_format(a, sizeof(a), &s->tracker), why, err ? ": " : "",
                  err ? strerror(err) : "", s->backoff);
