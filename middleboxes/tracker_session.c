@@ -42,6 +42,7 @@ struct qasm_tsess {
     ev_io wio;
     ev_timer timer;   /* backoff in IDLE, connect timeout in CONNECTING */
     double backoff;
+    uint64_t fails_in_row; /* failed connects since the last success */
     uint8_t *out;
     size_t out_len;
     size_t out_off;
@@ -72,7 +73,8 @@ static void tsess_close(struct qasm_tsess *s, const char *why, int err)
                   err ? strerror(err) : "");
     } else {
         s->c.connect_fails++;
-        qasm_log(s->c.connect_fails == 1 || s->c.connect_fails % 12 == 0 ? QASM_LOG_WARN
+        s->fails_in_row++;
+        qasm_log(s->fails_in_row == 1 || s->fails_in_row % 12 == 0 ? QASM_LOG_WARN
                                                                   : QASM_LOG_DEBUG,
                  "tracker %s: connect failed (%s%s%s), retry in %.1fs",
                  qasm_addr_format(a, sizeof(a), &s->tracker), why, err ? ": " : "",
@@ -94,6 +96,7 @@ static void tsess_set_up(struct qasm_tsess *s)
     ev_io_stop(s->loop, &s->wio);
     s->state = TSESS_UP;
     s->backoff = BACKOFF_MIN;
+    s->fails_in_row = 0;
     s->c.connects++;
     ev_io_start(s->loop, &s->rio);
     qasm_info("tracker %s: session up", qasm_addr_format(a, sizeof(a), &s->tracker));
