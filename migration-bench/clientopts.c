@@ -38,6 +38,8 @@ static const char usage_text[] =
     "  --cid-len N              length of the client's connection IDs, 0..20 (0, as\n"
     "                           browsers do; see docs/BENCHMARKS.md before changing it)\n"
     "  --keep-sockets N         old sockets kept open and read after a migration (16)\n"
+    "  --keep-alive T           send a PING after T without traffic on the current path,\n"
+    "                           so a peer stuck on an old path comes back (50ms; 0 = off)\n"
     "  --log-level L            debug|info|warn|error (warn)\n"
     "  --help                   this text\n"
     "SSLKEYLOGFILE=FILE writes TLS secrets for Wireshark. Exit status 1 when any request\n"
@@ -199,7 +201,7 @@ enum {
     OPT_CONNECT = 256, OPT_CONNECTIONS, OPT_REQUESTS, OPT_DURATION, OPT_CONCURRENCY, OPT_SIZE,
     OPT_INTERVAL, OPT_MIG_HZ, OPT_MIG_EVERY, OPT_MIG_PKTS, OPT_MIG_KIND, OPT_LOCAL_ADDRS,
     OPT_REBIND, OPT_JSON, OPT_CSV, OPT_TIMELINE, OPT_OUTPUT, OPT_VERIFY, OPT_QLOG, OPT_IDLE,
-    OPT_IRTT, OPT_MAD, OPT_CIDLEN, OPT_KEEP, OPT_LOG, OPT_HELP,
+    OPT_IRTT, OPT_MAD, OPT_CIDLEN, OPT_KEEP, OPT_KEEPALIVE, OPT_LOG, OPT_HELP,
 };
 
 int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *err, size_t errlen)
@@ -229,6 +231,7 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
         {"max-ack-delay", required_argument, NULL, OPT_MAD},
         {"cid-len", required_argument, NULL, OPT_CIDLEN},
         {"keep-sockets", required_argument, NULL, OPT_KEEP},
+        {"keep-alive", required_argument, NULL, OPT_KEEPALIVE},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -246,6 +249,7 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
     o->max_ack_delay = 1 * QASM_MS;
     o->cid_len = 0;
     o->keep_sockets = 16;
+    o->keep_alive = 50 * QASM_MS;
     o->log_level = "warn";
     optind = 1;
     opterr = 0;
@@ -350,6 +354,10 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
             if (parse_uint(&v, a, 1, 1024) != 0)
                 return fail(err, errlen, "--keep-sockets: expected 1..1024, got '%s'", a);
             o->keep_sockets = (unsigned)v;
+            break;
+        case OPT_KEEPALIVE:
+            if (qasm_duration_parse(&o->keep_alive, a) != 0)
+                return fail(err, errlen, "--keep-alive: expected a duration, got '%s'", a);
             break;
         case OPT_LOG: o->log_level = a; break;
         case OPT_HELP: return 1;

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,7 @@ struct cconn {
     qasm_tstamp last_req;
     int confirmed, done, failed;
     uint64_t addr_idx;
+    uint64_t old_path_pkts;  /* read on sockets ngtcp2 no longer knows */
     FILE *qlog;
     struct creq *reqs;
 };
@@ -289,6 +291,7 @@ static int h3_recv_data(nghttp3_conn *h3, int64_t sid, const uint8_t *data, size
     }
     r->bytes += len;
     cl->bytes += len;
+
     timeline_add(cl, qasm_now(), len);
     if (cl->out && fwrite(data, 1, len, cl->out) != len)
         return NGHTTP3_ERR_CALLBACK_FAILURE;
@@ -605,6 +608,35 @@ static int cb_recv_stateless_reset(ngtcp2_conn *conn, const ngtcp2_pkt_stateless
     return 0;
 }
 
+/* ngtcp2's debug log, enabled by QASM_NGTCP2_LOG=FILE (very verbose). */
+static FILE *ngtcp2_log_file;
+
+static void ngtcp2_log_cb(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void ngtcp2_log_cb(void *ud, const char *fmt, ...)
+{
+    va_list ap;
+    (void)ud;
+    fprintf(ngtcp2_log_file, "%.6f ", (double)qasm_now() / 1e9);
+    va_start(ap, fmt);
+    vfprintf(ngtcp2_log_file, fmt, ap);
+    va_end(ap);
+    fputc('\n', ngtcp2_log_file);
+}
+
+static void ngtcp2_log_setup(ngtcp2_settings *settings)
+{
+    static int checked;
+    if (!checked) {
+        const char *path = getenv("QASM_NGTCP2_LOG");
+        checked = 1;
+        if (path && *path && !(ngtcp2_log_file = fopen(path, "w")))
+            qasm_warn("QASM_NGTCP2_LOG=%s: %s", path, strerror(errno));
+    }
+    if (ngtcp2_log_file)
+        settings->log_printf = ngtcp2_log_cb;
+}
+
 static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
 {
     return ((struct cconn *)ref->user_data)->conn;
@@ -646,7 +678,22 @@ static void force_ping(struct cconn *c, qasm_tstamp now)
 {
     ngtcp2_conn_set_keep_alive_timeout(c->conn, 1);
     (void)qasm_quic_flush(c->conn, c->h3, send_path, c, now, MAX_BURST, NULL);
-    ngtcp2_conn_set_keep_alive_timeout(c->conn, 0);
+    ngtcp2_conn_set_keep_alive_timeout(c->conn, c->cl->o.keep_alive);
+}
+
+/*
+ * rebind_to moves the connection to socket |k| without a new DCID, as a NAT
+ * rebinding does. Packets from the server to the old port are then ignored by
+ * ngtcp2, and a downloading client has nothing ack-eliciting to send: make
+ * the server see the new address now (force_ping).
+ */
+static void rebind_to(struct cconn *c, struct csock *k, qasm_tstamp now)
+{
+    ngtcp2_addr a = {(struct sockaddr *)&k->lss, k->lsl};
+    ngtcp2_conn_set_local_addr(c->conn, &a);
+    ngtcp2_conn_set_path_user_data(c->conn, k);
+    sock_push(c, k);
+    force_ping(c, now);
 }
 
 /* migrate performs one migration now; returns 1 when it happened. */
@@ -661,14 +708,7 @@ static int migrate(struct cconn *c, qasm_tstamp now)
     if (!(k = new_path_socket(c)))
         return 0;
     if (cl->o.rebind) {
-        ngtcp2_addr a = {(struct sockaddr *)&k->lss, k->lsl};
-        ngtcp2_conn_set_local_addr(c->conn, &a);
-        ngtcp2_conn_set_path_user_data(c->conn, k);
-        sock_push(c, k);
-        /* Packets from the server to the old port are now ignored, and a
-         * downloading client has nothing ack-eliciting to send: make the
-         * server see the new address now (see force_ping). */
-        force_ping(c, now);
+        rebind_to(c, k, now);
         return 1;
     }
     ngtcp2_path path = {
@@ -702,8 +742,16 @@ static void run_migrations(struct cconn *c)
     if (c->done || !c->confirmed)
         return;
     /* One migration per pass; the timer fires again at once for a backlog. */
-    if (qasm_migsched_due(&c->mig, now))
-        qasm_migsched_done(&c->mig, migrate(c, now), now);
+    if (qasm_migsched_due(&c->mig, now)) {
+        int ok = migrate(c, now);
+        qasm_migsched_done(&c->mig, ok, now);
+        /* No spare DCID: the server may be sending on a path we no longer
+         * listen to (its path validation failed and it fell back), and then
+         * nothing would ever reach us again. A PING on our current path
+         * brings it back. */
+        if (!ok && !c->done)
+            force_ping(c, now);
+    }
     mig_timer_arm(c, now);
 }
 
@@ -778,6 +826,11 @@ static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     static uint8_t buf[65536];
     (void)loop;
     (void)revents;
+    /* Sockets older than the current one and the 2 before it. */
+    int old = 1;
+    for (size_t j = c->nsocks >= 3 ? c->nsocks - 3 : 0; j < c->nsocks; j++)
+        if (c->socks[j] == k)
+            old = 0;
     for (int i = 0; i < 64 && !c->done; i++) {
         struct sockaddr_storage remote;
         socklen_t rl;
@@ -791,6 +844,18 @@ static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             {(struct sockaddr *)&remote, rl},
             k,
         };
+        if (old) {
+            /* ngtcp2 keeps only the current path and the 2 last retired
+             * ones and would drop this packet ("unknown path"): hand it in
+             * as received on the current path, so its data is used and
+             * ACKed. Without the ACK, an ngtcp2 0.12.1 server that cancelled
+             * its loss-detection timer at the anti-amplification limit of an
+             * unvalidated path can wait forever with a full cwnd. */
+            const ngtcp2_path *cur = ngtcp2_conn_get_path(c->conn);
+            path.local = cur->local;
+            path.user_data = cur->user_data;
+            c->old_path_pkts++;
+        }
         int rv = ngtcp2_conn_read_pkt(c->conn, &path, NULL, buf, (size_t)n, qasm_now());
         if (rv != 0) {
             if (rv == NGTCP2_ERR_DISCARD_PKT) {
@@ -898,6 +963,7 @@ static int conn_start(struct client *cl, struct cconn *c)
     settings.initial_ts = qasm_now();
     settings.initial_rtt = cl->o.initial_rtt;
     settings.no_pmtud = 1;
+    ngtcp2_log_setup(&settings);
     settings.max_window = 24 * 1024 * 1024;
     settings.max_stream_window = 16 * 1024 * 1024;
     if (cl->o.qlog_dir) {
@@ -936,6 +1002,7 @@ static int conn_start(struct client *cl, struct cconn *c)
     if (qasm_tls_session_new(&c->tls, 0, cl->cred, cl->o.urls[0].host, &c->conn_ref) != 0)
         return -1;
     ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+    ngtcp2_conn_set_keep_alive_timeout(c->conn, cl->o.keep_alive);
     conn_io_done(c);
     return 0;
 }
@@ -992,7 +1059,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void print_json(struct client *cl, double dur)
 {
-    uint64_t mig = 0, mig_failed = 0, mig_att = 0, blocked = 0, skipped = 0;
+    uint64_t mig = 0, mig_failed = 0, mig_att = 0, blocked = 0, skipped = 0, old_path = 0;
     for (unsigned i = 0; i < cl->o.connections; i++) {
         const struct cconn *c = cl->conns[i];
         if (!c)
@@ -1002,6 +1069,7 @@ static void print_json(struct client *cl, double dur)
         mig_att += c->mig.attempted;
         blocked += c->blocked;
         skipped += c->mig.skipped;
+        old_path += c->old_path_pkts;
     }
     printf("{\"requests_ok\":%" PRIu64 ",\"requests_failed\":%" PRIu64 ",\"migrations\":%" PRIu64
            ",\"migrations_failed\":%" PRIu64 ",\"migrations_attempted\":%" PRIu64
@@ -1015,14 +1083,15 @@ static void print_json(struct client *cl, double dur)
            ",\"packets_sent\":%" PRIu64 ",\"packets_received\":%" PRIu64
            ",\"udp_bytes_sent\":%" PRIu64 ",\"udp_bytes_received\":%" PRIu64
            ",\"send_errors\":%" PRIu64 ",\"socket_errors\":%" PRIu64
-           ",\"sockets_reopened\":%" PRIu64 "}\n",
+           ",\"sockets_reopened\":%" PRIu64 ",\"old_path_packets\":%" PRIu64 "}\n",
            cl->requests_ok, cl->requests_failed, mig, mig_failed, mig_att, blocked, skipped,
            cl->bytes, dur, dur > 0 ? (double)cl->bytes * 8 / dur : 0.0,
            qasm_hist_percentile(&cl->hist, 50), qasm_hist_percentile(&cl->hist, 90),
            qasm_hist_percentile(&cl->hist, 99), cl->hist.max, cl->o.connections,
            cl->connections_failed, cl->handshakes, cl->verify_errors, cl->paths_validated,
            cl->path_validation_failed, cl->stateless_resets, cl->pkts_tx, cl->pkts_rx,
-           cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors, cl->socks_reopened);
+           cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors, cl->socks_reopened,
+           old_path);
 }
 
 static int write_timeline(struct client *cl, qasm_tstamp end)

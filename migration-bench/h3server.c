@@ -723,6 +723,35 @@ static int cb_recv_tx_key(ngtcp2_conn *conn, ngtcp2_crypto_level level, void *ud
     return setup_h3(ud) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
+/* ngtcp2's debug log, enabled by QASM_NGTCP2_LOG=FILE (very verbose). */
+static FILE *ngtcp2_log_file;
+
+static void ngtcp2_log_cb(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void ngtcp2_log_cb(void *ud, const char *fmt, ...)
+{
+    va_list ap;
+    (void)ud;
+    fprintf(ngtcp2_log_file, "%.6f ", (double)qasm_now() / 1e9);
+    va_start(ap, fmt);
+    vfprintf(ngtcp2_log_file, fmt, ap);
+    va_end(ap);
+    fputc('\n', ngtcp2_log_file);
+}
+
+static void ngtcp2_log_setup(ngtcp2_settings *settings)
+{
+    static int checked;
+    if (!checked) {
+        const char *path = getenv("QASM_NGTCP2_LOG");
+        checked = 1;
+        if (path && *path && !(ngtcp2_log_file = fopen(path, "w")))
+            qasm_warn("QASM_NGTCP2_LOG=%s: %s", path, strerror(errno));
+    }
+    if (ngtcp2_log_file)
+        settings->log_printf = ngtcp2_log_cb;
+}
+
 static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
 {
     return ((struct sconn *)ref->user_data)->conn;
@@ -779,6 +808,7 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     settings.initial_ts = qasm_now();
     settings.initial_rtt = s->initial_rtt;
     settings.no_pmtud = 1;
+    ngtcp2_log_setup(&settings);
     settings.max_window = 24 * 1024 * 1024;
     settings.max_stream_window = 16 * 1024 * 1024;
     ngtcp2_transport_params_default(&params);
