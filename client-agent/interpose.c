@@ -591,7 +591,7 @@ static void observe_locked(struct agent_entry *e, struct qasm_agent_evq *q)
     struct qasm_cid cid;
     struct qasm_addr local, remote;
 
-    e->last_dcid = *d;
+    memcpy(&e->last_dcid, d, sizeof(*d)); /* padding included: see cid_differs */
     copy_raw(&e->last_local, &e->last_local_len, &p->local);
     copy_raw(&e->last_remote, &e->last_remote_len, &p->remote);
     cid_from_ngtcp2(&cid, d);
@@ -607,15 +607,6 @@ static int cid_differs(const ngtcp2_cid *a, const ngtcp2_cid *b)
     return memcmp(a, b, sizeof(*a)) != 0;
 }
 
-/*
- * The hot path after every wrapped call. Silent DCID/path changes in ngtcp2
- * 0.12.1 happen (1) during the handshake (server SCID, Retry), (2) next to
- * a callback the agent wraps (path_validation SUCCESS/FAILURE, ACTIVATE),
- * (3) in the calls the agent wraps explicitly (migrations, set_local_addr).
- * So after the handshake the DCID and path are compared only when a
- * callback fired, when |force| (compare now), or every 64th call as a safety net; a
- * refresh that is due always goes through. Locking only on a change.
- */
 /*
  * Servers send NEW_CONNECTION_ID after the handshake and as replacements
  * about one PTO after the client retired a CID (i.e. after a migration).
@@ -642,6 +633,16 @@ static void open_scan_window(struct agent_entry *e)
 static void poll_slow(struct agent_entry *e, ngtcp2_tstamp ts, int due)
     __attribute__((noinline));
 
+/*
+ * The hot path after every wrapped call. Silent DCID/path changes in ngtcp2
+ * 0.12.1 happen (1) during the handshake (server SCID, Retry), (2) next to
+ * a callback the agent wraps (path_validation SUCCESS/FAILURE, ACTIVATE),
+ * (3) in the calls the agent wraps explicitly (migrations, set_local_addr).
+ * So after the handshake the DCID and path are compared only when a
+ * callback fired, when |force| (compare now), or every 64th call as a
+ * safety net; a refresh that is due always goes through. Locking only on a
+ * change.
+ */
 static inline void poll_conn(struct agent_entry *e, ngtcp2_tstamp ts, int force)
 {
     int due;
@@ -747,7 +748,7 @@ static int entry_insert(struct agent_entry *e, const struct qasm_cid *odcid,
     addr_from_ngtcp2(&local, &p->local);
     addr_from_ngtcp2(&remote, &p->remote);
     e->last_ts = ts;
-    e->last_dcid = *ngtcp2_conn_get_dcid(e->conn);
+    memcpy(&e->last_dcid, ngtcp2_conn_get_dcid(e->conn), sizeof(e->last_dcid));
     copy_raw(&e->last_local, &e->last_local_len, &p->local);
     copy_raw(&e->last_remote, &e->last_remote_len, &p->remote);
     qasm_agent_evq_init(&q);
