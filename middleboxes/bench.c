@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <linux/perf_event.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ struct result {
     double instr[3];  /* per packet, < 0 if unknown */
     uint64_t paths[QASM_MBOX_PATH_MAX];
     size_t mem_conns;
+    double bytes_per_conn; /* heap held by the core per connection after the lookups */
 };
 
 static int perf_fd = -1;
@@ -224,6 +226,7 @@ static int run(enum qasm_mbox_function fn, enum qasm_mbox_mode mode, struct conn
     cfg.hold_max = nmig + 16;
     cfg.seed = 0x1234567;
     struct qasm_mbox *m;
+    size_t heap0 = mallinfo2().uordblks;
     int rv = qasm_mbox_new(&m, &cfg);
     if (rv < 0)
         return rv;
@@ -302,6 +305,8 @@ static int run(enum qasm_mbox_function fn, enum qasm_mbox_mode mode, struct conn
     now = bench_lookup_batch(m, &pk, conns, order, npackets, now, res);
     res->instr[1] = perf_stop(npackets);
     res->ns[1] = (double)(cpu_ns() - t0) / (double)npackets;
+
+    res->bytes_per_conn = (double)(mallinfo2().uordblks - heap0) / (double)nconns;
 
     /* update: nmig connections migrate. */
     struct qasm_mbox_record rec;
@@ -466,9 +471,9 @@ int main(int argc, char **argv)
            nconns, nconns < NAT_MAX_CONNS ? nconns : (size_t)NAT_MAX_CONNS, npackets, nmig);
     printf("# instructions per packet: %s\n", perf_fd >= 0 ? "counted (perf_event_open)" :
                                                              "not available here");
-    printf("%-9s %-9s %8s %9s %9s %9s %7s %9s %9s %8s %9s\n", "function", "mode", "new_ns",
+    printf("%-9s %-9s %8s %9s %9s %9s %7s %9s %9s %8s %9s %7s\n", "function", "mode", "new_ns",
            "lookup1_ns", "lookup_ns", "update_ns", "Mpps", "instr_lk", "instr_upd", "ratio_lk",
-           "ratio_upd");
+           "ratio_upd", "B/conn");
     for (int fn = 0; fn < 3; fn++) {
         if (!fns[fn])
             continue;
@@ -514,7 +519,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             const struct result *d = modes[0] ? &r[0] : &r[mode];
-            printf("%-9s %-9s %8.1f %9.1f %9.1f %9.1f %7.2f %9.0f %9.0f %8.3f %9.3f\n",
+            printf("%-9s %-9s %8.1f %9.1f %9.1f %9.1f %7.2f %9.0f %9.0f %8.3f %9.3f %7.0f\n",
                    qasm_mbox_function_name((enum qasm_mbox_function)fn),
                    qasm_mbox_mode_name((enum qasm_mbox_mode)mode), r[mode].ns[0], r[mode].ns1,
                    r[mode].ns[1], r[mode].ns[2], 1e3 / r[mode].ns[1], r[mode].instr[1],
@@ -522,7 +527,8 @@ int main(int argc, char **argv)
                    r[mode].instr[1] > 0 && d->instr[1] > 0 ? r[mode].instr[1] / d->instr[1]
                                                            : r[mode].ns[1] / d->ns[1],
                    r[mode].instr[2] > 0 && d->instr[2] > 0 ? r[mode].instr[2] / d->instr[2]
-                                                           : r[mode].ns[2] / d->ns[2]);
+                                                           : r[mode].ns[2] / d->ns[2],
+                   r[mode].bytes_per_conn);
             fflush(stdout);
         }
     }
