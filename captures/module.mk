@@ -29,3 +29,7 @@ regress: $(O)/qasm-replay
 
 FUZZ_TARGETS += fuzz_replay
 fuzz_replay_SRCS := tests/fuzz/fuzz_replay.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
+
+UNIT_TESTS += test_replay
+test_replay_SRCS = tests/unit/test_replay.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
+test_replay_LIBS = $(CMOCKA_LIBS)
