@@ -301,6 +301,8 @@ struct qasm_mbox {
     size_t nheld;
     uint64_t next_id;
     qasm_tstamp hint;         /* no deadline before this (see expire_due) */
+    size_t nentries;
+    enum qasm_mbox_drop_reason entry_fail; /* why the last entry_new failed */
     qasm_duration min_dur;    /* shortest timer an item can be given */
     struct ring events, reqs, releases;
     struct qasm_mbox_stats st;
@@ -310,9 +312,9 @@ struct qasm_mbox {
 
 static const char *const function_names[] = {"nat", "ratelimit", "lb"};
 static const char *const mode_names[] = {"default", "reactive", "proactive"};
-static const char *const drop_names[] = {"none",        "pool_exhausted", "rate_limited",
-                                         "malformed",   "hold_overflow",  "no_mapping",
-                                         "no_memory",   "shutdown"};
+static const char *const drop_names[] = {"none",       "pool_exhausted", "rate_limited",
+                                         "malformed",  "hold_overflow",  "no_mapping",
+                                         "no_memory",  "shutdown",       "table_full"};
 static const char *const path_names[] = {"none", "lookup", "new", "update"};
 static const char *const class_names[] = {"flow", "nonquic", "quic_flow", "quic_conn"};
 
@@ -581,6 +583,11 @@ int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v)
 static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_addr *client,
                                const struct qasm_addr *server, qasm_tstamp now)
 {
+    if (m->cfg.max_entries && m->nentries >= m->cfg.max_entries) {
+        m->entry_fail = QASM_MBOX_DROP_TABLE_FULL;
+        return NULL;
+    }
+    m->entry_fail = QASM_MBOX_DROP_NO_MEMORY;
     /* cache-line aligned: a lookup touches the first three lines only */
     struct entry *e = aligned_alloc(64, (sizeof(*e) + 63) / 64 * 64);
     if (e == NULL)
@@ -598,6 +605,7 @@ static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_
     dl_init(&e->flows);
     dl_init(&e->dcids);
     dl_push_tail(&m->lru[0], &e->lru);
+    m->nentries++;
     if (quic && m->cidlens) {
         const struct qasm_addr none = {0};
         int l = qasm_cidlen_get(m->cidlens,
@@ -671,6 +679,7 @@ static void entry_free(struct qasm_mbox *m, struct entry *e)
     if (e->has_state)
         m->st.mappings--;
     dl_unlink(&e->lru);
+    m->nentries--;
     free(e->att);
     free(e);
 }
@@ -877,7 +886,7 @@ static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *k
 {
     struct entry *e = entry_new(m, 0, &key->src, &key->dst, now);
     if (e == NULL) {
-        drop(v, QASM_MBOX_DROP_NO_MEMORY);
+        drop(v, m->entry_fail);
         return NULL;
     }
     e->cls = (uint8_t)cls;
@@ -1087,7 +1096,7 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
             /* A new connection reusing the 5-tuple of an older one. */
             e = conn_new(m, &dcid, &key.src, &key.dst, now);
             if (e == NULL) {
-                drop(v, QASM_MBOX_DROP_NO_MEMORY);
+                drop(v, m->entry_fail);
                 return;
             }
             if (state_alloc(m, e, now) < 0) {
@@ -1166,7 +1175,7 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
     } else if (kind == QASM_PKT_INITIAL) {
         e = conn_new(m, &dcid, &key.src, &key.dst, now);
         if (e == NULL) {
-            drop(v, QASM_MBOX_DROP_NO_MEMORY);
+            drop(v, m->entry_fail);
             return;
         }
         if (state_alloc(m, e, now) < 0) {

@@ -107,6 +107,10 @@ struct qasm_mbox_config {
     qasm_duration query_timeout; /* forget an unanswered query after this (default 1 s) */
     size_t max_requests;         /* bound of the request queue (default 65536) */
 
+    /* Bound of state entries (mappings, buckets, LB flows, QUIC connections),
+     * like nf_conntrack_max: a new flow beyond it is dropped (table_full).
+     * 0 = no bound (default; the NAT is bounded by its port pool anyway). */
+    size_t max_entries;
     /* Sizing hint for the tables (default 1024) and a hash seed (0 = fixed). */
     size_t expected_flows;
     uint64_t seed;
@@ -177,7 +181,8 @@ enum qasm_mbox_drop_reason {
     QASM_MBOX_DROP_HOLD_OVERFLOW = 4,  /* hold queue full (per DCID or global) */
     QASM_MBOX_DROP_NO_MAPPING = 5,     /* NAT: public-side packet matching no mapping */
     QASM_MBOX_DROP_NO_MEMORY = 6,      /* allocation failed */
-    QASM_MBOX_DROP_SHUTDOWN = 7,       /* held packet released by qasm_mbox_del / flush */
+    QASM_MBOX_DROP_SHUTDOWN = 7,       /* reserved (held packets are freed by qasm_mbox_del) */
+    QASM_MBOX_DROP_TABLE_FULL = 8,     /* max_entries reached: new flow refused */
     QASM_MBOX_DROP_MAX
 };
 

@@ -202,6 +202,35 @@ static void test_bytes_mode(void **state)
     qasm_mbox_del(m);
 }
 
+static void test_table_full(void **state)
+{
+    (void)state;
+    struct qasm_mbox_config cfg;
+    qasm_mbox_config_init(&cfg, QASM_MBOX_RATELIMIT, QASM_MBOX_REACTIVE);
+    cfg.max_entries = 2;
+    struct qasm_mbox *m;
+    assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    memcpy(p.buf, "ping", 4);
+    p.len = 4;
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
+    assert_int_equal(t_send(m, &p, "10.0.0.9:9", SRV, QASM_MBOX_FROM_CLIENT, 0, &v),
+                     QASM_MBOX_DROP);
+    assert_int_equal(v.reason, QASM_MBOX_DROP_TABLE_FULL);
+    struct qasm_cid o = t_cid(1), c = t_cid(9);
+    t_initial(&p, &o, &c);
+    assert_int_equal(t_send(m, &p, "10.0.0.9:9", SRV, QASM_MBOX_FROM_CLIENT, 0, &v),
+                     QASM_MBOX_DROP);
+    assert_int_equal(v.reason, QASM_MBOX_DROP_TABLE_FULL);
+    assert_string_equal(qasm_mbox_drop_name(v.reason), "table_full");
+    qasm_mbox_expire(m, 31 * QASM_SEC); /* room again */
+    assert_int_equal(t_send(m, &p, "10.0.0.9:9", SRV, QASM_MBOX_FROM_CLIENT, 31 * QASM_SEC, &v),
+                     QASM_MBOX_FORWARD);
+    qasm_mbox_del(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_aware_holds_rate_across_migration),
         cmocka_unit_test(test_reverse_traffic_same_bucket),
         cmocka_unit_test(test_bytes_mode),
+        cmocka_unit_test(test_table_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
