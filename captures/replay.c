@@ -84,7 +84,7 @@ struct qasm_replay {
     struct sub *subs;
     size_t nsubs, cap_subs;
 
-    qasm_tstamp now, first;
+    qasm_tstamp now, first, last; /* clock; first and last input timestamps */
     int started;
 };
 
@@ -593,6 +593,7 @@ static int clock_in(struct qasm_replay *r, qasm_tstamp t)
         r->c.time_backwards++;
         t = r->now;
     }
+    r->last = t;
     advance(r, t);
     return 0;
 }
@@ -991,5 +992,5 @@ qasm_tstamp qasm_replay_first_ts(const struct qasm_replay *r)
 
 qasm_tstamp qasm_replay_last_ts(const struct qasm_replay *r)
 {
-    return r->started ? r->now : 0;
+    return r->started ? r->last : 0;
 }
