@@ -9,6 +9,8 @@
 # lead times (measured, not asserted: no timing assertions in tests).
 # Part 2: 100 Hz migrations across local IPs 127.0.0.2-5 for 1 s: the tracker
 # (--trust source) accepts every report (each is sent from the address it names).
+# Part 3: NAT rebinding (ngtcp2_conn_set_local_addr) at 20 Hz: one address
+# report per rebinding, no DCID change.
 set -u
 B=${QASM_BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -133,5 +135,22 @@ ips = {a.rsplit(":", 1)[0] for a in (new[0]["clients"] if new else [])}
 check(len(new) == 1 and len(ips) >= 2, "tracker holds the connection with client IPs %s" % sorted(ips))
 check(stats.get("rejected_trust") == 0, "no report rejected by --trust source (%s)" % stats.get("rejected_trust"))
 sys.exit(0 if ok else 1)
+EOF
+# Part 3: NAT rebinding through ngtcp2_conn_set_local_addr (--rebind), 20 Hz for
+# 1 s: an address report for each rebinding, no new DCID.
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
+    timeout 30 "$B/qasm-h3-client" --migrate-hz 20 --rebind --duration 1s --size 20k \
+    --interval 5ms --json "https://127.0.0.1:$SP/" >"$T/client3.json" 2>"$T/client3.log" ||
+    fail "qasm-h3-client (rebind) failed: $(cat "$T/client3.json")"
+grep "qasm-agent info: exit" "$T/client3.log"
+python3 - "$T/client3.json" "$T/client3.log" <<'EOF' || fail "part 3 checks failed"
+import json, re, sys
+client = json.load(open(sys.argv[1]))
+m = re.search(r"(\d+) DCID activations, (\d+) address changes", open(sys.argv[2]).read())
+n = client.get("migrations", 0)
+ok = m is not None and n >= 5 and int(m.group(2)) == n and int(m.group(1)) <= 2
+print(("ok   " if ok else "FAIL ") + "rebinding: %d rebinds, agent saw %s address changes and %s DCID activations"
+      % (n, m.group(2) if m else "?", m.group(1) if m else "?"))
+sys.exit(0 if ok and client.get("requests_failed") == 0 else 1)
 EOF
 echo "PASS agent_h3_100hz"
