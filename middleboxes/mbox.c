@@ -1078,12 +1078,14 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
         return;
     }
 
-    struct dcident *d = qasm_htab_find(m->dcids, qasm_cid_hash(&dcid, m->cfg.seed), &dcid);
-    if (d)
+    /* The DCID's connection: one of its DCIDs, or its O-DCID (not repeated in dcids). */
+    uint64_t dh = qasm_cid_hash(&dcid, m->cfg.seed);
+    struct dcident *d = qasm_htab_find(m->dcids, dh, &dcid);
+    struct entry *cd = d ? d->e : qasm_htab_find(m->odcids, dh, &dcid);
+    if (cd)
         m->st.cache_hits++;
     else
         m->st.cache_misses++;
-    struct entry *cd = d ? d->e : NULL;
     struct entry *e;
 
     if (f) {
@@ -1104,7 +1106,6 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
                 drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
                 return;
             }
-            dcid_bind(m, e, &dcid, 1);
             if ((f = flow_move(m, f, e)) == NULL) {
                 drop(v, QASM_MBOX_DROP_NO_MEMORY);
                 return;
@@ -1183,7 +1184,6 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
             drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
             return;
         }
-        dcid_bind(m, e, &dcid, 1);
         f = flow_add(m, e, &key, hash);
         if (f == NULL) {
             entry_free(m, e);
