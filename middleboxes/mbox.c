@@ -88,10 +88,10 @@ struct flow {
 };
 
 struct entry {
+    /* line 0-1: the first flow, then the timer fields and flags */
     struct flow f0;      /* first flow, in the same allocation (one cache miss less) */
     qasm_tstamp last_seen;
     qasm_tstamp queued;  /* when put at the tail of its timer list */
-    struct dlist lru;
     uint8_t quic;        /* keyed on an O-DCID */
     uint8_t assured;     /* traffic seen both ways: long timeout */
     uint8_t list;        /* timer list it is in: 0/1 main (by assured), 2/3 grace */
@@ -100,17 +100,20 @@ struct entry {
     uint8_t has_state;   /* port / bucket / backend allocated */
     uint8_t cls;         /* default entries: enum qasm_mbox_class of their packets */
     int8_t cid_len;      /* server CID length, -1 unknown */
+    /* line 2: what a packet of an established flow reads or writes */
+    struct flow *cur;    /* flow of the latest client packet (QUIC), may be NULL */
     uint16_t public_port;
     int16_t backend;
     uint16_t nflows, ndcids;
     struct qasm_bucket bucket;
-    struct qasm_addr client; /* latest client address */
-    struct qasm_addr server;
     struct qasm_cid odcid;
+    struct qasm_addr client; /* latest client address */
+    /* the rest: set up and tear down */
+    struct qasm_addr server;
     uint64_t odcid_hash;
+    struct dlist lru;
     struct dlist flows; /* oldest first */
     struct dlist dcids; /* oldest first */
-    struct flow *cur;   /* flow of the latest client packet (QUIC), may be NULL */
     struct attest *att;
 };
 
