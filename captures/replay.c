@@ -34,6 +34,9 @@ struct flowent {
     int has_pub;
     struct qasm_addr pub;  /* NAT: public address its last packet left from */
     int other_hop;         /* a flow of another hop of the capture */
+    int held;              /* client packets of this flow the core holds now */
+    struct dgram *deferred, *deferred_tail; /* server packets waiting for them */
+    int ready;             /* on the ready list */
 };
 
 /* A datagram given to the core: it owns a copy of the IP packet. */
@@ -42,6 +45,8 @@ struct dgram {
     struct qasm_ipudp pu;  /* views into ip */
     enum qasm_mbox_dir dir;
     int conn;
+    int held;              /* the core held it */
+    struct dgram *next;    /* in a flow's list of deferred server packets */
 };
 
 struct wait {
@@ -55,6 +60,23 @@ struct sub {
     struct qasm_cid cid;
 };
 
+/*
+ * A message between the core and the tracker while it travels (--tracker-rtt):
+ * a request on its way to the tracker, an answer or a push on its way back.
+ * Every message takes half the round trip, so the queue is FIFO in due time.
+ */
+enum flight_kind { FL_REQUEST, FL_ANSWER, FL_PUSH };
+
+struct flight {
+    qasm_tstamp due;
+    enum flight_kind kind;
+    struct qasm_mbox_req req; /* FL_REQUEST */
+    uint64_t id;              /* FL_ANSWER */
+    int found;                /* FL_ANSWER: rec is valid */
+    uint8_t event;            /* FL_PUSH */
+    struct qasm_proto_conn rec;
+};
+
 /* A change of the store, copied in its event callback and handled after the call. */
 struct change {
     uint8_t event;
@@ -63,6 +85,8 @@ struct change {
 
 struct qasm_replay {
     struct qasm_replay_config cfg;
+    struct flowent **ready;   /* flows whose deferred server packets can go now */
+    size_t nready, cap_ready;
     struct qasm_mbox *m;
     struct qasm_store *st;
     struct change *changes;
@@ -81,6 +105,9 @@ struct qasm_replay {
 
     struct wait *waits;
     size_t nwaits, cap_waits;
+    struct flight *flights;   /* [fl_head, nflights) in flight */
+    size_t fl_head, nflights, cap_flights;
+    qasm_duration half_rtt;
     struct sub *subs;
     size_t nsubs, cap_subs;
 
@@ -373,6 +400,7 @@ static int conn_matches(const struct qasm_proto_conn *pc, const struct qasm_cid 
 
 static void drain(struct qasm_replay *r, qasm_tstamp t);
 static void store_changes(struct qasm_replay *r, qasm_tstamp t);
+static void feed(struct qasm_replay *r, struct dgram *d, qasm_tstamp t);
 
 /* The store's event callback: copy, act after the store call returns. */
 static void store_event(void *arg, struct qasm_store_conn *c, uint8_t event)
@@ -385,6 +413,46 @@ static void store_event(void *arg, struct qasm_store_conn *c, uint8_t event)
     qasm_store_record(c, &ch->rec);
 }
 
+/* fly queues a message due half a round trip from |t|; NULL if out of memory. */
+static struct flight *fly(struct qasm_replay *r, enum flight_kind kind, qasm_tstamp t)
+{
+    if (r->fl_head == r->nflights)
+        r->fl_head = r->nflights = 0;
+    if (grow((void **)&r->flights, &r->cap_flights, r->nflights, sizeof(*r->flights)) < 0)
+        return NULL;
+    struct flight *f = &r->flights[r->nflights++];
+    f->due = t + r->half_rtt;
+    f->kind = kind;
+    return f;
+}
+
+static void to_core_answer(struct qasm_replay *r, uint64_t id, const struct qasm_proto_conn *rec,
+                           qasm_tstamp t)
+{
+    struct flight *f = r->half_rtt ? fly(r, FL_ANSWER, t) : NULL;
+    if (!f) {
+        qasm_mbox_answer_conn(r->m, id, rec, t);
+        return;
+    }
+    f->id = id;
+    f->found = rec != NULL;
+    if (rec)
+        f->rec = *rec;
+}
+
+static void to_core_push(struct qasm_replay *r, uint8_t event, const struct qasm_proto_conn *rec,
+                         qasm_tstamp t)
+{
+    struct flight *f = r->half_rtt ? fly(r, FL_PUSH, t) : NULL;
+    r->c.pushes++;
+    if (!f) {
+        qasm_mbox_push_conn(r->m, event, rec, t);
+        return;
+    }
+    f->event = event;
+    f->rec = *rec;
+}
+
 static void answer(struct qasm_replay *r, uint64_t id, const struct qasm_store_conn *c,
                    qasm_tstamp t)
 {
@@ -392,12 +460,12 @@ static void answer(struct qasm_replay *r, uint64_t id, const struct qasm_store_c
 
     if (!c) {
         r->c.queries_not_found++;
-        qasm_mbox_answer_conn(r->m, id, NULL, t);
+        to_core_answer(r, id, NULL, t);
         return;
     }
     qasm_store_record(c, &rec);
     r->c.queries_answered++;
-    qasm_mbox_answer_conn(r->m, id, &rec, t);
+    to_core_answer(r, id, &rec, t);
 }
 
 static void handle_request(struct qasm_replay *r, const struct qasm_mbox_req *q, qasm_tstamp t)
@@ -432,8 +500,7 @@ static void handle_request(struct qasm_replay *r, const struct qasm_mbox_req *q,
             /* the RECORD reply of a SUBSCRIBE to a known connection */
             struct qasm_proto_conn rec;
             qasm_store_record(c, &rec);
-            r->c.pushes++;
-            qasm_mbox_push_conn(r->m, 0, &rec, t);
+            to_core_push(r, 0, &rec, t);
         }
         break;
     }
@@ -483,6 +550,15 @@ static void decide(struct qasm_replay *r, struct dgram *d, const struct qasm_mbo
     struct qasm_replay_conn *c = d->conn >= 0 ? &r->conns[d->conn] : NULL;
     enum qasm_mbox_function fn = r->cfg.mbox.function;
 
+    if (d->held && d->dir == QASM_MBOX_FROM_CLIENT) {
+        /* its flow's server packets that arrived meanwhile may go once it is decided */
+        struct flowent *fe = flow_get(r, &d->pu.flow, 0);
+        if (fe && fe->held > 0 && --fe->held == 0 && fe->deferred && !fe->ready &&
+            grow((void **)&r->ready, &r->cap_ready, r->nready, sizeof(*r->ready)) == 0) {
+            fe->ready = 1;
+            r->ready[r->nready++] = fe;
+        }
+    }
     if (v->action == QASM_MBOX_FORWARD) {
         if (c)
             c->forwarded++;
@@ -528,43 +604,90 @@ static void drain(struct qasm_replay *r, qasm_tstamp t)
                 decide(r, v.opaque, &v, t);
             progress = 1;
         }
+        while (r->nready) {
+            /* server packets deferred behind a held client packet, now decided */
+            struct flowent *fe = r->ready[--r->nready];
+            struct dgram *list = fe->deferred;
+            fe->deferred = fe->deferred_tail = NULL;
+            fe->ready = 0;
+            while (list) {
+                struct dgram *d = list;
+                list = d->next;
+                d->next = NULL;
+                feed(r, d, t);
+            }
+            progress = 1;
+        }
         while (qasm_mbox_next_request(r->m, &q)) {
-            handle_request(r, &q, t);
+            struct flight *f = r->half_rtt ? fly(r, FL_REQUEST, t) : NULL;
+            if (f)
+                f->req = q; /* reaches the tracker half a round trip later */
+            else
+                handle_request(r, &q, t);
             progress = 1;
         }
     } while (progress);
 }
 
-/* Run the core's timers and the tracker's query deadlines up to |t|. */
+/* Deliver the messages in flight that are due at |n| (FIFO). */
+static void land(struct qasm_replay *r, qasm_tstamp n)
+{
+    while (r->fl_head < r->nflights && r->flights[r->fl_head].due <= n) {
+        struct flight f = r->flights[r->fl_head++]; /* copy: handling may queue more */
+        switch (f.kind) {
+        case FL_REQUEST:
+            handle_request(r, &f.req, n);
+            break;
+        case FL_ANSWER:
+            qasm_mbox_answer_conn(r->m, f.id, f.found ? &f.rec : NULL, n);
+            break;
+        case FL_PUSH:
+            qasm_mbox_push_conn(r->m, f.event, &f.rec, n);
+            break;
+        }
+        drain(r, n);
+    }
+}
+
+/*
+ * Run everything timed up to |t|, earliest first: the tracker's expiry, the
+ * messages in flight, the deadlines of waiting queries, the core's timers.
+ */
 static void advance(struct qasm_replay *r, qasm_tstamp t)
 {
     if (t < r->now)
         t = r->now;
     for (int guard = 0; guard < 1000000; guard++) {
         qasm_tstamp sd = qasm_store_next_deadline(r->st);
-        if (sd <= t) {
-            /* the tracker's own expiry (idle TTL, closed linger) comes first */
-            qasm_tstamp at = sd < r->now ? r->now : sd;
-            r->now = at;
-            qasm_store_expire(r->st, at);
-            store_changes(r, at);
-            if (qasm_store_next_deadline(r->st) > at)
-                continue;
-        }
-        qasm_tstamp next = qasm_mbox_next_expiry(r->m);
+        qasm_tstamp fnext = r->fl_head < r->nflights ? r->flights[r->fl_head].due
+                                                     : QASM_TSTAMP_MAX;
         qasm_tstamp wnext = QASM_TSTAMP_MAX;
         for (size_t i = 0; i < r->nwaits; i++)
             if (r->waits[i].deadline < wnext)
                 wnext = r->waits[i].deadline;
-        qasm_tstamp n = next < wnext ? next : wnext;
+        qasm_tstamp next = qasm_mbox_next_expiry(r->m);
+        qasm_tstamp n = sd;
+        if (fnext < n)
+            n = fnext;
+        if (wnext < n)
+            n = wnext;
+        if (next < n)
+            n = next;
         if (n > t)
             break;
         if (n < r->now)
             n = r->now;
         r->now = n;
-        if (wnext <= next) {
+        if (sd <= n) {
+            qasm_store_expire(r->st, n);
+            store_changes(r, n);
+            if (qasm_store_next_deadline(r->st) <= n)
+                break; /* the store did not move its deadline: do not spin */
+        } else if (fnext <= n) {
+            land(r, n);
+        } else if (wnext <= n) {
             for (size_t i = 0; i < r->nwaits;) {
-                if (r->waits[i].deadline <= wnext) {
+                if (r->waits[i].deadline <= n) {
                     uint64_t id = r->waits[i].id;
                     r->waits[i] = r->waits[--r->nwaits];
                     answer(r, id, NULL, n);
@@ -572,12 +695,13 @@ static void advance(struct qasm_replay *r, qasm_tstamp t)
                     i++;
                 }
             }
+            drain(r, n);
         } else {
             qasm_mbox_expire(r->m, n);
+            drain(r, n);
+            if (qasm_mbox_next_expiry(r->m) <= n)
+                break; /* the core did not move its deadline: do not spin */
         }
-        drain(r, n);
-        if (wnext > next && qasm_mbox_next_expiry(r->m) <= n)
-            break; /* the core did not move its deadline: do not spin */
     }
     r->now = t;
 }
@@ -650,8 +774,7 @@ static void store_changes(struct qasm_replay *r, qasm_tstamp t)
                 i++;
                 continue;
             }
-            r->c.pushes++;
-            qasm_mbox_push_conn(r->m, ch.event, pc, t);
+            to_core_push(r, ch.event, pc, t);
             if (final) /* the last push of a subscription */
                 r->subs[i] = r->subs[--r->nsubs];
             break;
@@ -675,31 +798,60 @@ static void apply_report(struct qasm_replay *r, const struct qasm_proto_msg *m,
 /* ---- packets ---- */
 
 /*
- * quic_parse tells whether a datagram looks like QUIC, and parses its first
- * packet's header into |hd| (only its value fields are used: the pointers
- * may point into a scratch copy). Peers that negotiated grease_quic_bit
- * (RFC 9287; ngtcp2 does by default) clear the fixed bit on every packet
- * after the handshake, so a datagram with the bit clear is parsed as if it
- * were set, and counted apart.
+ * quic_parse tells whether a datagram looks like QUIC and parses its first
+ * packet's header into |hd|. Peers that negotiated grease_quic_bit (RFC
+ * 9287; ngtcp2 does by default) clear the fixed bit on packets after the
+ * handshake, so a cleared bit is accepted (hd->fixed_bit tells).
  */
 static int quic_parse(struct qasm_quic_hdr *hd, const uint8_t *p, size_t n, size_t short_len)
 {
-    uint8_t tmp[2048];
+    return n > 0 && qasm_quic_parse(hd, p, n, short_len, QASM_QUIC_F_GREASE_OK) > 0;
+}
 
-    if (n == 0)
-        return 0;
-    if (qasm_quic_parse(hd, p, n, short_len, 0) > 0)
-        return 1;
-    if ((p[0] & 0x40) || n > sizeof(tmp))
-        return 0;
-    memcpy(tmp, p, n);
-    tmp[0] |= 0x40;
-    if (qasm_quic_parse(hd, tmp, n, short_len, 0) <= 0)
-        return 0;
-    hd->token = NULL;
-    hd->versions = NULL;
-    hd->fixed_bit = 0;
-    return 1;
+/* feed gives one datagram to the core at |t| and applies the verdict. */
+static void feed(struct qasm_replay *r, struct dgram *d, qasm_tstamp t)
+{
+    struct qasm_mbox_pkt pkt;
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.flow = d->pu.flow;
+    pkt.dir = d->dir;
+    pkt.data = d->pu.payload;
+    pkt.len = d->pu.payload_len;
+    pkt.opaque = d;
+    if (d->dir == QASM_MBOX_FROM_SERVER && r->cfg.mbox.function == QASM_MBOX_NAT) {
+        /* the server answers the NAT's public address of that client flow */
+        struct qasm_flow rev = qasm_flow_reverse(&d->pu.flow);
+        struct flowent *fe = flow_get(r, &rev, 0);
+        if (fe && fe->has_pub) {
+            pkt.flow.dst = fe->pub;
+        } else {
+            pkt.flow.dst = r->cfg.mbox.nat_public;
+            pkt.flow.dst.port = 0;
+        }
+    }
+
+    struct qasm_mbox_verdict v;
+    enum qasm_mbox_action a = qasm_mbox_process(r->m, &pkt, t, &v);
+    struct qasm_mbox_event ev;
+    while (qasm_mbox_next_event(r->m, &ev)) {
+        if (ev.type == QASM_MBOX_EV_PORT_OPEN)
+            r->c.ports_opened++;
+        else
+            r->c.ports_closed++;
+    }
+    if (a == QASM_MBOX_HOLD) {
+        d->held = 1;
+        if (d->conn >= 0)
+            r->conns[d->conn].held++;
+        if (d->dir == QASM_MBOX_FROM_CLIENT) {
+            struct flowent *fe = flow_get(r, &d->pu.flow, 1);
+            if (fe)
+                fe->held++;
+        }
+    } else {
+        decide(r, d, &v, t);
+    }
+    drain(r, t);
 }
 
 static void count_quic(struct qasm_replay *r, const struct qasm_quic_hdr *hd)
@@ -775,24 +927,6 @@ static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip
     d->dir = dir;
     d->conn = conn;
 
-    struct qasm_mbox_pkt pkt;
-    memset(&pkt, 0, sizeof(pkt));
-    pkt.flow = pu->flow;
-    pkt.dir = dir;
-    pkt.data = d->pu.payload;
-    pkt.len = n;
-    pkt.opaque = d;
-    if (dir == QASM_MBOX_FROM_SERVER && r->cfg.mbox.function == QASM_MBOX_NAT) {
-        /* the server answers the NAT's public address of that client flow */
-        struct qasm_flow rev = qasm_flow_reverse(&pu->flow);
-        struct flowent *fe = flow_get(r, &rev, 0);
-        if (fe && fe->has_pub) {
-            pkt.flow.dst = fe->pub;
-        } else {
-            pkt.flow.dst = r->cfg.mbox.nat_public;
-            pkt.flow.dst.port = 0;
-        }
-    }
     r->c.mbox_packets++;
     if (dir == QASM_MBOX_FROM_CLIENT)
         r->c.from_client++;
@@ -800,23 +934,25 @@ static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip
         r->c.from_server++;
     if (conn >= 0)
         r->conns[conn].packets++;
-
-    struct qasm_mbox_verdict v;
-    enum qasm_mbox_action a = qasm_mbox_process(r->m, &pkt, t, &v);
-    struct qasm_mbox_event ev;
-    while (qasm_mbox_next_event(r->m, &ev)) {
-        if (ev.type == QASM_MBOX_EV_PORT_OPEN)
-            r->c.ports_opened++;
-        else
-            r->c.ports_closed++;
+    if (dir == QASM_MBOX_FROM_SERVER) {
+        /*
+         * Causality: the server answered a client packet that the core is still
+         * holding (the replay's tracker is slower than the capture's): the
+         * answer waits until that packet is decided.
+         */
+        struct qasm_flow rev = qasm_flow_reverse(&pu->flow);
+        struct flowent *fe = flow_get(r, &rev, 0);
+        if (fe && fe->held > 0) {
+            if (fe->deferred_tail)
+                fe->deferred_tail->next = d;
+            else
+                fe->deferred = d;
+            fe->deferred_tail = d;
+            r->c.deferred++;
+            return;
+        }
     }
-    if (a == QASM_MBOX_HOLD) {
-        if (conn >= 0)
-            r->conns[conn].held++;
-    } else {
-        decide(r, d, &v, t);
-    }
-    drain(r, t);
+    feed(r, d, t);
 }
 
 void qasm_replay_frame(struct qasm_replay *r, qasm_tstamp t, int dlt, const uint8_t *frame,
@@ -877,14 +1013,20 @@ void qasm_replay_finish(struct qasm_replay *r)
 {
     if (!r->started)
         return;
-    qasm_duration tail = r->cfg.mbox.hold_time + QASM_MS;
+    qasm_duration tail = r->cfg.mbox.hold_time + 4 * r->half_rtt + QASM_MS;
     for (size_t i = 0; i < r->nwaits; i++)
         if (r->waits[i].deadline > r->now && r->waits[i].deadline - r->now > tail)
             tail = r->waits[i].deadline - r->now;
     advance(r, r->now + tail);
-    while (r->nwaits) {
-        uint64_t id = r->waits[--r->nwaits].id;
-        answer(r, id, NULL, r->now);
+    /* what is still open: unanswered waits, messages in flight */
+    for (int round = 0; round < 8 && (r->nwaits || r->fl_head < r->nflights); round++) {
+        while (r->nwaits) {
+            uint64_t id = r->waits[--r->nwaits].id;
+            answer(r, id, NULL, r->now);
+        }
+        drain(r, r->now);
+        if (r->fl_head < r->nflights)
+            advance(r, r->flights[r->nflights - 1].due);
     }
     drain(r, r->now);
 }
@@ -900,6 +1042,7 @@ int qasm_replay_new(struct qasm_replay **pr, const struct qasm_replay_config *cf
     if (!r)
         return -ENOMEM;
     r->cfg = *cfg;
+    r->half_rtt = cfg->tracker_rtt / 2;
     r->learn_servers = cfg->nservers == 0;
     for (size_t i = 0; i < cfg->nservers && i < QASM_REPLAY_MAX_SERVERS; i++)
         r->servers[r->nservers++].addr = cfg->servers[i];
@@ -944,6 +1087,19 @@ void qasm_replay_del(struct qasm_replay *r)
     }
     qasm_store_del(r->st);
     free(r->changes);
+    free(r->ready);
+    if (r->flow_tab) {
+        size_t pos = 0;
+        struct flowent *fe;
+        while ((fe = qasm_htab_next(r->flow_tab, &pos)) != NULL) {
+            while (fe->deferred) {
+                struct dgram *d = fe->deferred;
+                fe->deferred = d->next;
+                free(d->ip);
+                free(d);
+            }
+        }
+    }
     free_tab(r->dcid_tab);
     free_tab(r->scid_tab);
     free_tab(r->flow_tab);
@@ -956,6 +1112,7 @@ void qasm_replay_del(struct qasm_replay *r)
     }
     free(r->conns);
     free(r->waits);
+    free(r->flights);
     free(r->subs);
     free(r);
 }

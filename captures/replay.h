@@ -45,6 +45,10 @@ struct qasm_replay_config {
     size_t nservers;
     int capture_reports;  /* apply agent reports found in the capture (default 1) */
     int trust_any;        /* accept reports whose client IP is not the datagram's source */
+    /* Round trip between the middlebox and the tracker: requests reach the
+     * tracker, and answers and pushes the middlebox, half of it later.
+     * 0 (default): the tracker answers at the same instant. */
+    qasm_duration tracker_rtt;
     /* Called for every packet the middlebox forwards (IP packet, addresses
      * and ports rewritten, checksums fixed), at the time it leaves. */
     void (*out)(void *ud, qasm_tstamp t, const uint8_t *ip, size_t len);
@@ -82,6 +86,8 @@ struct qasm_replay_counts {
     uint64_t return_misrouted;  /* NAT: a server packet delivered to another client address
                                    than the one it went to in the capture */
     uint64_t written;           /* packets given to the out callback */
+    uint64_t deferred;          /* server packets that waited for the client packet they
+                                   answer, which the core was holding */
 };
 
 /* One QUIC connection found in the capture. Arrays in first-seen order. */

@@ -351,6 +351,38 @@ static void test_replay_write_translated(void **state)
     qasm_replay_del(r);
 }
 
+/* With a tracker farther away than the hold time, the reactive NAT gives up on the
+ * migrated packet (a second mapping); with a near tracker it follows the migration. */
+static void test_replay_tracker_rtt(void **state)
+{
+    (void)state;
+    static const struct {
+        qasm_duration rtt;
+        size_t ports;
+    } cases[] = { { 0, 1 }, { 500 * QASM_US, 1 }, { 20 * QASM_MS, 2 } };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct qasm_replay_config cfg;
+        struct qasm_replay *r;
+        memset(&cfg, 0, sizeof(cfg));
+        qasm_mbox_config_init(&cfg.mbox, QASM_MBOX_NAT, QASM_MBOX_REACTIVE);
+        cfg.capture_reports = 1;
+        cfg.tracker_rtt = cases[i].rtt;
+        assert_int_equal(qasm_replay_new(&r, &cfg), 0);
+        connection(r, 1);
+        qasm_replay_finish(r);
+        struct qasm_mbox_stats st;
+        qasm_mbox_get_stats(qasm_replay_mbox(r), &st);
+        assert_int_equal(qasm_replay_conn(r, 0)->nports, cases[i].ports);
+        assert_int_equal(qasm_replay_conn(r, 0)->forwarded, 14);
+        assert_int_equal(st.held_now, 0);
+        if (cases[i].ports == 2)
+            assert_true(st.hold_timeouts > 0);
+        else
+            assert_int_equal(st.migrations, 1);
+        qasm_replay_del(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_replay_skips),
         cmocka_unit_test(test_replay_other_hop_and_clock),
         cmocka_unit_test(test_replay_write_translated),
+        cmocka_unit_test(test_replay_tracker_rtt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
