@@ -62,6 +62,8 @@ struct results {
     double set_rps[3], get_rps[3], get_p50_us[3], get_p99_us[3];
     double redis_bytes_per_key;
     double rset[3][9], rget[3][9], rget50[3][9], rget99[3][9]; /* per round */
+    /* Server CPU (user+sys) per operation, µs: [0] tracker, [1] redis; per depth. */
+    double cpu_update[2][3], cpu_query[2][3];
 };
 
 static const int depths[3] = { 1, 16, 64 };
@@ -370,7 +372,7 @@ static void phase_updates(const struct cfg *c, int port, struct reader *ctl, str
  * as applied: each report adds a new DCID to an existing connection (a real
  * change). Returns updates per second.
  */
-static double phase_tcp_updates(const struct cfg *c, int port, int depth)
+static double phase_tcp_updates(const struct cfg *c, int port, int depth, long *count)
 {
     static uint32_t round;
     int fd = tcp_connect(port);
@@ -417,6 +419,7 @@ static double phase_tcp_updates(const struct cfg *c, int port, int depth)
     }
     qasm_tstamp t1 = qasm_now();
     close(fd);
+    *count = total;
     return (double)total / ((double)(t1 - t0) / 1e9);
 }
 
@@ -715,6 +718,16 @@ static void print_results(const struct cfg *c, const struct results *r)
         snprintf(name, sizeof(name), "p99 query latency us, %d in flight", depths[i]);
         row(name, r->p99_us[i], r->get_p99_us[i], r->have_redis, "us", 1);
     }
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "server CPU us per update, %d per write", depths[i]);
+        row(name, r->cpu_update[0][i], r->cpu_update[1][i], r->have_redis, "us", 1);
+    }
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "server CPU us per query, %d in flight", depths[i]);
+        row(name, r->cpu_query[0][i], r->cpu_query[1][i], r->have_redis, "us", 1);
+    }
     row("report -> push p50 us", r->push_p50_us, 0, 0, "us", 1);
     row("report -> push p99 us", r->push_p99_us, 0, 0, "us", 1);
     row("bytes per connection (store accounting)", r->store_bytes_per_conn,
@@ -748,9 +761,12 @@ static void write_json(const struct cfg *c, const struct results *r)
     for (int i = 0; i < 3; i++)
         fprintf(f, "%s{\"depth\":%d,\"qps\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
                    "\"redis_get_rps\":%.1f,\"redis_get_p50_us\":%.2f,\"redis_get_p99_us\":%.2f,"
-                   "\"redis_set_rps\":%.1f,\"tcp_updates_per_s\":%.1f}",
+                   "\"redis_set_rps\":%.1f,\"tcp_updates_per_s\":%.1f,"
+                   "\"cpu_us_per_update\":%.3f,\"cpu_us_per_query\":%.3f,"
+                   "\"redis_cpu_us_per_set\":%.3f,\"redis_cpu_us_per_get\":%.3f}",
                 i ? "," : "", depths[i], r->qps[i], r->p50_us[i], r->p99_us[i], r->get_rps[i],
-                r->get_p50_us[i], r->get_p99_us[i], r->set_rps[i], r->tcp_updates_per_s[i]);
+                r->get_p50_us[i], r->get_p99_us[i], r->set_rps[i], r->tcp_updates_per_s[i], r->cpu_update[0][i], r->cpu_query[0][i],
+                r->cpu_update[1][i], r->cpu_query[1][i]);
     fprintf(f, "],\"redis\":%s,\"redis_bytes_per_key\":%.1f}\n", r->have_redis ? "true" : "false",
             r->redis_bytes_per_key);
     fclose(f);
@@ -900,20 +916,38 @@ int main(int argc, char **argv)
      */
     enum { MAXREPS = 9 };
     double v[12][MAXREPS];
+    double cpu[4][3] = { { 0 } }; /* tracker upd, tracker query, redis set, redis get: µs */
+    long ops[4][3] = { { 0 } };
     uint64_t mem0 = get_stat(&ctl, "mem_bytes"), dcids0 = get_stat(&ctl, "dcids");
     for (int rep = 0; rep < c.reps; rep++) {
         fprintf(stderr, "qasm-tracker-bench: round %d/%d: updates over TCP and queries at 1, 16, "
                         "64 in flight%s...\n", rep + 1, c.reps, res.have_redis ? ", Redis SET/GET" : "");
         for (int di = 0; di < 3; di++) {
-            v[di][rep] = phase_tcp_updates(&c, port, depths[di]);
+            long n;
+            double t0 = cpu_us(tracker_pid);
+            v[di][rep] = phase_tcp_updates(&c, port, depths[di], &n);
+            double t1 = cpu_us(tracker_pid);
             phase_queries(&c, port, depths[di], &v[3 + di][rep], &v[6 + di][rep], &v[9 + di][rep]);
+            double t2 = cpu_us(tracker_pid);
+            cpu[0][di] += t1 - t0;
+            ops[0][di] += n;
+            cpu[1][di] += t2 - t1;
+            ops[1][di] += c.queries;
             if (res.have_redis) {
                 double p50, p99;
                 long nset = c.conns < c.queries ? c.conns : c.queries;
-                redis_bench(&c, rport, "set", depths[di], depths[di] == 1 ? nset / 4 : nset,
-                            &res.rset[di][rep], &p50, &p99);
+                if (depths[di] == 1)
+                    nset /= 4;
+                double r0 = cpu_us(redis_pid);
+                redis_bench(&c, rport, "set", depths[di], nset, &res.rset[di][rep], &p50, &p99);
+                double r1 = cpu_us(redis_pid);
                 redis_bench(&c, rport, "get", depths[di], c.queries, &res.rget[di][rep],
                             &res.rget50[di][rep], &res.rget99[di][rep]);
+                double r2 = cpu_us(redis_pid);
+                cpu[2][di] += r1 - r0;
+                ops[2][di] += nset;
+                cpu[3][di] += r2 - r1;
+                ops[3][di] += c.queries;
             }
         }
     }
@@ -921,6 +955,10 @@ int main(int argc, char **argv)
     if (dcids1 > dcids0)
         res.bytes_per_dcid = (double)(mem1 - mem0) / (double)(dcids1 - dcids0);
     for (int di = 0; di < 3; di++) {
+        res.cpu_update[0][di] = ops[0][di] ? cpu[0][di] / (double)ops[0][di] : 0;
+        res.cpu_query[0][di] = ops[1][di] ? cpu[1][di] / (double)ops[1][di] : 0;
+        res.cpu_update[1][di] = ops[2][di] ? cpu[2][di] / (double)ops[2][di] : 0;
+        res.cpu_query[1][di] = ops[3][di] ? cpu[3][di] / (double)ops[3][di] : 0;
         res.tcp_updates_per_s[di] = median(v[di], c.reps);
         res.qps[di] = median(v[3 + di], c.reps);
         res.p50_us[di] = median(v[6 + di], c.reps);

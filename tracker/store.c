@@ -212,7 +212,10 @@ static int dent_eq(const void *entry, const void *key)
 {
     const struct dent *d = entry;
     const struct dkey *k = key;
-    return qasm_cid_eq(&d->cid, k->cid) && server_match(dent_conn(d), k->server);
+    if (!qasm_cid_eq(&d->cid, k->cid))
+        return 0;
+    /* Walk to the owner only when a server filter asks for it. */
+    return k->server == NULL || k->server->family == 0 || server_match(dent_conn(d), k->server);
 }
 
 static int ip_eq(const void *entry, const void *key)
