@@ -15,16 +15,18 @@ enum qasm_pkt_kind qasm_classify(const uint8_t *data, size_t len, int short_dcid
         return QASM_PKT_NONQUIC;
     if (data[0] & 0x80) {
         struct qasm_quic_hdr hd;
-        if (qasm_quic_parse(&hd, data, len, 0, 0) < 0)
+        if (qasm_quic_parse(&hd, data, len, 0, QASM_QUIC_F_GREASE_OK) < 0)
             return QASM_PKT_NONQUIC;
         if (hd.version != QASM_QUIC_V1 && hd.version != QASM_QUIC_V2)
             return QASM_PKT_NONQUIC;
         *dcid = hd.dcid;
         return hd.type == QASM_QUIC_INITIAL ? QASM_PKT_INITIAL : QASM_PKT_LONG;
     }
-    if (!(data[0] & 0x40))
-        return QASM_PKT_NONQUIC;
+    /* The fixed bit may be greased (RFC 9287): a short header is only
+     * believed for servers already seen speaking QUIC (CID length known). */
     if (short_dcid_len < 0) {
+        if (!(data[0] & 0x40))
+            return QASM_PKT_NONQUIC;
         return len >= 1 + QASM_QUIC_MIN_PROTECTED ? QASM_PKT_SHORT_NOLEN : QASM_PKT_NONQUIC;
     }
     if (short_dcid_len > QASM_CID_MAXLEN ||
@@ -40,7 +42,7 @@ int qasm_classify_server_cid_len(const uint8_t *data, size_t len)
     if (len == 0 || !(data[0] & 0x80))
         return -1;
     struct qasm_quic_hdr hd;
-    if (qasm_quic_parse(&hd, data, len, 0, 0) < 0)
+    if (qasm_quic_parse(&hd, data, len, 0, QASM_QUIC_F_GREASE_OK) < 0)
         return -1;
     if (hd.version != QASM_QUIC_V1 && hd.version != QASM_QUIC_V2)
         return -1;
