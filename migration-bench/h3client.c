@@ -632,6 +632,8 @@ static void ngtcp2_log_setup(ngtcp2_settings *settings)
         checked = 1;
         if (path && *path && !(ngtcp2_log_file = fopen(path, "w")))
             qasm_warn("QASM_NGTCP2_LOG=%s: %s", path, strerror(errno));
+        if (ngtcp2_log_file)  /* complete up to an abort() inside ngtcp2 */
+            setvbuf(ngtcp2_log_file, NULL, _IOLBF, 0);
     }
     if (ngtcp2_log_file)
         settings->log_printf = ngtcp2_log_cb;
@@ -1129,6 +1131,12 @@ int main(int argc, char **argv)
         return 2;
     }
     qasm_log_init("qasm-h3-client", (enum qasm_log_level)level);
+    if (cl->o.cid_len > 0 && !cl->o.rebind &&
+        ((cl->o.mig_mode == QASM_MIG_PERIOD && cl->o.mig_period < 10 * QASM_MS) ||
+         cl->o.mig_mode == QASM_MIG_PACKETS))
+        qasm_warn("--cid-len %u with migrations faster than 100 Hz can make an ngtcp2 0.12.1 "
+                  "server abort (it retires one client CID twice); the default 0 avoids it",
+                  cl->o.cid_len);
     if (resolve_remote(cl) != 0)
         return 2;
     if (cl->o.have_local_addrs && cl->o.local_lo.family != cl->remote.family) {

@@ -747,6 +747,8 @@ static void ngtcp2_log_setup(ngtcp2_settings *settings)
         checked = 1;
         if (path && *path && !(ngtcp2_log_file = fopen(path, "w")))
             qasm_warn("QASM_NGTCP2_LOG=%s: %s", path, strerror(errno));
+        if (ngtcp2_log_file)  /* complete up to an abort() inside ngtcp2 */
+            setvbuf(ngtcp2_log_file, NULL, _IOLBF, 0);
     }
     if (ngtcp2_log_file)
         settings->log_printf = ngtcp2_log_cb;
