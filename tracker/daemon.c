@@ -191,6 +191,15 @@ static void send_notfound(struct session *s, uint32_t req_id, const struct qasm_
     session_send(s, &m);
 }
 
+/* RECORD of store connection |c|, built in place (no intermediate copy). */
+static void send_conn(struct session *s, uint32_t req_id, const struct qasm_store_conn *c)
+{
+    struct qasm_proto_msg m;
+    m.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, QASM_PROTO_RECORD, 0, 0, req_id };
+    qasm_store_record(c, &m.u.conn);
+    session_send(s, &m);
+}
+
 static void send_record(struct session *s, uint32_t req_id, const struct qasm_proto_conn *rec)
 {
     struct qasm_proto_msg m;
@@ -404,10 +413,8 @@ static void handle_query(struct session *s, const struct qasm_proto_msg *m)
     t->n.queries++;
     struct qasm_store_conn *c = qasm_store_find(t->store, &q->dcid, &q->server);
     if (c) {
-        struct qasm_proto_conn rec;
-        qasm_store_record(c, &rec);
         t->n.queries_found++;
-        send_record(s, m->hdr.req_id, &rec);
+        send_conn(s, m->hdr.req_id, c);
         return;
     }
     if (q->wait_ms == 0 || q->dcid.len == 0) {
@@ -523,12 +530,10 @@ static void handle_dump(struct session *s, const struct qasm_proto_msg *m)
     size_t pos = 0;
     uint32_t count = 0;
     struct qasm_store_conn *c;
-    struct qasm_proto_conn rec;
     while ((c = qasm_store_next(t->store, &pos)) != NULL) {
-        qasm_store_record(c, &rec);
-        if (session_send(s, &(struct qasm_proto_msg){ .hdr = { QASM_PROTO_VERSION,
-                                QASM_PROTO_RECORD, 0, 0, m->hdr.req_id }, .u.conn = rec }) < 0)
+        if (s->dead)
             return;
+        send_conn(s, m->hdr.req_id, c);
         count++;
     }
     send_simple(s, QASM_PROTO_OK, m->hdr.req_id, count);
