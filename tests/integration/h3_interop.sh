@@ -4,7 +4,8 @@
 #     (ngtcp2-server), byte-exact, also while migrating at 100 Hz; the
 #     certificate/key are the ones qasm-h3-server generated (--write-cert/--write-key);
 #   - gtlsclient (ngtcp2-client) downloads /bytes/N from qasm-h3-server
-#     byte-exact (IPv4 and IPv6), and POST /echo returns its body.
+#     byte-exact (IPv4 and IPv6), also while migrating once (--change-local-addr,
+#     non-empty client CIDs), and POST /echo returns its body.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/h3_lib.sh"
 command -v gtlsclient >/dev/null && command -v gtlsserver >/dev/null ||
@@ -32,8 +33,15 @@ timeout 60 gtlsclient -q --exit-on-all-streams-close -m POST --data="$T/body" --
     127.0.0.1 "$P" "https://127.0.0.1:$P/echo" >"$T/gcp.log" 2>&1 || fail "gtlsclient POST: exit $?"
 cmp -s "$T/dl/echo" "$T/body" || fail "POST /echo did not echo the body"
 echo "ok: gtlsclient -> qasm-h3-server (GET IPv4/IPv6, POST /echo)"
+mkdir -p "$T/dlm"
+timeout 60 gtlsclient -q --exit-on-all-streams-close --change-local-addr=5ms --download="$T/dlm" \
+    127.0.0.1 "$P" "https://127.0.0.1:$P/bytes/3000000" >"$T/gcm.log" 2>&1 ||
+    fail "migrating gtlsclient: exit $?"
+cmp -s "$T/dlm/3000000" "$T/exp.3000000" || fail "migrating gtlsclient download differs"
 stop_server srv
-[ "$(jget "$T/srv.json" responses_2xx)" -ge 4 ] || fail "server did not count the responses"
+[ "$(jget "$T/srv.json" responses_2xx)" -ge 5 ] || fail "server did not count the responses"
+[ "$(jget "$T/srv.json" migrations)" -ge 1 ] || fail "server saw no migration from gtlsclient"
+echo "ok: gtlsclient migrating (--change-local-addr) while downloading from qasm-h3-server"
 
 # --- qasm-h3-client -> gtlsserver
 GP=$(freeport)
