@@ -47,9 +47,16 @@ size_t qasm_agent_frames_scan(const uint8_t *p, size_t len, struct qasm_agent_ne
     while (r.left > 0 && !r.bad) {
         uint64_t type, n;
 
-        if (r.p[0] == 0x00) { /* PADDING, usually a run up to the end */
-            r.p++;
-            r.left--;
+        if (r.p[0] == 0x00) { /* PADDING: skip the run 8 bytes at a time */
+            uint64_t w;
+            while (r.left >= 8 && (memcpy(&w, r.p, 8), w == 0)) {
+                r.p += 8;
+                r.left -= 8;
+            }
+            while (r.left > 0 && r.p[0] == 0x00) {
+                r.p++;
+                r.left--;
+            }
             continue;
         }
         type = vi(&r);

@@ -35,6 +35,14 @@ freeport() {
 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0))
 t=socket.socket(); t.bind(("127.0.0.1",s.getsockname()[1])); print(s.getsockname()[1])'
 }
+# Waits (up to 10 s) until something listens on UDP port $1 of 127.0.0.1.
+wait_udp() {
+    for _ in $(seq 100); do
+        [ -n "$(ss -Hlun "sport = :$1" 2>/dev/null)" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 TP=$(freeport); SP=$(freeport)
 [ "$TP" != "$SP" ] || SP=$(freeport)
 
@@ -50,7 +58,8 @@ CAPPID=$!
 PIDS+=($CAPPID)
 for _ in $(seq 50); do [ -s "$CAP" ] && break; sleep 0.1; done
 [ -s "$CAP" ] || fail "dumpcap did not start"
-sleep 0.5
+wait_udp "$TP" || fail "tracker did not start"
+wait_udp "$SP" || fail "qasm-h3-server did not start"
 
 LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
     timeout 30 "$B/qasm-h3-client" --migrate-hz 100 --duration 2s --size 20k --interval 5ms \

@@ -26,6 +26,14 @@ freeport() {
 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0))
 t=socket.socket(); t.bind(("127.0.0.1",s.getsockname()[1])); print(s.getsockname()[1])'
 }
+# Waits (up to 10 s) until something listens on UDP port $1 of 127.0.0.1.
+wait_udp() {
+    for _ in $(seq 100); do
+        [ -n "$(ss -Hlun "sport = :$1" 2>/dev/null)" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 TP=$(freeport); SP=$(freeport)
 [ "$TP" != "$SP" ] || SP=$(freeport)
 ctl() { timeout 10 "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --json "$@"; }
@@ -35,7 +43,8 @@ TR1=$!
 PIDS+=($TR1)
 timeout 60 "$B/qasm-h3-server" --listen "127.0.0.1:$SP" --no-json >"$T/server.log" 2>&1 &
 PIDS+=($!)
-sleep 0.4
+wait_udp "$TP" || fail "tracker did not start"
+wait_udp "$SP" || fail "qasm-h3-server did not start"
 
 LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_REFRESH=300ms QASM_AGENT_LOG=info \
     timeout 30 "$B/qasm-h3-client" --duration 4s --interval 20ms --size 1k \
@@ -51,7 +60,8 @@ sleep 0.3
 timeout 60 "$B/qasm-tracker" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
     >"$T/tracker2.log" 2>&1 &
 PIDS+=($!)
-sleep 1.2
+wait_udp "$TP" || fail "second tracker did not start"
+sleep 1
 ctl dump >"$T/dump2.json" 2>>"$T/ctl.log" || fail "dump from the second tracker failed"
 ctl stats >"$T/stats2.json" 2>>"$T/ctl.log" || fail "stats from the second tracker failed"
 wait "$CPID" || fail "client failed: $(cat "$T/client.json")"

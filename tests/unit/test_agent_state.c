@@ -363,6 +363,17 @@ static void test_frames_scan(void **state)
     for (size_t cut = 0; cut < (size_t)(p - pkt); cut++)
         assert_true(qasm_agent_frames_scan(pkt, cut, out, 8) <= 2);
 
+    /* Long PADDING runs (padded PATH_CHALLENGE packets) are skipped, frames after them found. */
+    memset(pkt, 0, sizeof(pkt));
+    p = pkt + 3;
+    *p++ = 0x1a; memset(p, 0x18, 8); p += 8;
+    p = pkt + 301;
+    p = put_ncid(p, 4, 0, 0xc0, 12);
+    assert_int_equal(qasm_agent_frames_scan(pkt, sizeof(pkt), out, 8), 1);
+    assert_int_equal(out[0].seq, 4);
+    assert_int_equal(out[0].cid.data[0], 0xc0);
+    assert_int_equal(qasm_agent_frames_scan(pkt, 305, out, 8), 0); /* cut inside the frame */
+
     /* A STREAM frame without length hides what follows (it runs to the end). */
     p = pkt;
     *p++ = 0x08; *p++ = 4; memset(p, 0x18, 40); p += 40;
