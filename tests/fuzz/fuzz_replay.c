@@ -49,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.mbox.nat_port_max = 40003; /* small pool: exhaustion is reachable */
     cfg.capture_reports = 1;
     cfg.trust_any = data[1] & 0x80;
+    cfg.tracker_rtt = (data[0] >> 4) * 500 * QASM_US; /* 0 to 7.5 ms */
     cfg.out = out_cb;
     if (qasm_replay_new(&r, &cfg) < 0)
         abort();
