@@ -6,16 +6,28 @@
 #     QASM_AGENT_PREREG=off, interleaved in the same run; medians and ratios.
 #  2. Instructions (valgrind --tool=callgrind, repeatable on a noisy machine):
 #     a 5 MB download without and with the agent; instructions of the event
-#     loop per received packet, and the agent's own instructions per packet.
+#     loop per received packet, and the agent's own instructions per packet;
+#     qasm-h3-client at 100 Hz: the agent's instructions per migration.
 #  3. Cost per migration: qasm-h3-client migrating at 100 Hz, with and without
 #     the agent (CPU difference / migrations), and the agent's own timers
 #     (time inside the migration call, total reporting time).
 # Usage: client-agent/bench-agent.sh [RUNS (7)] [MB (100)] ; env QASM_BUILD (build)
 # Prints a Markdown section on stdout (for docs/BENCHMARKS.md).
 set -u
+case ${1:-} in
+-h | --help)
+    sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+    ;;
+esac
 B=${QASM_BUILD:-build}
 RUNS=${1:-7}
 MB=${2:-100}
+[[ $RUNS =~ ^[1-9][0-9]*$ && $MB =~ ^[1-9][0-9]*$ ]] ||
+    { echo "bench-agent.sh: RUNS and MB must be positive integers (see --help)" >&2; exit 2; }
+for x in "$B/libqasm-agent.so" "$B/qasm-tracker" "$B/qasm-h3-client" "$B/qasm-h3-server"; do
+    [ -e "$x" ] || { echo "bench-agent.sh: $x not built" >&2; exit 2; }
+done
 AGENT=$(readlink -f "$B/libqasm-agent.so")
 T=$(mktemp -d /tmp/qasm-agent-bench.XXXXXX)
 PIDS=()
