@@ -32,12 +32,14 @@ static const char usage_text[] =
     "  --output FILE            write the response bodies to FILE\n"
     "  --verify                 check /bytes/N bodies against the server's pattern\n"
     "  --qlog-dir DIR           write ngtcp2 qlog files into DIR\n"
-    "  --idle-timeout T         QUIC idle timeout (30s)\n"
+    "  --idle-timeout T         QUIC idle timeout (30s); also fails a connection whose\n"
+    "                           requests get no response data for that long\n"
     "  --initial-rtt T          initial RTT estimate (10ms)\n"
     "  --max-ack-delay T        advertised max_ack_delay (1ms)\n"
     "  --cid-len N              length of the client's connection IDs, 0..20 (0, as\n"
     "                           browsers do; see docs/BENCHMARKS.md before changing it)\n"
-    "  --keep-sockets N         old sockets kept open and read after a migration (16)\n"
+    "  --keep-sockets N         old sockets always kept open and read after migrations (16)\n"
+    "  --keep-sockets-for T     also keep those replaced less than T ago (500ms; max 1024)\n"
     "  --keep-alive T           send a PING after T without traffic on the current path,\n"
     "                           so a peer stuck on an old path comes back (50ms; 0 = off)\n"
     "  --log-level L            debug|info|warn|error (warn)\n"
@@ -201,7 +203,7 @@ enum {
     OPT_CONNECT = 256, OPT_CONNECTIONS, OPT_REQUESTS, OPT_DURATION, OPT_CONCURRENCY, OPT_SIZE,
     OPT_INTERVAL, OPT_MIG_HZ, OPT_MIG_EVERY, OPT_MIG_PKTS, OPT_MIG_KIND, OPT_LOCAL_ADDRS,
     OPT_REBIND, OPT_JSON, OPT_CSV, OPT_TIMELINE, OPT_OUTPUT, OPT_VERIFY, OPT_QLOG, OPT_IDLE,
-    OPT_IRTT, OPT_MAD, OPT_CIDLEN, OPT_KEEP, OPT_KEEPALIVE, OPT_LOG, OPT_HELP,
+    OPT_IRTT, OPT_MAD, OPT_CIDLEN, OPT_KEEP, OPT_KEEPFOR, OPT_KEEPALIVE, OPT_LOG, OPT_HELP,
 };
 
 int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *err, size_t errlen)
@@ -232,6 +234,7 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
         {"cid-len", required_argument, NULL, OPT_CIDLEN},
         {"keep-sockets", required_argument, NULL, OPT_KEEP},
         {"keep-alive", required_argument, NULL, OPT_KEEPALIVE},
+        {"keep-sockets-for", required_argument, NULL, OPT_KEEPFOR},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -250,6 +253,7 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
     o->cid_len = 0;
     o->keep_sockets = 16;
     o->keep_alive = 50 * QASM_MS;
+    o->keep_sockets_for = 500 * QASM_MS;
     o->log_level = "warn";
     optind = 1;
     opterr = 0;
@@ -354,6 +358,10 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
             if (parse_uint(&v, a, 1, 1024) != 0)
                 return fail(err, errlen, "--keep-sockets: expected 1..1024, got '%s'", a);
             o->keep_sockets = (unsigned)v;
+            break;
+        case OPT_KEEPFOR:
+            if (qasm_duration_parse(&o->keep_sockets_for, a) != 0)
+                return fail(err, errlen, "--keep-sockets-for: expected a duration, got '%s'", a);
             break;
         case OPT_KEEPALIVE:
             if (qasm_duration_parse(&o->keep_alive, a) != 0)

@@ -54,6 +54,7 @@ struct qasm_h3c_opts {
     qasm_duration max_ack_delay;     /* --max-ack-delay (1 ms) */
     unsigned cid_len;                /* --cid-len, client SCID length (0) */
     unsigned keep_sockets;           /* --keep-sockets: old paths kept open (16) */
+    qasm_duration keep_sockets_for;  /* --keep-sockets-for: and those retired since (500 ms) */
     qasm_duration keep_alive;        /* --keep-alive: PING after this much silence (50 ms) */
     const char *log_level;
 };

@@ -49,6 +49,7 @@ struct csock {
     struct qasm_addr local;
     struct sockaddr_storage lss;
     socklen_t lsl;
+    qasm_tstamp retired_at;  /* when a newer socket replaced it */
     struct cconn *c;
 };
 
@@ -71,7 +72,7 @@ struct cconn {
     nghttp3_conn *h3;
     struct csock *socks[MAX_SOCKS];  /* socks[nsocks-1] is the newest */
     size_t nsocks;
-    ev_timer timer, mig_timer, req_timer;
+    ev_timer timer, mig_timer, req_timer, stall_timer;
     struct qasm_migsched mig;
     uint64_t blocked;
     uint64_t started, completed;
@@ -103,7 +104,7 @@ struct client {
     uint64_t requests_ok, requests_failed, bytes, verify_errors;
     uint64_t connections_failed, handshakes, paths_validated, path_validation_failed;
     uint64_t stateless_resets, pkts_tx, pkts_rx, bytes_tx, bytes_rx, tx_errors, rx_dropped;
-    uint64_t socket_errors, socks_reopened;
+    uint64_t socket_errors, socks_reopened, stalls;
     ev_signal sigint, sigterm;
 };
 
@@ -146,16 +147,26 @@ static void sock_close(struct client *cl, struct csock *k)
     free(k);
 }
 
-/* sock_push makes |k| the newest socket, closing the oldest beyond --keep-sockets. */
+/*
+ * sock_push makes |k| the newest socket. Old sockets stay open and read while
+ * they are among the --keep-sockets newest or were replaced less than
+ * --keep-sockets-for ago (packets in flight to them are still useful), at
+ * most MAX_SOCKS per connection.
+ */
 static void sock_push(struct cconn *c, struct csock *k)
 {
-    size_t keep = c->cl->o.keep_sockets + 1;
-    if (keep > MAX_SOCKS)
-        keep = MAX_SOCKS;
-    if (c->nsocks == keep) {
-        sock_close(c->cl, c->socks[0]);
-        memmove(c->socks, c->socks + 1, (c->nsocks - 1) * sizeof(c->socks[0]));
-        c->nsocks--;
+    const struct qasm_h3c_opts *o = &c->cl->o;
+    qasm_tstamp now = qasm_now();
+    size_t n = 0;
+    if (c->nsocks > 0)
+        c->socks[c->nsocks - 1]->retired_at = now;
+    while (n < c->nsocks && (c->nsocks - n >= MAX_SOCKS ||
+                             (c->nsocks - n > o->keep_sockets &&
+                              c->socks[n]->retired_at + o->keep_sockets_for <= now)))
+        sock_close(c->cl, c->socks[n++]);
+    if (n > 0) {
+        memmove(c->socks, c->socks + n, (c->nsocks - n) * sizeof(c->socks[0]));
+        c->nsocks -= n;
     }
     c->socks[c->nsocks++] = k;
 }
@@ -291,6 +302,7 @@ static int h3_recv_data(nghttp3_conn *h3, int64_t sid, const uint8_t *data, size
     }
     r->bytes += len;
     cl->bytes += len;
+    ev_timer_again(cl->loop, &c->stall_timer);
 
     timeline_add(cl, qasm_now(), len);
     if (cl->out && fwrite(data, 1, len, cl->out) != len)
@@ -426,7 +438,8 @@ static int start_request(struct cconn *c, qasm_tstamp now)
     r->next = c->reqs;
     c->reqs = r;
     c->started++;
-    c->inflight++;
+    if (c->inflight++ == 0)
+        ev_timer_again(cl->loop, &c->stall_timer);
     c->last_req = now;
     return 0;
 }
@@ -811,6 +824,28 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     conn_io_done(c);
 }
 
+/*
+ * stall_timer_cb: requests in flight and no response byte for the idle
+ * timeout. The keep-alive PINGs keep the QUIC connection alive, so without
+ * this a stuck transfer would never end: fail the connection visibly.
+ */
+static void stall_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct cconn *c = w->data;
+    (void)revents;
+    if (c->done)
+        return;
+    if (c->inflight == 0) {
+        ev_timer_stop(loop, w);
+        return;
+    }
+    qasm_warn("conn %u: no response data for %.1f s with %u requests in flight", c->idx,
+              (double)c->cl->o.idle_timeout / 1e9, c->inflight);
+    c->cl->stalls++;
+    qasm_quic_close_pkt(c->conn, 0, NGHTTP3_H3_INTERNAL_ERROR, send_path, c, qasm_now());
+    conn_finish(c, 1);
+}
+
 static void req_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct cconn *c = w->data;
@@ -896,6 +931,7 @@ static void conn_finish(struct cconn *c, int failed)
     ev_timer_stop(cl->loop, &c->timer);
     ev_timer_stop(cl->loop, &c->mig_timer);
     ev_timer_stop(cl->loop, &c->req_timer);
+    ev_timer_stop(cl->loop, &c->stall_timer);
     for (size_t i = 0; i < c->nsocks; i++)
         ev_io_stop(cl->loop, &c->socks[i]->w);
     if (++cl->ndone == cl->o.connections)
@@ -944,6 +980,9 @@ static int conn_start(struct client *cl, struct cconn *c)
     c->mig_timer.data = c;
     ev_init(&c->req_timer, req_timer_cb);
     c->req_timer.data = c;
+    ev_init(&c->stall_timer, stall_timer_cb);
+    c->stall_timer.repeat = (double)cl->o.idle_timeout / 1e9;
+    c->stall_timer.data = c;
     qasm_migsched_init(&c->mig, QASM_MIG_NONE, 0, 0, 1, 0);
     if (cl->o.have_local_addrs) {
         c->addr_idx = c->idx;
@@ -1085,7 +1124,7 @@ static void print_json(struct client *cl, double dur)
            ",\"packets_sent\":%" PRIu64 ",\"packets_received\":%" PRIu64
            ",\"udp_bytes_sent\":%" PRIu64 ",\"udp_bytes_received\":%" PRIu64
            ",\"send_errors\":%" PRIu64 ",\"socket_errors\":%" PRIu64
-           ",\"sockets_reopened\":%" PRIu64 ",\"old_path_packets\":%" PRIu64 "}\n",
+           ",\"sockets_reopened\":%" PRIu64 ",\"old_path_packets\":%" PRIu64 ",\"stalls\":%" PRIu64 "}\n",
            cl->requests_ok, cl->requests_failed, mig, mig_failed, mig_att, blocked, skipped,
            cl->bytes, dur, dur > 0 ? (double)cl->bytes * 8 / dur : 0.0,
            qasm_hist_percentile(&cl->hist, 50), qasm_hist_percentile(&cl->hist, 90),
@@ -1093,7 +1132,7 @@ static void print_json(struct client *cl, double dur)
            cl->connections_failed, cl->handshakes, cl->verify_errors, cl->paths_validated,
            cl->path_validation_failed, cl->stateless_resets, cl->pkts_tx, cl->pkts_rx,
            cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors, cl->socks_reopened,
-           old_path);
+           old_path, cl->stalls);
 }
 
 static int write_timeline(struct client *cl, qasm_tstamp end)

@@ -95,8 +95,10 @@ int exp_natdos(struct bench *b)
             return -1;
         }
         topo_url(&t, url, sizeof(url), 0, "/");
+        /* Once the pool is gone the attacker's own packets are dropped too:
+         * a short idle timeout ends it soon after --duration. */
         const char *att[] = { "--duration", dur, "--interval", "20ms", "--migrate-every", every,
-                              "--migrate-kind", "port", NULL };
+                              "--migrate-kind", "port", "--idle-timeout", "2s", NULL };
         char name[32];
         snprintf(name, sizeof(name), "attacker-%s", bench_modes[m]);
         json_t *aj = topo_run_client(&t, name, entry, 1, att, url, duration + 20);
