@@ -112,6 +112,7 @@ struct qasm_replay {
     size_t nsubs, cap_subs;
 
     qasm_tstamp now, first, last; /* clock; first and last input timestamps */
+    int in_padded;                /* the datagram being replayed was zero-filled */
     int started;
 };
 
@@ -874,6 +875,12 @@ static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip
     if (n >= QASM_PROTO_HDR_LEN && p[0] == QASM_PROTO_MAGIC0 && p[1] == QASM_PROTO_MAGIC1 &&
         qasm_proto_decode_hdr(&th, p, n) == 0) {
         struct qasm_proto_msg m;
+        if (r->in_padded) {
+            /* a report with zeros for its tail would be a lie: not used */
+            r->c.padded--;
+            r->c.truncated++;
+            return;
+        }
         if (qasm_proto_decode(&m, p, n) < 0) {
             r->c.tracker_bad++;
             return;
@@ -973,6 +980,26 @@ void qasm_replay_frame(struct qasm_replay *r, qasm_tstamp t, int dlt, const uint
         else
             r->c.not_ip++;
         return;
+    }
+    uint8_t *padded = NULL;
+    if (caplen < wirelen && r->cfg.pad_truncated && wirelen - caplen <= 65536) {
+        /* cut by the snap length: zero-fill the missing bytes, so that a datagram
+         * whose headers were captured can be used */
+        size_t full = iplen + (wirelen - caplen);
+        padded = calloc(1, full);
+        if (padded) {
+            memcpy(padded, ip, iplen);
+            int prv = qasm_ipudp_parse(&pu, padded, full, 0);
+            if (prv == 0 && pu.udp_off + 8 <= iplen) {
+                r->c.padded++;
+                r->in_padded = 1;
+                udp_datagram(r, t, padded, &pu);
+                r->in_padded = 0;
+                free(padded);
+                return;
+            }
+            free(padded);
+        }
     }
     int rv = qasm_ipudp_parse(&pu, ip, iplen, 0);
     switch (rv) {

@@ -49,6 +49,9 @@ struct qasm_replay_config {
      * tracker, and answers and pushes the middlebox, half of it later.
      * 0 (default): the tracker answers at the same instant. */
     qasm_duration tracker_rtt;
+    /* Use frames cut by the snap length when their IP and UDP headers were
+     * captured: the missing payload bytes are zeros (default: skip them). */
+    int pad_truncated;
     /* Called for every packet the middlebox forwards (IP packet, addresses
      * and ports rewritten, checksums fixed), at the time it leaves. */
     void (*out)(void *ud, qasm_tstamp t, const uint8_t *ip, size_t len);
@@ -66,6 +69,7 @@ struct qasm_replay_counts {
     uint64_t not_udp;        /* TCP, ICMP, ... */
     uint64_t fragments;      /* IP fragments (not reassembled) */
     uint64_t truncated;      /* frame cut by the snap length, or short headers */
+    uint64_t padded;         /* cut frames used anyway, zero-filled (pad_truncated) */
     uint64_t malformed_ip;   /* bad IP / UDP header */
     uint64_t time_backwards; /* timestamps older than the previous one (clamped) */
     uint64_t tracker_msgs;   /* tracker protocol datagrams (not given to the middlebox) */

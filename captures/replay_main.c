@@ -40,6 +40,8 @@ static const char usage_text[] =
     "  --tracker-events FILE   agent reports as JSON lines (see docs/CAPTURES.md)\n"
     "  --no-capture-reports    ignore the agent reports found in the capture\n"
     "  --trust-any             accept reports whose client IP is not the datagram's source\n"
+    "  --pad-truncated         use frames cut by the snap length whose headers were\n"
+    "                          captured (missing payload bytes read as zeros)\n"
     "  --tracker-rtt T         round trip between middlebox and tracker (default 0: the\n"
     "                          tracker answers at once)\n"
     "  --server HOST:PORT      a server address (repeatable); default: learned from client\n"
@@ -238,6 +240,7 @@ static void print_json(const struct qasm_replay *r, const struct qasm_mbox_confi
     jw_u64(&j, "not_udp", c->not_udp);
     jw_u64(&j, "fragments", c->fragments);
     jw_u64(&j, "truncated", c->truncated);
+    jw_u64(&j, "padded", c->padded);
     jw_u64(&j, "malformed_ip", c->malformed_ip);
     jw_u64(&j, "other_hop", c->other_hop);
     jw_close(&j, '}');
@@ -402,7 +405,7 @@ int main(int argc, char **argv)
         OPT_FUNCTION = 256, OPT_MODE, OPT_JSON, OPT_WRITE, OPT_EVENTS, OPT_NO_REPORTS,
         OPT_TRUST_ANY, OPT_SERVER, OPT_PUBLIC, OPT_PORTS, OPT_UDP_TIMEOUT, OPT_UDP_STREAM,
         OPT_RATE, OPT_BURST, OPT_BYTES, OPT_BACKEND, OPT_HOLD, OPT_HOLD_MAX, OPT_HOLD_PER,
-        OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_SEED, OPT_RTT, OPT_HELP
+        OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_SEED, OPT_RTT, OPT_PAD, OPT_HELP
     };
     static const struct option opts[] = {
         { "function", required_argument, NULL, OPT_FUNCTION },
@@ -428,6 +431,7 @@ int main(int argc, char **argv)
         { "query-timeout", required_argument, NULL, OPT_QUERY_TIMEOUT },
         { "seed", required_argument, NULL, OPT_SEED },
         { "tracker-rtt", required_argument, NULL, OPT_RTT },
+        { "pad-truncated", no_argument, NULL, OPT_PAD },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -478,6 +482,7 @@ int main(int argc, char **argv)
         case OPT_QUERY_TIMEOUT: o_qto = optarg; break;
         case OPT_SEED: o_seed = optarg; break;
         case OPT_RTT: rc.tracker_rtt = parse_dur("tracker-rtt", optarg); break;
+        case OPT_PAD: rc.pad_truncated = 1; break;
         case OPT_HELP:
         case 'h':
             fputs(usage_text, stdout);

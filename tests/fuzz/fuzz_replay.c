@@ -50,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.capture_reports = 1;
     cfg.trust_any = data[1] & 0x80;
     cfg.tracker_rtt = (data[0] >> 4) * 500 * QASM_US; /* 0 to 7.5 ms */
+    cfg.pad_truncated = data[1] & 0x20;
     cfg.out = out_cb;
     if (qasm_replay_new(&r, &cfg) < 0)
         abort();

@@ -351,6 +351,46 @@ static void test_replay_write_translated(void **state)
     qasm_replay_del(r);
 }
 
+/* --pad-truncated: a datagram whose headers were captured is used with zeros for
+ * the missing bytes; one whose UDP header was cut, or a cut report, is not. */
+static void test_replay_pad_truncated(void **state)
+{
+    (void)state;
+    struct qasm_replay_config cfg;
+    struct qasm_replay *r;
+    memset(&cfg, 0, sizeof(cfg));
+    qasm_mbox_config_init(&cfg.mbox, QASM_MBOX_NAT, QASM_MBOX_DEFAULT);
+    cfg.capture_reports = 1;
+    cfg.pad_truncated = 1;
+    assert_int_equal(qasm_replay_new(&r, &cfg), 0);
+    uint8_t pkt[1400], payload[1200];
+    struct qasm_addr a, b, tracker;
+    addr(&a, 1, 50000);
+    addr(&b, 1, 4433);
+    addr(&tracker, 1, 4790);
+    memset(payload, 0x77, sizeof(payload));
+    ssize_t n = qasm_ipudp_build(pkt, sizeof(pkt), &a, &b, payload, sizeof(payload), 64);
+    qasm_replay_frame(r, T0, DLT_RAW, pkt, 96, (size_t)n);    /* headers + 68 bytes */
+    qasm_replay_frame(r, T0, DLT_RAW, pkt, 24, (size_t)n);    /* UDP header cut */
+    struct qasm_proto_msg m;
+    uint8_t buf[256];
+    qasm_proto_msg_init(&m, QASM_PROTO_REPORT_ADDR, 0);
+    cid(&m.u.report.odcid, 0xc0, 0);
+    m.u.report.client0 = a;
+    m.u.report.client = a;
+    m.u.report.seq = 1;
+    ssize_t mlen = qasm_proto_encode(buf, sizeof(buf), &m);
+    n = qasm_ipudp_build(pkt, sizeof(pkt), &a, &tracker, buf, (size_t)mlen, 64);
+    qasm_replay_frame(r, T0, DLT_RAW, pkt, (size_t)n - 4, (size_t)n); /* a cut report */
+    qasm_replay_finish(r);
+    const struct qasm_replay_counts *c = qasm_replay_counts(r);
+    assert_int_equal(c->padded, 1);
+    assert_int_equal(c->truncated, 2);
+    assert_int_equal(c->mbox_packets, 1);
+    assert_int_equal(c->reports_applied, 0);
+    qasm_replay_del(r);
+}
+
 /* With a tracker farther away than the hold time, the reactive NAT gives up on the
  * migrated packet (a second mapping); with a near tracker it follows the migration. */
 static void test_replay_tracker_rtt(void **state)
@@ -394,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_replay_other_hop_and_clock),
         cmocka_unit_test(test_replay_write_translated),
         cmocka_unit_test(test_replay_tracker_rtt),
+        cmocka_unit_test(test_replay_pad_truncated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
