@@ -1370,7 +1370,7 @@ enum qasm_mbox_action qasm_mbox_process(struct qasm_mbox *m, const struct qasm_m
 void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkts, size_t n,
                              qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
-    enum { STRIDE = 16 };
+    enum { STRIDE = 32 };
     struct qasm_flow key[STRIDE];
     uint64_t hash[STRIDE];
     expire_due(m, now);
