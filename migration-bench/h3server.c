@@ -1166,8 +1166,12 @@ int main(int argc, char **argv)
         printf("%s\n", js);
         fflush(stdout);
     }
-    while (s->conns)
-        conn_free(s->conns);
+    /* Tell the clients (CONNECTION_CLOSE, no error) instead of vanishing. */
+    while (s->conns) {
+        struct sconn *sc = s->conns;
+        qasm_quic_close_pkt(sc->conn, 0, NGHTTP3_H3_NO_ERROR, send_path, sc, qasm_now());
+        conn_free(sc);
+    }
     for (size_t i = 0; i < s->nls; i++)
         close(s->ls[i].fd);
     qasm_htab_del(s->cids);
