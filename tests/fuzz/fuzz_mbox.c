@@ -117,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 bufs = nb;
                 capbufs *= 2;
             }
-            uint8_t *buf = malloc(l ? l : 1);
+            uint8_t *buf = calloc(1, MAXBUF); /* batches below reuse it with other lengths */
             if (buf == NULL)
                 break;
             memcpy(buf, s.p, l);
@@ -200,6 +200,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             qasm_mbox_tracker_state(m, op & 0x10, now);
             break;
         default: {
+            if ((op & 0x80) && nbufs > 0) { /* replay stored datagrams as one batch */
+                uint8_t k8;
+                if (!take(&s, &k8))
+                    break;
+                size_t k = (size_t)(k8 % 40) + 1;
+                struct qasm_mbox_pkt bp[40];
+                struct qasm_mbox_verdict bv[40];
+                for (size_t j = 0; j < k; j++) {
+                    memset(&bp[j], 0, sizeof(bp[j]));
+                    size_t bi = (j * 7 + k8) % nbufs;
+                    bp[j].dir = (j + k8) % 3 == 2 ? QASM_MBOX_FROM_SERVER : QASM_MBOX_FROM_CLIENT;
+                    const char *ca = client_addrs[(j + k8) % NADDR];
+                    const char *sa = server_addrs[j % 3];
+                    qasm_addr_parse(&bp[j].flow.src, bp[j].dir ? sa : ca);
+                    qasm_addr_parse(&bp[j].flow.dst, bp[j].dir ? ca : sa);
+                    bp[j].flow.proto = 17;
+                    bp[j].data = bufs[bi];
+                    bp[j].len = (j * 37 + k8) % MAXBUF;
+                    bp[j].opaque = bufs[bi];
+                }
+                qasm_mbox_process_batch(m, bp, k, now, bv);
+                for (size_t j = 0; j < k; j++)
+                    if (bv[j].action == QASM_MBOX_HOLD)
+                        outstanding++;
+                break;
+            }
             struct qasm_mbox_stats st;
             qasm_mbox_get_stats(m, &st);
             check(st.held_now <= cfg.hold_max);

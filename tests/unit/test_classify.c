@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include "mbox_util.h"
@@ -296,6 +297,59 @@ static void test_proto_adapters(void **state)
     qasm_mbox_del(m);
 }
 
+/* A batch gives exactly the verdicts of one call per packet, in order. */
+static void test_batch_equals_single(void **state)
+{
+    (void)state;
+    for (int fn = 0; fn < 3; fn++) {
+        struct qasm_mbox_config cfg;
+        qasm_mbox_config_init(&cfg, (enum qasm_mbox_function)fn, QASM_MBOX_PROACTIVE);
+        struct qasm_addr be[2] = {t_addr("10.1.0.1:1"), t_addr("10.1.0.2:1")};
+        cfg.lb_backends = be;
+        cfg.lb_nbackends = 2;
+        cfg.rl_rate = 3;
+        cfg.rl_burst = 3;
+        struct qasm_mbox *a, *b;
+        assert_int_equal(qasm_mbox_new(&a, &cfg), 0);
+        assert_int_equal(qasm_mbox_new(&b, &cfg), 0);
+        enum { N = 70 };
+        static struct tpkt bufs[N];
+        struct qasm_mbox_pkt pk[N];
+        struct qasm_mbox_verdict va[N], vb[N];
+        char src[32];
+        for (int i = 0; i < N; i++) {
+            struct qasm_cid o = t_cid((uint8_t)(i % 5)), c = t_cid(9);
+            snprintf(src, sizeof(src), "10.0.0.%d:%d", 1 + i % 5, 1000 + i % 3);
+            if (i % 7 == 0)
+                t_initial(&bufs[i], &o, &c);
+            else
+                t_short(&bufs[i], &o, 30);
+            int from_server = i % 4 == 3;
+            const char *dst = fn == QASM_MBOX_NAT ? "127.0.0.1:40000" : src;
+            pk[i] = from_server ? t_pkt(&bufs[i], SRV, dst, QASM_MBOX_FROM_SERVER)
+                                : t_pkt(&bufs[i], src, SRV, QASM_MBOX_FROM_CLIENT);
+        }
+        for (int i = 0; i < N; i++)
+            qasm_mbox_process(a, &pk[i], 1000, &va[i]);
+        qasm_mbox_process_batch(b, pk, N, 1000, vb);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(va[i].action, vb[i].action);
+            assert_int_equal(va[i].reason, vb[i].reason);
+            assert_int_equal(va[i].path, vb[i].path);
+            assert_int_equal(va[i].cls, vb[i].cls);
+            assert_true(qasm_flow_eq(&va[i].flow, &vb[i].flow));
+            assert_int_equal(va[i].public_port, vb[i].public_port);
+            assert_int_equal(va[i].backend, vb[i].backend);
+        }
+        struct qasm_mbox_stats sa = t_stats(a), sb = t_stats(b);
+        assert_int_equal(sa.mappings, sb.mappings);
+        assert_int_equal(sa.packets_forwarded, sb.packets_forwarded);
+        assert_true(sa.mappings > 0);
+        qasm_mbox_del(a);
+        qasm_mbox_del(b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_attestation_ttl),
         cmocka_unit_test(test_tracker_reconnect_resubscribes),
         cmocka_unit_test(test_proto_adapters),
+        cmocka_unit_test(test_batch_equals_single),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
