@@ -1052,7 +1052,8 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
         return;
     }
 
-    int cl = f ? f->e->cid_len : qasm_cidlen_get(m->cidlens, cid_server(m, &key.dst));
+    int cl = f && f->e->cid_len >= 0 ? f->e->cid_len
+                                       : qasm_cidlen_get(m->cidlens, cid_server(m, &key.dst));
     struct qasm_cid dcid;
     enum qasm_pkt_kind kind = qasm_classify(pkt->data, pkt->len, cl, &dcid);
     if (kind == QASM_PKT_NONQUIC || kind == QASM_PKT_SHORT_NOLEN) {
