@@ -84,7 +84,8 @@ struct qasm_mbox_config {
     uint16_t nat_port_max;
     /* Idle timeout of every entry (NAT mapping, RL bucket, LB flow): like
      * conntrack, udp_timeout until traffic flowed both ways, then
-     * udp_stream_timeout. Defaults 30 s and 120 s. */
+     * udp_stream_timeout. Defaults 30 s and 120 s. An entry goes at most
+     * 1 s after its timeout (timers are lazy, see mbox.c), never before. */
     qasm_duration udp_timeout;
     qasm_duration udp_stream_timeout;
 
