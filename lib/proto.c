@@ -435,6 +435,8 @@ int qasm_proto_decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
         rd_cid(&r, &m->u.query.dcid);
         rd_addr(&r, &m->u.query.server, 0);
         m->u.query.wait_ms = rd_u32(&r);
+        if (!r.err && r.p < r.end) /* optional trailing client address */
+            rd_addr(&r, &m->u.query.client, 1);
         break;
     case QASM_PROTO_SUBSCRIBE:
     case QASM_PROTO_UNSUBSCRIBE:
@@ -530,6 +532,8 @@ ssize_t qasm_proto_encode(uint8_t *buf, size_t cap, const struct qasm_proto_msg 
         wr_cid(&w, &m->u.query.dcid);
         wr_addr(&w, &m->u.query.server, 0);
         wr_u32(&w, m->u.query.wait_ms);
+        if (m->u.query.client.family != 0)
+            wr_addr(&w, &m->u.query.client, 0);
         break;
     case QASM_PROTO_SUBSCRIBE:
     case QASM_PROTO_UNSUBSCRIBE:
@@ -605,6 +609,7 @@ ssize_t qasm_proto_encode_query(uint8_t *buf, size_t cap, uint32_t req_id,
     else
         memset(&m.u.query.server, 0, sizeof(m.u.query.server));
     m.u.query.wait_ms = wait_ms;
+    memset(&m.u.query.client, 0, sizeof(m.u.query.client));
     return qasm_proto_encode(buf, cap, &m);
 }
 

@@ -174,11 +174,17 @@ struct qasm_proto_report {
  * server matches. wait_ms > 0: if nothing matches now, the tracker holds the
  * query up to wait_ms and answers as soon as the DCID becomes known (RECORD)
  * or at the deadline (NOT_FOUND). The tracker caps wait_ms (see PROTOCOL.md).
+ * With |client| set (an optional trailing field), a wait also lasts until
+ * the connection lists that client address: a middlebox that saw a known
+ * DCID from a new address asks "tell me once this address is attested"
+ * (the agent's address report may trail the migrated packet). At the
+ * deadline the tracker answers with what it has (RECORD) or NOT_FOUND.
  */
 struct qasm_proto_query {
     struct qasm_cid dcid;
     struct qasm_addr server;
     uint32_t wait_ms;
+    struct qasm_addr client;
 };
 
 /*

@@ -10,7 +10,7 @@ PKGS=(
   libev-dev libpcap-dev libcmocka-dev
   ngtcp2-client ngtcp2-server
   gnuplot-nox redis-server redis-tools tshark libjansson-dev
-  iproute2 valgrind procps
+  iproute2 valgrind procps python3
 )
 
 missing=()

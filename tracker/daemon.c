@@ -36,8 +36,9 @@
 
 struct session;
 
-/* A subscription, or a query waiting for its CID (kind WAIT). */
-enum { SUB_CONN = 0, SUB_PENDING = 1, SUB_ALL = 2, WAIT = 3 };
+/* A subscription, or a query waiting for its CID (WAIT) or for a client
+ * address to be attested (ADDR_WAIT, in the tracker's addr_waits list). */
+enum { SUB_CONN = 0, SUB_PENDING = 1, SUB_ALL = 2, WAIT = 3, ADDR_WAIT = 4 };
 
 struct sub {
     int kind;
@@ -45,6 +46,7 @@ struct sub {
     uint32_t req_id;
     struct qasm_cid cid;      /* pending / wait */
     struct qasm_addr server;  /* pending / wait filter */
+    struct qasm_addr client;  /* ADDR_WAIT: answer once the connection lists it */
     struct qasm_store_conn *conn; /* SUB_CONN */
     struct sub *cprev, *cnext; /* in the connection's list (SUB_CONN), or all-list (SUB_ALL) */
     struct sub *sprev, *snext; /* in the session's list */
@@ -72,7 +74,7 @@ struct counters {
     uint64_t udp_datagrams, malformed_udp, unexpected_udp, bad_version_udp;
     uint64_t malformed_tcp, bad_version_tcp, unknown_type_tcp, framing_errors;
     uint64_t queries, queries_found, queries_not_found;
-    uint64_t waits, waits_found, waits_timeout;
+    uint64_t waits, waits_found, waits_timeout, addr_waits;
     uint64_t subscribes, unsubscribes, pushes, dumps, stats_requests;
     uint64_t sessions_total, sessions_dropped_slow, limit_errors;
     uint64_t reports_accepted;
@@ -90,6 +92,7 @@ struct tracker {
     ev_signal sigterm, sigint, sigusr1;
     struct qasm_htab *pending;    /* hash(cid) -> sub (SUB_PENDING, WAIT) */
     struct sub *all_subs;         /* SUB_ALL */
+    struct sub *addr_waits;       /* ADDR_WAIT (few: migrations in flight) */
     struct session *sessions;
     size_t nsessions;
     size_t nsubscribers;          /* live SUB_CONN + SUB_PENDING + SUB_ALL */
@@ -291,6 +294,16 @@ static void sub_free(struct tracker *t, struct sub *x)
         ev_timer_stop(t->loop, &x->timer);
         t->nwaiting--;
         break;
+    case ADDR_WAIT:
+        if (x->cprev)
+            x->cprev->cnext = x->cnext;
+        else
+            t->addr_waits = x->cnext;
+        if (x->cnext)
+            x->cnext->cprev = x->cprev;
+        ev_timer_stop(t->loop, &x->timer);
+        t->nwaiting--;
+        break;
     }
     struct session *s = x->sess;
     if (x->sprev)
@@ -310,9 +323,35 @@ static void wait_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct sub *x = w->data;
     struct tracker *t = x->t;
     t->n.waits_timeout++;
-    t->n.queries_not_found++;
-    send_notfound(x->sess, x->req_id, &x->cid);
+    /* An address wait answers with what is known at the deadline. */
+    struct qasm_store_conn *c =
+            x->kind == ADDR_WAIT ? qasm_store_find(t->store, &x->cid, &x->server) : NULL;
+    if (c) {
+        t->n.queries_found++;
+        send_conn(x->sess, x->req_id, c);
+    } else {
+        t->n.queries_not_found++;
+        send_notfound(x->sess, x->req_id, &x->cid);
+    }
     sub_free(t, x);
+}
+
+static int lists_client(const struct qasm_proto_conn *rec, const struct qasm_addr *client)
+{
+    for (unsigned i = 0; i < rec->nclients; i++)
+        if (qasm_addr_eq(&rec->clients[i], client))
+            return 1;
+    return 0;
+}
+
+static int holds_cid(const struct qasm_proto_conn *rec, const struct qasm_cid *cid)
+{
+    if (qasm_cid_eq(&rec->odcid, cid))
+        return 1;
+    for (unsigned i = 0; i < rec->ndcids; i++)
+        if (qasm_cid_eq(&rec->dcids[i].cid, cid))
+            return 1;
+    return 0;
 }
 
 static int server_ok(const struct qasm_proto_conn *rec, const struct qasm_addr *server)
@@ -358,6 +397,21 @@ static void wake_pending(struct tracker *t, struct qasm_store_conn *c,
     }
 }
 
+/* Answer the address waits that |rec| now satisfies. */
+static void wake_addr_waits(struct tracker *t, const struct qasm_proto_conn *rec)
+{
+    struct sub *x = t->addr_waits, *next;
+    for (; x; x = next) {
+        next = x->cnext;
+        if (!holds_cid(rec, &x->cid) || !server_ok(rec, &x->server) || !lists_client(rec, &x->client))
+            continue;
+        t->n.waits_found++;
+        t->n.queries_found++;
+        send_record(x->sess, x->req_id, rec);
+        sub_free(t, x);
+    }
+}
+
 static int is_final(uint8_t event)
 {
     return event == QASM_PROTO_EV_CLOSED || event == QASM_PROTO_EV_EXPIRED ||
@@ -369,12 +423,15 @@ static void on_store_event(void *arg, struct qasm_store_conn *c, uint8_t event)
 {
     struct tracker *t = arg;
     struct sub **head = (struct sub **)qasm_store_conn_user(c);
-    if (qasm_htab_count(t->pending) == 0 && *head == NULL && t->all_subs == NULL)
+    if (qasm_htab_count(t->pending) == 0 && *head == NULL && t->all_subs == NULL &&
+        t->addr_waits == NULL)
         return;
     struct qasm_proto_conn rec;
     qasm_store_record(c, &rec);
     if (qasm_htab_count(t->pending) > 0 && !is_final(event))
         wake_pending(t, c, &rec);
+    if (t->addr_waits != NULL && !is_final(event))
+        wake_addr_waits(t, &rec);
     for (struct sub *x = *head; x; x = x->cnext)
         send_push(x->sess, x->req_id, event, &rec);
     for (struct sub *x = t->all_subs; x; x = x->cnext)
@@ -406,15 +463,58 @@ static struct sub *sub_new(struct session *s, int kind, uint32_t req_id)
     return x;
 }
 
+static void start_wait_timer(struct tracker *t, struct sub *x, uint32_t wait_ms)
+{
+    t->n.waits++;
+    t->nwaiting++;
+    qasm_duration wait = (qasm_duration)wait_ms * QASM_MS;
+    if (wait > t->max_wait)
+        wait = t->max_wait;
+    ev_timer_init(&x->timer, wait_timeout_cb, (double)wait / 1e9, 0.);
+    x->timer.data = x;
+    ev_timer_start(t->loop, &x->timer);
+}
+
+/* A query that waits until the connection of |q->dcid| lists |q->client|. */
+static void add_addr_wait(struct session *s, uint32_t req_id, const struct qasm_proto_query *q)
+{
+    struct tracker *t = s->t;
+    struct sub *x = sub_new(s, ADDR_WAIT, req_id);
+    if (x == NULL)
+        return;
+    x->cid = q->dcid;
+    x->server = q->server;
+    x->client = q->client;
+    x->cprev = NULL;
+    x->cnext = t->addr_waits;
+    if (t->addr_waits)
+        t->addr_waits->cprev = x;
+    t->addr_waits = x;
+    t->n.addr_waits++;
+    start_wait_timer(t, x, q->wait_ms);
+}
+
 static void handle_query(struct session *s, const struct qasm_proto_msg *m)
 {
     struct tracker *t = s->t;
     const struct qasm_proto_query *q = &m->u.query;
     t->n.queries++;
     struct qasm_store_conn *c = qasm_store_find(t->store, &q->dcid, &q->server);
+    if (c && q->client.family != 0 && q->wait_ms > 0) {
+        struct qasm_proto_conn rec;
+        qasm_store_record(c, &rec);
+        if (!lists_client(&rec, &q->client)) {
+            add_addr_wait(s, m->hdr.req_id, q);
+            return;
+        }
+    }
     if (c) {
         t->n.queries_found++;
         send_conn(s, m->hdr.req_id, c);
+        return;
+    }
+    if (q->client.family != 0 && q->wait_ms > 0 && q->dcid.len > 0) {
+        add_addr_wait(s, m->hdr.req_id, q);
         return;
     }
     if (q->wait_ms == 0 || q->dcid.len == 0) {
@@ -432,14 +532,7 @@ static void handle_query(struct session *s, const struct qasm_proto_msg *m)
         send_error(s, m->hdr.req_id, QASM_PROTO_E_INTERNAL, "out of memory");
         return;
     }
-    t->n.waits++;
-    t->nwaiting++;
-    qasm_duration wait = (qasm_duration)q->wait_ms * QASM_MS;
-    if (wait > t->max_wait)
-        wait = t->max_wait;
-    ev_timer_init(&x->timer, wait_timeout_cb, (double)wait / 1e9, 0.);
-    x->timer.data = x;
-    ev_timer_start(t->loop, &x->timer);
+    start_wait_timer(t, x, q->wait_ms);
 }
 
 static void handle_subscribe(struct session *s, const struct qasm_proto_msg *m)
@@ -593,6 +686,7 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "waits", t->n.waits);
     add_stat(st, "waits_found", t->n.waits_found);
     add_stat(st, "waits_timeout", t->n.waits_timeout);
+    add_stat(st, "addr_waits", t->n.addr_waits);
     add_stat(st, "waiting", t->nwaiting);
     add_stat(st, "subscribes", t->n.subscribes);
     add_stat(st, "unsubscribes", t->n.unsubscribes);
@@ -712,6 +806,15 @@ static void session_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_stop(s->t->loop, &s->wio);
 }
 
+static void udp_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static void drain_reports(struct tracker *t)
+{
+    for (int i = 0; i < t->nlisten; i++)
+        if (t->udp_fd[i] >= 0)
+            udp_cb(t->loop, &t->udp_io[i], EV_READ);
+}
+
 static void session_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -734,6 +837,10 @@ static void session_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     s->rlen += (size_t)n;
+    /* Reports first: an agent's report sent before its migrated packet must
+     * be in the store before a middlebox's query about that packet is answered,
+     * even when both sockets became readable in the same loop iteration. */
+    drain_reports(t);
     size_t off = 0;
     while (off < s->rlen) {
         ssize_t len = qasm_proto_frame(s->rbuf + off, s->rlen - off);

@@ -56,7 +56,7 @@ static void usage(FILE *f)
         "\n"
         "commands:\n"
         "  dump                       every connection the tracker holds\n"
-        "  query DCID_HEX [--server IP:PORT] [--wait MS]\n"
+        "  query DCID_HEX [--server IP:PORT] [--wait MS] [--client IP:PORT]\n"
         "                             the connection using that DCID (or O-DCID); exit 1 if\n"
         "                             not found (after waiting up to MS ms)\n"
         "  watch [O-DCID_HEX] [--count N]\n"
@@ -288,6 +288,7 @@ static int cmd_query(const struct opts *o, const char *hex)
     m.u.query.dcid = dcid;
     m.u.query.server = o->server;
     m.u.query.wait_ms = o->wait_ms;
+    m.u.query.client = o->client;
     if (send_msg(&c, &m) < 0)
         fail_reply("query", -EIO, &m);
     int rv = recv_msg(&c, &m);

@@ -57,7 +57,7 @@ ok "tracker up on port $P (ipv6: $have6)"
 ODCID=0102030405060708
 # Watchers: all connections (3 pushes: opened, dcid_new, closed) and a
 # pending subscription to the O-DCID, which binds when the report arrives.
-timeout 60 "${C[@]}" --json watch --count 3 >"$work/watch_all.out" 2>"$work/watch_all.err" &
+timeout 60 "${C[@]}" --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
 WALL=$!; pids+=("$WALL")
 timeout 60 "${C[@]}" --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
 WONE=$!; pids+=("$WONE")
@@ -101,6 +101,23 @@ for _ in $(seq 1 50); do "${C[@]}" query 11223344 >/dev/null 2>&1 && break; slee
 [ "$(json_get "$work/q2.json" 'd["connection"]["current"]')" = 127.0.0.3:6000 ] || fail "current address"
 ok "migration: new DCID and address"
 
+# A query naming a client address waits until the tracker attests it (the
+# agent's address report may trail the migrated packet), else answers at the
+# deadline with what it has.
+"${C[@]}" --json query 11223344 --client 127.0.0.4:7000 --wait 3000 >"$work/aw.json" &
+AW=$!
+sleep 0.3
+"${C[@]}" report --type addr --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
+  --seq 12 >/dev/null || fail "report addr"
+wait $AW || fail "address wait: exit $?"
+[ "$(json_get "$work/aw.json" '"127.0.0.4:7000" in d["connection"]["clients"]')" = True ] ||
+  fail "address wait answered before the address was attested"
+"${C[@]}" --json query 11223344 --client 127.0.0.9:1 --wait 300 >"$work/aw2.json" ||
+  fail "address wait at the deadline: no record"
+[ "$(json_get "$work/aw2.json" '"127.0.0.9:1" in d["connection"]["clients"]')" = False ] ||
+  fail "unattested address listed"
+ok "query waiting for a client address: answered once attested, or at the deadline"
+
 # Trust: a report for an address that is not the sender's is rejected.
 "${C[@]}" report --odcid 0a0b --client 192.0.2.77:1 --server 127.0.0.1:4433 >/dev/null 2>&1
 # Malformed datagram.
@@ -118,13 +135,13 @@ ok "untrusted and malformed reports counted and ignored"
 
 # Close: both watchers end.
 "${C[@]}" report --close --odcid $ODCID --client 127.0.0.3:6000 --client0 127.0.0.2:5000 \
-  --seq 12 >/dev/null || fail "report close"
+  --seq 13 >/dev/null || fail "report close"
 wait $WALL; rc=$?; [ $rc -eq 0 ] || fail "watch all: exit $rc"
 wait $WONE; rc=$?; [ $rc -eq 0 ] || fail "watch one: exit $rc"
 events=$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["event"] for l in open(sys.argv[1])))' "$work/watch_all.out")
-[ "$events" = "opened dcid_new closed" ] || fail "watch all events: '$events'"
+[ "$events" = "opened dcid_new addr closed" ] || fail "watch all events: '$events'"
 events=$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["event"] for l in open(sys.argv[1])))' "$work/watch_one.out")
-[ "$events" = "opened dcid_new closed" ] || fail "watch one events: '$events'"
+[ "$events" = "opened dcid_new addr closed" ] || fail "watch one events: '$events'"
 ok "watch: pushes opened, dcid_new, closed (all and pending subscription)"
 
 # dump --json holds the whole record.
@@ -136,7 +153,7 @@ c = [x for x in d["connections"] if x["odcid"] == "0102030405060708"]
 assert len(c) == 1, d
 c = c[0]
 assert sorted(c["dcids"]) == ["11223344", "aabbccdd"], c
-assert c["clients"] == ["127.0.0.2:5000", "127.0.0.3:6000"], c
+assert c["clients"] == ["127.0.0.2:5000", "127.0.0.3:6000", "127.0.0.4:7000"], c
 assert c["server"] == "127.0.0.1:4433", c
 assert c["dcid_len"] == 4, c
 assert c["closed"] is True, c

@@ -278,6 +278,30 @@ static void test_every_truncation_is_rejected(void **state)
     }
 }
 
+/* QUERY's optional trailing client address: round trip, and absent when unset. */
+static void test_query_client_address_is_optional(void **state)
+{
+    (void)state;
+    struct qasm_proto_msg m, d;
+    uint8_t buf[QASM_PROTO_MAX_MSG];
+    qasm_proto_msg_init(&m, QASM_PROTO_QUERY, 7);
+    assert_int_equal(qasm_cid_parse(&m.u.query.dcid, "aabbccdd"), 0);
+    m.u.query.wait_ms = 5;
+    ssize_t plain = qasm_proto_encode(buf, sizeof(buf), &m);
+    assert_true(plain > 0);
+    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)plain), 0);
+    assert_int_equal(d.u.query.client.family, 0);
+    assert_int_equal(qasm_addr_parse(&m.u.query.client, "[2001:db8::5]:4444"), 0);
+    ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
+    assert_int_equal(n, plain + 1 + 2 + 16);
+    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n), 0);
+    assert_true(qasm_addr_eq(&d.u.query.client, &m.u.query.client));
+    assert_int_equal(d.u.query.wait_ms, 5);
+    /* Cut inside the client address: rejected. */
+    qasm_put16(buf + 4, (uint16_t)(n - 3));
+    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n - 3), -EPROTO);
+}
+
 /* Offset of the first body byte of a record inside a RECORD message. */
 #define BODY QASM_PROTO_HDR_LEN
 
@@ -512,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_frame_rejects_bad_headers),
         cmocka_unit_test(test_decode_header_errors),
         cmocka_unit_test(test_every_truncation_is_rejected),
+        cmocka_unit_test(test_query_client_address_is_optional),
         cmocka_unit_test(test_record_field_errors),
         cmocka_unit_test(test_report_requires_addresses),
         cmocka_unit_test(test_push_event_and_text_errors),
