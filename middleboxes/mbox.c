@@ -917,6 +917,10 @@ static struct pending *query(struct qasm_mbox *m, const struct qasm_cid *dcid,
     struct pending *p = qasm_htab_find(m->pend_dcid, hash, dcid);
     if (p)
         return p;
+    if (qasm_htab_count(m->pend_id) >= m->cfg.max_requests) { /* queries in flight bounded too */
+        m->st.requests_dropped++;
+        return NULL;
+    }
     struct qasm_mbox_req req;
     memset(&req, 0, sizeof(req));
     req.type = QASM_MBOX_REQ_QUERY;

@@ -106,7 +106,8 @@ struct qasm_mbox_config {
     size_t hold_max_per_dcid;    /* max packets held per unknown DCID (default 16) */
     qasm_duration cache_ttl;     /* how long a tracker attestation is trusted (default 120 s) */
     qasm_duration query_timeout; /* forget an unanswered query after this (default 1 s) */
-    size_t max_requests;         /* bound of the request queue (default 65536) */
+    size_t max_requests;         /* bound of the request queue and of queries in flight
+                                    (default 65536) */
 
     /* Bound of state entries (mappings, buckets, LB flows, QUIC connections),
      * like nf_conntrack_max: a new flow beyond it is dropped (table_full).
