@@ -855,6 +855,32 @@ static void req_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         conn_io_done(c);
 }
 
+/*
+ * sock_known_to_ngtcp2 tells whether ngtcp2 accepts packets arriving on |k|:
+ * its local address is that of the current path, of the path being validated
+ * or its fallback, or of a retired path still remembered (the paths of
+ * ngtcp2_conn_get_active_dcid). Packets on other sockets would be dropped.
+ */
+static int sock_known_to_ngtcp2(struct cconn *c, const struct csock *k)
+{
+    ngtcp2_cid_token toks[16];
+    struct qasm_addr a;
+    const ngtcp2_path *cur = ngtcp2_conn_get_path(c->conn);
+    if (qasm_addr_from_sockaddr(&a, cur->local.addr, cur->local.addrlen) == 0 &&
+        qasm_addr_eq(&a, &k->local))
+        return 1;
+    size_t n = ngtcp2_conn_get_num_active_dcid(c->conn);
+    if (n > sizeof(toks) / sizeof(toks[0]))
+        return 1;
+    n = ngtcp2_conn_get_active_dcid(c->conn, toks);
+    for (size_t i = 0; i < n; i++) {
+        const ngtcp2_addr *l = &toks[i].ps.path.local;
+        if (qasm_addr_from_sockaddr(&a, l->addr, l->addrlen) == 0 && qasm_addr_eq(&a, &k->local))
+            return 1;
+    }
+    return 0;
+}
+
 static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct csock *k = w->data;
@@ -863,11 +889,7 @@ static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     static uint8_t buf[65536];
     (void)loop;
     (void)revents;
-    /* Sockets older than the current one and the 2 before it. */
-    int old = 1;
-    for (size_t j = c->nsocks >= 3 ? c->nsocks - 3 : 0; j < c->nsocks; j++)
-        if (c->socks[j] == k)
-            old = 0;
+    int old = !sock_known_to_ngtcp2(c, k);
     for (int i = 0; i < 64 && !c->done; i++) {
         struct sockaddr_storage remote;
         socklen_t rl;
@@ -882,8 +904,9 @@ static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             k,
         };
         if (old) {
-            /* ngtcp2 keeps only the current path and the 2 last retired
-             * ones and would drop this packet ("unknown path"): hand it in
+            /* ngtcp2 no longer knows this path (it keeps the current one,
+             * the one being validated and its fallback, and the 2 last
+             * retired ones) and would drop the packet ("unknown path"): hand it in
              * as received on the current path, so its data is used and
              * ACKed. Without the ACK, an ngtcp2 0.12.1 server that cancelled
              * its loss-detection timer at the anti-amplification limit of an
