@@ -57,7 +57,7 @@ static uint16_t handshake(struct qasm_mbox *m, qasm_tstamp now)
     t_short(&p, &scid1, 40);
     assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, now + 2, &v), QASM_MBOX_FORWARD);
     assert_int_equal(v.public_port, port);
-    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_CONN);
+    assert_true(v.cls == QASM_MBOX_CLASS_QUIC_CONN || v.cls == QASM_MBOX_CLASS_FLOW);
     return port;
 }
 
@@ -572,6 +572,88 @@ static void test_config_errors(void **state)
     assert_string_equal(qasm_mbox_drop_name(QASM_MBOX_DROP_POOL_EXHAUSTED), "pool_exhausted");
 }
 
+/* 1000 migrations at 1000 Hz on one connection: the aware NAT keeps one mapping (and
+ * its return traffic follows), the default NAT's 10-port pool runs dry. */
+static void migrate_1000(enum qasm_mbox_mode mode)
+{
+    struct qasm_mbox *m = nat_new(mode, 40000, 40009);
+    uint16_t port = handshake(m, 0);
+    struct qasm_cid odcid = t_cid(1);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_mbox_req r;
+    size_t refused = 0;
+    for (int i = 1; i <= 1000; i++) {
+        qasm_tstamp now = (qasm_tstamp)i * QASM_MS;
+        char src[32];
+        snprintf(src, sizeof(src), "10.0.%d.%d:%d", i / 250, i % 250, 20000 + i);
+        struct qasm_cid d = odcid;
+        d.data[0] = (uint8_t)i;
+        d.data[1] = (uint8_t)(i >> 8);
+        d.data[7] = 0xee;
+        struct trec t;
+        t_rec(&t, &odcid, SRV);
+        t_rec_dcid(&t, &d);
+        t_rec_client(&t, C1);
+        t_rec_client(&t, src);
+        if (mode == QASM_MBOX_PROACTIVE)
+            qasm_mbox_push(m, &t.r, now);
+        t_short(&p, &d, 40);
+        enum qasm_mbox_action a = t_send(m, &p, src, SRV, QASM_MBOX_FROM_CLIENT, now, &v);
+        if (a == QASM_MBOX_HOLD) {
+            assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+            qasm_mbox_answer(m, r.id, &t.r, now + 100 * QASM_US);
+            assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+        }
+        while (qasm_mbox_next_request(m, &r))
+            ;
+        if (mode == QASM_MBOX_DEFAULT) {
+            if (v.action == QASM_MBOX_DROP) {
+                assert_int_equal(v.reason, QASM_MBOX_DROP_POOL_EXHAUSTED);
+                refused++;
+            }
+            continue;
+        }
+        assert_int_equal(v.action, QASM_MBOX_FORWARD);
+        assert_int_equal(v.public_port, port);
+        assert_int_equal(v.path, QASM_MBOX_PATH_UPDATE);
+        /* the server answers on the new path */
+        assert_int_equal(t_send(m, &p, SRV, pub(port), QASM_MBOX_FROM_SERVER, now + 1, &v),
+                         QASM_MBOX_FORWARD);
+        char s[QASM_ADDR_STRLEN];
+        assert_string_equal(qasm_addr_format(s, sizeof(s), &v.flow.dst), src);
+    }
+    struct qasm_mbox_stats st = t_stats(m);
+    if (mode == QASM_MBOX_DEFAULT) {
+        assert_int_equal(refused, 1000 - 9); /* 9 free ports after the connection's own */
+        assert_int_equal(st.ports_in_use, 10);
+    } else {
+        assert_int_equal(st.mappings, 1);
+        assert_int_equal(st.ports_high_water, 1);
+        assert_int_equal(st.migrations, 1000);
+        assert_true(st.flows <= 16 && st.dcids <= 32); /* bounded per connection */
+    }
+    qasm_mbox_del(m);
+}
+
+static void test_1000_migrations_default(void **state)
+{
+    (void)state;
+    migrate_1000(QASM_MBOX_DEFAULT);
+}
+
+static void test_1000_migrations_reactive(void **state)
+{
+    (void)state;
+    migrate_1000(QASM_MBOX_REACTIVE);
+}
+
+static void test_1000_migrations_proactive(void **state)
+{
+    (void)state;
+    migrate_1000(QASM_MBOX_PROACTIVE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,6 +671,9 @@ int main(void)
         cmocka_unit_test(test_hold_overflow),
         cmocka_unit_test(test_nonquic_default_in_aware_mode),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_1000_migrations_default),
+        cmocka_unit_test(test_1000_migrations_reactive),
+        cmocka_unit_test(test_1000_migrations_proactive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
