@@ -14,7 +14,9 @@
 #     closed too, with spare CIDs learnt through gtlsclient's chained qlog;
 #   - gtlsserver runs with the agent preloaded: server connections untouched;
 #   - inert without QASM_TRACKER; harmless with the tracker down; the ABI
-#     guard passes through (one warning) for another libngtcp2 version.
+#     guard passes through (one warning) for another libngtcp2 version;
+#   - Retry (gtlsserver -V): O-DCID kept, Retry SCID retired; server preferred
+#     address: the tracker's server address follows the client.
 # Everything runs under timeout; a trap kills what was started.
 set -u
 B=${QASM_BUILD:-build}
@@ -171,6 +173,57 @@ python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sy
 sys.exit(0 if len(a["connections"]) == len(b["connections"]) else 1)' "$T/dump_after2.json" "$T/dump5.json" ||
     fail "ABI guard: the agent reported something: $(cat "$T/dump5.json")"
 echo "ok   ABI guard: one warning ($(grep -o 'libngtcp2 version.*' "$T/client5.log")), nothing reported, download byte-exact"
+
+# Run 6: Retry (gtlsserver -V). The O-DCID is still the DCID of the client's
+# first Initial (qlog group_id), not the Retry SCID; the Retry SCID is retired.
+SPV=$(freeport)
+timeout 60 gtlsserver -q -V -d "$T/htdocs" 127.0.0.1 "$SPV" "$T/key.pem" "$T/cert.pem" \
+    >"$T/server6.log" 2>&1 &
+PIDS+=($!)
+wait_udp "$SPV" || fail "gtlsserver -V did not start"
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=debug \
+    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    --qlog-file "$T/client6.qlog" 127.0.0.1 "$SPV" https://localhost/big.bin \
+    >"$T/client6.log" 2>&1 || fail "gtlsclient against a Retry server failed"
+sleep 0.3
+ctl --json dump >"$T/dump6.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 6"
+python3 - "$T/dump6.json" "$T/client6.qlog" "$T/client6.log" <<'EOF' || fail "Retry checks failed"
+import json, re, sys
+dump = json.load(open(sys.argv[1]))
+odcid = re.search(r'"group_id":"([0-9a-f]+)"', open(sys.argv[2]).read()).group(1)
+log = open(sys.argv[3]).read()
+retired = re.findall(r"dcid-retired seq=-1 cid=([0-9a-f]+)", log)
+conns = [c for c in dump["connections"] if c["odcid"] == odcid]
+ok = len(conns) == 1 and len(retired) == 1 and retired[0] not in conns[0]["dcids"] and conns[0]["closed"]
+print(("ok   " if ok else "FAIL ") + "Retry: tracker odcid = first Initial DCID %s; Retry SCID %s retired" % (odcid, retired))
+sys.exit(0 if ok else 1)
+EOF
+
+# Run 7: server preferred address (gtlsserver --preferred-ipv4-addr): the client
+# moves to it after the handshake; the tracker's server address follows.
+SPP=$(freeport); SPQ=$(freeport)
+timeout 60 gtlsserver -q --preferred-ipv4-addr="127.0.0.1:$SPQ" -d "$T/htdocs" 127.0.0.1 "$SPP" \
+    "$T/key.pem" "$T/cert.pem" >"$T/server7.log" 2>&1 &
+PIDS+=($!)
+wait_udp "$SPP" && wait_udp "$SPQ" || fail "gtlsserver with a preferred address did not start"
+rm -f "$T/dl2/big.bin"
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
+    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    --download "$T/dl2" --qlog-file "$T/client7.qlog" 127.0.0.1 "$SPP" https://localhost/big.bin \
+    >"$T/client7.log" 2>&1 || fail "gtlsclient with a preferred address failed"
+cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "download via the preferred address differs"
+sleep 0.3
+ctl --json dump >"$T/dump7.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 7"
+python3 - "$T/dump7.json" "$T/client7.qlog" "$SPQ" <<'EOF' || fail "preferred address checks failed"
+import json, re, sys
+dump = json.load(open(sys.argv[1]))
+odcid = re.search(r'"group_id":"([0-9a-f]+)"', open(sys.argv[2]).read()).group(1)
+conns = [c for c in dump["connections"] if c["odcid"] == odcid]
+ok = len(conns) == 1 and conns[0]["server"] == "127.0.0.1:" + sys.argv[3]
+print(("ok   " if ok else "FAIL ") + "preferred address: tracker server address %s"
+      % (conns[0]["server"] if conns else None))
+sys.exit(0 if ok else 1)
+EOF
 
 python3 "$HERE/agent_wire.py" "$CAP" "$SP" "$TP" >"$T/wire.json" || fail "capture analysis failed"
 echo "wire: $(cat "$T/wire.json")"
