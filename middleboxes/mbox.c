@@ -1027,32 +1027,30 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
     const struct qasm_flow key = *keyp;
     struct flow *f = ftab_find(&m->flows, hash, &key);
 
-    if (!m->aware) {
-        v->cls = QASM_MBOX_CLASS_FLOW;
-        if (f)
+    if (f) {
+        struct entry *e = f->e;
+        if (!e->quic) {
+            /* Default mode, or a 5-tuple already given default treatment: it keeps it. */
+            v->cls = e->cls;
             v->path = QASM_MBOX_PATH_LOOKUP;
-        else if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_FLOW, now, v)) == NULL)
+            apply_client(m, f, pkt, now, v);
             return;
-        apply_client(m, f, pkt, now, v);
-        return;
-    }
-    if (f && !f->e->quic) {
-        /* A 5-tuple already given default treatment keeps it. */
-        v->cls = f->e->cls;
-        v->path = QASM_MBOX_PATH_LOOKUP;
-        apply_client(m, f, pkt, now, v);
-        return;
-    }
-    if (f && (pkt->len == 0 || !(pkt->data[0] & 0x80))) {
-        /* Fast path: a short header (or anything but a long header) on one of
-         * the connection's own 5-tuples belongs to it whatever its DCID: that
-         * is what the 5-tuple alone would give, so no DCID lookup is needed.
-         * A long header (e.g. a new connection's Initial) takes the slow path. */
-        if (pkt->len > 0 && (pkt->data[0] & 0x40))
-            f->e->established = 1;
-        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-        v->path = QASM_MBOX_PATH_LOOKUP;
-        apply_client(m, f, pkt, now, v);
+        }
+        if (pkt->len == 0 || !(pkt->data[0] & 0x80)) {
+            /* Fast path: a short header (or anything but a long header) on one of the
+             * connection's own 5-tuples belongs to it whatever its DCID: that is what
+             * the 5-tuple alone would give, so no DCID lookup is needed. A long
+             * header (e.g. a new connection's Initial) takes the slow path. */
+            e->established |= (uint8_t)(pkt->len > 0 && (pkt->data[0] & 0x40));
+            v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+            v->path = QASM_MBOX_PATH_LOOKUP;
+            apply_client(m, f, pkt, now, v);
+            return;
+        }
+    } else if (!m->aware) {
+        v->cls = QASM_MBOX_CLASS_FLOW;
+        if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_FLOW, now, v)) != NULL)
+            apply_client(m, f, pkt, now, v);
         return;
     }
 
