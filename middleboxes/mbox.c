@@ -911,7 +911,8 @@ static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *k
 /* ---- the hold queue ---- */
 
 static struct pending *query(struct qasm_mbox *m, const struct qasm_cid *dcid,
-                             const struct qasm_addr *server, int wait, qasm_tstamp now)
+                             const struct qasm_addr *server, const struct qasm_addr *client,
+                             int wait, qasm_tstamp now)
 {
     uint64_t hash = qasm_cid_hash(dcid, m->cfg.seed);
     struct pending *p = qasm_htab_find(m->pend_dcid, hash, dcid);
@@ -927,8 +928,11 @@ static struct pending *query(struct qasm_mbox *m, const struct qasm_cid *dcid,
     req.id = ++m->next_id;
     req.dcid = *dcid;
     req.server = *server;
-    if (wait)
+    if (wait) {
         req.wait_ms = (uint32_t)((m->cfg.hold_time + QASM_MS - 1) / QASM_MS);
+        if (client)
+            req.client = *client;
+    }
     p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
@@ -958,7 +962,10 @@ static struct pending *query(struct qasm_mbox *m, const struct qasm_cid *dcid,
 static int hold(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_cid *dcid,
                 qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
-    struct pending *p = query(m, dcid, &pkt->flow.dst, 1, now);
+    /* The tracker is asked to wait for this client address as well: the
+     * agent reports a migration as it starts it, but its report may still
+     * trail the first packet on the new path. */
+    struct pending *p = query(m, dcid, &pkt->flow.dst, &pkt->flow.src, 1, now);
     if (p == NULL)
         return -1;
     if (p->nheld >= m->cfg.hold_max_per_dcid || m->nheld >= m->cfg.hold_max) {

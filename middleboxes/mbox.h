@@ -286,6 +286,8 @@ struct qasm_mbox_req {
     struct qasm_cid dcid;     /* QUERY */
     struct qasm_addr server;  /* QUERY: the server the packet was sent to (may be unset) */
     uint32_t wait_ms;         /* QUERY: 0 = answer now; else tracker may wait that long */
+    struct qasm_addr client;  /* QUERY with a wait: the packet's client address; the tracker
+                                 waits until it is attested too (its report may trail the packet) */
     struct qasm_cid odcid;    /* SUBSCRIBE / UNSUBSCRIBE */
 };
 

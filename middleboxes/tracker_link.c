@@ -172,6 +172,9 @@ void qasm_tlink_pump(struct qasm_tlink *l)
             qasm_proto_msg_init(&msg, QASM_PROTO_QUERY, id);
             msg.u.query.dcid = req.dcid;
             msg.u.query.wait_ms = req.wait_ms;
+            /* No server filter: in a chain the packet's destination is the
+             * next hop, not the server the agent reported. */
+            msg.u.query.client = req.client;
             kind = PEND_QUERY;
             break;
         case QASM_MBOX_REQ_SUBSCRIBE:
