@@ -1437,6 +1437,30 @@ static void release(struct qasm_mbox *m, struct held *h, qasm_tstamp now, int ti
     free(h);
 }
 
+void qasm_mbox_flush(struct qasm_mbox *m)
+{
+    while (!dl_empty(&m->held)) {
+        struct held *h = container_of(m->held.next, struct held, link);
+        struct pending *p = h->p;
+        p->head = h->next;
+        if (p->head == NULL)
+            p->tail = NULL;
+        p->nheld--;
+        dl_unlink(&h->link);
+        m->nheld--;
+        struct qasm_mbox_verdict v;
+        verdict_init(&v, &h->pkt);
+        v.held_since = h->since;
+        drop(&v, QASM_MBOX_DROP_SHUTDOWN);
+        count_verdict(m, &v);
+        m->st.packets_released++;
+        m->st.released_default++;
+        if (ring_push(&m->releases, &v) < 0)
+            m->st.packets_dropped_by[QASM_MBOX_DROP_NO_MEMORY]++;
+        free(h);
+    }
+}
+
 /* Releases every packet held on |p| (oldest first). */
 static void release_all(struct qasm_mbox *m, struct pending *p, qasm_tstamp now, int timed_out)
 {

@@ -134,7 +134,8 @@ void qasm_mbox_config_init(struct qasm_mbox_config *cfg, enum qasm_mbox_function
 int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg);
 
 /* qasm_mbox_del frees the core and everything it holds. NULL is fine.
- * Held packets are dropped without being handed back (drain first). */
+ * Held packets are forgotten without being handed back: call
+ * qasm_mbox_flush and drain the releases first to get their buffers back. */
 void qasm_mbox_del(struct qasm_mbox *m);
 
 /* ---- Packets and verdicts ---- */
@@ -183,7 +184,7 @@ enum qasm_mbox_drop_reason {
     QASM_MBOX_DROP_HOLD_OVERFLOW = 4,  /* hold queue full (per DCID or global) */
     QASM_MBOX_DROP_NO_MAPPING = 5,     /* NAT: public-side packet matching no mapping */
     QASM_MBOX_DROP_NO_MEMORY = 6,      /* allocation failed */
-    QASM_MBOX_DROP_SHUTDOWN = 7,       /* reserved (held packets are freed by qasm_mbox_del) */
+    QASM_MBOX_DROP_SHUTDOWN = 7,       /* held packet handed back by qasm_mbox_flush */
     QASM_MBOX_DROP_TABLE_FULL = 8,     /* max_entries reached: new flow refused */
     QASM_MBOX_DROP_MAX
 };
@@ -256,6 +257,13 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
  * set; action is FORWARD or DROP), or 0 when none is waiting.
  */
 int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v);
+
+/*
+ * qasm_mbox_flush hands every held packet back at once (for a shell that is
+ * shutting down and wants its buffers back): each comes out of
+ * qasm_mbox_next_release as a DROP with reason SHUTDOWN.
+ */
+void qasm_mbox_flush(struct qasm_mbox *m);
 
 /* ---- Events for the shell ---- */
 

@@ -197,7 +197,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 6:
-            qasm_mbox_tracker_state(m, op & 0x10, now);
+            if (op & 0x20)
+                qasm_mbox_flush(m);
+            else
+                qasm_mbox_tracker_state(m, op & 0x10, now);
             break;
         default: {
             if ((op & 0x80) && nbufs > 0) { /* replay stored datagrams as one batch */

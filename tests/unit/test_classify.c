@@ -350,6 +350,35 @@ static void test_batch_equals_single(void **state)
     }
 }
 
+static void test_flush(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = rl_aware(QASM_MBOX_REACTIVE);
+    handshake(m);
+    struct tpkt p1, p2;
+    struct qasm_mbox_verdict v;
+    struct qasm_cid a = t_cid(3), b = t_cid(4);
+    t_short(&p1, &a, 40);
+    t_short(&p2, &b, 40);
+    assert_int_equal(t_send(m, &p1, C2, SRV, QASM_MBOX_FROM_CLIENT, 1, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_send(m, &p2, C2, SRV, QASM_MBOX_FROM_CLIENT, 2, &v), QASM_MBOX_HOLD);
+    qasm_mbox_flush(m);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_ptr_equal(v.opaque, &p1);
+    assert_int_equal(v.action, QASM_MBOX_DROP);
+    assert_int_equal(v.reason, QASM_MBOX_DROP_SHUTDOWN);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_ptr_equal(v.opaque, &p2);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 0);
+    assert_int_equal(t_stats(m).held_now, 0);
+    /* a late answer finds nothing to release */
+    struct qasm_mbox_req r;
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+    qasm_mbox_answer(m, r.id, NULL, 3);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 0);
+    qasm_mbox_del(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_tracker_reconnect_resubscribes),
         cmocka_unit_test(test_proto_adapters),
         cmocka_unit_test(test_batch_equals_single),
+        cmocka_unit_test(test_flush),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
