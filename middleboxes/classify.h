@@ -44,6 +44,8 @@ struct qasm_cidlen_table;
 
 /* qasm_cidlen_table_new: |max| bounds the entries (oldest forgotten). 0 or -ENOMEM. */
 int qasm_cidlen_table_new(struct qasm_cidlen_table **pt, size_t max, uint64_t seed);
+
+/* qasm_cidlen_table_del frees the table. NULL is fine. */
 void qasm_cidlen_table_del(struct qasm_cidlen_table *t);
 
 /* qasm_cidlen_get returns the CID length of |server|, or -1. */
@@ -53,6 +55,7 @@ int qasm_cidlen_get(const struct qasm_cidlen_table *t, const struct qasm_addr *s
  * unchanged, -ENOMEM. */
 int qasm_cidlen_set(struct qasm_cidlen_table *t, const struct qasm_addr *server, uint8_t len);
 
+/* qasm_cidlen_count returns the number of servers whose length is known. */
 size_t qasm_cidlen_count(const struct qasm_cidlen_table *t);
 
 #endif

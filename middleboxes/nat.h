@@ -29,8 +29,13 @@ void qasm_portpool_free(struct qasm_portpool *pp, uint16_t port);
 /* qasm_portpool_owner returns the owner of |port|, or NULL (free / out of range). */
 void *qasm_portpool_owner(const struct qasm_portpool *pp, uint16_t port);
 
+/* qasm_portpool_size returns the number of ports in the range. */
 size_t qasm_portpool_size(const struct qasm_portpool *pp);
+
+/* qasm_portpool_in_use returns the ports handed out now. */
 size_t qasm_portpool_in_use(const struct qasm_portpool *pp);
+
+/* qasm_portpool_high_water returns the most ports ever in use at once. */
 size_t qasm_portpool_high_water(const struct qasm_portpool *pp);
 
 #endif
