@@ -30,13 +30,21 @@
  * qasm_mbox_expire() when it passes (qasm_mbox_process() also expires what
  * is due, so a replay that only calls process stays exact).
  *
+ * Many packets at once: qasm_mbox_process_batch() (same verdicts as one
+ * call per packet, 2-4x faster with 10^6 flows: it overlaps cache misses).
+ *
  * Drain order after each call to process / answer / push / expire /
  * tracker_state: events first (a PORT_OPEN must precede the first packet
  * sent from that port), then the verdict / released packets, then requests.
  *
- * The rules of classification (aware modes; see docs/MIDDLEBOXES.md):
+ * The rules of classification (aware modes; see docs/MIDDLEBOX-CORE.md):
+ *  - a packet on a 5-tuple the core already knows keeps that 5-tuple's
+ *    state (its connection's, or its default entry's) without a DCID lookup,
+ *    except a long header, which is classified as below;
  *  - non-QUIC UDP, and QUIC packets whose DCID cannot be read (short header
  *    to a server whose CID length is not known yet) get default treatment;
+ *  - packets with a known DCID from a new 5-tuple whose address the tracker
+ *    does not (yet) attest are held and the tracker asked, like unknown ones;
  *  - the CID length of each server is learned from the SCID of its
  *    long-header packets; a client Initial gives the O-DCID directly;
  *  - a connection's state moves to a new client address only when the
