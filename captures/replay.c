@@ -53,6 +53,7 @@ struct wait {
     uint64_t id;
     struct qasm_cid dcid;
     struct qasm_addr server;
+    struct qasm_addr client; /* set: also wait until the connection lists it */
     qasm_tstamp deadline;
 };
 
@@ -469,12 +470,27 @@ static void answer(struct qasm_replay *r, uint64_t id, const struct qasm_store_c
     to_core_answer(r, id, &rec, t);
 }
 
+/* Whether |c| satisfies a wait: it exists and lists the wait's client, if any. */
+static int wait_met(const struct qasm_store_conn *c, const struct qasm_addr *client)
+{
+    struct qasm_proto_conn rec;
+    if (c == NULL)
+        return 0;
+    if (client->family == 0)
+        return 1;
+    qasm_store_record(c, &rec);
+    for (unsigned i = 0; i < rec.nclients; i++)
+        if (qasm_addr_eq(&rec.clients[i], client))
+            return 1;
+    return 0;
+}
+
 static void handle_request(struct qasm_replay *r, const struct qasm_mbox_req *q, qasm_tstamp t)
 {
     switch (q->type) {
     case QASM_MBOX_REQ_QUERY: {
         const struct qasm_store_conn *c = qasm_store_find(r->st, &q->dcid, &q->server);
-        if (c || q->wait_ms == 0 || r->nwaits >= MAX_WAITS ||
+        if (wait_met(c, &q->client) || q->wait_ms == 0 || r->nwaits >= MAX_WAITS ||
             grow((void **)&r->waits, &r->cap_waits, r->nwaits, sizeof(*r->waits)) < 0) {
             answer(r, q->id, c, t);
             break;
@@ -483,6 +499,7 @@ static void handle_request(struct qasm_replay *r, const struct qasm_mbox_req *q,
         w->id = q->id;
         w->dcid = q->dcid;
         w->server = q->server;
+        w->client = q->client;
         w->deadline = t + (qasm_duration)q->wait_ms * QASM_MS;
         break;
     }
@@ -689,9 +706,11 @@ static void advance(struct qasm_replay *r, qasm_tstamp t)
         } else if (wnext <= n) {
             for (size_t i = 0; i < r->nwaits;) {
                 if (r->waits[i].deadline <= n) {
-                    uint64_t id = r->waits[i].id;
+                    /* At the deadline the tracker answers with what it has. */
+                    struct wait w = r->waits[i];
                     r->waits[i] = r->waits[--r->nwaits];
-                    answer(r, id, NULL, n);
+                    answer(r, w.id,
+                           w.client.family ? qasm_store_find(r->st, &w.dcid, &w.server) : NULL, n);
                 } else {
                     i++;
                 }
@@ -762,7 +781,7 @@ static void store_changes(struct qasm_replay *r, qasm_tstamp t)
         for (size_t i = 0; i < r->nwaits && !final;) {
             struct wait *w = &r->waits[i];
             const struct qasm_store_conn *c = qasm_store_find(r->st, &w->dcid, &w->server);
-            if (c) {
+            if (wait_met(c, &w->client)) {
                 uint64_t id = w->id;
                 *w = r->waits[--r->nwaits];
                 answer(r, id, c, t);
