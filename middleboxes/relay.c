@@ -129,9 +129,12 @@ static int udp_socket(const struct qasm_addr *bind_to, const struct qasm_addr *c
     int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1)
         return -errno;
-    int size = 1 << 21;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    /* Room for bursts: the FORCE variants pass net.core.[rw]mem_max when privileged. */
+    int size = 1 << 22;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) == -1)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) == -1)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
     if (bind_to) {
         socklen_t sl = qasm_addr_to_sockaddr(&ss, bind_to);
         if (bind(fd, (struct sockaddr *)&ss, sl) == -1) {

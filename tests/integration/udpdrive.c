@@ -142,6 +142,9 @@ static int udp_bound(const struct qasm_addr *a)
     int fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd == -1)
         die("socket: %s", strerror(errno));
+    int size = 1 << 22;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) == -1)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     if (bind(fd, (struct sockaddr *)&ss, sl) == -1) {
         char b[QASM_ADDR_STRLEN];
         die("bind %s: %s", qasm_addr_format(b, sizeof(b), a), strerror(errno));
@@ -202,6 +205,7 @@ struct sconn {
 
 static struct sconn *sconns;
 static size_t nsconns;
+static qasm_tstamp srv_first, srv_last;
 static uint64_t srv_rx, srv_rx_initial, srv_rx_known, srv_rx_unknown, srv_rx_other, srv_tx;
 static volatile sig_atomic_t srv_stop, srv_dump;
 
@@ -252,9 +256,9 @@ static void srv_write_stats(const char *path, const char *name)
         return;
     fprintf(f, "{\"name\": \"%s\", \"conns\": %zu, \"rx\": %" PRIu64 ", \"rx_initial\": %" PRIu64
                ", \"rx_known\": %" PRIu64 ", \"rx_unknown\": %" PRIu64 ", \"rx_other\": %" PRIu64
-               ", \"tx\": %" PRIu64 ", \"connections\": [",
+               ", \"tx\": %" PRIu64 ", \"rx_span_s\": %.6f, \"connections\": [",
             name, nsconns, srv_rx, srv_rx_initial, srv_rx_known, srv_rx_unknown, srv_rx_other,
-            srv_tx);
+            srv_tx, srv_rx ? (double)(srv_last - srv_first) / 1e9 : 0.0);
     for (size_t i = 0; i < nsconns; i++) {
         char hex[QASM_CID_HEXLEN];
         fprintf(f, "%s{\"odcid\": \"%s\", \"packets\": %" PRIu64 ", \"addrs\": %zu}",
@@ -264,6 +268,56 @@ static void srv_write_stats(const char *path, const char *name)
     fputs("]}\n", f);
     fclose(f);
     rename(tmp, path);
+}
+
+/* One datagram received by the server from |from|. */
+static void srv_datagram(int fd, int echo, const uint8_t *buf, ssize_t n,
+                         const struct qasm_addr *from)
+{
+    uint8_t out[2048];
+    struct qasm_quic_hdr hd;
+    if ((buf[0] & 0x80) && qasm_quic_parse(&hd, buf, (size_t)n, 0, 0) > 0 &&
+        hd.type == QASM_QUIC_INITIAL) {
+        srv_rx_initial++;
+        struct sconn *sc = sconn_by_odcid(&hd.dcid);
+        if (!sc) {
+            if (nsconns == MAX_CONNS)
+                return;
+            sc = &sconns[nsconns++];
+            sc->odcid = hd.dcid;
+            sc->cscid = hd.scid;
+            for (uint64_t k = 0; k < MAX_ISSUED; k++)
+                server_cid(&sc->issued[k], &sc->odcid, k);
+        }
+        sconn_saw(sc, from);
+        size_t len = build_long(out, 1200, 2, &sc->cscid, &sc->issued[0], 0);
+        send_to(fd, from, out, len);
+        srv_tx++;
+        return;
+    }
+    if ((buf[0] & 0xc0) == 0x40 && n >= 1 + CID_LEN + 20) {
+        struct sconn *sc = sconn_by_cid(buf + 1);
+        if (!sc) {
+            srv_rx_unknown++;
+            return;
+        }
+        srv_rx_known++;
+        sconn_saw(sc, from);
+        if (echo && (size_t)n <= sizeof(out)) {
+            /* Same payload (the tag), addressed to the client's CID. */
+            out[0] = 0x43;
+            memcpy(out + 1, sc->cscid.data, sc->cscid.len);
+            size_t hl = 1 + (size_t)sc->cscid.len;
+            size_t pl = (size_t)n - 1 - CID_LEN;
+            if (hl + pl <= sizeof(out)) {
+                memcpy(out + hl, buf + 1 + CID_LEN, pl);
+                send_to(fd, from, out, hl + pl);
+                srv_tx++;
+            }
+        }
+        return;
+    }
+    srv_rx_other++;
 }
 
 static int run_server(int argc, char **argv)
@@ -308,70 +362,49 @@ static int run_server(int argc, char **argv)
     sigaction(SIGUSR1, &sa, NULL);
     int fd = udp_bound(&listen_a);
     srv_write_stats(stats, name);
-    uint8_t buf[65536], out[2048];
+    static uint8_t bufs[32][2048];
+    static struct sockaddr_storage ss[32];
+    struct mmsghdr mm[32];
+    struct iovec iov[32];
     int dirty = 0;
+    qasm_tstamp last_write = 0;
     while (!srv_stop) {
-        if (srv_dump || dirty) {
+        qasm_tstamp now = qasm_now();
+        /* Stats at most every 50 ms (and on SIGUSR1 / exit), not per datagram. */
+        if (srv_dump || (dirty && now - last_write >= 50 * QASM_MS)) {
             srv_dump = 0;
             dirty = 0;
+            last_write = now;
             srv_write_stats(stats, name);
         }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, 50) <= 0)
-            continue;
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
-        if (n <= 0)
-            continue;
-        struct qasm_addr from;
-        if (qasm_addr_from_sockaddr(&from, (struct sockaddr *)&ss, sl) < 0)
-            continue;
-        srv_rx++;
-        dirty = 1;
-        struct qasm_quic_hdr hd;
-        if ((buf[0] & 0x80) && qasm_quic_parse(&hd, buf, (size_t)n, 0, 0) > 0 &&
-            hd.type == QASM_QUIC_INITIAL) {
-            srv_rx_initial++;
-            struct sconn *sc = sconn_by_odcid(&hd.dcid);
-            if (!sc) {
-                if (nsconns == MAX_CONNS)
-                    continue;
-                sc = &sconns[nsconns++];
-                sc->odcid = hd.dcid;
-                sc->cscid = hd.scid;
-                for (uint64_t k = 0; k < MAX_ISSUED; k++)
-                    server_cid(&sc->issued[k], &sc->odcid, k);
-            }
-            sconn_saw(sc, &from);
-            size_t len = build_long(out, 1200, 2, &sc->cscid, &sc->issued[0], 0);
-            send_to(fd, &from, out, len);
-            srv_tx++;
+        for (int i = 0; i < 32; i++) {
+            iov[i].iov_base = bufs[i];
+            iov[i].iov_len = sizeof(bufs[i]);
+            memset(&mm[i], 0, sizeof(mm[i]));
+            mm[i].msg_hdr.msg_name = &ss[i];
+            mm[i].msg_hdr.msg_namelen = sizeof(ss[i]);
+            mm[i].msg_hdr.msg_iov = &iov[i];
+            mm[i].msg_hdr.msg_iovlen = 1;
+        }
+        int got = recvmmsg(fd, mm, 32, MSG_DONTWAIT, NULL);
+        if (got <= 0) {
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            poll(&pfd, 1, dirty ? 50 : 200);
             continue;
         }
-        if ((buf[0] & 0xc0) == 0x40 && n >= 1 + CID_LEN + 20) {
-            struct sconn *sc = sconn_by_cid(buf + 1);
-            if (!sc) {
-                srv_rx_unknown++;
+        for (int i = 0; i < got; i++) {
+            if (mm[i].msg_len == 0 || (mm[i].msg_hdr.msg_flags & MSG_TRUNC))
                 continue;
-            }
-            srv_rx_known++;
-            sconn_saw(sc, &from);
-            if (echo && (size_t)n <= sizeof(out)) {
-                /* Same payload (the tag), addressed to the client's CID. */
-                out[0] = 0x43;
-                memcpy(out + 1, sc->cscid.data, sc->cscid.len);
-                size_t hl = 1 + (size_t)sc->cscid.len;
-                size_t pl = (size_t)n - 1 - CID_LEN;
-                if (hl + pl <= sizeof(out)) {
-                    memcpy(out + hl, buf + 1 + CID_LEN, pl);
-                    send_to(fd, &from, out, hl + pl);
-                    srv_tx++;
-                }
-            }
-            continue;
+            struct qasm_addr from;
+            if (qasm_addr_from_sockaddr(&from, (struct sockaddr *)&ss[i],
+                                        mm[i].msg_hdr.msg_namelen) < 0)
+                continue;
+            srv_last = qasm_now();
+            if (srv_rx++ == 0)
+                srv_first = srv_last;
+            dirty = 1;
+            srv_datagram(fd, echo, bufs[i], (ssize_t)mm[i].msg_len, &from);
         }
-        srv_rx_other++;
     }
     srv_write_stats(stats, name);
     close(fd);
@@ -469,6 +502,7 @@ static int run_client(int argc, char **argv)
         {"bind-ip", required_argument, NULL, 'B'},
         {"size", required_argument, NULL, 'z'},
         {"linger", required_argument, NULL, 'L'},
+        {"blast", no_argument, NULL, 'X'},
         {"handshake-timeout", required_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
@@ -477,6 +511,7 @@ static int run_client(int argc, char **argv)
     long packets = 50, every = 5, port_base = 0, size = 100;
     qasm_duration interval = 10 * QASM_MS, linger = 300 * QASM_MS, hs_timeout = 1 * QASM_SEC;
     const char *bind_ip = NULL;
+    int blast = 0;
     int have_to = 0, have_server = 0, c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -492,6 +527,7 @@ static int run_client(int argc, char **argv)
         case 'B': bind_ip = optarg; break;
         case 'z': size = num_arg("size", optarg, 64, 1400); break;
         case 'L': linger = dur_arg("linger", optarg); break;
+        case 'X': blast = 1; break;
         case 'H': hs_timeout = dur_arg("handshake-timeout", optarg); break;
         default: die("client: unknown option (see --help)");
         }
@@ -554,6 +590,40 @@ static int run_client(int argc, char **argv)
         return 3;
     }
     report(&cl, QASM_PROTO_REPORT_DCID_NEW, &cur, &scid0, 0);
+
+    if (blast) {
+        /* Throughput: --packets datagrams from the first port, batches of 32, no waiting. */
+        struct qasm_cid dcid0;
+        server_cid(&dcid0, &cl.odcid, 0);
+        static uint8_t bufs[32][1500];
+        struct mmsghdr mm[32];
+        struct iovec iov[32];
+        struct sockaddr_storage ss;
+        socklen_t sl = qasm_addr_to_sockaddr(&ss, &cl.to);
+        qasm_tstamp t0 = qasm_now();
+        long sent = 0;
+        while (sent < packets) {
+            int n = packets - sent < 32 ? (int)(packets - sent) : 32;
+            for (int i = 0; i < n; i++) {
+                size_t len = build_short(bufs[i], (size_t)size, &dcid0, (uint32_t)(sent + i + 1),
+                                         cl.conn, 0, (uint32_t)(sent + i));
+                iov[i].iov_base = bufs[i];
+                iov[i].iov_len = len;
+                memset(&mm[i], 0, sizeof(mm[i]));
+                mm[i].msg_hdr.msg_name = &ss;
+                mm[i].msg_hdr.msg_namelen = sl;
+                mm[i].msg_hdr.msg_iov = &iov[i];
+                mm[i].msg_hdr.msg_iovlen = 1;
+            }
+            int r = sendmmsg(cl.fds[0], mm, (unsigned)n, 0);
+            if (r > 0)
+                sent += r;
+        }
+        double secs = (double)(qasm_now() - t0) / 1e9;
+        printf("{\"conn\": %u, \"handshake\": true, \"sent\": %ld, \"send_s\": %.6f, "
+               "\"send_pps\": %.0f}\n", cl.conn, sent, secs, secs > 0 ? (double)sent / secs : 0.0);
+        return 0;
+    }
 
     uint32_t pn = 1;
     long phase = 0;
@@ -622,6 +692,8 @@ static const char usage_text[] =
 "  --size BYTES            short-header datagram size (default 100)\n"
 "  --linger DUR            wait for late replies at the end (default 300ms)\n"
 "  --handshake-timeout DUR (default 1s, three Initials)\n"
+"  --blast                 after the handshake, send --packets datagrams as fast as possible\n"
+"                          (sendmmsg, no migration, no waiting): a throughput load\n"
 "The client prints one JSON line: sent, received, phases, phases_ok, first_failed_phase.\n"
 "Exit status: 0, 2 for bad usage, 3 when the handshake got no answer.\n";
 

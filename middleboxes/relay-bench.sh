@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# relay-bench.sh: throughput of the qasm-mbox UDP relay on loopback.
+# qasm-udpdrive --blast sends N 100-byte QUIC short-header datagrams (one
+# connection, no migration) as fast as sendmmsg allows, directly to a sink
+# (qasm-udpdrive server --echo none) or through qasm-mbox; the table gives
+# what the sink received per second and the core's per-packet time
+# (processing_ns from --stats-json). Usage: middleboxes/relay-bench.sh [N]
+# (env B = build dir, P = first of 3 free ports). Bounded: each process under timeout.
+B=${B:-build}; P=${P:-36000}; N=${1:-200000}
+run() { # label fn mode
+    local label=$1 fn=$2 mode=$3 to M= c
+    timeout 60 "$B/qasm-udpdrive" server --listen 127.0.0.1:$((P+1)) --echo none \
+        --stats /tmp/rb-srv.$$.json & local S=$!
+    to=127.0.0.1:$((P+1))
+    if [ -n "$fn" ]; then
+        timeout 60 "$B/qasm-mbox" "$fn" --mode "$mode" --tracker 127.0.0.1:$P \
+            --listen 127.0.0.1:$((P+2)) $([ "$fn" = lb ] && echo --backend || echo --upstream) 127.0.0.1:$((P+1)) \
+            $([ "$fn" = ratelimit ] && echo --rate 1e9 --burst 1e9) \
+            --stats-json /tmp/rb-mb.$$.json 2>/dev/null & M=$!
+        to=127.0.0.1:$((P+2))
+    fi
+    sleep 0.4
+    c=$(timeout 60 "$B/qasm-udpdrive" client --to $to --conn 9 --packets "$N" --migrate-every 0 \
+        --blast --tracker 127.0.0.1:$P)
+    sleep 1.2
+    [ -n "$M" ] && kill -USR1 "$(cat /proc/$M/task/$M/children)" && sleep 0.3
+    kill $S; wait $S
+    python3 - "$label" "$c" /tmp/rb-srv.$$.json /tmp/rb-mb.$$.json <<'PY'
+import json, os, sys
+label, c, srv, mb = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = json.load(open(srv))
+rate = s['rx_known'] / s['rx_span_s'] if s['rx_span_s'] else 0
+line = '| %s | %.0f | %d | %.0f |' % (label, c['send_pps'], s['rx_known'], rate)
+if os.path.exists(mb):
+    m = json.load(open(mb)); h = m['processing_ns']
+    line += ' %d | %d / %d / %d |' % (m['relay']['rx'], h['p50'], h['p99'], h['p999'])
+else:
+    line += ' - | - |'
+print(line)
+PY
+    [ -n "$M" ] && { kill $M; wait $M; }
+    rm -f /tmp/rb-mb.$$.json /tmp/rb-srv.$$.json
+}
+timeout 300 "$B/qasm-tracker" --listen 127.0.0.1:$P 2>/dev/null & T=$!
+sleep 0.3
+echo "| path | offered pps | delivered (of $N) | delivered pps | relay rx | core ns p50 / p99 / p99.9 |"
+echo "|---|---|---|---|---|---|"
+run "direct (no middlebox)" "" ""
+for m in default reactive proactive; do run "nat $m" nat $m; done
+for m in default proactive; do run "ratelimit $m" ratelimit $m; done
+run "lb default" lb default
+kill $T; wait
