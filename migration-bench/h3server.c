@@ -809,7 +809,10 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     ngtcp2_settings_default(&settings);
     settings.initial_ts = qasm_now();
     settings.initial_rtt = s->initial_rtt;
-    settings.no_pmtud = 1;
+    /* PMTUD stays on in the server: ngtcp2 0.12.1 restarts it without
+     * checking no_pmtud when a connection migrates back to its fallback path
+     * during validation (conn_recv_non_probing_pkt_on_new_path), and its
+     * assert aborts the process (seen at 1000 Hz through a NAT). */
     ngtcp2_log_setup(&settings);
     settings.max_window = 24 * 1024 * 1024;
     settings.max_stream_window = 16 * 1024 * 1024;
