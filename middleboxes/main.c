@@ -356,7 +356,7 @@ int main(int argc, char **argv)
     optind = 2;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_MODE: mode_s = optarg; break;
         case OPT_LISTEN: parse_addr(&listen_a, "listen", optarg); have_listen = 1; break;

@@ -38,3 +38,4 @@ fuzz_mbox_SRCS := tests/fuzz/fuzz_mbox.c $(MBOX_CORE_SRCS)
 
 PROGS += qasm-mbox-bench
 qasm-mbox-bench_SRCS := middleboxes/bench.c $(MBOX_CORE_SRCS)
+INTEG_TESTS += tests/integration/mbox_flags.sh tests/integration/mbox_h3.sh
