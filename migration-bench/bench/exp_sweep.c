@@ -53,7 +53,8 @@ int exp_sweep(struct bench *b)
                 snprintf(cn, sizeof(cn), "%g", conns[c]);
                 snprintf(dur, sizeof(dur), "%gs", duration);
                 const char *extra[] = { "--connections", cn, "--duration", dur, "--interval", "20ms",
-                                        "--migrate-hz", hz, "--migrate-kind", "port", NULL };
+                                        "--migrate-hz", hz, "--migrate-kind", "port",
+                                        "--idle-timeout", "5s", NULL };
                 snprintf(name, sizeof(name), "client-%ghz-%gc-%s", rates[r], conns[c], bench_modes[m]);
                 json_t *cj = topo_run_client(&t, name, entry, 1, extra,
                                              topo_url(&t, url, sizeof(url), 0, "/"), duration + 40);
