@@ -1484,6 +1484,35 @@ static void pending_free(struct qasm_mbox *m, struct pending *p)
 
 /* ---- tracker answers ---- */
 
+/*
+ * A QUIC packet that got default treatment because the tracker had not
+ * answered in time (or not yet attested its address) made a default entry
+ * for its 5-tuple. Once the tracker attests that address for connection
+ * |e|, the 5-tuple joins the connection and the default entry goes (the
+ * NAT closes its extra port): a late answer still repairs the race.
+ */
+static void adopt_attested(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
+{
+    struct qasm_flow key;
+    memset(&key, 0, sizeof(key));
+    key.dst = e->server;
+    key.dst.pad = 0;
+    key.proto = 17;
+    if (!dl_empty(&e->flows))
+        key.proto = container_of(e->flows.next, struct flow, link)->key.proto;
+    for (size_t i = 0; i < e->att->n; i++) {
+        key.src = e->att->addr[i];
+        uint64_t hash = flow_hash(&key, m->cfg.seed);
+        struct flow *f = ftab_find(&m->flows, hash, &key);
+        if (f == NULL || f->e->quic || f->e->cls != QASM_MBOX_CLASS_QUIC_FLOW)
+            continue;
+        if (!e->has_state && state_alloc(m, e, now) < 0)
+            return;
+        if (flow_move(m, f, e) != NULL)
+            m->st.adopted++;
+    }
+}
+
 static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_record *rec,
                                   const struct qasm_cid *qdcid, qasm_tstamp now)
 {
@@ -1533,6 +1562,8 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     }
     if (rec->dcid_len > 0 && rec->dcid_len <= QASM_CID_MAXLEN)
         e->cid_len = (int8_t)rec->dcid_len;
+    if (e->att && !rec->closed)
+        adopt_attested(m, e, now);
     if (rec->closed)
         e->subscribed = 0; /* the tracker ended the subscription */
     else if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up && !e->subscribed)

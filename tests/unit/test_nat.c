@@ -469,6 +469,47 @@ static void test_hold_timeout_and_tracker_loss(void **state)
     qasm_mbox_del(m);
 }
 
+/* The tracker answers after --hold: the packet got its own mapping, then the late answer
+ * moves the 5-tuple to the connection and the extra port is closed. */
+static void test_late_answer_repairs(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_REACTIVE, 40000, 40009);
+    uint16_t port = handshake(m, 0);
+    while (t_count_events(m, QASM_MBOX_EV_PORT_OPEN))
+        ;
+    struct qasm_cid odcid = t_cid(1), s2 = t_cid(3);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_mbox_req r;
+    t_short(&p, &s2, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_MS, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+    qasm_mbox_expire(m, 3 * QASM_MS);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    uint16_t extra = v.public_port;
+    assert_int_not_equal(extra, port);
+    assert_int_equal(t_stats(m).mappings, 2);
+    assert_int_equal(t_count_events(m, QASM_MBOX_EV_PORT_OPEN), 1);
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &s2);
+    t_rec_client(&t, C1);
+    t_rec_client(&t, C2);
+    qasm_mbox_answer(m, r.id, &t.r, 5 * QASM_MS);
+    struct qasm_mbox_event ev;
+    assert_int_equal(qasm_mbox_next_event(m, &ev), 1);
+    assert_int_equal(ev.type, QASM_MBOX_EV_PORT_CLOSE);
+    assert_int_equal(ev.addr.port, extra);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 6 * QASM_MS, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(v.public_port, port);
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_int_equal(st.mappings, 1);
+    assert_int_equal(st.adopted, 1);
+    qasm_mbox_del(m);
+}
+
 static void test_hold_overflow(void **state)
 {
     (void)state;
@@ -668,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_hijack_reactive),
         cmocka_unit_test(test_hijack_proactive),
         cmocka_unit_test(test_hold_timeout_and_tracker_loss),
+        cmocka_unit_test(test_late_answer_repairs),
         cmocka_unit_test(test_hold_overflow),
         cmocka_unit_test(test_nonquic_default_in_aware_mode),
         cmocka_unit_test(test_config_errors),
