@@ -182,7 +182,8 @@ static struct csock *sock_for_path(struct cconn *c, const ngtcp2_path *path)
     return NULL;
 }
 
-static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size_t len)
+static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size_t len,
+                     size_t gso)
 {
     struct cconn *c = ud;
     struct client *cl = c->cl;
@@ -202,14 +203,16 @@ static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size
         cl->tx_errors++;
         return -EINVAL;
     }
-    int rv = qasm_udp_send(k->fd, pkt, len, NULL, 0, NULL);
+    int rv = qasm_udp_send(k->fd, pkt, len, NULL, 0, NULL, gso);
     if (rv != 0) {
         cl->tx_errors++;
         return rv;
     }
-    cl->pkts_tx++;
+    size_t npkts = gso ? (len + gso - 1) / gso : 1;
+    cl->pkts_tx += npkts;
     cl->bytes_tx += len;
-    qasm_migsched_on_packet(&c->mig);
+    while (npkts--)
+        qasm_migsched_on_packet(&c->mig);
     return 0;
 }
 

@@ -184,7 +184,8 @@ static int counters_json(const struct server *s, char *buf, size_t len)
 
 /* ------------------------------------------------------------- sending */
 
-static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size_t len)
+static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size_t len,
+                     size_t gso)
 {
     struct server *s = &srv_g;
     struct listener *l = path->user_data;
@@ -202,12 +203,12 @@ static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size
         }
     }
     int rv = qasm_udp_send(l->fd, pkt, len, path->remote.addr, path->remote.addrlen,
-                           path->local.addr);
+                           path->local.addr, gso);
     if (rv != 0) {
         s->n.tx_errors++;
         return rv;
     }
-    s->n.tx_packets++;
+    s->n.tx_packets += gso ? (len + gso - 1) / gso : 1;
     s->n.tx_bytes += len;
     return 0;
 }
@@ -886,7 +887,7 @@ static void send_stateless_reset(struct server *s, struct listener *l, const ngt
         return;
     ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(out, sizeof(out), token, rnd, randlen);
     if (n > 0 && qasm_udp_send(l->fd, out, (size_t)n, path->remote.addr, path->remote.addrlen,
-                               path->local.addr) == 0) {
+                               path->local.addr, 0) == 0) {
         s->n.stateless_resets++;
         s->n.tx_packets++;
         s->n.tx_bytes += (uint64_t)n;
@@ -903,7 +904,7 @@ static void send_version_negotiation(struct server *s, struct listener *l,
                                                           vc->scidlen, vc->dcid, vc->dcidlen,
                                                           versions, 1);
     if (n > 0 && qasm_udp_send(l->fd, out, (size_t)n, path->remote.addr, path->remote.addrlen,
-                               path->local.addr) == 0) {
+                               path->local.addr, 0) == 0) {
         s->n.version_negotiations++;
         s->n.tx_packets++;
         s->n.tx_bytes += (uint64_t)n;

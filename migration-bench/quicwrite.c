@@ -2,19 +2,22 @@
 #include "quicwrite.h"
 
 #include <errno.h>
+#include <string.h>
 
 #define PKT_BUF 65536
+#define QASM_QUIC_MAX_GSO_SEGS 44  /* 44 * 1452 < 64 KiB */
 
 int qasm_quic_flush(ngtcp2_conn *conn, nghttp3_conn *h3, qasm_quic_send_fn send, void *ud,
                     uint64_t ts, size_t max_pkts, size_t *npkts)
 {
     uint8_t buf[PKT_BUF];
-    ngtcp2_path_storage ps;
+    ngtcp2_path_storage ps, bps;   /* this packet's path, the batch's path */
     ngtcp2_pkt_info pi;
-    size_t sent = 0;
-    int rv = 0;
+    size_t sent = 0, blen = 0, nseg = 0, gso = 0;
+    int rv = 0, err = 0;
 
     ngtcp2_path_storage_zero(&ps);
+    ngtcp2_path_storage_zero(&bps);
     size_t quantum = ngtcp2_conn_get_send_quantum(conn) /
                      ngtcp2_conn_get_max_tx_udp_payload_size(conn);
     if (quantum < 1)
@@ -28,6 +31,14 @@ int qasm_quic_flush(ngtcp2_conn *conn, nghttp3_conn *h3, qasm_quic_send_fn send,
         nghttp3_ssize nvec = 0;
         ngtcp2_ssize ndatalen = -1;
 
+        size_t max = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn);
+        if (max > sizeof(buf) - blen) {
+            /* no room for another packet: send the batch first */
+            err = send(ud, &bps.path, buf, blen, nseg > 1 ? gso : 0);
+            blen = nseg = 0;
+            if (err == -EAGAIN)
+                break;
+        }
         if (h3 && ngtcp2_conn_get_max_data_left(conn)) {
             nvec = nghttp3_conn_writev_stream(h3, &sid, &fin, vec, 16);
             if (nvec < 0) {
@@ -38,11 +49,9 @@ int qasm_quic_flush(ngtcp2_conn *conn, nghttp3_conn *h3, qasm_quic_send_fn send,
         uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
         if (fin)
             flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
-        size_t max = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn);
-        if (max > sizeof(buf))
-            max = sizeof(buf);
-        ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn, &ps.path, &pi, buf, max, &ndatalen, flags,
-                                                   sid, (const ngtcp2_vec *)vec, (size_t)nvec, ts);
+        ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn, &ps.path, &pi, buf + blen, max, &ndatalen,
+                                                   flags, sid, (const ngtcp2_vec *)vec,
+                                                   (size_t)nvec, ts);
         if (n < 0) {
             switch (n) {
             case NGTCP2_ERR_STREAM_DATA_BLOCKED:
@@ -65,12 +74,30 @@ int qasm_quic_flush(ngtcp2_conn *conn, nghttp3_conn *h3, qasm_quic_send_fn send,
             break;
         if (n == 0)
             break;
-        int err = send(ud, &ps.path, buf, (size_t)n);
+        if (nseg > 0 && (!ngtcp2_path_eq(&ps.path, &bps.path) || (size_t)n > gso)) {
+            /* different path or a bigger packet: it starts a new batch */
+            err = send(ud, &bps.path, buf, blen, nseg > 1 ? gso : 0);
+            memmove(buf, buf + blen, (size_t)n);
+            blen = nseg = 0;
+        }
+        if (nseg == 0) {
+            ngtcp2_path_copy(&bps.path, &ps.path);
+            gso = (size_t)n;
+        }
+        blen += (size_t)n;
+        nseg++;
         sent++;
+        if ((size_t)n < gso || nseg >= QASM_QUIC_MAX_GSO_SEGS) {
+            /* a short packet can only end a GSO batch */
+            err = send(ud, &bps.path, buf, blen, nseg > 1 ? gso : 0);
+            blen = nseg = 0;
+        }
         if (err == -EAGAIN || sent >= max_pkts)
             break;
     }
 out:
+    if (nseg > 0)
+        (void)send(ud, &bps.path, buf, blen, nseg > 1 ? gso : 0);
     ngtcp2_conn_update_pkt_tx_time(conn, ts);
     if (npkts)
         *npkts = sent;
@@ -98,5 +125,5 @@ void qasm_quic_close_pkt(ngtcp2_conn *conn, int liberr, uint64_t h3err, qasm_qui
     ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn, &ps.path, NULL, buf, sizeof(buf),
                                                         &ccerr, ts);
     if (n > 0)
-        (void)send(ud, &ps.path, buf, (size_t)n);
+        (void)send(ud, &ps.path, buf, (size_t)n, 0);
 }

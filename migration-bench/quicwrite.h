@@ -12,15 +12,22 @@
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 
-/* Sends one datagram on |path|; returns 0 or a negative errno (-EAGAIN: stop for now). */
+/*
+ * Sends |len| bytes on |path|: one datagram, or when |gso| is non-zero and
+ * smaller than |len|, several datagrams of |gso| bytes (the last may be
+ * shorter) to be sent with UDP GSO. Returns 0 or a negative errno (-EAGAIN:
+ * stop for now).
+ */
 typedef int (*qasm_quic_send_fn)(void *ud, const ngtcp2_path *path, const uint8_t *pkt,
-                                 size_t len);
+                                 size_t len, size_t gso);
 
 /*
  * qasm_quic_flush writes packets of |conn| (and its HTTP/3 streams when
  * |h3| is non-NULL) at time |ts| until ngtcp2 has nothing more to send or
- * |max_pkts| datagrams went out. *npkts counts the datagrams sent. Returns 0,
- * or a negative ngtcp2/nghttp3 error (the caller closes the connection).
+ * |max_pkts| datagrams went out. Consecutive packets of the same size on the
+ * same path are handed to |send| together for GSO. *npkts counts the
+ * datagrams sent. Returns 0, or a negative ngtcp2/nghttp3 error (the caller
+ * closes the connection).
  */
 int qasm_quic_flush(ngtcp2_conn *conn, nghttp3_conn *h3, qasm_quic_send_fn send, void *ud,
                     uint64_t ts, size_t max_pkts, size_t *npkts);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -111,46 +112,79 @@ ssize_t qasm_udp_recv(int fd, void *buf, size_t len, struct sockaddr_storage *re
     return n;
 }
 
-int qasm_udp_send(int fd, const void *buf, size_t len, const struct sockaddr *remote,
-                  socklen_t remotelen, const struct sockaddr *local)
+static int gso_broken;
+
+static int send_one(int fd, const void *buf, size_t len, const struct sockaddr *remote,
+                    socklen_t remotelen, const struct sockaddr *local, size_t gso)
 {
     union {
         struct cmsghdr h;
-        uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+        uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t))];
     } cbuf;
     struct iovec iov = {(void *)buf, len};
     struct msghdr mh = {0};
+    size_t clen = 0;
     memset(&cbuf, 0, sizeof(cbuf));
     mh.msg_name = (void *)remote;
     mh.msg_namelen = remote ? remotelen : 0;
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
+    mh.msg_control = cbuf.b;
+    mh.msg_controllen = sizeof(cbuf.b);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     if (local && local->sa_family == AF_INET &&
         ((const struct sockaddr_in *)local)->sin_addr.s_addr != INADDR_ANY) {
         struct in_pktinfo pi = {0};
         pi.ipi_spec_dst = ((const struct sockaddr_in *)local)->sin_addr;
-        mh.msg_control = cbuf.b;
-        mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         c->cmsg_level = IPPROTO_IP;
         c->cmsg_type = IP_PKTINFO;
         c->cmsg_len = CMSG_LEN(sizeof(pi));
         memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+        clen += CMSG_SPACE(sizeof(pi));
+        c = CMSG_NXTHDR(&mh, c);
     } else if (local && local->sa_family == AF_INET6 &&
                !IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)local)->sin6_addr)) {
         struct in6_pktinfo pi = {0};
         pi.ipi6_addr = ((const struct sockaddr_in6 *)local)->sin6_addr;
-        mh.msg_control = cbuf.b;
-        mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         c->cmsg_level = IPPROTO_IPV6;
         c->cmsg_type = IPV6_PKTINFO;
         c->cmsg_len = CMSG_LEN(sizeof(pi));
         memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+        clen += CMSG_SPACE(sizeof(pi));
+        c = CMSG_NXTHDR(&mh, c);
     }
+    if (gso) {
+        uint16_t seg = (uint16_t)gso;
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(seg));
+        memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+        clen += CMSG_SPACE(sizeof(seg));
+    }
+    mh.msg_controllen = clen;
+    if (clen == 0)
+        mh.msg_control = NULL;
     ssize_t n;
     do {
         n = sendmsg(fd, &mh, 0);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : 0;
+}
+
+int qasm_udp_send(int fd, const void *buf, size_t len, const struct sockaddr *remote,
+                  socklen_t remotelen, const struct sockaddr *local, size_t gso)
+{
+    if (gso == 0 || gso >= len)
+        return send_one(fd, buf, len, remote, remotelen, local, 0);
+    if (!gso_broken) {
+        int rv = send_one(fd, buf, len, remote, remotelen, local, gso);
+        if (rv != -EIO && rv != -EINVAL && rv != -ENOPROTOOPT && rv != -EOPNOTSUPP)
+            return rv;
+        gso_broken = 1;
+    }
+    const uint8_t *p = buf;
+    int rv = 0;
+    for (size_t off = 0; off < len && rv == 0; off += gso)
+        rv = send_one(fd, p + off, len - off < gso ? len - off : gso, remote, remotelen, local, 0);
+    return rv;
 }

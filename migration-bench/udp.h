@@ -38,10 +38,13 @@ ssize_t qasm_udp_recv(int fd, void *buf, size_t len, struct sockaddr_storage *re
 
 /*
  * qasm_udp_send sends |len| bytes to |remote| (NULL for a connected socket),
- * using |local| as the source IP when non-NULL and not a wildcard.
+ * using |local| as the source IP when non-NULL and not a wildcard. When |gso|
+ * is non-zero and smaller than |len|, the bytes are |len|/|gso| datagrams of
+ * |gso| bytes (the last may be shorter) sent in one call with UDP GSO; if the
+ * kernel refuses GSO they are sent one by one (and GSO is not tried again).
  * Returns 0 or -errno.
  */
 int qasm_udp_send(int fd, const void *buf, size_t len, const struct sockaddr *remote,
-                  socklen_t remotelen, const struct sockaddr *local);
+                  socklen_t remotelen, const struct sockaddr *local, size_t gso);
 
 #endif
