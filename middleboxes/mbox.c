@@ -1314,12 +1314,15 @@ static void count_verdict(struct qasm_mbox *m, const struct qasm_mbox_verdict *v
         m->st.packets_held++;
 }
 
-static int valid_pkt(const struct qasm_mbox_pkt *pkt)
+static int valid_pkt(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt)
 {
     const struct qasm_flow *f = &pkt->flow;
     if (f->src.family != AF_INET && f->src.family != AF_INET6)
         return 0;
     if (f->dst.family != f->src.family)
+        return 0;
+    /* the NAT translates within one address family (no NAT64) */
+    if (m->cfg.function == QASM_MBOX_NAT && f->src.family != m->cfg.nat_public.family)
         return 0;
     if (pkt->dir != QASM_MBOX_FROM_CLIENT && pkt->dir != QASM_MBOX_FROM_SERVER)
         return 0;
@@ -1358,7 +1361,7 @@ static enum qasm_mbox_action process_k(struct qasm_mbox *m, const struct qasm_mb
 {
     verdict_init(v, pkt);
     m->st.packets_in++;
-    if (!valid_pkt(pkt))
+    if (!valid_pkt(m, pkt))
         drop(v, QASM_MBOX_DROP_MALFORMED);
     else if (pkt->dir == QASM_MBOX_FROM_CLIENT)
         client_pkt_k(m, pkt, key, hash, now, 1, v);

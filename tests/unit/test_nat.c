@@ -189,6 +189,11 @@ static void test_no_mapping(void **state)
     pk.flow.src.family = 0;
     assert_int_equal(qasm_mbox_process(m, &pk, 2, &v), QASM_MBOX_DROP);
     assert_int_equal(v.reason, QASM_MBOX_DROP_MALFORMED);
+    /* IPv6 through an IPv4 NAT */
+    assert_int_equal(t_send(m, &p, "[2001:db8::1]:5", "[2001:db8::2]:443", QASM_MBOX_FROM_CLIENT,
+                            3, &v),
+                     QASM_MBOX_DROP);
+    assert_int_equal(v.reason, QASM_MBOX_DROP_MALFORMED);
     qasm_mbox_del(m);
 }
 
