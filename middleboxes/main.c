@@ -45,6 +45,7 @@ static const char usage_text[] =
 "  --seed N                  hash seed (default 0 = fixed)\n"
 "  --max-datagram BYTES      largest datagram relayed (default 4096; longer: dropped)\n"
 "  --max-flows N             ratelimit, lb: upstream sockets at most (default 4096)\n"
+"  --max-entries N           state entries at most, new flows beyond refused (0: none)\n"
 "  --help                    this text\n"
 "nat:\n"
 "  --public IP               public address the pool's ports are bound on (default 127.0.0.1)\n"
@@ -68,7 +69,7 @@ enum {
     OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER, OPT_UDP_TIMEOUT, OPT_UDP_STREAM_TIMEOUT,
     OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_SEED, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_PUBLIC,
     OPT_PORTS, OPT_RATE, OPT_BURST, OPT_BYTES, OPT_BACKEND, OPT_HOLD, OPT_HOLD_MAX,
-    OPT_HOLD_PER_DCID, OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_HELP,
+    OPT_HOLD_PER_DCID, OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_MAX_ENTRIES, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -94,6 +95,7 @@ static const struct option long_opts[] = {
     {"hold-per-dcid", required_argument, NULL, OPT_HOLD_PER_DCID},
     {"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
     {"query-timeout", required_argument, NULL, OPT_QUERY_TIMEOUT},
+    {"max-entries", required_argument, NULL, OPT_MAX_ENTRIES},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -351,6 +353,7 @@ int main(int argc, char **argv)
     const char *o_udp_timeout = NULL, *o_udp_stream = NULL, *o_public = NULL, *o_ports = NULL;
     const char *o_rate = NULL, *o_burst = NULL, *o_hold = NULL, *o_hold_max = NULL;
     const char *o_hold_per = NULL, *o_cache_ttl = NULL, *o_query_timeout = NULL, *o_seed = NULL;
+    const char *o_max_entries = NULL;
     int o_bytes = 0;
 
     optind = 2;
@@ -394,6 +397,7 @@ int main(int argc, char **argv)
         case OPT_HOLD_PER_DCID: o_hold_per = optarg; break;
         case OPT_CACHE_TTL: o_cache_ttl = optarg; break;
         case OPT_QUERY_TIMEOUT: o_query_timeout = optarg; break;
+        case OPT_MAX_ENTRIES: o_max_entries = optarg; break;
         case ':':
             fail("option %s needs a value", argv[optind - 1]);
         default:
@@ -455,6 +459,8 @@ int main(int argc, char **argv)
         cfg->cache_ttl = parse_dur("cache-ttl", o_cache_ttl);
     if (o_query_timeout)
         cfg->query_timeout = parse_dur("query-timeout", o_query_timeout);
+    if (o_max_entries)
+        cfg->max_entries = (size_t)parse_u64("max-entries", o_max_entries, 0, 100000000);
     if (o_seed)
         cfg->seed = parse_u64("seed", o_seed, 0, UINT64_MAX);
 
@@ -524,6 +530,9 @@ int main(int argc, char **argv)
         qasm_relay_set_tlink(app.relay, NULL);
         qasm_relay_drain(app.relay);
     }
+    /* Whatever is still held comes back as DROP (shutdown): buffers freed, counted. */
+    qasm_mbox_flush(app.m);
+    qasm_relay_drain(app.relay);
     write_stats(&app);
     qasm_tlink_del(app.tl);
     qasm_relay_del(app.relay);

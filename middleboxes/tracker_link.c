@@ -172,6 +172,8 @@ void qasm_tlink_pump(struct qasm_tlink *l)
             qasm_proto_msg_init(&msg, QASM_PROTO_QUERY, id);
             msg.u.query.dcid = req.dcid;
             msg.u.query.wait_ms = req.wait_ms;
+            /* With a wait, the tracker also waits for this address to be attested. */
+            msg.u.query.client = req.client;
             /* No server filter: in a chain the packet's destination is the
              * next hop, not the server the agent reported. */
             msg.u.query.client = req.client;

@@ -666,11 +666,12 @@ static int run_client(int argc, char **argv)
     if (packets == 0)
         phases = 0;
     char hex[QASM_CID_HEXLEN];
-    printf("{\"conn\": %u, \"odcid\": \"%s\", \"handshake\": true, \"sent\": %ld, \"received\": %" PRIu64
-           ", \"phases\": %ld, \"phases_ok\": %ld, \"phases_failed\": %ld, "
-           "\"first_failed_phase\": %ld, \"send_s\": %.3f, \"elapsed_s\": %.3f}\n",
-           cl.conn, qasm_cid_hex(hex, &cl.odcid), packets, cl.rx_total, phases, ok, phases - ok, first_failed,
-           (double)(t_last - t_first) / 1e9, (double)(qasm_now() - start) / 1e9);
+    printf("{\"conn\": %u, \"odcid\": \"%s\", \"handshake\": true, \"sent\": %ld, "
+           "\"received\": %" PRIu64 ", \"phases\": %ld, \"phases_ok\": %ld, "
+           "\"phases_failed\": %ld, \"first_failed_phase\": %ld, \"send_s\": %.3f, "
+           "\"elapsed_s\": %.3f}\n",
+           cl.conn, qasm_cid_hex(hex, &cl.odcid), packets, cl.rx_total, phases, ok, phases - ok,
+           first_failed, (double)(t_last - t_first) / 1e9, (double)(qasm_now() - start) / 1e9);
     for (int i = 0; i < cl.nfds; i++)
         close(cl.fds[i]);
     return 0;
