@@ -5,7 +5,8 @@
 # qasm-h3-client connection downloading /bytes/10M back to back for SECONDS
 # (default 5) per case. Prints a Markdown table: median goodput per case, its
 # ratio to the no-migration case, migrations done and blocked.
-# Env: QASM_BUILD (default build).
+# Env: QASM_BUILD (default build); H3_GSO=0 to send without UDP GSO (the
+# script passes --gso to server and client by default: loopback goodput).
 set -u
 B=${QASM_BUILD:-build}
 SECS=${1:-5}
@@ -15,7 +16,11 @@ SPID=
 cleanup() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 P=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-timeout $((SECS * ROUNDS * 3 + 120)) "$B/qasm-h3-server" --listen "127.0.0.1:$P" >"$T/srv.json" 2>"$T/srv.log" &
+GSO=--gso
+[ "${H3_GSO:-1}" = 0 ] && GSO=
+# shellcheck disable=SC2086
+timeout $((SECS * ROUNDS * 3 + 120)) "$B/qasm-h3-server" --listen "127.0.0.1:$P" $GSO \
+    >"$T/srv.json" 2>"$T/srv.log" &
 SPID=$!
 sleep 0.3
 declare -A ARGS=([none]="" [100hz]="--migrate-hz 100" [1000hz]="--migrate-hz 1000")
@@ -24,7 +29,7 @@ for r in $(seq "$ROUNDS"); do
     for c in $CASES; do
         # shellcheck disable=SC2086
         timeout $((SECS + 60)) "$B/qasm-h3-client" --json --duration "${SECS}s" --size 10M \
-            ${ARGS[$c]} "https://127.0.0.1:$P/" >"$T/$c.$r.json" 2>"$T/$c.$r.log" ||
+            $GSO ${ARGS[$c]} "https://127.0.0.1:$P/" >"$T/$c.$r.json" 2>"$T/$c.$r.log" ||
             echo "warning: $c round $r exited $?" >&2
     done
 done

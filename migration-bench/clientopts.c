@@ -42,6 +42,8 @@ static const char usage_text[] =
     "  --keep-sockets-for T     also keep those replaced less than T ago (500ms; max 1024)\n"
     "  --keep-alive T           send a PING after T without traffic on the current path,\n"
     "                           so a peer stuck on an old path comes back (50ms; 0 = off)\n"
+    "  --gso                    send with UDP GSO (captures on this host then show\n"
+    "                           multi-packet super-datagrams)\n"
     "  --log-level L            debug|info|warn|error (warn)\n"
     "  --help                   this text\n"
     "SSLKEYLOGFILE=FILE writes TLS secrets for Wireshark. Exit status 1 when any request\n"
@@ -203,7 +205,7 @@ enum {
     OPT_CONNECT = 256, OPT_CONNECTIONS, OPT_REQUESTS, OPT_DURATION, OPT_CONCURRENCY, OPT_SIZE,
     OPT_INTERVAL, OPT_MIG_HZ, OPT_MIG_EVERY, OPT_MIG_PKTS, OPT_MIG_KIND, OPT_LOCAL_ADDRS,
     OPT_REBIND, OPT_JSON, OPT_CSV, OPT_TIMELINE, OPT_OUTPUT, OPT_VERIFY, OPT_QLOG, OPT_IDLE,
-    OPT_IRTT, OPT_MAD, OPT_CIDLEN, OPT_KEEP, OPT_KEEPFOR, OPT_KEEPALIVE, OPT_LOG, OPT_HELP,
+    OPT_IRTT, OPT_MAD, OPT_CIDLEN, OPT_KEEP, OPT_KEEPFOR, OPT_KEEPALIVE, OPT_GSO, OPT_LOG, OPT_HELP,
 };
 
 int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *err, size_t errlen)
@@ -235,6 +237,7 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
         {"keep-sockets", required_argument, NULL, OPT_KEEP},
         {"keep-alive", required_argument, NULL, OPT_KEEPALIVE},
         {"keep-sockets-for", required_argument, NULL, OPT_KEEPFOR},
+        {"gso", no_argument, NULL, OPT_GSO},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -367,6 +370,7 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
             if (qasm_duration_parse(&o->keep_alive, a) != 0)
                 return fail(err, errlen, "--keep-alive: expected a duration, got '%s'", a);
             break;
+        case OPT_GSO: o->gso = 1; break;
         case OPT_LOG: o->log_level = a; break;
         case OPT_HELP: return 1;
         default:

@@ -56,6 +56,7 @@ struct qasm_h3c_opts {
     unsigned keep_sockets;           /* --keep-sockets: old paths kept open (16) */
     qasm_duration keep_sockets_for;  /* --keep-sockets-for: and those retired since (500 ms) */
     qasm_duration keep_alive;        /* --keep-alive: PING after this much silence (50 ms) */
+    int gso;                         /* --gso: send with UDP GSO */
     const char *log_level;
 };
 

@@ -1196,6 +1196,7 @@ int main(int argc, char **argv)
         return 2;
     }
     qasm_log_init("qasm-h3-client", (enum qasm_log_level)level);
+    qasm_quic_set_gso(cl->o.gso);
     if (cl->o.cid_len > 0 && !cl->o.rebind &&
         ((cl->o.mig_mode == QASM_MIG_PERIOD && cl->o.mig_period < 10 * QASM_MS) ||
          cl->o.mig_mode == QASM_MIG_PACKETS))

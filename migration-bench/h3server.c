@@ -1012,12 +1012,14 @@ static const char usage[] =
     "                         share it between backends to make resets verifiable\n"
     "  --no-stateless-reset   drop short-header packets for unknown DCIDs silently\n"
     "  --no-json              do not print the summary at exit\n"
+    "  --gso                  send with UDP GSO (faster; captures on this host then show\n"
+    "                         multi-packet super-datagrams)\n"
     "  --log-level L          debug|info|warn|error (warn)\n"
     "  --help                 this text\n";
 
 enum {
     O_LISTEN = 256, O_CERT, O_KEY, O_WCERT, O_WKEY, O_CIDLEN, O_IDLE, O_IRTT, O_MAD, O_SECRET,
-    O_NORESET, O_NOJSON, O_LOG, O_HELP,
+    O_NORESET, O_NOJSON, O_GSO, O_LOG, O_HELP,
 };
 
 static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -1048,6 +1050,7 @@ int main(int argc, char **argv)
         {"secret", required_argument, NULL, O_SECRET},
         {"no-stateless-reset", no_argument, NULL, O_NORESET},
         {"no-json", no_argument, NULL, O_NOJSON},
+        {"gso", no_argument, NULL, O_GSO},
         {"log-level", required_argument, NULL, O_LOG},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -1101,6 +1104,7 @@ int main(int argc, char **argv)
         case O_SECRET: secret_hex = optarg; break;
         case O_NORESET: s->stateless_reset = 0; break;
         case O_NOJSON: s->json = 0; break;
+        case O_GSO: qasm_quic_set_gso(1); break;
         case O_LOG:
             if ((level = qasm_log_level_parse(optarg)) < 0)
                 return die_usage("--log-level: expected debug|info|warn|error|off, got '%s'",

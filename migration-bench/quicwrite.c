@@ -7,6 +7,13 @@
 #define PKT_BUF 65536
 #define QASM_QUIC_MAX_GSO_SEGS 44  /* 44 * 1452 < 64 KiB */
 
+static size_t max_gso_segs = 1;
+
+void qasm_quic_set_gso(int on)
+{
+    max_gso_segs = on ? QASM_QUIC_MAX_GSO_SEGS : 1;
+}
+
 int qasm_quic_flush(ngtcp2_conn *conn, nghttp3_conn *h3, qasm_quic_send_fn send, void *ud,
                     uint64_t ts, size_t max_pkts, size_t *npkts)
 {
@@ -87,7 +94,7 @@ int qasm_quic_flush(ngtcp2_conn *conn, nghttp3_conn *h3, qasm_quic_send_fn send,
         blen += (size_t)n;
         nseg++;
         sent++;
-        if ((size_t)n < gso || nseg >= QASM_QUIC_MAX_GSO_SEGS) {
+        if ((size_t)n < gso || nseg >= max_gso_segs) {
             /* a short packet can only end a GSO batch */
             err = send(ud, &bps.path, buf, blen, nseg > 1 ? gso : 0);
             blen = nseg = 0;

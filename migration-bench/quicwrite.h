@@ -33,6 +33,14 @@ int qasm_quic_flush(ngtcp2_conn *conn, nghttp3_conn *h3, qasm_quic_send_fn send,
                     uint64_t ts, size_t max_pkts, size_t *npkts);
 
 /*
+ * qasm_quic_set_gso enables (1) or disables (0, the default) handing batches
+ * to the send function for UDP GSO. Off by default: a capture on the sending
+ * host (tshark/dumpcap on lo, AF_PACKET middleboxes) would see the unsplit
+ * multi-packet super-datagrams.
+ */
+void qasm_quic_set_gso(int on);
+
+/*
  * qasm_quic_close_pkt writes a CONNECTION_CLOSE for error |liberr| (an
  * ngtcp2 error, 0 = no error, NGTCP2_ERR_CRYPTO uses the TLS alert) into
  * |buf| and sends it. Nothing is sent in the closing/draining period.
