@@ -11,11 +11,6 @@
 #  - lb over two backends: default: the migrated connection reaches the other
 #    backend and requests fail; aware: the backend is kept, every request
 #    answered.
-# Known issues when this was written (the test shows them): ngtcp2 greases the
-# QUIC bit (RFC 9287) and lib/quic.c / classify.c reject packets whose fixed
-# bit is 0, so the server's CID length is often never learned; and a QUERY
-# answered before the agent's ADDR report reaches the tracker leaves the new
-# address unattested (default treatment, an extra mapping).
 # The same scenarios run with the deterministic driver in mbox_nat.sh,
 # mbox_ratelimit.sh and mbox_lb.sh. Counts only, no timing assertions; the
 # aware modes use a generous --hold so a loaded machine does not matter.
