@@ -411,7 +411,8 @@ struct qasm_mbox_stats {
     uint64_t ports_in_use;        /* NAT */
     uint64_t ports_high_water;    /* NAT */
     uint64_t migrations;          /* a connection moved to a new attested client address */
-    uint64_t unattested;          /* QUIC packet refused a connection's state (hijack / no attestation) */
+    uint64_t unattested;          /* QUIC packet refused a connection's state (hijack,
+                                     no attestation) */
     uint64_t adopted;             /* 5-tuples given default treatment that joined their connection
                                      when the tracker attested them later (late answer, push) */
     uint64_t cid_lens_learned;    /* server CID lengths learned */

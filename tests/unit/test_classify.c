@@ -226,9 +226,9 @@ static void test_attestation_ttl(void **state)
     struct qasm_cid s1 = t_cid(2);
     t_short(&p, &s1, 40);
     for (int i = 1; i <= 5; i++)
-        assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, (qasm_tstamp)i * 30 * QASM_SEC,
-                                &v),
-                         QASM_MBOX_FORWARD);
+        assert_int_equal(
+            t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, (qasm_tstamp)i * 30 * QASM_SEC, &v),
+            QASM_MBOX_FORWARD);
     t_short(&p, &s2, 40);
     assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 150 * QASM_SEC, &v),
                      QASM_MBOX_HOLD);

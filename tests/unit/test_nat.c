@@ -239,7 +239,8 @@ static void test_reactive_migration_keeps_port(void **state)
     t_rec_dcid(&t, &s3);
     t_rec_client(&t, C3);
     t_short(&p, &s3, 40);
-    assert_int_equal(t_send(m, &p, C3, SRV, QASM_MBOX_FROM_CLIENT, 3 * QASM_MS, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_send(m, &p, C3, SRV, QASM_MBOX_FROM_CLIENT, 3 * QASM_MS, &v),
+                     QASM_MBOX_HOLD);
     assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
     qasm_mbox_answer(m, r.id, &t.r, 3 * QASM_MS + 10);
     assert_int_equal(qasm_mbox_next_release(m, &v), 1);
