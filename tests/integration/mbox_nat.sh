@@ -98,4 +98,26 @@ check "tracker down: default behaviour (one mapping per migration)" \
     "$(json $s "d['mappings_created']") == 8"
 check "tracker down: no packet held" "$(json $s "d['packets_held']") == 0"
 stop nat
+
+echo "# nat reactive, tracker restarted under the middlebox"
+run_nat reactive $TRK || exit 1
+stop tracker
+c1=$(client 88 20 5); rc1=$?
+echo "client during the outage: $c1"
+check "tracker restart: forwarding goes on while the tracker is away" "$rc1 == 0"
+start tracker "$B/qasm-tracker" --listen 127.0.0.1:$TRK
+wait_bound $TRK tcp || exit 1
+wait_json "$T/nat.json" "d['tracker']['up'] and d['tracker']['connects'] >= 2"
+check "tracker restart: the session came back (reconnected with backoff)" \
+    "$(json "$T/nat.json" "d['tracker']['connects']") >= 2"
+before=$(json "$T/nat.json" "d['mappings_created']")
+c2=$(client 89 50 5); rc2=$?
+echo "client after the restart: $c2"
+fresh_stats nat "$T/nat.json"
+echo "nat: $(summary "$T/nat.json")"
+check "tracker restart: aware again (one new mapping for a migrating connection)" \
+    "$rc2 == 0 && $(json "$T/nat.json" "d['mappings_created']") == $before + 1"
+check "tracker restart: the session loss was seen" \
+    "$(json "$T/nat.json" "d['tracker']['disconnects']") >= 1"
+stop nat
 finish
