@@ -39,3 +39,7 @@ fuzz_mbox_SRCS := tests/fuzz/fuzz_mbox.c $(MBOX_CORE_SRCS)
 PROGS += qasm-mbox-bench
 qasm-mbox-bench_SRCS := middleboxes/bench.c $(MBOX_CORE_SRCS)
 INTEG_TESTS += tests/integration/mbox_flags.sh tests/integration/mbox_h3.sh
+
+UNIT_TESTS += test_mbox_stats
+test_mbox_stats_SRCS := tests/unit/test_mbox_stats.c middleboxes/stats.c
+test_mbox_stats_LIBS = $(CMOCKA_LIBS)
