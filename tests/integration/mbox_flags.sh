@@ -62,4 +62,42 @@ for sig in TERM INT; do
     check "SIG$sig: exit 0" "$rc == 0"
     check "SIG$sig: the stats are written at exit" "$(json "$T/s.json" "'processing_ns' in d")"
 done
+# Junk on both sides: empty, tiny, oversize and random datagrams, broken long headers.
+# The middlebox stays up and counts what it could not forward.
+start sink "$B/qasm-udpdrive" server --listen $U --echo none --stats "$T/sink.json"
+start mb "$M" nat --mode reactive --tracker 127.0.0.1:$((base + 2)) --listen $L --upstream $U \
+    --ports $((base + 3))-$((base + 3)) --stats-json "$T/s.json" --log-level error
+wait_bound $base && wait_bound $((base + 1)) || exit 1
+python3 - $base <<'PY'
+import os, random, socket, sys
+random.seed(7)
+to = ("127.0.0.1", int(sys.argv[1]))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+s.sendto(b"", to)
+s.sendto(b"\x00", to)
+s.sendto(b"\xc0" + b"\x00\x00\x00\x01" + b"\xff" * 40, to)      # DCID length 255
+s.sendto(b"\xc3\x00\x00\x00\x01\x08" + b"A" * 8 + b"\x00\x00\x44", to)  # truncated Initial
+s.sendto(b"\x40" + os.urandom(30), to)                          # short header, unknown server
+s.sendto(b"x" * 5000, to)                                       # above --max-datagram
+for _ in range(300):
+    s.sendto(os.urandom(random.randint(1, 1500)), to)
+s2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # a second flow: the 1-port pool is full
+for _ in range(10):
+    s2.sendto(os.urandom(64), to)
+PY
+sleep 0.5
+fresh_stats mb "$T/s.json"
+echo "mb: $(summary "$T/s.json")"
+check "junk: the middlebox is still up" "$(json "$T/s.json" "d['relay']['rx']") >= 300"
+check "junk: the oversize datagram is counted" \
+    "$(json "$T/s.json" "d['packets_dropped']['oversize']") == 1"
+check "junk: the one-port pool refused the second flow, counted" \
+    "$(json "$T/s.json" "d['packets_dropped']['pool_exhausted']") == 10"
+check "junk: every datagram accounted for (forwarded or dropped)" \
+    "$(json "$T/s.json" "d['packets_in'] == d['packets_forwarded'] + d['packets_dropped']['total'] - d['packets_dropped']['oversize'] - d['packets_dropped']['no_socket'] - d['packets_dropped']['send_error']")"
+stop mb
+stop sink
+check "junk: what was forwarded reached the server" \
+    "$(json "$T/sink.json" "d['rx']") >= 1"
 finish
