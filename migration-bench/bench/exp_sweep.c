@@ -30,7 +30,8 @@ int exp_sweep(struct bench *b)
     double duration = bench_param(b, "duration", 2, 10);
     FILE *csv = exp_csv_open(b, "rate-sweep.csv",
                              "rate_hz,connections,mode,migrations,migrations_failed,requests_ok,"
-                             "requests_failed,mappings_created,ports_in_use,p99_us,throughput_bps");
+                             "requests_failed,mappings_created,ports_in_use,ports_high_water,p99_us,"
+                             "throughput_bps");
     if (csv == NULL)
         return -1;
     int runs = 0, clean_aware = 0, aware_runs = 0, extra_default = 0;
@@ -62,23 +63,28 @@ int exp_sweep(struct bench *b)
                 topo_stop(&t);
                 double mig = exp_client_num(cj, "migrations"), fail = exp_client_num(cj, "requests_failed");
                 double created = bench_json_num(st, "mappings_created", -1);
-                fprintf(csv, "%g,%g,%s,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", rates[r], conns[c],
-                        bench_modes[m], mig, exp_client_num(cj, "migrations_failed"),
-                        exp_client_num(cj, "requests_ok"), fail, created,
-                        bench_json_num(st, "ports_in_use", -1), exp_client_latency(cj, "p99"),
+                double inuse = bench_json_num(st, "ports_in_use", -1);
+                fprintf(csv, "%g,%g,%s,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", rates[r],
+                        conns[c], bench_modes[m], mig, exp_client_num(cj, "migrations_failed"),
+                        exp_client_num(cj, "requests_ok"), fail, created, inuse,
+                        bench_json_num(st, "ports_high_water", -1), exp_client_latency(cj, "p99"),
                         exp_client_num(cj, "throughput_bps"));
                 fflush(csv);
-                bench_progress("  rate-sweep %6g Hz x %3g conns %-9s migrations %.0f, failed %.0f, mappings %.0f",
-                               rates[r], conns[c], bench_modes[m], mig, fail, created);
+                bench_progress("  rate-sweep %6g Hz x %3g conns %-9s migrations %.0f, failed %.0f, "
+                               "mappings created %.0f, ports in use %.0f",
+                               rates[r], conns[c], bench_modes[m], mig, fail, created, inuse);
                 runs++;
                 if (m > 0) {
                     aware_runs++;
-                    if (cj && fail == 0 && created == conns[c]) {
+                    /* Clean: no failed request and, at the end, one public port per
+                     * connection (a packet given default treatment while the tracker was
+                     * slow gets a port that is handed back once it is attested). */
+                    if (cj && fail == 0 && inuse == conns[c]) {
                         clean_aware++;
                         if (rates[r] > max_ok_rate)
                             max_ok_rate = rates[r];
                     }
-                } else if (created > conns[c]) {
+                } else if (inuse > conns[c]) {
                     extra_default++;
                 }
                 json_decref(cj);
@@ -88,14 +94,14 @@ int exp_sweep(struct bench *b)
     }
     fclose(csv);
     bench_plot(b, "rate-sweep",
-               "  set title 'NAT mappings created vs migration rate (1 connection)'\n"
-               "  set xlabel 'migrations per second'\n  set ylabel 'mappings created'\n"
+               "  set title 'NAT public ports in use after migrating at a given rate (1 connection)'\n"
+               "  set xlabel 'migrations per second'\n  set ylabel 'public ports in use'\n"
                "  set logscale xy\n"
-               "  plot 'rate-sweep.csv' using ($2==1 && strcol(3) eq 'default' ? $1 : 1/0):8 with linespoints title 'default', "
-               "'' using ($2==1 && strcol(3) eq 'reactive' ? $1 : 1/0):8 with linespoints title 'reactive', "
-               "'' using ($2==1 && strcol(3) eq 'proactive' ? $1 : 1/0):8 with linespoints title 'proactive'");
+               "  plot 'rate-sweep.csv' using ($2==1 && strcol(3) eq 'default' ? $1 : 1/0):9 with linespoints title 'default', "
+               "'' using ($2==1 && strcol(3) eq 'reactive' ? $1 : 1/0):9 with linespoints title 'reactive', "
+               "'' using ($2==1 && strcol(3) eq 'proactive' ? $1 : 1/0):9 with linespoints title 'proactive'");
     bench_row_add(b, "rate-sweep", "works at 100 Hz (paper); goal 1000 Hz", runs ? clean_aware == aware_runs : -1,
-                  "aware runs clean (no failure, 1 mapping/conn): %d/%d, up to %g Hz; default leaked in %d runs",
+                  "aware runs clean (no failure, 1 port/conn at the end): %d/%d, up to %g Hz; default leaked in %d runs",
                   clean_aware, aware_runs, max_ok_rate, extra_default);
     return runs ? 0 : -1;
 }
