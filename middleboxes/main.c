@@ -18,6 +18,7 @@
 #include <ev.h>
 
 #include "addr.h"
+#include "cid.h"
 #include "clock.h"
 #include "log.h"
 #include "mbox.h"
@@ -41,6 +42,7 @@ static const char usage_text[] =
 "  --udp-timeout DUR         idle timeout of a new entry (default 30s)\n"
 "  --udp-stream-timeout DUR  idle timeout once traffic flowed both ways (default 120s)\n"
 "  --stats-json FILE         write stats as JSON every second, at exit and on SIGUSR1\n"
+"  --stats-entries N         also list up to N state entries in the stats (default 0)\n"
 "  --log-level LEVEL         debug | info | warn | error | off (default info)\n"
 "  --seed N                  hash seed (default 0 = fixed)\n"
 "  --max-datagram BYTES      largest datagram relayed (default 4096; longer: dropped)\n"
@@ -69,7 +71,7 @@ enum {
     OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER, OPT_UDP_TIMEOUT, OPT_UDP_STREAM_TIMEOUT,
     OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_SEED, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_PUBLIC,
     OPT_PORTS, OPT_RATE, OPT_BURST, OPT_BYTES, OPT_BACKEND, OPT_HOLD, OPT_HOLD_MAX,
-    OPT_HOLD_PER_DCID, OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_MAX_ENTRIES, OPT_HELP,
+    OPT_HOLD_PER_DCID, OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_MAX_ENTRIES, OPT_STATS_ENTRIES, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -96,6 +98,7 @@ static const struct option long_opts[] = {
     {"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
     {"query-timeout", required_argument, NULL, OPT_QUERY_TIMEOUT},
     {"max-entries", required_argument, NULL, OPT_MAX_ENTRIES},
+    {"stats-entries", required_argument, NULL, OPT_STATS_ENTRIES},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -107,6 +110,7 @@ struct app {
     struct qasm_relay *relay;
     struct qasm_tlink *tl;
     const char *stats_path;
+    size_t stats_entries;
     qasm_tstamp started;
     ev_timer tick;
     ev_signal sig_term;
@@ -175,6 +179,41 @@ static void parse_ports(const char *s, uint16_t *lo, uint16_t *hi)
 }
 
 /* ---- stats ---- */
+
+struct entries_ctx {
+    struct qasm_json *j;
+    const struct app *app;
+    qasm_tstamp now;
+    size_t left;
+};
+
+/* One state entry of the core, as a JSON object (like a line of conntrack -L). */
+static int entry_cb(const struct qasm_mbox_entry_info *e, void *arg)
+{
+    struct entries_ctx *ctx = arg;
+    struct qasm_json *j = ctx->j;
+    char a[QASM_ADDR_STRLEN], hex[QASM_CID_HEXLEN];
+    if (ctx->left == 0)
+        return 1;
+    ctx->left--;
+    qasm_json_obj(j, NULL);
+    qasm_json_bool(j, "quic", e->quic);
+    if (e->quic)
+        qasm_json_str(j, "odcid", qasm_cid_hex(hex, &e->odcid));
+    qasm_json_str(j, "client", qasm_addr_format(a, sizeof(a), &e->client));
+    qasm_json_u64(j, "clients", e->nclients);
+    qasm_json_str(j, "server", qasm_addr_format(a, sizeof(a), &e->server));
+    switch (ctx->app->cfg.function) {
+    case QASM_MBOX_NAT: qasm_json_u64(j, "public_port", e->public_port); break;
+    case QASM_MBOX_RATELIMIT: qasm_json_dbl(j, "tokens", e->tokens); break;
+    case QASM_MBOX_LB: qasm_json_i64(j, "backend", e->backend); break;
+    }
+    qasm_json_bool(j, "assured", e->assured);
+    qasm_json_dbl(j, "idle_s",
+                  ctx->now > e->last_seen ? (double)(ctx->now - e->last_seen) / 1e9 : 0.0);
+    qasm_json_close(j);
+    return 0;
+}
 
 static void fill_stats(struct qasm_json *j, void *ud)
 {
@@ -276,6 +315,14 @@ static void fill_stats(struct qasm_json *j, void *ud)
         qasm_json_bool(j, "up", 0);
     }
     qasm_json_close(j);
+
+    if (app->stats_entries > 0) {
+        struct entries_ctx ctx = {.j = j, .app = app, .now = qasm_now(),
+                                  .left = app->stats_entries};
+        qasm_json_arr(j, "entries");
+        qasm_mbox_foreach(app->m, entry_cb, &ctx);
+        qasm_json_close(j);
+    }
 }
 
 static void write_stats(struct app *app)
@@ -398,6 +445,9 @@ int main(int argc, char **argv)
         case OPT_CACHE_TTL: o_cache_ttl = optarg; break;
         case OPT_QUERY_TIMEOUT: o_query_timeout = optarg; break;
         case OPT_MAX_ENTRIES: o_max_entries = optarg; break;
+        case OPT_STATS_ENTRIES:
+            app.stats_entries = (size_t)parse_u64("stats-entries", optarg, 0, 1000000);
+            break;
         case ':':
             fail("option %s needs a value", argv[optind - 1]);
         default:

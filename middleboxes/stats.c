@@ -79,7 +79,9 @@ static void json_key(struct qasm_json *j, const char *key)
     if (!j->first[j->depth])
         fputc(',', j->f);
     j->first[j->depth] = 0;
-    fprintf(j->f, "\n%*s\"%s\": ", 2 * (j->depth + 1), "", key);
+    fprintf(j->f, "\n%*s", 2 * (j->depth + 1), "");
+    if (key && !j->array[j->depth])
+        fprintf(j->f, "\"%s\": ", key);
 }
 
 void qasm_json_begin(struct qasm_json *j, FILE *f)
@@ -95,24 +97,36 @@ void qasm_json_end(struct qasm_json *j)
     fputs("\n}\n", j->f);
 }
 
-void qasm_json_obj(struct qasm_json *j, const char *key)
+static void json_open(struct qasm_json *j, const char *key, int array)
 {
     json_key(j, key);
-    fputc('{', j->f);
+    fputc(array ? '[' : '{', j->f);
     if (j->depth < 7)
         j->depth++;
     j->first[j->depth] = 1;
+    j->array[j->depth] = array;
+}
+
+void qasm_json_obj(struct qasm_json *j, const char *key)
+{
+    json_open(j, key, 0);
+}
+
+void qasm_json_arr(struct qasm_json *j, const char *key)
+{
+    json_open(j, key, 1);
 }
 
 void qasm_json_close(struct qasm_json *j)
 {
     int empty = j->first[j->depth];
+    char end = j->array[j->depth] ? ']' : '}';
     if (j->depth > 0)
         j->depth--;
     if (empty)
-        fputc('}', j->f);
+        fputc(end, j->f);
     else
-        fprintf(j->f, "\n%*s}", 2 * (j->depth + 1), "");
+        fprintf(j->f, "\n%*s%c", 2 * (j->depth + 1), "", end);
 }
 
 void qasm_json_u64(struct qasm_json *j, const char *key, uint64_t v)

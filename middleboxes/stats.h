@@ -46,14 +46,20 @@ struct qasm_json {
     FILE *f;
     int depth;
     int first[8];
+    int array[8]; /* the container at this depth is an array: members have no key */
 };
 
 /* qasm_json_begin starts the top-level object on |f|. */
 void qasm_json_begin(struct qasm_json *j, FILE *f);
 /* qasm_json_end closes the top-level object and writes a newline. */
 void qasm_json_end(struct qasm_json *j);
-/* qasm_json_obj opens a nested object under |key|; qasm_json_close closes it. */
+/*
+ * qasm_json_obj opens a nested object under |key| (NULL inside an array);
+ * qasm_json_arr opens an array; qasm_json_close closes either. Inside an
+ * array, pass NULL as the key of every member.
+ */
 void qasm_json_obj(struct qasm_json *j, const char *key);
+void qasm_json_arr(struct qasm_json *j, const char *key);
 void qasm_json_close(struct qasm_json *j);
 void qasm_json_u64(struct qasm_json *j, const char *key, uint64_t v);
 void qasm_json_i64(struct qasm_json *j, const char *key, int64_t v);

@@ -31,7 +31,7 @@ run_nat() { # mode tracker_port
     local mode=$1 trk=$2
     start nat "$B/qasm-mbox" nat --mode "$mode" --listen 127.0.0.1:$NAT \
         --upstream 127.0.0.1:$SRV --ports $POOL_LO-$POOL_HI --tracker 127.0.0.1:$trk --hold 100ms \
-        --stats-json "$T/nat.json" --log-level info
+        --stats-json "$T/nat.json" --stats-entries 16 --log-level info
     wait_bound $NAT || return 1
     # aware modes: give the tracker session a moment to come up (it is not required)
     [ "$mode" = default ] || wait_json "$T/nat.json" "d['tracker']['up'] or $trk == $DEAD" || true
@@ -67,6 +67,9 @@ for mode in default reactive proactive; do
         check "$mode: migrations followed (attested by the tracker)" \
             "$(json $s "d['migrations']") >= 9"
         check "$mode: nothing dropped" "$(json $s "d['packets_dropped']['total']") == 0"
+        od1=$(echo "$c1" | json /dev/stdin "d['odcid']")
+        check "$mode: the mapping lists the connection and its client addresses (Table 1)" \
+            "$(json $s "[(e['public_port'], e['clients'] > 1) for e in d['entries'] if e.get('odcid') == '$od1'] == [($POOL_LO, True)]")"
         if [ $mode = proactive ]; then
             check "proactive: subscribed to the connection" \
                 "$(json $s "d['tracker_subscribes']") >= 1"

@@ -119,6 +119,14 @@ static void test_json_writer_nesting_and_escapes(void **state)
     qasm_json_close(&j);
     qasm_json_obj(&j, "empty");
     qasm_json_close(&j);
+    qasm_json_arr(&j, "a");
+    qasm_json_obj(&j, NULL);
+    qasm_json_u64(&j, "k", 1);
+    qasm_json_close(&j);
+    qasm_json_u64(&j, NULL, 2);
+    qasm_json_close(&j);
+    qasm_json_arr(&j, "none");
+    qasm_json_close(&j);
     qasm_json_dbl(&j, "d", 0.5);
     qasm_json_end(&j);
     fflush(f);
@@ -130,6 +138,13 @@ static void test_json_writer_nesting_and_escapes(void **state)
                        "    \"t\": true\n"
                        "  },\n"
                        "  \"empty\": {},\n"
+                       "  \"a\": [\n"
+                       "    {\n"
+                       "      \"k\": 1\n"
+                       "    },\n"
+                       "    2\n"
+                       "  ],\n"
+                       "  \"none\": [],\n"
                        "  \"d\": 0.5\n"
                        "}\n";
     assert_string_equal(slurp(f), want);
