@@ -104,10 +104,10 @@ wait_bound() {
     echo "port $port ($proto) never bound"; return 1
 }
 
-# Waits until a stats JSON file exists and EXPR (on d) is true, at most ~5 s.
+# Waits until a stats JSON file exists and EXPR (on d) is true, at most ~5 s (or $3 tries of 50 ms).
 wait_json() {
     local f=$1 expr=$2 i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 "${3:-100}"); do
         [ -s "$f" ] && [ "$(json "$f" "$expr" 2>/dev/null)" = 1 ] && return 0
         sleep 0.05
     done

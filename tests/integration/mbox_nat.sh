@@ -123,4 +123,21 @@ check "tracker restart: aware again (one new mapping for a migrating connection)
 check "tracker restart: the session loss was seen" \
     "$(json "$T/nat.json" "d['tracker']['disconnects']") >= 1"
 stop nat
+
+echo "# nat default, mappings expire (--udp-timeout 3s) and their public sockets close"
+start nat "$B/qasm-mbox" nat --mode default --listen 127.0.0.1:$NAT --upstream 127.0.0.1:$SRV \
+    --ports $POOL_LO-$POOL_HI --udp-timeout 3s --udp-stream-timeout 3s --stats-json "$T/nat.json"
+wait_bound $NAT || exit 1
+c1=$(client 90 10 5); rc1=$?
+check "expiry: the client went through" "$rc1 == 0"
+fresh_stats nat "$T/nat.json"
+check "expiry: two mappings while the client is active" "$(json "$T/nat.json" "d['ports_in_use']") == 2"
+wait_json "$T/nat.json" "d['ports_in_use'] == 0" 200
+echo "nat: $(summary "$T/nat.json")"
+check "expiry: the mappings expired" "$(json "$T/nat.json" "d['mappings_expired']") == 2"
+check "expiry: the public sockets are closed" \
+    "$(json "$T/nat.json" "d['relay']['ports_open']") == 0 && $(ss -Hlun "( sport >= :$POOL_LO and sport <= :$POOL_HI )" | wc -l) == 0"
+c2=$(client 91 5 0); rc2=$?
+check "expiry: a new client gets a port again" "$rc2 == 0"
+stop nat
 finish
