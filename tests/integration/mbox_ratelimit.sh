@@ -53,4 +53,19 @@ for mode in default reactive proactive; do
     fi
     stop rl
 done
+
+echo "# ratelimit default: idle upstream sockets are closed (--udp-timeout 2s)"
+start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats "$T/server.json"
+start rl "$B/qasm-mbox" ratelimit --mode default --listen 127.0.0.1:$RL --upstream 127.0.0.1:$SRV \
+    --rate 1000 --burst 1000 --udp-timeout 2s --udp-stream-timeout 2s --stats-json "$T/rl.json"
+wait_bound $SRV && wait_bound $RL || exit 1
+c=$(timeout 30 "$B/qasm-udpdrive" client --to 127.0.0.1:$RL --conn 50 --packets 20 --migrate-every 5)
+check "sweep: every phase answered" "$(echo "$c" | json /dev/stdin "d['phases_ok'] == 4")"
+fresh_stats rl "$T/rl.json"
+check "sweep: one upstream socket per client address" \
+    "$(json "$T/rl.json" "d['relay']['upstream_created']") == 4"
+wait_json "$T/rl.json" "d['relay']['upstream_sockets'] == 0" 200
+check "sweep: idle upstream sockets closed" \
+    "$(json "$T/rl.json" "d['relay']['upstream_sockets'] == 0 and d['relay']['upstream_expired'] == 4")"
+stop rl
 finish
