@@ -23,7 +23,7 @@ run() { # label fn mode
     c=$(timeout 60 "$B/qasm-udpdrive" client --to $to --conn 9 --packets "$N" --migrate-every 0 \
         --blast --tracker 127.0.0.1:$P)
     sleep 1.2
-    [ -n "$M" ] && kill -USR1 "$(cat /proc/$M/task/$M/children)" && sleep 0.3
+    [ -n "$M" ] && kill -USR1 "$(pgrep -P $M)" && sleep 0.3
     kill $S; wait $S
     python3 - "$label" "$c" /tmp/rb-srv.$$.json /tmp/rb-mb.$$.json <<'PY'
 import json, os, sys

@@ -40,6 +40,7 @@ start() {
 child_pid() {
     local c
     c=$(cat "/proc/${PIDS[$1]}/task/${PIDS[$1]}/children" 2>/dev/null)
+    [ -n "$c" ] || c=$(pgrep -P "${PIDS[$1]}" 2>/dev/null)
     echo "${c%% *}"
 }
 
