@@ -68,6 +68,8 @@ struct server {
     qasm_duration idle_timeout, initial_rtt, max_ack_delay;
     int stateless_reset;
     int json;
+    int shutting;            /* SIGTERM/SIGINT seen: closing period */
+    ev_timer drain;
     struct counters n;
     struct sconn *conns;
     size_t nconns;
@@ -102,6 +104,8 @@ struct sconn {
     struct cident **cids;
     size_t ncids, capcids;
     struct sstream *streams;
+    uint8_t *close_pkt;   /* CONNECTION_CLOSE sent at shutdown, resent on input */
+    size_t close_len;
     struct sconn *prev, *next;
 };
 
@@ -234,6 +238,7 @@ static void conn_free(struct sconn *c)
         ngtcp2_conn_del(c->conn);
     if (c->tls)
         gnutls_deinit(c->tls);
+    free(c->close_pkt);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -927,6 +932,13 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
     }
     struct cident *e = qasm_htab_find(s->cids, cid_hash(&key), &key);
     struct sconn *c = e ? e->c : NULL;
+    if (s->shutting) {
+        if (c && c->close_pkt)
+            send_path(c, path, c->close_pkt, c->close_len, 0);
+        else
+            s->n.dropped++;
+        return;
+    }
     if (!c) {
         if (!(pkt[0] & 0x80)) {
             s->n.unknown_dcid++;
@@ -988,11 +1000,44 @@ static void listener_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)w;
     (void)revents;
     ev_break(loop, EVBREAK_ALL);
+}
+
+/*
+ * signal_cb: the first SIGTERM/SIGINT closes every connection
+ * (CONNECTION_CLOSE, no error) and starts a 200 ms closing period in which a
+ * packet of a closed connection gets the CONNECTION_CLOSE again (the first
+ * one may be lost, e.g. in a full receive buffer); a second signal or the end
+ * of the period stops the server.
+ */
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct server *s = &srv_g;
+    (void)w;
+    (void)revents;
+    if (s->shutting || !s->conns) {
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    s->shutting = 1;
+    for (struct sconn *c = s->conns; c; c = c->next) {
+        uint8_t buf[1500];
+        ngtcp2_path_storage ps;
+        ev_timer_stop(loop, &c->timer);
+        ngtcp2_ssize n = qasm_quic_write_close(c->conn, 0, NGHTTP3_H3_NO_ERROR, &ps, buf,
+                                               sizeof(buf), qasm_now());
+        if (n <= 0 || !(c->close_pkt = malloc((size_t)n)))
+            continue;
+        memcpy(c->close_pkt, buf, (size_t)n);
+        c->close_len = (size_t)n;
+        send_path(c, &ps.path, buf, (size_t)n, 0);
+    }
+    ev_timer_init(&s->drain, drain_cb, 0.2, 0.);
+    ev_timer_start(loop, &s->drain);
 }
 
 /* ----------------------------------------------------------------- main */
@@ -1174,12 +1219,8 @@ int main(int argc, char **argv)
         printf("%s\n", js);
         fflush(stdout);
     }
-    /* Tell the clients (CONNECTION_CLOSE, no error) instead of vanishing. */
-    while (s->conns) {
-        struct sconn *sc = s->conns;
-        qasm_quic_close_pkt(sc->conn, 0, NGHTTP3_H3_NO_ERROR, send_path, sc, qasm_now());
-        conn_free(sc);
-    }
+    while (s->conns)
+        conn_free(s->conns);
     for (size_t i = 0; i < s->nls; i++)
         close(s->ls[i].fd);
     qasm_htab_del(s->cids);

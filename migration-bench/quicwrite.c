@@ -111,15 +111,14 @@ out:
     return rv;
 }
 
-void qasm_quic_close_pkt(ngtcp2_conn *conn, int liberr, uint64_t h3err, qasm_quic_send_fn send,
-                         void *ud, uint64_t ts)
+ngtcp2_ssize qasm_quic_write_close(ngtcp2_conn *conn, int liberr, uint64_t h3err,
+                                   ngtcp2_path_storage *ps, uint8_t *buf, size_t len,
+                                   uint64_t ts)
 {
-    uint8_t buf[1500];
-    ngtcp2_path_storage ps;
     ngtcp2_connection_close_error ccerr;
 
     if (ngtcp2_conn_is_in_closing_period(conn) || ngtcp2_conn_is_in_draining_period(conn))
-        return;
+        return 0;
     ngtcp2_connection_close_error_default(&ccerr);
     if (liberr == NGTCP2_ERR_CRYPTO)
         ngtcp2_connection_close_error_set_transport_error_tls_alert(
@@ -128,9 +127,16 @@ void qasm_quic_close_pkt(ngtcp2_conn *conn, int liberr, uint64_t h3err, qasm_qui
         ngtcp2_connection_close_error_set_transport_error_liberr(&ccerr, liberr, NULL, 0);
     else
         ngtcp2_connection_close_error_set_application_error(&ccerr, h3err, NULL, 0);
-    ngtcp2_path_storage_zero(&ps);
-    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn, &ps.path, NULL, buf, sizeof(buf),
-                                                        &ccerr, ts);
+    ngtcp2_path_storage_zero(ps);
+    return ngtcp2_conn_write_connection_close(conn, &ps->path, NULL, buf, len, &ccerr, ts);
+}
+
+void qasm_quic_close_pkt(ngtcp2_conn *conn, int liberr, uint64_t h3err, qasm_quic_send_fn send,
+                         void *ud, uint64_t ts)
+{
+    uint8_t buf[1500];
+    ngtcp2_path_storage ps;
+    ngtcp2_ssize n = qasm_quic_write_close(conn, liberr, h3err, &ps, buf, sizeof(buf), ts);
     if (n > 0)
         (void)send(ud, &ps.path, buf, (size_t)n, 0);
 }

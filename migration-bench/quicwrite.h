@@ -41,6 +41,16 @@ int qasm_quic_flush(ngtcp2_conn *conn, nghttp3_conn *h3, qasm_quic_send_fn send,
 void qasm_quic_set_gso(int on);
 
 /*
+ * qasm_quic_write_close writes a CONNECTION_CLOSE (see qasm_quic_close_pkt
+ * for |liberr| and |h3err|) into |buf| and its path into |ps| without sending
+ * it. Returns its length, 0 when nothing is to be sent (closing/draining
+ * period), or a negative ngtcp2 error.
+ */
+ngtcp2_ssize qasm_quic_write_close(ngtcp2_conn *conn, int liberr, uint64_t h3err,
+                                   ngtcp2_path_storage *ps, uint8_t *buf, size_t len,
+                                   uint64_t ts);
+
+/*
  * qasm_quic_close_pkt writes a CONNECTION_CLOSE for error |liberr| (an
  * ngtcp2 error, 0 = no error, NGTCP2_ERR_CRYPTO uses the TLS alert) into
  * |buf| and sends it. Nothing is sent in the closing/draining period.
