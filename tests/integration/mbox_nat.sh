@@ -140,4 +140,21 @@ check "expiry: the public sockets are closed" \
 c2=$(client 91 5 0); rc2=$?
 check "expiry: a new client gets a port again" "$rc2 == 0"
 stop nat
+
+echo "# nat proactive over IPv6 (::1)"
+start tracker6 "$B/qasm-tracker" --listen "[::1]:$DEAD"
+start server6 "$B/qasm-udpdrive" server --listen "[::1]:$SRV" --stats "$T/server6.json"
+start nat "$B/qasm-mbox" nat --mode proactive --tracker "[::1]:$DEAD" --listen "[::1]:$NAT" \
+    --upstream "[::1]:$SRV" --ports $POOL_LO-$POOL_HI --hold 100ms --stats-json "$T/nat.json"
+wait_bound $NAT && wait_bound $SRV || exit 1
+wait_json "$T/nat.json" "d['tracker']['up']" || true
+c1=$(timeout 30 "$B/qasm-udpdrive" client --to "[::1]:$NAT" --conn 92 --packets 30 \
+    --migrate-every 5 --tracker "[::1]:$DEAD"); rc1=$?
+echo "client: $c1"
+fresh_stats nat "$T/nat.json"
+echo "nat: $(summary "$T/nat.json")"
+check "IPv6: every phase answered" "$rc1 == 0 && $(echo "$c1" | json /dev/stdin "d['phases_ok'] == 6")"
+check "IPv6: one mapping, one port" \
+    "$(json "$T/nat.json" "d['mappings_created'] == 1 and d['ports_high_water'] == 1")"
+stop nat
 finish
