@@ -97,6 +97,20 @@ static void test_opts_defaults_and_flags(void **state)
     assert_int_equal(o.mig_mode, QASM_MIG_NONE);
     assert_int_equal(o.max_ack_delay, QASM_MS);
     assert_int_equal(o.nurls, 1);
+    assert_int_equal(o.cid_len, 0);
+    assert_int_equal(o.keep_alive, 50 * QASM_MS);
+    assert_int_equal(o.keep_sockets, 16);
+    assert_int_equal(o.keep_sockets_for, 500 * QASM_MS);
+    assert_int_equal(o.gso, 0);
+
+    const char *a5[] = {"c", "--gso", "--keep-alive", "0", "--keep-sockets-for", "2s",
+                        "--keep-sockets", "4", "--cid-len", "8", "https://h/", NULL};
+    assert_int_equal(parse(11, a5), 0);
+    assert_int_equal(o.gso, 1);
+    assert_int_equal(o.keep_alive, 0);
+    assert_int_equal(o.keep_sockets_for, 2 * QASM_SEC);
+    assert_int_equal(o.keep_sockets, 4);
+    assert_int_equal(o.cid_len, 8);
 
     const char *a2[] = {"c", "--connect", "127.0.0.1:9000", "--migrate-hz", "1000", "--migrate-kind",
                         "addr", "--local-addrs", "127.0.0.2-127.0.0.200", "--duration", "10s",
