@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mbox.h"
+#include "packet_io.h"
 #include "relay.h"
 #include "stats.h"
 #include "tracker_link.h"
@@ -49,6 +50,11 @@ static const char usage_text[] =
 "  --max-flows N             ratelimit, lb: upstream sockets at most (default 4096)\n"
 "  --max-entries N           state entries at most, new flows beyond refused (0: none)\n"
 "  --help                    this text\n"
+"packet io (root; a router between two interfaces, see docs/TESTBED.md):\n"
+"  --io relay|packet         UDP relay on sockets (default) or IP packets on interfaces\n"
+"  --inside IF               packet: private-side interface (clients)\n"
+"  --outside IF              packet: public-side interface; the nat's default --public\n"
+"                            is its address (no --listen / --upstream with packet io)\n"
 "nat:\n"
 "  --public IP               public address the pool's ports are bound on (default 127.0.0.1)\n"
 "  --ports LO-HI             public port pool (default 40000-40063)\n"
@@ -72,6 +78,7 @@ enum {
     OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_SEED, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_PUBLIC,
     OPT_PORTS, OPT_RATE, OPT_BURST, OPT_BYTES, OPT_BACKEND, OPT_HOLD, OPT_HOLD_MAX,
     OPT_HOLD_PER_DCID, OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_MAX_ENTRIES, OPT_STATS_ENTRIES, OPT_HELP,
+    OPT_IO, OPT_INSIDE, OPT_OUTSIDE,
 };
 
 static const struct option long_opts[] = {
@@ -100,6 +107,9 @@ static const struct option long_opts[] = {
     {"max-entries", required_argument, NULL, OPT_MAX_ENTRIES},
     {"stats-entries", required_argument, NULL, OPT_STATS_ENTRIES},
     {"help", no_argument, NULL, OPT_HELP},
+    {"io", required_argument, NULL, OPT_IO},
+    {"inside", required_argument, NULL, OPT_INSIDE},
+    {"outside", required_argument, NULL, OPT_OUTSIDE},
     {NULL, 0, NULL, 0},
 };
 
@@ -402,6 +412,8 @@ int main(int argc, char **argv)
     const char *o_hold_per = NULL, *o_cache_ttl = NULL, *o_query_timeout = NULL, *o_seed = NULL;
     const char *o_max_entries = NULL;
     int o_bytes = 0;
+    int io_packet = 0;
+    const char *o_inside = NULL, *o_outside = NULL;
 
     optind = 2;
     opterr = 0;
@@ -448,6 +460,13 @@ int main(int argc, char **argv)
         case OPT_STATS_ENTRIES:
             app.stats_entries = (size_t)parse_u64("stats-entries", optarg, 0, 1000000);
             break;
+        case OPT_IO:
+            if (strcmp(optarg, "packet") != 0 && strcmp(optarg, "relay") != 0)
+                fail("--io: expected relay or packet, got '%s'", optarg);
+            io_packet = strcmp(optarg, "packet") == 0;
+            break;
+        case OPT_INSIDE: o_inside = optarg; break;
+        case OPT_OUTSIDE: o_outside = optarg; break;
         case ':':
             fail("option %s needs a value", argv[optind - 1]);
         default:
@@ -461,9 +480,15 @@ int main(int argc, char **argv)
     enum qasm_mbox_mode mode;
     if (qasm_mbox_mode_parse(&mode, mode_s) < 0)
         fail("--mode: expected default, reactive or proactive, got '%s'", mode_s);
-    if (!have_listen)
+    if (io_packet && (!o_inside || !o_outside))
+        fail("--io packet needs --inside IF and --outside IF");
+    if (!io_packet && (o_inside || o_outside))
+        fail("--inside and --outside are only for --io packet");
+    if (io_packet && (have_listen || have_upstream))
+        fail("--io packet takes --inside / --outside, not --listen / --upstream");
+    if (!have_listen && !io_packet)
         fail("--listen is required");
-    if (function != QASM_MBOX_LB && !have_upstream)
+    if (function != QASM_MBOX_LB && !have_upstream && !io_packet)
         fail("--upstream is required for %s", qasm_mbox_function_name(function));
     if (function == QASM_MBOX_LB && have_upstream)
         fail("the lb takes --backend (repeatable), not --upstream");
@@ -487,7 +512,7 @@ int main(int argc, char **argv)
     if (o_public) {
         if (qasm_addr_parse_ip(&cfg->nat_public, o_public, 0) < 0)
             fail("--public: expected an IP address, got '%s'", o_public);
-    } else if (function == QASM_MBOX_NAT && listen_a.family == AF_INET6) {
+    } else if (function == QASM_MBOX_NAT && have_listen && listen_a.family == AF_INET6) {
         qasm_addr_parse_ip(&cfg->nat_public, "::1", 0);
     }
     if (o_ports)
@@ -518,6 +543,21 @@ int main(int argc, char **argv)
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);
 
+    if (io_packet) {
+        struct qasm_pio_options po;
+        memset(&po, 0, sizeof(po));
+        po.cfg = *cfg;
+        po.have_public = o_public != NULL;
+        po.inside = o_inside;
+        po.outside = o_outside;
+        po.have_tracker = have_tracker;
+        if (have_tracker)
+            po.tracker = tracker_a;
+        po.stats_path = app.stats_path;
+        po.stats_entries = app.stats_entries;
+        po.max_packet = rcfg.max_datagram;
+        return qasm_pio_main(&po);
+    }
     int rv = qasm_mbox_new(&app.m, cfg);
     if (rv < 0) {
         fprintf(stderr, "qasm-mbox: invalid configuration for %s/%s: %s\n",

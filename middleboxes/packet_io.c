@@ -1,0 +1,943 @@
+/*
+ * packet_io.c: the packet-level backend of qasm-mbox (see packet_io.h).
+ *
+ * Receive path: a readable AF_PACKET socket gives one recvmmsg batch; each
+ * IP packet is sorted (local / UDP through the core / other transit); the
+ * UDP ones of the batch go to qasm_mbox_process_batch and their verdicts
+ * are applied (FORWARD: rewrite in place and queue on the raw socket of its
+ * family; HOLD: the buffer leaves the ring until the core releases it).
+ * Sends are flushed with sendmmsg before the next receive.
+ */
+#include "packet_io.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "bytes.h"
+#include "cid.h"
+#include "clock.h"
+#include "ipudp.h"
+#include "stats.h"
+#include "tracker_link.h"
+
+#define BATCH 32
+#define OUTQ 256
+#define MAX_LOCAL 64
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+enum side { SIDE_INSIDE = 0, SIDE_OUTSIDE = 1 };
+
+/* A packet buffer: the IP packet and its parse; held packets keep theirs. */
+struct pbuf {
+    struct pbuf *next;
+    struct qasm_ipudp pu;
+    size_t len;
+    uint8_t data[];
+};
+
+struct outmsg {
+    int fd;
+    struct sockaddr_storage to;
+    socklen_t tolen;
+    struct iovec iov;
+    struct pbuf *release; /* buffer to recycle once sent (held packets) */
+};
+
+struct pio_counters {
+    uint64_t rx;            /* IP packets received (PACKET_HOST) */
+    uint64_t rx_other;      /* frames ignored: not IP, not for this host's link address */
+    uint64_t local;         /* packets to this host's own addresses, left to the kernel */
+    uint64_t to_core;       /* UDP packets given to the core */
+    uint64_t tx;            /* packets sent */
+    uint64_t tx_errors;     /* packets the kernel refused */
+    uint64_t ttl_expired;   /* TTL / hop limit <= 1: dropped */
+    uint64_t malformed;     /* bad IP header: dropped */
+    uint64_t non_udp_forwarded; /* non-UDP or fragments forwarded unchanged (ratelimit) */
+    uint64_t non_udp_dropped;   /* non-UDP or fragments dropped (nat) */
+    uint64_t outside_transit_dropped; /* nat: outside packets to a non-local address */
+    uint64_t truncated;     /* longer than max_packet */
+    uint64_t rx_errors;
+    uint64_t family_mismatch; /* rewrite to another family refused */
+    uint64_t ports_open;    /* NAT absorb sockets open now */
+    uint64_t port_bind_fail;
+    uint64_t bufs_allocated;
+};
+
+struct pio_if {
+    struct pio *p;
+    enum side side;
+    const char *name;
+    int ifindex;
+    int fd;
+    ev_io io;
+};
+
+struct pio {
+    struct ev_loop *loop;
+    struct qasm_pio_options o;
+    struct qasm_mbox *m;
+    struct qasm_tlink *tl;
+    struct pio_if ifs[2];
+    int raw4, raw6;
+    /* NAT absorb sockets, indexed by port - nat_port_min. */
+    int *port_fds;
+    size_t nports;
+    /* Local addresses (IP only). */
+    struct qasm_addr local[MAX_LOCAL];
+    size_t nlocal;
+    /* Receive ring. */
+    struct pbuf *slot[BATCH];
+    struct pbuf *free_bufs;
+    struct mmsghdr rmsg[BATCH];
+    struct iovec riov[BATCH];
+    struct sockaddr_ll rfrom[BATCH];
+    /* Send queue. */
+    struct outmsg out[OUTQ];
+    size_t nout;
+    struct mmsghdr smsg[OUTQ];
+    /* Core timer, stats tick, signals. */
+    ev_timer timer;
+    qasm_tstamp timer_at;
+    ev_timer tick;
+    ev_signal sig_term, sig_int, sig_usr1;
+    int draining, drain_again;
+    qasm_tstamp started;
+    struct qasm_hist proc;
+    struct pio_counters c;
+};
+
+static void pio_flush(struct pio *p);
+
+/* ---- buffers ---- */
+
+static struct pbuf *buf_get(struct pio *p)
+{
+    struct pbuf *b = p->free_bufs;
+    if (b) {
+        p->free_bufs = b->next;
+        return b;
+    }
+    b = malloc(sizeof(*b) + p->o.max_packet);
+    if (b)
+        p->c.bufs_allocated++;
+    return b;
+}
+
+static void buf_put(struct pio *p, struct pbuf *b)
+{
+    b->next = p->free_bufs;
+    p->free_bufs = b;
+}
+
+/* ---- local addresses ---- */
+
+static void refresh_local(struct pio *p)
+{
+    struct ifaddrs *ifa0, *ifa;
+    if (getifaddrs(&ifa0) == -1)
+        return;
+    p->nlocal = 0;
+    for (ifa = ifa0; ifa && p->nlocal < MAX_LOCAL; ifa = ifa->ifa_next) {
+        if (!ifa->ifa_addr || (ifa->ifa_addr->sa_family != AF_INET &&
+                               ifa->ifa_addr->sa_family != AF_INET6))
+            continue;
+        struct qasm_addr a;
+        socklen_t sl = ifa->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                            : sizeof(struct sockaddr_in6);
+        if (qasm_addr_from_sockaddr(&a, ifa->ifa_addr, sl) < 0)
+            continue;
+        a.port = 0;
+        p->local[p->nlocal++] = a;
+    }
+    freeifaddrs(ifa0);
+}
+
+static int is_local(const struct pio *p, const struct qasm_addr *a)
+{
+    size_t n = a->family == AF_INET ? 4 : 16;
+    for (size_t i = 0; i < p->nlocal; i++)
+        if (p->local[i].family == a->family && memcmp(p->local[i].ip, a->ip, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* The first IPv4 (else global IPv6) address of interface |name|. */
+static int if_public_addr(const char *name, struct qasm_addr *out)
+{
+    struct ifaddrs *ifa0, *ifa;
+    int found = 0;
+    if (getifaddrs(&ifa0) == -1)
+        return -errno;
+    for (int want = AF_INET; want && !found; want = want == AF_INET ? AF_INET6 : 0) {
+        for (ifa = ifa0; ifa && !found; ifa = ifa->ifa_next) {
+            if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != want || strcmp(ifa->ifa_name, name))
+                continue;
+            socklen_t sl = want == AF_INET ? sizeof(struct sockaddr_in)
+                                           : sizeof(struct sockaddr_in6);
+            if (want == AF_INET6 &&
+                IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr))
+                continue;
+            if (qasm_addr_from_sockaddr(out, ifa->ifa_addr, sl) == 0) {
+                out->port = 0;
+                found = 1;
+            }
+        }
+    }
+    freeifaddrs(ifa0);
+    return found ? 0 : -ENOENT;
+}
+
+/* ---- NAT public ports: absorb sockets (no ICMP port unreachable) ---- */
+
+static void port_open(struct pio *p, const struct qasm_addr *a)
+{
+    if (!p->port_fds || a->port < p->o.cfg.nat_port_min ||
+        (size_t)(a->port - p->o.cfg.nat_port_min) >= p->nports)
+        return;
+    int *slot = &p->port_fds[a->port - p->o.cfg.nat_port_min];
+    if (*slot != -1)
+        return;
+    struct sockaddr_storage ss;
+    socklen_t sl = qasm_addr_to_sockaddr(&ss, a);
+    int fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        goto fail;
+    struct sock_filter drop_all[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+    struct sock_fprog prog = {.len = 1, .filter = drop_all};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == -1 ||
+        bind(fd, (struct sockaddr *)&ss, sl) == -1) {
+        close(fd);
+        goto fail;
+    }
+    *slot = fd;
+    p->c.ports_open++;
+    return;
+fail:;
+    char buf[QASM_ADDR_STRLEN];
+    p->c.port_bind_fail++;
+    qasm_warn("cannot bind public port %s: %s (the kernel may answer it with ICMP)",
+              qasm_addr_format(buf, sizeof(buf), a), strerror(errno));
+}
+
+static void port_close(struct pio *p, const struct qasm_addr *a)
+{
+    if (!p->port_fds || a->port < p->o.cfg.nat_port_min ||
+        (size_t)(a->port - p->o.cfg.nat_port_min) >= p->nports)
+        return;
+    int *slot = &p->port_fds[a->port - p->o.cfg.nat_port_min];
+    if (*slot == -1)
+        return;
+    close(*slot);
+    *slot = -1;
+    p->c.ports_open--;
+}
+
+/* ---- sending ---- */
+
+static void pio_flush(struct pio *p)
+{
+    size_t i = 0;
+    while (i < p->nout) {
+        size_t j = i;
+        while (j < p->nout && p->out[j].fd == p->out[i].fd)
+            j++;
+        size_t k = i;
+        while (k < j) {
+            size_t n = j - k;
+            for (size_t x = 0; x < n; x++) {
+                struct outmsg *om = &p->out[k + x];
+                struct msghdr *h = &p->smsg[x].msg_hdr;
+                memset(h, 0, sizeof(*h));
+                h->msg_name = &om->to;
+                h->msg_namelen = om->tolen;
+                h->msg_iov = &om->iov;
+                h->msg_iovlen = 1;
+            }
+            int sent = sendmmsg(p->out[k].fd, p->smsg, (unsigned)n, 0);
+            if (sent == -1) {
+                if (errno == EINTR)
+                    continue;
+                p->c.tx_errors++;
+                qasm_debug("sendmmsg: %s", strerror(errno));
+                k++;
+                continue;
+            }
+            p->c.tx += (uint64_t)sent;
+            k += (size_t)sent;
+        }
+        i = j;
+    }
+    for (size_t x = 0; x < p->nout; x++)
+        if (p->out[x].release)
+            buf_put(p, p->out[x].release);
+    p->nout = 0;
+}
+
+/* Queues the IP packet |pkt| (|len| bytes) to its destination |dst| (IP only). */
+static void queue_send(struct pio *p, const uint8_t *pkt, size_t len, int family,
+                       const uint8_t *dst_ip, struct pbuf *release)
+{
+    if (p->nout == OUTQ)
+        pio_flush(p);
+    struct outmsg *om = &p->out[p->nout++];
+    memset(&om->to, 0, sizeof(om->to));
+    if (family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&om->to;
+        s4->sin_family = AF_INET;
+        memcpy(&s4->sin_addr, dst_ip, 4);
+        om->tolen = sizeof(*s4);
+        om->fd = p->raw4;
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&om->to;
+        s6->sin6_family = AF_INET6;
+        memcpy(&s6->sin6_addr, dst_ip, 16);
+        om->tolen = sizeof(*s6);
+        om->fd = p->raw6;
+    }
+    om->iov.iov_base = (void *)(uintptr_t)pkt;
+    om->iov.iov_len = len;
+    om->release = release;
+}
+
+static uint16_t ip4_hdr_csum(const uint8_t *h, size_t ihl)
+{
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < ihl; i += 2)
+        if (i != 10)
+            sum += qasm_get16(h + i);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* Decrements the TTL / hop limit; returns -1 when the packet must not be forwarded. */
+static int dec_ttl(uint8_t *pkt, int family)
+{
+    uint8_t *ttl = family == AF_INET ? &pkt[8] : &pkt[7];
+    if (*ttl <= 1)
+        return -1;
+    (*ttl)--;
+    return 0;
+}
+
+/* Applies a FORWARD / DROP verdict to the UDP packet in |b|; |release|: recycle after send. */
+static void apply(struct pio *p, const struct qasm_mbox_verdict *v, struct pbuf *b,
+                  struct pbuf *release)
+{
+    if (v->action != QASM_MBOX_FORWARD) {
+        if (release)
+            buf_put(p, release);
+        return;
+    }
+    int family = b->pu.flow.src.family;
+    if (v->flow.src.family != family || v->flow.dst.family != family ||
+        qasm_ipudp_rewrite(b->data, &b->pu, &v->flow.src, &v->flow.dst) < 0) {
+        p->c.family_mismatch++;
+        if (release)
+            buf_put(p, release);
+        return;
+    }
+    queue_send(p, b->data, b->pu.pkt_len, family, v->flow.dst.ip, release);
+}
+
+/* ---- the core's queues and timer ---- */
+
+static void drain_events(struct pio *p)
+{
+    struct qasm_mbox_event ev;
+    while (qasm_mbox_next_event(p->m, &ev)) {
+        if (ev.type == QASM_MBOX_EV_PORT_OPEN)
+            port_open(p, &ev.addr);
+        else if (ev.type == QASM_MBOX_EV_PORT_CLOSE)
+            port_close(p, &ev.addr);
+    }
+}
+
+static void drain_releases(struct pio *p)
+{
+    struct qasm_mbox_verdict v;
+    while (qasm_mbox_next_release(p->m, &v)) {
+        drain_events(p);
+        struct pbuf *b = v.opaque;
+        apply(p, &v, b, b);
+    }
+}
+
+static void rearm_timer(struct pio *p, qasm_tstamp now)
+{
+    qasm_tstamp at = qasm_mbox_next_expiry(p->m);
+    if (at == p->timer_at && ev_is_active(&p->timer))
+        return;
+    ev_timer_stop(p->loop, &p->timer);
+    p->timer_at = at;
+    if (at == QASM_TSTAMP_MAX)
+        return;
+    double after = at > now ? (double)(at - now) / 1e9 : 0.;
+    ev_timer_set(&p->timer, after, 0.);
+    ev_timer_start(p->loop, &p->timer);
+}
+
+static void pio_drain(struct pio *p)
+{
+    if (p->draining) {
+        p->drain_again = 1;
+        return;
+    }
+    p->draining = 1;
+    do {
+        p->drain_again = 0;
+        qasm_tstamp now = qasm_now();
+        drain_events(p);
+        drain_releases(p);
+        pio_flush(p);
+        if (p->tl)
+            qasm_tlink_pump(p->tl);
+        rearm_timer(p, now);
+    } while (p->drain_again);
+    p->draining = 0;
+}
+
+static void drain_cb(void *ud)
+{
+    pio_drain(ud);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct pio *p = w->data;
+    p->timer_at = QASM_TSTAMP_MAX;
+    qasm_mbox_expire(p->m, qasm_now());
+    pio_drain(p);
+}
+
+/* ---- receiving ---- */
+
+/* Non-UDP packets and fragments crossing the hop. */
+static void transit_other(struct pio *p, struct pbuf *b, int family)
+{
+    if (p->o.cfg.function == QASM_MBOX_NAT) {
+        p->c.non_udp_dropped++;
+        return;
+    }
+    if (dec_ttl(b->data, family) < 0) {
+        p->c.ttl_expired++;
+        return;
+    }
+    if (family == AF_INET) {
+        size_t ihl = (size_t)(b->data[0] & 0x0f) * 4;
+        qasm_put16(b->data + 10, ip4_hdr_csum(b->data, ihl));
+    }
+    p->c.non_udp_forwarded++;
+    queue_send(p, b->data, b->len, family, family == AF_INET ? b->data + 16 : b->data + 24, NULL);
+}
+
+static void pio_if_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct pio_if *pif = w->data;
+    struct pio *p = pif->p;
+    int n_ok = 0;
+    for (int i = 0; i < BATCH; i++) {
+        if (!p->slot[i]) {
+            p->slot[i] = buf_get(p);
+            if (!p->slot[i])
+                break;
+        }
+        n_ok = i + 1;
+        p->riov[i].iov_base = p->slot[i]->data;
+        p->riov[i].iov_len = p->o.max_packet;
+        struct msghdr *h = &p->rmsg[i].msg_hdr;
+        memset(h, 0, sizeof(*h));
+        h->msg_name = &p->rfrom[i];
+        h->msg_namelen = sizeof(p->rfrom[i]);
+        h->msg_iov = &p->riov[i];
+        h->msg_iovlen = 1;
+    }
+    if (n_ok == 0)
+        return;
+    int n = recvmmsg(pif->fd, p->rmsg, (unsigned)n_ok, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    if (n == -1) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            p->c.rx_errors++;
+            qasm_debug("recvmmsg: %s", strerror(errno));
+        }
+        return;
+    }
+    struct qasm_mbox_pkt pkts[BATCH];
+    int idx[BATCH];
+    size_t np = 0;
+    int nat = p->o.cfg.function == QASM_MBOX_NAT;
+    for (int i = 0; i < n; i++) {
+        struct sockaddr_ll *ll = &p->rfrom[i];
+        uint16_t proto = ntohs(ll->sll_protocol);
+        if (ll->sll_pkttype != PACKET_HOST || (proto != ETH_P_IP && proto != ETH_P_IPV6)) {
+            p->c.rx_other++;
+            continue;
+        }
+        p->c.rx++;
+        size_t len = p->rmsg[i].msg_len;
+        if ((p->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) || len > p->o.max_packet) {
+            p->c.truncated++;
+            continue;
+        }
+        struct pbuf *b = p->slot[i];
+        b->len = len;
+        int family = proto == ETH_P_IP ? AF_INET : AF_INET6;
+        if (len < (family == AF_INET ? 20u : 40u) ||
+            (b->data[0] >> 4) != (family == AF_INET ? 4 : 6)) {
+            p->c.malformed++;
+            continue;
+        }
+        struct qasm_addr dst;
+        memset(&dst, 0, sizeof(dst));
+        dst.family = (uint16_t)family;
+        memcpy(dst.ip, family == AF_INET ? b->data + 16 : b->data + 24,
+               family == AF_INET ? 4 : 16);
+        int rv = qasm_ipudp_parse(&b->pu, b->data, len, 0);
+        int local = is_local(p, &dst);
+        if (local) {
+            /* NAT return traffic to the public address and a pool port; all else: kernel. */
+            const struct qasm_addr *pub = &p->o.cfg.nat_public;
+            int ret = nat && rv == 0 && pif->side == SIDE_OUTSIDE &&
+                      dst.family == pub->family && memcmp(dst.ip, pub->ip, 16) == 0 &&
+                      b->pu.flow.dst.port >= p->o.cfg.nat_port_min &&
+                      b->pu.flow.dst.port <= p->o.cfg.nat_port_max;
+            if (!ret) {
+                p->c.local++;
+                continue;
+            }
+        } else if (nat && pif->side == SIDE_OUTSIDE) {
+            p->c.outside_transit_dropped++;
+            continue;
+        }
+        if (rv == QASM_IPUDP_ERR_NOT_UDP || rv == QASM_IPUDP_ERR_FRAGMENT) {
+            transit_other(p, b, family);
+            continue;
+        }
+        if (rv < 0) {
+            p->c.malformed++;
+            continue;
+        }
+        if (!local && dec_ttl(b->data, family) < 0) {
+            p->c.ttl_expired++;
+            continue;
+        }
+        if (local)
+            dec_ttl(b->data, family); /* return traffic crosses the hop too */
+        struct qasm_mbox_pkt *pk = &pkts[np];
+        memset(pk, 0, sizeof(*pk));
+        pk->flow = b->pu.flow;
+        pk->dir = pif->side == SIDE_INSIDE ? QASM_MBOX_FROM_CLIENT : QASM_MBOX_FROM_SERVER;
+        pk->data = b->pu.payload;
+        pk->len = b->pu.payload_len;
+        pk->opaque = b;
+        idx[np++] = i;
+        p->c.to_core++;
+    }
+    if (np) {
+        struct qasm_mbox_verdict v[BATCH];
+        qasm_tstamp t0 = qasm_now();
+        qasm_mbox_process_batch(p->m, pkts, np, t0, v);
+        qasm_tstamp t1 = qasm_now();
+        uint64_t per = (t1 - t0) / np;
+        drain_events(p);
+        for (size_t k = 0; k < np; k++) {
+            qasm_hist_add(&p->proc, per);
+            int i = idx[k];
+            if (v[k].action == QASM_MBOX_HOLD) {
+                p->slot[i] = NULL; /* the core keeps the buffer */
+                continue;
+            }
+            v[k].dir = pkts[k].dir;
+            apply(p, &v[k], p->slot[i], NULL);
+        }
+    }
+    /* Sends point into the slots: out before the next recvmmsg. */
+    pio_drain(p);
+}
+
+/* ---- stats ---- */
+
+struct entries_ctx {
+    struct qasm_json *j;
+    const struct pio *p;
+    qasm_tstamp now;
+    size_t left;
+};
+
+static int entry_cb(const struct qasm_mbox_entry_info *e, void *arg)
+{
+    struct entries_ctx *ctx = arg;
+    struct qasm_json *j = ctx->j;
+    char a[QASM_ADDR_STRLEN], hex[QASM_CID_HEXLEN];
+    if (ctx->left == 0)
+        return 1;
+    ctx->left--;
+    qasm_json_obj(j, NULL);
+    qasm_json_bool(j, "quic", e->quic);
+    if (e->quic)
+        qasm_json_str(j, "odcid", qasm_cid_hex(hex, &e->odcid));
+    qasm_json_str(j, "client", qasm_addr_format(a, sizeof(a), &e->client));
+    qasm_json_u64(j, "clients", e->nclients);
+    qasm_json_str(j, "server", qasm_addr_format(a, sizeof(a), &e->server));
+    if (ctx->p->o.cfg.function == QASM_MBOX_NAT)
+        qasm_json_u64(j, "public_port", e->public_port);
+    else
+        qasm_json_dbl(j, "tokens", e->tokens);
+    qasm_json_bool(j, "assured", e->assured);
+    qasm_json_dbl(j, "idle_s",
+                  ctx->now > e->last_seen ? (double)(ctx->now - e->last_seen) / 1e9 : 0.0);
+    qasm_json_close(j);
+    return 0;
+}
+
+static void fill_stats(struct qasm_json *j, void *ud)
+{
+    struct pio *p = ud;
+    const struct qasm_mbox_config *cfg = &p->o.cfg;
+    struct qasm_mbox_stats st;
+    char a[QASM_ADDR_STRLEN];
+    qasm_mbox_get_stats(p->m, &st);
+
+    qasm_json_str(j, "function", qasm_mbox_function_name(cfg->function));
+    qasm_json_str(j, "mode", qasm_mbox_mode_name(cfg->mode));
+    qasm_json_str(j, "io", "packet");
+    qasm_json_str(j, "inside", p->o.inside);
+    qasm_json_str(j, "outside", p->o.outside);
+    if (cfg->function == QASM_MBOX_NAT)
+        qasm_json_str(j, "public", qasm_addr_format_ip(a, sizeof(a), &cfg->nat_public));
+    qasm_json_dbl(j, "uptime_s", (double)(qasm_now() - p->started) / 1e9);
+    qasm_json_u64(j, "mappings", st.mappings);
+    qasm_json_u64(j, "mappings_created", st.mappings_created);
+    qasm_json_u64(j, "mappings_expired", st.mappings_expired);
+    qasm_json_u64(j, "flows", st.flows);
+    qasm_json_u64(j, "conns", st.conns);
+    qasm_json_u64(j, "dcids", st.dcids);
+    qasm_json_u64(j, "ports_in_use", st.ports_in_use);
+    qasm_json_u64(j, "ports_high_water", st.ports_high_water);
+    if (cfg->function == QASM_MBOX_NAT)
+        qasm_json_u64(j, "ports_total", (uint64_t)cfg->nat_port_max - cfg->nat_port_min + 1);
+    qasm_json_u64(j, "packets_in", st.packets_in);
+    qasm_json_u64(j, "packets_forwarded", st.packets_forwarded);
+    uint64_t io_drops = p->c.ttl_expired + p->c.malformed + p->c.non_udp_dropped +
+                        p->c.outside_transit_dropped + p->c.truncated + p->c.tx_errors +
+                        p->c.family_mismatch;
+    qasm_json_obj(j, "packets_dropped");
+    qasm_json_u64(j, "total", st.packets_dropped + io_drops);
+    for (int r = 1; r < QASM_MBOX_DROP_MAX; r++)
+        qasm_json_u64(j, qasm_mbox_drop_name((enum qasm_mbox_drop_reason)r),
+                      st.packets_dropped_by[r]);
+    qasm_json_u64(j, "ttl_expired", p->c.ttl_expired);
+    qasm_json_u64(j, "bad_ip", p->c.malformed);
+    qasm_json_u64(j, "non_udp", p->c.non_udp_dropped);
+    qasm_json_u64(j, "outside_transit", p->c.outside_transit_dropped);
+    qasm_json_u64(j, "oversize", p->c.truncated);
+    qasm_json_u64(j, "send_error", p->c.tx_errors);
+    qasm_json_u64(j, "family_mismatch", p->c.family_mismatch);
+    qasm_json_close(j);
+    qasm_json_u64(j, "packets_held", st.packets_held);
+    qasm_json_u64(j, "packets_released", st.packets_released);
+    qasm_json_u64(j, "released_joined", st.released_joined);
+    qasm_json_u64(j, "released_default", st.released_default);
+    qasm_json_u64(j, "hold_timeouts", st.hold_timeouts);
+    qasm_json_u64(j, "held_now", st.held_now);
+    qasm_json_u64(j, "migrations", st.migrations);
+    qasm_json_u64(j, "unattested", st.unattested);
+    qasm_json_u64(j, "tracker_queries", st.tracker_queries);
+    qasm_json_u64(j, "tracker_waits", st.tracker_waits);
+    qasm_json_u64(j, "tracker_answers", st.tracker_answers);
+    qasm_json_u64(j, "tracker_not_found", st.tracker_not_found);
+    qasm_json_u64(j, "tracker_timeouts", st.tracker_timeouts);
+    qasm_json_u64(j, "tracker_pushes", st.tracker_pushes);
+    qasm_json_u64(j, "tracker_subscribes", st.tracker_subscribes);
+    qasm_json_u64(j, "tracker_unavailable", st.tracker_unavailable);
+    qasm_json_u64(j, "cache_hits", st.cache_hits);
+    qasm_json_u64(j, "cache_misses", st.cache_misses);
+    qasm_json_hist(j, "processing_ns", &p->proc);
+
+    qasm_json_obj(j, "packet");
+    qasm_json_u64(j, "rx", p->c.rx);
+    qasm_json_u64(j, "rx_other", p->c.rx_other);
+    qasm_json_u64(j, "rx_errors", p->c.rx_errors);
+    qasm_json_u64(j, "local", p->c.local);
+    qasm_json_u64(j, "to_core", p->c.to_core);
+    qasm_json_u64(j, "tx", p->c.tx);
+    qasm_json_u64(j, "non_udp_forwarded", p->c.non_udp_forwarded);
+    qasm_json_u64(j, "ports_open", p->c.ports_open);
+    qasm_json_u64(j, "port_bind_fail", p->c.port_bind_fail);
+    qasm_json_u64(j, "bufs_allocated", p->c.bufs_allocated);
+    qasm_json_close(j);
+
+    qasm_json_obj(j, "tracker");
+    qasm_json_bool(j, "up", p->tl ? qasm_tlink_is_up(p->tl) : 0);
+    if (p->tl) {
+        const struct qasm_tsess_counters *sc = qasm_tlink_session_counters(p->tl);
+        const struct qasm_tlink_counters *lc = qasm_tlink_counters(p->tl);
+        qasm_json_u64(j, "connects", sc->connects);
+        qasm_json_u64(j, "disconnects", sc->disconnects);
+        qasm_json_u64(j, "requests_sent", lc->requests_sent);
+        qasm_json_u64(j, "answers", lc->answers);
+        qasm_json_u64(j, "pushes", lc->pushes);
+    }
+    qasm_json_close(j);
+
+    if (p->o.stats_entries > 0) {
+        struct entries_ctx ctx = {.j = j, .p = p, .now = qasm_now(), .left = p->o.stats_entries};
+        qasm_json_arr(j, "entries");
+        qasm_mbox_foreach(p->m, entry_cb, &ctx);
+        qasm_json_close(j);
+    }
+}
+
+static void write_stats(struct pio *p)
+{
+    if (!p->o.stats_path)
+        return;
+    int rv = qasm_stats_write_file(p->o.stats_path, fill_stats, p);
+    if (rv < 0)
+        qasm_warn("cannot write %s: %s", p->o.stats_path, strerror(-rv));
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct pio *p = w->data;
+    refresh_local(p);
+    write_stats(p);
+}
+
+static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    struct pio *p = w->data;
+    if (w->signum == SIGUSR1) {
+        write_stats(p);
+        return;
+    }
+    qasm_info("signal %d: exiting", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* ---- setup ---- */
+
+static int open_if(struct pio *p, struct pio_if *pif, const char *name, enum side side)
+{
+    pif->p = p;
+    pif->side = side;
+    pif->name = name;
+    pif->fd = -1;
+    pif->ifindex = (int)if_nametoindex(name);
+    if (pif->ifindex == 0) {
+        fprintf(stderr, "qasm-mbox: no interface '%s' in this network namespace\n", name);
+        return -1;
+    }
+    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        fprintf(stderr, "qasm-mbox: AF_PACKET socket: %s (--io packet needs root or "
+                        "CAP_NET_RAW)\n", strerror(errno));
+        return -1;
+    }
+    int one = 1, size = 1 << 22;
+    setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) == -1)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    struct sockaddr_ll ll;
+    memset(&ll, 0, sizeof(ll));
+    ll.sll_family = AF_PACKET;
+    ll.sll_protocol = htons(ETH_P_ALL);
+    ll.sll_ifindex = pif->ifindex;
+    if (bind(fd, (struct sockaddr *)&ll, sizeof(ll)) == -1) {
+        fprintf(stderr, "qasm-mbox: bind AF_PACKET to %s: %s\n", name, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    pif->fd = fd;
+    ev_io_init(&pif->io, pio_if_cb, fd, EV_READ);
+    pif->io.data = pif;
+    ev_io_start(p->loop, &pif->io);
+    return 0;
+}
+
+static int open_raw(int family)
+{
+    int fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
+    if (fd == -1)
+        return -1;
+    int size = 1 << 22;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) == -1)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    return fd;
+}
+
+static void warn_forwarding(void)
+{
+    static const char *const paths[] = {"/proc/sys/net/ipv4/ip_forward",
+                                        "/proc/sys/net/ipv6/conf/all/forwarding"};
+    for (size_t i = 0; i < 2; i++) {
+        FILE *f = fopen(paths[i], "r");
+        int v = 0;
+        if (!f)
+            continue;
+        if (fscanf(f, "%d", &v) == 1 && v != 0)
+            qasm_warn("%s is %d: the kernel forwards packets too (turn it off in this "
+                      "namespace)", paths[i], v);
+        fclose(f);
+    }
+}
+
+int qasm_pio_main(const struct qasm_pio_options *o)
+{
+    struct pio *p = calloc(1, sizeof(*p));
+    int status = 1, rv;
+    if (!p)
+        return 1;
+    p->o = *o;
+    p->raw4 = p->raw6 = -1;
+    p->ifs[0].fd = p->ifs[1].fd = -1;
+    if (p->o.max_packet == 0)
+        p->o.max_packet = 4096;
+    if (p->o.cfg.function == QASM_MBOX_LB) {
+        fprintf(stderr, "qasm-mbox: the lb is not supported with --io packet (use --io relay)\n");
+        free(p);
+        return 2;
+    }
+    if (p->o.cfg.function == QASM_MBOX_NAT && !p->o.have_public) {
+        if (if_nametoindex(o->outside) == 0) {
+            fprintf(stderr, "qasm-mbox: no interface '%s' in this network namespace\n",
+                    o->outside);
+            free(p);
+            return 1;
+        }
+        if (if_public_addr(o->outside, &p->o.cfg.nat_public) < 0) {
+            fprintf(stderr, "qasm-mbox: interface %s has no address for the NAT (give "
+                            "--public IP)\n", o->outside);
+            free(p);
+            return 1;
+        }
+    }
+    rv = qasm_mbox_new(&p->m, &p->o.cfg);
+    if (rv < 0) {
+        fprintf(stderr, "qasm-mbox: invalid configuration: %s\n", strerror(-rv));
+        free(p);
+        return 2;
+    }
+    if (p->o.cfg.function == QASM_MBOX_NAT) {
+        p->nports = (size_t)p->o.cfg.nat_port_max - p->o.cfg.nat_port_min + 1;
+        p->port_fds = malloc(p->nports * sizeof(int));
+        if (!p->port_fds)
+            goto out;
+        for (size_t i = 0; i < p->nports; i++)
+            p->port_fds[i] = -1;
+    }
+    p->loop = EV_DEFAULT;
+    p->started = qasm_now();
+    p->timer_at = QASM_TSTAMP_MAX;
+    ev_timer_init(&p->timer, timer_cb, 0., 0.);
+    p->timer.data = p;
+    p->raw4 = open_raw(AF_INET);
+    p->raw6 = open_raw(AF_INET6);
+    if (p->raw4 == -1 || p->raw6 == -1) {
+        fprintf(stderr, "qasm-mbox: raw IP socket: %s (--io packet needs root or "
+                        "CAP_NET_RAW)\n", strerror(errno));
+        goto out;
+    }
+    if (open_if(p, &p->ifs[0], o->inside, SIDE_INSIDE) < 0 ||
+        open_if(p, &p->ifs[1], o->outside, SIDE_OUTSIDE) < 0)
+        goto out;
+    if (p->ifs[0].ifindex == p->ifs[1].ifindex) {
+        fprintf(stderr, "qasm-mbox: --inside and --outside must be different interfaces\n");
+        status = 2;
+        goto out;
+    }
+    refresh_local(p);
+    warn_forwarding();
+    if (o->cfg.mode != QASM_MBOX_DEFAULT) {
+        rv = qasm_tlink_new(&p->tl, p->loop, &o->tracker, p->m, drain_cb, p);
+        if (rv < 0) {
+            fprintf(stderr, "qasm-mbox: tracker session: %s\n", strerror(-rv));
+            goto out;
+        }
+    }
+    ev_timer_init(&p->tick, tick_cb, 1., 1.);
+    p->tick.data = p;
+    ev_timer_start(p->loop, &p->tick);
+    ev_signal_init(&p->sig_term, sig_cb, SIGTERM);
+    ev_signal_init(&p->sig_int, sig_cb, SIGINT);
+    ev_signal_init(&p->sig_usr1, sig_cb, SIGUSR1);
+    p->sig_term.data = p->sig_int.data = p->sig_usr1.data = p;
+    ev_signal_start(p->loop, &p->sig_term);
+    ev_signal_start(p->loop, &p->sig_int);
+    ev_signal_start(p->loop, &p->sig_usr1);
+    {
+        char a[QASM_ADDR_STRLEN];
+        qasm_info("%s %s: packet io, inside %s, outside %s%s%s",
+                  qasm_mbox_function_name(o->cfg.function), qasm_mbox_mode_name(o->cfg.mode),
+                  o->inside, o->outside,
+                  o->cfg.function == QASM_MBOX_NAT ? ", public " : "",
+                  o->cfg.function == QASM_MBOX_NAT
+                          ? qasm_addr_format_ip(a, sizeof(a), &p->o.cfg.nat_public) : "");
+    }
+    write_stats(p);
+    pio_drain(p);
+    ev_run(p->loop, 0);
+
+    if (o->cfg.mode != QASM_MBOX_DEFAULT) {
+        qasm_mbox_tracker_state(p->m, 0, qasm_now());
+        qasm_tlink_del(p->tl);
+        p->tl = NULL;
+        pio_drain(p);
+    }
+    qasm_mbox_flush(p->m);
+    pio_drain(p);
+    write_stats(p);
+    status = 0;
+out:
+    qasm_tlink_del(p->tl);
+    for (int i = 0; i < 2; i++)
+        if (p->ifs[i].fd != -1) {
+            ev_io_stop(p->loop, &p->ifs[i].io);
+            close(p->ifs[i].fd);
+        }
+    if (p->loop)
+        ev_timer_stop(p->loop, &p->timer);
+    for (size_t i = 0; p->port_fds && i < p->nports; i++)
+        if (p->port_fds[i] != -1)
+            close(p->port_fds[i]);
+    free(p->port_fds);
+    if (p->raw4 != -1)
+        close(p->raw4);
+    if (p->raw6 != -1)
+        close(p->raw6);
+    for (int i = 0; i < BATCH; i++)
+        free(p->slot[i]);
+    while (p->free_bufs) {
+        struct pbuf *b = p->free_bufs;
+        p->free_bufs = b->next;
+        free(b);
+    }
+    qasm_mbox_del(p->m);
+    free(p);
+    return status;
+}

@@ -1,0 +1,61 @@
+/*
+ * packet_io.h: the packet-level backend of qasm-mbox (`--io packet`): the
+ * middlebox acts as a router between two interfaces of its network
+ * namespace, on real IPv4 / IPv6 packets, with the kernel's own forwarding
+ * off there.
+ *
+ *   inside IF  --AF_PACKET-->  core (mbox.h)  --raw IP socket-->  outside IF
+ *   outside IF --AF_PACKET-->  core           --raw IP socket-->  inside IF
+ *
+ *  - Frames are read with one AF_PACKET socket per interface (SOCK_DGRAM,
+ *    batched recvmmsg); only frames addressed to this host's link address
+ *    (PACKET_HOST) are looked at.
+ *  - Packets are written with raw IP sockets (IP_HDRINCL): the kernel's
+ *    routing table picks the interface and its neighbour tables (ARP / ND)
+ *    the link-layer address, so ARP / ND stay with the kernel.
+ *  - UDP packets crossing the hop go through the core: addresses and
+ *    ports rewritten from the verdict, UDP and IPv4 header checksums
+ *    recomputed, TTL / hop limit decremented (TTL 1 or 0: dropped, counted).
+ *  - Packets to one of the host's own addresses stay with the kernel
+ *    (management traffic such as the tracker session), except, for the NAT,
+ *    UDP to the public address on a port of the pool: that is return
+ *    traffic and goes to the core. Each public port in use is also bound by
+ *    a UDP socket with a drop-all filter so the kernel does not answer
+ *    ICMP port unreachable.
+ *  - Non-UDP packets and fragments crossing the hop: forwarded unchanged
+ *    (TTL decremented) by the rate limiter; dropped and counted by the NAT
+ *    (it would leak private addresses).
+ *  - The NAT's public address defaults to the outside interface's first
+ *    IPv4 address (else its first global IPv6 address).
+ * The load balancer is not supported by this backend (use --io relay).
+ */
+#ifndef QASM_MBOX_PACKET_IO_H
+#define QASM_MBOX_PACKET_IO_H
+
+#include <stddef.h>
+
+#include "addr.h"
+#include "log.h"
+#include "mbox.h"
+
+struct qasm_pio_options {
+    struct qasm_mbox_config cfg; /* the core's configuration, flags applied */
+    int have_public;             /* NAT: cfg.nat_public was given (--public) */
+    const char *inside;          /* private-side interface (clients) */
+    const char *outside;         /* public-side interface (servers) */
+    int have_tracker;
+    struct qasm_addr tracker;
+    const char *stats_path;      /* --stats-json (NULL: none) */
+    size_t stats_entries;        /* --stats-entries */
+    size_t max_packet;           /* largest IP packet handled (default 4096; longer: dropped) */
+};
+
+/*
+ * qasm_pio_main runs the packet backend until SIGTERM / SIGINT and returns
+ * the process exit status (0, 1 on a runtime error such as a missing
+ * interface or no privileges, 2 on a bad configuration). Writes the stats
+ * JSON every second, at exit and on SIGUSR1.
+ */
+int qasm_pio_main(const struct qasm_pio_options *o);
+
+#endif
