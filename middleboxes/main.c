@@ -604,11 +604,16 @@ int main(int argc, char **argv)
 
     {
         char l[QASM_ADDR_STRLEN], u[QASM_ADDR_STRLEN];
-        qasm_info("%s %s: listening on %s, %s %s", qasm_mbox_function_name(function), mode_s,
-                  qasm_addr_format(l, sizeof(l), &listen_a),
-                  function == QASM_MBOX_LB ? "backends" : "upstream",
-                  function == QASM_MBOX_LB ? "(see --backend)"
-                                           : qasm_addr_format(u, sizeof(u), &upstream_a));
+        if (function == QASM_MBOX_LB)
+            qasm_info("lb %s: listening on %s, %zu backend(s), first %s", mode_s,
+                      qasm_addr_format(l, sizeof(l), &listen_a), nbackends,
+                      qasm_addr_format(u, sizeof(u), &backends[0]));
+        else
+            qasm_info("%s %s: listening on %s, upstream %s", qasm_mbox_function_name(function),
+                      mode_s, qasm_addr_format(l, sizeof(l), &listen_a),
+                      qasm_addr_format(u, sizeof(u), &upstream_a));
+        if (mode == QASM_MBOX_DEFAULT && have_tracker)
+            qasm_info("default mode: --tracker is not used");
     }
     write_stats(&app);
     qasm_relay_drain(app.relay);

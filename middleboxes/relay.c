@@ -242,8 +242,12 @@ static struct uflow *uflow_get(struct qasm_relay *r, const struct qasm_addr *cli
         u->last = now;
         return u;
     }
-    if (qasm_htab_count(r->uflows) >= r->cfg.max_flows)
+    if (qasm_htab_count(r->uflows) >= r->cfg.max_flows) {
+        if (r->c.no_socket == 0)
+            qasm_warn("--max-flows %zu upstream sockets reached: new flows dropped (no_socket)",
+                      r->cfg.max_flows);
         return NULL;
+    }
     int fd = udp_socket(NULL, hop);
     if (fd < 0) {
         qasm_warn("upstream socket: %s", strerror(-fd));
