@@ -1,0 +1,109 @@
+# netns_lib.sh: a three-namespace testbed (sourced, not run; root only).
+#
+#   client ns (c0)  ==veth==  (in0) hop ns (out0)  ==veth==  (s0) server ns
+#   10.77.1.2-9/24            10.77.1.1   10.77.2.1           10.77.2.2/24
+#   fd77:1::2-9/64            fd77:1::1   fd77:2::1           fd77:2::2/64
+#
+# The client namespace has 8 addresses of each family (migration by address);
+# both ends route everything through the hop. The hop forwards nothing by
+# itself (ip_forward 0) until netns_hop_kernel_forward / netns_hop_kernel_nat.
+# Names carry a per-run suffix so parallel runs do not collide, and
+# netns_cleanup (installed in the caller's EXIT trap) deletes them.
+#
+#   netns_setup                  create the namespaces, links, addresses, routes
+#   netns_cleanup                delete them (safe to call twice)
+#   NS_C / NS_H / NS_S           namespace names; in_c / in_h / in_s CMD...: run inside
+#   netns_hop_kernel_forward     the kernel routes between the two sides (plain router)
+#   netns_hop_kernel_nat [LO-HI] the kernel NATs (nftables masquerade, optional port range)
+#   netns_hop_reset              back to a silent hop (forwarding off, no nft rules,
+#                                conntrack flushed)
+
+NS_ID=${NS_ID:-$$}
+NS_C=qasm-c-$NS_ID
+NS_H=qasm-h-$NS_ID
+NS_S=qasm-s-$NS_ID
+C_IP=10.77.1.2 H_IN_IP=10.77.1.1 H_OUT_IP=10.77.2.1 S_IP=10.77.2.2
+C_IP6=fd77:1::2 H_IN_IP6=fd77:1::1 H_OUT_IP6=fd77:2::1 S_IP6=fd77:2::2
+
+netns_require_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "SKIP: $1 needs root (network namespaces, veth, nftables)"
+        exit 0
+    fi
+    local t
+    for t in ip nft conntrack; do
+        command -v $t >/dev/null || { echo "SKIP: $1 needs '$t' (scripts/deps.sh)"; exit 0; }
+    done
+}
+
+in_c() { ip netns exec "$NS_C" "$@"; }
+in_h() { ip netns exec "$NS_H" "$@"; }
+in_s() { ip netns exec "$NS_S" "$@"; }
+
+netns_cleanup() {
+    local n
+    for n in "$NS_C" "$NS_H" "$NS_S"; do
+        # Processes still inside would keep the namespace's devices alive.
+        ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null
+        ip netns del "$n" 2>/dev/null
+    done
+    return 0
+}
+
+netns_setup() {
+    netns_cleanup
+    ip netns add "$NS_C" && ip netns add "$NS_H" && ip netns add "$NS_S" || return 1
+    ip link add c0 netns "$NS_C" type veth peer name in0 netns "$NS_H" || return 1
+    ip link add s0 netns "$NS_S" type veth peer name out0 netns "$NS_H" || return 1
+    local n i
+    for n in "$NS_C" "$NS_H" "$NS_S"; do
+        ip -n "$n" link set lo up
+        ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
+        ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
+            net.ipv6.conf.default.accept_dad=0 2>/dev/null
+    done
+    for i in 2 3 4 5 6 7 8 9; do
+        ip -n "$NS_C" addr add 10.77.1.$i/24 dev c0
+        ip -n "$NS_C" addr add fd77:1::$i/64 dev c0 nodad
+    done
+    ip -n "$NS_H" addr add $H_IN_IP/24 dev in0
+    ip -n "$NS_H" addr add $H_IN_IP6/64 dev in0 nodad
+    ip -n "$NS_H" addr add $H_OUT_IP/24 dev out0
+    ip -n "$NS_H" addr add $H_OUT_IP6/64 dev out0 nodad
+    ip -n "$NS_S" addr add $S_IP/24 dev s0
+    ip -n "$NS_S" addr add $S_IP6/64 dev s0 nodad
+    ip -n "$NS_C" link set c0 up
+    ip -n "$NS_H" link set in0 up
+    ip -n "$NS_H" link set out0 up
+    ip -n "$NS_S" link set s0 up
+    ip -n "$NS_C" route add default via $H_IN_IP
+    ip -n "$NS_C" -6 route add default via $H_IN_IP6
+    ip -n "$NS_S" route add default via $H_OUT_IP
+    ip -n "$NS_S" -6 route add default via $H_OUT_IP6
+}
+
+netns_hop_reset() {
+    in_h nft flush ruleset 2>/dev/null
+    in_h sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
+    in_h conntrack -F >/dev/null 2>&1
+    return 0
+}
+
+netns_hop_kernel_forward() {
+    in_h sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+}
+
+netns_hop_kernel_nat() {
+    local udp_rule=""
+    [ -n "${1:-}" ] && udp_rule="oifname \"out0\" meta l4proto udp masquerade to :$1"
+    netns_hop_kernel_forward
+    in_h nft -f - <<EOF
+table ip qasm_nat {
+    chain post {
+        type nat hook postrouting priority srcnat; policy accept;
+        $udp_rule
+        oifname "out0" masquerade
+    }
+}
+EOF
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# netns_nat.sh (root only): the real HTTP/3 client (agent preloaded) in a
+# client namespace, migrating by address (8 addresses) or by port, through
+# a hop namespace, to qasm-h3-server in a server namespace (netns_lib.sh).
+#
+#  1. the hop is qasm-mbox nat --io packet (kernel forwarding off), pool of
+#     8 ports on the outside interface's address:
+#     - default: table1: a port per migration; nat-dos: the pool runs out,
+#       a second client is refused;
+#     - reactive / proactive: one mapping and one public port for the
+#       connection, every request answered, a second client gets in;
+#     - IPv6 through the packet backend (ratelimit, default mode).
+#  2. the hop is the Linux kernel (nftables masquerade, conntrack):
+#     table1: conntrack holds one entry (one public port) per migration;
+#     nat-dos: with 8 ports, the migrating client exhausts them and a second
+#     client's connection fails.
+# Counts only, no timing assertions. Skips (exit 0) when not root.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/netns_lib.sh
+netns_require_root netns_nat.sh
+. tests/integration/mbox_lib.sh
+trap 'cleanup; netns_cleanup' EXIT
+
+for bin in qasm-h3-server qasm-h3-client libqasm-agent.so; do
+    [ -e "$B/$bin" ] || { echo "FAIL: $B/$bin not built"; exit 1; }
+done
+netns_setup || { echo "FAIL: cannot create the namespaces"; exit 1; }
+
+TRK=$H_IN_IP:4790
+SRV_PORT=4433
+
+# wait_ns NS PORT [tcp]: until something listens on PORT in namespace NS (~5 s).
+wait_ns() {
+    local ns=$1 port=$2 opt=-Hlun i
+    [ "${3:-udp}" = tcp ] && opt=-Hltn
+    for i in $(seq 1 100); do
+        ip netns exec "$ns" ss $opt "sport = :$port" 2>/dev/null | grep -q . && return 0
+        sleep 0.05
+    done
+    echo "port $port never bound in $ns"; return 1
+}
+
+# h3 NAME [client flags...]: one client run in the client namespace; JSON on stdout.
+h3() {
+    local name=$1; shift
+    in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" \
+        timeout 40 "$B/qasm-h3-client" --json --idle-timeout 3s "$@" \
+        "https://$S_IP:$SRV_PORT/" 2>"$T/$name.log"
+}
+field() { echo "$1" | json /dev/stdin "d.get('$2', -1)"; }
+
+# conntrack entries of UDP flows to the server, and their distinct public ports.
+ct_entries() { in_h conntrack -L -p udp --orig-port-dst $SRV_PORT 2>/dev/null | grep -c "dport=$SRV_PORT"; }
+ct_ports() {
+    in_h conntrack -L -p udp --orig-port-dst $SRV_PORT 2>/dev/null |
+        awk '{d=0; for(i=1;i<=NF;i++) if($i ~ /^dport=/ && ++d == 2) print $i}' | sort -u | wc -l
+}
+
+start trk ip netns exec "$NS_H" "$B/qasm-tracker" --listen $TRK
+start srv ip netns exec "$NS_S" "$B/qasm-h3-server" --listen $S_IP:$SRV_PORT \
+    --listen "[$S_IP6]:$SRV_PORT" --idle-timeout 10s --no-json
+wait_ns "$NS_H" 4790 tcp || exit 1
+wait_ns "$NS_S" $SRV_PORT || exit 1
+
+# ---- 1. qasm NAT, packet backend ----
+check "hop: kernel forwarding is off" "$(in_h sysctl -n net.ipv4.ip_forward) == 0"
+for mode in default reactive proactive; do
+    echo "# qasm nat $mode, --io packet"
+    start mb ip netns exec "$NS_H" "$B/qasm-mbox" nat --mode $mode --io packet \
+        --inside in0 --outside out0 --tracker $TRK --ports 40000-40007 --hold 100ms \
+        --stats-json "$T/mb.json" --stats-entries 16
+    wait_json "$T/mb.json" "d['mode'] == '$mode'" || { echo "FAIL: qasm-mbox did not start"; exit 1; }
+    [ $mode = default ] || wait_json "$T/mb.json" "d['tracker']['up']" || true
+    c1=$(h3 nat1-$mode --requests 30 --interval 50ms --size 1000 --migrate-every 100ms \
+        --migrate-kind addr --local-addrs 10.77.1.2-10.77.1.9); rc1=$?
+    echo "client 1 (exit $rc1): $c1"
+    fresh_stats mb "$T/mb.json"; s="$T/mb.json"
+    echo "nat: $(summary "$s")"
+    check "$mode: packets crossed the hop through the packet backend" \
+        "$(json $s "d['packet']['to_core']") > 0 && $(json $s "d['packet']['tx']") > 0"
+    check "$mode: the public address is the outside interface's" \
+        "$(json $s "d['public'] == '$H_OUT_IP'") == 1"
+    if [ $mode = default ]; then
+        check "default (table1): a public port per migration" \
+            "$(json $s "d['mappings_created']") >= 8"
+        check "default (nat-dos): the 8-port pool is exhausted" \
+            "$(json $s "d['ports_high_water']") == 8"
+        check "default (nat-dos): packets dropped for pool exhaustion" \
+            "$(json $s "d['packets_dropped']['pool_exhausted']") > 0"
+        c2=$(h3 nat2-$mode --requests 1 --size 100); rc2=$?
+        echo "client 2 (exit $rc2): $c2"
+        check "default (nat-dos): a second client is refused" "$rc2 != 0"
+    else
+        check "$mode: every request answered" "$rc1 == 0 && $(field "$c1" requests_ok) == 30"
+        check "$mode: the client migrated (by address)" "$(field "$c1" migrations) >= 5"
+        check "$mode (table1): one mapping for the connection" \
+            "$(json $s "d['mappings_created']") == 1"
+        check "$mode (table1): one public port" "$(json $s "d['ports_high_water']") == 1"
+        check "$mode: migrations followed" "$(json $s "d['migrations']") >= 5"
+        c2=$(h3 nat2-$mode --requests 1 --size 100); rc2=$?
+        check "$mode (nat-dos): a second client gets through" "$rc2 == 0"
+    fi
+    stop mb
+done
+
+echo "# qasm ratelimit default, --io packet, IPv6"
+start mb ip netns exec "$NS_H" "$B/qasm-mbox" ratelimit --mode default --io packet \
+    --inside in0 --outside out0 --rate 1000 --burst 1000 --stats-json "$T/mb.json"
+wait_json "$T/mb.json" "d['function'] == 'ratelimit'" || { echo "FAIL: qasm-mbox did not start"; exit 1; }
+c6=$(in_c timeout 20 "$B/qasm-h3-client" --json --idle-timeout 3s --requests 5 --size 1000 \
+    "https://[$S_IP6]:$SRV_PORT/" 2>"$T/v6.log"); rc6=$?
+echo "IPv6 client (exit $rc6): $c6"
+fresh_stats mb "$T/mb.json"
+check "IPv6: requests answered through the packet backend" \
+    "$rc6 == 0 && $(json $T/mb.json "d['packet']['to_core']") > 0"
+stop mb
+
+# ---- 2. the kernel's NAT ----
+echo "# kernel nat (nftables masquerade, conntrack), table1"
+netns_hop_reset
+netns_hop_kernel_nat
+c3=$(h3 knat1 --requests 10 --interval 50ms --size 1000 --migrate-every 100ms); rc3=$?
+mig=$(field "$c3" migrations)
+n=$(ct_entries); p=$(ct_ports)
+echo "client (exit $rc3): $c3"
+echo "conntrack: $n entries, $p public ports, client migrations $mig"
+in_h conntrack -L -p udp --orig-port-dst $SRV_PORT 2>/dev/null | head -n 3
+check "kernel nat: requests answered" "$rc3 == 0"
+check "kernel nat (table1): one conntrack entry per migration" "$mig >= 3 && $n >= $mig"
+check "kernel nat (table1): one public port per entry" "$p == $n"
+
+echo "# kernel nat, 8 public ports (nat-dos)"
+netns_hop_reset
+netns_hop_kernel_nat 40000-40007
+c4=$(h3 knat2 --requests 30 --interval 50ms --size 1000 --migrate-every 100ms \
+    --migrate-kind addr --local-addrs 10.77.1.2-10.77.1.9); rc4=$?
+echo "client 1 (exit $rc4): $c4"
+n=$(ct_entries)
+echo "conntrack: $n entries"
+check "kernel nat (nat-dos): the 8 public ports are all taken" "$n >= 8"
+c5=$(h3 knat3 --requests 1 --size 100); rc5=$?
+echo "client 2 (exit $rc5): $c5"
+check "kernel nat (nat-dos): a second client is refused" "$rc5 != 0"
+netns_hop_reset
+finish
