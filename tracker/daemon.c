@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "backend.h"
 #include "cid.h"
 #include "clock.h"
 #include "hash.h"
@@ -48,6 +49,7 @@ struct sub {
     struct qasm_addr server;  /* pending / wait filter */
     struct qasm_addr client;  /* ADDR_WAIT: answer once the connection lists it */
     struct qasm_store_conn *conn; /* SUB_CONN */
+    int readthrough;           /* WAIT for a shared-store lookup only (QUERY without wait) */
     struct sub *cprev, *cnext; /* in the connection's list (SUB_CONN), or all-list (SUB_ALL) */
     struct sub *sprev, *snext; /* in the session's list */
     ev_timer timer;            /* WAIT */
@@ -83,6 +85,8 @@ struct counters {
 struct tracker {
     struct ev_loop *loop;
     struct qasm_store *store;
+    struct qasm_backend *be;      /* shared store (NULL: memory only) */
+    qasm_duration store_timeout;  /* how long a QUERY waits for a shared-store lookup */
     int udp_fd[MAX_LISTEN];
     int tcp_fd[MAX_LISTEN];
     ev_io udp_io[MAX_LISTEN];
@@ -322,7 +326,8 @@ static void wait_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct sub *x = w->data;
     struct tracker *t = x->t;
-    t->n.waits_timeout++;
+    if (!x->readthrough)
+        t->n.waits_timeout++;
     /* An address wait answers with what is known at the deadline. */
     struct qasm_store_conn *c =
             x->kind == ADDR_WAIT ? qasm_store_find(t->store, &x->cid, &x->server) : NULL;
@@ -383,7 +388,8 @@ static void wake_pending(struct tracker *t, struct qasm_store_conn *c,
             if (x->kind == WAIT) {
                 ev_timer_stop(t->loop, &x->timer);
                 t->nwaiting--;
-                t->n.waits_found++;
+                if (!x->readthrough)
+                    t->n.waits_found++;
                 t->n.queries_found++;
                 send_record(x->sess, x->req_id, rec);
                 sub_drop(x);
@@ -422,6 +428,7 @@ static int is_final(uint8_t event)
 static void on_store_event(void *arg, struct qasm_store_conn *c, uint8_t event)
 {
     struct tracker *t = arg;
+    qasm_backend_changed(t->be, c, event);
     struct sub **head = (struct sub **)qasm_store_conn_user(c);
     if (qasm_htab_count(t->pending) == 0 && *head == NULL && t->all_subs == NULL &&
         t->addr_waits == NULL)
@@ -513,11 +520,13 @@ static void handle_query(struct session *s, const struct qasm_proto_msg *m)
         send_conn(s, m->hdr.req_id, c);
         return;
     }
+    /* Not here: with a shared store, ask it (the answer wakes the waits). */
+    int asked = q->dcid.len > 0 && qasm_backend_lookup(t->be, &q->dcid) == 0;
     if (q->client.family != 0 && q->wait_ms > 0 && q->dcid.len > 0) {
         add_addr_wait(s, m->hdr.req_id, q);
         return;
     }
-    if (q->wait_ms == 0 || q->dcid.len == 0) {
+    if ((q->wait_ms == 0 && !asked) || q->dcid.len == 0) {
         t->n.queries_not_found++;
         send_notfound(s, m->hdr.req_id, &q->dcid);
         return;
@@ -532,7 +541,48 @@ static void handle_query(struct session *s, const struct qasm_proto_msg *m)
         send_error(s, m->hdr.req_id, QASM_PROTO_E_INTERNAL, "out of memory");
         return;
     }
-    start_wait_timer(t, x, q->wait_ms);
+    if (q->wait_ms > 0) {
+        start_wait_timer(t, x, q->wait_ms);
+        return;
+    }
+    /* A plain query held only until the shared store answers (or its timeout). */
+    x->readthrough = 1;
+    t->nwaiting++;
+    ev_timer_init(&x->timer, wait_timeout_cb, (double)t->store_timeout / 1e9, 0.);
+    x->timer.data = x;
+    ev_timer_start(t->loop, &x->timer);
+}
+
+/* The shared store answered a lookup: answer the plain queries held for it. */
+static void on_lookup_done(void *arg, const struct qasm_cid *cid, int found)
+{
+    struct tracker *t = arg;
+    (void)found; /* found records were applied: their waits were woken by the store event */
+    uint64_t h = cid_hash(t, cid);
+    struct sub *keep[64];
+    size_t nkeep = 0;
+    struct sub *x;
+    while (nkeep < 64 && (x = qasm_htab_find(t->pending, h, cid)) != NULL) {
+        qasm_htab_remove_ptr(t->pending, h, x);
+        if (x->kind != WAIT || !x->readthrough) {
+            keep[nkeep++] = x;
+            continue;
+        }
+        ev_timer_stop(t->loop, &x->timer);
+        t->nwaiting--;
+        struct qasm_store_conn *c = qasm_store_find(t->store, &x->cid, &x->server);
+        if (c) {
+            t->n.queries_found++;
+            send_conn(x->sess, x->req_id, c);
+        } else {
+            t->n.queries_not_found++;
+            send_notfound(x->sess, x->req_id, &x->cid);
+        }
+        sub_drop(x);
+    }
+    for (size_t i = 0; i < nkeep; i++)
+        if (qasm_htab_insert(t->pending, h, keep[i]) < 0) /* cannot fail: room was freed */
+            qasm_error("pending table: lost an entry");
 }
 
 static void handle_subscribe(struct session *s, const struct qasm_proto_msg *m)
@@ -583,6 +633,7 @@ static void handle_subscribe(struct session *s, const struct qasm_proto_msg *m)
         return;
     }
     send_simple(s, QASM_PROTO_OK, m->hdr.req_id, 0);
+    qasm_backend_lookup(t->be, &q->cid); /* known elsewhere: binds when it arrives */
 }
 
 static void handle_unsubscribe(struct session *s, const struct qasm_proto_msg *m)
@@ -697,6 +748,7 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "sessions_total", t->n.sessions_total);
     add_stat(st, "sessions_dropped_slow", t->n.sessions_dropped_slow);
     add_stat(st, "limit_errors", t->n.limit_errors);
+    qasm_backend_stats(t->be, st);
 }
 
 static void handle_stats(struct session *s, const struct qasm_proto_msg *m)
@@ -749,8 +801,12 @@ static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
     default:
         if (qasm_proto_is_report(m.hdr.type)) {
             /* Reports over TCP are accepted too (the peer address is the source). */
-            t->n.reports_accepted +=
-                qasm_store_report(t->store, m.hdr.type, &m.u.report, &s->peer, qasm_now()) >= 0;
+            qasm_tstamp now = qasm_now();
+            rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &s->peer, now);
+            t->n.reports_accepted += rv >= 0;
+            if (rv == QASM_STORE_UNCHANGED && t->be)
+                qasm_backend_touch(t->be, qasm_store_get(t->store, &m.u.report.odcid,
+                                                         &m.u.report.client0), now);
             return;
         }
         t->n.unknown_type_tcp++;
@@ -971,8 +1027,12 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
                 t->n.unexpected_udp++;
                 continue;
             }
-            if (qasm_store_report(t->store, m.hdr.type, &m.u.report, &src, now) >= 0)
+            rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &src, now);
+            if (rv >= 0)
                 t->n.reports_accepted++;
+            if (rv == QASM_STORE_UNCHANGED && t->be)
+                qasm_backend_touch(t->be, qasm_store_get(t->store, &m.u.report.odcid,
+                                                         &m.u.report.client0), now);
         }
         if (n < UDP_BATCH)
             return;
@@ -1072,6 +1132,11 @@ static void usage(FILE *f)
             "  --max-wait DUR       cap on a QUERY's wait (default 1s)\n"
             "  --max-subs N         subscriptions + waits per session (default 1000000)\n"
             "  --max-sessions N     concurrent TCP sessions (default 1024)\n"
+            "  --store SPEC         where the state lives: memory (default, this process),\n"
+            "                       redis://HOST:PORT or redis-cluster://HOST:PORT[,HOST:PORT...]\n"
+            "                       (trackers on one Redis share their connections; docs/SCALE-OUT.md)\n"
+            "  --store-timeout DUR  how long a QUERY without wait, not known here, waits for the\n"
+            "                       shared store (default 100ms; then NOT_FOUND)\n"
             "  --log-level LEVEL    debug|info|warn|error|off (default info)\n"
             "  -h, --help           this text\n"
             "Signals: SIGTERM/SIGINT exit cleanly; SIGUSR1 prints counters to stderr.\n"
@@ -1109,6 +1174,8 @@ int main(int argc, char **argv)
         { "max-subs", required_argument, NULL, 's' },
         { "max-sessions", required_argument, NULL, 'S' },
         { "log-level", required_argument, NULL, 'L' },
+        { "store", required_argument, NULL, 'R' },
+        { "store-timeout", required_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1121,6 +1188,8 @@ int main(int argc, char **argv)
     t.max_wait = QASM_SEC;
     t.max_subs = 1000000;
     t.max_sessions = 1024;
+    t.store_timeout = 100 * QASM_MS;
+    const char *store_spec = "memory";
 
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1170,6 +1239,13 @@ int main(int argc, char **argv)
             if (parse_size(&t.max_sessions, optarg) < 0 || t.max_sessions == 0)
                 die_flag("--max-sessions", optarg);
             break;
+        case 'R':
+            store_spec = optarg;
+            break;
+        case 'r':
+            if (qasm_duration_parse(&t.store_timeout, optarg) < 0 || t.store_timeout == 0)
+                die_flag("--store-timeout", optarg);
+            break;
         case 'L':
             level = qasm_log_level_parse(optarg);
             if (level < 0)
@@ -1206,6 +1282,20 @@ int main(int argc, char **argv)
     }
     t.loop = ev_default_loop(EVFLAG_AUTO);
     signal(SIGPIPE, SIG_IGN);
+    struct qasm_backend_config bcfg = {
+        .loop = t.loop, .store = t.store, .ttl = cfg.ttl, .close_linger = cfg.close_linger,
+        .lookup_done = on_lookup_done, .arg = &t,
+    };
+    char err[256] = "";
+    int brv = qasm_backend_new(&t.be, store_spec, &bcfg, err, sizeof(err));
+    if (brv == -EINVAL) {
+        fprintf(stderr, "qasm-tracker: invalid value for --store: %s\n", err);
+        return 2;
+    }
+    if (brv < 0) {
+        fprintf(stderr, "qasm-tracker: --store %s: %s\n", store_spec, strerror(-brv));
+        return 1;
+    }
     for (int i = 0; i < nlisten; i++)
         if (open_listeners(&t, &listen_addrs[i]) < 0)
             return 1;
@@ -1238,6 +1328,7 @@ int main(int argc, char **argv)
     }
     qasm_info("exit: %zu connections, %llu reports", qasm_store_count(t.store),
               (unsigned long long)t.n.reports_accepted);
+    qasm_backend_del(t.be);
     qasm_store_del(t.store);
     qasm_htab_del(t.pending);
     ev_loop_destroy(t.loop);

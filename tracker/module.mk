@@ -3,8 +3,8 @@
 LIB_SRCS += lib/proto.c
 
 PROGS += qasm-tracker
-qasm-tracker_SRCS := tracker/daemon.c tracker/store.c
-qasm-tracker_LIBS = $(LIBEV_LIBS)
+qasm-tracker_SRCS := tracker/daemon.c tracker/store.c tracker/redis.c tracker/slots.c
+qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
 qasm-trackctl_SRCS := tracker/trackctl.c
@@ -27,3 +27,11 @@ PROGS += qasm-tracker-bench
 qasm-tracker-bench_SRCS := migration-bench/tracker_bench.c
 
 INTEG_TESTS += tests/integration/tracker_robust.sh
+
+# Scale-out (issue 10): shared stores behind tracker/backend.h, Redis and
+# Redis Cluster (tracker/redis.c, slot routing in tracker/slots.c).
+HIREDIS_LIBS = $(call pc,--libs,hiredis)
+
+UNIT_TESTS += test_slots
+test_slots_SRCS := tests/unit/test_slots.c tracker/slots.c
+test_slots_LIBS = $(CMOCKA_LIBS)

@@ -135,9 +135,11 @@ struct qasm_store_conn {
     uint8_t nextra;
     uint8_t nactive;
     uint8_t ntombs;
+    uint8_t replica;              /* 1: a copy of another tracker's record (qasm_store_apply) */
     uint32_t client0_seq;
     uint32_t last_seq;
     uint32_t rev;
+    qasm_tstamp synced;           /* the shell's own timestamp (e.g. last write to Redis) */
 };
 
 struct list {
@@ -730,6 +732,7 @@ int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_prot
         list_unlink(&s->live, c);
         list_append(&s->live, c);
     }
+    c->replica = 0; /* an agent reports it here: this tracker owns it now */
 
     int newer = created || r->seq > c->last_seq;
     if (r->seq > c->last_seq)
@@ -790,6 +793,82 @@ int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_prot
     }
     c->rev++;
     emit(s, c, event);
+    return QASM_STORE_CHANGED;
+}
+
+/* Highest client seq of |c| (for making a replica's current address the current one). */
+static uint32_t max_client_seq(const struct qasm_store_conn *c)
+{
+    uint32_t m = c->client0_seq;
+    for (unsigned i = 0; i < c->nextra; i++)
+        if (c->extra[i].seq > m)
+            m = c->extra[i].seq;
+    return m;
+}
+
+int qasm_store_apply(struct qasm_store *s, const struct qasm_proto_conn *rec, uint8_t event,
+                     qasm_tstamp now)
+{
+    if (rec->odcid.len == 0 || rec->odcid.len > QASM_CID_MAXLEN || rec->nclients == 0 ||
+        rec->nclients > QASM_PROTO_MAX_CLIENTS || rec->current >= rec->nclients ||
+        rec->clients[0].family == 0) {
+        s->st.rejected_bad++;
+        return -EINVAL;
+    }
+    struct ckey k = { &rec->odcid, &rec->clients[0], NULL };
+    struct qasm_store_conn *c = qasm_htab_find(s->conns, conn_hash(s, &rec->odcid), &k);
+    int final = event == QASM_PROTO_EV_EXPIRED || event == QASM_PROTO_EV_EVICTED;
+    int created = 0;
+    if (c == NULL) {
+        if (final || (rec->flags & QASM_PROTO_REC_CLOSED))
+            return QASM_STORE_UNCHANGED; /* nothing to show for a gone connection */
+        struct qasm_proto_report r;
+        memset(&r, 0, sizeof(r));
+        r.odcid = rec->odcid;
+        r.client0 = rec->clients[0];
+        r.client = rec->clients[rec->current];
+        int rv = conn_create(s, &r, NULL, now, &c);
+        if (rv < 0)
+            return rv;
+        c->replica = 1;
+        created = 1;
+    } else if (c->flags & QASM_PROTO_REC_CLOSED) {
+        return -ESTALE;
+    } else if (final) {
+        /* Gone at its owner: whatever the revision. */
+    } else if (rec->rev != 0 && rec->rev <= c->rev) {
+        /* Same revision: the owner says the connection is still alive. */
+        if (rec->rev == c->rev) {
+            c->last_seen = now;
+            list_unlink(&s->live, c);
+            list_append(&s->live, c);
+        }
+        return QASM_STORE_UNCHANGED;
+    } else {
+        c->last_seen = now;
+        list_unlink(&s->live, c);
+        list_append(&s->live, c);
+    }
+    if (final) {
+        if (rec->rev > c->rev)
+            c->rev = rec->rev;
+        emit(s, c, event);
+        if (event == QASM_PROTO_EV_EXPIRED)
+            s->st.expired++;
+        conn_remove(s, c);
+        return QASM_STORE_CHANGED;
+    }
+    struct qasm_proto_report r;
+    memset(&r, 0, sizeof(r));
+    r.conn = *rec;
+    apply_refresh(s, c, &r, 1);
+    client_seen(s, c, &rec->clients[rec->current], max_client_seq(c) + 1);
+    if (rec->flags & QASM_PROTO_REC_CLOSED) {
+        c->rev = rec->rev ? rec->rev - 1 : c->rev;
+        return close_conn(s, c, now);
+    }
+    c->rev = rec->rev ? rec->rev : c->rev + 1;
+    emit(s, c, created ? QASM_PROTO_EV_OPENED : event);
     return QASM_STORE_CHANGED;
 }
 
@@ -855,6 +934,22 @@ int qasm_store_conn_closed(const struct qasm_store_conn *c)
 void **qasm_store_conn_user(struct qasm_store_conn *c)
 {
     return &c->user;
+}
+
+int qasm_store_conn_replica(const struct qasm_store_conn *c)
+{
+    return c->replica;
+}
+
+void qasm_store_conn_set_rev(struct qasm_store_conn *c, uint32_t rev)
+{
+    if (rev > c->rev)
+        c->rev = rev;
+}
+
+qasm_tstamp *qasm_store_conn_synced(struct qasm_store_conn *c)
+{
+    return &c->synced;
 }
 
 /* ---- expiry -------------------------------------------------------------- */

@@ -136,6 +136,33 @@ int qasm_store_conn_closed(const struct qasm_store_conn *c);
 void **qasm_store_conn_user(struct qasm_store_conn *c);
 
 /*
+ * qasm_store_conn_replica tells whether |c| is a copy of a record owned by
+ * another tracker (made by qasm_store_apply, and no agent report since).
+ */
+int qasm_store_conn_replica(const struct qasm_store_conn *c);
+
+/* qasm_store_conn_set_rev raises the connection's revision to |rev| (never lowers it). */
+void qasm_store_conn_set_rev(struct qasm_store_conn *c, uint32_t rev);
+
+/* qasm_store_conn_synced gives the shell a timestamp of its own per connection (0 at creation). */
+qasm_tstamp *qasm_store_conn_synced(struct qasm_store_conn *c);
+
+/*
+ * qasm_store_apply makes the store hold |rec|, a whole record another
+ * tracker published (shared stores, tracker/backend.h), after |event|
+ * happened to it there. The record's rev orders the copies: a rev not
+ * above the one held is stale and ignored (equal: the owner says the
+ * connection lives; only its idle timer restarts). A new connection is
+ * created as a replica (OPENED event); otherwise the record replaces what
+ * is held and |event| is sent; a closed record closes the connection
+ * (CLOSED); EXPIRED or EVICTED remove it after the event. No trust check
+ * (the publisher applied it); the caps still apply. Returns as
+ * qasm_store_report (-EINVAL for a record without O-DCID or client).
+ */
+int qasm_store_apply(struct qasm_store *s, const struct qasm_proto_conn *rec, uint8_t event,
+                     qasm_tstamp now);
+
+/*
  * qasm_store_expire removes connections idle for the TTL (EXPIRED event
  * each) and closed ones whose linger is over (no event: CLOSED was sent).
  * Returns how many were removed.

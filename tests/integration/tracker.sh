@@ -5,6 +5,7 @@
 # dump --json and stats --json; trust and malformed counters; SIGUSR1 and a
 # clean SIGTERM exit; bad flags. Every process is bounded and killed on exit.
 set -u
+# QASM_TRACKER_STORE=SPEC runs the tracker with --store SPEC (tracker_redis.sh).
 B=${QASM_BUILD:-build}
 TRK=$B/qasm-tracker
 CTL=$B/qasm-trackctl
@@ -46,7 +47,7 @@ LISTEN=(--listen "127.0.0.1:$P")
 have6=0
 if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then LISTEN+=(--listen "[::1]:$P"); have6=1; fi
 timeout 120 "$TRK" "${LISTEN[@]}" --ttl 60s --close-linger 60s --max-wait 20s \
-  --log-level debug 2>"$work/tracker.err" &
+  --log-level debug ${QASM_TRACKER_STORE:+--store "$QASM_TRACKER_STORE"} 2>"$work/tracker.err" &
 TPID=$!
 pids+=("$TPID")
 C=("$CTL" --tracker "127.0.0.1:$P" --timeout 5s)

@@ -6,6 +6,7 @@
 # sessions that vanish with waits and subscriptions pending; UNSUBSCRIBE;
 # TTL expiry pushed to a subscriber; caps (--max-conns, --max-per-ip).
 set -u
+# QASM_TRACKER_STORE=SPEC runs the tracker with --store SPEC (tracker_redis.sh).
 B=${QASM_BUILD:-build}
 TRK=$B/qasm-tracker
 CTL=$B/qasm-trackctl
@@ -30,7 +31,7 @@ free_port() {
 
 P=$(free_port)
 timeout 120 "$TRK" --listen "127.0.0.1:$P" --ttl 3s --close-linger 1s --max-conns 5 \
-  --max-per-ip 3 --log-level debug 2>"$work/tracker.err" &
+  --max-per-ip 3 --log-level debug ${QASM_TRACKER_STORE:+--store "$QASM_TRACKER_STORE"} 2>"$work/tracker.err" &
 pids+=($!)
 C=("$CTL" --tracker "127.0.0.1:$P" --timeout 5s)
 for _ in $(seq 1 50); do "${C[@]}" stats >/dev/null 2>&1 && break; sleep 0.1; done
