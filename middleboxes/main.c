@@ -48,6 +48,7 @@ static const char usage_text[] =
 "  --seed N                  hash seed (default 0 = fixed)\n"
 "  --max-datagram BYTES      largest datagram relayed (default 4096; longer: dropped)\n"
 "  --max-flows N             ratelimit, lb: upstream sockets at most (default 4096)\n"
+"  --core-batch              one core call per receive batch (processing_ns: batch mean)\n"
 "  --max-entries N           state entries at most, new flows beyond refused (0: none)\n"
 "  --help                    this text\n"
 "packet io (root; a router between two interfaces, see docs/TESTBED.md):\n"
@@ -77,7 +78,8 @@ enum {
     OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER, OPT_UDP_TIMEOUT, OPT_UDP_STREAM_TIMEOUT,
     OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_SEED, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_PUBLIC,
     OPT_PORTS, OPT_RATE, OPT_BURST, OPT_BYTES, OPT_BACKEND, OPT_HOLD, OPT_HOLD_MAX,
-    OPT_HOLD_PER_DCID, OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_MAX_ENTRIES, OPT_STATS_ENTRIES, OPT_HELP,
+    OPT_HOLD_PER_DCID, OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_MAX_ENTRIES, OPT_STATS_ENTRIES,
+    OPT_CORE_BATCH, OPT_HELP,
     OPT_IO, OPT_INSIDE, OPT_OUTSIDE,
 };
 
@@ -106,6 +108,7 @@ static const struct option long_opts[] = {
     {"query-timeout", required_argument, NULL, OPT_QUERY_TIMEOUT},
     {"max-entries", required_argument, NULL, OPT_MAX_ENTRIES},
     {"stats-entries", required_argument, NULL, OPT_STATS_ENTRIES},
+    {"core-batch", no_argument, NULL, OPT_CORE_BATCH},
     {"help", no_argument, NULL, OPT_HELP},
     {"io", required_argument, NULL, OPT_IO},
     {"inside", required_argument, NULL, OPT_INSIDE},
@@ -457,6 +460,7 @@ int main(int argc, char **argv)
         case OPT_CACHE_TTL: o_cache_ttl = optarg; break;
         case OPT_QUERY_TIMEOUT: o_query_timeout = optarg; break;
         case OPT_MAX_ENTRIES: o_max_entries = optarg; break;
+        case OPT_CORE_BATCH: rcfg.core_batch = 1; break;
         case OPT_STATS_ENTRIES:
             app.stats_entries = (size_t)parse_u64("stats-entries", optarg, 0, 1000000);
             break;

@@ -42,6 +42,7 @@ struct qasm_relay_config {
     size_t max_flows;          /* RL / LB: max upstream sockets (default 4096) */
     qasm_duration flow_idle;   /* RL / LB: close an upstream socket idle this long */
     size_t max_datagram;       /* receive buffer per datagram (default 4096); longer ones dropped */
+    int core_batch;            /* one qasm_mbox_process_batch call per recvmmsg batch */
 };
 
 /* Relay-level counters (the core has its own). */

@@ -25,7 +25,7 @@ struct qasm_tlink;
 
 struct qasm_tlink_counters {
     uint64_t requests_sent;    /* core requests written to the session */
-    uint64_t requests_failed;  /* could not be sent (session down, buffer full): answered NOT_FOUND */
+    uint64_t requests_failed;  /* not sent (session down, buffer full): answered NOT_FOUND */
     uint64_t answers;          /* RECORD / NOT_FOUND matched to a pending query */
     uint64_t answers_unknown;  /* RECORD for a req_id no longer pending (still fed to the cache) */
     uint64_t errors;           /* ERROR replies from the tracker */

@@ -29,7 +29,7 @@ struct qasm_tsess_callbacks {
     void (*on_up)(void *ud);
     /* The session was lost (or a connect attempt failed after being up). */
     void (*on_down)(void *ud);
-    /* A message arrived: RECORD, NOT_FOUND, OK, ERROR (replies, hdr.req_id of the request) or PUSH. */
+    /* A message arrived: RECORD, NOT_FOUND, OK, ERROR (replies: hdr.req_id of the request), PUSH. */
     void (*on_msg)(void *ud, const struct qasm_proto_msg *m);
 };
 
