@@ -97,6 +97,7 @@ int topo_start_mbox(struct topo *t, const char *name, const char *function, cons
         snprintf(ports, sizeof(ports), "%u-%u", t->mbox_pool[i], t->mbox_pool[i] + pool - 1);
         argv[n++] = "--ports";
         argv[n++] = ports;
+        t->npool[i] = pool;
     }
     if (strcmp(mode, "default") != 0 && t->have_tracker) {
         argv[n++] = "--tracker";
@@ -113,9 +114,65 @@ int topo_start_mbox(struct topo *t, const char *name, const char *function, cons
     return i;
 }
 
+/* Appends "port A" (b == 0) or "portrange A-B" to a BPF "or" list. */
+static void add_port(char *buf, size_t len, unsigned a, unsigned b)
+{
+    size_t n = strlen(buf);
+    if (b == 0)
+        snprintf(buf + n, len - n, "%sport %u", n ? " or " : "", a);
+    else
+        snprintf(buf + n, len - n, "%sportrange %u-%u", n ? " or " : "", a, b);
+}
+
+int topo_capture_start(struct topo *t, const char *name)
+{
+    char bin[PATH_MAX], filter[2048] = "", out[PATH_MAX], fexpr[2100], line[256];
+    if (!t->b->capture || t->capturing)
+        return 0;
+    if (t->have_tracker)
+        add_port(filter, sizeof(filter), t->tracker_port, 0);
+    for (int i = 0; i < t->nservers; i++)
+        add_port(filter, sizeof(filter), t->server_port[i], 0);
+    for (int i = 0; i < t->nmbox; i++) {
+        add_port(filter, sizeof(filter), t->mbox_port[i], 0);
+        if (t->npool[i] > 0)
+            add_port(filter, sizeof(filter), t->mbox_pool[i],
+                     (unsigned)(t->mbox_pool[i] + t->npool[i] - 1));
+    }
+    snprintf(fexpr, sizeof(fexpr), "udp and (%s)", filter[0] ? filter : "port 0");
+    snprintf(out, sizeof(out), "%.3800s/%.100s.pcap", t->b->outdir, name);
+    char cname[128];
+    snprintf(cname, sizeof(cname), "capture-%.100s", name);
+    const char *argv[] = { bench_bin(t->b, bin, sizeof(bin), "qasm-capture"), "-w", out, "-i", "lo",
+                           "-f", fexpr, NULL };
+    if (bench_proc_start(&t->capture, cname, t->b->outdir, (char *const *)argv, NULL) < 0)
+        return bench_fail("cannot start qasm-capture");
+    /* Wait for its "capturing on" line so the first packets are not missed. */
+    for (int k = 0; k < 300; k++) {
+        FILE *f = fopen(t->capture.log, "r");
+        int up = 0;
+        while (f && fgets(line, sizeof(line), f))
+            up |= strstr(line, "capturing on") != NULL;
+        if (f)
+            fclose(f);
+        if (up) {
+            t->capturing = 1;
+            t->ncaptures++;
+            return 0;
+        }
+        if (!bench_proc_alive(&t->capture))
+            break;
+        bench_sleep(0.01);
+    }
+    bench_proc_tail(&t->capture, 5);
+    return bench_fail("qasm-capture did not start (needs root / CAP_NET_RAW)");
+}
+
 int topo_start_client(struct topo *t, struct bench_proc *p, const char *name,
                       const char *connect, int agent, const char *const extra[], const char *url)
 {
+    if (topo_capture_start(t, name) < 0)
+        return -1;
     char bin[PATH_MAX], out[PATH_MAX], preload[PATH_MAX + 16], trk[64], trkenv[80];
     const char *argv[TOPO_MAX_ARGS];
     char *env[4] = { NULL };
@@ -201,6 +258,11 @@ int topo_check_alive(struct topo *t)
 
 void topo_stop(struct topo *t)
 {
+    if (t->capturing) {
+        bench_sleep(0.05); /* the last packets in flight */
+        bench_proc_stop(&t->capture);
+        t->capturing = 0;
+    }
     for (int i = 0; i < t->nmbox; i++)
         bench_proc_stop(&t->mbox[i]);
     for (int i = 0; i < t->nservers; i++)

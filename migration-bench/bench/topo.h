@@ -31,6 +31,10 @@ struct topo {
     char mbox_stats[TOPO_MAX_MBOX][PATH_MAX];
     char mbox_name[TOPO_MAX_MBOX][32];
     int nmbox;
+    int npool[TOPO_MAX_MBOX];           /* NAT: pool size */
+    struct bench_proc capture;          /* --capture: qasm-capture on lo */
+    int capturing;
+    int ncaptures;
 };
 
 void topo_init(struct topo *t, struct bench *b);
@@ -78,6 +82,13 @@ json_t *topo_mbox_stats(struct topo *t, int i);
 
 /* topo_check_alive fails (with the dead process's log tail) if any started process died. */
 int topo_check_alive(struct topo *t);
+
+/*
+ * topo_capture_start records every packet to or from the topology's ports
+ * (tracker, servers, middleboxes, NAT pools) into OUTDIR/NAME.pcap with
+ * qasm-capture, when the bench runs with --capture; no-op otherwise.
+ */
+int topo_capture_start(struct topo *t, const char *name);
 
 /* topo_stop stops middleboxes, servers and tracker (their final stats are written at exit). */
 void topo_stop(struct topo *t);
