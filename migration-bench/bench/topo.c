@@ -210,6 +210,14 @@ json_t *topo_client_result(struct topo *t, struct bench_proc *p, const char *nam
         bench_fail("%s still running after %.0f s: stopped", name, timeout_s);
         bench_proc_stop(p);
     }
+    /* A tracker, server or middlebox that died during the run makes the
+     * figures meaningless: say which, and record it in the summary. */
+    if (topo_check_alive(t) < 0 && t->b->summary != NULL) {
+        json_t *died = json_object_get(t->b->summary, "process_died");
+        if (died == NULL)
+            json_object_set_new(t->b->summary, "process_died", died = json_array());
+        json_array_append_new(died, json_string(name));
+    }
     snprintf(out, sizeof(out), "%.3800s/%.200s.json", t->b->outdir, name);
     json_t *j = bench_json_load(out);
     if (j == NULL) {
@@ -250,7 +258,8 @@ int topo_check_alive(struct topo *t)
     for (int i = 0; i < n; i++) {
         if (!bench_proc_alive(all[i])) {
             bench_proc_tail(all[i], 20);
-            return bench_fail("%s died (status %d)", all[i]->name, all[i]->status);
+            return bench_fail("%s died during the run (exit status %d): its figures are void, "
+                              "see %s", all[i]->name, all[i]->status, all[i]->log);
         }
     }
     return 0;
