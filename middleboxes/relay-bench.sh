@@ -7,15 +7,15 @@
 # (processing_ns from --stats-json). Usage: middleboxes/relay-bench.sh [N]
 # (env B = build dir, P = first of 3 free ports). Bounded: each process under timeout.
 B=${B:-build}; P=${P:-36000}; N=${1:-200000}
-run() { # label fn mode
-    local label=$1 fn=$2 mode=$3 to M= c
+run() { # label fn mode [extra qasm-mbox flags]
+    local label=$1 fn=$2 mode=$3 extra=${4:-} to M= c
     timeout 60 "$B/qasm-udpdrive" server --listen 127.0.0.1:$((P+1)) --echo none \
         --stats /tmp/rb-srv.$$.json & local S=$!
     to=127.0.0.1:$((P+1))
     if [ -n "$fn" ]; then
         timeout 60 "$B/qasm-mbox" "$fn" --mode "$mode" --tracker 127.0.0.1:$P \
             --listen 127.0.0.1:$((P+2)) $([ "$fn" = lb ] && echo --backend || echo --upstream) 127.0.0.1:$((P+1)) \
-            $([ "$fn" = ratelimit ] && echo --rate 1e9 --burst 1e9) \
+            $([ "$fn" = ratelimit ] && echo --rate 1e9 --burst 1e9) $extra \
             --stats-json /tmp/rb-mb.$$.json 2>/dev/null & M=$!
         to=127.0.0.1:$((P+2))
     fi
@@ -47,6 +47,7 @@ echo "| path | offered pps | delivered (of $N) | delivered pps | relay rx | core
 echo "|---|---|---|---|---|---|"
 run "direct (no middlebox)" "" ""
 for m in default reactive proactive; do run "nat $m" nat $m; done
+run "nat proactive --core-batch" nat proactive --core-batch
 for m in default proactive; do run "ratelimit $m" ratelimit $m; done
 run "lb default" lb default
 kill $T; wait
