@@ -35,3 +35,6 @@ HIREDIS_LIBS = $(call pc,--libs,hiredis)
 UNIT_TESTS += test_slots
 test_slots_SRCS := tests/unit/test_slots.c tracker/slots.c
 test_slots_LIBS = $(CMOCKA_LIBS)
+
+# The tracker's tests against Redis, two trackers on one Redis, Redis down/back.
+INTEG_TESTS += tests/integration/tracker_redis.sh
