@@ -38,3 +38,7 @@ test_slots_LIBS = $(CMOCKA_LIBS)
 
 # The tracker's tests against Redis, two trackers on one Redis, Redis down/back.
 INTEG_TESTS += tests/integration/tracker_redis.sh
+
+UNIT_TESTS += test_store_apply
+test_store_apply_SRCS := tests/unit/test_store_apply.c tracker/store.c
+test_store_apply_LIBS = $(CMOCKA_LIBS)
