@@ -9,6 +9,32 @@
 #include "exp_common.h"
 #include "experiments.h"
 
+/* The NAT table as the paper's Table 1 shows it: private address(es) -> public port. */
+static void write_nat_table(struct bench *b, const char *mode, json_t *st)
+{
+    char name[64];
+    size_t i;
+    json_t *e;
+    snprintf(name, sizeof(name), "nat-table-%s.csv", mode);
+    FILE *f = exp_csv_open(b, name, "key,private_addresses,public_port");
+    if (f == NULL)
+        return;
+    json_array_foreach(json_object_get(st, "entries"), i, e)
+    {
+        json_t *odcid = json_object_get(e, "odcid");
+        fprintf(f, "%s,", json_is_string(odcid) ? json_string_value(odcid) : "5-tuple");
+        json_t *clients = json_object_get(e, "clients");
+        size_t k;
+        json_t *c;
+        if (json_array_size(clients) == 0)
+            fprintf(f, "%s", json_string_value(json_object_get(e, "client")));
+        json_array_foreach(clients, k, c)
+            fprintf(f, "%s%s", k ? " " : "", json_string_value(c));
+        fprintf(f, ",%.0f\n", bench_json_num(e, "public_port", -1));
+    }
+    fclose(f);
+}
+
 /* table1: a client migrates across ports and addresses through one NAT. */
 int exp_table1(struct bench *b)
 {
@@ -27,8 +53,9 @@ int exp_table1(struct bench *b)
     for (int m = 0; m < 3; m++) {
         struct topo t;
         topo_init(&t, b);
+        const char *natargs[] = { "--stats-entries", "64", NULL };
         if (topo_start_tracker(&t) < 0 || topo_start_server(&t, "server") < 0 ||
-            exp_nat_chain(&t, 1, bench_modes[m], 64, NULL, entry, sizeof(entry)) < 0) {
+            exp_nat_chain(&t, 1, bench_modes[m], 64, natargs, entry, sizeof(entry)) < 0) {
             topo_stop(&t);
             fclose(csv);
             return -1;
@@ -47,6 +74,7 @@ int exp_table1(struct bench *b)
         fprintf(csv, "%s,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", bench_modes[m], migs[m],
                 bench_json_num(st, "mappings", -1), bench_json_num(st, "mappings_created", -1),
                 ports[m], exp_client_num(cj, "requests_ok"), exp_client_num(cj, "requests_failed"));
+        write_nat_table(b, bench_modes[m], st);
         exp_record(b, bench_modes[m], st);
         bench_progress("  table1 %-9s migrations %.0f, NAT ports in use %.0f, mappings created %.0f",
                        bench_modes[m], migs[m], ports[m], bench_json_num(st, "mappings_created", -1));
