@@ -30,6 +30,7 @@
 #include "clientopts.h"
 #include "clock.h"
 #include "content.h"
+#include "h3conn.h"
 #include "histogram.h"
 #include "log.h"
 #include "migrate.h"
@@ -37,7 +38,6 @@
 #include "tls.h"
 #include "udp.h"
 
-#define MAX_BURST 64
 #define TIMELINE_SLOT (100 * QASM_MS)
 #define MAX_SOCKS 1024
 
@@ -64,15 +64,12 @@ struct creq {
 };
 
 struct cconn {
-    ngtcp2_crypto_conn_ref conn_ref;
+    struct qasm_h3conn q;  /* user_data of ngtcp2 and nghttp3 */
     struct client *cl;
     unsigned idx;
-    ngtcp2_conn *conn;
-    gnutls_session_t tls;
-    nghttp3_conn *h3;
     struct csock *socks[MAX_SOCKS];  /* socks[nsocks-1] is the newest */
     size_t nsocks;
-    ev_timer timer, mig_timer, req_timer, stall_timer;
+    ev_timer mig_timer, req_timer, stall_timer;
     struct qasm_migsched mig;
     uint64_t blocked;
     uint64_t started, completed;
@@ -109,6 +106,12 @@ struct client {
 };
 
 static struct client cl_g;
+
+/* cconn_of maps the user_data of an ngtcp2 or nghttp3 callback to its connection. */
+static struct cconn *cconn_of(void *ud)
+{
+    return QASM_H3CONN_OWNER(ud, struct cconn, q);
+}
 
 static void conn_finish(struct cconn *c, int failed);
 static void conn_io_done(struct cconn *c);
@@ -291,12 +294,11 @@ static int h3_recv_header(nghttp3_conn *h3, int64_t sid, int32_t token, nghttp3_
 static int h3_recv_data(nghttp3_conn *h3, int64_t sid, const uint8_t *data, size_t len, void *ud,
                         void *sud)
 {
-    struct cconn *c = ud;
+    struct cconn *c = cconn_of(ud);
     struct client *cl = c->cl;
     struct creq *r = sud;
     (void)h3;
-    ngtcp2_conn_extend_max_stream_offset(c->conn, sid, len);
-    ngtcp2_conn_extend_max_offset(c->conn, len);
+    qasm_h3conn_consume(&c->q, sid, len);
     if (!r)
         return 0;
     if (r->verify && !r->bad && qasm_content_check(data, r->bytes, len) != 0) {
@@ -313,17 +315,6 @@ static int h3_recv_data(nghttp3_conn *h3, int64_t sid, const uint8_t *data, size
     return 0;
 }
 
-static int h3_deferred_consume(nghttp3_conn *h3, int64_t sid, size_t consumed, void *ud,
-                               void *sud)
-{
-    struct cconn *c = ud;
-    (void)h3;
-    (void)sud;
-    ngtcp2_conn_extend_max_stream_offset(c->conn, sid, consumed);
-    ngtcp2_conn_extend_max_offset(c->conn, consumed);
-    return 0;
-}
-
 static int h3_end_stream(nghttp3_conn *h3, int64_t sid, void *ud, void *sud)
 {
     struct creq *r = sud;
@@ -337,7 +328,7 @@ static int h3_end_stream(nghttp3_conn *h3, int64_t sid, void *ud, void *sud)
 
 static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
 {
-    struct cconn *c = ud;
+    struct cconn *c = cconn_of(ud);
     struct creq *r = sud;
     (void)h3;
     (void)sid;
@@ -349,21 +340,12 @@ static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *u
     return 0;
 }
 
-static int h3_stop_sending(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
-{
-    struct cconn *c = ud;
-    (void)h3;
-    (void)sud;
-    ngtcp2_conn_shutdown_stream_read(c->conn, sid, code);
-    return 0;
-}
-
 static int h3_reset_stream(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
 {
-    struct cconn *c = ud;
+    struct cconn *c = cconn_of(ud);
     (void)h3;
     (void)sud;
-    ngtcp2_conn_shutdown_stream_write(c->conn, sid, code);
+    ngtcp2_conn_shutdown_stream_write(c->q.conn, sid, code);
     return 0;
 }
 
@@ -372,29 +354,13 @@ static int setup_h3(struct cconn *c)
     nghttp3_callbacks cb = {
         .stream_close = h3_stream_close,
         .recv_data = h3_recv_data,
-        .deferred_consume = h3_deferred_consume,
+        .deferred_consume = qasm_h3conn_h3_deferred_consume,
         .recv_header = h3_recv_header,
-        .stop_sending = h3_stop_sending,
+        .stop_sending = qasm_h3conn_h3_stop_sending,
         .end_stream = h3_end_stream,
         .reset_stream = h3_reset_stream,
     };
-    nghttp3_settings settings;
-    int64_t ctrl, enc, dec;
-
-    if (ngtcp2_conn_get_max_local_streams_uni(c->conn) < 3)
-        return -1;
-    nghttp3_settings_default(&settings);
-    settings.qpack_max_dtable_capacity = 4096;
-    settings.qpack_blocked_streams = 100;
-    if (nghttp3_conn_client_new(&c->h3, &cb, &settings, NULL, c) != 0)
-        return -1;
-    if (ngtcp2_conn_open_uni_stream(c->conn, &ctrl, NULL) != 0 ||
-        nghttp3_conn_bind_control_stream(c->h3, ctrl) != 0 ||
-        ngtcp2_conn_open_uni_stream(c->conn, &enc, NULL) != 0 ||
-        ngtcp2_conn_open_uni_stream(c->conn, &dec, NULL) != 0 ||
-        nghttp3_conn_bind_qpack_streams(c->h3, enc, dec) != 0)
-        return -1;
-    return 0;
+    return qasm_h3conn_setup_h3(&c->q, 0, &cb);
 }
 
 static int want_more_requests(struct cconn *c, qasm_tstamp now)
@@ -416,7 +382,7 @@ static int start_request(struct cconn *c, qasm_tstamp now)
         snprintf(path, sizeof(path), "/bytes/%" PRIu64, cl->o.size);
     else
         snprintf(path, sizeof(path), "%s", u->path);
-    if (ngtcp2_conn_open_bidi_stream(c->conn, &sid, NULL) != 0)
+    if (ngtcp2_conn_open_bidi_stream(c->q.conn, &sid, NULL) != 0)
         return -1;
     struct creq *r = calloc(1, sizeof(*r));
     if (!r)
@@ -434,7 +400,7 @@ static int start_request(struct cconn *c, qasm_tstamp now)
         {(uint8_t *)":path", (uint8_t *)path, 5, strlen(path), NGHTTP3_NV_FLAG_NONE},
         {(uint8_t *)"user-agent", (uint8_t *)"qasm-h3-client", 10, 14, NGHTTP3_NV_FLAG_NONE},
     };
-    if (nghttp3_conn_submit_request(c->h3, sid, nva, 5, NULL, r) != 0) {
+    if (nghttp3_conn_submit_request(c->q.h3, sid, nva, 5, NULL, r) != 0) {
         free(r);
         return -1;
     }
@@ -452,10 +418,10 @@ static void fill_requests(struct cconn *c)
 {
     struct client *cl = c->cl;
     qasm_tstamp now = qasm_now();
-    if (!c->h3 || c->done)
+    if (!c->q.h3 || c->done)
         return;
     while (c->inflight < cl->o.concurrency && want_more_requests(c, now) &&
-           ngtcp2_conn_get_streams_bidi_left(c->conn) > 0) {
+           ngtcp2_conn_get_streams_bidi_left(c->q.conn) > 0) {
         if (cl->o.interval && c->started > 0 && now < c->last_req + cl->o.interval) {
             double d = (double)(c->last_req + cl->o.interval - now) / 1e9;
             ev_timer_stop(cl->loop, &c->req_timer);
@@ -474,90 +440,6 @@ static void fill_requests(struct cconn *c)
 
 /* ------------------------------------------------------- ngtcp2 callbacks */
 
-static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t offset,
-                               const uint8_t *data, size_t len, void *ud, void *sud)
-{
-    struct cconn *c = ud;
-    (void)offset;
-    (void)sud;
-    if (!c->h3)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    nghttp3_ssize n = nghttp3_conn_read_stream(c->h3, sid, data, len,
-                                               flags & NGTCP2_STREAM_DATA_FLAG_FIN);
-    if (n < 0) {
-        qasm_warn("nghttp3_conn_read_stream: %s", nghttp3_strerror((int)n));
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    }
-    ngtcp2_conn_extend_max_stream_offset(conn, sid, (uint64_t)n);
-    ngtcp2_conn_extend_max_offset(conn, (uint64_t)n);
-    return 0;
-}
-
-static int cb_acked_stream_data_offset(ngtcp2_conn *conn, int64_t sid, uint64_t offset,
-                                       uint64_t len, void *ud, void *sud)
-{
-    struct cconn *c = ud;
-    (void)conn;
-    (void)offset;
-    (void)sud;
-    if (c->h3 && nghttp3_conn_add_ack_offset(c->h3, sid, len) != 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    return 0;
-}
-
-static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t code,
-                           void *ud, void *sud)
-{
-    struct cconn *c = ud;
-    (void)conn;
-    (void)sud;
-    if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
-        code = NGHTTP3_H3_NO_ERROR;
-    if (!c->h3)
-        return 0;
-    int rv = nghttp3_conn_close_stream(c->h3, sid, code);
-    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    return 0;
-}
-
-static int cb_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size, uint64_t code,
-                           void *ud, void *sud)
-{
-    struct cconn *c = ud;
-    (void)conn;
-    (void)final_size;
-    (void)code;
-    (void)sud;
-    if (c->h3 && nghttp3_conn_shutdown_stream_read(c->h3, sid) != 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    return 0;
-}
-
-static int cb_stream_stop_sending(ngtcp2_conn *conn, int64_t sid, uint64_t code, void *ud,
-                                  void *sud)
-{
-    return cb_stream_reset(conn, sid, 0, code, ud, sud);
-}
-
-static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t sid, uint64_t max, void *ud,
-                                     void *sud)
-{
-    struct cconn *c = ud;
-    (void)conn;
-    (void)max;
-    (void)sud;
-    if (c->h3 && nghttp3_conn_unblock_stream(c->h3, sid) != 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    return 0;
-}
-
-static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
-{
-    (void)ctx;
-    (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
-}
-
 static int cb_get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
                                     size_t cidlen, void *ud)
 {
@@ -572,7 +454,7 @@ static int cb_get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t 
 
 static int cb_handshake_completed(ngtcp2_conn *conn, void *ud)
 {
-    struct cconn *c = ud;
+    struct cconn *c = cconn_of(ud);
     (void)conn;
     c->cl->handshakes++;
     return setup_h3(c) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
@@ -590,7 +472,7 @@ static void mig_timer_arm(struct cconn *c, qasm_tstamp now)
 
 static int cb_handshake_confirmed(ngtcp2_conn *conn, void *ud)
 {
-    struct cconn *c = ud;
+    struct cconn *c = cconn_of(ud);
     struct client *cl = c->cl;
     qasm_tstamp now = qasm_now();
     (void)conn;
@@ -603,7 +485,7 @@ static int cb_handshake_confirmed(ngtcp2_conn *conn, void *ud)
 static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
                               ngtcp2_path_validation_result res, void *ud)
 {
-    struct cconn *c = ud;
+    struct cconn *c = cconn_of(ud);
     (void)conn;
     (void)flags;
     (void)path;
@@ -617,52 +499,16 @@ static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_pa
 static int cb_recv_stateless_reset(ngtcp2_conn *conn, const ngtcp2_pkt_stateless_reset *sr,
                                    void *ud)
 {
-    struct cconn *c = ud;
+    struct cconn *c = cconn_of(ud);
     (void)conn;
     (void)sr;
     c->cl->stateless_resets++;
     return 0;
 }
 
-/* ngtcp2's debug log, enabled by QASM_NGTCP2_LOG=FILE (very verbose). */
-static FILE *ngtcp2_log_file;
-
-static void ngtcp2_log_cb(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void ngtcp2_log_cb(void *ud, const char *fmt, ...)
-{
-    va_list ap;
-    (void)ud;
-    fprintf(ngtcp2_log_file, "%.6f ", (double)qasm_now() / 1e9);
-    va_start(ap, fmt);
-    vfprintf(ngtcp2_log_file, fmt, ap);
-    va_end(ap);
-    fputc('\n', ngtcp2_log_file);
-}
-
-static void ngtcp2_log_setup(ngtcp2_settings *settings)
-{
-    static int checked;
-    if (!checked) {
-        const char *path = getenv("QASM_NGTCP2_LOG");
-        checked = 1;
-        if (path && *path && !(ngtcp2_log_file = fopen(path, "w")))
-            qasm_warn("QASM_NGTCP2_LOG=%s: %s", path, strerror(errno));
-        if (ngtcp2_log_file)  /* complete up to an abort() inside ngtcp2 */
-            setvbuf(ngtcp2_log_file, NULL, _IOLBF, 0);
-    }
-    if (ngtcp2_log_file)
-        settings->log_printf = ngtcp2_log_cb;
-}
-
-static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
-{
-    return ((struct cconn *)ref->user_data)->conn;
-}
-
 static void qlog_write(void *ud, uint32_t flags, const void *data, size_t len)
 {
-    struct cconn *c = ud;
+    struct cconn *c = cconn_of(ud);
     if (!c->qlog)
         return;
     fwrite(data, 1, len, c->qlog);
@@ -694,9 +540,9 @@ static struct csock *new_path_socket(struct cconn *c)
  */
 static void force_ping(struct cconn *c, qasm_tstamp now)
 {
-    ngtcp2_conn_set_keep_alive_timeout(c->conn, 1);
-    (void)qasm_quic_flush(c->conn, c->h3, send_path, c, now, MAX_BURST, NULL);
-    ngtcp2_conn_set_keep_alive_timeout(c->conn, c->cl->o.keep_alive);
+    ngtcp2_conn_set_keep_alive_timeout(c->q.conn, 1);
+    (void)qasm_h3conn_flush(&c->q, now);
+    ngtcp2_conn_set_keep_alive_timeout(c->q.conn, c->cl->o.keep_alive);
 }
 
 /*
@@ -708,8 +554,8 @@ static void force_ping(struct cconn *c, qasm_tstamp now)
 static void rebind_to(struct cconn *c, struct csock *k, qasm_tstamp now)
 {
     ngtcp2_addr a = {(struct sockaddr *)&k->lss, k->lsl};
-    ngtcp2_conn_set_local_addr(c->conn, &a);
-    ngtcp2_conn_set_path_user_data(c->conn, k);
+    ngtcp2_conn_set_local_addr(c->q.conn, &a);
+    ngtcp2_conn_set_path_user_data(c->q.conn, k);
     sock_push(c, k);
     force_ping(c, now);
 }
@@ -734,7 +580,7 @@ static int migrate(struct cconn *c, qasm_tstamp now)
         {(struct sockaddr *)&cl->rss, cl->rsl},
         k,
     };
-    rv = ngtcp2_conn_initiate_immediate_migration(c->conn, &path, now);
+    rv = ngtcp2_conn_initiate_immediate_migration(c->q.conn, &path, now);
     if (rv != 0) {
         if (rv == NGTCP2_ERR_CONN_ID_BLOCKED)
             c->blocked++;
@@ -785,29 +631,22 @@ static void mig_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ------------------------------------------------------------- conn I/O */
 
-static void conn_update_timer(struct cconn *c)
-{
-    qasm_tstamp exp = ngtcp2_conn_get_expiry(c->conn), now = qasm_now();
-    c->timer.repeat = exp <= now ? 1e-9 : (double)(exp - now) / 1e9;
-    ev_timer_again(c->cl->loop, &c->timer);
-}
-
 /* conn_io_done starts requests, flushes packets and re-arms the timer. */
 static void conn_io_done(struct cconn *c)
 {
     fill_requests(c);
     if (c->done)
         return;
-    int rv = qasm_quic_flush(c->conn, c->h3, send_path, c, qasm_now(), MAX_BURST, NULL);
+    int rv = qasm_h3conn_flush(&c->q, qasm_now());
     if (rv != 0) {
         qasm_warn("conn %u: write: %s", c->idx, ngtcp2_strerror(rv));
-        qasm_quic_close_pkt(c->conn, rv, 0, send_path, c, qasm_now());
+        qasm_h3conn_close_pkt(&c->q, rv, 0);
         conn_finish(c, 1);
         return;
     }
     if (c->mig.mode == QASM_MIG_PACKETS && c->mig.pending)
         run_migrations(c);
-    conn_update_timer(c);
+    qasm_h3conn_arm_timer(&c->q);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -815,12 +654,12 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct cconn *c = w->data;
     (void)loop;
     (void)revents;
-    int rv = ngtcp2_conn_handle_expiry(c->conn, qasm_now());
+    int rv = ngtcp2_conn_handle_expiry(c->q.conn, qasm_now());
     if (rv != 0) {
         qasm_warn("conn %u: %s", c->idx,
                   rv == NGTCP2_ERR_IDLE_CLOSE ? "idle timeout" : ngtcp2_strerror(rv));
         if (rv != NGTCP2_ERR_IDLE_CLOSE)
-            qasm_quic_close_pkt(c->conn, rv, 0, send_path, c, qasm_now());
+            qasm_h3conn_close_pkt(&c->q, rv, 0);
         conn_finish(c, 1);
         return;
     }
@@ -845,7 +684,7 @@ static void stall_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     qasm_warn("conn %u: no response data for %.1f s with %u requests in flight", c->idx,
               (double)c->cl->o.idle_timeout / 1e9, c->inflight);
     c->cl->stalls++;
-    qasm_quic_close_pkt(c->conn, 0, NGHTTP3_H3_INTERNAL_ERROR, send_path, c, qasm_now());
+    qasm_h3conn_close_pkt(&c->q, 0, NGHTTP3_H3_INTERNAL_ERROR);
     conn_finish(c, 1);
 }
 
@@ -868,14 +707,14 @@ static int sock_known_to_ngtcp2(struct cconn *c, const struct csock *k)
 {
     ngtcp2_cid_token toks[16];
     struct qasm_addr a;
-    const ngtcp2_path *cur = ngtcp2_conn_get_path(c->conn);
+    const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
     if (qasm_addr_from_sockaddr(&a, cur->local.addr, cur->local.addrlen) == 0 &&
         qasm_addr_eq(&a, &k->local))
         return 1;
-    size_t n = ngtcp2_conn_get_num_active_dcid(c->conn);
+    size_t n = ngtcp2_conn_get_num_active_dcid(c->q.conn);
     if (n > sizeof(toks) / sizeof(toks[0]))
         return 1;
-    n = ngtcp2_conn_get_active_dcid(c->conn, toks);
+    n = ngtcp2_conn_get_active_dcid(c->q.conn, toks);
     for (size_t i = 0; i < n; i++) {
         const ngtcp2_addr *l = &toks[i].ps.path.local;
         if (qasm_addr_from_sockaddr(&a, l->addr, l->addrlen) == 0 && qasm_addr_eq(&a, &k->local))
@@ -914,12 +753,12 @@ static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents)
              * ACKed. Without the ACK, an ngtcp2 0.12.1 server that cancelled
              * its loss-detection timer at the anti-amplification limit of an
              * unvalidated path can wait forever with a full cwnd. */
-            const ngtcp2_path *cur = ngtcp2_conn_get_path(c->conn);
+            const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
             path.local = cur->local;
             path.user_data = cur->user_data;
             c->old_path_pkts++;
         }
-        int rv = ngtcp2_conn_read_pkt(c->conn, &path, NULL, buf, (size_t)n, qasm_now());
+        int rv = ngtcp2_conn_read_pkt(c->q.conn, &path, NULL, buf, (size_t)n, qasm_now());
         if (rv != 0) {
             if (rv == NGTCP2_ERR_DISCARD_PKT) {
                 cl->rx_dropped++;
@@ -927,7 +766,7 @@ static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             qasm_warn("conn %u: read: %s", c->idx, ngtcp2_strerror(rv));
             if (rv != NGTCP2_ERR_DRAINING && rv != NGTCP2_ERR_CLOSING)
-                qasm_quic_close_pkt(c->conn, rv, 0, send_path, c, qasm_now());
+                qasm_h3conn_close_pkt(&c->q, rv, 0);
             conn_finish(c, 1);
             return;
         }
@@ -946,7 +785,7 @@ static void conn_finish(struct cconn *c, int failed)
     c->done = 1;
     c->failed = failed;
     if (!failed)
-        qasm_quic_close_pkt(c->conn, 0, NGHTTP3_H3_NO_ERROR, send_path, c, qasm_now());
+        qasm_h3conn_close_pkt(&c->q, 0, NGHTTP3_H3_NO_ERROR);
     while (c->reqs)
         req_finish(c, c->reqs, 0);
     if (failed) {
@@ -954,7 +793,7 @@ static void conn_finish(struct cconn *c, int failed)
         if (!cl->o.duration && c->started < cl->o.requests)
             cl->requests_failed += cl->o.requests - c->started;
     }
-    ev_timer_stop(cl->loop, &c->timer);
+    ev_timer_stop(cl->loop, &c->q.timer);
     ev_timer_stop(cl->loop, &c->mig_timer);
     ev_timer_stop(cl->loop, &c->req_timer);
     ev_timer_stop(cl->loop, &c->stall_timer);
@@ -966,31 +805,7 @@ static void conn_finish(struct cconn *c, int failed)
 
 static int conn_start(struct client *cl, struct cconn *c)
 {
-    ngtcp2_callbacks cb = {
-        .client_initial = ngtcp2_crypto_client_initial_cb,
-        .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
-        .handshake_completed = cb_handshake_completed,
-        .encrypt = ngtcp2_crypto_encrypt_cb,
-        .decrypt = ngtcp2_crypto_decrypt_cb,
-        .hp_mask = ngtcp2_crypto_hp_mask_cb,
-        .recv_stream_data = cb_recv_stream_data,
-        .acked_stream_data_offset = cb_acked_stream_data_offset,
-        .stream_close = cb_stream_close,
-        .recv_stateless_reset = cb_recv_stateless_reset,
-        .recv_retry = ngtcp2_crypto_recv_retry_cb,
-        .rand = cb_rand,
-        .get_new_connection_id = cb_get_new_connection_id,
-        .update_key = ngtcp2_crypto_update_key_cb,
-        .path_validation = cb_path_validation,
-        .stream_reset = cb_stream_reset,
-        .extend_max_stream_data = cb_extend_max_stream_data,
-        .handshake_confirmed = cb_handshake_confirmed,
-        .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
-        .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
-        .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
-        .stream_stop_sending = cb_stream_stop_sending,
-        .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
-    };
+    ngtcp2_callbacks cb;
     ngtcp2_settings settings;
     ngtcp2_transport_params params;
     ngtcp2_cid dcid, scid;
@@ -998,10 +813,7 @@ static int conn_start(struct client *cl, struct cconn *c)
     struct csock *k;
 
     c->cl = cl;
-    c->conn_ref.get_conn = get_conn;
-    c->conn_ref.user_data = c;
-    ev_init(&c->timer, timer_cb);
-    c->timer.data = c;
+    qasm_h3conn_init(&c->q, cl->loop, send_path, c, timer_cb, QASM_LOG_WARN);
     ev_init(&c->mig_timer, mig_timer_cb);
     c->mig_timer.data = c;
     ev_init(&c->req_timer, req_timer_cb);
@@ -1026,13 +838,8 @@ static int conn_start(struct client *cl, struct cconn *c)
     if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) != 0 ||
         gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0)
         return -1;
-    ngtcp2_settings_default(&settings);
-    settings.initial_ts = qasm_now();
-    settings.initial_rtt = cl->o.initial_rtt;
+    qasm_h3conn_settings(&settings, qasm_now(), cl->o.initial_rtt);
     settings.no_pmtud = 1;
-    ngtcp2_log_setup(&settings);
-    settings.max_window = 24 * 1024 * 1024;
-    settings.max_stream_window = 16 * 1024 * 1024;
     if (cl->o.qlog_dir) {
         char path[4096], hex[QASM_CID_HEXLEN];
         struct qasm_cid q;
@@ -1060,16 +867,23 @@ static int conn_start(struct client *cl, struct cconn *c)
         {(struct sockaddr *)&cl->rss, cl->rsl},
         k,
     };
-    int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb,
-                                    &settings, &params, NULL, c);
+    qasm_h3conn_callbacks(&cb);
+    cb.client_initial = ngtcp2_crypto_client_initial_cb;
+    cb.handshake_completed = cb_handshake_completed;
+    cb.recv_stateless_reset = cb_recv_stateless_reset;
+    cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
+    cb.get_new_connection_id = cb_get_new_connection_id;
+    cb.path_validation = cb_path_validation;
+    cb.handshake_confirmed = cb_handshake_confirmed;
+    int rv = ngtcp2_conn_client_new(&c->q.conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb,
+                                    &settings, &params, NULL, &c->q);
     if (rv != 0) {
         qasm_error("ngtcp2_conn_client_new: %s", ngtcp2_strerror(rv));
         return -1;
     }
-    if (qasm_tls_session_new(&c->tls, 0, cl->cred, cl->o.urls[0].host, &c->conn_ref) != 0)
+    if (qasm_h3conn_start_tls(&c->q, 0, cl->cred, cl->o.urls[0].host) != 0)
         return -1;
-    ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
-    ngtcp2_conn_set_keep_alive_timeout(c->conn, cl->o.keep_alive);
+    ngtcp2_conn_set_keep_alive_timeout(c->q.conn, cl->o.keep_alive);
     conn_io_done(c);
     return 0;
 }
@@ -1078,12 +892,7 @@ static void conn_free(struct client *cl, struct cconn *c)
 {
     for (size_t i = 0; i < c->nsocks; i++)
         sock_close(cl, c->socks[i]);
-    if (c->h3)
-        nghttp3_conn_del(c->h3);
-    if (c->conn)
-        ngtcp2_conn_del(c->conn);
-    if (c->tls)
-        gnutls_deinit(c->tls);
+    qasm_h3conn_free(&c->q);
     if (c->qlog)
         fclose(c->qlog);
     free(c);

@@ -28,6 +28,7 @@
 #include "cid.h"
 #include "clock.h"
 #include "content.h"
+#include "h3conn.h"
 #include "hash.h"
 #include "htab.h"
 #include "log.h"
@@ -37,7 +38,6 @@
 
 #define MAX_LISTEN 16
 #define SECRET_LEN 32
-#define MAX_BURST 64
 
 struct listener {
     int fd;
@@ -95,12 +95,8 @@ struct sstream {
 };
 
 struct sconn {
-    ngtcp2_crypto_conn_ref conn_ref;
+    struct qasm_h3conn q;  /* user_data of ngtcp2 and nghttp3 */
     struct server *srv;
-    ngtcp2_conn *conn;
-    gnutls_session_t tls;
-    nghttp3_conn *h3;
-    ev_timer timer;
     struct cident **cids;
     size_t ncids, capcids;
     struct sstream *streams;
@@ -110,6 +106,12 @@ struct sconn {
 };
 
 static struct server srv_g;
+
+/* sconn_of maps the user_data of an ngtcp2 or nghttp3 callback to its connection. */
+static struct sconn *sconn_of(void *ud)
+{
+    return QASM_H3CONN_OWNER(ud, struct sconn, q);
+}
 
 static uint64_t cid_hash(const struct qasm_cid *c)
 {
@@ -220,7 +222,6 @@ static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size
 static void conn_free(struct sconn *c)
 {
     struct server *s = c->srv;
-    ev_timer_stop(s->loop, &c->timer);
     for (size_t i = 0; i < c->ncids; i++) {
         qasm_htab_remove_ptr(s->cids, cid_hash(&c->cids[i]->cid), c->cids[i]);
         free(c->cids[i]);
@@ -232,12 +233,7 @@ static void conn_free(struct sconn *c)
         free(st->buf);
         free(st);
     }
-    if (c->h3)
-        nghttp3_conn_del(c->h3);
-    if (c->conn)
-        ngtcp2_conn_del(c->conn);
-    if (c->tls)
-        gnutls_deinit(c->tls);
+    qasm_h3conn_free(&c->q);
     free(c->close_pkt);
     if (c->prev)
         c->prev->next = c->next;
@@ -258,26 +254,19 @@ static void conn_close(struct sconn *c, int liberr)
         qasm_debug("connection error: %s", ngtcp2_strerror(liberr));
     }
     if (liberr != NGTCP2_ERR_DRAINING && liberr != NGTCP2_ERR_IDLE_CLOSE)
-        qasm_quic_close_pkt(c->conn, liberr, NGHTTP3_H3_NO_ERROR, send_path, c, qasm_now());
+        qasm_h3conn_close_pkt(&c->q, liberr, NGHTTP3_H3_NO_ERROR);
     conn_free(c);
-}
-
-static void conn_update_timer(struct sconn *c)
-{
-    qasm_tstamp exp = ngtcp2_conn_get_expiry(c->conn), now = qasm_now();
-    c->timer.repeat = exp <= now ? 1e-9 : (double)(exp - now) / 1e9;
-    ev_timer_again(c->srv->loop, &c->timer);
 }
 
 /* conn_write flushes |c|; returns 0, or -1 when |c| was freed. */
 static int conn_write(struct sconn *c)
 {
-    int rv = qasm_quic_flush(c->conn, c->h3, send_path, c, qasm_now(), MAX_BURST, NULL);
+    int rv = qasm_h3conn_flush(&c->q, qasm_now());
     if (rv != 0) {
         conn_close(c, rv);
         return -1;
     }
-    conn_update_timer(c);
+    qasm_h3conn_arm_timer(&c->q);
     return 0;
 }
 
@@ -286,7 +275,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct sconn *c = w->data;
     (void)loop;
     (void)revents;
-    int rv = ngtcp2_conn_handle_expiry(c->conn, qasm_now());
+    int rv = ngtcp2_conn_handle_expiry(c->q.conn, qasm_now());
     if (rv != 0) {
         if (rv == NGTCP2_ERR_IDLE_CLOSE)
             c->srv->n.idle_closed++;
@@ -331,7 +320,7 @@ static int buf_append(struct sstream *st, const uint8_t *p, size_t n)
 static nghttp3_ssize read_data(nghttp3_conn *h3, int64_t sid, nghttp3_vec *vec, size_t veccnt,
                                uint32_t *pflags, void *ud, void *sud)
 {
-    struct sconn *c = ud;
+    struct sconn *c = sconn_of(ud);
     struct sstream *st = sud;
     size_t i = 0;
     (void)h3;
@@ -421,13 +410,13 @@ static int respond(struct sconn *c, struct sstream *st)
         {(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen), NGHTTP3_NV_FLAG_NONE},
     };
     nghttp3_data_reader dr = {read_data};
-    int rv = nghttp3_conn_submit_response(c->h3, st->id, nva, 4, &dr);
+    int rv = nghttp3_conn_submit_response(c->q.h3, st->id, nva, 4, &dr);
     return rv == 0 ? 0 : -1;
 }
 
 static int h3_begin_headers(nghttp3_conn *h3, int64_t sid, void *ud, void *sud)
 {
-    struct sconn *c = ud;
+    struct sconn *c = sconn_of(ud);
     (void)sud;
     struct sstream *st = calloc(1, sizeof(*st));
     if (!st)
@@ -472,31 +461,19 @@ static int h3_end_headers(nghttp3_conn *h3, int64_t sid, int fin, void *ud, void
     /* A POST waits for its body (end_stream); everything else answers now. */
     if (strcmp(st->method, "POST") == 0 && !fin)
         return 0;
-    return respond(ud, st) == 0 ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
+    return respond(sconn_of(ud), st) == 0 ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
 }
 
 static int h3_recv_data(nghttp3_conn *h3, int64_t sid, const uint8_t *data, size_t len, void *ud,
                         void *sud)
 {
-    struct sconn *c = ud;
+    struct sconn *c = sconn_of(ud);
     struct sstream *st = sud;
     (void)h3;
     c->srv->n.body_bytes_received += len;
-    ngtcp2_conn_extend_max_stream_offset(c->conn, sid, len);
-    ngtcp2_conn_extend_max_offset(c->conn, len);
+    qasm_h3conn_consume(&c->q, sid, len);
     if (st && strcmp(st->method, "POST") == 0 && buf_append(st, data, len) != 0)
         return NGHTTP3_ERR_CALLBACK_FAILURE;
-    return 0;
-}
-
-static int h3_deferred_consume(nghttp3_conn *h3, int64_t sid, size_t consumed, void *ud,
-                               void *sud)
-{
-    struct sconn *c = ud;
-    (void)h3;
-    (void)sud;
-    ngtcp2_conn_extend_max_stream_offset(c->conn, sid, consumed);
-    ngtcp2_conn_extend_max_offset(c->conn, consumed);
     return 0;
 }
 
@@ -507,37 +484,28 @@ static int h3_end_stream(nghttp3_conn *h3, int64_t sid, void *ud, void *sud)
     (void)sid;
     if (!st || st->responded)
         return 0;
-    return respond(ud, st) == 0 ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
+    return respond(sconn_of(ud), st) == 0 ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
 }
 
 static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
 {
-    struct sconn *c = ud;
+    struct sconn *c = sconn_of(ud);
     (void)h3;
     (void)code;
     (void)sud;
     stream_free(c, sid);
-    if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(c->conn, sid))
-        ngtcp2_conn_extend_max_streams_bidi(c->conn, 1);
-    return 0;
-}
-
-static int h3_stop_sending(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
-{
-    struct sconn *c = ud;
-    (void)h3;
-    (void)sud;
-    ngtcp2_conn_shutdown_stream_read(c->conn, sid, code);
+    if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(c->q.conn, sid))
+        ngtcp2_conn_extend_max_streams_bidi(c->q.conn, 1);
     return 0;
 }
 
 static int h3_reset_stream(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
 {
-    struct sconn *c = ud;
+    struct sconn *c = sconn_of(ud);
     (void)h3;
     (void)sud;
     c->srv->n.streams_reset++;
-    ngtcp2_conn_shutdown_stream_write(c->conn, sid, code);
+    ngtcp2_conn_shutdown_stream_write(c->q.conn, sid, code);
     return 0;
 }
 
@@ -546,138 +514,32 @@ static int setup_h3(struct sconn *c)
     nghttp3_callbacks cb = {
         .stream_close = h3_stream_close,
         .recv_data = h3_recv_data,
-        .deferred_consume = h3_deferred_consume,
+        .deferred_consume = qasm_h3conn_h3_deferred_consume,
         .begin_headers = h3_begin_headers,
         .recv_header = h3_recv_header,
         .end_headers = h3_end_headers,
-        .stop_sending = h3_stop_sending,
+        .stop_sending = qasm_h3conn_h3_stop_sending,
         .end_stream = h3_end_stream,
         .reset_stream = h3_reset_stream,
     };
-    nghttp3_settings settings;
-    int64_t ctrl, enc, dec;
-
-    if (c->h3)
-        return 0;
-    if (ngtcp2_conn_get_max_local_streams_uni(c->conn) < 3)
-        return -1;
-    nghttp3_settings_default(&settings);
-    settings.qpack_max_dtable_capacity = 4096;
-    settings.qpack_blocked_streams = 100;
-    if (nghttp3_conn_server_new(&c->h3, &cb, &settings, NULL, c) != 0)
-        return -1;
-    const ngtcp2_transport_params *p = ngtcp2_conn_get_local_transport_params(c->conn);
-    nghttp3_conn_set_max_client_streams_bidi(c->h3, p->initial_max_streams_bidi);
-    if (ngtcp2_conn_open_uni_stream(c->conn, &ctrl, NULL) != 0 ||
-        nghttp3_conn_bind_control_stream(c->h3, ctrl) != 0 ||
-        ngtcp2_conn_open_uni_stream(c->conn, &enc, NULL) != 0 ||
-        ngtcp2_conn_open_uni_stream(c->conn, &dec, NULL) != 0 ||
-        nghttp3_conn_bind_qpack_streams(c->h3, enc, dec) != 0)
-        return -1;
-    return 0;
+    return qasm_h3conn_setup_h3(&c->q, 1, &cb);
 }
 
 /* ------------------------------------------------------- ngtcp2 callbacks */
 
-static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t offset,
-                               const uint8_t *data, size_t len, void *ud, void *sud)
-{
-    struct sconn *c = ud;
-    (void)offset;
-    (void)sud;
-    if (!c->h3)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    nghttp3_ssize n = nghttp3_conn_read_stream(c->h3, sid, data, len,
-                                               flags & NGTCP2_STREAM_DATA_FLAG_FIN);
-    if (n < 0) {
-        qasm_debug("nghttp3_conn_read_stream: %s", nghttp3_strerror((int)n));
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    }
-    ngtcp2_conn_extend_max_stream_offset(conn, sid, (uint64_t)n);
-    ngtcp2_conn_extend_max_offset(conn, (uint64_t)n);
-    return 0;
-}
-
-static int cb_acked_stream_data_offset(ngtcp2_conn *conn, int64_t sid, uint64_t offset,
-                                       uint64_t len, void *ud, void *sud)
-{
-    struct sconn *c = ud;
-    (void)conn;
-    (void)offset;
-    (void)sud;
-    if (c->h3 && nghttp3_conn_add_ack_offset(c->h3, sid, len) != 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    return 0;
-}
-
-static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t code,
-                           void *ud, void *sud)
-{
-    struct sconn *c = ud;
-    (void)sud;
-    if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
-        code = NGHTTP3_H3_NO_ERROR;
-    if (!c->h3)
-        return 0;
-    int rv = nghttp3_conn_close_stream(c->h3, sid, code);
-    if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) {
-        if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(conn, sid))
-            ngtcp2_conn_extend_max_streams_bidi(conn, 1);
-        return 0;
-    }
-    return rv == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
-}
-
-static int cb_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size, uint64_t code,
-                           void *ud, void *sud)
-{
-    struct sconn *c = ud;
-    (void)conn;
-    (void)final_size;
-    (void)code;
-    (void)sud;
-    if (c->h3 && nghttp3_conn_shutdown_stream_read(c->h3, sid) != 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    return 0;
-}
-
-static int cb_stream_stop_sending(ngtcp2_conn *conn, int64_t sid, uint64_t code, void *ud,
-                                  void *sud)
-{
-    return cb_stream_reset(conn, sid, 0, code, ud, sud);
-}
-
 static int cb_extend_max_remote_streams_bidi(ngtcp2_conn *conn, uint64_t max, void *ud)
 {
-    struct sconn *c = ud;
+    struct sconn *c = sconn_of(ud);
     (void)conn;
-    if (c->h3)
-        nghttp3_conn_set_max_client_streams_bidi(c->h3, max);
+    if (c->q.h3)
+        nghttp3_conn_set_max_client_streams_bidi(c->q.h3, max);
     return 0;
-}
-
-static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t sid, uint64_t max, void *ud,
-                                     void *sud)
-{
-    struct sconn *c = ud;
-    (void)conn;
-    (void)max;
-    (void)sud;
-    if (c->h3 && nghttp3_conn_unblock_stream(c->h3, sid) != 0)
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    return 0;
-}
-
-static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
-{
-    (void)ctx;
-    (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
 }
 
 static int cb_get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
                                     size_t cidlen, void *ud)
 {
-    struct sconn *c = ud;
+    struct sconn *c = sconn_of(ud);
     (void)conn;
     if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
@@ -692,7 +554,7 @@ static int cb_get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t 
 
 static int cb_remove_connection_id(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *ud)
 {
-    struct sconn *c = ud;
+    struct sconn *c = sconn_of(ud);
     (void)conn;
     cid_unregister(c, cid->data, cid->datalen);
     c->srv->n.cids_retired++;
@@ -702,7 +564,7 @@ static int cb_remove_connection_id(ngtcp2_conn *conn, const ngtcp2_cid *cid, voi
 static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
                               ngtcp2_path_validation_result res, void *ud)
 {
-    struct sconn *c = ud;
+    struct sconn *c = sconn_of(ud);
     (void)conn;
     (void)flags;
     (void)path;
@@ -715,7 +577,7 @@ static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_pa
 
 static int cb_handshake_completed(ngtcp2_conn *conn, void *ud)
 {
-    struct sconn *c = ud;
+    struct sconn *c = sconn_of(ud);
     (void)conn;
     c->srv->n.handshakes++;
     return 0;
@@ -726,43 +588,7 @@ static int cb_recv_tx_key(ngtcp2_conn *conn, ngtcp2_crypto_level level, void *ud
     (void)conn;
     if (level != NGTCP2_CRYPTO_LEVEL_APPLICATION)
         return 0;
-    return setup_h3(ud) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
-}
-
-/* ngtcp2's debug log, enabled by QASM_NGTCP2_LOG=FILE (very verbose). */
-static FILE *ngtcp2_log_file;
-
-static void ngtcp2_log_cb(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void ngtcp2_log_cb(void *ud, const char *fmt, ...)
-{
-    va_list ap;
-    (void)ud;
-    fprintf(ngtcp2_log_file, "%.6f ", (double)qasm_now() / 1e9);
-    va_start(ap, fmt);
-    vfprintf(ngtcp2_log_file, fmt, ap);
-    va_end(ap);
-    fputc('\n', ngtcp2_log_file);
-}
-
-static void ngtcp2_log_setup(ngtcp2_settings *settings)
-{
-    static int checked;
-    if (!checked) {
-        const char *path = getenv("QASM_NGTCP2_LOG");
-        checked = 1;
-        if (path && *path && !(ngtcp2_log_file = fopen(path, "w")))
-            qasm_warn("QASM_NGTCP2_LOG=%s: %s", path, strerror(errno));
-        if (ngtcp2_log_file)  /* complete up to an abort() inside ngtcp2 */
-            setvbuf(ngtcp2_log_file, NULL, _IOLBF, 0);
-    }
-    if (ngtcp2_log_file)
-        settings->log_printf = ngtcp2_log_cb;
-}
-
-static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
-{
-    return ((struct sconn *)ref->user_data)->conn;
+    return setup_h3(sconn_of(ud)) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
 /* ------------------------------------------------------------- receiving */
@@ -771,31 +597,7 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
                                  const uint8_t *pkt, size_t len)
 {
     ngtcp2_pkt_hd hd;
-    ngtcp2_callbacks cb = {
-        .recv_client_initial = ngtcp2_crypto_recv_client_initial_cb,
-        .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
-        .handshake_completed = cb_handshake_completed,
-        .encrypt = ngtcp2_crypto_encrypt_cb,
-        .decrypt = ngtcp2_crypto_decrypt_cb,
-        .hp_mask = ngtcp2_crypto_hp_mask_cb,
-        .recv_stream_data = cb_recv_stream_data,
-        .acked_stream_data_offset = cb_acked_stream_data_offset,
-        .stream_close = cb_stream_close,
-        .rand = cb_rand,
-        .get_new_connection_id = cb_get_new_connection_id,
-        .remove_connection_id = cb_remove_connection_id,
-        .update_key = ngtcp2_crypto_update_key_cb,
-        .path_validation = cb_path_validation,
-        .stream_reset = cb_stream_reset,
-        .extend_max_remote_streams_bidi = cb_extend_max_remote_streams_bidi,
-        .extend_max_stream_data = cb_extend_max_stream_data,
-        .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
-        .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
-        .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
-        .stream_stop_sending = cb_stream_stop_sending,
-        .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
-        .recv_tx_key = cb_recv_tx_key,
-    };
+    ngtcp2_callbacks cb;
     ngtcp2_settings settings;
     ngtcp2_transport_params params;
     ngtcp2_cid scid;
@@ -809,19 +611,20 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     if (!c)
         return NULL;
     c->srv = s;
-    c->conn_ref.get_conn = get_conn;
-    c->conn_ref.user_data = c;
-
-    ngtcp2_settings_default(&settings);
-    settings.initial_ts = qasm_now();
-    settings.initial_rtt = s->initial_rtt;
+    qasm_h3conn_init(&c->q, s->loop, send_path, c, timer_cb, QASM_LOG_DEBUG);
+    qasm_h3conn_callbacks(&cb);
+    cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+    cb.handshake_completed = cb_handshake_completed;
+    cb.get_new_connection_id = cb_get_new_connection_id;
+    cb.remove_connection_id = cb_remove_connection_id;
+    cb.path_validation = cb_path_validation;
+    cb.extend_max_remote_streams_bidi = cb_extend_max_remote_streams_bidi;
+    cb.recv_tx_key = cb_recv_tx_key;
+    qasm_h3conn_settings(&settings, qasm_now(), s->initial_rtt);
     /* PMTUD stays on in the server: ngtcp2 0.12.1 restarts it without
      * checking no_pmtud when a connection migrates back to its fallback path
      * during validation (conn_recv_non_probing_pkt_on_new_path), and its
      * assert aborts the process (seen at 1000 Hz through a NAT). */
-    ngtcp2_log_setup(&settings);
-    settings.max_window = 24 * 1024 * 1024;
-    settings.max_stream_window = 16 * 1024 * 1024;
     ngtcp2_transport_params_default(&params);
     params.initial_max_stream_data_bidi_local = 1024 * 1024;
     params.initial_max_stream_data_bidi_remote = 1024 * 1024;
@@ -840,17 +643,13 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     if (ngtcp2_crypto_generate_stateless_reset_token(params.stateless_reset_token, s->secret,
                                                      SECRET_LEN, &scid) != 0)
         goto fail;
-    if (ngtcp2_conn_server_new(&c->conn, &hd.scid, &scid, path, hd.version, &cb, &settings,
-                               &params, NULL, c) != 0)
+    if (ngtcp2_conn_server_new(&c->q.conn, &hd.scid, &scid, path, hd.version, &cb, &settings,
+                               &params, NULL, &c->q) != 0 ||
+        qasm_h3conn_start_tls(&c->q, 1, s->cred, NULL) != 0)
         goto fail;
-    if (qasm_tls_session_new(&c->tls, 1, s->cred, NULL, &c->conn_ref) != 0)
-        goto fail;
-    ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
     if (cid_register(c, scid.data, scid.datalen) != 0 ||
         cid_register(c, hd.dcid.data, hd.dcid.datalen) != 0)
         goto fail;
-    ev_init(&c->timer, timer_cb);
-    c->timer.data = c;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -864,10 +663,7 @@ fail:
         free(c->cids[i]);
     }
     free(c->cids);
-    if (c->conn)
-        ngtcp2_conn_del(c->conn);
-    if (c->tls)
-        gnutls_deinit(c->tls);
+    qasm_h3conn_free(&c->q);
     free(c);
     s->n.conn_errors++;
     return NULL;
@@ -950,10 +746,10 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
         if (!c)
             return;
     }
-    const ngtcp2_path *cur = ngtcp2_conn_get_path(c->conn);
+    const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
     struct qasm_addr before, after;
     int have_before = qasm_addr_from_sockaddr(&before, cur->remote.addr, cur->remote.addrlen) == 0;
-    rv = ngtcp2_conn_read_pkt(c->conn, path, NULL, pkt, len, qasm_now());
+    rv = ngtcp2_conn_read_pkt(c->q.conn, path, NULL, pkt, len, qasm_now());
     if (rv != 0) {
         if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_CLOSING) {
             conn_free(c);
@@ -968,7 +764,7 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
         conn_close(c, rv);
         return;
     }
-    cur = ngtcp2_conn_get_path(c->conn);
+    cur = ngtcp2_conn_get_path(c->q.conn);
     if (have_before && qasm_addr_from_sockaddr(&after, cur->remote.addr, cur->remote.addrlen) == 0 &&
         !qasm_addr_eq(&before, &after))
         s->n.migrations++;
@@ -1027,8 +823,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     for (struct sconn *c = s->conns; c; c = c->next) {
         uint8_t buf[1500];
         ngtcp2_path_storage ps;
-        ev_timer_stop(loop, &c->timer);
-        ngtcp2_ssize n = qasm_quic_write_close(c->conn, 0, NGHTTP3_H3_NO_ERROR, &ps, buf,
+        ev_timer_stop(loop, &c->q.timer);
+        ngtcp2_ssize n = qasm_quic_write_close(c->q.conn, 0, NGHTTP3_H3_NO_ERROR, &ps, buf,
                                                sizeof(buf), qasm_now());
         if (n <= 0 || !(c->close_pkt = malloc((size_t)n)))
             continue;

@@ -1,0 +1,285 @@
+/* h3conn.c: the ngtcp2 + nghttp3 connection shared by client and server (see h3conn.h). */
+#include "h3conn.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include "tls.h"
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
+{
+    return ((struct qasm_h3conn *)ref->user_data)->conn;
+}
+
+void qasm_h3conn_init(struct qasm_h3conn *q, struct ev_loop *loop, qasm_quic_send_fn send,
+                      void *owner, void (*timer_cb)(struct ev_loop *, ev_timer *, int),
+                      enum qasm_log_level read_err_level)
+{
+    q->conn_ref.get_conn = get_conn;
+    q->conn_ref.user_data = q;
+    q->loop = loop;
+    ev_init(&q->timer, timer_cb);
+    q->timer.data = owner;
+    q->send = send;
+    q->owner = owner;
+    q->read_err_level = read_err_level;
+}
+
+void qasm_h3conn_free(struct qasm_h3conn *q)
+{
+    ev_timer_stop(q->loop, &q->timer);
+    if (q->h3)
+        nghttp3_conn_del(q->h3);
+    if (q->conn)
+        ngtcp2_conn_del(q->conn);
+    if (q->tls)
+        gnutls_deinit(q->tls);
+}
+
+/* ------------------------------------------------------- ngtcp2 callbacks */
+
+static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t offset,
+                               const uint8_t *data, size_t len, void *ud, void *sud)
+{
+    struct qasm_h3conn *q = ud;
+    (void)conn;
+    (void)offset;
+    (void)sud;
+    if (!q->h3)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    nghttp3_ssize n = nghttp3_conn_read_stream(q->h3, sid, data, len,
+                                               flags & NGTCP2_STREAM_DATA_FLAG_FIN);
+    if (n < 0) {
+        qasm_log(q->read_err_level, "nghttp3_conn_read_stream: %s", nghttp3_strerror((int)n));
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+    qasm_h3conn_consume(q, sid, (uint64_t)n);
+    return 0;
+}
+
+static int cb_acked_stream_data_offset(ngtcp2_conn *conn, int64_t sid, uint64_t offset,
+                                       uint64_t len, void *ud, void *sud)
+{
+    struct qasm_h3conn *q = ud;
+    (void)conn;
+    (void)offset;
+    (void)sud;
+    if (q->h3 && nghttp3_conn_add_ack_offset(q->h3, sid, len) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+/* A closed stream nghttp3 never knew (e.g. reset before its headers) gives
+ * back its bidi credit here; the client has no such streams. */
+static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t code,
+                           void *ud, void *sud)
+{
+    struct qasm_h3conn *q = ud;
+    (void)sud;
+    if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
+        code = NGHTTP3_H3_NO_ERROR;
+    if (!q->h3)
+        return 0;
+    int rv = nghttp3_conn_close_stream(q->h3, sid, code);
+    if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) {
+        if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(conn, sid))
+            ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+        return 0;
+    }
+    return rv == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size, uint64_t code,
+                           void *ud, void *sud)
+{
+    struct qasm_h3conn *q = ud;
+    (void)conn;
+    (void)final_size;
+    (void)code;
+    (void)sud;
+    if (q->h3 && nghttp3_conn_shutdown_stream_read(q->h3, sid) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int cb_stream_stop_sending(ngtcp2_conn *conn, int64_t sid, uint64_t code, void *ud,
+                                  void *sud)
+{
+    return cb_stream_reset(conn, sid, 0, code, ud, sud);
+}
+
+static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t sid, uint64_t max, void *ud,
+                                     void *sud)
+{
+    struct qasm_h3conn *q = ud;
+    (void)conn;
+    (void)max;
+    (void)sud;
+    if (q->h3 && nghttp3_conn_unblock_stream(q->h3, sid) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
+{
+    (void)ctx;
+    (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
+}
+
+void qasm_h3conn_callbacks(ngtcp2_callbacks *cb)
+{
+    memset(cb, 0, sizeof(*cb));
+    cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    cb->encrypt = ngtcp2_crypto_encrypt_cb;
+    cb->decrypt = ngtcp2_crypto_decrypt_cb;
+    cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
+    cb->update_key = ngtcp2_crypto_update_key_cb;
+    cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+    cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+    cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+    cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+    cb->rand = cb_rand;
+    cb->recv_stream_data = cb_recv_stream_data;
+    cb->acked_stream_data_offset = cb_acked_stream_data_offset;
+    cb->stream_close = cb_stream_close;
+    cb->stream_reset = cb_stream_reset;
+    cb->stream_stop_sending = cb_stream_stop_sending;
+    cb->extend_max_stream_data = cb_extend_max_stream_data;
+}
+
+/* ------------------------------------------------------- ngtcp2 settings */
+
+/* ngtcp2's debug log, enabled by QASM_NGTCP2_LOG=FILE (very verbose). */
+static FILE *ngtcp2_log_file;
+
+static void ngtcp2_log_cb(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void ngtcp2_log_cb(void *ud, const char *fmt, ...)
+{
+    va_list ap;
+    (void)ud;
+    fprintf(ngtcp2_log_file, "%.6f ", (double)qasm_now() / 1e9);
+    va_start(ap, fmt);
+    vfprintf(ngtcp2_log_file, fmt, ap);
+    va_end(ap);
+    fputc('\n', ngtcp2_log_file);
+}
+
+static void ngtcp2_log_setup(ngtcp2_settings *settings)
+{
+    static int checked;
+    if (!checked) {
+        const char *path = getenv("QASM_NGTCP2_LOG");
+        checked = 1;
+        if (path && *path && !(ngtcp2_log_file = fopen(path, "w")))
+            qasm_warn("QASM_NGTCP2_LOG=%s: %s", path, strerror(errno));
+        if (ngtcp2_log_file)  /* complete up to an abort() inside ngtcp2 */
+            setvbuf(ngtcp2_log_file, NULL, _IOLBF, 0);
+    }
+    if (ngtcp2_log_file)
+        settings->log_printf = ngtcp2_log_cb;
+}
+
+void qasm_h3conn_settings(ngtcp2_settings *settings, qasm_tstamp ts, qasm_duration initial_rtt)
+{
+    ngtcp2_settings_default(settings);
+    settings->initial_ts = ts;
+    settings->initial_rtt = initial_rtt;
+    ngtcp2_log_setup(settings);
+    settings->max_window = 24 * 1024 * 1024;
+    settings->max_stream_window = 16 * 1024 * 1024;
+}
+
+int qasm_h3conn_start_tls(struct qasm_h3conn *q, int server, gnutls_certificate_credentials_t cred,
+                          const char *sni)
+{
+    if (qasm_tls_session_new(&q->tls, server, cred, sni, &q->conn_ref) != 0)
+        return -1;
+    ngtcp2_conn_set_tls_native_handle(q->conn, q->tls);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- HTTP/3 */
+
+static int bind_streams(struct qasm_h3conn *q)
+{
+    int64_t ctrl, enc, dec;
+    if (ngtcp2_conn_open_uni_stream(q->conn, &ctrl, NULL) != 0 ||
+        nghttp3_conn_bind_control_stream(q->h3, ctrl) != 0 ||
+        ngtcp2_conn_open_uni_stream(q->conn, &enc, NULL) != 0 ||
+        ngtcp2_conn_open_uni_stream(q->conn, &dec, NULL) != 0 ||
+        nghttp3_conn_bind_qpack_streams(q->h3, enc, dec) != 0)
+        return -1;
+    return 0;
+}
+
+int qasm_h3conn_setup_h3(struct qasm_h3conn *q, int server, const nghttp3_callbacks *cb)
+{
+    nghttp3_settings settings;
+    if (q->h3)
+        return 0;
+    if (ngtcp2_conn_get_max_local_streams_uni(q->conn) < 3)
+        return -1;
+    nghttp3_settings_default(&settings);
+    settings.qpack_max_dtable_capacity = 4096;
+    settings.qpack_blocked_streams = 100;
+    if (server) {
+        if (nghttp3_conn_server_new(&q->h3, cb, &settings, NULL, q) != 0)
+            return -1;
+        const ngtcp2_transport_params *p = ngtcp2_conn_get_local_transport_params(q->conn);
+        nghttp3_conn_set_max_client_streams_bidi(q->h3, p->initial_max_streams_bidi);
+    } else if (nghttp3_conn_client_new(&q->h3, cb, &settings, NULL, q) != 0) {
+        return -1;
+    }
+    return bind_streams(q);
+}
+
+void qasm_h3conn_consume(struct qasm_h3conn *q, int64_t sid, uint64_t n)
+{
+    ngtcp2_conn_extend_max_stream_offset(q->conn, sid, n);
+    ngtcp2_conn_extend_max_offset(q->conn, n);
+}
+
+int qasm_h3conn_h3_deferred_consume(nghttp3_conn *h3, int64_t sid, size_t consumed, void *ud,
+                                    void *sud)
+{
+    (void)h3;
+    (void)sud;
+    qasm_h3conn_consume(ud, sid, consumed);
+    return 0;
+}
+
+int qasm_h3conn_h3_stop_sending(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud,
+                                void *sud)
+{
+    struct qasm_h3conn *q = ud;
+    (void)h3;
+    (void)sud;
+    ngtcp2_conn_shutdown_stream_read(q->conn, sid, code);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- output */
+
+int qasm_h3conn_flush(struct qasm_h3conn *q, qasm_tstamp ts)
+{
+    return qasm_quic_flush(q->conn, q->h3, q->send, q->owner, ts, QASM_H3CONN_MAX_BURST, NULL);
+}
+
+void qasm_h3conn_close_pkt(struct qasm_h3conn *q, int liberr, uint64_t h3err)
+{
+    qasm_quic_close_pkt(q->conn, liberr, h3err, q->send, q->owner, qasm_now());
+}
+
+void qasm_h3conn_arm_timer(struct qasm_h3conn *q)
+{
+    qasm_tstamp exp = ngtcp2_conn_get_expiry(q->conn), now = qasm_now();
+    q->timer.repeat = exp <= now ? 1e-9 : (double)(exp - now) / 1e9;
+    ev_timer_again(q->loop, &q->timer);
+}

@@ -1,0 +1,124 @@
+/*
+ * h3conn.h: what the HTTP/3 client and server connections share: the ngtcp2
+ * connection with its TLS session and nghttp3 connection, the ngtcp2 expiry
+ * timer, the send function, and the glue between ngtcp2 and nghttp3 (stream
+ * data, ACKed offsets, stream close/reset/stop-sending, flow-control credit).
+ *
+ * Embed a struct qasm_h3conn in the application's connection and give its
+ * address to ngtcp2 and nghttp3 as user_data; the application's own
+ * callbacks get back to their connection with QASM_H3CONN_OWNER.
+ */
+#ifndef QASM_H3_H3CONN_H
+#define QASM_H3_H3CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <gnutls/gnutls.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "clock.h"
+#include "log.h"
+#include "quicwrite.h"
+
+/* At most this many datagrams per flush. */
+#define QASM_H3CONN_MAX_BURST 64
+
+struct qasm_h3conn {
+    ngtcp2_crypto_conn_ref conn_ref;  /* the TLS session's way back to conn */
+    ngtcp2_conn *conn;
+    gnutls_session_t tls;
+    nghttp3_conn *h3;                 /* NULL until the application sets it up */
+    struct ev_loop *loop;
+    ev_timer timer;                   /* ngtcp2 expiry; data = owner */
+    qasm_quic_send_fn send;
+    void *owner;                      /* the application's connection; send's ud */
+    enum qasm_log_level read_err_level;  /* for nghttp3 read errors */
+};
+
+/* QASM_H3CONN_OWNER turns |ptr|, the address of the qasm_h3conn |member| of a |type|, back into
+ * that |type|. */
+#define QASM_H3CONN_OWNER(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/*
+ * qasm_h3conn_init prepares |q| (zeroed by the caller): its crypto conn_ref,
+ * the expiry timer (|timer_cb|, data |owner|, not started) on |loop|, and
+ * |send| with |owner| as its ud. nghttp3 read errors are logged at
+ * |read_err_level|.
+ */
+void qasm_h3conn_init(struct qasm_h3conn *q, struct ev_loop *loop, qasm_quic_send_fn send,
+                      void *owner, void (*timer_cb)(struct ev_loop *, ev_timer *, int),
+                      enum qasm_log_level read_err_level);
+
+/*
+ * qasm_h3conn_free stops the timer and deletes the nghttp3 and ngtcp2
+ * connections and the TLS session (those that exist); |q| itself is not freed.
+ */
+void qasm_h3conn_free(struct qasm_h3conn *q);
+
+/*
+ * qasm_h3conn_callbacks zeroes |cb| and fills in the callbacks client and
+ * server share: the ngtcp2_crypto ones, random bytes, and the stream glue
+ * to nghttp3. The caller adds its own (initial, handshake, CIDs, paths).
+ */
+void qasm_h3conn_callbacks(ngtcp2_callbacks *cb);
+
+/*
+ * qasm_h3conn_settings sets |settings| to ngtcp2's defaults with initial
+ * timestamp |ts|, initial RTT |initial_rtt|, the project's flow-control
+ * windows, and ngtcp2's debug log when QASM_NGTCP2_LOG=FILE is set.
+ */
+void qasm_h3conn_settings(ngtcp2_settings *settings, qasm_tstamp ts, qasm_duration initial_rtt);
+
+/*
+ * qasm_h3conn_start_tls creates the TLS session of |q| (|server| or client
+ * with SNI |sni|, credentials |cred|) and hands it to q->conn, which must
+ * exist. Returns 0, or -1 with a message on stderr.
+ */
+int qasm_h3conn_start_tls(struct qasm_h3conn *q, int server, gnutls_certificate_credentials_t cred,
+                          const char *sni);
+
+/*
+ * qasm_h3conn_setup_h3 creates the nghttp3 connection of |q| (|server| or
+ * client) with callbacks |cb| and user_data |q|, and opens and binds its
+ * control and QPACK streams. A server also takes its peer's bidi stream limit
+ * from the local transport parameters. Does nothing when it exists already.
+ * Returns 0 or -1.
+ */
+int qasm_h3conn_setup_h3(struct qasm_h3conn *q, int server, const nghttp3_callbacks *cb);
+
+/*
+ * qasm_h3conn_consume gives back |n| bytes of flow-control credit of stream
+ * |sid| and of the connection (the application consumed them).
+ */
+void qasm_h3conn_consume(struct qasm_h3conn *q, int64_t sid, uint64_t n);
+
+/* qasm_h3conn_h3_deferred_consume is nghttp3's deferred_consume callback (ud = q). */
+int qasm_h3conn_h3_deferred_consume(nghttp3_conn *h3, int64_t sid, size_t consumed, void *ud,
+                                    void *sud);
+
+/* qasm_h3conn_h3_stop_sending is nghttp3's stop_sending callback (ud = q). */
+int qasm_h3conn_h3_stop_sending(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud,
+                                void *sud);
+
+/*
+ * qasm_h3conn_flush writes what |q| has to send at time |ts| (at most
+ * QASM_H3CONN_MAX_BURST datagrams) through its send function. Returns 0 or
+ * a negative ngtcp2/nghttp3 error (the caller closes the connection).
+ */
+int qasm_h3conn_flush(struct qasm_h3conn *q, qasm_tstamp ts);
+
+/*
+ * qasm_h3conn_close_pkt sends a CONNECTION_CLOSE for |liberr| / |h3err|
+ * (see qasm_quic_close_pkt) now, unless closing or draining.
+ */
+void qasm_h3conn_close_pkt(struct qasm_h3conn *q, int liberr, uint64_t h3err);
+
+/* qasm_h3conn_arm_timer (re)starts the timer of |q| for ngtcp2's next expiry. */
+void qasm_h3conn_arm_timer(struct qasm_h3conn *q);
+
+#endif
