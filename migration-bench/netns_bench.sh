@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# netns_bench.sh [ROUNDS] [PACKETS] (root): forwarding rate and latency of
+# one hop on the network-namespace testbed (tests/integration/netns_lib.sh:
+# client ns -- hop ns -- server ns, veth), for each kind of hop in the same
+# run, rounds interleaved so machine noise hits all alike:
+#
+#   kernel-fwd    the Linux kernel as a plain router (ip_forward 1)
+#   kernel-nat    the kernel's NAT: nftables masquerade + conntrack
+#   qasm-nat      qasm-mbox nat --mode default --io packet (kernel forwarding off)
+#   qasm-nat-aware  qasm-mbox nat --mode reactive --io packet (+ qasm-tracker in the hop)
+#
+# Rate: qasm-udpdrive blasts PACKETS (default 200000) 100-byte UDP datagrams
+# from the client ns (sendmmsg, no pacing); the server counts what arrives
+# and over which span: delivered packets/s = rx / span, loss = 1 - rx/sent.
+# All three processes share the machine's cores, so this is an end-to-end
+# figure of the testbed, not a line rate.
+# Latency (measured first, on a fresh hop): qasm-h3-client, 200 requests of 100 bytes, 5 ms apart, one
+# connection: request round-trip p50 / p99 (the packet crosses the hop twice).
+# Prints a Markdown table: medians over ROUNDS (default 3), ratios to kernel-fwd.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+B=${QASM_BUILD:-build}
+case $B in /*) ;; *) B=$PWD/$B ;; esac
+ROUNDS=${1:-3}
+PACKETS=${2:-200000}
+. tests/integration/netns_lib.sh
+netns_require_root netns_bench.sh
+T=$(mktemp -d /tmp/qasm-netns-bench.XXXXXX)
+HOP_PID=
+TRK_PID=
+stop_hop() {
+    [ -n "$HOP_PID" ] && { kill "$HOP_PID" 2>/dev/null; wait "$HOP_PID" 2>/dev/null; }
+    HOP_PID=
+}
+cleanup() {
+    stop_hop
+    [ -n "$TRK_PID" ] && kill "$TRK_PID" 2>/dev/null
+    netns_cleanup
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+netns_setup || { echo "cannot create the namespaces" >&2; exit 1; }
+
+ip netns exec "$NS_S" timeout 3600 "$B/qasm-h3-server" --listen $S_IP:4433 --no-json >/dev/null 2>&1 &
+ip netns exec "$NS_H" timeout 3600 "$B/qasm-tracker" --listen $H_IN_IP:4790 >/dev/null 2>&1 &
+TRK_PID=$!
+sleep 0.5
+
+start_hop() {
+    netns_hop_reset
+    case $1 in
+    kernel-fwd) netns_hop_kernel_forward ;;
+    kernel-nat) netns_hop_kernel_nat ;;
+    qasm-nat|qasm-nat-aware)
+        local mode=default
+        [ "$1" = qasm-nat-aware ] && mode=reactive
+        rm -f "$T/mb.json"
+        ip netns exec "$NS_H" timeout 3600 "$B/qasm-mbox" nat --mode $mode --io packet --inside in0 \
+            --outside out0 --tracker $H_IN_IP:4790 --ports 40000-40999 --log-level warn \
+            --stats-json "$T/mb.json" >"$T/mb.log" 2>&1 &
+        HOP_PID=$!
+        local i
+        for i in $(seq 1 100); do [ -s "$T/mb.json" ] && break; sleep 0.05; done
+        sleep 0.3 ;;
+    esac
+}
+
+CASES="kernel-fwd kernel-nat qasm-nat qasm-nat-aware"
+for r in $(seq "$ROUNDS"); do
+    for c in $CASES; do
+        start_hop $c
+        lat=$(in_c timeout 60 "$B/qasm-h3-client" --json --requests 200 --interval 5ms --size 100 \
+            "https://$S_IP:4433/" 2>/dev/null)
+        ip netns exec "$NS_S" timeout 300 "$B/qasm-udpdrive" server --listen $S_IP:5000 \
+            --echo none --stats "$T/udp-$c-$r.json" >/dev/null 2>&1 &
+        UPID=$!
+        sleep 0.3
+        out=$(in_c timeout 120 "$B/qasm-udpdrive" client --to $S_IP:5000 --conn 1 --bind-ip $C_IP \
+            --blast --migrate-every 0 --packets "$PACKETS" --size 100 2>/dev/null)
+        sleep 1.2
+        kill $UPID 2>/dev/null; wait $UPID 2>/dev/null
+        echo "$c $r $out $lat" >>"$T/raw.txt"
+        if [ -s "$T/mb.json" ]; then cp "$T/mb.json" "$T/mb-$c-$r.json"; fi
+        ct=$(in_h conntrack -C 2>/dev/null || echo 0)
+        echo "$c $r conntrack=$ct" >>"$T/ct.txt"
+        stop_hop
+        echo "round $r $c done" >&2
+    done
+done
+netns_hop_reset
+cp "$T"/raw.txt "${NETNS_BENCH_RAW:-/dev/null}" 2>/dev/null
+python3 - "$T" "$CASES" "$ROUNDS" "$PACKETS" <<'EOF'
+import json, os, statistics, sys
+T, cases, rounds, packets = sys.argv[1], sys.argv[2].split(), int(sys.argv[3]), int(sys.argv[4])
+rows = {}
+dec = json.JSONDecoder()
+for line in open(os.path.join(T, "raw.txt")):
+    c, r, rest = line.split(" ", 2)
+    rest = rest.strip()
+    blast, i = dec.raw_decode(rest) if rest.startswith("{") else ({}, 0)
+    rest2 = rest[i:].strip()
+    lat = dec.raw_decode(rest2)[0] if rest2.startswith("{") else {}
+    try:
+        srv = json.load(open(os.path.join(T, "udp-%s-%s.json" % (c, r))))
+    except (OSError, ValueError):
+        srv = {"rx": 0, "rx_span_s": 0}
+    rows.setdefault(c, []).append({
+        "sent": blast.get("sent", 0), "rx": srv["rx"], "span": srv["rx_span_s"],
+        "p50": lat.get("latency_p50_us", 0), "p99": lat.get("latency_p99_us", 0),
+        "ok": lat.get("requests_ok", 0)})
+def med(c, f):
+    return statistics.median(f(x) for x in rows[c])
+print("| hop | delivered pkt/s (median) | ratio to kernel-fwd | loss | request RTT p50 | p99 | ratio p50 |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+base = {}
+for c in cases:
+    rate = med(c, lambda x: x["rx"] / x["span"] if x["span"] else 0)
+    loss = med(c, lambda x: max(0.0, 1 - x["rx"] / x["sent"]) if x["sent"] else 1)
+    p50 = med(c, lambda x: x["p50"]); p99 = med(c, lambda x: x["p99"])
+    if not base:
+        base = {"rate": rate, "p50": p50}
+    print("| %s | %.0f | %.2f | %.1f %% | %d us | %d us | %.2f |" % (
+        c, rate, rate / base["rate"] if base["rate"] else 0, 100 * loss, p50, p99,
+        p50 / base["p50"] if base["p50"] else 0))
+EOF
+echo
+cat "$T/ct.txt"
