@@ -15,6 +15,7 @@
 #   NS_C / NS_H / NS_S           namespace names; in_c / in_h / in_s CMD...: run inside
 #   netns_hop_kernel_forward     the kernel routes between the two sides (plain router)
 #   netns_hop_kernel_nat [LO-HI] the kernel NATs (nftables masquerade, optional port range)
+#   netns_hop_cmd 'CMD {inside} {outside}'  your own middlebox as the hop (see below)
 #   netns_hop_reset              back to a silent hop (forwarding off, no nft rules,
 #                                conntrack flushed)
 
@@ -106,4 +107,16 @@ table ip qasm_nat {
     }
 }
 EOF
+}
+
+# netns_hop_cmd 'CMD': your own middlebox as the hop: CMD runs in the hop
+# namespace (under sh -c, bounded by NETNS_HOP_TIMEOUT seconds, default 600)
+# with {inside} and {outside} replaced by the hop's interface names (in0,
+# out0); the kernel's forwarding stays off, so only CMD moves packets.
+# Sets HOP_CMD_PID; stop it with kill "$HOP_CMD_PID" (netns_cleanup also does).
+netns_hop_cmd() {
+    local cmd=${1//\{inside\}/in0}
+    cmd=${cmd//\{outside\}/out0}
+    ip netns exec "$NS_H" timeout "${NETNS_HOP_TIMEOUT:-600}" sh -c "$cmd" &
+    HOP_CMD_PID=$!
 }
