@@ -1597,6 +1597,22 @@ void qasm_mbox_answer(struct qasm_mbox *m, uint64_t id, const struct qasm_mbox_r
     pending_free(m, p);
 }
 
+/*
+ * Whether |rec| attests the address the packets held on |p| came from. A
+ * push often announces the new DCID before the agent's address report (its
+ * own push follows): releasing then would give the packets default
+ * treatment; they wait for that push or for the query's answer instead.
+ */
+static int held_attested(const struct qasm_mbox_record *rec, const struct pending *p)
+{
+    if (p->head == NULL)
+        return 1;
+    for (size_t i = 0; i < rec->nclients; i++)
+        if (qasm_addr_eq(&rec->clients[i], &p->head->pkt.flow.src))
+            return 1;
+    return 0;
+}
+
 void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qasm_tstamp now)
 {
     m->hint = 0;
@@ -1609,7 +1625,7 @@ void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qas
         if (c->len > QASM_CID_MAXLEN)
             continue;
         struct pending *p = qasm_htab_find(m->pend_dcid, qasm_cid_hash(c, m->cfg.seed), c);
-        if (p)
+        if (p && held_attested(rec, p))
             release_all(m, p, now, 0);
     }
 }

@@ -317,6 +317,37 @@ static void test_proactive_push_before_packet(void **state)
     qasm_mbox_del(m);
 }
 
+/* The push of a new DCID may precede the push of the agent's address
+ * report: a packet held from the new address stays held until a push (or
+ * the query's answer) attests that address, then joins its connection. */
+static void test_proactive_push_without_address_keeps_holding(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_PROACTIVE, 40000, 40009);
+    uint16_t port = handshake(m, 0);
+    struct qasm_cid odcid = t_cid(1), s2 = t_cid(3);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    t_short(&p, &s2, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_MS, &v), QASM_MBOX_HOLD);
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &s2);
+    t_rec_client(&t, C1);
+    qasm_mbox_push(m, &t.r, QASM_MS + 5); /* DCID known, C2 not yet attested */
+    assert_int_equal(qasm_mbox_next_release(m, &v), 0);
+    t_rec_client(&t, C2);
+    qasm_mbox_push(m, &t.r, QASM_MS + 9); /* the address report's push */
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_int_equal(v.action, QASM_MBOX_FORWARD);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_CONN);
+    assert_int_equal(v.public_port, port);
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_int_equal(st.released_default, 0);
+    assert_int_equal(st.mappings_created, 1);
+    qasm_mbox_del(m);
+}
+
 /* A packet held during the race, then the push arrives: released joined. */
 static void test_proactive_push_releases_held(void **state)
 {
@@ -711,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_reactive_migration_keeps_port),
         cmocka_unit_test(test_proactive_push_before_packet),
         cmocka_unit_test(test_proactive_push_releases_held),
+        cmocka_unit_test(test_proactive_push_without_address_keeps_holding),
         cmocka_unit_test(test_rebinding_without_new_dcid),
         cmocka_unit_test(test_hijack_reactive),
         cmocka_unit_test(test_hijack_proactive),
