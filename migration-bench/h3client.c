@@ -99,7 +99,8 @@ struct client {
     size_t ntimeline;
     /* counters */
     uint64_t requests_ok, requests_failed, bytes, verify_errors;
-    uint64_t connections_failed, handshakes, paths_validated, path_validation_failed;
+    uint64_t connections_failed, handshakes;
+    struct qasm_h3conn_counters qc;  /* paths validated/failed (streams_reset not reported) */
     uint64_t stateless_resets, pkts_tx, pkts_rx, bytes_tx, bytes_rx, tx_errors, rx_dropped;
     uint64_t socket_errors, socks_reopened, stalls;
     ev_signal sigint, sigterm;
@@ -340,26 +341,14 @@ static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *u
     return 0;
 }
 
-static int h3_reset_stream(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
-{
-    struct cconn *c = cconn_of(ud);
-    (void)h3;
-    (void)sud;
-    ngtcp2_conn_shutdown_stream_write(c->q.conn, sid, code);
-    return 0;
-}
-
 static int setup_h3(struct cconn *c)
 {
-    nghttp3_callbacks cb = {
-        .stream_close = h3_stream_close,
-        .recv_data = h3_recv_data,
-        .deferred_consume = qasm_h3conn_h3_deferred_consume,
-        .recv_header = h3_recv_header,
-        .stop_sending = qasm_h3conn_h3_stop_sending,
-        .end_stream = h3_end_stream,
-        .reset_stream = h3_reset_stream,
-    };
+    nghttp3_callbacks cb;
+    qasm_h3conn_h3_callbacks(&cb);
+    cb.stream_close = h3_stream_close;
+    cb.recv_data = h3_recv_data;
+    cb.recv_header = h3_recv_header;
+    cb.end_stream = h3_end_stream;
     return qasm_h3conn_setup_h3(&c->q, 0, &cb);
 }
 
@@ -479,20 +468,6 @@ static int cb_handshake_confirmed(ngtcp2_conn *conn, void *ud)
     c->confirmed = 1;
     qasm_migsched_init(&c->mig, cl->o.mig_mode, cl->o.mig_period, cl->o.mig_packets, 8, now);
     mig_timer_arm(c, now);
-    return 0;
-}
-
-static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
-                              ngtcp2_path_validation_result res, void *ud)
-{
-    struct cconn *c = cconn_of(ud);
-    (void)conn;
-    (void)flags;
-    (void)path;
-    if (res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS)
-        c->cl->paths_validated++;
-    else
-        c->cl->path_validation_failed++;
     return 0;
 }
 
@@ -813,7 +788,7 @@ static int conn_start(struct client *cl, struct cconn *c)
     struct csock *k;
 
     c->cl = cl;
-    qasm_h3conn_init(&c->q, cl->loop, send_path, c, timer_cb, QASM_LOG_WARN);
+    qasm_h3conn_init(&c->q, cl->loop, send_path, c, timer_cb, QASM_LOG_WARN, &cl->qc);
     ev_init(&c->mig_timer, mig_timer_cb);
     c->mig_timer.data = c;
     ev_init(&c->req_timer, req_timer_cb);
@@ -873,7 +848,6 @@ static int conn_start(struct client *cl, struct cconn *c)
     cb.recv_stateless_reset = cb_recv_stateless_reset;
     cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
     cb.get_new_connection_id = cb_get_new_connection_id;
-    cb.path_validation = cb_path_validation;
     cb.handshake_confirmed = cb_handshake_confirmed;
     int rv = ngtcp2_conn_client_new(&c->q.conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb,
                                     &settings, &params, NULL, &c->q);
@@ -964,8 +938,8 @@ static void print_json(struct client *cl, double dur)
            cl->bytes, dur, dur > 0 ? (double)cl->bytes * 8 / dur : 0.0,
            qasm_hist_percentile(&cl->hist, 50), qasm_hist_percentile(&cl->hist, 90),
            qasm_hist_percentile(&cl->hist, 99), cl->hist.max, cl->o.connections,
-           cl->connections_failed, cl->handshakes, cl->verify_errors, cl->paths_validated,
-           cl->path_validation_failed, cl->stateless_resets, cl->pkts_tx, cl->pkts_rx,
+           cl->connections_failed, cl->handshakes, cl->verify_errors, cl->qc.paths_validated,
+           cl->qc.path_validation_failed, cl->stateless_resets, cl->pkts_tx, cl->pkts_rx,
            cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors, cl->socks_reopened,
            old_path, cl->stalls);
 }

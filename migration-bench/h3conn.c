@@ -19,7 +19,7 @@ static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
 
 void qasm_h3conn_init(struct qasm_h3conn *q, struct ev_loop *loop, qasm_quic_send_fn send,
                       void *owner, void (*timer_cb)(struct ev_loop *, ev_timer *, int),
-                      enum qasm_log_level read_err_level)
+                      enum qasm_log_level read_err_level, struct qasm_h3conn_counters *n)
 {
     q->conn_ref.get_conn = get_conn;
     q->conn_ref.user_data = q;
@@ -29,6 +29,7 @@ void qasm_h3conn_init(struct qasm_h3conn *q, struct ev_loop *loop, qasm_quic_sen
     q->send = send;
     q->owner = owner;
     q->read_err_level = read_err_level;
+    q->n = n;
 }
 
 void qasm_h3conn_free(struct qasm_h3conn *q)
@@ -126,6 +127,20 @@ static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t sid, uint64_t ma
     return 0;
 }
 
+static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
+                              ngtcp2_path_validation_result res, void *ud)
+{
+    struct qasm_h3conn *q = ud;
+    (void)conn;
+    (void)flags;
+    (void)path;
+    if (res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS)
+        q->n->paths_validated++;
+    else
+        q->n->path_validation_failed++;
+    return 0;
+}
+
 static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
 {
     (void)ctx;
@@ -151,6 +166,7 @@ void qasm_h3conn_callbacks(ngtcp2_callbacks *cb)
     cb->stream_reset = cb_stream_reset;
     cb->stream_stop_sending = cb_stream_stop_sending;
     cb->extend_max_stream_data = cb_extend_max_stream_data;
+    cb->path_validation = cb_path_validation;
 }
 
 /* ------------------------------------------------------- ngtcp2 settings */
@@ -246,8 +262,8 @@ void qasm_h3conn_consume(struct qasm_h3conn *q, int64_t sid, uint64_t n)
     ngtcp2_conn_extend_max_offset(q->conn, n);
 }
 
-int qasm_h3conn_h3_deferred_consume(nghttp3_conn *h3, int64_t sid, size_t consumed, void *ud,
-                                    void *sud)
+static int h3_deferred_consume(nghttp3_conn *h3, int64_t sid, size_t consumed, void *ud,
+                               void *sud)
 {
     (void)h3;
     (void)sud;
@@ -255,14 +271,31 @@ int qasm_h3conn_h3_deferred_consume(nghttp3_conn *h3, int64_t sid, size_t consum
     return 0;
 }
 
-int qasm_h3conn_h3_stop_sending(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud,
-                                void *sud)
+static int h3_stop_sending(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
 {
     struct qasm_h3conn *q = ud;
     (void)h3;
     (void)sud;
     ngtcp2_conn_shutdown_stream_read(q->conn, sid, code);
     return 0;
+}
+
+static int h3_reset_stream(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
+{
+    struct qasm_h3conn *q = ud;
+    (void)h3;
+    (void)sud;
+    q->n->streams_reset++;
+    ngtcp2_conn_shutdown_stream_write(q->conn, sid, code);
+    return 0;
+}
+
+void qasm_h3conn_h3_callbacks(nghttp3_callbacks *cb)
+{
+    memset(cb, 0, sizeof(*cb));
+    cb->deferred_consume = h3_deferred_consume;
+    cb->stop_sending = h3_stop_sending;
+    cb->reset_stream = h3_reset_stream;
 }
 
 /* ---------------------------------------------------------------- output */

@@ -27,6 +27,12 @@
 /* At most this many datagrams per flush. */
 #define QASM_H3CONN_MAX_BURST 64
 
+/* Counters kept by the shared callbacks; one set serves all connections of a process. */
+struct qasm_h3conn_counters {
+    uint64_t paths_validated, path_validation_failed;
+    uint64_t streams_reset;  /* streams nghttp3 had us reset (RESET_STREAM sent) */
+};
+
 struct qasm_h3conn {
     ngtcp2_crypto_conn_ref conn_ref;  /* the TLS session's way back to conn */
     ngtcp2_conn *conn;
@@ -37,6 +43,7 @@ struct qasm_h3conn {
     qasm_quic_send_fn send;
     void *owner;                      /* the application's connection; send's ud */
     enum qasm_log_level read_err_level;  /* for nghttp3 read errors */
+    struct qasm_h3conn_counters *n;
 };
 
 /* QASM_H3CONN_OWNER turns |ptr|, the address of the qasm_h3conn |member| of a |type|, back into
@@ -48,11 +55,11 @@ struct qasm_h3conn {
  * qasm_h3conn_init prepares |q| (zeroed by the caller): its crypto conn_ref,
  * the expiry timer (|timer_cb|, data |owner|, not started) on |loop|, and
  * |send| with |owner| as its ud. nghttp3 read errors are logged at
- * |read_err_level|.
+ * |read_err_level|; the shared callbacks count into |n|.
  */
 void qasm_h3conn_init(struct qasm_h3conn *q, struct ev_loop *loop, qasm_quic_send_fn send,
                       void *owner, void (*timer_cb)(struct ev_loop *, ev_timer *, int),
-                      enum qasm_log_level read_err_level);
+                      enum qasm_log_level read_err_level, struct qasm_h3conn_counters *n);
 
 /*
  * qasm_h3conn_free stops the timer and deletes the nghttp3 and ngtcp2
@@ -61,11 +68,20 @@ void qasm_h3conn_init(struct qasm_h3conn *q, struct ev_loop *loop, qasm_quic_sen
 void qasm_h3conn_free(struct qasm_h3conn *q);
 
 /*
- * qasm_h3conn_callbacks zeroes |cb| and fills in the callbacks client and
- * server share: the ngtcp2_crypto ones, random bytes, and the stream glue
- * to nghttp3. The caller adds its own (initial, handshake, CIDs, paths).
+ * qasm_h3conn_callbacks zeroes |cb| and fills in the ngtcp2 callbacks client
+ * and server share: the ngtcp2_crypto ones, random bytes, path validation
+ * (counted) and the stream glue to nghttp3. The caller adds its own
+ * (initial packet, handshake, connection IDs).
  */
 void qasm_h3conn_callbacks(ngtcp2_callbacks *cb);
+
+/*
+ * qasm_h3conn_h3_callbacks zeroes |cb| and fills in the nghttp3 callbacks
+ * client and server share: flow-control credit for consumed data, and
+ * STOP_SENDING / RESET_STREAM (counted) passed to ngtcp2. The caller adds
+ * its own (headers, data, stream end and close).
+ */
+void qasm_h3conn_h3_callbacks(nghttp3_callbacks *cb);
 
 /*
  * qasm_h3conn_settings sets |settings| to ngtcp2's defaults with initial
@@ -96,14 +112,6 @@ int qasm_h3conn_setup_h3(struct qasm_h3conn *q, int server, const nghttp3_callba
  * |sid| and of the connection (the application consumed them).
  */
 void qasm_h3conn_consume(struct qasm_h3conn *q, int64_t sid, uint64_t n);
-
-/* qasm_h3conn_h3_deferred_consume is nghttp3's deferred_consume callback (ud = q). */
-int qasm_h3conn_h3_deferred_consume(nghttp3_conn *h3, int64_t sid, size_t consumed, void *ud,
-                                    void *sud);
-
-/* qasm_h3conn_h3_stop_sending is nghttp3's stop_sending callback (ud = q). */
-int qasm_h3conn_h3_stop_sending(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud,
-                                void *sud);
 
 /*
  * qasm_h3conn_flush writes what |q| has to send at time |ts| (at most

@@ -49,10 +49,11 @@ struct listener {
 
 struct counters {
     uint64_t connections, handshakes, closed, idle_closed, conn_errors;
-    uint64_t requests, responses_2xx, responses_4xx, streams_reset;
+    uint64_t requests, responses_2xx, responses_4xx;
     uint64_t body_bytes_sent, body_bytes_received;
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, tx_errors;
-    uint64_t migrations, paths_validated, path_validation_failed;
+    uint64_t migrations;
+    struct qasm_h3conn_counters qc;  /* paths_validated, path_validation_failed, streams_reset */
     uint64_t cids_issued, cids_retired;
     uint64_t unknown_dcid, stateless_resets, version_negotiations, dropped;
 };
@@ -181,9 +182,9 @@ static int counters_json(const struct server *s, char *buf, size_t len)
         ",\"stateless_resets\":%" PRIu64 ",\"version_negotiations\":%" PRIu64
         ",\"dropped\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
         up, n->connections, s->nconns, n->handshakes, n->closed, n->idle_closed, n->conn_errors,
-        n->requests, n->responses_2xx, n->responses_4xx, n->streams_reset, n->body_bytes_sent,
+        n->requests, n->responses_2xx, n->responses_4xx, n->qc.streams_reset, n->body_bytes_sent,
         n->body_bytes_received, n->rx_packets, n->rx_bytes, n->tx_packets, n->tx_bytes,
-        n->tx_errors, n->migrations, n->paths_validated, n->path_validation_failed,
+        n->tx_errors, n->migrations, n->qc.paths_validated, n->qc.path_validation_failed,
         n->cids_issued, n->cids_retired, n->unknown_dcid, n->stateless_resets,
         n->version_negotiations, n->dropped, n->conn_errors + n->tx_errors);
 }
@@ -499,29 +500,16 @@ static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *u
     return 0;
 }
 
-static int h3_reset_stream(nghttp3_conn *h3, int64_t sid, uint64_t code, void *ud, void *sud)
-{
-    struct sconn *c = sconn_of(ud);
-    (void)h3;
-    (void)sud;
-    c->srv->n.streams_reset++;
-    ngtcp2_conn_shutdown_stream_write(c->q.conn, sid, code);
-    return 0;
-}
-
 static int setup_h3(struct sconn *c)
 {
-    nghttp3_callbacks cb = {
-        .stream_close = h3_stream_close,
-        .recv_data = h3_recv_data,
-        .deferred_consume = qasm_h3conn_h3_deferred_consume,
-        .begin_headers = h3_begin_headers,
-        .recv_header = h3_recv_header,
-        .end_headers = h3_end_headers,
-        .stop_sending = qasm_h3conn_h3_stop_sending,
-        .end_stream = h3_end_stream,
-        .reset_stream = h3_reset_stream,
-    };
+    nghttp3_callbacks cb;
+    qasm_h3conn_h3_callbacks(&cb);
+    cb.stream_close = h3_stream_close;
+    cb.recv_data = h3_recv_data;
+    cb.begin_headers = h3_begin_headers;
+    cb.recv_header = h3_recv_header;
+    cb.end_headers = h3_end_headers;
+    cb.end_stream = h3_end_stream;
     return qasm_h3conn_setup_h3(&c->q, 1, &cb);
 }
 
@@ -561,20 +549,6 @@ static int cb_remove_connection_id(ngtcp2_conn *conn, const ngtcp2_cid *cid, voi
     return 0;
 }
 
-static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
-                              ngtcp2_path_validation_result res, void *ud)
-{
-    struct sconn *c = sconn_of(ud);
-    (void)conn;
-    (void)flags;
-    (void)path;
-    if (res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS)
-        c->srv->n.paths_validated++;
-    else
-        c->srv->n.path_validation_failed++;
-    return 0;
-}
-
 static int cb_handshake_completed(ngtcp2_conn *conn, void *ud)
 {
     struct sconn *c = sconn_of(ud);
@@ -611,13 +585,12 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     if (!c)
         return NULL;
     c->srv = s;
-    qasm_h3conn_init(&c->q, s->loop, send_path, c, timer_cb, QASM_LOG_DEBUG);
+    qasm_h3conn_init(&c->q, s->loop, send_path, c, timer_cb, QASM_LOG_DEBUG, &s->n.qc);
     qasm_h3conn_callbacks(&cb);
     cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
     cb.handshake_completed = cb_handshake_completed;
     cb.get_new_connection_id = cb_get_new_connection_id;
     cb.remove_connection_id = cb_remove_connection_id;
-    cb.path_validation = cb_path_validation;
     cb.extend_max_remote_streams_bidi = cb_extend_max_remote_streams_bidi;
     cb.recv_tx_key = cb_recv_tx_key;
     qasm_h3conn_settings(&settings, qasm_now(), s->initial_rtt);
