@@ -114,6 +114,19 @@ ssize_t qasm_udp_recv(int fd, void *buf, size_t len, struct sockaddr_storage *re
 
 static int gso_broken;
 
+/* put_cmsg writes control message |level|/|type| with |len| bytes of |data| at |c|, adds its
+ * space to *clen and returns the next free header (NULL when |mh|'s buffer is full). */
+static struct cmsghdr *put_cmsg(struct msghdr *mh, struct cmsghdr *c, int level, int type,
+                                const void *data, size_t len, size_t *clen)
+{
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    c->cmsg_len = CMSG_LEN(len);
+    memcpy(CMSG_DATA(c), data, len);
+    *clen += CMSG_SPACE(len);
+    return CMSG_NXTHDR(mh, c);
+}
+
 static int send_one(int fd, const void *buf, size_t len, const struct sockaddr *remote,
                     socklen_t remotelen, const struct sockaddr *local, size_t gso)
 {
@@ -136,30 +149,16 @@ static int send_one(int fd, const void *buf, size_t len, const struct sockaddr *
         ((const struct sockaddr_in *)local)->sin_addr.s_addr != INADDR_ANY) {
         struct in_pktinfo pi = {0};
         pi.ipi_spec_dst = ((const struct sockaddr_in *)local)->sin_addr;
-        c->cmsg_level = IPPROTO_IP;
-        c->cmsg_type = IP_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(pi));
-        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-        clen += CMSG_SPACE(sizeof(pi));
-        c = CMSG_NXTHDR(&mh, c);
+        c = put_cmsg(&mh, c, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi), &clen);
     } else if (local && local->sa_family == AF_INET6 &&
                !IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)local)->sin6_addr)) {
         struct in6_pktinfo pi = {0};
         pi.ipi6_addr = ((const struct sockaddr_in6 *)local)->sin6_addr;
-        c->cmsg_level = IPPROTO_IPV6;
-        c->cmsg_type = IPV6_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(pi));
-        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-        clen += CMSG_SPACE(sizeof(pi));
-        c = CMSG_NXTHDR(&mh, c);
+        c = put_cmsg(&mh, c, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi), &clen);
     }
     if (gso) {
         uint16_t seg = (uint16_t)gso;
-        c->cmsg_level = SOL_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof(seg));
-        memcpy(CMSG_DATA(c), &seg, sizeof(seg));
-        clen += CMSG_SPACE(sizeof(seg));
+        (void)put_cmsg(&mh, c, SOL_UDP, UDP_SEGMENT, &seg, sizeof(seg), &clen);
     }
     mh.msg_controllen = clen;
     if (clen == 0)
