@@ -18,6 +18,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/netns_lib.sh
 netns_require_root netns_nat.sh
+TEST_PROC_TIMEOUT=${TEST_PROC_TIMEOUT:-150}
 . tests/integration/mbox_lib.sh
 trap 'cleanup; netns_cleanup' EXIT
 
@@ -56,16 +57,31 @@ ct_ports() {
         awk '{d=0; for(i=1;i<=NF;i++) if($i ~ /^dport=/ && ++d == 2) print $i}' | sort -u | wc -l
 }
 
-start trk ip netns exec "$NS_H" "$B/qasm-tracker" --listen $TRK
-start srv ip netns exec "$NS_S" "$B/qasm-h3-server" --listen $S_IP:$SRV_PORT \
-    --listen "[$S_IP6]:$SRV_PORT" --idle-timeout 10s --no-json
-wait_ns "$NS_H" 4790 tcp || exit 1
-wait_ns "$NS_S" $SRV_PORT || exit 1
+# ensure_up: (re)start the tracker and the server if they are not running. They
+# are not under test here; a restart (something outside killed them) is logged.
+ensure_up() {
+    local p
+    p=${PIDS[trk]:-}
+    if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then
+        [ -n "$p" ] && echo "note: the tracker was not running any more, restarted"
+        start trk ip netns exec "$NS_H" "$B/qasm-tracker" --listen $TRK
+        wait_ns "$NS_H" 4790 tcp || exit 1
+    fi
+    p=${PIDS[srv]:-}
+    if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then
+        [ -n "$p" ] && echo "note: the server was not running any more, restarted"
+        start srv ip netns exec "$NS_S" "$B/qasm-h3-server" --listen $S_IP:$SRV_PORT \
+            --listen "[$S_IP6]:$SRV_PORT" --idle-timeout 10s --no-json
+        wait_ns "$NS_S" $SRV_PORT || exit 1
+    fi
+}
+ensure_up
 
 # ---- 1. qasm NAT, packet backend ----
 check "hop: kernel forwarding is off" "$(in_h sysctl -n net.ipv4.ip_forward) == 0"
 for mode in default reactive proactive; do
     echo "# qasm nat $mode, --io packet"
+    ensure_up
     start mb ip netns exec "$NS_H" "$B/qasm-mbox" nat --mode $mode --io packet \
         --inside in0 --outside out0 --tracker $TRK --ports 40000-40007 --hold 100ms \
         --stats-json "$T/mb.json" --stats-entries 16
@@ -104,6 +120,7 @@ for mode in default reactive proactive; do
 done
 
 echo "# qasm ratelimit default, --io packet, IPv6"
+ensure_up
 start mb ip netns exec "$NS_H" "$B/qasm-mbox" ratelimit --mode default --io packet \
     --inside in0 --outside out0 --rate 1000 --burst 1000 --stats-json "$T/mb.json"
 wait_json "$T/mb.json" "d['function'] == 'ratelimit'" || { echo "FAIL: qasm-mbox did not start"; exit 1; }
@@ -117,6 +134,7 @@ stop mb
 
 # ---- 2. the kernel's NAT ----
 echo "# kernel nat (nftables masquerade, conntrack), table1"
+ensure_up
 netns_hop_reset
 netns_hop_kernel_nat
 c3=$(h3 knat1 --requests 10 --interval 50ms --size 1000 --migrate-every 100ms); rc3=$?
@@ -130,6 +148,7 @@ check "kernel nat (table1): one conntrack entry per migration" "$mig >= 3 && $n 
 check "kernel nat (table1): one public port per entry" "$p == $n"
 
 echo "# kernel nat, 8 public ports (nat-dos)"
+ensure_up
 netns_hop_reset
 netns_hop_kernel_nat 40000-40007
 c4=$(h3 knat2 --requests 30 --interval 50ms --size 1000 --migrate-every 100ms \
