@@ -82,6 +82,7 @@ static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint6
                            void *ud, void *sud)
 {
     struct qasm_h3conn *q = ud;
+    (void)conn;
     (void)sud;
     if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
         code = NGHTTP3_H3_NO_ERROR;
@@ -89,8 +90,7 @@ static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint6
         return 0;
     int rv = nghttp3_conn_close_stream(q->h3, sid, code);
     if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) {
-        if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(conn, sid))
-            ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+        qasm_h3conn_stream_gone(q, sid);
         return 0;
     }
     return rv == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
@@ -254,6 +254,12 @@ int qasm_h3conn_setup_h3(struct qasm_h3conn *q, int server, const nghttp3_callba
         return -1;
     }
     return bind_streams(q);
+}
+
+void qasm_h3conn_stream_gone(struct qasm_h3conn *q, int64_t sid)
+{
+    if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(q->conn, sid))
+        ngtcp2_conn_extend_max_streams_bidi(q->conn, 1);
 }
 
 void qasm_h3conn_consume(struct qasm_h3conn *q, int64_t sid, uint64_t n)

@@ -108,6 +108,13 @@ int qasm_h3conn_start_tls(struct qasm_h3conn *q, int server, gnutls_certificate_
 int qasm_h3conn_setup_h3(struct qasm_h3conn *q, int server, const nghttp3_callbacks *cb);
 
 /*
+ * qasm_h3conn_stream_gone gives the peer back the credit for one more
+ * bidirectional stream when |sid| was one of its bidirectional streams
+ * (call it once a stream is closed for good).
+ */
+void qasm_h3conn_stream_gone(struct qasm_h3conn *q, int64_t sid);
+
+/*
  * qasm_h3conn_consume gives back |n| bytes of flow-control credit of stream
  * |sid| and of the connection (the application consumed them).
  */

@@ -495,8 +495,7 @@ static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *u
     (void)code;
     (void)sud;
     stream_free(c, sid);
-    if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(c->q.conn, sid))
-        ngtcp2_conn_extend_max_streams_bidi(c->q.conn, 1);
+    qasm_h3conn_stream_gone(&c->q, sid);
     return 0;
 }
 
