@@ -14,12 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "netns.h"
 #include "proc.h"
 
 static const char usage[] =
         "usage: qasm-bench list\n"
         "       qasm-bench run EXPERIMENT...|all [--quick] [--out DIR] [--set KEY=VALUE]... "
         "[--capture]\n"
+        "             [--topology loopback|netns] [--hop qasm|kernel-nat|'cmd:COMMAND']\n"
         "       qasm-bench report DIR\n"
         "\n"
         "Runs the QASM paper's experiments on loopback: starts the tracker, HTTP/3\n"
@@ -30,7 +32,12 @@ static const char usage[] =
         "  --quick          short runs (the make bench budget: all in under 10 minutes)\n"
         "  --out DIR        result root (default: results)\n"
         "  --set KEY=VALUE  override a parameter (see docs/BENCHMARKS.md), repeatable\n"
-        "  --capture        also record a pcap of each run (needs qasm-capture)\n";
+        "  --capture        also record a pcap of each run (needs qasm-capture)\n"
+        "  --topology T     loopback (default) or netns: table1 and nat-dos on network\n"
+        "                   namespaces with a router hop (root; docs/TESTBED.md)\n"
+        "  --hop H          netns hop: qasm (qasm-mbox --io packet, default), kernel-nat\n"
+        "                   (nftables masquerade + conntrack) or 'cmd:COMMAND' ({inside},\n"
+        "                   {outside} replaced by the hop's interface names)\n";
 
 double bench_param(const struct bench *b, const char *key, double quick, double full)
 {
@@ -164,7 +171,7 @@ static int run_one(struct bench *b, const struct bench_experiment *e)
     json_object_set_new(b->summary, "set", sets);
     bench_progress("%s: %s -> %s", e->name, e->what, b->outdir);
     int first_row = b->nrows;
-    int rv = e->run(b);
+    int rv = b->netns ? bench_netns_run(b, e, b->hop) : e->run(b);
     bench_proc_stop_all();
     if (rv < 0 && b->nrows == first_row)
         bench_row_add(b, e->name, e->what, -1, "failed: see %s", b->outdir);
@@ -187,6 +194,10 @@ static int cmd_run(struct bench *b, int argc, char **argv)
             b->quick = 1;
         } else if (strcmp(a, "--capture") == 0) {
             b->capture = 1;
+        } else if (strcmp(a, "--topology") == 0 && i + 1 < argc) {
+            b->topology = argv[++i];
+        } else if (strcmp(a, "--hop") == 0 && i + 1 < argc) {
+            b->hop = argv[++i];
         } else if (strcmp(a, "--out") == 0 && i + 1 < argc) {
             snprintf(b->outroot, sizeof(b->outroot), "%s", argv[++i]);
         } else if (strcmp(a, "--set") == 0 && i + 1 < argc) {
@@ -208,6 +219,9 @@ static int cmd_run(struct bench *b, int argc, char **argv)
     }
     if (ntodo == 0)
         return bench_fail("run: name at least one experiment, or all (qasm-bench list)");
+    b->netns = bench_netns_check(b->topology, b->hop);
+    if (b->netns < 0)
+        return -1;
     for (int i = 0; i < ntodo; i++)
         if (run_one(b, todo[i]) < 0)
             failed++;

@@ -28,6 +28,9 @@ struct bench {
     char outdir[PATH_MAX];      /* results/<exp>-<time>/ of the running experiment */
     int quick;
     int capture;
+    const char *topology;       /* --topology loopback|netns (NULL: loopback) */
+    const char *hop;            /* --hop SPEC for netns (NULL: qasm); see netns.h */
+    int netns;                  /* 1: run on the netns topology (netns.c) */
     const char *sets[BENCH_MAX_SETS];
     int nsets;
     json_t *summary;            /* the running experiment's summary.json */
