@@ -186,6 +186,17 @@ static struct csock *sock_for_path(struct cconn *c, const ngtcp2_path *path)
     return NULL;
 }
 
+/* sock_path is the path from socket |k| to |remote|, with |k| as its user_data. */
+static ngtcp2_path sock_path(struct csock *k, struct sockaddr *remote, socklen_t rl)
+{
+    ngtcp2_path path = {
+        {(struct sockaddr *)&k->lss, k->lsl},
+        {remote, rl},
+        k,
+    };
+    return path;
+}
+
 static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size_t len,
                      size_t gso)
 {
@@ -550,11 +561,7 @@ static int migrate(struct cconn *c, qasm_tstamp now)
         rebind_to(c, k, now);
         return 1;
     }
-    ngtcp2_path path = {
-        {(struct sockaddr *)&k->lss, k->lsl},
-        {(struct sockaddr *)&cl->rss, cl->rsl},
-        k,
-    };
+    ngtcp2_path path = sock_path(k, (struct sockaddr *)&cl->rss, cl->rsl);
     rv = ngtcp2_conn_initiate_immediate_migration(c->q.conn, &path, now);
     if (rv != 0) {
         if (rv == NGTCP2_ERR_CONN_ID_BLOCKED)
@@ -715,11 +722,7 @@ static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             break;
         cl->pkts_rx++;
         cl->bytes_rx += (uint64_t)n;
-        ngtcp2_path path = {
-            {(struct sockaddr *)&k->lss, k->lsl},
-            {(struct sockaddr *)&remote, rl},
-            k,
-        };
+        ngtcp2_path path = sock_path(k, (struct sockaddr *)&remote, rl);
         if (old) {
             /* ngtcp2 no longer knows this path (it keeps the current one,
              * the one being validated and its fallback, and the 2 last
@@ -837,11 +840,7 @@ static int conn_start(struct client *cl, struct cconn *c)
     params.max_idle_timeout = cl->o.idle_timeout;
     params.max_ack_delay = cl->o.max_ack_delay;
     params.active_connection_id_limit = 8;
-    ngtcp2_path path = {
-        {(struct sockaddr *)&k->lss, k->lsl},
-        {(struct sockaddr *)&cl->rss, cl->rsl},
-        k,
-    };
+    ngtcp2_path path = sock_path(k, (struct sockaddr *)&cl->rss, cl->rsl);
     qasm_h3conn_callbacks(&cb);
     cb.client_initial = ngtcp2_crypto_client_initial_cb;
     cb.handshake_completed = cb_handshake_completed;

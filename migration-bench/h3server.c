@@ -163,6 +163,16 @@ static void cid_unregister(struct sconn *c, const uint8_t *data, size_t len)
     }
 }
 
+/* cids_free unregisters and frees all connection IDs of |c|. */
+static void cids_free(struct sconn *c)
+{
+    for (size_t i = 0; i < c->ncids; i++) {
+        qasm_htab_remove_ptr(c->srv->cids, cid_hash(&c->cids[i]->cid), c->cids[i]);
+        free(c->cids[i]);
+    }
+    free(c->cids);
+}
+
 /* ---------------------------------------------------------------- output */
 
 static int counters_json(const struct server *s, char *buf, size_t len)
@@ -223,11 +233,7 @@ static int send_path(void *ud, const ngtcp2_path *path, const uint8_t *pkt, size
 static void conn_free(struct sconn *c)
 {
     struct server *s = c->srv;
-    for (size_t i = 0; i < c->ncids; i++) {
-        qasm_htab_remove_ptr(s->cids, cid_hash(&c->cids[i]->cid), c->cids[i]);
-        free(c->cids[i]);
-    }
-    free(c->cids);
+    cids_free(c);
     while (c->streams) {
         struct sstream *st = c->streams;
         c->streams = st->next;
@@ -630,11 +636,7 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     s->n.connections++;
     return c;
 fail:
-    for (size_t i = 0; i < c->ncids; i++) {
-        qasm_htab_remove_ptr(s->cids, cid_hash(&c->cids[i]->cid), c->cids[i]);
-        free(c->cids[i]);
-    }
-    free(c->cids);
+    cids_free(c);
     qasm_h3conn_free(&c->q);
     free(c);
     s->n.conn_errors++;
