@@ -83,6 +83,7 @@ struct qasm_backend {
     int need_resync;
     int closing;            /* qasm_backend_del runs: callbacks do nothing */
     ev_timer retry;
+    ev_timer health;        /* 1 s: resynchronise after failed or refused writes */
     double backoff;
     struct counters n;
 };
@@ -440,6 +441,17 @@ static void publish(struct qasm_backend *b, const struct qasm_proto_conn *rec, u
 }
 
 /* ---- reconnection ------------------------------------------------------- */
+
+static void health_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct qasm_backend *b = w->data;
+    if (b->need_resync && b->inflight < MAX_INFLIGHT / 2)
+        resync(b);
+    if (b->cluster && !qasm_slotmap_covered(&b->map))
+        map_refresh(b);
+}
 
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -838,6 +850,9 @@ int qasm_backend_new(struct qasm_backend **pb, const char *spec,
     for (int i = 0; i < seeds; i++)
         node_connect(&b->nodes[i]);
     retry_schedule(b); /* retries whatever did not connect */
+    ev_timer_init(&b->health, health_cb, 1., 1.);
+    b->health.data = b;
+    ev_timer_start(b->cfg.loop, &b->health);
     *pb = b;
     return 0;
 }
@@ -847,6 +862,7 @@ void qasm_backend_del(struct qasm_backend *b)
     if (b == NULL)
         return;
     ev_timer_stop(b->cfg.loop, &b->retry);
+    ev_timer_stop(b->cfg.loop, &b->health);
     b->closing = 1; /* replies to pending commands come during the frees */
     if (b->sub) {
         redisAsyncContext *ac = b->sub;
@@ -879,6 +895,13 @@ void qasm_backend_stats(const struct qasm_backend *b, struct qasm_proto_stats *s
     int up = 0;
     for (int i = 0; i < b->nnodes; i++)
         up += b->nodes[i].up;
+    if (b->cluster) {
+        /* Up: the node of every slot is connected. */
+        int all = qasm_slotmap_covered(&b->map);
+        for (unsigned s = 0; s < QASM_SLOTS && all; s++)
+            all = b->nodes[qasm_slotmap_get(&b->map, s)].up;
+        up = up && all;
+    }
     add(st, "store_up", (uint64_t)(up > 0 && b->sub_up));
     add(st, "store_inflight", b->inflight);
     add(st, "store_writes", b->n.writes);

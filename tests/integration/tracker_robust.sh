@@ -38,7 +38,7 @@ for _ in $(seq 1 50); do "${C[@]}" stats >/dev/null 2>&1 && break; sleep 0.1; do
 "${C[@]}" stats >/dev/null 2>&1 || fail "tracker did not come up"
 
 timeout 60 python3 - "$P" <<'EOF' || fail "raw protocol checks"
-import socket, struct, sys, time
+import os, socket, struct, sys, time
 port = int(sys.argv[1])
 
 def msg(typ, req, body=b"", version=1):
@@ -82,8 +82,12 @@ print("ok: ERROR replies for bad version/type/body; STATS on the same session")
 s.sendall(b"".join(query(1000 + i, bytes([i % 256, 7])) for i in range(200)))
 r = recv_msgs(s, 200)
 assert all(x[0] == 0x21 for x in r), r[:3]
-assert [x[1] for x in r] == [1000 + i for i in range(200)]
-print("ok: 200 pipelined queries answered in order")
+ids = [x[1] for x in r]
+if os.environ.get("QASM_TRACKER_STORE"):
+    # A shared store answers the lookups of several nodes: matched by req_id.
+    ids.sort()
+assert ids == [1000 + i for i in range(200)], ids
+print("ok: 200 pipelined queries answered" + ("" if os.environ.get("QASM_TRACKER_STORE") else " in order"))
 
 # A bad header closes only this session.
 s.sendall(b"GET / HTTP/1.0\r\n\r\n")
