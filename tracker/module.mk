@@ -42,3 +42,5 @@ INTEG_TESTS += tests/integration/tracker_redis.sh
 UNIT_TESTS += test_store_apply
 test_store_apply_SRCS := tests/unit/test_store_apply.c tracker/store.c
 test_store_apply_LIBS = $(CMOCKA_LIBS)
+# The same on a 3-master Redis Cluster with replicas, and a master failover.
+INTEG_TESTS += tests/integration/tracker_redis_cluster.sh
