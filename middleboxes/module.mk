@@ -44,4 +44,4 @@ INTEG_TESTS += tests/integration/mbox_flags.sh tests/integration/mbox_h3.sh
 UNIT_TESTS += test_mbox_stats
 test_mbox_stats_SRCS := tests/unit/test_mbox_stats.c middleboxes/stats.c
 test_mbox_stats_LIBS = $(CMOCKA_LIBS)
-INTEG_TESTS += tests/integration/netns_nat.sh
+INTEG_TESTS += tests/integration/netns_nat.sh tests/integration/netns_bench.sh

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# netns_bench.sh (root only): qasm-bench run --quick table1 nat-dos --topology netns,
+# once with the qasm NAT as the hop (qasm-mbox --io packet, three modes) and
+# once with the kernel's NAT (--hop kernel-nat: nftables masquerade, conntrack),
+# then checks the CSVs: aware modes keep one public port per connection and let
+# the second client in; the default qasm NAT and the kernel NAT spend a port per
+# migration and refuse the second client once the pool is gone. Counts only.
+# Skips (exit 0) when not root; leaves no namespace behind.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/netns_lib.sh
+netns_require_root netns_bench.sh
+B=${QASM_BUILD:-build}
+out=$(mktemp -d /tmp/qasm-netns-bench-test.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+fail=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1   [$2]"; fail=1; fi; }
+col() { # file mode column
+  awk -F, -v m="$2" -v c="$3" 'NR==1{for(i=1;i<=NF;i++) if($i==c) k=i; next} $1==m{print $k}' "$1"
+}
+before=$(ip netns list | grep -c '^qb-' || true)
+
+for hop in qasm kernel-nat; do
+  d="$out/$hop"
+  timeout 240 "$B/qasm-bench" run --quick table1 nat-dos --topology netns --hop $hop --out "$d" \
+    >"$d.table" 2>"$d.progress" || { cat "$d.progress" "$d.table"; echo "FAIL: qasm-bench ($hop)"; fail=1; continue; }
+  cat "$d.table"
+  t1=$(ls "$d"/table1-*/table1.csv) dos=$(ls "$d"/nat-dos-*/nat-dos.csv)
+  if [ $hop = qasm ]; then
+    for m in reactive proactive; do
+      check "qasm $m: 1 public port for the migrating connection" "[ \"\$(col $t1 $m ports_in_use)\" = 1 ]"
+      check "qasm $m: migrations happened" "[ \"\$(col $t1 $m migrations)\" -ge 1 ]"
+      check "qasm $m: the second client gets in" "[ \"\$(col $dos $m victim_ok)\" -ge 3 ]"
+    done
+    modes=default
+  else
+    modes=kernel
+    check "kernel: conntrack entries listed" "[ -s \$(ls $d/table1-*/conntrack-kernel.txt) ]"
+  fi
+  for m in $modes; do
+    mig=$(col $t1 $m migrations) ports=$(col $t1 $m ports_in_use)
+    check "$hop $m: a public port per migration ($ports ports, $mig migrations)" "[ $mig -ge 1 ] && [ $ports -ge $mig ]"
+    check "$hop $m: the pool is exhausted" "[ \"\$(col $dos $m ports_in_use)\" = \"\$(col $dos $m pool)\" ]"
+    check "$hop $m: the second client is refused" "[ \"\$(col $dos $m victim_ok)\" -lt 3 ]"
+  done
+done
+check "no namespace left behind" "[ \$(ip netns list | grep -c '^qb-' || true) -le $before ]"
+exit $fail
