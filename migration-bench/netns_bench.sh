@@ -16,7 +16,9 @@
 # figure of the testbed, not a line rate.
 # Latency (measured first, on a fresh hop): qasm-h3-client, 200 requests of 100 bytes, 5 ms apart, one
 # connection: request round-trip p50 / p99 (the packet crosses the hop twice).
-# Prints a Markdown table: medians over ROUNDS (default 3), ratios to kernel-fwd.
+# Prints a Markdown table: medians over ROUNDS (default 3), ratios to kernel-fwd;
+# then the NATs' table sizes after 2 s of a connection migrating at 1, 10, 100 Hz
+# (kernel: conntrack entries of the flow; qasm: mappings in its stats).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${QASM_BUILD:-build}
@@ -42,7 +44,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 netns_setup || { echo "cannot create the namespaces" >&2; exit 1; }
 
-ip netns exec "$NS_S" timeout 3600 "$B/qasm-h3-server" --listen $S_IP:4433 --no-json >/dev/null 2>&1 &
+ip netns exec "$NS_S" timeout 3600 "$B/qasm-h3-server" --listen $S_IP:4433 --no-json >/dev/null 2>"$T/server.log" &
 ip netns exec "$NS_H" timeout 3600 "$B/qasm-tracker" --listen $H_IN_IP:4790 >/dev/null 2>&1 &
 TRK_PID=$!
 sleep 0.5
@@ -88,6 +90,25 @@ for r in $(seq "$ROUNDS"); do
         echo "round $r $c done" >&2
     done
 done
+# Table sizes under migration: one HTTP/3 connection migrating (by port) at
+# 1, 10 and 100 Hz for 2 s through each NAT; the NAT's table right after.
+for c in kernel-nat qasm-nat qasm-nat-aware; do
+    for hz in 1 10 100; do
+        start_hop $c
+        sw=$(in_c env QASM_TRACKER=$H_IN_IP:4790 LD_PRELOAD="$B/libqasm-agent.so" \
+            timeout 60 "$B/qasm-h3-client" --json --duration 2s --interval 10ms --size 100 \
+            --migrate-hz $hz "https://$S_IP:4433/" 2>/dev/null)
+        if [ "$c" = kernel-nat ]; then
+            n=$(in_h conntrack -L -p udp --orig-port-dst 4433 2>/dev/null | grep -c "dport=4433")
+        else
+            sleep 1.1 # the stats file is rewritten every second
+            n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mappings"])' \
+                "$T/mb.json" 2>/dev/null || echo -1)
+        fi
+        echo "$c $hz $n $sw" >>"$T/sweep.txt"
+        stop_hop
+    done
+done
 netns_hop_reset
 cp "$T"/raw.txt "${NETNS_BENCH_RAW:-/dev/null}" 2>/dev/null
 python3 - "$T" "$CASES" "$ROUNDS" "$PACKETS" <<'EOF'
@@ -123,6 +144,13 @@ for c in cases:
     print("| %s | %.0f | %.2f | %.1f %% | %d us | %d us | %.2f |" % (
         c, rate, rate / base["rate"] if base["rate"] else 0, 100 * loss, p50, p99,
         p50 / base["p50"] if base["p50"] else 0))
+print()
+print("| NAT | migration rate | client migrations | requests ok / failed | table entries after |")
+print("|---|---:|---:|---:|---:|")
+for line in open(os.path.join(T, "sweep.txt")):
+    c, hz, n, rest = line.split(" ", 3)
+    rest = rest.strip()
+    cj = dec.raw_decode(rest)[0] if rest.startswith("{") else {}
+    print("| %s | %s Hz | %s | %s / %s | %s |" % (c, hz, cj.get("migrations", "-"),
+          cj.get("requests_ok", "-"), cj.get("requests_failed", "-"), n))
 EOF
-echo
-cat "$T/ct.txt"
