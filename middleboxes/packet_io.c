@@ -439,16 +439,26 @@ static void transit_other(struct pio *p, struct pbuf *b, int family)
         p->c.non_udp_dropped++;
         return;
     }
+    /* The IP header must hold together before it is forwarded (no trailing padding). */
+    size_t total, ihl = 40;
+    if (family == AF_INET) {
+        ihl = (size_t)(b->data[0] & 0x0f) * 4;
+        total = qasm_get16(b->data + 2);
+    } else {
+        total = 40 + (size_t)qasm_get16(b->data + 4);
+    }
+    if (ihl < 20 || total < ihl || total > b->len) {
+        p->c.malformed++;
+        return;
+    }
     if (dec_ttl(b->data, family) < 0) {
         p->c.ttl_expired++;
         return;
     }
-    if (family == AF_INET) {
-        size_t ihl = (size_t)(b->data[0] & 0x0f) * 4;
+    if (family == AF_INET)
         qasm_put16(b->data + 10, ip4_hdr_csum(b->data, ihl));
-    }
     p->c.non_udp_forwarded++;
-    queue_send(p, b->data, b->len, family, family == AF_INET ? b->data + 16 : b->data + 24, NULL);
+    queue_send(p, b->data, total, family, family == AF_INET ? b->data + 16 : b->data + 24, NULL);
 }
 
 static void pio_if_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -539,12 +549,11 @@ static void pio_if_cb(struct ev_loop *loop, ev_io *w, int revents)
             p->c.malformed++;
             continue;
         }
-        if (!local && dec_ttl(b->data, family) < 0) {
+        /* Return traffic to the NAT's public address crosses the hop too. */
+        if (dec_ttl(b->data, family) < 0) {
             p->c.ttl_expired++;
             continue;
         }
-        if (local)
-            dec_ttl(b->data, family); /* return traffic crosses the hop too */
         struct qasm_mbox_pkt *pk = &pkts[np];
         memset(pk, 0, sizeof(*pk));
         pk->flow = b->pu.flow;

@@ -11,7 +11,7 @@ PKGS=(
   ngtcp2-client ngtcp2-server
   gnuplot-nox redis-server redis-tools tshark libjansson-dev libhiredis-dev
   iproute2 valgrind procps python3
-  nftables conntrack
+  nftables conntrack iputils-ping
 )
 
 missing=()

@@ -106,6 +106,12 @@ for mode in default reactive proactive; do
         c2=$(h3 nat2-$mode --requests 1 --size 100); rc2=$?
         echo "client 2 (exit $rc2): $c2"
         check "default (nat-dos): a second client is refused" "$rc2 != 0"
+        if command -v ping >/dev/null; then
+            in_c ping -c 1 -W 1 $S_IP >/dev/null 2>&1; ping_rc=$?
+            fresh_stats mb "$T/mb.json"
+            check "nat: non-UDP (ICMP echo) from the inside is dropped and counted" \
+                "$ping_rc != 0 && $(json $T/mb.json "d['packets_dropped']['non_udp']") >= 1"
+        fi
     else
         check "$mode: every request answered" "$rc1 == 0 && $(field "$c1" requests_ok) == 30"
         check "$mode: the client migrated (by address)" "$(field "$c1" migrations) >= 5"
@@ -127,9 +133,19 @@ wait_json "$T/mb.json" "d['function'] == 'ratelimit'" || { echo "FAIL: qasm-mbox
 c6=$(in_c timeout 20 "$B/qasm-h3-client" --json --idle-timeout 3s --requests 5 --size 1000 \
     "https://[$S_IP6]:$SRV_PORT/" 2>"$T/v6.log"); rc6=$?
 echo "IPv6 client (exit $rc6): $c6"
+if command -v ping >/dev/null; then
+    in_c ping -c 2 -i 0.2 -W 1 $S_IP >/dev/null 2>&1; ping_rc=$?
+    in_c ping -c 1 -t 1 -W 1 $S_IP >/dev/null 2>&1
+fi
 fresh_stats mb "$T/mb.json"
 check "IPv6: requests answered through the packet backend" \
     "$rc6 == 0 && $(json $T/mb.json "d['packet']['to_core']") > 0"
+if command -v ping >/dev/null; then
+    check "ratelimit: non-UDP (ICMP echo) forwarded unchanged" \
+        "$ping_rc == 0 && $(json $T/mb.json "d['packet']['non_udp_forwarded']") >= 4"
+    check "ratelimit: a packet with TTL 1 is dropped and counted" \
+        "$(json $T/mb.json "d['packets_dropped']['ttl_expired']") >= 1"
+fi
 stop mb
 
 # ---- 2. the kernel's NAT ----
