@@ -55,7 +55,8 @@ static const char usage_text[] =
 "  --io relay|packet         UDP relay on sockets (default) or IP packets on interfaces\n"
 "  --inside IF               packet: private-side interface (clients)\n"
 "  --outside IF              packet: public-side interface; the nat's default --public\n"
-"                            is its address (no --listen / --upstream with packet io)\n"
+"                            is its address (no --listen / --upstream with packet io,\n"
+"                            except the lb's --listen VIP:PORT)\n"
 "nat:\n"
 "  --public IP               public address the pool's ports are bound on (default 127.0.0.1)\n"
 "  --ports LO-HI             public port pool (default 40000-40063)\n"
@@ -488,8 +489,11 @@ int main(int argc, char **argv)
         fail("--io packet needs --inside IF and --outside IF");
     if (!io_packet && (o_inside || o_outside))
         fail("--inside and --outside are only for --io packet");
-    if (io_packet && (have_listen || have_upstream))
-        fail("--io packet takes --inside / --outside, not --listen / --upstream");
+    if (io_packet && (have_upstream || (have_listen && function != QASM_MBOX_LB)))
+        fail("--io packet takes --inside / --outside (and the lb's --listen VIP), not "
+             "--listen / --upstream");
+    if (io_packet && function == QASM_MBOX_LB && !have_listen)
+        fail("--io packet lb needs --listen VIP:PORT (the address clients send to)");
     if (!have_listen && !io_packet)
         fail("--listen is required");
     if (function != QASM_MBOX_LB && !have_upstream && !io_packet)
@@ -560,6 +564,9 @@ int main(int argc, char **argv)
         po.stats_path = app.stats_path;
         po.stats_entries = app.stats_entries;
         po.max_packet = rcfg.max_datagram;
+        po.have_vip = have_listen;
+        if (have_listen)
+            po.vip = listen_a;
         return qasm_pio_main(&po);
     }
     int rv = qasm_mbox_new(&app.m, cfg);

@@ -72,6 +72,7 @@ struct pio_counters {
     uint64_t malformed;     /* bad IP header: dropped */
     uint64_t non_udp_forwarded; /* non-UDP or fragments forwarded unchanged (ratelimit) */
     uint64_t non_udp_dropped;   /* non-UDP or fragments dropped (nat) */
+    uint64_t lb_passthrough;    /* lb: traffic not to / from the VIP, routed unchanged */
     uint64_t outside_transit_dropped; /* nat: outside packets to a non-local address */
     uint64_t truncated;     /* longer than max_packet */
     uint64_t rx_errors;
@@ -97,6 +98,7 @@ struct pio {
     struct qasm_tlink *tl;
     struct pio_if ifs[2];
     int raw4, raw6;
+    int vip_fd;                 /* lb: absorb socket on a local VIP, or -1 */
     /* NAT absorb sockets, indexed by port - nat_port_min. */
     int *port_fds;
     size_t nports;
@@ -205,7 +207,42 @@ static int if_public_addr(const char *name, struct qasm_addr *out)
     return found ? 0 : -ENOENT;
 }
 
+/* Same family, IP and port. */
+static int addr_same(const struct qasm_addr *a, const struct qasm_addr *b)
+{
+    size_t n = a->family == AF_INET ? 4 : 16;
+    return a->family == b->family && a->port == b->port && memcmp(a->ip, b->ip, n) == 0;
+}
+
+static int is_backend(const struct pio *p, const struct qasm_addr *a)
+{
+    for (size_t i = 0; i < p->o.cfg.lb_nbackends; i++)
+        if (addr_same(a, &p->o.cfg.lb_backends[i]))
+            return 1;
+    return 0;
+}
+
 /* ---- NAT public ports: absorb sockets (no ICMP port unreachable) ---- */
+
+/* A UDP socket bound to |a| that drops everything it gets (BPF "ret 0"); -1 with errno. */
+static int absorb_socket(const struct qasm_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = qasm_addr_to_sockaddr(&ss, a);
+    int fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -1;
+    struct sock_filter drop_all[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+    struct sock_fprog prog = {.len = 1, .filter = drop_all};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == -1 ||
+        bind(fd, (struct sockaddr *)&ss, sl) == -1) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
 
 static void port_open(struct pio *p, const struct qasm_addr *a)
 {
@@ -215,22 +252,12 @@ static void port_open(struct pio *p, const struct qasm_addr *a)
     int *slot = &p->port_fds[a->port - p->o.cfg.nat_port_min];
     if (*slot != -1)
         return;
-    struct sockaddr_storage ss;
-    socklen_t sl = qasm_addr_to_sockaddr(&ss, a);
-    int fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd == -1)
-        goto fail;
-    struct sock_filter drop_all[] = {{BPF_RET | BPF_K, 0, 0, 0}};
-    struct sock_fprog prog = {.len = 1, .filter = drop_all};
-    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == -1 ||
-        bind(fd, (struct sockaddr *)&ss, sl) == -1) {
-        close(fd);
-        goto fail;
+    int fd = absorb_socket(a);
+    if (fd >= 0) {
+        *slot = fd;
+        p->c.ports_open++;
+        return;
     }
-    *slot = fd;
-    p->c.ports_open++;
-    return;
-fail:;
     char buf[QASM_ADDR_STRLEN];
     p->c.port_bind_fail++;
     qasm_warn("cannot bind public port %s: %s (the kernel may answer it with ICMP)",
@@ -433,7 +460,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 /* ---- receiving ---- */
 
 /* Non-UDP packets and fragments crossing the hop. */
-static void transit_other(struct pio *p, struct pbuf *b, int family)
+static void transit_other(struct pio *p, struct pbuf *b, int family, uint64_t *counter)
 {
     if (p->o.cfg.function == QASM_MBOX_NAT) {
         p->c.non_udp_dropped++;
@@ -457,7 +484,7 @@ static void transit_other(struct pio *p, struct pbuf *b, int family)
     }
     if (family == AF_INET)
         qasm_put16(b->data + 10, ip4_hdr_csum(b->data, ihl));
-    p->c.non_udp_forwarded++;
+    (*counter)++;
     queue_send(p, b->data, total, family, family == AF_INET ? b->data + 16 : b->data + 24, NULL);
 }
 
@@ -498,6 +525,7 @@ static void pio_if_cb(struct ev_loop *loop, ev_io *w, int revents)
     int idx[BATCH];
     size_t np = 0;
     int nat = p->o.cfg.function == QASM_MBOX_NAT;
+    int lb = p->o.cfg.function == QASM_MBOX_LB;
     for (int i = 0; i < n; i++) {
         struct sockaddr_ll *ll = &p->rfrom[i];
         uint16_t proto = ntohs(ll->sll_protocol);
@@ -526,7 +554,21 @@ static void pio_if_cb(struct ev_loop *loop, ev_io *w, int revents)
                family == AF_INET ? 4 : 16);
         int rv = qasm_ipudp_parse(&b->pu, b->data, len, 0);
         int local = is_local(p, &dst);
-        if (local) {
+        int lb_dir = -1; /* lb: the core's direction, or -1 (not for the core) */
+        if (lb && rv == 0) {
+            if (pif->side == SIDE_INSIDE && addr_same(&b->pu.flow.dst, &p->o.vip))
+                lb_dir = QASM_MBOX_FROM_CLIENT;
+            else if (pif->side == SIDE_OUTSIDE && !local && is_backend(p, &b->pu.flow.src))
+                lb_dir = QASM_MBOX_FROM_SERVER;
+        }
+        if (lb && lb_dir < 0 && !local && (rv == 0 || rv == QASM_IPUDP_ERR_NOT_UDP ||
+                                           rv == QASM_IPUDP_ERR_FRAGMENT)) {
+            transit_other(p, b, family, &p->c.lb_passthrough);
+            continue;
+        }
+        if (lb_dir >= 0) {
+            /* to the core below, even when the VIP is one of the hop's addresses */
+        } else if (local) {
             /* NAT return traffic to the public address and a pool port; all else: kernel. */
             const struct qasm_addr *pub = &p->o.cfg.nat_public;
             int ret = nat && rv == 0 && pif->side == SIDE_OUTSIDE &&
@@ -542,7 +584,7 @@ static void pio_if_cb(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         }
         if (rv == QASM_IPUDP_ERR_NOT_UDP || rv == QASM_IPUDP_ERR_FRAGMENT) {
-            transit_other(p, b, family);
+            transit_other(p, b, family, &p->c.non_udp_forwarded);
             continue;
         }
         if (rv < 0) {
@@ -558,6 +600,8 @@ static void pio_if_cb(struct ev_loop *loop, ev_io *w, int revents)
         memset(pk, 0, sizeof(*pk));
         pk->flow = b->pu.flow;
         pk->dir = pif->side == SIDE_INSIDE ? QASM_MBOX_FROM_CLIENT : QASM_MBOX_FROM_SERVER;
+        if (lb_dir == QASM_MBOX_FROM_SERVER)
+            pk->flow.src = p->o.vip; /* the core knows the backends' replies as from the VIP */
         pk->data = b->pu.payload;
         pk->len = b->pu.payload_len;
         pk->opaque = b;
@@ -612,6 +656,8 @@ static int entry_cb(const struct qasm_mbox_entry_info *e, void *arg)
     qasm_json_str(j, "server", qasm_addr_format(a, sizeof(a), &e->server));
     if (ctx->p->o.cfg.function == QASM_MBOX_NAT)
         qasm_json_u64(j, "public_port", e->public_port);
+    else if (ctx->p->o.cfg.function == QASM_MBOX_LB)
+        qasm_json_i64(j, "backend", e->backend);
     else
         qasm_json_dbl(j, "tokens", e->tokens);
     qasm_json_bool(j, "assured", e->assured);
@@ -693,6 +739,7 @@ static void fill_stats(struct qasm_json *j, void *ud)
     qasm_json_u64(j, "to_core", p->c.to_core);
     qasm_json_u64(j, "tx", p->c.tx);
     qasm_json_u64(j, "non_udp_forwarded", p->c.non_udp_forwarded);
+    qasm_json_u64(j, "lb_passthrough", p->c.lb_passthrough);
     qasm_json_u64(j, "ports_open", p->c.ports_open);
     qasm_json_u64(j, "port_bind_fail", p->c.port_bind_fail);
     qasm_json_u64(j, "bufs_allocated", p->c.bufs_allocated);
@@ -827,8 +874,8 @@ int qasm_pio_main(const struct qasm_pio_options *o)
     p->ifs[0].fd = p->ifs[1].fd = -1;
     if (p->o.max_packet == 0)
         p->o.max_packet = 4096;
-    if (p->o.cfg.function == QASM_MBOX_LB) {
-        fprintf(stderr, "qasm-mbox: the lb is not supported with --io packet (use --io relay)\n");
+    if (p->o.cfg.function == QASM_MBOX_LB && !p->o.have_vip) {
+        fprintf(stderr, "qasm-mbox: the lb needs its VIP (--listen IP:PORT)\n");
         free(p);
         return 2;
     }
@@ -882,6 +929,10 @@ int qasm_pio_main(const struct qasm_pio_options *o)
     }
     refresh_local(p);
     warn_forwarding();
+    /* lb: a VIP on one of the hop's addresses: keep the kernel from answering it with ICMP. */
+    p->vip_fd = -1;
+    if (p->o.cfg.function == QASM_MBOX_LB && is_local(p, &p->o.vip))
+        p->vip_fd = absorb_socket(&p->o.vip);
     if (o->cfg.mode != QASM_MBOX_DEFAULT) {
         rv = qasm_tlink_new(&p->tl, p->loop, &o->tracker, p->m, drain_cb, p);
         if (rv < 0) {
@@ -935,6 +986,8 @@ out:
         if (p->port_fds[i] != -1)
             close(p->port_fds[i]);
     free(p->port_fds);
+    if (p->vip_fd > 0)
+        close(p->vip_fd);
     if (p->raw4 != -1)
         close(p->raw4);
     if (p->raw6 != -1)

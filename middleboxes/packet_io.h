@@ -27,7 +27,11 @@
  *    (it would leak private addresses).
  *  - The NAT's public address defaults to the outside interface's first
  *    IPv4 address (else its first global IPv6 address).
- * The load balancer is not supported by this backend (use --io relay).
+ *  - Load balancer: UDP from the inside to the VIP (--listen IP:PORT, which
+ *    may be one of the hop's own addresses) goes to the core and leaves with
+ *    the chosen backend as destination (the client's address is kept, so the
+ *    backends must route back through the hop); UDP from a backend to a
+ *    client leaves with the VIP as source. Other traffic is routed unchanged.
  */
 #ifndef QASM_MBOX_PACKET_IO_H
 #define QASM_MBOX_PACKET_IO_H
@@ -48,6 +52,8 @@ struct qasm_pio_options {
     const char *stats_path;      /* --stats-json (NULL: none) */
     size_t stats_entries;        /* --stats-entries */
     size_t max_packet;           /* largest IP packet handled (default 4096; longer: dropped) */
+    int have_vip;                /* lb: the virtual address clients send to (--listen) */
+    struct qasm_addr vip;
 };
 
 /*

@@ -9,7 +9,9 @@
 #       a second client is refused;
 #     - reactive / proactive: one mapping and one public port for the
 #       connection, every request answered, a second client gets in;
-#     - IPv6 through the packet backend (ratelimit, default mode).
+#     - IPv6 through the packet backend (ratelimit, default mode); ICMP and TTL 1;
+#     - lb with its VIP on the hop, two backends: default misroutes the migrated
+#       connection, reactive keeps its backend.
 #  2. the hop is the Linux kernel (nftables masquerade, conntrack):
 #     table1: conntrack holds one entry (one public port) per migration;
 #     nat-dos: with 8 ports, the migrating client exhausts them and a second
@@ -147,6 +149,37 @@ if command -v ping >/dev/null; then
         "$(json $T/mb.json "d['packets_dropped']['ttl_expired']") >= 1"
 fi
 stop mb
+
+# ---- qasm lb, packet backend: VIP on the hop's inside address, two backends ----
+start srvb ip netns exec "$NS_S" "$B/qasm-h3-server" --listen $S_IP:4434 --idle-timeout 10s --no-json
+wait_ns "$NS_S" 4434 || exit 1
+for mode in default reactive; do
+    echo "# qasm lb $mode, --io packet"
+    ensure_up
+    start mb ip netns exec "$NS_H" "$B/qasm-mbox" lb --mode $mode --io packet \
+        --inside in0 --outside out0 --listen $H_IN_IP:443 --backend $S_IP:$SRV_PORT \
+        --backend $S_IP:4434 --tracker $TRK --hold 100ms --stats-json "$T/mb.json"
+    wait_json "$T/mb.json" "d['mode'] == '$mode'" || { echo "FAIL: qasm-mbox did not start"; exit 1; }
+    [ $mode = default ] || wait_json "$T/mb.json" "d['tracker']['up']" || true
+    c=$(in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" timeout 40 \
+        "$B/qasm-h3-client" --json --idle-timeout 3s --connect $H_IN_IP:443 --requests 40 \
+        --interval 50ms --size 1000 --migrate-every 100ms "https://$S_IP:$SRV_PORT/" \
+        2>"$T/lb-$mode.log"); rc=$?
+    echo "client (exit $rc): $c"
+    fresh_stats mb "$T/mb.json"; s="$T/mb.json"
+    echo "lb: $(summary "$s")"
+    check "lb $mode: packets went through the core" "$(json $s "d['packet']['to_core']") > 0"
+    if [ $mode = default ]; then
+        check "lb default: migrated paths broke (sent to the other backend)" \
+            "$rc != 0 || $(field "$c" path_validation_failed) > 0"
+    else
+        check "lb $mode: every request answered" "$rc == 0 && $(field "$c" requests_ok) == 40"
+        check "lb $mode: every migrated path validated" "$(field "$c" path_validation_failed) == 0"
+        check "lb $mode: one LB entry for the connection" "$(json $s "d['mappings_created']") == 1"
+    fi
+    stop mb
+done
+stop srvb
 
 # ---- 2. the kernel's NAT ----
 echo "# kernel nat (nftables masquerade, conntrack), table1"
