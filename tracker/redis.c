@@ -16,10 +16,14 @@
  * updates the slot map and resends, ASK resends once after ASKING; the map
  * is read with CLUSTER SLOTS at start, after MOVED and after a node is lost.
  *
- * Pub/sub uses PUBLISH/SUBSCRIBE on both: hiredis 0.14's async context only
- * knows SUBSCRIBE/PSUBSCRIBE as subscriptions and asserts on pushes it
- * does not expect, so sharded SSUBSCRIBE cannot be received with it; on a
- * Cluster, PUBLISH reaches subscribers on every node over the cluster bus.
+ * Pub/sub: standalone PUBLISH/SUBSCRIBE on qasm:ev; on a Cluster, sharded
+ * SPUBLISH/SSUBSCRIBE on 16 channels qasm:ev:{0}..{15} (a connection's
+ * changes go to channel crc16(O-DCID) % 16), each subscribed on the node
+ * that serves its slot. hiredis 0.14's async context only routes pushes of
+ * channels named by a SUBSCRIBE command (and asserts on others), so each
+ * per-node context first SUBSCRIBEs to the same names (nobody PUBLISHes to
+ * them), which registers them; the "smessage" pushes then reach our
+ * callback like "message" ones.
  */
 #include "backend.h"
 
@@ -49,6 +53,7 @@
 #define MAX_INFLIGHT 200000 /* commands in flight before writes are refused */
 #define MAX_REDIRECTS 5
 #define CHANNEL "qasm:ev"
+#define NCHAN 16 /* sharded channels on a Cluster */
 #define KEYLEN (8 + QASM_CID_HEXLEN + QASM_ADDR_STRLEN)
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 5.0
@@ -60,6 +65,8 @@ struct node {
     redisAsyncContext *ac; /* commands; NULL when not connected */
     int up;                /* ac connected */
     int seed;              /* given on the command line */
+    redisAsyncContext *sub; /* Cluster: sharded pub/sub context; NULL when none */
+    int sub_up;
 };
 
 struct counters {
@@ -76,6 +83,8 @@ struct qasm_backend {
     int sub_up;
     int sub_node;           /* node the pub/sub context talks to */
     struct qasm_slotmap map;
+    int chan_node[NCHAN];   /* Cluster: node where channel i is subscribed, -1 none */
+    unsigned chan_slot[NCHAN];
     int map_refreshing;
     uint64_t id;            /* this tracker's id in published messages */
     size_t inflight;
@@ -106,6 +115,7 @@ struct cmd {
 
 static void retry_schedule(struct qasm_backend *b);
 static void map_refresh(struct qasm_backend *b);
+static void chan_reconcile(struct qasm_backend *b);
 
 static int any_up(const struct qasm_backend *b)
 {
@@ -233,7 +243,7 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
     n->up = 1;
     if (b->cluster)
         map_refresh(b);
-    if (b->sub == NULL)
+    if (!b->cluster && b->sub == NULL)
         sub_connect(b);
     b->need_resync = 1;
     resync(b);
@@ -316,6 +326,7 @@ static void slots_cb(struct qasm_backend *b, redisReply *r, void *priv)
             qasm_slotmap_set(&b->map, (unsigned)e->element[0]->integer,
                              (unsigned)e->element[1]->integer, (unsigned)(n - b->nodes));
     }
+    chan_reconcile(b);
 }
 
 static void map_refresh(struct qasm_backend *b)
@@ -423,6 +434,150 @@ static void sub_connect(struct qasm_backend *b)
     b->sub_node = i;
 }
 
+/* ---- sharded pub/sub (Cluster) --------------------------------------------- */
+
+static size_t chan_name(char *out, size_t cap, unsigned i)
+{
+    int n = snprintf(out, cap, "%s:{%u}", CHANNEL, i);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+static void on_shard_msg(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    struct node *n = privdata;
+    struct qasm_backend *b = n->b;
+    redisReply *r = reply;
+    if (b->closing || r == NULL)
+        return;
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* An SSUBSCRIBE refused (MOVED: the slot moved): subscribe again elsewhere. */
+        for (unsigned i = 0; i < NCHAN; i++)
+            if (b->chan_node[i] == (int)(n - b->nodes))
+                b->chan_node[i] = -1;
+        map_refresh(b);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    const char *kind = r->element[0]->str;
+    if (strcmp(kind, "sunsubscribe") == 0) {
+        /* The server dropped us (slot migrated or failed over). */
+        for (unsigned i = 0; i < NCHAN; i++) {
+            char name[32];
+            size_t nl = chan_name(name, sizeof(name), i);
+            if (nl == r->element[1]->len && memcmp(name, r->element[1]->str, nl) == 0 &&
+                b->chan_node[i] == (int)(n - b->nodes))
+                b->chan_node[i] = -1;
+        }
+        map_refresh(b);
+        return;
+    }
+    if (strcmp(kind, "smessage") != 0 || r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    const uint8_t *p = (const uint8_t *)r->element[2]->str;
+    size_t len = r->element[2]->len;
+    if (len < 8 + QASM_PROTO_HDR_LEN || qasm_get64(p) == b->id)
+        return;
+    struct qasm_proto_msg m;
+    if (qasm_proto_decode(&m, p + 8, len - 8) < 0 || m.hdr.type != QASM_PROTO_PUSH) {
+        b->n.remote_stale++;
+        return;
+    }
+    apply_record(b, &m.u.push.conn, m.u.push.event);
+}
+
+static void on_shard_connect(const redisAsyncContext *ac, int status)
+{
+    struct node *n = ac->data;
+    struct qasm_backend *b = n->b;
+    if (b->closing)
+        return;
+    if (status != REDIS_OK) {
+        if (n->sub == ac)
+            n->sub = NULL;
+        n->sub_up = 0;
+        return; /* the health timer tries again */
+    }
+    n->sub_up = 1;
+    chan_reconcile(b);
+}
+
+static void on_shard_disconnect(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    struct node *n = ac->data;
+    struct qasm_backend *b = n->b;
+    if (b->closing)
+        return;
+    if (n->sub == ac) {
+        n->sub = NULL;
+        n->sub_up = 0;
+        for (unsigned i = 0; i < NCHAN; i++)
+            if (b->chan_node[i] == (int)(n - b->nodes))
+                b->chan_node[i] = -1;
+        map_refresh(b);
+    }
+}
+
+static void shard_connect(struct node *n)
+{
+    struct qasm_backend *b = n->b;
+    redisAsyncContext *ac = redisAsyncConnect(n->host, n->port);
+    if (ac == NULL)
+        return;
+    if (ac->err) {
+        redisAsyncFree(ac);
+        return;
+    }
+    ac->data = n;
+    redisLibevAttach(b->cfg.loop, ac);
+    redisAsyncSetConnectCallback(ac, on_shard_connect);
+    redisAsyncSetDisconnectCallback(ac, on_shard_disconnect);
+    n->sub = ac;
+}
+
+/* Subscribe every channel on the node that serves its slot. */
+static void chan_reconcile(struct qasm_backend *b)
+{
+    if (!b->cluster || b->closing)
+        return;
+    for (unsigned i = 0; i < NCHAN; i++) {
+        unsigned owner = qasm_slotmap_get(&b->map, b->chan_slot[i]);
+        if (owner == QASM_SLOT_NONE || (int)owner >= b->nnodes || b->chan_node[i] == (int)owner)
+            continue;
+        struct node *n = &b->nodes[owner];
+        if (!n->up)
+            continue;
+        if (n->sub == NULL) {
+            shard_connect(n);
+            continue;
+        }
+        if (!n->sub_up)
+            continue;
+        char name[32];
+        size_t nl = chan_name(name, sizeof(name), i);
+        const char *argv[] = { "SUBSCRIBE", name };
+        size_t lens[] = { 9, nl };
+        const char *sargv[] = { "SSUBSCRIBE", name };
+        size_t slens[] = { 10, nl };
+        /* SUBSCRIBE first: it registers the name with hiredis (see the top). */
+        if (redisAsyncCommandArgv(n->sub, on_shard_msg, n, 2, argv, lens) != REDIS_OK ||
+            redisAsyncCommandArgv(n->sub, on_shard_msg, n, 2, sargv, slens) != REDIS_OK)
+            continue;
+        b->chan_node[i] = (int)owner;
+    }
+}
+
+static int chans_up(const struct qasm_backend *b)
+{
+    for (unsigned i = 0; i < NCHAN; i++)
+        if (b->chan_node[i] < 0 || !b->nodes[b->chan_node[i]].sub_up)
+            return 0;
+    return 1;
+}
+
 static void publish(struct qasm_backend *b, const struct qasm_proto_conn *rec, uint8_t event)
 {
     uint8_t buf[8 + QASM_PROTO_MAX_MSG];
@@ -434,6 +589,16 @@ static void publish(struct qasm_backend *b, const struct qasm_proto_conn *rec, u
     ssize_t n = qasm_proto_encode(buf + 8, sizeof(buf) - 8, &m);
     if (n < 0)
         return;
+    if (b->cluster) {
+        char name[32];
+        unsigned i = qasm_slot_crc16(rec->odcid.data, rec->odcid.len) % NCHAN;
+        size_t nl = chan_name(name, sizeof(name), i);
+        const char *argv[] = { "SPUBLISH", name, (const char *)buf };
+        size_t lens[] = { 8, nl, (size_t)n + 8 };
+        if (cmd_send(b, b->chan_slot[i], NULL, NULL, 3, argv, lens) < 0)
+            b->n.unsent++;
+        return;
+    }
     const char *argv[] = { "PUBLISH", CHANNEL, (const char *)buf };
     size_t lens[] = { 7, sizeof(CHANNEL) - 1, (size_t)n + 8 };
     if (cmd_send(b, qasm_slot_key(CHANNEL, sizeof(CHANNEL) - 1), NULL, NULL, 3, argv, lens) < 0)
@@ -442,6 +607,19 @@ static void publish(struct qasm_backend *b, const struct qasm_proto_conn *rec, u
 
 /* ---- reconnection ------------------------------------------------------- */
 
+static int chans_up(const struct qasm_backend *b);
+
+/* Every slot has a node, and that node is connected. */
+static int slots_up(const struct qasm_backend *b)
+{
+    if (!qasm_slotmap_covered(&b->map))
+        return 0;
+    for (unsigned s = 0; s < QASM_SLOTS; s++)
+        if (!b->nodes[qasm_slotmap_get(&b->map, s)].up)
+            return 0;
+    return 1;
+}
+
 static void health_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -449,8 +627,9 @@ static void health_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct qasm_backend *b = w->data;
     if (b->need_resync && b->inflight < MAX_INFLIGHT / 2)
         resync(b);
-    if (b->cluster && !qasm_slotmap_covered(&b->map))
-        map_refresh(b);
+    if (b->cluster && (!slots_up(b) || !chans_up(b)))
+        map_refresh(b); /* until every slot and channel has a live node (failover) */
+    chan_reconcile(b);
 }
 
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -467,7 +646,7 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
             missing = 1;
         }
     }
-    if (b->sub == NULL) {
+    if (!b->cluster && b->sub == NULL) {
         sub_connect(b);
         missing = 1;
     }
@@ -839,6 +1018,12 @@ int qasm_backend_new(struct qasm_backend **pb, const char *spec,
         return rv;
     }
     qasm_slotmap_clear(&b->map);
+    for (unsigned i = 0; i < NCHAN; i++) {
+        char name[32];
+        size_t nl = chan_name(name, sizeof(name), i);
+        b->chan_node[i] = -1;
+        b->chan_slot[i] = qasm_slot_key(name, nl);
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     b->id = qasm_hash_mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 22) ^
@@ -875,6 +1060,10 @@ void qasm_backend_del(struct qasm_backend *b)
         b->nodes[i].up = 0;
         if (ac)
             redisAsyncFree(ac);
+        ac = b->nodes[i].sub;
+        b->nodes[i].sub = NULL;
+        if (ac)
+            redisAsyncFree(ac);
     }
     free(b);
 }
@@ -895,14 +1084,9 @@ void qasm_backend_stats(const struct qasm_backend *b, struct qasm_proto_stats *s
     int up = 0;
     for (int i = 0; i < b->nnodes; i++)
         up += b->nodes[i].up;
-    if (b->cluster) {
-        /* Up: the node of every slot is connected. */
-        int all = qasm_slotmap_covered(&b->map);
-        for (unsigned s = 0; s < QASM_SLOTS && all; s++)
-            all = b->nodes[qasm_slotmap_get(&b->map, s)].up;
-        up = up && all;
-    }
-    add(st, "store_up", (uint64_t)(up > 0 && b->sub_up));
+    if (b->cluster)
+        up = up && slots_up(b); /* the node of every slot is connected */
+    add(st, "store_up", (uint64_t)(up > 0 && (b->cluster ? chans_up(b) : b->sub_up)));
     add(st, "store_inflight", b->inflight);
     add(st, "store_writes", b->n.writes);
     add(st, "store_write_errors", b->n.write_errors);

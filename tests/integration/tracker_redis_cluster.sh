@@ -5,7 +5,8 @@
 # removed after:
 #  1. the tracker's own integration tests against the Cluster store;
 #  2. two trackers: 24 connections reported at A (their keys spread over the
-#     masters by the {O-DCID} hash tag), all visible at B; a tracker started
+#     masters by the {O-DCID} hash tag), pushed to a watcher at B through
+#     sharded pub/sub, all visible at B; a tracker started
 #     later reads them through, following MOVED redirections;
 #  3. failover: the master holding most records is killed while reports and
 #     queries go on; B answers from what it holds meanwhile; after its
@@ -119,10 +120,23 @@ Bc=("$CTL" --tracker "127.0.0.1:$PB" --timeout 5s)
 N=24
 odcid() { printf 'c0de%04x' "$1"; }
 dcid() { printf 'd0%06x' "$1"; }
+# Pushes cross trackers by sharded pub/sub: a watcher of every connection at B.
+timeout 60 "${Bc[@]}" --json watch --count $N >"$work/watch_all.out" 2>"$work/watch_all.err" &
+WALL=$!; pids+=("$WALL")
+for _ in $(seq 1 100); do grep -q watching "$work/watch_all.err" && break; sleep 0.05; done
+grep -q watching "$work/watch_all.err" || fail "watcher at B did not subscribe"
 for i in $(seq 1 $N); do
   "${A[@]}" report --odcid "$(odcid "$i")" --dcid "$(dcid "$i")" --client "127.0.0.2:$((5000 + i))" \
     --server 127.0.0.1:4433 --seq 1 >/dev/null || fail "report $i at A"
 done
+wait $WALL || fail "watch at B: exit $? after $(wc -l <"$work/watch_all.out") pushes"
+[ "$(grep -c '"event":"opened"' "$work/watch_all.out")" = $N ] || fail "watch at B: not $N opened pushes"
+nch=0
+for m in "${masters[@]}"; do
+  nch=$((nch + $(redis-cli -p "$m" pubsub shardchannels 'qasm:ev:*' | grep -c .)))
+done
+[ $nch -ge 16 ] || fail "sharded channels subscribed: $nch, expected 16 (on their masters)"
+ok "watcher at B got the $N opened pushes of A through SPUBLISH/SSUBSCRIBE ($nch shard channel subscriptions)"
 seen=0
 for _ in $(seq 1 100); do
   seen=0
@@ -182,7 +196,7 @@ T=$((N + M))
 for _ in $(seq 1 100); do
   n=0
   for i in $(seq 1 $T); do
-    [ "$(redis-cli -c -p "${alive[0]}" exists "qi:{$(dcid "$i")}")" = 1 ] && n=$((n + 1))
+    [ "$(redis-cli -c -p "${alive[0]}" exists "qi:{$(dcid "$i")}" 2>/dev/null)" = 1 ] && n=$((n + 1))
   done
   [ $n = $T ] && break
   sleep 0.2
@@ -195,6 +209,23 @@ for i in $(seq 1 $T); do
 done
 "${A[@]}" --json stats >"$work/A.stats"
 ok "after failover no record lost: all $T found by a new tracker (A: redirects $(json_get "$work/A.stats" 'd["store_redirects"]'), reconnects $(json_get "$work/A.stats" 'd["store_reconnects"]'))"
+
+# Pushes cross trackers again: B re-subscribed the channels of the lost master.
+for _ in $(seq 1 100); do
+  "${Bc[@]}" --json stats >"$work/B.stats" 2>/dev/null &&
+    [ "$(json_get "$work/B.stats" 'd["store_up"]')" = 1 ] && break
+  sleep 0.1
+done
+[ "$(json_get "$work/B.stats" 'd["store_up"]')" = 1 ] || fail "B: store_up not back after failover"
+timeout 60 "${Bc[@]}" --json watch --count 16 >"$work/watch2.out" 2>"$work/watch2.err" &
+W2=$!; pids+=("$W2")
+for _ in $(seq 1 100); do grep -q watching "$work/watch2.err" && break; sleep 0.05; done
+for i in $(seq 101 116); do
+  "${A[@]}" report --odcid "$(odcid "$i")" --dcid "$(dcid "$i")" --client "127.0.0.2:$((5000 + i))" \
+    --server 127.0.0.1:4433 --seq 1 >/dev/null || fail "report $i at A after failover"
+done
+wait $W2 || fail "watch at B after failover: exit $? after $(wc -l <"$work/watch2.out") pushes"
+ok "after failover: 16 new connections at A pushed to a watcher at B"
 
 for n in A B C D; do
   tp=$(eval echo \$${n}_pid)
