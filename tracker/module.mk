@@ -44,3 +44,5 @@ test_store_apply_SRCS := tests/unit/test_store_apply.c tracker/store.c
 test_store_apply_LIBS = $(CMOCKA_LIBS)
 # The same on a 3-master Redis Cluster with replicas, and a master failover.
 INTEG_TESTS += tests/integration/tracker_redis_cluster.sh
+# A middlebox (qasm-mbox lb) at tracker B, the client's agent at tracker A, one Redis.
+INTEG_TESTS += tests/integration/tracker_redis_mbox.sh
