@@ -3,7 +3,7 @@
 PROGS += qasm-mbox
 qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/relay.c \
                  middleboxes/tracker_session.c middleboxes/tracker_link.c middleboxes/stats.c \
-                 middleboxes/packet_io.c
+                 middleboxes/packet_io.c middleboxes/packet_sort.c
 qasm-mbox_LIBS = $(LIBEV_LIBS)
 
 # The I/O-free middlebox cores (NAT, rate limiter, LB, QUIC-aware classification, hold queue).
@@ -45,3 +45,6 @@ UNIT_TESTS += test_mbox_stats
 test_mbox_stats_SRCS := tests/unit/test_mbox_stats.c middleboxes/stats.c
 test_mbox_stats_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/netns_nat.sh tests/integration/netns_bench.sh
+UNIT_TESTS += test_packet_sort
+test_packet_sort_SRCS := tests/unit/test_packet_sort.c middleboxes/packet_sort.c
+test_packet_sort_LIBS = $(CMOCKA_LIBS)

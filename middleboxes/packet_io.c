@@ -32,6 +32,7 @@
 #include "cid.h"
 #include "clock.h"
 #include "ipudp.h"
+#include "packet_sort.h"
 #include "stats.h"
 #include "tracker_link.h"
 
@@ -105,6 +106,7 @@ struct pio {
     /* Local addresses (IP only). */
     struct qasm_addr local[MAX_LOCAL];
     size_t nlocal;
+    struct qasm_psort_ctx sort; /* what the sorter knows of the hop */
     /* Receive ring. */
     struct pbuf *slot[BATCH];
     struct pbuf *free_bufs;
@@ -170,15 +172,7 @@ static void refresh_local(struct pio *p)
         p->local[p->nlocal++] = a;
     }
     freeifaddrs(ifa0);
-}
-
-static int is_local(const struct pio *p, const struct qasm_addr *a)
-{
-    size_t n = a->family == AF_INET ? 4 : 16;
-    for (size_t i = 0; i < p->nlocal; i++)
-        if (p->local[i].family == a->family && memcmp(p->local[i].ip, a->ip, n) == 0)
-            return 1;
-    return 0;
+    p->sort.nlocal = p->nlocal;
 }
 
 /* The first IPv4 (else global IPv6) address of interface |name|. */
@@ -205,21 +199,6 @@ static int if_public_addr(const char *name, struct qasm_addr *out)
     }
     freeifaddrs(ifa0);
     return found ? 0 : -ENOENT;
-}
-
-/* Same family, IP and port. */
-static int addr_same(const struct qasm_addr *a, const struct qasm_addr *b)
-{
-    size_t n = a->family == AF_INET ? 4 : 16;
-    return a->family == b->family && a->port == b->port && memcmp(a->ip, b->ip, n) == 0;
-}
-
-static int is_backend(const struct pio *p, const struct qasm_addr *a)
-{
-    for (size_t i = 0; i < p->o.cfg.lb_nbackends; i++)
-        if (addr_same(a, &p->o.cfg.lb_backends[i]))
-            return 1;
-    return 0;
 }
 
 /* ---- NAT public ports: absorb sockets (no ICMP port unreachable) ---- */
@@ -459,31 +438,12 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- receiving ---- */
 
-/* Non-UDP packets and fragments crossing the hop. */
-static void transit_other(struct pio *p, struct pbuf *b, int family, uint64_t *counter)
+/* Routes a packet unchanged but for its TTL / hop limit (checked by the sorter). */
+static void route(struct pio *p, struct pbuf *b, int family, size_t total, uint64_t *counter)
 {
-    if (p->o.cfg.function == QASM_MBOX_NAT) {
-        p->c.non_udp_dropped++;
-        return;
-    }
-    /* The IP header must hold together before it is forwarded (no trailing padding). */
-    size_t total, ihl = 40;
-    if (family == AF_INET) {
-        ihl = (size_t)(b->data[0] & 0x0f) * 4;
-        total = qasm_get16(b->data + 2);
-    } else {
-        total = 40 + (size_t)qasm_get16(b->data + 4);
-    }
-    if (ihl < 20 || total < ihl || total > b->len) {
-        p->c.malformed++;
-        return;
-    }
-    if (dec_ttl(b->data, family) < 0) {
-        p->c.ttl_expired++;
-        return;
-    }
+    dec_ttl(b->data, family);
     if (family == AF_INET)
-        qasm_put16(b->data + 10, ip4_hdr_csum(b->data, ihl));
+        qasm_put16(b->data + 10, ip4_hdr_csum(b->data, (size_t)(b->data[0] & 0x0f) * 4));
     (*counter)++;
     queue_send(p, b->data, total, family, family == AF_INET ? b->data + 16 : b->data + 24, NULL);
 }
@@ -524,8 +484,6 @@ static void pio_if_cb(struct ev_loop *loop, ev_io *w, int revents)
     struct qasm_mbox_pkt pkts[BATCH];
     int idx[BATCH];
     size_t np = 0;
-    int nat = p->o.cfg.function == QASM_MBOX_NAT;
-    int lb = p->o.cfg.function == QASM_MBOX_LB;
     for (int i = 0; i < n; i++) {
         struct sockaddr_ll *ll = &p->rfrom[i];
         uint16_t proto = ntohs(ll->sll_protocol);
@@ -540,68 +498,28 @@ static void pio_if_cb(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         }
         struct pbuf *b = p->slot[i];
-        b->len = len;
         int family = proto == ETH_P_IP ? AF_INET : AF_INET6;
-        if (len < (family == AF_INET ? 20u : 40u) ||
-            (b->data[0] >> 4) != (family == AF_INET ? 4 : 6)) {
-            p->c.malformed++;
+        struct qasm_psort ps;
+        switch (qasm_psort_packet(&p->sort, pif->side == SIDE_INSIDE, family, b->data, len, &ps)) {
+        case QASM_PSORT_LOCAL: p->c.local++; continue;
+        case QASM_PSORT_DROP_NON_UDP: p->c.non_udp_dropped++; continue;
+        case QASM_PSORT_DROP_OUTSIDE: p->c.outside_transit_dropped++; continue;
+        case QASM_PSORT_DROP_MALFORMED: p->c.malformed++; continue;
+        case QASM_PSORT_DROP_TTL: p->c.ttl_expired++; continue;
+        case QASM_PSORT_ROUTE:
+            route(p, b, family, ps.total, ps.pu.flow.proto == QASM_IPPROTO_UDP
+                                              ? &p->c.lb_passthrough : &p->c.non_udp_forwarded);
             continue;
+        case QASM_PSORT_CORE:
+            break;
         }
-        struct qasm_addr dst;
-        memset(&dst, 0, sizeof(dst));
-        dst.family = (uint16_t)family;
-        memcpy(dst.ip, family == AF_INET ? b->data + 16 : b->data + 24,
-               family == AF_INET ? 4 : 16);
-        int rv = qasm_ipudp_parse(&b->pu, b->data, len, 0);
-        int local = is_local(p, &dst);
-        int lb_dir = -1; /* lb: the core's direction, or -1 (not for the core) */
-        if (lb && rv == 0) {
-            if (pif->side == SIDE_INSIDE && addr_same(&b->pu.flow.dst, &p->o.vip))
-                lb_dir = QASM_MBOX_FROM_CLIENT;
-            else if (pif->side == SIDE_OUTSIDE && !local && is_backend(p, &b->pu.flow.src))
-                lb_dir = QASM_MBOX_FROM_SERVER;
-        }
-        if (lb && lb_dir < 0 && !local && (rv == 0 || rv == QASM_IPUDP_ERR_NOT_UDP ||
-                                           rv == QASM_IPUDP_ERR_FRAGMENT)) {
-            transit_other(p, b, family, &p->c.lb_passthrough);
-            continue;
-        }
-        if (lb_dir >= 0) {
-            /* to the core below, even when the VIP is one of the hop's addresses */
-        } else if (local) {
-            /* NAT return traffic to the public address and a pool port; all else: kernel. */
-            const struct qasm_addr *pub = &p->o.cfg.nat_public;
-            int ret = nat && rv == 0 && pif->side == SIDE_OUTSIDE &&
-                      dst.family == pub->family && memcmp(dst.ip, pub->ip, 16) == 0 &&
-                      b->pu.flow.dst.port >= p->o.cfg.nat_port_min &&
-                      b->pu.flow.dst.port <= p->o.cfg.nat_port_max;
-            if (!ret) {
-                p->c.local++;
-                continue;
-            }
-        } else if (nat && pif->side == SIDE_OUTSIDE) {
-            p->c.outside_transit_dropped++;
-            continue;
-        }
-        if (rv == QASM_IPUDP_ERR_NOT_UDP || rv == QASM_IPUDP_ERR_FRAGMENT) {
-            transit_other(p, b, family, &p->c.non_udp_forwarded);
-            continue;
-        }
-        if (rv < 0) {
-            p->c.malformed++;
-            continue;
-        }
-        /* Return traffic to the NAT's public address crosses the hop too. */
-        if (dec_ttl(b->data, family) < 0) {
-            p->c.ttl_expired++;
-            continue;
-        }
+        b->pu = ps.pu;
+        b->len = ps.total;
+        dec_ttl(b->data, family);
         struct qasm_mbox_pkt *pk = &pkts[np];
         memset(pk, 0, sizeof(*pk));
-        pk->flow = b->pu.flow;
-        pk->dir = pif->side == SIDE_INSIDE ? QASM_MBOX_FROM_CLIENT : QASM_MBOX_FROM_SERVER;
-        if (lb_dir == QASM_MBOX_FROM_SERVER)
-            pk->flow.src = p->o.vip; /* the core knows the backends' replies as from the VIP */
+        pk->flow = ps.flow;
+        pk->dir = ps.dir;
         pk->data = b->pu.payload;
         pk->len = b->pu.payload_len;
         pk->opaque = b;
@@ -927,11 +845,19 @@ int qasm_pio_main(const struct qasm_pio_options *o)
         status = 2;
         goto out;
     }
+    p->sort.function = p->o.cfg.function;
+    p->sort.local = p->local;
+    p->sort.nat_public = p->o.cfg.nat_public;
+    p->sort.port_min = p->o.cfg.nat_port_min;
+    p->sort.port_max = p->o.cfg.nat_port_max;
+    p->sort.vip = p->o.vip;
+    p->sort.backends = p->o.cfg.lb_backends;
+    p->sort.nbackends = p->o.cfg.lb_nbackends;
     refresh_local(p);
     warn_forwarding();
     /* lb: a VIP on one of the hop's addresses: keep the kernel from answering it with ICMP. */
     p->vip_fd = -1;
-    if (p->o.cfg.function == QASM_MBOX_LB && is_local(p, &p->o.vip))
+    if (p->o.cfg.function == QASM_MBOX_LB && qasm_psort_is_local(&p->sort, &p->o.vip))
         p->vip_fd = absorb_socket(&p->o.vip);
     if (o->cfg.mode != QASM_MBOX_DEFAULT) {
         rv = qasm_tlink_new(&p->tl, p->loop, &o->tracker, p->m, drain_cb, p);
