@@ -196,6 +196,8 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
     redisReply *r = reply;
     b->inflight--;
     if (b->closing) {
+        if (x->fn)
+            x->fn(b, NULL, x->priv); /* frees what it holds, does nothing else */
         free(x);
         return;
     }
@@ -719,8 +721,12 @@ static void write_cb(struct qasm_backend *b, redisReply *r, void *priv)
 {
     struct write *w = priv;
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        /* Not stored (its master is down, say): rewritten by the resync. The
+         * other trackers still get the change if its channel's node is up. */
         b->n.write_errors++;
         b->need_resync = 1;
+        if (!b->closing)
+            publish(b, &w->rec, w->event);
         free(w);
         return;
     }
@@ -876,7 +882,7 @@ static void lookup_end(struct qasm_backend *b, struct lookup *l, int found)
 {
     if (found > 0)
         b->n.lookup_hits++;
-    if (b->cfg.lookup_done)
+    if (b->cfg.lookup_done && !b->closing)
         b->cfg.lookup_done(b->cfg.arg, &l->cid, found);
     free(l);
 }
