@@ -48,3 +48,5 @@ INTEG_TESTS += tests/integration/netns_nat.sh tests/integration/netns_bench.sh
 UNIT_TESTS += test_packet_sort
 test_packet_sort_SRCS := tests/unit/test_packet_sort.c middleboxes/packet_sort.c
 test_packet_sort_LIBS = $(CMOCKA_LIBS)
+FUZZ_TARGETS += fuzz_packet_sort
+fuzz_packet_sort_SRCS := tests/fuzz/fuzz_packet_sort.c middleboxes/packet_sort.c
