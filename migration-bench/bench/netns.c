@@ -224,8 +224,9 @@ static int nrun_hop(struct nrun *r, const char *hop, const char *mode, int pool,
         r->kind = "kernel";
         char rule[128] = "";
         if (pool > 0)
-            snprintf(rule, sizeof(rule), "oifname \\\"out0\\\" meta l4proto udp masquerade to :%d-%d;",
-                     POOL_LO, POOL_LO + pool - 1);
+            snprintf(rule, sizeof(rule),
+                     "oifname \\\"out0\\\" meta l4proto udp masquerade to :%d-%d;", POOL_LO,
+                     POOL_LO + pool - 1);
         sh(0, "ip netns exec %s conntrack -F", ns_h);
         if (sh(0, "ip netns exec %s sysctl -qw net.ipv4.ip_forward=1", ns_h) != 0 ||
             sh(0, "ip netns exec %s nft \"flush ruleset; add table ip qasm_nat; "
@@ -297,6 +298,19 @@ static json_t *nrun_client(struct nrun *r, const char *name, const char *const e
         bench_fail("%s still running after %.0f s: stopped", name, timeout_s);
         bench_proc_stop(&p);
     }
+    /* A tracker, server or hop that died makes the figures void: say which. */
+    struct bench_proc *all[] = { &r->tracker, &r->server, r->have_hop ? &r->hop : NULL };
+    for (int i = 0; i < 3; i++) {
+        if (all[i] == NULL || bench_proc_alive(all[i]))
+            continue;
+        bench_proc_tail(all[i], 20);
+        bench_fail("%s died during %s (exit status %d): its figures are void, see %s",
+                   all[i]->name, name, all[i]->status, all[i]->log);
+        json_t *died = json_object_get(r->b->summary, "process_died");
+        if (died == NULL)
+            json_object_set_new(r->b->summary, "process_died", died = json_array());
+        json_array_append_new(died, json_string(all[i]->name));
+    }
     json_t *j = bench_json_load(out);
     if (j == NULL) {
         bench_proc_tail(&p, 20);
@@ -319,8 +333,9 @@ static json_t *nrun_table(struct nrun *r, const char *mode)
         return json_object();
     /* conntrack -L: one line per entry; the second dport= is the public port. */
     char cmd[256], line[512], csvname[64], path[PATH_MAX];
-    snprintf(cmd, sizeof(cmd), "ip netns exec %s conntrack -L -p udp --orig-port-dst %d 2>/dev/null",
-             ns_h, SRV_PORT);
+    snprintf(cmd, sizeof(cmd),
+             "ip netns exec %s conntrack -L -p udp --orig-port-dst %d 2>/dev/null", ns_h,
+             SRV_PORT);
     snprintf(csvname, sizeof(csvname), "conntrack-%s.txt", mode);
     FILE *raw = fopen(bench_path(r->b, path, sizeof(path), csvname), "w");
     FILE *f = popen(cmd, "r");
@@ -329,7 +344,8 @@ static json_t *nrun_table(struct nrun *r, const char *mode)
     while (f && fgets(line, sizeof(line), f)) {
         if (raw)
             fputs(line, raw);
-        char *src = strstr(line, "src="), *d1 = strstr(line, "dport="), *sp = strstr(line, "sport=");
+        char *src = strstr(line, "src="), *d1 = strstr(line, "dport=");
+        char *sp = strstr(line, "sport=");
         char *d2 = d1 ? strstr(d1 + 6, "dport=") : NULL;
         if (!src || !d2 || !sp)
             continue;
