@@ -46,3 +46,5 @@ test_store_apply_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/tracker_redis_cluster.sh
 # A middlebox (qasm-mbox lb) at tracker B, the client's agent at tracker A, one Redis.
 INTEG_TESTS += tests/integration/tracker_redis_mbox.sh
+# qasm-mbox lb across a Cluster master failover: default treatment at worst.
+INTEG_TESTS += tests/integration/tracker_redis_failover.sh
