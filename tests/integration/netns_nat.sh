@@ -127,6 +127,22 @@ for mode in default reactive proactive; do
     stop mb
 done
 
+echo "# qasm nat default, --io packet, IPv6 (--public the outside IPv6 address)"
+ensure_up
+start mb ip netns exec "$NS_H" "$B/qasm-mbox" nat --mode default --io packet \
+    --inside in0 --outside out0 --public $H_OUT_IP6 --stats-json "$T/mb.json"
+wait_json "$T/mb.json" "d['function'] == 'nat'" || { echo "FAIL: qasm-mbox did not start"; exit 1; }
+c7=$(in_c timeout 20 "$B/qasm-h3-client" --json --idle-timeout 3s --requests 10 --interval 20ms \
+    --size 100 --migrate-every 50ms "https://[$S_IP6]:$SRV_PORT/" 2>"$T/nat6.log"); rc7=$?
+echo "IPv6 client (exit $rc7): $c7"
+fresh_stats mb "$T/mb.json"
+check "IPv6 nat: requests answered through the packet backend" "$rc7 == 0"
+check "IPv6 nat: the public address is the outside IPv6 address" \
+    "$(json $T/mb.json "d['public'] == '$H_OUT_IP6'") == 1"
+check "IPv6 nat (table1): a public port per migration" \
+    "$(json $T/mb.json "d['mappings_created']") >= $(field "$c7" migrations) + 1"
+stop mb
+
 echo "# qasm ratelimit default, --io packet, IPv6"
 ensure_up
 start mb ip netns exec "$NS_H" "$B/qasm-mbox" ratelimit --mode default --io packet \
