@@ -30,6 +30,7 @@
 #define TRK_ADDR H_IN_IP ":4790"
 #define SRV_PORT 4433
 #define POOL_LO 40000
+#define LB_VIP H_IN_IP ":443"
 
 static char ns_c[32], ns_h[32], ns_s[32];
 static int ns_made;
@@ -170,8 +171,8 @@ static int ns_start(struct bench *b, struct bench_proc *p, const char *ns, const
 /* The testbed of one run: tracker + server, and the hop. */
 struct nrun {
     struct bench *b;
-    struct bench_proc tracker, server, hop;
-    int have_hop;
+    struct bench_proc tracker, server, server2, hop;
+    int have_hop, have_server2;
     const char *kind;   /* "qasm", "kernel", "cmd" */
     char stats[PATH_MAX];
 };
@@ -264,10 +265,53 @@ static int nrun_hop(struct nrun *r, const char *hop, const char *mode, int pool,
     return 0;
 }
 
+/* lb: a second backend, 10.77.2.2:4434. */
+static int nrun_backend2(struct nrun *r)
+{
+    char bin[PATH_MAX];
+    const char *argv[] = { bench_bin(r->b, bin, sizeof(bin), "qasm-h3-server"), "--listen",
+                           S_IP ":4434", "--idle-timeout", "10s", NULL };
+    if (ns_start(r->b, &r->server2, ns_s, "backend1", argv, 4434, 0, NULL) < 0)
+        return -1;
+    r->have_server2 = 1;
+    return 0;
+}
+
+/* lb: qasm-mbox lb --io packet with its VIP on the hop's inside address (or a command). */
+static int nrun_lb_hop(struct nrun *r, const char *hop, const char *mode)
+{
+    char bin[PATH_MAX], name[64];
+    struct bench *b = r->b;
+    if (hop != NULL && strncmp(hop, "cmd:", 4) == 0)
+        return nrun_hop(r, hop, mode, 0, 0);
+    r->kind = "qasm";
+    snprintf(name, sizeof(name), "lb-%s", mode);
+    snprintf(r->stats, sizeof(r->stats), "%.3800s/%.60s.stats.json", b->outdir, name);
+    const char *argv[] = { bench_bin(b, bin, sizeof(bin), "qasm-mbox"), "lb", "--mode", mode,
+                           "--io", "packet", "--inside", "in0", "--outside", "out0",
+                           "--listen", LB_VIP, "--backend", S_IP ":4433", "--backend",
+                           S_IP ":4434", "--tracker", TRK_ADDR, "--hold", "50ms",
+                           "--stats-json", r->stats, NULL };
+    unlink(r->stats);
+    if (ns_start(b, &r->hop, ns_h, name, argv, 0, 0, NULL) < 0)
+        return -1;
+    for (int i = 0; i < 100 && access(r->stats, R_OK) != 0; i++)
+        bench_sleep(0.05);
+    bench_sleep(0.2);
+    if (!bench_proc_alive(&r->hop)) {
+        bench_proc_tail(&r->hop, 20);
+        return bench_fail("qasm-mbox lb --io packet died at start");
+    }
+    r->have_hop = 1;
+    return 0;
+}
+
 static void nrun_stop(struct nrun *r)
 {
     if (r->have_hop)
         bench_proc_stop(&r->hop);
+    if (r->have_server2)
+        bench_proc_stop(&r->server2);
     bench_proc_stop(&r->server);
     bench_proc_stop(&r->tracker);
     netns_teardown();
@@ -299,8 +343,9 @@ static json_t *nrun_client(struct nrun *r, const char *name, const char *const e
         bench_proc_stop(&p);
     }
     /* A tracker, server or hop that died makes the figures void: say which. */
-    struct bench_proc *all[] = { &r->tracker, &r->server, r->have_hop ? &r->hop : NULL };
-    for (int i = 0; i < 3; i++) {
+    struct bench_proc *all[] = { &r->tracker, &r->server, r->have_hop ? &r->hop : NULL,
+                                 r->have_server2 ? &r->server2 : NULL };
+    for (int i = 0; i < 4; i++) {
         if (all[i] == NULL || bench_proc_alive(all[i]))
             continue;
         bench_proc_tail(all[i], 20);
@@ -523,6 +568,77 @@ static int netns_natdos(struct bench *b, const char *hop)
     return ok ? 0 : -1;
 }
 
+/* lb (§2.2) on netns: two backends behind the hop's VIP; the client migrates by port. */
+static int netns_lb(struct bench *b, const char *hop)
+{
+    char dur[32], every[32];
+    if (hop != NULL && strcmp(hop, "kernel-nat") == 0)
+        return bench_fail("lb: --hop kernel-nat is a NAT; use --hop qasm or 'cmd:...'");
+    double duration = bench_param(b, "duration", 6, 12);
+    snprintf(dur, sizeof(dur), "%gs", duration);
+    snprintf(every, sizeof(every), "%gms", bench_param(b, "migrate_every", 1.2, 1.2) * 1000);
+    FILE *csv = exp_csv_open(b, "lb.csv", "mode,migrations,requests_ok,requests_failed,"
+                             "any_failed,misrouted_packets");
+    if (csv == NULL)
+        return -1;
+    const char *const *modes;
+    int nm = hop_modes(hop, &modes), ok = 1, attempts = 0;
+    for (int m = 0; m < nm; m++) {
+        struct nrun r;
+        if (nrun_start(&r, b) < 0 || nrun_backend2(&r) < 0 || nrun_lb_hop(&r, hop, modes[m]) < 0) {
+            nrun_stop(&r);
+            fclose(csv);
+            return -1;
+        }
+        const char *extra[] = { "--connect", LB_VIP, "--duration", dur, "--interval", "10ms",
+                                "--migrate-every", every, "--migrate-kind", "port",
+                                "--idle-timeout", "1s", NULL };
+        char name[32];
+        snprintf(name, sizeof(name), "client-%s", modes[m]);
+        json_t *cj = nrun_client(&r, name, extra, duration + 20);
+        json_t *st = strcmp(r.kind, "qasm") == 0 ? nrun_table(&r, modes[m]) : json_object();
+        int exitc = cj ? exp_client_num(cj, "requests_failed") > 0 : 1;
+        nrun_stop(&r);
+        /* Packets a backend could not place (unknown DCID) were misrouted. */
+        double misrouted = 0;
+        struct bench_proc *srv[] = { &r.server, &r.server2 };
+        for (int k = 0; k < 2; k++) {
+            json_t *sj = bench_json_load(srv[k]->log);
+            misrouted += bench_json_num(sj, "unknown_dcid", 0);
+            json_decref(sj);
+        }
+        double okr = exp_client_num(cj, "requests_ok"), failed = exp_client_num(cj,
+                                                                              "requests_failed");
+        fprintf(csv, "%s,%.0f,%.0f,%.0f,%d,%.0f\n", modes[m], exp_client_num(cj, "migrations"),
+                okr, failed, exitc, misrouted);
+        exp_record(b, modes[m], st);
+        bench_progress("  lb (netns) %-9s migrations %.0f, requests ok %.0f, failed %.0f, "
+                       "misrouted packets %.0f", modes[m], exp_client_num(cj, "migrations"), okr,
+                       failed, misrouted);
+        if (cj == NULL)
+            ok = 0;
+        json_decref(cj);
+        json_decref(st);
+        /* The hash may keep every new port on the same backend by chance: retry (3 at most). */
+        if (strcmp(modes[m], "default") == 0 && misrouted == 0 && ++attempts < 3) {
+            m--;
+            continue;
+        }
+        int aware = strcmp(modes[m], "reactive") == 0 || strcmp(modes[m], "proactive") == 0;
+        int judged = strcmp(modes[m], "cmd") != 0;
+        int agree = aware ? failed == 0 && misrouted == 0 : misrouted > 0 || failed > 0;
+        char claim[160];
+        snprintf(claim, sizeof(claim), "netns, %s: %s", modes[m],
+                 aware ? "the migrated connection keeps its backend"
+                       : judged ? "migrated connection misrouted" : "(your middlebox: not judged)");
+        bench_row_add(b, "lb", claim, ok && judged ? agree : -1,
+                      "%.0f misrouted packets, %.0f requests ok, %.0f failed", misrouted, okr,
+                      failed);
+    }
+    fclose(csv);
+    return ok ? 0 : -1;
+}
+
 int bench_netns_check(const char *topology, const char *hop)
 {
     int netns;
@@ -559,6 +675,8 @@ int bench_netns_run(struct bench *b, const struct bench_experiment *e, const cha
         return netns_table1(b, hop);
     if (strcmp(e->name, "nat-dos") == 0)
         return netns_natdos(b, hop);
-    return bench_fail("%s: not available with --topology netns yet (table1, nat-dos are)",
+    if (strcmp(e->name, "lb") == 0)
+        return netns_lb(b, hop);
+    return bench_fail("%s: not available with --topology netns yet (table1, nat-dos, lb are)",
                       e->name);
 }

@@ -4,7 +4,8 @@
  * hop ns, server ns joined by veth pairs; see docs/TESTBED.md) instead of
  * loopback. The hop is one of:
  *
- *   qasm          qasm-mbox nat --io packet in the three modes (default)
+ *   qasm          qasm-mbox nat (lb: qasm-mbox lb, VIP 10.77.1.1:443) --io packet
+ *                 in the three modes (default)
  *   kernel-nat    the Linux kernel: nftables masquerade, real conntrack; the
  *                 table is read with `conntrack -L`
  *   cmd:COMMAND   any command, run in the hop namespace with {inside} and
@@ -27,7 +28,7 @@ int bench_netns_check(const char *topology, const char *hop);
 
 /*
  * bench_netns_run runs experiment |e| on the netns topology with hop
- * |hop| (NULL: qasm). Only table1 and nat-dos are supported; others fail
+ * |hop| (NULL: qasm). Only table1, nat-dos and lb are supported; others fail
  * with a clear message. Returns 0 or -1, like an experiment's run().
  */
 int bench_netns_run(struct bench *b, const struct bench_experiment *e, const char *hop);

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# netns_bench.sh (root only): qasm-bench run --quick table1 nat-dos --topology netns,
+# netns_bench.sh (root only): qasm-bench run --quick table1 nat-dos [lb] --topology netns,
 # once with the qasm NAT as the hop (qasm-mbox --io packet, three modes) and
 # once with the kernel's NAT (--hop kernel-nat: nftables masquerade, conntrack),
 # then checks the CSVs: aware modes keep one public port per connection and let
 # the second client in; the default qasm NAT and the kernel NAT spend a port per
-# migration and refuse the second client once the pool is gone. Counts only.
+# migration and refuse the second client once the pool is gone; the packet LB
+# (VIP on the hop, two backends) misroutes a migrated connection by default and
+# keeps its backend when aware. Counts only.
 # Skips (exit 0) when not root; leaves no namespace behind.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -22,7 +24,9 @@ before=$(ip netns list | grep -c '^qb-' || true)
 
 for hop in qasm kernel-nat; do
   d="$out/$hop"
-  timeout 240 "$B/qasm-bench" run --quick table1 nat-dos --topology netns --hop $hop --out "$d" \
+  exps="table1 nat-dos"
+  [ $hop = qasm ] && exps="table1 nat-dos lb"
+  timeout 240 "$B/qasm-bench" run --quick $exps --topology netns --hop $hop --out "$d" \
     >"$d.table" 2>"$d.progress" || { cat "$d.progress" "$d.table"; echo "FAIL: qasm-bench ($hop)"; fail=1; continue; }
   cat "$d.table"
   t1=$(ls "$d"/table1-*/table1.csv) dos=$(ls "$d"/nat-dos-*/nat-dos.csv)
@@ -31,7 +35,13 @@ for hop in qasm kernel-nat; do
       check "qasm $m: 1 public port for the migrating connection" "[ \"\$(col $t1 $m ports_in_use)\" = 1 ]"
       check "qasm $m: migrations happened" "[ \"\$(col $t1 $m migrations)\" -ge 1 ]"
       check "qasm $m: the second client gets in" "[ \"\$(col $dos $m victim_ok)\" -ge 3 ]"
+      lbc=$(ls "$d"/lb-*/lb.csv)
+      check "qasm lb $m: no request failed, nothing misrouted" \
+        "[ \"\$(col $lbc $m requests_failed)\" = 0 ] && [ \"\$(col $lbc $m misrouted_packets)\" = 0 ]"
     done
+    lbc=$(ls "$d"/lb-*/lb.csv)
+    check "qasm lb default: the migrated connection was misrouted" \
+      "[ \"\$(col $lbc default misrouted_packets | tail -1)\" -gt 0 ] || [ \"\$(col $lbc default requests_failed | tail -1)\" -gt 0 ]"
     modes=default
   else
     modes=kernel
