@@ -54,9 +54,19 @@ start_hop() {
     case $1 in
     kernel-fwd) netns_hop_kernel_forward ;;
     kernel-nat) netns_hop_kernel_nat ;;
-    qasm-nat|qasm-nat-aware)
+    qasm-nat|qasm-nat-aware|qasm-nat-ingress-drop)
         local mode=default
         [ "$1" = qasm-nat-aware ] && mode=reactive
+        if [ "$1" = qasm-nat-ingress-drop ]; then
+            # The kernel's IP stack still sees (and drops) every transit packet after
+            # AF_PACKET copied it; an ingress rule drops them before the IP stack.
+            in_h nft -f - <<EOF
+table netdev qasm_ingress {
+    chain in0 { type filter hook ingress device "in0" priority 0; ip daddr != $H_IN_IP drop; }
+    chain out0 { type filter hook ingress device "out0" priority 0; ip daddr != $H_OUT_IP drop; }
+}
+EOF
+        fi
         rm -f "$T/mb.json"
         ip netns exec "$NS_H" timeout 3600 "$B/qasm-mbox" nat --mode $mode --io packet --inside in0 \
             --outside out0 --tracker $H_IN_IP:4790 --ports 40000-40999 --log-level warn \
@@ -68,7 +78,7 @@ start_hop() {
     esac
 }
 
-CASES="kernel-fwd kernel-nat qasm-nat qasm-nat-aware"
+CASES=${NETNS_BENCH_CASES:-"kernel-fwd kernel-nat qasm-nat qasm-nat-aware"}
 for r in $(seq "$ROUNDS"); do
     for c in $CASES; do
         start_hop $c
