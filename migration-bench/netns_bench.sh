@@ -8,6 +8,8 @@
 #   kernel-nat    the kernel's NAT: nftables masquerade + conntrack
 #   qasm-nat      qasm-mbox nat --mode default --io packet (kernel forwarding off)
 #   qasm-nat-aware  qasm-mbox nat --mode reactive --io packet (+ qasm-tracker in the hop)
+#   qasm-nat-ingress-drop  qasm-nat plus an nftables netdev ingress rule dropping transit
+#                 packets before the hop's IP stack (opt-in: NETNS_BENCH_CASES="...")
 #
 # Rate: qasm-udpdrive blasts PACKETS (default 200000) 100-byte UDP datagrams
 # from the client ns (sendmmsg, no pacing); the server counts what arrives
