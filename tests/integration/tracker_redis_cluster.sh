@@ -60,6 +60,7 @@ for p in "${PORTS[@]}"; do
   mkdir -p "$work/n$p"
   timeout 300 redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
     --cluster-config-file "$work/n$p/nodes.conf" --cluster-node-timeout 1500 \
+    --cluster-replica-validity-factor 0 \
     --save '' --appendonly no --dir "$work/n$p" --logfile "$work/redis-$p.log" &
   RPID[$p]=$!
   pids+=("$!")
@@ -87,6 +88,15 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 [ ${#masters[@]} = 3 ] && [ "$nrep" = 3 ] || fail "expected 3 masters + 3 replicas: ${masters[*]} / $nrep"
+links_up() { # every replica's link to its master is up (else it could not take over)
+  local p n=0
+  for p in "${PORTS[@]}"; do
+    redis-cli -p "$p" info replication 2>/dev/null | grep -q 'master_link_status:up' && n=$((n + 1))
+  done
+  [ $n = 3 ]
+}
+for _ in $(seq 1 150); do links_up && break; sleep 0.2; done
+links_up || fail "replicas not synchronised after 30 s"
 ok "Redis Cluster up: masters ${masters[*]}, 3 replicas"
 # Seeds: two nodes only; the tracker learns the others from CLUSTER SLOTS.
 STORE="redis-cluster://127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]}"

@@ -34,6 +34,7 @@ for p in "${PORTS[@]}"; do
     mkdir -p "$T/n$p"
     start "redis$p" redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
         --cluster-config-file "$T/n$p/nodes.conf" --cluster-node-timeout 1500 \
+        --cluster-replica-validity-factor 0 \
         --save '' --appendonly no --dir "$T/n$p"
 done
 for p in "${PORTS[@]}"; do wait_bound "$p" tcp || exit 1; done
@@ -49,6 +50,15 @@ for _ in $(seq 1 150); do
     sleep 0.2
 done
 check "cluster of 3 masters + 3 replicas ok" "$nrep == 3"
+links_up() { # every replica's link to its master is up (else it could not take over)
+    local p n=0
+    for p in "${PORTS[@]}"; do
+        redis-cli -p "$p" info replication 2>/dev/null | grep -q 'master_link_status:up' && n=$((n + 1))
+    done
+    [ $n = 3 ]
+}
+for _ in $(seq 1 150); do links_up && break; sleep 0.2; done
+check "replicas synchronised" "$(links_up && echo 1 || echo 0) == 1"
 [ "$FAILS" = 0 ] || finish
 
 STORE="redis-cluster://127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]}"
