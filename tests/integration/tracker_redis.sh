@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tracker_redis.sh: qasm-tracker with --store redis://HOST:PORT (issue 10).
 #  1. the tracker's own integration tests (tracker.sh, tracker_robust.sh)
-#     against the Redis store;
+#     against the Redis store, and tracker.sh with a Redis that is not there;
 #  2. two trackers on one Redis behave as one: a report at A is seen by a
 #     QUERY (plain and waiting) and by watchers at B, pushes carry
 #     increasing per-connection sequence numbers; a third tracker started
@@ -63,6 +63,11 @@ for t in tracker.sh tracker_robust.sh; do
   ok "$t passes with --store redis://"
 done
 redis-cli -p "$RP" flushall >/dev/null
+# Redis unreachable from the start (a closed port): the tracker serves as with memory.
+DEAD=$(free_port)
+QASM_TRACKER_STORE=redis://127.0.0.1:$DEAD timeout 200 tests/integration/tracker.sh \
+  >"$work/dead.log" 2>&1 || fail "tracker.sh with an unreachable Redis"
+ok "tracker.sh passes with an unreachable Redis (answers from what it holds)"
 
 # Bad store specs: clear message, exit 2.
 "$TRK" --store redis://nohost 2>"$work/flag.err"; [ $? -eq 2 ] || fail "bad redis:// accepted"
