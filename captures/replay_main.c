@@ -23,6 +23,7 @@
 #include "events.h"
 #include "linktype.h"
 #include "../middleboxes/mbox.h"
+#include "../middleboxes/mbox_flags.h"
 #include "replay.h"
 #include "../tracker/store.h"
 
@@ -55,7 +56,7 @@ static const char usage_text[] =
     "  --bytes                 ratelimit: count bytes instead of packets\n"
     "  --backend HOST:PORT     lb: a backend (repeatable, at least one)\n"
     "  --hold T                aware modes: max time a packet is held (default 2ms)\n"
-    "  --hold-max N --hold-per-dcid N --cache-ttl T --query-timeout T --seed N\n"
+    "  --hold-max N --hold-per-dcid N --cache-ttl T --query-timeout T --max-entries N --seed N\n"
     "  --help                  this text\n"
     "Exit status: 0 ok, 1 unreadable input, 2 bad usage.\n";
 
@@ -79,24 +80,7 @@ static qasm_duration parse_dur(const char *name, const char *s)
     return d;
 }
 
-static uint64_t parse_u64(const char *name, const char *s, uint64_t lo, uint64_t hi)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
-        fail("--%s: expected an integer in %" PRIu64 "..%" PRIu64 ", got '%s'", name, lo, hi, s);
-    return v;
-}
 
-static double parse_pos_double(const char *name, const char *s)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v > 0) || !isfinite(v))
-        fail("--%s: expected a positive number, got '%s'", name, s);
-    return v;
-}
 
 /* ---- JSON output (one object, nested objects and arrays) ---- */
 
@@ -403,9 +387,7 @@ int main(int argc, char **argv)
 {
     enum {
         OPT_FUNCTION = 256, OPT_MODE, OPT_JSON, OPT_WRITE, OPT_EVENTS, OPT_NO_REPORTS,
-        OPT_TRUST_ANY, OPT_SERVER, OPT_PUBLIC, OPT_PORTS, OPT_UDP_TIMEOUT, OPT_UDP_STREAM,
-        OPT_RATE, OPT_BURST, OPT_BYTES, OPT_BACKEND, OPT_HOLD, OPT_HOLD_MAX, OPT_HOLD_PER,
-        OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_SEED, OPT_RTT, OPT_PAD, OPT_HELP
+        OPT_TRUST_ANY, OPT_SERVER, OPT_FN_FLAG, OPT_RTT, OPT_PAD, OPT_HELP
     };
     static const struct option opts[] = {
         { "function", required_argument, NULL, OPT_FUNCTION },
@@ -416,38 +398,22 @@ int main(int argc, char **argv)
         { "no-capture-reports", no_argument, NULL, OPT_NO_REPORTS },
         { "trust-any", no_argument, NULL, OPT_TRUST_ANY },
         { "server", required_argument, NULL, OPT_SERVER },
-        { "public", required_argument, NULL, OPT_PUBLIC },
-        { "ports", required_argument, NULL, OPT_PORTS },
-        { "udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT },
-        { "udp-stream-timeout", required_argument, NULL, OPT_UDP_STREAM },
-        { "rate", required_argument, NULL, OPT_RATE },
-        { "burst", required_argument, NULL, OPT_BURST },
-        { "bytes", no_argument, NULL, OPT_BYTES },
-        { "backend", required_argument, NULL, OPT_BACKEND },
-        { "hold", required_argument, NULL, OPT_HOLD },
-        { "hold-max", required_argument, NULL, OPT_HOLD_MAX },
-        { "hold-per-dcid", required_argument, NULL, OPT_HOLD_PER },
-        { "cache-ttl", required_argument, NULL, OPT_CACHE_TTL },
-        { "query-timeout", required_argument, NULL, OPT_QUERY_TIMEOUT },
-        { "seed", required_argument, NULL, OPT_SEED },
+        QASM_MBOX_FLAG_OPTIONS(OPT_FN_FLAG),
         { "tracker-rtt", required_argument, NULL, OPT_RTT },
         { "pad-truncated", no_argument, NULL, OPT_PAD },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
     const char *fn_s = NULL, *mode_s = NULL, *write_path = NULL, *events_path = NULL;
-    const char *o_public = NULL, *o_ports = NULL, *o_udp = NULL, *o_stream = NULL;
-    const char *o_rate = NULL, *o_burst = NULL, *o_hold = NULL, *o_hold_max = NULL;
-    const char *o_hold_per = NULL, *o_ttl = NULL, *o_qto = NULL, *o_seed = NULL;
-    int json = 0, bytes = 0;
+    int json = 0;
     static struct qasm_replay_config rc;
-    static struct qasm_addr backends[QASM_MBOX_MAX_BACKENDS];
-    size_t nbackends = 0;
+    static struct qasm_mbox_flags fl;
+    char flag_err[256];
 
     rc.capture_reports = 1;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    int c, idx = -1;
+    while ((c = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
         switch (c) {
         case OPT_FUNCTION: fn_s = optarg; break;
         case OPT_MODE: mode_s = optarg; break;
@@ -462,25 +428,10 @@ int main(int argc, char **argv)
             if (qasm_addr_parse(&rc.servers[rc.nservers++], optarg) < 0)
                 fail("--server: expected HOST:PORT or [V6]:PORT, got '%s'", optarg);
             break;
-        case OPT_PUBLIC: o_public = optarg; break;
-        case OPT_PORTS: o_ports = optarg; break;
-        case OPT_UDP_TIMEOUT: o_udp = optarg; break;
-        case OPT_UDP_STREAM: o_stream = optarg; break;
-        case OPT_RATE: o_rate = optarg; break;
-        case OPT_BURST: o_burst = optarg; break;
-        case OPT_BYTES: bytes = 1; break;
-        case OPT_BACKEND:
-            if (nbackends == QASM_MBOX_MAX_BACKENDS)
-                fail("--backend: at most %d backends", QASM_MBOX_MAX_BACKENDS);
-            if (qasm_addr_parse(&backends[nbackends++], optarg) < 0)
-                fail("--backend: expected HOST:PORT or [V6]:PORT, got '%s'", optarg);
+        case OPT_FN_FLAG:
+            if (qasm_mbox_flags_take(&fl, opts[idx].name, optarg, flag_err, sizeof(flag_err)) < 0)
+                fail("%s", flag_err);
             break;
-        case OPT_HOLD: o_hold = optarg; break;
-        case OPT_HOLD_MAX: o_hold_max = optarg; break;
-        case OPT_HOLD_PER: o_hold_per = optarg; break;
-        case OPT_CACHE_TTL: o_ttl = optarg; break;
-        case OPT_QUERY_TIMEOUT: o_qto = optarg; break;
-        case OPT_SEED: o_seed = optarg; break;
         case OPT_RTT: rc.tracker_rtt = parse_dur("tracker-rtt", optarg); break;
         case OPT_PAD: rc.pad_truncated = 1; break;
         case OPT_HELP:
@@ -505,52 +456,10 @@ int main(int argc, char **argv)
         fail("--function: expected nat, ratelimit or lb, got '%s'", fn_s);
     if (qasm_mbox_mode_parse(&mode, mode_s) < 0)
         fail("--mode: expected default, reactive or proactive, got '%s'", mode_s);
-    if (fn == QASM_MBOX_LB && nbackends == 0)
-        fail("lb needs at least one --backend HOST:PORT");
-    if (fn != QASM_MBOX_LB && nbackends)
-        fail("--backend is only for the lb");
-    if (fn != QASM_MBOX_NAT && (o_public || o_ports))
-        fail("--public and --ports are only for the nat");
-    if (fn != QASM_MBOX_RATELIMIT && (o_rate || o_burst || bytes))
-        fail("--rate, --burst and --bytes are only for the ratelimit");
-
     struct qasm_mbox_config *cfg = &rc.mbox;
     qasm_mbox_config_init(cfg, fn, mode);
-    if (o_public) {
-        if (qasm_addr_parse_ip(&cfg->nat_public, o_public, 0) < 0)
-            fail("--public: expected an IP address, got '%s'", o_public);
-    }
-    if (o_ports) {
-        unsigned a, b;
-        char extra;
-        if (sscanf(o_ports, "%u-%u%c", &a, &b, &extra) != 2 || a == 0 || a > b || b > 65535)
-            fail("--ports: expected LO-HI with 1 <= LO <= HI <= 65535, got '%s'", o_ports);
-        cfg->nat_port_min = (uint16_t)a;
-        cfg->nat_port_max = (uint16_t)b;
-    }
-    if (o_udp)
-        cfg->udp_timeout = parse_dur("udp-timeout", o_udp);
-    if (o_stream)
-        cfg->udp_stream_timeout = parse_dur("udp-stream-timeout", o_stream);
-    if (o_rate)
-        cfg->rl_rate = parse_pos_double("rate", o_rate);
-    if (o_burst)
-        cfg->rl_burst = parse_pos_double("burst", o_burst);
-    cfg->rl_bytes = bytes;
-    cfg->lb_backends = backends;
-    cfg->lb_nbackends = nbackends;
-    if (o_hold)
-        cfg->hold_time = parse_dur("hold", o_hold);
-    if (o_hold_max)
-        cfg->hold_max = (size_t)parse_u64("hold-max", o_hold_max, 0, 10000000);
-    if (o_hold_per)
-        cfg->hold_max_per_dcid = (size_t)parse_u64("hold-per-dcid", o_hold_per, 0, 1000000);
-    if (o_ttl)
-        cfg->cache_ttl = parse_dur("cache-ttl", o_ttl);
-    if (o_qto)
-        cfg->query_timeout = parse_dur("query-timeout", o_qto);
-    if (o_seed)
-        cfg->seed = parse_u64("seed", o_seed, 0, UINT64_MAX);
+    if (qasm_mbox_flags_apply(&fl, cfg, flag_err, sizeof(flag_err)) < 0)
+        fail("%s", flag_err);
 
     /* Open every capture first: a bad file is an error before any output. */
     int nfiles = argc - optind;
@@ -581,7 +490,7 @@ int main(int argc, char **argv)
     }
 
     /* A NAT in front of IPv6 servers gets an IPv6 public address unless told otherwise. */
-    if (fn == QASM_MBOX_NAT && !o_public && rc.nservers && rc.servers[0].family == AF_INET6)
+    if (fn == QASM_MBOX_NAT && !fl.public_ip && rc.nservers && rc.servers[0].family == AF_INET6)
         qasm_addr_parse_ip(&cfg->nat_public, "::1", 0);
 
     struct qasm_events *ev = NULL;

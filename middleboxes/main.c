@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mbox.h"
+#include "mbox_flags.h"
 #include "packet_io.h"
 #include "relay.h"
 #include "stats.h"
@@ -76,11 +77,9 @@ static const char usage_text[] =
 "DUR: 250ms, 2s, 1.5s, 100us, or seconds without a unit.\n";
 
 enum {
-    OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER, OPT_UDP_TIMEOUT, OPT_UDP_STREAM_TIMEOUT,
-    OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_SEED, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_PUBLIC,
-    OPT_PORTS, OPT_RATE, OPT_BURST, OPT_BYTES, OPT_BACKEND, OPT_HOLD, OPT_HOLD_MAX,
-    OPT_HOLD_PER_DCID, OPT_CACHE_TTL, OPT_QUERY_TIMEOUT, OPT_MAX_ENTRIES, OPT_STATS_ENTRIES,
-    OPT_CORE_BATCH, OPT_HELP,
+    OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER,
+    OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_FN_FLAG,
+    OPT_STATS_ENTRIES, OPT_CORE_BATCH, OPT_HELP,
     OPT_IO, OPT_INSIDE, OPT_OUTSIDE,
 };
 
@@ -89,25 +88,11 @@ static const struct option long_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"upstream", required_argument, NULL, OPT_UPSTREAM},
     {"tracker", required_argument, NULL, OPT_TRACKER},
-    {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
-    {"udp-stream-timeout", required_argument, NULL, OPT_UDP_STREAM_TIMEOUT},
     {"stats-json", required_argument, NULL, OPT_STATS_JSON},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"seed", required_argument, NULL, OPT_SEED},
     {"max-datagram", required_argument, NULL, OPT_MAX_DATAGRAM},
     {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
-    {"public", required_argument, NULL, OPT_PUBLIC},
-    {"ports", required_argument, NULL, OPT_PORTS},
-    {"rate", required_argument, NULL, OPT_RATE},
-    {"burst", required_argument, NULL, OPT_BURST},
-    {"bytes", no_argument, NULL, OPT_BYTES},
-    {"backend", required_argument, NULL, OPT_BACKEND},
-    {"hold", required_argument, NULL, OPT_HOLD},
-    {"hold-max", required_argument, NULL, OPT_HOLD_MAX},
-    {"hold-per-dcid", required_argument, NULL, OPT_HOLD_PER_DCID},
-    {"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
-    {"query-timeout", required_argument, NULL, OPT_QUERY_TIMEOUT},
-    {"max-entries", required_argument, NULL, OPT_MAX_ENTRIES},
+    QASM_MBOX_FLAG_OPTIONS(OPT_FN_FLAG),
     {"stats-entries", required_argument, NULL, OPT_STATS_ENTRIES},
     {"core-batch", no_argument, NULL, OPT_CORE_BATCH},
     {"help", no_argument, NULL, OPT_HELP},
@@ -156,23 +141,7 @@ static uint64_t parse_u64(const char *opt, const char *s, uint64_t min, uint64_t
     return (uint64_t)v;
 }
 
-static double parse_pos_double(const char *opt, const char *s)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v > 0) || v > 1e15)
-        fail("--%s: expected a positive number, got '%s'", opt, s);
-    return v;
-}
 
-static qasm_duration parse_dur(const char *opt, const char *s)
-{
-    qasm_duration d;
-    if (qasm_duration_parse(&d, s) < 0)
-        fail("--%s: expected a duration like 2ms or 30s, got '%s'", opt, s);
-    return d;
-}
 
 static void parse_addr(struct qasm_addr *a, const char *opt, const char *s)
 {
@@ -182,15 +151,6 @@ static void parse_addr(struct qasm_addr *a, const char *opt, const char *s)
         fail("--%s: port 0 is not allowed ('%s')", opt, s);
 }
 
-static void parse_ports(const char *s, uint16_t *lo, uint16_t *hi)
-{
-    unsigned a, b;
-    char extra;
-    if (sscanf(s, "%u-%u%c", &a, &b, &extra) != 2 || a == 0 || a > b || b > 65535)
-        fail("--ports: expected LO-HI with 1 <= LO <= HI <= 65535, got '%s'", s);
-    *lo = (uint16_t)a;
-    *hi = (uint16_t)b;
-}
 
 /* ---- stats ---- */
 
@@ -406,30 +366,23 @@ int main(int argc, char **argv)
     const char *mode_s = NULL;
     int have_listen = 0, have_upstream = 0, have_tracker = 0;
     struct qasm_addr listen_a, upstream_a, tracker_a;
-    struct qasm_addr backends[QASM_MBOX_MAX_BACKENDS];
-    size_t nbackends = 0;
     struct qasm_relay_config rcfg;
     memset(&rcfg, 0, sizeof(rcfg));
-    /* Values for the core, applied after qasm_mbox_config_init. */
-    const char *o_udp_timeout = NULL, *o_udp_stream = NULL, *o_public = NULL, *o_ports = NULL;
-    const char *o_rate = NULL, *o_burst = NULL, *o_hold = NULL, *o_hold_max = NULL;
-    const char *o_hold_per = NULL, *o_cache_ttl = NULL, *o_query_timeout = NULL, *o_seed = NULL;
-    const char *o_max_entries = NULL;
-    int o_bytes = 0;
+    /* The function's flags, applied after qasm_mbox_config_init. */
+    static struct qasm_mbox_flags fl;
+    char err[256];
     int io_packet = 0;
     const char *o_inside = NULL, *o_outside = NULL;
 
     optind = 2;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
+    int c, idx = -1;
+    while ((c = getopt_long(argc, argv, ":", long_opts, &idx)) != -1) {
         switch (c) {
         case OPT_MODE: mode_s = optarg; break;
         case OPT_LISTEN: parse_addr(&listen_a, "listen", optarg); have_listen = 1; break;
         case OPT_UPSTREAM: parse_addr(&upstream_a, "upstream", optarg); have_upstream = 1; break;
         case OPT_TRACKER: parse_addr(&tracker_a, "tracker", optarg); have_tracker = 1; break;
-        case OPT_UDP_TIMEOUT: o_udp_timeout = optarg; break;
-        case OPT_UDP_STREAM_TIMEOUT: o_udp_stream = optarg; break;
         case OPT_STATS_JSON: app.stats_path = optarg; break;
         case OPT_LOG_LEVEL: {
             int l = qasm_log_level_parse(optarg);
@@ -438,29 +391,16 @@ int main(int argc, char **argv)
             level = (enum qasm_log_level)l;
             break;
         }
-        case OPT_SEED: o_seed = optarg; break;
         case OPT_MAX_DATAGRAM:
             rcfg.max_datagram = (size_t)parse_u64("max-datagram", optarg, 64, 65535);
             break;
         case OPT_MAX_FLOWS:
             rcfg.max_flows = (size_t)parse_u64("max-flows", optarg, 1, 1000000);
             break;
-        case OPT_PUBLIC: o_public = optarg; break;
-        case OPT_PORTS: o_ports = optarg; break;
-        case OPT_RATE: o_rate = optarg; break;
-        case OPT_BURST: o_burst = optarg; break;
-        case OPT_BYTES: o_bytes = 1; break;
-        case OPT_BACKEND:
-            if (nbackends == QASM_MBOX_MAX_BACKENDS)
-                fail("--backend: at most %d backends", QASM_MBOX_MAX_BACKENDS);
-            parse_addr(&backends[nbackends++], "backend", optarg);
+        case OPT_FN_FLAG:
+            if (qasm_mbox_flags_take(&fl, long_opts[idx].name, optarg, err, sizeof(err)) < 0)
+                fail("%s", err);
             break;
-        case OPT_HOLD: o_hold = optarg; break;
-        case OPT_HOLD_MAX: o_hold_max = optarg; break;
-        case OPT_HOLD_PER_DCID: o_hold_per = optarg; break;
-        case OPT_CACHE_TTL: o_cache_ttl = optarg; break;
-        case OPT_QUERY_TIMEOUT: o_query_timeout = optarg; break;
-        case OPT_MAX_ENTRIES: o_max_entries = optarg; break;
         case OPT_CORE_BATCH: rcfg.core_batch = 1; break;
         case OPT_STATS_ENTRIES:
             app.stats_entries = (size_t)parse_u64("stats-entries", optarg, 0, 1000000);
@@ -500,52 +440,15 @@ int main(int argc, char **argv)
         fail("--upstream is required for %s", qasm_mbox_function_name(function));
     if (function == QASM_MBOX_LB && have_upstream)
         fail("the lb takes --backend (repeatable), not --upstream");
-    if (function == QASM_MBOX_LB && nbackends == 0)
-        fail("lb needs at least one --backend HOST:PORT");
-    if (function != QASM_MBOX_LB && nbackends)
-        fail("--backend is only for the lb");
     if (mode != QASM_MBOX_DEFAULT && !have_tracker)
         fail("--tracker HOST:PORT is required in %s mode", mode_s);
-    if (function != QASM_MBOX_NAT && (o_public || o_ports))
-        fail("--public and --ports are only for the nat");
-    if (function != QASM_MBOX_RATELIMIT && (o_rate || o_burst || o_bytes))
-        fail("--rate, --burst and --bytes are only for the ratelimit");
 
     struct qasm_mbox_config *cfg = &app.cfg;
     qasm_mbox_config_init(cfg, function, mode);
-    if (o_udp_timeout)
-        cfg->udp_timeout = parse_dur("udp-timeout", o_udp_timeout);
-    if (o_udp_stream)
-        cfg->udp_stream_timeout = parse_dur("udp-stream-timeout", o_udp_stream);
-    if (o_public) {
-        if (qasm_addr_parse_ip(&cfg->nat_public, o_public, 0) < 0)
-            fail("--public: expected an IP address, got '%s'", o_public);
-    } else if (function == QASM_MBOX_NAT && have_listen && listen_a.family == AF_INET6) {
+    if (qasm_mbox_flags_apply(&fl, cfg, err, sizeof(err)) < 0)
+        fail("%s", err);
+    if (!fl.public_ip && function == QASM_MBOX_NAT && have_listen && listen_a.family == AF_INET6)
         qasm_addr_parse_ip(&cfg->nat_public, "::1", 0);
-    }
-    if (o_ports)
-        parse_ports(o_ports, &cfg->nat_port_min, &cfg->nat_port_max);
-    if (o_rate)
-        cfg->rl_rate = parse_pos_double("rate", o_rate);
-    if (o_burst)
-        cfg->rl_burst = parse_pos_double("burst", o_burst);
-    cfg->rl_bytes = o_bytes;
-    cfg->lb_backends = backends;
-    cfg->lb_nbackends = nbackends;
-    if (o_hold)
-        cfg->hold_time = parse_dur("hold", o_hold);
-    if (o_hold_max)
-        cfg->hold_max = (size_t)parse_u64("hold-max", o_hold_max, 0, 10000000);
-    if (o_hold_per)
-        cfg->hold_max_per_dcid = (size_t)parse_u64("hold-per-dcid", o_hold_per, 0, 1000000);
-    if (o_cache_ttl)
-        cfg->cache_ttl = parse_dur("cache-ttl", o_cache_ttl);
-    if (o_query_timeout)
-        cfg->query_timeout = parse_dur("query-timeout", o_query_timeout);
-    if (o_max_entries)
-        cfg->max_entries = (size_t)parse_u64("max-entries", o_max_entries, 0, 100000000);
-    if (o_seed)
-        cfg->seed = parse_u64("seed", o_seed, 0, UINT64_MAX);
 
     qasm_log_set_level(level);
     raise_nofile();
@@ -555,7 +458,7 @@ int main(int argc, char **argv)
         struct qasm_pio_options po;
         memset(&po, 0, sizeof(po));
         po.cfg = *cfg;
-        po.have_public = o_public != NULL;
+        po.have_public = fl.public_ip != NULL;
         po.inside = o_inside;
         po.outside = o_outside;
         po.have_tracker = have_tracker;
@@ -617,8 +520,8 @@ int main(int argc, char **argv)
         char l[QASM_ADDR_STRLEN], u[QASM_ADDR_STRLEN];
         if (function == QASM_MBOX_LB)
             qasm_info("lb %s: listening on %s, %zu backend(s), first %s", mode_s,
-                      qasm_addr_format(l, sizeof(l), &listen_a), nbackends,
-                      qasm_addr_format(u, sizeof(u), &backends[0]));
+                      qasm_addr_format(l, sizeof(l), &listen_a), fl.nbackends,
+                      qasm_addr_format(u, sizeof(u), &fl.backends[0]));
         else
             qasm_info("%s %s: listening on %s, upstream %s", qasm_mbox_function_name(function),
                       mode_s, qasm_addr_format(l, sizeof(l), &listen_a),

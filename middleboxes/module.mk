@@ -8,7 +8,7 @@ qasm-mbox_LIBS = $(LIBEV_LIBS)
 
 # The I/O-free middlebox cores (NAT, rate limiter, LB, QUIC-aware classification, hold queue).
 MBOX_CORE_SRCS := middleboxes/mbox.c middleboxes/classify.c middleboxes/nat.c \
-                  middleboxes/ratelimit.c middleboxes/lb.c
+                  middleboxes/ratelimit.c middleboxes/lb.c middleboxes/mbox_flags.c
 
 # qasm-udpdrive: deterministic QUIC-shaped UDP client/server for the middlebox integration tests.
 PROGS += qasm-udpdrive
@@ -50,3 +50,7 @@ test_packet_sort_SRCS := tests/unit/test_packet_sort.c middleboxes/packet_sort.c
 test_packet_sort_LIBS = $(CMOCKA_LIBS)
 FUZZ_TARGETS += fuzz_packet_sort
 fuzz_packet_sort_SRCS := tests/fuzz/fuzz_packet_sort.c middleboxes/packet_sort.c
+
+UNIT_TESTS += test_mbox_flags
+test_mbox_flags_SRCS := tests/unit/test_mbox_flags.c $(MBOX_CORE_SRCS)
+test_mbox_flags_LIBS = $(CMOCKA_LIBS)
