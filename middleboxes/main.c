@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mbox.h"
 #include "mbox_flags.h"
+#include "mbox_json.h"
 #include "packet_io.h"
 #include "relay.h"
 #include "stats.h"
@@ -154,105 +155,20 @@ static void parse_addr(struct qasm_addr *a, const char *opt, const char *s)
 
 /* ---- stats ---- */
 
-struct entries_ctx {
-    struct qasm_json *j;
-    const struct app *app;
-    qasm_tstamp now;
-    size_t left;
-};
-
-/* One state entry of the core, as a JSON object (like a line of conntrack -L). */
-static int entry_cb(const struct qasm_mbox_entry_info *e, void *arg)
-{
-    struct entries_ctx *ctx = arg;
-    struct qasm_json *j = ctx->j;
-    char a[QASM_ADDR_STRLEN], hex[QASM_CID_HEXLEN];
-    if (ctx->left == 0)
-        return 1;
-    ctx->left--;
-    qasm_json_obj(j, NULL);
-    qasm_json_bool(j, "quic", e->quic);
-    if (e->quic)
-        qasm_json_str(j, "odcid", qasm_cid_hex(hex, &e->odcid));
-    qasm_json_str(j, "client", qasm_addr_format(a, sizeof(a), &e->client));
-    qasm_json_u64(j, "clients", e->nclients);
-    qasm_json_str(j, "server", qasm_addr_format(a, sizeof(a), &e->server));
-    switch (ctx->app->cfg.function) {
-    case QASM_MBOX_NAT: qasm_json_u64(j, "public_port", e->public_port); break;
-    case QASM_MBOX_RATELIMIT: qasm_json_dbl(j, "tokens", e->tokens); break;
-    case QASM_MBOX_LB: qasm_json_i64(j, "backend", e->backend); break;
-    }
-    qasm_json_bool(j, "assured", e->assured);
-    qasm_json_dbl(j, "idle_s",
-                  ctx->now > e->last_seen ? (double)(ctx->now - e->last_seen) / 1e9 : 0.0);
-    qasm_json_close(j);
-    return 0;
-}
-
 static void fill_stats(struct qasm_json *j, void *ud)
 {
     struct app *app = ud;
-    struct qasm_mbox_stats st;
-    qasm_mbox_get_stats(app->m, &st);
     const struct qasm_relay_counters *rc = qasm_relay_counters(app->relay);
+    const struct qasm_mbox_json_drop drops[] = {
+        { "oversize", rc->rx_truncated },
+        { "no_socket", rc->no_socket },
+        { "send_error", rc->tx_errors },
+    };
 
     qasm_json_str(j, "function", qasm_mbox_function_name(app->cfg.function));
     qasm_json_str(j, "mode", qasm_mbox_mode_name(app->cfg.mode));
     qasm_json_dbl(j, "uptime_s", (double)(qasm_now() - app->started) / 1e9);
-    qasm_json_u64(j, "mappings", st.mappings);
-    qasm_json_u64(j, "mappings_created", st.mappings_created);
-    qasm_json_u64(j, "mappings_expired", st.mappings_expired);
-    qasm_json_u64(j, "flows", st.flows);
-    qasm_json_u64(j, "conns", st.conns);
-    qasm_json_u64(j, "dcids", st.dcids);
-    qasm_json_u64(j, "ports_in_use", st.ports_in_use);
-    qasm_json_u64(j, "ports_high_water", st.ports_high_water);
-    if (app->cfg.function == QASM_MBOX_NAT)
-        qasm_json_u64(j, "ports_total",
-                      (uint64_t)app->cfg.nat_port_max - app->cfg.nat_port_min + 1);
-    qasm_json_u64(j, "packets_in", st.packets_in);
-    qasm_json_u64(j, "packets_forwarded", st.packets_forwarded);
-    uint64_t relay_drops = rc->rx_truncated + rc->no_socket + rc->tx_errors;
-    qasm_json_obj(j, "packets_dropped");
-    qasm_json_u64(j, "total", st.packets_dropped + relay_drops);
-    for (int r = 1; r < QASM_MBOX_DROP_MAX; r++)
-        qasm_json_u64(j, qasm_mbox_drop_name((enum qasm_mbox_drop_reason)r),
-                      st.packets_dropped_by[r]);
-    qasm_json_u64(j, "oversize", rc->rx_truncated);
-    qasm_json_u64(j, "no_socket", rc->no_socket);
-    qasm_json_u64(j, "send_error", rc->tx_errors);
-    qasm_json_close(j);
-    qasm_json_u64(j, "packets_held", st.packets_held);
-    qasm_json_u64(j, "packets_released", st.packets_released);
-    qasm_json_u64(j, "released_joined", st.released_joined);
-    qasm_json_u64(j, "released_default", st.released_default);
-    qasm_json_u64(j, "hold_timeouts", st.hold_timeouts);
-    qasm_json_u64(j, "held_now", st.held_now);
-    qasm_json_u64(j, "migrations", st.migrations);
-    qasm_json_u64(j, "unattested", st.unattested);
-    qasm_json_u64(j, "cid_lens_learned", st.cid_lens_learned);
-    qasm_json_u64(j, "tracker_queries", st.tracker_queries);
-    qasm_json_u64(j, "tracker_waits", st.tracker_waits);
-    qasm_json_u64(j, "tracker_answers", st.tracker_answers);
-    qasm_json_u64(j, "tracker_not_found", st.tracker_not_found);
-    qasm_json_u64(j, "tracker_timeouts", st.tracker_timeouts);
-    qasm_json_u64(j, "tracker_late", st.tracker_late);
-    qasm_json_u64(j, "tracker_pushes", st.tracker_pushes);
-    qasm_json_u64(j, "tracker_subscribes", st.tracker_subscribes);
-    qasm_json_u64(j, "tracker_unsubscribes", st.tracker_unsubscribes);
-    qasm_json_u64(j, "tracker_unavailable", st.tracker_unavailable);
-    qasm_json_u64(j, "tracker_down_events", st.tracker_down_events);
-    qasm_json_u64(j, "requests_dropped", st.requests_dropped);
-    qasm_json_u64(j, "cache_hits", st.cache_hits);
-    qasm_json_u64(j, "cache_misses", st.cache_misses);
-    qasm_json_obj(j, "paths");
-    for (int p = 0; p < QASM_MBOX_PATH_MAX; p++)
-        qasm_json_u64(j, qasm_mbox_path_name((enum qasm_mbox_path)p), st.path[p]);
-    qasm_json_close(j);
-    qasm_json_obj(j, "classes");
-    for (int c = 0; c < QASM_MBOX_CLASS_MAX; c++)
-        qasm_json_u64(j, qasm_mbox_class_name((enum qasm_mbox_class)c), st.cls[c]);
-    qasm_json_close(j);
+    qasm_mbox_json_counters(j, app->m, &app->cfg, drops, sizeof(drops) / sizeof(drops[0]));
     qasm_json_hist(j, "processing_ns", qasm_relay_proc_hist(app->relay));
 
     qasm_json_obj(j, "relay");
@@ -267,36 +183,8 @@ static void fill_stats(struct qasm_json *j, void *ud)
     qasm_json_u64(j, "bufs_allocated", rc->bufs_allocated);
     qasm_json_close(j);
 
-    qasm_json_obj(j, "tracker");
-    if (app->tl) {
-        const struct qasm_tsess_counters *sc = qasm_tlink_session_counters(app->tl);
-        const struct qasm_tlink_counters *lc = qasm_tlink_counters(app->tl);
-        qasm_json_bool(j, "up", qasm_tlink_is_up(app->tl));
-        qasm_json_u64(j, "connects", sc->connects);
-        qasm_json_u64(j, "connect_fails", sc->connect_fails);
-        qasm_json_u64(j, "disconnects", sc->disconnects);
-        qasm_json_u64(j, "msgs_sent", sc->msgs_sent);
-        qasm_json_u64(j, "msgs_recv", sc->msgs_recv);
-        qasm_json_u64(j, "msgs_bad", sc->msgs_bad);
-        qasm_json_u64(j, "send_overflow", sc->send_overflow);
-        qasm_json_u64(j, "requests_sent", lc->requests_sent);
-        qasm_json_u64(j, "requests_failed", lc->requests_failed);
-        qasm_json_u64(j, "answers", lc->answers);
-        qasm_json_u64(j, "answers_unknown", lc->answers_unknown);
-        qasm_json_u64(j, "errors", lc->errors);
-        qasm_json_u64(j, "pushes", lc->pushes);
-    } else {
-        qasm_json_bool(j, "up", 0);
-    }
-    qasm_json_close(j);
-
-    if (app->stats_entries > 0) {
-        struct entries_ctx ctx = {.j = j, .app = app, .now = qasm_now(),
-                                  .left = app->stats_entries};
-        qasm_json_arr(j, "entries");
-        qasm_mbox_foreach(app->m, entry_cb, &ctx);
-        qasm_json_close(j);
-    }
+    qasm_mbox_json_tracker(j, app->tl);
+    qasm_mbox_json_entries(j, app->m, app->cfg.function, qasm_now(), app->stats_entries);
 }
 
 static void write_stats(struct app *app)

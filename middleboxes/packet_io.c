@@ -32,6 +32,7 @@
 #include "cid.h"
 #include "clock.h"
 #include "ipudp.h"
+#include "mbox_json.h"
 #include "packet_sort.h"
 #include "stats.h"
 #include "tracker_link.h"
@@ -550,48 +551,20 @@ static void pio_if_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- stats ---- */
 
-struct entries_ctx {
-    struct qasm_json *j;
-    const struct pio *p;
-    qasm_tstamp now;
-    size_t left;
-};
-
-static int entry_cb(const struct qasm_mbox_entry_info *e, void *arg)
-{
-    struct entries_ctx *ctx = arg;
-    struct qasm_json *j = ctx->j;
-    char a[QASM_ADDR_STRLEN], hex[QASM_CID_HEXLEN];
-    if (ctx->left == 0)
-        return 1;
-    ctx->left--;
-    qasm_json_obj(j, NULL);
-    qasm_json_bool(j, "quic", e->quic);
-    if (e->quic)
-        qasm_json_str(j, "odcid", qasm_cid_hex(hex, &e->odcid));
-    qasm_json_str(j, "client", qasm_addr_format(a, sizeof(a), &e->client));
-    qasm_json_u64(j, "clients", e->nclients);
-    qasm_json_str(j, "server", qasm_addr_format(a, sizeof(a), &e->server));
-    if (ctx->p->o.cfg.function == QASM_MBOX_NAT)
-        qasm_json_u64(j, "public_port", e->public_port);
-    else if (ctx->p->o.cfg.function == QASM_MBOX_LB)
-        qasm_json_i64(j, "backend", e->backend);
-    else
-        qasm_json_dbl(j, "tokens", e->tokens);
-    qasm_json_bool(j, "assured", e->assured);
-    qasm_json_dbl(j, "idle_s",
-                  ctx->now > e->last_seen ? (double)(ctx->now - e->last_seen) / 1e9 : 0.0);
-    qasm_json_close(j);
-    return 0;
-}
-
 static void fill_stats(struct qasm_json *j, void *ud)
 {
     struct pio *p = ud;
     const struct qasm_mbox_config *cfg = &p->o.cfg;
-    struct qasm_mbox_stats st;
     char a[QASM_ADDR_STRLEN];
-    qasm_mbox_get_stats(p->m, &st);
+    const struct qasm_mbox_json_drop drops[] = {
+        { "ttl_expired", p->c.ttl_expired },
+        { "bad_ip", p->c.malformed },
+        { "non_udp", p->c.non_udp_dropped },
+        { "outside_transit", p->c.outside_transit_dropped },
+        { "oversize", p->c.truncated },
+        { "send_error", p->c.tx_errors },
+        { "family_mismatch", p->c.family_mismatch },
+    };
 
     qasm_json_str(j, "function", qasm_mbox_function_name(cfg->function));
     qasm_json_str(j, "mode", qasm_mbox_mode_name(cfg->mode));
@@ -601,52 +574,7 @@ static void fill_stats(struct qasm_json *j, void *ud)
     if (cfg->function == QASM_MBOX_NAT)
         qasm_json_str(j, "public", qasm_addr_format_ip(a, sizeof(a), &cfg->nat_public));
     qasm_json_dbl(j, "uptime_s", (double)(qasm_now() - p->started) / 1e9);
-    qasm_json_u64(j, "mappings", st.mappings);
-    qasm_json_u64(j, "mappings_created", st.mappings_created);
-    qasm_json_u64(j, "mappings_expired", st.mappings_expired);
-    qasm_json_u64(j, "flows", st.flows);
-    qasm_json_u64(j, "conns", st.conns);
-    qasm_json_u64(j, "dcids", st.dcids);
-    qasm_json_u64(j, "ports_in_use", st.ports_in_use);
-    qasm_json_u64(j, "ports_high_water", st.ports_high_water);
-    if (cfg->function == QASM_MBOX_NAT)
-        qasm_json_u64(j, "ports_total", (uint64_t)cfg->nat_port_max - cfg->nat_port_min + 1);
-    qasm_json_u64(j, "packets_in", st.packets_in);
-    qasm_json_u64(j, "packets_forwarded", st.packets_forwarded);
-    uint64_t io_drops = p->c.ttl_expired + p->c.malformed + p->c.non_udp_dropped +
-                        p->c.outside_transit_dropped + p->c.truncated + p->c.tx_errors +
-                        p->c.family_mismatch;
-    qasm_json_obj(j, "packets_dropped");
-    qasm_json_u64(j, "total", st.packets_dropped + io_drops);
-    for (int r = 1; r < QASM_MBOX_DROP_MAX; r++)
-        qasm_json_u64(j, qasm_mbox_drop_name((enum qasm_mbox_drop_reason)r),
-                      st.packets_dropped_by[r]);
-    qasm_json_u64(j, "ttl_expired", p->c.ttl_expired);
-    qasm_json_u64(j, "bad_ip", p->c.malformed);
-    qasm_json_u64(j, "non_udp", p->c.non_udp_dropped);
-    qasm_json_u64(j, "outside_transit", p->c.outside_transit_dropped);
-    qasm_json_u64(j, "oversize", p->c.truncated);
-    qasm_json_u64(j, "send_error", p->c.tx_errors);
-    qasm_json_u64(j, "family_mismatch", p->c.family_mismatch);
-    qasm_json_close(j);
-    qasm_json_u64(j, "packets_held", st.packets_held);
-    qasm_json_u64(j, "packets_released", st.packets_released);
-    qasm_json_u64(j, "released_joined", st.released_joined);
-    qasm_json_u64(j, "released_default", st.released_default);
-    qasm_json_u64(j, "hold_timeouts", st.hold_timeouts);
-    qasm_json_u64(j, "held_now", st.held_now);
-    qasm_json_u64(j, "migrations", st.migrations);
-    qasm_json_u64(j, "unattested", st.unattested);
-    qasm_json_u64(j, "tracker_queries", st.tracker_queries);
-    qasm_json_u64(j, "tracker_waits", st.tracker_waits);
-    qasm_json_u64(j, "tracker_answers", st.tracker_answers);
-    qasm_json_u64(j, "tracker_not_found", st.tracker_not_found);
-    qasm_json_u64(j, "tracker_timeouts", st.tracker_timeouts);
-    qasm_json_u64(j, "tracker_pushes", st.tracker_pushes);
-    qasm_json_u64(j, "tracker_subscribes", st.tracker_subscribes);
-    qasm_json_u64(j, "tracker_unavailable", st.tracker_unavailable);
-    qasm_json_u64(j, "cache_hits", st.cache_hits);
-    qasm_json_u64(j, "cache_misses", st.cache_misses);
+    qasm_mbox_json_counters(j, p->m, cfg, drops, sizeof(drops) / sizeof(drops[0]));
     qasm_json_hist(j, "processing_ns", &p->proc);
 
     qasm_json_obj(j, "packet");
@@ -663,25 +591,8 @@ static void fill_stats(struct qasm_json *j, void *ud)
     qasm_json_u64(j, "bufs_allocated", p->c.bufs_allocated);
     qasm_json_close(j);
 
-    qasm_json_obj(j, "tracker");
-    qasm_json_bool(j, "up", p->tl ? qasm_tlink_is_up(p->tl) : 0);
-    if (p->tl) {
-        const struct qasm_tsess_counters *sc = qasm_tlink_session_counters(p->tl);
-        const struct qasm_tlink_counters *lc = qasm_tlink_counters(p->tl);
-        qasm_json_u64(j, "connects", sc->connects);
-        qasm_json_u64(j, "disconnects", sc->disconnects);
-        qasm_json_u64(j, "requests_sent", lc->requests_sent);
-        qasm_json_u64(j, "answers", lc->answers);
-        qasm_json_u64(j, "pushes", lc->pushes);
-    }
-    qasm_json_close(j);
-
-    if (p->o.stats_entries > 0) {
-        struct entries_ctx ctx = {.j = j, .p = p, .now = qasm_now(), .left = p->o.stats_entries};
-        qasm_json_arr(j, "entries");
-        qasm_mbox_foreach(p->m, entry_cb, &ctx);
-        qasm_json_close(j);
-    }
+    qasm_mbox_json_tracker(j, p->tl);
+    qasm_mbox_json_entries(j, p->m, cfg->function, qasm_now(), p->o.stats_entries);
 }
 
 static void write_stats(struct pio *p)

@@ -9,28 +9,23 @@
 #include "exp_common.h"
 #include "experiments.h"
 
-/* The NAT table as the paper's Table 1 shows it: private address(es) -> public port. */
+/* The NAT table as the paper's Table 1 shows it: latest private address -> public port. */
 static void write_nat_table(struct bench *b, const char *mode, json_t *st)
 {
     char name[64];
     size_t i;
     json_t *e;
     snprintf(name, sizeof(name), "nat-table-%s.csv", mode);
-    FILE *f = exp_csv_open(b, name, "key,private_addresses,public_port");
+    FILE *f = exp_csv_open(b, name, "key,private_address,addresses_bound,public_port");
     if (f == NULL)
         return;
     json_array_foreach(json_object_get(st, "entries"), i, e)
     {
         json_t *odcid = json_object_get(e, "odcid");
         fprintf(f, "%s,", json_is_string(odcid) ? json_string_value(odcid) : "5-tuple");
-        json_t *clients = json_object_get(e, "clients");
-        size_t k;
-        json_t *c;
-        if (json_array_size(clients) == 0)
-            fprintf(f, "%s", json_string_value(json_object_get(e, "client")));
-        json_array_foreach(clients, k, c)
-            fprintf(f, "%s%s", k ? " " : "", json_string_value(c));
-        fprintf(f, ",%.0f\n", bench_json_num(e, "public_port", -1));
+        /* The latest private address, and how many the entry holds. */
+        fprintf(f, "%s,%.0f,%.0f\n", json_string_value(json_object_get(e, "client")),
+                bench_json_num(e, "clients", 1), bench_json_num(e, "public_port", -1));
     }
     fclose(f);
 }

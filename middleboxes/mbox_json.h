@@ -1,0 +1,43 @@
+/*
+ * mbox_json.h: the parts of qasm-mbox's --stats-json that do not depend on
+ * the I/O backend (UDP relay or packet): the core's counters, the tracker
+ * link and the state entries. Each backend adds its own object around them.
+ */
+#ifndef QASM_MBOX_JSON_H
+#define QASM_MBOX_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "mbox.h"
+#include "stats.h"
+
+struct qasm_tlink;
+
+/* A backend's own drop reason, added to "packets_dropped" and its total. */
+struct qasm_mbox_json_drop {
+    const char *name;
+    uint64_t count;
+};
+
+/*
+ * qasm_mbox_json_counters writes the core's counters of |m| (mappings,
+ * ports, packets, "packets_dropped" by reason with |extra| appended, hold
+ * queue, tracker requests, cache, "paths", "classes") into the open object.
+ */
+void qasm_mbox_json_counters(struct qasm_json *j, const struct qasm_mbox *m,
+                             const struct qasm_mbox_config *cfg,
+                             const struct qasm_mbox_json_drop *extra, size_t nextra);
+
+/* qasm_mbox_json_tracker writes the "tracker" object of link |tl| (NULL: none, up false). */
+void qasm_mbox_json_tracker(struct qasm_json *j, const struct qasm_tlink *tl);
+
+/*
+ * qasm_mbox_json_entries writes "entries": at most |max| state entries of
+ * |m| as conntrack -L would list them (nothing when |max| is 0).
+ */
+void qasm_mbox_json_entries(struct qasm_json *j, const struct qasm_mbox *m,
+                            enum qasm_mbox_function fn, qasm_tstamp now, size_t max);
+
+#endif
