@@ -239,16 +239,31 @@ static void sub_link_session(struct session *s, struct sub *x)
     s->nsubs++;
 }
 
-static void sub_link_conn(struct sub *x, struct qasm_store_conn *c)
+/* The cprev/cnext lists: a connection's subscribers, all_subs, addr_waits. */
+static void clist_push(struct sub **head, struct sub *x)
 {
-    struct sub **head = (struct sub **)qasm_store_conn_user(c);
-    x->kind = SUB_CONN;
-    x->conn = c;
     x->cprev = NULL;
     x->cnext = *head;
     if (*head)
         (*head)->cprev = x;
     *head = x;
+}
+
+static void clist_unlink(struct sub **head, struct sub *x)
+{
+    if (x->cprev)
+        x->cprev->cnext = x->cnext;
+    else
+        *head = x->cnext;
+    if (x->cnext)
+        x->cnext->cprev = x->cprev;
+}
+
+static void sub_link_conn(struct sub *x, struct qasm_store_conn *c)
+{
+    x->kind = SUB_CONN;
+    x->conn = c;
+    clist_push((struct sub **)qasm_store_conn_user(c), x);
 }
 
 /* Unlink |x| from its session only and free it (it is in no other list). */
@@ -269,24 +284,12 @@ static void sub_drop(struct sub *x)
 static void sub_free(struct tracker *t, struct sub *x)
 {
     switch (x->kind) {
-    case SUB_CONN: {
-        struct sub **head = (struct sub **)qasm_store_conn_user(x->conn);
-        if (x->cprev)
-            x->cprev->cnext = x->cnext;
-        else
-            *head = x->cnext;
-        if (x->cnext)
-            x->cnext->cprev = x->cprev;
+    case SUB_CONN:
+        clist_unlink((struct sub **)qasm_store_conn_user(x->conn), x);
         t->nsubscribers--;
         break;
-    }
     case SUB_ALL:
-        if (x->cprev)
-            x->cprev->cnext = x->cnext;
-        else
-            t->all_subs = x->cnext;
-        if (x->cnext)
-            x->cnext->cprev = x->cprev;
+        clist_unlink(&t->all_subs, x);
         t->nsubscribers--;
         break;
     case SUB_PENDING:
@@ -299,25 +302,12 @@ static void sub_free(struct tracker *t, struct sub *x)
         t->nwaiting--;
         break;
     case ADDR_WAIT:
-        if (x->cprev)
-            x->cprev->cnext = x->cnext;
-        else
-            t->addr_waits = x->cnext;
-        if (x->cnext)
-            x->cnext->cprev = x->cprev;
+        clist_unlink(&t->addr_waits, x);
         ev_timer_stop(t->loop, &x->timer);
         t->nwaiting--;
         break;
     }
-    struct session *s = x->sess;
-    if (x->sprev)
-        x->sprev->snext = x->snext;
-    else
-        s->subs = x->snext;
-    if (x->snext)
-        x->snext->sprev = x->sprev;
-    s->nsubs--;
-    free(x);
+    sub_drop(x);
 }
 
 static void wait_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -492,11 +482,7 @@ static void add_addr_wait(struct session *s, uint32_t req_id, const struct qasm_
     x->cid = q->dcid;
     x->server = q->server;
     x->client = q->client;
-    x->cprev = NULL;
-    x->cnext = t->addr_waits;
-    if (t->addr_waits)
-        t->addr_waits->cprev = x;
-    t->addr_waits = x;
+    clist_push(&t->addr_waits, x);
     t->n.addr_waits++;
     start_wait_timer(t, x, q->wait_ms);
 }
@@ -594,10 +580,7 @@ static void handle_subscribe(struct session *s, const struct qasm_proto_msg *m)
         struct sub *x = sub_new(s, SUB_ALL, m->hdr.req_id);
         if (x == NULL)
             return;
-        x->cnext = t->all_subs;
-        if (t->all_subs)
-            t->all_subs->cprev = x;
-        t->all_subs = x;
+        clist_push(&t->all_subs, x);
         t->nsubscribers++;
         send_simple(s, QASM_PROTO_OK, m->hdr.req_id, 0);
         return;
