@@ -3,7 +3,8 @@
 PROGS += qasm-mbox
 qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/relay.c \
                  middleboxes/tracker_session.c middleboxes/tracker_link.c middleboxes/stats.c \
-                 middleboxes/packet_io.c middleboxes/packet_sort.c middleboxes/mbox_json.c
+                 middleboxes/packet_io.c middleboxes/packet_sort.c middleboxes/mbox_json.c \
+                 middleboxes/mbox_timer.c
 qasm-mbox_LIBS = $(LIBEV_LIBS)
 
 # The I/O-free middlebox cores (NAT, rate limiter, LB, QUIC-aware classification, hold queue).

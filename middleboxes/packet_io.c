@@ -33,6 +33,7 @@
 #include "clock.h"
 #include "ipudp.h"
 #include "mbox_json.h"
+#include "mbox_timer.h"
 #include "packet_sort.h"
 #include "stats.h"
 #include "tracker_link.h"
@@ -388,19 +389,6 @@ static void drain_releases(struct pio *p)
     }
 }
 
-static void rearm_timer(struct pio *p, qasm_tstamp now)
-{
-    qasm_tstamp at = qasm_mbox_next_expiry(p->m);
-    if (at == p->timer_at && ev_is_active(&p->timer))
-        return;
-    ev_timer_stop(p->loop, &p->timer);
-    p->timer_at = at;
-    if (at == QASM_TSTAMP_MAX)
-        return;
-    double after = at > now ? (double)(at - now) / 1e9 : 0.;
-    ev_timer_set(&p->timer, after, 0.);
-    ev_timer_start(p->loop, &p->timer);
-}
 
 static void pio_drain(struct pio *p)
 {
@@ -417,7 +405,7 @@ static void pio_drain(struct pio *p)
         pio_flush(p);
         if (p->tl)
             qasm_tlink_pump(p->tl);
-        rearm_timer(p, now);
+        qasm_mbox_timer_rearm(p->loop, &p->timer, &p->timer_at, p->m, now);
     } while (p->drain_again);
     p->draining = 0;
 }

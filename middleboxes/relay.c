@@ -19,6 +19,7 @@
 
 #include "htab.h"
 #include "log.h"
+#include "mbox_timer.h"
 #include "tracker_link.h"
 
 #define BATCH 32
@@ -399,19 +400,6 @@ static void drain_releases(struct qasm_relay *r, qasm_tstamp now)
     }
 }
 
-static void rearm_timer(struct qasm_relay *r, qasm_tstamp now)
-{
-    qasm_tstamp at = qasm_mbox_next_expiry(r->m);
-    if (at == r->timer_at && ev_is_active(&r->timer))
-        return;
-    ev_timer_stop(r->loop, &r->timer);
-    r->timer_at = at;
-    if (at == QASM_TSTAMP_MAX)
-        return;
-    double after = at > now ? (double)(at - now) / 1e9 : 0.;
-    ev_timer_set(&r->timer, after, 0.);
-    ev_timer_start(r->loop, &r->timer);
-}
 
 void qasm_relay_drain(struct qasm_relay *r)
 {
@@ -428,7 +416,7 @@ void qasm_relay_drain(struct qasm_relay *r)
         relay_flush(r);
         if (r->tl)
             qasm_tlink_pump(r->tl);
-        rearm_timer(r, now);
+        qasm_mbox_timer_rearm(r->loop, &r->timer, &r->timer_at, r->m, now);
     } while (r->drain_again);
     r->draining = 0;
 }
