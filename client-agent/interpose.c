@@ -190,39 +190,50 @@ static void resolve(void)
     *(void **)&real_handle_expiry = must_sym("ngtcp2_conn_handle_expiry");
 }
 
-/* Parses "HOST:PORT" (numeric or a name) and opens a connected non-blocking UDP socket. */
-static int open_tracker(const char *spec)
+/*
+ * Parses "HOST:PORT" (numeric or a name) and opens a connected non-blocking
+ * UDP socket. A spec that cannot name one peer ("127.0.0.1:", ":::",
+ * "127.0.0.1:99999") is refused here with the reason in |why|: connect()
+ * would accept some of them and every later report would fail unseen.
+ */
+static int open_tracker(const char *spec, const char **why)
 {
+    struct qasm_hostport hp;
     struct qasm_addr a;
     struct sockaddr_storage ss;
     socklen_t sslen;
-    int fd;
+    int fd, rv;
 
-    if (qasm_addr_parse(&a, spec) == 0) {
+    if ((rv = qasm_hostport_parse(&hp, spec)) < 0) {
+        *why = qasm_hostport_strerror(rv);
+        return -EINVAL;
+    }
+    if (qasm_addr_parse_ip(&a, hp.host, hp.port) == 0) {
         sslen = qasm_addr_to_sockaddr(&ss, &a);
     } else {
-        char host[256];
-        const char *colon = strrchr(spec, ':');
+        char port[8];
         struct addrinfo hints, *res = NULL;
-        size_t hl;
 
-        if (!colon || colon == spec || (hl = (size_t)(colon - spec)) >= sizeof(host))
-            return -EINVAL;
-        memcpy(host, spec, hl);
-        host[hl] = 0;
+        snprintf(port, sizeof(port), "%u", hp.port);
         memset(&hints, 0, sizeof(hints));
         hints.ai_socktype = SOCK_DGRAM;
-        if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+        hints.ai_flags = AI_NUMERICSERV;
+        if ((rv = getaddrinfo(hp.host, port, &hints, &res)) != 0 || !res) {
+            *why = rv ? gai_strerror(rv) : "no address";
             return -EINVAL;
+        }
         memcpy(&ss, res->ai_addr, res->ai_addrlen);
         sslen = res->ai_addrlen;
         freeaddrinfo(res);
     }
     fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        *why = strerror(errno);
         return -errno;
+    }
     if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
         int err = errno;
+        *why = strerror(err);
         close(fd);
         return -err;
     }
@@ -280,9 +291,9 @@ static int do_init(const char *tracker, unsigned flags)
                   "passing through", (unsigned)loaded_version());
         return -EPROTONOSUPPORT;
     }
-    fd = open_tracker(tracker);
+    fd = open_tracker(tracker, &s);
     if (fd < 0) {
-        qasm_warn("tracker \"%s\": %s: inert", tracker, strerror(-fd));
+        qasm_warn("tracker \"%s\": %s: not reporting", tracker, s);
         return -EINVAL;
     }
     if (qasm_htab_new(&g_conns, 64, entry_eq) < 0) {

@@ -65,6 +65,62 @@ int qasm_addr_parse(struct qasm_addr *a, const char *s)
     return qasm_addr_parse_ip(a, host, port);
 }
 
+int qasm_hostport_parse(struct qasm_hostport *hp, const char *s)
+{
+    const char *host = s, *colon;
+    size_t hl;
+    struct qasm_addr ip;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || (close[1] != ':' && close[1] != '\0'))
+            return QASM_HOSTPORT_ERR_BRACKETS;
+        if (close[1] == '\0')
+            return QASM_HOSTPORT_ERR_NOPORT;
+        host = s + 1;
+        hl = (size_t)(close - host);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return QASM_HOSTPORT_ERR_NOPORT;
+        hl = (size_t)(colon - s);
+        if (memchr(s, ':', hl) != NULL) /* "::1:443" is ambiguous */
+            return QASM_HOSTPORT_ERR_BRACKETS;
+    }
+    if (hl == 0)
+        return QASM_HOSTPORT_ERR_NOHOST;
+    if (hl >= sizeof(hp->host))
+        return QASM_HOSTPORT_ERR_LONG;
+    if (parse_port(&hp->port, colon + 1) < 0 || hp->port == 0)
+        return QASM_HOSTPORT_ERR_PORT;
+    memcpy(hp->host, host, hl);
+    hp->host[hl] = '\0';
+    if (s[0] == '[' && (strchr(hp->host, ':') == NULL ||
+                        qasm_addr_parse_ip(&ip, hp->host, 0) < 0 || ip.family != AF_INET6))
+        return QASM_HOSTPORT_ERR_BRACKETS;
+    if (qasm_addr_parse_ip(&ip, hp->host, 0) == 0) {
+        static const uint8_t zero[16];
+        if (memcmp(ip.ip, zero, sizeof(zero)) == 0)
+            return QASM_HOSTPORT_ERR_ANY;
+    }
+    return 0;
+}
+
+const char *qasm_hostport_strerror(int err)
+{
+    switch (err) {
+    case 0: return "ok";
+    case QASM_HOSTPORT_ERR_NOPORT: return "missing :PORT (expected HOST:PORT or [IPv6]:PORT)";
+    case QASM_HOSTPORT_ERR_PORT: return "PORT must be a number from 1 to 65535";
+    case QASM_HOSTPORT_ERR_NOHOST: return "missing HOST before :PORT";
+    case QASM_HOSTPORT_ERR_BRACKETS: return "an IPv6 address needs brackets: [IPv6]:PORT";
+    case QASM_HOSTPORT_ERR_ANY: return "0.0.0.0 and :: name no host; give the tracker's address";
+    case QASM_HOSTPORT_ERR_LONG: return "HOST is too long";
+    default: return "invalid HOST:PORT";
+    }
+}
+
 char *qasm_addr_format_ip(char *buf, size_t len, const struct qasm_addr *a)
 {
     if (a->family != AF_INET && a->family != AF_INET6) {

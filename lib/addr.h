@@ -77,6 +77,35 @@ static inline int qasm_flow_eq(const struct qasm_flow *a, const struct qasm_flow
 
 uint64_t qasm_flow_hash(const struct qasm_flow *f, uint64_t seed);
 
+/*
+ * A peer to send to, as a user types it: "HOST:PORT", where HOST is an IPv4
+ * address, a bracketed IPv6 address or a name to resolve. Unlike
+ * qasm_addr_parse (which also reads listen addresses), a destination must
+ * name one host and one port: an unspecified address (0.0.0.0, ::) or port 0
+ * is refused, because a socket "connected" to it fails every send later.
+ */
+#define QASM_HOSTPORT_HOSTLEN 256
+struct qasm_hostport {
+    char host[QASM_HOSTPORT_HOSTLEN]; /* without brackets */
+    uint16_t port;                    /* 1..65535 */
+};
+
+/* Errors of qasm_hostport_parse; qasm_hostport_strerror says what to fix. */
+enum {
+    QASM_HOSTPORT_ERR_NOPORT = -1,   /* no ":PORT" */
+    QASM_HOSTPORT_ERR_PORT = -2,     /* PORT not a number in 1..65535 */
+    QASM_HOSTPORT_ERR_NOHOST = -3,   /* empty HOST */
+    QASM_HOSTPORT_ERR_BRACKETS = -4, /* IPv6 without [], or a bad [] */
+    QASM_HOSTPORT_ERR_ANY = -5,      /* 0.0.0.0 or :: */
+    QASM_HOSTPORT_ERR_LONG = -6,     /* HOST too long */
+};
+
+/* qasm_hostport_parse fills |hp| from |s|. Returns 0 or a QASM_HOSTPORT_ERR_*. */
+int qasm_hostport_parse(struct qasm_hostport *hp, const char *s);
+
+/* qasm_hostport_strerror returns a short phrase for a QASM_HOSTPORT_ERR_*. */
+const char *qasm_hostport_strerror(int err);
+
 /* qasm_flow_reverse returns the 5-tuple of the opposite direction. */
 struct qasm_flow qasm_flow_reverse(const struct qasm_flow *f);
 

@@ -43,6 +43,50 @@ static void test_addr_parse_rejects_bad_input(void **state)
         assert_int_equal(qasm_addr_parse(&a, bad[i]), -EINVAL);
 }
 
+static void test_hostport_parse(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *host; unsigned port; } good[] = {
+        { "127.0.0.1:4433", "127.0.0.1", 4433 }, { "[::1]:443", "::1", 443 },
+        { "tracker.example:1", "tracker.example", 1 }, { "localhost:65535", "localhost", 65535 },
+    };
+    static const struct { const char *in; int err; } bad[] = {
+        { ":::", QASM_HOSTPORT_ERR_BRACKETS },
+        { "127.0.0.1:99999", QASM_HOSTPORT_ERR_PORT },
+        { "127.0.0.1:", QASM_HOSTPORT_ERR_PORT },
+        { "127.0.0.1:0", QASM_HOSTPORT_ERR_PORT },
+        { "127.0.0.1:80x", QASM_HOSTPORT_ERR_PORT },
+        { "127.0.0.1:+80", QASM_HOSTPORT_ERR_PORT },
+        { "foo", QASM_HOSTPORT_ERR_NOPORT },
+        { "", QASM_HOSTPORT_ERR_NOPORT },
+        { "[::1]", QASM_HOSTPORT_ERR_NOPORT },
+        { ":443", QASM_HOSTPORT_ERR_NOHOST },
+        { "[]:443", QASM_HOSTPORT_ERR_NOHOST },
+        { "::1:443", QASM_HOSTPORT_ERR_BRACKETS },
+        { "[::1:443", QASM_HOSTPORT_ERR_BRACKETS },
+        { "[127.0.0.1]:443", QASM_HOSTPORT_ERR_BRACKETS },
+        { "0.0.0.0:443", QASM_HOSTPORT_ERR_ANY },
+        { "[::]:443", QASM_HOSTPORT_ERR_ANY },
+    };
+    struct qasm_hostport hp;
+    char longhost[QASM_HOSTPORT_HOSTLEN + 8];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(qasm_hostport_parse(&hp, good[i].in), 0);
+        assert_string_equal(hp.host, good[i].host);
+        assert_int_equal(hp.port, good[i].port);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rv = qasm_hostport_parse(&hp, bad[i].in);
+        if (rv != bad[i].err)
+            fail_msg("\"%s\": got %d, expected %d", bad[i].in, rv, bad[i].err);
+        assert_string_not_equal(qasm_hostport_strerror(rv), "ok");
+    }
+    memset(longhost, 'a', sizeof(longhost));
+    memcpy(longhost + sizeof(longhost) - 4, ":80", 4);
+    assert_int_equal(qasm_hostport_parse(&hp, longhost), QASM_HOSTPORT_ERR_LONG);
+}
+
 static void test_addr_sockaddr_round_trip(void **state)
 {
     (void)state;
@@ -139,6 +183,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_addr_parse_and_format_round_trip),
         cmocka_unit_test(test_addr_parse_rejects_bad_input),
+        cmocka_unit_test(test_hostport_parse),
         cmocka_unit_test(test_addr_sockaddr_round_trip),
         cmocka_unit_test(test_flow_reverse_and_hash),
         cmocka_unit_test(test_cid_hex_round_trip),

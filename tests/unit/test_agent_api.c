@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -260,6 +261,30 @@ static void *conn_churn(void *arg)
 }
 
 /* Connections on several threads at once: counters add up, nothing leaks (ASan build). */
+/*
+ * A tracker address that names no peer is refused at init, not accepted and
+ * then failed on every send. Each spec runs in a child: init happens once
+ * per process.
+ */
+static void test_bad_tracker_refused(void **state)
+{
+    (void)state;
+    static const char *bad[] = { ":::", "127.0.0.1:99999", "127.0.0.1:", "foo", "0.0.0.0:4433",
+                                 "[::1]:0" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int st = 0;
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int rv = qasm_agent_init(bad[i], 0);
+            _exit(rv == -EINVAL && !qasm_agent_enabled() ? 0 : 1);
+        }
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("tracker \"%s\" was not refused", bad[i]);
+    }
+}
+
 static void test_threads(void **state)
 {
     (void)state;
@@ -291,6 +316,7 @@ static void test_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_tracker_refused),
         cmocka_unit_test(test_link_and_explicit_api),
         cmocka_unit_test(test_threads),
     };
