@@ -21,7 +21,8 @@ UNIT_TESTS += test_captures
 test_captures_SRCS := tests/unit/test_captures.c captures/linktype.c captures/events.c
 test_captures_LIBS = $(CMOCKA_LIBS)
 
-INTEG_TESTS += captures/regress.sh captures/test-dissector.sh captures/test-capture.sh
+INTEG_TESTS += captures/regress.sh captures/test-dissector.sh captures/test-capture.sh \
+               captures/test-replay-input.sh
 
 .PHONY: regress
 regress: $(O)/qasm-replay

@@ -58,7 +58,8 @@ static const char usage_text[] =
     "  --hold T                aware modes: max time a packet is held (default 2ms)\n"
     "  --hold-max N --hold-per-dcid N --cache-ttl T --query-timeout T --max-entries N --seed N\n"
     "  --help                  this text\n"
-    "Exit status: 0 ok, 1 unreadable input, 2 bad usage.\n";
+    "Exit status: 0 ok, 1 unreadable input (also a read error part-way through a\n"
+    "file: the summary covers the packets before it), 2 bad usage.\n";
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void fail(const char *fmt, ...)
@@ -527,12 +528,15 @@ int main(int argc, char **argv)
     }
 
     size_t next_ev = 0;
+    int read_failed = 0;
     for (int i = 0; i < nfiles; i++) {
         int dlt = pcap_datalink(caps[i]);
         struct pcap_pkthdr *h;
         const u_char *data;
+        uint64_t nread = 0;
         int prv;
         while ((prv = pcap_next_ex(caps[i], &h, &data)) == 1) {
+            nread++;
             qasm_tstamp t = (qasm_tstamp)h->ts.tv_sec * QASM_SEC + (qasm_tstamp)h->ts.tv_usec;
             const struct qasm_proto_msg *m;
             qasm_tstamp et;
@@ -542,9 +546,14 @@ int main(int argc, char **argv)
             }
             qasm_replay_frame(r, t, dlt, data, h->caplen, h->len);
         }
-        if (prv == -1)
-            fprintf(stderr, "qasm-replay: %s: read error after %" PRIu64 " packets: %s\n",
-                    argv[optind + i], qasm_replay_counts(r)->packets, pcap_geterr(caps[i]));
+        /* The summary still covers what was read, but a cut or corrupt file
+         * is not a clean result: exit 1 and say where it broke. */
+        if (prv == -1) {
+            fprintf(stderr, "qasm-replay: %s: read error at packet %" PRIu64 " (after %" PRIu64
+                    " good packets): %s\n", argv[optind + i], nread + 1, nread,
+                    pcap_geterr(caps[i]));
+            read_failed = 1;
+        }
         pcap_close(caps[i]);
     }
     {
@@ -569,5 +578,5 @@ int main(int argc, char **argv)
     qasm_replay_del(r);
     qasm_events_del(ev);
     free(caps);
-    return 0;
+    return read_failed ? 1 : 0;
 }
