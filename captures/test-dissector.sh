@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 corpus=$here/corpus
 lua=$here/qasm-tracker.lua
 build=${QASM_BUILD:-build}
-command -v tshark >/dev/null || { echo "SKIP: tshark not installed"; exit 0; }
+command -v tshark >/dev/null || { echo "SKIP: tshark not installed"; exit 77; }
 fail=0
 ts() { # ts CAPTURE FILTER FIELD...: decoded fields, one line per message
   local cap=$1 filter=$2; shift 2

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run-tests.sh RESULTS KIND TEST...: run each test (a cmocka binary or a
-# script) under a timeout, append "PASS|FAIL KIND name cases" lines to RESULTS.
-# Exit status: number of failures (capped at 1).
+# script) under a timeout, append "PASS|FAIL|SKIP KIND name cases" lines to
+# RESULTS. A test that cannot run here (no root, a missing tool or kernel
+# feature) exits 77 and is reported SKIP, never PASS.
+# Exit status: 1 if any test failed, else 0.
 set -u
 results=$1 kind=$2; shift 2
 timeout_s=${QASM_TEST_TIMEOUT:-300}
@@ -17,7 +19,11 @@ for t in "$@"; do
   npass=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
   nfail=$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
   cases="${npass:-0} ok, ${nfail:-0} failed"
-  if [ $rc -eq 0 ]; then
+  if [ $rc -eq 77 ]; then
+    why=$(grep -m1 '^SKIP' "$log" | cut -c1-100)
+    printf '  SKIP  %-6s %-32s %6ss  (%s)\n' "$kind" "$name" "$secs" "${why:-exit 77}"
+    echo "SKIP $kind $name 0 0" >>"$results"
+  elif [ $rc -eq 0 ]; then
     printf '  PASS  %-6s %-32s %6ss  (%s)\n' "$kind" "$name" "$secs" "$cases"
     echo "PASS $kind $name ${npass:-0} ${nfail:-0}" >>"$results"
   else

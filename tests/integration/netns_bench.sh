@@ -7,7 +7,7 @@
 # migration and refuse the second client once the pool is gone; the packet LB
 # (VIP on the hop, two backends) misroutes a migrated connection by default and
 # keeps its backend when aware. Counts only.
-# Skips (exit 0) when not root; leaves no namespace behind.
+# Skips (exit 77) when not root; leaves no namespace behind.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/netns_lib.sh

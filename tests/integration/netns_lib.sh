@@ -29,11 +29,11 @@ C_IP6=fd77:1::2 H_IN_IP6=fd77:1::1 H_OUT_IP6=fd77:2::1 S_IP6=fd77:2::2
 netns_require_root() {
     if [ "$(id -u)" -ne 0 ]; then
         echo "SKIP: $1 needs root (network namespaces, veth, nftables)"
-        exit 0
+        exit 77
     fi
     local t
     for t in ip nft conntrack; do
-        command -v $t >/dev/null || { echo "SKIP: $1 needs '$t' (scripts/deps.sh)"; exit 0; }
+        command -v $t >/dev/null || { echo "SKIP: $1 needs '$t' (scripts/deps.sh)"; exit 77; }
     done
 }
 

@@ -19,7 +19,7 @@ TRK=$B/qasm-tracker
 CTL=$B/qasm-trackctl
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
   echo "SKIP: redis-server/redis-cli not installed (scripts/deps.sh installs them)"
-  exit 0
+  exit 77
 fi
 work=$(mktemp -d)
 pids=()

@@ -10,7 +10,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
     echo "SKIP: redis-server/redis-cli not installed (scripts/deps.sh installs them)"
-    exit 0
+    exit 77
 fi
 TEST_PROC_TIMEOUT=180
 . tests/integration/mbox_lib.sh

@@ -9,7 +9,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 if ! command -v redis-server >/dev/null; then
     echo "SKIP: redis-server not installed (scripts/deps.sh installs it)"
-    exit 0
+    exit 77
 fi
 . tests/integration/mbox_lib.sh
 
