@@ -2,7 +2,7 @@
 # Both link libngtcp2 dynamically so the client agent can be LD_PRELOADed.
 
 H3_COMMON_SRCS := migration-bench/tls.c migration-bench/udp.c migration-bench/quicwrite.c \
-                  migration-bench/h3conn.c \
+                  migration-bench/h3conn.c migration-bench/h3guard.c \
                   migration-bench/content.c
 H3_LIBS = $(NGTCP2_LIBS) $(NGHTTP3_LIBS) $(GNUTLS_LIBS) $(LIBEV_LIBS)
 
