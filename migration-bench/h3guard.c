@@ -133,3 +133,14 @@ ngtcp2_ssize qasm_h3_write_vn(uint8_t *out, size_t outlen, uint8_t unused,
     return ngtcp2_pkt_write_version_negotiation(out, outlen, unused, vc->scid, vc->scidlen,
                                                 vc->dcid, vc->dcidlen, versions, 1);
 }
+
+size_t qasm_h3_sreset_randlen(size_t pktlen)
+{
+    /* 1 byte shorter than the trigger; 16 of them are the token. */
+    if (pktlen < 22)
+        return 0;
+    size_t randlen = pktlen - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
+    if (randlen > 41)
+        randlen = 41;
+    return randlen < NGTCP2_MIN_STATELESS_RESET_RANDLEN ? 0 : randlen;
+}

@@ -98,4 +98,13 @@ const char *qasm_h3_drop_reason_name(enum qasm_h3_drop_reason why);
 ngtcp2_ssize qasm_h3_write_vn(uint8_t *out, size_t outlen, uint8_t unused,
                               const ngtcp2_version_cid *vc);
 
+/*
+ * qasm_h3_sreset_randlen is the number of unpredictable bytes of the
+ * stateless reset answering a |pktlen|-byte packet, or 0 when none may be
+ * sent: a reset must be smaller than the packet that triggered it (RFC 9000
+ * §10.3.3, against reset loops) yet at least 21 bytes long (§10.3), so
+ * packets of 21 bytes or less get none; capped at 41 (a 58-byte reset).
+ */
+size_t qasm_h3_sreset_randlen(size_t pktlen);
+
 #endif

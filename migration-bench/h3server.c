@@ -654,13 +654,8 @@ static void send_stateless_reset(struct server *s, struct listener *l, const ngt
 {
     uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[64], out[128];
     ngtcp2_cid cid;
-    /* Smaller than the packet that triggered it (RFC 9000 10.3.3), >= 21 bytes. */
-    if (pktlen < 22 || dcidlen > NGTCP2_MAX_CIDLEN)
-        return;
-    size_t randlen = pktlen - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
-    if (randlen > 41)
-        randlen = 41;
-    if (randlen < NGTCP2_MIN_STATELESS_RESET_RANDLEN)
+    size_t randlen = qasm_h3_sreset_randlen(pktlen);
+    if (randlen == 0 || dcidlen > NGTCP2_MAX_CIDLEN)
         return;
     ngtcp2_cid_init(&cid, dcid, dcidlen);
     if (ngtcp2_crypto_generate_stateless_reset_token(token, s->secret, SECRET_LEN, &cid) != 0 ||
