@@ -30,6 +30,8 @@ test_clientopts_LIBS = $(CMOCKA_LIBS)
 
 INTEG_TESTS += tests/integration/h3_download.sh tests/integration/h3_migrate.sh \
                tests/integration/h3_interop.sh tests/integration/h3_misroute.sh
+# Hostile datagrams to every UDP socket of a live server + NAT + agent + client setup.
+INTEG_TESTS += tests/integration/hostile_datagrams.sh
 
 # The datagram guard and the server's routing step, against the real libngtcp2
 # (Debian's, with asserts: a missing check aborts the test).
