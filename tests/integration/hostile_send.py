@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """hostile_send.py: send a corpus of hostile UDP datagrams to each target.
 
-Usage: hostile_send.py [--seed N] [--cid-len N] [--pid PID]... [HOST:PORT|[V6]:PORT]...
+Usage: hostile_send.py [--seed N] [--cid-len N] [--empty-only] [--pid PID]...
+                       [HOST:PORT|[V6]:PORT]...
+
+--empty-only sends just one empty datagram per target.
 
 --pid PID adds every UDP socket process PID holds (from /proc/PID/fd and
 /proc/net/udp{,6}; a wildcard address is reached on 127.0.0.1 / ::1),
@@ -131,13 +134,15 @@ def raw_udp4(src, dst, payload):
 
 
 def main(argv):
-    seed, cid_len, specs, spoofed = 1, 0, [], []
+    seed, cid_len, specs, spoofed, empty_only = 1, 0, [], [], False
     it = iter(argv)
     for a in it:
         if a == "--seed":
             seed = int(next(it))
         elif a == "--cid-len":
             cid_len = int(next(it))
+        elif a == "--empty-only":
+            empty_only = True
         elif a == "--pid":
             pid = int(next(it))
             socks = udp_sockets(pid)
@@ -155,7 +160,7 @@ def main(argv):
     if not specs:
         sys.exit(__doc__)
     rng = random.Random(seed)
-    dgrams = corpus(rng, cid_len)
+    dgrams = [b""] if empty_only else corpus(rng, cid_len)
     socks = {}
     sent = errors = 0
     for spec in specs:
