@@ -22,8 +22,9 @@
  *    assert is about the connection's state, a caller bug). qasm-h3-client
  *    used to treat any error but NGTCP2_ERR_DISCARD_PKT as fatal, so one
  *    empty datagram through the NAT ended its transfer; Debian's gtlsclient
- *    still does. Truncated or garbage packets from a known path end in
- *    NGTCP2_ERR_DISCARD_PKT inside (silently, return 0).
+ *    still does. Truncated or garbage packets from a known path are
+ *    discarded inside (conn_recv_pkt gives NGTCP2_ERR_DISCARD_PKT, read_pkt
+ *    then returns 0); from an unknown path a client ignores them (0).
  *  - ngtcp2_pkt_write_version_negotiation: assert(dcidlen < 256 &&
  *    scidlen < 256), true for CID lengths read from one byte; the output
  *    length 1 + 4 + 1 + dcidlen + 1 + scidlen + 4 * versions is checked

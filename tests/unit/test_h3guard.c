@@ -128,6 +128,18 @@ static void test_route_version_negotiation(void **state)
     assert_int_equal(r.why, QASM_H3_DROP_BAD_CID);
 }
 
+static void test_sreset_randlen(void **state)
+{
+    (void)state;
+    /* 21 bytes or less: no reset (it must be shorter, and >= 21 itself) */
+    assert_int_equal(qasm_h3_sreset_randlen(0), 0);
+    assert_int_equal(qasm_h3_sreset_randlen(21), 0);
+    /* 22 bytes: a 21-byte reset, 5 unpredictable bytes + 16 of token */
+    assert_int_equal(qasm_h3_sreset_randlen(22), 5);
+    assert_int_equal(qasm_h3_sreset_randlen(40), 23);
+    assert_int_equal(qasm_h3_sreset_randlen(65507), 41);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +149,7 @@ int main(void)
         cmocka_unit_test(test_route_empty_and_truncated),
         cmocka_unit_test(test_route_short_and_initial),
         cmocka_unit_test(test_route_version_negotiation),
+        cmocka_unit_test(test_sreset_randlen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
