@@ -59,7 +59,7 @@ PROGS        :=   # binaries: NAME_SRCS, NAME_LIBS
 SHLIBS       :=   # shared objects: NAME_SRCS, NAME_LIBS, NAME_LDFLAGS
 UNIT_TESTS   :=   # cmocka binaries: NAME_SRCS, NAME_LIBS (run plain and under ASan)
 INTEG_TESTS  :=   # scripts run after the build, each bounded by timeout
-FUZZ_TARGETS :=   # libFuzzer harnesses: NAME_SRCS; seed corpus tests/fuzz/corpus/NAME
+FUZZ_TARGETS :=   # libFuzzer harnesses: NAME_SRCS (NAME_LIBS); seed corpus tests/fuzz/corpus/NAME
 EXTRA_OBJS_ALL :=
 
 include lib/module.mk
@@ -162,7 +162,7 @@ define link_fuzz
 $(FUZZ_O)/$(1): $($(1)_SRCS) $(LIB_SRCS)
 	@mkdir -p $$(@D)
 	$$(if $(filter 0,$(V)),@echo "  FUZZ    $$@")
-	$(Q)clang $(FUZZ_CFLAGS) -o $$@ $($(1)_SRCS) $(LIB_SRCS) -lm
+	$(Q)clang $(FUZZ_CFLAGS) -o $$@ $($(1)_SRCS) $(LIB_SRCS) $($(1)_LIBS) -lm
 endef
 $(foreach f,$(FUZZ_TARGETS),$(eval $(call link_fuzz,$(f))))
 

@@ -1004,6 +1004,14 @@ EXPORT int ngtcp2_conn_client_new_versioned(
     return rv;
 }
 
+/*
+ * Every datagram goes to the real function unchanged, hostile ones included:
+ * in ngtcp2 0.12.1 read_pkt asserts nothing about the packet bytes (an empty
+ * datagram gives NGTCP2_ERR_INVALID_ARGUMENT, truncated or foreign packets are
+ * discarded inside), so the application gets exactly the return value it
+ * would get without the agent. Its one assert is on the connection's state
+ * (a caller bug), not on input. Checked with tests/integration/hostile_datagrams.sh.
+ */
 EXPORT int ngtcp2_conn_read_pkt_versioned(ngtcp2_conn *conn, const ngtcp2_path *path,
                                           int pkt_info_version, const ngtcp2_pkt_info *pi,
                                           const uint8_t *pkt, size_t pktlen, ngtcp2_tstamp ts)

@@ -31,6 +31,7 @@
 #include "clock.h"
 #include "content.h"
 #include "h3conn.h"
+#include "h3guard.h"
 #include "histogram.h"
 #include "log.h"
 #include "migrate.h"
@@ -102,6 +103,7 @@ struct client {
     uint64_t connections_failed, handshakes;
     struct qasm_h3conn_counters qc;  /* paths validated/failed (streams_reset not reported) */
     uint64_t stateless_resets, pkts_tx, pkts_rx, bytes_tx, bytes_rx, tx_errors, rx_dropped;
+    uint64_t rx_guarded[QASM_DGRAM_VERDICTS]; /* refused before ngtcp2 (part of rx_dropped) */
     uint64_t socket_errors, socks_reopened, stalls;
     ev_signal sigint, sigterm;
 };
@@ -722,6 +724,15 @@ static void sock_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             break;
         cl->pkts_rx++;
         cl->bytes_rx += (uint64_t)n;
+        /* ngtcp2_conn_read_pkt returns NGTCP2_ERR_INVALID_ARGUMENT for an
+         * empty datagram, which would end the connection below; anyone can
+         * send one through a NAT (h3guard.c). Refuse it, count it, go on. */
+        enum qasm_dgram_verdict v = qasm_dgram_guard(buf, (size_t)n, cl->o.cid_len);
+        if (v != QASM_DGRAM_OK) {
+            cl->rx_dropped++;
+            cl->rx_guarded[v]++;
+            continue;
+        }
         ngtcp2_path path = sock_path(k, (struct sockaddr *)&remote, rl);
         if (old) {
             /* ngtcp2 no longer knows this path (it keeps the current one,
@@ -932,7 +943,9 @@ static void print_json(struct client *cl, double dur)
            ",\"packets_sent\":%" PRIu64 ",\"packets_received\":%" PRIu64
            ",\"udp_bytes_sent\":%" PRIu64 ",\"udp_bytes_received\":%" PRIu64
            ",\"send_errors\":%" PRIu64 ",\"socket_errors\":%" PRIu64
-           ",\"sockets_reopened\":%" PRIu64 ",\"old_path_packets\":%" PRIu64 ",\"stalls\":%" PRIu64 "}\n",
+           ",\"sockets_reopened\":%" PRIu64 ",\"old_path_packets\":%" PRIu64 ",\"stalls\":%" PRIu64
+           ",\"packets_dropped\":%" PRIu64 ",\"dropped_empty\":%" PRIu64
+           ",\"dropped_truncated\":%" PRIu64 "}\n",
            cl->requests_ok, cl->requests_failed, mig, mig_failed, mig_att, blocked, skipped,
            cl->bytes, dur, dur > 0 ? (double)cl->bytes * 8 / dur : 0.0,
            qasm_hist_percentile(&cl->hist, 50), qasm_hist_percentile(&cl->hist, 90),
@@ -940,7 +953,8 @@ static void print_json(struct client *cl, double dur)
            cl->connections_failed, cl->handshakes, cl->verify_errors, cl->qc.paths_validated,
            cl->qc.path_validation_failed, cl->stateless_resets, cl->pkts_tx, cl->pkts_rx,
            cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors, cl->socks_reopened,
-           old_path, cl->stalls);
+           old_path, cl->stalls, cl->rx_dropped, cl->rx_guarded[QASM_DGRAM_EMPTY],
+           cl->rx_guarded[QASM_DGRAM_TRUNCATED]);
 }
 
 static int write_timeline(struct client *cl, qasm_tstamp end)

@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "content.h"
 #include "h3conn.h"
+#include "h3guard.h"
 #include "hash.h"
 #include "htab.h"
 #include "log.h"
@@ -56,6 +57,7 @@ struct counters {
     struct qasm_h3conn_counters qc;  /* paths_validated, path_validation_failed, streams_reset */
     uint64_t cids_issued, cids_retired;
     uint64_t unknown_dcid, stateless_resets, version_negotiations, dropped;
+    uint64_t dropped_why[QASM_H3_DROP_REASONS]; /* before ngtcp2 (part of dropped) */
 };
 
 struct server {
@@ -190,13 +192,17 @@ static int counters_json(const struct server *s, char *buf, size_t len)
         ",\"paths_validated\":%" PRIu64 ",\"path_validation_failed\":%" PRIu64
         ",\"cids_issued\":%" PRIu64 ",\"cids_retired\":%" PRIu64 ",\"unknown_dcid\":%" PRIu64
         ",\"stateless_resets\":%" PRIu64 ",\"version_negotiations\":%" PRIu64
-        ",\"dropped\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+        ",\"dropped\":%" PRIu64 ",\"dropped_empty\":%" PRIu64 ",\"dropped_truncated\":%" PRIu64
+        ",\"dropped_undecodable\":%" PRIu64 ",\"dropped_bad_cid\":%" PRIu64
+        ",\"errors\":%" PRIu64 "}",
         up, n->connections, s->nconns, n->handshakes, n->closed, n->idle_closed, n->conn_errors,
         n->requests, n->responses_2xx, n->responses_4xx, n->qc.streams_reset, n->body_bytes_sent,
         n->body_bytes_received, n->rx_packets, n->rx_bytes, n->tx_packets, n->tx_bytes,
         n->tx_errors, n->migrations, n->qc.paths_validated, n->qc.path_validation_failed,
         n->cids_issued, n->cids_retired, n->unknown_dcid, n->stateless_resets,
-        n->version_negotiations, n->dropped, n->conn_errors + n->tx_errors);
+        n->version_negotiations, n->dropped, n->dropped_why[QASM_H3_DROP_EMPTY],
+        n->dropped_why[QASM_H3_DROP_TRUNCATED], n->dropped_why[QASM_H3_DROP_UNDECODABLE],
+        n->dropped_why[QASM_H3_DROP_BAD_CID], n->conn_errors + n->tx_errors);
 }
 
 /* ------------------------------------------------------------- sending */
@@ -648,13 +654,8 @@ static void send_stateless_reset(struct server *s, struct listener *l, const ngt
 {
     uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[64], out[128];
     ngtcp2_cid cid;
-    /* Smaller than the packet that triggered it (RFC 9000 10.3.3), >= 21 bytes. */
-    if (pktlen < 22 || dcidlen > NGTCP2_MAX_CIDLEN)
-        return;
-    size_t randlen = pktlen - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
-    if (randlen > 41)
-        randlen = 41;
-    if (randlen < NGTCP2_MIN_STATELESS_RESET_RANDLEN)
+    size_t randlen = qasm_h3_sreset_randlen(pktlen);
+    if (randlen == 0 || dcidlen > NGTCP2_MAX_CIDLEN)
         return;
     ngtcp2_cid_init(&cid, dcid, dcidlen);
     if (ngtcp2_crypto_generate_stateless_reset_token(token, s->secret, SECRET_LEN, &cid) != 0 ||
@@ -672,12 +673,9 @@ static void send_stateless_reset(struct server *s, struct listener *l, const ngt
 static void send_version_negotiation(struct server *s, struct listener *l,
                                      const ngtcp2_path *path, const ngtcp2_version_cid *vc)
 {
-    uint8_t out[256], rnd;
-    uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
+    uint8_t out[QASM_H3_VN_MAX], rnd;
     (void)gnutls_rnd(GNUTLS_RND_NONCE, &rnd, 1);
-    ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), rnd, vc->scid,
-                                                          vc->scidlen, vc->dcid, vc->dcidlen,
-                                                          versions, 1);
+    ngtcp2_ssize n = qasm_h3_write_vn(out, sizeof(out), rnd, vc);
     if (n > 0 && qasm_udp_send(l->fd, out, (size_t)n, path->remote.addr, path->remote.addrlen,
                                path->local.addr, 0) == 0) {
         s->n.version_negotiations++;
@@ -689,18 +687,21 @@ static void send_version_negotiation(struct server *s, struct listener *l,
 static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path *path,
                         const uint8_t *pkt, size_t len)
 {
-    ngtcp2_version_cid vc;
-    struct qasm_cid key;
-    int rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, s->cid_len);
-    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
-        send_version_negotiation(s, l, path, &vc);
-        return;
-    }
-    if (rv != 0 || qasm_cid_set(&key, vc.dcid, vc.dcidlen) != 0) {
+    /* Guard and stateless routing first: ngtcp2 asserts on some inputs (h3guard.c). */
+    struct qasm_h3_route r;
+    int rv;
+    switch (qasm_h3_route(&r, pkt, len, s->cid_len)) {
+    case QASM_H3_ROUTE_DROP:
         s->n.dropped++;
+        s->n.dropped_why[r.why]++;
         return;
+    case QASM_H3_ROUTE_VN:
+        send_version_negotiation(s, l, path, &r.vc);
+        return;
+    case QASM_H3_ROUTE_CONN:
+        break;
     }
-    struct cident *e = qasm_htab_find(s->cids, cid_hash(&key), &key);
+    struct cident *e = qasm_htab_find(s->cids, cid_hash(&r.key), &r.key);
     struct sconn *c = e ? e->c : NULL;
     if (s->shutting) {
         if (c && c->close_pkt)
@@ -710,10 +711,10 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
         return;
     }
     if (!c) {
-        if (!(pkt[0] & 0x80)) {
+        if (!r.long_hdr) {
             s->n.unknown_dcid++;
             if (s->stateless_reset)
-                send_stateless_reset(s, l, path, vc.dcid, vc.dcidlen, len);
+                send_stateless_reset(s, l, path, r.vc.dcid, r.vc.dcidlen, len);
             return;
         }
         c = conn_accept(s, l, path, pkt, len);

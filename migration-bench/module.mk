@@ -2,7 +2,7 @@
 # Both link libngtcp2 dynamically so the client agent can be LD_PRELOADed.
 
 H3_COMMON_SRCS := migration-bench/tls.c migration-bench/udp.c migration-bench/quicwrite.c \
-                  migration-bench/h3conn.c \
+                  migration-bench/h3conn.c migration-bench/h3guard.c \
                   migration-bench/content.c
 H3_LIBS = $(NGTCP2_LIBS) $(NGHTTP3_LIBS) $(GNUTLS_LIBS) $(LIBEV_LIBS)
 
@@ -30,3 +30,17 @@ test_clientopts_LIBS = $(CMOCKA_LIBS)
 
 INTEG_TESTS += tests/integration/h3_download.sh tests/integration/h3_migrate.sh \
                tests/integration/h3_interop.sh tests/integration/h3_misroute.sh
+# Hostile datagrams to every UDP socket of a live server + NAT + agent + client setup.
+INTEG_TESTS += tests/integration/hostile_datagrams.sh
+
+# The datagram guard and the server's routing step, against the real libngtcp2
+# (Debian's, with asserts: a missing check aborts the test).
+UNIT_TESTS += test_h3guard
+test_h3guard_SRCS := tests/unit/test_h3guard.c migration-bench/h3guard.c
+test_h3guard_LIBS = $(NGTCP2_LIBS) $(CMOCKA_LIBS)
+
+# The server's datagram entry before connection state (guard, routing, stateless
+# answers), linked against Debian's libngtcp2 so its asserts are in the loop.
+FUZZ_TARGETS += fuzz_h3_datagram
+fuzz_h3_datagram_SRCS := tests/fuzz/fuzz_h3_datagram.c migration-bench/h3guard.c
+fuzz_h3_datagram_LIBS = $(call pc,--libs,libngtcp2)
