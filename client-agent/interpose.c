@@ -3,8 +3,7 @@
  * 0.12.x client API (found with dlsym(RTLD_NEXT)), feeds what it sees into
  * the pure core (agent_state.c) and sends the resulting reports to the
  * tracker as non-blocking UDP datagrams (agent_report.c, lib/proto.h).
- * Design and ngtcp2 facts: docs/CLIENT-AGENT.md and
- * ../shared/notes/ngtcp2-0.12.md.
+ * Design and the ngtcp2 0.12 facts it relies on: docs/CLIENT-AGENT.md.
  *
  * Concurrency: one global mutex guards the connection table, the counters
  * and the socket; it is never held while calling into ngtcp2 or the
