@@ -56,7 +56,7 @@ static const char usage_text[] =
     "  --bytes                 ratelimit: count bytes instead of packets\n"
     "  --backend HOST:PORT     lb: a backend (repeatable, at least one)\n"
     "  --hold T                aware modes: the tracker's wait for a held packet (default 2ms)\n"
-    "  --hold-ceiling T        longest a held packet waits for the answer (default 25ms)\n"
+    "  --hold-ceiling T        longest a held packet waits for the answer (default 100ms)\n"
     "  --hold-max N --hold-per-dcid N --cache-ttl T --query-timeout T --max-entries N --seed N\n"
     "  --help                  this text\n"
     "Exit status: 0 ok, 1 unreadable input, 2 bad usage.\n";

@@ -72,7 +72,7 @@ static const char usage_text[] =
 "  --hold DUR                how long the tracker waits for the agent's report of a held\n"
 "                            packet's address (the query's wait, default 2ms)\n"
 "  --hold-ceiling DUR        longest a held packet waits for the tracker's answer; a busy\n"
-"                            tracker may answer after --hold (default 25ms; <= --hold: a\n"
+"                            tracker may answer after --hold (default 100ms; <= --hold: a\n"
 "                            fixed hold of --hold)\n"
 "  --hold-max N              packets held at most, in total (default 4096)\n"
 "  --hold-per-dcid N         packets held at most per unknown DCID (default 16)\n"

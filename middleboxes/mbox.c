@@ -388,7 +388,7 @@ void qasm_mbox_config_init(struct qasm_mbox_config *cfg, enum qasm_mbox_function
     cfg->rl_rate = 5;
     cfg->rl_burst = 5;
     cfg->hold_time = 2 * QASM_MS;
-    cfg->hold_ceiling = 25 * QASM_MS;
+    cfg->hold_ceiling = 100 * QASM_MS;
     cfg->hold_max = 4096;
     cfg->hold_max_per_dcid = 16;
     cfg->cache_ttl = 120 * QASM_SEC;

@@ -112,7 +112,7 @@ struct qasm_mbox_config {
     qasm_duration hold_time;     /* how long the tracker is asked to wait for the agent's report
                                     of a held packet's address (the QUERY's wait, default 2 ms) */
     /* How long a held packet may wait for the tracker's answer to its query
-     * (default 25 ms). The tracker decides at hold_time after it reads the
+     * (default 100 ms). The tracker decides at hold_time after it reads the
      * query; on a busy machine its answer (or push) can reach the core later
      * than hold_time after the packet, and giving the packet default
      * treatment then costs a transient NAT mapping (a rebinding for the

@@ -472,11 +472,11 @@ static void test_hold_timeout_and_tracker_loss(void **state)
     struct qasm_mbox_verdict v;
     t_short(&p, &s2, 40);
     assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_SEC, &v), QASM_MBOX_HOLD);
-    /* the tracker never answers: the hold ends at its ceiling (25 ms), not before */
-    assert_int_equal(qasm_mbox_next_expiry(m), QASM_SEC + 25 * QASM_MS);
-    qasm_mbox_expire(m, QASM_SEC + 25 * QASM_MS - 1);
+    /* the tracker never answers: the hold ends at its ceiling (100 ms), not before */
+    assert_int_equal(qasm_mbox_next_expiry(m), QASM_SEC + 100 * QASM_MS);
+    qasm_mbox_expire(m, QASM_SEC + 100 * QASM_MS - 1);
     assert_int_equal(qasm_mbox_next_release(m, &v), 0);
-    qasm_mbox_expire(m, QASM_SEC + 25 * QASM_MS);
+    qasm_mbox_expire(m, QASM_SEC + 100 * QASM_MS);
     assert_int_equal(qasm_mbox_next_release(m, &v), 1);
     assert_int_equal(v.action, QASM_MBOX_FORWARD);
     assert_int_not_equal(v.public_port, port);
@@ -525,7 +525,7 @@ static void test_late_answer_repairs(void **state)
     t_short(&p, &s2, 40);
     assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_MS, &v), QASM_MBOX_HOLD);
     assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
-    qasm_mbox_expire(m, 26 * QASM_MS);
+    qasm_mbox_expire(m, 101 * QASM_MS);
     assert_int_equal(qasm_mbox_next_release(m, &v), 1);
     uint16_t extra = v.public_port;
     assert_int_not_equal(extra, port);
@@ -536,18 +536,18 @@ static void test_late_answer_repairs(void **state)
     t_rec_dcid(&t, &s2);
     t_rec_client(&t, C1);
     t_rec_client(&t, C2);
-    qasm_mbox_answer(m, r.id, &t.r, 30 * QASM_MS);
+    qasm_mbox_answer(m, r.id, &t.r, 105 * QASM_MS);
     struct qasm_mbox_event ev;
     assert_int_equal(qasm_mbox_next_event(m, &ev), 1);
     assert_int_equal(ev.type, QASM_MBOX_EV_PORT_CLOSE);
     assert_int_equal(ev.addr.port, extra);
-    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 31 * QASM_MS, &v),
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 106 * QASM_MS, &v),
                      QASM_MBOX_FORWARD);
     assert_int_equal(v.public_port, port);
     struct qasm_mbox_stats st = t_stats(m);
     assert_int_equal(st.mappings, 1);
     assert_int_equal(st.adopted, 1);
-    /* the default entry was made at 26 ms and adopted at 30 ms: the [2, 4) ms bucket */
+    /* the default entry was made at 101 ms and adopted at 105 ms: the [2, 4) ms bucket */
     assert_int_equal(st.adopt_us[qasm_mbox_us_bucket(4 * QASM_MS)], 1);
     assert_int_equal(st.adopt_us[12], 1);
     qasm_mbox_del(m);
