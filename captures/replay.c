@@ -1059,7 +1059,9 @@ void qasm_replay_finish(struct qasm_replay *r)
 {
     if (!r->started)
         return;
-    qasm_duration tail = r->cfg.mbox.hold_time + 4 * r->half_rtt + QASM_MS;
+    qasm_duration hold = r->cfg.mbox.hold_ceiling > r->cfg.mbox.hold_time ? r->cfg.mbox.hold_ceiling
+                                                                           : r->cfg.mbox.hold_time;
+    qasm_duration tail = hold + 4 * r->half_rtt + QASM_MS;
     for (size_t i = 0; i < r->nwaits; i++)
         if (r->waits[i].deadline > r->now && r->waits[i].deadline - r->now > tail)
             tail = r->waits[i].deadline - r->now;

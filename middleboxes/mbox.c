@@ -115,6 +115,7 @@ struct entry {
     struct dlist flows; /* oldest first */
     struct dlist dcids; /* oldest first */
     struct attest *att;
+    qasm_tstamp created; /* for adopt_us: how late the tracker's attestation came */
 };
 
 struct dcident {
@@ -307,6 +308,7 @@ struct qasm_mbox {
     size_t nentries;
     enum qasm_mbox_drop_reason entry_fail; /* why the last entry_new failed */
     qasm_duration min_dur;    /* shortest timer an item can be given */
+    qasm_duration hold_for;   /* longest hold: max(hold_time, hold_ceiling) */
     struct ring events, reqs, releases;
     struct qasm_mbox_stats st;
 };
@@ -386,6 +388,7 @@ void qasm_mbox_config_init(struct qasm_mbox_config *cfg, enum qasm_mbox_function
     cfg->rl_rate = 5;
     cfg->rl_burst = 5;
     cfg->hold_time = 2 * QASM_MS;
+    cfg->hold_ceiling = 100 * QASM_MS;
     cfg->hold_max = 4096;
     cfg->hold_max_per_dcid = 16;
     cfg->cache_ttl = 120 * QASM_SEC;
@@ -438,8 +441,12 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
         return -ENOMEM;
     m->cfg = *cfg;
     m->cfg.lb_backends = NULL;
-    if (m->cfg.query_timeout < m->cfg.hold_time)
-        m->cfg.query_timeout = m->cfg.hold_time;
+    /* Every held packet has a query in flight (an answer releases them all),
+     * so holding it until hold_ceiling is holding it until the tracker
+     * answers, at most that long. */
+    m->hold_for = m->cfg.hold_ceiling > m->cfg.hold_time ? m->cfg.hold_ceiling : m->cfg.hold_time;
+    if (m->cfg.query_timeout < m->hold_for)
+        m->cfg.query_timeout = m->hold_for;
     if (cfg->function == QASM_MBOX_RATELIMIT &&
         qasm_bucket_params_init(&m->bp, cfg->rl_rate, cfg->rl_burst) < 0) {
         free(m);
@@ -455,8 +462,8 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     m->timeout[1] = cfg->udp_stream_timeout;
     m->min_dur = cfg->udp_timeout < cfg->udp_stream_timeout ? cfg->udp_timeout
                                                              : cfg->udp_stream_timeout;
-    if (m->aware && m->cfg.hold_time < m->min_dur)
-        m->min_dur = m->cfg.hold_time;
+    if (m->aware && m->hold_for < m->min_dur)
+        m->min_dur = m->hold_for;
     if (m->aware && m->cfg.query_timeout < m->min_dur)
         m->min_dur = m->cfg.query_timeout;
     m->events.esz = sizeof(struct qasm_mbox_event);
@@ -603,6 +610,7 @@ static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_
     e->server = *server;
     e->last_seen = now;
     e->queued = now;
+    e->created = now;
     e->f0.embedded = 1;
     dl_init(&e->f0.link);
     dl_init(&e->flows);
@@ -1431,10 +1439,17 @@ static void release(struct qasm_mbox *m, struct held *h, qasm_tstamp now, int ti
     m->st.packets_released++;
     if (timed_out)
         m->st.hold_timeouts++;
-    if (v.cls == QASM_MBOX_CLASS_QUIC_CONN)
+    int joined = v.cls == QASM_MBOX_CLASS_QUIC_CONN;
+    if (joined)
         m->st.released_joined++;
     else
         m->st.released_default++;
+    qasm_duration held = now > h->since ? now - h->since : 0;
+    m->st.hold_us[qasm_mbox_us_bucket(held)]++;
+    if (held > m->cfg.hold_time) {
+        m->st.held_past_hold++;
+        m->st.joined_past_hold += (uint64_t)joined;
+    }
     if (ring_push(&m->releases, &v) < 0)
         m->st.packets_dropped_by[QASM_MBOX_DROP_NO_MEMORY]++; /* the shell never sees it */
     free(h);
@@ -1511,8 +1526,11 @@ static void adopt_attested(struct qasm_mbox *m, struct entry *e, qasm_tstamp now
             continue;
         if (!e->has_state && state_alloc(m, e, now) < 0)
             return;
-        if (flow_move(m, f, e) != NULL)
+        qasm_tstamp made = f->e->created;
+        if (flow_move(m, f, e) != NULL) {
             m->st.adopted++;
+            m->st.adopt_us[qasm_mbox_us_bucket(now > made ? now - made : 0)]++;
+        }
     }
 }
 
@@ -1591,6 +1609,7 @@ void qasm_mbox_answer(struct qasm_mbox *m, uint64_t id, const struct qasm_mbox_r
             apply_record(m, rec, NULL, now);
         return;
     }
+    m->st.answer_us[qasm_mbox_us_bucket(now > p->sent_at ? now - p->sent_at : 0)]++;
     if (rec)
         apply_record(m, rec, &p->dcid, now);
     release_all(m, p, now, 0);
@@ -1729,8 +1748,8 @@ qasm_tstamp qasm_mbox_next_expiry(const struct qasm_mbox *m)
     }
     if (!dl_empty(&m->held)) {
         const struct held *h = container_of(m->held.next, struct held, link);
-        if (h->since + m->cfg.hold_time < t)
-            t = h->since + m->cfg.hold_time;
+        if (h->since + m->hold_for < t)
+            t = h->since + m->hold_for;
     }
     if (!dl_empty(&m->pendings)) {
         const struct pending *p = container_of(m->pendings.next, struct pending, link);
@@ -1745,7 +1764,7 @@ void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
     m->hint = 0;
     while (!dl_empty(&m->held)) {
         struct held *h = container_of(m->held.next, struct held, link);
-        if (h->since + m->cfg.hold_time > now)
+        if (h->since + m->hold_for > now)
             break;
         /* The oldest held packet is the head of its pending's list. */
         struct pending *p = h->p;
@@ -1792,6 +1811,17 @@ void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
 }
 
 /* ---- observability ---- */
+
+unsigned qasm_mbox_us_bucket(qasm_duration ns)
+{
+    uint64_t us = ns / 1000;
+    unsigned b = 0;
+    while (us > 0 && b < QASM_MBOX_US_BUCKETS - 1) {
+        us >>= 1;
+        b++;
+    }
+    return b;
+}
 
 void qasm_mbox_get_stats(const struct qasm_mbox *m, struct qasm_mbox_stats *st)
 {

@@ -109,7 +109,17 @@ struct qasm_mbox_config {
     size_t lb_nbackends;
 
     /* Aware modes. */
-    qasm_duration hold_time;     /* max time a packet is held (default 2 ms) */
+    qasm_duration hold_time;     /* how long the tracker is asked to wait for the agent's report
+                                    of a held packet's address (the QUERY's wait, default 2 ms) */
+    /* How long a held packet may wait for the tracker's answer to its query
+     * (default 100 ms). The tracker decides at hold_time after it reads the
+     * query; on a busy machine its answer (or push) can reach the core later
+     * than hold_time after the packet, and giving the packet default
+     * treatment then costs a transient NAT mapping (a rebinding for the
+     * server). So a held packet waits for the answer, not for a fixed time;
+     * hold_ceiling bounds that wait when the tracker is stalled. A value
+     * <= hold_time gives the fixed hold of hold_time. */
+    qasm_duration hold_ceiling;
     size_t hold_max;             /* max packets held in total (default 4096) */
     size_t hold_max_per_dcid;    /* max packets held per unknown DCID (default 16) */
     qasm_duration cache_ttl;     /* how long a tracker attestation is trusted (default 120 s) */
@@ -388,6 +398,11 @@ void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now);
 
 /* ---- Observability ---- */
 
+#define QASM_MBOX_US_BUCKETS 24 /* up to 2^22 us (4.2 s), then the last bucket */
+
+/* qasm_mbox_us_bucket returns the bucket of the stats' histograms for |ns|. */
+unsigned qasm_mbox_us_bucket(qasm_duration ns);
+
 struct qasm_mbox_stats {
     uint64_t packets_in;
     uint64_t packets_forwarded;
@@ -397,7 +412,11 @@ struct qasm_mbox_stats {
     uint64_t packets_released;                       /* held packets decided */
     uint64_t released_joined;     /* ... that joined a known connection */
     uint64_t released_default;    /* ... that got default treatment */
-    uint64_t hold_timeouts;       /* ... decided because hold_time ran out */
+    uint64_t hold_timeouts;       /* ... decided because the hold ran out (hold_ceiling, or
+                                     hold_time when that is longer) */
+    uint64_t held_past_hold;      /* ... decided later than hold_time after being held */
+    uint64_t joined_past_hold;    /* ... of which joined their connection: each one a
+                                     transient mapping a fixed hold of hold_time would have made */
     uint64_t held_now;            /* packets held at this moment */
     uint64_t path[QASM_MBOX_PATH_MAX];   /* packets by state path (fig9) */
     uint64_t cls[QASM_MBOX_CLASS_MAX];   /* packets by classification */
@@ -415,6 +434,12 @@ struct qasm_mbox_stats {
                                      no attestation) */
     uint64_t adopted;             /* 5-tuples given default treatment that joined their connection
                                      when the tracker attested them later (late answer, push) */
+    /* Where the time goes, in log2 buckets of microseconds: bucket 0 is
+     * [0, 1 us), bucket i is [2^(i-1), 2^i) us, the last one everything above. */
+    uint64_t hold_us[QASM_MBOX_US_BUCKETS];   /* held packets: hold start -> decided */
+    uint64_t answer_us[QASM_MBOX_US_BUCKETS]; /* queries: queued -> answered */
+    uint64_t adopt_us[QASM_MBOX_US_BUCKETS];  /* adopted 5-tuples: default entry made ->
+                                                 attested (how late the race was lost) */
     uint64_t cid_lens_learned;    /* server CID lengths learned */
 
     uint64_t tracker_queries;     /* QUERY requests */

@@ -31,7 +31,8 @@ int qasm_mbox_flags_take(struct qasm_mbox_flags *f, const char *name, const char
         { "udp-timeout", &f->udp_timeout }, { "udp-stream-timeout", &f->udp_stream },
         { "rate", &f->rate },            { "burst", &f->burst },
         { "hold", &f->hold },            { "hold-max", &f->hold_max },
-        { "hold-per-dcid", &f->hold_per }, { "cache-ttl", &f->cache_ttl },
+        { "hold-per-dcid", &f->hold_per }, { "hold-ceiling", &f->hold_ceiling },
+        { "cache-ttl", &f->cache_ttl },
         { "query-timeout", &f->query_timeout }, { "max-entries", &f->max_entries },
         { "seed", &f->seed },
     };
@@ -142,6 +143,8 @@ int qasm_mbox_flags_apply(const struct qasm_mbox_flags *f, struct qasm_mbox_conf
         (f->rate && get_pos(&cfg->rl_rate, "rate", f->rate, err, errlen)) ||
         (f->burst && get_pos(&cfg->rl_burst, "burst", f->burst, err, errlen)) ||
         (f->hold && get_dur(&cfg->hold_time, "hold", f->hold, err, errlen)) ||
+        (f->hold_ceiling &&
+         get_dur(&cfg->hold_ceiling, "hold-ceiling", f->hold_ceiling, err, errlen)) ||
         (f->hold_max && get_size(&cfg->hold_max, "hold-max", f->hold_max, 10000000, err, errlen)) ||
         (f->hold_per &&
          get_size(&cfg->hold_max_per_dcid, "hold-per-dcid", f->hold_per, 1000000, err, errlen)) ||

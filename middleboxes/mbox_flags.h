@@ -26,13 +26,14 @@
     { "bytes", no_argument, NULL, (VAL) }, { "backend", required_argument, NULL, (VAL) },         \
     { "hold", required_argument, NULL, (VAL) }, { "hold-max", required_argument, NULL, (VAL) },   \
     { "hold-per-dcid", required_argument, NULL, (VAL) },                                          \
+    { "hold-ceiling", required_argument, NULL, (VAL) },                                           \
     { "cache-ttl", required_argument, NULL, (VAL) },                                              \
     { "query-timeout", required_argument, NULL, (VAL) },                                          \
     { "max-entries", required_argument, NULL, (VAL) }, { "seed", required_argument, NULL, (VAL) }
 
 struct qasm_mbox_flags {
     const char *public_ip, *ports, *udp_timeout, *udp_stream, *rate, *burst, *hold, *hold_max,
-            *hold_per, *cache_ttl, *query_timeout, *max_entries, *seed;
+            *hold_per, *hold_ceiling, *cache_ttl, *query_timeout, *max_entries, *seed;
     int bytes;
     struct qasm_addr backends[QASM_MBOX_MAX_BACKENDS];
     size_t nbackends;

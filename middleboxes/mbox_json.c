@@ -1,9 +1,32 @@
 /* mbox_json.c: the backend-independent parts of --stats-json, see mbox_json.h. */
 #include "mbox_json.h"
 
+#include <stdio.h>
+
 #include "cid.h"
 #include "tracker_link.h"
 #include "tracker_session.h"
+
+/*
+ * A log2 histogram of the core as {"<upper bound in us>": count, ...}, empty
+ * buckets left out ("inf" for the last): e.g. "hold_us": {"2048": 5} is five
+ * packets held between 1024 and 2048 us.
+ */
+static void us_buckets(struct qasm_json *j, const char *key, const uint64_t *b)
+{
+    char name[24];
+    qasm_json_obj(j, key);
+    for (unsigned i = 0; i < QASM_MBOX_US_BUCKETS; i++) {
+        if (b[i] == 0)
+            continue;
+        if (i == QASM_MBOX_US_BUCKETS - 1)
+            snprintf(name, sizeof(name), "inf");
+        else
+            snprintf(name, sizeof(name), "%llu", 1ull << i);
+        qasm_json_u64(j, name, b[i]);
+    }
+    qasm_json_close(j);
+}
 
 void qasm_mbox_json_counters(struct qasm_json *j, const struct qasm_mbox *m,
                              const struct qasm_mbox_config *cfg,
@@ -39,9 +62,15 @@ void qasm_mbox_json_counters(struct qasm_json *j, const struct qasm_mbox *m,
     qasm_json_u64(j, "released_joined", st.released_joined);
     qasm_json_u64(j, "released_default", st.released_default);
     qasm_json_u64(j, "hold_timeouts", st.hold_timeouts);
+    qasm_json_u64(j, "held_past_hold", st.held_past_hold);
+    qasm_json_u64(j, "joined_past_hold", st.joined_past_hold);
     qasm_json_u64(j, "held_now", st.held_now);
     qasm_json_u64(j, "migrations", st.migrations);
     qasm_json_u64(j, "unattested", st.unattested);
+    qasm_json_u64(j, "adopted", st.adopted);
+    us_buckets(j, "hold_us", st.hold_us);
+    us_buckets(j, "answer_us", st.answer_us);
+    us_buckets(j, "adopt_us", st.adopt_us);
     qasm_json_u64(j, "cid_lens_learned", st.cid_lens_learned);
     qasm_json_u64(j, "tracker_queries", st.tracker_queries);
     qasm_json_u64(j, "tracker_waits", st.tracker_waits);

@@ -41,6 +41,8 @@ fuzz_mbox_SRCS := tests/fuzz/fuzz_mbox.c $(MBOX_CORE_SRCS)
 PROGS += qasm-mbox-bench
 qasm-mbox-bench_SRCS := middleboxes/bench.c $(MBOX_CORE_SRCS)
 INTEG_TESTS += tests/integration/mbox_flags.sh tests/integration/mbox_h3.sh
+# The tracker race lost on purpose (tracker stopped): held packets wait for the answer.
+INTEG_TESTS += tests/integration/mbox_race.sh
 
 UNIT_TESTS += test_mbox_stats
 test_mbox_stats_SRCS := tests/unit/test_mbox_stats.c middleboxes/stats.c

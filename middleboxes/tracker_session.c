@@ -276,6 +276,11 @@ int qasm_tsess_new(struct qasm_tsess **ps, struct ev_loop *loop, const struct qa
     s->fd = -1;
     s->backoff = BACKOFF_MIN;
     ev_io_init(&s->rio, rio_cb, -1, EV_READ);
+    /* Tracker messages before the hold timer and the packet sockets when both
+     * are due in one loop iteration (after a stall of the middlebox): an
+     * answer already received must release its held packets before their
+     * hold runs out. */
+    ev_set_priority(&s->rio, EV_MAXPRI);
     ev_io_init(&s->wio, wio_cb, -1, EV_WRITE);
     ev_timer_init(&s->timer, timer_cb, 0., 0.);
     s->rio.data = s->wio.data = s->timer.data = s;

@@ -1022,6 +1022,25 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+/*
+ * The UDP watcher: a batch of reports, then the answers and pushes they
+ * caused leave at once, in this loop iteration, instead of after another
+ * poll for writability: a middlebox holds a migrated packet until they
+ * arrive. (drain_reports calls udp_cb directly: the session being read
+ * flushes its own output, and closing another one there is not safe.)
+ */
+static void udp_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct tracker *t = w->data;
+    udp_cb(loop, w, revents);
+    struct session *s = t->sessions, *next;
+    for (; s; s = next) {
+        next = s->next;
+        if (!s->dead && s->wlen > s->woff)
+            session_write_cb(loop, &s->wio, EV_WRITE);
+    }
+}
+
 /* ---- timers and signals ----------------------------------------------- */
 
 static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1080,8 +1099,12 @@ static int open_listeners(struct tracker *t, const struct qasm_addr *a)
     int i = t->nlisten++;
     t->udp_fd[i] = u;
     t->tcp_fd[i] = tc;
-    ev_io_init(&t->udp_io[i], udp_cb, u, EV_READ);
+    ev_io_init(&t->udp_io[i], udp_io_cb, u, EV_READ);
     ev_io_init(&t->tcp_io[i], accept_cb, tc, EV_READ);
+    /* Reports before everything else that is due in the same loop iteration,
+     * timers included: after a stall (a busy machine), a QUERY's wait must
+     * not run out while the report that satisfies it sits unread. */
+    ev_set_priority(&t->udp_io[i], EV_MAXPRI);
     t->udp_io[i].data = t->tcp_io[i].data = t;
     ev_io_start(t->loop, &t->udp_io[i]);
     ev_io_start(t->loop, &t->tcp_io[i]);

@@ -472,15 +472,18 @@ static void test_hold_timeout_and_tracker_loss(void **state)
     struct qasm_mbox_verdict v;
     t_short(&p, &s2, 40);
     assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_SEC, &v), QASM_MBOX_HOLD);
-    assert_int_equal(qasm_mbox_next_expiry(m), QASM_SEC + 2 * QASM_MS);
-    qasm_mbox_expire(m, QASM_SEC + 2 * QASM_MS - 1);
+    /* the tracker never answers: the hold ends at its ceiling (100 ms), not before */
+    assert_int_equal(qasm_mbox_next_expiry(m), QASM_SEC + 100 * QASM_MS);
+    qasm_mbox_expire(m, QASM_SEC + 100 * QASM_MS - 1);
     assert_int_equal(qasm_mbox_next_release(m, &v), 0);
-    qasm_mbox_expire(m, QASM_SEC + 2 * QASM_MS);
+    qasm_mbox_expire(m, QASM_SEC + 100 * QASM_MS);
     assert_int_equal(qasm_mbox_next_release(m, &v), 1);
     assert_int_equal(v.action, QASM_MBOX_FORWARD);
     assert_int_not_equal(v.public_port, port);
     assert_int_equal(t_stats(m).hold_timeouts, 1);
     assert_int_equal(t_stats(m).released_default, 1);
+    assert_int_equal(t_stats(m).held_past_hold, 1);
+    assert_int_equal(t_stats(m).joined_past_hold, 0);
     /* the query is forgotten after query_timeout */
     qasm_mbox_expire(m, 3 * QASM_SEC);
     assert_int_equal(t_stats(m).tracker_timeouts, 1);
@@ -506,8 +509,8 @@ static void test_hold_timeout_and_tracker_loss(void **state)
     qasm_mbox_del(m);
 }
 
-/* The tracker answers after --hold: the packet got its own mapping, then the late answer
- * moves the 5-tuple to the connection and the extra port is closed. */
+/* The tracker answers after the hold's ceiling: the packet got its own mapping, then the
+ * late answer moves the 5-tuple to the connection and the extra port is closed. */
 static void test_late_answer_repairs(void **state)
 {
     (void)state;
@@ -522,7 +525,7 @@ static void test_late_answer_repairs(void **state)
     t_short(&p, &s2, 40);
     assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_MS, &v), QASM_MBOX_HOLD);
     assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
-    qasm_mbox_expire(m, 3 * QASM_MS);
+    qasm_mbox_expire(m, 101 * QASM_MS);
     assert_int_equal(qasm_mbox_next_release(m, &v), 1);
     uint16_t extra = v.public_port;
     assert_int_not_equal(extra, port);
@@ -533,17 +536,155 @@ static void test_late_answer_repairs(void **state)
     t_rec_dcid(&t, &s2);
     t_rec_client(&t, C1);
     t_rec_client(&t, C2);
-    qasm_mbox_answer(m, r.id, &t.r, 5 * QASM_MS);
+    qasm_mbox_answer(m, r.id, &t.r, 105 * QASM_MS);
     struct qasm_mbox_event ev;
     assert_int_equal(qasm_mbox_next_event(m, &ev), 1);
     assert_int_equal(ev.type, QASM_MBOX_EV_PORT_CLOSE);
     assert_int_equal(ev.addr.port, extra);
-    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 6 * QASM_MS, &v),
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 106 * QASM_MS, &v),
                      QASM_MBOX_FORWARD);
     assert_int_equal(v.public_port, port);
     struct qasm_mbox_stats st = t_stats(m);
     assert_int_equal(st.mappings, 1);
     assert_int_equal(st.adopted, 1);
+    /* the default entry was made at 101 ms and adopted at 105 ms: the [2, 4) ms bucket */
+    assert_int_equal(st.adopt_us[qasm_mbox_us_bucket(4 * QASM_MS)], 1);
+    assert_int_equal(st.adopt_us[12], 1);
+    qasm_mbox_del(m);
+}
+
+/*
+ * The race under load: the agent's report reached the tracker in time, but
+ * the tracker's answer (reactive) or push (proactive) reaches the core
+ * later than --hold after the packet, because the tracker or the middlebox
+ * was not scheduled at once. The shell's timer fires at --hold in between.
+ * The packet must still join its connection: one mapping, not a transient
+ * second one (which the server would see as a NAT rebinding).
+ */
+static void answer_after_hold(enum qasm_mbox_mode mode)
+{
+    struct qasm_mbox *m = nat_new(mode, 40000, 40009);
+    uint16_t port = handshake(m, 0);
+    struct qasm_cid odcid = t_cid(1), s2 = t_cid(3);
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &s2);
+    t_rec_client(&t, C1);
+    if (mode == QASM_MBOX_PROACTIVE)
+        qasm_mbox_push(m, &t.r, 10); /* the new DCID is known, C2 is not attested yet */
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_mbox_req r;
+    t_short(&p, &s2, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_MS, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+    assert_int_equal(r.wait_ms, 2); /* the tracker still decides at --hold */
+    /* the shell's timer at --hold and a bit: the tracker has not answered yet */
+    qasm_mbox_expire(m, QASM_MS + 2 * QASM_MS + 500 * QASM_US);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 0);
+    assert_int_equal(t_stats(m).held_now, 1);
+    /* 5 ms after the packet, the attestation arrives */
+    t_rec_client(&t, C2);
+    if (mode == QASM_MBOX_PROACTIVE)
+        qasm_mbox_push(m, &t.r, 6 * QASM_MS);
+    else
+        qasm_mbox_answer(m, r.id, &t.r, 6 * QASM_MS);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_int_equal(v.action, QASM_MBOX_FORWARD);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_CONN);
+    assert_int_equal(v.public_port, port);
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_int_equal(st.mappings_created, 1);
+    assert_int_equal(st.ports_high_water, 1);
+    assert_int_equal(st.released_default, 0);
+    assert_int_equal(st.hold_timeouts, 0);
+    assert_int_equal(st.migrations, 1);
+    qasm_mbox_del(m);
+}
+
+static void test_answer_after_hold_reactive(void **state)
+{
+    (void)state;
+    answer_after_hold(QASM_MBOX_REACTIVE);
+}
+
+static void test_push_after_hold_proactive(void **state)
+{
+    (void)state;
+    answer_after_hold(QASM_MBOX_PROACTIVE);
+}
+
+/* The same race, counted: a hold that outlived --hold and joined is a transient
+ * mapping avoided; the time held and the answer's delay land in their buckets. */
+static void test_hold_stats(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_REACTIVE, 40000, 40009);
+    handshake(m, 0);
+    struct qasm_cid odcid = t_cid(1), s2 = t_cid(3), s3 = t_cid(4);
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &s2);
+    t_rec_client(&t, C1);
+    t_rec_client(&t, C2);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_mbox_req r;
+    /* answered after 1 ms: within --hold */
+    t_short(&p, &s2, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_MS, &v), QASM_MBOX_HOLD);
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+    qasm_mbox_answer(m, r.id, &t.r, 2 * QASM_MS);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    /* answered after 10 ms: past --hold, joined */
+    t_short(&p, &s3, 40);
+    assert_int_equal(t_send(m, &p, C3, SRV, QASM_MBOX_FROM_CLIENT, 10 * QASM_MS, &v),
+                     QASM_MBOX_HOLD);
+    assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+    qasm_mbox_expire(m, 15 * QASM_MS);
+    t_rec_dcid(&t, &s3);
+    t_rec_client(&t, C3);
+    qasm_mbox_answer(m, r.id, &t.r, 20 * QASM_MS);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_CONN);
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_int_equal(st.released_joined, 2);
+    assert_int_equal(st.held_past_hold, 1);
+    assert_int_equal(st.joined_past_hold, 1);
+    assert_int_equal(st.mappings_created, 1);
+    /* 1 ms = 1000 us: bucket 10 ([512, 1024) us); 10 ms: bucket 14 ([8192, 16384) us) */
+    assert_int_equal(qasm_mbox_us_bucket(QASM_MS), 10);
+    assert_int_equal(qasm_mbox_us_bucket(999), 0);
+    assert_int_equal(qasm_mbox_us_bucket(QASM_SEC * 1000), QASM_MBOX_US_BUCKETS - 1);
+    assert_int_equal(st.hold_us[10], 1);
+    assert_int_equal(st.hold_us[14], 1);
+    assert_int_equal(st.answer_us[10], 1);
+    assert_int_equal(st.answer_us[14], 1);
+    qasm_mbox_del(m);
+}
+
+/* hold_ceiling <= hold_time: the fixed hold of before (a replay may want it). */
+static void test_fixed_hold(void **state)
+{
+    (void)state;
+    struct qasm_mbox_config cfg;
+    qasm_mbox_config_init(&cfg, QASM_MBOX_NAT, QASM_MBOX_REACTIVE);
+    cfg.hold_ceiling = 0;
+    assert_int_equal(qasm_addr_parse_ip(&cfg.nat_public, PUB, 0), 0);
+    cfg.nat_port_max = 40009;
+    struct qasm_mbox *m;
+    assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+    handshake(m, 0);
+    struct qasm_cid d = t_cid(7);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    t_short(&p, &d, 40);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, QASM_SEC, &v), QASM_MBOX_HOLD);
+    assert_int_equal(qasm_mbox_next_expiry(m), QASM_SEC + 2 * QASM_MS);
+    qasm_mbox_expire(m, QASM_SEC + 2 * QASM_MS);
+    assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_FLOW);
+    assert_int_equal(t_stats(m).hold_timeouts, 1);
     qasm_mbox_del(m);
 }
 
@@ -748,6 +889,10 @@ int main(void)
         cmocka_unit_test(test_hijack_proactive),
         cmocka_unit_test(test_hold_timeout_and_tracker_loss),
         cmocka_unit_test(test_late_answer_repairs),
+        cmocka_unit_test(test_answer_after_hold_reactive),
+        cmocka_unit_test(test_push_after_hold_proactive),
+        cmocka_unit_test(test_hold_stats),
+        cmocka_unit_test(test_fixed_hold),
         cmocka_unit_test(test_hold_overflow),
         cmocka_unit_test(test_nonquic_default_in_aware_mode),
         cmocka_unit_test(test_config_errors),
