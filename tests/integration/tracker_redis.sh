@@ -96,6 +96,9 @@ ok "trackers A ($PA) and B ($PB) on one Redis"
 
 # 2. Watchers and a waiting query at B, report at A.
 ODCID=0102030405060708
+# The connection's secret, as its agent would choose it: every report of the connection
+# carries a MAC under it (only its owner may change it at the tracker).
+SECRET=5ec2e75ec2e75ec2e75ec2e75ec2e75e
 timeout 60 "${Bc[@]}" --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
 WONE=$!; pids+=("$WONE")
 timeout 60 "${Bc[@]}" --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
@@ -109,7 +112,7 @@ done
 grep -q watching "$work/watch_one.err" || fail "watchers at B did not subscribe"
 sleep 0.2
 
-"${A[@]}" report --odcid $ODCID --dcid aabbccdd --client 127.0.0.2:5000 \
+"${A[@]}" report --secret $SECRET --odcid $ODCID --dcid aabbccdd --client 127.0.0.2:5000 \
   --server 127.0.0.1:4433 --seq 10 >/dev/null || fail "report at A"
 found=0
 for _ in $(seq 1 50); do
@@ -124,14 +127,14 @@ wait $WQ || fail "waiting query at B: exit $?"
 [ "$(json_get "$work/wait.out" 'd["found"]')" = True ] || fail "waiting query at B not answered"
 ok "query waiting at B answered by a report at A"
 
-"${A[@]}" report --type dcid --odcid $ODCID --dcid 11223344 --dcid-seq 1 \
+"${A[@]}" report --secret $SECRET --type dcid --odcid $ODCID --dcid 11223344 --dcid-seq 1 \
   --client 127.0.0.3:6000 --client0 127.0.0.2:5000 --seq 11 >/dev/null || fail "report dcid at A"
 for _ in $(seq 1 50); do "${Bc[@]}" query 11223344 >/dev/null 2>&1 && break; sleep 0.1; done
 "${Bc[@]}" --json query 11223344 >"$work/q2.json" || fail "B: new DCID not seen"
 [ "$(json_get "$work/q2.json" 'd["connection"]["current"]')" = 127.0.0.3:6000 ] || fail "B: current address"
-"${A[@]}" report --type addr --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
+"${A[@]}" report --secret $SECRET --type addr --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
   --seq 12 >/dev/null || fail "report addr at A"
-"${A[@]}" report --close --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
+"${A[@]}" report --secret $SECRET --close --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
   --seq 13 >/dev/null || fail "report close at A"
 wait $WONE || fail "watch one at B: exit $?"
 wait $WALL || fail "watch all at B: exit $?"
