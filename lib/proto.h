@@ -64,7 +64,7 @@
 #define QASM_PROTO_MAX_DCIDS 16
 #define QASM_PROTO_MAX_CLIENTS 8
 /* Counters in one STATS reply, and the longest counter name (NUL excluded). */
-#define QASM_PROTO_MAX_STATS 64
+#define QASM_PROTO_MAX_STATS 96
 #define QASM_PROTO_STAT_NAMELEN 31
 /* Longest text in an ERROR reply (NUL excluded). */
 #define QASM_PROTO_ERR_TEXTLEN 127

@@ -61,9 +61,9 @@ ODCID=0102030405060708
 SECRET=5ec2e75ec2e75ec2e75ec2e75ec2e75e
 # Watchers: all connections (3 pushes: opened, dcid_new, closed) and a
 # pending subscription to the O-DCID, which binds when the report arrives.
-timeout 60 "${C[@]}" --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
+timeout 60 "${C[@]}" --timeout 50s --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
 WALL=$!; pids+=("$WALL")
-timeout 60 "${C[@]}" --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
+timeout 60 "${C[@]}" --timeout 50s --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
 WONE=$!; pids+=("$WONE")
 # A query that waits for a DCID nobody reported yet.
 timeout 60 "${C[@]}" --json --timeout 30s query aabbccdd --wait 15000 >"$work/wait.out" 2>"$work/wait.err" &
