@@ -757,6 +757,13 @@ int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_prot
             s->st.rejected_unknown++;
             return -ENOENT;
         }
+        if (!s->cfg.trust_any && !qasm_addr_ip_eq(&r->client0, src)) {
+            /* Only the first client address's host may claim the key: else anyone who
+             * read a dump could own a connection the tracker lost (a restart) or has
+             * not heard of yet, and list its own address for the victim's DCIDs. */
+            s->st.rejected_trust++;
+            return -EACCES;
+        }
         if (!qasm_proto_report_verify(type, r, r->secret)) {
             if (qasm_proto_report_has_mac(r))
                 s->st.rejected_bad_mac++;

@@ -110,7 +110,9 @@ void qasm_store_del(struct qasm_store *s);
  * qasm_store_report applies one agent report of |type| (REPORT_*) that came
  * from |src| (the datagram's source; may be NULL when trust_any is set) at
  * time |now|. Returns QASM_STORE_CHANGED or QASM_STORE_UNCHANGED, or:
- *   -EACCES   client IP differs from the source IP (trust source)
+ *   -EACCES   client IP differs from the source IP (trust source); or a report
+ *             that would create a connection comes from another IP than its
+ *             first client address's
  *   -EPERM    not from the connection's owner: no MAC, a MAC that does not
  *             verify under the connection's secret, or an OPEN/REFRESH
  *             naming another secret (docs/PROTOCOL.md, "Authentication")

@@ -745,6 +745,42 @@ static void test_forged_reports_are_refused(void **state)
     assert_true(qasm_addr_eq(&after.clients[0], &before.clients[0]));
 }
 
+/*
+ * A connection the tracker does not hold (lost in a restart, or not opened
+ * yet) cannot be claimed from another host than its first client address's,
+ * even with a valid MAC under the claimant's own secret.
+ */
+static void test_unknown_connection_claimed_only_from_its_first_address(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t mine[QASM_PROTO_SECRET_LEN];
+    memset(mine, 0x66, sizeof(mine));
+    struct qasm_proto_report r = R("0102", "10.0.0.1:5000", "10.0.0.66:4000", 4294967280u);
+    r.conn.odcid = r.odcid;
+    r.conn.dcids[0].cid = C("aabb");
+    r.conn.ndcids = 1;
+    r.conn.clients[0] = r.client0;
+    r.conn.clients[1] = r.client;
+    r.conn.nclients = 2;
+    r.conn.current = 1;
+    assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_REFRESH, &r, mine), 0);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_REFRESH, &r, &r.client, T0),
+                     -EACCES);
+    r = R("0102", "10.0.0.1:5000", "10.0.0.66:4000", 1);
+    r.server = A("192.0.2.1:443");
+    assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_OPEN, &r, mine), 0);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_OPEN, &r, &r.client, T0), -EACCES);
+    assert_int_equal(qasm_store_get_stats(f->s)->rejected_trust, 2);
+    assert_int_equal(qasm_store_count(f->s), 0);
+    /* The owner's host then opens it (a new port of the same IP is fine). */
+    r = R("0102", "10.0.0.1:5000", "10.0.0.1:5000", 1);
+    r.server = A("192.0.2.1:443");
+    struct qasm_proto_report o = owned(QASM_PROTO_REPORT_OPEN, &r);
+    struct qasm_addr src = A("10.0.0.1:39999");
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_OPEN, &o, &src, T0),
+                     QASM_STORE_CHANGED);
+}
+
 /* The MAC covers every field: a valid report with one field changed is refused. */
 static void test_tampered_report_is_refused(void **state)
 {
@@ -854,6 +890,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dcid_moves_to_newest_claimant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_reports_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_report_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_connection_claimed_only_from_its_first_address,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner_migrates_to_new_ip_and_closes, setup,
                                         teardown),
         cmocka_unit_test(test_converges_under_reorder_and_duplication),
