@@ -250,6 +250,13 @@ static void report(qasm_tstamp t, uint8_t type, const struct qasm_proto_report *
     uint8_t buf[QASM_PROTO_MAX_MSG];
     qasm_proto_msg_init(&m, type, 0);
     m.u.report = *r;
+    /* The agent's secret of this connection: random in the agent, derived here so
+     * the corpus stays byte-identical across regenerations. */
+    uint8_t secret[QASM_PROTO_SECRET_LEN];
+    memset(secret, 0xa5, sizeof(secret));
+    memcpy(secret, r->odcid.data, r->odcid.len < sizeof(secret) ? r->odcid.len : sizeof(secret));
+    if (qasm_proto_report_sign(type, &m.u.report, secret) < 0)
+        die("qasm_proto_report_sign failed");
     ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
     if (n < 0)
         die("qasm_proto_encode failed");
@@ -571,6 +578,12 @@ static int gen(const char *dir, const struct scenario *s)
                 m.u.report = r;
                 ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
                 add_udp(ta - 100 * QASM_US, &att, &tracker, buf, (size_t)n);
+                /* and one naming its own address (source attestation passes), without
+                 * the victim's secret: refused as not from the connection's owner */
+                m.u.report.client = att;
+                m.u.report.seq = 4294967280u;
+                n = qasm_proto_encode(buf, sizeof(buf), &m);
+                add_udp(ta - 50 * QASM_US, &att, &tracker, buf, (size_t)n);
             }
             for (int k = 0; k < 5; k++) {
                 struct qasm_cid d;

@@ -1,8 +1,10 @@
 -- qasm-tracker.lua: Wireshark / tshark dissector for the QASM tracker
--- protocol (docs/PROTOCOL.md, version 1): agent reports over UDP, and the
--- middlebox / qasm-trackctl sessions over TCP, on port 4790 (the default
--- tracker port) and, by heuristic, on any UDP port (magic "QT", version 1,
--- length = datagram length).
+-- protocol (docs/PROTOCOL.md, version 2, and version 1 for older recordings):
+-- agent reports over UDP, and the middlebox / qasm-trackctl sessions over
+-- TCP, on port 4790 (the default tracker port) and, by heuristic, on any UDP
+-- port (magic "QT", version 1 or 2, length = datagram length). A version-2
+-- report ends with the connection's secret (OPEN, REFRESH), its MAC and the
+-- reserved key MAC; the dissector shows them, it cannot check the MAC.
 --
 --   tshark -X lua_script:captures/qasm-tracker.lua -r capture.pcap -Y qasmt
 --   wireshark -X lua_script:captures/qasm-tracker.lua capture.pcap
@@ -10,7 +12,8 @@
 --
 -- Display filter fields: qasmt.type, qasmt.req_id, qasmt.odcid, qasmt.client0,
 -- qasmt.client, qasmt.seq, qasmt.scid, qasmt.server, qasmt.dcid, qasmt.cid_seq,
--- qasmt.wait_ms, qasmt.cid, qasmt.event, qasmt.rev, ... (see the list below).
+-- qasmt.wait_ms, qasmt.cid, qasmt.event, qasmt.rev, qasmt.secret, qasmt.mac,
+-- qasmt.key_mac, ... (see the list below).
 
 local qasmt = Proto("qasmt", "QASM Tracker Protocol")
 
@@ -65,6 +68,9 @@ local f = {
     err_text = ProtoField.string("qasmt.err_text", "Error text"),
     stat_name = ProtoField.string("qasmt.stat_name", "Counter"),
     stat_value = ProtoField.uint64("qasmt.stat_value", "Value"),
+    secret = ProtoField.bytes("qasmt.secret", "Connection secret", base.NONE),
+    mac = ProtoField.bytes("qasmt.mac", "MAC (connection secret)", base.NONE),
+    key_mac = ProtoField.bytes("qasmt.key_mac", "MAC (shared key)", base.NONE),
 }
 qasmt.fields = f
 
@@ -199,8 +205,9 @@ local function message(tvb, pinfo, tree, off, len)
     local r = reader(tvb, t, off + HDR_LEN, stop)
     local info = name
     local ok, err = pcall(function()
-        if tvb(off + 2, 1):uint() ~= 1 then
-            info = info .. " (version " .. tvb(off + 2, 1):uint() .. ", not decoded)"
+        local version = tvb(off + 2, 1):uint()
+        if version ~= 1 and version ~= 2 then
+            info = info .. " (version " .. version .. ", not decoded)"
             return
         end
         if ty >= 0x01 and ty <= 0x06 then
@@ -218,6 +225,24 @@ local function message(tvb, pinfo, tree, off, len)
                 info = info .. " dcid=" .. d .. " cid_seq=" .. tostring(s)
             elseif ty == 0x06 then
                 info = info .. " " .. record(r, t, tvb, stop)
+            end
+            if version == 2 then
+                local function bytes(field, n)
+                    if r.off + n > stop then error("malformed") end
+                    t:add(field, tvb(r.off, n))
+                    local v = tvb(r.off, n):bytes():tohex()
+                    r.off = r.off + n
+                    return v
+                end
+                if ty == 0x01 or ty == 0x06 then bytes(f.secret, 16) end
+                local mac = bytes(f.mac, 16)
+                info = info .. (mac:match("^0+$") and " unauthenticated" or " mac")
+                local kn = r.u8(nil)
+                if kn ~= 0 and kn ~= 16 then error("malformed") end
+                if kn == 16 then
+                    bytes(f.key_mac, 16)
+                    info = info .. " key-mac"
+                end
             end
         elseif ty == 0x10 then
             local d = r.cid(f.dcid)
@@ -333,10 +358,11 @@ tcp_proto.dissector = dissect_tcp
 DissectorTable.get("udp.port"):add(PORT, udp_proto)
 DissectorTable.get("tcp.port"):add(PORT, tcp_proto)
 
--- Any other UDP port: magic, version 1, a known type and an exact length.
+-- Any other UDP port: magic, version 1 or 2, a known type and an exact length.
 local function heuristic(tvb, pinfo, tree)
     local len = tvb:len()
-    if not header_ok(tvb, 0, len) or tvb(2, 1):uint() ~= 1 then return false end
+    local v = header_ok(tvb, 0, len) and tvb(2, 1):uint()
+    if v ~= 1 and v ~= 2 then return false end
     if not types[tvb(3, 1):uint()] or tvb(4, 2):uint() ~= len then return false end
     dissect_udp(tvb, pinfo, tree)
     return true
@@ -347,7 +373,8 @@ qasmt:register_heuristic("udp", heuristic)
 -- segment that starts with a valid header claims the conversation.
 local function heuristic_tcp(tvb, pinfo, tree)
     local len = tvb:len()
-    if not header_ok(tvb, 0, len) or tvb(2, 1):uint() ~= 1 then return false end
+    local v = header_ok(tvb, 0, len) and tvb(2, 1):uint()
+    if v ~= 1 and v ~= 2 then return false end
     local mlen = tvb(4, 2):uint()
     if not types[tvb(3, 1):uint()] or mlen < HDR_LEN or mlen > MAX_MSG then return false end
     pinfo.conversation = tcp_proto

@@ -33,14 +33,14 @@ for _ in $(seq 100); do grep -q "capturing on" "$tmp/c.log" && break; sleep 0.05
 timeout 30 "$build/qasm-tracker" --listen "127.0.0.1:$port" --log-level warn &
 pids+=($!)
 sleep 0.3
-ctl report --odcid c0ffee01 --client 127.0.0.1:5555 --server 127.0.0.1:4433 --dcid aabbccdd \
+ctl report --secret c0ffee01c0ffee01c0ffee01c0ffee01 --odcid c0ffee01 --client 127.0.0.1:5555 --server 127.0.0.1:4433 --dcid aabbccdd \
   --scid 0102
-ctl report --odcid c0ffee01 --client 127.0.0.1:5556 --client0 127.0.0.1:5555 --type addr
+ctl report --secret c0ffee01c0ffee01c0ffee01c0ffee01 --odcid c0ffee01 --client 127.0.0.1:5556 --client0 127.0.0.1:5555 --type addr
 timeout 10 "$build/qasm-trackctl" --tracker "127.0.0.1:$port" watch c0ffee01 --count 1 \
   >/dev/null 2>&1 &
 watch=$!
 sleep 0.2
-ctl report --odcid c0ffee01 --client 127.0.0.1:5557 --client0 127.0.0.1:5555 --type addr
+ctl report --secret c0ffee01c0ffee01c0ffee01c0ffee01 --odcid c0ffee01 --client 127.0.0.1:5557 --client0 127.0.0.1:5555 --type addr
 wait "$watch"
 ctl dump
 ctl stats

@@ -804,6 +804,20 @@ static void store_changes(struct qasm_replay *r, qasm_tstamp t)
     drain(r, t);
 }
 
+/*
+ * A report recorded without authentication (a version-1 capture, or an
+ * events file, which is the agent's own log) is taken as its connection's
+ * owner sent it: signed here with one secret for all, so the store core
+ * applies it as the tracker of that time did. Reports of a version-2
+ * capture keep their own secret and MAC, and forged ones are refused.
+ */
+static void sign_as_recorded(struct qasm_proto_msg *m)
+{
+    static const uint8_t recorded[QASM_PROTO_SECRET_LEN] = { 'q', 'a', 's', 'm', '-', 'r', 'e',
+                                                             'p', 'l', 'a', 'y', '-', 'v', '1' };
+    (void)qasm_proto_report_sign(m->hdr.type, &m->u.report, recorded);
+}
+
 static void apply_report(struct qasm_replay *r, const struct qasm_proto_msg *m,
                          const struct qasm_addr *source, qasm_tstamp t)
 {
@@ -900,7 +914,15 @@ static void udp_datagram(struct qasm_replay *r, qasm_tstamp t, const uint8_t *ip
             r->c.truncated++;
             return;
         }
-        if (qasm_proto_decode(&m, p, n) < 0) {
+        if (th.version == 1) {
+            /* recorded before reports were authenticated */
+            if (qasm_proto_decode_v1(&m, p, n) < 0) {
+                r->c.tracker_bad++;
+                return;
+            }
+            if (qasm_proto_is_report(m.hdr.type))
+                sign_as_recorded(&m);
+        } else if (qasm_proto_decode(&m, p, n) < 0) {
             r->c.tracker_bad++;
             return;
         }
@@ -1050,8 +1072,11 @@ int qasm_replay_event(struct qasm_replay *r, qasm_tstamp t, const struct qasm_pr
         return -EINVAL;
     clock_in(r, t);
     r->c.tracker_events++;
-    /* trusted: the report vouches for its own source */
-    apply_report(r, m, &m->u.report.client, t);
+    /* trusted: the report vouches for its own source, and for its owner unless signed */
+    struct qasm_proto_msg own = *m;
+    if (!qasm_proto_report_has_mac(&own.u.report))
+        sign_as_recorded(&own);
+    apply_report(r, &own, &own.u.report.client, t);
     return 0;
 }
 

@@ -240,6 +240,9 @@ static void print_json(const struct qasm_replay *r, const struct qasm_mbox_confi
     {
         const struct qasm_store_stats *ts = qasm_replay_tracker_stats(r);
         jw_u64(&j, "rejected_trust", ts->rejected_trust);
+        /* not from the connection's owner: no MAC, a bad one, another secret */
+        jw_u64(&j, "rejected_owner",
+               ts->rejected_unauth + ts->rejected_bad_mac + ts->rejected_owner);
         jw_u64(&j, "ignored_closed", ts->ignored_closed);
         jw_u64(&j, "unchanged", ts->unchanged);
         jw_u64(&j, "conns_created", ts->created);

@@ -37,6 +37,15 @@ check "retire after migration" "5e0000005a174000 0 127.0.0.1:50001" \
 check "report seq increasing" "1 2 3 4 5 6 7" \
   "$(ts port-migration.pcap 'qasmt' qasmt.seq | head -7 | tr '\n' ' ' | sed 's/ $//')"
 
+# 1b. version 2: OPEN carries the connection's secret, every report a MAC; the
+# attacker's forged reports (hijack.pcap, from 127.0.0.66) carry none
+check "open carries the secret" "c00000005a174000a5a5a5a5a5a5a5a5" \
+  "$(ts port-migration.pcap 'qasmt.type == 0x01' qasmt.secret)"
+check "every report of the agent has a MAC" "0" \
+  "$(ts port-migration.pcap 'qasmt && !qasmt.mac' frame.number | wc -l)"
+check "forged reports unauthenticated" "2 00000000000000000000000000000000" \
+  "$(ts hijack.pcap 'qasmt && ip.src == 127.0.0.66' qasmt.mac | sort | uniq -c | awk '{print $1, $2}')"
+
 # 2. IPv6 addresses
 check "ipv6 server" "[::1]:4433 [::1]:4433" \
   "$(ts ipv6.pcap 'qasmt.type == 0x01' qasmt.server | tr '\n' ' ' | sed 's/ $//')"

@@ -4,6 +4,7 @@
  */
 #include "agent_report.h"
 
+#include <errno.h>
 #include <string.h>
 
 static uint8_t report_type(enum qasm_agent_ev_type t)
@@ -112,5 +113,7 @@ ssize_t qasm_agent_report_encode(uint8_t *buf, size_t cap, struct qasm_agent_con
     struct qasm_proto_msg m;
 
     qasm_agent_report_fill(&m, c, ev);
+    if (qasm_proto_report_sign(m.hdr.type, &m.u.report, c->secret) < 0)
+        return -EINVAL;
     return qasm_proto_encode(buf, cap, &m);
 }

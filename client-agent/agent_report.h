@@ -23,9 +23,11 @@ int qasm_agent_report_fill(struct qasm_proto_msg *m, struct qasm_agent_conn *c,
                            const struct qasm_agent_ev *ev);
 
 /*
- * qasm_agent_report_encode is qasm_agent_report_fill + qasm_proto_encode into
- * |buf| (|cap| bytes; QASM_PROTO_MAX_MSG always suffices). Returns the
- * message length, or a negative error from qasm_proto_encode.
+ * qasm_agent_report_encode is qasm_agent_report_fill, then
+ * qasm_proto_report_sign with the connection's secret (c->secret: OPEN and
+ * REFRESH carry it, every report its MAC), then qasm_proto_encode into |buf|
+ * (|cap| bytes; QASM_PROTO_MAX_MSG always suffices). Returns the message
+ * length, or a negative error from qasm_proto_encode.
  */
 ssize_t qasm_agent_report_encode(uint8_t *buf, size_t cap, struct qasm_agent_conn *c,
                                  const struct qasm_agent_ev *ev);

@@ -24,6 +24,7 @@
 #include "addr.h"
 #include "cid.h"
 #include "clock.h"
+#include "proto.h"
 
 /* DCIDs remembered per connection (spare + active + recently retired). */
 #define QASM_AGENT_MAX_DCIDS 24
@@ -95,6 +96,11 @@ struct qasm_agent_conn {
     qasm_tstamp last_refresh;
     uint32_t nchanges;      /* DCID switches + address changes seen */
     uint32_t report_seq;    /* last report sequence number sent (agent_report.c) */
+    /* Chosen at random by the shell right after qasm_agent_conn_open (never
+     * by this core: it does no I/O), sent in OPEN and REFRESH; every report
+     * carries a MAC under it, so only this agent can change the connection
+     * at the tracker (docs/PROTOCOL.md, "Authentication"). */
+    uint8_t secret[QASM_PROTO_SECRET_LEN];
     uint8_t closed;
     uint8_t close_reason;
 };

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -746,6 +747,34 @@ static void learn(struct agent_entry *e, uint64_t seq, const struct qasm_cid *ci
     busy_end(t0);
 }
 
+/*
+ * The connection's secret (docs/PROTOCOL.md, "Authentication"): 16 random
+ * bytes from the kernel, which only this agent and the tracker learn. If
+ * the kernel has none to give (it never fails after boot), the reports go
+ * out with an all-zero secret, which anyone could guess: said once.
+ */
+static void conn_secret(uint8_t out[QASM_PROTO_SECRET_LEN])
+{
+    static int warned;
+    size_t got = 0;
+    while (got < QASM_PROTO_SECRET_LEN) {
+        ssize_t n = getrandom(out + got, QASM_PROTO_SECRET_LEN - got, GRND_NONBLOCK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got == QASM_PROTO_SECRET_LEN)
+        return;
+    memset(out, 0, QASM_PROTO_SECRET_LEN);
+    if (!warned) {
+        warned = 1;
+        qasm_warn("agent: no random bytes for connection secrets (%s): reports are forgeable",
+                  strerror(errno));
+    }
+}
+
 /* Inserts |e| (conn set) and reports it opened. */
 static int entry_insert(struct agent_entry *e, const struct qasm_cid *odcid,
                         const struct qasm_cid *scid, ngtcp2_tstamp ts)
@@ -770,6 +799,7 @@ static int entry_insert(struct agent_entry *e, const struct qasm_cid *odcid,
         g_stats.conns_tracked++;
         g_stats.conns_live++;
         qasm_agent_conn_open(&e->st, odcid, scid, &local, &remote, ts, &q);
+        conn_secret(e->st.secret);
         /* The DCID in use may already differ from the O-DCID (explicit tracking late). */
         observe_locked(e, &q);
         flush(e, &q);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "bytes.h"
+#include "hmac.h"
 
 /* ---- reading ---------------------------------------------------------- */
 
@@ -166,7 +167,8 @@ static void rd_conn(struct rd *r, struct qasm_proto_conn *c)
         rd_addr(r, &c->clients[i], 1);
 }
 
-static void rd_report(struct rd *r, uint8_t type, struct qasm_proto_report *rep)
+/* |version| 1: recordings made before reports were authenticated end after the body. */
+static void rd_report(struct rd *r, uint8_t type, struct qasm_proto_report *rep, uint8_t version)
 {
     memset(rep, 0, sizeof(*rep));
     rd_cid(r, &rep->odcid);
@@ -189,6 +191,16 @@ static void rd_report(struct rd *r, uint8_t type, struct qasm_proto_report *rep)
     default: /* ADDR, CLOSE: the head only */
         break;
     }
+    if (version == 1)
+        return;
+    if (type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH)
+        rd_bytes(r, rep->secret, sizeof(rep->secret));
+    /* The tail of every report: the connection MAC, then the (reserved) key MAC. */
+    rd_bytes(r, rep->mac, sizeof(rep->mac));
+    rep->key_mac_len = rd_u8(r);
+    if (!r->err && rep->key_mac_len != 0 && rep->key_mac_len != QASM_PROTO_MAC_LEN)
+        rd_fail(r, -EPROTO);
+    rd_bytes(r, rep->key_mac, rep->key_mac_len);
 }
 
 static int valid_text(const char *s, size_t n)
@@ -335,7 +347,8 @@ static void wr_conn(struct wr *w, const struct qasm_proto_conn *c)
         wr_addr(w, &c->clients[i], 1);
 }
 
-static void wr_report(struct wr *w, uint8_t type, const struct qasm_proto_report *rep)
+/* The fields a report's connection MAC covers: head, body, secret (OPEN, REFRESH). */
+static void wr_report_body(struct wr *w, uint8_t type, const struct qasm_proto_report *rep)
 {
     wr_cid(w, &rep->odcid);
     wr_addr(w, &rep->client0, 1);
@@ -357,6 +370,20 @@ static void wr_report(struct wr *w, uint8_t type, const struct qasm_proto_report
     default:
         break;
     }
+    if (type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH)
+        wr_bytes(w, rep->secret, sizeof(rep->secret));
+}
+
+static void wr_report(struct wr *w, uint8_t type, const struct qasm_proto_report *rep)
+{
+    wr_report_body(w, type, rep);
+    wr_bytes(w, rep->mac, sizeof(rep->mac));
+    if (rep->key_mac_len != 0 && rep->key_mac_len != QASM_PROTO_MAC_LEN) {
+        wr_invalid(w);
+        return;
+    }
+    wr_u8(w, rep->key_mac_len);
+    wr_bytes(w, rep->key_mac, rep->key_mac_len);
 }
 
 /* ---- public ----------------------------------------------------------- */
@@ -408,13 +435,13 @@ static int known_type(uint8_t t)
            (t >= QASM_PROTO_RECORD && t <= QASM_PROTO_STATS_REPLY);
 }
 
-int qasm_proto_decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
+static int decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len, uint8_t version)
 {
     memset(&m->hdr, 0, sizeof(m->hdr));
     int rv = qasm_proto_decode_hdr(&m->hdr, buf, len);
     if (rv < 0)
         return rv;
-    if (m->hdr.version != QASM_PROTO_VERSION)
+    if (m->hdr.version != version)
         return -EPROTONOSUPPORT;
     uint8_t type = m->hdr.type;
     if (!known_type(type))
@@ -428,7 +455,7 @@ int qasm_proto_decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
     case QASM_PROTO_REPORT_ADDR:
     case QASM_PROTO_REPORT_CLOSE:
     case QASM_PROTO_REPORT_REFRESH:
-        rd_report(&r, type, &m->u.report);
+        rd_report(&r, type, &m->u.report, version);
         break;
     case QASM_PROTO_QUERY:
         memset(&m->u.query, 0, sizeof(m->u.query));
@@ -503,6 +530,16 @@ int qasm_proto_decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
     if (r.p != r.end)
         return -EPROTO; /* trailing bytes */
     return 0;
+}
+
+int qasm_proto_decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
+{
+    return decode(m, buf, len, QASM_PROTO_VERSION);
+}
+
+int qasm_proto_decode_v1(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
+{
+    return decode(m, buf, len, 1);
 }
 
 ssize_t qasm_proto_encode(uint8_t *buf, size_t cap, const struct qasm_proto_msg *m)
@@ -634,6 +671,57 @@ int qasm_proto_conn_find_dcid(const struct qasm_proto_conn *conn, const struct q
         if (qasm_cid_eq(&conn->dcids[i].cid, cid))
             return (int)i;
     return -1;
+}
+
+ssize_t qasm_proto_report_auth_input(uint8_t *buf, size_t cap, uint8_t type,
+                                     const struct qasm_proto_report *r)
+{
+    if (!qasm_proto_is_report(type))
+        return -EINVAL;
+    struct wr w = { buf, buf + cap, 0 };
+    /* Version and type first: a MAC of one type never verifies as another. */
+    wr_u8(&w, QASM_PROTO_VERSION);
+    wr_u8(&w, type);
+    wr_report_body(&w, type, r);
+    if (w.err)
+        return w.err;
+    return (ssize_t)(w.p - buf);
+}
+
+static int report_mac(uint8_t type, const struct qasm_proto_report *r,
+                      const uint8_t secret[QASM_PROTO_SECRET_LEN], uint8_t out[QASM_PROTO_MAC_LEN])
+{
+    uint8_t in[QASM_PROTO_MAX_MSG], full[QASM_SHA256_LEN];
+    ssize_t n = qasm_proto_report_auth_input(in, sizeof(in), type, r);
+    if (n < 0)
+        return (int)n;
+    qasm_hmac_sha256(secret, QASM_PROTO_SECRET_LEN, in, (size_t)n, full);
+    memcpy(out, full, QASM_PROTO_MAC_LEN);
+    return 0;
+}
+
+int qasm_proto_report_sign(uint8_t type, struct qasm_proto_report *r,
+                           const uint8_t secret[QASM_PROTO_SECRET_LEN])
+{
+    if (type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH)
+        memcpy(r->secret, secret, QASM_PROTO_SECRET_LEN);
+    int rv = report_mac(type, r, secret, r->mac);
+    return rv < 0 ? -EINVAL : 0;
+}
+
+int qasm_proto_report_has_mac(const struct qasm_proto_report *r)
+{
+    static const uint8_t zero[QASM_PROTO_MAC_LEN];
+    return !qasm_memeq_ct(r->mac, zero, sizeof(zero));
+}
+
+int qasm_proto_report_verify(uint8_t type, const struct qasm_proto_report *r,
+                             const uint8_t secret[QASM_PROTO_SECRET_LEN])
+{
+    uint8_t want[QASM_PROTO_MAC_LEN];
+    if (!qasm_proto_report_has_mac(r) || report_mac(type, r, secret, want) < 0)
+        return 0;
+    return qasm_memeq_ct(want, r->mac, sizeof(want));
 }
 
 const char *qasm_proto_type_name(uint8_t type)

@@ -42,18 +42,29 @@
 
 #define QASM_PROTO_MAGIC0 0x51 /* 'Q' */
 #define QASM_PROTO_MAGIC1 0x54 /* 'T' */
-#define QASM_PROTO_VERSION 1
+#define QASM_PROTO_VERSION 2
 #define QASM_PROTO_HDR_LEN 12
 /* Largest message (header included). A report always fits one UDP datagram. */
 #define QASM_PROTO_MAX_MSG 4096
 /* Default port of the tracker (UDP and TCP). */
 #define QASM_PROTO_DEFAULT_PORT 4790
 
+/*
+ * Report authentication (docs/PROTOCOL.md, "Authentication"): the agent
+ * chooses a random secret per connection and sends it in REPORT_OPEN and
+ * REPORT_REFRESH; every report carries a MAC under that secret
+ * (HMAC-SHA-256 truncated to 16 bytes), so only the connection's owner can
+ * change it. A report may also carry a second MAC under a key shared with
+ * the tracker (reserved: length 0 or 16).
+ */
+#define QASM_PROTO_SECRET_LEN 16
+#define QASM_PROTO_MAC_LEN 16
+
 /* Bounds of a connection record: more DCIDs or client addresses are refused (-E2BIG). */
 #define QASM_PROTO_MAX_DCIDS 16
 #define QASM_PROTO_MAX_CLIENTS 8
 /* Counters in one STATS reply, and the longest counter name (NUL excluded). */
-#define QASM_PROTO_MAX_STATS 64
+#define QASM_PROTO_MAX_STATS 96
 #define QASM_PROTO_STAT_NAMELEN 31
 /* Longest text in an ERROR reply (NUL excluded). */
 #define QASM_PROTO_ERR_TEXTLEN 127
@@ -166,6 +177,13 @@ struct qasm_proto_report {
     /* REPORT_ADDR: the new address is |client| (nothing more). */
     /* REPORT_REFRESH: full state; conn.odcid/clients[0] repeat the key. */
     struct qasm_proto_conn conn;
+    /* REPORT_OPEN, REPORT_REFRESH: the connection's secret (never in records). */
+    uint8_t secret[QASM_PROTO_SECRET_LEN];
+    /* Every report: MAC under the connection's secret (qasm_proto_report_sign); all zero = none. */
+    uint8_t mac[QASM_PROTO_MAC_LEN];
+    /* Reserved for a MAC under a key shared with the tracker: 0 (none) or QASM_PROTO_MAC_LEN. */
+    uint8_t key_mac_len;
+    uint8_t key_mac[QASM_PROTO_MAC_LEN];
 };
 
 /*
@@ -285,6 +303,16 @@ int qasm_proto_decode_hdr(struct qasm_proto_hdr *h, const uint8_t *buf, size_t l
 int qasm_proto_decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len);
 
 /*
+ * qasm_proto_decode_v1 decodes a message of protocol version 1, for tools
+ * that read recordings made before reports were authenticated (qasm-replay).
+ * Version 1 differs only in its reports, which end after their body: no
+ * secret, no MACs (those fields of |m| are zero). Returns as
+ * qasm_proto_decode (-EPROTONOSUPPORT for any other version). A tracker
+ * never accepts version 1.
+ */
+int qasm_proto_decode_v1(struct qasm_proto_msg *m, const uint8_t *buf, size_t len);
+
+/*
  * qasm_proto_encode writes |m| (header fields version, type, flags, req_id
  * and the body for the type; the length is computed) into |buf| of |cap|
  * bytes. Returns the message length, or -ENOBUFS if |cap| is too small,
@@ -314,6 +342,40 @@ ssize_t qasm_proto_encode_error(uint8_t *buf, size_t cap, uint32_t req_id, uint1
  * or -1. The O-DCID is not in the list (compare it separately).
  */
 int qasm_proto_conn_find_dcid(const struct qasm_proto_conn *conn, const struct qasm_cid *cid);
+
+/*
+ * qasm_proto_report_auth_input writes the bytes a report's connection MAC
+ * covers into |buf| (|cap| bytes): the protocol version, the type, and the
+ * report's fields in their wire encoding up to the MAC (head, type-specific
+ * body, secret for OPEN/REFRESH). The header's req_id, flags and length and
+ * the trailing MACs are not covered (they carry no meaning for a report).
+ * Because the covered bytes are a canonical re-encoding of the decoded
+ * fields, a receiver verifies a decoded report without its raw bytes.
+ * Returns the length, or as qasm_proto_encode.
+ */
+ssize_t qasm_proto_report_auth_input(uint8_t *buf, size_t cap, uint8_t type,
+                                     const struct qasm_proto_report *r);
+
+/*
+ * qasm_proto_report_sign authenticates |r| (a report of |type|) with the
+ * connection's |secret|: for OPEN and REFRESH it copies |secret| into
+ * r->secret, then sets r->mac to HMAC-SHA-256(secret, auth input) cut to
+ * QASM_PROTO_MAC_LEN bytes. Sign after every other field is set. Returns 0
+ * or -EINVAL (a field the encoder would refuse).
+ */
+int qasm_proto_report_sign(uint8_t type, struct qasm_proto_report *r,
+                           const uint8_t secret[QASM_PROTO_SECRET_LEN]);
+
+/*
+ * qasm_proto_report_verify tells whether r->mac is the MAC of |r| under
+ * |secret| (compared in constant time). Returns 1 if it is, else 0 (also
+ * for an all-zero MAC, i.e. an unauthenticated report).
+ */
+int qasm_proto_report_verify(uint8_t type, const struct qasm_proto_report *r,
+                             const uint8_t secret[QASM_PROTO_SECRET_LEN]);
+
+/* qasm_proto_report_has_mac tells whether |r| carries a MAC (not all zero). */
+int qasm_proto_report_has_mac(const struct qasm_proto_report *r);
 
 /* qasm_proto_type_name returns "QUERY", "REPORT_OPEN", ... or "?" for an unknown type. */
 const char *qasm_proto_type_name(uint8_t type);

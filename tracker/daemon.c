@@ -697,6 +697,10 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "rejected_max_conns", ss->rejected_full);
     add_stat(st, "rejected_ip_cap", ss->rejected_ip_cap);
     add_stat(st, "rejected_bad", ss->rejected_bad);
+    add_stat(st, "rejected_unauth", ss->rejected_unauth);
+    add_stat(st, "rejected_bad_mac", ss->rejected_bad_mac);
+    add_stat(st, "rejected_owner", ss->rejected_owner);
+    add_stat(st, "rejected_unknown", ss->rejected_unknown);
     add_stat(st, "ignored_closed", ss->ignored_closed);
     add_stat(st, "created", ss->created);
     add_stat(st, "closed", ss->closed);
@@ -744,6 +748,30 @@ static void handle_stats(struct session *s, const struct qasm_proto_msg *m)
     session_send(s, &r);
 }
 
+/*
+ * One warning per second at most for reports refused as not from the
+ * connection's owner (a forger can send many): the counters have the totals.
+ */
+static void warn_refused(int rv, const struct qasm_proto_msg *m, const struct qasm_addr *src,
+                         qasm_tstamp now)
+{
+    static qasm_tstamp last;
+    static uint64_t quiet;
+    if (rv != -EPERM)
+        return;
+    if (last != 0 && now - last < QASM_SEC) {
+        quiet++;
+        return;
+    }
+    char a[QASM_ADDR_STRLEN], h[QASM_CID_HEXLEN];
+    qasm_warn("refused %s for O-DCID %s from %s: not the connection's owner "
+              "(%llu more refused quietly)", qasm_proto_type_name(m->hdr.type),
+              qasm_cid_hex(h, &m->u.report.odcid), qasm_addr_format(a, sizeof(a), src),
+              (unsigned long long)quiet);
+    last = now;
+    quiet = 0;
+}
+
 /* One whole message from a TCP session. */
 static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
 {
@@ -786,6 +814,7 @@ static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
             /* Reports over TCP are accepted too (the peer address is the source). */
             qasm_tstamp now = qasm_now();
             rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &s->peer, now);
+            warn_refused(rv, &m, &s->peer, now);
             t->n.reports_accepted += rv >= 0;
             if (rv == QASM_STORE_UNCHANGED && t->be)
                 qasm_backend_touch(t->be, qasm_store_get(t->store, &m.u.report.odcid,
@@ -1011,6 +1040,7 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
                 continue;
             }
             rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &src, now);
+            warn_refused(rv, &m, &src, now);
             if (rv >= 0)
                 t->n.reports_accepted++;
             if (rv == QASM_STORE_UNCHANGED && t->be)

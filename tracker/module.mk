@@ -27,6 +27,9 @@ PROGS += qasm-tracker-bench
 qasm-tracker-bench_SRCS := migration-bench/tracker_bench.c
 
 INTEG_TESTS += tests/integration/tracker_robust.sh
+# An attacker who reads the tracker forges reports and sends the victim's DCIDs
+# into every aware middlebox: refused (reports bound to the connection's owner).
+INTEG_TESTS += tests/integration/tracker_hijack.sh
 
 # Scale-out (issue 10): shared stores behind tracker/backend.h, Redis and
 # Redis Cluster (tracker/redis.c, slot routing in tracker/slots.c).

@@ -10,6 +10,12 @@
  *   qi:{CID}             index: "{ODCID}:CLIENT0" for the O-DCID and each DCID
  *   qasm:ev              pub/sub channel: 8-byte tracker id + PUSH message
  *
+ * The record and the PUSH are followed by the connection's secret (16
+ * bytes, docs/PROTOCOL.md "Authentication"), so that any tracker sharing
+ * the store can verify the owner's reports. Only trackers read Redis and
+ * these channels: the secret never reaches a middlebox (Redis needs AUTH
+ * where others can reach it).
+ *
  * The hash tag {ODCID} puts everything about one connection in one Cluster
  * slot, so one script (EVAL) bumps the sequence and stores the record
  * atomically. Writes go to the node of the key's slot (slots.h); MOVED
@@ -344,7 +350,40 @@ static void map_refresh(struct qasm_backend *b)
 
 /* ---- pub/sub ------------------------------------------------------------ */
 
-static void apply_record(struct qasm_backend *b, struct qasm_proto_conn *rec, uint8_t event)
+/*
+ * Decodes a message of |type| followed by an optional connection secret
+ * (see the head of this file). Returns 0 and sets *secret (NULL: none).
+ */
+static int decode_with_secret(struct qasm_proto_msg *m, uint8_t type, const uint8_t *p,
+                              size_t len, const uint8_t **secret)
+{
+    ssize_t mlen = qasm_proto_frame(p, len);
+    if (mlen <= 0)
+        return -1;
+    size_t rest = len - (size_t)mlen;
+    if (rest != 0 && rest != QASM_PROTO_SECRET_LEN)
+        return -1;
+    *secret = rest ? p + mlen : NULL;
+    if (qasm_proto_decode(m, p, (size_t)mlen) < 0 || m->hdr.type != type)
+        return -1;
+    return 0;
+}
+
+/* Encodes |m| into |buf| followed by |secret| if not NULL. Returns the length or < 0. */
+static ssize_t encode_with_secret(uint8_t *buf, size_t cap, const struct qasm_proto_msg *m,
+                                  const uint8_t *secret)
+{
+    ssize_t n = qasm_proto_encode(buf, cap, m);
+    if (n < 0 || secret == NULL)
+        return n;
+    if (cap - (size_t)n < QASM_PROTO_SECRET_LEN)
+        return -ENOBUFS;
+    memcpy(buf + n, secret, QASM_PROTO_SECRET_LEN);
+    return n + QASM_PROTO_SECRET_LEN;
+}
+
+static void apply_record(struct qasm_backend *b, struct qasm_proto_conn *rec,
+                         const uint8_t *secret, uint8_t event)
 {
     struct qasm_store_conn *c = qasm_store_get(b->cfg.store, &rec->odcid, &rec->clients[0]);
     if (c) {
@@ -354,7 +393,7 @@ static void apply_record(struct qasm_backend *b, struct qasm_proto_conn *rec, ui
             b->n.remote_gaps++; /* missed updates: the whole record heals them */
     }
     b->applying = 1;
-    int rv = qasm_store_apply(b->cfg.store, rec, event, qasm_now());
+    int rv = qasm_store_apply(b->cfg.store, rec, secret, event, qasm_now());
     b->applying = 0;
     if (rv == QASM_STORE_CHANGED)
         b->n.remote_applied++;
@@ -378,11 +417,12 @@ static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
     if (len < 8 + QASM_PROTO_HDR_LEN || qasm_get64(p) == b->id)
         return;
     struct qasm_proto_msg m;
-    if (qasm_proto_decode(&m, p + 8, len - 8) < 0 || m.hdr.type != QASM_PROTO_PUSH) {
+    const uint8_t *secret;
+    if (decode_with_secret(&m, QASM_PROTO_PUSH, p + 8, len - 8, &secret) < 0) {
         b->n.remote_stale++;
         return;
     }
-    apply_record(b, &m.u.push.conn, m.u.push.event);
+    apply_record(b, &m.u.push.conn, secret, m.u.push.event);
 }
 
 static void on_sub_connect(const redisAsyncContext *ac, int status)
@@ -483,11 +523,12 @@ static void on_shard_msg(redisAsyncContext *ac, void *reply, void *privdata)
     if (len < 8 + QASM_PROTO_HDR_LEN || qasm_get64(p) == b->id)
         return;
     struct qasm_proto_msg m;
-    if (qasm_proto_decode(&m, p + 8, len - 8) < 0 || m.hdr.type != QASM_PROTO_PUSH) {
+    const uint8_t *secret;
+    if (decode_with_secret(&m, QASM_PROTO_PUSH, p + 8, len - 8, &secret) < 0) {
         b->n.remote_stale++;
         return;
     }
-    apply_record(b, &m.u.push.conn, m.u.push.event);
+    apply_record(b, &m.u.push.conn, secret, m.u.push.event);
 }
 
 static void on_shard_connect(const redisAsyncContext *ac, int status)
@@ -580,15 +621,16 @@ static int chans_up(const struct qasm_backend *b)
     return 1;
 }
 
-static void publish(struct qasm_backend *b, const struct qasm_proto_conn *rec, uint8_t event)
+static void publish(struct qasm_backend *b, const struct qasm_proto_conn *rec,
+                    const uint8_t *secret, uint8_t event)
 {
-    uint8_t buf[8 + QASM_PROTO_MAX_MSG];
+    uint8_t buf[8 + QASM_PROTO_MAX_MSG + QASM_PROTO_SECRET_LEN];
     struct qasm_proto_msg m;
     m.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, QASM_PROTO_PUSH, 0, 0, 0 };
     m.u.push.event = event;
     m.u.push.conn = *rec;
     qasm_put64(buf, b->id);
-    ssize_t n = qasm_proto_encode(buf + 8, sizeof(buf) - 8, &m);
+    ssize_t n = encode_with_secret(buf + 8, sizeof(buf) - 8, &m, secret);
     if (n < 0)
         return;
     if (b->cluster) {
@@ -708,6 +750,8 @@ static const char write_script[] =
 struct write {
     struct qasm_proto_conn rec;
     uint8_t event;
+    uint8_t has_secret;
+    uint8_t secret[QASM_PROTO_SECRET_LEN];
 };
 
 static void count_cb(struct qasm_backend *b, redisReply *r, void *priv)
@@ -726,7 +770,7 @@ static void write_cb(struct qasm_backend *b, redisReply *r, void *priv)
         b->n.write_errors++;
         b->need_resync = 1;
         if (!b->closing)
-            publish(b, &w->rec, w->event);
+            publish(b, &w->rec, w->has_secret ? w->secret : NULL, w->event);
         free(w);
         return;
     }
@@ -735,7 +779,7 @@ static void write_cb(struct qasm_backend *b, redisReply *r, void *priv)
     if (c)
         qasm_store_conn_set_rev(c, seq);
     w->rec.rev = seq;
-    publish(b, &w->rec, w->event);
+    publish(b, &w->rec, w->has_secret ? w->secret : NULL, w->event);
     free(w);
 }
 
@@ -755,13 +799,14 @@ static void write_index(struct qasm_backend *b, const struct qasm_proto_conn *re
     }
 }
 
-static int write_record(struct qasm_backend *b, const struct qasm_proto_conn *rec, uint8_t event)
+static int write_record(struct qasm_backend *b, const struct qasm_proto_conn *rec,
+                        const uint8_t *secret, uint8_t event)
 {
-    uint8_t buf[QASM_PROTO_MAX_MSG];
+    uint8_t buf[QASM_PROTO_MAX_MSG + QASM_PROTO_SECRET_LEN];
     struct qasm_proto_msg m;
     m.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, QASM_PROTO_RECORD, 0, 0, 0 };
     m.u.conn = *rec;
-    ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
+    ssize_t n = encode_with_secret(buf, sizeof(buf), &m, secret);
     if (n < 0)
         return -EINVAL;
     char tag[KEYLEN], kc[KEYLEN], ks[KEYLEN], rev[16], ttl[16];
@@ -777,6 +822,9 @@ static int write_record(struct qasm_backend *b, const struct qasm_proto_conn *re
         return -ENOMEM;
     w->rec = *rec;
     w->event = event;
+    w->has_secret = secret != NULL;
+    if (secret)
+        memcpy(w->secret, secret, sizeof(w->secret));
     const char *argv[] = { "EVAL", write_script, "2", kc, ks, rev, ttl, (const char *)buf };
     size_t lens[] = { 4, sizeof(write_script) - 1, 1, kcl, ksl, rl, ttll, (size_t)n };
     int rv = cmd_send(b, qasm_slot_key(kc, kcl), write_cb, w, 8, argv, lens);
@@ -806,11 +854,11 @@ void qasm_backend_changed(struct qasm_backend *b, struct qasm_store_conn *c, uin
     if (is_final(event)) {
         /* The keys expire by themselves; tell the other trackers' replicas. */
         rec.rev++;
-        publish(b, &rec, event);
+        publish(b, &rec, qasm_store_conn_secret(c), event);
         return;
     }
     *qasm_store_conn_synced(c) = qasm_now();
-    write_record(b, &rec, event);
+    write_record(b, &rec, qasm_store_conn_secret(c), event);
 }
 
 void qasm_backend_touch(struct qasm_backend *b, struct qasm_store_conn *c, qasm_tstamp now)
@@ -841,7 +889,7 @@ void qasm_backend_touch(struct qasm_backend *b, struct qasm_store_conn *c, qasm_
             b->n.unsent++;
     }
     /* Same rev: the other trackers restart their replica's idle timer. */
-    publish(b, &rec, QASM_PROTO_EV_REFRESH);
+    publish(b, &rec, qasm_store_conn_secret(c), QASM_PROTO_EV_REFRESH);
 }
 
 /* After a (re)connection: write every connection this tracker owns. */
@@ -858,7 +906,7 @@ static void resync(struct qasm_backend *b)
         struct qasm_proto_conn rec;
         qasm_store_record(c, &rec);
         *qasm_store_conn_synced(c) = qasm_now();
-        write_record(b, &rec, QASM_PROTO_EV_REFRESH);
+        write_record(b, &rec, qasm_store_conn_secret(c), QASM_PROTO_EV_REFRESH);
         n++;
     }
     if (n)
@@ -896,14 +944,15 @@ static void record_cb(struct qasm_backend *b, redisReply *r, void *priv)
     }
     redisReply *rr = r->element[0], *rs = r->element[1];
     struct qasm_proto_msg m;
+    const uint8_t *secret = NULL;
     if (rr->type != REDIS_REPLY_STRING || rs->type != REDIS_REPLY_STRING ||
-        qasm_proto_decode(&m, (const uint8_t *)rr->str, rr->len) < 0 ||
-        m.hdr.type != QASM_PROTO_RECORD || !holds_cid(&m.u.conn, &l->cid)) {
+        decode_with_secret(&m, QASM_PROTO_RECORD, (const uint8_t *)rr->str, rr->len, &secret) < 0 ||
+        !holds_cid(&m.u.conn, &l->cid)) {
         lookup_end(b, l, 0);
         return;
     }
     m.u.conn.rev = (uint32_t)strtoul(rs->str, NULL, 10);
-    apply_record(b, &m.u.conn, QASM_PROTO_EV_REFRESH);
+    apply_record(b, &m.u.conn, secret, QASM_PROTO_EV_REFRESH);
     lookup_end(b, l, 1);
 }
 

@@ -18,6 +18,8 @@ is stopped at the end.
 usage: tracker/scale_bench.py [--build build] [--conns N] [--samples N] [--store standalone|cluster|all]
 """
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -117,8 +119,11 @@ def start_cluster(work):
 
 # ---- the tracker protocol (docs/PROTOCOL.md) -----------------------------------
 
+VERSION = 2
+
+
 def msg(typ, req, body=b""):
-    return struct.pack(">BBBBHHI", 0x51, 0x54, 1, typ, 12 + len(body), 0, req) + body
+    return struct.pack(">BBBBHHI", 0x51, 0x54, VERSION, typ, 12 + len(body), 0, req) + body
 
 
 def cid(b):
@@ -130,8 +135,15 @@ def addr4(ip, port):
 
 
 def report_dcid_new(odcid, dcid, client_port, seq=1):
+    """A new connection with one DCID, in one datagram: a REFRESH (only OPEN and
+    REFRESH create a connection), with its secret and MAC (docs/PROTOCOL.md)."""
     c = addr4("127.0.0.1", client_port)
-    return msg(0x02, 0, cid(odcid) + c + c + struct.pack(">I", seq) + cid(dcid) + b"\x00")
+    secret = odcid.ljust(16, b"\x5e")[:16]
+    rec = (cid(odcid) + b"\x00" + b"\x00" + struct.pack(">IBBBB", 0, len(dcid), 0, 0, 1) +
+           cid(dcid) + b"\x00" + b"\x01" + c)
+    body = cid(odcid) + c + c + struct.pack(">I", seq) + rec + secret
+    mac = hmac.new(secret, bytes([VERSION, 0x06]) + body, hashlib.sha256).digest()[:16]
+    return msg(0x06, 0, body + mac + b"\x00")
 
 
 def query(req, dcid):

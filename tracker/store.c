@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "hmac.h"
 #include "htab.h"
 
 #define MAX_EXTRA (QASM_PROTO_MAX_CLIENTS - 1)
@@ -136,10 +137,12 @@ struct qasm_store_conn {
     uint8_t nactive;
     uint8_t ntombs;
     uint8_t replica;              /* 1: a copy of another tracker's record (qasm_store_apply) */
+    uint8_t has_secret;           /* 0 only for a replica whose publisher sent no secret */
     uint32_t client0_seq;
     uint32_t last_seq;
     uint32_t rev;
     qasm_tstamp synced;           /* the shell's own timestamp (e.g. last write to Redis) */
+    uint8_t secret[QASM_PROTO_SECRET_LEN]; /* the owner's, from its OPEN or REFRESH */
 };
 
 struct list {
@@ -694,6 +697,35 @@ static int close_conn(struct qasm_store *s, struct qasm_store_conn *c, qasm_tsta
     return QASM_STORE_CHANGED;
 }
 
+static int carries_secret(uint8_t type)
+{
+    return type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH;
+}
+
+/*
+ * Is |r| from the owner of |c|? The owner is whoever chose the secret at
+ * OPEN: every later report must carry a MAC under it, and an OPEN or
+ * REFRESH must name the same secret. Returns 0 or -EPERM (counted by reason).
+ */
+static int check_owner(struct qasm_store *s, const struct qasm_store_conn *c, uint8_t type,
+                       const struct qasm_proto_report *r)
+{
+    if (!c->has_secret || (carries_secret(type) &&
+                           !qasm_memeq_ct(r->secret, c->secret, QASM_PROTO_SECRET_LEN))) {
+        s->st.rejected_owner++; /* someone else claims the connection */
+        return -EPERM;
+    }
+    if (!qasm_proto_report_has_mac(r)) {
+        s->st.rejected_unauth++;
+        return -EPERM;
+    }
+    if (!qasm_proto_report_verify(type, r, c->secret)) {
+        s->st.rejected_bad_mac++;
+        return -EPERM;
+    }
+    return 0;
+}
+
 int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_proto_report *r,
                       const struct qasm_addr *src, qasm_tstamp now)
 {
@@ -720,10 +752,33 @@ int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_prot
             s->st.unchanged++;
             return QASM_STORE_UNCHANGED; /* nothing to close */
         }
+        if (!carries_secret(type)) {
+            /* Nobody could prove ownership later: wait for the OPEN or the next REFRESH. */
+            s->st.rejected_unknown++;
+            return -ENOENT;
+        }
+        if (!s->cfg.trust_any && !qasm_addr_ip_eq(&r->client0, src)) {
+            /* Only the first client address's host may claim the key: else anyone who
+             * read a dump could own a connection the tracker lost (a restart) or has
+             * not heard of yet, and list its own address for the victim's DCIDs. */
+            s->st.rejected_trust++;
+            return -EACCES;
+        }
+        if (!qasm_proto_report_verify(type, r, r->secret)) {
+            if (qasm_proto_report_has_mac(r))
+                s->st.rejected_bad_mac++;
+            else
+                s->st.rejected_unauth++;
+            return -EPERM;
+        }
         int rv = conn_create(s, r, src, now, &c);
         if (rv < 0)
             return rv;
+        memcpy(c->secret, r->secret, sizeof(c->secret));
+        c->has_secret = 1;
         created = 1;
+    } else if (check_owner(s, c, type, r) < 0) {
+        return -EPERM;
     } else if (c->flags & QASM_PROTO_REC_CLOSED) {
         s->st.ignored_closed++;
         return -ESTALE;
@@ -806,8 +861,8 @@ static uint32_t max_client_seq(const struct qasm_store_conn *c)
     return m;
 }
 
-int qasm_store_apply(struct qasm_store *s, const struct qasm_proto_conn *rec, uint8_t event,
-                     qasm_tstamp now)
+int qasm_store_apply(struct qasm_store *s, const struct qasm_proto_conn *rec,
+                     const uint8_t *secret, uint8_t event, qasm_tstamp now)
 {
     if (rec->odcid.len == 0 || rec->odcid.len > QASM_CID_MAXLEN || rec->nclients == 0 ||
         rec->nclients > QASM_PROTO_MAX_CLIENTS || rec->current >= rec->nclients ||
@@ -848,6 +903,11 @@ int qasm_store_apply(struct qasm_store *s, const struct qasm_proto_conn *rec, ui
         c->last_seen = now;
         list_unlink(&s->live, c);
         list_append(&s->live, c);
+    }
+    if (secret) {
+        /* The publisher verified its agent's reports: its secret is the owner's. */
+        memcpy(c->secret, secret, sizeof(c->secret));
+        c->has_secret = 1;
     }
     if (final) {
         if (rec->rev > c->rev)
@@ -950,6 +1010,11 @@ void qasm_store_conn_set_rev(struct qasm_store_conn *c, uint32_t rev)
 qasm_tstamp *qasm_store_conn_synced(struct qasm_store_conn *c)
 {
     return &c->synced;
+}
+
+const uint8_t *qasm_store_conn_secret(const struct qasm_store_conn *c)
+{
+    return c->has_secret ? c->secret : NULL;
 }
 
 /* ---- expiry -------------------------------------------------------------- */

@@ -75,6 +75,10 @@ struct qasm_store_stats {
     uint64_t rejected_full;  /* global cap reached */
     uint64_t rejected_ip_cap;/* per-IP cap reached */
     uint64_t rejected_bad;   /* report with an invalid field (e.g. empty O-DCID) */
+    uint64_t rejected_unauth;   /* report without a MAC for an existing connection */
+    uint64_t rejected_bad_mac;  /* MAC does not verify under the connection's secret */
+    uint64_t rejected_owner;    /* OPEN/REFRESH naming another secret than the owner's */
+    uint64_t rejected_unknown;  /* DCID/ADDR report for an unknown connection (no secret) */
     uint64_t ignored_closed; /* report for a closed connection */
     uint64_t unchanged;      /* duplicates and stale reports */
     uint64_t dcid_conflicts; /* a DCID moved from another connection */
@@ -94,10 +98,26 @@ int qasm_store_new(struct qasm_store **ps, const struct qasm_store_config *cfg,
 void qasm_store_del(struct qasm_store *s);
 
 /*
+ * Ownership: a connection is created by an OPEN or REFRESH whose MAC
+ * verifies under the secret it carries; the store keeps that secret and
+ * every later report for the connection must carry a MAC under it
+ * (qasm_proto_report_verify), an OPEN or REFRESH naming the same secret.
+ * The secret never leaves the store through qasm_store_record; a shell that
+ * shares the store with other trackers reads it with qasm_store_conn_secret.
+ */
+
+/*
  * qasm_store_report applies one agent report of |type| (REPORT_*) that came
  * from |src| (the datagram's source; may be NULL when trust_any is set) at
  * time |now|. Returns QASM_STORE_CHANGED or QASM_STORE_UNCHANGED, or:
- *   -EACCES   client IP differs from the source IP (trust source)
+ *   -EACCES   client IP differs from the source IP (trust source); or a report
+ *             that would create a connection comes from another IP than its
+ *             first client address's
+ *   -EPERM    not from the connection's owner: no MAC, a MAC that does not
+ *             verify under the connection's secret, or an OPEN/REFRESH
+ *             naming another secret (docs/PROTOCOL.md, "Authentication")
+ *   -ENOENT   DCID_NEW, DCID_RETIRE or ADDR for an unknown connection: only
+ *             OPEN and REFRESH (which carry the secret) create one
  *   -ENOSPC   new connection refused: global cap
  *   -EDQUOT   new connection refused: per-IP cap
  *   -ESTALE   the connection is closed (lingering); report ignored
@@ -150,7 +170,9 @@ qasm_tstamp *qasm_store_conn_synced(struct qasm_store_conn *c);
 /*
  * qasm_store_apply makes the store hold |rec|, a whole record another
  * tracker published (shared stores, tracker/backend.h), after |event|
- * happened to it there. The record's rev orders the copies: a rev not
+ * happened to it there, with the owner's |secret| (QASM_PROTO_SECRET_LEN
+ * bytes; NULL: keep the one held; a replica without any refuses every
+ * agent report until its publisher sends one). The record's rev orders the copies: a rev not
  * above the one held is stale and ignored (equal: the owner says the
  * connection lives; only its idle timer restarts). A new connection is
  * created as a replica (OPENED event); otherwise the record replaces what
@@ -159,8 +181,15 @@ qasm_tstamp *qasm_store_conn_synced(struct qasm_store_conn *c);
  * (the publisher applied it); the caps still apply. Returns as
  * qasm_store_report (-EINVAL for a record without O-DCID or client).
  */
-int qasm_store_apply(struct qasm_store *s, const struct qasm_proto_conn *rec, uint8_t event,
-                     qasm_tstamp now);
+int qasm_store_apply(struct qasm_store *s, const struct qasm_proto_conn *rec,
+                     const uint8_t *secret, uint8_t event, qasm_tstamp now);
+
+/*
+ * qasm_store_conn_secret returns the connection's secret (QASM_PROTO_SECRET_LEN
+ * bytes), or NULL if not known. For sharing the store between trackers only:
+ * never send it to middleboxes or in records.
+ */
+const uint8_t *qasm_store_conn_secret(const struct qasm_store_conn *c);
 
 /*
  * qasm_store_expire removes connections idle for the TTL (EXPIRED event

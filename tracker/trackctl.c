@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,8 @@ struct opts {
     int seq_set;
     int close;
     int type;
+    uint8_t secret[QASM_PROTO_SECRET_LEN];
+    int secret_set;
 };
 
 static void usage(FILE *f)
@@ -65,10 +68,14 @@ static void usage(FILE *f)
         "  stats                      the tracker's counters\n"
         "  report --odcid HEX --client IP:PORT [--server IP:PORT] [--dcid HEX]...\n"
         "         [--client0 IP:PORT] [--scid HEX] [--seq N] [--dcid-seq N]\n"
-        "         [--type open|dcid|retire|addr|close|refresh] [--close]\n"
+        "         [--type open|dcid|retire|addr|close|refresh] [--close] [--secret HEX]\n"
         "                             send one agent report over UDP from the client's IP\n"
         "                             (default type: refresh with the given state; --close:\n"
-        "                             close); --seq defaults to a clock-based number\n"
+        "                             close); --seq defaults to a clock-based number;\n"
+        "                             --secret (32 hex digits) is the connection's secret:\n"
+        "                             the report is authenticated with it (open and refresh\n"
+        "                             carry it); without it, open and refresh choose a random\n"
+        "                             one (printed) and other types go unauthenticated\n"
         "\n"
         "options:\n"
         "  --tracker HOST:PORT        tracker address, IPv4 or [IPv6]\n"
@@ -480,6 +487,22 @@ static int cmd_report(struct opts *o)
             c->current = 1;
         }
     }
+    /* The connection's secret: given, or new for a report that creates a connection. */
+    int carries = type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH;
+    if (!o->secret_set && carries) {
+        if (getrandom(o->secret, sizeof(o->secret), 0) != (ssize_t)sizeof(o->secret)) {
+            fprintf(stderr, "qasm-trackctl: getrandom: %s\n", strerror(errno));
+            return EXIT_FAIL;
+        }
+        o->secret_set = 1;
+    }
+    if (o->secret_set && qasm_proto_report_sign((uint8_t)type, r, o->secret) < 0) {
+        fprintf(stderr, "qasm-trackctl: cannot sign the report\n");
+        return EXIT_FAIL;
+    }
+    char shex[2 * QASM_PROTO_SECRET_LEN + 1] = "";
+    for (size_t i = 0; o->secret_set && i < sizeof(o->secret); i++)
+        snprintf(shex + 2 * i, 3, "%02x", o->secret[i]);
     uint8_t buf[QASM_PROTO_MAX_MSG];
     ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
     if (n < 0) {
@@ -510,10 +533,12 @@ static int cmd_report(struct opts *o)
     }
     close(fd);
     if (o->json)
-        printf("{\"sent\":\"%s\",\"seq\":%u,\"bytes\":%zd}\n", qasm_proto_type_name((uint8_t)type),
-               o->seq, n);
+        printf("{\"sent\":\"%s\",\"seq\":%u,\"bytes\":%zd,\"secret\":%s%s%s}\n",
+               qasm_proto_type_name((uint8_t)type), o->seq, n, o->secret_set ? "\"" : "",
+               o->secret_set ? shex : "null", o->secret_set ? "\"" : "");
     else
-        printf("sent %s seq %u (%zd bytes)\n", qasm_proto_type_name((uint8_t)type), o->seq, n);
+        printf("sent %s seq %u (%zd bytes) %s%s\n", qasm_proto_type_name((uint8_t)type), o->seq,
+               n, o->secret_set ? "secret " : "unauthenticated", shex);
     return 0;
 }
 
@@ -546,6 +571,7 @@ int main(int argc, char **argv)
         { "seq", required_argument, NULL, 'q' },
         { "close", no_argument, NULL, 'x' },
         { "type", required_argument, NULL, 'y' },
+        { "secret", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -625,6 +651,14 @@ int main(int argc, char **argv)
             if (o.type < 0)
                 die_usage("invalid --type '%s'", optarg);
             break;
+        case 'K': {
+            struct qasm_cid k;
+            if (qasm_cid_parse(&k, optarg) < 0 || k.len != QASM_PROTO_SECRET_LEN)
+                die_usage("invalid --secret '%s' (32 hex digits)", optarg);
+            memcpy(o.secret, k.data, sizeof(o.secret));
+            o.secret_set = 1;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;

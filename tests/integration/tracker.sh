@@ -56,11 +56,14 @@ for _ in $(seq 1 50); do "${C[@]}" stats >/dev/null 2>&1 && break; sleep 0.1; do
 ok "tracker up on port $P (ipv6: $have6)"
 
 ODCID=0102030405060708
+# The connection's secret, as its agent would choose it: every report of the connection
+# carries a MAC under it (only its owner may change it at the tracker).
+SECRET=5ec2e75ec2e75ec2e75ec2e75ec2e75e
 # Watchers: all connections (3 pushes: opened, dcid_new, closed) and a
 # pending subscription to the O-DCID, which binds when the report arrives.
-timeout 60 "${C[@]}" --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
+timeout 60 "${C[@]}" --timeout 50s --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
 WALL=$!; pids+=("$WALL")
-timeout 60 "${C[@]}" --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
+timeout 60 "${C[@]}" --timeout 50s --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
 WONE=$!; pids+=("$WONE")
 # A query that waits for a DCID nobody reported yet.
 timeout 60 "${C[@]}" --json --timeout 30s query aabbccdd --wait 15000 >"$work/wait.out" 2>"$work/wait.err" &
@@ -73,7 +76,7 @@ grep -q watching "$work/watch_one.err" || fail "watchers did not subscribe"
 sleep 0.2 # let the waiting query reach the tracker (it is answered either way)
 
 # Report (REFRESH from 127.0.0.2, the client's IP), then query.
-"${C[@]}" report --odcid $ODCID --dcid aabbccdd --client 127.0.0.2:5000 \
+"${C[@]}" report --secret $SECRET --odcid $ODCID --dcid aabbccdd --client 127.0.0.2:5000 \
   --server 127.0.0.1:4433 --seq 10 >/dev/null || fail "report failed"
 found=0
 for _ in $(seq 1 50); do
@@ -95,7 +98,7 @@ wait $WQ; rc=$?
 ok "query with wait answered when the DCID became known"
 
 # Migration: new DCID from a new address (127.0.0.3), same connection key.
-"${C[@]}" report --type dcid --odcid $ODCID --dcid 11223344 --dcid-seq 1 \
+"${C[@]}" report --secret $SECRET --type dcid --odcid $ODCID --dcid 11223344 --dcid-seq 1 \
   --client 127.0.0.3:6000 --client0 127.0.0.2:5000 --seq 11 >/dev/null || fail "report dcid"
 for _ in $(seq 1 50); do "${C[@]}" query 11223344 >/dev/null 2>&1 && break; sleep 0.1; done
 "${C[@]}" --json query 11223344 >"$work/q2.json" || fail "query new DCID"
@@ -108,7 +111,7 @@ ok "migration: new DCID and address"
 "${C[@]}" --json query 11223344 --client 127.0.0.4:7000 --wait 3000 >"$work/aw.json" &
 AW=$!
 sleep 0.3
-"${C[@]}" report --type addr --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
+"${C[@]}" report --secret $SECRET --type addr --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
   --seq 12 >/dev/null || fail "report addr"
 wait $AW || fail "address wait: exit $?"
 [ "$(json_get "$work/aw.json" '"127.0.0.4:7000" in d["connection"]["clients"]')" = True ] ||
@@ -135,7 +138,7 @@ done
 ok "untrusted and malformed reports counted and ignored"
 
 # Close: both watchers end.
-"${C[@]}" report --close --odcid $ODCID --client 127.0.0.3:6000 --client0 127.0.0.2:5000 \
+"${C[@]}" report --secret $SECRET --close --odcid $ODCID --client 127.0.0.3:6000 --client0 127.0.0.2:5000 \
   --seq 13 >/dev/null || fail "report close"
 wait $WALL; rc=$?; [ $rc -eq 0 ] || fail "watch all: exit $rc"
 wait $WONE; rc=$?; [ $rc -eq 0 ] || fail "watch one: exit $rc"

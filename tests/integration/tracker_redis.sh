@@ -96,9 +96,12 @@ ok "trackers A ($PA) and B ($PB) on one Redis"
 
 # 2. Watchers and a waiting query at B, report at A.
 ODCID=0102030405060708
-timeout 60 "${Bc[@]}" --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
+# The connection's secret, as its agent would choose it: every report of the connection
+# carries a MAC under it (only its owner may change it at the tracker).
+SECRET=5ec2e75ec2e75ec2e75ec2e75ec2e75e
+timeout 60 "${Bc[@]}" --timeout 50s --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
 WONE=$!; pids+=("$WONE")
-timeout 60 "${Bc[@]}" --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
+timeout 60 "${Bc[@]}" --timeout 50s --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
 WALL=$!; pids+=("$WALL")
 timeout 60 "${Bc[@]}" --json --timeout 30s query aabbccdd --wait 15000 >"$work/wait.out" 2>"$work/wait.err" &
 WQ=$!; pids+=("$WQ")
@@ -109,7 +112,7 @@ done
 grep -q watching "$work/watch_one.err" || fail "watchers at B did not subscribe"
 sleep 0.2
 
-"${A[@]}" report --odcid $ODCID --dcid aabbccdd --client 127.0.0.2:5000 \
+"${A[@]}" report --secret $SECRET --odcid $ODCID --dcid aabbccdd --client 127.0.0.2:5000 \
   --server 127.0.0.1:4433 --seq 10 >/dev/null || fail "report at A"
 found=0
 for _ in $(seq 1 50); do
@@ -124,14 +127,14 @@ wait $WQ || fail "waiting query at B: exit $?"
 [ "$(json_get "$work/wait.out" 'd["found"]')" = True ] || fail "waiting query at B not answered"
 ok "query waiting at B answered by a report at A"
 
-"${A[@]}" report --type dcid --odcid $ODCID --dcid 11223344 --dcid-seq 1 \
+"${A[@]}" report --secret $SECRET --type dcid --odcid $ODCID --dcid 11223344 --dcid-seq 1 \
   --client 127.0.0.3:6000 --client0 127.0.0.2:5000 --seq 11 >/dev/null || fail "report dcid at A"
 for _ in $(seq 1 50); do "${Bc[@]}" query 11223344 >/dev/null 2>&1 && break; sleep 0.1; done
 "${Bc[@]}" --json query 11223344 >"$work/q2.json" || fail "B: new DCID not seen"
 [ "$(json_get "$work/q2.json" 'd["connection"]["current"]')" = 127.0.0.3:6000 ] || fail "B: current address"
-"${A[@]}" report --type addr --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
+"${A[@]}" report --secret $SECRET --type addr --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
   --seq 12 >/dev/null || fail "report addr at A"
-"${A[@]}" report --close --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
+"${A[@]}" report --secret $SECRET --close --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
   --seq 13 >/dev/null || fail "report close at A"
 wait $WONE || fail "watch one at B: exit $?"
 wait $WALL || fail "watch all at B: exit $?"
@@ -165,6 +168,31 @@ Cc=("$CTL" --tracker "127.0.0.1:$PC" --timeout 5s)
 "${Cc[@]}" --json stats >"$work/C.stats" || fail "stats C"
 [ "$(json_get "$work/C.stats" 'd["store_lookup_hits"]')" -ge 1 ] || fail "C: no lookup hit counted"
 ok "tracker C started later reads the record through from Redis; NOT_FOUND otherwise"
+
+# 2b. The owner's secret travels with the record: B, which never saw the OPEN,
+# verifies the owner's next report and refuses a forged one.
+S2=0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d
+"${A[@]}" report --secret $S2 --type open --odcid 0d0d --client 127.0.0.7:5000 \
+  --server 127.0.0.1:4433 --seq 1 >/dev/null || fail "open at A"
+"${A[@]}" report --secret $S2 --type dcid --odcid 0d0d --dcid 0d0e --client 127.0.0.7:5000 \
+  --seq 2 >/dev/null || fail "dcid at A"
+for _ in $(seq 1 50); do "${Bc[@]}" query 0d0e >/dev/null 2>&1 && break; sleep 0.1; done
+"${Bc[@]}" report --type addr --odcid 0d0d --client0 127.0.0.7:5000 --client 127.0.0.66:6000 \
+  --seq 4294967280 >/dev/null || fail "forged addr at B"
+"${Bc[@]}" report --secret $S2 --type addr --odcid 0d0d --client0 127.0.0.7:5000 \
+  --client 127.0.0.8:5000 --seq 3 >/dev/null || fail "owner's addr at B"
+for _ in $(seq 1 50); do
+  "${Bc[@]}" --json query 0d0e >"$work/q5.json" 2>/dev/null &&
+    [ "$(json_get "$work/q5.json" '"127.0.0.8:5000" in d["connection"]["clients"]')" = True ] && break
+  sleep 0.1
+done
+[ "$(json_get "$work/q5.json" '"127.0.0.8:5000" in d["connection"]["clients"]')" = True ] ||
+  fail "B refused the owner's report (secret not shared)"
+[ "$(json_get "$work/q5.json" '"127.0.0.66:6000" in d["connection"]["clients"]')" = False ] ||
+  fail "B accepted a forged report"
+"${Bc[@]}" --json stats >"$work/B2.stats" || fail "stats at B"
+[ "$(json_get "$work/B2.stats" 'd["rejected_unauth"]')" -ge 1 ] || fail "B: forged report not counted"
+ok "B verifies the owner's reports with the secret shared through Redis, refuses a forged one"
 
 # 3. Redis down: answers from local state, stats say so; back: reconnect + resync.
 kill "$RPID"; wait "$RPID" 2>/dev/null

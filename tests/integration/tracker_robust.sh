@@ -41,7 +41,7 @@ timeout 60 python3 - "$P" <<'EOF' || fail "raw protocol checks"
 import os, socket, struct, sys, time
 port = int(sys.argv[1])
 
-def msg(typ, req, body=b"", version=1):
+def msg(typ, req, body=b"", version=2):
     return struct.pack(">BBBBHHI", 0x51, 0x54, version, typ, 12 + len(body), 0, req) + body
 
 def query(req, cid, wait=0):

@@ -445,6 +445,14 @@ static void report(struct client *cl, uint8_t type, const struct qasm_addr *now_
         m.u.report.dcid.cid = *dcid;
         m.u.report.dcid.seq = cid_seq;
     }
+    /* As the agent does: authenticated with the connection's secret (derived from
+     * the O-DCID here: a driver needs no randomness). */
+    uint8_t secret[QASM_PROTO_SECRET_LEN];
+    memset(secret, 0xd5, sizeof(secret));
+    memcpy(secret, cl->odcid.data,
+           cl->odcid.len < sizeof(secret) ? cl->odcid.len : sizeof(secret));
+    if (qasm_proto_report_sign(type, &m.u.report, secret) < 0)
+        die("cannot sign a report (%d)", type);
     uint8_t buf[QASM_PROTO_MAX_MSG];
     ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
     if (n < 0)

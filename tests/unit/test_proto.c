@@ -15,7 +15,12 @@
 #include <cmocka.h>
 
 #include "bytes.h"
+#include "hmac.h"
 #include "proto.h"
+
+static const uint8_t SECRET[QASM_PROTO_SECRET_LEN] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
+                                                       0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,
+                                                       0xcc, 0xdd, 0xee, 0xff };
 
 static void cid(struct qasm_cid *c, const char *hex)
 {
@@ -75,6 +80,7 @@ static void sample_msg(struct qasm_proto_msg *m, uint8_t type)
         }
         if (type == QASM_PROTO_REPORT_REFRESH)
             sample_conn(&r->conn);
+        assert_int_equal(qasm_proto_report_sign(type, r, SECRET), 0);
         break;
     }
     case QASM_PROTO_QUERY:
@@ -181,7 +187,7 @@ static void test_header_layout_is_fixed(void **state)
     uint8_t buf[64];
     cid(&d, "aabb");
     ssize_t n = qasm_proto_encode_query(buf, sizeof(buf), 9, &d, NULL, 2);
-    static const uint8_t want[] = { 0x51, 0x54, 0x01, 0x10, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00,
+    static const uint8_t want[] = { 0x51, 0x54, 0x02, 0x10, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00,
                                     0x00, 0x09, 0x02, 0xaa, 0xbb, 0x00, 0x00, 0x00, 0x00, 0x02 };
     assert_int_equal(n, sizeof(want));
     assert_memory_equal(buf, want, sizeof(want));
@@ -206,7 +212,7 @@ static void test_frame_needs_whole_message(void **state)
 static void test_frame_rejects_bad_headers(void **state)
 {
     (void)state;
-    uint8_t buf[16] = { 0x51, 0x54, 1, QASM_PROTO_DUMP, 0, 12, 0, 0, 0, 0, 0, 1 };
+    uint8_t buf[16] = { 0x51, 0x54, 2, QASM_PROTO_DUMP, 0, 12, 0, 0, 0, 0, 0, 1 };
     assert_int_equal(qasm_proto_frame(buf, 12), 12);
     buf[0] = 0x52;
     assert_int_equal(qasm_proto_frame(buf, 1), -EBADMSG);
@@ -231,7 +237,7 @@ static void test_decode_header_errors(void **state)
 {
     (void)state;
     struct qasm_proto_msg m;
-    uint8_t buf[16] = { 0x51, 0x54, 1, QASM_PROTO_DUMP, 0, 12, 0, 0, 0, 0, 0, 7 };
+    uint8_t buf[16] = { 0x51, 0x54, 2, QASM_PROTO_DUMP, 0, 12, 0, 0, 0, 0, 0, 7 };
     assert_int_equal(qasm_proto_decode(&m, buf, 12), 0);
     assert_int_equal(m.hdr.req_id, 7);
     assert_int_equal(qasm_proto_decode(&m, buf, 11), -EPROTO);
@@ -240,10 +246,12 @@ static void test_decode_header_errors(void **state)
     buf[0] = 0;
     assert_int_equal(qasm_proto_decode(&m, buf, 12), -EBADMSG);
     buf[0] = 0x51;
-    buf[2] = 2;
+    buf[2] = 3;
     assert_int_equal(qasm_proto_decode(&m, buf, 12), -EPROTONOSUPPORT);
     assert_int_equal(m.hdr.req_id, 7); /* header still readable for the ERROR reply */
-    buf[2] = 1;
+    buf[2] = 1; /* version 1 (reports without authentication) is not spoken any more */
+    assert_int_equal(qasm_proto_decode(&m, buf, 12), -EPROTONOSUPPORT);
+    buf[2] = 2;
     static const uint8_t unknown[] = { 0x00, 0x07, 0x0f, 0x15, 0x1f, 0x26, 0x80, 0xff };
     for (size_t i = 0; i < sizeof(unknown); i++) {
         buf[3] = unknown[i];
@@ -493,17 +501,164 @@ static void test_encode_checks_bounds(void **state)
     assert_memory_equal(&d.u.push, &m.u.push, sizeof(m.u.push));
 }
 
+/* RFC 4231 test cases 1, 2 and 6, and FIPS 180-4's "abc". */
+static void test_hmac_sha256_vectors(void **state)
+{
+    (void)state;
+    uint8_t out[QASM_SHA256_LEN], key[131];
+    static const uint8_t tc1[] = { 0xb0, 0x34, 0x4c, 0x61, 0xd8, 0xdb, 0x38, 0x53, 0x5c, 0xa8, 0xaf,
+                                   0xce, 0xaf, 0x0b, 0xf1, 0x2b, 0x88, 0x1d, 0xc2, 0x00, 0xc9, 0x83,
+                                   0x3d, 0xa7, 0x26, 0xe9, 0x37, 0x6c, 0x2e, 0x32, 0xcf, 0xf7 };
+    memset(key, 0x0b, 20);
+    qasm_hmac_sha256(key, 20, "Hi There", 8, out);
+    assert_memory_equal(out, tc1, sizeof(tc1));
+    static const uint8_t tc2[] = { 0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+                                   0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+                                   0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43 };
+    const char *d2 = "what do ya want for nothing?";
+    qasm_hmac_sha256("Jefe", 4, d2, strlen(d2), out);
+    assert_memory_equal(out, tc2, sizeof(tc2));
+    static const uint8_t tc6[] = { 0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f, 0x0d, 0x8a, 0x26,
+                                   0xaa, 0xcb, 0xf5, 0xb7, 0x7f, 0x8e, 0x0b, 0xc6, 0x21, 0x37, 0x28,
+                                   0xc5, 0x14, 0x05, 0x46, 0x04, 0x0f, 0x0e, 0xe3, 0x7f, 0x54 };
+    const char *d6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    memset(key, 0xaa, sizeof(key));
+    qasm_hmac_sha256(key, sizeof(key), d6, strlen(d6), out);
+    assert_memory_equal(out, tc6, sizeof(tc6));
+    static const uint8_t abc[] = { 0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+                                   0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+                                   0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad };
+    struct qasm_sha256 ctx;
+    qasm_sha256_init(&ctx);
+    qasm_sha256_update(&ctx, "a", 1);
+    qasm_sha256_update(&ctx, "bc", 2);
+    qasm_sha256_final(&ctx, out);
+    assert_memory_equal(out, abc, sizeof(abc));
+    assert_true(qasm_memeq_ct(abc, abc, sizeof(abc)));
+    assert_false(qasm_memeq_ct(abc, tc1, sizeof(abc)));
+}
+
+/* Every report type: the MAC survives the wire and covers every field. */
+static void test_report_mac_sign_and_verify(void **state)
+{
+    (void)state;
+    uint8_t other[QASM_PROTO_SECRET_LEN];
+    memset(other, 0x42, sizeof(other));
+    for (uint8_t type = QASM_PROTO_REPORT_OPEN; type <= QASM_PROTO_REPORT_REFRESH; type++) {
+        struct qasm_proto_msg m, d;
+        uint8_t buf[QASM_PROTO_MAX_MSG];
+        sample_msg(&m, type);
+        assert_true(qasm_proto_report_has_mac(&m.u.report));
+        int carries = type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH;
+        if (carries)
+            assert_memory_equal(m.u.report.secret, SECRET, sizeof(SECRET));
+        ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
+        assert_true(n > 0);
+        /* The tail: the MAC, then an empty key MAC. */
+        assert_memory_equal(buf + n - 1 - QASM_PROTO_MAC_LEN, m.u.report.mac, QASM_PROTO_MAC_LEN);
+        assert_int_equal(buf[n - 1], 0);
+        assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n), 0);
+        assert_true(qasm_proto_report_verify(type, &d.u.report, SECRET));
+        assert_false(qasm_proto_report_verify(type, &d.u.report, other));
+        /* The same MAC does not verify as another type. */
+        uint8_t t2 = type == QASM_PROTO_REPORT_ADDR ? QASM_PROTO_REPORT_CLOSE : QASM_PROTO_REPORT_ADDR;
+        assert_false(qasm_proto_report_verify(t2, &d.u.report, SECRET));
+        /* Any changed field breaks it: seq, client, O-DCID, the secret carried. */
+        struct qasm_proto_report r = d.u.report;
+        r.seq++;
+        assert_false(qasm_proto_report_verify(type, &r, SECRET));
+        r = d.u.report;
+        r.client.port++;
+        assert_false(qasm_proto_report_verify(type, &r, SECRET));
+        r = d.u.report;
+        r.odcid.data[0] ^= 1;
+        assert_false(qasm_proto_report_verify(type, &r, SECRET));
+        if (carries) {
+            r = d.u.report;
+            r.secret[0] ^= 1;
+            assert_false(qasm_proto_report_verify(type, &r, SECRET));
+        }
+        /* The header's req_id and flags are not covered: they mean nothing for a report. */
+        qasm_put32(buf + 8, 77);
+        assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n), 0);
+        assert_true(qasm_proto_report_verify(type, &d.u.report, SECRET));
+        /* Without a MAC: decodes, does not verify. */
+        memset(m.u.report.mac, 0, QASM_PROTO_MAC_LEN);
+        assert_false(qasm_proto_report_has_mac(&m.u.report));
+        assert_false(qasm_proto_report_verify(type, &m.u.report, SECRET));
+    }
+}
+
+/* The reserved key MAC: length 0 or 16, anything else is malformed. */
+static void test_report_key_mac_field(void **state)
+{
+    (void)state;
+    struct qasm_proto_msg m, d;
+    uint8_t buf[QASM_PROTO_MAX_MSG];
+    sample_msg(&m, QASM_PROTO_REPORT_ADDR);
+    m.u.report.key_mac_len = QASM_PROTO_MAC_LEN;
+    memset(m.u.report.key_mac, 0xab, QASM_PROTO_MAC_LEN);
+    ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
+    assert_true(n > 0);
+    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n), 0);
+    assert_int_equal(d.u.report.key_mac_len, QASM_PROTO_MAC_LEN);
+    assert_memory_equal(d.u.report.key_mac, m.u.report.key_mac, QASM_PROTO_MAC_LEN);
+    assert_true(qasm_proto_report_verify(QASM_PROTO_REPORT_ADDR, &d.u.report, SECRET));
+    buf[n - 1 - QASM_PROTO_MAC_LEN] = 5; /* a length that is neither 0 nor 16 */
+    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n), -EPROTO);
+    m.u.report.key_mac_len = 5;
+    assert_int_equal(qasm_proto_encode(buf, sizeof(buf), &m), -EINVAL);
+}
+
+/* The wire image of an OPEN (docs/PROTOCOL.md, "Example"). */
+static void test_open_wire_layout(void **state)
+{
+    (void)state;
+    struct qasm_proto_msg m;
+    uint8_t buf[128];
+    qasm_proto_msg_init(&m, QASM_PROTO_REPORT_OPEN, 0);
+    struct qasm_proto_report *r = &m.u.report;
+    cid(&r->odcid, "0102");
+    addr(&r->client0, "10.0.0.1:5000");
+    r->client = r->client0;
+    r->seq = 1;
+    cid(&r->scid, "c0");
+    addr(&r->server, "192.0.2.1:443");
+    assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_OPEN, r, SECRET), 0);
+    ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
+    static const uint8_t head[] = {
+        0x51, 0x54, 0x02, 0x01, 0x00, 0x4b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* header, 75 */
+        0x02, 0x01, 0x02,                                                       /* odcid */
+        0x04, 0x13, 0x88, 10, 0, 0, 1, 0x04, 0x13, 0x88, 10, 0, 0, 1,            /* client0, client */
+        0x00, 0x00, 0x00, 0x01,                                                 /* seq */
+        0x01, 0xc0, 0x04, 0x01, 0xbb, 192, 0, 2, 1,                             /* scid, server */
+    };
+    assert_int_equal(n, sizeof(head) + QASM_PROTO_SECRET_LEN + QASM_PROTO_MAC_LEN + 1);
+    assert_memory_equal(buf, head, sizeof(head));
+    assert_memory_equal(buf + sizeof(head), SECRET, QASM_PROTO_SECRET_LEN);
+    /* The MAC: HMAC-SHA-256(secret, version, type, body up to the MAC), first 16 bytes. */
+    uint8_t in[128], full[QASM_SHA256_LEN];
+    in[0] = 2;
+    in[1] = QASM_PROTO_REPORT_OPEN;
+    memcpy(in + 2, buf + QASM_PROTO_HDR_LEN, (size_t)n - QASM_PROTO_HDR_LEN - QASM_PROTO_MAC_LEN - 1);
+    qasm_hmac_sha256(SECRET, sizeof(SECRET), in, (size_t)n - QASM_PROTO_HDR_LEN - QASM_PROTO_MAC_LEN + 1,
+                     full);
+    assert_memory_equal(buf + n - 1 - QASM_PROTO_MAC_LEN, full, QASM_PROTO_MAC_LEN);
+    assert_int_equal(buf[n - 1], 0);
+}
+
 static void test_varint_truncated_in_record(void **state)
 {
     (void)state;
     struct qasm_proto_msg m, d;
     uint8_t buf[QASM_PROTO_MAX_MSG];
     sample_msg(&m, QASM_PROTO_REPORT_DCID_NEW);
-    m.u.report.dcid.seq = (1ULL << 62) - 1; /* 8-byte varint at the very end */
+    m.u.report.dcid.seq = (1ULL << 62) - 1; /* 8-byte varint at the end of the body */
     ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
-    assert_int_equal(buf[n - 8] >> 6, 3);
-    qasm_put16(buf + 4, (uint16_t)(n - 1));
-    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n - 1), -EPROTO);
+    size_t tail = QASM_PROTO_MAC_LEN + 1; /* MAC, empty key MAC */
+    assert_int_equal(buf[(size_t)n - tail - 8] >> 6, 3);
+    qasm_put16(buf + 4, (uint16_t)((size_t)n - tail - 1));
+    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n - tail - 1), -EPROTO);
     qasm_put16(buf + 4, (uint16_t)n);
     assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n), 0);
     assert_int_equal(d.u.report.dcid.seq, (1ULL << 62) - 1);
@@ -543,6 +698,10 @@ int main(void)
         cmocka_unit_test(test_stats_errors),
         cmocka_unit_test(test_encode_checks_bounds),
         cmocka_unit_test(test_varint_truncated_in_record),
+        cmocka_unit_test(test_hmac_sha256_vectors),
+        cmocka_unit_test(test_report_mac_sign_and_verify),
+        cmocka_unit_test(test_report_key_mac_field),
+        cmocka_unit_test(test_open_wire_layout),
         cmocka_unit_test(test_helpers),
     };
     return cmocka_run_group_tests_name("proto", tests, NULL, NULL);

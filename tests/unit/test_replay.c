@@ -91,6 +91,9 @@ static void report(struct qasm_replay *r, qasm_tstamp t, uint8_t type, const str
         cid(&m.u.report.dcid.cid, 0x5e, dcid_seq);
         m.u.report.dcid.seq = dcid_seq;
     }
+    /* as the client's agent sends it: authenticated with the connection's secret */
+    static const uint8_t secret[QASM_PROTO_SECRET_LEN] = { 7, 7, 7 };
+    assert_int_equal(qasm_proto_report_sign(type, &m.u.report, secret), 0);
     ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
     assert_true(n > 0);
     addr(&tracker, 1, 4790);

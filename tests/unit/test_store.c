@@ -1,7 +1,8 @@
 /*
  * test_store.c: the tracker's store core (tracker/store.h) with injected
  * time: creation and lookups, trust, TTL and close linger, caps, bounds,
- * events, and convergence under loss, duplication and reordering.
+ * events, convergence under loss, duplication and reordering, and the
+ * ownership of a connection (reports authenticated with its secret).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -96,10 +97,29 @@ static struct qasm_proto_report R(const char *odcid, const char *client0, const 
     return r;
 }
 
+/* The secret an owner chose for |odcid| (one per O-DCID is enough for these tests). */
+static void secret_of(const struct qasm_cid *odcid, uint8_t out[QASM_PROTO_SECRET_LEN])
+{
+    memset(out, 0x5a, QASM_PROTO_SECRET_LEN);
+    memcpy(out, odcid->data, odcid->len < QASM_PROTO_SECRET_LEN ? odcid->len : QASM_PROTO_SECRET_LEN);
+}
+
+/* |r| as its owner sends it: signed with the connection's secret. */
+static struct qasm_proto_report owned(uint8_t type, const struct qasm_proto_report *r)
+{
+    struct qasm_proto_report o = *r;
+    uint8_t k[QASM_PROTO_SECRET_LEN];
+    secret_of(&r->odcid, k);
+    if (qasm_proto_is_report(type))
+        (void)qasm_proto_report_sign(type, &o, k); /* fails (no MAC) for unencodable fields */
+    return o;
+}
+
 static int report(struct fixture *f, uint8_t type, const struct qasm_proto_report *r,
                   qasm_tstamp now)
 {
-    return qasm_store_report(f->s, type, r, &r->client, now);
+    struct qasm_proto_report o = owned(type, r);
+    return qasm_store_report(f->s, type, &o, &r->client, now);
 }
 
 static int open_conn(struct fixture *f, const char *odcid, const char *client, qasm_tstamp now)
@@ -182,6 +202,7 @@ static void test_trust_source_rejects_other_ip(void **state)
     struct qasm_proto_report r = R("0102", "10.0.0.1:5000", "10.0.0.1:5000", 1);
     r.server = A("192.0.2.1:443");
     struct qasm_addr src = A("10.0.0.9:7777");
+    r = owned(QASM_PROTO_REPORT_OPEN, &r);
     assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_OPEN, &r, &src, T0), -EACCES);
     assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_OPEN, &r, NULL, T0), -EACCES);
     assert_int_equal(qasm_store_get_stats(f->s)->rejected_trust, 2);
@@ -201,11 +222,16 @@ static void test_trust_any_accepts_other_ip(void **state)
 {
     struct fixture *f = *state;
     struct qasm_proto_report r = R("0102", "10.0.0.1:5000", "10.0.0.1:5000", 1);
+    r.server = A("192.0.2.1:443");
     struct qasm_addr src = A("10.0.0.9:7777");
-    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_OPEN, &r, &src, T0),
+    struct qasm_proto_report o = owned(QASM_PROTO_REPORT_OPEN, &r);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_OPEN, &o, &src, T0),
                      QASM_STORE_CHANGED);
-    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_ADDR, &r, NULL, T0),
+    o = owned(QASM_PROTO_REPORT_ADDR, &r);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_ADDR, &o, NULL, T0),
                      QASM_STORE_UNCHANGED);
+    /* Any source, but still only the owner: an unsigned ADDR is refused. */
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_ADDR, &r, NULL, T0), -EPERM);
 }
 
 static void test_bad_reports_are_counted(void **state)
@@ -343,21 +369,30 @@ static void test_dcids_and_clients_are_bounded(void **state)
     assert_true(qasm_store_get_stats(f->s)->addr_overflow >= 3);
 }
 
-static void test_lost_open_is_healed_by_any_report(void **state)
+static void test_lost_open_is_healed_by_refresh(void **state)
 {
     struct fixture *f = *state;
-    /* OPEN lost: the first report seen is a DCID activation. */
+    /* OPEN lost: a DCID activation cannot create the connection (it carries no secret). */
     assert_int_equal(dcid(f, QASM_PROTO_REPORT_DCID_NEW, "01", "10.0.0.1:1", "10.0.0.1:1", 2,
                           "aa", 0, T0),
-                     QASM_STORE_CHANGED);
+                     -ENOENT);
+    assert_int_equal(qasm_store_get_stats(f->s)->rejected_unknown, 1);
+    assert_int_equal(qasm_store_count(f->s), 0);
+    /* The agent's next REFRESH carries the secret and the whole state. */
+    struct qasm_proto_report r = R("01", "10.0.0.1:1", "10.0.0.1:1", 3);
+    r.conn.odcid = r.odcid;
+    r.conn.server = A("192.0.2.1:443");
+    r.conn.dcids[0].cid = C("aa");
+    r.conn.ndcids = 1;
+    r.conn.clients[0] = r.client0;
+    r.conn.nclients = 1;
+    assert_int_equal(report(f, QASM_PROTO_REPORT_REFRESH, &r, T0), QASM_STORE_CHANGED);
     assert_int_equal(f->ev.n[QASM_PROTO_EV_OPENED], 1);
     struct qasm_proto_conn rec = rec_of(f, "aa");
-    assert_int_equal(rec.server.family, 0);
-    /* A late OPEN fills in the server. */
-    assert_int_equal(open_conn(f, "01", "10.0.0.1:1", T0), QASM_STORE_CHANGED);
-    rec = rec_of(f, "aa");
     assert_int_equal(rec.server.port, 443);
     assert_int_equal(rec.ndcids, 1);
+    /* A late OPEN of the same owner is accepted (it adds the SCID). */
+    assert_int_equal(open_conn(f, "01", "10.0.0.1:1", T0), QASM_STORE_CHANGED);
 }
 
 static void test_duplicates_change_nothing(void **state)
@@ -589,15 +624,16 @@ static void test_converges_under_reorder_and_duplication(void **state)
         void *st;
         setup(&st);
         struct fixture *f = st;
-        /* Every report at least once, some twice, in random order; no refresh. */
+        /* The OPEN first (nothing before it can prove ownership), then every
+         * report at least once, some twice, in random order; no refresh. */
         size_t m = 0;
         for (size_t i = 0; i + 1 < n; i++) {
             d[m++] = h[i];
             if (rnd() % 3 == 0)
                 d[m++] = h[i];
         }
-        for (size_t i = m - 1; i > 0; i--) {
-            size_t j = rnd() % (i + 1);
+        for (size_t i = m - 1; i > 1; i--) {
+            size_t j = 1 + rnd() % i;
             struct hist t = d[i];
             d[i] = d[j];
             d[j] = t;
@@ -630,8 +666,11 @@ static void test_converges_under_loss_with_refresh(void **state)
             d[i] = d[j];
             d[j] = t;
         }
-        for (size_t i = 0; i < m; i++)
-            assert_true(report(f, d[i].type, &d[i].r, T0 + i) >= 0);
+        /* Reports before the OPEN (or with the OPEN lost) wait for the refresh. */
+        for (size_t i = 0; i < m; i++) {
+            int rv = report(f, d[i].type, &d[i].r, T0 + i);
+            assert_true(rv >= 0 || rv == -ENOENT);
+        }
         assert_true(report(f, h[n - 1].type, &h[n - 1].r, T0 + m) >= 0);
         assert_converged(f, &want);
         /* Stale reports delivered after the refresh change nothing important. */
@@ -641,6 +680,153 @@ static void test_converges_under_loss_with_refresh(void **state)
         assert_converged(f, &want);
         teardown(&st);
     }
+}
+
+/*
+ * The hijack: an attacker knows the victim's O-DCID and first address (from
+ * a dump) and reports from its own IP, so source attestation passes. Every
+ * forged report is refused and counted; the victim's record is untouched.
+ */
+static void test_forged_reports_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(open_conn(f, "0102", "10.0.0.1:5000", T0), QASM_STORE_CHANGED);
+    assert_int_equal(dcid(f, QASM_PROTO_REPORT_DCID_NEW, "0102", "10.0.0.1:5000", "10.0.0.1:5000",
+                          2, "aabb", 1, T0),
+                     QASM_STORE_CHANGED);
+    unsigned events = f->ev.total;
+    struct qasm_proto_conn before = rec_of(f, "aabb");
+    const char *me = "10.0.0.66:4000";
+    uint8_t mine[QASM_PROTO_SECRET_LEN];
+    memset(mine, 0x66, sizeof(mine));
+
+    /* ADDR naming the attacker's address, without a MAC, then with one under its own secret. */
+    struct qasm_proto_report r = R("0102", "10.0.0.1:5000", me, 4294967280u);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_ADDR, &r, &r.client, T0), -EPERM);
+    assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_ADDR, &r, mine), 0);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_ADDR, &r, &r.client, T0), -EPERM);
+    /* CLOSE. */
+    r = R("0102", "10.0.0.1:5000", me, 4294967281u);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_CLOSE, &r, &r.client, T0), -EPERM);
+    /* DCID_RETIRE of the victim's DCID. */
+    r = R("0102", "10.0.0.1:5000", me, 4294967282u);
+    r.dcid.cid = C("aabb");
+    r.dcid.seq = 1;
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_DCID_RETIRE, &r, &r.client, T0),
+                     -EPERM);
+    /* An authoritative REFRESH (highest seq, no DCID, closed) with the attacker's own secret. */
+    r = R("0102", "10.0.0.1:5000", me, 4294967283u);
+    r.conn.odcid = r.odcid;
+    r.conn.clients[0] = r.client0;
+    r.conn.clients[1] = r.client;
+    r.conn.nclients = 2;
+    r.conn.current = 1;
+    r.conn.flags = QASM_PROTO_REC_CLOSED;
+    assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_REFRESH, &r, mine), 0);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_REFRESH, &r, &r.client, T0),
+                     -EPERM);
+    /* A second OPEN for the same (O-DCID, first address), validly signed with another secret. */
+    r = R("0102", "10.0.0.1:5000", me, 1);
+    r.server = A("192.0.2.1:443");
+    assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_OPEN, &r, mine), 0);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_OPEN, &r, &r.client, T0), -EPERM);
+
+    const struct qasm_store_stats *st = qasm_store_get_stats(f->s);
+    assert_int_equal(st->rejected_unauth, 3);
+    assert_int_equal(st->rejected_bad_mac, 1);
+    assert_int_equal(st->rejected_owner, 2);
+    assert_int_equal(st->closed, 0);
+    assert_int_equal(f->ev.total, events); /* nothing pushed */
+    struct qasm_proto_conn after = rec_of(f, "aabb");
+    assert_int_equal(after.nclients, 1);
+    assert_int_equal(after.ndcids, 1);
+    assert_int_equal(after.flags, 0);
+    assert_int_equal(after.rev, before.rev);
+    assert_true(qasm_addr_eq(&after.clients[0], &before.clients[0]));
+}
+
+/*
+ * A connection the tracker does not hold (lost in a restart, or not opened
+ * yet) cannot be claimed from another host than its first client address's,
+ * even with a valid MAC under the claimant's own secret.
+ */
+static void test_unknown_connection_claimed_only_from_its_first_address(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t mine[QASM_PROTO_SECRET_LEN];
+    memset(mine, 0x66, sizeof(mine));
+    struct qasm_proto_report r = R("0102", "10.0.0.1:5000", "10.0.0.66:4000", 4294967280u);
+    r.conn.odcid = r.odcid;
+    r.conn.dcids[0].cid = C("aabb");
+    r.conn.ndcids = 1;
+    r.conn.clients[0] = r.client0;
+    r.conn.clients[1] = r.client;
+    r.conn.nclients = 2;
+    r.conn.current = 1;
+    assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_REFRESH, &r, mine), 0);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_REFRESH, &r, &r.client, T0),
+                     -EACCES);
+    r = R("0102", "10.0.0.1:5000", "10.0.0.66:4000", 1);
+    r.server = A("192.0.2.1:443");
+    assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_OPEN, &r, mine), 0);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_OPEN, &r, &r.client, T0), -EACCES);
+    assert_int_equal(qasm_store_get_stats(f->s)->rejected_trust, 2);
+    assert_int_equal(qasm_store_count(f->s), 0);
+    /* The owner's host then opens it (a new port of the same IP is fine). */
+    r = R("0102", "10.0.0.1:5000", "10.0.0.1:5000", 1);
+    r.server = A("192.0.2.1:443");
+    struct qasm_proto_report o = owned(QASM_PROTO_REPORT_OPEN, &r);
+    struct qasm_addr src = A("10.0.0.1:39999");
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_OPEN, &o, &src, T0),
+                     QASM_STORE_CHANGED);
+}
+
+/* The MAC covers every field: a valid report with one field changed is refused. */
+static void test_tampered_report_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(open_conn(f, "0102", "10.0.0.1:5000", T0), QASM_STORE_CHANGED);
+    struct qasm_proto_report r = R("0102", "10.0.0.1:5000", "10.0.0.1:5001", 2);
+    struct qasm_proto_report o = owned(QASM_PROTO_REPORT_ADDR, &r);
+    struct qasm_proto_report t = o;
+    t.client = A("10.0.0.66:5001"); /* another address */
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_ADDR, &t, &t.client, T0), -EPERM);
+    t = o;
+    t.seq = 4294967280u; /* a higher seq, to make it current for good */
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_ADDR, &t, &t.client, T0), -EPERM);
+    /* The same MAC on another type. */
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_CLOSE, &o, &o.client, T0), -EPERM);
+    assert_int_equal(qasm_store_get_stats(f->s)->rejected_bad_mac, 3);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_ADDR, &o, &o.client, T0),
+                     QASM_STORE_CHANGED);
+}
+
+/*
+ * The owner keeps full control: its OPEN resent is idempotent, it migrates
+ * to a new IP (the report comes from there), and closes.
+ */
+static void test_owner_migrates_to_new_ip_and_closes(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(open_conn(f, "0102", "10.0.0.1:5000", T0), QASM_STORE_CHANGED);
+    assert_int_equal(open_conn(f, "0102", "10.0.0.1:5000", T0), QASM_STORE_UNCHANGED);
+    struct qasm_proto_report r = R("0102", "10.0.0.1:5000", "10.0.0.2:6000", 2);
+    struct qasm_proto_report o = owned(QASM_PROTO_REPORT_ADDR, &r);
+    struct qasm_addr src = A("10.0.0.2:9999");
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_ADDR, &o, &src, T0),
+                     QASM_STORE_CHANGED);
+    struct qasm_proto_conn rec = rec_of(f, "0102");
+    assert_int_equal(rec.nclients, 2);
+    assert_true(qasm_addr_eq(&rec.clients[rec.current], &r.client));
+    /* Its new IP names a DCID, then closes. */
+    assert_int_equal(dcid(f, QASM_PROTO_REPORT_DCID_NEW, "0102", "10.0.0.1:5000", "10.0.0.2:6000",
+                          3, "ccdd", 2, T0),
+                     QASM_STORE_CHANGED);
+    r = R("0102", "10.0.0.1:5000", "10.0.0.2:6000", 4);
+    assert_int_equal(report(f, QASM_PROTO_REPORT_CLOSE, &r, T0), QASM_STORE_CHANGED);
+    const struct qasm_store_stats *st = qasm_store_get_stats(f->s);
+    assert_int_equal(st->rejected_unauth + st->rejected_bad_mac + st->rejected_owner, 0);
+    assert_int_equal(st->closed, 1);
 }
 
 static void test_memory_per_connection_is_bounded(void **state)
@@ -694,7 +880,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_is_final_and_lingers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caps_refuse_new_connections, setup_caps, teardown),
         cmocka_unit_test_setup_teardown(test_dcids_and_clients_are_bounded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lost_open_is_healed_by_any_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_open_is_healed_by_refresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicates_change_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retire_before_new_leaves_dcid_retired, setup,
                                         teardown),
@@ -702,6 +888,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refresh_rebuilds_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_with_closed_flag_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dcid_moves_to_newest_claimant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_reports_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_report_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_connection_claimed_only_from_its_first_address,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_migrates_to_new_ip_and_closes, setup,
+                                        teardown),
         cmocka_unit_test(test_converges_under_reorder_and_duplication),
         cmocka_unit_test(test_converges_under_loss_with_refresh),
         cmocka_unit_test_setup_teardown(test_memory_per_connection_is_bounded, setup, teardown),

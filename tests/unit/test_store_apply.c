@@ -19,6 +19,10 @@
 
 #define T0 (1000 * QASM_SEC)
 
+/* The secret of the connections' owner, as the publishing tracker shares it. */
+static const uint8_t OWNER[QASM_PROTO_SECRET_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8,
+                                                      9, 10, 11, 12, 13, 14, 15, 16 };
+
 struct fixture {
     struct qasm_store *s;
     unsigned n[QASM_PROTO_EV_EVICTED + 1];
@@ -108,7 +112,7 @@ static void test_apply_creates_replica(void **state)
     struct fixture *f = *state;
     struct qasm_proto_conn r = rec_of("0102", "10.0.0.1:5000", 7);
     add_dcid(&r, "aabb", 0);
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
     assert_int_equal(f->n[QASM_PROTO_EV_OPENED], 1);
     assert_int_equal(f->last_rec.rev, 7);
     struct qasm_proto_conn got = find_rec(f, "aabb");
@@ -129,14 +133,14 @@ static void test_apply_orders_by_rev(void **state)
     struct fixture *f = *state;
     struct qasm_proto_conn r = rec_of("0102", "10.0.0.1:5000", 5);
     add_dcid(&r, "aabb", 0);
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
     /* Rev 6: aabb retired, ccdd new, a new current address. */
     struct qasm_proto_conn r6 = rec_of("0102", "10.0.0.1:5000", 6);
     add_dcid(&r6, "ccdd", 1);
     r6.clients[1] = A("10.0.0.2:6000");
     r6.nclients = 2;
     r6.current = 1;
-    assert_int_equal(qasm_store_apply(f->s, &r6, QASM_PROTO_EV_DCID_NEW, T0 + 1),
+    assert_int_equal(qasm_store_apply(f->s, &r6, OWNER, QASM_PROTO_EV_DCID_NEW, T0 + 1),
                      QASM_STORE_CHANGED);
     assert_int_equal(f->last, QASM_PROTO_EV_DCID_NEW);
     struct qasm_proto_conn got = find_rec(f, "ccdd");
@@ -153,7 +157,7 @@ static void test_apply_orders_by_rev(void **state)
     }
     /* A late rev 5 (reordered message) changes nothing. */
     unsigned before = f->total;
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0 + 2),
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0 + 2),
                      QASM_STORE_UNCHANGED);
     assert_int_equal(f->total, before);
     got = find_rec(f, "ccdd");
@@ -166,7 +170,7 @@ static void test_apply_orders_by_rev(void **state)
     r9.clients[1] = A("10.0.0.2:6000");
     r9.nclients = 2;
     r9.current = 0;
-    assert_int_equal(qasm_store_apply(f->s, &r9, QASM_PROTO_EV_REFRESH, T0 + 3),
+    assert_int_equal(qasm_store_apply(f->s, &r9, OWNER, QASM_PROTO_EV_REFRESH, T0 + 3),
                      QASM_STORE_CHANGED);
     got = find_rec(f, "eeff");
     assert_int_equal(got.rev, 9);
@@ -178,10 +182,10 @@ static void test_touch_keeps_replica_alive(void **state)
 {
     struct fixture *f = *state;
     struct qasm_proto_conn r = rec_of("0102", "10.0.0.1:5000", 3);
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
     /* Same rev 8 s later: a touch, no event, the idle timer restarts. */
     unsigned before = f->total;
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0 + 8 * QASM_SEC),
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0 + 8 * QASM_SEC),
                      QASM_STORE_UNCHANGED);
     assert_int_equal(f->total, before);
     assert_int_equal(qasm_store_expire(f->s, T0 + 12 * QASM_SEC), 0);
@@ -195,29 +199,29 @@ static void test_close_and_remove(void **state)
 {
     struct fixture *f = *state;
     struct qasm_proto_conn r = rec_of("0102", "10.0.0.1:5000", 1);
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
     r.rev = 2;
     r.flags = QASM_PROTO_REC_CLOSED;
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_CLOSED, T0), QASM_STORE_CHANGED);
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_CLOSED, T0), QASM_STORE_CHANGED);
     assert_int_equal(f->last, QASM_PROTO_EV_CLOSED);
     assert_int_equal(f->last_rec.rev, 2);
     assert_true(f->last_rec.flags & QASM_PROTO_REC_CLOSED);
     r.rev = 3;
     r.flags = 0;
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0), -ESTALE);
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0), -ESTALE);
     /* A closed or gone record that is not held creates nothing. */
     struct qasm_proto_conn g = rec_of("0304", "10.0.0.1:5001", 4);
     g.flags = QASM_PROTO_REC_CLOSED;
-    assert_int_equal(qasm_store_apply(f->s, &g, QASM_PROTO_EV_CLOSED, T0), QASM_STORE_UNCHANGED);
+    assert_int_equal(qasm_store_apply(f->s, &g, OWNER, QASM_PROTO_EV_CLOSED, T0), QASM_STORE_UNCHANGED);
     g.flags = 0;
-    assert_int_equal(qasm_store_apply(f->s, &g, QASM_PROTO_EV_EXPIRED, T0), QASM_STORE_UNCHANGED);
+    assert_int_equal(qasm_store_apply(f->s, &g, OWNER, QASM_PROTO_EV_EXPIRED, T0), QASM_STORE_UNCHANGED);
     assert_int_equal(qasm_store_count(f->s), 1);
     /* EXPIRED at the owner removes the replica, whatever its rev. */
     struct qasm_proto_conn e = rec_of("0506", "10.0.0.1:5002", 5);
     add_dcid(&e, "5506", 0);
-    assert_int_equal(qasm_store_apply(f->s, &e, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
+    assert_int_equal(qasm_store_apply(f->s, &e, OWNER, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
     e.rev = 5;
-    assert_int_equal(qasm_store_apply(f->s, &e, QASM_PROTO_EV_EXPIRED, T0), QASM_STORE_CHANGED);
+    assert_int_equal(qasm_store_apply(f->s, &e, OWNER, QASM_PROTO_EV_EXPIRED, T0), QASM_STORE_CHANGED);
     assert_int_equal(f->last, QASM_PROTO_EV_EXPIRED);
     struct qasm_cid gone = C("5506");
     assert_null(qasm_store_find(f->s, &gone, NULL));
@@ -227,7 +231,7 @@ static void test_local_report_takes_ownership(void **state)
 {
     struct fixture *f = *state;
     struct qasm_proto_conn r = rec_of("0102", "10.0.0.1:5000", 4);
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0), QASM_STORE_CHANGED);
     struct qasm_cid o = C("0102");
     struct qasm_addr c0 = A("10.0.0.1:5000");
     struct qasm_store_conn *c = qasm_store_get(f->s, &o, &c0);
@@ -239,6 +243,18 @@ static void test_local_report_takes_ownership(void **state)
     rep.client = c0;
     rep.seq = 1;
     rep.dcid.cid = C("1234");
+    /* Only with the owner's secret, which the publisher shared. */
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_DCID_NEW, &rep, &c0, T0 + 1),
+                     -EPERM);
+    assert_true(qasm_store_conn_replica(c));
+    uint8_t other[QASM_PROTO_SECRET_LEN] = { 0 };
+    assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_DCID_NEW, &rep, other), 0);
+    assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_DCID_NEW, &rep, &c0, T0 + 1),
+                     -EPERM);
+    assert_int_equal(qasm_store_get_stats(f->s)->rejected_unauth, 1);
+    assert_int_equal(qasm_store_get_stats(f->s)->rejected_bad_mac, 1);
+    assert_memory_equal(qasm_store_conn_secret(c), OWNER, QASM_PROTO_SECRET_LEN);
+    assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_DCID_NEW, &rep, OWNER), 0);
     assert_int_equal(qasm_store_report(f->s, QASM_PROTO_REPORT_DCID_NEW, &rep, &c0, T0 + 1),
                      QASM_STORE_CHANGED);
     assert_false(qasm_store_conn_replica(c));
@@ -258,19 +274,19 @@ static void test_apply_rejects_bad_records_and_caps(void **state)
     struct fixture *f = *state;
     struct qasm_proto_conn r = rec_of("0102", "10.0.0.1:5000", 1);
     r.odcid.len = 0;
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0), -EINVAL);
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0), -EINVAL);
     r = rec_of("0102", "10.0.0.1:5000", 1);
     r.nclients = 0;
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0), -EINVAL);
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0), -EINVAL);
     r = rec_of("0102", "10.0.0.1:5000", 1);
     r.current = 1;
-    assert_int_equal(qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0), -EINVAL);
+    assert_int_equal(qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0), -EINVAL);
     assert_int_equal(f->total, 0);
     /* The per-IP cap (2) still applies to replicas. */
     const char *odcids[] = { "01", "02", "03" };
     for (int i = 0; i < 3; i++) {
         r = rec_of(odcids[i], "10.0.0.9:5000", 1);
-        int rv = qasm_store_apply(f->s, &r, QASM_PROTO_EV_REFRESH, T0);
+        int rv = qasm_store_apply(f->s, &r, OWNER, QASM_PROTO_EV_REFRESH, T0);
         assert_int_equal(rv, i < 2 ? QASM_STORE_CHANGED : -EDQUOT);
     }
 }
