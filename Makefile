@@ -28,7 +28,7 @@ else
 Q :=
 endif
 
-PKGS := libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls libpcap cmocka
+PKGS := libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls libpcap cmocka nettle
 # pkg-config is only consulted once the packages are there (make deps runs first).
 pc = $(shell pkg-config $(1) $(2) 2>/dev/null)
 LIBEV_LIBS   ?= -lev
@@ -39,6 +39,8 @@ GNUTLS_LIBS   = $(call pc,--libs,gnutls)
 PCAP_LIBS     = $(call pc,--libs,libpcap)
 CMOCKA_LIBS   = $(call pc,--libs,cmocka)
 JANSSON_LIBS  = $(call pc,--libs,jansson)
+# lib/ (libqasm.a) computes report MACs with nettle: every link takes it.
+NETTLE_LIBS   = $(call pc,--libs,nettle)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wformat=2 -Wvla -Wimplicit-fallthrough -Wundef
@@ -80,14 +82,14 @@ define link_prog
 $(O)/$(1): $(call obj,$($(1)_SRCS)) $(LIBQASM)
 	@mkdir -p $$(@D)
 	$$(if $(filter 0,$(V)),@echo "  LD      $$@")
-	$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBQASM) $($(1)_LIBS) -lm
+	$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBQASM) $($(1)_LIBS) $$(NETTLE_LIBS) -lm
 ALL_OBJS += $(call obj,$($(1)_SRCS))
 endef
 define link_shlib
 $(O)/$(1): $(call obj,$($(1)_SRCS)) $(LIBQASM)
 	@mkdir -p $$(@D)
 	$$(if $(filter 0,$(V)),@echo "  LD      $$@")
-	$(Q)$$(CC) -shared $$(ALL_LDFLAGS) $($(1)_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBQASM) $($(1)_LIBS)
+	$(Q)$$(CC) -shared $$(ALL_LDFLAGS) $($(1)_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBQASM) $($(1)_LIBS) $$(NETTLE_LIBS)
 ALL_OBJS += $(call obj,$($(1)_SRCS))
 endef
 
@@ -162,7 +164,7 @@ define link_fuzz
 $(FUZZ_O)/$(1): $($(1)_SRCS) $(LIB_SRCS)
 	@mkdir -p $$(@D)
 	$$(if $(filter 0,$(V)),@echo "  FUZZ    $$@")
-	$(Q)clang $(FUZZ_CFLAGS) -o $$@ $($(1)_SRCS) $(LIB_SRCS) $($(1)_LIBS) -lm
+	$(Q)clang $(FUZZ_CFLAGS) -o $$@ $($(1)_SRCS) $(LIB_SRCS) $($(1)_LIBS) $$(NETTLE_LIBS) -lm
 endef
 $(foreach f,$(FUZZ_TARGETS),$(eval $(call link_fuzz,$(f))))
 

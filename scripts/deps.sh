@@ -9,7 +9,7 @@ PKGS=(
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libgnutls28-dev
   libev-dev libpcap-dev libcmocka-dev
   ngtcp2-client ngtcp2-server
-  gnuplot-nox redis-server redis-tools tshark libjansson-dev libhiredis-dev
+  gnuplot-nox redis-server redis-tools tshark libjansson-dev libhiredis-dev nettle-dev
   iproute2 valgrind procps python3
   nftables conntrack iputils-ping
 )

@@ -501,7 +501,7 @@ static void test_encode_checks_bounds(void **state)
     assert_memory_equal(&d.u.push, &m.u.push, sizeof(m.u.push));
 }
 
-/* RFC 4231 test cases 1, 2 and 6, and FIPS 180-4's "abc". */
+/* RFC 4231 test cases 1, 2 and 6: our use of the library (key length, output length). */
 static void test_hmac_sha256_vectors(void **state)
 {
     (void)state;
@@ -525,17 +525,8 @@ static void test_hmac_sha256_vectors(void **state)
     memset(key, 0xaa, sizeof(key));
     qasm_hmac_sha256(key, sizeof(key), d6, strlen(d6), out);
     assert_memory_equal(out, tc6, sizeof(tc6));
-    static const uint8_t abc[] = { 0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-                                   0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-                                   0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad };
-    struct qasm_sha256 ctx;
-    qasm_sha256_init(&ctx);
-    qasm_sha256_update(&ctx, "a", 1);
-    qasm_sha256_update(&ctx, "bc", 2);
-    qasm_sha256_final(&ctx, out);
-    assert_memory_equal(out, abc, sizeof(abc));
-    assert_true(qasm_memeq_ct(abc, abc, sizeof(abc)));
-    assert_false(qasm_memeq_ct(abc, tc1, sizeof(abc)));
+    assert_true(qasm_memeq_ct(tc2, tc2, sizeof(tc2)));
+    assert_false(qasm_memeq_ct(tc2, tc1, sizeof(tc2)));
 }
 
 /* Every report type: the MAC survives the wire and covers every field. */
