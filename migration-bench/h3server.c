@@ -5,6 +5,12 @@
  * its counters as JSON at SIGTERM/SIGINT. Datagrams are dispatched by DCID,
  * never by 4-tuple; short-header packets for unknown DCIDs are counted and
  * answered with a stateless reset (unless --no-stateless-reset).
+ *
+ * A connection that closes is kept, with its connection IDs, for three PTOs
+ * (RFC 9000 10.2): in the closing state (we sent CONNECTION_CLOSE) its
+ * packets are answered with the stored CONNECTION_CLOSE, at a falling rate;
+ * in the draining state (the peer closed) they are dropped silently. Either
+ * way they never meet a stateless reset. An idle timeout frees at once.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -56,6 +62,10 @@ struct counters {
     struct qasm_h3conn_counters qc;  /* paths_validated, path_validation_failed, streams_reset */
     uint64_t cids_issued, cids_retired;
     uint64_t unknown_dcid, stateless_resets, version_negotiations, dropped;
+    /* connections that entered the closing / draining state; CONNECTION_CLOSE
+     * sent again in the closing state; packets for closing/draining
+     * connections that got no answer */
+    uint64_t closing, draining, close_resent, closing_dropped;
 };
 
 struct server {
@@ -73,7 +83,8 @@ struct server {
     ev_timer drain;
     struct counters n;
     struct sconn *conns;
-    size_t nconns;
+    size_t nconns;           /* in the list, closing and draining ones included */
+    size_t nclosing;         /* of which in the closing or draining state */
     qasm_tstamp start;
     ev_signal sigint, sigterm;
 };
@@ -95,14 +106,19 @@ struct sstream {
     struct sstream *next;
 };
 
+/* A connection's life: open, then closing or draining for 3 x PTO, then freed. */
+enum sconn_state { SCONN_OPEN, SCONN_CLOSING, SCONN_DRAINING };
+
 struct sconn {
     struct qasm_h3conn q;  /* user_data of ngtcp2 and nghttp3 */
     struct server *srv;
     struct cident **cids;
     size_t ncids, capcids;
     struct sstream *streams;
-    uint8_t *close_pkt;   /* CONNECTION_CLOSE sent at shutdown, resent on input */
+    uint8_t *close_pkt;   /* our CONNECTION_CLOSE (closing state, shutdown), resent on input */
     size_t close_len;
+    enum sconn_state state;
+    uint64_t closing_rx;  /* packets received since the connection left SCONN_OPEN */
     struct sconn *prev, *next;
 };
 
@@ -181,6 +197,8 @@ static int counters_json(const struct server *s, char *buf, size_t len)
     double up = (double)(qasm_now() - s->start) / 1e9;
     return snprintf(buf, len,
         "{\"uptime_s\":%.3f,\"connections\":%" PRIu64 ",\"connections_active\":%zu,"
+        "\"connections_closing\":%zu,\"closing\":%" PRIu64 ",\"draining\":%" PRIu64
+        ",\"close_resent\":%" PRIu64 ",\"closing_dropped\":%" PRIu64 ","
         "\"handshakes\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"idle_closed\":%" PRIu64
         ",\"conn_errors\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses_2xx\":%" PRIu64
         ",\"responses_4xx\":%" PRIu64 ",\"streams_reset\":%" PRIu64
@@ -191,7 +209,8 @@ static int counters_json(const struct server *s, char *buf, size_t len)
         ",\"cids_issued\":%" PRIu64 ",\"cids_retired\":%" PRIu64 ",\"unknown_dcid\":%" PRIu64
         ",\"stateless_resets\":%" PRIu64 ",\"version_negotiations\":%" PRIu64
         ",\"dropped\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
-        up, n->connections, s->nconns, n->handshakes, n->closed, n->idle_closed, n->conn_errors,
+        up, n->connections, s->nconns - s->nclosing, s->nclosing, n->closing, n->draining,
+        n->close_resent, n->closing_dropped, n->handshakes, n->closed, n->idle_closed, n->conn_errors,
         n->requests, n->responses_2xx, n->responses_4xx, n->qc.streams_reset, n->body_bytes_sent,
         n->body_bytes_received, n->rx_packets, n->rx_bytes, n->tx_packets, n->tx_bytes,
         n->tx_errors, n->migrations, n->qc.paths_validated, n->qc.path_validation_failed,
@@ -249,20 +268,88 @@ static void conn_free(struct sconn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->state != SCONN_OPEN)
+        s->nclosing--;
     s->n.closed++;
     free(c);
 }
 
-/* conn_close sends a CONNECTION_CLOSE (unless draining) and frees |c|. */
+/*
+ * conn_linger moves |c| to the closing or draining state |st| and arms its
+ * timer for 3 x PTO (RFC 9000 10.2), after which timer_cb frees it. Until
+ * then its connection IDs stay in the table, so a late packet of the peer
+ * finds the connection instead of drawing a stateless reset; ngtcp2 is not
+ * called again for it.
+ */
+static void conn_linger(struct sconn *c, enum sconn_state st)
+{
+    struct server *s = c->srv;
+    ngtcp2_duration pto = ngtcp2_conn_get_pto(c->q.conn);
+    if (c->state == SCONN_OPEN)
+        s->nclosing++;
+    c->state = st;
+    if (st == SCONN_CLOSING)
+        s->n.closing++;
+    else
+        s->n.draining++;
+    ev_timer_stop(s->loop, &c->q.timer);
+    c->q.timer.repeat = 3.0 * (double)pto / 1e9;
+    ev_timer_again(s->loop, &c->q.timer);
+}
+
+/*
+ * conn_close ends |c| after error |liberr| (0: none): an idle timeout or
+ * NGTCP2_ERR_DROP_CONN frees it at once; NGTCP2_ERR_DRAINING (the peer
+ * closed) drains; anything else writes a CONNECTION_CLOSE, sends it, keeps
+ * it for retransmission and enters the closing state.
+ */
 static void conn_close(struct sconn *c, int liberr)
 {
-    if (liberr != 0 && liberr != NGTCP2_ERR_DRAINING && liberr != NGTCP2_ERR_IDLE_CLOSE) {
+    if (liberr == NGTCP2_ERR_IDLE_CLOSE || liberr == NGTCP2_ERR_DROP_CONN) {
+        conn_free(c);
+        return;
+    }
+    if (liberr == NGTCP2_ERR_DRAINING) {
+        conn_linger(c, SCONN_DRAINING);
+        return;
+    }
+    if (liberr != 0 && liberr != NGTCP2_ERR_CLOSING) {
         c->srv->n.conn_errors++;
         qasm_debug("connection error: %s", ngtcp2_strerror(liberr));
     }
-    if (liberr != NGTCP2_ERR_DRAINING && liberr != NGTCP2_ERR_IDLE_CLOSE)
-        qasm_h3conn_close_pkt(&c->q, liberr, NGHTTP3_H3_NO_ERROR);
-    conn_free(c);
+    uint8_t buf[1500];
+    ngtcp2_path_storage ps;
+    ngtcp2_ssize n = qasm_quic_write_close(c->q.conn, liberr, NGHTTP3_H3_NO_ERROR, &ps, buf,
+                                           sizeof(buf), qasm_now());
+    if (n > 0) {
+        uint8_t *p = malloc((size_t)n);
+        if (p) {  /* without memory the closing state just stays silent */
+            memcpy(p, buf, (size_t)n);
+            free(c->close_pkt);
+            c->close_pkt = p;
+            c->close_len = (size_t)n;
+        }
+        send_path(c, &ps.path, buf, (size_t)n, 0);
+    }
+    conn_linger(c, SCONN_CLOSING);
+}
+
+/*
+ * conn_closed_input handles a packet for |c| in the closing or draining
+ * state, received on |path|. Closing: the CONNECTION_CLOSE goes out again on
+ * the packet's path, for the 1st, 2nd, 4th, 8th... packet only, so that a
+ * peer that keeps sending cannot make us send as much (RFC 9000 10.2.1).
+ * Draining: nothing is sent (RFC 9000 10.2.2).
+ */
+static void conn_closed_input(struct sconn *c, const ngtcp2_path *path)
+{
+    struct server *s = c->srv;
+    uint64_t k = ++c->closing_rx;
+    if (c->state == SCONN_CLOSING && c->close_pkt && (k & (k - 1)) == 0 &&
+        send_path(c, path, c->close_pkt, c->close_len, 0) == 0)
+        s->n.close_resent++;
+    else
+        s->n.closing_dropped++;
 }
 
 /* conn_write flushes |c|; returns 0, or -1 when |c| was freed. */
@@ -282,6 +369,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct sconn *c = w->data;
     (void)loop;
     (void)revents;
+    if (c->state != SCONN_OPEN) {  /* 3 x PTO of closing or draining are over */
+        conn_free(c);
+        return;
+    }
     int rv = ngtcp2_conn_handle_expiry(c->q.conn, qasm_now());
     if (rv != 0) {
         if (rv == NGTCP2_ERR_IDLE_CLOSE)
@@ -709,6 +800,10 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
             s->n.dropped++;
         return;
     }
+    if (c && c->state != SCONN_OPEN) {
+        conn_closed_input(c, path);
+        return;
+    }
     if (!c) {
         if (!(pkt[0] & 0x80)) {
             s->n.unknown_dcid++;
@@ -725,17 +820,12 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
     int have_before = qasm_addr_from_sockaddr(&before, cur->remote.addr, cur->remote.addrlen) == 0;
     rv = ngtcp2_conn_read_pkt(c->q.conn, path, NULL, pkt, len, qasm_now());
     if (rv != 0) {
-        if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_CLOSING) {
-            conn_free(c);
-            return;
-        }
-        if (rv == NGTCP2_ERR_DISCARD_PKT || rv == NGTCP2_ERR_DROP_CONN) {
+        /* DRAINING: the peer's CONNECTION_CLOSE; conn_close drains, frees at
+         * once on DROP_CONN, closes with a CONNECTION_CLOSE otherwise. */
+        if (rv == NGTCP2_ERR_DISCARD_PKT || rv == NGTCP2_ERR_DROP_CONN)
             s->n.dropped++;
-            if (rv == NGTCP2_ERR_DROP_CONN)
-                conn_free(c);
-            return;
-        }
-        conn_close(c, rv);
+        if (rv != NGTCP2_ERR_DISCARD_PKT)
+            conn_close(c, rv);
         return;
     }
     cur = ngtcp2_conn_get_path(c->q.conn);
