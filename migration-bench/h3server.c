@@ -66,6 +66,7 @@ struct counters {
      * sent again in the closing state; packets for closing/draining
      * connections that got no answer */
     uint64_t closing, draining, close_resent, closing_dropped;
+    uint64_t rebinding_resets;  /* port-only peer changes handed to ngtcp2 as migrations */
 };
 
 struct server {
@@ -198,7 +199,7 @@ static int counters_json(const struct server *s, char *buf, size_t len)
     return snprintf(buf, len,
         "{\"uptime_s\":%.3f,\"connections\":%" PRIu64 ",\"connections_active\":%zu,"
         "\"connections_closing\":%zu,\"closing\":%" PRIu64 ",\"draining\":%" PRIu64
-        ",\"close_resent\":%" PRIu64 ",\"closing_dropped\":%" PRIu64 ","
+        ",\"close_resent\":%" PRIu64 ",\"closing_dropped\":%" PRIu64 ",\"rebinding_resets\":%" PRIu64 ","
         "\"handshakes\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"idle_closed\":%" PRIu64
         ",\"conn_errors\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses_2xx\":%" PRIu64
         ",\"responses_4xx\":%" PRIu64 ",\"streams_reset\":%" PRIu64
@@ -210,7 +211,7 @@ static int counters_json(const struct server *s, char *buf, size_t len)
         ",\"stateless_resets\":%" PRIu64 ",\"version_negotiations\":%" PRIu64
         ",\"dropped\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
         up, n->connections, s->nconns - s->nclosing, s->nclosing, n->closing, n->draining,
-        n->close_resent, n->closing_dropped, n->handshakes, n->closed, n->idle_closed, n->conn_errors,
+        n->close_resent, n->closing_dropped, n->rebinding_resets, n->handshakes, n->closed, n->idle_closed, n->conn_errors,
         n->requests, n->responses_2xx, n->responses_4xx, n->qc.streams_reset, n->body_bytes_sent,
         n->body_bytes_received, n->rx_packets, n->rx_bytes, n->tx_packets, n->tx_bytes,
         n->tx_errors, n->migrations, n->qc.paths_validated, n->qc.path_validation_failed,
@@ -777,6 +778,84 @@ static void send_version_negotiation(struct server *s, struct listener *l,
     }
 }
 
+/* addr_is compares an ngtcp2 address with |a|. */
+static int addr_is(const ngtcp2_addr *na, const struct qasm_addr *a)
+{
+    struct qasm_addr b;
+    return qasm_addr_from_sockaddr(&b, na->addr, na->addrlen) == 0 && qasm_addr_eq(&b, a);
+}
+
+/* initcwnd is ngtcp2's initial congestion window for |mtu| (RFC 9002 7.2). */
+static uint64_t initcwnd(uint64_t mtu)
+{
+    uint64_t w = 2 * mtu > 14720 ? 2 * mtu : 14720;
+    return 10 * mtu < w ? 10 * mtu : w;
+}
+
+/*
+ * rebinding_prepare is called before |c| reads a 1-RTT packet that arrived
+ * on |path|. When only the peer's port changed (a NAT rebinding) ngtcp2
+ * keeps the congestion state (RFC 9000 9.4 allows it) and, while it
+ * validates the new path, caps the window at the initial one. The bytes in
+ * flight are then mostly packets sent to the old address, which may be gone
+ * for good (the NAT dropped the mapping): when they exceed that window
+ * ngtcp2 sends the new path nothing but ACKs, not even its PATH_CHALLENGE,
+ * until the probe timeout, which every probe lost to the old address has
+ * doubled. A client that only downloads has nothing to say to ACKs, so each
+ * request it sends from the new address goes unanswered for seconds and
+ * times out. Only a migration that changes the local address makes ngtcp2
+ * reset the congestion state (bytes in flight, PTO backoff), so in that case
+ * the connection is told, for this one read, that its local port is 0: the
+ * packet then starts a full migration (a fresh client connection ID, reset
+ * congestion state, PATH_CHALLENGE at once), as RFC 9000 9.4 prescribes for
+ * any other address change. *fake_set says whether rebinding_restore must
+ * undo it. (ngtcp2 0.12.1; later releases dropped the cap but still keep
+ * the congestion state.)
+ */
+static void rebinding_prepare(struct sconn *c, const ngtcp2_path *path, const uint8_t *pkt,
+                              struct sockaddr_storage *fake, int *fake_set)
+{
+    const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
+    ngtcp2_conn_stat cs;
+    struct qasm_addr a, b, local;
+    *fake_set = 0;
+    if ((pkt[0] & 0x80) || !ngtcp2_conn_get_handshake_completed(c->q.conn) ||
+        qasm_addr_from_sockaddr(&local, path->local.addr, path->local.addrlen) != 0 ||
+        !addr_is(&cur->local, &local) ||
+        qasm_addr_from_sockaddr(&a, cur->remote.addr, cur->remote.addrlen) != 0 ||
+        qasm_addr_from_sockaddr(&b, path->remote.addr, path->remote.addrlen) != 0 ||
+        a.family != b.family || a.port == b.port ||
+        memcmp(a.ip, b.ip, a.family == AF_INET ? 4 : 16) != 0)
+        return;
+    ngtcp2_conn_get_conn_stat(c->q.conn, &cs);
+    if (cs.bytes_in_flight < initcwnd(cs.max_tx_udp_payload_size))
+        return;  /* the PATH_CHALLENGE can go out now: keep ngtcp2's choice */
+    if (path->local.addrlen > sizeof(*fake))
+        return;
+    memcpy(fake, path->local.addr, path->local.addrlen);
+    if (fake->ss_family == AF_INET)
+        ((struct sockaddr_in *)fake)->sin_port = 0;
+    else
+        ((struct sockaddr_in6 *)fake)->sin6_port = 0;
+    ngtcp2_addr fa = {(struct sockaddr *)fake, path->local.addrlen};
+    ngtcp2_conn_set_local_addr(c->q.conn, &fa);
+    *fake_set = 1;
+}
+
+/* rebinding_restore puts the real local address back when the packet did not
+ * move the connection (the fake one is then still current). */
+static void rebinding_restore(struct sconn *c, const ngtcp2_path *path, int fake_set)
+{
+    struct qasm_addr local;
+    if (!fake_set || qasm_addr_from_sockaddr(&local, path->local.addr, path->local.addrlen) != 0)
+        return;
+    const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
+    if (addr_is(&cur->local, &local))
+        c->srv->n.rebinding_resets++;  /* migrated with its congestion state reset */
+    else
+        ngtcp2_conn_set_local_addr(c->q.conn, &path->local);
+}
+
 static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path *path,
                         const uint8_t *pkt, size_t len)
 {
@@ -818,7 +897,11 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
     const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
     struct qasm_addr before, after;
     int have_before = qasm_addr_from_sockaddr(&before, cur->remote.addr, cur->remote.addrlen) == 0;
+    struct sockaddr_storage fake;
+    int fake_set;
+    rebinding_prepare(c, path, pkt, &fake, &fake_set);
     rv = ngtcp2_conn_read_pkt(c->q.conn, path, NULL, pkt, len, qasm_now());
+    rebinding_restore(c, path, fake_set);
     if (rv != 0) {
         /* DRAINING: the peer's CONNECTION_CLOSE; conn_close drains, frees at
          * once on DROP_CONN, closes with a CONNECTION_CLOSE otherwise. */

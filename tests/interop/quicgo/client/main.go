@@ -215,6 +215,7 @@ func main() {
 	closeOld := flag.Bool("close-old", false, "close the old socket at each rebinding (its NAT mapping is gone)")
 	timeout := flag.Duration("timeout", 20*time.Second, "per request")
 	idle := flag.Duration("idle-timeout", 5*time.Second, "QUIC idle timeout")
+	keepAlive := flag.Duration("keepalive", 0, "quic-go KeepAlivePeriod: a PING after this long without input (0: none)")
 	linger := flag.Duration("linger", 200*time.Millisecond, "keep each closed connection's socket open this long (the peer's packets still reach quic-go)")
 	flag.Parse()
 	// The wrapper is not a *net.UDPConn, so quic-go cannot size its buffers; say nothing.
@@ -251,7 +252,8 @@ func main() {
 		}
 		rt := &http3.RoundTripper{
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: host},
-			QuicConfig:      &quic.Config{MaxIdleTimeout: *idle, HandshakeIdleTimeout: 5 * time.Second},
+			QuicConfig: &quic.Config{MaxIdleTimeout: *idle, HandshakeIdleTimeout: 5 * time.Second,
+				KeepAlivePeriod: *keepAlive},
 			Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, cfg *quic.Config) (quic.EarlyConnection, error) {
 				return quic.DialEarlyContext(ctx, pc, raddr, host, tlsCfg, cfg)
 			},
