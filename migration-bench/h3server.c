@@ -120,6 +120,7 @@ struct sconn {
     size_t close_len;
     enum sconn_state state;
     uint64_t closing_rx;  /* packets received since the connection left SCONN_OPEN */
+    struct qasm_addr no_reset_remote;  /* rebinding_prepare failed for this peer address */
     struct sconn *prev, *next;
 };
 
@@ -199,7 +200,8 @@ static int counters_json(const struct server *s, char *buf, size_t len)
     return snprintf(buf, len,
         "{\"uptime_s\":%.3f,\"connections\":%" PRIu64 ",\"connections_active\":%zu,"
         "\"connections_closing\":%zu,\"closing\":%" PRIu64 ",\"draining\":%" PRIu64
-        ",\"close_resent\":%" PRIu64 ",\"closing_dropped\":%" PRIu64 ",\"rebinding_resets\":%" PRIu64 ","
+        ",\"close_resent\":%" PRIu64 ",\"closing_dropped\":%" PRIu64
+        ",\"rebinding_resets\":%" PRIu64 ","
         "\"handshakes\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"idle_closed\":%" PRIu64
         ",\"conn_errors\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses_2xx\":%" PRIu64
         ",\"responses_4xx\":%" PRIu64 ",\"streams_reset\":%" PRIu64
@@ -211,7 +213,8 @@ static int counters_json(const struct server *s, char *buf, size_t len)
         ",\"stateless_resets\":%" PRIu64 ",\"version_negotiations\":%" PRIu64
         ",\"dropped\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
         up, n->connections, s->nconns - s->nclosing, s->nclosing, n->closing, n->draining,
-        n->close_resent, n->closing_dropped, n->rebinding_resets, n->handshakes, n->closed, n->idle_closed, n->conn_errors,
+        n->close_resent, n->closing_dropped, n->rebinding_resets, n->handshakes, n->closed,
+        n->idle_closed, n->conn_errors,
         n->requests, n->responses_2xx, n->responses_4xx, n->qc.streams_reset, n->body_bytes_sent,
         n->body_bytes_received, n->rx_packets, n->rx_bytes, n->tx_packets, n->tx_bytes,
         n->tx_errors, n->migrations, n->qc.paths_validated, n->qc.path_validation_failed,
@@ -825,7 +828,8 @@ static void rebinding_prepare(struct sconn *c, const ngtcp2_path *path, const ui
         qasm_addr_from_sockaddr(&a, cur->remote.addr, cur->remote.addrlen) != 0 ||
         qasm_addr_from_sockaddr(&b, path->remote.addr, path->remote.addrlen) != 0 ||
         a.family != b.family || a.port == b.port ||
-        memcmp(a.ip, b.ip, a.family == AF_INET ? 4 : 16) != 0)
+        memcmp(a.ip, b.ip, a.family == AF_INET ? 4 : 16) != 0 ||
+        qasm_addr_eq(&b, &c->no_reset_remote))
         return;
     ngtcp2_conn_get_conn_stat(c->q.conn, &cs);
     if (cs.bytes_in_flight < initcwnd(cs.max_tx_udp_payload_size))
@@ -843,17 +847,23 @@ static void rebinding_prepare(struct sconn *c, const ngtcp2_path *path, const ui
 }
 
 /* rebinding_restore puts the real local address back when the packet did not
- * move the connection (the fake one is then still current). */
+ * move the connection (the fake one is then still current): it was probing or
+ * reordered, or the client had no spare connection ID for the new path
+ * (NGTCP2_ERR_CONN_ID_BLOCKED, which ngtcp2 swallows). Later packets from
+ * that address then take ngtcp2's own NAT-rebinding path, which needs no new
+ * connection ID. */
 static void rebinding_restore(struct sconn *c, const ngtcp2_path *path, int fake_set)
 {
     struct qasm_addr local;
     if (!fake_set || qasm_addr_from_sockaddr(&local, path->local.addr, path->local.addrlen) != 0)
         return;
     const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
-    if (addr_is(&cur->local, &local))
+    if (addr_is(&cur->local, &local)) {
         c->srv->n.rebinding_resets++;  /* migrated with its congestion state reset */
-    else
-        ngtcp2_conn_set_local_addr(c->q.conn, &path->local);
+        return;
+    }
+    ngtcp2_conn_set_local_addr(c->q.conn, &path->local);
+    (void)qasm_addr_from_sockaddr(&c->no_reset_remote, path->remote.addr, path->remote.addrlen);
 }
 
 static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path *path,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run-tests.sh RESULTS KIND TEST...: run each test (a cmocka binary or a
-# script) under a timeout, append "PASS|FAIL KIND name cases" lines to RESULTS.
+# script) under a timeout, append "PASS|FAIL|SKIP KIND name cases" lines to
+# RESULTS. Exit status 77 means skipped (something the test needs is missing).
 # Exit status: number of failures (capped at 1).
 set -u
 results=$1 kind=$2; shift 2
@@ -17,7 +18,11 @@ for t in "$@"; do
   npass=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
   nfail=$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
   cases="${npass:-0} ok, ${nfail:-0} failed"
-  if [ $rc -eq 0 ]; then
+  if [ $rc -eq 77 ]; then
+    # exit 77: the test could not run here (a tool is missing); neither passed nor failed
+    printf '  SKIP  %-6s %-32s %6ss  (%s)\n' "$kind" "$name" "$secs" "$(grep -m1 SKIPPED "$log")"
+    echo "SKIP $kind $name 0 0" >>"$results"
+  elif [ $rc -eq 0 ]; then
     printf '  PASS  %-6s %-32s %6ss  (%s)\n' "$kind" "$name" "$secs" "$cases"
     echo "PASS $kind $name ${npass:-0} ${nfail:-0}" >>"$results"
   else

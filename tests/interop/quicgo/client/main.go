@@ -164,14 +164,19 @@ func (c *rebindConn) SetReadDeadline(t time.Time) error  { return nil }
 func (c *rebindConn) SetWriteDeadline(t time.Time) error { return nil }
 
 type result struct {
-	Connections    int      `json:"connections"`
-	RequestsOK     int      `json:"requests_ok"`
-	RequestsFailed int      `json:"requests_failed"`
-	Bytes          int64    `json:"bytes"`
-	BadBodies      int      `json:"bad_bodies"` // bytes that differ from the pattern
-	Rebinds        int      `json:"rebinds"`
-	SHA256         string   `json:"sha256"`
-	DurationS      float64  `json:"duration_s"`
+	Connections    int     `json:"connections"`
+	RequestsOK     int     `json:"requests_ok"`
+	RequestsFailed int     `json:"requests_failed"`
+	Bytes          int64   `json:"bytes"`
+	BadBodies      int     `json:"bad_bodies"` // bytes that differ from the pattern
+	Rebinds        int     `json:"rebinds"`
+	Pokes          int     `json:"pokes"`
+	PokesFailed    int     `json:"pokes_failed"`
+	SHA256         string  `json:"sha256"`
+	DurationS      float64 `json:"duration_s"`
+	// the slowest request that followed a failed one on the same connection:
+	// how long the server took to serve a client that spoke again (-1: none)
+	AfterFailureMS float64  `json:"after_failure_ms_max"`
 	Errors         []string `json:"errors"`
 }
 
@@ -215,13 +220,14 @@ func main() {
 	closeOld := flag.Bool("close-old", false, "close the old socket at each rebinding (its NAT mapping is gone)")
 	timeout := flag.Duration("timeout", 20*time.Second, "per request")
 	idle := flag.Duration("idle-timeout", 5*time.Second, "QUIC idle timeout")
+	poke := flag.Bool("poke", false, "after each rebinding send a small extra request (GET /bytes/1), so the new address speaks at once")
 	keepAlive := flag.Duration("keepalive", 0, "quic-go KeepAlivePeriod: a PING after this long without input (0: none)")
 	linger := flag.Duration("linger", 200*time.Millisecond, "keep each closed connection's socket open this long (the peer's packets still reach quic-go)")
 	flag.Parse()
 	// The wrapper is not a *net.UDPConn, so quic-go cannot size its buffers; say nothing.
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 
-	res := result{Errors: []string{}}
+	res := result{Errors: []string{}, AfterFailureMS: -1}
 	start := time.Now()
 	sum := sha256.New()
 	host, _, err := net.SplitHostPort(*target)
@@ -259,9 +265,19 @@ func main() {
 			},
 		}
 		client := &http.Client{Transport: rt, Timeout: *timeout}
+		base := "https://" + *target
+		if raddr.IP.To4() == nil {
+			base = fmt.Sprintf("https://[%s]:%d", raddr.IP, raddr.Port)
+		}
+		url := fmt.Sprintf("%s/bytes/%d", base, *size)
+		var pokes, pokesFailed int32
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		var inflight int32
+		// inflight: a request is running; ready: this connection has had a
+		// response, so its handshake is over (a rebinding before that is not
+		// what the suite tests: ngtcp2 ignores packets from a new address
+		// during the handshake, RFC 9000 9).
+		var inflight, ready int32
 		if *rebindEvery > 0 {
 			wg.Add(1)
 			go func() {
@@ -274,7 +290,7 @@ func main() {
 						return
 					case <-t.C:
 						// only mid-transfer: a rebinding between connections tests nothing
-						if atomic.LoadInt32(&inflight) == 0 {
+						if atomic.LoadInt32(&inflight) == 0 || atomic.LoadInt32(&ready) == 0 {
 							continue
 						}
 						if err := pc.rebind(*closeOld); err != nil {
@@ -282,23 +298,38 @@ func main() {
 							return
 						}
 						n++
+						if *poke {
+							wg.Add(1)
+							go func() {
+								defer wg.Done()
+								atomic.AddInt32(&pokes, 1)
+								resp, err := client.Get(base + "/bytes/1")
+								if err == nil {
+									_, err = io.Copy(io.Discard, resp.Body)
+									resp.Body.Close()
+								}
+								if err != nil {
+									atomic.AddInt32(&pokesFailed, 1)
+								}
+							}()
+						}
 					}
 				}
 			}()
 		}
-		url := fmt.Sprintf("https://%s/bytes/%d", *target, *size)
-		if raddr.IP.To4() == nil {
-			url = fmt.Sprintf("https://[%s]:%d/bytes/%d", raddr.IP, raddr.Port, *size)
-		}
+		prevFailed := false
 		for ri := 0; ri < *reqs; ri++ {
 			atomic.StoreInt32(&inflight, 1)
+			t0 := time.Now()
 			resp, err := client.Get(url)
 			if err != nil {
+				prevFailed = true
 				res.RequestsFailed++
 				addErr(fmt.Sprintf("conn %d req %d: %v", ci, ri, err))
 				atomic.StoreInt32(&inflight, 0)
 				continue
 			}
+			atomic.StoreInt32(&ready, 1)
 			n, ok, rerr := checkBody(resp.Body, *size, sum)
 			resp.Body.Close()
 			atomic.StoreInt32(&inflight, 0)
@@ -308,7 +339,12 @@ func main() {
 			}
 			if resp.StatusCode == 200 && ok && rerr == nil {
 				res.RequestsOK++
+				if ms := float64(time.Since(t0).Microseconds()) / 1000; prevFailed && ms > res.AfterFailureMS {
+					res.AfterFailureMS = ms
+				}
+				prevFailed = false
 			} else {
+				prevFailed = true
 				res.RequestsFailed++
 				addErr(fmt.Sprintf("conn %d req %d: status %d, %d bytes, pattern ok %v, %v",
 					ci, ri, resp.StatusCode, n, ok, rerr))
@@ -321,6 +357,8 @@ func main() {
 		pc.mu.Lock()
 		res.Rebinds += pc.rebinds
 		pc.mu.Unlock()
+		res.Pokes += int(atomic.LoadInt32(&pokes))
+		res.PokesFailed += int(atomic.LoadInt32(&pokesFailed))
 		// Like a real client that keeps its socket, let late packets arrive.
 		time.Sleep(*linger)
 		pc.Close()
