@@ -121,6 +121,7 @@ struct sconn {
     enum sconn_state state;
     uint64_t closing_rx;  /* packets received since the connection left SCONN_OPEN */
     struct qasm_addr no_reset_remote;  /* rebinding_prepare failed for this peer address */
+    struct qasm_cid last_dcid;         /* DCID of the last 1-RTT packet read */
     struct sconn *prev, *next;
 };
 
@@ -797,27 +798,32 @@ static uint64_t initcwnd(uint64_t mtu)
 
 /*
  * rebinding_prepare is called before |c| reads a 1-RTT packet that arrived
- * on |path|. When only the peer's port changed (a NAT rebinding) ngtcp2
- * keeps the congestion state (RFC 9000 9.4 allows it) and, while it
- * validates the new path, caps the window at the initial one. The bytes in
- * flight are then mostly packets sent to the old address, which may be gone
- * for good (the NAT dropped the mapping): when they exceed that window
- * ngtcp2 sends the new path nothing but ACKs, not even its PATH_CHALLENGE,
- * until the probe timeout, which every probe lost to the old address has
- * doubled. A client that only downloads has nothing to say to ACKs, so each
- * request it sends from the new address goes unanswered for seconds and
- * times out. Even with fewer bytes in flight, what was lost on the old path
- * is only sent again at that backed-off probe timeout. Only a migration that changes the local address makes ngtcp2
- * reset the congestion state (bytes in flight, PTO backoff), so in that case
- * the connection is told, for this one read, that its local port is 0: the
+ * on |path| with DCID |dcid|. When only the peer's port changed and its DCID
+ * did not (a NAT rebinding), ngtcp2 keeps the congestion state (RFC 9000 9.4
+ * allows it) and, while it validates the new path, caps the window at the
+ * initial one. The bytes in flight are then mostly packets sent to the old
+ * address, which may be gone for good (the NAT dropped the mapping): when
+ * they exceed that window ngtcp2 sends the new path nothing but ACKs, not
+ * even its PATH_CHALLENGE, until the probe timeout, which every probe lost
+ * to the old address has doubled; with fewer bytes in flight, what was lost
+ * is still only sent again at that backed-off timeout. A client that only
+ * downloads has nothing to say to ACKs, so each request it sends from the
+ * new address goes unanswered for seconds and times out.
+ *
+ * ngtcp2 resets the congestion state (bytes in flight, probe backoff) only
+ * for a migration that also changes the local address, so in that case the
+ * connection is told, for this one read, that its local port is 0: the
  * packet then starts a full migration (a fresh client connection ID, reset
  * congestion state, PATH_CHALLENGE at once), as RFC 9000 9.4 prescribes for
- * any other address change. *fake_set says whether rebinding_restore must
- * undo it. (ngtcp2 0.12.1; later releases dropped the cap but still keep
- * the congestion state.)
+ * any other address change. A client that migrates on purpose takes a new
+ * DCID and keeps its old sockets; it is left alone (resetting its window at
+ * every migration would cost the migration benchmarks their goodput).
+ * *fake_set says whether rebinding_restore must undo it. (ngtcp2 0.12.1;
+ * later releases dropped the cap but still keep the congestion state.)
  */
 static void rebinding_prepare(struct sconn *c, const ngtcp2_path *path, const uint8_t *pkt,
-                              struct sockaddr_storage *fake, int *fake_set)
+                              const struct qasm_cid *dcid, struct sockaddr_storage *fake,
+                              int *fake_set)
 {
     const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
     ngtcp2_conn_stat cs;
@@ -830,7 +836,8 @@ static void rebinding_prepare(struct sconn *c, const ngtcp2_path *path, const ui
         qasm_addr_from_sockaddr(&b, path->remote.addr, path->remote.addrlen) != 0 ||
         a.family != b.family || a.port == b.port ||
         memcmp(a.ip, b.ip, a.family == AF_INET ? 4 : 16) != 0 ||
-        qasm_addr_eq(&b, &c->no_reset_remote))
+        qasm_addr_eq(&b, &c->no_reset_remote) ||
+        !qasm_cid_eq(dcid, &c->last_dcid))  /* a new DCID: a migration the client chose */
         return;
     ngtcp2_conn_get_conn_stat(c->q.conn, &cs);
     /* Keep ngtcp2's choice when the PATH_CHALLENGE can go out now and no
@@ -912,7 +919,7 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
     int have_before = qasm_addr_from_sockaddr(&before, cur->remote.addr, cur->remote.addrlen) == 0;
     struct sockaddr_storage fake;
     int fake_set;
-    rebinding_prepare(c, path, pkt, &fake, &fake_set);
+    rebinding_prepare(c, path, pkt, &key, &fake, &fake_set);
     rv = ngtcp2_conn_read_pkt(c->q.conn, path, NULL, pkt, len, qasm_now());
     rebinding_restore(c, path, fake_set);
     if (rv != 0) {
@@ -924,6 +931,8 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
             conn_close(c, rv);
         return;
     }
+    if (!(pkt[0] & 0x80))
+        c->last_dcid = key;
     cur = ngtcp2_conn_get_path(c->q.conn);
     if (have_before && qasm_addr_from_sockaddr(&after, cur->remote.addr, cur->remote.addrlen) == 0 &&
         !qasm_addr_eq(&before, &after))
