@@ -62,6 +62,7 @@ SHLIBS       :=   # shared objects: NAME_SRCS, NAME_LIBS, NAME_LDFLAGS
 UNIT_TESTS   :=   # cmocka binaries: NAME_SRCS, NAME_LIBS (run plain and under ASan)
 INTEG_TESTS  :=   # scripts run after the build, each bounded by timeout
 FUZZ_TARGETS :=   # libFuzzer harnesses: NAME_SRCS (NAME_LIBS); seed corpus tests/fuzz/corpus/NAME
+EXTRA_BINS   :=   # other files `build` makes (rules in the module.mk)
 EXTRA_OBJS_ALL :=
 
 include lib/module.mk
@@ -112,7 +113,7 @@ endif
 all: $(DEPS)
 	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
 
-build: $(PROG_BINS) $(SHLIB_BINS) $(TEST_BINS)
+build: $(PROG_BINS) $(SHLIB_BINS) $(TEST_BINS) $(EXTRA_BINS)
 
 deps:
 	$(Q)scripts/deps.sh

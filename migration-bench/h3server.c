@@ -5,6 +5,12 @@
  * its counters as JSON at SIGTERM/SIGINT. Datagrams are dispatched by DCID,
  * never by 4-tuple; short-header packets for unknown DCIDs are counted and
  * answered with a stateless reset (unless --no-stateless-reset).
+ *
+ * A connection that closes is kept, with its connection IDs, for three PTOs
+ * (RFC 9000 10.2): in the closing state (we sent CONNECTION_CLOSE) its
+ * packets are answered with the stored CONNECTION_CLOSE, at a falling rate;
+ * in the draining state (the peer closed) they are dropped silently. Either
+ * way they never meet a stateless reset. An idle timeout frees at once.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -58,6 +64,11 @@ struct counters {
     uint64_t cids_issued, cids_retired;
     uint64_t unknown_dcid, stateless_resets, version_negotiations, dropped;
     uint64_t dropped_why[QASM_H3_DROP_REASONS]; /* before ngtcp2 (part of dropped) */
+    /* connections that entered the closing / draining state; CONNECTION_CLOSE
+     * sent again in the closing state; packets for closing/draining
+     * connections that got no answer */
+    uint64_t closing, draining, close_resent, closing_dropped;
+    uint64_t rebinding_resets;  /* port-only peer changes handed to ngtcp2 as migrations */
 };
 
 struct server {
@@ -75,7 +86,8 @@ struct server {
     ev_timer drain;
     struct counters n;
     struct sconn *conns;
-    size_t nconns;
+    size_t nconns;           /* in the list, closing and draining ones included */
+    size_t nclosing;         /* of which in the closing or draining state */
     qasm_tstamp start;
     ev_signal sigint, sigterm;
 };
@@ -97,14 +109,21 @@ struct sstream {
     struct sstream *next;
 };
 
+/* A connection's life: open, then closing or draining for 3 x PTO, then freed. */
+enum sconn_state { SCONN_OPEN, SCONN_CLOSING, SCONN_DRAINING };
+
 struct sconn {
     struct qasm_h3conn q;  /* user_data of ngtcp2 and nghttp3 */
     struct server *srv;
     struct cident **cids;
     size_t ncids, capcids;
     struct sstream *streams;
-    uint8_t *close_pkt;   /* CONNECTION_CLOSE sent at shutdown, resent on input */
+    uint8_t *close_pkt;   /* our CONNECTION_CLOSE (closing state, shutdown), resent on input */
     size_t close_len;
+    enum sconn_state state;
+    uint64_t closing_rx;  /* packets received since the connection left SCONN_OPEN */
+    struct qasm_addr no_reset_remote;  /* rebinding_prepare failed for this peer address */
+    struct qasm_cid last_dcid;         /* DCID of the last 1-RTT packet read */
     struct sconn *prev, *next;
 };
 
@@ -183,6 +202,9 @@ static int counters_json(const struct server *s, char *buf, size_t len)
     double up = (double)(qasm_now() - s->start) / 1e9;
     return snprintf(buf, len,
         "{\"uptime_s\":%.3f,\"connections\":%" PRIu64 ",\"connections_active\":%zu,"
+        "\"connections_closing\":%zu,\"closing\":%" PRIu64 ",\"draining\":%" PRIu64
+        ",\"close_resent\":%" PRIu64 ",\"closing_dropped\":%" PRIu64
+        ",\"rebinding_resets\":%" PRIu64 ","
         "\"handshakes\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"idle_closed\":%" PRIu64
         ",\"conn_errors\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses_2xx\":%" PRIu64
         ",\"responses_4xx\":%" PRIu64 ",\"streams_reset\":%" PRIu64
@@ -195,7 +217,9 @@ static int counters_json(const struct server *s, char *buf, size_t len)
         ",\"dropped\":%" PRIu64 ",\"dropped_empty\":%" PRIu64 ",\"dropped_truncated\":%" PRIu64
         ",\"dropped_undecodable\":%" PRIu64 ",\"dropped_bad_cid\":%" PRIu64
         ",\"errors\":%" PRIu64 "}",
-        up, n->connections, s->nconns, n->handshakes, n->closed, n->idle_closed, n->conn_errors,
+        up, n->connections, s->nconns - s->nclosing, s->nclosing, n->closing, n->draining,
+        n->close_resent, n->closing_dropped, n->rebinding_resets, n->handshakes, n->closed,
+        n->idle_closed, n->conn_errors,
         n->requests, n->responses_2xx, n->responses_4xx, n->qc.streams_reset, n->body_bytes_sent,
         n->body_bytes_received, n->rx_packets, n->rx_bytes, n->tx_packets, n->tx_bytes,
         n->tx_errors, n->migrations, n->qc.paths_validated, n->qc.path_validation_failed,
@@ -255,20 +279,88 @@ static void conn_free(struct sconn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->state != SCONN_OPEN)
+        s->nclosing--;
     s->n.closed++;
     free(c);
 }
 
-/* conn_close sends a CONNECTION_CLOSE (unless draining) and frees |c|. */
+/*
+ * conn_linger moves |c| to the closing or draining state |st| and arms its
+ * timer for 3 x PTO (RFC 9000 10.2), after which timer_cb frees it. Until
+ * then its connection IDs stay in the table, so a late packet of the peer
+ * finds the connection instead of drawing a stateless reset; ngtcp2 is not
+ * called again for it.
+ */
+static void conn_linger(struct sconn *c, enum sconn_state st)
+{
+    struct server *s = c->srv;
+    ngtcp2_duration pto = ngtcp2_conn_get_pto(c->q.conn);
+    if (c->state == SCONN_OPEN)
+        s->nclosing++;
+    c->state = st;
+    if (st == SCONN_CLOSING)
+        s->n.closing++;
+    else
+        s->n.draining++;
+    ev_timer_stop(s->loop, &c->q.timer);
+    c->q.timer.repeat = 3.0 * (double)pto / 1e9;
+    ev_timer_again(s->loop, &c->q.timer);
+}
+
+/*
+ * conn_close ends |c| after error |liberr| (0: none): an idle timeout or
+ * NGTCP2_ERR_DROP_CONN frees it at once; NGTCP2_ERR_DRAINING (the peer
+ * closed) drains; anything else writes a CONNECTION_CLOSE, sends it, keeps
+ * it for retransmission and enters the closing state.
+ */
 static void conn_close(struct sconn *c, int liberr)
 {
-    if (liberr != 0 && liberr != NGTCP2_ERR_DRAINING && liberr != NGTCP2_ERR_IDLE_CLOSE) {
+    if (liberr == NGTCP2_ERR_IDLE_CLOSE || liberr == NGTCP2_ERR_DROP_CONN) {
+        conn_free(c);
+        return;
+    }
+    if (liberr == NGTCP2_ERR_DRAINING) {
+        conn_linger(c, SCONN_DRAINING);
+        return;
+    }
+    if (liberr != 0 && liberr != NGTCP2_ERR_CLOSING) {
         c->srv->n.conn_errors++;
         qasm_debug("connection error: %s", ngtcp2_strerror(liberr));
     }
-    if (liberr != NGTCP2_ERR_DRAINING && liberr != NGTCP2_ERR_IDLE_CLOSE)
-        qasm_h3conn_close_pkt(&c->q, liberr, NGHTTP3_H3_NO_ERROR);
-    conn_free(c);
+    uint8_t buf[1500];
+    ngtcp2_path_storage ps;
+    ngtcp2_ssize n = qasm_quic_write_close(c->q.conn, liberr, NGHTTP3_H3_NO_ERROR, &ps, buf,
+                                           sizeof(buf), qasm_now());
+    if (n > 0) {
+        uint8_t *p = malloc((size_t)n);
+        if (p) {  /* without memory the closing state just stays silent */
+            memcpy(p, buf, (size_t)n);
+            free(c->close_pkt);
+            c->close_pkt = p;
+            c->close_len = (size_t)n;
+        }
+        send_path(c, &ps.path, buf, (size_t)n, 0);
+    }
+    conn_linger(c, SCONN_CLOSING);
+}
+
+/*
+ * conn_closed_input handles a packet for |c| in the closing or draining
+ * state, received on |path|. Closing: the CONNECTION_CLOSE goes out again on
+ * the packet's path, for the 1st, 2nd, 4th, 8th... packet only, so that a
+ * peer that keeps sending cannot make us send as much (RFC 9000 10.2.1).
+ * Draining: nothing is sent (RFC 9000 10.2.2).
+ */
+static void conn_closed_input(struct sconn *c, const ngtcp2_path *path)
+{
+    struct server *s = c->srv;
+    uint64_t k = ++c->closing_rx;
+    if (c->state == SCONN_CLOSING && c->close_pkt && (k & (k - 1)) == 0 &&
+        send_path(c, path, c->close_pkt, c->close_len, 0) == 0)
+        s->n.close_resent++;
+    else
+        s->n.closing_dropped++;
 }
 
 /* conn_write flushes |c|; returns 0, or -1 when |c| was freed. */
@@ -288,6 +380,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct sconn *c = w->data;
     (void)loop;
     (void)revents;
+    if (c->state != SCONN_OPEN) {  /* 3 x PTO of closing or draining are over */
+        conn_free(c);
+        return;
+    }
     int rv = ngtcp2_conn_handle_expiry(c->q.conn, qasm_now());
     if (rv != 0) {
         if (rv == NGTCP2_ERR_IDLE_CLOSE)
@@ -684,6 +780,100 @@ static void send_version_negotiation(struct server *s, struct listener *l,
     }
 }
 
+/* addr_is compares an ngtcp2 address with |a|. */
+static int addr_is(const ngtcp2_addr *na, const struct qasm_addr *a)
+{
+    struct qasm_addr b;
+    return qasm_addr_from_sockaddr(&b, na->addr, na->addrlen) == 0 && qasm_addr_eq(&b, a);
+}
+
+/* initcwnd is ngtcp2's initial congestion window for |mtu| (RFC 9002 7.2). */
+static uint64_t initcwnd(uint64_t mtu)
+{
+    uint64_t w = 2 * mtu > 14720 ? 2 * mtu : 14720;
+    return 10 * mtu < w ? 10 * mtu : w;
+}
+
+/*
+ * rebinding_prepare is called before |c| reads a 1-RTT packet that arrived
+ * on |path| with DCID |dcid|. When only the peer's port changed and its DCID
+ * did not (a NAT rebinding), ngtcp2 keeps the congestion state (RFC 9000 9.4
+ * allows it) and, while it validates the new path, caps the window at the
+ * initial one. The bytes in flight are then mostly packets sent to the old
+ * address, which may be gone for good (the NAT dropped the mapping): when
+ * they exceed that window ngtcp2 sends the new path nothing but ACKs, not
+ * even its PATH_CHALLENGE, until the probe timeout, which every probe lost
+ * to the old address has doubled; with fewer bytes in flight, what was lost
+ * is still only sent again at that backed-off timeout. A client that only
+ * downloads has nothing to say to ACKs, so each request it sends from the
+ * new address goes unanswered for seconds and times out.
+ *
+ * ngtcp2 resets the congestion state (bytes in flight, probe backoff) only
+ * for a migration that also changes the local address, so in that case the
+ * connection is told, for this one read, that its local port is 0: the
+ * packet then starts a full migration (a fresh client connection ID, reset
+ * congestion state, PATH_CHALLENGE at once), as RFC 9000 9.4 prescribes for
+ * any other address change. A client that migrates on purpose takes a new
+ * DCID and keeps its old sockets; it is left alone (resetting its window at
+ * every migration would cost the migration benchmarks their goodput).
+ * *fake_set says whether rebinding_restore must undo it. (ngtcp2 0.12.1;
+ * later releases dropped the cap but still keep the congestion state.)
+ */
+static void rebinding_prepare(struct sconn *c, const ngtcp2_path *path, const uint8_t *pkt,
+                              const struct qasm_cid *dcid, struct sockaddr_storage *fake,
+                              int *fake_set)
+{
+    const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
+    ngtcp2_conn_stat cs;
+    struct qasm_addr a, b, local;
+    *fake_set = 0;
+    if ((pkt[0] & 0x80) || !ngtcp2_conn_get_handshake_completed(c->q.conn) ||
+        qasm_addr_from_sockaddr(&local, path->local.addr, path->local.addrlen) != 0 ||
+        !addr_is(&cur->local, &local) ||
+        qasm_addr_from_sockaddr(&a, cur->remote.addr, cur->remote.addrlen) != 0 ||
+        qasm_addr_from_sockaddr(&b, path->remote.addr, path->remote.addrlen) != 0 ||
+        a.family != b.family || a.port == b.port ||
+        memcmp(a.ip, b.ip, a.family == AF_INET ? 4 : 16) != 0 ||
+        qasm_addr_eq(&b, &c->no_reset_remote) ||
+        !qasm_cid_eq(dcid, &c->last_dcid))  /* a new DCID: a migration the client chose */
+        return;
+    ngtcp2_conn_get_conn_stat(c->q.conn, &cs);
+    /* Keep ngtcp2's choice when the PATH_CHALLENGE can go out now and no
+     * probe went unanswered (else recovery waits for the backed-off PTO). */
+    if (cs.bytes_in_flight < initcwnd(cs.max_tx_udp_payload_size) && cs.pto_count == 0)
+        return;
+    if (path->local.addrlen > sizeof(*fake))
+        return;
+    memcpy(fake, path->local.addr, path->local.addrlen);
+    if (fake->ss_family == AF_INET)
+        ((struct sockaddr_in *)fake)->sin_port = 0;
+    else
+        ((struct sockaddr_in6 *)fake)->sin6_port = 0;
+    ngtcp2_addr fa = {(struct sockaddr *)fake, path->local.addrlen};
+    ngtcp2_conn_set_local_addr(c->q.conn, &fa);
+    *fake_set = 1;
+}
+
+/* rebinding_restore puts the real local address back when the packet did not
+ * move the connection (the fake one is then still current): it was probing or
+ * reordered, or the client had no spare connection ID for the new path
+ * (NGTCP2_ERR_CONN_ID_BLOCKED, which ngtcp2 swallows). Later packets from
+ * that address then take ngtcp2's own NAT-rebinding path, which needs no new
+ * connection ID. */
+static void rebinding_restore(struct sconn *c, const ngtcp2_path *path, int fake_set)
+{
+    struct qasm_addr local;
+    if (!fake_set || qasm_addr_from_sockaddr(&local, path->local.addr, path->local.addrlen) != 0)
+        return;
+    const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
+    if (addr_is(&cur->local, &local)) {
+        c->srv->n.rebinding_resets++;  /* migrated with its congestion state reset */
+        return;
+    }
+    ngtcp2_conn_set_local_addr(c->q.conn, &path->local);
+    (void)qasm_addr_from_sockaddr(&c->no_reset_remote, path->remote.addr, path->remote.addrlen);
+}
+
 static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path *path,
                         const uint8_t *pkt, size_t len)
 {
@@ -710,6 +900,10 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
             s->n.dropped++;
         return;
     }
+    if (c && c->state != SCONN_OPEN) {
+        conn_closed_input(c, path);
+        return;
+    }
     if (!c) {
         if (!r.long_hdr) {
             s->n.unknown_dcid++;
@@ -724,21 +918,22 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
     const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q.conn);
     struct qasm_addr before, after;
     int have_before = qasm_addr_from_sockaddr(&before, cur->remote.addr, cur->remote.addrlen) == 0;
+    struct sockaddr_storage fake;
+    int fake_set;
+    rebinding_prepare(c, path, pkt, &r.key, &fake, &fake_set);
     rv = ngtcp2_conn_read_pkt(c->q.conn, path, NULL, pkt, len, qasm_now());
+    rebinding_restore(c, path, fake_set);
     if (rv != 0) {
-        if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_CLOSING) {
-            conn_free(c);
-            return;
-        }
-        if (rv == NGTCP2_ERR_DISCARD_PKT || rv == NGTCP2_ERR_DROP_CONN) {
+        /* DRAINING: the peer's CONNECTION_CLOSE; conn_close drains, frees at
+         * once on DROP_CONN, closes with a CONNECTION_CLOSE otherwise. */
+        if (rv == NGTCP2_ERR_DISCARD_PKT || rv == NGTCP2_ERR_DROP_CONN)
             s->n.dropped++;
-            if (rv == NGTCP2_ERR_DROP_CONN)
-                conn_free(c);
-            return;
-        }
-        conn_close(c, rv);
+        if (rv != NGTCP2_ERR_DISCARD_PKT)
+            conn_close(c, rv);
         return;
     }
+    if (!r.long_hdr)
+        c->last_dcid = r.key;
     cur = ngtcp2_conn_get_path(c->q.conn);
     if (have_before && qasm_addr_from_sockaddr(&after, cur->remote.addr, cur->remote.addrlen) == 0 &&
         !qasm_addr_eq(&before, &after))

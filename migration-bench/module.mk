@@ -29,7 +29,8 @@ test_clientopts_SRCS := tests/unit/test_clientopts.c migration-bench/clientopts.
 test_clientopts_LIBS = $(CMOCKA_LIBS)
 
 INTEG_TESTS += tests/integration/h3_download.sh tests/integration/h3_migrate.sh \
-               tests/integration/h3_interop.sh tests/integration/h3_misroute.sh
+               tests/integration/h3_interop.sh tests/integration/h3_misroute.sh \
+               tests/integration/h3_quicgo.sh
 # Hostile datagrams to every UDP socket of a live server + NAT + agent + client setup.
 INTEG_TESTS += tests/integration/hostile_datagrams.sh
 
@@ -44,3 +45,19 @@ test_h3guard_LIBS = $(NGTCP2_LIBS) $(CMOCKA_LIBS)
 FUZZ_TARGETS += fuzz_h3_datagram
 fuzz_h3_datagram_SRCS := tests/fuzz/fuzz_h3_datagram.c migration-bench/h3guard.c
 fuzz_h3_datagram_LIBS = $(call pc,--libs,libngtcp2)
+
+# The quic-go HTTP/3 client and server of the interop suite (h3_quicgo.sh):
+# Go in GOPATH mode against Debian's golang-github-lucas-clemente-quic-go-dev,
+# offline, everything under $(O). Without go or quic-go they are not built
+# and the suite reports SKIPPED.
+GO ?= go
+QUICGO_SRC := /usr/share/gocode/src/github.com/lucas-clemente/quic-go/http3
+ifneq ($(and $(shell command -v $(GO) 2>/dev/null),$(wildcard $(QUICGO_SRC))),)
+EXTRA_BINS += $(O)/qasm-quicgo-client $(O)/qasm-quicgo-server
+endif
+$(O)/qasm-quicgo-%: tests/interop/quicgo/%/main.go
+	@mkdir -p $(O)/go-cache $(O)/go-path
+	$(if $(filter 0,$(V)),@echo "  GO      $@")
+	$(Q)GO111MODULE=off GOPATH=$(abspath $(O))/go-path:/usr/share/gocode \
+	    GOCACHE=$(abspath $(O))/go-cache GOFLAGS= GOPROXY=off \
+	    $(GO) build -o $@ ./tests/interop/quicgo/$*
