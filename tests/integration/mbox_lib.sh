@@ -15,6 +15,13 @@
 
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
+# --hold for the aware middleboxes: how long a packet waits for the tracker's
+# answer. Loopback answers take well under a millisecond, but a loaded machine
+# can delay any process by tens of milliseconds; a hold that expires turns into
+# default treatment (a second mapping) and fails the test for no fault of the code.
+HOLD=$(scaled 1)s
+# Handshake timeout for qasm-udpdrive clients expected to get through.
+HS_TIMEOUT=$(scaled 10)s
 B=${QASM_BUILD:-build}
 case $B in /*) ;; *) B=$PWD/$B ;; esac
 T=$(mktemp -d /tmp/qasm-mbox-test.XXXXXX)
@@ -39,7 +46,9 @@ done
 
 start() {
     local name=$1; shift
-    timeout --kill-after=2 "${TEST_PROC_TIMEOUT:-60}" "$@" >"$T/$name.log" 2>&1 &
+    # The bound is for a test killed without its trap running: it must outlast the
+    # slowest whole test (a loaded machine stretched 60 s past what mbox_nat.sh needs).
+    timeout --kill-after=2 "${TEST_PROC_TIMEOUT:-$(scaled 400)}" "$@" >"$T/$name.log" 2>&1 &
     PIDS[$name]=$!
 }
 

@@ -20,7 +20,6 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/netns_lib.sh
 netns_require_root netns_nat.sh
-TEST_PROC_TIMEOUT=${TEST_PROC_TIMEOUT:-150}
 . tests/integration/mbox_lib.sh
 trap 'cleanup; netns_cleanup' EXIT
 

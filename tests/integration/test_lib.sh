@@ -5,6 +5,7 @@
 #
 #   QASM_TEST_SLOWDOWN      factor on every bound below (default 1; e.g. 3 on a
 #                           machine known to be very slow or under valgrind)
+#   python3 ...             Debian's /usr/bin/python3 (or $QASM_PYTHON), not a PATH wrapper
 #   scaled SECS             print SECS x QASM_TEST_SLOWDOWN (an integer, at least 1)
 #   wait_until SECS CMD...  run CMD every 0.1 s until it succeeds (status 0) or
 #                           SECS x QASM_TEST_SLOWDOWN seconds have passed (status 1)
@@ -27,7 +28,13 @@
 # hour is ignored. Where a program can bind port 0 and tell which port it
 # got, prefer that.
 
-QASM_TEST_SLOWDOWN=${QASM_TEST_SLOWDOWN:-1}
+export QASM_TEST_SLOWDOWN=${QASM_TEST_SLOWDOWN:-1}
+# The tests need only Debian's python3 and its standard library. A python3
+# found first in PATH may be a wrapper (a pyenv shim costs a second per call on
+# a loaded machine, and the tests call python3 hundreds of times): use
+# /usr/bin/python3 when it exists, or $QASM_PYTHON.
+QASM_PYTHON=${QASM_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3 )}
+python3() { "$QASM_PYTHON" "$@"; }
 QASM_PORT_LOCKDIR=${QASM_PORT_LOCKDIR:-/tmp/qasm-test-ports}
 
 scaled() {
