@@ -28,7 +28,7 @@ for mode in default reactive proactive; do
         $([ $mode = proactive ] && echo --core-batch) --stats-json "$T/lb.json"
     wait_bound $BA && wait_bound $BB && wait_bound $LB || exit 1
     [ $mode = default ] || wait_json "$T/lb.json" "d['tracker']['up']" || true
-    c=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --to 127.0.0.1:$LB --conn $((60 + ${#mode})) \
+    c=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --linger $LINGER --to 127.0.0.1:$LB --conn $((60 + ${#mode})) \
         --packets 60 --migrate-every 3 --interval 10ms --tracker 127.0.0.1:$TRK); rc=$?
     echo "client: $c"
     check "$mode: handshake" "$rc == 0"

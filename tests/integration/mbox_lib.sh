@@ -22,6 +22,10 @@ set -u
 HOLD=$(scaled 1)s
 # Handshake timeout for qasm-udpdrive clients expected to get through.
 HS_TIMEOUT=$(scaled 10)s
+# How long a qasm-udpdrive client waits at the end for the replies of its last
+# packets: it stops as soon as every phase has had one, so this costs time only
+# when phases fail (the default modes).
+LINGER=$(scaled 5)s
 B=${QASM_BUILD:-build}
 case $B in /*) ;; *) B=$PWD/$B ;; esac
 T=$(mktemp -d /tmp/qasm-mbox-test.XXXXXX)

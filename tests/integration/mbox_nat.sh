@@ -23,7 +23,7 @@ wait_bound $TRK tcp && wait_bound $SRV || exit 1
 
 client() { # conn packets migrate_every [extra...]
     local conn=$1 n=$2 every=$3; shift 3
-    timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --to 127.0.0.1:$NAT --conn "$conn" --packets "$n" \
+    timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --linger $LINGER --to 127.0.0.1:$NAT --conn "$conn" --packets "$n" \
         --migrate-every "$every" --interval 10ms --tracker 127.0.0.1:$TRK "$@"
 }
 
@@ -124,9 +124,11 @@ check "tracker restart: the session loss was seen" \
     "$(json "$T/nat.json" "d['tracker']['disconnects']") >= 1"
 stop nat
 
-echo "# nat default, mappings expire (--udp-timeout 3s) and their public sockets close"
+# The timeout is long enough that the mappings are surely still there when the
+# stats are read right after the client (a loaded machine may take seconds).
+echo "# nat default, mappings expire (--udp-timeout 8s) and their public sockets close"
 start nat "$B/qasm-mbox" nat --mode default --listen 127.0.0.1:$NAT --upstream 127.0.0.1:$SRV \
-    --ports $POOL_LO-$POOL_HI --udp-timeout 3s --udp-stream-timeout 3s --stats-json "$T/nat.json"
+    --ports $POOL_LO-$POOL_HI --udp-timeout 8s --udp-stream-timeout 8s --stats-json "$T/nat.json"
 wait_bound $NAT || exit 1
 c1=$(client 90 10 5); rc1=$?
 check "expiry: the client went through" "$rc1 == 0"
@@ -148,7 +150,7 @@ start nat "$B/qasm-mbox" nat --mode proactive --tracker "[::1]:$DEAD" --listen "
     --upstream "[::1]:$SRV" --ports $POOL_LO-$POOL_HI --hold $HOLD --stats-json "$T/nat.json"
 wait_bound $NAT && wait_bound $SRV || exit 1
 wait_json "$T/nat.json" "d['tracker']['up']" || true
-c1=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --to "[::1]:$NAT" --conn 92 --packets 30 \
+c1=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --linger $LINGER --to "[::1]:$NAT" --conn 92 --packets 30 \
     --migrate-every 5 --tracker "[::1]:$DEAD"); rc1=$?
 echo "client: $c1"
 fresh_stats nat "$T/nat.json"

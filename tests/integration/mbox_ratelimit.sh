@@ -65,7 +65,7 @@ start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats "$T/serve
 start rl "$B/qasm-mbox" ratelimit --mode default --listen 127.0.0.1:$RL --upstream 127.0.0.1:$SRV \
     --rate 1000 --burst 1000 --udp-timeout 2s --udp-stream-timeout 2s --stats-json "$T/rl.json"
 wait_bound $SRV && wait_bound $RL || exit 1
-c=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --to 127.0.0.1:$RL --conn 50 --packets 20 --migrate-every 5)
+c=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --linger $LINGER --to 127.0.0.1:$RL --conn 50 --packets 20 --migrate-every 5)
 check "sweep: every phase answered" "$(echo "$c" | json /dev/stdin "d['phases_ok'] == 4")"
 fresh_stats rl "$T/rl.json"
 check "sweep: one upstream socket per client address" \

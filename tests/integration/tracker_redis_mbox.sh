@@ -40,7 +40,7 @@ for mode in reactive proactive; do
         --stats-json "$T/lb.json"
     wait_bound $BA && wait_bound $BB && wait_bound $LB || exit 1
     wait_json "$T/lb.json" "d['tracker']['up']" || true
-    c=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --to 127.0.0.1:$LB --conn $((70 + ${#mode})) \
+    c=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --linger $LINGER --to 127.0.0.1:$LB --conn $((70 + ${#mode})) \
         --packets 60 --migrate-every 3 --interval 10ms --tracker 127.0.0.1:$TA); rc=$?
     echo "client: $c"
     check "$mode: handshake" "$rc == 0"
