@@ -40,7 +40,7 @@ RP=$(free_port)
 [ "$RP" != 0 ] || fail "no free port"
 RPID=
 start_redis() {
-  timeout 300 redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no \
+  timeout "$(scaled 400)" redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$work" --logfile "$work/redis.log" &
   RPID=$!
   pids+=("$RPID")
@@ -71,7 +71,7 @@ grep -q -- "--store" "$work/flag.err" || fail "no message for a bad --store"
 ok "bad --store rejected"
 
 start_tracker() { # start_tracker NAME PORT
-  timeout 120 "$TRK" --listen "127.0.0.1:$2" --store "$STORE" --ttl 60s --close-linger 30s \
+  timeout "$(scaled 400)" "$TRK" --listen "127.0.0.1:$2" --store "$STORE" --ttl 60s --close-linger 30s \
     --max-wait 20s --log-level debug 2>"$work/$1.err" &
   pids+=($!)
   eval "${1}_pid=$!"
@@ -95,14 +95,18 @@ timeout "$(scaled 120)" "${Bc[@]}" --json watch $ODCID >"$work/watch_one.out" 2>
 WONE=$!; pids+=("$WONE")
 timeout "$(scaled 120)" "${Bc[@]}" --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
 WALL=$!; pids+=("$WALL")
-timeout 60 "${Bc[@]}" --json --timeout 30s query aabbccdd --wait 15000 >"$work/wait.out" 2>"$work/wait.err" &
+timeout "$(scaled 120)" "${Bc[@]}" --json --timeout "$(scaled 90)s" query aabbccdd --wait 15000 >"$work/wait.out" 2>"$work/wait.err" &
 WQ=$!; pids+=("$WQ")
 for _ in $(seq 1 $(scaled 600)); do
   grep -q watching "$work/watch_all.err" && grep -q watching "$work/watch_one.err" && break
   sleep 0.05
 done
 grep -q watching "$work/watch_one.err" || fail "watchers at B did not subscribe"
-sleep 0.2
+# The query must be waiting at B before the report is made at A.
+b_waiting() {
+  "${Bc[@]}" --json stats >"$work/bst.json" 2>/dev/null && [ "$(json_get "$work/bst.json" 'd["waiting"]')" -ge 1 ]
+}
+wait_until 30 b_waiting || fail "the waiting query did not reach B"
 
 "${A[@]}" report --odcid $ODCID --dcid aabbccdd --client 127.0.0.2:5000 \
   --server 127.0.0.1:4433 --seq 10 >/dev/null || fail "report at A"

@@ -49,7 +49,7 @@ done
 declare -A RPID
 for p in "${PORTS[@]}"; do
   mkdir -p "$work/n$p"
-  timeout 300 redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
+  timeout "$(scaled 400)" redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
     --cluster-config-file "$work/n$p/nodes.conf" --cluster-node-timeout 1500 \
     --cluster-replica-validity-factor 0 \
     --save '' --appendonly no --dir "$work/n$p" --logfile "$work/redis-$p.log" &
@@ -101,7 +101,7 @@ done
 
 # ---- 2. two trackers, records spread over the masters -----------------------------
 start_tracker() { # start_tracker NAME PORT
-  timeout 200 "$TRK" --listen "127.0.0.1:$2" --store "$STORE" --ttl 120s --close-linger 30s \
+  timeout "$(scaled 400)" "$TRK" --listen "127.0.0.1:$2" --store "$STORE" --ttl 120s --close-linger 30s \
     --max-wait 20s --store-timeout 500ms --log-level debug 2>"$work/$1.err" &
   pids+=($!)
   eval "${1}_pid=$!"
