@@ -46,12 +46,13 @@ dump_until() {
     }
     wait_until 30 _dump_ok
 }
-TP=$(freeport); SP=$(freeport)
-[ "$TP" != "$SP" ] || SP=$(freeport)
+SP=$(freeport)
 
-timeout "$(scaled 200)" "$B/qasm-tracker" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
+# The tracker takes a free port itself (port 0) and logs which.
+timeout "$(scaled 200)" "$B/qasm-tracker" --listen 127.0.0.1:0 --close-linger 60s --log-level info \
     >"$T/tracker.log" 2>&1 &
 PIDS+=($!)
+TP=$(logged_port "$T/tracker.log") || fail "the tracker did not say its port"
 timeout "$(scaled 200)" "$B/qasm-h3-server" --listen "127.0.0.1:$SP" --no-json >"$T/server.log" 2>&1 &
 PIDS+=($!)
 CAP=$T/cap.pcap

@@ -66,6 +66,14 @@ for sig in TERM INT; do
     check "SIG$sig: exit 0" "$rc == 0"
     check "SIG$sig: the stats are written at exit" "$(json "$T/s.json" "'processing_ns' in d")"
 done
+# --listen HOST:0: a free port, named in the stats JSON and the log line.
+start mb "$M" ratelimit --mode default --listen 127.0.0.1:0 --upstream $U --stats-json "$T/s.json"
+wait_json "$T/s.json" "d['listen'] != '127.0.0.1:0'" || echo "(no port in the stats)"
+p0=$(json "$T/s.json" "d['listen'].rsplit(':', 1)[1]")
+check "port 0: the stats name the port picked" "${p0:-0} > 0"
+check "port 0: the log line names it too" "$(logged_port "$T/mb.log" || echo 0) == ${p0:-0}"
+check "port 0: the middlebox listens on it" "$(udp_bound "${p0:-0}" && echo 1 || echo 0)"
+stop mb
 # Junk on both sides: empty, tiny, oversize and random datagrams, broken long headers.
 # The middlebox stays up and counts what it could not forward.
 start sink "$B/qasm-udpdrive" server --listen $U --echo none --stats "$T/sink.json"

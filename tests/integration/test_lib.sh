@@ -16,6 +16,10 @@
 #                           this script until release_ports or its exit (see
 #                           below); with OFF, port+OFF too (a Redis Cluster's bus)
 #   release_ports           drop this script's reservations (cleanup traps call it)
+#   logged_port FILE        wait (30 s, scaled) until a program started with --listen
+#                           HOST:0 logs "listening on HOST:PORT" in FILE; print PORT
+#                           (qasm-tracker at --log-level info, qasm-mbox; qasm-mbox
+#                           also writes it as "listen" in its stats JSON)
 #
 # Port reservation: a port picked as "free" may be taken by someone else
 # before the program under test binds it. Ports are therefore taken from
@@ -150,4 +154,15 @@ release_ports() {
         [ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$me" ] && rm -f "$f"
     done
     return 0
+}
+
+logged_port() {
+    local p
+    _logged() {
+        p=$(sed -n 's/.*listening on \(\[[^]]*\]\|[0-9.]*\):\([0-9][0-9]*\).*/\2/p' "$1" 2>/dev/null |
+            head -n 1)
+        [ -n "$p" ] && [ "$p" != 0 ]
+    }
+    wait_until 30 _logged "$1" || return 1
+    echo "$p"
 }

@@ -178,6 +178,17 @@ if [ $have6 = 1 ]; then
   ok "IPv6 listener: query and report"
 fi
 
+# Port 0: the tracker picks a free port, the same for UDP and TCP, and logs it.
+timeout "$(scaled 120)" "$TRK" --listen 127.0.0.1:0 --log-level info \
+  ${QASM_TRACKER_STORE:+--store "$QASM_TRACKER_STORE"} 2>"$work/tracker0.err" &
+pids+=($!)
+P0=$(logged_port "$work/tracker0.err") || fail "port 0: no 'listening on' line with a port"
+"$CTL" --tracker "127.0.0.1:$P0" --timeout "$(scaled 30)s" report --odcid 0d0e --dcid 0f10 \
+  --client 127.0.0.1:7100 --server 127.0.0.1:4433 --seq 1 >/dev/null || fail "port 0: report"
+wait_until 30 "$CTL" --tracker "127.0.0.1:$P0" --timeout "$(scaled 30)s" query 0f10 >/dev/null 2>&1 ||
+  fail "port 0: the UDP report was not seen over TCP on port $P0"
+ok "port 0: UDP and TCP on the port it logged ($P0)"
+
 # Signals go to the tracker itself, the child of `timeout`.
 RPID=$(pgrep -P "$TPID" -x qasm-tracker)
 [ -n "$RPID" ] || fail "tracker process not found"
