@@ -10,6 +10,9 @@
 #                         and reserved for this test (reserve_ports in test_lib.sh)
 #   wait_bound PORT [tcp] wait until PORT is bound (UDP) / listening (TCP)
 #   wait_json FILE EXPR   wait until a stats JSON file exists and EXPR holds
+#   wait_stats NAME FILE EXPR  ask qasm-mbox NAME for fresh stats until EXPR holds
+#   HOLD, HS_TIMEOUT, LINGER   values for --hold, qasm-udpdrive --handshake-timeout
+#                         and --linger that a loaded machine does not defeat
 # Bounds are generous (30 s and up) and scaled by QASM_TEST_SLOWDOWN; the
 # helpers of test_lib.sh (wait_until, scaled, ...) are available too.
 
