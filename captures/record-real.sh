@@ -12,6 +12,7 @@
 # Env: QASM_BUILD (default build).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../tests/integration/test_lib.sh"
 build=${QASM_BUILD:-build}
 out=$here/corpus
 mode=reactive
@@ -36,42 +37,36 @@ cleanup() {
   sleep 0.2
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
+  release_ports
 }
 trap cleanup EXIT
 
-# free UDP+TCP ports on the loopback address
-free_port() {
-  python3 -c 'import socket, sys
-fam = getattr(socket, sys.argv[1]); ip = sys.argv[2]
-for _ in range(50):
-    u = socket.socket(fam, socket.SOCK_DGRAM); u.bind((ip, 0)); p = u.getsockname()[1]
-    t = socket.socket(fam, socket.SOCK_STREAM)
-    try:
-        t.bind((ip, p)); print(p); break
-    except OSError: pass
-    finally: t.close(); u.close()' "$family" "$ip"
-}
-tport=$(free_port); sport=$(free_port); mport=$(free_port)
-pool_lo=$((41000 + RANDOM % 2000)); pool_hi=$((pool_lo + 63))
+# Tracker, server and middlebox ports and the NAT's 64-port pool: reserved
+# (free on 127.0.0.1 and ::1, below the ephemeral range; tests/integration/test_lib.sh).
+base=$(reserve_ports 67) || { echo "record-real: no free ports" >&2; exit 1; }
+tport=$base sport=$((base + 1)) mport=$((base + 2))
+pool_lo=$((base + 3)); pool_hi=$((pool_lo + 63))
 
-timeout 60 "$build/qasm-capture" -i lo -w "$tmp/cap.pcap" \
+timeout "$(scaled 120)" "$build/qasm-capture" -i lo -w "$tmp/cap.pcap" \
   -f "udp port $sport or udp port $mport or port $tport" 2>"$tmp/capture.log" &
 pids+=($!)
-for _ in $(seq 50); do grep -q "capturing on" "$tmp/capture.log" && break; sleep 0.1; done
-timeout 60 "$build/qasm-tracker" --listen "$host:$tport" --log-level warn &
+wait_until 30 grep -q "capturing on" "$tmp/capture.log" ||
+  { echo "record-real: qasm-capture did not start" >&2; exit 1; }
+timeout "$(scaled 120)" "$build/qasm-tracker" --listen "$host:$tport" --log-level warn &
 pids+=($!)
-timeout 60 "$build/qasm-h3-server" --listen "$host:$sport" --cid-len 8 --no-json &
+timeout "$(scaled 120)" "$build/qasm-h3-server" --listen "$host:$sport" --cid-len 8 --no-json &
 pids+=($!)
-timeout 60 "$build/qasm-mbox" nat --mode "$mode" --listen "$host:$mport" \
+timeout "$(scaled 120)" "$build/qasm-mbox" nat --mode "$mode" --listen "$host:$mport" \
   --upstream "$host:$sport" --tracker "$host:$tport" --ports "$pool_lo-$pool_hi" \
   --log-level warn &
 pids+=($!)
-sleep 0.5
+wait_until 30 tcp_listening "$tport" && wait_until 30 udp_bound "$sport" && wait_until 30 udp_bound "$mport" ||
+  { echo "record-real: tracker, server or middlebox did not start" >&2; exit 1; }
 rc=0
 LD_PRELOAD=$build/libqasm-agent.so QASM_TRACKER=$host:$tport \
-  timeout 30 "$build/qasm-h3-client" --connect "$host:$mport" --json "$@" \
+  timeout "$(scaled 60)" "$build/qasm-h3-client" --connect "$host:$mport" --json "$@" \
   "https://$host:$sport/" >"$tmp/client.json" || rc=$?
-sleep 0.3
+sleep 0.3   # grace: qasm-capture reads what is still queued before it is stopped
 kill -TERM "${pids[0]}"; wait "${pids[0]}" || true
 cat "$tmp/capture.log" >&2
 mkdir -p "$out"

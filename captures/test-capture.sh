@@ -6,6 +6,7 @@
 # root for the capture. Env: QASM_BUILD (default build).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../tests/integration/test_lib.sh"
 build=${QASM_BUILD:-build}
 tmp=$(mktemp -d)
 cap_pid=
@@ -25,9 +26,9 @@ port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DG
 timeout 20 "$build/qasm-capture" -i lo -w "$tmp/a.pcap" -f "udp port $port" --json \
   >"$tmp/a.json" 2>"$tmp/a.log" &
 cap_pid=$!
-for _ in $(seq 100); do grep -q "capturing on" "$tmp/a.log" && break; sleep 0.05; done
+wait_until 30 grep -q "capturing on" "$tmp/a.log" || echo "FAIL qasm-capture did not say it was capturing"
 for i in 1 2 3 4 5; do echo "datagram $i" >"/dev/udp/127.0.0.1/$port"; done
-sleep 0.3
+sleep 0.3   # grace: the datagrams are queued to the capture; let it read them
 kill -TERM "$cap_pid"; wait "$cap_pid"; rc=$?; cap_pid=
 check "capture exits 0 on SIGTERM" "$([ $rc = 0 ]; echo $?)" "exit $rc"
 check "capture counts 5 datagrams" "$(grep -q '"captured":5,' "$tmp/a.json"; echo $?)" "$(cat "$tmp/a.json")"
@@ -47,7 +48,7 @@ for b in qasm-tracker qasm-h3-server qasm-mbox qasm-h3-client libqasm-agent.so; 
     exit $fail
   fi
 done
-if ! QASM_BUILD=$build timeout 90 "$here/record-real.sh" --out "$tmp" e2e \
+if ! QASM_BUILD=$build timeout "$(scaled 180)" "$here/record-real.sh" --out "$tmp" e2e \
      --requests 6 --interval 10ms --migrate-hz 100 >"$tmp/rec.log" 2>&1; then
   echo "FAIL record-real.sh:"; tail -20 "$tmp/rec.log"; exit 1
 fi

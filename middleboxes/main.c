@@ -39,7 +39,9 @@ static const char usage_text[] =
 "\n"
 "common:\n"
 "  --mode MODE               default | reactive | proactive (required)\n"
-"  --listen HOST:PORT        private side, where clients send (required)\n"
+"  --listen HOST:PORT        private side, where clients send (required); port 0:\n"
+"                            a free port, shown in the \"listening on\" log line and\n"
+"                            as \"listen\" in the stats JSON\n"
 "  --upstream HOST:PORT      next hop or server (nat, ratelimit: required)\n"
 "  --tracker HOST:PORT       tracker TCP address (aware modes: required)\n"
 "  --udp-timeout DUR         idle timeout of a new entry (default 30s)\n"
@@ -152,7 +154,7 @@ static void parse_addr(struct qasm_addr *a, const char *opt, const char *s)
 {
     if (qasm_addr_parse(a, s) < 0)
         fail("--%s: expected IP:PORT or [IPv6]:PORT, got '%s'", opt, s);
-    if (a->port == 0)
+    if (a->port == 0 && strcmp(opt, "listen") != 0)
         fail("--%s: port 0 is not allowed ('%s')", opt, s);
 }
 
@@ -171,6 +173,10 @@ static void fill_stats(struct qasm_json *j, void *ud)
 
     qasm_json_str(j, "function", qasm_mbox_function_name(app->cfg.function));
     qasm_json_str(j, "mode", qasm_mbox_mode_name(app->cfg.mode));
+    {
+        char l[QASM_ADDR_STRLEN];
+        qasm_json_str(j, "listen", qasm_addr_format(l, sizeof(l), qasm_relay_listen_addr(app->relay)));
+    }
     qasm_json_dbl(j, "uptime_s", (double)(qasm_now() - app->started) / 1e9);
     qasm_mbox_json_counters(j, app->m, &app->cfg, drops, sizeof(drops) / sizeof(drops[0]));
     qasm_json_hist(j, "processing_ns", qasm_relay_proc_hist(app->relay));
@@ -326,6 +332,8 @@ int main(int argc, char **argv)
              "--listen / --upstream");
     if (io_packet && function == QASM_MBOX_LB && !have_listen)
         fail("--io packet lb needs --listen VIP:PORT (the address clients send to)");
+    if (io_packet && have_listen && listen_a.port == 0)
+        fail("--listen: port 0 is not allowed with --io packet (the VIP's port)");
     if (!have_listen && !io_packet)
         fail("--listen is required");
     if (function != QASM_MBOX_LB && !have_upstream && !io_packet)
@@ -386,6 +394,7 @@ int main(int argc, char **argv)
         qasm_mbox_del(app.m);
         return 1;
     }
+    listen_a = *qasm_relay_listen_addr(app.relay); /* --listen HOST:0: the port picked */
     if (mode != QASM_MBOX_DEFAULT) {
         rv = qasm_tlink_new(&app.tl, app.loop, &tracker_a, app.m, relay_drain_cb, app.relay);
         if (rv < 0) {

@@ -610,7 +610,13 @@ int qasm_relay_new(struct qasm_relay **pr, struct ev_loop *loop, struct qasm_mbo
         rv = fd;
         goto fail;
     }
-    r->listen.local = cfg->listen;
+    if (cfg->listen.port == 0) { /* --listen HOST:0: the port the kernel picked */
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            qasm_addr_from_sockaddr(&r->cfg.listen, (struct sockaddr *)&ss, sl);
+    }
+    r->listen.local = r->cfg.listen;
     rsock_start(r, &r->listen, fd, RSOCK_LISTEN);
     *pr = r;
     return 0;
@@ -681,6 +687,11 @@ void qasm_relay_del(struct qasm_relay *r)
 void qasm_relay_set_tlink(struct qasm_relay *r, struct qasm_tlink *tl)
 {
     r->tl = tl;
+}
+
+const struct qasm_addr *qasm_relay_listen_addr(const struct qasm_relay *r)
+{
+    return &r->cfg.listen;
 }
 
 const struct qasm_relay_counters *qasm_relay_counters(const struct qasm_relay *r)

@@ -86,6 +86,9 @@ void qasm_relay_drain(struct qasm_relay *r);
 void qasm_relay_sweep(struct qasm_relay *r, qasm_tstamp now);
 
 /* qasm_relay_counters returns the relay's counters. */
+/* The address the listening socket is bound to (with --listen HOST:0, the port
+ * the kernel picked). */
+const struct qasm_addr *qasm_relay_listen_addr(const struct qasm_relay *r);
 const struct qasm_relay_counters *qasm_relay_counters(const struct qasm_relay *r);
 
 /* qasm_relay_proc_hist returns the histogram of per-packet core processing time (ns). */

@@ -8,7 +8,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
 log="$work.log"
-timeout --kill-after=10 $((secs + 60)) "$bin" -max_total_time="$secs" -timeout=10 \
+timeout --kill-after=10 $((secs + 120)) "$bin" -max_total_time="$secs" -timeout=30 \
   -rss_limit_mb=2048 -print_final_stats=1 "$work" >"$log" 2>&1
 rc=$?
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

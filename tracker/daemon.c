@@ -1103,12 +1103,16 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ---- setup -------------------------------------------------------------- */
 
-static int open_listeners(struct tracker *t, const struct qasm_addr *a)
+/* Port 0: the UDP socket takes a free port and the TCP one the same, tried
+ * again (20 times) should that port be taken for TCP. */
+static int open_listeners(struct tracker *t, const struct qasm_addr *want)
 {
+    struct qasm_addr addr = *want, *a = &addr;
     struct sockaddr_storage ss;
     socklen_t sl = qasm_addr_to_sockaddr(&ss, a);
     char buf[QASM_ADDR_STRLEN];
-    int one = 1, zero = 0;
+    int one = 1, zero = 0, tries = want->port == 0 ? 20 : 1;
+again:;
     int u = socket(a->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int tc = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u == -1 || tc == -1)
@@ -1123,8 +1127,27 @@ static int open_listeners(struct tracker *t, const struct qasm_addr *a)
     int rcv = 8 * 1024 * 1024;
     if (setsockopt(u, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) == -1)
         setsockopt(u, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-    if (bind(u, (struct sockaddr *)&ss, sl) == -1 || bind(tc, (struct sockaddr *)&ss, sl) == -1 ||
-        listen(tc, 512) == -1)
+    if (bind(u, (struct sockaddr *)&ss, sl) == -1)
+        goto fail;
+    if (want->port == 0) {
+        struct sockaddr_storage bs;
+        socklen_t bl = sizeof(bs);
+        if (getsockname(u, (struct sockaddr *)&bs, &bl) == -1 ||
+            qasm_addr_from_sockaddr(&addr, (struct sockaddr *)&bs, bl) < 0)
+            goto fail;
+        sl = qasm_addr_to_sockaddr(&ss, a);
+    }
+    if (bind(tc, (struct sockaddr *)&ss, sl) == -1) {
+        if (errno == EADDRINUSE && --tries > 0) {
+            close(u);
+            close(tc);
+            addr = *want;
+            sl = qasm_addr_to_sockaddr(&ss, a);
+            goto again;
+        }
+        goto fail;
+    }
+    if (listen(tc, 512) == -1)
         goto fail;
     int i = t->nlisten++;
     t->udp_fd[i] = u;
@@ -1158,7 +1181,9 @@ static void usage(FILE *f)
             "query and subscribe over TCP on the same port (docs/PROTOCOL.md).\n"
             "\n"
             "  --listen HOST:PORT   address to serve, IPv4 or [IPv6] (repeatable, up to %d;\n"
-            "                       default 127.0.0.1:%d; [::]:PORT serves IPv4 too)\n"
+            "                       default 127.0.0.1:%d; [::]:PORT serves IPv4 too; port 0:\n"
+            "                       a free port, the same for UDP and TCP, shown in the\n"
+            "                       \"listening on\" log line)\n"
             "  --ttl DUR            idle connections expire after DUR (default 120s)\n"
             "  --close-linger DUR   keep closed connections this long (default 2s)\n"
             "  --max-conns N        global connection cap (default 1000000; 0 = none)\n"

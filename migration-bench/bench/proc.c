@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -213,29 +215,166 @@ static int try_bind(int family, int type, const char *ip, uint16_t port)
     return rv;
 }
 
+/*
+ * Port reservations, shared with the integration tests (tests/integration/
+ * test_lib.sh, docs/TESTBED.md): a port picked as free may be taken before the
+ * process meant for it binds it (a NAT's pool is bound only when mappings are
+ * made), so ports come from below the kernel's ephemeral range (no port-0 bind
+ * or connect anywhere can get one) and each gets a file
+ * $QASM_PORT_LOCKDIR/<port> (default /tmp/qasm-test-ports) holding
+ * "<pid> <starttime>" of its owner, made under an flock of .lock. A file whose
+ * owner is gone, or older than an hour, is stale. Ours go at exit.
+ */
+#define PORT_LO 20000
+#define MAX_RESERVED 1024
+static uint16_t reserved[MAX_RESERVED];
+static int nreserved;
+static pid_t reserver;
+
+static const char *lock_dir(void)
+{
+    const char *d = getenv("QASM_PORT_LOCKDIR");
+    return d && *d ? d : "/tmp/qasm-test-ports";
+}
+
+static int port_hi(void)
+{
+    int lo = 0, hi = 32767;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d", &lo) == 1 && lo - 1 < hi && lo - 1 > PORT_LO + 1000)
+            hi = lo - 1;
+        fclose(f);
+    }
+    return hi;
+}
+
+/* Field 22 of /proc/PID/stat (start time), as text. */
+static int start_time(long pid, char *out, size_t n)
+{
+    char path[64], buf[1024], *save = NULL;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return -1;
+    char *tok = strtok_r(p + 1, " ", &save);
+    for (int i = 0; tok && i < 19; i++)
+        tok = strtok_r(NULL, " ", &save);
+    if (tok == NULL)
+        return -1;
+    snprintf(out, n, "%s", tok);
+    return 0;
+}
+
+static void my_owner(char *out, size_t n)
+{
+    char st[32] = "None";
+    start_time((long)getpid(), st, sizeof(st));
+    snprintf(out, n, "%ld %s\n", (long)getpid(), st);
+}
+
+static void release_reserved(void)
+{
+    char path[4200];
+    if (getpid() != reserver) /* a forked child that exits: not its files */
+        return;
+    for (int i = 0; i < nreserved; i++) {
+        snprintf(path, sizeof(path), "%s/%u", lock_dir(), reserved[i]);
+        unlink(path);
+    }
+    nreserved = 0;
+}
+
+/* 1 if a live reservation other than ours holds |port| (stale ones are removed). */
+static int port_held(uint16_t port, const char *me)
+{
+    char path[4200], text[128], st[32];
+    struct stat sb;
+    long pid;
+    snprintf(path, sizeof(path), "%s/%u", lock_dir(), port);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t len = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    if (strcmp(text, me) == 0)
+        return 0;
+    char owner_st[32];
+    if (sscanf(text, "%ld %31s", &pid, owner_st) == 2 && stat(path, &sb) == 0 &&
+        time(NULL) - sb.st_mtime < 3600 && start_time(pid, st, sizeof(st)) == 0 &&
+        strcmp(st, owner_st) == 0)
+        return 1;
+    unlink(path);
+    return 0;
+}
+
+static void reserve(uint16_t port, const char *me)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%u", lock_dir(), port);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd != -1) {
+        ssize_t w = write(fd, me, strlen(me));
+        (void)w; /* a reservation that could not be written only weakens the protection */
+        close(fd);
+    }
+    if (nreserved < MAX_RESERVED)
+        reserved[nreserved++] = port;
+    if (reserver == 0) {
+        reserver = getpid();
+        atexit(release_reserved);
+    }
+}
+
+/* |n| consecutive free, unreserved ports (UDP on |ip|; with |tcp|, TCP on
+ * 127.0.0.1 and UDP on ::1 too), reserved for us; the first, or 0. */
+static uint16_t pick_ports(const char *ip, int n, int tcp)
+{
+    char me[64], path[4200];
+    int hi = port_hi(), lk;
+    uint16_t found = 0;
+    my_owner(me, sizeof(me));
+    mkdir(lock_dir(), 01777);
+    chmod(lock_dir(), 01777);
+    snprintf(path, sizeof(path), "%s/.lock", lock_dir());
+    lk = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lk != -1)
+        flock(lk, LOCK_EX); /* one allocation at a time, machine-wide */
+    for (int attempt = 0; attempt < 500 && !found && hi - PORT_LO + 1 >= n; attempt++) {
+        uint16_t base = (uint16_t)(PORT_LO + (unsigned)rand() % (unsigned)(hi - PORT_LO + 2 - n));
+        int ok = 1;
+        for (int i = 0; i < n && ok; i++) {
+            uint16_t port = (uint16_t)(base + i);
+            ok = !port_held(port, me) && try_bind(AF_INET, SOCK_DGRAM, ip, port) == 0 &&
+                 (!tcp || (try_bind(AF_INET, SOCK_STREAM, "127.0.0.1", port) == 0 &&
+                           try_bind(AF_INET6, SOCK_DGRAM, "::1", port) == 0));
+        }
+        if (ok) {
+            for (int i = 0; i < n; i++)
+                reserve((uint16_t)(base + i), me);
+            found = base;
+        }
+    }
+    if (lk != -1)
+        close(lk);
+    return found;
+}
+
 uint16_t bench_free_port(void)
 {
-    for (int attempt = 0; attempt < 200; attempt++) {
-        uint16_t port = (uint16_t)(20000 + (unsigned)rand() % 30000);
-        if (try_bind(AF_INET, SOCK_DGRAM, "127.0.0.1", port) == 0 &&
-            try_bind(AF_INET, SOCK_STREAM, "127.0.0.1", port) == 0 &&
-            try_bind(AF_INET6, SOCK_DGRAM, "::1", port) == 0)
-            return port;
-    }
-    return 0;
+    return pick_ports("127.0.0.1", 1, 1);
 }
 
 uint16_t bench_free_port_range(const char *ip, int n)
 {
-    for (int attempt = 0; attempt < 200; attempt++) {
-        uint16_t base = (uint16_t)(20000 + (unsigned)rand() % 30000);
-        int ok = 1;
-        for (int i = 0; i < n && ok; i++)
-            ok = try_bind(AF_INET, SOCK_DGRAM, ip, (uint16_t)(base + i)) == 0;
-        if (ok)
-            return base;
-    }
-    return 0;
+    return pick_ports(ip, n, 0);
 }
 
 static int udp_port_listed(const char *path, uint16_t port)

@@ -54,11 +54,14 @@ void bench_proc_tail(const struct bench_proc *p, int lines);
 
 /*
  * bench_free_port returns a port free for both UDP and TCP on 127.0.0.1
- * (and ::1), or 0.
+ * (and ::1), or 0. Ports come from below the kernel's ephemeral range and are
+ * reserved until exit in $QASM_PORT_LOCKDIR (default /tmp/qasm-test-ports), the
+ * scheme the integration tests use, so concurrent runs never share a port.
  */
 uint16_t bench_free_port(void);
 
-/* bench_free_port_range finds |n| consecutive UDP ports free on |ip|; returns the first, or 0. */
+/* bench_free_port_range finds |n| consecutive UDP ports free on |ip| (reserved the
+ * same way); returns the first, or 0. */
 uint16_t bench_free_port_range(const char *ip, int n);
 
 /* bench_wait_udp_port waits until something listens on UDP |port| (from /proc/net/udp*). */

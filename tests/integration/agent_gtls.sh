@@ -19,6 +19,7 @@
 #     address: the tracker's server address follows the client.
 # Everything runs under timeout; a trap kills what was started.
 set -u
+. "$(dirname "$0")/test_lib.sh"
 B=${QASM_BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 AGENT=$(readlink -f "$B/libqasm-agent.so")
@@ -37,22 +38,24 @@ cleanup() {
     sleep 0.2
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
     rm -rf "$T"
+    release_ports
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"; done; exit 1; }
 
-freeport() {
-    python3 -c 'import socket
-s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0))
-t=socket.socket(); t.bind(("127.0.0.1",s.getsockname()[1])); print(s.getsockname()[1])'
-}
-# Waits (up to 10 s) until something listens on UDP port $1 of 127.0.0.1.
-wait_udp() {
-    for _ in $(seq 100); do
-        [ -n "$(ss -Hlun "sport = :$1" 2>/dev/null)" ] && return 0
-        sleep 0.1
-    done
-    return 1
+freeport() { reserve_ports 1; }   # reserved until exit: see test_lib.sh
+# Waits (up to 30 s, scaled) until something listens on UDP port $1 of 127.0.0.1.
+wait_udp() { wait_until 30 udp_bound "$1"; }
+# dump_until FILE PYEXPR: trackctl dump into FILE until PYEXPR (on d, the dump) holds,
+# at most 30 s (scaled); the checks that follow then read FILE.
+dump_until() {
+    local f=$1 expr=$2
+    _dump_ok() {
+        timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --timeout "$(scaled 30)s" \
+            --json dump >"$f" 2>>"$T/ctl.log" &&
+            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$f" "$expr"
+    }
+    wait_until 30 _dump_ok
 }
 TP=$(freeport); SP=$(freeport)
 [ "$TP" != "$SP" ] || SP=$(freeport)
@@ -63,39 +66,39 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 mkdir -p "$T/htdocs" "$T/dl" "$T/dl2"
 head -c 30000000 /dev/urandom >"$T/htdocs/big.bin"
 
-timeout 120 "$TRACKER" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
+timeout "$(scaled 200)" "$TRACKER" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
     >"$T/tracker.log" 2>&1 &
 PIDS+=($!)
 # The server runs with the agent preloaded too: server connections must be left
 # alone (the dumps below must hold exactly the client's connections).
 LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
-    timeout 120 gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
+    timeout "$(scaled 200)" gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
     >"$T/server.log" 2>&1 &
 PIDS+=($!)
 CAP=$T/cap.pcap
-timeout 100 dumpcap -q -P -i lo -f "udp port $SP or udp port $TP" -w "$CAP" >"$T/dumpcap.log" 2>&1 &
+timeout "$(scaled 200)" dumpcap -q -P -B 64 -i lo -f "udp port $SP or udp port $TP" -w "$CAP" >"$T/dumpcap.log" 2>&1 &
 CAPPID=$!
 PIDS+=($CAPPID)
-for _ in $(seq 50); do [ -s "$CAP" ] && break; sleep 0.1; done
-[ -s "$CAP" ] || fail "dumpcap did not start"
+wait_until 30 test -s "$CAP" || fail "dumpcap did not start"
 wait_udp "$TP" || fail "tracker did not start"
 wait_udp "$SP" || fail "gtlsserver did not start"
-sleep 0.3
 
-ctl() { timeout 10 "$CTL" --tracker "127.0.0.1:$TP" "$@"; }
+ctl() { timeout "$(scaled 30)" "$CTL" --tracker "127.0.0.1:$TP" --timeout "$(scaled 30)s" "$@"; }
 
 # Run 1: migration 50 ms after the handshake (mid-transfer), then idle until
 # the 3 s idle timeout, so the live connection can be dumped.
 LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
-    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --timeout=3s \
+    timeout "$(scaled 60)" gtlsclient -q --no-http-dump --no-quic-dump --timeout=3s \
     --change-local-addr=50ms --download "$T/dl" --qlog-file "$T/client.qlog" \
     127.0.0.1 "$SP" https://localhost/big.bin >"$T/client.log" 2>&1 &
 CPID=$!
 PIDS+=($CPID)
 
-# Poll the tracker until the download is done and the migration reported.
+# Poll the tracker until the download is done and the migration reported
+# (while the client lives: 30 s, scaled, at most).
 LIVE=""
-for _ in $(seq 60); do
+end=$((SECONDS + $(scaled 30)))
+while [ $SECONDS -lt $end ] && kill -0 "$CPID" 2>/dev/null; do
     sleep 0.1
     ctl --json dump >"$T/dump.json" 2>"$T/ctl.log" || continue
     if python3 - "$T/dump.json" <<'EOF'
@@ -119,28 +122,31 @@ cmp -s "$T/htdocs/big.bin" "$T/dl/big.bin" || fail "download differs from the se
 echo "download byte-exact (30000000 bytes)"
 grep "qasm-agent" "$T/client.log" | tail -2
 
-# After exit: closed at the tracker (still lingering, flagged closed).
-ctl --json dump >"$T/dump_after.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after exit"
+# After exit: closed at the tracker (still lingering, flagged closed); the close
+# report is a datagram, so wait for it (the check below says what was seen).
+dump_until "$T/dump_after.json" "any(c.get('closed') for c in d['connections'])" ||
+    ctl --json dump >"$T/dump_after.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after exit"
 echo "dump after exit: $(cat "$T/dump_after.json")"
 
 # Run 2: local close (--exit-on-all-streams-close), no idle wait; spare CIDs
 # learnt through the qlog hook (QASM_AGENT_PREREG=qlog), chained to gtlsclient's.
 LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info QASM_AGENT_PREREG=qlog \
-    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    timeout "$(scaled 60)" gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
     --change-local-addr=50ms --download "$T/dl2" --qlog-file "$T/client2.qlog" \
     127.0.0.1 "$SP" https://localhost/big.bin >"$T/client2.log" 2>&1 ||
     fail "second gtlsclient run failed"
 cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "second download differs"
-sleep 0.3
-ctl --json dump >"$T/dump_after2.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 2"
-# The capture covers runs 1 and 2 only (runs 3-4 report nothing on purpose).
+dump_until "$T/dump_after2.json" "len(d['connections']) == 2 and all(c.get('closed') for c in d['connections'])" ||
+    ctl --json dump >"$T/dump_after2.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 2"
+# The capture covers runs 1 and 2 only (runs 3-4 report nothing on purpose). The
+# tracker has every report by now; the pause lets dumpcap read what is queued.
 sleep 0.5
 kill -INT "$CAPPID" 2>/dev/null
 wait "$CAPPID" 2>/dev/null
 
 # Run 3: without QASM_TRACKER the agent is inert (no output, nothing sent).
 rm -f "$T/dl2/big.bin"
-LD_PRELOAD=$AGENT timeout 60 gtlsclient -q --no-http-dump --no-quic-dump \
+LD_PRELOAD=$AGENT timeout "$(scaled 60)" gtlsclient -q --no-http-dump --no-quic-dump \
     --exit-on-all-streams-close --download "$T/dl2" 127.0.0.1 "$SP" https://localhost/big.bin \
     >"$T/client3.log" 2>&1 || fail "gtlsclient with an inert agent failed"
 cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "download with an inert agent differs"
@@ -151,7 +157,7 @@ echo "ok   inert without QASM_TRACKER (no output, download byte-exact)"
 DEAD=$(freeport)
 rm -f "$T/dl2/big.bin"
 LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$DEAD QASM_AGENT_LOG=info \
-    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    timeout "$(scaled 60)" gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
     --change-local-addr=50ms --download "$T/dl2" 127.0.0.1 "$SP" https://localhost/big.bin \
     >"$T/client4.log" 2>&1 || fail "gtlsclient with the tracker down failed"
 cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "download with the tracker down differs"
@@ -161,7 +167,7 @@ echo "ok   tracker down: download byte-exact; agent: $(grep -o 'exit: .*' "$T/cl
 # QASM_AGENT_TEST_NGTCP2_VERSION) gets one warning and untouched pass-through.
 rm -f "$T/dl2/big.bin"
 LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_TEST_NGTCP2_VERSION=010200 \
-    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    timeout "$(scaled 60)" gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
     --change-local-addr=50ms --download "$T/dl2" 127.0.0.1 "$SP" https://localhost/big.bin \
     >"$T/client5.log" 2>&1 || fail "gtlsclient under the ABI guard failed"
 cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "download under the ABI guard differs"
@@ -177,16 +183,17 @@ echo "ok   ABI guard: one warning ($(grep -o 'libngtcp2 version.*' "$T/client5.l
 # Run 6: Retry (gtlsserver -V). The O-DCID is still the DCID of the client's
 # first Initial (qlog group_id), not the Retry SCID; the Retry SCID is retired.
 SPV=$(freeport)
-timeout 60 gtlsserver -q -V -d "$T/htdocs" 127.0.0.1 "$SPV" "$T/key.pem" "$T/cert.pem" \
+timeout "$(scaled 200)" gtlsserver -q -V -d "$T/htdocs" 127.0.0.1 "$SPV" "$T/key.pem" "$T/cert.pem" \
     >"$T/server6.log" 2>&1 &
 PIDS+=($!)
 wait_udp "$SPV" || fail "gtlsserver -V did not start"
 LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=debug \
-    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    timeout "$(scaled 60)" gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
     --qlog-file "$T/client6.qlog" 127.0.0.1 "$SPV" https://localhost/big.bin \
     >"$T/client6.log" 2>&1 || fail "gtlsclient against a Retry server failed"
-sleep 0.3
-ctl --json dump >"$T/dump6.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 6"
+ODCID6=$(grep -o '"group_id":"[0-9a-f]*"' "$T/client6.qlog" | head -1 | cut -d'"' -f4)
+dump_until "$T/dump6.json" "any(c['odcid'] == '$ODCID6' and c.get('closed') for c in d['connections'])" ||
+    ctl --json dump >"$T/dump6.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 6"
 python3 - "$T/dump6.json" "$T/client6.qlog" "$T/client6.log" <<'EOF' || fail "Retry checks failed"
 import json, re, sys
 dump = json.load(open(sys.argv[1]))
@@ -202,18 +209,18 @@ EOF
 # Run 7: server preferred address (gtlsserver --preferred-ipv4-addr): the client
 # moves to it after the handshake; the tracker's server address follows.
 SPP=$(freeport); SPQ=$(freeport)
-timeout 60 gtlsserver -q --preferred-ipv4-addr="127.0.0.1:$SPQ" -d "$T/htdocs" 127.0.0.1 "$SPP" \
+timeout "$(scaled 200)" gtlsserver -q --preferred-ipv4-addr="127.0.0.1:$SPQ" -d "$T/htdocs" 127.0.0.1 "$SPP" \
     "$T/key.pem" "$T/cert.pem" >"$T/server7.log" 2>&1 &
 PIDS+=($!)
 wait_udp "$SPP" && wait_udp "$SPQ" || fail "gtlsserver with a preferred address did not start"
 rm -f "$T/dl2/big.bin"
 LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
-    timeout 60 gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    timeout "$(scaled 60)" gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
     --download "$T/dl2" --qlog-file "$T/client7.qlog" 127.0.0.1 "$SPP" https://localhost/big.bin \
     >"$T/client7.log" 2>&1 || fail "gtlsclient with a preferred address failed"
 cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "download via the preferred address differs"
-sleep 0.3
-ctl --json dump >"$T/dump7.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 7"
+dump_until "$T/dump7.json" "any(c['server'] == '127.0.0.1:$SPQ' for c in d['connections'])" ||
+    ctl --json dump >"$T/dump7.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 7"
 python3 - "$T/dump7.json" "$T/client7.qlog" "$SPQ" <<'EOF' || fail "preferred address checks failed"
 import json, re, sys
 dump = json.load(open(sys.argv[1]))

@@ -52,7 +52,7 @@ head -c 20000000 /dev/urandom >"$T/htdocs/big"
 timeout 120 gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$GP" "$T/key.pem" "$T/cert.pem" \
     >"$T/gtlsserver.log" 2>&1 &
 PIDS+=($!)
-sleep 0.5
+wait_udp "$GP" || fail "gtlsserver did not start"
 for f in one small big; do
     timeout 60 "$CLI" --json --output "$T/got.$f" "https://127.0.0.1:$GP/$f" \
         >"$T/c.$f.json" 2>"$T/c.$f.log" || fail "qasm-h3-client from gtlsserver ($f): exit $?"

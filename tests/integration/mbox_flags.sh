@@ -9,14 +9,14 @@ M="$B/qasm-mbox"
 base=$(free_ports 4) || { echo "no free ports"; exit 1; }
 L=127.0.0.1:$base U=127.0.0.1:$((base + 1))
 
-out=$(timeout 5 "$M" --help); rc=$?
+out=$(timeout "$(scaled 30)" "$M" --help); rc=$?
 check "--help exits 0" "$rc == 0"
 check "--help prints the usage" "$(echo "$out" | grep -c '^usage: qasm-mbox nat|ratelimit|lb')"
 
 bad() { # description, then args
     local desc=$1; shift
     local err rc
-    err=$(timeout 5 "$M" "$@" 2>&1 >/dev/null); rc=$?
+    err=$(timeout "$(scaled 30)" "$M" "$@" 2>&1 >/dev/null); rc=$?
     check "$desc: exit 2" "$rc == 2"
     check "$desc: one line on stderr" "$(echo "$err" | wc -l) == 1"
     echo "     ($err)"
@@ -39,13 +39,17 @@ bad "unknown flag" nat --mode default --listen $L --upstream $U --frobnicate
 bad "missing value" nat --mode default --listen $L --upstream
 bad "bad log level" nat --mode default --listen $L --upstream $U --log-level loud
 
-# A port already bound: exit 1.
-python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",int(sys.argv[1]))); time.sleep(3)' $base &
-holder=$!
-sleep 0.3
-timeout 5 "$M" nat --mode default --listen $L --upstream $U 2>/dev/null; rc=$?
+# A port already bound: exit 1. The holder binds port 0 and says which port it
+# got (a number picked first and bound later could be taken in between).
+start holder python3 -u -c 'import socket,time
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0))
+print(s.getsockname()[1]); time.sleep(600)'
+wait_until 30 grep -q '^[0-9]' "$T/holder.log" || { echo "FAIL: the port holder did not start"; exit 1; }
+held=$(head -n 1 "$T/holder.log")
+# Exit 1 comes at once; should qasm-mbox bind after all, it runs to the timeout (124).
+timeout "$(scaled 30)" "$M" nat --mode default --listen 127.0.0.1:$held --upstream $U 2>/dev/null; rc=$?
 check "listen address in use: exit 1" "$rc == 1"
-kill $holder 2>/dev/null; wait $holder 2>/dev/null
+stop holder
 
 # Lifecycle: stats on SIGUSR1, at exit; SIGTERM and SIGINT exit 0.
 for sig in TERM INT; do
@@ -62,6 +66,14 @@ for sig in TERM INT; do
     check "SIG$sig: exit 0" "$rc == 0"
     check "SIG$sig: the stats are written at exit" "$(json "$T/s.json" "'processing_ns' in d")"
 done
+# --listen HOST:0: a free port, named in the stats JSON and the log line.
+start mb "$M" ratelimit --mode default --listen 127.0.0.1:0 --upstream $U --stats-json "$T/s.json"
+wait_json "$T/s.json" "d['listen'] != '127.0.0.1:0'" || echo "(no port in the stats)"
+p0=$(json "$T/s.json" "d['listen'].rsplit(':', 1)[1]")
+check "port 0: the stats name the port picked" "${p0:-0} > 0"
+check "port 0: the log line names it too" "$(logged_port "$T/mb.log" || echo 0) == ${p0:-0}"
+check "port 0: the middlebox listens on it" "$(udp_bound "${p0:-0}" && echo 1 || echo 0)"
+stop mb
 # Junk on both sides: empty, tiny, oversize and random datagrams, broken long headers.
 # The middlebox stays up and counts what it could not forward.
 start sink "$B/qasm-udpdrive" server --listen $U --echo none --stats "$T/sink.json"
@@ -86,8 +98,9 @@ s2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # a second flow: the 1-p
 for _ in range(10):
     s2.sendto(os.urandom(64), to)
 PY
-sleep 0.5
-fresh_stats mb "$T/s.json"
+# The 10 packets of the second flow were sent last: once they are counted, all were read.
+wait_stats mb "$T/s.json" "d['packets_dropped']['pool_exhausted'] >= 10" ||
+    echo "(the middlebox did not count all the junk in $(scaled 30) s)"
 echo "mb: $(summary "$T/s.json")"
 check "junk: the middlebox is still up" "$(json "$T/s.json" "d['relay']['rx']") >= 300"
 check "junk: the oversize datagram is counted" \

@@ -24,11 +24,11 @@ for mode in default reactive proactive; do
     start srva "$B/qasm-udpdrive" server --listen 127.0.0.1:$BA --name a --stats "$T/a.json"
     start srvb "$B/qasm-udpdrive" server --listen 127.0.0.1:$BB --name b --stats "$T/b.json"
     start lb "$B/qasm-mbox" lb --mode $mode --listen 127.0.0.1:$LB \
-        --backend 127.0.0.1:$BA --backend 127.0.0.1:$BB --tracker 127.0.0.1:$TRK --hold 100ms \
+        --backend 127.0.0.1:$BA --backend 127.0.0.1:$BB --tracker 127.0.0.1:$TRK --hold $HOLD \
         $([ $mode = proactive ] && echo --core-batch) --stats-json "$T/lb.json"
     wait_bound $BA && wait_bound $BB && wait_bound $LB || exit 1
     [ $mode = default ] || wait_json "$T/lb.json" "d['tracker']['up']" || true
-    c=$(timeout 30 "$B/qasm-udpdrive" client --to 127.0.0.1:$LB --conn $((60 + ${#mode})) \
+    c=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --linger $LINGER --to 127.0.0.1:$LB --conn $((60 + ${#mode})) \
         --packets 60 --migrate-every 3 --interval 10ms --tracker 127.0.0.1:$TRK); rc=$?
     echo "client: $c"
     check "$mode: handshake" "$rc == 0"

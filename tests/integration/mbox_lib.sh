@@ -6,9 +6,29 @@
 #   stop NAME             SIGTERM the process started as NAME, wait for it
 #   json FILE EXPR        print a value of a JSON file (python3 expression on d)
 #   check DESC EXPR       fail the test unless the shell arithmetic EXPR holds
-#   free_ports N          print the first of N consecutive free UDP+TCP ports
+#   free_ports N          print the first of N consecutive ports, free (UDP and TCP)
+#                         and reserved for this test (reserve_ports in test_lib.sh)
+#   wait_bound PORT [tcp] wait until PORT is bound (UDP) / listening (TCP)
+#   wait_json FILE EXPR   wait until a stats JSON file exists and EXPR holds
+#   wait_stats NAME FILE EXPR  ask qasm-mbox NAME for fresh stats until EXPR holds
+#   HOLD, HS_TIMEOUT, LINGER   values for --hold, qasm-udpdrive --handshake-timeout
+#                         and --linger that a loaded machine does not defeat
+# Bounds are generous (30 s and up) and scaled by QASM_TEST_SLOWDOWN; the
+# helpers of test_lib.sh (wait_until, scaled, ...) are available too.
 
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
+# --hold for the aware middleboxes: how long a packet waits for the tracker's
+# answer. Loopback answers take well under a millisecond, but a loaded machine
+# can delay any process by tens of milliseconds; a hold that expires turns into
+# default treatment (a second mapping) and fails the test for no fault of the code.
+HOLD=$(scaled 1)s
+# Handshake timeout for qasm-udpdrive clients expected to get through.
+HS_TIMEOUT=$(scaled 10)s
+# How long a qasm-udpdrive client waits at the end for the replies of its last
+# packets: it stops as soon as every phase has had one, so this costs time only
+# when phases fail (the default modes).
+LINGER=$(scaled 5)s
 B=${QASM_BUILD:-build}
 case $B in /*) ;; *) B=$PWD/$B ;; esac
 T=$(mktemp -d /tmp/qasm-mbox-test.XXXXXX)
@@ -23,6 +43,7 @@ cleanup() {
         for f in "$T"/*.log; do [ -s "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done
     fi
     rm -rf "$T"
+    release_ports
 }
 trap cleanup EXIT
 
@@ -32,7 +53,9 @@ done
 
 start() {
     local name=$1; shift
-    timeout --kill-after=2 "${TEST_PROC_TIMEOUT:-60}" "$@" >"$T/$name.log" 2>&1 &
+    # The bound is for a test killed without its trap running: it must outlast the
+    # slowest whole test (a loaded machine stretched 60 s past what mbox_nat.sh needs).
+    timeout --kill-after=2 "${TEST_PROC_TIMEOUT:-$(scaled 400)}" "$@" >"$T/$name.log" 2>&1 &
     PIDS[$name]=$!
 }
 
@@ -67,52 +90,28 @@ check() {
 }
 
 free_ports() {
-    python3 - "$1" <<'EOF'
-import random, socket, sys
-n = int(sys.argv[1])
-for _ in range(200):
-    base = random.randint(20000, 32000)
-    socks = []
-    try:
-        for p in range(base, base + n):
-            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                s = socket.socket(socket.AF_INET, kind)
-                s.bind(("127.0.0.1", p))
-                socks.append(s)
-    except OSError:
-        continue
-    finally:
-        for s in socks:
-            s.close()
-    print(base)
-    sys.exit(0)
-sys.exit(1)
-EOF
+    reserve_ports "$1"
 }
 
-# Waits until a UDP (or TCP with "tcp") port is bound, at most ~5 s.
+# Waits until a UDP (or TCP with "tcp") port is bound, at most 30 s (scaled).
 wait_bound() {
-    local port=$1 proto=${2:-udp} i
-    for i in $(seq 1 100); do
-        if [ "$proto" = tcp ]; then
-            ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
-        else
-            ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
-            ss -Hun "sport = :$port" 2>/dev/null | grep -q . && return 0
-        fi
-        sleep 0.05
-    done
+    local port=$1 proto=${2:-udp}
+    if [ "$proto" = tcp ]; then
+        wait_until 30 tcp_listening "$port" && return 0
+    else
+        wait_until 30 udp_bound "$port" && return 0
+    fi
     echo "port $port ($proto) never bound"; return 1
 }
 
-# Waits until a stats JSON file exists and EXPR (on d) is true, at most ~5 s (or $3 tries of 50 ms).
+json_true() { [ -s "$1" ] && [ "$(json "$1" "$2" 2>/dev/null)" = 1 ]; }
+
+# Waits until a stats JSON file exists and EXPR (on d) is true, at most 30 s
+# (scaled), or $3 tries of 50 ms if that is longer.
 wait_json() {
-    local f=$1 expr=$2 i
-    for i in $(seq 1 "${3:-100}"); do
-        [ -s "$f" ] && [ "$(json "$f" "$expr" 2>/dev/null)" = 1 ] && return 0
-        sleep 0.05
-    done
-    return 1
+    local secs=30
+    [ -n "${3:-}" ] && [ $(( $3 / 20 )) -gt 30 ] && secs=$(( $3 / 20 ))
+    wait_until "$secs" json_true "$1" "$2"
 }
 
 # Asks a running qasm-mbox (started as NAME) for a fresh stats file and waits for it.
@@ -122,6 +121,12 @@ fresh_stats() {
     rm -f "$f"
     [ -n "$pid" ] && kill -USR1 "$pid"
     wait_json "$f" 1
+}
+
+# Asks for fresh stats (fresh_stats) until EXPR holds, at most 30 s (scaled).
+fresh_true() { fresh_stats "$1" "$2" && json_true "$2" "$3"; }
+wait_stats() {
+    wait_until 30 fresh_true "$1" "$2" "$3"
 }
 
 finish() {

@@ -23,14 +23,14 @@ wait_bound $TRK tcp && wait_bound $SRV || exit 1
 
 client() { # conn packets migrate_every [extra...]
     local conn=$1 n=$2 every=$3; shift 3
-    timeout 30 "$B/qasm-udpdrive" client --to 127.0.0.1:$NAT --conn "$conn" --packets "$n" \
+    timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --linger $LINGER --to 127.0.0.1:$NAT --conn "$conn" --packets "$n" \
         --migrate-every "$every" --interval 10ms --tracker 127.0.0.1:$TRK "$@"
 }
 
 run_nat() { # mode tracker_port
     local mode=$1 trk=$2
     start nat "$B/qasm-mbox" nat --mode "$mode" --listen 127.0.0.1:$NAT \
-        --upstream 127.0.0.1:$SRV --ports $POOL_LO-$POOL_HI --tracker 127.0.0.1:$trk --hold 100ms \
+        --upstream 127.0.0.1:$SRV --ports $POOL_LO-$POOL_HI --tracker 127.0.0.1:$trk --hold $HOLD \
         --stats-json "$T/nat.json" --stats-entries 16 --log-level info
     wait_bound $NAT || return 1
     # aware modes: give the tracker session a moment to come up (it is not required)
@@ -55,7 +55,7 @@ for mode in default reactive proactive; do
             "$(json $s "d['packets_dropped']['pool_exhausted']") > 0"
         check "default: the connection's later phases failed" \
             "$(echo "$c1" | json /dev/stdin "d['phases_failed']") >= 1"
-        c2=$(client 99 5 0); rc2=$?
+        c2=$(client 99 5 0 --handshake-timeout 2s); rc2=$?   # refused: no need to wait long
         echo "client 2: $c2"
         check "default: a second client is refused (no handshake)" "$rc2 == 3"
     else
@@ -124,9 +124,11 @@ check "tracker restart: the session loss was seen" \
     "$(json "$T/nat.json" "d['tracker']['disconnects']") >= 1"
 stop nat
 
-echo "# nat default, mappings expire (--udp-timeout 3s) and their public sockets close"
+# The timeout is long enough that the mappings are surely still there when the
+# stats are read right after the client (a loaded machine may take seconds).
+echo "# nat default, mappings expire (--udp-timeout 8s) and their public sockets close"
 start nat "$B/qasm-mbox" nat --mode default --listen 127.0.0.1:$NAT --upstream 127.0.0.1:$SRV \
-    --ports $POOL_LO-$POOL_HI --udp-timeout 3s --udp-stream-timeout 3s --stats-json "$T/nat.json"
+    --ports $POOL_LO-$POOL_HI --udp-timeout 8s --udp-stream-timeout 8s --stats-json "$T/nat.json"
 wait_bound $NAT || exit 1
 c1=$(client 90 10 5); rc1=$?
 check "expiry: the client went through" "$rc1 == 0"
@@ -145,10 +147,10 @@ echo "# nat proactive over IPv6 (::1)"
 start tracker6 "$B/qasm-tracker" --listen "[::1]:$DEAD"
 start server6 "$B/qasm-udpdrive" server --listen "[::1]:$SRV" --stats "$T/server6.json"
 start nat "$B/qasm-mbox" nat --mode proactive --tracker "[::1]:$DEAD" --listen "[::1]:$NAT" \
-    --upstream "[::1]:$SRV" --ports $POOL_LO-$POOL_HI --hold 100ms --stats-json "$T/nat.json"
+    --upstream "[::1]:$SRV" --ports $POOL_LO-$POOL_HI --hold $HOLD --stats-json "$T/nat.json"
 wait_bound $NAT && wait_bound $SRV || exit 1
 wait_json "$T/nat.json" "d['tracker']['up']" || true
-c1=$(timeout 30 "$B/qasm-udpdrive" client --to "[::1]:$NAT" --conn 92 --packets 30 \
+c1=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --linger $LINGER --to "[::1]:$NAT" --conn 92 --packets 30 \
     --migrate-every 5 --tracker "[::1]:$DEAD"); rc1=$?
 echo "client: $c1"
 fresh_stats nat "$T/nat.json"

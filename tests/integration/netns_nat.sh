@@ -20,7 +20,6 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/netns_lib.sh
 netns_require_root netns_nat.sh
-TEST_PROC_TIMEOUT=${TEST_PROC_TIMEOUT:-150}
 . tests/integration/mbox_lib.sh
 trap 'cleanup; netns_cleanup' EXIT
 
@@ -32,14 +31,12 @@ netns_setup || { echo "FAIL: cannot create the namespaces"; exit 1; }
 TRK=$H_IN_IP:4790
 SRV_PORT=4433
 
-# wait_ns NS PORT [tcp]: until something listens on PORT in namespace NS (~5 s).
+# wait_ns NS PORT [tcp]: until something listens on PORT in namespace NS (30 s, scaled).
+ns_bound() { ip netns exec "$1" ss $3 "sport = :$2" 2>/dev/null | grep -q .; }
 wait_ns() {
-    local ns=$1 port=$2 opt=-Hlun i
+    local ns=$1 port=$2 opt=-Hlun
     [ "${3:-udp}" = tcp ] && opt=-Hltn
-    for i in $(seq 1 100); do
-        ip netns exec "$ns" ss $opt "sport = :$port" 2>/dev/null | grep -q . && return 0
-        sleep 0.05
-    done
+    wait_until 30 ns_bound "$ns" "$port" "$opt" && return 0
     echo "port $port never bound in $ns"; return 1
 }
 
@@ -85,7 +82,7 @@ for mode in default reactive proactive; do
     echo "# qasm nat $mode, --io packet"
     ensure_up
     start mb ip netns exec "$NS_H" "$B/qasm-mbox" nat --mode $mode --io packet \
-        --inside in0 --outside out0 --tracker $TRK --ports 40000-40007 --hold 100ms \
+        --inside in0 --outside out0 --tracker $TRK --ports 40000-40007 --hold $HOLD \
         --stats-json "$T/mb.json" --stats-entries 16
     wait_json "$T/mb.json" "d['mode'] == '$mode'" || { echo "FAIL: qasm-mbox did not start"; exit 1; }
     [ $mode = default ] || wait_json "$T/mb.json" "d['tracker']['up']" || true
@@ -174,7 +171,7 @@ for mode in default reactive; do
     ensure_up
     start mb ip netns exec "$NS_H" "$B/qasm-mbox" lb --mode $mode --io packet \
         --inside in0 --outside out0 --listen $H_IN_IP:443 --backend $S_IP:$SRV_PORT \
-        --backend $S_IP:4434 --tracker $TRK --hold 100ms --stats-json "$T/mb.json"
+        --backend $S_IP:4434 --tracker $TRK --hold $HOLD --stats-json "$T/mb.json"
     wait_json "$T/mb.json" "d['mode'] == '$mode'" || { echo "FAIL: qasm-mbox did not start"; exit 1; }
     [ $mode = default ] || wait_json "$T/mb.json" "d['tracker']['up']" || true
     c=$(in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" timeout 40 \

@@ -5,6 +5,7 @@
 # dump --json and stats --json; trust and malformed counters; SIGUSR1 and a
 # clean SIGTERM exit; bad flags. Every process is bounded and killed on exit.
 set -u
+. "$(dirname "$0")/test_lib.sh"
 # QASM_TRACKER_STORE=SPEC runs the tracker with --store SPEC (tracker_redis.sh).
 B=${QASM_BUILD:-build}
 TRK=$B/qasm-tracker
@@ -15,19 +16,13 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$work"
+  release_ports
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$work"/*.err; do echo "--- $f"; tail -20 "$f"; done; exit 1; }
 ok() { echo "ok: $*"; }
 
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 12000)) # below the ephemeral range
-    if [ -z "$(ss -Htuan "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return; fi
-  done
-  echo 0
-}
+free_port() { reserve_ports 1 || echo 0; }
 
 json_get() { # json_get FILE PYTHON-EXPR (d = the parsed JSON)
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
@@ -46,13 +41,16 @@ P=$(free_port)
 LISTEN=(--listen "127.0.0.1:$P")
 have6=0
 if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then LISTEN+=(--listen "[::1]:$P"); have6=1; fi
-timeout 120 "$TRK" "${LISTEN[@]}" --ttl 60s --close-linger 60s --max-wait 20s \
+timeout "$(scaled 300)" "$TRK" "${LISTEN[@]}" --ttl 60s --close-linger 60s --max-wait 20s \
   --log-level debug ${QASM_TRACKER_STORE:+--store "$QASM_TRACKER_STORE"} 2>"$work/tracker.err" &
 TPID=$!
 pids+=("$TPID")
-C=("$CTL" --tracker "127.0.0.1:$P" --timeout 5s)
-for _ in $(seq 1 50); do "${C[@]}" stats >/dev/null 2>&1 && break; sleep 0.1; done
-"${C[@]}" stats >/dev/null 2>&1 || fail "tracker did not come up"
+# Generous reply timeouts: a loaded machine (or a Redis store) can be slow; a
+# reply that comes is never slowed down by them.
+C=("$CTL" --tracker "127.0.0.1:$P" --timeout "$(scaled 30)s")
+W=("$CTL" --tracker "127.0.0.1:$P" --timeout "$(scaled 90)s")   # watchers: quiet between pushes
+stats_json() { "${C[@]}" --json stats >"$work/st.json" 2>/dev/null; }
+wait_until 30 "${C[@]}" stats >/dev/null 2>&1 || fail "tracker did not come up"
 ok "tracker up on port $P (ipv6: $have6)"
 
 ODCID=0102030405060708
@@ -61,29 +59,24 @@ ODCID=0102030405060708
 SECRET=5ec2e75ec2e75ec2e75ec2e75ec2e75e
 # Watchers: all connections (3 pushes: opened, dcid_new, closed) and a
 # pending subscription to the O-DCID, which binds when the report arrives.
-timeout 60 "${C[@]}" --timeout 50s --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
+timeout "$(scaled 120)" "${W[@]}" --json watch --count 4 >"$work/watch_all.out" 2>"$work/watch_all.err" &
 WALL=$!; pids+=("$WALL")
-timeout 60 "${C[@]}" --timeout 50s --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
+timeout "$(scaled 120)" "${W[@]}" --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
 WONE=$!; pids+=("$WONE")
 # A query that waits for a DCID nobody reported yet.
-timeout 60 "${C[@]}" --json --timeout 30s query aabbccdd --wait 15000 >"$work/wait.out" 2>"$work/wait.err" &
+timeout "$(scaled 120)" "${C[@]}" --json --timeout "$(scaled 90)s" query aabbccdd --wait "$(scaled 60)000" >"$work/wait.out" 2>"$work/wait.err" &
 WQ=$!; pids+=("$WQ")
-for _ in $(seq 1 100); do
-  grep -q watching "$work/watch_all.err" && grep -q watching "$work/watch_one.err" && break
-  sleep 0.05
-done
-grep -q watching "$work/watch_one.err" || fail "watchers did not subscribe"
-sleep 0.2 # let the waiting query reach the tracker (it is answered either way)
+both_watching() { grep -q watching "$work/watch_all.err" && grep -q watching "$work/watch_one.err"; }
+wait_until 30 both_watching || fail "watchers did not subscribe"
+# The waiting query must be waiting at the tracker before the report (stats count it).
+query_waiting() { stats_json && [ "$(json_get "$work/st.json" 'd["waiting"]')" -ge 1 ]; }
+wait_until 30 query_waiting || fail "the waiting query did not reach the tracker"
 
 # Report (REFRESH from 127.0.0.2, the client's IP), then query.
 "${C[@]}" report --secret $SECRET --odcid $ODCID --dcid aabbccdd --client 127.0.0.2:5000 \
   --server 127.0.0.1:4433 --seq 10 >/dev/null || fail "report failed"
-found=0
-for _ in $(seq 1 50); do
-  if "${C[@]}" --json query aabbccdd >"$work/q1.json" 2>/dev/null; then found=1; break; fi
-  sleep 0.1
-done
-[ $found = 1 ] || fail "query after report: not found"
+wait_until 30 eval '"${C[@]}" --json query aabbccdd >"$work/q1.json" 2>/dev/null' ||
+  fail "query after report: not found"
 [ "$(json_get "$work/q1.json" 'd["connection"]["odcid"]')" = $ODCID ] || fail "query: wrong odcid"
 [ "$(json_get "$work/q1.json" 'd["connection"]["server"]')" = 127.0.0.1:4433 ] || fail "query: server"
 ok "report -> query"
@@ -100,7 +93,7 @@ ok "query with wait answered when the DCID became known"
 # Migration: new DCID from a new address (127.0.0.3), same connection key.
 "${C[@]}" report --secret $SECRET --type dcid --odcid $ODCID --dcid 11223344 --dcid-seq 1 \
   --client 127.0.0.3:6000 --client0 127.0.0.2:5000 --seq 11 >/dev/null || fail "report dcid"
-for _ in $(seq 1 50); do "${C[@]}" query 11223344 >/dev/null 2>&1 && break; sleep 0.1; done
+wait_until 30 eval '"${C[@]}" query 11223344 >/dev/null 2>&1'
 "${C[@]}" --json query 11223344 >"$work/q2.json" || fail "query new DCID"
 [ "$(json_get "$work/q2.json" 'd["connection"]["current"]')" = 127.0.0.3:6000 ] || fail "current address"
 ok "migration: new DCID and address"
@@ -108,9 +101,10 @@ ok "migration: new DCID and address"
 # A query naming a client address waits until the tracker attests it (the
 # agent's address report may trail the migrated packet), else answers at the
 # deadline with what it has.
-"${C[@]}" --json query 11223344 --client 127.0.0.4:7000 --wait 3000 >"$work/aw.json" &
+"${C[@]}" --json --timeout "$(scaled 90)s" query 11223344 --client 127.0.0.4:7000 \
+  --wait "$(scaled 60)000" >"$work/aw.json" &
 AW=$!
-sleep 0.3
+wait_until 30 query_waiting || fail "the address wait did not reach the tracker"
 "${C[@]}" report --secret $SECRET --type addr --odcid $ODCID --client 127.0.0.4:7000 --client0 127.0.0.2:5000 \
   --seq 12 >/dev/null || fail "report addr"
 wait $AW || fail "address wait: exit $?"
@@ -126,12 +120,12 @@ ok "query waiting for a client address: answered once attested, or at the deadli
 "${C[@]}" report --odcid 0a0b --client 192.0.2.77:1 --server 127.0.0.1:4433 >/dev/null 2>&1
 # Malformed datagram.
 printf 'not a tracker message' >/dev/udp/127.0.0.1/$P
-for _ in $(seq 1 50); do
+counted() {
   "${C[@]}" --json stats >"$work/stats1.json" || fail "stats"
   [ "$(json_get "$work/stats1.json" 'd["malformed_udp"]')" -ge 1 ] &&
-    [ "$(json_get "$work/stats1.json" 'd["rejected_trust"]')" -ge 1 ] && break
-  sleep 0.1
-done
+    [ "$(json_get "$work/stats1.json" 'd["rejected_trust"]')" -ge 1 ]
+}
+wait_until 30 counted
 [ "$(json_get "$work/stats1.json" 'd["rejected_trust"]')" -ge 1 ] || fail "rejected_trust not counted"
 [ "$(json_get "$work/stats1.json" 'd["malformed_udp"]')" -ge 1 ] || fail "malformed_udp not counted"
 "${C[@]}" query 0a0b >/dev/null; [ $? -eq 1 ] || fail "untrusted report was stored"
@@ -181,17 +175,28 @@ if [ $have6 = 1 ]; then
   "$CTL" --tracker "[::1]:$P" --json query 11223344 >"$work/q6.json" || fail "query over IPv6"
   "$CTL" --tracker "[::1]:$P" report --odcid 0c0d --dcid 0e0f --client "[::1]:7000" \
     --server "[::1]:4433" --seq 1 >/dev/null || fail "report over IPv6"
-  for _ in $(seq 1 50); do "$CTL" --tracker "[::1]:$P" query 0e0f >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_until 30 eval '"$CTL" --tracker "[::1]:$P" query 0e0f >/dev/null 2>&1'
   "$CTL" --tracker "[::1]:$P" --json query 0e0f >"$work/q7.json" || fail "IPv6 report not stored"
   [ "$(json_get "$work/q7.json" 'd["connection"]["current"]')" = "[::1]:7000" ] || fail "IPv6 client"
   ok "IPv6 listener: query and report"
 fi
 
+# Port 0: the tracker picks a free port, the same for UDP and TCP, and logs it.
+timeout "$(scaled 120)" "$TRK" --listen 127.0.0.1:0 --log-level info \
+  ${QASM_TRACKER_STORE:+--store "$QASM_TRACKER_STORE"} 2>"$work/tracker0.err" &
+pids+=($!)
+P0=$(logged_port "$work/tracker0.err") || fail "port 0: no 'listening on' line with a port"
+"$CTL" --tracker "127.0.0.1:$P0" --timeout "$(scaled 30)s" report --odcid 0d0e --dcid 0f10 \
+  --client 127.0.0.1:7100 --server 127.0.0.1:4433 --seq 1 >/dev/null || fail "port 0: report"
+wait_until 30 "$CTL" --tracker "127.0.0.1:$P0" --timeout "$(scaled 30)s" query 0f10 >/dev/null 2>&1 ||
+  fail "port 0: the UDP report was not seen over TCP on port $P0"
+ok "port 0: UDP and TCP on the port it logged ($P0)"
+
 # Signals go to the tracker itself, the child of `timeout`.
 RPID=$(pgrep -P "$TPID" -x qasm-tracker)
 [ -n "$RPID" ] || fail "tracker process not found"
 kill -USR1 "$RPID"
-for _ in $(seq 1 50); do grep -q '^conns ' "$work/tracker.err" && break; sleep 0.1; done
+wait_until 30 grep -q '^conns ' "$work/tracker.err"
 grep -q '^conns ' "$work/tracker.err" || fail "SIGUSR1 printed no counters"
 kill -TERM "$RPID"
 wait "$TPID"; rc=$?

@@ -13,6 +13,7 @@
 #     replica took over, every record is in the Cluster again (A rewrites
 #     what the lost master had not replicated) and a new tracker finds all.
 set -u
+. "$(dirname "$0")/test_lib.sh"
 cd "$(dirname "$0")/../.." || exit 1
 B=${QASM_BUILD:-build}
 TRK=$B/qasm-tracker
@@ -27,6 +28,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$work"
+  release_ports
 }
 trap cleanup EXIT
 fail() {
@@ -35,18 +37,7 @@ fail() {
   exit 1
 }
 ok() { echo "ok: $*"; }
-free_port() { # a port whose cluster bus port (+10000) is free too
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 5000))
-    if [ -z "$(ss -Htuan "sport = :$p" 2>/dev/null)" ] &&
-       [ -z "$(ss -Htuan "sport = :$((p + 10000))" 2>/dev/null)" ] &&
-       ! printf '%s\n' "${used[@]:-}" | grep -qx "$p"; then
-      used+=("$p"); echo "$p"; return
-    fi
-  done
-  echo 0
-}
+free_port() { reserve_ports 1 10000 || echo 0; }   # reserved: see test_lib.sh
 json_get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # ---- the Cluster -------------------------------------------------------------
@@ -58,7 +49,7 @@ done
 declare -A RPID
 for p in "${PORTS[@]}"; do
   mkdir -p "$work/n$p"
-  timeout 300 redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
+  timeout "$(scaled 400)" redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
     --cluster-config-file "$work/n$p/nodes.conf" --cluster-node-timeout 1500 \
     --cluster-replica-validity-factor 0 \
     --save '' --appendonly no --dir "$work/n$p" --logfile "$work/redis-$p.log" &
@@ -66,21 +57,21 @@ for p in "${PORTS[@]}"; do
   pids+=("$!")
 done
 for p in "${PORTS[@]}"; do
-  for _ in $(seq 1 50); do redis-cli -p "$p" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  for _ in $(seq 1 $(scaled 600)); do redis-cli -p "$p" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
   redis-cli -p "$p" ping 2>/dev/null | grep -q PONG || fail "redis-server $p did not start"
 done
 nodes=(); for p in "${PORTS[@]}"; do nodes+=("127.0.0.1:$p"); done
-timeout 60 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes \
+timeout "$(scaled 120)" redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes \
   >"$work/create.log" 2>&1 || fail "redis-cli --cluster create"
 cluster_ok() { # cluster_ok PORT...: every given node says cluster_state:ok
   for p in "$@"; do
     redis-cli -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
   done
 }
-for _ in $(seq 1 150); do cluster_ok "${PORTS[@]}" && break; sleep 0.2; done
+for _ in $(seq 1 $(scaled 600)); do cluster_ok "${PORTS[@]}" && break; sleep 0.2; done
 cluster_ok "${PORTS[@]}" || fail "cluster not ok after 30 s"
 # Wait for the replicas to be attached (3 masters with slots, 3 replicas).
-for _ in $(seq 1 150); do
+for _ in $(seq 1 $(scaled 600)); do
   masters=($(redis-cli -p "${PORTS[0]}" cluster nodes |
     awk '$3 ~ /master/ && NF >= 9 {split($2,a,"[:@]"); print a[2]}'))
   nrep=$(redis-cli -p "${PORTS[0]}" cluster nodes | awk '$3 ~ /slave/' | wc -l)
@@ -95,7 +86,7 @@ links_up() { # every replica's link to its master is up (else it could not take 
   done
   [ $n = 3 ]
 }
-for _ in $(seq 1 150); do links_up && break; sleep 0.2; done
+for _ in $(seq 1 $(scaled 600)); do links_up && break; sleep 0.2; done
 links_up || fail "replicas not synchronised after 30 s"
 ok "Redis Cluster up: masters ${masters[*]}, 3 replicas"
 # Seeds: two nodes only; the tracker learns the others from CLUSTER SLOTS.
@@ -103,18 +94,18 @@ STORE="redis-cluster://127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]}"
 
 # ---- 1. the tracker's tests against the Cluster ---------------------------------
 for t in tracker.sh tracker_robust.sh; do
-  QASM_TRACKER_STORE=$STORE timeout 200 tests/integration/$t >"$work/$t.log" 2>&1 ||
+  QASM_TRACKER_STORE=$STORE timeout "$(scaled 250)" tests/integration/$t >"$work/$t.log" 2>&1 ||
     fail "$t with --store redis-cluster://"
   ok "$t passes with --store redis-cluster://"
 done
 
 # ---- 2. two trackers, records spread over the masters -----------------------------
 start_tracker() { # start_tracker NAME PORT
-  timeout 200 "$TRK" --listen "127.0.0.1:$2" --store "$STORE" --ttl 120s --close-linger 30s \
+  timeout "$(scaled 400)" "$TRK" --listen "127.0.0.1:$2" --store "$STORE" --ttl 120s --close-linger 30s \
     --max-wait 20s --store-timeout 500ms --log-level debug 2>"$work/$1.err" &
   pids+=($!)
   eval "${1}_pid=$!"
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 $(scaled 600)); do
     "$CTL" --tracker "127.0.0.1:$2" --json stats >"$work/$1.stats" 2>/dev/null &&
       [ "$(json_get "$work/$1.stats" 'd.get("store_up", 0)')" = 1 ] && return 0
     sleep 0.1
@@ -125,15 +116,15 @@ tport() { p=$(free_port); echo "$p"; }
 PA=$(tport); PB=$(tport); PC=$(tport); PD=$(tport)
 start_tracker A "$PA"
 start_tracker B "$PB"
-A=("$CTL" --tracker "127.0.0.1:$PA" --timeout 5s)
-Bc=("$CTL" --tracker "127.0.0.1:$PB" --timeout 5s)
+A=("$CTL" --tracker "127.0.0.1:$PA" --timeout "$(scaled 30)s")
+Bc=("$CTL" --tracker "127.0.0.1:$PB" --timeout "$(scaled 30)s")
 N=24
 odcid() { printf 'c0de%04x' "$1"; }
 dcid() { printf 'd0%06x' "$1"; }
 # Pushes cross trackers by sharded pub/sub: a watcher of every connection at B.
-timeout 60 "${Bc[@]}" --json watch --count $N >"$work/watch_all.out" 2>"$work/watch_all.err" &
+timeout "$(scaled 120)" "${Bc[@]}" --json watch --count $N >"$work/watch_all.out" 2>"$work/watch_all.err" &
 WALL=$!; pids+=("$WALL")
-for _ in $(seq 1 100); do grep -q watching "$work/watch_all.err" && break; sleep 0.05; done
+for _ in $(seq 1 $(scaled 600)); do grep -q watching "$work/watch_all.err" && break; sleep 0.05; done
 grep -q watching "$work/watch_all.err" || fail "watcher at B did not subscribe"
 for i in $(seq 1 $N); do
   "${A[@]}" report --odcid "$(odcid "$i")" --dcid "$(dcid "$i")" --client "127.0.0.2:$((5000 + i))" \
@@ -148,7 +139,7 @@ done
 [ $nch -ge 16 ] || fail "sharded channels subscribed: $nch, expected 16 (on their masters)"
 ok "watcher at B got the $N opened pushes of A through SPUBLISH/SSUBSCRIBE ($nch shard channel subscriptions)"
 seen=0
-for _ in $(seq 1 100); do
+for _ in $(seq 1 $(scaled 600)); do
   seen=0
   for i in $(seq 1 $N); do "${Bc[@]}" query "$(dcid "$i")" >/dev/null 2>&1 && seen=$((seen + 1)); done
   [ $seen = $N ] && break
@@ -174,7 +165,7 @@ done
 ok "records spread over $spread masters (${perm[*]}); one connection's keys share one slot"
 
 start_tracker C "$PC"
-Cc=("$CTL" --tracker "127.0.0.1:$PC" --timeout 5s)
+Cc=("$CTL" --tracker "127.0.0.1:$PC" --timeout "$(scaled 30)s")
 for i in $(seq 1 $N); do
   "${Cc[@]}" query "$(dcid "$i")" >/dev/null || fail "C (started later): $(dcid "$i") not found"
 done
@@ -199,11 +190,11 @@ for i in $(seq $((N + 1)) $((N + M))); do
 done
 ok "during the failover: reports accepted at A, B answers from what it holds"
 alive=(); for p in "${PORTS[@]}"; do [ "$p" != "$victim" ] && alive+=("$p"); done
-for _ in $(seq 1 150); do cluster_ok "${alive[@]}" && break; sleep 0.2; done
+for _ in $(seq 1 $(scaled 600)); do cluster_ok "${alive[@]}" && break; sleep 0.2; done
 cluster_ok "${alive[@]}" || fail "cluster did not recover from the loss of $victim in 30 s"
 ok "replica promoted, cluster ok again"
 T=$((N + M))
-for _ in $(seq 1 100); do
+for _ in $(seq 1 $(scaled 600)); do
   n=0
   for i in $(seq 1 $T); do
     [ "$(redis-cli -c -p "${alive[0]}" exists "qi:{$(dcid "$i")}" 2>/dev/null)" = 1 ] && n=$((n + 1))
@@ -213,7 +204,7 @@ for _ in $(seq 1 100); do
 done
 [ $n = $T ] || fail "after failover only $n of $T index entries in the Cluster"
 start_tracker D "$PD"
-Dc=("$CTL" --tracker "127.0.0.1:$PD" --timeout 5s)
+Dc=("$CTL" --tracker "127.0.0.1:$PD" --timeout "$(scaled 30)s")
 for i in $(seq 1 $T); do
   "${Dc[@]}" query "$(dcid "$i")" >/dev/null || fail "after failover: $(dcid "$i") lost"
 done
@@ -221,15 +212,15 @@ done
 ok "after failover no record lost: all $T found by a new tracker (A: redirects $(json_get "$work/A.stats" 'd["store_redirects"]'), reconnects $(json_get "$work/A.stats" 'd["store_reconnects"]'))"
 
 # Pushes cross trackers again: B re-subscribed the channels of the lost master.
-for _ in $(seq 1 100); do
+for _ in $(seq 1 $(scaled 600)); do
   "${Bc[@]}" --json stats >"$work/B.stats" 2>/dev/null &&
     [ "$(json_get "$work/B.stats" 'd["store_up"]')" = 1 ] && break
   sleep 0.1
 done
 [ "$(json_get "$work/B.stats" 'd["store_up"]')" = 1 ] || fail "B: store_up not back after failover"
-timeout 60 "${Bc[@]}" --json watch --count 16 >"$work/watch2.out" 2>"$work/watch2.err" &
+timeout "$(scaled 120)" "${Bc[@]}" --json watch --count 16 >"$work/watch2.out" 2>"$work/watch2.err" &
 W2=$!; pids+=("$W2")
-for _ in $(seq 1 100); do grep -q watching "$work/watch2.err" && break; sleep 0.05; done
+for _ in $(seq 1 $(scaled 600)); do grep -q watching "$work/watch2.err" && break; sleep 0.05; done
 for i in $(seq 101 116); do
   "${A[@]}" report --odcid "$(odcid "$i")" --dcid "$(dcid "$i")" --client "127.0.0.2:$((5000 + i))" \
     --server 127.0.0.1:4433 --seq 1 >/dev/null || fail "report $i at A after failover"

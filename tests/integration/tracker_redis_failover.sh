@@ -12,21 +12,10 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
     echo "SKIP: redis-server/redis-cli not installed (scripts/deps.sh installs them)"
     exit 77
 fi
-TEST_PROC_TIMEOUT=180
 . tests/integration/mbox_lib.sh
 
-# Cluster ports need their bus port (+10000) free too: take them below 22000.
-base=""
-for _ in $(seq 1 20); do
-    b=$(free_ports 12) || continue
-    [ "$b" -lt 22000 ] || continue
-    ok=1
-    for p in $(seq "$b" $((b + 5))); do
-        [ -z "$(ss -Htuan "sport = :$((p + 10000))" 2>/dev/null)" ] || ok=0
-    done
-    [ $ok = 1 ] && { base=$b; break; }
-done
-[ -n "$base" ] || { echo "no free ports"; exit 1; }
+# Cluster ports need their bus port (+10000) free (and reserved) too.
+base=$(reserve_ports 12 10000) || { echo "no free ports"; exit 1; }
 PORTS=($(seq "$base" $((base + 5))))
 TA=$((base + 6)) TB=$((base + 7)) BA=$((base + 8)) BB=$((base + 9)) LB=$((base + 10))
 
@@ -39,16 +28,16 @@ for p in "${PORTS[@]}"; do
 done
 for p in "${PORTS[@]}"; do wait_bound "$p" tcp || exit 1; done
 nodes=(); for p in "${PORTS[@]}"; do nodes+=("127.0.0.1:$p"); done
-timeout 60 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes \
+timeout "$(scaled 120)" redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes \
     >"$T/create.log" 2>&1
 check "redis-cli --cluster create" "$? == 0"
 cluster_ok() { local p; for p in "$@"; do
     redis-cli -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1; done; }
-for _ in $(seq 1 150); do
+cluster_formed() {
     nrep=$(redis-cli -p "${PORTS[0]}" cluster nodes 2>/dev/null | awk '$3 ~ /slave/' | wc -l)
-    cluster_ok "${PORTS[@]}" && [ "$nrep" = 3 ] && break
-    sleep 0.2
-done
+    cluster_ok "${PORTS[@]}" && [ "$nrep" = 3 ]
+}
+wait_until 60 cluster_formed
 check "cluster of 3 masters + 3 replicas ok" "$nrep == 3"
 links_up() { # every replica's link to its master is up (else it could not take over)
     local p n=0
@@ -57,7 +46,7 @@ links_up() { # every replica's link to its master is up (else it could not take 
     done
     [ $n = 3 ]
 }
-for _ in $(seq 1 150); do links_up && break; sleep 0.2; done
+wait_until 60 links_up
 check "replicas synchronised" "$(links_up && echo 1 || echo 0) == 1"
 [ "$FAILS" = 0 ] || finish
 
@@ -65,12 +54,12 @@ STORE="redis-cluster://127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]}"
 start trka "$B/qasm-tracker" --listen 127.0.0.1:$TA --store "$STORE" --log-level debug
 start trkb "$B/qasm-tracker" --listen 127.0.0.1:$TB --store "$STORE" --log-level debug
 wait_bound $TA tcp && wait_bound $TB tcp || exit 1
+store_up() {
+    "$B/qasm-trackctl" --tracker 127.0.0.1:$1 --json stats >"$T/st.json" 2>/dev/null &&
+        [ "$(json "$T/st.json" "d.get('store_up', 0)")" = 1 ]
+}
 for p in $TA $TB; do
-    for _ in $(seq 1 100); do
-        "$B/qasm-trackctl" --tracker 127.0.0.1:$p --json stats >"$T/st.json" 2>/dev/null &&
-            [ "$(json "$T/st.json" "d.get('store_up', 0)")" = 1 ] && break
-        sleep 0.1
-    done
+    wait_until 30 store_up $p
     check "tracker on $p connected to the Cluster" "$(json "$T/st.json" "d.get('store_up', 0)") == 1"
 done
 
@@ -83,11 +72,18 @@ wait_bound $BA && wait_bound $BB && wait_bound $LB || exit 1
 wait_json "$T/lb.json" "d['tracker']['up']" || true
 
 # ~6 s of traffic, migrating every 5 packets; the kill comes after ~1.5 s.
-timeout 60 "$B/qasm-udpdrive" client --to 127.0.0.1:$LB --conn 91 --packets 200 \
+timeout "$(scaled 120)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --to 127.0.0.1:$LB --conn 91 --packets 200 \
     --migrate-every 5 --interval 30ms --tracker 127.0.0.1:$TA >"$T/client.out" 2>"$T/client.err" &
 CPID=$!
-sleep 1.5
-odcid=$("$B/qasm-trackctl" --tracker 127.0.0.1:$TA --json dump | json /dev/stdin "d['connections'][0]['odcid']")
+# The kill must come while the connection is known and traffic flows: wait for
+# the connection at tracker A, then let ~1 s of traffic pass (placement, not
+# synchronisation: the checks hold whenever the kill lands).
+known() {
+    odcid=$("$B/qasm-trackctl" --tracker 127.0.0.1:$TA --json dump 2>/dev/null |
+        json /dev/stdin "d['connections'][0]['odcid']" 2>/dev/null) && [ -n "$odcid" ]
+}
+wait_until 30 known || echo "FAIL: tracker A never learnt the connection"
+sleep 1
 slot=$(redis-cli -p "${PORTS[0]}" cluster keyslot "qi:{$odcid}")
 victim=$(redis-cli -p "${PORTS[0]}" cluster nodes | python3 -c '
 import sys
@@ -117,12 +113,10 @@ check "client: every phase answered or failed, none lost" \
 echo "phases ok during the failover: $(echo "$c" | json /dev/stdin "d['phases_ok']") of $(echo "$c" | json /dev/stdin "d['phases']")"
 
 alive=(); for p in "${PORTS[@]}"; do [ "$p" != "$victim" ] && alive+=("$p"); done
-for _ in $(seq 1 150); do cluster_ok "${alive[@]}" && break; sleep 0.2; done
+wait_until 60 cluster_ok "${alive[@]}"
 check "cluster ok again after the failover" "$(cluster_ok "${alive[@]}" && echo 1 || echo 0) == 1"
-for _ in $(seq 1 100); do
-    [ "$(redis-cli -c -p "${alive[0]}" exists "qi:{$odcid}" 2>/dev/null)" = 1 ] && break
-    sleep 0.2
-done
+has_record() { [ "$(redis-cli -c -p "${alive[0]}" exists "qi:{$odcid}" 2>/dev/null)" = 1 ]; }
+wait_until 60 has_record
 check "the connection's record is in the Cluster after the failover" \
     "$(redis-cli -c -p "${alive[0]}" exists "qi:{$odcid}" 2>/dev/null) == 1"
 for n in trka trkb lb; do

@@ -22,12 +22,12 @@ STORE=redis://127.0.0.1:$RP
 start trka "$B/qasm-tracker" --listen 127.0.0.1:$TA --store $STORE
 start trkb "$B/qasm-tracker" --listen 127.0.0.1:$TB --store $STORE
 wait_bound $TA tcp && wait_bound $TB tcp || exit 1
+store_up() {
+    "$B/qasm-trackctl" --tracker 127.0.0.1:$1 --json stats >"$T/st.json" 2>/dev/null &&
+        [ "$(json "$T/st.json" "d.get('store_up', 0)")" = 1 ]
+}
 for p in $TA $TB; do
-    for _ in $(seq 1 100); do
-        "$B/qasm-trackctl" --tracker 127.0.0.1:$p --json stats >"$T/st.json" 2>/dev/null &&
-            [ "$(json "$T/st.json" "d.get('store_up', 0)")" = 1 ] && break
-        sleep 0.05
-    done
+    wait_until 30 store_up $p
     check "tracker on $p connected to Redis" "$(json "$T/st.json" "d.get('store_up', 0)") == 1"
 done
 
@@ -36,11 +36,11 @@ for mode in reactive proactive; do
     start srva "$B/qasm-udpdrive" server --listen 127.0.0.1:$BA --name a --stats "$T/a.json"
     start srvb "$B/qasm-udpdrive" server --listen 127.0.0.1:$BB --name b --stats "$T/b.json"
     start lb "$B/qasm-mbox" lb --mode $mode --listen 127.0.0.1:$LB \
-        --backend 127.0.0.1:$BA --backend 127.0.0.1:$BB --tracker 127.0.0.1:$TB --hold 100ms \
+        --backend 127.0.0.1:$BA --backend 127.0.0.1:$BB --tracker 127.0.0.1:$TB --hold $HOLD \
         --stats-json "$T/lb.json"
     wait_bound $BA && wait_bound $BB && wait_bound $LB || exit 1
     wait_json "$T/lb.json" "d['tracker']['up']" || true
-    c=$(timeout 30 "$B/qasm-udpdrive" client --to 127.0.0.1:$LB --conn $((70 + ${#mode})) \
+    c=$(timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT --linger $LINGER --to 127.0.0.1:$LB --conn $((70 + ${#mode})) \
         --packets 60 --migrate-every 3 --interval 10ms --tracker 127.0.0.1:$TA); rc=$?
     echo "client: $c"
     check "$mode: handshake" "$rc == 0"

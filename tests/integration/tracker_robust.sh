@@ -6,6 +6,7 @@
 # sessions that vanish with waits and subscriptions pending; UNSUBSCRIBE;
 # TTL expiry pushed to a subscriber; caps (--max-conns, --max-per-ip).
 set -u
+. "$(dirname "$0")/test_lib.sh"
 # QASM_TRACKER_STORE=SPEC runs the tracker with --store SPEC (tracker_redis.sh).
 B=${QASM_BUILD:-build}
 TRK=$B/qasm-tracker
@@ -16,28 +17,22 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$work"
+  release_ports
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -20 "$work/tracker.err"; exit 1; }
 ok() { echo "ok: $*"; }
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 12000))
-    if [ -z "$(ss -Htuan "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return; fi
-  done
-  echo 0
-}
+free_port() { reserve_ports 1 || echo 0; }   # reserved: see test_lib.sh
 
 P=$(free_port)
-timeout 120 "$TRK" --listen "127.0.0.1:$P" --ttl 3s --close-linger 1s --max-conns 5 \
+timeout "$(scaled 300)" "$TRK" --listen "127.0.0.1:$P" --ttl 3s --close-linger 1s --max-conns 5 \
   --max-per-ip 3 --log-level debug ${QASM_TRACKER_STORE:+--store "$QASM_TRACKER_STORE"} 2>"$work/tracker.err" &
 pids+=($!)
-C=("$CTL" --tracker "127.0.0.1:$P" --timeout 5s)
-for _ in $(seq 1 50); do "${C[@]}" stats >/dev/null 2>&1 && break; sleep 0.1; done
+C=("$CTL" --tracker "127.0.0.1:$P" --timeout "$(scaled 30)s")
+for _ in $(seq 1 $(scaled 600)); do "${C[@]}" stats >/dev/null 2>&1 && break; sleep 0.1; done
 "${C[@]}" stats >/dev/null 2>&1 || fail "tracker did not come up"
 
-timeout 60 python3 - "$P" <<'EOF' || fail "raw protocol checks"
+timeout "$(scaled 120)" "$QASM_PYTHON" - "$P" <<'EOF' || fail "raw protocol checks"
 import os, socket, struct, sys, time
 port = int(sys.argv[1])
 
@@ -50,7 +45,7 @@ def query(req, cid, wait=0):
 def sub(typ, req, cid, flags=0):
     return msg(typ, req, bytes([flags, len(cid)]) + cid + b"\x00")
 
-def recv_msgs(s, n, timeout=5.0):
+def recv_msgs(s, n, timeout=30.0 * float(os.environ.get("QASM_TEST_SLOWDOWN", "1"))):
     s.settimeout(timeout)
     buf, out = b"", []
     while len(out) < n:
@@ -91,7 +86,7 @@ print("ok: 200 pipelined queries answered" + ("" if os.environ.get("QASM_TRACKER
 
 # A bad header closes only this session.
 s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-s.settimeout(5)
+s.settimeout(30 * float(os.environ.get("QASM_TEST_SLOWDOWN", "1")))
 assert s.recv(100) == b""
 s.close()
 print("ok: bad header closes the session")
@@ -121,9 +116,9 @@ EOF
 ok "raw protocol checks"
 
 # TTL expiry is pushed to a subscriber (TTL 3s).
-timeout 30 "${C[@]}" --json watch 0a0a >"$work/watch.out" 2>"$work/watch.err" &
+timeout "$(scaled 120)" "${C[@]}" --json watch 0a0a >"$work/watch.out" 2>"$work/watch.err" &
 W=$!; pids+=("$W")
-for _ in $(seq 1 100); do grep -q watching "$work/watch.err" && break; sleep 0.05; done
+for _ in $(seq 1 $(scaled 600)); do grep -q watching "$work/watch.err" && break; sleep 0.05; done
 "${C[@]}" report --odcid 0a0a --dcid 0b0b --client 127.0.0.1:1000 --server 127.0.0.1:443 --seq 1 >/dev/null
 wait $W || fail "watch did not end"
 events=$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["event"] for l in open(sys.argv[1])))' "$work/watch.out")
@@ -137,9 +132,10 @@ done
 for i in 1 2 3; do
   "${C[@]}" report --odcid "2${i}2${i}" --client "127.0.0.2:200$i" --server 127.0.0.1:443 --seq 1 >/dev/null
 done
-for _ in $(seq 1 50); do
+for _ in $(seq 1 $(scaled 600)); do
   "${C[@]}" --json stats >"$work/stats.json"
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["rejected_ip_cap"]>=1 and d["rejected_max_conns"]>=1 else 1)' "$work/stats.json" && break
+  # (and the vanished sessions' waits and subscriptions are gone)
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["rejected_ip_cap"]>=1 and d["rejected_max_conns"]>=1 and d["waiting"]==0 and d["subscribers"]==0 else 1)' "$work/stats.json" && break
   sleep 0.1
 done
 python3 - "$work/stats.json" <<'EOF' || fail "caps"

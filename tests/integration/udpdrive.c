@@ -461,12 +461,20 @@ static void report(struct client *cl, uint8_t type, const struct qasm_addr *now_
     send_to(cl->tfd, &cl->tracker, buf, (size_t)n);
 }
 
-/* Reads every pending reply on every socket for up to |wait| ns. */
-static void client_collect(struct client *cl, qasm_duration wait)
+/* Reads every pending reply on every socket for up to |wait| ns; with |phases| > 0,
+ * returns as soon as each of the first |phases| phases has had a reply. */
+static void client_collect(struct client *cl, qasm_duration wait, long phases)
 {
     qasm_tstamp until = qasm_now() + wait;
     struct pollfd pfd[MAX_PHASES];
     for (;;) {
+        if (phases > 0) {
+            long p = 0;
+            while (p < phases && p < MAX_PHASES && cl->rx_by_phase[p] > 0)
+                p++;
+            if (p == phases)
+                return;
+        }
         qasm_tstamp now = qasm_now();
         int ms = now >= until ? 0 : (int)((until - now + QASM_MS - 1) / QASM_MS);
         for (int i = 0; i < cl->nfds; i++) {
@@ -661,9 +669,9 @@ static int run_client(int argc, char **argv)
                                  (uint32_t)k);
         send_to(cl.fds[cl.nfds - 1], &cl.to, buf, len);
         t_last = qasm_now();
-        client_collect(&cl, interval);
+        client_collect(&cl, interval, 0);
     }
-    client_collect(&cl, linger);
+    client_collect(&cl, linger, packets > 0 ? phases : 0);
     long ok = 0, first_failed = -1;
     for (long p = 0; p < phases && packets > 0; p++) {
         if (cl.rx_by_phase[p] > 0)
@@ -699,7 +707,8 @@ static const char usage_text[] =
 "  --port-base P           first local port (phase i uses P+i; default 0 = ephemeral)\n"
 "  --bind-ip IP            local IP (default 127.0.0.1 or ::1)\n"
 "  --size BYTES            short-header datagram size (default 100)\n"
-"  --linger DUR            wait for late replies at the end (default 300ms)\n"
+"  --linger DUR            wait for late replies at the end, at most DUR: stops once\n"
+"                          every phase has had one (default 300ms)\n"
 "  --handshake-timeout DUR (default 1s, three Initials)\n"
 "  --blast                 after the handshake, send --packets datagrams as fast as possible\n"
 "                          (sendmmsg, no migration, no waiting): a throughput load\n"
