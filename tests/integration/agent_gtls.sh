@@ -46,17 +46,6 @@ fail() { echo "FAIL: $*"; for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"
 freeport() { reserve_ports 1; }   # reserved until exit: see test_lib.sh
 # Waits (up to 30 s, scaled) until something listens on UDP port $1 of 127.0.0.1.
 wait_udp() { wait_until 30 udp_bound "$1"; }
-# dump_until FILE PYEXPR: trackctl dump into FILE until PYEXPR (on d, the dump) holds,
-# at most 30 s (scaled); the checks that follow then read FILE.
-dump_until() {
-    local f=$1 expr=$2
-    _dump_ok() {
-        timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --timeout "$(scaled 30)s" \
-            --json dump >"$f" 2>>"$T/ctl.log" &&
-            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$f" "$expr"
-    }
-    wait_until 30 _dump_ok
-}
 TP=$(freeport); SP=$(freeport)
 [ "$TP" != "$SP" ] || SP=$(freeport)
 
@@ -124,7 +113,7 @@ grep "qasm-agent" "$T/client.log" | tail -2
 
 # After exit: closed at the tracker (still lingering, flagged closed); the close
 # report is a datagram, so wait for it (the check below says what was seen).
-dump_until "$T/dump_after.json" "any(c.get('closed') for c in d['connections'])" ||
+dump_until "$TP" "$T/dump_after.json" "any(c.get('closed') for c in d['connections'])" ||
     ctl --json dump >"$T/dump_after.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after exit"
 echo "dump after exit: $(cat "$T/dump_after.json")"
 
@@ -136,7 +125,7 @@ LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info QASM_AGENT_PRER
     127.0.0.1 "$SP" https://localhost/big.bin >"$T/client2.log" 2>&1 ||
     fail "second gtlsclient run failed"
 cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "second download differs"
-dump_until "$T/dump_after2.json" "len(d['connections']) == 2 and all(c.get('closed') for c in d['connections'])" ||
+dump_until "$TP" "$T/dump_after2.json" "len(d['connections']) == 2 and all(c.get('closed') for c in d['connections'])" ||
     ctl --json dump >"$T/dump_after2.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 2"
 # The capture covers runs 1 and 2 only (runs 3-4 report nothing on purpose). The
 # tracker has every report by now; the pause lets dumpcap read what is queued.
@@ -192,7 +181,7 @@ LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=debug \
     --qlog-file "$T/client6.qlog" 127.0.0.1 "$SPV" https://localhost/big.bin \
     >"$T/client6.log" 2>&1 || fail "gtlsclient against a Retry server failed"
 ODCID6=$(grep -o '"group_id":"[0-9a-f]*"' "$T/client6.qlog" | head -1 | cut -d'"' -f4)
-dump_until "$T/dump6.json" "any(c['odcid'] == '$ODCID6' and c.get('closed') for c in d['connections'])" ||
+dump_until "$TP" "$T/dump6.json" "any(c['odcid'] == '$ODCID6' and c.get('closed') for c in d['connections'])" ||
     ctl --json dump >"$T/dump6.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 6"
 python3 - "$T/dump6.json" "$T/client6.qlog" "$T/client6.log" <<'EOF' || fail "Retry checks failed"
 import json, re, sys
@@ -219,7 +208,7 @@ LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
     --download "$T/dl2" --qlog-file "$T/client7.qlog" 127.0.0.1 "$SPP" https://localhost/big.bin \
     >"$T/client7.log" 2>&1 || fail "gtlsclient with a preferred address failed"
 cmp -s "$T/htdocs/big.bin" "$T/dl2/big.bin" || fail "download via the preferred address differs"
-dump_until "$T/dump7.json" "any(c['server'] == '127.0.0.1:$SPQ' for c in d['connections'])" ||
+dump_until "$TP" "$T/dump7.json" "any(c['server'] == '127.0.0.1:$SPQ' for c in d['connections'])" ||
     ctl --json dump >"$T/dump7.json" 2>>"$T/ctl.log" || fail "trackctl dump failed after run 7"
 python3 - "$T/dump7.json" "$T/client7.qlog" "$SPQ" <<'EOF' || fail "preferred address checks failed"
 import json, re, sys

@@ -37,17 +37,6 @@ fail() { echo "FAIL: $*"; for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"
 freeport() { reserve_ports 1; }   # reserved until exit: see test_lib.sh
 # Waits (up to 30 s, scaled) until something listens on UDP port $1 of 127.0.0.1.
 wait_udp() { wait_until 30 udp_bound "$1"; }
-# dump_until FILE PYEXPR: trackctl dump into FILE until PYEXPR (on d, the dump) holds,
-# at most 30 s (scaled); the checks that follow then read FILE.
-dump_until() {
-    local f=$1 expr=$2
-    _dump_ok() {
-        timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --timeout "$(scaled 30)s" \
-            --json dump >"$f" 2>>"$T/ctl.log" &&
-            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$f" "$expr"
-    }
-    wait_until 30 _dump_ok
-}
 SP=$(freeport)
 
 # The tracker takes a free port itself (port 0) and logs which.
@@ -73,7 +62,7 @@ LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
 echo "client: $(cat "$T/client.json")"
 grep "qasm-agent info: exit" "$T/client.log"
 # The agent's last reports (the close) are datagrams: wait until the tracker has them.
-dump_until "$T/dump.json" "len(d['connections']) == 1 and d['connections'][0].get('closed') is True" ||
+dump_until "$TP" "$T/dump.json" "len(d['connections']) == 1 and d['connections'][0].get('closed') is True" ||
     timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --json dump >"$T/dump.json" 2>>"$T/ctl.log" ||
     fail "trackctl dump failed"
 timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --json stats >"$T/stats.json" 2>>"$T/ctl.log" ||
@@ -132,7 +121,7 @@ LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
     --local-addrs 127.0.0.2-127.0.0.5 --duration 1s --size 20k --interval 5ms \
     --json "https://127.0.0.1:$SP/" >"$T/client2.json" 2>"$T/client2.log" ||
     fail "qasm-h3-client (addr migration) failed: $(cat "$T/client2.json")"
-dump_until "$T/dump2.json" "len(d['connections']) == 2 and all(c.get('closed') for c in d['connections'])" ||
+dump_until "$TP" "$T/dump2.json" "len(d['connections']) == 2 and all(c.get('closed') for c in d['connections'])" ||
     timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --json dump >"$T/dump2.json" 2>>"$T/ctl.log" ||
     fail "trackctl dump failed"
 timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --json stats >"$T/stats2.json" 2>>"$T/ctl.log" ||

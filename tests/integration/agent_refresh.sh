@@ -28,17 +28,6 @@ fail() { echo "FAIL: $*"; for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"
 freeport() { reserve_ports 1; }   # reserved until exit: see test_lib.sh
 # Waits (up to 30 s, scaled) until something listens on UDP port $1 of 127.0.0.1.
 wait_udp() { wait_until 30 udp_bound "$1"; }
-# dump_until FILE PYEXPR: trackctl dump into FILE until PYEXPR (on d, the dump) holds,
-# at most 30 s (scaled); the checks that follow then read FILE.
-dump_until() {
-    local f=$1 expr=$2
-    _dump_ok() {
-        timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --timeout "$(scaled 30)s" \
-            --json dump >"$f" 2>>"$T/ctl.log" &&
-            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$f" "$expr"
-    }
-    wait_until 30 _dump_ok
-}
 TP=$(freeport); SP=$(freeport)
 [ "$TP" != "$SP" ] || SP=$(freeport)
 ctl() { timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --timeout "$(scaled 30)s" --json "$@"; }
@@ -57,7 +46,7 @@ LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_REFRESH=300ms QASM_AGENT
 CPID=$!
 PIDS+=($CPID)
 
-dump_until "$T/dump1.json" "len(d['connections']) == 1 and len(d['connections'][0]['dcids']) >= 1" ||
+dump_until "$TP" "$T/dump1.json" "len(d['connections']) == 1 and len(d['connections'][0]['dcids']) >= 1" ||
     ctl dump >"$T/dump1.json" 2>>"$T/ctl.log" || fail "dump from the first tracker failed"
 kill -TERM "$TR1"
 wait "$TR1" 2>/dev/null
@@ -66,12 +55,12 @@ timeout "$(scaled 200)" "$B/qasm-tracker" --listen "127.0.0.1:$TP" --close-linge
 PIDS+=($!)
 wait_udp "$TP" || fail "second tracker did not start"
 # Relearnt from the agent's refresh reports (every 300 ms).
-dump_until "$T/dump2.json" "len(d['connections']) == 1 and len(d['connections'][0]['dcids']) >= 1" ||
+dump_until "$TP" "$T/dump2.json" "len(d['connections']) == 1 and len(d['connections'][0]['dcids']) >= 1" ||
     ctl dump >"$T/dump2.json" 2>>"$T/ctl.log" || fail "dump from the second tracker failed"
 kill -0 "$CPID" 2>/dev/null || echo "note: the client ended before the second tracker knew it (raise QASM_TEST_SLOWDOWN)"
 ctl stats >"$T/stats2.json" 2>>"$T/ctl.log" || fail "stats from the second tracker failed"
 wait "$CPID" || fail "client failed: $(cat "$T/client.json")"
-dump_until "$T/dump3.json" "any(c.get('closed') for c in d['connections'])" ||
+dump_until "$TP" "$T/dump3.json" "any(c.get('closed') for c in d['connections'])" ||
     ctl dump >"$T/dump3.json" 2>>"$T/ctl.log" || fail "dump after the client's exit failed"
 grep "qasm-agent info: exit" "$T/client.log"
 

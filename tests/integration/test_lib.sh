@@ -63,6 +63,19 @@ tcp_listening() {
     [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
 }
 
+# dump_until PORT FILE PYEXPR: qasm-trackctl dump of the tracker on
+# 127.0.0.1:PORT into FILE until PYEXPR (on d, the dump) holds, at most 30 s
+# (scaled); the checks that follow then read FILE. Needs $B (the build dir).
+dump_until() {
+    local port=$1 f=$2 expr=$3
+    _dump_ok() {
+        timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$port" \
+            --timeout "$(scaled 30)s" --json dump >"$f" 2>/dev/null &&
+            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$f" "$expr"
+    }
+    wait_until 30 _dump_ok
+}
+
 reserve_ports() {
     python3 - "$1" "$$" "$QASM_PORT_LOCKDIR" "${2:-0}" <<'EOF'
 import errno, fcntl, os, random, socket, sys, time
