@@ -16,12 +16,13 @@
 #     mode (quic-go has no agent: the aware modes treat its connections as
 #     unknown, the transfers must still complete), with rebindings.
 # Exit 77 (SKIPPED) when the quic-go binaries were not built (no golang-go or
-# quic-go). Self-contained: its own helpers, every process under timeout and
+# quic-go). Its own helpers, ports reserved through test_lib.sh, every process under timeout and
 # killed by the EXIT trap, 127.0.0.1/::1 only.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 B=${QASM_BUILD:-build}
 case $B in /*) ;; *) B=$PWD/$B ;; esac
+. tests/integration/test_lib.sh   # reserve_ports, release_ports
 for x in qasm-h3-server qasm-h3-client qasm-mbox qasm-tracker libqasm-agent.so; do
     [ -e "$B/$x" ] || { echo "FAIL: $B/$x not built"; exit 1; }
 done
@@ -42,6 +43,7 @@ cleanup() {
         for f in "$T"/*.log "$T"/*.json; do [ -s "$f" ] && { echo "--- $f"; tail -n 8 "$f"; }; done
     fi
     rm -rf "$T"
+    release_ports
 }
 trap cleanup EXIT
 
@@ -89,13 +91,6 @@ bound() {
         sleep 0.02
     done
     return 1
-}
-# pick: a port that is free now for UDP and TCP; a program that loses the race to
-# bind it fails to start and the caller tries again with another.
-pick() {
-    python3 -c 'import socket
-s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); p=s.getsockname()[1]
-t=socket.socket(socket.AF_INET,socket.SOCK_STREAM); t.bind(("127.0.0.1",p)); print(p)' 2>/dev/null || pick
 }
 
 # start_h3 NAME [args]: qasm-h3-server on kernel-chosen ports of 127.0.0.1 and ::1;
@@ -197,16 +192,17 @@ done
 
 echo "# 4. through qasm-mbox nat (default, reactive, proactive) (t=${SECONDS}s)"
 for try in 1 2 3; do
-    TRK=$(pick)
+    TRK=$(reserve_ports 1)
     timeout 200 "$B/qasm-tracker" --listen "127.0.0.1:$TRK" >"$T/tracker.log" 2>&1 &
     PIDS+=($!)
     bound "$TRK" tcp && break
 done
 start_h3 s4
 for mode in default reactive proactive; do
+    # The NATs' pools: two ranges of 64, reserved (below the ephemeral range).
+    lo=$(reserve_ports 128) || { echo "FAIL: no ports for the NAT pools"; exit 1; }
     for try in 1 2 3; do
-        MB=$(pick)
-        lo=$(python3 -c 'import random; print(random.randrange(42000, 60000, 64))')
+        MB=$(reserve_ports 1)
         timeout 100 "$B/qasm-mbox" nat --mode "$mode" --listen "127.0.0.1:$MB" \
             --upstream "127.0.0.1:$s4_P4" --tracker "127.0.0.1:$TRK" --ports "$lo-$((lo + 63))" \
             --hold 100ms --log-level warn >"$T/mb-$mode.log" 2>&1 &
@@ -221,7 +217,7 @@ for mode in default reactive proactive; do
     check "nat $mode: quic-go client rebinding (old socket closed)" \
         "$(jget "$T/natrb-$mode.json" requests_ok) == 10"
     # The NAT's own upstream socket towards the quic-go server.
-    MB2=$(pick)
+    MB2=$(reserve_ports 1)
     timeout 100 "$B/qasm-mbox" nat --mode "$mode" --listen "127.0.0.1:$MB2" \
         --upstream "127.0.0.1:$GP" --tracker "127.0.0.1:$TRK" --ports "$((lo + 64))-$((lo + 127))" \
         --hold 100ms --log-level warn >"$T/mb2-$mode.log" 2>&1 &

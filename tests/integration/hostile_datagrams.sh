@@ -27,6 +27,7 @@ cd "$(dirname "$0")/../.." || exit 1
 set -u
 B=${QASM_BUILD:-build}
 case $B in /*) ;; *) B=$PWD/$B ;; esac
+. tests/integration/test_lib.sh   # reserve_ports, release_ports
 # Debian's python3 directly: a version-manager shim can take a second to start.
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
@@ -48,6 +49,7 @@ cleanup() {
         for f in "$T"/*.log "$T"/*.json; do [ -s "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done
     fi
     rm -rf "$T"
+    release_ports
 }
 trap cleanup EXIT
 
@@ -94,8 +96,8 @@ pid_of() {
     echo "$c"
 }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-# wait_until SECONDS PYTHON-EXPR: poll (10 Hz) until EXPR holds; 1 on timeout.
-wait_until() {
+# wait_py SECONDS PYTHON-EXPR: poll (10 Hz) until EXPR holds; 1 on timeout.
+wait_py() {
     local n=$(($1 * 10))
     while [ $n -gt 0 ]; do
         $PY -c "import sys; sys.exit(0 if ($2) else 1)" 2>/dev/null && return 0
@@ -103,32 +105,6 @@ wait_until() {
         n=$((n - 1))
     done
     return 1
-}
-# free_base N: the first of N consecutive ports free for UDP and TCP on
-# 127.0.0.1 (the NAT's pool is a range, so the kernel cannot pick them; the
-# range is probed by binding every port, and released just before use).
-free_base() {
-    $PY - "$1" <<'EOF'
-import random, socket, sys
-n = int(sys.argv[1])
-for _ in range(200):
-    base = random.randint(20000, 32000)
-    socks = []
-    try:
-        for p in range(base, base + n):
-            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                s = socket.socket(socket.AF_INET, kind)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        for s in socks:
-            s.close()
-    print(base)
-    sys.exit(0)
-sys.exit(1)
-EOF
 }
 # bound_wait PID PORT: until PID has a UDP socket on PORT (10 s).
 bound_wait() {
@@ -148,7 +124,9 @@ EOF
 # One scenario: a NAT mode. Everything is started fresh.
 scenario() {
     local mode=$1 base trk srv mb p lo
-    base=$(free_base 20) || { echo "FAIL - no free port range"; FAILS=$((FAILS + 1)); return; }
+    # The NAT's pool is a range, so the kernel cannot pick these ports: reserved
+    # machine-wide until exit (test_lib.sh), free on 127.0.0.1 and ::1.
+    base=$(reserve_ports 20) || { echo "FAIL - no free port range"; FAILS=$((FAILS + 1)); return; }
     trk=$base srv=$((base + 1)) mb=$((base + 2)) lo=$((base + 4))
     echo "# nat $mode: tracker $trk, server $srv, nat $mb, pool from $lo"
     start tracker 120 "$B/qasm-tracker" --listen 127.0.0.1:$trk
@@ -160,7 +138,7 @@ scenario() {
     TRK_PID=$(pid_of tracker); SRV_PID=$(pid_of server); NAT_PID=$(pid_of nat)
     bound_wait "$TRK_PID" $trk && bound_wait "$SRV_PID" $srv && bound_wait "$NAT_PID" $mb ||
         { echo "FAIL - $mode: a process did not bind its port"; FAILS=$((FAILS + 1)); stop_all; return; }
-    wait_until 20 "__import__('json').load(open('$T/nat-stats.json'))['tracker']['up']" ||
+    wait_py 20 "__import__('json').load(open('$T/nat-stats.json'))['tracker']['up']" ||
         echo "note: NAT not linked to the tracker yet"
 
     QASM_TRACKER=127.0.0.1:$trk LD_PRELOAD="$B/libqasm-agent.so" \
@@ -169,7 +147,7 @@ scenario() {
         "https://127.0.0.1:$srv/"
     CLI_PID=$(pid_of client)
     # Mid-transfer: the NAT has forwarded a good part of a request.
-    wait_until 30 "__import__('json').load(open('$T/nat-stats.json'))['packets_forwarded'] >= 300" ||
+    wait_py 30 "__import__('json').load(open('$T/nat-stats.json'))['packets_forwarded'] >= 300" ||
         echo "note: transfer slow to start"
 
     local round fwd args
@@ -184,7 +162,7 @@ scenario() {
         $SEND --seed $round --cid-len 18 "${args[@]}" >"$T/send-$round.out" 2>&1
         sed 's/^/  /' "$T/send-$round.out"
         # The transfer goes on: the NAT forwards more (bounded; the client may be done).
-        wait_until 20 "__import__('json').load(open('$T/nat-stats.json'))['packets_forwarded'] >= $fwd + 200" ||
+        wait_py 20 "__import__('json').load(open('$T/nat-stats.json'))['packets_forwarded'] >= $fwd + 200" ||
             echo "  note: no progress after round $round"
     done
 
