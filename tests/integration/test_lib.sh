@@ -144,6 +144,10 @@ def bindable(port):
 
 with open(os.path.join(d, ".lock"), "a") as lk:
     fcntl.flock(lk, fcntl.LOCK_EX)     # one allocation at a time, machine-wide
+    names = [f for f in os.listdir(d) if f.isdigit()]
+    if len(names) > 512:               # many left behind: drop the stale ones
+        for f in names:
+            held(int(f))
     for _ in range(500):
         base = random.randint(LO, HI - n + 1 - off)
         ports = list(range(base, base + n))
@@ -160,12 +164,12 @@ sys.exit(1)
 EOF
 }
 
+# One grep over the lock files, not a process per file: the directory may hold
+# thousands of stale reservations (owners killed before their cleanup ran).
 release_ports() {
-    local f me
+    local me
     me="$$ $(awk '{ sub(/.*\) /, ""); print $20 }' /proc/$$/stat 2>/dev/null)"
-    for f in "$QASM_PORT_LOCKDIR"/[0-9]*; do
-        [ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$me" ] && rm -f "$f"
-    done
+    grep -lxF -- "$me" "$QASM_PORT_LOCKDIR"/[0-9]* 2>/dev/null | xargs -r rm -f --
     return 0
 }
 
