@@ -54,7 +54,15 @@
  *  - packets with an unknown DCID from an unknown 5-tuple are held for at
  *    most hold_time while the tracker is asked (bounded per DCID and
  *    globally); then they join their connection or become a new flow;
- *  - tracker down or slow: default treatment, counted, no stall beyond hold_time.
+ *  - tracker down or slow: default treatment, counted, no stall beyond hold_time;
+ *    the default entries a known connection's DCID makes meanwhile are capped
+ *    per connection (fallback_per_conn) and handed back once the tracker
+ *    attests the connection again.
+ *
+ * Bounds: max_entries (default 65536, idlest unassured entry evicted for a
+ * new flow), the NAT pool, hold_max / hold_max_per_dcid, max_requests,
+ * fallback_per_conn, and per connection 16 5-tuples / 32 DCIDs; each has a
+ * counter (docs/MIDDLEBOX-CORE.md, "Bounds").
  */
 #ifndef QASM_MBOX_H
 #define QASM_MBOX_H
@@ -400,7 +408,9 @@ void qasm_mbox_push_conn(struct qasm_mbox *m, uint8_t event, const struct qasm_p
  * default treatment and stops requests (aware modes then behave like the
  * default mode, counted in tracker_unavailable). Coming up again (after
  * the shell reconnects) re-subscribes every live connection in proactive
- * mode. A new core starts with the tracker down in default mode and up in
+ * mode, and in reactive mode queues a QUERY for each connection holding
+ * fallback mappings (by the DCID its client used last): the answers hand
+ * them back. A new core starts with the tracker down in default mode and up in
  * the aware modes (the shell reports a failed connect at once).
  */
 void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now);
