@@ -300,6 +300,9 @@ static int run(enum qasm_mbox_function fn, enum qasm_mbox_mode mode, struct conn
     cfg.expected_flows = nconns * 2;
     cfg.max_requests = nmig + 16;
     cfg.hold_max = nmig + 16;
+    /* Its own bound, not the default 65536: every connection and every default-mode
+     * migration (a new entry) fits, so nothing is evicted or refused. */
+    cfg.max_entries = 2 * nconns + nmig + 16;
     cfg.seed = 0x1234567;
     struct qasm_mbox *m;
     size_t heap0 = heap_bytes();

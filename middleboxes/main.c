@@ -51,9 +51,13 @@ static const char usage_text[] =
 "  --log-level LEVEL         debug | info | warn | error | off (default info)\n"
 "  --seed N                  hash seed (default 0 = fixed)\n"
 "  --max-datagram BYTES      largest datagram relayed (default 4096; longer: dropped)\n"
-"  --max-flows N             ratelimit, lb: upstream sockets at most (default 4096)\n"
+"  --max-flows N             ratelimit, lb: upstream sockets at most (default 4096); when\n"
+"                            full, a new flow closes the idlest one (upstream_evicted)\n"
 "  --core-batch              one core call per receive batch (processing_ns: batch mean)\n"
-"  --max-entries N           state entries at most, new flows beyond refused (0: none)\n"
+"  --max-entries N           state entries at most, like nf_conntrack_max (default 65536;\n"
+"                            0: none); when full, a new flow evicts the idlest entry not\n"
+"                            yet seen both ways (entries_evicted), else it is refused\n"
+"                            (table_full)\n"
 "  --help                    this text\n"
 "packet io (root; a router between two interfaces, see docs/TESTBED.md):\n"
 "  --io relay|packet         UDP relay on sockets (default) or IP packets on interfaces\n"
@@ -80,6 +84,9 @@ static const char usage_text[] =
 "  --hold-per-dcid N         packets held at most per unknown DCID (default 16)\n"
 "  --cache-ttl DUR           how long a tracker answer is trusted (default 120s)\n"
 "  --query-timeout DUR       forget an unanswered query after this (default 1s)\n"
+"  --fallback-per-conn N     default mappings a known connection may take while the\n"
+"                            tracker is away (default 4; beyond, its oldest is freed:\n"
+"                            fallback_recycled; 0: no cap)\n"
 "\n"
 "DUR: 250ms, 2s, 1.5s, 100us, or seconds without a unit.\n";
 
@@ -123,6 +130,8 @@ struct app {
     ev_signal sig_int;
     ev_signal sig_usr1;
     int stopping;
+    /* Counters of evictions / refusals at the last log line (one line a second at most). */
+    uint64_t logged_evicted, logged_table_full, logged_recycled, logged_upstream_evicted;
 };
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -190,6 +199,9 @@ static void fill_stats(struct qasm_json *j, void *ud)
     qasm_json_u64(j, "upstream_sockets", rc->upstream_sockets);
     qasm_json_u64(j, "upstream_created", rc->upstream_created);
     qasm_json_u64(j, "upstream_expired", rc->upstream_expired);
+    qasm_json_u64(j, "upstream_closed", rc->upstream_closed);
+    qasm_json_u64(j, "upstream_evicted", rc->upstream_evicted);
+    qasm_json_u64(j, "max_flows", qasm_relay_max_flows(app->relay));
     qasm_json_u64(j, "bufs_allocated", rc->bufs_allocated);
     qasm_json_close(j);
 
@@ -206,12 +218,37 @@ static void write_stats(struct app *app)
         qasm_warn("cannot write %s: %s", app->stats_path, strerror(-rv));
 }
 
+/* One warning a second at most, with what the bounds cost since the last one. */
+static void log_bounds(struct app *app)
+{
+    struct qasm_mbox_stats st;
+    qasm_mbox_get_stats(app->m, &st);
+    const struct qasm_relay_counters *rc = qasm_relay_counters(app->relay);
+    uint64_t ev = st.entries_evicted - app->logged_evicted;
+    uint64_t tf = st.packets_dropped_by[QASM_MBOX_DROP_TABLE_FULL] - app->logged_table_full;
+    uint64_t rcy = st.fallback_recycled - app->logged_recycled;
+    uint64_t uev = rc->upstream_evicted - app->logged_upstream_evicted;
+    if (ev == 0 && tf == 0 && rcy == 0 && uev == 0)
+        return;
+    qasm_warn("bounds hit in the last second: %" PRIu64 " entries evicted and %" PRIu64
+              " packets refused (table_full) at --max-entries %zu, %" PRIu64
+              " fallback mappings recycled (--fallback-per-conn %zu), %" PRIu64
+              " upstream sockets evicted (--max-flows %zu)",
+              ev, tf, app->cfg.max_entries, rcy, app->cfg.fallback_per_conn, uev,
+              qasm_relay_max_flows(app->relay));
+    app->logged_evicted = st.entries_evicted;
+    app->logged_table_full = st.packets_dropped_by[QASM_MBOX_DROP_TABLE_FULL];
+    app->logged_recycled = st.fallback_recycled;
+    app->logged_upstream_evicted = rc->upstream_evicted;
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct app *app = w->data;
     qasm_relay_sweep(app->relay, qasm_now());
+    log_bounds(app);
     write_stats(app);
 }
 
@@ -372,6 +409,7 @@ int main(int argc, char **argv)
             po.vip = listen_a;
         return qasm_pio_main(&po);
     }
+    cfg->flow_events = 1; /* the relay closes each upstream socket with its flow's state */
     int rv = qasm_mbox_new(&app.m, cfg);
     if (rv < 0) {
         fprintf(stderr, "qasm-mbox: invalid configuration for %s/%s: %s\n",

@@ -116,6 +116,10 @@ struct entry {
     struct dlist dcids; /* oldest first */
     struct attest *att;
     qasm_tstamp created; /* for adopt_us: how late the tracker's attestation came */
+    /* Fallback mappings (made for this connection's DCIDs while the tracker was
+     * away): a QUIC entry heads the list of its own, a default entry made as
+     * one is linked in its connection's list (fb not empty). */
+    struct dlist fb;
 };
 
 struct dcident {
@@ -307,6 +311,7 @@ struct qasm_mbox {
     qasm_tstamp hint;         /* no deadline before this (see expire_due) */
     size_t nentries;
     enum qasm_mbox_drop_reason entry_fail; /* why the last entry_new failed */
+    int tracker_away;         /* deciding a packet whose hold ran out unanswered */
     qasm_duration min_dur;    /* shortest timer an item can be given */
     qasm_duration hold_for;   /* longest hold: max(hold_time, hold_ceiling) */
     struct ring events, reqs, releases;
@@ -394,6 +399,8 @@ void qasm_mbox_config_init(struct qasm_mbox_config *cfg, enum qasm_mbox_function
     cfg->cache_ttl = 120 * QASM_SEC;
     cfg->query_timeout = 1 * QASM_SEC;
     cfg->max_requests = 65536;
+    cfg->max_entries = QASM_MBOX_DEFAULT_MAX_ENTRIES;
+    cfg->fallback_per_conn = QASM_MBOX_DEFAULT_FALLBACK_PER_CONN;
     cfg->expected_flows = 1024;
 }
 
@@ -590,10 +597,37 @@ int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v)
 
 /* ---- entries, flows, DCIDs ---- */
 
-static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_addr *client,
-                               const struct qasm_addr *server, qasm_tstamp now)
+static void entry_free(struct qasm_mbox *m, struct entry *e);
+
+/*
+ * At max_entries, like conntrack's early drop: the idlest entry that never
+ * saw traffic both ways goes (the grace list is due first, then the short
+ * timeout list), never |keep| (an entry the caller still uses). Returns 0
+ * when room was made, -1 when every entry is assured.
+ */
+static int evict_unassured(struct qasm_mbox *m, const struct entry *keep)
 {
-    if (m->cfg.max_entries && m->nentries >= m->cfg.max_entries) {
+    static const int lists[] = {2, 0};
+    for (size_t i = 0; i < 2; i++) {
+        struct dlist *l = &m->lru[lists[i]];
+        for (struct dlist *n = l->next; n != l; n = n->next) {
+            struct entry *e = container_of(n, struct entry, lru);
+            if (e == keep)
+                continue;
+            entry_free(m, e);
+            m->st.entries_evicted++;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_addr *client,
+                               const struct qasm_addr *server, qasm_tstamp now,
+                               const struct entry *keep)
+{
+    if (m->cfg.max_entries && m->nentries >= m->cfg.max_entries &&
+        evict_unassured(m, keep) < 0) {
         m->entry_fail = QASM_MBOX_DROP_TABLE_FULL;
         return NULL;
     }
@@ -615,6 +649,7 @@ static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_
     dl_init(&e->f0.link);
     dl_init(&e->flows);
     dl_init(&e->dcids);
+    dl_init(&e->fb);
     dl_push_tail(&m->lru[0], &e->lru);
     m->nentries++;
     if (quic && m->cidlens) {
@@ -651,6 +686,20 @@ static int state_alloc(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
     return 0;
 }
 
+/* RL / LB with flow_events: the shell may close what it keeps for |client| -> |e|'s next hop. */
+static void flow_close_event(struct qasm_mbox *m, const struct qasm_addr *client,
+                             const struct qasm_addr *dst, const struct entry *e)
+{
+    if (!m->cfg.flow_events || m->cfg.function == QASM_MBOX_NAT || !e->has_state)
+        return;
+    struct qasm_mbox_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = QASM_MBOX_EV_FLOW_CLOSE;
+    ev.addr = *client;
+    ev.hop = m->cfg.function == QASM_MBOX_LB ? m->backends[e->backend] : *dst;
+    (void)ring_push(&m->events, &ev);
+}
+
 static void flow_free(struct qasm_mbox *m, struct flow *f)
 {
     ftab_remove(&m->flows, f->hash, f);
@@ -672,10 +721,30 @@ static void dcid_free(struct qasm_mbox *m, struct dcident *d)
     free(d);
 }
 
+/* Frees flow |f| for good (its 5-tuple's state is gone, not moved). */
+static void flow_drop(struct qasm_mbox *m, struct flow *f)
+{
+    flow_close_event(m, &f->key.src, &f->key.dst, f->e);
+    flow_free(m, f);
+}
+
+static void fallback_unlink(struct qasm_mbox *m, struct entry *e)
+{
+    if (e->quic || dl_empty(&e->fb))
+        return;
+    dl_unlink(&e->fb);
+    m->st.fallback_now--;
+}
+
 static void entry_free(struct qasm_mbox *m, struct entry *e)
 {
     while (!dl_empty(&e->flows))
-        flow_free(m, container_of(e->flows.next, struct flow, link));
+        flow_drop(m, container_of(e->flows.next, struct flow, link));
+    if (e->quic) /* its fallback mappings live on as plain default entries */
+        while (!dl_empty(&e->fb))
+            fallback_unlink(m, container_of(e->fb.next, struct entry, fb));
+    else
+        fallback_unlink(m, e);
     while (!dl_empty(&e->dcids))
         dcid_free(m, container_of(e->dcids.next, struct dcident, link));
     if (e->quic) {
@@ -723,7 +792,7 @@ static void flow_link(struct qasm_mbox *m, struct flow *f, struct entry *e)
     dl_push_tail(&e->flows, &f->link);
     e->nflows++;
     while (e->quic && e->nflows > MAX_FLOWS_PER_CONN)
-        flow_free(m, container_of(e->flows.next, struct flow, link));
+        flow_drop(m, container_of(e->flows.next, struct flow, link));
 }
 
 static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct qasm_flow *key,
@@ -761,10 +830,15 @@ static struct flow *flow_move(struct qasm_mbox *m, struct flow *f, struct entry 
     struct qasm_flow key = f->key;
     uint64_t hash = f->hash;
     struct qasm_cid last = f->last_dcid;
+    /* The LB's next hop changes with the backend: the old one is closed. */
+    if (m->cfg.function == QASM_MBOX_LB && from->backend != to->backend)
+        flow_close_event(m, &key.src, &key.dst, from);
     flow_free(m, f);
     struct flow *nf = flow_add(m, to, &key, hash);
     if (nf)
         nf->last_dcid = last;
+    else
+        flow_close_event(m, &key.src, &key.dst, to);
     if (!from->quic && from->nflows == 0)
         entry_free(m, from);
     return nf;
@@ -821,9 +895,9 @@ static int attested(const struct qasm_mbox *m, const struct entry *e, const stru
 
 static struct entry *conn_new(struct qasm_mbox *m, const struct qasm_cid *odcid,
                               const struct qasm_addr *client, const struct qasm_addr *server,
-                              qasm_tstamp now)
+                              qasm_tstamp now, const struct entry *keep)
 {
-    struct entry *e = entry_new(m, 1, client, server, now);
+    struct entry *e = entry_new(m, 1, client, server, now, keep);
     if (e == NULL)
         return NULL;
     e->odcid = *odcid;
@@ -893,9 +967,9 @@ static void apply_client(struct qasm_mbox *m, struct flow *f, const struct qasm_
 
 static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *key, uint64_t hash,
                                   enum qasm_mbox_class cls, qasm_tstamp now,
-                                  struct qasm_mbox_verdict *v)
+                                  struct qasm_mbox_verdict *v, const struct entry *keep)
 {
-    struct entry *e = entry_new(m, 0, &key->src, &key->dst, now);
+    struct entry *e = entry_new(m, 0, &key->src, &key->dst, now, keep);
     if (e == NULL) {
         drop(v, m->entry_fail);
         return NULL;
@@ -1035,6 +1109,37 @@ static const struct qasm_addr *cid_server(const struct qasm_mbox *m, const struc
     return m->cfg.function == QASM_MBOX_LB ? &none : srv;
 }
 
+/* Before connection |c| takes one more fallback mapping: at the cap its oldest goes. */
+static void fallback_make_room(struct qasm_mbox *m, struct entry *c)
+{
+    if (m->cfg.fallback_per_conn == 0)
+        return;
+    size_t n = 0; /* a short list (the cap): counted rather than stored, entries stay small */
+    for (const struct dlist *l = c->fb.next; l != &c->fb; l = l->next)
+        n++;
+    for (; n >= m->cfg.fallback_per_conn; n--) {
+        entry_free(m, container_of(c->fb.next, struct entry, fb));
+        m->st.fallback_recycled++;
+    }
+}
+
+static void fallback_link(struct qasm_mbox *m, struct entry *c, struct entry *e)
+{
+    dl_push_tail(&c->fb, &e->fb);
+    m->st.fallback_mappings++;
+    m->st.fallback_now++;
+}
+
+/* The tracker attests connection |c| again: its remaining fallback mappings go
+ * (a path still in use is held and asked about on its next packet). */
+static void fallback_return(struct qasm_mbox *m, struct entry *c)
+{
+    while (!dl_empty(&c->fb)) {
+        entry_free(m, container_of(c->fb.next, struct entry, fb));
+        m->st.fallback_returned++;
+    }
+}
+
 static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
                          const struct qasm_flow *keyp, uint64_t hash, qasm_tstamp now,
                          int allow_hold, struct qasm_mbox_verdict *v)
@@ -1064,7 +1169,7 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
         }
     } else if (!m->aware) {
         v->cls = QASM_MBOX_CLASS_FLOW;
-        if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_FLOW, now, v)) != NULL)
+        if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_FLOW, now, v, NULL)) != NULL)
             apply_client(m, f, pkt, now, v);
         return;
     }
@@ -1083,7 +1188,7 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
         enum qasm_mbox_class cls =
             kind == QASM_PKT_NONQUIC ? QASM_MBOX_CLASS_NONQUIC : QASM_MBOX_CLASS_QUIC_FLOW;
         v->cls = cls;
-        if ((f = default_entry(m, &key, hash, cls, now, v)) != NULL)
+        if ((f = default_entry(m, &key, hash, cls, now, v, NULL)) != NULL)
             apply_client(m, f, pkt, now, v);
         return;
     }
@@ -1117,7 +1222,7 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
             e = fe;
         } else if (cd == NULL && kind == QASM_PKT_INITIAL && fe->established) {
             /* A new connection reusing the 5-tuple of an older one. */
-            e = conn_new(m, &dcid, &key.src, &key.dst, now);
+            e = conn_new(m, &dcid, &key.src, &key.dst, now, fe);
             if (e == NULL) {
                 drop(v, m->entry_fail);
                 return;
@@ -1195,7 +1300,7 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
         if (!allow_hold)
             m->st.unattested++;
     } else if (kind == QASM_PKT_INITIAL) {
-        e = conn_new(m, &dcid, &key.src, &key.dst, now);
+        e = conn_new(m, &dcid, &key.src, &key.dst, now, NULL);
         if (e == NULL) {
             drop(v, m->entry_fail);
             return;
@@ -1223,10 +1328,17 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
     }
     if (allow_hold && !m->tracker_up)
         m->st.tracker_unavailable++;
-    /* Default treatment: a new flow keyed on the 5-tuple. */
+    /* Default treatment: a new flow keyed on the 5-tuple. A known connection's
+     * DCID while the tracker is away makes a fallback mapping, capped per
+     * connection (a client migrating through an outage would take one per move). */
+    int fallback = cd && (!m->tracker_up || m->tracker_away);
+    if (fallback)
+        fallback_make_room(m, cd);
     v->cls = QASM_MBOX_CLASS_QUIC_FLOW;
-    if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v)) != NULL) {
+    if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v, cd)) != NULL) {
         f->last_dcid = dcid;
+        if (fallback)
+            fallback_link(m, cd, f->e);
         apply_client(m, f, pkt, now, v);
     }
 }
@@ -1275,7 +1387,7 @@ static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
             v->path = QASM_MBOX_PATH_LOOKUP;
         } else if (m->cfg.function == QASM_MBOX_RATELIMIT) {
             enum qasm_mbox_class cls = m->aware ? QASM_MBOX_CLASS_NONQUIC : QASM_MBOX_CLASS_FLOW;
-            f = default_entry(m, &key, hash, cls, now, v);
+            f = default_entry(m, &key, hash, cls, now, v, NULL);
             if (f == NULL)
                 return;
             e = f->e;
@@ -1433,7 +1545,9 @@ static void release(struct qasm_mbox *m, struct held *h, qasm_tstamp now, int ti
     dl_unlink(&h->link);
     m->nheld--;
     verdict_init(&v, &h->pkt);
+    m->tracker_away = timed_out;
     client_pkt(m, &h->pkt, now, 0, &v);
+    m->tracker_away = 0;
     v.held_since = h->since;
     count_verdict(m, &v);
     m->st.packets_released++;
@@ -1560,7 +1674,7 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     if (e == NULL) {
         if (rec->nclients == 0 || rec->closed)
             return NULL;
-        e = conn_new(m, &odcid, &rec->clients[0], &rec->server, now);
+        e = conn_new(m, &odcid, &rec->clients[0], &rec->server, now, NULL);
         if (e == NULL)
             return NULL;
     }
@@ -1583,8 +1697,11 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     }
     if (rec->dcid_len > 0 && rec->dcid_len <= QASM_CID_MAXLEN)
         e->cid_len = (int8_t)rec->dcid_len;
-    if (e->att && !rec->closed)
+    if (e->att && !rec->closed) {
         adopt_attested(m, e, now);
+        if (m->tracker_up)
+            fallback_return(m, e);
+    }
     if (rec->closed)
         e->subscribed = 0; /* the tracker ended the subscription */
     else if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up && !e->subscribed)
@@ -1723,9 +1840,23 @@ void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)
         while ((e = qasm_htab_next(m->odcids, &pos)) != NULL)
             e->subscribed = 0;
     } else if (m->cfg.mode == QASM_MBOX_PROACTIVE) {
+        /* The RECORD answering each SUBSCRIBE also hands fallback mappings back. */
         while ((e = qasm_htab_next(m->odcids, &pos)) != NULL)
             if (!e->subscribed)
                 subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+    } else {
+        /* Reactive: ask about each connection that took fallback mappings, by the
+         * DCID its client used last, so the answer hands them back. */
+        while ((e = qasm_htab_next(m->odcids, &pos)) != NULL) {
+            if (dl_empty(&e->fb))
+                continue;
+            const struct entry *last = container_of(e->fb.prev, struct entry, fb);
+            const struct flow *lf = dl_empty(&last->flows)
+                                        ? NULL
+                                        : container_of(last->flows.next, struct flow, link);
+            const struct qasm_cid *dcid = lf && lf->last_dcid.len ? &lf->last_dcid : &e->odcid;
+            (void)query(m, dcid, &e->server, NULL, 0, now);
+        }
     }
 }
 

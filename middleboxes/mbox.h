@@ -54,7 +54,15 @@
  *  - packets with an unknown DCID from an unknown 5-tuple are held for at
  *    most hold_time while the tracker is asked (bounded per DCID and
  *    globally); then they join their connection or become a new flow;
- *  - tracker down or slow: default treatment, counted, no stall beyond hold_time.
+ *  - tracker down or slow: default treatment, counted, no stall beyond hold_time;
+ *    the default entries a known connection's DCID makes meanwhile are capped
+ *    per connection (fallback_per_conn) and handed back once the tracker
+ *    attests the connection again.
+ *
+ * Bounds: max_entries (default 65536, idlest unassured entry evicted for a
+ * new flow), the NAT pool, hold_max / hold_max_per_dcid, max_requests,
+ * fallback_per_conn, and per connection 16 5-tuples / 32 DCIDs; each has a
+ * counter (docs/MIDDLEBOX-CORE.md, "Bounds").
  */
 #ifndef QASM_MBOX_H
 #define QASM_MBOX_H
@@ -81,6 +89,9 @@ enum qasm_mbox_mode {
 };
 
 #define QASM_MBOX_MAX_BACKENDS 256
+/* Default bound of state entries (max_entries), nf_conntrack_max's usual value. */
+#define QASM_MBOX_DEFAULT_MAX_ENTRIES 65536
+#define QASM_MBOX_DEFAULT_FALLBACK_PER_CONN 4
 
 struct qasm_mbox_config {
     enum qasm_mbox_function function;
@@ -128,9 +139,23 @@ struct qasm_mbox_config {
                                     (default 65536) */
 
     /* Bound of state entries (mappings, buckets, LB flows, QUIC connections),
-     * like nf_conntrack_max: a new flow beyond it is dropped (table_full).
-     * 0 = no bound (default; the NAT is bounded by its port pool anyway). */
+     * like nf_conntrack_max (default QASM_MBOX_DEFAULT_MAX_ENTRIES). At the
+     * bound a new flow first evicts the idlest entry that has not seen
+     * traffic both ways (entries_evicted, like conntrack's early drop), so
+     * one-packet spoofed flows cannot lock the table; when every entry is
+     * assured the new flow is dropped (table_full). 0 = no bound. */
     size_t max_entries;
+    /* Aware modes: default (5-tuple) mappings that packets carrying a known
+     * connection's DCID may take while the tracker is away (session down,
+     * or a hold ran out unanswered), per connection (default 4). Beyond,
+     * the connection's oldest such mapping is freed for the new one
+     * (fallback_recycled); all go back when the tracker attests the
+     * connection again (fallback_returned). 0 = no cap. */
+    size_t fallback_per_conn;
+    /* RL / LB: queue a FLOW_CLOSE event whenever a client 5-tuple's state
+     * goes (expiry, eviction) so the shell can close what it keeps per flow
+     * (the relay's upstream sockets). Default 0: no such events. */
+    int flow_events;
     /* Sizing hint for the tables (default 1024) and a hash seed (0 = fixed). */
     size_t expected_flows;
     uint64_t seed;
@@ -287,12 +312,16 @@ void qasm_mbox_flush(struct qasm_mbox *m);
 
 enum qasm_mbox_event_type {
     QASM_MBOX_EV_PORT_OPEN = 0,  /* NAT: open (bind) public address |addr| */
-    QASM_MBOX_EV_PORT_CLOSE = 1  /* NAT: close it (mapping expired) */
+    QASM_MBOX_EV_PORT_CLOSE = 1, /* NAT: close it (mapping expired) */
+    QASM_MBOX_EV_FLOW_CLOSE = 2  /* RL / LB with flow_events: client |addr|'s state towards
+                                    next hop |hop| is gone (expired, evicted, or the LB moved
+                                    it to another backend) */
 };
 
 struct qasm_mbox_event {
     enum qasm_mbox_event_type type;
     struct qasm_addr addr;
+    struct qasm_addr hop; /* FLOW_CLOSE: the upstream (RL) or the backend (LB) */
 };
 
 /* qasm_mbox_next_event pops the next event. Returns 1 with |ev| filled, or 0. */
@@ -379,7 +408,9 @@ void qasm_mbox_push_conn(struct qasm_mbox *m, uint8_t event, const struct qasm_p
  * default treatment and stops requests (aware modes then behave like the
  * default mode, counted in tracker_unavailable). Coming up again (after
  * the shell reconnects) re-subscribes every live connection in proactive
- * mode. A new core starts with the tracker down in default mode and up in
+ * mode, and in reactive mode queues a QUERY for each connection holding
+ * fallback mappings (by the DCID its client used last): the answers hand
+ * them back. A new core starts with the tracker down in default mode and up in
  * the aware modes (the shell reports a failed connect at once).
  */
 void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now);
@@ -424,6 +455,13 @@ struct qasm_mbox_stats {
     uint64_t mappings;            /* state entries now: NAT mappings, RL buckets, LB flows */
     uint64_t mappings_created;    /* total */
     uint64_t mappings_expired;    /* total */
+    uint64_t entries_evicted;     /* unassured entries evicted at max_entries for a new flow */
+    uint64_t fallback_mappings;   /* default entries made for a known connection's DCID while
+                                     the tracker was away */
+    uint64_t fallback_recycled;   /* ... freed because their connection reached
+                                     fallback_per_conn */
+    uint64_t fallback_returned;   /* ... freed when the tracker attested the connection again */
+    uint64_t fallback_now;        /* ... held now */
     uint64_t flows;               /* 5-tuple entries now (a QUIC connection may have several) */
     uint64_t conns;               /* QUIC connections (O-DCID keyed) now */
     uint64_t dcids;               /* DCIDs bound to connections now */

@@ -34,7 +34,7 @@ int qasm_mbox_flags_take(struct qasm_mbox_flags *f, const char *name, const char
         { "hold-per-dcid", &f->hold_per }, { "hold-ceiling", &f->hold_ceiling },
         { "cache-ttl", &f->cache_ttl },
         { "query-timeout", &f->query_timeout }, { "max-entries", &f->max_entries },
-        { "seed", &f->seed },
+        { "seed", &f->seed },            { "fallback-per-conn", &f->fallback_per_conn },
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (strcmp(name, table[i].name) == 0) {
@@ -153,6 +153,8 @@ int qasm_mbox_flags_apply(const struct qasm_mbox_flags *f, struct qasm_mbox_conf
          get_dur(&cfg->query_timeout, "query-timeout", f->query_timeout, err, errlen)) ||
         (f->max_entries &&
          get_size(&cfg->max_entries, "max-entries", f->max_entries, 100000000, err, errlen)) ||
+        (f->fallback_per_conn && get_size(&cfg->fallback_per_conn, "fallback-per-conn",
+                                          f->fallback_per_conn, 65535, err, errlen)) ||
         (f->seed && get_u64(&cfg->seed, "seed", f->seed, 0, UINT64_MAX, err, errlen)))
         return -1;
     cfg->rl_bytes = f->bytes;

@@ -29,11 +29,13 @@
     { "hold-ceiling", required_argument, NULL, (VAL) },                                           \
     { "cache-ttl", required_argument, NULL, (VAL) },                                              \
     { "query-timeout", required_argument, NULL, (VAL) },                                          \
-    { "max-entries", required_argument, NULL, (VAL) }, { "seed", required_argument, NULL, (VAL) }
+    { "max-entries", required_argument, NULL, (VAL) }, { "seed", required_argument, NULL, (VAL) }, \
+    { "fallback-per-conn", required_argument, NULL, (VAL) }
 
 struct qasm_mbox_flags {
     const char *public_ip, *ports, *udp_timeout, *udp_stream, *rate, *burst, *hold, *hold_max,
-            *hold_per, *hold_ceiling, *cache_ttl, *query_timeout, *max_entries, *seed;
+            *hold_per, *hold_ceiling, *cache_ttl, *query_timeout, *max_entries, *seed,
+            *fallback_per_conn;
     int bytes;
     struct qasm_addr backends[QASM_MBOX_MAX_BACKENDS];
     size_t nbackends;

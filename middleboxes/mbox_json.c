@@ -37,6 +37,14 @@ void qasm_mbox_json_counters(struct qasm_json *j, const struct qasm_mbox *m,
     qasm_json_u64(j, "mappings", st.mappings);
     qasm_json_u64(j, "mappings_created", st.mappings_created);
     qasm_json_u64(j, "mappings_expired", st.mappings_expired);
+    qasm_json_u64(j, "max_entries", cfg->max_entries);
+    qasm_json_u64(j, "entries_evicted", st.entries_evicted);
+    if (cfg->mode != QASM_MBOX_DEFAULT) {
+        qasm_json_u64(j, "fallback_mappings", st.fallback_mappings);
+        qasm_json_u64(j, "fallback_recycled", st.fallback_recycled);
+        qasm_json_u64(j, "fallback_returned", st.fallback_returned);
+        qasm_json_u64(j, "fallback_now", st.fallback_now);
+    }
     qasm_json_u64(j, "flows", st.flows);
     qasm_json_u64(j, "conns", st.conns);
     qasm_json_u64(j, "dcids", st.dcids);

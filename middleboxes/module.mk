@@ -30,6 +30,8 @@ UNIT_TESTS += test_lb
 test_lb_SRCS := tests/unit/test_lb.c $(MBOX_CORE_SRCS)
 test_lb_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/mbox_ratelimit.sh tests/integration/mbox_lb.sh
+# Spoofed one-packet flows against --max-flows: a new client is still served.
+INTEG_TESTS += tests/integration/mbox_flood.sh
 
 UNIT_TESTS += test_classify
 test_classify_SRCS := tests/unit/test_classify.c $(MBOX_CORE_SRCS)

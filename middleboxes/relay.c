@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,7 +49,10 @@ struct uflow {
     struct qasm_addr server;    /* the server as the client addresses it (reverse packets' src) */
     uint64_t hash;
     qasm_tstamp last;
+    TAILQ_ENTRY(uflow) lru;     /* r->lru, least recently used first; r->dead once closed */
 };
+
+TAILQ_HEAD(uflow_list, uflow);
 
 /* A receive buffer; held packets keep theirs until released. */
 struct rbuf {
@@ -76,6 +80,9 @@ struct qasm_relay {
     size_t nports;
     /* RL / LB upstream sockets. */
     struct qasm_htab *uflows;
+    struct uflow_list lru;  /* open ones, idlest first: evicted first when max_flows are open */
+    struct uflow_list dead; /* closed, freed once no callback can still point at them */
+    int in_read;            /* inside rsock_cb: a closed uflow may be the socket being read */
     uint64_t seed;
     /* Receive ring. */
     struct rbuf *slot[BATCH];
@@ -228,6 +235,54 @@ static int uflow_eq(const void *entry, const void *key)
     return qasm_flow_eq(&u->key, key);
 }
 
+static void uflow_touch(struct qasm_relay *r, struct uflow *u, qasm_tstamp now)
+{
+    u->last = now;
+    if (u->s.fd == -1) /* closed while its datagrams were being read */
+        return;
+    TAILQ_REMOVE(&r->lru, u, lru);
+    TAILQ_INSERT_TAIL(&r->lru, u, lru);
+}
+
+/* Closes |u| now; its memory goes in reap() (it may be the socket rsock_cb is reading). */
+static void uflow_close(struct qasm_relay *r, struct uflow *u)
+{
+    relay_flush(r); /* sends queued from this socket go out first */
+    qasm_htab_remove_ptr(r->uflows, u->hash, u);
+    TAILQ_REMOVE(&r->lru, u, lru);
+    rsock_stop(r, &u->s);
+    TAILQ_INSERT_TAIL(&r->dead, u, lru);
+    r->c.upstream_sockets--;
+}
+
+static void reap(struct qasm_relay *r)
+{
+    struct uflow *u;
+    if (r->in_read)
+        return;
+    while ((u = TAILQ_FIRST(&r->dead)) != NULL) {
+        TAILQ_REMOVE(&r->dead, u, lru);
+        free(u);
+    }
+}
+
+/*
+ * All max_flows sockets are open: the least recently used one goes, so
+ * one-packet flows (spoofed sources) cannot keep new clients out. Its flow,
+ * if it comes back, gets a new socket (the server sees a new source port).
+ */
+static void uflow_evict(struct qasm_relay *r)
+{
+    struct uflow *u = TAILQ_FIRST(&r->lru);
+    if (u == NULL)
+        return;
+    if (r->c.upstream_evicted == 0)
+        qasm_warn("--max-flows %zu upstream sockets open: closing the idlest for each new flow "
+                  "(upstream_evicted)", r->cfg.max_flows);
+    uflow_close(r, u);
+    r->c.upstream_evicted++;
+}
+
 static struct uflow *uflow_get(struct qasm_relay *r, const struct qasm_addr *client,
                                const struct qasm_addr *hop, const struct qasm_addr *server,
                                qasm_tstamp now)
@@ -240,15 +295,11 @@ static struct uflow *uflow_get(struct qasm_relay *r, const struct qasm_addr *cli
     uint64_t h = qasm_flow_hash(&key, r->seed);
     struct uflow *u = qasm_htab_find(r->uflows, h, &key);
     if (u) {
-        u->last = now;
+        uflow_touch(r, u, now);
         return u;
     }
-    if (qasm_htab_count(r->uflows) >= r->cfg.max_flows) {
-        if (r->c.no_socket == 0)
-            qasm_warn("--max-flows %zu upstream sockets reached: new flows dropped (no_socket)",
-                      r->cfg.max_flows);
-        return NULL;
-    }
+    while (qasm_htab_count(r->uflows) >= r->cfg.max_flows)
+        uflow_evict(r);
     int fd = udp_socket(NULL, hop);
     if (fd < 0) {
         qasm_warn("upstream socket: %s", strerror(-fd));
@@ -269,16 +320,28 @@ static struct uflow *uflow_get(struct qasm_relay *r, const struct qasm_addr *cli
         return NULL;
     }
     rsock_start(r, &u->s, fd, RSOCK_UPSTREAM);
+    TAILQ_INSERT_TAIL(&r->lru, u, lru);
     r->c.upstream_sockets++;
     r->c.upstream_created++;
     return u;
 }
 
-static void uflow_free(struct qasm_relay *r, struct uflow *u)
+/* The core's FLOW_CLOSE: |client|'s state towards |hop| is gone, so is its socket. */
+static void uflow_closed_by_core(struct qasm_relay *r, const struct qasm_addr *client,
+                                 const struct qasm_addr *hop)
 {
-    rsock_stop(r, &u->s);
-    free(u);
-    r->c.upstream_sockets--;
+    if (!r->uflows)
+        return;
+    struct qasm_flow key;
+    memset(&key, 0, sizeof(key));
+    key.src = *client;
+    key.dst = *hop;
+    key.proto = IPPROTO_UDP;
+    struct uflow *u = qasm_htab_find(r->uflows, qasm_flow_hash(&key, r->seed), &key);
+    if (!u)
+        return;
+    uflow_close(r, u);
+    r->c.upstream_closed++;
 }
 
 /* ---- sending ---- */
@@ -388,6 +451,8 @@ static void drain_events(struct qasm_relay *r)
             port_open(r, &ev.addr);
         else if (ev.type == QASM_MBOX_EV_PORT_CLOSE)
             port_close(r, &ev.addr);
+        else if (ev.type == QASM_MBOX_EV_FLOW_CLOSE)
+            uflow_closed_by_core(r, &ev.addr, &ev.hop);
     }
 }
 
@@ -419,6 +484,7 @@ void qasm_relay_drain(struct qasm_relay *r)
         qasm_mbox_timer_rearm(r->loop, &r->timer, &r->timer_at, r->m, now);
     } while (r->drain_again);
     r->draining = 0;
+    reap(r);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -489,7 +555,7 @@ static void input_one(struct qasm_relay *r, struct rsock *s, int i, const struct
     qasm_tstamp t1 = qasm_now();
     qasm_hist_add(&r->proc, t1 - t0);
     if (s->kind == RSOCK_UPSTREAM)
-        ((struct uflow *)s)->last = t1;
+        uflow_touch(r, (struct uflow *)s, t1);
     finish(r, i, &pkt, &v, t1);
 }
 
@@ -519,11 +585,13 @@ static void rsock_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (n_ok == 0)
         return;
     int n = recvmmsg(s->fd, r->rmsg, (unsigned)n_ok, MSG_DONTWAIT, NULL);
+    r->in_read = 1; /* the core's events may close |s| below: its memory stays until reap() */
     if (n == -1) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             r->c.rx_errors++;
             qasm_debug("recvmmsg: %s", strerror(errno));
         }
+        r->in_read = 0;
         return;
     }
     struct qasm_mbox_pkt pkts[BATCH];
@@ -558,11 +626,12 @@ static void rsock_cb(struct ev_loop *loop, ev_io *w, int revents)
         for (int k = 0; k < np; k++)
             qasm_hist_add(&r->proc, (t1 - t0) / (uint64_t)np);
         if (s->kind == RSOCK_UPSTREAM)
-            ((struct uflow *)s)->last = t1;
+            uflow_touch(r, (struct uflow *)s, t1);
         for (int k = 0; k < np; k++)
             finish(r, idx[k], &pkts[k], &v[k], t1);
     }
     /* Sends point into the slots: out before the next recvmmsg. */
+    r->in_read = 0;
     qasm_relay_drain(r);
 }
 
@@ -585,6 +654,8 @@ int qasm_relay_new(struct qasm_relay **pr, struct ev_loop *loop, struct qasm_mbo
     if (r->cfg.max_datagram == 0)
         r->cfg.max_datagram = 4096;
     r->seed = 0x9e3779b97f4a7c15ull;
+    TAILQ_INIT(&r->lru);
+    TAILQ_INIT(&r->dead);
     r->timer_at = QASM_TSTAMP_MAX;
     r->listen.fd = -1;
     qasm_hist_init(&r->proc);
@@ -631,23 +702,14 @@ void qasm_relay_sweep(struct qasm_relay *r, qasm_tstamp now)
 {
     if (!r->uflows)
         return;
-    struct uflow *victims[256];
-    size_t nv;
-    do {
-        nv = 0;
-        size_t pos = 0;
-        struct uflow *u;
-        while (nv < 256 && (u = qasm_htab_next(r->uflows, &pos)) != NULL)
-            if (now > u->last && now - u->last >= r->cfg.flow_idle)
-                victims[nv++] = u;
-        if (nv)
-            relay_flush(r);
-        for (size_t i = 0; i < nv; i++) {
-            qasm_htab_remove_ptr(r->uflows, victims[i]->hash, victims[i]);
-            uflow_free(r, victims[i]);
-            r->c.upstream_expired++;
-        }
-    } while (nv == 256);
+    /* Idlest first: stop at the first one used within flow_idle. */
+    struct uflow *u;
+    while ((u = TAILQ_FIRST(&r->lru)) != NULL && now > u->last &&
+           now - u->last >= r->cfg.flow_idle) {
+        uflow_close(r, u);
+        r->c.upstream_expired++;
+    }
+    reap(r);
 }
 
 void qasm_relay_del(struct qasm_relay *r)
@@ -670,9 +732,13 @@ void qasm_relay_del(struct qasm_relay *r)
         size_t pos = 0;
         struct uflow *u;
         /* Collect-then-free is not needed: the table is deleted right after. */
-        while ((u = qasm_htab_next(r->uflows, &pos)) != NULL)
-            uflow_free(r, u);
+        while ((u = qasm_htab_next(r->uflows, &pos)) != NULL) {
+            rsock_stop(r, &u->s);
+            free(u);
+        }
         qasm_htab_del(r->uflows);
+        r->in_read = 0;
+        reap(r);
     }
     for (int i = 0; i < BATCH; i++)
         free(r->slot[i]);
@@ -692,6 +758,11 @@ void qasm_relay_set_tlink(struct qasm_relay *r, struct qasm_tlink *tl)
 const struct qasm_addr *qasm_relay_listen_addr(const struct qasm_relay *r)
 {
     return &r->cfg.listen;
+}
+
+size_t qasm_relay_max_flows(const struct qasm_relay *r)
+{
+    return r->cfg.max_flows;
 }
 
 const struct qasm_relay_counters *qasm_relay_counters(const struct qasm_relay *r)

@@ -13,8 +13,10 @@
  *    to the private address the core names.
  *  - rate limiter and LB: one connected upstream socket per (client
  *    address, next hop) pair, so return traffic is matched to its client;
- *    the LB's next hop is the backend the core picked. Idle sockets are
- *    closed after |flow_idle|.
+ *    the LB's next hop is the backend the core picked. A socket lives as
+ *    long as its flow's state in the core (closed on the core's FLOW_CLOSE
+ *    event), at most |flow_idle| without traffic; with |max_flows| open, a
+ *    new flow closes the least recently used one.
  *
  * One libev loop, one thread, batched recvmmsg/sendmmsg. Packets the core
  * holds keep their receive buffer until released (zero copy).
@@ -39,7 +41,9 @@ struct qasm_relay_config {
     enum qasm_mbox_function function;
     struct qasm_addr listen;   /* private side: clients send here (the LB's VIP) */
     struct qasm_addr upstream; /* NAT / RL: next hop or server (unused by the LB) */
-    size_t max_flows;          /* RL / LB: max upstream sockets (default 4096) */
+    size_t max_flows;          /* RL / LB: max upstream sockets (default 4096; when all are
+                                  open a new flow closes the idlest); the core must be made
+                                  with flow_events set */
     qasm_duration flow_idle;   /* RL / LB: close an upstream socket idle this long */
     size_t max_datagram;       /* receive buffer per datagram (default 4096); longer ones dropped */
     int core_batch;            /* one qasm_mbox_process_batch call per recvmmsg batch */
@@ -53,6 +57,9 @@ struct qasm_relay_counters {
     uint64_t rx_errors;       /* recvmmsg errors (ICMP unreachable and the like) */
     uint64_t tx_errors;       /* datagrams the kernel refused */
     uint64_t no_socket;       /* forwarded by the core but no socket to send from: dropped */
+    uint64_t upstream_evicted; /* RL / LB: idlest upstream socket closed for a new flow
+                                  (max_flows open) */
+    uint64_t upstream_closed; /* RL / LB: upstream socket closed with its core entry */
     uint64_t port_bind_fail;  /* NAT public ports that could not be bound */
     uint64_t ports_open;      /* NAT public sockets open now */
     uint64_t upstream_sockets; /* RL / LB upstream sockets open now */
@@ -90,6 +97,9 @@ void qasm_relay_sweep(struct qasm_relay *r, qasm_tstamp now);
  * the kernel picked). */
 const struct qasm_addr *qasm_relay_listen_addr(const struct qasm_relay *r);
 const struct qasm_relay_counters *qasm_relay_counters(const struct qasm_relay *r);
+
+/* qasm_relay_max_flows returns the bound of upstream sockets in force. */
+size_t qasm_relay_max_flows(const struct qasm_relay *r);
 
 /* qasm_relay_proc_hist returns the histogram of per-packet core processing time (ns). */
 const struct qasm_hist *qasm_relay_proc_hist(const struct qasm_relay *r);

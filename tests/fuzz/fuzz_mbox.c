@@ -54,7 +54,8 @@ static void drain(struct qasm_mbox *m, uint64_t *ids, size_t *nids)
 {
     struct qasm_mbox_event ev;
     while (qasm_mbox_next_event(m, &ev))
-        check(ev.type == QASM_MBOX_EV_PORT_OPEN || ev.type == QASM_MBOX_EV_PORT_CLOSE);
+        check(ev.type == QASM_MBOX_EV_PORT_OPEN || ev.type == QASM_MBOX_EV_PORT_CLOSE ||
+              ev.type == QASM_MBOX_EV_FLOW_CLOSE);
     struct qasm_mbox_verdict v;
     while (qasm_mbox_next_release(m, &v)) {
         check(v.opaque != NULL);
@@ -84,6 +85,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.hold_max_per_dcid = 3;
     cfg.max_requests = 16;
     cfg.rl_bytes = (data[0] / 9) & 1;
+    /* Small tables and caps too, so eviction and fallback recycling run. */
+    static const size_t max_entries[4] = {QASM_MBOX_DEFAULT_MAX_ENTRIES, 2, 4, 8};
+    cfg.max_entries = max_entries[(data[0] / 18) % 4];
+    cfg.fallback_per_conn = (data[0] / 72) % 2 ? 1 : QASM_MBOX_DEFAULT_FALLBACK_PER_CONN;
+    cfg.flow_events = 1;
     struct qasm_addr backends[3];
     for (int i = 0; i < 3; i++)
         qasm_addr_parse(&backends[i], server_addrs[i]);
@@ -233,6 +239,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             qasm_mbox_get_stats(m, &st);
             check(st.held_now <= cfg.hold_max);
             check(st.ports_in_use <= 8);
+            check(st.mappings <= cfg.max_entries);
             break;
         }
         }

@@ -161,4 +161,29 @@ static inline struct qasm_mbox_stats t_stats(const struct qasm_mbox *m)
     return st;
 }
 
+/*
+ * A spoofed flood: |n| one-packet flows ("ping", never answered) from
+ * distinct addresses 10.64.0.0/10, ports from 1024, to |dst| at |now|.
+ * Returns how many the core forwarded.
+ */
+static inline size_t t_flood(struct qasm_mbox *m, size_t n, const char *dst, qasm_tstamp now)
+{
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    memcpy(p.buf, "ping", 4);
+    p.len = 4;
+    struct qasm_mbox_pkt pk = t_pkt(&p, "10.64.0.0:1024", dst, QASM_MBOX_FROM_CLIENT);
+    size_t fwd = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t host = 0x0a400000u + (uint32_t)(i / 64);
+        pk.flow.src.ip[0] = (uint8_t)(host >> 24);
+        pk.flow.src.ip[1] = (uint8_t)(host >> 16);
+        pk.flow.src.ip[2] = (uint8_t)(host >> 8);
+        pk.flow.src.ip[3] = (uint8_t)host;
+        pk.flow.src.port = (uint16_t)(1024 + i % 64);
+        fwd += qasm_mbox_process(m, &pk, now, &v) == QASM_MBOX_FORWARD;
+    }
+    return fwd;
+}
+
 #endif

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <cmocka.h>
 
@@ -193,6 +194,54 @@ static void test_record_creates_connection(void **state)
     qasm_mbox_del(m);
 }
 
+/*
+ * The LB's flow table is bounded by default: a spoofed flood larger than the
+ * bound leaves it at the bound, and a new client still gets a backend. The
+ * evicted flows tell the shell which (client, backend) socket to close.
+ */
+static void test_default_bound_spoofed_flood(void **state)
+{
+    (void)state;
+    struct qasm_mbox_config cfg;
+    qasm_mbox_config_init(&cfg, QASM_MBOX_LB, QASM_MBOX_DEFAULT);
+    backends[0] = t_addr("10.1.0.1:4433");
+    backends[1] = t_addr("10.1.0.2:4433");
+    cfg.lb_backends = backends;
+    cfg.lb_nbackends = 2;
+    cfg.flow_events = 1;
+    size_t bound = cfg.max_entries;
+    printf("figure: lb default max_entries=%zu\n", bound);
+    struct qasm_mbox *m;
+    assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+    size_t n = (bound ? bound : 65536) + 500;
+    size_t fwd = t_flood(m, n, VIP, QASM_SEC);
+    struct qasm_mbox_stats st = t_stats(m);
+    printf("figure: lb flood of %zu spoofed flows: forwarded=%zu entries=%" PRIu64 "\n", n, fwd,
+           st.mappings);
+    assert_true(bound > 0);
+    assert_true(st.mappings <= bound);
+    assert_int_equal(st.entries_evicted, n - bound);
+    /* each eviction names the client and the backend it was sent to */
+    struct qasm_mbox_event ev;
+    size_t closes = 0;
+    while (qasm_mbox_next_event(m, &ev)) {
+        assert_int_equal(ev.type, QASM_MBOX_EV_FLOW_CLOSE);
+        assert_true(qasm_addr_eq(&ev.hop, &backends[qasm_lb_pick(&ev.addr, 2)]));
+        closes++;
+    }
+    assert_int_equal(closes, n - bound);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    memcpy(p.buf, "ping", 4);
+    p.len = 4;
+    const char *c = client_for(1, 1000);
+    assert_int_equal(t_send(m, &p, c, VIP, QASM_MBOX_FROM_CLIENT, 2 * QASM_SEC, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(v.path, QASM_MBOX_PATH_NEW);
+    assert_int_equal(v.backend, 1);
+    qasm_mbox_del(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_sticky_and_default_migration_breaks),
         cmocka_unit_test(test_aware_keeps_backend),
         cmocka_unit_test(test_record_creates_connection),
+        cmocka_unit_test(test_default_bound_spoofed_flood),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,11 @@ static void test_flags_parse_into_config(void **state)
     assert_int_equal(qasm_mbox_flags_take(&f, "max-entries", "1000", err, sizeof(err)), 1);
     assert_int_equal(qasm_mbox_flags_take(&f, "listen", "x", err, sizeof(err)), 0);
     qasm_mbox_config_init(&cfg, QASM_MBOX_NAT, QASM_MBOX_REACTIVE);
+    assert_int_equal(cfg.max_entries, QASM_MBOX_DEFAULT_MAX_ENTRIES);
+    assert_int_equal(cfg.fallback_per_conn, QASM_MBOX_DEFAULT_FALLBACK_PER_CONN);
+    assert_int_equal(qasm_mbox_flags_take(&f, "fallback-per-conn", "0", err, sizeof(err)), 1);
     assert_int_equal(qasm_mbox_flags_apply(&f, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.fallback_per_conn, 0);
     assert_int_equal(cfg.nat_port_min, 40000);
     assert_int_equal(cfg.nat_port_max, 40007);
     assert_true(cfg.udp_timeout == 5 * QASM_SEC);
@@ -63,6 +67,8 @@ static void test_flags_bad_values(void **state)
         { "rate", "-1", "--rate" },      { "burst", "abc", "--burst" },
         { "hold", "soon", "--hold" },    { "hold-max", "1e3", "--hold-max" },
         { "seed", "-4", "--seed" },      { "public", "1.2.3", "--public" },
+        { "fallback-per-conn", "70000", "--fallback-per-conn" },
+        { "max-entries", "many", "--max-entries" },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         static struct qasm_mbox_flags f;

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <cmocka.h>
 
@@ -873,6 +874,157 @@ static void test_1000_migrations_proactive(void **state)
     migrate_1000(QASM_MBOX_PROACTIVE);
 }
 
+/*
+ * The tracker is down while a client migrates at 100 Hz for 3 s behind an
+ * aware NAT with a 64-port pool: each new path carries the connection's DCID
+ * but cannot be attested, so it gets a default mapping. Those are capped per
+ * connection (the oldest is recycled), so the pool is never exhausted and the
+ * connection is never refused; when the tracker is back and attests the
+ * client's latest address, that path joins the connection and the rest are
+ * handed back.
+ */
+static void outage_migrations(enum qasm_mbox_mode mode)
+{
+    struct qasm_mbox *m = nat_new(mode, 40000, 40063);
+    uint16_t port = handshake(m, 0);
+    struct qasm_cid odcid = t_cid(1), s1 = t_cid(2), spare[8];
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_mbox_req r;
+    /* The tracker told the core the connection's DCIDs (the agent reports spare
+     * ones early): the packets of the outage carry DCIDs the core knows. */
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    for (int i = 0; i < 8; i++) {
+        spare[i] = t_cid((uint8_t)(3 + i));
+        t_rec_dcid(&t, &spare[i]);
+    }
+    t_rec_client(&t, C1);
+    qasm_mbox_push(m, &t.r, QASM_SEC / 2);
+    qasm_mbox_tracker_state(m, 0, QASM_SEC);
+    while (qasm_mbox_next_request(m, &r))
+        ;
+    size_t refused = 0, high = 0;
+    char src[32];
+    qasm_tstamp now = QASM_SEC;
+    for (int i = 1; i <= 300; i++) {
+        now = QASM_SEC + (qasm_tstamp)i * 10 * QASM_MS;
+        snprintf(src, sizeof(src), "10.0.0.45:%d", 30000 + i);
+        t_short(&p, &spare[i % 8], 40);
+        if (t_send(m, &p, src, SRV, QASM_MBOX_FROM_CLIENT, now, &v) != QASM_MBOX_FORWARD) {
+            assert_int_equal(v.reason, QASM_MBOX_DROP_POOL_EXHAUSTED);
+            refused++;
+            continue;
+        }
+        assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_FLOW);
+        uint16_t fp = v.public_port;
+        /* the server answers on the new path */
+        assert_int_equal(t_send(m, &p, SRV, pub(fp), QASM_MBOX_FROM_SERVER, now + 1, &v),
+                         QASM_MBOX_FORWARD);
+        size_t in_use = t_stats(m).ports_in_use;
+        if (in_use > high)
+            high = in_use;
+    }
+    struct qasm_mbox_stats st = t_stats(m);
+    printf("figure: nat %s tracker down, 300 migrations at 100 Hz, 64-port pool: refused=%zu "
+           "ports_in_use=%" PRIu64 " ports_high_water=%" PRIu64 "\n",
+           qasm_mbox_mode_name(mode), refused, st.ports_in_use, st.ports_high_water);
+    assert_int_equal(refused, 0);
+    assert_true(high <= 1 + QASM_MBOX_DEFAULT_FALLBACK_PER_CONN);
+    assert_int_equal(st.fallback_mappings, 300);
+    assert_int_equal(st.fallback_recycled, 300 - QASM_MBOX_DEFAULT_FALLBACK_PER_CONN);
+    assert_int_equal(st.fallback_now, QASM_MBOX_DEFAULT_FALLBACK_PER_CONN);
+
+    /* The tracker is back: the core asks about (reactive) or re-subscribes to
+     * (proactive) the connection; the record attests the latest address. */
+    now += QASM_SEC;
+    qasm_mbox_tracker_state(m, 1, now);
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &s1);
+    t_rec_dcid(&t, &spare[300 % 8]);
+    t_rec_client(&t, C1);
+    t_rec_client(&t, src);
+    if (mode == QASM_MBOX_REACTIVE) {
+        assert_int_equal(t_req(m, QASM_MBOX_REQ_QUERY, &r), 1);
+        qasm_mbox_answer(m, r.id, &t.r, now);
+    } else {
+        assert_int_equal(t_req(m, QASM_MBOX_REQ_SUBSCRIBE, &r), 1);
+        qasm_mbox_push(m, &t.r, now);
+    }
+    st = t_stats(m);
+    printf("figure: nat %s tracker back: ports_in_use=%" PRIu64 " fallback_returned=%" PRIu64
+           " adopted=%" PRIu64 "\n",
+           qasm_mbox_mode_name(mode), st.ports_in_use, st.fallback_returned, st.adopted);
+    assert_int_equal(st.ports_in_use, 1);
+    assert_int_equal(st.adopted, 1);
+    assert_int_equal(st.fallback_returned, QASM_MBOX_DEFAULT_FALLBACK_PER_CONN - 1);
+    assert_int_equal(st.fallback_now, 0);
+    /* the latest path is the connection's again: its own port */
+    t_short(&p, &spare[300 % 8], 40);
+    assert_int_equal(t_send(m, &p, src, SRV, QASM_MBOX_FROM_CLIENT, now + 1, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(v.cls, QASM_MBOX_CLASS_QUIC_CONN);
+    assert_int_equal(v.public_port, port);
+    qasm_mbox_del(m);
+}
+
+static void test_tracker_outage_migrations_reactive(void **state)
+{
+    (void)state;
+    outage_migrations(QASM_MBOX_REACTIVE);
+}
+
+static void test_tracker_outage_migrations_proactive(void **state)
+{
+    (void)state;
+    outage_migrations(QASM_MBOX_PROACTIVE);
+}
+
+/* A hold that runs out unanswered (tracker up but stalled) makes a capped
+ * fallback mapping too; fallback_per_conn 0 lifts the cap. */
+static void test_fallback_cap_on_hold_timeout(void **state)
+{
+    (void)state;
+    for (size_t cap = 0; cap <= 2; cap += 2) {
+        struct qasm_mbox_config cfg;
+        qasm_mbox_config_init(&cfg, QASM_MBOX_NAT, QASM_MBOX_REACTIVE);
+        cfg.nat_port_min = 40000;
+        cfg.nat_port_max = 40009;
+        cfg.fallback_per_conn = cap;
+        assert_int_equal(qasm_addr_parse_ip(&cfg.nat_public, PUB, 0), 0);
+        struct qasm_mbox *m;
+        assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+        handshake(m, 0);
+        struct qasm_cid odcid = t_cid(1), s1 = t_cid(3);
+        struct trec t;
+        t_rec(&t, &odcid, SRV);
+        t_rec_dcid(&t, &s1);
+        t_rec_client(&t, C1);
+        qasm_mbox_push(m, &t.r, 1);
+        struct tpkt p;
+        struct qasm_mbox_verdict v;
+        struct qasm_mbox_req r;
+        for (int i = 1; i <= 5; i++) {
+            qasm_tstamp now = (qasm_tstamp)i * QASM_SEC;
+            char src[32];
+            snprintf(src, sizeof(src), "10.0.0.45:%d", 30000 + i);
+            t_short(&p, &s1, 40);
+            assert_int_equal(t_send(m, &p, src, SRV, QASM_MBOX_FROM_CLIENT, now, &v),
+                             QASM_MBOX_HOLD);
+            qasm_mbox_expire(m, now + 100 * QASM_MS);
+            assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+            assert_int_equal(v.action, QASM_MBOX_FORWARD);
+            while (qasm_mbox_next_request(m, &r))
+                ;
+        }
+        struct qasm_mbox_stats st = t_stats(m);
+        assert_int_equal(st.fallback_mappings, 5);
+        assert_int_equal(st.ports_in_use, cap ? 1 + cap : 6);
+        assert_int_equal(st.fallback_recycled, cap ? 5 - cap : 0);
+        qasm_mbox_del(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -896,6 +1048,9 @@ int main(void)
         cmocka_unit_test(test_hold_overflow),
         cmocka_unit_test(test_nonquic_default_in_aware_mode),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_tracker_outage_migrations_reactive),
+        cmocka_unit_test(test_tracker_outage_migrations_proactive),
+        cmocka_unit_test(test_fallback_cap_on_hold_timeout),
         cmocka_unit_test(test_1000_migrations_default),
         cmocka_unit_test(test_1000_migrations_reactive),
         cmocka_unit_test(test_1000_migrations_proactive),

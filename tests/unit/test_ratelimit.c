@@ -4,6 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include "mbox_util.h"
@@ -202,6 +205,18 @@ static void test_bytes_mode(void **state)
     qasm_mbox_del(m);
 }
 
+/* Client |c| sends "ping", the server answers: an assured flow. */
+static void rl_assured(struct qasm_mbox *m, const char *c, qasm_tstamp now)
+{
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    memcpy(p.buf, "ping", 4);
+    p.len = 4;
+    assert_int_equal(t_send(m, &p, c, SRV, QASM_MBOX_FROM_CLIENT, now, &v), QASM_MBOX_FORWARD);
+    assert_int_equal(t_send(m, &p, SRV, c, QASM_MBOX_FROM_SERVER, now, &v), QASM_MBOX_FORWARD);
+}
+
+/* At max_entries with every entry assured, a new flow is refused (table_full). */
 static void test_table_full(void **state)
 {
     (void)state;
@@ -212,10 +227,10 @@ static void test_table_full(void **state)
     assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
     struct tpkt p;
     struct qasm_mbox_verdict v;
+    rl_assured(m, C1, 0);
+    rl_assured(m, C2, 0);
     memcpy(p.buf, "ping", 4);
     p.len = 4;
-    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
-    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
     assert_int_equal(t_send(m, &p, "10.0.0.9:9", SRV, QASM_MBOX_FROM_CLIENT, 0, &v),
                      QASM_MBOX_DROP);
     assert_int_equal(v.reason, QASM_MBOX_DROP_TABLE_FULL);
@@ -225,9 +240,135 @@ static void test_table_full(void **state)
                      QASM_MBOX_DROP);
     assert_int_equal(v.reason, QASM_MBOX_DROP_TABLE_FULL);
     assert_string_equal(qasm_mbox_drop_name(v.reason), "table_full");
-    qasm_mbox_expire(m, 31 * QASM_SEC); /* room again */
-    assert_int_equal(t_send(m, &p, "10.0.0.9:9", SRV, QASM_MBOX_FROM_CLIENT, 31 * QASM_SEC, &v),
+    assert_int_equal(t_stats(m).entries_evicted, 0);
+    qasm_mbox_expire(m, 121 * QASM_SEC); /* room again */
+    assert_int_equal(t_send(m, &p, "10.0.0.9:9", SRV, QASM_MBOX_FROM_CLIENT, 121 * QASM_SEC, &v),
                      QASM_MBOX_FORWARD);
+    qasm_mbox_del(m);
+}
+
+/* At max_entries a new flow evicts the idlest unassured entry, never an assured one. */
+static void test_table_full_evicts_unassured(void **state)
+{
+    (void)state;
+    struct qasm_mbox_config cfg;
+    qasm_mbox_config_init(&cfg, QASM_MBOX_RATELIMIT, QASM_MBOX_DEFAULT);
+    cfg.max_entries = 3;
+    cfg.flow_events = 1;
+    struct qasm_mbox *m;
+    assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    memcpy(p.buf, "ping", 4);
+    p.len = 4;
+    rl_assured(m, C1, 0);
+    assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 1, &v), QASM_MBOX_FORWARD);
+    assert_int_equal(t_send(m, &p, "10.0.0.9:9", SRV, QASM_MBOX_FROM_CLIENT, 2, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(t_count_events(m, QASM_MBOX_EV_FLOW_CLOSE), 0);
+    /* full: the newcomer takes C2's place (idlest unassured), C1 stays */
+    assert_int_equal(t_send(m, &p, "10.0.0.10:10", SRV, QASM_MBOX_FROM_CLIENT, 3, &v),
+                     QASM_MBOX_FORWARD);
+    assert_int_equal(v.path, QASM_MBOX_PATH_NEW);
+    struct qasm_mbox_event ev;
+    assert_int_equal(qasm_mbox_next_event(m, &ev), 1);
+    assert_int_equal(ev.type, QASM_MBOX_EV_FLOW_CLOSE);
+    struct qasm_addr c2 = t_addr(C2), srv = t_addr(SRV);
+    assert_true(qasm_addr_eq(&ev.addr, &c2));
+    assert_true(qasm_addr_eq(&ev.hop, &srv));
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 4, &v), QASM_MBOX_FORWARD);
+    assert_int_equal(v.path, QASM_MBOX_PATH_LOOKUP);
+    struct qasm_mbox_stats st = t_stats(m);
+    assert_int_equal(st.entries_evicted, 1);
+    assert_int_equal(st.mappings, 3);
+    qasm_mbox_del(m);
+}
+
+/* Heap in use (small chunks and mmapped tables). */
+static size_t heap_now(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+/*
+ * The table is bounded by default (like nf_conntrack_max): a flood of
+ * spoofed one-packet flows larger than the bound leaves the table at the
+ * bound, an established flow keeps its bucket, and a new client is served.
+ */
+static void test_default_bound_spoofed_flood(void **state)
+{
+    (void)state;
+    for (int mode = QASM_MBOX_DEFAULT; mode <= QASM_MBOX_REACTIVE; mode++) {
+        struct qasm_mbox_config cfg;
+        qasm_mbox_config_init(&cfg, QASM_MBOX_RATELIMIT, (enum qasm_mbox_mode)mode);
+        size_t bound = cfg.max_entries;
+        printf("figure: ratelimit %s default max_entries=%zu\n",
+               qasm_mbox_mode_name((enum qasm_mbox_mode)mode), bound);
+        size_t heap0 = heap_now();
+        struct qasm_mbox *m;
+        assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+        rl_assured(m, C1, 0);
+        size_t n = (bound ? bound : 65536) + 1000;
+        size_t fwd = t_flood(m, n, SRV, QASM_SEC);
+        struct qasm_mbox_stats st = t_stats(m);
+        printf("figure: ratelimit %s flood of %zu spoofed flows: forwarded=%zu entries=%" PRIu64
+               " bytes_per_entry=%.0f\n",
+               qasm_mbox_mode_name((enum qasm_mbox_mode)mode), n, fwd, st.mappings,
+               (double)(heap_now() - heap0) / (double)st.mappings);
+        assert_true(bound > 0);
+        assert_true(st.mappings <= bound);
+        assert_int_equal(st.entries_evicted, n + 1 - bound);
+        struct tpkt p;
+        struct qasm_mbox_verdict v;
+        memcpy(p.buf, "ping", 4);
+        p.len = 4;
+        /* the established flow kept its bucket */
+        assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 2 * QASM_SEC, &v),
+                         QASM_MBOX_FORWARD);
+        assert_int_equal(v.path, QASM_MBOX_PATH_LOOKUP);
+        /* and a new client is served */
+        assert_int_equal(t_send(m, &p, C2, SRV, QASM_MBOX_FROM_CLIENT, 2 * QASM_SEC, &v),
+                         QASM_MBOX_FORWARD);
+        assert_int_equal(v.path, QASM_MBOX_PATH_NEW);
+        qasm_mbox_del(m);
+    }
+}
+
+/* With flow_events, an expired flow tells the shell to close its upstream socket. */
+static void test_flow_close_on_expiry(void **state)
+{
+    (void)state;
+    struct qasm_mbox_config cfg;
+    qasm_mbox_config_init(&cfg, QASM_MBOX_RATELIMIT, QASM_MBOX_DEFAULT);
+    cfg.flow_events = 1;
+    struct qasm_mbox *m;
+    assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    memcpy(p.buf, "ping", 4);
+    p.len = 4;
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
+    rl_assured(m, C2, 0);
+    qasm_mbox_expire(m, 30 * QASM_SEC - 1);
+    assert_int_equal(t_count_events(m, QASM_MBOX_EV_FLOW_CLOSE), 0);
+    qasm_mbox_expire(m, 31 * QASM_SEC); /* C1 never answered: 30 s */
+    struct qasm_mbox_event ev;
+    assert_int_equal(qasm_mbox_next_event(m, &ev), 1);
+    struct qasm_addr c1 = t_addr(C1), c2 = t_addr(C2), srv = t_addr(SRV);
+    assert_int_equal(ev.type, QASM_MBOX_EV_FLOW_CLOSE);
+    assert_true(qasm_addr_eq(&ev.addr, &c1) && qasm_addr_eq(&ev.hop, &srv));
+    assert_int_equal(qasm_mbox_next_event(m, &ev), 0);
+    qasm_mbox_expire(m, 121 * QASM_SEC); /* C2 after the stream timeout */
+    assert_int_equal(qasm_mbox_next_event(m, &ev), 1);
+    assert_true(qasm_addr_eq(&ev.addr, &c2) && qasm_addr_eq(&ev.hop, &srv));
+    qasm_mbox_del(m);
+    /* without flow_events (the default), no such event */
+    qasm_mbox_config_init(&cfg, QASM_MBOX_RATELIMIT, QASM_MBOX_DEFAULT);
+    assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
+    qasm_mbox_expire(m, 31 * QASM_SEC);
+    assert_int_equal(qasm_mbox_next_event(m, &ev), 0);
     qasm_mbox_del(m);
 }
 
@@ -240,6 +381,9 @@ int main(void)
         cmocka_unit_test(test_reverse_traffic_same_bucket),
         cmocka_unit_test(test_bytes_mode),
         cmocka_unit_test(test_table_full),
+        cmocka_unit_test(test_table_full_evicts_unassured),
+        cmocka_unit_test(test_default_bound_spoofed_flood),
+        cmocka_unit_test(test_flow_close_on_expiry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
