@@ -3,7 +3,7 @@
 LIB_SRCS += lib/proto.c
 
 PROGS += qasm-tracker
-qasm-tracker_SRCS := tracker/daemon.c tracker/store.c tracker/redis.c tracker/slots.c
+qasm-tracker_SRCS := tracker/daemon.c tracker/access.c tracker/store.c tracker/redis.c tracker/slots.c
 qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
