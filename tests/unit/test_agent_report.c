@@ -52,7 +52,7 @@ static void setup_conn(struct fx *f)
 static void roundtrip(struct fx *f, size_t i, struct qasm_proto_msg *m)
 {
     uint8_t buf[QASM_PROTO_MAX_MSG];
-    ssize_t n = qasm_agent_report_encode(buf, sizeof(buf), &f->c, &f->q.ev[i]);
+    ssize_t n = qasm_agent_report_encode(buf, sizeof(buf), &f->c, &f->q.ev[i], NULL);
     assert_true(n >= QASM_PROTO_HDR_LEN);
     assert_int_equal(qasm_proto_decode(m, buf, (size_t)n), 0);
     assert_true(qasm_proto_is_report(m->hdr.type));
