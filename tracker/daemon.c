@@ -1488,14 +1488,14 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < nlisten; i++) {
-        if (open_listeners(&t, &listen_addrs[i]) < 0)
-            return 1;
         if (t.access.key.len == 0 && !qasm_access_is_loopback(&listen_addrs[i])) {
             char a[QASM_ADDR_STRLEN];
             qasm_warn("listening on %s without --key: anyone who reaches it can read every "
                       "connection's linkage (dump, query, subscribe); see docs/TRACKER.md",
                       qasm_addr_format(a, sizeof(a), &listen_addrs[i]));
         }
+        if (open_listeners(&t, &listen_addrs[i]) < 0)
+            return 1;
     }
 
     double tick = (double)cfg.ttl / 8e9;

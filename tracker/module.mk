@@ -30,6 +30,8 @@ INTEG_TESTS += tests/integration/tracker_robust.sh
 # An attacker who reads the tracker forges reports and sends the victim's DCIDs
 # into every aware middlebox: refused (reports bound to the connection's owner).
 INTEG_TESTS += tests/integration/tracker_hijack.sh
+# Who may read and write the tracker: --key (sessions, key MACs), --trust mac, --allow.
+INTEG_TESTS += tests/integration/tracker_key.sh
 
 # Scale-out (issue 10): shared stores behind tracker/backend.h, Redis and
 # Redis Cluster (tracker/redis.c, slot routing in tracker/slots.c).
