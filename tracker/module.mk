@@ -13,6 +13,10 @@ UNIT_TESTS += test_proto
 test_proto_SRCS := tests/unit/test_proto.c
 test_proto_LIBS = $(CMOCKA_LIBS)
 
+UNIT_TESTS += test_auth
+test_auth_SRCS := tests/unit/test_auth.c tracker/access.c
+test_auth_LIBS = $(CMOCKA_LIBS)
+
 UNIT_TESTS += test_store
 test_store_SRCS := tests/unit/test_store.c tracker/store.c
 test_store_LIBS = $(CMOCKA_LIBS)
