@@ -24,7 +24,7 @@ test_store_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/tracker.sh
 
 FUZZ_TARGETS += fuzz_proto
-fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c tracker/store.c
+fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c tracker/store.c tracker/access.c
 
 # The tracker benchmark (beside redis-server); `qasm-bench tracker` runs it.
 PROGS += qasm-tracker-bench
