@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int qasm_keyfile_load(struct qasm_auth_key *k, const char *path, char *err, size_t errlen)
+int qasm_keyfile_read(const char *path, char *buf, size_t cap, size_t *len, char *err,
+                      size_t errlen)
 {
-    uint8_t buf[QASM_AUTH_KEY_MAX + 3];
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd == -1) {
         int e = errno;
@@ -31,7 +31,7 @@ int qasm_keyfile_load(struct qasm_auth_key *k, const char *path, char *err, size
     }
     size_t n = 0;
     for (;;) {
-        ssize_t r = read(fd, buf + n, sizeof(buf) - n);
+        ssize_t r = read(fd, buf + n, cap - n);
         if (r == -1 && errno == EINTR)
             continue;
         if (r == -1) {
@@ -40,7 +40,7 @@ int qasm_keyfile_load(struct qasm_auth_key *k, const char *path, char *err, size
             close(fd);
             return -e;
         }
-        if (r == 0 || (n += (size_t)r) == sizeof(buf))
+        if (r == 0 || (n += (size_t)r) == cap)
             break;
     }
     close(fd);
@@ -48,7 +48,25 @@ int qasm_keyfile_load(struct qasm_auth_key *k, const char *path, char *err, size
         n--;
     if (n > 0 && buf[n - 1] == '\r')
         n--;
-    int rv = qasm_auth_key_set(k, buf, n);
+    if (n >= cap) {
+        memset(buf, 0, cap);
+        snprintf(err, errlen, "%s: longer than %zu bytes", path, cap - 1);
+        return -E2BIG;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return 0;
+}
+
+int qasm_keyfile_load(struct qasm_auth_key *k, const char *path, char *err, size_t errlen)
+{
+    char buf[QASM_AUTH_KEY_MAX + 3];
+    size_t n = 0;
+    int rv = qasm_keyfile_read(path, buf, sizeof(buf), &n, err, errlen);
+    if (rv < 0 && rv != -E2BIG)
+        return rv;
+    if (rv == 0)
+        rv = qasm_auth_key_set(k, buf, n);
     memset(buf, 0, sizeof(buf));
     if (rv < 0) {
         snprintf(err, errlen, "%s: a key is %d to %d bytes (not counting a final newline)", path,

@@ -22,6 +22,15 @@
 int qasm_keyfile_load(struct qasm_auth_key *k, const char *path, char *err, size_t errlen);
 
 /*
+ * qasm_keyfile_read reads a secret file under the same rules (mode, one
+ * trailing newline dropped) into |buf| (|cap| bytes, NUL-terminated; at
+ * most cap - 1 bytes of content, -EINVAL beyond) and sets *len. For
+ * secrets that are not a key (qasm-tracker --store-auth: a Redis password).
+ */
+int qasm_keyfile_read(const char *path, char *buf, size_t cap, size_t *len, char *err,
+                      size_t errlen);
+
+/*
  * qasm_keyfile_generate writes a new key (32 random bytes from the kernel,
  * as 64 hex digits and a newline) to |path|, created with mode 0600; it
  * refuses to overwrite an existing file. Returns 0 or a negative error with

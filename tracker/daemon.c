@@ -1305,6 +1305,8 @@ static void usage(FILE *f)
             "  --store SPEC         where the state lives: memory (default, this process),\n"
             "                       redis://HOST:PORT or redis-cluster://HOST:PORT[,HOST:PORT...]\n"
             "                       (trackers on one Redis share their connections; docs/SCALE-OUT.md)\n"
+            "  --store-auth FILE    Redis AUTH: the file holds PASSWORD or USER PASSWORD (ACL),\n"
+            "                       one line, readable by its owner only\n"
             "  --store-timeout DUR  how long a QUERY without wait, not known here, waits for the\n"
             "                       shared store (default 100ms; then NOT_FOUND)\n"
             "  --log-level LEVEL    debug|info|warn|error|off (default info)\n"
@@ -1325,6 +1327,36 @@ static int parse_size(size_t *out, const char *s)
     return 0;
 }
 
+/*
+ * --store-auth FILE: "PASSWORD" (Redis requirepass) or "USER PASSWORD" (an
+ * ACL user) on one line, in a file only its owner may read (the store holds
+ * the connections' secrets: docs/TRACKER.md).
+ */
+static int read_store_auth(const char *path, const char **user, const char **pass)
+{
+    static char buf[1024];
+    char err[512];
+    size_t n;
+    if (qasm_keyfile_read(path, buf, sizeof(buf), &n, err, sizeof(err)) < 0) {
+        fprintf(stderr, "qasm-tracker: --store-auth %s\n", err);
+        return -1;
+    }
+    char *sp = strchr(buf, ' ');
+    if (n == 0 || strchr(buf, '\n') || (sp && (sp == buf || sp[1] == '\0'))) {
+        fprintf(stderr, "qasm-tracker: --store-auth %s: one line, PASSWORD or USER PASSWORD\n",
+                path);
+        return -1;
+    }
+    *user = NULL;
+    *pass = buf;
+    if (sp) {
+        *sp = '\0';
+        *user = buf;
+        *pass = sp + 1;
+    }
+    return 0;
+}
+
 static void die_flag(const char *flag, const char *val)
 {
     fprintf(stderr, "qasm-tracker: invalid value for %s: '%s' (see --help)\n", flag, val);
@@ -1341,6 +1373,7 @@ int main(int argc, char **argv)
         { "max-per-ip", required_argument, NULL, 'p' },
         { "trust", required_argument, NULL, 'T' },
         { "key", required_argument, NULL, 'K' },
+        { "store-auth", required_argument, NULL, 'P' },
         { "allow", required_argument, NULL, 'A' },
         { "max-wait", required_argument, NULL, 'w' },
         { "max-subs", required_argument, NULL, 's' },
@@ -1362,6 +1395,7 @@ int main(int argc, char **argv)
     t.max_sessions = 1024;
     t.store_timeout = 100 * QASM_MS;
     const char *store_spec = "memory";
+    const char *store_user = NULL, *store_pass = NULL;
 
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1412,6 +1446,10 @@ int main(int argc, char **argv)
         case 'A':
             if (qasm_access_allow_add(&t.access, optarg) < 0)
                 die_flag("--allow", optarg);
+            break;
+        case 'P':
+            if (read_store_auth(optarg, &store_user, &store_pass) < 0)
+                return 2;
             break;
         case 'w':
             if (qasm_duration_parse(&t.max_wait, optarg) < 0)
@@ -1476,6 +1514,7 @@ int main(int argc, char **argv)
     struct qasm_backend_config bcfg = {
         .loop = t.loop, .store = t.store, .ttl = cfg.ttl, .close_linger = cfg.close_linger,
         .lookup_done = on_lookup_done, .arg = &t,
+        .auth_user = store_user, .auth_pass = store_pass,
     };
     char err[256] = "";
     int brv = qasm_backend_new(&t.be, store_spec, &bcfg, err, sizeof(err));

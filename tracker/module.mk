@@ -47,6 +47,8 @@ test_slots_LIBS = $(CMOCKA_LIBS)
 
 # The tracker's tests against Redis, two trackers on one Redis, Redis down/back.
 INTEG_TESTS += tests/integration/tracker_redis.sh
+# Redis with requirepass / an ACL user: --store-auth FILE, and a clear failure without.
+INTEG_TESTS += tests/integration/tracker_redis_auth.sh
 
 UNIT_TESTS += test_store_apply
 test_store_apply_SRCS := tests/unit/test_store_apply.c tracker/store.c
