@@ -1,4 +1,5 @@
-# lib/: I/O-free cores shared by every binary (into build/libqasm.a).
+# lib/: I/O-free cores shared by every binary (into build/libqasm.a); keyfile.c
+# alone reads and writes files (the shared key, mode-checked).
 LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/log.c lib/quic.c lib/ipudp.c
 
 UNIT_TESTS += test_lib

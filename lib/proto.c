@@ -195,7 +195,7 @@ static void rd_report(struct rd *r, uint8_t type, struct qasm_proto_report *rep,
         return;
     if (type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH)
         rd_bytes(r, rep->secret, sizeof(rep->secret));
-    /* The tail of every report: the connection MAC, then the (reserved) key MAC. */
+    /* The tail of every report: the connection MAC, then the key MAC (lib/auth.h). */
     rd_bytes(r, rep->mac, sizeof(rep->mac));
     rep->key_mac_len = rd_u8(r);
     if (!r->err && rep->key_mac_len != 0 && rep->key_mac_len != QASM_PROTO_MAC_LEN)
