@@ -194,7 +194,7 @@ struct qasm_proto_report {
     uint8_t secret[QASM_PROTO_SECRET_LEN];
     /* Every report: MAC under the connection's secret (qasm_proto_report_sign); all zero = none. */
     uint8_t mac[QASM_PROTO_MAC_LEN];
-    /* MAC under the key shared with the tracker (qasm_auth_report_sign): 0 (none) or QASM_PROTO_MAC_LEN. */
+    /* MAC under the tracker's shared key (lib/auth.h): length 0 (none) or QASM_PROTO_MAC_LEN. */
     uint8_t key_mac_len;
     uint8_t key_mac[QASM_PROTO_MAC_LEN];
 };

@@ -63,7 +63,7 @@ int qasm_access_allow_add(struct qasm_access *a, const char *prefix);
 /* qasm_access_allowed tells whether |peer| may open a session (counts a refusal). */
 int qasm_access_allowed(struct qasm_access *a, const struct qasm_addr *peer);
 
-/* qasm_access_is_loopback tells whether |a| is in 127.0.0.0/8 or is ::1 (else, without a key, the tracker warns). */
+/* qasm_access_is_loopback: |a| in 127.0.0.0/8 or ::1 (else, without a key, the tracker warns). */
 int qasm_access_is_loopback(const struct qasm_addr *a);
 
 /*
@@ -104,7 +104,7 @@ int qasm_access_session_msg(struct qasm_access *a, struct qasm_access_sess *st,
  */
 int qasm_access_report(struct qasm_access *a, uint8_t type, const struct qasm_proto_report *r);
 
-/* qasm_access_store_trust_any tells the store's trust_any for the mode (mac: the key MAC attests). */
+/* qasm_access_store_trust_any: the store's trust_any for the mode (mac: the key MAC attests). */
 int qasm_access_store_trust_any(const struct qasm_access *a);
 
 #endif
