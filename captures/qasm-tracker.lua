@@ -1,10 +1,13 @@
 -- qasm-tracker.lua: Wireshark / tshark dissector for the QASM tracker
--- protocol (docs/PROTOCOL.md, version 2, and version 1 for older recordings):
--- agent reports over UDP, and the middlebox / qasm-trackctl sessions over
--- TCP, on port 4790 (the default tracker port) and, by heuristic, on any UDP
--- port (magic "QT", version 1 or 2, length = datagram length). A version-2
--- report ends with the connection's secret (OPEN, REFRESH), its MAC and the
--- reserved key MAC; the dissector shows them, it cannot check the MAC.
+-- protocol (docs/PROTOCOL.md, version 3, and versions 2 and 1 for older
+-- recordings): agent reports over UDP, and the middlebox / qasm-trackctl
+-- sessions over TCP, on port 4790 (the default tracker port) and, by
+-- heuristic, on any UDP port (magic "QT", version 1 to 3, length = datagram
+-- length). A report of version 2 or 3 ends with the connection's secret
+-- (OPEN, REFRESH), its MAC and the key MAC (under the tracker's shared key,
+-- when the agent has it); version 3 sessions start with the key handshake
+-- (HELLO, CHALLENGE, AUTH: nonces and proofs) when the tracker has a key.
+-- The dissector shows MACs and proofs; it cannot check them.
 --
 --   tshark -X lua_script:captures/qasm-tracker.lua -r capture.pcap -Y qasmt
 --   wireshark -X lua_script:captures/qasm-tracker.lua capture.pcap
@@ -13,7 +16,7 @@
 -- Display filter fields: qasmt.type, qasmt.req_id, qasmt.odcid, qasmt.client0,
 -- qasmt.client, qasmt.seq, qasmt.scid, qasmt.server, qasmt.dcid, qasmt.cid_seq,
 -- qasmt.wait_ms, qasmt.cid, qasmt.event, qasmt.rev, qasmt.secret, qasmt.mac,
--- qasmt.key_mac, ... (see the list below).
+-- qasmt.key_mac, qasmt.nonce, qasmt.proof, ... (see the list below).
 
 local qasmt = Proto("qasmt", "QASM Tracker Protocol")
 
@@ -25,8 +28,9 @@ local types = {
     [0x01] = "REPORT_OPEN", [0x02] = "REPORT_DCID_NEW", [0x03] = "REPORT_DCID_RETIRE",
     [0x04] = "REPORT_ADDR", [0x05] = "REPORT_CLOSE", [0x06] = "REPORT_REFRESH",
     [0x10] = "QUERY", [0x11] = "SUBSCRIBE", [0x12] = "UNSUBSCRIBE", [0x13] = "DUMP",
-    [0x14] = "STATS", [0x20] = "RECORD", [0x21] = "NOT_FOUND", [0x22] = "PUSH",
-    [0x23] = "OK", [0x24] = "ERROR", [0x25] = "STATS_REPLY",
+    [0x14] = "STATS", [0x15] = "HELLO", [0x16] = "AUTH", [0x20] = "RECORD",
+    [0x21] = "NOT_FOUND", [0x22] = "PUSH", [0x23] = "OK", [0x24] = "ERROR",
+    [0x25] = "STATS_REPLY", [0x26] = "CHALLENGE",
 }
 local events = {
     [1] = "opened", [2] = "dcid_new", [3] = "dcid_retire", [4] = "addr", [5] = "refresh",
@@ -34,7 +38,7 @@ local events = {
 }
 local errcodes = {
     [1] = "unsupported version", [2] = "unknown or unexpected type", [3] = "malformed body",
-    [4] = "limit reached", [5] = "internal",
+    [4] = "limit reached", [5] = "internal", [6] = "key required or authentication failed",
 }
 
 local f = {
@@ -71,6 +75,8 @@ local f = {
     secret = ProtoField.bytes("qasmt.secret", "Connection secret", base.NONE),
     mac = ProtoField.bytes("qasmt.mac", "MAC (connection secret)", base.NONE),
     key_mac = ProtoField.bytes("qasmt.key_mac", "MAC (shared key)", base.NONE),
+    nonce = ProtoField.bytes("qasmt.nonce", "Handshake nonce", base.NONE),
+    proof = ProtoField.bytes("qasmt.proof", "Proof of the key", base.NONE),
 }
 qasmt.fields = f
 
@@ -206,7 +212,7 @@ local function message(tvb, pinfo, tree, off, len)
     local info = name
     local ok, err = pcall(function()
         local version = tvb(off + 2, 1):uint()
-        if version ~= 1 and version ~= 2 then
+        if version < 1 or version > 3 then
             info = info .. " (version " .. version .. ", not decoded)"
             return
         end
@@ -226,7 +232,7 @@ local function message(tvb, pinfo, tree, off, len)
             elseif ty == 0x06 then
                 info = info .. " " .. record(r, t, tvb, stop)
             end
-            if version == 2 then
+            if version >= 2 then
                 local function bytes(field, n)
                     if r.off + n > stop then error("malformed") end
                     t:add(field, tvb(r.off, n))
@@ -278,6 +284,18 @@ local function message(tvb, pinfo, tree, off, len)
                 r.u64(f.stat_value)
             end
             info = info .. " n=" .. n
+        elseif (ty == 0x15 or ty == 0x16 or ty == 0x26) and version >= 3 then
+            -- the key handshake: HELLO nonce, CHALLENGE nonce and proof, AUTH proof
+            if ty ~= 0x16 then
+                if r.off + 16 > stop then error("malformed") end
+                t:add(f.nonce, tvb(r.off, 16))
+                r.off = r.off + 16
+            end
+            if ty ~= 0x15 then
+                if r.off + 16 > stop then error("malformed") end
+                t:add(f.proof, tvb(r.off, 16))
+                r.off = r.off + 16
+            end
         elseif ty == 0x13 or ty == 0x14 then
             -- empty body
         else
@@ -358,11 +376,11 @@ tcp_proto.dissector = dissect_tcp
 DissectorTable.get("udp.port"):add(PORT, udp_proto)
 DissectorTable.get("tcp.port"):add(PORT, tcp_proto)
 
--- Any other UDP port: magic, version 1 or 2, a known type and an exact length.
+-- Any other UDP port: magic, version 1 to 3, a known type and an exact length.
 local function heuristic(tvb, pinfo, tree)
     local len = tvb:len()
     local v = header_ok(tvb, 0, len) and tvb(2, 1):uint()
-    if v ~= 1 and v ~= 2 then return false end
+    if not v or v < 1 or v > 3 then return false end
     if not types[tvb(3, 1):uint()] or tvb(4, 2):uint() ~= len then return false end
     dissect_udp(tvb, pinfo, tree)
     return true
@@ -374,7 +392,7 @@ qasmt:register_heuristic("udp", heuristic)
 local function heuristic_tcp(tvb, pinfo, tree)
     local len = tvb:len()
     local v = header_ok(tvb, 0, len) and tvb(2, 1):uint()
-    if v ~= 1 and v ~= 2 then return false end
+    if not v or v < 1 or v > 3 then return false end
     local mlen = tvb(4, 2):uint()
     if not types[tvb(3, 1):uint()] or mlen < HDR_LEN or mlen > MAX_MSG then return false end
     pinfo.conversation = tcp_proto

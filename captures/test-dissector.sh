@@ -85,9 +85,28 @@ check "trackctl: stats reply counters decoded" "yes" "$([ "$n" -gt 10 ] && echo 
 check "trackctl: no malformed message" "0" \
   "$(ts trackctl-session.pcap 'qasmt && _ws.expert.group == "Malformed"' frame.number | wc -l)"
 
+# 5b. version 3 with a key (captures/record-trackctl-key.sh): a report with a key
+# MAC; a session without the key (one ERROR 6); one with the key (HELLO,
+# CHALLENGE, AUTH, OK, then the dump); one with a wrong key (the client stops
+# after the CHALLENGE, whose proof does not verify under its key)
+check "key: message sequence" \
+  "REPORT_REFRESH DUMP ERROR HELLO CHALLENGE AUTH OK DUMP RECORD,OK HELLO CHALLENGE" \
+  "$(ts trackctl-key.pcap 'qasmt' qasmt.type_name | tr '\n' ' ' | sed 's/ $//')"
+check "key: the report carries a key MAC" "1" \
+  "$(ts trackctl-key.pcap 'qasmt.type == 0x06 && qasmt.key_mac' frame.number | wc -l)"
+check "key: the refused session's error is code 6" "6" \
+  "$(ts trackctl-key.pcap 'qasmt.type == 0x24' qasmt.err_code)"
+check "key: nonces and proofs decoded (2 HELLO, 2 CHALLENGE: 4 nonces; 3 proofs)" "2 2 4 3" \
+  "$(echo $(ts trackctl-key.pcap 'qasmt.type == 0x15' qasmt.nonce | grep -c .) \
+          $(ts trackctl-key.pcap 'qasmt.type == 0x26' qasmt.nonce | grep -c .) \
+          $(ts trackctl-key.pcap 'qasmt.nonce' frame.number | grep -c .) \
+          $(ts trackctl-key.pcap 'qasmt.proof' frame.number | grep -c .))"
+check "key: no malformed message" "0" \
+  "$(ts trackctl-key.pcap 'qasmt && _ws.expert.group == "Malformed"' frame.number | wc -l)"
+
 # 6. the Lua dissector and the C codec agree on how many UDP tracker messages each capture holds
 if [ -x "$build/qasm-replay" ]; then
-  for cap in port-migration.pcap pcapng-many.pcapng real-100hz.pcap hijack.pcap; do
+  for cap in port-migration.pcap pcapng-many.pcapng real-100hz.pcap hijack.pcap trackctl-key.pcap; do
     c=$("$build/qasm-replay" "$corpus/$cap" --function nat --mode default --json |
         sed -n '/"tracker": {/,/}/s/.*"messages": \([0-9]*\).*/\1/p')
     l=$(ts "$cap" 'qasmt && udp && !_ws.expert' frame.number | wc -l)

@@ -108,12 +108,15 @@ int qasm_agent_report_fill(struct qasm_proto_msg *m, struct qasm_agent_conn *c,
 }
 
 ssize_t qasm_agent_report_encode(uint8_t *buf, size_t cap, struct qasm_agent_conn *c,
-                                 const struct qasm_agent_ev *ev)
+                                 const struct qasm_agent_ev *ev,
+                                 const struct qasm_auth_key *key)
 {
     struct qasm_proto_msg m;
 
     qasm_agent_report_fill(&m, c, ev);
     if (qasm_proto_report_sign(m.hdr.type, &m.u.report, c->secret) < 0)
+        return -EINVAL;
+    if (key && key->len && qasm_auth_report_sign(key, m.hdr.type, &m.u.report) < 0)
         return -EINVAL;
     return qasm_proto_encode(buf, cap, &m);
 }

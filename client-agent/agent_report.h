@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "agent_state.h"
+#include "auth.h"
 #include "proto.h"
 
 /*
@@ -25,12 +26,15 @@ int qasm_agent_report_fill(struct qasm_proto_msg *m, struct qasm_agent_conn *c,
 /*
  * qasm_agent_report_encode is qasm_agent_report_fill, then
  * qasm_proto_report_sign with the connection's secret (c->secret: OPEN and
- * REFRESH carry it, every report its MAC), then qasm_proto_encode into |buf|
- * (|cap| bytes; QASM_PROTO_MAX_MSG always suffices). Returns the message
- * length, or a negative error from qasm_proto_encode.
+ * REFRESH carry it, every report its MAC), then, with |key| (the tracker's
+ * shared key, QASM_TRACKER_KEY; NULL or empty: none), the key MAC
+ * (qasm_auth_report_sign), then qasm_proto_encode into |buf| (|cap| bytes;
+ * QASM_PROTO_MAX_MSG always suffices). Returns the message length, or a
+ * negative error from qasm_proto_encode.
  */
 ssize_t qasm_agent_report_encode(uint8_t *buf, size_t cap, struct qasm_agent_conn *c,
-                                 const struct qasm_agent_ev *ev);
+                                 const struct qasm_agent_ev *ev,
+                                 const struct qasm_auth_key *key);
 
 /*
  * qasm_agent_report_state fills |pc| with the full state of |c| as carried

@@ -38,6 +38,7 @@
 #include "clock.h"
 #include "hash.h"
 #include "htab.h"
+#include "keyfile.h"
 #include "log.h"
 #include "qasm_agent.h"
 
@@ -257,6 +258,9 @@ static int abi_ok(void)
     return v >= 0 && (v & 0xffff00) == (NGTCP2_VERSION_NUM & 0xffff00);
 }
 
+/* The tracker's shared key (QASM_TRACKER_KEY; len 0: none), set once by do_init. */
+static struct qasm_auth_key g_key;
+
 /* Called with g_init_lock held, once. */
 static int do_init(const char *tracker, unsigned flags)
 {
@@ -285,6 +289,14 @@ static int do_init(const char *tracker, unsigned flags)
     if (!tracker || !*tracker) {
         qasm_debug("QASM_TRACKER not set: inert");
         return -EINVAL;
+    }
+    if ((s = getenv("QASM_TRACKER_KEY")) != NULL && *s) {
+        char err[512];
+        if (qasm_keyfile_load(&g_key, s, err, sizeof(err)) < 0) {
+            /* Reports without the key MAC would be refused by a tracker that wants it. */
+            qasm_error("QASM_TRACKER_KEY %s: not reporting", err);
+            return -EINVAL;
+        }
     }
     if (!abi_ok()) {
         qasm_warn("libngtcp2 version 0x%06x is not the 0.12.x ABI this agent handles: "
@@ -472,7 +484,8 @@ static void send_one(struct agent_entry *e, const struct qasm_agent_ev *ev)
     log_event(e, ev);
     if (g_batch_n == BATCH_MAX || sizeof(g_batch_buf) - g_batch_used < QASM_PROTO_MAX_MSG)
         batch_send();
-    n = qasm_agent_report_encode(g_batch_buf + g_batch_used, QASM_PROTO_MAX_MSG, &e->st, ev);
+    n = qasm_agent_report_encode(g_batch_buf + g_batch_used, QASM_PROTO_MAX_MSG, &e->st, ev,
+                                 &g_key);
     if (n < 0) {
         g_stats.encode_errors++;
         return;

@@ -195,7 +195,7 @@ static void rd_report(struct rd *r, uint8_t type, struct qasm_proto_report *rep,
         return;
     if (type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH)
         rd_bytes(r, rep->secret, sizeof(rep->secret));
-    /* The tail of every report: the connection MAC, then the (reserved) key MAC. */
+    /* The tail of every report: the connection MAC, then the key MAC (lib/auth.h). */
     rd_bytes(r, rep->mac, sizeof(rep->mac));
     rep->key_mac_len = rd_u8(r);
     if (!r->err && rep->key_mac_len != 0 && rep->key_mac_len != QASM_PROTO_MAC_LEN)
@@ -431,20 +431,26 @@ int qasm_proto_decode_hdr(struct qasm_proto_hdr *h, const uint8_t *buf, size_t l
 static int known_type(uint8_t t)
 {
     return (t >= QASM_PROTO_REPORT_OPEN && t <= QASM_PROTO_REPORT_REFRESH) ||
-           (t >= QASM_PROTO_QUERY && t <= QASM_PROTO_STATS) ||
-           (t >= QASM_PROTO_RECORD && t <= QASM_PROTO_STATS_REPLY);
+           (t >= QASM_PROTO_QUERY && t <= QASM_PROTO_AUTH) ||
+           (t >= QASM_PROTO_RECORD && t <= QASM_PROTO_CHALLENGE);
 }
 
-static int decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len, uint8_t version)
+/* Versions |vmin|..|vmax|; version 1 reports end after their body. */
+static int decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len, uint8_t vmin,
+                  uint8_t vmax)
 {
     memset(&m->hdr, 0, sizeof(m->hdr));
     int rv = qasm_proto_decode_hdr(&m->hdr, buf, len);
     if (rv < 0)
         return rv;
-    if (m->hdr.version != version)
+    uint8_t version = m->hdr.version;
+    if (version < vmin || version > vmax)
         return -EPROTONOSUPPORT;
     uint8_t type = m->hdr.type;
-    if (!known_type(type))
+    /* The handshake came with version 3. */
+    if (!known_type(type) || (version < 3 && (type == QASM_PROTO_HELLO ||
+                                              type == QASM_PROTO_AUTH ||
+                                              type == QASM_PROTO_CHALLENGE)))
         return -ENOMSG;
 
     struct rd r = { buf + QASM_PROTO_HDR_LEN, buf + len, 0 };
@@ -474,6 +480,15 @@ static int decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len, uint
         break;
     case QASM_PROTO_DUMP:
     case QASM_PROTO_STATS:
+        break;
+    case QASM_PROTO_HELLO:
+    case QASM_PROTO_AUTH:
+    case QASM_PROTO_CHALLENGE:
+        memset(&m->u.auth, 0, sizeof(m->u.auth));
+        if (type != QASM_PROTO_AUTH)
+            rd_bytes(&r, m->u.auth.nonce, sizeof(m->u.auth.nonce));
+        if (type != QASM_PROTO_HELLO)
+            rd_bytes(&r, m->u.auth.proof, sizeof(m->u.auth.proof));
         break;
     case QASM_PROTO_RECORD:
         rd_conn(&r, &m->u.conn);
@@ -534,12 +549,12 @@ static int decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len, uint
 
 int qasm_proto_decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
 {
-    return decode(m, buf, len, QASM_PROTO_VERSION);
+    return decode(m, buf, len, QASM_PROTO_VERSION_MIN, QASM_PROTO_VERSION);
 }
 
 int qasm_proto_decode_v1(struct qasm_proto_msg *m, const uint8_t *buf, size_t len)
 {
-    return decode(m, buf, len, 1);
+    return decode(m, buf, len, 1, 1);
 }
 
 ssize_t qasm_proto_encode(uint8_t *buf, size_t cap, const struct qasm_proto_msg *m)
@@ -580,6 +595,14 @@ ssize_t qasm_proto_encode(uint8_t *buf, size_t cap, const struct qasm_proto_msg 
         break;
     case QASM_PROTO_DUMP:
     case QASM_PROTO_STATS:
+        break;
+    case QASM_PROTO_HELLO:
+    case QASM_PROTO_AUTH:
+    case QASM_PROTO_CHALLENGE:
+        if (type != QASM_PROTO_AUTH)
+            wr_bytes(&w, m->u.auth.nonce, sizeof(m->u.auth.nonce));
+        if (type != QASM_PROTO_HELLO)
+            wr_bytes(&w, m->u.auth.proof, sizeof(m->u.auth.proof));
         break;
     case QASM_PROTO_RECORD:
         wr_conn(&w, &m->u.conn);
@@ -680,7 +703,7 @@ ssize_t qasm_proto_report_auth_input(uint8_t *buf, size_t cap, uint8_t type,
         return -EINVAL;
     struct wr w = { buf, buf + cap, 0 };
     /* Version and type first: a MAC of one type never verifies as another. */
-    wr_u8(&w, QASM_PROTO_VERSION);
+    wr_u8(&w, QASM_PROTO_MAC_VERSION);
     wr_u8(&w, type);
     wr_report_body(&w, type, r);
     if (w.err)
@@ -738,6 +761,9 @@ const char *qasm_proto_type_name(uint8_t type)
     case QASM_PROTO_UNSUBSCRIBE: return "UNSUBSCRIBE";
     case QASM_PROTO_DUMP: return "DUMP";
     case QASM_PROTO_STATS: return "STATS";
+    case QASM_PROTO_HELLO: return "HELLO";
+    case QASM_PROTO_AUTH: return "AUTH";
+    case QASM_PROTO_CHALLENGE: return "CHALLENGE";
     case QASM_PROTO_RECORD: return "RECORD";
     case QASM_PROTO_NOT_FOUND: return "NOT_FOUND";
     case QASM_PROTO_PUSH: return "PUSH";

@@ -42,7 +42,13 @@
 
 #define QASM_PROTO_MAGIC0 0x51 /* 'Q' */
 #define QASM_PROTO_MAGIC1 0x54 /* 'T' */
-#define QASM_PROTO_VERSION 2
+#define QASM_PROTO_VERSION 3
+/* Oldest version qasm_proto_decode accepts: version 2 differs only in lacking
+ * the session handshake (HELLO, CHALLENGE, AUTH), so its messages decode as-is. */
+#define QASM_PROTO_VERSION_MIN 2
+/* The version byte a report's connection MAC covers: 2, the version that
+ * introduced it (reports are the same in versions 2 and 3). */
+#define QASM_PROTO_MAC_VERSION 2
 #define QASM_PROTO_HDR_LEN 12
 /* Largest message (header included). A report always fits one UDP datagram. */
 #define QASM_PROTO_MAX_MSG 4096
@@ -55,10 +61,13 @@
  * REPORT_REFRESH; every report carries a MAC under that secret
  * (HMAC-SHA-256 truncated to 16 bytes), so only the connection's owner can
  * change it. A report may also carry a second MAC under a key shared with
- * the tracker (reserved: length 0 or 16).
+ * the tracker (key_mac, length 0 or 16; lib/auth.h computes it).
  */
 #define QASM_PROTO_SECRET_LEN 16
 #define QASM_PROTO_MAC_LEN 16
+/* Session handshake (version 3): nonces and proofs of HELLO, CHALLENGE, AUTH. */
+#define QASM_PROTO_NONCE_LEN 16
+#define QASM_PROTO_PROOF_LEN 16
 
 /* Bounds of a connection record: more DCIDs or client addresses are refused (-E2BIG). */
 #define QASM_PROTO_MAX_DCIDS 16
@@ -84,6 +93,8 @@ enum qasm_proto_type {
     QASM_PROTO_UNSUBSCRIBE = 0x12, /* -> OK, or NOT_FOUND if no such subscription */
     QASM_PROTO_DUMP = 0x13,        /* -> RECORD per connection, then OK (count) */
     QASM_PROTO_STATS = 0x14,       /* -> STATS_REPLY */
+    QASM_PROTO_HELLO = 0x15,       /* client nonce: starts the key handshake -> CHALLENGE */
+    QASM_PROTO_AUTH = 0x16,        /* client proof of the key -> OK, or ERROR and close */
 
     /* Tracker -> middlebox / trackctl, TCP. */
     QASM_PROTO_RECORD = 0x20,      /* a connection record */
@@ -92,6 +103,7 @@ enum qasm_proto_type {
     QASM_PROTO_OK = 0x23,          /* success without a record; carries a count */
     QASM_PROTO_ERROR = 0x24,       /* request refused: code + text */
     QASM_PROTO_STATS_REPLY = 0x25, /* counters */
+    QASM_PROTO_CHALLENGE = 0x26,   /* tracker nonce and the tracker's proof of the key */
 };
 
 /* Events carried by PUSH (what changed in the connection). */
@@ -113,6 +125,7 @@ enum qasm_proto_errcode {
     QASM_PROTO_E_MALFORMED = 3, /* body does not decode */
     QASM_PROTO_E_LIMIT = 4,     /* too many subscriptions / waits on this session */
     QASM_PROTO_E_INTERNAL = 5,  /* out of memory or similar */
+    QASM_PROTO_E_AUTH = 6,      /* key handshake required or failed: the session closes */
 };
 
 /* Flags of SUBSCRIBE / UNSUBSCRIBE. */
@@ -181,7 +194,7 @@ struct qasm_proto_report {
     uint8_t secret[QASM_PROTO_SECRET_LEN];
     /* Every report: MAC under the connection's secret (qasm_proto_report_sign); all zero = none. */
     uint8_t mac[QASM_PROTO_MAC_LEN];
-    /* Reserved for a MAC under a key shared with the tracker: 0 (none) or QASM_PROTO_MAC_LEN. */
+    /* MAC under the tracker's shared key (lib/auth.h): length 0 (none) or QASM_PROTO_MAC_LEN. */
     uint8_t key_mac_len;
     uint8_t key_mac[QASM_PROTO_MAC_LEN];
 };
@@ -249,6 +262,16 @@ struct qasm_proto_stats {
     struct qasm_proto_stat s[QASM_PROTO_MAX_STATS];
 };
 
+/*
+ * HELLO (nonce), CHALLENGE (nonce, proof), AUTH (proof): the key handshake
+ * of a TCP session (docs/PROTOCOL.md, "Session authentication"); the fields
+ * a type does not carry are zero. lib/auth.h computes the proofs.
+ */
+struct qasm_proto_auth {
+    uint8_t nonce[QASM_PROTO_NONCE_LEN];
+    uint8_t proof[QASM_PROTO_PROOF_LEN];
+};
+
 /* A decoded (or to-be-encoded) message: the header and the body for its type. */
 struct qasm_proto_msg {
     struct qasm_proto_hdr hdr;
@@ -262,6 +285,7 @@ struct qasm_proto_msg {
         struct qasm_proto_ok ok;
         struct qasm_proto_error error;
         struct qasm_proto_stats stats;   /* STATS_REPLY */
+        struct qasm_proto_auth auth;     /* HELLO, CHALLENGE, AUTH */
     } u;
 };
 
@@ -293,7 +317,8 @@ int qasm_proto_decode_hdr(struct qasm_proto_hdr *h, const uint8_t *buf, size_t l
  * qasm_proto_decode decodes one whole message (|len| bytes: one datagram,
  * or the length qasm_proto_frame returned) into |m|. Returns 0, or:
  *   -EBADMSG         bad header (as qasm_proto_decode_hdr; |len| must equal the length field)
- *   -EPROTONOSUPPORT version != QASM_PROTO_VERSION (m->hdr is filled: reply with an ERROR)
+ *   -EPROTONOSUPPORT version outside QASM_PROTO_VERSION_MIN..QASM_PROTO_VERSION
+ *                    (m->hdr is filled: reply with an ERROR)
  *   -ENOMSG          unknown type (m->hdr is filled)
  *   -E2BIG           a list longer than its bound (DCIDs, clients, stats)
  *   -EPROTO          malformed body: truncated, trailing bytes, CID > 20 bytes,

@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "cid.h"
 #include "clock.h"
+#include "keyfile.h"
 #include "log.h"
 #include "mbox.h"
 #include "mbox_flags.h"
@@ -44,6 +45,8 @@ static const char usage_text[] =
 "                            as \"listen\" in the stats JSON\n"
 "  --upstream HOST:PORT      next hop or server (nat, ratelimit: required)\n"
 "  --tracker HOST:PORT       tracker TCP address (aware modes: required)\n"
+"  --tracker-key FILE        the tracker's shared key (qasm-tracker --key): prove it, and\n"
+"                            trust no tracker that cannot prove it (file mode 0600)\n"
 "  --udp-timeout DUR         idle timeout of a new entry (default 30s)\n"
 "  --udp-stream-timeout DUR  idle timeout once traffic flowed both ways (default 120s)\n"
 "  --stats-json FILE         write stats as JSON every second, at exit and on SIGUSR1\n"
@@ -94,7 +97,7 @@ enum {
     OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER,
     OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_FN_FLAG,
     OPT_STATS_ENTRIES, OPT_CORE_BATCH, OPT_HELP,
-    OPT_IO, OPT_INSIDE, OPT_OUTSIDE,
+    OPT_IO, OPT_INSIDE, OPT_OUTSIDE, OPT_TRACKER_KEY,
 };
 
 static const struct option long_opts[] = {
@@ -102,6 +105,7 @@ static const struct option long_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"upstream", required_argument, NULL, OPT_UPSTREAM},
     {"tracker", required_argument, NULL, OPT_TRACKER},
+    {"tracker-key", required_argument, NULL, OPT_TRACKER_KEY},
     {"stats-json", required_argument, NULL, OPT_STATS_JSON},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"max-datagram", required_argument, NULL, OPT_MAX_DATAGRAM},
@@ -301,6 +305,7 @@ int main(int argc, char **argv)
     const char *mode_s = NULL;
     int have_listen = 0, have_upstream = 0, have_tracker = 0;
     struct qasm_addr listen_a, upstream_a, tracker_a;
+    static struct qasm_auth_key tracker_key; /* len 0: none */
     struct qasm_relay_config rcfg;
     memset(&rcfg, 0, sizeof(rcfg));
     /* The function's flags, applied after qasm_mbox_config_init. */
@@ -318,6 +323,12 @@ int main(int argc, char **argv)
         case OPT_LISTEN: parse_addr(&listen_a, "listen", optarg); have_listen = 1; break;
         case OPT_UPSTREAM: parse_addr(&upstream_a, "upstream", optarg); have_upstream = 1; break;
         case OPT_TRACKER: parse_addr(&tracker_a, "tracker", optarg); have_tracker = 1; break;
+        case OPT_TRACKER_KEY: {
+            char kerr[512];
+            if (qasm_keyfile_load(&tracker_key, optarg, kerr, sizeof(kerr)) < 0)
+                fail("--tracker-key %s", kerr);
+            break;
+        }
         case OPT_STATS_JSON: app.stats_path = optarg; break;
         case OPT_LOG_LEVEL: {
             int l = qasm_log_level_parse(optarg);
@@ -401,6 +412,7 @@ int main(int argc, char **argv)
         po.have_tracker = have_tracker;
         if (have_tracker)
             po.tracker = tracker_a;
+        po.tracker_key = &tracker_key;
         po.stats_path = app.stats_path;
         po.stats_entries = app.stats_entries;
         po.max_packet = rcfg.max_datagram;
@@ -434,7 +446,8 @@ int main(int argc, char **argv)
     }
     listen_a = *qasm_relay_listen_addr(app.relay); /* --listen HOST:0: the port picked */
     if (mode != QASM_MBOX_DEFAULT) {
-        rv = qasm_tlink_new(&app.tl, app.loop, &tracker_a, app.m, relay_drain_cb, app.relay);
+        rv = qasm_tlink_new(&app.tl, app.loop, &tracker_a, &tracker_key, app.m, relay_drain_cb,
+                            app.relay);
         if (rv < 0) {
             fprintf(stderr, "qasm-mbox: tracker session: %s\n", strerror(-rv));
             qasm_relay_del(app.relay);

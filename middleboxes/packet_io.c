@@ -759,7 +759,7 @@ int qasm_pio_main(const struct qasm_pio_options *o)
     if (p->o.cfg.function == QASM_MBOX_LB && qasm_psort_is_local(&p->sort, &p->o.vip))
         p->vip_fd = absorb_socket(&p->o.vip);
     if (o->cfg.mode != QASM_MBOX_DEFAULT) {
-        rv = qasm_tlink_new(&p->tl, p->loop, &o->tracker, p->m, drain_cb, p);
+        rv = qasm_tlink_new(&p->tl, p->loop, &o->tracker, o->tracker_key, p->m, drain_cb, p);
         if (rv < 0) {
             fprintf(stderr, "qasm-mbox: tracker session: %s\n", strerror(-rv));
             goto out;

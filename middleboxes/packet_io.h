@@ -39,6 +39,7 @@
 #include <stddef.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "log.h"
 #include "mbox.h"
 
@@ -49,6 +50,7 @@ struct qasm_pio_options {
     const char *outside;         /* public-side interface (servers) */
     int have_tracker;
     struct qasm_addr tracker;
+    const struct qasm_auth_key *tracker_key; /* --tracker-key (NULL: none) */
     const char *stats_path;      /* --stats-json (NULL: none) */
     size_t stats_entries;        /* --stats-entries */
     size_t max_packet;           /* largest IP packet handled (default 4096; longer: dropped) */

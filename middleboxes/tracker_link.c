@@ -116,7 +116,8 @@ static void link_msg(void *ud, const struct qasm_proto_msg *msg)
 }
 
 int qasm_tlink_new(struct qasm_tlink **pl, struct ev_loop *loop, const struct qasm_addr *tracker,
-                   struct qasm_mbox *m, qasm_tlink_drain_fn drain, void *ud)
+                   const struct qasm_auth_key *key, struct qasm_mbox *m,
+                   qasm_tlink_drain_fn drain, void *ud)
 {
     *pl = NULL;
     struct qasm_tlink *l = calloc(1, sizeof(*l));
@@ -138,7 +139,7 @@ int qasm_tlink_new(struct qasm_tlink **pl, struct ev_loop *loop, const struct qa
         .on_down = link_down,
         .on_msg = link_msg,
     };
-    int rv = qasm_tsess_new(&l->s, loop, tracker, &cb, l);
+    int rv = qasm_tsess_new(&l->s, loop, tracker, key, &cb, l);
     if (rv < 0) {
         free(l->ring);
         free(l);

@@ -41,7 +41,8 @@ typedef void (*qasm_tlink_drain_fn)(void *ud);
  * or a negative errno with *pl = NULL.
  */
 int qasm_tlink_new(struct qasm_tlink **pl, struct ev_loop *loop, const struct qasm_addr *tracker,
-                   struct qasm_mbox *m, qasm_tlink_drain_fn drain, void *ud);
+                   const struct qasm_auth_key *key, struct qasm_mbox *m,
+                   qasm_tlink_drain_fn drain, void *ud);
 
 /* qasm_tlink_del closes the session and frees the link. NULL is fine. */
 void qasm_tlink_del(struct qasm_tlink *l);

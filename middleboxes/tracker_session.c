@@ -2,7 +2,8 @@
  * tracker_session.c: non-blocking TCP session to the tracker (libev).
  *
  * States: IDLE (waiting for the backoff timer) -> CONNECTING (connect in
- * progress, bounded by a timeout) -> UP. Any error in UP or CONNECTING
+ * progress, bounded by a timeout) -> [AUTH (key handshake, with a key;
+ * bounded by the same timeout)] -> UP. Any error in UP or CONNECTING
  * closes the socket and goes back to IDLE with a doubled backoff (100 ms up
  * to 5 s; reset after a successful connect).
  */
@@ -14,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@ enum tsess_state {
     TSESS_IDLE = 0,
     TSESS_CONNECTING = 1,
     TSESS_UP = 2,
+    TSESS_AUTH = 3,
 };
 
 struct qasm_tsess {
@@ -49,6 +52,8 @@ struct qasm_tsess {
     uint8_t *in;
     size_t in_len;
     struct qasm_tsess_counters c;
+    struct qasm_auth_key key;            /* len 0: no handshake */
+    uint8_t cn[QASM_PROTO_NONCE_LEN];    /* our nonce of the handshake in progress */
 };
 
 static void tsess_connect(struct qasm_tsess *s);
@@ -102,6 +107,73 @@ static void tsess_set_up(struct qasm_tsess *s)
     qasm_info("tracker %s: session up", qasm_addr_format(a, sizeof(a), &s->tracker));
     if (s->cb.on_up)
         s->cb.on_up(s->ud);
+}
+
+static int tsess_write(struct qasm_tsess *s);
+
+/* Queue a message of the handshake (sends from callers fail until UP). */
+static int tsess_queue(struct qasm_tsess *s, const struct qasm_proto_msg *m)
+{
+    ssize_t n = qasm_proto_encode(s->out + s->out_len, OUT_CAP - s->out_len, m);
+    if (n < 0)
+        return -1;
+    s->out_len += (size_t)n;
+    s->c.msgs_sent++;
+    return tsess_write(s);
+}
+
+/* Connected: up at once, or after the key handshake (HELLO first). */
+static void tsess_connected(struct qasm_tsess *s)
+{
+    if (s->key.len == 0) {
+        tsess_set_up(s);
+        return;
+    }
+    struct qasm_proto_msg m;
+    if (getrandom(s->cn, sizeof(s->cn), 0) != (ssize_t)sizeof(s->cn)) {
+        tsess_close(s, "getrandom", errno);
+        return;
+    }
+    s->state = TSESS_AUTH;
+    ev_io_stop(s->loop, &s->wio);
+    ev_io_start(s->loop, &s->rio);
+    qasm_proto_msg_init(&m, QASM_PROTO_HELLO, 0);
+    memcpy(m.u.auth.nonce, s->cn, sizeof(s->cn));
+    tsess_queue(s, &m); /* the connect timer, still running, bounds the handshake */
+}
+
+static void tsess_auth_fail(struct qasm_tsess *s, const char *why)
+{
+    char a[QASM_ADDR_STRLEN];
+    s->c.auth_failures++;
+    qasm_log(s->c.auth_failures == 1 || s->c.auth_failures % 12 == 0 ? QASM_LOG_ERROR
+                                                                    : QASM_LOG_DEBUG,
+             "tracker %s: key handshake failed: %s (auth_failures %llu)",
+             qasm_addr_format(a, sizeof(a), &s->tracker), why,
+             (unsigned long long)s->c.auth_failures);
+    tsess_close(s, "key handshake", 0);
+}
+
+/* A message during the handshake: CHALLENGE (check the tracker's proof, prove ours), then OK. */
+static void tsess_auth_msg(struct qasm_tsess *s, const struct qasm_proto_msg *m)
+{
+    if (m->hdr.type == QASM_PROTO_CHALLENGE) {
+        if (!qasm_auth_proof_ok(&s->key, QASM_AUTH_TRACKER, s->cn, m->u.auth.nonce,
+                                m->u.auth.proof)) {
+            tsess_auth_fail(s, "the tracker did not prove the key");
+            return;
+        }
+        struct qasm_proto_msg r;
+        qasm_proto_msg_init(&r, QASM_PROTO_AUTH, 0);
+        qasm_auth_proof(&s->key, QASM_AUTH_CLIENT, s->cn, m->u.auth.nonce, r.u.auth.proof);
+        tsess_queue(s, &r);
+    } else if (m->hdr.type == QASM_PROTO_OK) {
+        tsess_set_up(s);
+    } else if (m->hdr.type == QASM_PROTO_ERROR) {
+        tsess_auth_fail(s, m->u.error.text);
+    } else {
+        tsess_auth_fail(s, "unexpected message");
+    }
 }
 
 /* Writes what the socket takes; returns 0, or -1 after closing the session. */
@@ -168,9 +240,11 @@ static void tsess_read(struct qasm_tsess *s)
                 continue;
             }
             s->c.msgs_recv++;
-            if (s->cb.on_msg)
+            if (s->state == TSESS_AUTH)
+                tsess_auth_msg(s, &m);
+            else if (s->cb.on_msg)
                 s->cb.on_msg(s->ud, &m);
-            if (s->state != TSESS_UP)
+            if (s->state != TSESS_UP && s->state != TSESS_AUTH)
                 return; /* a send from the callback failed and closed the session */
         }
         if (off > 0) {
@@ -185,7 +259,7 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     struct qasm_tsess *s = w->data;
-    if (s->state == TSESS_UP)
+    if (s->state == TSESS_UP || s->state == TSESS_AUTH)
         tsess_read(s);
 }
 
@@ -203,12 +277,12 @@ static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
             tsess_close(s, "connect", err);
             return;
         }
-        tsess_set_up(s);
+        tsess_connected(s);
         if (s->state == TSESS_UP)
             tsess_write(s);
         return;
     }
-    if (s->state == TSESS_UP)
+    if (s->state == TSESS_UP || s->state == TSESS_AUTH)
         tsess_write(s);
 }
 
@@ -217,8 +291,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct qasm_tsess *s = w->data;
-    if (s->state == TSESS_CONNECTING)
-        tsess_close(s, "timeout", 0);
+    if (s->state == TSESS_CONNECTING || s->state == TSESS_AUTH)
+        tsess_close(s, s->state == TSESS_AUTH ? "key handshake timeout" : "timeout", 0);
     else if (s->state == TSESS_IDLE)
         tsess_connect(s);
 }
@@ -238,7 +312,10 @@ static void tsess_connect(struct qasm_tsess *s)
     ev_io_set(&s->rio, fd, EV_READ);
     ev_io_set(&s->wio, fd, EV_WRITE);
     if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
-        tsess_set_up(s);
+        s->state = TSESS_CONNECTING;
+        ev_timer_set(&s->timer, CONNECT_TIMEOUT, 0.);
+        ev_timer_start(s->loop, &s->timer);
+        tsess_connected(s);
         return;
     }
     if (errno != EINPROGRESS) {
@@ -253,7 +330,8 @@ static void tsess_connect(struct qasm_tsess *s)
 }
 
 int qasm_tsess_new(struct qasm_tsess **ps, struct ev_loop *loop, const struct qasm_addr *tracker,
-                   const struct qasm_tsess_callbacks *cb, void *ud)
+                   const struct qasm_auth_key *key, const struct qasm_tsess_callbacks *cb,
+                   void *ud)
 {
     *ps = NULL;
     if (tracker->family != AF_INET && tracker->family != AF_INET6)
@@ -273,6 +351,8 @@ int qasm_tsess_new(struct qasm_tsess **ps, struct ev_loop *loop, const struct qa
     s->tracker = *tracker;
     s->cb = *cb;
     s->ud = ud;
+    if (key)
+        s->key = *key;
     s->fd = -1;
     s->backoff = BACKOFF_MIN;
     ev_io_init(&s->rio, rio_cb, -1, EV_READ);

@@ -19,6 +19,7 @@
 #include <ev.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "clock.h"
 #include "proto.h"
 
@@ -43,15 +44,21 @@ struct qasm_tsess_counters {
     uint64_t send_overflow;   /* requests refused because the output buffer was full */
     uint64_t bytes_sent;
     uint64_t bytes_recv;
+    uint64_t auth_failures;   /* key handshakes failed: the tracker did not prove the key, or refused ours */
 };
 
 /*
  * qasm_tsess_new creates a session to |tracker| on |loop| and starts
- * connecting. |cb| and |ud| are borrowed for the session's life. Returns 0,
- * or -ENOMEM / -EINVAL with *ps = NULL.
+ * connecting. |cb| and |ud| are borrowed for the session's life. With |key|
+ * (copied; NULL or an empty key: none) every connect is followed by the key
+ * handshake (docs/PROTOCOL.md, "Session authentication"): the session is up
+ * only once the tracker proved the key and accepted our proof; a tracker
+ * that cannot prove it is never trusted (the session retries with backoff,
+ * counted in auth_failures). Returns 0, or -ENOMEM / -EINVAL with *ps = NULL.
  */
 int qasm_tsess_new(struct qasm_tsess **ps, struct ev_loop *loop, const struct qasm_addr *tracker,
-                   const struct qasm_tsess_callbacks *cb, void *ud);
+                   const struct qasm_auth_key *key, const struct qasm_tsess_callbacks *cb,
+                   void *ud);
 
 /* qasm_tsess_del closes the session (no callback) and frees it. NULL is fine. */
 void qasm_tsess_del(struct qasm_tsess *s);

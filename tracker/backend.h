@@ -44,6 +44,13 @@ struct qasm_backend_config {
      */
     void (*lookup_done)(void *arg, const struct qasm_cid *cid, int found);
     void *arg;
+    /*
+     * --store-auth: AUTH on every Redis connection before anything else
+     * (|auth_user| NULL: the password alone, "requirepass"; else an ACL
+     * user). NULL |auth_pass|: no AUTH. Borrowed for the backend's life.
+     */
+    const char *auth_user;
+    const char *auth_pass;
 };
 
 /*

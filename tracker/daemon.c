@@ -15,17 +15,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "addr.h"
 #include "backend.h"
 #include "cid.h"
 #include "clock.h"
 #include "hash.h"
 #include "htab.h"
+#include "keyfile.h"
 #include "log.h"
 #include "proto.h"
 #include "store.h"
@@ -69,6 +72,8 @@ struct session {
     size_t nsubs;
     struct qasm_addr peer;
     int dead; /* output over the limit: closed from the next I/O callback */
+    int authenticated;            /* proved the key (always 1 without --key) */
+    struct qasm_access_sess auth; /* the key handshake (tracker/access.h) */
     struct session *prev, *next;
 };
 
@@ -106,6 +111,7 @@ struct tracker {
     qasm_duration max_wait;
     size_t max_subs;              /* per session (subscriptions + waits) */
     size_t max_sessions;
+    struct qasm_access access;    /* --key, --trust, --allow */
     struct counters n;
 };
 
@@ -735,6 +741,13 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "sessions_total", t->n.sessions_total);
     add_stat(st, "sessions_dropped_slow", t->n.sessions_dropped_slow);
     add_stat(st, "limit_errors", t->n.limit_errors);
+    add_stat(st, "auth_ok", t->access.n.auth_ok);
+    add_stat(st, "auth_failed", t->access.n.auth_failed);
+    add_stat(st, "auth_required", t->access.n.auth_required);
+    add_stat(st, "allow_refused", t->access.n.allow_refused);
+    add_stat(st, "reports_key_mac", t->access.n.reports_key_mac);
+    add_stat(st, "rejected_key_mac", t->access.n.rejected_key_mac);
+    add_stat(st, "rejected_no_key_mac", t->access.n.rejected_no_key_mac);
     qasm_backend_stats(t->be, st);
 }
 
@@ -772,12 +785,67 @@ static void warn_refused(int rv, const struct qasm_proto_msg *m, const struct qa
     quiet = 0;
 }
 
+/* The key policy refuses a report (counted; one log line per second at most). */
+static int report_refused(struct tracker *t, const struct qasm_proto_msg *m,
+                          const struct qasm_addr *src, qasm_tstamp now)
+{
+    static qasm_tstamp last;
+    if (qasm_access_report(&t->access, m->hdr.type, &m->u.report) == 0)
+        return 0;
+    if (last == 0 || now - last >= QASM_SEC) {
+        char a[QASM_ADDR_STRLEN];
+        qasm_warn("refused %s from %s: %s (rejected_key_mac %llu, rejected_no_key_mac %llu)",
+                  qasm_proto_type_name(m->hdr.type), qasm_addr_format(a, sizeof(a), src),
+                  m->u.report.key_mac_len ? "key MAC does not verify" : "no key MAC",
+                  (unsigned long long)t->access.n.rejected_key_mac,
+                  (unsigned long long)t->access.n.rejected_no_key_mac);
+        last = now;
+    }
+    return 1;
+}
+
+/*
+ * A session that did not prove the key: its one ERROR is written now (it is
+ * small: the socket takes it), then the session closes (s->dead).
+ */
+static void session_refuse(struct session *s)
+{
+    static qasm_tstamp last;
+    qasm_tstamp now = qasm_now();
+    if (last == 0 || now - last >= QASM_SEC) {
+        char a[QASM_ADDR_STRLEN];
+        qasm_warn("session from %s did not prove the key: closed (auth_failed %llu, "
+                  "auth_required %llu)", qasm_addr_format(a, sizeof(a), &s->peer),
+                  (unsigned long long)s->t->access.n.auth_failed,
+                  (unsigned long long)s->t->access.n.auth_required);
+        last = now;
+    }
+    while (s->woff < s->wlen) {
+        ssize_t n = write(s->fd, s->wbuf + s->woff, s->wlen - s->woff);
+        if (n <= 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        s->woff += (size_t)n;
+    }
+    shutdown(s->fd, SHUT_WR);
+    s->wlen = s->woff = 0;
+    s->dead = 1;
+}
+
 /* One whole message from a TCP session. */
 static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
 {
     struct tracker *t = s->t;
-    struct qasm_proto_msg m;
+    struct qasm_proto_msg m, out;
     int rv = qasm_proto_decode(&m, buf, len);
+    int act = qasm_access_session_msg(&t->access, &s->auth, &s->authenticated, rv, &m, &out);
+    if (act != QASM_ACCESS_HANDLE) {
+        session_send(s, &out);
+        if (act == QASM_ACCESS_CLOSE)
+            session_refuse(s);
+        return;
+    }
     if (rv == -EPROTONOSUPPORT) {
         t->n.bad_version_tcp++;
         send_error(s, m.hdr.req_id, QASM_PROTO_E_VERSION, "unsupported version");
@@ -813,6 +881,8 @@ static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
         if (qasm_proto_is_report(m.hdr.type)) {
             /* Reports over TCP are accepted too (the peer address is the source). */
             qasm_tstamp now = qasm_now();
+            if (report_refused(t, &m, &s->peer, now))
+                return;
             rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &s->peer, now);
             warn_refused(rv, &m, &s->peer, now);
             t->n.reports_accepted += rv >= 0;
@@ -946,6 +1016,30 @@ static void unmap_v4(struct qasm_addr *a)
     }
 }
 
+/* --allow, and the key handshake's state: 0 if the peer may not open a session. */
+static int session_admit(struct tracker *t, struct session *s)
+{
+    static qasm_tstamp last;
+    uint8_t tn[QASM_PROTO_NONCE_LEN];
+    if (!qasm_access_allowed(&t->access, &s->peer)) {
+        qasm_tstamp now = qasm_now();
+        if (last == 0 || now - last >= QASM_SEC) {
+            char a[QASM_ADDR_STRLEN];
+            qasm_warn("session from %s refused: not in --allow (allow_refused %llu)",
+                      qasm_addr_format(a, sizeof(a), &s->peer),
+                      (unsigned long long)t->access.n.allow_refused);
+            last = now;
+        }
+        return 0;
+    }
+    if (t->access.key.len && getrandom(tn, sizeof(tn), 0) != (ssize_t)sizeof(tn)) {
+        qasm_error("getrandom: %s: refusing a session", strerror(errno));
+        return 0;
+    }
+    s->authenticated = qasm_access_sess_init(&t->access, &s->auth, tn);
+    return 1;
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
@@ -980,6 +1074,12 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         s->rbuf = rb;
         qasm_addr_from_sockaddr(&s->peer, (struct sockaddr *)&ss, sl);
         unmap_v4(&s->peer);
+        if (!session_admit(t, s)) {
+            free(s);
+            free(rb);
+            close(fd);
+            continue;
+        }
         ev_io_init(&s->rio, session_read_cb, fd, EV_READ);
         ev_io_init(&s->wio, session_write_cb, fd, EV_WRITE);
         s->rio.data = s->wio.data = s;
@@ -1039,6 +1139,8 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
                 t->n.unexpected_udp++;
                 continue;
             }
+            if (report_refused(t, &m, &src, now))
+                continue;
             rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &src, now);
             warn_refused(rv, &m, &src, now);
             if (rv >= 0)
@@ -1188,21 +1290,30 @@ static void usage(FILE *f)
             "  --close-linger DUR   keep closed connections this long (default 2s)\n"
             "  --max-conns N        global connection cap (default 1000000; 0 = none)\n"
             "  --max-per-ip N       connections per reporting client IP (default 1024; 0 = none)\n"
-            "  --trust source|any   source: accept a report only for a client address whose IP\n"
-            "                       is the datagram's source IP (default); any: accept all\n"
+            "  --trust source|any|mac  source: accept a report only for a client address whose\n"
+            "                       IP is the datagram's source IP (default); any: from any\n"
+            "                       source; mac: only a report whose key MAC verifies under\n"
+            "                       --key, from any source (agents behind NAT, IPv6 <-> IPv4)\n"
+            "  --key FILE           shared key (16..256 bytes; the file must not be readable by\n"
+            "                       group or other): TCP sessions must prove it before any\n"
+            "                       request is answered; a report's key MAC must verify\n"
+            "  --allow PREFIX       only peers in IP[/BITS] may open TCP sessions (repeatable,\n"
+            "                       up to %d; default: all)\n"
             "  --max-wait DUR       cap on a QUERY's wait (default 1s)\n"
             "  --max-subs N         subscriptions + waits per session (default 1000000)\n"
             "  --max-sessions N     concurrent TCP sessions (default 1024)\n"
             "  --store SPEC         where the state lives: memory (default, this process),\n"
             "                       redis://HOST:PORT or redis-cluster://HOST:PORT[,HOST:PORT...]\n"
             "                       (trackers on one Redis share their connections; docs/SCALE-OUT.md)\n"
+            "  --store-auth FILE    Redis AUTH: the file holds PASSWORD or USER PASSWORD (ACL),\n"
+            "                       one line, readable by its owner only\n"
             "  --store-timeout DUR  how long a QUERY without wait, not known here, waits for the\n"
             "                       shared store (default 100ms; then NOT_FOUND)\n"
             "  --log-level LEVEL    debug|info|warn|error|off (default info)\n"
             "  -h, --help           this text\n"
             "Signals: SIGTERM/SIGINT exit cleanly; SIGUSR1 prints counters to stderr.\n"
             "DUR: 250ms, 2s, 1.5s, 100us; a bare number is seconds.\n",
-            MAX_LISTEN, QASM_PROTO_DEFAULT_PORT);
+            MAX_LISTEN, QASM_PROTO_DEFAULT_PORT, QASM_ACCESS_MAX_ALLOW);
 }
 
 static int parse_size(size_t *out, const char *s)
@@ -1213,6 +1324,36 @@ static int parse_size(size_t *out, const char *s)
     if (errno || end == s || *end || s[0] == '-')
         return -1;
     *out = (size_t)v;
+    return 0;
+}
+
+/*
+ * --store-auth FILE: "PASSWORD" (Redis requirepass) or "USER PASSWORD" (an
+ * ACL user) on one line, in a file only its owner may read (the store holds
+ * the connections' secrets: docs/TRACKER.md).
+ */
+static int read_store_auth(const char *path, const char **user, const char **pass)
+{
+    static char buf[1024];
+    char err[512];
+    size_t n;
+    if (qasm_keyfile_read(path, buf, sizeof(buf), &n, err, sizeof(err)) < 0) {
+        fprintf(stderr, "qasm-tracker: --store-auth %s\n", err);
+        return -1;
+    }
+    char *sp = strchr(buf, ' ');
+    if (n == 0 || strchr(buf, '\n') || (sp && (sp == buf || sp[1] == '\0'))) {
+        fprintf(stderr, "qasm-tracker: --store-auth %s: one line, PASSWORD or USER PASSWORD\n",
+                path);
+        return -1;
+    }
+    *user = NULL;
+    *pass = buf;
+    if (sp) {
+        *sp = '\0';
+        *user = buf;
+        *pass = sp + 1;
+    }
     return 0;
 }
 
@@ -1231,6 +1372,9 @@ int main(int argc, char **argv)
         { "max-conns", required_argument, NULL, 'm' },
         { "max-per-ip", required_argument, NULL, 'p' },
         { "trust", required_argument, NULL, 'T' },
+        { "key", required_argument, NULL, 'K' },
+        { "store-auth", required_argument, NULL, 'P' },
+        { "allow", required_argument, NULL, 'A' },
         { "max-wait", required_argument, NULL, 'w' },
         { "max-subs", required_argument, NULL, 's' },
         { "max-sessions", required_argument, NULL, 'S' },
@@ -1251,6 +1395,7 @@ int main(int argc, char **argv)
     t.max_sessions = 1024;
     t.store_timeout = 100 * QASM_MS;
     const char *store_spec = "memory";
+    const char *store_user = NULL, *store_pass = NULL;
 
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1282,11 +1427,29 @@ int main(int argc, char **argv)
             break;
         case 'T':
             if (strcmp(optarg, "source") == 0)
-                cfg.trust_any = 0;
+                t.access.trust = QASM_TRUST_SOURCE;
             else if (strcmp(optarg, "any") == 0)
-                cfg.trust_any = 1;
+                t.access.trust = QASM_TRUST_ANY;
+            else if (strcmp(optarg, "mac") == 0)
+                t.access.trust = QASM_TRUST_MAC;
             else
                 die_flag("--trust", optarg);
+            break;
+        case 'K': {
+            char err[512];
+            if (qasm_keyfile_load(&t.access.key, optarg, err, sizeof(err)) < 0) {
+                fprintf(stderr, "qasm-tracker: --key %s\n", err);
+                return 2;
+            }
+            break;
+        }
+        case 'A':
+            if (qasm_access_allow_add(&t.access, optarg) < 0)
+                die_flag("--allow", optarg);
+            break;
+        case 'P':
+            if (read_store_auth(optarg, &store_user, &store_pass) < 0)
+                return 2;
             break;
         case 'w':
             if (qasm_duration_parse(&t.max_wait, optarg) < 0)
@@ -1324,6 +1487,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "qasm-tracker: unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;
     }
+    if (t.access.trust == QASM_TRUST_MAC && t.access.key.len == 0) {
+        fprintf(stderr, "qasm-tracker: --trust mac needs --key FILE\n");
+        return 2;
+    }
+    cfg.trust_any = qasm_access_store_trust_any(&t.access);
     qasm_log_init("qasm-tracker", (enum qasm_log_level)level);
     if (nlisten == 0) {
         qasm_addr_parse(&listen_addrs[0], "127.0.0.1:4790");
@@ -1346,6 +1514,7 @@ int main(int argc, char **argv)
     struct qasm_backend_config bcfg = {
         .loop = t.loop, .store = t.store, .ttl = cfg.ttl, .close_linger = cfg.close_linger,
         .lookup_done = on_lookup_done, .arg = &t,
+        .auth_user = store_user, .auth_pass = store_pass,
     };
     char err[256] = "";
     int brv = qasm_backend_new(&t.be, store_spec, &bcfg, err, sizeof(err));
@@ -1357,9 +1526,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "qasm-tracker: --store %s: %s\n", store_spec, strerror(-brv));
         return 1;
     }
-    for (int i = 0; i < nlisten; i++)
+    for (int i = 0; i < nlisten; i++) {
+        if (t.access.key.len == 0 && !qasm_access_is_loopback(&listen_addrs[i])) {
+            char a[QASM_ADDR_STRLEN];
+            qasm_warn("listening on %s without --key: anyone who reaches it can read every "
+                      "connection's linkage (dump, query, subscribe); see docs/TRACKER.md",
+                      qasm_addr_format(a, sizeof(a), &listen_addrs[i]));
+        }
         if (open_listeners(&t, &listen_addrs[i]) < 0)
             return 1;
+    }
 
     double tick = (double)cfg.ttl / 8e9;
     if (cfg.close_linger && (double)cfg.close_linger / 8e9 < tick)

@@ -3,7 +3,7 @@
 LIB_SRCS += lib/proto.c
 
 PROGS += qasm-tracker
-qasm-tracker_SRCS := tracker/daemon.c tracker/store.c tracker/redis.c tracker/slots.c
+qasm-tracker_SRCS := tracker/daemon.c tracker/access.c tracker/store.c tracker/redis.c tracker/slots.c
 qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
@@ -13,6 +13,10 @@ UNIT_TESTS += test_proto
 test_proto_SRCS := tests/unit/test_proto.c
 test_proto_LIBS = $(CMOCKA_LIBS)
 
+UNIT_TESTS += test_auth
+test_auth_SRCS := tests/unit/test_auth.c tracker/access.c
+test_auth_LIBS = $(CMOCKA_LIBS)
+
 UNIT_TESTS += test_store
 test_store_SRCS := tests/unit/test_store.c tracker/store.c
 test_store_LIBS = $(CMOCKA_LIBS)
@@ -20,7 +24,7 @@ test_store_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/tracker.sh
 
 FUZZ_TARGETS += fuzz_proto
-fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c tracker/store.c
+fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c tracker/store.c tracker/access.c
 
 # The tracker benchmark (beside redis-server); `qasm-bench tracker` runs it.
 PROGS += qasm-tracker-bench
@@ -30,6 +34,8 @@ INTEG_TESTS += tests/integration/tracker_robust.sh
 # An attacker who reads the tracker forges reports and sends the victim's DCIDs
 # into every aware middlebox: refused (reports bound to the connection's owner).
 INTEG_TESTS += tests/integration/tracker_hijack.sh
+# Who may read and write the tracker: --key (sessions, key MACs), --trust mac, --allow.
+INTEG_TESTS += tests/integration/tracker_key.sh
 
 # Scale-out (issue 10): shared stores behind tracker/backend.h, Redis and
 # Redis Cluster (tracker/redis.c, slot routing in tracker/slots.c).
@@ -41,6 +47,8 @@ test_slots_LIBS = $(CMOCKA_LIBS)
 
 # The tracker's tests against Redis, two trackers on one Redis, Redis down/back.
 INTEG_TESTS += tests/integration/tracker_redis.sh
+# Redis with requirepass / an ACL user: --store-auth FILE, and a clear failure without.
+INTEG_TESTS += tests/integration/tracker_redis_auth.sh
 
 UNIT_TESTS += test_store_apply
 test_store_apply_SRCS := tests/unit/test_store_apply.c tracker/store.c

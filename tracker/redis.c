@@ -76,6 +76,7 @@ struct node {
 };
 
 struct counters {
+    uint64_t auth_errors; /* AUTH refused, or NOAUTH replies (a password is needed) */
     uint64_t writes, write_errors, unsent, lookups, lookup_hits;
     uint64_t remote_applied, remote_stale, remote_gaps, reconnects, redirects;
 };
@@ -194,13 +195,55 @@ static int cmd_send(struct qasm_backend *b, unsigned slot, reply_fn fn, void *pr
 
 static struct node *node_find_or_add(struct qasm_backend *b, const char *host, int port);
 
+/*
+ * An AUTH that failed, or a command refused for want of one: counted, and
+ * said (every 10 s at most): everything else the store does will fail too.
+ */
+static void auth_failed(struct qasm_backend *b, const redisAsyncContext *ac, const char *what)
+{
+    static qasm_tstamp last;
+    const struct node *n = ac ? ac->data : NULL;
+    qasm_tstamp now = qasm_now();
+    b->n.auth_errors++;
+    if (last != 0 && now - last < 10 * QASM_SEC)
+        return;
+    last = now;
+    qasm_error("redis %s:%d: %s (store_auth_errors %llu)", n ? n->host : "?", n ? n->port : 0,
+               what, (unsigned long long)b->n.auth_errors);
+}
+
+static void on_auth(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct qasm_backend *b = privdata;
+    redisReply *r = reply;
+    if (b->closing || r == NULL || r->type != REDIS_REPLY_ERROR)
+        return;
+    char what[256];
+    snprintf(what, sizeof(what), "AUTH refused: %.*s (check --store-auth)", (int)r->len, r->str);
+    auth_failed(b, ac, what);
+}
+
+/* AUTH first on a new context: hiredis sends commands in the order they were issued. */
+static void send_auth(struct qasm_backend *b, redisAsyncContext *ac)
+{
+    if (b->cfg.auth_pass == NULL)
+        return;
+    if (b->cfg.auth_user)
+        redisAsyncCommand(ac, on_auth, b, "AUTH %s %s", b->cfg.auth_user, b->cfg.auth_pass);
+    else
+        redisAsyncCommand(ac, on_auth, b, "AUTH %s", b->cfg.auth_pass);
+}
+
 static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
-    (void)ac;
     struct cmd *x = privdata;
     struct qasm_backend *b = x->b;
     redisReply *r = reply;
     b->inflight--;
+    if (!b->closing && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0)
+        auth_failed(b, ac, b->cfg.auth_pass ? "NOAUTH: the AUTH was not accepted"
+                                            : "NOAUTH: the server needs a password "
+                                              "(--store-auth FILE)");
     if (b->closing) {
         if (x->fn)
             x->fn(b, NULL, x->priv); /* frees what it holds, does nothing else */
@@ -288,6 +331,7 @@ static void node_connect(struct node *n)
     redisLibevAttach(b->cfg.loop, ac);
     redisAsyncSetConnectCallback(ac, on_cmd_connect);
     redisAsyncSetDisconnectCallback(ac, on_cmd_disconnect);
+    send_auth(b, ac);
     n->ac = ac;
 }
 
@@ -471,6 +515,7 @@ static void sub_connect(struct qasm_backend *b)
     redisLibevAttach(b->cfg.loop, ac);
     redisAsyncSetConnectCallback(ac, on_sub_connect);
     redisAsyncSetDisconnectCallback(ac, on_sub_disconnect);
+    send_auth(b, ac);
     redisAsyncCommand(ac, on_message, b, "SUBSCRIBE %s", CHANNEL);
     b->sub = ac;
     b->sub_node = i;
@@ -578,6 +623,7 @@ static void shard_connect(struct node *n)
     redisLibevAttach(b->cfg.loop, ac);
     redisAsyncSetConnectCallback(ac, on_shard_connect);
     redisAsyncSetDisconnectCallback(ac, on_shard_disconnect);
+    send_auth(b, ac);
     n->sub = ac;
 }
 
@@ -1152,5 +1198,6 @@ void qasm_backend_stats(const struct qasm_backend *b, struct qasm_proto_stats *s
     add(st, "store_remote_stale", b->n.remote_stale);
     add(st, "store_remote_gaps", b->n.remote_gaps);
     add(st, "store_reconnects", b->n.reconnects);
+    add(st, "store_auth_errors", b->n.auth_errors);
     add(st, "store_redirects", b->n.redirects);
 }

@@ -19,8 +19,10 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "cid.h"
 #include "clock.h"
+#include "keyfile.h"
 #include "proto.h"
 
 #define EXIT_NOTFOUND 1
@@ -49,6 +51,7 @@ struct opts {
     int type;
     uint8_t secret[QASM_PROTO_SECRET_LEN];
     int secret_set;
+    struct qasm_auth_key key; /* --key: sessions prove it, reports carry a key MAC */
 };
 
 static void usage(FILE *f)
@@ -66,6 +69,7 @@ static void usage(FILE *f)
         "                             subscribe (to one connection, or to all) and print\n"
         "                             every push until interrupted or N pushes\n"
         "  stats                      the tracker's counters\n"
+        "  keygen FILE                write a new shared key (mode 0600; never overwrites)\n"
         "  report --odcid HEX --client IP:PORT [--server IP:PORT] [--dcid HEX]...\n"
         "         [--client0 IP:PORT] [--scid HEX] [--seq N] [--dcid-seq N]\n"
         "         [--type open|dcid|retire|addr|close|refresh] [--close] [--secret HEX]\n"
@@ -80,6 +84,9 @@ static void usage(FILE *f)
         "options:\n"
         "  --tracker HOST:PORT        tracker address, IPv4 or [IPv6]\n"
         "  --json                     JSON output (one object; watch: one per line)\n"
+        "  --key FILE                 the tracker's shared key: prove it (and check the\n"
+        "                             tracker's proof) before any request; report: add a\n"
+        "                             key MAC\n"
         "  --timeout DUR              give up waiting for a reply after DUR (default 5s;\n"
         "                             watch waits forever unless given)\n"
         "  -h, --help                 this text\n"
@@ -218,6 +225,37 @@ static int recv_msg(struct conn *c, struct qasm_proto_msg *m)
     }
 }
 
+/*
+ * The key handshake (docs/PROTOCOL.md, "Session authentication"): HELLO,
+ * the tracker's CHALLENGE must carry its proof of the key (else this is not
+ * our tracker), then AUTH and its OK. Returns 0 or a reason.
+ */
+static const char *handshake(struct conn *c, const struct opts *o)
+{
+    struct qasm_proto_msg m;
+    uint8_t cn[QASM_PROTO_NONCE_LEN];
+    if (getrandom(cn, sizeof(cn), 0) != (ssize_t)sizeof(cn))
+        return "getrandom failed";
+    qasm_proto_msg_init(&m, QASM_PROTO_HELLO, 1);
+    memcpy(m.u.auth.nonce, cn, sizeof(cn));
+    if (send_msg(c, &m) < 0 || recv_msg(c, &m) < 0)
+        return "no answer to HELLO";
+    if (m.hdr.type == QASM_PROTO_ERROR)
+        return m.u.error.text[0] ? "the tracker refused HELLO (has it a key?)" : "ERROR";
+    if (m.hdr.type != QASM_PROTO_CHALLENGE ||
+        !qasm_auth_proof_ok(&o->key, QASM_AUTH_TRACKER, cn, m.u.auth.nonce, m.u.auth.proof))
+        return "the tracker did not prove the key";
+    uint8_t tn[QASM_PROTO_NONCE_LEN];
+    memcpy(tn, m.u.auth.nonce, sizeof(tn));
+    qasm_proto_msg_init(&m, QASM_PROTO_AUTH, 2);
+    qasm_auth_proof(&o->key, QASM_AUTH_CLIENT, cn, tn, m.u.auth.proof);
+    if (send_msg(c, &m) < 0 || recv_msg(c, &m) < 0)
+        return "no answer to AUTH";
+    if (m.hdr.type != QASM_PROTO_OK)
+        return "the tracker refused our proof (wrong key)";
+    return NULL;
+}
+
 static int connect_or_die(struct conn *c, const struct opts *o)
 {
     char a[QASM_ADDR_STRLEN];
@@ -226,6 +264,12 @@ static int connect_or_die(struct conn *c, const struct opts *o)
     if (rv < 0) {
         fprintf(stderr, "qasm-trackctl: cannot connect to %s: %s\n",
                 qasm_addr_format(a, sizeof(a), &o->tracker), strerror(-rv));
+        exit(EXIT_FAIL);
+    }
+    const char *why = o->key.len ? handshake(c, o) : NULL;
+    if (why) {
+        fprintf(stderr, "qasm-trackctl: %s: %s\n", qasm_addr_format(a, sizeof(a), &o->tracker),
+                why);
         exit(EXIT_FAIL);
     }
     return 0;
@@ -500,6 +544,10 @@ static int cmd_report(struct opts *o)
         fprintf(stderr, "qasm-trackctl: cannot sign the report\n");
         return EXIT_FAIL;
     }
+    if (o->key.len && qasm_auth_report_sign(&o->key, (uint8_t)type, &m.u.report) < 0) {
+        fprintf(stderr, "qasm-trackctl: cannot add the key MAC\n");
+        return EXIT_FAIL;
+    }
     char shex[2 * QASM_PROTO_SECRET_LEN + 1] = "";
     for (size_t i = 0; o->secret_set && i < sizeof(o->secret); i++)
         snprintf(shex + 2 * i, 3, "%02x", o->secret[i]);
@@ -572,6 +620,7 @@ int main(int argc, char **argv)
         { "close", no_argument, NULL, 'x' },
         { "type", required_argument, NULL, 'y' },
         { "secret", required_argument, NULL, 'K' },
+        { "key", required_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -659,6 +708,14 @@ int main(int argc, char **argv)
             o.secret_set = 1;
             break;
         }
+        case 'k': {
+            char err[512];
+            if (qasm_keyfile_load(&o.key, optarg, err, sizeof(err)) < 0) {
+                fprintf(stderr, "qasm-trackctl: --key %s\n", err);
+                return EXIT_USAGE;
+            }
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -685,8 +742,16 @@ int main(int argc, char **argv)
         return cmd_stats(&o);
     if (strcmp(cmd, "report") == 0 && nargs == 0)
         return cmd_report(&o);
+    if (strcmp(cmd, "keygen") == 0 && nargs == 1) {
+        char err[512];
+        if (qasm_keyfile_generate(arg, err, sizeof(err)) < 0) {
+            fprintf(stderr, "qasm-trackctl: keygen %s\n", err);
+            return EXIT_FAIL;
+        }
+        return 0;
+    }
     if (strcmp(cmd, "dump") && strcmp(cmd, "query") && strcmp(cmd, "watch") &&
-        strcmp(cmd, "stats") && strcmp(cmd, "report"))
+        strcmp(cmd, "stats") && strcmp(cmd, "report") && strcmp(cmd, "keygen"))
         die_usage("unknown command '%s'", cmd);
     die_usage("wrong arguments for '%s'", cmd);
 }

@@ -5,14 +5,19 @@
  * reports are applied to a store (trust any, tiny caps, time from the
  * input) so the store core is fuzzed through the codec too: each report as
  * it came (a fuzzer cannot forge a MAC: the refusal paths) and signed with
- * one owner's secret (the paths that change a connection).
+ * one owner's secret (the paths that change a connection). Every frame also
+ * goes through the key handshake of a session (tracker/access.h, with a
+ * key), and every report through the key-MAC admission, as it came and
+ * signed with the key (which must then verify).
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "proto.h"
+#include "../../tracker/access.h"
 #include "../../tracker/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,6 +42,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     qasm_proto_decode(&m, data, size);
     qasm_proto_decode_v1(&m, data, size);
     static const uint8_t owner[QASM_PROTO_SECRET_LEN] = { 0x0f, 0x0e, 0x0d };
+    static struct qasm_access acc;
+    static struct qasm_access_sess sess;
+    static struct qasm_proto_msg reply;
+    static const uint8_t tn[QASM_PROTO_NONCE_LEN] = { 0x7a };
+    if (acc.key.len == 0 && qasm_auth_key_set(&acc.key, "fuzz key 16 bytes", 17) != 0)
+        abort();
+    acc.trust = (enum qasm_access_trust)(size % 3);
+    int authenticated = qasm_access_sess_init(&acc, &sess, tn);
 
     qasm_tstamp now = 0;
     size_t off = 0;
@@ -47,7 +60,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t *p = data + off;
         off += (size_t)len;
         now += (qasm_tstamp)p[(size_t)len - 1] * 100 * QASM_MS;
-        if (qasm_proto_decode(&m, p, (size_t)len) != 0)
+        int drv = qasm_proto_decode(&m, p, (size_t)len);
+        int act = qasm_access_session_msg(&acc, &sess, &authenticated, drv, &m, &reply);
+        if (act != QASM_ACCESS_HANDLE && qasm_proto_encode(out, sizeof(out), &reply) < 0)
+            abort(); /* the handshake's replies always encode */
+        if (act == QASM_ACCESS_CLOSE)
+            authenticated = qasm_access_sess_init(&acc, &sess, tn); /* the next session */
+        if (drv != 0)
             continue;
         ssize_t n = qasm_proto_encode(out, sizeof(out), &m);
         if (n < 0)
@@ -64,6 +83,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort(); /* a decoded report always encodes, so it signs */
             if (!qasm_proto_report_verify(m.hdr.type, &o, owner))
                 abort();
+            qasm_access_report(&acc, m.hdr.type, &m.u.report);
+            if (qasm_auth_report_sign(&acc.key, m.hdr.type, &o) != 0 ||
+                qasm_access_report(&acc, m.hdr.type, &o) != 0)
+                abort(); /* signed with the key: admitted under every trust mode */
             qasm_store_report(s, m.hdr.type, &o, NULL, now);
         }
         struct qasm_store_conn *c = NULL;

@@ -1,7 +1,9 @@
 /*
  * Unit tests for client-agent/agent_report.c: every agent event encodes to a
  * tracker report (lib/proto.h) that decodes back to the same facts; report
- * sequence numbers grow; refresh carries the full, bounded state.
+ * sequence numbers grow; refresh carries the full, bounded state; with the
+ * tracker's shared key (QASM_TRACKER_KEY) every report carries a key MAC
+ * that verifies under it, and only under it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 
 #include "../../client-agent/agent_report.h"
 #include "../../client-agent/agent_state.h"
+#include "auth.h"
 #include "proto.h"
 
 static struct qasm_cid mkcid(uint8_t tag, uint8_t len)
@@ -52,7 +55,7 @@ static void setup_conn(struct fx *f)
 static void roundtrip(struct fx *f, size_t i, struct qasm_proto_msg *m)
 {
     uint8_t buf[QASM_PROTO_MAX_MSG];
-    ssize_t n = qasm_agent_report_encode(buf, sizeof(buf), &f->c, &f->q.ev[i]);
+    ssize_t n = qasm_agent_report_encode(buf, sizeof(buf), &f->c, &f->q.ev[i], NULL);
     assert_true(n >= QASM_PROTO_HDR_LEN);
     assert_int_equal(qasm_proto_decode(m, buf, (size_t)n), 0);
     assert_true(qasm_proto_is_report(m->hdr.type));
@@ -72,6 +75,31 @@ static void test_open_report(void **state)
     assert_true(qasm_cid_eq(&m.u.report.scid, &f.scid));
     assert_true(qasm_addr_eq(&m.u.report.server, &f.remote));
     assert_true(qasm_addr_eq(&m.u.report.client, &f.local));
+}
+
+static void test_key_mac(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct qasm_proto_msg m;
+    struct qasm_auth_key k, other;
+    uint8_t buf[QASM_PROTO_MAX_MSG];
+    assert_int_equal(qasm_auth_key_set(&k, "the tracker's shared key", 24), 0);
+    assert_int_equal(qasm_auth_key_set(&other, "not the tracker's key", 21), 0);
+    setup_conn(&f);
+    ssize_t n = qasm_agent_report_encode(buf, sizeof(buf), &f.c, &f.q.ev[0], &k);
+    assert_true(n > 0);
+    assert_int_equal(qasm_proto_decode(&m, buf, (size_t)n), 0);
+    assert_int_equal(m.u.report.key_mac_len, QASM_PROTO_MAC_LEN);
+    assert_int_equal(qasm_auth_report_check(&k, m.hdr.type, &m.u.report), QASM_AUTH_VALID);
+    assert_int_equal(qasm_auth_report_check(&other, m.hdr.type, &m.u.report), QASM_AUTH_FORGED);
+    /* The connection MAC is there too, under the connection's secret. */
+    assert_true(qasm_proto_report_verify(m.hdr.type, &m.u.report, f.c.secret));
+    /* An empty key: no key MAC. */
+    struct qasm_auth_key none = { 0 };
+    n = qasm_agent_report_encode(buf, sizeof(buf), &f.c, &f.q.ev[0], &none);
+    assert_int_equal(qasm_proto_decode(&m, buf, (size_t)n), 0);
+    assert_int_equal(m.u.report.key_mac_len, 0);
 }
 
 static void test_dcid_reports_and_seq(void **state)
@@ -168,6 +196,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_report),
+        cmocka_unit_test(test_key_mac),
         cmocka_unit_test(test_dcid_reports_and_seq),
         cmocka_unit_test(test_addr_and_close_reports),
         cmocka_unit_test(test_refresh_full_state_bounded),

@@ -113,6 +113,14 @@ static void sample_msg(struct qasm_proto_msg *m, uint8_t type)
         m->u.error.code = QASM_PROTO_E_LIMIT;
         strcpy(m->u.error.text, "too many");
         break;
+    case QASM_PROTO_HELLO:
+    case QASM_PROTO_AUTH:
+    case QASM_PROTO_CHALLENGE:
+        if (type != QASM_PROTO_AUTH)
+            memset(m->u.auth.nonce, 0x4e, sizeof(m->u.auth.nonce));
+        if (type != QASM_PROTO_HELLO)
+            memset(m->u.auth.proof, 0x50, sizeof(m->u.auth.proof));
+        break;
     case QASM_PROTO_STATS_REPLY:
         m->u.stats.n = 2;
         strcpy(m->u.stats.s[0].name, "conns");
@@ -129,7 +137,8 @@ static const uint8_t all_types[] = {
     QASM_PROTO_QUERY,       QASM_PROTO_SUBSCRIBE,       QASM_PROTO_UNSUBSCRIBE,
     QASM_PROTO_DUMP,        QASM_PROTO_STATS,           QASM_PROTO_RECORD,
     QASM_PROTO_NOT_FOUND,   QASM_PROTO_PUSH,            QASM_PROTO_OK,
-    QASM_PROTO_ERROR,       QASM_PROTO_STATS_REPLY,
+    QASM_PROTO_ERROR,       QASM_PROTO_STATS_REPLY,     QASM_PROTO_HELLO,
+    QASM_PROTO_AUTH,        QASM_PROTO_CHALLENGE,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -147,6 +156,9 @@ static void assert_body_equal(uint8_t type, const struct qasm_proto_msg *a,
     case QASM_PROTO_OK: n = sizeof(a->u.ok); break;
     case QASM_PROTO_ERROR: n = sizeof(a->u.error); break;
     case QASM_PROTO_STATS_REPLY: n = sizeof(a->u.stats); break;
+    case QASM_PROTO_HELLO:
+    case QASM_PROTO_AUTH:
+    case QASM_PROTO_CHALLENGE: n = sizeof(a->u.auth); break;
     case QASM_PROTO_DUMP:
     case QASM_PROTO_STATS: n = 0; break;
     default: n = sizeof(a->u.report); break;
@@ -187,7 +199,7 @@ static void test_header_layout_is_fixed(void **state)
     uint8_t buf[64];
     cid(&d, "aabb");
     ssize_t n = qasm_proto_encode_query(buf, sizeof(buf), 9, &d, NULL, 2);
-    static const uint8_t want[] = { 0x51, 0x54, 0x02, 0x10, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00,
+    static const uint8_t want[] = { 0x51, 0x54, 0x03, 0x10, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00,
                                     0x00, 0x09, 0x02, 0xaa, 0xbb, 0x00, 0x00, 0x00, 0x00, 0x02 };
     assert_int_equal(n, sizeof(want));
     assert_memory_equal(buf, want, sizeof(want));
@@ -246,13 +258,24 @@ static void test_decode_header_errors(void **state)
     buf[0] = 0;
     assert_int_equal(qasm_proto_decode(&m, buf, 12), -EBADMSG);
     buf[0] = 0x51;
-    buf[2] = 3;
+    buf[2] = 4;
     assert_int_equal(qasm_proto_decode(&m, buf, 12), -EPROTONOSUPPORT);
     assert_int_equal(m.hdr.req_id, 7); /* header still readable for the ERROR reply */
     buf[2] = 1; /* version 1 (reports without authentication) is not spoken any more */
     assert_int_equal(qasm_proto_decode(&m, buf, 12), -EPROTONOSUPPORT);
+    buf[2] = 3; /* version 3: the same messages, and the handshake */
+    assert_int_equal(qasm_proto_decode(&m, buf, 12), 0);
+    /* The handshake's types are unknown in version 2. */
+    uint8_t hello[28] = { 0x51, 0x54, 2, QASM_PROTO_HELLO, 0, 28, 0, 0, 0, 0, 0, 7 };
+    assert_int_equal(qasm_proto_decode(&m, hello, sizeof(hello)), -ENOMSG);
+    hello[2] = 3;
+    assert_int_equal(qasm_proto_decode(&m, hello, sizeof(hello)), 0);
+    hello[3] = QASM_PROTO_AUTH; /* AUTH has the same length: a proof */
+    assert_int_equal(qasm_proto_decode(&m, hello, sizeof(hello)), 0);
+    hello[3] = QASM_PROTO_CHALLENGE; /* nonce and proof: 16 bytes short */
+    assert_int_equal(qasm_proto_decode(&m, hello, sizeof(hello)), -EPROTO);
     buf[2] = 2;
-    static const uint8_t unknown[] = { 0x00, 0x07, 0x0f, 0x15, 0x1f, 0x26, 0x80, 0xff };
+    static const uint8_t unknown[] = { 0x00, 0x07, 0x0f, 0x17, 0x1f, 0x27, 0x80, 0xff };
     for (size_t i = 0; i < sizeof(unknown); i++) {
         buf[3] = unknown[i];
         assert_int_equal(qasm_proto_decode(&m, buf, 12), -ENOMSG);
@@ -618,7 +641,7 @@ static void test_open_wire_layout(void **state)
     assert_int_equal(qasm_proto_report_sign(QASM_PROTO_REPORT_OPEN, r, SECRET), 0);
     ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
     static const uint8_t head[] = {
-        0x51, 0x54, 0x02, 0x01, 0x00, 0x4b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* header, 75 */
+        0x51, 0x54, 0x03, 0x01, 0x00, 0x4b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* header, 75 */
         0x02, 0x01, 0x02,                                                       /* odcid */
         0x04, 0x13, 0x88, 10, 0, 0, 1, 0x04, 0x13, 0x88, 10, 0, 0, 1,            /* client0, client */
         0x00, 0x00, 0x00, 0x01,                                                 /* seq */
