@@ -1,6 +1,14 @@
 # qasm-bench: the experiment runner (migration-bench/bench/), owned by the lead.
+# Three layers called one way: core (bench.c, plot.c, proc.c) <- topologies
+# (topo.c loopback, topo_netns.c netns) <- experiments (exp_*.c) <- main.c.
 BENCH_SRCS := $(wildcard migration-bench/bench/*.c)
 PROGS += qasm-bench
 qasm-bench_SRCS := $(BENCH_SRCS)
 qasm-bench_LIBS = $(JANSSON_LIBS)
 INTEG_TESTS += tests/integration/bench_table1_natdos.sh
+
+# The command line parser (pure: no I/O).
+UNIT_TESTS += test_bench_opts
+test_bench_opts_SRCS := tests/unit/test_bench_opts.c migration-bench/bench/bench_opts.c
+test_bench_opts_LIBS = $(CMOCKA_LIBS)
+$(O)/obj/tests/unit/test_bench_opts.o: CFLAGS += -Imigration-bench/bench

@@ -2,8 +2,6 @@
 
 #include <string.h>
 
-const char *const bench_modes[3] = { "default", "reactive", "proactive" };
-
 double exp_client_num(json_t *j, const char *key)
 {
     return bench_json_num(j, key, -1);

@@ -7,8 +7,6 @@
 #include "bench.h"
 #include "topo.h"
 
-extern const char *const bench_modes[3]; /* default, reactive, proactive */
-
 /* Client summary fields (qasm-h3-client --json). */
 double exp_client_num(json_t *j, const char *key);
 /* Latency percentile from a client summary ("p50", "p99", "max", "mean"), µs. */
