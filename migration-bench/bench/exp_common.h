@@ -25,4 +25,17 @@ void exp_record(struct bench *b, const char *key, json_t *j);
 int exp_nat_chain(struct topo *t, int n, const char *mode, int pool, const char *const extra[],
                   char *entry, size_t entry_len);
 
+/* One run of an experiment in |mode| (the |m|th): 0 measured, 1 not measured, -1 stop. */
+typedef int (*exp_mode_fn)(struct bench *b, FILE *csv, const char *mode, int m, void *ctx);
+
+/*
+ * exp_each_mode runs |run| once for each mode of the bench's topology
+ * (topo_modes: three on loopback, one for some netns hops), then closes
+ * |csv|. ok[m] is 1 when mode m and every mode before it were measured.
+ * Returns the number of modes (|modes| points at them), or -1 when a run
+ * said stop.
+ */
+int exp_each_mode(struct bench *b, FILE *csv, const char *const **modes, int ok[3],
+                  exp_mode_fn run, void *ctx);
+
 #endif

@@ -14,7 +14,14 @@
 struct lb_run {
     double migs, okr, failed, misrouted;
     int exitc;
-    int ok;             /* this and every earlier mode measured */
+};
+
+/* lb's parameters and results. */
+struct lb_ctx {
+    double duration;
+    char every[32];
+    int attempts;       /* default runs (see lb_mode) */
+    struct lb_run r[3];
 };
 
 /* lb's judgement of one mode: aware keeps everything, default fails; a cmd: hop is not judged. */
@@ -28,7 +35,7 @@ static int lb_judge(const char *mode, const struct lb_run *r)
 }
 
 /* One lb run in |mode|. */
-static int lb_run_mode(struct bench *b, FILE *csv, const char *mode, double duration,
+static int lb_run_once(struct bench *b, FILE *csv, const char *mode, double duration,
                        const char *every, struct lb_run *r)
 {
     struct topo t;
@@ -61,16 +68,33 @@ static int lb_run_mode(struct bench *b, FILE *csv, const char *mode, double dura
     return measured ? 0 : 1;
 }
 
+/*
+ * One lb mode. The hash may by chance keep every new port on the same
+ * backend: the default run is repeated (at most 3 times) until one
+ * migration was misrouted, and the attempts are reported.
+ */
+static int lb_mode(struct bench *b, FILE *csv, const char *mode, int m, void *ctx)
+{
+    struct lb_ctx *c = ctx;
+    int dflt = strcmp(mode, "default") == 0, measured = 1, rv;
+    do {
+        rv = lb_run_once(b, csv, mode, c->duration, c->every, &c->r[m]);
+        measured &= rv == 0;
+        c->attempts += dflt;
+    } while (rv >= 0 && dflt && c->r[m].misrouted == 0 && c->attempts < 3);
+    return rv < 0 ? -1 : measured ? 0 : 1;
+}
+
 /* lb's rows: one for the three modes on loopback, one per mode on netns. */
-static void lb_rows(struct bench *b, const char *const *modes, int nm, int attempts,
-                    const struct lb_run *r)
+static void lb_rows(struct bench *b, const char *const *modes, int nm, const int ok[3],
+                    int attempts, const struct lb_run *r)
 {
     if (!b->netns) {
-        int agree = r[2].ok;
+        int agree = ok[2];
         for (int m = 0; m < nm; m++)
             agree &= lb_judge(modes[m], &r[m]) == 1;
         bench_row_add(b, "lb", "default: migrated connection misrouted, fails; aware: kept",
-                      r[2].ok ? agree : -1,
+                      ok[2] ? agree : -1,
                       "default: %.0f misrouted pkts, %.0f failed (try %d); aware: %.0f/%.0f "
                       "misrouted, %.0f/%.0f failed", r[0].misrouted, r[0].failed, attempts,
                       r[1].misrouted, r[2].misrouted, r[1].failed, r[2].failed);
@@ -83,7 +107,7 @@ static void lb_rows(struct bench *b, const char *const *modes, int nm, int attem
                  topo_mode_aware(modes[m]) ? "the migrated connection keeps its backend"
                  : judged >= 0             ? "migrated connection misrouted"
                                            : "(your middlebox: not judged)");
-        bench_row_add(b, "lb", claim, r[m].ok && judged >= 0 ? judged : -1,
+        bench_row_add(b, "lb", claim, ok[m] && judged >= 0 ? judged : -1,
                       "%.0f misrouted packets, %.0f requests ok, %.0f failed", r[m].misrouted,
                       r[m].okr, r[m].failed);
     }
@@ -91,40 +115,23 @@ static void lb_rows(struct bench *b, const char *const *modes, int nm, int attem
 
 int exp_lb(struct bench *b)
 {
-    char every[32];
     /* A migration every 1.2 s and an idle timeout of 1 s: a connection sent
      * to the wrong backend dies before the next migration could rescue it. */
-    double duration = bench_param(b, "duration", 6, 12);
-    snprintf(every, sizeof(every), "%gms", bench_param(b, "migrate_every", 1.2, 1.2) * 1000);
+    struct lb_ctx c = { .duration = bench_param(b, "duration", 6, 12) };
+    snprintf(c.every, sizeof(c.every), "%gms", bench_param(b, "migrate_every", 1.2, 1.2) * 1000);
     FILE *csv = exp_csv_open(b, "lb.csv",
                              "mode,migrations,requests_ok,requests_failed,client_exit,misrouted_packets");
     if (csv == NULL)
         return -1;
     const char *const *modes;
-    int nm = topo_modes(b, &modes), ok = 1, attempts = 0;
-    struct lb_run r[3] = { { 0 } };
-    for (int m = 0; m < nm; m++) {
-        int rv = lb_run_mode(b, csv, modes[m], duration, every, &r[m]);
-        if (rv < 0) {
-            fclose(csv);
-            return -1;
-        }
-        ok &= rv == 0;
-        r[m].ok = ok;
-        /* The hash may by chance keep every new port on the same backend:
-         * the default run is repeated (at most 3 times) until one migration
-         * was misrouted, and the attempts are reported. */
-        int dflt = strcmp(modes[m], "default") == 0;
-        attempts += dflt;
-        if (dflt && r[m].misrouted == 0 && attempts < 3)
-            m--;
-    }
-    fclose(csv);
+    int ok[3] = { 0 }, nm = exp_each_mode(b, csv, &modes, ok, lb_mode, &c);
+    if (nm < 0)
+        return -1;
     bench_plot(b, "lb",
                "  set title 'Hash load balancer, two backends, client migrating (paper §2.2)'\n"
                "  set style data histograms\n  set style fill solid 0.8 border -1\n"
                "  set ylabel 'requests'\n  set yrange [0:*]\n"
                "  plot 'lb.csv' every ::1 using 3:xtic(1) title 'ok', '' every ::1 using 4 title 'failed'");
-    lb_rows(b, modes, nm, attempts, r);
-    return ok ? 0 : -1;
+    lb_rows(b, modes, nm, ok, c.attempts, c.r);
+    return ok[nm - 1] ? 0 : -1;
 }

@@ -34,7 +34,13 @@ static void write_nat_table(struct bench *b, const char *mode, json_t *st)
 /* What one mode of table1 measured. */
 struct t1_run {
     double migs, ports, reqs_ok, reqs_failed;
-    int ok;             /* this and every earlier mode measured */
+};
+
+/* table1's parameters and results. */
+struct t1_ctx {
+    double duration;
+    char every[32];
+    struct t1_run r[3];
 };
 
 /* table1's judgement of one mode: 1 agrees, 0 not, -1 not judged (a cmd: hop). */
@@ -48,9 +54,11 @@ static int t1_judge(const char *mode, const struct t1_run *r)
 }
 
 /* One table1 run in |mode|: a client migrating across addresses through one NAT. */
-static int t1_run_mode(struct bench *b, FILE *csv, const char *mode, double duration,
-                       const char *every, struct t1_run *r)
+static int t1_run_mode(struct bench *b, FILE *csv, const char *mode, int m, void *ctx)
 {
+    struct t1_ctx *c = ctx;
+    struct t1_run *r = &c->r[m];
+    double duration = c->duration;
     struct topo t;
     char name[32], dur[32];
     snprintf(dur, sizeof(dur), "%gs", duration);
@@ -58,7 +66,7 @@ static int t1_run_mode(struct bench *b, FILE *csv, const char *mode, double dura
         topo_close(&t);
         return -1;
     }
-    const char *extra[] = { "--duration", dur, "--interval", "20ms", "--migrate-every", every,
+    const char *extra[] = { "--duration", dur, "--interval", "20ms", "--migrate-every", c->every,
                             "--migrate-kind", "addr", "--local-addrs", topo_client_addrs(&t),
                             NULL };
     int status;
@@ -84,14 +92,15 @@ static int t1_run_mode(struct bench *b, FILE *csv, const char *mode, double dura
 }
 
 /* table1's rows: one for the three modes on loopback, one per mode on netns. */
-static void t1_rows(struct bench *b, const char *const *modes, int nm, const struct t1_run *r)
+static void t1_rows(struct bench *b, const char *const *modes, int nm, const int ok[3],
+                    const struct t1_run *r)
 {
     if (!b->netns) {
-        int agree = r[2].ok;
+        int agree = ok[2];
         for (int m = 0; m < nm; m++)
             agree &= t1_judge(modes[m], &r[m]) == 1;
         bench_row_add(b, "table1", "aware: 1 public port per connection; default: 1 per migration",
-                      r[2].ok ? agree : -1,
+                      ok[2] ? agree : -1,
                       "default %.0f ports for %.0f migrations; reactive %.0f; proactive %.0f",
                       r[0].ports, r[0].migs, r[1].ports, r[2].ports);
         return;
@@ -104,7 +113,7 @@ static void t1_rows(struct bench *b, const char *const *modes, int nm, const str
                  : judged >= 0             ? "1 public port per migration"
                                            : "(your middlebox: not judged)");
         if (judged >= 0)
-            bench_row_add(b, "table1", claim, r[m].ok ? judged : -1,
+            bench_row_add(b, "table1", claim, ok[m] ? judged : -1,
                           "%.0f public ports for %.0f migrations, %.0f requests ok", r[m].ports,
                           r[m].migs, r[m].reqs_ok);
         else
@@ -117,43 +126,38 @@ static void t1_rows(struct bench *b, const char *const *modes, int nm, const str
 /* table1: a client migrates across ports and addresses through one NAT. */
 int exp_table1(struct bench *b)
 {
-    char every[32];
-    double duration = bench_param(b, "duration", 2.5, 6);
-    double period = bench_param(b, "migrate_every", 0.3, 0.5);
-    snprintf(every, sizeof(every), "%gms", period * 1000);
+    struct t1_ctx c = { .duration = bench_param(b, "duration", 2.5, 6) };
+    snprintf(c.every, sizeof(c.every), "%gms", bench_param(b, "migrate_every", 0.3, 0.5) * 1000);
     FILE *csv = exp_csv_open(b, "table1.csv",
                              "mode,migrations,mappings,mappings_created,ports_in_use,requests_ok,"
                              "requests_failed");
     if (csv == NULL)
         return -1;
     const char *const *modes;
-    int nm = topo_modes(b, &modes), ok = 1;
-    struct t1_run r[3] = { { 0 } };
-    for (int m = 0; m < nm; m++) {
-        int rv = t1_run_mode(b, csv, modes[m], duration, every, &r[m]);
-        if (rv < 0) {
-            fclose(csv);
-            return -1;
-        }
-        ok &= rv == 0;
-        r[m].ok = ok;
-    }
-    fclose(csv);
+    int ok[3] = { 0 }, nm = exp_each_mode(b, csv, &modes, ok, t1_run_mode, &c);
+    if (nm < 0)
+        return -1;
     bench_plot(b, "table1",
                "  set title 'NAT table after migration (paper Table 1)'\n"
                "  set style data histograms\n  set style fill solid 0.8 border -1\n"
                "  set ylabel 'public ports in use'\n  set key autotitle columnhead\n"
                "  plot 'table1.csv' using 5:xtic(1) title 'ports in use', '' using 2 title "
                "'migrations'");
-    t1_rows(b, modes, nm, r);
-    return ok ? 0 : -1;
+    t1_rows(b, modes, nm, ok, c.r);
+    return ok[nm - 1] ? 0 : -1;
 }
 
 /* What one mode of nat-dos measured. */
 struct dos_run {
     double used, att_migs;
     int victim_ok;
-    int ok;             /* this and every earlier mode measured */
+};
+
+/* nat-dos's parameters and results. */
+struct dos_ctx {
+    int pool;
+    double duration;
+    struct dos_run r[3];
 };
 
 /* nat-dos's judgement of one mode: aware lets the victim in, a plain NAT refuses it. */
@@ -167,9 +171,12 @@ static int dos_judge(const char *mode, const struct dos_run *r)
 }
 
 /* One nat-dos run in |mode|: an attacker migrates through a |pool|-port NAT, then a victim. */
-static int dos_run_mode(struct bench *b, FILE *csv, const char *mode, int pool, double duration,
-                        struct dos_run *r)
+static int dos_run_mode(struct bench *b, FILE *csv, const char *mode, int m, void *ctx)
 {
+    struct dos_ctx *c = ctx;
+    struct dos_run *r = &c->r[m];
+    int pool = c->pool;
+    double duration = c->duration;
     struct topo t;
     char name[32], dur[32], every[32];
     snprintf(dur, sizeof(dur), "%gs", duration);
@@ -208,15 +215,15 @@ static int dos_run_mode(struct bench *b, FILE *csv, const char *mode, int pool, 
 }
 
 /* nat-dos's rows: one for the three modes on loopback, one per mode on netns. */
-static void dos_rows(struct bench *b, const char *const *modes, int nm, int pool,
+static void dos_rows(struct bench *b, const char *const *modes, int nm, const int ok[3], int pool,
                      const struct dos_run *r)
 {
     if (!b->netns) {
-        int agree = r[2].ok;
+        int agree = ok[2];
         for (int m = 0; m < nm; m++)
             agree &= dos_judge(modes[m], &r[m]) == 1;
         bench_row_add(b, "nat-dos", "default: pool exhausted, 2nd user refused; aware: not",
-                      r[2].ok ? agree : -1,
+                      ok[2] ? agree : -1,
                       "default %.0f/%d ports, victim %s; aware %.0f/%.0f ports, victim %s/%s",
                       r[0].used, pool, r[0].victim_ok ? "ok" : "refused", r[1].used, r[2].used,
                       r[1].victim_ok ? "ok" : "refused", r[2].victim_ok ? "ok" : "refused");
@@ -229,7 +236,7 @@ static void dos_rows(struct bench *b, const char *const *modes, int nm, int pool
                  topo_mode_aware(modes[m]) ? "a second client gets in"
                  : judged >= 0             ? "pool exhausted, second client refused"
                                            : "(your middlebox: not judged)");
-        bench_row_add(b, "nat-dos", claim, r[m].ok && judged >= 0 ? judged : -1,
+        bench_row_add(b, "nat-dos", claim, ok[m] && judged >= 0 ? judged : -1,
                       "%.0f/%d ports used, victim %s", r[m].used, pool,
                       r[m].victim_ok ? "ok" : "refused");
     }
@@ -238,33 +245,24 @@ static void dos_rows(struct bench *b, const char *const *modes, int nm, int pool
 /* nat-dos: a migrating client exhausts a small pool; can a second client connect? */
 int exp_natdos(struct bench *b)
 {
-    int pool = (int)bench_param(b, "pool", 8, 16);
-    double duration = bench_param(b, "duration", 2, 4);
+    struct dos_ctx c = { .pool = (int)bench_param(b, "pool", 8, 16),
+                         .duration = bench_param(b, "duration", 2, 4) };
     FILE *csv = exp_csv_open(b, "nat-dos.csv",
                              "mode,attacker_migrations,ports_in_use,pool,pool_exhausted_drops,"
                              "victim_ok,victim_failed");
     if (csv == NULL)
         return -1;
     const char *const *modes;
-    int nm = topo_modes(b, &modes), ok = 1;
-    struct dos_run r[3] = { { 0 } };
-    for (int m = 0; m < nm; m++) {
-        int rv = dos_run_mode(b, csv, modes[m], pool, duration, &r[m]);
-        if (rv < 0) {
-            fclose(csv);
-            return -1;
-        }
-        ok &= rv == 0;
-        r[m].ok = ok;
-    }
-    fclose(csv);
+    int ok[3] = { 0 }, nm = exp_each_mode(b, csv, &modes, ok, dos_run_mode, &c);
+    if (nm < 0)
+        return -1;
     bench_plot(b, "nat-dos",
                "  set title 'NAT port pool under migration (paper §2.1)'\n"
                "  set style data histograms\n  set style fill solid 0.8 border -1\n"
                "  set ylabel 'public ports in use'\n  set yrange [0:*]\n"
                "  plot 'nat-dos.csv' using 3:xtic(1) title 'ports in use', '' using 4 title 'pool size'");
-    dos_rows(b, modes, nm, pool, r);
-    return ok ? 0 : -1;
+    dos_rows(b, modes, nm, ok, c.pool, c.r);
+    return ok[nm - 1] ? 0 : -1;
 }
 
 /* Runs the paper's latency workload through |function| in every mode. */
