@@ -67,6 +67,22 @@ static int parse_run(int argc, char **argv, struct bench_opts *o, char *err, siz
     return check_topology(topology, o, err, errlen);
 }
 
+/* netns up|down ID: ID names the namespaces (qasm-c-ID ...), so only safe characters. */
+static int parse_netns(int argc, char **argv, struct bench_opts *o, char *err, size_t errlen)
+{
+    if (argc != 4 || (strcmp(argv[2], "up") != 0 && strcmp(argv[2], "down") != 0))
+        return fail(err, errlen, "netns: expected 'netns up ID' or 'netns down ID'");
+    size_t n = strlen(argv[3]);
+    if (n == 0 || n > 20 || strspn(argv[3], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                             "0123456789_.-") != n)
+        return fail(err, errlen, "netns: ID must be 1 to 20 of A-Z a-z 0-9 _ . -, got '%s'",
+                    argv[3]);
+    o->cmd = BENCH_OPTS_NETNS;
+    o->netns_up = strcmp(argv[2], "up") == 0;
+    o->netns_id = argv[3];
+    return 0;
+}
+
 int bench_opts_parse(int argc, char **argv, struct bench_opts *o, char *err, size_t errlen)
 {
     memset(o, 0, sizeof(*o));
@@ -94,5 +110,7 @@ int bench_opts_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
         o->report_dir = argv[2];
         return 0;
     }
-    return fail(err, errlen, "unknown command '%s' (list, run, report; see --help)", cmd);
+    if (strcmp(cmd, "netns") == 0)
+        return parse_netns(argc, argv, o, err, errlen);
+    return fail(err, errlen, "unknown command '%s' (list, run, report, netns; see --help)", cmd);
 }

@@ -10,7 +10,13 @@
 #define BENCH_OPTS_MAX_SETS 64
 #define BENCH_OPTS_MAX_EXPS 64
 
-enum bench_opts_cmd { BENCH_OPTS_HELP, BENCH_OPTS_LIST, BENCH_OPTS_RUN, BENCH_OPTS_REPORT };
+enum bench_opts_cmd {
+    BENCH_OPTS_HELP,
+    BENCH_OPTS_LIST,
+    BENCH_OPTS_RUN,
+    BENCH_OPTS_REPORT,
+    BENCH_OPTS_NETNS,           /* netns up|down ID: the testbed alone */
+};
 
 struct bench_opts {
     enum bench_opts_cmd cmd;
@@ -19,6 +25,8 @@ struct bench_opts {
     const char *hop;            /* --hop SPEC (NULL: qasm) */
     const char *out;            /* --out DIR (default "results") */
     const char *report_dir;     /* report DIR */
+    int netns_up;               /* netns up (1) or down (0) */
+    const char *netns_id;       /* netns ... ID: [A-Za-z0-9_.-], 1 to 20 characters */
     const char *sets[BENCH_OPTS_MAX_SETS];  /* --set KEY=VALUE, in order */
     int nsets;
     const char *exps[BENCH_OPTS_MAX_EXPS];  /* names as given ("all" included) */

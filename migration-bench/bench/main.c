@@ -23,6 +23,7 @@ static const char usage[] =
         "[--capture]\n"
         "             [--topology loopback|netns] [--hop qasm|kernel-nat|'cmd:COMMAND']\n"
         "       qasm-bench report DIR\n"
+        "       qasm-bench netns up|down ID\n"
         "\n"
         "Runs the QASM paper's experiments on loopback: starts the tracker, HTTP/3\n"
         "servers, middlebox chains and migrating clients (agent preloaded), measures,\n"
@@ -37,7 +38,11 @@ static const char usage[] =
         "                   namespaces with a router hop (root; docs/TESTBED.md)\n"
         "  --hop H          netns hop: qasm (qasm-mbox --io packet, default), kernel-nat\n"
         "                   (nftables masquerade + conntrack) or 'cmd:COMMAND' ({inside},\n"
-        "                   {outside} replaced by the hop's interface names)\n";
+        "                   {outside} replaced by the hop's interface names)\n"
+        "\n"
+        "netns up ID builds the --topology netns testbed alone (namespaces qasm-c-ID,\n"
+        "qasm-h-ID, qasm-s-ID, IPv4 and IPv6; root) and leaves it up; netns down ID\n"
+        "kills what runs inside and deletes it (tests/integration/netns_lib.sh).\n";
 
 static int mkdir_p(const char *path)
 {
@@ -227,5 +232,7 @@ int main(int argc, char **argv)
     }
     if (o.cmd == BENCH_OPTS_RUN)
         return cmd_run(&b, &o);
+    if (o.cmd == BENCH_OPTS_NETNS)
+        return topo_netns_check(NULL) < 0 || topo_netns_testbed(o.netns_id, o.netns_up) < 0;
     return cmd_report(&b, o.report_dir) < 0 ? 1 : 0;
 }

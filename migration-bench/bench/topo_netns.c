@@ -74,7 +74,7 @@ static void netns_teardown(void)
     if (!ns_made)
         return;
     for (int i = 0; i < 3; i++)
-        sh(0, "ip netns pids %s | xargs -r kill -9", names[i]);
+        sh(0, "ip netns pids %s 2>/dev/null | xargs -r kill -9", names[i]);
     ns_delete_all();
 }
 
@@ -86,25 +86,43 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-static int netns_setup(void)
+/* Names the namespaces PREFIX-{c,h,s}-ID. */
+static void ns_name(const char *prefix, const char *id)
 {
-    static int handlers;
-    snprintf(ns_c, sizeof(ns_c), "qb-c-%d", (int)getpid());
-    snprintf(ns_h, sizeof(ns_h), "qb-h-%d", (int)getpid());
-    snprintf(ns_s, sizeof(ns_s), "qb-s-%d", (int)getpid());
-    if (!handlers) {
-        atexit(netns_teardown);
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        handlers = 1;
-    }
-    netns_teardown();
-    ns_made = 1;
+    snprintf(ns_c, sizeof(ns_c), "%s-c-%s", prefix, id);
+    snprintf(ns_h, sizeof(ns_h), "%s-h-%s", prefix, id);
+    snprintf(ns_s, sizeof(ns_s), "%s-s-%s", prefix, id);
+}
+
+/* The IPv6 half (best effort: a host without IPv6 still has the IPv4 testbed). */
+static void add_ipv6(void)
+{
+    const char *all[] = { ns_c, ns_h, ns_s };
+    for (int i = 0; i < 3; i++)
+        sh(0, "ip netns exec %s sysctl -qw net.ipv6.conf.all.forwarding=0 "
+              "net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0", all[i]);
+    for (int a = 2; a <= 9; a++)
+        sh(0, "ip -n %s addr add fd77:1::%d/64 dev c0 nodad", ns_c, a);
+    sh(0, "ip -n %s addr add fd77:1::1/64 dev in0 nodad", ns_h);
+    sh(0, "ip -n %s addr add fd77:2::1/64 dev out0 nodad", ns_h);
+    sh(0, "ip -n %s addr add fd77:2::2/64 dev s0 nodad", ns_s);
+    sh(0, "ip -n %s -6 route add default via fd77:1::1", ns_c);
+    sh(0, "ip -n %s -6 route add default via fd77:2::1", ns_s);
+}
+
+/*
+ * Builds the testbed (the picture in topo_netns.h), IPv4 and IPv6: the
+ * client has 8 addresses of each family, both ends route through the hop,
+ * which forwards nothing by itself. The one definition of it: the bench's
+ * runs and tests/integration/netns_lib.sh (through `qasm-bench netns up`).
+ */
+static int build_testbed(void)
+{
+    const char *all[] = { ns_c, ns_h, ns_s };
     int bad = 0;
     bad |= sh(0, "ip netns add %s && ip netns add %s && ip netns add %s", ns_c, ns_h, ns_s);
     bad |= sh(0, "ip link add c0 netns %s type veth peer name in0 netns %s", ns_c, ns_h);
     bad |= sh(0, "ip link add s0 netns %s type veth peer name out0 netns %s", ns_s, ns_h);
-    const char *all[] = { ns_c, ns_h, ns_s };
     for (int i = 0; i < 3; i++) {
         bad |= sh(0, "ip -n %s link set lo up", all[i]);
         bad |= sh(0, "ip netns exec %s sysctl -qw net.ipv4.ip_forward=0", all[i]);
@@ -118,11 +136,46 @@ static int netns_setup(void)
                  "ip -n %s link set out0 up && ip -n %s link set s0 up", ns_c, ns_h, ns_h, ns_s);
     bad |= sh(0, "ip -n %s route add default via " H_IN_IP, ns_c);
     bad |= sh(0, "ip -n %s route add default via " H_OUT_IP, ns_s);
-    if (bad) {
+    if (!bad)
+        add_ipv6();
+    return bad ? -1 : 0;
+}
+
+/* The bench's own testbed, qb-{c,h,s}-PID: deleted at exit and on SIGINT / SIGTERM. */
+static int netns_setup(void)
+{
+    static int handlers;
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    ns_name("qb", pid);
+    if (!handlers) {
+        atexit(netns_teardown);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        handlers = 1;
+    }
+    netns_teardown();
+    ns_made = 1;
+    if (build_testbed() < 0) {
         netns_teardown();
         return bench_fail("cannot build the netns topology (ip netns / veth failed)");
     }
     return 0;
+}
+
+int topo_netns_testbed(const char *id, int up)
+{
+    ns_name("qasm", id);
+    ns_made = 1;
+    netns_teardown(); /* kills what still runs inside, deletes */
+    if (!up)
+        return 0;
+    ns_made = 1;
+    int rv = build_testbed();
+    if (rv < 0)
+        netns_teardown();
+    ns_made = 0; /* outlives this process: `qasm-bench netns down ID` deletes it */
+    return rv < 0 ? bench_fail("cannot build the netns testbed (ip netns / veth failed)") : 0;
 }
 
 /* Waits until something listens on |port| (UDP, or TCP when |tcp|) inside |ns|. */

@@ -72,6 +72,15 @@ json_t *topo_netns_client(struct topo_netns *n, const char *name, const char *co
 /* topo_netns_table: the hop's table (qasm stats, or conntrack entries as the same fields). */
 json_t *topo_netns_table(struct topo_netns *n, const char *mode);
 
+/*
+ * topo_netns_testbed: `qasm-bench netns up|down ID`: builds (|up|) or
+ * deletes the testbed alone, namespaces qasm-{c,h,s}-ID with the addresses
+ * above and fd77:1::2-9 / fd77:1::1 / fd77:2::1 / fd77:2::2 (IPv6), for
+ * tests/integration/netns_lib.sh. It outlives the process. |id| must be
+ * validated by the caller (bench_opts). Returns 0 or -1.
+ */
+int topo_netns_testbed(const char *id, int up);
+
 /* topo_netns_close stops everything and deletes the namespaces. */
 void topo_netns_close(struct topo_netns *n);
 

@@ -99,6 +99,24 @@ static void test_topology(void **state)
     assert_non_null(strstr(err, "got 'pf'"));
 }
 
+static void test_netns(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("netns", "up", "1234"), 0);
+    assert_int_equal(o.cmd, BENCH_OPTS_NETNS);
+    assert_int_equal(o.netns_up, 1);
+    assert_string_equal(o.netns_id, "1234");
+    assert_int_equal(PARSE("netns", "down", "t-1.x_2"), 0);
+    assert_int_equal(o.netns_up, 0);
+    assert_int_equal(PARSE("netns", "up"), -1);
+    assert_int_equal(PARSE("netns", "sideways", "1"), -1);
+    assert_int_equal(PARSE("netns", "up", "a;rm -rf /"), -1);
+    assert_non_null(strstr(err, "ID must be"));
+    assert_int_equal(PARSE("netns", "up", ""), -1);
+    assert_int_equal(PARSE("netns", "up", "123456789012345678901"), -1);
+    assert_int_equal(PARSE("netns", "up", "1", "2"), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +124,7 @@ int main(void)
         cmocka_unit_test(test_run),
         cmocka_unit_test(test_run_errors),
         cmocka_unit_test(test_topology),
+        cmocka_unit_test(test_netns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
