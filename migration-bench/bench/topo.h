@@ -11,8 +11,10 @@
  *   ports on 127.0.0.1, chains of qasm-mbox, for the experiments that run
  *   on loopback only.
  *
- * Every process gets a log in the result folder; the command lines of the
- * tools live here (loopback) and in topo_netns.c (netns), nowhere else.
+ * Every process gets a log in the result folder. The topologies' command
+ * lines live here (loopback) and in topo_netns.c (netns), nowhere else;
+ * the benchmarks of one program alone (fig9's qasm-mbox-bench, the tracker
+ * benchmark in tracker_load.c) start their own program.
  */
 #ifndef QASM_BENCH_TOPO_H
 #define QASM_BENCH_TOPO_H
