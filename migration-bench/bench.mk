@@ -1,6 +1,26 @@
 # qasm-bench: the experiment runner (migration-bench/bench/), owned by the lead.
+# Three layers called one way: core (bench.c, plot.c, proc.c) <- topologies
+# (topo.c loopback, topo_netns.c netns) <- experiments (exp_*.c) <- main.c.
 BENCH_SRCS := $(wildcard migration-bench/bench/*.c)
 PROGS += qasm-bench
 qasm-bench_SRCS := $(BENCH_SRCS)
 qasm-bench_LIBS = $(JANSSON_LIBS)
 INTEG_TESTS += tests/integration/bench_table1_natdos.sh
+
+# The command line parser (pure: no I/O).
+UNIT_TESTS += test_bench_opts
+test_bench_opts_SRCS := tests/unit/test_bench_opts.c migration-bench/bench/bench_opts.c
+test_bench_opts_LIBS = $(CMOCKA_LIBS)
+$(O)/obj/tests/unit/test_bench_opts.o: CFLAGS += -Imigration-bench/bench
+
+# qasm-tracker-bench (registered in tracker/module.mk): a thin entry over the
+# bench's tracker experiment code (tracker_load.c) and processes (proc.c).
+qasm-tracker-bench_SRCS += migration-bench/bench/tracker_load.c migration-bench/bench/proc.c
+qasm-tracker-bench_LIBS += $(JANSSON_LIBS)
+$(O)/obj/migration-bench/tracker_bench.o: CFLAGS += -Imigration-bench/bench
+
+UNIT_TESTS += test_tracker_load
+test_tracker_load_SRCS := tests/unit/test_tracker_load.c migration-bench/bench/tracker_load.c \
+                          migration-bench/bench/proc.c
+test_tracker_load_LIBS = $(JANSSON_LIBS) $(CMOCKA_LIBS)
+$(O)/obj/tests/unit/test_tracker_load.o: CFLAGS += -Imigration-bench/bench

@@ -28,9 +28,8 @@ struct bench {
     char outdir[PATH_MAX];      /* results/<exp>-<time>/ of the running experiment */
     int quick;
     int capture;
-    const char *topology;       /* --topology loopback|netns (NULL: loopback) */
-    const char *hop;            /* --hop SPEC for netns (NULL: qasm); see netns.h */
-    int netns;                  /* 1: run on the netns topology (netns.c) */
+    const char *hop;            /* --hop SPEC for netns (NULL: qasm); see topo_netns.h */
+    int netns;                  /* 1: --topology netns (topo_netns.h) */
     const char *sets[BENCH_MAX_SETS];
     int nsets;
     json_t *summary;            /* the running experiment's summary.json */
@@ -42,7 +41,11 @@ struct bench_experiment {
     const char *name;
     const char *what;
     int (*run)(struct bench *b);
+    int netns;                  /* 1: written against the topology interface, runs on netns */
 };
+
+/* The modes of a QUIC-aware middlebox, in the order of the tables: default, reactive, proactive. */
+extern const char *const bench_modes[3];
 
 /* The experiment table (experiments.c). */
 extern const struct bench_experiment bench_experiments[];
@@ -60,6 +63,9 @@ char *bench_bin(const struct bench *b, char *buf, size_t len, const char *name);
 /* bench_row_add adds a line to the final table (printf-style figure). */
 void bench_row_add(struct bench *b, const char *exp, const char *claim, int agree,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* bench_print_table prints the final table (experiment, claim, figure, agrees). */
+void bench_print_table(const struct bench *b, FILE *f);
 
 /* bench_progress prints one progress line to stderr. */
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -2,8 +2,6 @@
 
 #include <string.h>
 
-const char *const bench_modes[3] = { "default", "reactive", "proactive" };
-
 double exp_client_num(json_t *j, const char *key)
 {
     return bench_json_num(j, key, -1);
@@ -65,4 +63,21 @@ int exp_nat_chain(struct topo *t, int n, const char *mode, int pool, const char 
     }
     snprintf(entry, entry_len, "%s", upstream);
     return 0;
+}
+
+int exp_each_mode(struct bench *b, FILE *csv, const char *const **modes, int ok[3],
+                  exp_mode_fn run, void *ctx)
+{
+    int nm = topo_modes(b, modes), all = 1;
+    for (int m = 0; m < nm; m++) {
+        int rv = run(b, csv, (*modes)[m], m, ctx);
+        if (rv < 0) {
+            fclose(csv);
+            return -1;
+        }
+        all &= rv == 0;
+        ok[m] = all;
+    }
+    fclose(csv);
+    return nm;
 }

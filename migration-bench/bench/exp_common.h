@@ -7,8 +7,6 @@
 #include "bench.h"
 #include "topo.h"
 
-extern const char *const bench_modes[3]; /* default, reactive, proactive */
-
 /* Client summary fields (qasm-h3-client --json). */
 double exp_client_num(json_t *j, const char *key);
 /* Latency percentile from a client summary ("p50", "p99", "max", "mean"), µs. */
@@ -26,5 +24,18 @@ void exp_record(struct bench *b, const char *key, json_t *j);
 /* exp_nat_chain starts |n| NATs in |mode| chained towards server 0; returns the entry address. */
 int exp_nat_chain(struct topo *t, int n, const char *mode, int pool, const char *const extra[],
                   char *entry, size_t entry_len);
+
+/* One run of an experiment in |mode| (the |m|th): 0 measured, 1 not measured, -1 stop. */
+typedef int (*exp_mode_fn)(struct bench *b, FILE *csv, const char *mode, int m, void *ctx);
+
+/*
+ * exp_each_mode runs |run| once for each mode of the bench's topology
+ * (topo_modes: three on loopback, one for some netns hops), then closes
+ * |csv|. ok[m] is 1 when mode m and every mode before it were measured.
+ * Returns the number of modes (|modes| points at them), or -1 when a run
+ * said stop.
+ */
+int exp_each_mode(struct bench *b, FILE *csv, const char *const **modes, int ok[3],
+                  exp_mode_fn run, void *ctx);
 
 #endif

@@ -1,21 +1,32 @@
 /*
- * tracker: the tracker benchmark (qasm-tracker-bench, which also runs
- * Debian's redis-server and redis-benchmark side by side) folded into the table.
+ * tracker: the tracker benchmark (tracker_load.h: qasm-tracker beside
+ * Debian's redis-server and redis-benchmark) folded into the table. It runs
+ * in a forked child (bounded; a broken session ends the child, not the bench).
  */
 #include <string.h>
 
 #include "exp_common.h"
 #include "experiments.h"
+#include "tracker_load.h"
+
+static int run_load(void *arg)
+{
+    return tracker_load_run(arg);
+}
 
 int exp_tracker(struct bench *b)
 {
     char bin[PATH_MAX], out[PATH_MAX];
     struct bench_proc p;
-    bench_path(b, out, sizeof(out), "tracker-bench.json");
-    const char *argv[] = { bench_bin(b, bin, sizeof(bin), "qasm-tracker-bench"), "--json", out,
-                           b->quick ? "--quick" : NULL, NULL };
-    if (bench_proc_start(&p, "tracker-bench", b->outdir, (char *const *)argv, NULL) < 0)
-        return bench_fail("cannot start %s", bin);
+    struct tracker_load_cfg c;
+    tracker_load_defaults(&c);
+    if (b->quick)
+        c.conns = 20000, c.queries = 30000, c.push_samples = 1000, c.reps = 1;
+    c.tracker_bin = bench_bin(b, bin, sizeof(bin), "qasm-tracker");
+    c.json_path = bench_path(b, out, sizeof(out), "tracker-bench.json");
+    c.logdir = b->outdir;
+    if (bench_proc_fork(&p, "tracker-bench", b->outdir, run_load, &c) < 0)
+        return bench_fail("cannot start the tracker benchmark");
     int st = bench_proc_wait(&p, b->quick ? 180 : 900);
     if (st != 0) {
         bench_proc_stop(&p);

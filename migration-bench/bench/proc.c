@@ -19,6 +19,8 @@
 
 static struct bench_proc *registry[MAX_PROCS];
 
+static void reservations_forget(void);
+
 static void registry_add(struct bench_proc *p)
 {
     for (int i = 0; i < MAX_PROCS; i++)
@@ -48,10 +50,10 @@ int bench_proc_start(struct bench_proc *p, const char *name, const char *logdir,
     return bench_proc_start_out(p, name, logdir, argv, env, NULL);
 }
 
-int bench_proc_start_out(struct bench_proc *p, const char *name, const char *logdir,
-                         char *const argv[], char *const env[], const char *out_path)
+/* Opens LOGDIR/NAME.log (the command line on its first line) and |out_path|. */
+static int open_outputs(struct bench_proc *p, const char *name, const char *logdir,
+                        char *const argv[], const char *out_path, int *outfd)
 {
-    int outfd = -1;
     memset(p, 0, sizeof(*p));
     snprintf(p->name, sizeof(p->name), "%s", name);
     snprintf(p->log, sizeof(p->log), "%.3800s/%.200s.log", logdir, name);
@@ -66,14 +68,25 @@ int bench_proc_start_out(struct bench_proc *p, const char *name, const char *log
         fprintf(f, "\n");
         fclose(f);
     }
+    *outfd = -1;
     if (out_path != NULL) {
-        outfd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (outfd == -1) {
+        *outfd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (*outfd == -1) {
             int err = errno;
             close(fd);
             return -err;
         }
     }
+    return fd;
+}
+
+/*
+ * Forks a child in its own process group with stdout to |outfd| (or the
+ * log), stderr to the log, stdin from /dev/null; the child returns 0 from
+ * here, the parent the child's pid (registered) or -errno.
+ */
+static pid_t fork_child(struct bench_proc *p, int fd, int outfd)
+{
     pid_t pid = fork();
     if (pid == -1) {
         int err = errno;
@@ -89,12 +102,8 @@ int bench_proc_start_out(struct bench_proc *p, const char *name, const char *log
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)
             dup2(devnull, 0);
-        for (int i = 0; env && env[i]; i++)
-            putenv(env[i]);
         signal(SIGPIPE, SIG_DFL);
-        execvp(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
+        return 0;
     }
     setpgid(pid, pid);
     close(fd);
@@ -102,7 +111,42 @@ int bench_proc_start_out(struct bench_proc *p, const char *name, const char *log
         close(outfd);
     p->pid = pid;
     registry_add(p);
-    return 0;
+    return pid;
+}
+
+int bench_proc_start_out(struct bench_proc *p, const char *name, const char *logdir,
+                         char *const argv[], char *const env[], const char *out_path)
+{
+    int outfd, fd = open_outputs(p, name, logdir, argv, out_path, &outfd);
+    if (fd < 0)
+        return fd;
+    pid_t pid = fork_child(p, fd, outfd);
+    if (pid != 0)
+        return pid < 0 ? (int)pid : 0;
+    for (int i = 0; env && env[i]; i++)
+        putenv(env[i]);
+    execvp(argv[0], argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+int bench_proc_fork(struct bench_proc *p, const char *name, const char *logdir,
+                    int (*fn)(void *arg), void *arg)
+{
+    char *argv[] = { (char *)name, "(forked)", NULL };
+    int outfd, fd = open_outputs(p, name, logdir, argv, NULL, &outfd);
+    if (fd < 0)
+        return fd;
+    pid_t pid = fork_child(p, fd, outfd);
+    if (pid != 0)
+        return pid < 0 ? (int)pid : 0;
+    /* The parent's children and port reservations are not this child's. */
+    for (int i = 0; i < MAX_PROCS; i++)
+        registry[i] = NULL;
+    reservations_forget();
+    int rv = fn(arg);
+    fflush(NULL);
+    exit(rv);
 }
 
 static void set_status(struct bench_proc *p, int st)
@@ -289,6 +333,12 @@ static void release_reserved(void)
         unlink(path);
     }
     nreserved = 0;
+}
+
+static void reservations_forget(void)
+{
+    nreserved = 0;
+    reserver = 0;
 }
 
 /* 1 if a live reservation other than ours holds |port| (stale ones are removed). */

@@ -31,6 +31,15 @@ int bench_proc_start(struct bench_proc *p, const char *name, const char *logdir,
 int bench_proc_start_out(struct bench_proc *p, const char *name, const char *logdir,
                          char *const argv[], char *const env[], const char *out_path);
 
+/*
+ * bench_proc_fork runs fn(arg) in a child process (output to LOGDIR/NAME.log,
+ * registered and stopped like the others); its exit status is fn's return
+ * value. For in-process experiments that must not take the bench down
+ * with them, and must be bounded (bench_proc_wait).
+ */
+int bench_proc_fork(struct bench_proc *p, const char *name, const char *logdir,
+                    int (*fn)(void *arg), void *arg);
+
 /* bench_proc_alive reaps |p| if it ended; returns 1 while it runs. */
 int bench_proc_alive(struct bench_proc *p);
 

@@ -279,3 +279,114 @@ void topo_stop(struct topo *t)
     if (t->have_tracker)
         bench_proc_stop(&t->tracker);
 }
+
+/* The topology interface: loopback here, netns in topo_netns.c. */
+
+int topo_modes(const struct bench *b, const char *const **modes)
+{
+    if (b->netns)
+        return topo_netns_modes(b->hop, modes);
+    *modes = bench_modes;
+    return 3;
+}
+
+const char *topo_label(const struct bench *b)
+{
+    return b->netns ? " (netns)" : "";
+}
+
+int topo_mode_aware(const char *mode)
+{
+    return strcmp(mode, "reactive") == 0 || strcmp(mode, "proactive") == 0;
+}
+
+int topo_nat_open(struct topo *t, struct bench *b, const char *mode, int pool, int entries)
+{
+    char upstream[64], name[32], ent[16];
+    topo_init(t, b);
+    t->netns = b->netns;
+    if (t->netns)
+        return topo_netns_nat_open(&t->ns, b, b->hop, mode, pool, entries);
+    snprintf(ent, sizeof(ent), "%d", entries);
+    const char *natargs[] = { "--stats-entries", ent, NULL };
+    if (topo_start_tracker(t) < 0 || topo_start_server(t, "server") < 0)
+        return -1;
+    topo_addr(upstream, sizeof(upstream), t->server_port[0]);
+    snprintf(name, sizeof(name), "nat1-%s", mode);
+    t->hop = topo_start_mbox(t, name, "nat", mode, upstream, pool, entries > 0 ? natargs : NULL);
+    if (t->hop < 0)
+        return -1;
+    topo_addr(t->entry, sizeof(t->entry), t->mbox_port[t->hop]);
+    return 0;
+}
+
+int topo_lb_open(struct topo *t, struct bench *b, const char *mode)
+{
+    char n0[32], n1[32], be0[64], be1[64], name[32];
+    topo_init(t, b);
+    t->netns = b->netns;
+    if (t->netns)
+        return topo_netns_lb_open(&t->ns, b, b->hop, mode);
+    snprintf(n0, sizeof(n0), "backend0-%s", mode);
+    snprintf(n1, sizeof(n1), "backend1-%s", mode);
+    if (topo_start_tracker(t) < 0 || topo_start_server(t, n0) < 0 ||
+        topo_start_server(t, n1) < 0)
+        return -1;
+    topo_addr(be0, sizeof(be0), t->server_port[0]);
+    topo_addr(be1, sizeof(be1), t->server_port[1]);
+    const char *lbargs[] = { "--backend", be0, "--backend", be1, NULL };
+    snprintf(name, sizeof(name), "lb-%s", mode);
+    t->hop = topo_start_mbox(t, name, "lb", mode, NULL, 0, lbargs);
+    if (t->hop < 0)
+        return -1;
+    topo_addr(t->entry, sizeof(t->entry), t->mbox_port[t->hop]);
+    return 0;
+}
+
+const char *topo_client_addrs(const struct topo *t)
+{
+    return t->netns ? TOPO_NETNS_CLIENT_ADDRS : "127.0.0.2-127.0.0.9";
+}
+
+json_t *topo_client(struct topo *t, const char *name, const char *const extra[],
+                    double timeout_s, int *status)
+{
+    char url[128];
+    struct bench_proc p;
+    if (t->netns)
+        return topo_netns_client(&t->ns, name, extra, timeout_s, status);
+    *status = -1;
+    if (topo_start_client(t, &p, name, t->entry, 1, extra,
+                          topo_url(t, url, sizeof(url), 0, "/")) < 0)
+        return NULL;
+    json_t *j = topo_client_result(t, &p, name, timeout_s);
+    *status = p.status;
+    return j;
+}
+
+json_t *topo_hop_table(struct topo *t, const char *mode)
+{
+    if (t->netns)
+        return topo_netns_table(&t->ns, mode);
+    return topo_mbox_stats(t, t->hop);
+}
+
+double topo_unknown_dcid(const struct topo *t)
+{
+    int n = t->netns ? t->ns.nservers : t->nservers;
+    double sum = 0;
+    for (int k = 0; k < n; k++) {
+        json_t *sj = bench_json_load(t->netns ? t->ns.server[k].log : t->server[k].log);
+        sum += bench_json_num(sj, "unknown_dcid", 0);
+        json_decref(sj);
+    }
+    return sum;
+}
+
+void topo_close(struct topo *t)
+{
+    if (t->netns)
+        topo_netns_close(&t->ns);
+    else
+        topo_stop(t);
+}

@@ -1,8 +1,20 @@
 /*
- * topo.h: loopback topologies for the experiments: a tracker, HTTP/3
- * servers, chains of qasm-mbox, and qasm-h3-client runs (agent preloaded).
- * Every process gets free ports and a log in the result folder; the
- * command lines of the tools live here and nowhere else.
+ * topo.h: the topologies the experiments run on. Two layers:
+ *
+ * - The topology interface (topo_nat_open ... topo_close): a tracker, the
+ *   server(s), one hop (a NAT or a hash LB) between them, and migrating
+ *   clients (agent preloaded) in front of it. It has two implementations,
+ *   chosen by the bench's --topology: loopback (here) and network
+ *   namespaces (topo_netns.h). Experiments written against it (table1,
+ *   nat-dos, lb) run on both.
+ * - The loopback building blocks (topo_start_tracker ... topo_stop): free
+ *   ports on 127.0.0.1, chains of qasm-mbox, for the experiments that run
+ *   on loopback only.
+ *
+ * Every process gets a log in the result folder. The topologies' command
+ * lines live here (loopback) and in topo_netns.c (netns), nowhere else;
+ * the benchmarks of one program alone (fig9's qasm-mbox-bench, the tracker
+ * benchmark in tracker_load.c) start their own program.
  */
 #ifndef QASM_BENCH_TOPO_H
 #define QASM_BENCH_TOPO_H
@@ -12,6 +24,7 @@
 
 #include "bench.h"
 #include "proc.h"
+#include "topo_netns.h"
 
 #define TOPO_MAX_SERVERS 4
 #define TOPO_MAX_MBOX 8
@@ -35,7 +48,55 @@ struct topo {
     struct bench_proc capture;          /* --capture: qasm-capture on lo */
     int capturing;
     int ncaptures;
+    /* The topology interface's state. */
+    int netns;                          /* 1: the netns implementation (ns) */
+    struct topo_netns ns;
+    int hop;                            /* loopback: the hop's middlebox index */
+    char entry[64];                     /* loopback: the hop's address */
 };
+
+/*
+ * topo_modes points |modes| at the modes the bench's hop runs in (loopback
+ * and --hop qasm: default, reactive, proactive; kernel-nat: kernel; cmd:
+ * cmd) and returns their number.
+ */
+int topo_modes(const struct bench *b, const char *const **modes);
+
+/* topo_label is "" on loopback, " (netns)" on netns: for progress lines. */
+const char *topo_label(const struct bench *b);
+
+/* topo_mode_aware: 1 for reactive / proactive, the QUIC-aware modes. */
+int topo_mode_aware(const char *mode);
+
+/*
+ * topo_nat_open starts tracker, server and a NAT hop in |mode| with |pool|
+ * public ports, listing |entries| table entries in its stats (loopback: 0
+ * lists none). Returns 0 or -1; call topo_close either way.
+ */
+int topo_nat_open(struct topo *t, struct bench *b, const char *mode, int pool, int entries);
+
+/* topo_lb_open starts tracker, two backends and a hash LB hop in |mode|. */
+int topo_lb_open(struct topo *t, struct bench *b, const char *mode);
+
+/* topo_client_addrs: the client side's address range (for --local-addrs). */
+const char *topo_client_addrs(const struct topo *t);
+
+/*
+ * topo_client runs qasm-h3-client --json EXTRA... through the hop to the
+ * first server, agent preloaded, and returns its JSON summary (NULL on
+ * failure) and its exit status in |status|.
+ */
+json_t *topo_client(struct topo *t, const char *name, const char *const extra[],
+                    double timeout_s, int *status);
+
+/* topo_hop_table returns the hop's fresh stats (NAT / LB table), or {} when not visible. */
+json_t *topo_hop_table(struct topo *t, const char *mode);
+
+/* topo_unknown_dcid sums the servers' unknown_dcid counts (misrouted packets; after topo_close). */
+double topo_unknown_dcid(const struct topo *t);
+
+/* topo_close stops what topo_nat_open / topo_lb_open started. */
+void topo_close(struct topo *t);
 
 void topo_init(struct topo *t, struct bench *b);
 

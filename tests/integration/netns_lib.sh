@@ -8,7 +8,9 @@
 # both ends route everything through the hop. The hop forwards nothing by
 # itself (ip_forward 0) until netns_hop_kernel_forward / netns_hop_kernel_nat.
 # Names carry a per-run suffix so parallel runs do not collide, and
-# netns_cleanup (installed in the caller's EXIT trap) deletes them.
+# netns_cleanup (installed in the caller's EXIT trap) deletes them. Setup and
+# cleanup are `qasm-bench netns up|down` ($QASM_BUILD, default build/): the
+# bench's own netns testbed, not a second copy of it.
 #
 #   netns_setup                  create the namespaces, links, addresses, routes
 #   netns_cleanup                delete them (safe to call twice)
@@ -35,52 +37,25 @@ netns_require_root() {
     for t in ip nft conntrack; do
         command -v $t >/dev/null || { echo "SKIP: $1 needs '$t' (scripts/deps.sh)"; exit 77; }
     done
+    [ -x "$(netns_bench_bin)" ] || { echo "FAIL: $1: $(netns_bench_bin) not built (make)"; exit 1; }
 }
 
 in_c() { ip netns exec "$NS_C" "$@"; }
 in_h() { ip netns exec "$NS_H" "$@"; }
 in_s() { ip netns exec "$NS_S" "$@"; }
 
+# The testbed is qasm-bench's (--topology netns builds the same one):
+# `qasm-bench netns up|down ID` builds it / kills what runs inside and
+# deletes it (migration-bench/bench/topo_netns.c), one definition for both.
+netns_bench_bin() { echo "${QASM_BUILD:-build}/qasm-bench"; }
+
 netns_cleanup() {
-    local n
-    for n in "$NS_C" "$NS_H" "$NS_S"; do
-        # Processes still inside would keep the namespace's devices alive.
-        ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null
-        ip netns del "$n" 2>/dev/null
-    done
+    "$(netns_bench_bin)" netns down "$NS_ID" >/dev/null 2>&1
     return 0
 }
 
 netns_setup() {
-    netns_cleanup
-    ip netns add "$NS_C" && ip netns add "$NS_H" && ip netns add "$NS_S" || return 1
-    ip link add c0 netns "$NS_C" type veth peer name in0 netns "$NS_H" || return 1
-    ip link add s0 netns "$NS_S" type veth peer name out0 netns "$NS_H" || return 1
-    local n i
-    for n in "$NS_C" "$NS_H" "$NS_S"; do
-        ip -n "$n" link set lo up
-        ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
-        ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
-            net.ipv6.conf.default.accept_dad=0 2>/dev/null
-    done
-    for i in 2 3 4 5 6 7 8 9; do
-        ip -n "$NS_C" addr add 10.77.1.$i/24 dev c0
-        ip -n "$NS_C" addr add fd77:1::$i/64 dev c0 nodad
-    done
-    ip -n "$NS_H" addr add $H_IN_IP/24 dev in0
-    ip -n "$NS_H" addr add $H_IN_IP6/64 dev in0 nodad
-    ip -n "$NS_H" addr add $H_OUT_IP/24 dev out0
-    ip -n "$NS_H" addr add $H_OUT_IP6/64 dev out0 nodad
-    ip -n "$NS_S" addr add $S_IP/24 dev s0
-    ip -n "$NS_S" addr add $S_IP6/64 dev s0 nodad
-    ip -n "$NS_C" link set c0 up
-    ip -n "$NS_H" link set in0 up
-    ip -n "$NS_H" link set out0 up
-    ip -n "$NS_S" link set s0 up
-    ip -n "$NS_C" route add default via $H_IN_IP
-    ip -n "$NS_C" -6 route add default via $H_IN_IP6
-    ip -n "$NS_S" route add default via $H_OUT_IP
-    ip -n "$NS_S" -6 route add default via $H_OUT_IP6
+    "$(netns_bench_bin)" netns up "$NS_ID"
 }
 
 netns_hop_reset() {
