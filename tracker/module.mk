@@ -3,7 +3,7 @@
 LIB_SRCS += lib/proto.c
 
 PROGS += qasm-tracker
-qasm-tracker_SRCS := tracker/daemon.c tracker/store.c tracker/redis.c tracker/slots.c
+qasm-tracker_SRCS := tracker/daemon.c tracker/store.c tracker/limits.c tracker/redis.c tracker/slots.c
 qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
@@ -12,6 +12,10 @@ qasm-trackctl_SRCS := tracker/trackctl.c
 UNIT_TESTS += test_proto
 test_proto_SRCS := tests/unit/test_proto.c
 test_proto_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_limits
+test_limits_SRCS := tests/unit/test_limits.c tracker/limits.c
+test_limits_LIBS = $(CMOCKA_LIBS)
 
 UNIT_TESTS += test_store
 test_store_SRCS := tests/unit/test_store.c tracker/store.c
