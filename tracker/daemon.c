@@ -26,14 +26,14 @@
 #include "clock.h"
 #include "hash.h"
 #include "htab.h"
+#include "limits.h"
 #include "log.h"
 #include "proto.h"
 #include "store.h"
 
 #define MAX_LISTEN 8
 #define UDP_BATCH 64
-#define RBUF_SIZE (64 * 1024)
-#define WBUF_MAX (256u * 1024 * 1024) /* a session further behind than this is dropped */
+#define RBUF_SIZE QASM_LIMITS_RBUF
 
 struct session;
 
@@ -69,6 +69,15 @@ struct session {
     size_t nsubs;
     struct qasm_addr peer;
     int dead; /* output over the limit: closed from the next I/O callback */
+    int authenticated; /* 1 unless a key is required and not proved yet */
+    int paused;        /* not read: output backed up, or a dump in progress */
+    qasm_tstamp last_active; /* accept or last request: the idle timeout */
+    struct session_dump {
+        int on;
+        uint32_t req_id;
+        uint32_t count;
+        struct qasm_store_cursor cur;
+    } dump;
     struct session *prev, *next;
 };
 
@@ -80,6 +89,13 @@ struct counters {
     uint64_t subscribes, unsubscribes, pushes, dumps, stats_requests;
     uint64_t sessions_total, sessions_dropped_slow, limit_errors;
     uint64_t reports_accepted;
+    uint64_t sessions_refused_full, sessions_refused_ip, sessions_evicted_unauth;
+    uint64_t sessions_idle_closed, sessions_paused, subs_refused_budget, dump_chunks;
+};
+
+/* One log line per second at most for each kind of refusal. */
+struct ratelogs {
+    struct qasm_ratelog slow, sessions, subs, idle, conns;
 };
 
 struct tracker {
@@ -102,11 +118,13 @@ struct tracker {
     size_t nsubscribers;          /* live SUB_CONN + SUB_PENDING + SUB_ALL */
     size_t nwaiting;
     uint64_t seed;
+    size_t wbytes;                /* output buffers of all sessions (capacity) */
     /* configuration */
     qasm_duration max_wait;
-    size_t max_subs;              /* per session (subscriptions + waits) */
-    size_t max_sessions;
+    qasm_duration session_idle;   /* 0: sessions never idle out */
+    struct qasm_limits lim;       /* every bound, derived from --max-memory */
     struct counters n;
+    struct ratelogs rl;
 };
 
 /* ---- pending table (CID -> subs waiting for that CID) ----------------- */
@@ -140,14 +158,29 @@ static int wbuf_reserve(struct session *s, size_t n)
     size_t ncap = s->wcap ? s->wcap : 16384;
     while (ncap < s->wlen + n)
         ncap *= 2;
-    if (ncap > WBUF_MAX)
-        return -ENOBUFS;
     uint8_t *nb = realloc(s->wbuf, ncap);
     if (nb == NULL)
         return -ENOMEM;
+    s->t->wbytes += ncap - s->wcap;
     s->wbuf = nb;
     s->wcap = ncap;
     return 0;
+}
+
+static size_t queued(const struct session *s)
+{
+    return s->wlen - s->woff;
+}
+
+/* A drained session gives back a buffer that a burst (a dump) grew. */
+static void wbuf_shrink(struct session *s)
+{
+    if (s->wcap <= 65536 || s->wlen != s->woff)
+        return;
+    s->t->wbytes -= s->wcap;
+    free(s->wbuf);
+    s->wbuf = NULL;
+    s->wcap = s->wlen = s->woff = 0;
 }
 
 /* Queue one message; the write watcher flushes it. Returns -1 if the session died. */
@@ -155,9 +188,17 @@ static int session_send(struct session *s, const struct qasm_proto_msg *m)
 {
     if (s->dead)
         return -1;
-    if (wbuf_reserve(s, QASM_PROTO_MAX_MSG) < 0) {
-        s->t->n.sessions_dropped_slow++;
-        qasm_warn("session %d: output backlog over limit, closing", s->fd);
+    struct tracker *t = s->t;
+    /* Requests are not read while output is backed up: only pushes and
+     * answers to waits reach the cap, from a subscriber that does not read. */
+    if (qasm_limits_over_cap(&t->lim, queued(s), QASM_PROTO_MAX_MSG) ||
+        wbuf_reserve(s, QASM_PROTO_MAX_MSG) < 0) {
+        t->n.sessions_dropped_slow++;
+        uint64_t quiet;
+        if (qasm_ratelog_due(&t->rl.slow, qasm_now(), &quiet))
+            qasm_warn("session %d: unsent output over %zu bytes, closing "
+                      "(%llu more dropped quietly)", s->fd, t->lim.out_cap,
+                      (unsigned long long)quiet);
         s->dead = 1;
         ev_io_start(s->t->loop, &s->wio);
         return -1;
@@ -443,9 +484,20 @@ static void on_store_event(void *arg, struct qasm_store_conn *c, uint8_t event)
 static struct sub *sub_new(struct session *s, int kind, uint32_t req_id)
 {
     struct tracker *t = s->t;
-    if (s->nsubs >= t->max_subs) {
+    if (s->nsubs >= t->lim.max_subs) {
         t->n.limit_errors++;
         send_error(s, req_id, QASM_PROTO_E_LIMIT, "too many subscriptions or waits");
+        return NULL;
+    }
+    if (t->nsubscribers + t->nwaiting >= t->lim.max_subs_total) {
+        t->n.limit_errors++;
+        t->n.subs_refused_budget++;
+        uint64_t quiet;
+        if (qasm_ratelog_due(&t->rl.subs, qasm_now(), &quiet))
+            qasm_warn("subscriptions and waits of all sessions at %zu (the memory budget's "
+                      "share): refused (%llu more quietly)", t->lim.max_subs_total,
+                      (unsigned long long)quiet);
+        send_error(s, req_id, QASM_PROTO_E_LIMIT, "tracker subscription budget reached");
         return NULL;
     }
     struct sub *x = calloc(1, sizeof(*x));
@@ -650,20 +702,42 @@ static void handle_unsubscribe(struct session *s, const struct qasm_proto_msg *m
         send_notfound(s, m->hdr.req_id, &q->cid);
 }
 
+/*
+ * A dump is produced from a store cursor in chunks, each only while the
+ * session's unsent output is under the low-water mark (the write watcher
+ * asks for the next one): a reader that does not read holds one chunk, not
+ * the whole store, and a big dump shares the loop with everything else.
+ */
+static void dump_step(struct session *s)
+{
+    struct tracker *t = s->t;
+    struct qasm_store_conn *c;
+    t->n.dump_chunks++;
+    while (!qasm_limits_backed_up(queued(s))) {
+        if ((c = qasm_store_cursor_next(t->store, &s->dump.cur)) == NULL) {
+            qasm_store_cursor_close(t->store, &s->dump.cur);
+            s->dump.on = 0;
+            send_simple(s, QASM_PROTO_OK, s->dump.req_id, s->dump.count);
+            return;
+        }
+        send_conn(s, s->dump.req_id, c);
+        s->dump.count++;
+        if (s->dead)
+            return;
+    }
+}
+
 static void handle_dump(struct session *s, const struct qasm_proto_msg *m)
 {
     struct tracker *t = s->t;
     t->n.dumps++;
-    size_t pos = 0;
-    uint32_t count = 0;
-    struct qasm_store_conn *c;
-    while ((c = qasm_store_next(t->store, &pos)) != NULL) {
-        if (s->dead)
-            return;
-        send_conn(s, m->hdr.req_id, c);
-        count++;
-    }
-    send_simple(s, QASM_PROTO_OK, m->hdr.req_id, count);
+    s->dump.on = 1;
+    s->dump.req_id = m->hdr.req_id;
+    s->dump.count = 0;
+    qasm_store_cursor_open(t->store, &s->dump.cur);
+    dump_step(s);
+    if (s->dump.on && !ev_is_active(&s->wio))
+        ev_io_start(t->loop, &s->wio);
 }
 
 static void add_stat(struct qasm_proto_stats *st, const char *name, uint64_t v)
@@ -675,6 +749,13 @@ static void add_stat(struct qasm_proto_stats *st, const char *name, uint64_t v)
     st->n++;
 }
 
+/* What the bounded structures hold: the store, subscriptions and waits, sessions and their output. */
+static size_t mem_used(const struct tracker *t, size_t store_mem)
+{
+    return store_mem + (t->nsubscribers + t->nwaiting) * QASM_LIMITS_SUB_COST +
+           t->nsessions * QASM_LIMITS_SESSION_COST + t->wbytes;
+}
+
 static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
 {
     const struct qasm_store_stats *ss = qasm_store_get_stats(t->store);
@@ -684,6 +765,7 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "dcids", ss->dcids);
     add_stat(st, "tombstones", ss->tombstones);
     add_stat(st, "client_ips", ss->ips);
+    add_stat(st, "client_prefixes", ss->prefixes);
     add_stat(st, "mem_bytes", mem);
     add_stat(st, "bytes_per_conn", ss->conns ? mem / ss->conns : 0);
     add_stat(st, "reports_open", ss->reports[QASM_PROTO_REPORT_OPEN]);
@@ -696,6 +778,8 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "rejected_trust", ss->rejected_trust);
     add_stat(st, "rejected_max_conns", ss->rejected_full);
     add_stat(st, "rejected_ip_cap", ss->rejected_ip_cap);
+    add_stat(st, "rejected_prefix_cap", ss->rejected_prefix_cap);
+    add_stat(st, "evicted", ss->evicted);
     add_stat(st, "rejected_bad", ss->rejected_bad);
     add_stat(st, "rejected_unauth", ss->rejected_unauth);
     add_stat(st, "rejected_bad_mac", ss->rejected_bad_mac);
@@ -735,6 +819,16 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "sessions_total", t->n.sessions_total);
     add_stat(st, "sessions_dropped_slow", t->n.sessions_dropped_slow);
     add_stat(st, "limit_errors", t->n.limit_errors);
+    add_stat(st, "sessions_refused_full", t->n.sessions_refused_full);
+    add_stat(st, "sessions_refused_ip", t->n.sessions_refused_ip);
+    add_stat(st, "sessions_evicted_unauth", t->n.sessions_evicted_unauth);
+    add_stat(st, "sessions_idle_closed", t->n.sessions_idle_closed);
+    add_stat(st, "sessions_paused", t->n.sessions_paused);
+    add_stat(st, "subs_refused_budget", t->n.subs_refused_budget);
+    add_stat(st, "dump_chunks", t->n.dump_chunks);
+    add_stat(st, "out_bytes", t->wbytes);
+    add_stat(st, "mem_used", mem_used(t, mem));
+    add_stat(st, "mem_budget", t->lim.max_memory);
     qasm_backend_stats(t->be, st);
 }
 
@@ -834,6 +928,9 @@ static void session_close(struct session *s)
     struct tracker *t = s->t;
     while (s->subs)
         sub_free(t, s->subs);
+    if (s->dump.on)
+        qasm_store_cursor_close(t->store, &s->dump.cur);
+    t->wbytes -= s->wcap;
     ev_io_stop(t->loop, &s->rio);
     ev_io_stop(t->loop, &s->wio);
     close(s->fd);
@@ -849,6 +946,37 @@ static void session_close(struct session *s)
     free(s);
 }
 
+/* Write what the socket takes. Returns -1 if the session was closed. */
+static int session_flush(struct session *s)
+{
+    while (s->woff < s->wlen) {
+        ssize_t n = write(s->fd, s->wbuf + s->woff, s->wlen - s->woff);
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            if (errno == EINTR)
+                continue;
+            session_close(s);
+            return -1;
+        }
+        s->woff += (size_t)n;
+    }
+    s->woff = s->wlen = 0;
+    return 0;
+}
+
+/* Stop reading a session whose output is backed up or that is dumping. */
+static void session_pause(struct session *s)
+{
+    if (s->paused)
+        return;
+    s->paused = 1;
+    s->t->n.sessions_paused++;
+    ev_io_stop(s->t->loop, &s->rio);
+}
+
+static int process_input(struct session *s);
+
 static void session_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -858,20 +986,28 @@ static void session_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         session_close(s);
         return;
     }
-    while (s->woff < s->wlen) {
-        ssize_t n = write(s->fd, s->wbuf + s->woff, s->wlen - s->woff);
-        if (n == -1) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            if (errno == EINTR)
-                continue;
+    if (session_flush(s) < 0)
+        return;
+    if (s->dump.on && !qasm_limits_backed_up(queued(s))) {
+        dump_step(s);
+        if (s->dead) {
             session_close(s);
             return;
         }
-        s->woff += (size_t)n;
+        if (session_flush(s) < 0)
+            return;
     }
-    s->woff = s->wlen = 0;
-    ev_io_stop(s->t->loop, &s->wio);
+    if (queued(s) == 0 && !s->dump.on) {
+        ev_io_stop(s->t->loop, &s->wio);
+        wbuf_shrink(s);
+    }
+    /* Drained enough: read again, starting with the requests already buffered. */
+    if (s->paused && !s->dump.on && !qasm_limits_backed_up(queued(s))) {
+        s->paused = 0;
+        ev_io_start(s->t->loop, &s->rio);
+        if (process_input(s) == 0 && queued(s) > 0 && !ev_is_active(&s->wio))
+            ev_io_start(s->t->loop, &s->wio);
+    }
 }
 
 static void udp_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -909,8 +1045,28 @@ static void session_read_cb(struct ev_loop *loop, ev_io *w, int revents)
      * be in the store before a middlebox's query about that packet is answered,
      * even when both sockets became readable in the same loop iteration. */
     drain_reports(t);
+    if (process_input(s) < 0)
+        return;
+    /* Flush now rather than waiting for the next loop iteration. */
+    if (s->wlen > s->woff)
+        session_write_cb(loop, &s->wio, EV_WRITE);
+}
+
+/*
+ * Handle the whole requests in the receive buffer, until the session's
+ * output is backed up or a dump is in progress: then it is no longer read
+ * (the rest waits in the buffer) until the write side drains. Returns -1
+ * if the session was closed.
+ */
+static int process_input(struct session *s)
+{
+    struct tracker *t = s->t;
     size_t off = 0;
     while (off < s->rlen) {
+        if (s->dump.on || qasm_limits_backed_up(queued(s))) {
+            session_pause(s);
+            break;
+        }
         ssize_t len = qasm_proto_frame(s->rbuf + off, s->rlen - off);
         if (len == 0)
             break;
@@ -918,20 +1074,21 @@ static void session_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             t->n.framing_errors++;
             qasm_warn("session %d: bad message header, closing", s->fd);
             session_close(s);
-            return;
+            return -1;
         }
+        s->last_active = qasm_now();
         handle_tcp_msg(s, s->rbuf + off, (size_t)len);
         off += (size_t)len;
         if (s->dead) {
             session_close(s);
-            return;
+            return -1;
         }
     }
     memmove(s->rbuf, s->rbuf + off, s->rlen - off);
     s->rlen -= off;
-    /* Flush now rather than waiting for the next loop iteration. */
-    if (s->wlen > s->woff)
-        session_write_cb(loop, &s->wio, EV_WRITE);
+    if (s->dump.on || qasm_limits_backed_up(queued(s)))
+        session_pause(s);
+    return 0;
 }
 
 static void unmap_v4(struct qasm_addr *a)
@@ -944,6 +1101,76 @@ static void unmap_v4(struct qasm_addr *a)
         memcpy(a->ip, v4, 4);
         a->family = AF_INET;
     }
+}
+
+static int same_ip(const struct qasm_addr *a, const struct qasm_addr *b)
+{
+    return a->family == b->family && memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
+}
+
+/*
+ * Whether a new session from |peer| may open (qasm_limits_admit): the
+ * per-IP cap, the global cap, and room kept for authenticated sessions
+ * (the oldest unauthenticated one is closed to make it). Returns -1 to refuse.
+ */
+static int admit_session(struct tracker *t, const struct qasm_addr *peer)
+{
+    size_t from_ip = 0, unauth = 0;
+    struct session *oldest_unauth = NULL;
+    for (struct session *x = t->sessions; x; x = x->next) {
+        from_ip += same_ip(&x->peer, peer);
+        if (!x->authenticated) {
+            unauth++;
+            oldest_unauth = x; /* the list is newest first */
+        }
+    }
+    int rv = qasm_limits_admit(&t->lim, t->nsessions, from_ip, unauth);
+    const char *why = NULL;
+    if (rv == QASM_ADMIT_EVICT_UNAUTH) {
+        t->n.sessions_evicted_unauth++;
+        session_close(oldest_unauth);
+        why = "closed the oldest unauthenticated session to make room";
+    } else if (rv == QASM_ADMIT_FULL) {
+        t->n.limit_errors++;
+        t->n.sessions_refused_full++;
+        why = "session limit reached, refused";
+    } else if (rv == QASM_ADMIT_PER_IP) {
+        t->n.limit_errors++;
+        t->n.sessions_refused_ip++;
+        why = "per-IP session limit reached, refused";
+    }
+    uint64_t quiet;
+    if (why && qasm_ratelog_due(&t->rl.sessions, qasm_now(), &quiet)) {
+        char a[QASM_ADDR_STRLEN];
+        qasm_warn("new session from %s: %s (%zu sessions, %zu from it, max %zu, %zu per IP; "
+                  "%llu more quietly)", qasm_addr_format(a, sizeof(a), peer), why,
+                  t->nsessions, from_ip, t->lim.max_sessions, t->lim.max_sessions_per_ip,
+                  (unsigned long long)quiet);
+    }
+    return rv < 0 ? -1 : 0;
+}
+
+/* Close the sessions that hold nothing (no subscription, wait, dump or
+ * output) and sent nothing for --session-idle. */
+static void close_idle_sessions(struct tracker *t, qasm_tstamp now)
+{
+    if (t->session_idle == 0)
+        return;
+    size_t closed = 0;
+    struct session *s = t->sessions, *next;
+    for (; s; s = next) {
+        next = s->next;
+        if (s->nsubs == 0 && !s->dump.on && queued(s) == 0 && s->rlen == 0 &&
+            now - s->last_active >= t->session_idle) {
+            session_close(s);
+            closed++;
+        }
+    }
+    t->n.sessions_idle_closed += closed;
+    uint64_t quiet;
+    if (closed && qasm_ratelog_due(&t->rl.idle, now, &quiet))
+        qasm_info("closed %zu idle sessions (nothing held for %.1f s)", closed,
+                  (double)t->session_idle / 1e9);
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -959,9 +1186,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                 qasm_warn("accept: %s", strerror(errno));
             return;
         }
-        if (t->nsessions >= t->max_sessions) {
-            qasm_warn("session limit (%zu) reached, refusing a connection", t->max_sessions);
-            t->n.limit_errors++;
+        struct qasm_addr peer;
+        qasm_addr_from_sockaddr(&peer, (struct sockaddr *)&ss, sl);
+        unmap_v4(&peer);
+        if (admit_session(t, &peer) < 0) {
             close(fd);
             continue;
         }
@@ -978,8 +1206,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         s->t = t;
         s->fd = fd;
         s->rbuf = rb;
-        qasm_addr_from_sockaddr(&s->peer, (struct sockaddr *)&ss, sl);
-        unmap_v4(&s->peer);
+        s->peer = peer;
+        s->authenticated = 1; /* no key: every session is */
+        s->last_active = qasm_now();
         ev_io_init(&s->rio, session_read_cb, fd, EV_READ);
         ev_io_init(&s->wio, session_write_cb, fd, EV_WRITE);
         s->rio.data = s->wio.data = s;
@@ -1078,7 +1307,9 @@ static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct tracker *t = w->data;
-    qasm_store_expire(t->store, qasm_now());
+    qasm_tstamp now = qasm_now();
+    qasm_store_expire(t->store, now);
+    close_idle_sessions(t, now);
 }
 
 static void print_stats(const struct tracker *t)
@@ -1186,13 +1417,33 @@ static void usage(FILE *f)
             "                       \"listening on\" log line)\n"
             "  --ttl DUR            idle connections expire after DUR (default 120s)\n"
             "  --close-linger DUR   keep closed connections this long (default 2s)\n"
-            "  --max-conns N        global connection cap (default 1000000; 0 = none)\n"
+            "  --max-memory SIZE    the memory budget every default cap below is derived from\n"
+            "                       (default a quarter of RAM, at least 64M; K, M, G suffixes;\n"
+            "                       at least 32M; docs/TRACKER.md \"Bounds\")\n"
+            "  --max-conns N        global connection cap (default: the budget's half / 512 bytes,\n"
+            "                       at most 1000000; 0 = none)\n"
             "  --max-per-ip N       connections per reporting client IP (default 1024; 0 = none)\n"
+            "  --max-per-prefix N   connections per reporting /24 (IPv4) or /48 (IPv6) (default\n"
+            "                       max-conns/16, at least max-per-ip; 0 = none)\n"
+            "  --at-max-conns evict|refuse\n"
+            "                       at the global cap, a new connection evicts the least recently\n"
+            "                       reported one of the prefix holding the most, if that holds\n"
+            "                       more than the newcomer's (evict, default), or is refused\n"
             "  --trust source|any   source: accept a report only for a client address whose IP\n"
             "                       is the datagram's source IP (default); any: accept all\n"
             "  --max-wait DUR       cap on a QUERY's wait (default 1s)\n"
-            "  --max-subs N         subscriptions + waits per session (default 1000000)\n"
-            "  --max-sessions N     concurrent TCP sessions (default 1024)\n"
+            "  --max-subs N         subscriptions + waits per session (default: a quarter of all,\n"
+            "                       which is the budget's quarter / 256 bytes; at most 1000000)\n"
+            "  --max-sessions N     concurrent TCP sessions (default: the budget's quarter / 1.06 MiB,\n"
+            "                       16 to 1024)\n"
+            "  --max-sessions-per-ip N\n"
+            "                       TCP sessions per peer IP (default max-sessions/16, 4 to 64;\n"
+            "                       0 = none)\n"
+            "  --reserved-sessions N\n"
+            "                       sessions never taken by unauthenticated ones (default\n"
+            "                       max-sessions/4)\n"
+            "  --session-idle DUR   close a session holding no subscription, wait or output that\n"
+            "                       sent nothing for DUR (default 120s; 0 = never)\n"
             "  --store SPEC         where the state lives: memory (default, this process),\n"
             "                       redis://HOST:PORT or redis-cluster://HOST:PORT[,HOST:PORT...]\n"
             "                       (trackers on one Redis share their connections; docs/SCALE-OUT.md)\n"
@@ -1213,6 +1464,29 @@ static int parse_size(size_t *out, const char *s)
     if (errno || end == s || *end || s[0] == '-')
         return -1;
     *out = (size_t)v;
+    return 0;
+}
+
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+static int parse_bytes(size_t *out, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return -1;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift)
+        end++;
+    if (*end || v > (SIZE_MAX >> shift))
+        return -1;
+    *out = (size_t)v << shift;
     return 0;
 }
 
@@ -1237,6 +1511,12 @@ int main(int argc, char **argv)
         { "log-level", required_argument, NULL, 'L' },
         { "store", required_argument, NULL, 'R' },
         { "store-timeout", required_argument, NULL, 'r' },
+        { "max-memory", required_argument, NULL, 'M' },
+        { "max-per-prefix", required_argument, NULL, 'P' },
+        { "at-max-conns", required_argument, NULL, 'E' },
+        { "max-sessions-per-ip", required_argument, NULL, 'I' },
+        { "reserved-sessions", required_argument, NULL, 'V' },
+        { "session-idle", required_argument, NULL, 'i' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1247,8 +1527,9 @@ int main(int argc, char **argv)
     int level = QASM_LOG_INFO;
     static struct tracker t;
     t.max_wait = QASM_SEC;
-    t.max_subs = 1000000;
-    t.max_sessions = 1024;
+    qasm_limits_init(&t.lim);
+    t.session_idle = 120 * QASM_SEC;
+    int evict = 1;
     t.store_timeout = 100 * QASM_MS;
     const char *store_spec = "memory";
 
@@ -1273,11 +1554,11 @@ int main(int argc, char **argv)
                 die_flag("--close-linger", optarg);
             break;
         case 'm':
-            if (parse_size(&cfg.max_conns, optarg) < 0)
+            if (parse_size(&t.lim.max_conns, optarg) < 0)
                 die_flag("--max-conns", optarg);
             break;
         case 'p':
-            if (parse_size(&cfg.max_per_ip, optarg) < 0)
+            if (parse_size(&t.lim.max_per_ip, optarg) < 0)
                 die_flag("--max-per-ip", optarg);
             break;
         case 'T':
@@ -1293,15 +1574,44 @@ int main(int argc, char **argv)
                 die_flag("--max-wait", optarg);
             break;
         case 's':
-            if (parse_size(&t.max_subs, optarg) < 0)
+            if (parse_size(&t.lim.max_subs, optarg) < 0)
                 die_flag("--max-subs", optarg);
             break;
         case 'S':
-            if (parse_size(&t.max_sessions, optarg) < 0 || t.max_sessions == 0)
+            if (parse_size(&t.lim.max_sessions, optarg) < 0 || t.lim.max_sessions == 0)
                 die_flag("--max-sessions", optarg);
             break;
         case 'R':
             store_spec = optarg;
+            break;
+        case 'M':
+            if (parse_bytes(&t.lim.max_memory, optarg) < 0 ||
+                t.lim.max_memory < QASM_LIMITS_MIN_MEMORY)
+                die_flag("--max-memory", optarg);
+            break;
+        case 'P':
+            if (parse_size(&t.lim.max_per_prefix, optarg) < 0)
+                die_flag("--max-per-prefix", optarg);
+            break;
+        case 'E':
+            if (strcmp(optarg, "evict") == 0)
+                evict = 1;
+            else if (strcmp(optarg, "refuse") == 0)
+                evict = 0;
+            else
+                die_flag("--at-max-conns", optarg);
+            break;
+        case 'I':
+            if (parse_size(&t.lim.max_sessions_per_ip, optarg) < 0)
+                die_flag("--max-sessions-per-ip", optarg);
+            break;
+        case 'V':
+            if (parse_size(&t.lim.reserved_sessions, optarg) < 0)
+                die_flag("--reserved-sessions", optarg);
+            break;
+        case 'i':
+            if (qasm_duration_parse(&t.session_idle, optarg) < 0)
+                die_flag("--session-idle", optarg);
             break;
         case 'r':
             if (qasm_duration_parse(&t.store_timeout, optarg) < 0 || t.store_timeout == 0)
@@ -1324,7 +1634,28 @@ int main(int argc, char **argv)
         fprintf(stderr, "qasm-tracker: unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;
     }
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (qasm_limits_derive(&t.lim, pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize
+                                                          : 0) < 0) {
+        fprintf(stderr, "qasm-tracker: --max-memory below %zu bytes\n",
+                (size_t)QASM_LIMITS_MIN_MEMORY);
+        return 2;
+    }
+    if (t.lim.reserved_sessions >= t.lim.max_sessions) {
+        fprintf(stderr, "qasm-tracker: --reserved-sessions must be below --max-sessions (%zu)\n",
+                t.lim.max_sessions);
+        return 2;
+    }
+    cfg.max_conns = t.lim.max_conns;
+    cfg.max_per_ip = t.lim.max_per_ip;
+    cfg.max_per_prefix = t.lim.max_per_prefix;
+    cfg.evict = evict;
     qasm_log_init("qasm-tracker", (enum qasm_log_level)level);
+    qasm_info("memory budget %zu MiB: %zu connections (%zu per IP, %zu per prefix), %zu sessions "
+              "(%zu per IP, %zu reserved, %zu KiB output each), %zu subscriptions+waits "
+              "(%zu per session)", t.lim.max_memory >> 20, t.lim.max_conns, t.lim.max_per_ip,
+              t.lim.max_per_prefix, t.lim.max_sessions, t.lim.max_sessions_per_ip,
+              t.lim.reserved_sessions, t.lim.out_cap >> 10, t.lim.max_subs_total, t.lim.max_subs);
     if (nlisten == 0) {
         qasm_addr_parse(&listen_addrs[0], "127.0.0.1:4790");
         nlisten = 1;
