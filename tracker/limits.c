@@ -35,11 +35,13 @@ void qasm_limits_init(struct qasm_limits *l)
 static void derive_store(struct qasm_limits *l, size_t share)
 {
     set(&l->max_conns, clamp(share / QASM_LIMITS_CONN_COST, 1024, 1000000));
-    set(&l->max_per_ip, l->max_conns < 1024 ? l->max_conns : 1024);
-    /* A prefix (a site) may hold 64 IPs' worth, and at most a sixteenth of all. */
+    set(&l->max_per_ip, l->max_conns && l->max_conns < 1024 ? l->max_conns : 1024);
+    /* A prefix (a site) may hold a sixteenth of all, or 16 IPs' worth if more. */
     size_t pfx = l->max_conns / 16;
-    if (pfx < l->max_per_ip)
-        pfx = l->max_per_ip;
+    if (l->max_per_ip && pfx < 16 * l->max_per_ip)
+        pfx = 16 * l->max_per_ip;
+    if (l->max_conns && pfx >= l->max_conns)
+        pfx = 0; /* no tighter than the global cap: none */
     set(&l->max_per_prefix, pfx);
 }
 

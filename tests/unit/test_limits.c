@@ -68,6 +68,7 @@ static void test_shares_fit_the_budget(void **state)
             assert_true(l.max_sessions * (l.out_cap + QASM_LIMITS_SESSION_COST) <=
                         budgets[i] / 4 + l.max_sessions);
         assert_true(l.max_per_prefix >= l.max_per_ip);
+        assert_true(l.max_per_prefix < l.max_conns);
         assert_true(l.reserved_sessions < l.max_sessions);
     }
 }
@@ -84,6 +85,7 @@ static void test_explicit_values_win_and_small_budget_fails(void **state)
     assert_int_equal(qasm_limits_derive(&l, 0), 0);
     assert_int_equal(l.max_sessions, 8);
     assert_int_equal(l.max_conns, 0);
+    assert_int_equal(l.max_per_prefix, 16 * 1024); /* no global cap: 16 IPs' worth */
     assert_int_equal(l.max_subs, 5);
     assert_int_equal(l.max_sessions_per_ip, 4);
     assert_int_equal(l.reserved_sessions, 2);
@@ -91,6 +93,25 @@ static void test_explicit_values_win_and_small_budget_fails(void **state)
     qasm_limits_init(&l);
     l.max_memory = 16 * MiB;
     assert_int_equal(qasm_limits_derive(&l, 0), -EINVAL);
+}
+
+/* A small explicit global cap: the prefix cap does not undercut 16 IPs; none if not below the global one. */
+static void test_prefix_cap_follows_explicit_caps(void **state)
+{
+    (void)state;
+    struct qasm_limits l;
+    qasm_limits_init(&l);
+    l.max_memory = 64 * MiB;
+    l.max_conns = 5;
+    l.max_per_ip = 3;
+    assert_int_equal(qasm_limits_derive(&l, 0), 0);
+    assert_int_equal(l.max_per_prefix, 0); /* none: the global cap is tighter */
+    qasm_limits_init(&l);
+    l.max_memory = 64 * MiB;
+    l.max_conns = 100000;
+    l.max_per_ip = 100;
+    assert_int_equal(qasm_limits_derive(&l, 0), 0);
+    assert_int_equal(l.max_per_prefix, 6250);
 }
 
 static void test_admission(void **state)
@@ -153,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_default_budget_is_a_quarter_of_ram),
         cmocka_unit_test(test_shares_fit_the_budget),
         cmocka_unit_test(test_explicit_values_win_and_small_budget_fails),
+        cmocka_unit_test(test_prefix_cap_follows_explicit_caps),
         cmocka_unit_test(test_admission),
         cmocka_unit_test(test_backlog_thresholds),
         cmocka_unit_test(test_ratelog),
