@@ -2,12 +2,12 @@
 """tracker_bounds.py: the attackers and the middlebox probe of
 tests/integration/tracker_bounds.sh (standard library only).
 
-  load PORT IP N PREFIX [FIRST]
-        open N connections over one TCP session from IP (the session's peer
-        address is the reports' source): REPORT_OPEN with a fresh secret and
-        its MAC, O-DCID PREFIX-i (i from FIRST), client IP:(10000+i); then a
-        STATS round trip, so every report was read. Prints the O-DCIDs' hex
-        of the first and last.
+  load PORT IPS N PREFIX [DCIDS]
+        from each IP of IPS (comma separated), open N connections over one
+        TCP session (the session's peer address is the reports' source):
+        REPORT_OPEN with its secret and MAC, O-DCID PREFIX + IP's last byte +
+        i, client IP:(10000+i), then DCIDS REPORT_DCID_NEW each; then a STATS
+        round trip, so every report was read.
   dumpflood PORT K ROUNDS SECONDS
         K sessions (from 127.0.0.2..) each pipeline ROUNDS DUMP requests and
         never read; held SECONDS.
@@ -21,11 +21,12 @@ tests/integration/tracker_bounds.sh (standard library only).
   watchers PORT IPS RCVBUF SECONDS
         from each IP a session with a RCVBUF-byte receive buffer subscribes
         to every connection and never reads; held SECONDS.
-  probe PORT SECONDS [CID_HEX]
+  probe PORT SECONDS [CID_HEX|first]
         a middlebox's session from 127.0.0.1: STATS (or QUERY of CID_HEX)
-        round trips for SECONDS, reconnecting when refused or closed. Prints
-        one JSON line: served, failures, latency figures (ms), and for a
-        QUERY whether it was found.
+        round trips for SECONDS, reconnecting when refused or closed (with
+        "first": until the first STATS is answered). Prints one JSON line:
+        served, failures, latency figures (ms), first_s (when the first
+        answer came), and for a QUERY whether it was found.
 """
 import hashlib
 import hmac
@@ -51,13 +52,24 @@ def addr4(ip, port):
     return b"\x04" + struct.pack(">H", port) + socket.inet_aton(ip)
 
 
+def secret_of(odcid):
+    return hashlib.sha256(b"s" + odcid).digest()[:16]
+
+
+def signed(typ, odcid, fields):
+    mac = hmac.new(secret_of(odcid), bytes([2, typ]) + fields, hashlib.sha256).digest()[:16]
+    return msg(typ, 0, fields + mac + b"\x00")
+
+
 def report_open(odcid, ip, port, seq=1):
-    secret = hashlib.sha256(b"s" + odcid).digest()[:16]
     c = addr4(ip, port)
-    fields = cid(odcid) + c + c + struct.pack(">I", seq) + cid(b"\xc1") + \
-        addr4("192.0.2.1", 443) + secret
-    mac = hmac.new(secret, bytes([2, 0x01]) + fields, hashlib.sha256).digest()[:16]
-    return msg(0x01, 0, fields + mac + b"\x00")
+    return signed(0x01, odcid, cid(odcid) + c + c + struct.pack(">I", seq) + cid(b"\xc1") +
+                  addr4("192.0.2.1", 443) + secret_of(odcid))
+
+
+def report_dcid(odcid, ip, port, seq, dcid, cseq):
+    c = addr4(ip, port)
+    return signed(0x02, odcid, cid(odcid) + c + c + struct.pack(">I", seq) + cid(dcid) + bytes([cseq]))
 
 
 def connect(port, ip, rcvbuf=0, timeout=None):
@@ -72,21 +84,21 @@ def connect(port, ip, rcvbuf=0, timeout=None):
 
 class Reader:
     def __init__(self, s):
-        self.s, self.buf = s, b""
+        self.s, self.buf, self.pos = s, b"", 0
 
     def next(self):
         """(type, req_id, body), or None when the tracker closed the session."""
         while True:
-            if len(self.buf) >= 12:
-                ln = struct.unpack(">H", self.buf[4:6])[0]
-                if len(self.buf) >= ln:
-                    m = (self.buf[3], struct.unpack(">I", self.buf[8:12])[0], self.buf[12:ln])
-                    self.buf = self.buf[ln:]
-                    return m
-            d = self.s.recv(65536)
+            b, p = self.buf, self.pos
+            if len(b) - p >= 12:
+                ln = (b[p + 4] << 8) | b[p + 5]
+                if len(b) - p >= ln:
+                    self.pos = p + ln
+                    return (b[p + 3], struct.unpack(">I", b[p + 8:p + 12])[0], b[p + 12:p + ln])
+            d = self.s.recv(262144)
             if not d:
                 return None
-            self.buf += d
+            self.buf, self.pos = b[p:] + d, 0
 
 
 def stats_of(body):
@@ -100,23 +112,27 @@ def stats_of(body):
     return out
 
 
-def load(port, ip, n, prefix, first=0):
-    s = connect(port, ip, timeout=60 * SLOW)
-    pre = bytes.fromhex(prefix)
-    batch = []
-    for i in range(first, first + n):
-        batch.append(report_open(pre + struct.pack(">I", i), ip, 10000 + i % 50000))
-        if len(batch) == 256:
-            s.sendall(b"".join(batch))
-            batch = []
-    s.sendall(b"".join(batch) + msg(0x14, 7))
-    r = Reader(s)
-    while True:
-        m = r.next()
-        if m is None or (m[0] == 0x25 and m[1] == 7):
-            break
-    s.close()
-    print((pre + struct.pack(">I", first)).hex(), (pre + struct.pack(">I", first + n - 1)).hex())
+def load(port, ips, n, prefix, dcids=0):
+    for ip in ips.split(","):
+        s = connect(port, ip, timeout=60 * SLOW)
+        pre = bytes.fromhex(prefix) + socket.inet_aton(ip)[3:]
+        batch = []
+        for i in range(n):
+            odcid = pre + struct.pack(">I", i)
+            port_ = 10000 + i % 50000
+            batch.append(report_open(odcid, ip, port_))
+            for j in range(dcids):
+                batch.append(report_dcid(odcid, ip, port_, 2 + j, odcid + bytes([j]), 1 + j))
+            if len(batch) >= 256:
+                s.sendall(b"".join(batch))
+                batch = []
+        s.sendall(b"".join(batch) + msg(0x14, 7))
+        r = Reader(s)
+        while True:
+            m = r.next()
+            if m is None or (m[0] == 0x25 and m[1] == 7):
+                break
+        s.close()
 
 
 def hold(socks, seconds):
@@ -204,8 +220,12 @@ def watchers(port, ips, rcvbuf, seconds):
 
 
 def probe(port, seconds, qcid=None):
-    lat, fails, found = [], 0, None
-    end = time.time() + seconds
+    lat, fails, found, first = [], 0, None, None
+    until_first = qcid == "first"
+    if until_first:
+        qcid = None
+    start = time.time()
+    end = start + seconds
     s = r = None
     req = 0
     while time.time() < end:
@@ -224,6 +244,10 @@ def probe(port, seconds, qcid=None):
                 if m[1] == req:
                     break
             lat.append((time.time() - t0) * 1000)
+            if first is None:
+                first = time.time() - start
+            if until_first:
+                break
             if qcid is not None:
                 found = m[0] == 0x20
                 break
@@ -236,6 +260,8 @@ def probe(port, seconds, qcid=None):
             time.sleep(0.1)
     lat.sort()
     out = {"served": len(lat), "failures": fails}
+    if first is not None:
+        out["first_s"] = round(first, 2)
     if lat:
         out.update(median_ms=round(lat[len(lat) // 2], 2), max_ms=round(lat[-1], 2))
     if qcid is not None:
