@@ -34,6 +34,10 @@ INTEG_TESTS += tests/integration/tracker_robust.sh
 # An attacker who reads the tracker forges reports and sends the victim's DCIDs
 # into every aware middlebox: refused (reports bound to the connection's owner).
 INTEG_TESTS += tests/integration/tracker_hijack.sh
+# A few sessions cannot starve or exhaust the tracker (dump flood, idle
+# sessions, subscriptions and slow subscribers, the connection cap filled
+# from many addresses): a middlebox's session is served throughout.
+INTEG_TESTS += tests/integration/tracker_bounds.sh
 
 # Scale-out (issue 10): shared stores behind tracker/backend.h, Redis and
 # Redis Cluster (tracker/redis.c, slot routing in tracker/slots.c).
