@@ -848,7 +848,7 @@ static int setup_prefix(void **state)
 static void test_prefix_cap_and_eviction(void **state)
 {
     struct fixture *f = *state;
-    char odcid[8], client[32];
+    char odcid[16], client[32];
     for (int i = 0; i < 5; i++) {
         snprintf(odcid, sizeof(odcid), "1%d", i);
         snprintf(client, sizeof(client), "10.0.0.%d:1", i + 1);
@@ -888,7 +888,7 @@ static void test_prefix_cap_and_eviction(void **state)
 static void test_cursor_survives_changes(void **state)
 {
     struct fixture *f = *state;
-    char odcid[8];
+    char odcid[16];
     for (int i = 0; i < 10; i++) {
         snprintf(odcid, sizeof(odcid), "%02x", 0x40 + i);
         assert_int_equal(open_conn(f, odcid, "10.0.0.1:1", T0), QASM_STORE_CHANGED);
