@@ -960,6 +960,7 @@ static int session_flush(struct session *s)
             return -1;
         }
         s->woff += (size_t)n;
+        s->last_active = qasm_now(); /* a peer that reads its output is not idle */
     }
     s->woff = s->wlen = 0;
     return 0;
@@ -1150,8 +1151,13 @@ static int admit_session(struct tracker *t, const struct qasm_addr *peer)
     return rv < 0 ? -1 : 0;
 }
 
-/* Close the sessions that hold nothing (no subscription, wait, dump or
- * output) and sent nothing for --session-idle. */
+/*
+ * Close the sessions without subscriptions or waits that neither sent a
+ * request nor took any output for --session-idle: idle ones, and those
+ * that stopped reading with output or a dump pending (they would hold a
+ * session and its buffers for ever; a subscriber that stops reading is
+ * dropped at the output cap instead).
+ */
 static void close_idle_sessions(struct tracker *t, qasm_tstamp now)
 {
     if (t->session_idle == 0)
@@ -1160,8 +1166,7 @@ static void close_idle_sessions(struct tracker *t, qasm_tstamp now)
     struct session *s = t->sessions, *next;
     for (; s; s = next) {
         next = s->next;
-        if (s->nsubs == 0 && !s->dump.on && queued(s) == 0 && s->rlen == 0 &&
-            now - s->last_active >= t->session_idle) {
+        if (s->nsubs == 0 && now - s->last_active >= t->session_idle) {
             session_close(s);
             closed++;
         }
@@ -1442,8 +1447,8 @@ static void usage(FILE *f)
             "  --reserved-sessions N\n"
             "                       sessions never taken by unauthenticated ones (default\n"
             "                       max-sessions/4)\n"
-            "  --session-idle DUR   close a session holding no subscription, wait or output that\n"
-            "                       sent nothing for DUR (default 120s; 0 = never)\n"
+            "  --session-idle DUR   close a session without subscriptions or waits that sent no\n"
+            "                       request and took no output for DUR (default 120s; 0 = never)\n"
             "  --store SPEC         where the state lives: memory (default, this process),\n"
             "                       redis://HOST:PORT or redis-cluster://HOST:PORT[,HOST:PORT...]\n"
             "                       (trackers on one Redis share their connections; docs/SCALE-OUT.md)\n"
