@@ -866,6 +866,37 @@ static void warn_refused(int rv, const struct qasm_proto_msg *m, const struct qa
     quiet = 0;
 }
 
+/*
+ * One line per second at most for new connections refused at a cap, and
+ * for evictions at the global cap (the counters have the totals).
+ */
+static void note_caps(struct tracker *t, int rv, const struct qasm_addr *src, qasm_tstamp now)
+{
+    static uint64_t evicted_seen;
+    const struct qasm_store_stats *st = qasm_store_get_stats(t->store);
+    const char *why = rv == -EDQUOT ? "per-IP or per-prefix cap" :
+                      rv == -ENOSPC ? "global cap, and its prefix is not smaller than the biggest" :
+                      st->evicted != evicted_seen ? NULL : "";
+    evicted_seen = st->evicted;
+    uint64_t quiet;
+    if (why && *why == 0)
+        return;
+    if (!qasm_ratelog_due(&t->rl.conns, now, &quiet))
+        return;
+    char a[QASM_ADDR_STRLEN];
+    if (why)
+        qasm_warn("refused a new connection from %s: %s (%llu more quietly; %llu "
+                  "rejected_ip_cap, %llu rejected_prefix_cap, %llu rejected_max_conns)",
+                  qasm_addr_format(a, sizeof(a), src), why, (unsigned long long)quiet,
+                  (unsigned long long)st->rejected_ip_cap,
+                  (unsigned long long)st->rejected_prefix_cap,
+                  (unsigned long long)st->rejected_full);
+    else
+        qasm_warn("at the connection cap (%zu): evicted the idlest connection of the biggest "
+                  "prefix for a new one from %s (%llu evicted in all)", t->lim.max_conns,
+                  qasm_addr_format(a, sizeof(a), src), (unsigned long long)st->evicted);
+}
+
 /* One whole message from a TCP session. */
 static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
 {
@@ -909,6 +940,7 @@ static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
             qasm_tstamp now = qasm_now();
             rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &s->peer, now);
             warn_refused(rv, &m, &s->peer, now);
+            note_caps(t, rv, &s->peer, now);
             t->n.reports_accepted += rv >= 0;
             if (rv == QASM_STORE_UNCHANGED && t->be)
                 qasm_backend_touch(t->be, qasm_store_get(t->store, &m.u.report.odcid,
@@ -1275,6 +1307,7 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &src, now);
             warn_refused(rv, &m, &src, now);
+            note_caps(t, rv, &src, now);
             if (rv >= 0)
                 t->n.reports_accepted++;
             if (rv == QASM_STORE_UNCHANGED && t->be)
