@@ -38,6 +38,8 @@ INTEG_TESTS += tests/integration/tracker_hijack.sh
 # sessions, subscriptions and slow subscribers, the connection cap filled
 # from many addresses): a middlebox's session is served throughout.
 INTEG_TESTS += tests/integration/tracker_bounds.sh
+# A reactive NAT follows a migrating client while sessions flood the tracker with DUMP.
+INTEG_TESTS += tests/integration/tracker_bounds_nat.sh
 
 # Scale-out (issue 10): shared stores behind tracker/backend.h, Redis and
 # Redis Cluster (tracker/redis.c, slot routing in tracker/slots.c).

@@ -8,9 +8,10 @@ tests/integration/tracker_bounds.sh (standard library only).
         REPORT_OPEN with its secret and MAC, O-DCID PREFIX + IP's last byte +
         i, client IP:(10000+i), then DCIDS REPORT_DCID_NEW each; then a STATS
         round trip, so every report was read.
-  dumpflood PORT K ROUNDS SECONDS
+  dumpflood PORT K ROUNDS SECONDS [again]
         K sessions (from 127.0.0.2..) each pipeline ROUNDS DUMP requests and
-        never read; held SECONDS.
+        never read; held SECONDS (with "again": a session the tracker closes
+        is opened again and floods again).
   idle PORT IP N SECONDS
         N idle sessions from IP, held SECONDS; prints how many the tracker
         kept open for 1 s (it closes refused ones at once).
@@ -143,21 +144,51 @@ def hold(socks, seconds):
         s.close()
 
 
-def dumpflood(port, k, rounds, seconds):
-    socks = []
-    for i in range(k):
-        s = connect(port, "127.0.0.%d" % (2 + i % 200), rcvbuf=4096)
-        s.setblocking(False)
-        data = b"".join(msg(0x13, 1000 + j) for j in range(rounds))
-        sent = 0
-        t_end = time.time() + 5 * SLOW
-        while sent < len(data) and time.time() < t_end:
-            try:
-                sent += s.send(data[sent:])
-            except BlockingIOError:
-                time.sleep(0.01)  # the tracker stopped reading: flow control
-        socks.append(s)
-    hold(socks, seconds)
+def flood_one(port, ip, rounds):
+    s = connect(port, ip, rcvbuf=4096)
+    s.setblocking(False)
+    data = b"".join(msg(0x13, 1000 + j) for j in range(rounds))
+    sent = 0
+    t_end = time.time() + 5 * SLOW
+    while sent < len(data) and time.time() < t_end:
+        try:
+            sent += s.send(data[sent:])
+        except BlockingIOError:
+            time.sleep(0.01)  # the tracker stopped reading: flow control
+        except OSError:
+            break
+    return s
+
+
+def closed(s):
+    """True once the tracker closed |s|: a send after its FIN draws a RST."""
+    try:
+        s.send(msg(0x14, 1))
+        return False
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def dumpflood(port, k, rounds, seconds, again=False):
+    ips = ["127.0.0.%d" % (2 + i % 200) for i in range(k)]
+    socks = [flood_one(port, ip, rounds) for ip in ips]
+    end = time.time() + seconds
+    reopened = 0
+    while time.time() < end:
+        time.sleep(0.2)
+        if not again:
+            continue
+        for i, s in enumerate(socks):
+            if closed(s):
+                s.close()
+                socks[i] = flood_one(port, ips[i], rounds)
+                reopened += 1
+    for s in socks:
+        s.close()
+    if again:
+        print(reopened)
 
 
 def idle(port, ip, n, seconds):
@@ -275,7 +306,7 @@ def main():
     if cmd == "load":
         load(port, a[0], int(a[1]), a[2], int(a[3]) if len(a) > 3 else 0)
     elif cmd == "dumpflood":
-        dumpflood(port, int(a[0]), int(a[1]), float(a[2]))
+        dumpflood(port, int(a[0]), int(a[1]), float(a[2]), len(a) > 3 and a[3] == "again")
     elif cmd == "idle":
         idle(port, a[0], int(a[1]), float(a[2]))
     elif cmd == "subflood":
