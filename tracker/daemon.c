@@ -71,7 +71,7 @@ struct session {
     int dead; /* output over the limit: closed from the next I/O callback */
     int authenticated; /* 1 unless a key is required and not proved yet */
     int paused;        /* not read: output backed up, or a dump in progress */
-    qasm_tstamp last_active; /* accept or last request: the idle timeout */
+    qasm_tstamp last_active; /* accept, last request or output taken: the idle timeout */
     struct session_dump {
         int on;
         uint32_t req_id;
