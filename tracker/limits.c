@@ -36,12 +36,13 @@ static void derive_store(struct qasm_limits *l, size_t share)
 {
     set(&l->max_conns, clamp(share / QASM_LIMITS_CONN_COST, 1024, 1000000));
     set(&l->max_per_ip, l->max_conns && l->max_conns < 1024 ? l->max_conns : 1024);
-    /* A prefix (a site) may hold a sixteenth of all, or 16 IPs' worth if more. */
+    /* A prefix (a site) may hold a sixteenth of all, or 16 IPs' worth if more;
+     * none without a per-IP cap (a lab, a benchmark reporting for others). */
     size_t pfx = l->max_conns / 16;
-    if (l->max_per_ip && pfx < 16 * l->max_per_ip)
+    if (pfx < 16 * l->max_per_ip)
         pfx = 16 * l->max_per_ip;
-    if (l->max_conns && pfx >= l->max_conns)
-        pfx = 0; /* no tighter than the global cap: none */
+    if (l->max_per_ip == 0 || (l->max_conns && pfx >= l->max_conns))
+        pfx = 0; /* none */
     set(&l->max_per_prefix, pfx);
 }
 

@@ -69,6 +69,7 @@ static void test_shares_fit_the_budget(void **state)
                         budgets[i] / 4 + l.max_sessions);
         assert_true(l.max_per_prefix >= l.max_per_ip);
         assert_true(l.max_per_prefix < l.max_conns);
+        assert_true(l.max_per_prefix > 0);
         assert_true(l.reserved_sessions < l.max_sessions);
     }
 }
@@ -112,6 +113,13 @@ static void test_prefix_cap_follows_explicit_caps(void **state)
     l.max_per_ip = 100;
     assert_int_equal(qasm_limits_derive(&l, 0), 0);
     assert_int_equal(l.max_per_prefix, 6250);
+    /* No per-IP cap (a benchmark reporting for others): no prefix cap either. */
+    qasm_limits_init(&l);
+    l.max_memory = 64 * MiB;
+    l.max_conns = 2001000;
+    l.max_per_ip = 0;
+    assert_int_equal(qasm_limits_derive(&l, 0), 0);
+    assert_int_equal(l.max_per_prefix, 0);
 }
 
 static void test_admission(void **state)
