@@ -117,7 +117,7 @@ start_tracker mem $(newflag --max-memory 32M)
 h0=$(hwm_kib)
 timeout "$(scaled 60)" python3 "$PY" probe "$P" 8 >"$work/probe4" &
 probe=$!
-timeout "$(scaled 60)" python3 "$PY" watchers "$P" "$(ips 127.0.0. 20 25)" 4096 10 &
+timeout "$(scaled 60)" python3 "$PY" watchers "$P" "$(ips 127.0.0. 20 25)" 4096 50 &  # killed below
 watch=$!
 wait_until 10 test "$(stat_of subscribers)" -ge 6
 load "$(ips 127.0.0. 40 49)" 1000 0d 10
