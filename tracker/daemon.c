@@ -29,14 +29,16 @@
 #include "hash.h"
 #include "htab.h"
 #include "keyfile.h"
+#include "limits.h"
 #include "log.h"
 #include "proto.h"
 #include "store.h"
 
 #define MAX_LISTEN 8
 #define UDP_BATCH 64
-#define RBUF_SIZE (64 * 1024)
-#define WBUF_MAX (256u * 1024 * 1024) /* a session further behind than this is dropped */
+/* A session with --key has this long to prove it (from accept or its last message). */
+#define AUTH_TIMEOUT (10 * QASM_SEC)
+#define RBUF_SIZE QASM_LIMITS_RBUF
 
 struct session;
 
@@ -74,6 +76,14 @@ struct session {
     int dead; /* output over the limit: closed from the next I/O callback */
     int authenticated;            /* proved the key (always 1 without --key) */
     struct qasm_access_sess auth; /* the key handshake (tracker/access.h) */
+    int paused;        /* not read: output backed up, or a dump in progress */
+    qasm_tstamp last_active; /* accept, last request or output taken: the idle timeout */
+    struct session_dump {
+        int on;
+        uint32_t req_id;
+        uint32_t count;
+        struct qasm_store_cursor cur;
+    } dump;
     struct session *prev, *next;
 };
 
@@ -85,6 +95,13 @@ struct counters {
     uint64_t subscribes, unsubscribes, pushes, dumps, stats_requests;
     uint64_t sessions_total, sessions_dropped_slow, limit_errors;
     uint64_t reports_accepted;
+    uint64_t sessions_refused_full, sessions_refused_ip, sessions_evicted_unauth;
+    uint64_t sessions_idle_closed, sessions_auth_timeout, sessions_paused, subs_refused_budget, dump_chunks;
+};
+
+/* One log line per second at most for each kind of refusal. */
+struct ratelogs {
+    struct qasm_ratelog slow, sessions, subs, idle, conns;
 };
 
 struct tracker {
@@ -107,12 +124,14 @@ struct tracker {
     size_t nsubscribers;          /* live SUB_CONN + SUB_PENDING + SUB_ALL */
     size_t nwaiting;
     uint64_t seed;
+    size_t wbytes;                /* output buffers of all sessions (capacity) */
     /* configuration */
     qasm_duration max_wait;
-    size_t max_subs;              /* per session (subscriptions + waits) */
-    size_t max_sessions;
     struct qasm_access access;    /* --key, --trust, --allow */
+    qasm_duration session_idle;   /* 0: sessions never idle out */
+    struct qasm_limits lim;       /* every bound, derived from --max-memory */
     struct counters n;
+    struct ratelogs rl;
 };
 
 /* ---- pending table (CID -> subs waiting for that CID) ----------------- */
@@ -146,14 +165,29 @@ static int wbuf_reserve(struct session *s, size_t n)
     size_t ncap = s->wcap ? s->wcap : 16384;
     while (ncap < s->wlen + n)
         ncap *= 2;
-    if (ncap > WBUF_MAX)
-        return -ENOBUFS;
     uint8_t *nb = realloc(s->wbuf, ncap);
     if (nb == NULL)
         return -ENOMEM;
+    s->t->wbytes += ncap - s->wcap;
     s->wbuf = nb;
     s->wcap = ncap;
     return 0;
+}
+
+static size_t queued(const struct session *s)
+{
+    return s->wlen - s->woff;
+}
+
+/* A drained session gives back a buffer that a burst (a dump) grew. */
+static void wbuf_shrink(struct session *s)
+{
+    if (s->wcap <= 65536 || s->wlen != s->woff)
+        return;
+    s->t->wbytes -= s->wcap;
+    free(s->wbuf);
+    s->wbuf = NULL;
+    s->wcap = s->wlen = s->woff = 0;
 }
 
 /* Queue one message; the write watcher flushes it. Returns -1 if the session died. */
@@ -161,9 +195,17 @@ static int session_send(struct session *s, const struct qasm_proto_msg *m)
 {
     if (s->dead)
         return -1;
-    if (wbuf_reserve(s, QASM_PROTO_MAX_MSG) < 0) {
-        s->t->n.sessions_dropped_slow++;
-        qasm_warn("session %d: output backlog over limit, closing", s->fd);
+    struct tracker *t = s->t;
+    /* Requests are not read while output is backed up: only pushes and
+     * answers to waits reach the cap, from a subscriber that does not read. */
+    if (qasm_limits_over_cap(&t->lim, queued(s), QASM_PROTO_MAX_MSG) ||
+        wbuf_reserve(s, QASM_PROTO_MAX_MSG) < 0) {
+        t->n.sessions_dropped_slow++;
+        uint64_t quiet;
+        if (qasm_ratelog_due(&t->rl.slow, qasm_now(), &quiet))
+            qasm_warn("session %d: unsent output over %zu bytes, closing "
+                      "(%llu more dropped quietly)", s->fd, t->lim.out_cap,
+                      (unsigned long long)quiet);
         s->dead = 1;
         ev_io_start(s->t->loop, &s->wio);
         return -1;
@@ -449,9 +491,20 @@ static void on_store_event(void *arg, struct qasm_store_conn *c, uint8_t event)
 static struct sub *sub_new(struct session *s, int kind, uint32_t req_id)
 {
     struct tracker *t = s->t;
-    if (s->nsubs >= t->max_subs) {
+    if (s->nsubs >= t->lim.max_subs) {
         t->n.limit_errors++;
         send_error(s, req_id, QASM_PROTO_E_LIMIT, "too many subscriptions or waits");
+        return NULL;
+    }
+    if (t->nsubscribers + t->nwaiting >= t->lim.max_subs_total) {
+        t->n.limit_errors++;
+        t->n.subs_refused_budget++;
+        uint64_t quiet;
+        if (qasm_ratelog_due(&t->rl.subs, qasm_now(), &quiet))
+            qasm_warn("subscriptions and waits of all sessions at %zu (the memory budget's "
+                      "share): refused (%llu more quietly)", t->lim.max_subs_total,
+                      (unsigned long long)quiet);
+        send_error(s, req_id, QASM_PROTO_E_LIMIT, "tracker subscription budget reached");
         return NULL;
     }
     struct sub *x = calloc(1, sizeof(*x));
@@ -656,20 +709,42 @@ static void handle_unsubscribe(struct session *s, const struct qasm_proto_msg *m
         send_notfound(s, m->hdr.req_id, &q->cid);
 }
 
+/*
+ * A dump is produced from a store cursor in chunks, each only while the
+ * session's unsent output is under the low-water mark (the write watcher
+ * asks for the next one): a reader that does not read holds one chunk, not
+ * the whole store, and a big dump shares the loop with everything else.
+ */
+static void dump_step(struct session *s)
+{
+    struct tracker *t = s->t;
+    struct qasm_store_conn *c;
+    t->n.dump_chunks++;
+    while (!qasm_limits_backed_up(queued(s))) {
+        if ((c = qasm_store_cursor_next(t->store, &s->dump.cur)) == NULL) {
+            qasm_store_cursor_close(t->store, &s->dump.cur);
+            s->dump.on = 0;
+            send_simple(s, QASM_PROTO_OK, s->dump.req_id, s->dump.count);
+            return;
+        }
+        send_conn(s, s->dump.req_id, c);
+        s->dump.count++;
+        if (s->dead)
+            return;
+    }
+}
+
 static void handle_dump(struct session *s, const struct qasm_proto_msg *m)
 {
     struct tracker *t = s->t;
     t->n.dumps++;
-    size_t pos = 0;
-    uint32_t count = 0;
-    struct qasm_store_conn *c;
-    while ((c = qasm_store_next(t->store, &pos)) != NULL) {
-        if (s->dead)
-            return;
-        send_conn(s, m->hdr.req_id, c);
-        count++;
-    }
-    send_simple(s, QASM_PROTO_OK, m->hdr.req_id, count);
+    s->dump.on = 1;
+    s->dump.req_id = m->hdr.req_id;
+    s->dump.count = 0;
+    qasm_store_cursor_open(t->store, &s->dump.cur);
+    dump_step(s);
+    if (s->dump.on && !ev_is_active(&s->wio))
+        ev_io_start(t->loop, &s->wio);
 }
 
 static void add_stat(struct qasm_proto_stats *st, const char *name, uint64_t v)
@@ -681,6 +756,13 @@ static void add_stat(struct qasm_proto_stats *st, const char *name, uint64_t v)
     st->n++;
 }
 
+/* What the bounded structures hold: the store, subscriptions and waits, sessions and their output. */
+static size_t mem_used(const struct tracker *t, size_t store_mem)
+{
+    return store_mem + (t->nsubscribers + t->nwaiting) * QASM_LIMITS_SUB_COST +
+           t->nsessions * QASM_LIMITS_SESSION_COST + t->wbytes;
+}
+
 static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
 {
     const struct qasm_store_stats *ss = qasm_store_get_stats(t->store);
@@ -690,6 +772,7 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "dcids", ss->dcids);
     add_stat(st, "tombstones", ss->tombstones);
     add_stat(st, "client_ips", ss->ips);
+    add_stat(st, "client_prefixes", ss->prefixes);
     add_stat(st, "mem_bytes", mem);
     add_stat(st, "bytes_per_conn", ss->conns ? mem / ss->conns : 0);
     add_stat(st, "reports_open", ss->reports[QASM_PROTO_REPORT_OPEN]);
@@ -702,6 +785,8 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "rejected_trust", ss->rejected_trust);
     add_stat(st, "rejected_max_conns", ss->rejected_full);
     add_stat(st, "rejected_ip_cap", ss->rejected_ip_cap);
+    add_stat(st, "rejected_prefix_cap", ss->rejected_prefix_cap);
+    add_stat(st, "evicted", ss->evicted);
     add_stat(st, "rejected_bad", ss->rejected_bad);
     add_stat(st, "rejected_unauth", ss->rejected_unauth);
     add_stat(st, "rejected_bad_mac", ss->rejected_bad_mac);
@@ -748,6 +833,17 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "reports_key_mac", t->access.n.reports_key_mac);
     add_stat(st, "rejected_key_mac", t->access.n.rejected_key_mac);
     add_stat(st, "rejected_no_key_mac", t->access.n.rejected_no_key_mac);
+    add_stat(st, "sessions_refused_full", t->n.sessions_refused_full);
+    add_stat(st, "sessions_refused_ip", t->n.sessions_refused_ip);
+    add_stat(st, "sessions_evicted_unauth", t->n.sessions_evicted_unauth);
+    add_stat(st, "sessions_idle_closed", t->n.sessions_idle_closed);
+    add_stat(st, "sessions_auth_timeout", t->n.sessions_auth_timeout);
+    add_stat(st, "sessions_paused", t->n.sessions_paused);
+    add_stat(st, "subs_refused_budget", t->n.subs_refused_budget);
+    add_stat(st, "dump_chunks", t->n.dump_chunks);
+    add_stat(st, "out_bytes", t->wbytes);
+    add_stat(st, "mem_used", mem_used(t, mem));
+    add_stat(st, "mem_budget", t->lim.max_memory);
     qasm_backend_stats(t->be, st);
 }
 
@@ -833,6 +929,37 @@ static void session_refuse(struct session *s)
     s->dead = 1;
 }
 
+/*
+ * One line per second at most for new connections refused at a cap, and
+ * for evictions at the global cap (the counters have the totals).
+ */
+static void note_caps(struct tracker *t, int rv, const struct qasm_addr *src, qasm_tstamp now)
+{
+    static uint64_t evicted_seen;
+    const struct qasm_store_stats *st = qasm_store_get_stats(t->store);
+    const char *why = rv == -EDQUOT ? "per-IP or per-prefix cap" :
+                      rv == -ENOSPC ? "global cap, and its prefix is not smaller than the biggest" :
+                      st->evicted != evicted_seen ? NULL : "";
+    evicted_seen = st->evicted;
+    uint64_t quiet;
+    if (why && *why == 0)
+        return;
+    if (!qasm_ratelog_due(&t->rl.conns, now, &quiet))
+        return;
+    char a[QASM_ADDR_STRLEN];
+    if (why)
+        qasm_warn("refused a new connection from %s: %s (%llu more quietly; %llu "
+                  "rejected_ip_cap, %llu rejected_prefix_cap, %llu rejected_max_conns)",
+                  qasm_addr_format(a, sizeof(a), src), why, (unsigned long long)quiet,
+                  (unsigned long long)st->rejected_ip_cap,
+                  (unsigned long long)st->rejected_prefix_cap,
+                  (unsigned long long)st->rejected_full);
+    else
+        qasm_warn("at the connection cap (%zu): evicted the idlest connection of the biggest "
+                  "prefix for a new one from %s (%llu evicted in all)", t->lim.max_conns,
+                  qasm_addr_format(a, sizeof(a), src), (unsigned long long)st->evicted);
+}
+
 /* One whole message from a TCP session. */
 static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
 {
@@ -885,6 +1012,7 @@ static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
                 return;
             rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &s->peer, now);
             warn_refused(rv, &m, &s->peer, now);
+            note_caps(t, rv, &s->peer, now);
             t->n.reports_accepted += rv >= 0;
             if (rv == QASM_STORE_UNCHANGED && t->be)
                 qasm_backend_touch(t->be, qasm_store_get(t->store, &m.u.report.odcid,
@@ -904,6 +1032,9 @@ static void session_close(struct session *s)
     struct tracker *t = s->t;
     while (s->subs)
         sub_free(t, s->subs);
+    if (s->dump.on)
+        qasm_store_cursor_close(t->store, &s->dump.cur);
+    t->wbytes -= s->wcap;
     ev_io_stop(t->loop, &s->rio);
     ev_io_stop(t->loop, &s->wio);
     close(s->fd);
@@ -919,6 +1050,38 @@ static void session_close(struct session *s)
     free(s);
 }
 
+/* Write what the socket takes. Returns -1 if the session was closed. */
+static int session_flush(struct session *s)
+{
+    while (s->woff < s->wlen) {
+        ssize_t n = write(s->fd, s->wbuf + s->woff, s->wlen - s->woff);
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            if (errno == EINTR)
+                continue;
+            session_close(s);
+            return -1;
+        }
+        s->woff += (size_t)n;
+        s->last_active = qasm_now(); /* a peer that reads its output is not idle */
+    }
+    s->woff = s->wlen = 0;
+    return 0;
+}
+
+/* Stop reading a session whose output is backed up or that is dumping. */
+static void session_pause(struct session *s)
+{
+    if (s->paused)
+        return;
+    s->paused = 1;
+    s->t->n.sessions_paused++;
+    ev_io_stop(s->t->loop, &s->rio);
+}
+
+static int process_input(struct session *s);
+
 static void session_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -928,20 +1091,28 @@ static void session_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         session_close(s);
         return;
     }
-    while (s->woff < s->wlen) {
-        ssize_t n = write(s->fd, s->wbuf + s->woff, s->wlen - s->woff);
-        if (n == -1) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            if (errno == EINTR)
-                continue;
+    if (session_flush(s) < 0)
+        return;
+    if (s->dump.on && !qasm_limits_backed_up(queued(s))) {
+        dump_step(s);
+        if (s->dead) {
             session_close(s);
             return;
         }
-        s->woff += (size_t)n;
+        if (session_flush(s) < 0)
+            return;
     }
-    s->woff = s->wlen = 0;
-    ev_io_stop(s->t->loop, &s->wio);
+    if (queued(s) == 0 && !s->dump.on) {
+        ev_io_stop(s->t->loop, &s->wio);
+        wbuf_shrink(s);
+    }
+    /* Drained enough: read again, starting with the requests already buffered. */
+    if (s->paused && !s->dump.on && !qasm_limits_backed_up(queued(s))) {
+        s->paused = 0;
+        ev_io_start(s->t->loop, &s->rio);
+        if (process_input(s) == 0 && queued(s) > 0 && !ev_is_active(&s->wio))
+            ev_io_start(s->t->loop, &s->wio);
+    }
 }
 
 static void udp_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -979,8 +1150,28 @@ static void session_read_cb(struct ev_loop *loop, ev_io *w, int revents)
      * be in the store before a middlebox's query about that packet is answered,
      * even when both sockets became readable in the same loop iteration. */
     drain_reports(t);
+    if (process_input(s) < 0)
+        return;
+    /* Flush now rather than waiting for the next loop iteration. */
+    if (s->wlen > s->woff)
+        session_write_cb(loop, &s->wio, EV_WRITE);
+}
+
+/*
+ * Handle the whole requests in the receive buffer, until the session's
+ * output is backed up or a dump is in progress: then it is no longer read
+ * (the rest waits in the buffer) until the write side drains. Returns -1
+ * if the session was closed.
+ */
+static int process_input(struct session *s)
+{
+    struct tracker *t = s->t;
     size_t off = 0;
     while (off < s->rlen) {
+        if (s->dump.on || qasm_limits_backed_up(queued(s))) {
+            session_pause(s);
+            break;
+        }
         ssize_t len = qasm_proto_frame(s->rbuf + off, s->rlen - off);
         if (len == 0)
             break;
@@ -988,20 +1179,21 @@ static void session_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             t->n.framing_errors++;
             qasm_warn("session %d: bad message header, closing", s->fd);
             session_close(s);
-            return;
+            return -1;
         }
+        s->last_active = qasm_now();
         handle_tcp_msg(s, s->rbuf + off, (size_t)len);
         off += (size_t)len;
         if (s->dead) {
             session_close(s);
-            return;
+            return -1;
         }
     }
     memmove(s->rbuf, s->rbuf + off, s->rlen - off);
     s->rlen -= off;
-    /* Flush now rather than waiting for the next loop iteration. */
-    if (s->wlen > s->woff)
-        session_write_cb(loop, &s->wio, EV_WRITE);
+    if (s->dump.on || qasm_limits_backed_up(queued(s)))
+        session_pause(s);
+    return 0;
 }
 
 static void unmap_v4(struct qasm_addr *a)
@@ -1016,28 +1208,111 @@ static void unmap_v4(struct qasm_addr *a)
     }
 }
 
-/* --allow, and the key handshake's state: 0 if the peer may not open a session. */
-static int session_admit(struct tracker *t, struct session *s)
+/* --allow: 0 if the peer may not open a session (counted, logged). */
+static int peer_allowed(struct tracker *t, const struct qasm_addr *peer)
 {
     static qasm_tstamp last;
-    uint8_t tn[QASM_PROTO_NONCE_LEN];
-    if (!qasm_access_allowed(&t->access, &s->peer)) {
-        qasm_tstamp now = qasm_now();
-        if (last == 0 || now - last >= QASM_SEC) {
-            char a[QASM_ADDR_STRLEN];
-            qasm_warn("session from %s refused: not in --allow (allow_refused %llu)",
-                      qasm_addr_format(a, sizeof(a), &s->peer),
-                      (unsigned long long)t->access.n.allow_refused);
-            last = now;
-        }
-        return 0;
+    if (qasm_access_allowed(&t->access, peer))
+        return 1;
+    qasm_tstamp now = qasm_now();
+    if (last == 0 || now - last >= QASM_SEC) {
+        char a[QASM_ADDR_STRLEN];
+        qasm_warn("session from %s refused: not in --allow (allow_refused %llu)",
+                  qasm_addr_format(a, sizeof(a), peer),
+                  (unsigned long long)t->access.n.allow_refused);
+        last = now;
     }
+    return 0;
+}
+
+/* The key handshake's state (authenticated at once without --key); -1 on failure. */
+static int session_auth_init(struct tracker *t, struct session *s)
+{
+    uint8_t tn[QASM_PROTO_NONCE_LEN];
     if (t->access.key.len && getrandom(tn, sizeof(tn), 0) != (ssize_t)sizeof(tn)) {
         qasm_error("getrandom: %s: refusing a session", strerror(errno));
-        return 0;
+        return -1;
     }
     s->authenticated = qasm_access_sess_init(&t->access, &s->auth, tn);
-    return 1;
+    return 0;
+}
+
+static int same_ip(const struct qasm_addr *a, const struct qasm_addr *b)
+{
+    return a->family == b->family && memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
+}
+
+/*
+ * Whether a new session from |peer| may open (qasm_limits_admit): the
+ * per-IP cap, the global cap, and room kept for authenticated sessions
+ * (the oldest unauthenticated one is closed to make it). Returns -1 to refuse.
+ */
+static int admit_session(struct tracker *t, const struct qasm_addr *peer)
+{
+    size_t from_ip = 0, unauth = 0;
+    struct session *oldest_unauth = NULL;
+    for (struct session *x = t->sessions; x; x = x->next) {
+        from_ip += same_ip(&x->peer, peer);
+        if (!x->authenticated) {
+            unauth++;
+            oldest_unauth = x; /* the list is newest first */
+        }
+    }
+    int rv = qasm_limits_admit(&t->lim, t->nsessions, from_ip, unauth);
+    const char *why = NULL;
+    if (rv == QASM_ADMIT_EVICT_UNAUTH) {
+        t->n.sessions_evicted_unauth++;
+        session_close(oldest_unauth);
+        why = "closed the oldest unauthenticated session to make room";
+    } else if (rv == QASM_ADMIT_FULL) {
+        t->n.limit_errors++;
+        t->n.sessions_refused_full++;
+        why = "session limit reached, refused";
+    } else if (rv == QASM_ADMIT_PER_IP) {
+        t->n.limit_errors++;
+        t->n.sessions_refused_ip++;
+        why = "per-IP session limit reached, refused";
+    }
+    uint64_t quiet;
+    if (why && qasm_ratelog_due(&t->rl.sessions, qasm_now(), &quiet)) {
+        char a[QASM_ADDR_STRLEN];
+        qasm_warn("new session from %s: %s (%zu sessions, %zu from it, max %zu, %zu per IP; "
+                  "%llu more quietly)", qasm_addr_format(a, sizeof(a), peer), why,
+                  t->nsessions, from_ip, t->lim.max_sessions, t->lim.max_sessions_per_ip,
+                  (unsigned long long)quiet);
+    }
+    return rv < 0 ? -1 : 0;
+}
+
+/*
+ * Close the sessions without subscriptions or waits that neither sent a
+ * request nor took any output for --session-idle: idle ones, and those
+ * that stopped reading with output or a dump pending (they would hold a
+ * session and its buffers for ever; a subscriber that stops reading is
+ * dropped at the output cap instead).
+ */
+static void close_idle_sessions(struct tracker *t, qasm_tstamp now)
+{
+    size_t closed = 0, unproved = 0;
+    struct session *s = t->sessions, *next;
+    for (; s; s = next) {
+        next = s->next;
+        if (!s->authenticated && now - s->last_active >= AUTH_TIMEOUT) {
+            session_close(s); /* holds a slot without proving the key */
+            unproved++;
+        } else if (t->session_idle && s->nsubs == 0 &&
+                   now - s->last_active >= t->session_idle) {
+            session_close(s);
+            closed++;
+        }
+    }
+    t->n.sessions_auth_timeout += unproved;
+    t->n.sessions_idle_closed += closed;
+    uint64_t quiet;
+    if ((closed || unproved) && qasm_ratelog_due(&t->rl.idle, now, &quiet))
+        qasm_info("closed %zu idle sessions (nothing held for %.1f s) and %zu that did not "
+                  "prove the key within %.0f s", closed, (double)t->session_idle / 1e9, unproved,
+                  (double)AUTH_TIMEOUT / 1e9);
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -1053,9 +1328,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                 qasm_warn("accept: %s", strerror(errno));
             return;
         }
-        if (t->nsessions >= t->max_sessions) {
-            qasm_warn("session limit (%zu) reached, refusing a connection", t->max_sessions);
-            t->n.limit_errors++;
+        struct qasm_addr peer;
+        qasm_addr_from_sockaddr(&peer, (struct sockaddr *)&ss, sl);
+        unmap_v4(&peer);
+        if (!peer_allowed(t, &peer) || admit_session(t, &peer) < 0) {
             close(fd);
             continue;
         }
@@ -1072,9 +1348,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         s->t = t;
         s->fd = fd;
         s->rbuf = rb;
-        qasm_addr_from_sockaddr(&s->peer, (struct sockaddr *)&ss, sl);
-        unmap_v4(&s->peer);
-        if (!session_admit(t, s)) {
+        s->peer = peer;
+        s->last_active = qasm_now();
+        if (session_auth_init(t, s) < 0) {
             free(s);
             free(rb);
             close(fd);
@@ -1143,6 +1419,7 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
                 continue;
             rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &src, now);
             warn_refused(rv, &m, &src, now);
+            note_caps(t, rv, &src, now);
             if (rv >= 0)
                 t->n.reports_accepted++;
             if (rv == QASM_STORE_UNCHANGED && t->be)
@@ -1180,7 +1457,9 @@ static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct tracker *t = w->data;
-    qasm_store_expire(t->store, qasm_now());
+    qasm_tstamp now = qasm_now();
+    qasm_store_expire(t->store, now);
+    close_idle_sessions(t, now);
 }
 
 static void print_stats(const struct tracker *t)
@@ -1288,8 +1567,19 @@ static void usage(FILE *f)
             "                       \"listening on\" log line)\n"
             "  --ttl DUR            idle connections expire after DUR (default 120s)\n"
             "  --close-linger DUR   keep closed connections this long (default 2s)\n"
-            "  --max-conns N        global connection cap (default 1000000; 0 = none)\n"
+            "  --max-memory SIZE    the memory budget every default cap below is derived from\n"
+            "                       (default a quarter of RAM, at least 64M; K, M, G suffixes;\n"
+            "                       at least 32M; docs/TRACKER.md \"Bounds\")\n"
+            "  --max-conns N        global connection cap (default: the budget's half / 512 bytes,\n"
+            "                       at most 1000000; 0 = none)\n"
             "  --max-per-ip N       connections per reporting client IP (default 1024; 0 = none)\n"
+            "  --max-per-prefix N   connections per reporting /24 (IPv4) or /48 (IPv6) (default\n"
+            "                       max-conns/16, at least 16 x max-per-ip; none if not below\n"
+            "                       max-conns or with --max-per-ip 0; 0 = none)\n"
+            "  --at-max-conns evict|refuse\n"
+            "                       at the global cap, a new connection evicts the least recently\n"
+            "                       reported one of the prefix holding the most, if that holds\n"
+            "                       more than the newcomer's (evict, default), or is refused\n"
             "  --trust source|any|mac  source: accept a report only for a client address whose\n"
             "                       IP is the datagram's source IP (default); any: from any\n"
             "                       source; mac: only a report whose key MAC verifies under\n"
@@ -1300,8 +1590,18 @@ static void usage(FILE *f)
             "  --allow PREFIX       only peers in IP[/BITS] may open TCP sessions (repeatable,\n"
             "                       up to %d; default: all)\n"
             "  --max-wait DUR       cap on a QUERY's wait (default 1s)\n"
-            "  --max-subs N         subscriptions + waits per session (default 1000000)\n"
-            "  --max-sessions N     concurrent TCP sessions (default 1024)\n"
+            "  --max-subs N         subscriptions + waits per session (default: a quarter of all,\n"
+            "                       which is the budget's quarter / 256 bytes; at most 1000000)\n"
+            "  --max-sessions N     concurrent TCP sessions (default: the budget's quarter / 1.06 MiB,\n"
+            "                       16 to 1024)\n"
+            "  --max-sessions-per-ip N\n"
+            "                       TCP sessions per peer IP (default max-sessions/16, 4 to 64;\n"
+            "                       0 = none)\n"
+            "  --reserved-sessions N\n"
+            "                       sessions never taken by unauthenticated ones (default\n"
+            "                       max-sessions/4)\n"
+            "  --session-idle DUR   close a session without subscriptions or waits that sent no\n"
+            "                       request and took no output for DUR (default 120s; 0 = never)\n"
             "  --store SPEC         where the state lives: memory (default, this process),\n"
             "                       redis://HOST:PORT or redis-cluster://HOST:PORT[,HOST:PORT...]\n"
             "                       (trackers on one Redis share their connections; docs/SCALE-OUT.md)\n"
@@ -1357,6 +1657,29 @@ static int read_store_auth(const char *path, const char **user, const char **pas
     return 0;
 }
 
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+static int parse_bytes(size_t *out, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return -1;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift)
+        end++;
+    if (*end || v > (SIZE_MAX >> shift))
+        return -1;
+    *out = (size_t)v << shift;
+    return 0;
+}
+
 static void die_flag(const char *flag, const char *val)
 {
     fprintf(stderr, "qasm-tracker: invalid value for %s: '%s' (see --help)\n", flag, val);
@@ -1373,7 +1696,7 @@ int main(int argc, char **argv)
         { "max-per-ip", required_argument, NULL, 'p' },
         { "trust", required_argument, NULL, 'T' },
         { "key", required_argument, NULL, 'K' },
-        { "store-auth", required_argument, NULL, 'P' },
+        { "store-auth", required_argument, NULL, 'a' },
         { "allow", required_argument, NULL, 'A' },
         { "max-wait", required_argument, NULL, 'w' },
         { "max-subs", required_argument, NULL, 's' },
@@ -1381,6 +1704,12 @@ int main(int argc, char **argv)
         { "log-level", required_argument, NULL, 'L' },
         { "store", required_argument, NULL, 'R' },
         { "store-timeout", required_argument, NULL, 'r' },
+        { "max-memory", required_argument, NULL, 'M' },
+        { "max-per-prefix", required_argument, NULL, 'P' },
+        { "at-max-conns", required_argument, NULL, 'E' },
+        { "max-sessions-per-ip", required_argument, NULL, 'I' },
+        { "reserved-sessions", required_argument, NULL, 'V' },
+        { "session-idle", required_argument, NULL, 'i' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1391,8 +1720,9 @@ int main(int argc, char **argv)
     int level = QASM_LOG_INFO;
     static struct tracker t;
     t.max_wait = QASM_SEC;
-    t.max_subs = 1000000;
-    t.max_sessions = 1024;
+    qasm_limits_init(&t.lim);
+    t.session_idle = 120 * QASM_SEC;
+    int evict = 1;
     t.store_timeout = 100 * QASM_MS;
     const char *store_spec = "memory";
     const char *store_user = NULL, *store_pass = NULL;
@@ -1418,11 +1748,11 @@ int main(int argc, char **argv)
                 die_flag("--close-linger", optarg);
             break;
         case 'm':
-            if (parse_size(&cfg.max_conns, optarg) < 0)
+            if (parse_size(&t.lim.max_conns, optarg) < 0)
                 die_flag("--max-conns", optarg);
             break;
         case 'p':
-            if (parse_size(&cfg.max_per_ip, optarg) < 0)
+            if (parse_size(&t.lim.max_per_ip, optarg) < 0)
                 die_flag("--max-per-ip", optarg);
             break;
         case 'T':
@@ -1447,7 +1777,7 @@ int main(int argc, char **argv)
             if (qasm_access_allow_add(&t.access, optarg) < 0)
                 die_flag("--allow", optarg);
             break;
-        case 'P':
+        case 'a':
             if (read_store_auth(optarg, &store_user, &store_pass) < 0)
                 return 2;
             break;
@@ -1456,15 +1786,44 @@ int main(int argc, char **argv)
                 die_flag("--max-wait", optarg);
             break;
         case 's':
-            if (parse_size(&t.max_subs, optarg) < 0)
+            if (parse_size(&t.lim.max_subs, optarg) < 0)
                 die_flag("--max-subs", optarg);
             break;
         case 'S':
-            if (parse_size(&t.max_sessions, optarg) < 0 || t.max_sessions == 0)
+            if (parse_size(&t.lim.max_sessions, optarg) < 0 || t.lim.max_sessions == 0)
                 die_flag("--max-sessions", optarg);
             break;
         case 'R':
             store_spec = optarg;
+            break;
+        case 'M':
+            if (parse_bytes(&t.lim.max_memory, optarg) < 0 ||
+                t.lim.max_memory < QASM_LIMITS_MIN_MEMORY)
+                die_flag("--max-memory", optarg);
+            break;
+        case 'P':
+            if (parse_size(&t.lim.max_per_prefix, optarg) < 0)
+                die_flag("--max-per-prefix", optarg);
+            break;
+        case 'E':
+            if (strcmp(optarg, "evict") == 0)
+                evict = 1;
+            else if (strcmp(optarg, "refuse") == 0)
+                evict = 0;
+            else
+                die_flag("--at-max-conns", optarg);
+            break;
+        case 'I':
+            if (parse_size(&t.lim.max_sessions_per_ip, optarg) < 0)
+                die_flag("--max-sessions-per-ip", optarg);
+            break;
+        case 'V':
+            if (parse_size(&t.lim.reserved_sessions, optarg) < 0)
+                die_flag("--reserved-sessions", optarg);
+            break;
+        case 'i':
+            if (qasm_duration_parse(&t.session_idle, optarg) < 0)
+                die_flag("--session-idle", optarg);
             break;
         case 'r':
             if (qasm_duration_parse(&t.store_timeout, optarg) < 0 || t.store_timeout == 0)
@@ -1492,7 +1851,28 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.trust_any = qasm_access_store_trust_any(&t.access);
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (qasm_limits_derive(&t.lim, pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize
+                                                          : 0) < 0) {
+        fprintf(stderr, "qasm-tracker: --max-memory below %zu bytes\n",
+                (size_t)QASM_LIMITS_MIN_MEMORY);
+        return 2;
+    }
+    if (t.lim.reserved_sessions >= t.lim.max_sessions) {
+        fprintf(stderr, "qasm-tracker: --reserved-sessions must be below --max-sessions (%zu)\n",
+                t.lim.max_sessions);
+        return 2;
+    }
+    cfg.max_conns = t.lim.max_conns;
+    cfg.max_per_ip = t.lim.max_per_ip;
+    cfg.max_per_prefix = t.lim.max_per_prefix;
+    cfg.evict = evict;
     qasm_log_init("qasm-tracker", (enum qasm_log_level)level);
+    qasm_info("memory budget %zu MiB: %zu connections (%zu per IP, %zu per prefix), %zu sessions "
+              "(%zu per IP, %zu reserved, %zu KiB output each), %zu subscriptions+waits "
+              "(%zu per session)", t.lim.max_memory >> 20, t.lim.max_conns, t.lim.max_per_ip,
+              t.lim.max_per_prefix, t.lim.max_sessions, t.lim.max_sessions_per_ip,
+              t.lim.reserved_sessions, t.lim.out_cap >> 10, t.lim.max_subs_total, t.lim.max_subs);
     if (nlisten == 0) {
         qasm_addr_parse(&listen_addrs[0], "127.0.0.1:4790");
         nlisten = 1;

@@ -3,7 +3,7 @@
 LIB_SRCS += lib/proto.c
 
 PROGS += qasm-tracker
-qasm-tracker_SRCS := tracker/daemon.c tracker/access.c tracker/store.c tracker/redis.c tracker/slots.c
+qasm-tracker_SRCS := tracker/daemon.c tracker/access.c tracker/store.c tracker/limits.c tracker/redis.c tracker/slots.c
 qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
@@ -16,6 +16,9 @@ test_proto_LIBS = $(CMOCKA_LIBS)
 UNIT_TESTS += test_auth
 test_auth_SRCS := tests/unit/test_auth.c tracker/access.c
 test_auth_LIBS = $(CMOCKA_LIBS)
+UNIT_TESTS += test_limits
+test_limits_SRCS := tests/unit/test_limits.c tracker/limits.c
+test_limits_LIBS = $(CMOCKA_LIBS)
 
 UNIT_TESTS += test_store
 test_store_SRCS := tests/unit/test_store.c tracker/store.c
@@ -36,6 +39,12 @@ INTEG_TESTS += tests/integration/tracker_robust.sh
 INTEG_TESTS += tests/integration/tracker_hijack.sh
 # Who may read and write the tracker: --key (sessions, key MACs), --trust mac, --allow.
 INTEG_TESTS += tests/integration/tracker_key.sh
+# A few sessions cannot starve or exhaust the tracker (dump flood, idle
+# sessions, subscriptions and slow subscribers, the connection cap filled
+# from many addresses): a middlebox's session is served throughout.
+INTEG_TESTS += tests/integration/tracker_bounds.sh
+# A reactive NAT follows a migrating client while sessions flood the tracker with DUMP.
+INTEG_TESTS += tests/integration/tracker_bounds_nat.sh
 
 # Scale-out (issue 10): shared stores behind tracker/backend.h, Redis and
 # Redis Cluster (tracker/redis.c, slot routing in tracker/slots.c).

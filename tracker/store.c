@@ -102,9 +102,19 @@ struct client {
     uint32_t seq; /* highest report seq that named this address as current */
 };
 
+struct pfxent;
+
 struct ipent {
     struct qasm_addr ip; /* port 0 */
     uint32_t count;
+    struct pfxent *pfx;  /* the IP's prefix (/24, /48) */
+};
+
+/* A reporting prefix: its connections in least recently reported order. */
+struct pfxent {
+    struct qasm_addr prefix; /* masked, port 0 */
+    uint32_t count;
+    struct qasm_store_conn *head, *tail;
 };
 
 /*
@@ -122,6 +132,8 @@ struct dent {
 struct qasm_store_conn {
     struct qasm_store_conn *prev; /* expiry list */
     struct qasm_store_conn *next;
+    struct qasm_store_conn *pprev; /* the owner's prefix list (eviction) */
+    struct qasm_store_conn *pnext;
     struct dent *dents;           /* active and retired DCIDs; ends with list_end(conn) */
     struct client *extra;         /* client addresses after the first, NULL if none */
     struct ipent *owner;          /* reporting IP charged for this connection */
@@ -174,11 +186,15 @@ struct qasm_store {
     struct qasm_htab *conns; /* hash(odcid) -> conn */
     struct qasm_htab *dcids; /* hash(cid) -> dent */
     struct qasm_htab *ips;   /* hash(ip) -> ipent */
+    struct qasm_htab *pfxs;  /* hash(prefix) -> pfxent */
     struct pool conn_pool;
     struct pool dent_pool;
     struct pool ip_pool;
+    struct pool pfx_pool;
     struct list live;
     struct list closed;
+    struct pfxent *biggest;  /* the prefix holding the most connections (approximately) */
+    struct qasm_store_cursor *cursors; /* open dump cursors */
     size_t extra_bytes;
     struct qasm_store_stats st;
 };
@@ -229,6 +245,12 @@ static int ip_eq(const void *entry, const void *key)
     return qasm_addr_eq(&e->ip, key);
 }
 
+static int pfx_eq(const void *entry, const void *key)
+{
+    const struct pfxent *e = entry;
+    return qasm_addr_eq(&e->prefix, key);
+}
+
 static uint64_t conn_hash(const struct qasm_store *s, const struct qasm_cid *odcid)
 {
     return qasm_cid_hash(odcid, s->cfg.seed);
@@ -246,8 +268,21 @@ static uint64_t ip_hash(const struct qasm_store *s, const struct qasm_addr *ip)
 
 /* ---- lists ------------------------------------------------------------- */
 
-static void list_unlink(struct list *l, struct qasm_store_conn *c)
+/* The phase of a cursor walking list |l|: 0 live, 1 closed. */
+static int list_phase(const struct qasm_store *s, const struct list *l)
 {
+    return l == &s->closed;
+}
+
+/*
+ * Open cursors step over a connection leaving their list (so they never
+ * hold a freed one) and pick up one appended when they stand at the end.
+ */
+static void list_unlink(struct qasm_store *s, struct list *l, struct qasm_store_conn *c)
+{
+    for (struct qasm_store_cursor *k = s->cursors; k; k = k->next)
+        if (k->at == c)
+            k->at = c->next;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -259,7 +294,7 @@ static void list_unlink(struct list *l, struct qasm_store_conn *c)
     c->prev = c->next = NULL;
 }
 
-static void list_append(struct list *l, struct qasm_store_conn *c)
+static void list_append(struct qasm_store *s, struct list *l, struct qasm_store_conn *c)
 {
     c->next = NULL;
     c->prev = l->tail;
@@ -268,6 +303,45 @@ static void list_append(struct list *l, struct qasm_store_conn *c)
     else
         l->head = c;
     l->tail = c;
+    for (struct qasm_store_cursor *k = s->cursors; k; k = k->next)
+        if (k->at == NULL && k->phase == list_phase(s, l))
+            k->at = c;
+}
+
+static void pfx_unlink(struct pfxent *p, struct qasm_store_conn *c)
+{
+    if (c->pprev)
+        c->pprev->pnext = c->pnext;
+    else
+        p->head = c->pnext;
+    if (c->pnext)
+        c->pnext->pprev = c->pprev;
+    else
+        p->tail = c->pprev;
+    c->pprev = c->pnext = NULL;
+}
+
+static void pfx_append(struct pfxent *p, struct qasm_store_conn *c)
+{
+    c->pnext = NULL;
+    c->pprev = p->tail;
+    if (p->tail)
+        p->tail->pnext = c;
+    else
+        p->head = c;
+    p->tail = c;
+}
+
+/* A report for |c| at |now|: it becomes the most recently seen, in all and in its prefix. */
+static void touch(struct qasm_store *s, struct qasm_store_conn *c, qasm_tstamp now)
+{
+    c->last_seen = now;
+    list_unlink(s, &s->live, c);
+    list_append(s, &s->live, c);
+    if (c->owner) {
+        pfx_unlink(c->owner->pfx, c);
+        pfx_append(c->owner->pfx, c);
+    }
 }
 
 /* ---- public: lifecycle ---------------------------------------------------- */
@@ -303,12 +377,17 @@ int qasm_store_new(struct qasm_store **ps, const struct qasm_store_config *cfg,
         goto fail_dcids;
     if (qasm_htab_new(&s->ips, 64, ip_eq) < 0)
         goto fail_ips;
+    if (qasm_htab_new(&s->pfxs, 64, pfx_eq) < 0)
+        goto fail_pfxs;
     pool_init(&s->conn_pool, sizeof(struct qasm_store_conn));
     pool_init(&s->dent_pool, sizeof(struct dent));
     pool_init(&s->ip_pool, sizeof(struct ipent));
+    pool_init(&s->pfx_pool, sizeof(struct pfxent));
     *ps = s;
     return 0;
 
+fail_pfxs:
+    qasm_htab_del(s->ips);
 fail_ips:
     qasm_htab_del(s->dcids);
 fail_dcids:
@@ -329,9 +408,11 @@ void qasm_store_del(struct qasm_store *s)
     qasm_htab_del(s->conns);
     qasm_htab_del(s->dcids);
     qasm_htab_del(s->ips);
+    qasm_htab_del(s->pfxs);
     pool_free(&s->conn_pool);
     pool_free(&s->dent_pool);
     pool_free(&s->ip_pool);
+    pool_free(&s->pfx_pool);
     free(s);
 }
 
@@ -381,45 +462,168 @@ static void conn_remove(struct qasm_store *s, struct qasm_store_conn *c)
         s->extra_bytes -= MAX_EXTRA * sizeof(struct client);
         free(c->extra);
     }
-    if (c->owner && --c->owner->count == 0) {
-        qasm_htab_remove_ptr(s->ips, ip_hash(s, &c->owner->ip), c->owner);
-        pool_put(&s->ip_pool, c->owner);
-        s->st.ips--;
+    if (c->owner) {
+        struct pfxent *p = c->owner->pfx;
+        pfx_unlink(p, c);
+        if (--p->count == 0) {
+            if (s->biggest == p)
+                s->biggest = NULL;
+            qasm_htab_remove_ptr(s->pfxs, ip_hash(s, &p->prefix), p);
+            pool_put(&s->pfx_pool, p);
+            s->st.prefixes--;
+        }
+        if (--c->owner->count == 0) {
+            qasm_htab_remove_ptr(s->ips, ip_hash(s, &c->owner->ip), c->owner);
+            pool_put(&s->ip_pool, c->owner);
+            s->st.ips--;
+        }
     }
-    list_unlink((c->flags & QASM_PROTO_REC_CLOSED) ? &s->closed : &s->live, c);
+    list_unlink(s, (c->flags & QASM_PROTO_REC_CLOSED) ? &s->closed : &s->live, c);
     qasm_htab_remove_ptr(s->conns, conn_hash(s, &c->odcid), c);
     s->st.conns--;
     pool_put(&s->conn_pool, c);
+}
+
+/* |ip| masked to its prefix: /24 for IPv4, /48 for IPv6 (one site, one subscriber). */
+static struct qasm_addr prefix_of(const struct qasm_addr *ip)
+{
+    struct qasm_addr p = *ip;
+    unsigned keep = p.family == AF_INET6 ? 6 : 3;
+    memset(p.ip + keep, 0, sizeof(p.ip) - keep);
+    p.port = 0;
+    return p;
+}
+
+/* The prefix holding the most connections: cached, found again when it is gone or small. */
+static struct pfxent *find_biggest(struct qasm_store *s, uint32_t above)
+{
+    if (s->biggest && s->biggest->count > above)
+        return s->biggest;
+    size_t pos = 0;
+    struct pfxent *p, *best = NULL;
+    while ((p = qasm_htab_next(s->pfxs, &pos)) != NULL)
+        if (best == NULL || p->count > best->count)
+            best = p;
+    s->biggest = best;
+    return best;
+}
+
+/*
+ * At the global cap: a newcomer from a prefix holding |mine| connections
+ * evicts the least recently reported connection of the prefix holding the
+ * most, if that one holds more than the newcomer's would (so a few prefixes
+ * cannot lock every other one out; among equals, the first come stay).
+ */
+static int evict_for(struct qasm_store *s, uint32_t mine)
+{
+    struct pfxent *big = find_biggest(s, mine + 1);
+    if (big == NULL || big->count <= mine + 1 || big->head == NULL)
+        return -ENOSPC;
+    struct qasm_store_conn *victim = big->head;
+    s->st.evicted++;
+    emit(s, victim, QASM_PROTO_EV_EVICTED);
+    conn_remove(s, victim);
+    return 0;
+}
+
+/* The IP and prefix entries a new connection from |ip| is charged to (created if new). */
+static int charge(struct qasm_store *s, const struct qasm_addr *ip, struct ipent **pip)
+{
+    uint64_t ih = ip_hash(s, ip);
+    struct ipent *owner = qasm_htab_find(s->ips, ih, ip);
+    if (owner) {
+        *pip = owner;
+        return 0;
+    }
+    struct qasm_addr pa = prefix_of(ip);
+    uint64_t ph = ip_hash(s, &pa);
+    struct pfxent *p = qasm_htab_find(s->pfxs, ph, &pa);
+    int newp = p == NULL;
+    if (newp) {
+        p = pool_get(&s->pfx_pool);
+        if (p == NULL)
+            return -ENOMEM;
+        p->prefix = pa;
+        if (qasm_htab_insert(s->pfxs, ph, p) < 0) {
+            pool_put(&s->pfx_pool, p);
+            return -ENOMEM;
+        }
+        s->st.prefixes++;
+    }
+    owner = pool_get(&s->ip_pool);
+    if (owner == NULL || qasm_htab_insert(s->ips, ih, owner) < 0) {
+        if (owner)
+            pool_put(&s->ip_pool, owner);
+        if (newp) {
+            qasm_htab_remove_ptr(s->pfxs, ph, p);
+            pool_put(&s->pfx_pool, p);
+            s->st.prefixes--;
+        }
+        return -ENOMEM;
+    }
+    owner->ip = *ip;
+    owner->pfx = p;
+    s->st.ips++;
+    *pip = owner;
+    return 0;
+}
+
+/* Drop the entries charge() made for a connection that was not created. */
+static void uncharge_empty(struct qasm_store *s, struct ipent *owner)
+{
+    if (owner->count > 0)
+        return;
+    struct pfxent *p = owner->pfx;
+    qasm_htab_remove_ptr(s->ips, ip_hash(s, &owner->ip), owner);
+    pool_put(&s->ip_pool, owner);
+    s->st.ips--;
+    if (p->count == 0) {
+        if (s->biggest == p)
+            s->biggest = NULL;
+        qasm_htab_remove_ptr(s->pfxs, ip_hash(s, &p->prefix), p);
+        pool_put(&s->pfx_pool, p);
+        s->st.prefixes--;
+    }
+}
+
+/* Whether the caps let |ip| (prefix |pa|) have one more connection; may evict. */
+static int admit(struct qasm_store *s, const struct qasm_addr *ip)
+{
+    struct ipent *owner = qasm_htab_find(s->ips, ip_hash(s, ip), ip);
+    if (owner && s->cfg.max_per_ip && owner->count >= s->cfg.max_per_ip) {
+        s->st.rejected_ip_cap++;
+        return -EDQUOT;
+    }
+    struct qasm_addr pa = prefix_of(ip);
+    struct pfxent *p = qasm_htab_find(s->pfxs, ip_hash(s, &pa), &pa);
+    uint32_t mine = p ? p->count : 0;
+    if (s->cfg.max_per_prefix && mine >= s->cfg.max_per_prefix) {
+        s->st.rejected_prefix_cap++;
+        return -EDQUOT;
+    }
+    if (s->cfg.max_conns && s->st.conns >= s->cfg.max_conns &&
+        (!s->cfg.evict || evict_for(s, mine) < 0)) {
+        s->st.rejected_full++;
+        return -ENOSPC;
+    }
+    return 0;
 }
 
 static int conn_create(struct qasm_store *s, const struct qasm_proto_report *r,
                        const struct qasm_addr *src, qasm_tstamp now,
                        struct qasm_store_conn **pc)
 {
-    if (s->cfg.max_conns && s->st.conns >= s->cfg.max_conns) {
-        s->st.rejected_full++;
-        return -ENOSPC;
-    }
     struct qasm_addr ip = (src && src->family) ? *src : r->client;
     ip.port = 0;
-    uint64_t ih = ip_hash(s, &ip);
-    struct ipent *owner = qasm_htab_find(s->ips, ih, &ip);
-    if (owner && s->cfg.max_per_ip && owner->count >= s->cfg.max_per_ip) {
-        s->st.rejected_ip_cap++;
-        return -EDQUOT;
-    }
+    int rv = admit(s, &ip);
+    if (rv < 0)
+        return rv;
+    struct ipent *owner;
     struct qasm_store_conn *c = pool_get(&s->conn_pool);
     if (c == NULL)
         goto fail_conn;
-    if (owner == NULL) {
-        owner = pool_get(&s->ip_pool);
-        if (owner == NULL)
-            goto fail_ip;
-        owner->ip = ip;
-        if (qasm_htab_insert(s->ips, ih, owner) < 0)
-            goto fail_ip_insert;
-        s->st.ips++;
-    }
+    if (charge(s, &ip, &owner) < 0)
+        goto fail_charge;
     c->odcid = r->odcid;
     c->client0 = r->client0;
     c->dents = list_end(c);
@@ -427,22 +631,21 @@ static int conn_create(struct qasm_store *s, const struct qasm_proto_report *r,
         goto fail_insert;
     owner->count++;
     c->owner = owner;
+    struct pfxent *p = owner->pfx;
+    p->count++;
+    pfx_append(p, c);
+    if (s->biggest == NULL || p->count > s->biggest->count)
+        s->biggest = p;
     c->last_seen = now;
-    list_append(&s->live, c);
+    list_append(s, &s->live, c);
     s->st.conns++;
     s->st.created++;
     *pc = c;
     return 0;
 
 fail_insert:
-    if (owner->count == 0) {
-        qasm_htab_remove_ptr(s->ips, ih, owner);
-        s->st.ips--;
-    }
-fail_ip_insert:
-    if (owner->count == 0)
-        pool_put(&s->ip_pool, owner);
-fail_ip:
+    uncharge_empty(s, owner);
+fail_charge:
     pool_put(&s->conn_pool, c);
 fail_conn:
     s->st.nomem++;
@@ -690,8 +893,8 @@ static int close_conn(struct qasm_store *s, struct qasm_store_conn *c, qasm_tsta
     c->flags |= QASM_PROTO_REC_CLOSED;
     c->rev++;
     c->last_seen = now;
-    list_unlink(&s->live, c);
-    list_append(&s->closed, c);
+    list_unlink(s, &s->live, c);
+    list_append(s, &s->closed, c);
     s->st.closed++;
     emit(s, c, QASM_PROTO_EV_CLOSED);
     return QASM_STORE_CHANGED;
@@ -783,9 +986,7 @@ int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_prot
         s->st.ignored_closed++;
         return -ESTALE;
     } else {
-        c->last_seen = now;
-        list_unlink(&s->live, c);
-        list_append(&s->live, c);
+        touch(s, c, now);
     }
     c->replica = 0; /* an agent reports it here: this tracker owns it now */
 
@@ -893,16 +1094,11 @@ int qasm_store_apply(struct qasm_store *s, const struct qasm_proto_conn *rec,
         /* Gone at its owner: whatever the revision. */
     } else if (rec->rev != 0 && rec->rev <= c->rev) {
         /* Same revision: the owner says the connection is still alive. */
-        if (rec->rev == c->rev) {
-            c->last_seen = now;
-            list_unlink(&s->live, c);
-            list_append(&s->live, c);
-        }
+        if (rec->rev == c->rev)
+            touch(s, c, now);
         return QASM_STORE_UNCHANGED;
     } else {
-        c->last_seen = now;
-        list_unlink(&s->live, c);
-        list_append(&s->live, c);
+        touch(s, c, now);
     }
     if (secret) {
         /* The publisher verified its agent's reports: its secret is the owner's. */
@@ -1052,6 +1248,44 @@ struct qasm_store_conn *qasm_store_next(const struct qasm_store *s, size_t *pos)
     return qasm_htab_next(s->conns, pos);
 }
 
+void qasm_store_cursor_open(struct qasm_store *s, struct qasm_store_cursor *k)
+{
+    k->phase = 0;
+    k->at = s->live.head;
+    k->prev = NULL;
+    k->next = s->cursors;
+    if (s->cursors)
+        s->cursors->prev = k;
+    s->cursors = k;
+}
+
+struct qasm_store_conn *qasm_store_cursor_next(struct qasm_store *s, struct qasm_store_cursor *k)
+{
+    while (k->phase < 2) {
+        struct qasm_store_conn *c = k->at;
+        if (c) {
+            k->at = c->next;
+            return c;
+        }
+        k->phase++;
+        k->at = k->phase == 1 ? s->closed.head : NULL;
+    }
+    return NULL;
+}
+
+void qasm_store_cursor_close(struct qasm_store *s, struct qasm_store_cursor *k)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else if (s->cursors == k)
+        s->cursors = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    k->prev = k->next = NULL;
+    k->at = NULL;
+    k->phase = 2;
+}
+
 size_t qasm_store_count(const struct qasm_store *s)
 {
     return qasm_htab_count(s->conns);
@@ -1065,6 +1299,7 @@ const struct qasm_store_stats *qasm_store_get_stats(const struct qasm_store *s)
 size_t qasm_store_memory(const struct qasm_store *s)
 {
     return sizeof(*s) + qasm_htab_memory(s->conns) + qasm_htab_memory(s->dcids) +
-           qasm_htab_memory(s->ips) + pool_bytes(&s->conn_pool) + pool_bytes(&s->dent_pool) +
-           pool_bytes(&s->ip_pool) + s->extra_bytes;
+           qasm_htab_memory(s->ips) + qasm_htab_memory(s->pfxs) + pool_bytes(&s->conn_pool) +
+           pool_bytes(&s->dent_pool) + pool_bytes(&s->ip_pool) + pool_bytes(&s->pfx_pool) +
+           s->extra_bytes;
 }

@@ -37,6 +37,8 @@ struct qasm_store_config {
     qasm_duration close_linger; /* how long a closed connection is kept (default 2 s) */
     size_t max_conns;           /* global cap (default 1,000,000; 0 = no cap) */
     size_t max_per_ip;          /* connections per reporting client IP (default 1024; 0 = none) */
+    size_t max_per_prefix;      /* connections per reporting /24 (IPv4) or /48 (IPv6) (default 0 = none) */
+    int evict;                  /* at max_conns: evict from the biggest prefix (below) instead of refusing */
     int trust_any;              /* 0: a report's client IP must equal its source IP */
     size_t expected;            /* initial table size hint (default 1024) */
     uint64_t seed;              /* hash seed (choose at random in a daemon) */
@@ -66,6 +68,7 @@ struct qasm_store_stats {
     uint64_t dcids;          /* active DCIDs */
     uint64_t tombstones;     /* retired DCIDs remembered */
     uint64_t ips;            /* distinct reporting IPs with connections */
+    uint64_t prefixes;       /* distinct reporting prefixes (/24, /48) with connections */
     uint64_t reports[7];     /* by type, index = REPORT_* type (0 unused) */
     uint64_t created;
     uint64_t closed;
@@ -74,6 +77,8 @@ struct qasm_store_stats {
     uint64_t rejected_trust; /* client IP != source IP */
     uint64_t rejected_full;  /* global cap reached */
     uint64_t rejected_ip_cap;/* per-IP cap reached */
+    uint64_t rejected_prefix_cap; /* per-prefix cap reached */
+    uint64_t evicted;        /* removed at the global cap for a newcomer of a smaller prefix */
     uint64_t rejected_bad;   /* report with an invalid field (e.g. empty O-DCID) */
     uint64_t rejected_unauth;   /* report without a MAC for an existing connection */
     uint64_t rejected_bad_mac;  /* MAC does not verify under the connection's secret */
@@ -118,8 +123,12 @@ void qasm_store_del(struct qasm_store *s);
  *             naming another secret (docs/PROTOCOL.md, "Authentication")
  *   -ENOENT   DCID_NEW, DCID_RETIRE or ADDR for an unknown connection: only
  *             OPEN and REFRESH (which carry the secret) create one
- *   -ENOSPC   new connection refused: global cap
- *   -EDQUOT   new connection refused: per-IP cap
+ *   -ENOSPC   new connection refused: global cap (with evict: and the
+ *             newcomer's prefix holds as many as the biggest, less one)
+ *   -EDQUOT   new connection refused: per-IP or per-prefix cap
+ * With cfg.evict, a new connection at the global cap first evicts the least
+ * recently reported connection of the prefix (/24, /48) holding the most,
+ * if that prefix holds more than the newcomer's would (EVICTED event).
  *   -ESTALE   the connection is closed (lingering); report ignored
  *   -EINVAL   bad type or field (empty O-DCID, unset client address)
  *   -ENOMEM   out of memory (store unchanged or partly updated, still consistent)
@@ -209,6 +218,27 @@ qasm_tstamp qasm_store_next_deadline(const struct qasm_store *s);
  * NULL at the end. The store must not change during the iteration.
  */
 struct qasm_store_conn *qasm_store_next(const struct qasm_store *s, size_t *pos);
+
+/*
+ * A dump cursor: walks every connection while the store changes between
+ * steps (reports, expiry, eviction). A connection that lives from open to
+ * the end is returned at least once; one reported or closed after the
+ * cursor returned it may be returned again (with its newer state). The
+ * caller owns the struct; close it before freeing it or the store.
+ */
+struct qasm_store_cursor {
+    struct qasm_store_cursor *prev, *next; /* the store's open cursors */
+    struct qasm_store_conn *at;            /* next to return; NULL: at the end of the list */
+    int phase;                             /* 0: live list, 1: closed list, 2: done */
+};
+
+void qasm_store_cursor_open(struct qasm_store *s, struct qasm_store_cursor *k);
+
+/* qasm_store_cursor_next returns the next connection, or NULL at the end. */
+struct qasm_store_conn *qasm_store_cursor_next(struct qasm_store *s, struct qasm_store_cursor *k);
+
+/* qasm_store_cursor_close unregisters |k| (idempotent once closed). */
+void qasm_store_cursor_close(struct qasm_store *s, struct qasm_store_cursor *k);
 
 /* qasm_store_count returns the number of connections. */
 size_t qasm_store_count(const struct qasm_store *s);

@@ -60,6 +60,11 @@ check "no warning with a key" "$(echo "$out" | grep -c 'without --key') == 0"
 echo "# 2. sessions without, with a wrong, with the right key"
 start tracker "$B/qasm-tracker" --listen 127.0.0.1:0 --key "$T/k1" --log-level info
 TRK=$(logged_port "$T/tracker.log") || { echo "tracker did not start"; exit 1; }
+# A session that never proves the key must not hold its slot: closed after 10 s.
+timeout "$(scaled 60)" python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.settimeout(55); t = time.time()
+d = s.recv(100); print("%d %.1f" % (len(d), time.time() - t))' "$TRK" >"$T/idle.out" 2>&1 &
+IDLE=$!
 # A connection for the dump to show (reported with the key, from its own IP).
 "$B/qasm-trackctl" --tracker 127.0.0.1:$TRK --key "$T/k1" report --type open \
     --odcid c0ffee01 --client 127.0.0.1:5000 --server 127.0.0.1:443 >/dev/null
@@ -90,6 +95,11 @@ check "counted: auth_failed 1, auth_required 2 (python, trackctl), auth_ok >= 2"
 check "no request of an unauthenticated session was served" \
     "$(json "$T/s.json" "d['dumps'] == 1 and d['queries'] == 0 and d['subscribes'] == 0")"
 check "the refusals were logged" "$(grep -c 'did not prove the key' "$T/tracker.log") >= 1"
+wait "$IDLE"
+echo "  silent session: $(cat "$T/idle.out") (bytes received, seconds until closed)"
+"$B/qasm-trackctl" --tracker 127.0.0.1:$TRK --key "$T/k1" --json stats >"$T/s.json"
+check "a session that never proved the key: closed without a byte, counted" \
+    "$(awk '{ print ($1 == 0 && $2 >= 9) ? 1 : 0 }' "$T/idle.out") == 1 && $(json "$T/s.json" "d['sessions_auth_timeout']") == 1"
 stop tracker
 
 # ---- 3. --allow ----

@@ -829,6 +829,107 @@ static void test_owner_migrates_to_new_ip_and_closes(void **state)
     assert_int_equal(st->closed, 1);
 }
 
+static void tweak_prefix(struct qasm_store_config *cfg)
+{
+    cfg->max_conns = 6;
+    cfg->max_per_ip = 0;
+    cfg->max_per_prefix = 4;
+    cfg->evict = 1;
+}
+
+static int setup_prefix(void **state)
+{
+    return setup_cfg(state, tweak_prefix);
+}
+
+/* A /24 holds at most max_per_prefix; at the global cap a newcomer from a
+ * smaller prefix evicts the least recently reported connection of the
+ * biggest one (EVICTED); an equal prefix is refused. */
+static void test_prefix_cap_and_eviction(void **state)
+{
+    struct fixture *f = *state;
+    char odcid[16], client[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(odcid, sizeof(odcid), "1%d", i);
+        snprintf(client, sizeof(client), "10.0.0.%d:1", i + 1);
+        assert_int_equal(open_conn(f, odcid, client, T0 + i), i < 4 ? QASM_STORE_CHANGED : -EDQUOT);
+    }
+    assert_int_equal(qasm_store_get_stats(f->s)->rejected_prefix_cap, 1);
+    assert_int_equal(open_conn(f, "20", "10.0.1.1:1", T0 + 10), QASM_STORE_CHANGED);
+    assert_int_equal(open_conn(f, "21", "10.0.1.1:2", T0 + 11), QASM_STORE_CHANGED);
+    /* Full (6). 10.0.0.0/24 holds 4, 10.0.2.0/24 none: its newcomer evicts "10"
+     * (the least recently reported of 10.0.0.0/24) after "10" ... unless touched. */
+    assert_int_equal(dcid(f, QASM_PROTO_REPORT_DCID_NEW, "10", "10.0.0.1:1", "10.0.0.1:1", 2,
+                          "aa", 0, T0 + 20), QASM_STORE_CHANGED);
+    assert_int_equal(open_conn(f, "30", "10.0.2.1:1", T0 + 21), QASM_STORE_CHANGED);
+    assert_int_equal(f->ev.n[QASM_PROTO_EV_EVICTED], 1);
+    struct qasm_cid gone = C("11"), kept = C("10");
+    assert_null(qasm_store_find(f->s, &gone, NULL));
+    assert_non_null(qasm_store_find(f->s, &kept, NULL));
+    /* 10.0.0.0/24: 3, 10.0.1.0/24: 2, 10.0.2.0/24: 1. A second newcomer of
+     * 10.0.2.0/24 (2 after) still evicts from the biggest (3). */
+    assert_int_equal(open_conn(f, "31", "10.0.2.1:2", T0 + 22), QASM_STORE_CHANGED);
+    /* Now 2, 2, 2: a third of 10.0.2.0/24 would make 3 > 2: refused. */
+    assert_int_equal(open_conn(f, "32", "10.0.2.1:3", T0 + 23), -ENOSPC);
+    const struct qasm_store_stats *st = qasm_store_get_stats(f->s);
+    assert_int_equal(st->evicted, 2);
+    assert_int_equal(st->rejected_full, 1);
+    assert_int_equal(st->conns, 6);
+    assert_int_equal(st->prefixes, 3);
+    /* Everything expires: the prefix and IP entries go with the connections. */
+    qasm_store_expire(f->s, T0 + 100 * QASM_SEC);
+    assert_int_equal(st->conns, 0);
+    assert_int_equal(st->prefixes, 0);
+    assert_int_equal(st->ips, 0);
+}
+
+/* A cursor returns every connection that lives throughout the walk, while
+ * connections are reported (moved), closed, removed and created between steps. */
+static void test_cursor_survives_changes(void **state)
+{
+    struct fixture *f = *state;
+    char odcid[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(odcid, sizeof(odcid), "%02x", 0x40 + i);
+        assert_int_equal(open_conn(f, odcid, "10.0.0.1:1", T0), QASM_STORE_CHANGED);
+    }
+    struct qasm_store_cursor k;
+    qasm_store_cursor_open(f->s, &k);
+    unsigned seen[10] = { 0 };
+    unsigned steps = 0;
+    struct qasm_store_conn *c;
+    while ((c = qasm_store_cursor_next(f->s, &k)) != NULL) {
+        const struct qasm_cid *o = qasm_store_conn_odcid(c);
+        if (o->len == 1 && o->data[0] >= 0x40 && o->data[0] < 0x4a)
+            seen[o->data[0] - 0x40]++;
+        steps++;
+        assert_true(steps < 100);
+        if (steps == 2) {
+            /* Report the next three (they move to the tail), close one, drop one. */
+            for (int i = 2; i < 5; i++) {
+                snprintf(odcid, sizeof(odcid), "%02x", 0x40 + i);
+                assert_int_equal(dcid(f, QASM_PROTO_REPORT_DCID_NEW, odcid, "10.0.0.1:1",
+                                      "10.0.0.1:1", 2, odcid[1] == '2' ? "b2" : odcid[1] == '3' ? "b3" : "b4",
+                                      0, T0 + 1), QASM_STORE_CHANGED);
+            }
+            struct qasm_proto_report r = R("45", "10.0.0.1:1", "10.0.0.1:1", 3);
+            assert_int_equal(report(f, QASM_PROTO_REPORT_CLOSE, &r, T0 + 1), QASM_STORE_CHANGED);
+            assert_int_equal(open_conn(f, "99", "10.0.0.1:2", T0 + 1), QASM_STORE_CHANGED);
+        }
+    }
+    qasm_store_cursor_close(f->s, &k);
+    qasm_store_cursor_close(f->s, &k); /* idempotent */
+    for (int i = 0; i < 10; i++)
+        assert_true(seen[i] >= 1);
+    /* Removal of a connection the cursor stands on: it steps over it. */
+    qasm_store_cursor_open(f->s, &k);
+    c = qasm_store_cursor_next(f->s, &k);
+    assert_non_null(c);
+    qasm_store_expire(f->s, T0 + 100 * QASM_SEC); /* everything goes */
+    assert_null(qasm_store_cursor_next(f->s, &k));
+    qasm_store_cursor_close(f->s, &k);
+}
+
 static void test_memory_per_connection_is_bounded(void **state)
 {
     struct fixture *f = *state;
@@ -897,6 +998,8 @@ int main(void)
         cmocka_unit_test(test_converges_under_reorder_and_duplication),
         cmocka_unit_test(test_converges_under_loss_with_refresh),
         cmocka_unit_test_setup_teardown(test_memory_per_connection_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefix_cap_and_eviction, setup_prefix, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_survives_changes, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
