@@ -47,6 +47,9 @@ static const char usage_text[] =
 "  --tracker HOST:PORT       tracker TCP address (aware modes: required)\n"
 "  --tracker-key FILE        the tracker's shared key (qasm-tracker --key): prove it, and\n"
 "                            trust no tracker that cannot prove it (file mode 0600)\n"
+"  --tracker-keepalive DUR   a STATS request after DUR without a request, so the\n"
+"                            tracker's --session-idle never closes the session\n"
+"                            (default 30s)\n"
 "  --udp-timeout DUR         idle timeout of a new entry (default 30s)\n"
 "  --udp-stream-timeout DUR  idle timeout once traffic flowed both ways (default 120s)\n"
 "  --stats-json FILE         write stats as JSON every second, at exit and on SIGUSR1\n"
@@ -97,7 +100,7 @@ enum {
     OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER,
     OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_FN_FLAG,
     OPT_STATS_ENTRIES, OPT_CORE_BATCH, OPT_HELP,
-    OPT_IO, OPT_INSIDE, OPT_OUTSIDE, OPT_TRACKER_KEY,
+    OPT_IO, OPT_INSIDE, OPT_OUTSIDE, OPT_TRACKER_KEY, OPT_TRACKER_KEEPALIVE,
 };
 
 static const struct option long_opts[] = {
@@ -106,6 +109,7 @@ static const struct option long_opts[] = {
     {"upstream", required_argument, NULL, OPT_UPSTREAM},
     {"tracker", required_argument, NULL, OPT_TRACKER},
     {"tracker-key", required_argument, NULL, OPT_TRACKER_KEY},
+    {"tracker-keepalive", required_argument, NULL, OPT_TRACKER_KEEPALIVE},
     {"stats-json", required_argument, NULL, OPT_STATS_JSON},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"max-datagram", required_argument, NULL, OPT_MAX_DATAGRAM},
@@ -306,6 +310,7 @@ int main(int argc, char **argv)
     int have_listen = 0, have_upstream = 0, have_tracker = 0;
     struct qasm_addr listen_a, upstream_a, tracker_a;
     static struct qasm_auth_key tracker_key; /* len 0: none */
+    double keepalive = 0; /* --tracker-keepalive: 0 = the session's default */
     struct qasm_relay_config rcfg;
     memset(&rcfg, 0, sizeof(rcfg));
     /* The function's flags, applied after qasm_mbox_config_init. */
@@ -327,6 +332,13 @@ int main(int argc, char **argv)
             char kerr[512];
             if (qasm_keyfile_load(&tracker_key, optarg, kerr, sizeof(kerr)) < 0)
                 fail("--tracker-key %s", kerr);
+            break;
+        }
+        case OPT_TRACKER_KEEPALIVE: {
+            qasm_duration d;
+            if (qasm_duration_parse(&d, optarg) < 0 || d < QASM_MS || d > 3600 * QASM_SEC)
+                fail("--tracker-keepalive: '%s' is not a duration from 1ms to 1h", optarg);
+            keepalive = (double)d / 1e9;
             break;
         }
         case OPT_STATS_JSON: app.stats_path = optarg; break;
@@ -413,6 +425,7 @@ int main(int argc, char **argv)
         if (have_tracker)
             po.tracker = tracker_a;
         po.tracker_key = &tracker_key;
+        po.tracker_keepalive = keepalive;
         po.stats_path = app.stats_path;
         po.stats_entries = app.stats_entries;
         po.max_packet = rcfg.max_datagram;
@@ -454,6 +467,7 @@ int main(int argc, char **argv)
             qasm_mbox_del(app.m);
             return 1;
         }
+        qasm_tlink_set_keepalive(app.tl, keepalive);
         qasm_relay_set_tlink(app.relay, app.tl);
     }
 

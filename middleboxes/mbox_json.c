@@ -114,6 +114,7 @@ void qasm_mbox_json_tracker(struct qasm_json *j, const struct qasm_tlink *tl)
         qasm_json_u64(j, "connects", sc->connects);
         qasm_json_u64(j, "connect_fails", sc->connect_fails);
         qasm_json_u64(j, "auth_failures", sc->auth_failures);
+        qasm_json_u64(j, "keepalives", sc->keepalives);
         qasm_json_u64(j, "disconnects", sc->disconnects);
         qasm_json_u64(j, "msgs_sent", sc->msgs_sent);
         qasm_json_u64(j, "msgs_recv", sc->msgs_recv);

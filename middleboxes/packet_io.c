@@ -764,6 +764,7 @@ int qasm_pio_main(const struct qasm_pio_options *o)
             fprintf(stderr, "qasm-mbox: tracker session: %s\n", strerror(-rv));
             goto out;
         }
+        qasm_tlink_set_keepalive(p->tl, o->tracker_keepalive);
     }
     ev_timer_init(&p->tick, tick_cb, 1., 1.);
     p->tick.data = p;

@@ -51,6 +51,7 @@ struct qasm_pio_options {
     int have_tracker;
     struct qasm_addr tracker;
     const struct qasm_auth_key *tracker_key; /* --tracker-key (NULL: none) */
+    double tracker_keepalive;                /* --tracker-keepalive, seconds (0: default) */
     const char *stats_path;      /* --stats-json (NULL: none) */
     size_t stats_entries;        /* --stats-entries */
     size_t max_packet;           /* largest IP packet handled (default 4096; longer: dropped) */

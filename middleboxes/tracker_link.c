@@ -227,3 +227,8 @@ const struct qasm_tsess_counters *qasm_tlink_session_counters(const struct qasm_
 {
     return qasm_tsess_counters(l->s);
 }
+
+void qasm_tlink_set_keepalive(struct qasm_tlink *l, double secs)
+{
+    qasm_tsess_set_keepalive(l->s, secs);
+}

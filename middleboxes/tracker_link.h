@@ -47,6 +47,9 @@ int qasm_tlink_new(struct qasm_tlink **pl, struct ev_loop *loop, const struct qa
 /* qasm_tlink_del closes the session and frees the link. NULL is fine. */
 void qasm_tlink_del(struct qasm_tlink *l);
 
+/* The session's keepalive (qasm_tsess_set_keepalive; --tracker-keepalive). */
+void qasm_tlink_set_keepalive(struct qasm_tlink *l, double secs);
+
 /*
  * qasm_tlink_pump moves every queued core request to the session and
  * flushes it. A request that cannot be sent is answered NOT_FOUND at once

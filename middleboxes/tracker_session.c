@@ -26,6 +26,13 @@
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 5.0
 #define CONNECT_TIMEOUT 1.0
+/*
+ * A session that sent nothing for this long sends a STATS request (its
+ * reply is swallowed here): the tracker closes sessions that hold nothing
+ * and say nothing (qasm-tracker --session-idle, 120 s by default), and a
+ * reactive middlebox between migrations is such a session.
+ */
+#define KEEPALIVE 30.0 /* default; qasm_tsess_set_keepalive */
 
 enum tsess_state {
     TSESS_IDLE = 0,
@@ -43,7 +50,9 @@ struct qasm_tsess {
     int fd;
     ev_io rio;
     ev_io wio;
-    ev_timer timer;   /* backoff in IDLE, connect timeout in CONNECTING */
+    ev_timer timer;   /* backoff in IDLE, connect timeout in CONNECTING, keepalive in UP */
+    int sent;         /* a request went out since the last keepalive tick */
+    double keepalive; /* seconds */
     double backoff;
     uint64_t fails_in_row; /* failed connects since the last success */
     uint8_t *out;
@@ -103,6 +112,9 @@ static void tsess_set_up(struct qasm_tsess *s)
     s->backoff = BACKOFF_MIN;
     s->fails_in_row = 0;
     s->c.connects++;
+    s->sent = 0;
+    ev_timer_set(&s->timer, s->keepalive, s->keepalive);
+    ev_timer_start(s->loop, &s->timer);
     ev_io_start(s->loop, &s->rio);
     qasm_info("tracker %s: session up", qasm_addr_format(a, sizeof(a), &s->tracker));
     if (s->cb.on_up)
@@ -242,6 +254,8 @@ static void tsess_read(struct qasm_tsess *s)
             s->c.msgs_recv++;
             if (s->state == TSESS_AUTH)
                 tsess_auth_msg(s, &m);
+            else if (m.hdr.type == QASM_PROTO_STATS_REPLY)
+                ; /* the answer to a keepalive: the caller never asks for STATS */
             else if (s->cb.on_msg)
                 s->cb.on_msg(s->ud, &m);
             if (s->state != TSESS_UP && s->state != TSESS_AUTH)
@@ -286,6 +300,19 @@ static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
         tsess_write(s);
 }
 
+static void tsess_keepalive(struct qasm_tsess *s)
+{
+    if (!s->sent) {
+        struct qasm_proto_msg m;
+        qasm_proto_msg_init(&m, QASM_PROTO_STATS, 0);
+        if (qasm_tsess_send(s, &m) == 0) {
+            s->c.keepalives++;
+            qasm_tsess_flush(s);
+        }
+    }
+    s->sent = 0;
+}
+
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -295,6 +322,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         tsess_close(s, s->state == TSESS_AUTH ? "key handshake timeout" : "timeout", 0);
     else if (s->state == TSESS_IDLE)
         tsess_connect(s);
+    else if (s->state == TSESS_UP)
+        tsess_keepalive(s);
 }
 
 static void tsess_connect(struct qasm_tsess *s)
@@ -339,6 +368,7 @@ int qasm_tsess_new(struct qasm_tsess **ps, struct ev_loop *loop, const struct qa
     struct qasm_tsess *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
+    s->keepalive = KEEPALIVE;
     s->out = malloc(OUT_CAP);
     s->in = malloc(IN_CAP);
     if (!s->out || !s->in) {
@@ -389,6 +419,11 @@ int qasm_tsess_is_up(const struct qasm_tsess *s)
     return s->state == TSESS_UP;
 }
 
+void qasm_tsess_set_keepalive(struct qasm_tsess *s, double secs)
+{
+    s->keepalive = secs > 0 ? secs : KEEPALIVE;
+}
+
 int qasm_tsess_send(struct qasm_tsess *s, const struct qasm_proto_msg *m)
 {
     if (s->state != TSESS_UP)
@@ -407,6 +442,7 @@ int qasm_tsess_send(struct qasm_tsess *s, const struct qasm_proto_msg *m)
         return -EINVAL;
     s->out_len += (size_t)n;
     s->c.msgs_sent++;
+    s->sent = 1;
     return 0;
 }
 

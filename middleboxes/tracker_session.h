@@ -45,6 +45,7 @@ struct qasm_tsess_counters {
     uint64_t bytes_sent;
     uint64_t bytes_recv;
     uint64_t auth_failures;   /* key handshakes failed: the tracker did not prove the key, or refused ours */
+    uint64_t keepalives;      /* STATS sent after 30 s without a request (the tracker's idle timeout) */
 };
 
 /*
@@ -59,6 +60,13 @@ struct qasm_tsess_counters {
 int qasm_tsess_new(struct qasm_tsess **ps, struct ev_loop *loop, const struct qasm_addr *tracker,
                    const struct qasm_auth_key *key, const struct qasm_tsess_callbacks *cb,
                    void *ud);
+
+/*
+ * qasm_tsess_set_keepalive: after |secs| (default 30) without a request the
+ * session sends a STATS request (its reply is not passed on), so the
+ * tracker's idle timeout (qasm-tracker --session-idle) never closes it.
+ */
+void qasm_tsess_set_keepalive(struct qasm_tsess *s, double secs);
 
 /* qasm_tsess_del closes the session (no callback) and frees it. NULL is fine. */
 void qasm_tsess_del(struct qasm_tsess *s);

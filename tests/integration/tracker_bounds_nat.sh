@@ -6,6 +6,8 @@
 # tracker streams dumps under flow control, so the NAT's queries are
 # answered: every request of the client answered, its migrations followed.
 # Figures: the NAT's hold timeouts and defaults, the tracker's peak RSS.
+# Then the idle timeout (--session-idle 2s): a quiet middlebox with
+# --tracker-keepalive keeps its session; one without is closed and reconnects.
 # QASM_TRACKER_BIN=<another qasm-tracker> runs the same against it (a build
 # without the bounds: its loop is busy producing dumps, its memory grows).
 cd "$(dirname "$0")/../.." || exit 1
@@ -60,4 +62,26 @@ check "every request of the client answered during the dump flood" \
 check "the client's migrations followed by the NAT" \
     "$(field migrations) >= 10 && $(json "$T/mb.json" "d['migrations']") >= 5"
 check "the tracker's peak RSS stayed within 64 MiB of its load" "$(( (h1 - h0) / 1024 )) < 64"
+
+# A quiet middlebox is never closed by the tracker's idle timeout: its
+# session sends a keepalive (--tracker-keepalive), one without it is closed
+# and reconnects.
+TRK2=$((base + 3)) MBK=$((base + 4)) MBD=$((base + 5))
+start tracker2 "$TRK_BIN" --listen 127.0.0.1:$TRK2 --session-idle 2s --log-level warn
+wait_bound $TRK2 tcp || exit 1
+start mbk "$B/qasm-mbox" nat --mode reactive --listen 127.0.0.1:$MBK --tracker 127.0.0.1:$TRK2 \
+    --tracker-keepalive 500ms --stats-json "$T/mbk.json" --upstream 127.0.0.1:$SRV \
+    --ports $((base + 6))-$((base + 6))
+start mbd "$B/qasm-mbox" nat --mode reactive --listen 127.0.0.1:$MBD --tracker 127.0.0.1:$TRK2 \
+    --stats-json "$T/mbd.json" --upstream 127.0.0.1:$SRV --ports $((base + 7))-$((base + 7))
+wait_json "$T/mbk.json" "d['tracker']['up']" && wait_json "$T/mbd.json" "d['tracker']['up']" ||
+    { echo "FAIL: middleboxes not up"; exit 1; }
+wait_json "$T/mbd.json" "d['tracker']['connects'] >= 2" || true
+fresh_stats mbk "$T/mbk.json"
+fresh_stats mbd "$T/mbd.json"
+echo "figure: --session-idle 2s: with keepalive connects $(json "$T/mbk.json" "d['tracker']['connects']") keepalives $(json "$T/mbk.json" "d['tracker']['keepalives']"); without connects $(json "$T/mbd.json" "d['tracker']['connects']")"
+check "a quiet middlebox without keepalive is closed by the idle timeout (and reconnects)" \
+    "$(json "$T/mbd.json" "d['tracker']['connects']") >= 2"
+check "with --tracker-keepalive it keeps its one session" \
+    "$(json "$T/mbk.json" "d['tracker']['connects']") == 1 && $(json "$T/mbk.json" "d['tracker']['keepalives']") >= 2"
 finish
