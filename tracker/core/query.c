@@ -326,16 +326,26 @@ void qasm_query_store_event(struct qasm_query *q, struct qasm_store_conn *c, uin
 
 /* ---- requests ------------------------------------------------------------ */
 
+/* A wait of kind |kind| for query |m|, or NULL (refused: the ERROR is sent). */
+static struct qasm_query_sub *wait_new(struct qasm_query *q, struct qasm_query_sess *s, int kind,
+                                       uint32_t req_id, const struct qasm_proto_query *m)
+{
+    struct qasm_query_sub *x = sub_new(q, s, kind, req_id);
+    if (x != NULL) {
+        x->cid = m->dcid;
+        x->server = m->server;
+        x->client = m->client;
+    }
+    return x;
+}
+
 /* A query that waits until the connection of |m->dcid| lists |m->client|. */
 static void add_addr_wait(struct qasm_query *q, struct qasm_query_sess *s, uint32_t req_id,
                           const struct qasm_proto_query *m, qasm_tstamp now)
 {
-    struct qasm_query_sub *x = sub_new(q, s, ADDR_WAIT, req_id);
+    struct qasm_query_sub *x = wait_new(q, s, ADDR_WAIT, req_id, m);
     if (x == NULL)
         return;
-    x->cid = m->dcid;
-    x->server = m->server;
-    x->client = m->client;
     LIST_INSERT_HEAD(&q->addr_waits, x, clink);
     q->n.addr_waits++;
     start_wait(q, x, m->wait_ms, now);
@@ -345,11 +355,9 @@ static void add_addr_wait(struct qasm_query *q, struct qasm_query_sess *s, uint3
 static void add_wait(struct qasm_query *q, struct qasm_query_sess *s, uint32_t req_id,
                      const struct qasm_proto_query *m, qasm_tstamp now)
 {
-    struct qasm_query_sub *x = sub_new(q, s, WAIT, req_id);
+    struct qasm_query_sub *x = wait_new(q, s, WAIT, req_id, m);
     if (x == NULL)
         return;
-    x->cid = m->dcid;
-    x->server = m->server;
     if (qasm_htab_insert(q->pending, cid_hash(q, &x->cid), x) < 0) {
         sub_drop(x);
         send_error(q, s, req_id, QASM_PROTO_E_INTERNAL, "out of memory", 0);
