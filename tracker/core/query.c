@@ -218,13 +218,10 @@ static void start_wait(struct qasm_query *q, struct qasm_query_sub *x, uint32_t 
     wait_queue(q, x, now + wait);
 }
 
-/* A wait's deadline: an address wait answers with what is known then, others NOT_FOUND. */
-static void wait_timeout(struct qasm_query *q, struct qasm_query_sub *x)
+/* Answer wait |x| with the RECORD of |c|, or NOT_FOUND without it (counted). */
+static void wait_answer(struct qasm_query *q, struct qasm_query_sub *x,
+                        const struct qasm_store_conn *c)
 {
-    if (!x->readthrough)
-        q->n.waits_timeout++;
-    struct qasm_store_conn *c =
-            x->kind == ADDR_WAIT ? qasm_store_find(q->cfg.store, &x->cid, &x->server) : NULL;
     if (c) {
         q->n.queries_found++;
         send_record(q, x->sess, x->req_id, NULL, c);
@@ -232,6 +229,15 @@ static void wait_timeout(struct qasm_query *q, struct qasm_query_sub *x)
         q->n.queries_not_found++;
         send_notfound(q, x->sess, x->req_id, &x->cid);
     }
+}
+
+/* A wait's deadline: an address wait answers with what is known then, others NOT_FOUND. */
+static void wait_timeout(struct qasm_query *q, struct qasm_query_sub *x)
+{
+    if (!x->readthrough)
+        q->n.waits_timeout++;
+    wait_answer(q, x,
+                x->kind == ADDR_WAIT ? qasm_store_find(q->cfg.store, &x->cid, &x->server) : NULL);
     sub_free(q, x);
 }
 
@@ -419,14 +425,7 @@ int qasm_query_lookup_done(struct qasm_query *q, const struct qasm_cid *cid)
             continue;
         }
         wait_unqueue(q, x);
-        struct qasm_store_conn *c = qasm_store_find(q->cfg.store, &x->cid, &x->server);
-        if (c) {
-            q->n.queries_found++;
-            send_record(q, x->sess, x->req_id, NULL, c);
-        } else {
-            q->n.queries_not_found++;
-            send_notfound(q, x->sess, x->req_id, &x->cid);
-        }
+        wait_answer(q, x, qasm_store_find(q->cfg.store, &x->cid, &x->server));
         sub_drop(x);
     }
     for (size_t i = 0; i < nkeep; i++)
@@ -534,8 +533,7 @@ void qasm_query_cancel_waits(struct qasm_query *q, struct qasm_query_sess *s)
         next = LIST_NEXT(x, slink);
         if (x->kind != WAIT && x->kind != ADDR_WAIT)
             continue;
-        q->n.queries_not_found++;
-        send_notfound(q, s, x->req_id, &x->cid);
+        wait_answer(q, x, NULL);
         sub_free(q, x);
     }
 }
