@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "query.h"
+#include "tracker_util.h"
 
 #define T0 (1000 * QASM_SEC)
 #define MAXACT 64
@@ -115,20 +116,6 @@ static int teardown(void **state)
     qasm_store_del(f->st);
     free(f);
     return 0;
-}
-
-static struct qasm_cid C(const char *hex)
-{
-    struct qasm_cid c;
-    assert_int_equal(qasm_cid_parse(&c, hex), 0);
-    return c;
-}
-
-static struct qasm_addr A(const char *s)
-{
-    struct qasm_addr a;
-    assert_int_equal(qasm_addr_parse(&a, s), 0);
-    return a;
 }
 
 /* Report |type| of connection |odcid| (first client 10.0.0.1:5000) from |client|, signed. */
