@@ -61,7 +61,7 @@ PROGS        :=   # binaries: NAME_SRCS, NAME_LIBS
 SHLIBS       :=   # shared objects: NAME_SRCS, NAME_LIBS, NAME_LDFLAGS
 UNIT_TESTS   :=   # cmocka binaries: NAME_SRCS, NAME_LIBS (run plain and under ASan)
 INTEG_TESTS  :=   # scripts run after the build, each bounded by timeout
-FUZZ_TARGETS :=   # libFuzzer harnesses: NAME_SRCS (NAME_LIBS); seed corpus tests/fuzz/corpus/NAME
+FUZZ_TARGETS :=   # libFuzzer harnesses: NAME_SRCS (NAME_LIBS, NAME_CFLAGS); seed corpus tests/fuzz/corpus/NAME
 EXTRA_BINS   :=   # other files `build` makes (rules in the module.mk)
 EXTRA_OBJS_ALL :=
 
@@ -165,7 +165,7 @@ define link_fuzz
 $(FUZZ_O)/$(1): $($(1)_SRCS) $(LIB_SRCS)
 	@mkdir -p $$(@D)
 	$$(if $(filter 0,$(V)),@echo "  FUZZ    $$@")
-	$(Q)clang $(FUZZ_CFLAGS) -o $$@ $($(1)_SRCS) $(LIB_SRCS) $($(1)_LIBS) $$(NETTLE_LIBS) -lm
+	$(Q)clang $(FUZZ_CFLAGS) $($(1)_CFLAGS) -o $$@ $($(1)_SRCS) $(LIB_SRCS) $($(1)_LIBS) $$(NETTLE_LIBS) -lm
 endef
 $(foreach f,$(FUZZ_TARGETS),$(eval $(call link_fuzz,$(f))))
 

@@ -12,10 +12,13 @@
 #include "htab.h"
 #include "ipudp.h"
 #include "linktype.h"
+#include "query.h"
 #include "quic.h"
-#include "../tracker/store.h"
+#include "store.h"
 
-#define MAX_WAITS 65536
+/* Subscriptions and waits the embedded tracker holds for the core (each of
+ * its two sessions): beyond, a query is answered NOT_FOUND at once. */
+#define MAX_HELD (1u << 20)
 #define HASH_SEED 0x9e3779b97f4a7c15ull
 
 struct server {
@@ -49,18 +52,6 @@ struct dgram {
     struct dgram *next;    /* in a flow's list of deferred server packets */
 };
 
-struct wait {
-    uint64_t id;
-    struct qasm_cid dcid;
-    struct qasm_addr server;
-    struct qasm_addr client; /* set: also wait until the connection lists it */
-    qasm_tstamp deadline;
-};
-
-struct sub {
-    struct qasm_cid cid;
-};
-
 /*
  * A message between the core and the tracker while it travels (--tracker-rtt):
  * a request on its way to the tracker, an answer or a push on its way back.
@@ -78,7 +69,7 @@ struct flight {
     struct qasm_proto_conn rec;
 };
 
-/* A change of the store, copied in its event callback and handled after the call. */
+/* A change of the store, copied in its event callback for the observer. */
 struct change {
     uint8_t event;
     struct qasm_proto_conn rec;
@@ -90,6 +81,12 @@ struct qasm_replay {
     size_t nready, cap_ready;
     struct qasm_mbox *m;
     struct qasm_store *st;
+    /* The tracker's own query core answers the core's requests: its queries
+     * in one session, its subscriptions in the other (a RECORD there is the
+     * reply to a SUBSCRIBE). act_now is the time of the call being made. */
+    struct qasm_query *q;
+    struct qasm_query_sess qs_query, qs_sub;
+    qasm_tstamp act_now;
     struct change *changes;
     size_t nchanges, cap_changes;
     struct qasm_replay_counts c;
@@ -104,13 +101,9 @@ struct qasm_replay {
     struct qasm_htab *scid_tab;  /* client SCIDs -> conn */
     struct qasm_htab *flow_tab;  /* client flows -> conn / NAT public address */
 
-    struct wait *waits;
-    size_t nwaits, cap_waits;
     struct flight *flights;   /* [fl_head, nflights) in flight */
     size_t fl_head, nflights, cap_flights;
     qasm_duration half_rtt;
-    struct sub *subs;
-    size_t nsubs, cap_subs;
 
     qasm_tstamp now, first, last; /* clock; first and last input timestamps */
     int in_padded;                /* the datagram being replayed was zero-filled */
@@ -395,19 +388,15 @@ static int observe(struct qasm_replay *r, enum qasm_mbox_dir dir, const struct q
 
 /* ---- the tracker side ---- */
 
-static int conn_matches(const struct qasm_proto_conn *pc, const struct qasm_cid *cid)
-{
-    return qasm_cid_eq(&pc->odcid, cid) || qasm_proto_conn_find_dcid(pc, cid) >= 0;
-}
-
 static void drain(struct qasm_replay *r, qasm_tstamp t);
 static void store_changes(struct qasm_replay *r, qasm_tstamp t);
 static void feed(struct qasm_replay *r, struct dgram *d, qasm_tstamp t);
 
-/* The store's event callback: copy, act after the store call returns. */
+/* The store's event callback: the query core acts now, the observer after the call. */
 static void store_event(void *arg, struct qasm_store_conn *c, uint8_t event)
 {
     struct qasm_replay *r = arg;
+    qasm_query_store_event(r->q, c, event);
     if (grow((void **)&r->changes, &r->cap_changes, r->nchanges, sizeof(*r->changes)) < 0)
         return;
     struct change *ch = &r->changes[r->nchanges++];
@@ -455,82 +444,59 @@ static void to_core_push(struct qasm_replay *r, uint8_t event, const struct qasm
     f->rec = *rec;
 }
 
-static void answer(struct qasm_replay *r, uint64_t id, const struct qasm_store_conn *c,
-                   qasm_tstamp t)
+/* What the query core says goes to the middlebox core (answers, pushes). */
+static int query_action(void *arg, const struct qasm_query_action *a)
 {
+    struct qasm_replay *r = arg;
+    int query = a->sess == &r->qs_query;
     struct qasm_proto_conn rec;
-
-    if (!c) {
-        r->c.queries_not_found++;
-        to_core_answer(r, id, NULL, t);
-        return;
+    const struct qasm_proto_conn *pc = a->rec;
+    if (a->kind == QASM_QUERY_RECORD && pc == NULL) {
+        qasm_store_record(a->conn, &rec);
+        pc = &rec;
     }
-    qasm_store_record(c, &rec);
-    r->c.queries_answered++;
-    to_core_answer(r, id, &rec, t);
-}
-
-/* Whether |c| satisfies a wait: it exists and lists the wait's client, if any. */
-static int wait_met(const struct qasm_store_conn *c, const struct qasm_addr *client)
-{
-    struct qasm_proto_conn rec;
-    if (c == NULL)
-        return 0;
-    if (client->family == 0)
-        return 1;
-    qasm_store_record(c, &rec);
-    for (unsigned i = 0; i < rec.nclients; i++)
-        if (qasm_addr_eq(&rec.clients[i], client))
-            return 1;
+    switch (a->kind) {
+    case QASM_QUERY_RECORD:
+        if (query) {
+            r->c.queries_answered++;
+            to_core_answer(r, a->req_id, pc, r->act_now);
+        } else {
+            to_core_push(r, 0, pc, r->act_now); /* the RECORD reply of a SUBSCRIBE */
+        }
+        break;
+    case QASM_QUERY_NOT_FOUND:
+    case QASM_QUERY_ERROR: /* over MAX_HELD: answered at once */
+        if (query) {
+            r->c.queries_not_found++;
+            to_core_answer(r, a->req_id, NULL, r->act_now);
+        }
+        break;
+    case QASM_QUERY_PUSH:
+        to_core_push(r, a->event, a->rec, r->act_now);
+        break;
+    case QASM_QUERY_OK:
+        break;
+    case QASM_QUERY_LOOKUP:
+        return -ENOTCONN; /* no shared store */
+    }
     return 0;
 }
 
+/* A request reaches the tracker. Request ids are narrowed to 32 bits, as on the wire. */
 static void handle_request(struct qasm_replay *r, const struct qasm_mbox_req *q, qasm_tstamp t)
 {
-    switch (q->type) {
-    case QASM_MBOX_REQ_QUERY: {
-        const struct qasm_store_conn *c = qasm_store_find(r->st, &q->dcid, &q->server);
-        if (wait_met(c, &q->client) || q->wait_ms == 0 || r->nwaits >= MAX_WAITS ||
-            grow((void **)&r->waits, &r->cap_waits, r->nwaits, sizeof(*r->waits)) < 0) {
-            answer(r, q->id, c, t);
-            break;
-        }
-        struct wait *w = &r->waits[r->nwaits++];
-        w->id = q->id;
-        w->dcid = q->dcid;
-        w->server = q->server;
-        w->client = q->client;
-        w->deadline = t + (qasm_duration)q->wait_ms * QASM_MS;
-        break;
+    r->act_now = t;
+    if (q->type == QASM_MBOX_REQ_QUERY) {
+        struct qasm_proto_query m = { .dcid = q->dcid, .server = q->server,
+                                      .wait_ms = q->wait_ms, .client = q->client };
+        qasm_query_query(r->q, &r->qs_query, (uint32_t)q->id, &m, t);
+        return;
     }
-    case QASM_MBOX_REQ_SUBSCRIBE: {
-        size_t i;
-        for (i = 0; i < r->nsubs; i++)
-            if (qasm_cid_eq(&r->subs[i].cid, &q->odcid))
-                break;
-        if (i == r->nsubs) {
-            if (grow((void **)&r->subs, &r->cap_subs, r->nsubs, sizeof(*r->subs)) < 0)
-                break;
-            r->subs[r->nsubs++].cid = q->odcid;
-        }
-        const struct qasm_store_conn *c = qasm_store_find(r->st, &q->odcid, NULL);
-        if (c) {
-            /* the RECORD reply of a SUBSCRIBE to a known connection */
-            struct qasm_proto_conn rec;
-            qasm_store_record(c, &rec);
-            to_core_push(r, 0, &rec, t);
-        }
-        break;
-    }
-    case QASM_MBOX_REQ_UNSUBSCRIBE:
-        for (size_t i = 0; i < r->nsubs; i++) {
-            if (qasm_cid_eq(&r->subs[i].cid, &q->odcid)) {
-                r->subs[i] = r->subs[--r->nsubs];
-                break;
-            }
-        }
-        break;
-    }
+    struct qasm_proto_sub m = { .cid = q->odcid };
+    if (q->type == QASM_MBOX_REQ_SUBSCRIBE)
+        qasm_query_subscribe(r->q, &r->qs_sub, 0, &m);
+    else if (q->type == QASM_MBOX_REQ_UNSUBSCRIBE)
+        qasm_query_unsubscribe(r->q, &r->qs_sub, 0, &m);
 }
 
 /* ---- verdicts ---- */
@@ -679,10 +645,7 @@ static void advance(struct qasm_replay *r, qasm_tstamp t)
         qasm_tstamp sd = qasm_store_next_deadline(r->st);
         qasm_tstamp fnext = r->fl_head < r->nflights ? r->flights[r->fl_head].due
                                                      : QASM_TSTAMP_MAX;
-        qasm_tstamp wnext = QASM_TSTAMP_MAX;
-        for (size_t i = 0; i < r->nwaits; i++)
-            if (r->waits[i].deadline < wnext)
-                wnext = r->waits[i].deadline;
+        qasm_tstamp wnext = qasm_query_next_deadline(r->q);
         qasm_tstamp next = qasm_mbox_next_expiry(r->m);
         qasm_tstamp n = sd;
         if (fnext < n)
@@ -697,6 +660,7 @@ static void advance(struct qasm_replay *r, qasm_tstamp t)
             n = r->now;
         r->now = n;
         if (sd <= n) {
+            r->act_now = n;
             qasm_store_expire(r->st, n);
             store_changes(r, n);
             if (qasm_store_next_deadline(r->st) <= n)
@@ -704,17 +668,9 @@ static void advance(struct qasm_replay *r, qasm_tstamp t)
         } else if (fnext <= n) {
             land(r, n);
         } else if (wnext <= n) {
-            for (size_t i = 0; i < r->nwaits;) {
-                if (r->waits[i].deadline <= n) {
-                    /* At the deadline the tracker answers with what it has. */
-                    struct wait w = r->waits[i];
-                    r->waits[i] = r->waits[--r->nwaits];
-                    answer(r, w.id,
-                           w.client.family ? qasm_store_find(r->st, &w.dcid, &w.server) : NULL, n);
-                } else {
-                    i++;
-                }
-            }
+            /* At the deadline the tracker answers with what it has. */
+            r->act_now = n;
+            qasm_query_expire(r->q, n);
             drain(r, n);
         } else {
             qasm_mbox_expire(r->m, n);
@@ -769,37 +725,11 @@ static void observe_record(struct qasm_replay *r, const struct qasm_proto_conn *
     }
 }
 
-/* Act on the store's changes: observer, waiting queries, subscriptions. */
+/* After a store call: the observer learns the changes, then the core runs. */
 static void store_changes(struct qasm_replay *r, qasm_tstamp t)
 {
-    for (size_t k = 0; k < r->nchanges; k++) {
-        struct change ch = r->changes[k]; /* copy: answering may append more */
-        const struct qasm_proto_conn *pc = &ch.rec;
-        int final = ch.event == QASM_PROTO_EV_CLOSED || ch.event == QASM_PROTO_EV_EXPIRED ||
-                    ch.event == QASM_PROTO_EV_EVICTED;
-        observe_record(r, pc);
-        for (size_t i = 0; i < r->nwaits && !final;) {
-            struct wait *w = &r->waits[i];
-            const struct qasm_store_conn *c = qasm_store_find(r->st, &w->dcid, &w->server);
-            if (wait_met(c, &w->client)) {
-                uint64_t id = w->id;
-                *w = r->waits[--r->nwaits];
-                answer(r, id, c, t);
-            } else {
-                i++;
-            }
-        }
-        for (size_t i = 0; i < r->nsubs;) {
-            if (!conn_matches(pc, &r->subs[i].cid)) {
-                i++;
-                continue;
-            }
-            to_core_push(r, ch.event, pc, t);
-            if (final) /* the last push of a subscription */
-                r->subs[i] = r->subs[--r->nsubs];
-            break;
-        }
-    }
+    for (size_t k = 0; k < r->nchanges; k++)
+        observe_record(r, &r->changes[k].rec);
     r->nchanges = 0;
     drain(r, t);
 }
@@ -821,6 +751,7 @@ static void sign_as_recorded(struct qasm_proto_msg *m)
 static void apply_report(struct qasm_replay *r, const struct qasm_proto_msg *m,
                          const struct qasm_addr *source, qasm_tstamp t)
 {
+    r->act_now = t;
     int rv = qasm_store_report(r->st, m->hdr.type, &m->u.report, source, t);
     if (rv < 0)
         r->c.reports_rejected++;
@@ -1087,16 +1018,15 @@ void qasm_replay_finish(struct qasm_replay *r)
     qasm_duration hold = r->cfg.mbox.hold_ceiling > r->cfg.mbox.hold_time ? r->cfg.mbox.hold_ceiling
                                                                            : r->cfg.mbox.hold_time;
     qasm_duration tail = hold + 4 * r->half_rtt + QASM_MS;
-    for (size_t i = 0; i < r->nwaits; i++)
-        if (r->waits[i].deadline > r->now && r->waits[i].deadline - r->now > tail)
-            tail = r->waits[i].deadline - r->now;
+    qasm_tstamp last = qasm_query_last_deadline(r->q);
+    if (last > r->now && last - r->now > tail)
+        tail = last - r->now;
     advance(r, r->now + tail);
     /* what is still open: unanswered waits, messages in flight */
-    for (int round = 0; round < 8 && (r->nwaits || r->fl_head < r->nflights); round++) {
-        while (r->nwaits) {
-            uint64_t id = r->waits[--r->nwaits].id;
-            answer(r, id, NULL, r->now);
-        }
+    for (int round = 0; round < 8 && (qasm_query_nwaiting(r->q) || r->fl_head < r->nflights);
+         round++) {
+        r->act_now = r->now;
+        qasm_query_cancel_waits(r->q, &r->qs_query);
         drain(r, r->now);
         if (r->fl_head < r->nflights)
             advance(r, r->flights[r->nflights - 1].due);
@@ -1124,6 +1054,17 @@ int qasm_replay_new(struct qasm_replay **pr, const struct qasm_replay_config *cf
     sc.trust_any = cfg->trust_any;
     sc.seed = HASH_SEED;
     rv = qasm_store_new(&r->st, &sc, store_event, r);
+    if (rv < 0)
+        goto fail;
+    /* No cap on a wait (the capture's clock, not a shared tracker's policy). */
+    struct qasm_query_config qc = {
+        .store = r->st, .seed = HASH_SEED, .max_wait = QASM_TSTAMP_MAX / 2,
+        .store_timeout = 0, .max_subs = MAX_HELD, .max_subs_total = 2 * MAX_HELD,
+        .act = query_action, .arg = r,
+    };
+    qasm_query_sess_init(&r->qs_query, &r->qs_query);
+    qasm_query_sess_init(&r->qs_sub, &r->qs_sub);
+    rv = qasm_query_new(&r->q, &qc);
     if (rv < 0)
         goto fail;
     rv = -ENOMEM;
@@ -1158,6 +1099,11 @@ void qasm_replay_del(struct qasm_replay *r)
         }
         qasm_mbox_del(r->m);
     }
+    if (r->q) {
+        qasm_query_sess_close(r->q, &r->qs_query);
+        qasm_query_sess_close(r->q, &r->qs_sub);
+        qasm_query_del(r->q);
+    }
     qasm_store_del(r->st);
     free(r->changes);
     free(r->ready);
@@ -1184,9 +1130,7 @@ void qasm_replay_del(struct qasm_replay *r)
         free(r->conns[i].backends);
     }
     free(r->conns);
-    free(r->waits);
     free(r->flights);
-    free(r->subs);
     free(r);
 }
 

@@ -696,6 +696,17 @@ int qasm_proto_conn_find_dcid(const struct qasm_proto_conn *conn, const struct q
     return -1;
 }
 
+int qasm_proto_conn_holds_cid(const struct qasm_proto_conn *conn, const struct qasm_cid *cid)
+{
+    return qasm_cid_eq(&conn->odcid, cid) || qasm_proto_conn_find_dcid(conn, cid) >= 0;
+}
+
+int qasm_proto_event_final(uint8_t event)
+{
+    return event == QASM_PROTO_EV_CLOSED || event == QASM_PROTO_EV_EXPIRED ||
+           event == QASM_PROTO_EV_EVICTED;
+}
+
 ssize_t qasm_proto_report_auth_input(uint8_t *buf, size_t cap, uint8_t type,
                                      const struct qasm_proto_report *r)
 {

@@ -368,6 +368,12 @@ ssize_t qasm_proto_encode_error(uint8_t *buf, size_t cap, uint32_t req_id, uint1
  */
 int qasm_proto_conn_find_dcid(const struct qasm_proto_conn *conn, const struct qasm_cid *cid);
 
+/* qasm_proto_conn_holds_cid tells whether |cid| is conn's O-DCID or one of its DCIDs. */
+int qasm_proto_conn_holds_cid(const struct qasm_proto_conn *conn, const struct qasm_cid *cid);
+
+/* qasm_proto_event_final tells whether a push event is a connection's last (closed, expired, evicted). */
+int qasm_proto_event_final(uint8_t event);
+
 /*
  * qasm_proto_report_auth_input writes the bytes a report's connection MAC
  * covers into |buf| (|cap| bytes): the protocol version, the type, and the

@@ -27,9 +27,9 @@
 #include "cid.h"
 #include "clock.h"
 #include "hash.h"
-#include "htab.h"
 #include "keyfile.h"
 #include "limits.h"
+#include "query.h"
 #include "log.h"
 #include "proto.h"
 #include "store.h"
@@ -40,27 +40,6 @@
 #define AUTH_TIMEOUT (10 * QASM_SEC)
 #define RBUF_SIZE QASM_LIMITS_RBUF
 
-struct session;
-
-/* A subscription, or a query waiting for its CID (WAIT) or for a client
- * address to be attested (ADDR_WAIT, in the tracker's addr_waits list). */
-enum { SUB_CONN = 0, SUB_PENDING = 1, SUB_ALL = 2, WAIT = 3, ADDR_WAIT = 4 };
-
-struct sub {
-    int kind;
-    struct session *sess;
-    uint32_t req_id;
-    struct qasm_cid cid;      /* pending / wait */
-    struct qasm_addr server;  /* pending / wait filter */
-    struct qasm_addr client;  /* ADDR_WAIT: answer once the connection lists it */
-    struct qasm_store_conn *conn; /* SUB_CONN */
-    int readthrough;           /* WAIT for a shared-store lookup only (QUERY without wait) */
-    struct sub *cprev, *cnext; /* in the connection's list (SUB_CONN), or all-list (SUB_ALL) */
-    struct sub *sprev, *snext; /* in the session's list */
-    ev_timer timer;            /* WAIT */
-    struct tracker *t;
-};
-
 struct session {
     struct tracker *t;
     int fd;
@@ -70,8 +49,7 @@ struct session {
     size_t rlen;
     uint8_t *wbuf;
     size_t wlen, wcap, woff;
-    struct sub *subs; /* every sub and wait of this session */
-    size_t nsubs;
+    struct qasm_query_sess q; /* its waits and subscriptions (tracker/core/query.h) */
     struct qasm_addr peer;
     int dead; /* output over the limit: closed from the next I/O callback */
     int authenticated;            /* proved the key (always 1 without --key) */
@@ -90,13 +68,11 @@ struct session {
 struct counters {
     uint64_t udp_datagrams, malformed_udp, unexpected_udp, bad_version_udp;
     uint64_t malformed_tcp, bad_version_tcp, unknown_type_tcp, framing_errors;
-    uint64_t queries, queries_found, queries_not_found;
-    uint64_t waits, waits_found, waits_timeout, addr_waits;
-    uint64_t subscribes, unsubscribes, pushes, dumps, stats_requests;
+    uint64_t dumps, stats_requests;
     uint64_t sessions_total, sessions_dropped_slow, limit_errors;
     uint64_t reports_accepted;
     uint64_t sessions_refused_full, sessions_refused_ip, sessions_evicted_unauth;
-    uint64_t sessions_idle_closed, sessions_auth_timeout, sessions_paused, subs_refused_budget, dump_chunks;
+    uint64_t sessions_idle_closed, sessions_auth_timeout, sessions_paused, dump_chunks;
 };
 
 /* One log line per second at most for each kind of refusal. */
@@ -116,13 +92,11 @@ struct tracker {
     int nlisten;
     ev_timer expire_timer;
     ev_signal sigterm, sigint, sigusr1;
-    struct qasm_htab *pending;    /* hash(cid) -> sub (SUB_PENDING, WAIT) */
-    struct sub *all_subs;         /* SUB_ALL */
-    struct sub *addr_waits;       /* ADDR_WAIT (few: migrations in flight) */
+    struct qasm_query *query;     /* waits and subscriptions (tracker/core/query.h) */
+    ev_timer wait_timer;          /* at the query core's next wait deadline */
+    qasm_tstamp wait_armed;       /* the deadline wait_timer is set for (MAX: stopped) */
     struct session *sessions;
     size_t nsessions;
-    size_t nsubscribers;          /* live SUB_CONN + SUB_PENDING + SUB_ALL */
-    size_t nwaiting;
     uint64_t seed;
     size_t wbytes;                /* output buffers of all sessions (capacity) */
     /* configuration */
@@ -133,19 +107,6 @@ struct tracker {
     struct counters n;
     struct ratelogs rl;
 };
-
-/* ---- pending table (CID -> subs waiting for that CID) ----------------- */
-
-static int pending_eq(const void *entry, const void *key)
-{
-    const struct sub *s = entry;
-    return qasm_cid_eq(&s->cid, key);
-}
-
-static uint64_t cid_hash(const struct tracker *t, const struct qasm_cid *cid)
-{
-    return qasm_cid_hash(cid, t->seed);
-}
 
 /* ---- session output ----------------------------------------------------- */
 
@@ -270,332 +231,97 @@ static void send_push(struct session *s, uint32_t req_id, uint8_t event,
     m.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, QASM_PROTO_PUSH, 0, 0, req_id };
     m.u.push.event = event;
     m.u.push.conn = *rec;
-    s->t->n.pushes++;
     session_send(s, &m);
 }
 
-/* ---- subscriptions and waits ------------------------------------------- */
+/* ---- the query core's actions, its wait timer, the store's events ------- */
 
-static void sub_link_session(struct session *s, struct sub *x)
+/* The subscription budget of all sessions refused one (one line per second at most). */
+static void warn_budget(struct tracker *t)
 {
-    x->sess = s;
-    x->sprev = NULL;
-    x->snext = s->subs;
-    if (s->subs)
-        s->subs->sprev = x;
-    s->subs = x;
-    s->nsubs++;
+    uint64_t quiet;
+    if (qasm_ratelog_due(&t->rl.subs, qasm_now(), &quiet))
+        qasm_warn("subscriptions and waits of all sessions at %zu (the memory budget's "
+                  "share): refused (%llu more quietly)", t->lim.max_subs_total,
+                  (unsigned long long)quiet);
 }
 
-/* The cprev/cnext lists: a connection's subscribers, all_subs, addr_waits. */
-static void clist_push(struct sub **head, struct sub *x)
+static int on_query_action(void *arg, const struct qasm_query_action *a)
 {
-    x->cprev = NULL;
-    x->cnext = *head;
-    if (*head)
-        (*head)->cprev = x;
-    *head = x;
-}
-
-static void clist_unlink(struct sub **head, struct sub *x)
-{
-    if (x->cprev)
-        x->cprev->cnext = x->cnext;
-    else
-        *head = x->cnext;
-    if (x->cnext)
-        x->cnext->cprev = x->cprev;
-}
-
-static void sub_link_conn(struct sub *x, struct qasm_store_conn *c)
-{
-    x->kind = SUB_CONN;
-    x->conn = c;
-    clist_push((struct sub **)qasm_store_conn_user(c), x);
-}
-
-/* Unlink |x| from its session only and free it (it is in no other list). */
-static void sub_drop(struct sub *x)
-{
-    struct session *s = x->sess;
-    if (x->sprev)
-        x->sprev->snext = x->snext;
-    else
-        s->subs = x->snext;
-    if (x->snext)
-        x->snext->sprev = x->sprev;
-    s->nsubs--;
-    free(x);
-}
-
-/* Unlink |x| from everything and free it. */
-static void sub_free(struct tracker *t, struct sub *x)
-{
-    switch (x->kind) {
-    case SUB_CONN:
-        clist_unlink((struct sub **)qasm_store_conn_user(x->conn), x);
-        t->nsubscribers--;
+    struct tracker *t = arg;
+    struct session *s = a->sess;
+    switch (a->kind) {
+    case QASM_QUERY_RECORD:
+        if (a->conn)
+            send_conn(s, a->req_id, a->conn);
+        else
+            send_record(s, a->req_id, a->rec);
         break;
-    case SUB_ALL:
-        clist_unlink(&t->all_subs, x);
-        t->nsubscribers--;
+    case QASM_QUERY_NOT_FOUND:
+        send_notfound(s, a->req_id, a->cid);
         break;
-    case SUB_PENDING:
-        qasm_htab_remove_ptr(t->pending, cid_hash(t, &x->cid), x);
-        t->nsubscribers--;
+    case QASM_QUERY_PUSH:
+        send_push(s, a->req_id, a->event, a->rec);
         break;
-    case WAIT:
-        qasm_htab_remove_ptr(t->pending, cid_hash(t, &x->cid), x);
-        ev_timer_stop(t->loop, &x->timer);
-        t->nwaiting--;
+    case QASM_QUERY_OK:
+        send_simple(s, QASM_PROTO_OK, a->req_id, a->count);
         break;
-    case ADDR_WAIT:
-        clist_unlink(&t->addr_waits, x);
-        ev_timer_stop(t->loop, &x->timer);
-        t->nwaiting--;
+    case QASM_QUERY_ERROR:
+        if (a->budget)
+            warn_budget(t);
+        send_error(s, a->req_id, a->code, a->text);
         break;
+    case QASM_QUERY_LOOKUP:
+        return qasm_backend_lookup(t->be, a->cid);
     }
-    sub_drop(x);
+    return 0;
 }
 
-static void wait_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+/* Set the wait timer for the query core's next deadline (if it moved). */
+static void arm_wait_timer(struct tracker *t)
+{
+    qasm_tstamp next = qasm_query_next_deadline(t->query);
+    if (next == t->wait_armed)
+        return;
+    t->wait_armed = next;
+    ev_timer_stop(t->loop, &t->wait_timer);
+    if (next == QASM_TSTAMP_MAX)
+        return;
+    qasm_tstamp now = qasm_now();
+    ev_timer_set(&t->wait_timer, next > now ? (double)(next - now) / 1e9 : 0., 0.);
+    ev_timer_start(t->loop, &t->wait_timer);
+}
+
+static void wait_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct sub *x = w->data;
-    struct tracker *t = x->t;
-    if (!x->readthrough)
-        t->n.waits_timeout++;
-    /* An address wait answers with what is known at the deadline. */
-    struct qasm_store_conn *c =
-            x->kind == ADDR_WAIT ? qasm_store_find(t->store, &x->cid, &x->server) : NULL;
-    if (c) {
-        t->n.queries_found++;
-        send_conn(x->sess, x->req_id, c);
-    } else {
-        t->n.queries_not_found++;
-        send_notfound(x->sess, x->req_id, &x->cid);
-    }
-    sub_free(t, x);
+    struct tracker *t = w->data;
+    t->wait_armed = QASM_TSTAMP_MAX; /* fired: no longer active */
+    qasm_query_expire(t->query, qasm_now());
+    arm_wait_timer(t);
 }
 
-static int lists_client(const struct qasm_proto_conn *rec, const struct qasm_addr *client)
+/* The query core on the store, with the limits of --max-memory, and its timer. */
+static int query_init(struct tracker *t)
 {
-    for (unsigned i = 0; i < rec->nclients; i++)
-        if (qasm_addr_eq(&rec->clients[i], client))
-            return 1;
-    return 0;
+    struct qasm_query_config qcfg = {
+        .store = t->store, .seed = t->seed, .max_wait = t->max_wait,
+        .store_timeout = t->store_timeout, .max_subs = t->lim.max_subs,
+        .max_subs_total = t->lim.max_subs_total, .act = on_query_action, .arg = t,
+    };
+    ev_init(&t->wait_timer, wait_timer_cb);
+    t->wait_timer.data = t;
+    t->wait_armed = QASM_TSTAMP_MAX;
+    return qasm_query_new(&t->query, &qcfg);
 }
 
-static int holds_cid(const struct qasm_proto_conn *rec, const struct qasm_cid *cid)
-{
-    if (qasm_cid_eq(&rec->odcid, cid))
-        return 1;
-    for (unsigned i = 0; i < rec->ndcids; i++)
-        if (qasm_cid_eq(&rec->dcids[i].cid, cid))
-            return 1;
-    return 0;
-}
-
-static int server_ok(const struct qasm_proto_conn *rec, const struct qasm_addr *server)
-{
-    return server->family == 0 || rec->server.family == 0 || qasm_addr_eq(&rec->server, server);
-}
-
-/* Answer the waits and bind the pending subscriptions whose CID |rec| now holds. */
-static void wake_pending(struct tracker *t, struct qasm_store_conn *c,
-                         const struct qasm_proto_conn *rec)
-{
-    const struct qasm_cid *cids[QASM_PROTO_MAX_DCIDS + 1];
-    unsigned n = 0;
-    cids[n++] = &rec->odcid;
-    for (unsigned i = 0; i < rec->ndcids; i++)
-        cids[n++] = &rec->dcids[i].cid;
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t h = cid_hash(t, cids[i]);
-        struct sub *x;
-        /* Several entries may share the CID: take them one at a time. */
-        size_t guard = 0;
-        while ((x = qasm_htab_find(t->pending, h, cids[i])) != NULL && guard++ < 1000000) {
-            if (!server_ok(rec, &x->server)) {
-                /* A different server: leave it (it cannot match this record). Skip scanning
-                 * further entries of this CID to avoid looping; they stay pending. */
-                break;
-            }
-            qasm_htab_remove_ptr(t->pending, h, x);
-            if (x->kind == WAIT) {
-                ev_timer_stop(t->loop, &x->timer);
-                t->nwaiting--;
-                if (!x->readthrough)
-                    t->n.waits_found++;
-                t->n.queries_found++;
-                send_record(x->sess, x->req_id, rec);
-                sub_drop(x);
-            } else if (!qasm_store_conn_closed(c)) {
-                sub_link_conn(x, c);
-            } else {
-                t->nsubscribers--;
-                sub_drop(x);
-            }
-        }
-    }
-}
-
-/* Answer the address waits that |rec| now satisfies. */
-static void wake_addr_waits(struct tracker *t, const struct qasm_proto_conn *rec)
-{
-    struct sub *x = t->addr_waits, *next;
-    for (; x; x = next) {
-        next = x->cnext;
-        if (!holds_cid(rec, &x->cid) || !server_ok(rec, &x->server) || !lists_client(rec, &x->client))
-            continue;
-        t->n.waits_found++;
-        t->n.queries_found++;
-        send_record(x->sess, x->req_id, rec);
-        sub_free(t, x);
-    }
-}
-
-static int is_final(uint8_t event)
-{
-    return event == QASM_PROTO_EV_CLOSED || event == QASM_PROTO_EV_EXPIRED ||
-           event == QASM_PROTO_EV_EVICTED;
-}
-
-/* Store event: push to the connection's subscribers and to watch-all sessions. */
+/* Store event: the shared store learns it, then the query core acts on it. */
 static void on_store_event(void *arg, struct qasm_store_conn *c, uint8_t event)
 {
     struct tracker *t = arg;
     qasm_backend_changed(t->be, c, event);
-    struct sub **head = (struct sub **)qasm_store_conn_user(c);
-    if (qasm_htab_count(t->pending) == 0 && *head == NULL && t->all_subs == NULL &&
-        t->addr_waits == NULL)
-        return;
-    struct qasm_proto_conn rec;
-    qasm_store_record(c, &rec);
-    if (qasm_htab_count(t->pending) > 0 && !is_final(event))
-        wake_pending(t, c, &rec);
-    if (t->addr_waits != NULL && !is_final(event))
-        wake_addr_waits(t, &rec);
-    for (struct sub *x = *head; x; x = x->cnext)
-        send_push(x->sess, x->req_id, event, &rec);
-    for (struct sub *x = t->all_subs; x; x = x->cnext)
-        send_push(x->sess, x->req_id, event, &rec);
-    if (is_final(event))
-        while (*head)
-            sub_free(t, *head);
-}
-
-/* ---- requests ------------------------------------------------------------ */
-
-static struct sub *sub_new(struct session *s, int kind, uint32_t req_id)
-{
-    struct tracker *t = s->t;
-    if (s->nsubs >= t->lim.max_subs) {
-        t->n.limit_errors++;
-        send_error(s, req_id, QASM_PROTO_E_LIMIT, "too many subscriptions or waits");
-        return NULL;
-    }
-    if (t->nsubscribers + t->nwaiting >= t->lim.max_subs_total) {
-        t->n.limit_errors++;
-        t->n.subs_refused_budget++;
-        uint64_t quiet;
-        if (qasm_ratelog_due(&t->rl.subs, qasm_now(), &quiet))
-            qasm_warn("subscriptions and waits of all sessions at %zu (the memory budget's "
-                      "share): refused (%llu more quietly)", t->lim.max_subs_total,
-                      (unsigned long long)quiet);
-        send_error(s, req_id, QASM_PROTO_E_LIMIT, "tracker subscription budget reached");
-        return NULL;
-    }
-    struct sub *x = calloc(1, sizeof(*x));
-    if (x == NULL) {
-        send_error(s, req_id, QASM_PROTO_E_INTERNAL, "out of memory");
-        return NULL;
-    }
-    x->kind = kind;
-    x->req_id = req_id;
-    x->t = t;
-    sub_link_session(s, x);
-    return x;
-}
-
-static void start_wait_timer(struct tracker *t, struct sub *x, uint32_t wait_ms)
-{
-    t->n.waits++;
-    t->nwaiting++;
-    qasm_duration wait = (qasm_duration)wait_ms * QASM_MS;
-    if (wait > t->max_wait)
-        wait = t->max_wait;
-    ev_timer_init(&x->timer, wait_timeout_cb, (double)wait / 1e9, 0.);
-    x->timer.data = x;
-    ev_timer_start(t->loop, &x->timer);
-}
-
-/* A query that waits until the connection of |q->dcid| lists |q->client|. */
-static void add_addr_wait(struct session *s, uint32_t req_id, const struct qasm_proto_query *q)
-{
-    struct tracker *t = s->t;
-    struct sub *x = sub_new(s, ADDR_WAIT, req_id);
-    if (x == NULL)
-        return;
-    x->cid = q->dcid;
-    x->server = q->server;
-    x->client = q->client;
-    clist_push(&t->addr_waits, x);
-    t->n.addr_waits++;
-    start_wait_timer(t, x, q->wait_ms);
-}
-
-static void handle_query(struct session *s, const struct qasm_proto_msg *m)
-{
-    struct tracker *t = s->t;
-    const struct qasm_proto_query *q = &m->u.query;
-    t->n.queries++;
-    struct qasm_store_conn *c = qasm_store_find(t->store, &q->dcid, &q->server);
-    if (c && q->client.family != 0 && q->wait_ms > 0) {
-        struct qasm_proto_conn rec;
-        qasm_store_record(c, &rec);
-        if (!lists_client(&rec, &q->client)) {
-            add_addr_wait(s, m->hdr.req_id, q);
-            return;
-        }
-    }
-    if (c) {
-        t->n.queries_found++;
-        send_conn(s, m->hdr.req_id, c);
-        return;
-    }
-    /* Not here: with a shared store, ask it (the answer wakes the waits). */
-    int asked = q->dcid.len > 0 && qasm_backend_lookup(t->be, &q->dcid) == 0;
-    if (q->client.family != 0 && q->wait_ms > 0 && q->dcid.len > 0) {
-        add_addr_wait(s, m->hdr.req_id, q);
-        return;
-    }
-    if ((q->wait_ms == 0 && !asked) || q->dcid.len == 0) {
-        t->n.queries_not_found++;
-        send_notfound(s, m->hdr.req_id, &q->dcid);
-        return;
-    }
-    struct sub *x = sub_new(s, WAIT, m->hdr.req_id);
-    if (x == NULL)
-        return;
-    x->cid = q->dcid;
-    x->server = q->server;
-    if (qasm_htab_insert(t->pending, cid_hash(t, &x->cid), x) < 0) {
-        sub_drop(x);
-        send_error(s, m->hdr.req_id, QASM_PROTO_E_INTERNAL, "out of memory");
-        return;
-    }
-    if (q->wait_ms > 0) {
-        start_wait_timer(t, x, q->wait_ms);
-        return;
-    }
-    /* A plain query held only until the shared store answers (or its timeout). */
-    x->readthrough = 1;
-    t->nwaiting++;
-    ev_timer_init(&x->timer, wait_timeout_cb, (double)t->store_timeout / 1e9, 0.);
-    x->timer.data = x;
-    ev_timer_start(t->loop, &x->timer);
+    qasm_query_store_event(t->query, c, event);
 }
 
 /* The shared store answered a lookup: answer the plain queries held for it. */
@@ -603,110 +329,8 @@ static void on_lookup_done(void *arg, const struct qasm_cid *cid, int found)
 {
     struct tracker *t = arg;
     (void)found; /* found records were applied: their waits were woken by the store event */
-    uint64_t h = cid_hash(t, cid);
-    struct sub *keep[64];
-    size_t nkeep = 0;
-    struct sub *x;
-    while (nkeep < 64 && (x = qasm_htab_find(t->pending, h, cid)) != NULL) {
-        qasm_htab_remove_ptr(t->pending, h, x);
-        if (x->kind != WAIT || !x->readthrough) {
-            keep[nkeep++] = x;
-            continue;
-        }
-        ev_timer_stop(t->loop, &x->timer);
-        t->nwaiting--;
-        struct qasm_store_conn *c = qasm_store_find(t->store, &x->cid, &x->server);
-        if (c) {
-            t->n.queries_found++;
-            send_conn(x->sess, x->req_id, c);
-        } else {
-            t->n.queries_not_found++;
-            send_notfound(x->sess, x->req_id, &x->cid);
-        }
-        sub_drop(x);
-    }
-    for (size_t i = 0; i < nkeep; i++)
-        if (qasm_htab_insert(t->pending, h, keep[i]) < 0) /* cannot fail: room was freed */
-            qasm_error("pending table: lost an entry");
-}
-
-static void handle_subscribe(struct session *s, const struct qasm_proto_msg *m)
-{
-    struct tracker *t = s->t;
-    const struct qasm_proto_sub *q = &m->u.sub;
-    t->n.subscribes++;
-    if (q->flags & QASM_PROTO_SUB_ALL) {
-        struct sub *x = sub_new(s, SUB_ALL, m->hdr.req_id);
-        if (x == NULL)
-            return;
-        clist_push(&t->all_subs, x);
-        t->nsubscribers++;
-        send_simple(s, QASM_PROTO_OK, m->hdr.req_id, 0);
-        return;
-    }
-    if (q->cid.len == 0) {
-        send_error(s, m->hdr.req_id, QASM_PROTO_E_MALFORMED, "empty CID");
-        return;
-    }
-    struct qasm_store_conn *c = qasm_store_find(t->store, &q->cid, &q->server);
-    if (c && qasm_store_conn_closed(c)) {
-        struct qasm_proto_conn rec;
-        qasm_store_record(c, &rec);
-        send_record(s, m->hdr.req_id, &rec); /* closed: nothing more will come */
-        return;
-    }
-    struct sub *x = sub_new(s, SUB_PENDING, m->hdr.req_id);
-    if (x == NULL)
-        return;
-    x->cid = q->cid;
-    x->server = q->server;
-    t->nsubscribers++;
-    if (c) {
-        sub_link_conn(x, c);
-        struct qasm_proto_conn rec;
-        qasm_store_record(c, &rec);
-        send_record(s, m->hdr.req_id, &rec);
-        return;
-    }
-    if (qasm_htab_insert(t->pending, cid_hash(t, &x->cid), x) < 0) {
-        t->nsubscribers--;
-        sub_drop(x);
-        send_error(s, m->hdr.req_id, QASM_PROTO_E_INTERNAL, "out of memory");
-        return;
-    }
-    send_simple(s, QASM_PROTO_OK, m->hdr.req_id, 0);
-    qasm_backend_lookup(t->be, &q->cid); /* known elsewhere: binds when it arrives */
-}
-
-static void handle_unsubscribe(struct session *s, const struct qasm_proto_msg *m)
-{
-    struct tracker *t = s->t;
-    const struct qasm_proto_sub *q = &m->u.sub;
-    t->n.unsubscribes++;
-    struct qasm_store_conn *c = NULL;
-    if (!(q->flags & QASM_PROTO_SUB_ALL))
-        c = qasm_store_find(t->store, &q->cid, &q->server);
-    size_t removed = 0;
-    struct sub *x = s->subs;
-    while (x) {
-        struct sub *next = x->snext;
-        int match = 0;
-        if (q->flags & QASM_PROTO_SUB_ALL)
-            match = x->kind == SUB_ALL;
-        else if (x->kind == SUB_CONN)
-            match = c != NULL && x->conn == c;
-        else if (x->kind == SUB_PENDING)
-            match = qasm_cid_eq(&x->cid, &q->cid);
-        if (match) {
-            sub_free(t, x);
-            removed++;
-        }
-        x = next;
-    }
-    if (removed)
-        send_simple(s, QASM_PROTO_OK, m->hdr.req_id, (uint32_t)removed);
-    else
-        send_notfound(s, m->hdr.req_id, &q->cid);
+    if (qasm_query_lookup_done(t->query, cid) < 0)
+        qasm_error("pending table: lost an entry");
 }
 
 /*
@@ -759,13 +383,15 @@ static void add_stat(struct qasm_proto_stats *st, const char *name, uint64_t v)
 /* What the bounded structures hold: the store, subscriptions and waits, sessions and their output. */
 static size_t mem_used(const struct tracker *t, size_t store_mem)
 {
-    return store_mem + (t->nsubscribers + t->nwaiting) * QASM_LIMITS_SUB_COST +
+    size_t subs = qasm_query_nsubscribers(t->query) + qasm_query_nwaiting(t->query);
+    return store_mem + subs * QASM_LIMITS_SUB_COST +
            t->nsessions * QASM_LIMITS_SESSION_COST + t->wbytes;
 }
 
 static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
 {
     const struct qasm_store_stats *ss = qasm_store_get_stats(t->store);
+    const struct qasm_query_counters *qn = qasm_query_counters(t->query);
     size_t mem = qasm_store_memory(t->store);
     memset(st, 0, sizeof(*st));
     add_stat(st, "conns", ss->conns);
@@ -809,23 +435,23 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "bad_version_tcp", t->n.bad_version_tcp);
     add_stat(st, "unknown_type_tcp", t->n.unknown_type_tcp);
     add_stat(st, "framing_errors", t->n.framing_errors);
-    add_stat(st, "queries", t->n.queries);
-    add_stat(st, "queries_found", t->n.queries_found);
-    add_stat(st, "queries_not_found", t->n.queries_not_found);
-    add_stat(st, "waits", t->n.waits);
-    add_stat(st, "waits_found", t->n.waits_found);
-    add_stat(st, "waits_timeout", t->n.waits_timeout);
-    add_stat(st, "addr_waits", t->n.addr_waits);
-    add_stat(st, "waiting", t->nwaiting);
-    add_stat(st, "subscribes", t->n.subscribes);
-    add_stat(st, "unsubscribes", t->n.unsubscribes);
-    add_stat(st, "subscribers", t->nsubscribers);
-    add_stat(st, "pushes", t->n.pushes);
+    add_stat(st, "queries", qn->queries);
+    add_stat(st, "queries_found", qn->queries_found);
+    add_stat(st, "queries_not_found", qn->queries_not_found);
+    add_stat(st, "waits", qn->waits);
+    add_stat(st, "waits_found", qn->waits_found);
+    add_stat(st, "waits_timeout", qn->waits_timeout);
+    add_stat(st, "addr_waits", qn->addr_waits);
+    add_stat(st, "waiting", qasm_query_nwaiting(t->query));
+    add_stat(st, "subscribes", qn->subscribes);
+    add_stat(st, "unsubscribes", qn->unsubscribes);
+    add_stat(st, "subscribers", qasm_query_nsubscribers(t->query));
+    add_stat(st, "pushes", qn->pushes);
     add_stat(st, "dumps", t->n.dumps);
     add_stat(st, "sessions", t->nsessions);
     add_stat(st, "sessions_total", t->n.sessions_total);
     add_stat(st, "sessions_dropped_slow", t->n.sessions_dropped_slow);
-    add_stat(st, "limit_errors", t->n.limit_errors);
+    add_stat(st, "limit_errors", t->n.limit_errors + qn->limit_errors);
     add_stat(st, "auth_ok", t->access.n.auth_ok);
     add_stat(st, "auth_failed", t->access.n.auth_failed);
     add_stat(st, "auth_required", t->access.n.auth_required);
@@ -839,7 +465,7 @@ static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
     add_stat(st, "sessions_idle_closed", t->n.sessions_idle_closed);
     add_stat(st, "sessions_auth_timeout", t->n.sessions_auth_timeout);
     add_stat(st, "sessions_paused", t->n.sessions_paused);
-    add_stat(st, "subs_refused_budget", t->n.subs_refused_budget);
+    add_stat(st, "subs_refused_budget", qn->subs_refused_budget);
     add_stat(st, "dump_chunks", t->n.dump_chunks);
     add_stat(st, "out_bytes", t->wbytes);
     add_stat(st, "mem_used", mem_used(t, mem));
@@ -990,13 +616,14 @@ static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
     }
     switch (m.hdr.type) {
     case QASM_PROTO_QUERY:
-        handle_query(s, &m);
+        qasm_query_query(t->query, &s->q, m.hdr.req_id, &m.u.query, qasm_now());
+        arm_wait_timer(t);
         break;
     case QASM_PROTO_SUBSCRIBE:
-        handle_subscribe(s, &m);
+        qasm_query_subscribe(t->query, &s->q, m.hdr.req_id, &m.u.sub);
         break;
     case QASM_PROTO_UNSUBSCRIBE:
-        handle_unsubscribe(s, &m);
+        qasm_query_unsubscribe(t->query, &s->q, m.hdr.req_id, &m.u.sub);
         break;
     case QASM_PROTO_DUMP:
         handle_dump(s, &m);
@@ -1030,8 +657,7 @@ static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
 static void session_close(struct session *s)
 {
     struct tracker *t = s->t;
-    while (s->subs)
-        sub_free(t, s->subs);
+    qasm_query_sess_close(t->query, &s->q);
     if (s->dump.on)
         qasm_store_cursor_close(t->store, &s->dump.cur);
     t->wbytes -= s->wcap;
@@ -1300,7 +926,7 @@ static void close_idle_sessions(struct tracker *t, qasm_tstamp now)
         if (!s->authenticated && now - s->last_active >= AUTH_TIMEOUT) {
             session_close(s); /* holds a slot without proving the key */
             unproved++;
-        } else if (t->session_idle && s->nsubs == 0 &&
+        } else if (t->session_idle && s->q.nsubs == 0 &&
                    now - s->last_active >= t->session_idle) {
             session_close(s);
             closed++;
@@ -1350,6 +976,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         s->rbuf = rb;
         s->peer = peer;
         s->last_active = qasm_now();
+        qasm_query_sess_init(&s->q, s);
         if (session_auth_init(t, s) < 0) {
             free(s);
             free(rb);
@@ -1884,8 +1511,7 @@ int main(int argc, char **argv)
                            (uint64_t)getpid());
     cfg.seed = qasm_hash_mix(t.seed + 1);
     cfg.expected = 4096;
-    if (qasm_store_new(&t.store, &cfg, on_store_event, &t) < 0 ||
-        qasm_htab_new(&t.pending, 1024, pending_eq) < 0) {
+    if (qasm_store_new(&t.store, &cfg, on_store_event, &t) < 0 || query_init(&t) < 0) {
         fprintf(stderr, "qasm-tracker: out of memory\n");
         return 1;
     }
@@ -1947,7 +1573,7 @@ int main(int argc, char **argv)
               (unsigned long long)t.n.reports_accepted);
     qasm_backend_del(t.be);
     qasm_store_del(t.store);
-    qasm_htab_del(t.pending);
+    qasm_query_del(t.query);
     ev_loop_destroy(t.loop);
     return 0;
 }

@@ -3,7 +3,7 @@
 LIB_SRCS += lib/proto.c
 
 PROGS += qasm-tracker
-qasm-tracker_SRCS := tracker/daemon.c tracker/access.c tracker/store.c tracker/limits.c tracker/redis.c tracker/slots.c
+qasm-tracker_SRCS := tracker/daemon.c tracker/core/query.c tracker/access.c tracker/store.c tracker/limits.c tracker/redis.c tracker/slots.c
 qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
@@ -19,6 +19,15 @@ test_auth_LIBS = $(CMOCKA_LIBS)
 UNIT_TESTS += test_limits
 test_limits_SRCS := tests/unit/test_limits.c tracker/limits.c
 test_limits_LIBS = $(CMOCKA_LIBS)
+
+# The query core (tracker/core/): waits, subscriptions, pushes; pure, own include path.
+QUERY_CORE_INC := -Itracker/core -Itracker
+$(O)/obj/tracker/core/query.o $(O)/obj/tracker/daemon.o: CFLAGS += $(QUERY_CORE_INC)
+
+UNIT_TESTS += test_query
+test_query_SRCS := tests/unit/test_query.c tracker/core/query.c tracker/store.c
+test_query_LIBS = $(CMOCKA_LIBS)
+$(O)/obj/tests/unit/test_query.o: CFLAGS += $(QUERY_CORE_INC)
 
 UNIT_TESTS += test_store
 test_store_SRCS := tests/unit/test_store.c tracker/store.c

@@ -965,13 +965,6 @@ struct lookup {
     struct qasm_cid cid;
 };
 
-static int holds_cid(const struct qasm_proto_conn *rec, const struct qasm_cid *cid)
-{
-    if (qasm_cid_eq(&rec->odcid, cid))
-        return 1;
-    return qasm_proto_conn_find_dcid(rec, cid) >= 0;
-}
-
 static void lookup_end(struct qasm_backend *b, struct lookup *l, int found)
 {
     if (found > 0)
@@ -993,7 +986,7 @@ static void record_cb(struct qasm_backend *b, redisReply *r, void *priv)
     const uint8_t *secret = NULL;
     if (rr->type != REDIS_REPLY_STRING || rs->type != REDIS_REPLY_STRING ||
         decode_with_secret(&m, QASM_PROTO_RECORD, (const uint8_t *)rr->str, rr->len, &secret) < 0 ||
-        !holds_cid(&m.u.conn, &l->cid)) {
+        !qasm_proto_conn_holds_cid(&m.u.conn, &l->cid)) {
         lookup_end(b, l, 0);
         return;
     }

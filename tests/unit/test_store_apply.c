@@ -16,6 +16,7 @@
 
 #include "proto.h"
 #include "../../tracker/store.h"
+#include "tracker_util.h"
 
 #define T0 (1000 * QASM_SEC)
 
@@ -61,20 +62,6 @@ static int teardown(void **state)
     qasm_store_del(f->s);
     free(f);
     return 0;
-}
-
-static struct qasm_cid C(const char *hex)
-{
-    struct qasm_cid c;
-    assert_int_equal(qasm_cid_parse(&c, hex), 0);
-    return c;
-}
-
-static struct qasm_addr A(const char *s)
-{
-    struct qasm_addr a;
-    assert_int_equal(qasm_addr_parse(&a, s), 0);
-    return a;
 }
 
 /* A record as another tracker publishes it. */
