@@ -1,13 +1,12 @@
 /* mbox_flags.c: the function flags of qasm-mbox and qasm-replay, see mbox_flags.h. */
 #include "mbox_flags.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "parse.h"
 
 static int failf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -62,24 +61,13 @@ int qasm_mbox_flags_take(struct qasm_mbox_flags *f, const char *name, const char
 static int get_u64(uint64_t *v, const char *name, const char *s, uint64_t lo, uint64_t hi,
                    char *err, size_t errlen)
 {
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || x < lo || x > hi)
-        return failf(err, errlen, "--%s: expected an integer in %" PRIu64 "..%" PRIu64 ", got '%s'",
-                     name, lo, hi, s);
-    *v = x;
-    return 0;
+    return qasm_parse_flag_u64(v, name, s, lo, hi, err, errlen) < 0 ? -1 : 0;
 }
 
 static int get_pos(double *v, const char *name, const char *s, char *err, size_t errlen)
 {
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno || end == s || *end || !(x > 0) || !isfinite(x) || x > 1e15)
+    if (qasm_parse_positive(v, s, 1e15) < 0)
         return failf(err, errlen, "--%s: expected a positive number, got '%s'", name, s);
-    *v = x;
     return 0;
 }
 
@@ -121,9 +109,10 @@ static int apply_nat(const struct qasm_mbox_flags *f, struct qasm_mbox_config *c
     if (f->public_ip && qasm_addr_parse_ip(&cfg->nat_public, f->public_ip, 0) < 0)
         return failf(err, errlen, "--public: expected an IP address, got '%s'", f->public_ip);
     if (f->ports) {
-        unsigned a, b;
-        char extra;
-        if (sscanf(f->ports, "%u-%u%c", &a, &b, &extra) != 2 || a == 0 || a > b || b > 65535)
+        uint64_t a, b;
+        int n = qasm_parse_u64_prefix(&a, f->ports, strlen(f->ports), 65535);
+        if (n < 0 || f->ports[n] != '-' || qasm_parse_u64(&b, f->ports + n + 1, 1, 65535) < 0 ||
+            a == 0 || a > b)
             return failf(err, errlen, "--ports: expected LO-HI with 1 <= LO <= HI <= 65535, got '%s'",
                          f->ports);
         cfg->nat_port_min = (uint16_t)a;

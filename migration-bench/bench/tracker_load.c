@@ -36,6 +36,7 @@
 #include "bytes.h"
 #include "cid.h"
 #include "clock.h"
+#include "parse.h"
 #include "proto.h"
 #include "proc.h"
 
@@ -763,13 +764,12 @@ static int opt_fail(char *err, size_t errlen, const char *what, const char *arg)
 /* A count flag's value: a whole number in 1..max. */
 static int opt_count(const char *flag, const char *s, long max, long *out, char *err, size_t errlen)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end || v <= 0 || v > max) {
+    uint64_t v;
+    if (qasm_parse_u64(&v, s, 1, (uint64_t)max) < 0) {
         snprintf(err, errlen, "invalid %s '%s' (1 to %ld; see --help)", flag, s, max);
         return -1;
     }
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 

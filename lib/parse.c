@@ -1,0 +1,118 @@
+/*
+ * parse.c: numbers from text (see parse.h).
+ */
+#include "parse.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/*
+ * Reads the leading digits of s[0..len) into *v; *used = how many it read.
+ * 0, or -ERANGE at the first digit that takes the value past |max| (*used
+ * then counts the digits before it).
+ */
+static int digits(uint64_t *v, const char *s, size_t len, uint64_t max, size_t *used)
+{
+    uint64_t n = 0;
+    size_t i = 0;
+    int rc = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (d > max || n > (max - d) / 10) {
+            rc = -ERANGE;
+            break;
+        }
+        n = n * 10 + d;
+    }
+    *used = i;
+    *v = n;
+    return rc;
+}
+
+int qasm_parse_u64_prefix(uint64_t *v, const char *s, size_t len, uint64_t max)
+{
+    uint64_t n;
+    size_t used;
+    if (len == 0 || s[0] < '0' || s[0] > '9')
+        return -EINVAL;
+    if (digits(&n, s, len, max, &used) < 0)
+        return -ERANGE;
+    if (used > INT32_MAX)
+        return -ERANGE;
+    *v = n;
+    return (int)used;
+}
+
+int qasm_parse_u64(uint64_t *v, const char *s, uint64_t min, uint64_t max)
+{
+    uint64_t n;
+    size_t used;
+    if (s[0] < '0' || s[0] > '9')
+        return -EINVAL;
+    /* Digits past |max| are still digits: say "out of range", not "not a number". */
+    int rc = digits(&n, s, SIZE_MAX, UINT64_MAX, &used);
+    while (rc == -ERANGE && s[used] >= '0' && s[used] <= '9')
+        used++;
+    if (s[used] != '\0')
+        return -EINVAL;
+    if (rc < 0 || n < min || n > max)
+        return -ERANGE;
+    *v = n;
+    return 0;
+}
+
+int qasm_parse_size(uint64_t *v, const char *s, uint64_t min, uint64_t max)
+{
+    uint64_t n;
+    size_t used;
+    if (s[0] < '0' || s[0] > '9')
+        return -EINVAL;
+    int rc = digits(&n, s, SIZE_MAX, UINT64_MAX, &used);
+    while (rc == -ERANGE && s[used] >= '0' && s[used] <= '9')
+        used++;
+    unsigned shift = 0;
+    switch (s[used]) {
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    default: break;
+    }
+    if (s[used + (shift != 0)] != '\0')
+        return -EINVAL;
+    if (rc < 0 || n > (UINT64_MAX >> shift))
+        return -ERANGE;
+    n <<= shift;
+    if (n < min || n > max)
+        return -ERANGE;
+    *v = n;
+    return 0;
+}
+
+int qasm_parse_positive(double *v, const char *s, double max)
+{
+    char *end;
+    int saved = errno;
+    errno = 0;
+    double x = strtod(s, &end);
+    int bad = errno != 0 || end == s || *end != '\0';
+    errno = saved;
+    if (bad)
+        return -EINVAL;
+    if (!(x > 0) || !isfinite(x) || x > max)
+        return -ERANGE;
+    *v = x;
+    return 0;
+}
+
+int qasm_parse_flag_u64(uint64_t *v, const char *name, const char *s, uint64_t min,
+                        uint64_t max, char *err, size_t errlen)
+{
+    int rc = qasm_parse_u64(v, s, min, max);
+    if (rc < 0)
+        snprintf(err, errlen, "--%s: expected an integer in %" PRIu64 "..%" PRIu64 ", got '%s'",
+                 name, min, max, s);
+    return rc;
+}
