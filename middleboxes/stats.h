@@ -1,7 +1,7 @@
 /*
- * stats.h: what qasm-mbox needs to publish its counters: a latency
- * histogram (per-packet core processing time, log-linear buckets, bounded
- * relative error, O(1) record) and a tiny JSON writer that rewrites a file
+ * stats.h: what qasm-mbox needs to publish its counters: the latency
+ * histogram's summary (per-packet core processing time, lib/hist) and a
+ * tiny JSON writer that rewrites a file
  * atomically (write to FILE.tmp, then rename), so a reader never sees half
  * an object.
  */
@@ -12,31 +12,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* 16 sub-buckets per power of two: a value is reported within 1/16 (6.25 %) of itself. */
-#define QASM_HIST_SUB_BITS 4
-#define QASM_HIST_SUB (1u << QASM_HIST_SUB_BITS)
-#define QASM_HIST_BUCKETS (64 * QASM_HIST_SUB)
-
-struct qasm_hist {
-    uint64_t count;
-    uint64_t sum;
-    uint64_t min;
-    uint64_t max;
-    uint64_t b[QASM_HIST_BUCKETS];
-};
-
-/* qasm_hist_init empties |h|. */
-void qasm_hist_init(struct qasm_hist *h);
-
-/* qasm_hist_add records one value |v| (any unit; qasm-mbox uses ns). */
-void qasm_hist_add(struct qasm_hist *h, uint64_t v);
+#include "hist.h"
 
 /*
- * qasm_hist_quantile returns the value below which a fraction |q| (0..1)
- * of the recorded values lie: the upper edge of the bucket that holds it,
- * clamped to the recorded max. 0 when nothing was recorded.
+ * The precision of the published p50..p999: 16 buckets per power of two, a
+ * value within 1/16 (6.25 %) of itself, as the stats files have always had
+ * (the figures in the docs and benches compare against them).
  */
-uint64_t qasm_hist_quantile(const struct qasm_hist *h, double q);
+#define QASM_MBOX_HIST_BITS 4
 
 /*
  * A JSON object being written to a FILE: keys are emitted in call order,

@@ -36,6 +36,7 @@
 #include "bytes.h"
 #include "cid.h"
 #include "clock.h"
+#include "hist.h"
 #include "parse.h"
 #include "proto.h"
 #include "proc.h"
@@ -394,12 +395,10 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double pct(uint64_t *v, long n, double p)
+/* Percentile |p| (0..1) of the sorted ns latencies, in us. */
+static double pct(const uint64_t *v, long n, double p)
 {
-    if (n == 0)
-        return 0;
-    long i = (long)(p * (double)(n - 1));
-    return (double)v[i] / 1e3;
+    return (double)qasm_hist_sorted_pct(v, (size_t)n, p) / 1e3;
 }
 
 static void phase_queries(const struct tracker_load_cfg *c, int port, int depth, double *qps, double *p50,
