@@ -28,7 +28,7 @@
 #include "packet_io.h"
 #include "parse.h"
 #include "relay.h"
-#include "stats.h"
+#include "json.h"
 #include "tracker_link.h"
 
 static const char usage_text[] =
@@ -221,7 +221,7 @@ static void write_stats(struct app *app)
 {
     if (!app->stats_path)
         return;
-    int rv = qasm_stats_write_file(app->stats_path, fill_stats, app);
+    int rv = qasm_json_write_file(app->stats_path, fill_stats, app);
     if (rv < 0)
         qasm_warn("cannot write %s: %s", app->stats_path, strerror(-rv));
 }

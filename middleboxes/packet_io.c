@@ -35,7 +35,7 @@
 #include "mbox_json.h"
 #include "mbox_timer.h"
 #include "packet_sort.h"
-#include "stats.h"
+#include "json.h"
 #include "tracker_link.h"
 
 #define BATCH 32
@@ -576,7 +576,7 @@ static void write_stats(struct pio *p)
 {
     if (!p->o.stats_path)
         return;
-    int rv = qasm_stats_write_file(p->o.stats_path, fill_stats, p);
+    int rv = qasm_json_write_file(p->o.stats_path, fill_stats, p);
     if (rv < 0)
         qasm_warn("cannot write %s: %s", p->o.stats_path, strerror(-rv));
 }

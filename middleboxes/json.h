@@ -1,12 +1,11 @@
 /*
- * stats.h: what qasm-mbox needs to publish its counters: the latency
- * histogram's summary (per-packet core processing time, lib/hist) and a
- * tiny JSON writer that rewrites a file
- * atomically (write to FILE.tmp, then rename), so a reader never sees half
- * an object.
+ * json.h: what qasm-mbox needs to publish its counters: a tiny JSON writer,
+ * the summary of a latency histogram (lib/hist) as JSON, and a file
+ * rewritten atomically (write to FILE.tmp, then rename), so a reader never
+ * sees half an object.
  */
-#ifndef QASM_MBOX_STATS_H
-#define QASM_MBOX_STATS_H
+#ifndef QASM_JSON_H
+#define QASM_JSON_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -19,7 +18,7 @@
  * value within 1/16 (6.25 %) of itself, as the stats files have always had
  * (the figures in the docs and benches compare against them).
  */
-#define QASM_MBOX_HIST_BITS 4
+#define QASM_JSON_HIST_BITS 4
 
 /*
  * A JSON object being written to a FILE: keys are emitted in call order,
@@ -54,13 +53,13 @@ void qasm_json_bool(struct qasm_json *j, const char *key, int v);
 /* qasm_json_hist writes an object {count, mean, min, p50, p90, p99, p999, max} under |key|. */
 void qasm_json_hist(struct qasm_json *j, const char *key, const struct qasm_hist *h);
 
-/* Called by qasm_stats_write_file to fill the object. */
-typedef void (*qasm_stats_fill_fn)(struct qasm_json *j, void *ud);
+/* Called by qasm_json_write_file to fill the object. */
+typedef void (*qasm_json_fill_fn)(struct qasm_json *j, void *ud);
 
 /*
- * qasm_stats_write_file writes one JSON object made by |fill| to |path|,
+ * qasm_json_write_file writes one JSON object made by |fill| to |path|,
  * atomically (|path|.tmp then rename). Returns 0, or a negative errno.
  */
-int qasm_stats_write_file(const char *path, qasm_stats_fill_fn fill, void *ud);
+int qasm_json_write_file(const char *path, qasm_json_fill_fn fill, void *ud);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * stats.c: atomic JSON stats files for qasm-mbox (the histogram is lib/hist).
+ * json.c: atomic JSON stats files for qasm-mbox (the histogram is lib/hist).
  */
-#include "stats.h"
+#include "json.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -113,15 +113,15 @@ void qasm_json_hist(struct qasm_json *j, const char *key, const struct qasm_hist
     qasm_json_u64(j, "count", h->n);
     qasm_json_dbl(j, "mean", h->n ? (double)h->sum / (double)h->n : 0.0);
     qasm_json_u64(j, "min", h->n ? h->min : 0);
-    qasm_json_u64(j, "p50", qasm_hist_quantile(h, 0.50, QASM_MBOX_HIST_BITS));
-    qasm_json_u64(j, "p90", qasm_hist_quantile(h, 0.90, QASM_MBOX_HIST_BITS));
-    qasm_json_u64(j, "p99", qasm_hist_quantile(h, 0.99, QASM_MBOX_HIST_BITS));
-    qasm_json_u64(j, "p999", qasm_hist_quantile(h, 0.999, QASM_MBOX_HIST_BITS));
+    qasm_json_u64(j, "p50", qasm_hist_quantile(h, 0.50, QASM_JSON_HIST_BITS));
+    qasm_json_u64(j, "p90", qasm_hist_quantile(h, 0.90, QASM_JSON_HIST_BITS));
+    qasm_json_u64(j, "p99", qasm_hist_quantile(h, 0.99, QASM_JSON_HIST_BITS));
+    qasm_json_u64(j, "p999", qasm_hist_quantile(h, 0.999, QASM_JSON_HIST_BITS));
     qasm_json_u64(j, "max", h->max);
     qasm_json_close(j);
 }
 
-int qasm_stats_write_file(const char *path, qasm_stats_fill_fn fill, void *ud)
+int qasm_json_write_file(const char *path, qasm_json_fill_fn fill, void *ud)
 {
     size_t n = strlen(path) + 5;
     char *tmp = malloc(n);
