@@ -46,17 +46,29 @@ int qasm_parse_u64_prefix(uint64_t *v, const char *s, size_t len, uint64_t max)
     return (int)used;
 }
 
-int qasm_parse_u64(uint64_t *v, const char *s, uint64_t min, uint64_t max)
+/*
+ * Reads the number that starts the NUL-terminated |s|; *rest = what follows
+ * its digits. 0, -EINVAL (no digit first) or -ERANGE (past 2^64-1: its
+ * digits are still skipped, so that what follows can still be judged).
+ */
+static int leading(uint64_t *v, const char *s, const char **rest)
 {
-    uint64_t n;
     size_t used;
     if (s[0] < '0' || s[0] > '9')
         return -EINVAL;
-    /* Digits past |max| are still digits: say "out of range", not "not a number". */
-    int rc = digits(&n, s, SIZE_MAX, UINT64_MAX, &used);
-    while (rc == -ERANGE && s[used] >= '0' && s[used] <= '9')
+    int rc = digits(v, s, SIZE_MAX, UINT64_MAX, &used);
+    while (s[used] >= '0' && s[used] <= '9')
         used++;
-    if (s[used] != '\0')
+    *rest = s + used;
+    return rc;
+}
+
+int qasm_parse_u64(uint64_t *v, const char *s, uint64_t min, uint64_t max)
+{
+    uint64_t n;
+    const char *rest;
+    int rc = leading(&n, s, &rest);
+    if (rc == -EINVAL || *rest != '\0')
         return -EINVAL;
     if (rc < 0 || n < min || n > max)
         return -ERANGE;
@@ -67,20 +79,18 @@ int qasm_parse_u64(uint64_t *v, const char *s, uint64_t min, uint64_t max)
 int qasm_parse_size(uint64_t *v, const char *s, uint64_t min, uint64_t max)
 {
     uint64_t n;
-    size_t used;
-    if (s[0] < '0' || s[0] > '9')
+    const char *rest;
+    int rc = leading(&n, s, &rest);
+    if (rc == -EINVAL)
         return -EINVAL;
-    int rc = digits(&n, s, SIZE_MAX, UINT64_MAX, &used);
-    while (rc == -ERANGE && s[used] >= '0' && s[used] <= '9')
-        used++;
     unsigned shift = 0;
-    switch (s[used]) {
+    switch (*rest) {
     case 'k': case 'K': shift = 10; break;
     case 'm': case 'M': shift = 20; break;
     case 'g': case 'G': shift = 30; break;
     default: break;
     }
-    if (s[used + (shift != 0)] != '\0')
+    if (rest[shift != 0] != '\0')
         return -EINVAL;
     if (rc < 0 || n > (UINT64_MAX >> shift))
         return -ERANGE;
