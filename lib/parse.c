@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -122,7 +123,16 @@ int qasm_parse_flag_u64(uint64_t *v, const char *name, const char *s, uint64_t m
 {
     int rc = qasm_parse_u64(v, s, min, max);
     if (rc < 0)
-        snprintf(err, errlen, "--%s: expected an integer in %" PRIu64 "..%" PRIu64 ", got '%s'",
-                 name, min, max, s);
+        qasm_parse_errf(err, errlen, "--%s: expected an integer in %" PRIu64 "..%" PRIu64
+                        ", got '%s'", name, min, max, s);
     return rc;
+}
+
+int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
 }

@@ -52,4 +52,12 @@ int qasm_parse_positive(double *v, const char *s, double max);
 int qasm_parse_flag_u64(uint64_t *v, const char *name, const char *s, uint64_t min,
                         uint64_t max, char *err, size_t errlen);
 
+/*
+ * qasm_parse_errf writes a one-line message into |err| (|errlen| bytes,
+ * truncated to fit) and returns -1: the error path of the option parsers
+ * that report to their caller instead of exiting.
+ */
+int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

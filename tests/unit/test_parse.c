@@ -126,6 +126,9 @@ static void test_flag_message(void **state)
     assert_string_equal(err, "--workers: expected an integer in 1..64, got '65'");
     assert_int_equal(qasm_parse_flag_u64(&v, "workers", "x", 1, 64, err, sizeof(err)), -EINVAL);
     assert_string_equal(err, "--workers: expected an integer in 1..64, got 'x'");
+    char small[8];
+    assert_int_equal(qasm_parse_errf(small, sizeof(small), "--%s: bad", "workers"), -1);
+    assert_string_equal(small, "--worke"); /* truncated, terminated */
 }
 
 int main(void)
