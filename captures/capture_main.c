@@ -20,6 +20,7 @@
 #include <pcap/pcap.h>
 
 #include "clock.h"
+#include "parse.h"
 
 static const char usage_text[] =
     "usage: qasm-capture -w OUT.pcap [options]\n"
@@ -61,11 +62,10 @@ static void fail(const char *fmt, ...)
 
 static uint64_t parse_u64(const char *name, const char *s, uint64_t lo, uint64_t hi)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
-        fail("--%s: expected an integer in %" PRIu64 "..%" PRIu64 ", got '%s'", name, lo, hi, s);
+    uint64_t v;
+    char err[256];
+    if (qasm_parse_flag_u64(&v, name, s, lo, hi, err, sizeof(err)) < 0)
+        fail("%s", err);
     return v;
 }
 

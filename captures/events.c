@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
+
 struct event {
     qasm_tstamp t;
     size_t line;
@@ -138,12 +140,9 @@ static const struct field *get(const struct field *f, size_t nf, const char *key
 static int get_u64(const struct field *f, size_t nf, const char *key, uint64_t *v)
 {
     const struct field *x = get(f, nf, key);
-    char *end;
     if (!x)
         return 0;
-    errno = 0;
-    *v = strtoull(x->val, &end, 10);
-    if (x->is_str || errno || *end || x->val[0] == '-')
+    if (x->is_str || qasm_parse_u64(v, x->val, 0, UINT64_MAX) < 0)
         return -1;
     return 1;
 }

@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "parse.h"
+
 static const char FRAME_KEY[] = "\"frame_type\":\"new_connection_id\"";
 
 /* Finds "KEY": in [p, end) and returns the byte after the colon, or NULL. */
@@ -25,19 +27,8 @@ static const char *after_key(const char *p, const char *end, const char *key)
 
 static const char *parse_u64(const char *p, const char *end, uint64_t *v)
 {
-    uint64_t n = 0;
-    const char *start = p;
-
-    while (p < end && *p >= '0' && *p <= '9') {
-        if (n > (UINT64_MAX - 9) / 10)
-            return NULL;
-        n = n * 10 + (uint64_t)(*p - '0');
-        p++;
-    }
-    if (p == start)
-        return NULL;
-    *v = n;
-    return p;
+    int n = qasm_parse_u64_prefix(v, p, (size_t)(end - p), UINT64_MAX);
+    return n < 0 ? NULL : p + n;
 }
 
 static int hexval(char c)

@@ -212,3 +212,50 @@ char *qasm_flow_format(char *buf, size_t len, const struct qasm_flow *f)
              qasm_addr_format(s, sizeof(s), &f->src), qasm_addr_format(d, sizeof(d), &f->dst));
     return buf;
 }
+
+static uint32_t low32(const struct qasm_addr *a)
+{
+    const uint8_t *p = a->family == AF_INET ? a->ip : a->ip + 12;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void set_low32(struct qasm_addr *a, uint32_t v)
+{
+    uint8_t *p = a->family == AF_INET ? a->ip : a->ip + 12;
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+int qasm_addr_range_parse(struct qasm_addr *lo, struct qasm_addr *hi, const char *s)
+{
+    char buf[128];
+    const char *dash = strchr(s, '-');
+    if (strlen(s) >= sizeof(buf))
+        return -EINVAL;
+    if (!dash) {
+        if (qasm_addr_parse_ip(lo, s, 0) != 0)
+            return -EINVAL;
+        *hi = *lo;
+        return 0;
+    }
+    memcpy(buf, s, (size_t)(dash - s));
+    buf[dash - s] = '\0';
+    if (qasm_addr_parse_ip(lo, buf, 0) != 0 || qasm_addr_parse_ip(hi, dash + 1, 0) != 0)
+        return -EINVAL;
+    if (lo->family != hi->family)
+        return -EINVAL;
+    size_t prefix = lo->family == AF_INET ? 0 : 12;
+    if (memcmp(lo->ip, hi->ip, prefix) != 0 || low32(lo) > low32(hi))
+        return -EINVAL;
+    return 0;
+}
+
+void qasm_addr_range_nth(struct qasm_addr *out, const struct qasm_addr *lo,
+                         const struct qasm_addr *hi, uint64_t n)
+{
+    uint64_t size = (uint64_t)low32(hi) - low32(lo) + 1;
+    *out = *lo;
+    set_low32(out, (uint32_t)(low32(lo) + n % size));
+}

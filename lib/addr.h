@@ -106,6 +106,20 @@ int qasm_hostport_parse(struct qasm_hostport *hp, const char *s);
 /* qasm_hostport_strerror returns a short phrase for a QASM_HOSTPORT_ERR_*. */
 const char *qasm_hostport_strerror(int err);
 
+/*
+ * qasm_addr_range_parse parses "IP" or "IP-IP" (same family, lo <= hi,
+ * IPv4 only for ranges wider than one address in the last 32 bits).
+ * 0 or -EINVAL.
+ */
+int qasm_addr_range_parse(struct qasm_addr *lo, struct qasm_addr *hi, const char *s);
+
+/*
+ * qasm_addr_range_nth returns in |out| the |n|-th address (mod range size)
+ * of the range [lo, hi], counting on the last 32 bits of the IP.
+ */
+void qasm_addr_range_nth(struct qasm_addr *out, const struct qasm_addr *lo,
+                         const struct qasm_addr *hi, uint64_t n);
+
 /* qasm_flow_reverse returns the 5-tuple of the opposite direction. */
 struct qasm_flow qasm_flow_reverse(const struct qasm_flow *f);
 

@@ -144,7 +144,7 @@ int qasm_ipudp_parse(struct qasm_ipudp *out, const uint8_t *pkt, size_t len, uns
     return 0;
 }
 
-static void fix_v4_header(uint8_t *pkt, size_t ihl)
+void qasm_ipudp_ip4_csum_fix(uint8_t *pkt, size_t ihl)
 {
     pkt[10] = pkt[11] = 0;
     qasm_put16(pkt + 10, csum_fold(csum_add(0, pkt, ihl)));
@@ -163,7 +163,7 @@ int qasm_ipudp_rewrite(uint8_t *pkt, const struct qasm_ipudp *pu, const struct q
     if (f.src.family == AF_INET) {
         memcpy(pkt + 12, src->ip, 4);
         memcpy(pkt + 16, dst->ip, 4);
-        fix_v4_header(pkt, pu->ip_hdr_len);
+        qasm_ipudp_ip4_csum_fix(pkt, pu->ip_hdr_len);
     } else {
         memcpy(pkt + 8, src->ip, 16);
         memcpy(pkt + 24, dst->ip, 16);
@@ -199,7 +199,7 @@ ssize_t qasm_ipudp_build(uint8_t *buf, size_t cap, const struct qasm_addr *src,
         buf[9] = QASM_IPPROTO_UDP;
         memcpy(buf + 12, src->ip, 4);
         memcpy(buf + 16, dst->ip, 4);
-        fix_v4_header(buf, hl);
+        qasm_ipudp_ip4_csum_fix(buf, hl);
     } else {
         buf[0] = 0x60;
         qasm_put16(buf + 4, (uint16_t)ulen);

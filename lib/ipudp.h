@@ -65,6 +65,13 @@ ssize_t qasm_ipudp_build(uint8_t *buf, size_t cap, const struct qasm_addr *src,
                          const struct qasm_addr *dst, const uint8_t *payload, size_t payload_len,
                          uint8_t ttl);
 
+/*
+ * qasm_ipudp_ip4_csum_fix recomputes, in place, the header checksum of the
+ * IPv4 packet at |pkt| whose header is |ihl| bytes (after a TTL or address
+ * change).
+ */
+void qasm_ipudp_ip4_csum_fix(uint8_t *pkt, size_t ihl);
+
 /* qasm_ipudp_strerror names an error code. */
 const char *qasm_ipudp_strerror(int err);
 

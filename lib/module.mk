@@ -1,6 +1,6 @@
 # lib/: I/O-free cores shared by every binary (into build/libqasm.a); keyfile.c
 # alone reads and writes files (the shared key, mode-checked).
-LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/log.c lib/quic.c lib/ipudp.c
+LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/log.c lib/quic.c lib/ipudp.c lib/parse.c lib/hist.c
 
 UNIT_TESTS += test_lib
 test_lib_SRCS := tests/unit/test_addr.c
@@ -23,3 +23,11 @@ test_ipudp_LIBS = $(CMOCKA_LIBS)
 
 FUZZ_TARGETS += fuzz_ipudp
 fuzz_ipudp_SRCS := tests/fuzz/fuzz_ipudp.c
+
+UNIT_TESTS += test_parse
+test_parse_SRCS := tests/unit/test_parse.c
+test_parse_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_histogram
+test_histogram_SRCS := tests/unit/test_histogram.c
+test_histogram_LIBS = $(CMOCKA_LIBS)

@@ -31,6 +31,7 @@
 #include "clock.h"
 #include "hash.h"
 #include "mbox.h"
+#include "parse.h"
 
 #define CID_LEN 8
 #define SHORT_LEN 64
@@ -437,12 +438,10 @@ static void usage(FILE *f)
             NAT_MAX_CONNS);
 }
 
-static int parse_size(const char *s, size_t *out)
+static int parse_count(const char *s, size_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v == 0 || v > 100000000ULL)
+    uint64_t v;
+    if (qasm_parse_u64(&v, s, 1, 100000000) < 0)
         return -1;
     *out = (size_t)v;
     return 0;
@@ -473,7 +472,7 @@ int main(int argc, char **argv)
         case 'c':
         case 'p':
         case 'm':
-            if (parse_size(optarg, o == 'c' ? &nconns : o == 'p' ? &npackets : &nmig) < 0) {
+            if (parse_count(optarg, o == 'c' ? &nconns : o == 'p' ? &npackets : &nmig) < 0) {
                 fprintf(stderr, "qasm-mbox-bench: bad number '%s'\n", optarg);
                 return 2;
             }

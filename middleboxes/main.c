@@ -26,8 +26,9 @@
 #include "mbox_flags.h"
 #include "mbox_json.h"
 #include "packet_io.h"
+#include "parse.h"
 #include "relay.h"
-#include "stats.h"
+#include "json.h"
 #include "tracker_link.h"
 
 static const char usage_text[] =
@@ -157,12 +158,11 @@ static void fail(const char *fmt, ...)
 
 static uint64_t parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-        fail("--%s: expected an integer in %" PRIu64 "..%" PRIu64 ", got '%s'", opt, min, max, s);
-    return (uint64_t)v;
+    uint64_t v;
+    char err[256];
+    if (qasm_parse_flag_u64(&v, opt, s, min, max, err, sizeof(err)) < 0)
+        fail("%s", err);
+    return v;
 }
 
 
@@ -221,7 +221,7 @@ static void write_stats(struct app *app)
 {
     if (!app->stats_path)
         return;
-    int rv = qasm_stats_write_file(app->stats_path, fill_stats, app);
+    int rv = qasm_json_write_file(app->stats_path, fill_stats, app);
     if (rv < 0)
         qasm_warn("cannot write %s: %s", app->stats_path, strerror(-rv));
 }

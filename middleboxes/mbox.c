@@ -24,13 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bucket.h"
 #include "classify.h"
 #include "hash.h"
 #include "htab.h"
 #include "lb.h"
-#include "nat.h"
+#include "portpool.h"
 #include "proto.h"
-#include "ratelimit.h"
 
 #define MAX_FLOWS_PER_CONN 16 /* client 5-tuples kept per QUIC connection */
 #define MAX_DCIDS_PER_CONN 32 /* DCIDs kept per QUIC connection */

@@ -1,24 +1,11 @@
 /* mbox_flags.c: the function flags of qasm-mbox and qasm-replay, see mbox_flags.h. */
 #include "mbox_flags.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int failf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#include "parse.h"
 
 int qasm_mbox_flags_take(struct qasm_mbox_flags *f, const char *name, const char *arg, char *err,
                          size_t errlen)
@@ -49,12 +36,14 @@ int qasm_mbox_flags_take(struct qasm_mbox_flags *f, const char *name, const char
     if (strcmp(name, "backend") != 0)
         return 0;
     if (f->nbackends == QASM_MBOX_MAX_BACKENDS)
-        return failf(err, errlen, "--backend: at most %d backends", QASM_MBOX_MAX_BACKENDS);
+        return qasm_parse_errf(err, errlen,
+                               "--backend: at most %d backends", QASM_MBOX_MAX_BACKENDS);
     struct qasm_addr *a = &f->backends[f->nbackends];
     if (qasm_addr_parse(a, arg) < 0)
-        return failf(err, errlen, "--backend: expected IP:PORT or [IPv6]:PORT, got '%s'", arg);
+        return qasm_parse_errf(err, errlen,
+                               "--backend: expected IP:PORT or [IPv6]:PORT, got '%s'", arg);
     if (a->port == 0)
-        return failf(err, errlen, "--backend: port 0 is not allowed ('%s')", arg);
+        return qasm_parse_errf(err, errlen, "--backend: port 0 is not allowed ('%s')", arg);
     f->nbackends++;
     return 1;
 }
@@ -62,31 +51,21 @@ int qasm_mbox_flags_take(struct qasm_mbox_flags *f, const char *name, const char
 static int get_u64(uint64_t *v, const char *name, const char *s, uint64_t lo, uint64_t hi,
                    char *err, size_t errlen)
 {
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || x < lo || x > hi)
-        return failf(err, errlen, "--%s: expected an integer in %" PRIu64 "..%" PRIu64 ", got '%s'",
-                     name, lo, hi, s);
-    *v = x;
-    return 0;
+    return qasm_parse_flag_u64(v, name, s, lo, hi, err, errlen) < 0 ? -1 : 0;
 }
 
 static int get_pos(double *v, const char *name, const char *s, char *err, size_t errlen)
 {
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno || end == s || *end || !(x > 0) || !isfinite(x) || x > 1e15)
-        return failf(err, errlen, "--%s: expected a positive number, got '%s'", name, s);
-    *v = x;
+    if (qasm_parse_positive(v, s, 1e15) < 0)
+        return qasm_parse_errf(err, errlen, "--%s: expected a positive number, got '%s'", name, s);
     return 0;
 }
 
 static int get_dur(qasm_duration *d, const char *name, const char *s, char *err, size_t errlen)
 {
     if (qasm_duration_parse(d, s) < 0)
-        return failf(err, errlen, "--%s: expected a duration like 2ms or 30s, got '%s'", name, s);
+        return qasm_parse_errf(err, errlen,
+                               "--%s: expected a duration like 2ms or 30s, got '%s'", name, s);
     return 0;
 }
 
@@ -105,13 +84,14 @@ static int check_function(const struct qasm_mbox_flags *f, enum qasm_mbox_functi
                           size_t errlen)
 {
     if (fn == QASM_MBOX_LB && f->nbackends == 0)
-        return failf(err, errlen, "lb needs at least one --backend HOST:PORT");
+        return qasm_parse_errf(err, errlen, "lb needs at least one --backend HOST:PORT");
     if (fn != QASM_MBOX_LB && f->nbackends)
-        return failf(err, errlen, "--backend is only for the lb");
+        return qasm_parse_errf(err, errlen, "--backend is only for the lb");
     if (fn != QASM_MBOX_NAT && (f->public_ip || f->ports))
-        return failf(err, errlen, "--public and --ports are only for the nat");
+        return qasm_parse_errf(err, errlen, "--public and --ports are only for the nat");
     if (fn != QASM_MBOX_RATELIMIT && (f->rate || f->burst || f->bytes))
-        return failf(err, errlen, "--rate, --burst and --bytes are only for the ratelimit");
+        return qasm_parse_errf(err, errlen,
+                               "--rate, --burst and --bytes are only for the ratelimit");
     return 0;
 }
 
@@ -119,12 +99,15 @@ static int apply_nat(const struct qasm_mbox_flags *f, struct qasm_mbox_config *c
                      size_t errlen)
 {
     if (f->public_ip && qasm_addr_parse_ip(&cfg->nat_public, f->public_ip, 0) < 0)
-        return failf(err, errlen, "--public: expected an IP address, got '%s'", f->public_ip);
+        return qasm_parse_errf(err, errlen,
+                               "--public: expected an IP address, got '%s'", f->public_ip);
     if (f->ports) {
-        unsigned a, b;
-        char extra;
-        if (sscanf(f->ports, "%u-%u%c", &a, &b, &extra) != 2 || a == 0 || a > b || b > 65535)
-            return failf(err, errlen, "--ports: expected LO-HI with 1 <= LO <= HI <= 65535, got '%s'",
+        uint64_t a, b;
+        int n = qasm_parse_u64_prefix(&a, f->ports, strlen(f->ports), 65535);
+        if (n < 0 || f->ports[n] != '-' || qasm_parse_u64(&b, f->ports + n + 1, 1, 65535) < 0 ||
+            a == 0 || a > b)
+            return qasm_parse_errf(err, errlen,
+                                   "--ports: expected LO-HI with 1 <= LO <= HI <= 65535, got '%s'",
                          f->ports);
         cfg->nat_port_min = (uint16_t)a;
         cfg->nat_port_max = (uint16_t)b;

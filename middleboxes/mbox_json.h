@@ -11,7 +11,7 @@
 
 #include "clock.h"
 #include "mbox.h"
-#include "stats.h"
+#include "json.h"
 
 struct qasm_tlink;
 

@@ -2,14 +2,14 @@
 # Recursive '=' so MBOX_CORE_SRCS may be appended anywhere in this file.
 PROGS += qasm-mbox
 qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/relay.c \
-                 middleboxes/tracker_session.c middleboxes/tracker_link.c middleboxes/stats.c \
+                 middleboxes/tracker_session.c middleboxes/tracker_link.c middleboxes/json.c \
                  middleboxes/packet_io.c middleboxes/packet_sort.c middleboxes/mbox_json.c \
                  middleboxes/mbox_timer.c
 qasm-mbox_LIBS = $(LIBEV_LIBS)
 
 # The I/O-free middlebox cores (NAT, rate limiter, LB, QUIC-aware classification, hold queue).
-MBOX_CORE_SRCS := middleboxes/mbox.c middleboxes/classify.c middleboxes/nat.c \
-                  middleboxes/ratelimit.c middleboxes/lb.c middleboxes/mbox_flags.c
+MBOX_CORE_SRCS := middleboxes/mbox.c middleboxes/classify.c middleboxes/portpool.c \
+                  middleboxes/bucket.c middleboxes/lb.c middleboxes/mbox_flags.c
 
 # qasm-udpdrive: deterministic QUIC-shaped UDP client/server for the middlebox integration tests.
 PROGS += qasm-udpdrive
@@ -47,7 +47,7 @@ INTEG_TESTS += tests/integration/mbox_flags.sh tests/integration/mbox_h3.sh
 INTEG_TESTS += tests/integration/mbox_race.sh
 
 UNIT_TESTS += test_mbox_stats
-test_mbox_stats_SRCS := tests/unit/test_mbox_stats.c middleboxes/stats.c
+test_mbox_stats_SRCS := tests/unit/test_mbox_stats.c middleboxes/json.c
 test_mbox_stats_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/netns_nat.sh tests/integration/netns_bench.sh
 UNIT_TESTS += test_packet_sort

@@ -35,7 +35,7 @@
 #include "mbox_json.h"
 #include "mbox_timer.h"
 #include "packet_sort.h"
-#include "stats.h"
+#include "json.h"
 #include "tracker_link.h"
 
 #define BATCH 32
@@ -325,17 +325,6 @@ static void queue_send(struct pio *p, const uint8_t *pkt, size_t len, int family
     om->release = release;
 }
 
-static uint16_t ip4_hdr_csum(const uint8_t *h, size_t ihl)
-{
-    uint32_t sum = 0;
-    for (size_t i = 0; i + 1 < ihl; i += 2)
-        if (i != 10)
-            sum += qasm_get16(h + i);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
 /* Decrements the TTL / hop limit; returns -1 when the packet must not be forwarded. */
 static int dec_ttl(uint8_t *pkt, int family)
 {
@@ -432,7 +421,7 @@ static void route(struct pio *p, struct pbuf *b, int family, size_t total, uint6
 {
     dec_ttl(b->data, family);
     if (family == AF_INET)
-        qasm_put16(b->data + 10, ip4_hdr_csum(b->data, (size_t)(b->data[0] & 0x0f) * 4));
+        qasm_ipudp_ip4_csum_fix(b->data, (size_t)(b->data[0] & 0x0f) * 4);
     (*counter)++;
     queue_send(p, b->data, total, family, family == AF_INET ? b->data + 16 : b->data + 24, NULL);
 }
@@ -587,7 +576,7 @@ static void write_stats(struct pio *p)
 {
     if (!p->o.stats_path)
         return;
-    int rv = qasm_stats_write_file(p->o.stats_path, fill_stats, p);
+    int rv = qasm_json_write_file(p->o.stats_path, fill_stats, p);
     if (rv < 0)
         qasm_warn("cannot write %s: %s", p->o.stats_path, strerror(-rv));
 }

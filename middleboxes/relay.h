@@ -32,7 +32,7 @@
 #include "addr.h"
 #include "clock.h"
 #include "mbox.h"
-#include "stats.h"
+#include "json.h"
 
 struct qasm_relay;
 struct qasm_tlink;

@@ -3,10 +3,11 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "parse.h"
 
 static const char usage_text[] =
     "Usage: qasm-h3-client [options] URL...\n"
@@ -106,101 +107,6 @@ int qasm_url_parse(struct qasm_url *u, const char *s)
     return 0;
 }
 
-int qasm_size_parse(uint64_t *v, const char *s)
-{
-    char *end;
-    errno = 0;
-    if (*s < '0' || *s > '9')
-        return -EINVAL;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (errno)
-        return -EINVAL;
-    uint64_t mul = 1;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': mul = 1024; end++; break;
-    case 'm': case 'M': mul = 1024 * 1024; end++; break;
-    case 'g': case 'G': mul = 1024 * 1024 * 1024; end++; break;
-    default: return -EINVAL;
-    }
-    if (*end != '\0' || (n && mul > UINT64_MAX / n))
-        return -EINVAL;
-    *v = n * mul;
-    return 0;
-}
-
-static uint32_t low32(const struct qasm_addr *a)
-{
-    const uint8_t *p = a->family == AF_INET ? a->ip : a->ip + 12;
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void set_low32(struct qasm_addr *a, uint32_t v)
-{
-    uint8_t *p = a->family == AF_INET ? a->ip : a->ip + 12;
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-int qasm_addr_range_parse(struct qasm_addr *lo, struct qasm_addr *hi, const char *s)
-{
-    char buf[128];
-    const char *dash = strchr(s, '-');
-    if (strlen(s) >= sizeof(buf))
-        return -EINVAL;
-    if (!dash) {
-        if (qasm_addr_parse_ip(lo, s, 0) != 0)
-            return -EINVAL;
-        *hi = *lo;
-        return 0;
-    }
-    memcpy(buf, s, (size_t)(dash - s));
-    buf[dash - s] = '\0';
-    if (qasm_addr_parse_ip(lo, buf, 0) != 0 || qasm_addr_parse_ip(hi, dash + 1, 0) != 0)
-        return -EINVAL;
-    if (lo->family != hi->family)
-        return -EINVAL;
-    size_t prefix = lo->family == AF_INET ? 0 : 12;
-    if (memcmp(lo->ip, hi->ip, prefix) != 0 || low32(lo) > low32(hi))
-        return -EINVAL;
-    return 0;
-}
-
-void qasm_addr_range_nth(struct qasm_addr *out, const struct qasm_addr *lo,
-                         const struct qasm_addr *hi, uint64_t n)
-{
-    uint64_t size = (uint64_t)low32(hi) - low32(lo) + 1;
-    *out = *lo;
-    set_low32(out, (uint32_t)(low32(lo) + n % size));
-}
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static int parse_uint(uint64_t *v, const char *s, uint64_t min, uint64_t max)
-{
-    char *end;
-    if (*s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (errno || *end || n < min || n > max)
-        return -1;
-    *v = n;
-    return 0;
-}
-
 enum {
     OPT_CONNECT = 256, OPT_CONNECTIONS, OPT_REQUESTS, OPT_DURATION, OPT_CONCURRENCY, OPT_SIZE,
     OPT_INTERVAL, OPT_MIG_HZ, OPT_MIG_EVERY, OPT_MIG_PKTS, OPT_MIG_KIND, OPT_LOCAL_ADDRS,
@@ -244,7 +150,6 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
     };
     uint64_t v;
     int c, have_requests = 0, nmig = 0;
-    char *end;
 
     memset(o, 0, sizeof(*o));
     o->connections = 1;
@@ -265,43 +170,47 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
         switch (c) {
         case OPT_CONNECT:
             if (qasm_addr_parse(&o->connect, a) != 0)
-                return fail(err, errlen, "--connect: expected IP:PORT or [IPv6]:PORT, got '%s'", a);
+                return qasm_parse_errf(err, errlen,
+                                       "--connect: expected IP:PORT or [IPv6]:PORT, got '%s'", a);
             o->have_connect = 1;
             break;
         case OPT_CONNECTIONS:
-            if (parse_uint(&v, a, 1, 10000) != 0)
-                return fail(err, errlen, "--connections: expected 1..10000, got '%s'", a);
+            if (qasm_parse_u64(&v, a, 1, 10000) != 0)
+                return qasm_parse_errf(err, errlen,
+                                       "--connections: expected 1..10000, got '%s'", a);
             o->connections = (unsigned)v;
             break;
         case OPT_REQUESTS:
-            if (parse_uint(&v, a, 0, UINT64_MAX) != 0)
-                return fail(err, errlen, "--requests: expected a count, got '%s'", a);
+            if (qasm_parse_u64(&v, a, 0, UINT64_MAX) != 0)
+                return qasm_parse_errf(err, errlen, "--requests: expected a count, got '%s'", a);
             o->requests = v;
             have_requests = 1;
             break;
         case OPT_DURATION:
             if (qasm_duration_parse(&o->duration, a) != 0 || o->duration == 0)
-                return fail(err, errlen, "--duration: expected a duration like 10s, got '%s'", a);
+                return qasm_parse_errf(err, errlen,
+                                       "--duration: expected a duration like 10s, got '%s'", a);
             break;
         case OPT_CONCURRENCY:
-            if (parse_uint(&v, a, 1, 1000) != 0)
-                return fail(err, errlen, "--concurrency: expected 1..1000, got '%s'", a);
+            if (qasm_parse_u64(&v, a, 1, 1000) != 0)
+                return qasm_parse_errf(err, errlen, "--concurrency: expected 1..1000, got '%s'", a);
             o->concurrency = (unsigned)v;
             break;
         case OPT_SIZE:
-            if (qasm_size_parse(&o->size, a) != 0)
-                return fail(err, errlen, "--size: expected a byte count like 10M, got '%s'", a);
+            if (qasm_parse_size(&o->size, a, 0, UINT64_MAX) != 0)
+                return qasm_parse_errf(err, errlen,
+                                       "--size: expected a byte count like 10M, got '%s'", a);
             o->have_size = 1;
             break;
         case OPT_INTERVAL:
             if (qasm_duration_parse(&o->interval, a) != 0)
-                return fail(err, errlen, "--interval: expected a duration, got '%s'", a);
+                return qasm_parse_errf(err, errlen, "--interval: expected a duration, got '%s'", a);
             break;
         case OPT_MIG_HZ: {
-            errno = 0;
-            double hz = strtod(a, &end);
-            if (errno || *end || !(hz > 0) || hz > 100000)
-                return fail(err, errlen, "--migrate-hz: expected a rate in (0, 100000], got '%s'", a);
+            double hz;
+            if (qasm_parse_positive(&hz, a, 100000) != 0)
+                return qasm_parse_errf(err, errlen,
+                                       "--migrate-hz: expected a rate in (0, 100000], got '%s'", a);
             o->mig_mode = QASM_MIG_PERIOD;
             o->mig_period = (qasm_duration)(1e9 / hz + 0.5);
             nmig++;
@@ -309,13 +218,15 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
         }
         case OPT_MIG_EVERY:
             if (qasm_duration_parse(&o->mig_period, a) != 0 || o->mig_period == 0)
-                return fail(err, errlen, "--migrate-every: expected a duration like 10ms, got '%s'", a);
+                return qasm_parse_errf(err, errlen,
+                        "--migrate-every: expected a duration like 10ms, got '%s'", a);
             o->mig_mode = QASM_MIG_PERIOD;
             nmig++;
             break;
         case OPT_MIG_PKTS:
-            if (parse_uint(&o->mig_packets, a, 1, UINT64_MAX) != 0)
-                return fail(err, errlen, "--migrate-every-packets: expected a count >= 1, got '%s'", a);
+            if (qasm_parse_u64(&o->mig_packets, a, 1, UINT64_MAX) != 0)
+                return qasm_parse_errf(err, errlen,
+                        "--migrate-every-packets: expected a count >= 1, got '%s'", a);
             o->mig_mode = QASM_MIG_PACKETS;
             nmig++;
             break;
@@ -325,11 +236,13 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
             else if (strcmp(a, "addr") == 0)
                 o->mig_kind = QASM_MIG_KIND_ADDR;
             else
-                return fail(err, errlen, "--migrate-kind: expected port or addr, got '%s'", a);
+                return qasm_parse_errf(err, errlen,
+                                       "--migrate-kind: expected port or addr, got '%s'", a);
             break;
         case OPT_LOCAL_ADDRS:
             if (qasm_addr_range_parse(&o->local_lo, &o->local_hi, a) != 0)
-                return fail(err, errlen, "--local-addrs: expected IP or IP-IP, got '%s'", a);
+                return qasm_parse_errf(err, errlen,
+                                       "--local-addrs: expected IP or IP-IP, got '%s'", a);
             o->have_local_addrs = 1;
             break;
         case OPT_REBIND: o->rebind = 1; break;
@@ -341,61 +254,71 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
         case OPT_QLOG: o->qlog_dir = a; break;
         case OPT_IDLE:
             if (qasm_duration_parse(&o->idle_timeout, a) != 0 || o->idle_timeout == 0)
-                return fail(err, errlen, "--idle-timeout: expected a duration, got '%s'", a);
+                return qasm_parse_errf(err, errlen,
+                                       "--idle-timeout: expected a duration, got '%s'", a);
             break;
         case OPT_IRTT:
             if (qasm_duration_parse(&o->initial_rtt, a) != 0 || o->initial_rtt == 0)
-                return fail(err, errlen, "--initial-rtt: expected a duration, got '%s'", a);
+                return qasm_parse_errf(err, errlen,
+                                       "--initial-rtt: expected a duration, got '%s'", a);
             break;
         case OPT_MAD:
             if (qasm_duration_parse(&o->max_ack_delay, a) != 0 ||
                 o->max_ack_delay >= (qasm_duration)16384 * QASM_MS)
-                return fail(err, errlen, "--max-ack-delay: expected a duration < 16384ms, got '%s'", a);
+                return qasm_parse_errf(err, errlen,
+                        "--max-ack-delay: expected a duration < 16384ms, got '%s'", a);
             break;
         case OPT_CIDLEN:
-            if (parse_uint(&v, a, 0, 20) != 0)
-                return fail(err, errlen, "--cid-len: expected 0..20, got '%s'", a);
+            if (qasm_parse_u64(&v, a, 0, 20) != 0)
+                return qasm_parse_errf(err, errlen, "--cid-len: expected 0..20, got '%s'", a);
             o->cid_len = (unsigned)v;
             break;
         case OPT_KEEP:
-            if (parse_uint(&v, a, 1, 1024) != 0)
-                return fail(err, errlen, "--keep-sockets: expected 1..1024, got '%s'", a);
+            if (qasm_parse_u64(&v, a, 1, 1024) != 0)
+                return qasm_parse_errf(err, errlen,
+                                       "--keep-sockets: expected 1..1024, got '%s'", a);
             o->keep_sockets = (unsigned)v;
             break;
         case OPT_KEEPFOR:
             if (qasm_duration_parse(&o->keep_sockets_for, a) != 0)
-                return fail(err, errlen, "--keep-sockets-for: expected a duration, got '%s'", a);
+                return qasm_parse_errf(err, errlen,
+                                       "--keep-sockets-for: expected a duration, got '%s'", a);
             break;
         case OPT_KEEPALIVE:
             if (qasm_duration_parse(&o->keep_alive, a) != 0)
-                return fail(err, errlen, "--keep-alive: expected a duration, got '%s'", a);
+                return qasm_parse_errf(err, errlen,
+                                       "--keep-alive: expected a duration, got '%s'", a);
             break;
         case OPT_GSO: o->gso = 1; break;
         case OPT_LOG: o->log_level = a; break;
         case OPT_HELP: return 1;
         default:
-            return fail(err, errlen, "unknown or incomplete option '%s' (see --help)",
+            return qasm_parse_errf(err, errlen, "unknown or incomplete option '%s' (see --help)",
                         argv[optind - 1]);
         }
     }
     if (nmig > 1)
-        return fail(err, errlen, "use only one of --migrate-hz, --migrate-every, --migrate-every-packets");
+        return qasm_parse_errf(err, errlen,
+                "use only one of --migrate-hz, --migrate-every, --migrate-every-packets");
     if (o->rebind && o->mig_mode == QASM_MIG_NONE)
-        return fail(err, errlen, "--rebind needs a schedule (--migrate-hz/-every/-every-packets)");
+        return qasm_parse_errf(err, errlen,
+                               "--rebind needs a schedule (--migrate-hz/-every/-every-packets)");
     if (o->mig_kind == QASM_MIG_KIND_ADDR && !o->have_local_addrs)
-        return fail(err, errlen, "--migrate-kind addr needs --local-addrs");
+        return qasm_parse_errf(err, errlen, "--migrate-kind addr needs --local-addrs");
     if (o->duration && have_requests)
-        return fail(err, errlen, "use either --requests or --duration");
+        return qasm_parse_errf(err, errlen, "use either --requests or --duration");
     if (optind >= argc)
-        return fail(err, errlen, "no URL given (see --help)");
+        return qasm_parse_errf(err, errlen, "no URL given (see --help)");
     for (int i = optind; i < argc; i++) {
         if (o->nurls == QASM_H3C_MAX_URLS)
-            return fail(err, errlen, "at most %d URLs", QASM_H3C_MAX_URLS);
+            return qasm_parse_errf(err, errlen, "at most %d URLs", QASM_H3C_MAX_URLS);
         if (qasm_url_parse(&o->urls[o->nurls], argv[i]) != 0)
-            return fail(err, errlen, "bad URL '%s' (expected https://HOST[:PORT]/PATH)", argv[i]);
+            return qasm_parse_errf(err, errlen,
+                                   "bad URL '%s' (expected https://HOST[:PORT]/PATH)", argv[i]);
         o->nurls++;
     }
     if (o->have_local_addrs && o->have_connect && o->local_lo.family != o->connect.family)
-        return fail(err, errlen, "--local-addrs and --connect are of different address families");
+        return qasm_parse_errf(err, errlen,
+                               "--local-addrs and --connect are of different address families");
     return 0;
 }

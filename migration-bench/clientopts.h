@@ -72,21 +72,4 @@ const char *qasm_h3c_usage(void);
 /* qasm_url_parse parses "https://host[:port]/path" (host may be "[v6]"). 0 or -EINVAL. */
 int qasm_url_parse(struct qasm_url *u, const char *s);
 
-/* qasm_size_parse parses "1500", "64k", "10M", "1G" (powers of 1024). 0 or -EINVAL. */
-int qasm_size_parse(uint64_t *v, const char *s);
-
-/*
- * qasm_addr_range_parse parses "IP" or "IP-IP" (same family, lo <= hi,
- * IPv4 only for ranges wider than one address in the last 32 bits).
- * 0 or -EINVAL.
- */
-int qasm_addr_range_parse(struct qasm_addr *lo, struct qasm_addr *hi, const char *s);
-
-/*
- * qasm_addr_range_nth returns in |out| the |n|-th address (mod range size)
- * of the range [lo, hi], counting on the last 32 bits of the IP.
- */
-void qasm_addr_range_nth(struct qasm_addr *out, const struct qasm_addr *lo,
-                         const struct qasm_addr *hi, uint64_t n);
-
 #endif

@@ -32,7 +32,7 @@
 #include "content.h"
 #include "h3conn.h"
 #include "h3guard.h"
-#include "histogram.h"
+#include "hist.h"
 #include "log.h"
 #include "migrate.h"
 #include "quicwrite.h"

@@ -39,6 +39,7 @@
 #include "hash.h"
 #include "htab.h"
 #include "log.h"
+#include "parse.h"
 #include "quicwrite.h"
 #include "tls.h"
 #include "udp.h"
@@ -470,15 +471,14 @@ static int respond(struct sconn *c, struct sstream *st)
         "<p>qasm-h3-server: GET /bytes/N, POST /echo, GET /stats</p></body></html>\n";
     const char *status = "200", *ctype = "application/octet-stream";
     char clen[32];
-    uint64_t len;
-    unsigned long long n;
-    char *end;
+    uint64_t len, n;
+    int nd;
 
     st->responded = 1;
     c->srv->n.requests++;
     if (strcmp(st->method, "GET") == 0 && strncmp(st->path, "/bytes/", 7) == 0 &&
-        st->path[7] >= '0' && st->path[7] <= '9' &&
-        (errno = 0, n = strtoull(st->path + 7, &end, 10), errno == 0 && (*end == '\0' || *end == '?'))) {
+        (nd = qasm_parse_u64_prefix(&n, st->path + 7, strlen(st->path + 7), UINT64_MAX)) > 0 &&
+        (st->path[7 + nd] == '\0' || st->path[7 + nd] == '?')) {
         st->is_bytes = 1;
         st->body_len = n;
         len = n;
@@ -1069,7 +1069,6 @@ int main(int argc, char **argv)
     struct server *s = &srv_g;
     const char *cert = NULL, *key = NULL, *wcert = NULL, *wkey = NULL, *secret_hex = NULL;
     int c, level = QASM_LOG_WARN;
-    char *end;
 
     s->cid_len = 18;
     s->idle_timeout = 30 * QASM_SEC;
@@ -1092,8 +1091,8 @@ int main(int argc, char **argv)
         case O_WCERT: wcert = optarg; break;
         case O_WKEY: wkey = optarg; break;
         case O_CIDLEN: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || end == optarg || v < 8 || v > 20)
+            uint64_t v;
+            if (qasm_parse_u64(&v, optarg, 8, 20) < 0)
                 return die_usage("--cid-len: expected 8..20, got '%s'", optarg);
             s->cid_len = (unsigned)v;
             break;

@@ -12,16 +12,13 @@ qasm-h3-server_LIBS = $(H3_LIBS)
 
 PROGS += qasm-h3-client
 qasm-h3-client_SRCS := migration-bench/h3client.c migration-bench/clientopts.c \
-                       migration-bench/migrate.c migration-bench/histogram.c $(H3_COMMON_SRCS)
+                       migration-bench/migrate.c $(H3_COMMON_SRCS)
 qasm-h3-client_LIBS = $(H3_LIBS)
 
 UNIT_TESTS += test_migrate
 test_migrate_SRCS := tests/unit/test_migrate.c migration-bench/migrate.c
 test_migrate_LIBS = $(CMOCKA_LIBS)
 
-UNIT_TESTS += test_histogram
-test_histogram_SRCS := tests/unit/test_histogram.c migration-bench/histogram.c
-test_histogram_LIBS = $(CMOCKA_LIBS)
 
 UNIT_TESTS += test_clientopts
 test_clientopts_SRCS := tests/unit/test_clientopts.c migration-bench/clientopts.c \

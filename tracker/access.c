@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "parse.h"
+
 int qasm_access_allow_add(struct qasm_access *a, const char *prefix)
 {
     char ip[64];
@@ -22,11 +24,8 @@ int qasm_access_allow_add(struct qasm_access *a, const char *prefix)
     unsigned max = p.net.family == AF_INET ? 32 : 128;
     p.bits = (uint8_t)max;
     if (slash) {
-        char *end;
-        if (slash[1] < '0' || slash[1] > '9')
-            return -EINVAL;
-        unsigned long b = strtoul(slash + 1, &end, 10);
-        if (*end || b > max)
+        uint64_t b;
+        if (qasm_parse_u64(&b, slash + 1, 0, max) < 0)
             return -EINVAL;
         p.bits = (uint8_t)b;
     }

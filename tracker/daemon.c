@@ -31,6 +31,7 @@
 #include "limits.h"
 #include "query.h"
 #include "log.h"
+#include "parse.h"
 #include "proto.h"
 #include "store.h"
 
@@ -1245,10 +1246,8 @@ static void usage(FILE *f)
 
 static int parse_size(size_t *out, const char *s)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-')
+    uint64_t v;
+    if (qasm_parse_u64(&v, s, 0, SIZE_MAX) < 0)
         return -1;
     *out = (size_t)v;
     return 0;
@@ -1287,23 +1286,10 @@ static int read_store_auth(const char *path, const char **user, const char **pas
 /* A byte count with an optional K, M or G suffix (powers of 1024). */
 static int parse_bytes(size_t *out, const char *s)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || s[0] == '-')
+    uint64_t v;
+    if (qasm_parse_size(&v, s, 0, SIZE_MAX) < 0)
         return -1;
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    if (shift)
-        end++;
-    if (*end || v > (SIZE_MAX >> shift))
-        return -1;
-    *out = (size_t)v << shift;
+    *out = (size_t)v;
     return 0;
 }
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
+
 uint16_t qasm_slot_crc16(const void *buf, size_t len)
 {
     const uint8_t *p = buf;
@@ -32,23 +34,6 @@ unsigned qasm_slot_key(const void *key, size_t len)
     return qasm_slot_crc16(k, len) & (QASM_SLOTS - 1);
 }
 
-/* Parses a decimal number of at most |max| from s[0..len); returns chars used or -1. */
-static int parse_uint(const char *s, size_t len, unsigned long max, unsigned long *out)
-{
-    size_t i = 0;
-    unsigned long v = 0;
-    while (i < len && s[i] >= '0' && s[i] <= '9') {
-        v = v * 10 + (unsigned long)(s[i] - '0');
-        if (v > max)
-            return -1;
-        i++;
-    }
-    if (i == 0)
-        return -1;
-    *out = v;
-    return (int)i;
-}
-
 int qasm_slot_redirect(struct qasm_slot_redirect *r, const char *err, size_t len)
 {
     size_t off;
@@ -61,8 +46,8 @@ int qasm_slot_redirect(struct qasm_slot_redirect *r, const char *err, size_t len
     } else {
         return -ENOENT;
     }
-    unsigned long v;
-    int n = parse_uint(err + off, len - off, QASM_SLOTS - 1, &v);
+    uint64_t v;
+    int n = qasm_parse_u64_prefix(&v, err + off, len - off, QASM_SLOTS - 1);
     if (n < 0)
         return -EINVAL;
     r->slot = (unsigned)v;
@@ -91,7 +76,7 @@ int qasm_slot_redirect(struct qasm_slot_redirect *r, const char *err, size_t len
             return -EINVAL;
     const char *ps = colon + 1;
     size_t pl = (size_t)(err + len - ps);
-    n = parse_uint(ps, pl, 65535, &v);
+    n = qasm_parse_u64_prefix(&v, ps, pl, 65535);
     if (n < 0 || (size_t)n != pl || v == 0)
         return -EINVAL;
     memcpy(r->host, hp, host_len);

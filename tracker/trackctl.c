@@ -23,6 +23,7 @@
 #include "cid.h"
 #include "clock.h"
 #include "keyfile.h"
+#include "parse.h"
 #include "proto.h"
 
 #define EXIT_NOTFOUND 1
@@ -590,17 +591,6 @@ static int cmd_report(struct opts *o)
     return 0;
 }
 
-static int parse_ulong(const char *s, unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option lopts[] = {
@@ -628,7 +618,7 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     qasm_addr_parse(&o.tracker, "127.0.0.1:4790");
     o.timeout = 5 * QASM_SEC;
-    unsigned long long v;
+    uint64_t v;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
         switch (ch) {
@@ -645,7 +635,7 @@ int main(int argc, char **argv)
             o.timeout_set = 1;
             break;
         case 'n':
-            if (parse_ulong(optarg, 1000000000, &v) < 0)
+            if (qasm_parse_u64(&v, optarg, 0, 1000000000) < 0)
                 die_usage("invalid --count '%s'", optarg);
             o.count = (long)v;
             break;
@@ -654,7 +644,7 @@ int main(int argc, char **argv)
                 die_usage("invalid --server '%s'", optarg);
             break;
         case 'w':
-            if (parse_ulong(optarg, 3600000, &v) < 0)
+            if (qasm_parse_u64(&v, optarg, 0, 3600000) < 0)
                 die_usage("invalid --wait '%s' (milliseconds)", optarg);
             o.wait_ms = (uint32_t)v;
             break;
@@ -674,7 +664,7 @@ int main(int argc, char **argv)
             o.ndcids++;
             break;
         case 'D':
-            if (parse_ulong(optarg, (1ULL << 62) - 1 - QASM_PROTO_MAX_DCIDS, &v) < 0)
+            if (qasm_parse_u64(&v, optarg, 0, (1ULL << 62) - 1 - QASM_PROTO_MAX_DCIDS) < 0)
                 die_usage("invalid --dcid-seq '%s'", optarg);
             o.dcid_seq0 = v;
             break;
@@ -687,7 +677,7 @@ int main(int argc, char **argv)
                 die_usage("invalid --client0 '%s'", optarg);
             break;
         case 'q':
-            if (parse_ulong(optarg, UINT32_MAX, &v) < 0)
+            if (qasm_parse_u64(&v, optarg, 0, UINT32_MAX) < 0)
                 die_usage("invalid --seq '%s'", optarg);
             o.seq = (uint32_t)v;
             o.seq_set = 1;

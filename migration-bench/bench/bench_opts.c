@@ -1,20 +1,9 @@
 #include "bench_opts.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#include "parse.h"
 
 /* --topology and --hop: their values, and that --hop goes with netns. */
 static int check_topology(const char *topology, struct bench_opts *o, char *err, size_t errlen)
@@ -24,14 +13,16 @@ static int check_topology(const char *topology, struct bench_opts *o, char *err,
     else if (strcmp(topology, "netns") == 0)
         o->netns = 1;
     else
-        return fail(err, errlen, "--topology: expected loopback or netns, got '%s'", topology);
+        return qasm_parse_errf(err, errlen,
+                               "--topology: expected loopback or netns, got '%s'", topology);
     if (o->hop == NULL)
         return 0;
     if (!o->netns)
-        return fail(err, errlen, "--hop needs --topology netns");
+        return qasm_parse_errf(err, errlen, "--hop needs --topology netns");
     if (strcmp(o->hop, "qasm") != 0 && strcmp(o->hop, "kernel-nat") != 0 &&
         (strncmp(o->hop, "cmd:", 4) != 0 || o->hop[4] == '\0'))
-        return fail(err, errlen, "--hop: expected qasm, kernel-nat or 'cmd:COMMAND', got '%s'",
+        return qasm_parse_errf(err, errlen,
+                               "--hop: expected qasm, kernel-nat or 'cmd:COMMAND', got '%s'",
                     o->hop);
     return 0;
 }
@@ -54,16 +45,18 @@ static int parse_run(int argc, char **argv, struct bench_opts *o, char *err, siz
             o->out = argv[++i];
         } else if (strcmp(a, "--set") == 0 && v) {
             if (strchr(v, '=') == NULL || v[0] == '=' || o->nsets == BENCH_OPTS_MAX_SETS)
-                return fail(err, errlen, "--set: expected KEY=VALUE, got '%s'", v);
+                return qasm_parse_errf(err, errlen, "--set: expected KEY=VALUE, got '%s'", v);
             o->sets[o->nsets++] = argv[++i];
         } else if (a[0] == '-') {
-            return fail(err, errlen, "unknown or incomplete option '%s' (see --help)", a);
+            return qasm_parse_errf(err, errlen,
+                                   "unknown or incomplete option '%s' (see --help)", a);
         } else if (o->nexps < BENCH_OPTS_MAX_EXPS) {
             o->exps[o->nexps++] = a;
         }
     }
     if (o->nexps == 0)
-        return fail(err, errlen, "run: name at least one experiment, or all (qasm-bench list)");
+        return qasm_parse_errf(err, errlen,
+                               "run: name at least one experiment, or all (qasm-bench list)");
     return check_topology(topology, o, err, errlen);
 }
 
@@ -71,11 +64,12 @@ static int parse_run(int argc, char **argv, struct bench_opts *o, char *err, siz
 static int parse_netns(int argc, char **argv, struct bench_opts *o, char *err, size_t errlen)
 {
     if (argc != 4 || (strcmp(argv[2], "up") != 0 && strcmp(argv[2], "down") != 0))
-        return fail(err, errlen, "netns: expected 'netns up ID' or 'netns down ID'");
+        return qasm_parse_errf(err, errlen, "netns: expected 'netns up ID' or 'netns down ID'");
     size_t n = strlen(argv[3]);
     if (n == 0 || n > 20 || strspn(argv[3], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                              "0123456789_.-") != n)
-        return fail(err, errlen, "netns: ID must be 1 to 20 of A-Z a-z 0-9 _ . -, got '%s'",
+        return qasm_parse_errf(err, errlen,
+                               "netns: ID must be 1 to 20 of A-Z a-z 0-9 _ . -, got '%s'",
                     argv[3]);
     o->cmd = BENCH_OPTS_NETNS;
     o->netns_up = strcmp(argv[2], "up") == 0;
@@ -89,7 +83,7 @@ int bench_opts_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
     o->out = "results";
     err[0] = '\0';
     if (argc < 2)
-        return fail(err, errlen, "expected a command: list, run or report (see --help)");
+        return qasm_parse_errf(err, errlen, "expected a command: list, run or report (see --help)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         o->cmd = BENCH_OPTS_HELP;
@@ -106,11 +100,12 @@ int bench_opts_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
     if (strcmp(cmd, "report") == 0) {
         o->cmd = BENCH_OPTS_REPORT;
         if (argc != 3)
-            return fail(err, errlen, "report: expected one result folder");
+            return qasm_parse_errf(err, errlen, "report: expected one result folder");
         o->report_dir = argv[2];
         return 0;
     }
     if (strcmp(cmd, "netns") == 0)
         return parse_netns(argc, argv, o, err, errlen);
-    return fail(err, errlen, "unknown command '%s' (list, run, report, netns; see --help)", cmd);
+    return qasm_parse_errf(err, errlen,
+                           "unknown command '%s' (list, run, report, netns; see --help)", cmd);
 }

@@ -36,6 +36,8 @@
 #include "bytes.h"
 #include "cid.h"
 #include "clock.h"
+#include "hist.h"
+#include "parse.h"
 #include "proto.h"
 #include "proc.h"
 
@@ -393,12 +395,10 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double pct(uint64_t *v, long n, double p)
+/* Percentile |p| (0..1) of the sorted ns latencies, in us. */
+static double pct(const uint64_t *v, long n, double p)
 {
-    if (n == 0)
-        return 0;
-    long i = (long)(p * (double)(n - 1));
-    return (double)v[i] / 1e3;
+    return (double)qasm_hist_sorted_pct(v, (size_t)n, p) / 1e3;
 }
 
 static void phase_queries(const struct tracker_load_cfg *c, int port, int depth, double *qps, double *p50,
@@ -763,13 +763,12 @@ static int opt_fail(char *err, size_t errlen, const char *what, const char *arg)
 /* A count flag's value: a whole number in 1..max. */
 static int opt_count(const char *flag, const char *s, long max, long *out, char *err, size_t errlen)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end || v <= 0 || v > max) {
+    uint64_t v;
+    if (qasm_parse_u64(&v, s, 1, (uint64_t)max) < 0) {
         snprintf(err, errlen, "invalid %s '%s' (1 to %ld; see --help)", flag, s, max);
         return -1;
     }
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 

@@ -1,4 +1,4 @@
-/* Unit tests for lib/addr, lib/cid, lib/clock (parsing and printing). */
+/* Unit tests for lib/addr (addresses, ranges), lib/cid, lib/clock (parsing and printing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,6 +85,30 @@ static void test_hostport_parse(void **state)
     memset(longhost, 'a', sizeof(longhost));
     memcpy(longhost + sizeof(longhost) - 4, ":80", 4);
     assert_int_equal(qasm_hostport_parse(&hp, longhost), QASM_HOSTPORT_ERR_LONG);
+}
+
+static void test_addr_range(void **state)
+{
+    struct qasm_addr lo, hi, a;
+    char buf[QASM_ADDR_STRLEN];
+    (void)state;
+    assert_int_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.2-127.0.0.200"), 0);
+    qasm_addr_range_nth(&a, &lo, &hi, 0);
+    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "127.0.0.2");
+    qasm_addr_range_nth(&a, &lo, &hi, 198);
+    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "127.0.0.200");
+    qasm_addr_range_nth(&a, &lo, &hi, 199);  /* wraps */
+    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "127.0.0.2");
+    assert_int_equal(qasm_addr_range_parse(&lo, &hi, "10.0.0.255-10.0.1.1"), 0);
+    qasm_addr_range_nth(&a, &lo, &hi, 1);
+    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "10.0.1.0");
+    assert_int_equal(qasm_addr_range_parse(&lo, &hi, "::1"), 0);
+    qasm_addr_range_nth(&a, &lo, &hi, 5);
+    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "::1");
+    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.9-127.0.0.2"), 0);
+    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.1-::1"), 0);
+    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.1-"), 0);
+    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "host"), 0);
 }
 
 static void test_addr_sockaddr_round_trip(void **state)
@@ -184,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_addr_parse_and_format_round_trip),
         cmocka_unit_test(test_addr_parse_rejects_bad_input),
         cmocka_unit_test(test_hostport_parse),
+        cmocka_unit_test(test_addr_range),
         cmocka_unit_test(test_addr_sockaddr_round_trip),
         cmocka_unit_test(test_flow_reverse_and_hash),
         cmocka_unit_test(test_cid_hex_round_trip),

@@ -43,49 +43,6 @@ static void test_url(void **state)
     assert_int_not_equal(qasm_url_parse(&u, "https:///x"), 0);
 }
 
-static void test_size(void **state)
-{
-    uint64_t v;
-    (void)state;
-    assert_int_equal(qasm_size_parse(&v, "1500"), 0);
-    assert_int_equal(v, 1500);
-    assert_int_equal(qasm_size_parse(&v, "64k"), 0);
-    assert_int_equal(v, 65536);
-    assert_int_equal(qasm_size_parse(&v, "10M"), 0);
-    assert_int_equal(v, 10 * 1024 * 1024);
-    assert_int_equal(qasm_size_parse(&v, "1G"), 0);
-    assert_int_equal(v, 1024ULL * 1024 * 1024);
-    assert_int_not_equal(qasm_size_parse(&v, "-1"), 0);
-    assert_int_not_equal(qasm_size_parse(&v, "10X"), 0);
-    assert_int_not_equal(qasm_size_parse(&v, "10MB"), 0);
-    assert_int_not_equal(qasm_size_parse(&v, ""), 0);
-    assert_int_not_equal(qasm_size_parse(&v, "99999999999999999999G"), 0);
-}
-
-static void test_range(void **state)
-{
-    struct qasm_addr lo, hi, a;
-    char buf[QASM_ADDR_STRLEN];
-    (void)state;
-    assert_int_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.2-127.0.0.200"), 0);
-    qasm_addr_range_nth(&a, &lo, &hi, 0);
-    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "127.0.0.2");
-    qasm_addr_range_nth(&a, &lo, &hi, 198);
-    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "127.0.0.200");
-    qasm_addr_range_nth(&a, &lo, &hi, 199);  /* wraps */
-    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "127.0.0.2");
-    assert_int_equal(qasm_addr_range_parse(&lo, &hi, "10.0.0.255-10.0.1.1"), 0);
-    qasm_addr_range_nth(&a, &lo, &hi, 1);
-    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "10.0.1.0");
-    assert_int_equal(qasm_addr_range_parse(&lo, &hi, "::1"), 0);
-    qasm_addr_range_nth(&a, &lo, &hi, 5);
-    assert_string_equal(qasm_addr_format_ip(buf, sizeof(buf), &a), "::1");
-    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.9-127.0.0.2"), 0);
-    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.1-::1"), 0);
-    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "127.0.0.1-"), 0);
-    assert_int_not_equal(qasm_addr_range_parse(&lo, &hi, "host"), 0);
-}
-
 static void test_opts_defaults_and_flags(void **state)
 {
     (void)state;
@@ -190,8 +147,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url),
-        cmocka_unit_test(test_size),
-        cmocka_unit_test(test_range),
         cmocka_unit_test(test_opts_defaults_and_flags),
         cmocka_unit_test(test_opts_errors),
         cmocka_unit_test(test_content),

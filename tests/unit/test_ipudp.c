@@ -151,12 +151,41 @@ static void test_ipudp_every_error(void **state)
         assert_string_not_equal(qasm_ipudp_strerror(e), "unknown error");
 }
 
+/* A TTL decrement (what a router hop does) and a header with options. */
+static void test_ipudp_ip4_csum_fix(void **state)
+{
+    (void)state;
+    struct qasm_addr s, d;
+    struct qasm_ipudp pu;
+    uint8_t payload[21] = { 1, 2, 3 }, pkt[128], opt[128];
+    assert_int_equal(qasm_addr_parse(&s, "192.0.2.1:5000"), 0);
+    assert_int_equal(qasm_addr_parse(&d, "198.51.100.2:443"), 0);
+    ssize_t n = qasm_ipudp_build(pkt, sizeof(pkt), &s, &d, payload, sizeof(payload), 64);
+    assert_true(n > 0);
+    pkt[8]--;
+    assert_int_equal(qasm_ipudp_parse(&pu, pkt, (size_t)n, QASM_IPUDP_F_VERIFY_CSUM),
+                     QASM_IPUDP_ERR_CHECKSUM);
+    qasm_ipudp_ip4_csum_fix(pkt, 20);
+    assert_int_equal(qasm_ipudp_parse(&pu, pkt, (size_t)n, QASM_IPUDP_F_VERIFY_CSUM), 0);
+    assert_int_equal(pu.ttl, 63);
+    /* The same packet with 4 bytes of NOP options: IHL 6, total length + 4. */
+    memcpy(opt, pkt, 20);
+    memset(opt + 20, 1, 4);
+    memcpy(opt + 24, pkt + 20, (size_t)n - 20);
+    opt[0] = 0x46;
+    opt[3] = (uint8_t)(opt[3] + 4);
+    qasm_ipudp_ip4_csum_fix(opt, 24);
+    assert_int_equal(qasm_ipudp_parse(&pu, opt, (size_t)n + 4, QASM_IPUDP_F_VERIFY_CSUM), 0);
+    assert_int_equal(pu.payload_len, sizeof(payload));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ipudp_ipv4_header_checksum_vector),
         cmocka_unit_test(test_ipudp_build_parse_rewrite_v4_v6),
         cmocka_unit_test(test_ipudp_every_error),
+        cmocka_unit_test(test_ipudp_ip4_csum_fix),
     };
     return cmocka_run_group_tests_name("ipudp", tests, NULL, NULL);
 }

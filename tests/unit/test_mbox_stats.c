@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "../../middleboxes/stats.h"
+#include "../../middleboxes/json.h"
 
 /* |got| is within the histogram's resolution (1/16) above |want|, never below. */
 static void assert_close(uint64_t got, uint64_t want)
@@ -24,9 +24,9 @@ static void test_hist_empty_is_zero(void **state)
     (void)state;
     struct qasm_hist h;
     qasm_hist_init(&h);
-    assert_int_equal(qasm_hist_quantile(&h, 0.5), 0);
-    assert_int_equal(qasm_hist_quantile(&h, 0.99), 0);
-    assert_int_equal(h.count, 0);
+    assert_int_equal(qasm_hist_quantile(&h, 0.5, QASM_JSON_HIST_BITS), 0);
+    assert_int_equal(qasm_hist_quantile(&h, 0.99, QASM_JSON_HIST_BITS), 0);
+    assert_int_equal(h.n, 0);
 }
 
 static void test_hist_small_values_are_exact(void **state)
@@ -36,9 +36,9 @@ static void test_hist_small_values_are_exact(void **state)
     qasm_hist_init(&h);
     for (uint64_t v = 0; v < 10; v++)
         qasm_hist_add(&h, v);
-    assert_int_equal(qasm_hist_quantile(&h, 0.0), 0);
-    assert_int_equal(qasm_hist_quantile(&h, 0.5), 4);
-    assert_int_equal(qasm_hist_quantile(&h, 1.0), 9);
+    assert_int_equal(qasm_hist_quantile(&h, 0.0, QASM_JSON_HIST_BITS), 0);
+    assert_int_equal(qasm_hist_quantile(&h, 0.5, QASM_JSON_HIST_BITS), 4);
+    assert_int_equal(qasm_hist_quantile(&h, 1.0, QASM_JSON_HIST_BITS), 9);
     assert_int_equal(h.min, 0);
     assert_int_equal(h.max, 9);
     assert_int_equal(h.sum, 45);
@@ -51,15 +51,15 @@ static void test_hist_quantiles_of_a_uniform_range(void **state)
     qasm_hist_init(&h);
     for (uint64_t v = 1; v <= 10000; v++)
         qasm_hist_add(&h, v);
-    assert_int_equal(h.count, 10000);
-    assert_close(qasm_hist_quantile(&h, 0.5), 5000);
-    assert_close(qasm_hist_quantile(&h, 0.9), 9000);
-    assert_close(qasm_hist_quantile(&h, 0.99), 9900);
+    assert_int_equal(h.n, 10000);
+    assert_close(qasm_hist_quantile(&h, 0.5, QASM_JSON_HIST_BITS), 5000);
+    assert_close(qasm_hist_quantile(&h, 0.9, QASM_JSON_HIST_BITS), 9000);
+    assert_close(qasm_hist_quantile(&h, 0.99, QASM_JSON_HIST_BITS), 9900);
     /* The top quantile is clamped to the recorded max. */
-    assert_int_equal(qasm_hist_quantile(&h, 1.0), 10000);
+    assert_int_equal(qasm_hist_quantile(&h, 1.0, QASM_JSON_HIST_BITS), 10000);
     /* Out-of-range q is clamped. */
-    assert_int_equal(qasm_hist_quantile(&h, 7.0), 10000);
-    assert_int_equal(qasm_hist_quantile(&h, -1.0), 1);
+    assert_int_equal(qasm_hist_quantile(&h, 7.0, QASM_JSON_HIST_BITS), 10000);
+    assert_int_equal(qasm_hist_quantile(&h, -1.0, QASM_JSON_HIST_BITS), 1);
 }
 
 static void test_hist_large_values_keep_relative_precision(void **state)
@@ -72,13 +72,13 @@ static void test_hist_large_values_keep_relative_precision(void **state)
         qasm_hist_add(&h, 1);
         qasm_hist_add(&h, vals[i]);
         qasm_hist_add(&h, vals[i]);
-        uint64_t q = qasm_hist_quantile(&h, 0.5);
+        uint64_t q = qasm_hist_quantile(&h, 0.5, QASM_JSON_HIST_BITS);
         assert_true(q >= vals[i] - vals[i] / 16);
         assert_true(q <= vals[i]); /* clamped to max */
     }
     qasm_hist_init(&h);
     qasm_hist_add(&h, UINT64_MAX);
-    assert_int_equal(qasm_hist_quantile(&h, 0.5), UINT64_MAX);
+    assert_int_equal(qasm_hist_quantile(&h, 0.5, QASM_JSON_HIST_BITS), UINT64_MAX);
 }
 
 static void test_hist_skewed_tail(void **state)
@@ -90,9 +90,9 @@ static void test_hist_skewed_tail(void **state)
         qasm_hist_add(&h, 60);
     for (int i = 0; i < 10; i++)
         qasm_hist_add(&h, 5000);
-    assert_close(qasm_hist_quantile(&h, 0.5), 60);
-    assert_close(qasm_hist_quantile(&h, 0.99), 60);
-    assert_close(qasm_hist_quantile(&h, 0.995), 5000);
+    assert_close(qasm_hist_quantile(&h, 0.5, QASM_JSON_HIST_BITS), 60);
+    assert_close(qasm_hist_quantile(&h, 0.99, QASM_JSON_HIST_BITS), 60);
+    assert_close(qasm_hist_quantile(&h, 0.995, QASM_JSON_HIST_BITS), 5000);
 }
 
 static char *slurp(FILE *f)
@@ -165,9 +165,9 @@ static void test_stats_file_is_replaced_atomically(void **state)
     snprintf(path, sizeof(path), "%s/s.json", dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     uint64_t n = 1;
-    assert_int_equal(qasm_stats_write_file(path, fill_one, &n), 0);
+    assert_int_equal(qasm_json_write_file(path, fill_one, &n), 0);
     n = 2;
-    assert_int_equal(qasm_stats_write_file(path, fill_one, &n), 0);
+    assert_int_equal(qasm_json_write_file(path, fill_one, &n), 0);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     assert_string_equal(slurp(f), "{\n  \"n\": 2\n}\n");
@@ -176,7 +176,7 @@ static void test_stats_file_is_replaced_atomically(void **state)
     unlink(path);
     rmdir(dir);
     /* A directory that does not exist: an error, not a crash. */
-    assert_true(qasm_stats_write_file("/nonexistent-dir/x/s.json", fill_one, &n) < 0);
+    assert_true(qasm_json_write_file("/nonexistent-dir/x/s.json", fill_one, &n) < 0);
 }
 
 int main(void)

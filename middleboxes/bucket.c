@@ -1,5 +1,5 @@
-/* ratelimit.c: token bucket, see ratelimit.h. */
-#include "ratelimit.h"
+/* bucket.c: token bucket, see bucket.h. */
+#include "bucket.h"
 
 #include <errno.h>
 #include <math.h>

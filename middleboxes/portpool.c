@@ -1,5 +1,5 @@
-/* nat.c: public port pool, see nat.h. */
-#include "nat.h"
+/* portpool.c: the NAT's public port pool, see portpool.h. */
+#include "portpool.h"
 
 #include <errno.h>
 #include <stdlib.h>

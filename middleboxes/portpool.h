@@ -1,11 +1,11 @@
 /*
- * nat.h: the NAT's public port pool: a finite range of ports handed out
+ * portpool.h: the NAT's public port pool: a finite range of ports handed out
  * one per mapping, oldest-freed first (so a port just released is not
  * reused at once, like conntrack), each with an owner pointer for the
  * public-side lookup in O(1).
  */
-#ifndef QASM_NAT_H
-#define QASM_NAT_H
+#ifndef QASM_PORTPOOL_H
+#define QASM_PORTPOOL_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,42 +1,24 @@
 /*
- * stats.h: what qasm-mbox needs to publish its counters: a latency
- * histogram (per-packet core processing time, log-linear buckets, bounded
- * relative error, O(1) record) and a tiny JSON writer that rewrites a file
- * atomically (write to FILE.tmp, then rename), so a reader never sees half
- * an object.
+ * json.h: what qasm-mbox needs to publish its counters: a tiny JSON writer,
+ * the summary of a latency histogram (lib/hist) as JSON, and a file
+ * rewritten atomically (write to FILE.tmp, then rename), so a reader never
+ * sees half an object.
  */
-#ifndef QASM_MBOX_STATS_H
-#define QASM_MBOX_STATS_H
+#ifndef QASM_JSON_H
+#define QASM_JSON_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-/* 16 sub-buckets per power of two: a value is reported within 1/16 (6.25 %) of itself. */
-#define QASM_HIST_SUB_BITS 4
-#define QASM_HIST_SUB (1u << QASM_HIST_SUB_BITS)
-#define QASM_HIST_BUCKETS (64 * QASM_HIST_SUB)
-
-struct qasm_hist {
-    uint64_t count;
-    uint64_t sum;
-    uint64_t min;
-    uint64_t max;
-    uint64_t b[QASM_HIST_BUCKETS];
-};
-
-/* qasm_hist_init empties |h|. */
-void qasm_hist_init(struct qasm_hist *h);
-
-/* qasm_hist_add records one value |v| (any unit; qasm-mbox uses ns). */
-void qasm_hist_add(struct qasm_hist *h, uint64_t v);
+#include "hist.h"
 
 /*
- * qasm_hist_quantile returns the value below which a fraction |q| (0..1)
- * of the recorded values lie: the upper edge of the bucket that holds it,
- * clamped to the recorded max. 0 when nothing was recorded.
+ * The precision of the published p50..p999: 16 buckets per power of two, a
+ * value within 1/16 (6.25 %) of itself, as the stats files have always had
+ * (the figures in the docs and benches compare against them).
  */
-uint64_t qasm_hist_quantile(const struct qasm_hist *h, double q);
+#define QASM_JSON_HIST_BITS 4
 
 /*
  * A JSON object being written to a FILE: keys are emitted in call order,
@@ -71,13 +53,13 @@ void qasm_json_bool(struct qasm_json *j, const char *key, int v);
 /* qasm_json_hist writes an object {count, mean, min, p50, p90, p99, p999, max} under |key|. */
 void qasm_json_hist(struct qasm_json *j, const char *key, const struct qasm_hist *h);
 
-/* Called by qasm_stats_write_file to fill the object. */
-typedef void (*qasm_stats_fill_fn)(struct qasm_json *j, void *ud);
+/* Called by qasm_json_write_file to fill the object. */
+typedef void (*qasm_json_fill_fn)(struct qasm_json *j, void *ud);
 
 /*
- * qasm_stats_write_file writes one JSON object made by |fill| to |path|,
+ * qasm_json_write_file writes one JSON object made by |fill| to |path|,
  * atomically (|path|.tmp then rename). Returns 0, or a negative errno.
  */
-int qasm_stats_write_file(const char *path, qasm_stats_fill_fn fill, void *ud);
+int qasm_json_write_file(const char *path, qasm_json_fill_fn fill, void *ud);
 
 #endif

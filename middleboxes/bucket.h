@@ -1,11 +1,11 @@
 /*
- * ratelimit.h: a token bucket in integer arithmetic (units of 1e-9 token),
+ * bucket.h: the rate limiter's token bucket in integer arithmetic (units of 1e-9 token),
  * driven by the caller's clock. The bucket starts full; it refills at
  * |rate| tokens per second up to |burst| tokens; a packet costs 1 token
  * (or its length in bytes mode).
  */
-#ifndef QASM_RATELIMIT_H
-#define QASM_RATELIMIT_H
+#ifndef QASM_BUCKET_H
+#define QASM_BUCKET_H
 
 #include <stdint.h>
 

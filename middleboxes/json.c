@@ -1,7 +1,7 @@
 /*
- * stats.c: latency histogram and atomic JSON stats files for qasm-mbox.
+ * json.c: atomic JSON stats files for qasm-mbox (the histogram is lib/hist).
  */
-#include "stats.h"
+#include "json.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -9,70 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-void qasm_hist_init(struct qasm_hist *h)
-{
-    memset(h, 0, sizeof(*h));
-    h->min = UINT64_MAX;
-}
-
-/* Values below 16 get their own bucket; above, 16 buckets per power of two. */
-static size_t hist_index(uint64_t v)
-{
-    if (v < QASM_HIST_SUB)
-        return (size_t)v;
-    int e = 63 - __builtin_clzll(v);
-    uint64_t sub = (v >> (e - QASM_HIST_SUB_BITS)) & (QASM_HIST_SUB - 1);
-    return (size_t)(e - QASM_HIST_SUB_BITS + 1) * QASM_HIST_SUB + (size_t)sub;
-}
-
-static uint64_t hist_upper(size_t idx)
-{
-    if (idx < QASM_HIST_SUB)
-        return idx;
-    int e = (int)(idx / QASM_HIST_SUB) + QASM_HIST_SUB_BITS - 1;
-    uint64_t sub = idx % QASM_HIST_SUB;
-    int shift = e - QASM_HIST_SUB_BITS;
-    uint64_t lower = (QASM_HIST_SUB + sub) << shift;
-    return lower + ((uint64_t)1 << shift) - 1;
-}
-
-void qasm_hist_add(struct qasm_hist *h, uint64_t v)
-{
-    h->b[hist_index(v)]++;
-    h->count++;
-    h->sum += v;
-    if (v < h->min)
-        h->min = v;
-    if (v > h->max)
-        h->max = v;
-}
-
-uint64_t qasm_hist_quantile(const struct qasm_hist *h, double q)
-{
-    if (h->count == 0)
-        return 0;
-    if (q < 0)
-        q = 0;
-    if (q > 1)
-        q = 1;
-    uint64_t rank = (uint64_t)ceil(q * (double)h->count);
-    if (rank == 0)
-        rank = 1;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < QASM_HIST_BUCKETS; i++) {
-        seen += h->b[i];
-        if (seen >= rank) {
-            uint64_t u = hist_upper(i);
-            if (u > h->max)
-                u = h->max;
-            if (u < h->min)
-                u = h->min;
-            return u;
-        }
-    }
-    return h->max;
-}
 
 static void json_key(struct qasm_json *j, const char *key)
 {
@@ -174,18 +110,18 @@ void qasm_json_bool(struct qasm_json *j, const char *key, int v)
 void qasm_json_hist(struct qasm_json *j, const char *key, const struct qasm_hist *h)
 {
     qasm_json_obj(j, key);
-    qasm_json_u64(j, "count", h->count);
-    qasm_json_dbl(j, "mean", h->count ? (double)h->sum / (double)h->count : 0.0);
-    qasm_json_u64(j, "min", h->count ? h->min : 0);
-    qasm_json_u64(j, "p50", qasm_hist_quantile(h, 0.50));
-    qasm_json_u64(j, "p90", qasm_hist_quantile(h, 0.90));
-    qasm_json_u64(j, "p99", qasm_hist_quantile(h, 0.99));
-    qasm_json_u64(j, "p999", qasm_hist_quantile(h, 0.999));
+    qasm_json_u64(j, "count", h->n);
+    qasm_json_dbl(j, "mean", h->n ? (double)h->sum / (double)h->n : 0.0);
+    qasm_json_u64(j, "min", h->n ? h->min : 0);
+    qasm_json_u64(j, "p50", qasm_hist_quantile(h, 0.50, QASM_JSON_HIST_BITS));
+    qasm_json_u64(j, "p90", qasm_hist_quantile(h, 0.90, QASM_JSON_HIST_BITS));
+    qasm_json_u64(j, "p99", qasm_hist_quantile(h, 0.99, QASM_JSON_HIST_BITS));
+    qasm_json_u64(j, "p999", qasm_hist_quantile(h, 0.999, QASM_JSON_HIST_BITS));
     qasm_json_u64(j, "max", h->max);
     qasm_json_close(j);
 }
 
-int qasm_stats_write_file(const char *path, qasm_stats_fill_fn fill, void *ud)
+int qasm_json_write_file(const char *path, qasm_json_fill_fn fill, void *ud)
 {
     size_t n = strlen(path) + 5;
     char *tmp = malloc(n);

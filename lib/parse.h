@@ -1,0 +1,63 @@
+/*
+ * parse.h: numbers as a user types them on a command line or in a file:
+ * unsigned decimal integers within a range, byte sizes with a K/M/G suffix,
+ * positive reals. Pure: no I/O, no locale, no global state but errno (which
+ * strtod sets and these leave as they found it). Durations are
+ * qasm_duration_parse (clock.h), HOST:PORT is qasm_hostport_parse (addr.h).
+ *
+ * Integers are strict: decimal digits only, so a sign, a leading space, a
+ * base prefix or a trailing character is refused (strtoull alone would take
+ * " -1" as 2^64-1).
+ */
+#ifndef QASM_PARSE_H
+#define QASM_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * qasm_parse_u64 reads the whole of |s| as a decimal integer in
+ * [|min|, |max|]. Returns 0, -EINVAL (not a number) or -ERANGE (overflow or
+ * out of range); |*v| is written only on success.
+ */
+int qasm_parse_u64(uint64_t *v, const char *s, uint64_t min, uint64_t max);
+
+/*
+ * qasm_parse_u64_prefix reads the decimal digits that start s[0..len) (not
+ * NUL-terminated; what follows them is the caller's) as a value of at most
+ * |max|. Returns how many characters it used (> 0), or -EINVAL (no digit) or
+ * -ERANGE (more than |max|).
+ */
+int qasm_parse_u64_prefix(uint64_t *v, const char *s, size_t len, uint64_t max);
+
+/*
+ * qasm_parse_size reads a byte count: an integer with an optional K, M or G
+ * suffix, either case, powers of 1024 ("1500", "64k", "10M", "1G"; "10MB" is
+ * refused), in [|min|, |max|]. Returns 0, -EINVAL or -ERANGE.
+ */
+int qasm_parse_size(uint64_t *v, const char *s, uint64_t min, uint64_t max);
+
+/*
+ * qasm_parse_positive reads the whole of |s| as a finite real number in
+ * (0, |max|] (strtod syntax: "2", "0.5", "1e3"). Returns 0, -EINVAL or
+ * -ERANGE.
+ */
+int qasm_parse_positive(double *v, const char *s, double max);
+
+/*
+ * qasm_parse_flag_u64 is qasm_parse_u64 for a command-line flag: on failure
+ * it writes "--NAME: expected an integer in MIN..MAX, got 'S'" into |err|
+ * (the programs' common wording) and returns the error.
+ */
+int qasm_parse_flag_u64(uint64_t *v, const char *name, const char *s, uint64_t min,
+                        uint64_t max, char *err, size_t errlen);
+
+/*
+ * qasm_parse_errf writes a one-line message into |err| (|errlen| bytes,
+ * truncated to fit) and returns -1: the error path of the option parsers
+ * that report to their caller instead of exiting.
+ */
+int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
