@@ -55,7 +55,7 @@ INTEG_TESTS += tests/integration/tracker_bounds.sh
 # A reactive NAT follows a migrating client while sessions flood the tracker with DUMP.
 INTEG_TESTS += tests/integration/tracker_bounds_nat.sh
 
-# Scale-out (issue 10): shared stores behind tracker/backend.h, Redis and
+# Scale-out: shared stores behind tracker/backend.h, Redis and
 # Redis Cluster (tracker/redis.c, slot routing in tracker/slots.c).
 HIREDIS_LIBS = $(call pc,--libs,hiredis)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tracker_redis.sh: qasm-tracker with --store redis://HOST:PORT (issue 10).
+# tracker_redis.sh: qasm-tracker with --store redis://HOST:PORT.
 #  1. the tracker's own integration tests (tracker.sh, tracker_robust.sh)
 #     against the Redis store, and tracker.sh with a Redis that is not there;
 #  2. two trackers on one Redis behave as one: a report at A is seen by a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tracker_redis_cluster.sh: qasm-tracker with --store redis-cluster:// (issue 10)
+# tracker_redis_cluster.sh: qasm-tracker with --store redis-cluster://
 # on a Redis Cluster of 3 masters and 3 replicas started here on loopback
 # ports (redis-server --cluster-enabled yes + redis-cli --cluster create),
 # removed after:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tracker_redis_failover.sh: a middlebox across a Redis Cluster failover
-# (issue 10). A Cluster of 3 masters + 3 replicas on loopback; the client's
+#. A Cluster of 3 masters + 3 replicas on loopback; the client's
 # agent reports to tracker A, qasm-mbox lb (reactive) queries tracker B. A
 # migrating client runs through the LB while the master holding its record
 # is killed with -9. The middlebox's traffic gets default treatment at

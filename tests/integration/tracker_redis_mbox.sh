@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tracker_redis_mbox.sh: a middlebox and the agent use different trackers
-# that share one Redis (issue 10). A QUIC-shaped client (qasm-udpdrive)
+# that share one Redis. A QUIC-shaped client (qasm-udpdrive)
 # migrates through qasm-mbox lb over two backends; the client's agent
 # reports to tracker A, the LB queries (reactive) or subscribes (proactive)
 # at tracker B. As with one tracker (mbox_lb.sh), the LB keys the connection
