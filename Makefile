@@ -152,13 +152,14 @@ tests: $(TEST_BINS)
 # sockets (json.c, redis.c, events.c, tracker_session.c, tracker_link.c,
 # interpose.c, the bench runner). scripts/check-pure.sh holds the allow list.
 PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c,$(LIB_SRCS)) \
-             $(MBOX_CORE_SRCS) middleboxes/packet_sort.c middleboxes/mbox_json.c \
+             $(MBOX_CORE_SRCS) middleboxes/packet_sort.c middleboxes/mbox_json.c middleboxes/mbox_opts.c \
              tracker/store.c tracker/limits.c tracker/access.c tracker/core/query.c \
              tracker/slots.c migration-bench/migrate.c migration-bench/clientopts.c \
-             migration-bench/content.c migration-bench/h3guard.c \
+             migration-bench/content.c migration-bench/h3guard.c migration-bench/serveropts.c \
              client-agent/agent_state.c client-agent/agent_report.c \
              client-agent/agent_frames.c client-agent/agent_qlog.c \
-             captures/linktype.c captures/replay.c migration-bench/bench/bench_opts.c
+             captures/linktype.c captures/replay.c captures/capture_opts.c \
+             migration-bench/bench/bench_opts.c
 PURE_OBJS = $(call obj,$(PURE_SRCS))
 
 check-pure: $(PURE_OBJS)

@@ -12,7 +12,7 @@ qasm-replay_SRCS = captures/replay_main.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
 qasm-replay_LIBS = $(PCAP_LIBS)
 
 PROGS += qasm-capture
-qasm-capture_SRCS := captures/capture_main.c
+qasm-capture_SRCS := captures/capture_main.c captures/capture_opts.c
 qasm-capture_LIBS = $(PCAP_LIBS)
 
 # Deterministic synthetic captures for the corpus (captures/regen-corpus.sh).
@@ -38,3 +38,7 @@ fuzz_replay_CFLAGS := -Itracker/core -Itracker
 UNIT_TESTS += test_replay
 test_replay_SRCS = tests/unit/test_replay.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
 test_replay_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_capture_opts
+test_capture_opts_SRCS := tests/unit/test_capture_opts.c captures/capture_opts.c
+test_capture_opts_LIBS = $(CMOCKA_LIBS)

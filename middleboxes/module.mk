@@ -4,6 +4,7 @@ PROGS += qasm-mbox
 qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/relay.c \
                  middleboxes/tracker_session.c middleboxes/tracker_link.c middleboxes/json.c \
                  middleboxes/packet_io.c middleboxes/packet_sort.c middleboxes/mbox_json.c \
+                 middleboxes/mbox_opts.c \
                  middleboxes/mbox_timer.c
 qasm-mbox_LIBS = $(LIBEV_LIBS)
 
@@ -59,3 +60,7 @@ fuzz_packet_sort_SRCS := tests/fuzz/fuzz_packet_sort.c middleboxes/packet_sort.c
 UNIT_TESTS += test_mbox_flags
 test_mbox_flags_SRCS := tests/unit/test_mbox_flags.c $(MBOX_CORE_SRCS)
 test_mbox_flags_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_mbox_opts
+test_mbox_opts_SRCS := tests/unit/test_mbox_opts.c middleboxes/mbox_opts.c $(MBOX_CORE_SRCS)
+test_mbox_opts_LIBS = $(CMOCKA_LIBS)

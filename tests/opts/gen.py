@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """gen.py FLAG... : option cases for compare.sh, one per line: --help,
 unknown flags, each flag without its value, each flag with a pool of good
-and bad values (numbers, sizes, durations, addresses, words), and pairs."""
+and bad values (SHORT=1: fewer; numbers, sizes, durations, addresses, words), and pairs."""
 import shlex, sys
 VALUES = ["", "0", "1", "2", "-1", "abc", "7x", "1.5", "0.5", "1e3", "65535", "65536",
           "4294967296", "99999999999999999999", "64k", "10M", "1G", "10MB", "0s", "10ms",
@@ -9,6 +9,11 @@ VALUES = ["", "0", "1", "2", "-1", "abc", "7x", "1.5", "0.5", "1e3", "65535", "6
           "127.0.0.1", "127.0.0.1-127.0.0.8", "::1", "host:1", " 1", "0x10", "deadbeef",
           "00112233445566778899aabbccddeeff", "port", "addr", "nat", "lb", "ratelimit",
           "reactive", "proactive", "default", "udp", "packet", "info", "debug", "true", "on"]
+import os
+if os.environ.get("SHORT"):  # a quicker run: one value of each kind
+    VALUES = ["", "0", "1", "-1", "abc", "1.5", "65536", "99999999999999999999", "64k", "10ms",
+              "0s", "127.0.0.1:1", "127.0.0.1:0", "[::1]:4433", "127.0.0.1", "10-20", "reactive",
+              "packet", "debug"]
 flags = sys.argv[1:]
 cases = ["--help", "-h", "--bogus", "-z", "--", "--=x", "extra", "--help extra"]
 for f in flags:
