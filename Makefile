@@ -158,7 +158,7 @@ PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c,$(LIB_SRCS)) \
              migration-bench/content.c migration-bench/h3guard.c migration-bench/serveropts.c \
              client-agent/agent_state.c client-agent/agent_report.c \
              client-agent/agent_frames.c client-agent/agent_qlog.c \
-             captures/linktype.c captures/replay.c captures/capture_opts.c \
+             captures/linktype.c captures/replay.c captures/capture_opts.c captures/replay_opts.c \
              migration-bench/bench/bench_opts.c
 PURE_OBJS = $(call obj,$(PURE_SRCS))
 

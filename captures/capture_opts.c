@@ -99,7 +99,7 @@ int qasm_capture_opts_parse(int argc, char **argv, struct qasm_capture_opts *o, 
     o->filter = "udp";
     o->snaplen = 65535;
     o->buffer_mb = 16;
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then forgets a previous parse (the tests parse many times) */
     opterr = 0;
     int c, rv;
     while ((c = getopt_long(argc, argv, ":w:i:f:h", capture_longopts, NULL)) != -1) {

@@ -235,16 +235,20 @@ int qasm_mbox_opts_parse(int argc, char **argv, struct qasm_mbox_opts *o, char *
         FAIL("unknown function '%s' (nat, ratelimit or lb)", argv[1]);
 
     /* Collect flags first: the mode decides the core's defaults. */
-    optind = 2;
+    /* The flags follow the function: getopt reads argv[1..] as its own argv, from
+     * optind 0, not 1, so glibc forgets a previous parse (the tests parse many times). */
+    char **fargv = argv + 1;
+    int fargc = argc - 1;
+    optind = 0;
     opterr = 0;
     int c, idx = -1, rv;
-    while ((c = getopt_long(argc, argv, ":", mbox_long_opts, &idx)) != -1) {
-        rv = mbox_opt(o, c, idx, optarg, argv, err, errlen);
+    while ((c = getopt_long(fargc, fargv, ":", mbox_long_opts, &idx)) != -1) {
+        rv = mbox_opt(o, c, idx, optarg, fargv, err, errlen);
         if (rv < 0)
             return rv;
     }
-    if (optind < argc)
-        FAIL("unexpected argument '%s'", argv[optind]);
+    if (optind < fargc)
+        FAIL("unexpected argument '%s'", fargv[optind]);
     if (!o->mode_s)
         FAIL("--mode is required (default, reactive or proactive)");
     if (qasm_mbox_mode_parse(&o->mode, o->mode_s) < 0)

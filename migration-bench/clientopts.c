@@ -364,7 +364,7 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
     int c, rv;
 
     h3c_defaults(o);
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then forgets a previous parse (the tests parse many times) */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", h3c_longopts, NULL)) != -1) {
         const char *a = optarg;

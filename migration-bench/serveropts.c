@@ -141,7 +141,7 @@ int qasm_h3s_opts_parse(int argc, char **argv, struct qasm_h3s_opts *o, char *er
     o->stateless_reset = 1;
     o->json = 1;
     o->log_level = QASM_LOG_WARN;
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then forgets a previous parse (the tests parse many times) */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", h3s_longopts, NULL)) != -1) {
         rv = h3s_opt(o, c, optarg, &secret_hex, argv, err, errlen);

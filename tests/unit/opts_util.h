@@ -1,7 +1,7 @@
 /*
  * opts_util.h: for the tests of the programs' option parsers: split a
  * command line at spaces into argv (argv[0] = "prog"), so a case is one
- * string. At most 47 words of 63 characters.
+ * string. At most 159 words of 63 characters.
  */
 #ifndef QASM_TEST_OPTS_UTIL_H
 #define QASM_TEST_OPTS_UTIL_H
@@ -9,8 +9,8 @@
 #include <string.h>
 
 struct test_argv {
-    char words[48][64];
-    char *argv[49];
+    char words[160][64];
+    char *argv[161];
     int argc;
 };
 
