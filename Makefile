@@ -154,7 +154,7 @@ tests: $(TEST_BINS)
 PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c,$(LIB_SRCS)) \
              $(MBOX_CORE_SRCS) middleboxes/packet_sort.c middleboxes/mbox_json.c middleboxes/mbox_opts.c \
              tracker/store.c tracker/limits.c tracker/access.c tracker/core/query.c \
-             tracker/slots.c tracker/trackctl_opts.c migration-bench/migrate.c migration-bench/clientopts.c \
+             tracker/slots.c tracker/trackctl_opts.c tracker/daemon_opts.c migration-bench/migrate.c migration-bench/clientopts.c \
              migration-bench/content.c migration-bench/h3guard.c migration-bench/serveropts.c \
              client-agent/agent_state.c client-agent/agent_report.c \
              client-agent/agent_frames.c client-agent/agent_qlog.c \

@@ -3,7 +3,7 @@
 LIB_SRCS += lib/proto.c
 
 PROGS += qasm-tracker
-qasm-tracker_SRCS := tracker/daemon.c tracker/core/query.c tracker/access.c tracker/store.c tracker/limits.c tracker/redis.c tracker/slots.c
+qasm-tracker_SRCS := tracker/daemon.c tracker/daemon_opts.c tracker/core/query.c tracker/access.c tracker/store.c tracker/limits.c tracker/redis.c tracker/slots.c
 qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
@@ -81,3 +81,8 @@ INTEG_TESTS += tests/integration/tracker_redis_failover.sh
 UNIT_TESTS += test_trackctl_opts
 test_trackctl_opts_SRCS := tests/unit/test_trackctl_opts.c tracker/trackctl_opts.c
 test_trackctl_opts_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_tracker_opts
+test_tracker_opts_SRCS := tests/unit/test_tracker_opts.c tracker/daemon_opts.c tracker/access.c \
+                          tracker/limits.c tracker/store.c
+test_tracker_opts_LIBS = $(CMOCKA_LIBS)
