@@ -153,6 +153,7 @@ tests: $(TEST_BINS)
 # interpose.c, the bench runner). scripts/check-pure.sh holds the allow list.
 PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c,$(LIB_SRCS)) \
              $(MBOX_CORE_SRCS) middleboxes/packet_sort.c middleboxes/mbox_json.c middleboxes/mbox_opts.c \
+             middleboxes/mbox_bench_opts.c \
              tracker/store.c tracker/limits.c tracker/access.c tracker/core/query.c \
              tracker/slots.c tracker/trackctl_opts.c tracker/daemon_opts.c migration-bench/migrate.c migration-bench/clientopts.c \
              migration-bench/content.c migration-bench/h3guard.c migration-bench/serveropts.c \

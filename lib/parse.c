@@ -171,7 +171,7 @@ static int getopt_find(const char *el, const struct option *lo, char *amb, size_
 }
 
 int qasm_parse_getopt_errf(char *err, size_t errlen, int argc, char *const argv[],
-                           const struct option *longopts)
+                           const char *shortopts, const struct option *longopts)
 {
     const char *prog = argv[0];
     const char *el = optind > 0 && optind <= argc ? argv[optind - 1] : "";
@@ -193,5 +193,9 @@ int qasm_parse_getopt_errf(char *err, size_t errlen, int argc, char *const argv[
             return qasm_parse_errf(err, errlen, "%s: option '--%s' requires an argument", prog,
                                    longopts[i].name);
     }
+    /* a short option: a letter it knows is one that lacked its argument */
+    if (optopt && optopt != ':' && strchr(shortopts, optopt))
+        return qasm_parse_errf(err, errlen, "%s: option requires an argument -- '%c'", prog,
+                               optopt);
     return qasm_parse_errf(err, errlen, "%s: invalid option -- '%c'", prog, optopt);
 }

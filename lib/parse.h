@@ -66,12 +66,13 @@ struct option;
  * qasm_parse_getopt_errf writes into |err| the message glibc's getopt_long
  * prints itself when opterr is set ("PROG: unrecognized option '--x'",
  * "... is ambiguous; possibilities: ...", "... doesn't allow an argument",
- * "... requires an argument", "PROG: invalid option -- 'x'"), without the
- * newline, for the '?' that getopt_long (with opterr = 0, short options
- * taking no argument) just returned; reads optind and optopt. Returns -1.
+ * "... requires an argument", "PROG: invalid option -- 'x'", "PROG: option
+ * requires an argument -- 'x'"), without the newline, for the '?' that
+ * getopt_long(argc, argv, |shortopts|, |longopts|) with opterr = 0 just
+ * returned; reads optind and optopt. Returns -1.
  * It lets a parser that must not print keep a program's old messages.
  */
 int qasm_parse_getopt_errf(char *err, size_t errlen, int argc, char *const argv[],
-                           const struct option *longopts);
+                           const char *shortopts, const struct option *longopts);
 
 #endif

@@ -251,7 +251,7 @@ int qasm_tracker_opts_parse(int argc, char **argv, struct qasm_tracker_opts *o, 
         if (rv == 1)
             rv = opt_other(o, c, optarg, err, errlen);
         if (rv == 1) {
-            qasm_parse_getopt_errf(err, errlen, argc, argv, tracker_lopts);
+            qasm_parse_getopt_errf(err, errlen, argc, argv, "h", tracker_lopts);
             return QASM_TRACKER_BAD_OPTION;
         }
         if (rv < 0)

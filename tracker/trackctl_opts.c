@@ -242,7 +242,7 @@ int qasm_trackctl_opts_parse(int argc, char **argv, struct qasm_trackctl_opts *o
         if (rv == 1)
             rv = opt_report(o, ch, optarg, err, errlen);
         if (rv == 1) {
-            qasm_parse_getopt_errf(err, errlen, argc, argv, trackctl_lopts);
+            qasm_parse_getopt_errf(err, errlen, argc, argv, "h", trackctl_lopts);
             return QASM_TRACKCTL_BAD_OPTION;
         }
         if (rv < 0)
