@@ -199,3 +199,10 @@ int qasm_parse_getopt_errf(char *err, size_t errlen, int argc, char *const argv[
                                optopt);
     return qasm_parse_errf(err, errlen, "%s: invalid option -- '%c'", prog, optopt);
 }
+
+void qasm_parse_files_add(struct qasm_parse_files *f, int kind, const char *path)
+{
+    int i = f->n < QASM_PARSE_MAX_FILES ? f->n++ : QASM_PARSE_MAX_FILES - 1;
+    f->path[i] = path;
+    f->kind[i] = kind;
+}

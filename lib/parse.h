@@ -60,6 +60,22 @@ int qasm_parse_flag_u64(uint64_t *v, const char *name, const char *s, uint64_t m
 int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * The files an option parser's flags name (key files, passwords): read by
+ * the program after the parse, in the order the flags came, so the first
+ * unreadable one is the error, as when each was read at its flag. Up to
+ * QASM_PARSE_MAX_FILES are kept; more replace the last.
+ */
+#define QASM_PARSE_MAX_FILES 8
+struct qasm_parse_files {
+    const char *path[QASM_PARSE_MAX_FILES];
+    int kind[QASM_PARSE_MAX_FILES];  /* the caller's: which flag named it */
+    int n;
+};
+
+/* qasm_parse_files_add records |path| for flag |kind|. */
+void qasm_parse_files_add(struct qasm_parse_files *f, int kind, const char *path);
+
 struct option;
 
 /*

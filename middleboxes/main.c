@@ -292,8 +292,11 @@ int main(int argc, char **argv)
     }
     /* The key file is read where the flag was: its error comes before any later one. */
     char kerr[512];
-    if (o.tracker_key && qasm_keyfile_load(&tracker_key, o.tracker_key, kerr, sizeof(kerr)) < 0)
-        rv = qasm_parse_errf(err, sizeof(err), "--tracker-key %s (see --help)", kerr);
+    for (int i = 0; i < o.tracker_keys.n; i++)
+        if (qasm_keyfile_load(&tracker_key, o.tracker_keys.path[i], kerr, sizeof(kerr)) < 0) {
+            rv = qasm_parse_errf(err, sizeof(err), "--tracker-key %s (see --help)", kerr);
+            break;
+        }
     if (rv < 0) {
         fprintf(stderr, "qasm-mbox: %s\n", err);
         return 2;

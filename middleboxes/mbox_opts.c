@@ -157,7 +157,7 @@ static int mbox_opt(struct qasm_mbox_opts *o, int c, int idx, const char *a, cha
     case OPT_TRACKER:
         o->have_tracker = 1;
         return parse_addr(&o->tracker, "tracker", a, err, errlen);
-    case OPT_TRACKER_KEY: o->tracker_key = a; return 0;
+    case OPT_TRACKER_KEY: qasm_parse_files_add(&o->tracker_keys, c, a); return 0;
     case OPT_TRACKER_KEEPALIVE: {
         qasm_duration d;
         if (qasm_duration_parse(&d, a) < 0 || d < QASM_MS || d > 3600 * QASM_SEC)

@@ -12,6 +12,7 @@
 #include "addr.h"
 #include "mbox.h"
 #include "mbox_flags.h"
+#include "parse.h"
 
 struct qasm_mbox_opts {
     enum qasm_mbox_function function;  /* argv[1]: nat, ratelimit or lb */
@@ -19,7 +20,7 @@ struct qasm_mbox_opts {
     const char *mode_s;
     int have_listen, have_upstream, have_tracker;
     struct qasm_addr listen, upstream, tracker;
-    const char *tracker_key;           /* --tracker-key FILE (the last one), NULL: none */
+    struct qasm_parse_files tracker_keys; /* --tracker-key FILE, in order (the caller loads) */
     double keepalive;                  /* --tracker-keepalive in s; 0 = the session's default */
     const char *stats_path;            /* --stats-json */
     size_t stats_entries;              /* --stats-entries (0) */

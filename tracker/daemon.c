@@ -1222,14 +1222,14 @@ static int read_store_auth(const char *path, const char **user, const char **pas
 static int load_files(struct qasm_tracker_opts *o, const char **user, const char **pass)
 {
     char err[512];
-    for (int i = 0; i < 2; i++) {
-        int key = (i == 0) == (o->key_first != 0);
-        if (key && o->key_path &&
-            qasm_keyfile_load(&o->access.key, o->key_path, err, sizeof(err)) < 0) {
+    for (int i = 0; i < o->files.n; i++) {
+        const char *path = o->files.path[i];
+        if (o->files.kind[i] == 'K' &&
+            qasm_keyfile_load(&o->access.key, path, err, sizeof(err)) < 0) {
             fprintf(stderr, "qasm-tracker: --key %s\n", err);
             return -1;
         }
-        if (!key && o->auth_path && read_store_auth(o->auth_path, user, pass) < 0)
+        if (o->files.kind[i] == 'a' && read_store_auth(path, user, pass) < 0)
             return -1;
     }
     return 0;

@@ -203,8 +203,10 @@ static int opt_other(struct qasm_tracker_opts *o, int c, const char *a, char *er
         else
             return bad_value(err, errlen, "--trust", a);
         return 0;
-    case 'K': o->key_path = a; o->key_first = !o->auth_path; return 0;
-    case 'a': o->auth_path = a; o->key_first = o->key_path != NULL; return 0;
+    case 'K':
+    case 'a':
+        qasm_parse_files_add(&o->files, c, a);
+        return 0;
     case 'A':
         if (qasm_access_allow_add(&o->access, a) < 0)
             return bad_value(err, errlen, "--allow", a);
@@ -259,7 +261,10 @@ int qasm_tracker_opts_parse(int argc, char **argv, struct qasm_tracker_opts *o, 
     }
     if (optind < argc)
         return qasm_parse_errf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
-    if (o->access.trust == QASM_TRUST_MAC && !o->key_path)
+    int have_key = 0;
+    for (int i = 0; i < o->files.n; i++)
+        have_key |= o->files.kind[i] == 'K';
+    if (o->access.trust == QASM_TRUST_MAC && !have_key)
         return qasm_parse_errf(err, errlen, "--trust mac needs --key FILE");
     return 0;
 }

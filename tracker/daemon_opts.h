@@ -13,6 +13,7 @@
 #include "addr.h"
 #include "clock.h"
 #include "limits.h"
+#include "parse.h"
 #include "store.h"
 
 #define QASM_TRACKER_MAX_LISTEN 8
@@ -22,14 +23,12 @@ struct qasm_tracker_opts {
     int nlisten;
     struct qasm_store_config cfg;  /* --ttl, --close-linger, then the bounds and trust */
     struct qasm_limits lim;        /* --max-*, --reserved-sessions (AUTO: from the budget) */
-    struct qasm_access access;     /* --trust, --allow (the key: the caller loads key_path) */
+    struct qasm_access access;     /* --trust, --allow (the key: the caller loads it) */
     qasm_duration max_wait, session_idle, store_timeout;
     int evict;                     /* --at-max-conns evict (1) | refuse (0) */
     const char *store_spec;        /* --store ("memory") */
     int log_level;                 /* --log-level (QASM_LOG_INFO) */
-    /* Files the caller reads, in the order the flags came (the last of each kind). */
-    const char *key_path, *auth_path;
-    int key_first;                 /* --key came before --store-auth */
+    struct qasm_parse_files files; /* --key ('K') and --store-auth ('a') files, in order */
 };
 
 #define QASM_TRACKER_HELP 1          /* --help: the usage on stdout, exit 0 */

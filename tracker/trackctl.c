@@ -530,10 +530,11 @@ int main(int argc, char **argv)
     qasm_trackctl_usage(usage, sizeof(usage));
     /* The key file is read where the flag was (the parse stops at the first error or
      * --help): its error comes before anything that follows it. */
-    if (o.key_path && qasm_keyfile_load(&o.key, o.key_path, err, sizeof(err)) < 0) {
-        fprintf(stderr, "qasm-trackctl: --key %s\n", err);
-        return EXIT_USAGE;
-    }
+    for (int i = 0; i < o.keys.n; i++)
+        if (qasm_keyfile_load(&o.key, o.keys.path[i], err, sizeof(err)) < 0) {
+            fprintf(stderr, "qasm-trackctl: --key %s\n", err);
+            return EXIT_USAGE;
+        }
     if (rv == QASM_TRACKCTL_HELP) {
         fputs(usage, stdout);
         return 0;

@@ -132,7 +132,7 @@ static int opt_session(struct qasm_trackctl_opts *o, int ch, const char *a, char
         o->wait_ms = (uint32_t)v;
         return 0;
     case 'k':
-        o->key_path = a;
+        qasm_parse_files_add(&o->keys, 'k', a);
         return 0;
     }
     return 1;

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "cid.h"
 #include "clock.h"
+#include "parse.h"
 #include "proto.h"
 
 enum qasm_trackctl_cmd {
@@ -43,7 +44,7 @@ struct qasm_trackctl_opts {
     uint8_t secret[QASM_PROTO_SECRET_LEN];
     int secret_set;
     struct qasm_auth_key key; /* --key: sessions prove it, reports carry a key MAC (the caller loads it) */
-    const char *key_path;     /* --key FILE (the last one), NULL: none */
+    struct qasm_parse_files keys; /* --key FILE, in order (the caller loads them) */
     enum qasm_trackctl_cmd cmd;
     const char *arg;          /* the command's argument (query, watch, keygen), or NULL */
 };

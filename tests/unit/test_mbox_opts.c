@@ -31,7 +31,7 @@ static void test_good(void **state)
     assert_int_equal(o.upstream.port, 2);
     assert_int_equal(o.log_level, QASM_LOG_INFO);
     assert_int_equal(o.io_packet, 0);
-    assert_null(o.tracker_key);
+    assert_int_equal(o.tracker_keys.n, 0);
     assert_int_equal(parse("lb --mode reactive --listen 127.0.0.1:1 --backend 127.0.0.1:2 "
                            "--backend 127.0.0.1:3 --tracker 127.0.0.1:4 --tracker-key k "
                            "--tracker-keepalive 2s --stats-json s --stats-entries 5 "
@@ -40,7 +40,7 @@ static void test_good(void **state)
     assert_int_equal(o.function, QASM_MBOX_LB);
     assert_int_equal(o.mode, QASM_MBOX_REACTIVE);
     assert_int_equal(o.fl.nbackends, 2);
-    assert_string_equal(o.tracker_key, "k");
+    assert_string_equal(o.tracker_keys.path[0], "k");
     assert_true(o.keepalive == 2.0);
     assert_string_equal(o.stats_path, "s");
     assert_int_equal(o.stats_entries, 5);

@@ -29,7 +29,7 @@ static void test_good(void **state)
     assert_int_equal(o.tracker.port, 4790);
     assert_int_equal(o.timeout, 5 * QASM_SEC);
     assert_int_equal(o.timeout_set, 0);
-    assert_null(o.key_path);
+    assert_int_equal(o.keys.n, 0);
     assert_int_equal(parse("--tracker [::1]:5 --json --timeout 2s --key k query 0102 --server "
                            "127.0.0.1:1 --wait 100"), 0);
     assert_int_equal(o.cmd, QASM_TRACKCTL_QUERY);
@@ -38,7 +38,8 @@ static void test_good(void **state)
     assert_int_equal(o.json, 1);
     assert_int_equal(o.timeout, 2 * QASM_SEC);
     assert_int_equal(o.timeout_set, 1);
-    assert_string_equal(o.key_path, "k");
+    assert_int_equal(o.keys.n, 1);
+    assert_string_equal(o.keys.path[0], "k");
     assert_int_equal(o.server.port, 1);
     assert_int_equal(o.wait_ms, 100);
     assert_int_equal(parse("watch --count 3"), 0);

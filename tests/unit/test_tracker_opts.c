@@ -50,9 +50,11 @@ static void test_good(void **state)
     assert_int_equal(o.lim.max_conns, 10);
     assert_int_equal(o.lim.max_per_ip, 2);
     assert_int_equal(o.access.trust, QASM_TRUST_MAC);
-    assert_string_equal(o.key_path, "k");
-    assert_string_equal(o.auth_path, "a");
-    assert_int_equal(o.key_first, 1);
+    assert_int_equal(o.files.n, 2);
+    assert_string_equal(o.files.path[0], "k");
+    assert_int_equal(o.files.kind[0], 'K');
+    assert_string_equal(o.files.path[1], "a");
+    assert_int_equal(o.files.kind[1], 'a');
     assert_int_equal(o.access.nallow, 1);
     assert_int_equal(o.max_wait, 2 * QASM_SEC);
     assert_int_equal(o.lim.max_subs, 3);
@@ -69,7 +71,12 @@ static void test_good(void **state)
     assert_int_equal(qasm_tracker_opts_finish(&o, 0, err, sizeof(err)), 0);
     assert_int_equal(o.cfg.evict, 0);
     assert_int_equal(parse("--store-auth a --key k"), 0);
-    assert_int_equal(o.key_first, 0);
+    assert_int_equal(o.files.kind[0], 'a');
+    assert_int_equal(o.files.kind[1], 'K');
+    assert_int_equal(parse("--key 1 --key 2 --key 3 --key 4 --key 5 --key 6 --key 7 --key 8 "
+                           "--key 9 --store-auth 10"), 0);
+    assert_int_equal(o.files.n, QASM_PARSE_MAX_FILES);
+    assert_string_equal(o.files.path[QASM_PARSE_MAX_FILES - 1], "10");
 }
 
 static void test_help(void **state)
