@@ -17,7 +17,6 @@
  * so it runs with at most 30000 connections.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <linux/perf_event.h>
 #include <malloc.h>
 #include <stdio.h>

@@ -5,11 +5,9 @@
  * SIGUSR1; clean exit on SIGTERM / SIGINT.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

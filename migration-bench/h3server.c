@@ -13,10 +13,8 @@
  * way they never meet a stateless reset. An idle timeout frees at once.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

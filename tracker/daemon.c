@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <ev.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>

@@ -5,7 +5,6 @@
  * default, --json for scripts. Protocol: docs/PROTOCOL.md.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
