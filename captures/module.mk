@@ -8,11 +8,11 @@ CAPTURE_CORE_SRCS := captures/linktype.c captures/replay.c captures/events.c tra
 $(O)/obj/captures/replay.o: CFLAGS += -Itracker/core -Itracker
 
 PROGS += qasm-replay
-qasm-replay_SRCS = captures/replay_main.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
+qasm-replay_SRCS = captures/replay_main.c captures/replay_opts.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
 qasm-replay_LIBS = $(PCAP_LIBS)
 
 PROGS += qasm-capture
-qasm-capture_SRCS := captures/capture_main.c
+qasm-capture_SRCS := captures/capture_main.c captures/capture_opts.c
 qasm-capture_LIBS = $(PCAP_LIBS)
 
 # Deterministic synthetic captures for the corpus (captures/regen-corpus.sh).
@@ -38,3 +38,11 @@ fuzz_replay_CFLAGS := -Itracker/core -Itracker
 UNIT_TESTS += test_replay
 test_replay_SRCS = tests/unit/test_replay.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
 test_replay_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_capture_opts
+test_capture_opts_SRCS := tests/unit/test_capture_opts.c captures/capture_opts.c
+test_capture_opts_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_replay_opts
+test_replay_opts_SRCS = tests/unit/test_replay_opts.c captures/replay_opts.c $(MBOX_CORE_SRCS)
+test_replay_opts_LIBS = $(CMOCKA_LIBS)

@@ -7,10 +7,8 @@
  *               [--tracker-events FILE]
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,65 +23,8 @@
 #include "../middleboxes/mbox.h"
 #include "../middleboxes/mbox_flags.h"
 #include "replay.h"
+#include "replay_opts.h"
 #include "../tracker/store.h"
-
-static const char usage_text[] =
-    "usage: qasm-replay FILE... --function nat|ratelimit|lb --mode default|reactive|proactive\n"
-    "                   [options]\n"
-    "Replays pcap/pcapng captures through a QASM middlebox core on the capture's own clock\n"
-    "and prints what the middlebox did. Agent reports (tracker protocol datagrams) found in\n"
-    "the capture feed an embedded tracker, so the aware modes replay faithfully.\n"
-    "\n"
-    "  --function F            nat, ratelimit or lb (required)\n"
-    "  --mode M                default, reactive or proactive (required)\n"
-    "  --json                  print one JSON object instead of the text summary\n"
-    "  --write OUT.pcap        write the forwarded packets, translated (raw IP link type)\n"
-    "  --tracker-events FILE   agent reports as JSON lines (see docs/CAPTURES.md)\n"
-    "  --no-capture-reports    ignore the agent reports found in the capture\n"
-    "  --trust-any             accept reports whose client IP is not the datagram's source\n"
-    "  --pad-truncated         use frames cut by the snap length whose headers were\n"
-    "                          captured (missing payload bytes read as zeros)\n"
-    "  --tracker-rtt T         round trip between middlebox and tracker (default 0: the\n"
-    "                          tracker answers at once)\n"
-    "  --server HOST:PORT      a server address (repeatable); default: learned from client\n"
-    "                          Initials and REPORT_OPEN\n"
-    " function flags (as in qasm-mbox):\n"
-    "  --public IP             nat: public IP (default 127.0.0.1, ::1 for IPv6 servers)\n"
-    "  --ports LO-HI           nat: public port pool (default 40000-40063)\n"
-    "  --udp-timeout T         idle timeout before traffic flowed both ways (default 30s)\n"
-    "  --udp-stream-timeout T  idle timeout after (default 120s)\n"
-    "  --rate R --burst N      ratelimit: tokens per second and bucket depth (default 5, 5)\n"
-    "  --bytes                 ratelimit: count bytes instead of packets\n"
-    "  --backend HOST:PORT     lb: a backend (repeatable, at least one)\n"
-    "  --hold T                aware modes: the tracker's wait for a held packet (default 2ms)\n"
-    "  --hold-ceiling T        longest a held packet waits for the answer (default 100ms)\n"
-    "  --hold-max N --hold-per-dcid N --cache-ttl T --query-timeout T --max-entries N --seed N\n"
-    "  --fallback-per-conn N   as qasm-mbox (docs/MIDDLEBOXES.md; max-entries default 65536)\n"
-    "  --help                  this text\n"
-    "Exit status: 0 ok, 1 unreadable input (also a read error part-way through a\n"
-    "file: the summary covers the packets before it), 2 bad usage.\n";
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("qasm-replay: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs(" (see --help)\n", stderr);
-    exit(2);
-}
-
-static qasm_duration parse_dur(const char *name, const char *s)
-{
-    qasm_duration d;
-    if (qasm_duration_parse(&d, s) < 0)
-        fail("--%s: expected a duration like 2ms or 30s, got '%s'", name, s);
-    return d;
-}
-
-
 
 /* ---- JSON output (one object, nested objects and arrays) ---- */
 
@@ -389,93 +330,13 @@ static void out_cb(void *ud, qasm_tstamp t, const uint8_t *ip, size_t len)
     pcap_dump((u_char *)w->d, &h, ip);
 }
 
-int main(int argc, char **argv)
+/* Opens every capture first: a bad file is an error before any output. 0, or -1 (said). */
+static int open_captures(const struct qasm_replay_opts *o, pcap_t **caps, const char **link)
 {
-    enum {
-        OPT_FUNCTION = 256, OPT_MODE, OPT_JSON, OPT_WRITE, OPT_EVENTS, OPT_NO_REPORTS,
-        OPT_TRUST_ANY, OPT_SERVER, OPT_FN_FLAG, OPT_RTT, OPT_PAD, OPT_HELP
-    };
-    static const struct option opts[] = {
-        { "function", required_argument, NULL, OPT_FUNCTION },
-        { "mode", required_argument, NULL, OPT_MODE },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "write", required_argument, NULL, OPT_WRITE },
-        { "tracker-events", required_argument, NULL, OPT_EVENTS },
-        { "no-capture-reports", no_argument, NULL, OPT_NO_REPORTS },
-        { "trust-any", no_argument, NULL, OPT_TRUST_ANY },
-        { "server", required_argument, NULL, OPT_SERVER },
-        QASM_MBOX_FLAG_OPTIONS(OPT_FN_FLAG),
-        { "tracker-rtt", required_argument, NULL, OPT_RTT },
-        { "pad-truncated", no_argument, NULL, OPT_PAD },
-        { "help", no_argument, NULL, OPT_HELP },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *fn_s = NULL, *mode_s = NULL, *write_path = NULL, *events_path = NULL;
-    int json = 0;
-    static struct qasm_replay_config rc;
-    static struct qasm_mbox_flags fl;
-    char flag_err[256];
-
-    rc.capture_reports = 1;
-    opterr = 0;
-    int c, idx = -1;
-    while ((c = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
-        switch (c) {
-        case OPT_FUNCTION: fn_s = optarg; break;
-        case OPT_MODE: mode_s = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case OPT_WRITE: write_path = optarg; break;
-        case OPT_EVENTS: events_path = optarg; break;
-        case OPT_NO_REPORTS: rc.capture_reports = 0; break;
-        case OPT_TRUST_ANY: rc.trust_any = 1; break;
-        case OPT_SERVER:
-            if (rc.nservers == QASM_REPLAY_MAX_SERVERS)
-                fail("--server: at most %d servers", QASM_REPLAY_MAX_SERVERS);
-            if (qasm_addr_parse(&rc.servers[rc.nservers++], optarg) < 0)
-                fail("--server: expected HOST:PORT or [V6]:PORT, got '%s'", optarg);
-            break;
-        case OPT_FN_FLAG:
-            if (qasm_mbox_flags_take(&fl, opts[idx].name, optarg, flag_err, sizeof(flag_err)) < 0)
-                fail("%s", flag_err);
-            break;
-        case OPT_RTT: rc.tracker_rtt = parse_dur("tracker-rtt", optarg); break;
-        case OPT_PAD: rc.pad_truncated = 1; break;
-        case OPT_HELP:
-        case 'h':
-            fputs(usage_text, stdout);
-            return 0;
-        case ':':
-            fail("option %s needs a value", argv[optind - 1]);
-        default:
-            fail("unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc)
-        fail("no capture file given");
-    if (!fn_s)
-        fail("--function is required (nat, ratelimit or lb)");
-    if (!mode_s)
-        fail("--mode is required (default, reactive or proactive)");
-    enum qasm_mbox_function fn;
-    enum qasm_mbox_mode mode;
-    if (qasm_mbox_function_parse(&fn, fn_s) < 0)
-        fail("--function: expected nat, ratelimit or lb, got '%s'", fn_s);
-    if (qasm_mbox_mode_parse(&mode, mode_s) < 0)
-        fail("--mode: expected default, reactive or proactive, got '%s'", mode_s);
-    struct qasm_mbox_config *cfg = &rc.mbox;
-    qasm_mbox_config_init(cfg, fn, mode);
-    if (qasm_mbox_flags_apply(&fl, cfg, flag_err, sizeof(flag_err)) < 0)
-        fail("%s", flag_err);
-
-    /* Open every capture first: a bad file is an error before any output. */
-    int nfiles = argc - optind;
-    pcap_t **caps = calloc((size_t)nfiles, sizeof(*caps));
-    if (!caps)
-        return 1;
-    const char *link = NULL;
-    for (int i = 0; i < nfiles; i++) {
+    *link = NULL;
+    for (int i = 0; i < o->nfiles; i++) {
         char err[PCAP_ERRBUF_SIZE];
-        const char *path = argv[optind + i];
+        const char *path = o->files[i];
         caps[i] = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, err);
         if (!caps[i]) {
             /* libpcap's message may already name the file */
@@ -483,58 +344,46 @@ int main(int argc, char **argv)
                 fprintf(stderr, "qasm-replay: %s\n", err);
             else
                 fprintf(stderr, "qasm-replay: %s: %s\n", path, err);
-            return 1;
+            return -1;
         }
         int dlt = pcap_datalink(caps[i]);
         if (!qasm_link_supported(dlt)) {
             fprintf(stderr, "qasm-replay: %s: unsupported link type %d (%s)\n", path, dlt,
                     pcap_datalink_val_to_name(dlt) ? pcap_datalink_val_to_name(dlt) : "?");
-            return 1;
+            return -1;
         }
         const char *name = qasm_link_name(dlt);
-        link = !link || strcmp(link, name) == 0 ? name : "mixed";
+        *link = !*link || strcmp(*link, name) == 0 ? name : "mixed";
     }
+    return 0;
+}
 
-    /* A NAT in front of IPv6 servers gets an IPv6 public address unless told otherwise. */
-    if (fn == QASM_MBOX_NAT && !fl.public_ip && rc.nservers && rc.servers[0].family == AF_INET6)
-        qasm_addr_parse_ip(&cfg->nat_public, "::1", 0);
-
-    struct qasm_events *ev = NULL;
-    if (events_path) {
-        char err[256];
-        if (qasm_events_load(&ev, events_path, err, sizeof(err)) < 0) {
-            fprintf(stderr, "qasm-replay: %s: %s\n", events_path, err);
-            return 1;
-        }
+/* --write: a raw-IP pcap writer for the forwarded packets. 0, or -1 (said). */
+static int open_writer(struct writer *w, const char *path)
+{
+    w->dead = pcap_open_dead_with_tstamp_precision(DLT_RAW, 65535, PCAP_TSTAMP_PRECISION_MICRO);
+    w->d = w->dead ? pcap_dump_open(w->dead, path) : NULL;
+    if (!w->d) {
+        const char *why = w->dead ? pcap_geterr(w->dead) : "cannot open";
+        if (strstr(why, path))
+            fprintf(stderr, "qasm-replay: %s\n", why);
+        else
+            fprintf(stderr, "qasm-replay: %s: %s\n", path, why);
+        return -1;
     }
+    return 0;
+}
 
-    struct writer w = { 0 };
-    if (write_path) {
-        w.dead = pcap_open_dead_with_tstamp_precision(DLT_RAW, 65535, PCAP_TSTAMP_PRECISION_MICRO);
-        w.d = w.dead ? pcap_dump_open(w.dead, write_path) : NULL;
-        if (!w.d) {
-            const char *why = w.dead ? pcap_geterr(w.dead) : "cannot open";
-            if (strstr(why, write_path))
-                fprintf(stderr, "qasm-replay: %s\n", why);
-            else
-                fprintf(stderr, "qasm-replay: %s: %s\n", write_path, why);
-            return 1;
-        }
-        rc.out = out_cb;
-        rc.out_ud = &w;
-    }
-
-    struct qasm_replay *r;
-    int rv = qasm_replay_new(&r, &rc);
-    if (rv < 0) {
-        fprintf(stderr, "qasm-replay: invalid configuration for %s/%s: %s\n", fn_s, mode_s,
-                strerror(-rv));
-        return 2;
-    }
-
+/* Every frame of every file through the replay, the events in time order between them.
+ * Returns 1 when a file could not be read to its end (said), else 0. */
+static int replay_files(struct qasm_replay *r, const struct qasm_replay_opts *o, pcap_t **caps,
+                        struct qasm_events *ev)
+{
     size_t next_ev = 0;
     int read_failed = 0;
-    for (int i = 0; i < nfiles; i++) {
+    const struct qasm_proto_msg *m;
+    qasm_tstamp et;
+    for (int i = 0; i < o->nfiles; i++) {
         int dlt = pcap_datalink(caps[i]);
         struct pcap_pkthdr *h;
         const u_char *data;
@@ -543,8 +392,6 @@ int main(int argc, char **argv)
         while ((prv = pcap_next_ex(caps[i], &h, &data)) == 1) {
             nread++;
             qasm_tstamp t = (qasm_tstamp)h->ts.tv_sec * QASM_SEC + (qasm_tstamp)h->ts.tv_usec;
-            const struct qasm_proto_msg *m;
-            qasm_tstamp et;
             while (ev && qasm_events_get(ev, next_ev, &et, &m) == 0 && et <= t) {
                 qasm_replay_event(r, et, m);
                 next_ev++;
@@ -555,27 +402,61 @@ int main(int argc, char **argv)
          * is not a clean result: exit 1 and say where it broke. */
         if (prv == -1) {
             fprintf(stderr, "qasm-replay: %s: read error at packet %" PRIu64 " (after %" PRIu64
-                    " good packets): %s\n", argv[optind + i], nread + 1, nread,
+                    " good packets): %s\n", o->files[i], nread + 1, nread,
                     pcap_geterr(caps[i]));
             read_failed = 1;
         }
         pcap_close(caps[i]);
     }
-    {
-        const struct qasm_proto_msg *m;
-        qasm_tstamp et;
-        while (ev && qasm_events_get(ev, next_ev, &et, &m) == 0) {
-            qasm_replay_event(r, et, m);
-            next_ev++;
-        }
+    while (ev && qasm_events_get(ev, next_ev, &et, &m) == 0) {
+        qasm_replay_event(r, et, m);
+        next_ev++;
     }
     qasm_replay_finish(r);
+    return read_failed;
+}
 
-    if (json)
-        print_json(r, cfg, link);
+int main(int argc, char **argv)
+{
+    static struct qasm_replay_opts o;  /* the replay's config points into it */
+    char err[512];
+    int rv = qasm_replay_opts_parse(argc, argv, &o, err, sizeof(err));
+    if (rv == 1) {
+        fputs(qasm_replay_usage(), stdout);
+        return 0;
+    }
+    if (rv < 0) {
+        fprintf(stderr, "qasm-replay: %s\n", err);
+        return 2;
+    }
+    const char *link;
+    pcap_t **caps = calloc((size_t)o.nfiles, sizeof(*caps));
+    if (!caps || open_captures(&o, caps, &link) < 0)
+        return 1;
+    struct qasm_events *ev = NULL;
+    if (o.events_path && qasm_events_load(&ev, o.events_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "qasm-replay: %s: %s\n", o.events_path, err);
+        return 1;
+    }
+    struct writer w = { 0 };
+    if (o.write_path) {
+        if (open_writer(&w, o.write_path) < 0)
+            return 1;
+        o.rc.out = out_cb;
+        o.rc.out_ud = &w;
+    }
+    struct qasm_replay *r;
+    rv = qasm_replay_new(&r, &o.rc);
+    if (rv < 0) {
+        fprintf(stderr, "qasm-replay: invalid configuration for %s/%s: %s\n", o.fn_s, o.mode_s,
+                strerror(-rv));
+        return 2;
+    }
+    int read_failed = replay_files(r, &o, caps, ev);
+    if (o.json)
+        print_json(r, &o.rc.mbox, link);
     else
-        print_text(r, cfg, link);
-
+        print_text(r, &o.rc.mbox, link);
     if (w.d) {
         pcap_dump_close(w.d);
         pcap_close(w.dead);

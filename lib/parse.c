@@ -4,11 +4,13 @@
 #include "parse.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /*
  * Reads the leading digits of s[0..len) into *v; *used = how many it read.
@@ -135,4 +137,72 @@ int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+/* The long option |el| ("--name[=value]") names: its index, -1 if none, -2 if ambiguous
+ * (|amb| gets glibc's list of possibilities: the first match, then each later one
+ * that differs from it). */
+static int getopt_find(const char *el, const struct option *lo, char *amb, size_t amblen)
+{
+    const char *name = el + 2, *eq = strchr(name, '=');
+    size_t nl = eq ? (size_t)(eq - name) : strlen(name), used = 0;
+    int found = -1, ambiguous = 0;
+    for (int i = 0; lo[i].name; i++)
+        if (strlen(lo[i].name) == nl && strncmp(lo[i].name, name, nl) == 0)
+            return i;
+    amb[0] = 0;
+    for (int i = 0; lo[i].name; i++) {
+        if (strncmp(lo[i].name, name, nl) != 0)
+            continue;
+        if (found < 0) {
+            found = i;
+        } else if (lo[found].has_arg != lo[i].has_arg || lo[found].flag != lo[i].flag ||
+                   lo[found].val != lo[i].val) {
+            if (!ambiguous)
+                used += (size_t)snprintf(amb + used, amblen - used, " '--%s'", lo[found].name);
+            ambiguous = 1;
+            if (used < amblen)
+                used += (size_t)snprintf(amb + used, amblen - used, " '--%s'", lo[i].name);
+        }
+        if (used >= amblen)
+            used = amblen - 1;
+    }
+    return ambiguous ? -2 : found;
+}
+
+int qasm_parse_getopt_errf(char *err, size_t errlen, int argc, char *const argv[],
+                           const char *shortopts, const struct option *longopts)
+{
+    const char *prog = argv[0];
+    const char *el = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    char amb[512];
+    if (strncmp(el, "--", 2) == 0 && el[2]) {
+        int i = getopt_find(el, longopts, amb, sizeof(amb));
+        if (i == -2)
+            return qasm_parse_errf(err, errlen, "%s: option '%s' is ambiguous; possibilities:%s",
+                                   prog, el, amb);
+        if (i == -1 && optopt == 0)
+            return qasm_parse_errf(err, errlen, "%s: unrecognized option '%s'", prog, el);
+        /* consumed whole: a value where none is taken, or none left where one is needed */
+        if (i >= 0 && optopt == longopts[i].val && strchr(el, '=') &&
+            longopts[i].has_arg == no_argument)
+            return qasm_parse_errf(err, errlen, "%s: option '--%s' doesn't allow an argument",
+                                   prog, longopts[i].name);
+        if (i >= 0 && optopt == longopts[i].val && !strchr(el, '=') && optind == argc &&
+            longopts[i].has_arg == required_argument)
+            return qasm_parse_errf(err, errlen, "%s: option '--%s' requires an argument", prog,
+                                   longopts[i].name);
+    }
+    /* a short option: a letter it knows is one that lacked its argument */
+    if (optopt && optopt != ':' && strchr(shortopts, optopt))
+        return qasm_parse_errf(err, errlen, "%s: option requires an argument -- '%c'", prog,
+                               optopt);
+    return qasm_parse_errf(err, errlen, "%s: invalid option -- '%c'", prog, optopt);
+}
+
+void qasm_parse_files_add(struct qasm_parse_files *f, int kind, const char *path)
+{
+    int i = f->n < QASM_PARSE_MAX_FILES ? f->n++ : QASM_PARSE_MAX_FILES - 1;
+    f->path[i] = path;
+    f->kind[i] = kind;
 }

@@ -60,4 +60,35 @@ int qasm_parse_flag_u64(uint64_t *v, const char *name, const char *s, uint64_t m
 int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * The files an option parser's flags name (key files, passwords): read by
+ * the program after the parse, in the order the flags came, so the first
+ * unreadable one is the error, as when each was read at its flag. Up to
+ * QASM_PARSE_MAX_FILES are kept; more replace the last.
+ */
+#define QASM_PARSE_MAX_FILES 8
+struct qasm_parse_files {
+    const char *path[QASM_PARSE_MAX_FILES];
+    int kind[QASM_PARSE_MAX_FILES];  /* the caller's: which flag named it */
+    int n;
+};
+
+/* qasm_parse_files_add records |path| for flag |kind|. */
+void qasm_parse_files_add(struct qasm_parse_files *f, int kind, const char *path);
+
+struct option;
+
+/*
+ * qasm_parse_getopt_errf writes into |err| the message glibc's getopt_long
+ * prints itself when opterr is set ("PROG: unrecognized option '--x'",
+ * "... is ambiguous; possibilities: ...", "... doesn't allow an argument",
+ * "... requires an argument", "PROG: invalid option -- 'x'", "PROG: option
+ * requires an argument -- 'x'"), without the newline, for the '?' that
+ * getopt_long(argc, argv, |shortopts|, |longopts|) with opterr = 0 just
+ * returned; reads optind and optopt. Returns -1.
+ * It lets a parser that must not print keep a program's old messages.
+ */
+int qasm_parse_getopt_errf(char *err, size_t errlen, int argc, char *const argv[],
+                           const char *shortopts, const struct option *longopts);
+
 #endif

@@ -17,7 +17,6 @@
  * so it runs with at most 30000 connections.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <linux/perf_event.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -31,11 +30,12 @@
 #include "clock.h"
 #include "hash.h"
 #include "mbox.h"
+#include "mbox_bench_opts.h"
 #include "parse.h"
 
 #define CID_LEN 8
 #define SHORT_LEN 64
-#define NAT_MAX_CONNS 30000
+#define NAT_MAX_CONNS QASM_MBENCH_NAT_MAX_CONNS
 
 struct conn {
     uint8_t pkt[SHORT_LEN];  /* 1-RTT packet on the first address */
@@ -286,6 +286,38 @@ bench_update(struct qasm_mbox *m, struct qasm_mbox_pkt *pk, const struct conn *c
     return now;
 }
 
+/* The server's CID length, from one server Handshake (the core learns it). */
+static void teach_cid_len(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk, qasm_tstamp now)
+{
+    static uint8_t init[1200];
+    struct qasm_mbox_verdict v;
+    struct qasm_cid scid;
+    make_cid(&scid, 424242);
+    size_t off = 0;
+    init[off++] = 0xe3; /* Handshake */
+    init[off++] = 0;
+    init[off++] = 0;
+    init[off++] = 0;
+    init[off++] = 1;
+    init[off++] = CID_LEN;
+    memset(init + off, 0xcc, CID_LEN);
+    off += CID_LEN;
+    init[off++] = CID_LEN;
+    memcpy(init + off, scid.data, CID_LEN);
+    off += CID_LEN;
+    init[off++] = 0x40;
+    init[off++] = 40;
+    memset(init + off, 0, 40);
+    struct qasm_mbox_pkt sp = *pk;
+    sp.dir = QASM_MBOX_FROM_SERVER;
+    sp.flow.src = server;
+    make_addr(&sp.flow.dst, 0xffffff, 1);
+    sp.data = init;
+    sp.len = off + 40;
+    qasm_mbox_process(m, &sp, now, &v);
+    drain(m);
+}
+
 static int run(enum qasm_mbox_function fn, enum qasm_mbox_mode mode, struct conn *conns,
                size_t nconns, const uint32_t *order, size_t npackets, size_t nmig,
                struct result *res)
@@ -318,35 +350,7 @@ static int run(enum qasm_mbox_function fn, enum qasm_mbox_mode mode, struct conn
     pk.flow.proto = 17;
     pk.flow.dst = server;
 
-    /* The server's CID length, from one server Handshake. */
-    static uint8_t init[1200];
-    {
-        struct qasm_cid scid;
-        make_cid(&scid, 424242);
-        size_t off = 0;
-        init[off++] = 0xe3; /* Handshake */
-        init[off++] = 0;
-        init[off++] = 0;
-        init[off++] = 0;
-        init[off++] = 1;
-        init[off++] = CID_LEN;
-        memset(init + off, 0xcc, CID_LEN);
-        off += CID_LEN;
-        init[off++] = CID_LEN;
-        memcpy(init + off, scid.data, CID_LEN);
-        off += CID_LEN;
-        init[off++] = 0x40;
-        init[off++] = 40;
-        memset(init + off, 0, 40);
-        struct qasm_mbox_pkt sp = pk;
-        sp.dir = QASM_MBOX_FROM_SERVER;
-        sp.flow.src = server;
-        make_addr(&sp.flow.dst, 0xffffff, 1);
-        sp.data = init;
-        sp.len = off + 40;
-        qasm_mbox_process(m, &sp, now, &v);
-        drain(m);
-    }
+    teach_cid_len(m, &pk, now);
 
     /* new: every connection's Initial. */
     uint64_t t0 = cpu_ns();
@@ -422,170 +426,113 @@ static int run(enum qasm_mbox_function fn, enum qasm_mbox_mode mode, struct conn
     return 0;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: qasm-mbox-bench [--conns N] [--packets N] [--migrations N]\n"
-               "                       [--function nat|ratelimit|lb]... [--mode M]... [--quick]\n"
-               "Per-packet cost of the middlebox cores (no I/O): new entry, lookup, update\n"
-               "(migration), default vs reactive vs proactive in the same run.\n"
-               "  --conns N       tracked connections (default 1000000; the NAT at most %d)\n"
-               "  --packets N     steady-state packets per mode (default 5000000)\n"
-               "  --migrations N  migrations per mode (default 100000)\n"
-               "  --quick         100000 connections, 1000000 packets, 20000 migrations\n"
-               "  --mode M        only this mode (default, reactive, proactive; repeatable)\n"
-               "Times are CPU time of the bench thread. Instructions per packet (repeatable):\n"
-               "  valgrind --tool=callgrind --toggle-collect=bench_lookup qasm-mbox-bench ...\n",
-            NAT_MAX_CONNS);
-}
 
-static int parse_count(const char *s, size_t *out)
+
+/* One function's connections and packet order, then each mode's run and its row. 0, or -1
+ * (said) when a core cannot be set up. */
+static int bench_function(const struct qasm_mbench_opts *o, int fn, struct conn *conns,
+                          uint32_t *order)
 {
-    uint64_t v;
-    if (qasm_parse_u64(&v, s, 1, 100000000) < 0)
-        return -1;
-    *out = (size_t)v;
+    size_t nconns = o->nconns, npackets = o->npackets;
+    size_t n = fn == QASM_MBOX_NAT && nconns > NAT_MAX_CONNS ? NAT_MAX_CONNS : nconns;
+    size_t mig = o->nmig < n ? o->nmig : n;
+    for (size_t i = 0; i < n; i++) {
+        struct conn *c = &conns[i];
+        make_addr(&c->client, (uint32_t)i, 4433);
+        make_addr(&c->client2, (uint32_t)i, 4434);
+        make_cid(&c->odcid, i * 3);
+        make_cid(&c->dcid, i * 3 + 1);
+        make_cid(&c->dcid2, i * 3 + 2);
+        make_short(c->pkt, &c->dcid);
+        make_short(c->pkt2, &c->dcid2);
+    }
+    /* random connection order; the first |mig| entries are distinct (a permutation prefix) */
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i < npackets; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order[i] = (uint32_t)(i < n ? i : x % n);
+    }
+    for (size_t i = 0; i < (npackets < n ? npackets : n); i++) { /* shuffle the prefix */
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t j = i + x % ((npackets < n ? npackets : n) - i);
+        uint32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    if (mig > npackets)
+        mig = npackets;
+    struct result r[3];
+    for (int mode = 0; mode < 3; mode++) {
+        if (!o->modes[mode])
+            continue;
+        int rv = run((enum qasm_mbox_function)fn, (enum qasm_mbox_mode)mode, conns, n, order,
+                     npackets, mig, &r[mode]);
+        if (rv < 0) {
+            fprintf(stderr, "qasm-mbox-bench: core setup failed (%d)\n", rv);
+            return 1;
+        }
+        const struct result *d = o->modes[0] ? &r[0] : &r[mode];
+        printf("%-9s %-9s %8.1f %9.1f %9.1f %9.1f %7.2f %9.0f %9.0f %8.3f %9.3f %7.0f\n",
+               qasm_mbox_function_name((enum qasm_mbox_function)fn),
+               qasm_mbox_mode_name((enum qasm_mbox_mode)mode), r[mode].ns[0], r[mode].ns1,
+               r[mode].ns[1], r[mode].ns[2], 1e3 / r[mode].ns[1], r[mode].instr[1],
+               r[mode].instr[2],
+               r[mode].instr[1] > 0 && d->instr[1] > 0 ? r[mode].instr[1] / d->instr[1]
+                                                       : r[mode].ns[1] / d->ns[1],
+               r[mode].instr[2] > 0 && d->instr[2] > 0 ? r[mode].instr[2] / d->instr[2]
+                                                       : r[mode].ns[2] / d->ns[2],
+               r[mode].bytes_per_conn);
+        fflush(stdout);
+    }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    size_t nconns = 1000000, npackets = 5000000, nmig = 100000;
-    int fns[3] = {0, 0, 0}, anyfn = 0, modes[3] = {0, 0, 0}, anymode = 0;
-    static const struct option opts[] = {
-        {"conns", required_argument, NULL, 'c'},  {"packets", required_argument, NULL, 'p'},
-        {"migrations", required_argument, NULL, 'm'}, {"function", required_argument, NULL, 'f'},
-        {"quick", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-        {"mode", required_argument, NULL, 'M'},
-        {NULL, 0, NULL, 0}};
-    int o;
-    while ((o = getopt_long(argc, argv, "c:p:m:f:M:qh", opts, NULL)) != -1) {
-        enum qasm_mbox_function f;
-        enum qasm_mbox_mode md;
-        switch (o) {
-        case 'M':
-            if (qasm_mbox_mode_parse(&md, optarg) < 0) {
-                fprintf(stderr, "qasm-mbox-bench: unknown mode '%s'\n", optarg);
-                return 2;
-            }
-            modes[md] = anymode = 1;
-            break;
-        case 'c':
-        case 'p':
-        case 'm':
-            if (parse_count(optarg, o == 'c' ? &nconns : o == 'p' ? &npackets : &nmig) < 0) {
-                fprintf(stderr, "qasm-mbox-bench: bad number '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'f':
-            if (qasm_mbox_function_parse(&f, optarg) < 0) {
-                fprintf(stderr, "qasm-mbox-bench: unknown function '%s'\n", optarg);
-                return 2;
-            }
-            fns[f] = anyfn = 1;
-            break;
-        case 'q':
-            nconns = 100000;
-            npackets = 1000000;
-            nmig = 20000;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
+    struct qasm_mbench_opts o;
+    char err[512], usage[2048];
+    int rv = qasm_mbench_opts_parse(argc, argv, &o, err, sizeof(err));
+    qasm_mbench_usage(usage, sizeof(usage));
+    if (rv == QASM_MBENCH_HELP) {
+        fputs(usage, stdout);
+        return 0;
     }
-    if (optind != argc) {
-        fprintf(stderr, "qasm-mbox-bench: unexpected argument '%s'\n", argv[optind]);
+    if (rv == QASM_MBENCH_BAD_OPTION) {
+        fprintf(stderr, "%s\n%s", err, usage);
         return 2;
     }
-    if (!anyfn)
-        fns[0] = fns[1] = fns[2] = 1;
-    if (!anymode)
-        modes[0] = modes[1] = modes[2] = 1;
-    if (nmig > nconns)
-        nmig = nconns;
-
+    if (rv < 0) {
+        fprintf(stderr, "qasm-mbox-bench: %s\n", err);
+        return 2;
+    }
     qasm_addr_parse(&server, "192.0.2.1:443");
     for (int i = 0; i < 4; i++) {
         char s[32];
         snprintf(s, sizeof(s), "10.255.0.%d:4433", i + 1);
         qasm_addr_parse(&backends[i], s);
     }
-    struct conn *conns = calloc(nconns, sizeof(*conns));
-    uint32_t *order = malloc(npackets * sizeof(*order));
+    struct conn *conns = calloc(o.nconns, sizeof(*conns));
+    uint32_t *order = malloc(o.npackets * sizeof(*order));
     if (conns == NULL || order == NULL) {
         fprintf(stderr, "qasm-mbox-bench: out of memory\n");
         return 1;
     }
     perf_open();
     printf("# qasm-mbox-bench: %zu connections (NAT: %zu), %zu lookups, %zu migrations per mode\n",
-           nconns, nconns < NAT_MAX_CONNS ? nconns : (size_t)NAT_MAX_CONNS, npackets, nmig);
+           o.nconns, o.nconns < NAT_MAX_CONNS ? o.nconns : (size_t)NAT_MAX_CONNS, o.npackets,
+           o.nmig);
     printf("# instructions per packet: %s\n", perf_fd >= 0 ? "counted (perf_event_open)" :
                                                              "not available here");
     printf("%-9s %-9s %8s %9s %9s %9s %7s %9s %9s %8s %9s %7s\n", "function", "mode", "new_ns",
            "lookup1_ns", "lookup_ns", "update_ns", "Mpps", "instr_lk", "instr_upd", "ratio_lk",
            "ratio_upd", "B/conn");
-    for (int fn = 0; fn < 3; fn++) {
-        if (!fns[fn])
-            continue;
-        size_t n = fn == QASM_MBOX_NAT && nconns > NAT_MAX_CONNS ? NAT_MAX_CONNS : nconns;
-        size_t mig = nmig < n ? nmig : n;
-        for (size_t i = 0; i < n; i++) {
-            struct conn *c = &conns[i];
-            make_addr(&c->client, (uint32_t)i, 4433);
-            make_addr(&c->client2, (uint32_t)i, 4434);
-            make_cid(&c->odcid, i * 3);
-            make_cid(&c->dcid, i * 3 + 1);
-            make_cid(&c->dcid2, i * 3 + 2);
-            make_short(c->pkt, &c->dcid);
-            make_short(c->pkt2, &c->dcid2);
-        }
-        /* random connection order; the first |mig| entries are distinct (a permutation prefix) */
-        uint64_t x = 88172645463325252ULL;
-        for (size_t i = 0; i < npackets; i++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            order[i] = (uint32_t)(i < n ? i : x % n);
-        }
-        for (size_t i = 0; i < (npackets < n ? npackets : n); i++) { /* shuffle the prefix */
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            size_t j = i + x % ((npackets < n ? npackets : n) - i);
-            uint32_t t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
-        if (mig > npackets)
-            mig = npackets;
-        struct result r[3];
-        for (int mode = 0; mode < 3; mode++) {
-            if (!modes[mode])
-                continue;
-            int rv = run((enum qasm_mbox_function)fn, (enum qasm_mbox_mode)mode, conns, n, order,
-                         npackets, mig, &r[mode]);
-            if (rv < 0) {
-                fprintf(stderr, "qasm-mbox-bench: core setup failed (%d)\n", rv);
-                return 1;
-            }
-            const struct result *d = modes[0] ? &r[0] : &r[mode];
-            printf("%-9s %-9s %8.1f %9.1f %9.1f %9.1f %7.2f %9.0f %9.0f %8.3f %9.3f %7.0f\n",
-                   qasm_mbox_function_name((enum qasm_mbox_function)fn),
-                   qasm_mbox_mode_name((enum qasm_mbox_mode)mode), r[mode].ns[0], r[mode].ns1,
-                   r[mode].ns[1], r[mode].ns[2], 1e3 / r[mode].ns[1], r[mode].instr[1],
-                   r[mode].instr[2],
-                   r[mode].instr[1] > 0 && d->instr[1] > 0 ? r[mode].instr[1] / d->instr[1]
-                                                           : r[mode].ns[1] / d->ns[1],
-                   r[mode].instr[2] > 0 && d->instr[2] > 0 ? r[mode].instr[2] / d->instr[2]
-                                                           : r[mode].ns[2] / d->ns[2],
-                   r[mode].bytes_per_conn);
-            fflush(stdout);
-        }
-    }
+    for (int fn = 0; fn < 3; fn++)
+        if (o.fns[fn] && bench_function(&o, fn, conns, order) < 0)
+            return 1;
     free(conns);
     free(order);
     return 0;

@@ -4,6 +4,7 @@ PROGS += qasm-mbox
 qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/relay.c \
                  middleboxes/tracker_session.c middleboxes/tracker_link.c middleboxes/json.c \
                  middleboxes/packet_io.c middleboxes/packet_sort.c middleboxes/mbox_json.c \
+                 middleboxes/mbox_opts.c \
                  middleboxes/mbox_timer.c
 qasm-mbox_LIBS = $(LIBEV_LIBS)
 
@@ -41,7 +42,7 @@ FUZZ_TARGETS += fuzz_mbox
 fuzz_mbox_SRCS := tests/fuzz/fuzz_mbox.c $(MBOX_CORE_SRCS)
 
 PROGS += qasm-mbox-bench
-qasm-mbox-bench_SRCS := middleboxes/bench.c $(MBOX_CORE_SRCS)
+qasm-mbox-bench_SRCS := middleboxes/bench.c middleboxes/mbox_bench_opts.c $(MBOX_CORE_SRCS)
 INTEG_TESTS += tests/integration/mbox_flags.sh tests/integration/mbox_h3.sh
 # The tracker race lost on purpose (tracker stopped): held packets wait for the answer.
 INTEG_TESTS += tests/integration/mbox_race.sh
@@ -59,3 +60,11 @@ fuzz_packet_sort_SRCS := tests/fuzz/fuzz_packet_sort.c middleboxes/packet_sort.c
 UNIT_TESTS += test_mbox_flags
 test_mbox_flags_SRCS := tests/unit/test_mbox_flags.c $(MBOX_CORE_SRCS)
 test_mbox_flags_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_mbox_opts
+test_mbox_opts_SRCS := tests/unit/test_mbox_opts.c middleboxes/mbox_opts.c $(MBOX_CORE_SRCS)
+test_mbox_opts_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_mbench_opts
+test_mbench_opts_SRCS := tests/unit/test_mbench_opts.c middleboxes/mbox_bench_opts.c $(MBOX_CORE_SRCS)
+test_mbench_opts_LIBS = $(CMOCKA_LIBS)

@@ -669,47 +669,41 @@ static void warn_forwarding(void)
     }
 }
 
-int qasm_pio_main(const struct qasm_pio_options *o)
+/* The NAT's public address from --outside, the core; 0, or the exit status (said). */
+static int pio_core(struct pio *p, const struct qasm_pio_options *o)
 {
-    struct pio *p = calloc(1, sizeof(*p));
-    int status = 1, rv;
-    if (!p)
-        return 1;
-    p->o = *o;
-    p->raw4 = p->raw6 = -1;
-    p->ifs[0].fd = p->ifs[1].fd = -1;
-    if (p->o.max_packet == 0)
-        p->o.max_packet = 4096;
     if (p->o.cfg.function == QASM_MBOX_LB && !p->o.have_vip) {
         fprintf(stderr, "qasm-mbox: the lb needs its VIP (--listen IP:PORT)\n");
-        free(p);
         return 2;
     }
     if (p->o.cfg.function == QASM_MBOX_NAT && !p->o.have_public) {
         if (if_nametoindex(o->outside) == 0) {
             fprintf(stderr, "qasm-mbox: no interface '%s' in this network namespace\n",
                     o->outside);
-            free(p);
             return 1;
         }
         if (if_public_addr(o->outside, &p->o.cfg.nat_public) < 0) {
             fprintf(stderr, "qasm-mbox: interface %s has no address for the NAT (give "
                             "--public IP)\n", o->outside);
-            free(p);
             return 1;
         }
     }
-    rv = qasm_mbox_new(&p->m, &p->o.cfg);
+    int rv = qasm_mbox_new(&p->m, &p->o.cfg);
     if (rv < 0) {
         fprintf(stderr, "qasm-mbox: invalid configuration: %s\n", strerror(-rv));
-        free(p);
         return 2;
     }
+    return 0;
+}
+
+/* Sockets, interfaces, the packet sorter and the tracker link; 0, or the exit status (said). */
+static int pio_open(struct pio *p, const struct qasm_pio_options *o)
+{
     if (p->o.cfg.function == QASM_MBOX_NAT) {
         p->nports = (size_t)p->o.cfg.nat_port_max - p->o.cfg.nat_port_min + 1;
         p->port_fds = malloc(p->nports * sizeof(int));
         if (!p->port_fds)
-            goto out;
+            return 1;
         for (size_t i = 0; i < p->nports; i++)
             p->port_fds[i] = -1;
     }
@@ -723,15 +717,14 @@ int qasm_pio_main(const struct qasm_pio_options *o)
     if (p->raw4 == -1 || p->raw6 == -1) {
         fprintf(stderr, "qasm-mbox: raw IP socket: %s (--io packet needs root or "
                         "CAP_NET_RAW)\n", strerror(errno));
-        goto out;
+        return 1;
     }
     if (open_if(p, &p->ifs[0], o->inside, SIDE_INSIDE) < 0 ||
         open_if(p, &p->ifs[1], o->outside, SIDE_OUTSIDE) < 0)
-        goto out;
+        return 1;
     if (p->ifs[0].ifindex == p->ifs[1].ifindex) {
         fprintf(stderr, "qasm-mbox: --inside and --outside must be different interfaces\n");
-        status = 2;
-        goto out;
+        return 2;
     }
     p->sort.function = p->o.cfg.function;
     p->sort.local = p->local;
@@ -748,13 +741,19 @@ int qasm_pio_main(const struct qasm_pio_options *o)
     if (p->o.cfg.function == QASM_MBOX_LB && qasm_psort_is_local(&p->sort, &p->o.vip))
         p->vip_fd = absorb_socket(&p->o.vip);
     if (o->cfg.mode != QASM_MBOX_DEFAULT) {
-        rv = qasm_tlink_new(&p->tl, p->loop, &o->tracker, o->tracker_key, p->m, drain_cb, p);
+        int rv = qasm_tlink_new(&p->tl, p->loop, &o->tracker, o->tracker_key, p->m, drain_cb, p);
         if (rv < 0) {
             fprintf(stderr, "qasm-mbox: tracker session: %s\n", strerror(-rv));
-            goto out;
+            return 1;
         }
         qasm_tlink_set_keepalive(p->tl, o->tracker_keepalive);
     }
+    return 0;
+}
+
+/* The stats tick and the signals, then the start line. */
+static void pio_start(struct pio *p, const struct qasm_pio_options *o)
+{
     ev_timer_init(&p->tick, tick_cb, 1., 1.);
     p->tick.data = p;
     ev_timer_start(p->loop, &p->tick);
@@ -765,30 +764,18 @@ int qasm_pio_main(const struct qasm_pio_options *o)
     ev_signal_start(p->loop, &p->sig_term);
     ev_signal_start(p->loop, &p->sig_int);
     ev_signal_start(p->loop, &p->sig_usr1);
-    {
-        char a[QASM_ADDR_STRLEN];
-        qasm_info("%s %s: packet io, inside %s, outside %s%s%s",
-                  qasm_mbox_function_name(o->cfg.function), qasm_mbox_mode_name(o->cfg.mode),
-                  o->inside, o->outside,
-                  o->cfg.function == QASM_MBOX_NAT ? ", public " : "",
-                  o->cfg.function == QASM_MBOX_NAT
-                          ? qasm_addr_format_ip(a, sizeof(a), &p->o.cfg.nat_public) : "");
-    }
-    write_stats(p);
-    pio_drain(p);
-    ev_run(p->loop, 0);
+    char a[QASM_ADDR_STRLEN];
+    qasm_info("%s %s: packet io, inside %s, outside %s%s%s",
+              qasm_mbox_function_name(o->cfg.function), qasm_mbox_mode_name(o->cfg.mode),
+              o->inside, o->outside,
+              o->cfg.function == QASM_MBOX_NAT ? ", public " : "",
+              o->cfg.function == QASM_MBOX_NAT
+                      ? qasm_addr_format_ip(a, sizeof(a), &p->o.cfg.nat_public) : "");
+}
 
-    if (o->cfg.mode != QASM_MBOX_DEFAULT) {
-        qasm_mbox_tracker_state(p->m, 0, qasm_now());
-        qasm_tlink_del(p->tl);
-        p->tl = NULL;
-        pio_drain(p);
-    }
-    qasm_mbox_flush(p->m);
-    pio_drain(p);
-    write_stats(p);
-    status = 0;
-out:
+/* Closes and frees whatever pio_core and pio_open made. */
+static void pio_free(struct pio *p)
+{
     qasm_tlink_del(p->tl);
     for (int i = 0; i < 2; i++)
         if (p->ifs[i].fd != -1) {
@@ -816,5 +803,39 @@ out:
     }
     qasm_mbox_del(p->m);
     free(p);
+}
+
+int qasm_pio_main(const struct qasm_pio_options *o)
+{
+    struct pio *p = calloc(1, sizeof(*p));
+    if (!p)
+        return 1;
+    p->o = *o;
+    p->raw4 = p->raw6 = -1;
+    p->ifs[0].fd = p->ifs[1].fd = -1;
+    if (p->o.max_packet == 0)
+        p->o.max_packet = 4096;
+    int status = pio_core(p, o);
+    if (status != 0) {
+        free(p);
+        return status;
+    }
+    status = pio_open(p, o);
+    if (status == 0) {
+        pio_start(p, o);
+        write_stats(p);
+        pio_drain(p);
+        ev_run(p->loop, 0);
+        if (o->cfg.mode != QASM_MBOX_DEFAULT) {
+            qasm_mbox_tracker_state(p->m, 0, qasm_now());
+            qasm_tlink_del(p->tl);
+            p->tl = NULL;
+            pio_drain(p);
+        }
+        qasm_mbox_flush(p->m);
+        pio_drain(p);
+        write_stats(p);
+    }
+    pio_free(p);
     return status;
 }

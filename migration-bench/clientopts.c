@@ -114,43 +114,47 @@ enum {
     OPT_IRTT, OPT_MAD, OPT_CIDLEN, OPT_KEEP, OPT_KEEPFOR, OPT_KEEPALIVE, OPT_GSO, OPT_LOG, OPT_HELP,
 };
 
-int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *err, size_t errlen)
-{
-    static const struct option longopts[] = {
-        {"connect", required_argument, NULL, OPT_CONNECT},
-        {"connections", required_argument, NULL, OPT_CONNECTIONS},
-        {"requests", required_argument, NULL, OPT_REQUESTS},
-        {"duration", required_argument, NULL, OPT_DURATION},
-        {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
-        {"size", required_argument, NULL, OPT_SIZE},
-        {"interval", required_argument, NULL, OPT_INTERVAL},
-        {"migrate-hz", required_argument, NULL, OPT_MIG_HZ},
-        {"migrate-every", required_argument, NULL, OPT_MIG_EVERY},
-        {"migrate-every-packets", required_argument, NULL, OPT_MIG_PKTS},
-        {"migrate-kind", required_argument, NULL, OPT_MIG_KIND},
-        {"local-addrs", required_argument, NULL, OPT_LOCAL_ADDRS},
-        {"rebind", no_argument, NULL, OPT_REBIND},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"csv", required_argument, NULL, OPT_CSV},
-        {"timeline", required_argument, NULL, OPT_TIMELINE},
-        {"output", required_argument, NULL, OPT_OUTPUT},
-        {"verify", no_argument, NULL, OPT_VERIFY},
-        {"qlog-dir", required_argument, NULL, OPT_QLOG},
-        {"idle-timeout", required_argument, NULL, OPT_IDLE},
-        {"initial-rtt", required_argument, NULL, OPT_IRTT},
-        {"max-ack-delay", required_argument, NULL, OPT_MAD},
-        {"cid-len", required_argument, NULL, OPT_CIDLEN},
-        {"keep-sockets", required_argument, NULL, OPT_KEEP},
-        {"keep-alive", required_argument, NULL, OPT_KEEPALIVE},
-        {"keep-sockets-for", required_argument, NULL, OPT_KEEPFOR},
-        {"gso", no_argument, NULL, OPT_GSO},
-        {"log-level", required_argument, NULL, OPT_LOG},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    uint64_t v;
-    int c, have_requests = 0, nmig = 0;
+static const struct option h3c_longopts[] = {
+    {"connect", required_argument, NULL, OPT_CONNECT},
+    {"connections", required_argument, NULL, OPT_CONNECTIONS},
+    {"requests", required_argument, NULL, OPT_REQUESTS},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+    {"size", required_argument, NULL, OPT_SIZE},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"migrate-hz", required_argument, NULL, OPT_MIG_HZ},
+    {"migrate-every", required_argument, NULL, OPT_MIG_EVERY},
+    {"migrate-every-packets", required_argument, NULL, OPT_MIG_PKTS},
+    {"migrate-kind", required_argument, NULL, OPT_MIG_KIND},
+    {"local-addrs", required_argument, NULL, OPT_LOCAL_ADDRS},
+    {"rebind", no_argument, NULL, OPT_REBIND},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"csv", required_argument, NULL, OPT_CSV},
+    {"timeline", required_argument, NULL, OPT_TIMELINE},
+    {"output", required_argument, NULL, OPT_OUTPUT},
+    {"verify", no_argument, NULL, OPT_VERIFY},
+    {"qlog-dir", required_argument, NULL, OPT_QLOG},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"initial-rtt", required_argument, NULL, OPT_IRTT},
+    {"max-ack-delay", required_argument, NULL, OPT_MAD},
+    {"cid-len", required_argument, NULL, OPT_CIDLEN},
+    {"keep-sockets", required_argument, NULL, OPT_KEEP},
+    {"keep-alive", required_argument, NULL, OPT_KEEPALIVE},
+    {"keep-sockets-for", required_argument, NULL, OPT_KEEPFOR},
+    {"gso", no_argument, NULL, OPT_GSO},
+    {"log-level", required_argument, NULL, OPT_LOG},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
 
+/* What the whole command line has said so far (checked after the loop). */
+struct h3c_seen {
+    int have_requests;
+    int nmig;  /* schedules given: only one of --migrate-hz/-every/-every-packets */
+};
+
+static void h3c_defaults(struct qasm_h3c_opts *o)
+{
     memset(o, 0, sizeof(*o));
     o->connections = 1;
     o->requests = 1;
@@ -163,141 +167,172 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
     o->keep_alive = 50 * QASM_MS;
     o->keep_sockets_for = 500 * QASM_MS;
     o->log_level = "warn";
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        const char *a = optarg;
-        switch (c) {
-        case OPT_CONNECT:
-            if (qasm_addr_parse(&o->connect, a) != 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--connect: expected IP:PORT or [IPv6]:PORT, got '%s'", a);
-            o->have_connect = 1;
-            break;
-        case OPT_CONNECTIONS:
-            if (qasm_parse_u64(&v, a, 1, 10000) != 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--connections: expected 1..10000, got '%s'", a);
-            o->connections = (unsigned)v;
-            break;
-        case OPT_REQUESTS:
-            if (qasm_parse_u64(&v, a, 0, UINT64_MAX) != 0)
-                return qasm_parse_errf(err, errlen, "--requests: expected a count, got '%s'", a);
-            o->requests = v;
-            have_requests = 1;
-            break;
-        case OPT_DURATION:
-            if (qasm_duration_parse(&o->duration, a) != 0 || o->duration == 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--duration: expected a duration like 10s, got '%s'", a);
-            break;
-        case OPT_CONCURRENCY:
-            if (qasm_parse_u64(&v, a, 1, 1000) != 0)
-                return qasm_parse_errf(err, errlen, "--concurrency: expected 1..1000, got '%s'", a);
-            o->concurrency = (unsigned)v;
-            break;
-        case OPT_SIZE:
-            if (qasm_parse_size(&o->size, a, 0, UINT64_MAX) != 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--size: expected a byte count like 10M, got '%s'", a);
-            o->have_size = 1;
-            break;
-        case OPT_INTERVAL:
-            if (qasm_duration_parse(&o->interval, a) != 0)
-                return qasm_parse_errf(err, errlen, "--interval: expected a duration, got '%s'", a);
-            break;
-        case OPT_MIG_HZ: {
-            double hz;
-            if (qasm_parse_positive(&hz, a, 100000) != 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--migrate-hz: expected a rate in (0, 100000], got '%s'", a);
-            o->mig_mode = QASM_MIG_PERIOD;
-            o->mig_period = (qasm_duration)(1e9 / hz + 0.5);
-            nmig++;
-            break;
-        }
-        case OPT_MIG_EVERY:
-            if (qasm_duration_parse(&o->mig_period, a) != 0 || o->mig_period == 0)
-                return qasm_parse_errf(err, errlen,
-                        "--migrate-every: expected a duration like 10ms, got '%s'", a);
-            o->mig_mode = QASM_MIG_PERIOD;
-            nmig++;
-            break;
-        case OPT_MIG_PKTS:
-            if (qasm_parse_u64(&o->mig_packets, a, 1, UINT64_MAX) != 0)
-                return qasm_parse_errf(err, errlen,
-                        "--migrate-every-packets: expected a count >= 1, got '%s'", a);
-            o->mig_mode = QASM_MIG_PACKETS;
-            nmig++;
-            break;
-        case OPT_MIG_KIND:
-            if (strcmp(a, "port") == 0)
-                o->mig_kind = QASM_MIG_KIND_PORT;
-            else if (strcmp(a, "addr") == 0)
-                o->mig_kind = QASM_MIG_KIND_ADDR;
-            else
-                return qasm_parse_errf(err, errlen,
-                                       "--migrate-kind: expected port or addr, got '%s'", a);
-            break;
-        case OPT_LOCAL_ADDRS:
-            if (qasm_addr_range_parse(&o->local_lo, &o->local_hi, a) != 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--local-addrs: expected IP or IP-IP, got '%s'", a);
-            o->have_local_addrs = 1;
-            break;
-        case OPT_REBIND: o->rebind = 1; break;
-        case OPT_JSON: o->json = 1; break;
-        case OPT_CSV: o->csv = a; break;
-        case OPT_TIMELINE: o->timeline = a; break;
-        case OPT_OUTPUT: o->output = a; break;
-        case OPT_VERIFY: o->verify = 1; break;
-        case OPT_QLOG: o->qlog_dir = a; break;
-        case OPT_IDLE:
-            if (qasm_duration_parse(&o->idle_timeout, a) != 0 || o->idle_timeout == 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--idle-timeout: expected a duration, got '%s'", a);
-            break;
-        case OPT_IRTT:
-            if (qasm_duration_parse(&o->initial_rtt, a) != 0 || o->initial_rtt == 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--initial-rtt: expected a duration, got '%s'", a);
-            break;
-        case OPT_MAD:
-            if (qasm_duration_parse(&o->max_ack_delay, a) != 0 ||
-                o->max_ack_delay >= (qasm_duration)16384 * QASM_MS)
-                return qasm_parse_errf(err, errlen,
-                        "--max-ack-delay: expected a duration < 16384ms, got '%s'", a);
-            break;
-        case OPT_CIDLEN:
-            if (qasm_parse_u64(&v, a, 0, 20) != 0)
-                return qasm_parse_errf(err, errlen, "--cid-len: expected 0..20, got '%s'", a);
-            o->cid_len = (unsigned)v;
-            break;
-        case OPT_KEEP:
-            if (qasm_parse_u64(&v, a, 1, 1024) != 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--keep-sockets: expected 1..1024, got '%s'", a);
-            o->keep_sockets = (unsigned)v;
-            break;
-        case OPT_KEEPFOR:
-            if (qasm_duration_parse(&o->keep_sockets_for, a) != 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--keep-sockets-for: expected a duration, got '%s'", a);
-            break;
-        case OPT_KEEPALIVE:
-            if (qasm_duration_parse(&o->keep_alive, a) != 0)
-                return qasm_parse_errf(err, errlen,
-                                       "--keep-alive: expected a duration, got '%s'", a);
-            break;
-        case OPT_GSO: o->gso = 1; break;
-        case OPT_LOG: o->log_level = a; break;
-        case OPT_HELP: return 1;
-        default:
-            return qasm_parse_errf(err, errlen, "unknown or incomplete option '%s' (see --help)",
-                        argv[optind - 1]);
-        }
+}
+
+/* The load options: how many connections, requests, and what to fetch. 1 = not one of them. */
+static int h3c_opt_load(struct qasm_h3c_opts *o, struct h3c_seen *seen, int c, const char *a,
+                        char *err, size_t errlen)
+{
+    uint64_t v;
+    switch (c) {
+    case OPT_CONNECT:
+        if (qasm_addr_parse(&o->connect, a) != 0)
+            return qasm_parse_errf(err, errlen,
+                                   "--connect: expected IP:PORT or [IPv6]:PORT, got '%s'", a);
+        o->have_connect = 1;
+        return 0;
+    case OPT_CONNECTIONS:
+        if (qasm_parse_u64(&v, a, 1, 10000) != 0)
+            return qasm_parse_errf(err, errlen, "--connections: expected 1..10000, got '%s'", a);
+        o->connections = (unsigned)v;
+        return 0;
+    case OPT_REQUESTS:
+        if (qasm_parse_u64(&v, a, 0, UINT64_MAX) != 0)
+            return qasm_parse_errf(err, errlen, "--requests: expected a count, got '%s'", a);
+        o->requests = v;
+        seen->have_requests = 1;
+        return 0;
+    case OPT_DURATION:
+        if (qasm_duration_parse(&o->duration, a) != 0 || o->duration == 0)
+            return qasm_parse_errf(err, errlen,
+                                   "--duration: expected a duration like 10s, got '%s'", a);
+        return 0;
+    case OPT_CONCURRENCY:
+        if (qasm_parse_u64(&v, a, 1, 1000) != 0)
+            return qasm_parse_errf(err, errlen, "--concurrency: expected 1..1000, got '%s'", a);
+        o->concurrency = (unsigned)v;
+        return 0;
+    case OPT_SIZE:
+        if (qasm_parse_size(&o->size, a, 0, UINT64_MAX) != 0)
+            return qasm_parse_errf(err, errlen,
+                                   "--size: expected a byte count like 10M, got '%s'", a);
+        o->have_size = 1;
+        return 0;
+    case OPT_INTERVAL:
+        if (qasm_duration_parse(&o->interval, a) != 0)
+            return qasm_parse_errf(err, errlen, "--interval: expected a duration, got '%s'", a);
+        return 0;
     }
-    if (nmig > 1)
+    return 1;
+}
+
+/* The migration schedule and kind. 1 = not one of them. */
+static int h3c_opt_migrate(struct qasm_h3c_opts *o, struct h3c_seen *seen, int c, const char *a,
+                           char *err, size_t errlen)
+{
+    switch (c) {
+    case OPT_MIG_HZ: {
+        double hz;
+        if (qasm_parse_positive(&hz, a, 100000) != 0)
+            return qasm_parse_errf(err, errlen,
+                                   "--migrate-hz: expected a rate in (0, 100000], got '%s'", a);
+        o->mig_mode = QASM_MIG_PERIOD;
+        o->mig_period = (qasm_duration)(1e9 / hz + 0.5);
+        seen->nmig++;
+        return 0;
+    }
+    case OPT_MIG_EVERY:
+        if (qasm_duration_parse(&o->mig_period, a) != 0 || o->mig_period == 0)
+            return qasm_parse_errf(err, errlen,
+                    "--migrate-every: expected a duration like 10ms, got '%s'", a);
+        o->mig_mode = QASM_MIG_PERIOD;
+        seen->nmig++;
+        return 0;
+    case OPT_MIG_PKTS:
+        if (qasm_parse_u64(&o->mig_packets, a, 1, UINT64_MAX) != 0)
+            return qasm_parse_errf(err, errlen,
+                    "--migrate-every-packets: expected a count >= 1, got '%s'", a);
+        o->mig_mode = QASM_MIG_PACKETS;
+        seen->nmig++;
+        return 0;
+    case OPT_MIG_KIND:
+        if (strcmp(a, "port") == 0)
+            o->mig_kind = QASM_MIG_KIND_PORT;
+        else if (strcmp(a, "addr") == 0)
+            o->mig_kind = QASM_MIG_KIND_ADDR;
+        else
+            return qasm_parse_errf(err, errlen,
+                                   "--migrate-kind: expected port or addr, got '%s'", a);
+        return 0;
+    case OPT_LOCAL_ADDRS:
+        if (qasm_addr_range_parse(&o->local_lo, &o->local_hi, a) != 0)
+            return qasm_parse_errf(err, errlen,
+                                   "--local-addrs: expected IP or IP-IP, got '%s'", a);
+        o->have_local_addrs = 1;
+        return 0;
+    case OPT_REBIND:
+        o->rebind = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* The QUIC transport and socket options. 1 = not one of them. */
+static int h3c_opt_transport(struct qasm_h3c_opts *o, int c, const char *a, char *err,
+                             size_t errlen)
+{
+    uint64_t v;
+    switch (c) {
+    case OPT_IDLE:
+        if (qasm_duration_parse(&o->idle_timeout, a) != 0 || o->idle_timeout == 0)
+            return qasm_parse_errf(err, errlen, "--idle-timeout: expected a duration, got '%s'", a);
+        return 0;
+    case OPT_IRTT:
+        if (qasm_duration_parse(&o->initial_rtt, a) != 0 || o->initial_rtt == 0)
+            return qasm_parse_errf(err, errlen, "--initial-rtt: expected a duration, got '%s'", a);
+        return 0;
+    case OPT_MAD:
+        if (qasm_duration_parse(&o->max_ack_delay, a) != 0 ||
+            o->max_ack_delay >= (qasm_duration)16384 * QASM_MS)
+            return qasm_parse_errf(err, errlen,
+                    "--max-ack-delay: expected a duration < 16384ms, got '%s'", a);
+        return 0;
+    case OPT_CIDLEN:
+        if (qasm_parse_u64(&v, a, 0, 20) != 0)
+            return qasm_parse_errf(err, errlen, "--cid-len: expected 0..20, got '%s'", a);
+        o->cid_len = (unsigned)v;
+        return 0;
+    case OPT_KEEP:
+        if (qasm_parse_u64(&v, a, 1, 1024) != 0)
+            return qasm_parse_errf(err, errlen, "--keep-sockets: expected 1..1024, got '%s'", a);
+        o->keep_sockets = (unsigned)v;
+        return 0;
+    case OPT_KEEPFOR:
+        if (qasm_duration_parse(&o->keep_sockets_for, a) != 0)
+            return qasm_parse_errf(err, errlen,
+                                   "--keep-sockets-for: expected a duration, got '%s'", a);
+        return 0;
+    case OPT_KEEPALIVE:
+        if (qasm_duration_parse(&o->keep_alive, a) != 0)
+            return qasm_parse_errf(err, errlen, "--keep-alive: expected a duration, got '%s'", a);
+        return 0;
+    case OPT_GSO:
+        o->gso = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* The output options. 1 = not one of them. */
+static int h3c_opt_output(struct qasm_h3c_opts *o, int c, const char *a)
+{
+    switch (c) {
+    case OPT_JSON: o->json = 1; return 0;
+    case OPT_CSV: o->csv = a; return 0;
+    case OPT_TIMELINE: o->timeline = a; return 0;
+    case OPT_OUTPUT: o->output = a; return 0;
+    case OPT_VERIFY: o->verify = 1; return 0;
+    case OPT_QLOG: o->qlog_dir = a; return 0;
+    case OPT_LOG: o->log_level = a; return 0;
+    }
+    return 1;
+}
+
+/* The checks across options, then the URLs (argv[first..argc)). */
+static int h3c_finish(struct qasm_h3c_opts *o, const struct h3c_seen *seen, int first, int argc,
+                      char **argv, char *err, size_t errlen)
+{
+    if (seen->nmig > 1)
         return qasm_parse_errf(err, errlen,
                 "use only one of --migrate-hz, --migrate-every, --migrate-every-packets");
     if (o->rebind && o->mig_mode == QASM_MIG_NONE)
@@ -305,11 +340,11 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
                                "--rebind needs a schedule (--migrate-hz/-every/-every-packets)");
     if (o->mig_kind == QASM_MIG_KIND_ADDR && !o->have_local_addrs)
         return qasm_parse_errf(err, errlen, "--migrate-kind addr needs --local-addrs");
-    if (o->duration && have_requests)
+    if (o->duration && seen->have_requests)
         return qasm_parse_errf(err, errlen, "use either --requests or --duration");
-    if (optind >= argc)
+    if (first >= argc)
         return qasm_parse_errf(err, errlen, "no URL given (see --help)");
-    for (int i = optind; i < argc; i++) {
+    for (int i = first; i < argc; i++) {
         if (o->nurls == QASM_H3C_MAX_URLS)
             return qasm_parse_errf(err, errlen, "at most %d URLs", QASM_H3C_MAX_URLS);
         if (qasm_url_parse(&o->urls[o->nurls], argv[i]) != 0)
@@ -321,4 +356,32 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
         return qasm_parse_errf(err, errlen,
                                "--local-addrs and --connect are of different address families");
     return 0;
+}
+
+int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *err, size_t errlen)
+{
+    struct h3c_seen seen = { 0, 0 };
+    int c, rv;
+
+    h3c_defaults(o);
+    optind = 0; /* 0, not 1: glibc then forgets a previous parse (the tests parse many times) */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", h3c_longopts, NULL)) != -1) {
+        const char *a = optarg;
+        if (c == OPT_HELP)
+            return 1;
+        rv = h3c_opt_load(o, &seen, c, a, err, errlen);
+        if (rv == 1)
+            rv = h3c_opt_migrate(o, &seen, c, a, err, errlen);
+        if (rv == 1)
+            rv = h3c_opt_transport(o, c, a, err, errlen);
+        if (rv == 1)
+            rv = h3c_opt_output(o, c, a);
+        if (rv == 1)
+            return qasm_parse_errf(err, errlen, "unknown or incomplete option '%s' (see --help)",
+                                   argv[optind - 1]);
+        if (rv < 0)
+            return rv;
+    }
+    return h3c_finish(o, &seen, optind, argc, argv, err, errlen);
 }

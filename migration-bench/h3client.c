@@ -973,19 +973,9 @@ static int write_timeline(struct client *cl, qasm_tstamp end)
     return fclose(f) == 0 ? 0 : -1;
 }
 
-int main(int argc, char **argv)
+/* Logging, the remote address, output files, TLS; 0, or the exit status (said). */
+static int client_setup(struct client *cl)
 {
-    struct client *cl = &cl_g;
-    char err[256];
-    int rv = qasm_h3c_opts_parse(&cl->o, argc, argv, err, sizeof(err));
-    if (rv == 1) {
-        fputs(qasm_h3c_usage(), stdout);
-        return 0;
-    }
-    if (rv != 0) {
-        fprintf(stderr, "qasm-h3-client: %s\n", err);
-        return 2;
-    }
     int level = qasm_log_level_parse(cl->o.log_level);
     if (level < 0) {
         fprintf(stderr, "qasm-h3-client: --log-level: expected debug|info|warn|error|off\n");
@@ -1018,6 +1008,12 @@ int main(int argc, char **argv)
     }
     if (qasm_tls_client_cred(&cl->cred) != 0)
         return 1;
+    return 0;
+}
+
+/* Starts every connection, runs the loop until they are done or a signal; 0, or 1. */
+static int client_run(struct client *cl)
+{
     signal(SIGPIPE, SIG_IGN);
     qasm_hist_init(&cl->hist);
     cl->loop = EV_DEFAULT;
@@ -1048,7 +1044,12 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < cl->o.connections; i++)
         if (!cl->conns[i]->done)
             conn_finish(cl->conns[i], 1);
+    return 0;
+}
 
+/* The summary and the files, then everything freed; the exit status. */
+static int client_finish(struct client *cl)
+{
     qasm_tstamp end = cl->last_done;
     double dur = (double)(end - cl->start) / 1e9;
     if (cl->o.json)
@@ -1069,4 +1070,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "qasm-h3-client: %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
                 " bytes in %.3f s\n", cl->requests_ok, cl->requests_failed, cl->bytes, dur);
     return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct client *cl = &cl_g;
+    char err[256];
+    int rv = qasm_h3c_opts_parse(&cl->o, argc, argv, err, sizeof(err));
+    if (rv == 1) {
+        fputs(qasm_h3c_usage(), stdout);
+        return 0;
+    }
+    if (rv != 0) {
+        fprintf(stderr, "qasm-h3-client: %s\n", err);
+        return 2;
+    }
+    rv = client_setup(cl);
+    if (rv == 0)
+        rv = client_run(cl);
+    return rv != 0 ? rv : client_finish(cl);
 }

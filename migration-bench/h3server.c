@@ -13,10 +13,8 @@
  * way they never meet a stateless reset. An idle timeout frees at once.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +39,12 @@
 #include "log.h"
 #include "parse.h"
 #include "quicwrite.h"
+#include "serveropts.h"
 #include "tls.h"
 #include "udp.h"
 
-#define MAX_LISTEN 16
-#define SECRET_LEN 32
+#define MAX_LISTEN QASM_H3S_MAX_LISTEN
+#define SECRET_LEN QASM_H3S_SECRET_LEN
 
 struct listener {
     int fd;
@@ -1008,154 +1007,9 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ----------------------------------------------------------------- main */
 
-static const char usage[] =
-    "Usage: qasm-h3-server --listen HOST:PORT [--listen ...] [options]\n"
-    "HTTP/3 server: GET /bytes/N, GET /, POST /echo, GET /stats. Prints a JSON summary\n"
-    "of its counters on stdout at SIGTERM/SIGINT.\n"
-    "  --listen IP:PORT       address to serve (repeatable; [IPv6]:PORT for IPv6)\n"
-    "  --cert FILE --key FILE PEM certificate and key (default: self-signed, generated)\n"
-    "  --write-cert FILE --write-key FILE  save the generated certificate and key\n"
-    "  --cid-len N            length of the server's connection IDs, 8..20 (18)\n"
-    "  --idle-timeout T       QUIC idle timeout (30s)\n"
-    "  --initial-rtt T        initial RTT estimate (10ms)\n"
-    "  --max-ack-delay T      advertised max_ack_delay (1ms)\n"
-    "  --secret HEX           stateless-reset secret (32 bytes hex; default random),\n"
-    "                         share it between backends to make resets verifiable\n"
-    "  --no-stateless-reset   drop short-header packets for unknown DCIDs silently\n"
-    "  --no-json              do not print the summary at exit\n"
-    "  --gso                  send with UDP GSO (faster; captures on this host then show\n"
-    "                         multi-packet super-datagrams)\n"
-    "  --log-level L          debug|info|warn|error (warn)\n"
-    "  --help                 this text\n";
-
-enum {
-    O_LISTEN = 256, O_CERT, O_KEY, O_WCERT, O_WKEY, O_CIDLEN, O_IDLE, O_IRTT, O_MAD, O_SECRET,
-    O_NORESET, O_NOJSON, O_GSO, O_LOG, O_HELP,
-};
-
-static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int die_usage(const char *fmt, ...)
+/* Binds every --listen address and starts reading it; -1 (said on stderr) on failure. */
+static int listen_all(struct server *s)
 {
-    va_list ap;
-    fprintf(stderr, "qasm-h3-server: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    return 2;
-}
-
-int main(int argc, char **argv)
-{
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, O_LISTEN},
-        {"cert", required_argument, NULL, O_CERT},
-        {"key", required_argument, NULL, O_KEY},
-        {"write-cert", required_argument, NULL, O_WCERT},
-        {"write-key", required_argument, NULL, O_WKEY},
-        {"cid-len", required_argument, NULL, O_CIDLEN},
-        {"idle-timeout", required_argument, NULL, O_IDLE},
-        {"initial-rtt", required_argument, NULL, O_IRTT},
-        {"max-ack-delay", required_argument, NULL, O_MAD},
-        {"secret", required_argument, NULL, O_SECRET},
-        {"no-stateless-reset", no_argument, NULL, O_NORESET},
-        {"no-json", no_argument, NULL, O_NOJSON},
-        {"gso", no_argument, NULL, O_GSO},
-        {"log-level", required_argument, NULL, O_LOG},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    struct server *s = &srv_g;
-    const char *cert = NULL, *key = NULL, *wcert = NULL, *wkey = NULL, *secret_hex = NULL;
-    int c, level = QASM_LOG_WARN;
-
-    s->cid_len = 18;
-    s->idle_timeout = 30 * QASM_SEC;
-    s->initial_rtt = 10 * QASM_MS;
-    s->max_ack_delay = 1 * QASM_MS;
-    s->stateless_reset = 1;
-    s->json = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case O_LISTEN:
-            if (s->nls == MAX_LISTEN)
-                return die_usage("at most 16 --listen (%s)", optarg);
-            if (qasm_addr_parse(&s->ls[s->nls].addr, optarg) != 0)
-                return die_usage("--listen: expected IP:PORT or [IPv6]:PORT, got '%s'", optarg);
-            s->nls++;
-            break;
-        case O_CERT: cert = optarg; break;
-        case O_KEY: key = optarg; break;
-        case O_WCERT: wcert = optarg; break;
-        case O_WKEY: wkey = optarg; break;
-        case O_CIDLEN: {
-            uint64_t v;
-            if (qasm_parse_u64(&v, optarg, 8, 20) < 0)
-                return die_usage("--cid-len: expected 8..20, got '%s'", optarg);
-            s->cid_len = (unsigned)v;
-            break;
-        }
-        case O_IDLE:
-            if (qasm_duration_parse(&s->idle_timeout, optarg) != 0 || s->idle_timeout == 0)
-                return die_usage("--idle-timeout: expected a duration, got '%s'", optarg);
-            break;
-        case O_IRTT:
-            if (qasm_duration_parse(&s->initial_rtt, optarg) != 0 || s->initial_rtt == 0)
-                return die_usage("--initial-rtt: expected a duration, got '%s'", optarg);
-            break;
-        case O_MAD:
-            if (qasm_duration_parse(&s->max_ack_delay, optarg) != 0 ||
-                s->max_ack_delay >= (qasm_duration)16384 * QASM_MS)
-                return die_usage("--max-ack-delay: expected a duration < 16384ms, got '%s'",
-                                 optarg);
-            break;
-        case O_SECRET: secret_hex = optarg; break;
-        case O_NORESET: s->stateless_reset = 0; break;
-        case O_NOJSON: s->json = 0; break;
-        case O_GSO: qasm_quic_set_gso(1); break;
-        case O_LOG:
-            if ((level = qasm_log_level_parse(optarg)) < 0)
-                return die_usage("--log-level: expected debug|info|warn|error|off, got '%s'",
-                                 optarg);
-            break;
-        case O_HELP: fputs(usage, stdout); return 0;
-        default: return die_usage("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return die_usage("unexpected argument '%s'", argv[optind]);
-    if (s->nls == 0)
-        return die_usage("%s", "--listen is required (see --help)");
-    if ((cert == NULL) != (key == NULL))
-        return die_usage("%s", "--cert and --key go together");
-    qasm_log_init("qasm-h3-server", (enum qasm_log_level)level);
-    if (secret_hex) {
-        struct qasm_cid tmp;  /* reuse the hex parser: up to 20 bytes per call */
-        size_t hl = strlen(secret_hex);
-        if (hl != 2 * SECRET_LEN)
-            return die_usage("--secret: expected 64 hex digits, got '%s'", secret_hex);
-        char half[41];
-        memcpy(half, secret_hex, 32);
-        half[32] = '\0';
-        if (qasm_cid_parse(&tmp, half) != 0)
-            return die_usage("--secret: not hex: '%s'", secret_hex);
-        memcpy(s->secret, tmp.data, 16);
-        memcpy(half, secret_hex + 32, 32);
-        if (qasm_cid_parse(&tmp, half) != 0)
-            return die_usage("--secret: not hex: '%s'", secret_hex);
-        memcpy(s->secret + 16, tmp.data, 16);
-    } else if (gnutls_rnd(GNUTLS_RND_KEY, s->secret, SECRET_LEN) != 0) {
-        fprintf(stderr, "qasm-h3-server: gnutls_rnd failed\n");
-        return 1;
-    }
-    if (qasm_tls_server_cred(&s->cred, cert, key, wcert, wkey) != 0)
-        return 1;
-    if (qasm_htab_new(&s->cids, 1024, cident_eq) != 0)
-        return 1;
-    s->loop = EV_DEFAULT;
-    s->start = qasm_now();
     for (size_t i = 0; i < s->nls; i++) {
         struct listener *l = &s->ls[i];
         char abuf[QASM_ADDR_STRLEN];
@@ -1163,7 +1017,7 @@ int main(int argc, char **argv)
         if (l->fd < 0) {
             fprintf(stderr, "qasm-h3-server: listen %s: %s\n",
                     qasm_addr_format(abuf, sizeof(abuf), &l->addr), strerror(-l->fd));
-            return 1;
+            return -1;
         }
         l->sl = qasm_addr_to_sockaddr(&l->ss, &l->addr);
         ev_io_init(&l->w, listener_cb, l->fd, EV_READ);
@@ -1171,13 +1025,40 @@ int main(int argc, char **argv)
         ev_io_start(s->loop, &l->w);
         qasm_info("listening on %s", qasm_addr_format(abuf, sizeof(abuf), &l->addr));
     }
-    signal(SIGPIPE, SIG_IGN);
-    ev_signal_init(&s->sigint, signal_cb, SIGINT);
-    ev_signal_init(&s->sigterm, signal_cb, SIGTERM);
-    ev_signal_start(s->loop, &s->sigint);
-    ev_signal_start(s->loop, &s->sigterm);
-    ev_run(s->loop, 0);
+    return 0;
+}
 
+/* The server's settings from the command line; 0, or the exit status (1). */
+static int server_setup(struct server *s, const struct qasm_h3s_opts *o)
+{
+    s->cid_len = o->cid_len;
+    s->idle_timeout = o->idle_timeout;
+    s->initial_rtt = o->initial_rtt;
+    s->max_ack_delay = o->max_ack_delay;
+    s->stateless_reset = o->stateless_reset;
+    s->json = o->json;
+    for (size_t i = 0; i < o->nlisten; i++)
+        s->ls[i].addr = o->listen[i];
+    s->nls = o->nlisten;
+    if (o->gso)
+        qasm_quic_set_gso(1);
+    qasm_log_init("qasm-h3-server", (enum qasm_log_level)o->log_level);
+    if (o->have_secret) {
+        memcpy(s->secret, o->secret, SECRET_LEN);
+    } else if (gnutls_rnd(GNUTLS_RND_KEY, s->secret, SECRET_LEN) != 0) {
+        fprintf(stderr, "qasm-h3-server: gnutls_rnd failed\n");
+        return 1;
+    }
+    if (qasm_tls_server_cred(&s->cred, o->cert, o->key, o->write_cert, o->write_key) != 0)
+        return 1;
+    if (qasm_htab_new(&s->cids, 1024, cident_eq) != 0)
+        return 1;
+    return 0;
+}
+
+/* After the loop: the summary on stdout, then everything freed. */
+static void server_shutdown(struct server *s)
+{
     if (s->json) {
         char js[2048];
         counters_json(s, js, sizeof(js));
@@ -1190,5 +1071,35 @@ int main(int argc, char **argv)
         close(s->ls[i].fd);
     qasm_htab_del(s->cids);
     gnutls_certificate_free_credentials(s->cred);
+}
+
+int main(int argc, char **argv)
+{
+    struct server *s = &srv_g;
+    struct qasm_h3s_opts o;
+    char err[512];
+    int rv = qasm_h3s_opts_parse(argc, argv, &o, err, sizeof(err));
+    if (rv == 1) {
+        fputs(qasm_h3s_usage(), stdout);
+        return 0;
+    }
+    if (rv < 0) {
+        fprintf(stderr, "qasm-h3-server: %s\n", err);
+        return 2;
+    }
+    rv = server_setup(s, &o);
+    if (rv != 0)
+        return rv;
+    s->loop = EV_DEFAULT;
+    s->start = qasm_now();
+    if (listen_all(s) != 0)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    ev_signal_init(&s->sigint, signal_cb, SIGINT);
+    ev_signal_init(&s->sigterm, signal_cb, SIGTERM);
+    ev_signal_start(s->loop, &s->sigint);
+    ev_signal_start(s->loop, &s->sigterm);
+    ev_run(s->loop, 0);
+    server_shutdown(s);
     return 0;
 }

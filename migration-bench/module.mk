@@ -7,7 +7,7 @@ H3_COMMON_SRCS := migration-bench/tls.c migration-bench/udp.c migration-bench/qu
 H3_LIBS = $(NGTCP2_LIBS) $(NGHTTP3_LIBS) $(GNUTLS_LIBS) $(LIBEV_LIBS)
 
 PROGS += qasm-h3-server
-qasm-h3-server_SRCS := migration-bench/h3server.c $(H3_COMMON_SRCS)
+qasm-h3-server_SRCS := migration-bench/h3server.c migration-bench/serveropts.c $(H3_COMMON_SRCS)
 qasm-h3-server_LIBS = $(H3_LIBS)
 
 PROGS += qasm-h3-client
@@ -58,3 +58,7 @@ $(O)/qasm-quicgo-%: tests/interop/quicgo/%/main.go
 	$(Q)GO111MODULE=off GOPATH=$(abspath $(O))/go-path:/usr/share/gocode \
 	    GOCACHE=$(abspath $(O))/go-cache GOFLAGS= GOPROXY=off \
 	    $(GO) build -o $@ ./tests/interop/quicgo/$*
+
+UNIT_TESTS += test_serveropts
+test_serveropts_SRCS := tests/unit/test_serveropts.c migration-bench/serveropts.c
+test_serveropts_LIBS = $(CMOCKA_LIBS)

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <ev.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -29,13 +28,14 @@
 #include "hash.h"
 #include "keyfile.h"
 #include "limits.h"
+#include "daemon_opts.h"
 #include "query.h"
 #include "log.h"
 #include "parse.h"
 #include "proto.h"
 #include "store.h"
 
-#define MAX_LISTEN 8
+#define MAX_LISTEN QASM_TRACKER_MAX_LISTEN
 #define UDP_BATCH 64
 /* A session with --key has this long to prove it (from accept or its last message). */
 #define AUTH_TIMEOUT (10 * QASM_SEC)
@@ -1182,76 +1182,7 @@ fail:
     return -1;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: qasm-tracker [options]\n"
-            "The QASM tracking agent: agents report QUIC connections over UDP; middleboxes\n"
-            "query and subscribe over TCP on the same port (docs/PROTOCOL.md).\n"
-            "\n"
-            "  --listen HOST:PORT   address to serve, IPv4 or [IPv6] (repeatable, up to %d;\n"
-            "                       default 127.0.0.1:%d; [::]:PORT serves IPv4 too; port 0:\n"
-            "                       a free port, the same for UDP and TCP, shown in the\n"
-            "                       \"listening on\" log line)\n"
-            "  --ttl DUR            idle connections expire after DUR (default 120s)\n"
-            "  --close-linger DUR   keep closed connections this long (default 2s)\n"
-            "  --max-memory SIZE    the memory budget every default cap below is derived from\n"
-            "                       (default a quarter of RAM, at least 64M; K, M, G suffixes;\n"
-            "                       at least 32M; docs/TRACKER.md \"Bounds\")\n"
-            "  --max-conns N        global connection cap (default: the budget's half / 512 bytes,\n"
-            "                       at most 1000000; 0 = none)\n"
-            "  --max-per-ip N       connections per reporting client IP (default 1024; 0 = none)\n"
-            "  --max-per-prefix N   connections per reporting /24 (IPv4) or /48 (IPv6) (default\n"
-            "                       max-conns/16, at least 16 x max-per-ip; none if not below\n"
-            "                       max-conns or with --max-per-ip 0; 0 = none)\n"
-            "  --at-max-conns evict|refuse\n"
-            "                       at the global cap, a new connection evicts the least recently\n"
-            "                       reported one of the prefix holding the most, if that holds\n"
-            "                       more than the newcomer's (evict, default), or is refused\n"
-            "  --trust source|any|mac  source: accept a report only for a client address whose\n"
-            "                       IP is the datagram's source IP (default); any: from any\n"
-            "                       source; mac: only a report whose key MAC verifies under\n"
-            "                       --key, from any source (agents behind NAT, IPv6 <-> IPv4)\n"
-            "  --key FILE           shared key (16..256 bytes; the file must not be readable by\n"
-            "                       group or other): TCP sessions must prove it before any\n"
-            "                       request is answered; a report's key MAC must verify\n"
-            "  --allow PREFIX       only peers in IP[/BITS] may open TCP sessions (repeatable,\n"
-            "                       up to %d; default: all)\n"
-            "  --max-wait DUR       cap on a QUERY's wait (default 1s)\n"
-            "  --max-subs N         subscriptions + waits per session (default: a quarter of all,\n"
-            "                       which is the budget's quarter / 256 bytes; at most 1000000)\n"
-            "  --max-sessions N     concurrent TCP sessions (default: the budget's quarter / 1.06 MiB,\n"
-            "                       16 to 1024)\n"
-            "  --max-sessions-per-ip N\n"
-            "                       TCP sessions per peer IP (default max-sessions/16, 4 to 64;\n"
-            "                       0 = none)\n"
-            "  --reserved-sessions N\n"
-            "                       sessions never taken by unauthenticated ones (default\n"
-            "                       max-sessions/4)\n"
-            "  --session-idle DUR   close a session without subscriptions or waits that sent no\n"
-            "                       request and took no output for DUR (default 120s; 0 = never)\n"
-            "  --store SPEC         where the state lives: memory (default, this process),\n"
-            "                       redis://HOST:PORT or redis-cluster://HOST:PORT[,HOST:PORT...]\n"
-            "                       (trackers on one Redis share their connections; docs/SCALE-OUT.md)\n"
-            "  --store-auth FILE    Redis AUTH: the file holds PASSWORD or USER PASSWORD (ACL),\n"
-            "                       one line, readable by its owner only\n"
-            "  --store-timeout DUR  how long a QUERY without wait, not known here, waits for the\n"
-            "                       shared store (default 100ms; then NOT_FOUND)\n"
-            "  --log-level LEVEL    debug|info|warn|error|off (default info)\n"
-            "  -h, --help           this text\n"
-            "Signals: SIGTERM/SIGINT exit cleanly; SIGUSR1 prints counters to stderr.\n"
-            "DUR: 250ms, 2s, 1.5s, 100us; a bare number is seconds.\n",
-            MAX_LISTEN, QASM_PROTO_DEFAULT_PORT, QASM_ACCESS_MAX_ALLOW);
-}
 
-static int parse_size(size_t *out, const char *s)
-{
-    uint64_t v;
-    if (qasm_parse_u64(&v, s, 0, SIZE_MAX) < 0)
-        return -1;
-    *out = (size_t)v;
-    return 0;
-}
 
 /*
  * --store-auth FILE: "PASSWORD" (Redis requirepass) or "USER PASSWORD" (an
@@ -1284,282 +1215,160 @@ static int read_store_auth(const char *path, const char **user, const char **pas
 }
 
 /* A byte count with an optional K, M or G suffix (powers of 1024). */
-static int parse_bytes(size_t *out, const char *s)
+
+
+/* The --key and --store-auth files, in the order the flags came; 0, or -1 (said). */
+static int load_files(struct qasm_tracker_opts *o, const char **user, const char **pass)
 {
-    uint64_t v;
-    if (qasm_parse_size(&v, s, 0, SIZE_MAX) < 0)
-        return -1;
-    *out = (size_t)v;
+    char err[512];
+    for (int i = 0; i < o->files.n; i++) {
+        const char *path = o->files.path[i];
+        if (o->files.kind[i] == 'K' &&
+            qasm_keyfile_load(&o->access.key, path, err, sizeof(err)) < 0) {
+            fprintf(stderr, "qasm-tracker: --key %s\n", err);
+            return -1;
+        }
+        if (o->files.kind[i] == 'a' && read_store_auth(path, user, pass) < 0)
+            return -1;
+    }
     return 0;
 }
 
-static void die_flag(const char *flag, const char *val)
+/* The command line, the files it names and the derived bounds; -1 to exit 0 (--help),
+ * 2 on bad usage, else 0. */
+static int tracker_opts(struct qasm_tracker_opts *o, int argc, char **argv, const char **user,
+                        const char **pass)
 {
-    fprintf(stderr, "qasm-tracker: invalid value for %s: '%s' (see --help)\n", flag, val);
-    exit(2);
+    char err[1024], usage[8192];
+    int rv = qasm_tracker_opts_parse(argc, argv, o, err, sizeof(err));
+    qasm_tracker_usage(usage, sizeof(usage));
+    /* The files are read where their flags were (the parse stops at the first error or
+     * --help): their errors come before anything that follows them. */
+    if (load_files(o, user, pass) < 0)
+        return 2;
+    if (rv == QASM_TRACKER_HELP) {
+        fputs(usage, stdout);
+        return -1;
+    }
+    if (rv == QASM_TRACKER_BAD_OPTION) {
+        fprintf(stderr, "%s\n%s", err, usage);
+        return 2;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (rv < 0 || qasm_tracker_opts_finish(o, pages > 0 && psize > 0 ? (uint64_t)pages *
+                                                   (uint64_t)psize : 0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "qasm-tracker: %s\n", err);
+        return 2;
+    }
+    return 0;
 }
 
-int main(int argc, char **argv)
+/* Store, query core, loop and shared-store backend; 0, or the exit status. */
+static int tracker_setup(struct tracker *t, struct qasm_tracker_opts *o, const char *user,
+                         const char *pass)
 {
-    static const struct option opts[] = {
-        { "listen", required_argument, NULL, 'l' },
-        { "ttl", required_argument, NULL, 't' },
-        { "close-linger", required_argument, NULL, 'c' },
-        { "max-conns", required_argument, NULL, 'm' },
-        { "max-per-ip", required_argument, NULL, 'p' },
-        { "trust", required_argument, NULL, 'T' },
-        { "key", required_argument, NULL, 'K' },
-        { "store-auth", required_argument, NULL, 'a' },
-        { "allow", required_argument, NULL, 'A' },
-        { "max-wait", required_argument, NULL, 'w' },
-        { "max-subs", required_argument, NULL, 's' },
-        { "max-sessions", required_argument, NULL, 'S' },
-        { "log-level", required_argument, NULL, 'L' },
-        { "store", required_argument, NULL, 'R' },
-        { "store-timeout", required_argument, NULL, 'r' },
-        { "max-memory", required_argument, NULL, 'M' },
-        { "max-per-prefix", required_argument, NULL, 'P' },
-        { "at-max-conns", required_argument, NULL, 'E' },
-        { "max-sessions-per-ip", required_argument, NULL, 'I' },
-        { "reserved-sessions", required_argument, NULL, 'V' },
-        { "session-idle", required_argument, NULL, 'i' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    struct qasm_store_config cfg;
-    qasm_store_config_default(&cfg);
-    struct qasm_addr listen_addrs[MAX_LISTEN];
-    int nlisten = 0;
-    int level = QASM_LOG_INFO;
-    static struct tracker t;
-    t.max_wait = QASM_SEC;
-    qasm_limits_init(&t.lim);
-    t.session_idle = 120 * QASM_SEC;
-    int evict = 1;
-    t.store_timeout = 100 * QASM_MS;
-    const char *store_spec = "memory";
-    const char *store_user = NULL, *store_pass = NULL;
-
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            if (nlisten == MAX_LISTEN) {
-                fprintf(stderr, "qasm-tracker: at most %d --listen\n", MAX_LISTEN);
-                return 2;
-            }
-            if (qasm_addr_parse(&listen_addrs[nlisten], optarg) < 0)
-                die_flag("--listen", optarg);
-            nlisten++;
-            break;
-        case 't':
-            if (qasm_duration_parse(&cfg.ttl, optarg) < 0 || cfg.ttl == 0)
-                die_flag("--ttl", optarg);
-            break;
-        case 'c':
-            if (qasm_duration_parse(&cfg.close_linger, optarg) < 0)
-                die_flag("--close-linger", optarg);
-            break;
-        case 'm':
-            if (parse_size(&t.lim.max_conns, optarg) < 0)
-                die_flag("--max-conns", optarg);
-            break;
-        case 'p':
-            if (parse_size(&t.lim.max_per_ip, optarg) < 0)
-                die_flag("--max-per-ip", optarg);
-            break;
-        case 'T':
-            if (strcmp(optarg, "source") == 0)
-                t.access.trust = QASM_TRUST_SOURCE;
-            else if (strcmp(optarg, "any") == 0)
-                t.access.trust = QASM_TRUST_ANY;
-            else if (strcmp(optarg, "mac") == 0)
-                t.access.trust = QASM_TRUST_MAC;
-            else
-                die_flag("--trust", optarg);
-            break;
-        case 'K': {
-            char err[512];
-            if (qasm_keyfile_load(&t.access.key, optarg, err, sizeof(err)) < 0) {
-                fprintf(stderr, "qasm-tracker: --key %s\n", err);
-                return 2;
-            }
-            break;
-        }
-        case 'A':
-            if (qasm_access_allow_add(&t.access, optarg) < 0)
-                die_flag("--allow", optarg);
-            break;
-        case 'a':
-            if (read_store_auth(optarg, &store_user, &store_pass) < 0)
-                return 2;
-            break;
-        case 'w':
-            if (qasm_duration_parse(&t.max_wait, optarg) < 0)
-                die_flag("--max-wait", optarg);
-            break;
-        case 's':
-            if (parse_size(&t.lim.max_subs, optarg) < 0)
-                die_flag("--max-subs", optarg);
-            break;
-        case 'S':
-            if (parse_size(&t.lim.max_sessions, optarg) < 0 || t.lim.max_sessions == 0)
-                die_flag("--max-sessions", optarg);
-            break;
-        case 'R':
-            store_spec = optarg;
-            break;
-        case 'M':
-            if (parse_bytes(&t.lim.max_memory, optarg) < 0 ||
-                t.lim.max_memory < QASM_LIMITS_MIN_MEMORY)
-                die_flag("--max-memory", optarg);
-            break;
-        case 'P':
-            if (parse_size(&t.lim.max_per_prefix, optarg) < 0)
-                die_flag("--max-per-prefix", optarg);
-            break;
-        case 'E':
-            if (strcmp(optarg, "evict") == 0)
-                evict = 1;
-            else if (strcmp(optarg, "refuse") == 0)
-                evict = 0;
-            else
-                die_flag("--at-max-conns", optarg);
-            break;
-        case 'I':
-            if (parse_size(&t.lim.max_sessions_per_ip, optarg) < 0)
-                die_flag("--max-sessions-per-ip", optarg);
-            break;
-        case 'V':
-            if (parse_size(&t.lim.reserved_sessions, optarg) < 0)
-                die_flag("--reserved-sessions", optarg);
-            break;
-        case 'i':
-            if (qasm_duration_parse(&t.session_idle, optarg) < 0)
-                die_flag("--session-idle", optarg);
-            break;
-        case 'r':
-            if (qasm_duration_parse(&t.store_timeout, optarg) < 0 || t.store_timeout == 0)
-                die_flag("--store-timeout", optarg);
-            break;
-        case 'L':
-            level = qasm_log_level_parse(optarg);
-            if (level < 0)
-                die_flag("--log-level", optarg);
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "qasm-tracker: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return 2;
-    }
-    if (t.access.trust == QASM_TRUST_MAC && t.access.key.len == 0) {
-        fprintf(stderr, "qasm-tracker: --trust mac needs --key FILE\n");
-        return 2;
-    }
-    cfg.trust_any = qasm_access_store_trust_any(&t.access);
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    if (qasm_limits_derive(&t.lim, pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize
-                                                          : 0) < 0) {
-        fprintf(stderr, "qasm-tracker: --max-memory below %zu bytes\n",
-                (size_t)QASM_LIMITS_MIN_MEMORY);
-        return 2;
-    }
-    if (t.lim.reserved_sessions >= t.lim.max_sessions) {
-        fprintf(stderr, "qasm-tracker: --reserved-sessions must be below --max-sessions (%zu)\n",
-                t.lim.max_sessions);
-        return 2;
-    }
-    cfg.max_conns = t.lim.max_conns;
-    cfg.max_per_ip = t.lim.max_per_ip;
-    cfg.max_per_prefix = t.lim.max_per_prefix;
-    cfg.evict = evict;
-    qasm_log_init("qasm-tracker", (enum qasm_log_level)level);
-    qasm_info("memory budget %zu MiB: %zu connections (%zu per IP, %zu per prefix), %zu sessions "
-              "(%zu per IP, %zu reserved, %zu KiB output each), %zu subscriptions+waits "
-              "(%zu per session)", t.lim.max_memory >> 20, t.lim.max_conns, t.lim.max_per_ip,
-              t.lim.max_per_prefix, t.lim.max_sessions, t.lim.max_sessions_per_ip,
-              t.lim.reserved_sessions, t.lim.out_cap >> 10, t.lim.max_subs_total, t.lim.max_subs);
-    if (nlisten == 0) {
-        qasm_addr_parse(&listen_addrs[0], "127.0.0.1:4790");
-        nlisten = 1;
-    }
-
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    t.seed = qasm_hash_mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
-                           (uint64_t)getpid());
-    cfg.seed = qasm_hash_mix(t.seed + 1);
-    cfg.expected = 4096;
-    if (qasm_store_new(&t.store, &cfg, on_store_event, &t) < 0 || query_init(&t) < 0) {
+    t->seed = qasm_hash_mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+                            (uint64_t)getpid());
+    o->cfg.seed = qasm_hash_mix(t->seed + 1);
+    o->cfg.expected = 4096;
+    if (qasm_store_new(&t->store, &o->cfg, on_store_event, t) < 0 || query_init(t) < 0) {
         fprintf(stderr, "qasm-tracker: out of memory\n");
         return 1;
     }
-    t.loop = ev_default_loop(EVFLAG_AUTO);
+    t->loop = ev_default_loop(EVFLAG_AUTO);
     signal(SIGPIPE, SIG_IGN);
     struct qasm_backend_config bcfg = {
-        .loop = t.loop, .store = t.store, .ttl = cfg.ttl, .close_linger = cfg.close_linger,
-        .lookup_done = on_lookup_done, .arg = &t,
-        .auth_user = store_user, .auth_pass = store_pass,
+        .loop = t->loop, .store = t->store, .ttl = o->cfg.ttl,
+        .close_linger = o->cfg.close_linger, .lookup_done = on_lookup_done, .arg = t,
+        .auth_user = user, .auth_pass = pass,
     };
     char err[256] = "";
-    int brv = qasm_backend_new(&t.be, store_spec, &bcfg, err, sizeof(err));
+    int brv = qasm_backend_new(&t->be, o->store_spec, &bcfg, err, sizeof(err));
     if (brv == -EINVAL) {
         fprintf(stderr, "qasm-tracker: invalid value for --store: %s\n", err);
         return 2;
     }
     if (brv < 0) {
-        fprintf(stderr, "qasm-tracker: --store %s: %s\n", store_spec, strerror(-brv));
+        fprintf(stderr, "qasm-tracker: --store %s: %s\n", o->store_spec, strerror(-brv));
         return 1;
     }
-    for (int i = 0; i < nlisten; i++) {
-        if (t.access.key.len == 0 && !qasm_access_is_loopback(&listen_addrs[i])) {
+    for (int i = 0; i < o->nlisten; i++) {
+        if (t->access.key.len == 0 && !qasm_access_is_loopback(&o->listen[i])) {
             char a[QASM_ADDR_STRLEN];
             qasm_warn("listening on %s without --key: anyone who reaches it can read every "
                       "connection's linkage (dump, query, subscribe); see docs/TRACKER.md",
-                      qasm_addr_format(a, sizeof(a), &listen_addrs[i]));
+                      qasm_addr_format(a, sizeof(a), &o->listen[i]));
         }
-        if (open_listeners(&t, &listen_addrs[i]) < 0)
+        if (open_listeners(t, &o->listen[i]) < 0)
             return 1;
     }
+    return 0;
+}
 
-    double tick = (double)cfg.ttl / 8e9;
-    if (cfg.close_linger && (double)cfg.close_linger / 8e9 < tick)
-        tick = (double)cfg.close_linger / 8e9;
+/* The expiry tick (an eighth of the TTL or linger, 10 ms..1 s) and the signals. */
+static void tracker_start(struct tracker *t, const struct qasm_store_config *cfg)
+{
+    double tick = (double)cfg->ttl / 8e9;
+    if (cfg->close_linger && (double)cfg->close_linger / 8e9 < tick)
+        tick = (double)cfg->close_linger / 8e9;
     if (tick > 1.0)
         tick = 1.0;
     if (tick < 0.01)
         tick = 0.01;
-    ev_timer_init(&t.expire_timer, expire_cb, tick, tick);
-    t.expire_timer.data = &t;
-    ev_timer_start(t.loop, &t.expire_timer);
-    ev_signal_init(&t.sigterm, signal_cb, SIGTERM);
-    ev_signal_init(&t.sigint, signal_cb, SIGINT);
-    ev_signal_init(&t.sigusr1, signal_cb, SIGUSR1);
-    t.sigterm.data = t.sigint.data = t.sigusr1.data = &t;
-    ev_signal_start(t.loop, &t.sigterm);
-    ev_signal_start(t.loop, &t.sigint);
-    ev_signal_start(t.loop, &t.sigusr1);
+    ev_timer_init(&t->expire_timer, expire_cb, tick, tick);
+    t->expire_timer.data = t;
+    ev_timer_start(t->loop, &t->expire_timer);
+    ev_signal_init(&t->sigterm, signal_cb, SIGTERM);
+    ev_signal_init(&t->sigint, signal_cb, SIGINT);
+    ev_signal_init(&t->sigusr1, signal_cb, SIGUSR1);
+    t->sigterm.data = t->sigint.data = t->sigusr1.data = t;
+    ev_signal_start(t->loop, &t->sigterm);
+    ev_signal_start(t->loop, &t->sigint);
+    ev_signal_start(t->loop, &t->sigusr1);
+}
 
-    ev_run(t.loop, 0);
-
-    while (t.sessions)
-        session_close(t.sessions);
-    for (int i = 0; i < t.nlisten; i++) {
-        close(t.udp_fd[i]);
-        close(t.tcp_fd[i]);
+static void tracker_shutdown(struct tracker *t)
+{
+    while (t->sessions)
+        session_close(t->sessions);
+    for (int i = 0; i < t->nlisten; i++) {
+        close(t->udp_fd[i]);
+        close(t->tcp_fd[i]);
     }
-    qasm_info("exit: %zu connections, %llu reports", qasm_store_count(t.store),
-              (unsigned long long)t.n.reports_accepted);
-    qasm_backend_del(t.be);
-    qasm_store_del(t.store);
-    qasm_query_del(t.query);
-    ev_loop_destroy(t.loop);
+    qasm_info("exit: %zu connections, %llu reports", qasm_store_count(t->store),
+              (unsigned long long)t->n.reports_accepted);
+    qasm_backend_del(t->be);
+    qasm_store_del(t->store);
+    qasm_query_del(t->query);
+    ev_loop_destroy(t->loop);
+}
+
+int main(int argc, char **argv)
+{
+    static struct qasm_tracker_opts o;
+    static struct tracker t;
+    const char *store_user = NULL, *store_pass = NULL;
+    int rv = tracker_opts(&o, argc, argv, &store_user, &store_pass);
+    if (rv != 0)
+        return rv < 0 ? 0 : rv;
+    t.max_wait = o.max_wait;
+    t.lim = o.lim;
+    t.session_idle = o.session_idle;
+    t.store_timeout = o.store_timeout;
+    t.access = o.access;
+    qasm_log_init("qasm-tracker", (enum qasm_log_level)o.log_level);
+    qasm_info("memory budget %zu MiB: %zu connections (%zu per IP, %zu per prefix), %zu sessions "
+              "(%zu per IP, %zu reserved, %zu KiB output each), %zu subscriptions+waits "
+              "(%zu per session)", t.lim.max_memory >> 20, t.lim.max_conns, t.lim.max_per_ip,
+              t.lim.max_per_prefix, t.lim.max_sessions, t.lim.max_sessions_per_ip,
+              t.lim.reserved_sessions, t.lim.out_cap >> 10, t.lim.max_subs_total, t.lim.max_subs);
+    rv = tracker_setup(&t, &o, store_user, store_pass);
+    if (rv != 0)
+        return rv;
+    tracker_start(&t, &o.cfg);
+    ev_run(t.loop, 0);
+    tracker_shutdown(&t);
     return 0;
 }

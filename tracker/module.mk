@@ -3,11 +3,11 @@
 LIB_SRCS += lib/proto.c
 
 PROGS += qasm-tracker
-qasm-tracker_SRCS := tracker/daemon.c tracker/core/query.c tracker/access.c tracker/store.c tracker/limits.c tracker/redis.c tracker/slots.c
+qasm-tracker_SRCS := tracker/daemon.c tracker/daemon_opts.c tracker/core/query.c tracker/access.c tracker/store.c tracker/limits.c tracker/redis.c tracker/slots.c
 qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
-qasm-trackctl_SRCS := tracker/trackctl.c
+qasm-trackctl_SRCS := tracker/trackctl.c tracker/trackctl_opts.c
 
 UNIT_TESTS += test_proto
 test_proto_SRCS := tests/unit/test_proto.c
@@ -77,3 +77,12 @@ INTEG_TESTS += tests/integration/tracker_redis_cluster.sh
 INTEG_TESTS += tests/integration/tracker_redis_mbox.sh
 # qasm-mbox lb across a Cluster master failover: default treatment at worst.
 INTEG_TESTS += tests/integration/tracker_redis_failover.sh
+
+UNIT_TESTS += test_trackctl_opts
+test_trackctl_opts_SRCS := tests/unit/test_trackctl_opts.c tracker/trackctl_opts.c
+test_trackctl_opts_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_tracker_opts
+test_tracker_opts_SRCS := tests/unit/test_tracker_opts.c tracker/daemon_opts.c tracker/access.c \
+                          tracker/limits.c tracker/store.c
+test_tracker_opts_LIBS = $(CMOCKA_LIBS)

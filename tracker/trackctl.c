@@ -5,7 +5,6 @@
  * default, --json for scripts. Protocol: docs/PROTOCOL.md.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,75 +24,12 @@
 #include "keyfile.h"
 #include "parse.h"
 #include "proto.h"
+#include "trackctl_opts.h"
 
 #define EXIT_NOTFOUND 1
 #define EXIT_USAGE 2
 #define EXIT_FAIL 3
 
-struct opts {
-    struct qasm_addr tracker;
-    int json;
-    qasm_duration timeout;
-    int timeout_set;
-    long count;
-    /* query */
-    struct qasm_addr server;
-    uint32_t wait_ms;
-    /* report */
-    struct qasm_cid odcid;
-    struct qasm_cid scid;
-    struct qasm_cid dcids[QASM_PROTO_MAX_DCIDS];
-    int ndcids;
-    uint64_t dcid_seq0;
-    struct qasm_addr client, client0;
-    uint32_t seq;
-    int seq_set;
-    int close;
-    int type;
-    uint8_t secret[QASM_PROTO_SECRET_LEN];
-    int secret_set;
-    struct qasm_auth_key key; /* --key: sessions prove it, reports carry a key MAC */
-};
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: qasm-trackctl [--tracker HOST:PORT] [--json] [--timeout DUR] COMMAND [ARGS]\n"
-        "Inspect and drive a qasm-tracker (default tracker 127.0.0.1:%d).\n"
-        "\n"
-        "commands:\n"
-        "  dump                       every connection the tracker holds\n"
-        "  query DCID_HEX [--server IP:PORT] [--wait MS] [--client IP:PORT]\n"
-        "                             the connection using that DCID (or O-DCID); exit 1 if\n"
-        "                             not found (after waiting up to MS ms)\n"
-        "  watch [O-DCID_HEX] [--count N]\n"
-        "                             subscribe (to one connection, or to all) and print\n"
-        "                             every push until interrupted or N pushes\n"
-        "  stats                      the tracker's counters\n"
-        "  keygen FILE                write a new shared key (mode 0600; never overwrites)\n"
-        "  report --odcid HEX --client IP:PORT [--server IP:PORT] [--dcid HEX]...\n"
-        "         [--client0 IP:PORT] [--scid HEX] [--seq N] [--dcid-seq N]\n"
-        "         [--type open|dcid|retire|addr|close|refresh] [--close] [--secret HEX]\n"
-        "                             send one agent report over UDP from the client's IP\n"
-        "                             (default type: refresh with the given state; --close:\n"
-        "                             close); --seq defaults to a clock-based number;\n"
-        "                             --secret (32 hex digits) is the connection's secret:\n"
-        "                             the report is authenticated with it (open and refresh\n"
-        "                             carry it); without it, open and refresh choose a random\n"
-        "                             one (printed) and other types go unauthenticated\n"
-        "\n"
-        "options:\n"
-        "  --tracker HOST:PORT        tracker address, IPv4 or [IPv6]\n"
-        "  --json                     JSON output (one object; watch: one per line)\n"
-        "  --key FILE                 the tracker's shared key: prove it (and check the\n"
-        "                             tracker's proof) before any request; report: add a\n"
-        "                             key MAC\n"
-        "  --timeout DUR              give up waiting for a reply after DUR (default 5s;\n"
-        "                             watch waits forever unless given)\n"
-        "  -h, --help                 this text\n"
-        "exit status: 0 ok, 1 not found, 2 usage, 3 tracker unreachable or error reply\n",
-        QASM_PROTO_DEFAULT_PORT);
-}
 
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -231,7 +167,7 @@ static int recv_msg(struct conn *c, struct qasm_proto_msg *m)
  * the tracker's CHALLENGE must carry its proof of the key (else this is not
  * our tracker), then AUTH and its OK. Returns 0 or a reason.
  */
-static const char *handshake(struct conn *c, const struct opts *o)
+static const char *handshake(struct conn *c, const struct qasm_trackctl_opts *o)
 {
     struct qasm_proto_msg m;
     uint8_t cn[QASM_PROTO_NONCE_LEN];
@@ -257,7 +193,7 @@ static const char *handshake(struct conn *c, const struct opts *o)
     return NULL;
 }
 
-static int connect_or_die(struct conn *c, const struct opts *o)
+static int connect_or_die(struct conn *c, const struct qasm_trackctl_opts *o)
 {
     char a[QASM_ADDR_STRLEN];
     c->timeout = o->timeout;
@@ -293,7 +229,7 @@ static void fail_reply(const char *what, int rv, const struct qasm_proto_msg *m)
 
 /* ---- commands ----------------------------------------------------------- */
 
-static int cmd_dump(const struct opts *o)
+static int cmd_dump(const struct qasm_trackctl_opts *o)
 {
     struct conn c;
     struct qasm_proto_msg m;
@@ -326,7 +262,7 @@ static int cmd_dump(const struct opts *o)
     return 0;
 }
 
-static int cmd_query(const struct opts *o, const char *hex)
+static int cmd_query(const struct qasm_trackctl_opts *o, const char *hex)
 {
     struct qasm_cid dcid;
     if (qasm_cid_parse(&dcid, hex) < 0 || dcid.len == 0)
@@ -374,7 +310,7 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-static int cmd_watch(const struct opts *o, const char *hex)
+static int cmd_watch(const struct qasm_trackctl_opts *o, const char *hex)
 {
     struct qasm_proto_msg m;
     qasm_proto_msg_init(&m, QASM_PROTO_SUBSCRIBE, 1);
@@ -437,7 +373,7 @@ static int cmd_watch(const struct opts *o, const char *hex)
     return 0;
 }
 
-static int cmd_stats(const struct opts *o)
+static int cmd_stats(const struct qasm_trackctl_opts *o)
 {
     struct conn c;
     struct qasm_proto_msg m;
@@ -463,23 +399,7 @@ static int cmd_stats(const struct opts *o)
     return 0;
 }
 
-static int parse_type(const char *s)
-{
-    static const struct {
-        const char *name;
-        int type;
-    } types[] = {
-        { "open", QASM_PROTO_REPORT_OPEN },     { "dcid", QASM_PROTO_REPORT_DCID_NEW },
-        { "retire", QASM_PROTO_REPORT_DCID_RETIRE }, { "addr", QASM_PROTO_REPORT_ADDR },
-        { "close", QASM_PROTO_REPORT_CLOSE },   { "refresh", QASM_PROTO_REPORT_REFRESH },
-    };
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (strcmp(s, types[i].name) == 0)
-            return types[i].type;
-    return -1;
-}
-
-static int cmd_report(struct opts *o)
+static int cmd_report(struct qasm_trackctl_opts *o)
 {
     if (o->odcid.len == 0)
         die_usage("%s needs --odcid", "report");
@@ -591,157 +511,49 @@ static int cmd_report(struct opts *o)
     return 0;
 }
 
+static int cmd_keygen(const char *path)
+{
+    char err[512];
+    if (qasm_keyfile_generate(path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "qasm-trackctl: keygen %s\n", err);
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option lopts[] = {
-        { "tracker", required_argument, NULL, 'T' },
-        { "json", no_argument, NULL, 'j' },
-        { "timeout", required_argument, NULL, 't' },
-        { "count", required_argument, NULL, 'n' },
-        { "server", required_argument, NULL, 's' },
-        { "wait", required_argument, NULL, 'w' },
-        { "odcid", required_argument, NULL, 'o' },
-        { "scid", required_argument, NULL, 'S' },
-        { "dcid", required_argument, NULL, 'd' },
-        { "dcid-seq", required_argument, NULL, 'D' },
-        { "client", required_argument, NULL, 'c' },
-        { "client0", required_argument, NULL, 'C' },
-        { "seq", required_argument, NULL, 'q' },
-        { "close", no_argument, NULL, 'x' },
-        { "type", required_argument, NULL, 'y' },
-        { "secret", required_argument, NULL, 'K' },
-        { "key", required_argument, NULL, 'k' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    struct opts o;
-    memset(&o, 0, sizeof(o));
-    qasm_addr_parse(&o.tracker, "127.0.0.1:4790");
-    o.timeout = 5 * QASM_SEC;
-    uint64_t v;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
-        switch (ch) {
-        case 'T':
-            if (qasm_addr_parse(&o.tracker, optarg) < 0)
-                die_usage("invalid --tracker '%s' (IP:PORT or [IPv6]:PORT)", optarg);
-            break;
-        case 'j':
-            o.json = 1;
-            break;
-        case 't':
-            if (qasm_duration_parse(&o.timeout, optarg) < 0 || o.timeout < QASM_MS)
-                die_usage("invalid --timeout '%s'", optarg);
-            o.timeout_set = 1;
-            break;
-        case 'n':
-            if (qasm_parse_u64(&v, optarg, 0, 1000000000) < 0)
-                die_usage("invalid --count '%s'", optarg);
-            o.count = (long)v;
-            break;
-        case 's':
-            if (qasm_addr_parse(&o.server, optarg) < 0)
-                die_usage("invalid --server '%s'", optarg);
-            break;
-        case 'w':
-            if (qasm_parse_u64(&v, optarg, 0, 3600000) < 0)
-                die_usage("invalid --wait '%s' (milliseconds)", optarg);
-            o.wait_ms = (uint32_t)v;
-            break;
-        case 'o':
-            if (qasm_cid_parse(&o.odcid, optarg) < 0 || o.odcid.len == 0)
-                die_usage("invalid --odcid '%s' (hex, 1-20 bytes)", optarg);
-            break;
-        case 'S':
-            if (qasm_cid_parse(&o.scid, optarg) < 0)
-                die_usage("invalid --scid '%s' (hex, 0-20 bytes)", optarg);
-            break;
-        case 'd':
-            if (o.ndcids == QASM_PROTO_MAX_DCIDS)
-                die_usage("too many --dcid (at most 16)%s", "");
-            if (qasm_cid_parse(&o.dcids[o.ndcids], optarg) < 0 || o.dcids[o.ndcids].len == 0)
-                die_usage("invalid --dcid '%s' (hex, 1-20 bytes)", optarg);
-            o.ndcids++;
-            break;
-        case 'D':
-            if (qasm_parse_u64(&v, optarg, 0, (1ULL << 62) - 1 - QASM_PROTO_MAX_DCIDS) < 0)
-                die_usage("invalid --dcid-seq '%s'", optarg);
-            o.dcid_seq0 = v;
-            break;
-        case 'c':
-            if (qasm_addr_parse(&o.client, optarg) < 0)
-                die_usage("invalid --client '%s'", optarg);
-            break;
-        case 'C':
-            if (qasm_addr_parse(&o.client0, optarg) < 0)
-                die_usage("invalid --client0 '%s'", optarg);
-            break;
-        case 'q':
-            if (qasm_parse_u64(&v, optarg, 0, UINT32_MAX) < 0)
-                die_usage("invalid --seq '%s'", optarg);
-            o.seq = (uint32_t)v;
-            o.seq_set = 1;
-            break;
-        case 'x':
-            o.close = 1;
-            break;
-        case 'y':
-            o.type = parse_type(optarg);
-            if (o.type < 0)
-                die_usage("invalid --type '%s'", optarg);
-            break;
-        case 'K': {
-            struct qasm_cid k;
-            if (qasm_cid_parse(&k, optarg) < 0 || k.len != QASM_PROTO_SECRET_LEN)
-                die_usage("invalid --secret '%s' (32 hex digits)", optarg);
-            memcpy(o.secret, k.data, sizeof(o.secret));
-            o.secret_set = 1;
-            break;
-        }
-        case 'k': {
-            char err[512];
-            if (qasm_keyfile_load(&o.key, optarg, err, sizeof(err)) < 0) {
-                fprintf(stderr, "qasm-trackctl: --key %s\n", err);
-                return EXIT_USAGE;
-            }
-            break;
-        }
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
+    struct qasm_trackctl_opts o;
+    char err[1024], usage[4096];
+    int rv = qasm_trackctl_opts_parse(argc, argv, &o, err, sizeof(err));
+    qasm_trackctl_usage(usage, sizeof(usage));
+    /* The key file is read where the flag was (the parse stops at the first error or
+     * --help): its error comes before anything that follows it. */
+    for (int i = 0; i < o.keys.n; i++)
+        if (qasm_keyfile_load(&o.key, o.keys.path[i], err, sizeof(err)) < 0) {
+            fprintf(stderr, "qasm-trackctl: --key %s\n", err);
             return EXIT_USAGE;
         }
-    }
-    if (optind >= argc) {
-        fprintf(stderr, "qasm-trackctl: missing command (see --help)\n");
-        return EXIT_USAGE;
-    }
-    const char *cmd = argv[optind];
-    int nargs = argc - optind - 1;
-    const char *arg = nargs > 0 ? argv[optind + 1] : NULL;
-    signal(SIGPIPE, SIG_IGN);
-    if (strcmp(cmd, "dump") == 0 && nargs == 0)
-        return cmd_dump(&o);
-    if (strcmp(cmd, "query") == 0 && nargs == 1)
-        return cmd_query(&o, arg);
-    if (strcmp(cmd, "watch") == 0 && nargs <= 1)
-        return cmd_watch(&o, arg);
-    if (strcmp(cmd, "stats") == 0 && nargs == 0)
-        return cmd_stats(&o);
-    if (strcmp(cmd, "report") == 0 && nargs == 0)
-        return cmd_report(&o);
-    if (strcmp(cmd, "keygen") == 0 && nargs == 1) {
-        char err[512];
-        if (qasm_keyfile_generate(arg, err, sizeof(err)) < 0) {
-            fprintf(stderr, "qasm-trackctl: keygen %s\n", err);
-            return EXIT_FAIL;
-        }
+    if (rv == QASM_TRACKCTL_HELP) {
+        fputs(usage, stdout);
         return 0;
     }
-    if (strcmp(cmd, "dump") && strcmp(cmd, "query") && strcmp(cmd, "watch") &&
-        strcmp(cmd, "stats") && strcmp(cmd, "report") && strcmp(cmd, "keygen"))
-        die_usage("unknown command '%s'", cmd);
-    die_usage("wrong arguments for '%s'", cmd);
+    if (rv == QASM_TRACKCTL_BAD_OPTION) {
+        fprintf(stderr, "%s\n%s", err, usage);
+        return EXIT_USAGE;
+    }
+    if (rv < 0) {
+        fprintf(stderr, "qasm-trackctl: %s\n", err);
+        return EXIT_USAGE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    switch (o.cmd) {
+    case QASM_TRACKCTL_DUMP: return cmd_dump(&o);
+    case QASM_TRACKCTL_QUERY: return cmd_query(&o, o.arg);
+    case QASM_TRACKCTL_WATCH: return cmd_watch(&o, o.arg);
+    case QASM_TRACKCTL_STATS: return cmd_stats(&o);
+    case QASM_TRACKCTL_REPORT: return cmd_report(&o);
+    case QASM_TRACKCTL_KEYGEN: return cmd_keygen(o.arg);
+    }
+    return EXIT_USAGE;
 }

@@ -1,0 +1,128 @@
+/* Unit tests for middleboxes/mbox_opts.c (qasm-mbox's command line). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../../lib/log.h"
+#include "../../middleboxes/mbox_opts.h"
+#include "opts_util.h"
+
+static struct qasm_mbox_opts o;
+static char err[512];
+
+static int parse(const char *line)
+{
+    static struct test_argv a;  /* o points into it */
+    char **argv = test_argv_split(&a, line);
+    err[0] = 0;
+    return qasm_mbox_opts_parse(a.argc, argv, &o, err, sizeof(err));
+}
+
+static void test_good(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("nat --mode default --listen 127.0.0.1:0 --upstream 127.0.0.1:2"), 0);
+    assert_int_equal(o.function, QASM_MBOX_NAT);
+    assert_int_equal(o.mode, QASM_MBOX_DEFAULT);
+    assert_int_equal(o.listen.port, 0);
+    assert_int_equal(o.upstream.port, 2);
+    assert_int_equal(o.log_level, QASM_LOG_INFO);
+    assert_int_equal(o.io_packet, 0);
+    assert_int_equal(o.tracker_keys.n, 0);
+    assert_int_equal(parse("lb --mode reactive --listen 127.0.0.1:1 --backend 127.0.0.1:2 "
+                           "--backend 127.0.0.1:3 --tracker 127.0.0.1:4 --tracker-key k "
+                           "--tracker-keepalive 2s --stats-json s --stats-entries 5 "
+                           "--log-level warn --max-datagram 1500 --max-flows 7 --core-batch "
+                           "--hold 5ms --seed 3"), 0);
+    assert_int_equal(o.function, QASM_MBOX_LB);
+    assert_int_equal(o.mode, QASM_MBOX_REACTIVE);
+    assert_int_equal(o.fl.nbackends, 2);
+    assert_string_equal(o.tracker_keys.path[0], "k");
+    assert_true(o.keepalive == 2.0);
+    assert_string_equal(o.stats_path, "s");
+    assert_int_equal(o.stats_entries, 5);
+    assert_int_equal(o.log_level, QASM_LOG_WARN);
+    assert_int_equal(o.max_datagram, 1500);
+    assert_int_equal(o.max_flows, 7);
+    assert_int_equal(o.core_batch, 1);
+    assert_int_equal(o.cfg.hold_time, 5 * QASM_MS);
+    assert_int_equal(parse("ratelimit --mode default --io packet --inside a --outside b"), 0);
+    assert_int_equal(o.io_packet, 1);
+    assert_string_equal(o.inside, "a");
+    assert_string_equal(o.outside, "b");
+    /* an IPv6 NAT without --public takes ::1 */
+    assert_int_equal(parse("nat --mode default --listen [::1]:1 --upstream [::1]:2"), 0);
+    assert_int_equal(o.cfg.nat_public.family, AF_INET6);
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("--help"), 1);
+    assert_int_equal(parse("nat --bogus -h"), 1);
+    assert_int_equal(parse("bogus --help"), 1);
+    assert_non_null(strstr(qasm_mbox_usage(), "usage: qasm-mbox nat|ratelimit|lb"));
+}
+
+#define BAD(line, msg)                       \
+    do {                                     \
+        assert_int_equal(parse(line), -1);   \
+        assert_string_equal(err, msg);       \
+    } while (0)
+#define NAT "nat --mode default --listen 127.0.0.1:1 --upstream 127.0.0.1:2 "
+
+static void test_bad(void **state)
+{
+    (void)state;
+    BAD("", "first argument must be the function: nat, ratelimit or lb (see --help)");
+    BAD("--mode default", "first argument must be the function: nat, ratelimit or lb (see --help)");
+    BAD("fw", "unknown function 'fw' (nat, ratelimit or lb) (see --help)");
+    BAD(NAT "--listen x", "--listen: expected IP:PORT or [IPv6]:PORT, got 'x' (see --help)");
+    BAD(NAT "--upstream 127.0.0.1:0", "--upstream: port 0 is not allowed ('127.0.0.1:0') (see --help)");
+    BAD(NAT "--tracker-keepalive 0s",
+        "--tracker-keepalive: '0s' is not a duration from 1ms to 1h (see --help)");
+    BAD(NAT "--log-level x",
+        "--log-level: expected debug, info, warn, error or off, got 'x' (see --help)");
+    BAD(NAT "--max-datagram 63",
+        "--max-datagram: expected an integer in 64..65535, got '63' (see --help)");
+    BAD(NAT "--max-flows 0", "--max-flows: expected an integer in 1..1000000, got '0' (see --help)");
+    BAD(NAT "--stats-entries 1000001",
+        "--stats-entries: expected an integer in 0..1000000, got '1000001' (see --help)");
+    BAD(NAT "--io tap", "--io: expected relay or packet, got 'tap' (see --help)");
+    BAD(NAT "--bogus", "unknown option '--bogus' (see --help)");
+    BAD(NAT "--mode", "option --mode needs a value (see --help)");
+    BAD(NAT "extra", "unexpected argument 'extra' (see --help)");
+    BAD("nat --listen 127.0.0.1:1", "--mode is required (default, reactive or proactive) (see --help)");
+    BAD("nat --mode eager", "--mode: expected default, reactive or proactive, got 'eager' (see --help)");
+    BAD("nat --mode default --io packet --inside a",
+        "--io packet needs --inside IF and --outside IF (see --help)");
+    BAD(NAT "--inside a", "--inside and --outside are only for --io packet (see --help)");
+    BAD("nat --mode default --io packet --inside a --outside b --upstream 127.0.0.1:2",
+        "--io packet takes --inside / --outside (and the lb's --listen VIP), not --listen / "
+        "--upstream (see --help)");
+    BAD("lb --mode default --io packet --inside a --outside b",
+        "--io packet lb needs --listen VIP:PORT (the address clients send to) (see --help)");
+    BAD("lb --mode default --io packet --inside a --outside b --listen 127.0.0.1:0",
+        "--listen: port 0 is not allowed with --io packet (the VIP's port) (see --help)");
+    BAD("nat --mode default", "--listen is required (see --help)");
+    BAD("ratelimit --mode default --listen 127.0.0.1:1",
+        "--upstream is required for ratelimit (see --help)");
+    BAD("lb --mode default --listen 127.0.0.1:1 --upstream 127.0.0.1:2",
+        "the lb takes --backend (repeatable), not --upstream (see --help)");
+    BAD("nat --mode proactive --listen 127.0.0.1:1 --upstream 127.0.0.1:2",
+        "--tracker HOST:PORT is required in proactive mode (see --help)");
+    BAD(NAT "--rate 5", "--rate, --burst and --bytes are only for the ratelimit (see --help)");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_bad),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
