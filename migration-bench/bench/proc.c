@@ -1,6 +1,7 @@
 #include "proc.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -273,6 +274,7 @@ static int try_bind(int family, int type, const char *ip, uint16_t port)
 #define MAX_RESERVED 1024
 static uint16_t reserved[MAX_RESERVED];
 static int nreserved;
+static int overflowed; /* more than MAX_RESERVED: release scans the lock directory */
 static pid_t reserver;
 
 static const char *lock_dir(void)
@@ -323,21 +325,51 @@ static void my_owner(char *out, size_t n)
     snprintf(out, n, "%ld %s\n", (long)getpid(), st);
 }
 
+/* Every file of the lock directory naming us as owner (more than MAX_RESERVED). */
+static void release_all_ours(void)
+{
+    char me[64], path[4200], text[128];
+    my_owner(me, sizeof(me));
+    DIR *d = opendir(lock_dir());
+    if (d == NULL)
+        return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", lock_dir(), e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t len = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+        text[len] = '\0';
+        if (strcmp(text, me) == 0)
+            unlink(path);
+    }
+    closedir(d);
+}
+
 static void release_reserved(void)
 {
     char path[4200];
     if (getpid() != reserver) /* a forked child that exits: not its files */
         return;
-    for (int i = 0; i < nreserved; i++) {
-        snprintf(path, sizeof(path), "%s/%u", lock_dir(), reserved[i]);
-        unlink(path);
+    if (overflowed) {
+        release_all_ours();
+    } else {
+        for (int i = 0; i < nreserved; i++) {
+            snprintf(path, sizeof(path), "%s/%u", lock_dir(), reserved[i]);
+            unlink(path);
+        }
     }
     nreserved = 0;
+    overflowed = 0;
 }
 
 static void reservations_forget(void)
 {
     nreserved = 0;
+    overflowed = 0;
     reserver = 0;
 }
 
@@ -377,6 +409,8 @@ static void reserve(uint16_t port, const char *me)
     }
     if (nreserved < MAX_RESERVED)
         reserved[nreserved++] = port;
+    else
+        overflowed = 1; /* released at exit by a scan of the directory */
     if (reserver == 0) {
         reserver = getpid();
         atexit(release_reserved);
