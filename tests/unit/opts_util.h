@@ -35,4 +35,20 @@ static inline char **test_argv_split(struct test_argv *a, const char *line)
     return a->argv;
 }
 
+/*
+ * TEST_OPTS_PARSER(TYPE, FN, ERRLEN): the test file's `o` (struct TYPE),
+ * `err` and `parse(line)`, which splits |line| and runs FN on it (o may
+ * point into the split words: they stay until the next parse).
+ */
+#define TEST_OPTS_PARSER(TYPE, FN, ERRLEN)                               \
+    static struct TYPE o;                                                \
+    static char err[ERRLEN];                                             \
+    static int parse(const char *line)                                   \
+    {                                                                    \
+        static struct test_argv a;                                       \
+        char **argv = test_argv_split(&a, line);                         \
+        err[0] = 0;                                                      \
+        return FN(a.argc, argv, &o, err, sizeof(err));                   \
+    }
+
 #endif

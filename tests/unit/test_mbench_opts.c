@@ -10,16 +10,8 @@
 #include "../../middleboxes/mbox_bench_opts.h"
 #include "opts_util.h"
 
-static struct qasm_mbench_opts o;
-static char err[512];
+TEST_OPTS_PARSER(qasm_mbench_opts, qasm_mbench_opts_parse, 512)
 
-static int parse(const char *line)
-{
-    static struct test_argv a;
-    char **argv = test_argv_split(&a, line);
-    err[0] = 0;
-    return qasm_mbench_opts_parse(a.argc, argv, &o, err, sizeof(err));
-}
 
 static void test_good(void **state)
 {

@@ -10,16 +10,8 @@
 #include "../../captures/replay_opts.h"
 #include "opts_util.h"
 
-static struct qasm_replay_opts o;
-static char err[512];
+TEST_OPTS_PARSER(qasm_replay_opts, qasm_replay_opts_parse, 512)
 
-static int parse(const char *line)
-{
-    static struct test_argv a;  /* o points into it */
-    char **argv = test_argv_split(&a, line);
-    err[0] = 0;
-    return qasm_replay_opts_parse(a.argc, argv, &o, err, sizeof(err));
-}
 
 static void test_good(void **state)
 {

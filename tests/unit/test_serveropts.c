@@ -10,16 +10,8 @@
 #include "../../migration-bench/serveropts.h"
 #include "opts_util.h"
 
-static struct qasm_h3s_opts o;
-static char err[256];
+TEST_OPTS_PARSER(qasm_h3s_opts, qasm_h3s_opts_parse, 256)
 
-static int parse(const char *line)
-{
-    static struct test_argv a;  /* o points into it */
-    char **argv = test_argv_split(&a, line);
-    err[0] = 0;
-    return qasm_h3s_opts_parse(a.argc, argv, &o, err, sizeof(err));
-}
 
 static void test_good(void **state)
 {
