@@ -12,7 +12,6 @@
 
 TEST_OPTS_PARSER(qasm_mbox_opts, qasm_mbox_opts_parse, 512)
 
-
 static void test_good(void **state)
 {
     (void)state;

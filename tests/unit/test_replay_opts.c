@@ -12,7 +12,6 @@
 
 TEST_OPTS_PARSER(qasm_replay_opts, qasm_replay_opts_parse, 512)
 
-
 static void test_good(void **state)
 {
     (void)state;

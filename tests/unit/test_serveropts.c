@@ -12,7 +12,6 @@
 
 TEST_OPTS_PARSER(qasm_h3s_opts, qasm_h3s_opts_parse, 256)
 
-
 static void test_good(void **state)
 {
     (void)state;

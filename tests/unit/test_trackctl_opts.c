@@ -12,7 +12,6 @@
 
 TEST_OPTS_PARSER(qasm_trackctl_opts, qasm_trackctl_opts_parse, 1024)
 
-
 static void test_good(void **state)
 {
     (void)state;

@@ -12,7 +12,6 @@
 
 TEST_OPTS_PARSER(qasm_tracker_opts, qasm_tracker_opts_parse, 1024)
 
-
 static void test_good(void **state)
 {
     (void)state;
