@@ -43,9 +43,14 @@ JANSSON_LIBS  = $(call pc,--libs,jansson)
 # lib/ (libqasm.a) computes report MACs with nettle: every link takes it.
 NETTLE_LIBS   = $(call pc,--libs,nettle)
 
+# Include paths: the shared cores (lib/, each component's core/) by bare
+# name; anything else by its path from the root ("middleboxes/io/relay.h").
+# -iquote: a core header never shadows a system one.
+INCLUDES := -iquote . -iquote lib -iquote middleboxes/core -iquote tracker/core
+
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wformat=2 -Wvla -Wimplicit-fallthrough -Wundef
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -fPIC $(WARN) -MMD -MP -Ilib
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -fPIC $(WARN) -MMD -MP $(INCLUDES)
 ifeq ($(SAN),1)
 CFLAGS_OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS_SAN := -fsanitize=address,undefined
@@ -152,10 +157,10 @@ tests: $(TEST_BINS)
 # sockets (json.c, redis.c, events.c, tracker_session.c, tracker_link.c,
 # interpose.c, the bench runner). scripts/check-pure.sh holds the allow list.
 PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c,$(LIB_SRCS)) \
-             $(MBOX_CORE_SRCS) middleboxes/packet_sort.c middleboxes/mbox_json.c middleboxes/mbox_opts.c \
+             $(MBOX_CORE_SRCS) middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c middleboxes/mbox_opts.c \
              middleboxes/mbox_bench_opts.c \
-             tracker/store.c tracker/limits.c tracker/access.c tracker/core/query.c \
-             tracker/slots.c tracker/trackctl_opts.c tracker/daemon_opts.c migration-bench/migrate.c migration-bench/clientopts.c \
+             tracker/core/store.c tracker/core/budget.c tracker/core/access.c tracker/core/query.c \
+             tracker/core/slots.c tracker/trackctl_opts.c tracker/daemon_opts.c migration-bench/migrate.c migration-bench/clientopts.c \
              migration-bench/content.c migration-bench/h3guard.c migration-bench/serveropts.c \
              client-agent/agent_state.c client-agent/agent_report.c \
              client-agent/agent_frames.c client-agent/agent_qlog.c \
@@ -189,7 +194,7 @@ integ-tests: build
 
 # libFuzzer harnesses, built with clang into build/fuzz/ (own objects: ASan + fuzzer coverage).
 FUZZ_O := $(O)/fuzz
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -fsanitize=fuzzer,address,undefined $(NGTCP2_CFLAGS)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(INCLUDES) -fsanitize=fuzzer,address,undefined $(NGTCP2_CFLAGS)
 FUZZ_BINS := $(addprefix $(FUZZ_O)/,$(FUZZ_TARGETS))
 define link_fuzz
 $(FUZZ_O)/$(1): $($(1)_SRCS) $(LIB_SRCS)

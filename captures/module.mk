@@ -1,11 +1,10 @@
 # captures/: record (qasm-capture), replay (qasm-replay) and regression-test
 # middleboxes on pcap files; the corpus lives in captures/corpus/.
 
-# The replay embeds the tracker's own store core (tracker/store.c).
-CAPTURE_CORE_SRCS := captures/linktype.c captures/replay.c captures/events.c tracker/store.c \
+# The replay embeds the tracker's own cores: its store and its query rules (tracker/core/).
+CAPTURE_CORE_SRCS := captures/linktype.c captures/replay.c captures/events.c tracker/core/store.c \
                      tracker/core/query.c
-# ... and its query core (tracker/core/query.h): the same rules as the daemon's.
-$(O)/obj/captures/replay.o: CFLAGS += -Itracker/core -Itracker
+
 
 PROGS += qasm-replay
 qasm-replay_SRCS = captures/replay_main.c captures/replay_opts.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
@@ -33,7 +32,6 @@ regress: $(O)/qasm-replay
 
 FUZZ_TARGETS += fuzz_replay
 fuzz_replay_SRCS := tests/fuzz/fuzz_replay.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)
-fuzz_replay_CFLAGS := -Itracker/core -Itracker
 
 UNIT_TESTS += test_replay
 test_replay_SRCS = tests/unit/test_replay.c $(CAPTURE_CORE_SRCS) $(MBOX_CORE_SRCS)

@@ -1,11 +1,11 @@
 /*
  * replay.h: the replay engine behind qasm-replay. It takes captured frames
  * (any link type of linktype.h) with their capture timestamps, keeps what
- * is UDP over IPv4/IPv6, and drives one middlebox core (middleboxes/mbox.h)
+ * is UDP over IPv4/IPv6, and drives one middlebox core (middleboxes/core/mbox.h)
  * with the capture's clock: datagrams to a server are FROM_CLIENT, from a
  * server FROM_SERVER; agent reports (tracker protocol datagrams, found by
  * their magic) go to an embedded tracker (the tracker's own store core,
- * tracker/store.h) which answers the
+ * tracker/core/store.h) which answers the
  * core's QUERY / SUBSCRIBE requests in-process (at once, or when the DCID
  * becomes known within the query's wait, or NOT_FOUND at its deadline) and
  * pushes after every report that changes a subscribed connection.
@@ -32,7 +32,7 @@
 #include "addr.h"
 #include "cid.h"
 #include "clock.h"
-#include "../middleboxes/mbox.h"
+#include "mbox.h"
 #include "proto.h"
 
 #define QASM_REPLAY_MAX_SERVERS 64
@@ -152,7 +152,7 @@ const struct qasm_replay_counts *qasm_replay_counts(const struct qasm_replay *r)
 size_t qasm_replay_nconns(const struct qasm_replay *r);
 const struct qasm_replay_conn *qasm_replay_conn(const struct qasm_replay *r, size_t i);
 const struct qasm_mbox *qasm_replay_mbox(const struct qasm_replay *r);
-/* The embedded tracker's counters (tracker/store.h). */
+/* The embedded tracker's counters (tracker/core/store.h). */
 struct qasm_store_stats;
 const struct qasm_store_stats *qasm_replay_tracker_stats(const struct qasm_replay *r);
 /* First and last timestamps seen (0 if none). */

@@ -20,11 +20,11 @@
 #include "clock.h"
 #include "events.h"
 #include "linktype.h"
-#include "../middleboxes/mbox.h"
-#include "../middleboxes/mbox_flags.h"
+#include "mbox.h"
+#include "mbox_flags.h"
 #include "replay.h"
 #include "replay_opts.h"
-#include "../tracker/store.h"
+#include "store.h"
 
 /* ---- JSON output (one object, nested objects and arrays) ---- */
 

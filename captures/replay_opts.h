@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "../middleboxes/mbox_flags.h"
+#include "mbox_flags.h"
 #include "replay.h"
 
 struct qasm_replay_opts {

@@ -22,13 +22,13 @@
 #include "log.h"
 #include "mbox.h"
 #include "mbox_flags.h"
-#include "mbox_json.h"
+#include "io/mbox_json.h"
 #include "mbox_opts.h"
-#include "packet_io.h"
+#include "io/packet_io.h"
 #include "parse.h"
-#include "relay.h"
-#include "json.h"
-#include "tracker_link.h"
+#include "io/relay.h"
+#include "io/json.h"
+#include "io/tracker_link.h"
 
 struct app {
     struct ev_loop *loop;

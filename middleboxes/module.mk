@@ -1,20 +1,17 @@
 # qasm-mbox shell (relay backend, tracker session, stats) around the core's MBOX_CORE_SRCS.
 # Recursive '=' so MBOX_CORE_SRCS may be appended anywhere in this file.
 PROGS += qasm-mbox
-qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/relay.c \
-                 middleboxes/tracker_session.c middleboxes/tracker_link.c middleboxes/json.c \
-                 middleboxes/packet_io.c middleboxes/packet_sort.c middleboxes/mbox_json.c \
+qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/io/relay.c \
+                 middleboxes/io/tracker_session.c middleboxes/io/tracker_link.c middleboxes/io/json.c \
+                 middleboxes/io/packet_io.c middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c \
                  middleboxes/mbox_opts.c \
-                 middleboxes/mbox_timer.c
+                 middleboxes/io/mbox_timer.c
 qasm-mbox_LIBS = $(LIBEV_LIBS)
 
 # The I/O-free middlebox cores (NAT, rate limiter, LB, QUIC-aware classification, hold queue).
-MBOX_CORE_SRCS := middleboxes/mbox.c middleboxes/classify.c middleboxes/portpool.c \
-                  middleboxes/bucket.c middleboxes/lb.c middleboxes/mbox_flags.c
+MBOX_CORE_SRCS := middleboxes/core/mbox.c middleboxes/core/classify.c middleboxes/core/portpool.c \
+                  middleboxes/core/bucket.c middleboxes/core/lb.c middleboxes/core/mbox_flags.c
 
-# qasm-udpdrive: deterministic QUIC-shaped UDP client/server for the middlebox integration tests.
-PROGS += qasm-udpdrive
-qasm-udpdrive_SRCS := tests/integration/udpdrive.c
 
 UNIT_TESTS += test_nat
 test_nat_SRCS := tests/unit/test_nat.c $(MBOX_CORE_SRCS)
@@ -48,14 +45,14 @@ INTEG_TESTS += tests/integration/mbox_flags.sh tests/integration/mbox_h3.sh
 INTEG_TESTS += tests/integration/mbox_race.sh
 
 UNIT_TESTS += test_mbox_stats
-test_mbox_stats_SRCS := tests/unit/test_mbox_stats.c middleboxes/json.c
+test_mbox_stats_SRCS := tests/unit/test_mbox_stats.c middleboxes/io/json.c
 test_mbox_stats_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/netns_nat.sh tests/integration/netns_bench.sh
 UNIT_TESTS += test_packet_sort
-test_packet_sort_SRCS := tests/unit/test_packet_sort.c middleboxes/packet_sort.c
+test_packet_sort_SRCS := tests/unit/test_packet_sort.c middleboxes/core/packet_sort.c
 test_packet_sort_LIBS = $(CMOCKA_LIBS)
 FUZZ_TARGETS += fuzz_packet_sort
-fuzz_packet_sort_SRCS := tests/fuzz/fuzz_packet_sort.c middleboxes/packet_sort.c
+fuzz_packet_sort_SRCS := tests/fuzz/fuzz_packet_sort.c middleboxes/core/packet_sort.c
 
 UNIT_TESTS += test_mbox_flags
 test_mbox_flags_SRCS := tests/unit/test_mbox_flags.c $(MBOX_CORE_SRCS)

@@ -13,10 +13,13 @@ test_bench_opts_SRCS := tests/unit/test_bench_opts.c migration-bench/bench/bench
 test_bench_opts_LIBS = $(CMOCKA_LIBS)
 $(O)/obj/tests/unit/test_bench_opts.o: CFLAGS += -Imigration-bench/bench
 
-# qasm-tracker-bench (registered in tracker/module.mk): a thin entry over the
-# bench's tracker experiment code (tracker_load.c) and processes (proc.c).
-qasm-tracker-bench_SRCS += migration-bench/bench/tracker_load.c migration-bench/bench/proc.c
-qasm-tracker-bench_LIBS += $(JANSSON_LIBS)
+# qasm-tracker-bench (the tracker beside redis-server; `qasm-bench tracker`
+# runs the same code): a thin entry over the bench's tracker experiment
+# (tracker_load.c) and processes (proc.c).
+PROGS += qasm-tracker-bench
+qasm-tracker-bench_SRCS := migration-bench/tracker_bench.c migration-bench/bench/tracker_load.c \
+                           migration-bench/bench/proc.c
+qasm-tracker-bench_LIBS = $(JANSSON_LIBS)
 $(O)/obj/migration-bench/tracker_bench.o: CFLAGS += -Imigration-bench/bench
 
 UNIT_TESTS += test_tracker_load

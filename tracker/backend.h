@@ -5,7 +5,7 @@
  *
  *   --store memory                      no backend (NULL): the store is all
  *   --store redis://HOST:PORT           Redis standalone (tracker/redis.c)
- *   --store redis-cluster://H:P[,H:P]   Redis Cluster, routed by tracker/slots.c
+ *   --store redis-cluster://H:P[,H:P]   Redis Cluster, routed by tracker/core/slots.c
  *
  * The daemon tells the backend what changed locally (qasm_backend_changed,
  * qasm_backend_touch) and asks it to read through on a local miss

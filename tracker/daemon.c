@@ -27,7 +27,7 @@
 #include "clock.h"
 #include "hash.h"
 #include "keyfile.h"
-#include "limits.h"
+#include "budget.h"
 #include "daemon_opts.h"
 #include "query.h"
 #include "log.h"
@@ -39,7 +39,7 @@
 #define UDP_BATCH 64
 /* A session with --key has this long to prove it (from accept or its last message). */
 #define AUTH_TIMEOUT (10 * QASM_SEC)
-#define RBUF_SIZE QASM_LIMITS_RBUF
+#define RBUF_SIZE QASM_BUDGET_RBUF
 
 struct session {
     struct tracker *t;
@@ -54,7 +54,7 @@ struct session {
     struct qasm_addr peer;
     int dead; /* output over the limit: closed from the next I/O callback */
     int authenticated;            /* proved the key (always 1 without --key) */
-    struct qasm_access_sess auth; /* the key handshake (tracker/access.h) */
+    struct qasm_access_sess auth; /* the key handshake (tracker/core/access.h) */
     int paused;        /* not read: output backed up, or a dump in progress */
     qasm_tstamp last_active; /* accept, last request or output taken: the idle timeout */
     struct session_dump {
@@ -104,7 +104,7 @@ struct tracker {
     qasm_duration max_wait;
     struct qasm_access access;    /* --key, --trust, --allow */
     qasm_duration session_idle;   /* 0: sessions never idle out */
-    struct qasm_limits lim;       /* every bound, derived from --max-memory */
+    struct qasm_budget lim;       /* every bound, derived from --max-memory */
     struct counters n;
     struct ratelogs rl;
 };
@@ -160,7 +160,7 @@ static int session_send(struct session *s, const struct qasm_proto_msg *m)
     struct tracker *t = s->t;
     /* Requests are not read while output is backed up: only pushes and
      * answers to waits reach the cap, from a subscriber that does not read. */
-    if (qasm_limits_over_cap(&t->lim, queued(s), QASM_PROTO_MAX_MSG) ||
+    if (qasm_budget_over_cap(&t->lim, queued(s), QASM_PROTO_MAX_MSG) ||
         wbuf_reserve(s, QASM_PROTO_MAX_MSG) < 0) {
         t->n.sessions_dropped_slow++;
         uint64_t quiet;
@@ -345,7 +345,7 @@ static void dump_step(struct session *s)
     struct tracker *t = s->t;
     struct qasm_store_conn *c;
     t->n.dump_chunks++;
-    while (!qasm_limits_backed_up(queued(s))) {
+    while (!qasm_budget_backed_up(queued(s))) {
         if ((c = qasm_store_cursor_next(t->store, &s->dump.cur)) == NULL) {
             qasm_store_cursor_close(t->store, &s->dump.cur);
             s->dump.on = 0;
@@ -385,8 +385,8 @@ static void add_stat(struct qasm_proto_stats *st, const char *name, uint64_t v)
 static size_t mem_used(const struct tracker *t, size_t store_mem)
 {
     size_t subs = qasm_query_nsubscribers(t->query) + qasm_query_nwaiting(t->query);
-    return store_mem + subs * QASM_LIMITS_SUB_COST +
-           t->nsessions * QASM_LIMITS_SESSION_COST + t->wbytes;
+    return store_mem + subs * QASM_BUDGET_SUB_COST +
+           t->nsessions * QASM_BUDGET_SESSION_COST + t->wbytes;
 }
 
 static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
@@ -720,7 +720,7 @@ static void session_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (session_flush(s) < 0)
         return;
-    if (s->dump.on && !qasm_limits_backed_up(queued(s))) {
+    if (s->dump.on && !qasm_budget_backed_up(queued(s))) {
         dump_step(s);
         if (s->dead) {
             session_close(s);
@@ -734,7 +734,7 @@ static void session_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         wbuf_shrink(s);
     }
     /* Drained enough: read again, starting with the requests already buffered. */
-    if (s->paused && !s->dump.on && !qasm_limits_backed_up(queued(s))) {
+    if (s->paused && !s->dump.on && !qasm_budget_backed_up(queued(s))) {
         s->paused = 0;
         ev_io_start(s->t->loop, &s->rio);
         if (process_input(s) == 0 && queued(s) > 0 && !ev_is_active(&s->wio))
@@ -795,7 +795,7 @@ static int process_input(struct session *s)
     struct tracker *t = s->t;
     size_t off = 0;
     while (off < s->rlen) {
-        if (s->dump.on || qasm_limits_backed_up(queued(s))) {
+        if (s->dump.on || qasm_budget_backed_up(queued(s))) {
             session_pause(s);
             break;
         }
@@ -818,7 +818,7 @@ static int process_input(struct session *s)
     }
     memmove(s->rbuf, s->rbuf + off, s->rlen - off);
     s->rlen -= off;
-    if (s->dump.on || qasm_limits_backed_up(queued(s)))
+    if (s->dump.on || qasm_budget_backed_up(queued(s)))
         session_pause(s);
     return 0;
 }
@@ -870,7 +870,7 @@ static int same_ip(const struct qasm_addr *a, const struct qasm_addr *b)
 }
 
 /*
- * Whether a new session from |peer| may open (qasm_limits_admit): the
+ * Whether a new session from |peer| may open (qasm_budget_admit): the
  * per-IP cap, the global cap, and room kept for authenticated sessions
  * (the oldest unauthenticated one is closed to make it). Returns -1 to refuse.
  */
@@ -885,7 +885,7 @@ static int admit_session(struct tracker *t, const struct qasm_addr *peer)
             oldest_unauth = x; /* the list is newest first */
         }
     }
-    int rv = qasm_limits_admit(&t->lim, t->nsessions, from_ip, unauth);
+    int rv = qasm_budget_admit(&t->lim, t->nsessions, from_ip, unauth);
     const char *why = NULL;
     if (rv == QASM_ADMIT_EVICT_UNAUTH) {
         t->n.sessions_evicted_unauth++;

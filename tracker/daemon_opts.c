@@ -124,22 +124,22 @@ static int parse_bytes(size_t *out, const char *s)
 /* The bounds (--max-*, --reserved-sessions); 1 = not one. */
 static int opt_bound(struct qasm_tracker_opts *o, int c, const char *a, char *err, size_t errlen)
 {
-    struct qasm_limits *l = &o->lim;
+    struct qasm_budget *l = &o->lim;
     static const struct {
         int c;
         const char *flag;
         size_t off;
     } counts[] = {
-        { 'm', "--max-conns", offsetof(struct qasm_limits, max_conns) },
-        { 'p', "--max-per-ip", offsetof(struct qasm_limits, max_per_ip) },
-        { 's', "--max-subs", offsetof(struct qasm_limits, max_subs) },
-        { 'S', "--max-sessions", offsetof(struct qasm_limits, max_sessions) },
-        { 'P', "--max-per-prefix", offsetof(struct qasm_limits, max_per_prefix) },
-        { 'I', "--max-sessions-per-ip", offsetof(struct qasm_limits, max_sessions_per_ip) },
-        { 'V', "--reserved-sessions", offsetof(struct qasm_limits, reserved_sessions) },
+        { 'm', "--max-conns", offsetof(struct qasm_budget, max_conns) },
+        { 'p', "--max-per-ip", offsetof(struct qasm_budget, max_per_ip) },
+        { 's', "--max-subs", offsetof(struct qasm_budget, max_subs) },
+        { 'S', "--max-sessions", offsetof(struct qasm_budget, max_sessions) },
+        { 'P', "--max-per-prefix", offsetof(struct qasm_budget, max_per_prefix) },
+        { 'I', "--max-sessions-per-ip", offsetof(struct qasm_budget, max_sessions_per_ip) },
+        { 'V', "--reserved-sessions", offsetof(struct qasm_budget, reserved_sessions) },
     };
     if (c == 'M') {
-        if (parse_bytes(&l->max_memory, a) < 0 || l->max_memory < QASM_LIMITS_MIN_MEMORY)
+        if (parse_bytes(&l->max_memory, a) < 0 || l->max_memory < QASM_BUDGET_MIN_MEMORY)
             return bad_value(err, errlen, "--max-memory", a);
         return 0;
     }
@@ -234,7 +234,7 @@ int qasm_tracker_opts_parse(int argc, char **argv, struct qasm_tracker_opts *o, 
 {
     memset(o, 0, sizeof(*o));
     qasm_store_config_default(&o->cfg);
-    qasm_limits_init(&o->lim);
+    qasm_budget_init(&o->lim);
     o->max_wait = QASM_SEC;
     o->session_idle = 120 * QASM_SEC;
     o->store_timeout = 100 * QASM_MS;
@@ -273,9 +273,9 @@ int qasm_tracker_opts_finish(struct qasm_tracker_opts *o, uint64_t phys_mem, cha
                              size_t errlen)
 {
     o->cfg.trust_any = qasm_access_store_trust_any(&o->access);
-    if (qasm_limits_derive(&o->lim, phys_mem) < 0)
+    if (qasm_budget_derive(&o->lim, phys_mem) < 0)
         return qasm_parse_errf(err, errlen, "--max-memory below %zu bytes",
-                               (size_t)QASM_LIMITS_MIN_MEMORY);
+                               (size_t)QASM_BUDGET_MIN_MEMORY);
     if (o->lim.reserved_sessions >= o->lim.max_sessions)
         return qasm_parse_errf(err, errlen,
                                "--reserved-sessions must be below --max-sessions (%zu)",

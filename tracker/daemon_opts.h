@@ -12,7 +12,7 @@
 #include "access.h"
 #include "addr.h"
 #include "clock.h"
-#include "limits.h"
+#include "budget.h"
 #include "parse.h"
 #include "store.h"
 
@@ -22,7 +22,7 @@ struct qasm_tracker_opts {
     struct qasm_addr listen[QASM_TRACKER_MAX_LISTEN]; /* --listen (default 127.0.0.1:4790) */
     int nlisten;
     struct qasm_store_config cfg;  /* --ttl, --close-linger, then the bounds and trust */
-    struct qasm_limits lim;        /* --max-*, --reserved-sessions (AUTO: from the budget) */
+    struct qasm_budget lim;        /* --max-*, --reserved-sessions (AUTO: from the budget) */
     struct qasm_access access;     /* --trust, --allow (the key: the caller loads it) */
     qasm_duration max_wait, session_idle, store_timeout;
     int evict;                     /* --at-max-conns evict (1) | refuse (0) */

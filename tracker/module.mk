@@ -1,9 +1,8 @@
-# tracker/: the tracking agent daemon, its protocol codec (lib/proto.c is
-# owned here), qasm-trackctl, the store core, tests and benchmark.
-LIB_SRCS += lib/proto.c
+# tracker/: the tracking agent daemon, qasm-trackctl, the store and query
+# cores (tracker/core/), their tests. The protocol codec is lib/proto.c.
 
 PROGS += qasm-tracker
-qasm-tracker_SRCS := tracker/daemon.c tracker/daemon_opts.c tracker/core/query.c tracker/access.c tracker/store.c tracker/limits.c tracker/redis.c tracker/slots.c
+qasm-tracker_SRCS := tracker/daemon.c tracker/daemon_opts.c tracker/core/query.c tracker/core/access.c tracker/core/store.c tracker/core/budget.c tracker/redis.c tracker/core/slots.c
 qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
@@ -14,33 +13,27 @@ test_proto_SRCS := tests/unit/test_proto.c
 test_proto_LIBS = $(CMOCKA_LIBS)
 
 UNIT_TESTS += test_auth
-test_auth_SRCS := tests/unit/test_auth.c tracker/access.c
+test_auth_SRCS := tests/unit/test_auth.c tracker/core/access.c
 test_auth_LIBS = $(CMOCKA_LIBS)
-UNIT_TESTS += test_limits
-test_limits_SRCS := tests/unit/test_limits.c tracker/limits.c
-test_limits_LIBS = $(CMOCKA_LIBS)
+UNIT_TESTS += test_budget
+test_budget_SRCS := tests/unit/test_budget.c tracker/core/budget.c
+test_budget_LIBS = $(CMOCKA_LIBS)
 
-# The query core (tracker/core/): waits, subscriptions, pushes; pure, own include path.
-QUERY_CORE_INC := -Itracker/core -Itracker
-$(O)/obj/tracker/core/query.o $(O)/obj/tracker/daemon.o: CFLAGS += $(QUERY_CORE_INC)
+# The query core (tracker/core/query.c): waits, subscriptions, pushes; pure.
 
 UNIT_TESTS += test_query
-test_query_SRCS := tests/unit/test_query.c tracker/core/query.c tracker/store.c
+test_query_SRCS := tests/unit/test_query.c tracker/core/query.c tracker/core/store.c
 test_query_LIBS = $(CMOCKA_LIBS)
-$(O)/obj/tests/unit/test_query.o: CFLAGS += $(QUERY_CORE_INC)
 
 UNIT_TESTS += test_store
-test_store_SRCS := tests/unit/test_store.c tracker/store.c
+test_store_SRCS := tests/unit/test_store.c tracker/core/store.c
 test_store_LIBS = $(CMOCKA_LIBS)
 
 INTEG_TESTS += tests/integration/tracker.sh
 
 FUZZ_TARGETS += fuzz_proto
-fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c tracker/store.c tracker/access.c
+fuzz_proto_SRCS := tests/fuzz/fuzz_proto.c tracker/core/store.c tracker/core/access.c
 
-# The tracker benchmark (beside redis-server); `qasm-bench tracker` runs it.
-PROGS += qasm-tracker-bench
-qasm-tracker-bench_SRCS := migration-bench/tracker_bench.c
 
 INTEG_TESTS += tests/integration/tracker_robust.sh
 # An attacker who reads the tracker forges reports and sends the victim's DCIDs
@@ -56,11 +49,11 @@ INTEG_TESTS += tests/integration/tracker_bounds.sh
 INTEG_TESTS += tests/integration/tracker_bounds_nat.sh
 
 # Scale-out: shared stores behind tracker/backend.h, Redis and
-# Redis Cluster (tracker/redis.c, slot routing in tracker/slots.c).
+# Redis Cluster (tracker/redis.c, slot routing in tracker/core/slots.c).
 HIREDIS_LIBS = $(call pc,--libs,hiredis)
 
 UNIT_TESTS += test_slots
-test_slots_SRCS := tests/unit/test_slots.c tracker/slots.c
+test_slots_SRCS := tests/unit/test_slots.c tracker/core/slots.c
 test_slots_LIBS = $(CMOCKA_LIBS)
 
 # The tracker's tests against Redis, two trackers on one Redis, Redis down/back.
@@ -69,7 +62,7 @@ INTEG_TESTS += tests/integration/tracker_redis.sh
 INTEG_TESTS += tests/integration/tracker_redis_auth.sh
 
 UNIT_TESTS += test_store_apply
-test_store_apply_SRCS := tests/unit/test_store_apply.c tracker/store.c
+test_store_apply_SRCS := tests/unit/test_store_apply.c tracker/core/store.c
 test_store_apply_LIBS = $(CMOCKA_LIBS)
 # The same on a 3-master Redis Cluster with replicas, and a master failover.
 INTEG_TESTS += tests/integration/tracker_redis_cluster.sh
@@ -83,6 +76,6 @@ test_trackctl_opts_SRCS := tests/unit/test_trackctl_opts.c tracker/trackctl_opts
 test_trackctl_opts_LIBS = $(CMOCKA_LIBS)
 
 UNIT_TESTS += test_tracker_opts
-test_tracker_opts_SRCS := tests/unit/test_tracker_opts.c tracker/daemon_opts.c tracker/access.c \
-                          tracker/limits.c tracker/store.c
+test_tracker_opts_SRCS := tests/unit/test_tracker_opts.c tracker/daemon_opts.c tracker/core/access.c \
+                          tracker/core/budget.c tracker/core/store.c
 test_tracker_opts_LIBS = $(CMOCKA_LIBS)

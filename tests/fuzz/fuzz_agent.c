@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../client-agent/agent_frames.h"
-#include "../../client-agent/agent_qlog.h"
+#include "client-agent/agent_frames.h"
+#include "client-agent/agent_qlog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../migration-bench/h3guard.h"
+#include "migration-bench/h3guard.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

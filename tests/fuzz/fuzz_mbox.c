@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../middleboxes/mbox.h"
+#include "mbox.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

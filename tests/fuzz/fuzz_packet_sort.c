@@ -1,6 +1,6 @@
 /*
  * fuzz_packet_sort: libFuzzer harness for the packet backend's sorter
- * (middleboxes/packet_sort.c). The first byte picks the function (nat,
+ * (middleboxes/core/packet_sort.c). The first byte picks the function (nat,
  * ratelimit, lb), the side and the link-layer family; the rest is the IP
  * packet. Checks the views it returns stay inside the buffer and that a
  * packet for the core can be rewritten as the backend does.
@@ -13,7 +13,7 @@
 
 #include "addr.h"
 #include "ipudp.h"
-#include "../../middleboxes/packet_sort.h"
+#include "packet_sort.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

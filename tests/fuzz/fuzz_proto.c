@@ -6,7 +6,7 @@
  * input) so the store core is fuzzed through the codec too: each report as
  * it came (a fuzzer cannot forge a MAC: the refusal paths) and signed with
  * one owner's secret (the paths that change a connection). Every frame also
- * goes through the key handshake of a session (tracker/access.h, with a
+ * goes through the key handshake of a session (tracker/core/access.h, with a
  * key), and every report through the key-MAC admission, as it came and
  * signed with the key (which must then verify).
  */
@@ -17,8 +17,8 @@
 
 #include "auth.h"
 #include "proto.h"
-#include "../../tracker/access.h"
-#include "../../tracker/store.h"
+#include "access.h"
+#include "store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

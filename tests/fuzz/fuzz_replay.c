@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "ipudp.h"
-#include "../../captures/replay.h"
+#include "captures/replay.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

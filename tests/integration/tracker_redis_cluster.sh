@@ -68,6 +68,15 @@ cluster_ok() { # cluster_ok PORT...: every given node says cluster_state:ok
     redis-cli -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
   done
 }
+failed_over() { # failed_over VICTIM PORT...: every node marks VICTIM failed and its state is ok
+  local v=$1 p; shift
+  for p in "$@"; do
+    redis-cli -p "$p" cluster nodes 2>/dev/null |
+      awk -v v="$v" '{ split($2, a, "[:@]") } a[2] == v && $3 ~ /(^|,)fail(,|$)/ { f = 1 } END { exit !f }' ||
+      return 1
+  done
+  cluster_ok "$@"
+}
 for _ in $(seq 1 $(scaled 600)); do cluster_ok "${PORTS[@]}" && break; sleep 0.2; done
 cluster_ok "${PORTS[@]}" || fail "cluster not ok after 30 s"
 # Wait for the replicas to be attached (3 masters with slots, 3 replicas).
@@ -124,7 +133,7 @@ dcid() { printf 'd0%06x' "$1"; }
 # Pushes cross trackers by sharded pub/sub: a watcher of every connection at B.
 timeout "$(scaled 120)" "${Bc[@]}" --json watch --count $N >"$work/watch_all.out" 2>"$work/watch_all.err" &
 WALL=$!; pids+=("$WALL")
-for _ in $(seq 1 $(scaled 600)); do grep -q watching "$work/watch_all.err" && break; sleep 0.05; done
+for _ in $(seq 1 $(scaled 600)); do grep -q watching "$work/watch_all.err" 2>/dev/null && break; sleep 0.05; done
 grep -q watching "$work/watch_all.err" || fail "watcher at B did not subscribe"
 for i in $(seq 1 $N); do
   "${A[@]}" report --odcid "$(odcid "$i")" --dcid "$(dcid "$i")" --client "127.0.0.2:$((5000 + i))" \
@@ -190,8 +199,11 @@ for i in $(seq $((N + 1)) $((N + M))); do
 done
 ok "during the failover: reports accepted at A, B answers from what it holds"
 alive=(); for p in "${PORTS[@]}"; do [ "$p" != "$victim" ] && alive+=("$p"); done
-for _ in $(seq 1 $(scaled 600)); do cluster_ok "${alive[@]}" && break; sleep 0.2; done
-cluster_ok "${alive[@]}" || fail "cluster did not recover from the loss of $victim in 30 s"
+# "ok" alone is not enough: right after the kill the nodes have not yet
+# noticed (state still ok); wait until every node marks the victim failed
+# and the state is ok again, i.e. its replica took the slots over.
+for _ in $(seq 1 $(scaled 600)); do failed_over "$victim" "${alive[@]}" && break; sleep 0.2; done
+failed_over "$victim" "${alive[@]}" || fail "cluster did not recover from the loss of $victim in $(scaled 120) s"
 ok "replica promoted, cluster ok again"
 T=$((N + M))
 for _ in $(seq 1 $(scaled 600)); do
@@ -220,7 +232,8 @@ done
 [ "$(json_get "$work/B.stats" 'd["store_up"]')" = 1 ] || fail "B: store_up not back after failover"
 timeout "$(scaled 120)" "${Bc[@]}" --json watch --count 16 >"$work/watch2.out" 2>"$work/watch2.err" &
 W2=$!; pids+=("$W2")
-for _ in $(seq 1 $(scaled 600)); do grep -q watching "$work/watch2.err" && break; sleep 0.05; done
+for _ in $(seq 1 $(scaled 600)); do grep -q watching "$work/watch2.err" 2>/dev/null && break; sleep 0.05; done
+grep -q watching "$work/watch2.err" || fail "watcher at B did not subscribe after the failover"
 for i in $(seq 101 116); do
   "${A[@]}" report --odcid "$(odcid "$i")" --dcid "$(dcid "$i")" --client "127.0.0.2:$((5000 + i))" \
     --server 127.0.0.1:4433 --seq 1 >/dev/null || fail "report $i at A after failover"

@@ -113,8 +113,15 @@ check "client: every phase answered or failed, none lost" \
 echo "phases ok during the failover: $(echo "$c" | json /dev/stdin "d['phases_ok']") of $(echo "$c" | json /dev/stdin "d['phases']")"
 
 alive=(); for p in "${PORTS[@]}"; do [ "$p" != "$victim" ] && alive+=("$p"); done
-wait_until 60 cluster_ok "${alive[@]}"
-check "cluster ok again after the failover" "$(cluster_ok "${alive[@]}" && echo 1 || echo 0) == 1"
+# Every node marks the victim failed and the state is ok again ("ok" alone
+# could still be the state from before the failure was noticed).
+failed_over() { local p; for p in "${alive[@]}"; do
+    redis-cli -p "$p" cluster nodes 2>/dev/null |
+        awk -v v="$victim" '{ split($2, a, "[:@]") } a[2] == v && $3 ~ /(^|,)fail(,|$)/ { f = 1 } END { exit !f }' ||
+        return 1
+    done; cluster_ok "${alive[@]}"; }
+wait_until 60 failed_over
+check "cluster ok again after the failover" "$(failed_over && echo 1 || echo 0) == 1"
 has_record() { [ "$(redis-cli -c -p "${alive[0]}" exists "qi:{$odcid}" 2>/dev/null)" = 1 ]; }
 wait_until 60 has_record
 check "the connection's record is in the Cluster after the failover" \

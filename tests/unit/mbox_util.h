@@ -13,7 +13,7 @@
 #include "addr.h"
 #include "cid.h"
 #include "clock.h"
-#include "../../middleboxes/mbox.h"
+#include "mbox.h"
 
 #define T_CID_LEN 8
 #define T_DGRAM_MAX 1300

@@ -26,7 +26,7 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
-#include "../../client-agent/qasm_agent.h"
+#include "client-agent/qasm_agent.h"
 #include "proto.h"
 
 static int sink_fd = -1;

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../client-agent/agent_report.h"
-#include "../../client-agent/agent_state.h"
+#include "client-agent/agent_report.h"
+#include "client-agent/agent_state.h"
 #include "auth.h"
 #include "proto.h"
 

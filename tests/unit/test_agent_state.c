@@ -12,9 +12,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../client-agent/agent_frames.h"
-#include "../../client-agent/agent_qlog.h"
-#include "../../client-agent/agent_state.h"
+#include "client-agent/agent_frames.h"
+#include "client-agent/agent_qlog.h"
+#include "client-agent/agent_state.h"
 
 static struct qasm_cid mkcid(uint8_t tag, uint8_t len)
 {

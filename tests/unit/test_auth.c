@@ -1,6 +1,6 @@
 /*
  * test_auth.c: the shared key (lib/auth.h, lib/keyfile.h) and the tracker's
- * access policy (tracker/access.h): handshake proofs against vectors
+ * access policy (tracker/core/access.h): handshake proofs against vectors
  * computed independently (Python's hmac), no reflection between roles, the
  * key MAC of reports (valid, absent, forged, bound to every field), key
  * files (mode, length, trailing newline, keygen), --allow prefixes, the
@@ -23,7 +23,7 @@
 #include "auth.h"
 #include "keyfile.h"
 #include "proto.h"
-#include "../../tracker/access.h"
+#include "access.h"
 
 static const char KEY[] = "0123456789abcdef0123456789abcdef";
 

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../captures/capture_opts.h"
+#include "captures/capture_opts.h"
 #include "opts_util.h"
 
 static struct qasm_capture_opts o;

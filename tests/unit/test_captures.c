@@ -1,5 +1,5 @@
 /* Unit tests for the pure parts of captures/: link-layer decapsulation,
- * and the tracker-events parser (the embedded tracker is tracker/store.c,
+ * and the tracker-events parser (the embedded tracker is tracker/core/store.c,
  * tested by test_store). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../../captures/events.h"
-#include "../../captures/linktype.h"
+#include "captures/events.h"
+#include "captures/linktype.h"
 
 /* An IPv4 and an IPv6 first byte followed by filler, as the "network layer". */
 static const uint8_t ip4[24] = { 0x45, 0, 0, 24, 1, 2, 3, 4 };

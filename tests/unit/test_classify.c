@@ -9,7 +9,7 @@
 
 #include "mbox_util.h"
 #include "proto.h"
-#include "../../middleboxes/classify.h"
+#include "classify.h"
 
 #define SRV "192.0.2.1:443"
 #define C1 "10.0.0.45:10001"

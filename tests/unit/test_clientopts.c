@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../migration-bench/clientopts.h"
-#include "../../migration-bench/content.h"
+#include "migration-bench/clientopts.h"
+#include "migration-bench/content.h"
 
 static struct qasm_h3c_opts o;
 static char err[256];

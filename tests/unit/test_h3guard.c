@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../migration-bench/h3guard.h"
+#include "migration-bench/h3guard.h"
 
 /* long_hdr writes a long header (v1 unless |version|) with the given CID lengths. */
 static size_t long_hdr(uint8_t *p, uint32_t version, uint8_t dcil, uint8_t scil)

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "mbox_util.h"
-#include "../../middleboxes/lb.h"
+#include "lb.h"
 
 #define VIP "192.0.2.100:443"
 

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../middleboxes/mbox.h"
-#include "../../middleboxes/mbox_bench_opts.h"
+#include "mbox.h"
+#include "middleboxes/mbox_bench_opts.h"
 #include "opts_util.h"
 
 TEST_OPTS_PARSER(qasm_mbench_opts, qasm_mbench_opts_parse, 512)

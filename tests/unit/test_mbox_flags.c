@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "../../middleboxes/mbox_flags.h"
+#include "mbox_flags.h"
 
 static void test_flags_parse_into_config(void **state)
 {

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../lib/log.h"
-#include "../../middleboxes/mbox_opts.h"
+#include "lib/log.h"
+#include "middleboxes/mbox_opts.h"
 #include "opts_util.h"
 
 TEST_OPTS_PARSER(qasm_mbox_opts, qasm_mbox_opts_parse, 512)

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "../../middleboxes/json.h"
+#include "middleboxes/io/json.h"
 
 /* |got| is within the histogram's resolution (1/16) above |want|, never below. */
 static void assert_close(uint64_t got, uint64_t want)

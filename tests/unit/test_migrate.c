@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../migration-bench/migrate.h"
+#include "migration-bench/migrate.h"
 
 #define T0 ((qasm_tstamp)1000 * QASM_SEC)
 

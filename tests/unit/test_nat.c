@@ -1,4 +1,4 @@
-/* Unit tests for the NAT core (middleboxes/mbox.c with function nat), time injected. */
+/* Unit tests for the NAT core (middleboxes/core/mbox.c with function nat), time injected. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -11,7 +11,7 @@
 #include "addr.h"
 #include "bytes.h"
 #include "ipudp.h"
-#include "../../middleboxes/packet_sort.h"
+#include "packet_sort.h"
 
 /* The hop of the netns testbed: inside 10.77.1.1 / fd77:1::1, outside 10.77.2.1 / fd77:2::1. */
 static struct qasm_addr local[4];

@@ -385,7 +385,7 @@ static int setup_small(void **state)
     return setup_limits(state, 2, 3);
 }
 
-static void test_limits(void **state)
+static void test_budget(void **state)
 {
     struct fixture *f = *state;
     query(&f->s1, 1, "a0a1", 500, NULL, T0);
@@ -443,7 +443,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_final_event_ends_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsubscribe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_gone_mid_wait, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_budget, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_plain_query_held_for_shared_store, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "mbox_util.h"
-#include "../../middleboxes/bucket.h"
+#include "bucket.h"
 
 #define SRV "192.0.2.1:443"
 #define C1 "10.0.0.45:10001"

@@ -15,7 +15,7 @@
 
 #include "ipudp.h"
 #include "proto.h"
-#include "../../captures/replay.h"
+#include "captures/replay.h"
 
 #define T0 ((qasm_tstamp)1700000000 * QASM_SEC)
 

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "../../captures/replay_opts.h"
+#include "captures/replay_opts.h"
 #include "opts_util.h"
 
 TEST_OPTS_PARSER(qasm_replay_opts, qasm_replay_opts_parse, 512)

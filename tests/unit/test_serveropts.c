@@ -6,8 +6,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../lib/log.h"
-#include "../../migration-bench/serveropts.h"
+#include "lib/log.h"
+#include "migration-bench/serveropts.h"
 #include "opts_util.h"
 
 TEST_OPTS_PARSER(qasm_h3s_opts, qasm_h3s_opts_parse, 256)

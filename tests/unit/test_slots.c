@@ -1,5 +1,5 @@
 /*
- * test_slots.c: Redis Cluster slot routing (tracker/slots.h): CRC16,
+ * test_slots.c: Redis Cluster slot routing (tracker/core/slots.h): CRC16,
  * hash tags, MOVED/ASK parsing, the slot map.
  */
 #include <errno.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "../../tracker/slots.h"
+#include "slots.h"
 
 static unsigned slot_of(const char *k)
 {

@@ -1,5 +1,5 @@
 /*
- * test_store.c: the tracker's store core (tracker/store.h) with injected
+ * test_store.c: the tracker's store core (tracker/core/store.h) with injected
  * time: creation and lookups, trust, TTL and close linger, caps, bounds,
  * events, convergence under loss, duplication and reordering, and the
  * ownership of a connection (reports authenticated with its secret).
@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "proto.h"
-#include "../../tracker/store.h"
+#include "store.h"
 #include "tracker_util.h"
 
 #define T0 (1000 * QASM_SEC)

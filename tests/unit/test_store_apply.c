@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "proto.h"
-#include "../../tracker/store.h"
+#include "store.h"
 #include "tracker_util.h"
 
 #define T0 (1000 * QASM_SEC)

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../tracker/trackctl_opts.h"
+#include "tracker/trackctl_opts.h"
 #include "opts_util.h"
 
 TEST_OPTS_PARSER(qasm_trackctl_opts, qasm_trackctl_opts_parse, 1024)

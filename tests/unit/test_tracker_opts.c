@@ -6,8 +6,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../lib/log.h"
-#include "../../tracker/daemon_opts.h"
+#include "lib/log.h"
+#include "tracker/daemon_opts.h"
 #include "opts_util.h"
 
 TEST_OPTS_PARSER(qasm_tracker_opts, qasm_tracker_opts_parse, 1024)

@@ -1,5 +1,5 @@
 /*
- * limits.h: the tracker's resource bounds, all derived from one memory
+ * budget.h: the tracker's resource bounds, all derived from one memory
  * budget (--max-memory), and the small decisions that enforce them (which
  * session to admit, when to stop reading a session, rate-limited logging).
  * Pure: no I/O, no clock (time is passed in), no allocation.
@@ -9,25 +9,25 @@
  * subscriptions and waiting queries. docs/TRACKER.md, "Bounds", lists
  * every bound, its default and its counter.
  */
-#ifndef QASM_LIMITS_H
-#define QASM_LIMITS_H
+#ifndef QASM_BUDGET_H
+#define QASM_BUDGET_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "clock.h"
 
-#define QASM_LIMITS_AUTO SIZE_MAX          /* a field to derive from the budget */
-#define QASM_LIMITS_CONN_COST 512          /* bytes per connection: entry, DCIDs, tables */
-#define QASM_LIMITS_SUB_COST 256           /* bytes per subscription or wait: entry, table, malloc */
-#define QASM_LIMITS_RBUF (64 * 1024)       /* receive buffer per session */
-#define QASM_LIMITS_SESSION_COST (QASM_LIMITS_RBUF + 1024) /* a session without output */
-#define QASM_LIMITS_OUT_MIN ((size_t)1 << 20) /* output cap per session: at least 1 MiB */
-#define QASM_LIMITS_OUT_MAX ((size_t)4 << 20) /* and at most 4 MiB */
-#define QASM_LIMITS_OUT_LOW (64 * 1024)    /* below this, a session is read and dumped again */
-#define QASM_LIMITS_MIN_MEMORY ((size_t)32 << 20)
+#define QASM_BUDGET_AUTO SIZE_MAX          /* a field to derive from the budget */
+#define QASM_BUDGET_CONN_COST 512          /* bytes per connection: entry, DCIDs, tables */
+#define QASM_BUDGET_SUB_COST 256           /* bytes per subscription or wait: entry, table, malloc */
+#define QASM_BUDGET_RBUF (64 * 1024)       /* receive buffer per session */
+#define QASM_BUDGET_SESSION_COST (QASM_BUDGET_RBUF + 1024) /* a session without output */
+#define QASM_BUDGET_OUT_MIN ((size_t)1 << 20) /* output cap per session: at least 1 MiB */
+#define QASM_BUDGET_OUT_MAX ((size_t)4 << 20) /* and at most 4 MiB */
+#define QASM_BUDGET_OUT_LOW (64 * 1024)    /* below this, a session is read and dumped again */
+#define QASM_BUDGET_MIN_MEMORY ((size_t)32 << 20)
 
-struct qasm_limits {
+struct qasm_budget {
     size_t max_memory;          /* the budget (bytes) */
     size_t max_conns;           /* store: connections in all */
     size_t max_per_ip;          /* store: per reporting IP */
@@ -40,19 +40,19 @@ struct qasm_limits {
     size_t max_subs;            /* subscriptions + waits per session */
 };
 
-/* qasm_limits_init sets every field to QASM_LIMITS_AUTO. */
-void qasm_limits_init(struct qasm_limits *l);
+/* qasm_budget_init sets every field to QASM_BUDGET_AUTO. */
+void qasm_budget_init(struct qasm_budget *l);
 
 /*
- * qasm_limits_derive fills the AUTO fields: max_memory from |phys_mem|
+ * qasm_budget_derive fills the AUTO fields: max_memory from |phys_mem|
  * (a quarter of it, at least 64 MiB; 1 GiB if |phys_mem| is 0), then the
  * others from max_memory. Fields already set are kept (an explicit flag
  * wins over the budget). Returns 0, or -EINVAL if max_memory is below
- * QASM_LIMITS_MIN_MEMORY.
+ * QASM_BUDGET_MIN_MEMORY.
  */
-int qasm_limits_derive(struct qasm_limits *l, uint64_t phys_mem);
+int qasm_budget_derive(struct qasm_budget *l, uint64_t phys_mem);
 
-/* What to do with a new TCP session (qasm_limits_admit). */
+/* What to do with a new TCP session (qasm_budget_admit). */
 enum {
     QASM_ADMIT_OK = 0,
     QASM_ADMIT_EVICT_UNAUTH = 1, /* admit after closing the oldest unauthenticated session */
@@ -61,25 +61,25 @@ enum {
 };
 
 /*
- * qasm_limits_admit decides about a new session from an IP that already
+ * qasm_budget_admit decides about a new session from an IP that already
  * holds |from_ip| sessions, when |nsessions| are open, |unauth| of them
  * not authenticated. Unauthenticated sessions never hold more than
  * max_sessions - reserved_sessions: beyond, the oldest of them makes room
  * (it had its chance to prove the key), so they cannot lock out a peer
  * that holds the key.
  */
-int qasm_limits_admit(const struct qasm_limits *l, size_t nsessions, size_t from_ip,
+int qasm_budget_admit(const struct qasm_budget *l, size_t nsessions, size_t from_ip,
                       size_t unauth);
 
 /*
- * qasm_limits_backed_up tells whether a session with |queued| bytes of
+ * qasm_budget_backed_up tells whether a session with |queued| bytes of
  * unsent output must not be read (nor fed more of a dump) now: reading
- * resumes once its output falls to QASM_LIMITS_OUT_LOW.
+ * resumes once its output falls to QASM_BUDGET_OUT_LOW.
  */
-int qasm_limits_backed_up(size_t queued);
+int qasm_budget_backed_up(size_t queued);
 
-/* qasm_limits_over_cap tells whether queueing |add| more bytes after |queued| exceeds the cap. */
-int qasm_limits_over_cap(const struct qasm_limits *l, size_t queued, size_t add);
+/* qasm_budget_over_cap tells whether queueing |add| more bytes after |queued| exceeds the cap. */
+int qasm_budget_over_cap(const struct qasm_budget *l, size_t queued, size_t add);
 
 /* At most one log line per second for a kind of refusal; the rest are counted. */
 struct qasm_ratelog {

@@ -1,0 +1,6 @@
+# tests/: programs the integration tests drive (the suites themselves are
+# registered by the module they test).
+
+# qasm-udpdrive: deterministic QUIC-shaped UDP client/server for the middlebox integration tests.
+PROGS += qasm-udpdrive
+qasm-udpdrive_SRCS := tests/integration/udpdrive.c
