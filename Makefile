@@ -2,8 +2,9 @@
 # lists below; nothing is built outside $(O).
 #
 #   make            build everything into build/
-#   make test       unit tests (plain and ASan+UBSan), check-pure, integration tests, fuzz runs
+#   make test       unit tests (plain and ASan+UBSan), check-pure, check-size, integration tests, fuzz runs
 #   make check-pure the pure cores reference no I/O, clock or event-loop symbol (nm -u)
+#   make check-size no function over 120 lines, no main() over 60
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
 #   make bench      the main job: qasm-bench run --quick all (make bench-full: full parameters)
 #   make deps       install the Debian packages the project needs
@@ -108,7 +109,7 @@ PROG_BINS  := $(addprefix $(O)/,$(PROGS))
 SHLIB_BINS := $(addprefix $(O)/,$(SHLIBS))
 TEST_BINS  := $(addprefix $(O)/,$(UNIT_TESTS))
 
-.PHONY: all deps build tests test unit-tests integ-tests check-pure fuzz fuzz-run bench bench-full clean help
+.PHONY: all deps build tests test unit-tests integ-tests check-pure check-size fuzz fuzz-run bench bench-full clean help
 
 ifeq ($(NODEPS),1)
 DEPS :=
@@ -171,6 +172,11 @@ PURE_OBJS = $(call obj,$(PURE_SRCS))
 check-pure: $(PURE_OBJS)
 	$(Q)scripts/check-pure.sh $(PURE_OBJS)
 
+# No function outside tests/ over 120 lines, no main() over 60 (the limits
+# the code is kept to; scripts/check-size.sh says how a function is found).
+check-size:
+	$(Q)scripts/check-size.sh
+
 # Unit tests plain, then the same suites built with ASan+UBSan, then the
 # integration scripts, then the fuzz targets for FUZZ_SECONDS each.
 test: $(DEPS)
@@ -179,6 +185,8 @@ test: $(DEPS)
 	-$(Q)scripts/run-tests.sh $(O)/test-results.txt unit $(TEST_BINS)
 	-$(Q)$(MAKE) --no-print-directory NODEPS=1 check-pure && echo "PASS pure check-pure 0 0" >> $(O)/test-results.txt || \
 	    echo "FAIL pure check-pure 0 0" >> $(O)/test-results.txt
+	-$(Q)scripts/check-size.sh && echo "PASS pure check-size 0 0" >> $(O)/test-results.txt || \
+	    echo "FAIL pure check-size 0 0" >> $(O)/test-results.txt
 	-$(Q)$(MAKE) --no-print-directory NODEPS=1 O=$(O)/asan SAN=1 tests && \
 	    scripts/run-tests.sh $(O)/test-results.txt asan $(addprefix $(O)/asan/,$(UNIT_TESTS)) || \
 	    echo "FAIL asan-build" >> $(O)/test-results.txt

@@ -4,3 +4,6 @@
 # qasm-udpdrive: deterministic QUIC-shaped UDP client/server for the middlebox integration tests.
 PROGS += qasm-udpdrive
 qasm-udpdrive_SRCS := tests/integration/udpdrive.c
+
+# The function-size check itself (make check-size runs it on the tree).
+INTEG_TESTS += tests/integration/check_size.sh
