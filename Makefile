@@ -229,3 +229,6 @@ help:
 	@sed -n '1,/^$$/p' Makefile
 
 -include $(ALL_OBJS:.o=.d)
+
+# make install / make uninstall (PREFIX, DESTDIR): packaging/install.mk, docs/INSTALL.md.
+include packaging/install.mk

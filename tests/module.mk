@@ -4,3 +4,6 @@
 # qasm-udpdrive: deterministic QUIC-shaped UDP client/server for the middlebox integration tests.
 PROGS += qasm-udpdrive
 qasm-udpdrive_SRCS := tests/integration/udpdrive.c
+
+# make install / make uninstall into a staged tree (packaging/install.mk).
+INTEG_TESTS += tests/integration/install.sh
