@@ -59,7 +59,8 @@ INSTALL_EXAMPLES := packaging/tracker.conf packaging/mbox-nat.conf packaging/mbo
 # --version.
 $(PKG_O)/h2m/%: $(O)/% packaging/help-for-man.sh
 	@mkdir -p $(@D)
-	$(Q)printf '#!/bin/sh\nexec "%s" "%s"\n' "$(abspath packaging/help-for-man.sh)" "$(abspath $<)" >$@ && chmod +x $@
+	$(Q)printf '#!/bin/sh\nexec "%s" "%s"\n' "$(abspath packaging/help-for-man.sh)" "$(abspath $<)" >$@.$$$$ && \
+	    chmod +x $@.$$$$ && mv $@.$$$$ $@
 
 $(PKG_O)/man/%.1: $(PKG_O)/h2m/% packaging/see-also.h2m
 	@mkdir -p $(@D)
@@ -67,12 +68,12 @@ $(PKG_O)/man/%.1: $(PKG_O)/h2m/% packaging/see-also.h2m
 	$(if $(filter 0,$(V)),@echo "  MAN     $@")
 	$(Q)help2man --no-info --no-discard-stderr --version-string='$(QASM_VERSION)' \
 	    --name='$(MANDESC_$*)' --section=1 --source='qasm $(QASM_VERSION)' \
-	    --manual='qasm manual' --include=packaging/see-also.h2m --output=$@ $<
+	    --manual='qasm manual' --include=packaging/see-also.h2m --output=$@.$$$$ $< && mv $@.$$$$ $@
 
 $(INSTALL_COMPL): packaging/gen-completion.sh $(INSTALL_BINS)
 	@mkdir -p $(@D)
 	$(if $(filter 0,$(V)),@echo "  GEN     $@")
-	$(Q)packaging/gen-completion.sh $(O) $(INSTALL_PROGS) >$@.tmp && mv $@.tmp $@
+	$(Q)packaging/gen-completion.sh $(O) $(INSTALL_PROGS) >$@.$$$$ && mv $@.$$$$ $@
 
 # A file substituted with the installation's directories.
 subst_dirs = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
