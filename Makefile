@@ -5,8 +5,11 @@
 #   make test       unit tests (plain and ASan+UBSan), check-pure, check-size, integration tests, fuzz runs
 #   make check-pure the pure cores reference no I/O, clock or event-loop symbol (nm -u)
 #   make check-size no function over 120 lines, no main() over 60
+#   make install    programs, agent library + header + pkg-config, man pages, completion, dissector, units (PREFIX, DESTDIR; docs/INSTALL.md)
+#   make uninstall  removes exactly what make install put there
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
 #   make bench      the main job: qasm-bench run --quick all (make bench-full: full parameters)
+#   make regress    replay the capture corpus through the middlebox cores against the expected results
 #   make deps       install the Debian packages the project needs
 #
 # Variables: O (output dir, default build), SAN=1 (sanitizers), V=1 (echo
@@ -237,3 +240,6 @@ help:
 	@sed -n '1,/^$$/p' Makefile
 
 -include $(ALL_OBJS:.o=.d)
+
+# make install / make uninstall (PREFIX, DESTDIR): packaging/install.mk, docs/INSTALL.md.
+include packaging/install.mk

@@ -12,6 +12,7 @@ PKGS=(
   gnuplot-nox redis-server redis-tools tshark libjansson-dev libhiredis-dev nettle-dev
   iproute2 valgrind procps python3
   nftables conntrack iputils-ping
+  help2man
   golang-go golang-github-lucas-clemente-quic-go-dev
 )
 

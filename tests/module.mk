@@ -7,3 +7,6 @@ qasm-udpdrive_SRCS := tests/integration/udpdrive.c
 
 # The function-size check itself (make check-size runs it on the tree).
 INTEG_TESTS += tests/integration/check_size.sh
+
+# make install / make uninstall into a staged tree (packaging/install.mk).
+INTEG_TESTS += tests/integration/install.sh
