@@ -61,6 +61,22 @@ int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * qasm_parse_helpf is qasm_parse_errf for a usage error, in the programs'
+ * common wording: the message (cut at 447 bytes), then " (see --help)".
+ * Returns -1.
+ */
+int qasm_parse_helpf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Rows of a getopt_long table (the caller includes <getopt.h>): an option
+ * that takes a value, one that takes none, and the closing row.
+ */
+#define QASM_PARSE_OPT_ARG(name, val) { (name), required_argument, NULL, (val) }
+#define QASM_PARSE_OPT_FLAG(name, val) { (name), no_argument, NULL, (val) }
+#define QASM_PARSE_OPT_END { NULL, 0, NULL, 0 }
+
+/*
  * The files an option parser's flags name (key files, passwords): read by
  * the program after the parse, in the order the flags came, so the first
  * unreadable one is the error, as when each was read at its flag. Up to
