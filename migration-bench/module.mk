@@ -13,7 +13,7 @@ qasm-h3-server_LIBS = $(H3_LIBS)
 PROGS += qasm-h3-client
 qasm-h3-client_SRCS := migration-bench/h3client.c migration-bench/clientopts.c \
                        migration-bench/migrate.c $(H3_COMMON_SRCS)
-qasm-h3-client_LIBS = $(H3_LIBS)
+qasm-h3-client_LIBS = $(H3_LIBS) $(JANSSON_LIBS)
 
 UNIT_TESTS += test_migrate
 test_migrate_SRCS := tests/unit/test_migrate.c migration-bench/migrate.c
