@@ -12,7 +12,7 @@ qasm-replay_LIBS = $(PCAP_LIBS) $(JANSSON_LIBS)
 
 PROGS += qasm-capture
 qasm-capture_SRCS := captures/capture_main.c captures/capture_opts.c
-qasm-capture_LIBS = $(PCAP_LIBS)
+qasm-capture_LIBS = $(PCAP_LIBS) $(JANSSON_LIBS)
 
 # Deterministic synthetic captures for the corpus (captures/regen-corpus.sh).
 PROGS += qasm-corpus-gen

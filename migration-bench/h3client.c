@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <ev.h>
-#include <jansson.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <nghttp3/nghttp3.h>
@@ -919,18 +918,10 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* Adds the unsigned counters |v|[i] under |keys|[i], in order. */
-static void put_counters(json_t *j, const char *const *keys, const uint64_t *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        json_object_set_new(j, keys[i], json_integer((json_int_t)v[i]));
-}
-
 /*
  * The --json summary: one compact object on one line, keys in this order
  * (qasm-bench and the tests read it). duration_s is seconds rounded to the
- * microsecond (15 significant digits: no binary tail), throughput_bps
- * whole bits per second.
+ * microsecond, throughput_bps whole bits per second.
  */
 static void print_json(struct client *cl, double dur)
 {
@@ -974,15 +965,13 @@ static void print_json(struct client *cl, double dur)
     _Static_assert(sizeof(tail) / sizeof(tail[0]) == sizeof(tail_keys) / sizeof(tail_keys[0]),
                    "one key per counter");
     json_t *j = json_object();
-    put_counters(j, head_keys, head, sizeof(head) / sizeof(head[0]));
+    qasm_h3conn_json_counters(j, head_keys, head, sizeof(head) / sizeof(head[0]));
     json_object_set_new(j, "duration_s", json_real(round(dur * 1e6) / 1e6));
     json_object_set_new(j, "throughput_bps",
                         json_integer((json_int_t)nearbyint(dur > 0 ? (double)cl->bytes * 8 / dur
                                                                    : 0.0)));
-    put_counters(j, tail_keys, tail, sizeof(tail) / sizeof(tail[0]));
-    json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
-    fputc('\n', stdout);
-    json_decref(j);
+    qasm_h3conn_json_counters(j, tail_keys, tail, sizeof(tail) / sizeof(tail[0]));
+    qasm_h3conn_json_print(j, stdout);
 }
 
 static int write_timeline(struct client *cl, qasm_tstamp end)

@@ -322,3 +322,16 @@ void qasm_h3conn_arm_timer(struct qasm_h3conn *q)
     q->timer.repeat = exp <= now ? 1e-9 : (double)(exp - now) / 1e9;
     ev_timer_again(q->loop, &q->timer);
 }
+
+void qasm_h3conn_json_counters(json_t *j, const char *const *keys, const uint64_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(j, keys[i], json_integer((json_int_t)v[i]));
+}
+
+void qasm_h3conn_json_print(json_t *j, FILE *f)
+{
+    json_dumpf(j, f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    fputc('\n', f);
+    json_decref(j);
+}

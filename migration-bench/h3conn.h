@@ -13,9 +13,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <ev.h>
 #include <gnutls/gnutls.h>
+#include <jansson.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
@@ -45,6 +47,20 @@ struct qasm_h3conn {
     enum qasm_log_level read_err_level;  /* for nghttp3 read errors */
     struct qasm_h3conn_counters *n;
 };
+
+/*
+ * qasm_h3conn_json_counters adds to the object |j| the unsigned counters
+ * |v|[i] under |keys|[i], in order: the client's and the server's JSON
+ * summaries are mostly such runs.
+ */
+void qasm_h3conn_json_counters(json_t *j, const char *const *keys, const uint64_t *v, size_t n);
+
+/*
+ * qasm_h3conn_json_print writes |j| on one compact line to |f|, keys in
+ * insertion order, reals with 15 significant digits (a value rounded to the
+ * microsecond prints without a binary tail), and frees it.
+ */
+void qasm_h3conn_json_print(json_t *j, FILE *f);
 
 /* QASM_H3CONN_OWNER turns |ptr|, the address of the qasm_h3conn |member| of a |type|, back into
  * that |type|. */

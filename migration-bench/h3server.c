@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,37 +197,39 @@ static void cids_free(struct sconn *c)
 
 /* ---------------------------------------------------------------- output */
 
-static int counters_json(const struct server *s, char *buf, size_t len)
+/* The counters as the summary and GET /stats show them, keys in this order. */
+static json_t *counters_json(const struct server *s)
 {
     const struct counters *n = &s->n;
     double up = (double)(qasm_now() - s->start) / 1e9;
-    return snprintf(buf, len,
-        "{\"uptime_s\":%.3f,\"connections\":%" PRIu64 ",\"connections_active\":%zu,"
-        "\"connections_closing\":%zu,\"closing\":%" PRIu64 ",\"draining\":%" PRIu64
-        ",\"close_resent\":%" PRIu64 ",\"closing_dropped\":%" PRIu64
-        ",\"rebinding_resets\":%" PRIu64 ","
-        "\"handshakes\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"idle_closed\":%" PRIu64
-        ",\"conn_errors\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses_2xx\":%" PRIu64
-        ",\"responses_4xx\":%" PRIu64 ",\"streams_reset\":%" PRIu64
-        ",\"body_bytes_sent\":%" PRIu64 ",\"body_bytes_received\":%" PRIu64
-        ",\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 ",\"tx_packets\":%" PRIu64
-        ",\"tx_bytes\":%" PRIu64 ",\"tx_errors\":%" PRIu64 ",\"migrations\":%" PRIu64
-        ",\"paths_validated\":%" PRIu64 ",\"path_validation_failed\":%" PRIu64
-        ",\"cids_issued\":%" PRIu64 ",\"cids_retired\":%" PRIu64 ",\"unknown_dcid\":%" PRIu64
-        ",\"stateless_resets\":%" PRIu64 ",\"version_negotiations\":%" PRIu64
-        ",\"dropped\":%" PRIu64 ",\"dropped_empty\":%" PRIu64 ",\"dropped_truncated\":%" PRIu64
-        ",\"dropped_undecodable\":%" PRIu64 ",\"dropped_bad_cid\":%" PRIu64
-        ",\"errors\":%" PRIu64 "}",
-        up, n->connections, s->nconns - s->nclosing, s->nclosing, n->closing, n->draining,
+    static const char *const keys[] = {
+        "connections", "connections_active", "connections_closing", "closing", "draining",
+        "close_resent", "closing_dropped", "rebinding_resets", "handshakes", "closed",
+        "idle_closed", "conn_errors", "requests", "responses_2xx", "responses_4xx",
+        "streams_reset", "body_bytes_sent", "body_bytes_received", "rx_packets", "rx_bytes",
+        "tx_packets", "tx_bytes", "tx_errors", "migrations", "paths_validated",
+        "path_validation_failed", "cids_issued", "cids_retired", "unknown_dcid",
+        "stateless_resets", "version_negotiations", "dropped", "dropped_empty",
+        "dropped_truncated", "dropped_undecodable", "dropped_bad_cid", "errors",
+    };
+    const uint64_t v[] = {
+        n->connections, s->nconns - s->nclosing, s->nclosing, n->closing, n->draining,
         n->close_resent, n->closing_dropped, n->rebinding_resets, n->handshakes, n->closed,
-        n->idle_closed, n->conn_errors,
-        n->requests, n->responses_2xx, n->responses_4xx, n->qc.streams_reset, n->body_bytes_sent,
-        n->body_bytes_received, n->rx_packets, n->rx_bytes, n->tx_packets, n->tx_bytes,
-        n->tx_errors, n->migrations, n->qc.paths_validated, n->qc.path_validation_failed,
-        n->cids_issued, n->cids_retired, n->unknown_dcid, n->stateless_resets,
-        n->version_negotiations, n->dropped, n->dropped_why[QASM_H3_DROP_EMPTY],
-        n->dropped_why[QASM_H3_DROP_TRUNCATED], n->dropped_why[QASM_H3_DROP_UNDECODABLE],
-        n->dropped_why[QASM_H3_DROP_BAD_CID], n->conn_errors + n->tx_errors);
+        n->idle_closed, n->conn_errors, n->requests, n->responses_2xx, n->responses_4xx,
+        n->qc.streams_reset, n->body_bytes_sent, n->body_bytes_received, n->rx_packets,
+        n->rx_bytes, n->tx_packets, n->tx_bytes, n->tx_errors, n->migrations,
+        n->qc.paths_validated, n->qc.path_validation_failed, n->cids_issued, n->cids_retired,
+        n->unknown_dcid, n->stateless_resets, n->version_negotiations, n->dropped,
+        n->dropped_why[QASM_H3_DROP_EMPTY], n->dropped_why[QASM_H3_DROP_TRUNCATED],
+        n->dropped_why[QASM_H3_DROP_UNDECODABLE], n->dropped_why[QASM_H3_DROP_BAD_CID],
+        n->conn_errors + n->tx_errors,
+    };
+    _Static_assert(sizeof(v) / sizeof(v[0]) == sizeof(keys) / sizeof(keys[0]),
+                   "one key per counter");
+    /* uptime_s to the millisecond, first. */
+    json_t *j = json_pack("{s:f}", "uptime_s", round(up * 1e3) / 1e3);
+    qasm_h3conn_json_counters(j, keys, v, sizeof(v) / sizeof(v[0]));
+    return j;
 }
 
 /* ------------------------------------------------------------- sending */
@@ -484,10 +487,13 @@ static int respond(struct sconn *c, struct sstream *st)
     } else if (strcmp(st->method, "POST") == 0 && strcmp(st->path, "/echo") == 0) {
         len = st->buflen;
     } else if (strcmp(st->method, "GET") == 0 && strcmp(st->path, "/stats") == 0) {
-        char js[2048];
-        int k = counters_json(c->srv, js, sizeof(js));
-        if (k < 0 || buf_append(st, (const uint8_t *)js, (size_t)k) != 0 ||
-            buf_append(st, (const uint8_t *)"\n", 1) != 0)
+        json_t *j = counters_json(c->srv);
+        char *js = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        json_decref(j);
+        int rv = !js || buf_append(st, (const uint8_t *)js, strlen(js)) != 0 ||
+                 buf_append(st, (const uint8_t *)"\n", 1) != 0;
+        free(js);
+        if (rv)
             return -1;
         len = st->buflen;
         ctype = "application/json";
@@ -1060,9 +1066,7 @@ static int server_setup(struct server *s, const struct qasm_h3s_opts *o)
 static void server_shutdown(struct server *s)
 {
     if (s->json) {
-        char js[2048];
-        counters_json(s, js, sizeof(js));
-        printf("%s\n", js);
+        qasm_h3conn_json_print(counters_json(s), stdout);
         fflush(stdout);
     }
     while (s->conns)
