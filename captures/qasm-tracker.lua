@@ -90,34 +90,19 @@ local function reader(tvb, tree, off, stop)
     local function need(n)
         if r.off + n > stop then error("malformed") end
     end
-    function r.u8(field, t)
-        need(1)
-        local v = tvb(r.off, 1):uint()
-        if field then (t or tree):add(field, tvb(r.off, 1)) end
-        r.off = r.off + 1
+    -- An n-byte big-endian integer (a UInt64 when n is 8), added to the tree as |field|.
+    local function int(n, field, t)
+        need(n)
+        local range = tvb(r.off, n)
+        local v = n == 8 and range:uint64() or range:uint()
+        if field then (t or tree):add(field, range) end
+        r.off = r.off + n
         return v
     end
-    function r.u16(field, t)
-        need(2)
-        local v = tvb(r.off, 2):uint()
-        if field then (t or tree):add(field, tvb(r.off, 2)) end
-        r.off = r.off + 2
-        return v
-    end
-    function r.u32(field, t)
-        need(4)
-        local v = tvb(r.off, 4):uint()
-        if field then (t or tree):add(field, tvb(r.off, 4)) end
-        r.off = r.off + 4
-        return v
-    end
-    function r.u64(field, t)
-        need(8)
-        local v = tvb(r.off, 8):uint64()
-        if field then (t or tree):add(field, tvb(r.off, 8)) end
-        r.off = r.off + 8
-        return v
-    end
+    function r.u8(field, t) return int(1, field, t) end
+    function r.u16(field, t) return int(2, field, t) end
+    function r.u32(field, t) return int(4, field, t) end
+    function r.u64(field, t) return int(8, field, t) end
     function r.cid(field, t)
         need(1)
         local n = tvb(r.off, 1):uint()
