@@ -50,7 +50,7 @@ static int flag_u64(uint64_t *v, const char *name, const char *s, uint64_t lo, u
 {
     char msg[256];
     if (qasm_parse_flag_u64(v, name, s, lo, hi, msg, sizeof(msg)) < 0)
-        return qasm_parse_helpf(err, errlen, "%s", msg);
+        return qasm_parse_usagef(err, errlen, "%s", msg);
     return 0;
 }
 
@@ -64,7 +64,7 @@ static int capture_opt(struct qasm_capture_opts *o, int c, char **argv, char *er
     case 'f': o->filter = optarg; return 0;
     case OPT_DURATION:
         if (qasm_duration_parse(&o->duration, optarg) < 0 || o->duration == 0)
-            return qasm_parse_helpf(err, errlen, "--duration: expected a positive duration like "
+            return qasm_parse_usagef(err, errlen, "--duration: expected a positive duration like "
                                     "10s, got '%s'", optarg);
         return 0;
     case OPT_COUNT:
@@ -84,9 +84,9 @@ static int capture_opt(struct qasm_capture_opts *o, int c, char **argv, char *er
     case 'h':
         return 1;
     case ':':
-        return qasm_parse_helpf(err, errlen, "option %s needs a value", argv[optind - 1]);
+        return qasm_parse_usagef(err, errlen, "option %s needs a value", argv[optind - 1]);
     default:
-        return qasm_parse_helpf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+        return qasm_parse_usagef(err, errlen, "unknown option '%s'", argv[optind - 1]);
     }
 }
 
@@ -107,8 +107,8 @@ int qasm_capture_opts_parse(int argc, char **argv, struct qasm_capture_opts *o, 
             return rv;
     }
     if (optind < argc)
-        return qasm_parse_helpf(err, errlen, "unexpected argument '%s'", argv[optind]);
+        return qasm_parse_usagef(err, errlen, "unexpected argument '%s'", argv[optind]);
     if (!o->out)
-        return qasm_parse_helpf(err, errlen, "-w OUT.pcap is required");
+        return qasm_parse_usagef(err, errlen, "-w OUT.pcap is required");
     return 0;
 }

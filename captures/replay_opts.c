@@ -70,8 +70,8 @@ static const struct option replay_longopts[] = {
     QASM_PARSE_OPT_END,
 };
 
-/* Every error ends the same way: qasm_parse_helpf. */
-#define FAIL(...) return qasm_parse_helpf(err, errlen, __VA_ARGS__)
+/* Every error ends the same way: qasm_parse_usagef. */
+#define FAIL(...) return qasm_parse_usagef(err, errlen, __VA_ARGS__)
 
 /* One option; 1 = --help. */
 static int replay_opt(struct qasm_replay_opts *o, int c, int idx, const char *a, char **argv,

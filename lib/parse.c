@@ -139,7 +139,7 @@ int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-int qasm_parse_helpf(char *err, size_t errlen, const char *fmt, ...)
+int qasm_parse_usagef(char *err, size_t errlen, const char *fmt, ...)
 {
     char msg[448];
     va_list ap;

@@ -355,16 +355,13 @@ static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *u
     return 0;
 }
 
-static int setup_h3(struct cconn *c)
-{
-    nghttp3_callbacks cb;
-    qasm_h3conn_h3_callbacks(&cb);
-    cb.stream_close = h3_stream_close;
-    cb.recv_data = h3_recv_data;
-    cb.recv_header = h3_recv_header;
-    cb.end_stream = h3_end_stream;
-    return qasm_h3conn_setup_h3(&c->q, 0, &cb);
-}
+/* The client's own nghttp3 callbacks (h3conn adds the shared ones). */
+static const nghttp3_callbacks client_h3_callbacks = {
+    .stream_close = h3_stream_close,
+    .recv_data = h3_recv_data,
+    .recv_header = h3_recv_header,
+    .end_stream = h3_end_stream,
+};
 
 static int want_more_requests(struct cconn *c, qasm_tstamp now)
 {
@@ -460,7 +457,8 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *ud)
     struct cconn *c = cconn_of(ud);
     (void)conn;
     c->cl->handshakes++;
-    return setup_h3(c) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+    return qasm_h3conn_setup_h3(&c->q, 0, &client_h3_callbacks) == 0 ? 0
+                                                                      : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
 static void mig_timer_arm(struct cconn *c, qasm_tstamp now)

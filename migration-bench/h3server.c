@@ -612,18 +612,15 @@ static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *u
     return 0;
 }
 
-static int setup_h3(struct sconn *c)
-{
-    nghttp3_callbacks cb;
-    qasm_h3conn_h3_callbacks(&cb);
-    cb.stream_close = h3_stream_close;
-    cb.recv_data = h3_recv_data;
-    cb.begin_headers = h3_begin_headers;
-    cb.recv_header = h3_recv_header;
-    cb.end_headers = h3_end_headers;
-    cb.end_stream = h3_end_stream;
-    return qasm_h3conn_setup_h3(&c->q, 1, &cb);
-}
+/* The server's own nghttp3 callbacks (h3conn adds the shared ones). */
+static const nghttp3_callbacks server_h3_callbacks = {
+    .stream_close = h3_stream_close,
+    .recv_data = h3_recv_data,
+    .begin_headers = h3_begin_headers,
+    .recv_header = h3_recv_header,
+    .end_headers = h3_end_headers,
+    .end_stream = h3_end_stream,
+};
 
 /* ------------------------------------------------------- ngtcp2 callbacks */
 
@@ -674,7 +671,8 @@ static int cb_recv_tx_key(ngtcp2_conn *conn, ngtcp2_crypto_level level, void *ud
     (void)conn;
     if (level != NGTCP2_CRYPTO_LEVEL_APPLICATION)
         return 0;
-    return setup_h3(sconn_of(ud)) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+    return qasm_h3conn_setup_h3(&sconn_of(ud)->q, 1, &server_h3_callbacks) == 0
+               ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
 /* ------------------------------------------------------------- receiving */

@@ -190,25 +190,6 @@ def pct(v, q):
     return v[min(len(v) - 1, int(q * len(v)))]
 
 
-def query_latency(res, name, port, base, samples, index):
-    """QUERY latency at the tracker on |port|, one in flight: |samples| queries
-    for connection index(j) of |base|; sets res[name_p50_us] and res[name_p99_us]."""
-    q = socket.create_connection(("127.0.0.1", port))
-    q.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    lat = []
-    buf = b""
-    for j in range(samples):
-        d = b"\xd0" + struct.pack(">II", base, index(j))
-        a = time.perf_counter()
-        q.sendall(query(j, d))
-        typ, _, buf = recv_msg(q, buf)
-        lat.append((time.perf_counter() - a) * 1e6)
-        assert typ == 0x20, typ
-    q.close()
-    res[name + "_p50_us"] = round(pct(lat, 0.5))
-    res[name + "_p99_us"] = round(pct(lat, 0.99))
-
-
 def run(store_kind, k, args, work):
     if store_kind == "memory":
         store, rports = "memory", []
@@ -261,12 +242,38 @@ def run(store_kind, k, args, work):
     res["push_p50_us"] = round(pct(lat, 0.5))
     res["push_p99_us"] = round(pct(lat, 0.99))
     # Queries at tracker K of records reported at tracker 1 (held there).
-    query_latency(res, "query_local", tports[-1], base, args.samples, lambda j: (j * k) % n)
+    q = socket.create_connection(("127.0.0.1", tports[-1]))
+    q.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    lat = []
+    buf = b""
+    for j in range(args.samples):
+        i = (j * k) % n  # reported at tracker 1
+        d = b"\xd0" + struct.pack(">II", base, i)
+        a = time.perf_counter()
+        q.sendall(query(j, d))
+        typ, _, buf = recv_msg(q, buf)
+        lat.append((time.perf_counter() - a) * 1e6)
+        assert typ == 0x20, typ
+    q.close()
+    res["query_local_p50_us"] = round(pct(lat, 0.5))
+    res["query_local_p99_us"] = round(pct(lat, 0.99))
     if store_kind != "memory":
         # A tracker started now reads through (not held locally yet).
         late = start_tracker(store)
-        query_latency(res, "query_readthrough", late, base, args.samples,
-                      lambda j: (j * 7919) % n)
+        q = socket.create_connection(("127.0.0.1", late))
+        q.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        lat = []
+        buf = b""
+        for j in range(args.samples):
+            d = b"\xd0" + struct.pack(">II", base, (j * 7919) % n)
+            a = time.perf_counter()
+            q.sendall(query(j, d))
+            typ, _, buf = recv_msg(q, buf)
+            lat.append((time.perf_counter() - a) * 1e6)
+            assert typ == 0x20, typ
+        q.close()
+        res["query_readthrough_p50_us"] = round(pct(lat, 0.5))
+        res["query_readthrough_p99_us"] = round(pct(lat, 0.99))
         # Bytes per connection inside Redis: its record, sequence and 2 index keys.
         tot, cnt = 0, 0
         for i in range(0, n, max(1, n // 200)):

@@ -136,16 +136,16 @@ static void test_help_message(void **state)
 {
     (void)state;
     char err[128];
-    assert_int_equal(qasm_parse_helpf(err, sizeof(err), "--%s: expected %d", "rate", 5), -1);
+    assert_int_equal(qasm_parse_usagef(err, sizeof(err), "--%s: expected %d", "rate", 5), -1);
     assert_string_equal(err, "--rate: expected 5 (see --help)");
     char longmsg[600];
     memset(longmsg, 'x', sizeof(longmsg) - 1);
     longmsg[sizeof(longmsg) - 1] = '\0';
     char big[600];
-    qasm_parse_helpf(big, sizeof(big), "%s", longmsg);
+    qasm_parse_usagef(big, sizeof(big), "%s", longmsg);
     assert_int_equal(strlen(big), 447 + strlen(" (see --help)")); /* message cut first */
     char small[8];
-    qasm_parse_helpf(small, sizeof(small), "bad");
+    qasm_parse_usagef(small, sizeof(small), "bad");
     assert_string_equal(small, "bad (se");
 }
 
