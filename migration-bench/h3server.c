@@ -79,10 +79,7 @@ struct server {
     struct qasm_htab *cids;
     gnutls_certificate_credentials_t cred;
     uint8_t secret[SECRET_LEN];
-    unsigned cid_len;
-    qasm_duration idle_timeout, initial_rtt, max_ack_delay;
-    int stateless_reset;
-    int json;
+    struct qasm_h3s_opts o;  /* the command line: cid_len, timeouts, stateless_reset, json */
     int shutting;            /* SIGTERM/SIGINT seen: closing period */
     ev_timer drain;
     struct counters n;
@@ -703,7 +700,7 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     cb.remove_connection_id = cb_remove_connection_id;
     cb.extend_max_remote_streams_bidi = cb_extend_max_remote_streams_bidi;
     cb.recv_tx_key = cb_recv_tx_key;
-    qasm_h3conn_settings(&settings, qasm_now(), s->initial_rtt);
+    qasm_h3conn_settings(&settings, qasm_now(), s->o.initial_rtt);
     /* PMTUD stays on in the server: ngtcp2 0.12.1 restarts it without
      * checking no_pmtud when a connection migrates back to its fallback path
      * during validation (conn_recv_non_probing_pkt_on_new_path), and its
@@ -715,11 +712,11 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     params.initial_max_data = 4 * 1024 * 1024;
     params.initial_max_streams_bidi = 100;
     params.initial_max_streams_uni = 3;
-    params.max_idle_timeout = s->idle_timeout;
-    params.max_ack_delay = s->max_ack_delay;
+    params.max_idle_timeout = s->o.idle_timeout;
+    params.max_ack_delay = s->o.max_ack_delay;
     params.active_connection_id_limit = 8;
     params.original_dcid = hd.dcid;
-    scid.datalen = s->cid_len;
+    scid.datalen = s->o.cid_len;
     if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0)
         goto fail;
     params.stateless_reset_token_present = 1;
@@ -883,7 +880,7 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
     /* Guard and stateless routing first: ngtcp2 asserts on some inputs (h3guard.c). */
     struct qasm_h3_route r;
     int rv;
-    switch (qasm_h3_route(&r, pkt, len, s->cid_len)) {
+    switch (qasm_h3_route(&r, pkt, len, s->o.cid_len)) {
     case QASM_H3_ROUTE_DROP:
         s->n.dropped++;
         s->n.dropped_why[r.why]++;
@@ -910,7 +907,7 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
     if (!c) {
         if (!r.long_hdr) {
             s->n.unknown_dcid++;
-            if (s->stateless_reset)
+            if (s->o.stateless_reset)
                 send_stateless_reset(s, l, path, r.vc.dcid, r.vc.dcidlen, len);
             return;
         }
@@ -1035,12 +1032,7 @@ static int listen_all(struct server *s)
 /* The server's settings from the command line; 0, or the exit status (1). */
 static int server_setup(struct server *s, const struct qasm_h3s_opts *o)
 {
-    s->cid_len = o->cid_len;
-    s->idle_timeout = o->idle_timeout;
-    s->initial_rtt = o->initial_rtt;
-    s->max_ack_delay = o->max_ack_delay;
-    s->stateless_reset = o->stateless_reset;
-    s->json = o->json;
+    s->o = *o;
     for (size_t i = 0; i < o->nlisten; i++)
         s->ls[i].addr = o->listen[i];
     s->nls = o->nlisten;
@@ -1063,7 +1055,7 @@ static int server_setup(struct server *s, const struct qasm_h3s_opts *o)
 /* After the loop: the summary on stdout, then everything freed. */
 static void server_shutdown(struct server *s)
 {
-    if (s->json) {
+    if (s->o.json) {
         qasm_h3conn_json_print(counters_json(s), stdout);
         fflush(stdout);
     }
