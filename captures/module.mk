@@ -17,7 +17,7 @@ qasm-capture_LIBS = $(PCAP_LIBS) $(JANSSON_LIBS)
 # Deterministic synthetic captures for the corpus (captures/regen-corpus.sh).
 PROGS += qasm-corpus-gen
 qasm-corpus-gen_SRCS := captures/corpus_gen.c
-qasm-corpus-gen_LIBS = $(PCAP_LIBS)
+qasm-corpus-gen_LIBS = $(PCAP_LIBS) $(JANSSON_LIBS)
 
 UNIT_TESTS += test_captures
 test_captures_SRCS := tests/unit/test_captures.c captures/linktype.c captures/events.c
