@@ -75,6 +75,15 @@ FUZZ_TARGETS :=   # libFuzzer harnesses: NAME_SRCS (NAME_LIBS, NAME_CFLAGS); see
 EXTRA_BINS   :=   # other files `build` makes (rules in the module.mk)
 EXTRA_OBJS_ALL :=
 
+# $(call unit_test,NAME,SRCS[,LIBS]): registers the cmocka test NAME, built
+# from SRCS and linked with cmocka (and LIBS), run plain and under ASan.
+define unit_test_rule
+UNIT_TESTS += $(1)
+$(1)_SRCS := $(2)
+$(1)_LIBS = $$(CMOCKA_LIBS) $(3)
+endef
+unit_test = $(eval $(call unit_test_rule,$(1),$(2),$(3)))
+
 include lib/module.mk
 -include tracker/module.mk
 -include client-agent/module.mk

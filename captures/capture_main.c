@@ -9,12 +9,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <pcap/pcap.h>
 
 #include "capture_opts.h"
@@ -134,11 +136,16 @@ static void capture_finish(const struct qasm_capture_opts *o, pcap_t *p, struct 
     pcap_dump_close(r->d);
     pcap_close(p);
     double secs = (double)(qasm_now() - start) / 1e9;
-    if (o->json)
-        printf("{\"captured\":%" PRIu64 ",\"received\":%u,\"dropped\":%u,\"if_dropped\":%u,"
-               "\"duration_s\":%.3f}\n",
-               r->written, st.ps_recv, st.ps_drop, st.ps_ifdrop, secs);
-    else
+    if (o->json) {
+        /* duration_s to the millisecond; 15 digits leave no binary tail. */
+        json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:f}", "captured", (json_int_t)r->written,
+                              "received", (json_int_t)st.ps_recv, "dropped",
+                              (json_int_t)st.ps_drop, "if_dropped", (json_int_t)st.ps_ifdrop,
+                              "duration_s", round(secs * 1e3) / 1e3);
+        json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        putchar('\n');
+        json_decref(j);
+    } else
         fprintf(stderr,
                 "qasm-capture: %" PRIu64 " packets captured, %u dropped by the kernel, %u by the "
                 "interface, in %.3f s\n",
@@ -160,9 +167,7 @@ int main(int argc, char **argv)
     }
 
     /* From here on a SIGTERM ends the capture cleanly, even during setup. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
+    struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);

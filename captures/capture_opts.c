@@ -32,16 +32,16 @@ const char *qasm_capture_usage(void)
 enum { OPT_DURATION = 256, OPT_COUNT, OPT_SNAPLEN, OPT_BUFFER, OPT_JSON, OPT_HELP };
 
 static const struct option capture_longopts[] = {
-    { "write", required_argument, NULL, 'w' },
-    { "interface", required_argument, NULL, 'i' },
-    { "filter", required_argument, NULL, 'f' },
-    { "duration", required_argument, NULL, OPT_DURATION },
-    { "count", required_argument, NULL, OPT_COUNT },
-    { "snaplen", required_argument, NULL, OPT_SNAPLEN },
-    { "buffer-mb", required_argument, NULL, OPT_BUFFER },
-    { "json", no_argument, NULL, OPT_JSON },
-    { "help", no_argument, NULL, OPT_HELP },
-    { NULL, 0, NULL, 0 },
+    QASM_PARSE_OPT_ARG("write", 'w'),
+    QASM_PARSE_OPT_ARG("interface", 'i'),
+    QASM_PARSE_OPT_ARG("filter", 'f'),
+    QASM_PARSE_OPT_ARG("duration", OPT_DURATION),
+    QASM_PARSE_OPT_ARG("count", OPT_COUNT),
+    QASM_PARSE_OPT_ARG("snaplen", OPT_SNAPLEN),
+    QASM_PARSE_OPT_ARG("buffer-mb", OPT_BUFFER),
+    QASM_PARSE_OPT_FLAG("json", OPT_JSON),
+    QASM_PARSE_OPT_FLAG("help", OPT_HELP),
+    QASM_PARSE_OPT_END,
 };
 
 /* The numeric flags: qasm_parse_flag_u64's wording, then " (see --help)". */
@@ -50,7 +50,7 @@ static int flag_u64(uint64_t *v, const char *name, const char *s, uint64_t lo, u
 {
     char msg[256];
     if (qasm_parse_flag_u64(v, name, s, lo, hi, msg, sizeof(msg)) < 0)
-        return qasm_parse_errf(err, errlen, "%s (see --help)", msg);
+        return qasm_parse_usagef(err, errlen, "%s", msg);
     return 0;
 }
 
@@ -64,8 +64,8 @@ static int capture_opt(struct qasm_capture_opts *o, int c, char **argv, char *er
     case 'f': o->filter = optarg; return 0;
     case OPT_DURATION:
         if (qasm_duration_parse(&o->duration, optarg) < 0 || o->duration == 0)
-            return qasm_parse_errf(err, errlen, "--duration: expected a positive duration like "
-                                   "10s, got '%s' (see --help)", optarg);
+            return qasm_parse_usagef(err, errlen, "--duration: expected a positive duration like "
+                                    "10s, got '%s'", optarg);
         return 0;
     case OPT_COUNT:
         return flag_u64(&o->count, "count", optarg, 1, UINT64_MAX, err, errlen);
@@ -84,10 +84,9 @@ static int capture_opt(struct qasm_capture_opts *o, int c, char **argv, char *er
     case 'h':
         return 1;
     case ':':
-        return qasm_parse_errf(err, errlen, "option %s needs a value (see --help)",
-                               argv[optind - 1]);
+        return qasm_parse_usagef(err, errlen, "option %s needs a value", argv[optind - 1]);
     default:
-        return qasm_parse_errf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+        return qasm_parse_usagef(err, errlen, "unknown option '%s'", argv[optind - 1]);
     }
 }
 
@@ -108,9 +107,8 @@ int qasm_capture_opts_parse(int argc, char **argv, struct qasm_capture_opts *o, 
             return rv;
     }
     if (optind < argc)
-        return qasm_parse_errf(err, errlen, "unexpected argument '%s' (see --help)",
-                               argv[optind]);
+        return qasm_parse_usagef(err, errlen, "unexpected argument '%s'", argv[optind]);
     if (!o->out)
-        return qasm_parse_errf(err, errlen, "-w OUT.pcap is required (see --help)");
+        return qasm_parse_usagef(err, errlen, "-w OUT.pcap is required");
     return 0;
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
 #include <pcap/pcap.h>
 
 #include "addr.h"
@@ -231,19 +232,24 @@ static void report(qasm_tstamp t, uint8_t type, const struct qasm_proto_report *
         static const char *names[] = { "", "open", "dcid_new", "dcid_retire", "addr", "close" };
         char a0[QASM_ADDR_STRLEN], a1[QASM_ADDR_STRLEN], a2[QASM_ADDR_STRLEN];
         char h0[QASM_CID_HEXLEN], h1[QASM_CID_HEXLEN];
-        fprintf(events_out,
-                "{\"t_ns\": %llu, \"type\": \"%s\", \"odcid\": \"%s\", \"client0\": \"%s\", "
-                "\"client\": \"%s\", \"seq\": %u",
-                (unsigned long long)t, names[type], qasm_cid_hex(h0, &r->odcid),
-                qasm_addr_format(a0, sizeof(a0), &r->client0),
-                qasm_addr_format(a1, sizeof(a1), &r->client), r->seq);
-        if (type == QASM_PROTO_REPORT_OPEN)
-            fprintf(events_out, ", \"scid\": \"%s\", \"server\": \"%s\"",
-                    qasm_cid_hex(h1, &r->scid), qasm_addr_format(a2, sizeof(a2), &r->server));
-        if (type == QASM_PROTO_REPORT_DCID_NEW || type == QASM_PROTO_REPORT_DCID_RETIRE)
-            fprintf(events_out, ", \"dcid\": \"%s\", \"cid_seq\": %llu",
-                    qasm_cid_hex(h1, &r->dcid.cid), (unsigned long long)r->dcid.seq);
-        fputs("}\n", events_out);
+        json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:s,s:I}", "t_ns", (json_int_t)t, "type",
+                              names[type], "odcid", qasm_cid_hex(h0, &r->odcid), "client0",
+                              qasm_addr_format(a0, sizeof(a0), &r->client0), "client",
+                              qasm_addr_format(a1, sizeof(a1), &r->client), "seq",
+                              (json_int_t)r->seq);
+        if (type == QASM_PROTO_REPORT_OPEN) {
+            json_object_set_new(j, "scid", json_string(qasm_cid_hex(h1, &r->scid)));
+            json_object_set_new(j, "server", json_string(qasm_addr_format(a2, sizeof(a2),
+                                                                           &r->server)));
+        }
+        if (type == QASM_PROTO_REPORT_DCID_NEW || type == QASM_PROTO_REPORT_DCID_RETIRE) {
+            json_object_set_new(j, "dcid", json_string(qasm_cid_hex(h1, &r->dcid.cid)));
+            json_object_set_new(j, "cid_seq", json_integer((json_int_t)r->dcid.seq));
+        }
+        /* jansson's default separators (", " and ": "): the corpus file's bytes. */
+        json_dumpf(j, events_out, JSON_PRESERVE_ORDER);
+        fputc('\n', events_out);
+        json_decref(j);
         return;
     }
     struct qasm_proto_msg m;

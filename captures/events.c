@@ -1,6 +1,7 @@
 /*
- * events.c: the --tracker-events JSON-lines reader (see events.h). The
- * lines are flat objects of strings and numbers; nothing else is accepted.
+ * events.c: the --tracker-events JSON-lines reader (see events.h). Each
+ * line is parsed by jansson; only flat objects of strings and numbers are
+ * accepted.
  */
 #include "events.h"
 
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "parse.h"
 
@@ -39,94 +42,76 @@ static const char *skip_ws(const char *p)
     return p;
 }
 
-static const char *read_string(const char *p, char *out, size_t cap)
+/* A value as the old hand-written reader kept it: a string's bytes, a number's text. */
+static int field_value(struct field *x, json_t *v)
 {
-    size_t n = 0;
-    if (*p != '"')
-        return NULL;
-    for (p++; *p && *p != '"'; p++) {
-        if (*p == '\\') {
-            p++;
-            if (*p != '"' && *p != '\\' && *p != '/')
-                return NULL;
-        }
-        if (n + 1 >= cap)
-            return NULL;
-        out[n++] = *p;
+    int n;
+    x->is_str = json_is_string(v);
+    if (x->is_str) {
+        /* Escapes for control characters (\n, \u0001) were refused before jansson too. */
+        for (const char *c = json_string_value(v); *c; c++)
+            if ((unsigned char)*c < 0x20)
+                return -1;
+        n = json_string_length(v) < sizeof(x->val)
+                ? snprintf(x->val, sizeof(x->val), "%s", json_string_value(v)) : -1;
     }
-    if (*p != '"')
-        return NULL;
-    out[n] = '\0';
-    return p + 1;
+    else if (json_is_integer(v))
+        n = snprintf(x->val, sizeof(x->val), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        n = snprintf(x->val, sizeof(x->val), "%.17g", json_real_value(v));
+    else
+        return -1;
+    return n < 0 || (size_t)n >= sizeof(x->val) ? -1 : 0;
 }
 
-static int parse_object(const char *p, struct field *f, size_t *nf, const char **why)
+/*
+ * One line, parsed by jansson, flattened into |f|: an object of at most
+ * MAX_FIELDS strings and numbers, keys shorter than 32 bytes, values than
+ * MAX_TOKEN. Duplicate keys are refused (the old reader took the first).
+ */
+static int parse_object(const char *p, struct field *f, size_t *nf, char *why, size_t whylen)
 {
+    json_error_t jerr;
+    const char *key;
+    json_t *v;
+    int rv = 0;
+
     *nf = 0;
-    p = skip_ws(p);
-    if (*p++ != '{') {
-        *why = "expected '{'";
+    if (*p != '{') {
+        snprintf(why, whylen, "expected '{'");
         return -1;
     }
-    p = skip_ws(p);
-    if (*p == '}')
-        return 0;
-    for (;;) {
-        if (*nf == MAX_FIELDS) {
-            *why = "too many fields";
-            return -1;
-        }
-        struct field *x = &f[(*nf)++];
-        p = read_string(skip_ws(p), x->key, sizeof(x->key));
-        if (!p) {
-            *why = "bad key";
-            return -1;
-        }
-        p = skip_ws(p);
-        if (*p++ != ':') {
-            *why = "expected ':'";
-            return -1;
-        }
-        p = skip_ws(p);
-        if (*p == '"') {
-            x->is_str = 1;
-            p = read_string(p, x->val, sizeof(x->val));
-            if (!p) {
-                *why = "bad string value";
-                return -1;
-            }
-        } else {
-            size_t n = 0;
-            x->is_str = 0;
-            while (*p && (isdigit((unsigned char)*p) || strchr("+-.eE", *p))) {
-                if (n + 1 >= sizeof(x->val)) {
-                    *why = "number too long";
-                    return -1;
-                }
-                x->val[n++] = *p++;
-            }
-            x->val[n] = '\0';
-            if (n == 0) {
-                *why = "values must be strings or numbers";
-                return -1;
-            }
-        }
-        p = skip_ws(p);
-        if (*p == ',') {
-            p++;
-            continue;
-        }
-        if (*p++ != '}') {
-            *why = "expected ',' or '}'";
-            return -1;
-        }
-        p = skip_ws(p);
-        if (*p) {
-            *why = "trailing characters";
-            return -1;
-        }
-        return 0;
+    json_t *o = json_loads(p, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o) {
+        if (json_error_code(&jerr) == json_error_end_of_input_expected)
+            snprintf(why, whylen, "trailing characters");
+        else
+            snprintf(why, whylen, "column %d: %.100s", jerr.column, jerr.text);
+        return -1;
     }
+    if (json_object_size(o) > MAX_FIELDS) {
+        snprintf(why, whylen, "too many fields");
+        json_decref(o);
+        return -1;
+    }
+    json_object_foreach(o, key, v) {
+        struct field *x = &f[(*nf)++];
+        if (strlen(key) >= sizeof(x->key)) {
+            snprintf(why, whylen, "bad key");
+            rv = -1;
+            break;
+        }
+        strcpy(x->key, key);
+        if (field_value(x, v) < 0) {
+            snprintf(why, whylen, json_is_string(v) ? "bad string value"
+                                  : json_is_number(v) ? "number too long"
+                                  : "values must be strings or numbers");
+            rv = -1;
+            break;
+        }
+    }
+    json_decref(o);
+    return rv;
 }
 
 static const struct field *get(const struct field *f, size_t nf, const char *key)
@@ -154,12 +139,12 @@ int qasm_events_parse_line(const char *line, qasm_tstamp *t, struct qasm_proto_m
 {
     struct field f[MAX_FIELDS];
     size_t nf;
-    const char *why = NULL;
+    char why[128];
     const char *p = skip_ws(line);
 
     if (*p == '\0' || *p == '#')
         return 0;
-    if (parse_object(p, f, &nf, &why) < 0)
+    if (parse_object(p, f, &nf, why, sizeof(why)) < 0)
         return ERR("%s", why);
 
     uint64_t v;
@@ -209,7 +194,7 @@ int qasm_events_parse_line(const char *line, qasm_tstamp *t, struct qasm_proto_m
     if (!x)
         r->client = r->client0;
     rv = get_u64(f, nf, "seq", &v);
-    if (rv < 0 || v > UINT32_MAX)
+    if (rv < 0 || (rv == 1 && v > UINT32_MAX))
         return ERR("seq: expected an integer");
     r->seq = rv == 1 ? (uint32_t)v : 0;
     if (type == QASM_PROTO_REPORT_OPEN) {
@@ -225,7 +210,7 @@ int qasm_events_parse_line(const char *line, qasm_tstamp *t, struct qasm_proto_m
         if (!x || qasm_cid_parse(&r->dcid.cid, x->val) < 0 || r->dcid.cid.len == 0)
             return ERR("%s needs dcid (hex)", ty->val);
         rv = get_u64(f, nf, "cid_seq", &v);
-        if (rv < 0 || v >= (1ull << 62))
+        if (rv < 0 || (rv == 1 && v >= (1ull << 62)))
             return ERR("cid_seq: expected an integer");
         r->dcid.seq = rv == 1 ? v : 0;
     }

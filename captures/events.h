@@ -7,7 +7,8 @@
  *    "client0": "127.0.0.1:50000", "client": "127.0.0.2:50001", "seq": 3,
  *    "dcid": "aabb...", "cid_seq": 1}
  *
- * t_ns (integer ns, capture clock) or t (seconds, may be fractional); type
+ * Parsed by jansson (a key given twice is refused). t_ns (integer ns,
+ * capture clock) or t (seconds, may be fractional); type
  * one of open, dcid_new, dcid_retire, addr, close; odcid, client0 required;
  * client defaults to client0; seq defaults to the line number; open takes
  * scid and server; dcid_new / dcid_retire take dcid and cid_seq. The

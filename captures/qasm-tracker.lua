@@ -41,43 +41,48 @@ local errcodes = {
     [4] = "limit reached", [5] = "internal", [6] = "key required or authentication failed",
 }
 
-local f = {
-    magic = ProtoField.string("qasmt.magic", "Magic"),
-    version = ProtoField.uint8("qasmt.version", "Version"),
-    type = ProtoField.uint8("qasmt.type", "Type", base.HEX, types),
-    type_name = ProtoField.string("qasmt.type_name", "Type name"),
-    length = ProtoField.uint16("qasmt.length", "Length"),
-    flags = ProtoField.uint16("qasmt.flags", "Flags", base.HEX),
-    req_id = ProtoField.uint32("qasmt.req_id", "Request ID"),
-    odcid = ProtoField.bytes("qasmt.odcid", "Original DCID", base.NONE),
-    client0 = ProtoField.string("qasmt.client0", "First client address"),
-    client = ProtoField.string("qasmt.client", "Client address"),
-    seq = ProtoField.uint32("qasmt.seq", "Report sequence"),
-    scid = ProtoField.bytes("qasmt.scid", "Client SCID", base.NONE),
-    server = ProtoField.string("qasmt.server", "Server address"),
-    dcid = ProtoField.bytes("qasmt.dcid", "DCID", base.NONE),
-    cid_seq = ProtoField.uint64("qasmt.cid_seq", "CID sequence number"),
-    wait_ms = ProtoField.uint32("qasmt.wait_ms", "Wait (ms)"),
-    sub_flags = ProtoField.uint8("qasmt.sub_flags", "Subscribe flags", base.HEX),
-    cid = ProtoField.bytes("qasmt.cid", "CID", base.NONE),
-    rev = ProtoField.uint32("qasmt.rev", "Revision"),
-    dcid_len = ProtoField.uint8("qasmt.dcid_len", "DCID length"),
-    rec_flags = ProtoField.uint8("qasmt.rec_flags", "Record flags", base.HEX),
-    current = ProtoField.uint8("qasmt.current", "Current client index"),
-    ndcids = ProtoField.uint8("qasmt.ndcids", "DCIDs"),
-    nclients = ProtoField.uint8("qasmt.nclients", "Client addresses"),
-    event = ProtoField.uint8("qasmt.event", "Event", base.DEC, events),
-    count = ProtoField.uint32("qasmt.count", "Count"),
-    err_code = ProtoField.uint16("qasmt.err_code", "Error code", base.DEC, errcodes),
-    err_text = ProtoField.string("qasmt.err_text", "Error text"),
-    stat_name = ProtoField.string("qasmt.stat_name", "Counter"),
-    stat_value = ProtoField.uint64("qasmt.stat_value", "Value"),
-    secret = ProtoField.bytes("qasmt.secret", "Connection secret", base.NONE),
-    mac = ProtoField.bytes("qasmt.mac", "MAC (connection secret)", base.NONE),
-    key_mac = ProtoField.bytes("qasmt.key_mac", "MAC (shared key)", base.NONE),
-    nonce = ProtoField.bytes("qasmt.nonce", "Handshake nonce", base.NONE),
-    proof = ProtoField.bytes("qasmt.proof", "Proof of the key", base.NONE),
-}
+-- Each field once: its name (filter qasmt.NAME), ProtoField type, label, and the
+-- type's optional display base and value names.
+local f = {}
+for _, d in ipairs({
+    { "magic", "string", "Magic" },
+    { "version", "uint8", "Version" },
+    { "type", "uint8", "Type", base.HEX, types },
+    { "type_name", "string", "Type name" },
+    { "length", "uint16", "Length" },
+    { "flags", "uint16", "Flags", base.HEX },
+    { "req_id", "uint32", "Request ID" },
+    { "odcid", "bytes", "Original DCID", base.NONE },
+    { "client0", "string", "First client address" },
+    { "client", "string", "Client address" },
+    { "seq", "uint32", "Report sequence" },
+    { "scid", "bytes", "Client SCID", base.NONE },
+    { "server", "string", "Server address" },
+    { "dcid", "bytes", "DCID", base.NONE },
+    { "cid_seq", "uint64", "CID sequence number" },
+    { "wait_ms", "uint32", "Wait (ms)" },
+    { "sub_flags", "uint8", "Subscribe flags", base.HEX },
+    { "cid", "bytes", "CID", base.NONE },
+    { "rev", "uint32", "Revision" },
+    { "dcid_len", "uint8", "DCID length" },
+    { "rec_flags", "uint8", "Record flags", base.HEX },
+    { "current", "uint8", "Current client index" },
+    { "ndcids", "uint8", "DCIDs" },
+    { "nclients", "uint8", "Client addresses" },
+    { "event", "uint8", "Event", base.DEC, events },
+    { "count", "uint32", "Count" },
+    { "err_code", "uint16", "Error code", base.DEC, errcodes },
+    { "err_text", "string", "Error text" },
+    { "stat_name", "string", "Counter" },
+    { "stat_value", "uint64", "Value" },
+    { "secret", "bytes", "Connection secret", base.NONE },
+    { "mac", "bytes", "MAC (connection secret)", base.NONE },
+    { "key_mac", "bytes", "MAC (shared key)", base.NONE },
+    { "nonce", "bytes", "Handshake nonce", base.NONE },
+    { "proof", "bytes", "Proof of the key", base.NONE },
+}) do
+    f[d[1]] = ProtoField[d[2]]("qasmt." .. d[1], d[3], d[4], d[5])
+end
 qasmt.fields = f
 
 local ef_malformed = ProtoExpert.new("qasmt.malformed", "Malformed QASM tracker message",
@@ -90,34 +95,19 @@ local function reader(tvb, tree, off, stop)
     local function need(n)
         if r.off + n > stop then error("malformed") end
     end
-    function r.u8(field, t)
-        need(1)
-        local v = tvb(r.off, 1):uint()
-        if field then (t or tree):add(field, tvb(r.off, 1)) end
-        r.off = r.off + 1
+    -- An n-byte big-endian integer (a UInt64 when n is 8), added to the tree as |field|.
+    local function int(n, field, t)
+        need(n)
+        local range = tvb(r.off, n)
+        local v = n == 8 and range:uint64() or range:uint()
+        if field then (t or tree):add(field, range) end
+        r.off = r.off + n
         return v
     end
-    function r.u16(field, t)
-        need(2)
-        local v = tvb(r.off, 2):uint()
-        if field then (t or tree):add(field, tvb(r.off, 2)) end
-        r.off = r.off + 2
-        return v
-    end
-    function r.u32(field, t)
-        need(4)
-        local v = tvb(r.off, 4):uint()
-        if field then (t or tree):add(field, tvb(r.off, 4)) end
-        r.off = r.off + 4
-        return v
-    end
-    function r.u64(field, t)
-        need(8)
-        local v = tvb(r.off, 8):uint64()
-        if field then (t or tree):add(field, tvb(r.off, 8)) end
-        r.off = r.off + 8
-        return v
-    end
+    function r.u8(field, t) return int(1, field, t) end
+    function r.u16(field, t) return int(2, field, t) end
+    function r.u32(field, t) return int(4, field, t) end
+    function r.u64(field, t) return int(8, field, t) end
     function r.cid(field, t)
         need(1)
         local n = tvb(r.off, 1):uint()

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <pcap/pcap.h>
 
 #include "addr.h"
@@ -26,67 +27,58 @@
 #include "replay_opts.h"
 #include "store.h"
 
-/* ---- JSON output (one object, nested objects and arrays) ---- */
+/* ---- JSON output (one object, nested objects and arrays), built with jansson ---- */
 
 struct jw {
     FILE *f;
     int depth;
-    int first[16];
+    json_t *stack[16];  /* the open containers; stack[0] is the whole object */
 };
 
-/* One member per line, indented by two spaces per level, so expectations diff well. */
-static void jw_sep(struct jw *j, const char *key)
+/* Adds |v| to the innermost open container: under |key| in an object, appended to an array. */
+static void jw_add(struct jw *j, const char *key, json_t *v)
 {
-    if (!j->first[j->depth])
-        fputc(',', j->f);
-    j->first[j->depth] = 0;
-    fprintf(j->f, "\n%*s", 2 * (j->depth + 1), "");
-    if (key)
-        fprintf(j->f, "\"%s\": ", key);
+    json_t *c = j->stack[j->depth];
+    if (json_is_object(c))
+        json_object_set_new(c, key, v);
+    else
+        json_array_append_new(c, v);
 }
 
 static void jw_open(struct jw *j, const char *key, char c)
 {
+    json_t *v = c == '{' ? json_object() : json_array();
     if (j->depth >= 0)
-        jw_sep(j, key);
-    fputc(c, j->f);
-    j->first[++j->depth] = 1;
+        jw_add(j, key, v);
+    j->stack[++j->depth] = v;
 }
 
+/*
+ * Closing the whole object prints it: one member per line, indented by two
+ * spaces per level, keys in the order written, so expectations diff well.
+ */
 static void jw_close(struct jw *j, char c)
 {
-    if (!j->first[j->depth])
-        fprintf(j->f, "\n%*s", 2 * j->depth, "");
-    fputc(c, j->f);
-    j->depth--;
+    (void)c;
+    if (--j->depth >= 0)
+        return;
+    json_dumpf(j->stack[0], j->f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(j->stack[0]);
 }
 
 static void jw_u64(struct jw *j, const char *key, uint64_t v)
 {
-    jw_sep(j, key);
-    fprintf(j->f, "%" PRIu64, v);
+    jw_add(j, key, json_integer((json_int_t)v));
 }
 
 static void jw_i64(struct jw *j, const char *key, int64_t v)
 {
-    jw_sep(j, key);
-    fprintf(j->f, "%" PRId64, v);
+    jw_add(j, key, json_integer((json_int_t)v));
 }
 
-/* Strings here are names, hex and addresses: nothing to escape but be safe. */
 static void jw_str(struct jw *j, const char *key, const char *s)
 {
-    jw_sep(j, key);
-    fputc('"', j->f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(j->f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(j->f, "\\u%04x", *s);
-        else
-            fputc(*s, j->f);
-    }
-    fputc('"', j->f);
+    jw_add(j, key, json_string(s));
 }
 
 /* ---- output ---- */

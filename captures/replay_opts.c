@@ -2,8 +2,6 @@
 #include "replay_opts.h"
 
 #include <getopt.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -57,33 +55,23 @@ enum {
 };
 
 static const struct option replay_longopts[] = {
-    { "function", required_argument, NULL, OPT_FUNCTION },
-    { "mode", required_argument, NULL, OPT_MODE },
-    { "json", no_argument, NULL, OPT_JSON },
-    { "write", required_argument, NULL, OPT_WRITE },
-    { "tracker-events", required_argument, NULL, OPT_EVENTS },
-    { "no-capture-reports", no_argument, NULL, OPT_NO_REPORTS },
-    { "trust-any", no_argument, NULL, OPT_TRUST_ANY },
-    { "server", required_argument, NULL, OPT_SERVER },
+    QASM_PARSE_OPT_ARG("function", OPT_FUNCTION),
+    QASM_PARSE_OPT_ARG("mode", OPT_MODE),
+    QASM_PARSE_OPT_FLAG("json", OPT_JSON),
+    QASM_PARSE_OPT_ARG("write", OPT_WRITE),
+    QASM_PARSE_OPT_ARG("tracker-events", OPT_EVENTS),
+    QASM_PARSE_OPT_FLAG("no-capture-reports", OPT_NO_REPORTS),
+    QASM_PARSE_OPT_FLAG("trust-any", OPT_TRUST_ANY),
+    QASM_PARSE_OPT_ARG("server", OPT_SERVER),
     QASM_MBOX_FLAG_OPTIONS(OPT_FN_FLAG),
-    { "tracker-rtt", required_argument, NULL, OPT_RTT },
-    { "pad-truncated", no_argument, NULL, OPT_PAD },
-    { "help", no_argument, NULL, OPT_HELP },
-    { NULL, 0, NULL, 0 },
+    QASM_PARSE_OPT_ARG("tracker-rtt", OPT_RTT),
+    QASM_PARSE_OPT_FLAG("pad-truncated", OPT_PAD),
+    QASM_PARSE_OPT_FLAG("help", OPT_HELP),
+    QASM_PARSE_OPT_END,
 };
 
-/* Every error ends the same way. */
-#define FAIL(...) return fail(err, errlen, __VA_ARGS__)
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    char msg[448];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return qasm_parse_errf(err, errlen, "%s (see --help)", msg);
-}
+/* Every error ends the same way: qasm_parse_usagef. */
+#define FAIL(...) return qasm_parse_usagef(err, errlen, __VA_ARGS__)
 
 /* One option; 1 = --help. */
 static int replay_opt(struct qasm_replay_opts *o, int c, int idx, const char *a, char **argv,

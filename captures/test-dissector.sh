@@ -85,7 +85,7 @@ check "trackctl: stats reply counters decoded" "yes" "$([ "$n" -gt 10 ] && echo 
 check "trackctl: no malformed message" "0" \
   "$(ts trackctl-session.pcap 'qasmt && _ws.expert.group == "Malformed"' frame.number | wc -l)"
 
-# 5b. version 3 with a key (captures/record-trackctl-key.sh): a report with a key
+# 5b. version 3 with a key (captures/record-trackctl.sh --key): a report with a key
 # MAC; a session without the key (one ERROR 6); one with the key (HELLO,
 # CHALLENGE, AUTH, OK, then the dump); one with a wrong key (the client stops
 # after the CHALLENGE, whose proof does not verify under its key)

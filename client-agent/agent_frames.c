@@ -38,6 +38,129 @@ static inline void skip(struct rd *r, uint64_t n)
     r->left -= (size_t)n;
 }
 
+/* Skips a run of PADDING (type 0x00), 8 bytes at a time. */
+static inline void skip_padding(struct rd *r)
+{
+    uint64_t w;
+    while (r->left >= 8 && (memcpy(&w, r->p, 8), w == 0)) {
+        r->p += 8;
+        r->left -= 8;
+    }
+    while (r->left > 0 && r->p[0] == 0x00) {
+        r->p++;
+        r->left--;
+    }
+}
+
+/* Reads a NEW_CONNECTION_ID frame's body into |nc|: 0, or -1 if it is malformed. */
+static int read_newcid(struct rd *r, struct qasm_agent_newcid *nc)
+{
+    memset(nc, 0, sizeof(*nc));
+    nc->seq = vi(r);
+    nc->retire_prior_to = vi(r);
+    if (r->bad || r->left < 1)
+        return -1;
+    uint8_t cidlen = r->p[0];
+    if (cidlen < 1 || cidlen > 20 || r->left < 1u + cidlen + 16u)
+        return -1;
+    nc->cid.len = cidlen;
+    memcpy(nc->cid.data, r->p + 1, cidlen);
+    skip(r, 1u + cidlen + 16u);
+    return 0;
+}
+
+/* Skips an ACK frame's body (type 0x02, or 0x03 with ECN counts). */
+static void skip_ack(struct rd *r, uint64_t type)
+{
+    vi(r);              /* largest acknowledged */
+    vi(r);              /* delay */
+    uint64_t n = vi(r); /* range count */
+    vi(r);              /* first range */
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        vi(r);
+        vi(r);
+    }
+    if (type == 0x03) {
+        vi(r);
+        vi(r);
+        vi(r);
+    }
+}
+
+/*
+ * Skips the body of a frame of |type| other than PADDING and
+ * NEW_CONNECTION_ID. Returns 1 where the walk stops (a frame that runs to the
+ * end of the packet, an unknown type), else 0; a malformed frame sets r->bad.
+ */
+static int skip_frame(struct rd *r, uint64_t type)
+{
+    switch (type) {
+    case 0x01: /* PING */
+    case 0x1e: /* HANDSHAKE_DONE */
+        return 0;
+    case 0x02: /* ACK */
+    case 0x03:
+        skip_ack(r, type);
+        return 0;
+    case 0x04: /* RESET_STREAM */
+        vi(r);
+        vi(r);
+        vi(r);
+        return 0;
+    case 0x05: /* STOP_SENDING */
+    case 0x11: /* MAX_STREAM_DATA */
+    case 0x15: /* STREAM_DATA_BLOCKED */
+        vi(r);
+        vi(r);
+        return 0;
+    case 0x06: /* CRYPTO */
+        vi(r);
+        skip(r, vi(r));
+        return 0;
+    case 0x07: /* NEW_TOKEN */
+        skip(r, vi(r));
+        return 0;
+    case 0x08: case 0x09: case 0x0a: case 0x0b: /* STREAM */
+    case 0x0c: case 0x0d: case 0x0e: case 0x0f:
+        vi(r);            /* stream id */
+        if (type & 0x04)
+            vi(r);        /* offset */
+        if (!(type & 0x02))
+            return 1;     /* data runs to the end of the packet */
+        skip(r, vi(r));
+        return 0;
+    case 0x10: /* MAX_DATA */
+    case 0x12: /* MAX_STREAMS */
+    case 0x13:
+    case 0x14: /* DATA_BLOCKED */
+    case 0x16: /* STREAMS_BLOCKED */
+    case 0x17:
+    case 0x19: /* RETIRE_CONNECTION_ID */
+        vi(r);
+        return 0;
+    case 0x1a: /* PATH_CHALLENGE */
+    case 0x1b: /* PATH_RESPONSE */
+        skip(r, 8);
+        return 0;
+    case 0x1c: /* CONNECTION_CLOSE (transport) */
+        vi(r);
+        vi(r);
+        skip(r, vi(r));
+        return 0;
+    case 0x1d: /* CONNECTION_CLOSE (application) */
+        vi(r);
+        skip(r, vi(r));
+        return 0;
+    case 0x30: /* DATAGRAM to the end */
+        return 1;
+    case 0x31:
+        skip(r, vi(r));
+        return 0;
+    default: /* unknown (or extension) frame: its length is unknown, stop */
+        return 1;
+    }
+}
+
 size_t qasm_agent_frames_scan(const uint8_t *p, size_t len, struct qasm_agent_newcid *out,
                               size_t max)
 {
@@ -45,115 +168,18 @@ size_t qasm_agent_frames_scan(const uint8_t *p, size_t len, struct qasm_agent_ne
     size_t found = 0;
 
     while (r.left > 0 && !r.bad) {
-        uint64_t type, n;
-
-        if (r.p[0] == 0x00) { /* PADDING: skip the run 8 bytes at a time */
-            uint64_t w;
-            while (r.left >= 8 && (memcpy(&w, r.p, 8), w == 0)) {
-                r.p += 8;
-                r.left -= 8;
-            }
-            while (r.left > 0 && r.p[0] == 0x00) {
-                r.p++;
-                r.left--;
-            }
+        if (r.p[0] == 0x00) {
+            skip_padding(&r);
             continue;
         }
-        type = vi(&r);
-        switch (type) {
-        case 0x01: /* PING */
-        case 0x1e: /* HANDSHAKE_DONE */
-            break;
-        case 0x02: /* ACK */
-        case 0x03:
-            vi(&r);     /* largest acknowledged */
-            vi(&r);     /* delay */
-            n = vi(&r); /* range count */
-            vi(&r);     /* first range */
-            for (uint64_t i = 0; i < n && !r.bad; i++) {
-                vi(&r);
-                vi(&r);
-            }
-            if (type == 0x03) {
-                vi(&r);
-                vi(&r);
-                vi(&r);
-            }
-            break;
-        case 0x04: /* RESET_STREAM */
-            vi(&r);
-            vi(&r);
-            vi(&r);
-            break;
-        case 0x05: /* STOP_SENDING */
-        case 0x11: /* MAX_STREAM_DATA */
-        case 0x15: /* STREAM_DATA_BLOCKED */
-            vi(&r);
-            vi(&r);
-            break;
-        case 0x06: /* CRYPTO */
-            vi(&r);
-            skip(&r, vi(&r));
-            break;
-        case 0x07: /* NEW_TOKEN */
-            skip(&r, vi(&r));
-            break;
-        case 0x08: case 0x09: case 0x0a: case 0x0b: /* STREAM */
-        case 0x0c: case 0x0d: case 0x0e: case 0x0f:
-            vi(&r);            /* stream id */
-            if (type & 0x04)
-                vi(&r);        /* offset */
-            if (!(type & 0x02))
-                return found;  /* data runs to the end of the packet */
-            skip(&r, vi(&r));
-            break;
-        case 0x10: /* MAX_DATA */
-        case 0x12: /* MAX_STREAMS */
-        case 0x13:
-        case 0x14: /* DATA_BLOCKED */
-        case 0x16: /* STREAMS_BLOCKED */
-        case 0x17:
-        case 0x19: /* RETIRE_CONNECTION_ID */
-            vi(&r);
-            break;
-        case 0x18: { /* NEW_CONNECTION_ID */
+        uint64_t type = vi(&r);
+        if (type == 0x18) { /* NEW_CONNECTION_ID */
             struct qasm_agent_newcid nc;
-            uint8_t cidlen;
-
-            memset(&nc, 0, sizeof(nc));
-            nc.seq = vi(&r);
-            nc.retire_prior_to = vi(&r);
-            if (r.bad || r.left < 1)
+            if (read_newcid(&r, &nc) < 0)
                 return found;
-            cidlen = r.p[0];
-            if (cidlen < 1 || cidlen > 20 || r.left < 1u + cidlen + 16u)
-                return found;
-            nc.cid.len = cidlen;
-            memcpy(nc.cid.data, r.p + 1, cidlen);
-            skip(&r, 1u + cidlen + 16u);
             if (found < max)
                 out[found++] = nc;
-            break;
-        }
-        case 0x1a: /* PATH_CHALLENGE */
-        case 0x1b: /* PATH_RESPONSE */
-            skip(&r, 8);
-            break;
-        case 0x1c: /* CONNECTION_CLOSE (transport) */
-            vi(&r);
-            vi(&r);
-            skip(&r, vi(&r));
-            break;
-        case 0x1d: /* CONNECTION_CLOSE (application) */
-            vi(&r);
-            skip(&r, vi(&r));
-            break;
-        case 0x30: /* DATAGRAM to the end */
-            return found;
-        case 0x31:
-            skip(&r, vi(&r));
-            break;
-        default: /* unknown (or extension) frame: its length is unknown, stop */
+        } else if (skip_frame(&r, type)) {
             return found;
         }
     }

@@ -31,39 +31,16 @@ static const char *parse_u64(const char *p, const char *end, uint64_t *v)
     return n < 0 ? NULL : p + n;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
+/* A quoted hex CID at |p|; returns what follows the closing quote, NULL if malformed. */
 static const char *parse_cid(const char *p, const char *end, struct qasm_cid *cid)
 {
-    size_t n = 0;
-
     if (p >= end || *p != '"')
         return NULL;
     p++;
-    while (p < end && *p != '"') {
-        int hi, lo;
-        if (end - p < 2 || n == QASM_CID_MAXLEN)
-            return NULL;
-        hi = hexval(p[0]);
-        lo = hexval(p[1]);
-        if (hi < 0 || lo < 0)
-            return NULL;
-        cid->data[n++] = (uint8_t)(hi << 4 | lo);
-        p += 2;
-    }
-    if (p >= end)
+    const char *q = memchr(p, '"', (size_t)(end - p));
+    if (!q || qasm_cid_parse_len(cid, p, (size_t)(q - p)) < 0)
         return NULL;
-    cid->len = (uint8_t)n;
-    return p + 1;
+    return q + 1;
 }
 
 size_t qasm_agent_qlog_scan(const void *data, size_t len, struct qasm_agent_newcid *out,

@@ -973,6 +973,32 @@ static inline struct agent_entry *wrapped(ngtcp2_conn *conn)
     return g_enabled && g_interpose ? entry_get(conn) : NULL;
 }
 
+/*
+ * Before a call into ngtcp2 on |conn|: a wrapped connection's entry becomes
+ * tls_cur, so the callbacks ngtcp2 makes inside find it; |*prev| is what
+ * call_leave restores. Returns the entry, NULL (tls_cur untouched) if |conn|
+ * is not wrapped.
+ */
+static inline struct agent_entry *call_enter(ngtcp2_conn *conn, struct agent_entry **prev)
+{
+    struct agent_entry *e = wrapped(conn);
+    *prev = tls_cur;
+    if (e)
+        tls_cur = e;
+    return e;
+}
+
+/* After the call: restores tls_cur and polls the CIDs and path (wrapped only); returns |rv|. */
+static inline ngtcp2_ssize call_leave(struct agent_entry *e, struct agent_entry *prev,
+                                       ngtcp2_tstamp ts, ngtcp2_ssize rv)
+{
+    if (e) {
+        tls_cur = prev;
+        poll_conn(e, ts, 0);
+    }
+    return rv;
+}
+
 EXPORT int ngtcp2_conn_client_new_versioned(
     ngtcp2_conn **pconn, const ngtcp2_cid *dcid, const ngtcp2_cid *scid, const ngtcp2_path *path,
     uint32_t client_chosen_version, int callbacks_version, const ngtcp2_callbacks *callbacks,
@@ -1082,17 +1108,9 @@ EXPORT ngtcp2_ssize ngtcp2_conn_write_pkt_versioned(ngtcp2_conn *conn, ngtcp2_pa
                                                     uint8_t *dest, size_t destlen,
                                                     ngtcp2_tstamp ts)
 {
-    struct agent_entry *e = wrapped(conn), *prev;
-    ngtcp2_ssize rv;
-
-    if (!e)
-        return real_write_pkt(conn, path, pkt_info_version, pi, dest, destlen, ts);
-    prev = tls_cur;
-    tls_cur = e;
-    rv = real_write_pkt(conn, path, pkt_info_version, pi, dest, destlen, ts);
-    tls_cur = prev;
-    poll_conn(e, ts, 0);
-    return rv;
+    struct agent_entry *prev, *e = call_enter(conn, &prev);
+    return call_leave(e, prev, ts,
+                       real_write_pkt(conn, path, pkt_info_version, pi, dest, destlen, ts));
 }
 
 EXPORT ngtcp2_ssize ngtcp2_conn_writev_stream_versioned(
@@ -1100,19 +1118,10 @@ EXPORT ngtcp2_ssize ngtcp2_conn_writev_stream_versioned(
     uint8_t *dest, size_t destlen, ngtcp2_ssize *pdatalen, uint32_t flags, int64_t stream_id,
     const ngtcp2_vec *datav, size_t datavcnt, ngtcp2_tstamp ts)
 {
-    struct agent_entry *e = wrapped(conn), *prev;
-    ngtcp2_ssize rv;
-
-    if (!e)
-        return real_writev_stream(conn, path, pkt_info_version, pi, dest, destlen, pdatalen,
-                                  flags, stream_id, datav, datavcnt, ts);
-    prev = tls_cur;
-    tls_cur = e;
-    rv = real_writev_stream(conn, path, pkt_info_version, pi, dest, destlen, pdatalen, flags,
-                            stream_id, datav, datavcnt, ts);
-    tls_cur = prev;
-    poll_conn(e, ts, 0);
-    return rv;
+    struct agent_entry *prev, *e = call_enter(conn, &prev);
+    return call_leave(e, prev, ts,
+                       real_writev_stream(conn, path, pkt_info_version, pi, dest, destlen,
+                                          pdatalen, flags, stream_id, datav, datavcnt, ts));
 }
 
 EXPORT ngtcp2_ssize ngtcp2_conn_writev_datagram_versioned(
@@ -1120,33 +1129,21 @@ EXPORT ngtcp2_ssize ngtcp2_conn_writev_datagram_versioned(
     uint8_t *dest, size_t destlen, int *paccepted, uint32_t flags, uint64_t dgram_id,
     const ngtcp2_vec *datav, size_t datavcnt, ngtcp2_tstamp ts)
 {
-    struct agent_entry *e = wrapped(conn), *prev;
-    ngtcp2_ssize rv;
-
-    if (!e)
-        return real_writev_datagram(conn, path, pkt_info_version, pi, dest, destlen, paccepted,
-                                    flags, dgram_id, datav, datavcnt, ts);
-    prev = tls_cur;
-    tls_cur = e;
-    rv = real_writev_datagram(conn, path, pkt_info_version, pi, dest, destlen, paccepted, flags,
-                              dgram_id, datav, datavcnt, ts);
-    tls_cur = prev;
-    poll_conn(e, ts, 0);
-    return rv;
+    struct agent_entry *prev, *e = call_enter(conn, &prev);
+    return call_leave(e, prev, ts,
+                       real_writev_datagram(conn, path, pkt_info_version, pi, dest, destlen,
+                                            paccepted, flags, dgram_id, datav, datavcnt, ts));
 }
 
 EXPORT ngtcp2_ssize ngtcp2_conn_write_connection_close_versioned(
     ngtcp2_conn *conn, ngtcp2_path *path, int pkt_info_version, ngtcp2_pkt_info *pi,
     uint8_t *dest, size_t destlen, const ngtcp2_connection_close_error *ccerr, ngtcp2_tstamp ts)
 {
-    struct agent_entry *e = wrapped(conn), *prev;
-    ngtcp2_ssize rv;
+    struct agent_entry *prev, *e = call_enter(conn, &prev);
+    ngtcp2_ssize rv = real_write_cc(conn, path, pkt_info_version, pi, dest, destlen, ccerr, ts);
 
     if (!e)
-        return real_write_cc(conn, path, pkt_info_version, pi, dest, destlen, ccerr, ts);
-    prev = tls_cur;
-    tls_cur = e;
-    rv = real_write_cc(conn, path, pkt_info_version, pi, dest, destlen, ccerr, ts);
+        return rv;
     tls_cur = prev;
     e->last_ts = ts;
     if (rv >= 0)
@@ -1159,69 +1156,48 @@ EXPORT ngtcp2_ssize ngtcp2_conn_write_connection_close_versioned(
 
 EXPORT int ngtcp2_conn_handle_expiry(ngtcp2_conn *conn, ngtcp2_tstamp ts)
 {
-    struct agent_entry *e = wrapped(conn), *prev;
-    int rv;
+    struct agent_entry *prev, *e = call_enter(conn, &prev);
+    int rv = (int)call_leave(e, prev, ts, real_handle_expiry(conn, ts));
+
+    if (e && rv == NGTCP2_ERR_IDLE_CLOSE)
+        close_conn(e, QASM_AGENT_CLOSE_IDLE);
+    return rv;
+}
+
+/* A migration through |fn| (one of the two real initiate functions), timed for the stats. */
+static int migrate(ngtcp2_conn *conn, const ngtcp2_path *path, ngtcp2_tstamp ts,
+                   int (*fn)(ngtcp2_conn *, const ngtcp2_path *, ngtcp2_tstamp))
+{
+    struct agent_entry *prev, *e = wrapped(conn);
 
     if (!e)
-        return real_handle_expiry(conn, ts);
+        return fn(conn, path, ts);
+    e->last_ts = ts;
+    uint64_t b0 = tls_busy_ns;
     prev = tls_cur;
     tls_cur = e;
-    rv = real_handle_expiry(conn, ts);
+    int rv = fn(conn, path, ts);
     tls_cur = prev;
-    poll_conn(e, ts, 0);
-    if (rv == NGTCP2_ERR_IDLE_CLOSE)
-        close_conn(e, QASM_AGENT_CLOSE_IDLE);
+    poll_conn(e, ts, 1);
+    if (rv == 0) {
+        pthread_mutex_lock(&g_lock);
+        g_stats.migrations++;
+        g_stats.migration_ns += tls_busy_ns - b0;
+        pthread_mutex_unlock(&g_lock);
+    }
     return rv;
 }
 
 EXPORT int ngtcp2_conn_initiate_immediate_migration(ngtcp2_conn *conn, const ngtcp2_path *path,
                                                     ngtcp2_tstamp ts)
 {
-    struct agent_entry *e = wrapped(conn), *prev;
-    uint64_t b0;
-    int rv;
-
-    if (!e)
-        return real_imm_migration(conn, path, ts);
-    e->last_ts = ts;
-    b0 = tls_busy_ns;
-    prev = tls_cur;
-    tls_cur = e;
-    rv = real_imm_migration(conn, path, ts);
-    tls_cur = prev;
-    poll_conn(e, ts, 1);
-    if (rv == 0) {
-        pthread_mutex_lock(&g_lock);
-        g_stats.migrations++;
-        g_stats.migration_ns += tls_busy_ns - b0;
-        pthread_mutex_unlock(&g_lock);
-    }
-    return rv;
+    return migrate(conn, path, ts, real_imm_migration);
 }
 
 EXPORT int ngtcp2_conn_initiate_migration(ngtcp2_conn *conn, const ngtcp2_path *path,
                                           ngtcp2_tstamp ts)
 {
-    struct agent_entry *e = wrapped(conn), *prev;
-    uint64_t b0;
-    int rv;
-
-    if (!e)
-        return real_migration(conn, path, ts);
-    e->last_ts = ts;
-    b0 = tls_busy_ns;
-    prev = tls_cur;
-    tls_cur = e;
-    rv = real_migration(conn, path, ts);
-    tls_cur = prev;
-    poll_conn(e, ts, 1);
-    if (rv == 0) {
-        pthread_mutex_lock(&g_lock);
-        g_stats.migrations++;
-        g_stats.migration_ns += tls_busy_ns - b0;
-        pthread_mutex_unlock(&g_lock);
-    }
-    return rv;
+    return migrate(conn, path, ts, real_migration);
 }
 
 EXPORT void ngtcp2_conn_set_local_addr(ngtcp2_conn *conn, const ngtcp2_addr *addr)

@@ -37,11 +37,8 @@ static int hexval(char c)
     return -1;
 }
 
-int qasm_cid_parse(struct qasm_cid *cid, const char *hex)
+int qasm_cid_parse_len(struct qasm_cid *cid, const char *hex, size_t n)
 {
-    if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
-        hex += 2;
-    size_t n = strlen(hex);
     if (n % 2 != 0 || n > 2 * QASM_CID_MAXLEN)
         return -EINVAL;
     for (size_t i = 0; i < n / 2; i++) {
@@ -52,6 +49,13 @@ int qasm_cid_parse(struct qasm_cid *cid, const char *hex)
     }
     cid->len = (uint8_t)(n / 2);
     return 0;
+}
+
+int qasm_cid_parse(struct qasm_cid *cid, const char *hex)
+{
+    if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
+        hex += 2;
+    return qasm_cid_parse_len(cid, hex, strlen(hex));
 }
 
 uint64_t qasm_cid_hash(const struct qasm_cid *cid, uint64_t seed)

@@ -35,6 +35,13 @@ char *qasm_cid_hex(char *buf, const struct qasm_cid *cid);
  */
 int qasm_cid_parse(struct qasm_cid *cid, const char *hex);
 
+/*
+ * qasm_cid_parse_len reads exactly |n| hex digits at |hex| (no prefix, not
+ * NUL-terminated: a field inside a larger text) into |cid|. Returns 0, or
+ * -EINVAL (odd count, more than 40 digits, a non-hex character).
+ */
+int qasm_cid_parse_len(struct qasm_cid *cid, const char *hex, size_t n);
+
 /* qasm_cid_hash hashes the CID bytes and length with |seed|. */
 uint64_t qasm_cid_hash(const struct qasm_cid *cid, uint64_t seed);
 

@@ -42,6 +42,20 @@ static uint16_t udp_checksum(const struct qasm_flow *f, const uint8_t *udp, size
     return c == 0 ? 0xffff : c;
 }
 
+/* What both versions record: the addresses (source at |addrs|, destination right
+ * after it, |alen| bytes each), the header and packet lengths, the TTL. Returns 0. */
+static inline int set_ip(struct qasm_ipudp *out, int family, const uint8_t *addrs, size_t alen,
+                         size_t hdr_len, size_t total, uint8_t ttl)
+{
+    out->flow.src.family = out->flow.dst.family = (uint8_t)family;
+    memcpy(out->flow.src.ip, addrs, alen);
+    memcpy(out->flow.dst.ip, addrs + alen, alen);
+    out->ip_hdr_len = hdr_len;
+    out->pkt_len = total;
+    out->ttl = ttl;
+    return 0;
+}
+
 static int parse_v4(struct qasm_ipudp *out, const uint8_t *pkt, size_t len)
 {
     if (len < 20)
@@ -56,13 +70,7 @@ static int parse_v4(struct qasm_ipudp *out, const uint8_t *pkt, size_t len)
         return QASM_IPUDP_ERR_FRAGMENT;
     if (pkt[9] != QASM_IPPROTO_UDP)
         return QASM_IPUDP_ERR_NOT_UDP;
-    out->flow.src.family = out->flow.dst.family = AF_INET;
-    memcpy(out->flow.src.ip, pkt + 12, 4);
-    memcpy(out->flow.dst.ip, pkt + 16, 4);
-    out->ip_hdr_len = ihl;
-    out->pkt_len = total;
-    out->ttl = pkt[8];
-    return 0;
+    return set_ip(out, AF_INET, pkt + 12, 4, ihl, total, pkt[8]);
 }
 
 static int is_v6_ext(uint8_t nh)
@@ -93,13 +101,7 @@ static int parse_v6(struct qasm_ipudp *out, const uint8_t *pkt, size_t len)
         return QASM_IPUDP_ERR_FRAGMENT;
     if (nh != QASM_IPPROTO_UDP)
         return QASM_IPUDP_ERR_NOT_UDP;
-    out->flow.src.family = out->flow.dst.family = AF_INET6;
-    memcpy(out->flow.src.ip, pkt + 8, 16);
-    memcpy(out->flow.dst.ip, pkt + 24, 16);
-    out->ip_hdr_len = off;
-    out->pkt_len = total;
-    out->ttl = pkt[7];
-    return 0;
+    return set_ip(out, AF_INET6, pkt + 8, 16, off, total, pkt[7]);
 }
 
 int qasm_ipudp_parse(struct qasm_ipudp *out, const uint8_t *pkt, size_t len, unsigned flags)

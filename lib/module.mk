@@ -2,32 +2,15 @@
 # alone reads and writes files (the shared key, mode-checked).
 LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/log.c lib/quic.c lib/ipudp.c lib/parse.c lib/hist.c lib/proto.c
 
-UNIT_TESTS += test_lib
-test_lib_SRCS := tests/unit/test_addr.c
-test_lib_LIBS = $(CMOCKA_LIBS)
-
-UNIT_TESTS += test_htab
-test_htab_SRCS := tests/unit/test_htab.c
-test_htab_LIBS = $(CMOCKA_LIBS)
-
-UNIT_TESTS += test_quic
-test_quic_SRCS := tests/unit/test_quic.c
-test_quic_LIBS = $(CMOCKA_LIBS)
+$(call unit_test,test_lib,tests/unit/test_addr.c)
+$(call unit_test,test_htab,tests/unit/test_htab.c)
+$(call unit_test,test_quic,tests/unit/test_quic.c)
+$(call unit_test,test_ipudp,tests/unit/test_ipudp.c)
+$(call unit_test,test_parse,tests/unit/test_parse.c)
+$(call unit_test,test_histogram,tests/unit/test_histogram.c)
 
 FUZZ_TARGETS += fuzz_quic
 fuzz_quic_SRCS := tests/fuzz/fuzz_quic.c
 
-UNIT_TESTS += test_ipudp
-test_ipudp_SRCS := tests/unit/test_ipudp.c
-test_ipudp_LIBS = $(CMOCKA_LIBS)
-
 FUZZ_TARGETS += fuzz_ipudp
 fuzz_ipudp_SRCS := tests/fuzz/fuzz_ipudp.c
-
-UNIT_TESTS += test_parse
-test_parse_SRCS := tests/unit/test_parse.c
-test_parse_LIBS = $(CMOCKA_LIBS)
-
-UNIT_TESTS += test_histogram
-test_histogram_SRCS := tests/unit/test_histogram.c
-test_histogram_LIBS = $(CMOCKA_LIBS)

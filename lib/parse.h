@@ -61,6 +61,13 @@ int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * qasm_parse_usagef is qasm_parse_errf with the programs' usage wording
+ * appended: "MESSAGE (see --help)". Returns -1.
+ */
+int qasm_parse_usagef(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
  * The files an option parser's flags name (key files, passwords): read by
  * the program after the parse, in the order the flags came, so the first
  * unreadable one is the error, as when each was read at its flag. Up to
@@ -77,6 +84,14 @@ struct qasm_parse_files {
 void qasm_parse_files_add(struct qasm_parse_files *f, int kind, const char *path);
 
 struct option;
+
+/*
+ * Rows of a getopt_long table (the caller includes <getopt.h>): an option
+ * that takes a value, one that takes none, and the closing row.
+ */
+#define QASM_PARSE_OPT_ARG(name, val) { (name), required_argument, NULL, (val) }
+#define QASM_PARSE_OPT_FLAG(name, val) { (name), no_argument, NULL, (val) }
+#define QASM_PARSE_OPT_END { NULL, 0, NULL, 0 }
 
 /*
  * qasm_parse_getopt_errf writes into |err| the message glibc's getopt_long

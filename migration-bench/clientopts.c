@@ -115,36 +115,36 @@ enum {
 };
 
 static const struct option h3c_longopts[] = {
-    {"connect", required_argument, NULL, OPT_CONNECT},
-    {"connections", required_argument, NULL, OPT_CONNECTIONS},
-    {"requests", required_argument, NULL, OPT_REQUESTS},
-    {"duration", required_argument, NULL, OPT_DURATION},
-    {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
-    {"size", required_argument, NULL, OPT_SIZE},
-    {"interval", required_argument, NULL, OPT_INTERVAL},
-    {"migrate-hz", required_argument, NULL, OPT_MIG_HZ},
-    {"migrate-every", required_argument, NULL, OPT_MIG_EVERY},
-    {"migrate-every-packets", required_argument, NULL, OPT_MIG_PKTS},
-    {"migrate-kind", required_argument, NULL, OPT_MIG_KIND},
-    {"local-addrs", required_argument, NULL, OPT_LOCAL_ADDRS},
-    {"rebind", no_argument, NULL, OPT_REBIND},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"csv", required_argument, NULL, OPT_CSV},
-    {"timeline", required_argument, NULL, OPT_TIMELINE},
-    {"output", required_argument, NULL, OPT_OUTPUT},
-    {"verify", no_argument, NULL, OPT_VERIFY},
-    {"qlog-dir", required_argument, NULL, OPT_QLOG},
-    {"idle-timeout", required_argument, NULL, OPT_IDLE},
-    {"initial-rtt", required_argument, NULL, OPT_IRTT},
-    {"max-ack-delay", required_argument, NULL, OPT_MAD},
-    {"cid-len", required_argument, NULL, OPT_CIDLEN},
-    {"keep-sockets", required_argument, NULL, OPT_KEEP},
-    {"keep-alive", required_argument, NULL, OPT_KEEPALIVE},
-    {"keep-sockets-for", required_argument, NULL, OPT_KEEPFOR},
-    {"gso", no_argument, NULL, OPT_GSO},
-    {"log-level", required_argument, NULL, OPT_LOG},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
+    QASM_PARSE_OPT_ARG("connect", OPT_CONNECT),
+    QASM_PARSE_OPT_ARG("connections", OPT_CONNECTIONS),
+    QASM_PARSE_OPT_ARG("requests", OPT_REQUESTS),
+    QASM_PARSE_OPT_ARG("duration", OPT_DURATION),
+    QASM_PARSE_OPT_ARG("concurrency", OPT_CONCURRENCY),
+    QASM_PARSE_OPT_ARG("size", OPT_SIZE),
+    QASM_PARSE_OPT_ARG("interval", OPT_INTERVAL),
+    QASM_PARSE_OPT_ARG("migrate-hz", OPT_MIG_HZ),
+    QASM_PARSE_OPT_ARG("migrate-every", OPT_MIG_EVERY),
+    QASM_PARSE_OPT_ARG("migrate-every-packets", OPT_MIG_PKTS),
+    QASM_PARSE_OPT_ARG("migrate-kind", OPT_MIG_KIND),
+    QASM_PARSE_OPT_ARG("local-addrs", OPT_LOCAL_ADDRS),
+    QASM_PARSE_OPT_FLAG("rebind", OPT_REBIND),
+    QASM_PARSE_OPT_FLAG("json", OPT_JSON),
+    QASM_PARSE_OPT_ARG("csv", OPT_CSV),
+    QASM_PARSE_OPT_ARG("timeline", OPT_TIMELINE),
+    QASM_PARSE_OPT_ARG("output", OPT_OUTPUT),
+    QASM_PARSE_OPT_FLAG("verify", OPT_VERIFY),
+    QASM_PARSE_OPT_ARG("qlog-dir", OPT_QLOG),
+    QASM_PARSE_OPT_ARG("idle-timeout", OPT_IDLE),
+    QASM_PARSE_OPT_ARG("initial-rtt", OPT_IRTT),
+    QASM_PARSE_OPT_ARG("max-ack-delay", OPT_MAD),
+    QASM_PARSE_OPT_ARG("cid-len", OPT_CIDLEN),
+    QASM_PARSE_OPT_ARG("keep-sockets", OPT_KEEP),
+    QASM_PARSE_OPT_ARG("keep-alive", OPT_KEEPALIVE),
+    QASM_PARSE_OPT_ARG("keep-sockets-for", OPT_KEEPFOR),
+    QASM_PARSE_OPT_FLAG("gso", OPT_GSO),
+    QASM_PARSE_OPT_ARG("log-level", OPT_LOG),
+    QASM_PARSE_OPT_FLAG("help", OPT_HELP),
+    QASM_PARSE_OPT_END,
 };
 
 /* What the whole command line has said so far (checked after the loop). */
@@ -155,18 +155,19 @@ struct h3c_seen {
 
 static void h3c_defaults(struct qasm_h3c_opts *o)
 {
-    memset(o, 0, sizeof(*o));
-    o->connections = 1;
-    o->requests = 1;
-    o->concurrency = 1;
-    o->idle_timeout = 30 * QASM_SEC;
-    o->initial_rtt = 10 * QASM_MS;
-    o->max_ack_delay = 1 * QASM_MS;
-    o->cid_len = 0;
-    o->keep_sockets = 16;
-    o->keep_alive = 50 * QASM_MS;
-    o->keep_sockets_for = 500 * QASM_MS;
-    o->log_level = "warn";
+    *o = (struct qasm_h3c_opts){
+        .connections = 1,
+        .requests = 1,
+        .concurrency = 1,
+        .idle_timeout = 30 * QASM_SEC,
+        .initial_rtt = 10 * QASM_MS,
+        .max_ack_delay = 1 * QASM_MS,
+        .cid_len = 0,
+        .keep_sockets = 16,
+        .keep_alive = 50 * QASM_MS,
+        .keep_sockets_for = 500 * QASM_MS,
+        .log_level = "warn",
+    };
 }
 
 /* The load options: how many connections, requests, and what to fetch. 1 = not one of them. */

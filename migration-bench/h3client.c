@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -354,16 +355,13 @@ static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *u
     return 0;
 }
 
-static int setup_h3(struct cconn *c)
-{
-    nghttp3_callbacks cb;
-    qasm_h3conn_h3_callbacks(&cb);
-    cb.stream_close = h3_stream_close;
-    cb.recv_data = h3_recv_data;
-    cb.recv_header = h3_recv_header;
-    cb.end_stream = h3_end_stream;
-    return qasm_h3conn_setup_h3(&c->q, 0, &cb);
-}
+/* The client's own nghttp3 callbacks (h3conn adds the shared ones). */
+static const nghttp3_callbacks client_h3_callbacks = {
+    .stream_close = h3_stream_close,
+    .recv_data = h3_recv_data,
+    .recv_header = h3_recv_header,
+    .end_stream = h3_end_stream,
+};
 
 static int want_more_requests(struct cconn *c, qasm_tstamp now)
 {
@@ -459,7 +457,8 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *ud)
     struct cconn *c = cconn_of(ud);
     (void)conn;
     c->cl->handshakes++;
-    return setup_h3(c) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+    return qasm_h3conn_setup_h3(&c->q, 0, &client_h3_callbacks) == 0 ? 0
+                                                                      : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
 static void mig_timer_arm(struct cconn *c, qasm_tstamp now)
@@ -917,6 +916,11 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+/*
+ * The --json summary: one compact object on one line, keys in this order
+ * (qasm-bench and the tests read it). duration_s is seconds rounded to the
+ * microsecond, throughput_bps whole bits per second.
+ */
 static void print_json(struct client *cl, double dur)
 {
     uint64_t mig = 0, mig_failed = 0, mig_att = 0, blocked = 0, skipped = 0, old_path = 0;
@@ -931,30 +935,41 @@ static void print_json(struct client *cl, double dur)
         skipped += c->mig.skipped;
         old_path += c->old_path_pkts;
     }
-    printf("{\"requests_ok\":%" PRIu64 ",\"requests_failed\":%" PRIu64 ",\"migrations\":%" PRIu64
-           ",\"migrations_failed\":%" PRIu64 ",\"migrations_attempted\":%" PRIu64
-           ",\"migrations_blocked\":%" PRIu64 ",\"migrations_skipped\":%" PRIu64
-           ",\"bytes\":%" PRIu64 ",\"duration_s\":%.6f,\"throughput_bps\":%.0f"
-           ",\"latency_p50_us\":%" PRIu64 ",\"latency_p90_us\":%" PRIu64
-           ",\"latency_p99_us\":%" PRIu64 ",\"latency_max_us\":%" PRIu64
-           ",\"connections\":%u,\"connections_failed\":%" PRIu64 ",\"handshakes\":%" PRIu64
-           ",\"verify_errors\":%" PRIu64 ",\"paths_validated\":%" PRIu64
-           ",\"path_validation_failed\":%" PRIu64 ",\"stateless_resets\":%" PRIu64
-           ",\"packets_sent\":%" PRIu64 ",\"packets_received\":%" PRIu64
-           ",\"udp_bytes_sent\":%" PRIu64 ",\"udp_bytes_received\":%" PRIu64
-           ",\"send_errors\":%" PRIu64 ",\"socket_errors\":%" PRIu64
-           ",\"sockets_reopened\":%" PRIu64 ",\"old_path_packets\":%" PRIu64 ",\"stalls\":%" PRIu64
-           ",\"packets_dropped\":%" PRIu64 ",\"dropped_empty\":%" PRIu64
-           ",\"dropped_truncated\":%" PRIu64 "}\n",
-           cl->requests_ok, cl->requests_failed, mig, mig_failed, mig_att, blocked, skipped,
-           cl->bytes, dur, dur > 0 ? (double)cl->bytes * 8 / dur : 0.0,
-           qasm_hist_percentile(&cl->hist, 50), qasm_hist_percentile(&cl->hist, 90),
-           qasm_hist_percentile(&cl->hist, 99), cl->hist.max, cl->o.connections,
-           cl->connections_failed, cl->handshakes, cl->verify_errors, cl->qc.paths_validated,
-           cl->qc.path_validation_failed, cl->stateless_resets, cl->pkts_tx, cl->pkts_rx,
-           cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors, cl->socks_reopened,
-           old_path, cl->stalls, cl->rx_dropped, cl->rx_guarded[QASM_DGRAM_EMPTY],
-           cl->rx_guarded[QASM_DGRAM_TRUNCATED]);
+    static const char *const head_keys[] = {
+        "requests_ok", "requests_failed", "migrations", "migrations_failed",
+        "migrations_attempted", "migrations_blocked", "migrations_skipped", "bytes",
+    };
+    const uint64_t head[] = { cl->requests_ok, cl->requests_failed, mig, mig_failed, mig_att,
+                              blocked, skipped, cl->bytes };
+    _Static_assert(sizeof(head) / sizeof(head[0]) == sizeof(head_keys) / sizeof(head_keys[0]),
+                   "one key per counter");
+    static const char *const tail_keys[] = {
+        "latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_max_us", "connections",
+        "connections_failed", "handshakes", "verify_errors", "paths_validated",
+        "path_validation_failed", "stateless_resets", "packets_sent", "packets_received",
+        "udp_bytes_sent", "udp_bytes_received", "send_errors", "socket_errors",
+        "sockets_reopened", "old_path_packets", "stalls", "packets_dropped", "dropped_empty",
+        "dropped_truncated",
+    };
+    const uint64_t tail[] = {
+        qasm_hist_percentile(&cl->hist, 50), qasm_hist_percentile(&cl->hist, 90),
+        qasm_hist_percentile(&cl->hist, 99), cl->hist.max, cl->o.connections,
+        cl->connections_failed, cl->handshakes, cl->verify_errors, cl->qc.paths_validated,
+        cl->qc.path_validation_failed, cl->stateless_resets, cl->pkts_tx, cl->pkts_rx,
+        cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors, cl->socks_reopened,
+        old_path, cl->stalls, cl->rx_dropped, cl->rx_guarded[QASM_DGRAM_EMPTY],
+        cl->rx_guarded[QASM_DGRAM_TRUNCATED],
+    };
+    _Static_assert(sizeof(tail) / sizeof(tail[0]) == sizeof(tail_keys) / sizeof(tail_keys[0]),
+                   "one key per counter");
+    json_t *j = json_object();
+    qasm_h3conn_json_counters(j, head_keys, head, sizeof(head) / sizeof(head[0]));
+    json_object_set_new(j, "duration_s", json_real(round(dur * 1e6) / 1e6));
+    json_object_set_new(j, "throughput_bps",
+                        json_integer((json_int_t)nearbyint(dur > 0 ? (double)cl->bytes * 8 / dur
+                                                                   : 0.0)));
+    qasm_h3conn_json_counters(j, tail_keys, tail, sizeof(tail) / sizeof(tail[0]));
+    qasm_h3conn_json_print(j, stdout);
 }
 
 static int write_timeline(struct client *cl, qasm_tstamp end)

@@ -147,26 +147,30 @@ static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
     (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
 }
 
+/* The ngtcp2 callbacks client and server share. */
+static const ngtcp2_callbacks shared_callbacks = {
+    .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+    .encrypt = ngtcp2_crypto_encrypt_cb,
+    .decrypt = ngtcp2_crypto_decrypt_cb,
+    .hp_mask = ngtcp2_crypto_hp_mask_cb,
+    .update_key = ngtcp2_crypto_update_key_cb,
+    .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
+    .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
+    .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
+    .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
+    .rand = cb_rand,
+    .recv_stream_data = cb_recv_stream_data,
+    .acked_stream_data_offset = cb_acked_stream_data_offset,
+    .stream_close = cb_stream_close,
+    .stream_reset = cb_stream_reset,
+    .stream_stop_sending = cb_stream_stop_sending,
+    .extend_max_stream_data = cb_extend_max_stream_data,
+    .path_validation = cb_path_validation,
+};
+
 void qasm_h3conn_callbacks(ngtcp2_callbacks *cb)
 {
-    memset(cb, 0, sizeof(*cb));
-    cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
-    cb->encrypt = ngtcp2_crypto_encrypt_cb;
-    cb->decrypt = ngtcp2_crypto_decrypt_cb;
-    cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
-    cb->update_key = ngtcp2_crypto_update_key_cb;
-    cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
-    cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
-    cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
-    cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
-    cb->rand = cb_rand;
-    cb->recv_stream_data = cb_recv_stream_data;
-    cb->acked_stream_data_offset = cb_acked_stream_data_offset;
-    cb->stream_close = cb_stream_close;
-    cb->stream_reset = cb_stream_reset;
-    cb->stream_stop_sending = cb_stream_stop_sending;
-    cb->extend_max_stream_data = cb_extend_max_stream_data;
-    cb->path_validation = cb_path_validation;
+    *cb = shared_callbacks;
 }
 
 /* ------------------------------------------------------- ngtcp2 settings */
@@ -235,27 +239,6 @@ static int bind_streams(struct qasm_h3conn *q)
     return 0;
 }
 
-int qasm_h3conn_setup_h3(struct qasm_h3conn *q, int server, const nghttp3_callbacks *cb)
-{
-    nghttp3_settings settings;
-    if (q->h3)
-        return 0;
-    if (ngtcp2_conn_get_max_local_streams_uni(q->conn) < 3)
-        return -1;
-    nghttp3_settings_default(&settings);
-    settings.qpack_max_dtable_capacity = 4096;
-    settings.qpack_blocked_streams = 100;
-    if (server) {
-        if (nghttp3_conn_server_new(&q->h3, cb, &settings, NULL, q) != 0)
-            return -1;
-        const ngtcp2_transport_params *p = ngtcp2_conn_get_local_transport_params(q->conn);
-        nghttp3_conn_set_max_client_streams_bidi(q->h3, p->initial_max_streams_bidi);
-    } else if (nghttp3_conn_client_new(&q->h3, cb, &settings, NULL, q) != 0) {
-        return -1;
-    }
-    return bind_streams(q);
-}
-
 void qasm_h3conn_stream_gone(struct qasm_h3conn *q, int64_t sid)
 {
     if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(q->conn, sid))
@@ -296,12 +279,29 @@ static int h3_reset_stream(nghttp3_conn *h3, int64_t sid, uint64_t code, void *u
     return 0;
 }
 
-void qasm_h3conn_h3_callbacks(nghttp3_callbacks *cb)
+int qasm_h3conn_setup_h3(struct qasm_h3conn *q, int server, const nghttp3_callbacks *app)
 {
-    memset(cb, 0, sizeof(*cb));
+    nghttp3_settings settings;
+    if (q->h3)
+        return 0;
+    nghttp3_callbacks all = *app, *cb = &all;
     cb->deferred_consume = h3_deferred_consume;
     cb->stop_sending = h3_stop_sending;
     cb->reset_stream = h3_reset_stream;
+    if (ngtcp2_conn_get_max_local_streams_uni(q->conn) < 3)
+        return -1;
+    nghttp3_settings_default(&settings);
+    settings.qpack_max_dtable_capacity = 4096;
+    settings.qpack_blocked_streams = 100;
+    if (server) {
+        if (nghttp3_conn_server_new(&q->h3, cb, &settings, NULL, q) != 0)
+            return -1;
+        const ngtcp2_transport_params *p = ngtcp2_conn_get_local_transport_params(q->conn);
+        nghttp3_conn_set_max_client_streams_bidi(q->h3, p->initial_max_streams_bidi);
+    } else if (nghttp3_conn_client_new(&q->h3, cb, &settings, NULL, q) != 0) {
+        return -1;
+    }
+    return bind_streams(q);
 }
 
 /* ---------------------------------------------------------------- output */
@@ -321,4 +321,17 @@ void qasm_h3conn_arm_timer(struct qasm_h3conn *q)
     qasm_tstamp exp = ngtcp2_conn_get_expiry(q->conn), now = qasm_now();
     q->timer.repeat = exp <= now ? 1e-9 : (double)(exp - now) / 1e9;
     ev_timer_again(q->loop, &q->timer);
+}
+
+void qasm_h3conn_json_counters(json_t *j, const char *const *keys, const uint64_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(j, keys[i], json_integer((json_int_t)v[i]));
+}
+
+void qasm_h3conn_json_print(json_t *j, FILE *f)
+{
+    json_dumpf(j, f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    fputc('\n', f);
+    json_decref(j);
 }

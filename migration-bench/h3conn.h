@@ -13,9 +13,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <ev.h>
 #include <gnutls/gnutls.h>
+#include <jansson.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
@@ -46,6 +48,20 @@ struct qasm_h3conn {
     struct qasm_h3conn_counters *n;
 };
 
+/*
+ * qasm_h3conn_json_counters adds to the object |j| the unsigned counters
+ * |v|[i] under |keys|[i], in order: the client's and the server's JSON
+ * summaries are mostly such runs.
+ */
+void qasm_h3conn_json_counters(json_t *j, const char *const *keys, const uint64_t *v, size_t n);
+
+/*
+ * qasm_h3conn_json_print writes |j| on one compact line to |f|, keys in
+ * insertion order, reals with 15 significant digits (a value rounded to the
+ * microsecond prints without a binary tail), and frees it.
+ */
+void qasm_h3conn_json_print(json_t *j, FILE *f);
+
 /* QASM_H3CONN_OWNER turns |ptr|, the address of the qasm_h3conn |member| of a |type|, back into
  * that |type|. */
 #define QASM_H3CONN_OWNER(ptr, type, member) \
@@ -68,20 +84,12 @@ void qasm_h3conn_init(struct qasm_h3conn *q, struct ev_loop *loop, qasm_quic_sen
 void qasm_h3conn_free(struct qasm_h3conn *q);
 
 /*
- * qasm_h3conn_callbacks zeroes |cb| and fills in the ngtcp2 callbacks client
- * and server share: the ngtcp2_crypto ones, random bytes, path validation
- * (counted) and the stream glue to nghttp3. The caller adds its own
- * (initial packet, handshake, connection IDs).
+ * qasm_h3conn_callbacks sets |cb| to the ngtcp2 callbacks client and server
+ * share (the others NULL): the ngtcp2_crypto ones, random bytes, path
+ * validation (counted) and the stream glue to nghttp3. The caller adds its
+ * own (initial packet, handshake, connection IDs).
  */
 void qasm_h3conn_callbacks(ngtcp2_callbacks *cb);
-
-/*
- * qasm_h3conn_h3_callbacks zeroes |cb| and fills in the nghttp3 callbacks
- * client and server share: flow-control credit for consumed data, and
- * STOP_SENDING / RESET_STREAM (counted) passed to ngtcp2. The caller adds
- * its own (headers, data, stream end and close).
- */
-void qasm_h3conn_h3_callbacks(nghttp3_callbacks *cb);
 
 /*
  * qasm_h3conn_settings sets |settings| to ngtcp2's defaults with initial
@@ -100,12 +108,15 @@ int qasm_h3conn_start_tls(struct qasm_h3conn *q, int server, gnutls_certificate_
 
 /*
  * qasm_h3conn_setup_h3 creates the nghttp3 connection of |q| (|server| or
- * client) with callbacks |cb| and user_data |q|, and opens and binds its
- * control and QPACK streams. A server also takes its peer's bidi stream limit
+ * client) with user_data |q| and the application's nghttp3 callbacks |app|
+ * (headers, data, stream end and close) plus those client and server share
+ * (flow-control credit for consumed data, STOP_SENDING / RESET_STREAM
+ * (counted) passed to ngtcp2), and opens and binds its control and QPACK
+ * streams. A server also takes its peer's bidi stream limit
  * from the local transport parameters. Does nothing when it exists already.
  * Returns 0 or -1.
  */
-int qasm_h3conn_setup_h3(struct qasm_h3conn *q, int server, const nghttp3_callbacks *cb);
+int qasm_h3conn_setup_h3(struct qasm_h3conn *q, int server, const nghttp3_callbacks *app);
 
 /*
  * qasm_h3conn_stream_gone gives the peer back the credit for one more

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,10 +79,7 @@ struct server {
     struct qasm_htab *cids;
     gnutls_certificate_credentials_t cred;
     uint8_t secret[SECRET_LEN];
-    unsigned cid_len;
-    qasm_duration idle_timeout, initial_rtt, max_ack_delay;
-    int stateless_reset;
-    int json;
+    struct qasm_h3s_opts o;  /* the command line: cid_len, timeouts, stateless_reset, json */
     int shutting;            /* SIGTERM/SIGINT seen: closing period */
     ev_timer drain;
     struct counters n;
@@ -196,37 +194,39 @@ static void cids_free(struct sconn *c)
 
 /* ---------------------------------------------------------------- output */
 
-static int counters_json(const struct server *s, char *buf, size_t len)
+/* The counters as the summary and GET /stats show them, keys in this order. */
+static json_t *counters_json(const struct server *s)
 {
     const struct counters *n = &s->n;
     double up = (double)(qasm_now() - s->start) / 1e9;
-    return snprintf(buf, len,
-        "{\"uptime_s\":%.3f,\"connections\":%" PRIu64 ",\"connections_active\":%zu,"
-        "\"connections_closing\":%zu,\"closing\":%" PRIu64 ",\"draining\":%" PRIu64
-        ",\"close_resent\":%" PRIu64 ",\"closing_dropped\":%" PRIu64
-        ",\"rebinding_resets\":%" PRIu64 ","
-        "\"handshakes\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"idle_closed\":%" PRIu64
-        ",\"conn_errors\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses_2xx\":%" PRIu64
-        ",\"responses_4xx\":%" PRIu64 ",\"streams_reset\":%" PRIu64
-        ",\"body_bytes_sent\":%" PRIu64 ",\"body_bytes_received\":%" PRIu64
-        ",\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 ",\"tx_packets\":%" PRIu64
-        ",\"tx_bytes\":%" PRIu64 ",\"tx_errors\":%" PRIu64 ",\"migrations\":%" PRIu64
-        ",\"paths_validated\":%" PRIu64 ",\"path_validation_failed\":%" PRIu64
-        ",\"cids_issued\":%" PRIu64 ",\"cids_retired\":%" PRIu64 ",\"unknown_dcid\":%" PRIu64
-        ",\"stateless_resets\":%" PRIu64 ",\"version_negotiations\":%" PRIu64
-        ",\"dropped\":%" PRIu64 ",\"dropped_empty\":%" PRIu64 ",\"dropped_truncated\":%" PRIu64
-        ",\"dropped_undecodable\":%" PRIu64 ",\"dropped_bad_cid\":%" PRIu64
-        ",\"errors\":%" PRIu64 "}",
-        up, n->connections, s->nconns - s->nclosing, s->nclosing, n->closing, n->draining,
+    static const char *const keys[] = {
+        "connections", "connections_active", "connections_closing", "closing", "draining",
+        "close_resent", "closing_dropped", "rebinding_resets", "handshakes", "closed",
+        "idle_closed", "conn_errors", "requests", "responses_2xx", "responses_4xx",
+        "streams_reset", "body_bytes_sent", "body_bytes_received", "rx_packets", "rx_bytes",
+        "tx_packets", "tx_bytes", "tx_errors", "migrations", "paths_validated",
+        "path_validation_failed", "cids_issued", "cids_retired", "unknown_dcid",
+        "stateless_resets", "version_negotiations", "dropped", "dropped_empty",
+        "dropped_truncated", "dropped_undecodable", "dropped_bad_cid", "errors",
+    };
+    const uint64_t v[] = {
+        n->connections, s->nconns - s->nclosing, s->nclosing, n->closing, n->draining,
         n->close_resent, n->closing_dropped, n->rebinding_resets, n->handshakes, n->closed,
-        n->idle_closed, n->conn_errors,
-        n->requests, n->responses_2xx, n->responses_4xx, n->qc.streams_reset, n->body_bytes_sent,
-        n->body_bytes_received, n->rx_packets, n->rx_bytes, n->tx_packets, n->tx_bytes,
-        n->tx_errors, n->migrations, n->qc.paths_validated, n->qc.path_validation_failed,
-        n->cids_issued, n->cids_retired, n->unknown_dcid, n->stateless_resets,
-        n->version_negotiations, n->dropped, n->dropped_why[QASM_H3_DROP_EMPTY],
-        n->dropped_why[QASM_H3_DROP_TRUNCATED], n->dropped_why[QASM_H3_DROP_UNDECODABLE],
-        n->dropped_why[QASM_H3_DROP_BAD_CID], n->conn_errors + n->tx_errors);
+        n->idle_closed, n->conn_errors, n->requests, n->responses_2xx, n->responses_4xx,
+        n->qc.streams_reset, n->body_bytes_sent, n->body_bytes_received, n->rx_packets,
+        n->rx_bytes, n->tx_packets, n->tx_bytes, n->tx_errors, n->migrations,
+        n->qc.paths_validated, n->qc.path_validation_failed, n->cids_issued, n->cids_retired,
+        n->unknown_dcid, n->stateless_resets, n->version_negotiations, n->dropped,
+        n->dropped_why[QASM_H3_DROP_EMPTY], n->dropped_why[QASM_H3_DROP_TRUNCATED],
+        n->dropped_why[QASM_H3_DROP_UNDECODABLE], n->dropped_why[QASM_H3_DROP_BAD_CID],
+        n->conn_errors + n->tx_errors,
+    };
+    _Static_assert(sizeof(v) / sizeof(v[0]) == sizeof(keys) / sizeof(keys[0]),
+                   "one key per counter");
+    /* uptime_s to the millisecond, first. */
+    json_t *j = json_pack("{s:f}", "uptime_s", round(up * 1e3) / 1e3);
+    qasm_h3conn_json_counters(j, keys, v, sizeof(v) / sizeof(v[0]));
+    return j;
 }
 
 /* ------------------------------------------------------------- sending */
@@ -484,10 +484,13 @@ static int respond(struct sconn *c, struct sstream *st)
     } else if (strcmp(st->method, "POST") == 0 && strcmp(st->path, "/echo") == 0) {
         len = st->buflen;
     } else if (strcmp(st->method, "GET") == 0 && strcmp(st->path, "/stats") == 0) {
-        char js[2048];
-        int k = counters_json(c->srv, js, sizeof(js));
-        if (k < 0 || buf_append(st, (const uint8_t *)js, (size_t)k) != 0 ||
-            buf_append(st, (const uint8_t *)"\n", 1) != 0)
+        json_t *j = counters_json(c->srv);
+        char *js = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        json_decref(j);
+        int rv = !js || buf_append(st, (const uint8_t *)js, strlen(js)) != 0 ||
+                 buf_append(st, (const uint8_t *)"\n", 1) != 0;
+        free(js);
+        if (rv)
             return -1;
         len = st->buflen;
         ctype = "application/json";
@@ -606,18 +609,15 @@ static int h3_stream_close(nghttp3_conn *h3, int64_t sid, uint64_t code, void *u
     return 0;
 }
 
-static int setup_h3(struct sconn *c)
-{
-    nghttp3_callbacks cb;
-    qasm_h3conn_h3_callbacks(&cb);
-    cb.stream_close = h3_stream_close;
-    cb.recv_data = h3_recv_data;
-    cb.begin_headers = h3_begin_headers;
-    cb.recv_header = h3_recv_header;
-    cb.end_headers = h3_end_headers;
-    cb.end_stream = h3_end_stream;
-    return qasm_h3conn_setup_h3(&c->q, 1, &cb);
-}
+/* The server's own nghttp3 callbacks (h3conn adds the shared ones). */
+static const nghttp3_callbacks server_h3_callbacks = {
+    .stream_close = h3_stream_close,
+    .recv_data = h3_recv_data,
+    .begin_headers = h3_begin_headers,
+    .recv_header = h3_recv_header,
+    .end_headers = h3_end_headers,
+    .end_stream = h3_end_stream,
+};
 
 /* ------------------------------------------------------- ngtcp2 callbacks */
 
@@ -668,7 +668,8 @@ static int cb_recv_tx_key(ngtcp2_conn *conn, ngtcp2_crypto_level level, void *ud
     (void)conn;
     if (level != NGTCP2_CRYPTO_LEVEL_APPLICATION)
         return 0;
-    return setup_h3(sconn_of(ud)) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+    return qasm_h3conn_setup_h3(&sconn_of(ud)->q, 1, &server_h3_callbacks) == 0
+               ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
 /* ------------------------------------------------------------- receiving */
@@ -699,7 +700,7 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     cb.remove_connection_id = cb_remove_connection_id;
     cb.extend_max_remote_streams_bidi = cb_extend_max_remote_streams_bidi;
     cb.recv_tx_key = cb_recv_tx_key;
-    qasm_h3conn_settings(&settings, qasm_now(), s->initial_rtt);
+    qasm_h3conn_settings(&settings, qasm_now(), s->o.initial_rtt);
     /* PMTUD stays on in the server: ngtcp2 0.12.1 restarts it without
      * checking no_pmtud when a connection migrates back to its fallback path
      * during validation (conn_recv_non_probing_pkt_on_new_path), and its
@@ -711,11 +712,11 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     params.initial_max_data = 4 * 1024 * 1024;
     params.initial_max_streams_bidi = 100;
     params.initial_max_streams_uni = 3;
-    params.max_idle_timeout = s->idle_timeout;
-    params.max_ack_delay = s->max_ack_delay;
+    params.max_idle_timeout = s->o.idle_timeout;
+    params.max_ack_delay = s->o.max_ack_delay;
     params.active_connection_id_limit = 8;
     params.original_dcid = hd.dcid;
-    scid.datalen = s->cid_len;
+    scid.datalen = s->o.cid_len;
     if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0)
         goto fail;
     params.stateless_reset_token_present = 1;
@@ -879,7 +880,7 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
     /* Guard and stateless routing first: ngtcp2 asserts on some inputs (h3guard.c). */
     struct qasm_h3_route r;
     int rv;
-    switch (qasm_h3_route(&r, pkt, len, s->cid_len)) {
+    switch (qasm_h3_route(&r, pkt, len, s->o.cid_len)) {
     case QASM_H3_ROUTE_DROP:
         s->n.dropped++;
         s->n.dropped_why[r.why]++;
@@ -906,7 +907,7 @@ static void on_datagram(struct server *s, struct listener *l, const ngtcp2_path 
     if (!c) {
         if (!r.long_hdr) {
             s->n.unknown_dcid++;
-            if (s->stateless_reset)
+            if (s->o.stateless_reset)
                 send_stateless_reset(s, l, path, r.vc.dcid, r.vc.dcidlen, len);
             return;
         }
@@ -1031,12 +1032,7 @@ static int listen_all(struct server *s)
 /* The server's settings from the command line; 0, or the exit status (1). */
 static int server_setup(struct server *s, const struct qasm_h3s_opts *o)
 {
-    s->cid_len = o->cid_len;
-    s->idle_timeout = o->idle_timeout;
-    s->initial_rtt = o->initial_rtt;
-    s->max_ack_delay = o->max_ack_delay;
-    s->stateless_reset = o->stateless_reset;
-    s->json = o->json;
+    s->o = *o;
     for (size_t i = 0; i < o->nlisten; i++)
         s->ls[i].addr = o->listen[i];
     s->nls = o->nlisten;
@@ -1059,10 +1055,8 @@ static int server_setup(struct server *s, const struct qasm_h3s_opts *o)
 /* After the loop: the summary on stdout, then everything freed. */
 static void server_shutdown(struct server *s)
 {
-    if (s->json) {
-        char js[2048];
-        counters_json(s, js, sizeof(js));
-        printf("%s\n", js);
+    if (s->o.json) {
+        qasm_h3conn_json_print(counters_json(s), stdout);
         fflush(stdout);
     }
     while (s->conns)

@@ -4,7 +4,7 @@
 H3_COMMON_SRCS := migration-bench/tls.c migration-bench/udp.c migration-bench/quicwrite.c \
                   migration-bench/h3conn.c migration-bench/h3guard.c \
                   migration-bench/content.c
-H3_LIBS = $(NGTCP2_LIBS) $(NGHTTP3_LIBS) $(GNUTLS_LIBS) $(LIBEV_LIBS)
+H3_LIBS = $(NGTCP2_LIBS) $(NGHTTP3_LIBS) $(GNUTLS_LIBS) $(LIBEV_LIBS) $(JANSSON_LIBS)
 
 PROGS += qasm-h3-server
 qasm-h3-server_SRCS := migration-bench/h3server.c migration-bench/serveropts.c $(H3_COMMON_SRCS)

@@ -39,22 +39,22 @@ enum {
 };
 
 static const struct option h3s_longopts[] = {
-    {"listen", required_argument, NULL, O_LISTEN},
-    {"cert", required_argument, NULL, O_CERT},
-    {"key", required_argument, NULL, O_KEY},
-    {"write-cert", required_argument, NULL, O_WCERT},
-    {"write-key", required_argument, NULL, O_WKEY},
-    {"cid-len", required_argument, NULL, O_CIDLEN},
-    {"idle-timeout", required_argument, NULL, O_IDLE},
-    {"initial-rtt", required_argument, NULL, O_IRTT},
-    {"max-ack-delay", required_argument, NULL, O_MAD},
-    {"secret", required_argument, NULL, O_SECRET},
-    {"no-stateless-reset", no_argument, NULL, O_NORESET},
-    {"no-json", no_argument, NULL, O_NOJSON},
-    {"gso", no_argument, NULL, O_GSO},
-    {"log-level", required_argument, NULL, O_LOG},
-    {"help", no_argument, NULL, O_HELP},
-    {NULL, 0, NULL, 0},
+    QASM_PARSE_OPT_ARG("listen", O_LISTEN),
+    QASM_PARSE_OPT_ARG("cert", O_CERT),
+    QASM_PARSE_OPT_ARG("key", O_KEY),
+    QASM_PARSE_OPT_ARG("write-cert", O_WCERT),
+    QASM_PARSE_OPT_ARG("write-key", O_WKEY),
+    QASM_PARSE_OPT_ARG("cid-len", O_CIDLEN),
+    QASM_PARSE_OPT_ARG("idle-timeout", O_IDLE),
+    QASM_PARSE_OPT_ARG("initial-rtt", O_IRTT),
+    QASM_PARSE_OPT_ARG("max-ack-delay", O_MAD),
+    QASM_PARSE_OPT_ARG("secret", O_SECRET),
+    QASM_PARSE_OPT_FLAG("no-stateless-reset", O_NORESET),
+    QASM_PARSE_OPT_FLAG("no-json", O_NOJSON),
+    QASM_PARSE_OPT_FLAG("gso", O_GSO),
+    QASM_PARSE_OPT_ARG("log-level", O_LOG),
+    QASM_PARSE_OPT_FLAG("help", O_HELP),
+    QASM_PARSE_OPT_END,
 };
 
 /* One option; 1 = --help. |*secret_hex| is checked after the loop. */

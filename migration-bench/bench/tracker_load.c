@@ -109,6 +109,17 @@ struct reader {
     size_t len, off;
 };
 
+/* Opens a TCP session to the tracker on |port| (or dies) and points |r| at it; returns the fd. */
+static int session_open(int port, struct reader *r)
+{
+    int fd = tcp_connect(port);
+    if (fd < 0)
+        die("connect to tracker", NULL);
+    r->fd = fd;
+    r->len = r->off = 0;
+    return fd;
+}
+
 /* Next message into |m|; timeout_ms < 0 waits forever. Returns 0, or -1 on timeout. */
 static int read_msg(struct reader *r, struct qasm_proto_msg *m, int timeout_ms)
 {
@@ -325,12 +336,8 @@ static void phase_updates(const struct tracker_load_cfg *c, int port, struct rea
 static double phase_tcp_updates(const struct tracker_load_cfg *c, int port, int depth, long *count)
 {
     static uint32_t round;
-    int fd = tcp_connect(port);
-    if (fd < 0)
-        die("connect to tracker", NULL);
     static struct reader r;
-    r.fd = fd;
-    r.len = r.off = 0;
+    int fd = session_open(port, &r);
     long total = c->conns < c->queries ? c->conns : c->queries;
     if (depth == 1)
         total /= 4; /* one round trip each: keep the run short */
@@ -411,12 +418,8 @@ static void phase_queries(const struct tracker_load_cfg *c, int port, int depth,
         lat = malloc((size_t)c->queries * sizeof(*lat));
     if (!lat)
         die("out of memory", NULL);
-    int fd = tcp_connect(port);
-    if (fd < 0)
-        die("connect to tracker", NULL);
     static struct reader r;
-    r.fd = fd;
-    r.len = r.off = 0;
+    int fd = session_open(port, &r);
     long sent = 0, done = 0, notfound = 0;
     static uint64_t x = 88172645463325252ULL;
     uint8_t wbuf[64 * 64];
@@ -464,12 +467,8 @@ static void phase_queries(const struct tracker_load_cfg *c, int port, int depth,
 static void phase_push(const struct tracker_load_cfg *c, int port, struct results *res)
 {
     enum { K = 256 };
-    int fd = tcp_connect(port);
-    if (fd < 0)
-        die("connect to tracker", NULL);
     static struct reader r;
-    r.fd = fd;
-    r.len = r.off = 0;
+    int fd = session_open(port, &r);
     uint8_t buf[QASM_PROTO_MAX_MSG];
     struct qasm_proto_msg m;
     long k = c->conns < K ? c->conns : K;

@@ -159,6 +159,13 @@ static void test_cid_hex_round_trip(void **state)
     assert_int_equal(qasm_cid_parse(&d, "abc"), -EINVAL);
     assert_int_equal(qasm_cid_parse(&d, "zz"), -EINVAL);
     assert_int_equal(qasm_cid_parse(&d, "000102030405060708090a0b0c0d0e0f1011121314"), -EINVAL);
+    /* A field inside a larger text: exactly n digits, what follows is not read. */
+    assert_int_equal(qasm_cid_parse_len(&d, "8394c8f03e515708\",", 16), 0);
+    assert_true(qasm_cid_eq(&c, &d));
+    assert_int_equal(qasm_cid_parse_len(&d, "0x83", 4), -EINVAL); /* no prefix here */
+    assert_int_equal(qasm_cid_parse_len(&d, "839", 3), -EINVAL);
+    assert_int_equal(qasm_cid_parse_len(&d, "\"", 0), 0);
+    assert_int_equal(d.len, 0);
     uint8_t raw[21] = { 0 };
     assert_int_equal(qasm_cid_set(&d, raw, 21), -EINVAL);
     assert_int_equal(qasm_cid_set(&d, raw, 20), 0);

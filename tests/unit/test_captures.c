@@ -188,6 +188,14 @@ static void test_events_parse(void **state)
     assert_true(qasm_addr_eq(&m.u.report.client, &m.u.report.client0));
     assert_int_equal(m.u.report.server.port, 443);
 
+    /* seq and cid_seq are optional (seq then defaults to the line number, at load). */
+    rv = qasm_events_parse_line("{\"t_ns\": 5000000000, \"type\": \"dcid_retire\", "
+                                "\"odcid\": \"01\", \"client0\": \"10.0.0.1:1\", \"dcid\": \"02\"}",
+                                &t, &m, err, sizeof(err));
+    assert_int_equal(rv, 1);
+    assert_int_equal(m.u.report.seq, 0);
+    assert_int_equal(m.u.report.dcid.seq, 0);
+
     assert_int_equal(qasm_events_parse_line("   \n", &t, &m, err, sizeof(err)), 0);
     assert_int_equal(qasm_events_parse_line("# comment", &t, &m, err, sizeof(err)), 0);
 }

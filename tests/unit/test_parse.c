@@ -1,4 +1,4 @@
-/* Unit tests for lib/parse: integers, sizes, positive reals, flag messages. */
+/* Unit tests for lib/parse: integers, sizes, positive reals, flag messages, option rows. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <getopt.h>
 #include <string.h>
 
 #include "parse.h"
@@ -131,6 +132,49 @@ static void test_flag_message(void **state)
     assert_string_equal(small, "--worke"); /* truncated, terminated */
 }
 
+static void test_help_message(void **state)
+{
+    (void)state;
+    char err[128];
+    assert_int_equal(qasm_parse_usagef(err, sizeof(err), "--%s: expected %d", "rate", 5), -1);
+    assert_string_equal(err, "--rate: expected 5 (see --help)");
+    char longmsg[600];
+    memset(longmsg, 'x', sizeof(longmsg) - 1);
+    longmsg[sizeof(longmsg) - 1] = '\0';
+    char big[600];
+    qasm_parse_usagef(big, sizeof(big), "%s", longmsg);
+    assert_int_equal(strlen(big), 447 + strlen(" (see --help)")); /* message cut first */
+    char small[8];
+    qasm_parse_usagef(small, sizeof(small), "bad");
+    assert_string_equal(small, "bad (se");
+}
+
+static void test_option_rows(void **state)
+{
+    (void)state;
+    static const struct option lo[] = {
+        QASM_PARSE_OPT_ARG("rate", 300),
+        QASM_PARSE_OPT_FLAG("json", 'j'),
+        QASM_PARSE_OPT_END,
+    };
+    assert_string_equal(lo[0].name, "rate");
+    assert_int_equal(lo[0].has_arg, required_argument);
+    assert_null(lo[0].flag);
+    assert_int_equal(lo[0].val, 300);
+    assert_int_equal(lo[1].has_arg, no_argument);
+    assert_int_equal(lo[1].val, 'j');
+    assert_null(lo[2].name);
+    char a0[] = "prog", a1[] = "--rate=7", a2[] = "-j", a3[] = "--json";
+    char *argv[] = { a0, a1, a2, a3, NULL };
+    optind = 0;
+    opterr = 0;
+    assert_int_equal(getopt_long(4, argv, "j", lo, NULL), 300);
+    assert_string_equal(optarg, "7");
+    assert_int_equal(getopt_long(4, argv, "j", lo, NULL), 'j');
+    assert_int_equal(getopt_long(4, argv, "j", lo, NULL), 'j');
+    assert_int_equal(getopt_long(4, argv, "j", lo, NULL), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +186,8 @@ int main(void)
         cmocka_unit_test(test_size_refuses),
         cmocka_unit_test(test_positive),
         cmocka_unit_test(test_flag_message),
+        cmocka_unit_test(test_help_message),
+        cmocka_unit_test(test_option_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
