@@ -886,18 +886,13 @@ static int write_record(struct qasm_backend *b, const struct qasm_proto_conn *re
     return 0;
 }
 
-static int is_final(uint8_t event)
-{
-    return event == QASM_PROTO_EV_EXPIRED || event == QASM_PROTO_EV_EVICTED;
-}
-
 void qasm_backend_changed(struct qasm_backend *b, struct qasm_store_conn *c, uint8_t event)
 {
     if (b == NULL || b->applying || qasm_store_conn_replica(c))
         return;
     struct qasm_proto_conn rec;
     qasm_store_record(c, &rec);
-    if (is_final(event)) {
+    if (qasm_proto_event_removes(event)) {
         /* The keys expire by themselves; tell the other trackers' replicas. */
         rec.rev++;
         publish(b, &rec, qasm_store_conn_secret(c), event);
@@ -1162,15 +1157,6 @@ void qasm_backend_del(struct qasm_backend *b)
     free(b);
 }
 
-static void add(struct qasm_proto_stats *st, const char *name, uint64_t v)
-{
-    if (st->n >= QASM_PROTO_MAX_STATS)
-        return;
-    snprintf(st->s[st->n].name, sizeof(st->s[st->n].name), "%s", name);
-    st->s[st->n].value = v;
-    st->n++;
-}
-
 void qasm_backend_stats(const struct qasm_backend *b, struct qasm_proto_stats *st)
 {
     if (b == NULL)
@@ -1180,17 +1166,17 @@ void qasm_backend_stats(const struct qasm_backend *b, struct qasm_proto_stats *s
         up += b->nodes[i].up;
     if (b->cluster)
         up = up && slots_up(b); /* the node of every slot is connected */
-    add(st, "store_up", (uint64_t)(up > 0 && (b->cluster ? chans_up(b) : b->sub_up)));
-    add(st, "store_inflight", b->inflight);
-    add(st, "store_writes", b->n.writes);
-    add(st, "store_write_errors", b->n.write_errors);
-    add(st, "store_unsent", b->n.unsent);
-    add(st, "store_lookups", b->n.lookups);
-    add(st, "store_lookup_hits", b->n.lookup_hits);
-    add(st, "store_remote_applied", b->n.remote_applied);
-    add(st, "store_remote_stale", b->n.remote_stale);
-    add(st, "store_remote_gaps", b->n.remote_gaps);
-    add(st, "store_reconnects", b->n.reconnects);
-    add(st, "store_auth_errors", b->n.auth_errors);
-    add(st, "store_redirects", b->n.redirects);
+    qasm_proto_stats_add(st, "store_up", (uint64_t)(up > 0 && (b->cluster ? chans_up(b) : b->sub_up)));
+    qasm_proto_stats_add(st, "store_inflight", b->inflight);
+    qasm_proto_stats_add(st, "store_writes", b->n.writes);
+    qasm_proto_stats_add(st, "store_write_errors", b->n.write_errors);
+    qasm_proto_stats_add(st, "store_unsent", b->n.unsent);
+    qasm_proto_stats_add(st, "store_lookups", b->n.lookups);
+    qasm_proto_stats_add(st, "store_lookup_hits", b->n.lookup_hits);
+    qasm_proto_stats_add(st, "store_remote_applied", b->n.remote_applied);
+    qasm_proto_stats_add(st, "store_remote_stale", b->n.remote_stale);
+    qasm_proto_stats_add(st, "store_remote_gaps", b->n.remote_gaps);
+    qasm_proto_stats_add(st, "store_reconnects", b->n.reconnects);
+    qasm_proto_stats_add(st, "store_auth_errors", b->n.auth_errors);
+    qasm_proto_stats_add(st, "store_redirects", b->n.redirects);
 }

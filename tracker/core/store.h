@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "addr.h"
 #include "cid.h"
@@ -227,9 +228,10 @@ struct qasm_store_conn *qasm_store_next(const struct qasm_store *s, size_t *pos)
  * caller owns the struct; close it before freeing it or the store.
  */
 struct qasm_store_cursor {
-    struct qasm_store_cursor *prev, *next; /* the store's open cursors */
-    struct qasm_store_conn *at;            /* next to return; NULL: at the end of the list */
-    int phase;                             /* 0: live list, 1: closed list, 2: done */
+    LIST_ENTRY(qasm_store_cursor) link; /* the store's open cursors */
+    struct qasm_store_conn *at;         /* next to return; NULL: at the end of the list */
+    int phase;                          /* 0: live list, 1: closed list, 2: done */
+    int open;                           /* linked into the store's list */
 };
 
 void qasm_store_cursor_open(struct qasm_store *s, struct qasm_store_cursor *k);
