@@ -7,6 +7,7 @@ qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
 qasm-trackctl_SRCS := tracker/trackctl.c tracker/trackctl_opts.c
+qasm-trackctl_LIBS = $(JANSSON_LIBS)
 
 UNIT_TESTS += test_proto
 test_proto_SRCS := tests/unit/test_proto.c

@@ -2,9 +2,11 @@
  * trackctl.c: qasm-trackctl, the command-line client of qasm-tracker:
  * dump, query, watch, stats over a TCP session, and report (one agent
  * report over UDP, as an agent would send it). Human-readable output by
- * default, --json for scripts. Protocol: docs/PROTOCOL.md.
+ * default, --json for scripts (one compact JSON document per line, built
+ * with jansson). Protocol: docs/PROTOCOL.md.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -46,27 +48,60 @@ static void die_usage(const char *fmt, ...)
 
 /* ---- output ------------------------------------------------------------- */
 
-static void print_record_json(FILE *f, const struct qasm_proto_conn *c)
+static void print_record_text(FILE *f, const struct qasm_proto_conn *c);
+
+static json_t *cid_json(const struct qasm_cid *cid)
 {
-    char hex[QASM_CID_HEXLEN], a[QASM_ADDR_STRLEN];
-    fprintf(f, "{\"odcid\":\"%s\"", qasm_cid_hex(hex, &c->odcid));
-    fprintf(f, ",\"scid\":\"%s\",\"dcids\":[", qasm_cid_hex(hex, &c->scid));
-    for (unsigned i = 0; i < c->ndcids; i++)
-        fprintf(f, "%s\"%s\"", i ? "," : "", qasm_cid_hex(hex, &c->dcids[i].cid));
-    fprintf(f, "],\"dcid_seqs\":[");
-    for (unsigned i = 0; i < c->ndcids; i++)
-        fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)c->dcids[i].seq);
-    fprintf(f, "],\"clients\":[");
+    char hex[QASM_CID_HEXLEN];
+    return json_string(qasm_cid_hex(hex, cid));
+}
+
+static json_t *addr_json(const struct qasm_addr *a)
+{
+    char s[QASM_ADDR_STRLEN];
+    return json_string(qasm_addr_format(s, sizeof(s), a));
+}
+
+/* A record as scripts read it (docs/TRACKER.md): the keys in this order. */
+static json_t *record_json(const struct qasm_proto_conn *c)
+{
+    json_t *dcids = json_array(), *seqs = json_array(), *clients = json_array();
+    for (unsigned i = 0; i < c->ndcids; i++) {
+        json_array_append_new(dcids, cid_json(&c->dcids[i].cid));
+        json_array_append_new(seqs, json_integer((json_int_t)c->dcids[i].seq));
+    }
     for (unsigned i = 0; i < c->nclients; i++)
-        fprintf(f, "%s\"%s\"", i ? "," : "", qasm_addr_format(a, sizeof(a), &c->clients[i]));
-    fprintf(f, "],\"current\":\"%s\"",
-            qasm_addr_format(a, sizeof(a), &c->clients[c->current]));
-    if (c->server.family)
-        fprintf(f, ",\"server\":\"%s\"", qasm_addr_format(a, sizeof(a), &c->server));
-    else
-        fprintf(f, ",\"server\":null");
-    fprintf(f, ",\"dcid_len\":%u,\"closed\":%s,\"rev\":%u}", c->dcid_len,
-            (c->flags & QASM_PROTO_REC_CLOSED) ? "true" : "false", c->rev);
+        json_array_append_new(clients, addr_json(&c->clients[i]));
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:b,s:I}", "odcid", cid_json(&c->odcid),
+                     "scid", cid_json(&c->scid), "dcids", dcids, "dcid_seqs", seqs,
+                     "clients", clients, "current", addr_json(&c->clients[c->current]),
+                     "server", c->server.family ? addr_json(&c->server) : json_null(),
+                     "dcid_len", (int)c->dcid_len, "closed", (c->flags & QASM_PROTO_REC_CLOSED) != 0,
+                     "rev", (json_int_t)c->rev);
+}
+
+/* Print |j| as one compact line and free it. */
+static void print_json(json_t *j)
+{
+    if (j == NULL || json_dumpf(j, stdout, JSON_COMPACT) < 0) {
+        fprintf(stderr, "qasm-trackctl: cannot write JSON\n");
+        exit(EXIT_FAIL);
+    }
+    putchar('\n');
+    json_decref(j);
+}
+
+/* What watch prints: JSON {"event": |event|, "connection": record}, or text. */
+static void print_event(const struct qasm_trackctl_opts *o, const char *event,
+                        const struct qasm_proto_conn *c)
+{
+    if (o->json) {
+        print_json(json_pack("{s:s,s:o}", "event", event, "connection", record_json(c)));
+    } else {
+        printf("%s ", event);
+        print_record_text(stdout, c);
+    }
+    fflush(stdout);
 }
 
 static void print_record_text(FILE *f, const struct qasm_proto_conn *c)
@@ -237,8 +272,7 @@ static int cmd_dump(const struct qasm_trackctl_opts *o)
     qasm_proto_msg_init(&m, QASM_PROTO_DUMP, 1);
     if (send_msg(&c, &m) < 0)
         fail_reply("dump", -EIO, &m);
-    if (o->json)
-        printf("{\"connections\":[");
+    json_t *conns = o->json ? json_array() : NULL;
     unsigned n = 0;
     for (;;) {
         int rv = recv_msg(&c, &m);
@@ -246,16 +280,14 @@ static int cmd_dump(const struct qasm_trackctl_opts *o)
             fail_reply("dump", rv, &m);
         if (m.hdr.type == QASM_PROTO_OK)
             break;
-        if (o->json) {
-            printf("%s", n ? "," : "");
-            print_record_json(stdout, &m.u.conn);
-        } else {
+        if (o->json)
+            json_array_append_new(conns, record_json(&m.u.conn));
+        else
             print_record_text(stdout, &m.u.conn);
-        }
         n++;
     }
     if (o->json)
-        printf("],\"count\":%u}\n", n);
+        print_json(json_pack("{s:o,s:I}", "connections", conns, "count", (json_int_t)n));
     else
         printf("%u connection%s\n", n, n == 1 ? "" : "s");
     close(c.fd);
@@ -282,18 +314,15 @@ static int cmd_query(const struct qasm_trackctl_opts *o, const char *hex)
     int rv = recv_msg(&c, &m);
     close(c.fd);
     if (rv == 0 && m.hdr.type == QASM_PROTO_RECORD) {
-        if (o->json) {
-            printf("{\"found\":true,\"connection\":");
-            print_record_json(stdout, &m.u.conn);
-            printf("}\n");
-        } else {
+        if (o->json)
+            print_json(json_pack("{s:b,s:o}", "found", 1, "connection", record_json(&m.u.conn)));
+        else
             print_record_text(stdout, &m.u.conn);
-        }
         return 0;
     }
     if (rv == 0 && m.hdr.type == QASM_PROTO_NOT_FOUND) {
         if (o->json)
-            printf("{\"found\":false}\n");
+            print_json(json_pack("{s:b}", "found", 0));
         else
             printf("not found\n");
         return EXIT_NOTFOUND;
@@ -329,15 +358,7 @@ static int cmd_watch(const struct qasm_trackctl_opts *o, const char *hex)
         fail_reply("watch", rv, &m);
     fprintf(stderr, "qasm-trackctl: watching %s\n", hex ? hex : "all connections");
     if (m.hdr.type == QASM_PROTO_RECORD) {
-        if (o->json) {
-            printf("{\"event\":\"current\",\"connection\":");
-            print_record_json(stdout, &m.u.conn);
-            printf("}\n");
-        } else {
-            printf("current ");
-            print_record_text(stdout, &m.u.conn);
-        }
-        fflush(stdout);
+        print_event(o, "current", &m.u.conn);
         if (m.u.conn.flags & QASM_PROTO_REC_CLOSED)
             return 0;
     }
@@ -354,19 +375,9 @@ static int cmd_watch(const struct qasm_trackctl_opts *o, const char *hex)
             break;
         if (rv < 0 || m.hdr.type != QASM_PROTO_PUSH)
             fail_reply("watch", rv, &m);
-        if (o->json) {
-            printf("{\"event\":\"%s\",\"connection\":", qasm_proto_event_name(m.u.push.event));
-            print_record_json(stdout, &m.u.push.conn);
-            printf("}\n");
-        } else {
-            printf("%s ", qasm_proto_event_name(m.u.push.event));
-            print_record_text(stdout, &m.u.push.conn);
-        }
-        fflush(stdout);
+        print_event(o, qasm_proto_event_name(m.u.push.event), &m.u.push.conn);
         n++;
-        if (hex && (m.u.push.event == QASM_PROTO_EV_CLOSED ||
-                    m.u.push.event == QASM_PROTO_EV_EXPIRED ||
-                    m.u.push.event == QASM_PROTO_EV_EVICTED))
+        if (hex && qasm_proto_event_final(m.u.push.event))
             break; /* the subscription is over */
     }
     close(c.fd);
@@ -387,11 +398,10 @@ static int cmd_stats(const struct qasm_trackctl_opts *o)
         fail_reply("stats", rv, &m);
     const struct qasm_proto_stats *st = &m.u.stats;
     if (o->json) {
-        printf("{");
+        json_t *j = json_object();
         for (unsigned i = 0; i < st->n; i++)
-            printf("%s\"%s\":%llu", i ? "," : "", st->s[i].name,
-                   (unsigned long long)st->s[i].value);
-        printf("}\n");
+            json_object_set_new(j, st->s[i].name, json_integer((json_int_t)st->s[i].value));
+        print_json(j);
     } else {
         for (unsigned i = 0; i < st->n; i++)
             printf("%-24s %llu\n", st->s[i].name, (unsigned long long)st->s[i].value);
@@ -502,9 +512,9 @@ static int cmd_report(struct qasm_trackctl_opts *o)
     }
     close(fd);
     if (o->json)
-        printf("{\"sent\":\"%s\",\"seq\":%u,\"bytes\":%zd,\"secret\":%s%s%s}\n",
-               qasm_proto_type_name((uint8_t)type), o->seq, n, o->secret_set ? "\"" : "",
-               o->secret_set ? shex : "null", o->secret_set ? "\"" : "");
+        print_json(json_pack("{s:s,s:I,s:I,s:o}", "sent", qasm_proto_type_name((uint8_t)type),
+                             "seq", (json_int_t)o->seq, "bytes", (json_int_t)n, "secret",
+                             o->secret_set ? json_string(shex) : json_null()));
     else
         printf("sent %s seq %u (%zd bytes) %s%s\n", qasm_proto_type_name((uint8_t)type), o->seq,
                n, o->secret_set ? "secret " : "unauthenticated", shex);
