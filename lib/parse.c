@@ -139,6 +139,16 @@ int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+int qasm_parse_usagef(char *err, size_t errlen, const char *fmt, ...)
+{
+    char msg[448];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return qasm_parse_errf(err, errlen, "%s (see --help)", msg);
+}
+
 /* The long option |el| ("--name[=value]") names: its index, -1 if none, -2 if ambiguous
  * (|amb| gets glibc's list of possibilities: the first match, then each later one
  * that differs from it). */

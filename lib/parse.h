@@ -61,6 +61,13 @@ int qasm_parse_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * qasm_parse_usagef is qasm_parse_errf with the programs' usage wording
+ * appended: "MESSAGE (see --help)". Returns -1.
+ */
+int qasm_parse_usagef(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
  * The files an option parser's flags name (key files, passwords): read by
  * the program after the parse, in the order the flags came, so the first
  * unreadable one is the error, as when each was read at its flag. Up to
