@@ -362,9 +362,7 @@ static int cmd_watch(const struct qasm_trackctl_opts *o, const char *hex)
         if (m.u.conn.flags & QASM_PROTO_REC_CLOSED)
             return 0;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
+    struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: recv_msg sees EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     c.timeout = o->timeout_set ? o->timeout : 0;
@@ -409,6 +407,88 @@ static int cmd_stats(const struct qasm_trackctl_opts *o)
     return 0;
 }
 
+/* The report |o| describes, of |type|, unsigned. */
+static void build_report(const struct qasm_trackctl_opts *o, int type, struct qasm_proto_msg *m)
+{
+    qasm_proto_msg_init(m, (uint8_t)type, 0);
+    struct qasm_proto_report *r = &m->u.report;
+    *r = (struct qasm_proto_report){
+        .odcid = o->odcid, .client0 = o->client0, .client = o->client,
+        .seq = o->seq, .scid = o->scid, .server = o->server,
+    };
+    if (o->ndcids)
+        r->dcid = (struct qasm_proto_dcid){ .cid = o->dcids[0], .seq = o->dcid_seq0 };
+    if (type != QASM_PROTO_REPORT_REFRESH)
+        return;
+    struct qasm_proto_conn *c = &r->conn;
+    *c = (struct qasm_proto_conn){
+        .odcid = o->odcid, .scid = o->scid, .server = o->server,
+        .ndcids = (uint8_t)o->ndcids, .clients = { o->client0 }, .nclients = 1,
+    };
+    for (int i = 0; i < o->ndcids; i++) {
+        c->dcids[i] = (struct qasm_proto_dcid){ .cid = o->dcids[i],
+                                                .seq = o->dcid_seq0 + (uint64_t)i };
+        c->dcid_len = o->dcids[i].len;
+    }
+    if (!qasm_addr_eq(&o->client, &o->client0)) {
+        c->clients[1] = o->client;
+        c->nclients = 2;
+        c->current = 1;
+    }
+}
+
+/* Sign |m| (a report of |type|) with the connection's secret and the key; 0 or EXIT_FAIL. */
+static int sign_report(struct qasm_trackctl_opts *o, int type, struct qasm_proto_msg *m)
+{
+    /* The connection's secret: given, or new for a report that creates a connection. */
+    int carries = type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH;
+    if (!o->secret_set && carries) {
+        if (getrandom(o->secret, sizeof(o->secret), 0) != (ssize_t)sizeof(o->secret)) {
+            fprintf(stderr, "qasm-trackctl: getrandom: %s\n", strerror(errno));
+            return EXIT_FAIL;
+        }
+        o->secret_set = 1;
+    }
+    if (o->secret_set && qasm_proto_report_sign((uint8_t)type, &m->u.report, o->secret) < 0) {
+        fprintf(stderr, "qasm-trackctl: cannot sign the report\n");
+        return EXIT_FAIL;
+    }
+    if (o->key.len && qasm_auth_report_sign(&o->key, (uint8_t)type, &m->u.report) < 0) {
+        fprintf(stderr, "qasm-trackctl: cannot add the key MAC\n");
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* Send the |n| bytes of |buf| to the tracker over UDP, from the client's IP; 0 or EXIT_FAIL. */
+static int send_report(const struct qasm_trackctl_opts *o, const uint8_t *buf, size_t n)
+{
+    int fd = socket(o->tracker.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        fprintf(stderr, "qasm-trackctl: socket: %s\n", strerror(errno));
+        return EXIT_FAIL;
+    }
+    /* Send from the client's IP, as the agent on that host would. */
+    if (o->client.family == o->tracker.family) {
+        struct qasm_addr local = o->client;
+        local.port = 0;
+        struct sockaddr_storage ls;
+        socklen_t ll = qasm_addr_to_sockaddr(&ls, &local);
+        if (bind(fd, (struct sockaddr *)&ls, ll) == -1)
+            fprintf(stderr, "qasm-trackctl: warning: cannot send from the client IP: %s\n",
+                    strerror(errno));
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = qasm_addr_to_sockaddr(&ss, &o->tracker);
+    if (sendto(fd, buf, n, 0, (struct sockaddr *)&ss, sl) == -1) {
+        fprintf(stderr, "qasm-trackctl: sendto: %s\n", strerror(errno));
+        close(fd);
+        return EXIT_FAIL;
+    }
+    close(fd);
+    return 0;
+}
+
 static int cmd_report(struct qasm_trackctl_opts *o)
 {
     if (o->odcid.len == 0)
@@ -429,56 +509,11 @@ static int cmd_report(struct qasm_trackctl_opts *o)
         /* Increases across invocations (1 ms steps), like an agent's counter would. */
         o->seq = (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
     }
-
     struct qasm_proto_msg m;
-    qasm_proto_msg_init(&m, (uint8_t)type, 0);
-    struct qasm_proto_report *r = &m.u.report;
-    r->odcid = o->odcid;
-    r->client0 = o->client0;
-    r->client = o->client;
-    r->seq = o->seq;
-    r->scid = o->scid;
-    r->server = o->server;
-    if (o->ndcids) {
-        r->dcid.cid = o->dcids[0];
-        r->dcid.seq = o->dcid_seq0;
-    }
-    if (type == QASM_PROTO_REPORT_REFRESH) {
-        struct qasm_proto_conn *c = &r->conn;
-        c->odcid = o->odcid;
-        c->scid = o->scid;
-        c->server = o->server;
-        c->ndcids = (uint8_t)o->ndcids;
-        for (int i = 0; i < o->ndcids; i++) {
-            c->dcids[i].cid = o->dcids[i];
-            c->dcids[i].seq = o->dcid_seq0 + (uint64_t)i;
-            c->dcid_len = o->dcids[i].len;
-        }
-        c->clients[0] = o->client0;
-        c->nclients = 1;
-        if (!qasm_addr_eq(&o->client, &o->client0)) {
-            c->clients[1] = o->client;
-            c->nclients = 2;
-            c->current = 1;
-        }
-    }
-    /* The connection's secret: given, or new for a report that creates a connection. */
-    int carries = type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH;
-    if (!o->secret_set && carries) {
-        if (getrandom(o->secret, sizeof(o->secret), 0) != (ssize_t)sizeof(o->secret)) {
-            fprintf(stderr, "qasm-trackctl: getrandom: %s\n", strerror(errno));
-            return EXIT_FAIL;
-        }
-        o->secret_set = 1;
-    }
-    if (o->secret_set && qasm_proto_report_sign((uint8_t)type, r, o->secret) < 0) {
-        fprintf(stderr, "qasm-trackctl: cannot sign the report\n");
-        return EXIT_FAIL;
-    }
-    if (o->key.len && qasm_auth_report_sign(&o->key, (uint8_t)type, &m.u.report) < 0) {
-        fprintf(stderr, "qasm-trackctl: cannot add the key MAC\n");
-        return EXIT_FAIL;
-    }
+    build_report(o, type, &m);
+    int rv = sign_report(o, type, &m);
+    if (rv != 0)
+        return rv;
     char shex[2 * QASM_PROTO_SECRET_LEN + 1] = "";
     for (size_t i = 0; o->secret_set && i < sizeof(o->secret); i++)
         snprintf(shex + 2 * i, 3, "%02x", o->secret[i]);
@@ -488,29 +523,8 @@ static int cmd_report(struct qasm_trackctl_opts *o)
         fprintf(stderr, "qasm-trackctl: cannot encode the report: %s\n", strerror((int)-n));
         return EXIT_FAIL;
     }
-    int fd = socket(o->tracker.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        fprintf(stderr, "qasm-trackctl: socket: %s\n", strerror(errno));
-        return EXIT_FAIL;
-    }
-    /* Send from the client's IP, as the agent on that host would. */
-    if (o->client.family == o->tracker.family) {
-        struct qasm_addr local = o->client;
-        local.port = 0;
-        struct sockaddr_storage ls;
-        socklen_t ll = qasm_addr_to_sockaddr(&ls, &local);
-        if (bind(fd, (struct sockaddr *)&ls, ll) == -1)
-            fprintf(stderr, "qasm-trackctl: warning: cannot send from the client IP: %s\n",
-                    strerror(errno));
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = qasm_addr_to_sockaddr(&ss, &o->tracker);
-    if (sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&ss, sl) == -1) {
-        fprintf(stderr, "qasm-trackctl: sendto: %s\n", strerror(errno));
-        close(fd);
-        return EXIT_FAIL;
-    }
-    close(fd);
+    if ((rv = send_report(o, buf, (size_t)n)) != 0)
+        return rv;
     if (o->json)
         print_json(json_pack("{s:s,s:I,s:I,s:o}", "sent", qasm_proto_type_name((uint8_t)type),
                              "seq", (json_int_t)o->seq, "bytes", (json_int_t)n, "secret",
