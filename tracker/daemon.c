@@ -66,6 +66,7 @@ struct session {
 /* One log line per second at most for each kind of refusal. */
 struct ratelogs {
     struct qasm_ratelog slow, sessions, subs, idle, conns;
+    struct qasm_ratelog owner, key_mac, unproved, allow;
 };
 
 struct tracker {
@@ -92,6 +93,7 @@ struct tracker {
     struct qasm_budget lim;       /* every bound, derived from --max-memory */
     struct qasm_stats_io n;
     struct ratelogs rl;
+    uint64_t evicted_seen;        /* the store's evicted count at the last report (note_caps) */
 };
 
 /* ---- session output ----------------------------------------------------- */
@@ -381,41 +383,33 @@ static void handle_stats(struct session *s, const struct qasm_proto_msg *m)
  * One warning per second at most for reports refused as not from the
  * connection's owner (a forger can send many): the counters have the totals.
  */
-static void warn_refused(int rv, const struct qasm_proto_msg *m, const struct qasm_addr *src,
-                         qasm_tstamp now)
+static void warn_refused(struct tracker *t, int rv, const struct qasm_proto_msg *m,
+                         const struct qasm_addr *src, qasm_tstamp now)
 {
-    static qasm_tstamp last;
-    static uint64_t quiet;
-    if (rv != -EPERM)
+    uint64_t quiet;
+    if (rv != -EPERM || !qasm_ratelog_due(&t->rl.owner, now, &quiet))
         return;
-    if (last != 0 && now - last < QASM_SEC) {
-        quiet++;
-        return;
-    }
     char a[QASM_ADDR_STRLEN], h[QASM_CID_HEXLEN];
     qasm_warn("refused %s for O-DCID %s from %s: not the connection's owner "
               "(%llu more refused quietly)", qasm_proto_type_name(m->hdr.type),
               qasm_cid_hex(h, &m->u.report.odcid), qasm_addr_format(a, sizeof(a), src),
               (unsigned long long)quiet);
-    last = now;
-    quiet = 0;
 }
 
 /* The key policy refuses a report (counted; one log line per second at most). */
 static int report_refused(struct tracker *t, const struct qasm_proto_msg *m,
                           const struct qasm_addr *src, qasm_tstamp now)
 {
-    static qasm_tstamp last;
+    uint64_t quiet;
     if (qasm_access_report(&t->access, m->hdr.type, &m->u.report) == 0)
         return 0;
-    if (last == 0 || now - last >= QASM_SEC) {
+    if (qasm_ratelog_due(&t->rl.key_mac, now, &quiet)) {
         char a[QASM_ADDR_STRLEN];
         qasm_warn("refused %s from %s: %s (rejected_key_mac %llu, rejected_no_key_mac %llu)",
                   qasm_proto_type_name(m->hdr.type), qasm_addr_format(a, sizeof(a), src),
                   m->u.report.key_mac_len ? "key MAC does not verify" : "no key MAC",
                   (unsigned long long)t->access.n.rejected_key_mac,
                   (unsigned long long)t->access.n.rejected_no_key_mac);
-        last = now;
     }
     return 1;
 }
@@ -426,15 +420,13 @@ static int report_refused(struct tracker *t, const struct qasm_proto_msg *m,
  */
 static void session_refuse(struct session *s)
 {
-    static qasm_tstamp last;
-    qasm_tstamp now = qasm_now();
-    if (last == 0 || now - last >= QASM_SEC) {
+    uint64_t quiet;
+    if (qasm_ratelog_due(&s->t->rl.unproved, qasm_now(), &quiet)) {
         char a[QASM_ADDR_STRLEN];
         qasm_warn("session from %s did not prove the key: closed (auth_failed %llu, "
                   "auth_required %llu)", qasm_addr_format(a, sizeof(a), &s->ent.peer),
                   (unsigned long long)s->t->access.n.auth_failed,
                   (unsigned long long)s->t->access.n.auth_required);
-        last = now;
     }
     while (s->woff < s->wlen) {
         ssize_t n = write(s->fd, s->wbuf + s->woff, s->wlen - s->woff);
@@ -455,12 +447,11 @@ static void session_refuse(struct session *s)
  */
 static void note_caps(struct tracker *t, int rv, const struct qasm_addr *src, qasm_tstamp now)
 {
-    static uint64_t evicted_seen;
     const struct qasm_store_stats *st = qasm_store_get_stats(t->store);
     const char *why = rv == -EDQUOT ? "per-IP or per-prefix cap" :
                       rv == -ENOSPC ? "global cap, and its prefix is not smaller than the biggest" :
-                      st->evicted != evicted_seen ? NULL : "";
-    evicted_seen = st->evicted;
+                      st->evicted != t->evicted_seen ? NULL : "";
+    t->evicted_seen = st->evicted;
     uint64_t quiet;
     if (why && *why == 0)
         return;
@@ -487,7 +478,7 @@ static void take_report(struct tracker *t, const struct qasm_proto_msg *m,
     if (report_refused(t, m, src, now))
         return;
     int rv = qasm_store_report(t->store, m->hdr.type, &m->u.report, src, now);
-    warn_refused(rv, m, src, now);
+    warn_refused(t, rv, m, src, now);
     note_caps(t, rv, src, now);
     t->n.reports_accepted += rv >= 0;
     if (rv == QASM_STORE_UNCHANGED && t->be)
@@ -731,16 +722,14 @@ static void unmap_v4(struct qasm_addr *a)
 /* --allow: 0 if the peer may not open a session (counted, logged). */
 static int peer_allowed(struct tracker *t, const struct qasm_addr *peer)
 {
-    static qasm_tstamp last;
+    uint64_t quiet;
     if (qasm_access_allowed(&t->access, peer))
         return 1;
-    qasm_tstamp now = qasm_now();
-    if (last == 0 || now - last >= QASM_SEC) {
+    if (qasm_ratelog_due(&t->rl.allow, qasm_now(), &quiet)) {
         char a[QASM_ADDR_STRLEN];
         qasm_warn("session from %s refused: not in --allow (allow_refused %llu)",
                   qasm_addr_format(a, sizeof(a), peer),
                   (unsigned long long)t->access.n.allow_refused);
-        last = now;
     }
     return 0;
 }
