@@ -457,14 +457,6 @@ static int decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len, uint
 
     struct rd r = { buf + QASM_PROTO_HDR_LEN, buf + len, 0 };
     switch (type) {
-    case QASM_PROTO_REPORT_OPEN:
-    case QASM_PROTO_REPORT_DCID_NEW:
-    case QASM_PROTO_REPORT_DCID_RETIRE:
-    case QASM_PROTO_REPORT_ADDR:
-    case QASM_PROTO_REPORT_CLOSE:
-    case QASM_PROTO_REPORT_REFRESH:
-        rd_report(&r, type, &m->u.report, version);
-        break;
     case QASM_PROTO_QUERY:
         memset(&m->u.query, 0, sizeof(m->u.query));
         rd_cid(&r, &m->u.query.dcid);
@@ -539,8 +531,9 @@ static int decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len, uint
         }
         break;
     }
-    default:
-        return -ENOMSG;
+    default: /* known_type: the agent reports */
+        rd_report(&r, type, &m->u.report, version);
+        break;
     }
     if (r.err)
         return r.err;
@@ -574,14 +567,6 @@ ssize_t qasm_proto_encode(uint8_t *buf, size_t cap, const struct qasm_proto_msg 
     wr_u32(&w, m->hdr.req_id);
 
     switch (type) {
-    case QASM_PROTO_REPORT_OPEN:
-    case QASM_PROTO_REPORT_DCID_NEW:
-    case QASM_PROTO_REPORT_DCID_RETIRE:
-    case QASM_PROTO_REPORT_ADDR:
-    case QASM_PROTO_REPORT_CLOSE:
-    case QASM_PROTO_REPORT_REFRESH:
-        wr_report(&w, type, &m->u.report);
-        break;
     case QASM_PROTO_QUERY:
         wr_cid(&w, &m->u.query.dcid);
         wr_addr(&w, &m->u.query.server, 0);
@@ -647,8 +632,9 @@ ssize_t qasm_proto_encode(uint8_t *buf, size_t cap, const struct qasm_proto_msg 
         }
         break;
     }
-    default:
-        return -EINVAL;
+    default: /* known_type: the agent reports */
+        wr_report(&w, type, &m->u.report);
+        break;
     }
     if (w.err == -ENOBUFS && cap >= QASM_PROTO_MAX_MSG)
         return -EINVAL; /* over QASM_PROTO_MAX_MSG: cannot happen with bounded fields */
