@@ -1156,13 +1156,7 @@ static int tracker_setup(struct tracker *t, struct qasm_tracker_opts *o, const c
 /* The expiry tick (an eighth of the TTL or linger, 10 ms..1 s) and the signals. */
 static void tracker_start(struct tracker *t, const struct qasm_store_config *cfg)
 {
-    double tick = (double)cfg->ttl / 8e9;
-    if (cfg->close_linger && (double)cfg->close_linger / 8e9 < tick)
-        tick = (double)cfg->close_linger / 8e9;
-    if (tick > 1.0)
-        tick = 1.0;
-    if (tick < 0.01)
-        tick = 0.01;
+    double tick = (double)qasm_store_expire_tick(cfg) / 1e9;
     ev_timer_init(&t->expire_timer, expire_cb, tick, tick);
     t->expire_timer.data = t;
     ev_timer_start(t->loop, &t->expire_timer);

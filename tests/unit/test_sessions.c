@@ -56,12 +56,21 @@ static void test_per_ip_and_global_caps(void **state)
 {
     struct fixture *f = *state;
     struct qasm_sessions_ent *v;
-    assert_int_equal(open_one(f, 0, "10.0.0.1", 1, 0, &v), QASM_ADMIT_OK);
-    assert_int_equal(open_one(f, 1, "10.0.0.1", 1, 0, &v), QASM_ADMIT_OK);
-    assert_int_equal(open_one(f, 2, "10.0.0.1", 1, 0, &v), QASM_ADMIT_PER_IP);
-    assert_int_equal(open_one(f, 2, "10.0.0.2", 1, 0, &v), QASM_ADMIT_OK);
-    assert_int_equal(open_one(f, 3, "10.0.0.3", 1, 0, &v), QASM_ADMIT_OK);
-    assert_int_equal(open_one(f, 4, "10.0.0.4", 1, 0, &v), QASM_ADMIT_FULL);
+    /* Two per IP, four in all (every session authenticated). */
+    static const struct {
+        const char *peer;
+        int want;
+    } steps[] = {
+        { "10.0.0.1", QASM_ADMIT_OK }, { "10.0.0.1", QASM_ADMIT_OK },
+        { "10.0.0.1", QASM_ADMIT_PER_IP }, { "10.0.0.2", QASM_ADMIT_OK },
+        { "10.0.0.3", QASM_ADMIT_OK }, { "10.0.0.4", QASM_ADMIT_FULL },
+    };
+    int next = 0;
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+        int rv = open_one(f, next, steps[k].peer, 1, 0, &v);
+        assert_int_equal(rv, steps[k].want);
+        next += rv >= 0;
+    }
     assert_int_equal(f->ss.n, 4);
     assert_int_equal(f->ss.c.total, 4);
     assert_int_equal(f->ss.c.refused_ip, 1);

@@ -1232,6 +1232,18 @@ size_t qasm_store_expire(struct qasm_store *s, qasm_tstamp now)
     return n;
 }
 
+qasm_duration qasm_store_expire_tick(const struct qasm_store_config *cfg)
+{
+    qasm_duration tick = cfg->ttl / 8;
+    if (cfg->close_linger && cfg->close_linger / 8 < tick)
+        tick = cfg->close_linger / 8;
+    if (tick > QASM_SEC)
+        tick = QASM_SEC;
+    if (tick < 10 * QASM_MS)
+        tick = 10 * QASM_MS;
+    return tick;
+}
+
 qasm_tstamp qasm_store_next_deadline(const struct qasm_store *s)
 {
     qasm_tstamp t = QASM_TSTAMP_MAX;

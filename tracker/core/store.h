@@ -209,6 +209,13 @@ const uint8_t *qasm_store_conn_secret(const struct qasm_store_conn *c);
 size_t qasm_store_expire(struct qasm_store *s, qasm_tstamp now);
 
 /*
+ * qasm_store_expire_tick is how often a shell calls qasm_store_expire for
+ * |cfg|: an eighth of the TTL or of the close linger, whichever is shorter,
+ * within 10 ms..1 s (expiry is that late at most).
+ */
+qasm_duration qasm_store_expire_tick(const struct qasm_store_config *cfg);
+
+/*
  * qasm_store_next_deadline returns the earliest time at which
  * qasm_store_expire has work, or QASM_TSTAMP_MAX if the store is empty.
  */
