@@ -80,13 +80,14 @@ static json_t *record_json(const struct qasm_proto_conn *c)
                      "rev", (json_int_t)c->rev);
 }
 
-/* Print |j| as one compact line and free it. */
+/* Print |j| as one compact line and free it (a closed stdout is ignored, as by printf). */
 static void print_json(json_t *j)
 {
-    if (j == NULL || json_dumpf(j, stdout, JSON_COMPACT) < 0) {
-        fprintf(stderr, "qasm-trackctl: cannot write JSON\n");
+    if (j == NULL) {
+        fprintf(stderr, "qasm-trackctl: out of memory\n");
         exit(EXIT_FAIL);
     }
+    json_dumpf(j, stdout, JSON_COMPACT);
     putchar('\n');
     json_decref(j);
 }
