@@ -173,7 +173,7 @@ PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c,$(LIB_SRCS)) \
              $(MBOX_CORE_SRCS) middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c middleboxes/mbox_opts.c \
              middleboxes/mbox_bench_opts.c \
              tracker/core/store.c tracker/core/budget.c tracker/core/access.c tracker/core/query.c \
-             tracker/core/slots.c tracker/trackctl_opts.c tracker/daemon_opts.c migration-bench/migrate.c migration-bench/clientopts.c \
+             tracker/core/slots.c tracker/core/sessions.c tracker/core/stats.c tracker/trackctl_opts.c tracker/daemon_opts.c migration-bench/migrate.c migration-bench/clientopts.c \
              migration-bench/content.c migration-bench/h3guard.c migration-bench/serveropts.c \
              client-agent/agent_state.c client-agent/agent_report.c \
              client-agent/agent_frames.c client-agent/agent_qlog.c \

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -45,31 +46,32 @@ static uint8_t rd_u8(struct rd *r)
     return *r->p++;
 }
 
+/* The next |n| bytes, or NULL (r->err set) if the message ends before. */
+static const uint8_t *rd_take(struct rd *r, size_t n)
+{
+    if (!rd_need(r, n))
+        return NULL;
+    const uint8_t *p = r->p;
+    r->p += n;
+    return p;
+}
+
 static uint16_t rd_u16(struct rd *r)
 {
-    if (!rd_need(r, 2))
-        return 0;
-    uint16_t v = qasm_get16(r->p);
-    r->p += 2;
-    return v;
+    const uint8_t *p = rd_take(r, 2);
+    return p ? qasm_get16(p) : 0;
 }
 
 static uint32_t rd_u32(struct rd *r)
 {
-    if (!rd_need(r, 4))
-        return 0;
-    uint32_t v = qasm_get32(r->p);
-    r->p += 4;
-    return v;
+    const uint8_t *p = rd_take(r, 4);
+    return p ? qasm_get32(p) : 0;
 }
 
 static uint64_t rd_u64(struct rd *r)
 {
-    if (!rd_need(r, 8))
-        return 0;
-    uint64_t v = qasm_get64(r->p);
-    r->p += 8;
-    return v;
+    const uint8_t *p = rd_take(r, 8);
+    return p ? qasm_get64(p) : 0;
 }
 
 static uint64_t rd_varint(struct rd *r)
@@ -455,14 +457,6 @@ static int decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len, uint
 
     struct rd r = { buf + QASM_PROTO_HDR_LEN, buf + len, 0 };
     switch (type) {
-    case QASM_PROTO_REPORT_OPEN:
-    case QASM_PROTO_REPORT_DCID_NEW:
-    case QASM_PROTO_REPORT_DCID_RETIRE:
-    case QASM_PROTO_REPORT_ADDR:
-    case QASM_PROTO_REPORT_CLOSE:
-    case QASM_PROTO_REPORT_REFRESH:
-        rd_report(&r, type, &m->u.report, version);
-        break;
     case QASM_PROTO_QUERY:
         memset(&m->u.query, 0, sizeof(m->u.query));
         rd_cid(&r, &m->u.query.dcid);
@@ -537,8 +531,9 @@ static int decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len, uint
         }
         break;
     }
-    default:
-        return -ENOMSG;
+    default: /* known_type: the agent reports */
+        rd_report(&r, type, &m->u.report, version);
+        break;
     }
     if (r.err)
         return r.err;
@@ -572,14 +567,6 @@ ssize_t qasm_proto_encode(uint8_t *buf, size_t cap, const struct qasm_proto_msg 
     wr_u32(&w, m->hdr.req_id);
 
     switch (type) {
-    case QASM_PROTO_REPORT_OPEN:
-    case QASM_PROTO_REPORT_DCID_NEW:
-    case QASM_PROTO_REPORT_DCID_RETIRE:
-    case QASM_PROTO_REPORT_ADDR:
-    case QASM_PROTO_REPORT_CLOSE:
-    case QASM_PROTO_REPORT_REFRESH:
-        wr_report(&w, type, &m->u.report);
-        break;
     case QASM_PROTO_QUERY:
         wr_cid(&w, &m->u.query.dcid);
         wr_addr(&w, &m->u.query.server, 0);
@@ -645,8 +632,9 @@ ssize_t qasm_proto_encode(uint8_t *buf, size_t cap, const struct qasm_proto_msg 
         }
         break;
     }
-    default:
-        return -EINVAL;
+    default: /* known_type: the agent reports */
+        wr_report(&w, type, &m->u.report);
+        break;
     }
     if (w.err == -ENOBUFS && cap >= QASM_PROTO_MAX_MSG)
         return -EINVAL; /* over QASM_PROTO_MAX_MSG: cannot happen with bounded fields */
@@ -703,8 +691,21 @@ int qasm_proto_conn_holds_cid(const struct qasm_proto_conn *conn, const struct q
 
 int qasm_proto_event_final(uint8_t event)
 {
-    return event == QASM_PROTO_EV_CLOSED || event == QASM_PROTO_EV_EXPIRED ||
-           event == QASM_PROTO_EV_EVICTED;
+    return event == QASM_PROTO_EV_CLOSED || qasm_proto_event_removes(event);
+}
+
+int qasm_proto_event_removes(uint8_t event)
+{
+    return event == QASM_PROTO_EV_EXPIRED || event == QASM_PROTO_EV_EVICTED;
+}
+
+void qasm_proto_stats_add(struct qasm_proto_stats *st, const char *name, uint64_t value)
+{
+    if (st->n >= QASM_PROTO_MAX_STATS)
+        return;
+    snprintf(st->s[st->n].name, sizeof(st->s[st->n].name), "%s", name);
+    st->s[st->n].value = value;
+    st->n++;
 }
 
 ssize_t qasm_proto_report_auth_input(uint8_t *buf, size_t cap, uint8_t type,

@@ -375,6 +375,18 @@ int qasm_proto_conn_holds_cid(const struct qasm_proto_conn *conn, const struct q
 int qasm_proto_event_final(uint8_t event);
 
 /*
+ * qasm_proto_event_removes tells whether after |event| the connection is
+ * gone (expired, evicted), not merely closed (a closed one lingers).
+ */
+int qasm_proto_event_removes(uint8_t event);
+
+/*
+ * qasm_proto_stats_add appends counter |name| (cut to
+ * QASM_PROTO_STAT_NAMELEN) with |value| to |st|; ignored when it is full.
+ */
+void qasm_proto_stats_add(struct qasm_proto_stats *st, const char *name, uint64_t value);
+
+/*
  * qasm_proto_report_auth_input writes the bytes a report's connection MAC
  * covers into |buf| (|cap| bytes): the protocol version, the type, and the
  * report's fields in their wire encoding up to the MAC (head, type-specific

@@ -33,12 +33,12 @@
 #include "log.h"
 #include "parse.h"
 #include "proto.h"
+#include "sessions.h"
+#include "stats.h"
 #include "store.h"
 
 #define MAX_LISTEN QASM_TRACKER_MAX_LISTEN
 #define UDP_BATCH 64
-/* A session with --key has this long to prove it (from accept or its last message). */
-#define AUTH_TIMEOUT (10 * QASM_SEC)
 #define RBUF_SIZE QASM_BUDGET_RBUF
 
 struct session {
@@ -50,35 +50,23 @@ struct session {
     size_t rlen;
     uint8_t *wbuf;
     size_t wlen, wcap, woff;
-    struct qasm_query_sess q; /* its waits and subscriptions (tracker/core/query.h) */
-    struct qasm_addr peer;
+    struct qasm_query_sess q;     /* its waits and subscriptions (tracker/core/query.h) */
+    struct qasm_sessions_ent ent; /* peer, key proved, last active (tracker/core/sessions.h) */
     int dead; /* output over the limit: closed from the next I/O callback */
-    int authenticated;            /* proved the key (always 1 without --key) */
     struct qasm_access_sess auth; /* the key handshake (tracker/core/access.h) */
     int paused;        /* not read: output backed up, or a dump in progress */
-    qasm_tstamp last_active; /* accept, last request or output taken: the idle timeout */
     struct session_dump {
         int on;
         uint32_t req_id;
         uint32_t count;
         struct qasm_store_cursor cur;
     } dump;
-    struct session *prev, *next;
-};
-
-struct counters {
-    uint64_t udp_datagrams, malformed_udp, unexpected_udp, bad_version_udp;
-    uint64_t malformed_tcp, bad_version_tcp, unknown_type_tcp, framing_errors;
-    uint64_t dumps, stats_requests;
-    uint64_t sessions_total, sessions_dropped_slow, limit_errors;
-    uint64_t reports_accepted;
-    uint64_t sessions_refused_full, sessions_refused_ip, sessions_evicted_unauth;
-    uint64_t sessions_idle_closed, sessions_auth_timeout, sessions_paused, dump_chunks;
 };
 
 /* One log line per second at most for each kind of refusal. */
 struct ratelogs {
     struct qasm_ratelog slow, sessions, subs, idle, conns;
+    struct qasm_ratelog owner, key_mac, unproved, allow;
 };
 
 struct tracker {
@@ -96,17 +84,16 @@ struct tracker {
     struct qasm_query *query;     /* waits and subscriptions (tracker/core/query.h) */
     ev_timer wait_timer;          /* at the query core's next wait deadline */
     qasm_tstamp wait_armed;       /* the deadline wait_timer is set for (MAX: stopped) */
-    struct session *sessions;
-    size_t nsessions;
+    struct qasm_sessions sess;    /* the open sessions, admission, timeouts */
     uint64_t seed;
     size_t wbytes;                /* output buffers of all sessions (capacity) */
     /* configuration */
     qasm_duration max_wait;
     struct qasm_access access;    /* --key, --trust, --allow */
-    qasm_duration session_idle;   /* 0: sessions never idle out */
     struct qasm_budget lim;       /* every bound, derived from --max-memory */
-    struct counters n;
+    struct qasm_stats_io n;
     struct ratelogs rl;
+    uint64_t evicted_seen;        /* the store's evicted count at the last report (note_caps) */
 };
 
 /* ---- session output ----------------------------------------------------- */
@@ -372,105 +359,13 @@ static void handle_dump(struct session *s, const struct qasm_proto_msg *m)
         ev_io_start(t->loop, &s->wio);
 }
 
-static void add_stat(struct qasm_proto_stats *st, const char *name, uint64_t v)
-{
-    if (st->n >= QASM_PROTO_MAX_STATS)
-        return;
-    snprintf(st->s[st->n].name, sizeof(st->s[st->n].name), "%s", name);
-    st->s[st->n].value = v;
-    st->n++;
-}
-
-/* What the bounded structures hold: the store, subscriptions and waits, sessions and their output. */
-static size_t mem_used(const struct tracker *t, size_t store_mem)
-{
-    size_t subs = qasm_query_nsubscribers(t->query) + qasm_query_nwaiting(t->query);
-    return store_mem + subs * QASM_BUDGET_SUB_COST +
-           t->nsessions * QASM_BUDGET_SESSION_COST + t->wbytes;
-}
-
 static void collect_stats(const struct tracker *t, struct qasm_proto_stats *st)
 {
-    const struct qasm_store_stats *ss = qasm_store_get_stats(t->store);
-    const struct qasm_query_counters *qn = qasm_query_counters(t->query);
-    size_t mem = qasm_store_memory(t->store);
-    memset(st, 0, sizeof(*st));
-    add_stat(st, "conns", ss->conns);
-    add_stat(st, "dcids", ss->dcids);
-    add_stat(st, "tombstones", ss->tombstones);
-    add_stat(st, "client_ips", ss->ips);
-    add_stat(st, "client_prefixes", ss->prefixes);
-    add_stat(st, "mem_bytes", mem);
-    add_stat(st, "bytes_per_conn", ss->conns ? mem / ss->conns : 0);
-    add_stat(st, "reports_open", ss->reports[QASM_PROTO_REPORT_OPEN]);
-    add_stat(st, "reports_dcid_new", ss->reports[QASM_PROTO_REPORT_DCID_NEW]);
-    add_stat(st, "reports_dcid_retire", ss->reports[QASM_PROTO_REPORT_DCID_RETIRE]);
-    add_stat(st, "reports_addr", ss->reports[QASM_PROTO_REPORT_ADDR]);
-    add_stat(st, "reports_close", ss->reports[QASM_PROTO_REPORT_CLOSE]);
-    add_stat(st, "reports_refresh", ss->reports[QASM_PROTO_REPORT_REFRESH]);
-    add_stat(st, "reports_unchanged", ss->unchanged);
-    add_stat(st, "rejected_trust", ss->rejected_trust);
-    add_stat(st, "rejected_max_conns", ss->rejected_full);
-    add_stat(st, "rejected_ip_cap", ss->rejected_ip_cap);
-    add_stat(st, "rejected_prefix_cap", ss->rejected_prefix_cap);
-    add_stat(st, "evicted", ss->evicted);
-    add_stat(st, "rejected_bad", ss->rejected_bad);
-    add_stat(st, "rejected_unauth", ss->rejected_unauth);
-    add_stat(st, "rejected_bad_mac", ss->rejected_bad_mac);
-    add_stat(st, "rejected_owner", ss->rejected_owner);
-    add_stat(st, "rejected_unknown", ss->rejected_unknown);
-    add_stat(st, "ignored_closed", ss->ignored_closed);
-    add_stat(st, "created", ss->created);
-    add_stat(st, "closed", ss->closed);
-    add_stat(st, "expired", ss->expired);
-    add_stat(st, "removed_closed", ss->removed_closed);
-    add_stat(st, "dcid_conflicts", ss->dcid_conflicts);
-    add_stat(st, "dcid_overflow", ss->dcid_overflow);
-    add_stat(st, "addr_overflow", ss->addr_overflow);
-    add_stat(st, "nomem", ss->nomem);
-    add_stat(st, "udp_datagrams", t->n.udp_datagrams);
-    add_stat(st, "malformed_udp", t->n.malformed_udp);
-    add_stat(st, "unexpected_udp", t->n.unexpected_udp);
-    add_stat(st, "bad_version_udp", t->n.bad_version_udp);
-    add_stat(st, "malformed_tcp", t->n.malformed_tcp);
-    add_stat(st, "bad_version_tcp", t->n.bad_version_tcp);
-    add_stat(st, "unknown_type_tcp", t->n.unknown_type_tcp);
-    add_stat(st, "framing_errors", t->n.framing_errors);
-    add_stat(st, "queries", qn->queries);
-    add_stat(st, "queries_found", qn->queries_found);
-    add_stat(st, "queries_not_found", qn->queries_not_found);
-    add_stat(st, "waits", qn->waits);
-    add_stat(st, "waits_found", qn->waits_found);
-    add_stat(st, "waits_timeout", qn->waits_timeout);
-    add_stat(st, "addr_waits", qn->addr_waits);
-    add_stat(st, "waiting", qasm_query_nwaiting(t->query));
-    add_stat(st, "subscribes", qn->subscribes);
-    add_stat(st, "unsubscribes", qn->unsubscribes);
-    add_stat(st, "subscribers", qasm_query_nsubscribers(t->query));
-    add_stat(st, "pushes", qn->pushes);
-    add_stat(st, "dumps", t->n.dumps);
-    add_stat(st, "sessions", t->nsessions);
-    add_stat(st, "sessions_total", t->n.sessions_total);
-    add_stat(st, "sessions_dropped_slow", t->n.sessions_dropped_slow);
-    add_stat(st, "limit_errors", t->n.limit_errors + qn->limit_errors);
-    add_stat(st, "auth_ok", t->access.n.auth_ok);
-    add_stat(st, "auth_failed", t->access.n.auth_failed);
-    add_stat(st, "auth_required", t->access.n.auth_required);
-    add_stat(st, "allow_refused", t->access.n.allow_refused);
-    add_stat(st, "reports_key_mac", t->access.n.reports_key_mac);
-    add_stat(st, "rejected_key_mac", t->access.n.rejected_key_mac);
-    add_stat(st, "rejected_no_key_mac", t->access.n.rejected_no_key_mac);
-    add_stat(st, "sessions_refused_full", t->n.sessions_refused_full);
-    add_stat(st, "sessions_refused_ip", t->n.sessions_refused_ip);
-    add_stat(st, "sessions_evicted_unauth", t->n.sessions_evicted_unauth);
-    add_stat(st, "sessions_idle_closed", t->n.sessions_idle_closed);
-    add_stat(st, "sessions_auth_timeout", t->n.sessions_auth_timeout);
-    add_stat(st, "sessions_paused", t->n.sessions_paused);
-    add_stat(st, "subs_refused_budget", qn->subs_refused_budget);
-    add_stat(st, "dump_chunks", t->n.dump_chunks);
-    add_stat(st, "out_bytes", t->wbytes);
-    add_stat(st, "mem_used", mem_used(t, mem));
-    add_stat(st, "mem_budget", t->lim.max_memory);
+    const struct qasm_stats_src src = {
+        .store = t->store, .query = t->query, .access = &t->access, .sessions = &t->sess,
+        .io = &t->n, .out_bytes = t->wbytes, .max_memory = t->lim.max_memory,
+    };
+    qasm_stats_collect(st, &src);
     qasm_backend_stats(t->be, st);
 }
 
@@ -488,41 +383,33 @@ static void handle_stats(struct session *s, const struct qasm_proto_msg *m)
  * One warning per second at most for reports refused as not from the
  * connection's owner (a forger can send many): the counters have the totals.
  */
-static void warn_refused(int rv, const struct qasm_proto_msg *m, const struct qasm_addr *src,
-                         qasm_tstamp now)
+static void warn_refused(struct tracker *t, int rv, const struct qasm_proto_msg *m,
+                         const struct qasm_addr *src, qasm_tstamp now)
 {
-    static qasm_tstamp last;
-    static uint64_t quiet;
-    if (rv != -EPERM)
+    uint64_t quiet;
+    if (rv != -EPERM || !qasm_ratelog_due(&t->rl.owner, now, &quiet))
         return;
-    if (last != 0 && now - last < QASM_SEC) {
-        quiet++;
-        return;
-    }
     char a[QASM_ADDR_STRLEN], h[QASM_CID_HEXLEN];
     qasm_warn("refused %s for O-DCID %s from %s: not the connection's owner "
               "(%llu more refused quietly)", qasm_proto_type_name(m->hdr.type),
               qasm_cid_hex(h, &m->u.report.odcid), qasm_addr_format(a, sizeof(a), src),
               (unsigned long long)quiet);
-    last = now;
-    quiet = 0;
 }
 
 /* The key policy refuses a report (counted; one log line per second at most). */
 static int report_refused(struct tracker *t, const struct qasm_proto_msg *m,
                           const struct qasm_addr *src, qasm_tstamp now)
 {
-    static qasm_tstamp last;
+    uint64_t quiet;
     if (qasm_access_report(&t->access, m->hdr.type, &m->u.report) == 0)
         return 0;
-    if (last == 0 || now - last >= QASM_SEC) {
+    if (qasm_ratelog_due(&t->rl.key_mac, now, &quiet)) {
         char a[QASM_ADDR_STRLEN];
         qasm_warn("refused %s from %s: %s (rejected_key_mac %llu, rejected_no_key_mac %llu)",
                   qasm_proto_type_name(m->hdr.type), qasm_addr_format(a, sizeof(a), src),
                   m->u.report.key_mac_len ? "key MAC does not verify" : "no key MAC",
                   (unsigned long long)t->access.n.rejected_key_mac,
                   (unsigned long long)t->access.n.rejected_no_key_mac);
-        last = now;
     }
     return 1;
 }
@@ -533,15 +420,13 @@ static int report_refused(struct tracker *t, const struct qasm_proto_msg *m,
  */
 static void session_refuse(struct session *s)
 {
-    static qasm_tstamp last;
-    qasm_tstamp now = qasm_now();
-    if (last == 0 || now - last >= QASM_SEC) {
+    uint64_t quiet;
+    if (qasm_ratelog_due(&s->t->rl.unproved, qasm_now(), &quiet)) {
         char a[QASM_ADDR_STRLEN];
         qasm_warn("session from %s did not prove the key: closed (auth_failed %llu, "
-                  "auth_required %llu)", qasm_addr_format(a, sizeof(a), &s->peer),
+                  "auth_required %llu)", qasm_addr_format(a, sizeof(a), &s->ent.peer),
                   (unsigned long long)s->t->access.n.auth_failed,
                   (unsigned long long)s->t->access.n.auth_required);
-        last = now;
     }
     while (s->woff < s->wlen) {
         ssize_t n = write(s->fd, s->wbuf + s->woff, s->wlen - s->woff);
@@ -562,12 +447,11 @@ static void session_refuse(struct session *s)
  */
 static void note_caps(struct tracker *t, int rv, const struct qasm_addr *src, qasm_tstamp now)
 {
-    static uint64_t evicted_seen;
     const struct qasm_store_stats *st = qasm_store_get_stats(t->store);
     const char *why = rv == -EDQUOT ? "per-IP or per-prefix cap" :
                       rv == -ENOSPC ? "global cap, and its prefix is not smaller than the biggest" :
-                      st->evicted != evicted_seen ? NULL : "";
-    evicted_seen = st->evicted;
+                      st->evicted != t->evicted_seen ? NULL : "";
+    t->evicted_seen = st->evicted;
     uint64_t quiet;
     if (why && *why == 0)
         return;
@@ -587,13 +471,28 @@ static void note_caps(struct tracker *t, int rv, const struct qasm_addr *src, qa
                   qasm_addr_format(a, sizeof(a), src), (unsigned long long)st->evicted);
 }
 
+/* An agent report from |src| (UDP, or a TCP session): the key policy, then the store. */
+static void take_report(struct tracker *t, const struct qasm_proto_msg *m,
+                        const struct qasm_addr *src, qasm_tstamp now)
+{
+    if (report_refused(t, m, src, now))
+        return;
+    int rv = qasm_store_report(t->store, m->hdr.type, &m->u.report, src, now);
+    warn_refused(t, rv, m, src, now);
+    note_caps(t, rv, src, now);
+    t->n.reports_accepted += rv >= 0;
+    if (rv == QASM_STORE_UNCHANGED && t->be)
+        qasm_backend_touch(t->be, qasm_store_get(t->store, &m->u.report.odcid,
+                                                 &m->u.report.client0), now);
+}
+
 /* One whole message from a TCP session. */
 static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
 {
     struct tracker *t = s->t;
     struct qasm_proto_msg m, out;
     int rv = qasm_proto_decode(&m, buf, len);
-    int act = qasm_access_session_msg(&t->access, &s->auth, &s->authenticated, rv, &m, &out);
+    int act = qasm_access_session_msg(&t->access, &s->auth, &s->ent.authenticated, rv, &m, &out);
     if (act != QASM_ACCESS_HANDLE) {
         session_send(s, &out);
         if (act == QASM_ACCESS_CLOSE)
@@ -635,16 +534,7 @@ static void handle_tcp_msg(struct session *s, const uint8_t *buf, size_t len)
     default:
         if (qasm_proto_is_report(m.hdr.type)) {
             /* Reports over TCP are accepted too (the peer address is the source). */
-            qasm_tstamp now = qasm_now();
-            if (report_refused(t, &m, &s->peer, now))
-                return;
-            rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &s->peer, now);
-            warn_refused(rv, &m, &s->peer, now);
-            note_caps(t, rv, &s->peer, now);
-            t->n.reports_accepted += rv >= 0;
-            if (rv == QASM_STORE_UNCHANGED && t->be)
-                qasm_backend_touch(t->be, qasm_store_get(t->store, &m.u.report.odcid,
-                                                         &m.u.report.client0), now);
+            take_report(t, &m, &s->ent.peer, qasm_now());
             return;
         }
         t->n.unknown_type_tcp++;
@@ -665,13 +555,7 @@ static void session_close(struct session *s)
     ev_io_stop(t->loop, &s->rio);
     ev_io_stop(t->loop, &s->wio);
     close(s->fd);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        t->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    t->nsessions--;
+    qasm_sessions_remove(&t->sess, &s->ent);
     free(s->rbuf);
     free(s->wbuf);
     free(s);
@@ -691,7 +575,7 @@ static int session_flush(struct session *s)
             return -1;
         }
         s->woff += (size_t)n;
-        s->last_active = qasm_now(); /* a peer that reads its output is not idle */
+        s->ent.last_active = qasm_now(); /* a peer that reads its output is not idle */
     }
     s->woff = s->wlen = 0;
     return 0;
@@ -808,7 +692,7 @@ static int process_input(struct session *s)
             session_close(s);
             return -1;
         }
-        s->last_active = qasm_now();
+        s->ent.last_active = qasm_now();
         handle_tcp_msg(s, s->rbuf + off, (size_t)len);
         off += (size_t)len;
         if (s->dead) {
@@ -838,21 +722,19 @@ static void unmap_v4(struct qasm_addr *a)
 /* --allow: 0 if the peer may not open a session (counted, logged). */
 static int peer_allowed(struct tracker *t, const struct qasm_addr *peer)
 {
-    static qasm_tstamp last;
+    uint64_t quiet;
     if (qasm_access_allowed(&t->access, peer))
         return 1;
-    qasm_tstamp now = qasm_now();
-    if (last == 0 || now - last >= QASM_SEC) {
+    if (qasm_ratelog_due(&t->rl.allow, qasm_now(), &quiet)) {
         char a[QASM_ADDR_STRLEN];
         qasm_warn("session from %s refused: not in --allow (allow_refused %llu)",
                   qasm_addr_format(a, sizeof(a), peer),
                   (unsigned long long)t->access.n.allow_refused);
-        last = now;
     }
     return 0;
 }
 
-/* The key handshake's state (authenticated at once without --key); -1 on failure. */
+/* The key handshake's state: 1 if authenticated at once (no --key), 0 if not yet, -1 on failure. */
 static int session_auth_init(struct tracker *t, struct session *s)
 {
     uint8_t tn[QASM_PROTO_NONCE_LEN];
@@ -860,44 +742,26 @@ static int session_auth_init(struct tracker *t, struct session *s)
         qasm_error("getrandom: %s: refusing a session", strerror(errno));
         return -1;
     }
-    s->authenticated = qasm_access_sess_init(&t->access, &s->auth, tn);
-    return 0;
-}
-
-static int same_ip(const struct qasm_addr *a, const struct qasm_addr *b)
-{
-    return a->family == b->family && memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
+    return qasm_access_sess_init(&t->access, &s->auth, tn) ? 1 : 0;
 }
 
 /*
- * Whether a new session from |peer| may open (qasm_budget_admit): the
+ * Whether a new session from |peer| may open (qasm_sessions_admit): the
  * per-IP cap, the global cap, and room kept for authenticated sessions
  * (the oldest unauthenticated one is closed to make it). Returns -1 to refuse.
  */
 static int admit_session(struct tracker *t, const struct qasm_addr *peer)
 {
-    size_t from_ip = 0, unauth = 0;
-    struct session *oldest_unauth = NULL;
-    for (struct session *x = t->sessions; x; x = x->next) {
-        from_ip += same_ip(&x->peer, peer);
-        if (!x->authenticated) {
-            unauth++;
-            oldest_unauth = x; /* the list is newest first */
-        }
-    }
-    int rv = qasm_budget_admit(&t->lim, t->nsessions, from_ip, unauth);
+    struct qasm_sessions_ent *victim;
+    size_t from_ip;
+    int rv = qasm_sessions_admit(&t->sess, peer, &victim, &from_ip);
     const char *why = NULL;
     if (rv == QASM_ADMIT_EVICT_UNAUTH) {
-        t->n.sessions_evicted_unauth++;
-        session_close(oldest_unauth);
+        session_close(victim->ud);
         why = "closed the oldest unauthenticated session to make room";
     } else if (rv == QASM_ADMIT_FULL) {
-        t->n.limit_errors++;
-        t->n.sessions_refused_full++;
         why = "session limit reached, refused";
     } else if (rv == QASM_ADMIT_PER_IP) {
-        t->n.limit_errors++;
-        t->n.sessions_refused_ip++;
         why = "per-IP session limit reached, refused";
     }
     uint64_t quiet;
@@ -905,7 +769,7 @@ static int admit_session(struct tracker *t, const struct qasm_addr *peer)
         char a[QASM_ADDR_STRLEN];
         qasm_warn("new session from %s: %s (%zu sessions, %zu from it, max %zu, %zu per IP; "
                   "%llu more quietly)", qasm_addr_format(a, sizeof(a), peer), why,
-                  t->nsessions, from_ip, t->lim.max_sessions, t->lim.max_sessions_per_ip,
+                  t->sess.n, from_ip, t->lim.max_sessions, t->lim.max_sessions_per_ip,
                   (unsigned long long)quiet);
     }
     return rv < 0 ? -1 : 0;
@@ -921,25 +785,21 @@ static int admit_session(struct tracker *t, const struct qasm_addr *peer)
 static void close_idle_sessions(struct tracker *t, qasm_tstamp now)
 {
     size_t closed = 0, unproved = 0;
-    struct session *s = t->sessions, *next;
-    for (; s; s = next) {
-        next = s->next;
-        if (!s->authenticated && now - s->last_active >= AUTH_TIMEOUT) {
-            session_close(s); /* holds a slot without proving the key */
-            unproved++;
-        } else if (t->session_idle && s->q.nsubs == 0 &&
-                   now - s->last_active >= t->session_idle) {
+    struct qasm_sessions_ent *e = qasm_sessions_first(&t->sess), *next;
+    for (; e; e = next) {
+        next = qasm_sessions_next(e);
+        struct session *s = e->ud;
+        int why = qasm_sessions_timed_out(&t->sess, e, s->q.nsubs, now);
+        if (why != QASM_SESSIONS_KEEP)
             session_close(s);
-            closed++;
-        }
+        unproved += why == QASM_SESSIONS_UNPROVED;
+        closed += why == QASM_SESSIONS_IDLE;
     }
-    t->n.sessions_auth_timeout += unproved;
-    t->n.sessions_idle_closed += closed;
     uint64_t quiet;
     if ((closed || unproved) && qasm_ratelog_due(&t->rl.idle, now, &quiet))
         qasm_info("closed %zu idle sessions (nothing held for %.1f s) and %zu that did not "
-                  "prove the key within %.0f s", closed, (double)t->session_idle / 1e9, unproved,
-                  (double)AUTH_TIMEOUT / 1e9);
+                  "prove the key within %.0f s", closed, (double)t->sess.idle / 1e9, unproved,
+                  (double)QASM_SESSIONS_AUTH_TIMEOUT / 1e9);
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -975,10 +835,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         s->t = t;
         s->fd = fd;
         s->rbuf = rb;
-        s->peer = peer;
-        s->last_active = qasm_now();
         qasm_query_sess_init(&s->q, s);
-        if (session_auth_init(t, s) < 0) {
+        int authenticated = session_auth_init(t, s);
+        if (authenticated < 0) {
             free(s);
             free(rb);
             close(fd);
@@ -988,12 +847,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         ev_io_init(&s->wio, session_write_cb, fd, EV_WRITE);
         s->rio.data = s->wio.data = s;
         ev_io_start(loop, &s->rio);
-        s->next = t->sessions;
-        if (t->sessions)
-            t->sessions->prev = s;
-        t->sessions = s;
-        t->nsessions++;
-        t->n.sessions_total++;
+        qasm_sessions_add(&t->sess, &s->ent, &peer, authenticated, s, qasm_now());
     }
 }
 
@@ -1043,16 +897,7 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
                 t->n.unexpected_udp++;
                 continue;
             }
-            if (report_refused(t, &m, &src, now))
-                continue;
-            rv = qasm_store_report(t->store, m.hdr.type, &m.u.report, &src, now);
-            warn_refused(rv, &m, &src, now);
-            note_caps(t, rv, &src, now);
-            if (rv >= 0)
-                t->n.reports_accepted++;
-            if (rv == QASM_STORE_UNCHANGED && t->be)
-                qasm_backend_touch(t->be, qasm_store_get(t->store, &m.u.report.odcid,
-                                                         &m.u.report.client0), now);
+            take_report(t, &m, &src, now);
         }
         if (n < UDP_BATCH)
             return;
@@ -1070,9 +915,10 @@ static void udp_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct tracker *t = w->data;
     udp_cb(loop, w, revents);
-    struct session *s = t->sessions, *next;
-    for (; s; s = next) {
-        next = s->next;
+    struct qasm_sessions_ent *e = qasm_sessions_first(&t->sess), *next;
+    for (; e; e = next) {
+        next = qasm_sessions_next(e);
+        struct session *s = e->ud;
         if (!s->dead && s->wlen > s->woff)
             session_write_cb(loop, &s->wio, EV_WRITE);
     }
@@ -1310,13 +1156,7 @@ static int tracker_setup(struct tracker *t, struct qasm_tracker_opts *o, const c
 /* The expiry tick (an eighth of the TTL or linger, 10 ms..1 s) and the signals. */
 static void tracker_start(struct tracker *t, const struct qasm_store_config *cfg)
 {
-    double tick = (double)cfg->ttl / 8e9;
-    if (cfg->close_linger && (double)cfg->close_linger / 8e9 < tick)
-        tick = (double)cfg->close_linger / 8e9;
-    if (tick > 1.0)
-        tick = 1.0;
-    if (tick < 0.01)
-        tick = 0.01;
+    double tick = (double)qasm_store_expire_tick(cfg) / 1e9;
     ev_timer_init(&t->expire_timer, expire_cb, tick, tick);
     t->expire_timer.data = t;
     ev_timer_start(t->loop, &t->expire_timer);
@@ -1331,8 +1171,8 @@ static void tracker_start(struct tracker *t, const struct qasm_store_config *cfg
 
 static void tracker_shutdown(struct tracker *t)
 {
-    while (t->sessions)
-        session_close(t->sessions);
+    while (qasm_sessions_first(&t->sess))
+        session_close(qasm_sessions_first(&t->sess)->ud);
     for (int i = 0; i < t->nlisten; i++) {
         close(t->udp_fd[i]);
         close(t->tcp_fd[i]);
@@ -1355,7 +1195,7 @@ int main(int argc, char **argv)
         return rv < 0 ? 0 : rv;
     t.max_wait = o.max_wait;
     t.lim = o.lim;
-    t.session_idle = o.session_idle;
+    qasm_sessions_init(&t.sess, &t.lim, o.session_idle);
     t.store_timeout = o.store_timeout;
     t.access = o.access;
     qasm_log_init("qasm-tracker", (enum qasm_log_level)o.log_level);

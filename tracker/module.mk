@@ -2,11 +2,12 @@
 # cores (tracker/core/), their tests. The protocol codec is lib/proto.c.
 
 PROGS += qasm-tracker
-qasm-tracker_SRCS := tracker/daemon.c tracker/daemon_opts.c tracker/core/query.c tracker/core/access.c tracker/core/store.c tracker/core/budget.c tracker/redis.c tracker/core/slots.c
+qasm-tracker_SRCS := tracker/daemon.c tracker/daemon_opts.c tracker/core/query.c tracker/core/sessions.c tracker/core/stats.c tracker/core/access.c tracker/core/store.c tracker/core/budget.c tracker/redis.c tracker/core/slots.c
 qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
 
 PROGS += qasm-trackctl
 qasm-trackctl_SRCS := tracker/trackctl.c tracker/trackctl_opts.c
+qasm-trackctl_LIBS = $(JANSSON_LIBS)
 
 UNIT_TESTS += test_proto
 test_proto_SRCS := tests/unit/test_proto.c
@@ -79,3 +80,14 @@ UNIT_TESTS += test_tracker_opts
 test_tracker_opts_SRCS := tests/unit/test_tracker_opts.c tracker/daemon_opts.c tracker/core/access.c \
                           tracker/core/budget.c tracker/core/store.c
 test_tracker_opts_LIBS = $(CMOCKA_LIBS)
+
+# The session registry (admission, timeouts) and the STATS reply: pure cores.
+UNIT_TESTS += test_sessions
+test_sessions_SRCS := tests/unit/test_sessions.c tracker/core/sessions.c tracker/core/budget.c
+test_sessions_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_stats
+test_stats_SRCS := tests/unit/test_stats.c tracker/core/stats.c tracker/core/sessions.c \
+                   tracker/core/budget.c tracker/core/query.c tracker/core/store.c \
+                   tracker/core/access.c
+test_stats_LIBS = $(CMOCKA_LIBS)

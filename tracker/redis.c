@@ -317,22 +317,34 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
     retry_schedule(b);
 }
 
-static void node_connect(struct node *n)
+/*
+ * A new connection to node |n| on the loop, with its callbacks and the
+ * store's AUTH queued first (every connection: commands, pub/sub, shard
+ * channels). NULL if it cannot even start (the health timer tries again).
+ */
+static redisAsyncContext *ctx_open(struct node *n, redisConnectCallback *on_connect,
+                                   redisDisconnectCallback *on_disconnect)
 {
-    struct qasm_backend *b = n->b;
     redisAsyncContext *ac = redisAsyncConnect(n->host, n->port);
     if (ac == NULL)
-        return;
+        return NULL;
     if (ac->err) {
         redisAsyncFree(ac);
-        return;
+        return NULL;
     }
     ac->data = n;
-    redisLibevAttach(b->cfg.loop, ac);
-    redisAsyncSetConnectCallback(ac, on_cmd_connect);
-    redisAsyncSetDisconnectCallback(ac, on_cmd_disconnect);
-    send_auth(b, ac);
-    n->ac = ac;
+    redisLibevAttach(n->b->cfg.loop, ac);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    send_auth(n->b, ac);
+    return ac;
+}
+
+static void node_connect(struct node *n)
+{
+    redisAsyncContext *ac = ctx_open(n, on_cmd_connect, on_cmd_disconnect);
+    if (ac)
+        n->ac = ac;
 }
 
 static struct node *node_find_or_add(struct qasm_backend *b, const char *host, int port)
@@ -445,19 +457,11 @@ static void apply_record(struct qasm_backend *b, struct qasm_proto_conn *rec,
         b->n.remote_stale++;
 }
 
-static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
+/* A published record (the publisher's 8-byte id, then a PUSH): applied unless it is ours. */
+static void take_published(struct qasm_backend *b, const redisReply *e)
 {
-    (void)ac;
-    struct qasm_backend *b = privdata;
-    redisReply *r = reply;
-    if (b->closing)
-        return;
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
-        r->element[2]->type != REDIS_REPLY_STRING)
-        return;
-    const uint8_t *p = (const uint8_t *)r->element[2]->str;
-    size_t len = r->element[2]->len;
+    const uint8_t *p = (const uint8_t *)e->str;
+    size_t len = e->len;
     if (len < 8 + QASM_PROTO_HDR_LEN || qasm_get64(p) == b->id)
         return;
     struct qasm_proto_msg m;
@@ -469,19 +473,46 @@ static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
     apply_record(b, &m.u.push.conn, secret, m.u.push.event);
 }
 
+static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    struct qasm_backend *b = privdata;
+    redisReply *r = reply;
+    if (b->closing)
+        return;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    take_published(b, r->element[2]);
+}
+
+/*
+ * A pub/sub connection (the backend's, or a Cluster node's for its shard
+ * channels), held in |*slot| and up or not in |*up|, failed or was lost:
+ * forgotten if it is the one held. Returns whether it was.
+ */
+static int sub_lost(redisAsyncContext **slot, int *up, const redisAsyncContext *ac)
+{
+    if (*slot != ac)
+        return 0;
+    *slot = NULL;
+    *up = 0;
+    return 1;
+}
+
 static void on_sub_connect(const redisAsyncContext *ac, int status)
 {
     struct qasm_backend *b = ((struct node *)ac->data)->b;
     if (b->closing)
         return;
-    if (status != REDIS_OK) {
-        if (b->sub == ac)
-            b->sub = NULL;
-        b->sub_up = 0;
-        retry_schedule(b);
+    if (status == REDIS_OK) {
+        b->sub_up = 1;
         return;
     }
-    b->sub_up = 1;
+    sub_lost(&b->sub, &b->sub_up, ac);
+    b->sub_up = 0;
+    retry_schedule(b);
 }
 
 static void on_sub_disconnect(const redisAsyncContext *ac, int status)
@@ -490,11 +521,8 @@ static void on_sub_disconnect(const redisAsyncContext *ac, int status)
     struct qasm_backend *b = ((struct node *)ac->data)->b;
     if (b->closing)
         return;
-    if (b->sub == ac) {
-        b->sub = NULL;
-        b->sub_up = 0;
+    if (sub_lost(&b->sub, &b->sub_up, ac))
         qasm_warn("redis: pub/sub connection lost");
-    }
     retry_schedule(b);
 }
 
@@ -503,19 +531,9 @@ static void sub_connect(struct qasm_backend *b)
     int i = any_up(b);
     if (i < 0)
         return;
-    struct node *n = &b->nodes[i];
-    redisAsyncContext *ac = redisAsyncConnect(n->host, n->port);
+    redisAsyncContext *ac = ctx_open(&b->nodes[i], on_sub_connect, on_sub_disconnect);
     if (ac == NULL)
         return;
-    if (ac->err) {
-        redisAsyncFree(ac);
-        return;
-    }
-    ac->data = n;
-    redisLibevAttach(b->cfg.loop, ac);
-    redisAsyncSetConnectCallback(ac, on_sub_connect);
-    redisAsyncSetDisconnectCallback(ac, on_sub_disconnect);
-    send_auth(b, ac);
     redisAsyncCommand(ac, on_message, b, "SUBSCRIBE %s", CHANNEL);
     b->sub = ac;
     b->sub_node = i;
@@ -563,17 +581,7 @@ static void on_shard_msg(redisAsyncContext *ac, void *reply, void *privdata)
     }
     if (strcmp(kind, "smessage") != 0 || r->element[2]->type != REDIS_REPLY_STRING)
         return;
-    const uint8_t *p = (const uint8_t *)r->element[2]->str;
-    size_t len = r->element[2]->len;
-    if (len < 8 + QASM_PROTO_HDR_LEN || qasm_get64(p) == b->id)
-        return;
-    struct qasm_proto_msg m;
-    const uint8_t *secret;
-    if (decode_with_secret(&m, QASM_PROTO_PUSH, p + 8, len - 8, &secret) < 0) {
-        b->n.remote_stale++;
-        return;
-    }
-    apply_record(b, &m.u.push.conn, secret, m.u.push.event);
+    take_published(b, r->element[2]);
 }
 
 static void on_shard_connect(const redisAsyncContext *ac, int status)
@@ -583,8 +591,7 @@ static void on_shard_connect(const redisAsyncContext *ac, int status)
     if (b->closing)
         return;
     if (status != REDIS_OK) {
-        if (n->sub == ac)
-            n->sub = NULL;
+        sub_lost(&n->sub, &n->sub_up, ac);
         n->sub_up = 0;
         return; /* the health timer tries again */
     }
@@ -599,9 +606,7 @@ static void on_shard_disconnect(const redisAsyncContext *ac, int status)
     struct qasm_backend *b = n->b;
     if (b->closing)
         return;
-    if (n->sub == ac) {
-        n->sub = NULL;
-        n->sub_up = 0;
+    if (sub_lost(&n->sub, &n->sub_up, ac)) {
         for (unsigned i = 0; i < NCHAN; i++)
             if (b->chan_node[i] == (int)(n - b->nodes))
                 b->chan_node[i] = -1;
@@ -611,20 +616,9 @@ static void on_shard_disconnect(const redisAsyncContext *ac, int status)
 
 static void shard_connect(struct node *n)
 {
-    struct qasm_backend *b = n->b;
-    redisAsyncContext *ac = redisAsyncConnect(n->host, n->port);
-    if (ac == NULL)
-        return;
-    if (ac->err) {
-        redisAsyncFree(ac);
-        return;
-    }
-    ac->data = n;
-    redisLibevAttach(b->cfg.loop, ac);
-    redisAsyncSetConnectCallback(ac, on_shard_connect);
-    redisAsyncSetDisconnectCallback(ac, on_shard_disconnect);
-    send_auth(b, ac);
-    n->sub = ac;
+    redisAsyncContext *ac = ctx_open(n, on_shard_connect, on_shard_disconnect);
+    if (ac)
+        n->sub = ac;
 }
 
 /* Subscribe every channel on the node that serves its slot. */
@@ -886,18 +880,13 @@ static int write_record(struct qasm_backend *b, const struct qasm_proto_conn *re
     return 0;
 }
 
-static int is_final(uint8_t event)
-{
-    return event == QASM_PROTO_EV_EXPIRED || event == QASM_PROTO_EV_EVICTED;
-}
-
 void qasm_backend_changed(struct qasm_backend *b, struct qasm_store_conn *c, uint8_t event)
 {
     if (b == NULL || b->applying || qasm_store_conn_replica(c))
         return;
     struct qasm_proto_conn rec;
     qasm_store_record(c, &rec);
-    if (is_final(event)) {
+    if (qasm_proto_event_removes(event)) {
         /* The keys expire by themselves; tell the other trackers' replicas. */
         rec.rev++;
         publish(b, &rec, qasm_store_conn_secret(c), event);
@@ -1162,15 +1151,6 @@ void qasm_backend_del(struct qasm_backend *b)
     free(b);
 }
 
-static void add(struct qasm_proto_stats *st, const char *name, uint64_t v)
-{
-    if (st->n >= QASM_PROTO_MAX_STATS)
-        return;
-    snprintf(st->s[st->n].name, sizeof(st->s[st->n].name), "%s", name);
-    st->s[st->n].value = v;
-    st->n++;
-}
-
 void qasm_backend_stats(const struct qasm_backend *b, struct qasm_proto_stats *st)
 {
     if (b == NULL)
@@ -1180,17 +1160,17 @@ void qasm_backend_stats(const struct qasm_backend *b, struct qasm_proto_stats *s
         up += b->nodes[i].up;
     if (b->cluster)
         up = up && slots_up(b); /* the node of every slot is connected */
-    add(st, "store_up", (uint64_t)(up > 0 && (b->cluster ? chans_up(b) : b->sub_up)));
-    add(st, "store_inflight", b->inflight);
-    add(st, "store_writes", b->n.writes);
-    add(st, "store_write_errors", b->n.write_errors);
-    add(st, "store_unsent", b->n.unsent);
-    add(st, "store_lookups", b->n.lookups);
-    add(st, "store_lookup_hits", b->n.lookup_hits);
-    add(st, "store_remote_applied", b->n.remote_applied);
-    add(st, "store_remote_stale", b->n.remote_stale);
-    add(st, "store_remote_gaps", b->n.remote_gaps);
-    add(st, "store_reconnects", b->n.reconnects);
-    add(st, "store_auth_errors", b->n.auth_errors);
-    add(st, "store_redirects", b->n.redirects);
+    qasm_proto_stats_add(st, "store_up", (uint64_t)(up > 0 && (b->cluster ? chans_up(b) : b->sub_up)));
+    qasm_proto_stats_add(st, "store_inflight", b->inflight);
+    qasm_proto_stats_add(st, "store_writes", b->n.writes);
+    qasm_proto_stats_add(st, "store_write_errors", b->n.write_errors);
+    qasm_proto_stats_add(st, "store_unsent", b->n.unsent);
+    qasm_proto_stats_add(st, "store_lookups", b->n.lookups);
+    qasm_proto_stats_add(st, "store_lookup_hits", b->n.lookup_hits);
+    qasm_proto_stats_add(st, "store_remote_applied", b->n.remote_applied);
+    qasm_proto_stats_add(st, "store_remote_stale", b->n.remote_stale);
+    qasm_proto_stats_add(st, "store_remote_gaps", b->n.remote_gaps);
+    qasm_proto_stats_add(st, "store_reconnects", b->n.reconnects);
+    qasm_proto_stats_add(st, "store_auth_errors", b->n.auth_errors);
+    qasm_proto_stats_add(st, "store_redirects", b->n.redirects);
 }

@@ -211,6 +211,22 @@ def run(store_kind, k, args, work):
             time.sleep(0.0005)  # stay inside the socket buffers
     sent = time.time()
 
+    def query_latency(port, index):
+        """p50 and p99 (us) of QUERYs at tracker |port|, one at a time, of connections index(j)."""
+        q = socket.create_connection(("127.0.0.1", port))
+        q.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        lat = []
+        buf = b""
+        for j in range(args.samples):
+            d = b"\xd0" + struct.pack(">II", base, index(j))
+            a = time.perf_counter()
+            q.sendall(query(j, d))
+            typ, _, buf = recv_msg(q, buf)
+            lat.append((time.perf_counter() - a) * 1e6)
+            assert typ == 0x20, typ
+        q.close()
+        return round(pct(lat, 0.5)), round(pct(lat, 0.99))
+
     def done():
         for p in tports:
             st = stats(p)
@@ -242,38 +258,14 @@ def run(store_kind, k, args, work):
     res["push_p50_us"] = round(pct(lat, 0.5))
     res["push_p99_us"] = round(pct(lat, 0.99))
     # Queries at tracker K of records reported at tracker 1 (held there).
-    q = socket.create_connection(("127.0.0.1", tports[-1]))
-    q.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    lat = []
-    buf = b""
-    for j in range(args.samples):
-        i = (j * k) % n  # reported at tracker 1
-        d = b"\xd0" + struct.pack(">II", base, i)
-        a = time.perf_counter()
-        q.sendall(query(j, d))
-        typ, _, buf = recv_msg(q, buf)
-        lat.append((time.perf_counter() - a) * 1e6)
-        assert typ == 0x20, typ
-    q.close()
-    res["query_local_p50_us"] = round(pct(lat, 0.5))
-    res["query_local_p99_us"] = round(pct(lat, 0.99))
+    # (j * k) % n: reported at tracker 1.
+    res["query_local_p50_us"], res["query_local_p99_us"] = \
+        query_latency(tports[-1], lambda j: (j * k) % n)
     if store_kind != "memory":
         # A tracker started now reads through (not held locally yet).
         late = start_tracker(store)
-        q = socket.create_connection(("127.0.0.1", late))
-        q.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        lat = []
-        buf = b""
-        for j in range(args.samples):
-            d = b"\xd0" + struct.pack(">II", base, (j * 7919) % n)
-            a = time.perf_counter()
-            q.sendall(query(j, d))
-            typ, _, buf = recv_msg(q, buf)
-            lat.append((time.perf_counter() - a) * 1e6)
-            assert typ == 0x20, typ
-        q.close()
-        res["query_readthrough_p50_us"] = round(pct(lat, 0.5))
-        res["query_readthrough_p99_us"] = round(pct(lat, 0.99))
+        res["query_readthrough_p50_us"], res["query_readthrough_p99_us"] = \
+            query_latency(late, lambda j: (j * 7919) % n)
         # Bytes per connection inside Redis: its record, sequence and 2 index keys.
         tot, cnt = 0, 0
         for i in range(0, n, max(1, n // 200)):

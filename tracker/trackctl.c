@@ -2,9 +2,11 @@
  * trackctl.c: qasm-trackctl, the command-line client of qasm-tracker:
  * dump, query, watch, stats over a TCP session, and report (one agent
  * report over UDP, as an agent would send it). Human-readable output by
- * default, --json for scripts. Protocol: docs/PROTOCOL.md.
+ * default, --json for scripts (one compact JSON document per line, built
+ * with jansson). Protocol: docs/PROTOCOL.md.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -46,27 +48,61 @@ static void die_usage(const char *fmt, ...)
 
 /* ---- output ------------------------------------------------------------- */
 
-static void print_record_json(FILE *f, const struct qasm_proto_conn *c)
+static void print_record_text(FILE *f, const struct qasm_proto_conn *c);
+
+static json_t *cid_json(const struct qasm_cid *cid)
 {
-    char hex[QASM_CID_HEXLEN], a[QASM_ADDR_STRLEN];
-    fprintf(f, "{\"odcid\":\"%s\"", qasm_cid_hex(hex, &c->odcid));
-    fprintf(f, ",\"scid\":\"%s\",\"dcids\":[", qasm_cid_hex(hex, &c->scid));
-    for (unsigned i = 0; i < c->ndcids; i++)
-        fprintf(f, "%s\"%s\"", i ? "," : "", qasm_cid_hex(hex, &c->dcids[i].cid));
-    fprintf(f, "],\"dcid_seqs\":[");
-    for (unsigned i = 0; i < c->ndcids; i++)
-        fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)c->dcids[i].seq);
-    fprintf(f, "],\"clients\":[");
+    char hex[QASM_CID_HEXLEN];
+    return json_string(qasm_cid_hex(hex, cid));
+}
+
+static json_t *addr_json(const struct qasm_addr *a)
+{
+    char s[QASM_ADDR_STRLEN];
+    return json_string(qasm_addr_format(s, sizeof(s), a));
+}
+
+/* A record as scripts read it (docs/TRACKER.md): the keys in this order. */
+static json_t *record_json(const struct qasm_proto_conn *c)
+{
+    json_t *dcids = json_array(), *seqs = json_array(), *clients = json_array();
+    for (unsigned i = 0; i < c->ndcids; i++) {
+        json_array_append_new(dcids, cid_json(&c->dcids[i].cid));
+        json_array_append_new(seqs, json_integer((json_int_t)c->dcids[i].seq));
+    }
     for (unsigned i = 0; i < c->nclients; i++)
-        fprintf(f, "%s\"%s\"", i ? "," : "", qasm_addr_format(a, sizeof(a), &c->clients[i]));
-    fprintf(f, "],\"current\":\"%s\"",
-            qasm_addr_format(a, sizeof(a), &c->clients[c->current]));
-    if (c->server.family)
-        fprintf(f, ",\"server\":\"%s\"", qasm_addr_format(a, sizeof(a), &c->server));
-    else
-        fprintf(f, ",\"server\":null");
-    fprintf(f, ",\"dcid_len\":%u,\"closed\":%s,\"rev\":%u}", c->dcid_len,
-            (c->flags & QASM_PROTO_REC_CLOSED) ? "true" : "false", c->rev);
+        json_array_append_new(clients, addr_json(&c->clients[i]));
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:b,s:I}", "odcid", cid_json(&c->odcid),
+                     "scid", cid_json(&c->scid), "dcids", dcids, "dcid_seqs", seqs,
+                     "clients", clients, "current", addr_json(&c->clients[c->current]),
+                     "server", c->server.family ? addr_json(&c->server) : json_null(),
+                     "dcid_len", (int)c->dcid_len, "closed", (c->flags & QASM_PROTO_REC_CLOSED) != 0,
+                     "rev", (json_int_t)c->rev);
+}
+
+/* Print |j| as one compact line and free it (a closed stdout is ignored, as by printf). */
+static void print_json(json_t *j)
+{
+    if (j == NULL) {
+        fprintf(stderr, "qasm-trackctl: out of memory\n");
+        exit(EXIT_FAIL);
+    }
+    json_dumpf(j, stdout, JSON_COMPACT);
+    putchar('\n');
+    json_decref(j);
+}
+
+/* What watch prints: JSON {"event": |event|, "connection": record}, or text. */
+static void print_event(const struct qasm_trackctl_opts *o, const char *event,
+                        const struct qasm_proto_conn *c)
+{
+    if (o->json) {
+        print_json(json_pack("{s:s,s:o}", "event", event, "connection", record_json(c)));
+    } else {
+        printf("%s ", event);
+        print_record_text(stdout, c);
+    }
+    fflush(stdout);
 }
 
 static void print_record_text(FILE *f, const struct qasm_proto_conn *c)
@@ -237,8 +273,7 @@ static int cmd_dump(const struct qasm_trackctl_opts *o)
     qasm_proto_msg_init(&m, QASM_PROTO_DUMP, 1);
     if (send_msg(&c, &m) < 0)
         fail_reply("dump", -EIO, &m);
-    if (o->json)
-        printf("{\"connections\":[");
+    json_t *conns = o->json ? json_array() : NULL;
     unsigned n = 0;
     for (;;) {
         int rv = recv_msg(&c, &m);
@@ -246,16 +281,14 @@ static int cmd_dump(const struct qasm_trackctl_opts *o)
             fail_reply("dump", rv, &m);
         if (m.hdr.type == QASM_PROTO_OK)
             break;
-        if (o->json) {
-            printf("%s", n ? "," : "");
-            print_record_json(stdout, &m.u.conn);
-        } else {
+        if (o->json)
+            json_array_append_new(conns, record_json(&m.u.conn));
+        else
             print_record_text(stdout, &m.u.conn);
-        }
         n++;
     }
     if (o->json)
-        printf("],\"count\":%u}\n", n);
+        print_json(json_pack("{s:o,s:I}", "connections", conns, "count", (json_int_t)n));
     else
         printf("%u connection%s\n", n, n == 1 ? "" : "s");
     close(c.fd);
@@ -282,18 +315,15 @@ static int cmd_query(const struct qasm_trackctl_opts *o, const char *hex)
     int rv = recv_msg(&c, &m);
     close(c.fd);
     if (rv == 0 && m.hdr.type == QASM_PROTO_RECORD) {
-        if (o->json) {
-            printf("{\"found\":true,\"connection\":");
-            print_record_json(stdout, &m.u.conn);
-            printf("}\n");
-        } else {
+        if (o->json)
+            print_json(json_pack("{s:b,s:o}", "found", 1, "connection", record_json(&m.u.conn)));
+        else
             print_record_text(stdout, &m.u.conn);
-        }
         return 0;
     }
     if (rv == 0 && m.hdr.type == QASM_PROTO_NOT_FOUND) {
         if (o->json)
-            printf("{\"found\":false}\n");
+            print_json(json_pack("{s:b}", "found", 0));
         else
             printf("not found\n");
         return EXIT_NOTFOUND;
@@ -329,21 +359,11 @@ static int cmd_watch(const struct qasm_trackctl_opts *o, const char *hex)
         fail_reply("watch", rv, &m);
     fprintf(stderr, "qasm-trackctl: watching %s\n", hex ? hex : "all connections");
     if (m.hdr.type == QASM_PROTO_RECORD) {
-        if (o->json) {
-            printf("{\"event\":\"current\",\"connection\":");
-            print_record_json(stdout, &m.u.conn);
-            printf("}\n");
-        } else {
-            printf("current ");
-            print_record_text(stdout, &m.u.conn);
-        }
-        fflush(stdout);
+        print_event(o, "current", &m.u.conn);
         if (m.u.conn.flags & QASM_PROTO_REC_CLOSED)
             return 0;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
+    struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: recv_msg sees EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     c.timeout = o->timeout_set ? o->timeout : 0;
@@ -354,19 +374,9 @@ static int cmd_watch(const struct qasm_trackctl_opts *o, const char *hex)
             break;
         if (rv < 0 || m.hdr.type != QASM_PROTO_PUSH)
             fail_reply("watch", rv, &m);
-        if (o->json) {
-            printf("{\"event\":\"%s\",\"connection\":", qasm_proto_event_name(m.u.push.event));
-            print_record_json(stdout, &m.u.push.conn);
-            printf("}\n");
-        } else {
-            printf("%s ", qasm_proto_event_name(m.u.push.event));
-            print_record_text(stdout, &m.u.push.conn);
-        }
-        fflush(stdout);
+        print_event(o, qasm_proto_event_name(m.u.push.event), &m.u.push.conn);
         n++;
-        if (hex && (m.u.push.event == QASM_PROTO_EV_CLOSED ||
-                    m.u.push.event == QASM_PROTO_EV_EXPIRED ||
-                    m.u.push.event == QASM_PROTO_EV_EVICTED))
+        if (hex && qasm_proto_event_final(m.u.push.event))
             break; /* the subscription is over */
     }
     close(c.fd);
@@ -387,15 +397,96 @@ static int cmd_stats(const struct qasm_trackctl_opts *o)
         fail_reply("stats", rv, &m);
     const struct qasm_proto_stats *st = &m.u.stats;
     if (o->json) {
-        printf("{");
+        json_t *j = json_object();
         for (unsigned i = 0; i < st->n; i++)
-            printf("%s\"%s\":%llu", i ? "," : "", st->s[i].name,
-                   (unsigned long long)st->s[i].value);
-        printf("}\n");
+            json_object_set_new(j, st->s[i].name, json_integer((json_int_t)st->s[i].value));
+        print_json(j);
     } else {
         for (unsigned i = 0; i < st->n; i++)
             printf("%-24s %llu\n", st->s[i].name, (unsigned long long)st->s[i].value);
     }
+    return 0;
+}
+
+/* The report |o| describes, of |type|, unsigned. */
+static void build_report(const struct qasm_trackctl_opts *o, int type, struct qasm_proto_msg *m)
+{
+    qasm_proto_msg_init(m, (uint8_t)type, 0);
+    struct qasm_proto_report *r = &m->u.report;
+    *r = (struct qasm_proto_report){
+        .odcid = o->odcid, .client0 = o->client0, .client = o->client,
+        .seq = o->seq, .scid = o->scid, .server = o->server,
+    };
+    if (o->ndcids)
+        r->dcid = (struct qasm_proto_dcid){ .cid = o->dcids[0], .seq = o->dcid_seq0 };
+    if (type != QASM_PROTO_REPORT_REFRESH)
+        return;
+    struct qasm_proto_conn *c = &r->conn;
+    *c = (struct qasm_proto_conn){
+        .odcid = o->odcid, .scid = o->scid, .server = o->server,
+        .ndcids = (uint8_t)o->ndcids, .clients = { o->client0 }, .nclients = 1,
+    };
+    for (int i = 0; i < o->ndcids; i++) {
+        c->dcids[i] = (struct qasm_proto_dcid){ .cid = o->dcids[i],
+                                                .seq = o->dcid_seq0 + (uint64_t)i };
+        c->dcid_len = o->dcids[i].len;
+    }
+    if (!qasm_addr_eq(&o->client, &o->client0)) {
+        c->clients[1] = o->client;
+        c->nclients = 2;
+        c->current = 1;
+    }
+}
+
+/* Sign |m| (a report of |type|) with the connection's secret and the key; 0 or EXIT_FAIL. */
+static int sign_report(struct qasm_trackctl_opts *o, int type, struct qasm_proto_msg *m)
+{
+    /* The connection's secret: given, or new for a report that creates a connection. */
+    int carries = type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH;
+    if (!o->secret_set && carries) {
+        if (getrandom(o->secret, sizeof(o->secret), 0) != (ssize_t)sizeof(o->secret)) {
+            fprintf(stderr, "qasm-trackctl: getrandom: %s\n", strerror(errno));
+            return EXIT_FAIL;
+        }
+        o->secret_set = 1;
+    }
+    if (o->secret_set && qasm_proto_report_sign((uint8_t)type, &m->u.report, o->secret) < 0) {
+        fprintf(stderr, "qasm-trackctl: cannot sign the report\n");
+        return EXIT_FAIL;
+    }
+    if (o->key.len && qasm_auth_report_sign(&o->key, (uint8_t)type, &m->u.report) < 0) {
+        fprintf(stderr, "qasm-trackctl: cannot add the key MAC\n");
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* Send the |n| bytes of |buf| to the tracker over UDP, from the client's IP; 0 or EXIT_FAIL. */
+static int send_report(const struct qasm_trackctl_opts *o, const uint8_t *buf, size_t n)
+{
+    int fd = socket(o->tracker.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        fprintf(stderr, "qasm-trackctl: socket: %s\n", strerror(errno));
+        return EXIT_FAIL;
+    }
+    /* Send from the client's IP, as the agent on that host would. */
+    if (o->client.family == o->tracker.family) {
+        struct qasm_addr local = o->client;
+        local.port = 0;
+        struct sockaddr_storage ls;
+        socklen_t ll = qasm_addr_to_sockaddr(&ls, &local);
+        if (bind(fd, (struct sockaddr *)&ls, ll) == -1)
+            fprintf(stderr, "qasm-trackctl: warning: cannot send from the client IP: %s\n",
+                    strerror(errno));
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = qasm_addr_to_sockaddr(&ss, &o->tracker);
+    if (sendto(fd, buf, n, 0, (struct sockaddr *)&ss, sl) == -1) {
+        fprintf(stderr, "qasm-trackctl: sendto: %s\n", strerror(errno));
+        close(fd);
+        return EXIT_FAIL;
+    }
+    close(fd);
     return 0;
 }
 
@@ -419,56 +510,11 @@ static int cmd_report(struct qasm_trackctl_opts *o)
         /* Increases across invocations (1 ms steps), like an agent's counter would. */
         o->seq = (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
     }
-
     struct qasm_proto_msg m;
-    qasm_proto_msg_init(&m, (uint8_t)type, 0);
-    struct qasm_proto_report *r = &m.u.report;
-    r->odcid = o->odcid;
-    r->client0 = o->client0;
-    r->client = o->client;
-    r->seq = o->seq;
-    r->scid = o->scid;
-    r->server = o->server;
-    if (o->ndcids) {
-        r->dcid.cid = o->dcids[0];
-        r->dcid.seq = o->dcid_seq0;
-    }
-    if (type == QASM_PROTO_REPORT_REFRESH) {
-        struct qasm_proto_conn *c = &r->conn;
-        c->odcid = o->odcid;
-        c->scid = o->scid;
-        c->server = o->server;
-        c->ndcids = (uint8_t)o->ndcids;
-        for (int i = 0; i < o->ndcids; i++) {
-            c->dcids[i].cid = o->dcids[i];
-            c->dcids[i].seq = o->dcid_seq0 + (uint64_t)i;
-            c->dcid_len = o->dcids[i].len;
-        }
-        c->clients[0] = o->client0;
-        c->nclients = 1;
-        if (!qasm_addr_eq(&o->client, &o->client0)) {
-            c->clients[1] = o->client;
-            c->nclients = 2;
-            c->current = 1;
-        }
-    }
-    /* The connection's secret: given, or new for a report that creates a connection. */
-    int carries = type == QASM_PROTO_REPORT_OPEN || type == QASM_PROTO_REPORT_REFRESH;
-    if (!o->secret_set && carries) {
-        if (getrandom(o->secret, sizeof(o->secret), 0) != (ssize_t)sizeof(o->secret)) {
-            fprintf(stderr, "qasm-trackctl: getrandom: %s\n", strerror(errno));
-            return EXIT_FAIL;
-        }
-        o->secret_set = 1;
-    }
-    if (o->secret_set && qasm_proto_report_sign((uint8_t)type, r, o->secret) < 0) {
-        fprintf(stderr, "qasm-trackctl: cannot sign the report\n");
-        return EXIT_FAIL;
-    }
-    if (o->key.len && qasm_auth_report_sign(&o->key, (uint8_t)type, &m.u.report) < 0) {
-        fprintf(stderr, "qasm-trackctl: cannot add the key MAC\n");
-        return EXIT_FAIL;
-    }
+    build_report(o, type, &m);
+    int rv = sign_report(o, type, &m);
+    if (rv != 0)
+        return rv;
     char shex[2 * QASM_PROTO_SECRET_LEN + 1] = "";
     for (size_t i = 0; o->secret_set && i < sizeof(o->secret); i++)
         snprintf(shex + 2 * i, 3, "%02x", o->secret[i]);
@@ -478,33 +524,12 @@ static int cmd_report(struct qasm_trackctl_opts *o)
         fprintf(stderr, "qasm-trackctl: cannot encode the report: %s\n", strerror((int)-n));
         return EXIT_FAIL;
     }
-    int fd = socket(o->tracker.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        fprintf(stderr, "qasm-trackctl: socket: %s\n", strerror(errno));
-        return EXIT_FAIL;
-    }
-    /* Send from the client's IP, as the agent on that host would. */
-    if (o->client.family == o->tracker.family) {
-        struct qasm_addr local = o->client;
-        local.port = 0;
-        struct sockaddr_storage ls;
-        socklen_t ll = qasm_addr_to_sockaddr(&ls, &local);
-        if (bind(fd, (struct sockaddr *)&ls, ll) == -1)
-            fprintf(stderr, "qasm-trackctl: warning: cannot send from the client IP: %s\n",
-                    strerror(errno));
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = qasm_addr_to_sockaddr(&ss, &o->tracker);
-    if (sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&ss, sl) == -1) {
-        fprintf(stderr, "qasm-trackctl: sendto: %s\n", strerror(errno));
-        close(fd);
-        return EXIT_FAIL;
-    }
-    close(fd);
+    if ((rv = send_report(o, buf, (size_t)n)) != 0)
+        return rv;
     if (o->json)
-        printf("{\"sent\":\"%s\",\"seq\":%u,\"bytes\":%zd,\"secret\":%s%s%s}\n",
-               qasm_proto_type_name((uint8_t)type), o->seq, n, o->secret_set ? "\"" : "",
-               o->secret_set ? shex : "null", o->secret_set ? "\"" : "");
+        print_json(json_pack("{s:s,s:I,s:I,s:o}", "sent", qasm_proto_type_name((uint8_t)type),
+                             "seq", (json_int_t)o->seq, "bytes", (json_int_t)n, "secret",
+                             o->secret_set ? json_string(shex) : json_null()));
     else
         printf("sent %s seq %u (%zd bytes) %s%s\n", qasm_proto_type_name((uint8_t)type), o->seq,
                n, o->secret_set ? "secret " : "unauthenticated", shex);

@@ -2,7 +2,6 @@
 #include "trackctl_opts.h"
 
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,17 +86,7 @@ static const struct option trackctl_lopts[] = {
 };
 
 /* die_usage's wording: the message, then " (see --help)". */
-#define FAIL(...) return fail(err, errlen, __VA_ARGS__)
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    char msg[448];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return qasm_parse_errf(err, errlen, "%s (see --help)", msg);
-}
+#define FAIL(...) return qasm_parse_usagef(err, errlen, __VA_ARGS__)
 
 /* The session options: tracker, output, timeouts, query and watch arguments. 1 = not one. */
 static int opt_session(struct qasm_trackctl_opts *o, int ch, const char *a, char *err,

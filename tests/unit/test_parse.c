@@ -130,6 +130,8 @@ static void test_flag_message(void **state)
     char small[8];
     assert_int_equal(qasm_parse_errf(small, sizeof(small), "--%s: bad", "workers"), -1);
     assert_string_equal(small, "--worke"); /* truncated, terminated */
+    assert_int_equal(qasm_parse_usagef(err, sizeof(err), "invalid --%s '%s'", "count", "x"), -1);
+    assert_string_equal(err, "invalid --count 'x' (see --help)");
 }
 
 static void test_help_message(void **state)

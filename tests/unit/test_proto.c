@@ -694,6 +694,26 @@ static void test_helpers(void **state)
     assert_string_equal(qasm_proto_event_name(0), "?");
     for (unsigned t = 0; t < 256; t++)
         assert_int_equal(qasm_proto_is_report((uint8_t)t), t >= 1 && t <= 6);
+    /* Closed is a last push; only expired and evicted remove the connection. */
+    for (uint8_t e = QASM_PROTO_EV_OPENED; e <= QASM_PROTO_EV_EVICTED; e++) {
+        assert_int_equal(qasm_proto_event_final(e), e >= QASM_PROTO_EV_CLOSED);
+        assert_int_equal(qasm_proto_event_removes(e), e >= QASM_PROTO_EV_EXPIRED);
+    }
+}
+
+static void test_stats_add(void **state)
+{
+    (void)state;
+    static struct qasm_proto_stats st;
+    memset(&st, 0, sizeof(st));
+    qasm_proto_stats_add(&st, "a_name_longer_than_thirty_one_characters", 7);
+    assert_int_equal(st.n, 1);
+    assert_int_equal(strlen(st.s[0].name), QASM_PROTO_STAT_NAMELEN);
+    assert_int_equal(st.s[0].value, 7);
+    for (unsigned i = 1; i < QASM_PROTO_MAX_STATS + 5; i++)
+        qasm_proto_stats_add(&st, "x", i);
+    assert_int_equal(st.n, QASM_PROTO_MAX_STATS); /* full: the rest is dropped */
+    assert_int_equal(st.s[QASM_PROTO_MAX_STATS - 1].value, QASM_PROTO_MAX_STATS - 1);
 }
 
 int main(void)
@@ -717,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_report_key_mac_field),
         cmocka_unit_test(test_open_wire_layout),
         cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_stats_add),
     };
     return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

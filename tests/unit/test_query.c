@@ -61,14 +61,9 @@ static int on_action(void *arg, const struct qasm_query_action *a)
     }
     assert_true(f->na < MAXACT);
     struct act *r = &f->a[f->na++];
-    memset(r, 0, sizeof(*r));
-    r->kind = a->kind;
-    r->sess = a->sess;
-    r->req_id = a->req_id;
-    r->event = a->event;
-    r->code = a->code;
-    r->budget = a->budget;
-    r->count = a->count;
+    *r = (struct act){ .kind = a->kind, .sess = a->sess, .req_id = a->req_id,
+                       .event = a->event, .code = a->code, .budget = a->budget,
+                       .count = a->count };
     if (a->cid)
         r->cid = *a->cid;
     if (a->rec)

@@ -954,9 +954,24 @@ static int setup_caps(void **state)
     return setup_cfg(state, tweak_caps);
 }
 
+static void test_expire_tick(void **state)
+{
+    (void)state;
+    struct qasm_store_config cfg;
+    qasm_store_config_default(&cfg);
+    cfg.ttl = 120 * QASM_SEC;
+    cfg.close_linger = 2 * QASM_SEC;
+    assert_int_equal(qasm_store_expire_tick(&cfg), 250 * QASM_MS); /* linger / 8 */
+    cfg.close_linger = 0;
+    assert_int_equal(qasm_store_expire_tick(&cfg), QASM_SEC); /* ttl / 8, at most 1 s */
+    cfg.ttl = 40 * QASM_MS;
+    assert_int_equal(qasm_store_expire_tick(&cfg), 10 * QASM_MS); /* at least 10 ms */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expire_tick),
         cmocka_unit_test_setup_teardown(test_open_then_lookup_by_odcid_and_dcid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_odcid_two_clients_are_two_connections, setup,
                                         teardown),

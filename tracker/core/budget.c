@@ -109,6 +109,12 @@ int qasm_budget_over_cap(const struct qasm_budget *l, size_t queued, size_t add)
     return queued + add > l->out_cap;
 }
 
+size_t qasm_budget_mem_used(size_t store_mem, size_t nsubs, size_t nsessions, size_t out_bytes)
+{
+    return store_mem + nsubs * QASM_BUDGET_SUB_COST + nsessions * QASM_BUDGET_SESSION_COST +
+           out_bytes;
+}
+
 int qasm_ratelog_due(struct qasm_ratelog *r, qasm_tstamp now, uint64_t *quiet)
 {
     if (r->last != 0 && now - r->last < QASM_SEC) {

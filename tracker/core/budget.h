@@ -81,6 +81,13 @@ int qasm_budget_backed_up(size_t queued);
 /* qasm_budget_over_cap tells whether queueing |add| more bytes after |queued| exceeds the cap. */
 int qasm_budget_over_cap(const struct qasm_budget *l, size_t queued, size_t add);
 
+/*
+ * qasm_budget_mem_used is what the bounded structures hold (the stats'
+ * mem_used): the store's |store_mem|, |nsubs| subscriptions and waits,
+ * |nsessions| sessions and |out_bytes| of their output buffers.
+ */
+size_t qasm_budget_mem_used(size_t store_mem, size_t nsubs, size_t nsessions, size_t out_bytes);
+
 /* At most one log line per second for a kind of refusal; the rest are counted. */
 struct qasm_ratelog {
     qasm_tstamp last;

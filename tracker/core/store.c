@@ -10,14 +10,16 @@
  *   late DCID_NEW cannot revive a retired DCID);
  * - a connection keeps its first client address inline and allocates an
  *   array only when the client migrates;
- * - two intrusive lists order connections for expiry: live ones by last
- *   activity (TTL), closed ones by close time (linger).
+ * - two lists (<sys/queue.h> TAILQs through the connection) order
+ *   connections for expiry: live ones by last activity (TTL), closed ones
+ *   by close time (linger); a third per reporting prefix, for eviction.
  */
 #include "store.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "hash.h"
 #include "hmac.h"
@@ -104,6 +106,9 @@ struct client {
 
 struct pfxent;
 
+/* Connections in the order they were last reported (or closed): oldest first. */
+TAILQ_HEAD(conn_list, qasm_store_conn);
+
 struct ipent {
     struct qasm_addr ip; /* port 0 */
     uint32_t count;
@@ -114,7 +119,7 @@ struct ipent {
 struct pfxent {
     struct qasm_addr prefix; /* masked, port 0 */
     uint32_t count;
-    struct qasm_store_conn *head, *tail;
+    struct conn_list conns;
 };
 
 /*
@@ -130,10 +135,8 @@ struct dent {
 };
 
 struct qasm_store_conn {
-    struct qasm_store_conn *prev; /* expiry list */
-    struct qasm_store_conn *next;
-    struct qasm_store_conn *pprev; /* the owner's prefix list (eviction) */
-    struct qasm_store_conn *pnext;
+    TAILQ_ENTRY(qasm_store_conn) link;  /* expiry list: the store's live or closed one */
+    TAILQ_ENTRY(qasm_store_conn) plink; /* the owner's prefix list (eviction) */
     struct dent *dents;           /* active and retired DCIDs; ends with list_end(conn) */
     struct client *extra;         /* client addresses after the first, NULL if none */
     struct ipent *owner;          /* reporting IP charged for this connection */
@@ -155,11 +158,6 @@ struct qasm_store_conn {
     uint32_t rev;
     qasm_tstamp synced;           /* the shell's own timestamp (e.g. last write to Redis) */
     uint8_t secret[QASM_PROTO_SECRET_LEN]; /* the owner's, from its OPEN or REFRESH */
-};
-
-struct list {
-    struct qasm_store_conn *head;
-    struct qasm_store_conn *tail;
 };
 
 static struct dent *list_end(const struct qasm_store_conn *c)
@@ -191,10 +189,10 @@ struct qasm_store {
     struct pool dent_pool;
     struct pool ip_pool;
     struct pool pfx_pool;
-    struct list live;
-    struct list closed;
+    struct conn_list live;
+    struct conn_list closed;
     struct pfxent *biggest;  /* the prefix holding the most connections (approximately) */
-    struct qasm_store_cursor *cursors; /* open dump cursors */
+    LIST_HEAD(, qasm_store_cursor) cursors; /* open dump cursors */
     size_t extra_bytes;
     struct qasm_store_stats st;
 };
@@ -269,7 +267,7 @@ static uint64_t ip_hash(const struct qasm_store *s, const struct qasm_addr *ip)
 /* ---- lists ------------------------------------------------------------- */
 
 /* The phase of a cursor walking list |l|: 0 live, 1 closed. */
-static int list_phase(const struct qasm_store *s, const struct list *l)
+static int list_phase(const struct qasm_store *s, const struct conn_list *l)
 {
     return l == &s->closed;
 }
@@ -278,58 +276,22 @@ static int list_phase(const struct qasm_store *s, const struct list *l)
  * Open cursors step over a connection leaving their list (so they never
  * hold a freed one) and pick up one appended when they stand at the end.
  */
-static void list_unlink(struct qasm_store *s, struct list *l, struct qasm_store_conn *c)
+static void list_unlink(struct qasm_store *s, struct conn_list *l, struct qasm_store_conn *c)
 {
-    for (struct qasm_store_cursor *k = s->cursors; k; k = k->next)
+    struct qasm_store_cursor *k;
+    LIST_FOREACH(k, &s->cursors, link)
         if (k->at == c)
-            k->at = c->next;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        l->tail = c->prev;
-    c->prev = c->next = NULL;
+            k->at = TAILQ_NEXT(c, link);
+    TAILQ_REMOVE(l, c, link);
 }
 
-static void list_append(struct qasm_store *s, struct list *l, struct qasm_store_conn *c)
+static void list_append(struct qasm_store *s, struct conn_list *l, struct qasm_store_conn *c)
 {
-    c->next = NULL;
-    c->prev = l->tail;
-    if (l->tail)
-        l->tail->next = c;
-    else
-        l->head = c;
-    l->tail = c;
-    for (struct qasm_store_cursor *k = s->cursors; k; k = k->next)
+    TAILQ_INSERT_TAIL(l, c, link);
+    struct qasm_store_cursor *k;
+    LIST_FOREACH(k, &s->cursors, link)
         if (k->at == NULL && k->phase == list_phase(s, l))
             k->at = c;
-}
-
-static void pfx_unlink(struct pfxent *p, struct qasm_store_conn *c)
-{
-    if (c->pprev)
-        c->pprev->pnext = c->pnext;
-    else
-        p->head = c->pnext;
-    if (c->pnext)
-        c->pnext->pprev = c->pprev;
-    else
-        p->tail = c->pprev;
-    c->pprev = c->pnext = NULL;
-}
-
-static void pfx_append(struct pfxent *p, struct qasm_store_conn *c)
-{
-    c->pnext = NULL;
-    c->pprev = p->tail;
-    if (p->tail)
-        p->tail->pnext = c;
-    else
-        p->head = c;
-    p->tail = c;
 }
 
 /* A report for |c| at |now|: it becomes the most recently seen, in all and in its prefix. */
@@ -339,8 +301,8 @@ static void touch(struct qasm_store *s, struct qasm_store_conn *c, qasm_tstamp n
     list_unlink(s, &s->live, c);
     list_append(s, &s->live, c);
     if (c->owner) {
-        pfx_unlink(c->owner->pfx, c);
-        pfx_append(c->owner->pfx, c);
+        TAILQ_REMOVE(&c->owner->pfx->conns, c, plink);
+        TAILQ_INSERT_TAIL(&c->owner->pfx->conns, c, plink);
     }
 }
 
@@ -383,6 +345,9 @@ int qasm_store_new(struct qasm_store **ps, const struct qasm_store_config *cfg,
     pool_init(&s->dent_pool, sizeof(struct dent));
     pool_init(&s->ip_pool, sizeof(struct ipent));
     pool_init(&s->pfx_pool, sizeof(struct pfxent));
+    TAILQ_INIT(&s->live);
+    TAILQ_INIT(&s->closed);
+    LIST_INIT(&s->cursors);
     *ps = s;
     return 0;
 
@@ -464,7 +429,7 @@ static void conn_remove(struct qasm_store *s, struct qasm_store_conn *c)
     }
     if (c->owner) {
         struct pfxent *p = c->owner->pfx;
-        pfx_unlink(p, c);
+        TAILQ_REMOVE(&p->conns, c, plink);
         if (--p->count == 0) {
             if (s->biggest == p)
                 s->biggest = NULL;
@@ -517,9 +482,9 @@ static struct pfxent *find_biggest(struct qasm_store *s, uint32_t above)
 static int evict_for(struct qasm_store *s, uint32_t mine)
 {
     struct pfxent *big = find_biggest(s, mine + 1);
-    if (big == NULL || big->count <= mine + 1 || big->head == NULL)
+    if (big == NULL || big->count <= mine + 1 || TAILQ_EMPTY(&big->conns))
         return -ENOSPC;
-    struct qasm_store_conn *victim = big->head;
+    struct qasm_store_conn *victim = TAILQ_FIRST(&big->conns);
     s->st.evicted++;
     emit(s, victim, QASM_PROTO_EV_EVICTED);
     conn_remove(s, victim);
@@ -544,6 +509,7 @@ static int charge(struct qasm_store *s, const struct qasm_addr *ip, struct ipent
         if (p == NULL)
             return -ENOMEM;
         p->prefix = pa;
+        TAILQ_INIT(&p->conns);
         if (qasm_htab_insert(s->pfxs, ph, p) < 0) {
             pool_put(&s->pfx_pool, p);
             return -ENOMEM;
@@ -633,7 +599,7 @@ static int conn_create(struct qasm_store *s, const struct qasm_proto_report *r,
     c->owner = owner;
     struct pfxent *p = owner->pfx;
     p->count++;
-    pfx_append(p, c);
+    TAILQ_INSERT_TAIL(&p->conns, c, plink);
     if (s->biggest == NULL || p->count > s->biggest->count)
         s->biggest = p;
     c->last_seen = now;
@@ -929,8 +895,9 @@ static int check_owner(struct qasm_store *s, const struct qasm_store_conn *c, ui
     return 0;
 }
 
-int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_proto_report *r,
-                      const struct qasm_addr *src, qasm_tstamp now)
+/* The checks every report passes before its connection is looked at: 0, -EINVAL or -EACCES. */
+static int report_valid(struct qasm_store *s, uint8_t type, const struct qasm_proto_report *r,
+                        const struct qasm_addr *src)
 {
     if (!qasm_proto_is_report(type)) {
         s->st.rejected_bad++;
@@ -946,56 +913,59 @@ int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_prot
         s->st.rejected_trust++;
         return -EACCES;
     }
+    return 0;
+}
 
-    struct ckey k = { &r->odcid, &r->client0, NULL };
-    struct qasm_store_conn *c = qasm_htab_find(s->conns, conn_hash(s, &r->odcid), &k);
-    int created = 0;
-    if (c == NULL) {
-        if (type == QASM_PROTO_REPORT_CLOSE) {
-            s->st.unchanged++;
-            return QASM_STORE_UNCHANGED; /* nothing to close */
-        }
-        if (!carries_secret(type)) {
-            /* Nobody could prove ownership later: wait for the OPEN or the next REFRESH. */
-            s->st.rejected_unknown++;
-            return -ENOENT;
-        }
-        if (!s->cfg.trust_any && !qasm_addr_ip_eq(&r->client0, src)) {
-            /* Only the first client address's host may claim the key: else anyone who
-             * read a dump could own a connection the tracker lost (a restart) or has
-             * not heard of yet, and list its own address for the victim's DCIDs. */
-            s->st.rejected_trust++;
-            return -EACCES;
-        }
-        if (!qasm_proto_report_verify(type, r, r->secret)) {
-            if (qasm_proto_report_has_mac(r))
-                s->st.rejected_bad_mac++;
-            else
-                s->st.rejected_unauth++;
-            return -EPERM;
-        }
-        int rv = conn_create(s, r, src, now, &c);
-        if (rv < 0)
-            return rv;
-        memcpy(c->secret, r->secret, sizeof(c->secret));
-        c->has_secret = 1;
-        created = 1;
-    } else if (check_owner(s, c, type, r) < 0) {
-        return -EPERM;
-    } else if (c->flags & QASM_PROTO_REC_CLOSED) {
-        s->st.ignored_closed++;
-        return -ESTALE;
-    } else {
-        touch(s, c, now);
+/*
+ * A report for a connection the store does not hold: only an OPEN or a
+ * REFRESH, from the first client address's host, with a MAC under the
+ * secret it carries, creates it. Returns 0 (*pc set), QASM_STORE_UNCHANGED
+ * (a CLOSE: nothing to close) or a negative error.
+ */
+static int report_create(struct qasm_store *s, uint8_t type, const struct qasm_proto_report *r,
+                         const struct qasm_addr *src, qasm_tstamp now,
+                         struct qasm_store_conn **pc)
+{
+    if (type == QASM_PROTO_REPORT_CLOSE) {
+        s->st.unchanged++;
+        return QASM_STORE_UNCHANGED;
     }
-    c->replica = 0; /* an agent reports it here: this tracker owns it now */
+    if (!carries_secret(type)) {
+        /* Nobody could prove ownership later: wait for the OPEN or the next REFRESH. */
+        s->st.rejected_unknown++;
+        return -ENOENT;
+    }
+    if (!s->cfg.trust_any && !qasm_addr_ip_eq(&r->client0, src)) {
+        /* Only the first client address's host may claim the key: else anyone who
+         * read a dump could own a connection the tracker lost (a restart) or has
+         * not heard of yet, and list its own address for the victim's DCIDs. */
+        s->st.rejected_trust++;
+        return -EACCES;
+    }
+    if (!qasm_proto_report_verify(type, r, r->secret)) {
+        if (qasm_proto_report_has_mac(r))
+            s->st.rejected_bad_mac++;
+        else
+            s->st.rejected_unauth++;
+        return -EPERM;
+    }
+    int rv = conn_create(s, r, src, now, pc);
+    if (rv < 0)
+        return rv;
+    memcpy((*pc)->secret, r->secret, sizeof((*pc)->secret));
+    (*pc)->has_secret = 1;
+    return 0;
+}
 
-    int newer = created || r->seq > c->last_seq;
-    if (r->seq > c->last_seq)
-        c->last_seq = r->seq;
-    int changed = client_seen(s, c, &r->client, r->seq);
-    uint8_t event = QASM_PROTO_EV_REFRESH;
-
+/*
+ * What a report of |type| changes in |c| besides its client address:
+ * *event is the push to send if anything changed (REFRESH unless the type
+ * names another). Returns whether anything changed.
+ */
+static int report_apply(struct qasm_store *s, struct qasm_store_conn *c, uint8_t type,
+                        const struct qasm_proto_report *r, int newer, uint8_t *event)
+{
+    int changed = 0;
     switch (type) {
     case QASM_PROTO_REPORT_OPEN:
         if (r->scid.len && !qasm_cid_eq(&r->scid, &c->scid)) {
@@ -1011,7 +981,7 @@ int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_prot
     case QASM_PROTO_REPORT_DCID_NEW:
         if (dcid_add(s, c, &r->dcid.cid, r->dcid.seq)) {
             changed = 1;
-            event = QASM_PROTO_EV_DCID_NEW;
+            *event = QASM_PROTO_EV_DCID_NEW;
         }
         if (r->dcid.cid.len && r->dcid.cid.len != c->dcid_len && (newer || c->dcid_len == 0)) {
             c->dcid_len = r->dcid.cid.len;
@@ -1021,23 +991,52 @@ int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_prot
     case QASM_PROTO_REPORT_DCID_RETIRE:
         if (dcid_retire(s, c, &r->dcid.cid, r->dcid.seq)) {
             changed = 1;
-            event = QASM_PROTO_EV_DCID_RETIRE;
+            *event = QASM_PROTO_EV_DCID_RETIRE;
         }
         break;
     case QASM_PROTO_REPORT_ADDR:
-        event = QASM_PROTO_EV_ADDR;
+        *event = QASM_PROTO_EV_ADDR;
         break;
     case QASM_PROTO_REPORT_REFRESH:
-        changed |= apply_refresh(s, c, r, newer);
-        if (r->conn.flags & QASM_PROTO_REC_CLOSED)
-            return close_conn(s, c, now); /* a refresh of a closed connection closes it */
+        changed = apply_refresh(s, c, r, newer);
         break;
-    case QASM_PROTO_REPORT_CLOSE:
-        return close_conn(s, c, now);
     default:
         break;
     }
+    return changed;
+}
 
+int qasm_store_report(struct qasm_store *s, uint8_t type, const struct qasm_proto_report *r,
+                      const struct qasm_addr *src, qasm_tstamp now)
+{
+    int rv = report_valid(s, type, r, src);
+    if (rv < 0)
+        return rv;
+    struct ckey k = { &r->odcid, &r->client0, NULL };
+    struct qasm_store_conn *c = qasm_htab_find(s->conns, conn_hash(s, &r->odcid), &k);
+    int created = c == NULL;
+    if (created) {
+        if ((rv = report_create(s, type, r, src, now, &c)) != 0)
+            return rv;
+    } else if (check_owner(s, c, type, r) < 0) {
+        return -EPERM;
+    } else if (c->flags & QASM_PROTO_REC_CLOSED) {
+        s->st.ignored_closed++;
+        return -ESTALE;
+    } else {
+        touch(s, c, now);
+    }
+    c->replica = 0; /* an agent reports it here: this tracker owns it now */
+
+    int newer = created || r->seq > c->last_seq;
+    if (r->seq > c->last_seq)
+        c->last_seq = r->seq;
+    int changed = client_seen(s, c, &r->client, r->seq);
+    uint8_t event = QASM_PROTO_EV_REFRESH;
+    changed |= report_apply(s, c, type, r, newer, &event);
+    if (type == QASM_PROTO_REPORT_CLOSE ||
+        (type == QASM_PROTO_REPORT_REFRESH && (r->conn.flags & QASM_PROTO_REC_CLOSED)))
+        return close_conn(s, c, now); /* a refresh of a closed connection closes it */
     if (created) {
         c->rev++;
         emit(s, c, QASM_PROTO_EV_OPENED);
@@ -1073,7 +1072,7 @@ int qasm_store_apply(struct qasm_store *s, const struct qasm_proto_conn *rec,
     }
     struct ckey k = { &rec->odcid, &rec->clients[0], NULL };
     struct qasm_store_conn *c = qasm_htab_find(s->conns, conn_hash(s, &rec->odcid), &k);
-    int final = event == QASM_PROTO_EV_EXPIRED || event == QASM_PROTO_EV_EVICTED;
+    int final = qasm_proto_event_removes(event);
     int created = 0;
     if (c == NULL) {
         if (final || (rec->flags & QASM_PROTO_REC_CLOSED))
@@ -1219,13 +1218,13 @@ size_t qasm_store_expire(struct qasm_store *s, qasm_tstamp now)
 {
     size_t n = 0;
     struct qasm_store_conn *c;
-    while ((c = s->live.head) != NULL && c->last_seen + s->cfg.ttl <= now) {
+    while ((c = TAILQ_FIRST(&s->live)) != NULL && c->last_seen + s->cfg.ttl <= now) {
         emit(s, c, QASM_PROTO_EV_EXPIRED);
         s->st.expired++;
         conn_remove(s, c);
         n++;
     }
-    while ((c = s->closed.head) != NULL && c->last_seen + s->cfg.close_linger <= now) {
+    while ((c = TAILQ_FIRST(&s->closed)) != NULL && c->last_seen + s->cfg.close_linger <= now) {
         s->st.removed_closed++;
         conn_remove(s, c);
         n++;
@@ -1233,13 +1232,26 @@ size_t qasm_store_expire(struct qasm_store *s, qasm_tstamp now)
     return n;
 }
 
+qasm_duration qasm_store_expire_tick(const struct qasm_store_config *cfg)
+{
+    qasm_duration tick = cfg->ttl / 8;
+    if (cfg->close_linger && cfg->close_linger / 8 < tick)
+        tick = cfg->close_linger / 8;
+    if (tick > QASM_SEC)
+        tick = QASM_SEC;
+    if (tick < 10 * QASM_MS)
+        tick = 10 * QASM_MS;
+    return tick;
+}
+
 qasm_tstamp qasm_store_next_deadline(const struct qasm_store *s)
 {
     qasm_tstamp t = QASM_TSTAMP_MAX;
-    if (s->live.head)
-        t = s->live.head->last_seen + s->cfg.ttl;
-    if (s->closed.head && s->closed.head->last_seen + s->cfg.close_linger < t)
-        t = s->closed.head->last_seen + s->cfg.close_linger;
+    const struct qasm_store_conn *live = TAILQ_FIRST(&s->live), *closed = TAILQ_FIRST(&s->closed);
+    if (live)
+        t = live->last_seen + s->cfg.ttl;
+    if (closed && closed->last_seen + s->cfg.close_linger < t)
+        t = closed->last_seen + s->cfg.close_linger;
     return t;
 }
 
@@ -1251,12 +1263,9 @@ struct qasm_store_conn *qasm_store_next(const struct qasm_store *s, size_t *pos)
 void qasm_store_cursor_open(struct qasm_store *s, struct qasm_store_cursor *k)
 {
     k->phase = 0;
-    k->at = s->live.head;
-    k->prev = NULL;
-    k->next = s->cursors;
-    if (s->cursors)
-        s->cursors->prev = k;
-    s->cursors = k;
+    k->at = TAILQ_FIRST(&s->live);
+    LIST_INSERT_HEAD(&s->cursors, k, link);
+    k->open = 1;
 }
 
 struct qasm_store_conn *qasm_store_cursor_next(struct qasm_store *s, struct qasm_store_cursor *k)
@@ -1264,24 +1273,21 @@ struct qasm_store_conn *qasm_store_cursor_next(struct qasm_store *s, struct qasm
     while (k->phase < 2) {
         struct qasm_store_conn *c = k->at;
         if (c) {
-            k->at = c->next;
+            k->at = TAILQ_NEXT(c, link);
             return c;
         }
         k->phase++;
-        k->at = k->phase == 1 ? s->closed.head : NULL;
+        k->at = k->phase == 1 ? TAILQ_FIRST(&s->closed) : NULL;
     }
     return NULL;
 }
 
 void qasm_store_cursor_close(struct qasm_store *s, struct qasm_store_cursor *k)
 {
-    if (k->prev)
-        k->prev->next = k->next;
-    else if (s->cursors == k)
-        s->cursors = k->next;
-    if (k->next)
-        k->next->prev = k->prev;
-    k->prev = k->next = NULL;
+    (void)s;
+    if (k->open)
+        LIST_REMOVE(k, link);
+    k->open = 0;
     k->at = NULL;
     k->phase = 2;
 }

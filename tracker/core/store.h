@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "addr.h"
 #include "cid.h"
@@ -208,6 +209,13 @@ const uint8_t *qasm_store_conn_secret(const struct qasm_store_conn *c);
 size_t qasm_store_expire(struct qasm_store *s, qasm_tstamp now);
 
 /*
+ * qasm_store_expire_tick is how often a shell calls qasm_store_expire for
+ * |cfg|: an eighth of the TTL or of the close linger, whichever is shorter,
+ * within 10 ms..1 s (expiry is that late at most).
+ */
+qasm_duration qasm_store_expire_tick(const struct qasm_store_config *cfg);
+
+/*
  * qasm_store_next_deadline returns the earliest time at which
  * qasm_store_expire has work, or QASM_TSTAMP_MAX if the store is empty.
  */
@@ -227,9 +235,10 @@ struct qasm_store_conn *qasm_store_next(const struct qasm_store *s, size_t *pos)
  * caller owns the struct; close it before freeing it or the store.
  */
 struct qasm_store_cursor {
-    struct qasm_store_cursor *prev, *next; /* the store's open cursors */
-    struct qasm_store_conn *at;            /* next to return; NULL: at the end of the list */
-    int phase;                             /* 0: live list, 1: closed list, 2: done */
+    LIST_ENTRY(qasm_store_cursor) link; /* the store's open cursors */
+    struct qasm_store_conn *at;         /* next to return; NULL: at the end of the list */
+    int phase;                          /* 0: live list, 1: closed list, 2: done */
+    int open;                           /* linked into the store's list */
 };
 
 void qasm_store_cursor_open(struct qasm_store *s, struct qasm_store_cursor *k);
