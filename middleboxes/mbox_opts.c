@@ -2,7 +2,6 @@
 #include "mbox_opts.h"
 
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -85,24 +84,24 @@ enum {
 };
 
 static const struct option mbox_long_opts[] = {
-    {"mode", required_argument, NULL, OPT_MODE},
-    {"listen", required_argument, NULL, OPT_LISTEN},
-    {"upstream", required_argument, NULL, OPT_UPSTREAM},
-    {"tracker", required_argument, NULL, OPT_TRACKER},
-    {"tracker-key", required_argument, NULL, OPT_TRACKER_KEY},
-    {"tracker-keepalive", required_argument, NULL, OPT_TRACKER_KEEPALIVE},
-    {"stats-json", required_argument, NULL, OPT_STATS_JSON},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"max-datagram", required_argument, NULL, OPT_MAX_DATAGRAM},
-    {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+    QASM_PARSE_OPT_ARG("mode", OPT_MODE),
+    QASM_PARSE_OPT_ARG("listen", OPT_LISTEN),
+    QASM_PARSE_OPT_ARG("upstream", OPT_UPSTREAM),
+    QASM_PARSE_OPT_ARG("tracker", OPT_TRACKER),
+    QASM_PARSE_OPT_ARG("tracker-key", OPT_TRACKER_KEY),
+    QASM_PARSE_OPT_ARG("tracker-keepalive", OPT_TRACKER_KEEPALIVE),
+    QASM_PARSE_OPT_ARG("stats-json", OPT_STATS_JSON),
+    QASM_PARSE_OPT_ARG("log-level", OPT_LOG_LEVEL),
+    QASM_PARSE_OPT_ARG("max-datagram", OPT_MAX_DATAGRAM),
+    QASM_PARSE_OPT_ARG("max-flows", OPT_MAX_FLOWS),
     QASM_MBOX_FLAG_OPTIONS(OPT_FN_FLAG),
-    {"stats-entries", required_argument, NULL, OPT_STATS_ENTRIES},
-    {"core-batch", no_argument, NULL, OPT_CORE_BATCH},
-    {"help", no_argument, NULL, OPT_HELP},
-    {"io", required_argument, NULL, OPT_IO},
-    {"inside", required_argument, NULL, OPT_INSIDE},
-    {"outside", required_argument, NULL, OPT_OUTSIDE},
-    {NULL, 0, NULL, 0},
+    QASM_PARSE_OPT_ARG("stats-entries", OPT_STATS_ENTRIES),
+    QASM_PARSE_OPT_FLAG("core-batch", OPT_CORE_BATCH),
+    QASM_PARSE_OPT_FLAG("help", OPT_HELP),
+    QASM_PARSE_OPT_ARG("io", OPT_IO),
+    QASM_PARSE_OPT_ARG("inside", OPT_INSIDE),
+    QASM_PARSE_OPT_ARG("outside", OPT_OUTSIDE),
+    QASM_PARSE_OPT_END,
 };
 
 const char *qasm_mbox_usage(void)
@@ -111,17 +110,7 @@ const char *qasm_mbox_usage(void)
 }
 
 /* Every error ends the same way. */
-#define FAIL(...) return fail(err, errlen, __VA_ARGS__)
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    char msg[448];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return qasm_parse_errf(err, errlen, "%s (see --help)", msg);
-}
+#define FAIL(...) return qasm_parse_usagef(err, errlen, __VA_ARGS__)
 
 static int parse_size(size_t *v, const char *opt, const char *s, uint64_t min, uint64_t max,
                       char *err, size_t errlen)

@@ -39,6 +39,7 @@
 #include "cid.h"
 #include "clock.h"
 #include "hash.h"
+#include "parse.h"
 #include "proto.h"
 #include "quic.h"
 
@@ -323,11 +324,11 @@ static void srv_datagram(int fd, int echo, const uint8_t *buf, ssize_t n,
 static int run_server(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"stats", required_argument, NULL, 's'},
-        {"echo", required_argument, NULL, 'e'},
-        {"name", required_argument, NULL, 'n'},
-        {NULL, 0, NULL, 0},
+        QASM_PARSE_OPT_ARG("listen", 'l'),
+        QASM_PARSE_OPT_ARG("stats", 's'),
+        QASM_PARSE_OPT_ARG("echo", 'e'),
+        QASM_PARSE_OPT_ARG("name", 'n'),
+        QASM_PARSE_OPT_END,
     };
     struct qasm_addr listen_a = {0};
     const char *stats = NULL, *name = "server";
@@ -507,20 +508,20 @@ static void client_collect(struct client *cl, qasm_duration wait, long phases)
 static int run_client(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"to", required_argument, NULL, 't'},
-        {"conn", required_argument, NULL, 'c'},
-        {"tracker", required_argument, NULL, 'T'},
-        {"server-addr", required_argument, NULL, 'S'},
-        {"packets", required_argument, NULL, 'p'},
-        {"migrate-every", required_argument, NULL, 'm'},
-        {"interval", required_argument, NULL, 'i'},
-        {"port-base", required_argument, NULL, 'b'},
-        {"bind-ip", required_argument, NULL, 'B'},
-        {"size", required_argument, NULL, 'z'},
-        {"linger", required_argument, NULL, 'L'},
-        {"blast", no_argument, NULL, 'X'},
-        {"handshake-timeout", required_argument, NULL, 'H'},
-        {NULL, 0, NULL, 0},
+        QASM_PARSE_OPT_ARG("to", 't'),
+        QASM_PARSE_OPT_ARG("conn", 'c'),
+        QASM_PARSE_OPT_ARG("tracker", 'T'),
+        QASM_PARSE_OPT_ARG("server-addr", 'S'),
+        QASM_PARSE_OPT_ARG("packets", 'p'),
+        QASM_PARSE_OPT_ARG("migrate-every", 'm'),
+        QASM_PARSE_OPT_ARG("interval", 'i'),
+        QASM_PARSE_OPT_ARG("port-base", 'b'),
+        QASM_PARSE_OPT_ARG("bind-ip", 'B'),
+        QASM_PARSE_OPT_ARG("size", 'z'),
+        QASM_PARSE_OPT_ARG("linger", 'L'),
+        QASM_PARSE_OPT_FLAG("blast", 'X'),
+        QASM_PARSE_OPT_ARG("handshake-timeout", 'H'),
+        QASM_PARSE_OPT_END,
     };
     struct client cl;
     memset(&cl, 0, sizeof(cl));
