@@ -185,118 +185,22 @@ static int ring_pop(struct ring *r, void *rec)
     return 1;
 }
 
-/*
- * The 5-tuple table: open addressing like lib/htab, but typed (inline key
- * compare) and able to prefetch a slot, so a batch of packets can have its
- * cache misses in flight together (qasm_mbox_process_batch).
- */
-struct fslot {
-    uint64_t hash; /* 0 = empty */
-    struct flow *f;
-};
-
-struct ftab {
-    struct fslot *slots;
-    size_t mask, count;
-};
-
-static int ftab_init(struct ftab *t, size_t expected)
+static inline int flow_key_eq(const void *entry, const void *key)
 {
-    size_t n = 16;
-    while (n / 4 * 3 < expected)
-        n *= 2;
-    t->slots = calloc(n, sizeof(*t->slots));
-    if (t->slots == NULL)
-        return -ENOMEM;
-    t->mask = n - 1;
-    t->count = 0;
-    return 0;
+    return qasm_flow_eq(&((const struct flow *)entry)->key, key);
 }
 
-static inline uint64_t fnz(uint64_t h)
-{
-    return h ? h : 1;
-}
-
-static inline void ftab_prefetch(const struct ftab *t, uint64_t hash)
-{
-    __builtin_prefetch(&t->slots[fnz(hash) & t->mask]);
-}
-
-static inline struct flow *ftab_find(const struct ftab *t, uint64_t hash,
+static inline struct flow *ftab_find(const struct qasm_htab_raw *t, uint64_t hash,
                                      const struct qasm_flow *key)
 {
-    hash = fnz(hash);
-    for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
-        const struct fslot *s = &t->slots[i];
-        if (s->hash == 0)
-            return NULL;
-        if (s->hash == hash && qasm_flow_eq(&s->f->key, key))
-            return s->f;
-    }
-}
-
-static void fplace(struct fslot *slots, size_t mask, uint64_t hash, struct flow *f)
-{
-    size_t i = hash & mask;
-    while (slots[i].hash != 0)
-        i = (i + 1) & mask;
-    slots[i].hash = hash;
-    slots[i].f = f;
-}
-
-static int ftab_insert(struct ftab *t, uint64_t hash, struct flow *f)
-{
-    if (t->count + 1 > (t->mask + 1) / 4 * 3) {
-        size_t n = (t->mask + 1) * 2;
-        struct fslot *ns = calloc(n, sizeof(*ns));
-        if (ns == NULL)
-            return -ENOMEM;
-        for (size_t i = 0; i <= t->mask; i++)
-            if (t->slots[i].hash)
-                fplace(ns, n - 1, t->slots[i].hash, t->slots[i].f);
-        free(t->slots);
-        t->slots = ns;
-        t->mask = n - 1;
-    }
-    fplace(t->slots, t->mask, fnz(hash), f);
-    t->count++;
-    return 0;
-}
-
-static void ftab_remove(struct ftab *t, uint64_t hash, const struct flow *f)
-{
-    hash = fnz(hash);
-    size_t hole = hash & t->mask;
-    for (;; hole = (hole + 1) & t->mask) {
-        if (t->slots[hole].hash == 0)
-            return;
-        if (t->slots[hole].f == f)
-            break;
-    }
-    /* backward-shift deletion */
-    for (size_t i = hole;;) {
-        i = (i + 1) & t->mask;
-        struct fslot *sl = &t->slots[i];
-        if (sl->hash == 0)
-            break;
-        size_t home = sl->hash & t->mask;
-        int stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
-        if (!stays) {
-            t->slots[hole] = *sl;
-            hole = i;
-        }
-    }
-    t->slots[hole].hash = 0;
-    t->slots[hole].f = NULL;
-    t->count--;
+    return qasm_htab_raw_find(t, hash, key, flow_key_eq);
 }
 
 struct qasm_mbox {
     struct qasm_mbox_config cfg;
     struct qasm_addr *backends;
     struct qasm_bucket_params bp;
-    struct ftab flows;
+    struct qasm_htab_raw flows; /* client 5-tuple -> struct flow */
     struct qasm_htab *dcids, *odcids, *pend_dcid, *pend_id;
     struct qasm_portpool *pool;
     struct qasm_cidlen_table *cidlens;
@@ -488,7 +392,7 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     if (rv == 0 && cfg->function == QASM_MBOX_NAT)
         rv = qasm_portpool_new(&m->pool, cfg->nat_port_min, cfg->nat_port_max);
     if (rv == 0)
-        rv = ftab_init(&m->flows, exp);
+        rv = qasm_htab_raw_init(&m->flows, exp);
     if (rv == 0 && m->aware) {
         rv = qasm_htab_new(&m->dcids, exp, dcid_eq);
         if (rv == 0)
@@ -528,7 +432,7 @@ void qasm_mbox_del(struct qasm_mbox *m)
     for (int i = 0; i < 4; i++)
         while (!dl_empty(&m->lru[i]))
             entry_free(m, container_of(m->lru[i].next, struct entry, lru));
-    free(m->flows.slots);
+    qasm_htab_raw_fini(&m->flows);
     qasm_htab_del(m->dcids);
     qasm_htab_del(m->odcids);
     qasm_htab_del(m->pend_dcid);
@@ -702,7 +606,7 @@ static void flow_close_event(struct qasm_mbox *m, const struct qasm_addr *client
 
 static void flow_free(struct qasm_mbox *m, struct flow *f)
 {
-    ftab_remove(&m->flows, f->hash, f);
+    (void)qasm_htab_raw_remove_ptr(&m->flows, f->hash, f);
     dl_unlink(&f->link);
     f->e->nflows--;
     if (f->e->cur == f)
@@ -810,7 +714,7 @@ static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct 
     f->key = *key;
     f->hash = hash;
     f->last_dcid.len = 0;
-    if (ftab_insert(&m->flows, hash, f) < 0) {
+    if (qasm_htab_raw_insert(&m->flows, hash, f) < 0) {
         if (f->embedded)
             f->used = 0;
         else
@@ -1514,7 +1418,7 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
             const struct qasm_mbox_pkt *p = &pkts[base + i];
             hash[i] = pkt_key(m, p, &key[i]);
             if (hash[i] != 0) {
-                ftab_prefetch(&m->flows, hash[i]);
+                qasm_htab_raw_prefetch(&m->flows, hash[i]);
             } else if (p->dir == QASM_MBOX_FROM_SERVER && m->pool) {
                 void *e = qasm_portpool_owner(m->pool, p->flow.dst.port);
                 if (e)
