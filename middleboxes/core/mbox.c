@@ -31,6 +31,7 @@
 #include "lb.h"
 #include "portpool.h"
 #include "proto.h"
+#include "ring.h"
 
 #define MAX_FLOWS_PER_CONN 16 /* client 5-tuples kept per QUIC connection */
 #define MAX_DCIDS_PER_CONN 32 /* DCIDs kept per QUIC connection */
@@ -150,41 +151,6 @@ struct pending {
     size_t nheld;
 };
 
-/* A growable FIFO of fixed-size records. */
-struct ring {
-    unsigned char *buf;
-    size_t esz, cap, head, n;
-};
-
-static int ring_push(struct ring *r, const void *rec)
-{
-    if (r->n == r->cap) {
-        size_t ncap = r->cap ? r->cap * 2 : 16;
-        unsigned char *nb = malloc(ncap * r->esz);
-        if (nb == NULL)
-            return -ENOMEM;
-        for (size_t i = 0; i < r->n; i++)
-            memcpy(nb + i * r->esz, r->buf + ((r->head + i) % r->cap) * r->esz, r->esz);
-        free(r->buf);
-        r->buf = nb;
-        r->cap = ncap;
-        r->head = 0;
-    }
-    memcpy(r->buf + ((r->head + r->n) % r->cap) * r->esz, rec, r->esz);
-    r->n++;
-    return 0;
-}
-
-static int ring_pop(struct ring *r, void *rec)
-{
-    if (r->n == 0)
-        return 0;
-    memcpy(rec, r->buf + r->head * r->esz, r->esz);
-    r->head = (r->head + 1) % r->cap;
-    r->n--;
-    return 1;
-}
-
 static inline int flow_key_eq(const void *entry, const void *key)
 {
     return qasm_flow_eq(&((const struct flow *)entry)->key, key);
@@ -218,7 +184,7 @@ struct qasm_mbox {
     int tracker_away;         /* deciding a packet whose hold ran out unanswered */
     qasm_duration min_dur;    /* shortest timer an item can be given */
     qasm_duration hold_for;   /* longest hold: max(hold_time, hold_ceiling) */
-    struct ring events, reqs, releases;
+    struct qasm_ring events, reqs, releases;
     struct qasm_mbox_stats st;
 };
 
@@ -377,9 +343,9 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
         m->min_dur = m->hold_for;
     if (m->aware && m->cfg.query_timeout < m->min_dur)
         m->min_dur = m->cfg.query_timeout;
-    m->events.esz = sizeof(struct qasm_mbox_event);
-    m->reqs.esz = sizeof(struct qasm_mbox_req);
-    m->releases.esz = sizeof(struct qasm_mbox_verdict);
+    qasm_ring_init(&m->events, sizeof(struct qasm_mbox_event));
+    qasm_ring_init(&m->reqs, sizeof(struct qasm_mbox_req));
+    qasm_ring_init(&m->releases, sizeof(struct qasm_mbox_verdict));
     size_t exp = cfg->expected_flows ? cfg->expected_flows : 1024;
     int rv = 0;
     if (cfg->function == QASM_MBOX_LB) {
@@ -440,9 +406,9 @@ void qasm_mbox_del(struct qasm_mbox *m)
     qasm_portpool_del(m->pool);
     qasm_cidlen_table_del(m->cidlens);
     free(m->backends);
-    free(m->events.buf);
-    free(m->reqs.buf);
-    free(m->releases.buf);
+    qasm_ring_fini(&m->events);
+    qasm_ring_fini(&m->reqs);
+    qasm_ring_fini(&m->releases);
     free(m);
 }
 
@@ -455,12 +421,12 @@ static void push_event(struct qasm_mbox *m, enum qasm_mbox_event_type type, uint
     ev.type = type;
     ev.addr = m->cfg.nat_public;
     ev.addr.port = port;
-    (void)ring_push(&m->events, &ev);
+    (void)qasm_ring_push(&m->events, &ev);
 }
 
 static int push_req(struct qasm_mbox *m, const struct qasm_mbox_req *req)
 {
-    if (!m->tracker_up || m->reqs.n >= m->cfg.max_requests || ring_push(&m->reqs, req) < 0) {
+    if (!m->tracker_up || qasm_ring_len(&m->reqs) >= m->cfg.max_requests || qasm_ring_push(&m->reqs, req) < 0) {
         m->st.requests_dropped++;
         return -1;
     }
@@ -486,17 +452,17 @@ static void subscribe(struct qasm_mbox *m, struct entry *e, enum qasm_mbox_req_t
 
 int qasm_mbox_next_event(struct qasm_mbox *m, struct qasm_mbox_event *ev)
 {
-    return ring_pop(&m->events, ev);
+    return qasm_ring_pop(&m->events, ev);
 }
 
 int qasm_mbox_next_request(struct qasm_mbox *m, struct qasm_mbox_req *req)
 {
-    return ring_pop(&m->reqs, req);
+    return qasm_ring_pop(&m->reqs, req);
 }
 
 int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v)
 {
-    return ring_pop(&m->releases, v);
+    return qasm_ring_pop(&m->releases, v);
 }
 
 /* ---- entries, flows, DCIDs ---- */
@@ -601,7 +567,7 @@ static void flow_close_event(struct qasm_mbox *m, const struct qasm_addr *client
     ev.type = QASM_MBOX_EV_FLOW_CLOSE;
     ev.addr = *client;
     ev.hop = m->cfg.function == QASM_MBOX_LB ? m->backends[e->backend] : *dst;
-    (void)ring_push(&m->events, &ev);
+    (void)qasm_ring_push(&m->events, &ev);
 }
 
 static void flow_free(struct qasm_mbox *m, struct flow *f)
@@ -1468,7 +1434,7 @@ static void release(struct qasm_mbox *m, struct held *h, qasm_tstamp now, int ti
         m->st.held_past_hold++;
         m->st.joined_past_hold += (uint64_t)joined;
     }
-    if (ring_push(&m->releases, &v) < 0)
+    if (qasm_ring_push(&m->releases, &v) < 0)
         m->st.packets_dropped_by[QASM_MBOX_DROP_NO_MEMORY]++; /* the shell never sees it */
     free(h);
 }
@@ -1491,7 +1457,7 @@ void qasm_mbox_flush(struct qasm_mbox *m)
         count_verdict(m, &v);
         m->st.packets_released++;
         m->st.released_default++;
-        if (ring_push(&m->releases, &v) < 0)
+        if (qasm_ring_push(&m->releases, &v) < 0)
             m->st.packets_dropped_by[QASM_MBOX_DROP_NO_MEMORY]++;
         free(h);
     }
@@ -1726,9 +1692,7 @@ void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)
     struct entry *e;
     if (!up) {
         m->st.tracker_down_events++;
-        struct qasm_mbox_req req;
-        while (ring_pop(&m->reqs, &req))
-            ;
+        qasm_ring_clear(&m->reqs);
         while (!dl_empty(&m->pendings)) {
             struct pending *p = container_of(m->pendings.next, struct pending, link);
             struct held *h = p->head;
