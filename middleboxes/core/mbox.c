@@ -24,12 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bucket.h"
 #include "classify.h"
 #include "hash.h"
 #include "htab.h"
 #include "lb.h"
-#include "portpool.h"
+#include "mbox_fn.h"
+#include "nat.h"
+#include "ratelimit.h"
 #include "proto.h"
 #include "ring.h"
 
@@ -103,10 +104,8 @@ struct entry {
     int8_t cid_len;      /* server CID length, -1 unknown */
     /* line 2: what a packet of an established flow reads or writes */
     struct flow *cur;    /* flow of the latest client packet (QUIC), may be NULL */
-    uint16_t public_port;
-    int16_t backend;
     uint16_t nflows, ndcids;
-    struct qasm_bucket bucket;
+    union qasm_mbox_fn_state fs; /* the function's: port, bucket or backend */
     struct qasm_cid odcid;
     struct qasm_addr client; /* latest client address */
     /* the rest: set up and tear down */
@@ -164,11 +163,11 @@ static inline struct flow *ftab_find(const struct qasm_htab_raw *t, uint64_t has
 
 struct qasm_mbox {
     struct qasm_mbox_config cfg;
-    struct qasm_addr *backends;
-    struct qasm_bucket_params bp;
+    const struct qasm_mbox_fn_ops *fn; /* NAT, rate limiter or load balancer */
+    void *fn_st;                       /* its state */
+    uint8_t family;                    /* packets of this family only (0 = any) */
     struct qasm_htab_raw flows; /* client 5-tuple -> struct flow */
     struct qasm_htab *dcids, *odcids, *pend_dcid, *pend_id;
-    struct qasm_portpool *pool;
     struct qasm_cidlen_table *cidlens;
     int aware;
     int tracker_up;
@@ -304,14 +303,6 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     if (cfg->mode != QASM_MBOX_DEFAULT &&
         (cfg->hold_max == 0 || cfg->hold_max_per_dcid == 0 || cfg->max_requests == 0))
         return -EINVAL;
-    if (cfg->function == QASM_MBOX_LB &&
-        (cfg->lb_nbackends == 0 || cfg->lb_nbackends > QASM_MBOX_MAX_BACKENDS ||
-         cfg->lb_backends == NULL))
-        return -EINVAL;
-    if (cfg->function == QASM_MBOX_NAT &&
-        (cfg->nat_port_min == 0 || cfg->nat_port_max < cfg->nat_port_min ||
-         cfg->nat_public.family == 0))
-        return -EINVAL;
 
     struct qasm_mbox *m = calloc(1, sizeof(*m));
     if (m == NULL)
@@ -324,11 +315,6 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     m->hold_for = m->cfg.hold_ceiling > m->cfg.hold_time ? m->cfg.hold_ceiling : m->cfg.hold_time;
     if (m->cfg.query_timeout < m->hold_for)
         m->cfg.query_timeout = m->hold_for;
-    if (cfg->function == QASM_MBOX_RATELIMIT &&
-        qasm_bucket_params_init(&m->bp, cfg->rl_rate, cfg->rl_burst) < 0) {
-        free(m);
-        return -EINVAL;
-    }
     m->aware = cfg->mode != QASM_MBOX_DEFAULT;
     m->tracker_up = m->aware;
     for (int i = 0; i < 4; i++)
@@ -347,18 +333,14 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     qasm_ring_init(&m->reqs, sizeof(struct qasm_mbox_req));
     qasm_ring_init(&m->releases, sizeof(struct qasm_mbox_verdict));
     size_t exp = cfg->expected_flows ? cfg->expected_flows : 1024;
-    int rv = 0;
-    if (cfg->function == QASM_MBOX_LB) {
-        m->backends = calloc(cfg->lb_nbackends, sizeof(*m->backends));
-        if (m->backends == NULL)
-            rv = -ENOMEM;
-        else
-            memcpy(m->backends, cfg->lb_backends, cfg->lb_nbackends * sizeof(*m->backends));
-    }
-    if (rv == 0 && cfg->function == QASM_MBOX_NAT)
-        rv = qasm_portpool_new(&m->pool, cfg->nat_port_min, cfg->nat_port_max);
-    if (rv == 0)
+    static const struct qasm_mbox_fn_ops *const fns[] = {&qasm_nat_ops, &qasm_ratelimit_ops,
+                                                         &qasm_lb_ops};
+    m->fn = fns[cfg->function];
+    int rv = m->fn->init(&m->fn_st, cfg, &m->events);
+    if (rv == 0) {
+        m->family = m->fn->family(m->fn_st);
         rv = qasm_htab_raw_init(&m->flows, exp);
+    }
     if (rv == 0 && m->aware) {
         rv = qasm_htab_new(&m->dcids, exp, dcid_eq);
         if (rv == 0)
@@ -403,9 +385,9 @@ void qasm_mbox_del(struct qasm_mbox *m)
     qasm_htab_del(m->odcids);
     qasm_htab_del(m->pend_dcid);
     qasm_htab_del(m->pend_id);
-    qasm_portpool_del(m->pool);
+    if (m->fn)
+        m->fn->fini(m->fn_st);
     qasm_cidlen_table_del(m->cidlens);
-    free(m->backends);
     qasm_ring_fini(&m->events);
     qasm_ring_fini(&m->reqs);
     qasm_ring_fini(&m->releases);
@@ -413,16 +395,6 @@ void qasm_mbox_del(struct qasm_mbox *m)
 }
 
 /* ---- queues ---- */
-
-static void push_event(struct qasm_mbox *m, enum qasm_mbox_event_type type, uint16_t port)
-{
-    struct qasm_mbox_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.type = type;
-    ev.addr = m->cfg.nat_public;
-    ev.addr.port = port;
-    (void)qasm_ring_push(&m->events, &ev);
-}
 
 static int push_req(struct qasm_mbox *m, const struct qasm_mbox_req *req)
 {
@@ -509,7 +481,6 @@ static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_
     memset(e, 0, sizeof(*e));
     e->quic = (uint8_t)quic;
     e->cid_len = -1;
-    e->backend = -1;
     e->client = *client;
     e->server = *server;
     e->last_seen = now;
@@ -524,8 +495,7 @@ static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_
     m->nentries++;
     if (quic && m->cidlens) {
         const struct qasm_addr none = {0};
-        int l = qasm_cidlen_get(m->cidlens,
-                                m->cfg.function == QASM_MBOX_LB ? &none : server);
+        int l = qasm_cidlen_get(m->cidlens, m->fn->cidlen_per_server ? server : &none);
         e->cid_len = (int8_t)l;
     }
     return e;
@@ -534,22 +504,8 @@ static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_
 /* Allocates the function's state for |e| (client address known). -1 if the pool is dry. */
 static int state_alloc(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
 {
-    switch (m->cfg.function) {
-    case QASM_MBOX_NAT: {
-        uint16_t port = qasm_portpool_alloc(m->pool, e);
-        if (port == 0)
-            return -1;
-        e->public_port = port;
-        push_event(m, QASM_MBOX_EV_PORT_OPEN, port);
-        break;
-    }
-    case QASM_MBOX_RATELIMIT:
-        qasm_bucket_init(&e->bucket, &m->bp, now);
-        break;
-    case QASM_MBOX_LB:
-        e->backend = (int16_t)qasm_lb_pick(&e->client, m->cfg.lb_nbackends);
-        break;
-    }
+    if (m->fn->on_new_flow(m->fn_st, &e->fs, e, &e->client, now) < 0)
+        return -1;
     e->has_state = 1;
     m->st.mappings++;
     m->st.mappings_created++;
@@ -560,13 +516,14 @@ static int state_alloc(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
 static void flow_close_event(struct qasm_mbox *m, const struct qasm_addr *client,
                              const struct qasm_addr *dst, const struct entry *e)
 {
-    if (!m->cfg.flow_events || m->cfg.function == QASM_MBOX_NAT || !e->has_state)
+    if (!m->cfg.flow_events || !e->has_state)
         return;
     struct qasm_mbox_event ev;
     memset(&ev, 0, sizeof(ev));
+    if (!m->fn->flow_hop(m->fn_st, &e->fs, dst, &ev.hop))
+        return;
     ev.type = QASM_MBOX_EV_FLOW_CLOSE;
     ev.addr = *client;
-    ev.hop = m->cfg.function == QASM_MBOX_LB ? m->backends[e->backend] : *dst;
     (void)qasm_ring_push(&m->events, &ev);
 }
 
@@ -622,12 +579,10 @@ static void entry_free(struct qasm_mbox *m, struct entry *e)
         if (e->subscribed && m->tracker_up)
             subscribe(m, e, QASM_MBOX_REQ_UNSUBSCRIBE);
     }
-    if (e->public_port) {
-        qasm_portpool_free(m->pool, e->public_port);
-        push_event(m, QASM_MBOX_EV_PORT_CLOSE, e->public_port);
-    }
-    if (e->has_state)
+    if (e->has_state) {
+        m->fn->on_free(m->fn_st, &e->fs);
         m->st.mappings--;
+    }
     dl_unlink(&e->lru);
     m->nentries--;
     free(e->att);
@@ -692,6 +647,17 @@ static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct 
     return f;
 }
 
+/* Whether a flow to |dst| moving from |from| to |to| changes its next hop (the LB's backend). */
+static int next_hop_changes(const struct qasm_mbox *m, const struct entry *from,
+                            const struct entry *to, const struct qasm_addr *dst)
+{
+    struct qasm_addr a, b;
+    if (!from->has_state || !to->has_state || !m->fn->flow_hop(m->fn_st, &from->fs, dst, &a) ||
+        !m->fn->flow_hop(m->fn_st, &to->fs, dst, &b))
+        return 0;
+    return !qasm_addr_eq(&a, &b);
+}
+
 /* Moves the 5-tuple of flow |f| to entry |to|; a default entry left without flows goes.
  * Returns the flow now in |to| (NULL if out of memory: the 5-tuple is then unknown). */
 static struct flow *flow_move(struct qasm_mbox *m, struct flow *f, struct entry *to)
@@ -701,7 +667,7 @@ static struct flow *flow_move(struct qasm_mbox *m, struct flow *f, struct entry 
     uint64_t hash = f->hash;
     struct qasm_cid last = f->last_dcid;
     /* The LB's next hop changes with the backend: the old one is closed. */
-    if (m->cfg.function == QASM_MBOX_LB && from->backend != to->backend)
+    if (next_hop_changes(m, from, to, &key.dst))
         flow_close_event(m, &key.src, &key.dst, from);
     flow_free(m, f);
     struct flow *nf = flow_add(m, to, &key, hash);
@@ -818,21 +784,7 @@ static void apply_client(struct qasm_mbox *m, struct flow *f, const struct qasm_
             e->client = f->key.src;
         }
     }
-    switch (m->cfg.function) {
-    case QASM_MBOX_NAT:
-        v->public_port = e->public_port;
-        v->flow.src = m->cfg.nat_public;
-        v->flow.src.port = e->public_port;
-        break;
-    case QASM_MBOX_RATELIMIT:
-        if (!qasm_bucket_take(&e->bucket, &m->bp, m->cfg.rl_bytes ? pkt->len : 1, now))
-            drop(v, QASM_MBOX_DROP_RATE_LIMITED);
-        break;
-    case QASM_MBOX_LB:
-        v->backend = e->backend;
-        v->flow.dst = m->backends[e->backend];
-        break;
-    }
+    m->fn->on_client(m->fn_st, &e->fs, pkt, now, v);
 }
 
 static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *key, uint64_t hash,
@@ -976,7 +928,7 @@ static struct qasm_flow flow_key(const struct qasm_flow *f)
 static const struct qasm_addr *cid_server(const struct qasm_mbox *m, const struct qasm_addr *srv)
 {
     static const struct qasm_addr none;
-    return m->cfg.function == QASM_MBOX_LB ? &none : srv;
+    return m->fn->cidlen_per_server ? srv : &none;
 }
 
 /* Before connection |c| takes one more fallback mapping: at the cap its oldest goes. */
@@ -1239,8 +1191,8 @@ static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
     struct entry *e = NULL;
     struct flow *f = NULL;
 
-    if (m->cfg.function == QASM_MBOX_NAT) {
-        e = qasm_portpool_owner(m->pool, pkt->flow.dst.port);
+    if (m->fn->by_port) {
+        e = m->fn->by_port(m->fn_st, pkt->flow.dst.port);
         if (e == NULL || !qasm_addr_eq(&e->server, &pkt->flow.src)) {
             if (long_hdr)
                 learn_cid_len(m, pkt, NULL);
@@ -1255,7 +1207,7 @@ static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
         if (f) {
             e = f->e;
             v->path = QASM_MBOX_PATH_LOOKUP;
-        } else if (m->cfg.function == QASM_MBOX_RATELIMIT) {
+        } else if (m->fn->unknown_server == QASM_MBOX_FN_UNKNOWN_NEW) {
             enum qasm_mbox_class cls = m->aware ? QASM_MBOX_CLASS_NONQUIC : QASM_MBOX_CLASS_FLOW;
             f = default_entry(m, &key, hash, cls, now, v, NULL);
             if (f == NULL)
@@ -1277,19 +1229,7 @@ static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
         v->odcid = e->odcid;
     e->assured = 1;
     entry_touch(m, e, now);
-    switch (m->cfg.function) {
-    case QASM_MBOX_NAT:
-        v->public_port = e->public_port;
-        v->flow.dst = e->client;
-        break;
-    case QASM_MBOX_RATELIMIT:
-        if (!qasm_bucket_take(&e->bucket, &m->bp, m->cfg.rl_bytes ? pkt->len : 1, now))
-            drop(v, QASM_MBOX_DROP_RATE_LIMITED);
-        break;
-    case QASM_MBOX_LB:
-        v->backend = e->backend;
-        break;
-    }
+    m->fn->on_server(m->fn_st, &e->fs, pkt, &e->client, now, v);
 }
 
 static void count_verdict(struct qasm_mbox *m, const struct qasm_mbox_verdict *v)
@@ -1312,7 +1252,7 @@ static int valid_pkt(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt)
     if (f->dst.family != f->src.family)
         return 0;
     /* the NAT translates within one address family (no NAT64) */
-    if (m->cfg.function == QASM_MBOX_NAT && f->src.family != m->cfg.nat_public.family)
+    if (m->family && f->src.family != m->family)
         return 0;
     if (pkt->dir != QASM_MBOX_FROM_CLIENT && pkt->dir != QASM_MBOX_FROM_SERVER)
         return 0;
@@ -1325,7 +1265,7 @@ static uint64_t pkt_key(const struct qasm_mbox *m, const struct qasm_mbox_pkt *p
 {
     if (pkt->dir == QASM_MBOX_FROM_CLIENT) {
         *key = flow_key(&pkt->flow);
-    } else if (m->cfg.function != QASM_MBOX_NAT) {
+    } else if (m->fn->by_port == NULL) {
         struct qasm_flow rev = qasm_flow_reverse(&pkt->flow);
         *key = flow_key(&rev);
     } else {
@@ -1385,8 +1325,8 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
             hash[i] = pkt_key(m, p, &key[i]);
             if (hash[i] != 0) {
                 qasm_htab_raw_prefetch(&m->flows, hash[i]);
-            } else if (p->dir == QASM_MBOX_FROM_SERVER && m->pool) {
-                void *e = qasm_portpool_owner(m->pool, p->flow.dst.port);
+            } else if (p->dir == QASM_MBOX_FROM_SERVER && m->fn->by_port) {
+                void *e = m->fn->by_port(m->fn_st, p->flow.dst.port);
                 if (e)
                     __builtin_prefetch(e);
             }
@@ -1832,10 +1772,7 @@ void qasm_mbox_get_stats(const struct qasm_mbox *m, struct qasm_mbox_stats *st)
     st->flows = m->flows.count;
     st->conns = m->odcids ? qasm_htab_count(m->odcids) : 0;
     st->dcids = m->dcids ? qasm_htab_count(m->dcids) : 0;
-    if (m->pool) {
-        st->ports_in_use = qasm_portpool_in_use(m->pool);
-        st->ports_high_water = qasm_portpool_high_water(m->pool);
-    }
+    m->fn->stats(m->fn_st, st);
 }
 
 void qasm_mbox_foreach(const struct qasm_mbox *m,
@@ -1857,11 +1794,9 @@ void qasm_mbox_foreach(const struct qasm_mbox *m,
                 clients[n++] = container_of(fl, struct flow, link)->key.src;
             info.clients = clients;
             info.nclients = n;
-            info.public_port = e->public_port;
-            info.backend = e->backend;
-            info.tokens = m->cfg.function == QASM_MBOX_RATELIMIT && e->has_state
-                              ? qasm_bucket_tokens(&e->bucket, &m->bp, e->last_seen)
-                              : 0;
+            info.backend = -1;
+            if (e->has_state)
+                m->fn->info(m->fn_st, &e->fs, e->last_seen, &info);
             info.last_seen = e->last_seen;
             info.assured = e->assured;
             if (cb(&info, arg))
