@@ -83,6 +83,9 @@ struct flow {
     struct qasm_flow key; /* client -> server */
     uint8_t embedded;     /* the entry's own first flow (not allocated) */
     uint8_t used;         /* embedded flow in use */
+    /* QUIC connections' flows: the first-byte bits that send a client packet
+     * off the fast path (see client_known); 0 for default entries. */
+    uint8_t slow_bits;
     struct qasm_cid last_dcid;
     struct entry *e;
     uint64_t hash;
@@ -167,6 +170,7 @@ struct qasm_mbox {
     void *fn_st;                       /* its state */
     uint8_t family;                    /* packets of this family only (0 = any) */
     struct qasm_htab_raw flows; /* client 5-tuple -> struct flow */
+    uint64_t flows_gen;         /* bumped when a flow is added or freed */
     struct qasm_htab *dcids, *odcids, *pend_dcid, *pend_id;
     struct qasm_cidlen_table *cidlens;
     int aware;
@@ -529,6 +533,7 @@ static void flow_close_event(struct qasm_mbox *m, const struct qasm_addr *client
 
 static void flow_free(struct qasm_mbox *m, struct flow *f)
 {
+    m->flows_gen++;
     (void)qasm_htab_raw_remove_ptr(&m->flows, f->hash, f);
     dl_unlink(&f->link);
     f->e->nflows--;
@@ -635,6 +640,7 @@ static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct 
     f->key = *key;
     f->hash = hash;
     f->last_dcid.len = 0;
+    f->slow_bits = e->quic ? 0xff : 0;
     if (qasm_htab_raw_insert(&m->flows, hash, f) < 0) {
         if (f->embedded)
             f->used = 0;
@@ -642,6 +648,7 @@ static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct 
             free(f);
         return NULL;
     }
+    m->flows_gen++;
     dl_init(&f->link);
     flow_link(m, f, e);
     return f;
@@ -737,6 +744,7 @@ static struct entry *conn_new(struct qasm_mbox *m, const struct qasm_cid *odcid,
     if (e == NULL)
         return NULL;
     e->odcid = *odcid;
+    e->cls = QASM_MBOX_CLASS_QUIC_CONN; /* what its packets are (client_known) */
     e->odcid_hash = qasm_cid_hash(odcid, m->cfg.seed);
     if (qasm_htab_insert(m->odcids, e->odcid_hash, e) < 0) {
         e->quic = 0;
@@ -771,6 +779,24 @@ static void drop(struct qasm_mbox_verdict *v, enum qasm_mbox_drop_reason r)
     v->reason = r;
 }
 
+/*
+ * A QUIC connection's flow takes the fast path (client_known) only while
+ * it is the connection's latest client 5-tuple: slow_bits 0x80 (a long
+ * header leaves it), plus 0x40 until the connection is established (its
+ * first short header sets that). Every other flow of the connection has
+ * 0xff, so its next packet comes through here and moves the latest address.
+ */
+static void set_latest(struct entry *e, struct flow *f)
+{
+    if (e->cur != f) { /* the latest client address is this flow's */
+        if (e->cur)
+            e->cur->slow_bits = 0xff;
+        e->cur = f;
+        e->client = f->key.src;
+    }
+    f->slow_bits = e->established ? 0x80 : 0xc0;
+}
+
 /* Applies entry |e|'s state to a packet from the client. */
 static void apply_client(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
                          qasm_tstamp now, struct qasm_mbox_verdict *v)
@@ -779,10 +805,7 @@ static void apply_client(struct qasm_mbox *m, struct flow *f, const struct qasm_
     entry_touch(m, e, now);
     if (e->quic) {
         v->odcid = e->odcid;
-        if (e->cur != f) { /* the latest client address is this flow's */
-            e->cur = f;
-            e->client = f->key.src;
-        }
+        set_latest(e, f);
     }
     m->fn->on_client(m->fn_st, &e->fs, pkt, now, v);
 }
@@ -962,190 +985,166 @@ static void fallback_return(struct qasm_mbox *m, struct entry *c)
     }
 }
 
-static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                         const struct qasm_flow *keyp, uint64_t hash, qasm_tstamp now,
-                         int allow_hold, struct qasm_mbox_verdict *v)
+/*
+ * A new QUIC connection (its client Initial with DCID |dcid|) on 5-tuple
+ * |key|: its entry, function state and flow (|old|, the 5-tuple's flow of
+ * an older connection, moves to it; else a new flow), and in proactive
+ * mode its subscription. Returns the flow, or NULL with |v| a drop.
+ */
+static struct flow *conn_start(struct qasm_mbox *m, const struct qasm_cid *dcid,
+                               const struct qasm_flow *key, uint64_t hash, struct flow *old,
+                               qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
-    const struct qasm_flow key = *keyp;
-    struct flow *f = ftab_find(&m->flows, hash, &key);
-
-    if (f) {
-        struct entry *e = f->e;
-        if (!e->quic) {
-            /* Default mode, or a 5-tuple already given default treatment: it keeps it. */
-            v->cls = e->cls;
-            v->path = QASM_MBOX_PATH_LOOKUP;
-            apply_client(m, f, pkt, now, v);
-            return;
-        }
-        if (pkt->len == 0 || !(pkt->data[0] & 0x80)) {
-            /* Fast path: a short header (or anything but a long header) on one of the
-             * connection's own 5-tuples belongs to it whatever its DCID: that is what
-             * the 5-tuple alone would give, so no DCID lookup is needed. A long
-             * header (e.g. a new connection's Initial) takes the slow path. */
-            e->established |= (uint8_t)(pkt->len > 0 && (pkt->data[0] & 0x40));
-            v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-            v->path = QASM_MBOX_PATH_LOOKUP;
-            apply_client(m, f, pkt, now, v);
-            return;
-        }
-    } else if (!m->aware) {
-        v->cls = QASM_MBOX_CLASS_FLOW;
-        if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_FLOW, now, v, NULL)) != NULL)
-            apply_client(m, f, pkt, now, v);
-        return;
+    struct entry *e = conn_new(m, dcid, &key->src, &key->dst, now, old ? old->e : NULL);
+    if (e == NULL) {
+        drop(v, m->entry_fail);
+        return NULL;
     }
-
-    int cl = f && f->e->cid_len >= 0 ? f->e->cid_len
-                                       : qasm_cidlen_get(m->cidlens, cid_server(m, &key.dst));
-    struct qasm_cid dcid;
-    enum qasm_pkt_kind kind = qasm_classify(pkt->data, pkt->len, cl, &dcid);
-    if (kind == QASM_PKT_NONQUIC || kind == QASM_PKT_SHORT_NOLEN) {
-        if (f) { /* unreadable packet on a connection's own 5-tuple */
-            v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-            v->path = QASM_MBOX_PATH_LOOKUP;
-            apply_client(m, f, pkt, now, v);
-            return;
-        }
-        enum qasm_mbox_class cls =
-            kind == QASM_PKT_NONQUIC ? QASM_MBOX_CLASS_NONQUIC : QASM_MBOX_CLASS_QUIC_FLOW;
-        v->cls = cls;
-        if ((f = default_entry(m, &key, hash, cls, now, v, NULL)) != NULL)
-            apply_client(m, f, pkt, now, v);
-        return;
+    if (state_alloc(m, e, now) < 0) {
+        entry_free(m, e);
+        drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+        return NULL;
     }
+    struct flow *f = old ? flow_move(m, old, e) : flow_add(m, e, key, hash);
+    if (f == NULL) {
+        if (old == NULL)
+            entry_free(m, e);
+        drop(v, QASM_MBOX_DROP_NO_MEMORY);
+        return NULL;
+    }
+    f->last_dcid = *dcid;
+    if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up)
+        subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+    v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+    v->path = QASM_MBOX_PATH_NEW;
+    return f;
+}
 
-    /* Fast path: same 5-tuple, same DCID as the previous packet. */
-    if (f && qasm_cid_eq(&f->last_dcid, &dcid)) {
-        m->st.cache_hits++;
-        if (kind == QASM_PKT_SHORT)
-            f->e->established = 1;
-        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+/* Default treatment for a packet of a new 5-tuple: a new entry of class |cls|. */
+static void client_default(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                           const struct qasm_flow *key, uint64_t hash, enum qasm_mbox_class cls,
+                           qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
+    struct flow *f;
+    v->cls = cls;
+    if ((f = default_entry(m, key, hash, cls, now, v, NULL)) != NULL)
+        apply_client(m, f, pkt, now, v);
+}
+
+/* The same 5-tuple's state, found without a DCID lookup. */
+static void client_lookup(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
+                          enum qasm_mbox_class cls, qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
+    v->cls = cls;
+    v->path = QASM_MBOX_PATH_LOOKUP;
+    apply_client(m, f, pkt, now, v);
+}
+
+/*
+ * A QUIC packet with DCID |dcid| (its connection |cd|, or NULL) on a
+ * 5-tuple that has state (flow |f|): a new connection reusing the 5-tuple,
+ * a new DCID of the same connection, a migration the tracker attests, or
+ * someone else's DCID (the 5-tuple keeps its own state).
+ */
+static void client_own_tuple(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
+                             const struct qasm_cid *dcid, enum qasm_pkt_kind kind,
+                             struct entry *cd, qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
+    struct entry *fe = f->e, *e;
+    v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+    if (cd == fe) {
         v->path = QASM_MBOX_PATH_LOOKUP;
-        apply_client(m, f, pkt, now, v);
-        return;
-    }
-
-    /* The DCID's connection: one of its DCIDs, or its O-DCID (not repeated in dcids). */
-    uint64_t dh = qasm_cid_hash(&dcid, m->cfg.seed);
-    struct dcident *d = qasm_htab_find(m->dcids, dh, &dcid);
-    struct entry *cd = d ? d->e : qasm_htab_find(m->odcids, dh, &dcid);
-    if (cd)
-        m->st.cache_hits++;
-    else
-        m->st.cache_misses++;
-    struct entry *e;
-
-    if (f) {
-        struct entry *fe = f->e;
-        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-        if (cd == fe) {
-            v->path = QASM_MBOX_PATH_LOOKUP;
-            e = fe;
-        } else if (cd == NULL && kind == QASM_PKT_INITIAL && fe->established) {
-            /* A new connection reusing the 5-tuple of an older one. */
-            e = conn_new(m, &dcid, &key.src, &key.dst, now, fe);
-            if (e == NULL) {
-                drop(v, m->entry_fail);
-                return;
-            }
-            if (state_alloc(m, e, now) < 0) {
-                entry_free(m, e);
-                drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
-                return;
-            }
-            if ((f = flow_move(m, f, e)) == NULL) {
-                drop(v, QASM_MBOX_DROP_NO_MEMORY);
-                return;
-            }
-            if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up)
-                subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
-            v->path = QASM_MBOX_PATH_NEW;
-        } else if (cd == NULL) {
-            /* A new DCID on the connection's own 5-tuple (rotation without
-             * migration, or the server's CID after the handshake). */
-            dcid_bind(m, fe, &dcid, 0);
-            v->path = QASM_MBOX_PATH_UPDATE;
-            e = fe;
-        } else if (attested(m, cd, &key.src, now) &&
-                   (cd->has_state || state_alloc(m, cd, now) == 0)) {
-            /* The tracker says this address belongs to cd now. */
-            if ((f = flow_move(m, f, cd)) == NULL) {
-                drop(v, QASM_MBOX_DROP_NO_MEMORY);
-                return;
-            }
-            m->st.migrations++;
-            v->path = QASM_MBOX_PATH_UPDATE;
-            e = cd;
-        } else {
-            /* Another connection's DCID on this 5-tuple: keep the 5-tuple's own state. */
-            m->st.unattested++;
-            v->path = QASM_MBOX_PATH_LOOKUP;
-            e = fe;
+        e = fe;
+    } else if (cd == NULL && kind == QASM_PKT_INITIAL && fe->established) {
+        /* A new connection reusing the 5-tuple of an older one. */
+        if ((f = conn_start(m, dcid, &f->key, f->hash, f, now, v)) == NULL)
+            return;
+        e = f->e;
+    } else if (cd == NULL) {
+        /* A new DCID on the connection's own 5-tuple (rotation without
+         * migration, or the server's CID after the handshake). */
+        dcid_bind(m, fe, dcid, 0);
+        v->path = QASM_MBOX_PATH_UPDATE;
+        e = fe;
+    } else if (attested(m, cd, &f->key.src, now) &&
+               (cd->has_state || state_alloc(m, cd, now) == 0)) {
+        /* The tracker says this address belongs to cd now. */
+        if ((f = flow_move(m, f, cd)) == NULL) {
+            drop(v, QASM_MBOX_DROP_NO_MEMORY);
+            return;
         }
-        f->last_dcid = dcid;
-        if (kind == QASM_PKT_SHORT)
-            e->established = 1;
-        apply_client(m, f, pkt, now, v);
+        m->st.migrations++;
+        v->path = QASM_MBOX_PATH_UPDATE;
+        e = cd;
+    } else {
+        /* Another connection's DCID on this 5-tuple: keep the 5-tuple's own state. */
+        m->st.unattested++;
+        v->path = QASM_MBOX_PATH_LOOKUP;
+        e = fe;
+    }
+    f->last_dcid = *dcid;
+    if (kind == QASM_PKT_SHORT)
+        e->established = 1;
+    apply_client(m, f, pkt, now, v);
+}
+
+/* A client address the tracker attests for connection |cd|: the new 5-tuple joins it. */
+static void client_join(struct qasm_mbox *m, struct entry *cd, const struct qasm_mbox_pkt *pkt,
+                        const struct qasm_flow *key, uint64_t hash, const struct qasm_cid *dcid,
+                        qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
+    if (!cd->has_state) {
+        /* Learned from the tracker (e.g. after a restart): the LB hashes the
+         * connection's first client address, as when it saw the Initial. */
+        cd->server = key->dst;
+        if (state_alloc(m, cd, now) < 0) {
+            drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+            return;
+        }
+        cd->client = key->src;
+        v->path = QASM_MBOX_PATH_NEW;
+    } else {
+        m->st.migrations++;
+        v->path = QASM_MBOX_PATH_UPDATE;
+    }
+    struct flow *f = flow_add(m, cd, key, hash);
+    if (f == NULL) {
+        drop(v, QASM_MBOX_DROP_NO_MEMORY);
         return;
     }
+    f->last_dcid = *dcid;
+    v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+    apply_client(m, f, pkt, now, v);
+}
 
+/*
+ * A QUIC packet with DCID |dcid| (its connection |cd|, or NULL) from a
+ * 5-tuple without state: it joins its connection if the tracker attests
+ * the address, starts one (client Initial), is held while the tracker is
+ * asked, or gets default treatment.
+ */
+static void client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                             const struct qasm_flow *key, uint64_t hash,
+                             const struct qasm_cid *dcid, enum qasm_pkt_kind kind,
+                             struct entry *cd, qasm_tstamp now, int allow_hold,
+                             struct qasm_mbox_verdict *v)
+{
+    struct flow *f;
     int can_hold = allow_hold && m->tracker_up;
     if (cd) {
-        if (attested(m, cd, &key.src, now)) {
-            if (!cd->has_state) {
-                /* Learned from the tracker (e.g. after a restart): the LB hashes the
-                 * connection's first client address, as when it saw the Initial. */
-                cd->server = key.dst;
-                if (state_alloc(m, cd, now) < 0) {
-                    drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
-                    return;
-                }
-                cd->client = key.src;
-                v->path = QASM_MBOX_PATH_NEW;
-            } else {
-                m->st.migrations++;
-                v->path = QASM_MBOX_PATH_UPDATE;
-            }
-            f = flow_add(m, cd, &key, hash);
-            if (f == NULL) {
-                drop(v, QASM_MBOX_DROP_NO_MEMORY);
-                return;
-            }
-            f->last_dcid = dcid;
-            v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-            apply_client(m, f, pkt, now, v);
+        if (attested(m, cd, &key->src, now)) {
+            client_join(m, cd, pkt, key, hash, dcid, now, v);
             return;
         }
-        if (can_hold && hold(m, pkt, &dcid, now, v) == 0)
+        if (can_hold && hold(m, pkt, dcid, now, v) == 0)
             return;
         if (!allow_hold)
             m->st.unattested++;
     } else if (kind == QASM_PKT_INITIAL) {
-        e = conn_new(m, &dcid, &key.src, &key.dst, now, NULL);
-        if (e == NULL) {
-            drop(v, m->entry_fail);
-            return;
-        }
-        if (state_alloc(m, e, now) < 0) {
-            entry_free(m, e);
-            drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
-            return;
-        }
-        f = flow_add(m, e, &key, hash);
-        if (f == NULL) {
-            entry_free(m, e);
-            drop(v, QASM_MBOX_DROP_NO_MEMORY);
-            return;
-        }
-        f->last_dcid = dcid;
-        if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up)
-            subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
-        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-        v->path = QASM_MBOX_PATH_NEW;
-        apply_client(m, f, pkt, now, v);
+        if ((f = conn_start(m, dcid, key, hash, NULL, now, v)) != NULL)
+            apply_client(m, f, pkt, now, v);
         return;
-    } else if (can_hold && hold(m, pkt, &dcid, now, v) == 0) {
+    } else if (can_hold && hold(m, pkt, dcid, now, v) == 0) {
         return;
     }
     if (allow_hold && !m->tracker_up)
@@ -1157,19 +1156,121 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
     if (fallback)
         fallback_make_room(m, cd);
     v->cls = QASM_MBOX_CLASS_QUIC_FLOW;
-    if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v, cd)) != NULL) {
-        f->last_dcid = dcid;
+    if ((f = default_entry(m, key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v, cd)) != NULL) {
+        f->last_dcid = *dcid;
         if (fallback)
             fallback_link(m, cd, f->e);
         apply_client(m, f, pkt, now, v);
     }
 }
 
+/*
+ * Aware modes, the slow path: the packet is classified and its DCID looked
+ * up (|f|: its 5-tuple's flow, or NULL).
+ */
+static __attribute__((noinline)) void
+client_classify(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_flow *key,
+                uint64_t hash, struct flow *f, qasm_tstamp now, int allow_hold,
+                struct qasm_mbox_verdict *v)
+{
+    int cl = f && f->e->cid_len >= 0 ? f->e->cid_len
+                                       : qasm_cidlen_get(m->cidlens, cid_server(m, &key->dst));
+    struct qasm_cid dcid;
+    enum qasm_pkt_kind kind = qasm_classify(pkt->data, pkt->len, cl, &dcid);
+    if (kind == QASM_PKT_NONQUIC || kind == QASM_PKT_SHORT_NOLEN) {
+        if (f) /* unreadable packet on a connection's own 5-tuple */
+            client_lookup(m, f, pkt, QASM_MBOX_CLASS_QUIC_CONN, now, v);
+        else
+            client_default(m, pkt, key, hash,
+                           kind == QASM_PKT_NONQUIC ? QASM_MBOX_CLASS_NONQUIC
+                                                    : QASM_MBOX_CLASS_QUIC_FLOW,
+                           now, v);
+        return;
+    }
+    /* Fast path: same 5-tuple, same DCID as the previous packet. */
+    if (f && qasm_cid_eq(&f->last_dcid, &dcid)) {
+        m->st.cache_hits++;
+        if (kind == QASM_PKT_SHORT)
+            f->e->established = 1;
+        client_lookup(m, f, pkt, QASM_MBOX_CLASS_QUIC_CONN, now, v);
+        return;
+    }
+    /* The DCID's connection: one of its DCIDs, or its O-DCID (not repeated in dcids). */
+    uint64_t dh = qasm_cid_hash(&dcid, m->cfg.seed);
+    struct dcident *d = qasm_htab_find(m->dcids, dh, &dcid);
+    struct entry *cd = d ? d->e : qasm_htab_find(m->odcids, dh, &dcid);
+    if (cd)
+        m->st.cache_hits++;
+    else
+        m->st.cache_misses++;
+    if (f)
+        client_own_tuple(m, f, pkt, &dcid, kind, cd, now, v);
+    else
+        client_new_tuple(m, pkt, key, hash, &dcid, kind, cd, now, allow_hold, v);
+}
+
+/*
+ * A QUIC connection's flow whose packet did not pass the fast path's test:
+ * a long header is classified; anything else (a short header, an empty
+ * datagram) belongs to the connection whatever its DCID, as the 5-tuple
+ * alone would say, and makes this 5-tuple the connection's latest.
+ */
+static __attribute__((noinline)) void
+client_conn_slow(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct flow *f,
+                 qasm_tstamp now, int allow_hold, struct qasm_mbox_verdict *v)
+{
+    if (pkt->len > 0 && (pkt->data[0] & 0x80)) {
+        client_classify(m, pkt, &f->key, f->hash, f, now, allow_hold, v);
+        return;
+    }
+    f->e->established |= (uint8_t)(pkt->len > 0 && (pkt->data[0] & 0x40));
+    client_lookup(m, f, pkt, QASM_MBOX_CLASS_QUIC_CONN, now, v);
+}
+
+/*
+ * The fast path, a packet on a 5-tuple the core knows (flow |f|): it keeps
+ * that 5-tuple's state. A default entry's flow always takes it; a QUIC
+ * connection's flow when it is the connection's latest and the packet's
+ * first byte has none of its slow_bits (not a long header; once
+ * established), i.e. when it changes nothing but the entry's timer. Both
+ * kinds then do the same work: the entry holds the class and O-DCID its
+ * packets get (a default entry's O-DCID is empty).
+ */
+static inline void client_known(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                                struct flow *f, qasm_tstamp now, int allow_hold,
+                                struct qasm_mbox_verdict *v)
+{
+    struct entry *e = f->e;
+    if (f->slow_bits && (pkt->len == 0 || (pkt->data[0] & f->slow_bits))) {
+        client_conn_slow(m, pkt, f, now, allow_hold, v);
+        return;
+    }
+    v->cls = e->cls;
+    v->path = QASM_MBOX_PATH_LOOKUP;
+    v->odcid = e->odcid;
+    entry_touch(m, e, now);
+    m->fn->on_client(m->fn_st, &e->fs, pkt, now, v);
+}
+
+/* A packet from the client; |f| is its 5-tuple's flow (|key|, |hash|), or NULL. */
+static inline void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                                const struct qasm_flow *key, uint64_t hash, struct flow *f,
+                                qasm_tstamp now, int allow_hold, struct qasm_mbox_verdict *v)
+{
+    if (f)
+        client_known(m, pkt, f, now, allow_hold, v);
+    else if (!m->aware)
+        client_default(m, pkt, key, hash, QASM_MBOX_CLASS_FLOW, now, v);
+    else
+        client_classify(m, pkt, key, hash, NULL, now, allow_hold, v);
+}
+
 static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
                        int allow_hold, struct qasm_mbox_verdict *v)
 {
     struct qasm_flow key = flow_key(&pkt->flow);
-    client_pkt_k(m, pkt, &key, flow_hash(&key, m->cfg.seed), now, allow_hold, v);
+    uint64_t hash = flow_hash(&key, m->cfg.seed);
+    client_pkt_k(m, pkt, &key, hash, ftab_find(&m->flows, hash, &key), now, allow_hold, v);
 }
 
 static void learn_cid_len(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct entry *e)
@@ -1183,13 +1284,14 @@ static void learn_cid_len(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, 
         e->cid_len = (int8_t)l;
 }
 
+/* A packet from the server; |f| is the flow of its reversed 5-tuple (|rkey|,
+ * |rhash|) or NULL, unless the function finds server packets by port. */
 static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                       const struct qasm_flow *rkey, uint64_t rhash, qasm_tstamp now,
-                       struct qasm_mbox_verdict *v)
+                       const struct qasm_flow *rkey, uint64_t rhash, struct flow *f,
+                       qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     int long_hdr = m->aware && pkt->len > 0 && (pkt->data[0] & 0x80);
     struct entry *e = NULL;
-    struct flow *f = NULL;
 
     if (m->fn->by_port) {
         e = m->fn->by_port(m->fn_st, pkt->flow.dst.port);
@@ -1203,7 +1305,6 @@ static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
     } else {
         const struct qasm_flow key = *rkey;
         uint64_t hash = rhash;
-        f = ftab_find(&m->flows, hash, &key);
         if (f) {
             e = f->e;
             v->path = QASM_MBOX_PATH_LOOKUP;
@@ -1259,9 +1360,10 @@ static int valid_pkt(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt)
     return pkt->len == 0 || pkt->data != NULL;
 }
 
-/* The key and hash of |pkt| in the 5-tuple table (client orientation); 0 if none. */
-static uint64_t pkt_key(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                        struct qasm_flow *key)
+/* The key and hash of |pkt| in the 5-tuple table (client orientation).
+ * Returns 1, or 0 when the packet is not looked up there (NAT, server side). */
+static int pkt_key(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                   struct qasm_flow *key, uint64_t *hash)
 {
     if (pkt->dir == QASM_MBOX_FROM_CLIENT) {
         *key = flow_key(&pkt->flow);
@@ -1269,9 +1371,11 @@ static uint64_t pkt_key(const struct qasm_mbox *m, const struct qasm_mbox_pkt *p
         struct qasm_flow rev = qasm_flow_reverse(&pkt->flow);
         *key = flow_key(&rev);
     } else {
+        *hash = 0;
         return 0;
     }
-    return flow_hash(key, m->cfg.seed);
+    *hash = flow_hash(key, m->cfg.seed);
+    return 1;
 }
 
 /* Lower bound of every deadline an item added at |now| or later can have. */
@@ -1285,18 +1389,21 @@ static void expire_due(struct qasm_mbox *m, qasm_tstamp now)
     m->hint = d < now + m->min_dur ? d : now + m->min_dur;
 }
 
-static enum qasm_mbox_action process_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                                       const struct qasm_flow *key, uint64_t hash,
-                                       qasm_tstamp now, struct qasm_mbox_verdict *v)
+/* The one place that picks what happens to a packet; |f| is the flow of its
+ * key (pkt_key) or NULL. */
+static inline enum qasm_mbox_action process_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                                              const struct qasm_flow *key, uint64_t hash,
+                                              struct flow *f, qasm_tstamp now,
+                                              struct qasm_mbox_verdict *v)
 {
     verdict_init(v, pkt);
     m->st.packets_in++;
     if (!valid_pkt(m, pkt))
         drop(v, QASM_MBOX_DROP_MALFORMED);
     else if (pkt->dir == QASM_MBOX_FROM_CLIENT)
-        client_pkt_k(m, pkt, key, hash, now, 1, v);
+        client_pkt_k(m, pkt, key, hash, f, now, 1, v);
     else
-        server_pkt(m, pkt, key, hash, now, v);
+        server_pkt(m, pkt, key, hash, f, now, v);
     count_verdict(m, v);
     return v->action;
 }
@@ -1306,8 +1413,9 @@ enum qasm_mbox_action qasm_mbox_process(struct qasm_mbox *m, const struct qasm_m
 {
     expire_due(m, now);
     struct qasm_flow key;
-    uint64_t hash = pkt_key(m, pkt, &key);
-    return process_k(m, pkt, &key, hash, now, v);
+    uint64_t hash;
+    struct flow *f = pkt_key(m, pkt, &key, &hash) ? ftab_find(&m->flows, hash, &key) : NULL;
+    return process_k(m, pkt, &key, hash, f, now, v);
 }
 
 void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkts, size_t n,
@@ -1316,14 +1424,16 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
     enum { STRIDE = 32 };
     struct qasm_flow key[STRIDE];
     uint64_t hash[STRIDE];
+    uint8_t keyed[STRIDE];
+    struct flow *found[STRIDE];
     expire_due(m, now);
     for (size_t base = 0; base < n; base += STRIDE) {
         size_t k = n - base < STRIDE ? n - base : STRIDE;
         /* 1: hash every 5-tuple and start loading its slot */
         for (size_t i = 0; i < k; i++) {
             const struct qasm_mbox_pkt *p = &pkts[base + i];
-            hash[i] = pkt_key(m, p, &key[i]);
-            if (hash[i] != 0) {
+            keyed[i] = (uint8_t)pkt_key(m, p, &key[i], &hash[i]);
+            if (keyed[i]) {
                 qasm_htab_raw_prefetch(&m->flows, hash[i]);
             } else if (p->dir == QASM_MBOX_FROM_SERVER && m->fn->by_port) {
                 void *e = m->fn->by_port(m->fn_st, p->flow.dst.port);
@@ -1333,18 +1443,23 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
         }
         /* 2: find the flows (slots now cached) and start loading their entries */
         for (size_t i = 0; i < k; i++) {
-            if (hash[i] == 0)
-                continue;
-            const struct flow *f = ftab_find(&m->flows, hash[i], &key[i]);
+            struct flow *f = keyed[i] ? ftab_find(&m->flows, hash[i], &key[i]) : NULL;
+            found[i] = f;
             if (f) {
                 __builtin_prefetch(f->e);
                 __builtin_prefetch((const char *)f->e + 64);
                 __builtin_prefetch((const char *)f->e + 128);
             }
         }
-        /* 3: process them in order */
-        for (size_t i = 0; i < k; i++)
-            process_k(m, &pkts[base + i], &key[i], hash[i], now, &v[base + i]);
+        /* 3: process them in order; what step 2 found holds while no flow was
+         * added or freed (an earlier packet of the batch may do either) */
+        uint64_t gen = m->flows_gen;
+        for (size_t i = 0; i < k; i++) {
+            struct flow *f = found[i];
+            if (m->flows_gen != gen)
+                f = keyed[i] ? ftab_find(&m->flows, hash[i], &key[i]) : NULL;
+            process_k(m, &pkts[base + i], &key[i], hash[i], f, now, &v[base + i]);
+        }
     }
 }
 
