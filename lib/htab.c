@@ -44,7 +44,7 @@ static void place(struct qasm_htab_slot *slots, size_t mask, uint64_t hash, void
     slots[i].entry = entry;
 }
 
-static int grow(struct qasm_htab_raw *t)
+int qasm_htab_raw_grow(struct qasm_htab_raw *t)
 {
     struct qasm_htab_slot *old = t->slots;
     size_t oldn = t->mask + 1;
@@ -54,15 +54,6 @@ static int grow(struct qasm_htab_raw *t)
         if (old[i].hash != 0)
             place(t->slots, t->mask, old[i].hash, old[i].entry);
     free(old);
-    return 0;
-}
-
-int qasm_htab_raw_insert(struct qasm_htab_raw *t, uint64_t hash, void *entry)
-{
-    if ((t->count + 1) > (t->mask + 1) / 4 * 3 && grow(t) < 0)
-        return -ENOMEM;
-    place(t->slots, t->mask, qasm_htab_stored_hash(hash), entry);
-    t->count++;
     return 0;
 }
 
@@ -127,7 +118,15 @@ void qasm_htab_del(struct qasm_htab *h)
 
 void *qasm_htab_find(const struct qasm_htab *h, uint64_t hash, const void *key)
 {
-    return qasm_htab_raw_find(&h->t, hash, key, h->eq);
+    const struct qasm_htab_raw *t = &h->t;
+    hash = qasm_htab_stored_hash(hash);
+    for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+        const struct qasm_htab_slot *s = &t->slots[i];
+        if (s->hash == 0)
+            return NULL;
+        if (s->hash == hash && h->eq(s->entry, key))
+            return s->entry;
+    }
 }
 
 int qasm_htab_insert(struct qasm_htab *h, uint64_t hash, void *entry)

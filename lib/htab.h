@@ -18,6 +18,7 @@
 #ifndef QASM_HTAB_H
 #define QASM_HTAB_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,10 +43,6 @@ int qasm_htab_raw_init(struct qasm_htab_raw *t, size_t expected);
 
 /* qasm_htab_raw_fini frees the slots (not the entries). */
 void qasm_htab_raw_fini(struct qasm_htab_raw *t);
-
-/* qasm_htab_raw_insert adds |entry| under |hash| (no uniqueness check).
- * Returns 0, or -ENOMEM (the table is unchanged). */
-int qasm_htab_raw_insert(struct qasm_htab_raw *t, uint64_t hash, void *entry);
 
 /* qasm_htab_raw_remove_ptr removes exactly |entry|; returns 0 or -ENOENT. */
 int qasm_htab_raw_remove_ptr(struct qasm_htab_raw *t, uint64_t hash, const void *entry);
@@ -78,6 +75,25 @@ qasm_htab_raw_find(const struct qasm_htab_raw *t, uint64_t hash, const void *key
         if (s->hash == hash && eq(s->entry, key))
             return s->entry;
     }
+}
+
+/* qasm_htab_raw_grow doubles the slots (for qasm_htab_raw_insert). 0 or -ENOMEM. */
+int qasm_htab_raw_grow(struct qasm_htab_raw *t);
+
+/* qasm_htab_raw_insert adds |entry| under |hash| (no uniqueness check).
+ * Returns 0, or -ENOMEM (the table is unchanged). Inline like the lookup. */
+static inline int qasm_htab_raw_insert(struct qasm_htab_raw *t, uint64_t hash, void *entry)
+{
+    if ((t->count + 1) > (t->mask + 1) / 4 * 3 && qasm_htab_raw_grow(t) < 0)
+        return -ENOMEM;
+    hash = qasm_htab_stored_hash(hash);
+    size_t i = hash & t->mask;
+    while (t->slots[i].hash != 0)
+        i = (i + 1) & t->mask;
+    t->slots[i].hash = hash;
+    t->slots[i].entry = entry;
+    t->count++;
+    return 0;
 }
 
 /* ---- the allocated table with a comparison callback ---- */

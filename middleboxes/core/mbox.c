@@ -26,6 +26,7 @@
 
 #include "classify.h"
 #include "hash.h"
+#include "hold.h"
 #include "htab.h"
 #include "lb.h"
 #include "mbox_fn.h"
@@ -133,26 +134,6 @@ struct dcident {
     uint8_t confirmed; /* from the tracker or an Initial; else learned on the entry's own flow */
 };
 
-struct pending;
-
-struct held {
-    struct qasm_mbox_pkt pkt;
-    qasm_tstamp since;
-    struct dlist link; /* m->held, arrival order */
-    struct held *next; /* in its pending */
-    struct pending *p;
-};
-
-struct pending {
-    uint64_t id;
-    struct qasm_cid dcid;
-    uint64_t dcid_hash;
-    qasm_tstamp sent_at;
-    struct dlist link; /* m->pendings, send order */
-    struct held *head, *tail;
-    size_t nheld;
-};
-
 static inline int flow_key_eq(const void *entry, const void *key)
 {
     return qasm_flow_eq(&((const struct flow *)entry)->key, key);
@@ -171,23 +152,20 @@ struct qasm_mbox {
     uint8_t family;                    /* packets of this family only (0 = any) */
     struct qasm_htab_raw flows; /* client 5-tuple -> struct flow */
     uint64_t flows_gen;         /* bumped when a flow is added or freed */
-    struct qasm_htab *dcids, *odcids, *pend_dcid, *pend_id;
+    struct qasm_htab *dcids, *odcids;
+    struct qasm_hold *hold;      /* tracker requests, held packets, pending queries */
     struct qasm_cidlen_table *cidlens;
     int aware;
     int tracker_up;
     struct dlist lru[4];         /* 0/1: by queue time (short/long timeout); 2/3: grace */
     qasm_duration timeout[2];
-    struct dlist held;
-    struct dlist pendings;
-    size_t nheld;
-    uint64_t next_id;
     qasm_tstamp hint;         /* no deadline before this (see expire_due) */
     size_t nentries;
     enum qasm_mbox_drop_reason entry_fail; /* why the last entry_new failed */
     int tracker_away;         /* deciding a packet whose hold ran out unanswered */
     qasm_duration min_dur;    /* shortest timer an item can be given */
     qasm_duration hold_for;   /* longest hold: max(hold_time, hold_ceiling) */
-    struct qasm_ring events, reqs, releases;
+    struct qasm_ring events;
     struct qasm_mbox_stats st;
 };
 
@@ -287,15 +265,16 @@ static int odcid_eq(const void *entry, const void *key)
     return qasm_cid_eq(&((const struct entry *)entry)->odcid, key);
 }
 
-static int pend_dcid_eq(const void *entry, const void *key)
+/* The core and its hold queue (which queues requests only while up) agree. */
+static void set_tracker_up(struct qasm_mbox *m, int up)
 {
-    return qasm_cid_eq(&((const struct pending *)entry)->dcid, key);
+    m->tracker_up = up;
+    if (m->hold)
+        qasm_hold_set_up(m->hold, up);
 }
 
-static int pend_id_eq(const void *entry, const void *key)
-{
-    return ((const struct pending *)entry)->id == *(const uint64_t *)key;
-}
+static void decide_held(void *core, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
+                        enum qasm_hold_why why, struct qasm_mbox_verdict *v);
 
 int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
 {
@@ -320,11 +299,8 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     if (m->cfg.query_timeout < m->hold_for)
         m->cfg.query_timeout = m->hold_for;
     m->aware = cfg->mode != QASM_MBOX_DEFAULT;
-    m->tracker_up = m->aware;
     for (int i = 0; i < 4; i++)
         dl_init(&m->lru[i]);
-    dl_init(&m->held);
-    dl_init(&m->pendings);
     m->timeout[0] = cfg->udp_timeout;
     m->timeout[1] = cfg->udp_stream_timeout;
     m->min_dur = cfg->udp_timeout < cfg->udp_stream_timeout ? cfg->udp_timeout
@@ -334,8 +310,6 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     if (m->aware && m->cfg.query_timeout < m->min_dur)
         m->min_dur = m->cfg.query_timeout;
     qasm_ring_init(&m->events, sizeof(struct qasm_mbox_event));
-    qasm_ring_init(&m->reqs, sizeof(struct qasm_mbox_req));
-    qasm_ring_init(&m->releases, sizeof(struct qasm_mbox_verdict));
     size_t exp = cfg->expected_flows ? cfg->expected_flows : 1024;
     static const struct qasm_mbox_fn_ops *const fns[] = {&qasm_nat_ops, &qasm_ratelimit_ops,
                                                          &qasm_lb_ops};
@@ -345,14 +319,18 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
         m->family = m->fn->family(m->fn_st);
         rv = qasm_htab_raw_init(&m->flows, exp);
     }
+    if (rv == 0) {
+        const struct qasm_hold_config hc = {
+            .hold_time = m->cfg.hold_time, .hold_for = m->hold_for,
+            .query_timeout = m->cfg.query_timeout, .hold_max = cfg->hold_max,
+            .hold_max_per_dcid = cfg->hold_max_per_dcid, .max_requests = cfg->max_requests,
+            .seed = cfg->seed, .queries = m->aware};
+        rv = qasm_hold_new(&m->hold, &hc, &m->st, decide_held, m);
+    }
     if (rv == 0 && m->aware) {
         rv = qasm_htab_new(&m->dcids, exp, dcid_eq);
         if (rv == 0)
             rv = qasm_htab_new(&m->odcids, exp, odcid_eq);
-        if (rv == 0)
-            rv = qasm_htab_new(&m->pend_dcid, 64, pend_dcid_eq);
-        if (rv == 0)
-            rv = qasm_htab_new(&m->pend_id, 64, pend_id_eq);
         if (rv == 0)
             rv = qasm_cidlen_table_new(&m->cidlens, MAX_SERVERS, cfg->seed);
     }
@@ -360,6 +338,7 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
         qasm_mbox_del(m);
         return rv;
     }
+    set_tracker_up(m, m->aware);
     *pm = m;
     return 0;
 }
@@ -370,44 +349,22 @@ void qasm_mbox_del(struct qasm_mbox *m)
 {
     if (m == NULL)
         return;
-    while (!dl_empty(&m->held)) {
-        struct held *h = container_of(m->held.next, struct held, link);
-        dl_unlink(&h->link);
-        free(h);
-    }
-    while (!dl_empty(&m->pendings)) {
-        struct pending *p = container_of(m->pendings.next, struct pending, link);
-        dl_unlink(&p->link);
-        free(p);
-    }
-    m->tracker_up = 0; /* no UNSUBSCRIBE on the way out */
+    set_tracker_up(m, 0); /* no UNSUBSCRIBE on the way out */
     for (int i = 0; i < 4; i++)
         while (!dl_empty(&m->lru[i]))
             entry_free(m, container_of(m->lru[i].next, struct entry, lru));
     qasm_htab_raw_fini(&m->flows);
     qasm_htab_del(m->dcids);
     qasm_htab_del(m->odcids);
-    qasm_htab_del(m->pend_dcid);
-    qasm_htab_del(m->pend_id);
+    qasm_hold_del(m->hold);
     if (m->fn)
         m->fn->fini(m->fn_st);
     qasm_cidlen_table_del(m->cidlens);
     qasm_ring_fini(&m->events);
-    qasm_ring_fini(&m->reqs);
-    qasm_ring_fini(&m->releases);
     free(m);
 }
 
 /* ---- queues ---- */
-
-static int push_req(struct qasm_mbox *m, const struct qasm_mbox_req *req)
-{
-    if (!m->tracker_up || qasm_ring_len(&m->reqs) >= m->cfg.max_requests || qasm_ring_push(&m->reqs, req) < 0) {
-        m->st.requests_dropped++;
-        return -1;
-    }
-    return 0;
-}
 
 static void subscribe(struct qasm_mbox *m, struct entry *e, enum qasm_mbox_req_type type)
 {
@@ -415,7 +372,7 @@ static void subscribe(struct qasm_mbox *m, struct entry *e, enum qasm_mbox_req_t
     memset(&req, 0, sizeof(req));
     req.type = type;
     req.odcid = e->odcid;
-    if (push_req(m, &req) < 0)
+    if (qasm_hold_request(m->hold, &req) < 0)
         return;
     if (type == QASM_MBOX_REQ_SUBSCRIBE) {
         e->subscribed = 1;
@@ -433,12 +390,12 @@ int qasm_mbox_next_event(struct qasm_mbox *m, struct qasm_mbox_event *ev)
 
 int qasm_mbox_next_request(struct qasm_mbox *m, struct qasm_mbox_req *req)
 {
-    return qasm_ring_pop(&m->reqs, req);
+    return qasm_hold_next_request(m->hold, req);
 }
 
 int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v)
 {
-    return qasm_ring_pop(&m->releases, v);
+    return qasm_hold_next_release(m->hold, v);
 }
 
 /* ---- entries, flows, DCIDs ---- */
@@ -835,90 +792,6 @@ static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *k
     return f;
 }
 
-/* ---- the hold queue ---- */
-
-static struct pending *query(struct qasm_mbox *m, const struct qasm_cid *dcid,
-                             const struct qasm_addr *server, const struct qasm_addr *client,
-                             int wait, qasm_tstamp now)
-{
-    uint64_t hash = qasm_cid_hash(dcid, m->cfg.seed);
-    struct pending *p = qasm_htab_find(m->pend_dcid, hash, dcid);
-    if (p)
-        return p;
-    if (qasm_htab_count(m->pend_id) >= m->cfg.max_requests) { /* queries in flight bounded too */
-        m->st.requests_dropped++;
-        return NULL;
-    }
-    struct qasm_mbox_req req;
-    memset(&req, 0, sizeof(req));
-    req.type = QASM_MBOX_REQ_QUERY;
-    req.id = ++m->next_id;
-    req.dcid = *dcid;
-    req.server = *server;
-    if (wait) {
-        req.wait_ms = (uint32_t)((m->cfg.hold_time + QASM_MS - 1) / QASM_MS);
-        if (client)
-            req.client = *client;
-    }
-    p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return NULL;
-    p->id = req.id;
-    p->dcid = *dcid;
-    p->dcid_hash = hash;
-    p->sent_at = now;
-    if (qasm_htab_insert(m->pend_dcid, hash, p) < 0) {
-        free(p);
-        return NULL;
-    }
-    if (qasm_htab_insert(m->pend_id, qasm_hash_mix(p->id), p) < 0 || push_req(m, &req) < 0) {
-        qasm_htab_remove_ptr(m->pend_dcid, hash, p);
-        qasm_htab_remove_ptr(m->pend_id, qasm_hash_mix(p->id), p);
-        free(p);
-        return NULL;
-    }
-    dl_push_tail(&m->pendings, &p->link);
-    m->st.tracker_queries++;
-    if (wait)
-        m->st.tracker_waits++;
-    return p;
-}
-
-/* Holds |pkt| until the tracker answers for |dcid|. Returns 0 when held or
- * dropped for overflow (v filled), -1 when no query could be made. */
-static int hold(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_cid *dcid,
-                qasm_tstamp now, struct qasm_mbox_verdict *v)
-{
-    /* The tracker is asked to wait for this client address as well: the
-     * agent reports a migration as it starts it, but its report may still
-     * trail the first packet on the new path. */
-    struct pending *p = query(m, dcid, &pkt->flow.dst, &pkt->flow.src, 1, now);
-    if (p == NULL)
-        return -1;
-    if (p->nheld >= m->cfg.hold_max_per_dcid || m->nheld >= m->cfg.hold_max) {
-        drop(v, QASM_MBOX_DROP_HOLD_OVERFLOW);
-        return 0;
-    }
-    struct held *h = calloc(1, sizeof(*h));
-    if (h == NULL) {
-        drop(v, QASM_MBOX_DROP_NO_MEMORY);
-        return 0;
-    }
-    h->pkt = *pkt;
-    h->since = now;
-    h->p = p;
-    if (p->tail)
-        p->tail->next = h;
-    else
-        p->head = h;
-    p->tail = h;
-    p->nheld++;
-    dl_push_tail(&m->held, &h->link);
-    m->nheld++;
-    v->action = QASM_MBOX_HOLD;
-    return 0;
-}
-
 /* ---- packet processing ---- */
 
 /* A cheap seeded hash of a zero-padded 5-tuple (44 bytes: five words and a tail). */
@@ -991,7 +864,7 @@ static void fallback_return(struct qasm_mbox *m, struct entry *c)
  * an older connection, moves to it; else a new flow), and in proactive
  * mode its subscription. Returns the flow, or NULL with |v| a drop.
  */
-static struct flow *conn_start(struct qasm_mbox *m, const struct qasm_cid *dcid,
+static inline __attribute__((always_inline)) struct flow *conn_start(struct qasm_mbox *m, const struct qasm_cid *dcid,
                                const struct qasm_flow *key, uint64_t hash, struct flow *old,
                                qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
@@ -1021,7 +894,7 @@ static struct flow *conn_start(struct qasm_mbox *m, const struct qasm_cid *dcid,
 }
 
 /* Default treatment for a packet of a new 5-tuple: a new entry of class |cls|. */
-static void client_default(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+static inline __attribute__((always_inline)) void client_default(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
                            const struct qasm_flow *key, uint64_t hash, enum qasm_mbox_class cls,
                            qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
@@ -1032,7 +905,7 @@ static void client_default(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
 }
 
 /* The same 5-tuple's state, found without a DCID lookup. */
-static void client_lookup(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
+static inline __attribute__((always_inline)) void client_lookup(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
                           enum qasm_mbox_class cls, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     v->cls = cls;
@@ -1046,7 +919,7 @@ static void client_lookup(struct qasm_mbox *m, struct flow *f, const struct qasm
  * a new DCID of the same connection, a migration the tracker attests, or
  * someone else's DCID (the 5-tuple keeps its own state).
  */
-static void client_own_tuple(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
+static inline __attribute__((always_inline)) void client_own_tuple(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
                              const struct qasm_cid *dcid, enum qasm_pkt_kind kind,
                              struct entry *cd, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
@@ -1089,7 +962,7 @@ static void client_own_tuple(struct qasm_mbox *m, struct flow *f, const struct q
 }
 
 /* A client address the tracker attests for connection |cd|: the new 5-tuple joins it. */
-static void client_join(struct qasm_mbox *m, struct entry *cd, const struct qasm_mbox_pkt *pkt,
+static inline __attribute__((always_inline)) void client_join(struct qasm_mbox *m, struct entry *cd, const struct qasm_mbox_pkt *pkt,
                         const struct qasm_flow *key, uint64_t hash, const struct qasm_cid *dcid,
                         qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
@@ -1123,7 +996,7 @@ static void client_join(struct qasm_mbox *m, struct entry *cd, const struct qasm
  * the address, starts one (client Initial), is held while the tracker is
  * asked, or gets default treatment.
  */
-static void client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+static inline __attribute__((always_inline)) void client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
                              const struct qasm_flow *key, uint64_t hash,
                              const struct qasm_cid *dcid, enum qasm_pkt_kind kind,
                              struct entry *cd, qasm_tstamp now, int allow_hold,
@@ -1136,7 +1009,7 @@ static void client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
             client_join(m, cd, pkt, key, hash, dcid, now, v);
             return;
         }
-        if (can_hold && hold(m, pkt, dcid, now, v) == 0)
+        if (can_hold && qasm_hold_packet(m->hold, pkt, dcid, now, v) == 0)
             return;
         if (!allow_hold)
             m->st.unattested++;
@@ -1144,7 +1017,7 @@ static void client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
         if ((f = conn_start(m, dcid, key, hash, NULL, now, v)) != NULL)
             apply_client(m, f, pkt, now, v);
         return;
-    } else if (can_hold && hold(m, pkt, dcid, now, v) == 0) {
+    } else if (can_hold && qasm_hold_packet(m->hold, pkt, dcid, now, v) == 0) {
         return;
     }
     if (allow_hold && !m->tracker_up)
@@ -1463,80 +1336,25 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
     }
 }
 
-/* Decides a held packet now and queues it for the shell. */
-static void release(struct qasm_mbox *m, struct held *h, qasm_tstamp now, int timed_out)
+/* The core's decision for a held packet (qasm_hold_decide_fn). */
+static void decide_held(void *core, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
+                        enum qasm_hold_why why, struct qasm_mbox_verdict *v)
 {
-    struct qasm_mbox_verdict v;
-    dl_unlink(&h->link);
-    m->nheld--;
-    verdict_init(&v, &h->pkt);
-    m->tracker_away = timed_out;
-    client_pkt(m, &h->pkt, now, 0, &v);
-    m->tracker_away = 0;
-    v.held_since = h->since;
-    count_verdict(m, &v);
-    m->st.packets_released++;
-    if (timed_out)
-        m->st.hold_timeouts++;
-    int joined = v.cls == QASM_MBOX_CLASS_QUIC_CONN;
-    if (joined)
-        m->st.released_joined++;
-    else
-        m->st.released_default++;
-    qasm_duration held = now > h->since ? now - h->since : 0;
-    m->st.hold_us[qasm_mbox_us_bucket(held)]++;
-    if (held > m->cfg.hold_time) {
-        m->st.held_past_hold++;
-        m->st.joined_past_hold += (uint64_t)joined;
+    struct qasm_mbox *m = core;
+    verdict_init(v, pkt);
+    if (why == QASM_HOLD_SHUTDOWN) {
+        drop(v, QASM_MBOX_DROP_SHUTDOWN);
+    } else {
+        m->tracker_away = why == QASM_HOLD_TIMED_OUT;
+        client_pkt(m, pkt, now, 0, v);
+        m->tracker_away = 0;
     }
-    if (qasm_ring_push(&m->releases, &v) < 0)
-        m->st.packets_dropped_by[QASM_MBOX_DROP_NO_MEMORY]++; /* the shell never sees it */
-    free(h);
+    count_verdict(m, v);
 }
 
 void qasm_mbox_flush(struct qasm_mbox *m)
 {
-    while (!dl_empty(&m->held)) {
-        struct held *h = container_of(m->held.next, struct held, link);
-        struct pending *p = h->p;
-        p->head = h->next;
-        if (p->head == NULL)
-            p->tail = NULL;
-        p->nheld--;
-        dl_unlink(&h->link);
-        m->nheld--;
-        struct qasm_mbox_verdict v;
-        verdict_init(&v, &h->pkt);
-        v.held_since = h->since;
-        drop(&v, QASM_MBOX_DROP_SHUTDOWN);
-        count_verdict(m, &v);
-        m->st.packets_released++;
-        m->st.released_default++;
-        if (qasm_ring_push(&m->releases, &v) < 0)
-            m->st.packets_dropped_by[QASM_MBOX_DROP_NO_MEMORY]++;
-        free(h);
-    }
-}
-
-/* Releases every packet held on |p| (oldest first). */
-static void release_all(struct qasm_mbox *m, struct pending *p, qasm_tstamp now, int timed_out)
-{
-    struct held *h = p->head;
-    p->head = p->tail = NULL;
-    p->nheld = 0;
-    while (h) {
-        struct held *n = h->next;
-        release(m, h, now, timed_out);
-        h = n;
-    }
-}
-
-static void pending_free(struct qasm_mbox *m, struct pending *p)
-{
-    qasm_htab_remove_ptr(m->pend_dcid, p->dcid_hash, p);
-    qasm_htab_remove_ptr(m->pend_id, qasm_hash_mix(p->id), p);
-    dl_unlink(&p->link);
-    free(p);
+    qasm_hold_flush(m->hold);
 }
 
 /* ---- tracker answers ---- */
@@ -1644,34 +1462,16 @@ void qasm_mbox_answer(struct qasm_mbox *m, uint64_t id, const struct qasm_mbox_r
         m->st.tracker_answers++;
     else
         m->st.tracker_not_found++;
-    struct pending *p = qasm_htab_find(m->pend_id, qasm_hash_mix(id), &id);
-    if (p == NULL) {
+    struct qasm_cid dcid;
+    if (!qasm_hold_answer(m->hold, id, now, &dcid)) {
         m->st.tracker_late++;
         if (rec)
             apply_record(m, rec, NULL, now);
         return;
     }
-    m->st.answer_us[qasm_mbox_us_bucket(now > p->sent_at ? now - p->sent_at : 0)]++;
     if (rec)
-        apply_record(m, rec, &p->dcid, now);
-    release_all(m, p, now, 0);
-    pending_free(m, p);
-}
-
-/*
- * Whether |rec| attests the address the packets held on |p| came from. A
- * push often announces the new DCID before the agent's address report (its
- * own push follows): releasing then would give the packets default
- * treatment; they wait for that push or for the query's answer instead.
- */
-static int held_attested(const struct qasm_mbox_record *rec, const struct pending *p)
-{
-    if (p->head == NULL)
-        return 1;
-    for (size_t i = 0; i < rec->nclients; i++)
-        if (qasm_addr_eq(&rec->clients[i], &p->head->pkt.flow.src))
-            return 1;
-    return 0;
+        apply_record(m, rec, &dcid, now);
+    qasm_hold_answered(m->hold, id, now);
 }
 
 void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qasm_tstamp now)
@@ -1681,14 +1481,10 @@ void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qas
         return;
     m->st.tracker_pushes++;
     apply_record(m, rec, NULL, now);
-    for (size_t i = 0; i < rec->ndcids; i++) {
-        const struct qasm_cid *c = &rec->dcids[i];
-        if (c->len > QASM_CID_MAXLEN)
-            continue;
-        struct pending *p = qasm_htab_find(m->pend_dcid, qasm_cid_hash(c, m->cfg.seed), c);
-        if (p && held_attested(rec, p))
-            release_all(m, p, now, 0);
-    }
+    /* A push often announces the new DCID before the agent's address report
+     * (its own push follows): releasing then would give the packets default
+     * treatment; they wait for that push or for the query's answer instead. */
+    qasm_hold_push(m->hold, rec, now);
 }
 
 static void record_from_conn(struct qasm_mbox_record *r, struct qasm_cid *dcids,
@@ -1736,30 +1532,18 @@ void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)
 {
     m->hint = 0;
     if (!m->aware) {
-        m->tracker_up = 0;
+        set_tracker_up(m, 0);
         return;
     }
     up = up != 0;
     if (up == m->tracker_up)
         return;
-    m->tracker_up = up;
+    set_tracker_up(m, up);
     size_t pos = 0;
     struct entry *e;
     if (!up) {
         m->st.tracker_down_events++;
-        qasm_ring_clear(&m->reqs);
-        while (!dl_empty(&m->pendings)) {
-            struct pending *p = container_of(m->pendings.next, struct pending, link);
-            struct held *h = p->head;
-            p->head = p->tail = NULL;
-            while (h) {
-                struct held *n = h->next;
-                m->st.tracker_unavailable++;
-                release(m, h, now, 0);
-                h = n;
-            }
-            pending_free(m, p);
-        }
+        qasm_hold_down(m->hold, now);
         while ((e = qasm_htab_next(m->odcids, &pos)) != NULL)
             e->subscribed = 0;
     } else if (m->cfg.mode == QASM_MBOX_PROACTIVE) {
@@ -1778,7 +1562,7 @@ void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)
                                         ? NULL
                                         : container_of(last->flows.next, struct flow, link);
             const struct qasm_cid *dcid = lf && lf->last_dcid.len ? &lf->last_dcid : &e->odcid;
-            (void)query(m, dcid, &e->server, NULL, 0, now);
+            (void)qasm_hold_query(m->hold, dcid, &e->server, NULL, 0, now);
         }
     }
 }
@@ -1800,42 +1584,14 @@ qasm_tstamp qasm_mbox_next_expiry(const struct qasm_mbox *m)
                 t = e->last_seen + m->timeout[i];
         }
     }
-    if (!dl_empty(&m->held)) {
-        const struct held *h = container_of(m->held.next, struct held, link);
-        if (h->since + m->hold_for < t)
-            t = h->since + m->hold_for;
-    }
-    if (!dl_empty(&m->pendings)) {
-        const struct pending *p = container_of(m->pendings.next, struct pending, link);
-        if (p->sent_at + m->cfg.query_timeout < t)
-            t = p->sent_at + m->cfg.query_timeout;
-    }
-    return t;
+    qasm_tstamp h = qasm_hold_next_expiry(m->hold);
+    return h < t ? h : t;
 }
 
 void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
 {
     m->hint = 0;
-    while (!dl_empty(&m->held)) {
-        struct held *h = container_of(m->held.next, struct held, link);
-        if (h->since + m->hold_for > now)
-            break;
-        /* The oldest held packet is the head of its pending's list. */
-        struct pending *p = h->p;
-        p->head = h->next;
-        if (p->head == NULL)
-            p->tail = NULL;
-        p->nheld--;
-        release(m, h, now, 1);
-    }
-    while (!dl_empty(&m->pendings)) {
-        struct pending *p = container_of(m->pendings.next, struct pending, link);
-        if (p->sent_at + m->cfg.query_timeout > now)
-            break;
-        release_all(m, p, now, 1);
-        m->st.tracker_timeouts++;
-        pending_free(m, p);
-    }
+    qasm_hold_expire(m->hold, now);
     for (int i = 0; i < 2; i++) {
         qasm_duration to = m->timeout[i];
         while (!dl_empty(&m->lru[i])) {
@@ -1883,7 +1639,7 @@ void qasm_mbox_get_stats(const struct qasm_mbox *m, struct qasm_mbox_stats *st)
     st->packets_dropped = 0;
     for (int i = 0; i < QASM_MBOX_DROP_MAX; i++)
         st->packets_dropped += st->packets_dropped_by[i];
-    st->held_now = m->nheld;
+    st->held_now = qasm_hold_count(m->hold);
     st->flows = m->flows.count;
     st->conns = m->odcids ? qasm_htab_count(m->odcids) : 0;
     st->dcids = m->dcids ? qasm_htab_count(m->dcids) : 0;
