@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "classify.h"
 #include "hash.h"
@@ -40,37 +41,6 @@
 #define MAX_ATTESTED 16       /* tracker-attested client addresses kept */
 #define MAX_SERVERS 65536     /* CID-length table bound */
 
-struct dlist {
-    struct dlist *prev, *next;
-};
-
-static void dl_init(struct dlist *l)
-{
-    l->prev = l->next = l;
-}
-
-static int dl_empty(const struct dlist *l)
-{
-    return l->next == l;
-}
-
-static void dl_unlink(struct dlist *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n->next = n;
-}
-
-static void dl_push_tail(struct dlist *l, struct dlist *n)
-{
-    n->prev = l->prev;
-    n->next = l;
-    l->prev->next = n;
-    l->prev = n;
-}
-
-#define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
-
 struct attest {
     qasm_tstamp at;
     size_t n;
@@ -78,6 +48,9 @@ struct attest {
 };
 
 struct entry;
+TAILQ_HEAD(entry_list, entry);
+TAILQ_HEAD(flow_list, flow);
+TAILQ_HEAD(dcid_list, dcident);
 
 /* Hot fields first: a lookup reads key, last_dcid and e. */
 struct flow {
@@ -90,7 +63,7 @@ struct flow {
     struct qasm_cid last_dcid;
     struct entry *e;
     uint64_t hash;
-    struct dlist link;
+    TAILQ_ENTRY(flow) link; /* its entry's flows */
 };
 
 struct entry {
@@ -115,22 +88,31 @@ struct entry {
     /* the rest: set up and tear down */
     struct qasm_addr server;
     uint64_t odcid_hash;
-    struct dlist lru;
-    struct dlist flows; /* oldest first */
-    struct dlist dcids; /* oldest first */
+    TAILQ_ENTRY(entry) lru;  /* in m->lru[list] */
+    struct flow_list flows;  /* oldest first */
+    struct dcid_list dcids;  /* oldest first */
     struct attest *att;
     qasm_tstamp created; /* for adopt_us: how late the tracker's attestation came */
     /* Fallback mappings (made for this connection's DCIDs while the tracker was
      * away): a QUIC entry heads the list of its own, a default entry made as
-     * one is linked in its connection's list (fb not empty). */
-    struct dlist fb;
+     * one is linked in its connection's list (fb.conn set). */
+    union {
+        struct entry_list fbs; /* QUIC entry: its fallback mappings, oldest first */
+        struct {
+            TAILQ_ENTRY(entry) link;
+            struct entry *conn;
+        } fb;                  /* default entry: in fb.conn's list */
+    };
 };
+
+/* Entries are allocated in whole cache lines (entry_new): keep them five lines. */
+_Static_assert(sizeof(struct entry) <= 320, "struct entry grew past five cache lines");
 
 struct dcident {
     struct qasm_cid dcid;
     uint64_t hash;
     struct entry *e;
-    struct dlist link;
+    TAILQ_ENTRY(dcident) link; /* its entry's DCIDs */
     uint8_t confirmed; /* from the tracker or an Initial; else learned on the entry's own flow */
 };
 
@@ -157,7 +139,7 @@ struct qasm_mbox {
     struct qasm_cidlen_table *cidlens;
     int aware;
     int tracker_up;
-    struct dlist lru[4];         /* 0/1: by queue time (short/long timeout); 2/3: grace */
+    struct entry_list lru[4];    /* 0/1: by queue time (short/long timeout); 2/3: grace */
     qasm_duration timeout[2];
     qasm_tstamp hint;         /* no deadline before this (see expire_due) */
     size_t nentries;
@@ -300,7 +282,7 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
         m->cfg.query_timeout = m->hold_for;
     m->aware = cfg->mode != QASM_MBOX_DEFAULT;
     for (int i = 0; i < 4; i++)
-        dl_init(&m->lru[i]);
+        TAILQ_INIT(&m->lru[i]);
     m->timeout[0] = cfg->udp_timeout;
     m->timeout[1] = cfg->udp_stream_timeout;
     m->min_dur = cfg->udp_timeout < cfg->udp_stream_timeout ? cfg->udp_timeout
@@ -351,8 +333,8 @@ void qasm_mbox_del(struct qasm_mbox *m)
         return;
     set_tracker_up(m, 0); /* no UNSUBSCRIBE on the way out */
     for (int i = 0; i < 4; i++)
-        while (!dl_empty(&m->lru[i]))
-            entry_free(m, container_of(m->lru[i].next, struct entry, lru));
+        while (!TAILQ_EMPTY(&m->lru[i]))
+            entry_free(m, TAILQ_FIRST(&m->lru[i]));
     qasm_htab_raw_fini(&m->flows);
     qasm_htab_del(m->dcids);
     qasm_htab_del(m->odcids);
@@ -412,9 +394,8 @@ static int evict_unassured(struct qasm_mbox *m, const struct entry *keep)
 {
     static const int lists[] = {2, 0};
     for (size_t i = 0; i < 2; i++) {
-        struct dlist *l = &m->lru[lists[i]];
-        for (struct dlist *n = l->next; n != l; n = n->next) {
-            struct entry *e = container_of(n, struct entry, lru);
+        struct entry *e;
+        TAILQ_FOREACH(e, &m->lru[lists[i]], lru) {
             if (e == keep)
                 continue;
             entry_free(m, e);
@@ -448,11 +429,11 @@ static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_
     e->queued = now;
     e->created = now;
     e->f0.embedded = 1;
-    dl_init(&e->f0.link);
-    dl_init(&e->flows);
-    dl_init(&e->dcids);
-    dl_init(&e->fb);
-    dl_push_tail(&m->lru[0], &e->lru);
+    TAILQ_INIT(&e->flows);
+    TAILQ_INIT(&e->dcids);
+    if (quic)
+        TAILQ_INIT(&e->fbs);
+    TAILQ_INSERT_TAIL(&m->lru[0], e, lru);
     m->nentries++;
     if (quic && m->cidlens) {
         const struct qasm_addr none = {0};
@@ -492,7 +473,7 @@ static void flow_free(struct qasm_mbox *m, struct flow *f)
 {
     m->flows_gen++;
     (void)qasm_htab_raw_remove_ptr(&m->flows, f->hash, f);
-    dl_unlink(&f->link);
+    TAILQ_REMOVE(&f->e->flows, f, link);
     f->e->nflows--;
     if (f->e->cur == f)
         f->e->cur = NULL;
@@ -505,7 +486,7 @@ static void flow_free(struct qasm_mbox *m, struct flow *f)
 static void dcid_free(struct qasm_mbox *m, struct dcident *d)
 {
     qasm_htab_remove_ptr(m->dcids, d->hash, d);
-    dl_unlink(&d->link);
+    TAILQ_REMOVE(&d->e->dcids, d, link);
     d->e->ndcids--;
     free(d);
 }
@@ -519,23 +500,24 @@ static void flow_drop(struct qasm_mbox *m, struct flow *f)
 
 static void fallback_unlink(struct qasm_mbox *m, struct entry *e)
 {
-    if (e->quic || dl_empty(&e->fb))
+    if (e->quic || e->fb.conn == NULL)
         return;
-    dl_unlink(&e->fb);
+    TAILQ_REMOVE(&e->fb.conn->fbs, e, fb.link);
+    e->fb.conn = NULL;
     m->st.fallback_now--;
 }
 
 static void entry_free(struct qasm_mbox *m, struct entry *e)
 {
-    while (!dl_empty(&e->flows))
-        flow_drop(m, container_of(e->flows.next, struct flow, link));
+    while (!TAILQ_EMPTY(&e->flows))
+        flow_drop(m, TAILQ_FIRST(&e->flows));
     if (e->quic) /* its fallback mappings live on as plain default entries */
-        while (!dl_empty(&e->fb))
-            fallback_unlink(m, container_of(e->fb.next, struct entry, fb));
+        while (!TAILQ_EMPTY(&e->fbs))
+            fallback_unlink(m, TAILQ_FIRST(&e->fbs));
     else
         fallback_unlink(m, e);
-    while (!dl_empty(&e->dcids))
-        dcid_free(m, container_of(e->dcids.next, struct dcident, link));
+    while (!TAILQ_EMPTY(&e->dcids))
+        dcid_free(m, TAILQ_FIRST(&e->dcids));
     if (e->quic) {
         qasm_htab_remove_ptr(m->odcids, e->odcid_hash, e);
         if (e->subscribed && m->tracker_up)
@@ -545,7 +527,7 @@ static void entry_free(struct qasm_mbox *m, struct entry *e)
         m->fn->on_free(m->fn_st, &e->fs);
         m->st.mappings--;
     }
-    dl_unlink(&e->lru);
+    TAILQ_REMOVE(&m->lru[e->list], e, lru);
     m->nentries--;
     free(e->att);
     free(e);
@@ -567,19 +549,19 @@ static void entry_touch(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
         e->last_seen = now;
     if (e->list == e->assured && now - e->queued < LAZY_GRANULE)
         return;
+    TAILQ_REMOVE(&m->lru[e->list], e, lru);
     e->queued = e->last_seen;
     e->list = e->assured;
-    dl_unlink(&e->lru);
-    dl_push_tail(&m->lru[e->assured], &e->lru);
+    TAILQ_INSERT_TAIL(&m->lru[e->assured], e, lru);
 }
 
 static void flow_link(struct qasm_mbox *m, struct flow *f, struct entry *e)
 {
     f->e = e;
-    dl_push_tail(&e->flows, &f->link);
+    TAILQ_INSERT_TAIL(&e->flows, f, link);
     e->nflows++;
     while (e->quic && e->nflows > MAX_FLOWS_PER_CONN)
-        flow_drop(m, container_of(e->flows.next, struct flow, link));
+        flow_drop(m, TAILQ_FIRST(&e->flows));
 }
 
 static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct qasm_flow *key,
@@ -606,7 +588,6 @@ static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct 
         return NULL;
     }
     m->flows_gen++;
-    dl_init(&f->link);
     flow_link(m, f, e);
     return f;
 }
@@ -651,10 +632,10 @@ static void dcid_bind(struct qasm_mbox *m, struct entry *e, const struct qasm_ci
     struct dcident *d = qasm_htab_find(m->dcids, hash, dcid);
     if (d) {
         if (d->e != e) {
-            dl_unlink(&d->link);
+            TAILQ_REMOVE(&d->e->dcids, d, link);
             d->e->ndcids--;
             d->e = e;
-            dl_push_tail(&e->dcids, &d->link);
+            TAILQ_INSERT_TAIL(&e->dcids, d, link);
             e->ndcids++;
         }
         d->confirmed |= (uint8_t)confirmed;
@@ -670,11 +651,11 @@ static void dcid_bind(struct qasm_mbox *m, struct entry *e, const struct qasm_ci
             free(d);
             return;
         }
-        dl_push_tail(&e->dcids, &d->link);
+        TAILQ_INSERT_TAIL(&e->dcids, d, link);
         e->ndcids++;
     }
     while (e->ndcids > MAX_DCIDS_PER_CONN) {
-        struct dcident *o = container_of(e->dcids.next, struct dcident, link);
+        struct dcident *o = TAILQ_FIRST(&e->dcids);
         if (o == d)
             break;
         dcid_free(m, o);
@@ -833,17 +814,19 @@ static void fallback_make_room(struct qasm_mbox *m, struct entry *c)
     if (m->cfg.fallback_per_conn == 0)
         return;
     size_t n = 0; /* a short list (the cap): counted rather than stored, entries stay small */
-    for (const struct dlist *l = c->fb.next; l != &c->fb; l = l->next)
+    const struct entry *x;
+    TAILQ_FOREACH(x, &c->fbs, fb.link)
         n++;
     for (; n >= m->cfg.fallback_per_conn; n--) {
-        entry_free(m, container_of(c->fb.next, struct entry, fb));
+        entry_free(m, TAILQ_FIRST(&c->fbs));
         m->st.fallback_recycled++;
     }
 }
 
 static void fallback_link(struct qasm_mbox *m, struct entry *c, struct entry *e)
 {
-    dl_push_tail(&c->fb, &e->fb);
+    TAILQ_INSERT_TAIL(&c->fbs, e, fb.link);
+    e->fb.conn = c;
     m->st.fallback_mappings++;
     m->st.fallback_now++;
 }
@@ -852,8 +835,8 @@ static void fallback_link(struct qasm_mbox *m, struct entry *c, struct entry *e)
  * (a path still in use is held and asked about on its next packet). */
 static void fallback_return(struct qasm_mbox *m, struct entry *c)
 {
-    while (!dl_empty(&c->fb)) {
-        entry_free(m, container_of(c->fb.next, struct entry, fb));
+    while (!TAILQ_EMPTY(&c->fbs)) {
+        entry_free(m, TAILQ_FIRST(&c->fbs));
         m->st.fallback_returned++;
     }
 }
@@ -1373,8 +1356,8 @@ static void adopt_attested(struct qasm_mbox *m, struct entry *e, qasm_tstamp now
     key.dst = e->server;
     key.dst.pad = 0;
     key.proto = 17;
-    if (!dl_empty(&e->flows))
-        key.proto = container_of(e->flows.next, struct flow, link)->key.proto;
+    if (!TAILQ_EMPTY(&e->flows))
+        key.proto = TAILQ_FIRST(&e->flows)->key.proto;
     for (size_t i = 0; i < e->att->n; i++) {
         key.src = e->att->addr[i];
         uint64_t hash = flow_hash(&key, m->cfg.seed);
@@ -1555,12 +1538,10 @@ void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)
         /* Reactive: ask about each connection that took fallback mappings, by the
          * DCID its client used last, so the answer hands them back. */
         while ((e = qasm_htab_next(m->odcids, &pos)) != NULL) {
-            if (dl_empty(&e->fb))
+            if (TAILQ_EMPTY(&e->fbs))
                 continue;
-            const struct entry *last = container_of(e->fb.prev, struct entry, fb);
-            const struct flow *lf = dl_empty(&last->flows)
-                                        ? NULL
-                                        : container_of(last->flows.next, struct flow, link);
+            const struct entry *last = TAILQ_LAST(&e->fbs, entry_list);
+            const struct flow *lf = TAILQ_FIRST(&last->flows);
             const struct qasm_cid *dcid = lf && lf->last_dcid.len ? &lf->last_dcid : &e->odcid;
             (void)qasm_hold_query(m->hold, dcid, &e->server, NULL, 0, now);
         }
@@ -1573,13 +1554,13 @@ qasm_tstamp qasm_mbox_next_expiry(const struct qasm_mbox *m)
 {
     qasm_tstamp t = QASM_TSTAMP_MAX;
     for (int i = 0; i < 2; i++) {
-        if (!dl_empty(&m->lru[i])) {
-            const struct entry *e = container_of(m->lru[i].next, struct entry, lru);
+        const struct entry *e = TAILQ_FIRST(&m->lru[i]);
+        if (e) {
             if (e->queued + m->timeout[i] < t)
                 t = e->queued + m->timeout[i];
         }
-        if (!dl_empty(&m->lru[2 + i])) {
-            const struct entry *e = container_of(m->lru[2 + i].next, struct entry, lru);
+        e = TAILQ_FIRST(&m->lru[2 + i]);
+        if (e) {
             if (e->last_seen + m->timeout[i] < t)
                 t = e->last_seen + m->timeout[i];
         }
@@ -1594,23 +1575,22 @@ void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
     qasm_hold_expire(m->hold, now);
     for (int i = 0; i < 2; i++) {
         qasm_duration to = m->timeout[i];
-        while (!dl_empty(&m->lru[i])) {
-            struct entry *e = container_of(m->lru[i].next, struct entry, lru);
+        struct entry *e;
+        while ((e = TAILQ_FIRST(&m->lru[i])) != NULL) {
             if (e->queued + to > now)
                 break;
             if (e->last_seen + to > now) { /* seen since it was queued: due within a granule */
+                TAILQ_REMOVE(&m->lru[i], e, lru);
                 e->list = (uint8_t)(2 + i);
                 e->queued = now;
-                dl_unlink(&e->lru);
-                dl_push_tail(&m->lru[2 + i], &e->lru);
+                TAILQ_INSERT_TAIL(&m->lru[2 + i], e, lru);
                 continue;
             }
             if (e->has_state)
                 m->st.mappings_expired++;
             entry_free(m, e);
         }
-        while (!dl_empty(&m->lru[2 + i])) {
-            struct entry *e = container_of(m->lru[2 + i].next, struct entry, lru);
+        while ((e = TAILQ_FIRST(&m->lru[2 + i])) != NULL) {
             if (e->last_seen + to > now)
                 break;
             if (e->has_state)
@@ -1650,9 +1630,9 @@ void qasm_mbox_foreach(const struct qasm_mbox *m,
                        int (*cb)(const struct qasm_mbox_entry_info *e, void *arg), void *arg)
 {
     struct qasm_addr clients[MAX_FLOWS_PER_CONN];
+    const struct entry *e;
     for (int i = 0; i < 4; i++)
-        for (const struct dlist *l = m->lru[i].next; l != &m->lru[i]; l = l->next) {
-            const struct entry *e = container_of(l, struct entry, lru);
+        TAILQ_FOREACH(e, &m->lru[i], lru) {
             struct qasm_mbox_entry_info info;
             memset(&info, 0, sizeof(info));
             info.quic = e->quic;
@@ -1660,9 +1640,12 @@ void qasm_mbox_foreach(const struct qasm_mbox *m,
             info.client = e->client;
             info.server = e->server;
             size_t n = 0;
-            for (const struct dlist *fl = e->flows.next; fl != &e->flows && n < MAX_FLOWS_PER_CONN;
-                 fl = fl->next)
-                clients[n++] = container_of(fl, struct flow, link)->key.src;
+            const struct flow *fl;
+            TAILQ_FOREACH(fl, &e->flows, link) {
+                if (n == MAX_FLOWS_PER_CONN)
+                    break;
+                clients[n++] = fl->key.src;
+            }
             info.clients = clients;
             info.nclients = n;
             info.backend = -1;
