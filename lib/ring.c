@@ -18,33 +18,19 @@ void qasm_ring_fini(struct qasm_ring *r)
     r->cap = r->head = r->n = 0;
 }
 
-int qasm_ring_push(struct qasm_ring *r, const void *rec)
+int qasm_ring_grow(struct qasm_ring *r)
 {
-    if (r->n == r->cap) {
-        size_t ncap = r->cap ? r->cap * 2 : 16;
-        unsigned char *nb = malloc(ncap * r->esz);
-        if (nb == NULL)
-            return -ENOMEM;
-        for (size_t i = 0; i < r->n; i++)
-            memcpy(nb + i * r->esz, r->buf + ((r->head + i) % r->cap) * r->esz, r->esz);
-        free(r->buf);
-        r->buf = nb;
-        r->cap = ncap;
-        r->head = 0;
-    }
-    memcpy(r->buf + ((r->head + r->n) % r->cap) * r->esz, rec, r->esz);
-    r->n++;
+    size_t ncap = r->cap ? r->cap * 2 : 16;
+    unsigned char *nb = malloc(ncap * r->esz);
+    if (nb == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n; i++)
+        memcpy(nb + i * r->esz, r->buf + ((r->head + i) % r->cap) * r->esz, r->esz);
+    free(r->buf);
+    r->buf = nb;
+    r->cap = ncap;
+    r->head = 0;
     return 0;
-}
-
-int qasm_ring_pop(struct qasm_ring *r, void *rec)
-{
-    if (r->n == 0)
-        return 0;
-    memcpy(rec, r->buf + r->head * r->esz, r->esz);
-    r->head = (r->head + 1) % r->cap;
-    r->n--;
-    return 1;
 }
 
 void qasm_ring_clear(struct qasm_ring *r)

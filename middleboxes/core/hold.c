@@ -125,14 +125,14 @@ int qasm_hold_request(struct qasm_hold *h, const struct qasm_mbox_req *req)
     return 0;
 }
 
-int qasm_hold_next_request(struct qasm_hold *h, struct qasm_mbox_req *req)
+struct qasm_ring *qasm_hold_requests(struct qasm_hold *h)
 {
-    return qasm_ring_pop(&h->reqs, req);
+    return &h->reqs;
 }
 
-int qasm_hold_next_release(struct qasm_hold *h, struct qasm_mbox_verdict *v)
+struct qasm_ring *qasm_hold_releases(struct qasm_hold *h)
 {
-    return qasm_ring_pop(&h->releases, v);
+    return &h->releases;
 }
 
 static struct pending *query(struct qasm_hold *h, const struct qasm_cid *dcid,
@@ -279,21 +279,23 @@ static void pending_free(struct qasm_hold *h, struct pending *p)
     free(p);
 }
 
-int qasm_hold_answer(struct qasm_hold *h, uint64_t id, qasm_tstamp now, struct qasm_cid *dcid)
-{
-    const struct pending *p = qasm_htab_find(h->by_id, qasm_hash_mix(id), &id);
-    if (p == NULL)
-        return 0;
-    h->st->answer_us[qasm_mbox_us_bucket(now > p->sent_at ? now - p->sent_at : 0)]++;
-    *dcid = p->dcid;
-    return 1;
-}
-
-void qasm_hold_answered(struct qasm_hold *h, uint64_t id, qasm_tstamp now)
+struct qasm_hold_query *qasm_hold_answer(struct qasm_hold *h, uint64_t id, qasm_tstamp now)
 {
     struct pending *p = qasm_htab_find(h->by_id, qasm_hash_mix(id), &id);
     if (p == NULL)
-        return;
+        return NULL;
+    h->st->answer_us[qasm_mbox_us_bucket(now > p->sent_at ? now - p->sent_at : 0)]++;
+    return (struct qasm_hold_query *)p;
+}
+
+const struct qasm_cid *qasm_hold_query_dcid(const struct qasm_hold_query *q)
+{
+    return &((const struct pending *)q)->dcid;
+}
+
+void qasm_hold_answered(struct qasm_hold *h, struct qasm_hold_query *q, qasm_tstamp now)
+{
+    struct pending *p = (struct pending *)q;
     release_all(h, p, now, QASM_HOLD_ANSWERED);
     pending_free(h, p);
 }

@@ -20,8 +20,10 @@
 #include "cid.h"
 #include "clock.h"
 #include "mbox.h"
+#include "ring.h"
 
 struct qasm_hold;
+struct qasm_hold_query; /* a query in flight */
 
 /* Why a held packet is decided. */
 enum qasm_hold_why {
@@ -67,10 +69,10 @@ void qasm_hold_set_up(struct qasm_hold *h, int up);
  * full or no memory: counted in requests_dropped). */
 int qasm_hold_request(struct qasm_hold *h, const struct qasm_mbox_req *req);
 
-/* qasm_hold_next_request / _next_release pop the oldest request / released
- * packet's verdict: 1, or 0 when none. */
-int qasm_hold_next_request(struct qasm_hold *h, struct qasm_mbox_req *req);
-int qasm_hold_next_release(struct qasm_hold *h, struct qasm_mbox_verdict *v);
+/* The queues the shell drains (through qasm_mbox_next_request / _next_release):
+ * tracker requests (struct qasm_mbox_req) and released packets' verdicts. */
+struct qasm_ring *qasm_hold_requests(struct qasm_hold *h);
+struct qasm_ring *qasm_hold_releases(struct qasm_hold *h);
 
 /*
  * qasm_hold_query asks the tracker about |dcid| (sent to |server|) unless a
@@ -91,13 +93,15 @@ int qasm_hold_packet(struct qasm_hold *h, const struct qasm_mbox_pkt *pkt,
                      const struct qasm_cid *dcid, qasm_tstamp now, struct qasm_mbox_verdict *v);
 
 /*
- * qasm_hold_answer takes the answer to query |id|: returns 1 with the
- * query's DCID in |dcid| (answer_us counted), or 0 for a forgotten or
- * unknown id. The caller applies the answer, then calls
- * qasm_hold_answered(h, id, now) to release the query's packets.
+ * qasm_hold_answer takes the answer to query |id|: returns the query (its
+ * DCID: qasm_hold_query_dcid; answer_us counted), or NULL for a forgotten
+ * or unknown id. The caller applies the answer (which must not make or end
+ * queries), then calls qasm_hold_answered to release the query's packets
+ * and forget it.
  */
-int qasm_hold_answer(struct qasm_hold *h, uint64_t id, qasm_tstamp now, struct qasm_cid *dcid);
-void qasm_hold_answered(struct qasm_hold *h, uint64_t id, qasm_tstamp now);
+struct qasm_hold_query *qasm_hold_answer(struct qasm_hold *h, uint64_t id, qasm_tstamp now);
+const struct qasm_cid *qasm_hold_query_dcid(const struct qasm_hold_query *q);
+void qasm_hold_answered(struct qasm_hold *h, struct qasm_hold_query *q, qasm_tstamp now);
 
 /* qasm_hold_push releases the packets held on the DCIDs of pushed |rec|
  * whose client address |rec| attests (a push may announce a DCID before the

@@ -136,6 +136,7 @@ struct qasm_mbox {
     uint64_t flows_gen;         /* bumped when a flow is added or freed */
     struct qasm_htab *dcids, *odcids;
     struct qasm_hold *hold;      /* tracker requests, held packets, pending queries */
+    struct qasm_ring *reqs, *releases; /* the hold's queues, drained by the shell */
     struct qasm_cidlen_table *cidlens;
     int aware;
     int tracker_up;
@@ -309,6 +310,10 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
             .seed = cfg->seed, .queries = m->aware};
         rv = qasm_hold_new(&m->hold, &hc, &m->st, decide_held, m);
     }
+    if (rv == 0) {
+        m->reqs = qasm_hold_requests(m->hold);
+        m->releases = qasm_hold_releases(m->hold);
+    }
     if (rv == 0 && m->aware) {
         rv = qasm_htab_new(&m->dcids, exp, dcid_eq);
         if (rv == 0)
@@ -372,12 +377,12 @@ int qasm_mbox_next_event(struct qasm_mbox *m, struct qasm_mbox_event *ev)
 
 int qasm_mbox_next_request(struct qasm_mbox *m, struct qasm_mbox_req *req)
 {
-    return qasm_hold_next_request(m->hold, req);
+    return qasm_ring_pop(m->reqs, req);
 }
 
 int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v)
 {
-    return qasm_hold_next_release(m->hold, v);
+    return qasm_ring_pop(m->releases, v);
 }
 
 /* ---- entries, flows, DCIDs ---- */
@@ -1445,16 +1450,16 @@ void qasm_mbox_answer(struct qasm_mbox *m, uint64_t id, const struct qasm_mbox_r
         m->st.tracker_answers++;
     else
         m->st.tracker_not_found++;
-    struct qasm_cid dcid;
-    if (!qasm_hold_answer(m->hold, id, now, &dcid)) {
+    struct qasm_hold_query *q = qasm_hold_answer(m->hold, id, now);
+    if (q == NULL) {
         m->st.tracker_late++;
         if (rec)
             apply_record(m, rec, NULL, now);
         return;
     }
     if (rec)
-        apply_record(m, rec, &dcid, now);
-    qasm_hold_answered(m->hold, id, now);
+        apply_record(m, rec, qasm_hold_query_dcid(q), now);
+    qasm_hold_answered(m->hold, q, now);
 }
 
 void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qasm_tstamp now)
