@@ -36,6 +36,24 @@
 #include "proto.h"
 #include "ring.h"
 
+/* A freed entry's slot is poisoned for AddressSanitizer (a use after free
+ * is still caught though the slot is not given back to malloc). */
+#if defined(__SANITIZE_ADDRESS__)
+#define QASM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QASM_ASAN 1
+#endif
+#endif
+#ifdef QASM_ASAN
+#include <sanitizer/asan_interface.h>
+#define QASM_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define QASM_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define QASM_POISON(p, n) ((void)(p), (void)(n))
+#define QASM_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define MAX_FLOWS_PER_CONN 16 /* client 5-tuples kept per QUIC connection */
 #define MAX_DCIDS_PER_CONN 32 /* DCIDs kept per QUIC connection */
 #define MAX_ATTESTED 16       /* tracker-attested client addresses kept */
@@ -105,8 +123,11 @@ struct entry {
     };
 };
 
-/* Entries are allocated in whole cache lines (entry_new): keep them five lines. */
-_Static_assert(sizeof(struct entry) <= 320, "struct entry grew past five cache lines");
+/* Entries are cache-line aligned slots of ENTRY_SLOT bytes: a lookup touches the first three
+ * lines only. */
+#define ENTRY_SLOT 320
+_Static_assert(sizeof(struct entry) <= ENTRY_SLOT, "struct entry grew past five cache lines");
+#define ENTRY_SLAB 64 /* entries per allocation */
 
 struct dcident {
     struct qasm_cid dcid;
@@ -141,6 +162,11 @@ struct qasm_mbox {
     int aware;
     int tracker_up;
     struct entry_list lru[4];    /* 0/1: by queue time (short/long timeout); 2/3: grace */
+    /* Entries come from slabs, freed ones go to a free list: no memalign per
+     * entry (its cost varied with the heap's layout), and none is returned. */
+    void **slabs;
+    size_t nslabs;
+    struct entry *free_entries; /* linked through their first word */
     qasm_duration timeout[2];
     qasm_tstamp hint;         /* no deadline before this (see expire_due) */
     size_t nentries;
@@ -332,6 +358,38 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
 
 static void entry_free(struct qasm_mbox *m, struct entry *e);
 
+/* An aligned entry from the free list (a new slab when it is empty), or NULL. */
+static struct entry *entry_alloc(struct qasm_mbox *m)
+{
+    if (m->free_entries == NULL) {
+        void **slabs = realloc(m->slabs, (m->nslabs + 1) * sizeof(*slabs));
+        if (slabs == NULL)
+            return NULL;
+        m->slabs = slabs;
+        unsigned char *slab = aligned_alloc(64, ENTRY_SLAB * ENTRY_SLOT);
+        if (slab == NULL)
+            return NULL;
+        m->slabs[m->nslabs++] = slab;
+        for (size_t i = ENTRY_SLAB; i-- > 0;) {
+            struct entry *e = (struct entry *)(void *)(slab + i * ENTRY_SLOT);
+            *(struct entry **)(void *)e = m->free_entries;
+            m->free_entries = e;
+            QASM_POISON(e, ENTRY_SLOT);
+        }
+    }
+    struct entry *e = m->free_entries;
+    QASM_UNPOISON(e, ENTRY_SLOT);
+    m->free_entries = *(struct entry **)(void *)e;
+    return e;
+}
+
+static void entry_release(struct qasm_mbox *m, struct entry *e)
+{
+    *(struct entry **)(void *)e = m->free_entries;
+    m->free_entries = e;
+    QASM_POISON(e, ENTRY_SLOT);
+}
+
 void qasm_mbox_del(struct qasm_mbox *m)
 {
     if (m == NULL)
@@ -341,6 +399,9 @@ void qasm_mbox_del(struct qasm_mbox *m)
         while (!TAILQ_EMPTY(&m->lru[i]))
             entry_free(m, TAILQ_FIRST(&m->lru[i]));
     qasm_htab_raw_fini(&m->flows);
+    for (size_t i = 0; i < m->nslabs; i++)
+        free(m->slabs[i]);
+    free(m->slabs);
     qasm_htab_del(m->dcids);
     qasm_htab_del(m->odcids);
     qasm_hold_del(m->hold);
@@ -421,8 +482,7 @@ static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_
         return NULL;
     }
     m->entry_fail = QASM_MBOX_DROP_NO_MEMORY;
-    /* cache-line aligned: a lookup touches the first three lines only */
-    struct entry *e = aligned_alloc(64, (sizeof(*e) + 63) / 64 * 64);
+    struct entry *e = entry_alloc(m);
     if (e == NULL)
         return NULL;
     memset(e, 0, sizeof(*e));
@@ -535,7 +595,7 @@ static void entry_free(struct qasm_mbox *m, struct entry *e)
     TAILQ_REMOVE(&m->lru[e->list], e, lru);
     m->nentries--;
     free(e->att);
-    free(e);
+    entry_release(m, e);
 }
 
 /*
