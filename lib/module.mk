@@ -1,6 +1,6 @@
 # lib/: I/O-free cores shared by every binary (into build/libqasm.a); keyfile.c
 # alone reads and writes files (the shared key, mode-checked).
-LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/ring.c lib/log.c lib/quic.c lib/ipudp.c lib/parse.c lib/hist.c lib/proto.c
+LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/ring.c lib/pool.c lib/log.c lib/quic.c lib/ipudp.c lib/parse.c lib/hist.c lib/proto.c
 
 UNIT_TESTS += test_lib
 test_lib_SRCS := tests/unit/test_addr.c
@@ -13,6 +13,10 @@ test_htab_LIBS = $(CMOCKA_LIBS)
 UNIT_TESTS += test_ring
 test_ring_SRCS := tests/unit/test_ring.c
 test_ring_LIBS = $(CMOCKA_LIBS)
+
+UNIT_TESTS += test_pool
+test_pool_SRCS := tests/unit/test_pool.c
+test_pool_LIBS = $(CMOCKA_LIBS)
 
 UNIT_TESTS += test_quic
 test_quic_SRCS := tests/unit/test_quic.c

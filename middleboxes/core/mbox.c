@@ -32,27 +32,10 @@
 #include "lb.h"
 #include "mbox_fn.h"
 #include "nat.h"
+#include "pool.h"
 #include "ratelimit.h"
 #include "proto.h"
 #include "ring.h"
-
-/* A freed entry's slot is poisoned for AddressSanitizer (a use after free
- * is still caught though the slot is not given back to malloc). */
-#if defined(__SANITIZE_ADDRESS__)
-#define QASM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define QASM_ASAN 1
-#endif
-#endif
-#ifdef QASM_ASAN
-#include <sanitizer/asan_interface.h>
-#define QASM_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define QASM_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define QASM_POISON(p, n) ((void)(p), (void)(n))
-#define QASM_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 #define MAX_FLOWS_PER_CONN 16 /* client 5-tuples kept per QUIC connection */
 #define MAX_DCIDS_PER_CONN 32 /* DCIDs kept per QUIC connection */
@@ -123,11 +106,9 @@ struct entry {
     };
 };
 
-/* Entries are cache-line aligned slots of ENTRY_SLOT bytes: a lookup touches the first three
- * lines only. */
-#define ENTRY_SLOT 320
-_Static_assert(sizeof(struct entry) <= ENTRY_SLOT, "struct entry grew past five cache lines");
-#define ENTRY_SLAB 64 /* entries per allocation */
+/* Entries are cache-line aligned (a lookup touches the first three lines only). */
+_Static_assert(sizeof(struct entry) <= 5 * 64, "struct entry grew past five cache lines");
+#define POOL_SLAB 64 /* entries or flows per pool allocation */
 
 struct dcident {
     struct qasm_cid dcid;
@@ -162,11 +143,9 @@ struct qasm_mbox {
     int aware;
     int tracker_up;
     struct entry_list lru[4];    /* 0/1: by queue time (short/long timeout); 2/3: grace */
-    /* Entries come from slabs, freed ones go to a free list: no memalign per
-     * entry (its cost varied with the heap's layout), and none is returned. */
-    void **slabs;
-    size_t nslabs;
-    struct entry *free_entries; /* linked through their first word */
+    /* Entries and a connection's further flows come from pools: no malloc per
+     * new flow (whose cost varied with the heap's layout). */
+    struct qasm_pool entries, flow_pool;
     qasm_duration timeout[2];
     qasm_tstamp hint;         /* no deadline before this (see expire_due) */
     size_t nentries;
@@ -319,6 +298,8 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     if (m->aware && m->cfg.query_timeout < m->min_dur)
         m->min_dur = m->cfg.query_timeout;
     qasm_ring_init(&m->events, sizeof(struct qasm_mbox_event));
+    qasm_pool_init(&m->entries, sizeof(struct entry), 64, POOL_SLAB);
+    qasm_pool_init(&m->flow_pool, sizeof(struct flow), _Alignof(struct flow), POOL_SLAB);
     size_t exp = cfg->expected_flows ? cfg->expected_flows : 1024;
     static const struct qasm_mbox_fn_ops *const fns[] = {&qasm_nat_ops, &qasm_ratelimit_ops,
                                                          &qasm_lb_ops};
@@ -358,38 +339,6 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
 
 static void entry_free(struct qasm_mbox *m, struct entry *e);
 
-/* An aligned entry from the free list (a new slab when it is empty), or NULL. */
-static struct entry *entry_alloc(struct qasm_mbox *m)
-{
-    if (m->free_entries == NULL) {
-        void **slabs = realloc(m->slabs, (m->nslabs + 1) * sizeof(*slabs));
-        if (slabs == NULL)
-            return NULL;
-        m->slabs = slabs;
-        unsigned char *slab = aligned_alloc(64, ENTRY_SLAB * ENTRY_SLOT);
-        if (slab == NULL)
-            return NULL;
-        m->slabs[m->nslabs++] = slab;
-        for (size_t i = ENTRY_SLAB; i-- > 0;) {
-            struct entry *e = (struct entry *)(void *)(slab + i * ENTRY_SLOT);
-            *(struct entry **)(void *)e = m->free_entries;
-            m->free_entries = e;
-            QASM_POISON(e, ENTRY_SLOT);
-        }
-    }
-    struct entry *e = m->free_entries;
-    QASM_UNPOISON(e, ENTRY_SLOT);
-    m->free_entries = *(struct entry **)(void *)e;
-    return e;
-}
-
-static void entry_release(struct qasm_mbox *m, struct entry *e)
-{
-    *(struct entry **)(void *)e = m->free_entries;
-    m->free_entries = e;
-    QASM_POISON(e, ENTRY_SLOT);
-}
-
 void qasm_mbox_del(struct qasm_mbox *m)
 {
     if (m == NULL)
@@ -399,9 +348,8 @@ void qasm_mbox_del(struct qasm_mbox *m)
         while (!TAILQ_EMPTY(&m->lru[i]))
             entry_free(m, TAILQ_FIRST(&m->lru[i]));
     qasm_htab_raw_fini(&m->flows);
-    for (size_t i = 0; i < m->nslabs; i++)
-        free(m->slabs[i]);
-    free(m->slabs);
+    qasm_pool_fini(&m->entries);
+    qasm_pool_fini(&m->flow_pool);
     qasm_htab_del(m->dcids);
     qasm_htab_del(m->odcids);
     qasm_hold_del(m->hold);
@@ -482,7 +430,7 @@ static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_
         return NULL;
     }
     m->entry_fail = QASM_MBOX_DROP_NO_MEMORY;
-    struct entry *e = entry_alloc(m);
+    struct entry *e = qasm_pool_get(&m->entries);
     if (e == NULL)
         return NULL;
     memset(e, 0, sizeof(*e));
@@ -545,7 +493,7 @@ static void flow_free(struct qasm_mbox *m, struct flow *f)
     if (f->embedded)
         f->used = 0;
     else
-        free(f);
+        qasm_pool_put(&m->flow_pool, f);
 }
 
 static void dcid_free(struct qasm_mbox *m, struct dcident *d)
@@ -595,7 +543,7 @@ static void entry_free(struct qasm_mbox *m, struct entry *e)
     TAILQ_REMOVE(&m->lru[e->list], e, lru);
     m->nentries--;
     free(e->att);
-    entry_release(m, e);
+    qasm_pool_put(&m->entries, e);
 }
 
 /*
@@ -637,9 +585,10 @@ static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct 
         f = &e->f0;
         f->used = 1;
     } else {
-        f = calloc(1, sizeof(*f));
+        f = qasm_pool_get(&m->flow_pool);
         if (f == NULL)
             return NULL;
+        memset(f, 0, sizeof(*f));
     }
     f->key = *key;
     f->hash = hash;
@@ -649,7 +598,7 @@ static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct 
         if (f->embedded)
             f->used = 0;
         else
-            free(f);
+            qasm_pool_put(&m->flow_pool, f);
         return NULL;
     }
     m->flows_gen++;
