@@ -861,9 +861,9 @@ static void fallback_return(struct qasm_mbox *m, struct entry *c)
  * an older connection, moves to it; else a new flow), and in proactive
  * mode its subscription. Returns the flow, or NULL with |v| a drop.
  */
-static inline __attribute__((always_inline)) struct flow *conn_start(struct qasm_mbox *m, const struct qasm_cid *dcid,
-                               const struct qasm_flow *key, uint64_t hash, struct flow *old,
-                               qasm_tstamp now, struct qasm_mbox_verdict *v)
+static inline __attribute__((always_inline)) struct flow *
+conn_start(struct qasm_mbox *m, const struct qasm_cid *dcid, const struct qasm_flow *key,
+           uint64_t hash, struct flow *old, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     struct entry *e = conn_new(m, dcid, &key->src, &key->dst, now, old ? old->e : NULL);
     if (e == NULL) {
@@ -891,9 +891,10 @@ static inline __attribute__((always_inline)) struct flow *conn_start(struct qasm
 }
 
 /* Default treatment for a packet of a new 5-tuple: a new entry of class |cls|. */
-static inline __attribute__((always_inline)) void client_default(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                           const struct qasm_flow *key, uint64_t hash, enum qasm_mbox_class cls,
-                           qasm_tstamp now, struct qasm_mbox_verdict *v)
+static inline __attribute__((always_inline)) void
+client_default(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_flow *key,
+               uint64_t hash, enum qasm_mbox_class cls, qasm_tstamp now,
+               struct qasm_mbox_verdict *v)
 {
     struct flow *f;
     v->cls = cls;
@@ -902,8 +903,9 @@ static inline __attribute__((always_inline)) void client_default(struct qasm_mbo
 }
 
 /* The same 5-tuple's state, found without a DCID lookup. */
-static inline __attribute__((always_inline)) void client_lookup(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
-                          enum qasm_mbox_class cls, qasm_tstamp now, struct qasm_mbox_verdict *v)
+static inline __attribute__((always_inline)) void
+client_lookup(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
+              enum qasm_mbox_class cls, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     v->cls = cls;
     v->path = QASM_MBOX_PATH_LOOKUP;
@@ -916,9 +918,10 @@ static inline __attribute__((always_inline)) void client_lookup(struct qasm_mbox
  * a new DCID of the same connection, a migration the tracker attests, or
  * someone else's DCID (the 5-tuple keeps its own state).
  */
-static inline __attribute__((always_inline)) void client_own_tuple(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
-                             const struct qasm_cid *dcid, enum qasm_pkt_kind kind,
-                             struct entry *cd, qasm_tstamp now, struct qasm_mbox_verdict *v)
+static inline __attribute__((always_inline)) void
+client_own_tuple(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
+                 const struct qasm_cid *dcid, enum qasm_pkt_kind kind, struct entry *cd,
+                 qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     struct entry *fe = f->e, *e;
     v->cls = QASM_MBOX_CLASS_QUIC_CONN;
@@ -959,9 +962,10 @@ static inline __attribute__((always_inline)) void client_own_tuple(struct qasm_m
 }
 
 /* A client address the tracker attests for connection |cd|: the new 5-tuple joins it. */
-static inline __attribute__((always_inline)) void client_join(struct qasm_mbox *m, struct entry *cd, const struct qasm_mbox_pkt *pkt,
-                        const struct qasm_flow *key, uint64_t hash, const struct qasm_cid *dcid,
-                        qasm_tstamp now, struct qasm_mbox_verdict *v)
+static inline __attribute__((always_inline)) void
+client_join(struct qasm_mbox *m, struct entry *cd, const struct qasm_mbox_pkt *pkt,
+            const struct qasm_flow *key, uint64_t hash, const struct qasm_cid *dcid,
+            qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     if (!cd->has_state) {
         /* Learned from the tracker (e.g. after a restart): the LB hashes the
@@ -993,11 +997,11 @@ static inline __attribute__((always_inline)) void client_join(struct qasm_mbox *
  * the address, starts one (client Initial), is held while the tracker is
  * asked, or gets default treatment.
  */
-static inline __attribute__((always_inline)) void client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                             const struct qasm_flow *key, uint64_t hash,
-                             const struct qasm_cid *dcid, enum qasm_pkt_kind kind,
-                             struct entry *cd, qasm_tstamp now, int allow_hold,
-                             struct qasm_mbox_verdict *v)
+static inline __attribute__((always_inline)) void
+client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                 const struct qasm_flow *key, uint64_t hash, const struct qasm_cid *dcid,
+                 enum qasm_pkt_kind kind, struct entry *cd, qasm_tstamp now, int allow_hold,
+                 struct qasm_mbox_verdict *v)
 {
     struct flow *f;
     int can_hold = allow_hold && m->tracker_up;

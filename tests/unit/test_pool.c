@@ -29,8 +29,9 @@ static void test_pool_get_put_grow(void **state)
     qasm_pool_put(&p, obj[3]);
     assert_ptr_equal(qasm_pool_get(&p), obj[3]); /* last put, first got */
     assert_ptr_equal(qasm_pool_get(&p), obj[7]);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(((unsigned char *)obj[i])[99], i == 3 || i == 7 ? ((unsigned char *)obj[i])[99] : i);
+    for (int i = 0; i < N; i++) /* objects never put kept their contents */
+        if (i != 3 && i != 7)
+            assert_int_equal(((unsigned char *)obj[i])[99], i);
     qasm_pool_fini(&p);
     assert_int_equal(p.nslabs, 0);
 }
