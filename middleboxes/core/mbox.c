@@ -556,7 +556,8 @@ static void entry_free(struct qasm_mbox *m, struct entry *e)
  */
 #define LAZY_GRANULE QASM_SEC
 
-static void entry_touch(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
+static inline __attribute__((always_inline)) void
+entry_touch(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
 {
     if (now > e->last_seen)
         e->last_seen = now;
@@ -1160,9 +1161,9 @@ static void learn_cid_len(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, 
 
 /* A packet from the server; |f| is the flow of its reversed 5-tuple (|rkey|,
  * |rhash|) or NULL, unless the function finds server packets by port. */
-static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                       const struct qasm_flow *rkey, uint64_t rhash, struct flow *f,
-                       qasm_tstamp now, struct qasm_mbox_verdict *v)
+static inline __attribute__((always_inline)) void
+server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_flow *rkey,
+           uint64_t rhash, struct flow *f, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     int long_hdr = m->aware && pkt->len > 0 && (pkt->data[0] & 0x80);
     struct entry *e = NULL;
@@ -1236,8 +1237,9 @@ static int valid_pkt(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt)
 
 /* The key and hash of |pkt| in the 5-tuple table (client orientation).
  * Returns 1, or 0 when the packet is not looked up there (NAT, server side). */
-static int pkt_key(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                   struct qasm_flow *key, uint64_t *hash)
+static inline __attribute__((always_inline)) int
+pkt_key(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct qasm_flow *key,
+        uint64_t *hash)
 {
     if (pkt->dir == QASM_MBOX_FROM_CLIENT) {
         *key = flow_key(&pkt->flow);
@@ -1265,10 +1267,9 @@ static void expire_due(struct qasm_mbox *m, qasm_tstamp now)
 
 /* The one place that picks what happens to a packet; |f| is the flow of its
  * key (pkt_key) or NULL. */
-static inline enum qasm_mbox_action process_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                                              const struct qasm_flow *key, uint64_t hash,
-                                              struct flow *f, qasm_tstamp now,
-                                              struct qasm_mbox_verdict *v)
+static inline __attribute__((always_inline)) enum qasm_mbox_action
+process_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_flow *key,
+          uint64_t hash, struct flow *f, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     verdict_init(v, pkt);
     m->st.packets_in++;
