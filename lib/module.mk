@@ -10,12 +10,11 @@ UNIT_TESTS += test_htab
 test_htab_SRCS := tests/unit/test_htab.c
 test_htab_LIBS = $(CMOCKA_LIBS)
 
-UNIT_TESTS += test_ring
+# The containers: the queue of fixed-size records and the pool of objects.
+UNIT_TESTS += test_ring test_pool
 test_ring_SRCS := tests/unit/test_ring.c
-test_ring_LIBS = $(CMOCKA_LIBS)
-
-UNIT_TESTS += test_pool
 test_pool_SRCS := tests/unit/test_pool.c
+test_ring_LIBS = $(CMOCKA_LIBS)
 test_pool_LIBS = $(CMOCKA_LIBS)
 
 UNIT_TESTS += test_quic
