@@ -222,25 +222,20 @@ void qasm_mbox_config_init(struct qasm_mbox_config *cfg, enum qasm_mbox_function
                            enum qasm_mbox_mode mode)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->function = function;
-    cfg->mode = mode;
+    *cfg = (struct qasm_mbox_config){
+        .function = function, .mode = mode,
+        .nat_port_min = 40000, .nat_port_max = 40063,
+        .udp_timeout = 30 * QASM_SEC, .udp_stream_timeout = 120 * QASM_SEC,
+        .rl_rate = 5, .rl_burst = 5,
+        .hold_time = 2 * QASM_MS, .hold_ceiling = 100 * QASM_MS,
+        .hold_max = 4096, .hold_max_per_dcid = 16,
+        .cache_ttl = 120 * QASM_SEC, .query_timeout = 1 * QASM_SEC,
+        .max_requests = 65536,
+        .max_entries = QASM_MBOX_DEFAULT_MAX_ENTRIES,
+        .fallback_per_conn = QASM_MBOX_DEFAULT_FALLBACK_PER_CONN,
+        .expected_flows = 1024,
+    };
     qasm_addr_parse_ip(&cfg->nat_public, "127.0.0.1", 0);
-    cfg->nat_port_min = 40000;
-    cfg->nat_port_max = 40063;
-    cfg->udp_timeout = 30 * QASM_SEC;
-    cfg->udp_stream_timeout = 120 * QASM_SEC;
-    cfg->rl_rate = 5;
-    cfg->rl_burst = 5;
-    cfg->hold_time = 2 * QASM_MS;
-    cfg->hold_ceiling = 100 * QASM_MS;
-    cfg->hold_max = 4096;
-    cfg->hold_max_per_dcid = 16;
-    cfg->cache_ttl = 120 * QASM_SEC;
-    cfg->query_timeout = 1 * QASM_SEC;
-    cfg->max_requests = 65536;
-    cfg->max_entries = QASM_MBOX_DEFAULT_MAX_ENTRIES;
-    cfg->fallback_per_conn = QASM_MBOX_DEFAULT_FALLBACK_PER_CONN;
-    cfg->expected_flows = 1024;
 }
 
 static int dcid_eq(const void *entry, const void *key)
@@ -1654,10 +1649,11 @@ void qasm_mbox_foreach(const struct qasm_mbox *m,
         TAILQ_FOREACH(e, &m->lru[i], lru) {
             struct qasm_mbox_entry_info info;
             memset(&info, 0, sizeof(info));
-            info.quic = e->quic;
-            info.odcid = e->odcid;
-            info.client = e->client;
-            info.server = e->server;
+            info = (struct qasm_mbox_entry_info){.quic = e->quic, .odcid = e->odcid,
+                                                 .client = e->client, .server = e->server,
+                                                 .clients = clients, .backend = -1,
+                                                 .last_seen = e->last_seen,
+                                                 .assured = e->assured};
             size_t n = 0;
             const struct flow *fl;
             TAILQ_FOREACH(fl, &e->flows, link) {
@@ -1665,13 +1661,9 @@ void qasm_mbox_foreach(const struct qasm_mbox *m,
                     break;
                 clients[n++] = fl->key.src;
             }
-            info.clients = clients;
             info.nclients = n;
-            info.backend = -1;
             if (e->has_state)
                 m->fn->info(m->fn_st, &e->fs, e->last_seen, &info);
-            info.last_seen = e->last_seen;
-            info.assured = e->assured;
             if (cb(&info, arg))
                 return;
         }
