@@ -1,21 +1,16 @@
 /*
- * mbox.c: the middlebox core (see mbox.h for the contract).
+ * mbox.c: the middlebox core (see mbox.h for the contract): classification
+ * and dispatch. Each packet goes through one place (process_k) that picks
+ * what happens: the known-flow fast path (client_known), the classifier
+ * and its DCID lookup (client_classify) for the rest, or the server path;
+ * the function's operations (mbox_fn.h) do the rest. Also here: the
+ * tracker's answers and pushes applied to the entries, timers, stats.
+ * The entries, flows and DCIDs are conn.c's; held packets and pending
+ * queries hold.c's.
  *
- * State lives in "entries": one per unit of middlebox state (a NAT mapping
- * with its public port, a token bucket, an LB backend assignment). A
- * default entry belongs to exactly one 5-tuple; a QUIC entry belongs to a
- * connection (keyed on its O-DCID) and may own several client 5-tuples
- * (the addresses the connection migrated through) and several DCIDs.
- *
- * Tables: flows (client-oriented 5-tuple -> flow -> entry), dcids (DCID ->
- * entry), odcids (O-DCID -> QUIC entry), pending queries by DCID and by
- * request id. NAT public ports map back to entries through the port pool.
- *
- * Timers are FIFO lists, because every timeout of a kind is the same
- * length: entries sit in one of two LRU lists (30 s before traffic flowed
- * both ways, 120 s after), held packets and pending queries in arrival
- * order. So a packet costs O(1) list moves and next_expiry looks at four
- * list heads.
+ * Every timeout of a kind is the same length, so timers are FIFO lists
+ * (entries in conn.h, held packets and queries in hold.c): a packet costs
+ * O(1) list moves and next_expiry looks at list heads.
  */
 #include "mbox.h"
 
@@ -25,137 +20,12 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "classify.h"
+#include "conn.h"
 #include "hash.h"
-#include "hold.h"
-#include "htab.h"
 #include "lb.h"
-#include "mbox_fn.h"
 #include "nat.h"
-#include "pool.h"
-#include "ratelimit.h"
 #include "proto.h"
-#include "ring.h"
-
-#define MAX_FLOWS_PER_CONN 16 /* client 5-tuples kept per QUIC connection */
-#define MAX_DCIDS_PER_CONN 32 /* DCIDs kept per QUIC connection */
-#define MAX_ATTESTED 16       /* tracker-attested client addresses kept */
-#define MAX_SERVERS 65536     /* CID-length table bound */
-
-struct attest {
-    qasm_tstamp at;
-    size_t n;
-    struct qasm_addr addr[MAX_ATTESTED];
-};
-
-struct entry;
-TAILQ_HEAD(entry_list, entry);
-TAILQ_HEAD(flow_list, flow);
-TAILQ_HEAD(dcid_list, dcident);
-
-/* Hot fields first: a lookup reads key, last_dcid and e. */
-struct flow {
-    struct qasm_flow key; /* client -> server */
-    uint8_t embedded;     /* the entry's own first flow (not allocated) */
-    uint8_t used;         /* embedded flow in use */
-    /* QUIC connections' flows: the first-byte bits that send a client packet
-     * off the fast path (see client_known); 0 for default entries. */
-    uint8_t slow_bits;
-    struct qasm_cid last_dcid;
-    struct entry *e;
-    uint64_t hash;
-    TAILQ_ENTRY(flow) link; /* its entry's flows */
-};
-
-struct entry {
-    /* line 0-1: the first flow, then the timer fields and flags */
-    struct flow f0;      /* first flow, in the same allocation (one cache miss less) */
-    qasm_tstamp last_seen;
-    qasm_tstamp queued;  /* when put at the tail of its timer list */
-    uint8_t quic;        /* keyed on an O-DCID */
-    uint8_t assured;     /* traffic seen both ways: long timeout */
-    uint8_t list;        /* timer list it is in: 0/1 main (by assured), 2/3 grace */
-    uint8_t established; /* QUIC: client sent a short header */
-    uint8_t subscribed;  /* proactive: SUBSCRIBE sent */
-    uint8_t has_state;   /* port / bucket / backend allocated */
-    uint8_t cls;         /* default entries: enum qasm_mbox_class of their packets */
-    int8_t cid_len;      /* server CID length, -1 unknown */
-    /* line 2: what a packet of an established flow reads or writes */
-    struct flow *cur;    /* flow of the latest client packet (QUIC), may be NULL */
-    uint16_t nflows, ndcids;
-    union qasm_mbox_fn_state fs; /* the function's: port, bucket or backend */
-    struct qasm_cid odcid;
-    struct qasm_addr client; /* latest client address */
-    /* the rest: set up and tear down */
-    struct qasm_addr server;
-    uint64_t odcid_hash;
-    TAILQ_ENTRY(entry) lru;  /* in m->lru[list] */
-    struct flow_list flows;  /* oldest first */
-    struct dcid_list dcids;  /* oldest first */
-    struct attest *att;
-    qasm_tstamp created; /* for adopt_us: how late the tracker's attestation came */
-    /* Fallback mappings (made for this connection's DCIDs while the tracker was
-     * away): a QUIC entry heads the list of its own, a default entry made as
-     * one is linked in its connection's list (fb.conn set). */
-    union {
-        struct entry_list fbs; /* QUIC entry: its fallback mappings, oldest first */
-        struct {
-            TAILQ_ENTRY(entry) link;
-            struct entry *conn;
-        } fb;                  /* default entry: in fb.conn's list */
-    };
-};
-
-/* Entries are cache-line aligned (a lookup touches the first three lines only). */
-_Static_assert(sizeof(struct entry) <= 5 * 64, "struct entry grew past five cache lines");
-#define POOL_SLAB 64 /* entries or flows per pool allocation */
-
-struct dcident {
-    struct qasm_cid dcid;
-    uint64_t hash;
-    struct entry *e;
-    TAILQ_ENTRY(dcident) link; /* its entry's DCIDs */
-    uint8_t confirmed; /* from the tracker or an Initial; else learned on the entry's own flow */
-};
-
-static inline int flow_key_eq(const void *entry, const void *key)
-{
-    return qasm_flow_eq(&((const struct flow *)entry)->key, key);
-}
-
-static inline struct flow *ftab_find(const struct qasm_htab_raw *t, uint64_t hash,
-                                     const struct qasm_flow *key)
-{
-    return qasm_htab_raw_find(t, hash, key, flow_key_eq);
-}
-
-struct qasm_mbox {
-    struct qasm_mbox_config cfg;
-    const struct qasm_mbox_fn_ops *fn; /* NAT, rate limiter or load balancer */
-    void *fn_st;                       /* its state */
-    uint8_t family;                    /* packets of this family only (0 = any) */
-    struct qasm_htab_raw flows; /* client 5-tuple -> struct flow */
-    uint64_t flows_gen;         /* bumped when a flow is added or freed */
-    struct qasm_htab *dcids, *odcids;
-    struct qasm_hold *hold;      /* tracker requests, held packets, pending queries */
-    struct qasm_ring *reqs, *releases; /* the hold's queues, drained by the shell */
-    struct qasm_cidlen_table *cidlens;
-    int aware;
-    int tracker_up;
-    struct entry_list lru[4];    /* 0/1: by queue time (short/long timeout); 2/3: grace */
-    /* Entries and a connection's further flows come from pools: no malloc per
-     * new flow (whose cost varied with the heap's layout). */
-    struct qasm_pool entries, flow_pool;
-    qasm_duration timeout[2];
-    qasm_tstamp hint;         /* no deadline before this (see expire_due) */
-    size_t nentries;
-    enum qasm_mbox_drop_reason entry_fail; /* why the last entry_new failed */
-    int tracker_away;         /* deciding a packet whose hold ran out unanswered */
-    qasm_duration min_dur;    /* shortest timer an item can be given */
-    qasm_duration hold_for;   /* longest hold: max(hold_time, hold_ceiling) */
-    struct qasm_ring events;
-    struct qasm_mbox_stats st;
-};
+#include "ratelimit.h"
 
 /* ---- names ---- */
 
@@ -332,8 +202,6 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     return 0;
 }
 
-static void entry_free(struct qasm_mbox *m, struct entry *e);
-
 void qasm_mbox_del(struct qasm_mbox *m)
 {
     if (m == NULL)
@@ -341,7 +209,7 @@ void qasm_mbox_del(struct qasm_mbox *m)
     set_tracker_up(m, 0); /* no UNSUBSCRIBE on the way out */
     for (int i = 0; i < 4; i++)
         while (!TAILQ_EMPTY(&m->lru[i]))
-            entry_free(m, TAILQ_FIRST(&m->lru[i]));
+            qasm_conn_entry_free(m, TAILQ_FIRST(&m->lru[i]));
     qasm_htab_raw_fini(&m->flows);
     qasm_pool_fini(&m->entries);
     qasm_pool_fini(&m->flow_pool);
@@ -357,22 +225,6 @@ void qasm_mbox_del(struct qasm_mbox *m)
 
 /* ---- queues ---- */
 
-static void subscribe(struct qasm_mbox *m, struct entry *e, enum qasm_mbox_req_type type)
-{
-    struct qasm_mbox_req req;
-    memset(&req, 0, sizeof(req));
-    req.type = type;
-    req.odcid = e->odcid;
-    if (qasm_hold_request(m->hold, &req) < 0)
-        return;
-    if (type == QASM_MBOX_REQ_SUBSCRIBE) {
-        e->subscribed = 1;
-        m->st.tracker_subscribes++;
-    } else {
-        e->subscribed = 0;
-        m->st.tracker_unsubscribes++;
-    }
-}
 
 int qasm_mbox_next_event(struct qasm_mbox *m, struct qasm_mbox_event *ev)
 {
@@ -387,319 +239,6 @@ int qasm_mbox_next_request(struct qasm_mbox *m, struct qasm_mbox_req *req)
 int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v)
 {
     return qasm_ring_pop(m->releases, v);
-}
-
-/* ---- entries, flows, DCIDs ---- */
-
-static void entry_free(struct qasm_mbox *m, struct entry *e);
-
-/*
- * At max_entries, like conntrack's early drop: the idlest entry that never
- * saw traffic both ways goes (the grace list is due first, then the short
- * timeout list), never |keep| (an entry the caller still uses). Returns 0
- * when room was made, -1 when every entry is assured.
- */
-static int evict_unassured(struct qasm_mbox *m, const struct entry *keep)
-{
-    static const int lists[] = {2, 0};
-    for (size_t i = 0; i < 2; i++) {
-        struct entry *e;
-        TAILQ_FOREACH(e, &m->lru[lists[i]], lru) {
-            if (e == keep)
-                continue;
-            entry_free(m, e);
-            m->st.entries_evicted++;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_addr *client,
-                               const struct qasm_addr *server, qasm_tstamp now,
-                               const struct entry *keep)
-{
-    if (m->cfg.max_entries && m->nentries >= m->cfg.max_entries &&
-        evict_unassured(m, keep) < 0) {
-        m->entry_fail = QASM_MBOX_DROP_TABLE_FULL;
-        return NULL;
-    }
-    m->entry_fail = QASM_MBOX_DROP_NO_MEMORY;
-    struct entry *e = qasm_pool_get(&m->entries);
-    if (e == NULL)
-        return NULL;
-    memset(e, 0, sizeof(*e));
-    e->quic = (uint8_t)quic;
-    e->cid_len = -1;
-    e->client = *client;
-    e->server = *server;
-    e->last_seen = now;
-    e->queued = now;
-    e->created = now;
-    e->f0.embedded = 1;
-    TAILQ_INIT(&e->flows);
-    TAILQ_INIT(&e->dcids);
-    if (quic)
-        TAILQ_INIT(&e->fbs);
-    TAILQ_INSERT_TAIL(&m->lru[0], e, lru);
-    m->nentries++;
-    if (quic && m->cidlens) {
-        const struct qasm_addr none = {0};
-        int l = qasm_cidlen_get(m->cidlens, m->fn->cidlen_per_server ? server : &none);
-        e->cid_len = (int8_t)l;
-    }
-    return e;
-}
-
-/* Allocates the function's state for |e| (client address known). -1 if the pool is dry. */
-static int state_alloc(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
-{
-    if (m->fn->on_new_flow(m->fn_st, &e->fs, e, &e->client, now) < 0)
-        return -1;
-    e->has_state = 1;
-    m->st.mappings++;
-    m->st.mappings_created++;
-    return 0;
-}
-
-/* RL / LB with flow_events: the shell may close what it keeps for |client| -> |e|'s next hop. */
-static void flow_close_event(struct qasm_mbox *m, const struct qasm_addr *client,
-                             const struct qasm_addr *dst, const struct entry *e)
-{
-    if (!m->cfg.flow_events || !e->has_state)
-        return;
-    struct qasm_mbox_event ev;
-    memset(&ev, 0, sizeof(ev));
-    if (!m->fn->flow_hop(m->fn_st, &e->fs, dst, &ev.hop))
-        return;
-    ev.type = QASM_MBOX_EV_FLOW_CLOSE;
-    ev.addr = *client;
-    (void)qasm_ring_push(&m->events, &ev);
-}
-
-static void flow_free(struct qasm_mbox *m, struct flow *f)
-{
-    m->flows_gen++;
-    (void)qasm_htab_raw_remove_ptr(&m->flows, f->hash, f);
-    TAILQ_REMOVE(&f->e->flows, f, link);
-    f->e->nflows--;
-    if (f->e->cur == f)
-        f->e->cur = NULL;
-    if (f->embedded)
-        f->used = 0;
-    else
-        qasm_pool_put(&m->flow_pool, f);
-}
-
-static void dcid_free(struct qasm_mbox *m, struct dcident *d)
-{
-    qasm_htab_remove_ptr(m->dcids, d->hash, d);
-    TAILQ_REMOVE(&d->e->dcids, d, link);
-    d->e->ndcids--;
-    free(d);
-}
-
-/* Frees flow |f| for good (its 5-tuple's state is gone, not moved). */
-static void flow_drop(struct qasm_mbox *m, struct flow *f)
-{
-    flow_close_event(m, &f->key.src, &f->key.dst, f->e);
-    flow_free(m, f);
-}
-
-static void fallback_unlink(struct qasm_mbox *m, struct entry *e)
-{
-    if (e->quic || e->fb.conn == NULL)
-        return;
-    TAILQ_REMOVE(&e->fb.conn->fbs, e, fb.link);
-    e->fb.conn = NULL;
-    m->st.fallback_now--;
-}
-
-static void entry_free(struct qasm_mbox *m, struct entry *e)
-{
-    while (!TAILQ_EMPTY(&e->flows))
-        flow_drop(m, TAILQ_FIRST(&e->flows));
-    if (e->quic) /* its fallback mappings live on as plain default entries */
-        while (!TAILQ_EMPTY(&e->fbs))
-            fallback_unlink(m, TAILQ_FIRST(&e->fbs));
-    else
-        fallback_unlink(m, e);
-    while (!TAILQ_EMPTY(&e->dcids))
-        dcid_free(m, TAILQ_FIRST(&e->dcids));
-    if (e->quic) {
-        qasm_htab_remove_ptr(m->odcids, e->odcid_hash, e);
-        if (e->subscribed && m->tracker_up)
-            subscribe(m, e, QASM_MBOX_REQ_UNSUBSCRIBE);
-    }
-    if (e->has_state) {
-        m->fn->on_free(m->fn_st, &e->fs);
-        m->st.mappings--;
-    }
-    TAILQ_REMOVE(&m->lru[e->list], e, lru);
-    m->nentries--;
-    free(e->att);
-    qasm_pool_put(&m->entries, e);
-}
-
-/*
- * Timers without a list move per packet (that would touch two other
- * entries, two cache misses): an entry moves to the tail of its list only
- * when it was queued more than LAZY_GRANULE ago, so the main lists stay
- * sorted by queue time. An entry reaching the head whose last packet is
- * more recent goes to a grace list (it is due within LAZY_GRANULE), so an
- * entry expires at most LAZY_GRANULE late, never early.
- */
-#define LAZY_GRANULE QASM_SEC
-
-static inline __attribute__((always_inline)) void
-entry_touch(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
-{
-    if (now > e->last_seen)
-        e->last_seen = now;
-    if (e->list == e->assured && now - e->queued < LAZY_GRANULE)
-        return;
-    TAILQ_REMOVE(&m->lru[e->list], e, lru);
-    e->queued = e->last_seen;
-    e->list = e->assured;
-    TAILQ_INSERT_TAIL(&m->lru[e->assured], e, lru);
-}
-
-static void flow_link(struct qasm_mbox *m, struct flow *f, struct entry *e)
-{
-    f->e = e;
-    TAILQ_INSERT_TAIL(&e->flows, f, link);
-    e->nflows++;
-    while (e->quic && e->nflows > MAX_FLOWS_PER_CONN)
-        flow_drop(m, TAILQ_FIRST(&e->flows));
-}
-
-static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct qasm_flow *key,
-                             uint64_t hash)
-{
-    struct flow *f;
-    if (!e->f0.used) {
-        f = &e->f0;
-        f->used = 1;
-    } else {
-        f = qasm_pool_get(&m->flow_pool);
-        if (f == NULL)
-            return NULL;
-        memset(f, 0, sizeof(*f));
-    }
-    f->key = *key;
-    f->hash = hash;
-    f->last_dcid.len = 0;
-    f->slow_bits = e->quic ? 0xff : 0;
-    if (qasm_htab_raw_insert(&m->flows, hash, f) < 0) {
-        if (f->embedded)
-            f->used = 0;
-        else
-            qasm_pool_put(&m->flow_pool, f);
-        return NULL;
-    }
-    m->flows_gen++;
-    flow_link(m, f, e);
-    return f;
-}
-
-/* Whether a flow to |dst| moving from |from| to |to| changes its next hop (the LB's backend). */
-static int next_hop_changes(const struct qasm_mbox *m, const struct entry *from,
-                            const struct entry *to, const struct qasm_addr *dst)
-{
-    struct qasm_addr a, b;
-    if (!from->has_state || !to->has_state || !m->fn->flow_hop(m->fn_st, &from->fs, dst, &a) ||
-        !m->fn->flow_hop(m->fn_st, &to->fs, dst, &b))
-        return 0;
-    return !qasm_addr_eq(&a, &b);
-}
-
-/* Moves the 5-tuple of flow |f| to entry |to|; a default entry left without flows goes.
- * Returns the flow now in |to| (NULL if out of memory: the 5-tuple is then unknown). */
-static struct flow *flow_move(struct qasm_mbox *m, struct flow *f, struct entry *to)
-{
-    struct entry *from = f->e;
-    struct qasm_flow key = f->key;
-    uint64_t hash = f->hash;
-    struct qasm_cid last = f->last_dcid;
-    /* The LB's next hop changes with the backend: the old one is closed. */
-    if (next_hop_changes(m, from, to, &key.dst))
-        flow_close_event(m, &key.src, &key.dst, from);
-    flow_free(m, f);
-    struct flow *nf = flow_add(m, to, &key, hash);
-    if (nf)
-        nf->last_dcid = last;
-    else
-        flow_close_event(m, &key.src, &key.dst, to);
-    if (!from->quic && from->nflows == 0)
-        entry_free(m, from);
-    return nf;
-}
-
-static void dcid_bind(struct qasm_mbox *m, struct entry *e, const struct qasm_cid *dcid,
-                      int confirmed)
-{
-    uint64_t hash = qasm_cid_hash(dcid, m->cfg.seed);
-    struct dcident *d = qasm_htab_find(m->dcids, hash, dcid);
-    if (d) {
-        if (d->e != e) {
-            TAILQ_REMOVE(&d->e->dcids, d, link);
-            d->e->ndcids--;
-            d->e = e;
-            TAILQ_INSERT_TAIL(&e->dcids, d, link);
-            e->ndcids++;
-        }
-        d->confirmed |= (uint8_t)confirmed;
-    } else {
-        d = calloc(1, sizeof(*d));
-        if (d == NULL)
-            return;
-        d->dcid = *dcid;
-        d->hash = hash;
-        d->e = e;
-        d->confirmed = (uint8_t)confirmed;
-        if (qasm_htab_insert(m->dcids, hash, d) < 0) {
-            free(d);
-            return;
-        }
-        TAILQ_INSERT_TAIL(&e->dcids, d, link);
-        e->ndcids++;
-    }
-    while (e->ndcids > MAX_DCIDS_PER_CONN) {
-        struct dcident *o = TAILQ_FIRST(&e->dcids);
-        if (o == d)
-            break;
-        dcid_free(m, o);
-    }
-}
-
-static int attested(const struct qasm_mbox *m, const struct entry *e, const struct qasm_addr *a,
-                    qasm_tstamp now)
-{
-    const struct attest *t = e->att;
-    if (t == NULL || (now > t->at && now - t->at > m->cfg.cache_ttl))
-        return 0;
-    for (size_t i = 0; i < t->n; i++)
-        if (qasm_addr_eq(&t->addr[i], a))
-            return 1;
-    return 0;
-}
-
-static struct entry *conn_new(struct qasm_mbox *m, const struct qasm_cid *odcid,
-                              const struct qasm_addr *client, const struct qasm_addr *server,
-                              qasm_tstamp now, const struct entry *keep)
-{
-    struct entry *e = entry_new(m, 1, client, server, now, keep);
-    if (e == NULL)
-        return NULL;
-    e->odcid = *odcid;
-    e->cls = QASM_MBOX_CLASS_QUIC_CONN; /* what its packets are (client_known) */
-    e->odcid_hash = qasm_cid_hash(odcid, m->cfg.seed);
-    if (qasm_htab_insert(m->odcids, e->odcid_hash, e) < 0) {
-        e->quic = 0;
-        entry_free(m, e);
-        return NULL;
-    }
-    return e;
 }
 
 /* ---- verdicts ---- */
@@ -750,7 +289,7 @@ static void apply_client(struct qasm_mbox *m, struct flow *f, const struct qasm_
                          qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     struct entry *e = f->e;
-    entry_touch(m, e, now);
+    qasm_conn_touch(m, e, now);
     if (e->quic) {
         v->odcid = e->odcid;
         set_latest(e, f);
@@ -762,20 +301,20 @@ static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *k
                                   enum qasm_mbox_class cls, qasm_tstamp now,
                                   struct qasm_mbox_verdict *v, const struct entry *keep)
 {
-    struct entry *e = entry_new(m, 0, &key->src, &key->dst, now, keep);
+    struct entry *e = qasm_conn_entry_new(m, 0, &key->src, &key->dst, now, keep);
     if (e == NULL) {
         drop(v, m->entry_fail);
         return NULL;
     }
     e->cls = (uint8_t)cls;
-    if (state_alloc(m, e, now) < 0) {
-        entry_free(m, e);
+    if (qasm_conn_state_alloc(m, e, now) < 0) {
+        qasm_conn_entry_free(m, e);
         drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
         return NULL;
     }
-    struct flow *f = flow_add(m, e, key, hash);
+    struct flow *f = qasm_conn_flow_add(m, e, key, hash);
     if (f == NULL) {
-        entry_free(m, e);
+        qasm_conn_entry_free(m, e);
         drop(v, QASM_MBOX_DROP_NO_MEMORY);
         return NULL;
     }
@@ -818,39 +357,6 @@ static const struct qasm_addr *cid_server(const struct qasm_mbox *m, const struc
     return m->fn->cidlen_per_server ? srv : &none;
 }
 
-/* Before connection |c| takes one more fallback mapping: at the cap its oldest goes. */
-static void fallback_make_room(struct qasm_mbox *m, struct entry *c)
-{
-    if (m->cfg.fallback_per_conn == 0)
-        return;
-    size_t n = 0; /* a short list (the cap): counted rather than stored, entries stay small */
-    const struct entry *x;
-    TAILQ_FOREACH(x, &c->fbs, fb.link)
-        n++;
-    for (; n >= m->cfg.fallback_per_conn; n--) {
-        entry_free(m, TAILQ_FIRST(&c->fbs));
-        m->st.fallback_recycled++;
-    }
-}
-
-static void fallback_link(struct qasm_mbox *m, struct entry *c, struct entry *e)
-{
-    TAILQ_INSERT_TAIL(&c->fbs, e, fb.link);
-    e->fb.conn = c;
-    m->st.fallback_mappings++;
-    m->st.fallback_now++;
-}
-
-/* The tracker attests connection |c| again: its remaining fallback mappings go
- * (a path still in use is held and asked about on its next packet). */
-static void fallback_return(struct qasm_mbox *m, struct entry *c)
-{
-    while (!TAILQ_EMPTY(&c->fbs)) {
-        entry_free(m, TAILQ_FIRST(&c->fbs));
-        m->st.fallback_returned++;
-    }
-}
-
 /*
  * A new QUIC connection (its client Initial with DCID |dcid|) on 5-tuple
  * |key|: its entry, function state and flow (|old|, the 5-tuple's flow of
@@ -861,26 +367,26 @@ static inline __attribute__((always_inline)) struct flow *
 conn_start(struct qasm_mbox *m, const struct qasm_cid *dcid, const struct qasm_flow *key,
            uint64_t hash, struct flow *old, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
-    struct entry *e = conn_new(m, dcid, &key->src, &key->dst, now, old ? old->e : NULL);
+    struct entry *e = qasm_conn_new(m, dcid, &key->src, &key->dst, now, old ? old->e : NULL);
     if (e == NULL) {
         drop(v, m->entry_fail);
         return NULL;
     }
-    if (state_alloc(m, e, now) < 0) {
-        entry_free(m, e);
+    if (qasm_conn_state_alloc(m, e, now) < 0) {
+        qasm_conn_entry_free(m, e);
         drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
         return NULL;
     }
-    struct flow *f = old ? flow_move(m, old, e) : flow_add(m, e, key, hash);
+    struct flow *f = old ? qasm_conn_flow_move(m, old, e) : qasm_conn_flow_add(m, e, key, hash);
     if (f == NULL) {
         if (old == NULL)
-            entry_free(m, e);
+            qasm_conn_entry_free(m, e);
         drop(v, QASM_MBOX_DROP_NO_MEMORY);
         return NULL;
     }
     f->last_dcid = *dcid;
     if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up)
-        subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+        qasm_conn_subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
     v->cls = QASM_MBOX_CLASS_QUIC_CONN;
     v->path = QASM_MBOX_PATH_NEW;
     return f;
@@ -932,13 +438,13 @@ client_own_tuple(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt
     } else if (cd == NULL) {
         /* A new DCID on the connection's own 5-tuple (rotation without
          * migration, or the server's CID after the handshake). */
-        dcid_bind(m, fe, dcid, 0);
+        qasm_conn_dcid_bind(m, fe, dcid, 0);
         v->path = QASM_MBOX_PATH_UPDATE;
         e = fe;
-    } else if (attested(m, cd, &f->key.src, now) &&
-               (cd->has_state || state_alloc(m, cd, now) == 0)) {
+    } else if (qasm_conn_attested(m, cd, &f->key.src, now) &&
+               (cd->has_state || qasm_conn_state_alloc(m, cd, now) == 0)) {
         /* The tracker says this address belongs to cd now. */
-        if ((f = flow_move(m, f, cd)) == NULL) {
+        if ((f = qasm_conn_flow_move(m, f, cd)) == NULL) {
             drop(v, QASM_MBOX_DROP_NO_MEMORY);
             return;
         }
@@ -967,7 +473,7 @@ client_join(struct qasm_mbox *m, struct entry *cd, const struct qasm_mbox_pkt *p
         /* Learned from the tracker (e.g. after a restart): the LB hashes the
          * connection's first client address, as when it saw the Initial. */
         cd->server = key->dst;
-        if (state_alloc(m, cd, now) < 0) {
+        if (qasm_conn_state_alloc(m, cd, now) < 0) {
             drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
             return;
         }
@@ -977,7 +483,7 @@ client_join(struct qasm_mbox *m, struct entry *cd, const struct qasm_mbox_pkt *p
         m->st.migrations++;
         v->path = QASM_MBOX_PATH_UPDATE;
     }
-    struct flow *f = flow_add(m, cd, key, hash);
+    struct flow *f = qasm_conn_flow_add(m, cd, key, hash);
     if (f == NULL) {
         drop(v, QASM_MBOX_DROP_NO_MEMORY);
         return;
@@ -1002,7 +508,7 @@ client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
     struct flow *f;
     int can_hold = allow_hold && m->tracker_up;
     if (cd) {
-        if (attested(m, cd, &key->src, now)) {
+        if (qasm_conn_attested(m, cd, &key->src, now)) {
             client_join(m, cd, pkt, key, hash, dcid, now, v);
             return;
         }
@@ -1024,12 +530,12 @@ client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
      * connection (a client migrating through an outage would take one per move). */
     int fallback = cd && (!m->tracker_up || m->tracker_away);
     if (fallback)
-        fallback_make_room(m, cd);
+        qasm_conn_fallback_make_room(m, cd);
     v->cls = QASM_MBOX_CLASS_QUIC_FLOW;
     if ((f = default_entry(m, key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v, cd)) != NULL) {
         f->last_dcid = *dcid;
         if (fallback)
-            fallback_link(m, cd, f->e);
+            qasm_conn_fallback_link(m, cd, f->e);
         apply_client(m, f, pkt, now, v);
     }
 }
@@ -1118,7 +624,7 @@ static inline void client_known(struct qasm_mbox *m, const struct qasm_mbox_pkt 
     v->cls = e->cls;
     v->path = QASM_MBOX_PATH_LOOKUP;
     v->odcid = e->odcid;
-    entry_touch(m, e, now);
+    qasm_conn_touch(m, e, now);
     m->fn->on_client(m->fn_st, &e->fs, pkt, now, v);
 }
 
@@ -1140,7 +646,7 @@ static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qas
 {
     struct qasm_flow key = flow_key(&pkt->flow);
     uint64_t hash = flow_hash(&key, m->cfg.seed);
-    client_pkt_k(m, pkt, &key, hash, ftab_find(&m->flows, hash, &key), now, allow_hold, v);
+    client_pkt_k(m, pkt, &key, hash, qasm_conn_find(&m->flows, hash, &key), now, allow_hold, v);
 }
 
 static void learn_cid_len(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct entry *e)
@@ -1199,7 +705,7 @@ server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qa
     if (e->quic)
         v->odcid = e->odcid;
     e->assured = 1;
-    entry_touch(m, e, now);
+    qasm_conn_touch(m, e, now);
     m->fn->on_server(m->fn_st, &e->fs, pkt, &e->client, now, v);
 }
 
@@ -1284,7 +790,7 @@ enum qasm_mbox_action qasm_mbox_process(struct qasm_mbox *m, const struct qasm_m
     expire_due(m, now);
     struct qasm_flow key;
     uint64_t hash;
-    struct flow *f = pkt_key(m, pkt, &key, &hash) ? ftab_find(&m->flows, hash, &key) : NULL;
+    struct flow *f = pkt_key(m, pkt, &key, &hash) ? qasm_conn_find(&m->flows, hash, &key) : NULL;
     return process_k(m, pkt, &key, hash, f, now, v);
 }
 
@@ -1313,7 +819,7 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
         }
         /* 2: find the flows (slots now cached) and start loading their entries */
         for (size_t i = 0; i < k; i++) {
-            struct flow *f = keyed[i] ? ftab_find(&m->flows, hash[i], &key[i]) : NULL;
+            struct flow *f = keyed[i] ? qasm_conn_find(&m->flows, hash[i], &key[i]) : NULL;
             found[i] = f;
             if (f) {
                 __builtin_prefetch(f->e);
@@ -1327,7 +833,7 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
         for (size_t i = 0; i < k; i++) {
             struct flow *f = found[i];
             if (m->flows_gen != gen)
-                f = keyed[i] ? ftab_find(&m->flows, hash[i], &key[i]) : NULL;
+                f = keyed[i] ? qasm_conn_find(&m->flows, hash[i], &key[i]) : NULL;
             process_k(m, &pkts[base + i], &key[i], hash[i], f, now, &v[base + i]);
         }
     }
@@ -1375,13 +881,13 @@ static void adopt_attested(struct qasm_mbox *m, struct entry *e, qasm_tstamp now
     for (size_t i = 0; i < e->att->n; i++) {
         key.src = e->att->addr[i];
         uint64_t hash = flow_hash(&key, m->cfg.seed);
-        struct flow *f = ftab_find(&m->flows, hash, &key);
+        struct flow *f = qasm_conn_find(&m->flows, hash, &key);
         if (f == NULL || f->e->quic || f->e->cls != QASM_MBOX_CLASS_QUIC_FLOW)
             continue;
-        if (!e->has_state && state_alloc(m, e, now) < 0)
+        if (!e->has_state && qasm_conn_state_alloc(m, e, now) < 0)
             return;
         qasm_tstamp made = f->e->created;
-        if (flow_move(m, f, e) != NULL) {
+        if (qasm_conn_flow_move(m, f, e) != NULL) {
             m->st.adopted++;
             m->st.adopt_us[qasm_mbox_us_bucket(now > made ? now - made : 0)]++;
         }
@@ -1414,15 +920,15 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     if (e == NULL) {
         if (rec->nclients == 0 || rec->closed)
             return NULL;
-        e = conn_new(m, &odcid, &rec->clients[0], &rec->server, now, NULL);
+        e = qasm_conn_new(m, &odcid, &rec->clients[0], &rec->server, now, NULL);
         if (e == NULL)
             return NULL;
     }
     for (size_t i = 0; i < rec->ndcids; i++)
         if (rec->dcids[i].len <= QASM_CID_MAXLEN)
-            dcid_bind(m, e, &rec->dcids[i], 1);
+            qasm_conn_dcid_bind(m, e, &rec->dcids[i], 1);
     if (qdcid)
-        dcid_bind(m, e, qdcid, 1);
+        qasm_conn_dcid_bind(m, e, qdcid, 1);
     if (rec->nclients > 0) {
         if (e->att == NULL)
             e->att = calloc(1, sizeof(*e->att));
@@ -1440,12 +946,12 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     if (e->att && !rec->closed) {
         adopt_attested(m, e, now);
         if (m->tracker_up)
-            fallback_return(m, e);
+            qasm_conn_fallback_return(m, e);
     }
     if (rec->closed)
         e->subscribed = 0; /* the tracker ended the subscription */
     else if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up && !e->subscribed)
-        subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+        qasm_conn_subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
     return e;
 }
 
@@ -1547,7 +1053,7 @@ void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)
         /* The RECORD answering each SUBSCRIBE also hands fallback mappings back. */
         while ((e = qasm_htab_next(m->odcids, &pos)) != NULL)
             if (!e->subscribed)
-                subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+                qasm_conn_subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
     } else {
         /* Reactive: ask about each connection that took fallback mappings, by the
          * DCID its client used last, so the answer hands them back. */
@@ -1602,14 +1108,14 @@ void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
             }
             if (e->has_state)
                 m->st.mappings_expired++;
-            entry_free(m, e);
+            qasm_conn_entry_free(m, e);
         }
         while ((e = TAILQ_FIRST(&m->lru[2 + i])) != NULL) {
             if (e->last_seen + to > now)
                 break;
             if (e->has_state)
                 m->st.mappings_expired++;
-            entry_free(m, e);
+            qasm_conn_entry_free(m, e);
         }
     }
 }
