@@ -242,6 +242,36 @@ __attribute__((noinline)) static qasm_tstamp bench_new(struct qasm_mbox *m,
     return now;
 }
 
+/* What the tracker knows of a connection after its migration: both DCIDs and both
+ * client addresses, as its agent reported them. */
+struct mig_record {
+    struct qasm_mbox_record rec;
+    struct qasm_cid dcids[2];
+    struct qasm_addr clients[2];
+};
+
+static void mig_record_init(struct mig_record *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->rec.server = server;
+    r->rec.dcid_len = CID_LEN;
+    r->rec.dcids = r->dcids;
+    r->rec.ndcids = 2;
+    r->rec.clients = r->clients;
+    r->rec.nclients = 2;
+}
+
+static inline const struct qasm_mbox_record *mig_record_of(struct mig_record *r,
+                                                           const struct conn *c)
+{
+    r->rec.odcid = c->odcid;
+    r->dcids[0] = c->dcid;
+    r->dcids[1] = c->dcid2;
+    r->clients[0] = c->client;
+    r->clients[1] = c->client2;
+    return &r->rec;
+}
+
 /* update: the first |nmig| connections of |order| migrate (new address, new DCID); a
  * query is answered at once, in-process, from what the agent would have reported. */
 __attribute__((noinline)) static qasm_tstamp
@@ -249,16 +279,8 @@ bench_update(struct qasm_mbox *m, struct qasm_mbox_pkt *pk, const struct conn *c
              const uint32_t *order, size_t nmig, qasm_tstamp now, struct result *res)
 {
     struct qasm_mbox_verdict v;
-    struct qasm_mbox_record rec;
-    struct qasm_cid dcids[2];
-    struct qasm_addr clients[2];
-    memset(&rec, 0, sizeof(rec));
-    rec.server = server;
-    rec.dcid_len = CID_LEN;
-    rec.dcids = dcids;
-    rec.ndcids = 2;
-    rec.clients = clients;
-    rec.nclients = 2;
+    struct mig_record mr;
+    mig_record_init(&mr);
     for (size_t i = 0; i < nmig; i++) {
         const struct conn *c = &conns[order[i]];
         pk->flow.src = c->client2;
@@ -268,14 +290,8 @@ bench_update(struct qasm_mbox *m, struct qasm_mbox_pkt *pk, const struct conn *c
         if (qasm_mbox_process(m, pk, now, &v) == QASM_MBOX_HOLD) {
             struct qasm_mbox_req r;
             while (qasm_mbox_next_request(m, &r))
-                if (r.type == QASM_MBOX_REQ_QUERY) {
-                    rec.odcid = c->odcid;
-                    dcids[0] = c->dcid;
-                    dcids[1] = c->dcid2;
-                    clients[0] = c->client;
-                    clients[1] = c->client2;
-                    qasm_mbox_answer(m, r.id, &rec, now);
-                }
+                if (r.type == QASM_MBOX_REQ_QUERY)
+                    qasm_mbox_answer(m, r.id, mig_record_of(&mr, c), now);
             while (qasm_mbox_next_release(m, &v))
                 res->paths[v.path]++;
         } else {
@@ -381,26 +397,11 @@ static int run(enum qasm_mbox_function fn, enum qasm_mbox_mode mode, struct conn
     res->bytes_per_conn = (double)(heap_bytes() - heap0) / (double)nconns;
 
     /* update: nmig connections migrate. */
-    struct qasm_mbox_record rec;
-    struct qasm_cid dcids[2];
-    struct qasm_addr clients[2];
-    memset(&rec, 0, sizeof(rec));
-    rec.server = server;
-    rec.dcid_len = CID_LEN;
-    rec.dcids = dcids;
-    rec.ndcids = 2;
-    rec.clients = clients;
-    rec.nclients = 2;
+    struct mig_record mr;
+    mig_record_init(&mr);
     if (mode == QASM_MBOX_PROACTIVE) /* the pushes come before the packets (not timed) */
-        for (size_t i = 0; i < nmig; i++) {
-            const struct conn *c = &conns[order[i]];
-            rec.odcid = c->odcid;
-            dcids[0] = c->dcid;
-            dcids[1] = c->dcid2;
-            clients[0] = c->client;
-            clients[1] = c->client2;
-            qasm_mbox_push(m, &rec, now);
-        }
+        for (size_t i = 0; i < nmig; i++)
+            qasm_mbox_push(m, mig_record_of(&mr, &conns[order[i]]), now);
     drain(m);
     t0 = cpu_ns();
     perf_start();

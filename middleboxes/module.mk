@@ -10,7 +10,8 @@ qasm-mbox_LIBS = $(LIBEV_LIBS)
 
 # The I/O-free middlebox cores (NAT, rate limiter, LB, QUIC-aware classification, hold queue).
 MBOX_CORE_SRCS := middleboxes/core/mbox.c middleboxes/core/classify.c middleboxes/core/portpool.c \
-                  middleboxes/core/bucket.c middleboxes/core/lb.c middleboxes/core/mbox_flags.c
+                  middleboxes/core/bucket.c middleboxes/core/nat.c middleboxes/core/ratelimit.c \
+                  middleboxes/core/lb.c middleboxes/core/hold.c middleboxes/core/conn.c middleboxes/core/mbox_flags.c
 
 
 UNIT_TESTS += test_nat

@@ -33,13 +33,42 @@ int qasm_bucket_params_init(struct qasm_bucket_params *p, double rate, double bu
 /* qasm_bucket_init fills |b| to the brim at |now|. */
 void qasm_bucket_init(struct qasm_bucket *b, const struct qasm_bucket_params *p, qasm_tstamp now);
 
+/* qasm_bucket_refilled returns the nanotokens |b| holds at |now| (refill
+ * since its last refill, capped at the burst; a clock going backwards
+ * refills nothing). */
+static inline uint64_t qasm_bucket_refilled(const struct qasm_bucket *b,
+                                            const struct qasm_bucket_params *p, qasm_tstamp now)
+{
+    if (now <= b->at || b->tokens >= p->cap)
+        return b->tokens;
+    /* rate tokens/s = rate nanotokens/ns; rate_milli / 1000 of them per ns. */
+    uint64_t dt = now - b->at;
+    uint64_t need = p->cap - b->tokens;
+    /* Past the time to fill the bucket (or on overflow risk) it is simply full. */
+    if (dt >= UINT64_MAX / p->rate_milli)
+        return p->cap;
+    uint64_t add = dt * p->rate_milli / 1000u;
+    return add >= need ? p->cap : b->tokens + add;
+}
+
 /*
  * qasm_bucket_take refills |b| for the time since its last refill, then
  * takes |cost| tokens if it holds that many. Returns 1 when taken, 0 when
- * refused (nothing taken). A clock going backwards refills nothing.
+ * refused (nothing taken). A clock going backwards refills nothing. Inline:
+ * the rate limiter calls it for every packet.
  */
-int qasm_bucket_take(struct qasm_bucket *b, const struct qasm_bucket_params *p, uint64_t cost,
-                     qasm_tstamp now);
+static inline int qasm_bucket_take(struct qasm_bucket *b, const struct qasm_bucket_params *p,
+                                   uint64_t cost, qasm_tstamp now)
+{
+    b->tokens = qasm_bucket_refilled(b, p, now);
+    if (now > b->at)
+        b->at = now;
+    unsigned __int128 need = (unsigned __int128)cost * QASM_BUCKET_UNIT;
+    if (need > b->tokens)
+        return 0;
+    b->tokens -= (uint64_t)need;
+    return 1;
+}
 
 /* qasm_bucket_tokens returns the tokens |b| would hold at |now| (for stats). */
 double qasm_bucket_tokens(const struct qasm_bucket *b, const struct qasm_bucket_params *p,

@@ -1,21 +1,16 @@
 /*
- * mbox.c: the middlebox core (see mbox.h for the contract).
+ * mbox.c: the middlebox core (see mbox.h for the contract): classification
+ * and dispatch. Each packet goes through one place (process_k) that picks
+ * what happens: the known-flow fast path (client_known), the classifier
+ * and its DCID lookup (client_classify) for the rest, or the server path;
+ * the function's operations (mbox_fn.h) do the rest. Also here: the
+ * tracker's answers and pushes applied to the entries, timers, stats.
+ * The entries, flows and DCIDs are conn.c's; held packets and pending
+ * queries hold.c's.
  *
- * State lives in "entries": one per unit of middlebox state (a NAT mapping
- * with its public port, a token bucket, an LB backend assignment). A
- * default entry belongs to exactly one 5-tuple; a QUIC entry belongs to a
- * connection (keyed on its O-DCID) and may own several client 5-tuples
- * (the addresses the connection migrated through) and several DCIDs.
- *
- * Tables: flows (client-oriented 5-tuple -> flow -> entry), dcids (DCID ->
- * entry), odcids (O-DCID -> QUIC entry), pending queries by DCID and by
- * request id. NAT public ports map back to entries through the port pool.
- *
- * Timers are FIFO lists, because every timeout of a kind is the same
- * length: entries sit in one of two LRU lists (30 s before traffic flowed
- * both ways, 120 s after), held packets and pending queries in arrival
- * order. So a packet costs O(1) list moves and next_expiry looks at four
- * list heads.
+ * Every timeout of a kind is the same length, so timers are FIFO lists
+ * (entries in conn.h, held packets and queries in hold.c): a packet costs
+ * O(1) list moves and next_expiry looks at list heads.
  */
 #include "mbox.h"
 
@@ -23,300 +18,14 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
-#include "bucket.h"
-#include "classify.h"
+#include "conn.h"
 #include "hash.h"
-#include "htab.h"
 #include "lb.h"
-#include "portpool.h"
+#include "nat.h"
 #include "proto.h"
-
-#define MAX_FLOWS_PER_CONN 16 /* client 5-tuples kept per QUIC connection */
-#define MAX_DCIDS_PER_CONN 32 /* DCIDs kept per QUIC connection */
-#define MAX_ATTESTED 16       /* tracker-attested client addresses kept */
-#define MAX_SERVERS 65536     /* CID-length table bound */
-
-struct dlist {
-    struct dlist *prev, *next;
-};
-
-static void dl_init(struct dlist *l)
-{
-    l->prev = l->next = l;
-}
-
-static int dl_empty(const struct dlist *l)
-{
-    return l->next == l;
-}
-
-static void dl_unlink(struct dlist *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n->next = n;
-}
-
-static void dl_push_tail(struct dlist *l, struct dlist *n)
-{
-    n->prev = l->prev;
-    n->next = l;
-    l->prev->next = n;
-    l->prev = n;
-}
-
-#define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
-
-struct attest {
-    qasm_tstamp at;
-    size_t n;
-    struct qasm_addr addr[MAX_ATTESTED];
-};
-
-struct entry;
-
-/* Hot fields first: a lookup reads key, last_dcid and e. */
-struct flow {
-    struct qasm_flow key; /* client -> server */
-    uint8_t embedded;     /* the entry's own first flow (not allocated) */
-    uint8_t used;         /* embedded flow in use */
-    struct qasm_cid last_dcid;
-    struct entry *e;
-    uint64_t hash;
-    struct dlist link;
-};
-
-struct entry {
-    /* line 0-1: the first flow, then the timer fields and flags */
-    struct flow f0;      /* first flow, in the same allocation (one cache miss less) */
-    qasm_tstamp last_seen;
-    qasm_tstamp queued;  /* when put at the tail of its timer list */
-    uint8_t quic;        /* keyed on an O-DCID */
-    uint8_t assured;     /* traffic seen both ways: long timeout */
-    uint8_t list;        /* timer list it is in: 0/1 main (by assured), 2/3 grace */
-    uint8_t established; /* QUIC: client sent a short header */
-    uint8_t subscribed;  /* proactive: SUBSCRIBE sent */
-    uint8_t has_state;   /* port / bucket / backend allocated */
-    uint8_t cls;         /* default entries: enum qasm_mbox_class of their packets */
-    int8_t cid_len;      /* server CID length, -1 unknown */
-    /* line 2: what a packet of an established flow reads or writes */
-    struct flow *cur;    /* flow of the latest client packet (QUIC), may be NULL */
-    uint16_t public_port;
-    int16_t backend;
-    uint16_t nflows, ndcids;
-    struct qasm_bucket bucket;
-    struct qasm_cid odcid;
-    struct qasm_addr client; /* latest client address */
-    /* the rest: set up and tear down */
-    struct qasm_addr server;
-    uint64_t odcid_hash;
-    struct dlist lru;
-    struct dlist flows; /* oldest first */
-    struct dlist dcids; /* oldest first */
-    struct attest *att;
-    qasm_tstamp created; /* for adopt_us: how late the tracker's attestation came */
-    /* Fallback mappings (made for this connection's DCIDs while the tracker was
-     * away): a QUIC entry heads the list of its own, a default entry made as
-     * one is linked in its connection's list (fb not empty). */
-    struct dlist fb;
-};
-
-struct dcident {
-    struct qasm_cid dcid;
-    uint64_t hash;
-    struct entry *e;
-    struct dlist link;
-    uint8_t confirmed; /* from the tracker or an Initial; else learned on the entry's own flow */
-};
-
-struct pending;
-
-struct held {
-    struct qasm_mbox_pkt pkt;
-    qasm_tstamp since;
-    struct dlist link; /* m->held, arrival order */
-    struct held *next; /* in its pending */
-    struct pending *p;
-};
-
-struct pending {
-    uint64_t id;
-    struct qasm_cid dcid;
-    uint64_t dcid_hash;
-    qasm_tstamp sent_at;
-    struct dlist link; /* m->pendings, send order */
-    struct held *head, *tail;
-    size_t nheld;
-};
-
-/* A growable FIFO of fixed-size records. */
-struct ring {
-    unsigned char *buf;
-    size_t esz, cap, head, n;
-};
-
-static int ring_push(struct ring *r, const void *rec)
-{
-    if (r->n == r->cap) {
-        size_t ncap = r->cap ? r->cap * 2 : 16;
-        unsigned char *nb = malloc(ncap * r->esz);
-        if (nb == NULL)
-            return -ENOMEM;
-        for (size_t i = 0; i < r->n; i++)
-            memcpy(nb + i * r->esz, r->buf + ((r->head + i) % r->cap) * r->esz, r->esz);
-        free(r->buf);
-        r->buf = nb;
-        r->cap = ncap;
-        r->head = 0;
-    }
-    memcpy(r->buf + ((r->head + r->n) % r->cap) * r->esz, rec, r->esz);
-    r->n++;
-    return 0;
-}
-
-static int ring_pop(struct ring *r, void *rec)
-{
-    if (r->n == 0)
-        return 0;
-    memcpy(rec, r->buf + r->head * r->esz, r->esz);
-    r->head = (r->head + 1) % r->cap;
-    r->n--;
-    return 1;
-}
-
-/*
- * The 5-tuple table: open addressing like lib/htab, but typed (inline key
- * compare) and able to prefetch a slot, so a batch of packets can have its
- * cache misses in flight together (qasm_mbox_process_batch).
- */
-struct fslot {
-    uint64_t hash; /* 0 = empty */
-    struct flow *f;
-};
-
-struct ftab {
-    struct fslot *slots;
-    size_t mask, count;
-};
-
-static int ftab_init(struct ftab *t, size_t expected)
-{
-    size_t n = 16;
-    while (n / 4 * 3 < expected)
-        n *= 2;
-    t->slots = calloc(n, sizeof(*t->slots));
-    if (t->slots == NULL)
-        return -ENOMEM;
-    t->mask = n - 1;
-    t->count = 0;
-    return 0;
-}
-
-static inline uint64_t fnz(uint64_t h)
-{
-    return h ? h : 1;
-}
-
-static inline void ftab_prefetch(const struct ftab *t, uint64_t hash)
-{
-    __builtin_prefetch(&t->slots[fnz(hash) & t->mask]);
-}
-
-static inline struct flow *ftab_find(const struct ftab *t, uint64_t hash,
-                                     const struct qasm_flow *key)
-{
-    hash = fnz(hash);
-    for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
-        const struct fslot *s = &t->slots[i];
-        if (s->hash == 0)
-            return NULL;
-        if (s->hash == hash && qasm_flow_eq(&s->f->key, key))
-            return s->f;
-    }
-}
-
-static void fplace(struct fslot *slots, size_t mask, uint64_t hash, struct flow *f)
-{
-    size_t i = hash & mask;
-    while (slots[i].hash != 0)
-        i = (i + 1) & mask;
-    slots[i].hash = hash;
-    slots[i].f = f;
-}
-
-static int ftab_insert(struct ftab *t, uint64_t hash, struct flow *f)
-{
-    if (t->count + 1 > (t->mask + 1) / 4 * 3) {
-        size_t n = (t->mask + 1) * 2;
-        struct fslot *ns = calloc(n, sizeof(*ns));
-        if (ns == NULL)
-            return -ENOMEM;
-        for (size_t i = 0; i <= t->mask; i++)
-            if (t->slots[i].hash)
-                fplace(ns, n - 1, t->slots[i].hash, t->slots[i].f);
-        free(t->slots);
-        t->slots = ns;
-        t->mask = n - 1;
-    }
-    fplace(t->slots, t->mask, fnz(hash), f);
-    t->count++;
-    return 0;
-}
-
-static void ftab_remove(struct ftab *t, uint64_t hash, const struct flow *f)
-{
-    hash = fnz(hash);
-    size_t hole = hash & t->mask;
-    for (;; hole = (hole + 1) & t->mask) {
-        if (t->slots[hole].hash == 0)
-            return;
-        if (t->slots[hole].f == f)
-            break;
-    }
-    /* backward-shift deletion */
-    for (size_t i = hole;;) {
-        i = (i + 1) & t->mask;
-        struct fslot *sl = &t->slots[i];
-        if (sl->hash == 0)
-            break;
-        size_t home = sl->hash & t->mask;
-        int stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
-        if (!stays) {
-            t->slots[hole] = *sl;
-            hole = i;
-        }
-    }
-    t->slots[hole].hash = 0;
-    t->slots[hole].f = NULL;
-    t->count--;
-}
-
-struct qasm_mbox {
-    struct qasm_mbox_config cfg;
-    struct qasm_addr *backends;
-    struct qasm_bucket_params bp;
-    struct ftab flows;
-    struct qasm_htab *dcids, *odcids, *pend_dcid, *pend_id;
-    struct qasm_portpool *pool;
-    struct qasm_cidlen_table *cidlens;
-    int aware;
-    int tracker_up;
-    struct dlist lru[4];         /* 0/1: by queue time (short/long timeout); 2/3: grace */
-    qasm_duration timeout[2];
-    struct dlist held;
-    struct dlist pendings;
-    size_t nheld;
-    uint64_t next_id;
-    qasm_tstamp hint;         /* no deadline before this (see expire_due) */
-    size_t nentries;
-    enum qasm_mbox_drop_reason entry_fail; /* why the last entry_new failed */
-    int tracker_away;         /* deciding a packet whose hold ran out unanswered */
-    qasm_duration min_dur;    /* shortest timer an item can be given */
-    qasm_duration hold_for;   /* longest hold: max(hold_time, hold_ceiling) */
-    struct ring events, reqs, releases;
-    struct qasm_mbox_stats st;
-};
+#include "ratelimit.h"
 
 /* ---- names ---- */
 
@@ -383,25 +92,20 @@ void qasm_mbox_config_init(struct qasm_mbox_config *cfg, enum qasm_mbox_function
                            enum qasm_mbox_mode mode)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->function = function;
-    cfg->mode = mode;
+    *cfg = (struct qasm_mbox_config){
+        .function = function, .mode = mode,
+        .nat_port_min = 40000, .nat_port_max = 40063,
+        .udp_timeout = 30 * QASM_SEC, .udp_stream_timeout = 120 * QASM_SEC,
+        .rl_rate = 5, .rl_burst = 5,
+        .hold_time = 2 * QASM_MS, .hold_ceiling = 100 * QASM_MS,
+        .hold_max = 4096, .hold_max_per_dcid = 16,
+        .cache_ttl = 120 * QASM_SEC, .query_timeout = 1 * QASM_SEC,
+        .max_requests = 65536,
+        .max_entries = QASM_MBOX_DEFAULT_MAX_ENTRIES,
+        .fallback_per_conn = QASM_MBOX_DEFAULT_FALLBACK_PER_CONN,
+        .expected_flows = 1024,
+    };
     qasm_addr_parse_ip(&cfg->nat_public, "127.0.0.1", 0);
-    cfg->nat_port_min = 40000;
-    cfg->nat_port_max = 40063;
-    cfg->udp_timeout = 30 * QASM_SEC;
-    cfg->udp_stream_timeout = 120 * QASM_SEC;
-    cfg->rl_rate = 5;
-    cfg->rl_burst = 5;
-    cfg->hold_time = 2 * QASM_MS;
-    cfg->hold_ceiling = 100 * QASM_MS;
-    cfg->hold_max = 4096;
-    cfg->hold_max_per_dcid = 16;
-    cfg->cache_ttl = 120 * QASM_SEC;
-    cfg->query_timeout = 1 * QASM_SEC;
-    cfg->max_requests = 65536;
-    cfg->max_entries = QASM_MBOX_DEFAULT_MAX_ENTRIES;
-    cfg->fallback_per_conn = QASM_MBOX_DEFAULT_FALLBACK_PER_CONN;
-    cfg->expected_flows = 1024;
 }
 
 static int dcid_eq(const void *entry, const void *key)
@@ -414,15 +118,16 @@ static int odcid_eq(const void *entry, const void *key)
     return qasm_cid_eq(&((const struct entry *)entry)->odcid, key);
 }
 
-static int pend_dcid_eq(const void *entry, const void *key)
+/* The core and its hold queue (which queues requests only while up) agree. */
+static void set_tracker_up(struct qasm_mbox *m, int up)
 {
-    return qasm_cid_eq(&((const struct pending *)entry)->dcid, key);
+    m->tracker_up = up;
+    if (m->hold)
+        qasm_hold_set_up(m->hold, up);
 }
 
-static int pend_id_eq(const void *entry, const void *key)
-{
-    return ((const struct pending *)entry)->id == *(const uint64_t *)key;
-}
+static void decide_held(void *core, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
+                        enum qasm_hold_why why, struct qasm_mbox_verdict *v);
 
 int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
 {
@@ -433,14 +138,6 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
         return -EINVAL;
     if (cfg->mode != QASM_MBOX_DEFAULT &&
         (cfg->hold_max == 0 || cfg->hold_max_per_dcid == 0 || cfg->max_requests == 0))
-        return -EINVAL;
-    if (cfg->function == QASM_MBOX_LB &&
-        (cfg->lb_nbackends == 0 || cfg->lb_nbackends > QASM_MBOX_MAX_BACKENDS ||
-         cfg->lb_backends == NULL))
-        return -EINVAL;
-    if (cfg->function == QASM_MBOX_NAT &&
-        (cfg->nat_port_min == 0 || cfg->nat_port_max < cfg->nat_port_min ||
-         cfg->nat_public.family == 0))
         return -EINVAL;
 
     struct qasm_mbox *m = calloc(1, sizeof(*m));
@@ -454,17 +151,9 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     m->hold_for = m->cfg.hold_ceiling > m->cfg.hold_time ? m->cfg.hold_ceiling : m->cfg.hold_time;
     if (m->cfg.query_timeout < m->hold_for)
         m->cfg.query_timeout = m->hold_for;
-    if (cfg->function == QASM_MBOX_RATELIMIT &&
-        qasm_bucket_params_init(&m->bp, cfg->rl_rate, cfg->rl_burst) < 0) {
-        free(m);
-        return -EINVAL;
-    }
     m->aware = cfg->mode != QASM_MBOX_DEFAULT;
-    m->tracker_up = m->aware;
     for (int i = 0; i < 4; i++)
-        dl_init(&m->lru[i]);
-    dl_init(&m->held);
-    dl_init(&m->pendings);
+        TAILQ_INIT(&m->lru[i]);
     m->timeout[0] = cfg->udp_timeout;
     m->timeout[1] = cfg->udp_stream_timeout;
     m->min_dur = cfg->udp_timeout < cfg->udp_stream_timeout ? cfg->udp_timeout
@@ -473,30 +162,34 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
         m->min_dur = m->hold_for;
     if (m->aware && m->cfg.query_timeout < m->min_dur)
         m->min_dur = m->cfg.query_timeout;
-    m->events.esz = sizeof(struct qasm_mbox_event);
-    m->reqs.esz = sizeof(struct qasm_mbox_req);
-    m->releases.esz = sizeof(struct qasm_mbox_verdict);
+    qasm_ring_init(&m->events, sizeof(struct qasm_mbox_event));
+    qasm_pool_init(&m->entries, sizeof(struct entry), 64, POOL_SLAB);
+    qasm_pool_init(&m->flow_pool, sizeof(struct flow), _Alignof(struct flow), POOL_SLAB);
     size_t exp = cfg->expected_flows ? cfg->expected_flows : 1024;
-    int rv = 0;
-    if (cfg->function == QASM_MBOX_LB) {
-        m->backends = calloc(cfg->lb_nbackends, sizeof(*m->backends));
-        if (m->backends == NULL)
-            rv = -ENOMEM;
-        else
-            memcpy(m->backends, cfg->lb_backends, cfg->lb_nbackends * sizeof(*m->backends));
+    static const struct qasm_mbox_fn_ops *const fns[] = {&qasm_nat_ops, &qasm_ratelimit_ops,
+                                                         &qasm_lb_ops};
+    m->fn = fns[cfg->function];
+    int rv = m->fn->init(&m->fn_st, cfg, &m->events);
+    if (rv == 0) {
+        m->family = m->fn->family(m->fn_st);
+        rv = qasm_htab_raw_init(&m->flows, exp);
     }
-    if (rv == 0 && cfg->function == QASM_MBOX_NAT)
-        rv = qasm_portpool_new(&m->pool, cfg->nat_port_min, cfg->nat_port_max);
-    if (rv == 0)
-        rv = ftab_init(&m->flows, exp);
+    if (rv == 0) {
+        const struct qasm_hold_config hc = {
+            .hold_time = m->cfg.hold_time, .hold_for = m->hold_for,
+            .query_timeout = m->cfg.query_timeout, .hold_max = cfg->hold_max,
+            .hold_max_per_dcid = cfg->hold_max_per_dcid, .max_requests = cfg->max_requests,
+            .seed = cfg->seed, .queries = m->aware};
+        rv = qasm_hold_new(&m->hold, &hc, &m->st, decide_held, m);
+    }
+    if (rv == 0) {
+        m->reqs = qasm_hold_requests(m->hold);
+        m->releases = qasm_hold_releases(m->hold);
+    }
     if (rv == 0 && m->aware) {
         rv = qasm_htab_new(&m->dcids, exp, dcid_eq);
         if (rv == 0)
             rv = qasm_htab_new(&m->odcids, exp, odcid_eq);
-        if (rv == 0)
-            rv = qasm_htab_new(&m->pend_dcid, 64, pend_dcid_eq);
-        if (rv == 0)
-            rv = qasm_htab_new(&m->pend_id, 64, pend_id_eq);
         if (rv == 0)
             rv = qasm_cidlen_table_new(&m->cidlens, MAX_SERVERS, cfg->seed);
     }
@@ -504,410 +197,48 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
         qasm_mbox_del(m);
         return rv;
     }
+    set_tracker_up(m, m->aware);
     *pm = m;
     return 0;
 }
-
-static void entry_free(struct qasm_mbox *m, struct entry *e);
 
 void qasm_mbox_del(struct qasm_mbox *m)
 {
     if (m == NULL)
         return;
-    while (!dl_empty(&m->held)) {
-        struct held *h = container_of(m->held.next, struct held, link);
-        dl_unlink(&h->link);
-        free(h);
-    }
-    while (!dl_empty(&m->pendings)) {
-        struct pending *p = container_of(m->pendings.next, struct pending, link);
-        dl_unlink(&p->link);
-        free(p);
-    }
-    m->tracker_up = 0; /* no UNSUBSCRIBE on the way out */
+    set_tracker_up(m, 0); /* no UNSUBSCRIBE on the way out */
     for (int i = 0; i < 4; i++)
-        while (!dl_empty(&m->lru[i]))
-            entry_free(m, container_of(m->lru[i].next, struct entry, lru));
-    free(m->flows.slots);
+        while (!TAILQ_EMPTY(&m->lru[i]))
+            qasm_conn_entry_free(m, TAILQ_FIRST(&m->lru[i]));
+    qasm_htab_raw_fini(&m->flows);
+    qasm_pool_fini(&m->entries);
+    qasm_pool_fini(&m->flow_pool);
     qasm_htab_del(m->dcids);
     qasm_htab_del(m->odcids);
-    qasm_htab_del(m->pend_dcid);
-    qasm_htab_del(m->pend_id);
-    qasm_portpool_del(m->pool);
+    qasm_hold_del(m->hold);
+    if (m->fn)
+        m->fn->fini(m->fn_st);
     qasm_cidlen_table_del(m->cidlens);
-    free(m->backends);
-    free(m->events.buf);
-    free(m->reqs.buf);
-    free(m->releases.buf);
+    qasm_ring_fini(&m->events);
     free(m);
 }
 
 /* ---- queues ---- */
 
-static void push_event(struct qasm_mbox *m, enum qasm_mbox_event_type type, uint16_t port)
-{
-    struct qasm_mbox_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.type = type;
-    ev.addr = m->cfg.nat_public;
-    ev.addr.port = port;
-    (void)ring_push(&m->events, &ev);
-}
-
-static int push_req(struct qasm_mbox *m, const struct qasm_mbox_req *req)
-{
-    if (!m->tracker_up || m->reqs.n >= m->cfg.max_requests || ring_push(&m->reqs, req) < 0) {
-        m->st.requests_dropped++;
-        return -1;
-    }
-    return 0;
-}
-
-static void subscribe(struct qasm_mbox *m, struct entry *e, enum qasm_mbox_req_type type)
-{
-    struct qasm_mbox_req req;
-    memset(&req, 0, sizeof(req));
-    req.type = type;
-    req.odcid = e->odcid;
-    if (push_req(m, &req) < 0)
-        return;
-    if (type == QASM_MBOX_REQ_SUBSCRIBE) {
-        e->subscribed = 1;
-        m->st.tracker_subscribes++;
-    } else {
-        e->subscribed = 0;
-        m->st.tracker_unsubscribes++;
-    }
-}
 
 int qasm_mbox_next_event(struct qasm_mbox *m, struct qasm_mbox_event *ev)
 {
-    return ring_pop(&m->events, ev);
+    return qasm_ring_pop(&m->events, ev);
 }
 
 int qasm_mbox_next_request(struct qasm_mbox *m, struct qasm_mbox_req *req)
 {
-    return ring_pop(&m->reqs, req);
+    return qasm_ring_pop(m->reqs, req);
 }
 
 int qasm_mbox_next_release(struct qasm_mbox *m, struct qasm_mbox_verdict *v)
 {
-    return ring_pop(&m->releases, v);
-}
-
-/* ---- entries, flows, DCIDs ---- */
-
-static void entry_free(struct qasm_mbox *m, struct entry *e);
-
-/*
- * At max_entries, like conntrack's early drop: the idlest entry that never
- * saw traffic both ways goes (the grace list is due first, then the short
- * timeout list), never |keep| (an entry the caller still uses). Returns 0
- * when room was made, -1 when every entry is assured.
- */
-static int evict_unassured(struct qasm_mbox *m, const struct entry *keep)
-{
-    static const int lists[] = {2, 0};
-    for (size_t i = 0; i < 2; i++) {
-        struct dlist *l = &m->lru[lists[i]];
-        for (struct dlist *n = l->next; n != l; n = n->next) {
-            struct entry *e = container_of(n, struct entry, lru);
-            if (e == keep)
-                continue;
-            entry_free(m, e);
-            m->st.entries_evicted++;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static struct entry *entry_new(struct qasm_mbox *m, int quic, const struct qasm_addr *client,
-                               const struct qasm_addr *server, qasm_tstamp now,
-                               const struct entry *keep)
-{
-    if (m->cfg.max_entries && m->nentries >= m->cfg.max_entries &&
-        evict_unassured(m, keep) < 0) {
-        m->entry_fail = QASM_MBOX_DROP_TABLE_FULL;
-        return NULL;
-    }
-    m->entry_fail = QASM_MBOX_DROP_NO_MEMORY;
-    /* cache-line aligned: a lookup touches the first three lines only */
-    struct entry *e = aligned_alloc(64, (sizeof(*e) + 63) / 64 * 64);
-    if (e == NULL)
-        return NULL;
-    memset(e, 0, sizeof(*e));
-    e->quic = (uint8_t)quic;
-    e->cid_len = -1;
-    e->backend = -1;
-    e->client = *client;
-    e->server = *server;
-    e->last_seen = now;
-    e->queued = now;
-    e->created = now;
-    e->f0.embedded = 1;
-    dl_init(&e->f0.link);
-    dl_init(&e->flows);
-    dl_init(&e->dcids);
-    dl_init(&e->fb);
-    dl_push_tail(&m->lru[0], &e->lru);
-    m->nentries++;
-    if (quic && m->cidlens) {
-        const struct qasm_addr none = {0};
-        int l = qasm_cidlen_get(m->cidlens,
-                                m->cfg.function == QASM_MBOX_LB ? &none : server);
-        e->cid_len = (int8_t)l;
-    }
-    return e;
-}
-
-/* Allocates the function's state for |e| (client address known). -1 if the pool is dry. */
-static int state_alloc(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
-{
-    switch (m->cfg.function) {
-    case QASM_MBOX_NAT: {
-        uint16_t port = qasm_portpool_alloc(m->pool, e);
-        if (port == 0)
-            return -1;
-        e->public_port = port;
-        push_event(m, QASM_MBOX_EV_PORT_OPEN, port);
-        break;
-    }
-    case QASM_MBOX_RATELIMIT:
-        qasm_bucket_init(&e->bucket, &m->bp, now);
-        break;
-    case QASM_MBOX_LB:
-        e->backend = (int16_t)qasm_lb_pick(&e->client, m->cfg.lb_nbackends);
-        break;
-    }
-    e->has_state = 1;
-    m->st.mappings++;
-    m->st.mappings_created++;
-    return 0;
-}
-
-/* RL / LB with flow_events: the shell may close what it keeps for |client| -> |e|'s next hop. */
-static void flow_close_event(struct qasm_mbox *m, const struct qasm_addr *client,
-                             const struct qasm_addr *dst, const struct entry *e)
-{
-    if (!m->cfg.flow_events || m->cfg.function == QASM_MBOX_NAT || !e->has_state)
-        return;
-    struct qasm_mbox_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.type = QASM_MBOX_EV_FLOW_CLOSE;
-    ev.addr = *client;
-    ev.hop = m->cfg.function == QASM_MBOX_LB ? m->backends[e->backend] : *dst;
-    (void)ring_push(&m->events, &ev);
-}
-
-static void flow_free(struct qasm_mbox *m, struct flow *f)
-{
-    ftab_remove(&m->flows, f->hash, f);
-    dl_unlink(&f->link);
-    f->e->nflows--;
-    if (f->e->cur == f)
-        f->e->cur = NULL;
-    if (f->embedded)
-        f->used = 0;
-    else
-        free(f);
-}
-
-static void dcid_free(struct qasm_mbox *m, struct dcident *d)
-{
-    qasm_htab_remove_ptr(m->dcids, d->hash, d);
-    dl_unlink(&d->link);
-    d->e->ndcids--;
-    free(d);
-}
-
-/* Frees flow |f| for good (its 5-tuple's state is gone, not moved). */
-static void flow_drop(struct qasm_mbox *m, struct flow *f)
-{
-    flow_close_event(m, &f->key.src, &f->key.dst, f->e);
-    flow_free(m, f);
-}
-
-static void fallback_unlink(struct qasm_mbox *m, struct entry *e)
-{
-    if (e->quic || dl_empty(&e->fb))
-        return;
-    dl_unlink(&e->fb);
-    m->st.fallback_now--;
-}
-
-static void entry_free(struct qasm_mbox *m, struct entry *e)
-{
-    while (!dl_empty(&e->flows))
-        flow_drop(m, container_of(e->flows.next, struct flow, link));
-    if (e->quic) /* its fallback mappings live on as plain default entries */
-        while (!dl_empty(&e->fb))
-            fallback_unlink(m, container_of(e->fb.next, struct entry, fb));
-    else
-        fallback_unlink(m, e);
-    while (!dl_empty(&e->dcids))
-        dcid_free(m, container_of(e->dcids.next, struct dcident, link));
-    if (e->quic) {
-        qasm_htab_remove_ptr(m->odcids, e->odcid_hash, e);
-        if (e->subscribed && m->tracker_up)
-            subscribe(m, e, QASM_MBOX_REQ_UNSUBSCRIBE);
-    }
-    if (e->public_port) {
-        qasm_portpool_free(m->pool, e->public_port);
-        push_event(m, QASM_MBOX_EV_PORT_CLOSE, e->public_port);
-    }
-    if (e->has_state)
-        m->st.mappings--;
-    dl_unlink(&e->lru);
-    m->nentries--;
-    free(e->att);
-    free(e);
-}
-
-/*
- * Timers without a list move per packet (that would touch two other
- * entries, two cache misses): an entry moves to the tail of its list only
- * when it was queued more than LAZY_GRANULE ago, so the main lists stay
- * sorted by queue time. An entry reaching the head whose last packet is
- * more recent goes to a grace list (it is due within LAZY_GRANULE), so an
- * entry expires at most LAZY_GRANULE late, never early.
- */
-#define LAZY_GRANULE QASM_SEC
-
-static void entry_touch(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
-{
-    if (now > e->last_seen)
-        e->last_seen = now;
-    if (e->list == e->assured && now - e->queued < LAZY_GRANULE)
-        return;
-    e->queued = e->last_seen;
-    e->list = e->assured;
-    dl_unlink(&e->lru);
-    dl_push_tail(&m->lru[e->assured], &e->lru);
-}
-
-static void flow_link(struct qasm_mbox *m, struct flow *f, struct entry *e)
-{
-    f->e = e;
-    dl_push_tail(&e->flows, &f->link);
-    e->nflows++;
-    while (e->quic && e->nflows > MAX_FLOWS_PER_CONN)
-        flow_drop(m, container_of(e->flows.next, struct flow, link));
-}
-
-static struct flow *flow_add(struct qasm_mbox *m, struct entry *e, const struct qasm_flow *key,
-                             uint64_t hash)
-{
-    struct flow *f;
-    if (!e->f0.used) {
-        f = &e->f0;
-        f->used = 1;
-    } else {
-        f = calloc(1, sizeof(*f));
-        if (f == NULL)
-            return NULL;
-    }
-    f->key = *key;
-    f->hash = hash;
-    f->last_dcid.len = 0;
-    if (ftab_insert(&m->flows, hash, f) < 0) {
-        if (f->embedded)
-            f->used = 0;
-        else
-            free(f);
-        return NULL;
-    }
-    dl_init(&f->link);
-    flow_link(m, f, e);
-    return f;
-}
-
-/* Moves the 5-tuple of flow |f| to entry |to|; a default entry left without flows goes.
- * Returns the flow now in |to| (NULL if out of memory: the 5-tuple is then unknown). */
-static struct flow *flow_move(struct qasm_mbox *m, struct flow *f, struct entry *to)
-{
-    struct entry *from = f->e;
-    struct qasm_flow key = f->key;
-    uint64_t hash = f->hash;
-    struct qasm_cid last = f->last_dcid;
-    /* The LB's next hop changes with the backend: the old one is closed. */
-    if (m->cfg.function == QASM_MBOX_LB && from->backend != to->backend)
-        flow_close_event(m, &key.src, &key.dst, from);
-    flow_free(m, f);
-    struct flow *nf = flow_add(m, to, &key, hash);
-    if (nf)
-        nf->last_dcid = last;
-    else
-        flow_close_event(m, &key.src, &key.dst, to);
-    if (!from->quic && from->nflows == 0)
-        entry_free(m, from);
-    return nf;
-}
-
-static void dcid_bind(struct qasm_mbox *m, struct entry *e, const struct qasm_cid *dcid,
-                      int confirmed)
-{
-    uint64_t hash = qasm_cid_hash(dcid, m->cfg.seed);
-    struct dcident *d = qasm_htab_find(m->dcids, hash, dcid);
-    if (d) {
-        if (d->e != e) {
-            dl_unlink(&d->link);
-            d->e->ndcids--;
-            d->e = e;
-            dl_push_tail(&e->dcids, &d->link);
-            e->ndcids++;
-        }
-        d->confirmed |= (uint8_t)confirmed;
-    } else {
-        d = calloc(1, sizeof(*d));
-        if (d == NULL)
-            return;
-        d->dcid = *dcid;
-        d->hash = hash;
-        d->e = e;
-        d->confirmed = (uint8_t)confirmed;
-        if (qasm_htab_insert(m->dcids, hash, d) < 0) {
-            free(d);
-            return;
-        }
-        dl_push_tail(&e->dcids, &d->link);
-        e->ndcids++;
-    }
-    while (e->ndcids > MAX_DCIDS_PER_CONN) {
-        struct dcident *o = container_of(e->dcids.next, struct dcident, link);
-        if (o == d)
-            break;
-        dcid_free(m, o);
-    }
-}
-
-static int attested(const struct qasm_mbox *m, const struct entry *e, const struct qasm_addr *a,
-                    qasm_tstamp now)
-{
-    const struct attest *t = e->att;
-    if (t == NULL || (now > t->at && now - t->at > m->cfg.cache_ttl))
-        return 0;
-    for (size_t i = 0; i < t->n; i++)
-        if (qasm_addr_eq(&t->addr[i], a))
-            return 1;
-    return 0;
-}
-
-static struct entry *conn_new(struct qasm_mbox *m, const struct qasm_cid *odcid,
-                              const struct qasm_addr *client, const struct qasm_addr *server,
-                              qasm_tstamp now, const struct entry *keep)
-{
-    struct entry *e = entry_new(m, 1, client, server, now, keep);
-    if (e == NULL)
-        return NULL;
-    e->odcid = *odcid;
-    e->odcid_hash = qasm_cid_hash(odcid, m->cfg.seed);
-    if (qasm_htab_insert(m->odcids, e->odcid_hash, e) < 0) {
-        e->quic = 0;
-        entry_free(m, e);
-        return NULL;
-    }
-    return e;
+    return qasm_ring_pop(m->releases, v);
 }
 
 /* ---- verdicts ---- */
@@ -935,143 +266,60 @@ static void drop(struct qasm_mbox_verdict *v, enum qasm_mbox_drop_reason r)
     v->reason = r;
 }
 
+/*
+ * A QUIC connection's flow takes the fast path (client_known) only while
+ * it is the connection's latest client 5-tuple: slow_bits 0x80 (a long
+ * header leaves it), plus 0x40 until the connection is established (its
+ * first short header sets that). Every other flow of the connection has
+ * 0xff, so its next packet comes through here and moves the latest address.
+ */
+static void set_latest(struct entry *e, struct flow *f)
+{
+    if (e->cur != f) { /* the latest client address is this flow's */
+        if (e->cur)
+            e->cur->slow_bits = 0xff;
+        e->cur = f;
+        e->client = f->key.src;
+    }
+    f->slow_bits = e->established ? 0x80 : 0xc0;
+}
+
 /* Applies entry |e|'s state to a packet from the client. */
 static void apply_client(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
                          qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     struct entry *e = f->e;
-    entry_touch(m, e, now);
+    qasm_conn_touch(m, e, now);
     if (e->quic) {
         v->odcid = e->odcid;
-        if (e->cur != f) { /* the latest client address is this flow's */
-            e->cur = f;
-            e->client = f->key.src;
-        }
+        set_latest(e, f);
     }
-    switch (m->cfg.function) {
-    case QASM_MBOX_NAT:
-        v->public_port = e->public_port;
-        v->flow.src = m->cfg.nat_public;
-        v->flow.src.port = e->public_port;
-        break;
-    case QASM_MBOX_RATELIMIT:
-        if (!qasm_bucket_take(&e->bucket, &m->bp, m->cfg.rl_bytes ? pkt->len : 1, now))
-            drop(v, QASM_MBOX_DROP_RATE_LIMITED);
-        break;
-    case QASM_MBOX_LB:
-        v->backend = e->backend;
-        v->flow.dst = m->backends[e->backend];
-        break;
-    }
+    m->fn->on_client(m->fn_st, &e->fs, pkt, now, v);
 }
 
 static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *key, uint64_t hash,
                                   enum qasm_mbox_class cls, qasm_tstamp now,
                                   struct qasm_mbox_verdict *v, const struct entry *keep)
 {
-    struct entry *e = entry_new(m, 0, &key->src, &key->dst, now, keep);
+    struct entry *e = qasm_conn_entry_new(m, 0, &key->src, &key->dst, now, keep);
     if (e == NULL) {
         drop(v, m->entry_fail);
         return NULL;
     }
     e->cls = (uint8_t)cls;
-    if (state_alloc(m, e, now) < 0) {
-        entry_free(m, e);
+    if (qasm_conn_state_alloc(m, e, now) < 0) {
+        qasm_conn_entry_free(m, e);
         drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
         return NULL;
     }
-    struct flow *f = flow_add(m, e, key, hash);
+    struct flow *f = qasm_conn_flow_add(m, e, key, hash);
     if (f == NULL) {
-        entry_free(m, e);
+        qasm_conn_entry_free(m, e);
         drop(v, QASM_MBOX_DROP_NO_MEMORY);
         return NULL;
     }
     v->path = QASM_MBOX_PATH_NEW;
     return f;
-}
-
-/* ---- the hold queue ---- */
-
-static struct pending *query(struct qasm_mbox *m, const struct qasm_cid *dcid,
-                             const struct qasm_addr *server, const struct qasm_addr *client,
-                             int wait, qasm_tstamp now)
-{
-    uint64_t hash = qasm_cid_hash(dcid, m->cfg.seed);
-    struct pending *p = qasm_htab_find(m->pend_dcid, hash, dcid);
-    if (p)
-        return p;
-    if (qasm_htab_count(m->pend_id) >= m->cfg.max_requests) { /* queries in flight bounded too */
-        m->st.requests_dropped++;
-        return NULL;
-    }
-    struct qasm_mbox_req req;
-    memset(&req, 0, sizeof(req));
-    req.type = QASM_MBOX_REQ_QUERY;
-    req.id = ++m->next_id;
-    req.dcid = *dcid;
-    req.server = *server;
-    if (wait) {
-        req.wait_ms = (uint32_t)((m->cfg.hold_time + QASM_MS - 1) / QASM_MS);
-        if (client)
-            req.client = *client;
-    }
-    p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return NULL;
-    p->id = req.id;
-    p->dcid = *dcid;
-    p->dcid_hash = hash;
-    p->sent_at = now;
-    if (qasm_htab_insert(m->pend_dcid, hash, p) < 0) {
-        free(p);
-        return NULL;
-    }
-    if (qasm_htab_insert(m->pend_id, qasm_hash_mix(p->id), p) < 0 || push_req(m, &req) < 0) {
-        qasm_htab_remove_ptr(m->pend_dcid, hash, p);
-        qasm_htab_remove_ptr(m->pend_id, qasm_hash_mix(p->id), p);
-        free(p);
-        return NULL;
-    }
-    dl_push_tail(&m->pendings, &p->link);
-    m->st.tracker_queries++;
-    if (wait)
-        m->st.tracker_waits++;
-    return p;
-}
-
-/* Holds |pkt| until the tracker answers for |dcid|. Returns 0 when held or
- * dropped for overflow (v filled), -1 when no query could be made. */
-static int hold(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_cid *dcid,
-                qasm_tstamp now, struct qasm_mbox_verdict *v)
-{
-    /* The tracker is asked to wait for this client address as well: the
-     * agent reports a migration as it starts it, but its report may still
-     * trail the first packet on the new path. */
-    struct pending *p = query(m, dcid, &pkt->flow.dst, &pkt->flow.src, 1, now);
-    if (p == NULL)
-        return -1;
-    if (p->nheld >= m->cfg.hold_max_per_dcid || m->nheld >= m->cfg.hold_max) {
-        drop(v, QASM_MBOX_DROP_HOLD_OVERFLOW);
-        return 0;
-    }
-    struct held *h = calloc(1, sizeof(*h));
-    if (h == NULL) {
-        drop(v, QASM_MBOX_DROP_NO_MEMORY);
-        return 0;
-    }
-    h->pkt = *pkt;
-    h->since = now;
-    h->p = p;
-    if (p->tail)
-        p->tail->next = h;
-    else
-        p->head = h;
-    p->tail = h;
-    p->nheld++;
-    dl_push_tail(&m->held, &h->link);
-    m->nheld++;
-    v->action = QASM_MBOX_HOLD;
-    return 0;
 }
 
 /* ---- packet processing ---- */
@@ -1106,224 +354,173 @@ static struct qasm_flow flow_key(const struct qasm_flow *f)
 static const struct qasm_addr *cid_server(const struct qasm_mbox *m, const struct qasm_addr *srv)
 {
     static const struct qasm_addr none;
-    return m->cfg.function == QASM_MBOX_LB ? &none : srv;
+    return m->fn->cidlen_per_server ? srv : &none;
 }
 
-/* Before connection |c| takes one more fallback mapping: at the cap its oldest goes. */
-static void fallback_make_room(struct qasm_mbox *m, struct entry *c)
+/*
+ * A new QUIC connection (its client Initial with DCID |dcid|) on 5-tuple
+ * |key|: its entry, function state and flow (|old|, the 5-tuple's flow of
+ * an older connection, moves to it; else a new flow), and in proactive
+ * mode its subscription. Returns the flow, or NULL with |v| a drop.
+ */
+static inline __attribute__((always_inline)) struct flow *
+conn_start(struct qasm_mbox *m, const struct qasm_cid *dcid, const struct qasm_flow *key,
+           uint64_t hash, struct flow *old, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
-    if (m->cfg.fallback_per_conn == 0)
-        return;
-    size_t n = 0; /* a short list (the cap): counted rather than stored, entries stay small */
-    for (const struct dlist *l = c->fb.next; l != &c->fb; l = l->next)
-        n++;
-    for (; n >= m->cfg.fallback_per_conn; n--) {
-        entry_free(m, container_of(c->fb.next, struct entry, fb));
-        m->st.fallback_recycled++;
+    struct entry *e = qasm_conn_new(m, dcid, &key->src, &key->dst, now, old ? old->e : NULL);
+    if (e == NULL) {
+        drop(v, m->entry_fail);
+        return NULL;
     }
+    if (qasm_conn_state_alloc(m, e, now) < 0) {
+        qasm_conn_entry_free(m, e);
+        drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+        return NULL;
+    }
+    struct flow *f = old ? qasm_conn_flow_move(m, old, e) : qasm_conn_flow_add(m, e, key, hash);
+    if (f == NULL) {
+        if (old == NULL)
+            qasm_conn_entry_free(m, e);
+        drop(v, QASM_MBOX_DROP_NO_MEMORY);
+        return NULL;
+    }
+    f->last_dcid = *dcid;
+    if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up)
+        qasm_conn_subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+    v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+    v->path = QASM_MBOX_PATH_NEW;
+    return f;
 }
 
-static void fallback_link(struct qasm_mbox *m, struct entry *c, struct entry *e)
+/* Default treatment for a packet of a new 5-tuple: a new entry of class |cls|. */
+static inline __attribute__((always_inline)) void
+client_default(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_flow *key,
+               uint64_t hash, enum qasm_mbox_class cls, qasm_tstamp now,
+               struct qasm_mbox_verdict *v)
 {
-    dl_push_tail(&c->fb, &e->fb);
-    m->st.fallback_mappings++;
-    m->st.fallback_now++;
+    struct flow *f;
+    v->cls = cls;
+    if ((f = default_entry(m, key, hash, cls, now, v, NULL)) != NULL)
+        apply_client(m, f, pkt, now, v);
 }
 
-/* The tracker attests connection |c| again: its remaining fallback mappings go
- * (a path still in use is held and asked about on its next packet). */
-static void fallback_return(struct qasm_mbox *m, struct entry *c)
+/* The same 5-tuple's state, found without a DCID lookup. */
+static inline __attribute__((always_inline)) void
+client_lookup(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
+              enum qasm_mbox_class cls, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
-    while (!dl_empty(&c->fb)) {
-        entry_free(m, container_of(c->fb.next, struct entry, fb));
-        m->st.fallback_returned++;
-    }
+    v->cls = cls;
+    v->path = QASM_MBOX_PATH_LOOKUP;
+    apply_client(m, f, pkt, now, v);
 }
 
-static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                         const struct qasm_flow *keyp, uint64_t hash, qasm_tstamp now,
-                         int allow_hold, struct qasm_mbox_verdict *v)
+/*
+ * A QUIC packet with DCID |dcid| (its connection |cd|, or NULL) on a
+ * 5-tuple that has state (flow |f|): a new connection reusing the 5-tuple,
+ * a new DCID of the same connection, a migration the tracker attests, or
+ * someone else's DCID (the 5-tuple keeps its own state).
+ */
+static inline __attribute__((always_inline)) void
+client_own_tuple(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt *pkt,
+                 const struct qasm_cid *dcid, enum qasm_pkt_kind kind, struct entry *cd,
+                 qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
-    const struct qasm_flow key = *keyp;
-    struct flow *f = ftab_find(&m->flows, hash, &key);
-
-    if (f) {
-        struct entry *e = f->e;
-        if (!e->quic) {
-            /* Default mode, or a 5-tuple already given default treatment: it keeps it. */
-            v->cls = e->cls;
-            v->path = QASM_MBOX_PATH_LOOKUP;
-            apply_client(m, f, pkt, now, v);
-            return;
-        }
-        if (pkt->len == 0 || !(pkt->data[0] & 0x80)) {
-            /* Fast path: a short header (or anything but a long header) on one of the
-             * connection's own 5-tuples belongs to it whatever its DCID: that is what
-             * the 5-tuple alone would give, so no DCID lookup is needed. A long
-             * header (e.g. a new connection's Initial) takes the slow path. */
-            e->established |= (uint8_t)(pkt->len > 0 && (pkt->data[0] & 0x40));
-            v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-            v->path = QASM_MBOX_PATH_LOOKUP;
-            apply_client(m, f, pkt, now, v);
-            return;
-        }
-    } else if (!m->aware) {
-        v->cls = QASM_MBOX_CLASS_FLOW;
-        if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_FLOW, now, v, NULL)) != NULL)
-            apply_client(m, f, pkt, now, v);
-        return;
-    }
-
-    int cl = f && f->e->cid_len >= 0 ? f->e->cid_len
-                                       : qasm_cidlen_get(m->cidlens, cid_server(m, &key.dst));
-    struct qasm_cid dcid;
-    enum qasm_pkt_kind kind = qasm_classify(pkt->data, pkt->len, cl, &dcid);
-    if (kind == QASM_PKT_NONQUIC || kind == QASM_PKT_SHORT_NOLEN) {
-        if (f) { /* unreadable packet on a connection's own 5-tuple */
-            v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-            v->path = QASM_MBOX_PATH_LOOKUP;
-            apply_client(m, f, pkt, now, v);
-            return;
-        }
-        enum qasm_mbox_class cls =
-            kind == QASM_PKT_NONQUIC ? QASM_MBOX_CLASS_NONQUIC : QASM_MBOX_CLASS_QUIC_FLOW;
-        v->cls = cls;
-        if ((f = default_entry(m, &key, hash, cls, now, v, NULL)) != NULL)
-            apply_client(m, f, pkt, now, v);
-        return;
-    }
-
-    /* Fast path: same 5-tuple, same DCID as the previous packet. */
-    if (f && qasm_cid_eq(&f->last_dcid, &dcid)) {
-        m->st.cache_hits++;
-        if (kind == QASM_PKT_SHORT)
-            f->e->established = 1;
-        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+    struct entry *fe = f->e, *e;
+    v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+    if (cd == fe) {
         v->path = QASM_MBOX_PATH_LOOKUP;
-        apply_client(m, f, pkt, now, v);
-        return;
-    }
-
-    /* The DCID's connection: one of its DCIDs, or its O-DCID (not repeated in dcids). */
-    uint64_t dh = qasm_cid_hash(&dcid, m->cfg.seed);
-    struct dcident *d = qasm_htab_find(m->dcids, dh, &dcid);
-    struct entry *cd = d ? d->e : qasm_htab_find(m->odcids, dh, &dcid);
-    if (cd)
-        m->st.cache_hits++;
-    else
-        m->st.cache_misses++;
-    struct entry *e;
-
-    if (f) {
-        struct entry *fe = f->e;
-        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-        if (cd == fe) {
-            v->path = QASM_MBOX_PATH_LOOKUP;
-            e = fe;
-        } else if (cd == NULL && kind == QASM_PKT_INITIAL && fe->established) {
-            /* A new connection reusing the 5-tuple of an older one. */
-            e = conn_new(m, &dcid, &key.src, &key.dst, now, fe);
-            if (e == NULL) {
-                drop(v, m->entry_fail);
-                return;
-            }
-            if (state_alloc(m, e, now) < 0) {
-                entry_free(m, e);
-                drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
-                return;
-            }
-            if ((f = flow_move(m, f, e)) == NULL) {
-                drop(v, QASM_MBOX_DROP_NO_MEMORY);
-                return;
-            }
-            if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up)
-                subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
-            v->path = QASM_MBOX_PATH_NEW;
-        } else if (cd == NULL) {
-            /* A new DCID on the connection's own 5-tuple (rotation without
-             * migration, or the server's CID after the handshake). */
-            dcid_bind(m, fe, &dcid, 0);
-            v->path = QASM_MBOX_PATH_UPDATE;
-            e = fe;
-        } else if (attested(m, cd, &key.src, now) &&
-                   (cd->has_state || state_alloc(m, cd, now) == 0)) {
-            /* The tracker says this address belongs to cd now. */
-            if ((f = flow_move(m, f, cd)) == NULL) {
-                drop(v, QASM_MBOX_DROP_NO_MEMORY);
-                return;
-            }
-            m->st.migrations++;
-            v->path = QASM_MBOX_PATH_UPDATE;
-            e = cd;
-        } else {
-            /* Another connection's DCID on this 5-tuple: keep the 5-tuple's own state. */
-            m->st.unattested++;
-            v->path = QASM_MBOX_PATH_LOOKUP;
-            e = fe;
+        e = fe;
+    } else if (cd == NULL && kind == QASM_PKT_INITIAL && fe->established) {
+        /* A new connection reusing the 5-tuple of an older one. */
+        if ((f = conn_start(m, dcid, &f->key, f->hash, f, now, v)) == NULL)
+            return;
+        e = f->e;
+    } else if (cd == NULL) {
+        /* A new DCID on the connection's own 5-tuple (rotation without
+         * migration, or the server's CID after the handshake). */
+        qasm_conn_dcid_bind(m, fe, dcid, 0);
+        v->path = QASM_MBOX_PATH_UPDATE;
+        e = fe;
+    } else if (qasm_conn_attested(m, cd, &f->key.src, now) &&
+               (cd->has_state || qasm_conn_state_alloc(m, cd, now) == 0)) {
+        /* The tracker says this address belongs to cd now. */
+        if ((f = qasm_conn_flow_move(m, f, cd)) == NULL) {
+            drop(v, QASM_MBOX_DROP_NO_MEMORY);
+            return;
         }
-        f->last_dcid = dcid;
-        if (kind == QASM_PKT_SHORT)
-            e->established = 1;
-        apply_client(m, f, pkt, now, v);
+        m->st.migrations++;
+        v->path = QASM_MBOX_PATH_UPDATE;
+        e = cd;
+    } else {
+        /* Another connection's DCID on this 5-tuple: keep the 5-tuple's own state. */
+        m->st.unattested++;
+        v->path = QASM_MBOX_PATH_LOOKUP;
+        e = fe;
+    }
+    f->last_dcid = *dcid;
+    if (kind == QASM_PKT_SHORT)
+        e->established = 1;
+    apply_client(m, f, pkt, now, v);
+}
+
+/* A client address the tracker attests for connection |cd|: the new 5-tuple joins it. */
+static inline __attribute__((always_inline)) void
+client_join(struct qasm_mbox *m, struct entry *cd, const struct qasm_mbox_pkt *pkt,
+            const struct qasm_flow *key, uint64_t hash, const struct qasm_cid *dcid,
+            qasm_tstamp now, struct qasm_mbox_verdict *v)
+{
+    if (!cd->has_state) {
+        /* Learned from the tracker (e.g. after a restart): the LB hashes the
+         * connection's first client address, as when it saw the Initial. */
+        cd->server = key->dst;
+        if (qasm_conn_state_alloc(m, cd, now) < 0) {
+            drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+            return;
+        }
+        cd->client = key->src;
+        v->path = QASM_MBOX_PATH_NEW;
+    } else {
+        m->st.migrations++;
+        v->path = QASM_MBOX_PATH_UPDATE;
+    }
+    struct flow *f = qasm_conn_flow_add(m, cd, key, hash);
+    if (f == NULL) {
+        drop(v, QASM_MBOX_DROP_NO_MEMORY);
         return;
     }
+    f->last_dcid = *dcid;
+    v->cls = QASM_MBOX_CLASS_QUIC_CONN;
+    apply_client(m, f, pkt, now, v);
+}
 
+/*
+ * A QUIC packet with DCID |dcid| (its connection |cd|, or NULL) from a
+ * 5-tuple without state: it joins its connection if the tracker attests
+ * the address, starts one (client Initial), is held while the tracker is
+ * asked, or gets default treatment.
+ */
+static inline __attribute__((always_inline)) void
+client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                 const struct qasm_flow *key, uint64_t hash, const struct qasm_cid *dcid,
+                 enum qasm_pkt_kind kind, struct entry *cd, qasm_tstamp now, int allow_hold,
+                 struct qasm_mbox_verdict *v)
+{
+    struct flow *f;
     int can_hold = allow_hold && m->tracker_up;
     if (cd) {
-        if (attested(m, cd, &key.src, now)) {
-            if (!cd->has_state) {
-                /* Learned from the tracker (e.g. after a restart): the LB hashes the
-                 * connection's first client address, as when it saw the Initial. */
-                cd->server = key.dst;
-                if (state_alloc(m, cd, now) < 0) {
-                    drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
-                    return;
-                }
-                cd->client = key.src;
-                v->path = QASM_MBOX_PATH_NEW;
-            } else {
-                m->st.migrations++;
-                v->path = QASM_MBOX_PATH_UPDATE;
-            }
-            f = flow_add(m, cd, &key, hash);
-            if (f == NULL) {
-                drop(v, QASM_MBOX_DROP_NO_MEMORY);
-                return;
-            }
-            f->last_dcid = dcid;
-            v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-            apply_client(m, f, pkt, now, v);
+        if (qasm_conn_attested(m, cd, &key->src, now)) {
+            client_join(m, cd, pkt, key, hash, dcid, now, v);
             return;
         }
-        if (can_hold && hold(m, pkt, &dcid, now, v) == 0)
+        if (can_hold && qasm_hold_packet(m->hold, pkt, dcid, now, v) == 0)
             return;
         if (!allow_hold)
             m->st.unattested++;
     } else if (kind == QASM_PKT_INITIAL) {
-        e = conn_new(m, &dcid, &key.src, &key.dst, now, NULL);
-        if (e == NULL) {
-            drop(v, m->entry_fail);
-            return;
-        }
-        if (state_alloc(m, e, now) < 0) {
-            entry_free(m, e);
-            drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
-            return;
-        }
-        f = flow_add(m, e, &key, hash);
-        if (f == NULL) {
-            entry_free(m, e);
-            drop(v, QASM_MBOX_DROP_NO_MEMORY);
-            return;
-        }
-        f->last_dcid = dcid;
-        if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up)
-            subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
-        v->cls = QASM_MBOX_CLASS_QUIC_CONN;
-        v->path = QASM_MBOX_PATH_NEW;
-        apply_client(m, f, pkt, now, v);
+        if ((f = conn_start(m, dcid, key, hash, NULL, now, v)) != NULL)
+            apply_client(m, f, pkt, now, v);
         return;
-    } else if (can_hold && hold(m, pkt, &dcid, now, v) == 0) {
+    } else if (can_hold && qasm_hold_packet(m->hold, pkt, dcid, now, v) == 0) {
         return;
     }
     if (allow_hold && !m->tracker_up)
@@ -1333,21 +530,123 @@ static void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
      * connection (a client migrating through an outage would take one per move). */
     int fallback = cd && (!m->tracker_up || m->tracker_away);
     if (fallback)
-        fallback_make_room(m, cd);
+        qasm_conn_fallback_make_room(m, cd);
     v->cls = QASM_MBOX_CLASS_QUIC_FLOW;
-    if ((f = default_entry(m, &key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v, cd)) != NULL) {
-        f->last_dcid = dcid;
+    if ((f = default_entry(m, key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v, cd)) != NULL) {
+        f->last_dcid = *dcid;
         if (fallback)
-            fallback_link(m, cd, f->e);
+            qasm_conn_fallback_link(m, cd, f->e);
         apply_client(m, f, pkt, now, v);
     }
+}
+
+/*
+ * Aware modes, the slow path: the packet is classified and its DCID looked
+ * up (|f|: its 5-tuple's flow, or NULL).
+ */
+static __attribute__((noinline)) void
+client_classify(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_flow *key,
+                uint64_t hash, struct flow *f, qasm_tstamp now, int allow_hold,
+                struct qasm_mbox_verdict *v)
+{
+    int cl = f && f->e->cid_len >= 0 ? f->e->cid_len
+                                       : qasm_cidlen_get(m->cidlens, cid_server(m, &key->dst));
+    struct qasm_cid dcid;
+    enum qasm_pkt_kind kind = qasm_classify(pkt->data, pkt->len, cl, &dcid);
+    if (kind == QASM_PKT_NONQUIC || kind == QASM_PKT_SHORT_NOLEN) {
+        if (f) /* unreadable packet on a connection's own 5-tuple */
+            client_lookup(m, f, pkt, QASM_MBOX_CLASS_QUIC_CONN, now, v);
+        else
+            client_default(m, pkt, key, hash,
+                           kind == QASM_PKT_NONQUIC ? QASM_MBOX_CLASS_NONQUIC
+                                                    : QASM_MBOX_CLASS_QUIC_FLOW,
+                           now, v);
+        return;
+    }
+    /* Fast path: same 5-tuple, same DCID as the previous packet. */
+    if (f && qasm_cid_eq(&f->last_dcid, &dcid)) {
+        m->st.cache_hits++;
+        if (kind == QASM_PKT_SHORT)
+            f->e->established = 1;
+        client_lookup(m, f, pkt, QASM_MBOX_CLASS_QUIC_CONN, now, v);
+        return;
+    }
+    /* The DCID's connection: one of its DCIDs, or its O-DCID (not repeated in dcids). */
+    uint64_t dh = qasm_cid_hash(&dcid, m->cfg.seed);
+    struct dcident *d = qasm_htab_find(m->dcids, dh, &dcid);
+    struct entry *cd = d ? d->e : qasm_htab_find(m->odcids, dh, &dcid);
+    if (cd)
+        m->st.cache_hits++;
+    else
+        m->st.cache_misses++;
+    if (f)
+        client_own_tuple(m, f, pkt, &dcid, kind, cd, now, v);
+    else
+        client_new_tuple(m, pkt, key, hash, &dcid, kind, cd, now, allow_hold, v);
+}
+
+/*
+ * A QUIC connection's flow whose packet did not pass the fast path's test:
+ * a long header is classified; anything else (a short header, an empty
+ * datagram) belongs to the connection whatever its DCID, as the 5-tuple
+ * alone would say, and makes this 5-tuple the connection's latest.
+ */
+static __attribute__((noinline)) void
+client_conn_slow(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct flow *f,
+                 qasm_tstamp now, int allow_hold, struct qasm_mbox_verdict *v)
+{
+    if (pkt->len > 0 && (pkt->data[0] & 0x80)) {
+        client_classify(m, pkt, &f->key, f->hash, f, now, allow_hold, v);
+        return;
+    }
+    f->e->established |= (uint8_t)(pkt->len > 0 && (pkt->data[0] & 0x40));
+    client_lookup(m, f, pkt, QASM_MBOX_CLASS_QUIC_CONN, now, v);
+}
+
+/*
+ * The fast path, a packet on a 5-tuple the core knows (flow |f|): it keeps
+ * that 5-tuple's state. A default entry's flow always takes it; a QUIC
+ * connection's flow when it is the connection's latest and the packet's
+ * first byte has none of its slow_bits (not a long header; once
+ * established), i.e. when it changes nothing but the entry's timer. Both
+ * kinds then do the same work: the entry holds the class and O-DCID its
+ * packets get (a default entry's O-DCID is empty).
+ */
+static inline void client_known(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                                struct flow *f, qasm_tstamp now, int allow_hold,
+                                struct qasm_mbox_verdict *v)
+{
+    struct entry *e = f->e;
+    if (f->slow_bits && (pkt->len == 0 || (pkt->data[0] & f->slow_bits))) {
+        client_conn_slow(m, pkt, f, now, allow_hold, v);
+        return;
+    }
+    v->cls = e->cls;
+    v->path = QASM_MBOX_PATH_LOOKUP;
+    v->odcid = e->odcid;
+    qasm_conn_touch(m, e, now);
+    m->fn->on_client(m->fn_st, &e->fs, pkt, now, v);
+}
+
+/* A packet from the client; |f| is its 5-tuple's flow (|key|, |hash|), or NULL. */
+static inline void client_pkt_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
+                                const struct qasm_flow *key, uint64_t hash, struct flow *f,
+                                qasm_tstamp now, int allow_hold, struct qasm_mbox_verdict *v)
+{
+    if (f)
+        client_known(m, pkt, f, now, allow_hold, v);
+    else if (!m->aware)
+        client_default(m, pkt, key, hash, QASM_MBOX_CLASS_FLOW, now, v);
+    else
+        client_classify(m, pkt, key, hash, NULL, now, allow_hold, v);
 }
 
 static void client_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
                        int allow_hold, struct qasm_mbox_verdict *v)
 {
     struct qasm_flow key = flow_key(&pkt->flow);
-    client_pkt_k(m, pkt, &key, flow_hash(&key, m->cfg.seed), now, allow_hold, v);
+    uint64_t hash = flow_hash(&key, m->cfg.seed);
+    client_pkt_k(m, pkt, &key, hash, qasm_conn_find(&m->flows, hash, &key), now, allow_hold, v);
 }
 
 static void learn_cid_len(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct entry *e)
@@ -1361,16 +660,17 @@ static void learn_cid_len(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, 
         e->cid_len = (int8_t)l;
 }
 
-static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                       const struct qasm_flow *rkey, uint64_t rhash, qasm_tstamp now,
-                       struct qasm_mbox_verdict *v)
+/* A packet from the server; |f| is the flow of its reversed 5-tuple (|rkey|,
+ * |rhash|) or NULL, unless the function finds server packets by port. */
+static inline __attribute__((always_inline)) void
+server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_flow *rkey,
+           uint64_t rhash, struct flow *f, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     int long_hdr = m->aware && pkt->len > 0 && (pkt->data[0] & 0x80);
     struct entry *e = NULL;
-    struct flow *f = NULL;
 
-    if (m->cfg.function == QASM_MBOX_NAT) {
-        e = qasm_portpool_owner(m->pool, pkt->flow.dst.port);
+    if (m->fn->by_port) {
+        e = m->fn->by_port(m->fn_st, pkt->flow.dst.port);
         if (e == NULL || !qasm_addr_eq(&e->server, &pkt->flow.src)) {
             if (long_hdr)
                 learn_cid_len(m, pkt, NULL);
@@ -1381,11 +681,10 @@ static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
     } else {
         const struct qasm_flow key = *rkey;
         uint64_t hash = rhash;
-        f = ftab_find(&m->flows, hash, &key);
         if (f) {
             e = f->e;
             v->path = QASM_MBOX_PATH_LOOKUP;
-        } else if (m->cfg.function == QASM_MBOX_RATELIMIT) {
+        } else if (m->fn->unknown_server == QASM_MBOX_FN_UNKNOWN_NEW) {
             enum qasm_mbox_class cls = m->aware ? QASM_MBOX_CLASS_NONQUIC : QASM_MBOX_CLASS_FLOW;
             f = default_entry(m, &key, hash, cls, now, v, NULL);
             if (f == NULL)
@@ -1406,20 +705,8 @@ static void server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
     if (e->quic)
         v->odcid = e->odcid;
     e->assured = 1;
-    entry_touch(m, e, now);
-    switch (m->cfg.function) {
-    case QASM_MBOX_NAT:
-        v->public_port = e->public_port;
-        v->flow.dst = e->client;
-        break;
-    case QASM_MBOX_RATELIMIT:
-        if (!qasm_bucket_take(&e->bucket, &m->bp, m->cfg.rl_bytes ? pkt->len : 1, now))
-            drop(v, QASM_MBOX_DROP_RATE_LIMITED);
-        break;
-    case QASM_MBOX_LB:
-        v->backend = e->backend;
-        break;
-    }
+    qasm_conn_touch(m, e, now);
+    m->fn->on_server(m->fn_st, &e->fs, pkt, &e->client, now, v);
 }
 
 static void count_verdict(struct qasm_mbox *m, const struct qasm_mbox_verdict *v)
@@ -1442,26 +729,30 @@ static int valid_pkt(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt)
     if (f->dst.family != f->src.family)
         return 0;
     /* the NAT translates within one address family (no NAT64) */
-    if (m->cfg.function == QASM_MBOX_NAT && f->src.family != m->cfg.nat_public.family)
+    if (m->family && f->src.family != m->family)
         return 0;
     if (pkt->dir != QASM_MBOX_FROM_CLIENT && pkt->dir != QASM_MBOX_FROM_SERVER)
         return 0;
     return pkt->len == 0 || pkt->data != NULL;
 }
 
-/* The key and hash of |pkt| in the 5-tuple table (client orientation); 0 if none. */
-static uint64_t pkt_key(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                        struct qasm_flow *key)
+/* The key and hash of |pkt| in the 5-tuple table (client orientation).
+ * Returns 1, or 0 when the packet is not looked up there (NAT, server side). */
+static inline __attribute__((always_inline)) int
+pkt_key(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct qasm_flow *key,
+        uint64_t *hash)
 {
     if (pkt->dir == QASM_MBOX_FROM_CLIENT) {
         *key = flow_key(&pkt->flow);
-    } else if (m->cfg.function != QASM_MBOX_NAT) {
+    } else if (m->fn->by_port == NULL) {
         struct qasm_flow rev = qasm_flow_reverse(&pkt->flow);
         *key = flow_key(&rev);
     } else {
+        *hash = 0;
         return 0;
     }
-    return flow_hash(key, m->cfg.seed);
+    *hash = flow_hash(key, m->cfg.seed);
+    return 1;
 }
 
 /* Lower bound of every deadline an item added at |now| or later can have. */
@@ -1475,18 +766,20 @@ static void expire_due(struct qasm_mbox *m, qasm_tstamp now)
     m->hint = d < now + m->min_dur ? d : now + m->min_dur;
 }
 
-static enum qasm_mbox_action process_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                                       const struct qasm_flow *key, uint64_t hash,
-                                       qasm_tstamp now, struct qasm_mbox_verdict *v)
+/* The one place that picks what happens to a packet; |f| is the flow of its
+ * key (pkt_key) or NULL. */
+static inline __attribute__((always_inline)) enum qasm_mbox_action
+process_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qasm_flow *key,
+          uint64_t hash, struct flow *f, qasm_tstamp now, struct qasm_mbox_verdict *v)
 {
     verdict_init(v, pkt);
     m->st.packets_in++;
     if (!valid_pkt(m, pkt))
         drop(v, QASM_MBOX_DROP_MALFORMED);
     else if (pkt->dir == QASM_MBOX_FROM_CLIENT)
-        client_pkt_k(m, pkt, key, hash, now, 1, v);
+        client_pkt_k(m, pkt, key, hash, f, now, 1, v);
     else
-        server_pkt(m, pkt, key, hash, now, v);
+        server_pkt(m, pkt, key, hash, f, now, v);
     count_verdict(m, v);
     return v->action;
 }
@@ -1496,8 +789,9 @@ enum qasm_mbox_action qasm_mbox_process(struct qasm_mbox *m, const struct qasm_m
 {
     expire_due(m, now);
     struct qasm_flow key;
-    uint64_t hash = pkt_key(m, pkt, &key);
-    return process_k(m, pkt, &key, hash, now, v);
+    uint64_t hash;
+    struct flow *f = pkt_key(m, pkt, &key, &hash) ? qasm_conn_find(&m->flows, hash, &key) : NULL;
+    return process_k(m, pkt, &key, hash, f, now, v);
 }
 
 void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkts, size_t n,
@@ -1506,112 +800,64 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
     enum { STRIDE = 32 };
     struct qasm_flow key[STRIDE];
     uint64_t hash[STRIDE];
+    uint8_t keyed[STRIDE];
+    struct flow *found[STRIDE];
     expire_due(m, now);
     for (size_t base = 0; base < n; base += STRIDE) {
         size_t k = n - base < STRIDE ? n - base : STRIDE;
         /* 1: hash every 5-tuple and start loading its slot */
         for (size_t i = 0; i < k; i++) {
             const struct qasm_mbox_pkt *p = &pkts[base + i];
-            hash[i] = pkt_key(m, p, &key[i]);
-            if (hash[i] != 0) {
-                ftab_prefetch(&m->flows, hash[i]);
-            } else if (p->dir == QASM_MBOX_FROM_SERVER && m->pool) {
-                void *e = qasm_portpool_owner(m->pool, p->flow.dst.port);
+            keyed[i] = (uint8_t)pkt_key(m, p, &key[i], &hash[i]);
+            if (keyed[i]) {
+                qasm_htab_raw_prefetch(&m->flows, hash[i]);
+            } else if (p->dir == QASM_MBOX_FROM_SERVER && m->fn->by_port) {
+                void *e = m->fn->by_port(m->fn_st, p->flow.dst.port);
                 if (e)
                     __builtin_prefetch(e);
             }
         }
         /* 2: find the flows (slots now cached) and start loading their entries */
         for (size_t i = 0; i < k; i++) {
-            if (hash[i] == 0)
-                continue;
-            const struct flow *f = ftab_find(&m->flows, hash[i], &key[i]);
+            struct flow *f = keyed[i] ? qasm_conn_find(&m->flows, hash[i], &key[i]) : NULL;
+            found[i] = f;
             if (f) {
                 __builtin_prefetch(f->e);
                 __builtin_prefetch((const char *)f->e + 64);
                 __builtin_prefetch((const char *)f->e + 128);
             }
         }
-        /* 3: process them in order */
-        for (size_t i = 0; i < k; i++)
-            process_k(m, &pkts[base + i], &key[i], hash[i], now, &v[base + i]);
+        /* 3: process them in order; what step 2 found holds while no flow was
+         * added or freed (an earlier packet of the batch may do either) */
+        uint64_t gen = m->flows_gen;
+        for (size_t i = 0; i < k; i++) {
+            struct flow *f = found[i];
+            if (m->flows_gen != gen)
+                f = keyed[i] ? qasm_conn_find(&m->flows, hash[i], &key[i]) : NULL;
+            process_k(m, &pkts[base + i], &key[i], hash[i], f, now, &v[base + i]);
+        }
     }
 }
 
-/* Decides a held packet now and queues it for the shell. */
-static void release(struct qasm_mbox *m, struct held *h, qasm_tstamp now, int timed_out)
+/* The core's decision for a held packet (qasm_hold_decide_fn). */
+static void decide_held(void *core, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
+                        enum qasm_hold_why why, struct qasm_mbox_verdict *v)
 {
-    struct qasm_mbox_verdict v;
-    dl_unlink(&h->link);
-    m->nheld--;
-    verdict_init(&v, &h->pkt);
-    m->tracker_away = timed_out;
-    client_pkt(m, &h->pkt, now, 0, &v);
-    m->tracker_away = 0;
-    v.held_since = h->since;
-    count_verdict(m, &v);
-    m->st.packets_released++;
-    if (timed_out)
-        m->st.hold_timeouts++;
-    int joined = v.cls == QASM_MBOX_CLASS_QUIC_CONN;
-    if (joined)
-        m->st.released_joined++;
-    else
-        m->st.released_default++;
-    qasm_duration held = now > h->since ? now - h->since : 0;
-    m->st.hold_us[qasm_mbox_us_bucket(held)]++;
-    if (held > m->cfg.hold_time) {
-        m->st.held_past_hold++;
-        m->st.joined_past_hold += (uint64_t)joined;
+    struct qasm_mbox *m = core;
+    verdict_init(v, pkt);
+    if (why == QASM_HOLD_SHUTDOWN) {
+        drop(v, QASM_MBOX_DROP_SHUTDOWN);
+    } else {
+        m->tracker_away = why == QASM_HOLD_TIMED_OUT;
+        client_pkt(m, pkt, now, 0, v);
+        m->tracker_away = 0;
     }
-    if (ring_push(&m->releases, &v) < 0)
-        m->st.packets_dropped_by[QASM_MBOX_DROP_NO_MEMORY]++; /* the shell never sees it */
-    free(h);
+    count_verdict(m, v);
 }
 
 void qasm_mbox_flush(struct qasm_mbox *m)
 {
-    while (!dl_empty(&m->held)) {
-        struct held *h = container_of(m->held.next, struct held, link);
-        struct pending *p = h->p;
-        p->head = h->next;
-        if (p->head == NULL)
-            p->tail = NULL;
-        p->nheld--;
-        dl_unlink(&h->link);
-        m->nheld--;
-        struct qasm_mbox_verdict v;
-        verdict_init(&v, &h->pkt);
-        v.held_since = h->since;
-        drop(&v, QASM_MBOX_DROP_SHUTDOWN);
-        count_verdict(m, &v);
-        m->st.packets_released++;
-        m->st.released_default++;
-        if (ring_push(&m->releases, &v) < 0)
-            m->st.packets_dropped_by[QASM_MBOX_DROP_NO_MEMORY]++;
-        free(h);
-    }
-}
-
-/* Releases every packet held on |p| (oldest first). */
-static void release_all(struct qasm_mbox *m, struct pending *p, qasm_tstamp now, int timed_out)
-{
-    struct held *h = p->head;
-    p->head = p->tail = NULL;
-    p->nheld = 0;
-    while (h) {
-        struct held *n = h->next;
-        release(m, h, now, timed_out);
-        h = n;
-    }
-}
-
-static void pending_free(struct qasm_mbox *m, struct pending *p)
-{
-    qasm_htab_remove_ptr(m->pend_dcid, p->dcid_hash, p);
-    qasm_htab_remove_ptr(m->pend_id, qasm_hash_mix(p->id), p);
-    dl_unlink(&p->link);
-    free(p);
+    qasm_hold_flush(m->hold);
 }
 
 /* ---- tracker answers ---- */
@@ -1630,18 +876,18 @@ static void adopt_attested(struct qasm_mbox *m, struct entry *e, qasm_tstamp now
     key.dst = e->server;
     key.dst.pad = 0;
     key.proto = 17;
-    if (!dl_empty(&e->flows))
-        key.proto = container_of(e->flows.next, struct flow, link)->key.proto;
+    if (!TAILQ_EMPTY(&e->flows))
+        key.proto = TAILQ_FIRST(&e->flows)->key.proto;
     for (size_t i = 0; i < e->att->n; i++) {
         key.src = e->att->addr[i];
         uint64_t hash = flow_hash(&key, m->cfg.seed);
-        struct flow *f = ftab_find(&m->flows, hash, &key);
+        struct flow *f = qasm_conn_find(&m->flows, hash, &key);
         if (f == NULL || f->e->quic || f->e->cls != QASM_MBOX_CLASS_QUIC_FLOW)
             continue;
-        if (!e->has_state && state_alloc(m, e, now) < 0)
+        if (!e->has_state && qasm_conn_state_alloc(m, e, now) < 0)
             return;
         qasm_tstamp made = f->e->created;
-        if (flow_move(m, f, e) != NULL) {
+        if (qasm_conn_flow_move(m, f, e) != NULL) {
             m->st.adopted++;
             m->st.adopt_us[qasm_mbox_us_bucket(now > made ? now - made : 0)]++;
         }
@@ -1674,15 +920,15 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     if (e == NULL) {
         if (rec->nclients == 0 || rec->closed)
             return NULL;
-        e = conn_new(m, &odcid, &rec->clients[0], &rec->server, now, NULL);
+        e = qasm_conn_new(m, &odcid, &rec->clients[0], &rec->server, now, NULL);
         if (e == NULL)
             return NULL;
     }
     for (size_t i = 0; i < rec->ndcids; i++)
         if (rec->dcids[i].len <= QASM_CID_MAXLEN)
-            dcid_bind(m, e, &rec->dcids[i], 1);
+            qasm_conn_dcid_bind(m, e, &rec->dcids[i], 1);
     if (qdcid)
-        dcid_bind(m, e, qdcid, 1);
+        qasm_conn_dcid_bind(m, e, qdcid, 1);
     if (rec->nclients > 0) {
         if (e->att == NULL)
             e->att = calloc(1, sizeof(*e->att));
@@ -1700,12 +946,12 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     if (e->att && !rec->closed) {
         adopt_attested(m, e, now);
         if (m->tracker_up)
-            fallback_return(m, e);
+            qasm_conn_fallback_return(m, e);
     }
     if (rec->closed)
         e->subscribed = 0; /* the tracker ended the subscription */
     else if (m->cfg.mode == QASM_MBOX_PROACTIVE && m->tracker_up && !e->subscribed)
-        subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+        qasm_conn_subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
     return e;
 }
 
@@ -1719,34 +965,16 @@ void qasm_mbox_answer(struct qasm_mbox *m, uint64_t id, const struct qasm_mbox_r
         m->st.tracker_answers++;
     else
         m->st.tracker_not_found++;
-    struct pending *p = qasm_htab_find(m->pend_id, qasm_hash_mix(id), &id);
-    if (p == NULL) {
+    struct qasm_hold_query *q = qasm_hold_answer(m->hold, id, now);
+    if (q == NULL) {
         m->st.tracker_late++;
         if (rec)
             apply_record(m, rec, NULL, now);
         return;
     }
-    m->st.answer_us[qasm_mbox_us_bucket(now > p->sent_at ? now - p->sent_at : 0)]++;
     if (rec)
-        apply_record(m, rec, &p->dcid, now);
-    release_all(m, p, now, 0);
-    pending_free(m, p);
-}
-
-/*
- * Whether |rec| attests the address the packets held on |p| came from. A
- * push often announces the new DCID before the agent's address report (its
- * own push follows): releasing then would give the packets default
- * treatment; they wait for that push or for the query's answer instead.
- */
-static int held_attested(const struct qasm_mbox_record *rec, const struct pending *p)
-{
-    if (p->head == NULL)
-        return 1;
-    for (size_t i = 0; i < rec->nclients; i++)
-        if (qasm_addr_eq(&rec->clients[i], &p->head->pkt.flow.src))
-            return 1;
-    return 0;
+        apply_record(m, rec, qasm_hold_query_dcid(q), now);
+    qasm_hold_answered(m->hold, q, now);
 }
 
 void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qasm_tstamp now)
@@ -1756,14 +984,10 @@ void qasm_mbox_push(struct qasm_mbox *m, const struct qasm_mbox_record *rec, qas
         return;
     m->st.tracker_pushes++;
     apply_record(m, rec, NULL, now);
-    for (size_t i = 0; i < rec->ndcids; i++) {
-        const struct qasm_cid *c = &rec->dcids[i];
-        if (c->len > QASM_CID_MAXLEN)
-            continue;
-        struct pending *p = qasm_htab_find(m->pend_dcid, qasm_cid_hash(c, m->cfg.seed), c);
-        if (p && held_attested(rec, p))
-            release_all(m, p, now, 0);
-    }
+    /* A push often announces the new DCID before the agent's address report
+     * (its own push follows): releasing then would give the packets default
+     * treatment; they wait for that push or for the query's answer instead. */
+    qasm_hold_push(m->hold, rec, now);
 }
 
 static void record_from_conn(struct qasm_mbox_record *r, struct qasm_cid *dcids,
@@ -1811,51 +1035,35 @@ void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now)
 {
     m->hint = 0;
     if (!m->aware) {
-        m->tracker_up = 0;
+        set_tracker_up(m, 0);
         return;
     }
     up = up != 0;
     if (up == m->tracker_up)
         return;
-    m->tracker_up = up;
+    set_tracker_up(m, up);
     size_t pos = 0;
     struct entry *e;
     if (!up) {
         m->st.tracker_down_events++;
-        struct qasm_mbox_req req;
-        while (ring_pop(&m->reqs, &req))
-            ;
-        while (!dl_empty(&m->pendings)) {
-            struct pending *p = container_of(m->pendings.next, struct pending, link);
-            struct held *h = p->head;
-            p->head = p->tail = NULL;
-            while (h) {
-                struct held *n = h->next;
-                m->st.tracker_unavailable++;
-                release(m, h, now, 0);
-                h = n;
-            }
-            pending_free(m, p);
-        }
+        qasm_hold_down(m->hold, now);
         while ((e = qasm_htab_next(m->odcids, &pos)) != NULL)
             e->subscribed = 0;
     } else if (m->cfg.mode == QASM_MBOX_PROACTIVE) {
         /* The RECORD answering each SUBSCRIBE also hands fallback mappings back. */
         while ((e = qasm_htab_next(m->odcids, &pos)) != NULL)
             if (!e->subscribed)
-                subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
+                qasm_conn_subscribe(m, e, QASM_MBOX_REQ_SUBSCRIBE);
     } else {
         /* Reactive: ask about each connection that took fallback mappings, by the
          * DCID its client used last, so the answer hands them back. */
         while ((e = qasm_htab_next(m->odcids, &pos)) != NULL) {
-            if (dl_empty(&e->fb))
+            if (TAILQ_EMPTY(&e->fbs))
                 continue;
-            const struct entry *last = container_of(e->fb.prev, struct entry, fb);
-            const struct flow *lf = dl_empty(&last->flows)
-                                        ? NULL
-                                        : container_of(last->flows.next, struct flow, link);
+            const struct entry *last = TAILQ_LAST(&e->fbs, entry_list);
+            const struct flow *lf = TAILQ_FIRST(&last->flows);
             const struct qasm_cid *dcid = lf && lf->last_dcid.len ? &lf->last_dcid : &e->odcid;
-            (void)query(m, dcid, &e->server, NULL, 0, now);
+            (void)qasm_hold_query(m->hold, dcid, &e->server, NULL, 0, now);
         }
     }
 }
@@ -1866,77 +1074,48 @@ qasm_tstamp qasm_mbox_next_expiry(const struct qasm_mbox *m)
 {
     qasm_tstamp t = QASM_TSTAMP_MAX;
     for (int i = 0; i < 2; i++) {
-        if (!dl_empty(&m->lru[i])) {
-            const struct entry *e = container_of(m->lru[i].next, struct entry, lru);
+        const struct entry *e = TAILQ_FIRST(&m->lru[i]);
+        if (e) {
             if (e->queued + m->timeout[i] < t)
                 t = e->queued + m->timeout[i];
         }
-        if (!dl_empty(&m->lru[2 + i])) {
-            const struct entry *e = container_of(m->lru[2 + i].next, struct entry, lru);
+        e = TAILQ_FIRST(&m->lru[2 + i]);
+        if (e) {
             if (e->last_seen + m->timeout[i] < t)
                 t = e->last_seen + m->timeout[i];
         }
     }
-    if (!dl_empty(&m->held)) {
-        const struct held *h = container_of(m->held.next, struct held, link);
-        if (h->since + m->hold_for < t)
-            t = h->since + m->hold_for;
-    }
-    if (!dl_empty(&m->pendings)) {
-        const struct pending *p = container_of(m->pendings.next, struct pending, link);
-        if (p->sent_at + m->cfg.query_timeout < t)
-            t = p->sent_at + m->cfg.query_timeout;
-    }
-    return t;
+    qasm_tstamp h = qasm_hold_next_expiry(m->hold);
+    return h < t ? h : t;
 }
 
 void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
 {
     m->hint = 0;
-    while (!dl_empty(&m->held)) {
-        struct held *h = container_of(m->held.next, struct held, link);
-        if (h->since + m->hold_for > now)
-            break;
-        /* The oldest held packet is the head of its pending's list. */
-        struct pending *p = h->p;
-        p->head = h->next;
-        if (p->head == NULL)
-            p->tail = NULL;
-        p->nheld--;
-        release(m, h, now, 1);
-    }
-    while (!dl_empty(&m->pendings)) {
-        struct pending *p = container_of(m->pendings.next, struct pending, link);
-        if (p->sent_at + m->cfg.query_timeout > now)
-            break;
-        release_all(m, p, now, 1);
-        m->st.tracker_timeouts++;
-        pending_free(m, p);
-    }
+    qasm_hold_expire(m->hold, now);
     for (int i = 0; i < 2; i++) {
         qasm_duration to = m->timeout[i];
-        while (!dl_empty(&m->lru[i])) {
-            struct entry *e = container_of(m->lru[i].next, struct entry, lru);
+        struct entry *e;
+        while ((e = TAILQ_FIRST(&m->lru[i])) != NULL) {
             if (e->queued + to > now)
                 break;
             if (e->last_seen + to > now) { /* seen since it was queued: due within a granule */
+                TAILQ_REMOVE(&m->lru[i], e, lru);
                 e->list = (uint8_t)(2 + i);
                 e->queued = now;
-                dl_unlink(&e->lru);
-                dl_push_tail(&m->lru[2 + i], &e->lru);
+                TAILQ_INSERT_TAIL(&m->lru[2 + i], e, lru);
                 continue;
             }
             if (e->has_state)
                 m->st.mappings_expired++;
-            entry_free(m, e);
+            qasm_conn_entry_free(m, e);
         }
-        while (!dl_empty(&m->lru[2 + i])) {
-            struct entry *e = container_of(m->lru[2 + i].next, struct entry, lru);
+        while ((e = TAILQ_FIRST(&m->lru[2 + i])) != NULL) {
             if (e->last_seen + to > now)
                 break;
             if (e->has_state)
                 m->st.mappings_expired++;
-            entry_free(m, e);
+            qasm_conn_entry_free(m, e);
         }
     }
 }
@@ -1960,42 +1139,37 @@ void qasm_mbox_get_stats(const struct qasm_mbox *m, struct qasm_mbox_stats *st)
     st->packets_dropped = 0;
     for (int i = 0; i < QASM_MBOX_DROP_MAX; i++)
         st->packets_dropped += st->packets_dropped_by[i];
-    st->held_now = m->nheld;
+    st->held_now = qasm_hold_count(m->hold);
     st->flows = m->flows.count;
     st->conns = m->odcids ? qasm_htab_count(m->odcids) : 0;
     st->dcids = m->dcids ? qasm_htab_count(m->dcids) : 0;
-    if (m->pool) {
-        st->ports_in_use = qasm_portpool_in_use(m->pool);
-        st->ports_high_water = qasm_portpool_high_water(m->pool);
-    }
+    m->fn->stats(m->fn_st, st);
 }
 
 void qasm_mbox_foreach(const struct qasm_mbox *m,
                        int (*cb)(const struct qasm_mbox_entry_info *e, void *arg), void *arg)
 {
     struct qasm_addr clients[MAX_FLOWS_PER_CONN];
+    const struct entry *e;
     for (int i = 0; i < 4; i++)
-        for (const struct dlist *l = m->lru[i].next; l != &m->lru[i]; l = l->next) {
-            const struct entry *e = container_of(l, struct entry, lru);
+        TAILQ_FOREACH(e, &m->lru[i], lru) {
             struct qasm_mbox_entry_info info;
             memset(&info, 0, sizeof(info));
-            info.quic = e->quic;
-            info.odcid = e->odcid;
-            info.client = e->client;
-            info.server = e->server;
+            info = (struct qasm_mbox_entry_info){.quic = e->quic, .odcid = e->odcid,
+                                                 .client = e->client, .server = e->server,
+                                                 .clients = clients, .backend = -1,
+                                                 .last_seen = e->last_seen,
+                                                 .assured = e->assured};
             size_t n = 0;
-            for (const struct dlist *fl = e->flows.next; fl != &e->flows && n < MAX_FLOWS_PER_CONN;
-                 fl = fl->next)
-                clients[n++] = container_of(fl, struct flow, link)->key.src;
-            info.clients = clients;
+            const struct flow *fl;
+            TAILQ_FOREACH(fl, &e->flows, link) {
+                if (n == MAX_FLOWS_PER_CONN)
+                    break;
+                clients[n++] = fl->key.src;
+            }
             info.nclients = n;
-            info.public_port = e->public_port;
-            info.backend = e->backend;
-            info.tokens = m->cfg.function == QASM_MBOX_RATELIMIT && e->has_state
-                              ? qasm_bucket_tokens(&e->bucket, &m->bp, e->last_seen)
-                              : 0;
-            info.last_seen = e->last_seen;
-            info.assured = e->assured;
+            if (e->has_state)
+                m->fn->info(m->fn_st, &e->fs, e->last_seen, &info);
             if (cb(&info, arg))
                 return;
         }

@@ -119,12 +119,44 @@ static void test_htab_churn_matches_shadow(void **state)
     free(present);
 }
 
+/* The embedded table: inline lookups with the caller's comparison, a hash of 0,
+ * colliding hashes, removal by pointer, growth from the smallest size. */
+static void test_htab_raw_embedded(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    struct qasm_htab_raw t;
+    struct item *items = calloc(N, sizeof(*items));
+    assert_non_null(items);
+    assert_int_equal(qasm_htab_raw_init(&t, 0), 0);
+    for (uint64_t i = 0; i < N; i++) {
+        items[i].key = i;
+        /* hash 0 (stored as 1) and only 8 distinct hashes: long probe runs */
+        assert_int_equal(qasm_htab_raw_insert(&t, i % 8, &items[i]), 0);
+    }
+    assert_int_equal(t.count, N);
+    for (uint64_t i = 0; i < N; i++) {
+        qasm_htab_raw_prefetch(&t, i % 8);
+        assert_ptr_equal(qasm_htab_raw_find(&t, i % 8, &i, item_eq), &items[i]);
+    }
+    uint64_t absent = N + 1;
+    assert_null(qasm_htab_raw_find(&t, absent % 8, &absent, item_eq));
+    for (uint64_t i = 0; i < N; i += 3)
+        assert_int_equal(qasm_htab_raw_remove_ptr(&t, i % 8, &items[i]), 0);
+    assert_int_equal(qasm_htab_raw_remove_ptr(&t, 0, &items[0]), -ENOENT);
+    for (uint64_t i = 0; i < N; i++)
+        assert_ptr_equal(qasm_htab_raw_find(&t, i % 8, &i, item_eq), i % 3 ? &items[i] : NULL);
+    qasm_htab_raw_fini(&t);
+    free(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_htab_insert_find_remove),
         cmocka_unit_test(test_htab_collisions_survive_removal),
         cmocka_unit_test(test_htab_churn_matches_shadow),
+        cmocka_unit_test(test_htab_raw_embedded),
     };
     return cmocka_run_group_tests_name("htab", tests, NULL, NULL);
 }
