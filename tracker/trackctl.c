@@ -6,6 +6,7 @@
  * with jansson). Protocol: docs/PROTOCOL.md.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -89,6 +90,19 @@ static void print_json(json_t *j)
     }
     json_dumpf(j, stdout, JSON_COMPACT);
     putchar('\n');
+    json_decref(j);
+}
+
+/* One element of a JSON array being printed, preceded by a comma unless first. */
+static void print_json_item(json_t *j, bool comma)
+{
+    if (j == NULL) {
+        fprintf(stderr, "qasm-trackctl: out of memory\n");
+        exit(EXIT_FAIL);
+    }
+    if (comma)
+        putchar(',');
+    json_dumpf(j, stdout, JSON_COMPACT);
     json_decref(j);
 }
 
@@ -273,7 +287,10 @@ static int cmd_dump(const struct qasm_trackctl_opts *o)
     qasm_proto_msg_init(&m, QASM_PROTO_DUMP, 1);
     if (send_msg(&c, &m) < 0)
         fail_reply("dump", -EIO, &m);
-    json_t *conns = o->json ? json_array() : NULL;
+    /* Streamed record by record (a dump may hold 10^6 connections): the
+     * bytes are those of the whole object printed compact. */
+    if (o->json)
+        fputs("{\"connections\":[", stdout);
     unsigned n = 0;
     for (;;) {
         int rv = recv_msg(&c, &m);
@@ -282,13 +299,13 @@ static int cmd_dump(const struct qasm_trackctl_opts *o)
         if (m.hdr.type == QASM_PROTO_OK)
             break;
         if (o->json)
-            json_array_append_new(conns, record_json(&m.u.conn));
+            print_json_item(record_json(&m.u.conn), n > 0);
         else
             print_record_text(stdout, &m.u.conn);
         n++;
     }
     if (o->json)
-        print_json(json_pack("{s:o,s:I}", "connections", conns, "count", (json_int_t)n));
+        printf("],\"count\":%u}\n", n);
     else
         printf("%u connection%s\n", n, n == 1 ? "" : "s");
     close(c.fd);
