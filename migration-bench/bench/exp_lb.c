@@ -117,8 +117,8 @@ int exp_lb(struct bench *b)
 {
     /* A migration every 1.2 s and an idle timeout of 1 s: a connection sent
      * to the wrong backend dies before the next migration could rescue it. */
-    struct lb_ctx c = { .duration = bench_param(b, "duration", 6, 12) };
-    snprintf(c.every, sizeof(c.every), "%gms", bench_param(b, "migrate_every", 1.2, 1.2) * 1000);
+    struct lb_ctx c = { .duration = bench_param(b, "duration") };
+    snprintf(c.every, sizeof(c.every), "%gms", bench_param(b, "migrate_every") * 1000);
     FILE *csv = exp_csv_open(b, "lb.csv",
                              "mode,migrations,requests_ok,requests_failed,client_exit,misrouted_packets");
     if (csv == NULL)

@@ -126,8 +126,8 @@ static void t1_rows(struct bench *b, const char *const *modes, int nm, const int
 /* table1: a client migrates across ports and addresses through one NAT. */
 int exp_table1(struct bench *b)
 {
-    struct t1_ctx c = { .duration = bench_param(b, "duration", 2.5, 6) };
-    snprintf(c.every, sizeof(c.every), "%gms", bench_param(b, "migrate_every", 0.3, 0.5) * 1000);
+    struct t1_ctx c = { .duration = bench_param(b, "duration") };
+    snprintf(c.every, sizeof(c.every), "%gms", bench_param(b, "migrate_every") * 1000);
     FILE *csv = exp_csv_open(b, "table1.csv",
                              "mode,migrations,mappings,mappings_created,ports_in_use,requests_ok,"
                              "requests_failed");
@@ -245,8 +245,8 @@ static void dos_rows(struct bench *b, const char *const *modes, int nm, const in
 /* nat-dos: a migrating client exhausts a small pool; can a second client connect? */
 int exp_natdos(struct bench *b)
 {
-    struct dos_ctx c = { .pool = (int)bench_param(b, "pool", 8, 16),
-                         .duration = bench_param(b, "duration", 2, 4) };
+    struct dos_ctx c = { .pool = (int)bench_param(b, "pool"),
+                         .duration = bench_param(b, "duration") };
     FILE *csv = exp_csv_open(b, "nat-dos.csv",
                              "mode,attacker_migrations,ports_in_use,pool,pool_exhausted_drops,"
                              "victim_ok,victim_failed");
@@ -269,8 +269,8 @@ int exp_natdos(struct bench *b)
 int exp_latency(struct bench *b, const char *exp, const char *function, const char *title)
 {
     char url[128], entry[64], reqs[16], ival[32], csvname[64];
-    double n = bench_param(b, "requests", 300, 1000);
-    double ival_ms = bench_param(b, "interval_ms", 5, 5);
+    double n = bench_param(b, "requests");
+    double ival_ms = bench_param(b, "interval_ms");
     snprintf(reqs, sizeof(reqs), "%.0f", n);
     snprintf(ival, sizeof(ival), "%gms", ival_ms);
     double mean[3] = { -1, -1, -1 }, p99[3] = { -1, -1, -1 }, failed = 0;
@@ -380,9 +380,9 @@ static double chain_run(struct bench *b, int n, const char *mode, const char *ev
 
 int exp_fig7b(struct bench *b)
 {
-    double duration = bench_param(b, "duration", 2, 30);
-    const char *periods[2] = { bench_param_str(b, "migrate_every", b->quick ? "1s" : "10s"), "100ms" };
-    int maxn = (int)bench_param(b, "max_nats", 5, 5);
+    double duration = bench_param(b, "duration");
+    const char *periods[2] = { bench_param_str(b, "migrate_every"), "100ms" };
+    int maxn = (int)bench_param(b, "max_nats");
     FILE *csv = exp_csv_open(b, "fig7b.csv", "nats,period,default_bps,reactive_bps,proactive_bps");
     if (csv == NULL)
         return -1;

@@ -12,12 +12,12 @@
 int exp_fig7a(struct bench *b)
 {
     char url[128], upstream[64], entry[64], dur[32], every[32], rate[32], burst[32];
-    double duration = bench_param(b, "duration", 8, 30);
-    double rl_rate = bench_param(b, "rate", 5, 5);
+    double duration = bench_param(b, "duration");
+    double rl_rate = bench_param(b, "rate");
     snprintf(dur, sizeof(dur), "%gs", duration);
-    snprintf(every, sizeof(every), "%gms", bench_param(b, "migrate_every", 1, 2) * 1000);
+    snprintf(every, sizeof(every), "%gms", bench_param(b, "migrate_every") * 1000);
     snprintf(rate, sizeof(rate), "%g", rl_rate);
-    snprintf(burst, sizeof(burst), "%g", bench_param(b, "burst", 10, 10));
+    snprintf(burst, sizeof(burst), "%g", bench_param(b, "burst"));
     FILE *csv = exp_csv_open(b, "fig7a.csv", "second,default,reactive,proactive");
     if (csv == NULL)
         return -1;
