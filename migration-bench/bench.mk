@@ -40,3 +40,10 @@ test_tracker_load_SRCS := tests/unit/test_tracker_load.c migration-bench/bench/t
                           migration-bench/bench/proc.c
 test_tracker_load_LIBS = $(JANSSON_LIBS) $(CMOCKA_LIBS)
 $(O)/obj/tests/unit/test_tracker_load.o: CFLAGS += -Imigration-bench/bench
+
+# The figures' scripts, rendered by gnuplot from synthetic result folders.
+UNIT_TESTS += test_bench_plots
+test_bench_plots_SRCS := tests/unit/test_bench_plots.c migration-bench/bench/plots.c \
+                         migration-bench/bench/plot.c migration-bench/bench/bench.c
+test_bench_plots_LIBS = $(JANSSON_LIBS) $(CMOCKA_LIBS)
+$(O)/obj/tests/unit/test_bench_plots.o: CFLAGS += -Imigration-bench/bench

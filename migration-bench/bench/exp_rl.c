@@ -90,6 +90,12 @@ int exp_fig7a(struct bench *b)
              rl_rate, rl_rate);
     bench_plot(b, "fig7a", script);
     int measured = avg[0] >= 0 && avg[1] >= 0 && avg[2] >= 0;
+    bench_headline(b, "limit_pkt_per_s", rl_rate);
+    for (int m = 0; m < 3; m++) {
+        char key[64];
+        snprintf(key, sizeof(key), "%s_pkt_per_s", bench_modes[m]);
+        bench_headline(b, key, avg[m]);
+    }
     /* Aware holds the rate (a small allowance for the bucket's depth), default exceeds it. */
     double cap = rl_rate * 1.3;
     int agree = measured && avg[1] <= cap && avg[2] <= cap && avg[0] > cap;
