@@ -401,7 +401,7 @@ int exp_fig8b(struct bench *b)
 
 /* One throughput run through |n| NATs. */
 static double chain_run(struct bench *b, int n, const char *mode, const char *every, double duration,
-                        double *migrations, double *failed)
+                        int run, double *migrations, double *failed)
 {
     struct topo t;
     char entry[64], url[128], dur[32], name[64];
@@ -420,6 +420,8 @@ static double chain_run(struct bench *b, int n, const char *mode, const char *ev
     const char *extra[] = { "--duration", dur, "--size", "4M", "--migrate-every", every,
                             "--idle-timeout", "5s", NULL };
     snprintf(name, sizeof(name), "client-%dnat-%s-%s", n, mode, every);
+    if (run > 0) /* --repeat: the first run keeps the single run's name */
+        snprintf(name + strlen(name), sizeof(name) - strlen(name), "-r%d", run + 1);
     json_t *cj = topo_run_client(&t, name, entry, 1, extra, topo_url(&t, url, sizeof(url), 0, "/"),
                                  duration + 30);
     topo_stop(&t);
@@ -438,7 +440,7 @@ static void chain_point(struct bench *b, int n, int m, const char *period, doubl
     for (int k = 0; k < repeat; k++) {
         double mig, failed;
         char r[32];
-        v[k] = chain_run(b, n, bench_modes[m], period, duration, &mig, &failed);
+        v[k] = chain_run(b, n, bench_modes[m], period, duration, k, &mig, &failed);
         bench_progress("  fig7b %d NAT %-9s migrate every %-5s %s (%.0f migrations, %.0f failed)",
                        n, bench_modes[m], period, exp_rate_str(r, sizeof(r), v[k]), mig, failed);
     }

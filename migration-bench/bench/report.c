@@ -112,10 +112,13 @@ static void compare(const struct report_set *sets, int nsets, FILE *out)
                 str_of(m, "started_utc"));
     }
     fprintf(out, "\n%-10s %-28s", "experiment", "headline");
-    for (int k = 0; k < nsets; k++)
-        fprintf(out, " %13s%d", "[", k + 1);
+    for (int k = 0; k < nsets; k++) {
+        char label[16];
+        snprintf(label, sizeof(label), "[%d]", k + 1);
+        fprintf(out, " %14s", label);
+    }
     for (int k = 1; k < nsets; k++)
-        fprintf(out, "  [%d]/[1]   ", k + 1);
+        fprintf(out, "  [%d]/[1]  ", k + 1);
     fputc('\n', out);
     for (int i = 0; i < sets[0].n; i++) {
         const char *exp = str_of(sets[0].sums[i], "experiment");
