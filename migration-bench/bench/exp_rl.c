@@ -80,13 +80,14 @@ int exp_fig7a(struct bench *b)
     for (int s = 0; s < secs && s < 128; s++)
         fprintf(csv, "%d,%.0f,%.0f,%.0f\n", s + 1, series[0][s], series[1][s], series[2][s]);
     fclose(csv);
-    char script[900];
+    char script[1400];
     snprintf(script, sizeof(script),
              "  set title 'Rate limiter at %g packets/s per connection, client migrating (paper Fig. 7a)'\n"
              "  set xlabel 'time (s)'\n  set ylabel 'packets forwarded per second'\n  set yrange [0:*]\n"
-             "  plot 'fig7a.csv' every ::1 using 1:2 with linespoints title 'default', "
-             "'' every ::1 using 1:3 with linespoints title 'reactive', "
-             "'' every ::1 using 1:4 with linespoints title 'proactive', %g with lines dt 2 title 'limit'",
+             "  plot 'fig7a.csv' every ::1 using 1:2 with linespoints lw 2 lc rgb '#c0392b' title 'default', "
+             "'' every ::1 using 1:3 with linespoints lw 2 lc rgb '#2e86c1' title 'reactive', "
+             "'' every ::1 using 1:4 with linespoints lw 2 lc rgb '#229954' title 'proactive', "
+             "%g with lines dt 2 lc rgb 'black' title 'limit'",
              rl_rate, rl_rate);
     bench_plot(b, "fig7a", script);
     int measured = avg[0] >= 0 && avg[1] >= 0 && avg[2] >= 0;
