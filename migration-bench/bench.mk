@@ -18,7 +18,8 @@ $(BENCH_VERSION_H): FORCE
 	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 $(O)/obj/migration-bench/bench/bench_meta.o: $(BENCH_VERSION_H)
 $(O)/obj/migration-bench/bench/bench_meta.o: CFLAGS += -iquote $(O)/gen
-INTEG_TESTS += tests/integration/bench_table1_natdos.sh tests/integration/bench_report.sh
+INTEG_TESTS += tests/integration/bench_table1_natdos.sh tests/integration/bench_report.sh \
+               tests/integration/bench_cli.sh
 
 # The command line parser (pure: no I/O).
 UNIT_TESTS += test_bench_opts
