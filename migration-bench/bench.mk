@@ -5,7 +5,21 @@ BENCH_SRCS := $(wildcard migration-bench/bench/*.c)
 PROGS += qasm-bench
 qasm-bench_SRCS := $(BENCH_SRCS)
 qasm-bench_LIBS = $(JANSSON_LIBS)
-INTEG_TESTS += tests/integration/bench_table1_natdos.sh
+
+# The version and commit a summary.json records (bench_meta.c): generated at
+# every build, rewritten only when it changes (git describe; "unknown"
+# outside a git tree). QASM_VERSION is packaging/install.mk's.
+BENCH_VERSION_H := $(O)/gen/bench_version.h
+$(BENCH_VERSION_H): FORCE
+	@mkdir -p $(@D)
+	@c=$$(git describe --always --dirty 2>/dev/null || echo unknown); \
+	printf '#define BENCH_QASM_VERSION "%s"\n#define BENCH_QASM_COMMIT "%s"\n' \
+	    '$(or $(QASM_VERSION),unknown)' "$$c" >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(O)/obj/migration-bench/bench/bench_meta.o: $(BENCH_VERSION_H)
+$(O)/obj/migration-bench/bench/bench_meta.o: CFLAGS += -iquote $(O)/gen
+INTEG_TESTS += tests/integration/bench_table1_natdos.sh tests/integration/bench_report.sh \
+               tests/integration/bench_cli.sh
 
 # The command line parser (pure: no I/O).
 UNIT_TESTS += test_bench_opts
@@ -27,3 +41,10 @@ test_tracker_load_SRCS := tests/unit/test_tracker_load.c migration-bench/bench/t
                           migration-bench/bench/proc.c
 test_tracker_load_LIBS = $(JANSSON_LIBS) $(CMOCKA_LIBS)
 $(O)/obj/tests/unit/test_tracker_load.o: CFLAGS += -Imigration-bench/bench
+
+# The figures' scripts, rendered by gnuplot from synthetic result folders.
+UNIT_TESTS += test_bench_plots
+test_bench_plots_SRCS := tests/unit/test_bench_plots.c migration-bench/bench/plots.c \
+                         migration-bench/bench/plot.c migration-bench/bench/bench.c
+test_bench_plots_LIBS = $(JANSSON_LIBS) $(CMOCKA_LIBS)
+$(O)/obj/tests/unit/test_bench_plots.o: CFLAGS += -Imigration-bench/bench

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
+#include <time.h>
 
 #define BENCH_MAX_SETS 64
 #define BENCH_MAX_ROWS 128
@@ -24,6 +25,8 @@ struct bench_row {
 
 struct bench {
     char bindir[PATH_MAX];      /* where qasm-* binaries are */
+    char agent[PATH_MAX + 16];  /* LD_PRELOAD=... for clients (bench_agent_preload) */
+    const char *exp;            /* the running experiment's name (parameter defaults) */
     char outroot[PATH_MAX];     /* results/ */
     char outdir[PATH_MAX];      /* results/<exp>-<time>/ of the running experiment */
     int quick;
@@ -47,12 +50,49 @@ struct bench_experiment {
 /* The modes of a QUIC-aware middlebox, in the order of the tables: default, reactive, proactive. */
 extern const char *const bench_modes[3];
 
-/* The experiment table (experiments.c). */
-extern const struct bench_experiment bench_experiments[];
+/* One parameter of an experiment: its key for --set and its defaults. */
+struct bench_param_def {
+    const char *exp;
+    const char *key;
+    const char *quick;          /* default with --quick */
+    const char *full;           /* default without */
+    const char *what;
+};
 
-/* bench_param returns --set KEY=VALUE's value, else |quick| or |full| by mode. */
-double bench_param(const struct bench *b, const char *key, double quick, double full);
-const char *bench_param_str(const struct bench *b, const char *key, const char *def);
+/* The experiment table and their parameters (experiments.c). */
+extern const struct bench_experiment bench_experiments[];
+extern const struct bench_param_def bench_param_defs[];
+
+/*
+ * bench_param_str returns the running experiment's parameter |key|: the
+ * last --set KEY=VALUE, else its default (bench_param_defs, by --quick).
+ * The key must be in the table. The value used is recorded under
+ * "params" in the summary. bench_param is the same as a number.
+ */
+const char *bench_param_str(struct bench *b, const char *key);
+double bench_param(struct bench *b, const char *key);
+
+/* bench_param_known is 1 when some experiment has parameter |key|. */
+int bench_param_known(const char *key);
+
+/* bench_param_print prints experiment |exp|'s effective parameters, one per line. */
+void bench_param_print(struct bench *b, const char *exp, FILE *f);
+
+/* bench_param_keys prints every valid --set key, comma-separated. */
+void bench_param_keys(FILE *f);
+
+/* bench_headline records a headline number under "headline" in the summary
+ * (negative or NaN, the bench's "not measured": null). */
+void bench_headline(struct bench *b, const char *key, double v);
+
+/* bench_agent_preload fills b->agent: BINDIR/libqasm-agent.so when it exists
+ * (the build tree), else the bare name for the loader's search path (an
+ * installed bench: the library is in LIBDIR). Returns which one, for logs. */
+const char *bench_agent_preload(struct bench *b);
+
+/* bench_meta returns the run's provenance (version, commit, host, kernel,
+ * CPU, package versions, start time in ISO 8601 UTC) as a new object. */
+json_t *bench_meta(const struct bench *b, time_t start);
 
 /* bench_path writes "OUTDIR/NAME" into |buf|. */
 char *bench_path(const struct bench *b, char *buf, size_t len, const char *name);
@@ -77,7 +117,7 @@ int bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * through the variables 'out' (base path without extension); PNG and SVG are made. */
 int bench_plot(const struct bench *b, const char *name, const char *script);
 
-/* bench_plot_dir re-renders every *.gp of |dir| (for `qasm-bench report`). */
+/* bench_plot_dir renders every *.gp of |dir|. */
 int bench_plot_dir(const char *dir);
 
 /* JSON helpers: a number at a dotted path ("latency_us.p99"), or |def|. */

@@ -1,5 +1,6 @@
 #include "bench_opts.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,6 +38,14 @@ static int parse_run(int argc, char **argv, struct bench_opts *o, char *err, siz
             o->quick = 1;
         } else if (strcmp(a, "--capture") == 0) {
             o->capture = 1;
+        } else if (strcmp(a, "--dry-run") == 0) {
+            o->dry_run = 1;
+        } else if (strcmp(a, "--repeat") == 0 && v) {
+            uint64_t n;
+            if (qasm_parse_u64(&n, v, 1, 1000) < 0)
+                return qasm_parse_errf(err, errlen, "--repeat: expected 1 to 1000, got '%s'", v);
+            o->repeat = (int)n;
+            i++;
         } else if (strcmp(a, "--topology") == 0 && v) {
             topology = argv[++i];
         } else if (strcmp(a, "--hop") == 0 && v) {
@@ -99,8 +108,13 @@ int bench_opts_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
     }
     if (strcmp(cmd, "report") == 0) {
         o->cmd = BENCH_OPTS_REPORT;
-        if (argc != 3)
-            return qasm_parse_errf(err, errlen, "report: expected one result folder");
+        if (argc < 3)
+            return qasm_parse_errf(err, errlen, "report: expected one result folder or more");
+        if (argc - 2 > BENCH_OPTS_MAX_REPORTS)
+            return qasm_parse_errf(err, errlen, "report: at most %d result folders",
+                                   BENCH_OPTS_MAX_REPORTS);
+        for (int i = 2; i < argc; i++)
+            o->report_dirs[o->nreports++] = argv[i];
         o->report_dir = argv[2];
         return 0;
     }

@@ -9,6 +9,7 @@
 
 #define BENCH_OPTS_MAX_SETS 64
 #define BENCH_OPTS_MAX_EXPS 64
+#define BENCH_OPTS_MAX_REPORTS 16
 
 enum bench_opts_cmd {
     BENCH_OPTS_HELP,
@@ -21,10 +22,14 @@ enum bench_opts_cmd {
 struct bench_opts {
     enum bench_opts_cmd cmd;
     int quick, capture;
+    int dry_run;                /* run --dry-run: print the effective parameters only */
+    int repeat;                 /* --repeat N (0: not given) */
     int netns;                  /* --topology netns */
     const char *hop;            /* --hop SPEC (NULL: qasm) */
     const char *out;            /* --out DIR (default "results") */
-    const char *report_dir;     /* report DIR */
+    const char *report_dir;     /* report DIR...: the first */
+    const char *report_dirs[BENCH_OPTS_MAX_REPORTS];
+    int nreports;
     int netns_up;               /* netns up (1) or down (0) */
     const char *netns_id;       /* netns ... ID: [A-Za-z0-9_.-], 1 to 20 characters */
     const char *sets[BENCH_OPTS_MAX_SETS];  /* --set KEY=VALUE, in order */

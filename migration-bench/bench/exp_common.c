@@ -1,5 +1,6 @@
 #include "exp_common.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 double exp_client_num(json_t *j, const char *key)
@@ -80,4 +81,33 @@ int exp_each_mode(struct bench *b, FILE *csv, const char *const **modes, int ok[
     }
     fclose(csv);
     return nm;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+void exp_min_med_max(const double *v, int n, double out[3])
+{
+    double s[EXP_MAX_REPEAT];
+    int k = 0;
+    for (int i = 0; i < n && k < EXP_MAX_REPEAT; i++)
+        if (v[i] >= 0)
+            s[k++] = v[i];
+    if (k == 0) {
+        out[0] = out[1] = out[2] = -1;
+        return;
+    }
+    qsort(s, (size_t)k, sizeof(s[0]), dbl_cmp);
+    out[0] = s[0];
+    out[1] = k % 2 ? s[k / 2] : (s[k / 2 - 1] + s[k / 2]) / 2;
+    out[2] = s[k - 1];
+}
+
+int exp_repeat(struct bench *b)
+{
+    int r = (int)bench_param(b, "repeat");
+    return r < 1 ? 1 : r > EXP_MAX_REPEAT ? EXP_MAX_REPEAT : r;
 }

@@ -12,6 +12,16 @@ double exp_client_num(json_t *j, const char *key);
 /* Latency percentile from a client summary ("p50", "p99", "max", "mean"), µs. */
 double exp_client_latency(json_t *j, const char *pct);
 
+/* The most runs per point --repeat gives (fig7b, fig8). */
+#define EXP_MAX_REPEAT 100
+
+/* exp_repeat is the running experiment's "repeat" parameter, 1..EXP_MAX_REPEAT. */
+int exp_repeat(struct bench *b);
+
+/* exp_min_med_max puts the minimum, median and maximum of the non-negative
+ * values of |v| into |out| (all -1 when there is none). */
+void exp_min_med_max(const double *v, int n, double out[3]);
+
 /* exp_fmt formats a double into a short string buffer ("%.3g"). */
 const char *exp_rate_str(char *buf, size_t len, double bps);
 

@@ -115,6 +115,17 @@ int exp_fig9(struct bench *b)
                                       "update_instr", ins[m][2]));
     }
     exp_record(b, "nat_core", res);
+    for (int m = 0; m < 3; m++) {
+        static const char *const what[4] = { "lookup_ns", "new_ns", "update_ns", NULL };
+        char key[64];
+        for (int k = 0; what[k]; k++) {
+            snprintf(key, sizeof(key), "%s_%s", bench_modes[m], what[k]);
+            bench_headline(b, key, ns[m][k]);
+            snprintf(key, sizeof(key), "%s_%.*s_instr", bench_modes[m],
+                     (int)strcspn(what[k], "_"), what[k]);
+            bench_headline(b, key, ins[m][k]);
+        }
+    }
     json_decref(res);
     fclose(csv);
     int have_ins = ins[0][0] > 0 && ins[1][0] > 0 && ins[2][0] > 0;
@@ -130,19 +141,21 @@ int exp_fig9(struct bench *b)
                "  set ylabel 'ns per packet'\n  set yrange [0:*]\n"
                "  plot 'fig9.csv' every ::1 using 2:xtic(1) title 'lookup', '' every ::1 using 3 title 'new entry', "
                "'' every ::1 using 4 title 'update entry'");
-    /* The paper's claim is about steady-state lookups: reactive ~+5 %, proactive < 1 %. */
-    if (have_ins) {
-        double r1 = ins[1][0] / ins[0][0], r2 = ins[2][0] / ins[0][0];
+    /* The paper's claim is about steady-state lookups: reactive ~+5 %, proactive < 1 %
+     * (instructions when callgrind ran, else time, with more room for its noise). */
+    double r1 = have_ins ? ins[1][0] / ins[0][0] : ns[1][0] / ns[0][0];
+    double r2 = have_ins ? ins[2][0] / ins[0][0] : ns[2][0] / ns[0][0];
+    bench_headline(b, "reactive_lookup_ratio", r1);
+    bench_headline(b, "proactive_lookup_ratio", r2);
+    if (have_ins)
         bench_row_add(b, "fig9", "per packet: reactive ~+5 %, proactive <1 % over default",
                       r1 < 1.06 && r2 < 1.01,
                       "lookup %.0f instr, reactive x%.3f, proactive x%.3f; update %.0f/%.0f/%.0f instr",
                       ins[0][0], r1, r2, ins[0][2], ins[1][2], ins[2][2]);
-    } else {
-        double r1 = ns[1][0] / ns[0][0], r2 = ns[2][0] / ns[0][0];
+    else
         bench_row_add(b, "fig9", "per packet: reactive ~+5 %, proactive <1 % over default",
                       r1 < 1.10 && r2 < 1.05,
                       "lookup %.0f ns, reactive x%.3f, proactive x%.3f (time; no valgrind)",
                       ns[0][0], r1, r2);
-    }
     return 0;
 }

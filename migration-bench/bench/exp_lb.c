@@ -117,8 +117,8 @@ int exp_lb(struct bench *b)
 {
     /* A migration every 1.2 s and an idle timeout of 1 s: a connection sent
      * to the wrong backend dies before the next migration could rescue it. */
-    struct lb_ctx c = { .duration = bench_param(b, "duration", 6, 12) };
-    snprintf(c.every, sizeof(c.every), "%gms", bench_param(b, "migrate_every", 1.2, 1.2) * 1000);
+    struct lb_ctx c = { .duration = bench_param(b, "duration") };
+    snprintf(c.every, sizeof(c.every), "%gms", bench_param(b, "migrate_every") * 1000);
     FILE *csv = exp_csv_open(b, "lb.csv",
                              "mode,migrations,requests_ok,requests_failed,client_exit,misrouted_packets");
     if (csv == NULL)
@@ -132,6 +132,16 @@ int exp_lb(struct bench *b)
                "  set style data histograms\n  set style fill solid 0.8 border -1\n"
                "  set ylabel 'requests'\n  set yrange [0:*]\n"
                "  plot 'lb.csv' every ::1 using 3:xtic(1) title 'ok', '' every ::1 using 4 title 'failed'");
+    for (int m = 0; m < nm; m++) {
+        char key[64];
+        snprintf(key, sizeof(key), "%s_misrouted_packets", modes[m]);
+        bench_headline(b, key, c.r[m].misrouted);
+        snprintf(key, sizeof(key), "%s_requests_ok", modes[m]);
+        bench_headline(b, key, c.r[m].okr);
+        snprintf(key, sizeof(key), "%s_requests_failed", modes[m]);
+        bench_headline(b, key, c.r[m].failed);
+    }
+    bench_headline(b, "default_attempts", c.attempts);
     lb_rows(b, modes, nm, ok, c.attempts, c.r);
     return ok[nm - 1] ? 0 : -1;
 }

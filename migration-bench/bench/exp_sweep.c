@@ -8,6 +8,7 @@
 
 #include "exp_common.h"
 #include "experiments.h"
+#include "plots.h"
 
 static int parse_list(const char *s, double *out, int max)
 {
@@ -25,9 +26,9 @@ static int parse_list(const char *s, double *out, int max)
 int exp_sweep(struct bench *b)
 {
     double rates[8], conns[8];
-    int nr = parse_list(bench_param_str(b, "rates", b->quick ? "10,100,1000" : "1,10,100,1000"), rates, 8);
-    int nc = parse_list(bench_param_str(b, "conns", b->quick ? "1,10" : "1,10,100"), conns, 8);
-    double duration = bench_param(b, "duration", 2, 10);
+    int nr = parse_list(bench_param_str(b, "rates"), rates, 8);
+    int nc = parse_list(bench_param_str(b, "conns"), conns, 8);
+    double duration = bench_param(b, "duration");
     FILE *csv = exp_csv_open(b, "rate-sweep.csv",
                              "rate_hz,connections,mode,migrations,migrations_failed,requests_ok,"
                              "requests_failed,mappings_created,ports_in_use,ports_high_water,p99_us,"
@@ -101,13 +102,16 @@ int exp_sweep(struct bench *b)
         }
     }
     fclose(csv);
-    bench_plot(b, "rate-sweep",
-               "  set title 'NAT public ports in use after migrating at a given rate (1 connection)'\n"
-               "  set xlabel 'migrations per second'\n  set ylabel 'public ports in use'\n"
-               "  set logscale xy\n"
-               "  plot 'rate-sweep.csv' using ($2==1 && strcol(3) eq 'default' ? $1 : 1/0):9 with linespoints title 'default', "
-               "'' using ($2==1 && strcol(3) eq 'reactive' ? $1 : 1/0):9 with linespoints title 'reactive', "
-               "'' using ($2==1 && strcol(3) eq 'proactive' ? $1 : 1/0):9 with linespoints title 'proactive'");
+    char clist[128] = "";
+    for (int c = 0; c < nc; c++)
+        snprintf(clist + strlen(clist), sizeof(clist) - strlen(clist), "%s%g", c ? " " : "", conns[c]);
+    plots_sweep(b, clist);
+    bench_headline(b, "aware_runs", aware_runs);
+    bench_headline(b, "aware_runs_clean", clean_aware);
+    bench_headline(b, "max_clean_rate_hz", clean_aware ? max_ok_rate : -1);
+    bench_headline(b, "transient_mappings_total", transient_total);
+    bench_headline(b, "transient_mappings_max", transient_max);
+    bench_headline(b, "default_runs_leaked", extra_default);
     bench_row_add(b, "rate-sweep", "works at 100 Hz (paper); goal 1000 Hz", runs ? clean_aware == aware_runs : -1,
                   "aware runs clean (no failure, 1 port/conn at the end): %d/%d, up to %g Hz; "
                   "transient mappings in aware runs: %.0f (at most %.0f in one); default leaked in %d runs",

@@ -14,3 +14,31 @@ const struct bench_experiment bench_experiments[] = {
     { "tracker", "tracker updates/queries per second and latency beside Redis", exp_tracker, 0 },
     { NULL, NULL, NULL, 0 },
 };
+
+/* Every parameter --set can change, with its defaults (--quick, full). */
+const struct bench_param_def bench_param_defs[] = {
+    { "table1", "duration", "2.5", "6", "client run (s)" },
+    { "table1", "migrate_every", "0.3", "0.5", "seconds between migrations" },
+    { "nat-dos", "pool", "8", "16", "NAT public ports" },
+    { "nat-dos", "duration", "2", "4", "attacker run (s)" },
+    { "lb", "duration", "6", "12", "client run (s)" },
+    { "lb", "migrate_every", "1.2", "1.2", "seconds between migrations" },
+    { "fig7a", "duration", "8", "30", "client run (s)" },
+    { "fig7a", "rate", "5", "5", "limiter rate (packets/s per connection)" },
+    { "fig7a", "burst", "10", "10", "limiter bucket depth (packets)" },
+    { "fig7a", "migrate_every", "1", "2", "seconds between migrations" },
+    { "fig8a", "requests", "300", "1000", "requests per run" },
+    { "fig8a", "interval_ms", "5", "5", "ms between requests" },
+    { "fig8a", "repeat", "1", "1", "runs per mode (--repeat)" },
+    { "fig8b", "requests", "300", "1000", "requests per run" },
+    { "fig8b", "interval_ms", "5", "5", "ms between requests" },
+    { "fig8b", "repeat", "1", "1", "runs per mode (--repeat)" },
+    { "fig7b", "duration", "2", "30", "download run (s)" },
+    { "fig7b", "migrate_every", "1s", "10s", "migration period (with unit) of the first series" },
+    { "fig7b", "max_nats", "5", "5", "longest chain" },
+    { "fig7b", "repeat", "1", "1", "runs per point (--repeat)" },
+    { "rate-sweep", "rates", "10,100,1000", "1,10,100,1000", "migration rates (Hz)" },
+    { "rate-sweep", "conns", "1,10", "1,10,100", "concurrent connections" },
+    { "rate-sweep", "duration", "2", "10", "client run (s)" },
+    { NULL, NULL, NULL, NULL, NULL },
+};

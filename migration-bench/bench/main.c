@@ -15,14 +15,16 @@
 #include "bench.h"
 #include "bench_opts.h"
 #include "proc.h"
+#include "report.h"
 #include "topo_netns.h"
 
 static const char usage[] =
         "usage: qasm-bench list\n"
         "       qasm-bench run EXPERIMENT...|all [--quick] [--out DIR] [--set KEY=VALUE]... "
         "[--capture]\n"
-        "             [--topology loopback|netns] [--hop qasm|kernel-nat|'cmd:COMMAND']\n"
-        "       qasm-bench report DIR\n"
+        "             [--repeat N] [--dry-run] [--topology loopback|netns]\n"
+        "             [--hop qasm|kernel-nat|'cmd:COMMAND']\n"
+        "       qasm-bench report DIR...\n"
         "       qasm-bench netns up|down ID\n"
         "\n"
         "Runs the QASM paper's experiments on loopback: starts the tracker, HTTP/3\n"
@@ -33,6 +35,9 @@ static const char usage[] =
         "  --quick          short runs (the make bench budget: all in under 10 minutes)\n"
         "  --out DIR        result root (default: results)\n"
         "  --set KEY=VALUE  override a parameter (see docs/BENCHMARKS.md), repeatable\n"
+        "  --repeat N       runs per point of fig7b, fig8a and fig8b (error bars: min,\n"
+        "                   median, max); the same as --set repeat=N\n"
+        "  --dry-run        print each experiment's effective parameters, run nothing\n"
         "  --capture        also record a pcap of each run (needs qasm-capture)\n"
         "  --topology T     loopback (default) or netns: table1, nat-dos and lb on network\n"
         "                   namespaces with a router hop (root; docs/TESTBED.md)\n"
@@ -42,7 +47,11 @@ static const char usage[] =
         "\n"
         "netns up ID builds the --topology netns testbed alone (namespaces qasm-c-ID,\n"
         "qasm-h-ID, qasm-s-ID, IPv4 and IPv6; root) and leaves it up; netns down ID\n"
-        "kills what runs inside and deletes it (tests/integration/netns_lib.sh).\n";
+        "kills what runs inside and deletes it (tests/integration/netns_lib.sh).\n"
+        "\n"
+        "report DIR prints a result folder's table (DIR: an experiment's folder or a\n"
+        "result root); report DIR1 DIR2... prints each headline number side by side\n"
+        "with its ratio to DIR1's. report writes nothing (docs/RESULTS.md).\n";
 
 static int mkdir_p(const char *path)
 {
@@ -69,8 +78,28 @@ static const struct bench_experiment *find_experiment(const char *name)
     return NULL;
 }
 
+/* The summary.json of experiment |e| before it runs: provenance, options. */
+static json_t *summary_new(struct bench *b, const struct bench_experiment *e, time_t now,
+                           const char *stamp, const char *agent_from)
+{
+    json_t *s = json_pack("{s:s,s:s,s:b,s:o,s:o,s:o,s:o}", "experiment", e->name, "started", stamp,
+                          "quick", b->quick, "rows", json_array(), "results", json_object(),
+                          "headline", json_object(), "params", json_object());
+    json_object_set_new(s, "meta", bench_meta(b, now));
+    json_t *sets = json_array();
+    for (int i = 0; i < b->nsets; i++)
+        json_array_append_new(sets, json_string(b->sets[i]));
+    json_object_set_new(s, "set", sets);
+    json_object_set_new(s, "agent_preload", json_pack("{s:s,s:s}", "env", b->agent + 11,
+                                                       "from", agent_from));
+    json_object_set_new(s, "topology", json_string(b->netns ? "netns" : "loopback"));
+    if (b->netns)
+        json_object_set_new(s, "hop", json_string(b->hop ? b->hop : "qasm"));
+    return s;
+}
+
 /* Runs one experiment into OUTROOT/<name>-<time>/ and writes its summary.json. */
-static int run_one(struct bench *b, const struct bench_experiment *e)
+static int run_one(struct bench *b, const struct bench_experiment *e, const char *agent_from)
 {
     char stamp[32], path[PATH_MAX];
     time_t now = time(NULL);
@@ -80,16 +109,8 @@ static int run_one(struct bench *b, const struct bench_experiment *e)
         return bench_fail("result path too long");
     if (mkdir_p(b->outdir) < 0)
         return bench_fail("cannot create %s: %s", b->outdir, strerror(errno));
-    b->summary = json_pack("{s:s,s:s,s:b,s:o,s:o}", "experiment", e->name, "started", stamp,
-                           "quick", b->quick, "rows", json_array(), "results", json_object());
-    json_t *sets = json_array();
-    for (int i = 0; i < b->nsets; i++)
-        json_array_append_new(sets, json_string(b->sets[i]));
-    json_object_set_new(b->summary, "set", sets);
-    if (b->netns) {
-        json_object_set_new(b->summary, "topology", json_string("netns"));
-        json_object_set_new(b->summary, "hop", json_string(b->hop ? b->hop : "qasm"));
-    }
+    b->exp = e->name;
+    b->summary = summary_new(b, e, now, stamp, agent_from);
     bench_progress("%s: %s -> %s", e->name, e->what, b->outdir);
     int first_row = b->nrows;
     int rv = b->netns && !e->netns
@@ -104,6 +125,7 @@ static int run_one(struct bench *b, const struct bench_experiment *e)
                    JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(b->summary);
     b->summary = NULL;
+    b->exp = NULL;
     return rv;
 }
 
@@ -126,79 +148,64 @@ static int resolve(const struct bench_opts *o, const struct bench_experiment **t
     return n;
 }
 
+/* Every --set key must be some experiment's parameter: a typo is a usage error. */
+static int check_sets(const struct bench_opts *o)
+{
+    for (int i = 0; i < o->nsets; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "%.*s", (int)strcspn(o->sets[i], "="), o->sets[i]);
+        if (!bench_param_known(key)) {
+            fprintf(stderr, "qasm-bench: --set: unknown parameter '%s' (valid: ", key);
+            bench_param_keys(stderr);
+            fprintf(stderr, "); try 'qasm-bench --help'\n");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* run --dry-run: each experiment's effective parameters, nothing started. */
+static int dry_run(struct bench *b, const struct bench_experiment *const *todo, int ntodo)
+{
+    for (int i = 0; i < ntodo; i++) {
+        printf("%s%s:\n", todo[i]->name, b->quick ? " (--quick)" : "");
+        bench_param_print(b, todo[i]->name, stdout);
+    }
+    return 0;
+}
+
 /* run: 0 all ran, 1 one failed, 2 a usage error. */
 static int cmd_run(struct bench *b, const struct bench_opts *o)
 {
+    static char repeat[32];
     const struct bench_experiment *todo[BENCH_OPTS_MAX_EXPS];
     int failed = 0, ntodo = resolve(o, todo, BENCH_OPTS_MAX_EXPS);
-    if (ntodo < 0)
+    if (ntodo < 0 || check_sets(o) < 0)
         return 2;
     b->quick = o->quick;
     b->capture = o->capture;
     b->netns = o->netns;
     b->hop = o->hop;
     snprintf(b->outroot, sizeof(b->outroot), "%s", o->out);
+    if (o->repeat > 0) {
+        snprintf(repeat, sizeof(repeat), "repeat=%d", o->repeat);
+        b->sets[b->nsets++] = repeat;
+    }
     for (int i = 0; i < o->nsets; i++)
         b->sets[b->nsets++] = o->sets[i];
+    if (o->dry_run)
+        return dry_run(b, todo, ntodo);
     if (b->netns && topo_netns_check(b->hop) < 0)
         return 1;
+    const char *agent_from = bench_agent_preload(b);
+    bench_progress("agent: %s (%s)", b->agent, agent_from);
     for (int i = 0; i < ntodo; i++)
-        if (run_one(b, todo[i]) < 0)
+        if (run_one(b, todo[i], agent_from) < 0)
             failed++;
     bench_print_table(b, stdout);
     printf("\nresults and plots: %s/<experiment>-<time>/ (summary.json, *.csv, *.png, *.svg)\n",
            b->outroot);
     return failed ? 1 : 0;
-}
-
-static int report_dir(const char *dir, struct bench *b)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%.3800s/summary.json", dir);
-    json_t *s = bench_json_load(path);
-    if (s == NULL)
-        return -1;
-    bench_plot_dir(dir);
-    size_t i;
-    json_t *row;
-    json_array_foreach(json_object_get(s, "rows"), i, row)
-    {
-        json_t *ag = json_object_get(row, "agrees");
-        bench_row_add(b, json_string_value(json_object_get(row, "experiment")),
-                      json_string_value(json_object_get(row, "claim")), json_is_true(ag), "%s",
-                      json_string_value(json_object_get(row, "figure")));
-    }
-    json_decref(s);
-    return 0;
-}
-
-static int cmd_report(struct bench *b, const char *dir)
-{
-    char path[PATH_MAX];
-    struct stat st;
-    snprintf(path, sizeof(path), "%.3800s/summary.json", dir);
-    if (stat(path, &st) == 0) {
-        if (report_dir(dir, b) < 0)
-            return bench_fail("%s: unreadable summary.json", dir);
-    } else {
-        /* A result root: every subfolder with a summary. */
-        char cmd[PATH_MAX + 64];
-        snprintf(cmd, sizeof(cmd), "ls -1d '%s'/*/ 2>/dev/null", dir);
-        FILE *ls = popen(cmd, "r");
-        char line[PATH_MAX];
-        int n = 0;
-        while (ls && fgets(line, sizeof(line), ls)) {
-            line[strcspn(line, "\n")] = '\0';
-            if (report_dir(line, b) == 0)
-                n++;
-        }
-        if (ls)
-            pclose(ls);
-        if (n == 0)
-            return bench_fail("%s: no summary.json here or in its subfolders", dir);
-    }
-    bench_print_table(b, stdout);
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -234,5 +241,5 @@ int main(int argc, char **argv)
         return cmd_run(&b, &o);
     if (o.cmd == BENCH_OPTS_NETNS)
         return topo_netns_check(NULL) < 0 || topo_netns_testbed(o.netns_id, o.netns_up) < 0;
-    return cmd_report(&b, o.report_dir) < 0 ? 1 : 0;
+    return bench_report(&b, o.report_dirs, o.nreports, stdout) < 0 ? 1 : 0;
 }

@@ -14,7 +14,7 @@ int bench_plot(const struct bench *b, const char *name, const char *script)
     if (f == NULL)
         return -errno;
     /* The script plots once per terminal; data paths are relative to the result folder. */
-    fprintf(f, "# %s: rendered by qasm-bench (re-render: qasm-bench report DIR)\n", name);
+    fprintf(f, "# %s: rendered by qasm-bench (re-render: cd to this folder, gnuplot %s.gp)\n", name, name);
     fprintf(f, "out = '%s'\n", name);
     fprintf(f, "set datafile separator ','\n");
     fprintf(f, "do for [t in 'png svg'] {\n");

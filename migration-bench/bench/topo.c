@@ -173,7 +173,7 @@ int topo_start_client(struct topo *t, struct bench_proc *p, const char *name,
 {
     if (topo_capture_start(t, name) < 0)
         return -1;
-    char bin[PATH_MAX], out[PATH_MAX], preload[PATH_MAX + 16], trk[64], trkenv[80];
+    char bin[PATH_MAX], out[PATH_MAX], trk[64], trkenv[80];
     const char *argv[TOPO_MAX_ARGS];
     char *env[4] = { NULL };
     int n = 0;
@@ -189,10 +189,9 @@ int topo_start_client(struct topo *t, struct bench_proc *p, const char *name,
     argv[n++] = url;
     argv[n] = NULL;
     if (agent && t->have_tracker) {
-        snprintf(preload, sizeof(preload), "LD_PRELOAD=%.3800s/libqasm-agent.so", t->b->bindir);
         snprintf(trkenv, sizeof(trkenv), "QASM_TRACKER=%s",
                  topo_addr(trk, sizeof(trk), t->tracker_port));
-        env[0] = preload;
+        env[0] = t->b->agent;
         env[1] = trkenv;
     }
     snprintf(out, sizeof(out), "%.3800s/%.200s.json", t->b->outdir, name);

@@ -383,13 +383,12 @@ static void note_dead(struct topo_netns *n, const char *name)
 json_t *topo_netns_client(struct topo_netns *n, const char *name, const char *const extra[],
                           double timeout_s, int *status)
 {
-    char bin[PATH_MAX], preload[PATH_MAX + 16], out[PATH_MAX];
+    char bin[PATH_MAX], out[PATH_MAX];
     const char *argv[TOPO_NETNS_MAX_ARGS];
     int k = 0;
     struct bench_proc p;
-    snprintf(preload, sizeof(preload), "LD_PRELOAD=%.3800s/libqasm-agent.so", n->b->bindir);
     argv[k++] = "env";
-    argv[k++] = preload;
+    argv[k++] = n->b->agent;
     argv[k++] = "QASM_TRACKER=" TRK_ADDR;
     argv[k++] = bench_bin(n->b, bin, sizeof(bin), "qasm-h3-client");
     argv[k++] = "--json";

@@ -34,7 +34,10 @@ static void test_commands(void **state)
     assert_string_equal(o.report_dir, "results/x");
     assert_int_equal(PARSE("report"), -1);
     assert_non_null(strstr(err, "one result folder"));
-    assert_int_equal(PARSE("report", "a", "b"), -1);
+    /* report compares several result folders side by side. */
+    assert_int_equal(PARSE("report", "a", "b"), 0);
+    assert_int_equal(o.nreports, 2);
+    assert_string_equal(o.report_dirs[1], "b");
     assert_int_equal(PARSE("frobnicate"), -1);
     assert_non_null(strstr(err, "unknown command 'frobnicate'"));
 }
@@ -60,6 +63,13 @@ static void test_run(void **state)
     assert_string_equal(o.out, "results");
     assert_int_equal(o.quick, 0);
     assert_string_equal(o.exps[0], "all");
+    assert_int_equal(o.repeat, 0);
+    assert_int_equal(o.dry_run, 0);
+    assert_int_equal(PARSE("run", "fig7b", "--repeat", "3", "--dry-run"), 0);
+    assert_int_equal(o.repeat, 3);
+    assert_int_equal(o.dry_run, 1);
+    assert_int_equal(PARSE("run", "fig7b", "--repeat", "0"), -1);
+    assert_non_null(strstr(err, "--repeat: expected 1 to 1000, got '0'"));
 }
 
 static void test_run_errors(void **state)
