@@ -694,18 +694,25 @@ static void print_results(const struct tracker_load_cfg *c, const struct results
 
 static void write_json(const struct tracker_load_cfg *c, const struct results *r)
 {
+    static const char *const redis_keys[] = {
+        "redis_get_rps", "redis_get_p50_us", "redis_get_p99_us", "redis_set_rps",
+        "redis_cpu_us_per_set", "redis_cpu_us_per_get",
+    };
     json_t *depths_j = json_array();
-    for (int i = 0; i < 3; i++)
-        json_array_append_new(
-                depths_j,
-                json_pack("{s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "depth", depths[i],
+    for (int i = 0; i < 3; i++) {
+        json_t *d = json_pack("{s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "depth", depths[i],
                           "qps", r->qps[i], "p50_us", r->p50_us[i], "p99_us", r->p99_us[i],
                           "redis_get_rps", r->get_rps[i], "redis_get_p50_us", r->get_p50_us[i],
                           "redis_get_p99_us", r->get_p99_us[i], "redis_set_rps", r->set_rps[i],
                           "tcp_updates_per_s", r->tcp_updates_per_s[i], "cpu_us_per_update",
                           r->cpu_update[0][i], "cpu_us_per_query", r->cpu_query[0][i],
                           "redis_cpu_us_per_set", r->cpu_update[1][i], "redis_cpu_us_per_get",
-                          r->cpu_query[1][i]));
+                          r->cpu_query[1][i]);
+        /* Not measured is null, not 0 (no Redis to compare with). */
+        for (size_t k = 0; d != NULL && !r->have_redis && k < sizeof(redis_keys) / sizeof(redis_keys[0]); k++)
+            json_object_set_new(d, redis_keys[k], json_null());
+        json_array_append_new(depths_j, d);
+    }
     json_t *j = json_pack("{s:I,s:I,s:f,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:o,s:b,s:f}",
                           "conns", (json_int_t)c->conns, "queries", (json_int_t)c->queries,
                           "updates_per_s", r->updates_per_s, "updates_sent",
@@ -717,6 +724,8 @@ static void write_json(const struct tracker_load_cfg *c, const struct results *r
                           "push_p99_us", r->push_p99_us, "push_lost", (json_int_t)r->push_lost,
                           "depths", depths_j, "redis", r->have_redis, "redis_bytes_per_key",
                           r->redis_bytes_per_key);
+    if (j != NULL && !r->have_redis)
+        json_object_set_new(j, "redis_bytes_per_key", json_null());
     if (j == NULL || json_dump_file(j, c->json_path, JSON_COMPACT) != 0)
         fprintf(stderr, "qasm-tracker-bench: cannot write %s\n", c->json_path);
     json_decref(j);
