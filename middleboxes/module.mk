@@ -8,6 +8,10 @@ qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/io/relay.c \
                  middleboxes/io/mbox_timer.c
 qasm-mbox_LIBS = $(LIBEV_LIBS)
 
+# The anchor of relay-bench.sh: a UDP forwarder with no policy (recvmmsg/sendmmsg by 32).
+PROGS += qasm-fwd-bare
+qasm-fwd-bare_SRCS := middleboxes/fwd_bare.c
+
 # The I/O-free middlebox cores (NAT, rate limiter, LB, QUIC-aware classification, hold queue).
 MBOX_CORE_SRCS := middleboxes/core/mbox.c middleboxes/core/classify.c middleboxes/core/portpool.c \
                   middleboxes/core/bucket.c middleboxes/core/lb.c middleboxes/core/mbox_flags.c
