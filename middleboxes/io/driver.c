@@ -25,6 +25,7 @@
 
 #define OUTQ 256
 #define MAX_DROPS 16
+#define RECV_ROUNDS 4
 
 struct outmsg {
     int fd;
@@ -48,6 +49,7 @@ struct qasm_driver {
     ev_timer timer;
     qasm_tstamp timer_at;
     int draining, drain_again, in_recv;
+    struct qasm_driver_watch *cur; /* the descriptor being read */
     /* Receive ring and pool. */
     struct qasm_driver_buf *slot[QASM_DRIVER_BATCH];
     struct qasm_driver_buf *free_bufs;
@@ -247,33 +249,28 @@ static void run_core(struct qasm_driver *d, struct qasm_driver_rx *rx)
 {
     struct qasm_mbox_verdict v[QASM_DRIVER_BATCH];
     size_t n = rx->npkt;
+    qasm_tstamp t0 = qasm_now(), t1;
     if (!d->cfg.core_batch) {
-        /* One call of the core per packet, timed one by one. */
-        for (size_t k = 0; k < n; k++) {
-            qasm_tstamp t0 = qasm_now();
+        /* One call of the core per packet, timed one by one: one clock read per packet. */
+        for (size_t k = 0; k < n; k++, t0 = t1) {
             qasm_mbox_process(d->m, &rx->pkt[k], t0, &v[k]);
-            qasm_tstamp t1 = qasm_now();
+            t1 = qasm_now();
             qasm_hist_add(&d->proc, t1 - t0);
-            finish(d, &rx->pkt[k], &v[k], t1);
         }
-        return;
+    } else {
+        /* One core call for the batch (table lookups overlapped); its time is shared out. */
+        qasm_mbox_process_batch(d->m, rx->pkt, n, t0, v);
+        t1 = qasm_now();
+        for (size_t k = 0; k < n; k++)
+            qasm_hist_add(&d->proc, (t1 - t0) / (uint64_t)n);
     }
-    /* One core call for the batch (table lookups overlapped); its time is shared out. */
-    qasm_tstamp t0 = qasm_now();
-    qasm_mbox_process_batch(d->m, rx->pkt, n, t0, v);
-    qasm_tstamp t1 = qasm_now();
-    for (size_t k = 0; k < n; k++)
-        qasm_hist_add(&d->proc, (t1 - t0) / (uint64_t)n);
     for (size_t k = 0; k < n; k++)
         finish(d, &rx->pkt[k], &v[k], t1);
 }
 
-static void watch_cb(struct ev_loop *loop, ev_io *io, int revents)
+/* One batch from |w| through the core; 1 when the ring was filled (more may be waiting). */
+static int recv_one(struct qasm_driver *d, struct qasm_driver_watch *w)
 {
-    (void)loop;
-    (void)revents;
-    struct qasm_driver_watch *w = (struct qasm_driver_watch *)io;
-    struct qasm_driver *d = w->d;
     struct qasm_driver_rx *rx = &d->rx;
     size_t n_ok = 0;
     for (int i = 0; i < QASM_DRIVER_BATCH; i++) {
@@ -286,18 +283,40 @@ static void watch_cb(struct ev_loop *loop, ev_io *io, int revents)
         n_ok = (size_t)i + 1;
     }
     if (n_ok == 0)
-        return;
+        return 0;
     rx->buf = d->slot;
     rx->nbuf = n_ok;
     rx->npkt = 0;
+    rx->nread = 0;
     rx->now = qasm_now();
-    d->in_recv = 1; /* the core's events may close |w|'s socket: its memory stays until reap */
     d->ops->recv(d->b, w, rx);
     if (rx->npkt > 0)
         run_core(d, rx);
     /* Sends point into the ring: out before the next receive. */
-    d->in_recv = 0;
     drain(d);
+    return rx->nread == n_ok;
+}
+
+/*
+ * Up to RECV_ROUNDS full batches per wakeup (a backlog costs no epoll_wait
+ * per batch); then back to the loop, so the tracker session and the timers
+ * are never kept waiting longer than that.
+ */
+static void watch_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct qasm_driver_watch *w = (struct qasm_driver_watch *)io;
+    struct qasm_driver *d = w->d;
+    d->in_recv = 1; /* the core's events may close |w|'s socket: its memory stays until reap */
+    d->cur = w;       /* NULL once |w| is stopped (and maybe freed) */
+    for (int round = 0; round < RECV_ROUNDS && d->cur; round++)
+        if (!recv_one(d, w))
+            break;
+    d->cur = NULL;
+    d->in_recv = 0;
+    if (d->ops->reap)
+        d->ops->reap(d->b);
 }
 
 void qasm_driver_watch_start(struct qasm_driver *d, struct qasm_driver_watch *w, int fd)
@@ -309,6 +328,8 @@ void qasm_driver_watch_start(struct qasm_driver *d, struct qasm_driver_watch *w,
 
 void qasm_driver_watch_stop(struct qasm_driver *d, struct qasm_driver_watch *w)
 {
+    if (d->cur == w)
+        d->cur = NULL;
     ev_io_stop(d->loop, &w->io);
 }
 

@@ -80,6 +80,7 @@ struct qasm_driver_rx {
     qasm_tstamp now;              /* read once, before the batch */
     struct qasm_mbox_pkt pkt[QASM_DRIVER_BATCH]; /* for the core; opaque = the buffer */
     size_t npkt;
+    size_t nread;                 /* buffers the backend filled (nbuf: more may be waiting) */
 };
 
 /* Driver counters of the send queue and the pool (backends publish them in their object). */

@@ -306,6 +306,7 @@ static void recv_batch(void *b, struct qasm_driver_watch *w, struct qasm_driver_
         }
         return;
     }
+    rx->nread = (size_t)n;
     for (int i = 0; i < n; i++) {
         struct sockaddr_ll *ll = &p->rfrom[i];
         uint16_t proto = ntohs(ll->sll_protocol);
@@ -360,19 +361,15 @@ static void pio_stats(void *b, struct qasm_json *j)
 {
     struct pio *p = b;
     const struct qasm_driver_counters *dc = qasm_driver_counters(p->d);
-    qasm_json_obj(j, "packet");
-    qasm_json_u64(j, "rx", p->c.rx);
-    qasm_json_u64(j, "rx_other", p->c.rx_other);
-    qasm_json_u64(j, "rx_errors", p->c.rx_errors);
-    qasm_json_u64(j, "local", p->c.local);
-    qasm_json_u64(j, "to_core", p->c.to_core);
-    qasm_json_u64(j, "tx", dc->tx);
-    qasm_json_u64(j, "non_udp_forwarded", p->c.non_udp_forwarded);
-    qasm_json_u64(j, "lb_passthrough", p->c.lb_passthrough);
-    qasm_json_u64(j, "ports_open", p->c.ports_open);
-    qasm_json_u64(j, "port_bind_fail", p->c.port_bind_fail);
-    qasm_json_u64(j, "bufs_allocated", dc->bufs_allocated);
-    qasm_json_close(j);
+    static const char *const names[] = {
+        "rx", "rx_other", "rx_errors", "local", "to_core", "tx", "non_udp_forwarded",
+        "lb_passthrough", "ports_open", "port_bind_fail", "bufs_allocated"};
+    const uint64_t v[] = {
+        p->c.rx, p->c.rx_other, p->c.rx_errors, p->c.local, p->c.to_core, dc->tx,
+        p->c.non_udp_forwarded, p->c.lb_passthrough, p->c.ports_open, p->c.port_bind_fail,
+        dc->bufs_allocated};
+    _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(v) / sizeof(v[0]), "one each");
+    qasm_mbox_json_u64s(j, "packet", names, v, sizeof(v) / sizeof(v[0]));
 }
 
 static void pio_tick(void *b, qasm_tstamp now)

@@ -377,6 +377,7 @@ static void recv_batch(void *b, struct qasm_driver_watch *w, struct qasm_driver_
         }
         return;
     }
+    rx->nread = (size_t)n;
     r->c.rx += (uint64_t)n;
     for (int i = 0; i < n; i++) {
         if (r->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
@@ -536,20 +537,16 @@ static void relay_stats(void *b, struct qasm_json *j)
 {
     struct qasm_relay *r = b;
     const struct qasm_driver_counters *dc = qasm_driver_counters(r->d);
-    qasm_json_obj(j, "relay");
-    qasm_json_u64(j, "rx", r->c.rx);
-    qasm_json_u64(j, "tx", dc->tx);
-    qasm_json_u64(j, "rx_errors", r->c.rx_errors);
-    qasm_json_u64(j, "ports_open", r->c.ports_open);
-    qasm_json_u64(j, "port_bind_fail", r->c.port_bind_fail);
-    qasm_json_u64(j, "upstream_sockets", r->c.upstream_sockets);
-    qasm_json_u64(j, "upstream_created", r->c.upstream_created);
-    qasm_json_u64(j, "upstream_expired", r->c.upstream_expired);
-    qasm_json_u64(j, "upstream_closed", r->c.upstream_closed);
-    qasm_json_u64(j, "upstream_evicted", r->c.upstream_evicted);
-    qasm_json_u64(j, "max_flows", r->cfg.max_flows);
-    qasm_json_u64(j, "bufs_allocated", dc->bufs_allocated);
-    qasm_json_close(j);
+    static const char *const names[] = {
+        "rx", "tx", "rx_errors", "ports_open", "port_bind_fail", "upstream_sockets",
+        "upstream_created", "upstream_expired", "upstream_closed", "upstream_evicted",
+        "max_flows", "bufs_allocated"};
+    const uint64_t v[] = {
+        r->c.rx, dc->tx, r->c.rx_errors, r->c.ports_open, r->c.port_bind_fail,
+        r->c.upstream_sockets, r->c.upstream_created, r->c.upstream_expired,
+        r->c.upstream_closed, r->c.upstream_evicted, r->cfg.max_flows, dc->bufs_allocated};
+    _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(v) / sizeof(v[0]), "one each");
+    qasm_mbox_json_u64s(j, "relay", names, v, sizeof(v) / sizeof(v[0]));
 }
 
 const struct qasm_driver_backend_ops qasm_relay_ops = {
