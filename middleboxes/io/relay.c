@@ -132,6 +132,19 @@ static struct rsock *port_open_sock(struct qasm_relay *r, const struct qasm_addr
         return *slot;
     char buf[QASM_ADDR_STRLEN];
     int fd = udp_socket(a, NULL);
+    if (fd >= 0) {
+        /*
+         * Every mapping's datagrams go to --upstream, and the core takes
+         * replies only from there: connected, the socket keeps its route (no
+         * lookup per datagram) and the kernel drops the rest.
+         */
+        struct sockaddr_storage ss;
+        socklen_t sl = qasm_addr_to_sockaddr(&ss, &r->cfg.upstream);
+        if (connect(fd, (struct sockaddr *)&ss, sl) == -1) {
+            close(fd);
+            fd = -errno;
+        }
+    }
     if (fd < 0) {
         r->c.port_bind_fail++;
         qasm_warn("cannot bind public port %s: %s", qasm_addr_format(buf, sizeof(buf), a),
@@ -306,6 +319,8 @@ static int deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_drive
             return -ENOTCONN;
         }
         fd = s->fd;
+        if (qasm_addr_eq(to, &r->cfg.upstream))
+            to = NULL;
     } else {
         /* RL keeps the destination (the upstream); the LB's is the chosen backend. */
         const struct qasm_addr *server =
