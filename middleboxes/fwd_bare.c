@@ -108,6 +108,12 @@ static struct fwd f;
 int main(int argc, char **argv)
 {
     struct qasm_addr listen_a, to_a;
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        puts("usage: qasm-fwd-bare --listen HOST:PORT --to HOST:PORT\n"
+             "Forwards UDP from --listen to --to and back to the last client, no policy\n"
+             "(the anchor of middleboxes/relay-bench.sh).");
+        return 0;
+    }
     if (argc != 5 || strcmp(argv[1], "--listen") || strcmp(argv[3], "--to") ||
         qasm_addr_parse(&listen_a, argv[2]) < 0 || qasm_addr_parse(&to_a, argv[4]) < 0) {
         fprintf(stderr, "usage: qasm-fwd-bare --listen HOST:PORT --to HOST:PORT\n");
