@@ -10,7 +10,9 @@
  *    (a port of the pool, opened and closed on the core's events), so a
  *    chain of relays on 127.0.0.0/8 behaves like a chain of NATs. Return
  *    traffic arrives on that socket and goes back, from the listen socket,
- *    to the private address the core names.
+ *    to the private address the core names. The socket is connected to the
+ *    upstream (the one address its datagrams go to, the only one the core
+ *    takes replies from): no route lookup per datagram.
  *  - rate limiter and LB: one connected upstream socket per (client
  *    address, next hop) pair, so return traffic is matched to its client;
  *    the LB's next hop is the backend the core picked. A socket lives as
