@@ -1,12 +1,16 @@
-# qasm-mbox shell (relay backend, tracker session, stats) around the core's MBOX_CORE_SRCS.
+# qasm-mbox: the driver (loop, tracker session, stats) with its backends (relay, packet) around the core's MBOX_CORE_SRCS.
 # Recursive '=' so MBOX_CORE_SRCS may be appended anywhere in this file.
 PROGS += qasm-mbox
-qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/io/relay.c \
+qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/io/driver.c middleboxes/io/relay.c \
                  middleboxes/io/tracker_session.c middleboxes/io/tracker_link.c middleboxes/io/json.c \
                  middleboxes/io/packet_io.c middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c \
                  middleboxes/mbox_opts.c \
                  middleboxes/io/mbox_timer.c
 qasm-mbox_LIBS = $(LIBEV_LIBS)
+
+# The anchor of relay-bench.sh: a UDP forwarder with no policy (recvmmsg/sendmmsg by 32).
+PROGS += qasm-fwd-bare
+qasm-fwd-bare_SRCS := middleboxes/fwd_bare.c
 
 # The I/O-free middlebox cores (NAT, rate limiter, LB, QUIC-aware classification, hold queue).
 MBOX_CORE_SRCS := middleboxes/core/mbox.c middleboxes/core/classify.c middleboxes/core/portpool.c \

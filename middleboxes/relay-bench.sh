@@ -4,15 +4,27 @@
 # connection, no migration) as fast as sendmmsg allows, directly to a sink
 # (qasm-udpdrive server --echo none) or through qasm-mbox; the table gives
 # what the sink received per second and the core's per-packet time
-# (processing_ns from --stats-json). Usage: middleboxes/relay-bench.sh [N]
-# (env B = build dir, P = first of 3 free ports). Bounded: each process under timeout.
-B=${B:-build}; P=${P:-36000}; N=${1:-200000}
+# (processing_ns from --stats-json). The anchor, measured in the same run
+# with the same sender, sink, datagram size and count: qasm-fwd-bare, a
+# forwarder with no policy (recvmmsg/sendmmsg by 32); "x bare" is each
+# path's delivered rate over the last anchor's; "cpu ns/pkt" the
+# forwarder's CPU time (user + system) per delivered datagram. The anchor
+# and the relay NAT (default mode) run R times, alternately (a shared
+# machine is noisy); the last lines give their medians and the ratio.
+# Usage: middleboxes/relay-bench.sh [N]
+# (env B = build dir, P = first of 3 free ports, R = pairs, default 3).
+# Bounded: each process under timeout.
+B=${B:-build}; P=${P:-36000}; N=${1:-200000}; R=${R:-3}
 run() { # label fn mode [extra qasm-mbox flags]
     local label=$1 fn=$2 mode=$3 extra=${4:-} to M= c
     timeout 60 "$B/qasm-udpdrive" server --listen 127.0.0.1:$((P+1)) --echo none \
         --stats /tmp/rb-srv.$$.json & local S=$!
     to=127.0.0.1:$((P+1))
-    if [ -n "$fn" ]; then
+    if [ "$fn" = bare ]; then
+        timeout 60 "$B/qasm-fwd-bare" --listen 127.0.0.1:$((P+2)) --to 127.0.0.1:$((P+1)) \
+            2>/dev/null & M=$!
+        to=127.0.0.1:$((P+2))
+    elif [ -n "$fn" ]; then
         timeout 60 "$B/qasm-mbox" "$fn" --mode "$mode" --tracker 127.0.0.1:$P \
             --listen 127.0.0.1:$((P+2)) $([ "$fn" = lb ] && echo --backend || echo --upstream) 127.0.0.1:$((P+1)) \
             $([ "$fn" = ratelimit ] && echo --rate 1e9 --burst 1e9) $extra \
@@ -23,14 +35,28 @@ run() { # label fn mode [extra qasm-mbox flags]
     c=$(timeout 60 "$B/qasm-udpdrive" client --to $to --conn 9 --packets "$N" --migrate-every 0 \
         --blast --tracker 127.0.0.1:$P)
     sleep 1.2
-    [ -n "$M" ] && kill -USR1 "$(pgrep -P $M)" && sleep 0.3
+    local cpu=0
+    if [ -n "$M" ]; then
+        [ "$fn" != bare ] && kill -USR1 "$(pgrep -P $M)" && sleep 0.3
+        cpu=$(awk '{print $14 + $15}' /proc/"$(pgrep -P $M)"/stat 2>/dev/null || echo 0)
+    fi
     kill $S; wait $S
-    python3 - "$label" "$c" /tmp/rb-srv.$$.json /tmp/rb-mb.$$.json <<'PY'
+    python3 - "$label" "$c" /tmp/rb-srv.$$.json /tmp/rb-mb.$$.json "$fn" /tmp/rb-bare.$$ \
+        "$cpu" "$(getconf CLK_TCK)" <<'PY'
 import json, os, sys
-label, c, srv, mb = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+label, c, srv, mb, fn, bf = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+ticks, hz = int(sys.argv[7]), int(sys.argv[8])
 s = json.load(open(srv))
 rate = s['rx_known'] / s['rx_span_s'] if s['rx_span_s'] else 0
-line = '| %s | %.0f | %d | %.0f |' % (label, c['send_pps'], s['rx_known'], rate)
+cpu = '%.0f' % (ticks / hz * 1e9 / s['rx_known']) if fn and s['rx_known'] else '-'
+if fn == 'bare':
+    open(bf, 'w').write('%f' % rate)
+bare = float(open(bf).read()) if os.path.exists(bf) else 0
+ratio = '%.2f' % (rate / bare) if bare and fn else '-'
+line = '| %s | %.0f | %d | %.0f | %s | %s |' % (label, c['send_pps'], s['rx_known'], rate, ratio, cpu)
+if fn == 'bare' or label == 'nat default':
+    with open(bf + '.pairs', 'a') as f:
+        f.write('%s %f %s\n' % (fn, rate, cpu))
 if os.path.exists(mb):
     m = json.load(open(mb)); h = m['processing_ns']
     line += ' %d | %d / %d / %d |' % (m['relay']['rx'], h['p50'], h['p99'], h['p999'])
@@ -43,11 +69,30 @@ PY
 }
 timeout 300 "$B/qasm-tracker" --listen 127.0.0.1:$P 2>/dev/null & T=$!
 sleep 0.3
-echo "| path | offered pps | delivered (of $N) | delivered pps | relay rx | core ns p50 / p99 / p99.9 |"
-echo "|---|---|---|---|---|---|"
+echo "| path | offered pps | delivered (of $N) | delivered pps | x bare | cpu ns/pkt | relay rx | core ns p50 / p99 / p99.9 |"
+echo "|---|---|---|---|---|---|---|---|"
 run "direct (no middlebox)" "" ""
-for m in default reactive proactive; do run "nat $m" nat $m; done
+for i in $(seq "$R"); do
+    run "bare forwarder (qasm-fwd-bare)" bare ""
+    run "nat default" nat default
+done
+for m in reactive proactive; do run "nat $m" nat $m; done
 run "nat proactive --core-batch" nat proactive --core-batch
 for m in default proactive; do run "ratelimit $m" ratelimit $m; done
 run "lb default" lb default
 kill $T; wait
+python3 - /tmp/rb-bare.$$.pairs <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+def med(fn, i):
+    v = [float(r[i]) for r in rows if r[0] == fn and r[i] != '-']
+    return statistics.median(v) if v else 0
+b, n = med('bare', 1), med('nat', 1)
+pairs = [float(rows[k + 1][1]) / float(rows[k][1]) for k in range(0, len(rows) - 1, 2)
+         if rows[k][0] == 'bare' and rows[k + 1][0] == 'nat' and float(rows[k][1])]
+print('median of %d: bare forwarder %.0f pps (%.0f cpu ns/pkt), relay NAT default %.0f pps '
+      '(%.0f cpu ns/pkt)' % (len(pairs), b, med('bare', 2), n, med('nat', 2)))
+print('relay NAT (default mode) / bare forwarder: %.2f (pairs: %s)'
+      % (n / b if b else 0, ', '.join('%.2f' % p for p in pairs)))
+PY
+rm -f /tmp/rb-bare.$$ /tmp/rb-bare.$$.pairs

@@ -104,6 +104,15 @@ void qasm_mbox_json_counters(struct qasm_json *j, const struct qasm_mbox *m,
     qasm_json_close(j);
 }
 
+void qasm_mbox_json_u64s(struct qasm_json *j, const char *key, const char *const *names,
+                         const uint64_t *v, size_t n)
+{
+    qasm_json_obj(j, key);
+    for (size_t i = 0; i < n; i++)
+        qasm_json_u64(j, names[i], v[i]);
+    qasm_json_close(j);
+}
+
 void qasm_mbox_json_tracker(struct qasm_json *j, const struct qasm_tlink *tl)
 {
     qasm_json_obj(j, "tracker");

@@ -30,6 +30,10 @@ void qasm_mbox_json_counters(struct qasm_json *j, const struct qasm_mbox *m,
                              const struct qasm_mbox_config *cfg,
                              const struct qasm_mbox_json_drop *extra, size_t nextra);
 
+/* qasm_mbox_json_u64s writes the object |key| of |n| counters: names[i]: v[i]. */
+void qasm_mbox_json_u64s(struct qasm_json *j, const char *key, const char *const *names,
+                         const uint64_t *v, size_t n);
+
 /* qasm_mbox_json_tracker writes the "tracker" object of link |tl| (NULL: none, up false). */
 void qasm_mbox_json_tracker(struct qasm_json *j, const struct qasm_tlink *tl);
 

@@ -1,7 +1,7 @@
 /*
  * mbox_timer.h: the one libev timer a middlebox shell keeps at its core's
- * next deadline (ngtcp2 simpleclient's pattern), shared by the UDP relay
- * and the packet backend.
+ * next deadline (ngtcp2 simpleclient's pattern), kept by the driver
+ * (middleboxes/io/driver.h) for every backend.
  */
 #ifndef QASM_MBOX_TIMER_H
 #define QASM_MBOX_TIMER_H

@@ -32,39 +32,35 @@
  *    the chosen backend as destination (the client's address is kept, so the
  *    backends must route back through the hop); UDP from a backend to a
  *    client leaves with the VIP as source. Other traffic is routed unchanged.
+ *
+ * A backend of the driver (middleboxes/io/driver.h): the driver owns the
+ * loop, the core, the receive ring and the send queue; this file owns the
+ * interfaces, the raw sockets and the rewrite.
  */
 #ifndef QASM_MBOX_PACKET_IO_H
 #define QASM_MBOX_PACKET_IO_H
 
-#include <stddef.h>
-
 #include "addr.h"
-#include "auth.h"
-#include "log.h"
-#include "mbox.h"
+#include "middleboxes/io/driver.h"
 
-struct qasm_pio_options {
-    struct qasm_mbox_config cfg; /* the core's configuration, flags applied */
-    int have_public;             /* NAT: cfg.nat_public was given (--public) */
-    const char *inside;          /* private-side interface (clients) */
-    const char *outside;         /* public-side interface (servers) */
-    int have_tracker;
-    struct qasm_addr tracker;
-    const struct qasm_auth_key *tracker_key; /* --tracker-key (NULL: none) */
-    double tracker_keepalive;                /* --tracker-keepalive, seconds (0: default) */
-    const char *stats_path;      /* --stats-json (NULL: none) */
-    size_t stats_entries;        /* --stats-entries */
-    size_t max_packet;           /* largest IP packet handled (default 4096; longer: dropped) */
-    int have_vip;                /* lb: the virtual address clients send to (--listen) */
+/* The packet backend's settings (qasm_driver_config.backend). */
+struct qasm_pio_config {
+    const char *inside;  /* private-side interface (clients) */
+    const char *outside; /* public-side interface (servers) */
+    int have_public;     /* NAT: the core's nat_public was given (--public) */
+    int have_vip;        /* lb: the virtual address clients send to (--listen) */
     struct qasm_addr vip;
 };
 
 /*
- * qasm_pio_main runs the packet backend until SIGTERM / SIGINT and returns
- * the process exit status (0, 1 on a runtime error such as a missing
- * interface or no privileges, 2 on a bad configuration). Writes the stats
- * JSON every second, at exit and on SIGUSR1.
+ * The packet backend: exit status 1 on a runtime error such as a missing
+ * interface or no privileges, 2 on a bad configuration. Stats: "io",
+ * "inside", "outside", "public" (NAT), the "packet" object (rx, rx_other,
+ * rx_errors, local, to_core, tx, non_udp_forwarded, lb_passthrough,
+ * ports_open, port_bind_fail, bufs_allocated) and its drop reasons
+ * (ttl_expired, bad_ip, non_udp, outside_transit, oversize, send_error,
+ * family_mismatch).
  */
-int qasm_pio_main(const struct qasm_pio_options *o);
+extern const struct qasm_driver_backend_ops qasm_pio_ops;
 
 #endif

@@ -1,0 +1,538 @@
+/*
+ * driver.c: the one middlebox driver (see driver.h).
+ *
+ * Receive path: a readable descriptor gives the backend one batch in the
+ * receive ring; the core decides each packet (one call per packet, timed
+ * one by one, or one call per batch with --core-batch); FORWARD goes to
+ * the backend's deliver, DROP leaves the buffer in the ring, HOLD takes
+ * the buffer out of the ring until the core releases the packet. Then the
+ * drain: the core's events and releases, the sends, the tracker requests,
+ * the core's timer.
+ */
+#include "middleboxes/io/driver.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "middleboxes/io/mbox_timer.h"
+#include "middleboxes/io/tracker_link.h"
+
+#define OUTQ 256
+#define MAX_DROPS 16
+#define RECV_ROUNDS 4
+
+struct outmsg {
+    int fd;
+    socklen_t tolen;
+    struct sockaddr_storage to;
+    struct iovec iov;
+    struct qasm_driver_buf *release; /* recycled once sent (held packets) */
+};
+
+struct qasm_driver {
+    struct ev_loop *loop;
+    struct qasm_driver_config cfg;
+    const struct qasm_driver_backend_ops *ops;
+    void *b; /* the backend */
+    struct qasm_mbox *m;
+    struct qasm_tlink *tl;
+    qasm_tstamp started;
+    ev_timer tick;
+    ev_signal sig_term, sig_int, sig_usr1;
+    /* The core's timer and the drain cycle. */
+    ev_timer timer;
+    qasm_tstamp timer_at;
+    int draining, drain_again, in_recv;
+    struct qasm_driver_watch *cur; /* the descriptor being read */
+    /* Receive ring and pool. */
+    struct qasm_driver_buf *slot[QASM_DRIVER_BATCH];
+    struct qasm_driver_buf *free_bufs;
+    struct qasm_driver_rx rx;
+    /* Send queue. */
+    struct outmsg out[OUTQ];
+    size_t nout;
+    struct mmsghdr smsg[OUTQ];
+    struct qasm_hist proc; /* per-packet time inside the core, ns */
+    struct qasm_driver_counters c;
+    /* Counters of evictions / refusals at the last warning (one line a second at most). */
+    uint64_t logged_evicted, logged_table_full, logged_recycled, logged_backend;
+};
+
+/* ---- buffers ---- */
+
+static struct qasm_driver_buf *buf_get(struct qasm_driver *d)
+{
+    struct qasm_driver_buf *b = d->free_bufs;
+    if (b) {
+        d->free_bufs = b->next;
+        return b;
+    }
+    size_t meta = (d->ops->buf_meta + 15) & ~(size_t)15;
+    b = malloc(sizeof(*b) + meta + d->cfg.max_packet);
+    if (!b)
+        return NULL;
+    b->data = (uint8_t *)(b + 1) + meta;
+    d->c.bufs_allocated++;
+    return b;
+}
+
+void qasm_driver_buf_put(struct qasm_driver *d, struct qasm_driver_buf *b)
+{
+    b->slot = -1;
+    b->next = d->free_bufs;
+    d->free_bufs = b;
+}
+
+/* ---- sending ---- */
+
+void qasm_driver_flush(struct qasm_driver *d)
+{
+    size_t i = 0;
+    while (i < d->nout) {
+        size_t j = i;
+        while (j < d->nout && d->out[j].fd == d->out[i].fd)
+            j++;
+        /* out[i..j) leave the same descriptor: one sendmmsg (repeated if partial). */
+        size_t k = i;
+        while (k < j) {
+            size_t n = j - k;
+            for (size_t x = 0; x < n; x++) {
+                struct outmsg *o = &d->out[k + x];
+                struct msghdr *h = &d->smsg[x].msg_hdr;
+                h->msg_name = o->tolen ? &o->to : NULL;
+                h->msg_namelen = o->tolen;
+                h->msg_iov = &o->iov;
+                h->msg_iovlen = 1;
+                h->msg_control = NULL;
+                h->msg_controllen = 0;
+                h->msg_flags = 0;
+            }
+            int sent = sendmmsg(d->out[k].fd, d->smsg, (unsigned)n, 0);
+            if (sent == -1) {
+                int err = errno;
+                if (err == EINTR)
+                    continue;
+                /* The first datagram was refused (ICMP error, buffer full): skip it. */
+                d->c.tx_errors++;
+                qasm_debug("sendmmsg: %s", strerror(err));
+                k++;
+                continue;
+            }
+            d->c.tx += (uint64_t)sent;
+            k += (size_t)sent;
+        }
+        i = j;
+    }
+    for (size_t x = 0; x < d->nout; x++)
+        if (d->out[x].release)
+            qasm_driver_buf_put(d, d->out[x].release);
+    d->nout = 0;
+}
+
+void qasm_driver_send(struct qasm_driver *d, int fd, const struct qasm_addr *to,
+                      const void *data, size_t len, struct qasm_driver_buf *release)
+{
+    if (d->nout == OUTQ)
+        qasm_driver_flush(d);
+    struct outmsg *o = &d->out[d->nout++];
+    o->fd = fd;
+    o->tolen = to ? qasm_addr_to_sockaddr(&o->to, to) : 0;
+    o->iov.iov_base = (void *)(uintptr_t)data;
+    o->iov.iov_len = len;
+    o->release = release;
+}
+
+/* ---- the core's queues and timer ---- */
+
+static void drain_events(struct qasm_driver *d)
+{
+    const struct qasm_driver_backend_ops *ops = d->ops;
+    struct qasm_mbox_event ev;
+    while (qasm_mbox_next_event(d->m, &ev)) {
+        if (ev.type == QASM_MBOX_EV_PORT_OPEN && ops->port_open)
+            ops->port_open(d->b, &ev.addr);
+        else if (ev.type == QASM_MBOX_EV_PORT_CLOSE && ops->port_close)
+            ops->port_close(d->b, &ev.addr);
+        else if (ev.type == QASM_MBOX_EV_FLOW_CLOSE && ops->flow_close)
+            ops->flow_close(d->b, &ev.addr, &ev.hop);
+    }
+}
+
+/* A FORWARD / DROP verdict; |release|: the held buffer to recycle (or NULL). */
+static void apply(struct qasm_driver *d, const struct qasm_mbox_verdict *v,
+                  struct qasm_driver_buf *release, qasm_tstamp now)
+{
+    if (v->action == QASM_MBOX_FORWARD && d->ops->deliver(d->b, v, release, now) == 0)
+        return;
+    if (release)
+        qasm_driver_buf_put(d, release);
+}
+
+static void drain_releases(struct qasm_driver *d, qasm_tstamp now)
+{
+    struct qasm_mbox_verdict v;
+    while (qasm_mbox_next_release(d->m, &v)) {
+        drain_events(d);
+        apply(d, &v, v.opaque, now);
+    }
+}
+
+/* Everything the core has queued, then the sends, the tracker requests and the core's timer. */
+static void drain(struct qasm_driver *d)
+{
+    if (d->draining) {
+        d->drain_again = 1;
+        return;
+    }
+    d->draining = 1;
+    do {
+        d->drain_again = 0;
+        qasm_tstamp now = qasm_now();
+        drain_events(d);
+        drain_releases(d, now);
+        qasm_driver_flush(d);
+        if (d->ops->flush)
+            d->ops->flush(d->b);
+        if (d->tl)
+            qasm_tlink_pump(d->tl);
+        qasm_mbox_timer_rearm(d->loop, &d->timer, &d->timer_at, d->m, now);
+    } while (d->drain_again);
+    d->draining = 0;
+    if (!d->in_recv && d->ops->reap)
+        d->ops->reap(d->b);
+}
+
+static void drain_cb(void *ud)
+{
+    drain(ud);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct qasm_driver *d = w->data;
+    d->timer_at = QASM_TSTAMP_MAX;
+    qasm_mbox_expire(d->m, qasm_now());
+    drain(d);
+}
+
+/* ---- receiving ---- */
+
+/* The core's verdict on packet |k| of the batch (events first: a port may have opened). */
+static void finish(struct qasm_driver *d, const struct qasm_mbox_pkt *pkt,
+                   struct qasm_mbox_verdict *v, qasm_tstamp now)
+{
+    drain_events(d);
+    struct qasm_driver_buf *b = pkt->opaque;
+    if (v->action == QASM_MBOX_HOLD) {
+        /* The core keeps the buffer: its slot gets a fresh one. */
+        d->slot[b->slot] = NULL;
+        b->slot = -1;
+        return;
+    }
+    v->dir = pkt->dir;
+    v->data = pkt->data;
+    v->len = pkt->len;
+    v->opaque = b;
+    /* The buffer stays in its slot; it outlives the queued send (flushed before the next recv). */
+    apply(d, v, NULL, now);
+}
+
+static void run_core(struct qasm_driver *d, struct qasm_driver_rx *rx)
+{
+    struct qasm_mbox_verdict v[QASM_DRIVER_BATCH];
+    size_t n = rx->npkt;
+    qasm_tstamp t0 = qasm_now(), t1;
+    if (!d->cfg.core_batch) {
+        /* One call of the core per packet, timed one by one: one clock read per packet. */
+        for (size_t k = 0; k < n; k++, t0 = t1) {
+            qasm_mbox_process(d->m, &rx->pkt[k], t0, &v[k]);
+            t1 = qasm_now();
+            qasm_hist_add(&d->proc, t1 - t0);
+        }
+    } else {
+        /* One core call for the batch (table lookups overlapped); its time is shared out. */
+        qasm_mbox_process_batch(d->m, rx->pkt, n, t0, v);
+        t1 = qasm_now();
+        for (size_t k = 0; k < n; k++)
+            qasm_hist_add(&d->proc, (t1 - t0) / (uint64_t)n);
+    }
+    for (size_t k = 0; k < n; k++)
+        finish(d, &rx->pkt[k], &v[k], t1);
+}
+
+/* One batch from |w| through the core; 1 when the ring was filled (more may be waiting). */
+static int recv_one(struct qasm_driver *d, struct qasm_driver_watch *w)
+{
+    struct qasm_driver_rx *rx = &d->rx;
+    size_t n_ok = 0;
+    for (int i = 0; i < QASM_DRIVER_BATCH; i++) {
+        if (!d->slot[i]) {
+            d->slot[i] = buf_get(d);
+            if (!d->slot[i])
+                break;
+        }
+        d->slot[i]->slot = i;
+        n_ok = (size_t)i + 1;
+    }
+    if (n_ok == 0)
+        return 0;
+    rx->buf = d->slot;
+    rx->nbuf = n_ok;
+    rx->npkt = 0;
+    rx->nread = 0;
+    rx->now = qasm_now();
+    d->ops->recv(d->b, w, rx);
+    if (rx->npkt > 0)
+        run_core(d, rx);
+    /* Sends point into the ring: out before the next receive. */
+    drain(d);
+    return rx->nread == n_ok;
+}
+
+/*
+ * Up to RECV_ROUNDS full batches per wakeup (a backlog costs no epoll_wait
+ * per batch); then back to the loop, so the tracker session and the timers
+ * are never kept waiting longer than that.
+ */
+static void watch_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct qasm_driver_watch *w = (struct qasm_driver_watch *)io;
+    struct qasm_driver *d = w->d;
+    d->in_recv = 1; /* the core's events may close |w|'s socket: its memory stays until reap */
+    d->cur = w;       /* NULL once |w| is stopped (and maybe freed) */
+    for (int round = 0; round < RECV_ROUNDS && d->cur; round++)
+        if (!recv_one(d, w))
+            break;
+    d->cur = NULL;
+    d->in_recv = 0;
+    if (d->ops->reap)
+        d->ops->reap(d->b);
+}
+
+void qasm_driver_watch_start(struct qasm_driver *d, struct qasm_driver_watch *w, int fd)
+{
+    w->d = d;
+    ev_io_init(&w->io, watch_cb, fd, EV_READ);
+    ev_io_start(d->loop, &w->io);
+}
+
+void qasm_driver_watch_stop(struct qasm_driver *d, struct qasm_driver_watch *w)
+{
+    if (d->cur == w)
+        d->cur = NULL;
+    ev_io_stop(d->loop, &w->io);
+}
+
+/* ---- stats, tick, signals ---- */
+
+static void fill_stats(struct qasm_json *j, void *ud)
+{
+    struct qasm_driver *d = ud;
+    const struct qasm_mbox_config *cfg = &d->cfg.core;
+    struct qasm_mbox_json_drop drops[MAX_DROPS];
+    size_t ndrops = d->ops->stats_drops(d->b, drops, MAX_DROPS);
+
+    qasm_json_str(j, "function", qasm_mbox_function_name(cfg->function));
+    qasm_json_str(j, "mode", qasm_mbox_mode_name(cfg->mode));
+    d->ops->stats_head(d->b, j);
+    qasm_json_dbl(j, "uptime_s", (double)(qasm_now() - d->started) / 1e9);
+    qasm_mbox_json_counters(j, d->m, cfg, drops, ndrops);
+    qasm_json_hist(j, "processing_ns", &d->proc);
+    d->ops->stats(d->b, j);
+    qasm_mbox_json_tracker(j, d->tl);
+    qasm_mbox_json_entries(j, d->m, cfg->function, qasm_now(), d->cfg.stats_entries);
+}
+
+static void write_stats(struct qasm_driver *d)
+{
+    if (!d->cfg.stats_path)
+        return;
+    int rv = qasm_json_write_file(d->cfg.stats_path, fill_stats, d);
+    if (rv < 0)
+        qasm_warn("cannot write %s: %s", d->cfg.stats_path, strerror(-rv));
+}
+
+/* One warning a second at most, with what the bounds cost since the last one. */
+static void log_bounds(struct qasm_driver *d)
+{
+    struct qasm_mbox_stats st;
+    qasm_mbox_get_stats(d->m, &st);
+    uint64_t bev = 0;
+    size_t blimit = 0;
+    int has = d->ops->bounds && d->ops->bounds(d->b, &bev, &blimit);
+    uint64_t ev = st.entries_evicted - d->logged_evicted;
+    uint64_t tf = st.packets_dropped_by[QASM_MBOX_DROP_TABLE_FULL] - d->logged_table_full;
+    uint64_t rcy = st.fallback_recycled - d->logged_recycled;
+    uint64_t uev = bev - d->logged_backend;
+    if (ev == 0 && tf == 0 && rcy == 0 && uev == 0)
+        return;
+    char tail[128] = "";
+    if (has)
+        snprintf(tail, sizeof(tail), ", %" PRIu64 " upstream sockets evicted (--max-flows %zu)",
+                 uev, blimit);
+    qasm_warn("bounds hit in the last second: %" PRIu64 " entries evicted and %" PRIu64
+              " packets refused (table_full) at --max-entries %zu, %" PRIu64
+              " fallback mappings recycled (--fallback-per-conn %zu)%s",
+              ev, tf, d->cfg.core.max_entries, rcy, d->cfg.core.fallback_per_conn, tail);
+    d->logged_evicted = st.entries_evicted;
+    d->logged_table_full = st.packets_dropped_by[QASM_MBOX_DROP_TABLE_FULL];
+    d->logged_recycled = st.fallback_recycled;
+    d->logged_backend = bev;
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct qasm_driver *d = w->data;
+    if (d->ops->tick)
+        d->ops->tick(d->b, qasm_now());
+    log_bounds(d);
+    write_stats(d);
+}
+
+static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    struct qasm_driver *d = w->data;
+    if (w->signum == SIGUSR1) {
+        write_stats(d);
+        return;
+    }
+    qasm_info("signal %d: exiting", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void start_watchers(struct qasm_driver *d)
+{
+    ev_timer_init(&d->tick, tick_cb, 1., 1.);
+    d->tick.data = d;
+    ev_timer_start(d->loop, &d->tick);
+    ev_signal_init(&d->sig_term, sig_cb, SIGTERM);
+    ev_signal_init(&d->sig_int, sig_cb, SIGINT);
+    ev_signal_init(&d->sig_usr1, sig_cb, SIGUSR1);
+    d->sig_term.data = d->sig_int.data = d->sig_usr1.data = d;
+    ev_signal_start(d->loop, &d->sig_term);
+    ev_signal_start(d->loop, &d->sig_int);
+    ev_signal_start(d->loop, &d->sig_usr1);
+}
+
+/* ---- setup ---- */
+
+/* The core, the backend and (aware modes) the tracker link; 0, or the exit status (said). */
+static int setup(struct qasm_driver *d)
+{
+    struct qasm_mbox_config *cfg = &d->cfg.core;
+    int rv = d->ops->prepare ? d->ops->prepare(d->cfg.backend, cfg) : 0;
+    if (rv != 0)
+        return rv;
+    rv = qasm_mbox_new(&d->m, cfg);
+    if (rv < 0) {
+        fprintf(stderr, "qasm-mbox: invalid configuration for %s/%s: %s\n",
+                qasm_mbox_function_name(cfg->function), qasm_mbox_mode_name(cfg->mode),
+                strerror(-rv));
+        return 2;
+    }
+    d->loop = EV_DEFAULT;
+    d->started = qasm_now();
+    rv = d->ops->open(d, d->cfg.backend, &d->b);
+    if (rv != 0)
+        return rv;
+    if (cfg->mode != QASM_MBOX_DEFAULT && d->cfg.tracker) {
+        rv = qasm_tlink_new(&d->tl, d->loop, d->cfg.tracker, d->cfg.tracker_key, d->m,
+                            drain_cb, d);
+        if (rv < 0) {
+            fprintf(stderr, "qasm-mbox: tracker session: %s\n", strerror(-rv));
+            return 1;
+        }
+        qasm_tlink_set_keepalive(d->tl, d->cfg.tracker_keepalive);
+    }
+    return 0;
+}
+
+/* After the loop: held packets get their default treatment, then everything is freed. */
+static void shutdown_all(struct qasm_driver *d)
+{
+    if (d->tl) {
+        qasm_mbox_tracker_state(d->m, 0, qasm_now());
+        struct qasm_tlink *tl = d->tl;
+        d->tl = NULL; /* nothing more to send */
+        drain(d);
+        d->tl = tl;
+    }
+    /* Whatever is still held comes back as DROP (shutdown): buffers freed, counted. */
+    qasm_mbox_flush(d->m);
+    drain(d);
+    write_stats(d);
+}
+
+static void free_all(struct qasm_driver *d)
+{
+    qasm_tlink_del(d->tl);
+    if (d->b)
+        d->ops->close(d->b);
+    if (d->loop)
+        ev_timer_stop(d->loop, &d->timer);
+    for (int i = 0; i < QASM_DRIVER_BATCH; i++)
+        free(d->slot[i]);
+    while (d->free_bufs) {
+        struct qasm_driver_buf *b = d->free_bufs;
+        d->free_bufs = b->next;
+        free(b);
+    }
+    qasm_mbox_del(d->m);
+    if (d->loop)
+        ev_loop_destroy(d->loop);
+    free(d);
+}
+
+int qasm_driver_run(const struct qasm_driver_config *cfg)
+{
+    struct qasm_driver *d = calloc(1, sizeof(*d));
+    if (!d)
+        return 1;
+    d->cfg = *cfg;
+    d->ops = cfg->ops;
+    if (d->cfg.max_packet == 0)
+        d->cfg.max_packet = 4096;
+    d->rx.max_packet = d->cfg.max_packet;
+    d->timer_at = QASM_TSTAMP_MAX;
+    qasm_hist_init(&d->proc);
+    ev_timer_init(&d->timer, timer_cb, 0., 0.);
+    d->timer.data = d;
+    int status = setup(d);
+    if (status == 0) {
+        start_watchers(d);
+        write_stats(d);
+        drain(d);
+        ev_run(d->loop, 0);
+        shutdown_all(d);
+    }
+    free_all(d);
+    return status;
+}
+
+struct ev_loop *qasm_driver_loop(const struct qasm_driver *d)
+{
+    return d->loop;
+}
+
+const struct qasm_mbox_config *qasm_driver_core_config(const struct qasm_driver *d)
+{
+    return &d->cfg.core;
+}
+
+const struct qasm_driver_counters *qasm_driver_counters(const struct qasm_driver *d)
+{
+    return &d->c;
+}
