@@ -160,13 +160,14 @@ tests: $(TEST_BINS)
 # The pure cores: codecs, tables and decisions that take time as a parameter
 # and do no I/O, so they are unit-tested and fuzzed without sockets or clocks.
 # lib/ but keyfile.c (reads the key file), clock.c (reads the clock) and log.c
-# (stderr); the middlebox core (MBOX_CORE_SRCS), the packet sorter and the
-# stats JSON writer into a buffer; the tracker's store, limits, access rules,
-# query core and Redis Cluster slot routing; the client's migration schedule,
-# options and content pattern, the server's datagram guard; the agent's state,
-# report, frame and qlog parsers; the captures' link types and replay engine;
-# qasm-bench's options. The rest are shells around them: main()s, the libev
-# loops (daemon.c, relay.c, packet_io.c, mbox_timer.c, h3*.c), files and
+# (stderr); middleboxes/core/ (MBOX_CORE_SRCS, the packet sorter) and the
+# stats JSON writer into a buffer; tracker/core/ (store, budget, access rules,
+# query core, sessions, STATS, Redis Cluster slot routing); the client's
+# migration schedule, options and content pattern, the server's datagram
+# guard; the agent's state, report, frame and qlog parsers; the captures' link
+# types and replay engine; every option parser. The rest are shells around
+# them: main()s, the libev loops (tracker/daemon.c, middleboxes/io/driver.c and
+# its backends relay.c and packet_io.c, mbox_timer.c, h3*.c), files and
 # sockets (json.c, redis.c, events.c, tracker_session.c, tracker_link.c,
 # interpose.c, the bench runner). scripts/check-pure.sh holds the allow list.
 PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c,$(LIB_SRCS)) \
