@@ -48,3 +48,9 @@ test_bench_plots_SRCS := tests/unit/test_bench_plots.c migration-bench/bench/plo
                          migration-bench/bench/plot.c migration-bench/bench/bench.c
 test_bench_plots_LIBS = $(JANSSON_LIBS) $(CMOCKA_LIBS)
 $(O)/obj/tests/unit/test_bench_plots.o: CFLAGS += -Imigration-bench/bench
+
+# The bench's port reservations: a port already given never comes back in a range.
+UNIT_TESTS += test_bench_ports
+test_bench_ports_SRCS := tests/unit/test_bench_ports.c migration-bench/bench/proc.c
+test_bench_ports_LIBS = $(CMOCKA_LIBS)
+$(O)/obj/tests/unit/test_bench_ports.o: CFLAGS += -Imigration-bench/bench

@@ -383,9 +383,14 @@ int exp_latency(struct bench *b, const char *exp, const char *function, const ch
     bench_headline(b, "reactive_p50_ratio", measured ? r1 : -1);
     bench_headline(b, "proactive_p50_ratio", measured ? r2 : -1);
     bench_headline(b, "requests_failed", failed);
-    bench_row_add(b, exp, "aware latency ~ default", measured ? (r1 < 1.25 && r2 < 1.25 && failed == 0) : -1,
-                  "p50 default %.0f us, reactive x%.2f, proactive x%.2f; p99 %.0f/%.0f/%.0f us",
-                  med[0], r1, r2, p99m[0], p99m[1], p99m[2]);
+    if (measured)
+        bench_row_add(b, exp, "aware latency ~ default", r1 < 1.25 && r2 < 1.25 && failed == 0,
+                      "p50 default %.0f us, reactive x%.2f, proactive x%.2f; p99 %.0f/%.0f/%.0f us",
+                      med[0], r1, r2, p99m[0], p99m[1], p99m[2]);
+    else /* a mode without one answered request: no ratio to give */
+        bench_row_add(b, exp, "aware latency ~ default", -1,
+                      "not measured: p50 default %.0f, reactive %.0f, proactive %.0f us; %.0f requests failed",
+                      med[0], med[1], med[2], failed);
     return measured ? 0 : -1;
 }
 

@@ -373,7 +373,9 @@ static void reservations_forget(void)
     reserver = 0;
 }
 
-/* 1 if a live reservation other than ours holds |port| (stale ones are removed). */
+/* 1 if a live reservation holds |port|: another process's, or ours (a port
+ * this run was already given, e.g. a listen port not bound yet, must not
+ * come back inside a later range). Stale ones are removed. */
 static int port_held(uint16_t port, const char *me)
 {
     char path[4200], text[128], st[32];
@@ -387,7 +389,7 @@ static int port_held(uint16_t port, const char *me)
     fclose(f);
     text[len] = '\0';
     if (strcmp(text, me) == 0)
-        return 0;
+        return 1;
     char owner_st[32];
     if (sscanf(text, "%ld %31s", &pid, owner_st) == 2 && stat(path, &sb) == 0 &&
         time(NULL) - sb.st_mtime < 3600 && start_time(pid, st, sizeof(st)) == 0 &&
@@ -459,6 +461,29 @@ uint16_t bench_free_port(void)
 uint16_t bench_free_port_range(const char *ip, int n)
 {
     return pick_ports(ip, n, 0);
+}
+
+void bench_release_ports(uint16_t first, int n)
+{
+    char me[64], path[4200], text[128];
+    my_owner(me, sizeof(me));
+    for (int i = 0; i < n; i++) {
+        uint16_t port = (uint16_t)(first + i);
+        snprintf(path, sizeof(path), "%s/%u", lock_dir(), port);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t len = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+        text[len] = '\0';
+        if (strcmp(text, me) == 0)
+            unlink(path);
+        for (int k = 0; k < nreserved; k++)
+            if (reserved[k] == port) {
+                reserved[k] = reserved[--nreserved];
+                break;
+            }
+    }
 }
 
 static int udp_port_listed(const char *path, uint16_t port)

@@ -73,6 +73,10 @@ uint16_t bench_free_port(void);
  * same way); returns the first, or 0. */
 uint16_t bench_free_port_range(const char *ip, int n);
 
+/* bench_release_ports gives back |n| ports from |first| that this process
+ * reserved (a stopped NAT's pool), so later ranges may use them again. */
+void bench_release_ports(uint16_t first, int n);
+
 /* bench_wait_udp_port waits until something listens on UDP |port| (from /proc/net/udp*). */
 int bench_wait_udp_port(uint16_t port, double timeout_s);
 

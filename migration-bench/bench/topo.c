@@ -271,8 +271,13 @@ void topo_stop(struct topo *t)
         bench_proc_stop(&t->capture);
         t->capturing = 0;
     }
-    for (int i = 0; i < t->nmbox; i++)
+    for (int i = 0; i < t->nmbox; i++) {
         bench_proc_stop(&t->mbox[i]);
+        if (t->npool[i] > 0) { /* a run reserves a NAT pool per start: give it back */
+            bench_release_ports(t->mbox_pool[i], t->npool[i]);
+            t->npool[i] = 0;
+        }
+    }
     for (int i = 0; i < t->nservers; i++)
         bench_proc_stop(&t->server[i]);
     if (t->have_tracker)
