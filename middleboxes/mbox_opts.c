@@ -218,8 +218,11 @@ int qasm_mbox_opts_parse(int argc, char **argv, struct qasm_mbox_opts *o, char *
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return 1;
-    if (argc < 2 || argv[1][0] == '-')
+    if (argc < 2)
         FAIL("first argument must be the function: nat, ratelimit or lb");
+    if (argv[1][0] == '-')
+        FAIL("option '%s' before the function: the first argument must be nat, ratelimit or lb",
+             argv[1]);
     if (qasm_mbox_function_parse(&o->function, argv[1]) < 0)
         FAIL("unknown function '%s' (nat, ratelimit or lb)", argv[1]);
 

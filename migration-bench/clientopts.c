@@ -367,9 +367,9 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
     h3c_defaults(o);
     optind = 0; /* 0, not 1: glibc then forgets a previous parse (the tests parse many times) */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", h3c_longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", h3c_longopts, NULL)) != -1) {
         const char *a = optarg;
-        if (c == OPT_HELP)
+        if (c == OPT_HELP || c == 'h')
             return 1;
         rv = h3c_opt_load(o, &seen, c, a, err, errlen);
         if (rv == 1)

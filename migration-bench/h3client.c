@@ -27,6 +27,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "addr.h"
+#include "cli.h"
 #include "cid.h"
 #include "clientopts.h"
 #include "clock.h"
@@ -1091,15 +1092,14 @@ int main(int argc, char **argv)
 {
     struct client *cl = &cl_g;
     char err[256];
+    qasm_cli_front("qasm-h3-client", argc, argv);
     int rv = qasm_h3c_opts_parse(&cl->o, argc, argv, err, sizeof(err));
     if (rv == 1) {
         fputs(qasm_h3c_usage(), stdout);
         return 0;
     }
-    if (rv != 0) {
-        fprintf(stderr, "qasm-h3-client: %s\n", err);
-        return 2;
-    }
+    if (rv != 0)
+        qasm_cli_usage_exit("qasm-h3-client", err);
     rv = client_setup(cl);
     if (rv == 0)
         rv = client_run(cl);

@@ -103,6 +103,7 @@ static int h3s_opt(struct qasm_h3s_opts *o, int c, const char *a, const char **s
             return qasm_parse_errf(err, errlen,
                                    "--log-level: expected debug|info|warn|error|off, got '%s'", a);
         return 0;
+    case 'h':
     case O_HELP: return 1;
     default:
         return qasm_parse_errf(err, errlen, "unknown or incomplete option '%s' (see --help)",
@@ -143,7 +144,7 @@ int qasm_h3s_opts_parse(int argc, char **argv, struct qasm_h3s_opts *o, char *er
     o->log_level = QASM_LOG_WARN;
     optind = 0; /* 0, not 1: glibc then forgets a previous parse (the tests parse many times) */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", h3s_longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", h3s_longopts, NULL)) != -1) {
         rv = h3s_opt(o, c, optarg, &secret_hex, argv, err, errlen);
         if (rv != 0)
             return rv;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli.h"
 #include "bench_opts.h"
 #include "proc.h"
 #include "report.h"
@@ -214,13 +215,9 @@ int main(int argc, char **argv)
     struct bench_opts o;
     char self[PATH_MAX], err[256];
 
-    if (bench_opts_parse(argc, argv, &o, err, sizeof(err)) < 0) {
-        if (argc < 2)
-            fputs(usage, stderr);
-        else
-            bench_fail("%s", err);
-        return 2;
-    }
+    qasm_cli_front("qasm-bench", argc, argv);
+    if (bench_opts_parse(argc, argv, &o, err, sizeof(err)) < 0)
+        qasm_cli_usage_exit("qasm-bench", err);
     if (o.cmd == BENCH_OPTS_HELP) {
         fputs(usage, stdout);
         return 0;

@@ -780,7 +780,7 @@ static int opt_count(const char *flag, const char *s, long max, long *out, char 
     return 0;
 }
 
-/* One option with a value; returns 0, or -1 (unknown option or bad value). */
+/* One option with a value; returns 0, -1 (bad value) or -2 (unknown option). */
 static int opt_value(struct tracker_load_cfg *c, const char *a, const char *v, char *err,
                      size_t errlen)
 {
@@ -803,8 +803,10 @@ static int opt_value(struct tracker_load_cfg *c, const char *a, const char *v, c
                        : strcmp(a, "--json") == 0            ? &c->json_path
                        : strcmp(a, "--log-dir") == 0         ? &c->logdir
                                                              : NULL;
-    if (dst == NULL)
-        return opt_fail(err, errlen, "unknown option '", a);
+    if (dst == NULL) {
+        opt_fail(err, errlen, "unknown option '", a);
+        return -2;
+    }
     *dst = v;
     return 0;
 }
@@ -826,6 +828,9 @@ int tracker_load_opts_parse(int argc, char **argv, struct tracker_load_cfg *c, c
         } else if (a[0] != '-') {
             return opt_fail(err, errlen, "unexpected argument '", a);
         } else if (i + 1 == argc) {
+            struct tracker_load_cfg scratch = *c;  /* an unknown flag is named as such */
+            if (opt_value(&scratch, a, "1", err, errlen) == -2)
+                return -1;
             return opt_fail(err, errlen, "missing value for '", a);
         } else if (opt_value(c, a, argv[++i], err, errlen) < 0) {
             return -1;

@@ -69,7 +69,8 @@ static void test_bad(void **state)
 {
     (void)state;
     BAD("", "first argument must be the function: nat, ratelimit or lb (see --help)");
-    BAD("--mode default", "first argument must be the function: nat, ratelimit or lb (see --help)");
+    BAD("--mode default", "option '--mode' before the function: the first argument must be nat, "
+        "ratelimit or lb (see --help)");
     BAD("fw", "unknown function 'fw' (nat, ratelimit or lb) (see --help)");
     BAD(NAT "--listen x", "--listen: expected IP:PORT or [IPv6]:PORT, got 'x' (see --help)");
     BAD(NAT "--upstream 127.0.0.1:0", "--upstream: port 0 is not allowed ('127.0.0.1:0') (see --help)");
