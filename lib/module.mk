@@ -11,6 +11,8 @@ $(call unit_test,test_pool,tests/unit/test_pool.c)
 $(call unit_test,test_quic,tests/unit/test_quic.c)
 $(call unit_test,test_ipudp,tests/unit/test_ipudp.c)
 $(call unit_test,test_parse,tests/unit/test_parse.c)
+# The front end: --version text, "-", host names, the one-line usage error.
+$(call unit_test,test_cli,tests/unit/test_cli.c)
 $(call unit_test,test_histogram,tests/unit/test_histogram.c)
 
 FUZZ_TARGETS += fuzz_quic

@@ -975,7 +975,7 @@ static void print_json(struct client *cl, double dur)
 
 static int write_timeline(struct client *cl, qasm_tstamp end)
 {
-    FILE *f = fopen(cl->o.timeline, "w");
+    FILE *f = qasm_cli_fopen(cl->o.timeline, "w");
     if (!f) {
         fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.timeline, strerror(errno));
         return -1;
@@ -986,7 +986,7 @@ static int write_timeline(struct client *cl, qasm_tstamp end)
         uint64_t b = i < cl->ntimeline ? cl->timeline[i] : 0;
         fprintf(f, "%.1f,%" PRIu64 ",%.0f\n", (double)i * 0.1, b, (double)b * 8 / 0.1);
     }
-    return fclose(f) == 0 ? 0 : -1;
+    return qasm_cli_fclose(f) == 0 ? 0 : -1;
 }
 
 /* Logging, the remote address, output files, TLS; 0, or the exit status (said). */
@@ -1012,13 +1012,13 @@ static int client_setup(struct client *cl)
         return 2;
     }
     if (cl->o.csv) {
-        if (!(cl->csv = fopen(cl->o.csv, "w"))) {
+        if (!(cl->csv = qasm_cli_fopen(cl->o.csv, "w"))) {
             fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.csv, strerror(errno));
             return 2;
         }
         fprintf(cl->csv, "conn,request,start_s,latency_us,bytes,status,ok,migrations\n");
     }
-    if (cl->o.output && !(cl->out = fopen(cl->o.output, "w"))) {
+    if (cl->o.output && !(cl->out = qasm_cli_fopen(cl->o.output, "w"))) {
         fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.output, strerror(errno));
         return 2;
     }
@@ -1073,9 +1073,9 @@ static int client_finish(struct client *cl)
     int status = (cl->requests_failed || cl->connections_failed) ? 1 : 0;
     if (cl->o.timeline && write_timeline(cl, end) != 0)
         status = 1;
-    if (cl->csv && fclose(cl->csv) != 0)
+    if (cl->csv && qasm_cli_fclose(cl->csv) != 0)
         status = 1;
-    if (cl->out && fclose(cl->out) != 0)
+    if (cl->out && qasm_cli_fclose(cl->out) != 0)
         status = 1;
     for (unsigned i = 0; i < cl->o.connections; i++)
         conn_free(cl, cl->conns[i]);

@@ -15,9 +15,10 @@ int qasm_trackctl_usage(char *buf, size_t len)
         "\n"
         "commands:\n"
         "  dump                       every connection the tracker holds\n"
-        "  query DCID_HEX [--server IP:PORT] [--wait MS] [--client IP:PORT]\n"
+        "  query DCID_HEX [--server IP:PORT] [--wait DUR] [--client IP:PORT]\n"
         "                             the connection using that DCID (or O-DCID); exit 1 if\n"
-        "                             not found (after waiting up to MS ms)\n"
+        "                             not found (after waiting up to DUR: ns, us, ms, s, m\n"
+        "                             or h, at most 1h; a bare number is milliseconds)\n"
         "  watch [O-DCID_HEX] [--count N]\n"
         "                             subscribe (to one connection, or to all) and print\n"
         "                             every push until interrupted or N pushes\n"
@@ -93,6 +94,7 @@ static int opt_session(struct qasm_trackctl_opts *o, int ch, const char *a, char
                        size_t errlen)
 {
     uint64_t v;
+    qasm_duration d;
     switch (ch) {
     case 'T':
         if (qasm_addr_parse(&o->tracker, a) < 0)
@@ -116,9 +118,15 @@ static int opt_session(struct qasm_trackctl_opts *o, int ch, const char *a, char
             FAIL("invalid --server '%s'", a);
         return 0;
     case 'w':
-        if (qasm_parse_u64(&v, a, 0, 3600000) < 0)
-            FAIL("invalid --wait '%s' (milliseconds)", a);
-        o->wait_ms = (uint32_t)v;
+        /* A bare number is milliseconds here (as it always was); with a unit, a duration. */
+        if (qasm_parse_u64(&v, a, 0, 3600000) == 0) {
+            o->wait_ms = (uint32_t)v;
+            return 0;
+        }
+        if (a[0] < '0' || a[0] > '9' || a[strspn(a, "0123456789")] == '\0' ||
+            qasm_duration_parse(&d, a) < 0 || d > 3600 * QASM_SEC)
+            FAIL("invalid --wait '%s' (milliseconds, or a duration with a unit up to 1h)", a);
+        o->wait_ms = (uint32_t)(d / QASM_MS);
         return 0;
     case 'k':
         qasm_parse_files_add(&o->keys, 'k', a);

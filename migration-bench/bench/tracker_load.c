@@ -35,6 +35,7 @@
 #include "addr.h"
 #include "bytes.h"
 #include "cid.h"
+#include "cli.h"
 #include "clock.h"
 #include "hist.h"
 #include "parse.h"
@@ -726,7 +727,13 @@ static void write_json(const struct tracker_load_cfg *c, const struct results *r
                           r->redis_bytes_per_key);
     if (j != NULL && !r->have_redis)
         json_object_set_new(j, "redis_bytes_per_key", json_null());
-    if (j == NULL || json_dump_file(j, c->json_path, JSON_COMPACT) != 0)
+    FILE *f = j != NULL ? qasm_cli_fopen(c->json_path, "w") : NULL;
+    int bad = f == NULL || json_dumpf(j, f, JSON_COMPACT) != 0;
+    if (f == stdout && fputc('\n', f) == EOF)
+        bad = 1;
+    if (f != NULL && qasm_cli_fclose(f) != 0)
+        bad = 1;
+    if (bad)
         fprintf(stderr, "qasm-tracker-bench: cannot write %s\n", c->json_path);
     json_decref(j);
 }

@@ -268,7 +268,7 @@ static void srv_write_stats(const char *path, const char *name)
         return;
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = qasm_cli_fopen(qasm_cli_is_stdout(path) ? path : tmp, "w");
     if (!f)
         return;
     fprintf(f, "{\"name\": \"%s\", \"conns\": %zu, \"rx\": %" PRIu64 ", \"rx_initial\": %" PRIu64
@@ -283,8 +283,9 @@ static void srv_write_stats(const char *path, const char *name)
                 sconns[i].naddrs_total);
     }
     fputs("]}\n", f);
-    fclose(f);
-    rename(tmp, path);
+    qasm_cli_fclose(f);
+    if (!qasm_cli_is_stdout(path))
+        rename(tmp, path);
 }
 
 /* One datagram received by the server from |from|. */

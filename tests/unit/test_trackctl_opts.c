@@ -33,6 +33,15 @@ static void test_good(void **state)
     assert_string_equal(o.keys.path[0], "k");
     assert_int_equal(o.server.port, 1);
     assert_int_equal(o.wait_ms, 100);
+    /* --wait takes the common units; a bare number stays milliseconds */
+    assert_int_equal(parse("query 0102 --wait 2s"), 0);
+    assert_int_equal(o.wait_ms, 2000);
+    assert_int_equal(parse("query 0102 --wait 1.5m"), 0);
+    assert_int_equal(o.wait_ms, 90000);
+    assert_int_equal(parse("query 0102 --wait 1h"), 0);
+    assert_int_equal(o.wait_ms, 3600000);
+    assert_int_equal(parse("query 0102 --wait 250ms"), 0);
+    assert_int_equal(o.wait_ms, 250);
     assert_int_equal(parse("watch --count 3"), 0);
     assert_int_equal(o.cmd, QASM_TRACKCTL_WATCH);
     assert_null(o.arg);
@@ -82,7 +91,8 @@ static void test_bad(void **state)
     BAD("--timeout 0s dump", -1, "invalid --timeout '0s' (see --help)");
     BAD("--count -1 watch", -1, "invalid --count '-1' (see --help)");
     BAD("--server x", -1, "invalid --server 'x' (see --help)");
-    BAD("--wait 3600001", -1, "invalid --wait '3600001' (milliseconds) (see --help)");
+    BAD("--wait 3600001", -1, "invalid --wait '3600001' (milliseconds, or a duration with a unit up "
+        "to 1h) (see --help)");
     BAD("--odcid ''", -1, "invalid --odcid '''' (hex, 1-20 bytes) (see --help)");
     BAD("--scid xx", -1, "invalid --scid 'xx' (hex, 0-20 bytes) (see --help)");
     BAD("--dcid 0g", -1, "invalid --dcid '0g' (hex, 1-20 bytes) (see --help)");
