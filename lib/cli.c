@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "parse.h"
 #include "qasm_version.h"  /* generated: build/gen/, rewritten when the commit changes */
 
 const char *qasm_version(void)
@@ -121,4 +122,12 @@ int qasm_cli_resolve(struct qasm_addr *a, const char *s, char *err, size_t errle
         return -1;
     }
     return 0;
+}
+
+void qasm_cli_resolve_names(const char *prog, const struct qasm_parse_names *n)
+{
+    char err[320];
+    for (int i = 0; i < n->n; i++)
+        if (qasm_cli_resolve(n->dst[i], n->text[i], err, sizeof(err)) < 0)
+            qasm_cli_usage_exitf(prog, "%s %s", n->flag[i], err);
 }

@@ -58,4 +58,13 @@ int qasm_cli_is_stdout(const char *path);
  */
 int qasm_cli_resolve(struct qasm_addr *a, const char *s, char *err, size_t errlen);
 
+struct qasm_parse_names;
+
+/*
+ * qasm_cli_resolve_names resolves the host names a parse recorded
+ * (qasm_parse_addr), in order, into their addresses; the first that fails is
+ * a usage error: "PROG: --FLAG cannot resolve ..." and exit 2.
+ */
+void qasm_cli_resolve_names(const char *prog, const struct qasm_parse_names *n);
+
 #endif

@@ -123,13 +123,14 @@ static int parse_size(size_t *v, const char *opt, const char *s, uint64_t min, u
     return 0;
 }
 
-static int parse_addr(struct qasm_addr *a, const char *opt, const char *s, char *err,
-                      size_t errlen)
+/* |flag| ("--listen") is kept with a host name for the caller to resolve. */
+static int parse_addr(struct qasm_mbox_opts *o, struct qasm_addr *a, const char *flag,
+                      const char *s, char *err, size_t errlen)
 {
-    if (qasm_addr_parse(a, s) < 0)
-        FAIL("--%s: expected IP:PORT or [IPv6]:PORT, got '%s'", opt, s);
-    if (a->port == 0 && strcmp(opt, "listen") != 0)
-        FAIL("--%s: port 0 is not allowed ('%s')", opt, s);
+    if (qasm_parse_addr(a, s, flag, &o->names) < 0)
+        FAIL("%s: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got '%s'", flag, s);
+    if (a->port == 0 && strcmp(flag, "--listen") != 0)
+        FAIL("%s: port 0 is not allowed ('%s')", flag, s);
     return 0;
 }
 
@@ -139,13 +140,13 @@ static int mbox_opt(struct qasm_mbox_opts *o, int c, int idx, const char *a, cha
 {
     switch (c) {
     case OPT_MODE: o->mode_s = a; return 0;
-    case OPT_LISTEN: o->have_listen = 1; return parse_addr(&o->listen, "listen", a, err, errlen);
+    case OPT_LISTEN: o->have_listen = 1; return parse_addr(o, &o->listen, "--listen", a, err, errlen);
     case OPT_UPSTREAM:
         o->have_upstream = 1;
-        return parse_addr(&o->upstream, "upstream", a, err, errlen);
+        return parse_addr(o, &o->upstream, "--upstream", a, err, errlen);
     case OPT_TRACKER:
         o->have_tracker = 1;
-        return parse_addr(&o->tracker, "tracker", a, err, errlen);
+        return parse_addr(o, &o->tracker, "--tracker", a, err, errlen);
     case OPT_TRACKER_KEY: qasm_parse_files_add(&o->tracker_keys, c, a); return 0;
     case OPT_TRACKER_KEEPALIVE: {
         qasm_duration d;
@@ -251,8 +252,13 @@ int qasm_mbox_opts_parse(int argc, char **argv, struct qasm_mbox_opts *o, char *
     char msg[256];
     if (qasm_mbox_flags_apply(&o->fl, &o->cfg, msg, sizeof(msg)) < 0)
         FAIL("%s", msg);
+    qasm_mbox_opts_addr_defaults(o);
+    return 0;
+}
+
+void qasm_mbox_opts_addr_defaults(struct qasm_mbox_opts *o)
+{
     if (!o->fl.public_ip && o->function == QASM_MBOX_NAT && o->have_listen &&
         o->listen.family == AF_INET6)
         qasm_addr_parse_ip(&o->cfg.nat_public, "::1", 0);
-    return 0;
 }

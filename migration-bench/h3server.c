@@ -1081,6 +1081,7 @@ int main(int argc, char **argv)
     }
     if (rv < 0)
         qasm_cli_usage_exit("qasm-h3-server", err);
+    qasm_cli_resolve_names("qasm-h3-server", &o.names);
     rv = server_setup(s, &o);
     if (rv != 0)
         return rv;

@@ -66,9 +66,10 @@ static int h3s_opt(struct qasm_h3s_opts *o, int c, const char *a, const char **s
     case O_LISTEN:
         if (o->nlisten == QASM_H3S_MAX_LISTEN)
             return qasm_parse_errf(err, errlen, "at most 16 --listen (%s)", a);
-        if (qasm_addr_parse(&o->listen[o->nlisten], a) != 0)
+        if (qasm_parse_addr(&o->listen[o->nlisten], a, "--listen", &o->names) < 0)
             return qasm_parse_errf(err, errlen,
-                                   "--listen: expected IP:PORT or [IPv6]:PORT, got '%s'", a);
+                                   "--listen: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got '%s'",
+                                   a);
         o->nlisten++;
         return 0;
     case O_CERT: o->cert = a; return 0;

@@ -1099,6 +1099,7 @@ static int tracker_opts(struct qasm_tracker_opts *o, int argc, char **argv, cons
     }
     if (rv == QASM_TRACKER_BAD_OPTION)
         qasm_cli_usage_exit("qasm-tracker", err);
+    qasm_cli_resolve_names("qasm-tracker", &o->names);
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     if (rv < 0 || qasm_tracker_opts_finish(o, pages > 0 && psize > 0 ? (uint64_t)pages *
                                                    (uint64_t)psize : 0, err, sizeof(err)) < 0)

@@ -189,7 +189,7 @@ static int opt_other(struct qasm_tracker_opts *o, int c, const char *a, char *er
     case 'l':
         if (o->nlisten == QASM_TRACKER_MAX_LISTEN)
             return qasm_parse_errf(err, errlen, "at most %d --listen", QASM_TRACKER_MAX_LISTEN);
-        if (qasm_addr_parse(&o->listen[o->nlisten], a) < 0)
+        if (qasm_parse_addr(&o->listen[o->nlisten], a, "--listen", &o->names) < 0)
             return bad_value(err, errlen, "--listen", a);
         o->nlisten++;
         return 0;

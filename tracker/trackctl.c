@@ -584,6 +584,7 @@ int main(int argc, char **argv)
     }
     if (rv < 0)
         qasm_cli_usage_exit("qasm-trackctl", err);
+    qasm_cli_resolve_names("qasm-trackctl", &o.names);
     signal(SIGPIPE, SIG_IGN);
     switch (o.cmd) {
     case QASM_TRACKCTL_DUMP: return cmd_dump(&o);

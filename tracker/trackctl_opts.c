@@ -97,8 +97,8 @@ static int opt_session(struct qasm_trackctl_opts *o, int ch, const char *a, char
     qasm_duration d;
     switch (ch) {
     case 'T':
-        if (qasm_addr_parse(&o->tracker, a) < 0)
-            FAIL("invalid --tracker '%s' (IP:PORT or [IPv6]:PORT)", a);
+        if (qasm_parse_addr(&o->tracker, a, "--tracker", &o->names) < 0)
+            FAIL("invalid --tracker '%s' (HOST:PORT, IP:PORT or [IPv6]:PORT)", a);
         return 0;
     case 'j':
         o->json = 1;

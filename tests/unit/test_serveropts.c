@@ -68,7 +68,7 @@ static void test_help(void **state)
 static void test_bad(void **state)
 {
     (void)state;
-    BAD("--listen x", "--listen: expected IP:PORT or [IPv6]:PORT, got 'x'");
+    BAD("--listen x", "--listen: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got 'x'");
     BAD("--listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 "
         "--listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 "
         "--listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 "

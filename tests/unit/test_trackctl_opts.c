@@ -33,6 +33,14 @@ static void test_good(void **state)
     assert_string_equal(o.keys.path[0], "k");
     assert_int_equal(o.server.port, 1);
     assert_int_equal(o.wait_ms, 100);
+    /* a host name is kept for main to resolve, with its port */
+    assert_int_equal(parse("--tracker localhost:4791 dump"), 0);
+    assert_int_equal(o.names.n, 1);
+    assert_string_equal(o.names.flag[0], "--tracker");
+    assert_string_equal(o.names.text[0], "localhost:4791");
+    assert_ptr_equal(o.names.dst[0], &o.tracker);
+    assert_int_equal(o.tracker.port, 4791);
+    assert_int_equal(o.tracker.family, 0);
     /* --wait takes the common units; a bare number stays milliseconds */
     assert_int_equal(parse("query 0102 --wait 2s"), 0);
     assert_int_equal(o.wait_ms, 2000);
@@ -87,7 +95,8 @@ static void test_help(void **state)
 static void test_bad(void **state)
 {
     (void)state;
-    BAD("--tracker x dump", -1, "invalid --tracker 'x' (IP:PORT or [IPv6]:PORT) (see --help)");
+    BAD("--tracker x dump", -1,
+        "invalid --tracker 'x' (HOST:PORT, IP:PORT or [IPv6]:PORT) (see --help)");
     BAD("--timeout 0s dump", -1, "invalid --timeout '0s' (see --help)");
     BAD("--count -1 watch", -1, "invalid --count '-1' (see --help)");
     BAD("--server x", -1, "invalid --server 'x' (see --help)");
