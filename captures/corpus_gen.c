@@ -622,8 +622,11 @@ int main(int argc, char **argv)
     if (argc < 2)
         qasm_cli_usage_exit("qasm-corpus-gen", "expected OUTDIR or --list");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        printf("usage: qasm-corpus-gen OUTDIR [SCENARIO...] | --list | --version\n"
-               "Writes the deterministic synthetic captures of the regression corpus.\n");
+        printf("usage: qasm-corpus-gen OUTDIR [SCENARIO...] | --list\n"
+               "Writes the deterministic synthetic captures of the regression corpus.\n"
+               "  --list      the scenarios\n"
+               "  -h, --help  this text\n"
+               "  --version   print the version and the commit it was built from\n");
         return 0;
     }
     if (argv[1][0] == '-' && strcmp(argv[1], "--list") != 0)

@@ -113,7 +113,9 @@ int main(int argc, char **argv)
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         puts("usage: qasm-fwd-bare --listen HOST:PORT --to HOST:PORT\n"
              "Forwards UDP from --listen to --to and back to the last client, no policy\n"
-             "(the anchor of middleboxes/relay-bench.sh).");
+             "(the anchor of middleboxes/relay-bench.sh). HOST is an address or a name.\n"
+             "  -h, --help  this text\n"
+             "  --version   print the version and the commit it was built from");
         return 0;
     }
     char err[320];

@@ -44,7 +44,8 @@ static const char usage_text[] =
 "                            0: none); when full, a new flow evicts the idlest entry not\n"
 "                            yet seen both ways (entries_evicted), else it is refused\n"
 "                            (table_full)\n"
-"  --help                    this text\n"
+"  -h, --help                this text\n"
+"  --version                 print the version and the commit it was built from\n"
 "packet io (root; a router between two interfaces, see docs/TESTBED.md):\n"
 "  --io relay|packet         UDP relay on sockets (default) or IP packets on interfaces\n"
 "  --inside IF               packet: private-side interface (clients)\n"
@@ -74,7 +75,8 @@ static const char usage_text[] =
 "                            tracker is away (default 4; beyond, its oldest is freed:\n"
 "                            fallback_recycled; 0: no cap)\n"
 "\n"
-"DUR: 250ms, 2s, 1.5s, 100us, or seconds without a unit.\n";
+"DUR: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h);\n"
+"a bare number is seconds.\n";
 
 enum {
     OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER,

@@ -26,7 +26,10 @@ static const char usage_text[] =
     "  --gso                  send with UDP GSO (faster; captures on this host then show\n"
     "                         multi-packet super-datagrams)\n"
     "  --log-level L          debug|info|warn|error (warn)\n"
-    "  --help                 this text\n";
+    "  -h, --help             this text\n"
+    "  --version              print the version and the commit it was built from\n"
+    "T: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h);\n"
+    "a bare number is seconds.\n";
 
 const char *qasm_h3s_usage(void)
 {

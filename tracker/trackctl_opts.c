@@ -44,6 +44,9 @@ int qasm_trackctl_usage(char *buf, size_t len)
         "  --timeout DUR              give up waiting for a reply after DUR (default 5s;\n"
         "                             watch waits forever unless given)\n"
         "  -h, --help                 this text\n"
+        "  --version                  print the version and the commit it was built from\n"
+        "DUR: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h);\n"
+        "a bare number is seconds (query --wait: milliseconds).\n"
         "exit status: 0 ok, 1 not found, 2 usage, 3 tracker unreachable or error reply\n",
         QASM_PROTO_DEFAULT_PORT);
 }

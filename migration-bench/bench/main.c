@@ -33,6 +33,8 @@ static const char usage[] =
         "and writes results/<experiment>-<time>/ with raw CSV, summary.json and plots\n"
         "(PNG and SVG, gnuplot). Ends with a table: the paper's claim, our figure.\n"
         "\n"
+        "  -h, --help       this text\n"
+        "  --version        print the version and the commit it was built from\n"
         "  --quick          short runs (the make bench budget: all in under 10 minutes)\n"
         "  --out DIR        result root (default: results)\n"
         "  --set KEY=VALUE  override a parameter (see docs/BENCHMARKS.md), repeatable\n"

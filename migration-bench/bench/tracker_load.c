@@ -755,7 +755,8 @@ const char tracker_load_usage[] =
         "  --redis-benchmark PATH  default /usr/bin/redis-benchmark\n"
         "  --json FILE          also write the figures as JSON\n"
         "  --log-dir DIR        the tracker's and Redis's logs (default: a new /tmp/qasm-tracker-bench.*)\n"
-        "  -h, --help           this text\n";
+        "  -h, --help           this text\n"
+        "  --version            print the version and the commit it was built from\n";
 
 void tracker_load_defaults(struct tracker_load_cfg *c)
 {

@@ -730,9 +730,11 @@ static const char usage_text[] =
 "  --handshake-timeout DUR (default 1s, three Initials)\n"
 "  --blast                 after the handshake, send --packets datagrams as fast as possible\n"
 "                          (sendmmsg, no migration, no waiting): a throughput load\n"
+"DUR: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h); a bare\n"
+"number is seconds.\n"
 "The client prints one JSON line: sent, received, phases, phases_ok, first_failed_phase.\n"
 "Exit status: 0, 1 on a runtime failure, 2 for bad usage, 3 when the handshake got no\n"
-"answer. --version prints the version.\n";
+"answer. -h, --help: this text; --version: the version and the commit it was built from.\n";
 
 int main(int argc, char **argv)
 {
