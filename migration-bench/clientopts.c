@@ -180,9 +180,10 @@ static int h3c_opt_load(struct qasm_h3c_opts *o, struct h3c_seen *seen, int c, c
     uint64_t v;
     switch (c) {
     case OPT_CONNECT:
-        if (qasm_addr_parse(&o->connect, a) != 0)
+        if (qasm_parse_addr(&o->connect, a, "--connect", &o->names) < 0)
             return qasm_parse_errf(err, errlen,
-                                   "--connect: expected IP:PORT or [IPv6]:PORT, got '%s'", a);
+                                   "--connect: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got "
+                                   "'%s'", a);
         o->have_connect = 1;
         return 0;
     case OPT_CONNECTIONS:

@@ -887,22 +887,13 @@ static void conn_free(struct client *cl, struct cconn *c)
 static int resolve_remote(struct client *cl)
 {
     const struct qasm_url *u = &cl->o.urls[0];
+    char hp[300], err[400];
     if (cl->o.have_connect) {
         cl->remote = cl->o.connect;
-    } else if (qasm_addr_parse_ip(&cl->remote, u->host, u->port) != 0) {
-        struct addrinfo hints = {0}, *res;
-        char port[8];
-        hints.ai_socktype = SOCK_DGRAM;
-        snprintf(port, sizeof(port), "%u", u->port);
-        int rv = getaddrinfo(u->host, port, &hints, &res);
-        if (rv != 0) {
-            fprintf(stderr, "qasm-h3-client: %s: %s\n", u->host, gai_strerror(rv));
-            return -1;
-        }
-        rv = qasm_addr_from_sockaddr(&cl->remote, res->ai_addr, res->ai_addrlen);
-        freeaddrinfo(res);
-        if (rv != 0) {
-            fprintf(stderr, "qasm-h3-client: %s: unsupported address family\n", u->host);
+    } else {
+        snprintf(hp, sizeof(hp), strchr(u->host, ':') ? "[%s]:%u" : "%s:%u", u->host, u->port);
+        if (qasm_cli_resolve(&cl->remote, hp, err, sizeof(err)) < 0) {
+            fprintf(stderr, "qasm-h3-client: %s\n", err);
             return -1;
         }
     }
@@ -993,10 +984,8 @@ static int write_timeline(struct client *cl, qasm_tstamp end)
 static int client_setup(struct client *cl)
 {
     int level = qasm_log_level_parse(cl->o.log_level);
-    if (level < 0) {
-        fprintf(stderr, "qasm-h3-client: --log-level: expected debug|info|warn|error|off\n");
-        return 2;
-    }
+    if (level < 0)
+        qasm_cli_usage_exit("qasm-h3-client", "--log-level: expected debug|info|warn|error|off");
     qasm_log_init("qasm-h3-client", (enum qasm_log_level)level);
     qasm_quic_set_gso(cl->o.gso);
     if (cl->o.cid_len > 0 && !cl->o.rebind &&
@@ -1014,13 +1003,13 @@ static int client_setup(struct client *cl)
     if (cl->o.csv) {
         if (!(cl->csv = qasm_cli_fopen(cl->o.csv, "w"))) {
             fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.csv, strerror(errno));
-            return 2;
+            return 1;
         }
         fprintf(cl->csv, "conn,request,start_s,latency_us,bytes,status,ok,migrations\n");
     }
     if (cl->o.output && !(cl->out = qasm_cli_fopen(cl->o.output, "w"))) {
         fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.output, strerror(errno));
-        return 2;
+        return 1;
     }
     if (qasm_tls_client_cred(&cl->cred) != 0)
         return 1;
@@ -1100,6 +1089,7 @@ int main(int argc, char **argv)
     }
     if (rv != 0)
         qasm_cli_usage_exit("qasm-h3-client", err);
+    qasm_cli_resolve_names("qasm-h3-client", &cl->o.names);
     rv = client_setup(cl);
     if (rv == 0)
         rv = client_run(cl);
