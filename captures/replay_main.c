@@ -421,6 +421,7 @@ int main(int argc, char **argv)
     }
     if (rv < 0)
         qasm_cli_usage_exit("qasm-replay", err);
+    qasm_cli_resolve_names("qasm-replay", &o.fl.names);
     const char *link;
     pcap_t **caps = calloc((size_t)o.nfiles, sizeof(*caps));
     if (!caps || open_captures(&o, caps, &link) < 0)

@@ -72,6 +72,7 @@ int main(int argc, char **argv)
     if (rv < 0)
         qasm_cli_usage_exit("qasm-mbox", err);
     qasm_cli_resolve_names("qasm-mbox", &o.names);
+    qasm_cli_resolve_names("qasm-mbox", &o.fl.names);
     qasm_mbox_opts_addr_defaults(&o);
     qasm_log_set_level((enum qasm_log_level)o.log_level);
     raise_nofile();

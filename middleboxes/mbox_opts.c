@@ -1,6 +1,7 @@
 /* mbox_opts.c: qasm-mbox's command line (see mbox_opts.h). */
 #include "mbox_opts.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,7 +130,10 @@ static int parse_size(size_t *v, const char *opt, const char *s, uint64_t min, u
 static int parse_addr(struct qasm_mbox_opts *o, struct qasm_addr *a, const char *flag,
                       const char *s, char *err, size_t errlen)
 {
-    if (qasm_parse_addr(a, s, flag, &o->names) < 0)
+    int rv = qasm_parse_addr(a, s, flag, &o->names);
+    if (rv == -ENOSPC)
+        FAIL("%s: at most %d host names ('%s')", flag, QASM_PARSE_MAX_NAMES, s);
+    if (rv < 0)
         FAIL("%s: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got '%s'", flag, s);
     if (a->port == 0 && strcmp(flag, "--listen") != 0)
         FAIL("%s: port 0 is not allowed ('%s')", flag, s);
