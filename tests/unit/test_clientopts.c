@@ -95,6 +95,10 @@ static void test_opts_defaults_and_flags(void **state)
 
     const char *a4[] = {"c", "--help", NULL};
     assert_int_equal(parse(2, a4), 1);
+    const char *a4h[] = {"c", "-h", NULL};
+    assert_int_equal(parse(2, a4h), 1);
+    assert_non_null(strstr(qasm_h3c_usage(), "  --version"));
+    assert_non_null(strstr(qasm_h3c_usage(), "ns, us, ms, s, m or h"));
 }
 
 static void test_opts_errors(void **state)
