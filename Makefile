@@ -215,10 +215,11 @@ integ-tests: build
 
 # libFuzzer harnesses, built with clang into build/fuzz/ (own objects: ASan + fuzzer coverage).
 FUZZ_O := $(O)/fuzz
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(INCLUDES) -fsanitize=fuzzer,address,undefined $(NGTCP2_CFLAGS)
+# -iquote $(O)/gen: lib/cli.c includes the generated qasm_version.h.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(INCLUDES) -iquote $(O)/gen -fsanitize=fuzzer,address,undefined $(NGTCP2_CFLAGS)
 FUZZ_BINS := $(addprefix $(FUZZ_O)/,$(FUZZ_TARGETS))
 define link_fuzz
-$(FUZZ_O)/$(1): $($(1)_SRCS) $(LIB_SRCS)
+$(FUZZ_O)/$(1): $($(1)_SRCS) $(LIB_SRCS) $(QASM_VERSION_H)
 	@mkdir -p $$(@D)
 	$$(if $(filter 0,$(V)),@echo "  FUZZ    $$@")
 	$(Q)clang $(FUZZ_CFLAGS) $($(1)_CFLAGS) -o $$@ $($(1)_SRCS) $(LIB_SRCS) $($(1)_LIBS) $$(NETTLE_LIBS) -lm
