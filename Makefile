@@ -159,8 +159,8 @@ tests: $(TEST_BINS)
 
 # The pure cores: codecs, tables and decisions that take time as a parameter
 # and do no I/O, so they are unit-tested and fuzzed without sockets or clocks.
-# lib/ but keyfile.c (reads the key file), clock.c (reads the clock) and log.c
-# (stderr); middleboxes/core/ (MBOX_CORE_SRCS, the packet sorter) and the
+# lib/ but keyfile.c (reads the key file), clock.c (reads the clock), log.c
+# (stderr) and cli.c (the programs' front end); middleboxes/core/ (MBOX_CORE_SRCS, the packet sorter) and the
 # stats JSON writer into a buffer; tracker/core/ (store, budget, access rules,
 # query core, sessions, STATS, Redis Cluster slot routing); the client's
 # migration schedule, options and content pattern, the server's datagram
@@ -170,7 +170,7 @@ tests: $(TEST_BINS)
 # its backends relay.c and packet_io.c, mbox_timer.c, h3*.c), files and
 # sockets (json.c, redis.c, events.c, tracker_session.c, tracker_link.c,
 # interpose.c, the bench runner). scripts/check-pure.sh holds the allow list.
-PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c,$(LIB_SRCS)) \
+PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c lib/cli.c,$(LIB_SRCS)) \
              $(MBOX_CORE_SRCS) middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c middleboxes/mbox_opts.c \
              middleboxes/mbox_bench_opts.c \
              tracker/core/store.c tracker/core/budget.c tracker/core/access.c tracker/core/query.c \
@@ -215,10 +215,11 @@ integ-tests: build
 
 # libFuzzer harnesses, built with clang into build/fuzz/ (own objects: ASan + fuzzer coverage).
 FUZZ_O := $(O)/fuzz
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(INCLUDES) -fsanitize=fuzzer,address,undefined $(NGTCP2_CFLAGS)
+# -iquote $(O)/gen: lib/cli.c includes the generated qasm_version.h.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(INCLUDES) -iquote $(O)/gen -fsanitize=fuzzer,address,undefined $(NGTCP2_CFLAGS)
 FUZZ_BINS := $(addprefix $(FUZZ_O)/,$(FUZZ_TARGETS))
 define link_fuzz
-$(FUZZ_O)/$(1): $($(1)_SRCS) $(LIB_SRCS)
+$(FUZZ_O)/$(1): $($(1)_SRCS) $(LIB_SRCS) $(QASM_VERSION_H)
 	@mkdir -p $$(@D)
 	$$(if $(filter 0,$(V)),@echo "  FUZZ    $$@")
 	$(Q)clang $(FUZZ_CFLAGS) $($(1)_CFLAGS) -o $$@ $($(1)_SRCS) $(LIB_SRCS) $($(1)_LIBS) $$(NETTLE_LIBS) -lm

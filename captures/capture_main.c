@@ -20,6 +20,7 @@
 #include <pcap/pcap.h>
 
 #include "capture_opts.h"
+#include "cli.h"
 #include "clock.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -156,15 +157,14 @@ int main(int argc, char **argv)
 {
     struct qasm_capture_opts o;
     char err[512];
+    qasm_cli_front("qasm-capture", argc, argv);
     int rv = qasm_capture_opts_parse(argc, argv, &o, err, sizeof(err));
     if (rv == 1) {
         fputs(qasm_capture_usage(), stdout);
         return 0;
     }
-    if (rv < 0) {
-        fprintf(stderr, "qasm-capture: %s\n", err);
-        return 2;
-    }
+    if (rv < 0)
+        qasm_cli_usage_exit("qasm-capture", err);
 
     /* From here on a SIGTERM ends the capture cleanly, even during setup. */
     struct sigaction sa = { .sa_handler = on_signal };

@@ -20,7 +20,10 @@ static const char usage_text[] =
     "  --snaplen N            bytes kept per packet (default 65535)\n"
     "  --buffer-mb N          kernel capture buffer (default 16)\n"
     "  --json                 print the final counters as one JSON object on stdout\n"
-    "  --help                 this text\n"
+    "  -h, --help             this text\n"
+    "  --version              print the version and the commit it was built from\n"
+    "T: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h);\n"
+    "a bare number is seconds.\n"
     "A line \"qasm-capture: capturing on IFACE\" on stderr says the capture is running.\n"
     "Exit status: 0 ok, 1 capture error, 2 bad usage.\n";
 

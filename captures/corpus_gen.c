@@ -25,6 +25,7 @@
 #include <pcap/pcap.h>
 
 #include "addr.h"
+#include "cli.h"
 #include "bytes.h"
 #include "cid.h"
 #include "clock.h"
@@ -617,11 +618,19 @@ static int gen(const char *dir, const struct scenario *s)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    qasm_cli_front("qasm-corpus-gen", argc, argv);
+    if (argc < 2)
+        qasm_cli_usage_exit("qasm-corpus-gen", "expected OUTDIR or --list");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         printf("usage: qasm-corpus-gen OUTDIR [SCENARIO...] | --list\n"
-               "Writes the deterministic synthetic captures of the regression corpus.\n");
-        return argc < 2 ? 2 : 0;
+               "Writes the deterministic synthetic captures of the regression corpus.\n"
+               "  --list      the scenarios\n"
+               "  -h, --help  this text\n"
+               "  --version   print the version and the commit it was built from\n");
+        return 0;
     }
+    if (argv[1][0] == '-' && strcmp(argv[1], "--list") != 0)
+        qasm_cli_usage_exitf("qasm-corpus-gen", "unrecognized option '%s'", argv[1]);
     if (strcmp(argv[1], "--list") == 0) {
         for (size_t i = 0; i < NSCEN; i++)
             printf("%-16s %s\n", scenarios[i].name, scenarios[i].what);
@@ -642,8 +651,8 @@ int main(int argc, char **argv)
             if (strcmp(argv[a], scenarios[i].name) == 0)
                 break;
         if (i == NSCEN) {
-            fprintf(stderr, "qasm-corpus-gen: unknown scenario '%s' (see --list)\n", argv[a]);
-            rv = 2;
+            qasm_cli_usage_exitf("qasm-corpus-gen", "unknown scenario '%s' (see --list)",
+                                 argv[a]);
         }
     }
     return rv;

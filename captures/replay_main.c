@@ -17,6 +17,7 @@
 #include <pcap/pcap.h>
 
 #include "addr.h"
+#include "cli.h"
 #include "cid.h"
 #include "clock.h"
 #include "events.h"
@@ -412,15 +413,15 @@ int main(int argc, char **argv)
 {
     static struct qasm_replay_opts o;  /* the replay's config points into it */
     char err[512];
+    qasm_cli_front("qasm-replay", argc, argv);
     int rv = qasm_replay_opts_parse(argc, argv, &o, err, sizeof(err));
     if (rv == 1) {
         fputs(qasm_replay_usage(), stdout);
         return 0;
     }
-    if (rv < 0) {
-        fprintf(stderr, "qasm-replay: %s\n", err);
-        return 2;
-    }
+    if (rv < 0)
+        qasm_cli_usage_exit("qasm-replay", err);
+    qasm_cli_resolve_names("qasm-replay", &o.fl.names);
     const char *link;
     pcap_t **caps = calloc((size_t)o.nfiles, sizeof(*caps));
     if (!caps || open_captures(&o, caps, &link) < 0)

@@ -40,7 +40,8 @@ static const char usage_text[] =
     "  --hold-ceiling T        longest a held packet waits for the answer (default 100ms)\n"
     "  --hold-max N --hold-per-dcid N --cache-ttl T --query-timeout T --max-entries N --seed N\n"
     "  --fallback-per-conn N   as qasm-mbox (docs/MIDDLEBOXES.md; max-entries default 65536)\n"
-    "  --help                  this text\n"
+    "  -h, --help              this text\n"
+    "  --version               print the version and the commit it was built from\n"
     "Exit status: 0 ok, 1 unreadable input (also a read error part-way through a\n"
     "file: the summary covers the packets before it), 2 bad usage.\n";
 

@@ -17,7 +17,8 @@ int qasm_duration_parse(qasm_duration *d, const char *s)
     static const struct {
         const char *suffix;
         double ns;
-    } units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 }, { "", 1e9 } };
+    } units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 },
+                  { "h", 3600e9 }, { "", 1e9 } };
     char *end;
 
     if (s == NULL || *s == '\0')

@@ -21,8 +21,9 @@ typedef uint64_t qasm_duration;  /* ns */
 qasm_tstamp qasm_now(void);
 
 /*
- * qasm_duration_parse parses "250ms", "2s", "1.5s", "100us", "30" (seconds
- * when no unit) into |*d|. Returns 0, or -EINVAL.
+ * qasm_duration_parse parses a number with a unit, ns, us, ms, s, m or h
+ * ("250ms", "2s", "1.5s", "100us", "5m", "1h"), or "30" (seconds when no
+ * unit), into |*d|. Returns 0, or -EINVAL.
  */
 int qasm_duration_parse(qasm_duration *d, const char *s);
 

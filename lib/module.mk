@@ -1,6 +1,7 @@
 # lib/: I/O-free cores shared by every binary (into build/libqasm.a); keyfile.c
-# alone reads and writes files (the shared key, mode-checked).
-LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/ring.c lib/pool.c lib/log.c lib/quic.c lib/ipudp.c lib/parse.c lib/hist.c lib/proto.c
+# alone reads and writes files (the shared key, mode-checked); cli.c is the
+# programs' front end (--version, usage errors, "-", host names).
+LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/ring.c lib/pool.c lib/log.c lib/quic.c lib/ipudp.c lib/parse.c lib/hist.c lib/proto.c lib/cli.c
 
 $(call unit_test,test_lib,tests/unit/test_addr.c)
 $(call unit_test,test_htab,tests/unit/test_htab.c)
@@ -10,6 +11,8 @@ $(call unit_test,test_pool,tests/unit/test_pool.c)
 $(call unit_test,test_quic,tests/unit/test_quic.c)
 $(call unit_test,test_ipudp,tests/unit/test_ipudp.c)
 $(call unit_test,test_parse,tests/unit/test_parse.c)
+# The front end: --version text, "-", host names, the one-line usage error.
+$(call unit_test,test_cli,tests/unit/test_cli.c)
 $(call unit_test,test_histogram,tests/unit/test_histogram.c)
 
 FUZZ_TARGETS += fuzz_quic
@@ -17,3 +20,17 @@ fuzz_quic_SRCS := tests/fuzz/fuzz_quic.c
 
 FUZZ_TARGETS += fuzz_ipudp
 fuzz_ipudp_SRCS := tests/fuzz/fuzz_ipudp.c
+
+# The version and commit every program's --version prints (and summary.json,
+# the stats JSONs record): generated at every build, rewritten only when it
+# changes (git describe; "unknown" outside a git tree). QASM_VERSION is
+# packaging/install.mk's.
+QASM_VERSION_H := $(O)/gen/qasm_version.h
+$(QASM_VERSION_H): FORCE
+	@mkdir -p $(@D)
+	@c=$$(git describe --always --dirty 2>/dev/null || echo unknown); \
+	printf '#define QASM_VERSION_TEXT "%s"\n#define QASM_COMMIT_TEXT "%s"\n' \
+	    '$(or $(QASM_VERSION),unknown)' "$$c" >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(O)/obj/lib/cli.o: $(QASM_VERSION_H)
+$(O)/obj/lib/cli.o: CFLAGS += -iquote $(O)/gen

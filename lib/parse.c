@@ -3,6 +3,8 @@
  */
 #include "parse.h"
 
+#include "addr.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -208,6 +210,50 @@ int qasm_parse_getopt_errf(char *err, size_t errlen, int argc, char *const argv[
         return qasm_parse_errf(err, errlen, "%s: option requires an argument -- '%c'", prog,
                                optopt);
     return qasm_parse_errf(err, errlen, "%s: invalid option -- '%c'", prog, optopt);
+}
+
+/* A host name: letters, digits, '.', '-' and '_', with at least one letter. */
+static int host_name(const char *s, size_t n)
+{
+    int letter = 0;
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            letter = 1;
+        else if (!(c >= '0' && c <= '9') && c != '.' && c != '-' && c != '_')
+            return 0;
+    }
+    return letter;
+}
+
+int qasm_parse_addr(struct qasm_addr *a, const char *s, const char *flag,
+                    struct qasm_parse_names *names)
+{
+    if (qasm_addr_parse(a, s) == 0)
+        return 0;
+    const char *colon = strrchr(s, ':');
+    uint64_t port;
+    if (!names || !colon || qasm_parse_u64(&port, colon + 1, 0, 65535) < 0)
+        return -EINVAL;
+    const char *h = s;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (!host_name(h, hl))
+        return -EINVAL;
+    if (names->n == QASM_PARSE_MAX_NAMES)
+        return -ENOSPC;
+    memset(a, 0, sizeof(*a));
+    a->port = (uint16_t)port;
+    names->flag[names->n] = flag;
+    names->text[names->n] = s;
+    names->dst[names->n] = a;
+    names->n++;
+    return 1;
 }
 
 void qasm_parse_files_add(struct qasm_parse_files *f, int kind, const char *path)

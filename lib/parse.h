@@ -83,6 +83,30 @@ struct qasm_parse_files {
 /* qasm_parse_files_add records |path| for flag |kind|. */
 void qasm_parse_files_add(struct qasm_parse_files *f, int kind, const char *path);
 
+/*
+ * Addresses typed as host names ("localhost:4790"): a pure parser cannot
+ * resolve them, so qasm_parse_addr keeps the text and the port, and the
+ * program resolves them after the parse (qasm_cli_resolve_names, cli.h).
+ */
+#define QASM_PARSE_MAX_NAMES 16
+struct qasm_addr;
+struct qasm_parse_names {
+    const char *flag[QASM_PARSE_MAX_NAMES];  /* "--listen" */
+    const char *text[QASM_PARSE_MAX_NAMES];  /* "localhost:4790" */
+    struct qasm_addr *dst[QASM_PARSE_MAX_NAMES];
+    int n;
+};
+
+/*
+ * qasm_parse_addr reads "HOST:PORT" for |flag| into |a|: 0 when HOST is
+ * numeric (qasm_addr_parse); 1 when it is a name ("localhost", "[host]"),
+ * with only a->port set (the family stays 0) and the name recorded in
+ * |names| (NULL: names refused); -EINVAL when it is neither, -ENOSPC past
+ * QASM_PARSE_MAX_NAMES names.
+ */
+int qasm_parse_addr(struct qasm_addr *a, const char *s, const char *flag,
+                    struct qasm_parse_names *names);
+
 struct option;
 
 /*

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "cli.h"
 #include "hash.h"
 #include "mbox.h"
 #include "mbox_bench_opts.h"
@@ -496,20 +497,15 @@ int main(int argc, char **argv)
 {
     struct qasm_mbench_opts o;
     char err[512], usage[2048];
+    qasm_cli_front("qasm-mbox-bench", argc, argv);
     int rv = qasm_mbench_opts_parse(argc, argv, &o, err, sizeof(err));
     qasm_mbench_usage(usage, sizeof(usage));
     if (rv == QASM_MBENCH_HELP) {
         fputs(usage, stdout);
         return 0;
     }
-    if (rv == QASM_MBENCH_BAD_OPTION) {
-        fprintf(stderr, "%s\n%s", err, usage);
-        return 2;
-    }
-    if (rv < 0) {
-        fprintf(stderr, "qasm-mbox-bench: %s\n", err);
-        return 2;
-    }
+    if (rv < 0)
+        qasm_cli_usage_exit("qasm-mbox-bench", err);
     qasm_addr_parse(&server, "192.0.2.1:443");
     for (int i = 0; i < 4; i++) {
         char s[32];

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "cli.h"
 
 #define BATCH 32
 #define MAXLEN 4096
@@ -108,17 +109,25 @@ static struct fwd f;
 int main(int argc, char **argv)
 {
     struct qasm_addr listen_a, to_a;
-    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+    qasm_cli_front("qasm-fwd-bare", argc, argv);
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         puts("usage: qasm-fwd-bare --listen HOST:PORT --to HOST:PORT\n"
              "Forwards UDP from --listen to --to and back to the last client, no policy\n"
-             "(the anchor of middleboxes/relay-bench.sh).");
+             "(the anchor of middleboxes/relay-bench.sh). HOST is an address or a name.\n"
+             "  -h, --help  this text\n"
+             "  --version   print the version and the commit it was built from");
         return 0;
     }
-    if (argc != 5 || strcmp(argv[1], "--listen") || strcmp(argv[3], "--to") ||
-        qasm_addr_parse(&listen_a, argv[2]) < 0 || qasm_addr_parse(&to_a, argv[4]) < 0) {
-        fprintf(stderr, "usage: qasm-fwd-bare --listen HOST:PORT --to HOST:PORT\n");
-        return 2;
-    }
+    char err[320];
+    for (int i = 1; i < argc; i += 2)
+        if (strcmp(argv[i], "--listen") != 0 && strcmp(argv[i], "--to") != 0)
+            qasm_cli_usage_exitf("qasm-fwd-bare", "unrecognized option '%s'", argv[i]);
+    if (argc != 5 || strcmp(argv[1], "--listen") || strcmp(argv[3], "--to"))
+        qasm_cli_usage_exit("qasm-fwd-bare", "expected --listen HOST:PORT --to HOST:PORT");
+    if (qasm_cli_resolve(&listen_a, argv[2], err, sizeof(err)) < 0)
+        qasm_cli_usage_exitf("qasm-fwd-bare", "--listen %s", err);
+    if (qasm_cli_resolve(&to_a, argv[4], err, sizeof(err)) < 0)
+        qasm_cli_usage_exitf("qasm-fwd-bare", "--to %s", err);
     f.lfd = udp_socket(&listen_a, NULL);
     f.ufd = udp_socket(NULL, &to_a);
     if (f.lfd < 0 || f.ufd < 0) {

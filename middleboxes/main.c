@@ -15,6 +15,7 @@
 #include "mbox_opts.h"
 #include "parse.h"
 #include "middleboxes/io/driver.h"
+#include "cli.h"
 #include "middleboxes/io/packet_io.h"
 #include "middleboxes/io/relay.h"
 
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
     static struct qasm_auth_key tracker_key;  /* len 0: none */
     char err[1024];
     qasm_log_init("qasm-mbox", QASM_LOG_INFO);
+    qasm_cli_front("qasm-mbox", argc, argv);
     int rv = qasm_mbox_opts_parse(argc, argv, &o, err, sizeof(err));
     if (rv == 1) {
         fputs(qasm_mbox_usage(), stdout);
@@ -67,10 +69,11 @@ int main(int argc, char **argv)
             rv = qasm_parse_errf(err, sizeof(err), "--tracker-key %s (see --help)", kerr);
             break;
         }
-    if (rv < 0) {
-        fprintf(stderr, "qasm-mbox: %s\n", err);
-        return 2;
-    }
+    if (rv < 0)
+        qasm_cli_usage_exit("qasm-mbox", err);
+    qasm_cli_resolve_names("qasm-mbox", &o.names);
+    qasm_cli_resolve_names("qasm-mbox", &o.fl.names);
+    qasm_mbox_opts_addr_defaults(&o);
     qasm_log_set_level((enum qasm_log_level)o.log_level);
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);

@@ -20,6 +20,8 @@ int qasm_mbench_usage(char *buf, size_t len)
                "  --migrations N  migrations per mode (default 100000)\n"
                "  --quick         100000 connections, 1000000 packets, 20000 migrations\n"
                "  --mode M        only this mode (default, reactive, proactive; repeatable)\n"
+               "  -h, --help      this text\n"
+               "  --version       print the version and the commit it was built from\n"
                "Times are CPU time of the bench thread. Instructions per packet (repeatable):\n"
                "  valgrind --tool=callgrind --toggle-collect=bench_lookup qasm-mbox-bench ...\n",
             QASM_MBENCH_NAT_MAX_CONNS);

@@ -1,6 +1,7 @@
 /* mbox_opts.c: qasm-mbox's command line (see mbox_opts.h). */
 #include "mbox_opts.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,7 +45,8 @@ static const char usage_text[] =
 "                            0: none); when full, a new flow evicts the idlest entry not\n"
 "                            yet seen both ways (entries_evicted), else it is refused\n"
 "                            (table_full)\n"
-"  --help                    this text\n"
+"  -h, --help                this text\n"
+"  --version                 print the version and the commit it was built from\n"
 "packet io (root; a router between two interfaces, see docs/TESTBED.md):\n"
 "  --io relay|packet         UDP relay on sockets (default) or IP packets on interfaces\n"
 "  --inside IF               packet: private-side interface (clients)\n"
@@ -74,7 +76,8 @@ static const char usage_text[] =
 "                            tracker is away (default 4; beyond, its oldest is freed:\n"
 "                            fallback_recycled; 0: no cap)\n"
 "\n"
-"DUR: 250ms, 2s, 1.5s, 100us, or seconds without a unit.\n";
+"DUR: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h);\n"
+"a bare number is seconds.\n";
 
 enum {
     OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER,
@@ -123,13 +126,17 @@ static int parse_size(size_t *v, const char *opt, const char *s, uint64_t min, u
     return 0;
 }
 
-static int parse_addr(struct qasm_addr *a, const char *opt, const char *s, char *err,
-                      size_t errlen)
+/* |flag| ("--listen") is kept with a host name for the caller to resolve. */
+static int parse_addr(struct qasm_mbox_opts *o, struct qasm_addr *a, const char *flag,
+                      const char *s, char *err, size_t errlen)
 {
-    if (qasm_addr_parse(a, s) < 0)
-        FAIL("--%s: expected IP:PORT or [IPv6]:PORT, got '%s'", opt, s);
-    if (a->port == 0 && strcmp(opt, "listen") != 0)
-        FAIL("--%s: port 0 is not allowed ('%s')", opt, s);
+    int rv = qasm_parse_addr(a, s, flag, &o->names);
+    if (rv == -ENOSPC)
+        FAIL("%s: at most %d host names ('%s')", flag, QASM_PARSE_MAX_NAMES, s);
+    if (rv < 0)
+        FAIL("%s: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got '%s'", flag, s);
+    if (a->port == 0 && strcmp(flag, "--listen") != 0)
+        FAIL("%s: port 0 is not allowed ('%s')", flag, s);
     return 0;
 }
 
@@ -139,13 +146,13 @@ static int mbox_opt(struct qasm_mbox_opts *o, int c, int idx, const char *a, cha
 {
     switch (c) {
     case OPT_MODE: o->mode_s = a; return 0;
-    case OPT_LISTEN: o->have_listen = 1; return parse_addr(&o->listen, "listen", a, err, errlen);
+    case OPT_LISTEN: o->have_listen = 1; return parse_addr(o, &o->listen, "--listen", a, err, errlen);
     case OPT_UPSTREAM:
         o->have_upstream = 1;
-        return parse_addr(&o->upstream, "upstream", a, err, errlen);
+        return parse_addr(o, &o->upstream, "--upstream", a, err, errlen);
     case OPT_TRACKER:
         o->have_tracker = 1;
-        return parse_addr(&o->tracker, "tracker", a, err, errlen);
+        return parse_addr(o, &o->tracker, "--tracker", a, err, errlen);
     case OPT_TRACKER_KEY: qasm_parse_files_add(&o->tracker_keys, c, a); return 0;
     case OPT_TRACKER_KEEPALIVE: {
         qasm_duration d;
@@ -218,8 +225,11 @@ int qasm_mbox_opts_parse(int argc, char **argv, struct qasm_mbox_opts *o, char *
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return 1;
-    if (argc < 2 || argv[1][0] == '-')
+    if (argc < 2)
         FAIL("first argument must be the function: nat, ratelimit or lb");
+    if (argv[1][0] == '-')
+        FAIL("option '%s' before the function: the first argument must be nat, ratelimit or lb",
+             argv[1]);
     if (qasm_mbox_function_parse(&o->function, argv[1]) < 0)
         FAIL("unknown function '%s' (nat, ratelimit or lb)", argv[1]);
 
@@ -248,8 +258,13 @@ int qasm_mbox_opts_parse(int argc, char **argv, struct qasm_mbox_opts *o, char *
     char msg[256];
     if (qasm_mbox_flags_apply(&o->fl, &o->cfg, msg, sizeof(msg)) < 0)
         FAIL("%s", msg);
+    qasm_mbox_opts_addr_defaults(o);
+    return 0;
+}
+
+void qasm_mbox_opts_addr_defaults(struct qasm_mbox_opts *o)
+{
     if (!o->fl.public_ip && o->function == QASM_MBOX_NAT && o->have_listen &&
         o->listen.family == AF_INET6)
         qasm_addr_parse_ip(&o->cfg.nat_public, "::1", 0);
-    return 0;
 }

@@ -21,6 +21,7 @@ struct qasm_mbox_opts {
     int have_listen, have_upstream, have_tracker;
     struct qasm_addr listen, upstream, tracker;
     struct qasm_parse_files tracker_keys; /* --tracker-key FILE, in order (the caller loads) */
+    struct qasm_parse_names names;     /* --listen/--upstream/--tracker host names (caller resolves) */
     double keepalive;                  /* --tracker-keepalive in s; 0 = the session's default */
     const char *stats_path;            /* --stats-json */
     size_t stats_entries;              /* --stats-entries (0) */
@@ -41,6 +42,13 @@ struct qasm_mbox_opts {
  * "(see --help)" in |err| (the caller prints "qasm-mbox: ERR", exit 2).
  * |o->cfg| refers to |o->fl|: keep |o| alive as long as the core.
  */
+/*
+ * qasm_mbox_opts_addr_defaults sets what depends on the addresses' family
+ * (the NAT's public IP is ::1 for an IPv6 --listen): the parse calls it, and
+ * the caller again once it has resolved |o->names|.
+ */
+void qasm_mbox_opts_addr_defaults(struct qasm_mbox_opts *o);
+
 int qasm_mbox_opts_parse(int argc, char **argv, struct qasm_mbox_opts *o, char *err,
                          size_t errlen);
 

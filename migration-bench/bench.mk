@@ -6,18 +6,6 @@ PROGS += qasm-bench
 qasm-bench_SRCS := $(BENCH_SRCS)
 qasm-bench_LIBS = $(JANSSON_LIBS)
 
-# The version and commit a summary.json records (bench_meta.c): generated at
-# every build, rewritten only when it changes (git describe; "unknown"
-# outside a git tree). QASM_VERSION is packaging/install.mk's.
-BENCH_VERSION_H := $(O)/gen/bench_version.h
-$(BENCH_VERSION_H): FORCE
-	@mkdir -p $(@D)
-	@c=$$(git describe --always --dirty 2>/dev/null || echo unknown); \
-	printf '#define BENCH_QASM_VERSION "%s"\n#define BENCH_QASM_COMMIT "%s"\n' \
-	    '$(or $(QASM_VERSION),unknown)' "$$c" >$@.tmp; \
-	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
-$(O)/obj/migration-bench/bench/bench_meta.o: $(BENCH_VERSION_H)
-$(O)/obj/migration-bench/bench/bench_meta.o: CFLAGS += -iquote $(O)/gen
 INTEG_TESTS += tests/integration/bench_table1_natdos.sh tests/integration/bench_report.sh \
                tests/integration/bench_cli.sh
 

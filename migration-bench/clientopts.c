@@ -46,7 +46,10 @@ static const char usage_text[] =
     "  --gso                    send with UDP GSO (captures on this host then show\n"
     "                           multi-packet super-datagrams)\n"
     "  --log-level L            debug|info|warn|error (warn)\n"
-    "  --help                   this text\n"
+    "  -h, --help               this text\n"
+    "  --version                print the version and the commit it was built from\n"
+    "T: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h);\n"
+    "a bare number is seconds.\n"
     "SSLKEYLOGFILE=FILE writes TLS secrets for Wireshark. Exit status 1 when any request\n"
     "failed, 2 on bad usage.\n";
 
@@ -177,9 +180,10 @@ static int h3c_opt_load(struct qasm_h3c_opts *o, struct h3c_seen *seen, int c, c
     uint64_t v;
     switch (c) {
     case OPT_CONNECT:
-        if (qasm_addr_parse(&o->connect, a) != 0)
+        if (qasm_parse_addr(&o->connect, a, "--connect", &o->names) < 0)
             return qasm_parse_errf(err, errlen,
-                                   "--connect: expected IP:PORT or [IPv6]:PORT, got '%s'", a);
+                                   "--connect: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got "
+                                   "'%s'", a);
         o->have_connect = 1;
         return 0;
     case OPT_CONNECTIONS:
@@ -367,9 +371,9 @@ int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *er
     h3c_defaults(o);
     optind = 0; /* 0, not 1: glibc then forgets a previous parse (the tests parse many times) */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", h3c_longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", h3c_longopts, NULL)) != -1) {
         const char *a = optarg;
-        if (c == OPT_HELP)
+        if (c == OPT_HELP || c == 'h')
             return 1;
         rv = h3c_opt_load(o, &seen, c, a, err, errlen);
         if (rv == 1)

@@ -12,6 +12,7 @@
 #include "addr.h"
 #include "clock.h"
 #include "migrate.h"
+#include "parse.h"
 
 #define QASM_H3C_MAX_URLS 16
 
@@ -32,6 +33,7 @@ struct qasm_h3c_opts {
     size_t nurls;
     int have_connect;
     struct qasm_addr connect;        /* --connect */
+    struct qasm_parse_names names;   /* --connect as a host name, resolved by the caller */
     unsigned connections;            /* --connections (1) */
     uint64_t requests;               /* --requests per connection (1 unless --duration) */
     qasm_duration duration;          /* --duration (0 = by request count) */

@@ -27,6 +27,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "addr.h"
+#include "cli.h"
 #include "cid.h"
 #include "clientopts.h"
 #include "clock.h"
@@ -886,22 +887,13 @@ static void conn_free(struct client *cl, struct cconn *c)
 static int resolve_remote(struct client *cl)
 {
     const struct qasm_url *u = &cl->o.urls[0];
+    char hp[300], err[400];
     if (cl->o.have_connect) {
         cl->remote = cl->o.connect;
-    } else if (qasm_addr_parse_ip(&cl->remote, u->host, u->port) != 0) {
-        struct addrinfo hints = {0}, *res;
-        char port[8];
-        hints.ai_socktype = SOCK_DGRAM;
-        snprintf(port, sizeof(port), "%u", u->port);
-        int rv = getaddrinfo(u->host, port, &hints, &res);
-        if (rv != 0) {
-            fprintf(stderr, "qasm-h3-client: %s: %s\n", u->host, gai_strerror(rv));
-            return -1;
-        }
-        rv = qasm_addr_from_sockaddr(&cl->remote, res->ai_addr, res->ai_addrlen);
-        freeaddrinfo(res);
-        if (rv != 0) {
-            fprintf(stderr, "qasm-h3-client: %s: unsupported address family\n", u->host);
+    } else {
+        snprintf(hp, sizeof(hp), strchr(u->host, ':') ? "[%s]:%u" : "%s:%u", u->host, u->port);
+        if (qasm_cli_resolve(&cl->remote, hp, err, sizeof(err)) < 0) {
+            fprintf(stderr, "qasm-h3-client: %s\n", err);
             return -1;
         }
     }
@@ -974,7 +966,7 @@ static void print_json(struct client *cl, double dur)
 
 static int write_timeline(struct client *cl, qasm_tstamp end)
 {
-    FILE *f = fopen(cl->o.timeline, "w");
+    FILE *f = qasm_cli_fopen(cl->o.timeline, "w");
     if (!f) {
         fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.timeline, strerror(errno));
         return -1;
@@ -985,17 +977,15 @@ static int write_timeline(struct client *cl, qasm_tstamp end)
         uint64_t b = i < cl->ntimeline ? cl->timeline[i] : 0;
         fprintf(f, "%.1f,%" PRIu64 ",%.0f\n", (double)i * 0.1, b, (double)b * 8 / 0.1);
     }
-    return fclose(f) == 0 ? 0 : -1;
+    return qasm_cli_fclose(f) == 0 ? 0 : -1;
 }
 
 /* Logging, the remote address, output files, TLS; 0, or the exit status (said). */
 static int client_setup(struct client *cl)
 {
     int level = qasm_log_level_parse(cl->o.log_level);
-    if (level < 0) {
-        fprintf(stderr, "qasm-h3-client: --log-level: expected debug|info|warn|error|off\n");
-        return 2;
-    }
+    if (level < 0)
+        qasm_cli_usage_exit("qasm-h3-client", "--log-level: expected debug|info|warn|error|off");
     qasm_log_init("qasm-h3-client", (enum qasm_log_level)level);
     qasm_quic_set_gso(cl->o.gso);
     if (cl->o.cid_len > 0 && !cl->o.rebind &&
@@ -1011,15 +1001,15 @@ static int client_setup(struct client *cl)
         return 2;
     }
     if (cl->o.csv) {
-        if (!(cl->csv = fopen(cl->o.csv, "w"))) {
+        if (!(cl->csv = qasm_cli_fopen(cl->o.csv, "w"))) {
             fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.csv, strerror(errno));
-            return 2;
+            return 1;
         }
         fprintf(cl->csv, "conn,request,start_s,latency_us,bytes,status,ok,migrations\n");
     }
-    if (cl->o.output && !(cl->out = fopen(cl->o.output, "w"))) {
+    if (cl->o.output && !(cl->out = qasm_cli_fopen(cl->o.output, "w"))) {
         fprintf(stderr, "qasm-h3-client: %s: %s\n", cl->o.output, strerror(errno));
-        return 2;
+        return 1;
     }
     if (qasm_tls_client_cred(&cl->cred) != 0)
         return 1;
@@ -1072,9 +1062,9 @@ static int client_finish(struct client *cl)
     int status = (cl->requests_failed || cl->connections_failed) ? 1 : 0;
     if (cl->o.timeline && write_timeline(cl, end) != 0)
         status = 1;
-    if (cl->csv && fclose(cl->csv) != 0)
+    if (cl->csv && qasm_cli_fclose(cl->csv) != 0)
         status = 1;
-    if (cl->out && fclose(cl->out) != 0)
+    if (cl->out && qasm_cli_fclose(cl->out) != 0)
         status = 1;
     for (unsigned i = 0; i < cl->o.connections; i++)
         conn_free(cl, cl->conns[i]);
@@ -1091,15 +1081,15 @@ int main(int argc, char **argv)
 {
     struct client *cl = &cl_g;
     char err[256];
+    qasm_cli_front("qasm-h3-client", argc, argv);
     int rv = qasm_h3c_opts_parse(&cl->o, argc, argv, err, sizeof(err));
     if (rv == 1) {
         fputs(qasm_h3c_usage(), stdout);
         return 0;
     }
-    if (rv != 0) {
-        fprintf(stderr, "qasm-h3-client: %s\n", err);
-        return 2;
-    }
+    if (rv != 0)
+        qasm_cli_usage_exit("qasm-h3-client", err);
+    qasm_cli_resolve_names("qasm-h3-client", &cl->o.names);
     rv = client_setup(cl);
     if (rv == 0)
         rv = client_run(cl);

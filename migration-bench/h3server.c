@@ -30,6 +30,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "addr.h"
+#include "cli.h"
 #include "cid.h"
 #include "clock.h"
 #include "content.h"
@@ -1072,15 +1073,15 @@ int main(int argc, char **argv)
     struct server *s = &srv_g;
     struct qasm_h3s_opts o;
     char err[512];
+    qasm_cli_front("qasm-h3-server", argc, argv);
     int rv = qasm_h3s_opts_parse(argc, argv, &o, err, sizeof(err));
     if (rv == 1) {
         fputs(qasm_h3s_usage(), stdout);
         return 0;
     }
-    if (rv < 0) {
-        fprintf(stderr, "qasm-h3-server: %s\n", err);
-        return 2;
-    }
+    if (rv < 0)
+        qasm_cli_usage_exit("qasm-h3-server", err);
+    qasm_cli_resolve_names("qasm-h3-server", &o.names);
     rv = server_setup(s, &o);
     if (rv != 0)
         return rv;

@@ -26,7 +26,10 @@ static const char usage_text[] =
     "  --gso                  send with UDP GSO (faster; captures on this host then show\n"
     "                         multi-packet super-datagrams)\n"
     "  --log-level L          debug|info|warn|error (warn)\n"
-    "  --help                 this text\n";
+    "  -h, --help             this text\n"
+    "  --version              print the version and the commit it was built from\n"
+    "T: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h);\n"
+    "a bare number is seconds.\n";
 
 const char *qasm_h3s_usage(void)
 {
@@ -66,9 +69,10 @@ static int h3s_opt(struct qasm_h3s_opts *o, int c, const char *a, const char **s
     case O_LISTEN:
         if (o->nlisten == QASM_H3S_MAX_LISTEN)
             return qasm_parse_errf(err, errlen, "at most 16 --listen (%s)", a);
-        if (qasm_addr_parse(&o->listen[o->nlisten], a) != 0)
+        if (qasm_parse_addr(&o->listen[o->nlisten], a, "--listen", &o->names) < 0)
             return qasm_parse_errf(err, errlen,
-                                   "--listen: expected IP:PORT or [IPv6]:PORT, got '%s'", a);
+                                   "--listen: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got '%s'",
+                                   a);
         o->nlisten++;
         return 0;
     case O_CERT: o->cert = a; return 0;
@@ -103,6 +107,7 @@ static int h3s_opt(struct qasm_h3s_opts *o, int c, const char *a, const char **s
             return qasm_parse_errf(err, errlen,
                                    "--log-level: expected debug|info|warn|error|off, got '%s'", a);
         return 0;
+    case 'h':
     case O_HELP: return 1;
     default:
         return qasm_parse_errf(err, errlen, "unknown or incomplete option '%s' (see --help)",
@@ -143,7 +148,7 @@ int qasm_h3s_opts_parse(int argc, char **argv, struct qasm_h3s_opts *o, char *er
     o->log_level = QASM_LOG_WARN;
     optind = 0; /* 0, not 1: glibc then forgets a previous parse (the tests parse many times) */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", h3s_longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", h3s_longopts, NULL)) != -1) {
         rv = h3s_opt(o, c, optarg, &secret_hex, argv, err, errlen);
         if (rv != 0)
             return rv;

@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "clock.h"
+#include "parse.h"
 
 #define QASM_H3S_MAX_LISTEN 16
 #define QASM_H3S_SECRET_LEN 32
@@ -29,6 +30,7 @@ struct qasm_h3s_opts {
     int json;                        /* 0 with --no-json */
     int gso;                         /* --gso */
     int log_level;                   /* --log-level (QASM_LOG_WARN) */
+    struct qasm_parse_names names;   /* --listen host names, resolved by the caller */
 };
 
 /*

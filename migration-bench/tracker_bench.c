@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "cli.h"
 #include "tracker_load.h"
 
 int main(int argc, char **argv)
@@ -18,14 +19,14 @@ int main(int argc, char **argv)
     static char tbin[PATH_MAX + 32], logdir[] = "/tmp/qasm-tracker-bench.XXXXXX";
     char err[256];
 
+    qasm_cli_front("qasm-tracker-bench", argc, argv);
     int rv = tracker_load_opts_parse(argc, argv, &c, err, sizeof(err));
-    if (rv != 0) {
-        if (rv > 0)
-            fputs(tracker_load_usage, stdout);
-        else
-            fprintf(stderr, "qasm-tracker-bench: %s\n", err);
-        return rv > 0 ? 0 : 2;
+    if (rv > 0) {
+        fputs(tracker_load_usage, stdout);
+        return 0;
     }
+    if (rv < 0)
+        qasm_cli_usage_exit("qasm-tracker-bench", err);
     if (c.tracker_bin == NULL) {
         ssize_t n = readlink("/proc/self/exe", tbin, sizeof(tbin) - 1);
         if (n <= 0) {

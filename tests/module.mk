@@ -10,3 +10,6 @@ INTEG_TESTS += tests/integration/check_size.sh
 
 # make install / make uninstall into a staged tree (packaging/install.mk).
 INTEG_TESTS += tests/integration/install.sh
+
+# Every program's front end: --version, -h, one-line usage errors, host names, "-".
+INTEG_TESTS += tests/integration/frontend.sh

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "cli.h"
 #include "addr.h"
 #include "backend.h"
 #include "cid.h"
@@ -1096,16 +1097,13 @@ static int tracker_opts(struct qasm_tracker_opts *o, int argc, char **argv, cons
         fputs(usage, stdout);
         return -1;
     }
-    if (rv == QASM_TRACKER_BAD_OPTION) {
-        fprintf(stderr, "%s\n%s", err, usage);
-        return 2;
-    }
+    if (rv == QASM_TRACKER_BAD_OPTION)
+        qasm_cli_usage_exit("qasm-tracker", err);
+    qasm_cli_resolve_names("qasm-tracker", &o->names);
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     if (rv < 0 || qasm_tracker_opts_finish(o, pages > 0 && psize > 0 ? (uint64_t)pages *
-                                                   (uint64_t)psize : 0, err, sizeof(err)) < 0) {
-        fprintf(stderr, "qasm-tracker: %s\n", err);
-        return 2;
-    }
+                                                   (uint64_t)psize : 0, err, sizeof(err)) < 0)
+        qasm_cli_usage_exit("qasm-tracker", err);
     return 0;
 }
 
@@ -1190,6 +1188,7 @@ int main(int argc, char **argv)
     static struct qasm_tracker_opts o;
     static struct tracker t;
     const char *store_user = NULL, *store_pass = NULL;
+    qasm_cli_front("qasm-tracker", argc, argv);
     int rv = tracker_opts(&o, argc, argv, &store_user, &store_pass);
     if (rv != 0)
         return rv < 0 ? 0 : rv;

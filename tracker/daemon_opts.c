@@ -67,8 +67,10 @@ int qasm_tracker_usage(char *buf, size_t len)
             "                       shared store (default 100ms; then NOT_FOUND)\n"
             "  --log-level LEVEL    debug|info|warn|error|off (default info)\n"
             "  -h, --help           this text\n"
+            "  --version            print the version and the commit it was built from\n"
             "Signals: SIGTERM/SIGINT exit cleanly; SIGUSR1 prints counters to stderr.\n"
-            "DUR: 250ms, 2s, 1.5s, 100us; a bare number is seconds.\n",
+            "DUR: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h);\n"
+            "a bare number is seconds.\n",
             QASM_TRACKER_MAX_LISTEN, QASM_PROTO_DEFAULT_PORT, QASM_ACCESS_MAX_ALLOW);
 }
 
@@ -189,7 +191,7 @@ static int opt_other(struct qasm_tracker_opts *o, int c, const char *a, char *er
     case 'l':
         if (o->nlisten == QASM_TRACKER_MAX_LISTEN)
             return qasm_parse_errf(err, errlen, "at most %d --listen", QASM_TRACKER_MAX_LISTEN);
-        if (qasm_addr_parse(&o->listen[o->nlisten], a) < 0)
+        if (qasm_parse_addr(&o->listen[o->nlisten], a, "--listen", &o->names) < 0)
             return bad_value(err, errlen, "--listen", a);
         o->nlisten++;
         return 0;

@@ -29,6 +29,7 @@ struct qasm_tracker_opts {
     const char *store_spec;        /* --store ("memory") */
     int log_level;                 /* --log-level (QASM_LOG_INFO) */
     struct qasm_parse_files files; /* --key ('K') and --store-auth ('a') files, in order */
+    struct qasm_parse_names names; /* --listen host names, resolved by the caller */
 };
 
 #define QASM_TRACKER_HELP 1          /* --help: the usage on stdout, exit 0 */

@@ -23,6 +23,7 @@
 #include "addr.h"
 #include "auth.h"
 #include "cid.h"
+#include "cli.h"
 #include "clock.h"
 #include "keyfile.h"
 #include "parse.h"
@@ -38,13 +39,12 @@ static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2),
 
 static void die_usage(const char *fmt, ...)
 {
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "qasm-trackctl: ");
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see --help)\n");
-    exit(EXIT_USAGE);
+    qasm_cli_usage_exit("qasm-trackctl", msg);
 }
 
 /* ---- output ------------------------------------------------------------- */
@@ -417,6 +417,7 @@ static int cmd_stats(const struct qasm_trackctl_opts *o)
         json_t *j = json_object();
         for (unsigned i = 0; i < st->n; i++)
             json_object_set_new(j, st->s[i].name, json_integer((json_int_t)st->s[i].value));
+        json_object_set_new(j, "version", json_string(qasm_version_string()));
         print_json(j);
     } else {
         for (unsigned i = 0; i < st->n; i++)
@@ -567,6 +568,7 @@ int main(int argc, char **argv)
 {
     struct qasm_trackctl_opts o;
     char err[1024], usage[4096];
+    qasm_cli_front("qasm-trackctl", argc, argv);
     int rv = qasm_trackctl_opts_parse(argc, argv, &o, err, sizeof(err));
     qasm_trackctl_usage(usage, sizeof(usage));
     /* The key file is read where the flag was (the parse stops at the first error or
@@ -580,14 +582,9 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
-    if (rv == QASM_TRACKCTL_BAD_OPTION) {
-        fprintf(stderr, "%s\n%s", err, usage);
-        return EXIT_USAGE;
-    }
-    if (rv < 0) {
-        fprintf(stderr, "qasm-trackctl: %s\n", err);
-        return EXIT_USAGE;
-    }
+    if (rv < 0)
+        qasm_cli_usage_exit("qasm-trackctl", err);
+    qasm_cli_resolve_names("qasm-trackctl", &o.names);
     signal(SIGPIPE, SIG_IGN);
     switch (o.cmd) {
     case QASM_TRACKCTL_DUMP: return cmd_dump(&o);

@@ -15,9 +15,10 @@ int qasm_trackctl_usage(char *buf, size_t len)
         "\n"
         "commands:\n"
         "  dump                       every connection the tracker holds\n"
-        "  query DCID_HEX [--server IP:PORT] [--wait MS] [--client IP:PORT]\n"
+        "  query DCID_HEX [--server IP:PORT] [--wait DUR] [--client IP:PORT]\n"
         "                             the connection using that DCID (or O-DCID); exit 1 if\n"
-        "                             not found (after waiting up to MS ms)\n"
+        "                             not found (after waiting up to DUR: ns, us, ms, s, m\n"
+        "                             or h, at most 1h; a bare number is milliseconds)\n"
         "  watch [O-DCID_HEX] [--count N]\n"
         "                             subscribe (to one connection, or to all) and print\n"
         "                             every push until interrupted or N pushes\n"
@@ -43,6 +44,9 @@ int qasm_trackctl_usage(char *buf, size_t len)
         "  --timeout DUR              give up waiting for a reply after DUR (default 5s;\n"
         "                             watch waits forever unless given)\n"
         "  -h, --help                 this text\n"
+        "  --version                  print the version and the commit it was built from\n"
+        "DUR: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h);\n"
+        "a bare number is seconds (query --wait: milliseconds).\n"
         "exit status: 0 ok, 1 not found, 2 usage, 3 tracker unreachable or error reply\n",
         QASM_PROTO_DEFAULT_PORT);
 }
@@ -93,10 +97,11 @@ static int opt_session(struct qasm_trackctl_opts *o, int ch, const char *a, char
                        size_t errlen)
 {
     uint64_t v;
+    qasm_duration d;
     switch (ch) {
     case 'T':
-        if (qasm_addr_parse(&o->tracker, a) < 0)
-            FAIL("invalid --tracker '%s' (IP:PORT or [IPv6]:PORT)", a);
+        if (qasm_parse_addr(&o->tracker, a, "--tracker", &o->names) < 0)
+            FAIL("invalid --tracker '%s' (HOST:PORT, IP:PORT or [IPv6]:PORT)", a);
         return 0;
     case 'j':
         o->json = 1;
@@ -116,9 +121,15 @@ static int opt_session(struct qasm_trackctl_opts *o, int ch, const char *a, char
             FAIL("invalid --server '%s'", a);
         return 0;
     case 'w':
-        if (qasm_parse_u64(&v, a, 0, 3600000) < 0)
-            FAIL("invalid --wait '%s' (milliseconds)", a);
-        o->wait_ms = (uint32_t)v;
+        /* A bare number is milliseconds here (as it always was); with a unit, a duration. */
+        if (qasm_parse_u64(&v, a, 0, 3600000) == 0) {
+            o->wait_ms = (uint32_t)v;
+            return 0;
+        }
+        if (a[0] < '0' || a[0] > '9' || a[strspn(a, "0123456789")] == '\0' ||
+            qasm_duration_parse(&d, a) < 0 || d > 3600 * QASM_SEC)
+            FAIL("invalid --wait '%s' (milliseconds, or a duration with a unit up to 1h)", a);
+        o->wait_ms = (uint32_t)(d / QASM_MS);
         return 0;
     case 'k':
         qasm_parse_files_add(&o->keys, 'k', a);

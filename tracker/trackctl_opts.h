@@ -45,6 +45,7 @@ struct qasm_trackctl_opts {
     int secret_set;
     struct qasm_auth_key key; /* --key: sessions prove it, reports carry a key MAC (the caller loads it) */
     struct qasm_parse_files keys; /* --key FILE, in order (the caller loads them) */
+    struct qasm_parse_names names; /* --tracker as a host name, resolved by the caller */
     enum qasm_trackctl_cmd cmd;
     const char *arg;          /* the command's argument (query, watch, keygen), or NULL */
 };

@@ -1,6 +1,7 @@
 /* mbox_flags.c: the function flags of qasm-mbox and qasm-replay, see mbox_flags.h. */
 #include "mbox_flags.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +40,14 @@ int qasm_mbox_flags_take(struct qasm_mbox_flags *f, const char *name, const char
         return qasm_parse_errf(err, errlen,
                                "--backend: at most %d backends", QASM_MBOX_MAX_BACKENDS);
     struct qasm_addr *a = &f->backends[f->nbackends];
-    if (qasm_addr_parse(a, arg) < 0)
+    int rv = qasm_parse_addr(a, arg, "--backend", &f->names);
+    if (rv == -ENOSPC)
+        return qasm_parse_errf(err, errlen, "--backend: at most %d host names ('%s')",
+                               QASM_PARSE_MAX_NAMES, arg);
+    if (rv < 0)
         return qasm_parse_errf(err, errlen,
-                               "--backend: expected IP:PORT or [IPv6]:PORT, got '%s'", arg);
+                               "--backend: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got '%s'",
+                               arg);
     if (a->port == 0)
         return qasm_parse_errf(err, errlen, "--backend: port 0 is not allowed ('%s')", arg);
     f->nbackends++;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "mbox.h"
+#include "parse.h"
 
 /*
  * QASM_MBOX_FLAG_OPTIONS(VAL) expands to the getopt_long entries of the
@@ -39,6 +40,7 @@ struct qasm_mbox_flags {
     int bytes;
     struct qasm_addr backends[QASM_MBOX_MAX_BACKENDS];
     size_t nbackends;
+    struct qasm_parse_names names;  /* --backend host names: the program resolves them */
 };
 
 /*

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "cli.h"
 #include "log.h"
 #include "middleboxes/io/mbox_timer.h"
 #include "middleboxes/io/tracker_link.h"
@@ -351,6 +352,7 @@ static void fill_stats(struct qasm_json *j, void *ud)
     d->ops->stats(d->b, j);
     qasm_mbox_json_tracker(j, d->tl);
     qasm_mbox_json_entries(j, d->m, cfg->function, qasm_now(), d->cfg.stats_entries);
+    qasm_json_str(j, "version", qasm_version_string());
 }
 
 static void write_stats(struct qasm_driver *d)

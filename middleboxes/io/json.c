@@ -121,8 +121,20 @@ void qasm_json_hist(struct qasm_json *j, const char *key, const struct qasm_hist
     qasm_json_close(j);
 }
 
+/* "-": one document on standard output, flushed (a line each time with --stats-json -). */
+static int write_stdout(qasm_json_fill_fn fill, void *ud)
+{
+    struct qasm_json j;
+    qasm_json_begin(&j, stdout);
+    fill(&j, ud);
+    qasm_json_end(&j);
+    return fflush(stdout) != 0 || ferror(stdout) ? -EIO : 0;
+}
+
 int qasm_json_write_file(const char *path, qasm_json_fill_fn fill, void *ud)
 {
+    if (strcmp(path, "-") == 0)
+        return write_stdout(fill, ud);
     size_t n = strlen(path) + 5;
     char *tmp = malloc(n);
     if (!tmp)

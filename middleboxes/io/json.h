@@ -58,7 +58,8 @@ typedef void (*qasm_json_fill_fn)(struct qasm_json *j, void *ud);
 
 /*
  * qasm_json_write_file writes one JSON object made by |fill| to |path|,
- * atomically (|path|.tmp then rename). Returns 0, or a negative errno.
+ * atomically (|path|.tmp then rename), or to standard output when |path| is
+ * "-" (flushed; each call one more document). Returns 0, or a negative errno.
  */
 int qasm_json_write_file(const char *path, qasm_json_fill_fn fill, void *ud);
 

@@ -1,8 +1,8 @@
 /*
  * bench_meta.c: the provenance a summary.json carries, so that a result can
  * be traced back to the build, the machine and the libraries it ran on.
- * The version and commit come from a header bench.mk generates at build
- * time (git describe; "unknown" outside a git tree).
+ * The version and commit are lib/cli.c's, from a header the build generates
+ * (git describe; "unknown" outside a git tree).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "bench_version.h"
+#include "cli.h"
 
 /* The Debian packages the programs are built against (the -dev names are stable across releases). */
 static const char *const meta_packages[] = { "libngtcp2-dev", "libnghttp3-dev", "libgnutls28-dev",
@@ -62,8 +62,8 @@ json_t *bench_meta(const struct bench *b, time_t start)
     (void)b;
     strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&start, &tm));
     json_t *m = json_object();
-    json_object_set_new(m, "qasm_version", json_string(BENCH_QASM_VERSION));
-    json_object_set_new(m, "qasm_commit", json_string(BENCH_QASM_COMMIT));
+    json_object_set_new(m, "qasm_version", json_string(qasm_version()));
+    json_object_set_new(m, "qasm_commit", json_string(qasm_version_commit()));
     json_object_set_new(m, "started_utc", json_string(iso));
     json_object_set_new(m, "host",
                         gethostname(host, sizeof(host) - 1) == 0 ? json_string(host) : json_null());

@@ -121,5 +121,5 @@ int bench_opts_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
     if (strcmp(cmd, "netns") == 0)
         return parse_netns(argc, argv, o, err, errlen);
     return qasm_parse_errf(err, errlen,
-                           "unknown command '%s' (list, run, report, netns; see --help)", cmd);
+                           "unknown command '%s' (list, run, report or netns)", cmd);
 }

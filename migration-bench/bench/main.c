@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli.h"
 #include "bench_opts.h"
 #include "proc.h"
 #include "report.h"
@@ -32,6 +33,8 @@ static const char usage[] =
         "and writes results/<experiment>-<time>/ with raw CSV, summary.json and plots\n"
         "(PNG and SVG, gnuplot). Ends with a table: the paper's claim, our figure.\n"
         "\n"
+        "  -h, --help       this text\n"
+        "  --version        print the version and the commit it was built from\n"
         "  --quick          short runs (the make bench budget: all in under 10 minutes)\n"
         "  --out DIR        result root (default: results)\n"
         "  --set KEY=VALUE  override a parameter (see docs/BENCHMARKS.md), repeatable\n"
@@ -214,13 +217,9 @@ int main(int argc, char **argv)
     struct bench_opts o;
     char self[PATH_MAX], err[256];
 
-    if (bench_opts_parse(argc, argv, &o, err, sizeof(err)) < 0) {
-        if (argc < 2)
-            fputs(usage, stderr);
-        else
-            bench_fail("%s", err);
-        return 2;
-    }
+    qasm_cli_front("qasm-bench", argc, argv);
+    if (bench_opts_parse(argc, argv, &o, err, sizeof(err)) < 0)
+        qasm_cli_usage_exit("qasm-bench", err);
     if (o.cmd == BENCH_OPTS_HELP) {
         fputs(usage, stdout);
         return 0;

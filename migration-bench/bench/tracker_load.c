@@ -35,6 +35,7 @@
 #include "addr.h"
 #include "bytes.h"
 #include "cid.h"
+#include "cli.h"
 #include "clock.h"
 #include "hist.h"
 #include "parse.h"
@@ -726,7 +727,13 @@ static void write_json(const struct tracker_load_cfg *c, const struct results *r
                           r->redis_bytes_per_key);
     if (j != NULL && !r->have_redis)
         json_object_set_new(j, "redis_bytes_per_key", json_null());
-    if (j == NULL || json_dump_file(j, c->json_path, JSON_COMPACT) != 0)
+    FILE *f = j != NULL ? qasm_cli_fopen(c->json_path, "w") : NULL;
+    int bad = f == NULL || json_dumpf(j, f, JSON_COMPACT) != 0;
+    if (f == stdout && fputc('\n', f) == EOF)
+        bad = 1;
+    if (f != NULL && qasm_cli_fclose(f) != 0)
+        bad = 1;
+    if (bad)
         fprintf(stderr, "qasm-tracker-bench: cannot write %s\n", c->json_path);
     json_decref(j);
 }
@@ -748,7 +755,8 @@ const char tracker_load_usage[] =
         "  --redis-benchmark PATH  default /usr/bin/redis-benchmark\n"
         "  --json FILE          also write the figures as JSON\n"
         "  --log-dir DIR        the tracker's and Redis's logs (default: a new /tmp/qasm-tracker-bench.*)\n"
-        "  -h, --help           this text\n";
+        "  -h, --help           this text\n"
+        "  --version            print the version and the commit it was built from\n";
 
 void tracker_load_defaults(struct tracker_load_cfg *c)
 {
@@ -780,7 +788,7 @@ static int opt_count(const char *flag, const char *s, long max, long *out, char 
     return 0;
 }
 
-/* One option with a value; returns 0, or -1 (unknown option or bad value). */
+/* One option with a value; returns 0, -1 (bad value) or -2 (unknown option). */
 static int opt_value(struct tracker_load_cfg *c, const char *a, const char *v, char *err,
                      size_t errlen)
 {
@@ -803,8 +811,10 @@ static int opt_value(struct tracker_load_cfg *c, const char *a, const char *v, c
                        : strcmp(a, "--json") == 0            ? &c->json_path
                        : strcmp(a, "--log-dir") == 0         ? &c->logdir
                                                              : NULL;
-    if (dst == NULL)
-        return opt_fail(err, errlen, "unknown option '", a);
+    if (dst == NULL) {
+        opt_fail(err, errlen, "unknown option '", a);
+        return -2;
+    }
     *dst = v;
     return 0;
 }
@@ -826,6 +836,9 @@ int tracker_load_opts_parse(int argc, char **argv, struct tracker_load_cfg *c, c
         } else if (a[0] != '-') {
             return opt_fail(err, errlen, "unexpected argument '", a);
         } else if (i + 1 == argc) {
+            struct tracker_load_cfg scratch = *c;  /* an unknown flag is named as such */
+            if (opt_value(&scratch, a, "1", err, errlen) == -2)
+                return -1;
             return opt_fail(err, errlen, "missing value for '", a);
         } else if (opt_value(c, a, argv[++i], err, errlen) < 0) {
             return -1;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "cli.h"
 #include "bytes.h"
 #include "cid.h"
 #include "clock.h"
@@ -49,9 +50,23 @@
 #define MAX_PHASES 1024
 #define MAGIC 0x51445256u /* "QDRV" */
 
+/* A usage error: one line naming the flag, then exit 2. */
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void die(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    qasm_cli_usage_exit("qasm-udpdrive", msg);
+}
+
+/* A runtime failure: exit 1. */
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void fail(const char *fmt, ...)
 {
     va_list ap;
     fputs("qasm-udpdrive: ", stderr);
@@ -59,7 +74,7 @@ static void die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    exit(2);
+    exit(1);
 }
 
 /* ---- deterministic CIDs ---- */
@@ -142,13 +157,13 @@ static int udp_bound(const struct qasm_addr *a)
     socklen_t sl = qasm_addr_to_sockaddr(&ss, a);
     int fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd == -1)
-        die("socket: %s", strerror(errno));
+        fail("socket: %s", strerror(errno));
     int size = 1 << 22;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) == -1)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     if (bind(fd, (struct sockaddr *)&ss, sl) == -1) {
         char b[QASM_ADDR_STRLEN];
-        die("bind %s: %s", qasm_addr_format(b, sizeof(b), a), strerror(errno));
+        fail("bind %s: %s", qasm_addr_format(b, sizeof(b), a), strerror(errno));
     }
     return fd;
 }
@@ -179,8 +194,9 @@ static qasm_duration dur_arg(const char *opt, const char *s)
 
 static void addr_arg(struct qasm_addr *a, const char *opt, const char *s)
 {
-    if (qasm_addr_parse(a, s) < 0)
-        die("--%s: expected IP:PORT, got '%s'", opt, s);
+    char err[320];
+    if (qasm_cli_resolve(a, s, err, sizeof(err)) < 0)
+        die("--%s: %s", opt, err);
 }
 
 static long num_arg(const char *opt, const char *s, long min, long max)
@@ -252,7 +268,7 @@ static void srv_write_stats(const char *path, const char *name)
         return;
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = qasm_cli_fopen(qasm_cli_is_stdout(path) ? path : tmp, "w");
     if (!f)
         return;
     fprintf(f, "{\"name\": \"%s\", \"conns\": %zu, \"rx\": %" PRIu64 ", \"rx_initial\": %" PRIu64
@@ -267,8 +283,9 @@ static void srv_write_stats(const char *path, const char *name)
                 sconns[i].naddrs_total);
     }
     fputs("]}\n", f);
-    fclose(f);
-    rename(tmp, path);
+    qasm_cli_fclose(f);
+    if (!qasm_cli_is_stdout(path))
+        rename(tmp, path);
 }
 
 /* One datagram received by the server from |from|. */
@@ -347,14 +364,14 @@ static int run_server(int argc, char **argv)
             else
                 die("--echo: all or none");
             break;
-        default: die("server: unknown option (see --help)");
+        default: die("server: unrecognized option '%s'", argv[optind - 1]);
         }
     }
     if (!listen_a.family)
         die("server: --listen is required");
     sconns = calloc(MAX_CONNS, sizeof(*sconns));
     if (!sconns)
-        die("out of memory");
+        fail("out of memory");
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = srv_signal;
@@ -453,11 +470,11 @@ static void report(struct client *cl, uint8_t type, const struct qasm_addr *now_
     memcpy(secret, cl->odcid.data,
            cl->odcid.len < sizeof(secret) ? cl->odcid.len : sizeof(secret));
     if (qasm_proto_report_sign(type, &m.u.report, secret) < 0)
-        die("cannot sign a report (%d)", type);
+        fail("cannot sign a report (%d)", type);
     uint8_t buf[QASM_PROTO_MAX_MSG];
     ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
     if (n < 0)
-        die("cannot encode a report (%zd)", n);
+        fail("cannot encode a report (%zd)", n);
     /* From the client's own address family socket: the tracker checks the source IP. */
     send_to(cl->tfd, &cl->tracker, buf, (size_t)n);
 }
@@ -546,7 +563,7 @@ static int run_client(int argc, char **argv)
         case 'L': linger = dur_arg("linger", optarg); break;
         case 'X': blast = 1; break;
         case 'H': hs_timeout = dur_arg("handshake-timeout", optarg); break;
-        default: die("client: unknown option (see --help)");
+        default: die("client: unrecognized option '%s'", argv[optind - 1]);
         }
     }
     if (!have_to)
@@ -713,11 +730,15 @@ static const char usage_text[] =
 "  --handshake-timeout DUR (default 1s, three Initials)\n"
 "  --blast                 after the handshake, send --packets datagrams as fast as possible\n"
 "                          (sendmmsg, no migration, no waiting): a throughput load\n"
+"DUR: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h); a bare\n"
+"number is seconds.\n"
 "The client prints one JSON line: sent, received, phases, phases_ok, first_failed_phase.\n"
-"Exit status: 0, 2 for bad usage, 3 when the handshake got no answer.\n";
+"Exit status: 0, 1 on a runtime failure, 2 for bad usage, 3 when the handshake got no\n"
+"answer. -h, --help: this text; --version: the version and the commit it was built from.\n";
 
 int main(int argc, char **argv)
 {
+    qasm_cli_front("qasm-udpdrive", argc, argv);
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage_text, stdout);
@@ -725,10 +746,10 @@ int main(int argc, char **argv)
         }
     if (argc < 2)
         die("expected 'server' or 'client' (see --help)");
-    opterr = 1;
+    opterr = 0;
     if (strcmp(argv[1], "server") == 0)
         return run_server(argc, argv);
     if (strcmp(argv[1], "client") == 0)
         return run_client(argc, argv);
-    die("unknown command '%s' (server or client; see --help)", argv[1]);
+    die("unknown command '%s' (server or client)", argv[1]);
 }

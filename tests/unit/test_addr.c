@@ -204,6 +204,15 @@ static void test_duration_parse(void **state)
     assert_true(d == 30 * QASM_SEC);
     assert_int_equal(qasm_duration_parse(&d, "100us"), 0);
     assert_true(d == 100 * QASM_US);
+    assert_int_equal(qasm_duration_parse(&d, "5m"), 0);
+    assert_true(d == 300 * QASM_SEC);
+    assert_int_equal(qasm_duration_parse(&d, "1h"), 0);
+    assert_true(d == 3600 * QASM_SEC);
+    assert_int_equal(qasm_duration_parse(&d, "1.5h"), 0);
+    assert_true(d == 5400 * QASM_SEC);
+    assert_int_equal(qasm_duration_parse(&d, "7ns"), 0);
+    assert_true(d == 7 * QASM_NS);
+    assert_int_equal(qasm_duration_parse(&d, "1hr"), -EINVAL);
     assert_int_equal(qasm_duration_parse(&d, "fast"), -EINVAL);
     assert_int_equal(qasm_duration_parse(&d, "-1s"), -EINVAL);
     assert_int_equal(qasm_duration_parse(&d, "5parsecs"), -EINVAL);

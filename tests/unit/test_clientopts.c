@@ -95,6 +95,10 @@ static void test_opts_defaults_and_flags(void **state)
 
     const char *a4[] = {"c", "--help", NULL};
     assert_int_equal(parse(2, a4), 1);
+    const char *a4h[] = {"c", "-h", NULL};
+    assert_int_equal(parse(2, a4h), 1);
+    assert_non_null(strstr(qasm_h3c_usage(), "  --version"));
+    assert_non_null(strstr(qasm_h3c_usage(), "ns, us, ms, s, m or h"));
 }
 
 static void test_opts_errors(void **state)
@@ -120,8 +124,16 @@ static void test_opts_errors(void **state)
     assert_int_equal(parse(2, e8), -1);
     const char *e9[] = {"c", "--rebind", "https://h/", NULL};
     assert_int_equal(parse(3, e9), -1);
+    /* a host name is kept for main to resolve; what is neither address nor name is refused */
     const char *e10[] = {"c", "--connect", "localhost:1", "https://h/", NULL};
-    assert_int_equal(parse(4, e10), -1);
+    assert_int_equal(parse(4, e10), 0);
+    assert_int_equal(o.names.n, 1);
+    assert_ptr_equal(o.names.dst[0], &o.connect);
+    assert_int_equal(o.connect.port, 1);
+    const char *e11[] = {"c", "--connect", "local host:1", "https://h/", NULL};
+    assert_int_equal(parse(4, e11), -1);
+    assert_string_equal(err, "--connect: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got "
+                             "'local host:1'");
 }
 
 static void test_content(void **state)

@@ -46,6 +46,14 @@ static void test_flags_backends_and_rate(void **state)
     assert_int_equal(qasm_mbox_flags_take(&f, "backend", "127.0.0.1:0", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "port 0"));
     assert_int_equal(qasm_mbox_flags_take(&f, "backend", "nohost", err, sizeof(err)), -1);
+    /* a host name: its port now, the address when the program resolves f.names */
+    assert_int_equal(qasm_mbox_flags_take(&f, "backend", "localhost:3", err, sizeof(err)), 1);
+    assert_int_equal(f.nbackends, 3);
+    assert_int_equal(f.names.n, 1);
+    assert_ptr_equal(f.names.dst[0], &f.backends[2]);
+    assert_int_equal(f.backends[2].port, 3);
+    f.nbackends = 2;
+    f.names.n = 0;
     qasm_mbox_config_init(&cfg, QASM_MBOX_LB, QASM_MBOX_DEFAULT);
     assert_int_equal(qasm_mbox_flags_apply(&f, &cfg, err, sizeof(err)), 0);
     assert_int_equal(cfg.lb_nbackends, 2);

@@ -23,6 +23,18 @@ static void test_good(void **state)
     assert_int_equal(o.log_level, QASM_LOG_INFO);
     assert_int_equal(o.io_packet, 0);
     assert_int_equal(o.tracker_keys.n, 0);
+    assert_int_equal(o.names.n, 0);
+    /* host names: kept with their port for main to resolve */
+    assert_int_equal(parse("nat --mode reactive --listen localhost:0 --upstream up.example:2 "
+                           "--tracker [trk]:4"), 0);
+    assert_int_equal(o.names.n, 3);
+    assert_string_equal(o.names.flag[0], "--listen");
+    assert_string_equal(o.names.flag[1], "--upstream");
+    assert_string_equal(o.names.text[2], "[trk]:4");
+    assert_ptr_equal(o.names.dst[2], &o.tracker);
+    assert_int_equal(o.upstream.port, 2);
+    assert_int_equal(parse("nat --mode default --listen 127.0.0.1:0 --upstream up.example:0"), -1);
+    assert_string_equal(err, "--upstream: port 0 is not allowed ('up.example:0') (see --help)");
     assert_int_equal(parse("lb --mode reactive --listen 127.0.0.1:1 --backend 127.0.0.1:2 "
                            "--backend 127.0.0.1:3 --tracker 127.0.0.1:4 --tracker-key k "
                            "--tracker-keepalive 2s --stats-json s --stats-entries 5 "
@@ -69,9 +81,10 @@ static void test_bad(void **state)
 {
     (void)state;
     BAD("", "first argument must be the function: nat, ratelimit or lb (see --help)");
-    BAD("--mode default", "first argument must be the function: nat, ratelimit or lb (see --help)");
+    BAD("--mode default", "option '--mode' before the function: the first argument must be nat, "
+        "ratelimit or lb (see --help)");
     BAD("fw", "unknown function 'fw' (nat, ratelimit or lb) (see --help)");
-    BAD(NAT "--listen x", "--listen: expected IP:PORT or [IPv6]:PORT, got 'x' (see --help)");
+    BAD(NAT "--listen x", "--listen: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got 'x' (see --help)");
     BAD(NAT "--upstream 127.0.0.1:0", "--upstream: port 0 is not allowed ('127.0.0.1:0') (see --help)");
     BAD(NAT "--tracker-keepalive 0s",
         "--tracker-keepalive: '0s' is not a duration from 1ms to 1h (see --help)");

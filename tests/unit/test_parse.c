@@ -1,4 +1,5 @@
-/* Unit tests for lib/parse: integers, sizes, positive reals, flag messages, option rows. */
+/* Unit tests for lib/parse: integers, sizes, positive reals, flag messages, option rows,
+ * addresses given as host names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <getopt.h>
 #include <string.h>
 
+#include "addr.h"
 #include "parse.h"
 
 static void test_u64_accepts_in_range(void **state)
@@ -177,6 +179,35 @@ static void test_option_rows(void **state)
     assert_int_equal(getopt_long(4, argv, "j", lo, NULL), -1);
 }
 
+static void test_addr_names(void **state)
+{
+    (void)state;
+    struct qasm_parse_names n = { .n = 0 };
+    struct qasm_addr a, b, c;
+    assert_int_equal(qasm_parse_addr(&a, "127.0.0.1:5", "--x", &n), 0);
+    assert_int_equal(a.port, 5);
+    assert_int_equal(n.n, 0);
+    assert_int_equal(qasm_parse_addr(&b, "localhost:5000", "--listen", &n), 1);
+    assert_int_equal(b.port, 5000);
+    assert_int_equal(b.family, 0);
+    assert_int_equal(qasm_parse_addr(&c, "[tracker.example]:0", "--tracker", &n), 1);
+    assert_int_equal(n.n, 2);
+    assert_string_equal(n.flag[0], "--listen");
+    assert_string_equal(n.text[0], "localhost:5000");
+    assert_ptr_equal(n.dst[0], &b);
+    assert_ptr_equal(n.dst[1], &c);
+    /* neither an address nor a name */
+    assert_int_equal(qasm_parse_addr(&a, "x", "--x", &n), -EINVAL);
+    assert_int_equal(qasm_parse_addr(&a, "localhost", "--x", &n), -EINVAL);
+    assert_int_equal(qasm_parse_addr(&a, "localhost:65536", "--x", &n), -EINVAL);
+    assert_int_equal(qasm_parse_addr(&a, "local host:1", "--x", &n), -EINVAL);
+    assert_int_equal(qasm_parse_addr(&a, "1.2.3:1", "--x", &n), -EINVAL);
+    assert_int_equal(qasm_parse_addr(&a, "localhost:1", "--x", NULL), -EINVAL);
+    assert_int_equal(n.n, 2);
+    n.n = QASM_PARSE_MAX_NAMES;
+    assert_int_equal(qasm_parse_addr(&a, "localhost:1", "--x", &n), -ENOSPC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_flag_message),
         cmocka_unit_test(test_help_message),
         cmocka_unit_test(test_option_rows),
+        cmocka_unit_test(test_addr_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,7 +67,8 @@ static void test_bad(void **state)
     BAD(line, "--server: at most 64 servers (see --help)");
     BAD(OK "--tracker-rtt x",
         "--tracker-rtt: expected a duration like 2ms or 30s, got 'x' (see --help)");
-    BAD(OK "--backend x", "--backend: expected IP:PORT or [IPv6]:PORT, got 'x' (see --help)");
+    BAD(OK "--backend x", "--backend: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got 'x' "
+        "(see --help)");
     BAD(OK "--bogus", "unknown option '--bogus' (see --help)");
     BAD(OK "--mode", "option --mode needs a value (see --help)");
     BAD("--function nat --mode default", "no capture file given (see --help)");

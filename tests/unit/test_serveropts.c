@@ -56,6 +56,13 @@ static void test_help(void **state)
     (void)state;
     assert_int_equal(parse("--help"), 1);
     assert_int_equal(parse("--listen 127.0.0.1:1 --help"), 1);
+    assert_int_equal(parse("-h"), 1);
+    assert_int_equal(parse("--listen 127.0.0.1:1 -h"), 1);
+    assert_non_null(strstr(qasm_h3s_usage(), "  --version"));
+    /* a host name is kept for main to resolve */
+    assert_int_equal(parse("--listen localhost:4433"), 0);
+    assert_int_equal(o.names.n, 1);
+    assert_int_equal(o.listen[0].port, 4433);
     assert_non_null(strstr(qasm_h3s_usage(), "Usage: qasm-h3-server --listen"));
 }
 
@@ -68,7 +75,7 @@ static void test_help(void **state)
 static void test_bad(void **state)
 {
     (void)state;
-    BAD("--listen x", "--listen: expected IP:PORT or [IPv6]:PORT, got 'x'");
+    BAD("--listen x", "--listen: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got 'x'");
     BAD("--listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 "
         "--listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 "
         "--listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 --listen 127.0.0.1:1 "

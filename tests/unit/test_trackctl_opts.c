@@ -33,6 +33,23 @@ static void test_good(void **state)
     assert_string_equal(o.keys.path[0], "k");
     assert_int_equal(o.server.port, 1);
     assert_int_equal(o.wait_ms, 100);
+    /* a host name is kept for main to resolve, with its port */
+    assert_int_equal(parse("--tracker localhost:4791 dump"), 0);
+    assert_int_equal(o.names.n, 1);
+    assert_string_equal(o.names.flag[0], "--tracker");
+    assert_string_equal(o.names.text[0], "localhost:4791");
+    assert_ptr_equal(o.names.dst[0], &o.tracker);
+    assert_int_equal(o.tracker.port, 4791);
+    assert_int_equal(o.tracker.family, 0);
+    /* --wait takes the common units; a bare number stays milliseconds */
+    assert_int_equal(parse("query 0102 --wait 2s"), 0);
+    assert_int_equal(o.wait_ms, 2000);
+    assert_int_equal(parse("query 0102 --wait 1.5m"), 0);
+    assert_int_equal(o.wait_ms, 90000);
+    assert_int_equal(parse("query 0102 --wait 1h"), 0);
+    assert_int_equal(o.wait_ms, 3600000);
+    assert_int_equal(parse("query 0102 --wait 250ms"), 0);
+    assert_int_equal(o.wait_ms, 250);
     assert_int_equal(parse("watch --count 3"), 0);
     assert_int_equal(o.cmd, QASM_TRACKCTL_WATCH);
     assert_null(o.arg);
@@ -78,11 +95,13 @@ static void test_help(void **state)
 static void test_bad(void **state)
 {
     (void)state;
-    BAD("--tracker x dump", -1, "invalid --tracker 'x' (IP:PORT or [IPv6]:PORT) (see --help)");
+    BAD("--tracker x dump", -1,
+        "invalid --tracker 'x' (HOST:PORT, IP:PORT or [IPv6]:PORT) (see --help)");
     BAD("--timeout 0s dump", -1, "invalid --timeout '0s' (see --help)");
     BAD("--count -1 watch", -1, "invalid --count '-1' (see --help)");
     BAD("--server x", -1, "invalid --server 'x' (see --help)");
-    BAD("--wait 3600001", -1, "invalid --wait '3600001' (milliseconds) (see --help)");
+    BAD("--wait 3600001", -1, "invalid --wait '3600001' (milliseconds, or a duration with a unit up "
+        "to 1h) (see --help)");
     BAD("--odcid ''", -1, "invalid --odcid '''' (hex, 1-20 bytes) (see --help)");
     BAD("--scid xx", -1, "invalid --scid 'xx' (hex, 0-20 bytes) (see --help)");
     BAD("--dcid 0g", -1, "invalid --dcid '0g' (hex, 1-20 bytes) (see --help)");
