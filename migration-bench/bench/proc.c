@@ -325,10 +325,24 @@ static void my_owner(char *out, size_t n)
     snprintf(out, n, "%ld %s\n", (long)getpid(), st);
 }
 
+/* Removes the reservation file |path| if it names |me| as its owner. */
+static void unlink_if_ours(const char *path, const char *me)
+{
+    char text[128];
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    size_t len = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    if (strcmp(text, me) == 0)
+        unlink(path);
+}
+
 /* Every file of the lock directory naming us as owner (more than MAX_RESERVED). */
 static void release_all_ours(void)
 {
-    char me[64], path[4200], text[128];
+    char me[64], path[4200];
     my_owner(me, sizeof(me));
     DIR *d = opendir(lock_dir());
     if (d == NULL)
@@ -337,14 +351,7 @@ static void release_all_ours(void)
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
         snprintf(path, sizeof(path), "%s/%s", lock_dir(), e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        size_t len = fread(text, 1, sizeof(text) - 1, f);
-        fclose(f);
-        text[len] = '\0';
-        if (strcmp(text, me) == 0)
-            unlink(path);
+        unlink_if_ours(path, me);
     }
     closedir(d);
 }
@@ -465,19 +472,12 @@ uint16_t bench_free_port_range(const char *ip, int n)
 
 void bench_release_ports(uint16_t first, int n)
 {
-    char me[64], path[4200], text[128];
+    char me[64], path[4200];
     my_owner(me, sizeof(me));
     for (int i = 0; i < n; i++) {
         uint16_t port = (uint16_t)(first + i);
         snprintf(path, sizeof(path), "%s/%u", lock_dir(), port);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        size_t len = fread(text, 1, sizeof(text) - 1, f);
-        fclose(f);
-        text[len] = '\0';
-        if (strcmp(text, me) == 0)
-            unlink(path);
+        unlink_if_ours(path, me);
         for (int k = 0; k < nreserved; k++)
             if (reserved[k] == port) {
                 reserved[k] = reserved[--nreserved];
