@@ -271,17 +271,25 @@ void topo_stop(struct topo *t)
         bench_proc_stop(&t->capture);
         t->capturing = 0;
     }
+    /* Every port the topology was given goes back once its process is gone:
+     * a run starts hundreds of topologies, and ports kept until exit would
+     * scatter over the space until no NAT pool of 2048 fits any more. */
     for (int i = 0; i < t->nmbox; i++) {
         bench_proc_stop(&t->mbox[i]);
-        if (t->npool[i] > 0) { /* a run reserves a NAT pool per start: give it back */
+        bench_release_ports(t->mbox_port[i], 1);
+        if (t->npool[i] > 0) {
             bench_release_ports(t->mbox_pool[i], t->npool[i]);
             t->npool[i] = 0;
         }
     }
-    for (int i = 0; i < t->nservers; i++)
+    for (int i = 0; i < t->nservers; i++) {
         bench_proc_stop(&t->server[i]);
-    if (t->have_tracker)
+        bench_release_ports(t->server_port[i], 1);
+    }
+    if (t->have_tracker) {
         bench_proc_stop(&t->tracker);
+        bench_release_ports(t->tracker_port, 1);
+    }
 }
 
 /* The topology interface: loopback here, netns in topo_netns.c. */
