@@ -51,4 +51,11 @@ static inline char **test_argv_split(struct test_argv *a, const char *line)
         return FN(a.argc, argv, &o, err, sizeof(err));                   \
     }
 
+/* TEST_OPTS_BAD(line, rv, msg): parse(line) returns |rv| with message |msg|. */
+#define TEST_OPTS_BAD(line, rv, msg)         \
+    do {                                     \
+        assert_int_equal(parse(line), rv);   \
+        assert_string_equal(err, msg);       \
+    } while (0)
+
 #endif

@@ -70,11 +70,7 @@ static void test_help(void **state)
     assert_non_null(strstr(qasm_mbox_usage(), "usage: qasm-mbox nat|ratelimit|lb"));
 }
 
-#define BAD(line, msg)                       \
-    do {                                     \
-        assert_int_equal(parse(line), -1);   \
-        assert_string_equal(err, msg);       \
-    } while (0)
+#define BAD(line, msg) TEST_OPTS_BAD(line, -1, msg)
 #define NAT "nat --mode default --listen 127.0.0.1:1 --upstream 127.0.0.1:2 "
 
 static void test_bad(void **state)

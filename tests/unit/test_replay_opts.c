@@ -50,11 +50,7 @@ static void test_help(void **state)
     assert_non_null(strstr(qasm_replay_usage(), "usage: qasm-replay FILE..."));
 }
 
-#define BAD(line, msg)                       \
-    do {                                     \
-        assert_int_equal(parse(line), -1);   \
-        assert_string_equal(err, msg);       \
-    } while (0)
+#define BAD(line, msg) TEST_OPTS_BAD(line, -1, msg)
 #define OK "a --function nat --mode default "
 
 static void test_bad(void **state)

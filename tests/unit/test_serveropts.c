@@ -66,11 +66,7 @@ static void test_help(void **state)
     assert_non_null(strstr(qasm_h3s_usage(), "Usage: qasm-h3-server --listen"));
 }
 
-#define BAD(line, msg)                       \
-    do {                                     \
-        assert_int_equal(parse(line), -1);   \
-        assert_string_equal(err, msg);       \
-    } while (0)
+#define BAD(line, msg) TEST_OPTS_BAD(line, -1, msg)
 
 static void test_bad(void **state)
 {

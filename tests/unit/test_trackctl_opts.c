@@ -86,11 +86,7 @@ static void test_help(void **state)
     assert_non_null(strstr(buf, "default tracker 127.0.0.1:4790"));
 }
 
-#define BAD(line, rv, msg)                   \
-    do {                                     \
-        assert_int_equal(parse(line), rv);   \
-        assert_string_equal(err, msg);       \
-    } while (0)
+#define BAD TEST_OPTS_BAD
 
 static void test_bad(void **state)
 {

@@ -80,11 +80,7 @@ static void test_help(void **state)
     assert_non_null(strstr(buf, "usage: qasm-tracker [options]"));
 }
 
-#define BAD(line, rv, msg)                   \
-    do {                                     \
-        assert_int_equal(parse(line), rv);   \
-        assert_string_equal(err, msg);       \
-    } while (0)
+#define BAD TEST_OPTS_BAD
 #define BADV(flag, val) BAD(flag " " val, -1, "invalid value for " flag ": '" val "' (see --help)")
 
 static void test_bad(void **state)
