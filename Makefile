@@ -44,6 +44,8 @@ GNUTLS_LIBS   = $(call pc,--libs,gnutls)
 PCAP_LIBS     = $(call pc,--libs,libpcap)
 CMOCKA_LIBS   = $(call pc,--libs,cmocka)
 JANSSON_LIBS  = $(call pc,--libs,jansson)
+# The --metrics endpoint (lib/metrics_http.c) of qasm-tracker and qasm-mbox.
+MHD_LIBS      = $(call pc,--libs,libmicrohttpd)
 # lib/ (libqasm.a) computes report MACs with nettle: every link takes it.
 NETTLE_LIBS   = $(call pc,--libs,nettle)
 
@@ -160,7 +162,8 @@ tests: $(TEST_BINS)
 # The pure cores: codecs, tables and decisions that take time as a parameter
 # and do no I/O, so they are unit-tested and fuzzed without sockets or clocks.
 # lib/ but keyfile.c (reads the key file), clock.c (reads the clock), log.c
-# (stderr) and cli.c (the programs' front end); middleboxes/core/ (MBOX_CORE_SRCS, the packet sorter) and the
+# (stderr), cli.c (the programs' front end) and metrics_http.c (the --metrics
+# HTTP endpoint); middleboxes/core/ (MBOX_CORE_SRCS, the packet sorter) and the
 # stats JSON writer into a buffer; tracker/core/ (store, budget, access rules,
 # query core, sessions, STATS, Redis Cluster slot routing); the client's
 # migration schedule, options and content pattern, the server's datagram
@@ -170,7 +173,7 @@ tests: $(TEST_BINS)
 # its backends relay.c and packet_io.c, mbox_timer.c, h3*.c), files and
 # sockets (json.c, redis.c, events.c, tracker_session.c, tracker_link.c,
 # interpose.c, the bench runner). scripts/check-pure.sh holds the allow list.
-PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c lib/cli.c,$(LIB_SRCS)) \
+PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c lib/cli.c lib/metrics_http.c,$(LIB_SRCS)) \
              $(MBOX_CORE_SRCS) middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c middleboxes/mbox_opts.c \
              middleboxes/mbox_bench_opts.c \
              tracker/core/store.c tracker/core/budget.c tracker/core/access.c tracker/core/query.c \

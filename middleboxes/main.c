@@ -89,6 +89,7 @@ int main(int argc, char **argv)
         .tracker_keepalive = o.keepalive,
         .stats_path = o.stats_path,
         .stats_entries = o.stats_entries,
+        .metrics = o.have_metrics ? &o.metrics : NULL,
         .max_packet = o.max_datagram,
         .core_batch = o.core_batch || o.io_packet, /* the packet backend always batches */
     };

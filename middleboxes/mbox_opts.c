@@ -35,6 +35,8 @@ static const char usage_text[] =
 "  --udp-stream-timeout DUR  idle timeout once traffic flowed both ways (default 120s)\n"
 "  --stats-json FILE         write stats as JSON every second, at exit and on SIGUSR1\n"
 "  --stats-entries N         also list up to N state entries in the stats (default 0)\n"
+"  --metrics HOST:PORT       serve the stats at http://HOST:PORT/metrics in the\n"
+"                            Prometheus text format (docs/METRICS.md); port 0: a free one\n"
 "  --log-level LEVEL         debug | info | warn | error | off (default info)\n"
 "  --seed N                  hash seed (default 0 = fixed)\n"
 "  --max-datagram BYTES      largest datagram relayed (default 4096; longer: dropped)\n"
@@ -83,7 +85,7 @@ enum {
     OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER,
     OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_FN_FLAG,
     OPT_STATS_ENTRIES, OPT_CORE_BATCH, OPT_HELP,
-    OPT_IO, OPT_INSIDE, OPT_OUTSIDE, OPT_TRACKER_KEY, OPT_TRACKER_KEEPALIVE,
+    OPT_IO, OPT_INSIDE, OPT_OUTSIDE, OPT_TRACKER_KEY, OPT_TRACKER_KEEPALIVE, OPT_METRICS,
 };
 
 static const struct option mbox_long_opts[] = {
@@ -94,6 +96,7 @@ static const struct option mbox_long_opts[] = {
     QASM_PARSE_OPT_ARG("tracker-key", OPT_TRACKER_KEY),
     QASM_PARSE_OPT_ARG("tracker-keepalive", OPT_TRACKER_KEEPALIVE),
     QASM_PARSE_OPT_ARG("stats-json", OPT_STATS_JSON),
+    QASM_PARSE_OPT_ARG("metrics", OPT_METRICS),
     QASM_PARSE_OPT_ARG("log-level", OPT_LOG_LEVEL),
     QASM_PARSE_OPT_ARG("max-datagram", OPT_MAX_DATAGRAM),
     QASM_PARSE_OPT_ARG("max-flows", OPT_MAX_FLOWS),
@@ -135,7 +138,7 @@ static int parse_addr(struct qasm_mbox_opts *o, struct qasm_addr *a, const char 
         FAIL("%s: at most %d host names ('%s')", flag, QASM_PARSE_MAX_NAMES, s);
     if (rv < 0)
         FAIL("%s: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got '%s'", flag, s);
-    if (a->port == 0 && strcmp(flag, "--listen") != 0)
+    if (a->port == 0 && strcmp(flag, "--listen") != 0 && strcmp(flag, "--metrics") != 0)
         FAIL("%s: port 0 is not allowed ('%s')", flag, s);
     return 0;
 }
@@ -162,6 +165,9 @@ static int mbox_opt(struct qasm_mbox_opts *o, int c, int idx, const char *a, cha
         return 0;
     }
     case OPT_STATS_JSON: o->stats_path = a; return 0;
+    case OPT_METRICS:
+        o->have_metrics = 1;
+        return parse_addr(o, &o->metrics, "--metrics", a, err, errlen);
     case OPT_LOG_LEVEL:
         o->log_level = qasm_log_level_parse(a);
         if (o->log_level < 0)

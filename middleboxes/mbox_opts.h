@@ -24,6 +24,8 @@ struct qasm_mbox_opts {
     struct qasm_parse_names names;     /* --listen/--upstream/--tracker host names (caller resolves) */
     double keepalive;                  /* --tracker-keepalive in s; 0 = the session's default */
     const char *stats_path;            /* --stats-json */
+    int have_metrics;                  /* --metrics */
+    struct qasm_addr metrics;          /* --metrics HOST:PORT (Prometheus endpoint) */
     size_t stats_entries;              /* --stats-entries (0) */
     int log_level;                     /* --log-level (QASM_LOG_INFO) */
     size_t max_datagram;               /* --max-datagram (0 = the relay's default) */

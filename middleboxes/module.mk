@@ -6,7 +6,7 @@ qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/io/driver.c mi
                  middleboxes/io/packet_io.c middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c \
                  middleboxes/mbox_opts.c \
                  middleboxes/io/mbox_timer.c
-qasm-mbox_LIBS = $(LIBEV_LIBS)
+qasm-mbox_LIBS = $(LIBEV_LIBS) $(MHD_LIBS) $(JANSSON_LIBS)
 
 # The anchor of relay-bench.sh: a UDP forwarder with no policy (recvmmsg/sendmmsg by 32).
 PROGS += qasm-fwd-bare

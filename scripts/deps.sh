@@ -12,7 +12,7 @@ PKGS=(
   gnuplot-nox redis-server redis-tools tshark libjansson-dev libhiredis-dev nettle-dev
   iproute2 valgrind procps python3
   nftables conntrack iputils-ping
-  help2man
+  help2man libmicrohttpd-dev curl
   golang-go golang-github-lucas-clemente-quic-go-dev
 )
 

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <ev.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 #include "daemon_opts.h"
 #include "query.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "parse.h"
 #include "proto.h"
 #include "sessions.h"
@@ -95,6 +97,8 @@ struct tracker {
     struct qasm_stats_io n;
     struct ratelogs rl;
     uint64_t evicted_seen;        /* the store's evicted count at the last report (note_caps) */
+    struct qasm_metrics_http *metrics; /* --metrics (NULL: none) */
+    struct qasm_metrics_spec metrics_spec;
 };
 
 /* ---- session output ----------------------------------------------------- */
@@ -1031,6 +1035,39 @@ fail:
 
 
 
+/* --metrics: the STATS reply as qasm-trackctl stats --json shows it, now (in the loop). */
+static int metrics_json(void *ud, char **json, size_t *len)
+{
+    struct qasm_proto_stats st;
+    collect_stats(ud, &st);
+    json_t *j = json_object();
+    for (unsigned i = 0; j && i < st.n; i++)
+        json_object_set_new(j, st.s[i].name, json_integer((json_int_t)st.s[i].value));
+    *json = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!*json)
+        return -ENOMEM;
+    *len = strlen(*json);
+    return 0;
+}
+
+/* 0, or 1 (said) when the endpoint cannot listen. */
+static int start_metrics(struct tracker *t, const struct qasm_tracker_opts *o)
+{
+    char err[256];
+    if (!o->have_metrics)
+        return 0;
+    t->metrics_spec = qasm_stats_metrics;
+    t->metrics_spec.version = qasm_version();
+    t->metrics_spec.commit = qasm_version_commit();
+    if (qasm_metrics_http_new(&t->metrics, t->loop, &o->metrics, &t->metrics_spec, metrics_json,
+                              t, err, sizeof(err)) < 0) {
+        fprintf(stderr, "qasm-tracker: --metrics %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 /*
  * --store-auth FILE: "PASSWORD" (Redis requirepass) or "USER PASSWORD" (an
  * ACL user) on one line, in a file only its owner may read (the store holds
@@ -1148,7 +1185,7 @@ static int tracker_setup(struct tracker *t, struct qasm_tracker_opts *o, const c
         if (open_listeners(t, &o->listen[i]) < 0)
             return 1;
     }
-    return 0;
+    return start_metrics(t, o);
 }
 
 /* The expiry tick (an eighth of the TTL or linger, 10 ms..1 s) and the signals. */
@@ -1177,6 +1214,7 @@ static void tracker_shutdown(struct tracker *t)
     }
     qasm_info("exit: %zu connections, %llu reports", qasm_store_count(t->store),
               (unsigned long long)t->n.reports_accepted);
+    qasm_metrics_http_del(t->metrics);
     qasm_backend_del(t->be);
     qasm_store_del(t->store);
     qasm_query_del(t->query);

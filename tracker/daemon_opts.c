@@ -65,6 +65,9 @@ int qasm_tracker_usage(char *buf, size_t len)
             "                       one line, readable by its owner only\n"
             "  --store-timeout DUR  how long a QUERY without wait, not known here, waits for the\n"
             "                       shared store (default 100ms; then NOT_FOUND)\n"
+            "  --metrics HOST:PORT  serve the counters of qasm-trackctl stats at\n"
+            "                       http://HOST:PORT/metrics in the Prometheus text format\n"
+            "                       (docs/METRICS.md); port 0: a free one, in the log\n"
             "  --log-level LEVEL    debug|info|warn|error|off (default info)\n"
             "  -h, --help           this text\n"
             "  --version            print the version and the commit it was built from\n"
@@ -96,6 +99,7 @@ static const struct option tracker_lopts[] = {
     QASM_PARSE_OPT_ARG("max-sessions-per-ip", 'I'),
     QASM_PARSE_OPT_ARG("reserved-sessions", 'V'),
     QASM_PARSE_OPT_ARG("session-idle", 'i'),
+    QASM_PARSE_OPT_ARG("metrics", 'x'),
     QASM_PARSE_OPT_FLAG("help", 'h'),
     QASM_PARSE_OPT_END,
 };
@@ -194,6 +198,11 @@ static int opt_other(struct qasm_tracker_opts *o, int c, const char *a, char *er
         if (qasm_parse_addr(&o->listen[o->nlisten], a, "--listen", &o->names) < 0)
             return bad_value(err, errlen, "--listen", a);
         o->nlisten++;
+        return 0;
+    case 'x':
+        if (qasm_parse_addr(&o->metrics, a, "--metrics", &o->names) < 0)
+            return bad_value(err, errlen, "--metrics", a);
+        o->have_metrics = 1;
         return 0;
     case 'T':
         if (strcmp(a, "source") == 0)

@@ -29,7 +29,9 @@ struct qasm_tracker_opts {
     const char *store_spec;        /* --store ("memory") */
     int log_level;                 /* --log-level (QASM_LOG_INFO) */
     struct qasm_parse_files files; /* --key ('K') and --store-auth ('a') files, in order */
-    struct qasm_parse_names names; /* --listen host names, resolved by the caller */
+    struct qasm_parse_names names; /* --listen / --metrics host names, resolved by the caller */
+    int have_metrics;              /* --metrics HOST:PORT: the Prometheus endpoint */
+    struct qasm_addr metrics;
 };
 
 #define QASM_TRACKER_HELP 1          /* --help: the usage on stdout, exit 0 */

@@ -3,7 +3,7 @@
 
 PROGS += qasm-tracker
 qasm-tracker_SRCS := tracker/daemon.c tracker/daemon_opts.c tracker/core/query.c tracker/core/sessions.c tracker/core/stats.c tracker/core/access.c tracker/core/store.c tracker/core/budget.c tracker/redis.c tracker/core/slots.c
-qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS)
+qasm-tracker_LIBS = $(LIBEV_LIBS) $(HIREDIS_LIBS) $(MHD_LIBS) $(JANSSON_LIBS)
 
 PROGS += qasm-trackctl
 qasm-trackctl_SRCS := tracker/trackctl.c tracker/trackctl_opts.c

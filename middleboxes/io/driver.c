@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "middleboxes/io/mbox_timer.h"
 #include "middleboxes/io/tracker_link.h"
 
@@ -61,6 +62,8 @@ struct qasm_driver {
     struct mmsghdr smsg[OUTQ];
     struct qasm_hist proc; /* per-packet time inside the core, ns */
     struct qasm_driver_counters c;
+    struct qasm_metrics_http *metrics;  /* --metrics (NULL: none) */
+    struct qasm_metrics_spec metrics_spec;
     /* Counters of evictions / refusals at the last warning (one line a second at most). */
     uint64_t logged_evicted, logged_table_full, logged_recycled, logged_backend;
 };
@@ -364,6 +367,29 @@ static void write_stats(struct qasm_driver *d)
         qasm_warn("cannot write %s: %s", d->cfg.stats_path, strerror(-rv));
 }
 
+/* --metrics: each scrape renders the stats object as it is now (in the loop thread). */
+static int metrics_json(void *ud, char **json, size_t *len)
+{
+    return qasm_json_to_string(fill_stats, ud, json, len);
+}
+
+/* 0, or 1 (the reason said) when the endpoint cannot listen. */
+static int start_metrics(struct qasm_driver *d)
+{
+    char err[256];
+    if (!d->cfg.metrics)
+        return 0;
+    d->metrics_spec = qasm_mbox_json_metrics;
+    d->metrics_spec.version = qasm_version();
+    d->metrics_spec.commit = qasm_version_commit();
+    if (qasm_metrics_http_new(&d->metrics, d->loop, d->cfg.metrics, &d->metrics_spec,
+                              metrics_json, d, err, sizeof(err)) < 0) {
+        fprintf(stderr, "qasm-mbox: --metrics %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 /* One warning a second at most, with what the bounds cost since the last one. */
 static void log_bounds(struct qasm_driver *d)
 {
@@ -448,7 +474,7 @@ static int setup(struct qasm_driver *d)
     d->loop = EV_DEFAULT;
     d->started = qasm_now();
     rv = d->ops->open(d, d->cfg.backend, &d->b);
-    if (rv != 0)
+    if (rv != 0 || (rv = start_metrics(d)) != 0)
         return rv;
     if (cfg->mode != QASM_MBOX_DEFAULT && d->cfg.tracker) {
         rv = qasm_tlink_new(&d->tl, d->loop, d->cfg.tracker, d->cfg.tracker_key, d->m,
@@ -480,6 +506,7 @@ static void shutdown_all(struct qasm_driver *d)
 
 static void free_all(struct qasm_driver *d)
 {
+    qasm_metrics_http_del(d->metrics);
     qasm_tlink_del(d->tl);
     if (d->b)
         d->ops->close(d->b);

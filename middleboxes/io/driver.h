@@ -6,6 +6,7 @@
  * The driver owns everything that does not depend on how packets arrive
  * and leave: the libev loop, the signals (SIGTERM / SIGINT: clean exit,
  * SIGUSR1: stats now), the one-second tick (bounds warning, stats file),
+ * the --metrics endpoint (the stats object rendered at each scrape),
  * the tracker link, the core (middleboxes/core/mbox.h) and its cycle:
  * run a received batch through the core, apply the verdicts, drain the
  * core's events (public ports, closed flows) and released packets, flush
@@ -140,6 +141,7 @@ struct qasm_driver_config {
     double tracker_keepalive;                /* seconds (0: the session's default) */
     const char *stats_path;                  /* --stats-json (NULL: none) */
     size_t stats_entries;                    /* --stats-entries */
+    const struct qasm_addr *metrics;         /* --metrics: the Prometheus endpoint (NULL: none) */
     size_t max_packet;                       /* buffer size (default 4096) */
     int core_batch;                          /* one core call per batch, else one per packet */
 };

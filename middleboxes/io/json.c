@@ -165,3 +165,20 @@ int qasm_json_write_file(const char *path, qasm_json_fill_fn fill, void *ud)
     free(tmp);
     return 0;
 }
+
+int qasm_json_to_string(qasm_json_fill_fn fill, void *ud, char **out, size_t *len)
+{
+    FILE *f = open_memstream(out, len);
+    if (!f)
+        return -ENOMEM;
+    struct qasm_json j;
+    qasm_json_begin(&j, f);
+    fill(&j, ud);
+    qasm_json_end(&j);
+    if (fclose(f) != 0) {
+        free(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}

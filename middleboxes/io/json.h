@@ -63,4 +63,10 @@ typedef void (*qasm_json_fill_fn)(struct qasm_json *j, void *ud);
  */
 int qasm_json_write_file(const char *path, qasm_json_fill_fn fill, void *ud);
 
+/*
+ * qasm_json_to_string writes one JSON object made by |fill| into *out
+ * (malloc'd, NUL-terminated; the caller frees) and *len. 0, or -ENOMEM.
+ */
+int qasm_json_to_string(qasm_json_fill_fn fill, void *ud, char **out, size_t *len);
+
 #endif

@@ -139,6 +139,33 @@ void qasm_mbox_json_tracker(struct qasm_json *j, const struct qasm_tlink *tl)
     qasm_json_close(j);
 }
 
+static const char *const metrics_gauges[] = {
+    "mappings", "max_entries", "fallback_now", "flows", "conns", "dcids", "ports_in_use",
+    "ports_high_water", "ports_total", "held_now", "uptime_s",
+    "processing_ns.mean", "processing_ns.min", "processing_ns.p50", "processing_ns.p90",
+    "processing_ns.p99", "processing_ns.p999", "processing_ns.max",
+    "relay.ports_open", "relay.upstream_sockets", "relay.max_flows", "packet.ports_open",
+    NULL,
+};
+
+static const struct qasm_metrics_object metrics_objects[] = {
+    { "packets_dropped", NULL, "reason" },
+    { "paths", NULL, "path" },
+    { "classes", NULL, "class" },
+    { "hold_us", NULL, "upper_us" },
+    { "answer_us", NULL, "upper_us" },
+    { "adopt_us", NULL, "upper_us" },
+    { "tracker", "tracker_link", NULL },
+    { NULL, NULL, NULL },
+};
+
+const struct qasm_metrics_spec qasm_mbox_json_metrics = {
+    .prefix = "qasm_mbox",
+    .source = "qasm-mbox --stats-json",
+    .gauges = metrics_gauges,
+    .objects = metrics_objects,
+};
+
 struct entries_ctx {
     struct qasm_json *j;
     enum qasm_mbox_function fn;

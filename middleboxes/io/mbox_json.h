@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "mbox.h"
 #include "json.h"
+#include "metrics.h"
 
 struct qasm_tlink;
 
@@ -43,5 +44,14 @@ void qasm_mbox_json_tracker(struct qasm_json *j, const struct qasm_tlink *tl);
  */
 void qasm_mbox_json_entries(struct qasm_json *j, const struct qasm_mbox *m,
                             enum qasm_mbox_function fn, qasm_tstamp now, size_t max);
+
+/*
+ * qasm_mbox_json_metrics: how --metrics renders the stats object
+ * (lib/metrics.h): qasm_mbox_KEY, the gauges among the keys, the drop
+ * reasons, paths, classes and latency buckets as labels, "tracker" as
+ * tracker_link (its members would collide with the core's tracker_*). The
+ * caller sets version and commit in a copy.
+ */
+extern const struct qasm_metrics_spec qasm_mbox_json_metrics;
 
 #endif

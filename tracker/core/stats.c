@@ -9,6 +9,18 @@
 
 #include "budget.h"
 
+static const char *const metrics_gauges[] = {
+    "conns", "dcids", "tombstones", "client_ips", "client_prefixes", "mem_bytes",
+    "bytes_per_conn", "waiting", "subscribers", "sessions", "out_bytes", "mem_used",
+    "mem_budget", "store_up", "store_inflight", NULL,
+};
+
+const struct qasm_metrics_spec qasm_stats_metrics = {
+    .prefix = "qasm_tracker",
+    .source = "qasm-trackctl stats",
+    .gauges = metrics_gauges,
+};
+
 void qasm_stats_collect(struct qasm_proto_stats *st, const struct qasm_stats_src *src)
 {
     const struct qasm_store_stats *ss = qasm_store_get_stats(src->store);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "access.h"
+#include "metrics.h"
 #include "proto.h"
 #include "query.h"
 #include "sessions.h"
@@ -41,5 +42,13 @@ struct qasm_stats_src {
  * reply's order; a shared store appends its own after (qasm_backend_stats).
  */
 void qasm_stats_collect(struct qasm_proto_stats *st, const struct qasm_stats_src *src);
+
+/*
+ * qasm_stats_metrics: how qasm-tracker --metrics renders the reply (as
+ * qasm-trackctl stats --json writes it): qasm_tracker_NAME, the gauges
+ * among the names (the rest are counters). The caller sets version and
+ * commit in a copy.
+ */
+extern const struct qasm_metrics_spec qasm_stats_metrics;
 
 #endif
