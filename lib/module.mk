@@ -39,3 +39,6 @@ $(QASM_VERSION_H): FORCE
 	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 $(O)/obj/lib/cli.o: $(QASM_VERSION_H)
 $(O)/obj/lib/cli.o: CFLAGS += -iquote $(O)/gen
+
+# The --metrics endpoints of qasm-tracker and qasm-mbox read with curl, against their stats JSON.
+INTEG_TESTS += tests/integration/metrics.sh
