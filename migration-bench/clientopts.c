@@ -17,7 +17,11 @@ static const char usage_text[] =
     "                           still gives the authority\n"
     "  --connections N          parallel connections (1)\n"
     "  --requests N             requests per connection (1)\n"
-    "  --duration T             send requests for T (e.g. 10s) instead of --requests\n"
+    "  --duration T             send requests for T (e.g. 10s) instead of --requests;\n"
+    "                           the run ends at T plus at most --grace\n"
+    "  --grace T                with --duration: how long requests in flight at its end\n"
+    "                           may take to finish (2s); then they are cut (requests_cut,\n"
+    "                           not failed) and the connections close\n"
     "  --concurrency C          streams in flight per connection (1)\n"
     "  --size N                 fetch /bytes/N instead of the URL path (k/M/G suffixes)\n"
     "  --interval T             time between request starts on a connection (0)\n"
@@ -33,6 +37,8 @@ static const char usage_text[] =
     "  --output FILE            write the response bodies to FILE\n"
     "  --verify                 check /bytes/N bodies against the server's pattern\n"
     "  --qlog-dir DIR           write ngtcp2 qlog files into DIR\n"
+    "  --handshake-timeout T    fail a connection whose handshake has not completed\n"
+    "                           after T (5s): \"handshake timed out\", exit status 1\n"
     "  --idle-timeout T         QUIC idle timeout (30s); also fails a connection whose\n"
     "                           requests get no response data for that long\n"
     "  --initial-rtt T          initial RTT estimate (10ms)\n"
@@ -115,6 +121,7 @@ enum {
     OPT_INTERVAL, OPT_MIG_HZ, OPT_MIG_EVERY, OPT_MIG_PKTS, OPT_MIG_KIND, OPT_LOCAL_ADDRS,
     OPT_REBIND, OPT_JSON, OPT_CSV, OPT_TIMELINE, OPT_OUTPUT, OPT_VERIFY, OPT_QLOG, OPT_IDLE,
     OPT_IRTT, OPT_MAD, OPT_CIDLEN, OPT_KEEP, OPT_KEEPFOR, OPT_KEEPALIVE, OPT_GSO, OPT_LOG, OPT_HELP,
+    OPT_GRACE, OPT_HS_TIMEOUT,
 };
 
 static const struct option h3c_longopts[] = {
@@ -122,6 +129,7 @@ static const struct option h3c_longopts[] = {
     QASM_PARSE_OPT_ARG("connections", OPT_CONNECTIONS),
     QASM_PARSE_OPT_ARG("requests", OPT_REQUESTS),
     QASM_PARSE_OPT_ARG("duration", OPT_DURATION),
+    QASM_PARSE_OPT_ARG("grace", OPT_GRACE),
     QASM_PARSE_OPT_ARG("concurrency", OPT_CONCURRENCY),
     QASM_PARSE_OPT_ARG("size", OPT_SIZE),
     QASM_PARSE_OPT_ARG("interval", OPT_INTERVAL),
@@ -138,6 +146,7 @@ static const struct option h3c_longopts[] = {
     QASM_PARSE_OPT_FLAG("verify", OPT_VERIFY),
     QASM_PARSE_OPT_ARG("qlog-dir", OPT_QLOG),
     QASM_PARSE_OPT_ARG("idle-timeout", OPT_IDLE),
+    QASM_PARSE_OPT_ARG("handshake-timeout", OPT_HS_TIMEOUT),
     QASM_PARSE_OPT_ARG("initial-rtt", OPT_IRTT),
     QASM_PARSE_OPT_ARG("max-ack-delay", OPT_MAD),
     QASM_PARSE_OPT_ARG("cid-len", OPT_CIDLEN),
@@ -153,6 +162,7 @@ static const struct option h3c_longopts[] = {
 /* What the whole command line has said so far (checked after the loop). */
 struct h3c_seen {
     int have_requests;
+    int have_grace;
     int nmig;  /* schedules given: only one of --migrate-hz/-every/-every-packets */
 };
 
@@ -163,6 +173,8 @@ static void h3c_defaults(struct qasm_h3c_opts *o)
         .requests = 1,
         .concurrency = 1,
         .idle_timeout = 30 * QASM_SEC,
+        .handshake_timeout = 5 * QASM_SEC,
+        .grace = 2 * QASM_SEC,
         .initial_rtt = 10 * QASM_MS,
         .max_ack_delay = 1 * QASM_MS,
         .cid_len = 0,
@@ -201,6 +213,11 @@ static int h3c_opt_load(struct qasm_h3c_opts *o, struct h3c_seen *seen, int c, c
         if (qasm_duration_parse(&o->duration, a) != 0 || o->duration == 0)
             return qasm_parse_errf(err, errlen,
                                    "--duration: expected a duration like 10s, got '%s'", a);
+        return 0;
+    case OPT_GRACE:
+        if (qasm_duration_parse(&o->grace, a) != 0)
+            return qasm_parse_errf(err, errlen, "--grace: expected a duration like 2s, got '%s'", a);
+        seen->have_grace = 1;
         return 0;
     case OPT_CONCURRENCY:
         if (qasm_parse_u64(&v, a, 1, 1000) != 0)
@@ -282,6 +299,11 @@ static int h3c_opt_transport(struct qasm_h3c_opts *o, int c, const char *a, char
         if (qasm_duration_parse(&o->idle_timeout, a) != 0 || o->idle_timeout == 0)
             return qasm_parse_errf(err, errlen, "--idle-timeout: expected a duration, got '%s'", a);
         return 0;
+    case OPT_HS_TIMEOUT:
+        if (qasm_duration_parse(&o->handshake_timeout, a) != 0 || o->handshake_timeout == 0)
+            return qasm_parse_errf(err, errlen,
+                                   "--handshake-timeout: expected a duration like 5s, got '%s'", a);
+        return 0;
     case OPT_IRTT:
         if (qasm_duration_parse(&o->initial_rtt, a) != 0 || o->initial_rtt == 0)
             return qasm_parse_errf(err, errlen, "--initial-rtt: expected a duration, got '%s'", a);
@@ -347,6 +369,8 @@ static int h3c_finish(struct qasm_h3c_opts *o, const struct h3c_seen *seen, int 
         return qasm_parse_errf(err, errlen, "--migrate-kind addr needs --local-addrs");
     if (o->duration && seen->have_requests)
         return qasm_parse_errf(err, errlen, "use either --requests or --duration");
+    if (seen->have_grace && !o->duration)
+        return qasm_parse_errf(err, errlen, "--grace needs --duration");
     if (first >= argc)
         return qasm_parse_errf(err, errlen, "no URL given (see --help)");
     for (int i = first; i < argc; i++) {
@@ -365,7 +389,7 @@ static int h3c_finish(struct qasm_h3c_opts *o, const struct h3c_seen *seen, int 
 
 int qasm_h3c_opts_parse(struct qasm_h3c_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
-    struct h3c_seen seen = { 0, 0 };
+    struct h3c_seen seen = { 0, 0, 0 };
     int c, rv;
 
     h3c_defaults(o);

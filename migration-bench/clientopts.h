@@ -37,6 +37,8 @@ struct qasm_h3c_opts {
     unsigned connections;            /* --connections (1) */
     uint64_t requests;               /* --requests per connection (1 unless --duration) */
     qasm_duration duration;          /* --duration (0 = by request count) */
+    qasm_duration grace;             /* --grace: requests in flight at --duration's end (2 s) */
+    qasm_duration handshake_timeout; /* --handshake-timeout (5 s) */
     unsigned concurrency;            /* --concurrency (1) */
     int have_size;
     uint64_t size;                   /* --size: fetch /bytes/N */

@@ -73,6 +73,7 @@ struct cconn {
     struct csock *socks[MAX_SOCKS];  /* socks[nsocks-1] is the newest */
     size_t nsocks;
     ev_timer mig_timer, req_timer, stall_timer;
+    ev_timer hs_timer;       /* --handshake-timeout, until the handshake completes */
     struct qasm_migsched mig;
     uint64_t blocked;
     uint64_t started, completed;
@@ -81,7 +82,6 @@ struct cconn {
     int confirmed, done, failed;
     uint64_t addr_idx;
     uint64_t old_path_pkts;  /* read on sockets ngtcp2 no longer knows */
-    FILE *qlog;
     struct creq *reqs;
 };
 
@@ -107,7 +107,10 @@ struct client {
     uint64_t stateless_resets, pkts_tx, pkts_rx, bytes_tx, bytes_rx, tx_errors, rx_dropped;
     uint64_t rx_guarded[QASM_DGRAM_VERDICTS]; /* refused before ngtcp2 (part of rx_dropped) */
     uint64_t socket_errors, socks_reopened, stalls;
+    uint64_t requests_cut, handshake_timeouts;
     ev_signal sigint, sigterm;
+    ev_timer end_timer;      /* --duration: its end, then the end of --grace */
+    const char *ended_by;    /* "requests", "duration" or "signal" */
 };
 
 static struct client cl_g;
@@ -254,21 +257,24 @@ static void timeline_add(struct client *cl, qasm_tstamp now, uint64_t n)
     cl->timeline[slot] += n;
 }
 
+/* |ok|: 1 answered in full, 0 failed, -1 cut at the end of --duration + --grace. */
 static void req_finish(struct cconn *c, struct creq *r, int ok)
 {
     struct client *cl = c->cl;
     qasm_tstamp now = qasm_now();
     uint64_t lat_us = (now - r->start) / 1000;
-    if (ok) {
+    if (ok > 0) {
         cl->requests_ok++;
         qasm_hist_add(&cl->hist, lat_us);
+    } else if (ok < 0) {
+        cl->requests_cut++;
     } else {
         cl->requests_failed++;
     }
     cl->last_done = now;
     if (cl->csv)
         fprintf(cl->csv, "%u,%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",%d,%d,%" PRIu64 "\n", c->idx,
-                r->idx, (double)(r->start - cl->start) / 1e9, lat_us, r->bytes, r->status, ok,
+                r->idx, (double)(r->start - cl->start) / 1e9, lat_us, r->bytes, r->status, ok > 0,
                 r->mig_at_start);
     for (struct creq **pp = &c->reqs; *pp; pp = &(*pp)->next) {
         if (*pp == r) {
@@ -367,8 +373,8 @@ static const nghttp3_callbacks client_h3_callbacks = {
 static int want_more_requests(struct cconn *c, qasm_tstamp now)
 {
     struct client *cl = c->cl;
-    if (cl->o.duration)
-        return now < cl->end_ts;
+    if (cl->o.duration) /* the end timer may run a little before end_ts (libev's cached time) */
+        return cl->ended_by == NULL && now < cl->end_ts;
     return c->started < cl->o.requests;
 }
 
@@ -458,6 +464,7 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *ud)
     struct cconn *c = cconn_of(ud);
     (void)conn;
     c->cl->handshakes++;
+    ev_timer_stop(c->cl->loop, &c->hs_timer);
     return qasm_h3conn_setup_h3(&c->q, 0, &client_h3_callbacks) == 0 ? 0
                                                                       : NGTCP2_ERR_CALLBACK_FAILURE;
 }
@@ -492,18 +499,6 @@ static int cb_recv_stateless_reset(ngtcp2_conn *conn, const ngtcp2_pkt_stateless
     (void)sr;
     c->cl->stateless_resets++;
     return 0;
-}
-
-static void qlog_write(void *ud, uint32_t flags, const void *data, size_t len)
-{
-    struct cconn *c = cconn_of(ud);
-    if (!c->qlog)
-        return;
-    fwrite(data, 1, len, c->qlog);
-    if (flags & NGTCP2_QLOG_WRITE_FLAG_FIN) {
-        fclose(c->qlog);
-        c->qlog = NULL;
-    }
 }
 
 /* ---------------------------------------------------------- migration */
@@ -672,6 +667,57 @@ static void stall_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     conn_finish(c, 1);
 }
 
+/* --handshake-timeout: no completed handshake yet (a dead port, a middlebox that drops). */
+static void hs_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct cconn *c = w->data;
+    char a[QASM_ADDR_STRLEN];
+    (void)loop;
+    (void)revents;
+    if (c->done)
+        return;
+    qasm_warn("conn %u: handshake timed out after %.1f s: no answer from %s", c->idx,
+              (double)c->cl->o.handshake_timeout / 1e9,
+              qasm_addr_format(a, sizeof(a), &c->cl->remote));
+    c->cl->handshake_timeouts++;
+    conn_finish(c, 1);
+}
+
+/*
+ * --duration's end: no request starts any more (want_more_requests), and
+ * a connection with none in flight closes now; the others get --grace to
+ * finish theirs, then the second expiry cuts what is left (requests_cut)
+ * and closes them. A connection still without handshake then fails.
+ */
+static void end_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct client *cl = w->data;
+    (void)revents;
+    int cut = cl->ended_by != NULL;
+    cl->ended_by = "duration";
+    for (unsigned i = 0; i < cl->o.connections; i++) {
+        struct cconn *c = cl->conns[i];
+        if (!c || c->done)
+            continue;
+        if (!cut) {
+            conn_io_done(c); /* no more requests: closes it when none is in flight */
+            continue;
+        }
+        if (!c->q.h3) {
+            conn_finish(c, 1);
+            continue;
+        }
+        while (c->reqs)
+            req_finish(c, c->reqs, -1);
+        cl->last_done = qasm_now(); /* the run ends here: its bytes were received until now */
+        conn_finish(c, 0);
+    }
+    if (!cut && cl->ndone < cl->o.connections) {
+        ev_timer_set(w, (double)cl->o.grace / 1e9, 0.);
+        ev_timer_start(loop, w);
+    }
+}
+
 static void req_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct cconn *c = w->data;
@@ -786,6 +832,7 @@ static void conn_finish(struct cconn *c, int failed)
     ev_timer_stop(cl->loop, &c->mig_timer);
     ev_timer_stop(cl->loop, &c->req_timer);
     ev_timer_stop(cl->loop, &c->stall_timer);
+    ev_timer_stop(cl->loop, &c->hs_timer);
     for (size_t i = 0; i < c->nsocks; i++)
         ev_io_stop(cl->loop, &c->socks[i]->w);
     if (++cl->ndone == cl->o.connections)
@@ -810,6 +857,9 @@ static int conn_start(struct client *cl, struct cconn *c)
     ev_init(&c->stall_timer, stall_timer_cb);
     c->stall_timer.repeat = (double)cl->o.idle_timeout / 1e9;
     c->stall_timer.data = c;
+    ev_timer_init(&c->hs_timer, hs_timer_cb, (double)cl->o.handshake_timeout / 1e9, 0.);
+    c->hs_timer.data = c;
+    ev_timer_start(cl->loop, &c->hs_timer);
     qasm_migsched_init(&c->mig, QASM_MIG_NONE, 0, 0, 1, 0);
     if (cl->o.have_local_addrs) {
         c->addr_idx = c->idx;
@@ -830,16 +880,11 @@ static int conn_start(struct client *cl, struct cconn *c)
     qasm_h3conn_settings(&settings, qasm_now(), cl->o.initial_rtt);
     settings.no_pmtud = 1;
     if (cl->o.qlog_dir) {
-        char path[4096], hex[QASM_CID_HEXLEN];
+        char name[64], hex[QASM_CID_HEXLEN];
         struct qasm_cid q;
         qasm_cid_set(&q, dcid.data, dcid.datalen);
-        snprintf(path, sizeof(path), "%s/client-%u-%s.sqlog", cl->o.qlog_dir, c->idx,
-                 qasm_cid_hex(hex, &q));
-        c->qlog = fopen(path, "w");
-        if (!c->qlog)
-            qasm_warn("qlog %s: %s", path, strerror(errno));
-        else
-            settings.qlog.write = qlog_write;
+        snprintf(name, sizeof(name), "client-%u-%s", c->idx, qasm_cid_hex(hex, &q));
+        qasm_h3conn_qlog_open(&c->q, &settings, cl->o.qlog_dir, name);
     }
     ngtcp2_transport_params_default(&params);
     params.initial_max_stream_data_bidi_local = 4 * 1024 * 1024;
@@ -877,8 +922,6 @@ static void conn_free(struct client *cl, struct cconn *c)
     for (size_t i = 0; i < c->nsocks; i++)
         sock_close(cl, c->socks[i]);
     qasm_h3conn_free(&c->q);
-    if (c->qlog)
-        fclose(c->qlog);
     free(c);
 }
 
@@ -905,6 +948,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)w;
     (void)revents;
+    cl_g.ended_by = "signal";
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -941,7 +985,7 @@ static void print_json(struct client *cl, double dur)
         "path_validation_failed", "stateless_resets", "packets_sent", "packets_received",
         "udp_bytes_sent", "udp_bytes_received", "send_errors", "socket_errors",
         "sockets_reopened", "old_path_packets", "stalls", "packets_dropped", "dropped_empty",
-        "dropped_truncated",
+        "dropped_truncated", "requests_cut", "handshake_timeouts",
     };
     const uint64_t tail[] = {
         qasm_hist_percentile(&cl->hist, 50), qasm_hist_percentile(&cl->hist, 90),
@@ -950,7 +994,7 @@ static void print_json(struct client *cl, double dur)
         cl->qc.path_validation_failed, cl->stateless_resets, cl->pkts_tx, cl->pkts_rx,
         cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors, cl->socks_reopened,
         old_path, cl->stalls, cl->rx_dropped, cl->rx_guarded[QASM_DGRAM_EMPTY],
-        cl->rx_guarded[QASM_DGRAM_TRUNCATED],
+        cl->rx_guarded[QASM_DGRAM_TRUNCATED], cl->requests_cut, cl->handshake_timeouts,
     };
     _Static_assert(sizeof(tail) / sizeof(tail[0]) == sizeof(tail_keys) / sizeof(tail_keys[0]),
                    "one key per counter");
@@ -961,6 +1005,7 @@ static void print_json(struct client *cl, double dur)
                         json_integer((json_int_t)nearbyint(dur > 0 ? (double)cl->bytes * 8 / dur
                                                                    : 0.0)));
     qasm_h3conn_json_counters(j, tail_keys, tail, sizeof(tail) / sizeof(tail[0]));
+    json_object_set_new(j, "ended_by", json_string(cl->ended_by));
     qasm_h3conn_json_print(j, stdout);
 }
 
@@ -1032,6 +1077,11 @@ static int client_run(struct client *cl)
     ev_signal_init(&cl->sigterm, signal_cb, SIGTERM);
     ev_signal_start(cl->loop, &cl->sigint);
     ev_signal_start(cl->loop, &cl->sigterm);
+    ev_now_update(cl->loop);
+    ev_timer_init(&cl->end_timer, end_timer_cb, (double)cl->o.duration / 1e9, 0.);
+    cl->end_timer.data = cl;
+    if (cl->o.duration)
+        ev_timer_start(cl->loop, &cl->end_timer);
     for (unsigned i = 0; i < cl->o.connections; i++) {
         struct cconn *c = calloc(1, sizeof(*c));
         if (!c)
@@ -1057,8 +1107,16 @@ static int client_finish(struct client *cl)
 {
     qasm_tstamp end = cl->last_done;
     double dur = (double)(end - cl->start) / 1e9;
+    char a[QASM_ADDR_STRLEN];
+    if (!cl->ended_by)
+        cl->ended_by = "requests";
     if (cl->o.json)
         print_json(cl, dur);
+    if (cl->handshake_timeouts) /* said even with --json: "0 bytes" alone explains nothing */
+        fprintf(stderr, "qasm-h3-client: handshake timed out (--handshake-timeout %.1fs) on %" PRIu64
+                " of %u connections: no answer from %s\n", (double)cl->o.handshake_timeout / 1e9,
+                cl->handshake_timeouts, cl->o.connections,
+                qasm_addr_format(a, sizeof(a), &cl->remote));
     int status = (cl->requests_failed || cl->connections_failed) ? 1 : 0;
     if (cl->o.timeline && write_timeline(cl, end) != 0)
         status = 1;
@@ -1073,7 +1131,8 @@ static int client_finish(struct client *cl)
     gnutls_certificate_free_credentials(cl->cred);
     if (!cl->o.json)
         fprintf(stderr, "qasm-h3-client: %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
-                " bytes in %.3f s\n", cl->requests_ok, cl->requests_failed, cl->bytes, dur);
+                " cut, %" PRIu64 " bytes in %.3f s (ended by %s)\n", cl->requests_ok,
+                cl->requests_failed, cl->requests_cut, cl->bytes, dur, cl->ended_by);
     return status;
 }
 

@@ -41,6 +41,34 @@ void qasm_h3conn_free(struct qasm_h3conn *q)
         ngtcp2_conn_del(q->conn);
     if (q->tls)
         gnutls_deinit(q->tls);
+    if (q->qlog)
+        fclose(q->qlog);
+    q->qlog = NULL;
+}
+
+static void qlog_write(void *ud, uint32_t flags, const void *data, size_t len)
+{
+    struct qasm_h3conn *q = ud;
+    if (!q->qlog)
+        return;
+    fwrite(data, 1, len, q->qlog);
+    if (flags & NGTCP2_QLOG_WRITE_FLAG_FIN) {
+        fclose(q->qlog);
+        q->qlog = NULL;
+    }
+}
+
+void qasm_h3conn_qlog_open(struct qasm_h3conn *q, ngtcp2_settings *settings, const char *dir,
+                           const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s.sqlog", dir, name);
+    q->qlog = fopen(path, "w");
+    if (!q->qlog) {
+        qasm_warn("qlog %s: %s", path, strerror(errno));
+        return;
+    }
+    settings->qlog.write = qlog_write;
 }
 
 /* ------------------------------------------------------- ngtcp2 callbacks */

@@ -46,6 +46,7 @@ struct qasm_h3conn {
     void *owner;                      /* the application's connection; send's ud */
     enum qasm_log_level read_err_level;  /* for nghttp3 read errors */
     struct qasm_h3conn_counters *n;
+    FILE *qlog;                       /* --qlog-dir: this connection's qlog (NULL: none) */
 };
 
 /*
@@ -79,7 +80,8 @@ void qasm_h3conn_init(struct qasm_h3conn *q, struct ev_loop *loop, qasm_quic_sen
 
 /*
  * qasm_h3conn_free stops the timer and deletes the nghttp3 and ngtcp2
- * connections and the TLS session (those that exist); |q| itself is not freed.
+ * connections and the TLS session (those that exist) and closes the qlog;
+ * |q| itself is not freed.
  */
 void qasm_h3conn_free(struct qasm_h3conn *q);
 
@@ -97,6 +99,17 @@ void qasm_h3conn_callbacks(ngtcp2_callbacks *cb);
  * windows, and ngtcp2's debug log when QASM_NGTCP2_LOG=FILE is set.
  */
 void qasm_h3conn_settings(ngtcp2_settings *settings, qasm_tstamp ts, qasm_duration initial_rtt);
+
+/*
+ * qasm_h3conn_qlog_open opens DIR/NAME.sqlog (|name| without the suffix)
+ * and points |settings|' qlog writer at it; ngtcp2 then writes the
+ * connection's qlog (JSON-SEQ) there through its user_data, which must be
+ * |q|. A file that cannot be created is a warning: the connection runs
+ * without. The file is closed when ngtcp2 finishes the log or by
+ * qasm_h3conn_free.
+ */
+void qasm_h3conn_qlog_open(struct qasm_h3conn *q, ngtcp2_settings *settings, const char *dir,
+                           const char *name);
 
 /*
  * qasm_h3conn_start_tls creates the TLS session of |q| (|server| or client

@@ -702,6 +702,14 @@ static struct sconn *conn_accept(struct server *s, struct listener *l, const ngt
     cb.extend_max_remote_streams_bidi = cb_extend_max_remote_streams_bidi;
     cb.recv_tx_key = cb_recv_tx_key;
     qasm_h3conn_settings(&settings, qasm_now(), s->o.initial_rtt);
+    if (s->o.qlog_dir) {
+        char name[64], hex[QASM_CID_HEXLEN];
+        struct qasm_cid q;
+        qasm_cid_set(&q, hd.dcid.data, hd.dcid.datalen);
+        snprintf(name, sizeof(name), "server-%s", qasm_cid_hex(hex, &q));
+        settings.qlog.odcid = hd.dcid; /* the qlog's group id, as the client's */
+        qasm_h3conn_qlog_open(&c->q, &settings, s->o.qlog_dir, name);
+    }
     /* PMTUD stays on in the server: ngtcp2 0.12.1 restarts it without
      * checking no_pmtud when a connection migrates back to its fallback path
      * during validation (conn_recv_non_probing_pkt_on_new_path), and its

@@ -28,6 +28,8 @@ test_clientopts_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/h3_download.sh tests/integration/h3_migrate.sh \
                tests/integration/h3_interop.sh tests/integration/h3_misroute.sh \
                tests/integration/h3_quicgo.sh
+# The client's handshake timeout and --duration bound, the server's --qlog-dir and key log.
+INTEG_TESTS += tests/integration/h3_bounds.sh
 # Hostile datagrams to every UDP socket of a live server + NAT + agent + client setup.
 INTEG_TESTS += tests/integration/hostile_datagrams.sh
 

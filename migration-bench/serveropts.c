@@ -25,11 +25,15 @@ static const char usage_text[] =
     "  --no-json              do not print the summary at exit\n"
     "  --gso                  send with UDP GSO (faster; captures on this host then show\n"
     "                         multi-packet super-datagrams)\n"
+    "  --qlog-dir DIR         write one ngtcp2 qlog file per connection into DIR,\n"
+    "                         server-ODCID.sqlog (the client writes client-N-ODCID.sqlog)\n"
     "  --log-level L          debug|info|warn|error (warn)\n"
     "  -h, --help             this text\n"
     "  --version              print the version and the commit it was built from\n"
     "T: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h);\n"
-    "a bare number is seconds.\n";
+    "a bare number is seconds.\n"
+    "SSLKEYLOGFILE=FILE appends the TLS secrets of every connection to FILE (NSS key log\n"
+    "format, for Wireshark: docs/CAPTURES.md).\n";
 
 const char *qasm_h3s_usage(void)
 {
@@ -38,7 +42,7 @@ const char *qasm_h3s_usage(void)
 
 enum {
     O_LISTEN = 256, O_CERT, O_KEY, O_WCERT, O_WKEY, O_CIDLEN, O_IDLE, O_IRTT, O_MAD, O_SECRET,
-    O_NORESET, O_NOJSON, O_GSO, O_LOG, O_HELP,
+    O_NORESET, O_NOJSON, O_GSO, O_LOG, O_HELP, O_QLOG,
 };
 
 static const struct option h3s_longopts[] = {
@@ -56,6 +60,7 @@ static const struct option h3s_longopts[] = {
     QASM_PARSE_OPT_FLAG("no-json", O_NOJSON),
     QASM_PARSE_OPT_FLAG("gso", O_GSO),
     QASM_PARSE_OPT_ARG("log-level", O_LOG),
+    QASM_PARSE_OPT_ARG("qlog-dir", O_QLOG),
     QASM_PARSE_OPT_FLAG("help", O_HELP),
     QASM_PARSE_OPT_END,
 };
@@ -102,6 +107,7 @@ static int h3s_opt(struct qasm_h3s_opts *o, int c, const char *a, const char **s
     case O_NORESET: o->stateless_reset = 0; return 0;
     case O_NOJSON: o->json = 0; return 0;
     case O_GSO: o->gso = 1; return 0;
+    case O_QLOG: o->qlog_dir = a; return 0;
     case O_LOG:
         if ((o->log_level = qasm_log_level_parse(a)) < 0)
             return qasm_parse_errf(err, errlen,

@@ -30,6 +30,7 @@ struct qasm_h3s_opts {
     int json;                        /* 0 with --no-json */
     int gso;                         /* --gso */
     int log_level;                   /* --log-level (QASM_LOG_WARN) */
+    const char *qlog_dir;            /* --qlog-dir: one qlog file per connection (NULL: none) */
     struct qasm_parse_names names;   /* --listen host names, resolved by the caller */
 };
 

@@ -59,6 +59,16 @@ static void test_opts_defaults_and_flags(void **state)
     assert_int_equal(o.keep_sockets, 16);
     assert_int_equal(o.keep_sockets_for, 500 * QASM_MS);
     assert_int_equal(o.gso, 0);
+    assert_int_equal(o.handshake_timeout, 5 * QASM_SEC);
+    assert_int_equal(o.grace, 2 * QASM_SEC);
+    assert_int_equal(o.duration, 0);
+
+    const char *a6[] = {"c", "--handshake-timeout", "250ms", "--duration", "3s", "--grace", "0",
+                        "https://h/", NULL};
+    assert_int_equal(parse(8, a6), 0);
+    assert_int_equal(o.handshake_timeout, 250 * QASM_MS);
+    assert_int_equal(o.duration, 3 * QASM_SEC);
+    assert_int_equal(o.grace, 0);
 
     const char *a5[] = {"c", "--gso", "--keep-alive", "0", "--keep-sockets-for", "2s",
                         "--keep-sockets", "4", "--cid-len", "8", "https://h/", NULL};
@@ -130,6 +140,15 @@ static void test_opts_errors(void **state)
     assert_int_equal(o.names.n, 1);
     assert_ptr_equal(o.names.dst[0], &o.connect);
     assert_int_equal(o.connect.port, 1);
+    const char *e12[] = {"c", "--handshake-timeout", "0", "https://h/", NULL};
+    assert_int_equal(parse(4, e12), -1);
+    assert_string_equal(err, "--handshake-timeout: expected a duration like 5s, got '0'");
+    const char *e13[] = {"c", "--grace", "1s", "https://h/", NULL};
+    assert_int_equal(parse(4, e13), -1);
+    assert_string_equal(err, "--grace needs --duration");
+    const char *e14[] = {"c", "--duration", "1s", "--grace", "x", "https://h/", NULL};
+    assert_int_equal(parse(6, e14), -1);
+    assert_string_equal(err, "--grace: expected a duration like 2s, got 'x'");
     const char *e11[] = {"c", "--connect", "local host:1", "https://h/", NULL};
     assert_int_equal(parse(4, e11), -1);
     assert_string_equal(err, "--connect: expected HOST:PORT, IP:PORT or [IPv6]:PORT, got "

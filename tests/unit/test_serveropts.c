@@ -28,6 +28,9 @@ static void test_good(void **state)
     assert_int_equal(o.have_secret, 0);
     assert_int_equal(o.log_level, QASM_LOG_WARN);
     assert_null(o.cert);
+    assert_null(o.qlog_dir);
+    assert_int_equal(parse("--listen 127.0.0.1:1 --qlog-dir /tmp/q"), 0);
+    assert_string_equal(o.qlog_dir, "/tmp/q");
     assert_int_equal(parse("--listen 127.0.0.1:1 --listen [::1]:2 --cert c --key k "
                            "--write-cert wc --write-key wk --cid-len 8 --idle-timeout 5s "
                            "--initial-rtt 1ms --max-ack-delay 0ms --no-stateless-reset --no-json "
