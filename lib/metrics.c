@@ -268,6 +268,9 @@ int qasm_metrics_render(const char *json, size_t len, const struct qasm_metrics_
 {
     json_error_t je;
     json_t *top = json_loadb(json, len, 0, &je);
+    /* A uint64 counter past INT64_MAX is more than jansson's integers hold: as a real, then. */
+    if (!top)
+        top = json_loadb(json, len, JSON_DECODE_INT_AS_REAL, &je);
     if (!top || !json_is_object(top)) {
         snprintf(err, errlen, "not a JSON object: %s", top ? "another value" : je.text);
         json_decref(top);
