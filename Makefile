@@ -221,11 +221,13 @@ FUZZ_O := $(O)/fuzz
 # -iquote $(O)/gen: lib/cli.c includes the generated qasm_version.h.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(INCLUDES) -iquote $(O)/gen -fsanitize=fuzzer,address,undefined $(NGTCP2_CFLAGS)
 FUZZ_BINS := $(addprefix $(FUZZ_O)/,$(FUZZ_TARGETS))
+# lib/ as sources, but the --metrics modules (they need jansson, libmicrohttpd, libev).
+FUZZ_LIB_SRCS := $(filter-out lib/metrics.c lib/metrics_http.c,$(LIB_SRCS))
 define link_fuzz
-$(FUZZ_O)/$(1): $($(1)_SRCS) $(LIB_SRCS) $(QASM_VERSION_H)
+$(FUZZ_O)/$(1): $($(1)_SRCS) $(FUZZ_LIB_SRCS) $(QASM_VERSION_H)
 	@mkdir -p $$(@D)
 	$$(if $(filter 0,$(V)),@echo "  FUZZ    $$@")
-	$(Q)clang $(FUZZ_CFLAGS) $($(1)_CFLAGS) -o $$@ $($(1)_SRCS) $(LIB_SRCS) $($(1)_LIBS) $$(NETTLE_LIBS) -lm
+	$(Q)clang $(FUZZ_CFLAGS) $($(1)_CFLAGS) -o $$@ $($(1)_SRCS) $(FUZZ_LIB_SRCS) $($(1)_LIBS) $$(NETTLE_LIBS) -lm
 endef
 $(foreach f,$(FUZZ_TARGETS),$(eval $(call link_fuzz,$(f))))
 
