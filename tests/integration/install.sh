@@ -11,6 +11,7 @@
 # Tools that are missing (man, tshark, systemd-analyze) are reported as not
 # checked; help2man missing: SKIP (make deps installs it).
 set -u
+slow=${QASM_TEST_SLOWDOWN:-1}  # factor on every bound (busy machines)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 B=${QASM_BUILD:-build}
 case $B in /*) ;; *) B=$root/$B ;; esac
@@ -26,7 +27,7 @@ ok() { echo "ok: $*"; }
 notchecked() { echo "SKIP-CHECK: $* (the rest of the test ran)"; }
 progs="qasm-tracker qasm-trackctl qasm-mbox qasm-replay qasm-capture qasm-h3-server \
 qasm-h3-client qasm-bench qasm-mbox-bench qasm-tracker-bench"
-mk() { timeout 40 make -C "$root" --no-print-directory NODEPS=1 O="$B" "$@" >"$work/make.log" 2>&1; }
+mk() { timeout $((180 * slow)) make -C "$root" --no-print-directory NODEPS=1 O="$B" "$@" >"$work/make.log" 2>&1; }
 
 mk install DESTDIR="$stage" PREFIX=/usr || { tail -20 "$work/make.log"; fail "make install"; exit 1; }
 ok "make install DESTDIR=\$tmp PREFIX=/usr"
@@ -38,10 +39,10 @@ installed=$(ls "$stage/usr/bin" | sort | tr '\n' ' ')
 expected=$(tr ' ' '\n' <<<"$progs" | grep . | sort | tr '\n' ' ')
 [ "$installed" = "$expected" ] || fail "bin/ holds [$installed], expected [$expected]"
 for p in $progs; do
-  out=$(timeout 10 "$stage/usr/bin/$p" --help 2>&1)
+  out=$(timeout $((10 * slow)) "$stage/usr/bin/$p" --help 2>&1)
   rc=$?
   if [ $rc -ne 0 ] || ! grep -qi "usage" <<<"$out"; then fail "$p --help: exit $rc"; fi
-  timeout 10 "$stage/usr/bin/$p" --help >"$work/help.$p" 2>&1
+  timeout $((10 * slow)) "$stage/usr/bin/$p" --help >"$work/help.$p" 2>&1
 done
 ok "bin/: $(wc -w <<<"$progs") programs, each --help exits 0"
 
@@ -82,7 +83,7 @@ if command -v man >/dev/null; then
   for p in $progs; do
     page=$stage/usr/share/man/man1/$p.1
     [ -f "$page" ] || { fail "no man page $p.1"; continue; }
-    text=$(MANWIDTH=80 timeout 20 man -l "$page" 2>&1) || fail "man -l $p.1"
+    text=$(MANWIDTH=80 timeout $((20 * slow)) man -l "$page" 2>&1) || fail "man -l $p.1"
     grep -q "^NAME" <<<"$text" && grep -q "^ *$p - " <<<"$text" && grep -q "^SYNOPSIS" <<<"$text" ||
       fail "man $p.1 lacks NAME/SYNOPSIS: $(head -5 <<<"$text")"
   done
