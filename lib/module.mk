@@ -1,7 +1,7 @@
 # lib/: I/O-free cores shared by every binary (into build/libqasm.a); keyfile.c
 # alone reads and writes files (the shared key, mode-checked); cli.c is the
 # programs' front end (--version, usage errors, "-", host names).
-LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/ring.c lib/pool.c lib/log.c lib/quic.c lib/ipudp.c lib/parse.c lib/hist.c lib/proto.c lib/cli.c
+LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/ring.c lib/pool.c lib/log.c lib/quic.c lib/ipudp.c lib/parse.c lib/hist.c lib/proto.c lib/cli.c lib/degrade.c
 
 $(call unit_test,test_lib,tests/unit/test_addr.c)
 $(call unit_test,test_htab,tests/unit/test_htab.c)
@@ -14,6 +14,8 @@ $(call unit_test,test_parse,tests/unit/test_parse.c)
 # The front end: --version text, "-", host names, the one-line usage error.
 $(call unit_test,test_cli,tests/unit/test_cli.c)
 $(call unit_test,test_histogram,tests/unit/test_histogram.c)
+# When a degraded cause is said: start, one line per interval, end (fake time).
+$(call unit_test,test_degrade,tests/unit/test_degrade.c)
 
 FUZZ_TARGETS += fuzz_quic
 fuzz_quic_SRCS := tests/fuzz/fuzz_quic.c
