@@ -74,7 +74,7 @@ void qasm_log_degrade(const struct qasm_degrade_line *l, const char *cause, cons
                   (unsigned long long)l->count, (unsigned long long)l->total, secs, detail);
         break;
     default:
-        qasm_info("no longer degraded: %s: %llu in %.0fs (%llu since the last line)", cause,
+        qasm_warn("no longer degraded: %s: %llu in %.0fs (%llu since the last line)", cause,
                   (unsigned long long)l->total, secs, (unsigned long long)l->count);
         break;
     }

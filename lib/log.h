@@ -33,10 +33,11 @@ struct qasm_degrade_line;
 /*
  * qasm_log_degrade writes the line |l| asks for (degrade.h) about |cause|
  * (a few words, the same in every line of the cause), then the detail
- * (printf-style; what, from where, what to do). Formats, at the default level:
+ * (printf-style; what, from where, what to do). All three at warn, so
+ * that the end is seen wherever the start was (the agent logs warnings only):
  *   warn "degraded: CAUSE: DETAIL"                                  started
  *   warn "still degraded: CAUSE: N more (T in Ss): DETAIL"          ongoing
- *   info "no longer degraded: CAUSE: T in Ss (N since the last line)" ended
+ *   warn "no longer degraded: CAUSE: T in Ss (N since the last line)" ended
  * Nothing for QASM_DEGRADE_NOTHING.
  */
 void qasm_log_degrade(const struct qasm_degrade_line *l, const char *cause, const char *fmt, ...)
