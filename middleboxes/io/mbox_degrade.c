@@ -1,6 +1,7 @@
 #include "middleboxes/io/mbox_degrade.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "log.h"
@@ -63,13 +64,17 @@ static void say_bounds(struct qasm_mbox_degrade *g, const struct qasm_mbox_stats
                          st->ports_in_use);
     uint64_t tf = D(packets_dropped_by[QASM_MBOX_DROP_TABLE_FULL]), ev = D(entries_evicted);
     uint64_t rcy = D(fallback_recycled), uev = bev - g->last_backend;
-    if (hit(g, QASM_MBOX_DG_TABLE, tf + ev + rcy + uev, now, &l))
-        qasm_log_degrade(&l, causes[QASM_MBOX_DG_TABLE],
-                         "in the last tick %" PRIu64 " entries evicted and %" PRIu64 " packets "
-                         "refused (table_full) at --max-entries %zu, %" PRIu64 " fallback "
-                         "mappings recycled (--fallback-per-conn %zu), %" PRIu64 " upstream "
-                         "sockets evicted (--max-flows %zu)", ev, tf, cfg->max_entries, rcy,
-                         cfg->fallback_per_conn, uev, blimit);
+    if (!hit(g, QASM_MBOX_DG_TABLE, tf + ev + rcy + uev, now, &l))
+        return;
+    char tail[96] = "";
+    if (blimit)
+        snprintf(tail, sizeof(tail), ", %" PRIu64 " upstream sockets evicted (--max-flows %zu)",
+                 uev, blimit);
+    qasm_log_degrade(&l, causes[QASM_MBOX_DG_TABLE],
+                     "in the last tick %" PRIu64 " entries evicted and %" PRIu64 " packets "
+                     "refused (table_full) at --max-entries %zu, %" PRIu64 " fallback mappings "
+                     "recycled (--fallback-per-conn %zu)%s", ev, tf, cfg->max_entries, rcy,
+                     cfg->fallback_per_conn, tail);
 }
 
 void qasm_mbox_degrade_tick(struct qasm_mbox_degrade *g, const struct qasm_mbox_stats *st,
