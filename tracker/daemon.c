@@ -1186,8 +1186,14 @@ static int tracker_setup(struct tracker *t, struct qasm_tracker_opts *o, const c
                       "connection's linkage (dump, query, subscribe); see docs/TRACKER.md",
                       qasm_addr_format(a, sizeof(a), &o->listen[i]));
         }
-        if (open_listeners(t, &o->listen[i]) < 0)
+        if (open_listeners(t, &o->listen[i]) < 0) {
+            if (o->listen_default && i > 0) {
+                qasm_warn("no IPv6 loopback: serving IPv4 only (IPv6 clients' reports need "
+                          "--trust mac with a key; docs/TRACKER.md, \"Degraded operation\")");
+                continue;
+            }
             return 1;
+        }
     }
     return 0;
 }
