@@ -16,6 +16,9 @@ $(call unit_test,test_cli,tests/unit/test_cli.c)
 $(call unit_test,test_histogram,tests/unit/test_histogram.c)
 # When a degraded cause is said: start, one line per interval, end (fake time).
 $(call unit_test,test_degrade,tests/unit/test_degrade.c)
+# Every program's degraded causes provoked and their lines checked (start,
+# count lines 10 s apart, end); the IPv6 client / IPv4 tracker case end to end.
+INTEG_TESTS += tests/integration/degrade_logs.sh tests/integration/degrade_ipv6.sh
 
 FUZZ_TARGETS += fuzz_quic
 fuzz_quic_SRCS := tests/fuzz/fuzz_quic.c
