@@ -5,7 +5,9 @@
 # N more ..."), and once when it ends ("no longer degraded: CAUSE: ...").
 # Provoked here, all at once (each needs 10 s of occurrences, then 10 s of quiet):
 #  - qasm-tracker: reports refused by --trust source (a report claiming
-#    another client IP than its source, twice a second);
+#    another client IP than its source), as not from the connection's owner
+#    (another secret for a known connection), and new connections refused
+#    at --max-conns 1 (connection table full), each twice a second;
 #  - qasm-tracker: its --store redis://... unreachable, until Redis starts;
 #  - the client agent: the tracker unreachable (nothing listens on
 #    QASM_TRACKER's port: the kernel refuses the reports), until it starts;
@@ -55,7 +57,8 @@ PY
 }
 
 # ---- start everything that misbehaves ----
-start tracker_a "$B/qasm-tracker" --listen 127.0.0.1:$TA --store "redis://127.0.0.1:$RDS"
+start tracker_a "$B/qasm-tracker" --listen 127.0.0.1:$TA --store "redis://127.0.0.1:$RDS" \
+    --max-conns 1 --at-max-conns refuse
 start tracker_c "$B/qasm-tracker" --listen 127.0.0.1:$TC
 start srv "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV
 start h3srv "$B/qasm-h3-server" --listen 127.0.0.1:$H3 --idle-timeout 60s --no-json
@@ -83,12 +86,19 @@ drive c3 $M3 33
 QASM_TRACKER=127.0.0.1:$TD start agent env LD_PRELOAD="$B/libqasm-agent.so" \
     "$B/qasm-h3-client" --connect 127.0.0.1:$H3 --duration 60s --interval 100ms --size 100 \
     --migrate-every 500ms "https://127.0.0.1:$H3/"
-# reports refused by --trust source, twice a second for 14 s
+# reports refused, twice a second for 14 s: by --trust source, as not from
+# the owner (each trackctl report picks a new secret), at the connection cap
+report() { # ODCID CLIENT
+    "$B/qasm-trackctl" --tracker 127.0.0.1:$TA report --type open --odcid "$1" --client "$2" \
+        --server 127.0.0.1:443 >/dev/null 2>&1
+}
 refuse() {
     local i
+    report c0ffee00 127.0.0.1:5000   # the one connection --max-conns allows
     for i in $(seq 1 28); do
-        "$B/qasm-trackctl" --tracker 127.0.0.1:$TA report --type open --odcid "c0ffee$(printf %02x $i)" \
-            --client 10.9.9.9:5000 --server 127.0.0.1:443 >/dev/null 2>&1
+        report "c0ffee$(printf %02x $i)" 10.9.9.9:5000
+        report c0ffee00 127.0.0.1:5000
+        report "c0ffee$(printf %02x $i)" 127.0.0.1:5000
         sleep 0.5
     done
 }
@@ -106,6 +116,7 @@ kill -CONT "$(child_pid tracker_c)"
 wait_until 90 logged agent "no longer degraded: tracker unreachable" || echo "agent: no end line"
 stop agent
 for f in tracker_a:"reports refused by --trust source" tracker_a:"store unreachable" \
+         tracker_a:"reports refused: not the connection's owner" tracker_a:"connection table full" \
          m1:"tracker session down" m1:"default treatment for QUIC traffic" m1:"NAT pool exhausted" \
          m3:"hold timeouts" m2:"table full"; do
     wait_until 90 logged "${f%%:*}" "no longer degraded: ${f#*:}" || echo "${f%%:*}: no end line for ${f#*:}"
@@ -116,6 +127,12 @@ check "tracker: reports refused by --trust source, start / count / end" \
     "$(cause_ok tracker_a "reports refused by --trust source")"
 check "tracker: ... naming the rule, the source, the claimed client and the fix" \
     "$(grep -c 'warn: degraded: reports refused by --trust source: REPORT_OPEN from 127.0.0.1:[0-9]* claims client 10.9.9.9:5000, .*--trust mac' "$T/tracker_a.log") == 1"
+check "tracker: reports refused as not from the owner, start / count / end" \
+    "$(cause_ok tracker_a "reports refused: not the connection's owner")"
+check "tracker: connection table full, start / count / end" \
+    "$(cause_ok tracker_a "connection table full")"
+check "tracker: ... naming the cap" \
+    "$(grep -Ec 'warn: degraded: connection table full: refused a new connection from 127.0.0.1:[0-9]+: (per-IP|global) .*rejected_ip_cap' "$T/tracker_a.log") == 1"
 check "tracker: store unreachable, start / count / end" "$(cause_ok tracker_a "store unreachable")"
 check "tracker: ... naming the store and the reason" \
     "$(grep -c "warn: degraded: store unreachable: redis 127.0.0.1:$RDS: connect failed" "$T/tracker_a.log") == 1"
