@@ -36,6 +36,7 @@
 #include "agent_report.h"
 #include "agent_state.h"
 #include "clock.h"
+#include "degrade.h"
 #include "hash.h"
 #include "htab.h"
 #include "keyfile.h"
@@ -109,8 +110,14 @@ enum prereg { PREREG_OFF = 0, PREREG_DECRYPT = 1, PREREG_QLOG = 2 };
 static enum prereg g_prereg = PREREG_DECRYPT;
 static const char *const prereg_names[] = { "off", "decrypt", "qlog" };
 static qasm_duration g_refresh = DEFAULT_REFRESH;
-static int g_fd = -1;
-static int g_fd_family; /* AF_INET or AF_INET6: the tracker's */
+/* One connected socket per address family the tracker was given (-1: none). */
+enum { FAM_4 = 0, FAM_6 = 1 };
+static int g_fds[2] = { -1, -1 };
+static char g_tracker[256]; /* QASM_TRACKER, for the log lines */
+
+/* Degraded reporting, said at the default level (lib/degrade.h); under g_lock. */
+static struct qasm_degrade g_dg_send;   /* the kernel refuses the reports (tracker unreachable) */
+static struct qasm_degrade g_dg_family; /* reports go out over another family than the connection's */
 
 /* State guarded by g_lock. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -191,54 +198,103 @@ static void resolve(void)
     *(void **)&real_handle_expiry = must_sym("ngtcp2_conn_handle_expiry");
 }
 
+static int fam_index(int family)
+{
+    return family == AF_INET6 ? FAM_6 : FAM_4;
+}
+
+/* A connected non-blocking UDP socket to |sa| in g_fds (the first of its family wins). */
+static int open_one(const struct sockaddr *sa, socklen_t salen, const char **why)
+{
+    int i = fam_index(sa->sa_family);
+    if (g_fds[i] >= 0)
+        return 0;
+    int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return -errno;
+    }
+    if (connect(fd, sa, salen) < 0) {
+        int err = errno;
+        *why = strerror(err);
+        close(fd);
+        return -err;
+    }
+    g_fds[i] = fd;
+    return 0;
+}
+
 /*
- * Parses "HOST:PORT" (numeric or a name) and opens a connected non-blocking
- * UDP socket. A spec that cannot name one peer ("127.0.0.1:", ":::",
- * "127.0.0.1:99999") is refused here with the reason in |why|: connect()
- * would accept some of them and every later report would fail unseen.
+ * One "HOST:PORT" (numeric or a name): a socket per address family it
+ * names (a name may resolve to both). A spec that cannot name one peer
+ * ("127.0.0.1:", ":::", "127.0.0.1:99999") is refused here with the reason
+ * in |why|: connect() would accept some of them and every later report
+ * would fail unseen.
  */
-static int open_tracker(const char *spec, const char **why)
+static int open_spec(const char *spec, const char **why)
 {
     struct qasm_hostport hp;
     struct qasm_addr a;
     struct sockaddr_storage ss;
-    socklen_t sslen;
-    int fd, rv;
+    int rv;
 
     if ((rv = qasm_hostport_parse(&hp, spec)) < 0) {
         *why = qasm_hostport_strerror(rv);
         return -EINVAL;
     }
     if (qasm_addr_parse_ip(&a, hp.host, hp.port) == 0) {
-        sslen = qasm_addr_to_sockaddr(&ss, &a);
-    } else {
-        char port[8];
-        struct addrinfo hints, *res = NULL;
+        socklen_t sslen = qasm_addr_to_sockaddr(&ss, &a);
+        return open_one((struct sockaddr *)&ss, sslen, why);
+    }
+    char port[8];
+    struct addrinfo hints, *res = NULL;
+    snprintf(port, sizeof(port), "%u", hp.port);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if ((rv = getaddrinfo(hp.host, port, &hints, &res)) != 0 || !res) {
+        *why = rv ? gai_strerror(rv) : "no address";
+        return -EINVAL;
+    }
+    rv = -EINVAL;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+            rv = open_one(ai->ai_addr, ai->ai_addrlen, why) == 0 ? 0 : rv;
+    freeaddrinfo(res);
+    return rv;
+}
 
-        snprintf(port, sizeof(port), "%u", hp.port);
-        memset(&hints, 0, sizeof(hints));
-        hints.ai_socktype = SOCK_DGRAM;
-        hints.ai_flags = AI_NUMERICSERV;
-        if ((rv = getaddrinfo(hp.host, port, &hints, &res)) != 0 || !res) {
-            *why = rv ? gai_strerror(rv) : "no address";
-            return -EINVAL;
+/*
+ * QASM_TRACKER: one HOST:PORT or several, comma-separated (IPv6 in
+ * brackets): a socket per address family, so that each connection is
+ * reported over its own family (a tracker with --trust source compares
+ * the report's source with the connection's client address).
+ */
+static int open_tracker(const char *spec, const char **why)
+{
+    char buf[sizeof(g_tracker)];
+    char *save = NULL;
+    if (strlen(spec) >= sizeof(buf)) {
+        *why = "too long";
+        return -EINVAL;
+    }
+    memcpy(buf, spec, strlen(spec) + 1);
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int rv = open_spec(tok, why);
+        if (rv < 0) {
+            for (int i = 0; i < 2; i++) {
+                if (g_fds[i] >= 0)
+                    close(g_fds[i]);
+                g_fds[i] = -1;
+            }
+            return rv;
         }
-        memcpy(&ss, res->ai_addr, res->ai_addrlen);
-        sslen = res->ai_addrlen;
-        freeaddrinfo(res);
     }
-    fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        *why = strerror(errno);
-        return -errno;
+    if (g_fds[FAM_4] < 0 && g_fds[FAM_6] < 0) {
+        *why = "no address";
+        return -EINVAL;
     }
-    if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
-        int err = errno;
-        *why = strerror(err);
-        close(fd);
-        return -err;
-    }
-    return fd;
+    return 0;
 }
 
 /* The loaded libngtcp2's version; QASM_AGENT_TEST_NGTCP2_VERSION (hex) overrides it for tests. */
@@ -265,7 +321,7 @@ static struct qasm_auth_key g_key;
 static int do_init(const char *tracker, unsigned flags)
 {
     const char *s;
-    int lvl = QASM_LOG_WARN, fd;
+    int lvl = QASM_LOG_WARN;
 
     g_init_done = 1;
     resolve();
@@ -303,21 +359,15 @@ static int do_init(const char *tracker, unsigned flags)
                   "passing through", (unsigned)loaded_version());
         return -EPROTONOSUPPORT;
     }
-    fd = open_tracker(tracker, &s);
-    if (fd < 0) {
-        qasm_warn("tracker \"%s\": %s: not reporting", tracker, s);
+    if (open_tracker(tracker, &s) < 0) {
+        qasm_warn("degraded: tracker unreachable: tracker \"%s\": %s: not reporting", tracker, s);
         return -EINVAL;
     }
-    if (qasm_htab_new(&g_conns, 64, entry_eq) < 0) {
-        close(fd);
+    if (qasm_htab_new(&g_conns, 64, entry_eq) < 0)
         return -ENOMEM;
-    }
-    g_fd = fd;
-    {
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof(peer);
-        g_fd_family = getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 ? peer.ss_family : 0;
-    }
+    snprintf(g_tracker, sizeof(g_tracker), "%s", tracker);
+    qasm_degrade_init(&g_dg_send, QASM_DEGRADE_ENDS_QUIET, 0);
+    qasm_degrade_init(&g_dg_family, QASM_DEGRADE_ENDS_QUIET, 0);
     g_enabled = 1;
     qasm_info("reporting to %s (refresh %.1fs, pre-registration %s, interpose %s)", tracker,
               (double)g_refresh / 1e9, prereg_names[g_prereg], g_interpose ? "on" : "off");
@@ -408,6 +458,8 @@ static union {
     struct cmsghdr align;
 } g_batch_cmsg[BATCH_MAX];
 static unsigned g_batch_n;
+static int g_batch_fam; /* FAM_4 or FAM_6: the socket the batch goes out on */
+
 
 /*
  * Each report leaves from the client address it names (IP_PKTINFO /
@@ -423,7 +475,7 @@ static void set_source(struct msghdr *mh, unsigned i, const struct qasm_addr *sr
 
     mh->msg_control = NULL;
     mh->msg_controllen = 0;
-    if (!src->family || src->family != g_fd_family ||
+    if (!src->family || fam_index(src->family) != g_batch_fam ||
         memcmp(src->ip, zero, src->family == AF_INET ? 4 : 16) == 0)
         return;
     memset(&g_batch_cmsg[i], 0, sizeof(g_batch_cmsg[i]));
@@ -450,13 +502,37 @@ static void set_source(struct msghdr *mh, unsigned i, const struct qasm_addr *sr
     }
 }
 
+/* The kernel refused |n| reports with |err| (ECONNREFUSED: nothing listens there). */
+static void send_failed(unsigned n, int err, qasm_tstamp now)
+{
+    struct qasm_degrade_line l;
+    g_stats.send_errors += n;
+    if (qasm_degrade_hit(&g_dg_send, n, now, &l))
+        qasm_log_degrade(&l, "tracker unreachable", "reports to %s over IPv%d: %s "
+                         "(send_errors %llu)", g_tracker, g_batch_fam == FAM_6 ? 6 : 4,
+                         strerror(err), (unsigned long long)g_stats.send_errors);
+}
+
+/* Causes quiet for 10 s are said to have ended (the agent has no timer: checked per batch). */
+static void degrade_poll(qasm_tstamp now)
+{
+    struct qasm_degrade_line l;
+    if (qasm_degrade_poll(&g_dg_send, now, &l))
+        qasm_log_degrade(&l, "tracker unreachable", "reports to %s", g_tracker);
+    if (qasm_degrade_poll(&g_dg_family, now, &l))
+        qasm_log_degrade(&l, "reports over another address family", "reports to %s",
+                         g_tracker);
+}
+
 static void batch_send(void)
 {
     unsigned done = 0;
     int retried = 0;
+    int fd = g_fds[g_batch_fam];
+    qasm_tstamp now = qasm_now();
 
     while (done < g_batch_n) {
-        int rv = sendmmsg(g_fd, g_batch_msg + done, g_batch_n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        int rv = sendmmsg(fd, g_batch_msg + done, g_batch_n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (rv <= 0) {
             /* A source address the kernel refuses: send that one without it. */
             if (errno == EINVAL && !retried && g_batch_msg[done].msg_hdr.msg_control) {
@@ -465,7 +541,7 @@ static void batch_send(void)
                 retried = 1;
                 continue;
             }
-            g_stats.send_errors += g_batch_n - done;
+            send_failed(g_batch_n - done, errno, now);
             break;
         }
         retried = 0;
@@ -474,16 +550,46 @@ static void batch_send(void)
     }
     g_batch_n = 0;
     g_batch_used = 0;
+    degrade_poll(now);
+}
+
+/*
+ * The socket for a connection whose client address is |local|: its own
+ * family's; else the other, said once as a degraded cause with the fix: a
+ * tracker with --trust source (its default) refuses a report whose source
+ * IP is not the connection's client IP.
+ */
+static int pick_family(const struct qasm_addr *local)
+{
+    int want = fam_index(local->family ? local->family : AF_INET);
+    if (g_fds[want] >= 0)
+        return want;
+    struct qasm_degrade_line l;
+    char a[QASM_ADDR_STRLEN];
+    if (qasm_degrade_hit(&g_dg_family, 1, qasm_now(), &l))
+        qasm_log_degrade(&l, "reports over another address family",
+                         "connection from %s is IPv%d but QASM_TRACKER=%s has no IPv%d address: "
+                         "a tracker with --trust source (its default) refuses these reports; "
+                         "give both (QASM_TRACKER=127.0.0.1:P,[::1]:P, the tracker listening "
+                         "on both), or use a key (QASM_TRACKER_KEY, qasm-tracker --trust mac)",
+                         qasm_addr_format(a, sizeof(a), local), want == FAM_6 ? 6 : 4, g_tracker,
+                         want == FAM_6 ? 6 : 4);
+    return 1 - want;
 }
 
 static void send_one(struct agent_entry *e, const struct qasm_agent_ev *ev)
 {
     ssize_t n;
     struct msghdr *mh;
+    const struct qasm_addr *src = ev->type == QASM_AGENT_EV_ADDR ? &ev->addr : &e->st.local;
+    int fam = pick_family(src);
 
     log_event(e, ev);
+    if (g_batch_n && fam != g_batch_fam)
+        batch_send();
     if (g_batch_n == BATCH_MAX || sizeof(g_batch_buf) - g_batch_used < QASM_PROTO_MAX_MSG)
         batch_send();
+    g_batch_fam = fam;
     n = qasm_agent_report_encode(g_batch_buf + g_batch_used, QASM_PROTO_MAX_MSG, &e->st, ev,
                                  &g_key);
     if (n < 0) {
@@ -496,7 +602,7 @@ static void send_one(struct agent_entry *e, const struct qasm_agent_ev *ev)
     mh = &g_batch_msg[g_batch_n].msg_hdr;
     mh->msg_iov = &g_batch_iov[g_batch_n];
     mh->msg_iovlen = 1;
-    set_source(mh, g_batch_n, ev->type == QASM_AGENT_EV_ADDR ? &ev->addr : &e->st.local);
+    set_source(mh, g_batch_n, src);
     g_batch_n++;
     g_batch_used += (size_t)n;
 }

@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "degrade.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,4 +52,30 @@ void qasm_log(enum qasm_log_level level, const char *fmt, ...)
     /* One fprintf per line so concurrent writers do not interleave mid-line. */
     fprintf(stderr, "%ld.%06ld %s %s: %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000, log_prog,
             tags[level], buf);
+}
+
+void qasm_log_degrade(const struct qasm_degrade_line *l, const char *cause, const char *fmt, ...)
+{
+    char detail[768];
+    va_list ap;
+    double secs = (double)l->lasted / (double)QASM_SEC;
+
+    if (l->say == QASM_DEGRADE_NOTHING)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    switch (l->say) {
+    case QASM_DEGRADE_STARTED:
+        qasm_warn("degraded: %s: %s", cause, detail);
+        break;
+    case QASM_DEGRADE_ONGOING:
+        qasm_warn("still degraded: %s: %llu more (%llu in %.0fs): %s", cause,
+                  (unsigned long long)l->count, (unsigned long long)l->total, secs, detail);
+        break;
+    default:
+        qasm_warn("no longer degraded: %s: %llu in %.0fs (%llu since the last line)", cause,
+                  (unsigned long long)l->total, secs, (unsigned long long)l->count);
+        break;
+    }
 }

@@ -4,7 +4,7 @@
 # renders a stats JSON object as Prometheus text (pure), metrics_http.c serves
 # it (libmicrohttpd in the libev loop: link $(MHD_LIBS) $(JANSSON_LIBS) $(LIBEV_LIBS)).
 LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/ring.c lib/pool.c lib/log.c lib/quic.c lib/ipudp.c lib/parse.c lib/hist.c lib/proto.c lib/cli.c \
-            lib/metrics.c lib/metrics_http.c
+            lib/degrade.c lib/metrics.c lib/metrics_http.c
 
 $(call unit_test,test_lib,tests/unit/test_addr.c)
 $(call unit_test,test_htab,tests/unit/test_htab.c)
@@ -19,6 +19,11 @@ $(call unit_test,test_cli,tests/unit/test_cli.c)
 $(call unit_test,test_histogram,tests/unit/test_histogram.c)
 # The Prometheus rendering of a stats object (JSON text in, exposition text out).
 $(call unit_test,test_metrics,tests/unit/test_metrics.c,$$(JANSSON_LIBS))
+# When a degraded cause is said: start, one line per interval, end (fake time).
+$(call unit_test,test_degrade,tests/unit/test_degrade.c)
+# Every program's degraded causes provoked and their lines checked (start,
+# count lines 10 s apart, end); the IPv6 client / IPv4 tracker case end to end.
+INTEG_TESTS += tests/integration/degrade_logs.sh tests/integration/degrade_ipv6.sh
 
 FUZZ_TARGETS += fuzz_quic
 fuzz_quic_SRCS := tests/fuzz/fuzz_quic.c

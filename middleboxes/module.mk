@@ -1,7 +1,7 @@
 # qasm-mbox: the driver (loop, tracker session, stats) with its backends (relay, packet) around the core's MBOX_CORE_SRCS.
 # Recursive '=' so MBOX_CORE_SRCS may be appended anywhere in this file.
 PROGS += qasm-mbox
-qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/io/driver.c middleboxes/io/relay.c \
+qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/io/driver.c middleboxes/io/mbox_degrade.c middleboxes/io/relay.c \
                  middleboxes/io/tracker_session.c middleboxes/io/tracker_link.c middleboxes/io/json.c \
                  middleboxes/io/packet_io.c middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c \
                  middleboxes/mbox_opts.c \

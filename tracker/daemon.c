@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include "keyfile.h"
 #include "budget.h"
 #include "daemon_opts.h"
+#include "degrade.h"
 #include "query.h"
 #include "log.h"
 #include "metrics_http.h"
@@ -68,8 +70,16 @@ struct session {
 
 /* One log line per second at most for each kind of refusal. */
 struct ratelogs {
-    struct qasm_ratelog slow, sessions, subs, idle, conns;
-    struct qasm_ratelog owner, key_mac, unproved, allow;
+    struct qasm_ratelog slow, sessions, subs, idle;
+    struct qasm_ratelog unproved, allow;
+};
+
+/* Degraded operation, said at the default level (lib/degrade.h): one per cause. */
+struct degrades {
+    struct qasm_degrade trust; /* reports refused by --trust source */
+    struct qasm_degrade owner; /* reports refused as not from the connection's owner */
+    struct qasm_degrade key;   /* reports refused by the key policy */
+    struct qasm_degrade caps;  /* new connections refused or evicted at a cap */
 };
 
 struct tracker {
@@ -96,6 +106,7 @@ struct tracker {
     struct qasm_budget lim;       /* every bound, derived from --max-memory */
     struct qasm_stats_io n;
     struct ratelogs rl;
+    struct degrades dg;
     uint64_t evicted_seen;        /* the store's evicted count at the last report (note_caps) */
     struct qasm_metrics_http *metrics; /* --metrics (NULL: none) */
     struct qasm_metrics_spec metrics_spec;
@@ -385,36 +396,47 @@ static void handle_stats(struct session *s, const struct qasm_proto_msg *m)
 }
 
 /*
- * One warning per second at most for reports refused as not from the
- * connection's owner (a forger can send many): the counters have the totals.
+ * Reports refused as not from the connection's owner (a forger can send
+ * many), or by --trust source: said once when it starts, then once per 10 s
+ * with the count, and when none came for 10 s (degrade_poll).
  */
 static void warn_refused(struct tracker *t, int rv, const struct qasm_proto_msg *m,
                          const struct qasm_addr *src, qasm_tstamp now)
 {
-    uint64_t quiet;
-    if (rv != -EPERM || !qasm_ratelog_due(&t->rl.owner, now, &quiet))
-        return;
-    char a[QASM_ADDR_STRLEN], h[QASM_CID_HEXLEN];
-    qasm_warn("refused %s for O-DCID %s from %s: not the connection's owner "
-              "(%llu more refused quietly)", qasm_proto_type_name(m->hdr.type),
-              qasm_cid_hex(h, &m->u.report.odcid), qasm_addr_format(a, sizeof(a), src),
-              (unsigned long long)quiet);
+    struct qasm_degrade_line l;
+    char a[QASM_ADDR_STRLEN], c[QASM_ADDR_STRLEN], h[QASM_CID_HEXLEN];
+    const char *fix;
+    if (rv == -EPERM && qasm_degrade_hit(&t->dg.owner, 1, now, &l)) {
+        qasm_log_degrade(&l, "reports refused: not the connection's owner",
+                         "%s for O-DCID %s from %s (rejected_owner, rejected_unauth, "
+                         "rejected_bad_mac count them)", qasm_proto_type_name(m->hdr.type),
+                         qasm_cid_hex(h, &m->u.report.odcid),
+                         qasm_addr_format(a, sizeof(a), src));
+    } else if (rv == -EACCES && qasm_degrade_hit(&t->dg.trust, 1, now, &l)) {
+        const struct qasm_addr *claimed = qasm_access_trust_refusal(&m->u.report, src, &fix);
+        qasm_log_degrade(&l, "reports refused by --trust source",
+                         "%s from %s claims client %s, whose IP is not the source's "
+                         "(rejected_trust); %s", qasm_proto_type_name(m->hdr.type),
+                         qasm_addr_format(a, sizeof(a), src),
+                         qasm_addr_format(c, sizeof(c), claimed), fix);
+    }
 }
 
-/* The key policy refuses a report (counted; one log line per second at most). */
+/* The key policy refuses a report (counted; said as a degraded cause). */
 static int report_refused(struct tracker *t, const struct qasm_proto_msg *m,
                           const struct qasm_addr *src, qasm_tstamp now)
 {
-    uint64_t quiet;
+    struct qasm_degrade_line l;
     if (qasm_access_report(&t->access, m->hdr.type, &m->u.report) == 0)
         return 0;
-    if (qasm_ratelog_due(&t->rl.key_mac, now, &quiet)) {
+    if (qasm_degrade_hit(&t->dg.key, 1, now, &l)) {
         char a[QASM_ADDR_STRLEN];
-        qasm_warn("refused %s from %s: %s (rejected_key_mac %llu, rejected_no_key_mac %llu)",
-                  qasm_proto_type_name(m->hdr.type), qasm_addr_format(a, sizeof(a), src),
-                  m->u.report.key_mac_len ? "key MAC does not verify" : "no key MAC",
-                  (unsigned long long)t->access.n.rejected_key_mac,
-                  (unsigned long long)t->access.n.rejected_no_key_mac);
+        qasm_log_degrade(&l, "reports refused by the key policy",
+                         "%s from %s: %s (rejected_key_mac %llu, rejected_no_key_mac %llu)",
+                         qasm_proto_type_name(m->hdr.type), qasm_addr_format(a, sizeof(a), src),
+                         m->u.report.key_mac_len ? "key MAC does not verify" : "no key MAC",
+                         (unsigned long long)t->access.n.rejected_key_mac,
+                         (unsigned long long)t->access.n.rejected_no_key_mac);
     }
     return 1;
 }
@@ -447,8 +469,8 @@ static void session_refuse(struct session *s)
 }
 
 /*
- * One line per second at most for new connections refused at a cap, and
- * for evictions at the global cap (the counters have the totals).
+ * New connections refused at a cap, and evictions at the global cap (the
+ * table is full): a degraded cause (the counters have the totals).
  */
 static void note_caps(struct tracker *t, int rv, const struct qasm_addr *src, qasm_tstamp now)
 {
@@ -457,23 +479,41 @@ static void note_caps(struct tracker *t, int rv, const struct qasm_addr *src, qa
                       rv == -ENOSPC ? "global cap, and its prefix is not smaller than the biggest" :
                       st->evicted != t->evicted_seen ? NULL : "";
     t->evicted_seen = st->evicted;
-    uint64_t quiet;
+    struct qasm_degrade_line l;
     if (why && *why == 0)
         return;
-    if (!qasm_ratelog_due(&t->rl.conns, now, &quiet))
+    if (!qasm_degrade_hit(&t->dg.caps, 1, now, &l))
         return;
     char a[QASM_ADDR_STRLEN];
     if (why)
-        qasm_warn("refused a new connection from %s: %s (%llu more quietly; %llu "
-                  "rejected_ip_cap, %llu rejected_prefix_cap, %llu rejected_max_conns)",
-                  qasm_addr_format(a, sizeof(a), src), why, (unsigned long long)quiet,
-                  (unsigned long long)st->rejected_ip_cap,
-                  (unsigned long long)st->rejected_prefix_cap,
-                  (unsigned long long)st->rejected_full);
+        qasm_log_degrade(&l, "connection table full", "refused a new connection from %s: %s "
+                         "(%llu rejected_ip_cap, %llu rejected_prefix_cap, %llu "
+                         "rejected_max_conns)", qasm_addr_format(a, sizeof(a), src), why,
+                         (unsigned long long)st->rejected_ip_cap,
+                         (unsigned long long)st->rejected_prefix_cap,
+                         (unsigned long long)st->rejected_full);
     else
-        qasm_warn("at the connection cap (%zu): evicted the idlest connection of the biggest "
-                  "prefix for a new one from %s (%llu evicted in all)", t->lim.max_conns,
-                  qasm_addr_format(a, sizeof(a), src), (unsigned long long)st->evicted);
+        qasm_log_degrade(&l, "connection table full", "at the connection cap (%zu): evicted the "
+                         "idlest connection of the biggest prefix for a new one from %s (%llu "
+                         "evicted in all)", t->lim.max_conns, qasm_addr_format(a, sizeof(a), src),
+                         (unsigned long long)st->evicted);
+}
+
+/* Every tick: the causes that went quiet are said to have ended, pending counts said. */
+static void degrade_poll(struct tracker *t, qasm_tstamp now)
+{
+    static const struct { size_t off; const char *cause; } causes[] = {
+        { offsetof(struct degrades, trust), "reports refused by --trust source" },
+        { offsetof(struct degrades, owner), "reports refused: not the connection's owner" },
+        { offsetof(struct degrades, key), "reports refused by the key policy" },
+        { offsetof(struct degrades, caps), "connection table full" },
+    };
+    struct qasm_degrade_line l;
+    for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++) {
+        struct qasm_degrade *d = (struct qasm_degrade *)((char *)&t->dg + causes[i].off);
+        if (qasm_degrade_poll(d, now, &l))
+            qasm_log_degrade(&l, causes[i].cause, "see qasm-trackctl stats");
+    }
 }
 
 /* An agent report from |src| (UDP, or a TCP session): the key policy, then the store. */
@@ -939,6 +979,7 @@ static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
     qasm_tstamp now = qasm_now();
     qasm_store_expire(t->store, now);
     close_idle_sessions(t, now);
+    degrade_poll(t, now);
 }
 
 static void print_stats(const struct tracker *t)
@@ -1182,8 +1223,14 @@ static int tracker_setup(struct tracker *t, struct qasm_tracker_opts *o, const c
                       "connection's linkage (dump, query, subscribe); see docs/TRACKER.md",
                       qasm_addr_format(a, sizeof(a), &o->listen[i]));
         }
-        if (open_listeners(t, &o->listen[i]) < 0)
+        if (open_listeners(t, &o->listen[i]) < 0) {
+            if (o->listen_default && i > 0) {
+                qasm_warn("no IPv6 loopback: serving IPv4 only (IPv6 clients' reports need "
+                          "--trust mac with a key; docs/TRACKER.md, \"Degraded operation\")");
+                continue;
+            }
             return 1;
+        }
     }
     return start_metrics(t, o);
 }
@@ -1192,6 +1239,10 @@ static int tracker_setup(struct tracker *t, struct qasm_tracker_opts *o, const c
 static void tracker_start(struct tracker *t, const struct qasm_store_config *cfg)
 {
     double tick = (double)qasm_store_expire_tick(cfg) / 1e9;
+    qasm_degrade_init(&t->dg.trust, QASM_DEGRADE_ENDS_QUIET, 0);
+    qasm_degrade_init(&t->dg.owner, QASM_DEGRADE_ENDS_QUIET, 0);
+    qasm_degrade_init(&t->dg.key, QASM_DEGRADE_ENDS_QUIET, 0);
+    qasm_degrade_init(&t->dg.caps, QASM_DEGRADE_ENDS_QUIET, 0);
     ev_timer_init(&t->expire_timer, expire_cb, tick, tick);
     t->expire_timer.data = t;
     ev_timer_start(t->loop, &t->expire_timer);

@@ -18,7 +18,9 @@ int qasm_tracker_usage(char *buf, size_t len)
             "query and subscribe over TCP on the same port (docs/PROTOCOL.md).\n"
             "\n"
             "  --listen HOST:PORT   address to serve, IPv4 or [IPv6] (repeatable, up to %d;\n"
-            "                       default 127.0.0.1:%d; [::]:PORT serves IPv4 too; port 0:\n"
+            "                       default 127.0.0.1:%d and [::1] (if the host has IPv6), so\n"
+            "                       agents report IPv4 and IPv6 connections over their own\n"
+            "                       family; [::]:PORT serves IPv4 too; port 0:\n"
             "                       a free port, the same for UDP and TCP, shown in the\n"
             "                       \"listening on\" log line)\n"
             "  --ttl DUR            idle connections expire after DUR (default 120s)\n"
@@ -296,8 +298,12 @@ int qasm_tracker_opts_finish(struct qasm_tracker_opts *o, uint64_t phys_mem, cha
     o->cfg.max_per_prefix = o->lim.max_per_prefix;
     o->cfg.evict = o->evict;
     if (o->nlisten == 0) {
+        /* Both loopbacks: an agent reports each connection over its own family
+         * (QASM_TRACKER=localhost:4790 or both addresses), which --trust source needs. */
         qasm_addr_parse(&o->listen[0], "127.0.0.1:4790");
-        o->nlisten = 1;
+        qasm_addr_parse(&o->listen[1], "[::1]:4790");
+        o->nlisten = 2;
+        o->listen_default = 1;
     }
     return 0;
 }

@@ -19,8 +19,10 @@
 #define QASM_TRACKER_MAX_LISTEN 8
 
 struct qasm_tracker_opts {
-    struct qasm_addr listen[QASM_TRACKER_MAX_LISTEN]; /* --listen (default 127.0.0.1:4790) */
+    struct qasm_addr listen[QASM_TRACKER_MAX_LISTEN]; /* --listen (default 127.0.0.1:4790 and
+                                                         [::1]:4790) */
     int nlisten;
+    int listen_default; /* no --listen: the IPv6 loopback is tried, not required */
     struct qasm_store_config cfg;  /* --ttl, --close-linger, then the bounds and trust */
     struct qasm_budget lim;        /* --max-*, --reserved-sessions (AUTO: from the budget) */
     struct qasm_access access;     /* --trust, --allow (the key: the caller loads it) */

@@ -52,6 +52,7 @@
 
 #include "bytes.h"
 #include "hash.h"
+#include "degrade.h"
 #include "log.h"
 #include "slots.h"
 
@@ -102,6 +103,7 @@ struct qasm_backend {
     ev_timer health;        /* 1 s: resynchronise after failed or refused writes */
     double backoff;
     struct counters n;
+    struct qasm_degrade down; /* store unreachable or refusing us: said until it is up */
 };
 
 /* ---- commands with routing -------------------------------------------- */
@@ -196,20 +198,29 @@ static int cmd_send(struct qasm_backend *b, unsigned slot, reply_fn fn, void *pr
 static struct node *node_find_or_add(struct qasm_backend *b, const char *host, int port);
 
 /*
- * An AUTH that failed, or a command refused for want of one: counted, and
- * said (every 10 s at most): everything else the store does will fail too.
+ * The store cannot be used: a node that does not connect, drops, or refuses
+ * us. Said as a degraded cause (lib/degrade.h) until health_cb sees it up.
+ */
+static void store_down(struct qasm_backend *b, const struct node *n, const char *what)
+{
+    struct qasm_degrade_line l;
+    if (qasm_degrade_hit(&b->down, 1, qasm_now(), &l))
+        qasm_log_degrade(&l, "store unreachable", "redis %s:%d: %s (store_up 0; reports are "
+                         "kept in memory only, other trackers do not see them)",
+                         n ? n->host : "?", n ? n->port : 0, what);
+}
+
+/*
+ * An AUTH that failed, or a command refused for want of one: counted and
+ * said: everything else the store does will fail too.
  */
 static void auth_failed(struct qasm_backend *b, const redisAsyncContext *ac, const char *what)
 {
-    static qasm_tstamp last;
-    const struct node *n = ac ? ac->data : NULL;
-    qasm_tstamp now = qasm_now();
+    char line[320];
     b->n.auth_errors++;
-    if (last != 0 && now - last < 10 * QASM_SEC)
-        return;
-    last = now;
-    qasm_error("redis %s:%d: %s (store_auth_errors %llu)", n ? n->host : "?", n ? n->port : 0,
-               what, (unsigned long long)b->n.auth_errors);
+    snprintf(line, sizeof(line), "%s (store_auth_errors %llu)", what,
+             (unsigned long long)b->n.auth_errors);
+    store_down(b, ac ? ac->data : NULL, line);
 }
 
 static void on_auth(redisAsyncContext *ac, void *reply, void *privdata)
@@ -277,17 +288,24 @@ static void sub_connect(struct qasm_backend *b);
 static void node_connect(struct node *n);
 static void resync(struct qasm_backend *b);
 
-static void on_cmd_connect(const redisAsyncContext *ac, int status)
+/*
+ * The PING queued behind the AUTH: a node is up only once it answers (a
+ * connection whose AUTH failed, or that needs one, is not a store).
+ */
+static void on_ready(redisAsyncContext *ac, void *reply, void *privdata)
 {
-    struct node *n = ac->data;
+    struct node *n = privdata;
     struct qasm_backend *b = n->b;
-    if (b->closing)
+    redisReply *r = reply;
+    if (b->closing || r == NULL || n->ac != ac)
         return;
-    if (status != REDIS_OK) {
-        qasm_debug("redis %s:%d: connect failed: %s", n->host, n->port, ac->errstr);
-        n->ac = NULL;
-        n->up = 0;
-        retry_schedule(b);
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (strncmp(r->str, "NOAUTH", 6) != 0) {
+            store_down(b, n, r->str);
+        } else if (b->cfg.auth_pass == NULL) {
+            auth_failed(b, ac, "NOAUTH: the server needs a password (--store-auth FILE)");
+        } /* else the AUTH's refusal was said */
+        redisAsyncDisconnect(ac); /* on_cmd_disconnect schedules the retry */
         return;
     }
     qasm_info("redis %s:%d: connected", n->host, n->port);
@@ -300,6 +318,24 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
     resync(b);
 }
 
+static void on_cmd_connect(const redisAsyncContext *ac, int status)
+{
+    struct node *n = ac->data;
+    struct qasm_backend *b = n->b;
+    if (b->closing)
+        return;
+    if (status != REDIS_OK) {
+        char what[160];
+        snprintf(what, sizeof(what), "connect failed: %s", ac->errstr);
+        store_down(b, n, what);
+        n->ac = NULL;
+        n->up = 0;
+        retry_schedule(b);
+        return;
+    }
+    redisAsyncCommand((redisAsyncContext *)ac, on_ready, n, "PING");
+}
+
 static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
 {
     struct node *n = ac->data;
@@ -308,7 +344,8 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
     if (b->closing)
         return;
     if (n->ac == ac) {
-        qasm_warn("redis %s:%d: disconnected", n->host, n->port);
+        if (n->up)
+            store_down(b, n, "disconnected");
         n->ac = NULL;
         n->up = 0;
     }
@@ -704,11 +741,37 @@ static int slots_up(const struct qasm_backend *b)
     return 1;
 }
 
+/* What stats call store_up: a node for every slot, and the event channels. */
+static int store_is_up(const struct qasm_backend *b)
+{
+    int up = 0;
+    for (int i = 0; i < b->nnodes; i++)
+        up += b->nodes[i].up;
+    if (b->cluster)
+        up = up && slots_up(b); /* the node of every slot is connected */
+    return up > 0 && (b->cluster ? chans_up(b) : b->sub_up);
+}
+
+/* The store-down cause: its count every 10 s while down, its end once up. */
+static void down_poll(struct qasm_backend *b)
+{
+    struct qasm_degrade_line l;
+    qasm_tstamp now = qasm_now();
+    if (store_is_up(b))
+        qasm_degrade_end(&b->down, now, &l);
+    else
+        qasm_degrade_poll(&b->down, now, &l);
+    qasm_log_degrade(&l, "store unreachable", "%d node(s), store_reconnects %llu, "
+                     "store_auth_errors %llu", b->nnodes, (unsigned long long)b->n.reconnects,
+                     (unsigned long long)b->n.auth_errors);
+}
+
 static void health_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct qasm_backend *b = w->data;
+    down_poll(b);
     if (b->need_resync && b->inflight < MAX_INFLIGHT / 2)
         resync(b);
     if (b->cluster && (!slots_up(b) || !chans_up(b)))
@@ -1112,6 +1175,7 @@ int qasm_backend_new(struct qasm_backend **pb, const char *spec,
     b->id = qasm_hash_mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 22) ^
                           ((uint64_t)(uintptr_t)b << 7));
     b->backoff = BACKOFF_MIN;
+    qasm_degrade_init(&b->down, QASM_DEGRADE_ENDS_CALLER, 0);
     ev_timer_init(&b->retry, retry_cb, BACKOFF_MIN, 0.);
     b->retry.data = b;
     int seeds = b->nnodes;
@@ -1155,12 +1219,7 @@ void qasm_backend_stats(const struct qasm_backend *b, struct qasm_proto_stats *s
 {
     if (b == NULL)
         return;
-    int up = 0;
-    for (int i = 0; i < b->nnodes; i++)
-        up += b->nodes[i].up;
-    if (b->cluster)
-        up = up && slots_up(b); /* the node of every slot is connected */
-    qasm_proto_stats_add(st, "store_up", (uint64_t)(up > 0 && (b->cluster ? chans_up(b) : b->sub_up)));
+    qasm_proto_stats_add(st, "store_up", (uint64_t)store_is_up(b));
     qasm_proto_stats_add(st, "store_inflight", b->inflight);
     qasm_proto_stats_add(st, "store_writes", b->n.writes);
     qasm_proto_stats_add(st, "store_write_errors", b->n.write_errors);

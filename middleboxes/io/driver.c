@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "log.h"
 #include "metrics_http.h"
+#include "middleboxes/io/mbox_degrade.h"
 #include "middleboxes/io/mbox_timer.h"
 #include "middleboxes/io/tracker_link.h"
 
@@ -64,8 +65,7 @@ struct qasm_driver {
     struct qasm_driver_counters c;
     struct qasm_metrics_http *metrics;  /* --metrics (NULL: none) */
     struct qasm_metrics_spec metrics_spec;
-    /* Counters of evictions / refusals at the last warning (one line a second at most). */
-    uint64_t logged_evicted, logged_table_full, logged_recycled, logged_backend;
+    struct qasm_mbox_degrade dg; /* the degraded causes said (mbox_degrade.h) */
 };
 
 /* ---- buffers ---- */
@@ -390,32 +390,16 @@ static int start_metrics(struct qasm_driver *d)
     return 0;
 }
 
-/* One warning a second at most, with what the bounds cost since the last one. */
-static void log_bounds(struct qasm_driver *d)
+/* The degraded causes the core's counters show (middleboxes/io/mbox_degrade.h). */
+static void log_degraded(struct qasm_driver *d)
 {
     struct qasm_mbox_stats st;
     qasm_mbox_get_stats(d->m, &st);
     uint64_t bev = 0;
     size_t blimit = 0;
-    int has = d->ops->bounds && d->ops->bounds(d->b, &bev, &blimit);
-    uint64_t ev = st.entries_evicted - d->logged_evicted;
-    uint64_t tf = st.packets_dropped_by[QASM_MBOX_DROP_TABLE_FULL] - d->logged_table_full;
-    uint64_t rcy = st.fallback_recycled - d->logged_recycled;
-    uint64_t uev = bev - d->logged_backend;
-    if (ev == 0 && tf == 0 && rcy == 0 && uev == 0)
-        return;
-    char tail[128] = "";
-    if (has)
-        snprintf(tail, sizeof(tail), ", %" PRIu64 " upstream sockets evicted (--max-flows %zu)",
-                 uev, blimit);
-    qasm_warn("bounds hit in the last second: %" PRIu64 " entries evicted and %" PRIu64
-              " packets refused (table_full) at --max-entries %zu, %" PRIu64
-              " fallback mappings recycled (--fallback-per-conn %zu)%s",
-              ev, tf, d->cfg.core.max_entries, rcy, d->cfg.core.fallback_per_conn, tail);
-    d->logged_evicted = st.entries_evicted;
-    d->logged_table_full = st.packets_dropped_by[QASM_MBOX_DROP_TABLE_FULL];
-    d->logged_recycled = st.fallback_recycled;
-    d->logged_backend = bev;
+    if (d->ops->bounds)
+        d->ops->bounds(d->b, &bev, &blimit);
+    qasm_mbox_degrade_tick(&d->dg, &st, &d->cfg.core, bev, blimit, qasm_now());
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -425,7 +409,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct qasm_driver *d = w->data;
     if (d->ops->tick)
         d->ops->tick(d->b, qasm_now());
-    log_bounds(d);
+    log_degraded(d);
     write_stats(d);
 }
 
@@ -443,6 +427,7 @@ static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void start_watchers(struct qasm_driver *d)
 {
+    qasm_mbox_degrade_init(&d->dg);
     ev_timer_init(&d->tick, tick_cb, 1., 1.);
     d->tick.data = d;
     ev_timer_start(d->loop, &d->tick);

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "degrade.h"
 #include "log.h"
 
 #define OUT_CAP (1u << 20)          /* bytes of requests not yet written */
@@ -63,6 +64,7 @@ struct qasm_tsess {
     struct qasm_tsess_counters c;
     struct qasm_auth_key key;            /* len 0: no handshake */
     uint8_t cn[QASM_PROTO_NONCE_LEN];    /* our nonce of the handshake in progress */
+    struct qasm_degrade down;            /* said from the first failure until up (lib/degrade.h) */
 };
 
 static void tsess_connect(struct qasm_tsess *s);
@@ -82,18 +84,19 @@ static void tsess_close(struct qasm_tsess *s, const char *why, int err)
     s->state = TSESS_IDLE;
     if (was_up) {
         s->c.disconnects++;
-        qasm_warn("tracker %s: session lost (%s%s%s); default treatment until it is back",
-                  qasm_addr_format(a, sizeof(a), &s->tracker), why, err ? ": " : "",
-                  err ? strerror(err) : "");
     } else {
         s->c.connect_fails++;
         s->fails_in_row++;
-        qasm_log(s->fails_in_row == 1 || s->fails_in_row % 12 == 0 ? QASM_LOG_WARN
-                                                                  : QASM_LOG_DEBUG,
-                 "tracker %s: connect failed (%s%s%s), retry in %.1fs",
-                 qasm_addr_format(a, sizeof(a), &s->tracker), why, err ? ": " : "",
-                 err ? strerror(err) : "", s->backoff);
     }
+    struct qasm_degrade_line l;
+    if (qasm_degrade_hit(&s->down, 1, qasm_now(), &l))
+        qasm_log_degrade(&l, "tracker session down", "tracker %s: %s (%s%s%s), retry in %.1fs; "
+                         "default treatment until it is back (disconnects %llu, connect_fails "
+                         "%llu)", qasm_addr_format(a, sizeof(a), &s->tracker),
+                         was_up ? "session lost" : "connect failed", why, err ? ": " : "",
+                         err ? strerror(err) : "", s->backoff,
+                         (unsigned long long)s->c.disconnects,
+                         (unsigned long long)s->c.connect_fails);
     ev_timer_set(&s->timer, s->backoff, 0.);
     ev_timer_start(s->loop, &s->timer);
     s->backoff *= 2;
@@ -117,6 +120,9 @@ static void tsess_set_up(struct qasm_tsess *s)
     ev_timer_start(s->loop, &s->timer);
     ev_io_start(s->loop, &s->rio);
     qasm_info("tracker %s: session up", qasm_addr_format(a, sizeof(a), &s->tracker));
+    struct qasm_degrade_line l;
+    qasm_degrade_end(&s->down, qasm_now(), &l);
+    qasm_log_degrade(&l, "tracker session down", "tracker %s", a);
     if (s->cb.on_up)
         s->cb.on_up(s->ud);
 }
@@ -369,6 +375,7 @@ int qasm_tsess_new(struct qasm_tsess **ps, struct ev_loop *loop, const struct qa
     if (!s)
         return -ENOMEM;
     s->keepalive = KEEPALIVE;
+    qasm_degrade_init(&s->down, QASM_DEGRADE_ENDS_CALLER, 0);
     s->out = malloc(OUT_CAP);
     s->in = malloc(IN_CAP);
     if (!s->out || !s->in) {

@@ -4,7 +4,7 @@
 #  - with the password file the tracker writes its connections to Redis;
 #  - without it, or with a wrong password, it says so in one log line
 #    (NOAUTH / AUTH refused) and counts it (store_auth_errors), and nothing
-#    reaches Redis;
+#    reaches Redis, and store_up stays 0 (a store that refuses us is down);
 #  - an ACL user ("USER PASSWORD") works too;
 #  - a group-readable password file is refused at start (exit 2, one line).
 set -u
@@ -76,6 +76,7 @@ run() {
 
 run with-password "$work/pass"
 check "with the password: the connection reached Redis" "[ $keys -ge 1 ]"
+check "with the password: the store is up" "[ $(json_get "$work/with-password.json" "d['store_up']") = 1 ]"
 check "with the password: no auth error" "[ $(json_get "$work/with-password.json" "d['store_auth_errors']") = 0 ]"
 run acl-user "$work/user"
 check "ACL user: the connection reached Redis" "[ $keys -ge 1 ]"
@@ -84,9 +85,12 @@ run without ""
 check "without --store-auth: nothing reached Redis" "[ $keys = 0 ]"
 check "without --store-auth: counted" "[ $(json_get "$work/without.json" "d['store_auth_errors']") -ge 1 ]"
 check "without --store-auth: said clearly" "grep -q 'NOAUTH: the server needs a password (--store-auth FILE)' '$work/without.err'"
+check "without --store-auth: the store is not up" "[ $(json_get "$work/without.json" "d['store_up']") = 0 ]"
+check "without --store-auth: said as degraded" "grep -q 'degraded: store unreachable: redis 127.0.0.1:$RP: NOAUTH' '$work/without.err'"
 run wrong "$work/wrong"
 check "wrong password: nothing reached Redis" "[ $keys = 0 ]"
 check "wrong password: counted" "[ $(json_get "$work/wrong.json" "d['store_auth_errors']") -ge 1 ]"
 check "wrong password: said clearly" "grep -q 'AUTH refused' '$work/wrong.err'"
+check "wrong password: the store is not up" "[ $(json_get "$work/wrong.json" "d['store_up']") = 0 ]"
 if [ "$FAILS" -ne 0 ]; then echo "$FAILS check(s) failed"; exit 1; fi
 echo "all checks passed"

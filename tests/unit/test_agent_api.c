@@ -276,7 +276,7 @@ static void test_bad_tracker_refused(void **state)
 {
     (void)state;
     static const char *bad[] = { ":::", "127.0.0.1:99999", "127.0.0.1:", "foo", "0.0.0.0:4433",
-                                 "[::1]:0" };
+                                 "[::1]:0", "127.0.0.1:4790,127.0.0.1:", "[::1]:4790,foo" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int st = 0;
         pid_t pid = fork();

@@ -318,6 +318,38 @@ static void test_report_admission(void **state)
     }
 }
 
+/* Why --trust source refused a report: the claimed address, and the fix for the family case. */
+static void test_trust_refusal(void **state)
+{
+    (void)state;
+    struct qasm_proto_report r;
+    struct qasm_addr src4, src6, v6, other4;
+    const char *fix = NULL;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(qasm_addr_parse(&src4, "127.0.0.1:40000"), 0);
+    assert_int_equal(qasm_addr_parse(&src6, "[::1]:40000"), 0);
+    assert_int_equal(qasm_addr_parse(&v6, "[::1]:5000"), 0);
+    assert_int_equal(qasm_addr_parse(&other4, "10.9.9.9:5000"), 0);
+    /* an IPv6 connection reported over IPv4: the family fix */
+    r.client = r.client0 = v6;
+    assert_ptr_equal(qasm_access_trust_refusal(&r, &src4, &fix), &r.client);
+    assert_non_null(strstr(fix, "another address family"));
+    assert_non_null(strstr(fix, "QASM_TRACKER=127.0.0.1:P,[::1]:P"));
+    /* same family, another IP: a NAT or another host */
+    r.client = r.client0 = other4;
+    assert_ptr_equal(qasm_access_trust_refusal(&r, &src4, &fix), &r.client);
+    assert_non_null(strstr(fix, "--trust mac"));
+    assert_null(strstr(fix, "address family"));
+    /* the client address is the source's, the first one is not (a report creating a connection) */
+    r.client = src4;
+    r.client0 = v6;
+    assert_ptr_equal(qasm_access_trust_refusal(&r, &src4, &fix), &r.client0);
+    assert_non_null(strstr(fix, "another address family"));
+    r.client = v6;
+    assert_ptr_equal(qasm_access_trust_refusal(&r, &src6, &fix), &r.client0);
+    assert_null(strstr(fix, "address family"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_allow),
         cmocka_unit_test(test_session_handshake),
         cmocka_unit_test(test_report_admission),
+        cmocka_unit_test(test_trust_refusal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

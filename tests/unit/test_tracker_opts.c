@@ -24,8 +24,12 @@ static void test_good(void **state)
     assert_string_equal(o.store_spec, "memory");
     assert_int_equal(o.log_level, QASM_LOG_INFO);
     assert_int_equal(qasm_tracker_opts_finish(&o, 0, err, sizeof(err)), 0);
-    assert_int_equal(o.nlisten, 1);
+    assert_int_equal(o.nlisten, 2); /* both loopbacks */
     assert_int_equal(o.listen[0].port, 4790);
+    assert_int_equal(o.listen[0].family, AF_INET);
+    assert_int_equal(o.listen[1].port, 4790);
+    assert_int_equal(o.listen[1].family, AF_INET6);
+    assert_int_equal(o.listen_default, 1);
     assert_int_equal(o.lim.max_memory, (size_t)1 << 30); /* phys_mem unknown: 1 GiB */
     assert_int_equal(o.cfg.max_conns, o.lim.max_conns);
 

@@ -140,6 +140,23 @@ int qasm_access_report(struct qasm_access *a, uint8_t type, const struct qasm_pr
     return 0;
 }
 
+const struct qasm_addr *qasm_access_trust_refusal(const struct qasm_proto_report *r,
+                                                  const struct qasm_addr *src,
+                                                  const char **fix)
+{
+    const struct qasm_addr *claimed =
+            src && qasm_addr_ip_eq(&r->client, src) ? &r->client0 : &r->client;
+    if (src && claimed->family != src->family)
+        *fix = "the agent reports over another address family than its connection's: let the "
+               "tracker listen on both (--listen 127.0.0.1:P --listen [::1]:P) and give the "
+               "agent both (QASM_TRACKER=127.0.0.1:P,[::1]:P), or use --trust mac with "
+               "--key (QASM_TRACKER_KEY)";
+    else
+        *fix = "a NAT or another host between agent and tracker: use --trust mac with --key "
+               "(QASM_TRACKER_KEY), or --trust any in a lab";
+    return claimed;
+}
+
 int qasm_access_store_trust_any(const struct qasm_access *a)
 {
     return a->trust != QASM_TRUST_SOURCE;

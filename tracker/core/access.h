@@ -104,6 +104,18 @@ int qasm_access_session_msg(struct qasm_access *a, struct qasm_access_sess *st,
  */
 int qasm_access_report(struct qasm_access *a, uint8_t type, const struct qasm_proto_report *r);
 
+/*
+ * Why --trust source refused report |r| from |src| (the store said
+ * -EACCES): the address the report claims that is not the source's IP (its
+ * client address, else its first client address, which must be the
+ * source's for a report that creates a connection), and what the operator
+ * can do (*fix: a sentence; an IPv6 connection reported over IPv4, or the
+ * other way round, gets the address-family fix). Returns the claimed address.
+ */
+const struct qasm_addr *qasm_access_trust_refusal(const struct qasm_proto_report *r,
+                                                  const struct qasm_addr *src,
+                                                  const char **fix);
+
 /* qasm_access_store_trust_any: the store's trust_any for the mode (mac: the key MAC attests). */
 int qasm_access_store_trust_any(const struct qasm_access *a);
 
