@@ -70,3 +70,8 @@ test_mbox_opts_LIBS = $(CMOCKA_LIBS)
 UNIT_TESTS += test_mbench_opts
 test_mbench_opts_SRCS := tests/unit/test_mbench_opts.c middleboxes/mbox_bench_opts.c $(MBOX_CORE_SRCS)
 test_mbench_opts_LIBS = $(CMOCKA_LIBS)
+
+# The live table: table events (new, migrated, adopted, expired, evicted, refused), foreach fields.
+UNIT_TESTS += test_mbox_events
+test_mbox_events_SRCS := tests/unit/test_mbox_events.c $(MBOX_CORE_SRCS)
+test_mbox_events_LIBS = $(CMOCKA_LIBS)
