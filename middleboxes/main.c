@@ -91,6 +91,8 @@ int main(int argc, char **argv)
         .stats_entries = o.stats_entries,
         .max_packet = o.max_datagram,
         .core_batch = o.core_batch || o.io_packet, /* the packet backend always batches */
+        .control_path = o.control_path,
+        .control_off = o.control_off,
     };
     return qasm_driver_run(&dc);
 }

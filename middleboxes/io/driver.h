@@ -142,6 +142,8 @@ struct qasm_driver_config {
     size_t stats_entries;                    /* --stats-entries */
     size_t max_packet;                       /* buffer size (default 4096) */
     int core_batch;                          /* one core call per batch, else one per packet */
+    const char *control_path;                /* --control PATH (NULL: the default path) */
+    int control_off;                         /* --control none */
 };
 
 /*

@@ -94,6 +94,7 @@ void qasm_mbox_json_counters(struct qasm_json *j, const struct qasm_mbox *m,
     qasm_json_u64(j, "requests_dropped", st.requests_dropped);
     qasm_json_u64(j, "cache_hits", st.cache_hits);
     qasm_json_u64(j, "cache_misses", st.cache_misses);
+    qasm_json_u64(j, "table_events_dropped", st.table_events_dropped);
     qasm_json_obj(j, "paths");
     for (int p = 0; p < QASM_MBOX_PATH_MAX; p++)
         qasm_json_u64(j, qasm_mbox_path_name((enum qasm_mbox_path)p), st.path[p]);
@@ -146,31 +147,43 @@ struct entries_ctx {
     size_t left;
 };
 
-/* One state entry of the core, as a JSON object (like a line of conntrack -L). */
-static int entry_cb(const struct qasm_mbox_entry_info *e, void *arg)
+void qasm_mbox_json_entry(struct qasm_json *j, const struct qasm_mbox_entry_info *e,
+                          enum qasm_mbox_function fn, qasm_tstamp now)
 {
-    struct entries_ctx *ctx = arg;
-    struct qasm_json *j = ctx->j;
     char a[QASM_ADDR_STRLEN], hex[QASM_CID_HEXLEN];
-    if (ctx->left == 0)
-        return 1;
-    ctx->left--;
     qasm_json_obj(j, NULL);
     qasm_json_bool(j, "quic", e->quic);
     if (e->quic)
         qasm_json_str(j, "odcid", qasm_cid_hex(hex, &e->odcid));
     qasm_json_str(j, "client", qasm_addr_format(a, sizeof(a), &e->client));
     qasm_json_u64(j, "clients", e->nclients);
+    qasm_json_arr(j, "client_addrs");
+    for (size_t i = 0; i < e->nclients; i++)
+        qasm_json_str(j, NULL, qasm_addr_format(a, sizeof(a), &e->clients[i]));
+    qasm_json_close(j);
     qasm_json_str(j, "server", qasm_addr_format(a, sizeof(a), &e->server));
-    switch (ctx->fn) {
+    switch (fn) {
     case QASM_MBOX_NAT: qasm_json_u64(j, "public_port", e->public_port); break;
     case QASM_MBOX_RATELIMIT: qasm_json_dbl(j, "tokens", e->tokens); break;
     case QASM_MBOX_LB: qasm_json_i64(j, "backend", e->backend); break;
     }
     qasm_json_bool(j, "assured", e->assured);
-    qasm_json_dbl(j, "idle_s",
-                  ctx->now > e->last_seen ? (double)(ctx->now - e->last_seen) / 1e9 : 0.0);
+    qasm_json_dbl(j, "idle_s", now > e->last_seen ? (double)(now - e->last_seen) / 1e9 : 0.0);
+    qasm_json_dbl(j, "age_s", now > e->created ? (double)(now - e->created) / 1e9 : 0.0);
+    qasm_json_dbl(j, "expires_s", e->expires > now ? (double)(e->expires - now) / 1e9 : 0.0);
+    qasm_json_u64(j, "packets_orig", e->packets_orig);
+    qasm_json_u64(j, "packets_reply", e->packets_reply);
     qasm_json_close(j);
+}
+
+/* One state entry of the core, as a JSON object (like a line of conntrack -L). */
+static int entry_cb(const struct qasm_mbox_entry_info *e, void *arg)
+{
+    struct entries_ctx *ctx = arg;
+    if (ctx->left == 0)
+        return 1;
+    ctx->left--;
+    qasm_mbox_json_entry(ctx->j, e, ctx->fn, ctx->now);
     return 0;
 }
 

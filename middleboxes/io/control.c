@@ -1,0 +1,458 @@
+/*
+ * control.c: the control socket (see control.h). One request per
+ * connection: LIST and STATS answers are built at once into the client's
+ * output buffer, written as the socket takes them, then the connection
+ * closes; an EVENTS client stays and gets each pump's events appended.
+ */
+#include "middleboxes/io/control.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "middleboxes/io/control_proto.h"
+#include "middleboxes/io/mbox_json.h"
+
+#define REQUEST_TIMEOUT 10.0 /* seconds a client has to send its request */
+
+struct client {
+    LIST_ENTRY(client) link;
+    struct qasm_control *c;
+    int fd;
+    ev_io rd, wr;
+    ev_timer idle;
+    char in[QASM_CONTROL_LINE_MAX];
+    size_t nin;
+    char *out;
+    size_t off, len;
+    int closing; /* close once |out| is written */
+    int events;  /* an EVENTS reader */
+    int json;
+};
+
+struct qasm_control {
+    struct ev_loop *loop;
+    struct qasm_control_config cfg;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int fd;
+    ev_io accept_io;
+    LIST_HEAD(, client) clients;
+    size_t nclients, nevents;
+    /* counters */
+    uint64_t requests, bad_requests, refused_busy, slow_dropped, truncated, events_sent;
+};
+
+/* ---- clients ---- */
+
+static void client_close(struct client *cl)
+{
+    struct qasm_control *c = cl->c;
+    ev_io_stop(c->loop, &cl->rd);
+    ev_io_stop(c->loop, &cl->wr);
+    ev_timer_stop(c->loop, &cl->idle);
+    close(cl->fd);
+    LIST_REMOVE(cl, link);
+    c->nclients--;
+    if (cl->events && --c->nevents == 0)
+        qasm_mbox_table_events(c->cfg.m, 0);
+    free(cl->out);
+    free(cl);
+}
+
+/* Writes what the socket takes; closes a finished or broken client. 0, or -1 when closed. */
+static int client_write(struct client *cl)
+{
+    while (cl->off < cl->len) {
+        ssize_t w = send(cl->fd, cl->out + cl->off, cl->len - cl->off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (w <= 0) {
+            client_close(cl);
+            return -1;
+        }
+        cl->off += (size_t)w;
+    }
+    if (cl->off == cl->len) {
+        cl->off = cl->len = 0;
+        ev_io_stop(cl->c->loop, &cl->wr);
+        if (cl->closing) {
+            client_close(cl);
+            return -1;
+        }
+    } else {
+        ev_io_start(cl->c->loop, &cl->wr);
+    }
+    return 0;
+}
+
+/* Queues |n| bytes; an EVENTS reader past its bound is dropped. 0, or -1 when closed. */
+static int client_queue(struct client *cl, const char *p, size_t n)
+{
+    size_t pending = cl->len - cl->off;
+    if (cl->events && pending + n > QASM_CONTROL_EVENTS_MAX) {
+        cl->c->slow_dropped++;
+        qasm_warn("control: dropped an EVENTS reader %zu bytes behind (slow reader, %llu so far)",
+                  pending, (unsigned long long)cl->c->slow_dropped);
+        client_close(cl);
+        return -1;
+    }
+    if (cl->off > 0) {
+        memmove(cl->out, cl->out + cl->off, pending);
+        cl->off = 0;
+        cl->len = pending;
+    }
+    char *b = realloc(cl->out, cl->len + n);
+    if (b == NULL) {
+        client_close(cl);
+        return -1;
+    }
+    memcpy(b + cl->len, p, n);
+    cl->out = b;
+    cl->len += n;
+    return client_write(cl);
+}
+
+/* Answers with the buffer |f| wrote into (*buf, *size), then closes. */
+static void client_answer(struct client *cl, char *buf, size_t size)
+{
+    free(cl->out);
+    cl->out = buf;
+    cl->off = 0;
+    cl->len = size;
+    cl->closing = 1;
+    (void)client_write(cl);
+}
+
+static void client_error(struct client *cl, const char *msg)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (f == NULL) {
+        client_close(cl);
+        return;
+    }
+    fprintf(f, "ERR %s\n", msg);
+    fclose(f);
+    client_answer(cl, buf, size);
+}
+
+/* ---- answers ---- */
+
+struct list_ctx {
+    FILE *f;
+    struct qasm_json *j;
+    enum qasm_mbox_function fn;
+    qasm_tstamp now;
+    size_t count;
+    int truncated;
+};
+
+static int list_cb(const struct qasm_mbox_entry_info *e, void *arg)
+{
+    struct list_ctx *x = arg;
+    if (ftell(x->f) > (long)QASM_CONTROL_LIST_MAX) {
+        x->truncated = 1;
+        return 1;
+    }
+    if (x->j)
+        qasm_mbox_json_entry(x->j, e, x->fn, x->now);
+    else
+        qasm_control_entry_text(x->f, e, x->fn, x->now);
+    x->count++;
+    return 0;
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void answer_list(struct qasm_control *c, FILE *f, int json)
+{
+    const struct qasm_mbox_config *core = c->cfg.core;
+    struct qasm_json j;
+    struct list_ctx x = {.f = f, .j = json ? &j : NULL, .fn = core->function, .now = qasm_now()};
+    if (json) {
+        qasm_json_begin(&j, f);
+        qasm_json_str(&j, "function", qasm_mbox_function_name(core->function));
+        qasm_json_str(&j, "mode", qasm_mbox_mode_name(core->mode));
+        qasm_json_fixed(&j, "time", wall_now(), 6);
+        qasm_json_arr(&j, "entries");
+    }
+    qasm_mbox_foreach(c->cfg.m, list_cb, &x);
+    if (x.truncated) {
+        c->truncated++;
+        qasm_warn("control: LIST stopped at %zu entries (%u bytes)", x.count,
+                  QASM_CONTROL_LIST_MAX);
+    }
+    if (json) {
+        qasm_json_close(&j);
+        qasm_json_u64(&j, "count", x.count);
+        qasm_json_bool(&j, "truncated", x.truncated);
+        qasm_json_end(&j);
+    } else if (x.truncated) {
+        fprintf(f, "# truncated after %zu entries\n", x.count);
+    }
+}
+
+static void client_request(struct client *cl, const char *line, size_t len)
+{
+    struct qasm_control *c = cl->c;
+    struct qasm_control_req r;
+    char err[160];
+    ev_timer_stop(c->loop, &cl->idle);
+    if (qasm_control_parse(line, len, &r, err, sizeof(err)) < 0) {
+        c->bad_requests++;
+        client_error(cl, err);
+        return;
+    }
+    c->requests++;
+    if (r.verb == QASM_CONTROL_EVENTS) {
+        cl->events = 1;
+        cl->json = r.json;
+        if (c->nevents++ == 0)
+            qasm_mbox_table_events(c->cfg.m, QASM_CONTROL_QUEUE);
+        return;
+    }
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (f == NULL) {
+        client_close(cl);
+        return;
+    }
+    if (r.verb == QASM_CONTROL_LIST) {
+        answer_list(c, f, r.json);
+    } else {
+        struct qasm_json j;
+        qasm_json_begin(&j, f);
+        c->cfg.stats(&j, c->cfg.stats_ud);
+        qasm_json_end(&j);
+    }
+    fclose(f);
+    client_answer(cl, buf, size);
+}
+
+static void client_read(struct client *cl)
+{
+    char tmp[512];
+    ssize_t n = recv(cl->fd, tmp, sizeof(tmp), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        client_close(cl);
+        return;
+    }
+    if (cl->events || cl->closing)
+        return; /* one request per connection: the rest is ignored */
+    for (ssize_t i = 0; i < n; i++) {
+        if (tmp[i] == '\n') {
+            client_request(cl, cl->in, cl->nin);
+            return;
+        }
+        if (cl->nin == sizeof(cl->in) - 1) {
+            cl->c->bad_requests++;
+            client_error(cl, "request line too long");
+            return;
+        }
+        cl->in[cl->nin++] = tmp[i];
+    }
+}
+
+static void rd_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    client_read(w->data);
+}
+
+static void wr_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    (void)client_write(w->data);
+}
+
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct client *cl = w->data;
+    cl->c->bad_requests++;
+    client_error(cl, "no request within 10 s");
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct qasm_control *c = w->data;
+    int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct client *cl = calloc(1, sizeof(*cl));
+    if (cl == NULL) {
+        close(fd);
+        return;
+    }
+    cl->c = c;
+    cl->fd = fd;
+    ev_io_init(&cl->rd, rd_cb, fd, EV_READ);
+    ev_io_init(&cl->wr, wr_cb, fd, EV_WRITE);
+    ev_timer_init(&cl->idle, idle_cb, REQUEST_TIMEOUT, 0.);
+    cl->rd.data = cl->wr.data = cl->idle.data = cl;
+    LIST_INSERT_HEAD(&c->clients, cl, link);
+    c->nclients++;
+    if (c->nclients > QASM_CONTROL_MAX_CLIENTS) {
+        c->refused_busy++;
+        qasm_warn("control: refused a client: %d already connected", QASM_CONTROL_MAX_CLIENTS);
+        client_error(cl, "busy");
+        return;
+    }
+    ev_io_start(loop, &cl->rd);
+    ev_timer_start(loop, &cl->idle);
+}
+
+/* ---- events ---- */
+
+void qasm_control_pump(struct qasm_control *c)
+{
+    if (c == NULL || c->nevents == 0)
+        return;
+    char *tb = NULL, *jb = NULL;
+    size_t ts = 0, js = 0, n = 0;
+    FILE *tf = open_memstream(&tb, &ts), *jf = open_memstream(&jb, &js);
+    if (tf && jf) {
+        qasm_tstamp now = qasm_now();
+        double wall = wall_now();
+        enum qasm_mbox_function fn = c->cfg.core->function;
+        struct qasm_mbox_table_event ev;
+        while (qasm_mbox_next_table_event(c->cfg.m, &ev)) {
+            double at = wall - (now > ev.at ? (double)(now - ev.at) / 1e9 : 0.0);
+            qasm_control_event_text(tf, &ev, fn, at);
+            qasm_control_event_json(jf, &ev, fn, at);
+            n++;
+        }
+    }
+    if (tf)
+        fclose(tf);
+    if (jf)
+        fclose(jf);
+    c->events_sent += n;
+    struct client *cl, *next;
+    for (cl = LIST_FIRST(&c->clients); n > 0 && cl; cl = next) {
+        next = LIST_NEXT(cl, link);
+        if (cl->events)
+            (void)(cl->json ? client_queue(cl, jb, js) : client_queue(cl, tb, ts));
+    }
+    free(tb);
+    free(jb);
+}
+
+/* ---- the socket ---- */
+
+/* Whether a server answers at |sa| (a live middlebox) rather than a stale file. */
+static int in_use(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    close(fd);
+    return live;
+}
+
+static int listen_at(struct qasm_control *c)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+    if (in_use(&sa))
+        return -EADDRINUSE;
+    (void)unlink(c->path); /* a stale socket file (a killed middlebox) */
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        return -errno;
+    if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->fd, 16) < 0) {
+        int err = -errno;
+        close(c->fd);
+        c->fd = -1;
+        return err;
+    }
+    return 0;
+}
+
+int qasm_control_new(struct qasm_control **pc, struct ev_loop *loop,
+                     const struct qasm_control_config *cfg)
+{
+    *pc = NULL;
+    struct qasm_control *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -ENOMEM;
+    c->loop = loop;
+    c->cfg = *cfg;
+    c->fd = -1;
+    LIST_INIT(&c->clients);
+    if (cfg->path)
+        snprintf(c->path, sizeof(c->path), "%s", cfg->path);
+    else
+        qasm_control_default_path(c->path, sizeof(c->path),
+                                  qasm_mbox_function_name(cfg->core->function));
+    int rv = cfg->path && strlen(cfg->path) >= sizeof(c->path) ? -ENAMETOOLONG : listen_at(c);
+    if (rv < 0) {
+        if (cfg->path == NULL && rv == -EADDRINUSE)
+            qasm_warn("control socket %s is another middlebox's: running without one "
+                      "(give --control PATH)", c->path);
+        else
+            fprintf(stderr, "qasm-mbox: --control %s: %s\n", c->path, strerror(-rv));
+        free(c);
+        return cfg->path == NULL && rv == -EADDRINUSE ? 0 : rv;
+    }
+    ev_io_init(&c->accept_io, accept_cb, c->fd, EV_READ);
+    c->accept_io.data = c;
+    ev_io_start(loop, &c->accept_io);
+    qasm_info("control socket %s", c->path);
+    *pc = c;
+    return 0;
+}
+
+void qasm_control_del(struct qasm_control *c)
+{
+    if (c == NULL)
+        return;
+    while (!LIST_EMPTY(&c->clients))
+        client_close(LIST_FIRST(&c->clients));
+    ev_io_stop(c->loop, &c->accept_io);
+    close(c->fd);
+    (void)unlink(c->path);
+    free(c);
+}
+
+void qasm_control_json(struct qasm_json *j, const struct qasm_control *c)
+{
+    if (c == NULL)
+        return;
+    qasm_json_obj(j, "control");
+    qasm_json_str(j, "path", c->path);
+    qasm_json_u64(j, "clients", c->nclients);
+    qasm_json_u64(j, "event_readers", c->nevents);
+    qasm_json_u64(j, "requests", c->requests);
+    qasm_json_u64(j, "bad_requests", c->bad_requests);
+    qasm_json_u64(j, "refused_busy", c->refused_busy);
+    qasm_json_u64(j, "slow_readers_dropped", c->slow_dropped);
+    qasm_json_u64(j, "lists_truncated", c->truncated);
+    qasm_json_u64(j, "events_sent", c->events_sent);
+    qasm_json_close(j);
+}
