@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,7 @@ struct qasm_control {
     struct qasm_control_config cfg;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int fd;
+    ino_t ino; /* the socket file's: removed at exit only if still ours */
     ev_io accept_io;
     LIST_HEAD(, client) clients;
     size_t nclients, nevents;
@@ -385,12 +387,15 @@ static int listen_at(struct qasm_control *c)
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         return -errno;
-    if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->fd, 16) < 0) {
+    struct stat st;
+    if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->fd, 16) < 0 ||
+        stat(c->path, &st) < 0) {
         int err = -errno;
         close(c->fd);
         c->fd = -1;
         return err;
     }
+    c->ino = st.st_ino;
     return 0;
 }
 
@@ -436,7 +441,9 @@ void qasm_control_del(struct qasm_control *c)
         client_close(LIST_FIRST(&c->clients));
     ev_io_stop(c->loop, &c->accept_io);
     close(c->fd);
-    (void)unlink(c->path);
+    struct stat st;
+    if (stat(c->path, &st) == 0 && st.st_ino == c->ino) /* not a later middlebox's */
+        (void)unlink(c->path);
     free(c);
 }
 
