@@ -26,8 +26,11 @@ static void find_socket(char *path, size_t n)
     qasm_control_default_path(def, sizeof(def), "*");
     snprintf(pat, sizeof(pat), "%s", def);
     glob_t g;
-    int rv = glob(pat, 0, NULL, &g);
-    if (rv != 0 || g.gl_pathc == 0) {
+    memset(&g, 0, sizeof(g));
+    (void)glob(pat, 0, NULL, &g);
+    if (geteuid() == 0) /* systemd units qasm-mbox@NAME (RuntimeDirectory=qasm-mbox-NAME) */
+        (void)glob("/run/qasm-mbox-*/control.sock", g.gl_pathc ? GLOB_APPEND : 0, NULL, &g);
+    if (g.gl_pathc == 0) {
         fprintf(stderr, "%s: no middlebox control socket matches %s (is qasm-mbox running? "
                 "give --control PATH)\n", PROG, pat);
         exit(1);

@@ -417,13 +417,15 @@ int qasm_control_new(struct qasm_control **pc, struct ev_loop *loop,
                                   qasm_mbox_function_name(cfg->core->function));
     int rv = cfg->path && strlen(cfg->path) >= sizeof(c->path) ? -ENAMETOOLONG : listen_at(c);
     if (rv < 0) {
-        if (cfg->path == NULL && rv == -EADDRINUSE)
-            qasm_warn("control socket %s is another middlebox's: running without one "
-                      "(give --control PATH)", c->path);
+        /* Only an explicit path is required: a default one that is taken or not
+         * writable (a read-only working directory) leaves the middlebox without. */
+        if (cfg->path == NULL)
+            qasm_warn("no control socket: %s: %s%s (give --control PATH)", c->path,
+                      strerror(-rv), rv == -EADDRINUSE ? ", another middlebox's" : "");
         else
             fprintf(stderr, "qasm-mbox: --control %s: %s\n", c->path, strerror(-rv));
         free(c);
-        return cfg->path == NULL && rv == -EADDRINUSE ? 0 : rv;
+        return cfg->path == NULL ? 0 : rv;
     }
     ev_io_init(&c->accept_io, accept_cb, c->fd, EV_READ);
     c->accept_io.data = c;

@@ -41,11 +41,11 @@ struct qasm_control_config {
 };
 
 /*
- * qasm_control_new listens on cfg->path, or on the default path. A path
- * where another process answers is in use: an error (-EADDRINUSE) for an
- * explicit path; for the default, a warning and no socket (*pc NULL,
- * returns 0). A stale socket file is replaced. Returns 0 or a negative
- * errno (said on stderr).
+ * qasm_control_new listens on cfg->path, or on the default path
+ * (qasm_control_default_path). A path where another process answers is in
+ * use (-EADDRINUSE). Failing on an explicit path is an error (a negative
+ * errno, said on stderr); on the default path, a warning and no socket
+ * (*pc NULL, returns 0). A stale socket file is replaced.
  */
 int qasm_control_new(struct qasm_control **pc, struct ev_loop *loop,
                      const struct qasm_control_config *cfg);

@@ -181,8 +181,10 @@ void qasm_control_event_json(FILE *f, const struct qasm_mbox_table_event *ev,
 
 void qasm_control_default_path(char *buf, size_t n, const char *fn)
 {
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    if (geteuid() == 0 && (mkdir("/run/qasm", 0755) == 0 || errno == EEXIST))
+    const char *xdg = getenv("XDG_RUNTIME_DIR"), *rt = getenv("RUNTIME_DIRECTORY");
+    if (rt && *rt && strcmp(fn, "*") != 0) /* a systemd unit's RuntimeDirectory= */
+        snprintf(buf, n, "%.*s/control.sock", (int)strcspn(rt, ":"), rt);
+    else if (geteuid() == 0 && (mkdir("/run/qasm", 0755) == 0 || errno == EEXIST))
         snprintf(buf, n, "/run/qasm/mbox-%s.sock", fn);
     else if (xdg && *xdg) {
         snprintf(buf, n, "%s/qasm", xdg);

@@ -70,9 +70,11 @@ void qasm_control_event_text(FILE *f, const struct qasm_mbox_table_event *ev,
 
 /*
  * qasm_control_default_path writes the default socket path of a |fn|
- * middlebox into |buf|: /run/qasm/mbox-FN.sock for root (the directory is
- * made), else $XDG_RUNTIME_DIR/qasm/mbox-FN.sock, else ./qasm-mbox-FN.sock.
- * qasm-mboxctl looks in the same place. (Not pure: reads the environment.)
+ * middlebox into |buf|: $RUNTIME_DIRECTORY/control.sock in a systemd unit
+ * with RuntimeDirectory=, else /run/qasm/mbox-FN.sock for root (the
+ * directory is made), else $XDG_RUNTIME_DIR/qasm/mbox-FN.sock, else
+ * ./qasm-mbox-FN.sock. |fn| "*" gives qasm-mboxctl's pattern (never the
+ * systemd one). Not pure: reads the environment.
  */
 void qasm_control_default_path(char *buf, size_t n, const char *fn);
 
