@@ -105,7 +105,7 @@ static void print_json(json_t *j)
         fprintf(stderr, "qasm-trackctl: out of memory\n");
         exit(EXIT_FAIL);
     }
-    json_dumpf(j, stdout, JSON_COMPACT);
+    json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(16)); /* 0.366, not 0.36599999999999999 */
     putchar('\n');
     json_decref(j);
 }
@@ -119,7 +119,7 @@ static void print_json_item(json_t *j, bool comma)
     }
     if (comma)
         putchar(',');
-    json_dumpf(j, stdout, JSON_COMPACT);
+    json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(16)); /* 0.366, not 0.36599999999999999 */
     json_decref(j);
 }
 
