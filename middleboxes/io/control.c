@@ -21,7 +21,7 @@
 #include "middleboxes/io/control_proto.h"
 #include "middleboxes/io/mbox_json.h"
 
-#define REQUEST_TIMEOUT 10.0 /* seconds a client has to send its request */
+#define CLIENT_TIMEOUT 10.0 /* seconds a client has to send its request, then to read an answer */
 
 struct client {
     LIST_ENTRY(client) link;
@@ -123,7 +123,8 @@ static int client_queue(struct client *cl, const char *p, size_t n)
     return client_write(cl);
 }
 
-/* Answers with the buffer |f| wrote into (*buf, *size), then closes. */
+/* Answers with |buf| (|size| bytes, freed with the client), then closes; a reader that
+ * has not taken it all within CLIENT_TIMEOUT is dropped (its memory with it). */
 static void client_answer(struct client *cl, char *buf, size_t size)
 {
     free(cl->out);
@@ -131,6 +132,9 @@ static void client_answer(struct client *cl, char *buf, size_t size)
     cl->off = 0;
     cl->len = size;
     cl->closing = 1;
+    ev_timer_stop(cl->c->loop, &cl->idle);
+    ev_timer_set(&cl->idle, CLIENT_TIMEOUT, 0.);
+    ev_timer_start(cl->c->loop, &cl->idle);
     (void)client_write(cl);
 }
 
@@ -292,6 +296,13 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct client *cl = w->data;
+    if (cl->closing) {
+        cl->c->slow_dropped++;
+        qasm_warn("control: dropped a reader that left %zu bytes of its answer unread for 10 s",
+                  cl->len - cl->off);
+        client_close(cl);
+        return;
+    }
     cl->c->bad_requests++;
     client_error(cl, "no request within 10 s");
 }
@@ -312,7 +323,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     cl->fd = fd;
     ev_io_init(&cl->rd, rd_cb, fd, EV_READ);
     ev_io_init(&cl->wr, wr_cb, fd, EV_WRITE);
-    ev_timer_init(&cl->idle, idle_cb, REQUEST_TIMEOUT, 0.);
+    ev_timer_init(&cl->idle, idle_cb, CLIENT_TIMEOUT, 0.);
     cl->rd.data = cl->wr.data = cl->idle.data = cl;
     LIST_INSERT_HEAD(&c->clients, cl, link);
     c->nclients++;

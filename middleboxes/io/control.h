@@ -8,7 +8,8 @@
  * (the next is refused with "ERR busy"), and each client's output is
  * bounded: an EVENTS reader that falls QASM_CONTROL_EVENTS_MAX bytes
  * behind is dropped, a LIST stops at QASM_CONTROL_LIST_MAX bytes (its
- * last line then says "# truncated"). Each of these is counted in the
+ * last line then says "# truncated"), a LIST or STATS answer not read
+ * within 10 s is dropped. Each of these is counted in the
  * "control" object of the stats and logged.
  *
  * Table events (qasm_mbox_table_events) are on while an EVENTS client is
