@@ -13,7 +13,8 @@
  * next deadline. It also keeps the receive ring and the pool of packet
  * buffers (a held packet keeps its buffer until released: no copy) and a
  * send queue for socket backends (sendmmsg, one call per run of
- * datagrams leaving the same descriptor).
+ * datagrams leaving the same descriptor). It serves the control socket
+ * qasm-mboxctl reads (middleboxes/io/control.h) from the same loop.
  *
  * A backend (struct qasm_driver_backend_ops) only moves packets: it
  * registers its descriptors (qasm_driver_watch_start), receives one batch
