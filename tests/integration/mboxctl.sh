@@ -35,8 +35,10 @@ echo "# readers: text and JSON event streams, a stopped one, one that never asks
 start ev_text "$B/qasm-mboxctl" events --control "$CTL"
 start ev_json "$B/qasm-mboxctl" events --json --control "$CTL"
 start ev_stopped "$B/qasm-mboxctl" events --control "$CTL"
+timeout "$(scaled 120)" "$B/qasm-mboxctl" events --json --count 2 --control "$CTL" >"$T/ev_count.out" &
+EVC=$!; PIDS[ev_count]=$EVC
 start idle python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(60)' "$CTL"
-wait_stats nat "$T/nat.json" "d['control']['event_readers'] == 3 and d['control']['clients'] == 4" ||
+wait_stats nat "$T/nat.json" "d['control']['event_readers'] == 4 and d['control']['clients'] == 5" ||
     { echo "FAIL: the readers never connected"; exit 1; }
 kill -STOP "$(child_pid ev_stopped)"
 
@@ -86,6 +88,9 @@ print(int([e["type"] for e in mine] == ["new"] + ["migrated"] * 5 and
           all(a["time"] <= b["time"] for a, b in zip(mine, mine[1:])) and
           all(e["public_port"] == int(sys.argv[3]) for e in mine)))' "$T/ev_json.log" "$od" $POOL_LO)"
 kill -CONT "$(child_pid ev_stopped)"
+wait $EVC; rc=$?; unset "PIDS[ev_count]"
+check "events --count 2: exits 0 after two events (new, migrated)" \
+    "$rc == 0 && $(python3 -c 'import json,sys; print(int([json.loads(l)["type"] for l in open(sys.argv[1])] == ["new", "migrated"]))' "$T/ev_count.out")"
 
 echo "# a one-port NAT flooded from a refused 5-tuple: the stopped reader is dropped"
 start echo python3 -c '
