@@ -364,8 +364,15 @@ struct entry *qasm_conn_new(struct qasm_mbox *m, const struct qasm_cid *odcid,
     return e;
 }
 
+/* A fallback mapping goes (a RELEASED table event). */
+static void fallback_free(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
+{
+    qasm_conn_event(m, QASM_MBOX_TE_RELEASED, e, NULL, NULL, now);
+    qasm_conn_entry_free(m, e);
+}
+
 /* Before connection |c| takes one more fallback mapping: at the cap its oldest goes. */
-void qasm_conn_fallback_make_room(struct qasm_mbox *m, struct entry *c)
+void qasm_conn_fallback_make_room(struct qasm_mbox *m, struct entry *c, qasm_tstamp now)
 {
     if (m->cfg.fallback_per_conn == 0)
         return;
@@ -374,7 +381,7 @@ void qasm_conn_fallback_make_room(struct qasm_mbox *m, struct entry *c)
     TAILQ_FOREACH(x, &c->fbs, fb.link)
         n++;
     for (; n >= m->cfg.fallback_per_conn; n--) {
-        qasm_conn_entry_free(m, TAILQ_FIRST(&c->fbs));
+        fallback_free(m, TAILQ_FIRST(&c->fbs), now);
         m->st.fallback_recycled++;
     }
 }
@@ -389,10 +396,10 @@ void qasm_conn_fallback_link(struct qasm_mbox *m, struct entry *c, struct entry 
 
 /* The tracker attests connection |c| again: its remaining fallback mappings go
  * (a path still in use is held and asked about on its next packet). */
-void qasm_conn_fallback_return(struct qasm_mbox *m, struct entry *c)
+void qasm_conn_fallback_return(struct qasm_mbox *m, struct entry *c, qasm_tstamp now)
 {
     while (!TAILQ_EMPTY(&c->fbs)) {
-        qasm_conn_entry_free(m, TAILQ_FIRST(&c->fbs));
+        fallback_free(m, TAILQ_FIRST(&c->fbs), now);
         m->st.fallback_returned++;
     }
 }

@@ -246,8 +246,8 @@ struct entry *qasm_conn_new(struct qasm_mbox *m, const struct qasm_cid *odcid,
 
 /* Fallback mappings of connection |c|: make room for one more (at fallback_per_conn its
  * oldest goes), link default entry |e| as one, give them all back (the tracker attests |c|). */
-void qasm_conn_fallback_make_room(struct qasm_mbox *m, struct entry *c);
+void qasm_conn_fallback_make_room(struct qasm_mbox *m, struct entry *c, qasm_tstamp now);
 void qasm_conn_fallback_link(struct qasm_mbox *m, struct entry *c, struct entry *e);
-void qasm_conn_fallback_return(struct qasm_mbox *m, struct entry *c);
+void qasm_conn_fallback_return(struct qasm_mbox *m, struct entry *c, qasm_tstamp now);
 
 #endif

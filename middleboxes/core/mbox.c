@@ -36,8 +36,8 @@ static const char *const drop_names[] = {"none",       "pool_exhausted", "rate_l
                                          "no_memory",  "shutdown",       "table_full"};
 static const char *const path_names[] = {"none", "lookup", "new", "update"};
 static const char *const class_names[] = {"flow", "nonquic", "quic_flow", "quic_conn"};
-static const char *const te_names[] = {"new", "migrated", "adopted", "expired", "evicted",
-                                       "refused"};
+static const char *const te_names[] = {"new",     "migrated", "adopted", "expired",
+                                       "evicted", "refused",  "released"};
 
 const char *qasm_mbox_function_name(enum qasm_mbox_function f)
 {
@@ -563,7 +563,7 @@ client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
      * connection (a client migrating through an outage would take one per move). */
     int fallback = cd && (!m->tracker_up || m->tracker_away);
     if (fallback)
-        qasm_conn_fallback_make_room(m, cd);
+        qasm_conn_fallback_make_room(m, cd, now);
     v->cls = QASM_MBOX_CLASS_QUIC_FLOW;
     if ((f = default_entry(m, key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v, cd)) != NULL) {
         f->last_dcid = *dcid;
@@ -982,7 +982,7 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     if (e->att && !rec->closed) {
         adopt_attested(m, e, now);
         if (m->tracker_up)
-            qasm_conn_fallback_return(m, e);
+            qasm_conn_fallback_return(m, e, now);
     }
     if (rec->closed)
         e->subscribed = 0; /* the tracker ended the subscription */

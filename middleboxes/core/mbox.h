@@ -336,6 +336,8 @@ enum qasm_mbox_te_type {
     QASM_MBOX_TE_EXPIRED = 3,  /* an entry idled out */
     QASM_MBOX_TE_EVICTED = 4,  /* an unassured entry evicted at max_entries for a new flow */
     QASM_MBOX_TE_REFUSED = 5,  /* a new flow got no state (pool exhausted, table full) */
+    QASM_MBOX_TE_RELEASED = 6, /* a fallback mapping freed: recycled at fallback_per_conn, or
+                                  returned once the tracker attested its connection again */
     QASM_MBOX_TE_MAX
 };
 

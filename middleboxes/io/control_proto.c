@@ -144,7 +144,8 @@ void qasm_control_event_text(FILE *f, const struct qasm_mbox_table_event *ev,
         return;
     }
     state_text(f, fn, ev->public_port, ev->backend, 0);
-    if (ev->type == QASM_MBOX_TE_EXPIRED || ev->type == QASM_MBOX_TE_EVICTED)
+    if (ev->type == QASM_MBOX_TE_EXPIRED || ev->type == QASM_MBOX_TE_EVICTED ||
+        ev->type == QASM_MBOX_TE_RELEASED)
         fprintf(f, " age=%.1fs packets=%llu/%llu", secs(ev->at, ev->created),
                 (unsigned long long)ev->packets_orig, (unsigned long long)ev->packets_reply);
     fputc('\n', f);

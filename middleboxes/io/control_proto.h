@@ -61,7 +61,8 @@ void qasm_control_entry_text(FILE *f, const struct qasm_mbox_entry_info *e,
                              enum qasm_mbox_function fn, qasm_tstamp now);
 
 /*
- * qasm_control_event_text writes table event |ev| as one line, like
+ * qasm_control_event_text writes table event |ev| as one line (expired,
+ * evicted and released with the entry's age and packets), like
  * conntrack -E -o timestamp: "[SECONDS.MICROS] [TYPE] fields", |wall| the
  * event's wall-clock time in seconds since the epoch.
  */

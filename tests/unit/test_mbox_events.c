@@ -1,6 +1,6 @@
 /*
  * Unit tests for the core's live table (middleboxes/core/mbox.h): the table
- * events (new, migrated, adopted, expired, evicted, refused), their bounded
+ * events (new, migrated, adopted, expired, evicted, refused, released), their bounded
  * queue, and what qasm_mbox_foreach reports (age, expiry, packets both ways).
  */
 #include <setjmp.h>
@@ -18,16 +18,25 @@
 #define C3 "10.0.0.46:10000"
 #define PUB "65.12.81.14"
 
-static struct qasm_mbox *nat_new(enum qasm_mbox_mode mode, uint16_t pmin, uint16_t pmax)
+/* A NAT on PUB:pmin-pmax; |fallback|: fallback_per_conn (-1: the default). */
+static struct qasm_mbox *nat_new_fb(enum qasm_mbox_mode mode, uint16_t pmin, uint16_t pmax,
+                                    int fallback)
 {
     struct qasm_mbox_config cfg;
     qasm_mbox_config_init(&cfg, QASM_MBOX_NAT, mode);
     assert_int_equal(qasm_addr_parse_ip(&cfg.nat_public, PUB, 0), 0);
     cfg.nat_port_min = pmin;
     cfg.nat_port_max = pmax;
+    if (fallback >= 0)
+        cfg.fallback_per_conn = (size_t)fallback;
     struct qasm_mbox *m;
     assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
     return m;
+}
+
+static struct qasm_mbox *nat_new(enum qasm_mbox_mode mode, uint16_t pmin, uint16_t pmax)
+{
+    return nat_new_fb(mode, pmin, pmax, -1);
 }
 
 static const char *pub(uint16_t port)
@@ -261,6 +270,50 @@ static void test_evicted(void **state)
     qasm_mbox_del(m);
 }
 
+/* Fallback mappings (the tracker did not answer in time): at the cap the oldest is released. */
+static void test_released(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new_fb(QASM_MBOX_REACTIVE, 40000, 40009, 1);
+    handshake(m, 0);
+    /* the tracker tells the connection's next DCID, then stays silent */
+    struct qasm_cid odcid = t_cid(1), next = t_cid(3);
+    struct trec t;
+    t_rec(&t, &odcid, SRV);
+    t_rec_dcid(&t, &next);
+    t_rec_client(&t, C1);
+    qasm_mbox_push(m, &t.r, 1);
+    qasm_mbox_table_events(m, 64);
+    uint16_t ports[2];
+    const char *const paths[2] = {C2, C3};
+    for (int i = 0; i < 2; i++) {
+        struct tpkt p;
+        struct qasm_mbox_verdict v;
+        struct qasm_mbox_req r;
+        t_short(&p, &next, 40);
+        qasm_tstamp at = (qasm_tstamp)(i + 1) * QASM_SEC;
+        assert_int_equal(t_send(m, &p, paths[i], SRV, QASM_MBOX_FROM_CLIENT, at, &v),
+                         QASM_MBOX_HOLD);
+        qasm_mbox_expire(m, at + 100 * QASM_MS); /* unanswered: a fallback mapping */
+        assert_int_equal(qasm_mbox_next_release(m, &v), 1);
+        ports[i] = v.public_port;
+        while (t_req(m, QASM_MBOX_REQ_QUERY, &r))
+            ;
+    }
+    uint16_t first = ports[0];
+    assert_int_not_equal(ports[1], first);
+    struct qasm_mbox_table_event ev = next_te(m, QASM_MBOX_TE_NEW);
+    assert_addr(&ev.client, C2);
+    ev = next_te(m, QASM_MBOX_TE_RELEASED);
+    assert_addr(&ev.client, C2);
+    assert_int_equal(ev.public_port, first);
+    assert_int_equal(ev.at, 2 * QASM_SEC + 100 * QASM_MS);
+    ev = next_te(m, QASM_MBOX_TE_NEW);
+    assert_addr(&ev.client, C3);
+    assert_int_equal(t_stats(m).fallback_recycled, 1);
+    qasm_mbox_del(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_adopted),
         cmocka_unit_test(test_refused_and_bound),
         cmocka_unit_test(test_evicted),
+        cmocka_unit_test(test_released),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
