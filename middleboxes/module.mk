@@ -5,6 +5,7 @@ qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/io/driver.c mi
                  middleboxes/io/tracker_session.c middleboxes/io/tracker_link.c middleboxes/io/json.c \
                  middleboxes/io/packet_io.c middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c \
                  middleboxes/mbox_opts.c middleboxes/io/control.c middleboxes/io/control_proto.c \
+                 middleboxes/io/control_list.c \
                  middleboxes/io/mbox_timer.c
 qasm-mbox_LIBS = $(LIBEV_LIBS)
 
@@ -82,6 +83,7 @@ qasm-mboxctl_SRCS = middleboxes/mboxctl.c middleboxes/mboxctl_opts.c middleboxes
                     middleboxes/io/json.c $(MBOX_CORE_SRCS)
 UNIT_TESTS += test_control
 test_control_SRCS = tests/unit/test_control.c middleboxes/mboxctl_opts.c \
-                    middleboxes/io/control_proto.c middleboxes/io/json.c $(MBOX_CORE_SRCS)
+                    middleboxes/io/control_proto.c middleboxes/io/control_list.c \
+                    middleboxes/io/json.c $(MBOX_CORE_SRCS)
 test_control_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/mboxctl.sh

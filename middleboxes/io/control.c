@@ -18,10 +18,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "middleboxes/io/control_list.h"
 #include "middleboxes/io/control_proto.h"
 #include "middleboxes/io/mbox_json.h"
 
-#define CLIENT_TIMEOUT 10.0 /* seconds a client has to send its request, then to read an answer */
+#define CLIENT_TIMEOUT 10.0 /* seconds a client has to send its request, or to take more of
+                               its answer */
+#define LIST_CHUNK 256      /* entries formatted per pass of the loop */
 
 struct client {
     LIST_ENTRY(client) link;
@@ -33,6 +36,7 @@ struct client {
     size_t nin;
     char *out;
     size_t off, len;
+    struct qasm_control_list *list; /* a LIST answer still being formatted */
     int closing; /* close once |out| is written */
     int events;  /* an EVENTS reader */
     int json;
@@ -64,34 +68,80 @@ static void client_close(struct client *cl)
     c->nclients--;
     if (cl->events && --c->nevents == 0)
         qasm_mbox_table_events(c->cfg.m, 0);
+    qasm_control_list_del(cl->list);
     free(cl->out);
     free(cl);
 }
 
-/* Writes what the socket takes; closes a finished or broken client. 0, or -1 when closed. */
+/* The answer's clock: CLIENT_TIMEOUT from now (it restarts whenever the reader takes some). */
+static void answer_timer(struct client *cl)
+{
+    ev_timer_stop(cl->c->loop, &cl->idle);
+    ev_timer_set(&cl->idle, CLIENT_TIMEOUT, 0.);
+    ev_timer_start(cl->c->loop, &cl->idle);
+}
+
+/* The next LIST_CHUNK entries of the LIST answer into |out| (empty). 0, or -1 when closed. */
+static int list_chunk(struct client *cl)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (f == NULL) {
+        client_close(cl);
+        return -1;
+    }
+    int more = qasm_control_list_next(cl->list, f, LIST_CHUNK);
+    fclose(f);
+    free(cl->out);
+    cl->out = buf;
+    cl->off = 0;
+    cl->len = size;
+    if (!more) {
+        qasm_control_list_del(cl->list);
+        cl->list = NULL;
+    }
+    return 0;
+}
+
+/*
+ * Writes what the socket takes, and at most one more chunk of a LIST (the
+ * next waits for the next pass of the loop); closes a finished or broken
+ * client. 0, or -1 when closed.
+ */
 static int client_write(struct client *cl)
 {
-    while (cl->off < cl->len) {
-        ssize_t w = send(cl->fd, cl->out + cl->off, cl->len - cl->off, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        if (w <= 0) {
-            client_close(cl);
-            return -1;
+    for (int chunks = 0;; chunks++) {
+        while (cl->off < cl->len) {
+            ssize_t w = send(cl->fd, cl->out + cl->off, cl->len - cl->off, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                ev_io_start(cl->c->loop, &cl->wr);
+                return 0;
+            }
+            if (w <= 0) {
+                client_close(cl);
+                return -1;
+            }
+            cl->off += (size_t)w;
+            if (cl->closing)
+                answer_timer(cl);
         }
-        cl->off += (size_t)w;
-    }
-    if (cl->off == cl->len) {
         cl->off = cl->len = 0;
-        ev_io_stop(cl->c->loop, &cl->wr);
-        if (cl->closing) {
-            client_close(cl);
+        if (cl->list == NULL || chunks > 0)
+            break;
+        if (list_chunk(cl) < 0)
             return -1;
-        }
-    } else {
+    }
+    if (cl->list) { /* more to format: when the loop comes back (the socket is writable) */
         ev_io_start(cl->c->loop, &cl->wr);
+        return 0;
+    }
+    ev_io_stop(cl->c->loop, &cl->wr);
+    if (cl->closing) {
+        client_close(cl);
+        return -1;
     }
     return 0;
 }
@@ -132,9 +182,7 @@ static void client_answer(struct client *cl, char *buf, size_t size)
     cl->off = 0;
     cl->len = size;
     cl->closing = 1;
-    ev_timer_stop(cl->c->loop, &cl->idle);
-    ev_timer_set(&cl->idle, CLIENT_TIMEOUT, 0.);
-    ev_timer_start(cl->c->loop, &cl->idle);
+    answer_timer(cl);
     (void)client_write(cl);
 }
 
@@ -154,30 +202,6 @@ static void client_error(struct client *cl, const char *msg)
 
 /* ---- answers ---- */
 
-struct list_ctx {
-    FILE *f;
-    struct qasm_json *j;
-    enum qasm_mbox_function fn;
-    qasm_tstamp now;
-    size_t count;
-    int truncated;
-};
-
-static int list_cb(const struct qasm_mbox_entry_info *e, void *arg)
-{
-    struct list_ctx *x = arg;
-    if (ftell(x->f) > (long)QASM_CONTROL_LIST_MAX) {
-        x->truncated = 1;
-        return 1;
-    }
-    if (x->j)
-        qasm_mbox_json_entry(x->j, e, x->fn, x->now);
-    else
-        qasm_control_entry_text(x->f, e, x->fn, x->now);
-    x->count++;
-    return 0;
-}
-
 static double wall_now(void)
 {
     struct timespec ts;
@@ -185,32 +209,22 @@ static double wall_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void answer_list(struct qasm_control *c, FILE *f, int json)
+/* LIST: a copy of the table now, sent a chunk at a time (control_list.h). */
+static void answer_list(struct client *cl, int json)
 {
-    const struct qasm_mbox_config *core = c->cfg.core;
-    struct qasm_json j;
-    struct list_ctx x = {.f = f, .j = json ? &j : NULL, .fn = core->function, .now = qasm_now()};
-    if (json) {
-        qasm_json_begin(&j, f);
-        qasm_json_str(&j, "function", qasm_mbox_function_name(core->function));
-        qasm_json_str(&j, "mode", qasm_mbox_mode_name(core->mode));
-        qasm_json_fixed(&j, "time", wall_now(), 6);
-        qasm_json_arr(&j, "entries");
+    struct qasm_control *c = cl->c;
+    if (qasm_control_list_new(&cl->list, c->cfg.m, c->cfg.core, json, qasm_now(), wall_now(),
+                              QASM_CONTROL_LIST_ENTRIES) < 0) {
+        client_error(cl, "out of memory");
+        return;
     }
-    qasm_mbox_foreach(c->cfg.m, list_cb, &x);
-    if (x.truncated) {
+    if (qasm_control_list_truncated(cl->list)) {
         c->truncated++;
-        qasm_warn("control: LIST stopped at %zu entries (%u bytes)", x.count,
-                  QASM_CONTROL_LIST_MAX);
+        qasm_warn("control: LIST stopped at %zu entries", qasm_control_list_count(cl->list));
     }
-    if (json) {
-        qasm_json_close(&j);
-        qasm_json_u64(&j, "count", x.count);
-        qasm_json_bool(&j, "truncated", x.truncated);
-        qasm_json_end(&j);
-    } else if (x.truncated) {
-        fprintf(f, "# truncated after %zu entries\n", x.count);
-    }
+    cl->closing = 1;
+    answer_timer(cl);
+    (void)client_write(cl);
 }
 
 static void client_request(struct client *cl, const char *line, size_t len)
@@ -232,6 +246,10 @@ static void client_request(struct client *cl, const char *line, size_t len)
             qasm_mbox_table_events(c->cfg.m, QASM_CONTROL_QUEUE);
         return;
     }
+    if (r.verb == QASM_CONTROL_LIST) {
+        answer_list(cl, r.json);
+        return;
+    }
     char *buf = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);
@@ -239,14 +257,10 @@ static void client_request(struct client *cl, const char *line, size_t len)
         client_close(cl);
         return;
     }
-    if (r.verb == QASM_CONTROL_LIST) {
-        answer_list(c, f, r.json);
-    } else {
-        struct qasm_json j;
-        qasm_json_begin(&j, f);
-        c->cfg.stats(&j, c->cfg.stats_ud);
-        qasm_json_end(&j);
-    }
+    struct qasm_json j;
+    qasm_json_begin(&j, f);
+    c->cfg.stats(&j, c->cfg.stats_ud);
+    qasm_json_end(&j);
     fclose(f);
     client_answer(cl, buf, size);
 }

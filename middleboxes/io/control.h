@@ -7,9 +7,10 @@
  * must arrive within 10 s, at most QASM_CONTROL_MAX_CLIENTS clients at once
  * (the next is refused with "ERR busy"), and each client's output is
  * bounded: an EVENTS reader that falls QASM_CONTROL_EVENTS_MAX bytes
- * behind is dropped, a LIST stops at QASM_CONTROL_LIST_MAX bytes (its
- * last line then says "# truncated"), a LIST or STATS answer not read
- * within 10 s is dropped. Each of these is counted in the
+ * behind is dropped, a LIST or STATS reader that takes nothing of its
+ * answer for 10 s is dropped. A LIST copies the table at once and formats
+ * it LIST_CHUNK entries per pass of the loop as the client reads
+ * (control_list.h), so a full table costs the loop a copy, not a listing. Each of these is counted in the
  * "control" object of the stats and logged.
  *
  * Table events (qasm_mbox_table_events) are on while an EVENTS client is
@@ -28,7 +29,6 @@
 
 #define QASM_CONTROL_MAX_CLIENTS 16
 #define QASM_CONTROL_EVENTS_MAX (1u << 20)  /* bytes queued for one EVENTS reader */
-#define QASM_CONTROL_LIST_MAX (64u << 20)   /* bytes of one LIST answer */
 #define QASM_CONTROL_QUEUE 65536            /* the core's table event queue while watched */
 
 struct qasm_control;

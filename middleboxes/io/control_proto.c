@@ -128,6 +128,35 @@ void qasm_control_entry_text(FILE *f, const struct qasm_mbox_entry_info *e,
             (unsigned long long)e->packets_reply, e->assured ? " [ASSURED]" : "");
 }
 
+void qasm_control_entry_json(struct qasm_json *j, const struct qasm_mbox_entry_info *e,
+                             enum qasm_mbox_function fn, qasm_tstamp now)
+{
+    char a[QASM_ADDR_STRLEN], hex[QASM_CID_HEXLEN];
+    qasm_json_obj(j, NULL);
+    qasm_json_bool(j, "quic", e->quic);
+    if (e->quic)
+        qasm_json_str(j, "odcid", qasm_cid_hex(hex, &e->odcid));
+    qasm_json_str(j, "client", qasm_addr_format(a, sizeof(a), &e->client));
+    qasm_json_u64(j, "clients", e->nclients);
+    qasm_json_arr(j, "client_addrs");
+    for (size_t i = 0; i < e->nclients; i++)
+        qasm_json_str(j, NULL, qasm_addr_format(a, sizeof(a), &e->clients[i]));
+    qasm_json_close(j);
+    qasm_json_str(j, "server", qasm_addr_format(a, sizeof(a), &e->server));
+    switch (fn) {
+    case QASM_MBOX_NAT: qasm_json_u64(j, "public_port", e->public_port); break;
+    case QASM_MBOX_RATELIMIT: qasm_json_dbl(j, "tokens", e->tokens); break;
+    case QASM_MBOX_LB: qasm_json_i64(j, "backend", e->backend); break;
+    }
+    qasm_json_bool(j, "assured", e->assured);
+    qasm_json_dbl(j, "idle_s", now > e->last_seen ? (double)(now - e->last_seen) / 1e9 : 0.0);
+    qasm_json_dbl(j, "age_s", now > e->created ? (double)(now - e->created) / 1e9 : 0.0);
+    qasm_json_dbl(j, "expires_s", e->expires > now ? (double)(e->expires - now) / 1e9 : 0.0);
+    qasm_json_u64(j, "packets_orig", e->packets_orig);
+    qasm_json_u64(j, "packets_reply", e->packets_reply);
+    qasm_json_close(j);
+}
+
 void qasm_control_event_text(FILE *f, const struct qasm_mbox_table_event *ev,
                              enum qasm_mbox_function fn, double wall)
 {

@@ -61,6 +61,16 @@ void qasm_control_entry_text(FILE *f, const struct qasm_mbox_entry_info *e,
                              enum qasm_mbox_function fn, qasm_tstamp now);
 
 /*
+ * qasm_control_entry_json writes entry |e| as an object inside an open
+ * array of |j|: quic, odcid, client, clients (how many), client_addrs,
+ * server, public_port / tokens / backend, assured, idle_s, age_s,
+ * expires_s, packets_orig, packets_reply (the --stats-entries objects too).
+ */
+struct qasm_json;
+void qasm_control_entry_json(struct qasm_json *j, const struct qasm_mbox_entry_info *e,
+                             enum qasm_mbox_function fn, qasm_tstamp now);
+
+/*
  * qasm_control_event_text writes table event |ev| as one line (expired,
  * evicted and released with the entry's age and packets), like
  * conntrack -E -o timestamp: "[SECONDS.MICROS] [TYPE] fields", |wall| the

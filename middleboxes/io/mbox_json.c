@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cid.h"
+#include "middleboxes/io/control_proto.h"
 #include "tracker_link.h"
 #include "tracker_session.h"
 
@@ -147,35 +148,6 @@ struct entries_ctx {
     size_t left;
 };
 
-void qasm_mbox_json_entry(struct qasm_json *j, const struct qasm_mbox_entry_info *e,
-                          enum qasm_mbox_function fn, qasm_tstamp now)
-{
-    char a[QASM_ADDR_STRLEN], hex[QASM_CID_HEXLEN];
-    qasm_json_obj(j, NULL);
-    qasm_json_bool(j, "quic", e->quic);
-    if (e->quic)
-        qasm_json_str(j, "odcid", qasm_cid_hex(hex, &e->odcid));
-    qasm_json_str(j, "client", qasm_addr_format(a, sizeof(a), &e->client));
-    qasm_json_u64(j, "clients", e->nclients);
-    qasm_json_arr(j, "client_addrs");
-    for (size_t i = 0; i < e->nclients; i++)
-        qasm_json_str(j, NULL, qasm_addr_format(a, sizeof(a), &e->clients[i]));
-    qasm_json_close(j);
-    qasm_json_str(j, "server", qasm_addr_format(a, sizeof(a), &e->server));
-    switch (fn) {
-    case QASM_MBOX_NAT: qasm_json_u64(j, "public_port", e->public_port); break;
-    case QASM_MBOX_RATELIMIT: qasm_json_dbl(j, "tokens", e->tokens); break;
-    case QASM_MBOX_LB: qasm_json_i64(j, "backend", e->backend); break;
-    }
-    qasm_json_bool(j, "assured", e->assured);
-    qasm_json_dbl(j, "idle_s", now > e->last_seen ? (double)(now - e->last_seen) / 1e9 : 0.0);
-    qasm_json_dbl(j, "age_s", now > e->created ? (double)(now - e->created) / 1e9 : 0.0);
-    qasm_json_dbl(j, "expires_s", e->expires > now ? (double)(e->expires - now) / 1e9 : 0.0);
-    qasm_json_u64(j, "packets_orig", e->packets_orig);
-    qasm_json_u64(j, "packets_reply", e->packets_reply);
-    qasm_json_close(j);
-}
-
 /* One state entry of the core, as a JSON object (like a line of conntrack -L). */
 static int entry_cb(const struct qasm_mbox_entry_info *e, void *arg)
 {
@@ -183,7 +155,7 @@ static int entry_cb(const struct qasm_mbox_entry_info *e, void *arg)
     if (ctx->left == 0)
         return 1;
     ctx->left--;
-    qasm_mbox_json_entry(ctx->j, e, ctx->fn, ctx->now);
+    qasm_control_entry_json(ctx->j, e, ctx->fn, ctx->now);
     return 0;
 }
 

@@ -38,17 +38,9 @@ void qasm_mbox_json_u64s(struct qasm_json *j, const char *key, const char *const
 void qasm_mbox_json_tracker(struct qasm_json *j, const struct qasm_tlink *tl);
 
 /*
- * qasm_mbox_json_entry writes one state entry as an object (inside an
- * array): quic, odcid, client, clients (how many), client_addrs, server,
- * public_port / tokens / backend, assured, idle_s, age_s, expires_s,
- * packets_orig, packets_reply.
- */
-void qasm_mbox_json_entry(struct qasm_json *j, const struct qasm_mbox_entry_info *e,
-                          enum qasm_mbox_function fn, qasm_tstamp now);
-
-/*
  * qasm_mbox_json_entries writes "entries": at most |max| state entries of
- * |m| as conntrack -L would list them (nothing when |max| is 0).
+ * |m| as conntrack -L would list them (nothing when |max| is 0), each as
+ * qasm_control_entry_json writes it (the control socket's LIST json too).
  */
 void qasm_mbox_json_entries(struct qasm_json *j, const struct qasm_mbox *m,
                             enum qasm_mbox_function fn, qasm_tstamp now, size_t max);

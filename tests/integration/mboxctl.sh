@@ -142,6 +142,29 @@ check "nat2: the live reader saw the refusals (reason pool_exhausted)" \
 check "nat2: the live reader is still connected" \
     "$(json "$T/nat2.json" "d['control']['event_readers']") == 1"
 
+echo "# a LIST longer than one chunk (256 entries): 700 flows through a rate limiter"
+RL=$((base + 5)) CTL3=$T/rl.sock
+start rl "$B/qasm-mbox" ratelimit --mode default --listen 127.0.0.1:$RL --upstream 127.0.0.1:$ECHO \
+    --rate 1000 --control "$CTL3" --stats-json "$T/rl.json"
+wait_bound $RL && wait_until 30 test -S "$CTL3" || exit 1
+timeout "$(scaled 60)" python3 - 127.0.0.1 $RL <<'EOF'
+import socket, sys, time
+for i in range(700):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.sendto(b"x", (sys.argv[1], int(sys.argv[2])))
+    s.close()
+    if i % 100 == 99:
+        time.sleep(0.02)
+EOF
+wait_stats rl "$T/rl.json" "d['mappings'] >= 600" || echo "(fewer than 600 flows arrived)"
+n=$(json "$T/rl.json" "d['mappings']")
+ctl list --control "$CTL3" >"$T/rl.txt" 2>/dev/null
+check "rl: list shows every entry ($n), one line each" \
+    "$n >= 300 && $(grep -cE '^udp client=127\.0\.0\.1:[0-9]+ server=127\.0\.0\.1:'$ECHO' clients=\S+ tokens=[0-9.]+ age=' "$T/rl.txt") == $n"
+ctl list --json --control "$CTL3" >"$T/rl.json.list"
+check "rl: list --json: the same count, every entry distinct" \
+    "$(json "$T/rl.json.list" "d['count'] == len(d['entries']) == len(set(e['client'] for e in d['entries'])) == $n")"
+
 echo "# usage errors and failures"
 for args in "" "show" "list extra" "list --count 2" "events --count x" "list --bogus"; do
     # shellcheck disable=SC2086

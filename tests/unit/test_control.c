@@ -14,6 +14,7 @@
 
 #include "mbox_util.h"
 #include "opts_util.h"
+#include "middleboxes/io/control_list.h"
 #include "middleboxes/io/control_proto.h"
 #include "middleboxes/mboxctl_opts.h"
 
@@ -173,6 +174,71 @@ static void test_event_lines(void **state)
     free(s);
 }
 
+/* The whole LIST of |m| formatted |chunk| entries at a time (at most |max| entries). */
+static char *list_all(struct qasm_mbox *m, const struct qasm_mbox_config *cfg, int json,
+                      size_t chunk, size_t max, size_t *count)
+{
+    struct qasm_control_list *l;
+    assert_int_equal(qasm_control_list_new(&l, m, cfg, json, 5 * QASM_SEC, 1764900000.5, max), 0);
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    assert_non_null(f);
+    int passes = 1;
+    while (qasm_control_list_next(l, f, chunk))
+        passes++;
+    fclose(f);
+    *count = qasm_control_list_count(l);
+    assert_int_equal(passes, (int)((*count + chunk) / chunk)); /* the tail comes with the last */
+    qasm_control_list_del(l);
+    return buf;
+}
+
+static size_t lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* LIST a chunk at a time gives the listing of one pass, and stops at its bound. */
+static void test_list_chunks(void **state)
+{
+    (void)state;
+    struct qasm_mbox_config cfg;
+    qasm_mbox_config_init(&cfg, QASM_MBOX_RATELIMIT, QASM_MBOX_DEFAULT);
+    struct qasm_mbox *m;
+    assert_int_equal(qasm_mbox_new(&m, &cfg), 0);
+    assert_int_equal(t_flood(m, 600, "192.0.2.1:443", QASM_SEC), 600);
+    size_t n1, n7;
+    char *one = list_all(m, &cfg, 0, 1000000, QASM_CONTROL_LIST_ENTRIES, &n1);
+    char *seven = list_all(m, &cfg, 0, 7, QASM_CONTROL_LIST_ENTRIES, &n7);
+    assert_int_equal(n1, 600);
+    assert_int_equal(n7, 600);
+    assert_string_equal(one, seven);
+    assert_int_equal(lines(one), 600);
+    assert_non_null(strstr(one, "udp client=10.64.0.0:1024 server=192.0.2.1:443 "
+                                "clients=10.64.0.0:1024 tokens=4.00 age=4.0s expires=26.0s "
+                                "packets=1/0\n"));
+    free(one);
+    free(seven);
+    one = list_all(m, &cfg, 1, 1000000, QASM_CONTROL_LIST_ENTRIES, &n1);
+    seven = list_all(m, &cfg, 1, 7, QASM_CONTROL_LIST_ENTRIES, &n7);
+    assert_string_equal(one, seven);
+    assert_true(strncmp(one, "{\n  \"function\": \"ratelimit\",\n  \"mode\": \"default\",\n"
+                             "  \"time\": 1764900000.500000,\n  \"entries\": [", 83) == 0);
+    assert_non_null(strstr(one, "\n  \"count\": 600,\n  \"truncated\": false\n}\n"));
+    free(one);
+    free(seven);
+    one = list_all(m, &cfg, 0, 64, 100, &n1);
+    assert_int_equal(n1, 100);
+    assert_int_equal(lines(one), 101);
+    assert_non_null(strstr(one, "\n# truncated after 100 entries\n"));
+    free(one);
+    qasm_mbox_del(m);
+}
+
 static int ctl_parse(struct qasm_mboxctl_opts *o, char *err, int argc, char **argv)
 {
     return qasm_mboxctl_opts_parse(argc, argv, o, err, 256);
@@ -220,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_parse_requests),   cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_request_roundtrip), cmocka_unit_test(test_entry_text),
         cmocka_unit_test(test_event_lines),      cmocka_unit_test(test_mboxctl_opts),
+        cmocka_unit_test(test_list_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
