@@ -355,36 +355,43 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 void qasm_control_pump(struct qasm_control *c)
 {
-    if (c == NULL || c->nevents == 0)
+    struct qasm_mbox_table_event ev;
+    if (c == NULL || c->nevents == 0 || !qasm_mbox_next_table_event(c->cfg.m, &ev))
         return;
-    char *tb = NULL, *jb = NULL;
-    size_t ts = 0, js = 0, n = 0;
-    FILE *tf = open_memstream(&tb, &ts), *jf = open_memstream(&jb, &js);
-    if (tf && jf) {
-        qasm_tstamp now = qasm_now();
-        double wall = wall_now();
-        enum qasm_mbox_function fn = c->cfg.core->function;
-        struct qasm_mbox_table_event ev;
-        while (qasm_mbox_next_table_event(c->cfg.m, &ev)) {
-            double at = wall - (now > ev.at ? (double)(now - ev.at) / 1e9 : 0.0);
-            qasm_control_event_text(tf, &ev, fn, at);
-            qasm_control_event_json(jf, &ev, fn, at);
-            n++;
-        }
-    }
-    if (tf)
-        fclose(tf);
-    if (jf)
-        fclose(jf);
-    c->events_sent += n;
+    /* Each form once, if a reader wants it: [0] text, [1] JSON. */
+    int want[2] = {0, 0};
     struct client *cl, *next;
-    for (cl = LIST_FIRST(&c->clients); n > 0 && cl; cl = next) {
-        next = LIST_NEXT(cl, link);
+    LIST_FOREACH(cl, &c->clients, link)
         if (cl->events)
-            (void)(cl->json ? client_queue(cl, jb, js) : client_queue(cl, tb, ts));
+            want[cl->json] = 1;
+    char *buf[2] = {NULL, NULL};
+    size_t size[2] = {0, 0}, n = 0;
+    FILE *f[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++)
+        if (want[k] && (f[k] = open_memstream(&buf[k], &size[k])) == NULL)
+            want[k] = 0;
+    qasm_tstamp now = qasm_now();
+    double wall = wall_now();
+    enum qasm_mbox_function fn = c->cfg.core->function;
+    do {
+        double at = wall - (now > ev.at ? (double)(now - ev.at) / 1e9 : 0.0);
+        if (want[0])
+            qasm_control_event_text(f[0], &ev, fn, at);
+        if (want[1])
+            qasm_control_event_json(f[1], &ev, fn, at);
+        n++;
+    } while (qasm_mbox_next_table_event(c->cfg.m, &ev));
+    for (int k = 0; k < 2; k++)
+        if (want[k])
+            fclose(f[k]);
+    c->events_sent += n;
+    for (cl = LIST_FIRST(&c->clients); cl; cl = next) {
+        next = LIST_NEXT(cl, link);
+        if (cl->events && want[cl->json])
+            (void)client_queue(cl, buf[cl->json], size[cl->json]);
     }
-    free(tb);
-    free(jb);
+    free(buf[0]);
+    free(buf[1]);
 }
 
 /* ---- the socket ---- */
