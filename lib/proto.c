@@ -486,6 +486,11 @@ static int decode(struct qasm_proto_msg *m, const uint8_t *buf, size_t len, uint
         break;
     case QASM_PROTO_RECORD:
         rd_conn(&r, &m->u.conn);
+        if (m->hdr.flags & QASM_PROTO_HDR_TIMES) {
+            m->u.conn.has_times = 1;
+            m->u.conn.age_ms = rd_u32(&r);
+            m->u.conn.expires_ms = rd_u32(&r);
+        }
         break;
     case QASM_PROTO_NOT_FOUND:
         rd_cid(&r, &m->u.notfound.cid);
@@ -593,6 +598,10 @@ ssize_t qasm_proto_encode(uint8_t *buf, size_t cap, const struct qasm_proto_msg 
         break;
     case QASM_PROTO_RECORD:
         wr_conn(&w, &m->u.conn);
+        if (m->hdr.flags & QASM_PROTO_HDR_TIMES) {
+            wr_u32(&w, m->u.conn.age_ms);
+            wr_u32(&w, m->u.conn.expires_ms);
+        }
         break;
     case QASM_PROTO_NOT_FOUND:
         wr_cid(&w, &m->u.notfound.cid);

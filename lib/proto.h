@@ -134,6 +134,14 @@ enum qasm_proto_errcode {
 /* Record flags. */
 #define QASM_PROTO_REC_CLOSED 0x01u /* the agent reported the connection closed */
 
+/*
+ * Header flag of DUMP: the tracker should send each record with its times;
+ * header flag of RECORD: the body ends with the times (age_ms u32, then
+ * expires_ms u32). Optional both ways: a tracker that predates it ignores
+ * the DUMP flag and sends plain records (has_times 0).
+ */
+#define QASM_PROTO_HDR_TIMES 0x0001u
+
 struct qasm_proto_hdr {
     uint8_t version;
     uint8_t type;    /* enum qasm_proto_type */
@@ -167,6 +175,10 @@ struct qasm_proto_conn {
     uint8_t nclients;         /* 1..QASM_PROTO_MAX_CLIENTS */
     struct qasm_proto_dcid dcids[QASM_PROTO_MAX_DCIDS]; /* active DCIDs (O-DCID not repeated) */
     struct qasm_addr clients[QASM_PROTO_MAX_CLIENTS];
+    /* RECORD with QASM_PROTO_HDR_TIMES only (DUMP replies): */
+    uint8_t has_times;
+    uint32_t age_ms;          /* since the tracker made the record */
+    uint32_t expires_ms;      /* until it goes unless reported again (ttl, or close linger) */
 };
 
 /*

@@ -92,6 +92,8 @@ int main(int argc, char **argv)
         .metrics = o.have_metrics ? &o.metrics : NULL,
         .max_packet = o.max_datagram,
         .core_batch = o.core_batch || o.io_packet, /* the packet backend always batches */
+        .control_path = o.control_path,
+        .control_off = o.control_off,
     };
     return qasm_driver_run(&dc);
 }

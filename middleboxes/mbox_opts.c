@@ -37,6 +37,11 @@ static const char usage_text[] =
 "  --stats-entries N         also list up to N state entries in the stats (default 0)\n"
 "  --metrics HOST:PORT       serve the stats at http://HOST:PORT/metrics in the\n"
 "                            Prometheus text format (docs/METRICS.md); port 0: a free one\n"
+"  --control PATH|none       control socket for qasm-mboxctl (list, events, stats);\n"
+"                            default $RUNTIME_DIRECTORY/control.sock (systemd),\n"
+"                            /run/qasm/mbox-FUNCTION.sock as root, else\n"
+"                            $XDG_RUNTIME_DIR/qasm/mbox-FUNCTION.sock, else\n"
+"                            ./qasm-mbox-FUNCTION.sock (in use: none); none: no socket\n"
 "  --log-level LEVEL         debug | info | warn | error | off (default info)\n"
 "  --seed N                  hash seed (default 0 = fixed)\n"
 "  --max-datagram BYTES      largest datagram relayed (default 4096; longer: dropped)\n"
@@ -86,6 +91,7 @@ enum {
     OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_FN_FLAG,
     OPT_STATS_ENTRIES, OPT_CORE_BATCH, OPT_HELP,
     OPT_IO, OPT_INSIDE, OPT_OUTSIDE, OPT_TRACKER_KEY, OPT_TRACKER_KEEPALIVE, OPT_METRICS,
+    OPT_CONTROL,
 };
 
 static const struct option mbox_long_opts[] = {
@@ -107,6 +113,7 @@ static const struct option mbox_long_opts[] = {
     QASM_PARSE_OPT_ARG("io", OPT_IO),
     QASM_PARSE_OPT_ARG("inside", OPT_INSIDE),
     QASM_PARSE_OPT_ARG("outside", OPT_OUTSIDE),
+    QASM_PARSE_OPT_ARG("control", OPT_CONTROL),
     QASM_PARSE_OPT_END,
 };
 
@@ -192,6 +199,13 @@ static int mbox_opt(struct qasm_mbox_opts *o, int c, int idx, const char *a, cha
         return 0;
     case OPT_INSIDE: o->inside = a; return 0;
     case OPT_OUTSIDE: o->outside = a; return 0;
+    case OPT_CONTROL:
+        if (*a == '\0' || strlen(a) >= QASM_MBOX_CONTROL_PATH_MAX)
+            FAIL("--control: expected a socket path of 1 to %d bytes or none, got '%s'",
+                 QASM_MBOX_CONTROL_PATH_MAX - 1, a);
+        o->control_off = strcmp(a, "none") == 0;
+        o->control_path = o->control_off ? NULL : a;
+        return 0;
     case ':': FAIL("option %s needs a value", argv[optind - 1]);
     default: FAIL("unknown option '%s'", argv[optind - 1]);
     }

@@ -14,6 +14,9 @@
 #include "mbox_flags.h"
 #include "parse.h"
 
+/* Longest --control path + 1 (a Unix socket's sun_path). */
+#define QASM_MBOX_CONTROL_PATH_MAX 108
+
 struct qasm_mbox_opts {
     enum qasm_mbox_function function;  /* argv[1]: nat, ratelimit or lb */
     enum qasm_mbox_mode mode;          /* --mode (required) */
@@ -33,6 +36,8 @@ struct qasm_mbox_opts {
     int core_batch;                    /* --core-batch */
     int io_packet;                     /* --io packet */
     const char *inside, *outside;      /* --inside, --outside (packet io) */
+    const char *control_path;          /* --control PATH (NULL: the default path) */
+    int control_off;                   /* --control none */
     struct qasm_mbox_flags fl;         /* the function's flags (holds the backends) */
     struct qasm_mbox_config cfg;       /* the core's configuration, flags applied */
 };

@@ -4,7 +4,8 @@ PROGS += qasm-mbox
 qasm-mbox_SRCS = $(MBOX_CORE_SRCS) middleboxes/main.c middleboxes/io/driver.c middleboxes/io/mbox_degrade.c middleboxes/io/relay.c \
                  middleboxes/io/tracker_session.c middleboxes/io/tracker_link.c middleboxes/io/json.c \
                  middleboxes/io/packet_io.c middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c \
-                 middleboxes/mbox_opts.c \
+                 middleboxes/mbox_opts.c middleboxes/io/control.c middleboxes/io/control_proto.c \
+                 middleboxes/io/control_list.c \
                  middleboxes/io/mbox_timer.c
 qasm-mbox_LIBS = $(LIBEV_LIBS) $(MHD_LIBS) $(JANSSON_LIBS)
 
@@ -70,3 +71,19 @@ test_mbox_opts_LIBS = $(CMOCKA_LIBS)
 UNIT_TESTS += test_mbench_opts
 test_mbench_opts_SRCS := tests/unit/test_mbench_opts.c middleboxes/mbox_bench_opts.c $(MBOX_CORE_SRCS)
 test_mbench_opts_LIBS = $(CMOCKA_LIBS)
+
+# The live table: table events (new, migrated, adopted, expired, evicted, refused), foreach fields.
+UNIT_TESTS += test_mbox_events
+test_mbox_events_SRCS := tests/unit/test_mbox_events.c $(MBOX_CORE_SRCS)
+test_mbox_events_LIBS = $(CMOCKA_LIBS)
+
+# qasm-mboxctl: conntrack for qasm-mbox (list, events, stats through the control socket).
+PROGS += qasm-mboxctl
+qasm-mboxctl_SRCS = middleboxes/mboxctl.c middleboxes/mboxctl_opts.c middleboxes/io/control_proto.c \
+                    middleboxes/io/json.c $(MBOX_CORE_SRCS)
+UNIT_TESTS += test_control
+test_control_SRCS = tests/unit/test_control.c middleboxes/mboxctl_opts.c \
+                    middleboxes/io/control_proto.c middleboxes/io/control_list.c \
+                    middleboxes/io/json.c $(MBOX_CORE_SRCS)
+test_control_LIBS = $(CMOCKA_LIBS)
+INTEG_TESTS += tests/integration/mboxctl.sh

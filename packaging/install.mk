@@ -31,11 +31,12 @@ INSTALL    ?= install
 
 # The programs users run (test-only programs such as qasm-udpdrive and the
 # corpus generator stay in build/), with the NAME line of their man page.
-INSTALL_PROGS := qasm-tracker qasm-trackctl qasm-mbox qasm-replay qasm-capture \
+INSTALL_PROGS := qasm-tracker qasm-trackctl qasm-mbox qasm-mboxctl qasm-replay qasm-capture \
                  qasm-h3-server qasm-h3-client qasm-bench qasm-mbox-bench qasm-tracker-bench
 MANDESC_qasm-tracker       := QUIC connection tracking agent of QASM
 MANDESC_qasm-trackctl      := inspect and drive a qasm-tracker
 MANDESC_qasm-mbox          := QUIC-aware NAT, rate limiter and load balancer
+MANDESC_qasm-mboxctl       := list the live table and events of a running qasm-mbox
 MANDESC_qasm-replay        := replay a pcap file through a qasm middlebox core
 MANDESC_qasm-capture       := record packets into a pcap file
 MANDESC_qasm-h3-server     := HTTP/3 server of the qasm experiments

@@ -64,6 +64,7 @@ struct session {
         int on;
         uint32_t req_id;
         uint32_t count;
+        int times; /* the records carry age and expiry (QASM_PROTO_HDR_TIMES) */
         struct qasm_store_cursor cur;
     } dump;
 };
@@ -220,6 +221,22 @@ static void send_conn(struct session *s, uint32_t req_id, const struct qasm_stor
     session_send(s, &m);
 }
 
+/* A DUMP record with its age and time to expiry (QASM_PROTO_HDR_TIMES). */
+static void send_conn_times(struct session *s, uint32_t req_id, const struct qasm_store_conn *c)
+{
+    struct qasm_proto_msg m;
+    m.hdr = (struct qasm_proto_hdr){ QASM_PROTO_VERSION, QASM_PROTO_RECORD, 0,
+                                     QASM_PROTO_HDR_TIMES, req_id };
+    qasm_store_record(c, &m.u.conn);
+    qasm_tstamp now = qasm_now(), created, expires;
+    qasm_store_conn_times(s->t->store, c, &created, &expires);
+    uint64_t age = now > created ? (now - created) / QASM_MS : 0;
+    uint64_t left = expires > now ? (expires - now) / QASM_MS : 0;
+    m.u.conn.age_ms = age > UINT32_MAX ? UINT32_MAX : (uint32_t)age;
+    m.u.conn.expires_ms = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+    session_send(s, &m);
+}
+
 static void send_record(struct session *s, uint32_t req_id, const struct qasm_proto_conn *rec)
 {
     struct qasm_proto_msg m;
@@ -355,7 +372,10 @@ static void dump_step(struct session *s)
             send_simple(s, QASM_PROTO_OK, s->dump.req_id, s->dump.count);
             return;
         }
-        send_conn(s, s->dump.req_id, c);
+        if (s->dump.times)
+            send_conn_times(s, s->dump.req_id, c);
+        else
+            send_conn(s, s->dump.req_id, c);
         s->dump.count++;
         if (s->dead)
             return;
@@ -369,6 +389,7 @@ static void handle_dump(struct session *s, const struct qasm_proto_msg *m)
     s->dump.on = 1;
     s->dump.req_id = m->hdr.req_id;
     s->dump.count = 0;
+    s->dump.times = (m->hdr.flags & QASM_PROTO_HDR_TIMES) != 0;
     qasm_store_cursor_open(t->store, &s->dump.cur);
     dump_step(s);
     if (s->dump.on && !ev_is_active(&s->wio))

@@ -81,6 +81,23 @@ static json_t *record_json(const struct qasm_proto_conn *c)
                      "rev", (json_int_t)c->rev);
 }
 
+/* A DUMP record's age and time to expiry (the tracker sends them when asked). */
+static json_t *with_times(json_t *j, const struct qasm_proto_conn *c)
+{
+    if (j && c->has_times) {
+        json_object_set_new(j, "age_s", json_real(c->age_ms / 1e3));
+        json_object_set_new(j, "expires_s", json_real(c->expires_ms / 1e3));
+    }
+    return j;
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Print |j| as one compact line and free it (a closed stdout is ignored, as by printf). */
 static void print_json(json_t *j)
 {
@@ -88,7 +105,7 @@ static void print_json(json_t *j)
         fprintf(stderr, "qasm-trackctl: out of memory\n");
         exit(EXIT_FAIL);
     }
-    json_dumpf(j, stdout, JSON_COMPACT);
+    json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(16)); /* 0.366, not 0.36599999999999999 */
     putchar('\n');
     json_decref(j);
 }
@@ -102,19 +119,35 @@ static void print_json_item(json_t *j, bool comma)
     }
     if (comma)
         putchar(',');
-    json_dumpf(j, stdout, JSON_COMPACT);
+    json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(16)); /* 0.366, not 0.36599999999999999 */
     json_decref(j);
 }
 
-/* What watch prints: JSON {"event": |event|, "connection": record}, or text. */
+/*
+ * What watch prints, like conntrack -E -o timestamp: JSON {"time", "event",
+ * "connection"}, or the record's text with "[SECONDS.MICROS] EVENT " before
+ * each of its lines.
+ */
 static void print_event(const struct qasm_trackctl_opts *o, const char *event,
                         const struct qasm_proto_conn *c)
 {
+    double now = wall_now();
     if (o->json) {
-        print_json(json_pack("{s:s,s:o}", "event", event, "connection", record_json(c)));
+        print_json(json_pack("{s:f,s:s,s:o}", "time", now, "event", event, "connection",
+                             record_json(c)));
     } else {
-        printf("%s ", event);
-        print_record_text(stdout, c);
+        char *buf = NULL, *line, *save = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        if (f == NULL) {
+            fprintf(stderr, "qasm-trackctl: out of memory\n");
+            exit(EXIT_FAIL);
+        }
+        print_record_text(f, c);
+        fclose(f);
+        for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+            printf("[%.6f] %-8s %s\n", now, event, line);
+        free(buf);
     }
     fflush(stdout);
 }
@@ -124,8 +157,11 @@ static void print_record_text(FILE *f, const struct qasm_proto_conn *c)
     char hex[QASM_CID_HEXLEN], a[QASM_ADDR_STRLEN];
     fprintf(f, "odcid %s", qasm_cid_hex(hex, &c->odcid));
     fprintf(f, " server %s", qasm_addr_format(a, sizeof(a), &c->server));
-    fprintf(f, " dcid_len %u rev %u%s\n", c->dcid_len, c->rev,
+    fprintf(f, " dcid_len %u rev %u%s", c->dcid_len, c->rev,
             (c->flags & QASM_PROTO_REC_CLOSED) ? " closed" : "");
+    if (c->has_times)
+        fprintf(f, " age %.1fs expires %.1fs", c->age_ms / 1e3, c->expires_ms / 1e3);
+    fputc('\n', f);
     if (c->scid.len)
         fprintf(f, "  scid %s\n", qasm_cid_hex(hex, &c->scid));
     fprintf(f, "  dcids");
@@ -285,6 +321,7 @@ static int cmd_dump(const struct qasm_trackctl_opts *o)
     struct qasm_proto_msg m;
     connect_or_die(&c, o);
     qasm_proto_msg_init(&m, QASM_PROTO_DUMP, 1);
+    m.hdr.flags = QASM_PROTO_HDR_TIMES; /* each record's age and expiry (ignored by old trackers) */
     if (send_msg(&c, &m) < 0)
         fail_reply("dump", -EIO, &m);
     /* Streamed record by record (a dump may hold 10^6 connections): the
@@ -299,7 +336,7 @@ static int cmd_dump(const struct qasm_trackctl_opts *o)
         if (m.hdr.type == QASM_PROTO_OK)
             break;
         if (o->json)
-            print_json_item(record_json(&m.u.conn), n > 0);
+            print_json_item(with_times(record_json(&m.u.conn), &m.u.conn), n > 0);
         else
             print_record_text(stdout, &m.u.conn);
         n++;

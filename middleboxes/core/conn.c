@@ -31,7 +31,7 @@ void qasm_conn_subscribe(struct qasm_mbox *m, struct entry *e, enum qasm_mbox_re
  * timeout list), never |keep| (an entry the caller still uses). Returns 0
  * when room was made, -1 when every entry is assured.
  */
-static int evict_unassured(struct qasm_mbox *m, const struct entry *keep)
+static int evict_unassured(struct qasm_mbox *m, const struct entry *keep, qasm_tstamp now)
 {
     static const int lists[] = {2, 0};
     for (size_t i = 0; i < 2; i++) {
@@ -39,6 +39,8 @@ static int evict_unassured(struct qasm_mbox *m, const struct entry *keep)
         TAILQ_FOREACH(e, &m->lru[lists[i]], lru) {
             if (e == keep)
                 continue;
+            if (e->has_state)
+                qasm_conn_event(m, QASM_MBOX_TE_EVICTED, e, NULL, NULL, now);
             qasm_conn_entry_free(m, e);
             m->st.entries_evicted++;
             return 0;
@@ -52,7 +54,7 @@ struct entry *qasm_conn_entry_new(struct qasm_mbox *m, int quic, const struct qa
                                const struct entry *keep)
 {
     if (m->cfg.max_entries && m->nentries >= m->cfg.max_entries &&
-        evict_unassured(m, keep) < 0) {
+        evict_unassured(m, keep, now) < 0) {
         m->entry_fail = QASM_MBOX_DROP_TABLE_FULL;
         return NULL;
     }
@@ -91,7 +93,59 @@ int qasm_conn_state_alloc(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
     e->has_state = 1;
     m->st.mappings++;
     m->st.mappings_created++;
+    qasm_conn_event(m, QASM_MBOX_TE_NEW, e, NULL, NULL, now);
     return 0;
+}
+
+/* Queues |ev| unless the queue is at its bound (counted). */
+static void event_push(struct qasm_mbox *m, const struct qasm_mbox_table_event *ev)
+{
+    if (qasm_ring_len(&m->tevents) >= m->te_max || qasm_ring_push(&m->tevents, ev) < 0)
+        m->st.table_events_dropped++;
+}
+
+void qasm_conn_event_slow(struct qasm_mbox *m, enum qasm_mbox_te_type type,
+                          const struct entry *e, const struct qasm_addr *client,
+                          const struct qasm_addr *from, qasm_tstamp now)
+{
+    struct qasm_mbox_table_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = type;
+    ev.at = now;
+    ev.quic = e->quic;
+    ev.odcid = e->odcid;
+    ev.client = client ? *client : e->client;
+    if (from)
+        ev.from = *from;
+    ev.server = e->server;
+    ev.created = e->created;
+    ev.packets_orig = e->pkts_orig;
+    ev.packets_reply = e->pkts_reply;
+    struct qasm_mbox_entry_info info = {.backend = -1};
+    if (e->has_state)
+        m->fn->info(m->fn_st, &e->fs, e->last_seen, &info);
+    ev.public_port = info.public_port;
+    ev.backend = info.backend;
+    event_push(m, &ev);
+}
+
+void qasm_conn_refused(struct qasm_mbox *m, const struct qasm_flow *key,
+                       const struct qasm_cid *odcid, enum qasm_mbox_drop_reason reason,
+                       qasm_tstamp now)
+{
+    struct qasm_mbox_table_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = QASM_MBOX_TE_REFUSED;
+    ev.at = now;
+    if (odcid) {
+        ev.quic = 1;
+        ev.odcid = *odcid;
+    }
+    ev.client = key->src;
+    ev.server = key->dst;
+    ev.backend = -1;
+    ev.reason = reason;
+    event_push(m, &ev);
 }
 
 /* RL / LB with flow_events: the shell may close what it keeps for |client| -> |e|'s next hop. */
@@ -159,7 +213,7 @@ void qasm_conn_entry_free(struct qasm_mbox *m, struct entry *e)
     while (!TAILQ_EMPTY(&e->dcids))
         dcid_free(m, TAILQ_FIRST(&e->dcids));
     if (e->quic) {
-        qasm_htab_remove_ptr(m->odcids, e->odcid_hash, e);
+        qasm_htab_remove_ptr(m->odcids, qasm_cid_hash(&e->odcid, m->cfg.seed), e);
         if (e->subscribed && m->tracker_up)
             qasm_conn_subscribe(m, e, QASM_MBOX_REQ_UNSUBSCRIBE);
     }
@@ -302,8 +356,7 @@ struct entry *qasm_conn_new(struct qasm_mbox *m, const struct qasm_cid *odcid,
         return NULL;
     e->odcid = *odcid;
     e->cls = QASM_MBOX_CLASS_QUIC_CONN; /* what its packets are (client_known) */
-    e->odcid_hash = qasm_cid_hash(odcid, m->cfg.seed);
-    if (qasm_htab_insert(m->odcids, e->odcid_hash, e) < 0) {
+    if (qasm_htab_insert(m->odcids, qasm_cid_hash(odcid, m->cfg.seed), e) < 0) {
         e->quic = 0;
         qasm_conn_entry_free(m, e);
         return NULL;
@@ -311,8 +364,15 @@ struct entry *qasm_conn_new(struct qasm_mbox *m, const struct qasm_cid *odcid,
     return e;
 }
 
+/* A fallback mapping goes (a RELEASED table event). */
+static void fallback_free(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
+{
+    qasm_conn_event(m, QASM_MBOX_TE_RELEASED, e, NULL, NULL, now);
+    qasm_conn_entry_free(m, e);
+}
+
 /* Before connection |c| takes one more fallback mapping: at the cap its oldest goes. */
-void qasm_conn_fallback_make_room(struct qasm_mbox *m, struct entry *c)
+void qasm_conn_fallback_make_room(struct qasm_mbox *m, struct entry *c, qasm_tstamp now)
 {
     if (m->cfg.fallback_per_conn == 0)
         return;
@@ -321,7 +381,7 @@ void qasm_conn_fallback_make_room(struct qasm_mbox *m, struct entry *c)
     TAILQ_FOREACH(x, &c->fbs, fb.link)
         n++;
     for (; n >= m->cfg.fallback_per_conn; n--) {
-        qasm_conn_entry_free(m, TAILQ_FIRST(&c->fbs));
+        fallback_free(m, TAILQ_FIRST(&c->fbs), now);
         m->st.fallback_recycled++;
     }
 }
@@ -336,10 +396,10 @@ void qasm_conn_fallback_link(struct qasm_mbox *m, struct entry *c, struct entry 
 
 /* The tracker attests connection |c| again: its remaining fallback mappings go
  * (a path still in use is held and asked about on its next packet). */
-void qasm_conn_fallback_return(struct qasm_mbox *m, struct entry *c)
+void qasm_conn_fallback_return(struct qasm_mbox *m, struct entry *c, qasm_tstamp now)
 {
     while (!TAILQ_EMPTY(&c->fbs)) {
-        qasm_conn_entry_free(m, TAILQ_FIRST(&c->fbs));
+        fallback_free(m, TAILQ_FIRST(&c->fbs), now);
         m->st.fallback_returned++;
     }
 }

@@ -76,12 +76,13 @@ struct entry {
     /* line 2: what a packet of an established flow reads or writes */
     struct flow *cur;    /* flow of the latest client packet (QUIC), may be NULL */
     uint16_t nflows, ndcids;
+    uint32_t pkts_orig;  /* client packets that reached the entry (saturating) */
     union qasm_mbox_fn_state fs; /* the function's: port, bucket or backend */
     struct qasm_cid odcid;
     struct qasm_addr client; /* latest client address */
     /* the rest: set up and tear down */
     struct qasm_addr server;
-    uint64_t odcid_hash;
+    uint32_t pkts_reply; /* server packets (saturating; line 3, which server packets read) */
     TAILQ_ENTRY(entry) lru;  /* in m->lru[list] */
     struct flow_list flows;  /* oldest first */
     struct dcid_list dcids;  /* oldest first */
@@ -148,6 +149,8 @@ struct qasm_mbox {
     qasm_duration min_dur;    /* shortest timer an item can be given */
     qasm_duration hold_for;   /* longest hold: max(hold_time, hold_ceiling) */
     struct qasm_ring events;
+    struct qasm_ring tevents; /* table events (conntrack -E), while te_max > 0 */
+    size_t te_max;
     struct qasm_mbox_stats st;
 };
 
@@ -174,6 +177,33 @@ qasm_conn_touch(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
     e->list = e->assured;
     TAILQ_INSERT_TAIL(&m->lru[e->assured], e, lru);
 }
+
+/* Counts a packet of an entry (32-bit, saturating: the counters fill holes of struct entry). */
+static inline void qasm_conn_count(uint32_t *c)
+{
+    *c += *c != UINT32_MAX;
+}
+
+/* ---- table events (conn.c) ---- */
+
+/* Queues table event |type| about entry |e| (|client|: the address it concerns, NULL: the
+ * entry's; |from|: a migration's old address, or NULL), when table events are on. */
+void qasm_conn_event_slow(struct qasm_mbox *m, enum qasm_mbox_te_type type,
+                          const struct entry *e, const struct qasm_addr *client,
+                          const struct qasm_addr *from, qasm_tstamp now);
+static inline void qasm_conn_event(struct qasm_mbox *m, enum qasm_mbox_te_type type,
+                                   const struct entry *e, const struct qasm_addr *client,
+                                   const struct qasm_addr *from, qasm_tstamp now)
+{
+    if (m->te_max)
+        qasm_conn_event_slow(m, type, e, client, from, now);
+}
+
+/* Queues a REFUSED event: no state for 5-tuple |key| (|odcid|: a QUIC Initial's DCID, or
+ * NULL), for |reason|, when table events are on. */
+void qasm_conn_refused(struct qasm_mbox *m, const struct qasm_flow *key,
+                       const struct qasm_cid *odcid, enum qasm_mbox_drop_reason reason,
+                       qasm_tstamp now);
 
 /* ---- entries, flows and DCIDs (conn.c) ---- */
 
@@ -216,8 +246,8 @@ struct entry *qasm_conn_new(struct qasm_mbox *m, const struct qasm_cid *odcid,
 
 /* Fallback mappings of connection |c|: make room for one more (at fallback_per_conn its
  * oldest goes), link default entry |e| as one, give them all back (the tracker attests |c|). */
-void qasm_conn_fallback_make_room(struct qasm_mbox *m, struct entry *c);
+void qasm_conn_fallback_make_room(struct qasm_mbox *m, struct entry *c, qasm_tstamp now);
 void qasm_conn_fallback_link(struct qasm_mbox *m, struct entry *c, struct entry *e);
-void qasm_conn_fallback_return(struct qasm_mbox *m, struct entry *c);
+void qasm_conn_fallback_return(struct qasm_mbox *m, struct entry *c, qasm_tstamp now);
 
 #endif

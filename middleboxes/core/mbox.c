@@ -36,6 +36,8 @@ static const char *const drop_names[] = {"none",       "pool_exhausted", "rate_l
                                          "no_memory",  "shutdown",       "table_full"};
 static const char *const path_names[] = {"none", "lookup", "new", "update"};
 static const char *const class_names[] = {"flow", "nonquic", "quic_flow", "quic_conn"};
+static const char *const te_names[] = {"new",     "migrated", "adopted", "expired",
+                                       "evicted", "refused",  "released"};
 
 const char *qasm_mbox_function_name(enum qasm_mbox_function f)
 {
@@ -60,6 +62,11 @@ const char *qasm_mbox_path_name(enum qasm_mbox_path p)
 const char *qasm_mbox_class_name(enum qasm_mbox_class c)
 {
     return (unsigned)c < QASM_MBOX_CLASS_MAX ? class_names[c] : "?";
+}
+
+const char *qasm_mbox_te_name(enum qasm_mbox_te_type t)
+{
+    return (unsigned)t < QASM_MBOX_TE_MAX ? te_names[t] : "?";
 }
 
 int qasm_mbox_function_parse(enum qasm_mbox_function *f, const char *s)
@@ -163,6 +170,7 @@ int qasm_mbox_new(struct qasm_mbox **pm, const struct qasm_mbox_config *cfg)
     if (m->aware && m->cfg.query_timeout < m->min_dur)
         m->min_dur = m->cfg.query_timeout;
     qasm_ring_init(&m->events, sizeof(struct qasm_mbox_event));
+    qasm_ring_init(&m->tevents, sizeof(struct qasm_mbox_table_event));
     qasm_pool_init(&m->entries, sizeof(struct entry), 64, POOL_SLAB);
     qasm_pool_init(&m->flow_pool, sizeof(struct flow), _Alignof(struct flow), POOL_SLAB);
     size_t exp = cfg->expected_flows ? cfg->expected_flows : 1024;
@@ -220,6 +228,7 @@ void qasm_mbox_del(struct qasm_mbox *m)
         m->fn->fini(m->fn_st);
     qasm_cidlen_table_del(m->cidlens);
     qasm_ring_fini(&m->events);
+    qasm_ring_fini(&m->tevents);
     free(m);
 }
 
@@ -229,6 +238,18 @@ void qasm_mbox_del(struct qasm_mbox *m)
 int qasm_mbox_next_event(struct qasm_mbox *m, struct qasm_mbox_event *ev)
 {
     return qasm_ring_pop(&m->events, ev);
+}
+
+void qasm_mbox_table_events(struct qasm_mbox *m, size_t max)
+{
+    m->te_max = max;
+    if (max == 0)
+        qasm_ring_clear(&m->tevents);
+}
+
+int qasm_mbox_next_table_event(struct qasm_mbox *m, struct qasm_mbox_table_event *ev)
+{
+    return qasm_ring_pop(&m->tevents, ev);
 }
 
 int qasm_mbox_next_request(struct qasm_mbox *m, struct qasm_mbox_req *req)
@@ -290,11 +311,21 @@ static void apply_client(struct qasm_mbox *m, struct flow *f, const struct qasm_
 {
     struct entry *e = f->e;
     qasm_conn_touch(m, e, now);
+    qasm_conn_count(&e->pkts_orig);
     if (e->quic) {
         v->odcid = e->odcid;
         set_latest(e, f);
     }
     m->fn->on_client(m->fn_st, &e->fs, pkt, now, v);
+}
+
+/* A new flow gets no state: dropped for |r|, and a REFUSED table event. */
+static void refuse(struct qasm_mbox *m, struct qasm_mbox_verdict *v, const struct qasm_flow *key,
+                   const struct qasm_cid *odcid, enum qasm_mbox_drop_reason r, qasm_tstamp now)
+{
+    drop(v, r);
+    if (m->te_max)
+        qasm_conn_refused(m, key, odcid, r, now);
 }
 
 static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *key, uint64_t hash,
@@ -303,13 +334,13 @@ static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *k
 {
     struct entry *e = qasm_conn_entry_new(m, 0, &key->src, &key->dst, now, keep);
     if (e == NULL) {
-        drop(v, m->entry_fail);
+        refuse(m, v, key, NULL, m->entry_fail, now);
         return NULL;
     }
     e->cls = (uint8_t)cls;
     if (qasm_conn_state_alloc(m, e, now) < 0) {
         qasm_conn_entry_free(m, e);
-        drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+        refuse(m, v, key, NULL, QASM_MBOX_DROP_POOL_EXHAUSTED, now);
         return NULL;
     }
     struct flow *f = qasm_conn_flow_add(m, e, key, hash);
@@ -369,12 +400,12 @@ conn_start(struct qasm_mbox *m, const struct qasm_cid *dcid, const struct qasm_f
 {
     struct entry *e = qasm_conn_new(m, dcid, &key->src, &key->dst, now, old ? old->e : NULL);
     if (e == NULL) {
-        drop(v, m->entry_fail);
+        refuse(m, v, key, dcid, m->entry_fail, now);
         return NULL;
     }
     if (qasm_conn_state_alloc(m, e, now) < 0) {
         qasm_conn_entry_free(m, e);
-        drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+        refuse(m, v, key, dcid, QASM_MBOX_DROP_POOL_EXHAUSTED, now);
         return NULL;
     }
     struct flow *f = old ? qasm_conn_flow_move(m, old, e) : qasm_conn_flow_add(m, e, key, hash);
@@ -449,6 +480,7 @@ client_own_tuple(struct qasm_mbox *m, struct flow *f, const struct qasm_mbox_pkt
             return;
         }
         m->st.migrations++;
+        qasm_conn_event(m, QASM_MBOX_TE_MIGRATED, cd, &f->key.src, &cd->client, now);
         v->path = QASM_MBOX_PATH_UPDATE;
         e = cd;
     } else {
@@ -474,13 +506,14 @@ client_join(struct qasm_mbox *m, struct entry *cd, const struct qasm_mbox_pkt *p
          * connection's first client address, as when it saw the Initial. */
         cd->server = key->dst;
         if (qasm_conn_state_alloc(m, cd, now) < 0) {
-            drop(v, QASM_MBOX_DROP_POOL_EXHAUSTED);
+            refuse(m, v, key, &cd->odcid, QASM_MBOX_DROP_POOL_EXHAUSTED, now);
             return;
         }
         cd->client = key->src;
         v->path = QASM_MBOX_PATH_NEW;
     } else {
         m->st.migrations++;
+        qasm_conn_event(m, QASM_MBOX_TE_MIGRATED, cd, &key->src, &cd->client, now);
         v->path = QASM_MBOX_PATH_UPDATE;
     }
     struct flow *f = qasm_conn_flow_add(m, cd, key, hash);
@@ -530,7 +563,7 @@ client_new_tuple(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
      * connection (a client migrating through an outage would take one per move). */
     int fallback = cd && (!m->tracker_up || m->tracker_away);
     if (fallback)
-        qasm_conn_fallback_make_room(m, cd);
+        qasm_conn_fallback_make_room(m, cd, now);
     v->cls = QASM_MBOX_CLASS_QUIC_FLOW;
     if ((f = default_entry(m, key, hash, QASM_MBOX_CLASS_QUIC_FLOW, now, v, cd)) != NULL) {
         f->last_dcid = *dcid;
@@ -625,6 +658,7 @@ static inline void client_known(struct qasm_mbox *m, const struct qasm_mbox_pkt 
     v->path = QASM_MBOX_PATH_LOOKUP;
     v->odcid = e->odcid;
     qasm_conn_touch(m, e, now);
+    qasm_conn_count(&e->pkts_orig);
     m->fn->on_client(m->fn_st, &e->fs, pkt, now, v);
 }
 
@@ -706,6 +740,7 @@ server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qa
         v->odcid = e->odcid;
     e->assured = 1;
     qasm_conn_touch(m, e, now);
+    qasm_conn_count(&e->pkts_reply);
     m->fn->on_server(m->fn_st, &e->fs, pkt, &e->client, now, v);
 }
 
@@ -889,6 +924,7 @@ static void adopt_attested(struct qasm_mbox *m, struct entry *e, qasm_tstamp now
         qasm_tstamp made = f->e->created;
         if (qasm_conn_flow_move(m, f, e) != NULL) {
             m->st.adopted++;
+            qasm_conn_event(m, QASM_MBOX_TE_ADOPTED, e, &key.src, NULL, now);
             m->st.adopt_us[qasm_mbox_us_bucket(now > made ? now - made : 0)]++;
         }
     }
@@ -946,7 +982,7 @@ static struct entry *apply_record(struct qasm_mbox *m, const struct qasm_mbox_re
     if (e->att && !rec->closed) {
         adopt_attested(m, e, now);
         if (m->tracker_up)
-            qasm_conn_fallback_return(m, e);
+            qasm_conn_fallback_return(m, e, now);
     }
     if (rec->closed)
         e->subscribed = 0; /* the tracker ended the subscription */
@@ -1089,6 +1125,15 @@ qasm_tstamp qasm_mbox_next_expiry(const struct qasm_mbox *m)
     return h < t ? h : t;
 }
 
+static void expire_entry(struct qasm_mbox *m, struct entry *e, qasm_tstamp now)
+{
+    if (e->has_state) {
+        m->st.mappings_expired++;
+        qasm_conn_event(m, QASM_MBOX_TE_EXPIRED, e, NULL, NULL, now);
+    }
+    qasm_conn_entry_free(m, e);
+}
+
 void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
 {
     m->hint = 0;
@@ -1106,16 +1151,12 @@ void qasm_mbox_expire(struct qasm_mbox *m, qasm_tstamp now)
                 TAILQ_INSERT_TAIL(&m->lru[2 + i], e, lru);
                 continue;
             }
-            if (e->has_state)
-                m->st.mappings_expired++;
-            qasm_conn_entry_free(m, e);
+            expire_entry(m, e, now);
         }
         while ((e = TAILQ_FIRST(&m->lru[2 + i])) != NULL) {
             if (e->last_seen + to > now)
                 break;
-            if (e->has_state)
-                m->st.mappings_expired++;
-            qasm_conn_entry_free(m, e);
+            expire_entry(m, e, now);
         }
     }
 }
@@ -1159,7 +1200,11 @@ void qasm_mbox_foreach(const struct qasm_mbox *m,
                                                  .client = e->client, .server = e->server,
                                                  .clients = clients, .backend = -1,
                                                  .last_seen = e->last_seen,
-                                                 .assured = e->assured};
+                                                 .assured = e->assured,
+                                                 .created = e->created,
+                                                 .expires = e->last_seen + m->timeout[e->assured],
+                                                 .packets_orig = e->pkts_orig,
+                                                 .packets_reply = e->pkts_reply};
             size_t n = 0;
             const struct flow *fl;
             TAILQ_FOREACH(fl, &e->flows, link) {

@@ -327,6 +327,47 @@ struct qasm_mbox_event {
 /* qasm_mbox_next_event pops the next event. Returns 1 with |ev| filled, or 0. */
 int qasm_mbox_next_event(struct qasm_mbox *m, struct qasm_mbox_event *ev);
 
+/* ---- Table events (like conntrack -E), for an operator watching the table ---- */
+
+enum qasm_mbox_te_type {
+    QASM_MBOX_TE_NEW = 0,      /* an entry got its state (mapping, bucket, backend) */
+    QASM_MBOX_TE_MIGRATED = 1, /* a connection moved to a new attested client address */
+    QASM_MBOX_TE_ADOPTED = 2,  /* a 5-tuple given default treatment joined its connection */
+    QASM_MBOX_TE_EXPIRED = 3,  /* an entry idled out */
+    QASM_MBOX_TE_EVICTED = 4,  /* an unassured entry evicted at max_entries for a new flow */
+    QASM_MBOX_TE_REFUSED = 5,  /* a new flow got no state (pool exhausted, table full) */
+    QASM_MBOX_TE_RELEASED = 6, /* a fallback mapping freed: recycled at fallback_per_conn, or
+                                  returned once the tracker attested its connection again */
+    QASM_MBOX_TE_MAX
+};
+
+/* One table event. The entry's fields as qasm_mbox_foreach reports them, at |at|. */
+struct qasm_mbox_table_event {
+    enum qasm_mbox_te_type type;
+    qasm_tstamp at;
+    int quic;                  /* the entry is a QUIC connection (odcid set) */
+    struct qasm_cid odcid;     /* QUIC; REFUSED: the Initial's DCID, if one */
+    struct qasm_addr client;   /* the client address concerned (MIGRATED: the new one,
+                                  ADOPTED: the 5-tuple's) */
+    struct qasm_addr from;     /* MIGRATED: the previous latest client address */
+    struct qasm_addr server;
+    uint16_t public_port;      /* NAT */
+    int backend;               /* LB, else -1 */
+    enum qasm_mbox_drop_reason reason; /* REFUSED */
+    qasm_tstamp created;       /* the entry's creation (0 for REFUSED) */
+    uint64_t packets_orig, packets_reply;
+};
+
+/*
+ * qasm_mbox_table_events turns table events on with a queue of at most
+ * |max| (events past it are counted in table_events_dropped), or off with
+ * 0 (the queue is emptied). Off by default: a shell turns them on while
+ * someone watches. qasm_mbox_next_table_event pops the oldest: 1 with |ev|
+ * filled, or 0.
+ */
+void qasm_mbox_table_events(struct qasm_mbox *m, size_t max);
+int qasm_mbox_next_table_event(struct qasm_mbox *m, struct qasm_mbox_table_event *ev);
+
 /* ---- The tracker, as queues ---- */
 
 enum qasm_mbox_req_type {
@@ -494,6 +535,7 @@ struct qasm_mbox_stats {
     uint64_t requests_dropped;    /* request queue full */
     uint64_t cache_hits;          /* DCID found in the local table */
     uint64_t cache_misses;        /* DCID not found */
+    uint64_t table_events_dropped; /* table events past the queue's bound */
 };
 
 /* qasm_mbox_get_stats copies the counters into |st|. */
@@ -512,6 +554,10 @@ struct qasm_mbox_entry_info {
     double tokens;                   /* RL */
     qasm_tstamp last_seen;
     int assured;                     /* traffic flowed both ways */
+    qasm_tstamp created;             /* age = now - created */
+    qasm_tstamp expires;             /* idle deadline (goes at most 1 s later, never before) */
+    uint64_t packets_orig;           /* client -> server packets that reached the entry */
+    uint64_t packets_reply;          /* server -> client */
 };
 
 /*
@@ -527,6 +573,7 @@ const char *qasm_mbox_mode_name(enum qasm_mbox_mode mode);
 const char *qasm_mbox_drop_name(enum qasm_mbox_drop_reason r);
 const char *qasm_mbox_path_name(enum qasm_mbox_path p);
 const char *qasm_mbox_class_name(enum qasm_mbox_class c);
+const char *qasm_mbox_te_name(enum qasm_mbox_te_type t); /* "new", "migrated", ... */
 
 /* Parse "nat" / "ratelimit" / "lb" and "default" / "reactive" / "proactive";
  * return 0 or -EINVAL. */

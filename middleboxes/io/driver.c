@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "middleboxes/io/mbox_degrade.h"
+#include "middleboxes/io/control.h"
 #include "middleboxes/io/mbox_timer.h"
 #include "middleboxes/io/tracker_link.h"
 
@@ -45,6 +46,7 @@ struct qasm_driver {
     void *b; /* the backend */
     struct qasm_mbox *m;
     struct qasm_tlink *tl;
+    struct qasm_control *ctl; /* the control socket (NULL: none) */
     qasm_tstamp started;
     ev_timer tick;
     ev_signal sig_term, sig_int, sig_usr1;
@@ -200,6 +202,7 @@ static void drain(struct qasm_driver *d)
         qasm_tstamp now = qasm_now();
         drain_events(d);
         drain_releases(d, now);
+        qasm_control_pump(d->ctl);
         qasm_driver_flush(d);
         if (d->ops->flush)
             d->ops->flush(d->b);
@@ -355,6 +358,7 @@ static void fill_stats(struct qasm_json *j, void *ud)
     d->ops->stats(d->b, j);
     qasm_mbox_json_tracker(j, d->tl);
     qasm_mbox_json_entries(j, d->m, cfg->function, qasm_now(), d->cfg.stats_entries);
+    qasm_control_json(j, d->ctl);
     qasm_json_str(j, "version", qasm_version_string());
 }
 
@@ -442,6 +446,17 @@ static void start_watchers(struct qasm_driver *d)
 
 /* ---- setup ---- */
 
+/* The control socket (unless --control none); 0, or the exit status (said). */
+static int control_open(struct qasm_driver *d)
+{
+    if (d->cfg.control_off)
+        return 0;
+    const struct qasm_control_config cc = {.path = d->cfg.control_path, .m = d->m,
+                                           .core = &d->cfg.core, .stats = fill_stats,
+                                           .stats_ud = d};
+    return qasm_control_new(&d->ctl, d->loop, &cc) < 0 ? 1 : 0;
+}
+
 /* The core, the backend and (aware modes) the tracker link; 0, or the exit status (said). */
 static int setup(struct qasm_driver *d)
 {
@@ -459,6 +474,8 @@ static int setup(struct qasm_driver *d)
     d->loop = EV_DEFAULT;
     d->started = qasm_now();
     rv = d->ops->open(d, d->cfg.backend, &d->b);
+    if (rv == 0)
+        rv = control_open(d);
     if (rv != 0 || (rv = start_metrics(d)) != 0)
         return rv;
     if (cfg->mode != QASM_MBOX_DEFAULT && d->cfg.tracker) {
@@ -493,6 +510,7 @@ static void free_all(struct qasm_driver *d)
 {
     qasm_metrics_http_del(d->metrics);
     qasm_tlink_del(d->tl);
+    qasm_control_del(d->ctl);
     if (d->b)
         d->ops->close(d->b);
     if (d->loop)

@@ -14,7 +14,8 @@
  * next deadline. It also keeps the receive ring and the pool of packet
  * buffers (a held packet keeps its buffer until released: no copy) and a
  * send queue for socket backends (sendmmsg, one call per run of
- * datagrams leaving the same descriptor).
+ * datagrams leaving the same descriptor). It serves the control socket
+ * qasm-mboxctl reads (middleboxes/io/control.h) from the same loop.
  *
  * A backend (struct qasm_driver_backend_ops) only moves packets: it
  * registers its descriptors (qasm_driver_watch_start), receives one batch
@@ -144,6 +145,8 @@ struct qasm_driver_config {
     const struct qasm_addr *metrics;         /* --metrics: the Prometheus endpoint (NULL: none) */
     size_t max_packet;                       /* buffer size (default 4096) */
     int core_batch;                          /* one core call per batch, else one per packet */
+    const char *control_path;                /* --control PATH (NULL: the default path) */
+    int control_off;                         /* --control none */
 };
 
 /*

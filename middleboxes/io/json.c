@@ -13,9 +13,10 @@
 static void json_key(struct qasm_json *j, const char *key)
 {
     if (!j->first[j->depth])
-        fputc(',', j->f);
+        fputs(j->compact ? ", " : ",", j->f);
     j->first[j->depth] = 0;
-    fprintf(j->f, "\n%*s", 2 * (j->depth + 1), "");
+    if (!j->compact)
+        fprintf(j->f, "\n%*s", 2 * (j->depth + 1), "");
     if (key && !j->array[j->depth])
         fprintf(j->f, "\"%s\": ", key);
 }
@@ -28,9 +29,15 @@ void qasm_json_begin(struct qasm_json *j, FILE *f)
     fputc('{', f);
 }
 
+void qasm_json_begin_line(struct qasm_json *j, FILE *f)
+{
+    qasm_json_begin(j, f);
+    j->compact = 1;
+}
+
 void qasm_json_end(struct qasm_json *j)
 {
-    fputs("\n}\n", j->f);
+    fputs(j->compact ? "}\n" : "\n}\n", j->f);
 }
 
 static void json_open(struct qasm_json *j, const char *key, int array)
@@ -59,7 +66,7 @@ void qasm_json_close(struct qasm_json *j)
     char end = j->array[j->depth] ? ']' : '}';
     if (j->depth > 0)
         j->depth--;
-    if (empty)
+    if (empty || j->compact)
         fputc(end, j->f);
     else
         fprintf(j->f, "\n%*s%c", 2 * (j->depth + 1), "", end);
@@ -82,6 +89,15 @@ void qasm_json_dbl(struct qasm_json *j, const char *key, double v)
     json_key(j, key);
     if (isfinite(v))
         fprintf(j->f, "%.6g", v);
+    else
+        fputs("null", j->f);
+}
+
+void qasm_json_fixed(struct qasm_json *j, const char *key, double v, int decimals)
+{
+    json_key(j, key);
+    if (isfinite(v))
+        fprintf(j->f, "%.*f", decimals, v);
     else
         fputs("null", j->f);
 }

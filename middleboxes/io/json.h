@@ -29,10 +29,13 @@ struct qasm_json {
     int depth;
     int first[8];
     int array[8]; /* the container at this depth is an array: members have no key */
+    int compact;  /* all on one line (JSON lines) */
 };
 
 /* qasm_json_begin starts the top-level object on |f|. */
 void qasm_json_begin(struct qasm_json *j, FILE *f);
+/* qasm_json_begin_line starts an object written on one line (one JSON object per line). */
+void qasm_json_begin_line(struct qasm_json *j, FILE *f);
 /* qasm_json_end closes the top-level object and writes a newline. */
 void qasm_json_end(struct qasm_json *j);
 /*
@@ -46,6 +49,8 @@ void qasm_json_close(struct qasm_json *j);
 void qasm_json_u64(struct qasm_json *j, const char *key, uint64_t v);
 void qasm_json_i64(struct qasm_json *j, const char *key, int64_t v);
 void qasm_json_dbl(struct qasm_json *j, const char *key, double v);
+/* qasm_json_fixed writes |v| with |decimals| digits after the point (timestamps). */
+void qasm_json_fixed(struct qasm_json *j, const char *key, double v, int decimals);
 /* qasm_json_str writes |v| escaped (quotes, backslash, control characters). */
 void qasm_json_str(struct qasm_json *j, const char *key, const char *v);
 void qasm_json_bool(struct qasm_json *j, const char *key, int v);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cid.h"
+#include "middleboxes/io/control_proto.h"
 #include "tracker_link.h"
 #include "tracker_session.h"
 
@@ -94,6 +95,7 @@ void qasm_mbox_json_counters(struct qasm_json *j, const struct qasm_mbox *m,
     qasm_json_u64(j, "requests_dropped", st.requests_dropped);
     qasm_json_u64(j, "cache_hits", st.cache_hits);
     qasm_json_u64(j, "cache_misses", st.cache_misses);
+    qasm_json_u64(j, "table_events_dropped", st.table_events_dropped);
     qasm_json_obj(j, "paths");
     for (int p = 0; p < QASM_MBOX_PATH_MAX; p++)
         qasm_json_u64(j, qasm_mbox_path_name((enum qasm_mbox_path)p), st.path[p]);
@@ -177,27 +179,10 @@ struct entries_ctx {
 static int entry_cb(const struct qasm_mbox_entry_info *e, void *arg)
 {
     struct entries_ctx *ctx = arg;
-    struct qasm_json *j = ctx->j;
-    char a[QASM_ADDR_STRLEN], hex[QASM_CID_HEXLEN];
     if (ctx->left == 0)
         return 1;
     ctx->left--;
-    qasm_json_obj(j, NULL);
-    qasm_json_bool(j, "quic", e->quic);
-    if (e->quic)
-        qasm_json_str(j, "odcid", qasm_cid_hex(hex, &e->odcid));
-    qasm_json_str(j, "client", qasm_addr_format(a, sizeof(a), &e->client));
-    qasm_json_u64(j, "clients", e->nclients);
-    qasm_json_str(j, "server", qasm_addr_format(a, sizeof(a), &e->server));
-    switch (ctx->fn) {
-    case QASM_MBOX_NAT: qasm_json_u64(j, "public_port", e->public_port); break;
-    case QASM_MBOX_RATELIMIT: qasm_json_dbl(j, "tokens", e->tokens); break;
-    case QASM_MBOX_LB: qasm_json_i64(j, "backend", e->backend); break;
-    }
-    qasm_json_bool(j, "assured", e->assured);
-    qasm_json_dbl(j, "idle_s",
-                  ctx->now > e->last_seen ? (double)(ctx->now - e->last_seen) / 1e9 : 0.0);
-    qasm_json_close(j);
+    qasm_control_entry_json(ctx->j, e, ctx->fn, ctx->now);
     return 0;
 }
 

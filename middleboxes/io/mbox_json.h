@@ -40,7 +40,8 @@ void qasm_mbox_json_tracker(struct qasm_json *j, const struct qasm_tlink *tl);
 
 /*
  * qasm_mbox_json_entries writes "entries": at most |max| state entries of
- * |m| as conntrack -L would list them (nothing when |max| is 0).
+ * |m| as conntrack -L would list them (nothing when |max| is 0), each as
+ * qasm_control_entry_json writes it (the control socket's LIST json too).
  */
 void qasm_mbox_json_entries(struct qasm_json *j, const struct qasm_mbox *m,
                             enum qasm_mbox_function fn, qasm_tstamp now, size_t max);

@@ -56,6 +56,9 @@ static void drain(struct qasm_mbox *m, uint64_t *ids, size_t *nids)
     while (qasm_mbox_next_event(m, &ev))
         check(ev.type == QASM_MBOX_EV_PORT_OPEN || ev.type == QASM_MBOX_EV_PORT_CLOSE ||
               ev.type == QASM_MBOX_EV_FLOW_CLOSE);
+    struct qasm_mbox_table_event te;
+    while (qasm_mbox_next_table_event(m, &te))
+        check(te.type < QASM_MBOX_TE_MAX);
     struct qasm_mbox_verdict v;
     while (qasm_mbox_next_release(m, &v)) {
         check(v.opaque != NULL);
@@ -98,6 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct qasm_mbox *m;
     if (qasm_mbox_new(&m, &cfg) != 0)
         abort();
+    qasm_mbox_table_events(m, 16); /* a small bound: the overflow path too */
 
     /* Every datagram stays alive until the end: held packets point into them. */
     size_t nbufs = 0, capbufs = 64;

@@ -25,7 +25,7 @@ errors=0
 fail() { echo "FAIL: $*"; errors=$((errors + 1)); }
 ok() { echo "ok: $*"; }
 notchecked() { echo "SKIP-CHECK: $* (the rest of the test ran)"; }
-progs="qasm-tracker qasm-trackctl qasm-mbox qasm-replay qasm-capture qasm-h3-server \
+progs="qasm-tracker qasm-trackctl qasm-mbox qasm-mboxctl qasm-replay qasm-capture qasm-h3-server \
 qasm-h3-client qasm-bench qasm-mbox-bench qasm-tracker-bench"
 mk() { timeout $((180 * slow)) make -C "$root" --no-print-directory NODEPS=1 O="$B" "$@" >"$work/make.log" 2>&1; }
 

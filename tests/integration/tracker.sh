@@ -63,10 +63,13 @@ timeout "$(scaled 120)" "${W[@]}" --json watch --count 4 >"$work/watch_all.out" 
 WALL=$!; pids+=("$WALL")
 timeout "$(scaled 120)" "${W[@]}" --json watch $ODCID >"$work/watch_one.out" 2>"$work/watch_one.err" &
 WONE=$!; pids+=("$WONE")
+timeout "$(scaled 120)" "${W[@]}" watch --count 4 >"$work/watch_text.out" 2>"$work/watch_text.err" &
+WTXT=$!; pids+=("$WTXT")
 # A query that waits for a DCID nobody reported yet.
 timeout "$(scaled 120)" "${C[@]}" --json --timeout "$(scaled 90)s" query aabbccdd --wait "$(scaled 60)000" >"$work/wait.out" 2>"$work/wait.err" &
 WQ=$!; pids+=("$WQ")
-both_watching() { grep -q watching "$work/watch_all.err" && grep -q watching "$work/watch_one.err"; }
+both_watching() { grep -q watching "$work/watch_all.err" && grep -q watching "$work/watch_one.err" &&
+                  grep -qs watching "$work/watch_text.err"; }
 wait_until 30 both_watching || fail "watchers did not subscribe"
 # The waiting query must be waiting at the tracker before the report (stats count it).
 query_waiting() { stats_json && [ "$(json_get "$work/st.json" 'd["waiting"]')" -ge 1 ]; }
@@ -141,6 +144,17 @@ events=$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["event"] for 
 events=$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["event"] for l in open(sys.argv[1])))' "$work/watch_one.out")
 [ "$events" = "opened dcid_new addr closed" ] || fail "watch one events: '$events'"
 ok "watch: pushes opened, dcid_new, closed (all and pending subscription)"
+wait $WTXT; rc=$?; [ $rc -eq 0 ] || fail "watch text: exit $rc"
+# Every line of the text watch: a timestamp and the event, then the record's line.
+bad=$(grep -cvE '^\[[0-9]{10}\.[0-9]{6}\] (opened|dcid_new|addr|closed) +(odcid |  scid |  dcids |  clients )' "$work/watch_text.out")
+[ "$bad" = 0 ] && [ "$(grep -cE '^\[[0-9.]+\] closed +odcid 0102030405060708 ' "$work/watch_text.out")" = 1 ] ||
+  fail "watch text: lines without a timestamp and an event: $(cat "$work/watch_text.out")"
+python3 - "$work/watch_all.out" <<'EOF' || fail "watch --json: time"
+import json, sys, time
+t = [json.loads(l)["time"] for l in open(sys.argv[1])]
+assert len(t) == 4 and t == sorted(t) and abs(t[0] - time.time()) < 3600, t
+EOF
+ok "watch: a timestamp and the event type on every line (text), time in --json"
 
 # dump --json holds the whole record.
 "${C[@]}" --json dump >"$work/dump.json" || fail "dump"
@@ -155,8 +169,14 @@ assert c["clients"] == ["127.0.0.2:5000", "127.0.0.3:6000", "127.0.0.4:7000"], c
 assert c["server"] == "127.0.0.1:4433", c
 assert c["dcid_len"] == 4, c
 assert c["closed"] is True, c
+# closed: it goes --close-linger (60 s) after the close report
+assert 0 <= c["age_s"] < 600 and 0 < c["expires_s"] <= 60, c
 EOF
 ok "dump --json"
+"${C[@]}" dump >"$work/dump.txt" || fail "dump"
+grep -qE '^odcid 0102030405060708 .* closed age [0-9]+\.[0-9]s expires [0-9]+\.[0-9]s$' "$work/dump.txt" ||
+  fail "dump: no age / expiry: $(cat "$work/dump.txt")"
+ok "dump: each record's age and time to expiry"
 
 "${C[@]}" --json stats >"$work/stats2.json" || fail "stats"
 # reports_* count every report received (the untrusted one was a refresh too).

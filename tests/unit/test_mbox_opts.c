@@ -68,6 +68,16 @@ static void test_help(void **state)
     assert_int_equal(parse("nat --bogus -h"), 1);
     assert_int_equal(parse("bogus --help"), 1);
     assert_non_null(strstr(qasm_mbox_usage(), "usage: qasm-mbox nat|ratelimit|lb"));
+    /* the control socket: default path (NULL), a path, none */
+    assert_null(o.control_path);
+    assert_int_equal(o.control_off, 0);
+    assert_int_equal(parse("lb --mode default --listen 127.0.0.1:1 --backend 127.0.0.1:2 "
+                           "--control /tmp/lb.sock"), 0);
+    assert_string_equal(o.control_path, "/tmp/lb.sock");
+    assert_int_equal(parse("lb --mode default --listen 127.0.0.1:1 --backend 127.0.0.1:2 "
+                           "--control none"), 0);
+    assert_null(o.control_path);
+    assert_int_equal(o.control_off, 1);
 }
 
 #define BAD(line, msg) TEST_OPTS_BAD(line, -1, msg)
@@ -92,6 +102,11 @@ static void test_bad(void **state)
     BAD(NAT "--stats-entries 1000001",
         "--stats-entries: expected an integer in 0..1000000, got '1000001' (see --help)");
     BAD(NAT "--io tap", "--io: expected relay or packet, got 'tap' (see --help)");
+    BAD(NAT "--control /tmp/0123456789012345678901234567890123456789012345678901234567890123456789"
+            "0123456789012345678901234567890123456789",
+        "--control: expected a socket path of 1 to 107 bytes or none, got '/tmp/0123456789012345678"
+        "9012345678901234567890123456789012345678901234567890123456789012345678901234567890123456"
+        "789' (see --help)");
     BAD(NAT "--bogus", "unknown option '--bogus' (see --help)");
     BAD(NAT "--mode", "option --mode needs a value (see --help)");
     BAD(NAT "extra", "unexpected argument 'extra' (see --help)");

@@ -333,6 +333,35 @@ static void test_query_client_address_is_optional(void **state)
     assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n - 3), -EPROTO);
 }
 
+/* A DUMP may ask for times; a RECORD then ends with age and expiry (8 bytes), else not. */
+static void test_record_times_are_optional(void **state)
+{
+    (void)state;
+    struct qasm_proto_msg m, d;
+    uint8_t buf[QASM_PROTO_MAX_MSG];
+    sample_msg(&m, QASM_PROTO_RECORD);
+    ssize_t plain = qasm_proto_encode(buf, sizeof(buf), &m);
+    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)plain), 0);
+    assert_int_equal(d.u.conn.has_times, 0);
+    m.hdr.flags = QASM_PROTO_HDR_TIMES;
+    m.u.conn.age_ms = 12345;
+    m.u.conn.expires_ms = 107700;
+    ssize_t n = qasm_proto_encode(buf, sizeof(buf), &m);
+    assert_int_equal(n, plain + 8);
+    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n), 0);
+    assert_int_equal(d.u.conn.has_times, 1);
+    assert_int_equal(d.u.conn.age_ms, 12345);
+    assert_int_equal(d.u.conn.expires_ms, 107700);
+    assert_true(qasm_cid_eq(&d.u.conn.odcid, &m.u.conn.odcid));
+    /* The flag without the times: truncated. */
+    qasm_put16(buf + 4, (uint16_t)plain);
+    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)plain), -EPROTO);
+    /* Times without the flag: trailing bytes, as an older decoder sees them. */
+    qasm_put16(buf + 4, (uint16_t)n);
+    qasm_put16(buf + 6, 0);
+    assert_int_equal(qasm_proto_decode(&d, buf, (size_t)n), -EPROTO);
+}
+
 /* Offset of the first body byte of a record inside a RECORD message. */
 #define BODY QASM_PROTO_HDR_LEN
 
@@ -726,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_decode_header_errors),
         cmocka_unit_test(test_every_truncation_is_rejected),
         cmocka_unit_test(test_query_client_address_is_optional),
+        cmocka_unit_test(test_record_times_are_optional),
         cmocka_unit_test(test_record_field_errors),
         cmocka_unit_test(test_report_requires_addresses),
         cmocka_unit_test(test_push_event_and_text_errors),

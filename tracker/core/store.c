@@ -142,6 +142,7 @@ struct qasm_store_conn {
     struct ipent *owner;          /* reporting IP charged for this connection */
     void *user;
     qasm_tstamp last_seen;        /* last report; close time once closed */
+    qasm_tstamp created;          /* for qasm_store_conn_times */
     struct qasm_addr client0;
     struct qasm_addr server;
     struct qasm_cid odcid;
@@ -603,6 +604,7 @@ static int conn_create(struct qasm_store *s, const struct qasm_proto_report *r,
     if (s->biggest == NULL || p->count > s->biggest->count)
         s->biggest = p;
     c->last_seen = now;
+    c->created = now;
     list_append(s, &s->live, c);
     s->st.conns++;
     s->st.created++;
@@ -1145,6 +1147,14 @@ struct qasm_store_conn *qasm_store_get(const struct qasm_store *s, const struct 
 {
     struct ckey k = { odcid, client0, NULL };
     return qasm_htab_find(s->conns, conn_hash(s, odcid), &k);
+}
+
+void qasm_store_conn_times(const struct qasm_store *s, const struct qasm_store_conn *c,
+                           qasm_tstamp *created, qasm_tstamp *expires)
+{
+    *created = c->created;
+    *expires = c->last_seen + ((c->flags & QASM_PROTO_REC_CLOSED) ? s->cfg.close_linger
+                                                                   : s->cfg.ttl);
 }
 
 void qasm_store_record(const struct qasm_store_conn *c, struct qasm_proto_conn *out)

@@ -153,6 +153,11 @@ struct qasm_store_conn *qasm_store_get(const struct qasm_store *s, const struct 
 /* qasm_store_record fills |out| with the connection's record (active DCIDs only). */
 void qasm_store_record(const struct qasm_store_conn *c, struct qasm_proto_conn *out);
 
+/* qasm_store_conn_times gives when |c| was made and when it goes unless reported again
+ * (last report + ttl; closed: close time + close_linger). */
+void qasm_store_conn_times(const struct qasm_store *s, const struct qasm_store_conn *c,
+                           qasm_tstamp *created, qasm_tstamp *expires);
+
 /* qasm_store_conn_odcid returns the connection's O-DCID. */
 const struct qasm_cid *qasm_store_conn_odcid(const struct qasm_store_conn *c);
 
