@@ -135,7 +135,7 @@ in_use() { # NAME CMD...: one error line, exit 1
     check "$name: one line, 'cannot listen ... in use'" \
         "$(wc -l <"$T/$name.errs") == 1 && $(grep -c 'metrics cannot listen on 127.0.0.1:[0-9]*: Address already in use' "$T/$name.errs") == 1"
 }
-in_use mbox-in-use "$B/qasm-mbox" nat --mode default --listen 127.0.0.1:0 \
+in_use mbox-in-use "$B/qasm-mbox" nat --mode default --listen 127.0.0.1:0 --control none \
     --upstream 127.0.0.1:$SRV --metrics 127.0.0.1:$MT
 in_use tracker-in-use "$B/qasm-tracker" --listen 127.0.0.1:0 --metrics 127.0.0.1:$MN
 finish
