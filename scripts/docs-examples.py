@@ -279,7 +279,7 @@ def check_assertion(t):
 def value_of(name, text):
     """The last number printed after NAME ("NAME": N, NAME: N, NAME=N, NAME N)."""
     pat = re.compile(r'(?<![\w.])"?' + re.escape(name) +
-                     r'"?\s*(?:[:=]\s*|\s+)(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\b')
+                     r'"?[ \t]*(?:[:=][ \t]*|[ \t]+)(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\b')
     found = pat.findall(text)
     return float(found[-1]) if found else None
 

@@ -27,7 +27,8 @@ fi
 # make help: every target a user can name (.PHONY in the Makefile and the
 # module.mk files) is listed in the help text.
 make --no-print-directory NODEPS=1 help >"$tmp/help" 2>&1 || { echo "FAIL: make help"; fail=1; }
-for t in $(sed -n 's/^\.PHONY: *//p' Makefile */module.mk packaging/*.mk 2>/dev/null | tr ' ' '\n' | sort -u); do
+mkfiles=$(git ls-files Makefile '*.mk' 2>/dev/null || ls Makefile */*.mk)
+for t in $(sed -n 's/^\.PHONY: *//p' $mkfiles | tr ' ' '\n' | sort -u); do
     grep -Eq "make $t\b|\b$t\b.*\(make" "$tmp/help" || { echo "FAIL: make help does not list '$t'"; fail=1; }
 done
 [ $fail = 0 ] && echo "ok: make help lists every target"
