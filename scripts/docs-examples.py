@@ -23,6 +23,9 @@ described in docs/TESTBED.md ("Examples in the docs"). In short:
   <!-- not-run: WHY -->          a shell block that is shown, never run
   ```sh ... ```
 
+<!-- examples: one-shell --> anywhere in a file runs its examples in order in
+one shell (as a reader pastes them), each checked on its part of the output.
+
 A `console` example holds `$ COMMAND` lines and the output they print: each
 shown output line must appear in that order (`...` skips any number).
 
@@ -61,7 +64,9 @@ SHELL_LANGS = {"sh", "bash", "shell", "console", "zsh"}
 COMMANDISH = re.compile(r"^\s*(\$ |sudo |make\b|build/|qasm-|captures/|scripts/|tests/|"
                         r"migration-bench/|middleboxes/|tracker/|python3 |redis-|ip netns|cd )")
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([^`\s]*)")
-MARK = re.compile(r"^\s*<!--\s*(example|not-run|expect)\s*:?(.*?)(-->)?\s*$")
+MARK = re.compile(r"^\s*<!--\s*(example|not-run|expect)\b\s*:?(.*?)(-->)?\s*$")
+ONE_SHELL = re.compile(r"^\s*<!--\s*examples\s*:\s*one-shell\s*-->\s*$")
+one_shell = set()           # the files marked <!-- examples: one-shell -->
 KEYS = {"needs", "timeout", "setup"}
 NEEDS = {"root", "netns", "redis", "slow"}
 DEFAULT_TIMEOUT = 60
@@ -170,6 +175,10 @@ def parse(path):
             last = b
             i += 1
             prev_blank = False
+            continue
+        if ONE_SHELL.match(line):
+            one_shell.add(path)
+            i += 1
             continue
         mk = MARK.match(line)
         if mk:
@@ -464,19 +473,17 @@ def kill_group(pgid, grace):
             time.sleep(0.02)
 
 
-def run_one(b, by_name, build, iso, workroot):
-    """(status, seconds, details) of one example."""
-    why = unmet(b)
-    if why:
-        return "SKIP", 0.0, [why]
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", b.ident)
+def execute(ident, text, limit, build, iso, workroot):
+    """Run one bash script as an example: (rc or None on timeout, secs, output, tail of
+    the trace, scratch directory)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", ident)
     scratch = os.path.join(workroot, safe)
     prepare_scratch(scratch, build)
     script = os.path.join(workroot, safe + ".sh")
     trace = os.path.join(workroot, safe + ".trace")
     logf = os.path.join(workroot, safe + ".log")
     with open(script, "w") as f:
-        f.write(PRELUDE + script_of(b, by_name))
+        f.write(PRELUDE + text)
     env = dict(os.environ)
     env["PATH"] = os.path.realpath(build) + os.pathsep + env.get("PATH", "")
     env["QASM_EXAMPLE_TRACE"] = trace
@@ -484,10 +491,7 @@ def run_one(b, by_name, build, iso, workroot):
     if iso:
         inner = ('ip link set lo up && mount -t tmpfs -o mode=1777 qasm-docs /tmp || exit 97; '
                  + inner)
-        cmd = iso + ["bash", "-c", inner, "example", scratch, script]
-    else:
-        cmd = ["bash", "-c", inner, "example", scratch, script]
-    limit = b.opts.get("timeout", DEFAULT_TIMEOUT) * slowdown()
+    cmd = (iso or []) + ["bash", "-c", inner, "example", scratch, script]
     lock = None
     if not iso:       # shared loopback: concurrent runs take turns
         lock = open(os.path.join("/tmp", "qasm-docs-examples.lock"), "a")
@@ -498,35 +502,102 @@ def run_one(b, by_name, build, iso, workroot):
                              env=env, start_new_session=True)
         try:
             rc = p.wait(timeout=limit)
-            timed_out = False
         except subprocess.TimeoutExpired:
-            timed_out, rc = True, -1
+            rc = None
         secs = time.monotonic() - start
         kill_group(p.pid, 3)
-        if timed_out:
+        if rc is None:
             p.wait()
     if lock:
         lock.close()
-    text = open(logf, errors="replace").read()
-    if timed_out:
-        failed = ["timed out after %.0f s" % limit]
-    elif rc == 97 and iso:
-        failed = ["could not set up the namespaces"]
-    else:
-        failed = evaluate(b.expect, text, rc, secs)
-        if b.lang == "console":
-            miss = console_missing(console_split(b.body)[1], text)
-            if miss is not None:
-                failed.append("shown output line not printed: %s" % miss)
-    if failed:
-        tail = text.split("\n")[-40:]
-        tr = open(trace, errors="replace").read().split("\n")[-15:] if os.path.exists(trace) else []
-        return "FAIL", secs, failed + ["--- output (last 40 lines):"] + tail + \
-            ["--- last commands:"] + tr + ["--- kept in %s" % scratch]
-    shutil.rmtree(scratch, ignore_errors=True)
+    output = open(logf, errors="replace").read()
+    tr = open(trace, errors="replace").read().split("\n")[-15:] if os.path.exists(trace) else []
+    if iso and rc == 97:
+        output += "\n(could not set up the namespaces)"
     for f in (script, trace, logf):
-        os.unlink(f) if os.path.exists(f) else None
+        if os.path.exists(f):
+            os.unlink(f)
+    return rc, secs, output, tr, scratch
+
+
+def judge(b, output, rc, secs):
+    """The expectations of one example that its output does not meet."""
+    failed = evaluate(b.expect, output, rc, secs)
+    if b.lang == "console":
+        miss = console_missing(console_split(b.body)[1], output)
+        if miss is not None:
+            failed.append("shown output line not printed: %s" % miss)
+    return failed
+
+
+def report(failed, output, tr, scratch):
+    return failed + ["--- output (last 40 lines):"] + output.split("\n")[-40:] + \
+        ["--- last commands:"] + tr + ["--- kept in %s" % scratch]
+
+
+def run_one(b, by_name, build, iso, workroot):
+    """(status, seconds, details) of one example, its setup chain first."""
+    why = unmet(b)
+    if why:
+        return "SKIP", 0.0, [why]
+    limit = b.opts.get("timeout", DEFAULT_TIMEOUT) * slowdown()
+    rc, secs, output, tr, scratch = execute(b.ident, script_of(b, by_name), limit, build, iso,
+                                            workroot)
+    if rc is None:
+        return "FAIL", secs, report(["timed out after %.0f s" % limit], output, tr, scratch)
+    failed = judge(b, output, rc, secs)
+    if failed:
+        return "FAIL", secs, report(failed, output, tr, scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
     return "PASS", secs, []
+
+
+SEG = re.compile(r"^@@qasm-example (\S+) ([0-9.]+)@@$", re.M)
+
+
+def run_session(examples, build, iso, workroot):
+    """The examples of a file marked one-shell, in order in one script (as a reader
+    pastes them into one shell; setup: is not used): [(example, status, secs, details)]."""
+    for b in examples:
+        why = unmet(b)
+        if why:
+            return [(x, "SKIP", 0.0, ["%s (one shell with %s)" % (why, b.name)]) for x in examples]
+    mark = "printf '\\n@@qasm-example %s %s@@\\n' '{0}' \"$(date +%s.%N)\"\n"
+    text = ""
+    for b in examples:
+        body = console_split(b.body)[0] if b.lang == "console" else "\n".join(b.body) + "\n"
+        text += mark.replace("{0}", b.name) + "# --- %s (%s)\n%s" % (b.name, b.where, body)
+    text += mark.replace("{0}", "@end")
+    limit = sum(b.opts.get("timeout", DEFAULT_TIMEOUT) for b in examples) * slowdown()
+    ident = "%s:one-shell" % os.path.relpath(examples[0].path, ROOT)
+    rc, secs, output, tr, scratch = execute(ident, text, limit, build, iso, workroot)
+    marks = [(m.group(1), float(m.group(2)), m.start(), m.end()) for m in SEG.finditer(output)]
+    seen = {name: i for i, (name, _, _, _) in enumerate(marks)}
+    results, any_failed = [], False
+    for b in examples:
+        if b.name not in seen:
+            results.append((b, "FAIL", 0.0, ["not reached: an example before it failed"]))
+            any_failed = True
+            continue
+        i = seen[b.name]
+        last = i + 1 >= len(marks)
+        seg = output[marks[i][3]:] if last else output[marks[i][3]:marks[i + 1][2]]
+        t_end = time.time() if last else marks[i + 1][1]
+        brc = 0 if not last else (rc if rc is not None else -1)
+        failed = ["timed out after %.0f s" % limit] if last and rc is None else \
+            judge(b, seg, brc, t_end - marks[i][1])
+        if failed:
+            any_failed = True
+            results.append((b, "FAIL", t_end - marks[i][1], report(failed, seg, tr, scratch)))
+        else:
+            results.append((b, "PASS", t_end - marks[i][1], []))
+    if rc is not None and rc != 0 and "@end" in seen and not any_failed:
+        results[-1] = (examples[-1], "FAIL", results[-1][2],
+                       report(["exit status %d after the last example" % rc], output, tr, scratch))
+        any_failed = True
+    if not any_failed:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return results
 
 
 def default_files():
@@ -590,12 +661,15 @@ def main(argv):
                                      if iso else "on the host's loopback (no unshare)"))
     results = os.environ.get("QASM_TEST_RESULTS")
     bad = 0
-    for _, bl in allblocks:
+    for path, bl in allblocks:
         by_name = {b.name: b for b in bl if b.kind == "example"}
-        for b in bl:
-            if b.kind != "example" or (only and b.name not in only and b.ident not in only):
-                continue
-            status, secs, details = run_one(b, by_name, build, iso, workroot)
+        if path in one_shell and not only and by_name:
+            print("  (%s: its examples in one shell, in order)" % os.path.relpath(path, ROOT))
+            outcome = run_session([b for b in bl if b.kind == "example"], build, iso, workroot)
+        else:
+            outcome = ((b,) + run_one(b, by_name, build, iso, workroot) for b in bl
+                       if b.kind == "example" and (not only or b.name in only or b.ident in only))
+        for b, status, secs, details in outcome:
             note = "  (%s)" % details[0] if status == "SKIP" else ""
             print("  %s  docs   %-44s %6.1fs%s" % (status, b.ident, secs, note), flush=True)
             if status == "FAIL":

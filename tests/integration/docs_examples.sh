@@ -67,6 +67,33 @@ want 'answer == 42 does not hold \(answer=41' "the failure says what was seen"
 want 'FAIL  docs +[^ ]*self.md:slow' "an example past its timeout fails"
 want 'SKIP  docs +[^ ]*self.md:unmet .*needs no-such-tool' "an unmet need is a SKIP with the reason"
 [ $rc = 1 ] || { echo "FAIL: self-test exit status $rc, expected 1"; fail=1; }
+
+# one shell: a variable set by the first example is seen by the second; a
+# failing example stops the shell and the next one is reported not reached.
+cat >"$tmp/shell.md" <<'MD'
+<!-- examples: one-shell -->
+<!-- example: first -->
+```sh
+X=41
+```
+<!-- example: second -->
+```sh
+echo "x $((X + 1))"; false
+```
+<!-- expect:
+x == 42
+-->
+<!-- example: third -->
+```sh
+echo never
+```
+MD
+QASM_TEST_RESULTS= "$QASM_PYTHON" scripts/docs-examples.py run "$tmp/shell.md" >>"$tmp/out" 2>&1
+want 'PASS  docs +[^ ]*shell.md:first' "one shell: the first example passes"
+want 'FAIL  docs +[^ ]*shell.md:second' "one shell: a failing command fails its example"
+want 'exit status 1, expected 0' "one shell: the failure names the exit status"
+grep -Eq 'x == 42 does not hold' "$tmp/out" && { echo "FAIL: one shell: X not kept"; fail=1; }
+want 'not reached: an example before it failed' "one shell: the rest is not reached"
 if pgrep -f "^$tag" >/dev/null; then
     echo "FAIL: a process the example left running survived"; fail=1
 fi
