@@ -1,16 +1,20 @@
 # qasm: one non-recursive Makefile. Each folder's module.mk appends to the
 # lists below; nothing is built outside $(O).
 #
-#   make            build everything into build/
-#   make test       unit tests (plain and ASan+UBSan), check-pure, check-size, integration tests, fuzz runs
+#   make            build everything into build/ (make all: the same; make build: without make deps)
+#   make test       unit tests (plain and ASan+UBSan), check-pure, check-size, integration tests
+#                   (the docs' examples included), fuzz runs
+#   make tests      build the unit tests only; make unit-tests / make integ-tests: run only those
+#   make examples   run the examples of README.md and docs/ and check what they print (docs/TESTBED.md)
 #   make check-pure the pure cores reference no I/O, clock or event-loop symbol (nm -u)
 #   make check-size no function over 120 lines, no main() over 60
 #   make install    programs, agent library + header + pkg-config, man pages, completion, dissector, units (PREFIX, DESTDIR; docs/INSTALL.md)
 #   make uninstall  removes exactly what make install put there
-#   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
+#   make fuzz       build the libFuzzer targets (clang) into build/fuzz/; make fuzz-run: run each FUZZ_SECONDS
 #   make bench      the main job: qasm-bench run --quick all (make bench-full: full parameters)
 #   make regress    replay the capture corpus through the middlebox cores against the expected results
 #   make deps       install the Debian packages the project needs
+#   make clean      remove build/ (the O directory); make help: this text
 #
 # Variables: O (output dir, default build), SAN=1 (sanitizers), V=1 (echo
 # commands), NODEPS=1 (skip the package check), FUZZ_SECONDS (per target).
@@ -123,7 +127,7 @@ PROG_BINS  := $(addprefix $(O)/,$(PROGS))
 SHLIB_BINS := $(addprefix $(O)/,$(SHLIBS))
 TEST_BINS  := $(addprefix $(O)/,$(UNIT_TESTS))
 
-.PHONY: all deps build tests test unit-tests integ-tests check-pure check-size fuzz fuzz-run bench bench-full clean help
+.PHONY: all deps build tests test unit-tests integ-tests examples check-pure check-size fuzz fuzz-run bench bench-full clean help
 
 ifeq ($(NODEPS),1)
 DEPS :=
@@ -215,6 +219,10 @@ unit-tests: tests
 
 integ-tests: build
 	$(Q)QASM_BUILD=$(O) scripts/run-tests.sh /dev/null integ $(INTEG_TESTS)
+
+# The examples of README.md and docs/*.md (scripts/docs-examples.py; also an integration test).
+examples: build
+	$(Q)QASM_BUILD=$(O) tests/integration/docs_examples.sh
 
 # libFuzzer harnesses, built with clang into build/fuzz/ (own objects: ASan + fuzzer coverage).
 FUZZ_O := $(O)/fuzz

@@ -50,7 +50,7 @@ pool_lo=$((base + 3)); pool_hi=$((pool_lo + 63))
 timeout "$(scaled 120)" "$build/qasm-capture" -i lo -w "$tmp/cap.pcap" \
   -f "udp port $sport or udp port $mport or port $tport" 2>"$tmp/capture.log" &
 pids+=($!)
-wait_until 30 grep -q "capturing on" "$tmp/capture.log" ||
+wait_until 30 grep -qs "capturing on" "$tmp/capture.log" ||
   { echo "record-real: qasm-capture did not start" >&2; exit 1; }
 timeout "$(scaled 120)" "$build/qasm-tracker" --listen "$host:$tport" --log-level warn &
 pids+=($!)

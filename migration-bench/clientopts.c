@@ -25,7 +25,7 @@ static const char usage_text[] =
     "  --concurrency C          streams in flight per connection (1)\n"
     "  --size N                 fetch /bytes/N instead of the URL path (k/M/G suffixes)\n"
     "  --interval T             time between request starts on a connection (0)\n"
-    "  --migrate-hz F           migrate every 1/F s (F up to 1000)\n"
+    "  --migrate-hz F           migrate every 1/F s (0 < F <= 100000; tested up to 1000)\n"
     "  --migrate-every T        migrate every T (e.g. 10ms)\n"
     "  --migrate-every-packets K  migrate after every K packets sent\n"
     "  --migrate-kind port|addr new port on the same IP, or the next --local-addrs IP\n"

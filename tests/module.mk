@@ -13,3 +13,7 @@ INTEG_TESTS += tests/integration/install.sh
 
 # Every program's front end: --version, -h, one-line usage errors, host names, "-".
 INTEG_TESTS += tests/integration/frontend.sh
+
+# The docs: every example of README.md and docs/*.md runs and prints what the
+# prose says; links and named paths exist, nothing outside the repository is cited.
+INTEG_TESTS += tests/integration/docs_examples.sh tests/integration/docs_links.sh

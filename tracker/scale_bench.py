@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scale_bench.py: the tracker scale-out benchmark ( docs/SCALE-OUT.md).
+"""scale_bench.py: the tracker scale-out benchmark (docs/SCALE-OUT.md).
 
 Starts Redis (standalone, or a Cluster of 3 masters) on free loopback ports,
 K = 1, 2, 3 qasm-tracker processes sharing it, and measures:

@@ -121,6 +121,12 @@ static void test_opts_errors(void **state)
     assert_int_equal(parse(4, e2), -1);
     const char *e3[] = {"c", "--migrate-hz", "10", "--migrate-every", "1s", "https://h/", NULL};
     assert_int_equal(parse(6, e3), -1);
+    /* The bound the --help text states: 100000 taken, above refused. */
+    const char *e3b[] = {"c", "--migrate-hz", "100001", "https://h/", NULL};
+    assert_int_equal(parse(4, e3b), -1);
+    assert_non_null(strstr(err, "100000"));
+    const char *ok3[] = {"c", "--migrate-hz", "100000", "https://h/", NULL};
+    assert_int_equal(parse(4, ok3), 0);
     const char *e4[] = {"c", "--migrate-kind", "addr", "https://h/", NULL};
     assert_int_equal(parse(4, e4), -1);
     assert_non_null(strstr(err, "--local-addrs"));
