@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +29,9 @@
 #define MAX_DROPS 16
 #define RECV_ROUNDS 4
 
+/* A queued datagram; smsg[i] of the driver is its header, built when it is queued. */
 struct outmsg {
     int fd;
-    socklen_t tolen;
     struct sockaddr_storage to;
     struct iovec iov;
     struct qasm_driver_buf *release; /* recycled once sent (held packets) */
@@ -58,7 +59,11 @@ struct qasm_driver {
     /* Send queue. */
     struct outmsg out[OUTQ];
     size_t nout;
-    struct mmsghdr smsg[OUTQ];
+    struct mmsghdr smsg[OUTQ]; /* smsg[i] sends out[i]: iov and control set once */
+    /* The last destination converted (a reply stream goes to one client at a time). */
+    struct qasm_addr last_to;
+    struct sockaddr_storage last_ss;
+    socklen_t last_sslen;
     struct qasm_hist proc; /* per-packet time inside the core, ns */
     struct qasm_driver_counters c;
     /* Counters of evictions / refusals at the last warning (one line a second at most). */
@@ -102,19 +107,7 @@ void qasm_driver_flush(struct qasm_driver *d)
         /* out[i..j) leave the same descriptor: one sendmmsg (repeated if partial). */
         size_t k = i;
         while (k < j) {
-            size_t n = j - k;
-            for (size_t x = 0; x < n; x++) {
-                struct outmsg *o = &d->out[k + x];
-                struct msghdr *h = &d->smsg[x].msg_hdr;
-                h->msg_name = o->tolen ? &o->to : NULL;
-                h->msg_namelen = o->tolen;
-                h->msg_iov = &o->iov;
-                h->msg_iovlen = 1;
-                h->msg_control = NULL;
-                h->msg_controllen = 0;
-                h->msg_flags = 0;
-            }
-            int sent = sendmmsg(d->out[k].fd, d->smsg, (unsigned)n, 0);
+            int sent = sendmmsg(d->out[k].fd, &d->smsg[k], (unsigned)(j - k), 0);
             if (sent == -1) {
                 int err = errno;
                 if (err == EINTR)
@@ -136,17 +129,48 @@ void qasm_driver_flush(struct qasm_driver *d)
     d->nout = 0;
 }
 
+/* |to| as a sockaddr into |ss|; its length. The last conversion is kept. */
+static socklen_t dest_sockaddr(struct qasm_driver *d, struct sockaddr_storage *ss,
+                               const struct qasm_addr *to)
+{
+    if (!qasm_addr_eq(to, &d->last_to)) {
+        d->last_to = *to;
+        d->last_sslen = qasm_addr_to_sockaddr(&d->last_ss, to);
+    }
+    if (d->last_sslen == sizeof(struct sockaddr_in))
+        memcpy(ss, &d->last_ss, sizeof(struct sockaddr_in));
+    else
+        memcpy(ss, &d->last_ss, sizeof(struct sockaddr_in6));
+    return d->last_sslen;
+}
+
 void qasm_driver_send(struct qasm_driver *d, int fd, const struct qasm_addr *to,
                       const void *data, size_t len, struct qasm_driver_buf *release)
 {
     if (d->nout == OUTQ)
         qasm_driver_flush(d);
-    struct outmsg *o = &d->out[d->nout++];
+    size_t i = d->nout++;
+    struct outmsg *o = &d->out[i];
+    struct msghdr *h = &d->smsg[i].msg_hdr;
     o->fd = fd;
-    o->tolen = to ? qasm_addr_to_sockaddr(&o->to, to) : 0;
     o->iov.iov_base = (void *)(uintptr_t)data;
     o->iov.iov_len = len;
     o->release = release;
+    h->msg_namelen = to ? dest_sockaddr(d, &o->to, to) : 0;
+    h->msg_name = h->msg_namelen ? &o->to : NULL;
+}
+
+/* The headers' fixed part: out[i]'s iovec, no control data. */
+static void init_send_queue(struct qasm_driver *d)
+{
+    for (size_t i = 0; i < OUTQ; i++) {
+        struct msghdr *h = &d->smsg[i].msg_hdr;
+        h->msg_iov = &d->out[i].iov;
+        h->msg_iovlen = 1;
+        h->msg_control = NULL;
+        h->msg_controllen = 0;
+        h->msg_flags = 0;
+    }
 }
 
 /* ---- the core's queues and timer ---- */
@@ -226,11 +250,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- receiving ---- */
 
-/* The core's verdict on packet |k| of the batch (events first: a port may have opened). */
+/* The core's verdict on packet |k| of the batch (its events are drained already). */
 static void finish(struct qasm_driver *d, const struct qasm_mbox_pkt *pkt,
                    struct qasm_mbox_verdict *v, qasm_tstamp now)
 {
-    drain_events(d);
     struct qasm_driver_buf *b = pkt->opaque;
     if (v->action == QASM_MBOX_HOLD) {
         /* The core keeps the buffer: its slot gets a fresh one. */
@@ -265,6 +288,11 @@ static void run_core(struct qasm_driver *d, struct qasm_driver_rx *rx)
         for (size_t k = 0; k < n; k++)
             qasm_hist_add(&d->proc, (t1 - t0) / (uint64_t)n);
     }
+    /*
+     * Events first (a port the batch opened must exist before its first
+     * send): once for the batch, as nothing below calls the core.
+     */
+    drain_events(d);
     for (size_t k = 0; k < n; k++)
         finish(d, &rx->pkt[k], &v[k], t1);
 }
@@ -510,6 +538,7 @@ int qasm_driver_run(const struct qasm_driver_config *cfg)
     d->rx.max_packet = d->cfg.max_packet;
     d->timer_at = QASM_TSTAMP_MAX;
     qasm_hist_init(&d->proc);
+    init_send_queue(d);
     ev_timer_init(&d->timer, timer_cb, 0., 0.);
     d->timer.data = d;
     int status = setup(d);
