@@ -144,11 +144,22 @@ static socklen_t dest_sockaddr(struct qasm_driver *d, struct sockaddr_storage *s
     return d->last_sslen;
 }
 
+/* The queue is full: out first (kept out of qasm_driver_send, which stays a leaf). */
+static __attribute__((noinline)) void send_full(struct qasm_driver *d, int fd,
+                                                const struct qasm_addr *to, const void *data,
+                                                size_t len, struct qasm_driver_buf *release)
+{
+    qasm_driver_flush(d);
+    qasm_driver_send(d, fd, to, data, len, release);
+}
+
 void qasm_driver_send(struct qasm_driver *d, int fd, const struct qasm_addr *to,
                       const void *data, size_t len, struct qasm_driver_buf *release)
 {
-    if (d->nout == OUTQ)
-        qasm_driver_flush(d);
+    if (__builtin_expect(d->nout == OUTQ, 0)) {
+        send_full(d, fd, to, data, len, release);
+        return;
+    }
     size_t i = d->nout++;
     struct outmsg *o = &d->out[i];
     struct msghdr *h = &d->smsg[i].msg_hdr;
@@ -156,8 +167,12 @@ void qasm_driver_send(struct qasm_driver *d, int fd, const struct qasm_addr *to,
     o->iov.iov_base = (void *)(uintptr_t)data;
     o->iov.iov_len = len;
     o->release = release;
-    h->msg_namelen = to ? dest_sockaddr(d, &o->to, to) : 0;
-    h->msg_name = h->msg_namelen ? &o->to : NULL;
+    h->msg_namelen = 0;
+    h->msg_name = NULL;
+    if (to) {
+        h->msg_namelen = dest_sockaddr(d, &o->to, to);
+        h->msg_name = h->msg_namelen ? &o->to : NULL;
+    }
 }
 
 /* The headers' fixed part: out[i]'s iovec, no control data. */

@@ -380,19 +380,24 @@ static int rx_source(struct qasm_relay *r, size_t i, struct qasm_addr *from)
 {
     const struct sockaddr_storage *sa = &r->rfrom[i];
     socklen_t len = r->rmsg[i].msg_hdr.msg_namelen;
-    /* sockaddr_in: family, port and address are its first 8 bytes (the rest is zero). */
-    size_t cmp = len == sizeof(struct sockaddr_in) ? 8 : sizeof(struct sockaddr_in6);
-    if (len == 0 || len != r->last_salen || len > sizeof(struct sockaddr_in6) ||
-        memcmp(sa, &r->last_sa, cmp) != 0) {
-        int rv = qasm_addr_from_sockaddr(from, (const struct sockaddr *)sa, len);
-        if (rv < 0)
-            return rv;
-        r->last_from = *from;
-        r->last_salen = len;
-        memcpy(&r->last_sa, sa, sizeof(struct sockaddr_in6));
-        return 0;
+    if (len != 0 && len == r->last_salen) { /* 0 until a source was converted */
+        /* sockaddr_in: family, port and address are its first 8 bytes (the rest is zero). */
+        uint64_t a, b;
+        memcpy(&a, sa, sizeof(a));
+        memcpy(&b, &r->last_sa, sizeof(b));
+        if (len == sizeof(struct sockaddr_in) ? a == b
+                                             : memcmp(sa, &r->last_sa, sizeof(struct sockaddr_in6)) == 0) {
+            *from = r->last_from;
+            return 0;
+        }
     }
-    *from = r->last_from;
+    int rv = qasm_addr_from_sockaddr(from, (const struct sockaddr *)sa, len);
+    if (rv < 0)
+        return rv;
+    /* Kept only once converted: last_salen is sizeof(sockaddr_in) or sizeof(sockaddr_in6). */
+    r->last_from = *from;
+    r->last_salen = len == sizeof(struct sockaddr_in) ? len : sizeof(struct sockaddr_in6);
+    memcpy(&r->last_sa, sa, sizeof(struct sockaddr_in6));
     return 0;
 }
 
