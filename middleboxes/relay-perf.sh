@@ -3,7 +3,9 @@
 # The same load as relay-bench.sh (qasm-udpdrive --blast, N 100-byte
 # datagrams, one connection, into qasm-udpdrive server --echo none) through
 # qasm-fwd-bare, qasm-fwd-bare --epoll and qasm-mbox nat (default mode),
-# R rounds alternately; per datagram the forwarder forwarded:
+# R rounds alternately (and, with B2 = another build directory, that
+# build's qasm-mbox as "nat-b2": a change measured beside the code before
+# it); per datagram the forwarder forwarded:
 #   TOOL=perf (default): perf stat software events on the forwarder: CPU
 #     time (task-clock, ns), context switches, system calls; medians of R.
 #   TOOL=callgrind: user-space instructions (valgrind, one round): the
@@ -16,17 +18,18 @@ B=${B:-build}; P=${P:-36100}; N=${1:-200000}; R=${R:-5}; TOOL=${TOOL:-perf}
 T=$(mktemp -d /tmp/relay-perf.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 one() { # which: bare | bare-epoll | nat
-    local w=$1 pre M F
+    local w=$1 pre M F mb=$B/qasm-mbox
     if [ "$TOOL" = callgrind ]; then
         pre="valgrind --tool=callgrind --callgrind-out-file=$T/cg.$w"
-        [ "$w" = nat ] && pre="$pre --toggle-collect=watch_cb"
+        [ "${w#nat}" != "$w" ] && pre="$pre --toggle-collect=watch_cb"
     else
         pre="perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -o $T/perf.$w"
     fi
     timeout 120 "$B/qasm-udpdrive" server --listen 127.0.0.1:$((P+1)) --echo none \
         --stats "$T/srv.json" & local S=$!
-    if [ "$w" = nat ]; then
-        timeout 120 $pre "$B/qasm-mbox" nat --mode default --tracker 127.0.0.1:$P \
+    [ "$w" = nat-b2 ] && mb=$B2/qasm-mbox
+    if [ "${w#nat}" != "$w" ]; then
+        timeout 120 $pre "$mb" nat --mode default --tracker 127.0.0.1:$P \
             --listen 127.0.0.1:$((P+2)) --upstream 127.0.0.1:$((P+1)) \
             --stats-json "$T/mb.json" 2>/dev/null & M=$!
     else
@@ -46,7 +49,7 @@ one() { # which: bare | bare-epoll | nat
 import json, re, subprocess, sys
 w, tool, t = sys.argv[1:4]
 s = json.load(open(t + '/srv.json'))
-if w == 'nat':
+if w.startswith('nat'):
     fwd = json.load(open(t + '/mb.json'))['relay']['tx']
 else:
     fwd = int(re.search(r'tx (\d+)', open(t + '/fwd.err').read()).group(1))
@@ -70,7 +73,7 @@ timeout 600 "$B/qasm-tracker" --listen 127.0.0.1:$P 2>/dev/null &
 sleep 0.3
 [ "$TOOL" = callgrind ] && R=1
 for i in $(seq "$R"); do
-    for w in bare bare-epoll nat; do one $w; done
+    for w in bare bare-epoll nat ${B2:+nat-b2}; do one $w; done
 done
 python3 - "$T/rows" "$TOOL" <<'PY'
 import statistics, sys
@@ -81,7 +84,7 @@ print('| forwarder | runs | forwarded (median) | delivered pps (median) | ' +
        'cpu ns per datagram: median (runs) | context switches per datagram | syscalls per datagram |'))
 print('|---|---|---|---|---|' + ('' if cg else '---|---|'))
 med = {}
-for w in ('bare', 'bare-epoll', 'nat'):
+for w in ('bare', 'bare-epoll', 'nat', 'nat-b2'):
     r = [x for x in rows if x[0] == w]
     if not r:
         continue
@@ -94,7 +97,7 @@ for w in ('bare', 'bare-epoll', 'nat'):
         line += '%.0f (%s) | %.4f | %.4f |' % (m(3), ' '.join(x[3] for x in r), m(4), m(5))
     print(line)
 if not cg and 'bare' in med:
-    for w in ('bare-epoll', 'nat'):
+    for w in ('bare-epoll', 'nat', 'nat-b2'):
         if w in med:
             print('bare / %s, cpu per datagram: %.2f' % (w, med['bare'] / med[w]))
 PY
