@@ -385,8 +385,10 @@ static int rx_source(struct qasm_relay *r, size_t i, struct qasm_addr *from)
         uint64_t a, b;
         memcpy(&a, sa, sizeof(a));
         memcpy(&b, &r->last_sa, sizeof(b));
-        if (len == sizeof(struct sockaddr_in) ? a == b
-                                             : memcmp(sa, &r->last_sa, sizeof(struct sockaddr_in6)) == 0) {
+        int same = len == sizeof(struct sockaddr_in)
+                           ? a == b
+                           : memcmp(sa, &r->last_sa, sizeof(struct sockaddr_in6)) == 0;
+        if (same) {
             *from = r->last_from;
             return 0;
         }
