@@ -7,11 +7,18 @@
  * the last client heard from. No core, no loop library, no stats but a
  * count on stderr at exit.
  *
- *   qasm-fwd-bare --listen HOST:PORT --to HOST:PORT
+ *   qasm-fwd-bare --listen HOST:PORT --to HOST:PORT [--epoll]
+ *
+ * --epoll waits with epoll instead of poll: both sockets stay registered
+ * while it forwards, as in an event loop (libev). The kernel then runs the
+ * socket's wake-up path for every datagram sent (the write-space callback
+ * of the sending socket finds the epoll entry), which poll, registered
+ * only while it sleeps, does not.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -104,6 +111,45 @@ static int pass(struct fwd *f, int in, int out, int from_client)
     return 1;
 }
 
+static void drain_ready(struct fwd *fw, int lfd_ready, int ufd_ready)
+{
+    if (lfd_ready)
+        while (pass(fw, fw->lfd, fw->ufd, 1))
+            ;
+    if (ufd_ready)
+        while (pass(fw, fw->ufd, fw->lfd, 0))
+            ;
+}
+
+static int run_poll(struct fwd *fw)
+{
+    struct pollfd pfd[2] = {{.fd = fw->lfd, .events = POLLIN}, {.fd = fw->ufd, .events = POLLIN}};
+    while (!stop)
+        if (poll(pfd, 2, -1) > 0)
+            drain_ready(fw, pfd[0].revents != 0, pfd[1].revents != 0);
+    return 0;
+}
+
+static int run_epoll(struct fwd *fw)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev[2] = {{.events = EPOLLIN, .data.fd = fw->lfd},
+                                {.events = EPOLLIN, .data.fd = fw->ufd}};
+    if (ep == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, fw->lfd, &ev[0]) == -1 ||
+        epoll_ctl(ep, EPOLL_CTL_ADD, fw->ufd, &ev[1]) == -1)
+        return -1;
+    while (!stop) {
+        int n = epoll_wait(ep, ev, 2, -1), l = 0, u = 0;
+        for (int i = 0; i < n; i++) {
+            l |= ev[i].data.fd == fw->lfd;
+            u |= ev[i].data.fd == fw->ufd;
+        }
+        drain_ready(fw, l, u);
+    }
+    close(ep);
+    return 0;
+}
+
 static struct fwd f;
 
 int main(int argc, char **argv)
@@ -111,18 +157,20 @@ int main(int argc, char **argv)
     struct qasm_addr listen_a, to_a;
     qasm_cli_front("qasm-fwd-bare", argc, argv);
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        puts("usage: qasm-fwd-bare --listen HOST:PORT --to HOST:PORT\n"
+        puts("usage: qasm-fwd-bare --listen HOST:PORT --to HOST:PORT [--epoll]\n"
              "Forwards UDP from --listen to --to and back to the last client, no policy\n"
              "(the anchor of middleboxes/relay-bench.sh). HOST is an address or a name.\n"
+             "  --epoll     wait with epoll (sockets registered all along), not poll\n"
              "  -h, --help  this text\n"
              "  --version   print the version and the commit it was built from");
         return 0;
     }
     char err[320];
-    for (int i = 1; i < argc; i += 2)
+    int use_epoll = argc == 6 && strcmp(argv[5], "--epoll") == 0;
+    for (int i = 1; i < argc - use_epoll; i += 2)
         if (strcmp(argv[i], "--listen") != 0 && strcmp(argv[i], "--to") != 0)
             qasm_cli_usage_exitf("qasm-fwd-bare", "unrecognized option '%s'", argv[i]);
-    if (argc != 5 || strcmp(argv[1], "--listen") || strcmp(argv[3], "--to"))
+    if (argc - use_epoll != 5 || strcmp(argv[1], "--listen") || strcmp(argv[3], "--to"))
         qasm_cli_usage_exit("qasm-fwd-bare", "expected --listen HOST:PORT --to HOST:PORT");
     if (qasm_cli_resolve(&listen_a, argv[2], err, sizeof(err)) < 0)
         qasm_cli_usage_exitf("qasm-fwd-bare", "--listen %s", err);
@@ -136,16 +184,9 @@ int main(int argc, char **argv)
     }
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
-    struct pollfd pfd[2] = {{.fd = f.lfd, .events = POLLIN}, {.fd = f.ufd, .events = POLLIN}};
-    while (!stop) {
-        if (poll(pfd, 2, -1) <= 0)
-            continue;
-        if (pfd[0].revents)
-            while (pass(&f, f.lfd, f.ufd, 1))
-                ;
-        if (pfd[1].revents)
-            while (pass(&f, f.ufd, f.lfd, 0))
-                ;
+    if (use_epoll ? run_epoll(&f) : run_poll(&f)) {
+        fprintf(stderr, "qasm-fwd-bare: %s\n", strerror(errno));
+        return 1;
     }
     fprintf(stderr, "qasm-fwd-bare: rx %" PRIu64 " tx %" PRIu64 "\n", f.rx, f.tx);
     return 0;

@@ -8,9 +8,12 @@
 # with the same sender, sink, datagram size and count: qasm-fwd-bare, a
 # forwarder with no policy (recvmmsg/sendmmsg by 32); "x bare" is each
 # path's delivered rate over the last anchor's; "cpu ns/pkt" the
-# forwarder's CPU time (user + system) per delivered datagram. The anchor
-# and the relay NAT (default mode) run R times, alternately (a shared
-# machine is noisy); the last lines give their medians and the ratio.
+# forwarder's CPU time (user + system) per delivered datagram. The second
+# anchor, qasm-fwd-bare --epoll, is the same forwarder waiting with epoll
+# (its sockets registered all along, as in the relay's event loop). The
+# anchor, the epoll anchor and the relay NAT (default mode) run R times,
+# alternately (a shared machine is noisy); the last lines give their
+# medians and the ratios.
 # Usage: middleboxes/relay-bench.sh [N]
 # (env B = build dir, P = first of 3 free ports, R = pairs, default 3).
 # Bounded: each process under timeout.
@@ -20,9 +23,9 @@ run() { # label fn mode [extra qasm-mbox flags]
     timeout 60 "$B/qasm-udpdrive" server --listen 127.0.0.1:$((P+1)) --echo none \
         --stats /tmp/rb-srv.$$.json & local S=$!
     to=127.0.0.1:$((P+1))
-    if [ "$fn" = bare ]; then
+    if [ "$fn" = bare ] || [ "$fn" = bare-epoll ]; then
         timeout 60 "$B/qasm-fwd-bare" --listen 127.0.0.1:$((P+2)) --to 127.0.0.1:$((P+1)) \
-            2>/dev/null & M=$!
+            $([ "$fn" = bare-epoll ] && echo --epoll) 2>/dev/null & M=$!
         to=127.0.0.1:$((P+2))
     elif [ -n "$fn" ]; then
         timeout 60 "$B/qasm-mbox" "$fn" --mode "$mode" --tracker 127.0.0.1:$P \
@@ -37,7 +40,7 @@ run() { # label fn mode [extra qasm-mbox flags]
     sleep 1.2
     local cpu=0
     if [ -n "$M" ]; then
-        [ "$fn" != bare ] && kill -USR1 "$(pgrep -P $M)" && sleep 0.3
+        [ "${fn#bare}" = "$fn" ] && kill -USR1 "$(pgrep -P $M)" && sleep 0.3
         cpu=$(awk '{print $14 + $15}' /proc/"$(pgrep -P $M)"/stat 2>/dev/null || echo 0)
     fi
     kill $S; wait $S
@@ -54,7 +57,7 @@ if fn == 'bare':
 bare = float(open(bf).read()) if os.path.exists(bf) else 0
 ratio = '%.2f' % (rate / bare) if bare and fn else '-'
 line = '| %s | %.0f | %d | %.0f | %s | %s |' % (label, c['send_pps'], s['rx_known'], rate, ratio, cpu)
-if fn == 'bare' or label == 'nat default':
+if fn in ('bare', 'bare-epoll') or label == 'nat default':
     with open(bf + '.pairs', 'a') as f:
         f.write('%s %f %s\n' % (fn, rate, cpu))
 if os.path.exists(mb):
@@ -74,6 +77,7 @@ echo "|---|---|---|---|---|---|---|---|"
 run "direct (no middlebox)" "" ""
 for i in $(seq "$R"); do
     run "bare forwarder (qasm-fwd-bare)" bare ""
+    run "bare forwarder --epoll" bare-epoll ""
     run "nat default" nat default
 done
 for m in reactive proactive; do run "nat $m" nat $m; done
@@ -87,12 +91,24 @@ rows = [l.split() for l in open(sys.argv[1])]
 def med(fn, i):
     v = [float(r[i]) for r in rows if r[0] == fn and r[i] != '-']
     return statistics.median(v) if v else 0
-b, n = med('bare', 1), med('nat', 1)
-pairs = [float(rows[k + 1][1]) / float(rows[k][1]) for k in range(0, len(rows) - 1, 2)
-         if rows[k][0] == 'bare' and rows[k + 1][0] == 'nat' and float(rows[k][1])]
-print('median of %d: bare forwarder %.0f pps (%.0f cpu ns/pkt), relay NAT default %.0f pps '
-      '(%.0f cpu ns/pkt)' % (len(pairs), b, med('bare', 2), n, med('nat', 2)))
-print('relay NAT (default mode) / bare forwarder: %.2f (pairs: %s)'
-      % (n / b if b else 0, ', '.join('%.2f' % p for p in pairs)))
+b, e, n = med('bare', 1), med('bare-epoll', 1), med('nat', 1)
+def pairs(fn):
+    """fn's rate over the anchor's of the same round (the anchor runs first in each)."""
+    out, anchor = [], 0
+    for r in rows:
+        if r[0] == 'bare':
+            anchor = float(r[1])
+        elif r[0] == fn and anchor:
+            out.append(float(r[1]) / anchor)
+    return out
+print('median of %d: bare forwarder %.0f pps (%.0f cpu ns/pkt), bare --epoll %.0f pps '
+      '(%.0f cpu ns/pkt), relay NAT default %.0f pps (%.0f cpu ns/pkt)'
+      % (len(pairs('nat')), b, med('bare', 2), e, med('bare-epoll', 2), n, med('nat', 2)))
+for fn, name in (('nat', 'relay NAT (default mode)'), ('bare-epoll', 'bare forwarder --epoll')):
+    v = med(fn, 1)
+    c = med(fn, 2)
+    print('%s / bare forwarder: %.2f (pairs: %s); by cpu per datagram %.2f'
+          % (name, v / b if b else 0, ', '.join('%.2f' % p for p in pairs(fn)),
+             med('bare', 2) / c if c else 0))
 PY
 rm -f /tmp/rb-bare.$$ /tmp/rb-bare.$$.pairs

@@ -80,6 +80,10 @@ struct qasm_relay {
     struct mmsghdr rmsg[QASM_DRIVER_BATCH];
     struct iovec riov[QASM_DRIVER_BATCH];
     struct sockaddr_storage rfrom[QASM_DRIVER_BATCH];
+    /* The last source converted (a batch mostly comes from a few peers). */
+    struct sockaddr_storage last_sa;
+    socklen_t last_salen;
+    struct qasm_addr last_from;
     struct relay_counters c;
 };
 
@@ -313,7 +317,9 @@ static int deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_drive
     if (v->dir == QASM_MBOX_FROM_SERVER) {
         fd = r->listen.fd;
     } else if (r->cfg.function == QASM_MBOX_NAT) {
-        struct rsock *s = port_open_sock(r, &v->flow.src);
+        struct rsock *s = r->ports[v->flow.src.port];
+        if (!s)
+            s = port_open_sock(r, &v->flow.src);
         if (!s) {
             r->c.no_socket++;
             return -ENOTCONN;
@@ -343,8 +349,9 @@ static int deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_drive
 static void make_pkt(struct qasm_relay *r, const struct rsock *s, struct qasm_driver_buf *buf,
                      size_t len, const struct qasm_addr *from, struct qasm_mbox_pkt *pkt)
 {
-    memset(pkt, 0, sizeof(*pkt));
+    /* Every field set (no padding in these structs): no memset per datagram. */
     pkt->flow.proto = IPPROTO_UDP;
+    memset(pkt->flow.pad, 0, sizeof(pkt->flow.pad));
     pkt->flow.src = *from;
     switch (s->kind) {
     case RSOCK_LISTEN:
@@ -368,21 +375,43 @@ static void make_pkt(struct qasm_relay *r, const struct rsock *s, struct qasm_dr
     pkt->opaque = buf;
 }
 
+/* The source of datagram |i| as an address (0), or -EAFNOSUPPORT; the last one is kept. */
+static int rx_source(struct qasm_relay *r, size_t i, struct qasm_addr *from)
+{
+    const struct sockaddr_storage *sa = &r->rfrom[i];
+    socklen_t len = r->rmsg[i].msg_hdr.msg_namelen;
+    if (len != 0 && len == r->last_salen) { /* 0 until a source was converted */
+        /* sockaddr_in: family, port and address are its first 8 bytes (the rest is zero). */
+        uint64_t a, b;
+        memcpy(&a, sa, sizeof(a));
+        memcpy(&b, &r->last_sa, sizeof(b));
+        int same = len == sizeof(struct sockaddr_in)
+                           ? a == b
+                           : memcmp(sa, &r->last_sa, sizeof(struct sockaddr_in6)) == 0;
+        if (same) {
+            *from = r->last_from;
+            return 0;
+        }
+    }
+    int rv = qasm_addr_from_sockaddr(from, (const struct sockaddr *)sa, len);
+    if (rv < 0)
+        return rv;
+    /* Kept only once converted: last_salen is sizeof(sockaddr_in) or sizeof(sockaddr_in6). */
+    r->last_from = *from;
+    r->last_salen = len == sizeof(struct sockaddr_in) ? len : sizeof(struct sockaddr_in6);
+    memcpy(&r->last_sa, sa, sizeof(struct sockaddr_in6));
+    return 0;
+}
+
 static void recv_batch(void *b, struct qasm_driver_watch *w, struct qasm_driver_rx *rx)
 {
     struct qasm_relay *r = b;
     struct rsock *s = (struct rsock *)w;
+    /* The headers' fixed part is set in relay_open; the kernel rewrites namelen. */
     for (size_t i = 0; i < rx->nbuf; i++) {
         r->riov[i].iov_base = rx->buf[i]->data;
         r->riov[i].iov_len = rx->max_packet;
-        struct msghdr *h = &r->rmsg[i].msg_hdr;
-        h->msg_name = &r->rfrom[i];
-        h->msg_namelen = sizeof(r->rfrom[i]);
-        h->msg_iov = &r->riov[i];
-        h->msg_iovlen = 1;
-        h->msg_control = NULL;
-        h->msg_controllen = 0;
-        h->msg_flags = 0;
+        r->rmsg[i].msg_hdr.msg_namelen = sizeof(r->rfrom[i]);
     }
     int n = recvmmsg(s->fd, r->rmsg, (unsigned)rx->nbuf, MSG_DONTWAIT, NULL);
     if (n == -1) {
@@ -402,8 +431,7 @@ static void recv_batch(void *b, struct qasm_driver_watch *w, struct qasm_driver_
         struct qasm_addr from;
         if (s->kind == RSOCK_UPSTREAM) {
             from = ((struct uflow *)s)->key.dst;
-        } else if (qasm_addr_from_sockaddr(&from, (struct sockaddr *)&r->rfrom[i],
-                                           r->rmsg[i].msg_hdr.msg_namelen) < 0) {
+        } else if (rx_source(r, (size_t)i, &from) < 0) {
             r->c.rx_errors++;
             continue;
         }
@@ -430,6 +458,12 @@ static int relay_open(struct qasm_driver *d, const void *bcfg, void **pb)
     r->seed = 0x9e3779b97f4a7c15ull;
     TAILQ_INIT(&r->lru);
     TAILQ_INIT(&r->dead);
+    for (size_t i = 0; i < QASM_DRIVER_BATCH; i++) {
+        struct msghdr *h = &r->rmsg[i].msg_hdr;
+        h->msg_name = &r->rfrom[i];
+        h->msg_iov = &r->riov[i];
+        h->msg_iovlen = 1;
+    }
     r->listen.fd = -1;
     /* NAT: public sockets for the whole port range can exist: index them by port. */
     if (cfg->function == QASM_MBOX_NAT ? !(r->ports = calloc(65536, sizeof(*r->ports)))
