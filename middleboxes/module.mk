@@ -70,3 +70,4 @@ test_mbox_opts_LIBS = $(CMOCKA_LIBS)
 UNIT_TESTS += test_mbench_opts
 test_mbench_opts_SRCS := tests/unit/test_mbench_opts.c middleboxes/mbox_bench_opts.c $(MBOX_CORE_SRCS)
 test_mbench_opts_LIBS = $(CMOCKA_LIBS)
+include middleboxes/xdp/module.mk

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential pkg-config clang libclang-rt-14-dev
+  build-essential pkg-config clang libclang-rt-14-dev libbpf-dev bpftool linux-libc-dev
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libgnutls28-dev
   libev-dev libpcap-dev libcmocka-dev
   ngtcp2-client ngtcp2-server
