@@ -48,8 +48,10 @@ static const char usage_text[] =
 "  -h, --help                this text\n"
 "  --version                 print the version and the commit it was built from\n"
 "packet io (root; a router between two interfaces, see docs/TESTBED.md):\n"
-"  --io relay|packet         UDP relay on sockets (default) or IP packets on interfaces\n"
-"  --inside IF               packet: private-side interface (clients)\n"
+"  --io relay|packet|xdp     UDP relay on sockets (default) or IP packets on interfaces;\n"
+"                            xdp: known flows forwarded by a BPF program in the kernel,\n"
+"                            the rest as packet (docs/XDP.md)\n"
+"  --inside IF               packet / xdp: private-side interface (clients)\n"
 "  --outside IF              packet: public-side interface; the nat's default --public\n"
 "                            is its address (no --listen / --upstream with packet io,\n"
 "                            except the lb's --listen VIP:PORT)\n"
@@ -180,9 +182,11 @@ static int mbox_opt(struct qasm_mbox_opts *o, int c, int idx, const char *a, cha
     case OPT_STATS_ENTRIES:
         return parse_size(&o->stats_entries, "stats-entries", a, 0, 1000000, err, errlen);
     case OPT_IO:
-        if (strcmp(a, "packet") != 0 && strcmp(a, "relay") != 0)
-            FAIL("--io: expected relay or packet, got '%s'", a);
-        o->io_packet = strcmp(a, "packet") == 0;
+        if (strcmp(a, "packet") != 0 && strcmp(a, "relay") != 0 && strcmp(a, "xdp") != 0)
+            FAIL("--io: expected relay, packet or xdp, got '%s'", a);
+        /* xdp is the packet backend with a kernel fast path in front: the same flags. */
+        o->io_xdp = strcmp(a, "xdp") == 0;
+        o->io_packet = o->io_xdp || strcmp(a, "packet") == 0;
         return 0;
     case OPT_INSIDE: o->inside = a; return 0;
     case OPT_OUTSIDE: o->outside = a; return 0;

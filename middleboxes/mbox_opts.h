@@ -29,7 +29,8 @@ struct qasm_mbox_opts {
     size_t max_datagram;               /* --max-datagram (0 = the relay's default) */
     size_t max_flows;                  /* --max-flows (0 = the relay's default) */
     int core_batch;                    /* --core-batch */
-    int io_packet;                     /* --io packet */
+    int io_packet;                     /* --io packet (or xdp) */
+    int io_xdp;                        /* --io xdp */
     const char *inside, *outside;      /* --inside, --outside (packet io) */
     struct qasm_mbox_flags fl;         /* the function's flags (holds the backends) */
     struct qasm_mbox_config cfg;       /* the core's configuration, flags applied */

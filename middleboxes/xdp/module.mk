@@ -29,6 +29,8 @@ $(XDP_SKEL): $(XDP_BPF_OBJ)
 	$(Q)$(XDP_BPFTOOL) gen skeleton $< name qasm_xdp >$@.tmp && mv $@.tmp $@
 
 XDP_LIBS = $(call pc,--libs,libbpf)
+qasm-mbox_SRCS += middleboxes/io/xdp_io.c
+qasm-mbox_LIBS += $(XDP_LIBS)
 $(O)/obj/middleboxes/io/xdp_io.o $(O)/obj/tests/unit/test_xdp_prog.o: $(XDP_SKEL)
 $(O)/obj/middleboxes/io/xdp_io.o $(O)/obj/tests/unit/test_xdp_prog.o: CFLAGS += -iquote $(O)/gen
 $(O)/obj/middleboxes/main.o $(O)/obj/tests/unit/test_xdp_prog.o: CFLAGS += -DQASM_HAVE_XDP=1

@@ -393,6 +393,36 @@ static __always_inline void flow_target(const struct qasm_xdp_flow *fl, struct q
     }
 }
 
+/* Whether the 16-byte addresses |a| and |b| are equal. */
+static __always_inline int same16(const __u8 *a, const __u8 *b)
+{
+    __u64 a0, a1, b0, b1;
+    __builtin_memcpy(&a0, a, 8);
+    __builtin_memcpy(&a1, a + 8, 8);
+    __builtin_memcpy(&b0, b, 8);
+    __builtin_memcpy(&b1, b + 8, 8);
+    return a0 == b0 && a1 == b1;
+}
+
+/*
+ * NAT: a connection's return traffic goes to the client 5-tuple that sent
+ * last (the core's "latest client address"): a packet on another of the
+ * connection's flows moves it back there.
+ */
+static __always_inline void nat_latest(const struct qasm_xdp_cfg *cfg, const struct frame *f,
+                                       const struct qasm_xdp_flow *fl, struct qasm_xdp_entry *e)
+{
+    if (cfg->function != QASM_XDP_NAT || f->key.dir != QASM_XDP_FROM_CLIENT ||
+        fl->entry.kind != QASM_XDP_E_CONN)
+        return;
+    if (e->client_port == f->key.sport && same16(e->client, f->key.saddr))
+        return; /* an unlocked read: at worst the write below happens once more */
+    bpf_spin_lock(&e->lock);
+    __builtin_memcpy(e->client, f->key.saddr, 16);
+    e->client_port = f->key.sport;
+    bpf_spin_unlock(&e->lock);
+}
+
 /* Applies a found flow: bucket, rewrite, forward. The XDP action. */
 static __always_inline int apply(struct xdp_md *ctx, const struct qasm_xdp_cfg *cfg,
                                  struct frame *f, struct qasm_xdp_flow *fl, const int is6)
@@ -415,6 +445,7 @@ static __always_inline int apply(struct xdp_md *ctx, const struct qasm_xdp_cfg *
     fl->last_seen = now;
     fl->packets++;
     e->last_seen = now;
+    nat_latest(cfg, f, fl, e);
     rewrite(f, &t, is6);
     return send(ctx, cfg, f, &fib);
 }

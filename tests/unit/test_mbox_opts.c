@@ -54,8 +54,13 @@ static void test_good(void **state)
     assert_int_equal(o.cfg.hold_time, 5 * QASM_MS);
     assert_int_equal(parse("ratelimit --mode default --io packet --inside a --outside b"), 0);
     assert_int_equal(o.io_packet, 1);
+    assert_int_equal(o.io_xdp, 0);
     assert_string_equal(o.inside, "a");
     assert_string_equal(o.outside, "b");
+    /* xdp: the packet backend's flags, and the fast path */
+    assert_int_equal(parse("nat --mode default --io xdp --inside a --outside b"), 0);
+    assert_int_equal(o.io_packet, 1);
+    assert_int_equal(o.io_xdp, 1);
     /* an IPv6 NAT without --public takes ::1 */
     assert_int_equal(parse("nat --mode default --listen [::1]:1 --upstream [::1]:2"), 0);
     assert_int_equal(o.cfg.nat_public.family, AF_INET6);
@@ -91,7 +96,7 @@ static void test_bad(void **state)
     BAD(NAT "--max-flows 0", "--max-flows: expected an integer in 1..1000000, got '0' (see --help)");
     BAD(NAT "--stats-entries 1000001",
         "--stats-entries: expected an integer in 0..1000000, got '1000001' (see --help)");
-    BAD(NAT "--io tap", "--io: expected relay or packet, got 'tap' (see --help)");
+    BAD(NAT "--io tap", "--io: expected relay, packet or xdp, got 'tap' (see --help)");
     BAD(NAT "--bogus", "unknown option '--bogus' (see --help)");
     BAD(NAT "--mode", "option --mode needs a value (see --help)");
     BAD(NAT "extra", "unexpected argument 'extra' (see --help)");

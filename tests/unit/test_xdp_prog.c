@@ -379,6 +379,14 @@ static void test_migration_attested(void **state)
     want = mkframe(&nat, SHORT, sizeof(SHORT), 63, 0);
     expect(&in, if_in, XDP_TX, &want);
     assert_int_equal(counter(QASM_XDP_C_MIGRATED), 1);
+    /* The client sends from its old address again: the return traffic follows it back. */
+    struct qasm_flow old = F("10.77.1.2:50000", "10.77.2.2:4433");
+    in = mkframe(&old, SHORT, sizeof(SHORT), 64, 0);
+    expect(&in, if_in, XDP_TX, &want);
+    struct qasm_addr c1 = A("10.77.1.2:50000");
+    e = get_entry(&ek);
+    assert_memory_equal(e.client, c1.ip, 16);
+    assert_int_equal(ntohs(e.client_port), 50000);
 }
 
 /* The same DCID from an address nobody attested (a hijack, or the tracker not told yet). */
