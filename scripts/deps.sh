@@ -11,7 +11,7 @@ PKGS=(
   ngtcp2-client ngtcp2-server
   gnuplot-nox redis-server redis-tools tshark libjansson-dev libhiredis-dev nettle-dev
   iproute2 valgrind procps python3
-  nftables conntrack iputils-ping
+  nftables conntrack iputils-ping ethtool
   help2man
   golang-go golang-github-lucas-clemente-quic-go-dev
 )

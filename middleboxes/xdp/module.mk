@@ -46,3 +46,4 @@ endif
 UNIT_TESTS += test_xdp_prog
 test_xdp_prog_SRCS := tests/unit/test_xdp_prog.c
 test_xdp_prog_LIBS = $(CMOCKA_LIBS) $(XDP_LIBS)
+INTEG_TESTS += tests/integration/netns_xdp.sh
