@@ -514,9 +514,9 @@ static int pio_open(struct qasm_driver *d, const void *bcfg, void **pb)
     if (p->core.function == QASM_MBOX_LB && qasm_psort_is_local(&p->sort, &p->o.vip))
         p->vip_fd = absorb_socket(&p->o.vip);
     char a[QASM_ADDR_STRLEN];
-    qasm_info("%s %s: packet io, inside %s, outside %s%s%s",
+    qasm_info("%s %s: %s io, inside %s, outside %s%s%s",
               qasm_mbox_function_name(p->core.function), qasm_mbox_mode_name(p->core.mode),
-              p->o.inside, p->o.outside, p->core.function == QASM_MBOX_NAT ? ", public " : "",
+              p->o.io_name ? p->o.io_name : "packet", p->o.inside, p->o.outside, p->core.function == QASM_MBOX_NAT ? ", public " : "",
               p->core.function == QASM_MBOX_NAT
                       ? qasm_addr_format_ip(a, sizeof(a), &p->core.nat_public) : "");
     return 0;

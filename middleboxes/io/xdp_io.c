@@ -29,7 +29,7 @@
 #include "qasm_xdp.skel.h"
 
 /* Upper bound of one sweep's walk over a map (a map changing under the walk cannot loop it). */
-#define SWEEP_MAX (2u * QASM_XDP_MAX_FLOWS)
+#define SWEEP_MAX (8u * QASM_XDP_MAX_ENTRIES_LIMIT)
 
 struct xio_counters {
     uint64_t flows_written;   /* flows written from verdicts (both directions count) */
@@ -56,6 +56,7 @@ struct xio {
     struct qasm_xdp_ekey *port_entry; /* NAT: the entry of each public port (kind 0: none) */
     size_t nports;
     uint64_t last_sweep;          /* kernel time of the last sweep */
+    size_t max_entries;           /* the entries map's bound (the others follow it) */
     struct xio_counters c;
 };
 
@@ -556,13 +557,35 @@ static int attach(struct xio *x, int i, const char *name)
     return 0;
 }
 
+/*
+ * The maps' bounds from the core's (--max-entries; 0, no bound in the core:
+ * the header's defaults): an entry per state entry, four flows (both
+ * directions, two paths), four DCIDs and two attested addresses per entry.
+ * Hash maps are preallocated: about 1.8 KB of kernel memory per entry in all.
+ */
+static int size_maps(struct xio *x)
+{
+    size_t n = x->core.max_entries ? x->core.max_entries : QASM_XDP_MAX_ENTRIES;
+    if (n > QASM_XDP_MAX_ENTRIES_LIMIT)
+        n = QASM_XDP_MAX_ENTRIES_LIMIT;
+    int rc = bpf_map__set_max_entries(x->skel->maps.entries, (uint32_t)n);
+    rc = rc ? rc : bpf_map__set_max_entries(x->skel->maps.flows, (uint32_t)(4 * n));
+    rc = rc ? rc : bpf_map__set_max_entries(x->skel->maps.dcids, (uint32_t)(4 * n));
+    rc = rc ? rc : bpf_map__set_max_entries(x->skel->maps.attested, (uint32_t)(2 * n));
+    x->max_entries = n;
+    return rc ? -rc : 0;
+}
+
 /* Loads the program and fills its configuration. 0, or 1 with the reason said. */
 static int load(struct xio *x)
 {
     libbpf_set_print(libbpf_log);
-    x->skel = qasm_xdp__open_and_load();
-    if (!x->skel) {
-        int err = errno;
+    x->skel = qasm_xdp__open();
+    int err = x->skel ? size_maps(x) : errno;
+    if (x->skel && !err && qasm_xdp__load(x->skel) != 0)
+        err = errno;
+    if (!x->skel || err) {
+        err = err ? err : EINVAL;
         fprintf(stderr, "qasm-mbox: cannot load the XDP program: %s (%s; --io packet and the "
                         "relay still work)\n", strerror(err),
                 err == EPERM || err == EACCES ? "needs root, or CAP_BPF and CAP_NET_ADMIN, "
@@ -609,8 +632,9 @@ static int xio_open(struct qasm_driver *d, const void *bcfg, void **pb)
         return 1;
     x->last_sweep = know();
     check_lo_forwarding();
-    qasm_info("xdp: program attached to %s (%s) and %s (%s); unknown flows go up to the "
-              "packet backend", x->o.pio.inside, x->mode[0], x->o.pio.outside, x->mode[1]);
+    qasm_info("xdp: program attached to %s (%s) and %s (%s), maps for %zu entries; unknown "
+              "flows go up to the packet backend", x->o.pio.inside, x->mode[0], x->o.pio.outside,
+              x->mode[1], x->max_entries);
     return 0;
 }
 

@@ -15,12 +15,17 @@
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 #include <linux/types.h>
 
-/* Bounds of the maps (max_entries). A full map refuses the insert, counted. */
-#define QASM_XDP_MAX_FLOWS 262144  /* two per state entry (both directions) + migrations */
-#define QASM_XDP_MAX_ENTRIES 131072 /* state entries (NAT mappings, buckets, LB flows, conns) */
-#define QASM_XDP_MAX_DCIDS 131072
-#define QASM_XDP_MAX_ATTESTED 65536
+/*
+ * Bounds of the maps (max_entries) as compiled; qasm-mbox sizes entries
+ * from the core's --max-entries (flows and DCIDs 4x, attested 2x) before
+ * loading. A full map refuses the insert, counted.
+ */
+#define QASM_XDP_MAX_ENTRIES 65536  /* state entries (NAT mappings, buckets, LB flows, conns) */
+#define QASM_XDP_MAX_FLOWS (4 * QASM_XDP_MAX_ENTRIES) /* both directions, two paths each */
+#define QASM_XDP_MAX_DCIDS (4 * QASM_XDP_MAX_ENTRIES)
+#define QASM_XDP_MAX_ATTESTED (2 * QASM_XDP_MAX_ENTRIES)
 #define QASM_XDP_MAX_SERVERS 4096
+#define QASM_XDP_MAX_ENTRIES_LIMIT (1u << 21) /* --max-entries beyond this: this */
 
 #define QASM_XDP_AF_INET 2
 #define QASM_XDP_AF_INET6 10

@@ -324,10 +324,9 @@ static void test_initial_goes_up(void **state)
     expect(&in, if_in, XDP_TX, &want);
 }
 
-/* A NAT connection (O-DCID keyed) seen from 10.77.1.2:50000, public 10.77.2.1:40001. */
+/* A NAT connection (O-DCID keyed; the caller sets the configuration) seen from 10.77.1.2:50000, public 10.77.2.1:40001. */
 static struct qasm_xdp_ekey conn_setup(int attest_new)
 {
-    config(QASM_XDP_NAT, 1, 0, 0, 0);
     struct qasm_cid odcid = {.len = 8, .data = {0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8}};
     struct qasm_cid dcid = {.len = 8, .data = {0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8}};
     struct qasm_xdp_ekey ek = qasm_xdp_ekey_conn(&odcid);
@@ -357,6 +356,7 @@ static struct qasm_xdp_ekey conn_setup(int attest_new)
 static void test_migration_attested(void **state)
 {
     (void)state;
+    config(QASM_XDP_NAT, 1, 0, 0, 0);
     struct qasm_xdp_ekey ek = conn_setup(1);
     struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433");
     struct qasm_flow nat = F("10.77.2.1:40001", "10.77.2.2:4433");
@@ -393,6 +393,7 @@ static void test_migration_attested(void **state)
 static void test_migration_unattested(void **state)
 {
     (void)state;
+    config(QASM_XDP_NAT, 1, 0, 0, 0);
     struct qasm_xdp_ekey ek = conn_setup(0);
     struct qasm_flow mig = F("10.77.1.9:6666", "10.77.2.2:4433");
     struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0);
@@ -414,6 +415,64 @@ static void test_migration_unattested(void **state)
     in = mkframe(&mig, other, sizeof(other), 64, 0);
     expect(&in, if_in, XDP_PASS, NULL);
     assert_int_equal(counter(QASM_XDP_C_PASS_NEW), 1);
+}
+
+/* LB, aware: an attested new client address keeps the connection's backend, both ways. */
+static void test_lb_migration_attested(void **state)
+{
+    (void)state;
+    config(QASM_XDP_LB, 1, 0, 0, 0);
+    struct qasm_cid odcid = {.len = 8, .data = {0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8}};
+    struct qasm_cid dcid = {.len = 8, .data = {0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8}};
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_conn(&odcid);
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4434", 0);
+    struct qasm_flow vip = F("10.77.1.2:50000", "10.77.1.1:443");
+    struct qasm_xdp_srv sk = qasm_xdp_srv_of(&vip.dst);
+    uint32_t len = 8;
+    assert_int_equal(bpf_map__update_elem(skel->maps.servers, &sk, sizeof(sk), &len, 4, 0), 0);
+    struct qasm_xdp_cid ck = qasm_xdp_cid_of(&dcid);
+    assert_int_equal(bpf_map__update_elem(skel->maps.dcids, &ck, sizeof(ck), &ek, sizeof(ek), 0),
+                     0);
+    struct qasm_addr c2 = A("10.77.1.2:50007");
+    struct qasm_xdp_attest ak = qasm_xdp_attest_of(&ek, &c2);
+    uint64_t now = 1;
+    assert_int_equal(bpf_map__update_elem(skel->maps.attested, &ak, sizeof(ak), &now, 8, 0), 0);
+    struct qasm_flow mig = F("10.77.1.2:50007", "10.77.1.1:443"), to_b = F("10.77.1.2:50007",
+                                                                          "10.77.2.2:4434");
+    struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0);
+    struct frame want = mkframe(&to_b, SHORT, sizeof(SHORT), 63, 0);
+    expect(&in, if_in, XDP_TX, &want);
+    assert_int_equal(counter(QASM_XDP_C_MIGRATED), 1);
+    /* The backend's answer to the new address leaves from the VIP. */
+    struct qasm_flow ret = F("10.77.2.2:4434", "10.77.1.2:50007"), back = F("10.77.1.1:443",
+                                                                            "10.77.1.2:50007");
+    in = mkframe(&ret, SHORT, sizeof(SHORT), 64, 0);
+    want = mkframe(&back, SHORT, sizeof(SHORT), 63, 0);
+    expect(&in, if_out, XDP_TX, &want);
+}
+
+/* RL, aware: a migrated connection keeps drawing from its one bucket, in both directions. */
+static void test_rl_migration_shares_bucket(void **state)
+{
+    (void)state;
+    config(QASM_XDP_RATELIMIT, 1, 1, 2000000000ull, 0); /* burst 2 */
+    struct qasm_xdp_ekey ek = conn_setup(1); /* NAT-shaped maps; the function is RL here */
+    struct qasm_xdp_entry e = get_entry(&ek);
+    e.tokens = 2000000000ull; /* two packets' worth */
+    assert_int_equal(bpf_map__update_elem(skel->maps.entries, &ek, sizeof(ek), &e, sizeof(e), 0),
+                     0);
+    struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433"), ret = F("10.77.2.2:4433",
+                                                                           "10.77.1.3:50001");
+    struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0);
+    struct frame want = mkframe(&mig, SHORT, sizeof(SHORT), 63, 0);
+    expect(&in, if_in, XDP_TX, &want);
+    struct frame in2 = mkframe(&ret, SHORT, sizeof(SHORT), 64, 0);
+    struct frame want2 = mkframe(&ret, SHORT, sizeof(SHORT), 63, 0);
+    expect(&in2, if_out, XDP_TX, &want2);
+    struct frame out;
+    assert_int_equal(run(&in, if_in, &out), XDP_DROP);
+    assert_int_equal(counter(QASM_XDP_C_MIGRATED), 1);
+    assert_int_equal(counter(QASM_XDP_C_RATE_LIMITED), 1);
 }
 
 /* ---- LB and the rate limiter ---- */
@@ -606,6 +665,8 @@ int main(void)
         cmocka_unit_test_setup(test_migration_attested, setup),
         cmocka_unit_test_setup(test_migration_unattested, setup),
         cmocka_unit_test_setup(test_lb, setup),
+        cmocka_unit_test_setup(test_lb_migration_attested, setup),
+        cmocka_unit_test_setup(test_rl_migration_shares_bucket, setup),
         cmocka_unit_test_setup(test_rate_limit_exhausted, setup),
         cmocka_unit_test_setup(test_rate_limit_bytes, setup),
         cmocka_unit_test_setup(test_truncated_ipv4, setup),
