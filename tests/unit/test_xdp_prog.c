@@ -135,6 +135,14 @@ static void expect(const struct frame *in, int ifindex, int act, const struct fr
     assert_frame(&out, act == XDP_TX ? want : in);
 }
 
+/* A short header of |from| arriving on |ifindex| leaves as one of |to| (XDP_TX), TTL - 1. */
+static void expect_fwd(const struct qasm_flow *from, int ifindex, const struct qasm_flow *to)
+{
+    struct frame in = mkframe(from, SHORT, sizeof(SHORT), 64, 0);
+    struct frame want = mkframe(to, SHORT, sizeof(SHORT), 63, 0);
+    expect(&in, ifindex, XDP_TX, &want);
+}
+
 /* ---- maps ---- */
 
 static uint64_t counter(int c)
@@ -360,9 +368,7 @@ static void test_migration_attested(void **state)
     struct qasm_xdp_ekey ek = conn_setup(1);
     struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433");
     struct qasm_flow nat = F("10.77.2.1:40001", "10.77.2.2:4433");
-    struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0);
-    struct frame want = mkframe(&nat, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in, if_in, XDP_TX, &want);
+    expect_fwd(&mig, if_in, &nat);
     assert_int_equal(counter(QASM_XDP_C_MIGRATED), 1);
     struct qasm_xdp_entry e = get_entry(&ek);
     struct qasm_addr c2 = A("10.77.1.3:50001");
@@ -371,18 +377,13 @@ static void test_migration_attested(void **state)
     /* The return traffic follows the connection to its new address. */
     struct qasm_flow ret = F("10.77.2.2:4433", "10.77.2.1:40001"), back = F("10.77.2.2:4433",
                                                                             "10.77.1.3:50001");
-    in = mkframe(&ret, SHORT, sizeof(SHORT), 64, 0);
-    want = mkframe(&back, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in, if_out, XDP_TX, &want);
+    expect_fwd(&ret, if_out, &back);
     /* The next packet of the new path is a plain flow hit. */
-    in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0);
-    want = mkframe(&nat, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in, if_in, XDP_TX, &want);
+    expect_fwd(&mig, if_in, &nat);
     assert_int_equal(counter(QASM_XDP_C_MIGRATED), 1);
     /* The client sends from its old address again: the return traffic follows it back. */
     struct qasm_flow old = F("10.77.1.2:50000", "10.77.2.2:4433");
-    in = mkframe(&old, SHORT, sizeof(SHORT), 64, 0);
-    expect(&in, if_in, XDP_TX, &want);
+    expect_fwd(&old, if_in, &nat);
     struct qasm_addr c1 = A("10.77.1.2:50000");
     e = get_entry(&ek);
     assert_memory_equal(e.client, c1.ip, 16);
@@ -439,16 +440,12 @@ static void test_lb_migration_attested(void **state)
     assert_int_equal(bpf_map__update_elem(skel->maps.attested, &ak, sizeof(ak), &now, 8, 0), 0);
     struct qasm_flow mig = F("10.77.1.2:50007", "10.77.1.1:443"), to_b = F("10.77.1.2:50007",
                                                                           "10.77.2.2:4434");
-    struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0);
-    struct frame want = mkframe(&to_b, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in, if_in, XDP_TX, &want);
+    expect_fwd(&mig, if_in, &to_b);
     assert_int_equal(counter(QASM_XDP_C_MIGRATED), 1);
     /* The backend's answer to the new address leaves from the VIP. */
     struct qasm_flow ret = F("10.77.2.2:4434", "10.77.1.2:50007"), back = F("10.77.1.1:443",
                                                                             "10.77.1.2:50007");
-    in = mkframe(&ret, SHORT, sizeof(SHORT), 64, 0);
-    want = mkframe(&back, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in, if_out, XDP_TX, &want);
+    expect_fwd(&ret, if_out, &back);
 }
 
 /* RL, aware: a migrated connection keeps drawing from its one bucket, in both directions. */
@@ -463,13 +460,9 @@ static void test_rl_migration_shares_bucket(void **state)
                      0);
     struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433"), ret = F("10.77.2.2:4433",
                                                                            "10.77.1.3:50001");
-    struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0);
-    struct frame want = mkframe(&mig, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in, if_in, XDP_TX, &want);
-    struct frame in2 = mkframe(&ret, SHORT, sizeof(SHORT), 64, 0);
-    struct frame want2 = mkframe(&ret, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in2, if_out, XDP_TX, &want2);
-    struct frame out;
+    expect_fwd(&mig, if_in, &mig);
+    expect_fwd(&ret, if_out, &ret);
+    struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0), out;
     assert_int_equal(run(&in, if_in, &out), XDP_DROP);
     assert_int_equal(counter(QASM_XDP_C_MIGRATED), 1);
     assert_int_equal(counter(QASM_XDP_C_RATE_LIMITED), 1);
@@ -489,12 +482,8 @@ static void test_lb(void **state)
     put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4434", 0);
     put_flow(&in_f, QASM_XDP_FROM_CLIENT, &to_b, &ek, 0);
     put_flow(&ret, QASM_XDP_FROM_SERVER, &back, &ek, 0);
-    struct frame in = mkframe(&in_f, SHORT, sizeof(SHORT), 64, 0);
-    struct frame want = mkframe(&to_b, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in, if_in, XDP_TX, &want);
-    in = mkframe(&ret, SHORT, sizeof(SHORT), 64, 0);
-    want = mkframe(&back, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in, if_out, XDP_TX, &want);
+    expect_fwd(&in_f, if_in, &to_b);
+    expect_fwd(&ret, if_out, &back);
 }
 
 static void test_rate_limit_exhausted(void **state)
@@ -508,14 +497,11 @@ static void test_rate_limit_exhausted(void **state)
     put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", 2000000000ull);
     put_flow(&f, QASM_XDP_FROM_CLIENT, &f, &ek, 0);
     put_flow(&r, QASM_XDP_FROM_SERVER, &r, &ek, 0);
-    struct frame in = mkframe(&f, SHORT, sizeof(SHORT), 64, 0);
-    struct frame want = mkframe(&f, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in, if_in, XDP_TX, &want);
+    expect_fwd(&f, if_in, &f);
     /* Both directions draw from the one bucket. */
+    expect_fwd(&r, if_out, &r);
+    struct frame in = mkframe(&f, SHORT, sizeof(SHORT), 64, 0), out;
     struct frame in2 = mkframe(&r, SHORT, sizeof(SHORT), 64, 0);
-    struct frame want2 = mkframe(&r, SHORT, sizeof(SHORT), 63, 0);
-    expect(&in2, if_out, XDP_TX, &want2);
-    struct frame out;
     assert_int_equal(run(&in, if_in, &out), XDP_DROP);
     assert_int_equal(run(&in2, if_out, &out), XDP_DROP);
     assert_int_equal(counter(QASM_XDP_C_RATE_LIMITED), 2);
