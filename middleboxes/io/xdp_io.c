@@ -306,8 +306,9 @@ static uint64_t idle_limit(const struct xio *x)
     return (uint64_t)t + 2 * QASM_SEC;
 }
 
-/* Tells the core that entry |ek| carried traffic (a server packet: both ways). */
-static void touch(struct xio *x, const struct qasm_xdp_ekey *ek, int both_ways, qasm_tstamp now)
+/* Tells the core that entry |ek| carried traffic (a server packet: both ways); 0 when the
+ * core has no such entry any more. */
+static int touch(struct xio *x, const struct qasm_xdp_ekey *ek, int both_ways, qasm_tstamp now)
 {
     struct qasm_mbox *m = qasm_driver_mbox(x->d);
     int found;
@@ -331,6 +332,7 @@ static void touch(struct xio *x, const struct qasm_xdp_ekey *ek, int both_ways, 
     x->c.touches++;
     if (!found)
         x->c.touch_unknown++;
+    return found;
 }
 
 /* One flow of the walk: reported, or removed when idle or when its entry is gone. */
@@ -342,8 +344,13 @@ static int sweep_flow(struct xio *x, const struct qasm_xdp_fkey *k, uint64_t kt,
         return 0;
     int has_entry = bpf_map__lookup_elem(x->skel->maps.entries, &v.entry, sizeof(v.entry), &e,
                                          sizeof(e), 0) == 0;
-    if (has_entry && v.last_seen > x->last_sweep && v.packets > 0)
-        touch(x, &v.entry, k->dir == QASM_XDP_FROM_SERVER, now);
+    /* An entry the core no longer has (expired, evicted, freed with its connection)
+     * goes from the kernel too: its next packet asks the core again. */
+    if (has_entry && v.last_seen > x->last_sweep && v.packets > 0 &&
+        !touch(x, &v.entry, k->dir == QASM_XDP_FROM_SERVER, now)) {
+        entry_delete(x, &v.entry);
+        has_entry = 0;
+    }
     if (has_entry && v.last_seen + idle_limit(x) > kt)
         return 0;
     return bpf_map__delete_elem(x->skel->maps.flows, k, sizeof(*k), 0) == 0;

@@ -263,8 +263,9 @@ struct target {
     __u16 dport;
 };
 
-/* Writes |t| into the frame, fixes the checksums, decrements the TTL / hop limit. */
-static __always_inline void rewrite(struct frame *f, const struct target *t, const int is6)
+/* Writes |t| into the frame, fixes the checksums, decrements the TTL / hop limit (|dec|). */
+static __always_inline void rewrite(struct frame *f, const struct target *t, const int is6,
+                                    int dec)
 {
     struct udphdr *udp = f->udp;
     __u32 acc = 0;
@@ -275,7 +276,7 @@ static __always_inline void rewrite(struct frame *f, const struct target *t, con
         __u16 *ttlw = (__u16 *)&ip->ttl, oldw = *ttlw;
         __builtin_memcpy(&ip->saddr, t->saddr, 4);
         __builtin_memcpy(&ip->daddr, t->daddr, 4);
-        ip->ttl--;
+        ip->ttl -= dec ? 1 : 0;
         ip->check = csum_apply(ip->check, csum_diff16(acc, &oldw, ttlw, 1));
     } else {
         struct ipv6hdr *ip = f->ip6;
@@ -283,7 +284,7 @@ static __always_inline void rewrite(struct frame *f, const struct target *t, con
         acc = csum_diff16(acc, &ip->daddr, t->daddr, 8);
         __builtin_memcpy(&ip->saddr, t->saddr, 16);
         __builtin_memcpy(&ip->daddr, t->daddr, 16);
-        ip->hop_limit--;
+        ip->hop_limit -= dec ? 1 : 0;
     }
     acc = csum_diff16(acc, &udp->source, &t->sport, 1);
     acc = csum_diff16(acc, &udp->dest, &t->dport, 1);
@@ -446,7 +447,7 @@ static __always_inline int apply(struct xdp_md *ctx, const struct qasm_xdp_cfg *
     fl->packets++;
     e->last_seen = now;
     nat_latest(cfg, f, fl, e);
-    rewrite(f, &t, is6);
+    rewrite(f, &t, is6, !cfg->keep_ttl);
     return send(ctx, cfg, f, &fib);
 }
 

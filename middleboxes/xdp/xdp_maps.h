@@ -130,6 +130,8 @@ struct qasm_xdp_cfg {
     __u32 rl_bytes;      /* RL: a token is a byte of UDP payload */
     __u32 fib_ifindex;   /* the FIB is asked as if the packet came in there (0: where it did) */
     __u32 no_fib;        /* tests: no FIB lookup, the rewritten frame goes back out (XDP_TX) */
+    __u32 keep_ttl;      /* benchmarks: TTL kept, so BPF_PROG_TEST_RUN's repeats see one frame */
+    __u32 pad;
 };
 
 /* The kernel's counters (a per-CPU array indexed by these); names in QASM_XDP_COUNTER_NAMES. */
