@@ -184,14 +184,16 @@ static void program(struct xio *x, const struct qasm_mbox_verdict *v)
     flow_write(x, &rev, !dir, &in->dst, &in->src, &ek, from_client ? ret_flags : 0);
 }
 
+/* Programs the maps first: once sent, a held packet's buffer (and its parse) is recycled. */
 static int xio_deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_driver_buf *release,
                        qasm_tstamp now)
 {
     struct xio *x = b;
-    int rv = qasm_pio_ops.deliver(x->pio, v, release, now);
-    if (rv == 0)
-        program(x, v);
-    return rv;
+    const struct qasm_pio_meta *pm = qasm_driver_buf_meta(v->opaque);
+    int family = pm->pu.flow.src.family;
+    if (v->flow.src.family == family && v->flow.dst.family == family)
+        program(x, v); /* else the packet backend refuses it (family_mismatch) */
+    return qasm_pio_ops.deliver(x->pio, v, release, now);
 }
 
 /* ---- the core's events ---- */

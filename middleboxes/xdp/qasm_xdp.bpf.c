@@ -122,6 +122,7 @@ struct frame {
     struct udphdr *udp;
     __u8 *payload;        /* the UDP payload (first byte checked to be in the frame) */
     __u32 plen;           /* UDP payload length (from the UDP header) */
+    __u32 vlan;           /* the frame carries an 802.1Q / 802.1ad tag */
     struct qasm_xdp_fkey key;
 };
 
@@ -155,6 +156,7 @@ static __always_inline __u16 parse_eth(void *data, void *end, struct frame *f, v
             return 0;
         proto = v->proto;
         p = v + 1;
+        f->vlan = 1;
     }
     *l3 = p;
     return proto;
@@ -299,7 +301,8 @@ static __always_inline void rewrite(struct frame *f, const struct target *t, con
 
 /* ---- forwarding ---- */
 
-/* The FIB and neighbour lookup for the rewritten destination: 0 with |fib| filled, or -1. */
+/* The FIB and neighbour lookup for the rewritten destination: 0 with |fib| filled, or the
+ * counter of the reason the frame goes up unchanged. */
 static __always_inline int route(struct xdp_md *ctx, const struct qasm_xdp_cfg *cfg,
                                  const struct frame *f, const struct target *t,
                                  struct bpf_fib_lookup *fib, const int is6)
@@ -322,7 +325,12 @@ static __always_inline int route(struct xdp_md *ctx, const struct qasm_xdp_cfg *
         __builtin_memcpy(fib->ipv6_src, t->saddr, 16);
         __builtin_memcpy(fib->ipv6_dst, t->daddr, 16);
     }
-    return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0) == BPF_FIB_LKUP_RET_SUCCESS ? 0 : -1;
+    if (bpf_fib_lookup(ctx, fib, sizeof(*fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+        return QASM_XDP_C_PASS_NO_ROUTE;
+    /* A tagged frame keeps its tag: only right back out of the interface it came in on. */
+    if (f->vlan && fib->ifindex != ctx->ingress_ifindex)
+        return QASM_XDP_C_PASS_VLAN;
+    return 0;
 }
 
 /* Sends the rewritten frame where route() said: the XDP action. */
@@ -435,8 +443,9 @@ static __always_inline int apply(struct xdp_md *ctx, const struct qasm_xdp_cfg *
     flow_target(fl, e, &t);
     /* Route first: without a route or a neighbour the unchanged frame goes up. */
     struct bpf_fib_lookup fib = {};
-    if (route(ctx, cfg, f, &t, &fib, is6) < 0)
-        return pass(QASM_XDP_C_PASS_NO_ROUTE);
+    int rc = route(ctx, cfg, f, &t, &fib, is6);
+    if (rc)
+        return pass(rc);
     __u64 now = bpf_ktime_get_ns();
     if (cfg->function == QASM_XDP_RATELIMIT &&
         !bucket_take(e, cfg, cfg->rl_bytes ? f->plen : 1, now)) {

@@ -151,6 +151,7 @@ enum qasm_xdp_counter {
     QASM_XDP_C_PASS_UNATTESTED, /* ... a known DCID from an address not attested (yet) */
     QASM_XDP_C_PASS_NO_ROUTE,   /* ... the FIB has no route / neighbour yet */
     QASM_XDP_C_PASS_OTHER_IF,   /* ... arrived on neither interface of the hop */
+    QASM_XDP_C_PASS_VLAN,       /* ... a tagged frame the FIB sends out of another interface */
     QASM_XDP_C_FLOW_FULL,       /* a migrated flow's entry not stored: `flows` full */
     QASM_XDP_C_MAX
 };
@@ -158,6 +159,6 @@ enum qasm_xdp_counter {
 #define QASM_XDP_COUNTER_NAMES                                                              \
     { "rx", "forwarded", "tx", "migrated", "rate_limited", "pass_not_ip", "pass_not_udp", \
       "pass_fragment", "pass_malformed", "pass_ttl", "pass_long_header", "pass_new",      \
-      "pass_unattested", "pass_no_route", "pass_other_if", "flow_full" }
+      "pass_unattested", "pass_no_route", "pass_other_if", "pass_vlan", "flow_full" }
 
 #endif
