@@ -12,6 +12,9 @@
 #   - ratelimit default over IPv6: requests answered;
 #   - lb default / reactive, VIP on the hop: default breaks migrated paths,
 #     reactive keeps the connection's backend;
+#   - nat reactive / proactive, a hijacker (hijack_attacker.py, from an address
+#     of the client namespace the tracker never attests) sending the victim's
+#     DCIDs: its packets go up, it gets nothing back, the victim is served;
 #   - each: the kernel forwarded packets (xdp.forwarded), the slow path saw
 #     fewer packets than crossed the hop.
 #
@@ -48,8 +51,10 @@ SRV_PORT=4433
 
 start trk ip netns exec "$NS_H" "$B/qasm-tracker" --listen $TRK
 wait_ns "$NS_H" 4790 tcp || exit 1
+# A known stateless-reset secret: the hijacker tells the server's resets from the victim's packets.
+RESET=$(printf '5e%.0s' $(seq 32))
 start srv ip netns exec "$NS_S" "$B/qasm-h3-server" --listen $S_IP:$SRV_PORT \
-    --listen "[$S_IP6]:$SRV_PORT" --idle-timeout 10s --no-json
+    --listen "[$S_IP6]:$SRV_PORT" --idle-timeout 10s --no-json --secret $RESET
 wait_ns "$NS_S" $SRV_PORT || exit 1
 
 # start_mb ARGS...: qasm-mbox --io xdp in the hop; fails the test when it did not attach.
@@ -94,6 +99,33 @@ for mode in default reactive proactive; do
     else
         check "$mode (nat-dos): a second client gets through" "$rc2 == 0"
     fi
+    stop mb
+done
+
+# ---- the hijack: the victim's DCIDs from an address the tracker never attested ----
+for mode in reactive proactive; do
+    echo "# qasm nat $mode, --io xdp: hijack attempt"
+    start_mb nat --mode $mode --tracker $TRK --ports 40000-40007 --hold $HOLD
+    wait_json "$T/mb.json" "d['tracker']['up']" || true
+    in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" timeout 60 \
+        "$B/qasm-h3-client" --json --idle-timeout 5s --requests 40 --interval 100ms --size 5000 \
+        --migrate-every 100ms --migrate-kind addr --local-addrs 10.77.1.2-10.77.1.8 \
+        "https://$S_IP:$SRV_PORT/" >"$T/victim.json" 2>"$T/victim-$mode.log" &
+    victim=$!
+    a=$(in_c env QASM_ATTACKER_IP=10.77.1.9 timeout 30 python3 tests/integration/hijack_attacker.py \
+        "$B/qasm-trackctl" $TRK $S_IP:$SRV_PORT 3 $RESET 2>"$T/attacker-$mode.log")
+    wait $victim; rc=$?
+    v=$(cat "$T/victim.json")
+    echo "victim (exit $rc): $v"
+    echo "attacker: $a"
+    fresh_stats mb "$T/mb.json"; s="$T/mb.json"
+    echo "nat: $(summary "$s"); xdp: $(json $s "d['xdp']")"
+    check "hijack $mode: the attacker sent the victim's DCIDs" "$(field "$a" packets_sent) > 0"
+    check "hijack $mode: the attacker received nothing of the victim's" "$(field "$a" bytes) == 0"
+    check "hijack $mode: the kernel passed its packets up (unattested)" \
+        "$(json $s "d['xdp']['pass_unattested']") > 0"
+    check "hijack $mode: every request of the victim answered" \
+        "$rc == 0 && $(field "$v" requests_ok) == 40"
     stop mb
 done
 
