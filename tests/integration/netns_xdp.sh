@@ -10,6 +10,8 @@
 #     migrating connection, every request answered, migrations followed, a
 #     second client gets in;
 #   - ratelimit default over IPv6: requests answered;
+#   - nat proactive, the tracker stopped mid-transfer: the kernel keeps
+#     forwarding the known flows, the transfer completes;
 #   - lb default / reactive, VIP on the hop: default breaks migrated paths,
 #     reactive keeps the connection's backend;
 #   - nat reactive / proactive, a hijacker (hijack_attacker.py, from an address
@@ -59,6 +61,7 @@ wait_ns "$NS_S" $SRV_PORT || exit 1
 
 # start_mb ARGS...: qasm-mbox --io xdp in the hop; fails the test when it did not attach.
 start_mb() {
+    rm -f "$T/mb.json" # the last run's stats must not pass for this one's
     start mb ip netns exec "$NS_H" "$B/qasm-mbox" "$@" --io xdp --inside in0 --outside out0 \
         --stats-json "$T/mb.json" --stats-entries 16
     if ! wait_json "$T/mb.json" "d['io'] == 'xdp'"; then
@@ -152,4 +155,28 @@ for mode in default reactive; do
     stop mb
 done
 stop srvb
+
+# ---- tracker loss mid-transfer: the kernel keeps forwarding what it knows ----
+echo "# qasm nat proactive, --io xdp: the tracker stops mid-transfer"
+start_mb nat --mode proactive --tracker $TRK --ports 40000-40007 --hold $HOLD
+wait_json "$T/mb.json" "d['tracker']['up']" || true
+in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" timeout 60 \
+    "$B/qasm-h3-client" --json --idle-timeout 5s --requests 40 --interval 100ms --size 5000 \
+    --migrate-every 1s --migrate-kind addr --local-addrs 10.77.1.2-10.77.1.8 \
+    "https://$S_IP:$SRV_PORT/" >"$T/loss.json" 2>"$T/loss.log" &
+client=$!
+wait_stats mb "$T/mb.json" "d['xdp']['forwarded'] > 20" || echo "note: little traffic before the loss"
+stop trk
+wait_stats mb "$T/mb.json" "not d['tracker']['up']" || true
+before=$(json "$T/mb.json" "d['xdp']['forwarded']")
+wait $client; rc=$?
+c=$(cat "$T/loss.json")
+echo "client (exit $rc): $c"
+fresh_stats mb "$T/mb.json"; s="$T/mb.json"
+echo "nat: $(summary "$s"); xdp: $(json $s "d['xdp']")"
+check "tracker loss: every request answered" "$rc == 0 && $(field "$c" requests_ok) == 40"
+check "tracker loss: the core knew the tracker was down" "$(json $s "d['tracker']['up']") == 0"
+check "tracker loss: the kernel kept forwarding ($before before)" \
+    "$(json $s "d['xdp']['forwarded']") > $before + 20"
+stop mb
 finish
