@@ -108,7 +108,10 @@ done
 # ---- the hijack: the victim's DCIDs from an address the tracker never attested ----
 for mode in reactive proactive; do
     echo "# qasm nat $mode, --io xdp: hijack attempt"
-    start_mb nat --mode $mode --tracker $TRK --ports 40000-40007 --hold $HOLD
+    # --hold 100ms as in tracker_hijack.sh: the attacker's packets carry the victim's DCIDs,
+    # so each of its queries waits the whole hold, and while they wait they fill that
+    # DCID's hold queue (hold_overflow) against the victim's own migrated packets.
+    start_mb nat --mode $mode --tracker $TRK --ports 40000-40007 --hold 100ms
     wait_json "$T/mb.json" "d['tracker']['up']" || true
     in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" timeout 60 \
         "$B/qasm-h3-client" --json --idle-timeout 5s --requests 40 --interval 100ms --size 5000 \
