@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     struct qasm_relay_config rc;
     struct qasm_pio_config pc;
     backend_config(&o, &rc, &pc);
-    struct qasm_xdp_config xc = {.pio = pc};
+    struct qasm_xdp_config xc = {.pio = pc, .generic = o.xdp_generic};
     const struct qasm_driver_backend_ops *ops = o.io_packet ? &qasm_pio_ops : &qasm_relay_ops;
     if (o.io_xdp && !(ops = xdp_ops()))
         return 2;

@@ -55,6 +55,8 @@ static const char usage_text[] =
 "  --outside IF              packet: public-side interface; the nat's default --public\n"
 "                            is its address (no --listen / --upstream with packet io,\n"
 "                            except the lb's --listen VIP:PORT)\n"
+"  --xdp-generic             xdp: attach in generic (skb) mode, not native (the default,\n"
+"                            generic only where the driver refuses native)\n"
 "nat:\n"
 "  --public IP               public address the pool's ports are bound on (default 127.0.0.1)\n"
 "  --ports LO-HI             public port pool (default 40000-40063)\n"
@@ -84,7 +86,7 @@ static const char usage_text[] =
 enum {
     OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER,
     OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_FN_FLAG,
-    OPT_STATS_ENTRIES, OPT_CORE_BATCH, OPT_HELP,
+    OPT_STATS_ENTRIES, OPT_CORE_BATCH, OPT_XDP_GENERIC, OPT_HELP,
     OPT_IO, OPT_INSIDE, OPT_OUTSIDE, OPT_TRACKER_KEY, OPT_TRACKER_KEEPALIVE,
 };
 
@@ -102,6 +104,7 @@ static const struct option mbox_long_opts[] = {
     QASM_MBOX_FLAG_OPTIONS(OPT_FN_FLAG),
     QASM_PARSE_OPT_ARG("stats-entries", OPT_STATS_ENTRIES),
     QASM_PARSE_OPT_FLAG("core-batch", OPT_CORE_BATCH),
+    QASM_PARSE_OPT_FLAG("xdp-generic", OPT_XDP_GENERIC),
     QASM_PARSE_OPT_FLAG("help", OPT_HELP),
     QASM_PARSE_OPT_ARG("io", OPT_IO),
     QASM_PARSE_OPT_ARG("inside", OPT_INSIDE),
@@ -179,6 +182,7 @@ static int mbox_opt(struct qasm_mbox_opts *o, int c, int idx, const char *a, cha
         return 0;
     }
     case OPT_CORE_BATCH: o->core_batch = 1; return 0;
+    case OPT_XDP_GENERIC: o->xdp_generic = 1; return 0;
     case OPT_STATS_ENTRIES:
         return parse_size(&o->stats_entries, "stats-entries", a, 0, 1000000, err, errlen);
     case OPT_IO:
@@ -201,6 +205,8 @@ static int mbox_check(const struct qasm_mbox_opts *o, char *err, size_t errlen)
     int lb = o->function == QASM_MBOX_LB;
     if (o->io_packet && (!o->inside || !o->outside))
         FAIL("--io packet needs --inside IF and --outside IF");
+    if (o->xdp_generic && !o->io_xdp)
+        FAIL("--xdp-generic is only for --io xdp");
     if (!o->io_packet && (o->inside || o->outside))
         FAIL("--inside and --outside are only for --io packet");
     if (o->io_packet && (o->have_upstream || (o->have_listen && !lb)))

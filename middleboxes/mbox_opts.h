@@ -31,6 +31,7 @@ struct qasm_mbox_opts {
     int core_batch;                    /* --core-batch */
     int io_packet;                     /* --io packet (or xdp) */
     int io_xdp;                        /* --io xdp */
+    int xdp_generic;                   /* --xdp-generic */
     const char *inside, *outside;      /* --inside, --outside (packet io) */
     struct qasm_mbox_flags fl;         /* the function's flags (holds the backends) */
     struct qasm_mbox_config cfg;       /* the core's configuration, flags applied */

@@ -61,6 +61,9 @@ static void test_good(void **state)
     assert_int_equal(parse("nat --mode default --io xdp --inside a --outside b"), 0);
     assert_int_equal(o.io_packet, 1);
     assert_int_equal(o.io_xdp, 1);
+    assert_int_equal(o.xdp_generic, 0);
+    assert_int_equal(parse("nat --mode default --io xdp --inside a --outside b --xdp-generic"), 0);
+    assert_int_equal(o.xdp_generic, 1);
     /* an IPv6 NAT without --public takes ::1 */
     assert_int_equal(parse("nat --mode default --listen [::1]:1 --upstream [::1]:2"), 0);
     assert_int_equal(o.cfg.nat_public.family, AF_INET6);
@@ -105,6 +108,8 @@ static void test_bad(void **state)
     BAD("nat --mode default --io packet --inside a",
         "--io packet needs --inside IF and --outside IF (see --help)");
     BAD(NAT "--inside a", "--inside and --outside are only for --io packet (see --help)");
+    BAD("nat --mode default --io packet --inside a --outside b --xdp-generic",
+        "--xdp-generic is only for --io xdp (see --help)");
     BAD("nat --mode default --io packet --inside a --outside b --upstream 127.0.0.1:2",
         "--io packet takes --inside / --outside (and the lb's --listen VIP), not --listen / "
         "--upstream (see --help)");
