@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "middleboxes/io/packet_io.h"
 #include "middleboxes/io/relay.h"
+#include "middleboxes/io/xdp_io.h"
 
 static void raise_nofile(void)
 {
@@ -26,6 +27,18 @@ static void raise_nofile(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+/* The XDP backend's table, or NULL with the reason said when it was not built. */
+static const struct qasm_driver_backend_ops *xdp_ops(void)
+{
+#ifdef QASM_HAVE_XDP
+    return &qasm_xdp_ops;
+#else
+    fprintf(stderr, "qasm-mbox: --io xdp was not built (no clang/bpftool/libbpf-dev at build "
+                    "time: make deps, then make); --io packet and the relay work\n");
+    return NULL;
+#endif
 }
 
 /* The backend's settings from the flags: the relay's or the packet backend's. */
@@ -80,10 +93,14 @@ int main(int argc, char **argv)
     struct qasm_relay_config rc;
     struct qasm_pio_config pc;
     backend_config(&o, &rc, &pc);
+    struct qasm_xdp_config xc = {.pio = pc, .generic = o.xdp_generic};
+    const struct qasm_driver_backend_ops *ops = o.io_packet ? &qasm_pio_ops : &qasm_relay_ops;
+    if (o.io_xdp && !(ops = xdp_ops()))
+        return 2;
     struct qasm_driver_config dc = {
         .core = o.cfg,
-        .ops = o.io_packet ? &qasm_pio_ops : &qasm_relay_ops,
-        .backend = o.io_packet ? (const void *)&pc : (const void *)&rc,
+        .ops = ops,
+        .backend = o.io_xdp ? (const void *)&xc : o.io_packet ? (const void *)&pc : (const void *)&rc,
         .tracker = o.have_tracker ? &o.tracker : NULL,
         .tracker_key = &tracker_key,
         .tracker_keepalive = o.keepalive,

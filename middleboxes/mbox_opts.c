@@ -55,11 +55,15 @@ static const char usage_text[] =
 "  -h, --help                this text\n"
 "  --version                 print the version and the commit it was built from\n"
 "packet io (root; a router between two interfaces, see docs/TESTBED.md):\n"
-"  --io relay|packet         UDP relay on sockets (default) or IP packets on interfaces\n"
-"  --inside IF               packet: private-side interface (clients)\n"
+"  --io relay|packet|xdp     UDP relay on sockets (default) or IP packets on interfaces;\n"
+"                            xdp: known flows forwarded by a BPF program in the kernel,\n"
+"                            the rest as packet (docs/XDP.md)\n"
+"  --inside IF               packet / xdp: private-side interface (clients)\n"
 "  --outside IF              packet: public-side interface; the nat's default --public\n"
 "                            is its address (no --listen / --upstream with packet io,\n"
 "                            except the lb's --listen VIP:PORT)\n"
+"  --xdp-generic             xdp: attach in generic (skb) mode, not native (the default,\n"
+"                            generic only where the driver refuses native)\n"
 "nat:\n"
 "  --public IP               public address the pool's ports are bound on (default 127.0.0.1)\n"
 "  --ports LO-HI             public port pool (default 40000-40063)\n"
@@ -89,7 +93,7 @@ static const char usage_text[] =
 enum {
     OPT_MODE = 256, OPT_LISTEN, OPT_UPSTREAM, OPT_TRACKER,
     OPT_STATS_JSON, OPT_LOG_LEVEL, OPT_MAX_DATAGRAM, OPT_MAX_FLOWS, OPT_FN_FLAG,
-    OPT_STATS_ENTRIES, OPT_CORE_BATCH, OPT_HELP,
+    OPT_STATS_ENTRIES, OPT_CORE_BATCH, OPT_XDP_GENERIC, OPT_HELP,
     OPT_IO, OPT_INSIDE, OPT_OUTSIDE, OPT_TRACKER_KEY, OPT_TRACKER_KEEPALIVE, OPT_METRICS,
     OPT_CONTROL,
 };
@@ -109,6 +113,7 @@ static const struct option mbox_long_opts[] = {
     QASM_MBOX_FLAG_OPTIONS(OPT_FN_FLAG),
     QASM_PARSE_OPT_ARG("stats-entries", OPT_STATS_ENTRIES),
     QASM_PARSE_OPT_FLAG("core-batch", OPT_CORE_BATCH),
+    QASM_PARSE_OPT_FLAG("xdp-generic", OPT_XDP_GENERIC),
     QASM_PARSE_OPT_FLAG("help", OPT_HELP),
     QASM_PARSE_OPT_ARG("io", OPT_IO),
     QASM_PARSE_OPT_ARG("inside", OPT_INSIDE),
@@ -190,12 +195,15 @@ static int mbox_opt(struct qasm_mbox_opts *o, int c, int idx, const char *a, cha
         return 0;
     }
     case OPT_CORE_BATCH: o->core_batch = 1; return 0;
+    case OPT_XDP_GENERIC: o->xdp_generic = 1; return 0;
     case OPT_STATS_ENTRIES:
         return parse_size(&o->stats_entries, "stats-entries", a, 0, 1000000, err, errlen);
     case OPT_IO:
-        if (strcmp(a, "packet") != 0 && strcmp(a, "relay") != 0)
-            FAIL("--io: expected relay or packet, got '%s'", a);
-        o->io_packet = strcmp(a, "packet") == 0;
+        if (strcmp(a, "packet") != 0 && strcmp(a, "relay") != 0 && strcmp(a, "xdp") != 0)
+            FAIL("--io: expected relay, packet or xdp, got '%s'", a);
+        /* xdp is the packet backend with a kernel fast path in front: the same flags. */
+        o->io_xdp = strcmp(a, "xdp") == 0;
+        o->io_packet = o->io_xdp || strcmp(a, "packet") == 0;
         return 0;
     case OPT_INSIDE: o->inside = a; return 0;
     case OPT_OUTSIDE: o->outside = a; return 0;
@@ -217,6 +225,8 @@ static int mbox_check(const struct qasm_mbox_opts *o, char *err, size_t errlen)
     int lb = o->function == QASM_MBOX_LB;
     if (o->io_packet && (!o->inside || !o->outside))
         FAIL("--io packet needs --inside IF and --outside IF");
+    if (o->xdp_generic && !o->io_xdp)
+        FAIL("--xdp-generic is only for --io xdp");
     if (!o->io_packet && (o->inside || o->outside))
         FAIL("--inside and --outside are only for --io packet");
     if (o->io_packet && (o->have_upstream || (o->have_listen && !lb)))

@@ -34,7 +34,9 @@ struct qasm_mbox_opts {
     size_t max_datagram;               /* --max-datagram (0 = the relay's default) */
     size_t max_flows;                  /* --max-flows (0 = the relay's default) */
     int core_batch;                    /* --core-batch */
-    int io_packet;                     /* --io packet */
+    int io_packet;                     /* --io packet (or xdp) */
+    int io_xdp;                        /* --io xdp */
+    int xdp_generic;                   /* --xdp-generic */
     const char *inside, *outside;      /* --inside, --outside (packet io) */
     const char *control_path;          /* --control PATH (NULL: the default path) */
     int control_off;                   /* --control none */

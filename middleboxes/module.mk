@@ -87,3 +87,5 @@ test_control_SRCS = tests/unit/test_control.c middleboxes/mboxctl_opts.c \
                     middleboxes/io/json.c $(MBOX_CORE_SRCS)
 test_control_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/mboxctl.sh
+
+include middleboxes/xdp/module.mk

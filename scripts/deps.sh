@@ -5,13 +5,13 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential pkg-config clang libclang-rt-14-dev
+  build-essential pkg-config clang libclang-rt-14-dev libbpf-dev bpftool linux-libc-dev
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libgnutls28-dev
   libev-dev libpcap-dev libcmocka-dev
   ngtcp2-client ngtcp2-server
   gnuplot-nox redis-server redis-tools tshark libjansson-dev libhiredis-dev nettle-dev
   iproute2 valgrind procps python3
-  nftables conntrack iputils-ping
+  nftables conntrack iputils-ping ethtool
   help2man libmicrohttpd-dev curl
   golang-go golang-github-lucas-clemente-quic-go-dev
 )

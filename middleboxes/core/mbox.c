@@ -874,6 +874,25 @@ void qasm_mbox_process_batch(struct qasm_mbox *m, const struct qasm_mbox_pkt *pk
     }
 }
 
+int qasm_mbox_touch(struct qasm_mbox *m, const struct qasm_flow *client_flow,
+                    const struct qasm_cid *odcid, int both_ways, qasm_tstamp now)
+{
+    struct entry *e = NULL;
+    if (odcid && odcid->len > 0 && m->odcids) {
+        e = qasm_htab_find(m->odcids, qasm_cid_hash(odcid, m->cfg.seed), odcid);
+    } else if (client_flow) {
+        struct qasm_flow key = flow_key(client_flow);
+        struct flow *f = qasm_conn_find(&m->flows, flow_hash(&key, m->cfg.seed), &key);
+        e = f ? f->e : NULL;
+    }
+    if (e == NULL)
+        return 0;
+    if (both_ways)
+        e->assured = 1;
+    qasm_conn_touch(m, e, now);
+    return 1;
+}
+
 /* The core's decision for a held packet (qasm_hold_decide_fn). */
 static void decide_held(void *core, const struct qasm_mbox_pkt *pkt, qasm_tstamp now,
                         enum qasm_hold_why why, struct qasm_mbox_verdict *v)

@@ -456,6 +456,17 @@ void qasm_mbox_push_conn(struct qasm_mbox *m, uint8_t event, const struct qasm_p
  */
 void qasm_mbox_tracker_state(struct qasm_mbox *m, int up, qasm_tstamp now);
 
+/*
+ * qasm_mbox_touch tells the core that an entry saw traffic at |now| that the
+ * shell forwarded without it (a kernel fast path programmed from the
+ * core's verdicts): the entry of connection |odcid| (len > 0), else of the
+ * client 5-tuple |client_flow| (client -> server, as FROM_CLIENT packets
+ * carry it), restarts its idle timer; |both_ways|: traffic flowed both ways
+ * (the entry is assured). Returns 1, or 0 when the core has no such entry.
+ */
+int qasm_mbox_touch(struct qasm_mbox *m, const struct qasm_flow *client_flow,
+                    const struct qasm_cid *odcid, int both_ways, qasm_tstamp now);
+
 /* ---- Timers ---- */
 
 /* qasm_mbox_next_expiry returns the earliest deadline, or QASM_TSTAMP_MAX. */

@@ -531,6 +531,8 @@ static int setup(struct qasm_driver *d)
             return 1;
         }
         qasm_tlink_set_keepalive(d->tl, d->cfg.tracker_keepalive);
+        if (d->ops->record)
+            qasm_tlink_on_record(d->tl, d->ops->record, d->b);
     }
     return 0;
 }
@@ -608,6 +610,11 @@ struct ev_loop *qasm_driver_loop(const struct qasm_driver *d)
 const struct qasm_mbox_config *qasm_driver_core_config(const struct qasm_driver *d)
 {
     return &d->cfg.core;
+}
+
+struct qasm_mbox *qasm_driver_mbox(const struct qasm_driver *d)
+{
+    return d->m;
 }
 
 const struct qasm_driver_counters *qasm_driver_counters(const struct qasm_driver *d)

@@ -25,15 +25,14 @@
  * `relay` (UDP sockets, middleboxes/io/relay.h) and `packet` (AF_PACKET
  * in, raw IP out, middleboxes/io/packet_io.h).
  *
- * An XDP backend is a third table, nothing else: `open` loads the BPF
- * program and opens the AF_XDP socket, whose descriptor it registers with
- * qasm_driver_watch_start; `recv` takes descriptors from the RX ring and
- * fills the ring's buffers (copy from the UMEM frame; the frame's address
- * can live in the buffer's meta bytes); `deliver` rewrites the frame and
- * puts it on the TX ring instead of calling qasm_driver_send, and `flush`
- * kicks the TX ring; `port_open` / `port_close` / `flow_close` update the
- * BPF maps, so that the kernel program rewrites the packets of known
- * flows itself and only the others reach `recv`.
+ * The XDP backend is a third table: `open` loads and attaches the BPF
+ * program and opens the packet backend's sockets (the slow path: what the
+ * program passes up); `deliver` sends through the packet backend and
+ * writes the verdict into the BPF maps; `port_close` / `flow_close` /
+ * `record` / `tick` keep the maps in step with the core, so the kernel
+ * rewrites the packets of known flows itself and only the others reach
+ * `recv`. (AF_XDP in place of the AF_PACKET slow path would fit the same
+ * table: `recv` from the RX ring, `deliver` onto the TX ring, `flush`.)
  */
 #ifndef QASM_MBOX_DRIVER_H
 #define QASM_MBOX_DRIVER_H
@@ -54,6 +53,7 @@
 #define QASM_DRIVER_BATCH 32
 
 struct qasm_driver;
+struct qasm_proto_conn;
 
 /* A packet buffer of the driver's pool: max_packet bytes of data, the backend's meta bytes. */
 struct qasm_driver_buf {
@@ -121,6 +121,9 @@ struct qasm_driver_backend_ops {
     void (*port_open)(void *b, const struct qasm_addr *a);
     void (*port_close)(void *b, const struct qasm_addr *a);
     void (*flow_close)(void *b, const struct qasm_addr *client, const struct qasm_addr *hop);
+    /* Optional: a connection record from the tracker, after the core got it (answers:
+     * event 0; pushes: their event). */
+    void (*record)(void *b, uint8_t event, const struct qasm_proto_conn *conn);
     /* Optional: once a second (idle sweeps, address refresh). */
     void (*tick)(void *b, qasm_tstamp now);
     /* Optional: no receive is running: free what was closed while one was. */
@@ -161,6 +164,9 @@ int qasm_driver_run(const struct qasm_driver_config *cfg);
 struct ev_loop *qasm_driver_loop(const struct qasm_driver *d);
 const struct qasm_mbox_config *qasm_driver_core_config(const struct qasm_driver *d);
 const struct qasm_driver_counters *qasm_driver_counters(const struct qasm_driver *d);
+
+/* The core (a fast path tells it about traffic it forwarded: qasm_mbox_touch). */
+struct qasm_mbox *qasm_driver_mbox(const struct qasm_driver *d);
 
 /* Watches |fd| for reading: ops->recv gets |w| when it is readable. */
 void qasm_driver_watch_start(struct qasm_driver *d, struct qasm_driver_watch *w, int fd);

@@ -35,12 +35,6 @@
 
 enum side { SIDE_INSIDE = 0, SIDE_OUTSIDE = 1 };
 
-/* A buffer's meta bytes: the IP packet's parse (a held packet is rewritten on release). */
-struct pmeta {
-    struct qasm_ipudp pu;
-    size_t len;
-};
-
 struct pio_counters {
     uint64_t rx;            /* IP packets received (PACKET_HOST) */
     uint64_t rx_other;      /* frames ignored: not IP, not for this host's link address */
@@ -229,7 +223,7 @@ static int deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_drive
     (void)now;
     struct pio *p = b;
     struct qasm_driver_buf *buf = v->opaque;
-    struct pmeta *pm = qasm_driver_buf_meta(buf);
+    struct qasm_pio_meta *pm = qasm_driver_buf_meta(buf);
     int family = pm->pu.flow.src.family;
     if (v->flow.src.family != family || v->flow.dst.family != family ||
         qasm_ipudp_rewrite(buf->data, &pm->pu, &v->flow.src, &v->flow.dst) < 0) {
@@ -270,9 +264,10 @@ static int sort_one(struct pio *p, const struct pio_if *pif, struct qasm_driver_
     case QASM_PSORT_CORE:
         break;
     }
-    struct pmeta *pm = qasm_driver_buf_meta(buf);
+    struct qasm_pio_meta *pm = qasm_driver_buf_meta(buf);
     pm->pu = ps.pu;
     pm->len = ps.total;
+    pm->dir = ps.dir;
     dec_ttl(buf->data, family);
     memset(pk, 0, sizeof(*pk));
     pk->flow = ps.flow;
@@ -332,7 +327,7 @@ static void pio_stats_head(void *b, struct qasm_json *j)
 {
     struct pio *p = b;
     char a[QASM_ADDR_STRLEN];
-    qasm_json_str(j, "io", "packet");
+    qasm_json_str(j, "io", p->o.io_name ? p->o.io_name : "packet");
     qasm_json_str(j, "inside", p->o.inside);
     qasm_json_str(j, "outside", p->o.outside);
     if (p->core.function == QASM_MBOX_NAT)
@@ -519,9 +514,9 @@ static int pio_open(struct qasm_driver *d, const void *bcfg, void **pb)
     if (p->core.function == QASM_MBOX_LB && qasm_psort_is_local(&p->sort, &p->o.vip))
         p->vip_fd = absorb_socket(&p->o.vip);
     char a[QASM_ADDR_STRLEN];
-    qasm_info("%s %s: packet io, inside %s, outside %s%s%s",
+    qasm_info("%s %s: %s io, inside %s, outside %s%s%s",
               qasm_mbox_function_name(p->core.function), qasm_mbox_mode_name(p->core.mode),
-              p->o.inside, p->o.outside, p->core.function == QASM_MBOX_NAT ? ", public " : "",
+              p->o.io_name ? p->o.io_name : "packet", p->o.inside, p->o.outside, p->core.function == QASM_MBOX_NAT ? ", public " : "",
               p->core.function == QASM_MBOX_NAT
                       ? qasm_addr_format_ip(a, sizeof(a), &p->core.nat_public) : "");
     return 0;
@@ -551,7 +546,7 @@ static void pio_close(void *b)
 
 const struct qasm_driver_backend_ops qasm_pio_ops = {
     .name = "packet",
-    .buf_meta = sizeof(struct pmeta),
+    .buf_meta = sizeof(struct qasm_pio_meta),
     .prepare = pio_prepare,
     .open = pio_open,
     .close = pio_close,

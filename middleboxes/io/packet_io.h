@@ -41,6 +41,7 @@
 #define QASM_MBOX_PACKET_IO_H
 
 #include "addr.h"
+#include "ipudp.h"
 #include "middleboxes/io/driver.h"
 
 /* The packet backend's settings (qasm_driver_config.backend). */
@@ -50,6 +51,18 @@ struct qasm_pio_config {
     int have_public;     /* NAT: the core's nat_public was given (--public) */
     int have_vip;        /* lb: the virtual address clients send to (--listen) */
     struct qasm_addr vip;
+    const char *io_name; /* "io" in the stats (NULL: "packet"; the XDP backend says "xdp") */
+};
+
+/*
+ * A buffer's meta bytes (ops->buf_meta): the IP packet's parse as it
+ * arrived (deliver rewrites the packet, not this) and its direction (enum
+ * qasm_mbox_dir). Public for the XDP backend, which reuses this one.
+ */
+struct qasm_pio_meta {
+    struct qasm_ipudp pu;
+    size_t len;
+    int dir;
 };
 
 /*

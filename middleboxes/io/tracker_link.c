@@ -38,6 +38,8 @@ struct qasm_tlink {
     uint32_t next_id;
     struct pend *ring;
     struct qasm_tlink_counters c;
+    qasm_tlink_record_fn on_record; /* optional observer of the records fed to the core */
+    void *record_ud;
 };
 
 static void link_up(void *ud)
@@ -112,7 +114,17 @@ static void link_msg(void *ud, const struct qasm_proto_msg *msg)
         qasm_debug("tracker: unexpected %s message ignored", qasm_proto_type_name(msg->hdr.type));
         return;
     }
+    if (l->on_record && msg->hdr.type == QASM_PROTO_RECORD)
+        l->on_record(l->record_ud, 0, &msg->u.conn);
+    else if (l->on_record && msg->hdr.type == QASM_PROTO_PUSH)
+        l->on_record(l->record_ud, msg->u.push.event, &msg->u.push.conn);
     l->drain(l->ud);
+}
+
+void qasm_tlink_on_record(struct qasm_tlink *l, qasm_tlink_record_fn fn, void *ud)
+{
+    l->on_record = fn;
+    l->record_ud = ud;
 }
 
 int qasm_tlink_new(struct qasm_tlink **pl, struct ev_loop *loop, const struct qasm_addr *tracker,

@@ -44,6 +44,14 @@ int qasm_tlink_new(struct qasm_tlink **pl, struct ev_loop *loop, const struct qa
                    const struct qasm_auth_key *key, struct qasm_mbox *m,
                    qasm_tlink_drain_fn drain, void *ud);
 
+/*
+ * qasm_tlink_on_record: |fn| sees every connection record the link feeds
+ * the core (answers: event 0; pushes: their event), right after the core
+ * (a kernel fast path mirrors the DCIDs and attested addresses).
+ */
+typedef void (*qasm_tlink_record_fn)(void *ud, uint8_t event, const struct qasm_proto_conn *conn);
+void qasm_tlink_on_record(struct qasm_tlink *l, qasm_tlink_record_fn fn, void *ud);
+
 /* qasm_tlink_del closes the session and frees the link. NULL is fine. */
 void qasm_tlink_del(struct qasm_tlink *l);
 

@@ -31,7 +31,8 @@ import subprocess
 import sys
 import time
 
-ATTACKER_IP = "127.0.0.66"
+# The attacker's own address (QASM_ATTACKER_IP: another one, e.g. in a network namespace).
+ATTACKER_IP = os.environ.get("QASM_ATTACKER_IP", "127.0.0.66")
 
 
 def reset_token(secret, cid):

@@ -20,6 +20,16 @@
 #   netns_hop_cmd 'CMD {inside} {outside}'  your own middlebox as the hop (see below)
 #   netns_hop_reset              back to a silent hop (forwarding off, no nft rules,
 #                                conntrack flushed)
+#   wait_ns NS PORT [tcp]        until something listens on PORT in namespace NS
+#   h3 NAME [client flags...]    one qasm-h3-client run (agent preloaded) in the client
+#                                namespace to https://$S_IP:$SRV_PORT/, tracker $TRK;
+#                                JSON on stdout, log in $T/NAME.log (mbox_lib.sh's $B, $T)
+#   field JSON KEY               a key of that JSON (-1 when absent)
+#   nat_table1_client MODE       that client run through the hop started as "mb" (mbox_lib.sh's
+#                                start) with --stats-json $T/mb.json: sets C1 (JSON), RC1
+#   nat_table1_checks MODE STATS CLIENT RC  the NAT's outcome for one client run of 30
+#                                requests migrating by address over 8 addresses, 8 ports
+#   lb_run_checks MODE           a client through the lb (VIP $H_IN_IP:443, two backends)
 
 NS_ID=${NS_ID:-$$}
 NS_C=qasm-c-$NS_ID
@@ -94,4 +104,83 @@ netns_hop_cmd() {
     cmd=${cmd//\{outside\}/out0}
     ip netns exec "$NS_H" timeout "${NETNS_HOP_TIMEOUT:-600}" sh -c "$cmd" &
     HOP_CMD_PID=$!
+}
+
+# wait_ns NS PORT [tcp]: until something listens on PORT in namespace NS (30 s, scaled).
+ns_bound() { ip netns exec "$1" ss $3 "sport = :$2" 2>/dev/null | grep -q .; }
+wait_ns() {
+    local ns=$1 port=$2 opt=-Hlun
+    [ "${3:-udp}" = tcp ] && opt=-Hltn
+    wait_until 30 ns_bound "$ns" "$port" "$opt" && return 0
+    echo "port $port never bound in $ns"; return 1
+}
+
+# h3 NAME [client flags...]: one client run in the client namespace; JSON on stdout.
+h3() {
+    local name=$1; shift
+    in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" \
+        timeout 40 "$B/qasm-h3-client" --json --idle-timeout 3s "$@" \
+        "https://$S_IP:$SRV_PORT/" 2>"$T/$name.log"
+}
+field() { echo "$1" | json /dev/stdin "d.get('$2', -1)"; }
+
+# nat_table1_checks MODE STATS CLIENT RC: the outcome of a qasm NAT hop (any
+# backend; mbox_lib.sh's check / json) for client run CLIENT (JSON, exit RC) of 30
+# requests migrating by address, pool of 8 ports: default, a public port per
+# migration until the pool is exhausted (table1, nat-dos); aware, one mapping and
+# one public port, every request answered, the migrations followed (by the core,
+# or by the XDP program in the kernel).
+nat_table1_checks() {
+    local mode=$1 s=$2 c=$3 rc=$4
+    check "$mode: the public address is the outside interface's" \
+        "$(json $s "d['public'] == '$H_OUT_IP'") == 1"
+    if [ $mode = default ]; then
+        check "default (table1): a public port per migration" \
+            "$(json $s "d['mappings_created']") >= 8"
+        check "default (nat-dos): the 8-port pool is exhausted" \
+            "$(json $s "d['ports_high_water']") == 8"
+        check "default (nat-dos): packets dropped for pool exhaustion" \
+            "$(json $s "d['packets_dropped']['pool_exhausted']") > 0"
+        return
+    fi
+    check "$mode: every request answered" "$rc == 0 && $(field "$c" requests_ok) == 30"
+    check "$mode: the client migrated (by address)" "$(field "$c" migrations) >= 5"
+    check "$mode (table1): one mapping for the connection" \
+        "$(json $s "d['mappings_created']") == 1"
+    check "$mode (table1): one public port" "$(json $s "d['ports_high_water']") == 1"
+    check "$mode: migrations followed (core or kernel)" \
+        "$(json $s "d['migrations'] + d.get('xdp', {}).get('migrated', 0)") >= 5"
+}
+
+# nat_table1_client MODE: one client run of 30 requests migrating by address over the
+# client namespace's 8 addresses; C1 its JSON, RC1 its exit; fresh stats in $T/mb.json.
+nat_table1_client() {
+    C1=$(h3 nat1-$1 --requests 30 --interval 50ms --size 1000 --migrate-every 100ms \
+        --migrate-kind addr --local-addrs 10.77.1.2-10.77.1.9); RC1=$?
+    echo "client 1 (exit $RC1): $C1"
+    fresh_stats mb "$T/mb.json"
+    echo "nat: $(summary "$T/mb.json")"
+}
+
+# lb_run_checks MODE: a client migrating by port (40 requests) through the lb whose
+# VIP is $H_IN_IP:443, two backends, hop started as "mb" with --stats-json $T/mb.json:
+# default breaks the migrated paths (the other backend), aware keeps the backend.
+lb_run_checks() {
+    local mode=$1 c rc s="$T/mb.json"
+    c=$(in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" timeout 40 \
+        "$B/qasm-h3-client" --json --idle-timeout 3s --connect $H_IN_IP:443 --requests 40 \
+        --interval 50ms --size 1000 --migrate-every 100ms "https://$S_IP:$SRV_PORT/" \
+        2>"$T/lb-$mode.log"); rc=$?
+    echo "client (exit $rc): $c"
+    fresh_stats mb "$T/mb.json"; s="$T/mb.json"
+    echo "lb: $(summary "$s")"
+    check "lb $mode: packets went through the core" "$(json $s "d['packet']['to_core']") > 0"
+    if [ $mode = default ]; then
+        check "lb default: migrated paths broke (sent to the other backend)" \
+            "$rc != 0 || $(field "$c" path_validation_failed) > 0"
+    else
+        check "lb $mode: every request answered" "$rc == 0 && $(field "$c" requests_ok) == 40"
+        check "lb $mode: every migrated path validated" "$(field "$c" path_validation_failed) == 0"
+        check "lb $mode: one LB entry for the connection" "$(json $s "d['mappings_created']") == 1"
+    fi
 }

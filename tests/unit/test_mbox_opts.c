@@ -54,8 +54,16 @@ static void test_good(void **state)
     assert_int_equal(o.cfg.hold_time, 5 * QASM_MS);
     assert_int_equal(parse("ratelimit --mode default --io packet --inside a --outside b"), 0);
     assert_int_equal(o.io_packet, 1);
+    assert_int_equal(o.io_xdp, 0);
     assert_string_equal(o.inside, "a");
     assert_string_equal(o.outside, "b");
+    /* xdp: the packet backend's flags, and the fast path */
+    assert_int_equal(parse("nat --mode default --io xdp --inside a --outside b"), 0);
+    assert_int_equal(o.io_packet, 1);
+    assert_int_equal(o.io_xdp, 1);
+    assert_int_equal(o.xdp_generic, 0);
+    assert_int_equal(parse("nat --mode default --io xdp --inside a --outside b --xdp-generic"), 0);
+    assert_int_equal(o.xdp_generic, 1);
     /* an IPv6 NAT without --public takes ::1 */
     assert_int_equal(parse("nat --mode default --listen [::1]:1 --upstream [::1]:2"), 0);
     assert_int_equal(o.cfg.nat_public.family, AF_INET6);
@@ -101,7 +109,7 @@ static void test_bad(void **state)
     BAD(NAT "--max-flows 0", "--max-flows: expected an integer in 1..1000000, got '0' (see --help)");
     BAD(NAT "--stats-entries 1000001",
         "--stats-entries: expected an integer in 0..1000000, got '1000001' (see --help)");
-    BAD(NAT "--io tap", "--io: expected relay or packet, got 'tap' (see --help)");
+    BAD(NAT "--io tap", "--io: expected relay, packet or xdp, got 'tap' (see --help)");
     BAD(NAT "--control /tmp/0123456789012345678901234567890123456789012345678901234567890123456789"
             "0123456789012345678901234567890123456789",
         "--control: expected a socket path of 1 to 107 bytes or none, got '/tmp/0123456789012345678"
@@ -115,6 +123,8 @@ static void test_bad(void **state)
     BAD("nat --mode default --io packet --inside a",
         "--io packet needs --inside IF and --outside IF (see --help)");
     BAD(NAT "--inside a", "--inside and --outside are only for --io packet (see --help)");
+    BAD("nat --mode default --io packet --inside a --outside b --xdp-generic",
+        "--xdp-generic is only for --io xdp (see --help)");
     BAD("nat --mode default --io packet --inside a --outside b --upstream 127.0.0.1:2",
         "--io packet takes --inside / --outside (and the lb's --listen VIP), not --listen / "
         "--upstream (see --help)");

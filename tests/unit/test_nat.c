@@ -169,6 +169,43 @@ static void test_expiry_after_last_packet(void **state)
     qasm_mbox_del(m);
 }
 
+/* A fast path touches entries it forwarded for: they live on (by 5-tuple, by O-DCID). */
+static void test_touch_keeps_entry(void **state)
+{
+    (void)state;
+    struct qasm_mbox *m = nat_new(QASM_MBOX_DEFAULT, 40000, 40009);
+    struct tpkt p;
+    struct qasm_mbox_verdict v;
+    struct qasm_cid d = t_cid(2);
+    t_short(&p, &d, 40);
+    assert_int_equal(t_send(m, &p, C1, SRV, QASM_MBOX_FROM_CLIENT, 0, &v), QASM_MBOX_FORWARD);
+    struct qasm_flow f;
+    memset(&f, 0, sizeof(f));
+    f.src = t_addr(C1);
+    f.dst = t_addr(SRV);
+    f.proto = 17;
+    assert_int_equal(qasm_mbox_touch(m, &f, NULL, 1, 29 * QASM_SEC), 1);
+    /* Assured by the touch: udp_stream_timeout (120 s) after it, not 30 s after the packet. */
+    qasm_mbox_expire(m, 100 * QASM_SEC);
+    assert_int_equal(t_stats(m).mappings, 1);
+    qasm_mbox_expire(m, 29 * QASM_SEC + 121 * QASM_SEC);
+    assert_int_equal(t_stats(m).mappings, 0);
+    f.src = t_addr(C2);
+    assert_int_equal(qasm_mbox_touch(m, &f, NULL, 0, 200 * QASM_SEC), 0);
+    qasm_mbox_del(m);
+    /* Aware: a connection by its O-DCID. */
+    m = nat_new(QASM_MBOX_REACTIVE, 40000, 40009);
+    handshake(m, 0);
+    struct qasm_cid odcid = t_cid(1), other = t_cid(7);
+    assert_int_equal(qasm_mbox_touch(m, NULL, &odcid, 1, 100 * QASM_SEC), 1);
+    assert_int_equal(qasm_mbox_touch(m, NULL, &other, 1, 100 * QASM_SEC), 0);
+    qasm_mbox_expire(m, 200 * QASM_SEC);
+    assert_int_equal(t_stats(m).mappings, 1);
+    qasm_mbox_expire(m, 222 * QASM_SEC);
+    assert_int_equal(t_stats(m).mappings, 0);
+    qasm_mbox_del(m);
+}
+
 static void test_no_mapping(void **state)
 {
     (void)state;
@@ -1032,6 +1069,7 @@ int main(void)
         cmocka_unit_test(test_pool_exhaustion_and_expiry),
         cmocka_unit_test(test_expiry_after_last_packet),
         cmocka_unit_test(test_no_mapping),
+        cmocka_unit_test(test_touch_keeps_entry),
         cmocka_unit_test(test_reactive_migration_keeps_port),
         cmocka_unit_test(test_proactive_push_before_packet),
         cmocka_unit_test(test_proactive_push_releases_held),

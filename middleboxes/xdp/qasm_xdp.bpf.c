@@ -1,0 +1,632 @@
+/*
+ * qasm_xdp.bpf.c: the XDP fast path of qasm-mbox (`--io xdp`, see
+ * docs/XDP.md). Attached to the hop's inside and outside interfaces.
+ *
+ * A frame whose flow the userspace core has already decided is handled
+ * here: its 5-tuple (and direction) is found in `flows`, the state entry
+ * it belongs to in `entries`; the rate limiter takes tokens from the
+ * entry's bucket, the addresses and ports are rewritten (IPv4 header and
+ * UDP checksums updated incrementally), the TTL / hop limit decremented,
+ * the MACs set from the kernel's FIB and neighbour tables, and the frame
+ * leaves by bpf_redirect (XDP_TX on the interface it came in on).
+ *
+ * In the QUIC-aware modes a short-header packet from a new 5-tuple whose
+ * DCID belongs to a known connection (`dcids`) stays here too when the
+ * tracker attests its source address for that connection (`attested`,
+ * written by userspace from the tracker's records): the flows of the new
+ * path are stored and the connection's state follows it (a migration).
+ *
+ * Everything else goes up (XDP_PASS) to the slow path, the userspace core
+ * reached through the `packet` backend's AF_PACKET sockets, counted by
+ * reason: a new flow, a long header, a known DCID from an unattested
+ * address, non-UDP, fragments, malformed frames, no route yet. The
+ * program never decides alone what the core would decide differently.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "middleboxes/xdp/xdp_maps.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+#define IP_MF_ 0x2000
+#define IP_OFFSET_ 0x1FFF
+#define NSEC_PER_TOKEN 1000000000ULL
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct qasm_xdp_cfg);
+} config SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, QASM_XDP_MAX_FLOWS);
+    __type(key, struct qasm_xdp_fkey);
+    __type(value, struct qasm_xdp_flow);
+} flows SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, QASM_XDP_MAX_ENTRIES);
+    __type(key, struct qasm_xdp_ekey);
+    __type(value, struct qasm_xdp_entry);
+} entries SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, QASM_XDP_MAX_DCIDS);
+    __type(key, struct qasm_xdp_cid);
+    __type(value, struct qasm_xdp_ekey);
+} dcids SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, QASM_XDP_MAX_ATTESTED);
+    __type(key, struct qasm_xdp_attest);
+    __type(value, __u64);
+} attested SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, QASM_XDP_MAX_SERVERS);
+    __type(key, struct qasm_xdp_srv);
+    __type(value, __u32);
+} servers SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, QASM_XDP_C_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+/* Per-CPU scratch for the migration's keys and values (the BPF stack is 512 bytes). */
+struct scratch {
+    struct qasm_xdp_flow fwd;
+    struct qasm_xdp_flow rv;
+    struct qasm_xdp_fkey rk;
+    struct qasm_xdp_attest ak;
+    struct qasm_xdp_ekey ek;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct scratch);
+} scratch SEC(".maps");
+
+struct vlan_tag {
+    __be16 tci;
+    __be16 proto;
+};
+
+/* A parsed frame: the views the program writes through, and the packet's 5-tuple. */
+struct frame {
+    struct ethhdr *eth;
+    struct iphdr *ip4;    /* one of ip4 / ip6 */
+    struct ipv6hdr *ip6;
+    struct udphdr *udp;
+    __u8 *payload;        /* the UDP payload (first byte checked to be in the frame) */
+    __u32 plen;           /* UDP payload length (from the UDP header) */
+    __u32 vlan;           /* the frame carries an 802.1Q / 802.1ad tag */
+    struct qasm_xdp_fkey key;
+};
+
+static __always_inline void count(__u32 c)
+{
+    __u64 *v = bpf_map_lookup_elem(&counters, &c);
+    if (v)
+        *v += 1;
+}
+
+static __always_inline int pass(__u32 c)
+{
+    count(c);
+    return XDP_PASS;
+}
+
+/* ---- parse: a bounds check at every boundary ---- */
+
+/* Ethernet, at most one VLAN tag: the EtherType and the L3 header, or 0 (PASS). */
+static __always_inline __u16 parse_eth(void *data, void *end, struct frame *f, void **l3)
+{
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > end)
+        return 0;
+    f->eth = eth;
+    __u16 proto = eth->h_proto;
+    void *p = eth + 1;
+    if (proto == bpf_htons(ETH_P_8021Q_) || proto == bpf_htons(ETH_P_8021AD_)) {
+        struct vlan_tag *v = p;
+        if ((void *)(v + 1) > end)
+            return 0;
+        proto = v->proto;
+        p = v + 1;
+        f->vlan = 1;
+    }
+    *l3 = p;
+    return proto;
+}
+
+/* IPv4 then UDP: 0, or the counter that says why the frame goes up. */
+static __always_inline int parse_ip4(void *l3, void *end, struct frame *f)
+{
+    struct iphdr *ip = l3;
+    if ((void *)(ip + 1) > end)
+        return QASM_XDP_C_PASS_MALFORMED;
+    __u32 ihl = ip->ihl * 4;
+    if (ip->version != 4 || ihl < sizeof(*ip))
+        return QASM_XDP_C_PASS_MALFORMED;
+    if (ip->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_))
+        return QASM_XDP_C_PASS_FRAGMENT;
+    if (ip->protocol != IPPROTO_UDP)
+        return QASM_XDP_C_PASS_NOT_UDP;
+    if (ip->ttl <= 1)
+        return QASM_XDP_C_PASS_TTL;
+    struct udphdr *udp = l3 + ihl;
+    if ((void *)(udp + 1) > end)
+        return QASM_XDP_C_PASS_MALFORMED;
+    __u32 tot = bpf_ntohs(ip->tot_len), ulen = bpf_ntohs(udp->len);
+    if (tot < ihl + sizeof(*udp) || (void *)ip + tot > end || ulen != tot - ihl)
+        return QASM_XDP_C_PASS_MALFORMED;
+    f->ip4 = ip;
+    f->udp = udp;
+    __builtin_memcpy(f->key.saddr, &ip->saddr, 4);
+    __builtin_memcpy(f->key.daddr, &ip->daddr, 4);
+    f->key.family = AF_INET;
+    return 0;
+}
+
+/* IPv6 (UDP as the next header: extension headers go up) then UDP. */
+static __always_inline int parse_ip6(void *l3, void *end, struct frame *f)
+{
+    struct ipv6hdr *ip = l3;
+    if ((void *)(ip + 1) > end)
+        return QASM_XDP_C_PASS_MALFORMED;
+    if (ip->version != 6)
+        return QASM_XDP_C_PASS_MALFORMED;
+    if (ip->nexthdr != IPPROTO_UDP)
+        return ip->nexthdr == IPPROTO_FRAGMENT || ip->nexthdr == IPPROTO_HOPOPTS ||
+                               ip->nexthdr == IPPROTO_ROUTING || ip->nexthdr == IPPROTO_DSTOPTS
+                       ? QASM_XDP_C_PASS_FRAGMENT : QASM_XDP_C_PASS_NOT_UDP;
+    if (ip->hop_limit <= 1)
+        return QASM_XDP_C_PASS_TTL;
+    struct udphdr *udp = (void *)(ip + 1);
+    if ((void *)(udp + 1) > end)
+        return QASM_XDP_C_PASS_MALFORMED;
+    __u32 plen = bpf_ntohs(ip->payload_len), ulen = bpf_ntohs(udp->len);
+    if ((void *)(udp) + plen > end || ulen != plen || ulen < sizeof(*udp))
+        return QASM_XDP_C_PASS_MALFORMED;
+    f->ip6 = ip;
+    f->udp = udp;
+    __builtin_memcpy(f->key.saddr, &ip->saddr, 16);
+    __builtin_memcpy(f->key.daddr, &ip->daddr, 16);
+    f->key.family = AF_INET6;
+    return 0;
+}
+
+/* IP and UDP after the Ethernet header at |l3| (|is6| a constant: one copy per family). */
+static __always_inline int parse(struct xdp_md *ctx, struct frame *f, void *l3, const int is6)
+{
+    void *end = (void *)(long)ctx->data_end;
+    int rc = is6 ? parse_ip6(l3, end, f) : parse_ip4(l3, end, f);
+    if (rc)
+        return rc;
+    struct udphdr *udp = f->udp;
+    f->key.sport = udp->source;
+    f->key.dport = udp->dest;
+    f->plen = bpf_ntohs(udp->len) - sizeof(*udp);
+    f->payload = (__u8 *)(udp + 1);
+    return 0;
+}
+
+/* ---- checksums (RFC 1624: HC' = ~(~HC + ~m + m')) ---- */
+
+/* Adds ~old + new for |n| 16-bit words to |acc| (byte order does not matter). */
+static __always_inline __u32 csum_diff16(__u32 acc, const void *old, const void *new, int n)
+{
+    const __u16 *o = old, *w = new;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        if (i < n)
+            acc += (__u16)~o[i] + (__u32)w[i];
+    }
+    return acc;
+}
+
+static __always_inline __u16 csum_apply(__u16 check, __u32 acc)
+{
+    __u32 s = (__u16)~check + acc;
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    return (__u16)~s;
+}
+
+/* ---- rewrite ---- */
+
+struct target {
+    __u8 saddr[16];
+    __u8 daddr[16];
+    __u16 sport;
+    __u16 dport;
+};
+
+/* Writes |t| into the frame, fixes the checksums, decrements the TTL / hop limit (|dec|). */
+static __always_inline void rewrite(struct frame *f, const struct target *t, const int is6,
+                                    int dec)
+{
+    struct udphdr *udp = f->udp;
+    __u32 acc = 0;
+    if (!is6) {
+        struct iphdr *ip = f->ip4;
+        acc = csum_diff16(acc, &ip->saddr, t->saddr, 2);
+        acc = csum_diff16(acc, &ip->daddr, t->daddr, 2);
+        __u16 *ttlw = (__u16 *)&ip->ttl, oldw = *ttlw;
+        __builtin_memcpy(&ip->saddr, t->saddr, 4);
+        __builtin_memcpy(&ip->daddr, t->daddr, 4);
+        ip->ttl -= dec ? 1 : 0;
+        ip->check = csum_apply(ip->check, csum_diff16(acc, &oldw, ttlw, 1));
+    } else {
+        struct ipv6hdr *ip = f->ip6;
+        acc = csum_diff16(acc, &ip->saddr, t->saddr, 8);
+        acc = csum_diff16(acc, &ip->daddr, t->daddr, 8);
+        __builtin_memcpy(&ip->saddr, t->saddr, 16);
+        __builtin_memcpy(&ip->daddr, t->daddr, 16);
+        ip->hop_limit -= dec ? 1 : 0;
+    }
+    acc = csum_diff16(acc, &udp->source, &t->sport, 1);
+    acc = csum_diff16(acc, &udp->dest, &t->dport, 1);
+    udp->source = t->sport;
+    udp->dest = t->dport;
+    /* IPv4 UDP may go without a checksum (0); IPv6 UDP never does, and 0 is written 0xffff. */
+    if (udp->check || is6) {
+        __u16 c = csum_apply(udp->check, acc);
+        udp->check = c ? c : 0xffff;
+    }
+}
+
+/* ---- forwarding ---- */
+
+/* The FIB and neighbour lookup for the rewritten destination: 0 with |fib| filled, or the
+ * counter of the reason the frame goes up unchanged. */
+static __always_inline int route(struct xdp_md *ctx, const struct qasm_xdp_cfg *cfg,
+                                 const struct frame *f, const struct target *t,
+                                 struct bpf_fib_lookup *fib, const int is6)
+{
+    if (cfg->no_fib)
+        return 0;
+    fib->ifindex = cfg->fib_ifindex ? cfg->fib_ifindex : ctx->ingress_ifindex;
+    fib->l4_protocol = IPPROTO_UDP;
+    fib->sport = t->sport;
+    fib->dport = t->dport;
+    if (!is6) {
+        fib->family = AF_INET;
+        fib->tos = f->ip4->tos;
+        fib->tot_len = bpf_ntohs(f->ip4->tot_len);
+        __builtin_memcpy(&fib->ipv4_src, t->saddr, 4);
+        __builtin_memcpy(&fib->ipv4_dst, t->daddr, 4);
+    } else {
+        fib->family = AF_INET6;
+        fib->tot_len = bpf_ntohs(f->ip6->payload_len);
+        __builtin_memcpy(fib->ipv6_src, t->saddr, 16);
+        __builtin_memcpy(fib->ipv6_dst, t->daddr, 16);
+    }
+    if (bpf_fib_lookup(ctx, fib, sizeof(*fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+        return QASM_XDP_C_PASS_NO_ROUTE;
+    /* A tagged frame keeps its tag: only right back out of the interface it came in on. */
+    if (f->vlan && fib->ifindex != ctx->ingress_ifindex)
+        return QASM_XDP_C_PASS_VLAN;
+    return 0;
+}
+
+/* Sends the rewritten frame where route() said: the XDP action. */
+static __always_inline int send(struct xdp_md *ctx, const struct qasm_xdp_cfg *cfg,
+                                struct frame *f, const struct bpf_fib_lookup *fib)
+{
+    if (cfg->no_fib) {
+        count(QASM_XDP_C_TX);
+        return XDP_TX;
+    }
+    __builtin_memcpy(f->eth->h_dest, fib->dmac, ETH_ALEN);
+    __builtin_memcpy(f->eth->h_source, fib->smac, ETH_ALEN);
+    if (fib->ifindex == ctx->ingress_ifindex) {
+        count(QASM_XDP_C_TX);
+        return XDP_TX;
+    }
+    count(QASM_XDP_C_FORWARDED);
+    return bpf_redirect(fib->ifindex, 0);
+}
+
+/* ---- the rate limiter's bucket: the core's arithmetic (middleboxes/core/bucket.h) ---- */
+
+/* Takes |cost| tokens from the entry's bucket at |now|: 1 taken, 0 refused. Under its lock. */
+static __always_inline int bucket_take(struct qasm_xdp_entry *e, const struct qasm_xdp_cfg *cfg,
+                                       __u64 cost, __u64 now)
+{
+    int ok = 0;
+    __u64 cap = cfg->rl_cap, rate = cfg->rl_rate_milli;
+    if (!rate)
+        return 1;
+    bpf_spin_lock(&e->lock);
+    __u64 tok = e->tokens;
+    if (now > e->refill_at && tok < cap) {
+        __u64 dt = now - e->refill_at;
+        if (dt >= ~0ULL / rate)
+            tok = cap;
+        else {
+            __u64 add = dt * rate / 1000;
+            tok = add >= cap - tok ? cap : tok + add;
+        }
+    }
+    if (now > e->refill_at)
+        e->refill_at = now;
+    __u64 need = cost * NSEC_PER_TOKEN;
+    if (need <= tok) {
+        tok -= need;
+        ok = 1;
+    }
+    e->tokens = tok;
+    bpf_spin_unlock(&e->lock);
+    return ok;
+}
+
+/* ---- the flows ---- */
+
+/* The target of a known flow: its rewrite (NAT return: the entry's latest client). */
+static __always_inline void flow_target(const struct qasm_xdp_flow *fl, struct qasm_xdp_entry *e,
+                                        struct target *t)
+{
+    __builtin_memcpy(t->saddr, fl->saddr, 16);
+    __builtin_memcpy(t->daddr, fl->daddr, 16);
+    t->sport = fl->sport;
+    t->dport = fl->dport;
+    if (fl->flags & QASM_XDP_F_DST_CLIENT) {
+        bpf_spin_lock(&e->lock);
+        __builtin_memcpy(t->daddr, e->client, 16);
+        t->dport = e->client_port;
+        bpf_spin_unlock(&e->lock);
+    }
+}
+
+/* Whether the 16-byte addresses |a| and |b| are equal. */
+static __always_inline int same16(const __u8 *a, const __u8 *b)
+{
+    __u64 a0, a1, b0, b1;
+    __builtin_memcpy(&a0, a, 8);
+    __builtin_memcpy(&a1, a + 8, 8);
+    __builtin_memcpy(&b0, b, 8);
+    __builtin_memcpy(&b1, b + 8, 8);
+    return a0 == b0 && a1 == b1;
+}
+
+/*
+ * NAT: a connection's return traffic goes to the client 5-tuple that sent
+ * last (the core's "latest client address"): a packet on another of the
+ * connection's flows moves it back there.
+ */
+static __always_inline void nat_latest(const struct qasm_xdp_cfg *cfg, const struct frame *f,
+                                       const struct qasm_xdp_flow *fl, struct qasm_xdp_entry *e)
+{
+    if (cfg->function != QASM_XDP_NAT || f->key.dir != QASM_XDP_FROM_CLIENT ||
+        fl->entry.kind != QASM_XDP_E_CONN)
+        return;
+    if (e->client_port == f->key.sport && same16(e->client, f->key.saddr))
+        return; /* an unlocked read: at worst the write below happens once more */
+    bpf_spin_lock(&e->lock);
+    __builtin_memcpy(e->client, f->key.saddr, 16);
+    e->client_port = f->key.sport;
+    bpf_spin_unlock(&e->lock);
+}
+
+/* Applies a found flow: bucket, rewrite, forward. The XDP action. */
+static __always_inline int apply(struct xdp_md *ctx, const struct qasm_xdp_cfg *cfg,
+                                 struct frame *f, struct qasm_xdp_flow *fl, const int is6)
+{
+    struct qasm_xdp_entry *e = bpf_map_lookup_elem(&entries, &fl->entry);
+    if (!e)
+        return pass(QASM_XDP_C_PASS_NEW); /* swept meanwhile: the core decides again */
+    struct target t;
+    flow_target(fl, e, &t);
+    /* Route first: without a route or a neighbour the unchanged frame goes up. */
+    struct bpf_fib_lookup fib = {};
+    int rc = route(ctx, cfg, f, &t, &fib, is6);
+    if (rc)
+        return pass(rc);
+    __u64 now = bpf_ktime_get_ns();
+    if (cfg->function == QASM_XDP_RATELIMIT &&
+        !bucket_take(e, cfg, cfg->rl_bytes ? f->plen : 1, now)) {
+        count(QASM_XDP_C_RATE_LIMITED);
+        return XDP_DROP;
+    }
+    fl->last_seen = now;
+    fl->packets++;
+    e->last_seen = now;
+    nat_latest(cfg, f, fl, e);
+    rewrite(f, &t, is6, !cfg->keep_ttl);
+    return send(ctx, cfg, f, &fib);
+}
+
+/* ---- migration (aware modes): a known connection's DCID from a new 5-tuple ---- */
+
+/* The DCID of a short header, with the server's CID length: 0, or -1 when unreadable. */
+static __always_inline int short_dcid(struct xdp_md *ctx, struct frame *f, __u32 len,
+                                      struct qasm_xdp_cid *cid)
+{
+    void *end = (void *)(long)ctx->data_end;
+    if (len == 0 || len > 20)
+        return -1;
+    cid->len = (__u8)len;
+#pragma unroll
+    for (int i = 0; i < 20; i++) {
+        __u8 *b = f->payload + 1 + i;
+        if (i >= (int)len)
+            break;
+        if ((void *)(b + 1) > end)
+            return -1;
+        cid->data[i] = *b;
+    }
+    return 0;
+}
+
+/* Stores |key| -> |val| (a new flow); counts a full table. */
+static __always_inline void flow_store(const struct qasm_xdp_fkey *key,
+                                       const struct qasm_xdp_flow *val)
+{
+    if (bpf_map_update_elem(&flows, key, val, BPF_ANY) != 0)
+        count(QASM_XDP_C_FLOW_FULL);
+}
+
+/* The flows of the new path of connection |sc->ek| (entry |e|): client side, and the
+ * return side for RL / LB (the NAT's return flow is keyed on its public port). */
+static __always_inline void migrate_store(const struct qasm_xdp_cfg *cfg, const struct frame *f,
+                                          struct scratch *sc, struct qasm_xdp_entry *e)
+{
+    struct qasm_xdp_flow *fwd = &sc->fwd;
+    __builtin_memset(fwd, 0, sizeof(*fwd));
+    fwd->entry = sc->ek;
+    __builtin_memcpy(fwd->saddr, f->key.saddr, 16);
+    __builtin_memcpy(fwd->daddr, f->key.daddr, 16);
+    fwd->sport = f->key.sport;
+    fwd->dport = f->key.dport;
+    if (cfg->function == QASM_XDP_NAT) {
+        __builtin_memcpy(fwd->saddr, e->hop, 16);
+        fwd->sport = e->hop_port;
+        bpf_spin_lock(&e->lock);
+        __builtin_memcpy(e->client, f->key.saddr, 16);
+        e->client_port = f->key.sport;
+        bpf_spin_unlock(&e->lock);
+    } else if (cfg->function == QASM_XDP_LB) {
+        __builtin_memcpy(fwd->daddr, e->hop, 16);
+        fwd->dport = e->hop_port;
+    }
+    flow_store(&f->key, fwd);
+    if (cfg->function == QASM_XDP_NAT)
+        return;
+    struct qasm_xdp_fkey *rk = &sc->rk;
+    struct qasm_xdp_flow *rv = &sc->rv;
+    __builtin_memset(rk, 0, sizeof(*rk));
+    *rv = *fwd;
+    __builtin_memcpy(rk->saddr, fwd->daddr, 16);
+    __builtin_memcpy(rk->daddr, f->key.saddr, 16);
+    rk->sport = fwd->dport;
+    rk->dport = f->key.sport;
+    rk->family = f->key.family;
+    rk->dir = QASM_XDP_FROM_SERVER;
+    /* Back to the client as it sent: from the address it sent to (the LB's VIP). */
+    __builtin_memcpy(rv->saddr, f->key.daddr, 16);
+    __builtin_memcpy(rv->daddr, f->key.saddr, 16);
+    rv->sport = f->key.dport;
+    rv->dport = f->key.sport;
+    flow_store(rk, rv);
+}
+
+/*
+ * A new 5-tuple from the client side in an aware mode: 0 when its flows were
+ * stored (a migration to an attested address), -2 a known DCID from an
+ * unattested address, -1 anything else (a new flow for the core).
+ */
+static __always_inline int try_migrate(struct xdp_md *ctx, const struct qasm_xdp_cfg *cfg,
+                                       struct frame *f)
+{
+    void *end = (void *)(long)ctx->data_end;
+    __u32 zero = 0;
+    struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+    if (!sc || (void *)(f->payload + 1) > end || f->plen == 0)
+        return -1;
+    struct qasm_xdp_srv sk = {};
+    __builtin_memcpy(sk.addr, f->key.daddr, 16);
+    sk.port = f->key.dport;
+    sk.family = f->key.family;
+    __u32 *cidlen = bpf_map_lookup_elem(&servers, &sk);
+    struct qasm_xdp_cid cid = {};
+    if (!cidlen || short_dcid(ctx, f, *cidlen, &cid) < 0)
+        return -1;
+    struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&dcids, &cid);
+    if (!ek)
+        return -1;
+    sc->ek = *ek;
+    struct qasm_xdp_attest *ak = &sc->ak;
+    __builtin_memset(ak, 0, sizeof(*ak));
+    ak->conn = sc->ek;
+    __builtin_memcpy(ak->addr, f->key.saddr, 16);
+    ak->port = f->key.sport;
+    ak->family = f->key.family;
+    if (!bpf_map_lookup_elem(&attested, ak))
+        return -2;
+    struct qasm_xdp_entry *e = bpf_map_lookup_elem(&entries, &sc->ek);
+    if (!e)
+        return -1;
+    migrate_store(cfg, f, sc, e);
+    count(QASM_XDP_C_MIGRATED);
+    return 0;
+}
+
+/* Everything after the Ethernet header, for one family (|is6| a constant). */
+static __always_inline int handle(struct xdp_md *ctx, const struct qasm_xdp_cfg *cfg,
+                                  struct frame *f, void *l3, const int is6)
+{
+    int rc = parse(ctx, f, l3, is6);
+    if (rc)
+        return pass(rc);
+    void *end = (void *)(long)ctx->data_end;
+    /* Aware modes: a long header goes up (the core learns CID lengths and O-DCIDs from them). */
+    if (cfg->aware && f->plen > 0 && (void *)(f->payload + 1) <= end && (f->payload[0] & 0x80))
+        return pass(QASM_XDP_C_PASS_LONG);
+    struct qasm_xdp_flow *fl = bpf_map_lookup_elem(&flows, &f->key);
+    if (!fl && cfg->aware && f->key.dir == QASM_XDP_FROM_CLIENT) {
+        rc = try_migrate(ctx, cfg, f);
+        if (rc == -2)
+            return pass(QASM_XDP_C_PASS_UNATTESTED);
+        if (rc == 0)
+            fl = bpf_map_lookup_elem(&flows, &f->key);
+    }
+    if (!fl)
+        return pass(QASM_XDP_C_PASS_NEW);
+    return apply(ctx, cfg, f, fl, is6);
+}
+
+SEC("xdp")
+int qasm_xdp(struct xdp_md *ctx)
+{
+    __u32 zero = 0;
+    const struct qasm_xdp_cfg *cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg)
+        return XDP_PASS;
+    count(QASM_XDP_C_RX);
+    struct frame f = {};
+    if (ctx->ingress_ifindex == cfg->ifindex_in)
+        f.key.dir = QASM_XDP_FROM_CLIENT;
+    else if (ctx->ingress_ifindex == cfg->ifindex_out)
+        f.key.dir = QASM_XDP_FROM_SERVER;
+    else
+        return pass(QASM_XDP_C_PASS_OTHER_IF);
+    void *l3 = 0;
+    __u16 proto = parse_eth((void *)(long)ctx->data, (void *)(long)ctx->data_end, &f, &l3);
+    if (proto == bpf_htons(ETH_P_IP))
+        return handle(ctx, cfg, &f, l3, 0);
+    if (proto == bpf_htons(ETH_P_IPV6))
+        return handle(ctx, cfg, &f, l3, 1);
+    return pass(proto ? QASM_XDP_C_PASS_NOT_IP : QASM_XDP_C_PASS_MALFORMED);
+}
+
+/* A program that passes everything: for the far ends of veth pairs (docs/XDP.md, testbed). */
+SEC("xdp")
+int qasm_xdp_pass(struct xdp_md *ctx)
+{
+    (void)ctx;
+    return XDP_PASS;
+}

@@ -1,0 +1,164 @@
+/*
+ * xdp_maps.h: the maps of the XDP fast path of qasm-mbox (`--io xdp`),
+ * shared by the BPF program (middleboxes/xdp/qasm_xdp.bpf.c) and
+ * userspace (middleboxes/io/xdp_io.c, tests/unit/test_xdp_prog.c): key and
+ * value layouts, bounds, counter names. Fixed-size types from
+ * <linux/types.h> only, so both compilers lay the structs out the same.
+ *
+ * Addresses are 16 bytes (IPv4 in the first 4, the rest zero), ports in
+ * network byte order (as on the wire), families AF_INET (2) / AF_INET6 (10).
+ * See docs/XDP.md for what each map is for and what happens when it is full.
+ */
+#ifndef QASM_XDP_MAPS_H
+#define QASM_XDP_MAPS_H
+
+#include <linux/bpf.h> /* struct bpf_spin_lock */
+#include <linux/types.h>
+
+/*
+ * Bounds of the maps (max_entries) as compiled; qasm-mbox sizes entries
+ * from the core's --max-entries (flows and DCIDs 4x, attested 2x) before
+ * loading. A full map refuses the insert, counted.
+ */
+#define QASM_XDP_MAX_ENTRIES 65536  /* state entries (NAT mappings, buckets, LB flows, conns) */
+#define QASM_XDP_MAX_FLOWS (4 * QASM_XDP_MAX_ENTRIES) /* both directions, two paths each */
+#define QASM_XDP_MAX_DCIDS (4 * QASM_XDP_MAX_ENTRIES)
+#define QASM_XDP_MAX_ATTESTED (2 * QASM_XDP_MAX_ENTRIES)
+#define QASM_XDP_MAX_SERVERS 4096
+#define QASM_XDP_MAX_ENTRIES_LIMIT (1u << 21) /* --max-entries beyond this: this */
+
+#define QASM_XDP_AF_INET 2
+#define QASM_XDP_AF_INET6 10
+
+enum qasm_xdp_dir {
+    QASM_XDP_FROM_CLIENT = 0, /* arrived on the inside interface */
+    QASM_XDP_FROM_SERVER = 1  /* arrived on the outside interface */
+};
+
+/* The 5-tuple of a packet as it arrives, and its direction: key of `flows`. */
+struct qasm_xdp_fkey {
+    __u8 saddr[16];
+    __u8 daddr[16];
+    __u16 sport;
+    __u16 dport;
+    __u8 family;
+    __u8 dir;
+    __u16 pad;
+};
+
+enum qasm_xdp_ekind {
+    QASM_XDP_E_FLOW = 1, /* a 5-tuple entry: client addr (a), server addr (b) */
+    QASM_XDP_E_CONN = 2  /* a QUIC connection: its O-DCID (odcid / len) */
+};
+
+/* Names a state entry (one of the core's): key of `entries`. */
+struct qasm_xdp_ekey {
+    __u8 kind;     /* enum qasm_xdp_ekind */
+    __u8 len;      /* CONN: O-DCID length; FLOW: family */
+    __u16 port_a;  /* FLOW: client port */
+    __u16 port_b;  /* FLOW: server port */
+    __u16 pad;
+    __u8 data[32]; /* CONN: O-DCID; FLOW: client IP, server IP */
+};
+
+/* Flags of a flow. */
+#define QASM_XDP_F_DST_CLIENT 0x1u /* NAT return: the destination is the entry's latest client */
+
+/* Value of `flows`: what to write into the packet, and its state entry. */
+struct qasm_xdp_flow {
+    struct qasm_xdp_ekey entry;
+    __u8 saddr[16]; /* the packet leaves with these (F_DST_CLIENT: daddr/dport from the entry) */
+    __u8 daddr[16];
+    __u16 sport;
+    __u16 dport;
+    __u32 flags;
+    __u64 last_seen; /* bpf_ktime_get_ns of the last packet (the kernel writes it) */
+    __u64 packets;   /* packets handled in the kernel on this flow */
+};
+
+/*
+ * Value of `entries`: one state entry of the core. The lock guards the
+ * token bucket and the client address (read-modify-write of several words
+ * on every packet of the entry, from any CPU; see docs/XDP.md).
+ */
+struct qasm_xdp_entry {
+    struct bpf_spin_lock lock;
+    __u32 family;
+    __u64 tokens;     /* RL: nanotokens (the core's unit, middleboxes/core/bucket.h) */
+    __u64 refill_at;  /* RL: bpf_ktime_get_ns of the last refill */
+    __u64 last_seen;
+    __u8 client[16];  /* NAT: latest client address (return traffic goes there) */
+    __u16 client_port;
+    __u16 hop_port;   /* NAT: public port; LB: backend port */
+    __u8 hop[16];     /* NAT: public address; LB: backend address */
+};
+
+/* Key of `dcids`: a server-chosen DCID (value: the connection's struct qasm_xdp_ekey). */
+struct qasm_xdp_cid {
+    __u8 len;
+    __u8 data[20];
+    __u8 pad[3];
+};
+
+/* Key of `attested`: a client address the tracker attests for a connection (value: __u64 when). */
+struct qasm_xdp_attest {
+    struct qasm_xdp_ekey conn;
+    __u8 addr[16];
+    __u16 port;
+    __u8 family;
+    __u8 pad;
+};
+
+/* Key of `servers`: a server address (value: __u32, the length of the CIDs it chose). */
+struct qasm_xdp_srv {
+    __u8 addr[16];
+    __u16 port;
+    __u8 family;
+    __u8 pad;
+};
+
+enum qasm_xdp_fn { QASM_XDP_NAT = 0, QASM_XDP_RATELIMIT = 1, QASM_XDP_LB = 2 };
+
+/* The one value of `config` (an array of 1): set by userspace before attaching. */
+struct qasm_xdp_cfg {
+    __u32 function;   /* enum qasm_xdp_fn (the core's enum qasm_mbox_function) */
+    __u32 aware;      /* reactive / proactive: long headers go up, DCIDs are looked up */
+    __u32 ifindex_in; /* inside interface (clients) */
+    __u32 ifindex_out;
+    __u64 rl_rate_milli; /* RL: tokens per second x 1000 */
+    __u64 rl_cap;        /* RL: burst in nanotokens */
+    __u32 rl_bytes;      /* RL: a token is a byte of UDP payload */
+    __u32 fib_ifindex;   /* the FIB is asked as if the packet came in there (0: where it did) */
+    __u32 no_fib;        /* tests: no FIB lookup, the rewritten frame goes back out (XDP_TX) */
+    __u32 keep_ttl;      /* benchmarks: TTL kept, so BPF_PROG_TEST_RUN's repeats see one frame */
+    __u32 pad;
+};
+
+/* The kernel's counters (a per-CPU array indexed by these); names in QASM_XDP_COUNTER_NAMES. */
+enum qasm_xdp_counter {
+    QASM_XDP_C_RX = 0,          /* frames seen */
+    QASM_XDP_C_FORWARDED,       /* rewritten and redirected to the other interface */
+    QASM_XDP_C_TX,              /* rewritten and sent back out of the same interface */
+    QASM_XDP_C_MIGRATED,        /* a known connection's packet from an attested new address */
+    QASM_XDP_C_RATE_LIMITED,    /* dropped: the entry's bucket was empty */
+    QASM_XDP_C_PASS_NOT_IP,     /* up to the kernel / slow path: ARP, other EtherTypes */
+    QASM_XDP_C_PASS_NOT_UDP,    /* ... another IP protocol (the slow path decides) */
+    QASM_XDP_C_PASS_FRAGMENT,   /* ... an IP fragment or an IPv6 extension header */
+    QASM_XDP_C_PASS_MALFORMED,  /* ... truncated or bad header (the slow path counts it) */
+    QASM_XDP_C_PASS_TTL,        /* ... TTL / hop limit <= 1 */
+    QASM_XDP_C_PASS_LONG,       /* ... aware modes: a QUIC long header (the core learns from it) */
+    QASM_XDP_C_PASS_NEW,        /* ... no flow, no known DCID: a new flow for the core */
+    QASM_XDP_C_PASS_UNATTESTED, /* ... a known DCID from an address not attested (yet) */
+    QASM_XDP_C_PASS_NO_ROUTE,   /* ... the FIB has no route / neighbour yet */
+    QASM_XDP_C_PASS_OTHER_IF,   /* ... arrived on neither interface of the hop */
+    QASM_XDP_C_PASS_VLAN,       /* ... a tagged frame the FIB sends out of another interface */
+    QASM_XDP_C_FLOW_FULL,       /* a migrated flow's entry not stored: `flows` full */
+    QASM_XDP_C_MAX
+};
+
+#define QASM_XDP_COUNTER_NAMES                                                              \
+    { "rx", "forwarded", "tx", "migrated", "rate_limited", "pass_not_ip", "pass_not_udp", \
+      "pass_fragment", "pass_malformed", "pass_ttl", "pass_long_header", "pass_new",      \
+      "pass_unattested", "pass_no_route", "pass_other_if", "pass_vlan", "flow_full" }
+
+#endif
