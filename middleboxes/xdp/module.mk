@@ -37,7 +37,6 @@ $(O)/obj/middleboxes/main.o $(O)/obj/tests/unit/test_xdp_prog.o: CFLAGS += -DQAS
 else
 XDP_LIBS =
 EXTRA_BINS += xdp-skipped
-.PHONY: xdp-skipped
 xdp-skipped:
 	@echo "  SKIP    --io xdp (the XDP fast path): missing $(strip $(XDP_MISSING)) (make deps)"
 endif
