@@ -71,3 +71,4 @@ UNIT_TESTS += test_mbench_opts
 test_mbench_opts_SRCS := tests/unit/test_mbench_opts.c middleboxes/mbox_bench_opts.c $(MBOX_CORE_SRCS)
 test_mbench_opts_LIBS = $(CMOCKA_LIBS)
 include middleboxes/xdp/module.mk
+include middleboxes/normalize/module.mk
