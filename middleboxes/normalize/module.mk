@@ -35,5 +35,5 @@ endif
 
 # The programs on crafted frames through BPF_PROG_TEST_RUN (root; SKIP elsewhere).
 UNIT_TESTS += test_normalize_prog
-test_normalize_prog_SRCS := tests/unit/test_normalize_prog.c
+test_normalize_prog_SRCS := tests/unit/test_normalize_prog.c middleboxes/io/bpf_maps.c
 test_normalize_prog_LIBS = $(CMOCKA_LIBS) $(XDP_LIBS)
