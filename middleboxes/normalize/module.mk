@@ -37,3 +37,4 @@ endif
 UNIT_TESTS += test_normalize_prog
 test_normalize_prog_SRCS := tests/unit/test_normalize_prog.c middleboxes/io/bpf_maps.c
 test_normalize_prog_LIBS = $(CMOCKA_LIBS) $(XDP_LIBS)
+INTEG_TESTS += tests/integration/netns_normalize.sh

@@ -60,7 +60,7 @@ struct nz {
     struct ev_loop *loop;
     struct qasm_tsess *s;
     ev_timer tick;
-    ev_signal sig[2];
+    ev_signal sig[3];
     uint64_t kt;                 /* CLOCK_MONOTONIC of this tick (bpf_ktime_get_ns's clock) */
     struct nz_counters c;
 };
@@ -157,6 +157,17 @@ static void record_forget(struct nz *z, const struct qasm_proto_conn *r)
 
 /* ---- the tracker ---- */
 
+/* The programs' configuration: the hold, only while the tracker can end it. */
+static int config_write(struct nz *z, int up)
+{
+    struct qasm_nz_cfg c;
+    memset(&c, 0, sizeof(c));
+    c.hold_ns = z->o.hold;
+    c.tracker_up = (uint32_t)up;
+    uint32_t zero = 0;
+    return bpf_map__update_elem(z->skel->maps.config, &zero, sizeof(zero), &c, sizeof(c), 0);
+}
+
 static void on_up(void *ud)
 {
     struct nz *z = ud;
@@ -167,15 +178,17 @@ static void on_up(void *ud)
     qasm_proto_msg_init(&m, QASM_PROTO_DUMP, REQ_DUMP);
     rc = rc ? rc : qasm_tsess_send(z->s, &m);
     qasm_tsess_flush(z->s);
-    if (rc)
+    if (rc) {
         qasm_warn("normalize: cannot subscribe to the tracker: %s", strerror(-rc));
-    else
-        qasm_info("normalize: tracker up: subscribed to every connection");
+        return;
+    }
+    config_write(z, 1);
+    qasm_info("normalize: tracker up: subscribed to every connection");
 }
 
 static void on_down(void *ud)
 {
-    (void)ud;
+    config_write(ud, 0);
     qasm_warn("normalize: tracker down: connections it reported stay normalised until idle; "
               "new migrations pass unchanged until it is back");
 }
@@ -315,7 +328,13 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    (void)w, (void)revents;
+    (void)revents;
+    struct nz *z = w->data;
+    if (w->signum == SIGUSR1) { /* fresh stats now (as qasm-mbox) */
+        z->kt = (uint64_t)qasm_now();
+        write_stats(z);
+        return;
+    }
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -351,6 +370,8 @@ static int load(struct nz *z)
     z->skel = qasm_normalize__open();
     int err = z->skel ? -size_maps(z) : errno;
     if (z->skel && !err && qasm_normalize__load(z->skel) != 0)
+        err = errno;
+    if (z->skel && !err && config_write(z, 0) != 0)
         err = errno;
     if (z->skel && !err)
         return 0;
@@ -467,10 +488,12 @@ static int start_loop(struct nz *z)
     ev_timer_init(&z->tick, on_tick, 1.0, 1.0);
     z->tick.data = z;
     ev_timer_start(z->loop, &z->tick);
-    ev_signal_init(&z->sig[0], on_signal, SIGINT);
-    ev_signal_init(&z->sig[1], on_signal, SIGTERM);
-    ev_signal_start(z->loop, &z->sig[0]);
-    ev_signal_start(z->loop, &z->sig[1]);
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGUSR1};
+    for (int i = 0; i < 3; i++) {
+        ev_signal_init(&z->sig[i], on_signal, sigs[i]);
+        z->sig[i].data = z;
+        ev_signal_start(z->loop, &z->sig[i]);
+    }
     return 0;
 }
 

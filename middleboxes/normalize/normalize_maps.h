@@ -25,6 +25,7 @@
 #define QASM_NZ_MAX_DCIDS (8 * QASM_NZ_MAX_CONNS)    /* the record's DCIDs (up to 8) */
 #define QASM_NZ_MAX_ATTESTED (4 * QASM_NZ_MAX_CONNS) /* client addresses (up to 4 a record) */
 #define QASM_NZ_MAX_SERVERS 4096
+#define QASM_NZ_MAX_PENDING 16384 /* addresses on hold (an LRU: the oldest hold ends first) */
 #define QASM_NZ_MAX_CONNS_LIMIT (1u << 20)
 
 /* An endpoint as the wire has it: key of `firsts` (value: the connection's struct qasm_xdp_ekey). */
@@ -56,12 +57,25 @@ struct qasm_nz_conn {
     __u64 last_seen; /* bpf_ktime_get_ns of its last packet (either direction) */
 };
 
+/*
+ * The one value of `config` (an array of 1), written by userspace: the hold
+ * of a known connection's packets from an address not attested yet, while
+ * the tracker's push is on its way (0: no hold), and whether the tracker
+ * session is up (down: no hold, everything unattested passes unchanged).
+ */
+struct qasm_nz_cfg {
+    __u64 hold_ns;
+    __u32 tracker_up;
+    __u32 pad;
+};
+
 /* The programs' counters (a per-CPU array indexed by these), names in QASM_NZ_COUNTER_NAMES. */
 enum qasm_nz_counter {
     QASM_NZ_C_IN_RX = 0,       /* ingress: frames seen */
     QASM_NZ_C_NORMALIZED,      /* ingress: source rewritten to the connection's first address */
     QASM_NZ_C_FIRST,           /* ingress: a known connection's packet from its first address */
     QASM_NZ_C_UNATTESTED,      /* ingress: known DCID, address not attested: unchanged */
+    QASM_NZ_C_HELD,            /* ingress: ... dropped while its hold lasts (the client resends) */
     QASM_NZ_C_UNKNOWN,         /* ingress: short header, DCID of no known connection: unchanged */
     QASM_NZ_C_FAMILY,          /* ingress: attested address of the other IP family: unchanged */
     QASM_NZ_C_REUSED,          /* ingress: first address seen with another connection's packet */
@@ -75,7 +89,7 @@ enum qasm_nz_counter {
 };
 
 #define QASM_NZ_COUNTER_NAMES                                                             \
-    { "in_rx", "normalized", "first_address", "unattested", "unknown_dcid", "family",   \
+    { "in_rx", "normalized", "first_address", "unattested", "held", "unknown_dcid", "family",   \
       "first_reused", "not_quic", "malformed", "out_rx", "out_rewritten", "out_neigh",  \
       "store_failed" }
 

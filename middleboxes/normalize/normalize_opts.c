@@ -20,19 +20,24 @@ const char qasm_nz_usage[] =
     "  --tracker HOST:PORT    the tracker's TCP address (required)\n"
     "  --tracker-key FILE     the tracker's shared key (session authentication)\n"
     "  --mode MODE            proactive (default): every record is pushed by the\n"
-    "                         tracker; reactive: the same in this version (the\n"
-    "                         bounded hold of unknown DCIDs is not built yet)\n"
+    "                         tracker; reactive: the same in this version (asking\n"
+    "                         the tracker about unknown DCIDs is not built yet)\n"
+    "  --hold DURATION        a known connection's packets from an address not\n"
+    "                         attested yet are dropped for at most DURATION from\n"
+    "                         the first (the client resends; the tracker's push is\n"
+    "                         on its way), then pass unchanged; 0: no hold\n"
+    "                         (default 2ms; units ns, us, ms, s)\n"
     "  --max-conns N          connections in the kernel's maps (default 65536)\n"
     "  --idle SECS            a connection without packets or records for SECS\n"
     "                         leaves the maps (default 120)\n"
-    "  --stats-json FILE      counters as JSON, every second and at exit\n"
+    "  --stats-json FILE      counters as JSON, every second, on SIGUSR1 and at exit\n"
     "  --log-level LEVEL      debug|info|warn|error|off (default info)\n"
     "  -h, --help             this help; --version: the version\n"
     "\n"
     "Exit: 0 after SIGINT/SIGTERM, 1 when the programs cannot be loaded or\n"
     "attached (said in one line), 2 on a usage error.\n";
 
-enum { O_INSIDE = 256, O_TRACKER, O_KEY, O_MODE, O_MAX, O_IDLE, O_STATS, O_LOG };
+enum { O_INSIDE = 256, O_TRACKER, O_KEY, O_MODE, O_MAX, O_IDLE, O_STATS, O_LOG, O_HOLD };
 
 static int bad(char *err, size_t errlen, const char *flag, const char *val)
 {
@@ -63,6 +68,9 @@ static int one(struct qasm_nz_opts *o, int c, const char *a, char *err, size_t e
         return 0;
     case O_IDLE:
         return qasm_parse_positive(&o->idle, a, 86400) < 0 ? bad(err, errlen, "--idle", a) : 0;
+    case O_HOLD:
+        return qasm_duration_parse(&o->hold, a) < 0 || o->hold > 10 * QASM_SEC
+                       ? bad(err, errlen, "--hold", a) : 0;
     case O_STATS: o->stats_json = a; return 0;
     case O_LOG: o->log_level = a; return 0;
     case 'h': o->help = 1; return 0;
@@ -77,10 +85,11 @@ int qasm_nz_opts_parse(struct qasm_nz_opts *o, int argc, char **argv, char *err,
         QASM_PARSE_OPT_ARG("tracker-key", O_KEY), QASM_PARSE_OPT_ARG("mode", O_MODE),
         QASM_PARSE_OPT_ARG("max-conns", O_MAX),   QASM_PARSE_OPT_ARG("idle", O_IDLE),
         QASM_PARSE_OPT_ARG("stats-json", O_STATS), QASM_PARSE_OPT_ARG("log-level", O_LOG),
-        QASM_PARSE_OPT_FLAG("help", 'h'),         QASM_PARSE_OPT_END};
+        QASM_PARSE_OPT_ARG("hold", O_HOLD),       QASM_PARSE_OPT_FLAG("help", 'h'),         QASM_PARSE_OPT_END};
     memset(o, 0, sizeof(*o));
     o->max_conns = QASM_NZ_MAX_CONNS;
     o->idle = 120;
+    o->hold = 2 * QASM_MS;
     o->log_level = "info";
     opterr = 0;
     optind = 1;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "addr.h"
+#include "clock.h"
 #include "parse.h"
 
 enum qasm_nz_mode { QASM_NZ_PROACTIVE = 0, QASM_NZ_REACTIVE = 1 };
@@ -21,6 +22,7 @@ struct qasm_nz_opts {
     const char *key_file;    /* --tracker-key FILE */
     unsigned max_conns;      /* --max-conns N: bound of the connection map (the others follow) */
     double idle;             /* --idle SECS: a connection without packets nor records is removed */
+    qasm_duration hold;      /* --hold: how long a known connection's unattested packets wait */
     const char *log_level;
     int help;
     struct qasm_parse_names names; /* host names to resolve */

@@ -42,11 +42,26 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define QUIC_SHORT_MIN 21 /* first byte + 20 DCID bytes: what a short header always has */
 
 struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct qasm_nz_cfg);
+} config SEC(".maps");
+
+struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, QASM_NZ_MAX_CONNS);
     __type(key, struct qasm_xdp_ekey);
     __type(value, struct qasm_nz_conn);
 } conns SEC(".maps");
+
+/* Addresses on hold: when their first unattested packet was seen. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, QASM_NZ_MAX_PENDING);
+    __type(key, struct qasm_xdp_attest);
+    __type(value, __u64);
+} pending SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -244,7 +259,7 @@ static __always_inline int read_dcid(struct __sk_buff *skb, const struct pkt *p,
     if (p->plen < QUIC_SHORT_MIN ||
         bpf_skb_load_bytes(skb, p->payload_off, sc->dcid, QUIC_SHORT_MIN) != 0)
         return QASM_NZ_C_MALFORMED;
-    if ((sc->dcid[0] & 0xc0) != 0x40) /* long header, or not QUIC (fixed bit clear) */
+    if (sc->dcid[0] & 0x80) /* a long header (the fixed bit may be greased: RFC 9287) */
         return QASM_NZ_C_NOT_QUIC;
     __builtin_memset(&sc->cid, 0, sizeof(sc->cid));
     sc->cid.len = (__u8)len;
@@ -293,6 +308,35 @@ static __always_inline void set_current(struct qasm_nz_conn *c, const struct pkt
     bpf_spin_unlock(&c->lock);
 }
 
+/*
+ * A known connection's packet from an address not attested (yet): the
+ * agent reported the address before sending from it, but the tracker's
+ * push may trail the packet. While the tracker is up, such packets are
+ * dropped for at most the hold from the first one (QUIC resends them; by
+ * then the push has usually arrived and they are normalised); after it,
+ * or with the tracker down, they pass unchanged (default treatment). A
+ * spoofer's packets are never normalised either way.
+ */
+static __always_inline int unattested(struct scratch *sc)
+{
+    __u32 zero = 0;
+    struct qasm_nz_cfg *cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg || !cfg->hold_ns || !cfg->tracker_up)
+        return pass(QASM_NZ_C_UNATTESTED);
+    __u64 now = bpf_ktime_get_ns();
+    __u64 *since = bpf_map_lookup_elem(&pending, &sc->ak);
+    if (!since) {
+        bpf_map_update_elem(&pending, &sc->ak, &now, BPF_NOEXIST);
+        count(QASM_NZ_C_HELD);
+        return TC_ACT_SHOT;
+    }
+    if (now - *since < cfg->hold_ns) {
+        count(QASM_NZ_C_HELD);
+        return TC_ACT_SHOT;
+    }
+    return pass(QASM_NZ_C_UNATTESTED);
+}
+
 static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct scratch *sc)
 {
     int rc = read_dcid(skb, p, sc);
@@ -323,7 +367,7 @@ static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct 
     sc->ak.port = p->sport;
     sc->ak.family = p->family;
     if (!bpf_map_lookup_elem(&attested, &sc->ak))
-        return pass(QASM_NZ_C_UNATTESTED);
+        return unattested(sc);
     if (c->family != p->family)
         return pass(QASM_NZ_C_FAMILY);
     set_current(c, p);

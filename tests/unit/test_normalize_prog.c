@@ -125,11 +125,22 @@ static int clear_one(void *ud, const void *k)
     return bpf_map__delete_elem(m, k, bpf_map__key_size(m), 0) == 0;
 }
 
+static void config(uint64_t hold_ns, int tracker_up)
+{
+    struct qasm_nz_cfg c;
+    memset(&c, 0, sizeof(c));
+    c.hold_ns = hold_ns;
+    c.tracker_up = (uint32_t)tracker_up;
+    uint32_t zero = 0;
+    assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
     __typeof__(skel->maps) *mp = &skel->maps;
-    struct bpf_map *maps[] = {mp->conns, mp->dcids, mp->attested, mp->servers, mp->firsts};
+    struct bpf_map *maps[] = {mp->conns, mp->dcids,   mp->attested,
+                              mp->servers, mp->firsts, mp->pending};
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
         qasm_bpf_walk(maps[i], bpf_map__key_size(maps[i]), 1u << 20, clear_one, maps[i]);
     int ncpu = libbpf_num_possible_cpus();
@@ -137,6 +148,7 @@ static int setup(void **state)
     for (uint32_t k = 0; k < QASM_NZ_C_MAX; k++)
         assert_int_equal(bpf_map__update_elem(mp->counters, &k, 4, zeros,
                                               sizeof(uint64_t) * (size_t)ncpu, 0), 0);
+    config(0, 0);
     return 0;
 }
 
@@ -253,6 +265,34 @@ static void test_unattested_unchanged(void **state)
     expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
 }
 
+/* The hold: a known connection's packets from a new address wait (dropped) for the tracker's
+ * push while it lasts and the tracker is up; then, or with the tracker down, pass unchanged. */
+static void test_hold(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", NULL);
+    struct frame in = mkframe("10.0.1.2:5009", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    config(60ull * 1000000000, 0); /* tracker down: no hold */
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    config(60ull * 1000000000, 1);
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_SHOT, NULL);
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_SHOT, NULL);
+    assert_int_equal(counter(QASM_NZ_C_HELD), 2);
+    config(1, 1); /* the hold is over: default treatment */
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_UNATTESTED), 2);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 0);
+    /* The push arrives: normalised from then on. */
+    struct qasm_xdp_ekey ek = conn_key();
+    struct qasm_addr a = A("10.0.1.2:5009");
+    struct qasm_xdp_attest ak = qasm_xdp_attest_of(&ek, &a);
+    uint64_t when = 1;
+    assert_int_equal(bpf_map__update_elem(skel->maps.attested, &ak, sizeof(ak), &when, 8, 0), 0);
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+}
+
 static void test_unknown_dcid_unchanged(void **state)
 {
     (void)state;
@@ -367,6 +407,7 @@ int main(void)
         cmocka_unit_test_setup(test_migration_ipv6, setup),
         cmocka_unit_test_setup(test_port_migration_ipv6, setup),
         cmocka_unit_test_setup(test_unattested_unchanged, setup),
+        cmocka_unit_test_setup(test_hold, setup),
         cmocka_unit_test_setup(test_unknown_dcid_unchanged, setup),
         cmocka_unit_test_setup(test_first_address_unchanged, setup),
         cmocka_unit_test_setup(test_first_address_reused, setup),
