@@ -458,7 +458,7 @@ static void parse_or_exit(struct nz *z, int argc, char **argv)
 {
     char err[256];
     qasm_cli_front(PROG, argc, argv);
-    if (qasm_nz_opts_parse(&z->o, argc, argv, err, sizeof(err)) < 0)
+    if (qasm_nz_opts_parse(argc, argv, &z->o, err, sizeof(err)) < 0)
         qasm_cli_usage_exit(PROG, err);
     if (z->o.help) {
         fputs(qasm_nz_usage, stdout);

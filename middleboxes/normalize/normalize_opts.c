@@ -78,7 +78,7 @@ static int one(struct qasm_nz_opts *o, int c, const char *a, char *err, size_t e
     }
 }
 
-int qasm_nz_opts_parse(struct qasm_nz_opts *o, int argc, char **argv, char *err, size_t errlen)
+int qasm_nz_opts_parse(int argc, char **argv, struct qasm_nz_opts *o, char *err, size_t errlen)
 {
     static const struct option lo[] = {
         QASM_PARSE_OPT_ARG("inside", O_INSIDE),   QASM_PARSE_OPT_ARG("tracker", O_TRACKER),
@@ -92,7 +92,7 @@ int qasm_nz_opts_parse(struct qasm_nz_opts *o, int argc, char **argv, char *err,
     o->hold = 2 * QASM_MS;
     o->log_level = "info";
     opterr = 0;
-    optind = 1;
+    optind = 0; /* 0: glibc reinitialises (a second parse in the tests) */
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         if (c == '?')

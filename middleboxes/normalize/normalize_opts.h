@@ -35,6 +35,6 @@ extern const char qasm_nz_usage[];
  * qasm_nz_opts_parse fills |o| from argv. 0, or -1 with a one-line
  * message in |err| (a usage error: exit 2).
  */
-int qasm_nz_opts_parse(struct qasm_nz_opts *o, int argc, char **argv, char *err, size_t errlen);
+int qasm_nz_opts_parse(int argc, char **argv, struct qasm_nz_opts *o, char *err, size_t errlen);
 
 #endif
