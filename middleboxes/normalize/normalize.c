@@ -30,6 +30,7 @@
 #include "middleboxes/io/xdp_io.h"
 #include "middleboxes/normalize/normalize_maps.h"
 #include "middleboxes/normalize/normalize_opts.h"
+#include "middleboxes/normalize/nz_keys.h"
 #include "qasm_normalize.skel.h"
 
 #define PROG "qasm-normalize"
@@ -78,15 +79,6 @@ static int put(struct nz *z, struct bpf_map *m, const void *k, size_t ksz, const
     return rc;
 }
 
-static struct qasm_nz_ep ep_of(const struct qasm_addr *a)
-{
-    struct qasm_nz_ep e;
-    memset(&e, 0, sizeof(e));
-    qasm_xdp_addr(a, e.addr, &e.port);
-    e.family = (uint8_t)a->family;
-    return e;
-}
-
 /* The connection itself: created at the record's first and current address, or refreshed
  * (the kernel's current address is kept: it follows the packets). */
 static void conn_write(struct nz *z, const struct qasm_xdp_ekey *ek,
@@ -113,8 +105,10 @@ static void record_apply(struct nz *z, const struct qasm_proto_conn *r)
     struct qasm_xdp_ekey ek = qasm_xdp_ekey_conn(&r->odcid);
     z->c.records++;
     conn_write(z, &ek, r);
-    struct qasm_nz_ep first = ep_of(&r->clients[0]);
-    put(z, z->skel->maps.firsts, &first, sizeof(first), &ek, sizeof(ek), BPF_ANY);
+    if (r->server.family) { /* replies are known by the first address and the server */
+        struct qasm_nz_pair first = qasm_nz_pair_of(&r->clients[0], &r->server);
+        put(z, z->skel->maps.firsts, &first, sizeof(first), &ek, sizeof(ek), BPF_ANY);
+    }
     if (r->server.family && r->dcid_len) {
         struct qasm_xdp_srv sk = qasm_xdp_srv_of(&r->server);
         uint32_t len = r->dcid_len;
@@ -146,8 +140,8 @@ static void record_forget(struct nz *z, const struct qasm_proto_conn *r)
         struct qasm_xdp_attest k = qasm_xdp_attest_of(&ek, &r->clients[i]);
         bpf_map__delete_elem(z->skel->maps.attested, &k, sizeof(k), 0);
     }
-    if (r->nclients) { /* only if it is still ours: the address may carry a newer connection */
-        struct qasm_nz_ep first = ep_of(&r->clients[0]);
+    if (r->nclients && r->server.family) { /* only if still ours: a newer one may have it */
+        struct qasm_nz_pair first = qasm_nz_pair_of(&r->clients[0], &r->server);
         struct qasm_xdp_ekey owner;
         if (bpf_map__lookup_elem(z->skel->maps.firsts, &first, sizeof(first), &owner,
                                  sizeof(owner), 0) == 0 && memcmp(&owner, &ek, sizeof(ek)) == 0)
@@ -251,10 +245,10 @@ static int sweep_first(void *ud, const void *k)
     struct nz *z = ud;
     struct qasm_xdp_ekey ek;
     struct bpf_map *m = z->skel->maps.firsts;
-    if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_nz_ep), &ek, sizeof(ek), 0) != 0 ||
+    if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_nz_pair), &ek, sizeof(ek), 0) != 0 ||
         has_conn(z, &ek))
         return 0;
-    return bpf_map__delete_elem(m, k, sizeof(struct qasm_nz_ep), 0) == 0;
+    return bpf_map__delete_elem(m, k, sizeof(struct qasm_nz_pair), 0) == 0;
 }
 
 static int sweep_attest(void *ud, const void *k)
@@ -274,7 +268,7 @@ static void sweep(struct nz *z)
                                        sweep_conn, z);
     z->c.orphans_removed +=
             qasm_bpf_walk(mp->dcids, sizeof(struct qasm_xdp_cid), max, sweep_dcid, z) +
-            qasm_bpf_walk(mp->firsts, sizeof(struct qasm_nz_ep), max, sweep_first, z) +
+            qasm_bpf_walk(mp->firsts, sizeof(struct qasm_nz_pair), max, sweep_first, z) +
             qasm_bpf_walk(mp->attested, sizeof(struct qasm_xdp_attest), max, sweep_attest, z);
 }
 

@@ -28,16 +28,25 @@
 #define QASM_NZ_MAX_PENDING 16384 /* addresses on hold (an LRU: the oldest hold ends first) */
 #define QASM_NZ_MAX_CONNS_LIMIT (1u << 20)
 
-/* An endpoint as the wire has it: key of `firsts` (value: the connection's struct qasm_xdp_ekey). */
-struct qasm_nz_ep {
-    __u8 addr[16];
-    __u16 port;
+/*
+ * A connection's first client address and its server address (the one the
+ * client sends to: a load balancer's VIP), as the wire has them: key of
+ * `firsts` (value: the connection's struct qasm_xdp_ekey). The server is
+ * part of the key because a client may open connections to several
+ * servers from one socket.
+ */
+struct qasm_nz_pair {
+    __u8 client[16];
+    __u8 server[16];
+    __u16 client_port;
+    __u16 server_port;
     __u8 family;
-    __u8 pad;
+    __u8 pad[3];
 };
 
 /* Flags of a connection. */
-#define QASM_NZ_F_REUSED 0x1u /* its first address carries another connection: no more rewrites */
+#define QASM_NZ_F_REUSED 0x1u /* its first address opened another connection to its server:
+                                 no more rewrites */
 
 /*
  * Value of `conns` (key: the connection's struct qasm_xdp_ekey). Userspace
@@ -78,7 +87,8 @@ enum qasm_nz_counter {
     QASM_NZ_C_HELD,            /* ingress: ... dropped while its hold lasts (the client resends) */
     QASM_NZ_C_UNKNOWN,         /* ingress: short header, DCID of no known connection: unchanged */
     QASM_NZ_C_FAMILY,          /* ingress: attested address of the other IP family: unchanged */
-    QASM_NZ_C_REUSED,          /* ingress: first address seen with another connection's packet */
+    QASM_NZ_C_REUSED,          /* ingress: a moved connection's first address and server carry a
+                                  new connection's Initial (or a packet of that connection) */
     QASM_NZ_C_NOT_QUIC,        /* either: not UDP, long header, no server entry: unchanged */
     QASM_NZ_C_MALFORMED,       /* either: truncated or bad header, fragment, VLAN in band */
     QASM_NZ_C_OUT_RX,          /* egress: frames seen */

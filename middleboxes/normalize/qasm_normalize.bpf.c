@@ -40,6 +40,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define IP_MF_ 0x2000
 #define IP_OFFSET_ 0x1FFF
 #define QUIC_SHORT_MIN 21 /* first byte + 20 DCID bytes: what a short header always has */
+#define QUIC_LONG_MIN 26  /* first byte, version, DCID length, 20 DCID bytes (an Initial: 1200) */
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -87,7 +88,7 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, QASM_NZ_MAX_CONNS);
-    __type(key, struct qasm_nz_ep);
+    __type(key, struct qasm_nz_pair);
     __type(value, struct qasm_xdp_ekey);
 } firsts SEC(".maps");
 
@@ -102,9 +103,9 @@ struct {
 struct scratch {
     struct qasm_xdp_attest ak;
     struct qasm_xdp_ekey ek;
-    struct qasm_nz_ep ep;
+    struct qasm_nz_pair pair;
     struct qasm_xdp_cid cid;
-    __u8 dcid[QUIC_SHORT_MIN];
+    __u8 hdr[QUIC_LONG_MIN];
 };
 
 struct {
@@ -237,12 +238,6 @@ static __always_inline int same16(const __u8 *a, const __u8 *b)
     return a0 == b0 && a1 == b1;
 }
 
-static __always_inline int same_ekey(const struct qasm_xdp_ekey *a, const struct qasm_xdp_ekey *b)
-{
-    return a->kind == b->kind && a->len == b->len && same16(a->data, b->data) &&
-           same16(a->data + 16, b->data + 16);
-}
-
 /* ---- ingress ---- */
 
 /* The short header's DCID into sc->cid (length from the server's entry): 0, or a counter. */
@@ -257,36 +252,58 @@ static __always_inline int read_dcid(struct __sk_buff *skb, const struct pkt *p,
         return QASM_NZ_C_NOT_QUIC;
     __u32 len = *cidlen;
     if (p->plen < QUIC_SHORT_MIN ||
-        bpf_skb_load_bytes(skb, p->payload_off, sc->dcid, QUIC_SHORT_MIN) != 0)
+        bpf_skb_load_bytes(skb, p->payload_off, sc->hdr, QUIC_SHORT_MIN) != 0)
         return QASM_NZ_C_MALFORMED;
-    if (sc->dcid[0] & 0x80) /* a long header (the fixed bit may be greased: RFC 9287) */
-        return QASM_NZ_C_NOT_QUIC;
     __builtin_memset(&sc->cid, 0, sizeof(sc->cid));
     sc->cid.len = (__u8)len;
 #pragma unroll
     for (int i = 0; i < 20; i++)
         if (i < (int)len)
-            sc->cid.data[i] = sc->dcid[1 + i];
+            sc->cid.data[i] = sc->hdr[1 + i];
     return 0;
 }
 
-/*
- * A packet from |p|'s source whose DCID is not the connection that has
- * that source as its first address: the client reuses the address for
- * another connection, and the first connection is normalised no more.
- */
-static __always_inline void check_reuse(const struct pkt *p, struct scratch *sc,
-                                        const struct qasm_xdp_ekey *mine)
+/* sc->pair from |p| seen from the client's side (|to_client|: a reply, the other way round). */
+static __always_inline void pair_of(const struct pkt *p, struct scratch *sc, int to_client)
 {
-    __builtin_memset(&sc->ep, 0, sizeof(sc->ep));
-    __builtin_memcpy(sc->ep.addr, p->saddr, 16);
-    sc->ep.port = p->sport;
-    sc->ep.family = p->family;
-    struct qasm_xdp_ekey *owner = bpf_map_lookup_elem(&firsts, &sc->ep);
-    if (!owner || (mine && same_ekey(owner, mine)))
+    __builtin_memset(&sc->pair, 0, sizeof(sc->pair));
+    __builtin_memcpy(sc->pair.client, to_client ? p->daddr : p->saddr, 16);
+    __builtin_memcpy(sc->pair.server, to_client ? p->saddr : p->daddr, 16);
+    sc->pair.client_port = to_client ? p->dport : p->sport;
+    sc->pair.server_port = to_client ? p->sport : p->dport;
+    sc->pair.family = p->family;
+}
+
+/*
+ * A long header from the client side. A QUIC Initial from a connection's
+ * first address to its server, once the connection has moved away, with a
+ * DCID other than the connection's O-DCID: the client opened a new
+ * connection from the old address (same socket, same server). The old one
+ * is normalised no more (its replies would be taken for the new one's).
+ */
+static __always_inline void check_reuse(struct __sk_buff *skb, const struct pkt *p,
+                                        struct scratch *sc)
+{
+    if (p->plen < QUIC_LONG_MIN ||
+        bpf_skb_load_bytes(skb, p->payload_off, sc->hdr, QUIC_LONG_MIN) != 0)
+        return;
+    __u32 len = sc->hdr[5];
+    if ((sc->hdr[0] & 0x30) != 0 || len > 20) /* not an Initial (QUIC v1 type 0) */
+        return;
+    pair_of(p, sc, 0);
+    struct qasm_xdp_ekey *owner = bpf_map_lookup_elem(&firsts, &sc->pair);
+    if (!owner)
         return;
     struct qasm_nz_conn *c = bpf_map_lookup_elem(&conns, owner);
-    if (!c || (c->flags & QASM_NZ_F_REUSED))
+    if (!c || (c->flags & QASM_NZ_F_REUSED) ||
+        (c->cur_port == c->first_port && same16(c->cur, c->first)))
+        return; /* still at home: its own Initials, and nothing to undo */
+    int own = owner->len == len;
+#pragma unroll
+    for (int i = 0; i < 20; i++)
+        if (i < (int)len && owner->data[i] != sc->hdr[6 + i])
+            own = 0;
+    if (own)
         return;
     bpf_spin_lock(&c->lock);
     c->flags |= QASM_NZ_F_REUSED;
@@ -339,26 +356,28 @@ static __always_inline int unattested(struct scratch *sc)
 
 static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct scratch *sc)
 {
+    __u8 first_byte;
+    if (p->plen == 0 || bpf_skb_load_bytes(skb, p->payload_off, &first_byte, 1) != 0)
+        return pass(QASM_NZ_C_NOT_QUIC);
+    if (first_byte & 0x80) { /* a long header (the fixed bit may be greased: RFC 9287) */
+        check_reuse(skb, p, sc);
+        return pass(QASM_NZ_C_NOT_QUIC);
+    }
     int rc = read_dcid(skb, p, sc);
     if (rc)
         return pass(rc);
     struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&dcids, &sc->cid);
-    if (!ek) {
-        check_reuse(p, sc, 0);
+    if (!ek)
         return pass(QASM_NZ_C_UNKNOWN);
-    }
     sc->ek = *ek;
     struct qasm_nz_conn *c = bpf_map_lookup_elem(&conns, &sc->ek);
-    if (!c) {
-        check_reuse(p, sc, 0);
+    if (!c)
         return pass(QASM_NZ_C_UNKNOWN);
-    }
     if (c->first_port == p->sport && same16(c->first, p->saddr)) {
         if (!(c->flags & QASM_NZ_F_REUSED))
             set_current(c, p);
         return pass(QASM_NZ_C_FIRST);
     }
-    check_reuse(p, sc, &sc->ek);
     if (c->flags & QASM_NZ_F_REUSED)
         return pass(QASM_NZ_C_REUSED);
     __builtin_memset(&sc->ak, 0, sizeof(sc->ak));
@@ -409,11 +428,8 @@ int qasm_nz_egress(struct __sk_buff *skb)
     int rc = parse(skb, &p);
     if (rc)
         return pass(rc);
-    __builtin_memset(&sc->ep, 0, sizeof(sc->ep));
-    __builtin_memcpy(sc->ep.addr, p.daddr, 16);
-    sc->ep.port = p.dport;
-    sc->ep.family = p.family;
-    struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&firsts, &sc->ep);
+    pair_of(&p, sc, 1);
+    struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&firsts, &sc->pair);
     if (!ek)
         return TC_ACT_OK; /* not a normalised connection's: the common case, not counted */
     sc->ek = *ek;

@@ -38,6 +38,7 @@ int main(void)
 #include "middleboxes/io/bpf_maps.h"
 #include "middleboxes/io/xdp_io.h"
 #include "middleboxes/normalize/normalize_maps.h"
+#include "middleboxes/normalize/nz_keys.h"
 #include "qasm_normalize.skel.h"
 
 static struct qasm_normalize *skel;
@@ -172,11 +173,8 @@ static struct qasm_xdp_ekey record(const char *first, const char *server, const 
     qasm_xdp_addr(&f, c.cur, &c.cur_port);
     assert_int_equal(bpf_map__update_elem(skel->maps.conns, &ek, sizeof(ek), &c, sizeof(c), 0),
                      0);
-    struct qasm_nz_ep ep;
-    memset(&ep, 0, sizeof(ep));
-    qasm_xdp_addr(&f, ep.addr, &ep.port);
-    ep.family = (uint8_t)f.family;
-    assert_int_equal(bpf_map__update_elem(skel->maps.firsts, &ep, sizeof(ep), &ek, sizeof(ek), 0),
+    struct qasm_nz_pair pk = qasm_nz_pair_of(&f, &s);
+    assert_int_equal(bpf_map__update_elem(skel->maps.firsts, &pk, sizeof(pk), &ek, sizeof(ek), 0),
                      0);
     struct qasm_xdp_srv sk = qasm_xdp_srv_of(&s);
     uint32_t len = 8;
@@ -318,24 +316,56 @@ static void test_first_address_unchanged(void **state)
     assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN), 0);
 }
 
-/* The client moved away, then its first address carries another connection: that one's
- * traffic is left alone, and the first connection is normalised no more. */
+/* Initials (long header, version 1, DCID of 8): a new connection's, and the first
+ * connection's own (its O-DCID d1..d8). */
+#define INITIAL_TAIL 0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc
+static const uint8_t INITIAL_NEW[] = {0xc0, 0, 0, 0, 1, 8, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6,
+                                      0xe7, 0xe8, INITIAL_TAIL};
+static const uint8_t INITIAL_OWN[] = {0xc0, 0, 0, 0, 1, 8, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6,
+                                      0xd7, 0xd8, INITIAL_TAIL};
+
+/* The client moved away, then opened a new connection from its first address to the same
+ * server: that one's traffic is left alone, and the first connection is normalised no more. */
 static void test_first_address_reused(void **state)
 {
     (void)state;
     record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    struct frame newc = mkframe("10.0.1.2:5000", "10.9.0.1:443", INITIAL_NEW,
+                                sizeof(INITIAL_NEW));
+    expect(skel->progs.qasm_nz_ingress, &newc, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_REUSED), 0); /* not moved yet: nothing to undo */
     struct frame mig = mkframe("10.0.1.2:5001", "10.9.0.1:443", SHORT, sizeof(SHORT));
     struct frame out;
     run(skel->progs.qasm_nz_ingress, &mig, &out);
     assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
-    struct frame other = mkframe("10.0.1.2:5000", "10.9.0.1:443", OTHER, sizeof(OTHER));
-    expect(skel->progs.qasm_nz_ingress, &other, TC_ACT_OK, NULL);
+    /* Its own Initial (O-DCID), or a new connection to another server: not a reuse. */
+    struct frame own = mkframe("10.0.1.2:5000", "10.9.0.1:443", INITIAL_OWN,
+                               sizeof(INITIAL_OWN));
+    expect(skel->progs.qasm_nz_ingress, &own, TC_ACT_OK, NULL);
+    struct frame other_srv = mkframe("10.0.1.2:5000", "10.9.0.7:443", INITIAL_NEW,
+                                     sizeof(INITIAL_NEW));
+    expect(skel->progs.qasm_nz_ingress, &other_srv, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_REUSED), 0);
+    assert_false(get_conn().flags & QASM_NZ_F_REUSED);
+    expect(skel->progs.qasm_nz_ingress, &newc, TC_ACT_OK, NULL);
     assert_int_equal(counter(QASM_NZ_C_REUSED), 1);
     assert_true(get_conn().flags & QASM_NZ_F_REUSED);
     struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
     expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
     expect(skel->progs.qasm_nz_ingress, &mig, TC_ACT_OK, NULL);
     assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+}
+
+/* Replies are known by the first address AND the server: another server's go untouched. */
+static void test_egress_other_server(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    struct frame mig = mkframe("10.0.1.2:5001", "10.9.0.1:443", SHORT, sizeof(SHORT)), out;
+    run(skel->progs.qasm_nz_ingress, &mig, &out);
+    struct frame rin = mkframe("10.9.0.7:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN), 0);
 }
 
 /* Cut at every byte past the IP header: passes unchanged, never rewritten. */
@@ -411,6 +441,7 @@ int main(void)
         cmocka_unit_test_setup(test_unknown_dcid_unchanged, setup),
         cmocka_unit_test_setup(test_first_address_unchanged, setup),
         cmocka_unit_test_setup(test_first_address_reused, setup),
+        cmocka_unit_test_setup(test_egress_other_server, setup),
         cmocka_unit_test_setup(test_truncated_ipv4, setup),
         cmocka_unit_test_setup(test_truncated_ipv6, setup),
         cmocka_unit_test_setup(test_cost, setup),
