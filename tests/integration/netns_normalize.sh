@@ -39,8 +39,11 @@ wait_ns "$NS_S" $SRV_PORT || exit 1
 # conntrack entries of UDP flows to the server.
 ct_entries() { in_h conntrack -L -p udp --orig-port-dst $SRV_PORT 2>/dev/null | grep -c "dport=$SRV_PORT"; }
 REQS=20
+KIND=port
 client() {
-    h3 "$1" --requests $REQS --interval 50ms --size 1000 --migrate-every 100ms
+    local extra=""
+    [ $KIND = addr ] && extra="--migrate-kind addr --local-addrs 10.77.1.2-10.77.1.9"
+    h3 "$1" --requests $REQS --interval 50ms --size 1000 --migrate-every 100ms $extra
 }
 
 echo "# 1. kernel nat alone"
@@ -105,6 +108,13 @@ nz_run "hold" "$HOLD"
 check "hold: one conntrack entry for the connection (one per migration without)" \
     "$N1 == 1 && $n0 >= $mig0"
 check "hold: no packet passed unattested" "$(k unattested) == 0"
+
+# By address (8 client addresses): the replies' new destination needs its own neighbour
+# (bpf_redirect_neigh). One entry again (masquerade keys on the first address).
+KIND=addr
+nz_run "hold, by address" "$HOLD"
+check "hold, by address: one conntrack entry for the connection" "$N1 == 1"
+check "hold, by address: replies sent through the neighbour lookup" "$(k out_neigh) > 0"
 
 echo "# 3. exit detaches"
 stop nz
