@@ -52,6 +52,7 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, QASM_NZ_MAX_CONNS);
+    __uint(map_flags, BPF_F_NO_PREALLOC); /* written by userspace only: memory as used */
     __type(key, struct qasm_xdp_ekey);
     __type(value, struct qasm_nz_conn);
 } conns SEC(".maps");
@@ -67,6 +68,7 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, QASM_NZ_MAX_DCIDS);
+    __uint(map_flags, BPF_F_NO_PREALLOC); /* written by userspace only: memory as used */
     __type(key, struct qasm_xdp_cid);
     __type(value, struct qasm_xdp_ekey);
 } dcids SEC(".maps");
@@ -74,6 +76,7 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, QASM_NZ_MAX_ATTESTED);
+    __uint(map_flags, BPF_F_NO_PREALLOC); /* written by userspace only: memory as used */
     __type(key, struct qasm_xdp_attest);
     __type(value, __u64);
 } attested SEC(".maps");
@@ -88,6 +91,7 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, QASM_NZ_MAX_CONNS);
+    __uint(map_flags, BPF_F_NO_PREALLOC); /* written by userspace only: memory as used */
     __type(key, struct qasm_nz_pair);
     __type(value, struct qasm_xdp_ekey);
 } firsts SEC(".maps");
