@@ -11,7 +11,8 @@
 #     entry (they pass unchanged, counted as unattested); with the hold
 #     conntrack holds one entry for the connection. The transfer completes
 #     every time.
-#  3. the programs are gone from the interface after qasm-normalize exits.
+#  3. a spoofer with the victim's DCIDs from an unattested address is never normalised;
+#  4. the programs are gone from the interface after qasm-normalize exits.
 # Counts only, no timing assertions. SKIP (77) without root, tc, conntrack or
 # the BPF toolchain, or when the kernel refuses the tc programs.
 cd "$(dirname "$0")/../.." || exit 1
@@ -23,7 +24,7 @@ trap 'cleanup; netns_cleanup' EXIT
 
 [ -x "$B/qasm-normalize" ] ||
     { echo "SKIP: netns_normalize.sh: qasm-normalize was not built (no BPF toolchain)"; exit 77; }
-for bin in qasm-h3-server qasm-h3-client libqasm-agent.so qasm-tracker; do
+for bin in qasm-h3-server qasm-h3-client libqasm-agent.so qasm-tracker qasm-trackctl; do
     [ -e "$B/$bin" ] || { echo "FAIL: $B/$bin not built"; exit 1; }
 done
 netns_setup || { echo "FAIL: cannot create the namespaces"; exit 1; }
@@ -32,8 +33,10 @@ TRK=$H_IN_IP:4790
 SRV_PORT=4433
 start trk ip netns exec "$NS_H" "$B/qasm-tracker" --listen $TRK
 wait_ns "$NS_H" 4790 tcp || exit 1
+# A known stateless-reset secret: the hijacker tells the server's resets from the victim's packets.
+RESET=$(printf '5e%.0s' $(seq 32))
 start srv ip netns exec "$NS_S" "$B/qasm-h3-server" --listen $S_IP:$SRV_PORT \
-    --idle-timeout 10s --no-json
+    --idle-timeout 10s --no-json --secret $RESET
 wait_ns "$NS_S" $SRV_PORT || exit 1
 
 # conntrack entries of UDP flows to the server.
@@ -116,7 +119,34 @@ nz_run "hold, by address" "$HOLD"
 check "hold, by address: one conntrack entry for the connection" "$N1 == 1"
 check "hold, by address: replies sent through the neighbour lookup" "$(k out_neigh) > 0"
 
-echo "# 3. exit detaches"
+# A spoofer replaying the victim's DCIDs from an address the tracker never attested
+# (hijack_attacker.py, 10.77.1.9; the victim migrates over the other 7 addresses): held,
+# then passed unchanged, never normalised onto the victim's entry.
+echo "# kernel nat + qasm-normalize --hold $HOLD: hijack attempt"
+in_h conntrack -F >/dev/null 2>&1
+in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" timeout 60 \
+    "$B/qasm-h3-client" --json --idle-timeout 5s --requests 40 --interval 100ms --size 5000 \
+    --migrate-every 100ms --migrate-kind addr --local-addrs 10.77.1.2-10.77.1.8 \
+    "https://$S_IP:$SRV_PORT/" >"$T/victim.json" 2>"$T/victim.log" &
+victim=$!
+a=$(in_c env QASM_ATTACKER_IP=10.77.1.9 timeout 30 python3 tests/integration/hijack_attacker.py \
+    "$B/qasm-trackctl" $TRK $S_IP:$SRV_PORT 3 $RESET 2>"$T/attacker.log")
+wait $victim; rc=$?
+v=$(cat "$T/victim.json")
+fresh_stats nz "$S"
+echo "victim (exit $rc): $v"
+echo "attacker: $a"
+echo "normaliser: $(json "$S" "d['kernel']")"
+spoofed=$(in_h conntrack -L -p udp --orig-src 10.77.1.9 2>/dev/null | grep -c "dport=$SRV_PORT")
+check "hijack: the attacker sent the victim's DCIDs" "$(field "$a" packets_sent) > 0"
+check "hijack: the attacker received nothing of the victim's" "$(field "$a" bytes) == 0"
+check "hijack: its packets were held, then passed unchanged (unattested)" \
+    "$(k held) > 0 && $(k unattested) > 0"
+check "hijack: conntrack shows the attacker's own entry" "$spoofed >= 1"
+check "hijack: the victim's migrations kept one entry" "$(ct_entries) - $spoofed == 1"
+check "hijack: every request of the victim answered" "$rc == 0 && $(field "$v" requests_ok) == 40"
+
+echo "# exit detaches"
 stop nz
 check "after exit: no filter on in0 ingress" \
     "$(in_h tc filter show dev in0 ingress 2>/dev/null | grep -c qasm_nz) == 0"
