@@ -11,8 +11,11 @@
 #     entry (they pass unchanged, counted as unattested); with the hold
 #     conntrack holds one entry for the connection. The transfer completes
 #     every time.
-#  3. a spoofer with the victim's DCIDs from an unattested address is never normalised;
-#  4. the programs are gone from the interface after qasm-normalize exits.
+#  3. masquerade restricted to 8 public ports: the migrating client alone exhausts
+#     them and a second client is refused; with the normaliser it keeps one port and
+#     the second client gets in;
+#  4. a spoofer with the victim's DCIDs from an unattested address is never normalised;
+#  5. the programs are gone from the interface after qasm-normalize exits.
 # Counts only, no timing assertions. SKIP (77) without root, tc, conntrack or
 # the BPF toolchain, or when the kernel refuses the tc programs.
 cd "$(dirname "$0")/../.." || exit 1
@@ -62,14 +65,15 @@ check "kernel nat alone: one conntrack entry per migration" "$mig0 >= 3 && $n0 >
 S="$T/nz.json"
 k() { json "$S" "d['kernel']['$1']"; }
 
-# nz_run NAME HOLD: kernel nat + qasm-normalize --hold HOLD on in0, one client run;
+# nz_run NAME HOLD: kernel nat (public ports $PORTS when set) + qasm-normalize --hold HOLD
+# on in0, one client run;
 # sets C1 (its JSON), RC1, MIG1 and N1 (conntrack entries), checks what any hold shows.
 nz_run() {
     local name=$1 hold=$2
-    echo "# kernel nat + qasm-normalize --hold $hold on in0"
+    echo "# kernel nat ${PORTS:-} + qasm-normalize --hold $hold on in0 ($KIND)"
     stop nz
     netns_hop_reset
-    netns_hop_kernel_nat
+    netns_hop_kernel_nat ${PORTS:-}
     rm -f "$S"
     start nz ip netns exec "$NS_H" "$B/qasm-normalize" --inside in0 --tracker $TRK \
         --mode proactive --hold "$hold" --stats-json "$S"
@@ -118,6 +122,27 @@ KIND=addr
 nz_run "hold, by address" "$HOLD"
 check "hold, by address: one conntrack entry for the connection" "$N1 == 1"
 check "hold, by address: replies sent through the neighbour lookup" "$(k out_neigh) > 0"
+
+# The NAT port pool exhaustion (8 public ports) on the kernel's NAT, and its fix: the
+# migrating client alone takes all 8 and a second client is refused; with the normaliser
+# the first keeps one port and the second gets in.
+echo "# kernel nat, 8 public ports, no normaliser (pool exhaustion)"
+stop nz
+netns_hop_reset
+netns_hop_kernel_nat 40000-40007
+c2=$(client pool); rc2=$?
+n2=$(ct_entries)
+c3=$(h3 pool2 --requests 1 --size 100); rc3=$?
+echo "client 1 (exit $rc2), conntrack $n2 entries; client 2 exit $rc3"
+check "8 ports, kernel nat alone: the migrating client takes all 8" "$n2 >= 8"
+check "8 ports, kernel nat alone: a second client is refused" "$rc3 != 0"
+PORTS=40000-40007
+nz_run "8 ports, hold, by address" "$HOLD"
+c3=$(h3 pool3 --requests 1 --size 100); rc3=$?
+echo "client 2 (exit $rc3)"
+check "8 ports, normalised: one public port for the migrating client" "$N1 == 1"
+check "8 ports, normalised: a second client gets in" "$rc3 == 0"
+PORTS=
 
 # A spoofer replaying the victim's DCIDs from an address the tracker never attested
 # (hijack_attacker.py, 10.77.1.9; the victim migrates over the other 7 addresses): held,
