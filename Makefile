@@ -179,7 +179,7 @@ tests: $(TEST_BINS)
 # interpose.c, the bench runner). scripts/check-pure.sh holds the allow list.
 PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c lib/cli.c lib/metrics_http.c,$(LIB_SRCS)) \
              $(MBOX_CORE_SRCS) middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c middleboxes/mbox_opts.c \
-             middleboxes/mbox_bench_opts.c \
+             middleboxes/mbox_bench_opts.c middleboxes/normalize/normalize_opts.c \
              tracker/core/store.c tracker/core/budget.c tracker/core/access.c tracker/core/query.c \
              tracker/core/slots.c tracker/core/sessions.c tracker/core/stats.c tracker/trackctl_opts.c tracker/daemon_opts.c migration-bench/migrate.c migration-bench/clientopts.c \
              migration-bench/content.c migration-bench/h3guard.c migration-bench/serveropts.c \

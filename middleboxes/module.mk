@@ -89,3 +89,4 @@ test_control_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/mboxctl.sh
 
 include middleboxes/xdp/module.mk
+include middleboxes/normalize/module.mk

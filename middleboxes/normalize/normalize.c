@@ -1,0 +1,518 @@
+/*
+ * normalize.c: qasm-normalize (docs/NORMALIZE.md). Loads the tc-BPF
+ * programs of qasm_normalize.bpf.c, attaches them to the clsact qdisc of
+ * the inside interface (ingress and egress), subscribes to every
+ * connection of the tracker (a DUMP, then PUSHes) and mirrors each record
+ * into the maps: its DCIDs, its first address, its attested addresses,
+ * its server's CID length. Idle connections leave the maps once a second;
+ * the programs are detached on every exit path after the attach.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <ev.h>
+
+#include "auth.h"
+#include "cli.h"
+#include "clock.h"
+#include "keyfile.h"
+#include "log.h"
+#include "middleboxes/io/bpf_maps.h"
+#include "middleboxes/io/json.h"
+#include "middleboxes/io/tracker_session.h"
+#include "middleboxes/io/xdp_io.h"
+#include "middleboxes/normalize/normalize_maps.h"
+#include "middleboxes/normalize/normalize_opts.h"
+#include "middleboxes/normalize/nz_keys.h"
+#include "qasm_normalize.skel.h"
+
+#define PROG "qasm-normalize"
+#define TC_HANDLE 0x9a5d /* fixed, so a rerun replaces what a crashed run left */
+#define TC_PRIO 1
+#define REQ_SUB 1
+#define REQ_DUMP 2
+
+struct nz_counters {
+    uint64_t records;        /* records and pushes applied */
+    uint64_t forgotten;      /* connections removed: closed, expired, evicted */
+    uint64_t conns_written;
+    uint64_t dcids_written;
+    uint64_t attested_written;
+    uint64_t map_full;       /* writes refused: a map at its bound */
+    uint64_t idle_removed;   /* connections removed by the idle sweep */
+    uint64_t orphans_removed; /* DCIDs, attested and first addresses of removed connections */
+    uint64_t tracker_errors;
+};
+
+struct nz {
+    struct qasm_nz_opts o;
+    struct qasm_auth_key key;
+    struct qasm_normalize *skel;
+    int ifindex;
+    int hook_created;            /* we made the clsact qdisc: we remove it */
+    int attached[2];             /* ingress, egress */
+    struct ev_loop *loop;
+    struct qasm_tsess *s;
+    ev_timer tick;
+    ev_signal sig[3];
+    uint64_t kt;                 /* CLOCK_MONOTONIC of this tick (bpf_ktime_get_ns's clock) */
+    struct nz_counters c;
+};
+
+/* ---- map writes ---- */
+
+static int put(struct nz *z, struct bpf_map *m, const void *k, size_t ksz, const void *v,
+               size_t vsz, uint64_t flags)
+{
+    int rc = bpf_map__update_elem(m, k, ksz, v, vsz, flags);
+    if (rc == -E2BIG || rc == -ENOMEM) {
+        z->c.map_full++;
+        qasm_debug("normalize: map %s full: entry not written", bpf_map__name(m));
+    }
+    return rc;
+}
+
+/* The connection itself: created at the record's first and current address, or refreshed
+ * (the kernel's current address is kept: it follows the packets). */
+static void conn_write(struct nz *z, const struct qasm_xdp_ekey *ek,
+                       const struct qasm_proto_conn *r)
+{
+    struct qasm_nz_conn v;
+    struct bpf_map *m = z->skel->maps.conns;
+    if (bpf_map__lookup_elem(m, ek, sizeof(*ek), &v, sizeof(v), BPF_F_LOCK) != 0) {
+        memset(&v, 0, sizeof(v));
+        v.family = r->clients[0].family;
+        qasm_xdp_addr(&r->clients[0], v.first, &v.first_port);
+        qasm_xdp_addr(&r->clients[r->current], v.cur, &v.cur_port);
+    }
+    v.last_seen = z->kt;
+    if (put(z, m, ek, sizeof(*ek), &v, sizeof(v), BPF_F_LOCK) == 0)
+        z->c.conns_written++;
+}
+
+/* A record (an answer to the DUMP or a push): everything the programs need to know of it. */
+static void record_apply(struct nz *z, const struct qasm_proto_conn *r)
+{
+    if (r->nclients == 0 || r->current >= r->nclients || r->clients[0].family == 0)
+        return;
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_conn(&r->odcid);
+    z->c.records++;
+    conn_write(z, &ek, r);
+    if (r->server.family) { /* replies are known by the first address and the server */
+        struct qasm_nz_pair first = qasm_nz_pair_of(&r->clients[0], &r->server);
+        put(z, z->skel->maps.firsts, &first, sizeof(first), &ek, sizeof(ek), BPF_ANY);
+    }
+    if (r->server.family && r->dcid_len) {
+        struct qasm_xdp_srv sk = qasm_xdp_srv_of(&r->server);
+        uint32_t len = r->dcid_len;
+        put(z, z->skel->maps.servers, &sk, sizeof(sk), &len, sizeof(len), BPF_ANY);
+    }
+    for (int i = 0; i < r->ndcids; i++) {
+        struct qasm_xdp_cid k = qasm_xdp_cid_of(&r->dcids[i].cid);
+        if (put(z, z->skel->maps.dcids, &k, sizeof(k), &ek, sizeof(ek), BPF_ANY) == 0)
+            z->c.dcids_written++;
+    }
+    for (int i = 1; i < r->nclients; i++) {
+        struct qasm_xdp_attest k = qasm_xdp_attest_of(&ek, &r->clients[i]);
+        if (put(z, z->skel->maps.attested, &k, sizeof(k), &z->kt, sizeof(z->kt), BPF_ANY) == 0)
+            z->c.attested_written++;
+    }
+}
+
+/* The connection is gone (closed, expired, evicted): out of every map now. */
+static void record_forget(struct nz *z, const struct qasm_proto_conn *r)
+{
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_conn(&r->odcid);
+    if (bpf_map__delete_elem(z->skel->maps.conns, &ek, sizeof(ek), 0) == 0)
+        z->c.forgotten++;
+    for (int i = 0; i < r->ndcids; i++) {
+        struct qasm_xdp_cid k = qasm_xdp_cid_of(&r->dcids[i].cid);
+        bpf_map__delete_elem(z->skel->maps.dcids, &k, sizeof(k), 0);
+    }
+    for (int i = 0; i < r->nclients; i++) {
+        struct qasm_xdp_attest k = qasm_xdp_attest_of(&ek, &r->clients[i]);
+        bpf_map__delete_elem(z->skel->maps.attested, &k, sizeof(k), 0);
+    }
+    if (r->nclients && r->server.family) { /* only if still ours: a newer one may have it */
+        struct qasm_nz_pair first = qasm_nz_pair_of(&r->clients[0], &r->server);
+        struct qasm_xdp_ekey owner;
+        if (bpf_map__lookup_elem(z->skel->maps.firsts, &first, sizeof(first), &owner,
+                                 sizeof(owner), 0) == 0 && memcmp(&owner, &ek, sizeof(ek)) == 0)
+            bpf_map__delete_elem(z->skel->maps.firsts, &first, sizeof(first), 0);
+    }
+}
+
+/* ---- the tracker ---- */
+
+/* The programs' configuration: the hold, only while the tracker can end it. */
+static int config_write(struct nz *z, int up)
+{
+    struct qasm_nz_cfg c;
+    memset(&c, 0, sizeof(c));
+    c.hold_ns = z->o.hold;
+    c.tracker_up = (uint32_t)up;
+    uint32_t zero = 0;
+    return bpf_map__update_elem(z->skel->maps.config, &zero, sizeof(zero), &c, sizeof(c), 0);
+}
+
+static void on_up(void *ud)
+{
+    struct nz *z = ud;
+    struct qasm_proto_msg m;
+    qasm_proto_msg_init(&m, QASM_PROTO_SUBSCRIBE, REQ_SUB);
+    m.u.sub.flags = QASM_PROTO_SUB_ALL;
+    int rc = qasm_tsess_send(z->s, &m);
+    qasm_proto_msg_init(&m, QASM_PROTO_DUMP, REQ_DUMP);
+    rc = rc ? rc : qasm_tsess_send(z->s, &m);
+    qasm_tsess_flush(z->s);
+    if (rc) {
+        qasm_warn("normalize: cannot subscribe to the tracker: %s", strerror(-rc));
+        return;
+    }
+    config_write(z, 1);
+    qasm_info("normalize: tracker up: subscribed to every connection");
+}
+
+static void on_down(void *ud)
+{
+    config_write(ud, 0);
+    qasm_warn("normalize: tracker down: connections it reported stay normalised until idle; "
+              "new migrations pass unchanged until it is back");
+}
+
+static void on_msg(void *ud, const struct qasm_proto_msg *m)
+{
+    struct nz *z = ud;
+    z->kt = (uint64_t)qasm_now();
+    switch (m->hdr.type) {
+    case QASM_PROTO_RECORD:
+        record_apply(z, &m->u.conn);
+        break;
+    case QASM_PROTO_PUSH:
+        if (m->u.push.event >= QASM_PROTO_EV_CLOSED)
+            record_forget(z, &m->u.push.conn);
+        else
+            record_apply(z, &m->u.push.conn);
+        break;
+    case QASM_PROTO_ERROR:
+        z->c.tracker_errors++;
+        qasm_warn("normalize: tracker error %u: %s", m->u.error.code, m->u.error.text);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- expiry: idle connections, then what belonged to connections that are gone ---- */
+
+static int has_conn(struct nz *z, const struct qasm_xdp_ekey *ek)
+{
+    struct qasm_nz_conn v;
+    return bpf_map__lookup_elem(z->skel->maps.conns, ek, sizeof(*ek), &v, sizeof(v), 0) == 0;
+}
+
+static int sweep_conn(void *ud, const void *k)
+{
+    struct nz *z = ud;
+    struct qasm_nz_conn v;
+    struct bpf_map *m = z->skel->maps.conns;
+    if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_xdp_ekey), &v, sizeof(v), 0) != 0 ||
+        v.last_seen + (uint64_t)(z->o.idle * 1e9) > z->kt)
+        return 0;
+    return bpf_map__delete_elem(m, k, sizeof(struct qasm_xdp_ekey), 0) == 0;
+}
+
+static int sweep_dcid(void *ud, const void *k)
+{
+    struct nz *z = ud;
+    struct qasm_xdp_ekey ek;
+    struct bpf_map *m = z->skel->maps.dcids;
+    if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_xdp_cid), &ek, sizeof(ek), 0) != 0 ||
+        has_conn(z, &ek))
+        return 0;
+    return bpf_map__delete_elem(m, k, sizeof(struct qasm_xdp_cid), 0) == 0;
+}
+
+static int sweep_first(void *ud, const void *k)
+{
+    struct nz *z = ud;
+    struct qasm_xdp_ekey ek;
+    struct bpf_map *m = z->skel->maps.firsts;
+    if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_nz_pair), &ek, sizeof(ek), 0) != 0 ||
+        has_conn(z, &ek))
+        return 0;
+    return bpf_map__delete_elem(m, k, sizeof(struct qasm_nz_pair), 0) == 0;
+}
+
+static int sweep_attest(void *ud, const void *k)
+{
+    struct nz *z = ud;
+    const struct qasm_xdp_attest *a = k;
+    if (has_conn(z, &a->conn))
+        return 0;
+    return bpf_map__delete_elem(z->skel->maps.attested, k, sizeof(*a), 0) == 0;
+}
+
+static void sweep(struct nz *z)
+{
+    size_t max = 8u * QASM_NZ_MAX_CONNS_LIMIT;
+    __typeof__(z->skel->maps) *mp = &z->skel->maps;
+    z->c.idle_removed += qasm_bpf_walk(mp->conns, sizeof(struct qasm_xdp_ekey), max,
+                                       sweep_conn, z);
+    z->c.orphans_removed +=
+            qasm_bpf_walk(mp->dcids, sizeof(struct qasm_xdp_cid), max, sweep_dcid, z) +
+            qasm_bpf_walk(mp->firsts, sizeof(struct qasm_nz_pair), max, sweep_first, z) +
+            qasm_bpf_walk(mp->attested, sizeof(struct qasm_xdp_attest), max, sweep_attest, z);
+}
+
+/* ---- stats ---- */
+
+static void u64s(struct qasm_json *j, const char *key, const char *const *names,
+                 const uint64_t *v, size_t n)
+{
+    qasm_json_obj(j, key);
+    for (size_t i = 0; i < n; i++)
+        qasm_json_u64(j, names[i], v[i]);
+    qasm_json_close(j);
+}
+
+static void stats_fill(struct qasm_json *j, void *ud)
+{
+    struct nz *z = ud;
+    static const char *const knames[] = QASM_NZ_COUNTER_NAMES;
+    _Static_assert(sizeof(knames) / sizeof(knames[0]) == QASM_NZ_C_MAX, "one each");
+    uint64_t k[QASM_NZ_C_MAX];
+    qasm_bpf_percpu_sum(z->skel->maps.counters, QASM_NZ_C_MAX, k);
+    qasm_json_str(j, "program", PROG);
+    qasm_json_str(j, "inside", z->o.inside);
+    qasm_json_str(j, "mode", z->o.mode == QASM_NZ_REACTIVE ? "reactive" : "proactive");
+    qasm_json_bool(j, "tracker_up", qasm_tsess_is_up(z->s));
+    u64s(j, "kernel", knames, k, QASM_NZ_C_MAX);
+    static const char *const names[] = {
+        "records", "forgotten", "conns_written", "dcids_written", "attested_written",
+        "map_full", "idle_removed", "orphans_removed", "tracker_errors"};
+    const uint64_t v[] = {z->c.records, z->c.forgotten, z->c.conns_written, z->c.dcids_written,
+                          z->c.attested_written, z->c.map_full, z->c.idle_removed,
+                          z->c.orphans_removed, z->c.tracker_errors};
+    _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(v) / sizeof(v[0]), "one each");
+    u64s(j, "maps", names, v, sizeof(v) / sizeof(v[0]));
+}
+
+static void write_stats(struct nz *z)
+{
+    if (z->o.stats_json && qasm_json_write_file(z->o.stats_json, stats_fill, z) < 0)
+        qasm_warn("normalize: cannot write %s", z->o.stats_json);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)revents;
+    struct nz *z = w->data;
+    z->kt = (uint64_t)qasm_now();
+    sweep(z);
+    write_stats(z);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    struct nz *z = w->data;
+    if (w->signum == SIGUSR1) { /* fresh stats now (as qasm-mbox) */
+        z->kt = (uint64_t)qasm_now();
+        write_stats(z);
+        return;
+    }
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* ---- load, attach, detach ---- */
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    (void)level;
+    if (!qasm_log_enabled(QASM_LOG_DEBUG))
+        return 0;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = 0;
+    qasm_debug("libbpf: %s", line);
+    return 0;
+}
+
+/* The maps' bounds from --max-conns (hash maps are preallocated: memory is taken at load). */
+static int size_maps(struct nz *z)
+{
+    uint32_t n = z->o.max_conns;
+    __typeof__(z->skel->maps) *mp = &z->skel->maps;
+    int rc = bpf_map__set_max_entries(mp->conns, n);
+    rc = rc ? rc : bpf_map__set_max_entries(mp->firsts, n);
+    rc = rc ? rc : bpf_map__set_max_entries(mp->dcids, 8 * n);
+    rc = rc ? rc : bpf_map__set_max_entries(mp->attested, 4 * n);
+    return rc;
+}
+
+static int load(struct nz *z)
+{
+    libbpf_set_print(libbpf_log);
+    z->skel = qasm_normalize__open();
+    int err = z->skel ? -size_maps(z) : errno;
+    if (z->skel && !err && qasm_normalize__load(z->skel) != 0)
+        err = errno;
+    if (z->skel && !err && config_write(z, 0) != 0)
+        err = errno;
+    if (z->skel && !err)
+        return 0;
+    err = err ? err : EINVAL;
+    fprintf(stderr, PROG ": cannot load the tc-BPF programs: %s (%s)\n", strerror(err),
+            err == EPERM || err == EACCES ? "needs root, or CAP_BPF and CAP_NET_ADMIN; "
+                                            "--log-level debug shows the verifier's log"
+                                          : "a kernel with BPF and tc clsact");
+    return -1;
+}
+
+static void hook_of(const struct nz *z, struct bpf_tc_hook *h, enum bpf_tc_attach_point ap)
+{
+    memset(h, 0, sizeof(*h));
+    h->sz = sizeof(*h);
+    h->ifindex = z->ifindex;
+    h->attach_point = ap;
+}
+
+static void tc_opts_of(struct bpf_tc_opts *o, int prog_fd)
+{
+    memset(o, 0, sizeof(*o));
+    o->sz = sizeof(*o);
+    o->handle = TC_HANDLE;
+    o->priority = TC_PRIO;
+    o->prog_fd = prog_fd;
+}
+
+/* The clsact qdisc (ours when we made it), then both programs. 0 or -1 (said). */
+static int attach(struct nz *z)
+{
+    struct bpf_tc_hook h;
+    hook_of(z, &h, BPF_TC_INGRESS | BPF_TC_EGRESS);
+    int rc = bpf_tc_hook_create(&h);
+    if (rc && rc != -EEXIST) {
+        fprintf(stderr, PROG ": cannot add a clsact qdisc to %s: %s\n", z->o.inside,
+                strerror(-rc));
+        return -1;
+    }
+    z->hook_created = rc == 0;
+    struct bpf_program *progs[2] = {z->skel->progs.qasm_nz_ingress, z->skel->progs.qasm_nz_egress};
+    for (int i = 0; i < 2; i++) {
+        struct bpf_tc_opts o;
+        hook_of(z, &h, i ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+        tc_opts_of(&o, bpf_program__fd(progs[i]));
+        o.flags = BPF_TC_F_REPLACE;
+        rc = bpf_tc_attach(&h, &o);
+        if (rc) {
+            fprintf(stderr, PROG ": cannot attach the %s program to %s: %s\n",
+                    i ? "egress" : "ingress", z->o.inside, strerror(-rc));
+            return -1;
+        }
+        z->attached[i] = 1;
+    }
+    return 0;
+}
+
+/* Detaches what attach() did, whatever it got to. */
+static void detach(struct nz *z)
+{
+    struct bpf_tc_hook h;
+    for (int i = 0; i < 2; i++) {
+        if (!z->attached[i])
+            continue;
+        struct bpf_tc_opts o;
+        hook_of(z, &h, i ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+        tc_opts_of(&o, 0);
+        int rc = bpf_tc_detach(&h, &o);
+        if (rc)
+            qasm_warn("normalize: cannot detach the %s program from %s: %s",
+                      i ? "egress" : "ingress", z->o.inside, strerror(-rc));
+        z->attached[i] = 0;
+    }
+    if (z->hook_created) {
+        hook_of(z, &h, BPF_TC_INGRESS | BPF_TC_EGRESS);
+        bpf_tc_hook_destroy(&h);
+        z->hook_created = 0;
+    }
+}
+
+/* ---- main ---- */
+
+static void parse_or_exit(struct nz *z, int argc, char **argv)
+{
+    char err[256];
+    qasm_cli_front(PROG, argc, argv);
+    if (qasm_nz_opts_parse(argc, argv, &z->o, err, sizeof(err)) < 0)
+        qasm_cli_usage_exit(PROG, err);
+    if (z->o.help) {
+        fputs(qasm_nz_usage, stdout);
+        exit(0);
+    }
+    int lvl = qasm_log_level_parse(z->o.log_level);
+    if (lvl < 0)
+        qasm_cli_usage_exitf(PROG, "invalid value for --log-level: '%s'", z->o.log_level);
+    qasm_log_init(PROG, (enum qasm_log_level)lvl);
+    qasm_cli_resolve_names(PROG, &z->o.names);
+    if (z->o.key_file && qasm_keyfile_load(&z->key, z->o.key_file, err, sizeof(err)) < 0)
+        qasm_cli_usage_exitf(PROG, "--tracker-key: %s", err);
+    z->ifindex = (int)if_nametoindex(z->o.inside);
+    if (z->ifindex == 0)
+        qasm_cli_usage_exitf(PROG, "--inside: no interface '%s'", z->o.inside);
+}
+
+static int start_loop(struct nz *z)
+{
+    static const struct qasm_tsess_callbacks cb = {on_up, on_down, on_msg};
+    z->loop = EV_DEFAULT;
+    int rc = qasm_tsess_new(&z->s, z->loop, &z->o.tracker, &z->key, &cb, z);
+    if (rc < 0) {
+        fprintf(stderr, PROG ": cannot start the tracker session: %s\n", strerror(-rc));
+        return -1;
+    }
+    ev_timer_init(&z->tick, on_tick, 1.0, 1.0);
+    z->tick.data = z;
+    ev_timer_start(z->loop, &z->tick);
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGUSR1};
+    for (int i = 0; i < 3; i++) {
+        ev_signal_init(&z->sig[i], on_signal, sigs[i]);
+        z->sig[i].data = z;
+        ev_signal_start(z->loop, &z->sig[i]);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct nz z;
+    parse_or_exit(&z, argc, argv);
+    if (z.o.mode == QASM_NZ_REACTIVE)
+        qasm_warn("normalize: --mode reactive: the hold of unknown DCIDs is not built yet; "
+                  "every record is subscribed to, as in proactive mode");
+    int rc = load(&z) == 0 && attach(&z) == 0 && start_loop(&z) == 0 ? 0 : 1;
+    if (rc == 0) {
+        char t[64];
+        qasm_info("normalize: attached to %s (clsact ingress and egress), %u connections at "
+                  "most; tracker %s", z.o.inside, z.o.max_conns,
+                  qasm_addr_format(t, sizeof(t), &z.o.tracker));
+        z.kt = (uint64_t)qasm_now();
+        write_stats(&z);
+        ev_run(z.loop, 0);
+        write_stats(&z);
+    }
+    detach(&z);
+    qasm_tsess_del(z.s);
+    qasm_normalize__destroy(z.skel);
+    if (rc == 0)
+        qasm_info("normalize: detached from %s", z.o.inside);
+    return rc;
+}

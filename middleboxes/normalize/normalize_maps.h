@@ -1,0 +1,106 @@
+/*
+ * normalize_maps.h: the maps of qasm-normalize (docs/NORMALIZE.md), the
+ * tc-BPF migration normaliser in front of the kernel's own NAT, conntrack
+ * and load balancing. Shared by the BPF programs
+ * (middleboxes/normalize/qasm_normalize.bpf.c) and userspace
+ * (middleboxes/normalize/normalize.c, tests/unit/test_normalize_prog.c).
+ *
+ * The keys the XDP fast path already defines are reused as they are
+ * (middleboxes/xdp/xdp_maps.h): a DCID (struct qasm_xdp_cid), a connection
+ * named by its O-DCID (struct qasm_xdp_ekey, kind QASM_XDP_E_CONN), an
+ * attested client address of a connection (struct qasm_xdp_attest), a
+ * server address and the length of the CIDs it chose (struct qasm_xdp_srv).
+ * Addresses are 16 bytes (IPv4 in the first 4), ports in network order.
+ */
+#ifndef QASM_NORMALIZE_MAPS_H
+#define QASM_NORMALIZE_MAPS_H
+
+#include <linux/bpf.h>
+#include <linux/types.h>
+
+#include "middleboxes/xdp/xdp_maps.h"
+
+/* Bounds (max_entries) as compiled; qasm-normalize --max-conns resizes them before loading. */
+#define QASM_NZ_MAX_CONNS 65536
+#define QASM_NZ_MAX_DCIDS (8 * QASM_NZ_MAX_CONNS)    /* the record's DCIDs (up to 8) */
+#define QASM_NZ_MAX_ATTESTED (4 * QASM_NZ_MAX_CONNS) /* client addresses (up to 4 a record) */
+#define QASM_NZ_MAX_SERVERS 4096
+#define QASM_NZ_MAX_PENDING 16384 /* addresses on hold (an LRU: the oldest hold ends first) */
+#define QASM_NZ_MAX_CONNS_LIMIT (1u << 20)
+
+/*
+ * A connection's first client address and its server address (the one the
+ * client sends to: a load balancer's VIP), as the wire has them: key of
+ * `firsts` (value: the connection's struct qasm_xdp_ekey). The server is
+ * part of the key because a client may open connections to several
+ * servers from one socket.
+ */
+struct qasm_nz_pair {
+    __u8 client[16];
+    __u8 server[16];
+    __u16 client_port;
+    __u16 server_port;
+    __u8 family;
+    __u8 pad[3];
+};
+
+/* Flags of a connection. */
+#define QASM_NZ_F_REUSED 0x1u /* its first address opened another connection to its server:
+                                 no more rewrites */
+
+/*
+ * Value of `conns` (key: the connection's struct qasm_xdp_ekey). Userspace
+ * creates it from the tracker's record (first = the record's first client
+ * address); the ingress program moves `cur` to the attested address the
+ * client sends from now, under the lock (egress reads it on every packet).
+ */
+struct qasm_nz_conn {
+    struct bpf_spin_lock lock;
+    __u32 family;
+    __u8 first[16];
+    __u16 first_port;
+    __u16 cur_port;
+    __u8 cur[16];
+    __u32 flags;
+    __u32 pad;
+    __u64 last_seen; /* bpf_ktime_get_ns of its last packet (either direction) */
+};
+
+/*
+ * The one value of `config` (an array of 1), written by userspace: the hold
+ * of a known connection's packets from an address not attested yet, while
+ * the tracker's push is on its way (0: no hold), and whether the tracker
+ * session is up (down: no hold, everything unattested passes unchanged).
+ */
+struct qasm_nz_cfg {
+    __u64 hold_ns;
+    __u32 tracker_up;
+    __u32 pad;
+};
+
+/* The programs' counters (a per-CPU array indexed by these), names in QASM_NZ_COUNTER_NAMES. */
+enum qasm_nz_counter {
+    QASM_NZ_C_IN_RX = 0,       /* ingress: frames seen */
+    QASM_NZ_C_NORMALIZED,      /* ingress: source rewritten to the connection's first address */
+    QASM_NZ_C_FIRST,           /* ingress: a known connection's packet from its first address */
+    QASM_NZ_C_UNATTESTED,      /* ingress: known DCID, address not attested: unchanged */
+    QASM_NZ_C_HELD,            /* ingress: ... dropped while its hold lasts (the client resends) */
+    QASM_NZ_C_UNKNOWN,         /* ingress: short header, DCID of no known connection: unchanged */
+    QASM_NZ_C_FAMILY,          /* ingress: attested address of the other IP family: unchanged */
+    QASM_NZ_C_REUSED,          /* ingress: a moved connection's first address and server carry a
+                                  new connection's Initial (or a packet of that connection) */
+    QASM_NZ_C_NOT_QUIC,        /* either: not UDP, long header, no server entry: unchanged */
+    QASM_NZ_C_MALFORMED,       /* either: truncated or bad header, fragment, VLAN in band */
+    QASM_NZ_C_OUT_RX,          /* egress: frames seen */
+    QASM_NZ_C_OUT_REWRITTEN,   /* egress: destination rewritten to the current address */
+    QASM_NZ_C_OUT_NEIGH,       /* egress: ... and sent through bpf_redirect_neigh (new IP) */
+    QASM_NZ_C_STORE_FAILED,    /* either: a packet write or checksum helper refused: dropped */
+    QASM_NZ_C_MAX
+};
+
+#define QASM_NZ_COUNTER_NAMES                                                             \
+    { "in_rx", "normalized", "first_address", "unattested", "held", "unknown_dcid", "family",   \
+      "first_reused", "not_quic", "malformed", "out_rx", "out_rewritten", "out_neigh",  \
+      "store_failed" }
+
+#endif

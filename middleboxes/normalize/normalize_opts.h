@@ -1,0 +1,40 @@
+/*
+ * normalize_opts.h: qasm-normalize's command line (pure: no I/O, no exit;
+ * the caller prints the usage or the one-line error and exits 2, resolves
+ * the tracker's host name and loads the --tracker-key file).
+ */
+#ifndef QASM_NORMALIZE_OPTS_H
+#define QASM_NORMALIZE_OPTS_H
+
+#include <stddef.h>
+
+#include "addr.h"
+#include "clock.h"
+#include "parse.h"
+
+enum qasm_nz_mode { QASM_NZ_PROACTIVE = 0, QASM_NZ_REACTIVE = 1 };
+
+struct qasm_nz_opts {
+    const char *inside;      /* --inside IF (required) */
+    struct qasm_addr tracker; /* --tracker HOST:PORT (required) */
+    int mode;                /* enum qasm_nz_mode */
+    const char *stats_json;  /* --stats-json FILE: written every second and at exit */
+    const char *key_file;    /* --tracker-key FILE */
+    unsigned max_conns;      /* --max-conns N: bound of the connection map (the others follow) */
+    double idle;             /* --idle SECS: a connection without packets nor records is removed */
+    qasm_duration hold;      /* --hold: how long a known connection's unattested packets wait */
+    const char *log_level;
+    int help;
+    struct qasm_parse_names names; /* host names to resolve */
+};
+
+/* The --help text. */
+extern const char qasm_nz_usage[];
+
+/*
+ * qasm_nz_opts_parse fills |o| from argv. 0, or -1 with a one-line
+ * message in |err| (a usage error: exit 2).
+ */
+int qasm_nz_opts_parse(int argc, char **argv, struct qasm_nz_opts *o, char *err, size_t errlen);
+
+#endif

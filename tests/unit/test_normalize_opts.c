@@ -1,0 +1,68 @@
+/* test_normalize_opts.c: qasm-normalize's command line (middleboxes/normalize/normalize_opts.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "middleboxes/normalize/normalize_opts.h"
+#include "opts_util.h"
+
+TEST_OPTS_PARSER(qasm_nz_opts, qasm_nz_opts_parse, 256)
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790"), 0);
+    assert_string_equal(o.inside, "in0");
+    assert_int_equal(o.tracker.port, 4790);
+    assert_int_equal(o.mode, QASM_NZ_PROACTIVE);
+    assert_int_equal(o.hold, 2 * QASM_MS);
+    assert_int_equal(o.max_conns, 65536);
+    assert_null(o.stats_json);
+}
+
+static void test_all(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("--inside eth1 --tracker [::1]:4790 --mode reactive --hold 0 "
+                           "--max-conns 1000 --idle 30 --stats-json s.json"), 0);
+    assert_int_equal(o.mode, QASM_NZ_REACTIVE);
+    assert_int_equal(o.hold, 0);
+    assert_int_equal(o.max_conns, 1000);
+    assert_true(o.idle == 30);
+    assert_string_equal(o.stats_json, "s.json");
+    assert_int_equal(parse("--inside in0 --tracker localhost:4790 --hold 500us"), 0);
+    assert_int_equal(o.names.n, 1); /* resolved by the program */
+    assert_int_equal(o.hold, 500 * QASM_US);
+    assert_int_equal(parse("-h"), 0);
+    assert_true(o.help);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    TEST_OPTS_BAD("--tracker 10.0.0.1:4790", -1, "--inside IF is required (see --help)");
+    TEST_OPTS_BAD("--inside in0", -1, "--tracker HOST:PORT is required (see --help)");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --mode fast", -1,
+                  "invalid value for --mode: 'fast' (see --help)");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --hold 11s", -1,
+                  "invalid value for --hold: '11s' (see --help)");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --max-conns 0", -1,
+                  "--max-conns: expected an integer in 1..1048576, got '0'");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --idle -1", -1,
+                  "invalid value for --idle: '-1' (see --help)");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 extra", -1,
+                  "unexpected argument 'extra' (see --help)");
+    TEST_OPTS_BAD("--inside in0 --bogus", -1, "prog: unrecognized option '--bogus'");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_all),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

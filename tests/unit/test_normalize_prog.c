@@ -1,0 +1,453 @@
+/*
+ * test_normalize_prog.c: the tc programs of qasm-normalize
+ * (middleboxes/normalize/qasm_normalize.bpf.c) run on crafted Ethernet
+ * frames with BPF_PROG_TEST_RUN: the maps as qasm-normalize fills them from
+ * a tracker record, the expected tc action and the expected output frame,
+ * compared byte for byte with one built from scratch by lib/ipudp.h (so
+ * the programs' incremental checksums are checked against full ones).
+ * Needs root and BPF: without them it says SKIP and exits 77.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+
+#ifndef QASM_HAVE_NORMALIZE
+int main(void)
+{
+    puts("SKIP: test_normalize_prog: qasm-normalize was not built (no BPF toolchain: make deps)");
+    return 77;
+}
+#else
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+
+#include "addr.h"
+#include "ipudp.h"
+#include "middleboxes/io/bpf_maps.h"
+#include "middleboxes/io/xdp_io.h"
+#include "middleboxes/normalize/normalize_maps.h"
+#include "middleboxes/normalize/nz_keys.h"
+#include "qasm_normalize.skel.h"
+
+static struct qasm_normalize *skel;
+
+struct frame {
+    uint8_t b[512];
+    size_t len;
+};
+
+static struct qasm_addr A(const char *s)
+{
+    struct qasm_addr a;
+    assert_int_equal(qasm_addr_parse(&a, s), 0);
+    return a;
+}
+
+/* An Ethernet frame carrying UDP |src| -> |dst| with |payload|. */
+static struct frame mkframe(const char *src, const char *dst, const uint8_t *payload, size_t plen)
+{
+    struct frame fr;
+    memset(&fr, 0, sizeof(fr));
+    static const uint8_t macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
+    memcpy(fr.b, macs, 12);
+    struct qasm_addr s = A(src), d = A(dst);
+    uint16_t et = s.family == AF_INET ? ETH_P_IP : ETH_P_IPV6;
+    fr.b[12] = (uint8_t)(et >> 8);
+    fr.b[13] = (uint8_t)et;
+    ssize_t n = qasm_ipudp_build(fr.b + 14, sizeof(fr.b) - 14, &s, &d, payload, plen, 64);
+    assert_true(n > 0);
+    fr.len = 14 + (size_t)n;
+    return fr;
+}
+
+/* A QUIC short header to the 8-byte DCID c1..c8, then enough bytes for a real packet. */
+static const uint8_t SHORT[] = {0x41, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0x11, 0x22,
+                                0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+                                0xee, 0xff, 0x01, 0x02, 0x03, 0x04};
+/* The same to a DCID nobody reported. */
+static const uint8_t OTHER[] = {0x41, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0x11, 0x22,
+                                0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+                                0xee, 0xff, 0x01, 0x02, 0x03, 0x04};
+/* A server's reply (its DCID is the client's: not looked at). */
+static const uint8_t REPLY[] = {0x42, 0x51, 0x52, 0x53, 0x54, 0x00, 0x01, 0x02, 0x03, 0x04};
+
+static int run(struct bpf_program *prog, const struct frame *in, struct frame *out)
+{
+    memset(out, 0, sizeof(*out));
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = (uint32_t)in->len,
+                .data_out = out->b, .data_size_out = sizeof(out->b), .repeat = 1);
+    assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &o), 0);
+    out->len = o.data_size_out;
+    return (int)o.retval;
+}
+
+static void assert_frame(const struct frame *got, const struct frame *want)
+{
+    assert_int_equal(got->len, want->len);
+    if (memcmp(got->b, want->b, want->len) != 0) {
+        for (size_t i = 0; i < want->len; i++)
+            if (got->b[i] != want->b[i])
+                print_error("byte %zu: got %02x want %02x\n", i, got->b[i], want->b[i]);
+        fail();
+    }
+}
+
+/* |in| through |prog|: action |act|, and the frame |want| (NULL: unchanged). */
+static void expect(struct bpf_program *prog, const struct frame *in, int act,
+                   const struct frame *want)
+{
+    struct frame out;
+    assert_int_equal(run(prog, in, &out), act);
+    assert_frame(&out, want ? want : in);
+}
+
+static uint64_t counter(int c)
+{
+    uint64_t v[QASM_NZ_C_MAX];
+    qasm_bpf_percpu_sum(skel->maps.counters, QASM_NZ_C_MAX, v);
+    return v[c];
+}
+
+static int clear_one(void *ud, const void *k)
+{
+    struct bpf_map *m = ud;
+    return bpf_map__delete_elem(m, k, bpf_map__key_size(m), 0) == 0;
+}
+
+static void config(uint64_t hold_ns, int tracker_up)
+{
+    struct qasm_nz_cfg c;
+    memset(&c, 0, sizeof(c));
+    c.hold_ns = hold_ns;
+    c.tracker_up = (uint32_t)tracker_up;
+    uint32_t zero = 0;
+    assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    __typeof__(skel->maps) *mp = &skel->maps;
+    struct bpf_map *maps[] = {mp->conns, mp->dcids,   mp->attested,
+                              mp->servers, mp->firsts, mp->pending};
+    for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+        qasm_bpf_walk(maps[i], bpf_map__key_size(maps[i]), 1u << 20, clear_one, maps[i]);
+    int ncpu = libbpf_num_possible_cpus();
+    uint64_t zeros[256] = {0};
+    for (uint32_t k = 0; k < QASM_NZ_C_MAX; k++)
+        assert_int_equal(bpf_map__update_elem(mp->counters, &k, 4, zeros,
+                                              sizeof(uint64_t) * (size_t)ncpu, 0), 0);
+    config(0, 0);
+    return 0;
+}
+
+/* ---- the maps as qasm-normalize writes them for one record ---- */
+
+static struct qasm_xdp_ekey conn_key(void)
+{
+    struct qasm_cid odcid = {.len = 8, .data = {0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8}};
+    return qasm_xdp_ekey_conn(&odcid);
+}
+
+/* Connection (first address |first|, server |server|, DCID c1..c8), |attested| attested. */
+static struct qasm_xdp_ekey record(const char *first, const char *server, const char *attested)
+{
+    struct qasm_xdp_ekey ek = conn_key();
+    struct qasm_addr f = A(first), s = A(server);
+    struct qasm_nz_conn c;
+    memset(&c, 0, sizeof(c));
+    c.family = f.family;
+    qasm_xdp_addr(&f, c.first, &c.first_port);
+    qasm_xdp_addr(&f, c.cur, &c.cur_port);
+    assert_int_equal(bpf_map__update_elem(skel->maps.conns, &ek, sizeof(ek), &c, sizeof(c), 0),
+                     0);
+    struct qasm_nz_pair pk = qasm_nz_pair_of(&f, &s);
+    assert_int_equal(bpf_map__update_elem(skel->maps.firsts, &pk, sizeof(pk), &ek, sizeof(ek), 0),
+                     0);
+    struct qasm_xdp_srv sk = qasm_xdp_srv_of(&s);
+    uint32_t len = 8;
+    assert_int_equal(bpf_map__update_elem(skel->maps.servers, &sk, sizeof(sk), &len, 4, 0), 0);
+    struct qasm_cid dcid = {.len = 8, .data = {0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8}};
+    struct qasm_xdp_cid ck = qasm_xdp_cid_of(&dcid);
+    assert_int_equal(bpf_map__update_elem(skel->maps.dcids, &ck, sizeof(ck), &ek, sizeof(ek), 0),
+                     0);
+    if (attested) {
+        struct qasm_addr a = A(attested);
+        struct qasm_xdp_attest ak = qasm_xdp_attest_of(&ek, &a);
+        uint64_t when = 1;
+        assert_int_equal(
+                bpf_map__update_elem(skel->maps.attested, &ak, sizeof(ak), &when, 8, 0), 0);
+    }
+    return ek;
+}
+
+static struct qasm_nz_conn get_conn(void)
+{
+    struct qasm_xdp_ekey ek = conn_key();
+    struct qasm_nz_conn c;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.conns, &ek, sizeof(ek), &c, sizeof(c), 0), 0);
+    return c;
+}
+
+/* ---- ingress ---- */
+
+/* The client moved from |first| to |moved| (attested): its packets leave as from |first|,
+ * and replies to |first| go to |moved| (through the neighbour lookup when the IP changed). */
+static void migrated(const char *first, const char *moved, const char *server, int new_ip)
+{
+    record(first, server, moved);
+    struct frame in = mkframe(moved, server, SHORT, sizeof(SHORT));
+    struct frame want = mkframe(first, server, SHORT, sizeof(SHORT));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+    struct qasm_nz_conn c = get_conn();
+    struct qasm_addr m = A(moved);
+    assert_memory_equal(c.cur, m.ip, 16);
+    assert_int_equal(c.cur_port, htons(m.port));
+    /* Egress: the reply, de-NATed by the kernel to the first address, goes to the moved one. */
+    struct frame rin = mkframe(server, first, REPLY, sizeof(REPLY));
+    struct frame rwant = mkframe(server, moved, REPLY, sizeof(REPLY));
+    expect(skel->progs.qasm_nz_egress, &rin, new_ip ? TC_ACT_REDIRECT : TC_ACT_OK, &rwant);
+    assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN), 1);
+    assert_int_equal(counter(QASM_NZ_C_OUT_NEIGH), new_ip ? 1 : 0);
+}
+
+static void test_port_migration_ipv4(void **state)
+{
+    (void)state;
+    migrated("10.0.1.2:5000", "10.0.1.2:5001", "10.9.0.1:443", 0);
+}
+
+static void test_address_migration_ipv4(void **state)
+{
+    (void)state;
+    migrated("10.0.1.2:5000", "10.0.1.7:6000", "10.9.0.1:443", 1);
+}
+
+static void test_migration_ipv6(void **state)
+{
+    (void)state;
+    migrated("[fd00:1::2]:5000", "[fd00:1::9]:5001", "[fd00:9::1]:443", 1);
+}
+
+static void test_port_migration_ipv6(void **state)
+{
+    (void)state;
+    migrated("[fd00:1::2]:5000", "[fd00:1::2]:5002", "[fd00:9::1]:443", 0);
+}
+
+/* A spoofer with the victim's DCID from an address nobody attested: never mapped. */
+static void test_unattested_unchanged(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    struct frame in = mkframe("10.0.1.66:4444", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_UNATTESTED), 1);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 0);
+    struct qasm_nz_conn c = get_conn();
+    assert_int_equal(c.cur_port, htons(5000)); /* replies still go to the victim */
+    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+}
+
+/* The hold: a known connection's packets from a new address wait (dropped) for the tracker's
+ * push while it lasts and the tracker is up; then, or with the tracker down, pass unchanged. */
+static void test_hold(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", NULL);
+    struct frame in = mkframe("10.0.1.2:5009", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    config(60ull * 1000000000, 0); /* tracker down: no hold */
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    config(60ull * 1000000000, 1);
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_SHOT, NULL);
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_SHOT, NULL);
+    assert_int_equal(counter(QASM_NZ_C_HELD), 2);
+    config(1, 1); /* the hold is over: default treatment */
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_UNATTESTED), 2);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 0);
+    /* The push arrives: normalised from then on. */
+    struct qasm_xdp_ekey ek = conn_key();
+    struct qasm_addr a = A("10.0.1.2:5009");
+    struct qasm_xdp_attest ak = qasm_xdp_attest_of(&ek, &a);
+    uint64_t when = 1;
+    assert_int_equal(bpf_map__update_elem(skel->maps.attested, &ak, sizeof(ak), &when, 8, 0), 0);
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+}
+
+static void test_unknown_dcid_unchanged(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    struct frame in = mkframe("10.0.1.5:5001", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_UNKNOWN), 1);
+    /* No server entry for that destination: not looked into at all. */
+    in = mkframe("10.0.1.2:5001", "10.9.0.2:443", SHORT, sizeof(SHORT));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_NOT_QUIC), 1);
+}
+
+static void test_first_address_unchanged(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    struct frame in = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_FIRST), 1);
+    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN), 0);
+}
+
+/* Initials (long header, version 1, DCID of 8): a new connection's, and the first
+ * connection's own (its O-DCID d1..d8). */
+#define INITIAL_TAIL 0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc
+static const uint8_t INITIAL_NEW[] = {0xc0, 0, 0, 0, 1, 8, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6,
+                                      0xe7, 0xe8, INITIAL_TAIL};
+static const uint8_t INITIAL_OWN[] = {0xc0, 0, 0, 0, 1, 8, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6,
+                                      0xd7, 0xd8, INITIAL_TAIL};
+
+/* The client moved away, then opened a new connection from its first address to the same
+ * server: that one's traffic is left alone, and the first connection is normalised no more. */
+static void test_first_address_reused(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    struct frame newc = mkframe("10.0.1.2:5000", "10.9.0.1:443", INITIAL_NEW,
+                                sizeof(INITIAL_NEW));
+    expect(skel->progs.qasm_nz_ingress, &newc, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_REUSED), 0); /* not moved yet: nothing to undo */
+    struct frame mig = mkframe("10.0.1.2:5001", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame out;
+    run(skel->progs.qasm_nz_ingress, &mig, &out);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+    /* Its own Initial (O-DCID), or a new connection to another server: not a reuse. */
+    struct frame own = mkframe("10.0.1.2:5000", "10.9.0.1:443", INITIAL_OWN,
+                               sizeof(INITIAL_OWN));
+    expect(skel->progs.qasm_nz_ingress, &own, TC_ACT_OK, NULL);
+    struct frame other_srv = mkframe("10.0.1.2:5000", "10.9.0.7:443", INITIAL_NEW,
+                                     sizeof(INITIAL_NEW));
+    expect(skel->progs.qasm_nz_ingress, &other_srv, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_REUSED), 0);
+    assert_false(get_conn().flags & QASM_NZ_F_REUSED);
+    expect(skel->progs.qasm_nz_ingress, &newc, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_REUSED), 1);
+    assert_true(get_conn().flags & QASM_NZ_F_REUSED);
+    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+    expect(skel->progs.qasm_nz_ingress, &mig, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+}
+
+/* Replies are known by the first address AND the server: another server's go untouched. */
+static void test_egress_other_server(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    struct frame mig = mkframe("10.0.1.2:5001", "10.9.0.1:443", SHORT, sizeof(SHORT)), out;
+    run(skel->progs.qasm_nz_ingress, &mig, &out);
+    struct frame rin = mkframe("10.9.0.7:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN), 0);
+}
+
+/* Cut at every byte past the IP header: passes unchanged, never rewritten. */
+static void truncated(const char *first, const char *moved, const char *server)
+{
+    record(first, server, moved);
+    struct frame full = mkframe(moved, server, SHORT, sizeof(SHORT));
+    /* BPF_PROG_TEST_RUN itself refuses a frame shorter than its IP header (EINVAL). */
+    size_t start = ETH_HLEN + (full.b[12] == 0x08 ? 20 : 40);
+    for (size_t len = start; len < full.len; len++) {
+        struct frame in = full;
+        in.len = len;
+        expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+        expect(skel->progs.qasm_nz_egress, &in, TC_ACT_OK, NULL);
+    }
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 0);
+    assert_true(counter(QASM_NZ_C_MALFORMED) > 0);
+}
+
+static void test_truncated_ipv4(void **state)
+{
+    (void)state;
+    truncated("10.0.1.2:5000", "10.0.1.2:5001", "10.9.0.1:443");
+}
+
+static void test_truncated_ipv6(void **state)
+{
+    (void)state;
+    truncated("[fd00:1::2]:5000", "[fd00:1::2]:5001", "[fd00:9::1]:443");
+}
+
+/* The cost of a normalised packet (ns, BPF_PROG_TEST_RUN's average over many runs). */
+static void test_cost(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    struct frame in = mkframe("10.0.1.2:5001", "10.9.0.1:443", SHORT, sizeof(SHORT)), out;
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.b, .data_size_in = (uint32_t)in.len,
+                .data_out = out.b, .data_size_out = sizeof(out.b), .repeat = 100000);
+    assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.qasm_nz_ingress), &o), 0);
+    assert_int_equal(o.retval, TC_ACT_OK);
+    printf("cost: ingress, attested migrated IPv4 packet normalised: %u ns/packet\n", o.duration);
+}
+
+static int prepare(void)
+{
+    if (geteuid() != 0) {
+        puts("SKIP: test_normalize_prog needs root (BPF_PROG_TEST_RUN)");
+        return 77;
+    }
+    if (!getenv("QASM_NZ_VERBOSE"))
+        libbpf_set_print(NULL);
+    skel = qasm_normalize__open_and_load();
+    if (!skel) {
+        printf("SKIP: test_normalize_prog: cannot load the tc programs: %s\n", strerror(errno));
+        return 77;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    int rc = prepare();
+    if (rc)
+        return rc;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_port_migration_ipv4, setup),
+        cmocka_unit_test_setup(test_address_migration_ipv4, setup),
+        cmocka_unit_test_setup(test_migration_ipv6, setup),
+        cmocka_unit_test_setup(test_port_migration_ipv6, setup),
+        cmocka_unit_test_setup(test_unattested_unchanged, setup),
+        cmocka_unit_test_setup(test_hold, setup),
+        cmocka_unit_test_setup(test_unknown_dcid_unchanged, setup),
+        cmocka_unit_test_setup(test_first_address_unchanged, setup),
+        cmocka_unit_test_setup(test_first_address_reused, setup),
+        cmocka_unit_test_setup(test_egress_other_server, setup),
+        cmocka_unit_test_setup(test_truncated_ipv4, setup),
+        cmocka_unit_test_setup(test_truncated_ipv6, setup),
+        cmocka_unit_test_setup(test_cost, setup),
+    };
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    qasm_normalize__destroy(skel);
+    return rc;
+}
+#endif
