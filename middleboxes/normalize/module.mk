@@ -28,7 +28,6 @@ $(O)/obj/middleboxes/normalize/normalize.o $(O)/obj/tests/unit/test_normalize_pr
 $(O)/obj/tests/unit/test_normalize_prog.o: CFLAGS += -DQASM_HAVE_NORMALIZE=1
 else
 EXTRA_BINS += normalize-skipped
-.PHONY: normalize-skipped
 normalize-skipped:
 	@echo "  SKIP    qasm-normalize (tc-BPF): missing $(strip $(XDP_MISSING)) (make deps)"
 endif
