@@ -64,6 +64,7 @@ check "hop: kernel forwarding is off" "$(in_h sysctl -n net.ipv4.ip_forward) == 
 for mode in default reactive proactive; do
     echo "# qasm nat $mode, --io packet"
     ensure_up
+    rm -f "$T/mb.json"   # a stale file would pass the start wait below
     start mb ip netns exec "$NS_H" "$B/qasm-mbox" nat --mode $mode --io packet \
         --inside in0 --outside out0 --tracker $TRK --ports 40000-40007 --hold $HOLD \
         --stats-json "$T/mb.json" --stats-entries 16
@@ -92,6 +93,7 @@ done
 
 echo "# qasm nat default, --io packet, IPv6 (--public the outside IPv6 address)"
 ensure_up
+rm -f "$T/mb.json"   # a stale file would pass the start wait below
 start mb ip netns exec "$NS_H" "$B/qasm-mbox" nat --mode default --io packet \
     --inside in0 --outside out0 --public $H_OUT_IP6 --stats-json "$T/mb.json"
 wait_json "$T/mb.json" "d['function'] == 'nat'" || { echo "FAIL: qasm-mbox did not start"; exit 1; }
@@ -108,6 +110,7 @@ stop mb
 
 echo "# qasm ratelimit default, --io packet, IPv6"
 ensure_up
+rm -f "$T/mb.json"   # a stale file would pass the start wait below
 start mb ip netns exec "$NS_H" "$B/qasm-mbox" ratelimit --mode default --io packet \
     --inside in0 --outside out0 --rate 1000 --burst 1000 --stats-json "$T/mb.json"
 wait_json "$T/mb.json" "d['function'] == 'ratelimit'" || { echo "FAIL: qasm-mbox did not start"; exit 1; }
@@ -135,6 +138,7 @@ wait_ns "$NS_S" 4434 || exit 1
 for mode in default reactive; do
     echo "# qasm lb $mode, --io packet"
     ensure_up
+    rm -f "$T/mb.json"   # a stale file would pass the start wait below
     start mb ip netns exec "$NS_H" "$B/qasm-mbox" lb --mode $mode --io packet \
         --inside in0 --outside out0 --listen $H_IN_IP:443 --backend $S_IP:$SRV_PORT \
         --backend $S_IP:4434 --tracker $TRK --hold $HOLD --stats-json "$T/mb.json"
