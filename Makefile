@@ -88,6 +88,7 @@ include lib/module.mk
 -include tracker/module.mk
 -include client-agent/module.mk
 -include middleboxes/module.mk
+-include agentd/module.mk
 -include migration-bench/module.mk
 -include migration-bench/bench.mk
 -include captures/module.mk
