@@ -11,6 +11,12 @@
 AGENTD_BPF_OBJ := $(O)/gen/qasm_agentd.bpf.o
 AGENTD_SKEL    := $(O)/gen/qasm_agentd.skel.h
 
+# The pure core (events -> connection state -> reports), unit-tested without BPF.
+UNIT_TESTS += test_agentd_track
+test_agentd_track_SRCS := tests/unit/test_agentd_track.c agentd/agentd_track.c \
+                          client-agent/agent_state.c
+test_agentd_track_LIBS = $(CMOCKA_LIBS)
+
 ifeq ($(QASM_XDP),1)
 $(O)/gen/%.bpf.o: agentd/%.bpf.c agentd/agentd_ev.h
 	@mkdir -p $(@D)
@@ -21,7 +27,11 @@ $(O)/gen/%.skel.h: $(O)/gen/%.bpf.o
 	$(if $(filter 0,$(V)),@echo "  SKEL    $@")
 	$(Q)$(XDP_BPFTOOL) gen skeleton $< name $* >$@.tmp && mv $@.tmp $@
 
-EXTRA_BINS += $(AGENTD_SKEL)
+PROGS += qasm-agentd
+qasm-agentd_SRCS := agentd/agentd.c agentd/agentd_opts.c agentd/agentd_track.c \
+                    client-agent/agent_state.c client-agent/agent_report.c
+qasm-agentd_LIBS = $(XDP_LIBS) $(LIBEV_LIBS)
+.SECONDARY: $(AGENTD_BPF_OBJ)
 $(O)/obj/agentd/agentd.o $(O)/obj/tests/unit/test_agentd_prog.o: $(AGENTD_SKEL)
 $(O)/obj/agentd/agentd.o $(O)/obj/tests/unit/test_agentd_prog.o: CFLAGS += -iquote $(O)/gen
 $(O)/obj/tests/unit/test_agentd_prog.o: CFLAGS += -DQASM_HAVE_AGENTD=1
