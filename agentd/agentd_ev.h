@@ -85,8 +85,9 @@ enum qasm_agentd_counter {
     QASM_AGENTD_C_PACKETS = 0,   /* UDP packets looked at */
     QASM_AGENTD_C_EVENTS,        /* events written to the ring buffer */
     QASM_AGENTD_C_RINGBUF_FULL,  /* events lost: the ring buffer was full */
-    QASM_AGENTD_C_UNATTRIBUTED,  /* QUIC-looking packets of no known client flow */
-    QASM_AGENTD_C_NOT_QUIC,      /* UDP that is not QUIC (or not a client's) */
+    QASM_AGENTD_C_UNATTRIBUTED,  /* egress UDP of no client flow, or short header to an unknown server */
+    QASM_AGENTD_C_NOT_QUIC,      /* empty, version negotiation, CID over 20 bytes, ingress long
+                                  * header of no client flow */
     QASM_AGENTD_C_TRUNCATED,     /* a header that runs past the packet */
     QASM_AGENTD_C_NOT_UDP,       /* IPv6 extension headers, fragments */
     QASM_AGENTD_C_FLOW_FULL,     /* the flow map refused an entry */

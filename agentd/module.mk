@@ -47,3 +47,4 @@ UNIT_TESTS += test_agentd_prog
 test_agentd_prog_SRCS := tests/unit/test_agentd_prog.c
 test_agentd_prog_LIBS = $(CMOCKA_LIBS) $(XDP_LIBS)
 
+INTEG_TESTS += tests/integration/agentd_gtls.sh

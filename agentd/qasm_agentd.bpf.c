@@ -146,8 +146,8 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, int egres
     if (n < 1 || n > HDR_BYTES || bpf_skb_load_bytes(skb, off, p->hdr, n) < 0)
         return QASM_AGENTD_C_TRUNCATED;
     p->n = (__u32)n;
-    if (!(p->hdr[0] & 0x40)) /* QUIC's fixed bit (RFC 9000 §17) */
-        return QASM_AGENTD_C_NOT_QUIC;
+    /* The fixed bit (0x40) is not checked: peers that negotiated grease_quic_bit
+     * (RFC 9287; ngtcp2 does) clear it at random, even in the server's Initial. */
     return 0;
 }
 
