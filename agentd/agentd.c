@@ -206,6 +206,10 @@ static int on_event(void *ctx, void *data, size_t len)
     if (len < sizeof(ev))
         return 0;
     memcpy(&ev, data, sizeof(ev));
+    if (qasm_log_enabled(QASM_LOG_DEBUG))
+        qasm_debug("event kind=%u flags=%#x lport=%u rport=%u dcid_len=%u, %.1f us after the packet",
+                   ev.kind, ev.flags, ev.flow.lport, ev.flow.rport, ev.dcid_len,
+                   (double)(qasm_now() - ev.ts_ns) / 1e3);
     qasm_agentd_track_event(d->track, &ev, ev.ts_ns);
     return 0;
 }

@@ -12,13 +12,18 @@ struct entry {
     struct qasm_agent_conn c;
     qasm_tstamp last;   /* latest event or activity */
     uint32_t uid;       /* owner of the socket that sent the Initial */
-    uint8_t used;
 };
 
+/*
+ * Live connections are e[0..n): dense, so a lookup touches only live
+ * entries (a removal moves the last one into the hole). Lookups are linear:
+ * events are rare (a few per connection), not per packet.
+ */
 struct qasm_agentd_track {
     struct qasm_agentd_track_cfg cfg;
     struct qasm_agentd_track_stats st;
     struct entry *e;
+    size_t n;
 };
 
 struct qasm_agentd_track *qasm_agentd_track_new(const struct qasm_agentd_track_cfg *cfg)
@@ -77,9 +82,9 @@ static int used_local(const struct qasm_agent_conn *c, const struct qasm_addr *l
 static struct entry *by_flow(struct qasm_agentd_track *t, const struct qasm_addr *local,
                              const struct qasm_addr *remote)
 {
-    for (size_t i = 0; i < t->cfg.max_conns; i++) {
+    for (size_t i = 0; i < t->n; i++) {
         struct entry *e = &t->e[i];
-        if (e->used && qasm_addr_eq(&e->c.remote, remote) && used_local(&e->c, local))
+        if (qasm_addr_eq(&e->c.remote, remote) && used_local(&e->c, local))
             return e;
     }
     return NULL;
@@ -88,10 +93,9 @@ static struct entry *by_flow(struct qasm_agentd_track *t, const struct qasm_addr
 static struct entry *by_dcid(struct qasm_agentd_track *t, const struct qasm_cid *dcid,
                              const struct qasm_addr *remote)
 {
-    for (size_t i = 0; i < t->cfg.max_conns; i++) {
+    for (size_t i = 0; i < t->n; i++) {
         struct entry *e = &t->e[i];
-        if (e->used && qasm_addr_eq(&e->c.remote, remote) &&
-            qasm_agent_conn_find_dcid(&e->c, dcid))
+        if (qasm_addr_eq(&e->c.remote, remote) && qasm_agent_conn_find_dcid(&e->c, dcid))
             return e;
     }
     return NULL;
@@ -104,9 +108,9 @@ static struct entry *by_server(struct qasm_agentd_track *t, const struct qasm_ad
     struct entry *best = NULL;
     size_t n = 0;
 
-    for (size_t i = 0; i < t->cfg.max_conns; i++) {
+    for (size_t i = 0; i < t->n; i++) {
         struct entry *e = &t->e[i];
-        if (!e->used || e->uid != uid || !qasm_addr_eq(&e->c.remote, remote))
+        if (e->uid != uid || !qasm_addr_eq(&e->c.remote, remote))
             continue;
         n++;
         if (!best || e->last > best->last)
@@ -119,10 +123,14 @@ static struct entry *by_server(struct qasm_agentd_track *t, const struct qasm_ad
 
 static struct entry *free_entry(struct qasm_agentd_track *t)
 {
-    for (size_t i = 0; i < t->cfg.max_conns; i++)
-        if (!t->e[i].used)
-            return &t->e[i];
-    return NULL;
+    return t->n < t->cfg.max_conns ? &t->e[t->n++] : NULL;
+}
+
+static void remove_entry(struct qasm_agentd_track *t, size_t i)
+{
+    if (i != t->n - 1)
+        t->e[i] = t->e[t->n - 1];
+    t->n--;
 }
 
 static int open_conn(struct qasm_agentd_track *t, const struct qasm_agentd_ev *ev,
@@ -139,12 +147,12 @@ static int open_conn(struct qasm_agentd_track *t, const struct qasm_agentd_ev *e
     }
     if (qasm_cid_set(&odcid, ev->dcid, ev->dcid_len) < 0 ||
         qasm_cid_set(&scid, ev->scid, ev->scid_len) < 0) {
+        t->n--; /* e was the last entry */
         t->st.unattributed++;
         return 0;
     }
     qasm_agent_evq_init(&q);
     memset(e, 0, sizeof(*e));
-    e->used = 1;
     e->uid = ev->uid;
     e->last = now;
     qasm_agent_conn_open(&e->c, &odcid, &scid, local, remote, now, &q);
@@ -208,12 +216,11 @@ int qasm_agentd_track_event(struct qasm_agentd_track *t, const struct qasm_agent
 
 void qasm_agentd_track_tick(struct qasm_agentd_track *t, qasm_tstamp now)
 {
-    for (size_t i = 0; i < t->cfg.max_conns; i++) {
+    /* Backwards: a removal moves the last entry, already visited, into the hole. */
+    for (size_t i = t->n; i-- > 0;) {
         struct entry *e = &t->e[i];
         struct qasm_agent_evq q;
 
-        if (!e->used)
-            continue;
         if (t->cfg.activity) {
             qasm_tstamp a = t->cfg.activity(t->cfg.arg, &e->c);
             if (a > e->last)
@@ -223,7 +230,7 @@ void qasm_agentd_track_tick(struct qasm_agentd_track *t, qasm_tstamp now)
         if (now > e->last && now - e->last >= t->cfg.idle) {
             qasm_agent_conn_close(&e->c, QASM_AGENT_CLOSE_IDLE, now, &q);
             flush(t, e, &q);
-            e->used = 0;
+            remove_entry(t, i);
             t->st.closed_idle++;
             t->st.live--;
             continue;

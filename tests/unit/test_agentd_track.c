@@ -18,13 +18,15 @@
 #define MAXOUT 32
 static struct qasm_agent_ev out[MAXOUT];
 static int nout;
-static struct qasm_agent_conn *last_conn;
+static struct qasm_agent_conn *last_conn; /* valid until the core's next call */
+static uint8_t last_odcid0;                /* first O-DCID byte of the last emit */
 static qasm_tstamp activity_at;
 
 static void emit(void *arg, struct qasm_agent_conn *c, const struct qasm_agent_evq *q)
 {
     (void)arg;
     last_conn = c;
+    last_odcid0 = c->odcid.data[0];
     for (size_t i = 0; i < q->n && nout < MAXOUT; i++)
         out[nout++] = q->ev[i];
 }
@@ -200,6 +202,49 @@ static void test_idle_and_refresh(void **state)
     qasm_agentd_track_free(t);
 }
 
+/* Expiring one connection among several leaves the others attributable. */
+static qasm_tstamp act[3];
+static qasm_tstamp activity_by_port(void *arg, const struct qasm_agent_conn *c)
+{
+    (void)arg;
+    return act[c->client0.port - 5000];
+}
+
+static void test_expire_middle(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track_cfg cfg = {.max_conns = 3, .idle = 30 * QASM_SEC, .emit = emit,
+                                        .activity = activity_by_port};
+    struct qasm_agentd_track *t = qasm_agentd_track_new(&cfg);
+    struct qasm_agentd_track_stats st;
+
+    for (uint8_t i = 0; i < 3; i++) {
+        struct qasm_agentd_ev e = initial((uint16_t)(5000 + i), (uint8_t)(0xd0 + i));
+        assert_int_equal(qasm_agentd_track_event(t, &e, QASM_SEC), 1);
+        act[i] = 40 * QASM_SEC;
+    }
+    act[1] = 0;
+    nout = 0;
+    qasm_agentd_track_tick(t, 35 * QASM_SEC);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_CLOSE);
+    assert_int_equal(last_odcid0, 0xd1);
+    for (uint8_t i = 0; i < 3; i += 2) {
+        struct qasm_agentd_ev e = ev(QASM_AGENTD_EV_DCID, (uint16_t)(5000 + i), 1,
+                                     (uint8_t)(0x50 + i), QASM_AGENTD_F_LONG);
+        nout = 0;
+        assert_int_equal(qasm_agentd_track_event(t, &e, 36 * QASM_SEC), 1);
+        assert_int_equal(last_conn->odcid.data[0], 0xd0 + i);
+    }
+    /* A new connection takes the freed room. */
+    struct qasm_agentd_ev e = initial(5001, 0xd9);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 37 * QASM_SEC), 1);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.live, 3);
+    assert_int_equal(st.table_full, 0);
+    qasm_agentd_track_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_unattributed),
         cmocka_unit_test(test_ambiguous_and_full),
         cmocka_unit_test(test_idle_and_refresh),
+        cmocka_unit_test(test_expire_middle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
