@@ -17,6 +17,10 @@ test_agentd_track_SRCS := tests/unit/test_agentd_track.c agentd/agentd_track.c \
                           client-agent/agent_state.c
 test_agentd_track_LIBS = $(CMOCKA_LIBS)
 
+UNIT_TESTS += test_agentd_opts
+test_agentd_opts_SRCS := tests/unit/test_agentd_opts.c agentd/agentd_opts.c
+test_agentd_opts_LIBS = $(CMOCKA_LIBS)
+
 ifeq ($(QASM_XDP),1)
 $(O)/gen/%.bpf.o: agentd/%.bpf.c agentd/agentd_ev.h
 	@mkdir -p $(@D)
