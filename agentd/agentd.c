@@ -164,7 +164,7 @@ static void write_stats(struct agentd *d)
 {
     static const char *names[QASM_AGENTD_C_MAX] = {
         "bpf_packets", "bpf_events", "bpf_ringbuf_full", "bpf_unattributed",
-        "bpf_not_quic", "bpf_truncated", "bpf_not_udp", "bpf_flow_full"};
+        "bpf_not_quic", "bpf_truncated", "bpf_not_udp", "bpf_flow_full", "bpf_adopted"};
     struct qasm_agentd_track_stats st;
     char tmp[4200];
     FILE *f;
@@ -183,13 +183,14 @@ static void write_stats(struct agentd *d)
         fprintf(f, "\"%s\":%llu,", names[i], (unsigned long long)bpf_counter(d, i));
     fprintf(f, "\"events\":%llu,\"opened\":%llu,\"closed_idle\":%llu,\"dcids\":%llu,"
                "\"addrs\":%llu,\"unattributed\":%llu,\"ambiguous\":%llu,\"table_full\":%llu,"
-               "\"evq_dropped\":%llu,\"live\":%llu,\"reports_sent\":%llu,\"send_errors\":%llu,"
-               "\"encode_errors\":%llu}\n",
+               "\"evq_dropped\":%llu,\"live\":%llu,\"adopted\":%llu,\"adopt_refused\":%llu,"
+               "\"reports_sent\":%llu,\"send_errors\":%llu,\"encode_errors\":%llu}\n",
             (unsigned long long)st.events, (unsigned long long)st.opened,
             (unsigned long long)st.closed_idle, (unsigned long long)st.dcids,
             (unsigned long long)st.addrs, (unsigned long long)st.unattributed,
             (unsigned long long)st.ambiguous, (unsigned long long)st.table_full,
             (unsigned long long)st.evq_dropped, (unsigned long long)st.live,
+            (unsigned long long)st.adopted, (unsigned long long)st.adopt_refused,
             (unsigned long long)d->reports_sent, (unsigned long long)d->send_errors,
             (unsigned long long)d->encode_errors);
     if (fclose(f) != 0 || rename(tmp, d->o.stats_json) != 0)
@@ -259,6 +260,20 @@ static int cgroup2_root(char *out, size_t cap)
     if (f)
         endmntent(f);
     return rv;
+}
+
+/* The kernel's ephemeral port range (adoption only opens connections from those ports). */
+static void ephemeral_ports(struct qasm_agentd_track_cfg *cfg)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    unsigned lo, hi;
+
+    if (f && fscanf(f, "%u %u", &lo, &hi) == 2 && lo <= hi && hi <= 65535) {
+        cfg->eph_lo = (uint16_t)lo;
+        cfg->eph_hi = (uint16_t)hi;
+    }
+    if (f)
+        fclose(f);
 }
 
 /* Loads and attaches the programs; 0, or -1 after one line saying why. */
@@ -373,6 +388,7 @@ int main(int argc, char **argv)
     struct qasm_agentd_track_cfg cfg = {.max_conns = d.o.max_conns, .idle = d.o.idle,
                                         .refresh = d.o.refresh, .emit = emit,
                                         .activity = activity, .arg = &d};
+    ephemeral_ports(&cfg);
     d.track = qasm_agentd_track_new(&cfg);
     rv = d.track && net_setup(&d) == 0 && bpf_setup(&d) == 0 ? 0 : 1;
     if (rv == 0)

@@ -32,6 +32,28 @@ enum qasm_agentd_kind {
 
 #define QASM_AGENTD_F_LONG 0x01     /* the packet had a long header */
 #define QASM_AGENTD_F_NEW_FLOW 0x02 /* the 5-tuple was not known before this packet */
+/* A connection already running when the programs were attached: no Initial was
+ * seen; the DCID length was inferred from the flow's first short headers. */
+#define QASM_AGENTD_F_ADOPTED 0x04
+
+/* Adoption: the DCID is the prefix that QASM_AGENTD_ADOPT_PACKETS short headers
+ * of an unknown flow share (what follows it is the header-protected packet
+ * number, different in every packet); the first byte must vary (its low bits
+ * are header-protected too), which a protocol with a constant header (e.g.
+ * WireGuard) does not do. CIDs shorter than QASM_AGENTD_ADOPT_MIN_CID are not
+ * adopted. */
+#define QASM_AGENTD_ADOPT_PACKETS 8
+#define QASM_AGENTD_ADOPT_MIN_CID 4
+#define QASM_AGENTD_ADOPT_REJECTED 0xff
+
+/* An unknown flow being watched for adoption. */
+struct qasm_agentd_cand {
+    __u8 hdr[QASM_AGENTD_CID_MAX]; /* bytes 1..20 of its first short header */
+    __u8 first;   /* its first byte */
+    __u8 n;       /* packets seen, or QASM_AGENTD_ADOPT_REJECTED */
+    __u8 prefix;  /* bytes all of them share after the first */
+    __u8 varied;  /* the first byte changed */
+};
 
 /* A local 5-tuple: local = source of egress, destination of ingress. */
 struct qasm_agentd_fkey {
@@ -91,6 +113,7 @@ enum qasm_agentd_counter {
     QASM_AGENTD_C_TRUNCATED,     /* a header that runs past the packet */
     QASM_AGENTD_C_NOT_UDP,       /* IPv6 extension headers, fragments */
     QASM_AGENTD_C_FLOW_FULL,     /* the flow map refused an entry */
+    QASM_AGENTD_C_ADOPTED,       /* running connections adopted (see QASM_AGENTD_F_ADOPTED) */
     QASM_AGENTD_C_MAX,
 };
 

@@ -204,6 +204,15 @@ int qasm_agentd_track_event(struct qasm_agentd_track *t, const struct qasm_agent
         e = by_dcid(t, &dcid, &remote);
     if (!e && ev->kind == QASM_AGENTD_EV_INITIAL)
         return open_conn(t, ev, &local, &remote, now);
+    if (!e && (ev->flags & QASM_AGENTD_F_ADOPTED)) {
+        if (t->cfg.eph_hi && (local.port < t->cfg.eph_lo || local.port > t->cfg.eph_hi)) {
+            t->st.adopt_refused++;
+            return 0;
+        }
+        /* O-DCID unknown: the record is keyed by the first DCID seen. */
+        t->st.adopted++;
+        return open_conn(t, ev, &local, &remote, now);
+    }
     if (!e && (ev->flags & QASM_AGENTD_F_NEW_FLOW))
         e = by_server(t, &remote, ev->uid);
     if (!e) {

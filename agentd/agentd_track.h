@@ -10,6 +10,10 @@
  *  2. its DCID: a connection that already used the DCID (NAT rebinding,
  *     a new local port with the same DCID);
  *  3. a client Initial on no known flow opens a connection;
+ *  3b. an adopted flow (a connection that was running before the programs
+ *     were attached, agentd_ev.h) opens a connection whose "O-DCID" is the
+ *     first DCID seen, if its local port is an ephemeral one (cfg.eph_lo ..
+ *     eph_hi): a local server's flow is not a client's;
  *  4. a new flow with an unknown DCID to a server: the live connection to
  *     that server address of the same socket owner (uid) that was active
  *     last (a migration with a fresh DCID: the spare DCIDs travel
@@ -48,6 +52,7 @@ struct qasm_agentd_track_cfg {
     qasm_duration refresh;  /* REFRESH period per connection (0 = never) */
     qasm_agentd_emit_fn emit;
     qasm_agentd_activity_fn activity; /* may be NULL */
+    uint16_t eph_lo, eph_hi; /* ephemeral local ports (adoption); 0, 0 = any port */
     void *arg;
 };
 
@@ -60,6 +65,8 @@ struct qasm_agentd_track_stats {
     uint64_t unattributed;  /* events of no connection */
     uint64_t ambiguous;     /* attributed by server address among several candidates */
     uint64_t table_full;    /* Initials not tracked: max_conns reached */
+    uint64_t adopted;       /* running connections opened from an adopted flow */
+    uint64_t adopt_refused; /* adopted flows from a non-ephemeral port (a local server's?) */
     uint64_t evq_dropped;   /* report events beyond one queue */
     uint64_t live;          /* connections tracked now */
 };

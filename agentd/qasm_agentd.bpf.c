@@ -51,6 +51,13 @@ struct {
 } servers SEC(".maps");
 
 struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, QASM_AGENTD_MAX_SERVERS);
+    __type(key, struct qasm_agentd_fkey);
+    __type(value, struct qasm_agentd_cand);
+} cands SEC(".maps");
+
+struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, QASM_AGENTD_RINGBUF_BYTES);
 } events SEC(".maps");
@@ -270,6 +277,40 @@ static __always_inline void egress_long(struct __sk_buff *skb, struct pkt *p,
     emit(skb, ev, QASM_AGENTD_EV_DCID, p);
 }
 
+/* Watches a short-header flow of an unknown server for adoption: the DCID's length, or 0. */
+static __always_inline __u32 adopt_len(const struct pkt *p)
+{
+    struct qasm_agentd_cand *c = bpf_map_lookup_elem(&cands, &p->key);
+    __u32 k = 0, match = 1, len;
+
+    if (!c) {
+        struct qasm_agentd_cand n = {};
+        cid_copy(n.hdr, p->hdr, 1, QASM_AGENTD_CID_MAX);
+        n.first = p->hdr[0];
+        n.n = 1;
+        n.prefix = p->n - 1 < QASM_AGENTD_CID_MAX ? p->n - 1 : QASM_AGENTD_CID_MAX;
+        bpf_map_update_elem(&cands, &p->key, &n, BPF_NOEXIST);
+        return 0;
+    }
+    if (c->n == QASM_AGENTD_ADOPT_REJECTED)
+        return 0;
+    for (__u32 i = 0; i < QASM_AGENTD_CID_MAX; i++) {
+        match = match && i < c->prefix && i + 1 < p->n && p->hdr[(1 + i) & (HDR_BYTES - 1)] == c->hdr[i];
+        k += match;
+    }
+    c->prefix = (__u8)k;
+    c->varied |= p->hdr[0] != c->first;
+    if (++c->n < QASM_AGENTD_ADOPT_PACKETS)
+        return 0;
+    len = c->prefix;
+    if (!c->varied || len < QASM_AGENTD_ADOPT_MIN_CID) {
+        c->n = QASM_AGENTD_ADOPT_REJECTED; /* not QUIC-like: never again */
+        return 0;
+    }
+    bpf_map_delete_elem(&cands, &p->key);
+    return len;
+}
+
 /* Egress short header: the DCID's length from the flow, or from the server on a new flow. */
 static __always_inline void egress_short(struct __sk_buff *skb, struct pkt *p,
                                          struct qasm_agentd_ev *ev)
@@ -287,6 +328,12 @@ static __always_inline void egress_short(struct __sk_buff *skb, struct pkt *p,
         server_key(&sk, p);
         __u8 *l = bpf_map_lookup_elem(&servers, &sk);
         dlen = l ? *l : 0;
+        if (dlen == 0 && (dlen = adopt_len(p)) != 0) {
+            __u8 len8 = (__u8)dlen;
+            bpf_map_update_elem(&servers, &sk, &len8, BPF_ANY);
+            ev->flags |= QASM_AGENTD_F_ADOPTED;
+            count(QASM_AGENTD_C_ADOPTED);
+        }
     }
     if (dlen == 0 || dlen > QASM_AGENTD_CID_MAX) {
         count(QASM_AGENTD_C_UNATTRIBUTED); /* no server CID seen for this flow or server */

@@ -133,6 +133,7 @@ static int setup(void **state)
     (void)state;
     clear_map(skel->maps.flows, sizeof(struct qasm_agentd_fkey));
     clear_map(skel->maps.servers, sizeof(struct qasm_agentd_skey));
+    clear_map(skel->maps.cands, sizeof(struct qasm_agentd_fkey));
     return 0;
 }
 
@@ -356,6 +357,60 @@ static void truncated(void **state)
     assert_int_equal(counter(QASM_AGENTD_C_TRUNCATED), tr + 2);
 }
 
+/* Short header |i| of a flow: first byte |first|, |dcid| (|dl| bytes), then bytes varying with i. */
+static struct frame nth_short(const char *c, const char *srv, uint8_t first, const uint8_t *dcid,
+                              size_t dl, unsigned i)
+{
+    uint8_t b[40];
+    b[0] = first;
+    memcpy(b + 1, dcid, dl);
+    for (size_t j = 1 + dl; j < sizeof(b); j++)
+        b[j] = (uint8_t)(i * 37 + j * 11 + 1);
+    return mkframe(c, srv, b, sizeof(b), 0);
+}
+
+/* A connection already running when the programs came: adopted after 8 short headers. */
+static void adopt_running(void **state)
+{
+    (void)state;
+    uint64_t ad = counter(QASM_AGENTD_C_ADOPTED);
+    for (unsigned i = 0; i < QASM_AGENTD_ADOPT_PACKETS; i++) {
+        struct frame f = nth_short("10.1.0.2:41000", "192.0.2.9:443", (uint8_t)(0x40 | (i * 7 % 32)),
+                                   NEWDCID, 9, i);
+        run(&f, 1);
+        assert_int_equal(nevs, i + 1 == QASM_AGENTD_ADOPT_PACKETS ? 1 : 0);
+    }
+    expect_ev(0, QASM_AGENTD_EV_DCID, NEWDCID, 9);
+    assert_int_equal(evs[0].flags, QASM_AGENTD_F_NEW_FLOW | QASM_AGENTD_F_ADOPTED);
+    assert_int_equal(counter(QASM_AGENTD_C_ADOPTED), ad + 1);
+    struct frame f = nth_short("10.1.0.2:41000", "192.0.2.9:443", 0x45, NEWDCID, 9, 99);
+    run(&f, 1); /* now a known flow */
+    assert_int_equal(nevs, 0);
+    /* Its server is known now: a migrated flow is parsed at once. */
+    f = nth_short("10.1.0.2:41001", "192.0.2.9:443", 0x45, SSCID, 9, 1);
+    run(&f, 1);
+    assert_int_equal(nevs, 1);
+    expect_ev(0, QASM_AGENTD_EV_DCID, SSCID, 9);
+    assert_int_equal(evs[0].flags, QASM_AGENTD_F_NEW_FLOW);
+}
+
+/* Constant first byte (WireGuard-like) or a common prefix under 4 bytes: never adopted. */
+static void adopt_refused(void **state)
+{
+    (void)state;
+    static const uint8_t wg[12] = {4, 0, 0, 0, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0};
+    uint64_t ad = counter(QASM_AGENTD_C_ADOPTED);
+    for (unsigned i = 0; i < 2 * QASM_AGENTD_ADOPT_PACKETS; i++) {
+        struct frame f = nth_short("10.1.0.2:41002", "192.0.2.10:51820", 4, wg + 1, 11, i);
+        run(&f, 1);
+        assert_int_equal(nevs, 0);
+        f = nth_short("10.1.0.2:41003", "192.0.2.11:443", (uint8_t)(0x40 | i), NEWDCID, 3, i);
+        run(&f, 1);
+        assert_int_equal(nevs, 0);
+    }
+    assert_int_equal(counter(QASM_AGENTD_C_ADOPTED), ad);
+}
+
 /* The cost of the common case (a short header of a known flow, no event), printed, not asserted. */
 static void cost(void **state)
 {
@@ -394,6 +449,8 @@ int main(void)
         cmocka_unit_test_setup(non_quic, setup),
         cmocka_unit_test_setup(local_server, setup),
         cmocka_unit_test_setup(truncated, setup),
+        cmocka_unit_test_setup(adopt_running, setup),
+        cmocka_unit_test_setup(adopt_refused, setup),
         cmocka_unit_test_setup(cost, setup),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

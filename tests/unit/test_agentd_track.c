@@ -245,6 +245,38 @@ static void test_expire_middle(void **state)
     qasm_agentd_track_free(t);
 }
 
+/* Adopted flows: a connection keyed by the DCID seen first, from ephemeral ports only. */
+static void test_adopt(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track_cfg cfg = {.max_conns = 4, .idle = 30 * QASM_SEC, .emit = emit,
+                                        .eph_lo = 32768, .eph_hi = 60999};
+    struct qasm_agentd_track *t = qasm_agentd_track_new(&cfg);
+    struct qasm_agentd_track_stats st;
+    struct qasm_agentd_ev e = ev(QASM_AGENTD_EV_DCID, 443, 1, 0x77,
+                                 QASM_AGENTD_F_NEW_FLOW | QASM_AGENTD_F_ADOPTED);
+
+    nout = 0;
+    e.scid_len = 0;
+    assert_int_equal(qasm_agentd_track_event(t, &e, 1), 0); /* port 443: a server's */
+    e.flow.lport = 40000;
+    assert_int_equal(qasm_agentd_track_event(t, &e, 2), 1);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_OPEN);
+    assert_int_equal(last_conn->odcid.data[0], 0x77);
+    assert_int_equal(last_conn->scid.len, 0);
+    /* Then it migrates like any other. */
+    nout = 0;
+    e = ev(QASM_AGENTD_EV_DCID, 40001, 1, 0x78, QASM_AGENTD_F_NEW_FLOW);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 3), 1);
+    assert_int_equal(nout, 2);
+    assert_int_equal(out[1].type, QASM_AGENT_EV_ADDR);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.adopted, 1);
+    assert_int_equal(st.adopt_refused, 1);
+    qasm_agentd_track_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_ambiguous_and_full),
         cmocka_unit_test(test_idle_and_refresh),
         cmocka_unit_test(test_expire_middle),
+        cmocka_unit_test(test_adopt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
