@@ -16,7 +16,9 @@
 #   - a quic-go client (qasm-quicgo-client, an independent implementation)
 #     rebinding twice mid-transfer against qasm-h3-server: the record has its
 #     O-DCID and all three client ports (skipped when quic-go was not built);
-#   - the daemon's counters: nothing lost (ring buffer), nothing unattributed.
+#   - the daemon's counters: nothing lost (ring buffer), nothing unattributed;
+#   - a daemon started after the client adopts its running connection (keyed
+#     at the tracker by the DCID in use: the O-DCID was missed).
 # SKIP (77) without root, a cgroup v2 hierarchy, or BPF (the daemon cannot load).
 set -u
 . "$(dirname "$0")/test_lib.sh"
@@ -72,7 +74,7 @@ timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idl
     --stats-json "$T/agentd.json" --log ${AGENTD_LOG:-info} >"$T/agentd.log" 2>&1 &
 APID=$!
 PIDS+=($APID)
-wait_until 30 grep -q "watching cgroup" "$T/agentd.log" || {
+wait_until 30 grep -qs "watching cgroup" "$T/agentd.log" || {
     kill -0 "$APID" 2>/dev/null || {
         grep -q "cannot load the BPF programs" "$T/agentd.log" &&
             { echo "SKIP: $(grep -m1 'cannot load' "$T/agentd.log")"; exit 77; }
@@ -186,6 +188,39 @@ bad = [k for k in ("bpf_ringbuf_full", "bpf_flow_full", "unattributed", "table_f
                    "encode_errors", "evq_dropped") if s[k]]
 ok = not bad and s["opened"] >= 1 and s["closed_idle"] >= 1 and s["addrs"] >= 1 and s["reports_sent"] >= 4
 print(("ok   " if ok else "FAIL ") + "daemon counters (nonzero where they must be zero: %s)" % bad)
+sys.exit(0 if ok else 1)
+EOF
+
+# Run 3: the daemon started after the client. gtlsclient downloads 1 GB (a
+# sparse file: zeros) and discards it; once its short headers flow (its qlog
+# shows a 1-RTT packet) a new qasm-agentd starts, adopts the connection from
+# its packets and reports it keyed by the DCID in use (not the O-DCID, missed).
+truncate -s 1G "$T/htdocs/huge.bin"
+in_cgroup gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    --qlog-file "$T/client3.qlog" 127.0.0.1 "$SP" https://localhost/huge.bin >"$T/client3.log" 2>&1 &
+CPID=$!
+PIDS+=($CPID)
+wait_until 30 grep -qs '"packet_type":"1RTT"' "$T/client3.qlog" || fail "run 3: no 1-RTT packet in the qlog"
+timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 2s \
+    --stats-json "$T/agentd3.json" --log ${AGENTD_LOG:-info} >"$T/agentd3.log" 2>&1 &
+APID=$!
+PIDS+=($APID)
+ODCID3=$(grep -o '"group_id":"[0-9a-f]*"' "$T/client3.qlog" | head -1 | cut -d'"' -f4)
+dump_until "$TP" "$T/dump3.json" "any(c['server'] == '127.0.0.1:$SP' and not c.get('closed') and c['odcid'] != '$ODCID3' for c in d['connections'])" ||
+    fail "run 3: no adopted connection at the tracker: $(cat "$T/dump3.json"); client alive: $(kill -0 $CPID 2>/dev/null && echo yes || echo no)"
+kill "$CPID" 2>/dev/null
+kill -INT "$APID"
+wait "$APID" || fail "qasm-agentd (run 3) exited $? after SIGINT"
+python3 - "$T/dump3.json" "$T/agentd3.json" "$ODCID3" "$SP" <<'EOF' || fail "adoption checks failed"
+import json, sys
+d = json.load(open(sys.argv[1]))["connections"]
+s = json.load(open(sys.argv[2]))
+c = [c for c in d if c["server"] == "127.0.0.1:" + sys.argv[4] and not c.get("closed")]
+print("adopted: record odcid %s (the true O-DCID %s was missed), counters adopted=%d bpf_adopted=%d"
+      % (c[0]["odcid"] if c else None, sys.argv[3], s["adopted"], s["bpf_adopted"]))
+ok = len(c) == 1 and len(c[0]["odcid"]) == len(sys.argv[3]) and s["adopted"] == 1 and s["bpf_adopted"] == 1 \
+    and s["opened"] == 1 and not s["unattributed"]
+print(("ok   " if ok else "FAIL ") + "daemon started after the client: the connection adopted, keyed by its DCID in use")
 sys.exit(0 if ok else 1)
 EOF
 echo "PASS agentd_gtls"
