@@ -50,6 +50,8 @@ struct agentd {
     int fd_family;
     char cgroup[4096]; /* the cgroup v2 directory watched */
     uint64_t reports_sent, send_errors, encode_errors;
+    uint64_t warned_errors, warned_full; /* counters already said in a warning */
+    int send_errno;                      /* errno of the last failed send */
     ev_io rb_w;
     ev_timer tick_w;
     ev_signal sig_w[2];
@@ -91,11 +93,17 @@ static void send_report(struct agentd *d, struct qasm_agent_conn *c, const struc
     /* From the client address the report names (docs/CLIENT-AGENT.md, "Source address"). */
     qasm_addr_set_pktinfo(&mh, cbuf.buf, ev->type == QASM_AGENT_EV_ADDR ? &ev->addr : &c->local,
                           d->fd_family);
-    if (sendmsg(d->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
-        !(errno == EINVAL && mh.msg_control &&
-          (mh.msg_control = NULL, mh.msg_controllen = 0,
-           sendmsg(d->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0))) {
+    n = sendmsg(d->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && mh.msg_control) {
+        /* A source the kernel refuses (EINVAL; ENETUNREACH for an address of
+         * another network namespace): without it, the kernel picks. */
+        mh.msg_control = NULL;
+        mh.msg_controllen = 0;
+        n = sendmsg(d->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    if (n < 0) {
         d->send_errors++;
+        d->send_errno = errno;
         return;
     }
     d->reports_sent++;
@@ -224,6 +232,21 @@ static void rb_cb(struct ev_loop *loop, ev_io *w, int revents)
         qasm_warn("ring buffer: %s", strerror(errno));
 }
 
+/* One warning per second at most for what was lost: reports not sent, events not read. */
+static void warn_losses(struct agentd *d)
+{
+    uint64_t full = bpf_counter(d, QASM_AGENTD_C_RINGBUF_FULL);
+
+    if (d->send_errors > d->warned_errors)
+        qasm_warn("%llu reports not sent to the tracker: %s",
+                  (unsigned long long)(d->send_errors - d->warned_errors), strerror(d->send_errno));
+    if (full > d->warned_full)
+        qasm_warn("%llu events lost: the BPF ring buffer was full",
+                  (unsigned long long)(full - d->warned_full));
+    d->warned_errors = d->send_errors;
+    d->warned_full = full;
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -231,6 +254,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct agentd *d = w->data;
     ring_buffer__consume(d->rb); /* events before expiry decisions */
     qasm_agentd_track_tick(d->track, qasm_now());
+    warn_losses(d);
     write_stats(d);
 }
 
