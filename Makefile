@@ -94,6 +94,7 @@ include lib/module.mk
 -include tracker/module.mk
 -include client-agent/module.mk
 -include middleboxes/module.mk
+-include agentd/module.mk
 -include migration-bench/module.mk
 -include migration-bench/bench.mk
 -include captures/module.mk
@@ -185,6 +186,7 @@ PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c lib/cli.c lib/metr
              migration-bench/content.c migration-bench/h3guard.c migration-bench/serveropts.c \
              client-agent/agent_state.c client-agent/agent_report.c \
              client-agent/agent_frames.c client-agent/agent_qlog.c \
+             agentd/agentd_track.c agentd/agentd_opts.c \
              captures/linktype.c captures/replay.c captures/capture_opts.c captures/replay_opts.c \
              migration-bench/bench/bench_opts.c
 PURE_OBJS = $(call obj,$(PURE_SRCS))

@@ -165,7 +165,8 @@ void qasm_agent_conn_observe(struct qasm_agent_conn *c, const struct qasm_cid *d
          * Retry SCID) is never deactivated by ngtcp2: retire it here. The
          * O-DCID stays: it is the connection's key.
          */
-        if (old && old->state == QASM_AGENT_DCID_ACTIVE && old->seq == QASM_AGENT_SEQ_UNKNOWN &&
+        if (!c->keep_left && old && old->state == QASM_AGENT_DCID_ACTIVE &&
+            old->seq == QASM_AGENT_SEQ_UNKNOWN &&
             !qasm_cid_eq(&old->cid, &c->odcid)) {
             old->state = QASM_AGENT_DCID_RETIRED;
             ev_cid(q, QASM_AGENT_EV_DCID_RETIRED, old->seq, &old->cid);

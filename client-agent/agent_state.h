@@ -103,6 +103,12 @@ struct qasm_agent_conn {
     uint8_t secret[QASM_PROTO_SECRET_LEN];
     uint8_t closed;
     uint8_t close_reason;
+    /* Set by the caller after qasm_agent_conn_open: a DCID left silently
+     * stays active (never DCID_RETIRED by observe). The eBPF agent sets it:
+     * it sees DCIDs on the wire only, never their sequence numbers nor the
+     * (encrypted) RETIRE_CONNECTION_ID, so a switch says nothing about the
+     * old DCID being dropped. */
+    uint8_t keep_left;
 };
 
 /* qasm_agent_evq_init empties |q|. */

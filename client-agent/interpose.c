@@ -454,7 +454,7 @@ static size_t g_batch_used;
 static struct iovec g_batch_iov[BATCH_MAX];
 static struct mmsghdr g_batch_msg[BATCH_MAX];
 static union {
-    char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+    char buf[QASM_ADDR_PKTINFO_SPACE];
     struct cmsghdr align;
 } g_batch_cmsg[BATCH_MAX];
 static unsigned g_batch_n;
@@ -470,36 +470,7 @@ static int g_batch_fam; /* FAM_4 or FAM_6: the socket the batch goes out on */
  */
 static void set_source(struct msghdr *mh, unsigned i, const struct qasm_addr *src)
 {
-    static const uint8_t zero[16];
-    struct cmsghdr *cm;
-
-    mh->msg_control = NULL;
-    mh->msg_controllen = 0;
-    if (!src->family || fam_index(src->family) != g_batch_fam ||
-        memcmp(src->ip, zero, src->family == AF_INET ? 4 : 16) == 0)
-        return;
-    memset(&g_batch_cmsg[i], 0, sizeof(g_batch_cmsg[i]));
-    mh->msg_control = g_batch_cmsg[i].buf;
-    cm = (struct cmsghdr *)g_batch_cmsg[i].buf;
-    if (src->family == AF_INET) {
-        struct in_pktinfo pi;
-        memset(&pi, 0, sizeof(pi));
-        memcpy(&pi.ipi_spec_dst, src->ip, 4);
-        cm->cmsg_level = IPPROTO_IP;
-        cm->cmsg_type = IP_PKTINFO;
-        cm->cmsg_len = CMSG_LEN(sizeof(pi));
-        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-        mh->msg_controllen = CMSG_SPACE(sizeof(pi));
-    } else {
-        struct in6_pktinfo pi;
-        memset(&pi, 0, sizeof(pi));
-        memcpy(&pi.ipi6_addr, src->ip, 16);
-        cm->cmsg_level = IPPROTO_IPV6;
-        cm->cmsg_type = IPV6_PKTINFO;
-        cm->cmsg_len = CMSG_LEN(sizeof(pi));
-        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-        mh->msg_controllen = CMSG_SPACE(sizeof(pi));
-    }
+    qasm_addr_set_pktinfo(mh, g_batch_cmsg[i].buf, src, g_batch_fam == FAM_6 ? AF_INET6 : AF_INET);
 }
 
 /* The kernel refused |n| reports with |err| (ECONNREFUSED: nothing listens there). */

@@ -259,3 +259,40 @@ void qasm_addr_range_nth(struct qasm_addr *out, const struct qasm_addr *lo,
     *out = *lo;
     set_low32(out, (uint32_t)(low32(lo) + n % size));
 }
+
+int qasm_addr_set_pktinfo(struct msghdr *mh, void *cbuf, const struct qasm_addr *src,
+                          int sock_family)
+{
+    static const uint8_t zero[16];
+    struct cmsghdr *cm = cbuf;
+
+    _Static_assert(CMSG_SPACE(sizeof(struct in6_pktinfo)) <= QASM_ADDR_PKTINFO_SPACE,
+                   "QASM_ADDR_PKTINFO_SPACE too small");
+    mh->msg_control = NULL;
+    mh->msg_controllen = 0;
+    if (!src->family || src->family != sock_family ||
+        memcmp(src->ip, zero, src->family == AF_INET ? 4 : 16) == 0)
+        return 0;
+    memset(cbuf, 0, QASM_ADDR_PKTINFO_SPACE);
+    mh->msg_control = cbuf;
+    if (src->family == AF_INET) {
+        struct in_pktinfo pi;
+        memset(&pi, 0, sizeof(pi));
+        memcpy(&pi.ipi_spec_dst, src->ip, 4);
+        cm->cmsg_level = IPPROTO_IP;
+        cm->cmsg_type = IP_PKTINFO;
+        cm->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+        mh->msg_controllen = CMSG_SPACE(sizeof(pi));
+    } else {
+        struct in6_pktinfo pi;
+        memset(&pi, 0, sizeof(pi));
+        memcpy(&pi.ipi6_addr, src->ip, 16);
+        cm->cmsg_level = IPPROTO_IPV6;
+        cm->cmsg_type = IPV6_PKTINFO;
+        cm->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+        mh->msg_controllen = CMSG_SPACE(sizeof(pi));
+    }
+    return 1;
+}

@@ -126,4 +126,17 @@ struct qasm_flow qasm_flow_reverse(const struct qasm_flow *f);
 /* qasm_flow_format writes "udp SRC -> DST" into |buf| (>= 2*QASM_ADDR_STRLEN+16). */
 char *qasm_flow_format(char *buf, size_t len, const struct qasm_flow *f);
 
+/* Room for the control message qasm_addr_set_pktinfo writes (an in6_pktinfo). */
+#define QASM_ADDR_PKTINFO_SPACE 64
+
+/*
+ * qasm_addr_set_pktinfo makes |mh| (a sendmsg header) leave from the IP of
+ * |src| (IP_PKTINFO / IPV6_PKTINFO in |cbuf|, QASM_ADDR_PKTINFO_SPACE
+ * bytes, aligned for a struct cmsghdr). Nothing (no control message) when
+ * |src| is unset, unspecified, or of another family than the socket's
+ * (|sock_family|): the kernel picks the source then. Returns 1 if set.
+ */
+int qasm_addr_set_pktinfo(struct msghdr *mh, void *cbuf, const struct qasm_addr *src,
+                          int sock_family);
+
 #endif

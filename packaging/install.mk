@@ -44,6 +44,9 @@ MANDESC_qasm-h3-client     := HTTP/3 client that migrates on a schedule
 MANDESC_qasm-bench         := run the experiments of the QASM paper
 MANDESC_qasm-mbox-bench    := per-packet cost of the qasm middlebox cores
 MANDESC_qasm-tracker-bench := load benchmark of qasm-tracker beside Redis
+# The eBPF client agent, where the BPF toolchain built it (agentd/module.mk).
+INSTALL_PROGS += $(filter qasm-agentd,$(PROGS))
+MANDESC_qasm-agentd        := eBPF QUIC client agent of QASM
 
 PKG_O         := $(O)/packaging
 INSTALL_BINS  := $(addprefix $(O)/,$(INSTALL_PROGS))

@@ -24,6 +24,7 @@ trap cleanup EXIT
 progs="qasm-tracker qasm-trackctl qasm-mbox qasm-mbox-bench qasm-replay qasm-capture
        qasm-corpus-gen qasm-h3-server qasm-h3-client qasm-bench qasm-tracker-bench
        qasm-udpdrive qasm-fwd-bare"
+[ -x "$B/qasm-agentd" ] && progs="$progs qasm-agentd"  # built only with the BPF toolchain
 for p in $progs; do
     bin="$root/$B/$p"
     out=$(timeout "$(scaled 10)" "$bin" --version 2>"$tmp/err"); rc=$?

@@ -27,6 +27,8 @@ ok() { echo "ok: $*"; }
 notchecked() { echo "SKIP-CHECK: $* (the rest of the test ran)"; }
 progs="qasm-tracker qasm-trackctl qasm-mbox qasm-mboxctl qasm-replay qasm-capture qasm-h3-server \
 qasm-h3-client qasm-bench qasm-mbox-bench qasm-tracker-bench"
+# The eBPF client agent is built (and installed) only with the BPF toolchain.
+[ -x "$B/qasm-agentd" ] && progs="$progs qasm-agentd"
 mk() { timeout $((180 * slow)) make -C "$root" --no-print-directory NODEPS=1 O="$B" "$@" >"$work/make.log" 2>&1; }
 
 mk install DESTDIR="$stage" PREFIX=/usr || { tail -20 "$work/make.log"; fail "make install"; exit 1; }

@@ -112,6 +112,28 @@ static void test_retry_scid_retired(void **state)
     assert_true(qasm_cid_eq(&f.q.ev[2].cid, &srv));
 }
 
+/* keep_left (the eBPF agent): the same silent switches retire nothing. */
+static void test_keep_left_retires_nothing(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct qasm_cid retry = mkcid(0x40, 18), srv = mkcid(0x70, 18);
+    open_conn(&f);
+    f.c.keep_left = 1;
+    qasm_agent_evq_init(&f.q);
+    qasm_agent_conn_observe(&f.c, &retry, NULL, NULL, 2000, &f.q);
+    qasm_agent_conn_observe(&f.c, &srv, NULL, NULL, 2500, &f.q);
+    assert_int_equal(f.q.n, 2);
+    assert_int_equal(f.q.ev[0].type, QASM_AGENT_EV_DCID_ACTIVE);
+    assert_int_equal(f.q.ev[1].type, QASM_AGENT_EV_DCID_ACTIVE);
+    assert_int_equal(qasm_agent_conn_count_dcids(&f.c, QASM_AGENT_DCID_ACTIVE), 3);
+    assert_int_equal(qasm_agent_conn_count_dcids(&f.c, QASM_AGENT_DCID_RETIRED), 0);
+    /* Back to a DCID used before: known and active, nothing to report. */
+    qasm_agent_evq_init(&f.q);
+    qasm_agent_conn_observe(&f.c, &retry, NULL, NULL, 3000, &f.q);
+    assert_int_equal(f.q.n, 0);
+}
+
 /* Spares learnt from qlog, then an immediate migration to one of them. */
 static void test_spare_then_immediate_migration(void **state)
 {
@@ -406,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_open_emits_open),
         cmocka_unit_test(test_handshake_switch_then_activate_seq0),
         cmocka_unit_test(test_retry_scid_retired),
+        cmocka_unit_test(test_keep_left_retires_nothing),
         cmocka_unit_test(test_spare_then_immediate_migration),
         cmocka_unit_test(test_validated_migration_poll),
         cmocka_unit_test(test_rebinding_and_back),

@@ -1,0 +1,256 @@
+/*
+ * agentd_track.c: connection state of the eBPF client agent, fed by the
+ * cgroup_skb programs' events (see agentd_track.h). Pure: no I/O, no clock.
+ */
+#include "agentd/agentd_track.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct entry {
+    struct qasm_agent_conn c;
+    qasm_tstamp last;   /* latest event or activity */
+    uint32_t uid;       /* owner of the socket that sent the Initial */
+};
+
+/*
+ * Live connections are e[0..n): dense, so a lookup touches only live
+ * entries (a removal moves the last one into the hole). Lookups are linear:
+ * events are rare (a few per connection), not per packet.
+ */
+struct qasm_agentd_track {
+    struct qasm_agentd_track_cfg cfg;
+    struct qasm_agentd_track_stats st;
+    struct entry *e;
+    size_t n;
+};
+
+struct qasm_agentd_track *qasm_agentd_track_new(const struct qasm_agentd_track_cfg *cfg)
+{
+    struct qasm_agentd_track *t;
+
+    if (!cfg->max_conns || !cfg->emit)
+        return NULL;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->cfg = *cfg;
+    t->e = calloc(cfg->max_conns, sizeof(*t->e));
+    if (!t->e) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void qasm_agentd_track_free(struct qasm_agentd_track *t)
+{
+    if (t) {
+        free(t->e);
+        free(t);
+    }
+}
+
+void qasm_agentd_ev_addrs(const struct qasm_agentd_ev *ev, struct qasm_addr *local,
+                          struct qasm_addr *remote)
+{
+    memset(local, 0, sizeof(*local));
+    memset(remote, 0, sizeof(*remote));
+    local->family = remote->family = ev->flow.family;
+    local->port = ev->flow.lport;
+    remote->port = ev->flow.rport;
+    memcpy(local->ip, ev->flow.lip, 16);
+    memcpy(remote->ip, ev->flow.rip, 16);
+}
+
+static void flush(struct qasm_agentd_track *t, struct entry *e, struct qasm_agent_evq *q)
+{
+    t->st.evq_dropped += q->dropped;
+    if (q->n)
+        t->cfg.emit(t->cfg.arg, &e->c, q);
+}
+
+static int used_local(const struct qasm_agent_conn *c, const struct qasm_addr *local)
+{
+    for (size_t i = 0; i < c->naddrs; i++)
+        if (qasm_addr_eq(&c->addrs[i], local))
+            return 1;
+    return 0;
+}
+
+static struct entry *by_flow(struct qasm_agentd_track *t, const struct qasm_addr *local,
+                             const struct qasm_addr *remote)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        struct entry *e = &t->e[i];
+        if (qasm_addr_eq(&e->c.remote, remote) && used_local(&e->c, local))
+            return e;
+    }
+    return NULL;
+}
+
+static struct entry *by_dcid(struct qasm_agentd_track *t, const struct qasm_cid *dcid,
+                             const struct qasm_addr *remote)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        struct entry *e = &t->e[i];
+        if (qasm_addr_eq(&e->c.remote, remote) && qasm_agent_conn_find_dcid(&e->c, dcid))
+            return e;
+    }
+    return NULL;
+}
+
+/* The most recently active connection of |uid| to |remote|; counts ties as ambiguous. */
+static struct entry *by_server(struct qasm_agentd_track *t, const struct qasm_addr *remote,
+                               uint32_t uid)
+{
+    struct entry *best = NULL;
+    size_t n = 0;
+
+    for (size_t i = 0; i < t->n; i++) {
+        struct entry *e = &t->e[i];
+        if (e->uid != uid || !qasm_addr_eq(&e->c.remote, remote))
+            continue;
+        n++;
+        if (!best || e->last > best->last)
+            best = e;
+    }
+    if (n > 1)
+        t->st.ambiguous++;
+    return best;
+}
+
+static struct entry *free_entry(struct qasm_agentd_track *t)
+{
+    return t->n < t->cfg.max_conns ? &t->e[t->n++] : NULL;
+}
+
+static void remove_entry(struct qasm_agentd_track *t, size_t i)
+{
+    if (i != t->n - 1)
+        t->e[i] = t->e[t->n - 1];
+    t->n--;
+}
+
+static int open_conn(struct qasm_agentd_track *t, const struct qasm_agentd_ev *ev,
+                     const struct qasm_addr *local, const struct qasm_addr *remote,
+                     qasm_tstamp now)
+{
+    struct entry *e = free_entry(t);
+    struct qasm_cid odcid, scid;
+    struct qasm_agent_evq q;
+
+    if (!e) {
+        t->st.table_full++;
+        return 0;
+    }
+    if (qasm_cid_set(&odcid, ev->dcid, ev->dcid_len) < 0 ||
+        qasm_cid_set(&scid, ev->scid, ev->scid_len) < 0) {
+        t->n--; /* e was the last entry */
+        t->st.unattributed++;
+        return 0;
+    }
+    qasm_agent_evq_init(&q);
+    memset(e, 0, sizeof(*e));
+    e->uid = ev->uid;
+    e->last = now;
+    qasm_agent_conn_open(&e->c, &odcid, &scid, local, remote, now, &q);
+    e->c.keep_left = 1; /* see agent_state.h: the wire shows no retirement */
+    t->st.opened++;
+    t->st.live++;
+    flush(t, e, &q);
+    return 1;
+}
+
+/* A known connection's packet: a DCID and a local address to compare with its state. */
+static void observe(struct qasm_agentd_track *t, struct entry *e, const struct qasm_cid *dcid,
+                    const struct qasm_addr *local, qasm_tstamp now)
+{
+    struct qasm_agent_evq q;
+    struct qasm_cid olddcid = e->c.dcid;
+    struct qasm_addr oldlocal = e->c.local;
+
+    qasm_agent_evq_init(&q);
+    e->last = now;
+    qasm_agent_conn_observe(&e->c, dcid, local, NULL, now, &q);
+    t->st.dcids += !qasm_cid_eq(&olddcid, &e->c.dcid);
+    t->st.addrs += !qasm_addr_eq(&oldlocal, &e->c.local);
+    flush(t, e, &q);
+}
+
+int qasm_agentd_track_event(struct qasm_agentd_track *t, const struct qasm_agentd_ev *ev,
+                            qasm_tstamp now)
+{
+    struct qasm_addr local, remote;
+    struct qasm_cid dcid;
+    struct entry *e;
+
+    t->st.events++;
+    qasm_agentd_ev_addrs(ev, &local, &remote);
+    if (qasm_cid_set(&dcid, ev->dcid, ev->dcid_len) < 0) {
+        t->st.unattributed++;
+        return 0;
+    }
+    e = by_flow(t, &local, &remote);
+    if (ev->kind == QASM_AGENTD_EV_SERVER_CID) {
+        /* Only the kernel needs the server's CID length; the activity counts. */
+        if (e)
+            e->last = now;
+        t->st.unattributed += !e;
+        return e != NULL;
+    }
+    if (!e)
+        e = by_dcid(t, &dcid, &remote);
+    if (!e && ev->kind == QASM_AGENTD_EV_INITIAL)
+        return open_conn(t, ev, &local, &remote, now);
+    if (!e && (ev->flags & QASM_AGENTD_F_ADOPTED)) {
+        if (t->cfg.eph_hi && (local.port < t->cfg.eph_lo || local.port > t->cfg.eph_hi)) {
+            t->st.adopt_refused++;
+            return 0;
+        }
+        /* O-DCID unknown: the record is keyed by the first DCID seen. */
+        t->st.adopted++;
+        return open_conn(t, ev, &local, &remote, now);
+    }
+    if (!e && (ev->flags & QASM_AGENTD_F_NEW_FLOW))
+        e = by_server(t, &remote, ev->uid);
+    if (!e) {
+        t->st.unattributed++;
+        return 0;
+    }
+    observe(t, e, &dcid, &local, now);
+    return 1;
+}
+
+void qasm_agentd_track_tick(struct qasm_agentd_track *t, qasm_tstamp now)
+{
+    /* Backwards: a removal moves the last entry, already visited, into the hole. */
+    for (size_t i = t->n; i-- > 0;) {
+        struct entry *e = &t->e[i];
+        struct qasm_agent_evq q;
+
+        if (t->cfg.activity) {
+            qasm_tstamp a = t->cfg.activity(t->cfg.arg, &e->c);
+            if (a > e->last)
+                e->last = a;
+        }
+        qasm_agent_evq_init(&q);
+        if (now > e->last && now - e->last >= t->cfg.idle) {
+            qasm_agent_conn_close(&e->c, QASM_AGENT_CLOSE_IDLE, now, &q);
+            flush(t, e, &q);
+            remove_entry(t, i);
+            t->st.closed_idle++;
+            t->st.live--;
+            continue;
+        }
+        qasm_agent_conn_tick(&e->c, now, t->cfg.refresh, &q);
+        flush(t, e, &q);
+    }
+}
+
+void qasm_agentd_track_get_stats(const struct qasm_agentd_track *t,
+                                 struct qasm_agentd_track_stats *st)
+{
+    *st = t->st;
+}

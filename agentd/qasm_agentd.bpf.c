@@ -1,0 +1,429 @@
+/*
+ * qasm_agentd.bpf.c: the eBPF client agent's programs (qasm-agentd,
+ * docs/CLIENT-AGENT.md "The eBPF agent"). cgroup_skb egress and ingress,
+ * attached to a cgroup v2 (the cgroup of the clients, or the root for the
+ * whole host). They see every IP packet a socket of the cgroup sends or
+ * receives, from the IP header on, and only read it: both return 1 (pass)
+ * on every path, so the client's traffic is never dropped or changed.
+ *
+ * What they report to the daemon through the ring buffer `events`:
+ * - egress client Initial on a new flow (the O-DCID candidate, the SCID);
+ * - egress packet whose DCID is new for its flow (the handshake switch to
+ *   the server's CID, a Retry, a new DCID after a migration) or whose flow
+ *   is new (a new local address or port: migration, rebinding);
+ * - ingress long header of a client flow with a new server SCID (its length
+ *   is how short headers are parsed, as in the middleboxes).
+ * Flows live in an LRU hash keyed by the local 5-tuple; per-CPU counters
+ * say what was not reported and why.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "agentd/agentd_ev.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IP_MF_ 0x2000
+#define IP_OFFSET_ 0x1FFF
+#define HDR_BYTES 64 /* enough for a long header's first byte, version, both CIDs */
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, QASM_AGENTD_MAX_FLOWS);
+    __type(key, struct qasm_agentd_fkey);
+    __type(value, struct qasm_agentd_flow);
+} flows SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, QASM_AGENTD_MAX_SERVERS);
+    __type(key, struct qasm_agentd_skey);
+    __type(value, __u8);
+} servers SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, QASM_AGENTD_MAX_SERVERS);
+    __type(key, struct qasm_agentd_fkey);
+    __type(value, struct qasm_agentd_cand);
+} cands SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, QASM_AGENTD_RINGBUF_BYTES);
+} events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, QASM_AGENTD_C_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+/* A parsed UDP packet: its local 5-tuple and the first bytes of its payload. */
+struct pkt {
+    struct qasm_agentd_fkey key;
+    __u32 plen;            /* UDP payload length */
+    __u32 n;               /* bytes of hdr read */
+    __u8 hdr[HDR_BYTES];   /* the payload's first bytes, zero after n */
+};
+
+static __always_inline void count(__u32 c)
+{
+    __u64 *v = bpf_map_lookup_elem(&counters, &c);
+    if (v)
+        *v += 1;
+}
+
+static __always_inline void put_addrs(struct pkt *p, const void *src, const void *dst, __u32 len,
+                                      int egress)
+{
+    if (egress) {
+        __builtin_memcpy(p->key.lip, src, 16);
+        __builtin_memcpy(p->key.rip, dst, 16);
+    } else {
+        __builtin_memcpy(p->key.lip, dst, 16);
+        __builtin_memcpy(p->key.rip, src, 16);
+    }
+    if (len == 4) { /* only the first 4 bytes were meaningful */
+        __builtin_memset(p->key.lip + 4, 0, 12);
+        __builtin_memset(p->key.rip + 4, 0, 12);
+    }
+}
+
+/* IP and UDP headers: the offset of the UDP header, or < 0 (counted). */
+static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p, int egress)
+{
+    __u8 a[32] = {};
+
+    if (skb->protocol == bpf_htons(ETH_P_IP)) {
+        struct iphdr ip;
+        if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
+            return -QASM_AGENTD_C_TRUNCATED;
+        if (ip.protocol != IPPROTO_UDP || (ip.frag_off & bpf_htons(IP_MF_ | IP_OFFSET_)))
+            return -QASM_AGENTD_C_NOT_UDP;
+        __builtin_memcpy(a, &ip.saddr, 4);
+        __builtin_memcpy(a + 16, &ip.daddr, 4);
+        p->key.family = AF_INET;
+        put_addrs(p, a, a + 16, 4, egress);
+        return ip.ihl * 4;
+    }
+    if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+        struct ipv6hdr ip6;
+        if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
+            return -QASM_AGENTD_C_TRUNCATED;
+        if (ip6.nexthdr != IPPROTO_UDP) /* extension headers: not followed */
+            return -QASM_AGENTD_C_NOT_UDP;
+        p->key.family = AF_INET6;
+        put_addrs(p, &ip6.saddr, &ip6.daddr, 16, egress);
+        return sizeof(ip6);
+    }
+    return -QASM_AGENTD_C_NOT_UDP;
+}
+
+/* The whole parse: 0, or the counter that says why the packet is not looked at. */
+static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, int egress)
+{
+    struct udphdr udp;
+    int off = parse_ip(skb, p, egress);
+
+    if (off < 0)
+        return -off;
+    if (off < 20 || off > 60 || bpf_skb_load_bytes(skb, off, &udp, sizeof(udp)) < 0)
+        return QASM_AGENTD_C_TRUNCATED;
+    count(QASM_AGENTD_C_PACKETS);
+    p->key.lport = bpf_ntohs(egress ? udp.source : udp.dest);
+    p->key.rport = bpf_ntohs(egress ? udp.dest : udp.source);
+    off += sizeof(udp);
+    if (skb->len <= (__u32)off)
+        return QASM_AGENTD_C_NOT_QUIC; /* empty datagram */
+    p->plen = skb->len - off;
+    __u64 n = p->plen < HDR_BYTES ? p->plen : HDR_BYTES;
+    /* Make clang test and pass the same register, so the verifier sees n bounded. */
+    asm volatile("" : "+r"(n));
+    if (n < 1 || n > HDR_BYTES || bpf_skb_load_bytes(skb, off, p->hdr, n) < 0)
+        return QASM_AGENTD_C_TRUNCATED;
+    p->n = (__u32)n;
+    /* The fixed bit (0x40) is not checked: peers that negotiated grease_quic_bit
+     * (RFC 9287; ngtcp2 does) clear it at random, even in the server's Initial. */
+    return 0;
+}
+
+/* Copies |len| (<= 20) bytes at hdr[off..] into |dst| (the verifier sees every index bounded). */
+static __always_inline void cid_copy(__u8 *dst, const __u8 *hdr, __u32 off, __u32 len)
+{
+    for (__u32 i = 0; i < QASM_AGENTD_CID_MAX; i++)
+        dst[i] = i < len ? hdr[(off + i) & (HDR_BYTES - 1)] : 0;
+}
+
+static __always_inline int cid_eq(const __u8 *a, __u32 alen, const __u8 *b, __u32 blen)
+{
+    if (alen != blen)
+        return 0;
+    for (__u32 i = 0; i < QASM_AGENTD_CID_MAX; i++)
+        if (i < alen && a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+/* A long header's CIDs: 0, or the counter (not QUIC, truncated). */
+static __always_inline int long_cids(const struct pkt *p, struct qasm_agentd_ev *ev)
+{
+    __u32 dlen = p->hdr[5], slen;
+
+    ev->version = ((__u32)p->hdr[1] << 24) | ((__u32)p->hdr[2] << 16) |
+                  ((__u32)p->hdr[3] << 8) | p->hdr[4];
+    if (ev->version == 0) /* version negotiation */
+        return QASM_AGENTD_C_NOT_QUIC;
+    if (dlen > QASM_AGENTD_CID_MAX)
+        return QASM_AGENTD_C_NOT_QUIC;
+    slen = p->hdr[(6 + dlen) & (HDR_BYTES - 1)];
+    if (slen > QASM_AGENTD_CID_MAX)
+        return QASM_AGENTD_C_NOT_QUIC;
+    if (7 + dlen + slen > p->n)
+        return QASM_AGENTD_C_TRUNCATED;
+    ev->flags |= QASM_AGENTD_F_LONG;
+    ev->dcid_len = (__u8)dlen;
+    ev->scid_len = (__u8)slen;
+    cid_copy(ev->dcid, p->hdr, 6, dlen);
+    cid_copy(ev->scid, p->hdr, 7 + dlen, slen);
+    return 0;
+}
+
+static __always_inline void emit(struct __sk_buff *skb, struct qasm_agentd_ev *ev, __u8 kind,
+                                 const struct pkt *p)
+{
+    ev->kind = kind;
+    ev->first = p->hdr[0];
+    ev->ts_ns = bpf_ktime_get_ns();
+    ev->cookie = bpf_get_socket_cookie(skb);
+    ev->uid = bpf_get_socket_uid(skb);
+    ev->flow = p->key;
+    if (bpf_ringbuf_output(&events, ev, sizeof(*ev), 0) == 0)
+        count(QASM_AGENTD_C_EVENTS);
+    else
+        count(QASM_AGENTD_C_RINGBUF_FULL);
+}
+
+static __always_inline void touch(struct qasm_agentd_flow *f, __u64 now)
+{
+    if (now - f->last_ns > QASM_AGENTD_TOUCH_NS)
+        f->last_ns = now;
+}
+
+static __always_inline void server_key(struct qasm_agentd_skey *sk, const struct pkt *p)
+{
+    __builtin_memset(sk, 0, sizeof(*sk));
+    sk->family = p->key.family;
+    sk->port = p->key.rport;
+    __builtin_memcpy(sk->ip, p->key.rip, 16);
+}
+
+/* A new flow's entry: the DCID it starts with. */
+static __always_inline int new_flow(const struct pkt *p, const struct qasm_agentd_ev *ev,
+                                   __u8 role, __u8 dcid_len)
+{
+    struct qasm_agentd_flow f = {};
+
+    f.last_ns = bpf_ktime_get_ns();
+    f.role = role;
+    f.dcid_len = dcid_len;
+    f.cur_len = ev->dcid_len;
+    __builtin_memcpy(f.cur, ev->dcid, QASM_AGENTD_CID_MAX);
+    if (bpf_map_update_elem(&flows, &p->key, &f, BPF_NOEXIST) != 0) {
+        count(QASM_AGENTD_C_FLOW_FULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Egress long header: a client Initial opens a flow; a new DCID on a known flow is reported. */
+static __always_inline void egress_long(struct __sk_buff *skb, struct pkt *p,
+                                        struct qasm_agentd_ev *ev)
+{
+    int c = long_cids(p, ev);
+    struct qasm_agentd_flow *f;
+
+    if (c) {
+        count(c);
+        return;
+    }
+    f = bpf_map_lookup_elem(&flows, &p->key);
+    if (!f) {
+        if (((p->hdr[0] >> 4) & 3) != 0 || p->plen < QASM_AGENTD_MIN_INITIAL) {
+            count(QASM_AGENTD_C_UNATTRIBUTED); /* not a client Initial */
+            return;
+        }
+        if (new_flow(p, ev, QASM_AGENTD_FLOW_CLIENT, 0) == 0) {
+            ev->flags |= QASM_AGENTD_F_NEW_FLOW;
+            emit(skb, ev, QASM_AGENTD_EV_INITIAL, p);
+        }
+        return;
+    }
+    touch(f, ev->ts_ns);
+    if (f->role != QASM_AGENTD_FLOW_CLIENT || cid_eq(f->cur, f->cur_len, ev->dcid, ev->dcid_len))
+        return;
+    f->cur_len = ev->dcid_len;
+    __builtin_memcpy(f->cur, ev->dcid, QASM_AGENTD_CID_MAX);
+    emit(skb, ev, QASM_AGENTD_EV_DCID, p);
+}
+
+/* Watches a short-header flow of an unknown server for adoption: the DCID's length, or 0. */
+static __always_inline __u32 adopt_len(const struct pkt *p)
+{
+    struct qasm_agentd_cand *c = bpf_map_lookup_elem(&cands, &p->key);
+    __u32 k = 0, match = 1, len;
+
+    if (!c) {
+        struct qasm_agentd_cand n = {};
+        cid_copy(n.hdr, p->hdr, 1, QASM_AGENTD_CID_MAX);
+        n.first = p->hdr[0];
+        n.n = 1;
+        n.prefix = p->n - 1 < QASM_AGENTD_CID_MAX ? p->n - 1 : QASM_AGENTD_CID_MAX;
+        bpf_map_update_elem(&cands, &p->key, &n, BPF_NOEXIST);
+        return 0;
+    }
+    if (c->n == QASM_AGENTD_ADOPT_REJECTED)
+        return 0;
+    for (__u32 i = 0; i < QASM_AGENTD_CID_MAX; i++) {
+        match = match && i < c->prefix && i + 1 < p->n && p->hdr[(1 + i) & (HDR_BYTES - 1)] == c->hdr[i];
+        k += match;
+    }
+    c->prefix = (__u8)k;
+    c->varied |= p->hdr[0] != c->first;
+    if (++c->n < QASM_AGENTD_ADOPT_PACKETS)
+        return 0;
+    len = c->prefix;
+    if (!c->varied || len < QASM_AGENTD_ADOPT_MIN_CID) {
+        c->n = QASM_AGENTD_ADOPT_REJECTED; /* not QUIC-like: never again */
+        return 0;
+    }
+    bpf_map_delete_elem(&cands, &p->key);
+    return len;
+}
+
+/* Egress short header: the DCID's length from the flow, or from the server on a new flow. */
+static __always_inline void egress_short(struct __sk_buff *skb, struct pkt *p,
+                                         struct qasm_agentd_ev *ev)
+{
+    struct qasm_agentd_flow *f = bpf_map_lookup_elem(&flows, &p->key);
+    struct qasm_agentd_skey sk;
+    __u32 dlen;
+
+    if (f && f->role != QASM_AGENTD_FLOW_CLIENT)
+        return;
+    if (f) {
+        touch(f, ev->ts_ns);
+        dlen = f->dcid_len;
+    } else {
+        server_key(&sk, p);
+        __u8 *l = bpf_map_lookup_elem(&servers, &sk);
+        dlen = l ? *l : 0;
+        if (dlen == 0 && (dlen = adopt_len(p)) != 0) {
+            __u8 len8 = (__u8)dlen;
+            bpf_map_update_elem(&servers, &sk, &len8, BPF_ANY);
+            ev->flags |= QASM_AGENTD_F_ADOPTED;
+            count(QASM_AGENTD_C_ADOPTED);
+        }
+    }
+    if (dlen == 0 || dlen > QASM_AGENTD_CID_MAX) {
+        count(QASM_AGENTD_C_UNATTRIBUTED); /* no server CID seen for this flow or server */
+        return;
+    }
+    if (1 + dlen > p->n) {
+        count(QASM_AGENTD_C_TRUNCATED);
+        return;
+    }
+    ev->dcid_len = (__u8)dlen;
+    cid_copy(ev->dcid, p->hdr, 1, dlen);
+    if (!f) {
+        if (new_flow(p, ev, QASM_AGENTD_FLOW_CLIENT, (__u8)dlen) == 0) {
+            ev->flags |= QASM_AGENTD_F_NEW_FLOW;
+            emit(skb, ev, QASM_AGENTD_EV_DCID, p);
+        }
+        return;
+    }
+    if (cid_eq(f->cur, f->cur_len, ev->dcid, dlen))
+        return;
+    f->cur_len = (__u8)dlen;
+    __builtin_memcpy(f->cur, ev->dcid, QASM_AGENTD_CID_MAX);
+    emit(skb, ev, QASM_AGENTD_EV_DCID, p);
+}
+
+/* Ingress long header: the server's SCID (its CID length) on a client flow. */
+static __always_inline void ingress_long(struct __sk_buff *skb, struct pkt *p,
+                                         struct qasm_agentd_ev *ev)
+{
+    int c = long_cids(p, ev);
+    struct qasm_agentd_flow *f;
+    struct qasm_agentd_skey sk;
+
+    if (c) {
+        count(c);
+        return;
+    }
+    f = bpf_map_lookup_elem(&flows, &p->key);
+    if (!f) {
+        /* A peer's Initial first: a local server's flow, remembered so its replies are ignored. */
+        if (((p->hdr[0] >> 4) & 3) == 0)
+            new_flow(p, ev, QASM_AGENTD_FLOW_PEER, 0);
+        count(QASM_AGENTD_C_NOT_QUIC);
+        return;
+    }
+    touch(f, ev->ts_ns);
+    if (f->role != QASM_AGENTD_FLOW_CLIENT || ev->scid_len == 0 ||
+        cid_eq(f->srv, f->srv_len, ev->scid, ev->scid_len))
+        return;
+    f->srv_len = ev->scid_len;
+    f->dcid_len = ev->scid_len;
+    __builtin_memcpy(f->srv, ev->scid, QASM_AGENTD_CID_MAX);
+    server_key(&sk, p);
+    bpf_map_update_elem(&servers, &sk, &ev->scid_len, BPF_ANY);
+    emit(skb, ev, QASM_AGENTD_EV_SERVER_CID, p);
+}
+
+static __always_inline int run(struct __sk_buff *skb, int egress)
+{
+    struct pkt p = {};
+    struct qasm_agentd_ev ev = {};
+    int c = parse(skb, &p, egress);
+
+    if (c) {
+        count(c);
+        return 1;
+    }
+    ev.ts_ns = bpf_ktime_get_ns();
+    if (egress && (p.hdr[0] & 0x80))
+        egress_long(skb, &p, &ev);
+    else if (egress)
+        egress_short(skb, &p, &ev);
+    else if (p.hdr[0] & 0x80)
+        ingress_long(skb, &p, &ev);
+    else {
+        struct qasm_agentd_flow *f = bpf_map_lookup_elem(&flows, &p.key);
+        if (f)
+            touch(f, ev.ts_ns);
+    }
+    return 1; /* always pass: the agent only watches */
+}
+
+SEC("cgroup_skb/egress")
+int qasm_agentd_egress(struct __sk_buff *skb)
+{
+    return run(skb, 1);
+}
+
+SEC("cgroup_skb/ingress")
+int qasm_agentd_ingress(struct __sk_buff *skb)
+{
+    return run(skb, 0);
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# agentd_gtls.sh: the eBPF client agent (qasm-agentd) with a real, unmodified
+# QUIC client and NO LD_PRELOAD. Debian's gtlsclient (ngtcp2-client), placed in
+# a cgroup v2 this test creates, downloads 30 MB from Debian's gtlsserver on
+# 127.0.0.1 and migrates mid-transfer (--change-local-addr); qasm-agentd
+# watches that cgroup only and reports to a tracker on 127.0.0.1. Checks:
+#   - the tracker's record (qasm-trackctl --json dump) is the only one: the
+#     server and every other process of the host are outside the cgroup;
+#   - its odcid is the DCID of the client's first Initial (gtlsclient's qlog
+#     group_id);
+#   - every DCID the client used on the wire was reported, and both client
+#     ports (before and after the migration) are in the record (a dumpcap
+#     capture on lo read by agent_wire.py, as in agent_gtls.sh);
+#   - the download is byte-exact (the programs never drop or alter);
+#   - after the client exits, the daemon's idle expiry closes it at the tracker;
+#   - a quic-go client (qasm-quicgo-client, an independent implementation)
+#     rebinding twice mid-transfer against qasm-h3-server: the record has its
+#     O-DCID and all three client ports (skipped when quic-go was not built);
+#   - the daemon's counters: nothing lost (ring buffer), nothing unattributed;
+#   - a daemon started after the client adopts its running connection (keyed
+#     at the tracker by the DCID in use: the O-DCID was missed).
+# SKIP (77) without root, a cgroup v2 hierarchy, or BPF (the daemon cannot load).
+set -u
+. "$(dirname "$0")/test_lib.sh"
+B=${QASM_BUILD:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+AGENTD=$B/qasm-agentd
+TRACKER=$B/qasm-tracker
+CTL=$B/qasm-trackctl
+[ -x "$AGENTD" ] || { echo "SKIP: qasm-agentd not built (no BPF toolchain: make deps)"; exit 77; }
+for x in "$TRACKER" "$CTL"; do [ -x "$x" ] || { echo "FAIL: $x not built"; exit 1; }; done
+command -v gtlsclient >/dev/null && command -v gtlsserver >/dev/null ||
+    { echo "FAIL: gtlsclient/gtlsserver missing (Debian ngtcp2-client, ngtcp2-server)"; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (BPF, cgroups)"; exit 77; }
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+[ -n "$CG2" ] || { echo "SKIP: no cgroup v2 hierarchy mounted"; exit 77; }
+CG=$CG2/qasm-agentd-gtls-$$
+mkdir "$CG" 2>/dev/null || { echo "SKIP: cannot create a cgroup under $CG2"; exit 77; }
+
+T=$(mktemp -d /tmp/qasm-agentd-gtls.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    # The cgroup goes once its processes are gone (bounded).
+    for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
+    [ -n "${KEEP:-}" ] && cp "$T/agentd.log" /tmp/agentd-last.log
+    rm -rf "$T"
+    release_ports
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; cat "$T/agentd.json" 2>/dev/null; for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"; done; exit 1; }
+
+wait_udp() { wait_until 30 udp_bound "$1"; }
+TP=$(reserve_ports 1); SP=$(reserve_ports 1)
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=localhost >/dev/null 2>&1 ||
+    fail "openssl could not make a test certificate"
+mkdir -p "$T/htdocs" "$T/dl"
+head -c 30000000 /dev/urandom >"$T/htdocs/big.bin"
+
+timeout "$(scaled 200)" "$TRACKER" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
+    >"$T/tracker.log" 2>&1 &
+PIDS+=($!)
+timeout "$(scaled 200)" gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
+    >"$T/server.log" 2>&1 &
+PIDS+=($!)
+wait_udp "$TP" || fail "tracker did not start"
+wait_udp "$SP" || fail "gtlsserver did not start"
+
+timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 2s \
+    --stats-json "$T/agentd.json" --log ${AGENTD_LOG:-info} >"$T/agentd.log" 2>&1 &
+APID=$!
+PIDS+=($APID)
+wait_until 30 grep -qs "watching cgroup" "$T/agentd.log" || {
+    kill -0 "$APID" 2>/dev/null || {
+        grep -q "cannot load the BPF programs" "$T/agentd.log" &&
+            { echo "SKIP: $(grep -m1 'cannot load' "$T/agentd.log")"; exit 77; }
+        fail "qasm-agentd exited: $(cat "$T/agentd.log")"
+    }
+    fail "qasm-agentd did not start"
+}
+
+# start_cap FILE PORT: dumpcap on lo (the server's port and the tracker's) into FILE; sets CAPPID.
+start_cap() {
+    timeout "$(scaled 200)" dumpcap -q -P -B 64 -i lo -f "udp port $2 or udp port $TP" -w "$1" \
+        >"$T/dumpcap.log" 2>&1 &
+    CAPPID=$!
+    PIDS+=($CAPPID)
+    wait_until 30 test -s "$1" || fail "dumpcap did not start"
+}
+# stop_cap: dumpcap reads what is queued, then stops.
+stop_cap() { sleep 0.5; kill -INT "$CAPPID" 2>/dev/null; wait "$CAPPID" 2>/dev/null; }
+# in_cgroup CMD...: runs CMD (bounded) as a member of the test's cgroup.
+in_cgroup() { timeout "$(scaled 60)" bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$CG" "$@"; }
+
+CAP=$T/cap.pcap
+start_cap "$CAP" "$SP"
+
+# The client joins the cgroup before it execs (its sockets are created inside).
+in_cgroup gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    --change-local-addr=50ms --download "$T/dl" --qlog-file "$T/client.qlog" \
+    127.0.0.1 "$SP" https://localhost/big.bin >"$T/client.log" 2>&1 ||
+    fail "gtlsclient failed (without any agent in it)"
+cmp -s "$T/htdocs/big.bin" "$T/dl/big.bin" || fail "download differs from the served file"
+echo "ok   download byte-exact (30000000 bytes), gtlsclient in cgroup $CG, no LD_PRELOAD"
+
+# Live record: one connection with both client addresses; then closed by idle expiry.
+dump_until "$TP" "$T/dump.json" "len(d['connections']) == 1 and len(d['connections'][0]['clients']) >= 2" ||
+    fail "tracker never showed one connection with 2 client addresses: $(cat "$T/dump.json")"
+dump_until "$TP" "$T/dump_closed.json" "all(c.get('closed') for c in d['connections'])" ||
+    fail "the connection was not closed by the daemon's idle expiry: $(cat "$T/dump_closed.json")"
+echo "ok   closed at the tracker after the daemon's idle expiry (--idle 2s)"
+stop_cap
+python3 "$HERE/agent_wire.py" "$CAP" "$SP" "$TP" >"$T/wire.json" || fail "capture analysis failed"
+python3 - "$T/dump.json" "$T/client.qlog" "$T/wire.json" <<'EOF' || fail "record checks failed"
+import json, re, sys
+c = json.load(open(sys.argv[1]))["connections"][0]
+odcid = re.search(r'"group_id":"([0-9a-f]+)"', open(sys.argv[2]).read()).group(1)
+w = json.load(open(sys.argv[3]))
+clients = c["clients"]
+ports = {int(a.rsplit(":", 1)[1]) for a in clients}
+print("record: odcid %s, dcids %s, clients %s" % (c["odcid"], c["dcids"], clients))
+print("wire: first Initial DCID %s, DCIDs used %s, client ports %s, reported after first use: %d"
+      " (first use minus report, us: %s)"
+      % (w["odcid"], w["wire_dcids"], w["client_ports"], len(w["late"]), w["lead_us"]))
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok   " if cond else "FAIL ") + what)
+    ok = ok and cond
+check(c["odcid"] == odcid == w["odcid"], "odcid = qlog group_id = first Initial DCID on the wire")
+check(not w["unknown"], "every DCID used on the wire was reported (unknown: %s)" % w["unknown"])
+check(set(w["wire_dcids"]) <= set(c["dcids"]), "every DCID used on the wire is in the record")
+check(len(set(w["wire_dcids"])) >= 2, "a new DCID after the migration (>= 2 short-header DCIDs)")
+check(len(set(w["client_ports"])) >= 2 and set(w["client_ports"]) <= ports,
+      "both client ports %s in the record" % sorted(set(w["client_ports"])))
+check({a.rsplit(":", 1)[0] for a in clients} == {"127.0.0.1"}, "client addresses on 127.0.0.1")
+sys.exit(0 if ok else 1)
+EOF
+# Run 2: a client of an independent implementation (quic-go) that rebinds
+# (a fresh local socket, same DCID, as behind a NAT) twice mid-transfer,
+# against qasm-h3-server: every client port it used is in the record.
+if [ -x "$B/qasm-quicgo-client" ] && [ -x "$B/qasm-h3-server" ]; then
+    HP=$(reserve_ports 1)
+    timeout "$(scaled 200)" "$B/qasm-h3-server" --listen "127.0.0.1:$HP" --idle-timeout 10s \
+        >"$T/h3server.json" 2>"$T/h3server.log" &
+    PIDS+=($!)
+    wait_udp "$HP" || fail "qasm-h3-server did not start"
+    start_cap "$T/cap2.pcap" "$HP"
+    in_cgroup "$B/qasm-quicgo-client" -connect "127.0.0.1:$HP" -requests 15 -size 200000 \
+        -rebind-every 20ms -rebinds 2 -close-old -poke -timeout 5s >"$T/quicgo.json" 2>"$T/quicgo.log" ||
+        fail "qasm-quicgo-client failed: $(cat "$T/quicgo.json")"
+    dump_until "$TP" "$T/dump2.json" "len(d['connections']) == 2 and max(len(c['clients']) for c in d['connections']) >= 3" ||
+        echo "(the record did not reach 3 client addresses: checked below)"
+    stop_cap
+    python3 "$HERE/agent_wire.py" "$T/cap2.pcap" "$HP" "$TP" >"$T/wire2.json" || fail "capture 2 analysis failed"
+    python3 - "$T/dump2.json" "$T/wire2.json" "$T/quicgo.json" <<'EOF' || fail "quic-go record checks failed"
+import json, sys
+d = json.load(open(sys.argv[1]))["connections"]
+w = json.load(open(sys.argv[2]))
+q = [json.loads(l) for l in open(sys.argv[3]) if l.startswith("{")][-1]
+c = [c for c in d if c["odcid"] == w["odcid"]]
+ports = {int(a.rsplit(":", 1)[1]) for a in c[0]["clients"]} if c else set()
+print("quic-go: %s requests ok; wire: first Initial DCID %s, client ports %s; record clients %s"
+      % (q.get("requests_ok"), w["odcid"], w["client_ports"], c[0]["clients"] if c else None))
+ok = q.get("requests_ok") == 15 and len(c) == 1 and len(set(w["client_ports"])) >= 3 \
+    and set(w["client_ports"]) <= ports and not w["unknown"]
+print(("ok   " if ok else "FAIL ") + "quic-go client: odcid = first Initial DCID, all %d client ports and every DCID used in the record"
+      % len(set(w["client_ports"])))
+sys.exit(0 if ok else 1)
+EOF
+else
+    echo "skip quic-go run: build/qasm-quicgo-client not built (golang-go, quic-go)"
+fi
+
+kill -INT "$APID"
+wait "$APID"
+rc=$?
+[ "$rc" = 0 ] || fail "qasm-agentd exited $rc after SIGINT"
+python3 - "$T/agentd.json" <<'EOF' || fail "daemon counters"
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("agentd: " + json.dumps(s, sort_keys=True))
+bad = [k for k in ("bpf_ringbuf_full", "bpf_flow_full", "unattributed", "table_full", "send_errors",
+                   "encode_errors", "evq_dropped") if s[k]]
+ok = not bad and s["opened"] >= 1 and s["closed_idle"] >= 1 and s["addrs"] >= 1 and s["reports_sent"] >= 4
+print(("ok   " if ok else "FAIL ") + "daemon counters (nonzero where they must be zero: %s)" % bad)
+sys.exit(0 if ok else 1)
+EOF
+
+# Run 3: the daemon started after the client. gtlsclient downloads 1 GB (a
+# sparse file: zeros) and discards it; once its short headers flow (its qlog
+# shows a 1-RTT packet) a new qasm-agentd starts, adopts the connection from
+# its packets and reports it keyed by the DCID in use (not the O-DCID, missed).
+truncate -s 1G "$T/htdocs/huge.bin"
+in_cgroup gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    --qlog-file "$T/client3.qlog" 127.0.0.1 "$SP" https://localhost/huge.bin >"$T/client3.log" 2>&1 &
+CPID=$!
+PIDS+=($CPID)
+wait_until 30 grep -qs '"packet_type":"1RTT"' "$T/client3.qlog" || fail "run 3: no 1-RTT packet in the qlog"
+timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 2s \
+    --stats-json "$T/agentd3.json" --log ${AGENTD_LOG:-info} >"$T/agentd3.log" 2>&1 &
+APID=$!
+PIDS+=($APID)
+ODCID3=$(grep -o '"group_id":"[0-9a-f]*"' "$T/client3.qlog" | head -1 | cut -d'"' -f4)
+dump_until "$TP" "$T/dump3.json" "any(c['server'] == '127.0.0.1:$SP' and not c.get('closed') and c['odcid'] != '$ODCID3' for c in d['connections'])" ||
+    fail "run 3: no adopted connection at the tracker: $(cat "$T/dump3.json"); client alive: $(kill -0 $CPID 2>/dev/null && echo yes || echo no)"
+kill "$CPID" 2>/dev/null
+kill -INT "$APID"
+wait "$APID" || fail "qasm-agentd (run 3) exited $? after SIGINT"
+python3 - "$T/dump3.json" "$T/agentd3.json" "$ODCID3" "$SP" <<'EOF' || fail "adoption checks failed"
+import json, sys
+d = json.load(open(sys.argv[1]))["connections"]
+s = json.load(open(sys.argv[2]))
+c = [c for c in d if c["server"] == "127.0.0.1:" + sys.argv[4] and not c.get("closed")]
+print("adopted: record odcid %s (the true O-DCID %s was missed), counters adopted=%d bpf_adopted=%d"
+      % (c[0]["odcid"] if c else None, sys.argv[3], s["adopted"], s["bpf_adopted"]))
+ok = len(c) == 1 and len(c[0]["odcid"]) == len(sys.argv[3]) and s["adopted"] == 1 and s["bpf_adopted"] == 1 \
+    and s["opened"] == 1 and not s["unattributed"]
+print(("ok   " if ok else "FAIL ") + "daemon started after the client: the connection adopted, keyed by its DCID in use")
+sys.exit(0 if ok else 1)
+EOF
+echo "PASS agentd_gtls"

@@ -1,0 +1,291 @@
+/*
+ * test_agentd_track.c: the eBPF client agent's pure core
+ * (agentd/agentd_track.c): BPF events in, the library agent's report
+ * events out (the same client-agent/agent_state.c core), attribution of
+ * new flows, idle expiry and refresh.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <sys/socket.h>
+
+#include "agentd/agentd_track.h"
+
+#define MAXOUT 32
+static struct qasm_agent_ev out[MAXOUT];
+static int nout;
+static struct qasm_agent_conn *last_conn; /* valid until the core's next call */
+static uint8_t last_odcid0;                /* first O-DCID byte of the last emit */
+static qasm_tstamp activity_at;
+
+static void emit(void *arg, struct qasm_agent_conn *c, const struct qasm_agent_evq *q)
+{
+    (void)arg;
+    last_conn = c;
+    last_odcid0 = c->odcid.data[0];
+    for (size_t i = 0; i < q->n && nout < MAXOUT; i++)
+        out[nout++] = q->ev[i];
+}
+
+static qasm_tstamp activity(void *arg, const struct qasm_agent_conn *c)
+{
+    (void)arg;
+    (void)c;
+    return activity_at;
+}
+
+static struct qasm_agentd_track *mk(size_t max)
+{
+    struct qasm_agentd_track_cfg cfg = {.max_conns = max, .idle = 30 * QASM_SEC,
+                                        .refresh = 10 * QASM_SEC, .emit = emit,
+                                        .activity = activity};
+    nout = 0;
+    activity_at = 0;
+    return qasm_agentd_track_new(&cfg);
+}
+
+static struct qasm_agentd_ev ev(uint8_t kind, uint16_t lport, uint8_t lip_last, uint8_t cidbyte,
+                                uint8_t flags)
+{
+    struct qasm_agentd_ev e;
+    memset(&e, 0, sizeof(e));
+    e.kind = kind;
+    e.flags = flags;
+    e.uid = 1000;
+    e.flow.family = AF_INET;
+    e.flow.lport = lport;
+    e.flow.rport = 443;
+    e.flow.lip[0] = 127, e.flow.lip[3] = lip_last;
+    e.flow.rip[0] = 192, e.flow.rip[1] = 0, e.flow.rip[2] = 2, e.flow.rip[3] = 7;
+    e.dcid_len = 8;
+    memset(e.dcid, cidbyte, 8);
+    e.scid_len = 4;
+    memset(e.scid, 0xcc, 4);
+    return e;
+}
+
+static struct qasm_agentd_ev initial(uint16_t lport, uint8_t cid)
+{
+    return ev(QASM_AGENTD_EV_INITIAL, lport, 1, cid, QASM_AGENTD_F_LONG | QASM_AGENTD_F_NEW_FLOW);
+}
+
+static void test_open_switch_migrate(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track *t = mk(4);
+    struct qasm_agentd_ev e = initial(5000, 0xd1);
+    struct qasm_agentd_track_stats st;
+
+    assert_non_null(t);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 1), 1);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_OPEN);
+    assert_int_equal(last_conn->odcid.len, 8);
+    assert_int_equal(last_conn->odcid.data[0], 0xd1);
+    assert_int_equal(last_conn->scid.data[0], 0xcc);
+    assert_int_equal(last_conn->local.port, 5000);
+    assert_int_equal(last_conn->remote.port, 443);
+    /* The handshake switch to the server's CID. */
+    nout = 0;
+    e = ev(QASM_AGENTD_EV_DCID, 5000, 1, 0x51, QASM_AGENTD_F_LONG);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 2), 1);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_DCID_ACTIVE);
+    assert_int_equal(out[0].cid.data[0], 0x51);
+    /* A new local port with the same DCID (a rebinding): ADDR only. */
+    nout = 0;
+    e = ev(QASM_AGENTD_EV_DCID, 5001, 1, 0x51, QASM_AGENTD_F_NEW_FLOW);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 3), 1);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_ADDR);
+    assert_int_equal(out[0].addr.port, 5001);
+    /* A migration to a new address with a fresh DCID: DCID_ACTIVE + ADDR. */
+    nout = 0;
+    e = ev(QASM_AGENTD_EV_DCID, 5002, 5, 0x61, QASM_AGENTD_F_NEW_FLOW);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 4), 1);
+    assert_int_equal(nout, 2);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_DCID_ACTIVE);
+    assert_int_equal(out[0].cid.data[0], 0x61);
+    assert_int_equal(out[1].type, QASM_AGENT_EV_ADDR);
+    assert_int_equal(out[1].addr.ip[3], 5);
+    assert_int_equal(last_conn->naddrs, 3);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.opened, 1);
+    assert_int_equal(st.dcids, 2);
+    assert_int_equal(st.addrs, 2);
+    assert_int_equal(st.ambiguous, 0);
+    assert_int_equal(st.live, 1);
+    qasm_agentd_track_free(t);
+}
+
+static void test_unattributed(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track *t = mk(4);
+    struct qasm_agentd_ev e = ev(QASM_AGENTD_EV_DCID, 5000, 1, 0x51, QASM_AGENTD_F_NEW_FLOW);
+    struct qasm_agentd_track_stats st;
+
+    assert_int_equal(qasm_agentd_track_event(t, &e, 1), 0);
+    e = initial(5000, 0xd1);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 2), 1);
+    /* Another uid's new flow to the same server is not this connection's. */
+    e = ev(QASM_AGENTD_EV_DCID, 6000, 1, 0x71, QASM_AGENTD_F_NEW_FLOW);
+    e.uid = 0;
+    assert_int_equal(qasm_agentd_track_event(t, &e, 3), 0);
+    e = ev(QASM_AGENTD_EV_SERVER_CID, 7000, 1, 0x71, QASM_AGENTD_F_LONG);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 3), 0);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.unattributed, 3);
+    assert_int_equal(nout, 1);
+    qasm_agentd_track_free(t);
+}
+
+static void test_ambiguous_and_full(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track *t = mk(2);
+    struct qasm_agentd_ev e = initial(5000, 0xd1);
+    struct qasm_agentd_track_stats st;
+
+    qasm_agentd_track_event(t, &e, 1);
+    e = initial(5001, 0xd2);
+    qasm_agentd_track_event(t, &e, 5);
+    e = initial(5002, 0xd3);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 6), 0);
+    nout = 0;
+    e = ev(QASM_AGENTD_EV_DCID, 5009, 1, 0x61, QASM_AGENTD_F_NEW_FLOW);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 7), 1);
+    assert_int_equal(last_conn->odcid.data[0], 0xd2); /* the one active last */
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.table_full, 1);
+    assert_int_equal(st.ambiguous, 1);
+    assert_int_equal(st.opened, 2);
+    qasm_agentd_track_free(t);
+}
+
+static void test_idle_and_refresh(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track *t = mk(2);
+    struct qasm_agentd_ev e = initial(5000, 0xd1);
+    struct qasm_agentd_track_stats st;
+
+    qasm_agentd_track_event(t, &e, QASM_SEC);
+    nout = 0;
+    qasm_agentd_track_tick(t, 5 * QASM_SEC);
+    assert_int_equal(nout, 0);
+    activity_at = 20 * QASM_SEC; /* packets seen by the kernel keep it alive */
+    qasm_agentd_track_tick(t, 12 * QASM_SEC);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_REFRESH);
+    nout = 0;
+    qasm_agentd_track_tick(t, 45 * QASM_SEC);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_REFRESH);
+    nout = 0;
+    qasm_agentd_track_tick(t, 51 * QASM_SEC);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_CLOSE);
+    assert_int_equal(out[0].reason, QASM_AGENT_CLOSE_IDLE);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.closed_idle, 1);
+    assert_int_equal(st.live, 0);
+    /* The slot is free again; the old flow's next Initial opens anew. */
+    nout = 0;
+    e = initial(5000, 0xd9);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 52 * QASM_SEC), 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_OPEN);
+    qasm_agentd_track_free(t);
+}
+
+/* Expiring one connection among several leaves the others attributable. */
+static qasm_tstamp act[3];
+static qasm_tstamp activity_by_port(void *arg, const struct qasm_agent_conn *c)
+{
+    (void)arg;
+    return act[c->client0.port - 5000];
+}
+
+static void test_expire_middle(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track_cfg cfg = {.max_conns = 3, .idle = 30 * QASM_SEC, .emit = emit,
+                                        .activity = activity_by_port};
+    struct qasm_agentd_track *t = qasm_agentd_track_new(&cfg);
+    struct qasm_agentd_track_stats st;
+
+    for (uint8_t i = 0; i < 3; i++) {
+        struct qasm_agentd_ev e = initial((uint16_t)(5000 + i), (uint8_t)(0xd0 + i));
+        assert_int_equal(qasm_agentd_track_event(t, &e, QASM_SEC), 1);
+        act[i] = 40 * QASM_SEC;
+    }
+    act[1] = 0;
+    nout = 0;
+    qasm_agentd_track_tick(t, 35 * QASM_SEC);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_CLOSE);
+    assert_int_equal(last_odcid0, 0xd1);
+    for (uint8_t i = 0; i < 3; i += 2) {
+        struct qasm_agentd_ev e = ev(QASM_AGENTD_EV_DCID, (uint16_t)(5000 + i), 1,
+                                     (uint8_t)(0x50 + i), QASM_AGENTD_F_LONG);
+        nout = 0;
+        assert_int_equal(qasm_agentd_track_event(t, &e, 36 * QASM_SEC), 1);
+        assert_int_equal(last_conn->odcid.data[0], 0xd0 + i);
+    }
+    /* A new connection takes the freed room. */
+    struct qasm_agentd_ev e = initial(5001, 0xd9);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 37 * QASM_SEC), 1);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.live, 3);
+    assert_int_equal(st.table_full, 0);
+    qasm_agentd_track_free(t);
+}
+
+/* Adopted flows: a connection keyed by the DCID seen first, from ephemeral ports only. */
+static void test_adopt(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track_cfg cfg = {.max_conns = 4, .idle = 30 * QASM_SEC, .emit = emit,
+                                        .eph_lo = 32768, .eph_hi = 60999};
+    struct qasm_agentd_track *t = qasm_agentd_track_new(&cfg);
+    struct qasm_agentd_track_stats st;
+    struct qasm_agentd_ev e = ev(QASM_AGENTD_EV_DCID, 443, 1, 0x77,
+                                 QASM_AGENTD_F_NEW_FLOW | QASM_AGENTD_F_ADOPTED);
+
+    nout = 0;
+    e.scid_len = 0;
+    assert_int_equal(qasm_agentd_track_event(t, &e, 1), 0); /* port 443: a server's */
+    e.flow.lport = 40000;
+    assert_int_equal(qasm_agentd_track_event(t, &e, 2), 1);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_OPEN);
+    assert_int_equal(last_conn->odcid.data[0], 0x77);
+    assert_int_equal(last_conn->scid.len, 0);
+    /* Then it migrates like any other. */
+    nout = 0;
+    e = ev(QASM_AGENTD_EV_DCID, 40001, 1, 0x78, QASM_AGENTD_F_NEW_FLOW);
+    assert_int_equal(qasm_agentd_track_event(t, &e, 3), 1);
+    assert_int_equal(nout, 2);
+    assert_int_equal(out[1].type, QASM_AGENT_EV_ADDR);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.adopted, 1);
+    assert_int_equal(st.adopt_refused, 1);
+    qasm_agentd_track_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_switch_migrate),
+        cmocka_unit_test(test_unattributed),
+        cmocka_unit_test(test_ambiguous_and_full),
+        cmocka_unit_test(test_idle_and_refresh),
+        cmocka_unit_test(test_expire_middle),
+        cmocka_unit_test(test_adopt),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
