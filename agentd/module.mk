@@ -41,7 +41,6 @@ $(O)/obj/agentd/agentd.o $(O)/obj/tests/unit/test_agentd_prog.o: CFLAGS += -iquo
 $(O)/obj/tests/unit/test_agentd_prog.o: CFLAGS += -DQASM_HAVE_AGENTD=1
 else
 EXTRA_BINS += agentd-skipped
-.PHONY: agentd-skipped
 agentd-skipped:
 	@echo "  SKIP    qasm-agentd (the eBPF client agent): missing $(strip $(XDP_MISSING)) (make deps)"
 endif
