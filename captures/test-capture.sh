@@ -64,13 +64,13 @@ def check(name, ok, detail):
     return ok
 ok = True
 ok &= check("e2e: one reported connection", len(conns) == 1, len(conns))
-c = conns[0] if conns else {"client_addrs": [], "public_ports": [], "dcids": [], "packets": 0}
+c = conns[0] if conns else {"clients": [], "public_ports": [], "dcids": [], "packets": 0}
 ok &= check("e2e: reports applied", j["tracker"]["reports_applied"] > 0, j["tracker"])
-ok &= check("e2e: the client migrated (>= 3 addresses)", len(c["client_addrs"]) >= 3, c["client_addrs"])
+ok &= check("e2e: the client migrated (>= 3 addresses)", len(c["clients"]) >= 3, c["clients"])
 ok &= check("e2e: several DCIDs", len(c["dcids"]) >= 3, c["dcids"])
 ok &= check("e2e: second hop skipped", j["skipped"]["other_hop"] > 0, j["skipped"])
 ok &= check("e2e: default NAT: one public port per client address",
-            len(c["public_ports"]) == len(c["client_addrs"]), (c["public_ports"], c["client_addrs"]))
+            len(c["public_ports"]) == len(c["clients"]), (c["public_ports"], c["clients"]))
 ok &= check("e2e: nothing dropped", j["middlebox"]["packets_dropped"]["total"] == 0, j["middlebox"]["packets_dropped"])
 sys.exit(0 if ok else 1)
 PY
