@@ -31,7 +31,7 @@ for i in 1 2 3 4 5; do echo "datagram $i" >"/dev/udp/127.0.0.1/$port"; done
 sleep 0.3   # grace: the datagrams are queued to the capture; let it read them
 kill -TERM "$cap_pid"; wait "$cap_pid"; rc=$?; cap_pid=
 check "capture exits 0 on SIGTERM" "$([ $rc = 0 ]; echo $?)" "exit $rc"
-check "capture counts 5 datagrams" "$(grep -q '"captured":5,' "$tmp/a.json"; echo $?)" "$(cat "$tmp/a.json")"
+check "capture counts 5 datagrams" "$(grep -q '"packets_captured":5,' "$tmp/a.json"; echo $?)" "$(cat "$tmp/a.json")"
 n=$("$build/qasm-replay" "$tmp/a.pcap" --function nat --mode default --json |
     sed -n 's/^  "udp_packets": \([0-9]*\),/\1/p')
 check "replay reads the 5 datagrams back" "$([ "$n" = 5 ]; echo $?)" "udp_packets=$n"

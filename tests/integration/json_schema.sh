@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# json_schema.sh: docs/JSON.md matches what the programs write. Runs each
+# program briefly (a tracker, a reactive NAT and a rate limiter with their
+# control sockets, qasm-udpdrive reporting a migrating connection, qasm-trackctl,
+# qasm-mboxctl, qasm-replay on the regression corpus) and checks with
+# scripts/json-schema.py that every field written is documented, with its
+# type, and every field documented as `always` is written.
+# Loopback and Unix sockets in the test's directory only, every process bounded.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/mbox_lib.sh
+for bin in qasm-mboxctl qasm-trackctl qasm-replay; do
+    [ -x "$B/$bin" ] || { echo "FAIL: $B/$bin not built"; exit 1; }
+done
+S=scripts/json-schema.py
+schema() { # schema DOC FILE...: the FILEs against docs/JSON.md's table DOC
+    local doc=$1; shift
+    python3 "$S" check "$doc" "$@"
+    check "docs/JSON.md describes $doc" "$? == 0"
+}
+
+base=$(free_ports 16) || { echo "no free ports"; exit 1; }
+TRK=$base SRV=$((base + 1)) NAT=$((base + 2)) RL=$((base + 3))
+POOL_LO=$((base + 8)) POOL_HI=$((base + 15))
+ctl() { timeout "$(scaled 30)" "$B/qasm-mboxctl" "$@"; }
+trk() { timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker 127.0.0.1:$TRK --json "$@"; }
+
+start tracker "$B/qasm-tracker" --listen 127.0.0.1:$TRK
+start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats-json "$T/server.json"
+wait_bound $TRK tcp && wait_bound $SRV || exit 1
+start nat "$B/qasm-mbox" nat --mode reactive --listen 127.0.0.1:$NAT --upstream 127.0.0.1:$SRV \
+    --ports $POOL_LO-$POOL_HI --tracker 127.0.0.1:$TRK --hold $HOLD --control "$T/nat.sock" \
+    --stats-json "$T/nat.json" --stats-entries 8
+start rl "$B/qasm-mbox" ratelimit --mode default --listen 127.0.0.1:$RL --upstream 127.0.0.1:$SRV \
+    --rate 1000 --control "$T/rl.sock" --stats-json "$T/rl.json" --stats-entries 8
+wait_bound $NAT && wait_bound $RL || exit 1
+wait_until 30 test -S "$T/nat.sock" || { echo "no control socket"; exit 1; }
+wait_json "$T/nat.json" "d['tracker']['up']" || echo "(tracker session not up yet)"
+timeout "$(scaled 120)" "$B/qasm-mboxctl" events --json --count 2 --control "$T/nat.sock" \
+    >"$T/events.jsonl" & EVC=$!; PIDS[ev]=$EVC
+timeout "$(scaled 120)" "$B/qasm-trackctl" --tracker 127.0.0.1:$TRK --json watch --count 2 \
+    >"$T/watch.jsonl" & WC=$!; PIDS[watch]=$WC
+wait_stats nat "$T/nat.json" "d['control']['event_readers'] == 1" || echo "(events reader late)"
+sleep 0.2 # the watch subscription has no counter to wait on; a late one only misses events
+
+for to in $NAT $RL; do
+    timeout "$(scaled 60)" "$B/qasm-udpdrive" client --handshake-timeout $HS_TIMEOUT \
+        --linger $LINGER --to 127.0.0.1:$to --conn $to --packets 20 --migrate-every 5 \
+        --interval 5ms --tracker 127.0.0.1:$TRK >>"$T/client.jsonl"
+    check "the client through :$to ran" "$? == 0"
+done
+od=$(head -1 "$T/client.jsonl" | json /dev/stdin "d['odcid']")
+wait_stats nat "$T/nat.json" "d['migrations'] >= 1 and len(d['entries']) >= 1" ||
+    echo "(no migration seen)"
+wait_stats rl "$T/rl.json" "len(d['entries']) >= 1" || echo "(no rate-limiter entry)"
+ctl list --json --control "$T/nat.sock" >"$T/list-nat.json"
+ctl list --json --control "$T/rl.sock" >"$T/list-rl.json"
+ctl stats --control "$T/nat.sock" >"$T/ctlstats.json"
+trk stats >"$T/trk-stats.json"
+trk dump >"$T/trk-dump.json"
+trk query "$od" >"$T/trk-query.json"
+trk query 0123456789abcdef >"$T/trk-query-none.json"
+wait_until 30 sh -c "[ \$(wc -l <'$T/events.jsonl') -ge 2 ]" || echo "(events missing)"
+wait_until 30 sh -c "[ \$(wc -l <'$T/watch.jsonl') -ge 2 ]" || echo "(watch events missing)"
+stop nat; stop rl; stop server
+# JSON_SCHEMA_KEEP=DIR keeps the documents (to write the docs from)
+[ -n "${JSON_SCHEMA_KEEP:-}" ] && cp "$T"/*.json "$T"/*.jsonl "$JSON_SCHEMA_KEEP"/
+
+schema mbox-stats "$T/nat.json" "$T/rl.json" "$T/ctlstats.json"
+schema mbox-entry <(json "$T/nat.json" "json.dumps(d['entries'][0])") \
+    <(json "$T/rl.json" "json.dumps(d['entries'][0])")
+schema mboxctl-list "$T/list-nat.json" "$T/list-rl.json"
+schema mboxctl-events "$T/events.jsonl"
+schema udpdrive-server "$T/server.json"
+schema udpdrive-client "$T/client.jsonl"
+schema trackctl-stats "$T/trk-stats.json"
+schema trackctl-record <(json "$T/trk-dump.json" "json.dumps(d[0]) if isinstance(d, list) else json.dumps(d['connections'][0])")
+schema trackctl-query "$T/trk-query.json" "$T/trk-query-none.json"
+schema trackctl-watch "$T/watch.jsonl"
+# qasm-replay --json: the regression corpus's expectations are its output
+schema replay captures/corpus/expected/*.json
+finish
