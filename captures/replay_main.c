@@ -215,7 +215,7 @@ static void print_json(const struct qasm_replay *r, const struct qasm_mbox_confi
         jw_close(&j, ']');
         jw_u64(&j, "in_reports", (uint64_t)k->in_reports);
         /* addresses seen in packets that no accepted report vouched for (hijack, race lost) */
-        jw_open(&j, "unattested_addrs", '[');
+        jw_open(&j, "unattested_clients", '[');
         for (size_t a = 0; k->in_reports && a < k->nclients; a++) {
             size_t b;
             for (b = 0; b < k->nattested; b++)
