@@ -141,7 +141,7 @@ for line in open(os.path.join(T, "raw.txt")):
     rows.setdefault(c, []).append({
         "sent": blast.get("packets_sent", 0), "rx": srv["packets_received"],
         "span": srv["receive_span_s"],
-        "p50": lat.get("latency_p50_us", 0), "p99": lat.get("latency_p99_us", 0),
+        "p50": lat.get("latency_p50_us") or 0, "p99": lat.get("latency_p99_us") or 0,
         "ok": lat.get("requests_ok", 0)})
 def med(c, f):
     return statistics.median(f(x) for x in rows[c])
