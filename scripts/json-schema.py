@@ -12,8 +12,12 @@ A FILE holds one JSON document, or one per line (JSON lines, like
 object, `a[]` for the elements of an array, `a[].b` for a member of objects
 in an array. In docs/JSON.md a table follows a line `<!-- schema: DOC -->`;
 its first column is the path in backticks (`*` stands for any one name, for
-objects keyed by a reason or a bucket), its second the type, its third
-`always` or the condition under which the field is written.
+objects keyed by a reason or a bucket; a trailing `.**` stands for
+everything below, described by a table of its own), its second the type,
+its third `always` or the condition under which the field is written. A first
+column may name several fields (`a`, `b`) that share the rest of the row.
+Elements of arrays (`a[]`) are never required (an array may be empty); the
+members of objects in an array (`a[].b`) only when the array has one.
 """
 import json
 import os
@@ -56,18 +60,23 @@ def doc_fields(doc, md):
             continue
         if line.startswith("|"):
             cols = [c.strip() for c in line.strip().strip("|").split("|")]
-            m = re.fullmatch(r"`([^`]+)`", cols[0])
-            if m and len(cols) >= 3:
-                fields[m.group(1)] = (set(re.findall(r"[a-z]+", cols[1])), cols[2])
+            names = re.findall(r"`([^`]+)`", cols[0])
+            if names and re.fullmatch(r"(`[^`]+`(, )?)+", cols[0]) and len(cols) >= 3:
+                for n in names:
+                    fields[n] = (set(re.findall(r"[a-z]+", cols[1])), cols[2])
         elif fields and not line.strip():
             on = False
     return fields
 
 
 def matches(pattern, path):
+    """`*` is any one name; a trailing `.**` is anything below (a table of its own)."""
+    rest = pattern.endswith(".**")
+    if rest:
+        pattern = pattern[:-3]
     rx = "".join("[^.\\[\\]]+" if p == "*" else re.escape(p)
                  for p in re.split(r"(\*)", pattern))
-    return re.fullmatch(rx, path) is not None
+    return re.fullmatch(rx + ("[.\\[].*" if rest else ""), path) is not None
 
 
 def check(doc, files, md):
@@ -86,7 +95,9 @@ def check(doc, files, md):
                     print("json-schema: %s: %s: field `%s` is not in %s" % (doc, f, path, md))
                     bad += 1
                     continue
-                allowed = fields[pats[0]][0] | {"null"} if "null" in fields[pats[0]][0] else fields[pats[0]][0]
+                allowed = fields[pats[0]][0]
+                if pats[0].endswith(".**"):
+                    continue
                 # a number written without a fraction parses as an integer
                 if "number" in allowed:
                     allowed = allowed | {"integer"}
@@ -95,7 +106,11 @@ def check(doc, files, md):
                           (doc, f, path, "/".join(sorted(types)), "/".join(sorted(allowed))))
                     bad += 1
             for p, (_, when) in fields.items():
-                if when == "always" and not any(matches(p, s) for s in seen):
+                if when != "always" or p.endswith("[]"):
+                    continue  # an array may be empty
+                if "[]" in p and not any(matches(p[:p.rindex("[]") + 2], s) for s in seen):
+                    continue  # a member of objects in an array: only when there is one
+                if not any(matches(p, s) for s in seen):
                     print("json-schema: %s: %s: documented field `%s` (always) is missing" % (doc, f, p))
                     bad += 1
     print("json-schema: %s: %d file(s), %d documented fields, %d problem(s)" %

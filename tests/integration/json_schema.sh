@@ -12,6 +12,14 @@ for bin in qasm-mboxctl qasm-trackctl qasm-replay; do
     [ -x "$B/$bin" ] || { echo "FAIL: $B/$bin not built"; exit 1; }
 done
 S=scripts/json-schema.py
+each() { # each FILE EXPR: the objects of the list EXPR (on d, a document of FILE), one a line
+    python3 -c 'import json,sys
+t = open(sys.argv[1]).read()
+try: docs = [json.loads(t)]
+except ValueError: docs = [json.loads(l) for l in t.splitlines() if l.strip()]
+for d in docs:
+    for o in eval(sys.argv[2]): print(json.dumps(o))' "$1" "$2"
+}
 schema() { # schema DOC FILE...: the FILEs against docs/JSON.md's table DOC
     local doc=$1; shift
     python3 "$S" check "$doc" "$@"
@@ -66,16 +74,18 @@ stop nat; stop rl; stop server
 [ -n "${JSON_SCHEMA_KEEP:-}" ] && cp "$T"/*.json "$T"/*.jsonl "$JSON_SCHEMA_KEEP"/
 
 schema mbox-stats "$T/nat.json" "$T/rl.json" "$T/ctlstats.json"
-schema mbox-entry <(json "$T/nat.json" "json.dumps(d['entries'][0])") \
-    <(json "$T/rl.json" "json.dumps(d['entries'][0])")
+schema mbox-entry <(each "$T/nat.json" "d['entries']") <(each "$T/rl.json" "d['entries']") \
+    <(each "$T/list-nat.json" "d['entries']") <(each "$T/list-rl.json" "d['entries']")
 schema mboxctl-list "$T/list-nat.json" "$T/list-rl.json"
 schema mboxctl-events "$T/events.jsonl"
 schema udpdrive-server "$T/server.json"
 schema udpdrive-client "$T/client.jsonl"
 schema trackctl-stats "$T/trk-stats.json"
-schema trackctl-record <(json "$T/trk-dump.json" "json.dumps(d[0]) if isinstance(d, list) else json.dumps(d['connections'][0])")
+schema trackctl-dump "$T/trk-dump.json"
 schema trackctl-query "$T/trk-query.json" "$T/trk-query-none.json"
 schema trackctl-watch "$T/watch.jsonl"
+schema trackctl-record <(each "$T/trk-dump.json" "d['connections']") \
+    <(each "$T/trk-query.json" "[d['connection']]") <(each "$T/watch.jsonl" "[d['connection']]")
 # qasm-replay --json: the regression corpus's expectations are its output
 schema replay captures/corpus/expected/*.json
 finish
