@@ -2,13 +2,13 @@
 # json_schema.sh: docs/JSON.md matches what the programs write. Runs each
 # program briefly (a tracker, a reactive NAT and a rate limiter with their
 # control sockets, qasm-udpdrive reporting a migrating connection, qasm-trackctl,
-# qasm-mboxctl, qasm-replay on the regression corpus) and checks with
+# qasm-mboxctl, an HTTP/3 download, qasm-replay on the regression corpus) and checks with
 # scripts/json-schema.py that every field written is documented, with its
 # type, and every field documented as `always` is written.
 # Loopback and Unix sockets in the test's directory only, every process bounded.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/mbox_lib.sh
-for bin in qasm-mboxctl qasm-trackctl qasm-replay; do
+for bin in qasm-mboxctl qasm-trackctl qasm-replay qasm-h3-server qasm-h3-client; do
     [ -x "$B/$bin" ] || { echo "FAIL: $B/$bin not built"; exit 1; }
 done
 S=scripts/json-schema.py
@@ -86,6 +86,21 @@ schema trackctl-query "$T/trk-query.json" "$T/trk-query-none.json"
 schema trackctl-watch "$T/watch.jsonl"
 schema trackctl-record <(each "$T/trk-dump.json" "d['connections']") \
     <(each "$T/trk-query.json" "[d['connection']]") <(each "$T/watch.jsonl" "[d['connection']]")
+# qasm-h3-server and qasm-h3-client: a download, and a client that finds no server
+H3=$(free_ports 2) || { echo "no free ports"; exit 1; }
+timeout --kill-after=2 "$(scaled 400)" "$B/qasm-h3-server" --listen 127.0.0.1:$H3 \
+    --idle-timeout 5s >"$T/h3srv.json" 2>"$T/h3srv.log" & PIDS[h3srv]=$! # the summary: stdout
+wait_bound $H3 || exit 1
+timeout "$(scaled 60)" "$B/qasm-h3-client" --json --idle-timeout 5s --output /dev/null \
+    "https://127.0.0.1:$H3/bytes/100000" >"$T/h3c.json" 2>"$T/h3c.log"
+check "the HTTP/3 download" "$? == 0"
+timeout "$(scaled 60)" "$B/qasm-h3-client" --json --handshake-timeout 500ms \
+    "https://127.0.0.1:$((H3 + 1))/bytes/1" >"$T/h3c-none.json" 2>"$T/h3c-none.log"
+check "no server: no latency (null)" \
+    "$(json "$T/h3c-none.json" "d['latency_p50_us'] is None and d['requests_ok'] == 0")"
+stop h3srv
+schema h3-client "$T/h3c.json" "$T/h3c-none.json"
+schema h3-server "$T/h3srv.json"
 # qasm-replay --json: the regression corpus's expectations are its output
 schema replay captures/corpus/expected/*.json
 finish

@@ -274,9 +274,14 @@ static void srv_write_stats(const char *path, const char *name)
     fprintf(f, "{\"name\": \"%s\", \"conns\": %zu, \"packets_received\": %" PRIu64
                ", \"packets_received_initial\": %" PRIu64 ", \"packets_received_known\": %" PRIu64
                ", \"packets_received_unknown\": %" PRIu64 ", \"packets_received_other\": %" PRIu64
-               ", \"packets_sent\": %" PRIu64 ", \"receive_span_s\": %.6f, \"connections\": [",
+               ", \"packets_sent\": %" PRIu64 ", \"receive_span_s\": ",
             name, nsconns, srv_rx, srv_rx_initial, srv_rx_known, srv_rx_unknown, srv_rx_other,
-            srv_tx, srv_rx ? (double)(srv_last - srv_first) / 1e9 : 0.0);
+            srv_tx);
+    if (srv_rx) /* no datagram yet: no span (null), not 0 s */
+        fprintf(f, "%.6f", (double)(srv_last - srv_first) / 1e9);
+    else
+        fputs("null", f);
+    fputs(", \"connections\": [", f);
     for (size_t i = 0; i < nsconns; i++) {
         char hex[QASM_CID_HEXLEN];
         fprintf(f, "%s{\"odcid\": \"%s\", \"packets\": %" PRIu64 ", \"clients_count\": %zu}",
@@ -734,9 +739,11 @@ static const char usage_text[] =
 "                          (sendmmsg, no migration, no waiting): a throughput load\n"
 "DUR: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h); a bare\n"
 "number is seconds.\n"
-"The client prints one JSON line: sent, received, phases, phases_ok, first_failed_phase.\n"
+"The client prints one JSON line: packets_sent, packets_received, phases, phases_ok,\n"
+"first_failed_phase; the server rewrites --stats-json FILE (fields: docs/JSON.md).\n"
 "Exit status: 0, 1 on a runtime failure, 2 for bad usage, 3 when the handshake got no\n"
-"answer. -h, --help: this text; --version: the version and the commit it was built from.\n";
+"answer. -h, --help: this text; --version: the version and the commit it was built from.\n"
+"--stats FILE, the old spelling of --stats-json FILE, still works.\n";
 
 int main(int argc, char **argv)
 {
