@@ -2,7 +2,7 @@
 # json_schema.sh: docs/JSON.md matches what the programs write. Runs each
 # program briefly (a tracker, a reactive NAT and a rate limiter with their
 # control sockets, qasm-udpdrive reporting a migrating connection, qasm-trackctl,
-# qasm-mboxctl, an HTTP/3 download, qasm-replay on the regression corpus) and checks with
+# qasm-mboxctl, an HTTP/3 download, qasm-tracker-bench, qasm-replay on the regression corpus) and checks with
 # scripts/json-schema.py that every field written is documented, with its
 # type, and every field documented as `always` is written.
 # Loopback and Unix sockets in the test's directory only, every process bounded.
@@ -101,6 +101,13 @@ check "no server: no latency (null)" \
 stop h3srv
 schema h3-client "$T/h3c.json" "$T/h3c-none.json"
 schema h3-server "$T/h3srv.json"
+# qasm-tracker-bench: a smoke run without Redis (its Redis figures are null)
+if [ -x "$B/qasm-tracker-bench" ]; then
+    timeout "$(scaled 120)" "$B/qasm-tracker-bench" --quick --no-redis --log-dir "$T" \
+        --json "$T/tb.json" >"$T/tb.out" 2>&1
+    check "qasm-tracker-bench --quick --no-redis" "$? == 0"
+    schema tracker-bench "$T/tb.json"
+fi
 # qasm-replay --json: the regression corpus's expectations are its output
 schema replay captures/corpus/expected/*.json
 finish
