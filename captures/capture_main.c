@@ -139,9 +139,9 @@ static void capture_finish(const struct qasm_capture_opts *o, pcap_t *p, struct 
     double secs = (double)(qasm_now() - start) / 1e9;
     if (o->json) {
         /* duration_s to the millisecond; 15 digits leave no binary tail. */
-        json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:f}", "captured", (json_int_t)r->written,
-                              "received", (json_int_t)st.ps_recv, "dropped",
-                              (json_int_t)st.ps_drop, "if_dropped", (json_int_t)st.ps_ifdrop,
+        json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:f}", "packets_captured", (json_int_t)r->written,
+                              "packets_received", (json_int_t)st.ps_recv, "packets_dropped",
+                              (json_int_t)st.ps_drop, "packets_if_dropped", (json_int_t)st.ps_ifdrop,
                               "duration_s", round(secs * 1e3) / 1e3);
         json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         putchar('\n');

@@ -209,13 +209,13 @@ static void print_json(const struct qasm_replay *r, const struct qasm_mbox_confi
         for (size_t d = 0; d < k->ndcids; d++)
             jw_str(&j, NULL, qasm_cid_hex(buf, &k->dcids[d]));
         jw_close(&j, ']');
-        jw_open(&j, "client_addrs", '[');
+        jw_open(&j, "clients", '[');
         for (size_t a = 0; a < k->nclients; a++)
             jw_str(&j, NULL, qasm_addr_format(buf, sizeof(buf), &k->clients[a]));
         jw_close(&j, ']');
         jw_u64(&j, "in_reports", (uint64_t)k->in_reports);
         /* addresses seen in packets that no accepted report vouched for (hijack, race lost) */
-        jw_open(&j, "unattested_addrs", '[');
+        jw_open(&j, "unattested_clients", '[');
         for (size_t a = 0; k->in_reports && a < k->nclients; a++) {
             size_t b;
             for (b = 0; b < k->nattested; b++)

@@ -31,7 +31,7 @@ for i in 1 2 3 4 5; do echo "datagram $i" >"/dev/udp/127.0.0.1/$port"; done
 sleep 0.3   # grace: the datagrams are queued to the capture; let it read them
 kill -TERM "$cap_pid"; wait "$cap_pid"; rc=$?; cap_pid=
 check "capture exits 0 on SIGTERM" "$([ $rc = 0 ]; echo $?)" "exit $rc"
-check "capture counts 5 datagrams" "$(grep -q '"captured":5,' "$tmp/a.json"; echo $?)" "$(cat "$tmp/a.json")"
+check "capture counts 5 datagrams" "$(grep -q '"packets_captured":5,' "$tmp/a.json"; echo $?)" "$(cat "$tmp/a.json")"
 n=$("$build/qasm-replay" "$tmp/a.pcap" --function nat --mode default --json |
     sed -n 's/^  "udp_packets": \([0-9]*\),/\1/p')
 check "replay reads the 5 datagrams back" "$([ "$n" = 5 ]; echo $?)" "udp_packets=$n"
@@ -64,13 +64,13 @@ def check(name, ok, detail):
     return ok
 ok = True
 ok &= check("e2e: one reported connection", len(conns) == 1, len(conns))
-c = conns[0] if conns else {"client_addrs": [], "public_ports": [], "dcids": [], "packets": 0}
+c = conns[0] if conns else {"clients": [], "public_ports": [], "dcids": [], "packets": 0}
 ok &= check("e2e: reports applied", j["tracker"]["reports_applied"] > 0, j["tracker"])
-ok &= check("e2e: the client migrated (>= 3 addresses)", len(c["client_addrs"]) >= 3, c["client_addrs"])
+ok &= check("e2e: the client migrated (>= 3 addresses)", len(c["clients"]) >= 3, c["clients"])
 ok &= check("e2e: several DCIDs", len(c["dcids"]) >= 3, c["dcids"])
 ok &= check("e2e: second hop skipped", j["skipped"]["other_hop"] > 0, j["skipped"])
 ok &= check("e2e: default NAT: one public port per client address",
-            len(c["public_ports"]) == len(c["client_addrs"]), (c["public_ports"], c["client_addrs"]))
+            len(c["public_ports"]) == len(c["clients"]), (c["public_ports"], c["clients"]))
 ok &= check("e2e: nothing dropped", j["middlebox"]["packets_dropped"]["total"] == 0, j["middlebox"]["packets_dropped"])
 sys.exit(0 if ok else 1)
 PY

@@ -21,7 +21,7 @@ B=${B:-build}; P=${P:-36000}; N=${1:-200000}; R=${R:-3}
 run() { # label fn mode [extra qasm-mbox flags]
     local label=$1 fn=$2 mode=$3 extra=${4:-} to M= c
     timeout 60 "$B/qasm-udpdrive" server --listen 127.0.0.1:$((P+1)) --echo none \
-        --stats /tmp/rb-srv.$$.json & local S=$!
+        --stats-json /tmp/rb-srv.$$.json & local S=$!
     to=127.0.0.1:$((P+1))
     if [ "$fn" = bare ] || [ "$fn" = bare-epoll ]; then
         timeout 60 "$B/qasm-fwd-bare" --listen 127.0.0.1:$((P+2)) --to 127.0.0.1:$((P+1)) \
@@ -50,19 +50,19 @@ import json, os, sys
 label, c, srv, mb, fn, bf = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 ticks, hz = int(sys.argv[7]), int(sys.argv[8])
 s = json.load(open(srv))
-rate = s['rx_known'] / s['rx_span_s'] if s['rx_span_s'] else 0
-cpu = '%.0f' % (ticks / hz * 1e9 / s['rx_known']) if fn and s['rx_known'] else '-'
+rate = s['packets_received_known'] / s['receive_span_s'] if s['receive_span_s'] else 0
+cpu = '%.0f' % (ticks / hz * 1e9 / s['packets_received_known']) if fn and s['packets_received_known'] else '-'
 if fn == 'bare':
     open(bf, 'w').write('%f' % rate)
 bare = float(open(bf).read()) if os.path.exists(bf) else 0
 ratio = '%.2f' % (rate / bare) if bare and fn else '-'
-line = '| %s | %.0f | %d | %.0f | %s | %s |' % (label, c['send_pps'], s['rx_known'], rate, ratio, cpu)
+line = '| %s | %.0f | %d | %.0f | %s | %s |' % (label, c['send_pps'], s['packets_received_known'], rate, ratio, cpu)
 if fn in ('bare', 'bare-epoll') or label == 'nat default':
     with open(bf + '.pairs', 'a') as f:
         f.write('%s %f %s\n' % (fn, rate, cpu))
 if os.path.exists(mb):
     m = json.load(open(mb)); h = m['processing_ns']
-    line += ' %d | %d / %d / %d |' % (m['relay']['rx'], h['p50'], h['p99'], h['p999'])
+    line += ' %d | %d / %d / %d |' % (m['relay']['packets_received'], h['p50'], h['p99'], h['p999'])
 else:
     line += ' - | - |'
 print(line)

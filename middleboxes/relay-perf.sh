@@ -26,7 +26,7 @@ one() { # which: bare | bare-epoll | nat
         pre="perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -o $T/perf.$w"
     fi
     timeout 120 "$B/qasm-udpdrive" server --listen 127.0.0.1:$((P+1)) --echo none \
-        --stats "$T/srv.json" & local S=$!
+        --stats-json "$T/srv.json" & local S=$!
     [ "$w" = nat-b2 ] && mb=$B2/qasm-mbox
     if [ "${w#nat}" != "$w" ]; then
         timeout 120 $pre "$mb" nat --mode default --tracker 127.0.0.1:$P \
@@ -50,10 +50,10 @@ import json, re, subprocess, sys
 w, tool, t = sys.argv[1:4]
 s = json.load(open(t + '/srv.json'))
 if w.startswith('nat'):
-    fwd = json.load(open(t + '/mb.json'))['relay']['tx']
+    fwd = json.load(open(t + '/mb.json'))['relay']['packets_sent']
 else:
     fwd = int(re.search(r'tx (\d+)', open(t + '/fwd.err').read()).group(1))
-pps = s['rx_known'] / s['rx_span_s'] if s['rx_span_s'] else 0
+pps = s['packets_received_known'] / s['receive_span_s'] if s['receive_span_s'] else 0
 if tool == 'callgrind':
     out = subprocess.run(['callgrind_annotate', t + '/cg.' + w], capture_output=True, text=True).stdout
     ir = int(re.search(r'([\d,]+) \S*\s*PROGRAM TOTALS', out).group(1).replace(',', ''))

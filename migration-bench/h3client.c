@@ -1005,6 +1005,8 @@ static void print_json(struct client *cl, double dur)
                         json_integer((json_int_t)nearbyint(dur > 0 ? (double)cl->bytes * 8 / dur
                                                                    : 0.0)));
     qasm_h3conn_json_counters(j, tail_keys, tail, sizeof(tail) / sizeof(tail[0]));
+    for (size_t i = 0; cl->hist.n == 0 && i < 4; i++) /* no request answered: no latency, not 0 */
+        json_object_set_new(j, tail_keys[i], json_null());
     json_object_set_new(j, "ended_by", json_string(cl->ended_by));
     qasm_h3conn_json_print(j, stdout);
 }

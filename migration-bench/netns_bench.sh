@@ -87,7 +87,7 @@ for r in $(seq "$ROUNDS"); do
         lat=$(in_c timeout 60 "$B/qasm-h3-client" --json --requests 200 --interval 5ms --size 100 \
             "https://$S_IP:4433/" 2>/dev/null)
         ip netns exec "$NS_S" timeout 300 "$B/qasm-udpdrive" server --listen $S_IP:5000 \
-            --echo none --stats "$T/udp-$c-$r.json" >/dev/null 2>&1 &
+            --echo none --stats-json "$T/udp-$c-$r.json" >/dev/null 2>&1 &
         UPID=$!
         sleep 0.3
         out=$(in_c timeout 120 "$B/qasm-udpdrive" client --to $S_IP:5000 --conn 1 --bind-ip $C_IP \
@@ -137,10 +137,11 @@ for line in open(os.path.join(T, "raw.txt")):
     try:
         srv = json.load(open(os.path.join(T, "udp-%s-%s.json" % (c, r))))
     except (OSError, ValueError):
-        srv = {"rx": 0, "rx_span_s": 0}
+        srv = {"packets_received": 0, "receive_span_s": 0}
     rows.setdefault(c, []).append({
-        "sent": blast.get("sent", 0), "rx": srv["rx"], "span": srv["rx_span_s"],
-        "p50": lat.get("latency_p50_us", 0), "p99": lat.get("latency_p99_us", 0),
+        "sent": blast.get("packets_sent", 0), "rx": srv["packets_received"],
+        "span": srv["receive_span_s"],
+        "p50": lat.get("latency_p50_us") or 0, "p99": lat.get("latency_p99_us") or 0,
         "ok": lat.get("requests_ok", 0)})
 def med(c, f):
     return statistics.median(f(x) for x in rows[c])

@@ -17,3 +17,6 @@ INTEG_TESTS += tests/integration/frontend.sh
 # The docs: every example of README.md and docs/*.md runs and prints what the
 # prose says; links and named paths exist, nothing outside the repository is cited.
 INTEG_TESTS += tests/integration/docs_examples.sh tests/integration/docs_links.sh
+
+# docs/JSON.md lists every field the programs write, with its type (scripts/json-schema.py).
+INTEG_TESTS += tests/integration/json_schema.sh

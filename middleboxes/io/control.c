@@ -487,7 +487,7 @@ void qasm_control_json(struct qasm_json *j, const struct qasm_control *c)
         return;
     qasm_json_obj(j, "control");
     qasm_json_str(j, "path", c->path);
-    qasm_json_u64(j, "clients", c->nclients);
+    qasm_json_u64(j, "connections", c->nclients);
     qasm_json_u64(j, "event_readers", c->nevents);
     qasm_json_u64(j, "requests", c->requests);
     qasm_json_u64(j, "bad_requests", c->bad_requests);

@@ -137,8 +137,7 @@ void qasm_control_entry_json(struct qasm_json *j, const struct qasm_mbox_entry_i
     if (e->quic)
         qasm_json_str(j, "odcid", qasm_cid_hex(hex, &e->odcid));
     qasm_json_str(j, "client", qasm_addr_format(a, sizeof(a), &e->client));
-    qasm_json_u64(j, "clients", e->nclients);
-    qasm_json_arr(j, "client_addrs");
+    qasm_json_arr(j, "clients");
     for (size_t i = 0; i < e->nclients; i++)
         qasm_json_str(j, NULL, qasm_addr_format(a, sizeof(a), &e->clients[i]));
     qasm_json_close(j);

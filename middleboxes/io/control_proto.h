@@ -62,7 +62,7 @@ void qasm_control_entry_text(FILE *f, const struct qasm_mbox_entry_info *e,
 
 /*
  * qasm_control_entry_json writes entry |e| as an object inside an open
- * array of |j|: quic, odcid, client, clients (how many), client_addrs,
+ * array of |j|: quic, odcid, client, clients (the addresses),
  * server, public_port / tokens / backend, assured, idle_s, age_s,
  * expires_s, packets_orig, packets_reply (the --stats-entries objects too).
  */

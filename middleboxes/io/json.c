@@ -93,6 +93,12 @@ void qasm_json_dbl(struct qasm_json *j, const char *key, double v)
         fputs("null", j->f);
 }
 
+void qasm_json_null(struct qasm_json *j, const char *key)
+{
+    json_key(j, key);
+    fputs("null", j->f);
+}
+
 void qasm_json_fixed(struct qasm_json *j, const char *key, double v, int decimals)
 {
     json_key(j, key);
@@ -126,9 +132,16 @@ void qasm_json_bool(struct qasm_json *j, const char *key, int v)
 void qasm_json_hist(struct qasm_json *j, const char *key, const struct qasm_hist *h)
 {
     qasm_json_obj(j, key);
+    static const char *const names[] = { "mean", "min", "p50", "p90", "p99", "p999", "max" };
     qasm_json_u64(j, "count", h->n);
-    qasm_json_dbl(j, "mean", h->n ? (double)h->sum / (double)h->n : 0.0);
-    qasm_json_u64(j, "min", h->n ? h->min : 0);
+    if (h->n == 0) { /* nothing measured: no value, not a 0 that reads as "instant" */
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            qasm_json_null(j, names[i]);
+        qasm_json_close(j);
+        return;
+    }
+    qasm_json_dbl(j, "mean", (double)h->sum / (double)h->n);
+    qasm_json_u64(j, "min", h->min);
     qasm_json_u64(j, "p50", qasm_hist_quantile(h, 0.50, QASM_JSON_HIST_BITS));
     qasm_json_u64(j, "p90", qasm_hist_quantile(h, 0.90, QASM_JSON_HIST_BITS));
     qasm_json_u64(j, "p99", qasm_hist_quantile(h, 0.99, QASM_JSON_HIST_BITS));

@@ -54,8 +54,13 @@ void qasm_json_fixed(struct qasm_json *j, const char *key, double v, int decimal
 /* qasm_json_str writes |v| escaped (quotes, backslash, control characters). */
 void qasm_json_str(struct qasm_json *j, const char *key, const char *v);
 void qasm_json_bool(struct qasm_json *j, const char *key, int v);
+/* qasm_json_null writes null: a value not measured or not known (never a 0 standing in). */
+void qasm_json_null(struct qasm_json *j, const char *key);
 
-/* qasm_json_hist writes an object {count, mean, min, p50, p90, p99, p999, max} under |key|. */
+/*
+ * qasm_json_hist writes an object {count, mean, min, p50, p90, p99, p999, max}
+ * under |key|; all but count are null while count is 0.
+ */
 void qasm_json_hist(struct qasm_json *j, const char *key, const struct qasm_hist *h);
 
 /* Called by qasm_json_write_file to fill the object. */

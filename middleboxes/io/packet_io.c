@@ -357,7 +357,8 @@ static void pio_stats(void *b, struct qasm_json *j)
     struct pio *p = b;
     const struct qasm_driver_counters *dc = qasm_driver_counters(p->d);
     static const char *const names[] = {
-        "rx", "rx_other", "rx_errors", "local", "to_core", "tx", "non_udp_forwarded",
+        "packets_received", "packets_ignored", "receive_errors", "local", "to_core",
+        "packets_sent", "non_udp_forwarded",
         "lb_passthrough", "ports_open", "port_bind_fail", "bufs_allocated"};
     const uint64_t v[] = {
         p->c.rx, p->c.rx_other, p->c.rx_errors, p->c.local, p->c.to_core, dc->tx,

@@ -587,7 +587,7 @@ static void relay_stats(void *b, struct qasm_json *j)
     struct qasm_relay *r = b;
     const struct qasm_driver_counters *dc = qasm_driver_counters(r->d);
     static const char *const names[] = {
-        "rx", "tx", "rx_errors", "ports_open", "port_bind_fail", "upstream_sockets",
+        "packets_received", "packets_sent", "receive_errors", "ports_open", "port_bind_fail", "upstream_sockets",
         "upstream_created", "upstream_expired", "upstream_closed", "upstream_evicted",
         "max_flows", "bufs_allocated"};
     const uint64_t v[] = {

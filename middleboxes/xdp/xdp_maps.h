@@ -157,7 +157,8 @@ enum qasm_xdp_counter {
 };
 
 #define QASM_XDP_COUNTER_NAMES                                                              \
-    { "rx", "forwarded", "tx", "migrated", "rate_limited", "pass_not_ip", "pass_not_udp", \
+    { "packets_received", "forwarded", "packets_sent", "migrated", "rate_limited",             \
+      "pass_not_ip", "pass_not_udp",                                                      \
       "pass_fragment", "pass_malformed", "pass_ttl", "pass_long_header", "pass_new",      \
       "pass_unattested", "pass_no_route", "pass_other_if", "pass_vlan", "flow_full" }
 

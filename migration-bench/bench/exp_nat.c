@@ -24,10 +24,12 @@ static void write_nat_table(struct bench *b, const char *mode, json_t *st)
     {
         json_t *odcid = json_object_get(e, "odcid");
         json_t *client = json_object_get(e, "client");
+        json_t *clients = json_object_get(e, "clients");
         /* The latest private address, and how many the entry holds. */
         fprintf(f, "%s,%s,%.0f,%.0f\n", json_is_string(odcid) ? json_string_value(odcid) : "5-tuple",
                 json_is_string(client) ? json_string_value(client) : "-",
-                bench_json_num(e, "clients", 1), bench_json_num(e, "public_port", -1));
+                json_is_array(clients) ? (double)json_array_size(clients) : 1.0,
+                bench_json_num(e, "public_port", -1));
     }
     fclose(f);
 }

@@ -447,7 +447,7 @@ static json_t *conntrack_table(struct topo_netns *n, const char *mode)
         char client[64];
         int sl = (int)strcspn(src + 4, " ");
         snprintf(client, sizeof(client), "%.*s:%d", sl, src + 4, atoi(sp + 6));
-        json_array_append_new(list, json_pack("{s:s,s:i,s:i}", "client", client, "clients", 1,
+        json_array_append_new(list, json_pack("{s:s,s:[s],s:i}", "client", client, "clients", client,
                                               "public_port", port));
     }
     if (f)

@@ -76,7 +76,7 @@ check "port 0: the middlebox listens on it" "$(udp_bound "${p0:-0}" && echo 1 ||
 stop mb
 # Junk on both sides: empty, tiny, oversize and random datagrams, broken long headers.
 # The middlebox stays up and counts what it could not forward.
-start sink "$B/qasm-udpdrive" server --listen $U --echo none --stats "$T/sink.json"
+start sink "$B/qasm-udpdrive" server --listen $U --echo none --stats-json "$T/sink.json"
 start mb "$M" nat --mode reactive --tracker 127.0.0.1:$((base + 2)) --listen $L --upstream $U \
     --ports $((base + 3))-$((base + 3)) --stats-json "$T/s.json" --log-level error
 wait_bound $base && wait_bound $((base + 1)) || exit 1
@@ -102,7 +102,7 @@ PY
 wait_stats mb "$T/s.json" "d['packets_dropped']['pool_exhausted'] >= 10" ||
     echo "(the middlebox did not count all the junk in $(scaled 30) s)"
 echo "mb: $(summary "$T/s.json")"
-check "junk: the middlebox is still up" "$(json "$T/s.json" "d['relay']['rx']") >= 300"
+check "junk: the middlebox is still up" "$(json "$T/s.json" "d['relay']['packets_received']") >= 300"
 check "junk: the oversize datagram is counted" \
     "$(json "$T/s.json" "d['packets_dropped']['oversize']") == 1"
 check "junk: the one-port pool refused the second flow, counted" \
@@ -112,5 +112,5 @@ check "junk: every datagram accounted for (forwarded or dropped)" \
 stop mb
 stop sink
 check "junk: what was forwarded reached the server" \
-    "$(json "$T/sink.json" "d['rx']") >= 1"
+    "$(json "$T/sink.json" "d['packets_received']") >= 1"
 finish

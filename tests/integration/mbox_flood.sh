@@ -37,7 +37,7 @@ EOF
 
 for fn in ratelimit lb; do
     echo "# $fn default: $NSPOOF spoofed flows, --max-flows $MAXF"
-    start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats "$T/server.json"
+    start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats-json "$T/server.json"
     if [ $fn = lb ]; then
         start mb "$B/qasm-mbox" lb --mode default --listen 127.0.0.1:$MB --backend 127.0.0.1:$SRV \
             --max-flows $MAXF --udp-timeout 2s --udp-stream-timeout 300s --stats-json "$T/mb.json"

@@ -21,8 +21,8 @@ wait_bound $TRK tcp || exit 1
 
 for mode in default reactive proactive; do
     echo "# lb $mode"
-    start srva "$B/qasm-udpdrive" server --listen 127.0.0.1:$BA --name a --stats "$T/a.json"
-    start srvb "$B/qasm-udpdrive" server --listen 127.0.0.1:$BB --name b --stats "$T/b.json"
+    start srva "$B/qasm-udpdrive" server --listen 127.0.0.1:$BA --name a --stats-json "$T/a.json"
+    start srvb "$B/qasm-udpdrive" server --listen 127.0.0.1:$BB --name b --stats-json "$T/b.json"
     start lb "$B/qasm-mbox" lb --mode $mode --listen 127.0.0.1:$LB \
         --backend 127.0.0.1:$BA --backend 127.0.0.1:$BB --tracker 127.0.0.1:$TRK --hold $HOLD \
         $([ $mode = proactive ] && echo --core-batch) --stats-json "$T/lb.json"
@@ -36,7 +36,7 @@ for mode in default reactive proactive; do
     echo "lb: $(summary "$T/lb.json")"
     stop srva; stop srvb
     a_conns=$(json "$T/a.json" "d['conns']") b_conns=$(json "$T/b.json" "d['conns']")
-    unknown=$(( $(json "$T/a.json" "d['rx_unknown']") + $(json "$T/b.json" "d['rx_unknown']") ))
+    unknown=$(( $(json "$T/a.json" "d['packets_received_unknown']") + $(json "$T/b.json" "d['packets_received_unknown']") ))
     echo "backend a: $a_conns conn(s), backend b: $b_conns; packets for an unknown connection: $unknown"
     check "$mode: exactly one backend got the handshake" "$a_conns + $b_conns == 1"
     if [ $mode = default ]; then

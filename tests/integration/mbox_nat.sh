@@ -18,7 +18,7 @@ POOL_LO=$((base + 8)) POOL_HI=$((base + 15))    # 8 public ports
 CL1=$((base + 16))                               # client ports (not fixed: ephemeral is fine)
 
 start tracker "$B/qasm-tracker" --listen 127.0.0.1:$TRK
-start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats "$T/server.json"
+start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats-json "$T/server.json"
 wait_bound $TRK tcp && wait_bound $SRV || exit 1
 
 client() { # conn packets migrate_every [extra...]
@@ -69,7 +69,7 @@ for mode in default reactive proactive; do
         check "$mode: nothing dropped" "$(json $s "d['packets_dropped']['total']") == 0"
         od1=$(echo "$c1" | json /dev/stdin "d['odcid']")
         check "$mode: the mapping lists the connection and its client addresses (Table 1)" \
-            "$(json $s "[(e['public_port'], e['clients'] > 1) for e in d['entries'] if e.get('odcid') == '$od1'] == [($POOL_LO, True)]")"
+            "$(json $s "[(e['public_port'], len(e['clients']) > 1) for e in d['entries'] if e.get('odcid') == '$od1'] == [($POOL_LO, True)]")"
         if [ $mode = proactive ]; then
             check "proactive: subscribed to the connection" \
                 "$(json $s "d['tracker_subscribes']") >= 1"
@@ -81,7 +81,7 @@ for mode in default reactive proactive; do
         check "$mode: ... with its own mapping" "$(json $s "d['mappings_created']") == 2"
         od=$(echo "$c1" | json /dev/stdin "d['odcid']")
         check "$mode: the server saw one client address for the migrating connection" \
-            "$(json "$T/server.json" "[c['addrs'] for c in d['connections'] if c['odcid'] == '$od'] == [1]") == 1"
+            "$(json "$T/server.json" "[c['clients_count'] for c in d['connections'] if c['odcid'] == '$od'] == [1]") == 1"
     fi
     stop nat
 done
@@ -145,7 +145,7 @@ stop nat
 
 echo "# nat proactive over IPv6 (::1)"
 start tracker6 "$B/qasm-tracker" --listen "[::1]:$DEAD"
-start server6 "$B/qasm-udpdrive" server --listen "[::1]:$SRV" --stats "$T/server6.json"
+start server6 "$B/qasm-udpdrive" server --listen "[::1]:$SRV" --stats-json "$T/server6.json"
 start nat "$B/qasm-mbox" nat --mode proactive --tracker "[::1]:$DEAD" --listen "[::1]:$NAT" \
     --upstream "[::1]:$SRV" --ports $POOL_LO-$POOL_HI --hold $HOLD --stats-json "$T/nat.json"
 wait_bound $NAT && wait_bound $SRV || exit 1

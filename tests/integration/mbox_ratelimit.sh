@@ -21,7 +21,7 @@ wait_bound $TRK tcp || exit 1
 for mode in default reactive proactive; do
     echo "# ratelimit $mode"
     start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --echo none \
-        --stats "$T/server.json"
+        --stats-json "$T/server.json"
     start rl "$B/qasm-mbox" ratelimit --mode $mode --listen 127.0.0.1:$RL \
         --upstream 127.0.0.1:$SRV --rate $RATE --burst $BURST --tracker 127.0.0.1:$TRK --hold $HOLD \
         --stats-json "$T/rl.json"
@@ -36,7 +36,7 @@ for mode in default reactive proactive; do
     echo "rl: $(summary "$T/rl.json")"
     stop server   # writes its final stats
     t1=$(date +%s.%N)
-    got=$(json "$T/server.json" "d['rx_known']")
+    got=$(json "$T/server.json" "d['packets_received_known']")
     secs=$(echo "$c" | json /dev/stdin "d['send_s']")
     # The bucket cannot have earned more than RATE x (the time the middlebox saw
     # the connection): at most from the client's start (t0) until the server stopped counting (t1).
@@ -61,7 +61,7 @@ for mode in default reactive proactive; do
 done
 
 echo "# ratelimit default: idle upstream sockets are closed (--udp-timeout 2s), with their entries"
-start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats "$T/server.json"
+start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats-json "$T/server.json"
 start rl "$B/qasm-mbox" ratelimit --mode default --listen 127.0.0.1:$RL --upstream 127.0.0.1:$SRV \
     --rate 1000 --burst 1000 --udp-timeout 2s --udp-stream-timeout 2s --stats-json "$T/rl.json"
 wait_bound $SRV && wait_bound $RL || exit 1

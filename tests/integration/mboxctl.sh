@@ -38,7 +38,7 @@ start ev_stopped "$B/qasm-mboxctl" events --control "$CTL"
 timeout "$(scaled 120)" "$B/qasm-mboxctl" events --json --count 2 --control "$CTL" >"$T/ev_count.out" &
 EVC=$!; PIDS[ev_count]=$EVC
 start idle python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(60)' "$CTL"
-wait_stats nat "$T/nat.json" "d['control']['event_readers'] == 4 and d['control']['clients'] == 5" ||
+wait_stats nat "$T/nat.json" "d['control']['event_readers'] == 4 and d['control']['connections'] == 5" ||
     { echo "FAIL: the readers never connected"; exit 1; }
 kill -STOP "$(child_pid ev_stopped)"
 
@@ -67,7 +67,7 @@ check "list: the entry count on stderr" "$(grep -c 'entries shown' "$T/list.err"
 ctl list --json --control "$CTL" >"$T/list.json"
 check "list --json parses (python3 -m json.tool)" "$(python3 -m json.tool "$T/list.json" >/dev/null && echo 1 || echo 0)"
 check "list --json: the connection's entry with its fields" \
-    "$(json "$T/list.json" "[(e['public_port'], len(e['client_addrs']), e['assured'], e['packets_orig'] > 30, e['packets_reply'] >= 30, 0 <= e['age_s'] < e['age_s'] + e['expires_s'] <= 121) for e in d['entries'] if e.get('odcid') == '$od'] == [($POOL_LO, 6, True, True, True, True)]")"
+    "$(json "$T/list.json" "[(e['public_port'], len(e['clients']), e['assured'], e['packets_orig'] > 30, e['packets_reply'] >= 30, 0 <= e['age_s'] < e['age_s'] + e['expires_s'] <= 121) for e in d['entries'] if e.get('odcid') == '$od'] == [($POOL_LO, 6, True, True, True, True)]")"
 
 ctl stats --control "$CTL" >"$T/stats.json"
 check "stats: the --stats-json object (function, counters, control)" \

@@ -17,7 +17,7 @@ base=$(free_ports 8) || { echo "no free ports"; exit 1; }
 TRK=$base SRV=$((base + 1)) NAT=$((base + 2)) MT=$((base + 3)) MN=$((base + 4))
 
 start tracker "$B/qasm-tracker" --listen 127.0.0.1:$TRK --metrics 127.0.0.1:$MT
-start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats "$T/server.json"
+start server "$B/qasm-udpdrive" server --listen 127.0.0.1:$SRV --stats-json "$T/server.json"
 start nat "$B/qasm-mbox" nat --mode reactive --listen 127.0.0.1:$NAT --upstream 127.0.0.1:$SRV \
     --tracker 127.0.0.1:$TRK --hold $HOLD --stats-json "$T/nat.json" --metrics 127.0.0.1:$MN
 wait_bound $TRK tcp && wait_bound $SRV && wait_bound $NAT && wait_bound $MT tcp &&

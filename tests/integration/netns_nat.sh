@@ -72,7 +72,7 @@ for mode in default reactive proactive; do
     [ $mode = default ] || wait_json "$T/mb.json" "d['tracker']['up']" || true
     nat_table1_client $mode; c1=$C1 rc1=$RC1 s="$T/mb.json"
     check "$mode: packets crossed the hop through the packet backend" \
-        "$(json $s "d['packet']['to_core']") > 0 && $(json $s "d['packet']['tx']") > 0"
+        "$(json $s "d['packet']['to_core']") > 0 && $(json $s "d['packet']['packets_sent']") > 0"
     nat_table1_checks $mode "$s" "$c1" $rc1
     if [ $mode = default ]; then
         c2=$(h3 nat2-$mode --requests 1 --size 100); rc2=$?

@@ -75,7 +75,7 @@ start_mb() {
 # kernel_checks NAME: the kernel forwarded packets, the slow path saw fewer than crossed.
 kernel_checks() {
     local s="$T/mb.json" fwd up
-    fwd=$(json $s "d['xdp']['forwarded'] + d['xdp']['tx']")
+    fwd=$(json $s "d['xdp']['forwarded'] + d['xdp']['packets_sent']")
     up=$(json $s "d['packet']['to_core']")
     echo "$1: kernel forwarded $fwd, slow path $up; xdp: $(json $s "d['xdp']")"
     check "$1: packets of known flows forwarded in the kernel" "$fwd > 0"

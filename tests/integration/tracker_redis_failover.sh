@@ -63,8 +63,8 @@ for p in $TA $TB; do
     check "tracker on $p connected to the Cluster" "$(json "$T/st.json" "d.get('store_up', 0)") == 1"
 done
 
-start srva "$B/qasm-udpdrive" server --listen 127.0.0.1:$BA --name a --stats "$T/a.json"
-start srvb "$B/qasm-udpdrive" server --listen 127.0.0.1:$BB --name b --stats "$T/b.json"
+start srva "$B/qasm-udpdrive" server --listen 127.0.0.1:$BA --name a --stats-json "$T/a.json"
+start srvb "$B/qasm-udpdrive" server --listen 127.0.0.1:$BB --name b --stats-json "$T/b.json"
 start lb "$B/qasm-mbox" lb --mode reactive --listen 127.0.0.1:$LB \
     --backend 127.0.0.1:$BA --backend 127.0.0.1:$BB --tracker 127.0.0.1:$TB --hold 100ms \
     --stats-json "$T/lb.json"

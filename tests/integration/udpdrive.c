@@ -3,7 +3,7 @@
  * for the middlebox integration tests (no TLS, no real QUIC: only the wire
  * image a middlebox looks at).
  *
- *   qasm-udpdrive server --listen HOST:PORT [--stats FILE] [--echo all|none]
+ *   qasm-udpdrive server --listen HOST:PORT [--stats-json FILE] [--echo all|none]
  *   qasm-udpdrive client --to HOST:PORT --conn N [--tracker HOST:PORT] ...
  *
  * The server answers a client Initial (>= 1200 bytes) with a Handshake
@@ -271,14 +271,20 @@ static void srv_write_stats(const char *path, const char *name)
     FILE *f = qasm_cli_fopen(qasm_cli_is_stdout(path) ? path : tmp, "w");
     if (!f)
         return;
-    fprintf(f, "{\"name\": \"%s\", \"conns\": %zu, \"rx\": %" PRIu64 ", \"rx_initial\": %" PRIu64
-               ", \"rx_known\": %" PRIu64 ", \"rx_unknown\": %" PRIu64 ", \"rx_other\": %" PRIu64
-               ", \"tx\": %" PRIu64 ", \"rx_span_s\": %.6f, \"connections\": [",
+    fprintf(f, "{\"name\": \"%s\", \"conns\": %zu, \"packets_received\": %" PRIu64
+               ", \"packets_received_initial\": %" PRIu64 ", \"packets_received_known\": %" PRIu64
+               ", \"packets_received_unknown\": %" PRIu64 ", \"packets_received_other\": %" PRIu64
+               ", \"packets_sent\": %" PRIu64 ", \"receive_span_s\": ",
             name, nsconns, srv_rx, srv_rx_initial, srv_rx_known, srv_rx_unknown, srv_rx_other,
-            srv_tx, srv_rx ? (double)(srv_last - srv_first) / 1e9 : 0.0);
+            srv_tx);
+    if (srv_rx) /* no datagram yet: no span (null), not 0 s */
+        fprintf(f, "%.6f", (double)(srv_last - srv_first) / 1e9);
+    else
+        fputs("null", f);
+    fputs(", \"connections\": [", f);
     for (size_t i = 0; i < nsconns; i++) {
         char hex[QASM_CID_HEXLEN];
-        fprintf(f, "%s{\"odcid\": \"%s\", \"packets\": %" PRIu64 ", \"addrs\": %zu}",
+        fprintf(f, "%s{\"odcid\": \"%s\", \"packets\": %" PRIu64 ", \"clients_count\": %zu}",
                 i ? ", " : "", qasm_cid_hex(hex, &sconns[i].odcid), sconns[i].packets,
                 sconns[i].naddrs_total);
     }
@@ -342,7 +348,8 @@ static int run_server(int argc, char **argv)
 {
     static const struct option opts[] = {
         QASM_PARSE_OPT_ARG("listen", 'l'),
-        QASM_PARSE_OPT_ARG("stats", 's'),
+        QASM_PARSE_OPT_ARG("stats-json", 's'),
+        QASM_PARSE_OPT_ARG("stats", 's'), /* the old spelling, kept for scripts */
         QASM_PARSE_OPT_ARG("echo", 'e'),
         QASM_PARSE_OPT_ARG("name", 'n'),
         QASM_PARSE_OPT_END,
@@ -617,7 +624,7 @@ static int run_client(int argc, char **argv)
     struct qasm_cid expect0;
     server_cid(&expect0, &cl.odcid, 0);
     if (!hs_ok || !qasm_cid_eq(&scid0, &expect0)) {
-        printf("{\"conn\": %u, \"handshake\": false, \"sent\": 0, \"received\": 0, "
+        printf("{\"conn\": %u, \"handshake\": false, \"packets_sent\": 0, \"packets_received\": 0, "
                "\"phases\": 0, \"phases_ok\": 0, \"phases_failed\": 0, \"first_failed_phase\": -1, "
                "\"elapsed_s\": %.3f}\n",
                cl.conn, (double)(qasm_now() - start) / 1e9);
@@ -654,7 +661,7 @@ static int run_client(int argc, char **argv)
                 sent += r;
         }
         double secs = (double)(qasm_now() - t0) / 1e9;
-        printf("{\"conn\": %u, \"handshake\": true, \"sent\": %ld, \"send_s\": %.6f, "
+        printf("{\"conn\": %u, \"handshake\": true, \"packets_sent\": %ld, \"send_s\": %.6f, "
                "\"send_pps\": %.0f}\n", cl.conn, sent, secs, secs > 0 ? (double)sent / secs : 0.0);
         return 0;
     }
@@ -700,8 +707,8 @@ static int run_client(int argc, char **argv)
     if (packets == 0)
         phases = 0;
     char hex[QASM_CID_HEXLEN];
-    printf("{\"conn\": %u, \"odcid\": \"%s\", \"handshake\": true, \"sent\": %ld, "
-           "\"received\": %" PRIu64 ", \"phases\": %ld, \"phases_ok\": %ld, "
+    printf("{\"conn\": %u, \"odcid\": \"%s\", \"handshake\": true, \"packets_sent\": %ld, "
+           "\"packets_received\": %" PRIu64 ", \"phases\": %ld, \"phases_ok\": %ld, "
            "\"phases_failed\": %ld, \"first_failed_phase\": %ld, \"send_s\": %.3f, "
            "\"elapsed_s\": %.3f}\n",
            cl.conn, qasm_cid_hex(hex, &cl.odcid), packets, cl.rx_total, phases, ok, phases - ok,
@@ -712,7 +719,7 @@ static int run_client(int argc, char **argv)
 }
 
 static const char usage_text[] =
-"usage: qasm-udpdrive server --listen HOST:PORT [--stats FILE] [--echo all|none] [--name N]\n"
+"usage: qasm-udpdrive server --listen HOST:PORT [--stats-json FILE] [--echo all|none] [--name N]\n"
 "       qasm-udpdrive client --to HOST:PORT --conn N [options]\n"
 "\n"
 "A deterministic QUIC-shaped UDP driver for middlebox tests (no TLS, no real QUIC).\n"
@@ -732,9 +739,11 @@ static const char usage_text[] =
 "                          (sendmmsg, no migration, no waiting): a throughput load\n"
 "DUR: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h); a bare\n"
 "number is seconds.\n"
-"The client prints one JSON line: sent, received, phases, phases_ok, first_failed_phase.\n"
+"The client prints one JSON line: packets_sent, packets_received, phases, phases_ok,\n"
+"first_failed_phase; the server rewrites --stats-json FILE (fields: docs/JSON.md).\n"
 "Exit status: 0, 1 on a runtime failure, 2 for bad usage, 3 when the handshake got no\n"
-"answer. -h, --help: this text; --version: the version and the commit it was built from.\n";
+"answer. -h, --help: this text; --version: the version and the commit it was built from.\n"
+"--stats FILE, the old spelling of --stats-json FILE, still works.\n";
 
 int main(int argc, char **argv)
 {

@@ -151,6 +151,33 @@ static void test_json_writer_nesting_and_escapes(void **state)
     fclose(f);
 }
 
+static void fill_hist(struct qasm_json *j, void *ud)
+{
+    qasm_json_hist(j, "h", ud);
+}
+
+/* Nothing measured: null statistics (docs/JSON.md), not a 0 that reads as instant. */
+static void test_json_hist_empty_is_null(void **state)
+{
+    (void)state;
+    struct qasm_hist h;
+    qasm_hist_init(&h);
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(qasm_json_to_string(fill_hist, &h, &out, &len), 0);
+    assert_non_null(strstr(out, "\"count\": 0,"));
+    assert_non_null(strstr(out, "\"p50\": null,"));
+    assert_non_null(strstr(out, "\"max\": null"));
+    assert_null(strstr(out, ": 0\n"));
+    free(out);
+    qasm_hist_add(&h, 300);
+    assert_int_equal(qasm_json_to_string(fill_hist, &h, &out, &len), 0);
+    assert_non_null(strstr(out, "\"min\": 300,"));
+    assert_non_null(strstr(out, "\"max\": 300"));
+    assert_null(strstr(out, "null"));
+    free(out);
+}
+
 static void fill_one(struct qasm_json *j, void *ud)
 {
     qasm_json_u64(j, "n", *(uint64_t *)ud);
@@ -188,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_hist_large_values_keep_relative_precision),
         cmocka_unit_test(test_hist_skewed_tail),
         cmocka_unit_test(test_json_writer_nesting_and_escapes),
+        cmocka_unit_test(test_json_hist_empty_is_null),
         cmocka_unit_test(test_stats_file_is_replaced_atomically),
     };
     return cmocka_run_group_tests_name("mbox_stats", tests, NULL, NULL);
