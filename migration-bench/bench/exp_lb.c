@@ -128,10 +128,18 @@ int exp_lb(struct bench *b)
     if (nm < 0)
         return -1;
     bench_plot(b, "lb",
-               "  set title 'Hash load balancer, two backends, client migrating (paper §2.2)'\n"
+               "  set multiplot layout 1,2 title 'Hash load balancer, two backends, client "
+               "migrating (paper §2.2)'\n"
                "  set style data histograms\n  set style fill solid 0.8 border -1\n"
+               "  set key outside bottom center horizontal\n"
+               "  set title 'requests (a failed one ends the connection)'\n"
                "  set ylabel 'requests'\n  set yrange [0:*]\n"
-               "  plot 'lb.csv' every ::1 using 3:xtic(1) title 'ok', '' every ::1 using 4 title 'failed'");
+               "  plot 'lb.csv' every ::1 using 3:xtic(1) title 'ok', '' every ::1 using 4 title 'failed'\n"
+               "  set title 'packets sent to the wrong backend'\n"
+               "  set ylabel 'packets'\n  set yrange [0:*]\n  set offsets 0, 0, graph 0.1, 0\n"
+               "  plot 'lb.csv' every ::1 using 6:xtic(1) notitle lc rgb '#cc5b4f', \\\n"
+               "       '' every ::1 using 0:6:6 with labels offset 0,0.8 notitle\n"
+               "  unset multiplot");
     for (int m = 0; m < nm; m++) {
         char key[64];
         snprintf(key, sizeof(key), "%s_misrouted_packets", modes[m]);
