@@ -22,7 +22,10 @@
 #   - --prereg gnutls (uprobes on gnutls_aead_cipher_decrypt): gtlsclient,
 #     still without LD_PRELOAD, migrating: the DCID it migrated to was
 #     reported to the tracker BEFORE its first packet on the wire (both in
-#     one capture, one clock) and is in the tracker's record.
+#     one capture, one clock) and is in the tracker's record;
+#   - the quic-go client through an aware NAT (qasm-mbox nat --mode
+#     reactive) rebinding twice: one NAT mapping with qasm-agentd, one per
+#     client address without it.
 # SKIP (77) without root, a cgroup v2 hierarchy, or BPF (the daemon cannot load).
 set -u
 . "$(dirname "$0")/test_lib.sh"
@@ -65,10 +68,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 mkdir -p "$T/htdocs" "$T/dl"
 head -c 30000000 /dev/urandom >"$T/htdocs/big.bin"
 
-timeout "$(scaled 200)" "$TRACKER" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
+timeout "$(scaled 600)" "$TRACKER" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
     >"$T/tracker.log" 2>&1 &
 PIDS+=($!)
-timeout "$(scaled 200)" gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
+timeout "$(scaled 600)" gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
     >"$T/server.log" 2>&1 &
 PIDS+=($!)
 wait_udp "$TP" || fail "tracker did not start"
@@ -277,4 +280,70 @@ check(s["spares"] >= len(migrated) and s["plain_unattributed"] == 0 and s["bpf_r
       "spare DCIDs learnt from decrypted NEW_CONNECTION_ID frames, none unattributed, no event lost")
 sys.exit(0 if ok else 1)
 EOF
+
+# Run 5: the quic-go client through an aware NAT (qasm-mbox nat --mode
+# reactive, as Table 1), rebinding twice mid-transfer (a fresh local socket,
+# same DCID): with qasm-agentd reporting each new client address the NAT
+# keeps ONE mapping for the connection; the same run without the daemon
+# (the NAT sees an unknown connection) takes one mapping per address.
+if [ -x "$B/qasm-quicgo-client" ] && [ -x "$B/qasm-h3-server" ] && [ -x "$B/qasm-mbox" ]; then
+    HP5=$(reserve_ports 1); POOL5=$(reserve_ports 16)
+    timeout "$(scaled 200)" "$B/qasm-h3-server" --listen "127.0.0.1:$HP5" --idle-timeout 10s \
+        >"$T/h3server5.json" 2>"$T/h3server5.log" &
+    PIDS+=($!)
+    wait_udp "$HP5" || fail "run 5: qasm-h3-server did not start"
+    # nat_run NAME [daemon]: one NAT, one quic-go client rebinding twice; the NAT's stats in $T/NAME.json.
+    nat_run() {
+        local name=$1 npid MB5
+        MB5=$(reserve_ports 1) # a NAT of its own (the previous one may still be closing)
+        if [ "${2:-}" = daemon ]; then
+            timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 2s \
+                --stats-json "$T/agentd5.json" --log ${AGENTD_LOG:-info} >"$T/agentd5.log" 2>&1 &
+            APID=$!
+            PIDS+=($APID)
+            wait_until 30 grep -qs "watching cgroup" "$T/agentd5.log" || fail "run 5: qasm-agentd did not start"
+        fi
+        timeout "$(scaled 200)" "$B/qasm-mbox" nat --mode reactive --listen "127.0.0.1:$MB5" \
+            --upstream "127.0.0.1:$HP5" --tracker "127.0.0.1:$TP" --ports "$POOL5-$((POOL5 + 15))" \
+            --hold 200ms --stats-json "$T/$name.json" --control "$T/$name.sock" --log-level warn >"$T/$name.log" 2>&1 &
+        npid=$!
+        PIDS+=($npid)
+        wait_udp "$MB5" || fail "run 5: qasm-mbox nat did not start"
+        wait_until 30 python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["tracker"]["up"] else 1)' \
+            "$T/$name.json" || fail "run 5: the NAT's tracker session did not come up"
+        in_cgroup "$B/qasm-quicgo-client" -connect "127.0.0.1:$MB5" -requests 15 -size 200000 \
+            -rebind-every 20ms -rebinds 2 -close-old -poke -timeout 5s >"$T/$name-client.json" \
+            2>"$T/$name-client.log" || fail "run 5 ($name): qasm-quicgo-client failed: $(cat "$T/$name-client.json")"
+        kill "$npid" # timeout passes SIGTERM on; the NAT writes its stats at exit
+        wait "$npid" 2>/dev/null
+        if [ "${2:-}" = daemon ]; then
+            kill -INT "$APID"
+            wait "$APID" || fail "qasm-agentd (run 5) exited $? after SIGINT"
+        fi
+    }
+    nat_run nat5-bare
+    nat_run nat5-agentd daemon
+    python3 - "$T/nat5-bare.json" "$T/nat5-agentd.json" "$T/nat5-bare-client.json" \
+        "$T/nat5-agentd-client.json" "$T/agentd5.json" <<'EOF' || fail "run 5: NAT checks failed"
+import json, sys
+bare, aware = (json.load(open(f)) for f in sys.argv[1:3])
+cl = [[json.loads(l) for l in open(f) if l.startswith("{")][-1] for f in sys.argv[3:5]]
+s = json.load(open(sys.argv[5]))
+print("NAT without the daemon: mappings_created %d; with it: %d; requests ok %s; agentd addrs %d, reports %d"
+      % (bare["mappings_created"], aware["mappings_created"], [c.get("requests_ok") for c in cl],
+         s["addrs"], s["reports_sent"]))
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok   " if cond else "FAIL ") + what)
+    ok = ok and cond
+check(all(c.get("requests_ok") == 15 for c in cl), "quic-go client: 15 requests through the NAT, both runs")
+check(bare["mappings_created"] >= 2, "without the daemon the NAT takes a mapping per client address")
+check(aware["mappings_created"] == 1 and s["addrs"] >= 2,
+      "with qasm-agentd the NAT keeps one mapping across 2 rebindings")
+sys.exit(0 if ok else 1)
+EOF
+else
+    echo "skip run 5: qasm-quicgo-client, qasm-h3-server or qasm-mbox not built"
+fi
 echo "PASS agentd_gtls"
