@@ -197,7 +197,7 @@ static void write_stats(struct agentd *d)
     fprintf(f, "\"events\":%llu,\"opened\":%llu,\"closed_idle\":%llu,\"dcids\":%llu,"
                "\"addrs\":%llu,\"unattributed\":%llu,\"ambiguous\":%llu,\"table_full\":%llu,"
                "\"evq_dropped\":%llu,\"live\":%llu,\"adopted\":%llu,\"adopt_refused\":%llu,"
-               "\"reports_sent\":%llu,\"send_errors\":%llu,\"encode_errors\":%llu}\n",
+               "\"reports_sent\":%llu,\"send_errors\":%llu,\"encode_errors\":%llu,",
             (unsigned long long)st.events, (unsigned long long)st.opened,
             (unsigned long long)st.closed_idle, (unsigned long long)st.dcids,
             (unsigned long long)st.addrs, (unsigned long long)st.unattributed,
@@ -206,8 +206,7 @@ static void write_stats(struct agentd *d)
             (unsigned long long)st.adopted, (unsigned long long)st.adopt_refused,
             (unsigned long long)d->reports_sent, (unsigned long long)d->send_errors,
             (unsigned long long)d->encode_errors);
-    fseek(f, -2, SEEK_CUR); /* before "}\n": the pre-registration counters follow */
-    fprintf(f, ",\"plains\":%llu,\"plain_newcids\":%llu,\"spares\":%llu,\"plain_by_pid\":%llu,"
+    fprintf(f, "\"plains\":%llu,\"plain_newcids\":%llu,\"spares\":%llu,\"plain_by_pid\":%llu,"
                "\"plain_ambiguous\":%llu,\"plain_unattributed\":%llu}\n",
             (unsigned long long)st.plains, (unsigned long long)st.plain_newcids,
             (unsigned long long)st.spares, (unsigned long long)st.plain_by_pid,

@@ -119,7 +119,8 @@ enum qasm_agentd_counter {
     QASM_AGENTD_C_ADOPTED,       /* running connections adopted (see QASM_AGENTD_F_ADOPTED) */
     QASM_AGENTD_C_PLAINS,        /* --prereg: decrypted payloads copied to the ring buffer */
     QASM_AGENTD_C_DEC_FAILED,    /* --prereg: decrypts that failed or could not be read */
-    QASM_AGENTD_C_PLAIN_SKIPPED, /* --prereg: decrypted payloads without a NEW_CONNECTION_ID candidate */
+    QASM_AGENTD_C_PLAIN_SKIPPED, /* --prereg: decrypted payloads without a
+                                  * NEW_CONNECTION_ID candidate */
     QASM_AGENTD_C_MAX,
 };
 

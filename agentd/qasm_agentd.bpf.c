@@ -515,7 +515,8 @@ static __always_inline int maybe_newcid(const __u8 *b, __u32 n)
     return 0;
 }
 
-/* The payload being looked at (too big for the BPF stack); copied to the ring buffer if it may hold a frame. */
+/* The payload being looked at (too big for the BPF stack); copied to the
+ * ring buffer if it may hold a frame. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);
