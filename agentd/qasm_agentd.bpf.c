@@ -34,6 +34,9 @@
 #define __TARGET_ARCH_x86
 #include <asm/ptrace.h>
 #include <bpf/bpf_tracing.h>
+#ifndef PTRACE_SYSEMU /* x86 <asm/ptrace-abi.h> only */
+#error "the --prereg uprobes are written for x86-64 (registers, stack offsets)"
+#endif
 
 #include "agentd/agentd_ev.h"
 
