@@ -8,9 +8,13 @@
  *
  * The programs only watch (they pass every packet); if this daemon stops,
  * the links close with it, the programs detach and the clients notice
- * nothing. Live connections are not reported closed at exit: they go on;
+ * nothing. With --prereg gnutls it also attaches a uprobe pair to
+ * gnutls_aead_cipher_decrypt in the host's libgnutls (the one the dynamic
+ * linker finds for "libgnutls.so.30", as for the clients).
+ * Live connections are not reported closed at exit: they go on;
  * the tracker's TTL removes them unless a new daemon picks them up.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
@@ -42,7 +46,7 @@
 struct agentd {
     struct qasm_agentd_opts o;
     struct qasm_agentd *skel;
-    struct bpf_link *links[2];
+    struct bpf_link *links[4]; /* cgroup egress, ingress; --prereg: decrypt entry, return */
     struct ring_buffer *rb;
     struct qasm_agentd_track *track;
     struct qasm_auth_key key;
@@ -172,7 +176,8 @@ static void write_stats(struct agentd *d)
 {
     static const char *names[QASM_AGENTD_C_MAX] = {
         "bpf_packets", "bpf_events", "bpf_ringbuf_full", "bpf_unattributed",
-        "bpf_not_quic", "bpf_truncated", "bpf_not_udp", "bpf_flow_full", "bpf_adopted"};
+        "bpf_not_quic", "bpf_truncated", "bpf_not_udp", "bpf_flow_full", "bpf_adopted",
+        "bpf_plaintexts", "bpf_decrypt_failed", "bpf_plain_skipped"};
     struct qasm_agentd_track_stats st;
     char tmp[4200];
     FILE *f;
@@ -192,7 +197,7 @@ static void write_stats(struct agentd *d)
     fprintf(f, "\"events\":%llu,\"opened\":%llu,\"closed_idle\":%llu,\"dcids\":%llu,"
                "\"addrs\":%llu,\"unattributed\":%llu,\"ambiguous\":%llu,\"table_full\":%llu,"
                "\"evq_dropped\":%llu,\"live\":%llu,\"adopted\":%llu,\"adopt_refused\":%llu,"
-               "\"reports_sent\":%llu,\"send_errors\":%llu,\"encode_errors\":%llu}\n",
+               "\"reports_sent\":%llu,\"send_errors\":%llu,\"encode_errors\":%llu,",
             (unsigned long long)st.events, (unsigned long long)st.opened,
             (unsigned long long)st.closed_idle, (unsigned long long)st.dcids,
             (unsigned long long)st.addrs, (unsigned long long)st.unattributed,
@@ -201,6 +206,11 @@ static void write_stats(struct agentd *d)
             (unsigned long long)st.adopted, (unsigned long long)st.adopt_refused,
             (unsigned long long)d->reports_sent, (unsigned long long)d->send_errors,
             (unsigned long long)d->encode_errors);
+    fprintf(f, "\"plains\":%llu,\"plain_newcids\":%llu,\"spares\":%llu,\"plain_by_pid\":%llu,"
+               "\"plain_ambiguous\":%llu,\"plain_unattributed\":%llu}\n",
+            (unsigned long long)st.plains, (unsigned long long)st.plain_newcids,
+            (unsigned long long)st.spares, (unsigned long long)st.plain_by_pid,
+            (unsigned long long)st.plain_ambiguous, (unsigned long long)st.plain_unattributed);
     if (fclose(f) != 0 || rename(tmp, d->o.stats_json) != 0)
         qasm_warn("--stats-json %s: %s", d->o.stats_json, strerror(errno));
 }
@@ -212,6 +222,12 @@ static int on_event(void *ctx, void *data, size_t len)
     struct agentd *d = ctx;
     struct qasm_agentd_ev ev;
 
+    if (len == sizeof(struct qasm_agentd_plain)) {
+        struct qasm_agentd_plain p;
+        memcpy(&p, data, sizeof(p));
+        qasm_agentd_track_plain(d->track, &p, p.ts_ns);
+        return 0;
+    }
     if (len < sizeof(ev))
         return 0;
     memcpy(&ev, data, sizeof(ev));
@@ -300,13 +316,69 @@ static void ephemeral_ports(struct qasm_agentd_track_cfg *cfg)
         fclose(f);
 }
 
+/* The file the dynamic linker maps for |soname| (the one defining |sym|), or -1. */
+static int find_lib(const char *soname, const char *sym, char *out, size_t cap)
+{
+    void *h = dlopen(soname, RTLD_LAZY | RTLD_LOCAL);
+    void *f = h ? dlsym(h, sym) : NULL;
+    Dl_info info;
+    int rv = -1;
+
+    if (f && dladdr(f, &info) != 0 && info.dli_fname &&
+        (size_t)snprintf(out, cap, "%s", info.dli_fname) < cap)
+        rv = 0;
+    if (h)
+        dlclose(h);
+    return rv;
+}
+
+/* --prereg gnutls: the decrypt uprobes, scoped to the cgroup (or all with --all). */
+static int prereg_setup(struct agentd *d, int cg)
+{
+    LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "gnutls_aead_cipher_decrypt");
+    char lib[4096];
+    uint32_t zero = 0;
+
+    if (find_lib("libgnutls.so.30", uo.func_name, lib, sizeof(lib)) < 0) {
+        qasm_error("--prereg gnutls: libgnutls.so.30 not found: %s", dlerror());
+        return -1;
+    }
+    if (!d->o.all && bpf_map__update_elem(d->skel->maps.cgroup_filter, &zero, sizeof(zero), &cg,
+                                          sizeof(cg), BPF_ANY) != 0) {
+        qasm_error("--prereg gnutls: cgroup filter: %s", strerror(errno));
+        return -1;
+    }
+    d->links[2] = bpf_program__attach_uprobe_opts(d->skel->progs.qasm_agentd_dec_enter, -1, lib,
+                                                  0, &uo);
+    uo.retprobe = true;
+    d->links[3] = d->links[2] ? bpf_program__attach_uprobe_opts(
+                                    d->skel->progs.qasm_agentd_dec_exit, -1, lib, 0, &uo)
+                              : NULL;
+    if (!d->links[2] || !d->links[3]) {
+        qasm_error("--prereg gnutls: cannot attach uprobes to %s: %s", lib, strerror(errno));
+        return -1;
+    }
+    qasm_info("--prereg gnutls: uprobes on gnutls_aead_cipher_decrypt in %s", lib);
+    return 0;
+}
+
 /* Loads and attaches the programs; 0, or -1 after one line saying why. */
 static int bpf_setup(struct agentd *d)
 {
     int cg;
 
     libbpf_set_print(libbpf_log);
-    d->skel = qasm_agentd__open_and_load();
+    d->skel = qasm_agentd__open();
+    if (d->skel) {
+        d->skel->rodata->prereg_all = (uint8_t)d->o.all;
+        /* Without --prereg the uprobes stay unloaded (no uprobe support needed). */
+        bpf_program__set_autoload(d->skel->progs.qasm_agentd_dec_enter, d->o.prereg != 0);
+        bpf_program__set_autoload(d->skel->progs.qasm_agentd_dec_exit, d->o.prereg != 0);
+        if (qasm_agentd__load(d->skel) != 0) {
+            qasm_agentd__destroy(d->skel);
+            d->skel = NULL;
+        }
+    }
     if (!d->skel) {
         qasm_error("cannot load the BPF programs: %s (needs root: CAP_BPF, CAP_NET_ADMIN; "
                    "a kernel with BPF ring buffers, 5.8+)", strerror(errno));
@@ -320,12 +392,17 @@ static int bpf_setup(struct agentd *d)
     d->links[0] = bpf_program__attach_cgroup(d->skel->progs.qasm_agentd_egress, cg);
     d->links[1] = d->links[0] ? bpf_program__attach_cgroup(d->skel->progs.qasm_agentd_ingress, cg)
                               : NULL;
-    close(cg);
     if (!d->links[0] || !d->links[1]) {
         qasm_error("cannot attach to cgroup %s: %s (a cgroup v2 directory?)", d->cgroup,
                    strerror(errno));
+        close(cg);
         return -1;
     }
+    if (d->o.prereg && prereg_setup(d, cg) < 0) {
+        close(cg);
+        return -1;
+    }
+    close(cg);
     d->rb = ring_buffer__new(bpf_map__fd(d->skel->maps.events), on_event, d, NULL);
     if (!d->rb) {
         qasm_error("ring buffer: %s", strerror(errno));
@@ -386,7 +463,7 @@ static void run(struct agentd *d)
 static void teardown(struct agentd *d)
 {
     ring_buffer__free(d->rb);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 4; i++)
         bpf_link__destroy(d->links[i]);
     qasm_agentd__destroy(d->skel);
     qasm_agentd_track_free(d->track);

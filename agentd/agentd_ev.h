@@ -28,6 +28,9 @@ enum qasm_agentd_kind {
     /* Ingress long header on a client flow whose SCID is new: the server's CID (its length
      * is the DCID length of the connection's short headers). */
     QASM_AGENTD_EV_SERVER_CID = 3,
+    /* --prereg gnutls: a packet payload the client just decrypted (struct
+     * qasm_agentd_plain, not struct qasm_agentd_ev). */
+    QASM_AGENTD_EV_PLAIN = 4,
 };
 
 #define QASM_AGENTD_F_LONG 0x01     /* the packet had a long header */
@@ -114,7 +117,37 @@ enum qasm_agentd_counter {
     QASM_AGENTD_C_NOT_UDP,       /* IPv6 extension headers, fragments */
     QASM_AGENTD_C_FLOW_FULL,     /* the flow map refused an entry */
     QASM_AGENTD_C_ADOPTED,       /* running connections adopted (see QASM_AGENTD_F_ADOPTED) */
+    QASM_AGENTD_C_PLAINS,        /* --prereg: decrypted payloads copied to the ring buffer */
+    QASM_AGENTD_C_DEC_FAILED,    /* --prereg: decrypts that failed or could not be read */
+    QASM_AGENTD_C_PLAIN_SKIPPED, /* --prereg: decrypted payloads without a
+                                  * NEW_CONNECTION_ID candidate */
     QASM_AGENTD_C_MAX,
+};
+
+/*
+ * --prereg gnutls: what the uprobes on gnutls_aead_cipher_decrypt copy of
+ * each successful decryption of a watched process. The plaintext prefix is
+ * parsed in userspace (client-agent/agent_frames.c): a QUIC frame walk
+ * (varints, ACK ranges, a loop per frame) is too branchy for the verifier's
+ * bounded loops, and the userspace walker is the library agent's, tested
+ * and fuzzed. The AAD is the packet's header, unprotected: its DCID is one
+ * of the client's own CIDs, which is how the frames are tied to their
+ * connection (agentd_track.h).
+ */
+#define QASM_AGENTD_PLAIN_MAX 256 /* NEW_CONNECTION_ID frames come first (ngtcp2 servers) */
+#define QASM_AGENTD_AAD_MAX 32
+/* Decrypt calls in flight (entry seen, return not yet), keyed by thread. */
+#define QASM_AGENTD_MAX_DECRYPTS 4096
+
+struct qasm_agentd_plain {
+    __u64 ts_ns;      /* bpf_ktime_get_ns at the return of the decrypt */
+    __u64 pid_tgid;   /* bpf_get_current_pid_tgid: tgid << 32 | tid */
+    __u8 kind;        /* QASM_AGENTD_EV_PLAIN */
+    __u8 aad_len;     /* bytes of aad (the header may be longer) */
+    __u16 plain_len;  /* bytes of plain */
+    __u32 full_len;   /* the whole plaintext's length */
+    __u8 aad[QASM_AGENTD_AAD_MAX];
+    __u8 plain[QASM_AGENTD_PLAIN_MAX];
 };
 
 #endif

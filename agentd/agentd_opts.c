@@ -17,6 +17,9 @@ static const char usage_text[] =
     "  --tracker HOST:PORT   the tracker's report address (UDP)\n"
     "  --cgroup PATH         watch the sockets of this cgroup v2 directory (and below)\n"
     "  --all                 watch every socket of the host (the cgroup v2 root)\n"
+    "  --prereg off|gnutls   gnutls: uprobes on gnutls_aead_cipher_decrypt read the spare DCIDs\n"
+    "                        the servers issue (NEW_CONNECTION_ID) and report them before their\n"
+    "                        first use (ngtcp2 clients on gnutls; default off)\n"
     "  --stats-json FILE     write the counters as JSON every second\n"
     "  --key FILE            the tracker's shared key (qasm-tracker --key): reports carry a key MAC\n"
     "  --idle T              a connection without packets for T is reported closed (default 30s)\n"
@@ -35,7 +38,7 @@ const char *qasm_agentd_usage(void)
 }
 
 enum { OPT_TRACKER = 256, OPT_CGROUP, OPT_ALL, OPT_STATS, OPT_KEY, OPT_IDLE, OPT_REFRESH,
-       OPT_MAXCONNS, OPT_LOG, OPT_HELP };
+       OPT_MAXCONNS, OPT_LOG, OPT_PREREG, OPT_HELP };
 
 static const struct option agentd_longopts[] = {
     QASM_PARSE_OPT_ARG("tracker", OPT_TRACKER),
@@ -47,6 +50,7 @@ static const struct option agentd_longopts[] = {
     QASM_PARSE_OPT_ARG("refresh", OPT_REFRESH),
     QASM_PARSE_OPT_ARG("max-conns", OPT_MAXCONNS),
     QASM_PARSE_OPT_ARG("log", OPT_LOG),
+    QASM_PARSE_OPT_ARG("prereg", OPT_PREREG),
     QASM_PARSE_OPT_FLAG("help", OPT_HELP),
     QASM_PARSE_OPT_END,
 };
@@ -83,6 +87,15 @@ static int agentd_opt(struct qasm_agentd_opts *o, int c, char **argv, char *err,
             return qasm_parse_usagef(err, errlen, "--log: expected debug, info, warn, error or "
                                      "off, got '%s'", optarg);
         o->log = optarg;
+        return 0;
+    case OPT_PREREG:
+        if (strcmp(optarg, "off") == 0)
+            o->prereg = QASM_AGENTD_PREREG_OFF;
+        else if (strcmp(optarg, "gnutls") == 0)
+            o->prereg = QASM_AGENTD_PREREG_GNUTLS;
+        else
+            return qasm_parse_usagef(err, errlen, "--prereg: expected off or gnutls, got '%s'",
+                                     optarg);
         return 0;
     case OPT_HELP:
     case 'h':

@@ -20,7 +20,10 @@ struct qasm_agentd_opts {
     qasm_duration refresh;  /* --refresh (10s; 0 = never) */
     uint64_t max_conns;     /* --max-conns (4096) */
     const char *log;        /* --log LEVEL (info) */
+    int prereg;             /* --prereg: QASM_AGENTD_PREREG_* */
 };
+
+enum { QASM_AGENTD_PREREG_OFF = 0, QASM_AGENTD_PREREG_GNUTLS = 1 };
 
 /*
  * qasm_agentd_opts_parse fills |o| from argv. Returns 0; 1 for --help (the

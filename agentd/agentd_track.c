@@ -8,10 +8,18 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "client-agent/agent_frames.h"
+
+/* Client CIDs learnt from decrypted headers (P2 in agentd_track.h), newest replacing oldest. */
+#define CCIDS 4
+
 struct entry {
     struct qasm_agent_conn c;
     qasm_tstamp last;   /* latest event or activity */
     uint32_t uid;       /* owner of the socket that sent the Initial */
+    uint32_t pid;       /* process that decrypted its payloads last (0 = none seen) */
+    struct qasm_cid ccids[CCIDS];
+    uint32_t nccids;
 };
 
 /*
@@ -221,6 +229,93 @@ int qasm_agentd_track_event(struct qasm_agentd_track *t, const struct qasm_agent
     }
     observe(t, e, &dcid, &local, now);
     return 1;
+}
+
+/* Does the header |aad| carry |cid| as its DCID? */
+static int aad_has_cid(const struct qasm_agentd_plain *p, const struct qasm_cid *cid)
+{
+    size_t off = 1, len = cid->len;
+
+    if (cid->len == 0 || p->aad_len < 1)
+        return 0;
+    if (p->aad[0] & 0x80) { /* long header: version, DCID length, DCID */
+        if (p->aad_len < 6 || p->aad[5] != cid->len)
+            return 0;
+        off = 6;
+    }
+    return off + len <= p->aad_len && memcmp(p->aad + off, cid->data, len) == 0;
+}
+
+static int owns_header(const struct entry *e, const struct qasm_agentd_plain *p)
+{
+    if (aad_has_cid(p, &e->c.scid))
+        return 1;
+    for (uint32_t i = 0; i < e->nccids && i < CCIDS; i++)
+        if (aad_has_cid(p, &e->ccids[i]))
+            return 1;
+    return 0;
+}
+
+/* P2: remembers the header's DCID (the connection's SCID length) as a client CID of |e|. */
+static void learn_ccid(struct entry *e, const struct qasm_agentd_plain *p)
+{
+    struct qasm_cid *cid = &e->ccids[e->nccids++ % CCIDS];
+    size_t off = (p->aad[0] & 0x80) ? 6 : 1;
+    size_t len = (p->aad[0] & 0x80) && p->aad_len > 5 ? p->aad[5] : e->c.scid.len;
+
+    if (off + len > p->aad_len || qasm_cid_set(cid, p->aad + off, len) < 0)
+        memset(cid, 0, sizeof(*cid));
+}
+
+static struct entry *plain_owner(struct qasm_agentd_track *t, const struct qasm_agentd_plain *p)
+{
+    uint32_t pid = (uint32_t)(p->pid_tgid >> 32);
+    struct entry *cand = NULL;
+    size_t n = 0;
+
+    for (size_t i = 0; i < t->n; i++)
+        if (owns_header(&t->e[i], p))
+            return &t->e[i];
+    for (size_t i = 0; i < t->n; i++)
+        if (t->e[i].pid == pid) {
+            cand = &t->e[i];
+            n++;
+        }
+    if (n > 1) {
+        t->st.plain_ambiguous++;
+        return NULL;
+    }
+    if (cand) {
+        t->st.plain_by_pid++;
+        learn_ccid(cand, p);
+    }
+    return cand;
+}
+
+int qasm_agentd_track_plain(struct qasm_agentd_track *t, const struct qasm_agentd_plain *p,
+                            qasm_tstamp now)
+{
+    struct qasm_agent_newcid nc[8];
+    size_t n, len = p->plain_len < sizeof(p->plain) ? p->plain_len : sizeof(p->plain);
+    struct qasm_agent_evq q;
+    struct entry *e;
+
+    t->st.plains++;
+    n = qasm_agent_frames_scan(p->plain, len, nc, sizeof(nc) / sizeof(nc[0]));
+    if (n == 0)
+        return 0;
+    t->st.plain_newcids += n;
+    e = plain_owner(t, p);
+    if (!e) {
+        t->st.plain_unattributed += n;
+        return 0;
+    }
+    e->pid = (uint32_t)(p->pid_tgid >> 32);
+    qasm_agent_evq_init(&q);
+    for (size_t i = 0; i < n; i++)
+        t->st.spares += qasm_agent_conn_learn(&e->c, nc[i].seq, &nc[i].cid, now, &q) == 1;
+    flush(t, e, &q);
+    return (int)n;
 }
 
 void qasm_agentd_track_tick(struct qasm_agentd_track *t, qasm_tstamp now)

@@ -20,6 +20,21 @@
  *     encrypted, the wire cannot tie them to the connection). More than
  *     one candidate counts as `ambiguous`, none as `unattributed`.
  *
+ * Decrypted payloads (--prereg gnutls, struct qasm_agentd_plain) carry no
+ * flow: the BPF side saw a thread decrypt a packet, not which socket the
+ * packet came from. Their NEW_CONNECTION_ID frames (spare DCIDs) go to:
+ *  P1. the connection one of whose client CIDs is the DCID in the packet's
+ *      header (the decrypt's AAD): the client's SCID of its Initial, or a
+ *      client CID learnt by P2. Short headers carry no CID length: each
+ *      connection's own SCID length is tried.
+ *  P2. else the one live connection whose payloads the same process
+ *      (tgid) decrypted last (a server that switched to another client CID
+ *      after a migration); that CID is then remembered for P1. Several
+ *      such connections count as `plain_ambiguous`, none as
+ *      `plain_unattributed`: their CIDs are not pre-registered (they are
+ *      still reported at their first use on the wire).
+ * Payloads without NEW_CONNECTION_ID are only counted.
+ *
  * No I/O and no clock: time is passed in (CLOCK_MONOTONIC ns, the clock of
  * bpf_ktime_get_ns), reports leave through the caller's emit callback.
  */
@@ -69,6 +84,12 @@ struct qasm_agentd_track_stats {
     uint64_t adopt_refused; /* adopted flows from a non-ephemeral port (a local server's?) */
     uint64_t evq_dropped;   /* report events beyond one queue */
     uint64_t live;          /* connections tracked now */
+    uint64_t plains;        /* decrypted payloads fed (--prereg) */
+    uint64_t plain_newcids; /* NEW_CONNECTION_ID frames found in them */
+    uint64_t spares;        /* spare DCIDs learnt (reported before their first use) */
+    uint64_t plain_by_pid;  /* payloads attributed by their process (P2) */
+    uint64_t plain_ambiguous;    /* P2 with several candidates: not attributed */
+    uint64_t plain_unattributed; /* NEW_CONNECTION_ID of no connection */
 };
 
 /* qasm_agentd_track_new returns a tracker core, or NULL (no memory, max_conns 0, no emit). */
@@ -80,6 +101,14 @@ void qasm_agentd_track_free(struct qasm_agentd_track *t);
  * was attributed to a connection (reports may have been emitted), 0 if not.
  */
 int qasm_agentd_track_event(struct qasm_agentd_track *t, const struct qasm_agentd_ev *ev,
+                            qasm_tstamp now);
+
+/*
+ * qasm_agentd_track_plain feeds one decrypted payload at |now|: its
+ * NEW_CONNECTION_ID frames are learnt as spare DCIDs of their connection
+ * (DCID_SPARE reports). Returns the number of frames attributed.
+ */
+int qasm_agentd_track_plain(struct qasm_agentd_track *t, const struct qasm_agentd_plain *p,
                             qasm_tstamp now);
 
 /*

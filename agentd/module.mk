@@ -13,7 +13,7 @@ AGENTD_SKEL    := $(O)/gen/qasm_agentd.skel.h
 
 # The pure core (events -> connection state -> reports), unit-tested without BPF.
 UNIT_TESTS += test_agentd_track
-test_agentd_track_SRCS := tests/unit/test_agentd_track.c agentd/agentd_track.c \
+test_agentd_track_SRCS := tests/unit/test_agentd_track.c agentd/agentd_track.c client-agent/agent_frames.c \
                           client-agent/agent_state.c
 test_agentd_track_LIBS = $(CMOCKA_LIBS)
 
@@ -32,7 +32,7 @@ $(O)/gen/%.skel.h: $(O)/gen/%.bpf.o
 	$(Q)$(XDP_BPFTOOL) gen skeleton $< name $* >$@.tmp && mv $@.tmp $@
 
 PROGS += qasm-agentd
-qasm-agentd_SRCS := agentd/agentd.c agentd/agentd_opts.c agentd/agentd_track.c \
+qasm-agentd_SRCS := agentd/agentd.c agentd/agentd_opts.c agentd/agentd_track.c client-agent/agent_frames.c \
                     client-agent/agent_state.c client-agent/agent_report.c
 qasm-agentd_LIBS = $(XDP_LIBS) $(LIBEV_LIBS)
 .SECONDARY: $(AGENTD_BPF_OBJ)

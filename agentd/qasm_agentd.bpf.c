@@ -15,6 +15,11 @@
  *   is how short headers are parsed, as in the middleboxes).
  * Flows live in an LRU hash keyed by the local 5-tuple; per-CPU counters
  * say what was not reported and why.
+ *
+ * With --prereg gnutls the daemon also attaches the uprobe pair at the end
+ * of this file to gnutls_aead_cipher_decrypt (what ngtcp2's gnutls crypto
+ * backend decrypts every packet with) and gets each decrypted payload's
+ * first bytes, to find the spare CIDs the server issues.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -25,6 +30,13 @@
 
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+/* The uprobes read x86-64 registers and the SysV stack (arguments 7..10). */
+#define __TARGET_ARCH_x86
+#include <asm/ptrace.h>
+#include <bpf/bpf_tracing.h>
+#ifndef PTRACE_SYSEMU /* x86 <asm/ptrace-abi.h> only */
+#error "the --prereg uprobes are written for x86-64 (registers, stack offsets)"
+#endif
 
 #include "agentd/agentd_ev.h"
 
@@ -426,4 +438,138 @@ SEC("cgroup_skb/ingress")
 int qasm_agentd_ingress(struct __sk_buff *skb)
 {
     return run(skb, 0);
+}
+
+/* ---- --prereg gnutls ---- */
+
+/* Set before load: 1 = every process (--all), 0 = the processes of cgroup_filter[0]. */
+const volatile __u8 prereg_all = 0;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} cgroup_filter SEC(".maps");
+
+/* A decrypt in flight: where its plaintext and header are. */
+struct dec_call {
+    __u64 ptext;     /* void *ptext */
+    __u64 ptext_len; /* size_t *ptext_len (in: room, out: length) */
+    __u64 aad;
+    __u64 aad_len;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, QASM_AGENTD_MAX_DECRYPTS);
+    __type(key, __u64);
+    __type(value, struct dec_call);
+} decrypts SEC(".maps");
+
+/*
+ * int gnutls_aead_cipher_decrypt(handle, nonce, nonce_len, auth, auth_len,
+ * tag_size, ctext, ctext_len, ptext, ptext_len): arguments 7..10 are on the
+ * stack, above the return address (x86-64 SysV).
+ */
+SEC("uprobe")
+int qasm_agentd_dec_enter(struct pt_regs *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    __u64 sp = PT_REGS_SP(ctx);
+    struct dec_call c = {};
+
+    if (!prereg_all && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
+        return 0;
+    if (bpf_probe_read_user(&c.ptext, 8, (void *)(sp + 24)) < 0 ||
+        bpf_probe_read_user(&c.ptext_len, 8, (void *)(sp + 32)) < 0) {
+        count(QASM_AGENTD_C_DEC_FAILED);
+        return 0;
+    }
+    c.aad = PT_REGS_PARM4(ctx);
+    c.aad_len = PT_REGS_PARM5(ctx);
+    bpf_map_update_elem(&decrypts, &id, &c, BPF_ANY);
+    return 0;
+}
+
+/*
+ * A cheap filter before the payload goes to the daemon: could a
+ * NEW_CONNECTION_ID frame (type 0x18, two varints, a CID length of 1..20,
+ * the CID, a 16-byte token) start at some byte of |b| and fit? Every real
+ * one passes; so does about one random payload in 25 (the daemon's frame
+ * walk decides). Without it every received packet would cross the ring
+ * buffer, which a fast download fills.
+ */
+static __always_inline int maybe_newcid(const __u8 *b, __u32 n)
+{
+    for (__u32 i = 0; i < QASM_AGENTD_PLAIN_MAX; i++) {
+        __u32 o = i + 1;
+        __u8 l;
+        if (i + 20 > n)
+            break;
+        if (b[i & (QASM_AGENTD_PLAIN_MAX - 1)] != 0x18)
+            continue;
+        o += 1u << (b[o & (QASM_AGENTD_PLAIN_MAX - 1)] >> 6);
+        o += 1u << (b[o & (QASM_AGENTD_PLAIN_MAX - 1)] >> 6);
+        l = b[o & (QASM_AGENTD_PLAIN_MAX - 1)];
+        if (l >= 1 && l <= QASM_AGENTD_CID_MAX && o + 1 + l + 16 <= n)
+            return 1;
+    }
+    return 0;
+}
+
+/* The payload being looked at (too big for the BPF stack); copied to the
+ * ring buffer if it may hold a frame. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct qasm_agentd_plain);
+} plain_buf SEC(".maps");
+
+SEC("uretprobe")
+int qasm_agentd_dec_exit(struct pt_regs *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid(), len = 0, n, an;
+    struct dec_call *cp = bpf_map_lookup_elem(&decrypts, &id);
+    struct qasm_agentd_plain *p;
+    struct dec_call c;
+    __u32 zero = 0;
+
+    if (!cp)
+        return 0; /* not a watched process */
+    c = *cp;
+    bpf_map_delete_elem(&decrypts, &id);
+    p = bpf_map_lookup_elem(&plain_buf, &zero);
+    if (!p)
+        return 0;
+    if ((int)PT_REGS_RC(ctx) != 0 || bpf_probe_read_user(&len, 8, (void *)c.ptext_len) < 0 ||
+        len == 0) {
+        count(QASM_AGENTD_C_DEC_FAILED);
+        return 0;
+    }
+    n = len < QASM_AGENTD_PLAIN_MAX ? len : QASM_AGENTD_PLAIN_MAX;
+    an = c.aad_len < QASM_AGENTD_AAD_MAX ? c.aad_len : QASM_AGENTD_AAD_MAX;
+    asm volatile("" : "+r"(n), "+r"(an));
+    if (n < 1 || n > QASM_AGENTD_PLAIN_MAX || an > QASM_AGENTD_AAD_MAX ||
+        bpf_probe_read_user(p->plain, n, (void *)c.ptext) < 0 ||
+        (an && bpf_probe_read_user(p->aad, an, (void *)c.aad) < 0)) {
+        count(QASM_AGENTD_C_DEC_FAILED);
+        return 0;
+    }
+    if (!maybe_newcid(p->plain, (__u32)n)) {
+        count(QASM_AGENTD_C_PLAIN_SKIPPED);
+        return 0;
+    }
+    p->ts_ns = bpf_ktime_get_ns();
+    p->pid_tgid = id;
+    p->kind = QASM_AGENTD_EV_PLAIN;
+    p->aad_len = (__u8)an;
+    p->plain_len = (__u16)n;
+    p->full_len = (__u32)len;
+    if (bpf_ringbuf_output(&events, p, sizeof(*p), 0) == 0)
+        count(QASM_AGENTD_C_PLAINS);
+    else
+        count(QASM_AGENTD_C_RINGBUF_FULL);
+    return 0;
 }

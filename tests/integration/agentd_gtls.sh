@@ -18,7 +18,14 @@
 #     O-DCID and all three client ports (skipped when quic-go was not built);
 #   - the daemon's counters: nothing lost (ring buffer), nothing unattributed;
 #   - a daemon started after the client adopts its running connection (keyed
-#     at the tracker by the DCID in use: the O-DCID was missed).
+#     at the tracker by the DCID in use: the O-DCID was missed);
+#   - --prereg gnutls (uprobes on gnutls_aead_cipher_decrypt): gtlsclient,
+#     still without LD_PRELOAD, migrating: the DCID it migrated to was
+#     reported to the tracker BEFORE its first packet on the wire (both in
+#     one capture, one clock) and is in the tracker's record;
+#   - the quic-go client through an aware NAT (qasm-mbox nat --mode
+#     reactive) rebinding twice: one NAT mapping with qasm-agentd, one per
+#     client address without it.
 # SKIP (77) without root, a cgroup v2 hierarchy, or BPF (the daemon cannot load).
 set -u
 . "$(dirname "$0")/test_lib.sh"
@@ -45,7 +52,7 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
     # The cgroup goes once its processes are gone (bounded).
     for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
-    [ -n "${KEEP:-}" ] && cp "$T/agentd.log" /tmp/agentd-last.log
+    [ -n "${KEEP:-}" ] && rm -rf /tmp/agentd-last && cp -r "$T" /tmp/agentd-last
     rm -rf "$T"
     release_ports
 }
@@ -61,10 +68,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 mkdir -p "$T/htdocs" "$T/dl"
 head -c 30000000 /dev/urandom >"$T/htdocs/big.bin"
 
-timeout "$(scaled 200)" "$TRACKER" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
+timeout "$(scaled 600)" "$TRACKER" --listen "127.0.0.1:$TP" --close-linger 60s --log-level warn \
     >"$T/tracker.log" 2>&1 &
 PIDS+=($!)
-timeout "$(scaled 200)" gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
+timeout "$(scaled 600)" gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
     >"$T/server.log" 2>&1 &
 PIDS+=($!)
 wait_udp "$TP" || fail "tracker did not start"
@@ -208,7 +215,10 @@ PIDS+=($APID)
 ODCID3=$(grep -o '"group_id":"[0-9a-f]*"' "$T/client3.qlog" | head -1 | cut -d'"' -f4)
 dump_until "$TP" "$T/dump3.json" "any(c['server'] == '127.0.0.1:$SP' and not c.get('closed') and c['odcid'] != '$ODCID3' for c in d['connections'])" ||
     fail "run 3: no adopted connection at the tracker: $(cat "$T/dump3.json"); client alive: $(kill -0 $CPID 2>/dev/null && echo yes || echo no)"
-kill "$CPID" 2>/dev/null
+# $CPID is the backgrounded in_cgroup's subshell: the client is the cgroup's member.
+cg_empty() { [ -z "$(cat "$CG/cgroup.procs")" ]; }
+for p in $(cat "$CG/cgroup.procs"); do kill "$p" 2>/dev/null; done
+wait_until 30 cg_empty || fail "run 3: the client did not exit"
 kill -INT "$APID"
 wait "$APID" || fail "qasm-agentd (run 3) exited $? after SIGINT"
 python3 - "$T/dump3.json" "$T/agentd3.json" "$ODCID3" "$SP" <<'EOF' || fail "adoption checks failed"
@@ -223,4 +233,117 @@ ok = len(c) == 1 and len(c[0]["odcid"]) == len(sys.argv[3]) and s["adopted"] == 
 print(("ok   " if ok else "FAIL ") + "daemon started after the client: the connection adopted, keyed by its DCID in use")
 sys.exit(0 if ok else 1)
 EOF
+
+# Run 4: --prereg gnutls. A new daemon with the decrypt uprobes; gtlsclient
+# migrates (to a DCID it never used before); the capture holds the client's
+# packets and the daemon's reports in one clock.
+timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 2s --prereg gnutls \
+    --stats-json "$T/agentd4.json" --log ${AGENTD_LOG:-info} >"$T/agentd4.log" 2>&1 &
+APID=$!
+PIDS+=($APID)
+wait_until 30 grep -qs "watching cgroup" "$T/agentd4.log" ||
+    fail "qasm-agentd --prereg gnutls did not start: $(cat "$T/agentd4.log")"
+start_cap "$T/cap4.pcap" "$SP"
+mkdir -p "$T/dl4"
+in_cgroup gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+    --change-local-addr=50ms --download "$T/dl4" --qlog-file "$T/client4.qlog" \
+    127.0.0.1 "$SP" https://localhost/big.bin >"$T/client4.log" 2>&1 || fail "run 4: gtlsclient failed"
+cmp -s "$T/htdocs/big.bin" "$T/dl4/big.bin" || fail "run 4: download differs from the served file"
+ODCID4=$(grep -o '"group_id":"[0-9a-f]*"' "$T/client4.qlog" | head -1 | cut -d'"' -f4)
+dump_until "$TP" "$T/dump4.json" "any(c['odcid'] == '$ODCID4' and len(c['clients']) >= 2 for c in d['connections'])" ||
+    fail "run 4: no record with 2 client addresses: $(cat "$T/dump4.json")"
+stop_cap
+kill -INT "$APID"
+wait "$APID" || fail "qasm-agentd (run 4) exited $? after SIGINT"
+python3 "$HERE/agent_wire.py" "$T/cap4.pcap" "$SP" "$TP" >"$T/wire4.json" || fail "capture 4 analysis failed"
+python3 - "$T/dump4.json" "$T/wire4.json" "$T/agentd4.json" "$ODCID4" <<'EOF' || fail "pre-registration checks failed"
+import json, sys
+c = [c for c in json.load(open(sys.argv[1]))["connections"] if c["odcid"] == sys.argv[4]][0]
+w = json.load(open(sys.argv[2]))
+s = json.load(open(sys.argv[3]))
+migrated = w["wire_dcids"][1:]  # the first is the server's handshake CID (its Initial's SCID)
+print("prereg: wire DCIDs %s, first use minus report (us) %s, late %s; record dcids %s"
+      % (w["wire_dcids"], w["lead_us"], w["late"], c["dcids"]))
+keys = ("plains", "plain_newcids", "spares", "plain_by_pid", "plain_unattributed", "plain_ambiguous",
+        "bpf_plaintexts", "bpf_plain_skipped", "bpf_decrypt_failed", "bpf_ringbuf_full")
+print("agentd: " + " ".join("%s=%d" % (k, s[k]) for k in keys))
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok   " if cond else "FAIL ") + what)
+    ok = ok and cond
+check(len(migrated) >= 1, "the client migrated to a new DCID (%d)" % len(migrated))
+check(all(d not in w["late"] and w["lead_us"].get(d, -1) > 0 for d in migrated),
+      "every migrated DCID reported before its first use on the wire")
+check(set(w["wire_dcids"]) <= set(c["dcids"]), "every DCID used is in the tracker's record")
+check(s["spares"] >= len(migrated) and s["plain_unattributed"] == 0 and s["bpf_ringbuf_full"] == 0,
+      "spare DCIDs learnt from decrypted NEW_CONNECTION_ID frames, none unattributed, no event lost")
+sys.exit(0 if ok else 1)
+EOF
+
+# Run 5: the quic-go client through an aware NAT (qasm-mbox nat --mode
+# reactive, as Table 1), rebinding twice mid-transfer (a fresh local socket,
+# same DCID): with qasm-agentd reporting each new client address the NAT
+# keeps ONE mapping for the connection; the same run without the daemon
+# (the NAT sees an unknown connection) takes one mapping per address.
+if [ -x "$B/qasm-quicgo-client" ] && [ -x "$B/qasm-h3-server" ] && [ -x "$B/qasm-mbox" ]; then
+    HP5=$(reserve_ports 1); POOL5=$(reserve_ports 16)
+    timeout "$(scaled 200)" "$B/qasm-h3-server" --listen "127.0.0.1:$HP5" --idle-timeout 10s \
+        >"$T/h3server5.json" 2>"$T/h3server5.log" &
+    PIDS+=($!)
+    wait_udp "$HP5" || fail "run 5: qasm-h3-server did not start"
+    # nat_run NAME [daemon]: one NAT, one quic-go client rebinding twice; the NAT's stats in $T/NAME.json.
+    nat_run() {
+        local name=$1 npid MB5
+        MB5=$(reserve_ports 1) # a NAT of its own (the previous one may still be closing)
+        if [ "${2:-}" = daemon ]; then
+            timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 2s \
+                --stats-json "$T/agentd5.json" --log ${AGENTD_LOG:-info} >"$T/agentd5.log" 2>&1 &
+            APID=$!
+            PIDS+=($APID)
+            wait_until 30 grep -qs "watching cgroup" "$T/agentd5.log" || fail "run 5: qasm-agentd did not start"
+        fi
+        timeout "$(scaled 200)" "$B/qasm-mbox" nat --mode reactive --listen "127.0.0.1:$MB5" \
+            --upstream "127.0.0.1:$HP5" --tracker "127.0.0.1:$TP" --ports "$POOL5-$((POOL5 + 15))" \
+            --hold 200ms --stats-json "$T/$name.json" --control "$T/$name.sock" --log-level warn >"$T/$name.log" 2>&1 &
+        npid=$!
+        PIDS+=($npid)
+        wait_udp "$MB5" || fail "run 5: qasm-mbox nat did not start"
+        wait_until 30 python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["tracker"]["up"] else 1)' \
+            "$T/$name.json" || fail "run 5: the NAT's tracker session did not come up"
+        in_cgroup "$B/qasm-quicgo-client" -connect "127.0.0.1:$MB5" -requests 15 -size 200000 \
+            -rebind-every 20ms -rebinds 2 -close-old -poke -timeout 5s >"$T/$name-client.json" \
+            2>"$T/$name-client.log" || fail "run 5 ($name): qasm-quicgo-client failed: $(cat "$T/$name-client.json")"
+        kill "$npid" # timeout passes SIGTERM on; the NAT writes its stats at exit
+        wait "$npid" 2>/dev/null
+        if [ "${2:-}" = daemon ]; then
+            kill -INT "$APID"
+            wait "$APID" || fail "qasm-agentd (run 5) exited $? after SIGINT"
+        fi
+    }
+    nat_run nat5-bare
+    nat_run nat5-agentd daemon
+    python3 - "$T/nat5-bare.json" "$T/nat5-agentd.json" "$T/nat5-bare-client.json" \
+        "$T/nat5-agentd-client.json" "$T/agentd5.json" <<'EOF' || fail "run 5: NAT checks failed"
+import json, sys
+bare, aware = (json.load(open(f)) for f in sys.argv[1:3])
+cl = [[json.loads(l) for l in open(f) if l.startswith("{")][-1] for f in sys.argv[3:5]]
+s = json.load(open(sys.argv[5]))
+print("NAT without the daemon: mappings_created %d; with it: %d; requests ok %s; agentd addrs %d, reports %d"
+      % (bare["mappings_created"], aware["mappings_created"], [c.get("requests_ok") for c in cl],
+         s["addrs"], s["reports_sent"]))
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok   " if cond else "FAIL ") + what)
+    ok = ok and cond
+check(all(c.get("requests_ok") == 15 for c in cl), "quic-go client: 15 requests through the NAT, both runs")
+check(bare["mappings_created"] >= 2, "without the daemon the NAT takes a mapping per client address")
+check(aware["mappings_created"] == 1 and s["addrs"] >= 2,
+      "with qasm-agentd the NAT keeps one mapping across 2 rebindings")
+sys.exit(0 if ok else 1)
+EOF
+else
+    echo "skip run 5: qasm-quicgo-client, qasm-h3-server or qasm-mbox not built"
+fi
 echo "PASS agentd_gtls"

@@ -33,6 +33,11 @@ static void test_good(void **state)
     assert_int_equal(o.refresh, 10 * QASM_SEC);
     assert_int_equal(o.max_conns, 4096);
     assert_string_equal(o.log, "info");
+    assert_int_equal(o.prereg, QASM_AGENTD_PREREG_OFF);
+    assert_int_equal(parse("--tracker a:1 --all --prereg gnutls"), 0);
+    assert_int_equal(o.prereg, QASM_AGENTD_PREREG_GNUTLS);
+    assert_int_equal(parse("--tracker a:1 --all --prereg gnutls --prereg off"), 0);
+    assert_int_equal(o.prereg, QASM_AGENTD_PREREG_OFF);
     assert_int_equal(parse("--tracker [::1]:1 --cgroup /sys/fs/cgroup/x --stats-json s.json "
                            "--key k --idle 2s --refresh 0 --max-conns 7 --log debug"), 0);
     assert_string_equal(o.cgroup, "/sys/fs/cgroup/x");
@@ -66,6 +71,7 @@ static void test_bad(void **state)
     expect_err("--tracker a:1 --all --refresh x", "--refresh");
     expect_err("--tracker a:1 --all --max-conns 0", "max-conns");
     expect_err("--tracker a:1 --all --log loud", "--log: expected debug");
+    expect_err("--tracker a:1 --all --prereg boringssl", "--prereg: expected off or gnutls");
     expect_err("--tracker a:1 --all --bogus", "unknown option '--bogus'");
     expect_err("--tracker a:1 --all extra", "unexpected argument 'extra'");
     expect_err("--tracker", "option --tracker needs a value");

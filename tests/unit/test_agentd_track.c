@@ -2,7 +2,8 @@
  * test_agentd_track.c: the eBPF client agent's pure core
  * (agentd/agentd_track.c): BPF events in, the library agent's report
  * events out (the same client-agent/agent_state.c core), attribution of
- * new flows, idle expiry and refresh.
+ * new flows, idle expiry and refresh, and the decrypted payloads of
+ * --prereg (crafted plaintexts: frames found, tied to their connection).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -277,6 +278,175 @@ static void test_adopt(void **state)
     qasm_agentd_track_free(t);
 }
 
+/* A decrypted payload of process |pid|: a short header (DCID |hcid| x 4, a
+ * 1-byte packet number) or a long one, an ACK, then |body|. */
+static struct qasm_agentd_plain plain(uint32_t pid, uint8_t hcid, int longhdr, const uint8_t *body,
+                                      size_t len)
+{
+    static const uint8_t ack[] = {0x02, 0x05, 0x00, 0x00, 0x00};
+    struct qasm_agentd_plain p;
+    size_t a = 0;
+
+    memset(&p, 0, sizeof(p));
+    p.kind = QASM_AGENTD_EV_PLAIN;
+    p.pid_tgid = (uint64_t)pid << 32 | (pid + 1);
+    if (longhdr) {
+        p.aad[a++] = 0xe0; /* Handshake */
+        p.aad[a++] = 0, p.aad[a++] = 0, p.aad[a++] = 0, p.aad[a++] = 1;
+        p.aad[a++] = 4;
+    } else {
+        p.aad[a++] = 0x41;
+    }
+    memset(p.aad + a, hcid, 4);
+    a += 4;
+    p.aad[a++] = 0x07; /* packet number */
+    p.aad_len = (uint8_t)a;
+    memcpy(p.plain, ack, sizeof(ack));
+    memcpy(p.plain + sizeof(ack), body, len);
+    p.plain_len = (uint16_t)(sizeof(ack) + len);
+    p.full_len = p.plain_len;
+    return p;
+}
+
+/* A NEW_CONNECTION_ID frame: seq, retire 0, an 8-byte CID of |cidbyte|, a token. */
+static size_t newcid(uint8_t *b, uint8_t seq, uint8_t cidbyte)
+{
+    size_t n = 0;
+    b[n++] = 0x18;
+    b[n++] = seq;
+    b[n++] = 0;
+    b[n++] = 8;
+    memset(b + n, cidbyte, 8);
+    n += 8;
+    memset(b + n, 0x5a, 16);
+    return n + 16;
+}
+
+static struct qasm_agentd_ev with_scid(struct qasm_agentd_ev e, uint8_t b)
+{
+    memset(e.scid, b, 4);
+    return e;
+}
+
+static void test_plain_spare_then_use(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track *t = mk(4);
+    struct qasm_agentd_track_stats st;
+    struct qasm_agentd_ev e = initial(5000, 0xd1);
+    uint8_t body[64];
+    struct qasm_agentd_plain p;
+
+    assert_int_equal(qasm_agentd_track_event(t, &e, 100), 1);
+    nout = 0;
+    p = plain(77, 0xcc, 0, body, newcid(body, 3, 0xe1));
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 200), 1);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_DCID_SPARE);
+    assert_int_equal(out[0].seq, 3);
+    assert_int_equal(out[0].cid.len, 8);
+    assert_int_equal(out[0].cid.data[0], 0xe1);
+    /* A retransmitted frame: nothing new. */
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 300), 1);
+    assert_int_equal(nout, 1);
+    /* Its first use on the wire (a migration): active with the frame's sequence number. */
+    e = ev(QASM_AGENTD_EV_DCID, 5001, 1, 0xe1, QASM_AGENTD_F_NEW_FLOW);
+    nout = 0;
+    assert_int_equal(qasm_agentd_track_event(t, &e, 400), 1);
+    assert_true(nout >= 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_DCID_ACTIVE);
+    assert_int_equal(out[0].seq, 3);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.plains, 2);
+    assert_int_equal(st.plain_newcids, 2);
+    assert_int_equal(st.spares, 1);
+    assert_int_equal(st.plain_unattributed, 0);
+    qasm_agentd_track_free(t);
+}
+
+static void test_plain_frames(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track *t = mk(4);
+    struct qasm_agentd_track_stats st;
+    struct qasm_agentd_ev e = initial(5000, 0xd1);
+    uint8_t body[128];
+    size_t n = 0;
+    struct qasm_agentd_plain p;
+
+    qasm_agentd_track_event(t, &e, 100);
+    nout = 0;
+    /* No NEW_CONNECTION_ID (a STREAM frame to the end): nothing, nothing attributed. */
+    body[n++] = 0x08, body[n++] = 0x00;
+    memset(body + n, 0x18, 20), n += 20;
+    p = plain(77, 0xcc, 0, body, n);
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 200), 0);
+    /* Two frames in a long-header packet, after HANDSHAKE_DONE and PADDING. */
+    n = 0;
+    body[n++] = 0x1e;
+    body[n++] = 0x00;
+    n += newcid(body + n, 1, 0xe1);
+    n += newcid(body + n, 2, 0xe2);
+    p = plain(77, 0xcc, 1, body, n);
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 300), 2);
+    assert_int_equal(nout, 2);
+    assert_int_equal(out[1].seq, 2);
+    assert_int_equal(out[1].cid.data[0], 0xe2);
+    /* A frame cut by the copied prefix (its token runs past plain_len): not learnt. */
+    n = newcid(body, 4, 0xe4);
+    p = plain(77, 0xcc, 0, body, n);
+    p.plain_len -= 1;
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 400), 0);
+    assert_int_equal(nout, 2);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.plains, 3);
+    assert_int_equal(st.spares, 2);
+    qasm_agentd_track_free(t);
+}
+
+static void test_plain_attribution(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track *t = mk(4);
+    struct qasm_agentd_track_stats st;
+    struct qasm_agentd_ev a = with_scid(initial(5000, 0xa1), 0xaa);
+    struct qasm_agentd_ev b = with_scid(initial(5001, 0xb1), 0xbb);
+    uint8_t body[64];
+    struct qasm_agentd_plain p;
+
+    qasm_agentd_track_event(t, &a, 100);
+    qasm_agentd_track_event(t, &b, 100);
+    /* P1: by the header's client CID, whatever the process. */
+    nout = 0;
+    p = plain(10, 0xbb, 0, body, newcid(body, 1, 0xe1));
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 200), 1);
+    assert_int_equal(last_odcid0, 0xb1);
+    p = plain(20, 0xaa, 0, body, newcid(body, 1, 0xf1));
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 200), 1);
+    assert_int_equal(last_odcid0, 0xa1);
+    /* P2: an unknown client CID from process 20: a's process; the CID is remembered. */
+    p = plain(20, 0x77, 0, body, newcid(body, 2, 0xf2));
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 300), 1);
+    assert_int_equal(last_odcid0, 0xa1);
+    p = plain(30, 0x77, 0, body, newcid(body, 3, 0xf3));
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 300), 1);
+    assert_int_equal(last_odcid0, 0xa1);
+    /* An unknown CID from a process of no connection: unattributed. */
+    p = plain(99, 0x66, 0, body, newcid(body, 4, 0xf4));
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 300), 0);
+    /* b's payload now decrypted by process 30 too: two candidates for 30. */
+    p = plain(30, 0xbb, 0, body, newcid(body, 2, 0xe2));
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 300), 1);
+    p = plain(30, 0x55, 0, body, newcid(body, 5, 0xf5));
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 300), 0);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.plain_by_pid, 1);
+    assert_int_equal(st.plain_unattributed, 2);
+    assert_int_equal(st.plain_ambiguous, 1);
+    assert_int_equal(st.spares, 5);
+    qasm_agentd_track_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +456,9 @@ int main(void)
         cmocka_unit_test(test_idle_and_refresh),
         cmocka_unit_test(test_expire_middle),
         cmocka_unit_test(test_adopt),
+        cmocka_unit_test(test_plain_spare_then_use),
+        cmocka_unit_test(test_plain_frames),
+        cmocka_unit_test(test_plain_attribution),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
