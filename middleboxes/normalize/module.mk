@@ -36,7 +36,8 @@ endif
 UNIT_TESTS += test_normalize_prog
 test_normalize_prog_SRCS := tests/unit/test_normalize_prog.c middleboxes/io/bpf_maps.c
 test_normalize_prog_LIBS = $(CMOCKA_LIBS) $(XDP_LIBS)
-INTEG_TESTS += tests/integration/netns_normalize.sh
+INTEG_TESTS += tests/integration/netns_normalize.sh tests/integration/netns_normalize_lb.sh \
+	tests/integration/netns_normalize_rates.sh
 
 UNIT_TESTS += test_normalize_opts
 test_normalize_opts_SRCS := tests/unit/test_normalize_opts.c middleboxes/normalize/normalize_opts.c

@@ -1,10 +1,12 @@
 /*
- * NAT experiments: table1 (the NAT table under migration), nat-dos (§2.1:
- * pool exhaustion), fig8a (per-request latency through the NAT while
+ * NAT experiments: table1 (the NAT table under migration), kernel-nat (the
+ * same on the Linux kernel's NAT, alone and behind qasm-normalize), nat-dos
+ * (§2.1: pool exhaustion), fig8a (per-request latency through the NAT while
  * migrating every 10 packets) and fig7b (throughput through 0-5 NATs).
  */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "exp_common.h"
 #include "experiments.h"
@@ -36,7 +38,7 @@ static void write_nat_table(struct bench *b, const char *mode, json_t *st)
 
 /* What one mode of table1 measured. */
 struct t1_run {
-    double migs, ports, reqs_ok, reqs_failed;
+    double migs, ports, entries, reqs_ok, reqs_failed;
 };
 
 /* table1's parameters and results. */
@@ -79,6 +81,7 @@ static int t1_run_mode(struct bench *b, FILE *csv, const char *mode, int m, void
     topo_close(&t);
     r->migs = exp_client_num(cj, "migrations");
     r->ports = bench_json_num(st, "ports_in_use", -1);
+    r->entries = bench_json_num(st, "mappings", -1);
     r->reqs_ok = exp_client_num(cj, "requests_ok");
     r->reqs_failed = exp_client_num(cj, "requests_failed");
     fprintf(csv, "%s,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", mode, r->migs,
@@ -86,8 +89,8 @@ static int t1_run_mode(struct bench *b, FILE *csv, const char *mode, int m, void
             r->ports, r->reqs_ok, r->reqs_failed);
     write_nat_table(b, mode, st);
     exp_record(b, mode, st);
-    bench_progress("  table1%s %-9s migrations %.0f, NAT ports in use %.0f, mappings created %.0f",
-                   topo_label(b), mode, r->migs, r->ports, bench_json_num(st, "mappings_created", -1));
+    bench_progress("  %s%s %-9s migrations %.0f, NAT ports in use %.0f, mappings created %.0f",
+                   b->exp, topo_label(b), mode, r->migs, r->ports, bench_json_num(st, "mappings_created", -1));
     int measured = cj != NULL && st != NULL;
     json_decref(cj);
     json_decref(st);
@@ -138,24 +141,84 @@ static void t1_rows(struct bench *b, const char *const *modes, int nm, const int
     }
 }
 
+/* table1's client run in each mode of the topology, into |csvname| (the columns
+ * |mappings| names the table's entries); returns the number of modes or -1. */
+static int t1_run_all(struct bench *b, const char *csvname, const char *mappings,
+                      struct t1_ctx *c, const char *const **modes, int ok[3])
+{
+    char head[160];
+    c->duration = bench_param(b, "duration");
+    snprintf(c->every, sizeof(c->every), "%gms", bench_param(b, "migrate_every") * 1000);
+    snprintf(head, sizeof(head), "mode,migrations,%s,mappings_created,ports_in_use,requests_ok,"
+             "requests_failed", mappings);
+    FILE *csv = exp_csv_open(b, csvname, head);
+    return csv == NULL ? -1 : exp_each_mode(b, csv, modes, ok, t1_run_mode, c);
+}
+
 /* table1: a client migrates across ports and addresses through one NAT. */
 int exp_table1(struct bench *b)
 {
-    struct t1_ctx c = { .duration = bench_param(b, "duration") };
-    snprintf(c.every, sizeof(c.every), "%gms", bench_param(b, "migrate_every") * 1000);
-    FILE *csv = exp_csv_open(b, "table1.csv",
-                             "mode,migrations,mappings,mappings_created,ports_in_use,requests_ok,"
-                             "requests_failed");
-    if (csv == NULL)
-        return -1;
+    struct t1_ctx c = { 0 };
     const char *const *modes;
-    int ok[3] = { 0 }, nm = exp_each_mode(b, csv, &modes, ok, t1_run_mode, &c);
+    int ok[3] = { 0 }, nm = t1_run_all(b, "table1.csv", "mappings", &c, &modes, ok);
     if (nm < 0)
         return -1;
     plots_table1(b);
     for (int m = 0; m < nm; m++)
         t1_headline(b, modes[m], &c.r[m]);
     t1_rows(b, modes, nm, ok, c.r);
+    return ok[nm - 1] ? 0 : -1;
+}
+
+/* kernel-nat's headline numbers and table rows, per mode (kernel, normalize). */
+static void knat_report(struct bench *b, const char *const *modes, int nm, const int ok[3],
+                        const struct t1_run *r)
+{
+    char key[64];
+    for (int m = 0; m < nm; m++) {
+        snprintf(key, sizeof(key), "%s_conntrack_entries", modes[m]);
+        bench_headline(b, key, r[m].entries);
+        t1_headline(b, modes[m], &r[m]);
+        int aware = topo_mode_aware(modes[m]);
+        int agree = aware ? r[m].entries == 1 && r[m].ports == 1
+                          : r[m].migs >= 1 && r[m].entries >= r[m].migs;
+        bench_row_add(b, "kernel-nat",
+                      aware ? "kernel NAT + qasm-normalize: 1 conntrack entry, 1 port per connection"
+                            : "kernel NAT alone: 1 conntrack entry and 1 port per migration",
+                      ok[m] ? agree : -1,
+                      "%.0f entries, %.0f public ports for %.0f migrations, %.0f requests ok",
+                      r[m].entries, r[m].ports, r[m].migs, r[m].reqs_ok);
+    }
+    if (nm < 2)
+        bench_row_add(b, "kernel-nat", "kernel NAT + qasm-normalize", -1,
+                      "not run: qasm-normalize was not built (BPF toolchain, make deps)");
+}
+
+/*
+ * kernel-nat: table1's client on the netns testbed whatever --topology says,
+ * through the kernel's NAT (nftables masquerade) alone and with qasm-normalize
+ * in front of it. Not root or no nft/conntrack: a row saying so, not a failure.
+ */
+int exp_kernel_nat(struct bench *b)
+{
+    if (geteuid() != 0 || topo_netns_check("kernel-nat") < 0) {
+        bench_row_add(b, "kernel-nat", "the kernel's NAT alone and behind qasm-normalize", -1,
+                      "not run: needs root, nft and conntrack (network namespaces)");
+        return 0;
+    }
+    struct t1_ctx c = { 0 };
+    int netns = b->netns;
+    const char *hop = b->hop;
+    b->netns = 1;
+    b->hop = "kernel-nat";
+    const char *const *modes;
+    int ok[3] = { 0 }, nm = t1_run_all(b, "kernel-nat.csv", "conntrack_entries", &c, &modes, ok);
+    b->netns = netns;
+    b->hop = hop;
+    if (nm < 0)
+        return -1;
+    plots_kernel_nat(b);
+    knat_report(b, modes, nm, ok, c.r);
     return ok[nm - 1] ? 0 : -1;
 }
 

@@ -4,6 +4,7 @@
 const struct bench_experiment bench_experiments[] = {
     { "table1", "NAT table under migration: public ports per QUIC connection (Table 1)", exp_table1, 1 },
     { "nat-dos", "migrations exhaust a NAT port pool; a second user is refused (§2.1)", exp_natdos, 1 },
+    { "kernel-nat", "the kernel's NAT alone vs behind qasm-normalize: conntrack entries, ports", exp_kernel_nat, 1 },
     { "lb", "hash load balancer: migrated connection misrouted vs kept (§2.2)", exp_lb, 1 },
     { "fig7a", "rate limiter 5 pkt/s, client migrating: packets/s over time (Fig. 7a)", exp_fig7a, 0 },
     { "fig8a", "per-request latency through the NAT, migration every 10 packets (Fig. 8a)", exp_fig8a, 0 },
@@ -19,6 +20,8 @@ const struct bench_experiment bench_experiments[] = {
 const struct bench_param_def bench_param_defs[] = {
     { "table1", "duration", "2.5", "6", "client run (s)" },
     { "table1", "migrate_every", "0.3", "0.5", "seconds between migrations" },
+    { "kernel-nat", "duration", "2.5", "6", "client run (s)" },
+    { "kernel-nat", "migrate_every", "0.3", "0.5", "seconds between migrations" },
     { "nat-dos", "pool", "8", "16", "NAT public ports" },
     { "nat-dos", "duration", "2", "4", "attacker run (s)" },
     { "lb", "duration", "6", "12", "client run (s)" },

@@ -11,6 +11,7 @@ int exp_fig8b(struct bench *b);
 int exp_fig9(struct bench *b);
 int exp_table1(struct bench *b);
 int exp_natdos(struct bench *b);
+int exp_kernel_nat(struct bench *b);
 int exp_lb(struct bench *b);
 int exp_sweep(struct bench *b);
 int exp_tracker(struct bench *b);

@@ -18,6 +18,18 @@ int plots_table1(const struct bench *b)
                       "'#2e86c1', '' every ::1 using 2 title 'migrations' lc rgb '#aaaaaa'");
 }
 
+int plots_kernel_nat(const struct bench *b)
+{
+    return bench_plot(b, "kernel-nat",
+                      "  set title 'Kernel NAT under migration, alone and behind qasm-normalize'\n"
+                      "  set style data histograms\n  set style fill solid 0.8 border -1\n"
+                      "  set ylabel 'count'\n  set yrange [0:*]\n  set offsets 0,0,1,0\n"
+                      "  set key top right\n  set grid ytics\n"
+                      "  plot 'kernel-nat.csv' every ::1 using 3:xtic(1) title 'conntrack entries' lc "
+                      "rgb '#c0392b', '' every ::1 using 5 title 'public ports in use' lc rgb "
+                      "'#2e86c1', '' every ::1 using 2 title 'migrations' lc rgb '#aaaaaa'");
+}
+
 int plots_natdos(const struct bench *b)
 {
     return bench_plot(b, "nat-dos",

@@ -11,6 +11,7 @@
 
 /* table1.png: ports in use and migrations per mode (table1.csv), y from 0. */
 int plots_table1(const struct bench *b);
+int plots_kernel_nat(const struct bench *b);
 
 /* nat-dos.png: ports in use against the pool per mode (nat-dos.csv), legend outside. */
 int plots_natdos(const struct bench *b);

@@ -297,7 +297,7 @@ void topo_stop(struct topo *t)
 int topo_modes(const struct bench *b, const char *const **modes)
 {
     if (b->netns)
-        return topo_netns_modes(b->hop, modes);
+        return topo_netns_modes(b, b->hop, modes);
     *modes = bench_modes;
     return 3;
 }
@@ -309,7 +309,8 @@ const char *topo_label(const struct bench *b)
 
 int topo_mode_aware(const char *mode)
 {
-    return strcmp(mode, "reactive") == 0 || strcmp(mode, "proactive") == 0;
+    return strcmp(mode, "reactive") == 0 || strcmp(mode, "proactive") == 0 ||
+           strcmp(mode, "normalize") == 0;
 }
 
 int topo_nat_open(struct topo *t, struct bench *b, const char *mode, int pool, int entries)

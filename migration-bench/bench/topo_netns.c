@@ -266,7 +266,32 @@ static int qasm_nat_start(struct topo_netns *n, const char *mode, int pool, int 
     return qasm_hop_start(n, name, argv);
 }
 
-static int kernel_nat_start(struct topo_netns *n, int pool)
+/* The normaliser in front of the kernel's NAT: qasm-normalize on in0, up once subscribed. */
+static int normalize_start(struct topo_netns *n)
+{
+    char bin[PATH_MAX];
+    snprintf(n->stats, sizeof(n->stats), "%.3800s/normalize.stats.json", n->b->outdir);
+    unlink(n->stats);
+    /* A hold the loaded machine does not defeat: the push takes well under a
+     * millisecond, an expired hold is a conntrack entry of its own. */
+    const char *argv[] = { bench_bin(n->b, bin, sizeof(bin), "qasm-normalize"), "--inside", "in0",
+                           "--tracker", TRK_ADDR, "--hold", "1s", "--stats-json", n->stats, NULL };
+    if (ns_start(n->b, &n->hop, ns_h, "normalize", argv, 0, 0, NULL) < 0)
+        return -1;
+    n->have_hop = 1;
+    for (int i = 0; i < 200 && bench_proc_alive(&n->hop); i++) {
+        json_t *st = bench_json_load(n->stats);
+        int up = json_is_true(json_object_get(st, "tracker_up"));
+        json_decref(st);
+        if (up)
+            return 0;
+        bench_sleep(0.05);
+    }
+    bench_proc_tail(&n->hop, 20);
+    return bench_fail("qasm-normalize did not attach to in0 or reach the tracker");
+}
+
+static int kernel_nat_start(struct topo_netns *n, int pool, const char *mode)
 {
     char rule[128] = "";
     n->kind = "kernel";
@@ -280,7 +305,7 @@ static int kernel_nat_start(struct topo_netns *n, int pool)
               "add chain ip qasm_nat post { type nat hook postrouting priority srcnat; "
               "policy accept; %s oifname \\\"out0\\\" masquerade; }\"", ns_h, rule) != 0)
         return bench_fail("cannot set up the kernel NAT (nft) in %s", ns_h);
-    return 0;
+    return strcmp(mode, "normalize") == 0 ? normalize_start(n) : 0;
 }
 
 /* cmd:COMMAND with {inside} / {outside} substituted, run under sh -c in the hop. */
@@ -322,7 +347,7 @@ int topo_netns_nat_open(struct topo_netns *n, struct bench *b, const char *hop, 
     if (hop == NULL || strcmp(hop, "qasm") == 0)
         return qasm_nat_start(n, mode, pool, entries);
     if (strcmp(hop, "kernel-nat") == 0)
-        return kernel_nat_start(n, pool);
+        return kernel_nat_start(n, pool, mode);
     return cmd_hop_start(n, hop);
 }
 
@@ -473,16 +498,22 @@ json_t *topo_netns_table(struct topo_netns *n, const char *mode)
     return json_object();
 }
 
-int topo_netns_modes(const char *hop, const char *const **modes)
+int topo_netns_modes(const struct bench *b, const char *hop, const char *const **modes)
 {
-    static const char *const kernel[] = { "kernel" };
+    static const char *const kernel[] = { "kernel", "normalize" };
     static const char *const cmd[] = { "cmd" };
+    char bin[PATH_MAX];
     if (hop == NULL || strcmp(hop, "qasm") == 0) {
         *modes = bench_modes;
         return 3;
     }
-    *modes = strcmp(hop, "kernel-nat") == 0 ? kernel : cmd;
-    return 1;
+    if (strcmp(hop, "kernel-nat") != 0) {
+        *modes = cmd;
+        return 1;
+    }
+    /* The normaliser is built only with the BPF toolchain. */
+    *modes = kernel;
+    return access(bench_bin(b, bin, sizeof(bin), "qasm-normalize"), X_OK) == 0 ? 2 : 1;
 }
 
 int topo_netns_check(const char *hop)

@@ -47,8 +47,12 @@ struct topo_netns {
  */
 int topo_netns_check(const char *hop);
 
-/* topo_netns_modes points |modes| at the modes |hop| runs in; returns their number. */
-int topo_netns_modes(const char *hop, const char *const **modes);
+/*
+ * topo_netns_modes points |modes| at the modes |hop| runs in; returns their
+ * number. kernel-nat: kernel, and normalize (the same NAT with qasm-normalize
+ * on in0) when qasm-normalize was built.
+ */
+int topo_netns_modes(const struct bench *b, const char *hop, const char *const **modes);
 
 /*
  * topo_netns_nat_open builds the namespaces, starts tracker and server and

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # netns_bench.sh (root only): qasm-bench run --quick table1 nat-dos [lb] --topology netns,
 # once with the qasm NAT as the hop (qasm-mbox --io packet, three modes) and
-# once with the kernel's NAT (--hop kernel-nat: nftables masquerade, conntrack),
+# once with the kernel's NAT (--hop kernel-nat: nftables masquerade, conntrack;
+# alone, and behind qasm-normalize when it was built),
 # then checks the CSVs: aware modes keep one public port per connection and let
 # the second client in; the default qasm NAT and the kernel NAT spend a port per
 # migration and refuse the second client once the pool is gone; the packet LB
@@ -52,6 +53,12 @@ for hop in qasm kernel-nat; do
   else
     modes=kernel
     check "kernel: conntrack entries listed" "[ -s \$(ls $d/table1-*/conntrack-kernel.txt) ]"
+    # The same NAT behind qasm-normalize (a mode when it was built): one entry, one port.
+    if [ -n "$(col $t1 normalize ports_in_use)" ]; then
+      check "kernel + normalize: 1 public port for the migrating connection" \
+        "[ \"\$(col $t1 normalize ports_in_use)\" = 1 ] && [ \"\$(col $t1 normalize mappings)\" = 1 ]"
+      check "kernel + normalize: the second client gets in" "[ \"\$(col $dos normalize victim_ok)\" -ge 3 ]"
+    fi
   fi
   for m in $modes; do
     mig=$(col $t1 $m migrations) ports=$(col $t1 $m ports_in_use)

@@ -30,6 +30,9 @@
 #   nat_table1_checks MODE STATS CLIENT RC  the NAT's outcome for one client run of 30
 #                                requests migrating by address over 8 addresses, 8 ports
 #   lb_run_checks MODE           a client through the lb (VIP $H_IN_IP:443, two backends)
+#   nz_start HOLD                qasm-normalize --hold HOLD on the hop's in0 (mbox_lib.sh's
+#                                start, as "nz"; stats $T/nz.json, tracker $TRK); exits 77
+#                                when the kernel refuses the tc programs
 
 NS_ID=${NS_ID:-$$}
 NS_C=qasm-c-$NS_ID
@@ -183,4 +186,18 @@ lb_run_checks() {
         check "lb $mode: every migrated path validated" "$(field "$c" path_validation_failed) == 0"
         check "lb $mode: one LB entry for the connection" "$(json $s "d['mappings_created']") == 1"
     fi
+}
+
+# nz_start HOLD: qasm-normalize on the hop's inside interface, started as "nz" (mbox_lib.sh),
+# --stats-json $T/nz.json, until it is subscribed to the tracker $TRK. A kernel that
+# refuses the tc programs is a SKIP (77), any other failure to start a FAIL (1).
+nz_start() {
+    rm -f "$T/nz.json"
+    start nz ip netns exec "$NS_H" "$B/qasm-normalize" --inside in0 --tracker $TRK \
+        --mode proactive --hold "$1" --stats-json "$T/nz.json"
+    wait_json "$T/nz.json" "d['tracker_up']" && return 0
+    if grep -q "cannot load\|cannot attach\|cannot add" "$T/nz.log"; then
+        echo "SKIP: $(basename "$0"): $(grep -m1 'cannot' "$T/nz.log")"; exit 77
+    fi
+    echo "FAIL: qasm-normalize did not start"; cat "$T/nz.log"; exit 1
 }

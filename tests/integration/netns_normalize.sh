@@ -74,15 +74,7 @@ nz_run() {
     stop nz
     netns_hop_reset
     netns_hop_kernel_nat ${PORTS:-}
-    rm -f "$S"
-    start nz ip netns exec "$NS_H" "$B/qasm-normalize" --inside in0 --tracker $TRK \
-        --mode proactive --hold "$hold" --stats-json "$S"
-    if ! wait_json "$S" "d['tracker_up']"; then
-        if grep -q "cannot load\|cannot attach\|cannot add" "$T/nz.log"; then
-            echo "SKIP: netns_normalize.sh: $(grep -m1 'cannot' "$T/nz.log")"; exit 77
-        fi
-        echo "FAIL: qasm-normalize did not start"; cat "$T/nz.log"; exit 1
-    fi
+    nz_start "$hold"
     check "$name: attached on in0 ingress" \
         "$(in_h tc filter show dev in0 ingress | grep -c qasm_nz_ingress) == 1"
     check "$name: attached on in0 egress" \

@@ -99,6 +99,16 @@ static void test_table1(void **state)
     check_plot("table1", (const char *const[]){ "set yrange [0:*]", "histograms", NULL });
 }
 
+static void test_kernel_nat(void **state)
+{
+    (void)state;
+    put("kernel-nat.csv", "mode,migrations,conntrack_entries,mappings_created,ports_in_use,"
+                          "requests_ok,requests_failed\nkernel,8,9,9,9,119,0\n"
+                          "normalize,8,1,1,1,121,0\n");
+    assert_int_equal(plots_kernel_nat(&b), 0);
+    check_plot("kernel-nat", (const char *const[]){ "set yrange [0:*]", "conntrack entries", NULL });
+}
+
 static void test_natdos(void **state)
 {
     (void)state;
@@ -179,6 +189,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_table1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_natdos, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kernel_nat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fig7b, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
