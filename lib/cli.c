@@ -3,8 +3,10 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +28,30 @@ const char *qasm_version_commit(void)
 const char *qasm_version_string(void)
 {
     return QASM_VERSION_TEXT " (" QASM_COMMIT_TEXT ")";
+}
+
+uint64_t qasm_version_number(void)
+{
+    unsigned a = 0, b = 0, c = 0;
+    if (sscanf(QASM_VERSION_TEXT, "%u.%u.%u", &a, &b, &c) < 1)
+        return 0;
+    return (uint64_t)a * 1000000 + (uint64_t)b * 1000 + c;
+}
+
+uint64_t qasm_version_commit_number(void)
+{
+    const char *s = QASM_COMMIT_TEXT;
+    uint64_t v = 0;
+    for (size_t i = 0; i < 16 && isxdigit((unsigned char)s[i]); i++)
+        v = v << 4 | (uint64_t)(isdigit((unsigned char)s[i]) ? s[i] - '0' : (s[i] | 0x20) - 'a' + 10);
+    return v;
+}
+
+void qasm_version_format(char *buf, size_t len, uint64_t version, uint64_t commit)
+{
+    snprintf(buf, len, "%llu.%llu.%llu (%07llx)", (unsigned long long)(version / 1000000),
+             (unsigned long long)(version / 1000 % 1000), (unsigned long long)(version % 1000),
+             (unsigned long long)commit);
 }
 
 void qasm_cli_front(const char *prog, int argc, char **argv)

@@ -8,6 +8,7 @@
 #define QASM_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct qasm_addr;
@@ -19,6 +20,16 @@ const char *qasm_version_commit(void);
 
 /* qasm_version_string returns "VERSION (COMMIT)". */
 const char *qasm_version_string(void);
+
+/*
+ * The version and commit as numbers, for a counters-only reply (the
+ * tracker's STATS): MAJOR * 1000000 + MINOR * 1000 + PATCH, and the
+ * commit's hexadecimal digits (0 when the build had no commit).
+ * qasm_version_format writes "VERSION (COMMIT)" back from them.
+ */
+uint64_t qasm_version_number(void);
+uint64_t qasm_version_commit_number(void);
+void qasm_version_format(char *buf, size_t len, uint64_t version, uint64_t commit);
 
 /*
  * qasm_cli_front handles what every program answers before its own parse:

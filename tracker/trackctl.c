@@ -437,8 +437,25 @@ static int cmd_watch(const struct qasm_trackctl_opts *o, const char *hex)
     return 0;
 }
 
+/* The tracker's own version from its build_* counters (an older tracker has none: 0). */
+static int tracker_version(const struct qasm_proto_stats *st, char *buf, size_t len)
+{
+    uint64_t ver = 0, commit = 0;
+    for (unsigned i = 0; i < st->n; i++) {
+        if (strcmp(st->s[i].name, "build_version") == 0)
+            ver = st->s[i].value;
+        else if (strcmp(st->s[i].name, "build_commit") == 0)
+            commit = st->s[i].value;
+    }
+    if (ver == 0)
+        return 0;
+    qasm_version_format(buf, len, ver, commit);
+    return 1;
+}
+
 static int cmd_stats(const struct qasm_trackctl_opts *o)
 {
+    char ver[64];
     struct conn c;
     struct qasm_proto_msg m;
     connect_or_die(&c, o);
@@ -455,10 +472,15 @@ static int cmd_stats(const struct qasm_trackctl_opts *o)
         for (unsigned i = 0; i < st->n; i++)
             json_object_set_new(j, st->s[i].name, json_integer((json_int_t)st->s[i].value));
         json_object_set_new(j, "version", json_string(qasm_version_string()));
+        if (tracker_version(st, ver, sizeof(ver)))
+            json_object_set_new(j, "tracker_version", json_string(ver));
         print_json(j);
     } else {
         for (unsigned i = 0; i < st->n; i++)
             printf("%-24s %llu\n", st->s[i].name, (unsigned long long)st->s[i].value);
+        if (tracker_version(st, ver, sizeof(ver)))
+            printf("%-24s %s\n", "tracker_version", ver);
+        printf("%-24s %s\n", "version", qasm_version_string());
     }
     return 0;
 }

@@ -131,6 +131,10 @@ counted() {
 wait_until 30 counted
 [ "$(json_get "$work/stats1.json" 'd["rejected_trust"]')" -ge 1 ] || fail "rejected_trust not counted"
 [ "$(json_get "$work/stats1.json" 'd["malformed_udp"]')" -ge 1 ] || fail "malformed_udp not counted"
+# The tracker's own build, carried as numbers and shown as text (here the same build as trackctl).
+want_ver=$("$B/qasm-tracker" --version | sed 's/^qasm-tracker //; s/-dirty)$/)/')
+[ "$(json_get "$work/stats1.json" 'd["tracker_version"]')" = "$want_ver" ] ||
+  fail "stats: tracker_version '$(json_get "$work/stats1.json" 'd.get("tracker_version")')' is not '$want_ver'"
 "${C[@]}" query 0a0b >/dev/null; [ $? -eq 1 ] || fail "untrusted report was stored"
 ok "untrusted and malformed reports counted and ignored"
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -26,6 +27,25 @@ static void test_version(void **state)
     assert_string_equal(qasm_version_string(), want);
     assert_true(strlen(qasm_version()) > 0);
     assert_true(strlen(qasm_version_commit()) > 0);
+}
+
+/* The numbers a counters-only reply carries give the same text back (the commit's hex digits). */
+static void test_version_numbers(void **state)
+{
+    (void)state;
+    char got[64], want[64], hex[17] = "";
+    unsigned a, b, c;
+    assert_int_equal(sscanf(qasm_version(), "%u.%u.%u", &a, &b, &c), 3);
+    assert_int_equal(qasm_version_number(), (uint64_t)a * 1000000 + b * 1000 + c);
+    qasm_version_format(got, sizeof(got), qasm_version_number(), qasm_version_commit_number());
+    size_t n = strspn(qasm_version_commit(), "0123456789abcdefABCDEF");
+    memcpy(hex, qasm_version_commit(), n < 16 ? n : 16);
+    snprintf(want, sizeof(want), "%s (%07llx)", qasm_version(), strtoull(n ? hex : "0", NULL, 16));
+    assert_string_equal(got, want);
+    qasm_version_format(got, sizeof(got), 12003004, 0x1253bf4);
+    assert_string_equal(got, "12.3.4 (1253bf4)");
+    qasm_version_format(got, sizeof(got), 1000, 0xbf4);
+    assert_string_equal(got, "0.1.0 (0000bf4)");
 }
 
 static void test_stdout(void **state)
@@ -103,6 +123,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_version_numbers),
         cmocka_unit_test(test_stdout),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_usage),

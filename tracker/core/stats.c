@@ -8,11 +8,12 @@
 #include <string.h>
 
 #include "budget.h"
+#include "cli.h"
 
 static const char *const metrics_gauges[] = {
     "conns", "dcids", "tombstones", "client_ips", "client_prefixes", "mem_bytes",
     "bytes_per_conn", "waiting", "subscribers", "sessions", "out_bytes", "mem_used",
-    "mem_budget", "store_up", "store_inflight", NULL,
+    "mem_budget", "store_up", "store_inflight", "build_version", "build_commit", NULL,
 };
 
 const struct qasm_metrics_spec qasm_stats_metrics = {
@@ -76,6 +77,8 @@ void qasm_stats_collect(struct qasm_proto_stats *st, const struct qasm_stats_src
         { "out_bytes", src->out_bytes },
         { "mem_used", qasm_budget_mem_used(mem, nsubs + nwait, src->sessions->n, src->out_bytes) },
         { "mem_budget", src->max_memory },
+        /* The tracker's build, as numbers (lib/cli.h): qasm-trackctl shows it as text. */
+        { "build_version", qasm_version_number() }, { "build_commit", qasm_version_commit_number() },
     };
     memset(st, 0, sizeof(*st));
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
