@@ -90,6 +90,9 @@ $(1)_LIBS = $$(CMOCKA_LIBS) $(3)
 endef
 unit_test = $(eval $(call unit_test_rule,$(1),$(2),$(3)))
 
+# The BPF toolchain (clang -target bpf, bpftool, libbpf) and its rules, for
+# the modules that build BPF programs (mk/bpf.mk).
+include mk/bpf.mk
 include lib/module.mk
 -include tracker/module.mk
 -include client-agent/module.mk
