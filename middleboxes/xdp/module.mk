@@ -12,8 +12,15 @@ qasm-mbox_LIBS += $(BPF_LIBS)
 $(O)/obj/middleboxes/io/xdp_io.o $(O)/obj/tests/unit/test_xdp_prog.o: $(XDP_SKEL)
 $(O)/obj/middleboxes/io/xdp_io.o $(O)/obj/tests/unit/test_xdp_prog.o: CFLAGS += -iquote $(O)/gen
 $(O)/obj/middleboxes/main.o $(O)/obj/tests/unit/test_xdp_prog.o: CFLAGS += -DQASM_HAVE_XDP=1
+
+# The cost per packet by BPF_PROG_TEST_RUN with 10^6 connections (docs/BENCHMARKS.md).
+PROGS += qasm-xdp-bench
+qasm-xdp-bench_SRCS := middleboxes/xdp/xdp_bench.c
+qasm-xdp-bench_LIBS = $(BPF_LIBS)
+$(O)/obj/middleboxes/xdp/xdp_bench.o: $(XDP_SKEL)
+$(O)/obj/middleboxes/xdp/xdp_bench.o: CFLAGS += -iquote $(O)/gen
 else
-$(call bpf_skip,--io xdp (the XDP fast path))
+$(call bpf_skip,--io xdp (the XDP fast path) and qasm-xdp-bench)
 endif
 
 # The program's fixtures through BPF_PROG_TEST_RUN (root; SKIP elsewhere).
