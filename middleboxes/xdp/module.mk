@@ -28,3 +28,5 @@ UNIT_TESTS += test_xdp_prog
 test_xdp_prog_SRCS := tests/unit/test_xdp_prog.c
 test_xdp_prog_LIBS = $(CMOCKA_LIBS) $(BPF_LIBS)
 INTEG_TESTS += tests/integration/netns_xdp.sh
+# How many migrated packets race the tracker's push to the slow path, at 10 and 100 Hz (figures).
+INTEG_TESTS += tests/integration/netns_xdp_race.sh
