@@ -30,3 +30,5 @@ test_xdp_prog_LIBS = $(CMOCKA_LIBS) $(BPF_LIBS)
 INTEG_TESTS += tests/integration/netns_xdp.sh
 # How many migrated packets race the tracker's push to the slow path, at 10 and 100 Hz (figures).
 INTEG_TESTS += tests/integration/netns_xdp_race.sh
+# qasm-xdp-bench runs (small): a smoke test of the benchmark, not of its figures.
+INTEG_TESTS += tests/integration/xdp_bench.sh
