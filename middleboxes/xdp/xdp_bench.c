@@ -13,8 +13,9 @@
  * rewrite. One more case, nat default without the FIB lookup (the frame
  * sent back out, XDP_TX), says what the lookup costs. The cases are interleaved within each round; each prints the
  * median, min and max over the rounds of the kernel's mean time per run,
- * and the aware/default ratios of the means and of the mins over the rounds
- * (on a busy machine the min is the cost without the other load).
+ * and the aware/default ratios of the medians and of the mins over the
+ * rounds (a busy machine's load shows as outliers, which would move a mean;
+ * the min is the cost without the other load).
  *
  * The maps: N connections, each two flows (client -> server, and the
  * return), one entry; even connections keyed as the default mode keys them
@@ -367,11 +368,12 @@ static void report(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS])
         qsort(ns[c], o->rounds, sizeof(uint32_t), cmp_u32);
         printf("%-40s %5u ns %6u %6u %8.1f\n", name, ns[c][o->rounds / 2], ns[c][0],
                ns[c][o->rounds - 1], mean);
-        if (fib && m == 2) { /* ns[c - 2], ns[c - 1] are sorted by now: [0] is the min */
-            double d = mean_of(ns[c - 2], o->rounds), dmin = ns[c - 2][0];
+        if (fib && m == 2) { /* ns[c - 2 .. c] are sorted by now: [0] the min, [k] the median */
+            uint64_t k = o->rounds / 2;
+            double d = ns[c - 2][k], dmin = ns[c - 2][0];
             printf("%-40s reactive/default %.3f (of the mins %.3f), proactive/default %.3f "
-                   "(%.3f)\n", "", mean_of(ns[c - 1], o->rounds) / d, ns[c - 1][0] / dmin,
-                   mean / d, ns[c][0] / dmin);
+                   "(%.3f)\n", "", ns[c - 1][k] / d, ns[c - 1][0] / dmin, ns[c][k] / d,
+                   ns[c][0] / dmin);
         }
     }
 }
