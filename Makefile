@@ -17,7 +17,8 @@
 #   make clean      remove build/ (the O directory); make help: this text
 #
 # Variables: O (output dir, default build), SAN=1 (sanitizers), V=1 (echo
-# commands), NODEPS=1 (skip the package check), FUZZ_SECONDS (per target).
+# commands), NODEPS=1 (skip the package check), FUZZ_SECONDS (per target),
+# BPF_CLANG= / BPF_BPFTOOL= (build as without the BPF toolchain, mk/bpf.mk).
 
 O        ?= build
 CC       ?= gcc
