@@ -17,7 +17,8 @@
 #   make clean      remove build/ (the O directory); make help: this text
 #
 # Variables: O (output dir, default build), SAN=1 (sanitizers), V=1 (echo
-# commands), NODEPS=1 (skip the package check), FUZZ_SECONDS (per target).
+# commands), NODEPS=1 (skip the package check), FUZZ_SECONDS (per target),
+# BPF_CLANG= / BPF_BPFTOOL= (build as without the BPF toolchain, mk/bpf.mk).
 
 O        ?= build
 CC       ?= gcc
@@ -90,6 +91,9 @@ $(1)_LIBS = $$(CMOCKA_LIBS) $(3)
 endef
 unit_test = $(eval $(call unit_test_rule,$(1),$(2),$(3)))
 
+# The BPF toolchain (clang -target bpf, bpftool, libbpf) and its rules, for
+# the modules that build BPF programs (mk/bpf.mk).
+include mk/bpf.mk
 include lib/module.mk
 -include tracker/module.mk
 -include client-agent/module.mk

@@ -134,12 +134,7 @@ static void flow_write(struct xio *x, const struct qasm_flow *key, int dir,
                        const struct qasm_xdp_ekey *ek, uint32_t flags)
 {
     struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
-    struct qasm_xdp_flow v;
-    memset(&v, 0, sizeof(v));
-    v.entry = *ek;
-    qasm_xdp_addr(src, v.saddr, &v.sport);
-    qasm_xdp_addr(dst, v.daddr, &v.dport);
-    v.flags = flags;
+    struct qasm_xdp_flow v = qasm_xdp_flow_of(src, dst, ek, flags);
     v.last_seen = know();
     if (map_put(x, x->skel->maps.flows, &k, sizeof(k), &v, sizeof(v), BPF_ANY) == 0)
         x->c.flows_written++;

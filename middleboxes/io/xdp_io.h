@@ -88,6 +88,20 @@ static inline struct qasm_xdp_ekey qasm_xdp_ekey_flow(const struct qasm_addr *cl
     return k;
 }
 
+/* The value of `flows`: rewrite to |src| -> |dst| (|flags|, QASM_XDP_F_*), entry |ek|. */
+static inline struct qasm_xdp_flow qasm_xdp_flow_of(const struct qasm_addr *src,
+                                                    const struct qasm_addr *dst,
+                                                    const struct qasm_xdp_ekey *ek, __u32 flags)
+{
+    struct qasm_xdp_flow v;
+    memset(&v, 0, sizeof(v));
+    v.entry = *ek;
+    qasm_xdp_addr(src, v.saddr, &v.sport);
+    qasm_xdp_addr(dst, v.daddr, &v.dport);
+    v.flags = flags;
+    return v;
+}
+
 /* The key of a DCID. */
 static inline struct qasm_xdp_cid qasm_xdp_cid_of(const struct qasm_cid *c)
 {

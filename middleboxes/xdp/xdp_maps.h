@@ -134,6 +134,17 @@ struct qasm_xdp_cfg {
     __u32 pad;
 };
 
+/*
+ * The one value of `fwd` (an array of 1): what qasm_xdp_fwd, the bare
+ * forwarder (the floor of the cost benchmark, qasm-xdp-bench), writes and
+ * where it sends every frame. Not used by qasm-mbox.
+ */
+struct qasm_xdp_fwd {
+    __u32 ifindex; /* 0: the frame goes up (XDP_PASS) */
+    __u8 dmac[6];
+    __u8 smac[6];
+};
+
 /* The kernel's counters (a per-CPU array indexed by these); names in QASM_XDP_COUNTER_NAMES. */
 enum qasm_xdp_counter {
     QASM_XDP_C_RX = 0,          /* frames seen */

@@ -20,8 +20,8 @@
 #   - each: the kernel forwarded packets (xdp.forwarded), the slow path saw
 #     fewer packets than crossed the hop.
 #
-# The testbed's far ends get what XDP forwarding over veth needs (docs/XDP.md):
-# an XDP program on the peer (qasm_xdp_pass) and no TX checksum offload.
+# The testbed's far ends get what XDP forwarding over veth needs (docs/XDP.md,
+# netns_xdp_lib.sh).
 # SKIP (77) without root, the BPF toolchain at build time, ethtool or XDP.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/netns_lib.sh
@@ -29,24 +29,9 @@ netns_require_root netns_xdp.sh
 . tests/integration/mbox_lib.sh
 trap 'cleanup; netns_cleanup' EXIT
 
-OBJ=$B/gen/qasm_xdp.bpf.o
-[ -f "$OBJ" ] || { echo "SKIP: netns_xdp.sh: --io xdp was not built (no BPF toolchain)"; exit 77; }
-command -v ethtool >/dev/null || { echo "SKIP: netns_xdp.sh needs ethtool (scripts/deps.sh)"; exit 77; }
-for bin in qasm-h3-server qasm-h3-client libqasm-agent.so; do
-    [ -e "$B/$bin" ] || { echo "FAIL: $B/$bin not built"; exit 1; }
-done
-netns_setup || { echo "FAIL: cannot create the namespaces"; exit 1; }
-
-# The far ends: accept XDP-redirected frames, send complete UDP checksums.
-if ! in_c ip link set dev c0 xdpdrv obj "$OBJ" program qasm_xdp_pass ||
-   ! in_s ip link set dev s0 xdpdrv obj "$OBJ" program qasm_xdp_pass; then
-    echo "SKIP: netns_xdp.sh: cannot attach an XDP program to a veth (ip link ... xdpdrv)"
-    exit 77
-fi
-in_c ethtool -K c0 tx off >/dev/null && in_s ethtool -K s0 tx off >/dev/null ||
-    { echo "FAIL: ethtool -K tx off"; exit 1; }
-# The program asks the FIB as from lo; the hop's own forwarding stays off.
-in_h sysctl -qw net.ipv4.conf.lo.forwarding=1 net.ipv6.conf.lo.forwarding=1
+XDP_TEST=netns_xdp.sh
+. tests/integration/netns_xdp_lib.sh
+xdp_testbed
 
 TRK=$H_IN_IP:4790
 SRV_PORT=4433
@@ -58,19 +43,6 @@ RESET=$(printf '5e%.0s' $(seq 32))
 start srv ip netns exec "$NS_S" "$B/qasm-h3-server" --listen $S_IP:$SRV_PORT \
     --listen "[$S_IP6]:$SRV_PORT" --idle-timeout 10s --no-json --secret $RESET
 wait_ns "$NS_S" $SRV_PORT || exit 1
-
-# start_mb ARGS...: qasm-mbox --io xdp in the hop; fails the test when it did not attach.
-start_mb() {
-    rm -f "$T/mb.json" # the last run's stats must not pass for this one's
-    start mb ip netns exec "$NS_H" "$B/qasm-mbox" "$@" --io xdp --inside in0 --outside out0 \
-        --stats-json "$T/mb.json" --stats-entries 16
-    if ! wait_json "$T/mb.json" "d['io'] == 'xdp'"; then
-        if grep -q "cannot load\|cannot attach" "$T/mb.log"; then
-            echo "SKIP: netns_xdp.sh: $(grep -m1 'cannot' "$T/mb.log")"; exit 77
-        fi
-        echo "FAIL: qasm-mbox --io xdp did not start"; exit 1
-    fi
-}
 
 # kernel_checks NAME: the kernel forwarded packets, the slow path saw fewer than crossed.
 kernel_checks() {

@@ -207,12 +207,7 @@ static void put_flow(const struct qasm_flow *key, int dir, const struct qasm_flo
                      const struct qasm_xdp_ekey *ek, uint32_t flags)
 {
     struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
-    struct qasm_xdp_flow v;
-    memset(&v, 0, sizeof(v));
-    v.entry = *ek;
-    qasm_xdp_addr(&to->src, v.saddr, &v.sport);
-    qasm_xdp_addr(&to->dst, v.daddr, &v.dport);
-    v.flags = flags;
+    struct qasm_xdp_flow v = qasm_xdp_flow_of(&to->src, &to->dst, ek, flags);
     assert_int_equal(bpf_map__update_elem(skel->maps.flows, &k, sizeof(k), &v, sizeof(v), 0), 0);
 }
 

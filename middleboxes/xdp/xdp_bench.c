@@ -1,0 +1,460 @@
+/*
+ * xdp_bench.c: qasm-xdp-bench, the cost per packet of the XDP fast path
+ * (middleboxes/xdp/qasm_xdp.bpf.c) by BPF_PROG_TEST_RUN, with N connections
+ * in its maps (default 10^6), beside the floor: qasm_xdp_fwd, a bare
+ * forwarder that only rewrites the MACs and redirects.
+ *
+ * Per function (nat, ratelimit, lb) and mode (default, reactive, proactive)
+ * one frame of a known flow is run R times (default 10^6) in one call: the
+ * steady state of a flow the core has decided, with the FIB lookup and
+ * bpf_redirect to the outside interface. The rewrite of the measured flows
+ * is the identity and their TTL is kept (the configuration's keep_ttl), so
+ * every repeat sees the same frame and does the same work as a real
+ * rewrite. One more case, nat default without the FIB lookup (the frame
+ * sent back out, XDP_TX), says what the lookup costs. The cases are interleaved within each round; each prints the
+ * median, min and max over the rounds of the kernel's mean time per run,
+ * and the aware/default ratios of the medians and of the mins over the
+ * rounds (a busy machine's load shows as outliers, which would move a mean;
+ * the min is the cost without the other load).
+ *
+ * The maps: N connections, each two flows (client -> server, and the
+ * return), one entry; even connections keyed as the default mode keys them
+ * (client 5-tuple), odd ones as the aware modes do (O-DCID), with a DCID and
+ * an attested client address each. Reactive and proactive differ in when
+ * userspace writes DCIDs and attestations, not in what the kernel does with
+ * a known flow: both are run to show the noise between equal cases.
+ *
+ * Root: it runs in a network namespace of its own (unshare), with a veth
+ * pair as the outside interface and a permanent neighbour for the FIB.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_ether.h>
+
+#include "addr.h"
+#include "cli.h"
+#include "ipudp.h"
+#include "parse.h"
+#include "middleboxes/io/xdp_io.h"
+#include "qasm_xdp.skel.h"
+
+#define PROG "qasm-xdp-bench"
+#define MAX_ROUNDS 99
+
+struct opts {
+    uint64_t conns, repeat, rounds, payload;
+    int fn; /* -1: all */
+};
+
+static const char *const FN_NAMES[] = {"nat", "ratelimit", "lb"};
+static const char *const MODE_NAMES[] = {"default", "reactive", "proactive"};
+
+static void usage(void)
+{
+    printf("usage: " PROG " [--connections N] [--repeat R] [--rounds K] [--payload BYTES]\n"
+           "                      [--function nat|ratelimit|lb|all]\n"
+           "The XDP fast path's cost per packet by BPF_PROG_TEST_RUN (root): a known flow's\n"
+           "frame run R times with N connections in the maps, per function and mode\n"
+           "(default, reactive, proactive), beside a bare forwarder (MACs + redirect).\n"
+           "  --connections N  connections in the maps (default 1000000; 2 flows each)\n"
+           "  --repeat R       runs per case and round (default 1000000)\n"
+           "  --rounds K       rounds, the cases interleaved (default 5; median, min, max)\n"
+           "  --payload BYTES  UDP payload of the frame (default 400)\n"
+           "  --function F     nat, ratelimit, lb or all (default all)\n"
+           "  --version, -h/--help\n");
+}
+
+static void parse(struct opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"connections", 1, 0, 'n'}, {"repeat", 1, 0, 'r'},   {"rounds", 1, 0, 'k'},
+        {"payload", 1, 0, 'p'},     {"function", 1, 0, 'f'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    *o = (struct opts){.conns = 1000000, .repeat = 1000000, .rounds = 5, .payload = 400, .fn = -1};
+    char err[256];
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case 'n':
+            rc = qasm_parse_flag_u64(&o->conns, "connections", optarg, 2,
+                                     QASM_XDP_MAX_ENTRIES_LIMIT, err, sizeof(err));
+            break;
+        case 'r':
+            rc = qasm_parse_flag_u64(&o->repeat, "repeat", optarg, 1, UINT32_MAX, err, sizeof(err));
+            break;
+        case 'k':
+            rc = qasm_parse_flag_u64(&o->rounds, "rounds", optarg, 1, MAX_ROUNDS, err, sizeof(err));
+            break;
+        case 'p':
+            rc = qasm_parse_flag_u64(&o->payload, "payload", optarg, 16, 1400, err, sizeof(err));
+            break;
+        case 'f':
+            o->fn = -2;
+            for (int i = 0; i < 3; i++)
+                if (strcmp(optarg, FN_NAMES[i]) == 0)
+                    o->fn = i;
+            if (strcmp(optarg, "all") == 0)
+                o->fn = -1;
+            if (o->fn == -2)
+                qasm_cli_usage_exitf(PROG, "--function: expected nat, ratelimit, lb or all, "
+                                     "got '%s'", optarg);
+            break;
+        case 'h':
+            usage();
+            exit(0);
+        default:
+            rc = qasm_parse_getopt_errf(err, sizeof(err), argc, argv, "h", lo);
+        }
+        if (rc)
+            qasm_cli_usage_exit(PROG, err);
+    }
+    if (optind < argc)
+        qasm_cli_usage_exitf(PROG, "unexpected argument '%s'", argv[optind]);
+}
+
+/* ---- the maps: N connections ---- */
+
+static struct qasm_xdp *skel;
+static int if_out;
+
+/* Connection |i|: client 100.64.0.0 + i, port 50000, to the server 10.77.2.2:4433, public
+ * 10.78.0.0 + i / 16384 : 40000 + i % 16384. */
+static struct qasm_flow conn_flow(uint32_t i, int ret)
+{
+    char c[64], p[64];
+    uint32_t a = (100u << 24 | 64u << 16) + i, q = (10u << 24 | 78u << 16) + i / 16384;
+    snprintf(c, sizeof(c), "%u.%u.%u.%u:50000", a >> 24, a >> 16 & 255, a >> 8 & 255, a & 255);
+    snprintf(p, sizeof(p), "%u.%u.%u.%u:%u", q >> 24, q >> 16 & 255, q >> 8 & 255, q & 255,
+             40000 + i % 16384);
+    struct qasm_flow f;
+    memset(&f, 0, sizeof(f));
+    f.proto = 17;
+    if (qasm_addr_parse(&f.src, ret ? "10.77.2.2:4433" : c) != 0 ||
+        qasm_addr_parse(&f.dst, ret ? p : "10.77.2.2:4433") != 0)
+        abort();
+    return f;
+}
+
+static struct qasm_cid conn_cid(uint32_t i, uint8_t tag)
+{
+    struct qasm_cid c = {.len = 8, .data = {tag, 0, 0, 0, (uint8_t)(i >> 24), (uint8_t)(i >> 16),
+                                            (uint8_t)(i >> 8), (uint8_t)i}};
+    return c;
+}
+
+/* The entry key of connection |i|: even, its client 5-tuple; odd, its O-DCID. */
+static struct qasm_xdp_ekey conn_ekey(uint32_t i)
+{
+    struct qasm_flow f = conn_flow(i, 0);
+    if (i % 2 == 0)
+        return qasm_xdp_ekey_flow(&f.src, &f.dst);
+    struct qasm_cid o = conn_cid(i, 0xd0);
+    return qasm_xdp_ekey_conn(&o);
+}
+
+enum { CHUNK = 8192 };
+
+struct batch {
+    int fd;
+    size_t ksz, vsz;
+    uint32_t n;
+    uint8_t *k, *v;
+};
+
+static void batch_flush(struct batch *b)
+{
+    uint32_t n = b->n;
+    if (n && bpf_map_update_batch(b->fd, b->k, b->v, &n, NULL) != 0) {
+        fprintf(stderr, PROG ": filling the maps: %s (%u of %u written)\n", strerror(errno), n,
+                b->n);
+        exit(1);
+    }
+    b->n = 0;
+}
+
+static void batch_put(struct batch *b, const void *k, const void *v)
+{
+    memcpy(b->k + b->n * b->ksz, k, b->ksz);
+    memcpy(b->v + b->n * b->vsz, v, b->vsz);
+    if (++b->n == CHUNK)
+        batch_flush(b);
+}
+
+static struct batch batch_of(struct bpf_map *m, size_t ksz, size_t vsz)
+{
+    struct batch b = {.fd = bpf_map__fd(m), .ksz = ksz, .vsz = vsz};
+    b.k = malloc(CHUNK * ksz);
+    b.v = malloc(CHUNK * vsz);
+    if (!b.k || !b.v)
+        abort();
+    return b;
+}
+
+static void flow_put(struct batch *b, const struct qasm_flow *key, int dir,
+                     const struct qasm_flow *to, const struct qasm_xdp_ekey *ek, uint32_t flags)
+{
+    struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
+    struct qasm_xdp_flow v = qasm_xdp_flow_of(&to->src, &to->dst, ek, flags);
+    batch_put(b, &k, &v);
+}
+
+/* Fills the maps with |n| connections; the measured ones (|m0|, |m1|) rewrite to themselves. */
+static void fill(uint32_t n, uint32_t m0, uint32_t m1)
+{
+    struct batch fl = batch_of(skel->maps.flows, sizeof(struct qasm_xdp_fkey),
+                               sizeof(struct qasm_xdp_flow));
+    struct batch en = batch_of(skel->maps.entries, sizeof(struct qasm_xdp_ekey),
+                               sizeof(struct qasm_xdp_entry));
+    struct batch dc = batch_of(skel->maps.dcids, sizeof(struct qasm_xdp_cid),
+                               sizeof(struct qasm_xdp_ekey));
+    struct batch at = batch_of(skel->maps.attested, sizeof(struct qasm_xdp_attest),
+                               sizeof(uint64_t));
+    for (uint32_t i = 0; i < n; i++) {
+        struct qasm_flow out = conn_flow(i, 0), ret = conn_flow(i, 1);
+        struct qasm_flow nat = {.src = ret.dst, .dst = out.dst, .proto = 17};
+        struct qasm_xdp_ekey ek = conn_ekey(i);
+        int measured = i == m0 || i == m1;
+        flow_put(&fl, &out, QASM_XDP_FROM_CLIENT, measured ? &out : &nat, &ek, 0);
+        flow_put(&fl, &ret, QASM_XDP_FROM_SERVER, &ret, &ek, QASM_XDP_F_DST_CLIENT);
+        struct qasm_xdp_entry e;
+        memset(&e, 0, sizeof(e));
+        e.family = AF_INET;
+        qasm_xdp_addr(&out.src, e.client, &e.client_port);
+        qasm_xdp_addr(&ret.dst, e.hop, &e.hop_port);
+        e.tokens = UINT64_MAX / 2;
+        batch_put(&en, &ek, &e);
+        if (i % 2) {
+            struct qasm_cid d = conn_cid(i, 0xc0);
+            struct qasm_xdp_cid dk = qasm_xdp_cid_of(&d);
+            batch_put(&dc, &dk, &ek);
+            struct qasm_xdp_attest ak = qasm_xdp_attest_of(&ek, &out.src);
+            uint64_t when = 1;
+            batch_put(&at, &ak, &when);
+        }
+    }
+    struct batch *all[] = {&fl, &en, &dc, &at};
+    for (int i = 0; i < 4; i++) {
+        batch_flush(all[i]);
+        free(all[i]->k);
+        free(all[i]->v);
+    }
+    struct qasm_addr srv;
+    qasm_addr_parse(&srv, "10.77.2.2:4433");
+    struct qasm_xdp_srv sk = qasm_xdp_srv_of(&srv);
+    uint32_t len = 8;
+    bpf_map__update_elem(skel->maps.servers, &sk, sizeof(sk), &len, 4, 0);
+}
+
+/* ---- the runs ---- */
+
+struct frame {
+    uint8_t b[1600];
+    uint32_t len;
+};
+
+/* Connection |i|'s frame from the client: a QUIC short header to its DCID, |plen| bytes. */
+static struct frame conn_frame(uint32_t i, size_t plen)
+{
+    struct frame fr;
+    memset(&fr, 0, sizeof(fr));
+    static const uint8_t hdr[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00};
+    memcpy(fr.b, hdr, sizeof(hdr));
+    uint8_t pl[1400] = {0x41};
+    struct qasm_cid d = conn_cid(i, 0xc0);
+    memcpy(pl + 1, d.data, d.len);
+    struct qasm_flow f = conn_flow(i, 0);
+    ssize_t n = qasm_ipudp_build(fr.b + 14, sizeof(fr.b) - 14, &f.src, &f.dst, pl, plen, 64);
+    if (n <= 0)
+        abort();
+    fr.len = 14 + (uint32_t)n;
+    return fr;
+}
+
+/* The kernel's mean ns per run of |prog| on |fr| over |repeat| runs; exits unless |act|. */
+static uint32_t cost(struct bpf_program *prog, const struct frame *fr, uint32_t repeat, int act)
+{
+    struct xdp_md ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.data_end = fr->len;
+    ctx.ingress_ifindex = 1; /* lo: the inside, and where the FIB is asked from */
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = fr->b, .data_size_in = fr->len, .ctx_in = &ctx,
+                .ctx_size_in = sizeof(ctx), .repeat = repeat);
+    if (bpf_prog_test_run_opts(bpf_program__fd(prog), &o) != 0 || (int)o.retval != act) {
+        fprintf(stderr, PROG ": %s: BPF_PROG_TEST_RUN: %s, action %u (want %d)\n",
+                bpf_program__name(prog), strerror(errno), o.retval, act);
+        exit(1);
+    }
+    return o.duration;
+}
+
+static void configure(int fn, int aware, int no_fib)
+{
+    struct qasm_xdp_cfg c;
+    memset(&c, 0, sizeof(c));
+    c.function = (uint32_t)fn;
+    c.aware = (uint32_t)aware;
+    c.ifindex_in = 1;
+    c.ifindex_out = (uint32_t)if_out;
+    c.fib_ifindex = 1;
+    c.keep_ttl = 1;
+    c.no_fib = (uint32_t)no_fib;
+    if (fn == QASM_XDP_RATELIMIT) { /* a bucket that never runs dry: the arithmetic, no drop */
+        c.rl_rate_milli = 1000000000000000ull;
+        c.rl_cap = UINT64_MAX / 2;
+    }
+    uint32_t zero = 0;
+    if (bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0) != 0)
+        abort();
+}
+
+#define NCASE 11 /* the floor, then function x mode, then nat default without the FIB */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Runs every case |o->rounds| times, interleaved; ns[case][round]. */
+static void measure(const struct opts *o, const struct frame fr[2], uint32_t ns[NCASE][MAX_ROUNDS])
+{
+    for (uint64_t r = 0; r < o->rounds; r++) {
+        ns[0][r] = cost(skel->progs.qasm_xdp_fwd, &fr[0], (uint32_t)o->repeat, XDP_REDIRECT);
+        for (int fn = 0; fn < 3; fn++)
+            for (int m = 0; m < 3; m++) {
+                if (o->fn >= 0 && o->fn != fn)
+                    continue;
+                configure(fn, m > 0, 0);
+                ns[1 + fn * 3 + m][r] = cost(skel->progs.qasm_xdp, &fr[m > 0], (uint32_t)o->repeat,
+                                             XDP_REDIRECT);
+            }
+        configure(QASM_XDP_NAT, 0, 1);
+        ns[NCASE - 1][r] = cost(skel->progs.qasm_xdp, &fr[0], (uint32_t)o->repeat, XDP_TX);
+    }
+}
+
+static double mean_of(const uint32_t *v, uint64_t n)
+{
+    double s = 0;
+    for (uint64_t i = 0; i < n; i++)
+        s += v[i];
+    return s / (double)n;
+}
+
+static void report(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS])
+{
+    printf("%-40s %8s %6s %6s %8s\n", "case", "median", "min", "max", "mean");
+    for (int c = 0; c < NCASE; c++) {
+        int fn = (c - 1) / 3, m = (c - 1) % 3, fib = c > 0 && c < NCASE - 1;
+        if (fib && o->fn >= 0 && o->fn != fn)
+            continue;
+        char name[64];
+        snprintf(name, sizeof(name), "%s %s", fib ? FN_NAMES[fn] : c ? "nat default" : "floor",
+                 fib ? MODE_NAMES[m] : c ? "without the FIB (XDP_TX)" : "(bare forwarder)");
+        double mean = mean_of(ns[c], o->rounds);
+        qsort(ns[c], o->rounds, sizeof(uint32_t), cmp_u32);
+        printf("%-40s %5u ns %6u %6u %8.1f\n", name, ns[c][o->rounds / 2], ns[c][0],
+               ns[c][o->rounds - 1], mean);
+        if (fib && m == 2) { /* ns[c - 2 .. c] are sorted by now: [0] the min, [k] the median */
+            uint64_t k = o->rounds / 2;
+            double d = ns[c - 2][k], dmin = ns[c - 2][0];
+            printf("%-40s reactive/default %.3f (of the mins %.3f), proactive/default %.3f "
+                   "(%.3f)\n", "", ns[c - 1][k] / d, ns[c - 1][0] / dmin, ns[c][k] / d,
+                   ns[c][0] / dmin);
+        }
+    }
+}
+
+/* ---- setup ---- */
+
+/* The namespace: lo (inside, FIB asked from it), qxb0 (outside) with the server's neighbour. */
+static void prepare(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, PROG ": needs root (BPF_PROG_TEST_RUN, a network namespace)\n");
+        exit(1);
+    }
+    if (unshare(CLONE_NEWNET) != 0) {
+        fprintf(stderr, PROG ": unshare(CLONE_NEWNET): %s\n", strerror(errno));
+        exit(1);
+    }
+    if (system("ip link set lo up && ip link add qxb0 type veth peer name qxb1 && "
+               "ip link set qxb0 address 02:00:00:00:00:11 && ip link set qxb0 up && "
+               "ip link set qxb1 up && ip addr add 10.77.2.1/24 dev qxb0 && "
+               "ip neigh replace 10.77.2.2 lladdr 02:00:00:00:00:22 dev qxb0 nud permanent && "
+               "sysctl -qw net.ipv4.conf.lo.forwarding=1") != 0) {
+        fprintf(stderr, PROG ": cannot set up the namespace's veth pair (ip link)\n");
+        exit(1);
+    }
+    if_out = (int)if_nametoindex("qxb0");
+}
+
+static void load(uint32_t n)
+{
+    if (!getenv("QASM_XDP_VERBOSE"))
+        libbpf_set_print(NULL);
+    skel = qasm_xdp__open();
+    int rc = skel ? 0 : -errno;
+    rc = rc ? rc : bpf_map__set_max_entries(skel->maps.entries, n);
+    rc = rc ? rc : bpf_map__set_max_entries(skel->maps.flows, 2 * n);
+    rc = rc ? rc : bpf_map__set_max_entries(skel->maps.dcids, n);
+    rc = rc ? rc : bpf_map__set_max_entries(skel->maps.attested, n);
+    rc = rc ? rc : qasm_xdp__load(skel);
+    if (rc) {
+        fprintf(stderr, PROG ": cannot load the XDP program: %s (QASM_XDP_VERBOSE=1 shows "
+                "libbpf's log)\n", strerror(-rc));
+        exit(1);
+    }
+    struct qasm_xdp_fwd fw = {.ifindex = (uint32_t)if_out,
+                              .dmac = {2, 0, 0, 0, 0, 0x22},
+                              .smac = {2, 0, 0, 0, 0, 0x11}};
+    uint32_t zero = 0;
+    bpf_map__update_elem(skel->maps.fwd, &zero, 4, &fw, sizeof(fw), 0);
+}
+
+static double loadavg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf", &l) != 1)
+        l = -1;
+    if (f)
+        fclose(f);
+    return l;
+}
+
+int main(int argc, char **argv)
+{
+    qasm_cli_front(PROG, argc, argv);
+    struct opts o;
+    parse(&o, argc, argv);
+    prepare();
+    uint32_t n = (uint32_t)o.conns, m0 = n / 2 & ~1u, m1 = m0 + 1;
+    load(n);
+    fill(n, m0, m1);
+    struct frame fr[2] = {conn_frame(m0, o.payload), conn_frame(m1, o.payload)};
+    static uint32_t ns[NCASE][MAX_ROUNDS];
+    printf("%s: %u connections in the maps (%u flows), BPF_PROG_TEST_RUN x %" PRIu64
+           " per case and round, %" PRIu64 "-byte payload, %" PRIu64 " rounds, %d CPUs, "
+           "load %.2f at start\n", PROG, n, 2 * n, o.repeat, o.payload, o.rounds,
+           libbpf_num_possible_cpus(), loadavg());
+    measure(&o, fr, ns);
+    report(&o, ns);
+    printf("load %.2f at end; ns per packet: the kernel's mean time per run (FIB lookup and "
+           "bpf_redirect included)\n", loadavg());
+    qasm_xdp__destroy(skel);
+    return 0;
+}
