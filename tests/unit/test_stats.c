@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "stats.h"
 
 static int no_action(void *arg, const struct qasm_query_action *a)
@@ -63,13 +64,17 @@ static void test_reply_names_order_and_sources(void **state)
     struct qasm_proto_stats st;
     qasm_stats_collect(&st, &src);
 
-    assert_int_equal(st.n, 76);
+    assert_int_equal(st.n, 78);
     assert_string_equal(st.s[0].name, "conns");
     assert_string_equal(st.s[6].name, "bytes_per_conn");
     assert_string_equal(st.s[33].name, "udp_datagrams");
     assert_string_equal(st.s[41].name, "queries");
     assert_string_equal(st.s[57].name, "limit_errors");
     assert_string_equal(st.s[75].name, "mem_budget");
+    assert_string_equal(st.s[76].name, "build_version");
+    assert_int_equal(st.s[76].value, qasm_version_number());
+    assert_string_equal(st.s[77].name, "build_commit");
+    assert_int_equal(st.s[77].value, qasm_version_commit_number());
     assert_int_equal(value_of(&st, "udp_datagrams"), 11);
     assert_int_equal(value_of(&st, "framing_errors"), 12);
     assert_int_equal(value_of(&st, "dumps"), 13);
