@@ -99,8 +99,8 @@ enum qasm_nz_counter {
 };
 
 #define QASM_NZ_COUNTER_NAMES                                                             \
-    { "in_rx", "normalized", "first_address", "unattested", "held", "unknown_dcid", "family",   \
-      "first_reused", "not_quic", "malformed", "out_rx", "out_rewritten", "out_neigh",  \
+    { "in_packets_received", "normalized", "first_address", "unattested", "held", "unknown_dcid", "family",   \
+      "first_reused", "not_quic", "malformed", "out_packets_received", "out_rewritten", "out_neigh",  \
       "store_failed" }
 
 #endif

@@ -91,7 +91,7 @@ lb_run() {
     F=$((4433 + f))
     CTF=$ct0 CTO=$ct1
     [ $f = 1 ] && { CTF=$ct1 CTO=$ct0; }
-    RXF=$(be_stat $f rx_packets); RXO=$(be_stat $o rx_packets); UNKO=$(be_stat $o unknown_dcid)
+    RXF=$(be_stat $f packets_received); RXO=$(be_stat $o packets_received); UNKO=$(be_stat $o unknown_dcid)
     echo "client (exit $RC): $C"
     echo "backend $F (took the connection): $CTF conntrack entries, rx $RXF packets;" \
         "the other: $CTO entries, rx $RXO packets, $UNKO unknown DCIDs; client migrations $MIG"

@@ -37,7 +37,7 @@ for hz in 10 100; do
     mig=$(field "$c" migrations); sent=$(field "$c" packets_sent)
     kmig=$(json $s "d['xdp']['migrated']"); cmig=$(json $s "d['migrations']")
     unatt=$(json $s "d['xdp']['pass_unattested']"); new=$(json $s "d['xdp']['pass_new']")
-    rx=$(json $s "d['xdp']['rx']"); fwd=$(json $s "d['xdp']['forwarded']")
+    rx=$(json $s "d['xdp']['packets_received']"); fwd=$(json $s "d['xdp']['forwarded']")
     up=$(json $s "d['packet']['to_core']")
     echo "figure: proactive at $hz Hz: $mig migrations by the client; $kmig decided in the" \
         "kernel, $cmig by the core; of $rx frames the program saw (the client sent $sent)," \
