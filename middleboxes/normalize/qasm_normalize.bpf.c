@@ -344,19 +344,29 @@ static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct 
     return pass(QASM_NZ_C_NORMALIZED);
 }
 
-SEC("tc")
-int qasm_nz_ingress(struct __sk_buff *skb)
+/* Both programs' start: counts the packet (|rx|) and parses it into |p|: the scratch, or NULL
+ * when the packet passes unchanged (counted by why). */
+static __always_inline struct scratch *enter(struct __sk_buff *skb, __u32 rx, struct pkt *p)
 {
-    count(QASM_NZ_C_IN_RX);
+    count(rx);
     __u32 zero = 0;
     struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
     if (!sc)
-        return TC_ACT_OK;
+        return NULL;
+    int rc = parse(skb, p);
+    if (rc) {
+        count(rc);
+        return NULL;
+    }
+    return sc;
+}
+
+SEC("tc")
+int qasm_nz_ingress(struct __sk_buff *skb)
+{
     struct pkt p;
-    int rc = parse(skb, &p);
-    if (rc)
-        return pass(rc);
-    return ingress(skb, &p, sc);
+    struct scratch *sc = enter(skb, QASM_NZ_C_IN_RX, &p);
+    return sc ? ingress(skb, &p, sc) : TC_ACT_OK;
 }
 
 /* ---- egress ---- */
@@ -364,15 +374,10 @@ int qasm_nz_ingress(struct __sk_buff *skb)
 SEC("tc")
 int qasm_nz_egress(struct __sk_buff *skb)
 {
-    count(QASM_NZ_C_OUT_RX);
-    __u32 zero = 0;
-    struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+    struct pkt p;
+    struct scratch *sc = enter(skb, QASM_NZ_C_OUT_RX, &p);
     if (!sc)
         return TC_ACT_OK;
-    struct pkt p;
-    int rc = parse(skb, &p);
-    if (rc)
-        return pass(rc);
     pair_of(&p, sc, 1);
     struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&firsts, &sc->pair);
     if (!ek)
