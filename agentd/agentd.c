@@ -39,6 +39,7 @@
 #include "agentd/agentd_opts.h"
 #include "agentd/agentd_track.h"
 #include "client-agent/agent_report.h"
+#include "middleboxes/io/bpf_maps.h"
 #include "qasm_agentd.skel.h"
 
 #define PROG "qasm-agentd"
@@ -60,17 +61,6 @@ struct agentd {
     ev_timer tick_w;
     ev_signal sig_w[2];
 };
-
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-    char line[512];
-
-    vsnprintf(line, sizeof(line), fmt, ap);
-    line[strcspn(line, "\n")] = 0;
-    (void)level; /* debug only: the caller says in one line what failed */
-    qasm_debug("libbpf: %s", line);
-    return 0;
-}
 
 /* ---- reports ---- */
 
@@ -367,7 +357,7 @@ static int bpf_setup(struct agentd *d)
 {
     int cg;
 
-    libbpf_set_print(libbpf_log);
+    qasm_bpf_log_libbpf();
     d->skel = qasm_agentd__open();
     if (d->skel) {
         d->skel->rodata->prereg_all = (uint8_t)d->o.all;

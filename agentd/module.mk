@@ -19,7 +19,7 @@ test_agentd_opts_LIBS = $(CMOCKA_LIBS)
 ifeq ($(QASM_BPF),1)
 PROGS += qasm-agentd
 qasm-agentd_SRCS := agentd/agentd.c agentd/agentd_opts.c agentd/agentd_track.c client-agent/agent_frames.c \
-                    client-agent/agent_state.c client-agent/agent_report.c
+                    client-agent/agent_state.c client-agent/agent_report.c middleboxes/io/bpf_maps.c
 qasm-agentd_LIBS = $(BPF_LIBS) $(LIBEV_LIBS)
 $(O)/obj/agentd/agentd.o $(O)/obj/tests/unit/test_agentd_prog.o: $(AGENTD_SKEL)
 $(O)/obj/agentd/agentd.o $(O)/obj/tests/unit/test_agentd_prog.o: CFLAGS += -iquote $(O)/gen

@@ -39,47 +39,27 @@
 #endif
 
 #include "agentd/agentd_ev.h"
+#include "middleboxes/bpf/qasm_common.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
-#define IP_MF_ 0x2000
-#define IP_OFFSET_ 0x1FFF
 #define HDR_BYTES 64 /* enough for a long header's first byte, version, both CIDs */
 
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, QASM_AGENTD_MAX_FLOWS);
-    __type(key, struct qasm_agentd_fkey);
-    __type(value, struct qasm_agentd_flow);
-} flows SEC(".maps");
+QASM_BPF_MAP(flows, BPF_MAP_TYPE_LRU_HASH, QASM_AGENTD_MAX_FLOWS,
+             struct qasm_agentd_fkey, struct qasm_agentd_flow, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, QASM_AGENTD_MAX_SERVERS);
-    __type(key, struct qasm_agentd_skey);
-    __type(value, __u8);
-} servers SEC(".maps");
+QASM_BPF_MAP(servers, BPF_MAP_TYPE_LRU_HASH, QASM_AGENTD_MAX_SERVERS,
+             struct qasm_agentd_skey, __u8, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, QASM_AGENTD_MAX_SERVERS);
-    __type(key, struct qasm_agentd_fkey);
-    __type(value, struct qasm_agentd_cand);
-} cands SEC(".maps");
+QASM_BPF_MAP(cands, BPF_MAP_TYPE_LRU_HASH, QASM_AGENTD_MAX_SERVERS,
+             struct qasm_agentd_fkey, struct qasm_agentd_cand, 0);
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, QASM_AGENTD_RINGBUF_BYTES);
 } events SEC(".maps");
 
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, QASM_AGENTD_C_MAX);
-    __type(key, __u32);
-    __type(value, __u64);
-} counters SEC(".maps");
+QASM_BPF_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, QASM_AGENTD_C_MAX, __u32, __u64, 0);
 
 /* A parsed UDP packet: its local 5-tuple and the first bytes of its payload. */
 struct pkt {
@@ -89,12 +69,7 @@ struct pkt {
     __u8 hdr[HDR_BYTES];   /* the payload's first bytes, zero after n */
 };
 
-static __always_inline void count(__u32 c)
-{
-    __u64 *v = bpf_map_lookup_elem(&counters, &c);
-    if (v)
-        *v += 1;
-}
+#define count(c) qasm_bpf_count(&counters, (c))
 
 static __always_inline void put_addrs(struct pkt *p, const void *src, const void *dst, __u32 len,
                                       int egress)
@@ -445,12 +420,7 @@ int qasm_agentd_ingress(struct __sk_buff *skb)
 /* Set before load: 1 = every process (--all), 0 = the processes of cgroup_filter[0]. */
 const volatile __u8 prereg_all = 0;
 
-struct {
-    __uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, __u32);
-} cgroup_filter SEC(".maps");
+QASM_BPF_MAP(cgroup_filter, BPF_MAP_TYPE_CGROUP_ARRAY, 1, __u32, __u32, 0);
 
 /* A decrypt in flight: where its plaintext and header are. */
 struct dec_call {
@@ -460,12 +430,7 @@ struct dec_call {
     __u64 aad_len;
 };
 
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, QASM_AGENTD_MAX_DECRYPTS);
-    __type(key, __u64);
-    __type(value, struct dec_call);
-} decrypts SEC(".maps");
+QASM_BPF_MAP(decrypts, BPF_MAP_TYPE_LRU_HASH, QASM_AGENTD_MAX_DECRYPTS, __u64, struct dec_call, 0);
 
 /*
  * int gnutls_aead_cipher_decrypt(handle, nonce, nonce_len, auth, auth_len,
@@ -520,12 +485,7 @@ static __always_inline int maybe_newcid(const __u8 *b, __u32 n)
 
 /* The payload being looked at (too big for the BPF stack); copied to the
  * ring buffer if it may hold a frame. */
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct qasm_agentd_plain);
-} plain_buf SEC(".maps");
+QASM_BPF_MAP(plain_buf, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct qasm_agentd_plain, 0);
 
 SEC("uretprobe")
 int qasm_agentd_dec_exit(struct pt_regs *ctx)

@@ -1,10 +1,43 @@
 /* bpf_maps.c: userspace helpers for BPF maps (see bpf_maps.h). */
 #include "middleboxes/io/bpf_maps.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <bpf/libbpf.h>
+
+#include "log.h"
+
+int qasm_bpf_put(struct bpf_map *m, const void *k, size_t ksz, const void *v, size_t vsz,
+                 uint64_t flags, uint64_t *full, const char *who)
+{
+    int rc = bpf_map__update_elem(m, k, ksz, v, vsz, flags);
+    if (rc == -E2BIG || rc == -ENOMEM) {
+        (*full)++;
+        qasm_debug("%s: map %s full: entry not written", who, bpf_map__name(m));
+    }
+    return rc;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    (void)level;
+    if (!qasm_log_enabled(QASM_LOG_DEBUG))
+        return 0;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = 0;
+    qasm_debug("libbpf: %s", line);
+    return 0;
+}
+
+void qasm_bpf_log_libbpf(void)
+{
+    libbpf_set_print(libbpf_log);
+}
 
 size_t qasm_bpf_walk(struct bpf_map *m, size_t ksz, size_t max,
                      int (*fn)(void *ud, const void *key), void *ud)

@@ -1,8 +1,9 @@
 /*
  * bpf_maps.h: userspace helpers for the maps of the kernel programs
- * (libbpf): a bounded walk that may remove what it visits, and the sum of
- * a per-CPU counter array. Used by qasm-normalize (middleboxes/normalize/);
- * generic, so the XDP backend can share them.
+ * (libbpf): a write that counts a full map, a bounded walk that may remove
+ * what it visits, the sum of a per-CPU counter array, and libbpf's messages
+ * into the debug log. Shared by qasm-normalize (middleboxes/normalize/),
+ * the XDP backend (middleboxes/io/xdp_io.c) and qasm-agentd.
  */
 #ifndef QASM_MBOX_BPF_MAPS_H
 #define QASM_MBOX_BPF_MAPS_H
@@ -11,6 +12,22 @@
 #include <stdint.h>
 
 struct bpf_map;
+
+/*
+ * qasm_bpf_put writes |k| -> |v| into |m| (bpf_map__update_elem with
+ * |flags|): 0, or the negative error. A map at its bound (-E2BIG,
+ * -ENOMEM) adds one to |*full| and says so in a debug line naming |who|
+ * (the program) and the map.
+ */
+int qasm_bpf_put(struct bpf_map *m, const void *k, size_t ksz, const void *v, size_t vsz,
+                 uint64_t flags, uint64_t *full, const char *who);
+
+/*
+ * qasm_bpf_log_libbpf sends libbpf's messages to the debug log, one line
+ * each, prefixed "libbpf: " (a refusal is said by the caller in one line;
+ * the detail is for debug).
+ */
+void qasm_bpf_log_libbpf(void);
 
 /* The largest key qasm_bpf_walk takes. */
 #define QASM_BPF_WALK_KEY_MAX 128

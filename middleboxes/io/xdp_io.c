@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <linux/if_link.h>
 #include <net/if.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "middleboxes/io/bpf_maps.h"
 #include "proto.h"
 #include "qasm_xdp.skel.h"
 
@@ -60,31 +60,12 @@ struct xio {
     struct xio_counters c;
 };
 
-/* ---- libbpf's messages go to our log (debug; warnings as warnings) ---- */
-
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-    (void)level; /* a refusal is said by the caller in one line; the detail is for debug */
-    if (!qasm_log_enabled(QASM_LOG_DEBUG))
-        return 0;
-    char line[512];
-    vsnprintf(line, sizeof(line), fmt, ap);
-    line[strcspn(line, "\n")] = 0;
-    qasm_debug("libbpf: %s", line);
-    return 0;
-}
-
 /* ---- map writes (every refusal counted) ---- */
 
 static int map_put(struct xio *x, struct bpf_map *m, const void *k, size_t ksz, const void *v,
                    size_t vsz, uint64_t flags)
 {
-    int rc = bpf_map__update_elem(m, k, ksz, v, vsz, flags);
-    if (rc == -E2BIG || rc == -ENOMEM) {
-        x->c.map_full++;
-        qasm_debug("xdp: map %s full: entry not written", bpf_map__name(m));
-    }
-    return rc;
+    return qasm_bpf_put(m, k, ksz, v, vsz, flags, &x->c.map_full, "xdp");
 }
 
 static uint64_t know(void)
@@ -583,7 +564,7 @@ static int size_maps(struct xio *x)
 /* Loads the program and fills its configuration. 0, or 1 with the reason said. */
 static int load(struct xio *x)
 {
-    libbpf_set_print(libbpf_log);
+    qasm_bpf_log_libbpf();
     x->skel = qasm_xdp__open();
     int err = x->skel ? size_maps(x) : errno;
     if (x->skel && !err && qasm_xdp__load(x->skel) != 0)

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <net/if.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,12 +70,7 @@ struct nz {
 static int put(struct nz *z, struct bpf_map *m, const void *k, size_t ksz, const void *v,
                size_t vsz, uint64_t flags)
 {
-    int rc = bpf_map__update_elem(m, k, ksz, v, vsz, flags);
-    if (rc == -E2BIG || rc == -ENOMEM) {
-        z->c.map_full++;
-        qasm_debug("normalize: map %s full: entry not written", bpf_map__name(m));
-    }
-    return rc;
+    return qasm_bpf_put(m, k, ksz, v, vsz, flags, &z->c.map_full, "normalize");
 }
 
 /* The connection itself: created at the record's first and current address, or refreshed
@@ -334,18 +328,6 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ---- load, attach, detach ---- */
 
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-    (void)level;
-    if (!qasm_log_enabled(QASM_LOG_DEBUG))
-        return 0;
-    char line[512];
-    vsnprintf(line, sizeof(line), fmt, ap);
-    line[strcspn(line, "\n")] = 0;
-    qasm_debug("libbpf: %s", line);
-    return 0;
-}
-
 /* The maps' bounds from --max-conns (hash maps are preallocated: memory is taken at load). */
 static int size_maps(struct nz *z)
 {
@@ -360,7 +342,7 @@ static int size_maps(struct nz *z)
 
 static int load(struct nz *z)
 {
-    libbpf_set_print(libbpf_log);
+    qasm_bpf_log_libbpf();
     z->skel = qasm_normalize__open();
     int err = z->skel ? -size_maps(z) : errno;
     if (z->skel && !err && qasm_normalize__load(z->skel) != 0)

@@ -31,77 +31,38 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "middleboxes/bpf/qasm_common.bpf.h"
 #include "middleboxes/normalize/normalize_maps.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
-#define IP_MF_ 0x2000
-#define IP_OFFSET_ 0x1FFF
 #define QUIC_SHORT_MIN 21 /* first byte + 20 DCID bytes: what a short header always has */
 #define QUIC_LONG_MIN 26  /* first byte, version, DCID length, 20 DCID bytes (an Initial: 1200) */
 
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct qasm_nz_cfg);
-} config SEC(".maps");
+QASM_BPF_MAP(config, BPF_MAP_TYPE_ARRAY, 1, __u32, struct qasm_nz_cfg, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, QASM_NZ_MAX_CONNS);
-    __uint(map_flags, BPF_F_NO_PREALLOC); /* written by userspace only: memory as used */
-    __type(key, struct qasm_xdp_ekey);
-    __type(value, struct qasm_nz_conn);
-} conns SEC(".maps");
+/* conns, dcids, attested and firsts are written by userspace only: BPF_F_NO_PREALLOC, memory
+ * as used. */
+
+QASM_BPF_MAP(conns, BPF_MAP_TYPE_HASH, QASM_NZ_MAX_CONNS,
+             struct qasm_xdp_ekey, struct qasm_nz_conn, BPF_F_NO_PREALLOC);
 
 /* Addresses on hold: when their first unattested packet was seen. */
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, QASM_NZ_MAX_PENDING);
-    __type(key, struct qasm_xdp_attest);
-    __type(value, __u64);
-} pending SEC(".maps");
+QASM_BPF_MAP(pending, BPF_MAP_TYPE_LRU_HASH, QASM_NZ_MAX_PENDING,
+             struct qasm_xdp_attest, __u64, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, QASM_NZ_MAX_DCIDS);
-    __uint(map_flags, BPF_F_NO_PREALLOC); /* written by userspace only: memory as used */
-    __type(key, struct qasm_xdp_cid);
-    __type(value, struct qasm_xdp_ekey);
-} dcids SEC(".maps");
+QASM_BPF_MAP(dcids, BPF_MAP_TYPE_HASH, QASM_NZ_MAX_DCIDS,
+             struct qasm_xdp_cid, struct qasm_xdp_ekey, BPF_F_NO_PREALLOC);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, QASM_NZ_MAX_ATTESTED);
-    __uint(map_flags, BPF_F_NO_PREALLOC); /* written by userspace only: memory as used */
-    __type(key, struct qasm_xdp_attest);
-    __type(value, __u64);
-} attested SEC(".maps");
+QASM_BPF_MAP(attested, BPF_MAP_TYPE_HASH, QASM_NZ_MAX_ATTESTED,
+             struct qasm_xdp_attest, __u64, BPF_F_NO_PREALLOC);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, QASM_NZ_MAX_SERVERS);
-    __type(key, struct qasm_xdp_srv);
-    __type(value, __u32);
-} servers SEC(".maps");
+QASM_BPF_MAP(servers, BPF_MAP_TYPE_HASH, QASM_NZ_MAX_SERVERS, struct qasm_xdp_srv, __u32, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, QASM_NZ_MAX_CONNS);
-    __uint(map_flags, BPF_F_NO_PREALLOC); /* written by userspace only: memory as used */
-    __type(key, struct qasm_nz_pair);
-    __type(value, struct qasm_xdp_ekey);
-} firsts SEC(".maps");
+QASM_BPF_MAP(firsts, BPF_MAP_TYPE_HASH, QASM_NZ_MAX_CONNS,
+             struct qasm_nz_pair, struct qasm_xdp_ekey, BPF_F_NO_PREALLOC);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, QASM_NZ_C_MAX);
-    __type(key, __u32);
-    __type(value, __u64);
-} counters SEC(".maps");
+QASM_BPF_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, QASM_NZ_C_MAX, __u32, __u64, 0);
 
 /* Per-CPU scratch for the keys (the BPF stack is 512 bytes). */
 struct scratch {
@@ -112,19 +73,9 @@ struct scratch {
     __u8 hdr[QUIC_LONG_MIN];
 };
 
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct scratch);
-} scratch SEC(".maps");
+QASM_BPF_MAP(scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct scratch, 0);
 
-static __always_inline void count(__u32 c)
-{
-    __u64 *v = bpf_map_lookup_elem(&counters, &c);
-    if (v)
-        *v += 1;
-}
+#define count(c) qasm_bpf_count(&counters, (c))
 
 static __always_inline int pass(__u32 c)
 {
@@ -232,16 +183,6 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, i
     return rc;
 }
 
-static __always_inline int same16(const __u8 *a, const __u8 *b)
-{
-    __u64 a0, a1, b0, b1;
-    __builtin_memcpy(&a0, a, 8);
-    __builtin_memcpy(&a1, a + 8, 8);
-    __builtin_memcpy(&b0, b, 8);
-    __builtin_memcpy(&b1, b + 8, 8);
-    return a0 == b0 && a1 == b1;
-}
-
 /* ---- ingress ---- */
 
 /* The short header's DCID into sc->cid (length from the server's entry): 0, or a counter. */
@@ -300,7 +241,7 @@ static __always_inline void check_reuse(struct __sk_buff *skb, const struct pkt 
         return;
     struct qasm_nz_conn *c = bpf_map_lookup_elem(&conns, owner);
     if (!c || (c->flags & QASM_NZ_F_REUSED) ||
-        (c->cur_port == c->first_port && same16(c->cur, c->first)))
+        (c->cur_port == c->first_port && qasm_bpf_same16(c->cur, c->first)))
         return; /* still at home: its own Initials, and nothing to undo */
     int own = owner->len == len;
 #pragma unroll
@@ -321,7 +262,7 @@ static __always_inline void check_reuse(struct __sk_buff *skb, const struct pkt 
 static __always_inline void set_current(struct qasm_nz_conn *c, const struct pkt *p)
 {
     c->last_seen = bpf_ktime_get_ns();
-    if (c->cur_port == p->sport && same16(c->cur, p->saddr))
+    if (c->cur_port == p->sport && qasm_bpf_same16(c->cur, p->saddr))
         return; /* an unlocked read: at worst the write below happens once more */
     bpf_spin_lock(&c->lock);
     __builtin_memcpy(c->cur, p->saddr, 16);
@@ -377,7 +318,7 @@ static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct 
     struct qasm_nz_conn *c = bpf_map_lookup_elem(&conns, &sc->ek);
     if (!c)
         return pass(QASM_NZ_C_UNKNOWN);
-    if (c->first_port == p->sport && same16(c->first, p->saddr)) {
+    if (c->first_port == p->sport && qasm_bpf_same16(c->first, p->saddr)) {
         if (!(c->flags & QASM_NZ_F_REUSED))
             set_current(c, p);
         return pass(QASM_NZ_C_FIRST);
@@ -403,19 +344,29 @@ static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct 
     return pass(QASM_NZ_C_NORMALIZED);
 }
 
-SEC("tc")
-int qasm_nz_ingress(struct __sk_buff *skb)
+/* Both programs' start: counts the packet (|rx|) and parses it into |p|: the scratch, or NULL
+ * when the packet passes unchanged (counted by why). */
+static __always_inline struct scratch *enter(struct __sk_buff *skb, __u32 rx, struct pkt *p)
 {
-    count(QASM_NZ_C_IN_RX);
+    count(rx);
     __u32 zero = 0;
     struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
     if (!sc)
-        return TC_ACT_OK;
+        return NULL;
+    int rc = parse(skb, p);
+    if (rc) {
+        count(rc);
+        return NULL;
+    }
+    return sc;
+}
+
+SEC("tc")
+int qasm_nz_ingress(struct __sk_buff *skb)
+{
     struct pkt p;
-    int rc = parse(skb, &p);
-    if (rc)
-        return pass(rc);
-    return ingress(skb, &p, sc);
+    struct scratch *sc = enter(skb, QASM_NZ_C_IN_RX, &p);
+    return sc ? ingress(skb, &p, sc) : TC_ACT_OK;
 }
 
 /* ---- egress ---- */
@@ -423,15 +374,10 @@ int qasm_nz_ingress(struct __sk_buff *skb)
 SEC("tc")
 int qasm_nz_egress(struct __sk_buff *skb)
 {
-    count(QASM_NZ_C_OUT_RX);
-    __u32 zero = 0;
-    struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+    struct pkt p;
+    struct scratch *sc = enter(skb, QASM_NZ_C_OUT_RX, &p);
     if (!sc)
         return TC_ACT_OK;
-    struct pkt p;
-    int rc = parse(skb, &p);
-    if (rc)
-        return pass(rc);
     pair_of(&p, sc, 1);
     struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&firsts, &sc->pair);
     if (!ek)
@@ -447,14 +393,14 @@ int qasm_nz_egress(struct __sk_buff *skb)
     cur_port = c->cur_port;
     bpf_spin_unlock(&c->lock);
     c->last_seen = bpf_ktime_get_ns();
-    if (cur_port == p.dport && same16(cur, p.daddr))
+    if (cur_port == p.dport && qasm_bpf_same16(cur, p.daddr))
         return TC_ACT_OK; /* not moved (or back home) */
     if (rewrite(skb, &p, 1, cur, cur_port) != 0) {
         count(QASM_NZ_C_STORE_FAILED);
         return TC_ACT_SHOT;
     }
     count(QASM_NZ_C_OUT_REWRITTEN);
-    if (same16(cur, p.daddr))
+    if (qasm_bpf_same16(cur, p.daddr))
         return TC_ACT_OK; /* same IP, same neighbour */
     count(QASM_NZ_C_OUT_NEIGH);
     return bpf_redirect_neigh(skb->ifindex, 0, 0, 0);

@@ -7,7 +7,7 @@
 XDP_SKEL := $(O)/gen/qasm_xdp.skel.h
 
 ifeq ($(QASM_BPF),1)
-qasm-mbox_SRCS += middleboxes/io/xdp_io.c
+qasm-mbox_SRCS += middleboxes/io/xdp_io.c middleboxes/io/bpf_maps.c
 qasm-mbox_LIBS += $(BPF_LIBS)
 $(O)/obj/middleboxes/io/xdp_io.o $(O)/obj/tests/unit/test_xdp_prog.o: $(XDP_SKEL)
 $(O)/obj/middleboxes/io/xdp_io.o $(O)/obj/tests/unit/test_xdp_prog.o: CFLAGS += -iquote $(O)/gen

@@ -32,73 +32,33 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "middleboxes/bpf/qasm_common.bpf.h"
 #include "middleboxes/xdp/xdp_maps.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88A8
-#define IP_MF_ 0x2000
-#define IP_OFFSET_ 0x1FFF
 #define NSEC_PER_TOKEN 1000000000ULL
 
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct qasm_xdp_cfg);
-} config SEC(".maps");
+QASM_BPF_MAP(config, BPF_MAP_TYPE_ARRAY, 1, __u32, struct qasm_xdp_cfg, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, QASM_XDP_MAX_FLOWS);
-    __type(key, struct qasm_xdp_fkey);
-    __type(value, struct qasm_xdp_flow);
-} flows SEC(".maps");
+QASM_BPF_MAP(flows, BPF_MAP_TYPE_HASH, QASM_XDP_MAX_FLOWS,
+             struct qasm_xdp_fkey, struct qasm_xdp_flow, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, QASM_XDP_MAX_ENTRIES);
-    __type(key, struct qasm_xdp_ekey);
-    __type(value, struct qasm_xdp_entry);
-} entries SEC(".maps");
+QASM_BPF_MAP(entries, BPF_MAP_TYPE_HASH, QASM_XDP_MAX_ENTRIES,
+             struct qasm_xdp_ekey, struct qasm_xdp_entry, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, QASM_XDP_MAX_DCIDS);
-    __type(key, struct qasm_xdp_cid);
-    __type(value, struct qasm_xdp_ekey);
-} dcids SEC(".maps");
+QASM_BPF_MAP(dcids, BPF_MAP_TYPE_HASH, QASM_XDP_MAX_DCIDS,
+             struct qasm_xdp_cid, struct qasm_xdp_ekey, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, QASM_XDP_MAX_ATTESTED);
-    __type(key, struct qasm_xdp_attest);
-    __type(value, __u64);
-} attested SEC(".maps");
+QASM_BPF_MAP(attested, BPF_MAP_TYPE_HASH, QASM_XDP_MAX_ATTESTED, struct qasm_xdp_attest, __u64, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, QASM_XDP_MAX_SERVERS);
-    __type(key, struct qasm_xdp_srv);
-    __type(value, __u32);
-} servers SEC(".maps");
+QASM_BPF_MAP(servers, BPF_MAP_TYPE_HASH, QASM_XDP_MAX_SERVERS, struct qasm_xdp_srv, __u32, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, QASM_XDP_C_MAX);
-    __type(key, __u32);
-    __type(value, __u64);
-} counters SEC(".maps");
+QASM_BPF_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, QASM_XDP_C_MAX, __u32, __u64, 0);
 
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct qasm_xdp_fwd);
-} fwd SEC(".maps");
+QASM_BPF_MAP(fwd, BPF_MAP_TYPE_ARRAY, 1, __u32, struct qasm_xdp_fwd, 0);
 
 /* Per-CPU scratch for the migration's keys and values (the BPF stack is 512 bytes). */
 struct scratch {
@@ -109,12 +69,7 @@ struct scratch {
     struct qasm_xdp_ekey ek;
 };
 
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct scratch);
-} scratch SEC(".maps");
+QASM_BPF_MAP(scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct scratch, 0);
 
 struct vlan_tag {
     __be16 tci;
@@ -133,12 +88,7 @@ struct frame {
     struct qasm_xdp_fkey key;
 };
 
-static __always_inline void count(__u32 c)
-{
-    __u64 *v = bpf_map_lookup_elem(&counters, &c);
-    if (v)
-        *v += 1;
-}
+#define count(c) qasm_bpf_count(&counters, (c))
 
 static __always_inline int pass(__u32 c)
 {
@@ -409,17 +359,6 @@ static __always_inline void flow_target(const struct qasm_xdp_flow *fl, struct q
     }
 }
 
-/* Whether the 16-byte addresses |a| and |b| are equal. */
-static __always_inline int same16(const __u8 *a, const __u8 *b)
-{
-    __u64 a0, a1, b0, b1;
-    __builtin_memcpy(&a0, a, 8);
-    __builtin_memcpy(&a1, a + 8, 8);
-    __builtin_memcpy(&b0, b, 8);
-    __builtin_memcpy(&b1, b + 8, 8);
-    return a0 == b0 && a1 == b1;
-}
-
 /*
  * NAT: a connection's return traffic goes to the client 5-tuple that sent
  * last (the core's "latest client address"): a packet on another of the
@@ -431,7 +370,7 @@ static __always_inline void nat_latest(const struct qasm_xdp_cfg *cfg, const str
     if (cfg->function != QASM_XDP_NAT || f->key.dir != QASM_XDP_FROM_CLIENT ||
         fl->entry.kind != QASM_XDP_E_CONN)
         return;
-    if (e->client_port == f->key.sport && same16(e->client, f->key.saddr))
+    if (e->client_port == f->key.sport && qasm_bpf_same16(e->client, f->key.saddr))
         return; /* an unlocked read: at worst the write below happens once more */
     bpf_spin_lock(&e->lock);
     __builtin_memcpy(e->client, f->key.saddr, 16);

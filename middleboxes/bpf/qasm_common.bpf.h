@@ -1,0 +1,57 @@
+/*
+ * qasm_common.bpf.h: what the kernel programs (middleboxes/xdp,
+ * middleboxes/normalize, agentd) write the same way, written once: the
+ * constants the UAPI headers do not give a BPF object, the map
+ * declaration, the per-CPU counter bump and the 16-byte address compare.
+ * Everything is static __always_inline or a macro: after inlining each
+ * program's instructions are what they were with its own copy (the
+ * verifier sees the same constant map pointers), so per-packet cost does
+ * not change.
+ */
+#ifndef QASM_COMMON_BPF_H
+#define QASM_COMMON_BPF_H
+
+#include <linux/bpf.h>
+#include <linux/types.h>
+
+#include <bpf/bpf_helpers.h>
+
+/* <sys/socket.h> and <netinet/ip.h> are userspace headers: their values here. */
+#define AF_INET 2
+#define AF_INET6 10
+#define IP_MF_ 0x2000
+#define IP_OFFSET_ 0x1FFF
+
+/*
+ * Declares map NAME of TYPE with at most MAX entries of K -> V and
+ * FLAGS (map_flags; 0 is the kernel's default, as when left out).
+ */
+#define QASM_BPF_MAP(NAME, TYPE, MAX, K, V, FLAGS)                                          \
+    struct {                                                                                \
+        __uint(type, TYPE);                                                                 \
+        __uint(max_entries, MAX);                                                           \
+        __uint(map_flags, FLAGS);                                                           \
+        __type(key, K);                                                                     \
+        __type(value, V);                                                                   \
+    } NAME SEC(".maps")
+
+/* Adds one to slot |c| of the per-CPU __u64 array |map| (a program's counters). */
+static __always_inline void qasm_bpf_count(void *map, __u32 c)
+{
+    __u64 *v = bpf_map_lookup_elem(map, &c);
+    if (v)
+        *v += 1;
+}
+
+/* Whether the 16-byte addresses |a| and |b| are equal (two 64-bit compares). */
+static __always_inline int qasm_bpf_same16(const __u8 *a, const __u8 *b)
+{
+    __u64 a0, a1, b0, b1;
+    __builtin_memcpy(&a0, a, 8);
+    __builtin_memcpy(&a1, a + 8, 8);
+    __builtin_memcpy(&b0, b, 8);
+    __builtin_memcpy(&b1, b + 8, 8);
+    return a0 == b0 && a1 == b1;
+}
+
+#endif
