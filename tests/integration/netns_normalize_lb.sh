@@ -115,13 +115,19 @@ for gen in inc random; do
     lb_run "normalised ($gen)" $gen "$HOLD"
     fresh_stats nz "$T/nz.json"
     echo "normaliser: $(json "$T/nz.json" "d['kernel']")"
-    check "normalised ($gen): one conntrack entry, on the backend that took it" \
-        "$CTF == 1 && $CTO == 0"
-    check "normalised ($gen): the other backend saw no packet" "$RXO == 0"
+    # A fresh DCID can reach the hop before the tracker's push (docs/NORMALIZE.md, "The race
+    # with the tracker"): such a packet passes unchanged (unknown_dcid, or unattested after the
+    # hold) and the kernel LB may pick the other backend for it. Every extra entry, packet at
+    # the other backend or failed path must be one of those; with no race, none at all.
+    R=$(( $(k unknown_dcid) + $(k unattested) ))
+    echo "normalised ($gen): $R packets passed unchanged by the race"
+    check "normalised ($gen): one conntrack entry on the backend that took it (+ the race's)" \
+        "$CTF >= 1 && $CTF + $CTO <= 1 + $R"
+    check "normalised ($gen): the other backend saw no packet (but the race's)" "$RXO <= $R"
     check "normalised ($gen): every request answered" \
         "$RC == 0 && $(field "$C" requests_ok) == $REQS"
-    check "normalised ($gen): every migrated path validated" \
-        "$(field "$C" path_validation_failed) == 0"
+    check "normalised ($gen): every migrated path validated (but the race's)" \
+        "$(field "$C" path_validation_failed) <= $R"
     check "normalised ($gen): migrated packets rewritten, replies too" \
         "$(k normalized) > 0 && $(k out_rewritten) > 0 && $(k store_failed) == 0"
 done
