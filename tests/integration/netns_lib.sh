@@ -188,6 +188,20 @@ lb_run_checks() {
     fi
 }
 
+# nz_require NAME BIN...: what the normaliser's netns tests need (SKIP, exit 77,
+# without tc or a qasm-normalize build; FAIL without a BIN), then the testbed.
+nz_require() {
+    local name=$1 bin
+    shift
+    command -v tc >/dev/null || { echo "SKIP: $name needs 'tc' (iproute2)"; exit 77; }
+    [ -x "$B/qasm-normalize" ] ||
+        { echo "SKIP: $name: qasm-normalize was not built (no BPF toolchain)"; exit 77; }
+    for bin in "$@"; do
+        [ -e "$B/$bin" ] || { echo "FAIL: $B/$bin not built"; exit 1; }
+    done
+    netns_setup || { echo "FAIL: cannot create the namespaces"; exit 1; }
+}
+
 # nz_start HOLD: qasm-normalize on the hop's inside interface, started as "nz" (mbox_lib.sh),
 # --stats-json $T/nz.json, until it is subscribed to the tracker $TRK. A kernel that
 # refuses the tc programs is a SKIP (77), any other failure to start a FAIL (1).

@@ -21,16 +21,10 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/netns_lib.sh
 netns_require_root netns_normalize.sh
-command -v tc >/dev/null || { echo "SKIP: netns_normalize.sh needs 'tc' (iproute2)"; exit 77; }
 . tests/integration/mbox_lib.sh
 trap 'cleanup; netns_cleanup' EXIT
 
-[ -x "$B/qasm-normalize" ] ||
-    { echo "SKIP: netns_normalize.sh: qasm-normalize was not built (no BPF toolchain)"; exit 77; }
-for bin in qasm-h3-server qasm-h3-client libqasm-agent.so qasm-tracker qasm-trackctl; do
-    [ -e "$B/$bin" ] || { echo "FAIL: $B/$bin not built"; exit 1; }
-done
-netns_setup || { echo "FAIL: cannot create the namespaces"; exit 1; }
+nz_require netns_normalize.sh qasm-h3-server qasm-h3-client libqasm-agent.so qasm-tracker qasm-trackctl
 
 TRK=$H_IN_IP:4790
 SRV_PORT=4433
