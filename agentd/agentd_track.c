@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "quic_initial.h"
 #include "client-agent/agent_frames.h"
 
 /* Client CIDs learnt from decrypted headers (P2 in agentd_track.h), newest replacing oldest. */
@@ -60,16 +61,22 @@ void qasm_agentd_track_free(struct qasm_agentd_track *t)
     }
 }
 
-void qasm_agentd_ev_addrs(const struct qasm_agentd_ev *ev, struct qasm_addr *local,
-                          struct qasm_addr *remote)
+void qasm_agentd_fkey_addrs(const struct qasm_agentd_fkey *k, struct qasm_addr *local,
+                            struct qasm_addr *remote)
 {
     memset(local, 0, sizeof(*local));
     memset(remote, 0, sizeof(*remote));
-    local->family = remote->family = ev->flow.family;
-    local->port = ev->flow.lport;
-    remote->port = ev->flow.rport;
-    memcpy(local->ip, ev->flow.lip, 16);
-    memcpy(remote->ip, ev->flow.rip, 16);
+    local->family = remote->family = k->family;
+    local->port = k->lport;
+    remote->port = k->rport;
+    memcpy(local->ip, k->lip, 16);
+    memcpy(remote->ip, k->rip, 16);
+}
+
+void qasm_agentd_ev_addrs(const struct qasm_agentd_ev *ev, struct qasm_addr *local,
+                          struct qasm_addr *remote)
+{
+    qasm_agentd_fkey_addrs(&ev->flow, local, remote);
 }
 
 static void flush(struct qasm_agentd_track *t, struct entry *e, struct qasm_agent_evq *q)
@@ -139,6 +146,19 @@ static void remove_entry(struct qasm_agentd_track *t, size_t i)
     if (i != t->n - 1)
         t->e[i] = t->e[t->n - 1];
     t->n--;
+}
+
+/* Reports |e| closed for |reason| and forgets it. */
+static void close_entry(struct qasm_agentd_track *t, struct entry *e, uint8_t reason,
+                        qasm_tstamp now)
+{
+    struct qasm_agent_evq q;
+
+    qasm_agent_evq_init(&q);
+    qasm_agent_conn_close(&e->c, reason, now, &q);
+    flush(t, e, &q);
+    remove_entry(t, (size_t)(e - t->e));
+    t->st.live--;
 }
 
 static int open_conn(struct qasm_agentd_track *t, const struct qasm_agentd_ev *ev,
@@ -267,14 +287,27 @@ static void learn_ccid(struct entry *e, const struct qasm_agentd_plain *p)
         memset(cid, 0, sizeof(*cid));
 }
 
+/* Does the header |aad| (a packet the client sends) carry one of |e|'s DCIDs? */
+static int owns_out_header(const struct entry *e, const struct qasm_agentd_plain *p)
+{
+    struct qasm_cid cid;
+    size_t off = (p->aad[0] & 0x80) ? 6 : 1;
+    size_t len = (p->aad[0] & 0x80) ? (p->aad_len > 5 ? p->aad[5] : 0) : e->c.dcid.len;
+
+    return p->aad_len > 0 && len > 0 && off + len <= p->aad_len &&
+           qasm_cid_set(&cid, p->aad + off, len) == 0 &&
+           qasm_agent_conn_find_dcid(&e->c, &cid) != NULL;
+}
+
 static struct entry *plain_owner(struct qasm_agentd_track *t, const struct qasm_agentd_plain *p)
 {
     uint32_t pid = (uint32_t)(p->pid_tgid >> 32);
+    int out = p->kind == QASM_AGENTD_EV_PLAIN_OUT;
     struct entry *cand = NULL;
     size_t n = 0;
 
     for (size_t i = 0; i < t->n; i++)
-        if (owns_header(&t->e[i], p))
+        if (out ? owns_out_header(&t->e[i], p) : owns_header(&t->e[i], p))
             return &t->e[i];
     for (size_t i = 0; i < t->n; i++)
         if (t->e[i].pid == pid) {
@@ -287,7 +320,8 @@ static struct entry *plain_owner(struct qasm_agentd_track *t, const struct qasm_
     }
     if (cand) {
         t->st.plain_by_pid++;
-        learn_ccid(cand, p);
+        if (!out)
+            learn_ccid(cand, p);
     }
     return cand;
 }
@@ -296,18 +330,23 @@ int qasm_agentd_track_plain(struct qasm_agentd_track *t, const struct qasm_agent
                             qasm_tstamp now)
 {
     struct qasm_agent_newcid nc[8];
-    size_t n, len = p->plain_len < sizeof(p->plain) ? p->plain_len : sizeof(p->plain);
+    size_t n = 0, len = p->plain_len < sizeof(p->plain) ? p->plain_len : sizeof(p->plain);
+    int out = p->kind == QASM_AGENTD_EV_PLAIN_OUT, app, closing;
     struct qasm_agent_evq q;
+    uint64_t err;
     struct entry *e;
 
     t->st.plains++;
-    n = qasm_agent_frames_scan(p->plain, len, nc, sizeof(nc) / sizeof(nc[0]));
-    if (n == 0)
+    closing = qasm_quic_initial_find_close(p->plain, len, &err, &app) == 1;
+    if (!out)
+        n = qasm_agent_frames_scan(p->plain, len, nc, sizeof(nc) / sizeof(nc[0]));
+    if (n == 0 && !closing)
         return 0;
     t->st.plain_newcids += n;
     e = plain_owner(t, p);
     if (!e) {
         t->st.plain_unattributed += n;
+        t->st.close_unattributed += closing;
         return 0;
     }
     e->pid = (uint32_t)(p->pid_tgid >> 32);
@@ -315,7 +354,59 @@ int qasm_agentd_track_plain(struct qasm_agentd_track *t, const struct qasm_agent
     for (size_t i = 0; i < n; i++)
         t->st.spares += qasm_agent_conn_learn(&e->c, nc[i].seq, &nc[i].cid, now, &q) == 1;
     flush(t, e, &q);
-    return (int)n;
+    if (closing) {
+        t->st.closed_local += out;
+        t->st.closed_peer += !out;
+        close_entry(t, e, out ? QASM_AGENT_CLOSE_LOCAL : QASM_AGENT_CLOSE_DRAINING, now);
+    }
+    return (int)n + closing;
+}
+
+/* Decrypts |ip| with the keys of |dcid|: the payload's length in |out|, or < 0. */
+static ssize_t open_with(const struct qasm_agentd_initpkt *ip, const struct qasm_cid *dcid,
+                         uint8_t *out, size_t cap)
+{
+    struct qasm_quic_initial_keys k;
+    size_t len = ip->len < sizeof(ip->data) ? ip->len : sizeof(ip->data);
+
+    qasm_quic_initial_keys(&k, dcid, !ip->egress);
+    return qasm_quic_initial_open(&k, ip->data, len, out, cap, NULL);
+}
+
+int qasm_agentd_track_initial(struct qasm_agentd_track *t, const struct qasm_agentd_initpkt *ip,
+                              qasm_tstamp now)
+{
+    uint8_t plain[QASM_AGENTD_INIT_MAX];
+    struct qasm_addr local, remote;
+    struct entry *e;
+    ssize_t n = -1;
+    uint64_t err;
+    int app;
+
+    t->st.initials++;
+    qasm_agentd_fkey_addrs(&ip->flow, &local, &remote);
+    e = by_flow(t, &local, &remote);
+    if (!e) {
+        t->st.initials_unattributed++;
+        return 0;
+    }
+    e->last = now;
+    /* The keys derive from the O-DCID, or after a Retry from the DCID the
+     * client sent its next Initial to (one of the record's DCIDs). */
+    n = open_with(ip, &e->c.odcid, plain, sizeof(plain));
+    for (size_t i = 0; n < 0 && i < e->c.ndcids; i++)
+        if (!qasm_cid_eq(&e->c.dcids[i].cid, &e->c.odcid))
+            n = open_with(ip, &e->c.dcids[i].cid, plain, sizeof(plain));
+    if (n < 0) {
+        t->st.initials_unopened++;
+        return 0;
+    }
+    t->st.initials_opened++;
+    if (qasm_quic_initial_find_close(plain, (size_t)n, &err, &app) != 1)
+        return 0;
+    t->st.closed_initial++;
+    close_entry(t, e, ip->egress ? QASM_AGENT_CLOSE_LOCAL : QASM_AGENT_CLOSE_DRAINING, now);
+    return 1;
 }
 
 void qasm_agentd_track_tick(struct qasm_agentd_track *t, qasm_tstamp now)
@@ -330,15 +421,12 @@ void qasm_agentd_track_tick(struct qasm_agentd_track *t, qasm_tstamp now)
             if (a > e->last)
                 e->last = a;
         }
-        qasm_agent_evq_init(&q);
         if (now > e->last && now - e->last >= t->cfg.idle) {
-            qasm_agent_conn_close(&e->c, QASM_AGENT_CLOSE_IDLE, now, &q);
-            flush(t, e, &q);
-            remove_entry(t, i);
+            close_entry(t, e, QASM_AGENT_CLOSE_IDLE, now);
             t->st.closed_idle++;
-            t->st.live--;
             continue;
         }
+        qasm_agent_evq_init(&q);
         qasm_agent_conn_tick(&e->c, now, t->cfg.refresh, &q);
         flush(t, e, &q);
     }
