@@ -9,7 +9,8 @@
  * The programs only watch (they pass every packet); if this daemon stops,
  * the links close with it, the programs detach and the clients notice
  * nothing. With --prereg gnutls it also attaches a uprobe pair to
- * gnutls_aead_cipher_decrypt in the host's libgnutls (the one the dynamic
+ * gnutls_aead_cipher_decrypt and an entry uprobe to
+ * gnutls_aead_cipher_encrypt in the host's libgnutls (the one the dynamic
  * linker finds for "libgnutls.so.30", as for the clients).
  * Live connections are not reported closed at exit: they go on;
  * the tracker's TTL removes them unless a new daemon picks them up.

@@ -16,10 +16,16 @@
  * Flows live in an LRU hash keyed by the local 5-tuple; per-CPU counters
  * say what was not reported and why.
  *
+ * They also copy the Initial packets of known client flows (after the
+ * first, both ways, a quota per flow) for the daemon to decrypt: a
+ * CONNECTION_CLOSE there closes the connection.
+ *
  * With --prereg gnutls the daemon also attaches the uprobe pair at the end
  * of this file to gnutls_aead_cipher_decrypt (what ngtcp2's gnutls crypto
  * backend decrypts every packet with) and gets each decrypted payload's
- * first bytes, to find the spare CIDs the server issues.
+ * first bytes, to find the spare CIDs the server issues and its
+ * CONNECTION_CLOSE, and an entry uprobe to gnutls_aead_cipher_encrypt for
+ * the client's own CONNECTION_CLOSE.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
