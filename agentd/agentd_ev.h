@@ -87,7 +87,8 @@ struct qasm_agentd_flow {
     __u8 srv_len;    /* the server's SCID seen last */
     __u8 cur[QASM_AGENTD_CID_MAX];
     __u8 srv[QASM_AGENTD_CID_MAX];
-    __u8 inits;      /* Initial packets handed to the daemon (at most QASM_AGENTD_INITS_PER_FLOW) */
+    __u8 inits;      /* Initial packets handed to the daemon (at most QASM_AGENTD_INITS_PER_FLOW;
+                      * set to it by the client's first Handshake packet) */
     __u8 pad[3];
 };
 
@@ -165,8 +166,10 @@ struct qasm_agentd_plain {
 /*
  * Initial packets (either way) of a known client flow after the first are
  * copied whole (up to QASM_AGENTD_INIT_MAX bytes of the datagram) for the
- * daemon to decrypt: a handshake exchanges a few, so the quota per flow
- * only bounds what a flood of spoofed server Initials could cost.
+ * daemon to decrypt, until the client sends its first Handshake packet
+ * (then it discards its Initial keys and ignores Initials: so does the
+ * agent). A handshake exchanges a few; the quota per flow bounds what a
+ * flood of spoofed server Initials could cost.
  */
 #define QASM_AGENTD_INIT_MAX 1536
 #define QASM_AGENTD_INITS_PER_FLOW 16

@@ -254,7 +254,7 @@ static __always_inline void hand_up(struct __sk_buff *skb, const struct pkt *p,
 
     if (((p->hdr[0] >> 4) & 3) != 0 || f->role != QASM_AGENTD_FLOW_CLIENT)
         return;
-    if (f->inits >= QASM_AGENTD_INITS_PER_FLOW) {
+    if (f->inits >= QASM_AGENTD_INITS_PER_FLOW) { /* quota used, or the handshake moved on */
         count(QASM_AGENTD_C_INIT_CAPPED);
         return;
     }
@@ -304,6 +304,12 @@ static __always_inline void egress_long(struct __sk_buff *skb, struct pkt *p,
         return;
     }
     touch(f, ev->ts_ns);
+    /* A client discards its Initial keys when it first sends a Handshake
+     * packet (RFC 9001 §4.9.1): later Initials, the server's included, are
+     * ignored by the client, so the daemon must not act on them either (a
+     * forged late Initial CONNECTION_CLOSE would close a live record). */
+    if (((p->hdr[0] >> 4) & 3) == 2 && ev->version == 1)
+        f->inits = QASM_AGENTD_INITS_PER_FLOW;
     if (f->role == QASM_AGENTD_FLOW_CLIENT && !cid_eq(f->cur, f->cur_len, ev->dcid, ev->dcid_len)) {
         f->cur_len = ev->dcid_len;
         __builtin_memcpy(f->cur, ev->dcid, QASM_AGENTD_CID_MAX);

@@ -29,6 +29,9 @@ INTEG_TESTS += tests/integration/degrade_logs.sh tests/integration/degrade_ipv6.
 
 FUZZ_TARGETS += fuzz_quic
 fuzz_quic_SRCS := tests/fuzz/fuzz_quic.c
+# Initial packets from the wire, decrypted by qasm-agentd.
+FUZZ_TARGETS += fuzz_quic_initial
+fuzz_quic_initial_SRCS := tests/fuzz/fuzz_quic_initial.c
 
 FUZZ_TARGETS += fuzz_ipudp
 fuzz_ipudp_SRCS := tests/fuzz/fuzz_ipudp.c

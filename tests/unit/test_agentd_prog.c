@@ -451,9 +451,6 @@ static void initials_handed_up(void **state)
     f = short_pkt(CLIENT4, SERVER4, SSCID, 9);
     run(&f, 1);
     assert_int_equal(ninits, 0);
-    f = mkframe(CLIENT4, SERVER4, b, long_hdr(b, 0xe0, SSCID, 9, CSCID, 5), 1200); /* Handshake */
-    run(&f, 1);
-    assert_int_equal(ninits, 0);
     f = mkframe(CLIENT4, SERVER4, b, long_hdr(b, 0xc1, SSCID, 9, CSCID, 5), 1200);
     for (int i = 2; i < QASM_AGENTD_INITS_PER_FLOW; i++) {
         run(&f, 1);
@@ -463,6 +460,27 @@ static void initials_handed_up(void **state)
     assert_int_equal(ninits, 0);
     assert_int_equal(counter(QASM_AGENTD_C_INIT_CAPPED), capped + 1);
     assert_int_equal(counter(QASM_AGENTD_C_INITIALS), inits + QASM_AGENTD_INITS_PER_FLOW);
+}
+
+/* Once the client sent a Handshake packet it ignores Initials: none goes up any more. */
+static void initials_stop_at_handshake(void **state)
+{
+    (void)state;
+    uint8_t b[64];
+    struct frame ci = initial(CLIENT4, SERVER4, 1200);
+    struct frame si = mkframe(SERVER4, CLIENT4, b, long_hdr(b, 0xc0, CSCID, 5, SSCID, 9), 1200);
+    uint8_t b2[64];
+    struct frame hs = mkframe(CLIENT4, SERVER4, b2, long_hdr(b2, 0xe0, SSCID, 9, CSCID, 5), 1200);
+
+    run(&ci, 1);
+    run(&si, 0);
+    assert_int_equal(ninits, 1);
+    run(&hs, 1); /* the client's first Handshake packet */
+    assert_int_equal(ninits, 0);
+    run(&si, 0); /* a late (or forged) server Initial */
+    assert_int_equal(ninits, 0);
+    run(&ci, 1);
+    assert_int_equal(ninits, 0);
 }
 
 /* ns per run of |prog| on |f|, repeated QASM_AGENTD_COST_REPEAT times (default 10^6). */
@@ -572,6 +590,7 @@ int main(void)
         cmocka_unit_test_setup(adopt_running, setup),
         cmocka_unit_test_setup(adopt_refused, setup),
         cmocka_unit_test_setup(initials_handed_up, setup),
+        cmocka_unit_test_setup(initials_stop_at_handshake, setup),
         cmocka_unit_test_setup(cost, setup),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
