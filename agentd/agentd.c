@@ -205,11 +205,13 @@ static void write_stats(struct agentd *d)
             (unsigned long long)st.plain_ambiguous, (unsigned long long)st.plain_unattributed);
     fprintf(f, "\"initials\":%llu,\"initials_opened\":%llu,\"initials_unopened\":%llu,"
                "\"initials_unattributed\":%llu,\"closed_initial\":%llu,\"closed_local\":%llu,"
-               "\"closed_peer\":%llu,\"close_unattributed\":%llu}\n",
+               "\"closed_peer\":%llu,\"close_unattributed\":%llu,\"indexed\":%llu,"
+               "\"index_failed\":%llu}\n",
             (unsigned long long)st.initials, (unsigned long long)st.initials_opened,
             (unsigned long long)st.initials_unopened, (unsigned long long)st.initials_unattributed,
             (unsigned long long)st.closed_initial, (unsigned long long)st.closed_local,
-            (unsigned long long)st.closed_peer, (unsigned long long)st.close_unattributed);
+            (unsigned long long)st.closed_peer, (unsigned long long)st.close_unattributed,
+            (unsigned long long)st.indexed, (unsigned long long)st.index_failed);
     if (fclose(f) != 0 || rename(tmp, d->o.stats_json) != 0)
         qasm_warn("--stats-json %s: %s", d->o.stats_json, strerror(errno));
 }

@@ -20,6 +20,11 @@
  *     encrypted, the wire cannot tie them to the connection). More than
  *     one candidate counts as `ambiguous`, none as `unattributed`.
  *
+ * Lookups 1, 2 and P1 below go through a hash index of every connection's
+ * flows, DCIDs and client CIDs (O(1) per event or payload, whatever the
+ * number of connections); 4 and P2 scan the live connections (a migration
+ * with a fresh DCID, a payload of an unknown client CID: rare).
+ *
  * Decrypted payloads (--prereg gnutls, struct qasm_agentd_plain) carry no
  * flow: the BPF side saw a thread decrypt a packet, not which socket the
  * packet came from. Their NEW_CONNECTION_ID frames (spare DCIDs) go to:
@@ -111,6 +116,8 @@ struct qasm_agentd_track_stats {
     uint64_t closed_local;    /* ... by the client's CONNECTION_CLOSE (--prereg) */
     uint64_t closed_peer;     /* ... by the server's CONNECTION_CLOSE (--prereg) */
     uint64_t close_unattributed; /* CONNECTION_CLOSE payloads (--prereg) of no connection */
+    uint64_t index_failed;    /* keys not indexed (no memory): lookups by them miss */
+    uint64_t indexed;         /* keys in the index now (flows, DCIDs, client CIDs) */
 };
 
 /* qasm_agentd_track_new returns a tracker core, or NULL (no memory, max_conns 0, no emit). */

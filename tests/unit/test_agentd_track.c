@@ -601,6 +601,73 @@ static void test_plain_close(void **state)
     qasm_agentd_track_free(t);
 }
 
+/* Thousands of connections through the index: each found by its flow, its DCID and its
+ * client CID; one with more keys than a connection indexes; nothing left after expiry. */
+static void test_many_conns(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    struct qasm_agentd_track *t = mk(N);
+    struct qasm_agentd_track_stats st;
+    uint8_t body[64];
+
+    for (int i = 0; i < N; i++) {
+        struct qasm_agentd_ev e = initial((uint16_t)(10000 + i), 0);
+        memcpy(e.dcid, &i, sizeof(i)); /* O-DCID and client CID unique per connection */
+        memcpy(e.scid, &i, sizeof(i));
+        assert_int_equal(qasm_agentd_track_event(t, &e, 100), 1);
+    }
+    struct qasm_agentd_ev x = initial(9999, 0x55);
+    assert_int_equal(qasm_agentd_track_event(t, &x, 100), 0);
+    for (int i = 0; i < N; i += 7) {
+        /* A rebinding (new port, same DCID): found by the DCID. */
+        struct qasm_agentd_ev e = ev(QASM_AGENTD_EV_DCID, (uint16_t)(40000 + i), 1, 0,
+                                     QASM_AGENTD_F_NEW_FLOW);
+        memcpy(e.dcid, &i, sizeof(i));
+        nout = 0;
+        assert_int_equal(qasm_agentd_track_event(t, &e, 200), 1);
+        assert_int_equal(nout, 1);
+        assert_int_equal(out[0].type, QASM_AGENT_EV_ADDR);
+        assert_memory_equal(last_conn->odcid.data, &i, sizeof(i));
+        /* Then by its new flow: a new DCID on it. */
+        e.dcid[7] = 0x77;
+        assert_int_equal(qasm_agentd_track_event(t, &e, 210), 1);
+        assert_memory_equal(last_conn->odcid.data, &i, sizeof(i));
+        /* A --prereg payload to its client CID (a short header, 4 bytes). */
+        struct qasm_agentd_plain p = plain(77, 0, 0, body, newcid(body, 1, 0xe1));
+        memcpy(p.aad + 1, &i, sizeof(i));
+        assert_int_equal(qasm_agentd_track_plain(t, &p, 220), 1);
+        assert_memory_equal(last_conn->odcid.data, &i, sizeof(i));
+    }
+    /* One connection rebinding 60 times (more keys than it indexes): still found by its
+     * DCID each time, then by its latest flow. */
+    for (int m = 0; m < 60; m++) {
+        struct qasm_agentd_ev e = ev(QASM_AGENTD_EV_DCID, (uint16_t)(50000 + m), 1, 0,
+                                     QASM_AGENTD_F_NEW_FLOW);
+        int i = 5;
+        memcpy(e.dcid, &i, sizeof(i));
+        assert_int_equal(qasm_agentd_track_event(t, &e, 300), 1);
+        assert_memory_equal(last_conn->odcid.data, &i, sizeof(i));
+        e.dcid[7] = (uint8_t)m;
+        e.flags = 0;
+        assert_int_equal(qasm_agentd_track_event(t, &e, 300), 1);
+        assert_memory_equal(last_conn->odcid.data, &i, sizeof(i));
+    }
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.live, N);
+    assert_int_equal(st.unattributed, 0);
+    assert_int_equal(st.index_failed, 0);
+    assert_true(st.indexed >= 3 * (uint64_t)N);
+    qasm_agentd_track_tick(t, 100 * QASM_SEC);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.live, 0);
+    assert_int_equal(st.closed_idle, N);
+    assert_int_equal(st.indexed, 0);
+    /* The pool is reused. */
+    assert_int_equal(qasm_agentd_track_event(t, &x, 200 * QASM_SEC), 1);
+    qasm_agentd_track_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -616,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_initial_close),
         cmocka_unit_test(test_initial_after_retry),
         cmocka_unit_test(test_plain_close),
+        cmocka_unit_test(test_many_conns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
