@@ -26,7 +26,9 @@
 #     its record closes at once (its CONNECTION_CLOSE, seen by the encrypt
 #     uprobe), not by idle expiry;
 #   - the Initial packets handed up are all decrypted by the daemon (keys
-#     from the O-DCID, RFC 9001);
+#     from the O-DCID, RFC 9001); a handshake gtlsserver refuses (no common
+#     key-exchange group: CONNECTION_CLOSE in its Initial) closes the record
+#     at once;
 #   - the quic-go client through an aware NAT (qasm-mbox nat --mode
 #     reactive) rebinding twice: one NAT mapping with qasm-agentd, one per
 #     client address without it.
@@ -367,4 +369,32 @@ EOF
 else
     echo "skip run 5: qasm-quicgo-client, qasm-h3-server or qasm-mbox not built"
 fi
+
+# Run 6: a handshake the server refuses. gtlsclient offers only a key-exchange
+# group gtlsserver does not support: the server answers with CONNECTION_CLOSE
+# (CRYPTO_ERROR 0x128, handshake_failure) in an Initial packet, which the
+# daemon decrypts (keys from the O-DCID): the record closes at once, not at
+# --idle (300 s).
+timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 300s \
+    --stats-json "$T/agentd6.json" --log ${AGENTD_LOG:-info} >"$T/agentd6.log" 2>&1 &
+APID=$!
+PIDS+=($APID)
+wait_until 30 grep -qs "watching cgroup" "$T/agentd6.log" || fail "run 6: qasm-agentd did not start"
+in_cgroup gtlsclient -q --groups=-GROUP-ALL:+GROUP-FFDHE2048 --exit-on-all-streams-close \
+    --qlog-file "$T/client6.qlog" 127.0.0.1 "$SP" https://localhost/big.bin >"$T/client6.log" 2>&1
+ODCID6=$(grep -o '"group_id":"[0-9a-f]*"' "$T/client6.qlog" | head -1 | cut -d'"' -f4)
+[ -n "$ODCID6" ] || fail "run 6: no O-DCID in gtlsclient's qlog"
+dump_until "$TP" "$T/dump6.json" "any(c['odcid'] == '$ODCID6' and c.get('closed') for c in d['connections'])" ||
+    fail "run 6: the refused handshake's record is not closed (--idle is 300s): $(cat "$T/dump6.json")"
+kill -INT "$APID"
+wait "$APID" || fail "qasm-agentd (run 6) exited $? after SIGINT"
+python3 - "$T/agentd6.json" <<'EOF' || fail "run 6: counters"
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("agentd: initials=%d initials_opened=%d closed_initial=%d closed_idle=%d"
+      % (s["initials"], s["initials_opened"], s["closed_initial"], s["closed_idle"]))
+ok = s["closed_initial"] == 1 and s["closed_idle"] == 0 and s["initials_opened"] >= 1
+print(("ok   " if ok else "FAIL ") + "run 6: the server's CONNECTION_CLOSE in an Initial closed the record")
+sys.exit(0 if ok else 1)
+EOF
 echo "PASS agentd_gtls"
