@@ -9,7 +9,8 @@
  * The programs only watch (they pass every packet); if this daemon stops,
  * the links close with it, the programs detach and the clients notice
  * nothing. With --prereg gnutls it also attaches a uprobe pair to
- * gnutls_aead_cipher_decrypt in the host's libgnutls (the one the dynamic
+ * gnutls_aead_cipher_decrypt and an entry uprobe to
+ * gnutls_aead_cipher_encrypt in the host's libgnutls (the one the dynamic
  * linker finds for "libgnutls.so.30", as for the clients).
  * Live connections are not reported closed at exit: they go on;
  * the tracker's TTL removes them unless a new daemon picks them up.
@@ -47,7 +48,7 @@
 struct agentd {
     struct qasm_agentd_opts o;
     struct qasm_agentd *skel;
-    struct bpf_link *links[4]; /* cgroup egress, ingress; --prereg: decrypt entry, return */
+    struct bpf_link *links[5]; /* cgroup egress, ingress; --prereg: decrypt entry, return, encrypt */
     struct ring_buffer *rb;
     struct qasm_agentd_track *track;
     struct qasm_auth_key key;
@@ -167,7 +168,8 @@ static void write_stats(struct agentd *d)
     static const char *names[QASM_AGENTD_C_MAX] = {
         "bpf_packets", "bpf_events", "bpf_ringbuf_full", "bpf_unattributed",
         "bpf_not_quic", "bpf_truncated", "bpf_not_udp", "bpf_flow_full", "bpf_adopted",
-        "bpf_plaintexts", "bpf_decrypt_failed", "bpf_plain_skipped"};
+        "bpf_plaintexts", "bpf_decrypt_failed", "bpf_plain_skipped", "bpf_initials",
+        "bpf_initials_capped", "bpf_plaintexts_out"};
     struct qasm_agentd_track_stats st;
     char tmp[4200];
     FILE *f;
@@ -197,10 +199,19 @@ static void write_stats(struct agentd *d)
             (unsigned long long)d->reports_sent, (unsigned long long)d->send_errors,
             (unsigned long long)d->encode_errors);
     fprintf(f, "\"plains\":%llu,\"plain_newcids\":%llu,\"spares\":%llu,\"plain_by_pid\":%llu,"
-               "\"plain_ambiguous\":%llu,\"plain_unattributed\":%llu}\n",
+               "\"plain_ambiguous\":%llu,\"plain_unattributed\":%llu,",
             (unsigned long long)st.plains, (unsigned long long)st.plain_newcids,
             (unsigned long long)st.spares, (unsigned long long)st.plain_by_pid,
             (unsigned long long)st.plain_ambiguous, (unsigned long long)st.plain_unattributed);
+    fprintf(f, "\"initials\":%llu,\"initials_opened\":%llu,\"initials_unopened\":%llu,"
+               "\"initials_unattributed\":%llu,\"closed_initial\":%llu,\"closed_local\":%llu,"
+               "\"closed_peer\":%llu,\"close_unattributed\":%llu,\"indexed\":%llu,"
+               "\"index_failed\":%llu}\n",
+            (unsigned long long)st.initials, (unsigned long long)st.initials_opened,
+            (unsigned long long)st.initials_unopened, (unsigned long long)st.initials_unattributed,
+            (unsigned long long)st.closed_initial, (unsigned long long)st.closed_local,
+            (unsigned long long)st.closed_peer, (unsigned long long)st.close_unattributed,
+            (unsigned long long)st.indexed, (unsigned long long)st.index_failed);
     if (fclose(f) != 0 || rename(tmp, d->o.stats_json) != 0)
         qasm_warn("--stats-json %s: %s", d->o.stats_json, strerror(errno));
 }
@@ -212,6 +223,12 @@ static int on_event(void *ctx, void *data, size_t len)
     struct agentd *d = ctx;
     struct qasm_agentd_ev ev;
 
+    if (len == sizeof(struct qasm_agentd_initpkt)) {
+        static struct qasm_agentd_initpkt ip; /* 1.6 KB: not on the stack */
+        memcpy(&ip, data, sizeof(ip));
+        qasm_agentd_track_initial(d->track, &ip, ip.ts_ns);
+        return 0;
+    }
     if (len == sizeof(struct qasm_agentd_plain)) {
         struct qasm_agentd_plain p;
         memcpy(&p, data, sizeof(p));
@@ -344,11 +361,17 @@ static int prereg_setup(struct agentd *d, int cg)
     d->links[3] = d->links[2] ? bpf_program__attach_uprobe_opts(
                                     d->skel->progs.qasm_agentd_dec_exit, -1, lib, 0, &uo)
                               : NULL;
-    if (!d->links[2] || !d->links[3]) {
+    /* The client's own CONNECTION_CLOSE: an entry probe on the encrypt side. */
+    LIBBPF_OPTS(bpf_uprobe_opts, eo, .func_name = "gnutls_aead_cipher_encrypt");
+    d->links[4] = d->links[3] ? bpf_program__attach_uprobe_opts(
+                                    d->skel->progs.qasm_agentd_enc_enter, -1, lib, 0, &eo)
+                              : NULL;
+    if (!d->links[2] || !d->links[3] || !d->links[4]) {
         qasm_error("--prereg gnutls: cannot attach uprobes to %s: %s", lib, strerror(errno));
         return -1;
     }
-    qasm_info("--prereg gnutls: uprobes on gnutls_aead_cipher_decrypt in %s", lib);
+    qasm_info("--prereg gnutls: uprobes on gnutls_aead_cipher_decrypt and "
+              "gnutls_aead_cipher_encrypt in %s", lib);
     return 0;
 }
 
@@ -364,6 +387,7 @@ static int bpf_setup(struct agentd *d)
         /* Without --prereg the uprobes stay unloaded (no uprobe support needed). */
         bpf_program__set_autoload(d->skel->progs.qasm_agentd_dec_enter, d->o.prereg != 0);
         bpf_program__set_autoload(d->skel->progs.qasm_agentd_dec_exit, d->o.prereg != 0);
+        bpf_program__set_autoload(d->skel->progs.qasm_agentd_enc_enter, d->o.prereg != 0);
         if (qasm_agentd__load(d->skel) != 0) {
             qasm_agentd__destroy(d->skel);
             d->skel = NULL;
@@ -453,7 +477,7 @@ static void run(struct agentd *d)
 static void teardown(struct agentd *d)
 {
     ring_buffer__free(d->rb);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         bpf_link__destroy(d->links[i]);
     qasm_agentd__destroy(d->skel);
     qasm_agentd_track_free(d->track);

@@ -31,6 +31,13 @@ enum qasm_agentd_kind {
     /* --prereg gnutls: a packet payload the client just decrypted (struct
      * qasm_agentd_plain, not struct qasm_agentd_ev). */
     QASM_AGENTD_EV_PLAIN = 4,
+    /* An Initial packet of a known client flow, either way (struct
+     * qasm_agentd_initpkt): the daemon decrypts it (the keys derive from the
+     * connection's DCID) to see a CONNECTION_CLOSE. */
+    QASM_AGENTD_EV_INITIAL_PKT = 5,
+    /* --prereg gnutls: a payload the client is about to encrypt that starts
+     * with CONNECTION_CLOSE (struct qasm_agentd_plain): the client's own close. */
+    QASM_AGENTD_EV_PLAIN_OUT = 6,
 };
 
 #define QASM_AGENTD_F_LONG 0x01     /* the packet had a long header */
@@ -80,6 +87,9 @@ struct qasm_agentd_flow {
     __u8 srv_len;    /* the server's SCID seen last */
     __u8 cur[QASM_AGENTD_CID_MAX];
     __u8 srv[QASM_AGENTD_CID_MAX];
+    __u8 inits;      /* Initial packets handed to the daemon (at most QASM_AGENTD_INITS_PER_FLOW;
+                      * set to it by the client's first Handshake packet) */
+    __u8 pad[3];
 };
 
 /* A server (remote address): the length of its CIDs, for short headers on a new flow. */
@@ -121,6 +131,9 @@ enum qasm_agentd_counter {
     QASM_AGENTD_C_DEC_FAILED,    /* --prereg: decrypts that failed or could not be read */
     QASM_AGENTD_C_PLAIN_SKIPPED, /* --prereg: decrypted payloads without a
                                   * NEW_CONNECTION_ID candidate */
+    QASM_AGENTD_C_INITIALS,      /* Initial packets of known flows copied to the ring buffer */
+    QASM_AGENTD_C_INIT_CAPPED,   /* Initial packets not copied: the flow's quota was used */
+    QASM_AGENTD_C_PLAINS_OUT,    /* --prereg: payloads to encrypt starting with CONNECTION_CLOSE */
     QASM_AGENTD_C_MAX,
 };
 
@@ -148,6 +161,27 @@ struct qasm_agentd_plain {
     __u32 full_len;   /* the whole plaintext's length */
     __u8 aad[QASM_AGENTD_AAD_MAX];
     __u8 plain[QASM_AGENTD_PLAIN_MAX];
+};
+
+/*
+ * Initial packets (either way) of a known client flow after the first are
+ * copied whole (up to QASM_AGENTD_INIT_MAX bytes of the datagram) for the
+ * daemon to decrypt, until the client sends its first Handshake packet
+ * (then it discards its Initial keys and ignores Initials: so does the
+ * agent). A handshake exchanges a few; the quota per flow bounds what a
+ * flood of spoofed server Initials could cost.
+ */
+#define QASM_AGENTD_INIT_MAX 1536
+#define QASM_AGENTD_INITS_PER_FLOW 16
+
+struct qasm_agentd_initpkt {
+    __u64 ts_ns;
+    __u8 kind;        /* QASM_AGENTD_EV_INITIAL_PKT */
+    __u8 egress;      /* 1: the client sent it, 0: it received it */
+    __u16 len;        /* bytes of data */
+    __u32 full_len;   /* the UDP payload's length */
+    struct qasm_agentd_fkey flow;
+    __u8 data[QASM_AGENTD_INIT_MAX];
 };
 
 #endif

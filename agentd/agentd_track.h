@@ -20,6 +20,11 @@
  *     encrypted, the wire cannot tie them to the connection). More than
  *     one candidate counts as `ambiguous`, none as `unattributed`.
  *
+ * Lookups 1, 2 and P1 below go through a hash index of every connection's
+ * flows, DCIDs and client CIDs (O(1) per event or payload, whatever the
+ * number of connections); 4 and P2 scan the live connections (a migration
+ * with a fresh DCID, a payload of an unknown client CID: rare).
+ *
  * Decrypted payloads (--prereg gnutls, struct qasm_agentd_plain) carry no
  * flow: the BPF side saw a thread decrypt a packet, not which socket the
  * packet came from. Their NEW_CONNECTION_ID frames (spare DCIDs) go to:
@@ -34,6 +39,19 @@
  *      `plain_unattributed`: their CIDs are not pre-registered (they are
  *      still reported at their first use on the wire).
  * Payloads without NEW_CONNECTION_ID are only counted.
+ *
+ * Closes (besides idle expiry):
+ *  - an Initial packet of a client flow (struct qasm_agentd_initpkt) is
+ *    decrypted with the Initial keys of its connection's O-DCID (or of a
+ *    DCID the client sent, for a Retry); a CONNECTION_CLOSE in it closes
+ *    the connection (LOCAL when the client sent it, DRAINING when the
+ *    server did);
+ *  - a decrypted payload (--prereg) whose first frames hold a
+ *    CONNECTION_CLOSE is the server's close (DRAINING), tied to its
+ *    connection like NEW_CONNECTION_ID above; a payload the client was
+ *    about to encrypt (QASM_AGENTD_EV_PLAIN_OUT) is the client's own close
+ *    (LOCAL), tied by the server CID in its header (one of the connection's
+ *    DCIDs), else by process as in P2.
  *
  * No I/O and no clock: time is passed in (CLOCK_MONOTONIC ns, the clock of
  * bpf_ktime_get_ns), reports leave through the caller's emit callback.
@@ -90,6 +108,16 @@ struct qasm_agentd_track_stats {
     uint64_t plain_by_pid;  /* payloads attributed by their process (P2) */
     uint64_t plain_ambiguous;    /* P2 with several candidates: not attributed */
     uint64_t plain_unattributed; /* NEW_CONNECTION_ID of no connection */
+    uint64_t initials;        /* Initial packets fed */
+    uint64_t initials_opened; /* ... that decrypted */
+    uint64_t initials_unopened;     /* ... of a known connection that did not (no key fitted) */
+    uint64_t initials_unattributed; /* ... of no connection */
+    uint64_t closed_initial;  /* connections closed by a CONNECTION_CLOSE in an Initial */
+    uint64_t closed_local;    /* ... by the client's CONNECTION_CLOSE (--prereg) */
+    uint64_t closed_peer;     /* ... by the server's CONNECTION_CLOSE (--prereg) */
+    uint64_t close_unattributed; /* CONNECTION_CLOSE payloads (--prereg) of no connection */
+    uint64_t index_failed;    /* keys not indexed (no memory): lookups by them miss */
+    uint64_t indexed;         /* keys in the index now (flows, DCIDs, client CIDs) */
 };
 
 /* qasm_agentd_track_new returns a tracker core, or NULL (no memory, max_conns 0, no emit). */
@@ -104,12 +132,22 @@ int qasm_agentd_track_event(struct qasm_agentd_track *t, const struct qasm_agent
                             qasm_tstamp now);
 
 /*
- * qasm_agentd_track_plain feeds one decrypted payload at |now|: its
+ * qasm_agentd_track_plain feeds one decrypted payload (or, for
+ * QASM_AGENTD_EV_PLAIN_OUT, one about to be encrypted) at |now|: its
  * NEW_CONNECTION_ID frames are learnt as spare DCIDs of their connection
- * (DCID_SPARE reports). Returns the number of frames attributed.
+ * (DCID_SPARE reports); a CONNECTION_CLOSE closes it. Returns the number of
+ * frames attributed (the close counts as one).
  */
 int qasm_agentd_track_plain(struct qasm_agentd_track *t, const struct qasm_agentd_plain *p,
                             qasm_tstamp now);
+
+/*
+ * qasm_agentd_track_initial feeds one Initial packet (a datagram's first
+ * bytes) at |now|: decrypted, a CONNECTION_CLOSE in it closes its
+ * connection. Returns 1 if it closed one, 0 if not.
+ */
+int qasm_agentd_track_initial(struct qasm_agentd_track *t, const struct qasm_agentd_initpkt *ip,
+                              qasm_tstamp now);
 
 /*
  * qasm_agentd_track_tick expires connections idle for cfg.idle (CLOSE,
@@ -125,5 +163,9 @@ void qasm_agentd_track_get_stats(const struct qasm_agentd_track *t,
 /* qasm_agentd_ev_addrs converts an event's flow into the local and remote addresses. */
 void qasm_agentd_ev_addrs(const struct qasm_agentd_ev *ev, struct qasm_addr *local,
                           struct qasm_addr *remote);
+
+/* qasm_agentd_fkey_addrs is the same for a flow key. */
+void qasm_agentd_fkey_addrs(const struct qasm_agentd_fkey *k, struct qasm_addr *local,
+                            struct qasm_addr *remote);
 
 #endif

@@ -16,10 +16,16 @@
  * Flows live in an LRU hash keyed by the local 5-tuple; per-CPU counters
  * say what was not reported and why.
  *
+ * They also copy the Initial packets of known client flows (after the
+ * first, both ways, a quota per flow) for the daemon to decrypt: a
+ * CONNECTION_CLOSE there closes the connection.
+ *
  * With --prereg gnutls the daemon also attaches the uprobe pair at the end
  * of this file to gnutls_aead_cipher_decrypt (what ngtcp2's gnutls crypto
  * backend decrypts every packet with) and gets each decrypted payload's
- * first bytes, to find the spare CIDs the server issues.
+ * first bytes, to find the spare CIDs the server issues and its
+ * CONNECTION_CLOSE, and an entry uprobe to gnutls_aead_cipher_encrypt for
+ * the client's own CONNECTION_CLOSE.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -65,6 +71,7 @@ QASM_BPF_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, QASM_AGENTD_C_MAX, __u32, __u6
 struct pkt {
     struct qasm_agentd_fkey key;
     __u32 plen;            /* UDP payload length */
+    __u32 off;             /* where the UDP payload starts in the skb */
     __u32 n;               /* bytes of hdr read */
     __u8 hdr[HDR_BYTES];   /* the payload's first bytes, zero after n */
 };
@@ -134,6 +141,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, int egres
     if (skb->len <= (__u32)off)
         return QASM_AGENTD_C_NOT_QUIC; /* empty datagram */
     p->plen = skb->len - off;
+    p->off = (__u32)off;
     __u64 n = p->plen < HDR_BYTES ? p->plen : HDR_BYTES;
     /* Make clang test and pass the same register, so the verifier sees n bounded. */
     asm volatile("" : "+r"(n));
@@ -233,6 +241,45 @@ static __always_inline int new_flow(const struct pkt *p, const struct qasm_agent
     return 0;
 }
 
+/* The Initial being copied (too big for the BPF stack). */
+QASM_BPF_MAP(init_buf, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct qasm_agentd_initpkt, 0);
+
+/* An Initial of the known client flow |f|: copied to the daemon, which decrypts it (closes). */
+static __always_inline void hand_up(struct __sk_buff *skb, const struct pkt *p,
+                                    struct qasm_agentd_flow *f, int egress)
+{
+    struct qasm_agentd_initpkt *ip;
+    __u32 zero = 0;
+    __u64 n;
+
+    if (((p->hdr[0] >> 4) & 3) != 0 || f->role != QASM_AGENTD_FLOW_CLIENT)
+        return;
+    if (f->inits >= QASM_AGENTD_INITS_PER_FLOW) { /* quota used, or the handshake moved on */
+        count(QASM_AGENTD_C_INIT_CAPPED);
+        return;
+    }
+    f->inits++;
+    ip = bpf_map_lookup_elem(&init_buf, &zero);
+    if (!ip)
+        return;
+    n = p->plen < QASM_AGENTD_INIT_MAX ? p->plen : QASM_AGENTD_INIT_MAX;
+    asm volatile("" : "+r"(n));
+    if (n < 1 || n > QASM_AGENTD_INIT_MAX || bpf_skb_load_bytes(skb, p->off, ip->data, n) < 0) {
+        count(QASM_AGENTD_C_TRUNCATED);
+        return;
+    }
+    ip->ts_ns = bpf_ktime_get_ns();
+    ip->kind = QASM_AGENTD_EV_INITIAL_PKT;
+    ip->egress = (__u8)egress;
+    ip->len = (__u16)n;
+    ip->full_len = p->plen;
+    ip->flow = p->key;
+    if (bpf_ringbuf_output(&events, ip, sizeof(*ip), 0) == 0)
+        count(QASM_AGENTD_C_INITIALS);
+    else
+        count(QASM_AGENTD_C_RINGBUF_FULL);
+}
+
 /* Egress long header: a client Initial opens a flow; a new DCID on a known flow is reported. */
 static __always_inline void egress_long(struct __sk_buff *skb, struct pkt *p,
                                         struct qasm_agentd_ev *ev)
@@ -257,11 +304,18 @@ static __always_inline void egress_long(struct __sk_buff *skb, struct pkt *p,
         return;
     }
     touch(f, ev->ts_ns);
-    if (f->role != QASM_AGENTD_FLOW_CLIENT || cid_eq(f->cur, f->cur_len, ev->dcid, ev->dcid_len))
-        return;
-    f->cur_len = ev->dcid_len;
-    __builtin_memcpy(f->cur, ev->dcid, QASM_AGENTD_CID_MAX);
-    emit(skb, ev, QASM_AGENTD_EV_DCID, p);
+    /* A client discards its Initial keys when it first sends a Handshake
+     * packet (RFC 9001 §4.9.1): later Initials, the server's included, are
+     * ignored by the client, so the daemon must not act on them either (a
+     * forged late Initial CONNECTION_CLOSE would close a live record). */
+    if (((p->hdr[0] >> 4) & 3) == 2 && ev->version == 1)
+        f->inits = QASM_AGENTD_INITS_PER_FLOW;
+    if (f->role == QASM_AGENTD_FLOW_CLIENT && !cid_eq(f->cur, f->cur_len, ev->dcid, ev->dcid_len)) {
+        f->cur_len = ev->dcid_len;
+        __builtin_memcpy(f->cur, ev->dcid, QASM_AGENTD_CID_MAX);
+        emit(skb, ev, QASM_AGENTD_EV_DCID, p);
+    }
+    hand_up(skb, p, f, 1); /* after the DCID event: a Retry's SCID derives its keys */
 }
 
 /* Watches a short-header flow of an unknown server for adoption: the DCID's length, or 0. */
@@ -367,6 +421,7 @@ static __always_inline void ingress_long(struct __sk_buff *skb, struct pkt *p,
         return;
     }
     touch(f, ev->ts_ns);
+    hand_up(skb, p, f, 0);
     if (f->role != QASM_AGENTD_FLOW_CLIENT || ev->scid_len == 0 ||
         cid_eq(f->srv, f->srv_len, ev->scid, ev->scid_len))
         return;
@@ -483,6 +538,48 @@ static __always_inline int maybe_newcid(const __u8 *b, __u32 n)
     return 0;
 }
 
+#define PM (QASM_AGENTD_PLAIN_MAX - 1)
+
+/*
+ * Could |b| be a closing packet: CONNECTION_CLOSE (0x1c, 0x1d) as its first
+ * frame, or right after one ACK without gaps (what an ngtcp2 peer sends:
+ * the close alone; others may acknowledge first)? The daemon's frame walk
+ * decides.
+ */
+static __always_inline int maybe_close(const __u8 *b, __u32 n)
+{
+    __u32 o = 0;
+    __u8 t = b[0];
+
+    /* The barriers keep clang from folding the masks away: the verifier does
+     * not bound a variable shift, only the masked index. */
+#define VSKIP()                                                                                  \
+    do {                                                                                         \
+        o += 1u << (b[o & PM] >> 6);                                                             \
+        asm volatile("" : "+r"(o));                                                              \
+    } while (0)
+    if (t == 0x02 || t == 0x03) {
+        o = 1;
+        asm volatile("" : "+r"(o));
+        VSKIP(); /* largest acknowledged */
+        VSKIP(); /* ack delay */
+        if (b[o & PM] != 0) /* range count */
+            return 0;
+        o += 1;
+        VSKIP(); /* first range */
+        if (t == 0x03) { /* ECN counts */
+            VSKIP();
+            VSKIP();
+            VSKIP();
+        }
+    }
+#undef VSKIP
+    if (o >= n)
+        return 0;
+    t = b[o & PM];
+    return t == 0x1c || t == 0x1d;
+}
+
 /* The payload being looked at (too big for the BPF stack); copied to the
  * ring buffer if it may hold a frame. */
 QASM_BPF_MAP(plain_buf, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct qasm_agentd_plain, 0);
@@ -517,7 +614,7 @@ int qasm_agentd_dec_exit(struct pt_regs *ctx)
         count(QASM_AGENTD_C_DEC_FAILED);
         return 0;
     }
-    if (!maybe_newcid(p->plain, (__u32)n)) {
+    if (!maybe_newcid(p->plain, (__u32)n) && !maybe_close(p->plain, (__u32)n)) {
         count(QASM_AGENTD_C_PLAIN_SKIPPED);
         return 0;
     }
@@ -529,6 +626,58 @@ int qasm_agentd_dec_exit(struct pt_regs *ctx)
     p->full_len = (__u32)len;
     if (bpf_ringbuf_output(&events, p, sizeof(*p), 0) == 0)
         count(QASM_AGENTD_C_PLAINS);
+    else
+        count(QASM_AGENTD_C_RINGBUF_FULL);
+    return 0;
+}
+
+/* Bytes of each plaintext read before encryption: enough for a closing packet's frames. */
+#define ENC_PEEK 64
+
+/*
+ * int gnutls_aead_cipher_encrypt(handle, nonce, nonce_len, auth, auth_len,
+ * tag_size, ptext, ptext_len, ctext, ctext_len): the client's own packets,
+ * plaintext at entry (ptext and ptext_len are arguments 7 and 8, on the
+ * stack). Only a payload that starts with CONNECTION_CLOSE goes up: the
+ * client closing, which the wire hides.
+ */
+SEC("uprobe")
+int qasm_agentd_enc_enter(struct pt_regs *ctx)
+{
+    __u64 sp = PT_REGS_SP(ctx), ptext = 0, len = 0, n, an = PT_REGS_PARM5(ctx);
+    struct qasm_agentd_plain *p;
+    __u32 zero = 0;
+
+    if (!prereg_all && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
+        return 0;
+    p = bpf_map_lookup_elem(&plain_buf, &zero);
+    if (!p || bpf_probe_read_user(&ptext, 8, (void *)(sp + 8)) < 0 ||
+        bpf_probe_read_user(&len, 8, (void *)(sp + 16)) < 0 || len == 0) {
+        count(QASM_AGENTD_C_DEC_FAILED);
+        return 0;
+    }
+    n = len < ENC_PEEK ? len : ENC_PEEK;
+    an = an < QASM_AGENTD_AAD_MAX ? an : QASM_AGENTD_AAD_MAX;
+    asm volatile("" : "+r"(n), "+r"(an));
+    if (n < 1 || n > ENC_PEEK || an > QASM_AGENTD_AAD_MAX ||
+        bpf_probe_read_user(p->plain, n, (void *)ptext) < 0) {
+        count(QASM_AGENTD_C_DEC_FAILED);
+        return 0;
+    }
+    if (!maybe_close(p->plain, (__u32)n))
+        return 0;
+    if (an && bpf_probe_read_user(p->aad, an, (void *)PT_REGS_PARM4(ctx)) < 0) {
+        count(QASM_AGENTD_C_DEC_FAILED);
+        return 0;
+    }
+    p->ts_ns = bpf_ktime_get_ns();
+    p->pid_tgid = bpf_get_current_pid_tgid();
+    p->kind = QASM_AGENTD_EV_PLAIN_OUT;
+    p->aad_len = (__u8)an;
+    p->plain_len = (__u16)n;
+    p->full_len = (__u32)len;
+    if (bpf_ringbuf_output(&events, p, sizeof(*p), 0) == 0)
+        count(QASM_AGENTD_C_PLAINS_OUT);
     else
         count(QASM_AGENTD_C_RINGBUF_FULL);
     return 0;

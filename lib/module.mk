@@ -3,7 +3,7 @@
 # programs' front end (--version, usage errors, "-", host names); metrics.c
 # renders a stats JSON object as Prometheus text (pure), metrics_http.c serves
 # it (libmicrohttpd in the libev loop: link $(MHD_LIBS) $(JANSSON_LIBS) $(LIBEV_LIBS)).
-LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/ring.c lib/pool.c lib/log.c lib/quic.c lib/ipudp.c lib/parse.c lib/hist.c lib/proto.c lib/cli.c \
+LIB_SRCS += lib/hmac.c lib/auth.c lib/keyfile.c lib/addr.c lib/cid.c lib/clock.c lib/hash.c lib/htab.c lib/ring.c lib/pool.c lib/log.c lib/quic.c lib/quic_initial.c lib/ipudp.c lib/parse.c lib/hist.c lib/proto.c lib/cli.c \
             lib/degrade.c lib/metrics.c lib/metrics_http.c
 
 $(call unit_test,test_lib,tests/unit/test_addr.c)
@@ -12,6 +12,8 @@ $(call unit_test,test_htab,tests/unit/test_htab.c)
 $(call unit_test,test_ring,tests/unit/test_ring.c)
 $(call unit_test,test_pool,tests/unit/test_pool.c)
 $(call unit_test,test_quic,tests/unit/test_quic.c)
+# Initial packet protection (RFC 9001 keys, an independently sealed packet, round trips).
+$(call unit_test,test_quic_initial,tests/unit/test_quic_initial.c)
 $(call unit_test,test_ipudp,tests/unit/test_ipudp.c)
 $(call unit_test,test_parse,tests/unit/test_parse.c)
 # The front end: --version text, "-", host names, the one-line usage error.
@@ -27,6 +29,9 @@ INTEG_TESTS += tests/integration/degrade_logs.sh tests/integration/degrade_ipv6.
 
 FUZZ_TARGETS += fuzz_quic
 fuzz_quic_SRCS := tests/fuzz/fuzz_quic.c
+# Initial packets from the wire, decrypted by qasm-agentd.
+FUZZ_TARGETS += fuzz_quic_initial
+fuzz_quic_initial_SRCS := tests/fuzz/fuzz_quic_initial.c
 
 FUZZ_TARGETS += fuzz_ipudp
 fuzz_ipudp_SRCS := tests/fuzz/fuzz_ipudp.c

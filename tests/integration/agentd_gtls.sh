@@ -19,10 +19,16 @@
 #   - the daemon's counters: nothing lost (ring buffer), nothing unattributed;
 #   - a daemon started after the client adopts its running connection (keyed
 #     at the tracker by the DCID in use: the O-DCID was missed);
-#   - --prereg gnutls (uprobes on gnutls_aead_cipher_decrypt): gtlsclient,
+#   - --prereg gnutls (uprobes on gnutls_aead_cipher_decrypt and _encrypt): gtlsclient,
 #     still without LD_PRELOAD, migrating: the DCID it migrated to was
 #     reported to the tracker BEFORE its first packet on the wire (both in
-#     one capture, one clock) and is in the tracker's record;
+#     one capture, one clock) and is in the tracker's record; when it exits
+#     its record closes at once (its CONNECTION_CLOSE, seen by the encrypt
+#     uprobe), not by idle expiry;
+#   - the Initial packets handed up are all decrypted by the daemon (keys
+#     from the O-DCID, RFC 9001); a handshake gtlsserver refuses (no common
+#     key-exchange group: CONNECTION_CLOSE in its Initial) closes the record
+#     at once;
 #   - the quic-go client through an aware NAT (qasm-mbox nat --mode
 #     reactive) rebinding twice: one NAT mapping with qasm-agentd, one per
 #     client address without it.
@@ -199,8 +205,15 @@ s = json.load(open(sys.argv[1]))
 print("agentd: " + json.dumps(s, sort_keys=True))
 bad = [k for k in ("bpf_ringbuf_full", "bpf_flow_full", "unattributed", "table_full", "send_errors",
                    "encode_errors", "evq_dropped") if s[k]]
+bad += [k for k in ("initials_unopened", "initials_unattributed") if s.get(k, 0)]
 ok = not bad and s["opened"] >= 1 and s["closed_idle"] >= 1 and s["addrs"] >= 1 and s["reports_sent"] >= 4
 print(("ok   " if ok else "FAIL ") + "daemon counters (nonzero where they must be zero: %s)" % bad)
+# The Initial packets of the handshakes after the first (both ways) were
+# decrypted with keys derived from the O-DCID (RFC 9001): ngtcp2's, quic-go's.
+ok2 = s["initials_opened"] >= 1 and s["initials_opened"] == s["initials"]
+print(("ok   " if ok2 else "FAIL ") + "%d of %d Initial packets handed up were decrypted by the daemon"
+      % (s["initials_opened"], s["initials"]))
+ok = ok and ok2
 sys.exit(0 if ok else 1)
 EOF
 
@@ -243,7 +256,9 @@ EOF
 # Run 4: --prereg gnutls. A new daemon with the decrypt uprobes; gtlsclient
 # migrates (to a DCID it never used before); the capture holds the client's
 # packets and the daemon's reports in one clock.
-timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 2s --prereg gnutls \
+# --idle 300s: the record must close at gtlsclient's own CONNECTION_CLOSE
+# (the encrypt uprobe), long before idle expiry could.
+timeout "$(scaled 400)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 300s --prereg gnutls \
     --stats-json "$T/agentd4.json" --log ${AGENTD_LOG:-info} >"$T/agentd4.log" 2>&1 &
 APID=$!
 PIDS+=($APID)
@@ -258,6 +273,9 @@ cmp -s "$T/htdocs/big.bin" "$T/dl4/big.bin" || fail "run 4: download differs fro
 ODCID4=$(grep -o '"group_id":"[0-9a-f]*"' "$T/client4.qlog" | head -1 | cut -d'"' -f4)
 dump_until "$TP" "$T/dump4.json" "any(c['odcid'] == '$ODCID4' and len(c['clients']) >= 2 for c in d['connections'])" ||
     fail "run 4: no record with 2 client addresses: $(cat "$T/dump4.json")"
+dump_until "$TP" "$T/dump4c.json" "any(c['odcid'] == '$ODCID4' and c.get('closed') for c in d['connections'])" ||
+    fail "run 4: gtlsclient exited but its record is not closed (--idle is 300s): $(cat "$T/dump4c.json")"
+echo "ok   run 4: gtlsclient exited, its record closed at once (its CONNECTION_CLOSE seen by the encrypt uprobe; --idle 300s)"
 stop_cap
 kill -INT "$APID"
 wait "$APID" || fail "qasm-agentd (run 4) exited $? after SIGINT"
@@ -284,6 +302,11 @@ check(all(d not in w["late"] and w["lead_us"].get(d, -1) > 0 for d in migrated),
 check(set(w["wire_dcids"]) <= set(c["dcids"]), "every DCID used is in the tracker's record")
 check(s["spares"] >= len(migrated) and s["plain_unattributed"] == 0 and s["bpf_ringbuf_full"] == 0,
       "spare DCIDs learnt from decrypted NEW_CONNECTION_ID frames, none unattributed, no event lost")
+print("agentd: closed_local=%d closed_peer=%d closed_idle=%d close_unattributed=%d bpf_plaintexts_out=%d"
+      % (s["closed_local"], s["closed_peer"], s["closed_idle"], s["close_unattributed"],
+         s["bpf_plaintexts_out"]))
+check(s["closed_local"] == 1 and s["closed_idle"] == 0 and s["close_unattributed"] == 0,
+      "the client's own CONNECTION_CLOSE closed the record (closed_local), not idle expiry")
 sys.exit(0 if ok else 1)
 EOF
 
@@ -352,4 +375,32 @@ EOF
 else
     echo "skip run 5: qasm-quicgo-client, qasm-h3-server or qasm-mbox not built"
 fi
+
+# Run 6: a handshake the server refuses. gtlsclient offers only a key-exchange
+# group gtlsserver does not support: the server answers with CONNECTION_CLOSE
+# (CRYPTO_ERROR 0x128, handshake_failure) in an Initial packet, which the
+# daemon decrypts (keys from the O-DCID): the record closes at once, not at
+# --idle (300 s).
+timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 300s \
+    --stats-json "$T/agentd6.json" --log ${AGENTD_LOG:-info} >"$T/agentd6.log" 2>&1 &
+APID=$!
+PIDS+=($APID)
+wait_until 30 grep -qs "watching cgroup" "$T/agentd6.log" || fail "run 6: qasm-agentd did not start"
+in_cgroup gtlsclient -q --groups=-GROUP-ALL:+GROUP-FFDHE2048 --exit-on-all-streams-close \
+    --qlog-file "$T/client6.qlog" 127.0.0.1 "$SP" https://localhost/big.bin >"$T/client6.log" 2>&1
+ODCID6=$(grep -o '"group_id":"[0-9a-f]*"' "$T/client6.qlog" | head -1 | cut -d'"' -f4)
+[ -n "$ODCID6" ] || fail "run 6: no O-DCID in gtlsclient's qlog"
+dump_until "$TP" "$T/dump6.json" "any(c['odcid'] == '$ODCID6' and c.get('closed') for c in d['connections'])" ||
+    fail "run 6: the refused handshake's record is not closed (--idle is 300s): $(cat "$T/dump6.json")"
+kill -INT "$APID"
+wait "$APID" || fail "qasm-agentd (run 6) exited $? after SIGINT"
+python3 - "$T/agentd6.json" <<'EOF' || fail "run 6: counters"
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("agentd: initials=%d initials_opened=%d closed_initial=%d closed_idle=%d"
+      % (s["initials"], s["initials_opened"], s["closed_initial"], s["closed_idle"]))
+ok = s["closed_initial"] == 1 and s["closed_idle"] == 0 and s["initials_opened"] >= 1
+print(("ok   " if ok else "FAIL ") + "run 6: the server's CONNECTION_CLOSE in an Initial closed the record")
+sys.exit(0 if ok else 1)
+EOF
 echo "PASS agentd_gtls"

@@ -46,9 +46,18 @@ static struct ring_buffer *rb;
 static struct qasm_agentd_ev evs[MAX_EVS];
 static int nevs;
 
+/* Initial packets handed up (struct qasm_agentd_initpkt): counted, the last one kept. */
+static struct qasm_agentd_initpkt last_init;
+static int ninits;
+
 static int on_event(void *ctx, void *data, size_t len)
 {
     (void)ctx;
+    if (len == sizeof(struct qasm_agentd_initpkt)) {
+        memcpy(&last_init, data, sizeof(last_init));
+        ninits++;
+        return 0;
+    }
     assert_int_equal(len, sizeof(struct qasm_agentd_ev));
     if (nevs < MAX_EVS)
         memcpy(&evs[nevs], data, sizeof(evs[0]));
@@ -97,6 +106,7 @@ static void run(const struct frame *fr, int egress)
                 .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
 
     nevs = 0;
+    ninits = 0;
     assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(p), &o), 0);
     assert_int_equal(o.retval, 1); /* never drops */
     assert_int_equal(o.data_size_out, fr->len);
@@ -411,19 +421,147 @@ static void adopt_refused(void **state)
     assert_int_equal(counter(QASM_AGENTD_C_ADOPTED), ad);
 }
 
-/* The cost of the common case (a short header of a known flow, no event), printed, not asserted. */
+/*
+ * Initials of a known client flow go up whole, both ways, at most
+ * QASM_AGENTD_INITS_PER_FLOW per flow; the first Initial of a flow (the
+ * INITIAL event) and short headers do not.
+ */
+static void initials_handed_up(void **state)
+{
+    (void)state;
+    uint8_t b[64];
+    uint64_t capped = counter(QASM_AGENTD_C_INIT_CAPPED), inits = counter(QASM_AGENTD_C_INITIALS);
+    struct frame f = initial(CLIENT4, SERVER4, 1200);
+
+    run(&f, 1);
+    assert_int_equal(ninits, 0);
+    f = mkframe(SERVER4, CLIENT4, b, long_hdr(b, 0xc0, CSCID, 5, SSCID, 9), 1230);
+    run(&f, 0);
+    assert_int_equal(ninits, 1);
+    assert_int_equal(last_init.kind, QASM_AGENTD_EV_INITIAL_PKT);
+    assert_int_equal(last_init.egress, 0);
+    assert_int_equal(last_init.len, 1230);
+    assert_int_equal(last_init.full_len, 1230);
+    assert_int_equal(last_init.flow.lport, 40000);
+    assert_memory_equal(last_init.data, f.b + 14 + 28, 1230); /* the UDP payload, unchanged */
+    f = mkframe(CLIENT4, SERVER4, b, long_hdr(b, 0xc1, SSCID, 9, CSCID, 5), 1200);
+    run(&f, 1);
+    assert_int_equal(ninits, 1);
+    assert_int_equal(last_init.egress, 1);
+    f = short_pkt(CLIENT4, SERVER4, SSCID, 9);
+    run(&f, 1);
+    assert_int_equal(ninits, 0);
+    f = mkframe(CLIENT4, SERVER4, b, long_hdr(b, 0xc1, SSCID, 9, CSCID, 5), 1200);
+    for (int i = 2; i < QASM_AGENTD_INITS_PER_FLOW; i++) {
+        run(&f, 1);
+        assert_int_equal(ninits, 1);
+    }
+    run(&f, 1);
+    assert_int_equal(ninits, 0);
+    assert_int_equal(counter(QASM_AGENTD_C_INIT_CAPPED), capped + 1);
+    assert_int_equal(counter(QASM_AGENTD_C_INITIALS), inits + QASM_AGENTD_INITS_PER_FLOW);
+}
+
+/* Once the client sent a Handshake packet it ignores Initials: none goes up any more. */
+static void initials_stop_at_handshake(void **state)
+{
+    (void)state;
+    uint8_t b[64];
+    struct frame ci = initial(CLIENT4, SERVER4, 1200);
+    struct frame si = mkframe(SERVER4, CLIENT4, b, long_hdr(b, 0xc0, CSCID, 5, SSCID, 9), 1200);
+    uint8_t b2[64];
+    struct frame hs = mkframe(CLIENT4, SERVER4, b2, long_hdr(b2, 0xe0, SSCID, 9, CSCID, 5), 1200);
+
+    run(&ci, 1);
+    run(&si, 0);
+    assert_int_equal(ninits, 1);
+    run(&hs, 1); /* the client's first Handshake packet */
+    assert_int_equal(ninits, 0);
+    run(&si, 0); /* a late (or forged) server Initial */
+    assert_int_equal(ninits, 0);
+    run(&ci, 1);
+    assert_int_equal(ninits, 0);
+}
+
+/* ns per run of |prog| on |f|, repeated QASM_AGENTD_COST_REPEAT times (default 10^6). */
+static unsigned cost_of(struct bpf_program *prog, const struct frame *f)
+{
+    const char *r = getenv("QASM_AGENTD_COST_REPEAT");
+    uint8_t out[1600];
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->b, .data_size_in = (uint32_t)f->len,
+                .data_out = out, .data_size_out = sizeof(out),
+                .repeat = r ? (uint32_t)strtoul(r, NULL, 10) : 1000000);
+    assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &o), 0);
+    assert_int_equal(o.retval, 1);
+    return o.duration;
+}
+
+/* ns per run of an Initial that is copied up: the flow's quota is reset before each run. */
+static unsigned cost_handed_up(const struct frame *f)
+{
+    struct qasm_agentd_fkey k;
+    struct qasm_agentd_flow fl;
+    struct qasm_addr c = A(CLIENT4), srv = A(SERVER4);
+    uint8_t out[1600];
+    uint64_t sum = 0;
+    const unsigned n = 2000;
+
+    memset(&k, 0, sizeof(k));
+    k.family = AF_INET;
+    k.lport = c.port;
+    k.rport = srv.port;
+    memcpy(k.lip, c.ip, 16);
+    memcpy(k.rip, srv.ip, 16);
+    ring_buffer__consume(rb); /* what the repeated runs before left */
+    for (unsigned i = 0; i < n; i++) {
+        LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->b, .data_size_in = (uint32_t)f->len,
+                    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+        assert_int_equal(bpf_map__lookup_elem(skel->maps.flows, &k, sizeof(k), &fl, sizeof(fl), 0), 0);
+        fl.inits = 0;
+        assert_int_equal(bpf_map__update_elem(skel->maps.flows, &k, sizeof(k), &fl, sizeof(fl), 0), 0);
+        assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.qasm_agentd_ingress), &o), 0);
+        sum += o.duration;
+        ninits = 0;
+        ring_buffer__consume(rb);
+        assert_int_equal(ninits, 1);
+    }
+    return (unsigned)(sum / n);
+}
+
+/*
+ * The cost of the common cases (no event: the flow is known), printed, not
+ * asserted: a short header each way, a client Initial (a retransmission on
+ * its known flow) and the server's Initial. agentd/bench-agentd.sh collects
+ * these lines.
+ */
 static void cost(void **state)
 {
     (void)state;
     handshake();
-    struct frame f = short_pkt(CLIENT4, SERVER4, SSCID, 9);
-    uint8_t out[1600];
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f.b, .data_size_in = (uint32_t)f.len,
-                .data_out = out, .data_size_out = sizeof(out), .repeat = 200000);
-    assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.qasm_agentd_egress), &o), 0);
-    assert_int_equal(o.retval, 1);
-    print_message("cost: egress short header of a known flow: %u ns per run (BPF_PROG_TEST_RUN, "
-                  "200000 runs of the program on one skb)\n", o.duration);
+    uint8_t b[64], b2[64];
+    struct frame es = short_pkt(CLIENT4, SERVER4, SSCID, 9);
+    struct frame is = short_pkt(SERVER4, CLIENT4, CSCID, 5);
+    /* The client's Initials after the server's first are sent to the server's CID. */
+    struct frame ei = mkframe(CLIENT4, SERVER4, b, long_hdr(b, 0xc3, SSCID, 9, CSCID, 5), 1200);
+    struct frame ii = mkframe(SERVER4, CLIENT4, b2, long_hdr(b2, 0xc0, CSCID, 5, SSCID, 9), 1200);
+    struct {
+        const char *what;
+        struct bpf_program *prog;
+        const struct frame *f;
+    } c[] = {
+        {"egress short header of a known flow", skel->progs.qasm_agentd_egress, &es},
+        {"ingress short header of a known flow", skel->progs.qasm_agentd_ingress, &is},
+        {"egress client Initial, 1200 bytes, known flow, copy quota used", skel->progs.qasm_agentd_egress, &ei},
+        {"ingress server Initial, 1200 bytes, known SCID, copy quota used", skel->progs.qasm_agentd_ingress, &ii},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+        print_message("cost: %s: %u ns per run (BPF_PROG_TEST_RUN)\n", c[i].what,
+                      cost_of(c[i].prog, c[i].f));
+    print_message("cost: ingress server Initial copied to the daemon (1200 bytes): %u ns per run "
+                  "(BPF_PROG_TEST_RUN, mean of 2000 single runs)\n", cost_handed_up(&ii));
+    nevs = 0;
+    ring_buffer__consume(rb);
+    assert_int_equal(nevs, 0); /* the common cases emit no event */
 }
 
 int main(void)
@@ -451,6 +589,8 @@ int main(void)
         cmocka_unit_test_setup(truncated, setup),
         cmocka_unit_test_setup(adopt_running, setup),
         cmocka_unit_test_setup(adopt_refused, setup),
+        cmocka_unit_test_setup(initials_handed_up, setup),
+        cmocka_unit_test_setup(initials_stop_at_handshake, setup),
         cmocka_unit_test_setup(cost, setup),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,10 @@
  * (agentd/agentd_track.c): BPF events in, the library agent's report
  * events out (the same client-agent/agent_state.c core), attribution of
  * new flows, idle expiry and refresh, and the decrypted payloads of
- * --prereg (crafted plaintexts: frames found, tied to their connection).
+ * --prereg (crafted plaintexts: frames found, tied to their connection),
+ * closes: real Initial packets sealed by lib/quic_initial carrying
+ * CONNECTION_CLOSE either way (and after a Retry), and --prereg payloads
+ * with the server's and the client's CONNECTION_CLOSE.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +17,7 @@
 
 #include <sys/socket.h>
 
+#include "quic_initial.h"
 #include "agentd/agentd_track.h"
 
 #define MAXOUT 32
@@ -447,6 +451,223 @@ static void test_plain_attribution(void **state)
     qasm_agentd_track_free(t);
 }
 
+/* An Initial packet of flow |e| (client -> server when |egress|) sealed with
+ * the Initial keys of |keycid| (lib/quic_initial), carrying |body|. */
+static struct qasm_agentd_initpkt initpkt(const struct qasm_agentd_ev *e, int egress,
+                                          const struct qasm_cid *keycid, const uint8_t *body,
+                                          size_t len)
+{
+    static struct qasm_agentd_initpkt ip;
+    struct qasm_quic_initial_keys k;
+    struct qasm_cid d, sc;
+    uint8_t payload[1200] = {0};
+
+    memset(&ip, 0, sizeof(ip));
+    ip.kind = QASM_AGENTD_EV_INITIAL_PKT;
+    ip.egress = (uint8_t)egress;
+    ip.flow = e->flow;
+    memcpy(payload, body, len);
+    qasm_cid_set(&d, e->dcid, e->dcid_len);
+    qasm_cid_set(&sc, e->scid, e->scid_len);
+    qasm_quic_initial_keys(&k, keycid, !egress);
+    ssize_t n = qasm_quic_initial_seal(&k, egress ? &d : &sc, egress ? &sc : &d, 2, payload,
+                                       egress ? sizeof(payload) : 100, ip.data, sizeof(ip.data));
+    assert_true(n > 0);
+    ip.len = (uint16_t)n;
+    ip.full_len = (uint32_t)n;
+    return ip;
+}
+
+/* ACK, then CONNECTION_CLOSE 0x178 (no_application_protocol) for frame type CRYPTO. */
+static const uint8_t CLOSE_BODY[] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x1c, 0x41, 0x78, 0x06, 0x00};
+/* A CRYPTO frame (the handshake going on). */
+static const uint8_t CRYPTO_BODY[] = {0x06, 0x00, 0x04, 0x16, 0x03, 0x03, 0x00};
+
+static void test_initial_close(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track *t = mk(4);
+    struct qasm_agentd_track_stats st;
+    struct qasm_agentd_ev a = initial(5000, 0xa1), b = initial(5001, 0xb1);
+    struct qasm_agentd_initpkt ip;
+    struct qasm_cid oa, ob, other;
+
+    qasm_cid_set(&oa, a.dcid, 8);
+    qasm_cid_set(&ob, b.dcid, 8);
+    qasm_cid_set(&other, (const uint8_t *)"otherdcid", 9);
+    qasm_agentd_track_event(t, &a, 100);
+    qasm_agentd_track_event(t, &b, 100);
+    nout = 0;
+    /* The handshake going on, either way: decrypted, nothing closed. */
+    ip = initpkt(&a, 0, &oa, CRYPTO_BODY, sizeof(CRYPTO_BODY));
+    assert_int_equal(qasm_agentd_track_initial(t, &ip, 200), 0);
+    ip = initpkt(&a, 1, &oa, CRYPTO_BODY, sizeof(CRYPTO_BODY));
+    assert_int_equal(qasm_agentd_track_initial(t, &ip, 200), 0);
+    /* Under keys of another DCID: not opened; of no known flow: unattributed. */
+    ip = initpkt(&a, 0, &other, CLOSE_BODY, sizeof(CLOSE_BODY));
+    assert_int_equal(qasm_agentd_track_initial(t, &ip, 200), 0);
+    ip = initpkt(&a, 0, &oa, CLOSE_BODY, sizeof(CLOSE_BODY));
+    ip.flow.lport = 6000;
+    assert_int_equal(qasm_agentd_track_initial(t, &ip, 200), 0);
+    assert_int_equal(nout, 0);
+    /* The server refuses a's handshake: closed (draining), b goes on. */
+    ip = initpkt(&a, 0, &oa, CLOSE_BODY, sizeof(CLOSE_BODY));
+    assert_int_equal(qasm_agentd_track_initial(t, &ip, 300), 1);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_CLOSE);
+    assert_int_equal(out[0].reason, QASM_AGENT_CLOSE_DRAINING);
+    assert_int_equal(last_odcid0, 0xa1);
+    /* b gives up in its own Initial: closed (local). */
+    ip = initpkt(&b, 1, &ob, CLOSE_BODY, sizeof(CLOSE_BODY));
+    assert_int_equal(qasm_agentd_track_initial(t, &ip, 300), 1);
+    assert_int_equal(nout, 2);
+    assert_int_equal(out[1].reason, QASM_AGENT_CLOSE_LOCAL);
+    assert_int_equal(last_odcid0, 0xb1);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.initials, 6);
+    assert_int_equal(st.initials_opened, 4);
+    assert_int_equal(st.initials_unopened, 1);
+    assert_int_equal(st.initials_unattributed, 1);
+    assert_int_equal(st.closed_initial, 2);
+    assert_int_equal(st.live, 0);
+    qasm_agentd_track_free(t);
+}
+
+/* After a Retry the Initial keys derive from the DCID the client sent its next Initial to. */
+static void test_initial_after_retry(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track *t = mk(4);
+    struct qasm_agentd_ev a = initial(5000, 0xa1);
+    struct qasm_agentd_ev r = ev(QASM_AGENTD_EV_DCID, 5000, 1, 0x7e, QASM_AGENTD_F_LONG);
+    struct qasm_agentd_initpkt ip;
+    struct qasm_cid retry;
+
+    qasm_cid_set(&retry, r.dcid, 8);
+    qasm_agentd_track_event(t, &a, 100);
+    qasm_agentd_track_event(t, &r, 110);
+    nout = 0;
+    ip = initpkt(&a, 0, &retry, CLOSE_BODY, sizeof(CLOSE_BODY));
+    assert_int_equal(qasm_agentd_track_initial(t, &ip, 200), 1);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_CLOSE);
+    qasm_agentd_track_free(t);
+}
+
+/* --prereg: a CONNECTION_CLOSE the client decrypted (the server's) or was about to encrypt (its own). */
+static void test_plain_close(void **state)
+{
+    (void)state;
+    struct qasm_agentd_track *t = mk(4);
+    struct qasm_agentd_track_stats st;
+    struct qasm_agentd_ev a = with_scid(initial(5000, 0xa1), 0xaa);
+    struct qasm_agentd_ev b = with_scid(initial(5001, 0xb1), 0xbb);
+    struct qasm_agentd_ev bsw = ev(QASM_AGENTD_EV_DCID, 5001, 1, 0x52, QASM_AGENTD_F_LONG);
+    const uint8_t app_close[] = {0x1d, 0x41, 0x00, 0x00}; /* H3_NO_ERROR (0x100) */
+    struct qasm_agentd_plain p;
+
+    qasm_agentd_track_event(t, &a, 100);
+    qasm_agentd_track_event(t, &b, 100);
+    qasm_agentd_track_event(t, &bsw, 110); /* b's server CID: 0x52 x 8 */
+    nout = 0;
+    /* A payload without a close: nothing. */
+    p = plain(10, 0xaa, 0, CRYPTO_BODY, sizeof(CRYPTO_BODY));
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 200), 0);
+    /* The server closes a (the header's DCID is a's client CID). */
+    p = plain(10, 0xaa, 0, app_close, sizeof(app_close));
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 200), 1);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].type, QASM_AGENT_EV_CLOSE);
+    assert_int_equal(out[0].reason, QASM_AGENT_CLOSE_DRAINING);
+    assert_int_equal(last_odcid0, 0xa1);
+    /* The client closes b: its header carries b's server CID (8 bytes: a short header). */
+    p = plain(11, 0, 0, app_close, sizeof(app_close));
+    p.kind = QASM_AGENTD_EV_PLAIN_OUT;
+    memset(p.aad + 1, 0x52, 8);
+    p.aad_len = 10;
+    memcpy(p.plain, app_close, sizeof(app_close)); /* alone in its packet */
+    p.plain_len = sizeof(app_close);
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 300), 1);
+    assert_int_equal(nout, 2);
+    assert_int_equal(out[1].reason, QASM_AGENT_CLOSE_LOCAL);
+    assert_int_equal(last_odcid0, 0xb1);
+    /* Another close of no connection (an unknown CID, an unknown process). */
+    assert_int_equal(qasm_agentd_track_plain(t, &p, 400), 0);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.closed_peer, 1);
+    assert_int_equal(st.closed_local, 1);
+    assert_int_equal(st.close_unattributed, 1);
+    assert_int_equal(st.live, 0);
+    qasm_agentd_track_free(t);
+}
+
+/* Thousands of connections through the index: each found by its flow, its DCID and its
+ * client CID; one with more keys than a connection indexes; nothing left after expiry. */
+static void test_many_conns(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    struct qasm_agentd_track *t = mk(N);
+    struct qasm_agentd_track_stats st;
+    uint8_t body[64];
+
+    for (int i = 0; i < N; i++) {
+        struct qasm_agentd_ev e = initial((uint16_t)(10000 + i), 0);
+        memcpy(e.dcid, &i, sizeof(i)); /* O-DCID and client CID unique per connection */
+        memcpy(e.scid, &i, sizeof(i));
+        assert_int_equal(qasm_agentd_track_event(t, &e, 100), 1);
+    }
+    struct qasm_agentd_ev x = initial(9999, 0x55);
+    assert_int_equal(qasm_agentd_track_event(t, &x, 100), 0);
+    for (int i = 0; i < N; i += 7) {
+        /* A rebinding (new port, same DCID): found by the DCID. */
+        struct qasm_agentd_ev e = ev(QASM_AGENTD_EV_DCID, (uint16_t)(40000 + i), 1, 0,
+                                     QASM_AGENTD_F_NEW_FLOW);
+        memcpy(e.dcid, &i, sizeof(i));
+        nout = 0;
+        assert_int_equal(qasm_agentd_track_event(t, &e, 200), 1);
+        assert_int_equal(nout, 1);
+        assert_int_equal(out[0].type, QASM_AGENT_EV_ADDR);
+        assert_memory_equal(last_conn->odcid.data, &i, sizeof(i));
+        /* Then by its new flow: a new DCID on it. */
+        e.dcid[7] = 0x77;
+        assert_int_equal(qasm_agentd_track_event(t, &e, 210), 1);
+        assert_memory_equal(last_conn->odcid.data, &i, sizeof(i));
+        /* A --prereg payload to its client CID (a short header, 4 bytes). */
+        struct qasm_agentd_plain p = plain(77, 0, 0, body, newcid(body, 1, 0xe1));
+        memcpy(p.aad + 1, &i, sizeof(i));
+        assert_int_equal(qasm_agentd_track_plain(t, &p, 220), 1);
+        assert_memory_equal(last_conn->odcid.data, &i, sizeof(i));
+    }
+    /* One connection rebinding 60 times (more keys than it indexes): still found by its
+     * DCID each time, then by its latest flow. */
+    for (int m = 0; m < 60; m++) {
+        struct qasm_agentd_ev e = ev(QASM_AGENTD_EV_DCID, (uint16_t)(50000 + m), 1, 0,
+                                     QASM_AGENTD_F_NEW_FLOW);
+        int i = 5;
+        memcpy(e.dcid, &i, sizeof(i));
+        assert_int_equal(qasm_agentd_track_event(t, &e, 300), 1);
+        assert_memory_equal(last_conn->odcid.data, &i, sizeof(i));
+        e.dcid[7] = (uint8_t)m;
+        e.flags = 0;
+        assert_int_equal(qasm_agentd_track_event(t, &e, 300), 1);
+        assert_memory_equal(last_conn->odcid.data, &i, sizeof(i));
+    }
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.live, N);
+    assert_int_equal(st.unattributed, 0);
+    assert_int_equal(st.index_failed, 0);
+    assert_true(st.indexed >= 3 * (uint64_t)N);
+    qasm_agentd_track_tick(t, 100 * QASM_SEC);
+    qasm_agentd_track_get_stats(t, &st);
+    assert_int_equal(st.live, 0);
+    assert_int_equal(st.closed_idle, N);
+    assert_int_equal(st.indexed, 0);
+    /* The pool is reused. */
+    assert_int_equal(qasm_agentd_track_event(t, &x, 200 * QASM_SEC), 1);
+    qasm_agentd_track_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +680,10 @@ int main(void)
         cmocka_unit_test(test_plain_spare_then_use),
         cmocka_unit_test(test_plain_frames),
         cmocka_unit_test(test_plain_attribution),
+        cmocka_unit_test(test_initial_close),
+        cmocka_unit_test(test_initial_after_retry),
+        cmocka_unit_test(test_plain_close),
+        cmocka_unit_test(test_many_conns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
