@@ -1370,6 +1370,34 @@ EXPORT void qasm_agent_learn_cid(ngtcp2_conn *conn, uint64_t seq, const ngtcp2_c
     }
 }
 
+EXPORT int qasm_agent_announce_path(ngtcp2_conn *conn, const struct sockaddr *local,
+                                    socklen_t locallen)
+{
+    struct agent_entry *e;
+    struct qasm_agent_evq q;
+    struct qasm_addr a;
+    int rv;
+
+    agent_init();
+    if (!g_enabled)
+        return -ENOTCONN;
+    if (!local || qasm_addr_from_sockaddr(&a, local, locallen) != 0 || !a.family)
+        return -EINVAL;
+    if (!conn || (e = entry_get(conn)) == NULL)
+        return -ENOENT;
+    qasm_agent_evq_init(&q);
+    qasm_tstamp t0 = busy_begin();
+    uint32_t dropped = e->st.ahead_dropped;
+    rv = qasm_agent_conn_announce(&e->st, &a, e->last_ts, &q);
+    if (rv > 0) {
+        g_stats.paths_announced++;
+        g_stats.paths_replaced += e->st.ahead_dropped - dropped;
+    }
+    flush(e, &q);
+    busy_end(t0);
+    return rv < 0 ? rv : 0;
+}
+
 EXPORT void qasm_agent_close(ngtcp2_conn *conn, int reason)
 {
     struct agent_entry *e = explicit_entry(conn);
@@ -1415,7 +1443,8 @@ __attribute__((destructor)) static void agent_fini(void)
     }
     qasm_info("exit: %llu conns, %llu reports sent, %llu send errors, %llu DCID activations, "
               "%llu address changes, %llu spares pre-registered, %llu events dropped, "
-              "%llu migrations, %.2f us/migration in-call, %.1f us reporting in total",
+              "%llu migrations, %.2f us/migration in-call, %.1f us reporting in total, "
+              "%llu paths announced ahead (%llu replaced before use)",
               (unsigned long long)g_stats.conns_tracked, (unsigned long long)g_stats.reports_sent,
               (unsigned long long)g_stats.send_errors, (unsigned long long)g_stats.dcid_changes,
               (unsigned long long)g_stats.addr_changes,
@@ -1424,6 +1453,7 @@ __attribute__((destructor)) static void agent_fini(void)
               (unsigned long long)g_stats.migrations,
               g_stats.migrations ? (double)g_stats.migration_ns / 1e3 / (double)g_stats.migrations
                                  : 0.0,
-              (double)g_stats.busy_ns / 1e3);
+              (double)g_stats.busy_ns / 1e3, (unsigned long long)g_stats.paths_announced,
+              (unsigned long long)g_stats.paths_replaced);
     pthread_mutex_unlock(&g_lock);
 }
