@@ -78,6 +78,8 @@ struct cconn {
     /* --migrate-ahead: the next migrations' sockets, bound (and announced) early, in order */
     struct csock *next[QASM_H3C_MAX_AHEAD];
     unsigned nnext;
+    qasm_tstamp mig_ran_at;  /* the migration timer's last run */
+    qasm_tstamp resumed_at;  /* --migrate-ahead: the end of the last stall seen */
     ev_timer mig_timer, req_timer, stall_timer;
     ev_timer hs_timer;       /* --handshake-timeout, until the handshake completes */
     struct qasm_migsched mig;
@@ -585,18 +587,22 @@ static void prepare_next(struct cconn *c)
 }
 
 /*
- * When the oldest prepared path may be used: N/2 migration intervals after
- * it was announced (--migrate-ahead N, period schedules). In step, a path
- * is used N intervals after; this only holds back a backlog made up back to
- * back after a stall, which would otherwise run onto paths announced
- * microseconds before, ahead of the tracker's push.
+ * When the oldest prepared path may be used (--migrate-ahead N, period
+ * schedules): N/2 migration intervals after it was announced, and as long
+ * after the end of the last stall. In step, a path is used N intervals
+ * after; this holds back a backlog made up back to back after a stall,
+ * which would otherwise run onto paths announced microseconds before, or
+ * announced before a stall that most likely held up the tracker and the
+ * middleboxes as well (a shared machine), ahead of the tracker's push.
  */
 static qasm_tstamp next_ready_at(const struct cconn *c)
 {
     const struct qasm_h3c_opts *o = &c->cl->o;
     if (o->mig_mode != QASM_MIG_PERIOD)
         return c->next[0]->prepared_at;
-    return c->next[0]->prepared_at + o->mig_ahead * o->mig_period / 2;
+    qasm_tstamp wait = o->mig_ahead * o->mig_period / 2;
+    qasm_tstamp a = c->next[0]->prepared_at + wait, b = c->resumed_at + wait;
+    return a > b ? a : b;
 }
 
 /*
@@ -656,6 +662,11 @@ static void run_migrations(struct cconn *c)
     qasm_tstamp now = qasm_now();
     if (c->done || !c->confirmed)
         return;
+    /* The timer runs at least once an interval: a gap of two is a stall. */
+    if (c->cl->o.mig_ahead && c->mig.mode == QASM_MIG_PERIOD && c->mig_ran_at &&
+        now - c->mig_ran_at > 2 * c->mig.period)
+        c->resumed_at = now;
+    c->mig_ran_at = now;
     /* One migration per pass; the timer fires again at once for a backlog. */
     if (qasm_migsched_due(&c->mig, now)) {
         qasm_tstamp until = 0;

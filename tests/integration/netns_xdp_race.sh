@@ -57,9 +57,9 @@ run_case() {
     echo "xdp: $(json $s "d['xdp']")"
     echo "xdp_maps: $(json $s "d['xdp_maps']")"
     echo "core: $(summary "$s"); packet: $(json $s "d['packet']")"
-    check "$hz Hz $ahead: every request answered" "$rc == 0 && $(field "$c" requests_ok) == 40"
-    check "$hz Hz $ahead: the client migrated" "$mig > 0"
-    check "$hz Hz $ahead: the migrations were followed (kernel $kmig + core $cmig)" \
+    check "$hz Hz${ahead:+ $ahead}: every request answered" "$rc == 0 && $(field "$c" requests_ok) == 40"
+    check "$hz Hz${ahead:+ $ahead}: the client migrated" "$mig > 0"
+    check "$hz Hz${ahead:+ $ahead}: the migrations were followed (kernel $kmig + core $cmig)" \
         "$kmig + $cmig > 0"
 }
 
