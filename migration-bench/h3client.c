@@ -80,6 +80,7 @@ struct cconn {
     unsigned nnext;
     qasm_tstamp mig_ran_at;  /* the migration timer's last run */
     qasm_tstamp resumed_at;  /* --migrate-ahead: the end of the last stall seen */
+    qasm_tstamp migrated_at; /* the last migration */
     ev_timer mig_timer, req_timer, stall_timer;
     ev_timer hs_timer;       /* --handshake-timeout, until the handshake completes */
     struct qasm_migsched mig;
@@ -587,13 +588,18 @@ static void prepare_next(struct cconn *c)
 }
 
 /*
- * When the oldest prepared path may be used (--migrate-ahead N, period
- * schedules): N/2 migration intervals after it was announced, and as long
- * after the end of the last stall. In step, a path is used N intervals
- * after; this holds back a backlog made up back to back after a stall,
- * which would otherwise run onto paths announced microseconds before, or
- * announced before a stall that most likely held up the tracker and the
- * middleboxes as well (a shared machine), ahead of the tracker's push.
+ * When the next migration may use the oldest prepared path (--migrate-ahead
+ * N, period schedules): N/2 migration intervals after the path was
+ * announced and after the end of the client's last stall, half an
+ * interval after the last migration. In step, a path is used N intervals after its
+ * announcement and nothing waits. What it holds back is a backlog made up
+ * back to back (after a stall, or after migrations blocked for want of a
+ * spare DCID), which would run onto paths announced a short while before,
+ * onto paths announced just before a stall that most likely held up the
+ * tracker and the middleboxes as well (a shared machine), or onto DCIDs the
+ * server issued microseconds before: each ahead of the tracker's push.
+ * (Spacing them a whole interval would defer nearly every migration on
+ * timer jitter alone and skip a sixth of them.)
  */
 static qasm_tstamp next_ready_at(const struct cconn *c)
 {
@@ -601,8 +607,12 @@ static qasm_tstamp next_ready_at(const struct cconn *c)
     if (o->mig_mode != QASM_MIG_PERIOD)
         return c->next[0]->prepared_at;
     qasm_tstamp wait = o->mig_ahead * o->mig_period / 2;
-    qasm_tstamp a = c->next[0]->prepared_at + wait, b = c->resumed_at + wait;
-    return a > b ? a : b;
+    qasm_tstamp t = c->next[0]->prepared_at + wait;
+    if (c->resumed_at + wait > t)
+        t = c->resumed_at + wait;
+    if (c->migrated_at + o->mig_period / 2 > t)
+        t = c->migrated_at + o->mig_period / 2;
+    return t;
 }
 
 /*
@@ -627,6 +637,7 @@ static int migrate(struct cconn *c, qasm_tstamp now, qasm_tstamp *until)
     }
     if (cl->o.rebind) {
         rebind_to(c, k, now);
+        c->migrated_at = now;
         prepare_next(c);
         return 1;
     }
@@ -646,6 +657,7 @@ static int migrate(struct cconn *c, qasm_tstamp now, qasm_tstamp *until)
         return 0;
     }
     sock_push(c, k);
+    c->migrated_at = now;
     prepare_next(c);
     /* Immediate migration sends a PATH_CHALLENGE, a probing packet: the
      * server answers it but keeps sending on its current path until a
