@@ -292,8 +292,10 @@ int qasm_agent_conn_announce(struct qasm_agent_conn *c, const struct qasm_addr *
     if (c->local.family)
         note_addr(c, &c->local);
     ev = ev_push(q, QASM_AGENT_EV_ADDR);
-    if (ev)
+    if (ev) {
         ev->addr = *a;
+        ev->ahead = 1;
+    }
     return 1;
 }
 

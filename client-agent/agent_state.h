@@ -65,6 +65,7 @@ enum qasm_agent_ev_type {
 struct qasm_agent_ev {
     uint8_t type;   /* enum qasm_agent_ev_type */
     uint8_t reason; /* enum qasm_agent_close_reason, for CLOSE */
+    uint8_t ahead;  /* ADDR: announced ahead (qasm_agent_conn_announce), not a change */
     uint64_t seq;   /* CID sequence number or QASM_AGENT_SEQ_UNKNOWN */
     struct qasm_cid cid;
     struct qasm_addr addr;

@@ -432,7 +432,8 @@ static void log_event(const struct agent_entry *e, const struct qasm_agent_ev *e
                    qasm_cid_hex(cid, &ev->cid));
         break;
     case QASM_AGENT_EV_ADDR:
-        qasm_debug("conn %s addr %s", odcid, qasm_addr_format(addr, sizeof(addr), &ev->addr));
+        qasm_debug("conn %s addr %s%s", odcid, qasm_addr_format(addr, sizeof(addr), &ev->addr),
+                   ev->ahead ? " (ahead)" : "");
         break;
     case QASM_AGENT_EV_CLOSE:
         qasm_debug("conn %s close (%s)", odcid,
@@ -587,7 +588,7 @@ static void flush(struct agent_entry *e, struct qasm_agent_evq *q)
             g_stats.dcid_changes++;
             break;
         case QASM_AGENT_EV_ADDR:
-            g_stats.addr_changes++;
+            g_stats.addr_changes += !q->ev[i].ahead; /* announcements: paths_announced */
             break;
         case QASM_AGENT_EV_DCID_SPARE:
             g_stats.spares_learnt++;

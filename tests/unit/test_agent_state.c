@@ -238,6 +238,7 @@ static void test_announce_ahead(void **state)
     assert_int_equal(f.q.n, 1);
     assert_int_equal(f.q.ev[0].type, QASM_AGENT_EV_ADDR);
     assert_true(qasm_addr_eq(&f.q.ev[0].addr, &a2));
+    assert_int_equal(f.q.ev[0].ahead, 1);
     assert_true(qasm_addr_eq(&f.c.local, &f.local)); /* still the current one */
     assert_int_equal(f.c.nahead, 1);
     assert_int_equal(f.c.naddrs, 2);
@@ -255,6 +256,7 @@ static void test_announce_ahead(void **state)
     qasm_agent_conn_observe(&f.c, &f.odcid, &a2, NULL, 3000, &f.q);
     assert_int_equal(f.q.n, 1);
     assert_int_equal(f.q.ev[0].type, QASM_AGENT_EV_ADDR);
+    assert_int_equal(f.q.ev[0].ahead, 0); /* a change */
     assert_true(qasm_addr_eq(&f.c.local, &a2));
     assert_int_equal(f.c.nahead, 1);
     assert_true(qasm_addr_eq(&f.c.ahead[0], &a3));
