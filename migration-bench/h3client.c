@@ -591,13 +591,14 @@ static void prepare_next(struct cconn *c)
  * When the next migration may use the oldest prepared path (--migrate-ahead
  * N, period schedules): N/2 migration intervals after the path was
  * announced and after the end of the client's last stall, half an
- * interval after the last migration. In step, a path is used N intervals after its
- * announcement and nothing waits. What it holds back is a backlog made up
- * back to back (after a stall, or after migrations blocked for want of a
- * spare DCID), which would run onto paths announced a short while before,
- * onto paths announced just before a stall that most likely held up the
- * tracker and the middleboxes as well (a shared machine), or onto DCIDs the
- * server issued microseconds before: each ahead of the tracker's push.
+ * interval after the last migration. In step, a path is used N intervals
+ * after its announcement and nothing waits. What it holds back is a
+ * backlog made up back to back (after a stall, or after migrations blocked
+ * for want of a spare DCID), which would run onto paths announced a short
+ * while before, onto paths announced just before a stall that most likely
+ * held up the tracker and the middleboxes as well (a shared machine), or
+ * onto DCIDs the server issued microseconds before: each ahead of the
+ * tracker's push.
  * (Spacing them a whole interval would defer nearly every migration on
  * timer jitter alone and skip a sixth of them.)
  */
