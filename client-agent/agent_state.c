@@ -144,6 +144,25 @@ static void ahead_remove(struct qasm_agent_conn *c, size_t i)
     c->nahead--;
 }
 
+/*
+ * After a move: the oldest address waiting (the next one to be used) is
+ * announced again. The tracker keeps the addresses most recently named
+ * (docs/PROTOCOL.md, 8 per connection); without this an address announced
+ * several migrations ago would be older there than the ones just left, and
+ * the first to go when the list is full.
+ */
+static void renew_next(struct qasm_agent_conn *c, struct qasm_agent_evq *q)
+{
+    struct qasm_agent_ev *ev;
+    if (c->nahead == 0)
+        return;
+    ev = ev_push(q, QASM_AGENT_EV_ADDR);
+    if (ev) {
+        ev->addr = c->ahead[0];
+        ev->ahead = 1;
+    }
+}
+
 void qasm_agent_conn_open(struct qasm_agent_conn *c, const struct qasm_cid *odcid,
                           const struct qasm_cid *scid, const struct qasm_addr *local,
                           const struct qasm_addr *remote, qasm_tstamp now,
@@ -207,6 +226,7 @@ void qasm_agent_conn_observe(struct qasm_agent_conn *c, const struct qasm_cid *d
         ev = ev_push(q, QASM_AGENT_EV_ADDR);
         if (ev)
             ev->addr = *local;
+        renew_next(c, q);
     }
     if (remote && remote->family && !qasm_addr_eq(remote, &c->remote)) {
         c->remote = *remote;

@@ -180,7 +180,10 @@ int qasm_agent_conn_learn(struct qasm_agent_conn *c, uint64_t seq, const struct 
  * ADDR was emitted, 0 when |a| is the current address or already waiting
  * (nothing emitted), -EINVAL for no address, -ESHUTDOWN when closed. When
  * the connection then moves to |a|, observe emits ADDR as for any move (it
- * makes |a| the current address at the tracker).
+ * makes |a| the current address at the tracker), then ADDR (ahead) for the
+ * oldest address still waiting: the tracker keeps the most recently named
+ * addresses, and the next one to be used must not be older there than the
+ * ones left behind.
  */
 int qasm_agent_conn_announce(struct qasm_agent_conn *c, const struct qasm_addr *a,
                              qasm_tstamp now, struct qasm_agent_evq *q);

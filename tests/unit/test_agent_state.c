@@ -251,15 +251,25 @@ static void test_announce_ahead(void **state)
     /* Another family-compatible address (migration by address) is announced too. */
     assert_int_equal(qasm_agent_conn_announce(&f.c, &a3, 2200, &f.q), 1);
     assert_int_equal(f.c.nahead, 2);
-    /* The move to a2: ADDR (the current address at the tracker), no longer waiting. */
+    /* The move to a2: ADDR (the current address at the tracker), no longer waiting;
+     * then the next one waiting (a3) is named again, so the tracker keeps it. */
     qasm_agent_evq_init(&f.q);
     qasm_agent_conn_observe(&f.c, &f.odcid, &a2, NULL, 3000, &f.q);
-    assert_int_equal(f.q.n, 1);
+    assert_int_equal(f.q.n, 2);
     assert_int_equal(f.q.ev[0].type, QASM_AGENT_EV_ADDR);
     assert_int_equal(f.q.ev[0].ahead, 0); /* a change */
+    assert_true(qasm_addr_eq(&f.q.ev[0].addr, &a2));
+    assert_int_equal(f.q.ev[1].type, QASM_AGENT_EV_ADDR);
+    assert_int_equal(f.q.ev[1].ahead, 1);
+    assert_true(qasm_addr_eq(&f.q.ev[1].addr, &a3));
     assert_true(qasm_addr_eq(&f.c.local, &a2));
     assert_int_equal(f.c.nahead, 1);
     assert_true(qasm_addr_eq(&f.c.ahead[0], &a3));
+    /* A move with nothing waiting: ADDR alone. */
+    qasm_agent_evq_init(&f.q);
+    qasm_agent_conn_observe(&f.c, &f.odcid, &a3, NULL, 3500, &f.q);
+    assert_int_equal(f.q.n, 1);
+    assert_int_equal(f.c.nahead, 0);
     /* Closed: refused. */
     qasm_agent_conn_close(&f.c, QASM_AGENT_CLOSE_LOCAL, 4000, &f.q);
     assert_int_equal(qasm_agent_conn_announce(&f.c, &f.local, 5000, &f.q), -ESHUTDOWN);
