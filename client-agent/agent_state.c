@@ -129,6 +129,40 @@ static void note_addr(struct qasm_agent_conn *c, const struct qasm_addr *a)
     c->addrs[c->naddrs++] = *a;
 }
 
+/* Index of |a| among the addresses announced ahead, or -1. */
+static long ahead_find(const struct qasm_agent_conn *c, const struct qasm_addr *a)
+{
+    for (size_t i = 0; i < c->nahead; i++)
+        if (qasm_addr_eq(&c->ahead[i], a))
+            return (long)i;
+    return -1;
+}
+
+static void ahead_remove(struct qasm_agent_conn *c, size_t i)
+{
+    memmove(&c->ahead[i], &c->ahead[i + 1], (c->nahead - i - 1) * sizeof(c->ahead[0]));
+    c->nahead--;
+}
+
+/*
+ * After a move: the oldest address waiting (the next one to be used) is
+ * announced again. The tracker keeps the addresses most recently named
+ * (docs/PROTOCOL.md, 8 per connection); without this an address announced
+ * several migrations ago would be older there than the ones just left, and
+ * the first to go when the list is full.
+ */
+static void renew_next(struct qasm_agent_conn *c, struct qasm_agent_evq *q)
+{
+    struct qasm_agent_ev *ev;
+    if (c->nahead == 0)
+        return;
+    ev = ev_push(q, QASM_AGENT_EV_ADDR);
+    if (ev) {
+        ev->addr = c->ahead[0];
+        ev->ahead = 1;
+    }
+}
+
 void qasm_agent_conn_open(struct qasm_agent_conn *c, const struct qasm_cid *odcid,
                           const struct qasm_cid *scid, const struct qasm_addr *local,
                           const struct qasm_addr *remote, qasm_tstamp now,
@@ -183,12 +217,16 @@ void qasm_agent_conn_observe(struct qasm_agent_conn *c, const struct qasm_cid *d
     }
     if (local && local->family && !qasm_addr_eq(local, &c->local)) {
         struct qasm_agent_ev *ev;
+        long i = ahead_find(c, local);
+        if (i >= 0)
+            ahead_remove(c, (size_t)i); /* used: announced again as the current one */
         c->local = *local;
         c->nchanges++;
         note_addr(c, local);
         ev = ev_push(q, QASM_AGENT_EV_ADDR);
         if (ev)
             ev->addr = *local;
+        renew_next(c, q);
     }
     if (remote && remote->family && !qasm_addr_eq(remote, &c->remote)) {
         c->remote = *remote;
@@ -248,6 +286,36 @@ int qasm_agent_conn_learn(struct qasm_agent_conn *c, uint64_t seq, const struct 
     if (!add_dcid(c, seq, cid, QASM_AGENT_DCID_SPARE, 0))
         return -ENOSPC;
     ev_cid(q, QASM_AGENT_EV_DCID_SPARE, seq, cid);
+    return 1;
+}
+
+int qasm_agent_conn_announce(struct qasm_agent_conn *c, const struct qasm_addr *a,
+                             qasm_tstamp now, struct qasm_agent_evq *q)
+{
+    struct qasm_agent_ev *ev;
+
+    (void)now;
+    if (!a || !a->family)
+        return -EINVAL;
+    if (c->closed)
+        return -ESHUTDOWN;
+    if (qasm_addr_eq(a, &c->local) || ahead_find(c, a) >= 0)
+        return 0;
+    if (c->nahead == QASM_AGENT_MAX_AHEAD) {
+        ahead_remove(c, 0);
+        c->ahead_dropped++;
+    }
+    c->ahead[c->nahead++] = *a;
+    /* Listed by REFRESH too, so a tracker that restarts attests it again; not
+     * the most recent one, which stays the current address's place. */
+    note_addr(c, a);
+    if (c->local.family)
+        note_addr(c, &c->local);
+    ev = ev_push(q, QASM_AGENT_EV_ADDR);
+    if (ev) {
+        ev->addr = *a;
+        ev->ahead = 1;
+    }
     return 1;
 }
 

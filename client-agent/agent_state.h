@@ -30,6 +30,8 @@
 #define QASM_AGENT_MAX_DCIDS 24
 /* Local addresses remembered per connection (most recent last). */
 #define QASM_AGENT_MAX_ADDRS 8
+/* Addresses announced ahead (qasm_agent_conn_announce) and not used yet, per connection. */
+#define QASM_AGENT_MAX_AHEAD 4
 /* Events one observation can produce at most is small; a queue holds this many. */
 #define QASM_AGENT_EVQ_LEN 48
 /* Sequence number not known (silent switches seen only by polling). */
@@ -63,6 +65,7 @@ enum qasm_agent_ev_type {
 struct qasm_agent_ev {
     uint8_t type;   /* enum qasm_agent_ev_type */
     uint8_t reason; /* enum qasm_agent_close_reason, for CLOSE */
+    uint8_t ahead;  /* ADDR: announced ahead (qasm_agent_conn_announce), not a change */
     uint64_t seq;   /* CID sequence number or QASM_AGENT_SEQ_UNKNOWN */
     struct qasm_cid cid;
     struct qasm_addr addr;
@@ -92,6 +95,11 @@ struct qasm_agent_conn {
     size_t ndcids;
     struct qasm_addr addrs[QASM_AGENT_MAX_ADDRS]; /* client addresses, oldest first */
     size_t naddrs;
+    /* Announced ahead, not used yet (oldest first): a path the application
+     * prepared for its next migration, attested before its first packet. */
+    struct qasm_addr ahead[QASM_AGENT_MAX_AHEAD];
+    size_t nahead;
+    uint32_t ahead_dropped; /* announced, replaced by newer ones before use */
     qasm_tstamp opened;
     qasm_tstamp last_refresh;
     uint32_t nchanges;      /* DCID switches + address changes seen */
@@ -160,6 +168,25 @@ void qasm_agent_conn_deactivate(struct qasm_agent_conn *c, uint64_t seq,
  */
 int qasm_agent_conn_learn(struct qasm_agent_conn *c, uint64_t seq, const struct qasm_cid *cid,
                           qasm_tstamp now, struct qasm_agent_evq *q);
+
+/*
+ * qasm_agent_conn_announce records that the application will move the
+ * connection to local address |a| (a socket it already bound for its next
+ * migration) and emits ADDR for it now, so that the tracker attests it
+ * before the first packet on it: the current address (c->local) does not
+ * change. The address joins the addresses listed by REFRESH. At most
+ * QASM_AGENT_MAX_AHEAD announced addresses wait for their use; a further
+ * one replaces the oldest (counted in c->ahead_dropped). Returns 1 when
+ * ADDR was emitted, 0 when |a| is the current address or already waiting
+ * (nothing emitted), -EINVAL for no address, -ESHUTDOWN when closed. When
+ * the connection then moves to |a|, observe emits ADDR as for any move (it
+ * makes |a| the current address at the tracker), then ADDR (ahead) for the
+ * oldest address still waiting: the tracker keeps the most recently named
+ * addresses, and the next one to be used must not be older there than the
+ * ones left behind.
+ */
+int qasm_agent_conn_announce(struct qasm_agent_conn *c, const struct qasm_addr *a,
+                             qasm_tstamp now, struct qasm_agent_evq *q);
 
 /* qasm_agent_conn_close emits CLOSE with |reason| once; later calls do nothing. */
 void qasm_agent_conn_close(struct qasm_agent_conn *c, enum qasm_agent_close_reason reason,

@@ -432,7 +432,8 @@ static void log_event(const struct agent_entry *e, const struct qasm_agent_ev *e
                    qasm_cid_hex(cid, &ev->cid));
         break;
     case QASM_AGENT_EV_ADDR:
-        qasm_debug("conn %s addr %s", odcid, qasm_addr_format(addr, sizeof(addr), &ev->addr));
+        qasm_debug("conn %s addr %s%s", odcid, qasm_addr_format(addr, sizeof(addr), &ev->addr),
+                   ev->ahead ? " (ahead)" : "");
         break;
     case QASM_AGENT_EV_CLOSE:
         qasm_debug("conn %s close (%s)", odcid,
@@ -587,7 +588,7 @@ static void flush(struct agent_entry *e, struct qasm_agent_evq *q)
             g_stats.dcid_changes++;
             break;
         case QASM_AGENT_EV_ADDR:
-            g_stats.addr_changes++;
+            g_stats.addr_changes += !q->ev[i].ahead; /* announcements: paths_announced */
             break;
         case QASM_AGENT_EV_DCID_SPARE:
             g_stats.spares_learnt++;
@@ -1370,6 +1371,34 @@ EXPORT void qasm_agent_learn_cid(ngtcp2_conn *conn, uint64_t seq, const ngtcp2_c
     }
 }
 
+EXPORT int qasm_agent_announce_path(ngtcp2_conn *conn, const struct sockaddr *local,
+                                    socklen_t locallen)
+{
+    struct agent_entry *e;
+    struct qasm_agent_evq q;
+    struct qasm_addr a;
+    int rv;
+
+    agent_init();
+    if (!g_enabled)
+        return -ENOTCONN;
+    if (!local || qasm_addr_from_sockaddr(&a, local, locallen) != 0 || !a.family)
+        return -EINVAL;
+    if (!conn || (e = entry_get(conn)) == NULL)
+        return -ENOENT;
+    qasm_agent_evq_init(&q);
+    qasm_tstamp t0 = busy_begin();
+    uint32_t dropped = e->st.ahead_dropped;
+    rv = qasm_agent_conn_announce(&e->st, &a, e->last_ts, &q);
+    if (rv > 0) {
+        g_stats.paths_announced++;
+        g_stats.paths_replaced += e->st.ahead_dropped - dropped;
+    }
+    flush(e, &q);
+    busy_end(t0);
+    return rv < 0 ? rv : 0;
+}
+
 EXPORT void qasm_agent_close(ngtcp2_conn *conn, int reason)
 {
     struct agent_entry *e = explicit_entry(conn);
@@ -1415,7 +1444,8 @@ __attribute__((destructor)) static void agent_fini(void)
     }
     qasm_info("exit: %llu conns, %llu reports sent, %llu send errors, %llu DCID activations, "
               "%llu address changes, %llu spares pre-registered, %llu events dropped, "
-              "%llu migrations, %.2f us/migration in-call, %.1f us reporting in total",
+              "%llu migrations, %.2f us/migration in-call, %.1f us reporting in total, "
+              "%llu paths announced ahead (%llu replaced before use)",
               (unsigned long long)g_stats.conns_tracked, (unsigned long long)g_stats.reports_sent,
               (unsigned long long)g_stats.send_errors, (unsigned long long)g_stats.dcid_changes,
               (unsigned long long)g_stats.addr_changes,
@@ -1424,6 +1454,7 @@ __attribute__((destructor)) static void agent_fini(void)
               (unsigned long long)g_stats.migrations,
               g_stats.migrations ? (double)g_stats.migration_ns / 1e3 / (double)g_stats.migrations
                                  : 0.0,
-              (double)g_stats.busy_ns / 1e3);
+              (double)g_stats.busy_ns / 1e3, (unsigned long long)g_stats.paths_announced,
+              (unsigned long long)g_stats.paths_replaced);
     pthread_mutex_unlock(&g_lock);
 }

@@ -27,6 +27,7 @@
 #define QASM_AGENT_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <ngtcp2/ngtcp2.h>
 
@@ -76,6 +77,26 @@ void qasm_agent_dcid_status(ngtcp2_conn *conn, int type, uint64_t seq, const ngt
  */
 void qasm_agent_learn_cid(ngtcp2_conn *conn, uint64_t seq, const ngtcp2_cid *cid);
 
+/*
+ * qasm_agent_announce_path says that |conn| will move to the local address
+ * |local| (|locallen| bytes, IPv4 or IPv6): call it when the socket of the
+ * next migration is bound, before migrating to it. The agent reports the
+ * address for the connection now (an ADDR report, sent from that address),
+ * so the tracker attests it, and its pushes reach the middleboxes, before
+ * the first packet on the new path ("attest ahead", docs/CLIENT-AGENT.md).
+ * At most 4 announced addresses per connection wait for their use; a
+ * further one replaces the oldest. Works with interposition and with
+ * explicit tracking. Returns 0 (also when already announced, or when
+ * |local| is the current address), -ENOTCONN if the agent is disabled,
+ * -ENOENT if |conn| is not tracked, -EINVAL for a bad address,
+ * -ESHUTDOWN once the connection was reported closed.
+ *
+ * Find it with dlsym(RTLD_DEFAULT, "qasm_agent_announce_path") to run
+ * with or without the agent preloaded.
+ */
+int qasm_agent_announce_path(ngtcp2_conn *conn, const struct sockaddr *local,
+                             socklen_t locallen);
+
 /* Close reasons for qasm_agent_close (same values as reported). */
 #define QASM_AGENT_CLOSED_LOCAL 0
 #define QASM_AGENT_CLOSED_DRAINING 1
@@ -103,6 +124,9 @@ struct qasm_agent_stats {
     uint64_t migrations;      /* initiate_(immediate_)migration calls that returned 0 */
     uint64_t migration_ns;    /* agent time spent inside those calls (reporting) */
     uint64_t busy_ns;         /* agent time spent reporting, all paths */
+    /* Added last (the struct only grows): */
+    uint64_t paths_announced; /* addresses reported ahead (qasm_agent_announce_path) */
+    uint64_t paths_replaced;  /* ... replaced by newer ones before their use */
 };
 
 /* qasm_agent_get_stats copies the counters. */

@@ -31,6 +31,8 @@ static const char usage_text[] =
     "  --migrate-kind port|addr new port on the same IP, or the next --local-addrs IP\n"
     "  --local-addrs A[-B]      local IPv4 addresses for --migrate-kind addr\n"
     "  --rebind                 change the local address without a new DCID (NAT rebinding)\n"
+    "  --migrate-ahead N        bind the sockets of the next N migrations early (1-4) and,\n"
+    "                           with the client agent preloaded, announce them to the tracker\n"
     "  --json                   print a JSON summary on stdout\n"
     "  --csv FILE               one row per request\n"
     "  --timeline FILE          throughput per 100 ms\n"
@@ -119,7 +121,7 @@ int qasm_url_parse(struct qasm_url *u, const char *s)
 enum {
     OPT_CONNECT = 256, OPT_CONNECTIONS, OPT_REQUESTS, OPT_DURATION, OPT_CONCURRENCY, OPT_SIZE,
     OPT_INTERVAL, OPT_MIG_HZ, OPT_MIG_EVERY, OPT_MIG_PKTS, OPT_MIG_KIND, OPT_LOCAL_ADDRS,
-    OPT_REBIND, OPT_JSON, OPT_CSV, OPT_TIMELINE, OPT_OUTPUT, OPT_VERIFY, OPT_QLOG, OPT_IDLE,
+    OPT_REBIND, OPT_MIG_AHEAD, OPT_JSON, OPT_CSV, OPT_TIMELINE, OPT_OUTPUT, OPT_VERIFY, OPT_QLOG, OPT_IDLE,
     OPT_IRTT, OPT_MAD, OPT_CIDLEN, OPT_KEEP, OPT_KEEPFOR, OPT_KEEPALIVE, OPT_GSO, OPT_LOG, OPT_HELP,
     OPT_GRACE, OPT_HS_TIMEOUT,
 };
@@ -139,6 +141,7 @@ static const struct option h3c_longopts[] = {
     QASM_PARSE_OPT_ARG("migrate-kind", OPT_MIG_KIND),
     QASM_PARSE_OPT_ARG("local-addrs", OPT_LOCAL_ADDRS),
     QASM_PARSE_OPT_FLAG("rebind", OPT_REBIND),
+    QASM_PARSE_OPT_ARG("migrate-ahead", OPT_MIG_AHEAD),
     QASM_PARSE_OPT_FLAG("json", OPT_JSON),
     QASM_PARSE_OPT_ARG("csv", OPT_CSV),
     QASM_PARSE_OPT_ARG("timeline", OPT_TIMELINE),
@@ -285,6 +288,14 @@ static int h3c_opt_migrate(struct qasm_h3c_opts *o, struct h3c_seen *seen, int c
     case OPT_REBIND:
         o->rebind = 1;
         return 0;
+    case OPT_MIG_AHEAD: {
+        uint64_t n;
+        if (qasm_parse_u64(&n, a, 1, QASM_H3C_MAX_AHEAD) != 0)
+            return qasm_parse_errf(err, errlen, "--migrate-ahead: expected a count of paths "
+                                   "in 1-%d, got '%s'", QASM_H3C_MAX_AHEAD, a);
+        o->mig_ahead = (unsigned)n;
+        return 0;
+    }
     }
     return 1;
 }
@@ -365,6 +376,9 @@ static int h3c_finish(struct qasm_h3c_opts *o, const struct h3c_seen *seen, int 
     if (o->rebind && o->mig_mode == QASM_MIG_NONE)
         return qasm_parse_errf(err, errlen,
                                "--rebind needs a schedule (--migrate-hz/-every/-every-packets)");
+    if (o->mig_ahead && o->mig_mode == QASM_MIG_NONE)
+        return qasm_parse_errf(err, errlen, "--migrate-ahead needs a schedule "
+                               "(--migrate-hz/-every/-every-packets)");
     if (o->mig_kind == QASM_MIG_KIND_ADDR && !o->have_local_addrs)
         return qasm_parse_errf(err, errlen, "--migrate-kind addr needs --local-addrs");
     if (o->duration && seen->have_requests)

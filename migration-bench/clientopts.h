@@ -15,6 +15,8 @@
 #include "parse.h"
 
 #define QASM_H3C_MAX_URLS 16
+/* --migrate-ahead's bound: the client agent keeps 4 announced paths per connection. */
+#define QASM_H3C_MAX_AHEAD 4
 
 struct qasm_url {
     char host[256];   /* without brackets */
@@ -48,6 +50,7 @@ struct qasm_h3c_opts {
     uint64_t mig_packets;            /* --migrate-every-packets */
     enum qasm_mig_kind mig_kind;     /* --migrate-kind */
     int rebind;                      /* --rebind: set_local_addr, same DCID */
+    unsigned mig_ahead;              /* --migrate-ahead: next sockets bound (and announced) early */
     struct qasm_addr local_lo, local_hi;  /* --local-addrs range (IPs; port 0) */
     int have_local_addrs;
     int json;

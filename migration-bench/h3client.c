@@ -7,6 +7,7 @@
  * for a while (--keep-sockets). Results: --json summary, --csv per request,
  * --timeline per 100 ms; exit status 1 when any request failed.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -29,6 +30,7 @@
 #include "addr.h"
 #include "cli.h"
 #include "cid.h"
+#include "client-agent/qasm_agent.h"
 #include "clientopts.h"
 #include "clock.h"
 #include "content.h"
@@ -53,6 +55,7 @@ struct csock {
     struct sockaddr_storage lss;
     socklen_t lsl;
     qasm_tstamp retired_at;  /* when a newer socket replaced it */
+    qasm_tstamp prepared_at; /* --migrate-ahead: when it was bound and announced */
     struct cconn *c;
 };
 
@@ -72,6 +75,12 @@ struct cconn {
     unsigned idx;
     struct csock *socks[MAX_SOCKS];  /* socks[nsocks-1] is the newest */
     size_t nsocks;
+    /* --migrate-ahead: the next migrations' sockets, bound (and announced) early, in order */
+    struct csock *next[QASM_H3C_MAX_AHEAD];
+    unsigned nnext;
+    qasm_tstamp mig_ran_at;  /* the migration timer's last run */
+    qasm_tstamp resumed_at;  /* --migrate-ahead: the end of the last stall seen */
+    qasm_tstamp migrated_at; /* the last migration */
     ev_timer mig_timer, req_timer, stall_timer;
     ev_timer hs_timer;       /* --handshake-timeout, until the handshake completes */
     struct qasm_migsched mig;
@@ -108,6 +117,9 @@ struct client {
     uint64_t rx_guarded[QASM_DGRAM_VERDICTS]; /* refused before ngtcp2 (part of rx_dropped) */
     uint64_t socket_errors, socks_reopened, stalls;
     uint64_t requests_cut, handshake_timeouts;
+    /* --migrate-ahead: the agent's qasm_agent_announce_path (NULL: no agent loaded). */
+    __typeof__(qasm_agent_announce_path) *announce;
+    uint64_t paths_prepared, paths_announced, announce_errors;
     ev_signal sigint, sigterm;
     ev_timer end_timer;      /* --duration: its end, then the end of --grace */
     const char *ended_by;    /* "requests", "duration" or "signal" */
@@ -123,6 +135,7 @@ static struct cconn *cconn_of(void *ud)
 
 static void conn_finish(struct cconn *c, int failed);
 static void conn_io_done(struct cconn *c);
+static void prepare_next(struct cconn *c);
 
 /* ------------------------------------------------------------ sockets */
 
@@ -487,6 +500,7 @@ static int cb_handshake_confirmed(ngtcp2_conn *conn, void *ud)
     (void)conn;
     c->confirmed = 1;
     qasm_migsched_init(&c->mig, cl->o.mig_mode, cl->o.mig_period, cl->o.mig_packets, 8, now);
+    prepare_next(c);
     mig_timer_arm(c, now);
     return 0;
 }
@@ -543,8 +557,70 @@ static void rebind_to(struct cconn *c, struct csock *k, qasm_tstamp now)
     force_ping(c, now);
 }
 
-/* migrate performs one migration now; returns 1 when it happened. */
-static int migrate(struct cconn *c, qasm_tstamp now)
+/*
+ * --migrate-ahead N: keeps the sockets of the next N migrations bound and,
+ * with the client agent loaded, announces each one's address for the
+ * connection when it is bound, so the tracker attests it (and its pushes
+ * reach the middleboxes) N migration intervals before the first packet on
+ * it: a backlog of migrations made back to back still uses paths announced
+ * earlier.
+ */
+static void prepare_next(struct cconn *c)
+{
+    struct client *cl = c->cl;
+    struct csock *k;
+    while (!c->done && c->nnext < cl->o.mig_ahead && (k = new_path_socket(c)) != NULL) {
+        k->prepared_at = qasm_now();
+        c->next[c->nnext++] = k;
+        cl->paths_prepared++;
+        if (!cl->announce)
+            continue;
+        int rv = cl->announce(c->q.conn, (struct sockaddr *)&k->lss, k->lsl);
+        if (rv == 0) {
+            cl->paths_announced++;
+        } else if (cl->announce_errors++ == 0) {
+            char a[QASM_ADDR_STRLEN];
+            qasm_warn("conn %u: the agent did not announce %s: %s (said once; counted in "
+                      "announce_errors)", c->idx, qasm_addr_format(a, sizeof(a), &k->local),
+                      strerror(-rv));
+        }
+    }
+}
+
+/*
+ * When the next migration may use the oldest prepared path (--migrate-ahead
+ * N, period schedules): N/2 migration intervals after the path was
+ * announced and after the end of the client's last stall, half an
+ * interval after the last migration. In step, a path is used N intervals
+ * after its announcement and nothing waits. What it holds back is a
+ * backlog made up back to back (after a stall, or after migrations blocked
+ * for want of a spare DCID), which would run onto paths announced a short
+ * while before, onto paths announced just before a stall that most likely
+ * held up the tracker and the middleboxes as well (a shared machine), or
+ * onto DCIDs the server issued microseconds before: each ahead of the
+ * tracker's push.
+ * (Spacing them a whole interval would defer nearly every migration on
+ * timer jitter alone and skip a sixth of them.)
+ */
+static qasm_tstamp next_ready_at(const struct cconn *c)
+{
+    const struct qasm_h3c_opts *o = &c->cl->o;
+    if (o->mig_mode != QASM_MIG_PERIOD)
+        return c->next[0]->prepared_at;
+    qasm_tstamp wait = o->mig_ahead * o->mig_period / 2;
+    qasm_tstamp t = c->next[0]->prepared_at + wait;
+    if (c->resumed_at + wait > t)
+        t = c->resumed_at + wait;
+    if (c->migrated_at + o->mig_period / 2 > t)
+        t = c->migrated_at + o->mig_period / 2;
+    return t;
+}
+
+/*
+ * migrate performs one migration now; returns 1 when it happened, 0 when it
+ * could not, -1 when it is put off until *|until| (the next path too young).
+ */
+static int migrate(struct cconn *c, qasm_tstamp now, qasm_tstamp *until)
 {
     struct client *cl = c->cl;
     struct csock *k;
@@ -552,10 +628,18 @@ static int migrate(struct cconn *c, qasm_tstamp now)
 
     if (!c->confirmed || c->done)
         return 0;
-    if (!(k = new_path_socket(c)))
+    if (c->nnext > 0 && (*until = next_ready_at(c)) > now)
+        return -1;
+    if (c->nnext > 0) {
+        k = c->next[0];
+        memmove(c->next, c->next + 1, --c->nnext * sizeof(c->next[0]));
+    } else if (!(k = new_path_socket(c))) {
         return 0;
+    }
     if (cl->o.rebind) {
         rebind_to(c, k, now);
+        c->migrated_at = now;
+        prepare_next(c);
         return 1;
     }
     ngtcp2_path path = sock_path(k, (struct sockaddr *)&cl->rss, cl->rsl);
@@ -565,10 +649,17 @@ static int migrate(struct cconn *c, qasm_tstamp now)
             c->blocked++;
         else
             qasm_debug("conn %u: migration: %s", c->idx, ngtcp2_strerror(rv));
-        sock_close(cl, k);
+        if (cl->o.mig_ahead) { /* announced already: the next attempt uses it */
+            memmove(c->next + 1, c->next, c->nnext++ * sizeof(c->next[0]));
+            c->next[0] = k;
+        } else {
+            sock_close(cl, k);
+        }
         return 0;
     }
     sock_push(c, k);
+    c->migrated_at = now;
+    prepare_next(c);
     /* Immediate migration sends a PATH_CHALLENGE, a probing packet: the
      * server answers it but keeps sending on its current path until a
      * non-probing packet arrives on the new one. A downloading client may
@@ -584,9 +675,20 @@ static void run_migrations(struct cconn *c)
     qasm_tstamp now = qasm_now();
     if (c->done || !c->confirmed)
         return;
+    /* The timer runs at least once an interval: a gap of two is a stall. */
+    if (c->cl->o.mig_ahead && c->mig.mode == QASM_MIG_PERIOD && c->mig_ran_at &&
+        now - c->mig_ran_at > 2 * c->mig.period)
+        c->resumed_at = now;
+    c->mig_ran_at = now;
     /* One migration per pass; the timer fires again at once for a backlog. */
     if (qasm_migsched_due(&c->mig, now)) {
-        int ok = migrate(c, now);
+        qasm_tstamp until = 0;
+        int ok = migrate(c, now, &until);
+        if (ok < 0) {
+            qasm_migsched_defer(&c->mig, until);
+            mig_timer_arm(c, now);
+            return;
+        }
         qasm_migsched_done(&c->mig, ok, now);
         /* No spare DCID: the server may be sending on a path we no longer
          * listen to (its path validation failed and it fell back), and then
@@ -835,6 +937,8 @@ static void conn_finish(struct cconn *c, int failed)
     ev_timer_stop(cl->loop, &c->hs_timer);
     for (size_t i = 0; i < c->nsocks; i++)
         ev_io_stop(cl->loop, &c->socks[i]->w);
+    for (unsigned i = 0; i < c->nnext; i++)
+        ev_io_stop(cl->loop, &c->next[i]->w);
     if (++cl->ndone == cl->o.connections)
         ev_break(cl->loop, EVBREAK_ALL);
 }
@@ -921,6 +1025,8 @@ static void conn_free(struct client *cl, struct cconn *c)
 {
     for (size_t i = 0; i < c->nsocks; i++)
         sock_close(cl, c->socks[i]);
+    for (unsigned i = 0; i < c->nnext; i++)
+        sock_close(cl, c->next[i]);
     qasm_h3conn_free(&c->q);
     free(c);
 }
@@ -960,6 +1066,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 static void print_json(struct client *cl, double dur)
 {
     uint64_t mig = 0, mig_failed = 0, mig_att = 0, blocked = 0, skipped = 0, old_path = 0;
+    uint64_t deferred = 0;
     for (unsigned i = 0; i < cl->o.connections; i++) {
         const struct cconn *c = cl->conns[i];
         if (!c)
@@ -969,6 +1076,7 @@ static void print_json(struct client *cl, double dur)
         mig_att += c->mig.attempted;
         blocked += c->blocked;
         skipped += c->mig.skipped;
+        deferred += c->mig.deferred;
         old_path += c->old_path_pkts;
     }
     static const char *const head_keys[] = {
@@ -985,7 +1093,8 @@ static void print_json(struct client *cl, double dur)
         "path_validation_failed", "stateless_resets", "packets_sent", "packets_received",
         "udp_bytes_sent", "udp_bytes_received", "send_errors", "socket_errors",
         "sockets_reopened", "old_path_packets", "stalls", "packets_dropped", "dropped_empty",
-        "dropped_truncated", "requests_cut", "handshake_timeouts",
+        "dropped_truncated", "requests_cut", "handshake_timeouts", "paths_prepared",
+        "paths_announced", "announce_errors", "migrations_deferred",
     };
     const uint64_t tail[] = {
         qasm_hist_percentile(&cl->hist, 50), qasm_hist_percentile(&cl->hist, 90),
@@ -995,6 +1104,7 @@ static void print_json(struct client *cl, double dur)
         cl->bytes_tx, cl->bytes_rx, cl->tx_errors, cl->socket_errors, cl->socks_reopened,
         old_path, cl->stalls, cl->rx_dropped, cl->rx_guarded[QASM_DGRAM_EMPTY],
         cl->rx_guarded[QASM_DGRAM_TRUNCATED], cl->requests_cut, cl->handshake_timeouts,
+        cl->paths_prepared, cl->paths_announced, cl->announce_errors, deferred,
     };
     _Static_assert(sizeof(tail) / sizeof(tail[0]) == sizeof(tail_keys) / sizeof(tail_keys[0]),
                    "one key per counter");
@@ -1043,6 +1153,13 @@ static int client_setup(struct client *cl)
                   cl->o.cid_len);
     if (resolve_remote(cl) != 0)
         return 2;
+    if (cl->o.mig_ahead) {
+        /* The agent, when preloaded (or linked): found, not needed. */
+        *(void **)&cl->announce = dlsym(RTLD_DEFAULT, "qasm_agent_announce_path");
+        if (!cl->announce)
+            qasm_info("--migrate-ahead: no client agent loaded: the next paths are bound "
+                      "early but not announced");
+    }
     if (cl->o.have_local_addrs && cl->o.local_lo.family != cl->remote.family) {
         fprintf(stderr, "qasm-h3-client: --local-addrs family differs from the server's\n");
         return 2;

@@ -71,11 +71,20 @@ void qasm_migsched_done(struct qasm_migsched *s, int ok, qasm_tstamp now)
     }
 }
 
+void qasm_migsched_defer(struct qasm_migsched *s, qasm_tstamp until)
+{
+    s->deferred++;
+    s->hold = 1;
+    s->hold_until = until;
+}
+
 qasm_tstamp qasm_migsched_next(const struct qasm_migsched *s, qasm_tstamp now)
 {
     if (s->mode != QASM_MIG_PERIOD)
         return (s->pending && !s->hold) ? now : QASM_TSTAMP_MAX;
     if (s->pending && !s->hold)
         return now;
-    return s->start + s->next_slot * s->period;
+    qasm_tstamp slot = s->start + s->next_slot * s->period;
+    /* Held: a failure waits for the next slot, a deferral until it is ready. */
+    return s->pending && s->hold && s->hold_until < slot ? s->hold_until : slot;
 }

@@ -34,6 +34,7 @@ struct qasm_migsched {
     qasm_tstamp hold_until;
     /* counters */
     uint64_t attempted, ok, failed, skipped;
+    uint64_t deferred;     /* due, put off by qasm_migsched_defer */
 };
 
 /*
@@ -55,6 +56,14 @@ int qasm_migsched_due(struct qasm_migsched *s, qasm_tstamp now);
 
 /* qasm_migsched_done reports the attempt: |ok| non-zero if it happened. */
 void qasm_migsched_done(struct qasm_migsched *s, int ok, qasm_tstamp now);
+
+/*
+ * qasm_migsched_defer puts off a due migration that is not ready (not an
+ * attempt, not a failure): it stays pending, and qasm_migsched_due says 0
+ * until |until| (period mode) or the next packet (packet mode). Counted in
+ * |deferred|.
+ */
+void qasm_migsched_defer(struct qasm_migsched *s, qasm_tstamp until);
 
 /*
  * qasm_migsched_next returns when the caller should call qasm_migsched_due

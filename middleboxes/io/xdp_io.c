@@ -42,6 +42,8 @@ struct xio_counters {
     uint64_t entries_swept;   /* entries removed: idle past the core's timeout, or closed */
     uint64_t touches;         /* kernel traffic reported to the core */
     uint64_t touch_unknown;   /* ... for an entry the core no longer has */
+    uint64_t slow_migrated;   /* a connection's short-header packets on a new path, decided
+                               * by the slow path (the kernel had not forwarded that path) */
 };
 
 struct xio {
@@ -160,6 +162,27 @@ static void program(struct xio *x, const struct qasm_mbox_verdict *v)
     flow_write(x, &rev, !dir, &in->dst, &in->src, &ek, from_client ? ret_flags : 0);
 }
 
+/*
+ * Counts a migrated packet the slow path decided: a client's short-header
+ * packet (only a connection past its handshake sends one) joined to a
+ * connection, on a path whose flow the kernel had not forwarded a packet of
+ * yet. In proactive mode that is a migration that raced the tracker's push
+ * (docs/XDP.md, "Migrations racing the tracker's push"). Before program():
+ * it writes the flow.
+ */
+static void count_slow_migrated(struct xio *x, const struct qasm_mbox_verdict *v,
+                                const struct qasm_pio_meta *pm)
+{
+    if (pm->dir != QASM_MBOX_FROM_CLIENT || v->cls != QASM_MBOX_CLASS_QUIC_CONN ||
+        pm->pu.payload_len == 0 || (pm->pu.payload[0] & 0x80))
+        return;
+    struct qasm_xdp_fkey k = qasm_xdp_fkey_of(&pm->pu.flow, QASM_XDP_FROM_CLIENT);
+    struct qasm_xdp_flow f;
+    if (bpf_map__lookup_elem(x->skel->maps.flows, &k, sizeof(k), &f, sizeof(f), 0) != 0 ||
+        f.packets == 0)
+        x->c.slow_migrated++;
+}
+
 /* Programs the maps first: once sent, a held packet's buffer (and its parse) is recycled. */
 static int xio_deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_driver_buf *release,
                        qasm_tstamp now)
@@ -167,8 +190,10 @@ static int xio_deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_d
     struct xio *x = b;
     const struct qasm_pio_meta *pm = qasm_driver_buf_meta(v->opaque);
     int family = pm->pu.flow.src.family;
-    if (v->flow.src.family == family && v->flow.dst.family == family)
+    if (v->flow.src.family == family && v->flow.dst.family == family) {
+        count_slow_migrated(x, v, pm);
         program(x, v); /* else the packet backend refuses it (family_mismatch) */
+    }
     return qasm_pio_ops.deliver(x->pio, v, release, now);
 }
 
@@ -455,10 +480,12 @@ static void xio_stats(void *b, struct qasm_json *j)
     qasm_mbox_json_u64s(j, "xdp", kernel_names, k, QASM_XDP_C_MAX);
     static const char *const names[] = {
         "flows_written", "entries_written", "map_full", "records", "dcids_written",
-        "attested_written", "flows_swept", "entries_swept", "touches", "touch_unknown"};
+        "attested_written", "flows_swept", "entries_swept", "touches", "touch_unknown",
+        "slow_migrated"};
     const uint64_t v[] = {x->c.flows_written, x->c.entries_written, x->c.map_full, x->c.records,
                           x->c.dcids_written, x->c.attested_written, x->c.flows_swept,
-                          x->c.entries_swept, x->c.touches, x->c.touch_unknown};
+                          x->c.entries_swept, x->c.touches, x->c.touch_unknown,
+                          x->c.slow_migrated};
     _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(v) / sizeof(v[0]), "one each");
     qasm_mbox_json_u64s(j, "xdp_maps", names, v, sizeof(v) / sizeof(v[0]));
 }

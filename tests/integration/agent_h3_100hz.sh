@@ -10,7 +10,8 @@
 # migrations done must be at least one slot in ten (part 1: 20 of 200, part 2:
 # 10 of 100); the share done depends on the machine's load and is printed.
 # Part 2: 100 Hz migrations across local IPs 127.0.0.2-5 for 1 s: the tracker
-# (--trust source) accepts every report (each is sent from the address it names).
+# (--trust source) accepts every report (each is sent from the address it names); again
+# with the next paths announced ahead (--migrate-ahead 4).
 # Part 3: NAT rebinding (ngtcp2_conn_set_local_addr) at 20 Hz: one address
 # report per rebinding, no DCID change.
 set -u
@@ -141,6 +142,42 @@ check(client.get("requests_failed") == 0 and client.get("migrations", 0) >= 10,
 ips = {a.rsplit(":", 1)[0] for a in (new[0]["clients"] if new else [])}
 check(len(new) == 1 and len(ips) >= 2, "tracker holds the connection with client IPs %s" % sorted(ips))
 check(stats.get("rejected_trust") == 0, "no report rejected by --trust source (%s)" % stats.get("rejected_trust"))
+sys.exit(0 if ok else 1)
+EOF
+# Part 2b: the same with the next 4 paths announced ahead (--migrate-ahead 4): each
+# announcement leaves from the IP it names (before the client sends anything from it), so
+# --trust source accepts it; the client's counters say every path was announced.
+LD_PRELOAD=$AGENT QASM_TRACKER=127.0.0.1:$TP QASM_AGENT_LOG=info \
+    timeout "$(scaled 60)" "$B/qasm-h3-client" --migrate-hz 100 --migrate-kind addr \
+    --local-addrs 127.0.0.2-127.0.0.5 --migrate-ahead 4 --duration 1s --size 20k --interval 5ms \
+    --json "https://127.0.0.1:$SP/" >"$T/client2b.json" 2>"$T/client2b.log" ||
+    fail "qasm-h3-client (addr migration, --migrate-ahead) failed: $(cat "$T/client2b.json")"
+grep "qasm-agent info: exit" "$T/client2b.log"
+timeout "$(scaled 30)" "$B/qasm-trackctl" --tracker "127.0.0.1:$TP" --json stats >"$T/stats2b.json" 2>>"$T/ctl.log" ||
+    fail "trackctl stats failed"
+python3 - "$T/client2b.json" "$T/stats2b.json" "$T/client2b.log" <<'EOF' || fail "part 2b checks failed"
+import json, re, sys
+client, stats = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+log = open(sys.argv[3]).read()
+m = re.search(r"(\d+) paths announced ahead \((\d+) replaced", log)
+c = re.search(r"(\d+) address changes", log)
+n, ann = client.get("migrations", 0), client.get("paths_announced", -1)
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok   " if cond else "FAIL ") + what)
+    ok = ok and cond
+check(client.get("requests_failed") == 0 and n >= 10,
+      "addr migration ahead: %s migrations, no failed request" % n)
+check(ann >= n and client.get("announce_errors") == 0 and
+      ann == client.get("paths_prepared") and m is not None and int(m.group(1)) == ann,
+      "every path announced before its use: %s announced (agent: %s), %s migrations"
+      % (ann, m.group(1) if m else "?", n))
+check(c is not None and int(c.group(1)) == n,
+      "the agent counts the moves as address changes (%s), not the announcements"
+      % (c.group(1) if c else "?"))
+check(stats.get("rejected_trust") == 0, "no announcement rejected by --trust source (%s)"
+      % stats.get("rejected_trust"))
 sys.exit(0 if ok else 1)
 EOF
 # Part 3: NAT rebinding through ngtcp2_conn_set_local_addr (--rebind), 20 Hz for

@@ -186,9 +186,29 @@ static void test_link_and_explicit_api(void **state)
     nrecv++;
     assert_int_equal(m.hdr.type, QASM_PROTO_REPORT_DCID_RETIRE);
 
-    /* NAT rebinding through the interposed set_local_addr. */
+    /* The next path announced ahead: ADDR for it now, once; bad calls refused. */
     local2 = local;
     local2.sin_port = htons(40002);
+    assert_int_equal(qasm_agent_announce_path(conn, (struct sockaddr *)&local2,
+                                              sizeof(local2)), 0);
+    assert_true(recv_report(&m, REPORT_WAIT_MS));
+    nrecv++;
+    assert_int_equal(m.hdr.type, QASM_PROTO_REPORT_ADDR);
+    assert_int_equal(m.u.report.client.port, 40002);
+    assert_int_equal(qasm_agent_announce_path(conn, (struct sockaddr *)&local2,
+                                              sizeof(local2)), 0);
+    assert_int_equal(qasm_agent_announce_path(conn, (struct sockaddr *)&local,
+                                              sizeof(local)), 0); /* the current one */
+    assert_false(recv_report(&m, 100));
+    assert_int_equal(qasm_agent_announce_path(conn, NULL, 0), -EINVAL);
+    assert_int_equal(qasm_agent_announce_path(conn, (struct sockaddr *)&local2, 2), -EINVAL);
+    assert_int_equal(qasm_agent_announce_path((ngtcp2_conn *)&local2, (struct sockaddr *)&local2,
+                                              sizeof(local2)), -ENOENT);
+    qasm_agent_get_stats(&st);
+    assert_int_equal(st.paths_announced, 1);
+
+    /* NAT rebinding through the interposed set_local_addr, to the announced
+     * address: ADDR again (it becomes the current one at the tracker). */
     a2.addr = (ngtcp2_sockaddr *)&local2;
     a2.addrlen = sizeof(local2);
     ngtcp2_conn_set_local_addr(conn, &a2);

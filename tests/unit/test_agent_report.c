@@ -152,6 +152,30 @@ static void test_addr_and_close_reports(void **state)
     assert_true(qasm_addr_eq(&m.u.report.client, &a2)); /* the address in use now */
 }
 
+/* An address announced ahead: ADDR naming it (signed like any report); REFRESH lists it,
+ * the current address unchanged. */
+static void test_announce_report_and_refresh(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct qasm_proto_msg m;
+    struct qasm_addr a2 = mkaddr("127.0.0.1:40009");
+    setup_conn(&f);
+    qasm_agent_evq_init(&f.q);
+    assert_int_equal(qasm_agent_conn_announce(&f.c, &a2, 2, &f.q), 1);
+    qasm_agent_conn_tick(&f.c, 100 * QASM_SEC, QASM_SEC, &f.q);
+    roundtrip(&f, 0, &m);
+    assert_int_equal(m.hdr.type, QASM_PROTO_REPORT_ADDR);
+    assert_true(qasm_addr_eq(&m.u.report.client, &a2));
+    assert_true(qasm_addr_eq(&m.u.report.client0, &f.c.client0));
+    roundtrip(&f, 1, &m);
+    assert_int_equal(m.hdr.type, QASM_PROTO_REPORT_REFRESH);
+    assert_int_equal(m.u.report.conn.nclients, 2);
+    assert_true(qasm_addr_eq(&m.u.report.conn.clients[1], &a2));
+    assert_int_equal(m.u.report.conn.current, 0); /* still the first address */
+    assert_true(qasm_addr_eq(&m.u.report.client, &f.c.local));
+}
+
 static void test_refresh_full_state_bounded(void **state)
 {
     (void)state;
@@ -199,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_key_mac),
         cmocka_unit_test(test_dcid_reports_and_seq),
         cmocka_unit_test(test_addr_and_close_reports),
+        cmocka_unit_test(test_announce_report_and_refresh),
         cmocka_unit_test(test_refresh_full_state_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -226,6 +226,76 @@ static void test_rebinding_and_back(void **state)
     assert_true(qasm_addr_eq(&f.c.addrs[1], &f.local)); /* most recent last */
 }
 
+/* A path announced ahead: ADDR now, the current address unchanged; its use emits ADDR again. */
+static void test_announce_ahead(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct qasm_addr a2 = mkaddr("127.0.0.1:40005"), a3 = mkaddr("127.0.0.5:40006");
+    open_conn(&f);
+    qasm_agent_evq_init(&f.q);
+    assert_int_equal(qasm_agent_conn_announce(&f.c, &a2, 2000, &f.q), 1);
+    assert_int_equal(f.q.n, 1);
+    assert_int_equal(f.q.ev[0].type, QASM_AGENT_EV_ADDR);
+    assert_true(qasm_addr_eq(&f.q.ev[0].addr, &a2));
+    assert_int_equal(f.q.ev[0].ahead, 1);
+    assert_true(qasm_addr_eq(&f.c.local, &f.local)); /* still the current one */
+    assert_int_equal(f.c.nahead, 1);
+    assert_int_equal(f.c.naddrs, 2);
+    assert_true(qasm_addr_eq(&f.c.addrs[1], &f.local)); /* the current one stays the latest */
+    /* Again, or the current address: nothing. */
+    assert_int_equal(qasm_agent_conn_announce(&f.c, &a2, 2100, &f.q), 0);
+    assert_int_equal(qasm_agent_conn_announce(&f.c, &f.local, 2100, &f.q), 0);
+    assert_int_equal(qasm_agent_conn_announce(&f.c, NULL, 2100, &f.q), -EINVAL);
+    assert_int_equal(f.q.n, 1);
+    /* Another family-compatible address (migration by address) is announced too. */
+    assert_int_equal(qasm_agent_conn_announce(&f.c, &a3, 2200, &f.q), 1);
+    assert_int_equal(f.c.nahead, 2);
+    /* The move to a2: ADDR (the current address at the tracker), no longer waiting;
+     * then the next one waiting (a3) is named again, so the tracker keeps it. */
+    qasm_agent_evq_init(&f.q);
+    qasm_agent_conn_observe(&f.c, &f.odcid, &a2, NULL, 3000, &f.q);
+    assert_int_equal(f.q.n, 2);
+    assert_int_equal(f.q.ev[0].type, QASM_AGENT_EV_ADDR);
+    assert_int_equal(f.q.ev[0].ahead, 0); /* a change */
+    assert_true(qasm_addr_eq(&f.q.ev[0].addr, &a2));
+    assert_int_equal(f.q.ev[1].type, QASM_AGENT_EV_ADDR);
+    assert_int_equal(f.q.ev[1].ahead, 1);
+    assert_true(qasm_addr_eq(&f.q.ev[1].addr, &a3));
+    assert_true(qasm_addr_eq(&f.c.local, &a2));
+    assert_int_equal(f.c.nahead, 1);
+    assert_true(qasm_addr_eq(&f.c.ahead[0], &a3));
+    /* A move with nothing waiting: ADDR alone. */
+    qasm_agent_evq_init(&f.q);
+    qasm_agent_conn_observe(&f.c, &f.odcid, &a3, NULL, 3500, &f.q);
+    assert_int_equal(f.q.n, 1);
+    assert_int_equal(f.c.nahead, 0);
+    /* Closed: refused. */
+    qasm_agent_conn_close(&f.c, QASM_AGENT_CLOSE_LOCAL, 4000, &f.q);
+    assert_int_equal(qasm_agent_conn_announce(&f.c, &f.local, 5000, &f.q), -ESHUTDOWN);
+}
+
+/* At most QASM_AGENT_MAX_AHEAD wait; a further one replaces the oldest, counted. */
+static void test_announce_bounded(void **state)
+{
+    (void)state;
+    struct fixture f;
+    open_conn(&f);
+    qasm_agent_evq_init(&f.q);
+    for (int i = 0; i < QASM_AGENT_MAX_AHEAD + 3; i++) {
+        struct qasm_addr a = f.local;
+        a.port = (uint16_t)(41000 + i);
+        assert_int_equal(qasm_agent_conn_announce(&f.c, &a, 2000, &f.q), 1);
+    }
+    assert_int_equal(f.q.n, QASM_AGENT_MAX_AHEAD + 3);
+    assert_int_equal(f.c.nahead, QASM_AGENT_MAX_AHEAD);
+    assert_int_equal(f.c.ahead_dropped, 3);
+    assert_int_equal(f.c.ahead[0].port, 41003);
+    assert_int_equal(f.c.ahead[QASM_AGENT_MAX_AHEAD - 1].port, 41000 + QASM_AGENT_MAX_AHEAD + 2);
+    assert_true(f.c.naddrs <= QASM_AGENT_MAX_ADDRS);
+    assert_true(qasm_addr_eq(&f.c.addrs[f.c.naddrs - 1], &f.local));
+}
+
 static void test_close_once_and_quiet_after(void **state)
 {
     (void)state;
@@ -432,6 +502,8 @@ int main(void)
         cmocka_unit_test(test_spare_then_immediate_migration),
         cmocka_unit_test(test_validated_migration_poll),
         cmocka_unit_test(test_rebinding_and_back),
+        cmocka_unit_test(test_announce_ahead),
+        cmocka_unit_test(test_announce_bounded),
         cmocka_unit_test(test_close_once_and_quiet_after),
         cmocka_unit_test(test_refresh_interval),
         cmocka_unit_test(test_table_bounds),

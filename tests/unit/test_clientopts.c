@@ -102,6 +102,11 @@ static void test_opts_defaults_and_flags(void **state)
     assert_int_equal(o.mig_mode, QASM_MIG_PACKETS);
     assert_int_equal(o.mig_packets, 10);
     assert_int_equal(o.rebind, 1);
+    assert_int_equal(o.mig_ahead, 0);
+
+    const char *a3b[] = {"c", "--migrate-hz", "100", "--migrate-ahead", "3", "https://h/", NULL};
+    assert_int_equal(parse(6, a3b), 0);
+    assert_int_equal(o.mig_ahead, 3);
 
     const char *a4[] = {"c", "--help", NULL};
     assert_int_equal(parse(2, a4), 1);
@@ -140,6 +145,13 @@ static void test_opts_errors(void **state)
     assert_int_equal(parse(2, e8), -1);
     const char *e9[] = {"c", "--rebind", "https://h/", NULL};
     assert_int_equal(parse(3, e9), -1);
+    const char *e9c[] = {"c", "--migrate-hz", "1", "--migrate-ahead", "5", "https://h/", NULL};
+    assert_int_equal(parse(6, e9c), -1);
+    assert_string_equal(err, "--migrate-ahead: expected a count of paths in 1-4, got '5'");
+    const char *e9b[] = {"c", "--migrate-ahead", "1", "https://h/", NULL};
+    assert_int_equal(parse(4, e9b), -1);
+    assert_string_equal(err, "--migrate-ahead needs a schedule "
+                             "(--migrate-hz/-every/-every-packets)");
     /* a host name is kept for main to resolve; what is neither address nor name is refused */
     const char *e10[] = {"c", "--connect", "localhost:1", "https://h/", NULL};
     assert_int_equal(parse(4, e10), 0);

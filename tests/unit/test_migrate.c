@@ -84,6 +84,33 @@ static void test_failure_retried_next_tick(void **state)
     assert_int_equal(s.pending, 0);
 }
 
+/* A due migration put off (its path not ready): not an attempt, retried at the time given. */
+static void test_defer(void **state)
+{
+    struct qasm_migsched s;
+    (void)state;
+    qasm_migsched_init(&s, QASM_MIG_PERIOD, 10 * QASM_MS, 0, 8, T0);
+    assert_int_equal(qasm_migsched_due(&s, T0 + 10 * QASM_MS), 1);
+    qasm_migsched_defer(&s, T0 + 13 * QASM_MS);
+    assert_int_equal(s.deferred, 1);
+    assert_int_equal(s.attempted, 0);
+    assert_int_equal(s.failed, 0);
+    assert_int_equal(s.pending, 1);
+    assert_int_equal(qasm_migsched_due(&s, T0 + 12 * QASM_MS), 0);
+    assert_int_equal(qasm_migsched_next(&s, T0 + 12 * QASM_MS), T0 + 13 * QASM_MS);
+    assert_int_equal(qasm_migsched_due(&s, T0 + 13 * QASM_MS), 1);
+    qasm_migsched_done(&s, 1, T0 + 13 * QASM_MS);
+    assert_int_equal(s.pending, 0);
+    /* Put off past the next slot: that slot's migration waits too (next = the deferral's end). */
+    assert_int_equal(qasm_migsched_due(&s, T0 + 20 * QASM_MS), 1);
+    qasm_migsched_defer(&s, T0 + 35 * QASM_MS);
+    assert_int_equal(qasm_migsched_next(&s, T0 + 21 * QASM_MS), T0 + 30 * QASM_MS);
+    assert_int_equal(qasm_migsched_due(&s, T0 + 30 * QASM_MS), 0);
+    assert_int_equal(s.pending, 2);
+    assert_int_equal(qasm_migsched_next(&s, T0 + 30 * QASM_MS), T0 + 35 * QASM_MS);
+    assert_int_equal(qasm_migsched_due(&s, T0 + 35 * QASM_MS), 1);
+}
+
 static void test_packets_mode(void **state)
 {
     struct qasm_migsched s;
@@ -122,6 +149,7 @@ int main(void)
         cmocka_unit_test(test_period_1000hz_count),
         cmocka_unit_test(test_backlog_capped_and_skipped),
         cmocka_unit_test(test_failure_retried_next_tick),
+        cmocka_unit_test(test_defer),
         cmocka_unit_test(test_packets_mode),
         cmocka_unit_test(test_none_never_fires),
     };
