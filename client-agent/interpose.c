@@ -1420,11 +1420,21 @@ EXPORT void qasm_agent_untrack(ngtcp2_conn *conn)
     free(e);
 }
 
-EXPORT void qasm_agent_get_stats(struct qasm_agent_stats *st)
+EXPORT size_t qasm_agent_get_stats_sized(struct qasm_agent_stats *st, size_t size)
 {
+    if (size > sizeof(*st))
+        size = sizeof(*st);
     pthread_mutex_lock(&g_lock);
-    *st = g_stats;
+    memcpy(st, &g_stats, size);
     pthread_mutex_unlock(&g_lock);
+    return sizeof(*st);
+}
+
+/* The first API took no size: binaries built then know the counters up to
+ * busy_ns. */
+EXPORT void(qasm_agent_get_stats)(struct qasm_agent_stats *st)
+{
+    qasm_agent_get_stats_sized(st, offsetof(struct qasm_agent_stats, paths_announced));
 }
 
 /* At exit: connections still alive are reported closed. */

@@ -26,6 +26,7 @@
 #ifndef QASM_AGENT_H
 #define QASM_AGENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -129,8 +130,25 @@ struct qasm_agent_stats {
     uint64_t paths_replaced;  /* ... replaced by newer ones before their use */
 };
 
-/* qasm_agent_get_stats copies the counters. */
-void qasm_agent_get_stats(struct qasm_agent_stats *st);
+/*
+ * qasm_agent_get_stats_sized copies the first |size| bytes of the counters
+ * (at most sizeof(struct qasm_agent_stats) of this library) into |st| and
+ * returns the library's size. The struct only grows at its end, so a program
+ * built against an older header gets the counters it knows of and nothing is
+ * written past its struct; one built against a newer header finds the
+ * counters this library lacks left as they were (compare the return value).
+ */
+size_t qasm_agent_get_stats_sized(struct qasm_agent_stats *st, size_t size);
+
+/*
+ * qasm_agent_get_stats copies the counters this header knows of. The
+ * exported symbol of that name (what programs built before the sized call
+ * existed link to) copies the first 14 counters only: the struct they
+ * were built with.
+ */
+void(qasm_agent_get_stats)(struct qasm_agent_stats *st);
+#define qasm_agent_get_stats(st) \
+    ((void)qasm_agent_get_stats_sized((st), sizeof(struct qasm_agent_stats)))
 
 #ifdef __cplusplus
 }

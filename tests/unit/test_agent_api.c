@@ -206,6 +206,21 @@ static void test_link_and_explicit_api(void **state)
                                               sizeof(local2)), -ENOENT);
     qasm_agent_get_stats(&st);
     assert_int_equal(st.paths_announced, 1);
+    {
+        /* The sized call never writes past |size|; the unsized symbol that
+         * older binaries link to fills only the struct they know of. */
+        struct qasm_agent_stats part;
+        memset(&part, 0xab, sizeof(part));
+        assert_int_equal(qasm_agent_get_stats_sized(&part, sizeof(uint64_t)), sizeof(part));
+        assert_int_equal(part.conns_tracked, st.conns_tracked);
+        assert_int_equal(part.conns_live, 0xababababababababULL);
+        memset(&part, 0xab, sizeof(part));
+        (qasm_agent_get_stats)(&part);
+        assert_int_equal(part.conns_tracked, st.conns_tracked);
+        assert_int_not_equal(part.busy_ns, 0xababababababababULL);
+        assert_int_equal(part.paths_announced, 0xababababababababULL);
+        assert_int_equal(part.paths_replaced, 0xababababababababULL);
+    }
 
     /* NAT rebinding through the interposed set_local_addr, to the announced
      * address: ADDR again (it becomes the current one at the tracker). */
