@@ -495,6 +495,7 @@ static void config_fill(struct xio *x, struct qasm_xdp_cfg *c)
     /* The FIB is asked as from lo: its forwarding flag is the one that must be on,
      * while the hop's interfaces keep theirs off (docs/XDP.md, "Forwarding"). */
     c->fib_ifindex = if_nametoindex("lo");
+    c->nh_ttl_ns = QASM_XDP_NH_TTL_NS;
 }
 
 /* The FIB lookup is made as from lo (config_fill): without lo's forwarding flag it refuses. */
