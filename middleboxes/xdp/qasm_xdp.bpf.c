@@ -61,6 +61,10 @@ QASM_BPF_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, QASM_XDP_C_MAX, __u32, __u64, 
 
 QASM_BPF_MAP(fwd, BPF_MAP_TYPE_ARRAY, 1, __u32, struct qasm_xdp_fwd, 0);
 
+QASM_BPF_MAP(gen, BPF_MAP_TYPE_ARRAY, 1, __u32, struct qasm_xdp_gen, 0);
+
+QASM_BPF_MAP(gen_count, BPF_MAP_TYPE_PERCPU_ARRAY, QASM_XDP_GEN_MAX, __u32, __u64, 0);
+
 /* Per-CPU scratch for the migration's keys and values (the BPF stack is 512 bytes). */
 struct scratch {
     struct qasm_xdp_flow fwd;
@@ -632,4 +636,39 @@ int qasm_xdp_fwd(struct xdp_md *ctx)
     __builtin_memcpy(eth->h_dest, fw->dmac, ETH_ALEN);
     __builtin_memcpy(eth->h_source, fw->smac, ETH_ALEN);
     return bpf_redirect(fw->ifindex, 0);
+}
+
+/*
+ * The hop benchmark's generator (qasm-xdp-hopgen): run by BPF_PROG_TEST_RUN
+ * with live frames on the client's interface, it sends its IPv4 UDP frame
+ * back out (XDP_TX) towards the hop, each time from the next of `gen`'s
+ * source ports (several flows), its headers written afresh from `gen`
+ * (the frame's page comes back as the hop left it: rewritten, TTL
+ * decremented); the UDP checksum is left out (0, allowed over IPv4), so a
+ * new port needs no checksum update.
+ */
+SEC("xdp")
+int qasm_xdp_gen(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    __u32 zero = 0, sent = QASM_XDP_GEN_SENT;
+    const struct qasm_xdp_gen *g = bpf_map_lookup_elem(&gen, &zero);
+    __u64 *n = bpf_map_lookup_elem(&gen_count, &sent);
+    if (data + QASM_XDP_GEN_HEAD > end || !g || !n || !g->flows)
+        return XDP_DROP;
+    __builtin_memcpy(data, g->head, QASM_XDP_GEN_HEAD);
+    struct udphdr *udp = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
+    udp->source = bpf_htons((__u16)(g->port0 + *n % g->flows));
+    udp->check = 0;
+    *n += 1;
+    return XDP_TX;
+}
+
+/* The hop benchmark's sink: on the server's interface, counts every frame and drops it. */
+SEC("xdp")
+int qasm_xdp_sink(struct xdp_md *ctx)
+{
+    (void)ctx;
+    qasm_bpf_count(&gen_count, QASM_XDP_GEN_SUNK);
+    return XDP_DROP;
 }

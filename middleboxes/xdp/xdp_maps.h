@@ -169,6 +169,24 @@ struct qasm_xdp_fwd {
     __u8 smac[6];
 };
 
+/*
+ * The one value of `gen` (an array of 1): the hop benchmark's traffic
+ * generator qasm_xdp_gen (qasm-xdp-hopgen, run by BPF_PROG_TEST_RUN with
+ * live frames) sends its frame from |flows| source ports, |port0| up (host
+ * byte order), its Ethernet, IPv4 and UDP headers written from |head| each
+ * time (a live frame's page comes back from wherever the frame went, as the
+ * hop left it). Not used by qasm-mbox.
+ */
+#define QASM_XDP_GEN_HEAD 42 /* Ethernet + IPv4 (no options) + UDP */
+struct qasm_xdp_gen {
+    __u32 flows;
+    __u32 port0;
+    __u8 head[48];
+};
+
+/* Slots of `gen_count` (per CPU): frames generated, frames the sink counted and dropped. */
+enum { QASM_XDP_GEN_SENT = 0, QASM_XDP_GEN_SUNK = 1, QASM_XDP_GEN_MAX = 2 };
+
 /* The kernel's counters (a per-CPU array indexed by these); names in QASM_XDP_COUNTER_NAMES. */
 enum qasm_xdp_counter {
     QASM_XDP_C_RX = 0,          /* frames seen */
