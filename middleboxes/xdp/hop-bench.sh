@@ -89,9 +89,9 @@ for r in $(seq "$ROUNDS"); do
 done
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-printf '\n%-12s %14s %14s %10s\n' hop "received pps" "generated pps" "x packet"
-P=$(echo ${RX[packet]} | median)
-for c in $CASES; do
+[ "$ROUNDS" -gt 0 ] && printf '\n%-12s %14s %14s %10s\n' hop "received pps" "generated pps" "x packet"
+P=$(echo ${RX[packet]:-1} | median)
+[ "$ROUNDS" -gt 0 ] && for c in $CASES; do
     m=$(echo ${RX[$c]} | median)
     printf '%-12s %14.0f %14.0f %10.1f\n' $c "$m" "$(echo ${TX[$c]} | median)" \
         "$(python3 -c "print($m / max($P, 1))")"
@@ -100,9 +100,16 @@ done
 # The program's own time per packet under this traffic (bpf_stats adds ~20 ns: its own run).
 sysctl -qw kernel.bpf_stats_enabled=1
 hop_up xdp
-id=$(in_h bpftool -j net show dev in0 | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['xdp'][0]['id'])")
+xdp_id() { # the id of the program attached to in0 when it is qasm-mbox's qasm_xdp
+    local id
+    id=$(in_h bpftool -j net show dev in0 | python3 -c "import json,sys; x=json.load(sys.stdin)[0]['xdp']; print(x[0]['id'] if x else '')")
+    [ -n "$id" ] && bpftool -j prog show id "$id" | grep -q '"name":"qasm_xdp"' && echo "$id"
+}
+wait_until 30 xdp_id >/dev/null || { echo "FAIL: qasm-mbox's program is not on in0"; exit 1; }
+id=$(xdp_id)
 before=$(bpftool -j prog show id "$id")
 out=$(gen "$NS_S" s0)
+echo "$out"
 after=$(bpftool -j prog show id "$id")
 hop_down xdp
 sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"

@@ -10,9 +10,12 @@
  * qasm-mbox runs it) and bpf_redirect to the outside interface. The rewrite
  * of the measured flows is the identity and their TTL is kept (the
  * configuration's keep_ttl), so every repeat sees the same frame and does
- * the same work as a real rewrite. Two more cases say what forwarding
- * costs: nat default asking the FIB on every packet (no next-hop cache) and
- * without the FIB (the frame sent back out, XDP_TX). The cases are
+ * the same work as a real rewrite. Three more cases: nat default on the
+ * connection the aware modes are measured on (its entry keyed by O-DCID, as
+ * only the aware modes key them: nat reactive over it is what the aware
+ * mode's own checks cost, aware/default adds what the O-DCID entry costs),
+ * and what forwarding costs: nat default asking the FIB on every packet (no
+ * next-hop cache) and without the FIB (the frame sent back out, XDP_TX). The cases are
  * interleaved within each round (a function's three modes in turn
  * forwards and backwards); each prints the median, min and max over the
  * rounds of the kernel's mean time per run, and the aware/default ratios
@@ -341,11 +344,17 @@ static void configure(int fn, int aware, int no_fib, uint64_t nh_ttl)
         abort();
 }
 
-/* The floor, function x mode (next hop cached), nat default asking the FIB every packet,
- * nat default without the FIB. */
-#define NCASE 12
+/* The floor, function x mode (next hop cached), then the extra cases: nat default on the
+ * O-DCID-keyed connection the aware modes measure, asking the FIB every packet, without the
+ * FIB. */
+#define NCASE 13
+#define C_ODCID (NCASE - 3)
 #define C_FIB (NCASE - 2)
 #define C_NOFIB (NCASE - 1)
+
+static const char *const EXTRA_NAMES[] = {"nat default, O-DCID-keyed entry",
+                                          "nat default, FIB every packet (no cache)",
+                                          "nat default without the FIB (XDP_TX)"};
 
 static int cmp_dbl(const void *a, const void *b)
 {
@@ -373,6 +382,8 @@ static void measure(const struct opts *o, const struct frame fr[2], uint32_t ns[
         for (int fn = 0; fn < 3; fn++)
             if (o->fn < 0 || o->fn == fn)
                 measure_fn(o, fr, fn, r, ns);
+        configure(QASM_XDP_NAT, 0, 0, QASM_XDP_NH_TTL_NS);
+        ns[C_ODCID][r] = cost(skel->progs.qasm_xdp, &fr[1], (uint32_t)o->repeat, XDP_REDIRECT);
         configure(QASM_XDP_NAT, 0, 0, 0);
         ns[C_FIB][r] = cost(skel->progs.qasm_xdp, &fr[0], (uint32_t)o->repeat, XDP_REDIRECT);
         configure(QASM_XDP_NAT, 0, 1, 0);
@@ -417,19 +428,26 @@ static void report(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS])
     static uint32_t v[MAX_ROUNDS];
     printf("%-40s %8s %6s %6s %8s\n", "case", "median", "min", "max", "mean");
     for (int c = 0; c < NCASE; c++) {
-        int fn = (c - 1) / 3, m = (c - 1) % 3, fib = c > 0 && c < C_FIB;
+        int fn = (c - 1) / 3, m = (c - 1) % 3, fib = c > 0 && c < C_ODCID;
         if (fib && o->fn >= 0 && o->fn != fn)
             continue;
         char name[64];
-        snprintf(name, sizeof(name), "%s %s", fib ? FN_NAMES[fn] : c ? "nat default" : "floor",
-                 fib ? MODE_NAMES[m] : c == C_FIB ? "FIB every packet (no cache)"
-                 : c ? "without the FIB (XDP_TX)" : "(bare forwarder)");
+        if (fib)
+            snprintf(name, sizeof(name), "%s %s", FN_NAMES[fn], MODE_NAMES[m]);
+        else
+            snprintf(name, sizeof(name), "%s", c ? EXTRA_NAMES[c - C_ODCID] : "floor (bare forwarder)");
         memcpy(v, ns[c], o->rounds * sizeof(uint32_t));
         qsort(v, o->rounds, sizeof(uint32_t), cmp_u32);
         printf("%-40s %5u ns %6u %6u %8.1f\n", name, v[o->rounds / 2], v[0], v[o->rounds - 1],
                mean_of(ns[c], o->rounds));
         if (fib && m == 2)
             report_ratios(o, ns, fn);
+        if (c == C_ODCID) {
+            double q[3];
+            ratio_quartiles(o, ns, 2, C_ODCID, q); /* nat reactive on the same connection */
+            printf("%-40s nat reactive / this %.3f [%.3f-%.3f]: the aware mode's own checks\n", "",
+                   q[1], q[0], q[2]);
+        }
     }
 }
 
