@@ -39,3 +39,5 @@ INTEG_TESTS += tests/integration/netns_xdp.sh
 INTEG_TESTS += tests/integration/netns_xdp_race.sh
 # qasm-xdp-bench runs (small): a smoke test of the benchmark, not of its figures.
 INTEG_TESTS += tests/integration/xdp_bench.sh
+# qasm-xdp-hopgen on the netns testbed: a smoke test of the hop benchmark's generator and sink.
+INTEG_TESTS += tests/integration/xdp_hopgen.sh
