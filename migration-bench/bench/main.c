@@ -24,7 +24,7 @@ static const char usage[] =
         "       qasm-bench run EXPERIMENT...|all [--quick] [--out DIR] [--set KEY=VALUE]... "
         "[--capture]\n"
         "             [--repeat N] [--dry-run] [--topology loopback|netns]\n"
-        "             [--hop qasm|kernel-nat|'cmd:COMMAND']\n"
+        "             [--hop qasm|qasm-xdp|kernel-nat|'cmd:COMMAND']\n"
         "       qasm-bench report DIR...\n"
         "       qasm-bench netns up|down ID\n"
         "\n"
