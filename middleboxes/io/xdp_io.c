@@ -525,7 +525,7 @@ static void config_fill(struct xio *x, struct qasm_xdp_cfg *c)
     c->ifindex_in = (uint32_t)x->ifindex[0];
     c->ifindex_out = (uint32_t)x->ifindex[1];
     if (x->core.function == QASM_MBOX_RATELIMIT) {
-        c->rl_rate_milli = (uint64_t)(x->core.rl_rate * 1000.0 + 0.5);
+        qasm_xdp_cfg_rate(c, (uint64_t)(x->core.rl_rate * 1000.0 + 0.5));
         c->rl_cap = (uint64_t)(x->core.rl_burst * 1e9);
         c->rl_bytes = (uint32_t)x->core.rl_bytes;
     }

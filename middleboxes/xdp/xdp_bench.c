@@ -336,7 +336,7 @@ static void configure(int fn, int aware, int no_fib, uint64_t nh_ttl)
     c.no_fib = (uint32_t)no_fib;
     c.nh_ttl_ns = nh_ttl;
     if (fn == QASM_XDP_RATELIMIT) { /* a bucket that never runs dry: the arithmetic, no drop */
-        c.rl_rate_milli = 1000000000000000ull;
+        qasm_xdp_cfg_rate(&c, 1000000000000000ull); /* whole: as a whole --rate runs */
         c.rl_cap = UINT64_MAX / 2;
     }
     uint32_t zero = 0;
@@ -442,7 +442,7 @@ static void report(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS])
                mean_of(ns[c], o->rounds));
         if (fib && m == 2)
             report_ratios(o, ns, fn);
-        if (c == C_ODCID) {
+        if (c == C_ODCID && (o->fn < 0 || o->fn == QASM_XDP_NAT)) {
             double q[3];
             ratio_quartiles(o, ns, 2, C_ODCID, q); /* nat reactive on the same connection */
             printf("%-40s nat reactive / this %.3f [%.3f-%.3f]: the aware mode's own checks\n", "",

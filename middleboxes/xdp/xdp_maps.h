@@ -153,6 +153,8 @@ struct qasm_xdp_cfg {
     __u32 keep_ttl;      /* benchmarks: TTL kept, so BPF_PROG_TEST_RUN's repeats see one frame */
     __u32 pad;
     __u64 nh_ttl_ns;     /* a flow's cached next hop is looked up again after this; 0: every packet */
+    __u64 rl_dt_max;     /* RL: ~0 / rl_rate_milli (a refill past this fills the bucket); 0: computed */
+    __u64 rl_rate_whole; /* RL: rl_rate_milli / 1000 when that is whole (no division); else 0 */
 };
 
 /* qasm-mbox's nh_ttl_ns: a changed neighbour or route is followed within a second. */

@@ -33,6 +33,7 @@ int main(void)
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -506,6 +507,40 @@ static void test_rate_limit_exhausted(void **state)
 }
 
 /* Bytes mode: a packet costs its UDP payload length. */
+/* The refill: a whole rate multiplies (no division), a fractional one divides; the same. */
+static void refill(int whole)
+{
+    struct qasm_xdp_cfg c;
+    uint32_t zero = 0;
+    config(QASM_XDP_RATELIMIT, 0, 1000000, 5000000000ull, 0); /* 1000 tokens/s, burst 5 */
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+    if (whole)
+        qasm_xdp_cfg_rate(&c, 1000000);
+    assert_int_equal(c.rl_rate_whole, whole ? 1000 : 0);
+    assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+    struct qasm_flow f = F("10.77.1.2:50000", "10.77.2.2:4433");
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&f.src, &f.dst);
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", 0);
+    put_flow(&f, QASM_XDP_FROM_CLIENT, &f, &ek, 0);
+    /* Empty, last refilled 10 ms ago (CLOCK_MONOTONIC is bpf_ktime_get_ns's clock): 10
+     * tokens' worth of refill, capped at the burst of 5; the packet takes one. */
+    struct qasm_xdp_entry e = get_entry(&ek);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    e.refill_at = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - 10000000ull;
+    assert_int_equal(bpf_map__update_elem(skel->maps.entries, &ek, sizeof(ek), &e, sizeof(e),
+                                          BPF_F_LOCK), 0);
+    expect_fwd(&f, if_in, &f);
+    assert_int_equal(get_entry(&ek).tokens, 4000000000ull);
+}
+
+static void test_rate_limit_refill(void **state)
+{
+    (void)state;
+    refill(1);
+    refill(0);
+}
+
 static void test_rate_limit_bytes(void **state)
 {
     (void)state;
@@ -907,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup(test_rl_migration_shares_bucket, setup),
         cmocka_unit_test_setup(test_rate_limit_exhausted, setup),
         cmocka_unit_test_setup(test_rate_limit_bytes, setup),
+        cmocka_unit_test_setup(test_rate_limit_refill, setup),
         cmocka_unit_test_setup(test_truncated_ipv4, setup),
         cmocka_unit_test_setup(test_truncated_ipv6, setup),
         cmocka_unit_test_setup(test_malformed_nonudp_fragments, setup),
