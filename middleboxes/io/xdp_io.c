@@ -338,39 +338,45 @@ static int touch(struct xio *x, const struct qasm_xdp_ekey *ek, int both_ways, q
     return found;
 }
 
-/* One flow of the walk: reported, or removed when idle or when its entry is gone. */
-static int sweep_flow(struct xio *x, const struct qasm_xdp_fkey *k, uint64_t kt, qasm_tstamp now)
+/* One flow of the walk (|v| its value): reported, or removed when idle or its entry gone. */
+static int sweep_flow_cb(struct xio *x, const void *key, const void *val, uint64_t kt,
+                         qasm_tstamp now)
 {
-    struct qasm_xdp_flow v;
+    const struct qasm_xdp_fkey *k = key;
+    const struct qasm_xdp_flow *v = val;
     struct qasm_xdp_entry e;
-    if (bpf_map__lookup_elem(x->skel->maps.flows, k, sizeof(*k), &v, sizeof(v), 0) != 0)
-        return 0;
-    int has_entry = bpf_map__lookup_elem(x->skel->maps.entries, &v.entry, sizeof(v.entry), &e,
+    int has_entry = bpf_map__lookup_elem(x->skel->maps.entries, &v->entry, sizeof(v->entry), &e,
                                          sizeof(e), 0) == 0;
     /* An entry the core no longer has (expired, evicted, freed with its connection)
      * goes from the kernel too: its next packet asks the core again. */
-    if (has_entry && v.last_seen > x->last_sweep && v.packets > 0 &&
-        !touch(x, &v.entry, k->dir == QASM_XDP_FROM_SERVER, now)) {
-        entry_delete(x, &v.entry);
+    if (has_entry && v->last_seen > x->last_sweep && v->packets > 0 &&
+        !touch(x, &v->entry, k->dir == QASM_XDP_FROM_SERVER, now)) {
+        entry_delete(x, &v->entry);
         has_entry = 0;
     }
-    if (has_entry && v.last_seen + idle_limit(x) > kt)
+    if (has_entry && v->last_seen + idle_limit(x) > kt)
         return 0;
     return bpf_map__delete_elem(x->skel->maps.flows, k, sizeof(*k), 0) == 0;
 }
 
-/* Walks |m| (keys of |ksz| bytes): |fn| on each key, 1 when it removed it. */
-static void walk(struct xio *x, struct bpf_map *m, size_t ksz,
-                 int (*fn)(struct xio *x, const void *k, uint64_t kt, qasm_tstamp now),
-                 uint64_t kt, qasm_tstamp now, uint64_t *removed)
+typedef int (*sweep_fn)(struct xio *x, const void *k, const void *v, uint64_t kt,
+                        qasm_tstamp now);
+
+enum { WALK_CHUNK = 256 };
+
+/* The walk key by key (a kernel without batched lookups): one syscall per key and value. */
+static void walk_keys(struct xio *x, struct bpf_map *m, sweep_fn fn, uint64_t kt,
+                      qasm_tstamp now, uint64_t *removed)
 {
+    size_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
     uint8_t k[sizeof(struct qasm_xdp_attest)], next[sizeof(struct qasm_xdp_attest)];
-    if (bpf_map__get_next_key(m, NULL, k, ksz) != 0)
+    uint8_t v[sizeof(struct qasm_xdp_flow)];
+    if (ksz > sizeof(k) || vsz > sizeof(v) || bpf_map__get_next_key(m, NULL, k, ksz) != 0)
         return;
     for (unsigned n = 0; n < SWEEP_MAX; n++) {
         /* The next key first: removing |k| must not restart the walk. */
         int more = bpf_map__get_next_key(m, k, next, ksz) == 0;
-        if (fn(x, k, kt, now) && removed)
+        if (bpf_map__lookup_elem(m, k, ksz, v, vsz, 0) == 0 && fn(x, k, v, kt, now) && removed)
             (*removed)++;
         if (!more)
             break;
@@ -378,41 +384,73 @@ static void walk(struct xio *x, struct bpf_map *m, size_t ksz,
     }
 }
 
-static int sweep_flow_cb(struct xio *x, const void *k, uint64_t kt, qasm_tstamp now)
+/*
+ * Walks |m|: |fn| on each key and value, 1 when it removed it. Batched
+ * (bpf_map_lookup_batch, WALK_CHUNK keys and values per syscall: a sweep of
+ * 10^6 flows is some 4000 syscalls, not 2x10^6); a hash map's batch goes
+ * bucket by bucket, so removing what a chunk returned does not disturb the
+ * walk. Key by key where the kernel has no batched lookup.
+ */
+static void walk(struct xio *x, struct bpf_map *m, sweep_fn fn, uint64_t kt, qasm_tstamp now,
+                 uint64_t *removed)
 {
-    return sweep_flow(x, k, kt, now);
+    size_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
+    uint8_t *keys = malloc(WALK_CHUNK * ksz), *vals = malloc(WALK_CHUNK * vsz);
+    uint64_t tok = 0;
+    int first = 1, done = 0;
+    for (unsigned n = 0; keys && vals && !done && n < SWEEP_MAX / WALK_CHUNK; n++) {
+        __u32 count = WALK_CHUNK;
+        int rc = bpf_map_lookup_batch(bpf_map__fd(m), first ? NULL : &tok, &tok, keys, vals,
+                                      &count, NULL);
+        if (rc != 0 && errno != ENOENT) {
+            static int said;
+            if (first && !said++)
+                qasm_warn("xdp: batched map lookups refused (%s): the sweep walks the maps "
+                          "key by key", strerror(errno));
+            if (first)
+                walk_keys(x, m, fn, kt, now, removed);
+            break;
+        }
+        done = rc != 0; /* ENOENT: this was the last chunk */
+        first = 0;
+        for (__u32 i = 0; i < count; i++)
+            if (fn(x, keys + i * ksz, vals + i * vsz, kt, now) && removed)
+                (*removed)++;
+    }
+    free(keys);
+    free(vals);
 }
 
-static int sweep_entry_cb(struct xio *x, const void *k, uint64_t kt, qasm_tstamp now)
+static int sweep_entry_cb(struct xio *x, const void *k, const void *v, uint64_t kt,
+                          qasm_tstamp now)
 {
     (void)now;
-    struct qasm_xdp_entry e;
-    if (bpf_map__lookup_elem(x->skel->maps.entries, k, sizeof(struct qasm_xdp_ekey), &e,
-                             sizeof(e), 0) != 0 || e.last_seen + idle_limit(x) > kt)
+    const struct qasm_xdp_entry *e = v;
+    if (e->last_seen + idle_limit(x) > kt)
         return 0;
     return bpf_map__delete_elem(x->skel->maps.entries, k, sizeof(struct qasm_xdp_ekey), 0) == 0;
 }
 
 /* DCIDs and attested addresses of connections that have no entry any more. */
-static int sweep_dcid_cb(struct xio *x, const void *k, uint64_t kt, qasm_tstamp now)
+static int sweep_dcid_cb(struct xio *x, const void *k, const void *v, uint64_t kt,
+                         qasm_tstamp now)
 {
     (void)kt, (void)now;
-    struct qasm_xdp_ekey ek;
     struct qasm_xdp_entry e;
-    if (bpf_map__lookup_elem(x->skel->maps.dcids, k, sizeof(struct qasm_xdp_cid), &ek,
-                             sizeof(ek), 0) != 0 ||
-        bpf_map__lookup_elem(x->skel->maps.entries, &ek, sizeof(ek), &e, sizeof(e), 0) == 0)
+    if (bpf_map__lookup_elem(x->skel->maps.entries, v, sizeof(struct qasm_xdp_ekey), &e,
+                             sizeof(e), 0) == 0)
         return 0;
     return bpf_map__delete_elem(x->skel->maps.dcids, k, sizeof(struct qasm_xdp_cid), 0) == 0;
 }
 
 /* Attestations are trusted for the core's cache_ttl, like the core's own cache. */
-static int sweep_attest_cb(struct xio *x, const void *k, uint64_t kt, qasm_tstamp now)
+static int sweep_attest_cb(struct xio *x, const void *k, const void *v, uint64_t kt,
+                           qasm_tstamp now)
 {
     (void)now;
     uint64_t at;
-    if (bpf_map__lookup_elem(x->skel->maps.attested, k, sizeof(struct qasm_xdp_attest), &at,
-                             sizeof(at), 0) != 0 || at + (uint64_t)x->core.cache_ttl > kt)
+    memcpy(&at, v, sizeof(at));
+    if (at + (uint64_t)x->core.cache_ttl > kt)
         return 0;
     return bpf_map__delete_elem(x->skel->maps.attested, k, sizeof(struct qasm_xdp_attest), 0) ==
            0;
@@ -424,11 +462,10 @@ static void xio_tick(void *b, qasm_tstamp now)
     qasm_pio_ops.tick(x->pio, now);
     uint64_t kt = know();
     __typeof__(x->skel->maps) *mp = &x->skel->maps;
-    walk(x, mp->flows, sizeof(struct qasm_xdp_fkey), sweep_flow_cb, kt, now, &x->c.flows_swept);
-    walk(x, mp->entries, sizeof(struct qasm_xdp_ekey), sweep_entry_cb, kt, now,
-         &x->c.entries_swept);
-    walk(x, mp->dcids, sizeof(struct qasm_xdp_cid), sweep_dcid_cb, kt, now, NULL);
-    walk(x, mp->attested, sizeof(struct qasm_xdp_attest), sweep_attest_cb, kt, now, NULL);
+    walk(x, mp->flows, sweep_flow_cb, kt, now, &x->c.flows_swept);
+    walk(x, mp->entries, sweep_entry_cb, kt, now, &x->c.entries_swept);
+    walk(x, mp->dcids, sweep_dcid_cb, kt, now, NULL);
+    walk(x, mp->attested, sweep_attest_cb, kt, now, NULL);
     x->last_sweep = kt;
 }
 
@@ -515,13 +552,14 @@ static void config_fill(struct xio *x, struct qasm_xdp_cfg *c)
     c->ifindex_in = (uint32_t)x->ifindex[0];
     c->ifindex_out = (uint32_t)x->ifindex[1];
     if (x->core.function == QASM_MBOX_RATELIMIT) {
-        c->rl_rate_milli = (uint64_t)(x->core.rl_rate * 1000.0 + 0.5);
+        qasm_xdp_cfg_rate(c, (uint64_t)(x->core.rl_rate * 1000.0 + 0.5));
         c->rl_cap = (uint64_t)(x->core.rl_burst * 1e9);
         c->rl_bytes = (uint32_t)x->core.rl_bytes;
     }
     /* The FIB is asked as from lo: its forwarding flag is the one that must be on,
      * while the hop's interfaces keep theirs off (docs/XDP.md, "Forwarding"). */
     c->fib_ifindex = if_nametoindex("lo");
+    c->nh_ttl_ns = QASM_XDP_NH_TTL_NS;
 }
 
 /* The FIB lookup is made as from lo (config_fill): without lo's forwarding flag it refuses. */

@@ -134,4 +134,12 @@ static inline struct qasm_xdp_srv qasm_xdp_srv_of(const struct qasm_addr *a)
     return k;
 }
 
+/* The rate limiter's rate in |c|: tokens/s x 1000, and what the program would divide out. */
+static inline void qasm_xdp_cfg_rate(struct qasm_xdp_cfg *c, __u64 rate_milli)
+{
+    c->rl_rate_milli = rate_milli;
+    c->rl_dt_max = rate_milli ? ~0ULL / rate_milli : 0;
+    c->rl_rate_whole = rate_milli % 1000 == 0 ? rate_milli / 1000 : 0;
+}
+
 #endif

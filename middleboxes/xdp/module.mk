@@ -19,8 +19,15 @@ qasm-xdp-bench_SRCS := middleboxes/xdp/xdp_bench.c
 qasm-xdp-bench_LIBS = $(BPF_LIBS)
 $(O)/obj/middleboxes/xdp/xdp_bench.o: $(XDP_SKEL)
 $(O)/obj/middleboxes/xdp/xdp_bench.o: CFLAGS += -iquote $(O)/gen
+
+# The hop benchmark's generator (live frames) and counting sink (middleboxes/xdp/hop-bench.sh).
+PROGS += qasm-xdp-hopgen
+qasm-xdp-hopgen_SRCS := middleboxes/xdp/xdp_hopgen.c
+qasm-xdp-hopgen_LIBS = $(BPF_LIBS) -lpthread
+$(O)/obj/middleboxes/xdp/xdp_hopgen.o: $(XDP_SKEL)
+$(O)/obj/middleboxes/xdp/xdp_hopgen.o: CFLAGS += -iquote $(O)/gen
 else
-$(call bpf_skip,--io xdp (the XDP fast path) and qasm-xdp-bench)
+$(call bpf_skip,--io xdp (the XDP fast path), qasm-xdp-bench and qasm-xdp-hopgen)
 endif
 
 # The program's fixtures through BPF_PROG_TEST_RUN (root; SKIP elsewhere).
@@ -32,3 +39,5 @@ INTEG_TESTS += tests/integration/netns_xdp.sh
 INTEG_TESTS += tests/integration/netns_xdp_race.sh
 # qasm-xdp-bench runs (small): a smoke test of the benchmark, not of its figures.
 INTEG_TESTS += tests/integration/xdp_bench.sh
+# qasm-xdp-hopgen on the netns testbed: a smoke test of the hop benchmark's generator and sink.
+INTEG_TESTS += tests/integration/xdp_hopgen.sh

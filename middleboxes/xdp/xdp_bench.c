@@ -6,16 +6,24 @@
  *
  * Per function (nat, ratelimit, lb) and mode (default, reactive, proactive)
  * one frame of a known flow is run R times (default 10^6) in one call: the
- * steady state of a flow the core has decided, with the FIB lookup and
- * bpf_redirect to the outside interface. The rewrite of the measured flows
- * is the identity and their TTL is kept (the configuration's keep_ttl), so
- * every repeat sees the same frame and does the same work as a real
- * rewrite. One more case, nat default without the FIB lookup (the frame
- * sent back out, XDP_TX), says what the lookup costs. The cases are interleaved within each round; each prints the
- * median, min and max over the rounds of the kernel's mean time per run,
- * and the aware/default ratios of the medians and of the mins over the
- * rounds (a busy machine's load shows as outliers, which would move a mean;
- * the min is the cost without the other load).
+ * steady state of a flow the core has decided, its next hop cached (as
+ * qasm-mbox runs it) and bpf_redirect to the outside interface. The rewrite
+ * of the measured flows is the identity and their TTL is kept (the
+ * configuration's keep_ttl), so every repeat sees the same frame and does
+ * the same work as a real rewrite. Three more cases: nat default on the
+ * connection the aware modes are measured on (its entry keyed by O-DCID, as
+ * only the aware modes key them: nat reactive over it is what the aware
+ * mode's own checks cost, aware/default adds what the O-DCID entry costs),
+ * and what forwarding costs: nat default asking the FIB on every packet (no
+ * next-hop cache) and without the FIB (the frame sent back out, XDP_TX). The cases are
+ * interleaved within each round (a function's three modes in turn
+ * forwards and backwards); each prints the median, min and max over the
+ * rounds of the kernel's mean time per run, and the aware/default ratios
+ * as the median and quartiles of the per-round ratios: a slow minute of a
+ * busy machine moves the cases of its round alike, which a ratio of
+ * medians over the whole run does not cancel. The program's size (BPF and
+ * JITed bytes, the instructions the verifier processed) is printed too: one
+ * program serves every mode, so it does not tell the modes apart.
  *
  * The maps: N connections, each two flows (client -> server, and the
  * return), one entry; even connections keyed as the default mode keys them
@@ -50,7 +58,7 @@
 #include "qasm_xdp.skel.h"
 
 #define PROG "qasm-xdp-bench"
-#define MAX_ROUNDS 99
+#define MAX_ROUNDS 999
 
 struct opts {
     uint64_t conns, repeat, rounds, payload;
@@ -69,7 +77,7 @@ static void usage(void)
            "(default, reactive, proactive), beside a bare forwarder (MACs + redirect).\n"
            "  --connections N  connections in the maps (default 1000000; 2 flows each)\n"
            "  --repeat R       runs per case and round (default 1000000)\n"
-           "  --rounds K       rounds, the cases interleaved (default 5; median, min, max)\n"
+           "  --rounds K       rounds, the cases interleaved (default 21, at most 999)\n"
            "  --payload BYTES  UDP payload of the frame (default 400)\n"
            "  --function F     nat, ratelimit, lb or all (default all)\n"
            "  --version, -h/--help\n");
@@ -81,7 +89,7 @@ static void parse(struct opts *o, int argc, char **argv)
         {"connections", 1, 0, 'n'}, {"repeat", 1, 0, 'r'},   {"rounds", 1, 0, 'k'},
         {"payload", 1, 0, 'p'},     {"function", 1, 0, 'f'}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
-    *o = (struct opts){.conns = 1000000, .repeat = 1000000, .rounds = 5, .payload = 400, .fn = -1};
+    *o = (struct opts){.conns = 1000000, .repeat = 1000000, .rounds = 21, .payload = 400, .fn = -1};
     char err[256];
     int c;
     opterr = 0;
@@ -300,50 +308,10 @@ static uint32_t cost(struct bpf_program *prog, const struct frame *fr, uint32_t 
     return o.duration;
 }
 
-static void configure(int fn, int aware, int no_fib)
-{
-    struct qasm_xdp_cfg c;
-    memset(&c, 0, sizeof(c));
-    c.function = (uint32_t)fn;
-    c.aware = (uint32_t)aware;
-    c.ifindex_in = 1;
-    c.ifindex_out = (uint32_t)if_out;
-    c.fib_ifindex = 1;
-    c.keep_ttl = 1;
-    c.no_fib = (uint32_t)no_fib;
-    if (fn == QASM_XDP_RATELIMIT) { /* a bucket that never runs dry: the arithmetic, no drop */
-        c.rl_rate_milli = 1000000000000000ull;
-        c.rl_cap = UINT64_MAX / 2;
-    }
-    uint32_t zero = 0;
-    if (bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0) != 0)
-        abort();
-}
-
-#define NCASE 11 /* the floor, then function x mode, then nat default without the FIB */
-
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
-}
-
-/* Runs every case |o->rounds| times, interleaved; ns[case][round]. */
-static void measure(const struct opts *o, const struct frame fr[2], uint32_t ns[NCASE][MAX_ROUNDS])
-{
-    for (uint64_t r = 0; r < o->rounds; r++) {
-        ns[0][r] = cost(skel->progs.qasm_xdp_fwd, &fr[0], (uint32_t)o->repeat, XDP_REDIRECT);
-        for (int fn = 0; fn < 3; fn++)
-            for (int m = 0; m < 3; m++) {
-                if (o->fn >= 0 && o->fn != fn)
-                    continue;
-                configure(fn, m > 0, 0);
-                ns[1 + fn * 3 + m][r] = cost(skel->progs.qasm_xdp, &fr[m > 0], (uint32_t)o->repeat,
-                                             XDP_REDIRECT);
-            }
-        configure(QASM_XDP_NAT, 0, 1);
-        ns[NCASE - 1][r] = cost(skel->progs.qasm_xdp, &fr[0], (uint32_t)o->repeat, XDP_TX);
-    }
 }
 
 static double mean_of(const uint32_t *v, uint64_t n)
@@ -354,26 +322,131 @@ static double mean_of(const uint32_t *v, uint64_t n)
     return s / (double)n;
 }
 
+/* The configuration of a case: |nh_ttl| the next hop's bound (0: the FIB every packet). */
+static void configure(int fn, int aware, int no_fib, uint64_t nh_ttl)
+{
+    struct qasm_xdp_cfg c;
+    memset(&c, 0, sizeof(c));
+    c.function = (uint32_t)fn;
+    c.aware = (uint32_t)aware;
+    c.ifindex_in = 1;
+    c.ifindex_out = (uint32_t)if_out;
+    c.fib_ifindex = 1;
+    c.keep_ttl = 1;
+    c.no_fib = (uint32_t)no_fib;
+    c.nh_ttl_ns = nh_ttl;
+    if (fn == QASM_XDP_RATELIMIT) { /* a bucket that never runs dry: the arithmetic, no drop */
+        qasm_xdp_cfg_rate(&c, 1000000000000000ull); /* whole: as a whole --rate runs */
+        c.rl_cap = UINT64_MAX / 2;
+    }
+    uint32_t zero = 0;
+    if (bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0) != 0)
+        abort();
+}
+
+/* The floor, function x mode (next hop cached), then the extra cases: nat default on the
+ * O-DCID-keyed connection the aware modes measure, asking the FIB every packet, without the
+ * FIB. */
+#define NCASE 13
+#define C_ODCID (NCASE - 3)
+#define C_FIB (NCASE - 2)
+#define C_NOFIB (NCASE - 1)
+
+static const char *const EXTRA_NAMES[] = {"nat default, O-DCID-keyed entry",
+                                          "nat default, FIB every packet (no cache)",
+                                          "nat default without the FIB (XDP_TX)"};
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* One function's three modes, in order |m| (0..2) or reversed: ns[1 + fn * 3 + mode][r]. */
+static void measure_fn(const struct opts *o, const struct frame fr[2], int fn, uint64_t r,
+                       uint32_t ns[NCASE][MAX_ROUNDS])
+{
+    for (int i = 0; i < 3; i++) {
+        int m = r % 2 ? 2 - i : i; /* ABC CBA: a drift within the round hits each mode alike */
+        configure(fn, m > 0, 0, QASM_XDP_NH_TTL_NS);
+        ns[1 + fn * 3 + m][r] = cost(skel->progs.qasm_xdp, &fr[m > 0], (uint32_t)o->repeat,
+                                     XDP_REDIRECT);
+    }
+}
+
+/* Runs every case |o->rounds| times, interleaved; ns[case][round]. */
+static void measure(const struct opts *o, const struct frame fr[2], uint32_t ns[NCASE][MAX_ROUNDS])
+{
+    for (uint64_t r = 0; r < o->rounds; r++) {
+        ns[0][r] = cost(skel->progs.qasm_xdp_fwd, &fr[0], (uint32_t)o->repeat, XDP_REDIRECT);
+        for (int fn = 0; fn < 3; fn++)
+            if (o->fn < 0 || o->fn == fn)
+                measure_fn(o, fr, fn, r, ns);
+        configure(QASM_XDP_NAT, 0, 0, QASM_XDP_NH_TTL_NS);
+        ns[C_ODCID][r] = cost(skel->progs.qasm_xdp, &fr[1], (uint32_t)o->repeat, XDP_REDIRECT);
+        configure(QASM_XDP_NAT, 0, 0, 0);
+        ns[C_FIB][r] = cost(skel->progs.qasm_xdp, &fr[0], (uint32_t)o->repeat, XDP_REDIRECT);
+        configure(QASM_XDP_NAT, 0, 1, 0);
+        ns[C_NOFIB][r] = cost(skel->progs.qasm_xdp, &fr[0], (uint32_t)o->repeat, XDP_TX);
+    }
+}
+
+/* The quartiles of ns[a][r] / ns[b][r] over the rounds: q[0] lower, q[1] median, q[2] upper. */
+static void ratio_quartiles(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS], int a, int b,
+                            double q[3])
+{
+    static double v[MAX_ROUNDS];
+    uint64_t k = o->rounds;
+    for (uint64_t r = 0; r < k; r++)
+        v[r] = ns[b][r] ? (double)ns[a][r] / ns[b][r] : 0;
+    qsort(v, k, sizeof(double), cmp_dbl);
+    q[0] = v[k / 4];
+    q[1] = v[k / 2];
+    q[2] = v[(3 * k) / 4 < k ? (3 * k) / 4 : k - 1];
+}
+
+/*
+ * The aware/default ratios of function |fn|: the median and quartiles of the
+ * per-round ratios (each round's cases run back to back, so a slow minute
+ * moves both), and reactive/proactive, whose work is the same: its spread is
+ * what this machine resolves.
+ */
+static void report_ratios(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS], int fn)
+{
+    int d = 1 + fn * 3;
+    double re[3], pro[3], eq[3];
+    ratio_quartiles(o, ns, d + 1, d, re);
+    ratio_quartiles(o, ns, d + 2, d, pro);
+    ratio_quartiles(o, ns, d + 1, d + 2, eq);
+    printf("%-40s reactive/default %.3f [%.3f-%.3f], proactive/default %.3f [%.3f-%.3f], "
+           "reactive/proactive %.3f [%.3f-%.3f] (per-round ratios: median [quartiles])\n", "",
+           re[1], re[0], re[2], pro[1], pro[0], pro[2], eq[1], eq[0], eq[2]);
+}
+
 static void report(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS])
 {
+    static uint32_t v[MAX_ROUNDS];
     printf("%-40s %8s %6s %6s %8s\n", "case", "median", "min", "max", "mean");
     for (int c = 0; c < NCASE; c++) {
-        int fn = (c - 1) / 3, m = (c - 1) % 3, fib = c > 0 && c < NCASE - 1;
+        int fn = (c - 1) / 3, m = (c - 1) % 3, fib = c > 0 && c < C_ODCID;
         if (fib && o->fn >= 0 && o->fn != fn)
             continue;
         char name[64];
-        snprintf(name, sizeof(name), "%s %s", fib ? FN_NAMES[fn] : c ? "nat default" : "floor",
-                 fib ? MODE_NAMES[m] : c ? "without the FIB (XDP_TX)" : "(bare forwarder)");
-        double mean = mean_of(ns[c], o->rounds);
-        qsort(ns[c], o->rounds, sizeof(uint32_t), cmp_u32);
-        printf("%-40s %5u ns %6u %6u %8.1f\n", name, ns[c][o->rounds / 2], ns[c][0],
-               ns[c][o->rounds - 1], mean);
-        if (fib && m == 2) { /* ns[c - 2 .. c] are sorted by now: [0] the min, [k] the median */
-            uint64_t k = o->rounds / 2;
-            double d = ns[c - 2][k], dmin = ns[c - 2][0];
-            printf("%-40s reactive/default %.3f (of the mins %.3f), proactive/default %.3f "
-                   "(%.3f)\n", "", ns[c - 1][k] / d, ns[c - 1][0] / dmin, ns[c][k] / d,
-                   ns[c][0] / dmin);
+        if (fib)
+            snprintf(name, sizeof(name), "%s %s", FN_NAMES[fn], MODE_NAMES[m]);
+        else
+            snprintf(name, sizeof(name), "%s", c ? EXTRA_NAMES[c - C_ODCID] : "floor (bare forwarder)");
+        memcpy(v, ns[c], o->rounds * sizeof(uint32_t));
+        qsort(v, o->rounds, sizeof(uint32_t), cmp_u32);
+        printf("%-40s %5u ns %6u %6u %8.1f\n", name, v[o->rounds / 2], v[0], v[o->rounds - 1],
+               mean_of(ns[c], o->rounds));
+        if (fib && m == 2)
+            report_ratios(o, ns, fn);
+        if (c == C_ODCID && (o->fn < 0 || o->fn == QASM_XDP_NAT)) {
+            double q[3];
+            ratio_quartiles(o, ns, 2, C_ODCID, q); /* nat reactive on the same connection */
+            printf("%-40s nat reactive / this %.3f [%.3f-%.3f]: the aware mode's own checks\n", "",
+                   q[1], q[0], q[2]);
         }
     }
 }
@@ -425,6 +498,19 @@ static void load(uint32_t n)
     bpf_map__update_elem(skel->maps.fwd, &zero, 4, &fw, sizeof(fw), 0);
 }
 
+/* The program's size: translated and JITed bytes, instructions the verifier processed. */
+static void prog_size(struct bpf_program *p)
+{
+    struct bpf_prog_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) != 0)
+        return;
+    printf("%s: %u BPF instructions, %u bytes JITed, %u instructions verified\n",
+           bpf_program__name(p), info.xlated_prog_len / 8, info.jited_prog_len,
+           info.verified_insns);
+}
+
 static double loadavg(void)
 {
     double l = -1;
@@ -451,10 +537,12 @@ int main(int argc, char **argv)
            " per case and round, %" PRIu64 "-byte payload, %" PRIu64 " rounds, %d CPUs, "
            "load %.2f at start\n", PROG, n, 2 * n, o.repeat, o.payload, o.rounds,
            libbpf_num_possible_cpus(), loadavg());
+    prog_size(skel->progs.qasm_xdp);
+    prog_size(skel->progs.qasm_xdp_fwd);
     measure(&o, fr, ns);
     report(&o, ns);
-    printf("load %.2f at end; ns per packet: the kernel's mean time per run (FIB lookup and "
-           "bpf_redirect included)\n", loadavg());
+    printf("load %.2f at end; ns per packet: the kernel's mean time per run (next-hop cache "
+           "and bpf_redirect included)\n", loadavg());
     qasm_xdp__destroy(skel);
     return 0;
 }

@@ -64,6 +64,25 @@ struct qasm_xdp_ekey {
 /* Flags of a flow. */
 #define QASM_XDP_F_DST_CLIENT 0x1u /* NAT return: the destination is the entry's latest client */
 
+/*
+ * A flow's cached next hop: the result of the FIB and neighbour lookup for
+ * the destination the flow last rewrote to, written by the kernel. Valid
+ * while |at| is within the configuration's nh_ttl_ns and |daddr| is the
+ * packet's new destination (a NAT return flow follows the entry's latest
+ * client) and the packet is no longer than |len| (the lookup checked the
+ * egress MTU for that length); userspace writes it zero (a flow (re)written
+ * asks the FIB).
+ */
+struct qasm_xdp_nh {
+    __u64 at;       /* bpf_ktime_get_ns of the lookup; 0: none */
+    __u8 daddr[16]; /* the destination it was looked up for */
+    __u32 ifindex;  /* egress interface */
+    __u16 len;      /* the longest packet (IP length) the lookup's MTU check passed */
+    __u8 dmac[6];
+    __u8 smac[6];
+    __u16 pad;
+};
+
 /* Value of `flows`: what to write into the packet, and its state entry. */
 struct qasm_xdp_flow {
     struct qasm_xdp_ekey entry;
@@ -74,6 +93,7 @@ struct qasm_xdp_flow {
     __u32 flags;
     __u64 last_seen; /* bpf_ktime_get_ns of the last packet (the kernel writes it) */
     __u64 packets;   /* packets handled in the kernel on this flow */
+    struct qasm_xdp_nh nh;
 };
 
 /*
@@ -132,7 +152,13 @@ struct qasm_xdp_cfg {
     __u32 no_fib;        /* tests: no FIB lookup, the rewritten frame goes back out (XDP_TX) */
     __u32 keep_ttl;      /* benchmarks: TTL kept, so BPF_PROG_TEST_RUN's repeats see one frame */
     __u32 pad;
+    __u64 nh_ttl_ns;     /* a flow's cached next hop is looked up again after this; 0: every packet */
+    __u64 rl_dt_max;     /* RL: ~0 / rl_rate_milli (a refill past this fills the bucket); 0: computed */
+    __u64 rl_rate_whole; /* RL: rl_rate_milli / 1000 when that is whole (no division); else 0 */
 };
+
+/* qasm-mbox's nh_ttl_ns: a changed neighbour or route is followed within a second. */
+#define QASM_XDP_NH_TTL_NS 1000000000ULL
 
 /*
  * The one value of `fwd` (an array of 1): what qasm_xdp_fwd, the bare
@@ -144,6 +170,24 @@ struct qasm_xdp_fwd {
     __u8 dmac[6];
     __u8 smac[6];
 };
+
+/*
+ * The one value of `gen` (an array of 1): the hop benchmark's traffic
+ * generator qasm_xdp_gen (qasm-xdp-hopgen, run by BPF_PROG_TEST_RUN with
+ * live frames) sends its frame from |flows| source ports, |port0| up (host
+ * byte order), its Ethernet, IPv4 and UDP headers written from |head| each
+ * time (a live frame's page comes back from wherever the frame went, as the
+ * hop left it). Not used by qasm-mbox.
+ */
+#define QASM_XDP_GEN_HEAD 42 /* Ethernet + IPv4 (no options) + UDP */
+struct qasm_xdp_gen {
+    __u32 flows;
+    __u32 port0;
+    __u8 head[48];
+};
+
+/* Slots of `gen_count` (per CPU): frames generated, frames the sink counted and dropped. */
+enum { QASM_XDP_GEN_SENT = 0, QASM_XDP_GEN_SUNK = 1, QASM_XDP_GEN_MAX = 2 };
 
 /* The kernel's counters (a per-CPU array indexed by these); names in QASM_XDP_COUNTER_NAMES. */
 enum qasm_xdp_counter {
@@ -164,6 +208,7 @@ enum qasm_xdp_counter {
     QASM_XDP_C_PASS_OTHER_IF,   /* ... arrived on neither interface of the hop */
     QASM_XDP_C_PASS_VLAN,       /* ... a tagged frame the FIB sends out of another interface */
     QASM_XDP_C_FLOW_FULL,       /* a migrated flow's entry not stored: `flows` full */
+    QASM_XDP_C_FIB_LOOKUP,      /* FIB lookups: a flow's next hop new, stale or its dest moved */
     QASM_XDP_C_MAX
 };
 
@@ -171,6 +216,7 @@ enum qasm_xdp_counter {
     { "packets_received", "forwarded", "packets_sent", "migrated", "rate_limited",             \
       "pass_not_ip", "pass_not_udp",                                                      \
       "pass_fragment", "pass_malformed", "pass_ttl", "pass_long_header", "pass_new",      \
-      "pass_unattested", "pass_no_route", "pass_other_if", "pass_vlan", "flow_full" }
+      "pass_unattested", "pass_no_route", "pass_other_if", "pass_vlan", "flow_full",     \
+      "fib_lookups" }
 
 #endif

@@ -20,10 +20,11 @@ static int check_topology(const char *topology, struct bench_opts *o, char *err,
         return 0;
     if (!o->netns)
         return qasm_parse_errf(err, errlen, "--hop needs --topology netns");
-    if (strcmp(o->hop, "qasm") != 0 && strcmp(o->hop, "kernel-nat") != 0 &&
-        (strncmp(o->hop, "cmd:", 4) != 0 || o->hop[4] == '\0'))
+    if (strcmp(o->hop, "qasm") != 0 && strcmp(o->hop, "qasm-xdp") != 0 &&
+        strcmp(o->hop, "kernel-nat") != 0 && (strncmp(o->hop, "cmd:", 4) != 0 || o->hop[4] == '\0'))
         return qasm_parse_errf(err, errlen,
-                               "--hop: expected qasm, kernel-nat or 'cmd:COMMAND', got '%s'",
+                               "--hop: expected qasm, qasm-xdp, kernel-nat or 'cmd:COMMAND', "
+                               "got '%s'",
                     o->hop);
     return 0;
 }

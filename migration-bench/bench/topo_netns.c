@@ -234,7 +234,40 @@ static int base_start(struct topo_netns *n, struct bench *b)
     return 0;
 }
 
-/* Starts a qasm-mbox --io packet hop and waits for its stats file and tracker session. */
+/* The qasm hops: --hop qasm-xdp runs qasm-mbox --io xdp, qasm (the default) --io packet. */
+static int hop_is_qasm(const char *hop)
+{
+    return hop == NULL || strcmp(hop, "qasm") == 0 || strcmp(hop, "qasm-xdp") == 0;
+}
+
+static const char *hop_io(const char *hop)
+{
+    return hop != NULL && strcmp(hop, "qasm-xdp") == 0 ? "xdp" : "packet";
+}
+
+/*
+ * --hop qasm-xdp: the testbed made ready for XDP forwarding over veth
+ * (docs/XDP.md, "Forwarding"): the object's pass-only program on the far
+ * ends (a veth takes redirected frames only into an XDP program), their TX
+ * checksum offload off (the program updates complete checksums), lo's
+ * forwarding on in the hop (the program asks the FIB as from lo).
+ */
+static int xdp_prepare(struct topo_netns *n)
+{
+    char obj[PATH_MAX];
+    bench_bin(n->b, obj, sizeof(obj), "gen/qasm_xdp.bpf.o");
+    int bad = sh(0, "ip netns exec %s ip link set dev c0 xdpdrv obj %s program qasm_xdp_pass && "
+                    "ip netns exec %s ip link set dev s0 xdpdrv obj %s program qasm_xdp_pass",
+                 ns_c, obj, ns_s, obj);
+    bad |= sh(0, "ip netns exec %s ethtool -K c0 tx off >/dev/null && "
+                 "ip netns exec %s ethtool -K s0 tx off >/dev/null", ns_c, ns_s);
+    bad |= sh(0, "ip netns exec %s sysctl -qw net.ipv4.conf.lo.forwarding=1 "
+                 "net.ipv6.conf.lo.forwarding=1", ns_h);
+    return bad ? bench_fail("--hop qasm-xdp: cannot make the testbed ready for XDP (%s, "
+                            "xdpdrv on veth, ethtool)", obj) : 0;
+}
+
+/* Starts a qasm-mbox hop (argv[5]: its --io) and waits for its stats file and tracker session. */
 static int qasm_hop_start(struct topo_netns *n, const char *name, const char *const argv[])
 {
     n->kind = "qasm";
@@ -246,13 +279,14 @@ static int qasm_hop_start(struct topo_netns *n, const char *name, const char *co
     bench_sleep(0.2); /* tracker session up */
     if (!bench_proc_alive(&n->hop)) {
         bench_proc_tail(&n->hop, 20);
-        return bench_fail("qasm-mbox %s --io packet died at start", argv[1]);
+        return bench_fail("qasm-mbox %s --io %s died at start", argv[1], argv[5]);
     }
     n->have_hop = 1;
     return 0;
 }
 
-static int qasm_nat_start(struct topo_netns *n, const char *mode, int pool, int entries)
+static int qasm_nat_start(struct topo_netns *n, const char *mode, int pool, int entries,
+                          const char *io)
 {
     char bin[PATH_MAX], ports[32], ent[16], name[64];
     snprintf(name, sizeof(name), "nat-%s", mode);
@@ -260,7 +294,7 @@ static int qasm_nat_start(struct topo_netns *n, const char *mode, int pool, int 
     snprintf(ports, sizeof(ports), "%d-%d", POOL_LO, POOL_LO + (pool > 0 ? pool : 1024) - 1);
     snprintf(ent, sizeof(ent), "%d", entries);
     const char *argv[] = { bench_bin(n->b, bin, sizeof(bin), "qasm-mbox"), "nat", "--mode", mode,
-                           "--io", "packet", "--inside", "in0", "--outside", "out0",
+                           "--io", io, "--inside", "in0", "--outside", "out0",
                            "--tracker", TRK_ADDR, "--ports", ports, "--hold", "50ms",
                            "--stats-json", n->stats, "--stats-entries", ent, NULL };
     return qasm_hop_start(n, name, argv);
@@ -344,8 +378,10 @@ int topo_netns_nat_open(struct topo_netns *n, struct bench *b, const char *hop, 
 {
     if (base_start(n, b) < 0)
         return -1;
-    if (hop == NULL || strcmp(hop, "qasm") == 0)
-        return qasm_nat_start(n, mode, pool, entries);
+    if (hop_is_qasm(hop) && strcmp(hop_io(hop), "xdp") == 0 && xdp_prepare(n) < 0)
+        return -1;
+    if (hop_is_qasm(hop))
+        return qasm_nat_start(n, mode, pool, entries, hop_io(hop));
     if (strcmp(hop, "kernel-nat") == 0)
         return kernel_nat_start(n, pool, mode);
     return cmd_hop_start(n, hop);
@@ -367,10 +403,12 @@ int topo_netns_lb_open(struct topo_netns *n, struct bench *b, const char *hop, c
     n->nservers = 2;
     if (hop != NULL && strncmp(hop, "cmd:", 4) == 0)
         return cmd_hop_start(n, hop);
+    if (strcmp(hop_io(hop), "xdp") == 0 && xdp_prepare(n) < 0)
+        return -1;
     snprintf(name, sizeof(name), "lb-%s", mode);
     snprintf(n->stats, sizeof(n->stats), "%.3800s/%.60s.stats.json", b->outdir, name);
     const char *argv[] = { bench_bin(b, bin, sizeof(bin), "qasm-mbox"), "lb", "--mode", mode,
-                           "--io", "packet", "--inside", "in0", "--outside", "out0",
+                           "--io", hop_io(hop), "--inside", "in0", "--outside", "out0",
                            "--listen", LB_VIP, "--backend", S_IP ":4433", "--backend",
                            S_IP ":4434", "--tracker", TRK_ADDR, "--hold", "50ms",
                            "--stats-json", n->stats, NULL };
@@ -503,7 +541,7 @@ int topo_netns_modes(const struct bench *b, const char *hop, const char *const *
     static const char *const kernel[] = { "kernel", "normalize" };
     static const char *const cmd[] = { "cmd" };
     char bin[PATH_MAX];
-    if (hop == NULL || strcmp(hop, "qasm") == 0) {
+    if (hop_is_qasm(hop)) {
         *modes = bench_modes;
         return 3;
     }
@@ -527,5 +565,7 @@ int topo_netns_check(const char *hop)
         (sh(0, "command -v nft") != 0 || sh(0, "command -v conntrack") != 0))
         return bench_fail("--hop kernel-nat needs 'nft' and 'conntrack' (nftables, conntrack "
                           "packages; scripts/deps.sh)");
+    if (hop && strcmp(hop, "qasm-xdp") == 0 && sh(0, "command -v ethtool") != 0)
+        return bench_fail("--hop qasm-xdp needs 'ethtool' (scripts/deps.sh)");
     return 0;
 }

@@ -10,6 +10,8 @@
  *
  *   qasm          qasm-mbox nat (lb: qasm-mbox lb, VIP 10.77.1.1:443) --io packet
  *                 in the three modes (default)
+ *   qasm-xdp      the same with --io xdp (the far ends made ready for XDP
+ *                 forwarding over veth: docs/XDP.md)
  *   kernel-nat    the Linux kernel: nftables masquerade, real conntrack; the
  *                 table is read with `conntrack -L`
  *   cmd:COMMAND   any command, run in the hop namespace with {inside} and

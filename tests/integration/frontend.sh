@@ -25,7 +25,7 @@ progs="qasm-tracker qasm-trackctl qasm-mbox qasm-mbox-bench qasm-replay qasm-cap
        qasm-corpus-gen qasm-h3-server qasm-h3-client qasm-bench qasm-tracker-bench
        qasm-udpdrive qasm-fwd-bare"
 [ -x "$B/qasm-agentd" ] && progs="$progs qasm-agentd"  # built only with the BPF toolchain
-[ -x "$B/qasm-xdp-bench" ] && progs="$progs qasm-xdp-bench"  # likewise
+[ -x "$B/qasm-xdp-bench" ] && progs="$progs qasm-xdp-bench qasm-xdp-hopgen"  # likewise
 for p in $progs; do
     bin="$root/$B/$p"
     out=$(timeout "$(scaled 10)" "$bin" --version 2>"$tmp/err"); rc=$?

@@ -18,7 +18,8 @@
 #     of the client namespace the tracker never attests) sending the victim's
 #     DCIDs: its packets go up, it gets nothing back, the victim is served;
 #   - each: the kernel forwarded packets (xdp.forwarded), the slow path saw
-#     fewer packets than crossed the hop.
+#     fewer packets than crossed the hop, the flows' next hops were cached
+#     (fewer FIB lookups than packets forwarded).
 #
 # The testbed's far ends get what XDP forwarding over veth needs (docs/XDP.md,
 # netns_xdp_lib.sh).
@@ -55,6 +56,9 @@ kernel_checks() {
     # A new client address has no neighbour entry yet: its first packets go up (ARP by the slow path).
     check "$1: few packets went up for want of a route or neighbour" \
         "$(json $s "d['xdp']['pass_no_route']") * 4 < $fwd"
+    # Without the next-hop cache every forwarded packet would ask the FIB (fib_lookups >= fwd).
+    check "$1: next hops cached (fewer FIB lookups than packets forwarded)" \
+        "$(json $s "d['xdp']['fib_lookups']") < $fwd"
 }
 
 check "hop: kernel forwarding is off" "$(in_h sysctl -n net.ipv4.ip_forward) == 0"

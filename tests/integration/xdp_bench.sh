@@ -23,11 +23,13 @@ fi
 check "exit 0" "[ $rc = 0 ]"
 check "the header names the connections" "grep -q '^qasm-xdp-bench: 1000 connections in the maps (2000 flows)' $tmp/out"
 n=$(grep -Ec '^(floor|nat|ratelimit|lb) .* [1-9][0-9]* ns ' "$tmp/out")
-check "11 cases, each with a positive time ($n)" "[ '$n' = 11 ]"
-check "3 aware/default ratio lines" "[ \$(grep -c 'reactive/default [0-9.]* (of the mins [0-9.]*), proactive/default' $tmp/out) = 3 ]"
+check "13 cases, each with a positive time ($n)" "[ '$n' = 13 ]"
+check "the aware mode's own checks" "grep -q 'nat reactive / this [0-9.]* \[' $tmp/out"
+check "3 aware/default ratio lines" "[ \$(grep -c 'reactive/default [0-9.]* \[[0-9.]*-[0-9.]*\], proactive/default [0-9.]* \[[0-9.]*-[0-9.]*\], reactive/proactive' $tmp/out) = 3 ]"
+check "the program's size" "grep -q '^qasm_xdp: [1-9][0-9]* BPF instructions, [1-9][0-9]* bytes JITed' $tmp/out"
 timeout "$(scaled 60)" "$B/qasm-xdp-bench" --function nat --connections 1000 --repeat 1000 --rounds 1 >"$tmp/nat" 2>&1
-check "--function nat: the floor, 3 nat cases and nat without the FIB" \
-    "[ \$(grep -Ec '^(floor|nat) ' $tmp/nat) = 5 ] && ! grep -q '^lb ' $tmp/nat"
+check "--function nat: the floor, 3 nat cases, nat on the O-DCID entry, with the FIB every packet and without it" \
+    "[ \$(grep -Ec '^(floor|nat) ' $tmp/nat) = 7 ] && ! grep -q '^lb ' $tmp/nat"
 "$B/qasm-xdp-bench" --connections 1 >/dev/null 2>"$tmp/bad"; rc=$?
 check "--connections 1: usage error (exit 2, one line naming the flag)" \
     "[ $rc = 2 ] && [ \$(wc -l <$tmp/bad) = 1 ] && grep -q -- '--connections' $tmp/bad"

@@ -8,7 +8,8 @@
  *
  * Runs in a network namespace of its own (unshare) with a veth interface
  * as the outside, lo as the inside; the FIB is not asked (config no_fib:
- * a handled frame comes back as XDP_TX). Needs root and BPF: without
+ * a handled frame comes back as XDP_TX) but in the forwarding and
+ * next-hop cache fixtures. Needs root and BPF: without
  * them it says SKIP and exits 77 (scripts/run-tests.sh reports it skipped).
  */
 #include <stdarg.h>
@@ -32,6 +33,7 @@ int main(void)
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -505,6 +507,40 @@ static void test_rate_limit_exhausted(void **state)
 }
 
 /* Bytes mode: a packet costs its UDP payload length. */
+/* The refill: a whole rate multiplies (no division), a fractional one divides; the same. */
+static void refill(int whole)
+{
+    struct qasm_xdp_cfg c;
+    uint32_t zero = 0;
+    config(QASM_XDP_RATELIMIT, 0, 1000000, 5000000000ull, 0); /* 1000 tokens/s, burst 5 */
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+    if (whole)
+        qasm_xdp_cfg_rate(&c, 1000000);
+    assert_int_equal(c.rl_rate_whole, whole ? 1000 : 0);
+    assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+    struct qasm_flow f = F("10.77.1.2:50000", "10.77.2.2:4433");
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&f.src, &f.dst);
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", 0);
+    put_flow(&f, QASM_XDP_FROM_CLIENT, &f, &ek, 0);
+    /* Empty, last refilled 10 ms ago (CLOCK_MONOTONIC is bpf_ktime_get_ns's clock): 10
+     * tokens' worth of refill, capped at the burst of 5; the packet takes one. */
+    struct qasm_xdp_entry e = get_entry(&ek);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    e.refill_at = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - 10000000ull;
+    assert_int_equal(bpf_map__update_elem(skel->maps.entries, &ek, sizeof(ek), &e, sizeof(e),
+                                          BPF_F_LOCK), 0);
+    expect_fwd(&f, if_in, &f);
+    assert_int_equal(get_entry(&ek).tokens, 4000000000ull);
+}
+
+static void test_rate_limit_refill(void **state)
+{
+    (void)state;
+    refill(1);
+    refill(0);
+}
+
 static void test_rate_limit_bytes(void **state)
 {
     (void)state;
@@ -646,6 +682,150 @@ static void test_fib_redirect_ipv6(void **state)
     fib_redirect("[fd77:1::2]:50000", "[fd77:2::2]:4433", "[fd77:2::1]:40001");
 }
 
+/* ---- the next hop cached in the flow ---- */
+
+/* The FIB asked as from lo, a next hop cached for |ttl_ns|. */
+static void config_fib(uint64_t ttl_ns)
+{
+    struct qasm_xdp_cfg cfg;
+    uint32_t zero = 0;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.config, &zero, 4, &cfg, sizeof(cfg), 0), 0);
+    cfg.no_fib = 0;
+    cfg.fib_ifindex = 1; /* lo */
+    cfg.nh_ttl_ns = ttl_ns;
+    assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &cfg, sizeof(cfg), 0), 0);
+}
+
+static struct qasm_xdp_flow get_flow(const struct qasm_flow *key, int dir)
+{
+    struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
+    struct qasm_xdp_flow v;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.flows, &k, sizeof(k), &v, sizeof(v), 0), 0);
+    return v;
+}
+
+static void neigh(const char *addr, int mac)
+{
+    char cmd[160];
+    if (mac)
+        snprintf(cmd, sizeof(cmd), "ip neigh replace %s lladdr 02:00:00:00:00:%02x dev qxdp0 "
+                 "nud permanent", addr, mac);
+    else
+        snprintf(cmd, sizeof(cmd), "ip neigh del %s dev qxdp0", addr);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* |in| on |ifindex| leaves by |act| as |l3| (TTL - 1) with the destination MAC 02:..:|mac|. */
+static void expect_nh(const struct frame *in, int ifindex, int act, const struct frame *l3,
+                      int mac)
+{
+    struct frame want = *l3, got;
+    static const uint8_t macs[12] = {2, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0x11};
+    memcpy(want.b, macs, 12);
+    want.b[5] = (uint8_t)mac;
+    assert_int_equal(run(in, ifindex, &got), act);
+    assert_frame(&got, &want);
+}
+
+/* The NAT flow of 10.77.1.2:50000 -> 10.77.2.2:4433 (public 10.77.2.1:40001) in the maps. */
+static void nat_flow(struct qasm_flow *out, struct qasm_flow *nat)
+{
+    *out = F("10.77.1.2:50000", "10.77.2.2:4433");
+    *nat = F("10.77.2.1:40001", "10.77.2.2:4433");
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&out->src, &out->dst);
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.1:40001", 0);
+    put_flow(out, QASM_XDP_FROM_CLIENT, nat, &ek, 0);
+}
+
+/* Within the bound the cached next hop is used: a changed neighbour is not seen yet. */
+static void test_nexthop_cached(void **state)
+{
+    (void)state;
+    config_fib(3600ull * 1000000000ull);
+    struct qasm_flow out, nat;
+    nat_flow(&out, &nat);
+    struct frame in = mkframe(&out, SHORT, sizeof(SHORT), 64, 0);
+    struct frame want = mkframe(&nat, SHORT, sizeof(SHORT), 63, 0);
+    expect_nh(&in, if_in, XDP_REDIRECT, &want, 0x22);
+    assert_int_equal(counter(QASM_XDP_C_FIB_LOOKUP), 1);
+    struct qasm_xdp_flow v = get_flow(&out, QASM_XDP_FROM_CLIENT);
+    assert_true(v.nh.at > 0);
+    assert_int_equal(v.nh.ifindex, if_out);
+    assert_int_equal(v.nh.dmac[5], 0x22);
+    expect_nh(&in, if_in, XDP_REDIRECT, &want, 0x22);
+    neigh("10.77.2.2", 0x33);
+    expect_nh(&in, if_in, XDP_REDIRECT, &want, 0x22); /* cached: the old MAC, no lookup */
+    assert_int_equal(counter(QASM_XDP_C_FIB_LOOKUP), 1);
+    assert_int_equal(counter(QASM_XDP_C_FORWARDED), 3);
+    /* A longer packet than the lookup's MTU check saw asks the FIB again (and sees 0x33). */
+    uint8_t pl[300] = {0x41};
+    struct frame big = mkframe(&out, pl, sizeof(pl), 64, 0);
+    struct frame bigw = mkframe(&nat, pl, sizeof(pl), 63, 0);
+    expect_nh(&big, if_in, XDP_REDIRECT, &bigw, 0x33);
+    expect_nh(&in, if_in, XDP_REDIRECT, &want, 0x33);
+    assert_int_equal(counter(QASM_XDP_C_FIB_LOOKUP), 2);
+    /* Userspace writing the flow again clears its cache. */
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&out.src, &out.dst);
+    put_flow(&out, QASM_XDP_FROM_CLIENT, &nat, &ek, 0);
+    expect_nh(&in, if_in, XDP_REDIRECT, &want, 0x33);
+    assert_int_equal(counter(QASM_XDP_C_FIB_LOOKUP), 3);
+}
+
+/* Past the bound the FIB is asked again: a new MAC is followed, a gone neighbour sends up. */
+static void test_nexthop_refresh(void **state)
+{
+    (void)state;
+    config_fib(1000000); /* 1 ms */
+    struct qasm_flow out, nat;
+    nat_flow(&out, &nat);
+    struct frame in = mkframe(&out, SHORT, sizeof(SHORT), 64, 0);
+    struct frame want = mkframe(&nat, SHORT, sizeof(SHORT), 63, 0);
+    expect_nh(&in, if_in, XDP_REDIRECT, &want, 0x22);
+    neigh("10.77.2.2", 0x33);
+    usleep(20000); /* past the 1 ms bound (bpf_ktime_get_ns is monotonic) */
+    expect_nh(&in, if_in, XDP_REDIRECT, &want, 0x33);
+    assert_int_equal(counter(QASM_XDP_C_FIB_LOOKUP), 2);
+    neigh("10.77.2.2", 0);
+    usleep(20000);
+    expect(&in, if_in, XDP_PASS, NULL); /* no neighbour: up, unchanged, the cache cleared */
+    assert_int_equal(counter(QASM_XDP_C_PASS_NO_ROUTE), 1);
+    assert_int_equal(get_flow(&out, QASM_XDP_FROM_CLIENT).nh.at, 0);
+    neigh("10.77.2.2", 0x44);
+    expect_nh(&in, if_in, XDP_REDIRECT, &want, 0x44); /* asked at once, not after the bound */
+    assert_int_equal(counter(QASM_XDP_C_FIB_LOOKUP), 4);
+}
+
+/* A NAT return flow's destination is the entry's latest client: a new one asks the FIB. */
+static void test_nexthop_follows_client(void **state)
+{
+    (void)state;
+    config_fib(3600ull * 1000000000ull);
+    struct qasm_flow ret = F("10.77.2.2:4433", "10.77.2.1:40001");
+    struct qasm_flow back = F("10.77.2.2:4433", "10.77.3.2:50000");
+    struct qasm_flow back2 = F("10.77.2.2:4433", "10.77.3.3:50001");
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&back.dst, &back.src);
+    put_entry(&ek, "10.77.3.2:50000", "10.77.2.1:40001", 0);
+    put_flow(&ret, QASM_XDP_FROM_SERVER, &ret, &ek, QASM_XDP_F_DST_CLIENT);
+    struct frame in = mkframe(&ret, SHORT, sizeof(SHORT), 64, 0);
+    struct frame want = mkframe(&back, SHORT, sizeof(SHORT), 63, 0);
+    /* Out of the interface it came in on (the clients' route is on qxdp0 here): XDP_TX. */
+    expect_nh(&in, if_out, XDP_TX, &want, 0x55);
+    expect_nh(&in, if_out, XDP_TX, &want, 0x55);
+    assert_int_equal(counter(QASM_XDP_C_FIB_LOOKUP), 1);
+    put_entry(&ek, "10.77.3.3:50001", "10.77.2.1:40001", 0); /* the client moved */
+    want = mkframe(&back2, SHORT, sizeof(SHORT), 63, 0);
+    expect_nh(&in, if_out, XDP_TX, &want, 0x66);
+    assert_int_equal(counter(QASM_XDP_C_FIB_LOOKUP), 2);
+}
+
+/* The neighbours as prepare() made them, whatever a test changed. */
+static int neigh_restore(void **state)
+{
+    (void)state;
+    neigh("10.77.2.2", 0x22);
+    return 0;
+}
+
 /* ---- cost per packet (a figure for the log, never asserted: timing is the machine's) ---- */
 
 /* Mean ns per run of |prog| on |in| over |repeat| runs (BPF_PROG_TEST_RUN); |act| expected. */
@@ -696,10 +876,13 @@ static void test_cost_figures(void **state)
     c.fib_ifindex = 1; /* lo: the route and neighbour of prepare() */
     assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
     double fib = cost(skel->progs.qasm_xdp, &in, XDP_REDIRECT, REPEAT);
+    c.nh_ttl_ns = QASM_XDP_NH_TTL_NS;
+    assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+    double cached = cost(skel->progs.qasm_xdp, &in, XDP_REDIRECT, REPEAT);
     printf("figure: xdp cost per packet (BPF_PROG_TEST_RUN x %d, 400-byte payload): pass-only "
            "%.0f ns; nat known flow without the FIB %.0f ns (1 flow), %.0f ns (%d flows), aware "
-           "mode %.0f ns; with the FIB lookup and bpf_redirect %.0f ns\n", REPEAT, floor, one,
-           many, FLOWS + 1, aware, fib);
+           "mode %.0f ns; with the FIB lookup and bpf_redirect %.0f ns, with the next hop "
+           "cached %.0f ns\n", REPEAT, floor, one, many, FLOWS + 1, aware, fib, cached);
 }
 
 /* ---- the program: load once, in a namespace of our own ---- */
@@ -722,6 +905,9 @@ static int prepare(void)
                "ip addr add fd77:2::1/64 dev qxdp0 nodad && "
                "ip neigh replace 10.77.2.2 lladdr 02:00:00:00:00:22 dev qxdp0 nud permanent && "
                "ip neigh replace fd77:2::2 lladdr 02:00:00:00:00:22 dev qxdp0 nud permanent && "
+               "ip addr add 10.77.3.1/24 dev qxdp0 && "
+               "ip neigh replace 10.77.3.2 lladdr 02:00:00:00:00:55 dev qxdp0 nud permanent && "
+               "ip neigh replace 10.77.3.3 lladdr 02:00:00:00:00:66 dev qxdp0 nud permanent && "
                "sysctl -qw net.ipv4.conf.lo.forwarding=1 net.ipv6.conf.lo.forwarding=1") != 0) {
         puts("SKIP: test_xdp_prog: cannot make a veth pair (ip link)");
         return 77;
@@ -756,11 +942,15 @@ int main(void)
         cmocka_unit_test_setup(test_rl_migration_shares_bucket, setup),
         cmocka_unit_test_setup(test_rate_limit_exhausted, setup),
         cmocka_unit_test_setup(test_rate_limit_bytes, setup),
+        cmocka_unit_test_setup(test_rate_limit_refill, setup),
         cmocka_unit_test_setup(test_truncated_ipv4, setup),
         cmocka_unit_test_setup(test_truncated_ipv6, setup),
         cmocka_unit_test_setup(test_malformed_nonudp_fragments, setup),
         cmocka_unit_test_setup(test_fib_redirect_ipv4, setup),
         cmocka_unit_test_setup(test_fib_redirect_ipv6, setup),
+        cmocka_unit_test_setup_teardown(test_nexthop_cached, setup, neigh_restore),
+        cmocka_unit_test_setup_teardown(test_nexthop_refresh, setup, neigh_restore),
+        cmocka_unit_test_setup(test_nexthop_follows_client, setup),
         cmocka_unit_test_setup(test_cost_figures, setup),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);
