@@ -70,8 +70,10 @@ static inline void *qasm_driver_buf_meta(struct qasm_driver_buf *b)
 
 /* A readable descriptor of a backend: embed it, start it with qasm_driver_watch_start. */
 struct qasm_driver_watch {
-    ev_io io;
     struct qasm_driver *d;
+    int fd;
+    int state;                            /* off, in the driver's epoll set, or parked */
+    struct qasm_driver_watch *park_next; /* the parked list */
 };
 
 /* One receive batch: the backend's recv fills pkt[] from the ring's buffers. */
@@ -168,7 +170,12 @@ const struct qasm_driver_counters *qasm_driver_counters(const struct qasm_driver
 /* The core (a fast path tells it about traffic it forwarded: qasm_mbox_touch). */
 struct qasm_mbox *qasm_driver_mbox(const struct qasm_driver *d);
 
-/* Watches |fd| for reading: ops->recv gets |w| when it is readable. */
+/*
+ * Watches |fd| for reading: ops->recv gets |w| when it is readable. The
+ * descriptors sit in the driver's own epoll set (one libev watcher for the
+ * set); during a burst, the ones being read and sent from are taken out of
+ * it until the burst ends (see driver.c, "parking").
+ */
 void qasm_driver_watch_start(struct qasm_driver *d, struct qasm_driver_watch *w, int fd);
 void qasm_driver_watch_stop(struct qasm_driver *d, struct qasm_driver_watch *w);
 
