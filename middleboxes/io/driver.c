@@ -71,6 +71,8 @@ struct qasm_driver {
     struct qasm_driver_watch **byfd; /* watch of each descriptor (send-side parking) */
     size_t nbyfd;
     struct qasm_driver_watch *parked; /* out of ep until the burst ends */
+    ev_idle burst;                    /* active while a burst goes on: reads the parked ones */
+    unsigned burst_gen;
     /* Receive ring and pool. */
     struct qasm_driver_buf *slot[QASM_DRIVER_BATCH];
     struct qasm_driver_buf *free_bufs;
@@ -123,12 +125,16 @@ void qasm_driver_buf_put(struct qasm_driver *d, struct qasm_driver_buf *b)
  * datagram it sends (the write-space wake-up when the buffer is freed).
  * During a burst the driver reads the socket again at once anyway, so the
  * socket being read (once a batch came back full) and the sockets sent
- * from (a run of PARK_MIN_RUN or more) leave the set until the burst ends,
- * and are put back before the loop waits: registered only while the loop
+ * from (a run of PARK_MIN_RUN or more) leave the set until the burst ends:
+ * an idle watcher (the loop polls without sleeping while it is active, so
+ * timers and the tracker session are served between rounds) reads every
+ * parked socket, and once none of them gives a full batch they go back
+ * into the set before the loop may sleep: registered only while the loop
  * may sleep, as with poll(2), but without scanning every socket at each
  * wakeup. Putting one back reports it at once if it is readable (epoll
  * checks on insertion), so nothing is missed; the cost is two epoll_ctl
- * calls per parked socket per burst (a burst: up to RECV_ROUNDS batches).
+ * calls per parked socket per burst, and one receive per parked socket
+ * per round (a round: up to RECV_ROUNDS batches of each).
  */
 
 static void park(struct qasm_driver *d, struct qasm_driver_watch *w)
@@ -138,6 +144,7 @@ static void park(struct qasm_driver *d, struct qasm_driver_watch *w)
     if (epoll_ctl(d->ep, EPOLL_CTL_DEL, w->fd, NULL) == -1)
         return; /* stays registered: nothing lost */
     w->state = WATCH_PARKED;
+    d->c.parked++;
     w->park_next = d->parked;
     d->parked = w;
 }
@@ -424,37 +431,75 @@ static int recv_one(struct qasm_driver *d, struct qasm_driver_watch *w)
  * (one receive that may come back empty instead of an epoll_wait, as in
  * qasm-fwd-bare). Then back to the loop, so the tracker session and the
  * timers wait at most 16 x 32 datagrams (~1 ms here). A full batch parks
- * |w| for the rest of the burst.
+ * |w|; 1 when the last batch was full (the burst goes on).
  */
-static void read_watch(struct qasm_driver *d, struct qasm_driver_watch *w)
+static int read_watch(struct qasm_driver *d, struct qasm_driver_watch *w)
 {
+    int full = 0;
     d->cur = w; /* NULL once |w| is stopped (and maybe freed) */
     for (int round = 0; round < RECV_ROUNDS && d->cur; round++) {
+        full = 0;
         if (!recv_one(d, w))
             break;
-        if (d->cur && d->rx.nread == d->rx.nbuf)
+        full = d->rx.nread == d->rx.nbuf;
+        if (d->cur && full)
             park(d, w);
     }
     d->cur = NULL;
+    return full;
 }
 
-/* The backends' epoll set is readable: each ready descriptor, then the parked ones back. */
+static void end_round(struct qasm_driver *d)
+{
+    d->in_recv = 0;
+    if (d->ops->reap)
+        d->ops->reap(d->b);
+}
+
+/* The backends' epoll set is readable: each ready descriptor; a burst goes on in burst_cb. */
 static void ep_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-    (void)loop;
     (void)revents;
     struct qasm_driver *d = io->data;
-    int n = epoll_wait(d->ep, d->ev, EP_EVENTS, 0);
+    int n = epoll_wait(d->ep, d->ev, EP_EVENTS, 0), full = 0;
     d->in_recv = 1; /* the core's events may close a socket: its memory stays until reap */
     d->nev = n > 0 ? n : 0;
     for (int i = 0; i < d->nev; i++)
         if (d->ev[i].data.ptr)
-            read_watch(d, d->ev[i].data.ptr);
+            full |= read_watch(d, d->ev[i].data.ptr);
     d->nev = 0;
-    unpark_all(d);
-    d->in_recv = 0;
-    if (d->ops->reap)
-        d->ops->reap(d->b);
+    if (!ev_is_active(&d->burst)) {
+        if (full && d->parked)
+            ev_idle_start(loop, &d->burst);
+        else
+            unpark_all(d);
+    }
+    end_round(d);
+}
+
+/* A round of the burst: each parked socket once; all back in the set when none was full. */
+static void burst_cb(struct ev_loop *loop, ev_idle *idle, int revents)
+{
+    (void)revents;
+    struct qasm_driver *d = idle->data;
+    unsigned gen = ++d->burst_gen;
+    int full = 0;
+    d->in_recv = 1;
+    for (;;) {
+        /* The list changes as sockets are parked or stopped: rescan for one not read yet. */
+        struct qasm_driver_watch *w = d->parked;
+        while (w && w->gen == gen)
+            w = w->park_next;
+        if (!w)
+            break;
+        w->gen = gen;
+        full |= read_watch(d, w);
+    }
+    if (!full) {
+        unpark_all(d);
+        ev_idle_stop(loop, idle);
+    }
+    end_round(d);
 }
 
 void qasm_driver_watch_start(struct qasm_driver *d, struct qasm_driver_watch *w, int fd)
@@ -462,6 +507,7 @@ void qasm_driver_watch_start(struct qasm_driver *d, struct qasm_driver_watch *w,
     w->d = d;
     w->fd = fd;
     w->state = WATCH_OFF;
+    w->gen = d->burst_gen;
     if ((size_t)fd >= d->nbyfd) {
         size_t n = d->nbyfd ? d->nbyfd : 64;
         while (n <= (size_t)fd)
@@ -639,6 +685,10 @@ static int setup(struct qasm_driver *d)
     ev_io_init(&d->ep_io, ep_cb, d->ep, EV_READ);
     d->ep_io.data = d;
     ev_io_start(d->loop, &d->ep_io);
+    ev_idle_init(&d->burst, burst_cb);
+    /* Highest priority: a round at every loop iteration, even with other watchers pending. */
+    ev_set_priority(&d->burst, EV_MAXPRI);
+    d->burst.data = d;
     rv = d->ops->open(d, d->cfg.backend, &d->b);
     if (rv == 0)
         rv = control_open(d);
@@ -684,6 +734,7 @@ static void free_all(struct qasm_driver *d)
     if (d->loop)
         ev_timer_stop(d->loop, &d->timer);
     if (d->ep != -1) {
+        ev_idle_stop(d->loop, &d->burst);
         ev_io_stop(d->loop, &d->ep_io);
         close(d->ep);
     }

@@ -74,6 +74,7 @@ struct qasm_driver_watch {
     int fd;
     int state;                            /* off, in the driver's epoll set, or parked */
     struct qasm_driver_watch *park_next; /* the parked list */
+    unsigned gen;                         /* the last burst round that read it */
 };
 
 /* One receive batch: the backend's recv fills pkt[] from the ring's buffers. */
@@ -92,6 +93,7 @@ struct qasm_driver_counters {
     uint64_t tx;             /* datagrams / packets sent through qasm_driver_send */
     uint64_t tx_errors;      /* refused by the kernel */
     uint64_t bufs_allocated; /* buffers allocated (grows with held packets) */
+    uint64_t parked;         /* sockets taken out of the epoll set for a burst (driver.c) */
 };
 
 struct qasm_driver_backend_ops {
