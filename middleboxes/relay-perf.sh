@@ -9,7 +9,7 @@
 #   TOOL=perf (default): perf stat software events on the forwarder: CPU
 #     time (task-clock, ns), context switches, system calls; medians of R.
 #   TOOL=callgrind: user-space instructions (valgrind, one round): the
-#     relay's receive callback (ep_cb: receive, core, send, parking), the bare
+#     relay's receive callbacks (ep_cb and burst_cb: receive, core, send, parking), the bare
 #     forwarder's whole run (its start-up included, ~150 k). Slowed down
 #     ~50x, the forwarder reads full batches of 32.
 # Usage: middleboxes/relay-perf.sh [N]   (env B = build dir, P = first of 3
@@ -21,7 +21,7 @@ one() { # which: bare | bare-epoll | nat
     local w=$1 pre M F mb=$B/qasm-mbox
     if [ "$TOOL" = callgrind ]; then
         pre="valgrind --tool=callgrind --callgrind-out-file=$T/cg.$w"
-        [ "${w#nat}" != "$w" ] && pre="$pre --toggle-collect=ep_cb"
+        [ "${w#nat}" != "$w" ] && pre="$pre --toggle-collect=ep_cb --toggle-collect=burst_cb"
     else
         pre="perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -o $T/perf.$w"
     fi
