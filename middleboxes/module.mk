@@ -36,6 +36,8 @@ test_lb_LIBS = $(CMOCKA_LIBS)
 INTEG_TESTS += tests/integration/mbox_ratelimit.sh tests/integration/mbox_lb.sh
 # Spoofed one-packet flows against --max-flows: a new client is still served.
 INTEG_TESTS += tests/integration/mbox_flood.sh
+# A burst both ways through the NAT: parked sockets lose nothing, are watched again after.
+INTEG_TESTS += tests/integration/mbox_burst.sh
 
 UNIT_TESTS += test_classify
 test_classify_SRCS := tests/unit/test_classify.c $(MBOX_CORE_SRCS)

@@ -7,9 +7,12 @@
 # build's qasm-mbox as "nat-b2": a change measured beside the code before
 # it); per datagram the forwarder forwarded:
 #   TOOL=perf (default): perf stat software events on the forwarder: CPU
-#     time (task-clock, ns), context switches, system calls; medians of R.
+#     time (task-clock, ns), context switches, system calls, datagrams per
+#     recvmmsg and per sendmmsg, epoll_wait / poll calls; and the CPU time
+#     of the sender and of the sink per datagram the sink received; medians
+#     of R.
 #   TOOL=callgrind: user-space instructions (valgrind, one round): the
-#     relay's receive callback (watch_cb: receive, core, send), the bare
+#     relay's receive callbacks (ep_cb and burst_cb: receive, core, send, parking), the bare
 #     forwarder's whole run (its start-up included, ~150 k). Slowed down
 #     ~50x, the forwarder reads full batches of 32.
 # Usage: middleboxes/relay-perf.sh [N]   (env B = build dir, P = first of 3
@@ -17,15 +20,18 @@
 B=${B:-build}; P=${P:-36100}; N=${1:-200000}; R=${R:-5}; TOOL=${TOOL:-perf}
 T=$(mktemp -d /tmp/relay-perf.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+EV=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_recvmmsg
+EV=$EV,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_poll
 one() { # which: bare | bare-epoll | nat
-    local w=$1 pre M F mb=$B/qasm-mbox
+    local w=$1 pre M F mb=$B/qasm-mbox spre= cpre=
     if [ "$TOOL" = callgrind ]; then
         pre="valgrind --tool=callgrind --callgrind-out-file=$T/cg.$w"
-        [ "${w#nat}" != "$w" ] && pre="$pre --toggle-collect=watch_cb"
+        [ "${w#nat}" != "$w" ] && pre="$pre --toggle-collect=ep_cb --toggle-collect=burst_cb"
     else
-        pre="perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -o $T/perf.$w"
+        pre="perf stat -x, -e $EV -o $T/perf.$w"
+        spre="perf stat -x, -e task-clock -o $T/perf.sink" cpre="perf stat -x, -e task-clock -o $T/perf.snd"
     fi
-    timeout 120 "$B/qasm-udpdrive" server --listen 127.0.0.1:$((P+1)) --echo none \
+    timeout 120 $spre "$B/qasm-udpdrive" server --listen 127.0.0.1:$((P+1)) --echo none \
         --stats-json "$T/srv.json" & local S=$!
     [ "$w" = nat-b2 ] && mb=$B2/qasm-mbox
     if [ "${w#nat}" != "$w" ]; then
@@ -38,13 +44,14 @@ one() { # which: bare | bare-epoll | nat
             2>"$T/fwd.err" & M=$!
     fi
     sleep $([ "$TOOL" = callgrind ] && echo 3 || echo 0.5)
-    timeout 120 "$B/qasm-udpdrive" client --to 127.0.0.1:$((P+2)) --conn 9 --packets "$N" \
+    timeout 120 $cpre "$B/qasm-udpdrive" client --to 127.0.0.1:$((P+2)) --conn 9 --packets "$N" \
         --migrate-every 0 --blast --tracker 127.0.0.1:$P >/dev/null
     sleep $([ "$TOOL" = callgrind ] && echo 3 || echo 1)
     # timeout -> perf / valgrind -> the forwarder: SIGINT to the forwarder, the tool reports.
     F=$(pgrep -P "$M"); F=$(pgrep -P "$F" || echo "$F")
     kill -INT $F 2>/dev/null; wait $M
-    kill $S; wait $S
+    F=$(pgrep -P "$S"); F=$(pgrep -P "$F" || echo "$F")
+    kill $F 2>/dev/null; wait $S
     python3 - "$w" "$TOOL" "$T" <<'PY' >> "$T/rows"
 import json, re, subprocess, sys
 w, tool, t = sys.argv[1:4]
@@ -59,15 +66,23 @@ if tool == 'callgrind':
     ir = int(re.search(r'([\d,]+) \S*\s*PROGRAM TOTALS', out).group(1).replace(',', ''))
     print(w, fwd, '%.0f' % pps, '%.1f' % (ir / fwd))
 else:
-    ev = {}
-    for l in open(t + '/perf.' + w):
-        f = l.strip().split(',')
-        if len(f) > 3 and not l.startswith('#'):
-            ev[f[2]] = float(f[0])
+    def events(name):
+        ev = {}
+        for l in open(t + '/perf.' + name):
+            f = l.strip().split(',')
+            if len(f) > 3 and not l.startswith('#'):
+                ev[f[2].split(':')[-1]] = float(f[0]) if f[0][:1].isdigit() else 0.
+        return ev
+    ev, got = events(w), s['packets_received_known']
+    waits = ev['sys_enter_epoll_wait'] + ev['sys_enter_poll']
     print(w, fwd, '%.0f' % pps, '%.0f' % (ev['task-clock'] * 1e6 / fwd),
-          '%.4f' % (ev['context-switches'] / fwd), '%.4f' % (ev['raw_syscalls:sys_enter'] / fwd))
+          '%.4f' % (ev['context-switches'] / fwd), '%.4f' % (ev['sys_enter'] / fwd),
+          '%.1f' % (fwd / max(ev['sys_enter_recvmmsg'], 1)),
+          '%.1f' % (fwd / max(ev['sys_enter_sendmmsg'], 1)), '%.4f' % (waits / fwd),
+          '%.0f' % (events('snd')['task-clock'] * 1e6 / max(got, 1)),
+          '%.0f' % (events('sink')['task-clock'] * 1e6 / max(got, 1)))
 PY
-    rm -f "$T/srv.json" "$T/mb.json" "$T/fwd.err"
+    rm -f "$T/srv.json" "$T/mb.json" "$T/fwd.err" "$T/perf.snd" "$T/perf.sink"
 }
 timeout 600 "$B/qasm-tracker" --listen 127.0.0.1:$P 2>/dev/null &
 sleep 0.3
@@ -81,8 +96,9 @@ rows = [l.split() for l in open(sys.argv[1])]
 cg = sys.argv[2] == 'callgrind'
 print('| forwarder | runs | forwarded (median) | delivered pps (median) | ' +
       ('user-space instructions per datagram |' if cg else
-       'cpu ns per datagram: median (runs) | context switches per datagram | syscalls per datagram |'))
-print('|---|---|---|---|---|' + ('' if cg else '---|---|'))
+       'cpu ns per datagram: median (runs) | context switches per datagram | syscalls per datagram | '
+       'datagrams per recvmmsg / sendmmsg | epoll_wait or poll per datagram | sender, sink cpu ns per datagram received |'))
+print('|---|---|---|---|---|' + ('' if cg else '---|---|---|---|---|'))
 med = {}
 for w in ('bare', 'bare-epoll', 'nat', 'nat-b2'):
     r = [x for x in rows if x[0] == w]
@@ -94,7 +110,8 @@ for w in ('bare', 'bare-epoll', 'nat', 'nat-b2'):
     if cg:
         line += '%.0f |' % m(3)
     else:
-        line += '%.0f (%s) | %.4f | %.4f |' % (m(3), ' '.join(x[3] for x in r), m(4), m(5))
+        line += '%.0f (%s) | %.4f | %.4f | %.1f / %.1f | %.4f | %.0f, %.0f |' % (
+            m(3), ' '.join(x[3] for x in r), m(4), m(5), m(6), m(7), m(8), m(9), m(10))
     print(line)
 if not cg and 'bare' in med:
     for w in ('bare-epoll', 'nat', 'nat-b2'):

@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "log.h"
@@ -31,6 +33,11 @@
 #define OUTQ 256
 #define MAX_DROPS 16
 #define RECV_ROUNDS 16
+#define EP_EVENTS 64
+/* A send run this long from one descriptor makes it a burst's sender: parked. */
+#define PARK_MIN_RUN 8
+
+enum { WATCH_OFF = 0, WATCH_ON = 1, WATCH_PARKED = 2 };
 
 /* A queued datagram; smsg[i] of the driver is its header, built when it is queued. */
 struct outmsg {
@@ -56,6 +63,16 @@ struct qasm_driver {
     qasm_tstamp timer_at;
     int draining, drain_again, in_recv;
     struct qasm_driver_watch *cur; /* the descriptor being read */
+    /* The backends' descriptors: an epoll set of their own, one libev watcher for it. */
+    int ep;
+    ev_io ep_io;
+    struct epoll_event ev[EP_EVENTS]; /* fetched from ep; an entry is cleared if its watch stops */
+    int nev;
+    struct qasm_driver_watch **byfd; /* watch of each descriptor (send-side parking) */
+    size_t nbyfd;
+    struct qasm_driver_watch *parked; /* out of ep until the burst ends */
+    ev_idle burst;                    /* active while a burst goes on: reads the parked ones */
+    unsigned burst_gen;
     /* Receive ring and pool. */
     struct qasm_driver_buf *slot[QASM_DRIVER_BATCH];
     struct qasm_driver_buf *free_bufs;
@@ -100,6 +117,65 @@ void qasm_driver_buf_put(struct qasm_driver *d, struct qasm_driver_buf *b)
     d->free_bufs = b;
 }
 
+/* ---- parking ----
+ *
+ * A socket in an epoll set carries the set's entry on its wait queue, so
+ * the kernel runs the epoll callback (two interrupt-saving locks) for
+ * every datagram queued on it (in the sender's context) and for every
+ * datagram it sends (the write-space wake-up when the buffer is freed).
+ * During a burst the driver reads the socket again at once anyway, so the
+ * socket being read (once a batch came back full) and the sockets sent
+ * from (a run of PARK_MIN_RUN or more) leave the set until the burst ends:
+ * an idle watcher (the loop polls without sleeping while it is active, so
+ * timers and the tracker session are served between rounds) reads every
+ * parked socket, and once none of them gives a full batch they go back
+ * into the set before the loop may sleep: registered only while the loop
+ * may sleep, as with poll(2), but without scanning every socket at each
+ * wakeup. Putting one back reports it at once if it is readable (epoll
+ * checks on insertion), so nothing is missed; the cost is two epoll_ctl
+ * calls per parked socket per burst, and one receive per parked socket
+ * per round (a round: up to RECV_ROUNDS batches of each).
+ */
+
+static void park(struct qasm_driver *d, struct qasm_driver_watch *w)
+{
+    if (w->state != WATCH_ON || !d->in_recv)
+        return;
+    if (epoll_ctl(d->ep, EPOLL_CTL_DEL, w->fd, NULL) == -1)
+        return; /* stays registered: nothing lost */
+    w->state = WATCH_PARKED;
+    d->c.parked++;
+    w->park_next = d->parked;
+    d->parked = w;
+}
+
+static void park_fd(struct qasm_driver *d, int fd)
+{
+    if (fd >= 0 && (size_t)fd < d->nbyfd && d->byfd[fd])
+        park(d, d->byfd[fd]);
+}
+
+static int watch_add(struct qasm_driver *d, struct qasm_driver_watch *w)
+{
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = w};
+    if (epoll_ctl(d->ep, EPOLL_CTL_ADD, w->fd, &e) == -1) {
+        qasm_warn("epoll_ctl: cannot watch descriptor %d: %s", w->fd, strerror(errno));
+        return -1;
+    }
+    w->state = WATCH_ON;
+    return 0;
+}
+
+static void unpark_all(struct qasm_driver *d)
+{
+    struct qasm_driver_watch *w;
+    while ((w = d->parked) != NULL) {
+        d->parked = w->park_next;
+        if (watch_add(d, w) < 0)
+            w->state = WATCH_OFF;
+    }
+}
+
 /* ---- sending ---- */
 
 void qasm_driver_flush(struct qasm_driver *d)
@@ -110,6 +186,8 @@ void qasm_driver_flush(struct qasm_driver *d)
         while (j < d->nout && d->out[j].fd == d->out[i].fd)
             j++;
         /* out[i..j) leave the same descriptor: one sendmmsg (repeated if partial). */
+        if (j - i >= PARK_MIN_RUN)
+            park_fd(d, d->out[i].fd);
         size_t k = i;
         while (k < j) {
             int sent = sendmmsg(d->out[k].fd, &d->smsg[k], (unsigned)(j - k), 0);
@@ -352,37 +430,118 @@ static int recv_one(struct qasm_driver *d, struct qasm_driver_watch *w)
  * load, what arrived while a batch was being forwarded is read at once
  * (one receive that may come back empty instead of an epoll_wait, as in
  * qasm-fwd-bare). Then back to the loop, so the tracker session and the
- * timers wait at most 16 x 32 datagrams (~1 ms here).
+ * timers wait at most 16 x 32 datagrams (~1 ms here). A full batch parks
+ * |w|; 1 when the last batch was full (the burst goes on).
  */
-static void watch_cb(struct ev_loop *loop, ev_io *io, int revents)
+static int read_watch(struct qasm_driver *d, struct qasm_driver_watch *w)
 {
-    (void)loop;
-    (void)revents;
-    struct qasm_driver_watch *w = (struct qasm_driver_watch *)io;
-    struct qasm_driver *d = w->d;
-    d->in_recv = 1; /* the core's events may close |w|'s socket: its memory stays until reap */
-    d->cur = w;       /* NULL once |w| is stopped (and maybe freed) */
-    for (int round = 0; round < RECV_ROUNDS && d->cur; round++)
+    int full = 0;
+    d->cur = w; /* NULL once |w| is stopped (and maybe freed) */
+    for (int round = 0; round < RECV_ROUNDS && d->cur; round++) {
+        full = 0;
         if (!recv_one(d, w))
             break;
+        full = d->rx.nread == d->rx.nbuf;
+        if (d->cur && full)
+            park(d, w);
+    }
     d->cur = NULL;
+    return full;
+}
+
+static void end_round(struct qasm_driver *d)
+{
     d->in_recv = 0;
     if (d->ops->reap)
         d->ops->reap(d->b);
 }
 
+/* The backends' epoll set is readable: each ready descriptor; a burst goes on in burst_cb. */
+static void ep_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)revents;
+    struct qasm_driver *d = io->data;
+    int n = epoll_wait(d->ep, d->ev, EP_EVENTS, 0), full = 0;
+    d->in_recv = 1; /* the core's events may close a socket: its memory stays until reap */
+    d->nev = n > 0 ? n : 0;
+    for (int i = 0; i < d->nev; i++)
+        if (d->ev[i].data.ptr)
+            full |= read_watch(d, d->ev[i].data.ptr);
+    d->nev = 0;
+    if (!ev_is_active(&d->burst)) {
+        if (full && d->parked)
+            ev_idle_start(loop, &d->burst);
+        else
+            unpark_all(d);
+    }
+    end_round(d);
+}
+
+/* A round of the burst: each parked socket once; all back in the set when none was full. */
+static void burst_cb(struct ev_loop *loop, ev_idle *idle, int revents)
+{
+    (void)revents;
+    struct qasm_driver *d = idle->data;
+    unsigned gen = ++d->burst_gen;
+    int full = 0;
+    d->in_recv = 1;
+    for (;;) {
+        /* The list changes as sockets are parked or stopped: rescan for one not read yet. */
+        struct qasm_driver_watch *w = d->parked;
+        while (w && w->gen == gen)
+            w = w->park_next;
+        if (!w)
+            break;
+        w->gen = gen;
+        full |= read_watch(d, w);
+    }
+    if (!full) {
+        unpark_all(d);
+        ev_idle_stop(loop, idle);
+    }
+    end_round(d);
+}
+
 void qasm_driver_watch_start(struct qasm_driver *d, struct qasm_driver_watch *w, int fd)
 {
     w->d = d;
-    ev_io_init(&w->io, watch_cb, fd, EV_READ);
-    ev_io_start(d->loop, &w->io);
+    w->fd = fd;
+    w->state = WATCH_OFF;
+    w->gen = d->burst_gen;
+    if ((size_t)fd >= d->nbyfd) {
+        size_t n = d->nbyfd ? d->nbyfd : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        struct qasm_driver_watch **t = realloc(d->byfd, n * sizeof(*t));
+        if (t) {
+            memset(t + d->nbyfd, 0, (n - d->nbyfd) * sizeof(*t));
+            d->byfd = t;
+            d->nbyfd = n;
+        }
+    }
+    if ((size_t)fd < d->nbyfd)
+        d->byfd[fd] = w;
+    watch_add(d, w);
 }
 
 void qasm_driver_watch_stop(struct qasm_driver *d, struct qasm_driver_watch *w)
 {
     if (d->cur == w)
         d->cur = NULL;
-    ev_io_stop(d->loop, &w->io);
+    if (w->state == WATCH_ON) {
+        epoll_ctl(d->ep, EPOLL_CTL_DEL, w->fd, NULL);
+    } else if (w->state == WATCH_PARKED) {
+        struct qasm_driver_watch **p = &d->parked;
+        while (*p != w)
+            p = &(*p)->park_next;
+        *p = w->park_next;
+    }
+    w->state = WATCH_OFF;
+    for (int i = 0; i < d->nev; i++) /* fetched but not read yet: not any more */
+        if (d->ev[i].data.ptr == w)
+            d->ev[i].data.ptr = NULL;
+    if (w->fd >= 0 && (size_t)w->fd < d->nbyfd && d->byfd[w->fd] == w)
+        d->byfd[w->fd] = NULL;
 }
 
 /* ---- stats, tick, signals ---- */
@@ -518,6 +677,18 @@ static int setup(struct qasm_driver *d)
     }
     d->loop = EV_DEFAULT;
     d->started = qasm_now();
+    d->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (d->ep == -1) {
+        fprintf(stderr, "qasm-mbox: epoll_create1: %s\n", strerror(errno));
+        return 1;
+    }
+    ev_io_init(&d->ep_io, ep_cb, d->ep, EV_READ);
+    d->ep_io.data = d;
+    ev_io_start(d->loop, &d->ep_io);
+    ev_idle_init(&d->burst, burst_cb);
+    /* Highest priority: a round at every loop iteration, even with other watchers pending. */
+    ev_set_priority(&d->burst, EV_MAXPRI);
+    d->burst.data = d;
     rv = d->ops->open(d, d->cfg.backend, &d->b);
     if (rv == 0)
         rv = control_open(d);
@@ -562,6 +733,12 @@ static void free_all(struct qasm_driver *d)
         d->ops->close(d->b);
     if (d->loop)
         ev_timer_stop(d->loop, &d->timer);
+    if (d->ep != -1) {
+        ev_idle_stop(d->loop, &d->burst);
+        ev_io_stop(d->loop, &d->ep_io);
+        close(d->ep);
+    }
+    free(d->byfd);
     for (int i = 0; i < QASM_DRIVER_BATCH; i++)
         free(d->slot[i]);
     while (d->free_bufs) {
@@ -586,6 +763,7 @@ int qasm_driver_run(const struct qasm_driver_config *cfg)
         d->cfg.max_packet = 4096;
     d->rx.max_packet = d->cfg.max_packet;
     d->timer_at = QASM_TSTAMP_MAX;
+    d->ep = -1;
     qasm_hist_init(&d->proc);
     init_send_queue(d);
     ev_timer_init(&d->timer, timer_cb, 0., 0.);

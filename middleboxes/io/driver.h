@@ -70,8 +70,11 @@ static inline void *qasm_driver_buf_meta(struct qasm_driver_buf *b)
 
 /* A readable descriptor of a backend: embed it, start it with qasm_driver_watch_start. */
 struct qasm_driver_watch {
-    ev_io io;
     struct qasm_driver *d;
+    int fd;
+    int state;                            /* off, in the driver's epoll set, or parked */
+    struct qasm_driver_watch *park_next; /* the parked list */
+    unsigned gen;                         /* the last burst round that read it */
 };
 
 /* One receive batch: the backend's recv fills pkt[] from the ring's buffers. */
@@ -90,6 +93,7 @@ struct qasm_driver_counters {
     uint64_t tx;             /* datagrams / packets sent through qasm_driver_send */
     uint64_t tx_errors;      /* refused by the kernel */
     uint64_t bufs_allocated; /* buffers allocated (grows with held packets) */
+    uint64_t parked;         /* sockets taken out of the epoll set for a burst (driver.c) */
 };
 
 struct qasm_driver_backend_ops {
@@ -168,7 +172,12 @@ const struct qasm_driver_counters *qasm_driver_counters(const struct qasm_driver
 /* The core (a fast path tells it about traffic it forwarded: qasm_mbox_touch). */
 struct qasm_mbox *qasm_driver_mbox(const struct qasm_driver *d);
 
-/* Watches |fd| for reading: ops->recv gets |w| when it is readable. */
+/*
+ * Watches |fd| for reading: ops->recv gets |w| when it is readable. The
+ * descriptors sit in the driver's own epoll set (one libev watcher for the
+ * set); during a burst, the ones being read and sent from are taken out of
+ * it until the burst ends (see driver.c, "parking").
+ */
 void qasm_driver_watch_start(struct qasm_driver *d, struct qasm_driver_watch *w, int fd);
 void qasm_driver_watch_stop(struct qasm_driver *d, struct qasm_driver_watch *w);
 

@@ -589,11 +589,12 @@ static void relay_stats(void *b, struct qasm_json *j)
     static const char *const names[] = {
         "packets_received", "packets_sent", "receive_errors", "ports_open", "port_bind_fail", "upstream_sockets",
         "upstream_created", "upstream_expired", "upstream_closed", "upstream_evicted",
-        "max_flows", "bufs_allocated"};
+        "max_flows", "bufs_allocated", "sockets_parked"};
     const uint64_t v[] = {
         r->c.rx, dc->tx, r->c.rx_errors, r->c.ports_open, r->c.port_bind_fail,
         r->c.upstream_sockets, r->c.upstream_created, r->c.upstream_expired,
-        r->c.upstream_closed, r->c.upstream_evicted, r->cfg.max_flows, dc->bufs_allocated};
+        r->c.upstream_closed, r->c.upstream_evicted, r->cfg.max_flows, dc->bufs_allocated,
+        dc->parked};
     _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(v) / sizeof(v[0]), "one each");
     qasm_mbox_json_u64s(j, "relay", names, v, sizeof(v) / sizeof(v[0]));
 }

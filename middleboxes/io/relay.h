@@ -51,7 +51,7 @@ struct qasm_relay_config {
  * from the right socket, "listen" and the "relay" object in the stats
  * (rx, tx, rx_errors, ports_open, port_bind_fail, upstream_sockets,
  * upstream_created, upstream_expired, upstream_closed, upstream_evicted,
- * max_flows, bufs_allocated), drops "oversize", "no_socket", "send_error".
+ * max_flows, bufs_allocated, sockets_parked), drops "oversize", "no_socket", "send_error".
  */
 extern const struct qasm_driver_backend_ops qasm_relay_ops;
 
