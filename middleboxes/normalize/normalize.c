@@ -48,6 +48,7 @@ struct nz_counters {
     uint64_t idle_removed;   /* connections removed by the idle sweep */
     uint64_t orphans_removed; /* DCIDs, attested and first addresses of removed connections */
     uint64_t tracker_errors;
+    uint64_t ambiguous;      /* (client, server) pairs claimed by a second connection */
 };
 
 struct nz {
@@ -91,6 +92,30 @@ static void conn_write(struct nz *z, const struct qasm_xdp_ekey *ek,
         z->c.conns_written++;
 }
 
+/*
+ * |client| -> |server| claimed by connection |ek| in `byaddr`: created for
+ * one connection, made ambiguous (conns 2) when another connection already
+ * has it (ambiguity is kept until the owner is gone: never undone by a
+ * later record, so a pair of two connections is never normalised by it).
+ */
+static void byaddr_write(struct nz *z, const struct qasm_xdp_ekey *ek,
+                         const struct qasm_addr *client, const struct qasm_addr *server)
+{
+    struct qasm_nz_pair k = qasm_nz_pair_of(client, server);
+    struct qasm_nz_owner v;
+    struct bpf_map *m = z->skel->maps.byaddr;
+    if (bpf_map__lookup_elem(m, &k, sizeof(k), &v, sizeof(v), 0) != 0) {
+        memset(&v, 0, sizeof(v));
+        v.conn = *ek;
+        v.conns = 1;
+    } else if (memcmp(&v.conn, ek, sizeof(*ek)) != 0 && v.conns == 1) {
+        v.conns = 2;
+        z->c.ambiguous++;
+    }
+    v.when = z->kt;
+    put(z, m, &k, sizeof(k), &v, sizeof(v), BPF_ANY);
+}
+
 /* A record (an answer to the DUMP or a push): everything the programs need to know of it. */
 static void record_apply(struct nz *z, const struct qasm_proto_conn *r)
 {
@@ -118,6 +143,9 @@ static void record_apply(struct nz *z, const struct qasm_proto_conn *r)
         if (put(z, z->skel->maps.attested, &k, sizeof(k), &z->kt, sizeof(z->kt), BPF_ANY) == 0)
             z->c.attested_written++;
     }
+    for (int i = 0; i < r->nclients && r->server.family; i++)
+        if (r->clients[i].family == r->clients[0].family)
+            byaddr_write(z, &ek, &r->clients[i], &r->server);
 }
 
 /* The connection is gone (closed, expired, evicted): out of every map now. */
@@ -133,6 +161,13 @@ static void record_forget(struct nz *z, const struct qasm_proto_conn *r)
     for (int i = 0; i < r->nclients; i++) {
         struct qasm_xdp_attest k = qasm_xdp_attest_of(&ek, &r->clients[i]);
         bpf_map__delete_elem(z->skel->maps.attested, &k, sizeof(k), 0);
+        if (!r->server.family)
+            continue;
+        struct qasm_nz_pair pk = qasm_nz_pair_of(&r->clients[i], &r->server);
+        struct qasm_nz_owner o;
+        if (bpf_map__lookup_elem(z->skel->maps.byaddr, &pk, sizeof(pk), &o, sizeof(o), 0) == 0 &&
+            memcmp(&o.conn, &ek, sizeof(ek)) == 0)
+            bpf_map__delete_elem(z->skel->maps.byaddr, &pk, sizeof(pk), 0);
     }
     if (r->nclients && r->server.family) { /* only if still ours: a newer one may have it */
         struct qasm_nz_pair first = qasm_nz_pair_of(&r->clients[0], &r->server);
@@ -254,6 +289,17 @@ static int sweep_attest(void *ud, const void *k)
     return bpf_map__delete_elem(z->skel->maps.attested, k, sizeof(*a), 0) == 0;
 }
 
+static int sweep_byaddr(void *ud, const void *k)
+{
+    struct nz *z = ud;
+    struct qasm_nz_owner o;
+    struct bpf_map *m = z->skel->maps.byaddr;
+    if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_nz_pair), &o, sizeof(o), 0) != 0 ||
+        has_conn(z, &o.conn))
+        return 0;
+    return bpf_map__delete_elem(m, k, sizeof(struct qasm_nz_pair), 0) == 0;
+}
+
 static void sweep(struct nz *z)
 {
     size_t max = 8u * QASM_NZ_MAX_CONNS_LIMIT;
@@ -263,7 +309,8 @@ static void sweep(struct nz *z)
     z->c.orphans_removed +=
             qasm_bpf_walk(mp->dcids, sizeof(struct qasm_xdp_cid), max, sweep_dcid, z) +
             qasm_bpf_walk(mp->firsts, sizeof(struct qasm_nz_pair), max, sweep_first, z) +
-            qasm_bpf_walk(mp->attested, sizeof(struct qasm_xdp_attest), max, sweep_attest, z);
+            qasm_bpf_walk(mp->attested, sizeof(struct qasm_xdp_attest), max, sweep_attest, z) +
+            qasm_bpf_walk(mp->byaddr, sizeof(struct qasm_nz_pair), max, sweep_byaddr, z);
 }
 
 /* ---- stats ---- */
@@ -291,10 +338,10 @@ static void stats_fill(struct qasm_json *j, void *ud)
     u64s(j, "kernel", knames, k, QASM_NZ_C_MAX);
     static const char *const names[] = {
         "records", "forgotten", "conns_written", "dcids_written", "attested_written",
-        "map_full", "idle_removed", "orphans_removed", "tracker_errors"};
+        "map_full", "idle_removed", "orphans_removed", "tracker_errors", "ambiguous"};
     const uint64_t v[] = {z->c.records, z->c.forgotten, z->c.conns_written, z->c.dcids_written,
                           z->c.attested_written, z->c.map_full, z->c.idle_removed,
-                          z->c.orphans_removed, z->c.tracker_errors};
+                          z->c.orphans_removed, z->c.tracker_errors, z->c.ambiguous};
     _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(v) / sizeof(v[0]), "one each");
     u64s(j, "maps", names, v, sizeof(v) / sizeof(v[0]));
 }
@@ -337,6 +384,7 @@ static int size_maps(struct nz *z)
     rc = rc ? rc : bpf_map__set_max_entries(mp->firsts, n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->dcids, 8 * n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->attested, 4 * n);
+    rc = rc ? rc : bpf_map__set_max_entries(mp->byaddr, 4 * n);
     return rc;
 }
 

@@ -80,6 +80,14 @@ static const uint8_t SHORT[] = {0x41, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 
 static const uint8_t OTHER[] = {0x41, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0x11, 0x22,
                                 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
                                 0xee, 0xff, 0x01, 0x02, 0x03, 0x04};
+/* Initials (long header, version 1, DCID of 8): a new connection's, and the first
+ * connection's own (its O-DCID d1..d8). */
+#define INITIAL_TAIL 0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc
+static const uint8_t INITIAL_NEW[] = {0xc0, 0, 0, 0, 1, 8, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6,
+                                      0xe7, 0xe8, INITIAL_TAIL};
+static const uint8_t INITIAL_OWN[] = {0xc0, 0, 0, 0, 1, 8, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6,
+                                      0xd7, 0xd8, INITIAL_TAIL};
+
 /* A server's reply (its DCID is the client's: not looked at). */
 static const uint8_t REPLY[] = {0x42, 0x51, 0x52, 0x53, 0x54, 0x00, 0x01, 0x02, 0x03, 0x04};
 
@@ -140,8 +148,9 @@ static int setup(void **state)
 {
     (void)state;
     __typeof__(skel->maps) *mp = &skel->maps;
-    struct bpf_map *maps[] = {mp->conns, mp->dcids,   mp->attested,
-                              mp->servers, mp->firsts, mp->pending};
+    struct bpf_map *maps[] = {mp->conns,   mp->dcids,  mp->attested, mp->servers,
+                              mp->firsts,  mp->pending, mp->byaddr, mp->dpending,
+                              mp->handshakes};
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
         qasm_bpf_walk(maps[i], bpf_map__key_size(maps[i]), 1u << 20, clear_one, maps[i]);
     int ncpu = libbpf_num_possible_cpus();
@@ -191,6 +200,28 @@ static struct qasm_xdp_ekey record(const char *first, const char *server, const 
                 bpf_map__update_elem(skel->maps.attested, &ak, sizeof(ak), &when, 8, 0), 0);
     }
     return ek;
+}
+
+/* |client| -> |server| claimed in `byaddr` by the connection of record() (|conns| of them). */
+static void claim(const char *client, const char *server, uint32_t conns)
+{
+    struct qasm_addr c = A(client), s = A(server);
+    struct qasm_nz_pair k = qasm_nz_pair_of(&c, &s);
+    struct qasm_nz_owner o;
+    memset(&o, 0, sizeof(o));
+    o.conn = conn_key();
+    o.conns = conns;
+    assert_int_equal(bpf_map__update_elem(skel->maps.byaddr, &k, sizeof(k), &o, sizeof(o), 0), 0);
+}
+
+static uint32_t claims(const char *client, const char *server)
+{
+    struct qasm_addr c = A(client), s = A(server);
+    struct qasm_nz_pair k = qasm_nz_pair_of(&c, &s);
+    struct qasm_nz_owner o;
+    if (bpf_map__lookup_elem(skel->maps.byaddr, &k, sizeof(k), &o, sizeof(o), 0) != 0)
+        return 0;
+    return o.conns;
 }
 
 static struct qasm_nz_conn get_conn(void)
@@ -304,6 +335,133 @@ static void test_unknown_dcid_unchanged(void **state)
     assert_int_equal(counter(QASM_NZ_C_NOT_QUIC), 1);
 }
 
+/* The DCID race: a migration's first packets carry a DCID whose report has not been pushed
+ * yet. From a new 5-tuple they are held while the tracker is up (dropped for at most the
+ * hold), then pass unchanged; once the push has brought the DCID, normalised. */
+static void test_unknown_dcid_held(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", NULL);
+    struct frame in = mkframe("10.0.1.2:5009", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    config(60ull * 1000000000, 0); /* tracker down: nothing would end the hold */
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_UNKNOWN), 1);
+    config(60ull * 1000000000, 1);
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_SHOT, NULL);
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_SHOT, NULL);
+    assert_int_equal(counter(QASM_NZ_C_HELD_DCID), 2);
+    config(1, 1); /* the hold is over: default treatment */
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_UNKNOWN), 2);
+    assert_int_equal(counter(QASM_NZ_C_UNKNOWN_NEW), 2);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 0);
+    /* The push: the DCID and the address. */
+    struct qasm_xdp_ekey ek = conn_key();
+    struct qasm_cid dcid = {.len = 8, .data = {0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8}};
+    struct qasm_xdp_cid ck = qasm_xdp_cid_of(&dcid);
+    assert_int_equal(bpf_map__update_elem(skel->maps.dcids, &ck, sizeof(ck), &ek, sizeof(ek), 0),
+                     0);
+    struct qasm_addr a = A("10.0.1.2:5009");
+    struct qasm_xdp_attest ak = qasm_xdp_attest_of(&ek, &a);
+    uint64_t when = 1;
+    assert_int_equal(bpf_map__update_elem(skel->maps.attested, &ak, sizeof(ak), &when, 8, 0), 0);
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+}
+
+/* A 5-tuple that sent a long header is a connection at home (a new connection's first 1-RTT
+ * packets, a client without the agent): its unknown DCIDs pass at once, never held. */
+static void test_unknown_dcid_at_home_not_held(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", NULL);
+    config(60ull * 1000000000, 1);
+    struct frame init = mkframe("10.0.1.8:7000", "10.9.0.1:443", INITIAL_NEW,
+                                sizeof(INITIAL_NEW));
+    expect(skel->progs.qasm_nz_ingress, &init, TC_ACT_OK, NULL);
+    struct frame in = mkframe("10.0.1.8:7000", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_UNKNOWN), 1);
+    assert_int_equal(counter(QASM_NZ_C_UNKNOWN_NEW), 0);
+    assert_int_equal(counter(QASM_NZ_C_HELD_DCID), 0);
+}
+
+/* An unknown DCID from a (client, server) pair the tracker attested for exactly one
+ * connection: that connection's DCID whose report trails the packet, normalised onto it. */
+static void test_unknown_dcid_by_address(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.7:5001");
+    claim("10.0.1.2:5000", "10.9.0.1:443", 1);
+    claim("10.0.1.7:5001", "10.9.0.1:443", 1);
+    config(60ull * 1000000000, 1);
+    struct frame in = mkframe("10.0.1.7:5001", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
+    assert_int_equal(counter(QASM_NZ_C_BY_ADDR), 1);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+    assert_int_equal(counter(QASM_NZ_C_HELD_DCID), 0);
+    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    struct frame rwant = mkframe("10.9.0.1:443", "10.0.1.7:5001", REPLY, sizeof(REPLY));
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_REDIRECT, &rwant);
+    /* From the first address: unchanged (it is the first 5-tuple already). */
+    struct frame home = mkframe("10.0.1.2:5000", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    expect(skel->progs.qasm_nz_ingress, &home, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_FIRST), 1);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+}
+
+/* The spoofer: an unknown DCID (or the victim's own) from an address nobody attested is never
+ * normalised, held or not; and the victim's replies keep going to the victim. */
+static void test_unknown_dcid_spoofer(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    claim("10.0.1.2:5000", "10.9.0.1:443", 1);
+    claim("10.0.1.2:5001", "10.9.0.1:443", 1);
+    struct frame in = mkframe("10.0.1.66:5001", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL); /* no hold */
+    config(60ull * 1000000000, 1);
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_SHOT, NULL);
+    config(1, 1);
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    struct frame own = mkframe("10.0.1.2:5002", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    expect(skel->progs.qasm_nz_ingress, &own, TC_ACT_SHOT, NULL); /* another port: unattested */
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 0);
+    assert_int_equal(counter(QASM_NZ_C_BY_ADDR), 0);
+    assert_int_equal(get_conn().cur_port, htons(5000));
+    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+}
+
+/* A pair claimed by two connections is ambiguous: an unknown DCID from it is not normalised.
+ * A new connection's Initial from an attested pair makes it so (the same client opened a second
+ * connection to that server from there). */
+static void test_unknown_dcid_ambiguous(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    claim("10.0.1.2:5001", "10.9.0.1:443", 2);
+    struct frame in = mkframe("10.0.1.2:5001", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_AMBIGUOUS), 1);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 0);
+    /* One claim, then the connection's own Initial (no change), then another's (ambiguous). */
+    claim("10.0.1.2:5001", "10.9.0.1:443", 1);
+    struct frame own = mkframe("10.0.1.2:5001", "10.9.0.1:443", INITIAL_OWN,
+                               sizeof(INITIAL_OWN));
+    expect(skel->progs.qasm_nz_ingress, &own, TC_ACT_OK, NULL);
+    assert_int_equal(claims("10.0.1.2:5001", "10.9.0.1:443"), 1);
+    struct frame newc = mkframe("10.0.1.2:5001", "10.9.0.1:443", INITIAL_NEW,
+                                sizeof(INITIAL_NEW));
+    expect(skel->progs.qasm_nz_ingress, &newc, TC_ACT_OK, NULL);
+    assert_int_equal(claims("10.0.1.2:5001", "10.9.0.1:443"), 2);
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_AMBIGUOUS), 2);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 0);
+}
+
 static void test_first_address_unchanged(void **state)
 {
     (void)state;
@@ -315,14 +473,6 @@ static void test_first_address_unchanged(void **state)
     expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
     assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN), 0);
 }
-
-/* Initials (long header, version 1, DCID of 8): a new connection's, and the first
- * connection's own (its O-DCID d1..d8). */
-#define INITIAL_TAIL 0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc
-static const uint8_t INITIAL_NEW[] = {0xc0, 0, 0, 0, 1, 8, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6,
-                                      0xe7, 0xe8, INITIAL_TAIL};
-static const uint8_t INITIAL_OWN[] = {0xc0, 0, 0, 0, 1, 8, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6,
-                                      0xd7, 0xd8, INITIAL_TAIL};
 
 /* The client moved away, then opened a new connection from its first address to the same
  * server: that one's traffic is left alone, and the first connection is normalised no more. */
@@ -439,6 +589,11 @@ int main(void)
         cmocka_unit_test_setup(test_unattested_unchanged, setup),
         cmocka_unit_test_setup(test_hold, setup),
         cmocka_unit_test_setup(test_unknown_dcid_unchanged, setup),
+        cmocka_unit_test_setup(test_unknown_dcid_held, setup),
+        cmocka_unit_test_setup(test_unknown_dcid_at_home_not_held, setup),
+        cmocka_unit_test_setup(test_unknown_dcid_by_address, setup),
+        cmocka_unit_test_setup(test_unknown_dcid_spoofer, setup),
+        cmocka_unit_test_setup(test_unknown_dcid_ambiguous, setup),
         cmocka_unit_test_setup(test_first_address_unchanged, setup),
         cmocka_unit_test_setup(test_first_address_reused, setup),
         cmocka_unit_test_setup(test_egress_other_server, setup),
