@@ -145,6 +145,8 @@ enum qasm_nz_counter {
                                   hold lasts (the push of that DCID is on its way) */
     QASM_NZ_C_UNKNOWN_NEW,     /* ingress: ... of them, from a new 5-tuple (no long header seen
                                   from it) after its hold (or none): may make a conntrack entry */
+    QASM_NZ_C_LONG,            /* ingress: a QUIC long header from the client side (also in
+                                  `not_quic`): passes unchanged */
     QASM_NZ_C_ASKED,           /* ingress: an unknown DCID or unattested address reported to
                                   userspace (reactive mode: it asks the tracker) */
     QASM_NZ_C_MAX
@@ -154,6 +156,6 @@ enum qasm_nz_counter {
     { "in_packets_received", "normalized", "first_address", "unattested", "held", "unknown_dcid", "family",   \
       "first_reused", "not_quic", "malformed", "out_packets_received", "out_rewritten", "out_neigh",  \
       "store_failed", "normalized_by_address", "ambiguous_address", "held_unknown_dcid", \
-      "unknown_dcid_new_tuple", "asked" }
+      "unknown_dcid_new_tuple", "long_header", "asked" }
 
 #endif

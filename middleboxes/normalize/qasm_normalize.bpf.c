@@ -432,6 +432,7 @@ static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct 
         return pass(QASM_NZ_C_NOT_QUIC);
     if (first_byte & 0x80) { /* a long header (the fixed bit may be greased: RFC 9287) */
         long_header(skb, p, sc);
+        count(QASM_NZ_C_LONG);
         return pass(QASM_NZ_C_NOT_QUIC);
     }
     int rc = read_dcid(skb, p, sc);

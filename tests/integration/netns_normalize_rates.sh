@@ -11,6 +11,10 @@
 #    (`unattested` + `unknown_dcid_new_tuple`: after their hold ran out, every extra
 #    entry has at least one), and with none of those, exactly 1; the transfer
 #    completes at every rate.
+# --mode reactive (no subscription: the normaliser asks the tracker about each DCID or
+# address the kernel holds) at 100 Hz by port and by address: the same one entry, and it
+# is told apart from proactive by its counters (asks and query answers, no pushes; a
+# proactive run: pushes, no asks).
 # The client's migrations done are measured (it migrates when it has a packet to send
 # and a spare connection ID, so 1000 Hz asks for more than it gets) and printed.
 # Counts only, no timing assertions. SKIP (77) as netns_normalize.sh.
@@ -32,18 +36,20 @@ wait_ns "$NS_S" $SRV_PORT || exit 1
 
 ct_entries() { in_h conntrack -L -p udp --orig-port-dst $SRV_PORT 2>/dev/null | grep -c "dport=$SRV_PORT"; }
 k() { json "$T/nz.json" "d['kernel']['$1']"; }
+m() { json "$T/nz.json" "d['maps']['$1']"; }
 REQS=20
 
-# rate_run NAME KIND EVERY [HOLD]: kernel NAT (+ qasm-normalize --hold HOLD when given),
+# rate_run NAME KIND EVERY [HOLD [MODE]]: kernel NAT (+ qasm-normalize --hold HOLD --mode MODE
+# when given),
 # one client run migrating by KIND (port|addr) every EVERY; sets C, RC, MIG, N (conntrack).
 rate_run() {
-    local name=$1 kind=$2 every=$3 hold=${4:-} extra=""
+    local name=$1 kind=$2 every=$3 hold=${4:-} mode=${5:-proactive} extra=""
     [ $kind = addr ] && extra="--migrate-kind addr --local-addrs 10.77.1.2-10.77.1.9"
-    echo "# $name: kernel nat${hold:+ + qasm-normalize --hold $hold}, by $kind every $every"
+    echo "# $name: kernel nat${hold:+ + qasm-normalize --hold $hold --mode $mode}, by $kind every $every"
     stop nz
     netns_hop_reset
     netns_hop_kernel_nat
-    [ -n "$hold" ] && nz_start "$hold"
+    [ -n "$hold" ] && nz_start "$hold" $mode
     C=$(h3 "$name" --requests $REQS --interval 50ms --size 1000 --migrate-every $every $extra)
     RC=$?
     MIG=$(field "$C" migrations); N=$(ct_entries)
@@ -55,8 +61,11 @@ rate_run() {
     check "$name: the transfer completes" "$RC == 0 && $(field "$C" requests_ok) == $REQS"
 }
 
-for kind in port addr; do
-    for every in 100ms 10ms 1ms; do
+# NZ_RATES_KINDS / NZ_RATES_EVERY: a subset, to reproduce one case (default: all of them).
+KINDS=${NZ_RATES_KINDS:-port addr}
+EVERYS=${NZ_RATES_EVERY:-100ms 10ms 1ms}
+for kind in $KINDS; do
+    for every in $EVERYS; do
         rate_run "kernel nat alone, $kind, $every" $kind $every
         # A migration that sends nothing before the next one makes no entry (a few at 1000 Hz).
         check "kernel nat alone, $kind, $every: an entry per migration (9 in 10 at least)" \
@@ -64,20 +73,34 @@ for kind in port addr; do
     done
 done
 
-for kind in port addr; do
-    for every in 100ms 10ms 1ms; do
+# nz_checks NAME: the normaliser's counters after a run (rate_run's N, MIG).
+nz_checks() {
+    local name=$1
+    fresh_stats nz "$T/nz.json"
+    echo "normaliser: $(json "$T/nz.json" "d['kernel']") $(json "$T/nz.json" "d['maps']")"
+    check "$name: migrated packets rewritten, replies too" \
+        "$(k normalized) > 0 && $(k out_rewritten) > 0 && $(k store_failed) == 0"
+    passed=$(( $(k unattested) + $(k unknown_dcid_new_tuple) ))
+    check "$name: entries <= 1 + packets of new 5-tuples passed un-normalised ($passed)" \
+        "$N <= 1 + $passed"
+    [ $passed = 0 ] && check "$name: one conntrack entry for the connection" "$N == 1"
+    [ "$N" -gt 1 ] && in_h conntrack -L -p udp --orig-port-dst $SRV_PORT 2>/dev/null | sed 's/^/# ct: /' 
+    echo "RESULT $name: migrations $MIG, entries $N, held $(k held)+$(k held_unknown_dcid), by address $(k normalized_by_address), passed $passed, long headers $(k long_header)"
+}
+
+for kind in $KINDS; do
+    for every in $EVERYS; do
         name="normalised, $kind, $every"
         rate_run "$name" $kind $every "$HOLD"
-        fresh_stats nz "$T/nz.json"
-        echo "normaliser: $(json "$T/nz.json" "d['kernel']") $(json "$T/nz.json" "d['maps']")"
-        check "$name: migrated packets rewritten, replies too" \
-            "$(k normalized) > 0 && $(k out_rewritten) > 0 && $(k store_failed) == 0"
-        passed=$(( $(k unattested) + $(k unknown_dcid_new_tuple) ))
-        check "$name: entries <= 1 + packets of new 5-tuples passed un-normalised ($passed)" \
-            "$N <= 1 + $passed"
-        [ $passed = 0 ] && check "$name: one conntrack entry for the connection" "$N == 1"
-        echo "RESULT $kind $every: migrations $MIG, entries $N, held $(k held)+$(k held_unknown_dcid), by address $(k normalized_by_address), passed $passed"
+        nz_checks "$name"
+        check "$name: proactive: records pushed, nothing asked" \
+            "$(m pushes) > 0 && $(k asked) == 0 && $(m queries) == 0"
     done
+    name="reactive, $kind, 10ms"
+    rate_run "$name" $kind 10ms "$HOLD" reactive
+    nz_checks "$name"
+    check "$name: reactive: no push (no subscription), the kernel asked, the tracker answered" \
+        "$(m pushes) == 0 && $(k asked) > 0 && $(m queries) > 0 && $(m answers) > 0"
 done
 stop nz
 netns_hop_reset

@@ -134,14 +134,20 @@ static int clear_one(void *ud, const void *k)
     return bpf_map__delete_elem(m, k, bpf_map__key_size(m), 0) == 0;
 }
 
-static void config(uint64_t hold_ns, int tracker_up)
+static void config_mode(uint64_t hold_ns, int tracker_up, int reactive)
 {
     struct qasm_nz_cfg c;
     memset(&c, 0, sizeof(c));
     c.hold_ns = hold_ns;
     c.tracker_up = (uint32_t)tracker_up;
+    c.reactive = (uint32_t)reactive;
     uint32_t zero = 0;
     assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+}
+
+static void config(uint64_t hold_ns, int tracker_up)
+{
+    config_mode(hold_ns, tracker_up, 0);
 }
 
 static int setup(void **state)
@@ -462,6 +468,99 @@ static void test_unknown_dcid_ambiguous(void **state)
     assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 0);
 }
 
+/* ---- reactive mode: the asks ring buffer ---- */
+
+struct asks_seen {
+    int n;
+    struct qasm_nz_ask last;
+};
+
+static int ask_seen(void *ctx, void *data, size_t size)
+{
+    struct asks_seen *a = ctx;
+    assert_int_equal(size, sizeof(struct qasm_nz_ask));
+    memcpy(&a->last, data, sizeof(a->last));
+    a->n++;
+    return 0;
+}
+
+/* What the kernel asked since the last call. */
+static struct asks_seen drain_asks(void)
+{
+    struct asks_seen a = {0};
+    struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.asks), ask_seen, &a, NULL);
+    assert_non_null(rb);
+    ring_buffer__consume(rb);
+    ring_buffer__free(rb);
+    return a;
+}
+
+/* Reactive: a hold's first packet is reported (the DCID, the address, whether the DCID is
+ * known), once per hold; proactive reports nothing. */
+static void test_reactive_asks(void **state)
+{
+    (void)state;
+    drain_asks();
+    record("10.0.1.2:5000", "10.9.0.1:443", NULL);
+    struct frame unk = mkframe("10.0.1.2:5009", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    struct frame una = mkframe("10.0.1.2:5010", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    config_mode(60ull * 1000000000, 1, 0);
+    expect(skel->progs.qasm_nz_ingress, &unk, TC_ACT_SHOT, NULL);
+    assert_int_equal(drain_asks().n, 0);
+    setup(NULL);
+    drain_asks();
+    record("10.0.1.2:5000", "10.9.0.1:443", NULL);
+    config_mode(60ull * 1000000000, 1, 1);
+    expect(skel->progs.qasm_nz_ingress, &unk, TC_ACT_SHOT, NULL);
+    expect(skel->progs.qasm_nz_ingress, &unk, TC_ACT_SHOT, NULL);
+    struct asks_seen a = drain_asks();
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.last.known, 0);
+    assert_int_equal(a.last.cid.len, 8);
+    assert_memory_equal(a.last.cid.data, OTHER + 1, 8);
+    struct qasm_addr want = A("10.0.1.2:5009");
+    assert_memory_equal(a.last.addr, want.ip, 16);
+    assert_int_equal(a.last.port, htons(5009));
+    expect(skel->progs.qasm_nz_ingress, &una, TC_ACT_SHOT, NULL);
+    a = drain_asks();
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.last.known, 1);
+    assert_memory_equal(a.last.cid.data, SHORT + 1, 8);
+    assert_int_equal(counter(QASM_NZ_C_ASKED), 2);
+    /* Tracker down: nothing to ask, nothing held. */
+    config_mode(60ull * 1000000000, 0, 1);
+    struct frame other = mkframe("10.0.1.2:5011", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    expect(skel->progs.qasm_nz_ingress, &other, TC_ACT_OK, NULL);
+    assert_int_equal(drain_asks().n, 0);
+}
+
+/* Reactive (no records to learn it from): a server's CID length from its long headers, seen
+ * by egress; proactive leaves `servers` to the records. */
+static void test_reactive_learns_server(void **state)
+{
+    (void)state;
+    /* A server's Handshake: DCID (the client's, 4 bytes), SCID (the server's, 8 bytes). */
+    static const uint8_t HS[] = {0xe0, 0, 0, 0, 1, 4, 0xa1, 0xa2, 0xa3, 0xa4, 8, 0xb1, 0xb2,
+                                 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0x00, 0x11, 0x22};
+    struct frame hs = mkframe("10.9.0.3:443", "10.0.1.2:5000", HS, sizeof(HS));
+    struct qasm_addr srv = A("10.9.0.3:443");
+    struct qasm_xdp_srv sk = qasm_xdp_srv_of(&srv);
+    uint32_t len = 0;
+    expect(skel->progs.qasm_nz_egress, &hs, TC_ACT_OK, NULL);
+    assert_int_not_equal(bpf_map__lookup_elem(skel->maps.servers, &sk, sizeof(sk), &len, 4, 0), 0);
+    config_mode(0, 1, 1);
+    expect(skel->progs.qasm_nz_egress, &hs, TC_ACT_OK, NULL);
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.servers, &sk, sizeof(sk), &len, 4, 0), 0);
+    assert_int_equal(len, 8);
+    /* A truncated one teaches nothing. */
+    struct qasm_addr srv2 = A("10.9.0.4:443");
+    struct qasm_xdp_srv sk2 = qasm_xdp_srv_of(&srv2);
+    struct frame cut = mkframe("10.9.0.4:443", "10.0.1.2:5000", HS, 8);
+    expect(skel->progs.qasm_nz_egress, &cut, TC_ACT_OK, NULL);
+    assert_int_not_equal(bpf_map__lookup_elem(skel->maps.servers, &sk2, sizeof(sk2), &len, 4, 0),
+                         0);
+}
+
 static void test_first_address_unchanged(void **state)
 {
     (void)state;
@@ -594,6 +693,8 @@ int main(void)
         cmocka_unit_test_setup(test_unknown_dcid_by_address, setup),
         cmocka_unit_test_setup(test_unknown_dcid_spoofer, setup),
         cmocka_unit_test_setup(test_unknown_dcid_ambiguous, setup),
+        cmocka_unit_test_setup(test_reactive_asks, setup),
+        cmocka_unit_test_setup(test_reactive_learns_server, setup),
         cmocka_unit_test_setup(test_first_address_unchanged, setup),
         cmocka_unit_test_setup(test_first_address_reused, setup),
         cmocka_unit_test_setup(test_egress_other_server, setup),
