@@ -84,7 +84,11 @@ nz_checks() {
     check "$name: entries <= 1 + packets of new 5-tuples passed un-normalised ($passed)" \
         "$N <= 1 + $passed"
     [ $passed = 0 ] && check "$name: one conntrack entry for the connection" "$N == 1"
-    [ "$N" -gt 1 ] && in_h conntrack -L -p udp --orig-port-dst $SRV_PORT 2>/dev/null | sed 's/^/# ct: /' 
+    if [ "$N" -gt 1 ]; then
+        in_h conntrack -L -p udp --orig-port-dst $SRV_PORT 2>/dev/null | sed 's/^/# ct: /'
+        in_h tc filter show dev in0 ingress | sed 's/^/# tc: /'
+        sed 's/^/# nz: /' "$T/nz.log"
+    fi
     echo "RESULT $name: migrations $MIG, entries $N, held $(k held)+$(k held_unknown_dcid), by address $(k normalized_by_address), passed $passed, long headers $(k long_header)"
 }
 
