@@ -81,7 +81,7 @@ one() {
     fi
     rm -f "$T/srv.json"
     ip netns exec "$NS_S" timeout 300 "$B/qasm-udpdrive" server --listen $S_IP:5000 \
-        --echo all --stats-json "$T/srv.json" >/dev/null 2>&1 &
+        --echo none --stats-json "$T/srv.json" >/dev/null 2>&1 &
     SRV_PID=$!
     for i in $(seq 1 100); do [ -s "$T/srv.json" ] && break; sleep 0.05; done
     local pids=""

@@ -54,6 +54,11 @@ INSTALL_MANS  := $(addprefix $(PKG_O)/man/,$(addsuffix .1,$(INSTALL_PROGS)))
 INSTALL_COMPL := $(PKG_O)/qasm.bash
 INSTALL_UNITS := qasm-tracker.service qasm-mbox@.service
 INSTALL_EXAMPLES := packaging/tracker.conf packaging/mbox-nat.conf packaging/mbox-packet-io.conf
+# The tc-BPF normaliser and its unit, where the BPF toolchain built it (middleboxes/normalize).
+INSTALL_PROGS += $(filter qasm-normalize,$(PROGS))
+MANDESC_qasm-normalize     := QUIC migration normaliser in front of the kernel's NAT
+INSTALL_UNITS += $(if $(filter qasm-normalize,$(PROGS)),qasm-normalize@.service)
+INSTALL_EXAMPLES += packaging/normalize.conf
 
 .PHONY: install uninstall
 

@@ -29,6 +29,7 @@
 #define QASM_NZ_MAX_BYADDR (4 * QASM_NZ_MAX_CONNS) /* attested (client, server) pairs */
 #define QASM_NZ_MAX_DPENDING 16384 /* unknown DCIDs on hold (an LRU) */
 #define QASM_NZ_MAX_HANDSHAKES 16384 /* 5-tuples that sent a long header lately (an LRU) */
+#define QASM_NZ_MAX_QUIC_SERVERS 4096 /* servers a client sent an Initial to (an LRU) */
 #define QASM_NZ_MAX_CONNS_LIMIT (1u << 20)
 
 /*

@@ -75,6 +75,11 @@ QASM_BPF_MAP(dpending, BPF_MAP_TYPE_LRU_HASH, QASM_NZ_MAX_DPENDING,
 QASM_BPF_MAP(handshakes, BPF_MAP_TYPE_LRU_HASH, QASM_NZ_MAX_HANDSHAKES,
              struct qasm_nz_pair, __u64, 0);
 
+/* Servers a client sent a QUIC Initial to (value: when): QUIC servers whose CID length no
+ * record gave yet (the connection's first record trails its first migrations). */
+QASM_BPF_MAP(quic_servers, BPF_MAP_TYPE_LRU_HASH, QASM_NZ_MAX_QUIC_SERVERS,
+             struct qasm_xdp_srv, __u64, 0);
+
 /* Reactive mode: what ingress could not decide, for userspace to ask the tracker about. */
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -205,7 +210,8 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, i
 
 /* ---- ingress ---- */
 
-/* The short header's DCID into sc->cid (length from the server's entry): 0, or a counter. */
+/* The short header's DCID into sc->cid (length from the server's entry): 0, a counter, or -1
+ * for a server known to speak QUIC (an Initial went to it) but of no record yet. */
 static __always_inline int read_dcid(struct __sk_buff *skb, const struct pkt *p, struct scratch *sc)
 {
     struct qasm_xdp_srv sk = {};
@@ -213,6 +219,10 @@ static __always_inline int read_dcid(struct __sk_buff *skb, const struct pkt *p,
     sk.port = p->dport;
     sk.family = p->family;
     __u32 *cidlen = bpf_map_lookup_elem(&servers, &sk);
+    if (!cidlen && bpf_map_lookup_elem(&quic_servers, &sk)) {
+        __builtin_memset(&sc->cid, 0, sizeof(sc->cid)); /* held by address alone */
+        return -1; /* a QUIC server no record told the CID length of yet */
+    }
     if (!cidlen || *cidlen == 0 || *cidlen > 20)
         return QASM_NZ_C_NOT_QUIC;
     __u32 len = *cidlen;
@@ -296,6 +306,13 @@ static __always_inline void long_header(struct __sk_buff *skb, const struct pkt 
     __u32 len = sc->hdr[5];
     if ((sc->hdr[0] & 0x30) != 0 || len > 20) /* not an Initial (QUIC v1 type 0) */
         return;
+    if (p->plen >= 1200) { /* a client's Initial (RFC 9000 §14.1): its server speaks QUIC */
+        struct qasm_xdp_srv sk = {};
+        __builtin_memcpy(sk.addr, p->daddr, 16);
+        sk.port = p->dport;
+        sk.family = p->family;
+        bpf_map_update_elem(&quic_servers, &sk, &now, BPF_ANY);
+    }
     struct qasm_nz_owner *o = bpf_map_lookup_elem(&byaddr, &sc->pair);
     if (o && o->conns == 1 && !is_odcid(&o->conn, sc->hdr + 6, len))
         o->conns = 2;
@@ -323,8 +340,8 @@ static __always_inline void set_current(struct qasm_nz_conn *c, const struct pkt
 static __always_inline void ask(const struct qasm_nz_cfg *cfg, const struct qasm_xdp_cid *cid,
                                 const struct pkt *p, int known)
 {
-    if (!cfg->reactive)
-        return;
+    if (!cfg->reactive || cid->len == 0)
+        return; /* no DCID to ask about (a server of no record yet) */
     struct qasm_nz_ask *a = bpf_ringbuf_reserve(&asks, sizeof(*a), 0);
     if (!a)
         return; /* full: userspace is behind; the packet's hold still applies */
@@ -436,6 +453,8 @@ static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct 
         return pass(QASM_NZ_C_NOT_QUIC);
     }
     int rc = read_dcid(skb, p, sc);
+    if (rc < 0) /* no record for this server yet: a migration before it is held too */
+        return unknown_dcid(skb, p, sc);
     if (rc)
         return pass(rc);
     struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&dcids, &sc->cid);
