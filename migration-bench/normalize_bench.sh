@@ -153,6 +153,17 @@ for c in cases:
         c, rate, rate / b if b else 0, 100 * loss, offered, med(c, lambda x: x["ct"]),
         med(c, lambda x: x["norm"]), med(c, lambda x: x["first"])))
 print()
+# Paired: each round's ratio to its reference measured in the same round (adjacent in time).
+for c in cases:
+    ref = "nat-home" if c.endswith("-home") else "nat"
+    if c == ref:
+        continue
+    rs = [x["rx"] / x["span"] / (y["rx"] / y["span"]) for x, y in zip(rows[c], rows[ref])
+          if x["span"] and y["span"] and y["rx"]]
+    if rs:
+        print("Paired ratio %s / %s: median %.3f, per round %s" % (
+            c, ref, statistics.median(rs), " ".join("%.2f" % v for v in rs)))
+print()
 print("Per round (delivered pkt/s):", "; ".join(
     "%s %s" % (c, " ".join("%.0f" % (x["rx"] / x["span"] if x["span"] else 0) for x in rows[c]))
     for c in cases))
