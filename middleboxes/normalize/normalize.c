@@ -235,12 +235,13 @@ static void on_down(void *ud)
               "new migrations pass unchanged until it is back");
 }
 
-/* A reply to one of reactive mode's queries: one fewer waiting. */
+/* A reply to one of reactive mode's queries: one fewer waiting (|counter|: its kind, or NULL). */
 static void query_done(struct nz *z, const struct qasm_proto_msg *m, uint64_t *counter)
 {
     if (m->hdr.req_id < REQ_QUERY)
         return;
-    (*counter)++;
+    if (counter)
+        (*counter)++;
     if (z->inflight)
         z->inflight--;
 }
@@ -265,7 +266,7 @@ static void on_msg(void *ud, const struct qasm_proto_msg *m)
             record_apply(z, &m->u.push.conn);
         break;
     case QASM_PROTO_ERROR:
-        query_done(z, m, &z->c.tracker_errors);
+        query_done(z, m, NULL);
         z->c.tracker_errors++;
         qasm_warn("normalize: tracker error %u: %s", m->u.error.code, m->u.error.text);
         break;
