@@ -75,8 +75,9 @@ QASM_BPF_MAP(dpending, BPF_MAP_TYPE_LRU_HASH, QASM_NZ_MAX_DPENDING,
 QASM_BPF_MAP(handshakes, BPF_MAP_TYPE_LRU_HASH, QASM_NZ_MAX_HANDSHAKES,
              struct qasm_nz_pair, __u64, 0);
 
-/* Servers a client sent a QUIC Initial to (value: when): QUIC servers whose CID length no
- * record gave yet (the connection's first record trails its first migrations). */
+/* Servers seen sending a QUIC long header (value: when), by egress: QUIC servers whose CID
+ * length no record gave yet (the connection's first record trails its first migrations). Not
+ * from the clients' side, so a client cannot make any server's traffic held. */
 QASM_BPF_MAP(quic_servers, BPF_MAP_TYPE_LRU_HASH, QASM_NZ_MAX_QUIC_SERVERS,
              struct qasm_xdp_srv, __u64, 0);
 
@@ -306,13 +307,6 @@ static __always_inline void long_header(struct __sk_buff *skb, const struct pkt 
     __u32 len = sc->hdr[5];
     if ((sc->hdr[0] & 0x30) != 0 || len > 20) /* not an Initial (QUIC v1 type 0) */
         return;
-    if (p->plen >= 1200) { /* a client's Initial (RFC 9000 §14.1): its server speaks QUIC */
-        struct qasm_xdp_srv sk = {};
-        __builtin_memcpy(sk.addr, p->daddr, 16);
-        sk.port = p->dport;
-        sk.family = p->family;
-        bpf_map_update_elem(&quic_servers, &sk, &now, BPF_ANY);
-    }
     struct qasm_nz_owner *o = bpf_map_lookup_elem(&byaddr, &sc->pair);
     if (o && o->conns == 1 && !is_odcid(&o->conn, sc->hdr + 6, len))
         o->conns = 2;
@@ -513,17 +507,28 @@ int qasm_nz_ingress(struct __sk_buff *skb)
 /* ---- egress ---- */
 
 /*
- * Reactive mode (no subscription, so no records to learn it from): the
- * length of a server's CIDs from its long headers (the SCID it chose, as
- * it sends it), so ingress can read the DCID of a short header to it.
+ * A long header from the server side (its Initial, Handshake, Retry, ...):
+ * the server speaks QUIC (`quic_servers`: short headers to it from new
+ * 5-tuples are held before any record names it). In reactive mode (no
+ * subscription, so no records to learn it from), also the length of its
+ * CIDs: the SCID it chose, as it sends it, so ingress can read the DCID of
+ * a short header to it.
  */
-static __always_inline void learn_server(struct __sk_buff *skb, const struct pkt *p,
-                                         struct scratch *sc)
+static __always_inline void server_long_header(struct __sk_buff *skb, const struct pkt *p,
+                                               struct scratch *sc)
 {
+    if (p->plen < 7 || bpf_skb_load_bytes(skb, p->payload_off, sc->hdr, 6) != 0 ||
+        !(sc->hdr[0] & 0x80))
+        return;
+    struct qasm_xdp_srv sk = {};
+    __builtin_memcpy(sk.addr, p->saddr, 16);
+    sk.port = p->sport;
+    sk.family = p->family;
+    __u64 now = bpf_ktime_get_ns();
+    bpf_map_update_elem(&quic_servers, &sk, &now, BPF_ANY);
     __u32 zero = 0;
     struct qasm_nz_cfg *cfg = bpf_map_lookup_elem(&config, &zero);
-    if (!cfg || !cfg->reactive || p->plen < 7 ||
-        bpf_skb_load_bytes(skb, p->payload_off, sc->hdr, 6) != 0 || !(sc->hdr[0] & 0x80))
+    if (!cfg || !cfg->reactive)
         return;
     __u32 dlen = sc->hdr[5];
     if (dlen > 20 || p->plen < 7 + dlen ||
@@ -532,10 +537,6 @@ static __always_inline void learn_server(struct __sk_buff *skb, const struct pkt
     __u32 slen = sc->hdr[0];
     if (slen == 0 || slen > 20)
         return;
-    struct qasm_xdp_srv sk = {};
-    __builtin_memcpy(sk.addr, p->saddr, 16);
-    sk.port = p->sport;
-    sk.family = p->family;
     bpf_map_update_elem(&servers, &sk, &slen, BPF_NOEXIST);
 }
 
@@ -546,7 +547,7 @@ int qasm_nz_egress(struct __sk_buff *skb)
     struct scratch *sc = enter(skb, QASM_NZ_C_OUT_RX, &p);
     if (!sc)
         return TC_ACT_OK;
-    learn_server(skb, &p, sc);
+    server_long_header(skb, &p, sc);
     pair_of(&p, sc, 1);
     struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&firsts, &sc->pair);
     if (!ek)

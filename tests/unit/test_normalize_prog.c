@@ -442,24 +442,29 @@ static void test_unknown_dcid_spoofer(void **state)
 }
 
 /* The connection's first migrations may beat its first record, so no record gave its server's
- * CID length yet: a server a client sent an Initial (>= 1200 bytes) to speaks QUIC, and a short
- * header to it from a new 5-tuple is held by address (no DCID can be read), then passes. */
+ * CID length yet: a server seen sending a long header (by egress) speaks QUIC, and a short
+ * header to it from a new 5-tuple is held by address (no DCID can be read), then passes. A
+ * client's Initial does not make a server QUIC (a client could then have any server's traffic
+ * held). */
 static void test_unknown_server_held(void **state)
 {
     (void)state;
     config(60ull * 1000000000, 1);
     struct frame mig = mkframe("10.0.1.2:5001", "10.9.0.5:443", SHORT, sizeof(SHORT));
-    expect(skel->progs.qasm_nz_ingress, &mig, TC_ACT_OK, NULL); /* no Initial seen: not QUIC */
+    expect(skel->progs.qasm_nz_ingress, &mig, TC_ACT_OK, NULL); /* nothing known: not QUIC */
     assert_int_equal(counter(QASM_NZ_C_NOT_QUIC), 1);
     uint8_t initial[1200];
     memset(initial, 0, sizeof(initial));
     memcpy(initial, INITIAL_NEW, sizeof(INITIAL_NEW));
-    struct frame small = mkframe("10.0.1.2:5000", "10.9.0.5:443", INITIAL_NEW,
-                                 sizeof(INITIAL_NEW));
-    expect(skel->progs.qasm_nz_ingress, &small, TC_ACT_OK, NULL); /* too short for an Initial */
-    expect(skel->progs.qasm_nz_ingress, &mig, TC_ACT_OK, NULL);
     struct frame init = mkframe("10.0.1.2:5000", "10.9.0.5:443", initial, sizeof(initial));
     expect(skel->progs.qasm_nz_ingress, &init, TC_ACT_OK, NULL);
+    expect(skel->progs.qasm_nz_ingress, &mig, TC_ACT_OK, NULL); /* the client's word: not enough */
+    assert_int_equal(counter(QASM_NZ_C_NOT_QUIC), 3);
+    /* The server's Handshake, seen by egress. */
+    static const uint8_t HS[] = {0xe0, 0, 0, 0, 1, 4, 0xa1, 0xa2, 0xa3, 0xa4, 8, 0xb1, 0xb2,
+                                 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0x00, 0x11, 0x22};
+    struct frame hs = mkframe("10.9.0.5:443", "10.0.1.2:5000", HS, sizeof(HS));
+    expect(skel->progs.qasm_nz_egress, &hs, TC_ACT_OK, NULL);
     struct frame mig2 = mkframe("10.0.1.2:5002", "10.9.0.5:443", SHORT, sizeof(SHORT));
     expect(skel->progs.qasm_nz_ingress, &mig2, TC_ACT_SHOT, NULL);
     assert_int_equal(counter(QASM_NZ_C_HELD_DCID), 1);
