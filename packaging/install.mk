@@ -47,6 +47,9 @@ MANDESC_qasm-tracker-bench := load benchmark of qasm-tracker beside Redis
 # The eBPF client agent, where the BPF toolchain built it (agentd/module.mk).
 INSTALL_PROGS += $(filter qasm-agentd,$(PROGS))
 MANDESC_qasm-agentd        := eBPF QUIC client agent of QASM
+# The tc-BPF normaliser (middleboxes/normalize/module.mk), with its unit below.
+INSTALL_PROGS += $(filter qasm-normalize,$(PROGS))
+MANDESC_qasm-normalize     := QUIC migration normaliser in front of the kernel NAT
 
 PKG_O         := $(O)/packaging
 INSTALL_BINS  := $(addprefix $(O)/,$(INSTALL_PROGS))
@@ -54,6 +57,8 @@ INSTALL_MANS  := $(addprefix $(PKG_O)/man/,$(addsuffix .1,$(INSTALL_PROGS)))
 INSTALL_COMPL := $(PKG_O)/qasm.bash
 INSTALL_UNITS := qasm-tracker.service qasm-mbox@.service
 INSTALL_EXAMPLES := packaging/tracker.conf packaging/mbox-nat.conf packaging/mbox-packet-io.conf
+INSTALL_UNITS += $(if $(filter qasm-normalize,$(PROGS)),qasm-normalize@.service)
+INSTALL_EXAMPLES += packaging/normalize.conf
 
 .PHONY: install uninstall
 

@@ -8,6 +8,7 @@
  * the programs are detached on every exit path after the attach.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +38,8 @@
 #define TC_PRIO 1
 #define REQ_SUB 1
 #define REQ_DUMP 2
+#define REQ_QUERY 16     /* reactive mode's queries: ids from here on */
+#define MAX_INFLIGHT 256 /* queries waiting at the tracker (it caps waits per session too) */
 
 struct nz_counters {
     uint64_t records;        /* records and pushes applied */
@@ -48,6 +51,12 @@ struct nz_counters {
     uint64_t idle_removed;   /* connections removed by the idle sweep */
     uint64_t orphans_removed; /* DCIDs, attested and first addresses of removed connections */
     uint64_t tracker_errors;
+    uint64_t ambiguous;      /* (client, server) pairs claimed by a second connection */
+    uint64_t pushes;         /* records pushed (a subscription: proactive mode) */
+    uint64_t queries;        /* reactive: queries sent for the kernel's asks */
+    uint64_t answers;        /* ... answered with a record */
+    uint64_t not_found;      /* ... answered NOT_FOUND (nothing known by the deadline) */
+    uint64_t asks_dropped;   /* ... not sent: MAX_INFLIGHT waiting, or the tracker down */
 };
 
 struct nz {
@@ -61,6 +70,10 @@ struct nz {
     struct qasm_tsess *s;
     ev_timer tick;
     ev_signal sig[3];
+    struct ring_buffer *asks;    /* reactive mode: the kernel's asks */
+    ev_io asks_io;
+    uint32_t next_query;
+    uint32_t inflight;
     uint64_t kt;                 /* CLOCK_MONOTONIC of this tick (bpf_ktime_get_ns's clock) */
     struct nz_counters c;
 };
@@ -91,6 +104,30 @@ static void conn_write(struct nz *z, const struct qasm_xdp_ekey *ek,
         z->c.conns_written++;
 }
 
+/*
+ * |client| -> |server| claimed by connection |ek| in `byaddr`: created for
+ * one connection, made ambiguous (conns 2) when another connection already
+ * has it (ambiguity is kept until the owner is gone: never undone by a
+ * later record, so a pair of two connections is never normalised by it).
+ */
+static void byaddr_write(struct nz *z, const struct qasm_xdp_ekey *ek,
+                         const struct qasm_addr *client, const struct qasm_addr *server)
+{
+    struct qasm_nz_pair k = qasm_nz_pair_of(client, server);
+    struct qasm_nz_owner v;
+    struct bpf_map *m = z->skel->maps.byaddr;
+    if (bpf_map__lookup_elem(m, &k, sizeof(k), &v, sizeof(v), 0) != 0) {
+        memset(&v, 0, sizeof(v));
+        v.conn = *ek;
+        v.conns = 1;
+    } else if (memcmp(&v.conn, ek, sizeof(*ek)) != 0 && v.conns == 1) {
+        v.conns = 2;
+        z->c.ambiguous++;
+    }
+    v.when = z->kt;
+    put(z, m, &k, sizeof(k), &v, sizeof(v), BPF_ANY);
+}
+
 /* A record (an answer to the DUMP or a push): everything the programs need to know of it. */
 static void record_apply(struct nz *z, const struct qasm_proto_conn *r)
 {
@@ -118,6 +155,9 @@ static void record_apply(struct nz *z, const struct qasm_proto_conn *r)
         if (put(z, z->skel->maps.attested, &k, sizeof(k), &z->kt, sizeof(z->kt), BPF_ANY) == 0)
             z->c.attested_written++;
     }
+    for (int i = 0; i < r->nclients && r->server.family; i++)
+        if (r->clients[i].family == r->clients[0].family)
+            byaddr_write(z, &ek, &r->clients[i], &r->server);
 }
 
 /* The connection is gone (closed, expired, evicted): out of every map now. */
@@ -133,6 +173,13 @@ static void record_forget(struct nz *z, const struct qasm_proto_conn *r)
     for (int i = 0; i < r->nclients; i++) {
         struct qasm_xdp_attest k = qasm_xdp_attest_of(&ek, &r->clients[i]);
         bpf_map__delete_elem(z->skel->maps.attested, &k, sizeof(k), 0);
+        if (!r->server.family)
+            continue;
+        struct qasm_nz_pair pk = qasm_nz_pair_of(&r->clients[i], &r->server);
+        struct qasm_nz_owner o;
+        if (bpf_map__lookup_elem(z->skel->maps.byaddr, &pk, sizeof(pk), &o, sizeof(o), 0) == 0 &&
+            memcmp(&o.conn, &ek, sizeof(ek)) == 0)
+            bpf_map__delete_elem(z->skel->maps.byaddr, &pk, sizeof(pk), 0);
     }
     if (r->nclients && r->server.family) { /* only if still ours: a newer one may have it */
         struct qasm_nz_pair first = qasm_nz_pair_of(&r->clients[0], &r->server);
@@ -152,6 +199,7 @@ static int config_write(struct nz *z, int up)
     memset(&c, 0, sizeof(c));
     c.hold_ns = z->o.hold;
     c.tracker_up = (uint32_t)up;
+    c.reactive = z->o.mode == QASM_NZ_REACTIVE;
     uint32_t zero = 0;
     return bpf_map__update_elem(z->skel->maps.config, &zero, sizeof(zero), &c, sizeof(c), 0);
 }
@@ -160,6 +208,12 @@ static void on_up(void *ud)
 {
     struct nz *z = ud;
     struct qasm_proto_msg m;
+    z->inflight = 0;
+    if (z->o.mode == QASM_NZ_REACTIVE) { /* no subscription: the kernel's asks say what to ask */
+        config_write(z, 1);
+        qasm_info("normalize: tracker up: reactive, asking about unknown DCIDs and addresses");
+        return;
+    }
     qasm_proto_msg_init(&m, QASM_PROTO_SUBSCRIBE, REQ_SUB);
     m.u.sub.flags = QASM_PROTO_SUB_ALL;
     int rc = qasm_tsess_send(z->s, &m);
@@ -181,27 +235,88 @@ static void on_down(void *ud)
               "new migrations pass unchanged until it is back");
 }
 
+/* A reply to one of reactive mode's queries: one fewer waiting (|counter|: its kind, or NULL). */
+static void query_done(struct nz *z, const struct qasm_proto_msg *m, uint64_t *counter)
+{
+    if (m->hdr.req_id < REQ_QUERY)
+        return;
+    if (counter)
+        (*counter)++;
+    if (z->inflight)
+        z->inflight--;
+}
+
 static void on_msg(void *ud, const struct qasm_proto_msg *m)
 {
     struct nz *z = ud;
     z->kt = (uint64_t)qasm_now();
     switch (m->hdr.type) {
     case QASM_PROTO_RECORD:
+        query_done(z, m, &z->c.answers);
         record_apply(z, &m->u.conn);
         break;
+    case QASM_PROTO_NOT_FOUND:
+        query_done(z, m, &z->c.not_found);
+        break;
     case QASM_PROTO_PUSH:
+        z->c.pushes++;
         if (m->u.push.event >= QASM_PROTO_EV_CLOSED)
             record_forget(z, &m->u.push.conn);
         else
             record_apply(z, &m->u.push.conn);
         break;
     case QASM_PROTO_ERROR:
+        query_done(z, m, NULL);
         z->c.tracker_errors++;
         qasm_warn("normalize: tracker error %u: %s", m->u.error.code, m->u.error.text);
         break;
     default:
         break;
     }
+}
+
+/*
+ * Reactive mode: the ingress program could not place a packet (an unknown
+ * DCID, or a known one from an unattested address) and holds it: ask the
+ * tracker, waiting as long as the hold (at least 1 ms) for the DCID to be
+ * known and the address attested. The answer's record fills the maps, so
+ * the resent packet is normalised.
+ */
+static int on_ask(void *ctx, void *data, size_t size)
+{
+    struct nz *z = ctx;
+    const struct qasm_nz_ask *a = data;
+    if (size < sizeof(*a) || a->cid.len == 0 || a->cid.len > QASM_CID_MAXLEN)
+        return 0;
+    if (!qasm_tsess_is_up(z->s) || z->inflight >= MAX_INFLIGHT) {
+        z->c.asks_dropped++;
+        qasm_debug("normalize: ask dropped (%s)",
+                   qasm_tsess_is_up(z->s) ? "too many queries waiting" : "tracker down");
+        return 0;
+    }
+    struct qasm_proto_msg m;
+    uint32_t id = REQ_QUERY + z->next_query++ % (UINT32_MAX - REQ_QUERY);
+    qasm_proto_msg_init(&m, QASM_PROTO_QUERY, id);
+    m.u.query.dcid.len = a->cid.len;
+    memcpy(m.u.query.dcid.data, a->cid.data, a->cid.len);
+    uint64_t ms = z->o.hold / QASM_MS;
+    m.u.query.wait_ms = ms ? (uint32_t)(ms < 1000 ? ms : 1000) : 1;
+    m.u.query.client.family = a->family; /* the wait also lasts until it is attested */
+    memcpy(m.u.query.client.ip, a->addr, 16);
+    m.u.query.client.port = ntohs(a->port);
+    if (qasm_tsess_send(z->s, &m) == 0) {
+        z->inflight++;
+        z->c.queries++;
+    }
+    return 0;
+}
+
+static void on_asks(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop, (void)revents;
+    struct nz *z = w->data;
+    ring_buffer__consume(z->asks);
+    qasm_tsess_flush(z->s);
 }
 
 /* ---- expiry: idle connections, then what belonged to connections that are gone ---- */
@@ -254,6 +369,17 @@ static int sweep_attest(void *ud, const void *k)
     return bpf_map__delete_elem(z->skel->maps.attested, k, sizeof(*a), 0) == 0;
 }
 
+static int sweep_byaddr(void *ud, const void *k)
+{
+    struct nz *z = ud;
+    struct qasm_nz_owner o;
+    struct bpf_map *m = z->skel->maps.byaddr;
+    if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_nz_pair), &o, sizeof(o), 0) != 0 ||
+        has_conn(z, &o.conn))
+        return 0;
+    return bpf_map__delete_elem(m, k, sizeof(struct qasm_nz_pair), 0) == 0;
+}
+
 static void sweep(struct nz *z)
 {
     size_t max = 8u * QASM_NZ_MAX_CONNS_LIMIT;
@@ -263,7 +389,8 @@ static void sweep(struct nz *z)
     z->c.orphans_removed +=
             qasm_bpf_walk(mp->dcids, sizeof(struct qasm_xdp_cid), max, sweep_dcid, z) +
             qasm_bpf_walk(mp->firsts, sizeof(struct qasm_nz_pair), max, sweep_first, z) +
-            qasm_bpf_walk(mp->attested, sizeof(struct qasm_xdp_attest), max, sweep_attest, z);
+            qasm_bpf_walk(mp->attested, sizeof(struct qasm_xdp_attest), max, sweep_attest, z) +
+            qasm_bpf_walk(mp->byaddr, sizeof(struct qasm_nz_pair), max, sweep_byaddr, z);
 }
 
 /* ---- stats ---- */
@@ -291,10 +418,13 @@ static void stats_fill(struct qasm_json *j, void *ud)
     u64s(j, "kernel", knames, k, QASM_NZ_C_MAX);
     static const char *const names[] = {
         "records", "forgotten", "conns_written", "dcids_written", "attested_written",
-        "map_full", "idle_removed", "orphans_removed", "tracker_errors"};
+        "map_full", "idle_removed", "orphans_removed", "tracker_errors", "ambiguous",
+        "pushes", "queries", "answers", "not_found", "asks_dropped"};
     const uint64_t v[] = {z->c.records, z->c.forgotten, z->c.conns_written, z->c.dcids_written,
                           z->c.attested_written, z->c.map_full, z->c.idle_removed,
-                          z->c.orphans_removed, z->c.tracker_errors};
+                          z->c.orphans_removed, z->c.tracker_errors, z->c.ambiguous,
+                          z->c.pushes, z->c.queries, z->c.answers, z->c.not_found,
+                          z->c.asks_dropped};
     _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(v) / sizeof(v[0]), "one each");
     u64s(j, "maps", names, v, sizeof(v) / sizeof(v[0]));
 }
@@ -337,6 +467,7 @@ static int size_maps(struct nz *z)
     rc = rc ? rc : bpf_map__set_max_entries(mp->firsts, n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->dcids, 8 * n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->attested, 4 * n);
+    rc = rc ? rc : bpf_map__set_max_entries(mp->byaddr, 4 * n);
     return rc;
 }
 
@@ -461,6 +592,16 @@ static int start_loop(struct nz *z)
         fprintf(stderr, PROG ": cannot start the tracker session: %s\n", strerror(-rc));
         return -1;
     }
+    if (z->o.mode == QASM_NZ_REACTIVE) {
+        z->asks = ring_buffer__new(bpf_map__fd(z->skel->maps.asks), on_ask, z, NULL);
+        if (!z->asks) {
+            fprintf(stderr, PROG ": cannot read the asks ring buffer: %s\n", strerror(errno));
+            return -1;
+        }
+        ev_io_init(&z->asks_io, on_asks, ring_buffer__epoll_fd(z->asks), EV_READ);
+        z->asks_io.data = z;
+        ev_io_start(z->loop, &z->asks_io);
+    }
     ev_timer_init(&z->tick, on_tick, 1.0, 1.0);
     z->tick.data = z;
     ev_timer_start(z->loop, &z->tick);
@@ -477,9 +618,6 @@ int main(int argc, char **argv)
 {
     static struct nz z;
     parse_or_exit(&z, argc, argv);
-    if (z.o.mode == QASM_NZ_REACTIVE)
-        qasm_warn("normalize: --mode reactive: the hold of unknown DCIDs is not built yet; "
-                  "every record is subscribed to, as in proactive mode");
     int rc = load(&z) == 0 && attach(&z) == 0 && start_loop(&z) == 0 ? 0 : 1;
     if (rc == 0) {
         char t[64];
@@ -492,6 +630,7 @@ int main(int argc, char **argv)
         write_stats(&z);
     }
     detach(&z);
+    ring_buffer__free(z.asks);
     qasm_tsess_del(z.s);
     qasm_normalize__destroy(z.skel);
     if (rc == 0)

@@ -26,6 +26,10 @@
 #define QASM_NZ_MAX_ATTESTED (4 * QASM_NZ_MAX_CONNS) /* client addresses (up to 4 a record) */
 #define QASM_NZ_MAX_SERVERS 4096
 #define QASM_NZ_MAX_PENDING 16384 /* addresses on hold (an LRU: the oldest hold ends first) */
+#define QASM_NZ_MAX_BYADDR (4 * QASM_NZ_MAX_CONNS) /* attested (client, server) pairs */
+#define QASM_NZ_MAX_DPENDING 16384 /* unknown DCIDs on hold (an LRU) */
+#define QASM_NZ_MAX_HANDSHAKES 16384 /* 5-tuples that sent a long header lately (an LRU) */
+#define QASM_NZ_MAX_QUIC_SERVERS 4096 /* servers a client sent an Initial to (an LRU) */
 #define QASM_NZ_MAX_CONNS_LIMIT (1u << 20)
 
 /*
@@ -42,6 +46,31 @@ struct qasm_nz_pair {
     __u16 server_port;
     __u8 family;
     __u8 pad[3];
+};
+
+/*
+ * Value of `byaddr` (key: a struct qasm_nz_pair, a client address the
+ * tracker attested (or recorded first) for a connection, and that
+ * connection's server): which connection, and how many connections claim
+ * the pair. Userspace writes it from the records; a pair claimed by two
+ * connections, or from which a new connection's Initial was seen (the
+ * ingress program sets `conns` to 2 then), is ambiguous: a short header
+ * with an unknown DCID from it is never normalised.
+ */
+struct qasm_nz_owner {
+    struct qasm_xdp_ekey conn;
+    __u32 conns; /* 1: the pair names one connection; more: ambiguous */
+    __u32 pad;
+    __u64 when;  /* written (CLOCK_MONOTONIC ns) */
+};
+
+/* Key of `dpending`: a DCID nobody reported, and the client address it came from. */
+struct qasm_nz_dkey {
+    struct qasm_xdp_cid cid;
+    __u8 addr[16];
+    __u16 port;
+    __u8 family;
+    __u8 pad;
 };
 
 /* Flags of a connection. */
@@ -75,8 +104,23 @@ struct qasm_nz_conn {
 struct qasm_nz_cfg {
     __u64 hold_ns;
     __u32 tracker_up;
-    __u32 pad;
+    __u32 reactive; /* report unknown DCIDs and unattested addresses to userspace (`asks`) */
 };
+
+/*
+ * A record of `asks` (a ring buffer): what the ingress program could not
+ * decide, for userspace to ask the tracker about (reactive mode): a DCID
+ * (`known` 0: nobody reported it; 1: known, but the address is not
+ * attested for its connection) and the client address it came from.
+ */
+struct qasm_nz_ask {
+    struct qasm_xdp_cid cid;
+    __u8 addr[16];
+    __u16 port;
+    __u8 family;
+    __u8 known;
+};
+#define QASM_NZ_ASKS_BYTES (64 * 1024)
 
 /* The programs' counters (a per-CPU array indexed by these), names in QASM_NZ_COUNTER_NAMES. */
 enum qasm_nz_counter {
@@ -95,12 +139,24 @@ enum qasm_nz_counter {
     QASM_NZ_C_OUT_REWRITTEN,   /* egress: destination rewritten to the current address */
     QASM_NZ_C_OUT_NEIGH,       /* egress: ... and sent through bpf_redirect_neigh (new IP) */
     QASM_NZ_C_STORE_FAILED,    /* either: a packet write or checksum helper refused: dropped */
+    QASM_NZ_C_BY_ADDR,         /* ingress: unknown DCID from a pair attested for one connection:
+                                  normalised onto it (also counted in `normalized`) */
+    QASM_NZ_C_AMBIGUOUS,       /* ingress: unknown DCID from a pair of several connections */
+    QASM_NZ_C_HELD_DCID,       /* ingress: unknown DCID from a new 5-tuple, dropped while its
+                                  hold lasts (the push of that DCID is on its way) */
+    QASM_NZ_C_UNKNOWN_NEW,     /* ingress: ... of them, from a new 5-tuple (no long header seen
+                                  from it) after its hold (or none): may make a conntrack entry */
+    QASM_NZ_C_LONG,            /* ingress: a QUIC long header from the client side (also in
+                                  `not_quic`): passes unchanged */
+    QASM_NZ_C_ASKED,           /* ingress: an unknown DCID or unattested address reported to
+                                  userspace (reactive mode: it asks the tracker) */
     QASM_NZ_C_MAX
 };
 
 #define QASM_NZ_COUNTER_NAMES                                                             \
     { "in_packets_received", "normalized", "first_address", "unattested", "held", "unknown_dcid", "family",   \
       "first_reused", "not_quic", "malformed", "out_packets_received", "out_rewritten", "out_neigh",  \
-      "store_failed" }
+      "store_failed", "normalized_by_address", "ambiguous_address", "held_unknown_dcid", \
+      "unknown_dcid_new_tuple", "long_header", "asked" }
 
 #endif

@@ -62,6 +62,31 @@ QASM_BPF_MAP(servers, BPF_MAP_TYPE_HASH, QASM_NZ_MAX_SERVERS, struct qasm_xdp_sr
 QASM_BPF_MAP(firsts, BPF_MAP_TYPE_HASH, QASM_NZ_MAX_CONNS,
              struct qasm_nz_pair, struct qasm_xdp_ekey, BPF_F_NO_PREALLOC);
 
+/* Attested (client, server) pairs -> the one connection that claims them (or ambiguous). */
+QASM_BPF_MAP(byaddr, BPF_MAP_TYPE_HASH, QASM_NZ_MAX_BYADDR,
+             struct qasm_nz_pair, struct qasm_nz_owner, BPF_F_NO_PREALLOC);
+
+/* Unknown DCIDs on hold, by DCID and address: when their first packet was seen. */
+QASM_BPF_MAP(dpending, BPF_MAP_TYPE_LRU_HASH, QASM_NZ_MAX_DPENDING,
+             struct qasm_nz_dkey, __u64, 0);
+
+/* (client, server) pairs that sent a long header lately: a connection at home, not a
+ * migration (its unknown DCIDs are not held). */
+QASM_BPF_MAP(handshakes, BPF_MAP_TYPE_LRU_HASH, QASM_NZ_MAX_HANDSHAKES,
+             struct qasm_nz_pair, __u64, 0);
+
+/* Servers seen sending a QUIC long header (value: when), by egress: QUIC servers whose CID
+ * length no record gave yet (the connection's first record trails its first migrations). Not
+ * from the clients' side, so a client cannot make any server's traffic held. */
+QASM_BPF_MAP(quic_servers, BPF_MAP_TYPE_LRU_HASH, QASM_NZ_MAX_QUIC_SERVERS,
+             struct qasm_xdp_srv, __u64, 0);
+
+/* Reactive mode: what ingress could not decide, for userspace to ask the tracker about. */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, QASM_NZ_ASKS_BYTES);
+} asks SEC(".maps");
+
 QASM_BPF_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, QASM_NZ_C_MAX, __u32, __u64, 0);
 
 /* Per-CPU scratch for the keys (the BPF stack is 512 bytes). */
@@ -70,6 +95,7 @@ struct scratch {
     struct qasm_xdp_ekey ek;
     struct qasm_nz_pair pair;
     struct qasm_xdp_cid cid;
+    struct qasm_nz_dkey dk;
     __u8 hdr[QUIC_LONG_MIN];
 };
 
@@ -185,7 +211,8 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, i
 
 /* ---- ingress ---- */
 
-/* The short header's DCID into sc->cid (length from the server's entry): 0, or a counter. */
+/* The short header's DCID into sc->cid (length from the server's entry): 0, a counter, or -1
+ * for a server known to speak QUIC (an Initial went to it) but of no record yet. */
 static __always_inline int read_dcid(struct __sk_buff *skb, const struct pkt *p, struct scratch *sc)
 {
     struct qasm_xdp_srv sk = {};
@@ -193,6 +220,10 @@ static __always_inline int read_dcid(struct __sk_buff *skb, const struct pkt *p,
     sk.port = p->dport;
     sk.family = p->family;
     __u32 *cidlen = bpf_map_lookup_elem(&servers, &sk);
+    if (!cidlen && bpf_map_lookup_elem(&quic_servers, &sk)) {
+        __builtin_memset(&sc->cid, 0, sizeof(sc->cid)); /* held by address alone */
+        return -1; /* a QUIC server no record told the CID length of yet */
+    }
     if (!cidlen || *cidlen == 0 || *cidlen > 20)
         return QASM_NZ_C_NOT_QUIC;
     __u32 len = *cidlen;
@@ -219,23 +250,26 @@ static __always_inline void pair_of(const struct pkt *p, struct scratch *sc, int
     sc->pair.family = p->family;
 }
 
-/*
- * A long header from the client side. A QUIC Initial from a connection's
- * first address to its server, once the connection has moved away, with a
- * DCID other than the connection's O-DCID: the client opened a new
- * connection from the old address (same socket, same server). The old one
- * is normalised no more (its replies would be taken for the new one's).
- */
-static __always_inline void check_reuse(struct __sk_buff *skb, const struct pkt *p,
-                                        struct scratch *sc)
+/* Whether the |len|-byte DCID at |dcid| is connection |ek|'s O-DCID. */
+static __always_inline int is_odcid(const struct qasm_xdp_ekey *ek, const __u8 *dcid, __u32 len)
 {
-    if (p->plen < QUIC_LONG_MIN ||
-        bpf_skb_load_bytes(skb, p->payload_off, sc->hdr, QUIC_LONG_MIN) != 0)
-        return;
-    __u32 len = sc->hdr[5];
-    if ((sc->hdr[0] & 0x30) != 0 || len > 20) /* not an Initial (QUIC v1 type 0) */
-        return;
-    pair_of(p, sc, 0);
+    int own = ek->len == len;
+#pragma unroll
+    for (int i = 0; i < 20; i++)
+        if (i < (int)len && ek->data[i] != dcid[i])
+            own = 0;
+    return own;
+}
+
+/*
+ * A QUIC Initial from a connection's first address to its server, once
+ * the connection has moved away, with a DCID other than the connection's
+ * O-DCID: the client opened a new connection from the old address (same
+ * socket, same server). The old one is normalised no more (its replies
+ * would be taken for the new one's).
+ */
+static __always_inline void check_reuse(struct scratch *sc, __u32 len)
+{
     struct qasm_xdp_ekey *owner = bpf_map_lookup_elem(&firsts, &sc->pair);
     if (!owner)
         return;
@@ -243,12 +277,7 @@ static __always_inline void check_reuse(struct __sk_buff *skb, const struct pkt 
     if (!c || (c->flags & QASM_NZ_F_REUSED) ||
         (c->cur_port == c->first_port && qasm_bpf_same16(c->cur, c->first)))
         return; /* still at home: its own Initials, and nothing to undo */
-    int own = owner->len == len;
-#pragma unroll
-    for (int i = 0; i < 20; i++)
-        if (i < (int)len && owner->data[i] != sc->hdr[6 + i])
-            own = 0;
-    if (own)
+    if (is_odcid(owner, sc->hdr + 6, len))
         return;
     bpf_spin_lock(&c->lock);
     c->flags |= QASM_NZ_F_REUSED;
@@ -256,6 +285,32 @@ static __always_inline void check_reuse(struct __sk_buff *skb, const struct pkt 
     c->cur_port = c->first_port;
     bpf_spin_unlock(&c->lock);
     count(QASM_NZ_C_REUSED);
+}
+
+/*
+ * A long header from the client side: its (client, server) pair is a
+ * connection at home (remembered in `handshakes`: its unknown DCIDs are no
+ * migration's and are not held). An Initial of another connection than the
+ * one the pair names makes the pair ambiguous in `byaddr` (a second
+ * connection from that address: unknown DCIDs from it are not normalised)
+ * and may be the first address reused (check_reuse).
+ */
+static __always_inline void long_header(struct __sk_buff *skb, const struct pkt *p,
+                                        struct scratch *sc)
+{
+    pair_of(p, sc, 0);
+    __u64 now = bpf_ktime_get_ns();
+    bpf_map_update_elem(&handshakes, &sc->pair, &now, BPF_ANY);
+    if (p->plen < QUIC_LONG_MIN ||
+        bpf_skb_load_bytes(skb, p->payload_off, sc->hdr, QUIC_LONG_MIN) != 0)
+        return;
+    __u32 len = sc->hdr[5];
+    if ((sc->hdr[0] & 0x30) != 0 || len > 20) /* not an Initial (QUIC v1 type 0) */
+        return;
+    struct qasm_nz_owner *o = bpf_map_lookup_elem(&byaddr, &sc->pair);
+    if (o && o->conns == 1 && !is_odcid(&o->conn, sc->hdr + 6, len))
+        o->conns = 2;
+    check_reuse(sc, len);
 }
 
 /* Moves the connection's current address to |p|'s source (the client sends from there now). */
@@ -271,32 +326,114 @@ static __always_inline void set_current(struct qasm_nz_conn *c, const struct pkt
 }
 
 /*
- * A known connection's packet from an address not attested (yet): the
- * agent reported the address before sending from it, but the tracker's
- * push may trail the packet. While the tracker is up, such packets are
- * dropped for at most the hold from the first one (QUIC resends them; by
- * then the push has usually arrived and they are normalised); after it,
- * or with the tracker down, they pass unchanged (default treatment). A
- * spoofer's packets are never normalised either way.
+ * Reactive mode: |cid| from |p|'s source is reported to userspace, which
+ * asks the tracker about it (`known`: the DCID is known, the address is
+ * not attested). Called on a hold's first packet only, so at most once per
+ * DCID (or connection) and address while the hold's entry lives.
  */
-static __always_inline int unattested(struct scratch *sc)
+static __always_inline void ask(const struct qasm_nz_cfg *cfg, const struct qasm_xdp_cid *cid,
+                                const struct pkt *p, int known)
+{
+    if (!cfg->reactive || cid->len == 0)
+        return; /* no DCID to ask about (a server of no record yet) */
+    struct qasm_nz_ask *a = bpf_ringbuf_reserve(&asks, sizeof(*a), 0);
+    if (!a)
+        return; /* full: userspace is behind; the packet's hold still applies */
+    a->cid = *cid;
+    __builtin_memcpy(a->addr, p->saddr, 16);
+    a->port = p->sport;
+    a->family = p->family;
+    a->known = (__u8)known;
+    bpf_ringbuf_submit(a, 0);
+    count(QASM_NZ_C_ASKED);
+}
+
+/*
+ * The hold of a packet the maps cannot place yet: the tracker's answer (a
+ * push, or in reactive mode the answer to the ask) is on its way. |key| in
+ * |map| (an LRU of first-seen times) names what waits. While the tracker
+ * is up, such packets are dropped for at most the hold from the first one
+ * (QUIC resends them; by then the answer has usually arrived and they are
+ * normalised); after it, or with the tracker down, the caller passes them
+ * unchanged (-1). A hold never normalises anything: a spoofer only ever
+ * delays its own packets.
+ */
+static __always_inline int hold(void *map, const void *key, const struct pkt *p,
+                                struct scratch *sc, int known, __u32 held)
 {
     __u32 zero = 0;
     struct qasm_nz_cfg *cfg = bpf_map_lookup_elem(&config, &zero);
-    if (!cfg || !cfg->hold_ns || !cfg->tracker_up)
-        return pass(QASM_NZ_C_UNATTESTED);
+    if (!cfg || !cfg->tracker_up || (!cfg->hold_ns && !cfg->reactive))
+        return -1;
     __u64 now = bpf_ktime_get_ns();
-    __u64 *since = bpf_map_lookup_elem(&pending, &sc->ak);
+    __u64 *since = bpf_map_lookup_elem(map, key);
     if (!since) {
-        bpf_map_update_elem(&pending, &sc->ak, &now, BPF_NOEXIST);
-        count(QASM_NZ_C_HELD);
-        return TC_ACT_SHOT;
+        bpf_map_update_elem(map, key, &now, BPF_NOEXIST);
+        ask(cfg, &sc->cid, p, known);
+    } else if (now - *since >= cfg->hold_ns) {
+        return -1;
     }
-    if (now - *since < cfg->hold_ns) {
-        count(QASM_NZ_C_HELD);
-        return TC_ACT_SHOT;
+    if (!cfg->hold_ns)
+        return -1;
+    count(held);
+    return TC_ACT_SHOT;
+}
+
+/* |p| onto connection |c|: the source becomes its first address, it is current now. */
+static __always_inline int normalise(struct __sk_buff *skb, const struct pkt *p,
+                                     struct qasm_nz_conn *c)
+{
+    set_current(c, p);
+    __u8 first[16];
+    __builtin_memcpy(first, c->first, 16);
+    if (rewrite(skb, p, 0, first, c->first_port) != 0) {
+        count(QASM_NZ_C_STORE_FAILED);
+        return TC_ACT_SHOT; /* half written: never let it through */
     }
-    return pass(QASM_NZ_C_UNATTESTED);
+    return pass(QASM_NZ_C_NORMALIZED);
+}
+
+/*
+ * A short header with a DCID nobody reported. From a (client, server) pair
+ * the tracker attested for exactly one connection (`byaddr`), it is that
+ * connection's (a DCID whose report trails the packet): normalised onto
+ * it. From a pair of several connections (ambiguous), or one nobody
+ * attested (a spoofer, a client without the agent, a migration whose
+ * report trails the packet), it is never normalised: a new 5-tuple (no
+ * long header seen from it) is held for the tracker's push, then passes
+ * unchanged; a connection at home passes at once.
+ */
+static __always_inline int unknown_dcid(struct __sk_buff *skb, const struct pkt *p,
+                                        struct scratch *sc)
+{
+    pair_of(p, sc, 0);
+    struct qasm_nz_owner *o = bpf_map_lookup_elem(&byaddr, &sc->pair);
+    if (o && o->conns != 1) {
+        count(QASM_NZ_C_AMBIGUOUS);
+    } else if (o) {
+        sc->ek = o->conn;
+        struct qasm_nz_conn *c = bpf_map_lookup_elem(&conns, &sc->ek);
+        if (c && !(c->flags & QASM_NZ_F_REUSED) && c->family == p->family) {
+            if (c->first_port == p->sport && qasm_bpf_same16(c->first, p->saddr)) {
+                set_current(c, p);
+                return pass(QASM_NZ_C_FIRST);
+            }
+            count(QASM_NZ_C_BY_ADDR);
+            return normalise(skb, p, c);
+        }
+    }
+    if (bpf_map_lookup_elem(&handshakes, &sc->pair))
+        return pass(QASM_NZ_C_UNKNOWN);
+    __builtin_memset(&sc->dk, 0, sizeof(sc->dk));
+    sc->dk.cid = sc->cid;
+    __builtin_memcpy(sc->dk.addr, p->saddr, 16);
+    sc->dk.port = p->sport;
+    sc->dk.family = p->family;
+    int rc = hold(&dpending, &sc->dk, p, sc, 0, QASM_NZ_C_HELD_DCID);
+    if (rc >= 0)
+        return rc;
+    count(QASM_NZ_C_UNKNOWN_NEW);
+    return pass(QASM_NZ_C_UNKNOWN);
 }
 
 static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct scratch *sc)
@@ -305,19 +442,22 @@ static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct 
     if (p->plen == 0 || bpf_skb_load_bytes(skb, p->payload_off, &first_byte, 1) != 0)
         return pass(QASM_NZ_C_NOT_QUIC);
     if (first_byte & 0x80) { /* a long header (the fixed bit may be greased: RFC 9287) */
-        check_reuse(skb, p, sc);
+        long_header(skb, p, sc);
+        count(QASM_NZ_C_LONG);
         return pass(QASM_NZ_C_NOT_QUIC);
     }
     int rc = read_dcid(skb, p, sc);
+    if (rc < 0) /* no record for this server yet: a migration before it is held too */
+        return unknown_dcid(skb, p, sc);
     if (rc)
         return pass(rc);
     struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&dcids, &sc->cid);
     if (!ek)
-        return pass(QASM_NZ_C_UNKNOWN);
+        return unknown_dcid(skb, p, sc);
     sc->ek = *ek;
     struct qasm_nz_conn *c = bpf_map_lookup_elem(&conns, &sc->ek);
     if (!c)
-        return pass(QASM_NZ_C_UNKNOWN);
+        return unknown_dcid(skb, p, sc);
     if (c->first_port == p->sport && qasm_bpf_same16(c->first, p->saddr)) {
         if (!(c->flags & QASM_NZ_F_REUSED))
             set_current(c, p);
@@ -330,18 +470,13 @@ static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct 
     __builtin_memcpy(sc->ak.addr, p->saddr, 16);
     sc->ak.port = p->sport;
     sc->ak.family = p->family;
-    if (!bpf_map_lookup_elem(&attested, &sc->ak))
-        return unattested(sc);
+    if (!bpf_map_lookup_elem(&attested, &sc->ak)) {
+        rc = hold(&pending, &sc->ak, p, sc, 1, QASM_NZ_C_HELD);
+        return rc >= 0 ? rc : pass(QASM_NZ_C_UNATTESTED);
+    }
     if (c->family != p->family)
         return pass(QASM_NZ_C_FAMILY);
-    set_current(c, p);
-    __u8 first[16];
-    __builtin_memcpy(first, c->first, 16);
-    if (rewrite(skb, p, 0, first, c->first_port) != 0) {
-        count(QASM_NZ_C_STORE_FAILED);
-        return TC_ACT_SHOT; /* half written: never let it through */
-    }
-    return pass(QASM_NZ_C_NORMALIZED);
+    return normalise(skb, p, c);
 }
 
 /* Both programs' start: counts the packet (|rx|) and parses it into |p|: the scratch, or NULL
@@ -371,6 +506,40 @@ int qasm_nz_ingress(struct __sk_buff *skb)
 
 /* ---- egress ---- */
 
+/*
+ * A long header from the server side (its Initial, Handshake, Retry, ...):
+ * the server speaks QUIC (`quic_servers`: short headers to it from new
+ * 5-tuples are held before any record names it). In reactive mode (no
+ * subscription, so no records to learn it from), also the length of its
+ * CIDs: the SCID it chose, as it sends it, so ingress can read the DCID of
+ * a short header to it.
+ */
+static __always_inline void server_long_header(struct __sk_buff *skb, const struct pkt *p,
+                                               struct scratch *sc)
+{
+    if (p->plen < 7 || bpf_skb_load_bytes(skb, p->payload_off, sc->hdr, 6) != 0 ||
+        !(sc->hdr[0] & 0x80))
+        return;
+    struct qasm_xdp_srv sk = {};
+    __builtin_memcpy(sk.addr, p->saddr, 16);
+    sk.port = p->sport;
+    sk.family = p->family;
+    __u64 now = bpf_ktime_get_ns();
+    bpf_map_update_elem(&quic_servers, &sk, &now, BPF_ANY);
+    __u32 zero = 0;
+    struct qasm_nz_cfg *cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg || !cfg->reactive)
+        return;
+    __u32 dlen = sc->hdr[5];
+    if (dlen > 20 || p->plen < 7 + dlen ||
+        bpf_skb_load_bytes(skb, p->payload_off + 6 + dlen, sc->hdr, 1) != 0)
+        return;
+    __u32 slen = sc->hdr[0];
+    if (slen == 0 || slen > 20)
+        return;
+    bpf_map_update_elem(&servers, &sk, &slen, BPF_NOEXIST);
+}
+
 SEC("tc")
 int qasm_nz_egress(struct __sk_buff *skb)
 {
@@ -378,6 +547,7 @@ int qasm_nz_egress(struct __sk_buff *skb)
     struct scratch *sc = enter(skb, QASM_NZ_C_OUT_RX, &p);
     if (!sc)
         return TC_ACT_OK;
+    server_long_header(skb, &p, sc);
     pair_of(&p, sc, 1);
     struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&firsts, &sc->pair);
     if (!ek)

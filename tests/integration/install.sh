@@ -29,6 +29,8 @@ progs="qasm-tracker qasm-trackctl qasm-mbox qasm-mboxctl qasm-replay qasm-captur
 qasm-h3-client qasm-bench qasm-mbox-bench qasm-tracker-bench"
 # The eBPF client agent is built (and installed) only with the BPF toolchain.
 [ -x "$B/qasm-agentd" ] && progs="$progs qasm-agentd"
+# So is the tc-BPF normaliser, with its unit.
+[ -x "$B/qasm-normalize" ] && progs="$progs qasm-normalize"
 mk() { timeout $((180 * slow)) make -C "$root" --no-print-directory NODEPS=1 O="$B" "$@" >"$work/make.log" 2>&1; }
 
 mk install DESTDIR="$stage" PREFIX=/usr || { tail -20 "$work/make.log"; fail "make install"; exit 1; }
@@ -151,16 +153,22 @@ grep -qx "ExecStart=$prefix/bin/qasm-tracker \$ARGS" "$units/qasm-tracker.servic
   fail "qasm-tracker.service: ExecStart does not name $prefix/bin/qasm-tracker"
 grep -qx "EnvironmentFile=/etc/qasm/mbox-%i.conf" "$units/qasm-mbox@.service" ||
   fail "qasm-mbox@.service: no EnvironmentFile=/etc/qasm/mbox-%i.conf"
+vunits="./qasm-tracker.service ./qasm-mbox@nat.service"
+if [ -x "$B/qasm-normalize" ]; then
+  grep -q "^ExecStart=$prefix/bin/qasm-normalize --inside %i " "$units/qasm-normalize@.service" ||
+    fail "qasm-normalize@.service: ExecStart does not name $prefix/bin/qasm-normalize --inside %i"
+  vunits="$vunits ./qasm-normalize@lo.service"
+fi
 [ -f "$stage/lib/systemd/system/qasm-tracker.service" ] || fail "PREFIX=/usr: unit not in /lib/systemd/system"
 if command -v systemd-analyze >/dev/null; then
   v=$work/units
   mkdir -p "$v"
   cp "$units/qasm-tracker.service" "$v/"
   cp "$units/qasm-mbox@.service" "$v/qasm-mbox@nat.service"
-  out=$(cd "$v" && MANPATH=$prefix/share/man timeout 30 systemd-analyze verify \
-        ./qasm-tracker.service ./qasm-mbox@nat.service 2>&1)
+  [ -f "$units/qasm-normalize@.service" ] && cp "$units/qasm-normalize@.service" "$v/qasm-normalize@lo.service"
+  out=$(cd "$v" && MANPATH=$prefix/share/man timeout 30 systemd-analyze verify $vunits 2>&1)
   if [ $? -eq 0 ] && [ -z "$out" ]; then
-    ok "systemd-analyze verify: both units clean"
+    ok "systemd-analyze verify: the units clean ($vunits)"
   else
     fail "systemd-analyze verify: $out"
   fi

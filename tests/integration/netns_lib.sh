@@ -30,9 +30,9 @@
 #   nat_table1_checks MODE STATS CLIENT RC  the NAT's outcome for one client run of 30
 #                                requests migrating by address over 8 addresses, 8 ports
 #   lb_run_checks MODE           a client through the lb (VIP $H_IN_IP:443, two backends)
-#   nz_start HOLD                qasm-normalize --hold HOLD on the hop's in0 (mbox_lib.sh's
-#                                start, as "nz"; stats $T/nz.json, tracker $TRK); exits 77
-#                                when the kernel refuses the tc programs
+#   nz_start HOLD [MODE]         qasm-normalize --hold HOLD --mode MODE (proactive) on the
+#                                hop's in0 (mbox_lib.sh's start, as "nz"; stats $T/nz.json,
+#                                tracker $TRK); exits 77 when the kernel refuses the programs
 
 NS_ID=${NS_ID:-$$}
 NS_C=qasm-c-$NS_ID
@@ -202,13 +202,13 @@ nz_require() {
     netns_setup || { echo "FAIL: cannot create the namespaces"; exit 1; }
 }
 
-# nz_start HOLD: qasm-normalize on the hop's inside interface, started as "nz" (mbox_lib.sh),
+# nz_start HOLD [MODE]: qasm-normalize on the hop's inside interface, started as "nz" (mbox_lib.sh),
 # --stats-json $T/nz.json, until it is subscribed to the tracker $TRK. A kernel that
 # refuses the tc programs is a SKIP (77), any other failure to start a FAIL (1).
 nz_start() {
     rm -f "$T/nz.json"
     start nz ip netns exec "$NS_H" "$B/qasm-normalize" --inside in0 --tracker $TRK \
-        --mode proactive --hold "$1" --stats-json "$T/nz.json"
+        --mode "${2:-proactive}" --hold "$1" --stats-json "$T/nz.json"
     wait_json "$T/nz.json" "d['tracker_up']" && return 0
     if grep -q "cannot load\|cannot attach\|cannot add" "$T/nz.log"; then
         echo "SKIP: $(basename "$0"): $(grep -m1 'cannot' "$T/nz.log")"; exit 77

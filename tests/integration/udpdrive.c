@@ -544,6 +544,7 @@ static int run_client(int argc, char **argv)
         QASM_PARSE_OPT_ARG("size", 'z'),
         QASM_PARSE_OPT_ARG("linger", 'L'),
         QASM_PARSE_OPT_FLAG("blast", 'X'),
+        QASM_PARSE_OPT_FLAG("blast-migrated", 'Y'),
         QASM_PARSE_OPT_ARG("handshake-timeout", 'H'),
         QASM_PARSE_OPT_END,
     };
@@ -569,6 +570,7 @@ static int run_client(int argc, char **argv)
         case 'z': size = num_arg("size", optarg, 64, 1400); break;
         case 'L': linger = dur_arg("linger", optarg); break;
         case 'X': blast = 1; break;
+        case 'Y': blast = 2; break;
         case 'H': hs_timeout = dur_arg("handshake-timeout", optarg); break;
         default: die("client: unrecognized option '%s'", argv[optind - 1]);
         }
@@ -633,9 +635,22 @@ static int run_client(int argc, char **argv)
     report(&cl, QASM_PROTO_REPORT_DCID_NEW, &cur, &scid0, 0);
 
     if (blast) {
-        /* Throughput: --packets datagrams from the first port, batches of 32, no waiting. */
+        /* Throughput: --packets datagrams from the first port, batches of 32, no waiting.
+         * --blast-migrated: from a second port with the next DCID, reported (like the agent)
+         * 100 ms before, so a normaliser in front of the server rewrites every packet. */
         struct qasm_cid dcid0;
-        server_cid(&dcid0, &cl.odcid, 0);
+        server_cid(&dcid0, &cl.odcid, blast == 2 ? 1 : 0);
+        int bfd = cl.fds[0];
+        if (blast == 2) {
+            struct qasm_addr na = bind_a;
+            na.port = port_base ? (uint16_t)(port_base + 1) : 0;
+            bfd = cl.fds[cl.nfds++] = udp_bound(&na);
+            local_addr(bfd, &cur);
+            report(&cl, QASM_PROTO_REPORT_DCID_NEW, &cur, &dcid0, 1);
+            report(&cl, QASM_PROTO_REPORT_ADDR, &cur, NULL, 0);
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
         static uint8_t bufs[32][1500];
         struct mmsghdr mm[32];
         struct iovec iov[32];
@@ -656,7 +671,7 @@ static int run_client(int argc, char **argv)
                 mm[i].msg_hdr.msg_iov = &iov[i];
                 mm[i].msg_hdr.msg_iovlen = 1;
             }
-            int r = sendmmsg(cl.fds[0], mm, (unsigned)n, 0);
+            int r = sendmmsg(bfd, mm, (unsigned)n, 0);
             if (r > 0)
                 sent += r;
         }
@@ -737,6 +752,8 @@ static const char usage_text[] =
 "  --handshake-timeout DUR (default 1s, three Initials)\n"
 "  --blast                 after the handshake, send --packets datagrams as fast as possible\n"
 "                          (sendmmsg, no migration, no waiting): a throughput load\n"
+"  --blast-migrated        the same from a second port with the next DCID, both reported\n"
+"                          to --tracker 100 ms before (a migrated connection's load)\n"
 "DUR: a number with a unit, ns, us, ms, s, m or h (250ms, 1.5s, 5m, 1h); a bare\n"
 "number is seconds.\n"
 "The client prints one JSON line: packets_sent, packets_received, phases, phases_ok,\n"
