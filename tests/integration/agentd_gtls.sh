@@ -31,7 +31,9 @@
 #     at once;
 #   - the quic-go client through an aware NAT (qasm-mbox nat --mode
 #     reactive) rebinding twice: one NAT mapping with qasm-agentd, one per
-#     client address without it.
+#     client address without it;
+#   - gtlsclient migrating through the same NAT to gtlsserver (Table 1):
+#     one mapping with qasm-agentd, one per address without, byte-exact.
 # SKIP (77) without root, a cgroup v2 hierarchy, or BPF (the daemon cannot load).
 set -u
 . "$(dirname "$0")/test_lib.sh"
@@ -310,6 +312,37 @@ check(s["closed_local"] == 1 and s["closed_idle"] == 0 and s["close_unattributed
 sys.exit(0 if ok else 1)
 EOF
 
+# agentd_up N / agentd_down N: a daemon of run N on the test's cgroup
+# ($T/agentdN.json, $T/agentdN.log); nat_up NAME UPSTREAM POOL / nat_down:
+# qasm-mbox nat --mode reactive (as Table 1) on a port of its own (NATP),
+# its stats in $T/NAME.json when it exits.
+agentd_up() {
+    timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 2s \
+        --stats-json "$T/agentd$1.json" --log ${AGENTD_LOG:-info} >"$T/agentd$1.log" 2>&1 &
+    APID=$!
+    PIDS+=($APID)
+    wait_until 30 grep -qs "watching cgroup" "$T/agentd$1.log" || fail "run $1: qasm-agentd did not start"
+}
+agentd_down() {
+    kill -INT "$APID"
+    wait "$APID" || fail "qasm-agentd (run $1) exited $? after SIGINT"
+}
+nat_up() {
+    NATP=$(reserve_ports 1) # a NAT of its own (the previous one may still be closing)
+    timeout "$(scaled 200)" "$B/qasm-mbox" nat --mode reactive --listen "127.0.0.1:$NATP" \
+        --upstream "127.0.0.1:$2" --tracker "127.0.0.1:$TP" --ports "$3-$(($3 + 15))" \
+        --hold 200ms --stats-json "$T/$1.json" --control "$T/$1.sock" --log-level warn >"$T/$1.log" 2>&1 &
+    NPID=$!
+    PIDS+=($NPID)
+    wait_udp "$NATP" || fail "$1: qasm-mbox nat did not start"
+    wait_until 30 python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["tracker"]["up"] else 1)' \
+        "$T/$1.json" || fail "$1: the NAT's tracker session did not come up"
+}
+nat_down() {
+    kill "$NPID" # timeout passes SIGTERM on; the NAT writes its stats at exit
+    wait "$NPID" 2>/dev/null
+}
+
 # Run 5: the quic-go client through an aware NAT (qasm-mbox nat --mode
 # reactive, as Table 1), rebinding twice mid-transfer (a fresh local socket,
 # same DCID): with qasm-agentd reporting each new client address the NAT
@@ -323,32 +356,14 @@ if [ -x "$B/qasm-quicgo-client" ] && [ -x "$B/qasm-h3-server" ] && [ -x "$B/qasm
     wait_udp "$HP5" || fail "run 5: qasm-h3-server did not start"
     # nat_run NAME [daemon]: one NAT, one quic-go client rebinding twice; the NAT's stats in $T/NAME.json.
     nat_run() {
-        local name=$1 npid MB5
-        MB5=$(reserve_ports 1) # a NAT of its own (the previous one may still be closing)
-        if [ "${2:-}" = daemon ]; then
-            timeout "$(scaled 200)" "$AGENTD" --tracker "127.0.0.1:$TP" --cgroup "$CG" --idle 2s \
-                --stats-json "$T/agentd5.json" --log ${AGENTD_LOG:-info} >"$T/agentd5.log" 2>&1 &
-            APID=$!
-            PIDS+=($APID)
-            wait_until 30 grep -qs "watching cgroup" "$T/agentd5.log" || fail "run 5: qasm-agentd did not start"
-        fi
-        timeout "$(scaled 200)" "$B/qasm-mbox" nat --mode reactive --listen "127.0.0.1:$MB5" \
-            --upstream "127.0.0.1:$HP5" --tracker "127.0.0.1:$TP" --ports "$POOL5-$((POOL5 + 15))" \
-            --hold 200ms --stats-json "$T/$name.json" --control "$T/$name.sock" --log-level warn >"$T/$name.log" 2>&1 &
-        npid=$!
-        PIDS+=($npid)
-        wait_udp "$MB5" || fail "run 5: qasm-mbox nat did not start"
-        wait_until 30 python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["tracker"]["up"] else 1)' \
-            "$T/$name.json" || fail "run 5: the NAT's tracker session did not come up"
-        in_cgroup "$B/qasm-quicgo-client" -connect "127.0.0.1:$MB5" -requests 15 -size 200000 \
+        local name=$1
+        if [ "${2:-}" = daemon ]; then agentd_up 5; fi
+        nat_up "$name" "$HP5" "$POOL5"
+        in_cgroup "$B/qasm-quicgo-client" -connect "127.0.0.1:$NATP" -requests 15 -size 200000 \
             -rebind-every 20ms -rebinds 2 -close-old -poke -timeout 5s >"$T/$name-client.json" \
             2>"$T/$name-client.log" || fail "run 5 ($name): qasm-quicgo-client failed: $(cat "$T/$name-client.json")"
-        kill "$npid" # timeout passes SIGTERM on; the NAT writes its stats at exit
-        wait "$npid" 2>/dev/null
-        if [ "${2:-}" = daemon ]; then
-            kill -INT "$APID"
-            wait "$APID" || fail "qasm-agentd (run 5) exited $? after SIGINT"
-        fi
+        nat_down
+        if [ "${2:-}" = daemon ]; then agentd_down 5; fi
     }
     nat_run nat5-bare
     nat_run nat5-agentd daemon
@@ -403,4 +418,39 @@ ok = s["closed_initial"] == 1 and s["closed_idle"] == 0 and s["initials_opened"]
 print(("ok   " if ok else "FAIL ") + "run 6: the server's CONNECTION_CLOSE in an Initial closed the record")
 sys.exit(0 if ok else 1)
 EOF
+# Run 7: Table 1 with Debian's gtlsclient, no LD_PRELOAD: through the aware
+# NAT (reactive) to gtlsserver, migrating once (--change-local-addr), the
+# download byte-exact. Without the daemon the NAT sees an unknown
+# connection and takes a mapping per client address; with qasm-agentd
+# reporting the new address it keeps one.
+if [ -x "$B/qasm-mbox" ]; then
+    POOL7=$(reserve_ports 16)
+    # gtls_nat NAME [daemon]: one NAT, one migrating gtlsclient download through it.
+    gtls_nat() {
+        local name=$1
+        if [ "${2:-}" = daemon ]; then agentd_up 7; fi
+        nat_up "$name" "$SP" "$POOL7"
+        rm -rf "$T/dl7" && mkdir "$T/dl7"
+        in_cgroup gtlsclient -q --no-http-dump --no-quic-dump --exit-on-all-streams-close \
+            --change-local-addr=50ms --download "$T/dl7" 127.0.0.1 "$NATP" https://localhost/big.bin \
+            >"$T/$name-client.log" 2>&1 || fail "run 7 ($name): gtlsclient failed through the NAT"
+        cmp -s "$T/htdocs/big.bin" "$T/dl7/big.bin" || fail "run 7 ($name): download differs"
+        nat_down
+        if [ "${2:-}" = daemon ]; then agentd_down 7; fi
+    }
+    gtls_nat nat7-bare
+    gtls_nat nat7-agentd daemon
+    python3 - "$T/nat7-bare.json" "$T/nat7-agentd.json" "$T/agentd7.json" <<'EOF' || fail "run 7: NAT checks failed"
+import json, sys
+bare, aware, s = (json.load(open(f)) for f in sys.argv[1:4])
+print("gtlsclient through the NAT: mappings_created %d without the daemon, %d with it; agentd addrs %d"
+      % (bare["mappings_created"], aware["mappings_created"], s["addrs"]))
+ok = bare["mappings_created"] >= 2 and aware["mappings_created"] == 1 and s["addrs"] >= 1
+print(("ok   " if ok else "FAIL ") + "run 7: gtlsclient migrating through the aware NAT keeps one mapping with "
+      "qasm-agentd (one per address without), downloads byte-exact")
+sys.exit(0 if ok else 1)
+EOF
+else
+    echo "skip run 7: qasm-mbox not built"
+fi
 echo "PASS agentd_gtls"
