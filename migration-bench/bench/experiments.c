@@ -13,6 +13,7 @@ const struct bench_experiment bench_experiments[] = {
     { "fig7b", "throughput through chains of 0-5 NATs, migration every 10 s and 100 ms (Fig. 7b)", exp_fig7b, 0 },
     { "rate-sweep", "migration rate 1-1000 Hz x 1-100 connections, per mode", exp_sweep, 0 },
     { "tracker", "tracker updates/queries per second and latency beside Redis", exp_tracker, 0 },
+    { "xdp", "XDP fast path: cost per packet at 10^6 connections, hop packets/s (root, BPF)", exp_xdp, 0 },
     { NULL, NULL, NULL, 0 },
 };
 
@@ -43,5 +44,10 @@ const struct bench_param_def bench_param_defs[] = {
     { "rate-sweep", "rates", "10,100,1000", "1,10,100,1000", "migration rates (Hz)" },
     { "rate-sweep", "conns", "1,10", "1,10,100", "concurrent connections" },
     { "rate-sweep", "duration", "2", "10", "client run (s)" },
+    { "xdp", "connections", "1000000", "1000000", "connections in the maps (qasm-xdp-bench)" },
+    { "xdp", "prog_repeat", "100000", "200000", "BPF_PROG_TEST_RUN runs per case and round" },
+    { "xdp", "rounds", "11", "101", "rounds, the cases interleaved" },
+    { "xdp", "hop_rounds", "1", "5", "hop-bench.sh rounds (each hop in turn)" },
+    { "xdp", "hop_seconds", "2", "3", "seconds per hop and round" },
     { NULL, NULL, NULL, NULL, NULL },
 };
