@@ -41,3 +41,5 @@ INTEG_TESTS += tests/integration/netns_xdp_race.sh
 INTEG_TESTS += tests/integration/xdp_bench.sh
 # qasm-xdp-hopgen on the netns testbed: a smoke test of the hop benchmark's generator and sink.
 INTEG_TESTS += tests/integration/xdp_hopgen.sh
+# qasm-bench run xdp, small: its rows, CSVs and summary (root, BPF; a smoke test).
+INTEG_TESTS += tests/integration/bench_xdp.sh

@@ -52,10 +52,11 @@ static void cost_csv(struct bench *b, json_t *j)
 {
     size_t i;
     json_t *c;
+    /* Some case names hold a comma: quoted. */
     FILE *f = exp_csv_open(b, "xdp-cost.csv", "case,median_ns,min_ns,max_ns,mean_ns");
     if (f != NULL) {
         json_array_foreach(json_object_get(j, "cases"), i, c)
-            fprintf(f, "%s,%.0f,%.0f,%.0f,%.1f\n", json_string_value(json_object_get(c, "case")),
+            fprintf(f, "\"%s\",%.0f,%.0f,%.0f,%.1f\n", json_string_value(json_object_get(c, "case")),
                     bench_json_num(c, "median_ns", -1), bench_json_num(c, "min_ns", -1),
                     bench_json_num(c, "max_ns", -1), bench_json_num(c, "mean_ns", -1));
         fclose(f);
@@ -81,7 +82,7 @@ static void cost_csv(struct bench *b, json_t *j)
 static void cost_rows(struct bench *b, json_t *j, int fn)
 {
     double ns[3], conns = bench_json_num(j, "connections", -1), worst = 0;
-    char key[64], note[96] = "";
+    char key[64], note[128] = "";
     for (int m = 0; m < 3; m++) {
         snprintf(key, sizeof(key), "%s %s", xdp_fns[fn], bench_modes[m]);
         ns[m] = cost_of(j, key);
@@ -90,12 +91,14 @@ static void cost_rows(struct bench *b, json_t *j, int fn)
         bench_headline(b, key, ns[m]);
     }
     if (conns < 1e6)
-        snprintf(note, sizeof(note), "; %.0f connections, not 10^6 (--quick or --set)", conns);
-    bench_row_add(b, "xdp", xdp_fns[fn][0] == 'n'   ? "nat: <= 100 ns per packet at 10^6 connections"
-                            : xdp_fns[fn][0] == 'r' ? "ratelimit: <= 100 ns per packet at 10^6 conns"
-                                                    : "lb: <= 100 ns per packet at 10^6 connections",
-                  worst > 0 ? worst <= 100 && conns >= 1e6 : -1,
-                  "default %.0f, reactive %.0f, proactive %.0f ns (medians of %.0f rounds; floor "
+        snprintf(note, sizeof(note), "; %.0f connections, not 10^6 (--set)", conns);
+    if (bench_json_num(j, "bpf_stats_enabled", 0) == 1) /* someone left it on: not our figure */
+        snprintf(note + strlen(note), sizeof(note) - strlen(note),
+                 "; kernel.bpf_stats_enabled was 1 (adds ~40 ns)");
+    snprintf(key, sizeof(key), "%s: <= 100 ns/pkt at 10^6 connections", xdp_fns[fn]);
+    /* Fewer connections than the goal's: the figure is given, not judged. */
+    bench_row_add(b, "xdp", key, worst > 0 && conns >= 1e6 ? worst <= 100 : -1,
+                  "default %.0f, reactive %.0f, proactive %.0f ns (medians of %.0f round(s); floor "
                   "%.0f ns)%s", ns[0], ns[1], ns[2], bench_json_num(j, "rounds", -1),
                   cost_of(j, "floor (bare forwarder)"), note);
     double q[2][3];
@@ -174,7 +177,7 @@ static void hop_report(struct bench *b, json_t *j)
     bench_headline(b, "hop_xdp_x_packet", xdp > 0 && pkt > 0 ? xdp / pkt : -1);
     bench_headline(b, "hop_xdp_x_kernel_nat", xdp > 0 && knat > 0 ? xdp / knat : -1);
     bench_row_add(b, "xdp", "hop: --io xdp >= 5x --io packet", xdp > 0 && pkt > 0 ? xdp >= 5 * pkt : -1,
-                  "xdp %.0f pps, packet %.0f pps: %.1fx (medians of %.0f rounds x %.0f s)", xdp,
+                  "xdp %.0f pps, packet %.0f pps: %.1fx (medians of %.0f round(s) x %.0f s)", xdp,
                   pkt, pkt > 0 ? xdp / pkt : 0, rounds, bench_json_num(j, "seconds", -1));
     bench_row_add(b, "xdp", "hop: --io xdp >= the kernel's nftables NAT",
                   xdp > 0 && knat > 0 ? xdp >= knat : -1,
@@ -230,7 +233,7 @@ int exp_xdp(struct bench *b)
                               ? "qasm-xdp-bench/qasm-xdp-hopgen not built (BPF toolchain, make deps)"
                               : NULL;
     if (why != NULL) {
-        bench_row_add(b, "xdp", "XDP fast path: cost per packet, hop throughput", -1, "not run: %s",
+        bench_row_add(b, "xdp", "XDP: cost per packet, hop throughput", -1, "not run: %s",
                       why);
         return 0;
     }
