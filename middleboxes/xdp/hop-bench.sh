@@ -33,6 +33,8 @@ ROUNDS=${ROUNDS:-5} SECS=${SECONDS_:-3} FLOWS=${FLOWS:-16} THREADS=${THREADS:-$(
 [ -x "$B/qasm-xdp-hopgen" ] || { echo "SKIP: hop-bench.sh: qasm-xdp-hopgen not built (no BPF toolchain)"; exit 77; }
 STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
 trap 'sysctl -qw kernel.bpf_stats_enabled=$STATS_WAS; cleanup; netns_cleanup' EXIT
+# Stopped (qasm-bench's bound, ^C): exit, so that the EXIT trap removes the testbed.
+trap 'exit 143' TERM INT HUP
 XDP_TEST=hop-bench.sh
 . tests/integration/netns_xdp_lib.sh
 xdp_testbed
