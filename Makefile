@@ -12,6 +12,7 @@
 #   make uninstall  removes exactly what make install put there
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/; make fuzz-run: run each FUZZ_SECONDS
 #   make bench      the main job: qasm-bench run --quick all (make bench-full: full parameters)
+#   make bench-xdp  the XDP fast path's benchmarks: qasm-bench run --quick xdp (root, BPF; about a minute)
 #   make regress    replay the capture corpus through the middlebox cores against the expected results
 #   make deps       install the Debian packages the project needs
 #   make clean      remove build/ (the O directory); make help: this text
@@ -132,7 +133,7 @@ PROG_BINS  := $(addprefix $(O)/,$(PROGS))
 SHLIB_BINS := $(addprefix $(O)/,$(SHLIBS))
 TEST_BINS  := $(addprefix $(O)/,$(UNIT_TESTS))
 
-.PHONY: all deps build tests test unit-tests integ-tests examples check-pure check-size fuzz fuzz-run bench bench-full clean help
+.PHONY: all deps build tests test unit-tests integ-tests examples check-pure check-size fuzz fuzz-run bench bench-full bench-xdp clean help
 
 ifeq ($(NODEPS),1)
 DEPS :=
@@ -262,6 +263,11 @@ bench: $(DEPS)
 bench-full: $(DEPS)
 	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
 	$(Q)$(O)/qasm-bench run all --out results
+
+# Not in `all`: about a minute with --quick, root and the BPF toolchain (docs/XDP.md).
+bench-xdp: $(DEPS)
+	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
+	$(Q)$(O)/qasm-bench run --quick xdp --out results
 
 clean:
 	rm -rf $(O)

@@ -21,7 +21,9 @@
 # under this traffic (run_time_ns / run_cnt of its in0 program).
 #
 # Usage: middleboxes/xdp/hop-bench.sh  (env: B build dir, ROUNDS 5, SECONDS_ 3,
-# FLOWS 16, THREADS = CPUs). Prints the table; exit 77 when it cannot run.
+# FLOWS 16, THREADS = CPUs, JSON a file for the figures: per hop the median
+# and each round's received and generated pps, the program's ns per run; what
+# `qasm-bench run xdp` reads). Prints the table; exit 77 when it cannot run.
 cd "$(dirname "$0")/../.." || exit 1
 export QASM_BUILD=${B:-build}
 . tests/integration/netns_lib.sh
@@ -31,6 +33,8 @@ ROUNDS=${ROUNDS:-5} SECS=${SECONDS_:-3} FLOWS=${FLOWS:-16} THREADS=${THREADS:-$(
 [ -x "$B/qasm-xdp-hopgen" ] || { echo "SKIP: hop-bench.sh: qasm-xdp-hopgen not built (no BPF toolchain)"; exit 77; }
 STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
 trap 'sysctl -qw kernel.bpf_stats_enabled=$STATS_WAS; cleanup; netns_cleanup' EXIT
+# Stopped (qasm-bench's bound, ^C): exit, so that the EXIT trap removes the testbed.
+trap 'exit 143' TERM INT HUP
 XDP_TEST=hop-bench.sh
 . tests/integration/netns_xdp_lib.sh
 xdp_testbed
@@ -85,6 +89,7 @@ for r in $(seq "$ROUNDS"); do
         [ $c = xdp ] && echo "  xdp counters: $(json "$T/mb-xdp.json" "{k: v for k, v in d['xdp'].items() if v}")"
         [ $c = packet ] && echo "  packet backend: $(json "$T/mb-packet.json" "d['packet']")"
         RX[$c]="${RX[$c]:-} $rx" TX[$c]="${TX[$c]:-} $tx"
+        echo "$c $rx $tx" >>"$T/rounds"
     done
 done
 
@@ -113,12 +118,26 @@ echo "$out"
 after=$(bpftool -j prog show id "$id")
 hop_down xdp
 sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
-python3 - "$before" "$after" <<'EOF'
-import json, sys
+python3 - "$before" "$after" "$T/rounds" "${JSON:-}" "$ROUNDS $SECS $FLOWS $THREADS" <<'EOF'
+import json, statistics, sys
 b, a = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 n = a.get('run_cnt', 0) - b.get('run_cnt', 0)
 t = a.get('run_time_ns', 0) - b.get('run_time_ns', 0)
 print("\nxdp program on in0 under this traffic (kernel.bpf_stats_enabled): %d runs, %.1f ns per run"
       % (n, t / n if n else float('nan')))
+if sys.argv[4]:
+    hops = {}
+    for line in open(sys.argv[3]):
+        c, rx, tx = line.split()
+        h = hops.setdefault(c, {'rounds_received_pps': [], 'rounds_generated_pps': []})
+        h['rounds_received_pps'].append(float(rx))
+        h['rounds_generated_pps'].append(float(tx))
+    for h in hops.values():  # the lower median, as the table's
+        h['received_pps'] = statistics.median_low(h['rounds_received_pps'])
+        h['generated_pps'] = statistics.median_low(h['rounds_generated_pps'])
+    rounds, secs, flows, threads = map(int, sys.argv[5].split())
+    json.dump({'rounds': rounds, 'seconds': secs, 'flows': flows, 'threads': threads,
+               'hops': hops, 'xdp_prog_runs': n, 'xdp_prog_ns_per_run': t / n if n else None},
+              open(sys.argv[4], 'w'), indent=2)
 EOF
 echo "load $(cut -d' ' -f1 /proc/loadavg) at end"

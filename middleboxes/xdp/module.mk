@@ -16,7 +16,7 @@ $(O)/obj/middleboxes/main.o $(O)/obj/tests/unit/test_xdp_prog.o: CFLAGS += -DQAS
 # The cost per packet by BPF_PROG_TEST_RUN with 10^6 connections (docs/BENCHMARKS.md).
 PROGS += qasm-xdp-bench
 qasm-xdp-bench_SRCS := middleboxes/xdp/xdp_bench.c
-qasm-xdp-bench_LIBS = $(BPF_LIBS)
+qasm-xdp-bench_LIBS = $(BPF_LIBS) $(JANSSON_LIBS)
 $(O)/obj/middleboxes/xdp/xdp_bench.o: $(XDP_SKEL)
 $(O)/obj/middleboxes/xdp/xdp_bench.o: CFLAGS += -iquote $(O)/gen
 
@@ -41,3 +41,5 @@ INTEG_TESTS += tests/integration/netns_xdp_race.sh
 INTEG_TESTS += tests/integration/xdp_bench.sh
 # qasm-xdp-hopgen on the netns testbed: a smoke test of the hop benchmark's generator and sink.
 INTEG_TESTS += tests/integration/xdp_hopgen.sh
+# qasm-bench run xdp, small: its rows, CSVs and summary (root, BPF; a smoke test).
+INTEG_TESTS += tests/integration/bench_xdp.sh

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <jansson.h>
 #include <bpf/libbpf.h>
 #include <linux/if_ether.h>
 
@@ -63,6 +64,7 @@
 struct opts {
     uint64_t conns, repeat, rounds, payload;
     int fn; /* -1: all */
+    const char *json; /* --json FILE, or NULL */
 };
 
 static const char *const FN_NAMES[] = {"nat", "ratelimit", "lb"};
@@ -71,7 +73,7 @@ static const char *const MODE_NAMES[] = {"default", "reactive", "proactive"};
 static void usage(void)
 {
     printf("usage: " PROG " [--connections N] [--repeat R] [--rounds K] [--payload BYTES]\n"
-           "                      [--function nat|ratelimit|lb|all]\n"
+           "                      [--function nat|ratelimit|lb|all] [--json FILE]\n"
            "The XDP fast path's cost per packet by BPF_PROG_TEST_RUN (root): a known flow's\n"
            "frame run R times with N connections in the maps, per function and mode\n"
            "(default, reactive, proactive), beside a bare forwarder (MACs + redirect).\n"
@@ -80,6 +82,7 @@ static void usage(void)
            "  --rounds K       rounds, the cases interleaved (default 21, at most 999)\n"
            "  --payload BYTES  UDP payload of the frame (default 400)\n"
            "  --function F     nat, ratelimit, lb or all (default all)\n"
+           "  --json FILE      also write the figures as JSON (qasm-bench's xdp experiment)\n"
            "  --version, -h/--help\n");
 }
 
@@ -87,7 +90,8 @@ static void parse(struct opts *o, int argc, char **argv)
 {
     static const struct option lo[] = {
         {"connections", 1, 0, 'n'}, {"repeat", 1, 0, 'r'},   {"rounds", 1, 0, 'k'},
-        {"payload", 1, 0, 'p'},     {"function", 1, 0, 'f'}, {"help", 0, 0, 'h'},
+        {"payload", 1, 0, 'p'},     {"function", 1, 0, 'f'}, {"json", 1, 0, 'j'},
+        {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     *o = (struct opts){.conns = 1000000, .repeat = 1000000, .rounds = 21, .payload = 400, .fn = -1};
     char err[256];
@@ -119,6 +123,9 @@ static void parse(struct opts *o, int argc, char **argv)
             if (o->fn == -2)
                 qasm_cli_usage_exitf(PROG, "--function: expected nat, ratelimit, lb or all, "
                                      "got '%s'", optarg);
+            break;
+        case 'j':
+            o->json = optarg;
             break;
         case 'h':
             usage();
@@ -411,7 +418,8 @@ static void ratio_quartiles(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS]
  * moves both), and reactive/proactive, whose work is the same: its spread is
  * what this machine resolves.
  */
-static void report_ratios(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS], int fn)
+static void report_ratios(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS], int fn,
+                          json_t *ratios)
 {
     int d = 1 + fn * 3;
     double re[3], pro[3], eq[3];
@@ -421,9 +429,16 @@ static void report_ratios(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS], 
     printf("%-40s reactive/default %.3f [%.3f-%.3f], proactive/default %.3f [%.3f-%.3f], "
            "reactive/proactive %.3f [%.3f-%.3f] (per-round ratios: median [quartiles])\n", "",
            re[1], re[0], re[2], pro[1], pro[0], pro[2], eq[1], eq[0], eq[2]);
+    /* Each ratio as [lower quartile, median, upper quartile]. */
+    json_object_set_new(ratios, FN_NAMES[fn],
+                        json_pack("{s:[fff],s:[fff],s:[fff]}", "reactive_default", re[0], re[1],
+                                  re[2], "proactive_default", pro[0], pro[1], pro[2],
+                                  "reactive_proactive", eq[0], eq[1], eq[2]));
 }
 
-static void report(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS])
+/* Prints the table; |cases| and |ratios| get the same figures (JSON). */
+static void report(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS], json_t *cases,
+                   json_t *ratios)
 {
     static uint32_t v[MAX_ROUNDS];
     printf("%-40s %8s %6s %6s %8s\n", "case", "median", "min", "max", "mean");
@@ -440,8 +455,13 @@ static void report(const struct opts *o, uint32_t ns[NCASE][MAX_ROUNDS])
         qsort(v, o->rounds, sizeof(uint32_t), cmp_u32);
         printf("%-40s %5u ns %6u %6u %8.1f\n", name, v[o->rounds / 2], v[0], v[o->rounds - 1],
                mean_of(ns[c], o->rounds));
+        json_array_append_new(cases, json_pack("{s:s,s:i,s:i,s:i,s:f}", "case", name, "median_ns",
+                                               (json_int_t)v[o->rounds / 2], "min_ns",
+                                               (json_int_t)v[0], "max_ns",
+                                               (json_int_t)v[o->rounds - 1], "mean_ns",
+                                               mean_of(ns[c], o->rounds)));
         if (fib && m == 2)
-            report_ratios(o, ns, fn);
+            report_ratios(o, ns, fn, ratios);
         if (c == C_ODCID && (o->fn < 0 || o->fn == QASM_XDP_NAT)) {
             double q[3];
             ratio_quartiles(o, ns, 2, C_ODCID, q); /* nat reactive on the same connection */
@@ -511,6 +531,39 @@ static void prog_size(struct bpf_program *p)
            info.verified_insns);
 }
 
+static double loadavg(void);
+
+/* kernel.bpf_stats_enabled: on, every run also pays for its own statistics (~40 ns here). */
+static int bpf_stats_on(void)
+{
+    int v = -1;
+    FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
+    if (f && fscanf(f, "%d", &v) != 1)
+        v = -1;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* --json FILE: the run's parameters, every case's figures and the ratios; 0, or 1 (said). */
+static int write_json(const struct opts *o, uint32_t n, double load0, json_t *cases,
+                      json_t *ratios)
+{
+    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:i,s:f,s:f,s:i,s:o,s:o}", "connections", (json_int_t)n,
+                          "repeat", (json_int_t)o->repeat, "rounds", (json_int_t)o->rounds,
+                          "payload", (json_int_t)o->payload, "cpus", libbpf_num_possible_cpus(),
+                          "load_start", load0, "load_end", loadavg(), "bpf_stats_enabled",
+                          bpf_stats_on(), "cases", cases, "ratios",
+                          ratios);
+    int rc = 0;
+    if (o->json && (j == NULL || json_dump_file(j, o->json, JSON_INDENT(2)) != 0)) {
+        fprintf(stderr, PROG ": --json: cannot write %s\n", o->json);
+        rc = 1;
+    }
+    json_decref(j);
+    return rc;
+}
+
 static double loadavg(void)
 {
     double l = -1;
@@ -539,10 +592,15 @@ int main(int argc, char **argv)
            libbpf_num_possible_cpus(), loadavg());
     prog_size(skel->progs.qasm_xdp);
     prog_size(skel->progs.qasm_xdp_fwd);
+    if (bpf_stats_on() == 1)
+        printf("kernel.bpf_stats_enabled is 1: every run also pays for its own statistics\n");
+    double load0 = loadavg();
     measure(&o, fr, ns);
-    report(&o, ns);
+    json_t *cases = json_array(), *ratios = json_object();
+    report(&o, ns, cases, ratios);
     printf("load %.2f at end; ns per packet: the kernel's mean time per run (next-hop cache "
            "and bpf_redirect included)\n", loadavg());
+    int rc = write_json(&o, n, load0, cases, ratios);
     qasm_xdp__destroy(skel);
-    return 0;
+    return rc;
 }

@@ -45,6 +45,7 @@ struct bench_experiment {
     const char *what;
     int (*run)(struct bench *b);
     int netns;                  /* 1: written against the topology interface, runs on netns */
+    int named_only;             /* 1: runs when named, not in `all` (make bench's budget) */
 };
 
 /* The modes of a QUIC-aware middlebox, in the order of the tables: default, reactive, proactive. */

@@ -2,18 +2,19 @@
 #include "experiments.h"
 
 const struct bench_experiment bench_experiments[] = {
-    { "table1", "NAT table under migration: public ports per QUIC connection (Table 1)", exp_table1, 1 },
-    { "nat-dos", "migrations exhaust a NAT port pool; a second user is refused (§2.1)", exp_natdos, 1 },
-    { "kernel-nat", "the kernel's NAT alone vs behind qasm-normalize: conntrack entries, ports", exp_kernel_nat, 1 },
-    { "lb", "hash load balancer: migrated connection misrouted vs kept (§2.2)", exp_lb, 1 },
-    { "fig7a", "rate limiter 5 pkt/s, client migrating: packets/s over time (Fig. 7a)", exp_fig7a, 0 },
-    { "fig8a", "per-request latency through the NAT, migration every 10 packets (Fig. 8a)", exp_fig8a, 0 },
-    { "fig8b", "per-request latency through the rate limiter, same load (Fig. 8b)", exp_fig8b, 0 },
-    { "fig9", "middlebox per-packet processing: lookup / new / update entry (Fig. 9)", exp_fig9, 0 },
-    { "fig7b", "throughput through chains of 0-5 NATs, migration every 10 s and 100 ms (Fig. 7b)", exp_fig7b, 0 },
-    { "rate-sweep", "migration rate 1-1000 Hz x 1-100 connections, per mode", exp_sweep, 0 },
-    { "tracker", "tracker updates/queries per second and latency beside Redis", exp_tracker, 0 },
-    { NULL, NULL, NULL, 0 },
+    { "table1", "NAT table under migration: public ports per QUIC connection (Table 1)", exp_table1, 1, 0 },
+    { "nat-dos", "migrations exhaust a NAT port pool; a second user is refused (§2.1)", exp_natdos, 1, 0 },
+    { "kernel-nat", "the kernel's NAT alone vs behind qasm-normalize: conntrack entries, ports", exp_kernel_nat, 1, 0 },
+    { "lb", "hash load balancer: migrated connection misrouted vs kept (§2.2)", exp_lb, 1, 0 },
+    { "fig7a", "rate limiter 5 pkt/s, client migrating: packets/s over time (Fig. 7a)", exp_fig7a, 0, 0 },
+    { "fig8a", "per-request latency through the NAT, migration every 10 packets (Fig. 8a)", exp_fig8a, 0, 0 },
+    { "fig8b", "per-request latency through the rate limiter, same load (Fig. 8b)", exp_fig8b, 0, 0 },
+    { "fig9", "middlebox per-packet processing: lookup / new / update entry (Fig. 9)", exp_fig9, 0, 0 },
+    { "fig7b", "throughput through chains of 0-5 NATs, migration every 10 s and 100 ms (Fig. 7b)", exp_fig7b, 0, 0 },
+    { "rate-sweep", "migration rate 1-1000 Hz x 1-100 connections, per mode", exp_sweep, 0, 0 },
+    { "tracker", "tracker updates/queries per second and latency beside Redis", exp_tracker, 0, 0 },
+    { "xdp", "XDP fast path: cost per packet at 10^6 connections, hop packets/s (root, BPF)", exp_xdp, 1, 1 },
+    { NULL, NULL, NULL, 0, 0 },
 };
 
 /* Every parameter --set can change, with its defaults (--quick, full). */
@@ -43,5 +44,10 @@ const struct bench_param_def bench_param_defs[] = {
     { "rate-sweep", "rates", "10,100,1000", "1,10,100,1000", "migration rates (Hz)" },
     { "rate-sweep", "conns", "1,10", "1,10,100", "concurrent connections" },
     { "rate-sweep", "duration", "2", "10", "client run (s)" },
+    { "xdp", "connections", "1000000", "1000000", "connections in the maps (qasm-xdp-bench)" },
+    { "xdp", "prog_repeat", "100000", "200000", "BPF_PROG_TEST_RUN runs per case and round" },
+    { "xdp", "rounds", "11", "101", "rounds, the cases interleaved" },
+    { "xdp", "hop_rounds", "1", "5", "hop-bench.sh rounds (each hop in turn)" },
+    { "xdp", "hop_seconds", "2", "3", "seconds per hop and round" },
     { NULL, NULL, NULL, NULL, NULL },
 };

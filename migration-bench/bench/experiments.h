@@ -15,6 +15,7 @@ int exp_kernel_nat(struct bench *b);
 int exp_lb(struct bench *b);
 int exp_sweep(struct bench *b);
 int exp_tracker(struct bench *b);
+int exp_xdp(struct bench *b);
 int exp_latency(struct bench *b, const char *exp, const char *function, const char *title);
 
 #endif

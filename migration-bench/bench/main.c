@@ -51,6 +51,9 @@ static const char usage[] =
         "                   where it was built) or 'cmd:COMMAND' ({inside},\n"
         "                   {outside} replaced by the hop's interface names)\n"
         "\n"
+        "all is every experiment but xdp (the XDP fast path's cost per packet and hop\n"
+        "throughput: root and BPF, about a minute with --quick; run it by name).\n"
+        "\n"
         "netns up ID builds the --topology netns testbed alone (namespaces qasm-c-ID,\n"
         "qasm-h-ID, qasm-s-ID, IPv4 and IPv6; root) and leaves it up; netns down ID\n"
         "kills what runs inside and deletes it (tests/integration/netns_lib.sh).\n"
@@ -142,7 +145,8 @@ static int resolve(const struct bench_opts *o, const struct bench_experiment **t
     for (int i = 0; i < o->nexps; i++) {
         if (strcmp(o->exps[i], "all") == 0) {
             for (const struct bench_experiment *e = bench_experiments; e->name && n < max; e++)
-                todo[n++] = e;
+                if (!e->named_only)
+                    todo[n++] = e;
             continue;
         }
         const struct bench_experiment *e = find_experiment(o->exps[i]);
@@ -236,7 +240,7 @@ int main(int argc, char **argv)
     bench_proc_install_handlers();
     if (o.cmd == BENCH_OPTS_LIST) {
         for (const struct bench_experiment *e = bench_experiments; e->name; e++)
-            printf("%-11s %s\n", e->name, e->what);
+            printf("%-11s %s%s\n", e->name, e->what, e->named_only ? " [not in all]" : "");
         return 0;
     }
     if (o.cmd == BENCH_OPTS_RUN)

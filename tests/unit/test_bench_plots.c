@@ -18,7 +18,7 @@
 #include "plots.h"
 
 /* bench.c reads the experiment tables: none are needed here. */
-const struct bench_experiment bench_experiments[] = { { NULL, NULL, NULL, 0 } };
+const struct bench_experiment bench_experiments[] = { { NULL, NULL, NULL, 0, 0 } };
 const struct bench_param_def bench_param_defs[] = { { NULL, NULL, NULL, NULL, NULL } };
 
 static struct bench b;
