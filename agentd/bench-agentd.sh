@@ -13,7 +13,9 @@
 #     [quartiles] of the per-round ratios (a round's downloads run back to
 #     back, so a slow minute of a busy machine moves both sides of a ratio
 #     alike), with a 95 % confidence interval of that median (order
-#     statistics), and as the ratio of the medians over the whole run.
+#     statistics, distribution-free; 6 pairs at least), and as the ratio of
+#     the medians over the whole run. 100 MB downloads: at 25 MB the
+#     client's start and handshake weigh in and the pairs spread wider.
 #  2. Per-packet cost of the BPF programs under that traffic:
 #     kernel.bpf_stats_enabled=1 for one extra download per daemon mode
 #     among MODES (the sysctl is restored on exit), run_time_ns / run_cnt of
@@ -24,7 +26,7 @@
 #   env MODES: the modes to run, "off" and at least one other
 #     (default "off agentd prereg lib"); e.g. MODES="off agentd".
 #   ROUNDS defaults to 7 when MODES has prereg (its downloads take about 3x
-#     as long), else to 31 (31 off/agentd pairs: about 3 minutes).
+#     as long), else to 31 (31 off/agentd pairs: 2-3 minutes).
 #   env QASM_BUILD (build)
 set -u
 case ${1:-} in
@@ -203,8 +205,9 @@ def quartiles(v):
     return statistics.quantiles(v, n=4, method="inclusive") if len(v) > 1 else [v[0]] * 3
 
 def median_ci(v):
-    """95 % confidence interval of the median from order statistics: the largest j with
-    P(Binomial(n, 1/2) < j) <= 2.5 %, the interval [v(j), v(n+1-j)] (1-based, sorted)."""
+    """95 % confidence interval of the median from order statistics (distribution-free): the
+    largest j with P(Binomial(n, 1/2) < j) <= 2.5 %, the interval [v(j), v(n+1-j)] (1-based,
+    sorted), which covers the median with probability >= 95 % (with 7 pairs: min-max)."""
     v, n = sorted(v), len(v)
     j, cdf = 0, 0.0
     while j < n and cdf + math.comb(n, j) / 2 ** n <= 0.025:
