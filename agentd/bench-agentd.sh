@@ -3,21 +3,31 @@
 #  1. Goodput and CPU of a download by Debian's gtlsclient (no LD_PRELOAD)
 #     from gtlsserver on 127.0.0.1, one --change-local-addr migration, in a
 #     cgroup v2 the script creates; per round, interleaved (the order
-#     rotates): without any agent ("off"), with qasm-agentd --cgroup
-#     ("agentd"), with qasm-agentd --cgroup --prereg gnutls ("prereg"), and
-#     with the library agent (LD_PRELOAD, "lib") for comparison. Client CPU
-#     is user+sys of the client process; the daemon's CPU is read from
-#     /proc/PID/stat over the download (the daemon is started before each
-#     agentd/prereg download and stopped after it).
+#     rotates by one mode each round): without any agent ("off"), with
+#     qasm-agentd --cgroup ("agentd"), with qasm-agentd --cgroup --prereg
+#     gnutls ("prereg"), and with the library agent (LD_PRELOAD, "lib") for
+#     comparison. Client CPU is user+sys of the client process; the daemon's
+#     CPU is read from /proc/PID/stat over the download (the daemon is
+#     started before each agentd/prereg download and stopped after it).
+#     Each mode's goodput and client CPU vs off are reported as the median
+#     [quartiles] of the per-round ratios (a round's downloads run back to
+#     back, so a slow minute of a busy machine moves both sides of a ratio
+#     alike), with a 95 % confidence interval of that median (order
+#     statistics, distribution-free; 6 pairs at least), and as the ratio of
+#     the medians over the whole run. 100 MB downloads: at 25 MB the
+#     client's start and handshake weigh in and the pairs spread wider.
 #  2. Per-packet cost of the BPF programs under that traffic:
-#     kernel.bpf_stats_enabled=1 for two extra downloads (one per daemon
-#     mode; the sysctl is restored on exit), run_time_ns / run_cnt of each of
-#     the daemon's programs from `bpftool prog show`.
+#     kernel.bpf_stats_enabled=1 for one extra download per daemon mode
+#     among MODES (the sysctl is restored on exit), run_time_ns / run_cnt of
+#     each of the daemon's programs from `bpftool prog show`.
 #  3. Per-packet cost on one crafted packet: build/test_agentd_prog's cost
 #     lines (BPF_PROG_TEST_RUN, 10^6 repeats per case).
-# Usage: agentd/bench-agentd.sh [ROUNDS (7)] [MB (100)] ; env QASM_BUILD (build)
-# Prints a Markdown section on stdout (for docs/BENCHMARKS.md); exit 77 when
-# it cannot run here (not root, no cgroup v2, qasm-agentd not built).
+# Usage: agentd/bench-agentd.sh [ROUNDS] [MB (100)]
+#   env MODES: the modes to run, "off" and at least one other
+#     (default "off agentd prereg lib"); e.g. MODES="off agentd".
+#   ROUNDS defaults to 7 when MODES has prereg (its downloads take about 3x
+#     as long), else to 31 (31 off/agentd pairs: 2-3 minutes).
+#   env QASM_BUILD (build)
 set -u
 case ${1:-} in
 -h | --help)
@@ -26,7 +36,20 @@ case ${1:-} in
     ;;
 esac
 B=${QASM_BUILD:-build}
-ROUNDS=${1:-7}
+read -r -a MODE_LIST <<<"${MODES:-off agentd prereg lib}"
+seen=" "
+for m in "${MODE_LIST[@]}"; do
+    case $m in off | agentd | prereg | lib) ;; *)
+        echo "bench-agentd.sh: MODES: unknown mode '$m' (off agentd prereg lib)" >&2; exit 2 ;;
+    esac
+    [[ $seen == *" $m "* ]] && { echo "bench-agentd.sh: MODES: '$m' twice" >&2; exit 2; }
+    seen="$seen$m "
+done
+[[ $seen == *" off "* && ${#MODE_LIST[@]} -ge 2 ]] ||
+    { echo "bench-agentd.sh: MODES must hold off and at least one other mode" >&2; exit 2; }
+DEF_ROUNDS=31
+[[ $seen == *" prereg "* ]] && DEF_ROUNDS=7
+ROUNDS=${1:-$DEF_ROUNDS}
 MB=${2:-100}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ && $MB =~ ^[1-9][0-9]*$ ]] ||
     { echo "bench-agentd.sh: ROUNDS and MB must be positive integers (see --help)" >&2; exit 2; }
@@ -110,7 +133,8 @@ client() {
         >/dev/null 2>"$T/client.err"; } 2>&1
 }
 
-# One round of MODE: appends "mode wall user sys daemon_cpu_s opened" to $T/runs.txt.
+# One download of MODE in round $2: appends "round mode wall user sys daemon_cpu_s opened"
+# to $T/runs.txt.
 round() {
     local m=$1 t d0 d1 opened=0 dcpu=0
     case $m in
@@ -127,17 +151,14 @@ round() {
             "$T/agentd.json")
         ;;
     esac
-    echo "$m $t $dcpu $opened" >>"$T/runs.txt"
+    echo "$2 $m $t $dcpu $opened" >>"$T/runs.txt"
 }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -u +%H:%M)
-for i in $(seq "$ROUNDS"); do
-    case $((i % 4)) in
-    0) order="off agentd prereg lib" ;; 1) order="agentd prereg lib off" ;;
-    2) order="prereg lib off agentd" ;; *) order="lib off agentd prereg" ;;
-    esac
-    for m in $order; do round "$m"; done
+N=${#MODE_LIST[@]}
+for i in $(seq "$ROUNDS"); do # round i starts at mode i mod N: each mode leads in turn
+    for k in $(seq 0 $((N - 1))); do round "${MODE_LIST[$(((i + k) % N))]}" "$i"; done
 done
 
 # bpf_stats: one download per daemon mode with the kernel's run-time accounting on.
@@ -152,7 +173,9 @@ print(p.get("name", "?"), p.get("run_time_ns", 0), p.get("run_cnt", 0))'
     done
 }
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
+: >"$T/stats.txt"
 for m in agentd prereg; do
+    [[ $seen == *" $m "* ]] || continue
     start_daemon "$m"
     prog_stats | sed "s/^/$m before /" >>"$T/stats.txt"
     client >/dev/null
@@ -164,45 +187,88 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 "$B/test_agentd_prog" 2>&1 | grep -o 'cost: .*' >"$T/cost.txt"
 
-python3 - "$T/runs.txt" "$T/stats.txt" "$T/cost.txt" "$MB" "$ROUNDS" "$START" "$LOAD0" "$LOAD1" <<'EOF'
-import statistics, sys
-runs, stats, cost, mb, rounds, start, l0, l1 = sys.argv[1:9]
-mb, rounds = int(mb), int(rounds)
-rows = {}
+python3 - "$T/runs.txt" "$T/stats.txt" "$T/cost.txt" "$MB" "$ROUNDS" "$START" "$LOAD0" "$LOAD1" \
+    "${MODE_LIST[*]}" <<'EOF'
+import math, statistics, sys
+runs, stats, cost, mb, rounds, start, l0, l1, modes = sys.argv[1:10]
+mb, rounds, modes = int(mb), int(rounds), modes.split()
+rows, by_round = {}, {}
 for line in open(runs):
-    m, wall, user, sys_, dcpu, opened = line.split()
-    rows.setdefault(m, []).append((mb * 8e6 / float(wall) / 1e9, float(user) + float(sys_),
-                                   float(dcpu), int(opened)))
+    rnd, m, wall, user, sys_, dcpu, opened = line.split()
+    r = (mb * 8e6 / float(wall) / 1e9, float(user) + float(sys_), float(dcpu), int(opened))
+    rows.setdefault(m, []).append(r)
+    by_round.setdefault(int(rnd), {})[m] = r
 med = statistics.median
-print("Run at %s UTC, %d rounds of %d MB, load average %s before, %s after."
-      % (start, rounds, mb, l0, l1))
+
+def quartiles(v):
+    """[lower quartile, median, upper quartile] of v."""
+    return statistics.quantiles(v, n=4, method="inclusive") if len(v) > 1 else [v[0]] * 3
+
+def median_ci(v):
+    """95 % confidence interval of the median from order statistics (distribution-free): the
+    largest j with P(Binomial(n, 1/2) < j) <= 2.5 %, the interval [v(j), v(n+1-j)] (1-based,
+    sorted), which covers the median with probability >= 95 % (with 7 pairs: min-max)."""
+    v, n = sorted(v), len(v)
+    j, cdf = 0, 0.0
+    while j < n and cdf + math.comb(n, j) / 2 ** n <= 0.025:
+        cdf += math.comb(n, j) / 2 ** n
+        j += 1
+    return (v[j - 1], v[n - j]) if j >= 1 else None
+
+def paired(m, col):
+    """The per-round ratios of mode m to off in column col."""
+    return [x[m][col] / x["off"][col] for x in by_round.values() if x["off"][col] > 0]
+
+names = {"off": "without agent", "agentd": "`qasm-agentd --cgroup`",
+         "prereg": "`qasm-agentd --cgroup --prereg gnutls`",
+         "lib": "library agent (`LD_PRELOAD`, default)"}
+print("Run at %s UTC, %d rounds of %d MB, modes %s, load average %s before, %s after."
+      % (start, rounds, mb, " ".join(modes), l0, l1))
 print()
-print("| mode | goodput Gbit/s median (min-max) | ratio vs off | client CPU s median (min-max) "
-      "| ratio vs off | daemon CPU s (median, max) | rounds the daemon saw the connection |")
-print("|---|---|---|---|---|---|---|")
-g0 = med([r[0] for r in rows["off"]])
-c0 = med([r[1] for r in rows["off"]])
-labels = (("off", "without agent"), ("agentd", "`qasm-agentd --cgroup`"),
-          ("prereg", "`qasm-agentd --cgroup --prereg gnutls`"),
-          ("lib", "library agent (`LD_PRELOAD`, default)"))
-for m, label in labels:
+print("| mode | goodput Gbit/s median (min-max) | client CPU s median (min-max) "
+      "| daemon CPU s (median, max) | rounds the daemon saw the connection |")
+print("|---|---|---|---|---|")
+for m in modes:
     r = rows[m]
-    g, c = [x[0] for x in r], [x[1] for x in r]
-    d = [x[2] for x in r]
-    dcol = "%.2f, %.2f" % (med(d), max(d)) if m in ("agentd", "prereg") else "-"
-    seen = "%d/%d" % (sum(1 for x in r if x[3] >= 1), len(r)) if m in ("agentd", "prereg") else "-"
-    print("| %s | %.2f (%.2f-%.2f) | %.3f | %.3f (%.3f-%.3f) | %.3f | %s | %s |"
-          % (label, med(g), min(g), max(g), med(g) / g0, med(c), min(c), max(c), med(c) / c0,
-             dcol, seen))
+    g, c, d = [x[0] for x in r], [x[1] for x in r], [x[2] for x in r]
+    daemon = m in ("agentd", "prereg")
+    print("| %s | %.2f (%.2f-%.2f) | %.3f (%.3f-%.3f) | %s | %s |"
+          % (names[m], med(g), min(g), max(g), med(c), min(c), max(c),
+             "%.2f, %.2f" % (med(d), max(d)) if daemon else "-",
+             "%d/%d" % (sum(1 for x in r if x[3] >= 1), len(r)) if daemon else "-"))
+print()
+print("Versus off: per-round ratios (each round's downloads back to back), median [quartiles] "
+      "and the 95 % confidence interval of that median; and the ratio of the medians.")
+print()
+print("| mode vs off | pairs | goodput ratio median [quartiles] | its 95 % CI | goodput ratio of medians "
+      "| client CPU ratio median [quartiles] | its 95 % CI | CPU ratio of medians |")
+print("|---|---|---|---|---|---|---|---|")
+ci = lambda v: "%.3f-%.3f" % median_ci(v) if median_ci(v) else "- (too few pairs)"
+g0, c0 = med([x[0] for x in rows["off"]]), med([x[1] for x in rows["off"]])
+verdict = []
+for m in [x for x in modes if x != "off"]:
+    pg, pc = paired(m, 0), paired(m, 1)
+    qg, qc = quartiles(pg), quartiles(pc)
+    print("| %s | %d | %.3f [%.3f-%.3f] | %s | %.3f | %.3f [%.3f-%.3f] | %s | %.3f |"
+          % (names[m], len(pg), qg[1], qg[0], qg[2], ci(pg), med([x[0] for x in rows[m]]) / g0,
+             qc[1], qc[0], qc[2], ci(pc), med([x[1] for x in rows[m]]) / c0))
+    lo = median_ci(pg)
+    verdict.append(names[m] + (" shown (95 % CI of the median ratio >= 0.99)" if lo and lo[0] >= 0.99
+                               else " not shown (95 % CI of the median ratio reaches below 0.99)"
+                               if lo else " not resolved (too few pairs)"))
+print()
+print("Goodput >= 0.99x off: " + "; ".join(verdict) + ".")
 print()
 st = {}
 for line in open(stats):
     m, when, name, ns, cnt = line.split()
     st.setdefault((m, name), {})[when] = (int(ns), int(cnt))
-print("Under the same traffic (`kernel.bpf_stats_enabled=1`, one %d MB download per mode):" % mb)
-print()
-print("| daemon | program | runs | ns per run |")
-print("|---|---|---|---|")
+if st:
+    print("Under the same traffic (`kernel.bpf_stats_enabled=1`, one %d MB download per daemon mode):"
+          % mb)
+    print()
+    print("| daemon | program | runs | ns per run |")
+    print("|---|---|---|---|")
 for (m, name), v in sorted(st.items()):
     if "before" in v and "after" in v:
         ns, cnt = v["after"][0] - v["before"][0], v["after"][1] - v["before"][1]
