@@ -40,7 +40,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88A8
-#define NSEC_PER_TOKEN 1000000000ULL
 
 QASM_BPF_MAP(config, BPF_MAP_TYPE_ARRAY, 1, __u32, struct qasm_xdp_cfg, 0);
 
