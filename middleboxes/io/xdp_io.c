@@ -99,9 +99,7 @@ static void entry_write(struct xio *x, const struct qasm_xdp_ekey *ek,
                              BPF_F_LOCK) != 0) {
         memset(&e, 0, sizeof(e));
         e.family = client->family;
-        e.tokens = x->core.function == QASM_MBOX_RATELIMIT
-                           ? (uint64_t)(x->core.rl_burst * 1e9) : 0;
-        e.refill_at = now;
+        e.rl_tat = qasm_xdp_rl_full(now);
     }
     e.last_seen = now;
     qasm_xdp_addr(client, e.client, &e.client_port);
@@ -505,6 +503,9 @@ static size_t xio_stats_drops(void *b, struct qasm_mbox_json_drop *out, size_t m
     kernel_counters(x, k);
     if (n < max)
         out[n++] = (struct qasm_mbox_json_drop){"xdp_rate_limited", k[QASM_XDP_C_RATE_LIMITED]};
+    if (n < max)
+        out[n++] = (struct qasm_mbox_json_drop){"xdp_rate_limit_contended",
+                                                k[QASM_XDP_C_RL_CONTENDED]};
     return n;
 }
 
@@ -543,6 +544,24 @@ static void xio_recv(void *b, struct qasm_driver_watch *w, struct qasm_driver_rx
     qasm_pio_ops.recv(x->pio, w, rx);
 }
 
+/* The rate limiter's bucket: the core's parameters, as the kernel's GCRA (xdp_maps.h). */
+static void config_rate(struct xio *x, struct qasm_xdp_cfg *c)
+{
+    struct qasm_bucket_params p;
+    if (qasm_bucket_params_init(&p, x->core.rl_rate, x->core.rl_burst) != 0)
+        return; /* the options were checked: no limit cannot happen here */
+    c->rl_bytes = (uint32_t)x->core.rl_bytes;
+    int rc = qasm_xdp_cfg_rate(c, &p, c->rl_bytes ? 65535 : 1);
+    if (rc == 1)
+        qasm_info("xdp: --rate %g --burst %g: the kernel's bucket rounds its interval to %llu "
+                  "/ %d ns a token (exact: a whole number of those)", x->core.rl_rate,
+                  x->core.rl_burst, (unsigned long long)c->rl_interval, 1 << QASM_XDP_RL_SHIFT);
+    else if (rc < 0)
+        qasm_warn("xdp: --rate %g --burst %g: beyond the kernel bucket's range (a burst refilled "
+                  "in at most 26 days): clamped there, the kernel lets more through than the core",
+                  x->core.rl_rate, x->core.rl_burst);
+}
+
 /* The one value of the config map, from the core's configuration. */
 static void config_fill(struct xio *x, struct qasm_xdp_cfg *c)
 {
@@ -552,9 +571,7 @@ static void config_fill(struct xio *x, struct qasm_xdp_cfg *c)
     c->ifindex_in = (uint32_t)x->ifindex[0];
     c->ifindex_out = (uint32_t)x->ifindex[1];
     if (x->core.function == QASM_MBOX_RATELIMIT) {
-        qasm_xdp_cfg_rate(c, (uint64_t)(x->core.rl_rate * 1000.0 + 0.5));
-        c->rl_cap = (uint64_t)(x->core.rl_burst * 1e9);
-        c->rl_bytes = (uint32_t)x->core.rl_bytes;
+        config_rate(x, c);
     }
     /* The FIB is asked as from lo: its forwarding flag is the one that must be on,
      * while the hop's interfaces keep theirs off (docs/XDP.md, "Forwarding"). */

@@ -25,9 +25,11 @@
 #define QASM_MBOX_XDP_IO_H
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
 
 #include "addr.h"
+#include "bucket.h"
 #include "cid.h"
 #include "middleboxes/io/driver.h"
 #include "middleboxes/io/packet_io.h"
@@ -134,12 +136,46 @@ static inline struct qasm_xdp_srv qasm_xdp_srv_of(const struct qasm_addr *a)
     return k;
 }
 
-/* The rate limiter's rate in |c|: tokens/s x 1000, and what the program would divide out. */
-static inline void qasm_xdp_cfg_rate(struct qasm_xdp_cfg *c, __u64 rate_milli)
+/*
+ * The rate limiter's bucket in |c| from the core's |p| (middleboxes/core/
+ * bucket.h): GCRA's interval (ticks per token) and tolerance (burst x
+ * interval), see xdp_maps.h. A packet costs at most |max_cost| tokens (1, or
+ * 65535 bytes). Returns 0 when the kernel decides exactly as the core (both
+ * whole numbers of ticks), 1 when one was rounded to the nearest tick (the
+ * rate or burst off by less than one part in 2 x interval), -ERANGE when
+ * out of the kernel's range and clamped (a burst refilled in at most
+ * QASM_XDP_RL_HORIZON / 2 ticks, some 26 days).
+ */
+static inline int qasm_xdp_cfg_rate(struct qasm_xdp_cfg *c, const struct qasm_bucket_params *p,
+                                    __u64 max_cost)
 {
-    c->rl_rate_milli = rate_milli;
-    c->rl_dt_max = rate_milli ? ~0ULL / rate_milli : 0;
-    c->rl_rate_whole = rate_milli % 1000 == 0 ? rate_milli / 1000 : 0;
+    /* 1 token = 1e9 nanotokens takes 1e12 / rate_milli ns; a nanotoken 1e3 / rate_milli. */
+    unsigned __int128 rm = p->rate_milli;
+    unsigned __int128 t = ((unsigned __int128)1000000000000ULL << QASM_XDP_RL_SHIFT);
+    unsigned __int128 tau = ((unsigned __int128)p->cap * 1000u) << QASM_XDP_RL_SHIFT;
+    int rc = t % rm != 0 || tau % rm != 0;
+    t = (t + rm / 2) / rm;
+    tau = (tau + rm / 2) / rm;
+    if (t == 0)
+        t = 1;
+    const unsigned __int128 half = QASM_XDP_RL_HORIZON / 2;
+    if (t * max_cost >= half) {
+        t = half / max_cost - 1;
+        rc = -ERANGE;
+    }
+    if (tau >= half) {
+        tau = half - 1;
+        rc = -ERANGE;
+    }
+    c->rl_interval = (__u64)t;
+    c->rl_tolerance = (__u64)tau;
+    return rc;
+}
+
+/* The bucket word of a full bucket at |now_ns| (bpf_ktime_get_ns's clock). */
+static inline __u64 qasm_xdp_rl_full(__u64 now_ns)
+{
+    return now_ns << QASM_XDP_RL_SHIFT;
 }
 
 #endif

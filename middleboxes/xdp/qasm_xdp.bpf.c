@@ -40,7 +40,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88A8
-#define NSEC_PER_TOKEN 1000000000ULL
 
 QASM_BPF_MAP(config, BPF_MAP_TYPE_ARRAY, 1, __u32, struct qasm_xdp_cfg, 0);
 
@@ -351,39 +350,38 @@ static __always_inline int send(struct xdp_md *ctx, const struct qasm_xdp_cfg *c
     return bpf_redirect(nh->ifindex, 0);
 }
 
-/* ---- the rate limiter's bucket: the core's arithmetic (middleboxes/core/bucket.h) ---- */
+/* ---- the rate limiter's bucket: GCRA, lock-free (xdp_maps.h, QASM_XDP_RL_SHIFT) ---- */
 
-/* Takes |cost| tokens from the entry's bucket at |now|: 1 taken, 0 refused. Under its lock. */
+/*
+ * Takes |cost| tokens from the entry's bucket at |now|: 1 taken, 0 refused
+ * (nothing changes), -1 the bucket changed under every one of
+ * QASM_XDP_RL_TRIES compare-and-swaps (other CPUs took from it meanwhile).
+ * No division, no lock: a packet that loses a race re-reads the bucket and
+ * decides again, at its own arrival time.
+ */
 static __always_inline int bucket_take(struct qasm_xdp_entry *e, const struct qasm_xdp_cfg *cfg,
                                        __u64 cost, __u64 now)
 {
-    int ok = 0;
-    __u64 cap = cfg->rl_cap, rate = cfg->rl_rate_milli;
-    if (!rate)
+    __u64 inc = cost * cfg->rl_interval, tau = cfg->rl_tolerance;
+    if (!inc)
         return 1;
-    bpf_spin_lock(&e->lock);
-    __u64 tok = e->tokens;
-    if (now > e->refill_at && tok < cap) {
-        __u64 dt = now - e->refill_at;
-        if (dt >= (cfg->rl_dt_max ? cfg->rl_dt_max : ~0ULL / rate))
-            tok = cap;
-        else {
-            /* A whole rate needs no division (dt * r == dt * 1000r / 1000): a BPF
-             * division is a real one, some 10 ns a packet, twice without these. */
-            __u64 add = cfg->rl_rate_whole ? dt * cfg->rl_rate_whole : dt * rate / 1000;
-            tok = add >= cap - tok ? cap : tok + add;
-        }
+    if (cfg->clock_ns)
+        now = cfg->clock_ns;
+    __u64 t = now << QASM_XDP_RL_SHIFT;
+    __u64 tat = *(volatile __u64 *)&e->rl_tat;
+#pragma unroll
+    for (int i = 0; i < QASM_XDP_RL_TRIES; i++) {
+        __u64 owed = tat - t; /* wraps: a signed difference, see xdp_maps.h */
+        if (owed >= QASM_XDP_RL_HORIZON) /* tat <= now: full; or idle past the horizon */
+            owed = 0;
+        if (owed + inc > tau)
+            return 0;
+        __u64 seen = __sync_val_compare_and_swap(&e->rl_tat, tat, t + owed + inc);
+        if (seen == tat)
+            return 1;
+        tat = seen;
     }
-    if (now > e->refill_at)
-        e->refill_at = now;
-    __u64 need = cost * NSEC_PER_TOKEN;
-    if (need <= tok) {
-        tok -= need;
-        ok = 1;
-    }
-    e->tokens = tok;
-    bpf_spin_unlock(&e->lock);
-    return ok;
+    return -1;
 }
 
 /* ---- the flows ---- */
@@ -437,10 +435,12 @@ static __always_inline int apply(struct xdp_md *ctx, const struct qasm_xdp_cfg *
     int rc = route(ctx, cfg, f, &t, &fl->nh, now, is6);
     if (rc)
         return pass(rc);
-    if (cfg->function == QASM_XDP_RATELIMIT &&
-        !bucket_take(e, cfg, cfg->rl_bytes ? f->plen : 1, now)) {
-        count(QASM_XDP_C_RATE_LIMITED);
-        return XDP_DROP;
+    if (cfg->function == QASM_XDP_RATELIMIT) {
+        int took = bucket_take(e, cfg, cfg->rl_bytes ? f->plen : 1, now);
+        if (took <= 0) {
+            count(took ? QASM_XDP_C_RL_CONTENDED : QASM_XDP_C_RATE_LIMITED);
+            return XDP_DROP;
+        }
     }
     fl->last_seen = now;
     fl->packets++;

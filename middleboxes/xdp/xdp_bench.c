@@ -249,7 +249,7 @@ static void fill(uint32_t n, uint32_t m0, uint32_t m1)
         e.family = AF_INET;
         qasm_xdp_addr(&out.src, e.client, &e.client_port);
         qasm_xdp_addr(&ret.dst, e.hop, &e.hop_port);
-        e.tokens = UINT64_MAX / 2;
+        e.rl_tat = 0; /* long ago: full (the bench's bucket never runs dry) */
         batch_put(&en, &ek, &e);
         if (i % 2) {
             struct qasm_cid d = conn_cid(i, 0xc0);
@@ -343,8 +343,9 @@ static void configure(int fn, int aware, int no_fib, uint64_t nh_ttl)
     c.no_fib = (uint32_t)no_fib;
     c.nh_ttl_ns = nh_ttl;
     if (fn == QASM_XDP_RATELIMIT) { /* a bucket that never runs dry: the arithmetic, no drop */
-        qasm_xdp_cfg_rate(&c, 1000000000000000ull); /* whole: as a whole --rate runs */
-        c.rl_cap = UINT64_MAX / 2;
+        struct qasm_bucket_params p = {.rate_milli = 1000000000000000ull, /* 1e12/s */
+                                       .cap = 10000000000000000000ull};   /* 1e10 */
+        qasm_xdp_cfg_rate(&c, &p, 1);
     }
     uint32_t zero = 0;
     if (bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0) != 0)

@@ -98,20 +98,40 @@ struct qasm_xdp_flow {
 
 /*
  * Value of `entries`: one state entry of the core. The lock guards the
- * token bucket and the client address (read-modify-write of several words
- * on every packet of the entry, from any CPU; see docs/XDP.md).
+ * client address (several words rewritten together, from any CPU); the rate
+ * limiter's bucket is the one word |rl_tat|, updated by compare-and-swap
+ * without the lock (see docs/XDP.md, "The rate limiter's bucket").
  */
 struct qasm_xdp_entry {
     struct bpf_spin_lock lock;
     __u32 family;
-    __u64 tokens;     /* RL: nanotokens (the core's unit, middleboxes/core/bucket.h) */
-    __u64 refill_at;  /* RL: bpf_ktime_get_ns of the last refill */
+    __u64 rl_tat;     /* RL: the bucket's theoretical arrival time, in ticks (below) */
     __u64 last_seen;
     __u8 client[16];  /* NAT: latest client address (return traffic goes there) */
     __u16 client_port;
     __u16 hop_port;   /* NAT: public port; LB: backend port */
     __u8 hop[16];     /* NAT: public address; LB: backend address */
 };
+
+/*
+ * The rate limiter's bucket in the kernel is GCRA (the virtual-scheduling
+ * form of a token bucket): |rl_tat| is the time at which the bucket would be
+ * full again, in ticks of 2^-QASM_XDP_RL_SHIFT ns of bpf_ktime_get_ns (so the
+ * ticks wrap every 2^(64-SHIFT) ns, some 208 days: every comparison is a
+ * signed difference, as with TCP sequence numbers). A packet of cost c is let
+ * through when max(tat - now, 0) + c * interval <= tolerance, and then
+ * tat = max(tat, now) + c * interval. interval = 1e9 / rate ns per token and
+ * tolerance = burst * interval (in ticks) make it the core's bucket of that
+ * rate and burst (middleboxes/core/bucket.h). A |rl_tat| of "now" is a full
+ * bucket. Ranges (checked where the configuration is written): the most a
+ * packet costs times interval, plus tolerance, is below QASM_XDP_RL_HORIZON; a
+ * difference tat - now of HORIZON or more is an entry idle for over 156 days,
+ * taken as full (idle 156 to 208 days it would look owed: the sweeper removes
+ * idle entries within conntrack's timeouts, minutes).
+ */
+#define QASM_XDP_RL_SHIFT 10
+#define QASM_XDP_RL_HORIZON (1ULL << 62)
+#define QASM_XDP_RL_TRIES 4 /* compare-and-swap attempts before a packet is dropped as contended */
 
 /* Key of `dcids`: a server-chosen DCID (value: the connection's struct qasm_xdp_ekey). */
 struct qasm_xdp_cid {
@@ -145,16 +165,15 @@ struct qasm_xdp_cfg {
     __u32 aware;      /* reactive / proactive: long headers go up, DCIDs are looked up */
     __u32 ifindex_in; /* inside interface (clients) */
     __u32 ifindex_out;
-    __u64 rl_rate_milli; /* RL: tokens per second x 1000 */
-    __u64 rl_cap;        /* RL: burst in nanotokens */
+    __u64 rl_interval;   /* RL: ticks per token (1e9 / rate ns, see QASM_XDP_RL_SHIFT); 0: no limit */
+    __u64 rl_tolerance;  /* RL: burst x rl_interval ticks */
     __u32 rl_bytes;      /* RL: a token is a byte of UDP payload */
     __u32 fib_ifindex;   /* the FIB is asked as if the packet came in there (0: where it did) */
     __u32 no_fib;        /* tests: no FIB lookup, the rewritten frame goes back out (XDP_TX) */
     __u32 keep_ttl;      /* benchmarks: TTL kept, so BPF_PROG_TEST_RUN's repeats see one frame */
     __u32 pad;
     __u64 nh_ttl_ns;     /* a flow's cached next hop is looked up again after this; 0: every packet */
-    __u64 rl_dt_max;     /* RL: ~0 / rl_rate_milli (a refill past this fills the bucket); 0: computed */
-    __u64 rl_rate_whole; /* RL: rl_rate_milli / 1000 when that is whole (no division); else 0 */
+    __u64 clock_ns;      /* tests: the rate limiter's clock reads this; 0: bpf_ktime_get_ns */
 };
 
 /* qasm-mbox's nh_ttl_ns: a changed neighbour or route is followed within a second. */
@@ -209,6 +228,7 @@ enum qasm_xdp_counter {
     QASM_XDP_C_PASS_VLAN,       /* ... a tagged frame the FIB sends out of another interface */
     QASM_XDP_C_FLOW_FULL,       /* a migrated flow's entry not stored: `flows` full */
     QASM_XDP_C_FIB_LOOKUP,      /* FIB lookups: a flow's next hop new, stale or its dest moved */
+    QASM_XDP_C_RL_CONTENDED,    /* dropped: the bucket changed under QASM_XDP_RL_TRIES attempts */
     QASM_XDP_C_MAX
 };
 
@@ -217,6 +237,6 @@ enum qasm_xdp_counter {
       "pass_not_ip", "pass_not_udp",                                                      \
       "pass_fragment", "pass_malformed", "pass_ttl", "pass_long_header", "pass_new",      \
       "pass_unattested", "pass_no_route", "pass_other_if", "pass_vlan", "flow_full",     \
-      "fib_lookups" }
+      "fib_lookups", "rate_limit_contended" }
 
 #endif

@@ -10,6 +10,7 @@
 #     migrating connection, every request answered, migrations followed, a
 #     second client gets in;
 #   - ratelimit default over IPv6: requests answered;
+#   - ratelimit default at 20/s: the kernel's bucket drops, lets through at most burst + rate x t;
 #   - nat proactive, the tracker stopped mid-transfer: the kernel keeps
 #     forwarding the known flows, the transfer completes;
 #   - lb default / reactive, VIP on the hop: default breaks migrated paths,
@@ -119,6 +120,23 @@ echo "IPv6 client (exit $rc6): $c6"
 fresh_stats mb "$T/mb.json"
 check "IPv6 ratelimit: requests answered" "$rc6 == 0 && $(field "$c6" requests_ok) == 10"
 kernel_checks "ratelimit IPv6"
+stop mb
+
+# A bucket that bites: 20 packets/s, burst 10, one flow of 100 KB answers (both directions draw
+# from it). The kernel's lock-free bucket drops, and lets through no more than burst + rate x
+# elapsed (its own; the core charges the flow's first packets apart).
+echo "# qasm ratelimit default, --io xdp: the kernel's bucket at 20/s, burst 10"
+start_mb ratelimit --mode default --rate 20 --burst 10
+in_c timeout 20 "$B/qasm-h3-client" --json --idle-timeout 3s --requests 3 --size 100000 \
+    "https://$S_IP:$SRV_PORT/" >"$T/rl.json" 2>"$T/rl.log"
+echo "client (exit $?): $(cat "$T/rl.json")"
+fresh_stats mb "$T/mb.json"; s="$T/mb.json"
+echo "ratelimit 20/s: uptime $(json $s "d['uptime_s']") s; xdp: $(json $s "d['xdp']")"
+check "ratelimit 20/s: the kernel's bucket dropped" "$(json $s "d['xdp']['rate_limited']") > 0"
+check "ratelimit 20/s: its drops in packets_dropped" \
+    "$(json $s "d['packets_dropped']['xdp_rate_limited']") == $(json $s "d['xdp']['rate_limited']")"
+check "ratelimit 20/s: the kernel let through at most burst + rate x uptime" \
+    "$(json $s "d['xdp']['forwarded'] + d['xdp']['packets_sent']") <= $(json $s "int(10 + 20 * d['uptime_s']) + 1")"
 stop mb
 
 # ---- lb: VIP on the hop's inside address, two backends ----

@@ -30,6 +30,7 @@ int main(void)
 
 #include <errno.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,9 @@ static void clear_map(struct bpf_map *m, size_t ksz)
     }
 }
 
+/* The rate limiter's clock in the tests (the program reads the configuration's clock_ns). */
+#define T0 1000000000000ull
+
 static void config(int function, int aware, uint64_t rate_milli, uint64_t cap, int bytes)
 {
     struct qasm_xdp_cfg c;
@@ -178,11 +182,24 @@ static void config(int function, int aware, uint64_t rate_milli, uint64_t cap, i
     c.aware = (uint32_t)aware;
     c.ifindex_in = (uint32_t)if_in;
     c.ifindex_out = (uint32_t)if_out;
-    c.rl_rate_milli = rate_milli;
-    c.rl_cap = cap;
+    if (rate_milli) {
+        struct qasm_bucket_params p = {.rate_milli = rate_milli, .cap = cap};
+        assert_true(qasm_xdp_cfg_rate(&c, &p, bytes ? 65535 : 1) >= 0);
+    }
     c.rl_bytes = (uint32_t)bytes;
+    c.clock_ns = T0; /* the rate limiter's clock: set_clock() moves it */
     c.no_fib = 1;
     uint32_t zero = 0;
+    assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+}
+
+/* The configuration's clock_ns (the rate limiter's "now"). */
+static void set_clock(uint64_t now)
+{
+    struct qasm_xdp_cfg c;
+    uint32_t zero = 0;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+    c.clock_ns = now;
     assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
 }
 
@@ -213,9 +230,9 @@ static void put_flow(const struct qasm_flow *key, int dir, const struct qasm_flo
     assert_int_equal(bpf_map__update_elem(skel->maps.flows, &k, sizeof(k), &v, sizeof(v), 0), 0);
 }
 
-/* entries[|ek|]: latest client |client|, hop (NAT public / LB backend) |hop|, |tokens|. */
+/* entries[|ek|]: latest client |client|, hop (NAT public / LB backend) |hop|, bucket |tat|. */
 static void put_entry(const struct qasm_xdp_ekey *ek, const char *client, const char *hop,
-                      uint64_t tokens)
+                      uint64_t tat)
 {
     struct qasm_xdp_entry e;
     memset(&e, 0, sizeof(e));
@@ -223,7 +240,7 @@ static void put_entry(const struct qasm_xdp_ekey *ek, const char *client, const 
     e.family = c.family;
     qasm_xdp_addr(&c, e.client, &e.client_port);
     qasm_xdp_addr(&h, e.hop, &e.hop_port);
-    e.tokens = tokens;
+    e.rl_tat = tat;
     assert_int_equal(bpf_map__update_elem(skel->maps.entries, ek, sizeof(*ek), &e, sizeof(e), 0),
                      0);
 }
@@ -452,7 +469,7 @@ static void test_rl_migration_shares_bucket(void **state)
     config(QASM_XDP_RATELIMIT, 1, 1, 2000000000ull, 0); /* burst 2 */
     struct qasm_xdp_ekey ek = conn_setup(1); /* NAT-shaped maps; the function is RL here */
     struct qasm_xdp_entry e = get_entry(&ek);
-    e.tokens = 2000000000ull; /* two packets' worth */
+    e.rl_tat = qasm_xdp_rl_full(T0); /* full: two packets' worth */
     assert_int_equal(bpf_map__update_elem(skel->maps.entries, &ek, sizeof(ek), &e, sizeof(e), 0),
                      0);
     struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433"), ret = F("10.77.2.2:4433",
@@ -486,12 +503,12 @@ static void test_lb(void **state)
 static void test_rate_limit_exhausted(void **state)
 {
     (void)state;
-    /* 0.001 token/s (no refill during the test), burst 2; the entry holds 2 tokens. */
+    /* 0.001 token/s, burst 2; the entry's bucket is full. */
     config(QASM_XDP_RATELIMIT, 0, 1, 2000000000ull, 0);
     struct qasm_flow f = F("10.77.1.2:50000", "10.77.2.2:4433"), r = F("10.77.2.2:4433",
                                                                        "10.77.1.2:50000");
     struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&f.src, &f.dst);
-    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", 2000000000ull);
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", qasm_xdp_rl_full(T0));
     put_flow(&f, QASM_XDP_FROM_CLIENT, &f, &ek, 0);
     put_flow(&r, QASM_XDP_FROM_SERVER, &r, &ek, 0);
     expect_fwd(&f, if_in, &f);
@@ -502,58 +519,225 @@ static void test_rate_limit_exhausted(void **state)
     assert_int_equal(run(&in, if_in, &out), XDP_DROP);
     assert_int_equal(run(&in2, if_out, &out), XDP_DROP);
     assert_int_equal(counter(QASM_XDP_C_RATE_LIMITED), 2);
-    /* Less than a token left (0.001 token/s refilled a few nanotokens meanwhile). */
-    assert_true(get_entry(&ek).tokens < 1000000ull);
-}
-
-/* Bytes mode: a packet costs its UDP payload length. */
-/* The refill: a whole rate multiplies (no division), a fractional one divides; the same. */
-static void refill(int whole)
-{
+    assert_int_equal(counter(QASM_XDP_C_RL_CONTENDED), 0);
+    /* Two tokens owed (the burst): the refusals changed nothing. */
     struct qasm_xdp_cfg c;
     uint32_t zero = 0;
-    config(QASM_XDP_RATELIMIT, 0, 1000000, 5000000000ull, 0); /* 1000 tokens/s, burst 5 */
     assert_int_equal(bpf_map__lookup_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
-    if (whole)
-        qasm_xdp_cfg_rate(&c, 1000000);
-    assert_int_equal(c.rl_rate_whole, whole ? 1000 : 0);
-    assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
-    struct qasm_flow f = F("10.77.1.2:50000", "10.77.2.2:4433");
-    struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&f.src, &f.dst);
-    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", 0);
-    put_flow(&f, QASM_XDP_FROM_CLIENT, &f, &ek, 0);
-    /* Empty, last refilled 10 ms ago (CLOCK_MONOTONIC is bpf_ktime_get_ns's clock): 10
-     * tokens' worth of refill, capped at the burst of 5; the packet takes one. */
-    struct qasm_xdp_entry e = get_entry(&ek);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    e.refill_at = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - 10000000ull;
-    assert_int_equal(bpf_map__update_elem(skel->maps.entries, &ek, sizeof(ek), &e, sizeof(e),
-                                          BPF_F_LOCK), 0);
-    expect_fwd(&f, if_in, &f);
-    assert_int_equal(get_entry(&ek).tokens, 4000000000ull);
+    assert_int_equal(get_entry(&ek).rl_tat - qasm_xdp_rl_full(T0), c.rl_tolerance);
+    assert_int_equal(c.rl_tolerance, 2 * c.rl_interval);
 }
 
+/* The refill: empty 10 ms ago at 1000 tokens/s: full again (5), the packet takes one. */
 static void test_rate_limit_refill(void **state)
 {
     (void)state;
-    refill(1);
-    refill(0);
+    config(QASM_XDP_RATELIMIT, 0, 1000000, 5000000000ull, 0); /* 1000 tokens/s, burst 5 */
+    struct qasm_flow f = F("10.77.1.2:50000", "10.77.2.2:4433");
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&f.src, &f.dst);
+    uint64_t tick = 1000000ull << QASM_XDP_RL_SHIFT; /* 1 ms a token */
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", qasm_xdp_rl_full(T0) + 5 * tick);
+    put_flow(&f, QASM_XDP_FROM_CLIENT, &f, &ek, 0);
+    struct frame in = mkframe(&f, SHORT, sizeof(SHORT), 64, 0), out;
+    assert_int_equal(run(&in, if_in, &out), XDP_DROP); /* empty at T0 */
+    set_clock(T0 + 10000000ull);
+    expect_fwd(&f, if_in, &f);
+    assert_int_equal(get_entry(&ek).rl_tat, qasm_xdp_rl_full(T0 + 10000000ull) + tick);
 }
 
 static void test_rate_limit_bytes(void **state)
 {
     (void)state;
-    config(QASM_XDP_RATELIMIT, 0, 1, 20000000000ull, 1);
+    config(QASM_XDP_RATELIMIT, 0, 1000, 20000000000ull, 1); /* 1 byte/s, burst 20 bytes */
     struct qasm_flow f = F("10.77.1.2:50000", "10.77.2.2:4433");
     struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&f.src, &f.dst);
-    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", 20000000000ull); /* 20 bytes */
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", qasm_xdp_rl_full(T0));
     put_flow(&f, QASM_XDP_FROM_CLIENT, &f, &ek, 0);
     struct frame in = mkframe(&f, SHORT, sizeof(SHORT), 64, 0), out; /* 14 bytes */
     assert_int_equal(run(&in, if_in, &out), XDP_TX);
     assert_int_equal(run(&in, if_in, &out), XDP_DROP);
-    uint64_t left = get_entry(&ek).tokens;
-    assert_true(left >= 6000000000ull && left < 6001000000ull); /* 6 bytes' worth */
+    /* 14 bytes owed, 6 left. */
+    uint64_t per_byte = 1000000000ull << QASM_XDP_RL_SHIFT; /* 1 s a byte */
+    assert_int_equal(get_entry(&ek).rl_tat - qasm_xdp_rl_full(T0), 14 * per_byte);
+}
+
+/* ---- the kernel's bucket against the core's (middleboxes/core/bucket.h) ---- */
+
+/* One packet of a sequence: |dt| ns after the previous one, |plen| bytes of UDP payload. */
+struct rl_step {
+    uint64_t dt;
+    uint16_t plen;
+};
+
+/* A deterministic pseudo-random sequence of |n| steps: gaps below |dt_max|, payloads of
+ * 14 (the short header) to |plen_max| bytes. */
+static void rl_steps(struct rl_step *s, size_t n, uint64_t dt_max, uint16_t plen_max,
+                     uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        s[i].dt = (uint64_t)(seed >> 8) % dt_max;
+        seed = seed * 1103515245u + 12345u;
+        s[i].plen = (uint16_t)(14 + (seed >> 8) % (uint32_t)(plen_max - 13));
+    }
+}
+
+/*
+ * Runs |s| through the program (the configuration's clock at each packet's
+ * time, from |t0|) and through the core's bucket of |rate| and |burst|:
+ * every decision the same. Both must have passed and dropped some.
+ */
+static void rl_compare(double rate, double burst, int bytes, uint64_t t0, const struct rl_step *s,
+                       size_t n)
+{
+    struct qasm_bucket_params p;
+    assert_int_equal(qasm_bucket_params_init(&p, rate, burst), 0);
+    struct qasm_xdp_cfg c;
+    assert_int_equal(qasm_xdp_cfg_rate(&c, &p, bytes ? 65535 : 1), 0); /* exact */
+    config(QASM_XDP_RATELIMIT, 0, p.rate_milli, p.cap, bytes);
+    struct qasm_flow f = F("10.77.1.2:50000", "10.77.2.2:4433");
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&f.src, &f.dst);
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", qasm_xdp_rl_full(t0));
+    put_flow(&f, QASM_XDP_FROM_CLIENT, &f, &ek, 0);
+    struct qasm_bucket b;
+    qasm_bucket_init(&b, &p, t0);
+    uint8_t payload[440] = {0};
+    memcpy(payload, SHORT, sizeof(SHORT));
+    uint64_t now = t0;
+    size_t passed = 0;
+    for (size_t i = 0; i < n; i++) {
+        now += s[i].dt;
+        set_clock(now);
+        assert_true(s[i].plen >= sizeof(SHORT) && s[i].plen <= sizeof(payload));
+        struct frame in = mkframe(&f, payload, s[i].plen, 64, 0), out;
+        int got = run(&in, if_in, &out) == XDP_TX;
+        int want = qasm_bucket_take(&b, &p, bytes ? s[i].plen : 1, now);
+        if (got != want) {
+            print_error("step %zu (t0 + %llu ns, %u bytes): kernel %d, core %d\n", i,
+                        (unsigned long long)(now - t0), s[i].plen, got, want);
+            fail();
+        }
+        passed += (size_t)got;
+    }
+    assert_true(passed > 0 && passed < n);
+    assert_int_equal(counter(QASM_XDP_C_RATE_LIMITED), n - passed);
+}
+
+/* Burst to exhaustion at one instant, then a token's time short by 1 ns, then that 1 ns. */
+static void test_rl_core_burst(void **state)
+{
+    (void)state;
+    struct rl_step s[11] = {{0, 14}};
+    s[9].dt = 999999; /* 1000 tokens/s: a token takes 1 ms */
+    s[10].dt = 1;
+    for (size_t i = 0; i < 11; i++)
+        s[i].plen = 14;
+    rl_compare(1000, 5, 0, T0, s, 11);
+}
+
+/* Refill over time: gaps of 0 to 2 ms at 1000 tokens/s, burst 5; and 1e6/s, burst 32. */
+static void test_rl_core_refill(void **state)
+{
+    (void)state;
+    static struct rl_step s[400];
+    rl_steps(s, 400, 2000000, 14, 7);
+    rl_compare(1000, 5, 0, T0, s, 400);
+    setup(NULL);
+    rl_steps(s, 400, 1500, 14, 11);
+    rl_compare(1e6, 32, 0, T0, s, 400);
+}
+
+/* Long idle (an hour, a day) at 2 tokens/s, burst 3, across the ticks' wrap (2^54 ns). */
+static void test_rl_core_idle(void **state)
+{
+    (void)state;
+    static const struct rl_step s[] = {
+        {0, 14}, {0, 14}, {0, 14}, {0, 14}, {499999999, 14}, {1, 14}, {500000000, 14}, {0, 14},
+        {3600000000000ull, 14}, {0, 14}, {0, 14}, {0, 14}, {999999999, 14}, {1, 14},
+        {86400000000000ull, 14}, {0, 14}, {0, 14}, {0, 14}, {0, 14},
+    };
+    rl_compare(2, 3, 0, (1ull << 54) - 5000000000ull, s, sizeof(s) / sizeof(s[0]));
+}
+
+/* Byte cost: 12500 bytes/s, burst 1000 bytes, payloads of 14 to 440 bytes, gaps to 20 ms. */
+static void test_rl_core_bytes(void **state)
+{
+    (void)state;
+    static struct rl_step s[400];
+    rl_steps(s, 400, 20000000, 440, 3);
+    rl_compare(12500, 1000, 1, T0, s, 400);
+}
+
+/* One thread's share of the race below: |frame| run |repeat| times. */
+struct rl_racer {
+    const struct frame *in;
+    uint32_t repeat;
+    int rc;
+};
+
+static void *rl_race(void *arg)
+{
+    struct rl_racer *r = arg;
+    struct xdp_md ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.data_end = (uint32_t)r->in->len;
+    ctx.ingress_ifindex = (uint32_t)if_in;
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = r->in->b, .data_size_in = (uint32_t)r->in->len,
+                .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = r->repeat);
+    r->rc = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.qasm_xdp), &o);
+    return NULL;
+}
+
+/*
+ * Two CPUs drawing from one bucket at once (no refill: the clock stands
+ * still): exactly the burst goes through, never more, however the
+ * compare-and-swaps interleave; a packet that lost every try is counted
+ * apart, never let through.
+ */
+static void test_rl_race(void **state)
+{
+    (void)state;
+    config(QASM_XDP_RATELIMIT, 0, 1000000, 200000000000000ull, 0); /* 1000/s, burst 200000 */
+    struct qasm_flow f = F("10.77.1.2:50000", "10.77.2.2:4433");
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&f.src, &f.dst);
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", qasm_xdp_rl_full(T0));
+    put_flow(&f, QASM_XDP_FROM_CLIENT, &f, &ek, 0);
+    struct qasm_xdp_cfg c;
+    uint32_t zero = 0;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+    c.keep_ttl = 1; /* the repeats run on the one frame: its TTL must not run out */
+    assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+    struct frame in = mkframe(&f, SHORT, sizeof(SHORT), 64, 0);
+    struct rl_racer r[2] = {{&in, 300000, -1}, {&in, 300000, -1}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, rl_race, &r[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(r[i].rc, 0);
+    }
+    uint64_t passed = counter(QASM_XDP_C_TX), limited = counter(QASM_XDP_C_RATE_LIMITED);
+    uint64_t contended = counter(QASM_XDP_C_RL_CONTENDED);
+    printf("figure: xdp bucket race: 2 x 300000 packets on one bucket of 200000: %llu passed, "
+           "%llu refused, %llu dropped after 4 lost swaps\n", (unsigned long long)passed,
+           (unsigned long long)limited, (unsigned long long)contended);
+    assert_int_equal(passed, 200000);
+    assert_int_equal(passed + limited + contended, 600000);
+    assert_int_equal(get_entry(&ek).rl_tat - qasm_xdp_rl_full(T0), c.rl_tolerance);
+}
+
+/* What the kernel cannot take exactly is said: a rounded interval, a clamped range. */
+static void test_rl_cfg_rate(void **state)
+{
+    (void)state;
+    struct qasm_bucket_params p;
+    struct qasm_xdp_cfg c;
+    assert_int_equal(qasm_bucket_params_init(&p, 3, 10), 0);
+    assert_int_equal(qasm_xdp_cfg_rate(&c, &p, 1), 1);
+    assert_int_equal(c.rl_interval, ((1000000000000ull << QASM_XDP_RL_SHIFT) + 1500) / 3000);
+    assert_int_equal(qasm_bucket_params_init(&p, 0.001, 1e10), 0);
+    assert_int_equal(qasm_xdp_cfg_rate(&c, &p, 65535), -ERANGE);
+    assert_true(c.rl_interval * 65535 + c.rl_tolerance < QASM_XDP_RL_HORIZON);
 }
 
 /* ---- what goes up: truncated, malformed, non-UDP, fragments, TTL ---- */
@@ -943,6 +1127,12 @@ int main(void)
         cmocka_unit_test_setup(test_rate_limit_exhausted, setup),
         cmocka_unit_test_setup(test_rate_limit_bytes, setup),
         cmocka_unit_test_setup(test_rate_limit_refill, setup),
+        cmocka_unit_test_setup(test_rl_core_burst, setup),
+        cmocka_unit_test_setup(test_rl_core_refill, setup),
+        cmocka_unit_test_setup(test_rl_core_idle, setup),
+        cmocka_unit_test_setup(test_rl_core_bytes, setup),
+        cmocka_unit_test_setup(test_rl_race, setup),
+        cmocka_unit_test_setup(test_rl_cfg_rate, setup),
         cmocka_unit_test_setup(test_truncated_ipv4, setup),
         cmocka_unit_test_setup(test_truncated_ipv6, setup),
         cmocka_unit_test_setup(test_malformed_nonudp_fragments, setup),
