@@ -9,7 +9,10 @@
 #   kernel-nat     the kernel's NAT: nftables masquerade + conntrack
 #   packet         qasm-mbox nat --mode default --io packet (AF_PACKET, raw IP)
 #   xdp            qasm-mbox nat --mode default --io xdp
-#   nz-home        kernel-nat behind qasm-normalize on in0 (when built): the
+#   nz-idle        kernel-nat behind qasm-normalize on in0 (when built), its
+#                  tracker empty: the programs parse each packet (a server
+#                  with no records) and pass it: the hook's and the parse's cost
+#   nz-home        kernel-nat behind qasm-normalize on in0: the
 #                  FLOWS flows are tracked connections at home (their first
 #                  address is the generator's source): each packet's DCID is
 #                  looked up and the packet passes unchanged
@@ -66,23 +69,25 @@ gen() {
 }
 
 # The normaliser's cases: one tracker each in the hop (the same DCIDs), the FLOWS connections
-# reported once. nz_register PORT FIRST0: flow i (source port 20000+i, DCID c1c2c3c4c5c6 and
-# i on 2 bytes) as a connection whose first address is $C_IP:FIRST0+i.
-declare -A NZ_TRK=([nz-home]=4790 [nz-migrated]=4791) NZ_FIRST0=([nz-home]=20000 [nz-migrated]=30000)
+# reported once. nz_register PORT FIRST0 N: flow i < N (source port 20000+i, DCID c1c2c3c4c5c6
+# and i on 2 bytes) as a connection whose first address is $C_IP:FIRST0+i.
+declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791) \
+    NZ_FIRST0=([nz-idle]=20000 [nz-home]=20000 [nz-migrated]=30000) NZ_N=([nz-idle]=0)
 nz_conns() { in_h "$B/qasm-trackctl" --tracker $H_IN_IP:$1 --json dump | json /dev/stdin "d['count']"; }
-nz_full() { [ "$(nz_conns "$1")" = "$FLOWS" ]; }
+nz_full() { [ "$(nz_conns "$1")" = "$2" ]; }
 nz_register() {
     local i
+    set -- "$1" "$2" "${3:-$FLOWS}"
     # (start's time bound is a test's: the trackers serve the whole run.)
     TEST_PROC_TIMEOUT=$((ROUNDS * 10 * (SECS * 4 + 40) + 600)) start "trk$1" ip netns exec "$NS_H" "$B/qasm-tracker" --listen $H_IN_IP:$1 --ttl 1h
     wait_ns "$NS_H" "$1" tcp || { echo "FAIL: qasm-tracker on $1"; exit 1; }
-    for i in $(seq 0 $((FLOWS - 1))); do
+    for i in $(seq 0 $(($3 - 1))); do
         in_c "$B/qasm-trackctl" --tracker $H_IN_IP:$1 report --odcid "$(printf '0d%04x%04x' "$1" "$i")" \
             --dcid "$(printf 'c1c2c3c4c5c6%04x' "$i")" --client0 $C_IP:$(($2 + i)) \
             --client $C_IP:$((20000 + i)) --server $S_IP:4433 --seq 1 >/dev/null || exit 1
     done
-    wait_until 30 nz_full "$1" ||
-        { echo "FAIL: tracker $1 holds $(nz_conns "$1") connections, not $FLOWS"; exit 1; }
+    wait_until 30 nz_full "$1" "$3" ||
+        { echo "FAIL: tracker $1 holds $(nz_conns "$1") connections, not $3"; exit 1; }
 }
 # nz_check CASE: the normaliser did what the case is about (its counters at exit, conntrack's
 # entries: their original source ports are the first addresses'); sets NZ_LINE, a summary.
@@ -91,8 +96,9 @@ nz_check() {
     ct=$(in_h conntrack -L -p udp --orig-port-dst 4433 2>/dev/null | grep -o ' sport=[0-9]*' | awk 'NR % 2 == 1')
     n=$(echo "$ct" | grep -c .)
     first=$(echo "$ct" | awk -F= -v lo="${NZ_FIRST0[$1]}" -v n="$FLOWS" '$2 >= lo && $2 < lo + n' | wc -l)
-    NZ_LINE="$(json "$T/nz.json" "{c: $k[c] for c in ('normalized', 'first_address', 'unattested', 'out_rewritten', 'store_failed')}"); conntrack: $n entries, $first from the first addresses"
+    NZ_LINE="$(json "$T/nz.json" "{c: $k[c] for c in ('normalized', 'first_address', 'unattested', 'not_quic', 'out_rewritten', 'store_failed')}"); conntrack: $n entries, $first from the first addresses"
     case $1 in
+    nz-idle) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] == 0 and $k['not_quic'] > 0" ;;
     nz-home) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] > 0" ;;
     nz-migrated) json_true "$T/nz.json" "$k['normalized'] > 0 and $k['first_address'] == 0 and $k['unattested'] == 0" ;;
     esac && json_true "$T/nz.json" "$k['unknown_dcid'] == 0 and $k['normalized_by_address'] == 0 and $k['store_failed'] == 0" && [ "$first" -ge 1 ] && [ "$first" = "$n" ] ||
@@ -116,12 +122,12 @@ hop_up() {
             --inside in0 --outside out0 --ports 40000-40999 --stats-json "$T/mb.json"
         wait_json "$T/mb.json" "d['io'] == '$1'" || { echo "FAIL: qasm-mbox --io $1"; cat "$T/mb.log"; exit 1; }
         ;;
-    nz-home | nz-migrated)
+    nz-idle | nz-home | nz-migrated)
         netns_hop_kernel_nat
         rm -f "$T/nz.json"
         start nz ip netns exec "$NS_H" "$B/qasm-normalize" --inside in0 \
             --tracker $H_IN_IP:${NZ_TRK[$1]} --hold 0 --stats-json "$T/nz.json"
-        wait_json "$T/nz.json" "d['tracker_up'] and d['maps']['dcids_written'] >= $FLOWS" ||
+        wait_json "$T/nz.json" "d['tracker_up'] and d['maps']['dcids_written'] >= ${NZ_N[$1]:-$FLOWS}" ||
             { echo "FAIL: qasm-normalize for $1"; cat "$T/nz.log"; exit 1; }
         ;;
     esac
@@ -134,9 +140,9 @@ hop_down() {
 }
 
 NZ_CASES=""
-[ -x "$B/qasm-normalize" ] && NZ_CASES="nz-home nz-migrated"
+[ -x "$B/qasm-normalize" ] && NZ_CASES="nz-idle nz-home nz-migrated"
 CASES=${CASES:-ceiling kernel-fwd kernel-nat $NZ_CASES packet xdp}
-for c in $CASES; do case $c in nz-*) nz_register "${NZ_TRK[$c]}" "${NZ_FIRST0[$c]}" ;; esac; done
+for c in $CASES; do case $c in nz-*) nz_register "${NZ_TRK[$c]}" "${NZ_FIRST0[$c]}" "${NZ_N[$c]:-}" ;; esac; done
 declare -A RX=() TX=()
 echo "# hop-bench: $ROUNDS rounds x ${SECS} s per hop, $FLOWS flows, $THREADS generating threads; $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg) at start"
 for r in $(seq "$ROUNDS"); do
