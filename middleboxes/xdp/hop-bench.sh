@@ -28,20 +28,22 @@
 # round); the table gives the median of the received packets per second
 # (and of the generated ones). Then, with kernel.bpf_stats_enabled=1
 # (restored after), the xdp hop once more: the program's run time per packet
-# under this traffic (run_time_ns / run_cnt of its in0 program).
+# under this traffic (run_time_ns / run_cnt of its in0 program), and each
+# nz case once more: qasm-normalize's ingress program's, the same way.
 #
 # The nz cases send with --dcid-per-flow (flow i's DCID c1c2c3c4c5c6 and i
 # on 2 bytes: a connection per flow), registered once at a tracker in the
-# hop (one per case: the same DCIDs) by qasm-trackctl report from the
+# hop (one per case: two use the same DCIDs) by qasm-trackctl report from the
 # client's namespace. Each nz run checks the normaliser's counters
-# (nz-home: nothing normalised; nz-migrated: packets normalised, nothing
-# unattested) and conntrack (the entries' original source ports are the
-# first addresses' ports), and after the table come the paired ratios
+# (nz-idle: nothing looked up; nz-home: nothing normalised; nz-migrated:
+# packets normalised, nothing unattested) and conntrack (the entries'
+# original source ports are the first addresses' ports), and after the table come the paired ratios
 # nz-X / kernel-nat, each round's pair measured in the same round: median
 # [quartiles] over the rounds, as middleboxes/xdp/xdp_bench.c reports.
 #
 # Usage: middleboxes/xdp/hop-bench.sh  (env: B build dir, ROUNDS 5, SECONDS_ 3,
-# FLOWS 16, THREADS = CPUs, CASES: a subset of the hops, in that order). Prints the table; exit 77 when it cannot run.
+# FLOWS 16, THREADS = CPUs, CASES: a subset of the hops, in that order).
+# Prints the table; exit 77 when it cannot run.
 cd "$(dirname "$0")/../.." || exit 1
 export QASM_BUILD=${B:-build}
 . tests/integration/netns_lib.sh
