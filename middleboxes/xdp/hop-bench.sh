@@ -9,6 +9,16 @@
 #   kernel-nat     the kernel's NAT: nftables masquerade + conntrack
 #   packet         qasm-mbox nat --mode default --io packet (AF_PACKET, raw IP)
 #   xdp            qasm-mbox nat --mode default --io xdp
+#   nz-idle        kernel-nat behind qasm-normalize on in0 (when built), its
+#                  tracker empty: the programs parse each packet (a server
+#                  with no records) and pass it: the hook's and the parse's cost
+#   nz-home        kernel-nat behind qasm-normalize on in0: the
+#                  FLOWS flows are tracked connections at home (their first
+#                  address is the generator's source): each packet's DCID is
+#                  looked up and the packet passes unchanged
+#   nz-migrated    the same, the flows tracked as connections that migrated
+#                  (first address C_IP:30000+i, the generator's source
+#                  C_IP:20000+i attested): every packet is normalised
 #
 # The generator is qasm-xdp-hopgen: IPv4 UDP frames (64-byte payload, a
 # QUIC short header, FLOWS source ports) made in the kernel by
@@ -18,12 +28,24 @@
 # round); the table gives the median of the received packets per second
 # (and of the generated ones). Then, with kernel.bpf_stats_enabled=1
 # (restored after), the xdp hop once more: the program's run time per packet
-# under this traffic (run_time_ns / run_cnt of its in0 program).
+# under this traffic (run_time_ns / run_cnt of its in0 program), and each
+# nz case once more: qasm-normalize's ingress program's, the same way.
+#
+# The nz cases send with --dcid-per-flow (flow i's DCID c1c2c3c4c5c6 and i
+# on 2 bytes: a connection per flow), registered once at a tracker in the
+# hop (one per case: two use the same DCIDs) by qasm-trackctl report from the
+# client's namespace. Each nz run checks the normaliser's counters
+# (nz-idle: nothing looked up; nz-home: nothing normalised; nz-migrated:
+# packets normalised, nothing unattested) and conntrack (the entries'
+# original source ports are the first addresses' ports), and after the table come the paired ratios
+# nz-X / kernel-nat, each round's pair measured in the same round: median
+# [quartiles] over the rounds, as middleboxes/xdp/xdp_bench.c reports.
 #
 # Usage: middleboxes/xdp/hop-bench.sh  (env: B build dir, ROUNDS 5, SECONDS_ 3,
-# FLOWS 16, THREADS = CPUs, JSON a file for the figures: per hop the median
-# and each round's received and generated pps, the program's ns per run; what
-# `qasm-bench run xdp` reads). Prints the table; exit 77 when it cannot run.
+# FLOWS 16, THREADS = CPUs, CASES: a subset of the hops, in that order; JSON a
+# file for the figures: per hop the median and each round's received and
+# generated pps, the program's ns per run; what `qasm-bench run xdp` reads).
+# Prints the table; exit 77 when it cannot run.
 cd "$(dirname "$0")/../.." || exit 1
 export QASM_BUILD=${B:-build}
 . tests/integration/netns_lib.sh
@@ -43,11 +65,50 @@ S_MAC=$(in_s cat /sys/class/net/s0/address) IN0_MAC=$(in_h cat /sys/class/net/in
 in_h ip neigh replace $S_IP lladdr "$S_MAC" dev out0 nud permanent
 OBJ=$B/gen/qasm_xdp.bpf.o
 
-# gen SINK_NS SINK_IF: one measurement, its JSON on stdout.
+# gen SINK_NS SINK_IF [GENERATOR FLAGS...]: one measurement, its JSON on stdout.
 gen() {
+    local ns=$1 ifc=$2
+    shift 2
     timeout $((SECS * 4 + 30)) "$B/qasm-xdp-hopgen" --gen-netns "$NS_C" --gen-if c0 \
         --dst-mac "$IN0_MAC" --from $C_IP:20000 --to $S_IP:4433 --flows "$FLOWS" \
-        --threads "$THREADS" --sink-netns "$1" --sink-if "$2" --seconds "$SECS" --warmup 1
+        --threads "$THREADS" --sink-netns "$ns" --sink-if "$ifc" --seconds "$SECS" --warmup 1 "$@"
+}
+
+# The normaliser's cases: one tracker each in the hop (the same DCIDs), the FLOWS connections
+# reported once. nz_register PORT FIRST0 N: flow i < N (source port 20000+i, DCID c1c2c3c4c5c6
+# and i on 2 bytes) as a connection whose first address is $C_IP:FIRST0+i.
+declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791) \
+    NZ_FIRST0=([nz-idle]=20000 [nz-home]=20000 [nz-migrated]=30000) NZ_N=([nz-idle]=0)
+nz_conns() { in_h "$B/qasm-trackctl" --tracker $H_IN_IP:$1 --json dump | json /dev/stdin "d['count']"; }
+nz_full() { [ "$(nz_conns "$1")" = "$2" ]; }
+nz_register() {
+    local i
+    set -- "$1" "$2" "${3:-$FLOWS}"
+    # (start's time bound is a test's: the trackers serve the whole run.)
+    TEST_PROC_TIMEOUT=$((ROUNDS * 10 * (SECS * 4 + 40) + 600)) start "trk$1" ip netns exec "$NS_H" "$B/qasm-tracker" --listen $H_IN_IP:$1 --ttl 1h
+    wait_ns "$NS_H" "$1" tcp || { echo "FAIL: qasm-tracker on $1"; exit 1; }
+    for i in $(seq 0 $(($3 - 1))); do
+        in_c "$B/qasm-trackctl" --tracker $H_IN_IP:$1 report --odcid "$(printf '0d%04x%04x' "$1" "$i")" \
+            --dcid "$(printf 'c1c2c3c4c5c6%04x' "$i")" --client0 $C_IP:$(($2 + i)) \
+            --client $C_IP:$((20000 + i)) --server $S_IP:4433 --seq 1 >/dev/null || exit 1
+    done
+    wait_until 30 nz_full "$1" "$3" ||
+        { echo "FAIL: tracker $1 holds $(nz_conns "$1") connections, not $3"; exit 1; }
+}
+# nz_check CASE: the normaliser did what the case is about (its counters at exit, conntrack's
+# entries: their original source ports are the first addresses'); sets NZ_LINE, a summary.
+nz_check() {
+    local k="d['kernel']" ct n first
+    ct=$(in_h conntrack -L -p udp --orig-port-dst 4433 2>/dev/null | grep -o ' sport=[0-9]*' | awk 'NR % 2 == 1')
+    n=$(echo "$ct" | grep -c .)
+    first=$(echo "$ct" | awk -F= -v lo="${NZ_FIRST0[$1]}" -v n="$FLOWS" '$2 >= lo && $2 < lo + n' | wc -l)
+    NZ_LINE="$(json "$T/nz.json" "{c: $k[c] for c in ('normalized', 'first_address', 'unattested', 'not_quic', 'out_rewritten', 'store_failed')}"); conntrack: $n entries, $first from the first addresses"
+    case $1 in
+    nz-idle) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] == 0 and $k['not_quic'] > 0" ;;
+    nz-home) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] > 0" ;;
+    nz-migrated) json_true "$T/nz.json" "$k['normalized'] > 0 and $k['first_address'] == 0 and $k['unattested'] == 0" ;;
+    esac && json_true "$T/nz.json" "$k['unknown_dcid'] == 0 and $k['normalized_by_address'] == 0 and $k['store_failed'] == 0" && [ "$first" -ge 1 ] && [ "$first" = "$n" ] ||
+        { echo "FAIL: $1: the normaliser did not do its part: $NZ_LINE"; exit 1; }
 }
 
 # hop_up NAME / hop_down NAME: the hop of one case.
@@ -67,27 +128,44 @@ hop_up() {
             --inside in0 --outside out0 --ports 40000-40999 --stats-json "$T/mb.json"
         wait_json "$T/mb.json" "d['io'] == '$1'" || { echo "FAIL: qasm-mbox --io $1"; cat "$T/mb.log"; exit 1; }
         ;;
+    nz-idle | nz-home | nz-migrated)
+        netns_hop_kernel_nat
+        rm -f "$T/nz.json"
+        start nz ip netns exec "$NS_H" "$B/qasm-normalize" --inside in0 \
+            --tracker $H_IN_IP:${NZ_TRK[$1]} --hold 0 --stats-json "$T/nz.json"
+        wait_json "$T/nz.json" "d['tracker_up'] and d['maps']['dcids_written'] >= ${NZ_N[$1]:-$FLOWS}" ||
+            { echo "FAIL: qasm-normalize for $1"; cat "$T/nz.log"; exit 1; }
+        ;;
     esac
 }
 hop_down() {
     case $1 in packet | xdp) stop mb; cp "$T/mb.json" "$T/mb-$1.json" ;; esac
+    case $1 in nz-*) stop nz; nz_check "$1"; cp "$T/nz.json" "$T/$1.json" ;; esac
     in_h ip link set dev in0 xdpdrv off 2>/dev/null
     netns_hop_reset
 }
 
-CASES="ceiling kernel-fwd kernel-nat packet xdp"
+NZ_CASES=""
+[ -x "$B/qasm-normalize" ] && NZ_CASES="nz-idle nz-home nz-migrated"
+CASES=${CASES:-ceiling kernel-fwd kernel-nat $NZ_CASES packet xdp}
+for c in $CASES; do case $c in nz-*) nz_register "${NZ_TRK[$c]}" "${NZ_FIRST0[$c]}" "${NZ_N[$c]:-}" ;; esac; done
 declare -A RX=() TX=()
 echo "# hop-bench: $ROUNDS rounds x ${SECS} s per hop, $FLOWS flows, $THREADS generating threads; $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg) at start"
 for r in $(seq "$ROUNDS"); do
     for c in $CASES; do
         hop_up $c
-        if [ $c = ceiling ]; then out=$(gen "$NS_H" in0); else out=$(gen "$NS_S" s0); fi
+        case $c in
+        ceiling) out=$(gen "$NS_H" in0) ;;
+        nz-*) out=$(gen "$NS_S" s0 --dcid-per-flow) ;;
+        *) out=$(gen "$NS_S" s0) ;;
+        esac
         hop_down $c
         rx=$(echo "$out" | json /dev/stdin "d['received_pps']") || { echo "FAIL: $c: $out"; exit 1; }
         tx=$(echo "$out" | json /dev/stdin "d['sent_pps']")
         echo "round $r $c: received $rx pps, generated $tx pps"
         [ $c = xdp ] && echo "  xdp counters: $(json "$T/mb-xdp.json" "{k: v for k, v in d['xdp'].items() if v}")"
         [ $c = packet ] && echo "  packet backend: $(json "$T/mb-packet.json" "d['packet']")"
+        case $c in nz-*) echo "  normaliser: $NZ_LINE" ;; esac
         RX[$c]="${RX[$c]:-} $rx" TX[$c]="${TX[$c]:-} $tx"
         echo "$c $rx $tx" >>"$T/rounds"
     done
@@ -100,6 +178,20 @@ P=$(echo ${RX[packet]:-1} | median)
     m=$(echo ${RX[$c]} | median)
     printf '%-12s %14.0f %14.0f %10.1f\n' $c "$m" "$(echo ${TX[$c]} | median)" \
         "$(python3 -c "print($m / max($P, 1))")"
+done
+
+# The paired ratios: each round's nz-X over the kernel-nat measured in that round.
+[[ " $CASES " == *" kernel-nat "* ]] && for c in $CASES; do
+    case $c in nz-*) ;; *) continue ;; esac
+    python3 - "$c" "${RX[$c]}" "${RX[kernel-nat]}" <<'EOF'
+import sys
+c, a, b = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+r = [float(x) / float(y) if float(y) else 0 for x, y in zip(a, b)]
+v, k = sorted(r), len(r)
+print("%s / kernel-nat paired ratio: median %.3f [%.3f-%.3f] (per-round ratios: median [quartiles]),"
+      " per round: %s" % (c, v[k // 2], v[k // 4], v[min(3 * k // 4, k - 1)],
+                          " ".join("%.3f" % x for x in r)))
+EOF
 done
 
 # The program's own time per packet under this traffic (bpf_stats adds ~20 ns: its own run).
@@ -140,4 +232,29 @@ if sys.argv[4]:
                'hops': hops, 'xdp_prog_runs': n, 'xdp_prog_ns_per_run': t / n if n else None},
               open(sys.argv[4], 'w'), indent=2)
 EOF
+
+# The same for qasm-normalize's ingress program on in0 (tc), each nz case once more.
+nz_prog() { # its id and its bpftool JSON
+    local id
+    id=$(in_h bpftool -j net show dev in0 | python3 -c "import json,sys; t=json.load(sys.stdin)[0].get('tc',[]); print(next((x['id'] for x in t if x.get('kind') == 'clsact/ingress' and x.get('name', '').startswith('qasm_nz_ingress')), ''))")
+    [ -n "$id" ] && bpftool -j prog show id "$id"
+}
+for c in $CASES; do
+    case $c in nz-*) ;; *) continue ;; esac
+    sysctl -qw kernel.bpf_stats_enabled=1
+    hop_up $c
+    before=$(nz_prog) || { echo "FAIL: qasm-normalize's ingress program is not on in0"; exit 1; }
+    gen "$NS_S" s0 --dcid-per-flow >/dev/null
+    after=$(nz_prog)
+    hop_down $c
+    sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
+    python3 - "$c" "$before" "$after" <<'EOF'
+import json, sys
+b, a = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+n = a.get('run_cnt', 0) - b.get('run_cnt', 0)
+t = a.get('run_time_ns', 0) - b.get('run_time_ns', 0)
+print("%s: qasm-normalize's ingress program on in0 under this traffic (kernel.bpf_stats_enabled):"
+      " %d runs, %.1f ns per run" % (sys.argv[1], n, t / n if n else float('nan')))
+EOF
+done
 echo "load $(cut -d' ' -f1 /proc/loadavg) at end"

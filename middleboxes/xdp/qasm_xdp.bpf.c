@@ -647,7 +647,8 @@ int qasm_xdp_fwd(struct xdp_md *ctx)
  * source ports (several flows), its headers written afresh from `gen`
  * (the frame's page comes back as the hop left it: rewritten, TTL
  * decremented); the UDP checksum is left out (0, allowed over IPv4), so a
- * new port needs no checksum update.
+ * new port needs no checksum update; with `dcid_per_flow` the flow's index
+ * goes into its DCID's last two bytes as well (a payload change: no checksum).
  */
 SEC("xdp")
 int qasm_xdp_gen(struct xdp_md *ctx)
@@ -660,8 +661,14 @@ int qasm_xdp_gen(struct xdp_md *ctx)
         return XDP_DROP;
     __builtin_memcpy(data, g->head, QASM_XDP_GEN_HEAD);
     struct udphdr *udp = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
-    udp->source = bpf_htons((__u16)(g->port0 + *n % g->flows));
+    __u16 flow = (__u16)(*n % g->flows);
+    udp->source = bpf_htons((__u16)(g->port0 + flow));
     udp->check = 0;
+    __u8 *idx = data + QASM_XDP_GEN_DCID_IDX;
+    if (g->dcid_per_flow && (void *)(idx + 2) <= end) {
+        idx[0] = (__u8)(flow >> 8);
+        idx[1] = (__u8)flow;
+    }
     *n += 1;
     return XDP_TX;
 }

@@ -55,6 +55,7 @@ struct opts {
     uint8_t dmac[6];
     struct qasm_addr from, to;
     uint64_t flows, payload, threads;
+    int dcid_per_flow;
     double seconds, warmup;
 };
 
@@ -62,7 +63,7 @@ static void usage(void)
 {
     printf("usage: " PROG " --gen-if IF --dst-mac MAC --from IP:PORT --to IP:PORT --sink-if IF\n"
            "                       [--gen-netns NS] [--sink-netns NS] [--flows N] [--payload B]\n"
-           "                       [--threads T] [--seconds S] [--warmup S]\n"
+           "                       [--threads T] [--seconds S] [--warmup S] [--dcid-per-flow]\n"
            "The hop benchmark's generator and sink (root): IPv4 UDP frames made in the kernel\n"
            "(BPF_PROG_TEST_RUN, live frames) leave --gen-if towards the hop; the frames that\n"
            "reach --sink-if are counted and dropped there by XDP. Prints one JSON line.\n"
@@ -74,6 +75,9 @@ static void usage(void)
            "  --gen-netns NS, --sink-netns NS  the interfaces' namespaces (ip netns names)\n"
            "  --payload B      UDP payload bytes (default 64, a QUIC short header first)\n"
            "  --threads T      generating threads, one per CPU (default: the CPUs)\n"
+           "  --dcid-per-flow  the short header's 8-byte DCID is c1c2c3c4c5c6 then the flow's\n"
+           "                   index (0 .. N-1, 2 bytes big endian), the source port's offset\n"
+           "                   from --from's; without it every flow has DCID c1c2c3c4c5c6c7c8\n"
            "  --seconds S      counted time (default 3), after --warmup S (default 1)\n"
            "  --version, -h/--help\n");
 }
@@ -107,7 +111,7 @@ static void parse(struct opts *o, int argc, char **argv)
         {"to", 1, 0, 't'},      {"sink-if", 1, 0, 's'}, {"gen-netns", 1, 0, 'G'},
         {"sink-netns", 1, 0, 'S'}, {"flows", 1, 0, 'n'}, {"payload", 1, 0, 'p'},
         {"threads", 1, 0, 'T'}, {"seconds", 1, 0, 'd'}, {"warmup", 1, 0, 'w'},
-        {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+        {"dcid-per-flow", 0, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int ncpu = libbpf_num_possible_cpus();
     *o = (struct opts){.flows = 16, .payload = 64, .seconds = 3, .warmup = 1,
                        .threads = ncpu > 0 ? (uint64_t)ncpu : 1};
@@ -129,6 +133,7 @@ static void parse(struct opts *o, int argc, char **argv)
         case 'T': rc = qasm_parse_flag_u64(&o->threads, "threads", optarg, 1, MAX_THREADS, err, sizeof(err)); break;
         case 'd': parse_secs(&o->seconds, "seconds", optarg); break;
         case 'w': parse_secs(&o->warmup, "warmup", optarg); break;
+        case 'D': o->dcid_per_flow = 1; break;
         case 'h': usage(); exit(0);
         default: rc = qasm_parse_getopt_errf(err, sizeof(err), argc, argv, "h", lo);
         }
@@ -192,7 +197,8 @@ static void load(void)
 /* The generator's configuration: the flows, and the headers of |buf| it writes each time. */
 static void configure(const struct opts *o, const uint8_t *buf)
 {
-    struct qasm_xdp_gen g = {.flows = (uint32_t)o->flows, .port0 = o->from.port};
+    struct qasm_xdp_gen g = {.flows = (uint32_t)o->flows, .port0 = o->from.port,
+                             .dcid_per_flow = (uint32_t)o->dcid_per_flow};
     memcpy(g.head, buf, QASM_XDP_GEN_HEAD);
     uint32_t zero = 0;
     if (bpf_map__update_elem(skel->maps.gen, &zero, 4, &g, sizeof(g), 0) != 0)

@@ -196,13 +196,18 @@ struct qasm_xdp_fwd {
  * live frames) sends its frame from |flows| source ports, |port0| up (host
  * byte order), its Ethernet, IPv4 and UDP headers written from |head| each
  * time (a live frame's page comes back from wherever the frame went, as the
- * hop left it). Not used by qasm-mbox.
+ * hop left it). With |dcid_per_flow| set, the last two bytes of the short
+ * header's 8-byte DCID get the flow's index (big endian) too, so each flow
+ * is a connection of its own to a middlebox that keys on DCIDs. Not used by
+ * qasm-mbox.
  */
 #define QASM_XDP_GEN_HEAD 42 /* Ethernet + IPv4 (no options) + UDP */
+#define QASM_XDP_GEN_DCID_IDX (QASM_XDP_GEN_HEAD + 1 + 6) /* the DCID's last two bytes */
 struct qasm_xdp_gen {
     __u32 flows;
     __u32 port0;
     __u8 head[48];
+    __u32 dcid_per_flow;
 };
 
 /* Slots of `gen_count` (per CPU): frames generated, frames the sink counted and dropped. */

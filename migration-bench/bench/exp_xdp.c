@@ -168,7 +168,8 @@ static void hop_report(struct bench *b, json_t *j)
             fprintf(f, "%s,%.0f,%.0f,%.2f\n", hops[i], rx, bench_json_num(j, path, -1),
                     pkt > 0 ? rx / pkt : -1);
         snprintf(key, sizeof(key), "hop_%s_pps", hops[i]);
-        key[strcspn(key, "-")] = '_'; /* kernel-fwd -> kernel_fwd: one word per key part */
+        for (char *d = strchr(key, '-'); d != NULL; d = strchr(d, '-'))
+            *d = '_'; /* kernel-fwd -> kernel_fwd: one word per key part */
         bench_headline(b, key, rx);
     }
     if (f != NULL)
