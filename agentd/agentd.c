@@ -183,35 +183,32 @@ static void write_stats(struct agentd *d)
         return;
     }
     qasm_agentd_track_get_stats(d->track, &st);
+    /* The daemon's own counters after the BPF side's (docs/CLIENT-AGENT.md lists them). */
+    const struct {
+        const char *name;
+        uint64_t v;
+    } kv[] = {
+        { "events", st.events }, { "opened", st.opened }, { "closed_idle", st.closed_idle },
+        { "dcids", st.dcids }, { "addrs", st.addrs }, { "unattributed", st.unattributed },
+        { "ambiguous", st.ambiguous }, { "table_full", st.table_full },
+        { "evq_dropped", st.evq_dropped }, { "live", st.live }, { "adopted", st.adopted },
+        { "adopt_refused", st.adopt_refused }, { "reports_sent", d->reports_sent },
+        { "send_errors", d->send_errors }, { "encode_errors", d->encode_errors },
+        { "plains", st.plains }, { "plain_newcids", st.plain_newcids }, { "spares", st.spares },
+        { "plain_by_pid", st.plain_by_pid }, { "plain_ambiguous", st.plain_ambiguous },
+        { "plain_unattributed", st.plain_unattributed }, { "initials", st.initials },
+        { "initials_opened", st.initials_opened }, { "initials_unopened", st.initials_unopened },
+        { "initials_unattributed", st.initials_unattributed },
+        { "closed_initial", st.closed_initial }, { "closed_local", st.closed_local },
+        { "closed_peer", st.closed_peer }, { "close_unattributed", st.close_unattributed },
+        { "indexed", st.indexed }, { "index_failed", st.index_failed },
+    };
     fputc('{', f);
     for (uint32_t i = 0; i < QASM_AGENTD_C_MAX; i++)
         fprintf(f, "\"%s\":%llu,", names[i], (unsigned long long)bpf_counter(d, i));
-    fprintf(f, "\"events\":%llu,\"opened\":%llu,\"closed_idle\":%llu,\"dcids\":%llu,"
-               "\"addrs\":%llu,\"unattributed\":%llu,\"ambiguous\":%llu,\"table_full\":%llu,"
-               "\"evq_dropped\":%llu,\"live\":%llu,\"adopted\":%llu,\"adopt_refused\":%llu,"
-               "\"reports_sent\":%llu,\"send_errors\":%llu,\"encode_errors\":%llu,",
-            (unsigned long long)st.events, (unsigned long long)st.opened,
-            (unsigned long long)st.closed_idle, (unsigned long long)st.dcids,
-            (unsigned long long)st.addrs, (unsigned long long)st.unattributed,
-            (unsigned long long)st.ambiguous, (unsigned long long)st.table_full,
-            (unsigned long long)st.evq_dropped, (unsigned long long)st.live,
-            (unsigned long long)st.adopted, (unsigned long long)st.adopt_refused,
-            (unsigned long long)d->reports_sent, (unsigned long long)d->send_errors,
-            (unsigned long long)d->encode_errors);
-    fprintf(f, "\"plains\":%llu,\"plain_newcids\":%llu,\"spares\":%llu,\"plain_by_pid\":%llu,"
-               "\"plain_ambiguous\":%llu,\"plain_unattributed\":%llu,",
-            (unsigned long long)st.plains, (unsigned long long)st.plain_newcids,
-            (unsigned long long)st.spares, (unsigned long long)st.plain_by_pid,
-            (unsigned long long)st.plain_ambiguous, (unsigned long long)st.plain_unattributed);
-    fprintf(f, "\"initials\":%llu,\"initials_opened\":%llu,\"initials_unopened\":%llu,"
-               "\"initials_unattributed\":%llu,\"closed_initial\":%llu,\"closed_local\":%llu,"
-               "\"closed_peer\":%llu,\"close_unattributed\":%llu,\"indexed\":%llu,"
-               "\"index_failed\":%llu}\n",
-            (unsigned long long)st.initials, (unsigned long long)st.initials_opened,
-            (unsigned long long)st.initials_unopened, (unsigned long long)st.initials_unattributed,
-            (unsigned long long)st.closed_initial, (unsigned long long)st.closed_local,
-            (unsigned long long)st.closed_peer, (unsigned long long)st.close_unattributed,
-            (unsigned long long)st.indexed, (unsigned long long)st.index_failed);
+    for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+        fprintf(f, "\"%s\":%llu%s", kv[i].name, (unsigned long long)kv[i].v,
+                i + 1 < sizeof(kv) / sizeof(kv[0]) ? "," : "}\n");
     if (fclose(f) != 0 || rename(tmp, d->o.stats_json) != 0)
         qasm_warn("--stats-json %s: %s", d->o.stats_json, strerror(errno));
 }
