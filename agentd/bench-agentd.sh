@@ -36,6 +36,7 @@ case ${1:-} in
     ;;
 esac
 B=${QASM_BUILD:-build}
+. "$(dirname "$0")/../client-agent/bench_gtls.sh"
 read -r -a MODE_LIST <<<"${MODES:-off agentd prereg lib}"
 seen=" "
 for m in "${MODE_LIST[@]}"; do
@@ -72,6 +73,7 @@ DPID=
 cleanup() {
     [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    release_ports
     echo "$STATS_OLD" >/proc/sys/kernel/bpf_stats_enabled
     for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null; done
     for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
@@ -79,27 +81,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-freeport() {
-    python3 -c 'import socket
-s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0))
-t=socket.socket(); t.bind(("127.0.0.1",s.getsockname()[1])); print(s.getsockname()[1])'
-}
-TP=$(freeport); SP=$(freeport)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=localhost >/dev/null 2>&1
-mkdir -p "$T/htdocs"
-head -c $((MB * 1000000)) /dev/urandom >"$T/htdocs/big.bin"
-timeout 3600 "$B/qasm-tracker" --listen "127.0.0.1:$TP" --log-level warn >"$T/tracker.log" 2>&1 &
-PIDS+=($!)
-timeout 3600 gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
-    >"$T/server.log" 2>&1 &
-PIDS+=($!)
-for port in "$TP" "$SP"; do # wait until both listen
-    for _ in $(seq 100); do
-        [ -n "$(ss -Hlun "sport = :$port" 2>/dev/null)" ] && break
-        sleep 0.1
-    done
-done
+bench_gtls_up 3600
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 

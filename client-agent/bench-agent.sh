@@ -21,6 +21,7 @@ case ${1:-} in
     ;;
 esac
 B=${QASM_BUILD:-build}
+. "$(dirname "$0")/bench_gtls.sh"
 RUNS=${1:-7}
 MB=${2:-100}
 [[ $RUNS =~ ^[1-9][0-9]*$ && $MB =~ ^[1-9][0-9]*$ ]] ||
@@ -33,32 +34,15 @@ T=$(mktemp -d /tmp/qasm-agent-bench.XXXXXX)
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    release_ports
     rm -rf "$T"
 }
 trap cleanup EXIT
-freeport() {
-    python3 -c 'import socket
-s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0))
-t=socket.socket(); t.bind(("127.0.0.1",s.getsockname()[1])); print(s.getsockname()[1])'
-}
-TP=$(freeport); SP=$(freeport); HP=$(freeport)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=localhost >/dev/null 2>&1
-mkdir -p "$T/htdocs"
-head -c $((MB * 1000000)) /dev/urandom >"$T/htdocs/big.bin"
-timeout 900 "$B/qasm-tracker" --listen "127.0.0.1:$TP" --log-level warn >"$T/tracker.log" 2>&1 &
-PIDS+=($!)
-timeout 900 gtlsserver -q -d "$T/htdocs" 127.0.0.1 "$SP" "$T/key.pem" "$T/cert.pem" \
-    >"$T/server.log" 2>&1 &
-PIDS+=($!)
+bench_gtls_up 900
+HP=$(reserve_ports 1) || exit 1
 timeout 900 "$B/qasm-h3-server" --listen "127.0.0.1:$HP" --no-json >"$T/h3server.log" 2>&1 &
 PIDS+=($!)
-for port in "$TP" "$SP" "$HP"; do # wait until all three listen
-    for _ in $(seq 100); do
-        [ -n "$(ss -Hlun "sport = :$port" 2>/dev/null)" ] && break
-        sleep 0.1
-    done
-done
+wait_until 30 udp_bound "$HP" || { echo "bench-agent.sh: qasm-h3-server did not start" >&2; exit 1; }
 
 # One timed run: prints "wall user sys" (seconds) of the client.
 run_gtls() { # MODE: off | on | qlog | noprereg
