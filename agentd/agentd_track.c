@@ -228,27 +228,19 @@ static void flush(struct qasm_agentd_track *t, struct entry *e, struct qasm_agen
         t->cfg.emit(t->cfg.arg, &e->c, q);
 }
 
-static struct entry *by_flow(struct qasm_agentd_track *t, const struct qasm_addr *local,
-                             const struct qasm_addr *remote)
+/* The entry a flow (|local| set) or a DCID (|dcid| set) to |remote| belongs to. */
+static struct entry *by_key(struct qasm_agentd_track *t, const struct qasm_addr *local,
+                            const struct qasm_cid *dcid, const struct qasm_addr *remote)
 {
     struct node k;
 
     memset(&k, 0, sizeof(k));
-    k.kind = K_FLOW;
-    k.local = *local;
+    k.kind = local != NULL ? K_FLOW : K_DCID;
+    if (local != NULL)
+        k.local = *local;
+    else
+        k.cid = *dcid;
     k.remote = *remote;
-    return ix_find(t, &k);
-}
-
-static struct entry *by_dcid(struct qasm_agentd_track *t, const struct qasm_cid *dcid,
-                             const struct qasm_addr *remote)
-{
-    struct node k;
-
-    memset(&k, 0, sizeof(k));
-    k.kind = K_DCID;
-    k.remote = *remote;
-    k.cid = *dcid;
     return ix_find(t, &k);
 }
 
@@ -371,7 +363,7 @@ int qasm_agentd_track_event(struct qasm_agentd_track *t, const struct qasm_agent
         t->st.unattributed++;
         return 0;
     }
-    e = by_flow(t, &local, &remote);
+    e = by_key(t, &local, NULL, &remote);
     if (ev->kind == QASM_AGENTD_EV_SERVER_CID) {
         /* Only the kernel needs the server's CID length; the activity counts. */
         if (e)
@@ -380,7 +372,7 @@ int qasm_agentd_track_event(struct qasm_agentd_track *t, const struct qasm_agent
         return e != NULL;
     }
     if (!e)
-        e = by_dcid(t, &dcid, &remote);
+        e = by_key(t, NULL, &dcid, &remote);
     if (!e && ev->kind == QASM_AGENTD_EV_INITIAL)
         return open_conn(t, ev, &local, &remote, now);
     if (!e && (ev->flags & QASM_AGENTD_F_ADOPTED)) {
@@ -544,7 +536,7 @@ int qasm_agentd_track_initial(struct qasm_agentd_track *t, const struct qasm_age
 
     t->st.initials++;
     qasm_agentd_fkey_addrs(&ip->flow, &local, &remote);
-    e = by_flow(t, &local, &remote);
+    e = by_key(t, &local, NULL, &remote);
     if (!e) {
         t->st.initials_unattributed++;
         return 0;
