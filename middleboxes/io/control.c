@@ -73,6 +73,18 @@ static void client_close(struct client *cl)
     free(cl);
 }
 
+/* A memory stream for an answer to |cl| (*buf and *size set when it is closed); NULL, with
+ * the client closed, when there is no memory. */
+static FILE *answer_stream(struct client *cl, char **buf, size_t *size)
+{
+    *buf = NULL;
+    *size = 0;
+    FILE *f = open_memstream(buf, size);
+    if (f == NULL)
+        client_close(cl);
+    return f;
+}
+
 /* The answer's clock: CLIENT_TIMEOUT from now (it restarts whenever the reader takes some). */
 static void answer_timer(struct client *cl)
 {
@@ -84,13 +96,11 @@ static void answer_timer(struct client *cl)
 /* The next LIST_CHUNK entries of the LIST answer into |out| (empty). 0, or -1 when closed. */
 static int list_chunk(struct client *cl)
 {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    if (f == NULL) {
-        client_close(cl);
+    char *buf;
+    size_t size;
+    FILE *f = answer_stream(cl, &buf, &size);
+    if (f == NULL)
         return -1;
-    }
     int more = qasm_control_list_next(cl->list, f, LIST_CHUNK);
     fclose(f);
     free(cl->out);
@@ -188,13 +198,11 @@ static void client_answer(struct client *cl, char *buf, size_t size)
 
 static void client_error(struct client *cl, const char *msg)
 {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    if (f == NULL) {
-        client_close(cl);
+    char *buf;
+    size_t size;
+    FILE *f = answer_stream(cl, &buf, &size);
+    if (f == NULL)
         return;
-    }
     fprintf(f, "ERR %s\n", msg);
     fclose(f);
     client_answer(cl, buf, size);
@@ -250,13 +258,11 @@ static void client_request(struct client *cl, const char *line, size_t len)
         answer_list(cl, r.json);
         return;
     }
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    if (f == NULL) {
-        client_close(cl);
+    char *buf;
+    size_t size;
+    FILE *f = answer_stream(cl, &buf, &size);
+    if (f == NULL)
         return;
-    }
     struct qasm_json j;
     qasm_json_begin(&j, f);
     c->cfg.stats(&j, c->cfg.stats_ud);
