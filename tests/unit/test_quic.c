@@ -15,16 +15,8 @@
 #include "bytes.h"
 #include "quic.h"
 
-static size_t unhex(uint8_t *out, const char *hex)
-{
-    size_t n = 0;
-    for (; hex[0] && hex[1]; hex += 2) {
-        unsigned v;
-        sscanf(hex, "%2x", &v);
-        out[n++] = (uint8_t)v;
-    }
-    return n;
-}
+#include "hex_util.h"
+
 
 static void assert_cid_hex(const struct qasm_cid *cid, const char *hex)
 {

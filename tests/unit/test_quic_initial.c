@@ -16,16 +16,8 @@
 
 #include "quic_initial.h"
 
-static size_t unhex(uint8_t *out, const char *hex)
-{
-    size_t n = 0;
-    for (; hex[0] && hex[1]; hex += 2) {
-        unsigned v;
-        sscanf(hex, "%2x", &v);
-        out[n++] = (uint8_t)v;
-    }
-    return n;
-}
+#include "hex_util.h"
+
 
 static struct qasm_cid cid_hex(const char *hex)
 {
