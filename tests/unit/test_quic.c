@@ -17,7 +17,6 @@
 
 #include "hex_util.h"
 
-
 static void assert_cid_hex(const struct qasm_cid *cid, const char *hex)
 {
     char buf[QASM_CID_HEXLEN];

@@ -18,7 +18,6 @@
 
 #include "hex_util.h"
 
-
 static struct qasm_cid cid_hex(const char *hex)
 {
     struct qasm_cid c;
