@@ -133,7 +133,7 @@ PROG_BINS  := $(addprefix $(O)/,$(PROGS))
 SHLIB_BINS := $(addprefix $(O)/,$(SHLIBS))
 TEST_BINS  := $(addprefix $(O)/,$(UNIT_TESTS))
 
-.PHONY: all deps build tests test unit-tests integ-tests examples check-pure check-size fuzz fuzz-run bench bench-full bench-xdp clean help
+.PHONY: all deps build bench-bins tests test unit-tests integ-tests examples check-pure check-size fuzz fuzz-run bench bench-full bench-xdp clean help
 
 ifeq ($(NODEPS),1)
 DEPS :=
@@ -145,6 +145,9 @@ all: $(DEPS)
 	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
 
 build: $(PROG_BINS) $(SHLIB_BINS) $(TEST_BINS) $(EXTRA_BINS)
+
+# What the benchmarks run: the programs and the agent library, not the tests.
+bench-bins: $(PROG_BINS) $(SHLIB_BINS)
 
 deps:
 	$(Q)scripts/deps.sh
@@ -257,16 +260,16 @@ fuzz-run: $(FUZZ_BINS)
 # The main job: every experiment of the paper, quick parameters (about 10 minutes
 # on 2 cores); bench-full runs the paper's full parameters.
 bench: $(DEPS)
-	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
+	$(Q)$(MAKE) --no-print-directory NODEPS=1 bench-bins
 	$(Q)$(O)/qasm-bench run --quick all --out results
 
 bench-full: $(DEPS)
-	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
+	$(Q)$(MAKE) --no-print-directory NODEPS=1 bench-bins
 	$(Q)$(O)/qasm-bench run all --out results
 
 # Not in `all`: about a minute with --quick, root and the BPF toolchain (docs/XDP.md).
 bench-xdp: $(DEPS)
-	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
+	$(Q)$(MAKE) --no-print-directory NODEPS=1 bench-bins
 	$(Q)$(O)/qasm-bench run --quick xdp --out results
 
 clean:
