@@ -13,6 +13,7 @@
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/; make fuzz-run: run each FUZZ_SECONDS
 #   make bench      the main job: qasm-bench run --quick all (make bench-full: full parameters)
 #   make bench-xdp  the XDP fast path's benchmarks: qasm-bench run --quick xdp (root, BPF; about a minute)
+#   make bench-bins only what the benchmarks run: the programs and the agent library
 #   make regress    replay the capture corpus through the middlebox cores against the expected results
 #   make deps       install the Debian packages the project needs
 #   make clean      remove build/ (the O directory); make help: this text
