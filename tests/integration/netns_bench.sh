@@ -12,7 +12,7 @@
 # through --hop qasm (--io packet) and --hop qasm-xdp (--io xdp): the verdict
 # row and summary.json's figures (aware <= 1.3x the limit, default above it),
 # the hop's backend, and with --io xdp packets forwarded by the kernel in the
-# sum. A check listed in KNOWN below is reported XFAIL (XPASS once it holds)
+# sum; --hop kernel-nat refused for fig7a. A check listed in KNOWN below is reported XFAIL (XPASS once it holds)
 # and does not fail the test: a known defect of another part, said with why.
 # Skips (exit 77) when not root, and after the rest when --hop qasm-xdp could
 # not run (no BPF programs built, no ethtool, no XDP on veth): a failure of
@@ -129,6 +129,11 @@ for hop in qasm qasm-xdp; do
       "[ \"\$(hj '$sj' \"min(s['results']['hop-' + m]['xdp']['forwarded'] for m in ('default', 'reactive', 'proactive')) > 0 and min(s['results']['hop-' + m]['packets_forwarded'] for m in ('default', 'reactive', 'proactive')) > 0\")\" = True ]"
   fi
 done
+timeout 60 "$B/qasm-bench" run --quick fig7a --topology netns --hop kernel-nat --out "$out/kn" \
+  >"$out/kn.txt" 2>&1
+rc=$?
+check "fig7a --hop kernel-nat: refused (exit 1), saying why" \
+  "[ $rc = 1 ] && grep -q 'kernel-nat has no rate limiter' '$out/kn.txt'"
 check "no namespace left behind" "[ -z \"\$(comm -13 <(echo \"\$before\") <(orphans))\" ]"
 [ $fail = 0 ] && [ -n "$skipped" ] && { echo "SKIP: netns_bench.sh: $skipped (the rest passed)"; exit 77; }
 exit $fail
