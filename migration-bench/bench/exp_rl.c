@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "clock.h"
 #include "exp_common.h"
 #include "experiments.h"
 
@@ -38,24 +39,28 @@ static void rl_client_args(const struct rl_ctx *c, const struct topo *t, const c
 /* Samples the hop's forwarded packets once a second while the client runs; returns the last stats. */
 static json_t *rl_sample(struct topo *t, struct rl_ctx *c, const char *mode, int m)
 {
-    double last = 0, total = 0;
-    int n = 0;
+    double last = 0, total = 0, secs = 0;
+    qasm_tstamp prev = qasm_now();
     json_t *st = NULL;
     for (int s = 0; s < c->secs && s < RL_MAX_SECS; s++) {
         bench_sleep(1.0);
         json_decref(st);
         st = topo_hop_table(t, mode);
         double fwd = topo_hop_forwarded(st);
+        /* Each sample spans its second plus the stats' round trip: divide by what it took. */
+        qasm_tstamp now = qasm_now();
+        double dt = (double)(now - prev) / QASM_SEC;
+        prev = now;
         if (fwd < 0)
             return st; /* no stats: not measured */
-        c->series[m][s] = fwd - last;
-        last = fwd;
+        c->series[m][s] = dt > 0 ? (fwd - last) / dt : 0;
         if (s >= 2) { /* after the handshake's first burst */
-            total += c->series[m][s];
-            n++;
+            total += fwd - last;
+            secs += dt;
         }
+        last = fwd;
     }
-    c->avg[m] = n ? total / n : -1;
+    c->avg[m] = secs > 0 ? total / secs : -1;
     return st;
 }
 
@@ -135,7 +140,7 @@ int exp_fig7a(struct bench *b)
         }
     }
     for (int s = 0; s < c.secs && s < RL_MAX_SECS; s++)
-        fprintf(csv, "%d,%.0f,%.0f,%.0f\n", s + 1, c.series[0][s], c.series[1][s], c.series[2][s]);
+        fprintf(csv, "%d,%.1f,%.1f,%.1f\n", s + 1, c.series[0][s], c.series[1][s], c.series[2][s]);
     fclose(csv);
     rl_plot(b, c.limit);
     const double *avg = c.avg;
