@@ -95,7 +95,7 @@ SRV=$(pgrep -P "${PIDS[1]}" -x gtlsserver) || { echo "bench-agentd.sh: no gtlsse
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # CPU time of process $1 so far, ns (all its threads; the softirq work the
 # kernel did in their context included).
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 # Starts qasm-agentd (MODE agentd | prereg, then extra flags) on the cgroup; waits until it watches.
 start_daemon() {
