@@ -456,17 +456,26 @@ static __always_inline int dcid_same(const __u8 *a, const __u8 *cur, __s32 len)
 }
 
 /*
- * The flow the ingress program of this CPU found last, and its last_ns then:
- * while the coarse clock has not passed last_ns + QASM_AGENTD_TOUCH_NS,
- * touch() would not write, so the next packet of that flow is counted
- * without looking it up (a download's packets come in bursts of one flow).
+ * The flow each program found last on this CPU (index 0 ingress, 1 egress),
+ * checked against the flow map in the current jiffy: until the jiffy ends
+ * (at most 10 ms, well within QASM_AGENTD_TOUCH_NS) the flow's packets are
+ * counted without a lookup, a clock read or a write to the flow (a
+ * download's packets come in runs of one flow). Egress also keeps the DCID
+ * the flow had then: a packet with another DCID takes the lookup. The full
+ * path drops this CPU's egress entry before it changes a flow; another
+ * CPU's entry can hold a DCID the flow left for the rest of its jiffy, so
+ * a client going back to an older DCID there is reported up to one jiffy
+ * later than before (the tracker already has that DCID).
  */
 struct recent {
     struct qasm_agentd_fkey key;
-    __u64 last_ns;
+    __u64 jiffy;                  /* bpf_jiffies64 when it was checked; 0: empty */
+    __u8 cur[QASM_AGENTD_CID_MAX]; /* egress: the flow's DCID then */
+    __u8 cur_len;
+    __u8 pad[3];
 };
 
-QASM_BPF_MAP(recent, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct recent, 0);
+QASM_BPF_MAP(recent, BPF_MAP_TYPE_PERCPU_ARRAY, 2, __u32, struct recent, 0);
 
 static __always_inline int same_key(const struct qasm_agentd_fkey *a,
                                     const struct qasm_agentd_fkey *b)
@@ -475,34 +484,33 @@ static __always_inline int same_key(const struct qasm_agentd_fkey *a,
     return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
-/* Ingress short header: touch the flow (if any), through the CPU's recent flow. */
-static __always_inline void ingress_touch(const struct qasm_agentd_fkey *k)
+static __always_inline struct recent *recent_of(int egress)
 {
-    __u32 zero = 0;
-    struct recent *r = bpf_map_lookup_elem(&recent, &zero);
-    __u64 now = bpf_ktime_get_coarse_ns();
-    struct qasm_agentd_flow *f;
+    __u32 i = egress ? 1 : 0;
+    return bpf_map_lookup_elem(&recent, &i);
+}
 
-    if (r && (__s64)(now - r->last_ns) <= (__s64)QASM_AGENTD_TOUCH_NS && same_key(&r->key, k))
-        return; /* touched less than QASM_AGENTD_TOUCH_NS ago */
-    f = bpf_map_lookup_elem(&flows, k);
-    if (!f)
-        return;
-    touch(f, now);
-    if (r) {
-        r->key = *k;
-        r->last_ns = f->last_ns;
-    }
+/* Whether the recent entry |r| is this flow's, from this jiffy, with DCID |dcid| (egress). */
+static __always_inline int recent_hit(const struct recent *r, const struct qasm_agentd_fkey *k,
+                                      __u64 jiffy, const __u8 *dcid)
+{
+    if (!r || r->jiffy != jiffy || !same_key(&r->key, k))
+        return 0;
+    if (!dcid)
+        return 1;
+    __s32 len = r->cur_len;
+    return len >= 1 && len <= QASM_AGENTD_CID_MAX && dcid_same(dcid, r->cur, len);
 }
 
 /*
  * The common packet, read in place (direct packet access, no copies, no
- * zeroed structs, the coarse clock): a short header on a known flow, an
- * ingress one, or an egress one whose DCID is the flow's current one. It
- * does exactly what run()'s full parse would do for such a packet (count
- * it, touch the flow) and returns 1; anything else (long headers, new
- * flows or DCIDs, IP options, headers outside the skb's linear part)
- * returns 0 before any side effect, and run() takes the full path.
+ * zeroed structs, the coarse clock, the CPU's recent flow): a short header
+ * on a known flow, an ingress one, or an egress one whose DCID is the
+ * flow's current one. It does exactly what run()'s full parse would do for
+ * such a packet (count it, touch the flow) and returns 1; anything else
+ * (long headers, new flows or DCIDs, IP options, headers outside the skb's
+ * linear part) returns 0 before any side effect, and run() takes the full
+ * path.
  */
 static __always_inline int fast(struct __sk_buff *skb, int egress)
 {
@@ -510,7 +518,9 @@ static __always_inline int fast(struct __sk_buff *skb, int egress)
     struct qasm_agentd_fkey k = {};
     const struct udphdr *udp;
     struct qasm_agentd_flow *f;
+    struct recent *r;
     const __u8 *q;
+    __u64 jiffy;
     __u8 first;
 
     if (skb->protocol == bpf_htons(ETH_P_IP)) {
@@ -541,24 +551,39 @@ static __always_inline int fast(struct __sk_buff *skb, int egress)
         return 0;
     if (first & 0x80)
         return 0; /* long header */
+    if (egress && q + 1 + QASM_AGENTD_CID_MAX > end)
+        return 0; /* shorter than any short header with a DCID and a payload */
     k.lport = bpf_ntohs(egress ? udp->source : udp->dest);
     k.rport = bpf_ntohs(egress ? udp->dest : udp->source);
-    if (!egress) {
+    r = recent_of(egress);
+    jiffy = bpf_jiffies64();
+    if (recent_hit(r, &k, jiffy, egress ? q + 1 : NULL)) {
         count(QASM_AGENTD_C_PACKETS);
-        ingress_touch(&k);
         return 1;
     }
     f = bpf_map_lookup_elem(&flows, &k);
-    if (!f) /* a new flow */
-        return 0;
-    if (f->role == QASM_AGENTD_FLOW_CLIENT) {
+    if (egress) {
+        if (!f) /* a new flow */
+            return 0;
+        if (f->role != QASM_AGENTD_FLOW_CLIENT) { /* a local server's flow: only counted */
+            count(QASM_AGENTD_C_PACKETS);
+            return 1;
+        }
         __s32 dlen = f->dcid_len;
-        if (q + 1 + QASM_AGENTD_CID_MAX > end || dlen == 0 || dlen > QASM_AGENTD_CID_MAX ||
-            f->cur_len != dlen || !dcid_same(q + 1, f->cur, dlen))
+        if (dlen == 0 || dlen > QASM_AGENTD_CID_MAX || f->cur_len != dlen ||
+            !dcid_same(q + 1, f->cur, dlen))
             return 0; /* a new DCID (or one the full path counts) */
-        touch(f, bpf_ktime_get_coarse_ns());
     }
     count(QASM_AGENTD_C_PACKETS);
+    if (!f)
+        return 1;
+    touch(f, bpf_ktime_get_coarse_ns());
+    if (r) {
+        r->key = k;
+        r->jiffy = jiffy;
+        __builtin_memcpy(r->cur, f->cur, QASM_AGENTD_CID_MAX);
+        r->cur_len = f->cur_len;
+    }
     return 1;
 }
 
@@ -566,6 +591,11 @@ static __always_inline int run(struct __sk_buff *skb, int egress)
 {
     if (fast(skb, egress))
         return 1;
+    if (egress) { /* the full path may change a flow: this CPU's recent egress flow goes */
+        struct recent *r = recent_of(1);
+        if (r)
+            r->jiffy = 0;
+    }
 
     struct pkt p = {};
     struct qasm_agentd_ev ev = {};

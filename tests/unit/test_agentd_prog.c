@@ -26,6 +26,7 @@ int main(void)
 #else
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -144,13 +145,13 @@ static int setup(void **state)
     clear_map(skel->maps.flows, sizeof(struct qasm_agentd_fkey));
     clear_map(skel->maps.servers, sizeof(struct qasm_agentd_skey));
     clear_map(skel->maps.cands, sizeof(struct qasm_agentd_fkey));
-    /* The ingress fast path's per-CPU recent flow (a fixture lowers a flow's last_ns). */
-    static uint8_t zeros[512 * 64];
-    uint32_t k0 = 0;
+    /* The fast path's per-CPU recent flows (a fixture lowers a flow's last_ns). */
+    static uint8_t zeros[512 * 128];
     int ncpu = libbpf_num_possible_cpus();
-    assert_true(ncpu > 0 && (size_t)ncpu * bpf_map__value_size(skel->maps.recent) <= sizeof(zeros));
-    assert_int_equal(bpf_map__update_elem(skel->maps.recent, &k0, sizeof(k0), zeros,
-                                          (size_t)ncpu * bpf_map__value_size(skel->maps.recent), 0), 0);
+    size_t vs = (size_t)ncpu * bpf_map__value_size(skel->maps.recent);
+    assert_true(ncpu > 0 && vs <= sizeof(zeros));
+    for (uint32_t k = 0; k < bpf_map__max_entries(skel->maps.recent); k++)
+        assert_int_equal(bpf_map__update_elem(skel->maps.recent, &k, sizeof(k), zeros, vs, 0), 0);
     return 0;
 }
 
@@ -557,8 +558,15 @@ static void fast_path_same_effects(void **state)
         run(&f, 1); /* now the flow's DCID */
         assert_int_equal(nevs, 0);
     }
-    assert_int_equal(counter(QASM_AGENTD_C_PACKETS), pk + 5); /* each packet once */
-    assert_int_equal(counter(QASM_AGENTD_C_EVENTS), ev0 + 2);
+    /* Back to the first DCID while this CPU's recent flow has the last one: reported again. */
+    f = sized_short(CLIENT4, SERVER4, SSCID, 9, 47);
+    run(&f, 1);
+    assert_int_equal(nevs, 1);
+    expect_ev(0, QASM_AGENTD_EV_DCID, SSCID, 9);
+    run(&f, 1);
+    assert_int_equal(nevs, 0);
+    assert_int_equal(counter(QASM_AGENTD_C_PACKETS), pk + 7); /* each packet once */
+    assert_int_equal(counter(QASM_AGENTD_C_EVENTS), ev0 + 3);
     /* Ingress short headers, 1200 bytes: counted, the flow touched, never an event. */
     f = sized_short(SERVER4, CLIENT4, CSCID, 5, 1200);
     flow_last(CLIENT4, SERVER4, 1);
@@ -569,7 +577,7 @@ static void fast_path_same_effects(void **state)
     f = sized_short("192.0.2.99:443", CLIENT4, CSCID, 5, 1200); /* no flow: nothing made */
     run(&f, 0);
     assert_int_equal(nevs, 0);
-    assert_int_equal(counter(QASM_AGENTD_C_PACKETS), pk + 8);
+    assert_int_equal(counter(QASM_AGENTD_C_PACKETS), pk + 10);
     struct qasm_agentd_fkey k = flow_key(CLIENT4, "192.0.2.99:443");
     struct qasm_agentd_flow fl;
     assert_int_not_equal(bpf_map__lookup_elem(skel->maps.flows, &k, sizeof(k), &fl, sizeof(fl), 0), 0);
@@ -709,6 +717,14 @@ int main(void)
         puts("SKIP: test_agentd_prog: needs root (BPF_PROG_TEST_RUN)");
         return 77;
     }
+    /* One CPU: the programs keep per-CPU state (the fast path's recent flows), so that
+     * every run sees what the run before it left. */
+    cpu_set_t one;
+    int cpu = sched_getcpu();
+    CPU_ZERO(&one);
+    CPU_SET(cpu < 0 ? 0 : cpu, &one);
+    if (sched_setaffinity(0, sizeof(one), &one) != 0)
+        printf("test_agentd_prog: cannot pin to one CPU: %s\n", strerror(errno));
     if (!getenv("QASM_TEST_VERBOSE")) libbpf_set_print(NULL);
     skel = qasm_agentd__open_and_load();
     if (!skel) {
