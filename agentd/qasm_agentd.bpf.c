@@ -14,7 +14,8 @@
  * - ingress long header of a client flow with a new server SCID (its length
  *   is how short headers are parsed, as in the middleboxes).
  * Flows live in an LRU hash keyed by the local 5-tuple; per-CPU counters
- * say what was not reported and why.
+ * say what was not reported and why. Short headers of known flows, nearly
+ * all the traffic, take a fast path (fast() below) that reads them in place.
  *
  * They also copy the Initial packets of known client flows (after the
  * first, both ways, a quota per flow) for the daemon to decrypt: a
@@ -462,10 +463,11 @@ static __always_inline int dcid_same(const __u8 *a, const __u8 *cur, __s32 len)
  * counted without a lookup, a clock read or a write to the flow (a
  * download's packets come in runs of one flow). Egress also keeps the DCID
  * the flow had then: a packet with another DCID takes the lookup. The full
- * path drops this CPU's egress entry before it changes a flow; another
- * CPU's entry can hold a DCID the flow left for the rest of its jiffy, so
- * a client going back to an older DCID there is reported up to one jiffy
- * later than before (the tracker already has that DCID).
+ * path drops this CPU's egress entry before it changes a flow; what changed
+ * elsewhere (another CPU's full path, the LRU evicting the flow) an entry
+ * learns at the end of its jiffy: a client going back there to a DCID it
+ * left (the tracker has it already) is reported up to one jiffy later than
+ * by the full path.
  */
 struct recent {
     struct qasm_agentd_fkey key;
