@@ -58,6 +58,7 @@ struct agentd {
     uint64_t reports_sent, send_errors, encode_errors;
     uint64_t warned_errors, warned_full; /* counters already said in a warning */
     int send_errno;                      /* errno of the last failed send */
+    int stats_fd;                        /* --bpf-stats: BPF_ENABLE_STATS held, or -1 */
     ev_io rb_w;
     ev_timer tick_w;
     ev_signal sig_w[2];
@@ -163,6 +164,36 @@ static uint64_t bpf_counter(struct agentd *d, uint32_t c)
     return sum;
 }
 
+/*
+ * Each loaded program's run count and run time as the kernel accounts them
+ * (they advance only while someone holds BPF_ENABLE_STATS, as --bpf-stats
+ * does, or kernel.bpf_stats_enabled is 1).
+ */
+static void write_prog_stats(struct agentd *d, FILE *f)
+{
+    const struct {
+        const char *name;
+        const struct bpf_program *p;
+    } progs[] = {
+        { "egress", d->skel->progs.qasm_agentd_egress },
+        { "ingress", d->skel->progs.qasm_agentd_ingress },
+        { "dec_enter", d->skel->progs.qasm_agentd_dec_enter },
+        { "dec_exit", d->skel->progs.qasm_agentd_dec_exit },
+        { "enc_enter", d->skel->progs.qasm_agentd_enc_enter },
+    };
+
+    for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+        struct bpf_prog_info info;
+        uint32_t len = sizeof(info);
+        int fd = bpf_program__fd(progs[i].p);
+        memset(&info, 0, sizeof(info));
+        if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+            fprintf(f, "\"prog_%s_runs\":%llu,\"prog_%s_run_ns\":%llu,", progs[i].name,
+                    (unsigned long long)info.run_cnt, progs[i].name,
+                    (unsigned long long)info.run_time_ns);
+    }
+}
+
 static void write_stats(struct agentd *d)
 {
     static const char *names[QASM_AGENTD_C_MAX] = {
@@ -206,6 +237,7 @@ static void write_stats(struct agentd *d)
     fputc('{', f);
     for (uint32_t i = 0; i < QASM_AGENTD_C_MAX; i++)
         fprintf(f, "\"%s\":%llu,", names[i], (unsigned long long)bpf_counter(d, i));
+    write_prog_stats(d, f);
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         fprintf(f, "\"%s\":%llu%s", kv[i].name, (unsigned long long)kv[i].v,
                 i + 1 < sizeof(kv) / sizeof(kv[0]) ? "," : "}\n");
@@ -378,6 +410,11 @@ static int bpf_setup(struct agentd *d)
     int cg;
 
     qasm_bpf_log_libbpf();
+    if (d->o.bpf_stats && (d->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME)) < 0) {
+        qasm_error("--bpf-stats: cannot turn on the kernel's BPF run-time accounting: %s "
+                   "(BPF_ENABLE_STATS: kernel 5.8+, CAP_SYS_ADMIN)", strerror(errno));
+        return -1;
+    }
     d->skel = qasm_agentd__open();
     if (d->skel) {
         d->skel->rodata->prereg_all = (uint8_t)d->o.all;
@@ -480,11 +517,13 @@ static void teardown(struct agentd *d)
     qasm_agentd_track_free(d->track);
     if (d->fd >= 0)
         close(d->fd);
+    if (d->stats_fd >= 0)
+        close(d->stats_fd);
 }
 
 int main(int argc, char **argv)
 {
-    static struct agentd d = {.fd = -1};
+    static struct agentd d = {.fd = -1, .stats_fd = -1};
     char err[256];
     int rv;
 

@@ -22,7 +22,11 @@ static const char usage_text[] =
     "                        first use, and the server's CONNECTION_CLOSE; one on\n"
     "                        gnutls_aead_cipher_encrypt sees the client's own close\n"
     "                        (ngtcp2 clients on gnutls; default off)\n"
-    "  --stats-json FILE     write the counters as JSON every second\n"
+    "  --stats-json FILE     write the counters as JSON every second (with each program's\n"
+    "                        run count and run time as the kernel accounts them)\n"
+    "  --bpf-stats           turn that accounting on while the daemon runs (BPF_ENABLE_STATS,\n"
+    "                        held by the daemon: kernel.bpf_stats_enabled is not touched; it\n"
+    "                        costs every BPF program of the host two clock reads per run)\n"
     "  --key FILE            the tracker's shared key (qasm-tracker --key): reports carry a key MAC\n"
     "  --idle T              a connection without packets for T is reported closed (default 30s;\n"
     "                        a CONNECTION_CLOSE in an Initial packet closes it at once)\n"
@@ -41,7 +45,7 @@ const char *qasm_agentd_usage(void)
 }
 
 enum { OPT_TRACKER = 256, OPT_CGROUP, OPT_ALL, OPT_STATS, OPT_KEY, OPT_IDLE, OPT_REFRESH,
-       OPT_MAXCONNS, OPT_LOG, OPT_PREREG, OPT_HELP };
+       OPT_MAXCONNS, OPT_LOG, OPT_PREREG, OPT_BPF_STATS, OPT_HELP };
 
 static const struct option agentd_longopts[] = {
     QASM_PARSE_OPT_ARG("tracker", OPT_TRACKER),
@@ -54,6 +58,7 @@ static const struct option agentd_longopts[] = {
     QASM_PARSE_OPT_ARG("max-conns", OPT_MAXCONNS),
     QASM_PARSE_OPT_ARG("log", OPT_LOG),
     QASM_PARSE_OPT_ARG("prereg", OPT_PREREG),
+    QASM_PARSE_OPT_FLAG("bpf-stats", OPT_BPF_STATS),
     QASM_PARSE_OPT_FLAG("help", OPT_HELP),
     QASM_PARSE_OPT_END,
 };
@@ -76,6 +81,7 @@ static int agentd_opt(struct qasm_agentd_opts *o, int c, char **argv, char *err,
     case OPT_TRACKER: o->tracker = optarg; return 0;
     case OPT_CGROUP: o->cgroup = optarg; return 0;
     case OPT_ALL: o->all = 1; return 0;
+    case OPT_BPF_STATS: o->bpf_stats = 1; return 0;
     case OPT_STATS: o->stats_json = optarg; return 0;
     case OPT_KEY: o->key = optarg; return 0;
     case OPT_IDLE: return duration(&o->idle, "idle", optarg, 0, err, errlen);

@@ -21,6 +21,7 @@ struct qasm_agentd_opts {
     uint64_t max_conns;     /* --max-conns (4096) */
     const char *log;        /* --log LEVEL (info) */
     int prereg;             /* --prereg: QASM_AGENTD_PREREG_* */
+    int bpf_stats;          /* --bpf-stats: the kernel accounts the programs' run time */
 };
 
 enum { QASM_AGENTD_PREREG_OFF = 0, QASM_AGENTD_PREREG_GNUTLS = 1 };

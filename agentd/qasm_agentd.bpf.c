@@ -14,7 +14,8 @@
  * - ingress long header of a client flow with a new server SCID (its length
  *   is how short headers are parsed, as in the middleboxes).
  * Flows live in an LRU hash keyed by the local 5-tuple; per-CPU counters
- * say what was not reported and why.
+ * say what was not reported and why. Short headers of known flows, nearly
+ * all the traffic, take a fast path (fast() below) that reads them in place.
  *
  * They also copy the Initial packets of known client flows (after the
  * first, both ways, a quota per flow) for the daemon to decrypt: a
@@ -209,9 +210,10 @@ static __always_inline void emit(struct __sk_buff *skb, struct qasm_agentd_ev *e
         count(QASM_AGENTD_C_RINGBUF_FULL);
 }
 
+/* Signed: the fast path's coarse clock may be a tick behind a time the slow path wrote. */
 static __always_inline void touch(struct qasm_agentd_flow *f, __u64 now)
 {
-    if (now - f->last_ns > QASM_AGENTD_TOUCH_NS)
+    if ((__s64)(now - f->last_ns) > (__s64)QASM_AGENTD_TOUCH_NS)
         f->last_ns = now;
 }
 
@@ -433,8 +435,170 @@ static __always_inline void ingress_long(struct __sk_buff *skb, struct pkt *p,
     emit(skb, ev, QASM_AGENTD_EV_SERVER_CID, p);
 }
 
+/* ---- fast path ---- */
+
+/* The low |n| bytes (little-endian: the first |n| in memory) of a 64-bit word; n may exceed 8. */
+static __always_inline __u64 low_bytes(__s32 n)
+{
+    return n >= 8 ? ~0ull : n <= 0 ? 0 : (1ull << (n * 8)) - 1;
+}
+
+/*
+ * Whether the |len| (1..20) bytes at |a| (packet) equal the flow's DCID
+ * |cur| (20 bytes, zero after its length): three word compares, masked,
+ * instead of cid_eq's twenty byte steps.
+ */
+static __always_inline int dcid_same(const __u8 *a, const __u8 *cur, __s32 len)
+{
+    __u64 d = (*(const __u64 *)a ^ *(const __u64 *)cur) & low_bytes(len);
+    d |= (*(const __u64 *)(a + 8) ^ *(const __u64 *)(cur + 8)) & low_bytes(len - 8);
+    d |= (__u64)(*(const __u32 *)(a + 16) ^ *(const __u32 *)(cur + 16)) & low_bytes(len - 16);
+    return d == 0;
+}
+
+/*
+ * The flow each program found last on this CPU (index 0 ingress, 1 egress),
+ * checked against the flow map in the current jiffy: until the jiffy ends
+ * (at most 10 ms, well within QASM_AGENTD_TOUCH_NS) the flow's packets are
+ * counted without a lookup, a clock read or a write to the flow (a
+ * download's packets come in runs of one flow). Egress also keeps the DCID
+ * the flow had then: a packet with another DCID takes the lookup. The full
+ * path drops this CPU's egress entry before it changes a flow; what changed
+ * elsewhere (another CPU's full path, the LRU evicting the flow) an entry
+ * learns at the end of its jiffy: a client going back there to a DCID it
+ * left (the tracker has it already) is reported up to one jiffy later than
+ * by the full path.
+ */
+struct recent {
+    struct qasm_agentd_fkey key;
+    __u64 jiffy;                  /* bpf_jiffies64 when it was checked; 0: empty */
+    __u8 cur[QASM_AGENTD_CID_MAX]; /* egress: the flow's DCID then */
+    __u8 cur_len;
+    __u8 pad[3];
+};
+
+QASM_BPF_MAP(recent, BPF_MAP_TYPE_PERCPU_ARRAY, 2, __u32, struct recent, 0);
+
+static __always_inline int same_key(const struct qasm_agentd_fkey *a,
+                                    const struct qasm_agentd_fkey *b)
+{
+    const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+static __always_inline struct recent *recent_of(int egress)
+{
+    __u32 i = egress ? 1 : 0;
+    return bpf_map_lookup_elem(&recent, &i);
+}
+
+/* Whether the recent entry |r| is this flow's, from this jiffy, with DCID |dcid| (egress). */
+static __always_inline int recent_hit(const struct recent *r, const struct qasm_agentd_fkey *k,
+                                      __u64 jiffy, const __u8 *dcid)
+{
+    if (!r || r->jiffy != jiffy || !same_key(&r->key, k))
+        return 0;
+    if (!dcid)
+        return 1;
+    __s32 len = r->cur_len;
+    return len >= 1 && len <= QASM_AGENTD_CID_MAX && dcid_same(dcid, r->cur, len);
+}
+
+/*
+ * The common packet, read in place (direct packet access, no copies, no
+ * zeroed structs, the coarse clock, the CPU's recent flow): a short header
+ * on a known flow, an ingress one, or an egress one whose DCID is the
+ * flow's current one. It does exactly what run()'s full parse would do for
+ * such a packet (count it, touch the flow) and returns 1; anything else
+ * (long headers, new flows or DCIDs, IP options, headers outside the skb's
+ * linear part) returns 0 before any side effect, and run() takes the full
+ * path.
+ */
+static __always_inline int fast(struct __sk_buff *skb, int egress)
+{
+    const __u8 *data = (const __u8 *)(long)skb->data, *end = (const __u8 *)(long)skb->data_end;
+    struct qasm_agentd_fkey k = {};
+    const struct udphdr *udp;
+    struct qasm_agentd_flow *f;
+    struct recent *r;
+    const __u8 *q;
+    __u64 jiffy;
+    __u8 first;
+
+    if (skb->protocol == bpf_htons(ETH_P_IP)) {
+        const struct iphdr *ip = (const void *)data;
+        if ((const __u8 *)(ip + 1) + sizeof(*udp) > end || ip->ihl != 5 ||
+            ip->protocol != IPPROTO_UDP || (ip->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_)))
+            return 0;
+        k.family = AF_INET;
+        *(__u32 *)k.lip = egress ? ip->saddr : ip->daddr;
+        *(__u32 *)k.rip = egress ? ip->daddr : ip->saddr;
+        udp = (const void *)(ip + 1);
+    } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+        const struct ipv6hdr *ip6 = (const void *)data;
+        if ((const __u8 *)(ip6 + 1) + sizeof(*udp) > end || ip6->nexthdr != IPPROTO_UDP)
+            return 0;
+        k.family = AF_INET6;
+        __builtin_memcpy(k.lip, egress ? &ip6->saddr : &ip6->daddr, 16);
+        __builtin_memcpy(k.rip, egress ? &ip6->daddr : &ip6->saddr, 16);
+        udp = (const void *)(ip6 + 1);
+    } else {
+        return 0;
+    }
+    q = (const __u8 *)(udp + 1);
+    if (q + 1 <= end)
+        first = q[0];
+    else if (skb->len <= (__u32)(q - data) || /* empty, or the payload is in the skb's pages */
+             bpf_skb_load_bytes(skb, (__u32)(q - data), &first, 1) < 0)
+        return 0;
+    if (first & 0x80)
+        return 0; /* long header */
+    if (egress && q + 1 + QASM_AGENTD_CID_MAX > end)
+        return 0; /* shorter than any short header with a DCID and a payload */
+    k.lport = bpf_ntohs(egress ? udp->source : udp->dest);
+    k.rport = bpf_ntohs(egress ? udp->dest : udp->source);
+    r = recent_of(egress);
+    jiffy = bpf_jiffies64();
+    if (recent_hit(r, &k, jiffy, egress ? q + 1 : NULL)) {
+        count(QASM_AGENTD_C_PACKETS);
+        return 1;
+    }
+    f = bpf_map_lookup_elem(&flows, &k);
+    if (egress) {
+        if (!f) /* a new flow */
+            return 0;
+        if (f->role != QASM_AGENTD_FLOW_CLIENT) { /* a local server's flow: only counted */
+            count(QASM_AGENTD_C_PACKETS);
+            return 1;
+        }
+        __s32 dlen = f->dcid_len;
+        if (dlen == 0 || dlen > QASM_AGENTD_CID_MAX || f->cur_len != dlen ||
+            !dcid_same(q + 1, f->cur, dlen))
+            return 0; /* a new DCID (or one the full path counts) */
+    }
+    count(QASM_AGENTD_C_PACKETS);
+    if (!f)
+        return 1;
+    touch(f, bpf_ktime_get_coarse_ns());
+    if (r) {
+        r->key = k;
+        r->jiffy = jiffy;
+        __builtin_memcpy(r->cur, f->cur, QASM_AGENTD_CID_MAX);
+        r->cur_len = f->cur_len;
+    }
+    return 1;
+}
+
 static __always_inline int run(struct __sk_buff *skb, int egress)
 {
+    if (fast(skb, egress))
+        return 1;
+    if (egress) { /* the full path may change a flow: this CPU's recent egress flow goes */
+        struct recent *r = recent_of(1);
+        if (r)
+            r->jiffy = 0;
+    }
+
     struct pkt p = {};
     struct qasm_agentd_ev ev = {};
     int c = parse(skb, &p, egress);

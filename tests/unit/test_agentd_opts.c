@@ -34,6 +34,9 @@ static void test_good(void **state)
     assert_int_equal(o.max_conns, 4096);
     assert_string_equal(o.log, "info");
     assert_int_equal(o.prereg, QASM_AGENTD_PREREG_OFF);
+    assert_int_equal(o.bpf_stats, 0);
+    assert_int_equal(parse("--tracker a:1 --all --bpf-stats"), 0);
+    assert_int_equal(o.bpf_stats, 1);
     assert_int_equal(parse("--tracker a:1 --all --prereg gnutls"), 0);
     assert_int_equal(o.prereg, QASM_AGENTD_PREREG_GNUTLS);
     assert_int_equal(parse("--tracker a:1 --all --prereg gnutls --prereg off"), 0);

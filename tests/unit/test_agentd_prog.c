@@ -26,6 +26,7 @@ int main(void)
 #else
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -144,6 +145,13 @@ static int setup(void **state)
     clear_map(skel->maps.flows, sizeof(struct qasm_agentd_fkey));
     clear_map(skel->maps.servers, sizeof(struct qasm_agentd_skey));
     clear_map(skel->maps.cands, sizeof(struct qasm_agentd_fkey));
+    /* The fast path's per-CPU recent flows (a fixture lowers a flow's last_ns). */
+    static uint8_t zeros[512 * 128];
+    int ncpu = libbpf_num_possible_cpus();
+    size_t vs = (size_t)ncpu * bpf_map__value_size(skel->maps.recent);
+    assert_true(ncpu > 0 && vs <= sizeof(zeros));
+    for (uint32_t k = 0; k < bpf_map__max_entries(skel->maps.recent); k++)
+        assert_int_equal(bpf_map__update_elem(skel->maps.recent, &k, sizeof(k), zeros, vs, 0), 0);
     return 0;
 }
 
@@ -483,6 +491,140 @@ static void initials_stop_at_handshake(void **state)
     assert_int_equal(ninits, 0);
 }
 
+/*
+ * The fast path (a short header of a known flow, read in place): realistic
+ * sizes (an ACK of 47 bytes, a data packet of 1200), the same effects as the
+ * full path: counted once, no event while the DCID is the flow's, the DCID
+ * compared over its length only (a change in its first or last byte is seen,
+ * bytes after it are not part of it), the flow's last_ns refreshed.
+ */
+static struct frame sized_short(const char *c, const char *s, const uint8_t *dcid, size_t dl,
+                                size_t size)
+{
+    uint8_t b[64];
+    b[0] = 0x41;
+    memcpy(b + 1, dcid, dl);
+    for (size_t j = 1 + dl; j < sizeof(b); j++)
+        b[j] = (uint8_t)(0xa0 + j); /* packet number and payload: not zero */
+    return mkframe(c, s, b, sizeof(b) < size ? sizeof(b) : size, size);
+}
+
+static struct qasm_agentd_fkey flow_key(const char *local, const char *remote)
+{
+    struct qasm_agentd_fkey k;
+    struct qasm_addr l = A(local), r = A(remote);
+    memset(&k, 0, sizeof(k));
+    k.family = (uint8_t)l.family;
+    k.lport = l.port;
+    k.rport = r.port;
+    memcpy(k.lip, l.ip, 16);
+    memcpy(k.rip, r.ip, 16);
+    return k;
+}
+
+static uint64_t flow_last(const char *local, const char *remote, int reset)
+{
+    struct qasm_agentd_fkey k = flow_key(local, remote);
+    struct qasm_agentd_flow f;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.flows, &k, sizeof(k), &f, sizeof(f), 0), 0);
+    uint64_t last = f.last_ns;
+    if (reset) {
+        f.last_ns = 1;
+        assert_int_equal(bpf_map__update_elem(skel->maps.flows, &k, sizeof(k), &f, sizeof(f), 0), 0);
+    }
+    return last;
+}
+
+static void fast_path_same_effects(void **state)
+{
+    (void)state;
+    handshake(); /* the flow's DCID: SSCID, 9 bytes */
+    uint64_t pk = counter(QASM_AGENTD_C_PACKETS), ev0 = counter(QASM_AGENTD_C_EVENTS);
+    uint8_t d[9];
+    struct frame f = sized_short(CLIENT4, SERVER4, SSCID, 9, 47);
+
+    flow_last(CLIENT4, SERVER4, 1);
+    run(&f, 1);
+    assert_int_equal(nevs, 0);
+    assert_int_equal(counter(QASM_AGENTD_C_PACKETS), pk + 1);
+    assert_true(flow_last(CLIENT4, SERVER4, 0) > 1); /* touched */
+    for (int i = 0; i < 2; i++) { /* the DCID's first, then its last byte differ: a new DCID */
+        memcpy(d, SSCID, 9);
+        d[i ? 8 : 0] ^= 0x80;
+        f = sized_short(CLIENT4, SERVER4, d, 9, 47);
+        run(&f, 1);
+        assert_int_equal(nevs, 1);
+        expect_ev(0, QASM_AGENTD_EV_DCID, d, 9);
+        run(&f, 1); /* now the flow's DCID */
+        assert_int_equal(nevs, 0);
+    }
+    /* Back to the first DCID while this CPU's recent flow has the last one: reported again. */
+    f = sized_short(CLIENT4, SERVER4, SSCID, 9, 47);
+    run(&f, 1);
+    assert_int_equal(nevs, 1);
+    expect_ev(0, QASM_AGENTD_EV_DCID, SSCID, 9);
+    run(&f, 1);
+    assert_int_equal(nevs, 0);
+    assert_int_equal(counter(QASM_AGENTD_C_PACKETS), pk + 7); /* each packet once */
+    assert_int_equal(counter(QASM_AGENTD_C_EVENTS), ev0 + 3);
+    /* Ingress short headers, 1200 bytes: counted, the flow touched, never an event. */
+    f = sized_short(SERVER4, CLIENT4, CSCID, 5, 1200);
+    flow_last(CLIENT4, SERVER4, 1);
+    run(&f, 0);
+    run(&f, 0);
+    assert_int_equal(nevs, 0);
+    assert_true(flow_last(CLIENT4, SERVER4, 0) > 1);
+    f = sized_short("192.0.2.99:443", CLIENT4, CSCID, 5, 1200); /* no flow: nothing made */
+    run(&f, 0);
+    assert_int_equal(nevs, 0);
+    assert_int_equal(counter(QASM_AGENTD_C_PACKETS), pk + 10);
+    struct qasm_agentd_fkey k = flow_key(CLIENT4, "192.0.2.99:443");
+    struct qasm_agentd_flow fl;
+    assert_int_not_equal(bpf_map__lookup_elem(skel->maps.flows, &k, sizeof(k), &fl, sizeof(fl), 0), 0);
+}
+
+/* A 20-byte DCID (the compare's last word) and IPv6, on the fast path. */
+static void fast_path_long_dcid_v6(void **state)
+{
+    (void)state;
+    static const uint8_t D20[20] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
+    uint8_t b[64], d[20];
+    const char *c = "[2001:db8::2]:40002", *s = "[2001:db8::7]:443";
+    struct frame f = initial(c, s, 1200);
+
+    run(&f, 1);
+    f = mkframe(s, c, b, long_hdr(b, 0xc0, CSCID, 5, D20, 20), 1200);
+    run(&f, 0);
+    expect_ev(0, QASM_AGENTD_EV_SERVER_CID, CSCID, 5);
+    f = sized_short(c, s, D20, 20, 60);
+    run(&f, 1);
+    assert_int_equal(nevs, 1); /* the switch to the server's CID */
+    uint64_t pk = counter(QASM_AGENTD_C_PACKETS);
+    run(&f, 1);
+    assert_int_equal(nevs, 0);
+    assert_int_equal(counter(QASM_AGENTD_C_PACKETS), pk + 1);
+    memcpy(d, D20, 20);
+    d[19] ^= 1;
+    f = sized_short(c, s, d, 20, 60);
+    run(&f, 1);
+    assert_int_equal(nevs, 1);
+    expect_ev(0, QASM_AGENTD_EV_DCID, d, 20);
+}
+
+/* A local server's flow (role PEER): its short headers are counted, never reported. */
+static void fast_path_peer_flow(void **state)
+{
+    (void)state;
+    struct frame in = initial("198.51.100.1:5000", "10.1.0.2:443", 1200);
+    run(&in, 0);
+    uint64_t pk = counter(QASM_AGENTD_C_PACKETS);
+    struct frame out = sized_short("10.1.0.2:443", "198.51.100.1:5000", NEWDCID, 9, 47);
+    run(&out, 1);
+    run(&out, 1);
+    assert_int_equal(nevs, 0);
+    assert_int_equal(counter(QASM_AGENTD_C_PACKETS), pk + 2);
+}
+
 /* ns per run of |prog| on |f|, repeated QASM_AGENTD_COST_REPEAT times (default 10^6). */
 static unsigned cost_of(struct bpf_program *prog, const struct frame *f)
 {
@@ -530,7 +672,8 @@ static unsigned cost_handed_up(const struct frame *f)
 
 /*
  * The cost of the common cases (no event: the flow is known), printed, not
- * asserted: a short header each way, a client Initial (a retransmission on
+ * asserted: a short header each way (of a real size, on the fast path; and
+ * of 20 bytes, too short for the egress fast path), a client Initial (a retransmission on
  * its known flow) and the server's Initial. agentd/bench-agentd.sh collects
  * these lines.
  */
@@ -544,13 +687,17 @@ static void cost(void **state)
     /* The client's Initials after the server's first are sent to the server's CID. */
     struct frame ei = mkframe(CLIENT4, SERVER4, b, long_hdr(b, 0xc3, SSCID, 9, CSCID, 5), 1200);
     struct frame ii = mkframe(SERVER4, CLIENT4, b2, long_hdr(b2, 0xc0, CSCID, 5, SSCID, 9), 1200);
+    struct frame ea = sized_short(CLIENT4, SERVER4, SSCID, 9, 47);
+    struct frame id = sized_short(SERVER4, CLIENT4, CSCID, 5, 1200);
     struct {
         const char *what;
         struct bpf_program *prog;
         const struct frame *f;
     } c[] = {
-        {"egress short header of a known flow", skel->progs.qasm_agentd_egress, &es},
-        {"ingress short header of a known flow", skel->progs.qasm_agentd_ingress, &is},
+        {"egress short header of a known flow, 47 bytes (an ACK), fast path", skel->progs.qasm_agentd_egress, &ea},
+        {"ingress short header of a known flow, 1200 bytes, fast path", skel->progs.qasm_agentd_ingress, &id},
+        {"egress short header of a known flow, 20 bytes (full path)", skel->progs.qasm_agentd_egress, &es},
+        {"ingress short header of a known flow, 20 bytes", skel->progs.qasm_agentd_ingress, &is},
         {"egress client Initial, 1200 bytes, known flow, copy quota used", skel->progs.qasm_agentd_egress, &ei},
         {"ingress server Initial, 1200 bytes, known SCID, copy quota used", skel->progs.qasm_agentd_ingress, &ii},
     };
@@ -570,6 +717,14 @@ int main(void)
         puts("SKIP: test_agentd_prog: needs root (BPF_PROG_TEST_RUN)");
         return 77;
     }
+    /* One CPU: the programs keep per-CPU state (the fast path's recent flows), so that
+     * every run sees what the run before it left. */
+    cpu_set_t one;
+    int cpu = sched_getcpu();
+    CPU_ZERO(&one);
+    CPU_SET(cpu < 0 ? 0 : cpu, &one);
+    if (sched_setaffinity(0, sizeof(one), &one) != 0)
+        printf("test_agentd_prog: cannot pin to one CPU: %s\n", strerror(errno));
     if (!getenv("QASM_TEST_VERBOSE")) libbpf_set_print(NULL);
     skel = qasm_agentd__open_and_load();
     if (!skel) {
@@ -591,6 +746,9 @@ int main(void)
         cmocka_unit_test_setup(adopt_refused, setup),
         cmocka_unit_test_setup(initials_handed_up, setup),
         cmocka_unit_test_setup(initials_stop_at_handshake, setup),
+        cmocka_unit_test_setup(fast_path_same_effects, setup),
+        cmocka_unit_test_setup(fast_path_long_dcid_v6, setup),
+        cmocka_unit_test_setup(fast_path_peer_flow, setup),
         cmocka_unit_test_setup(cost, setup),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
