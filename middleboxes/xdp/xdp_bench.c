@@ -219,20 +219,25 @@ static struct batch batch_of(struct bpf_map *m, size_t ksz, size_t vsz)
 }
 
 static void flow_put(struct batch *b, const struct qasm_flow *key, int dir,
-                     const struct qasm_flow *to, const struct qasm_xdp_ekey *ek, uint32_t flags)
+                     const struct qasm_flow *to, const struct qasm_xdp_ekey *ek,
+                     struct qasm_xdp_ref ref, uint32_t flags)
 {
     struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
-    struct qasm_xdp_flow v = qasm_xdp_flow_of(&to->src, &to->dst, ek, flags);
+    struct qasm_xdp_flow v = qasm_xdp_flow_of(&to->src, &to->dst, ek, ref, flags);
     batch_put(b, &k, &v);
 }
 
-/* Fills the maps with |n| connections; the measured ones (|m0|, |m1|) rewrite to themselves. */
+/* Fills the maps with |n| connections, connection i's entry in slot i (as qasm-mbox's slot
+ * allocator hands them out from a fresh start); the measured ones (|m0|, |m1|) rewrite to
+ * themselves. */
 static void fill(uint32_t n, uint32_t m0, uint32_t m1)
 {
     struct batch fl = batch_of(skel->maps.flows, sizeof(struct qasm_xdp_fkey),
                                sizeof(struct qasm_xdp_flow));
-    struct batch en = batch_of(skel->maps.entries, sizeof(struct qasm_xdp_ekey),
+    struct batch en = batch_of(skel->maps.entries, sizeof(uint32_t),
                                sizeof(struct qasm_xdp_entry));
+    struct batch sl = batch_of(skel->maps.slots, sizeof(struct qasm_xdp_ekey),
+                               sizeof(struct qasm_xdp_ref));
     struct batch dc = batch_of(skel->maps.dcids, sizeof(struct qasm_xdp_cid),
                                sizeof(struct qasm_xdp_ekey));
     struct batch at = batch_of(skel->maps.attested, sizeof(struct qasm_xdp_attest),
@@ -241,16 +246,19 @@ static void fill(uint32_t n, uint32_t m0, uint32_t m1)
         struct qasm_flow out = conn_flow(i, 0), ret = conn_flow(i, 1);
         struct qasm_flow nat = {.src = ret.dst, .dst = out.dst, .proto = 17};
         struct qasm_xdp_ekey ek = conn_ekey(i);
+        struct qasm_xdp_ref ref = {.slot = i, .gen = 1};
         int measured = i == m0 || i == m1;
-        flow_put(&fl, &out, QASM_XDP_FROM_CLIENT, measured ? &out : &nat, &ek, 0);
-        flow_put(&fl, &ret, QASM_XDP_FROM_SERVER, &ret, &ek, QASM_XDP_F_DST_CLIENT);
+        flow_put(&fl, &out, QASM_XDP_FROM_CLIENT, measured ? &out : &nat, &ek, ref, 0);
+        flow_put(&fl, &ret, QASM_XDP_FROM_SERVER, &ret, &ek, ref, QASM_XDP_F_DST_CLIENT);
         struct qasm_xdp_entry e;
         memset(&e, 0, sizeof(e));
         e.family = AF_INET;
         qasm_xdp_addr(&out.src, e.client, &e.client_port);
         qasm_xdp_addr(&ret.dst, e.hop, &e.hop_port);
         e.rl_tat = 0; /* long ago: full (the bench's bucket never runs dry) */
-        batch_put(&en, &ek, &e);
+        e.gen = ref.gen;
+        batch_put(&en, &i, &e);
+        batch_put(&sl, &ek, &ref);
         if (i % 2) {
             struct qasm_cid d = conn_cid(i, 0xc0);
             struct qasm_xdp_cid dk = qasm_xdp_cid_of(&d);
@@ -260,8 +268,8 @@ static void fill(uint32_t n, uint32_t m0, uint32_t m1)
             batch_put(&at, &ak, &when);
         }
     }
-    struct batch *all[] = {&fl, &en, &dc, &at};
-    for (int i = 0; i < 4; i++) {
+    struct batch *all[] = {&fl, &en, &sl, &dc, &at};
+    for (int i = 0; i < 5; i++) {
         batch_flush(all[i]);
         free(all[i]->k);
         free(all[i]->v);
@@ -503,6 +511,7 @@ static void load(uint32_t n)
     skel = qasm_xdp__open();
     int rc = skel ? 0 : -errno;
     rc = rc ? rc : bpf_map__set_max_entries(skel->maps.entries, n);
+    rc = rc ? rc : bpf_map__set_max_entries(skel->maps.slots, n);
     rc = rc ? rc : bpf_map__set_max_entries(skel->maps.flows, 2 * n);
     rc = rc ? rc : bpf_map__set_max_entries(skel->maps.dcids, n);
     rc = rc ? rc : bpf_map__set_max_entries(skel->maps.attested, n);

@@ -44,9 +44,11 @@ int main(void)
 #include "addr.h"
 #include "ipudp.h"
 #include "middleboxes/io/xdp_io.h"
+#include "middleboxes/io/xdp_slots.h"
 #include "qasm_xdp.skel.h"
 
 static struct qasm_xdp *skel;
+static struct qasm_xdp_slots *slots; /* the entries' slots, as qasm-mbox hands them out */
 static int if_in = 1, if_out;
 
 /* ---- frames ---- */
@@ -203,11 +205,24 @@ static void set_clock(uint64_t now)
     assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
 }
 
+/* Every slot of `entries` handed out so far back to zero, a fresh allocator, `slots` empty. */
+static void clear_entries(void)
+{
+    struct qasm_xdp_entry zero;
+    memset(&zero, 0, sizeof(zero));
+    for (uint32_t i = 0; slots && i < qasm_xdp_slots_high(slots); i++)
+        assert_int_equal(bpf_map__update_elem(skel->maps.entries, &i, 4, &zero, sizeof(zero), 0),
+                         0);
+    qasm_xdp_slots_del(slots);
+    assert_int_equal(qasm_xdp_slots_new(&slots, bpf_map__max_entries(skel->maps.entries), 1), 0);
+    clear_map(skel->maps.slots, sizeof(struct qasm_xdp_ekey));
+}
+
 static int setup(void **state)
 {
     (void)state;
     clear_map(skel->maps.flows, sizeof(struct qasm_xdp_fkey));
-    clear_map(skel->maps.entries, sizeof(struct qasm_xdp_ekey));
+    clear_entries();
     clear_map(skel->maps.dcids, sizeof(struct qasm_xdp_cid));
     clear_map(skel->maps.attested, sizeof(struct qasm_xdp_attest));
     clear_map(skel->maps.servers, sizeof(struct qasm_xdp_srv));
@@ -221,16 +236,37 @@ static int setup(void **state)
     return 0;
 }
 
+/* The slot of entry |ek|: its own, else a new one (also written into `slots`). */
+static struct qasm_xdp_ref ref_of(const struct qasm_xdp_ekey *ek)
+{
+    struct qasm_xdp_ref ref;
+    if (qasm_xdp_slots_find(slots, ek, &ref))
+        return ref;
+    assert_int_equal(qasm_xdp_slots_alloc(slots, ek, &ref), 0);
+    assert_int_equal(bpf_map__update_elem(skel->maps.slots, ek, sizeof(*ek), &ref, sizeof(ref), 0),
+                     0);
+    return ref;
+}
+
 /* flows[|key| from |dir|] = rewrite to |to| (flags), entry |ek|. */
 static void put_flow(const struct qasm_flow *key, int dir, const struct qasm_flow *to,
                      const struct qasm_xdp_ekey *ek, uint32_t flags)
 {
     struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
-    struct qasm_xdp_flow v = qasm_xdp_flow_of(&to->src, &to->dst, ek, flags);
+    struct qasm_xdp_flow v = qasm_xdp_flow_of(&to->src, &to->dst, ek, ref_of(ek), flags);
     assert_int_equal(bpf_map__update_elem(skel->maps.flows, &k, sizeof(k), &v, sizeof(v), 0), 0);
 }
 
-/* entries[|ek|]: latest client |client|, hop (NAT public / LB backend) |hop|, bucket |tat|. */
+/* entries[slot of |ek|] = |e| (its generation the slot's). */
+static void set_entry(const struct qasm_xdp_ekey *ek, struct qasm_xdp_entry *e)
+{
+    struct qasm_xdp_ref ref = ref_of(ek);
+    e->gen = ref.gen;
+    assert_int_equal(bpf_map__update_elem(skel->maps.entries, &ref.slot, 4, e, sizeof(*e), 0), 0);
+}
+
+/* Entry |ek| (in its slot): latest client |client|, hop (NAT public / LB backend) |hop|,
+ * bucket |tat|. */
 static void put_entry(const struct qasm_xdp_ekey *ek, const char *client, const char *hop,
                       uint64_t tat)
 {
@@ -241,15 +277,17 @@ static void put_entry(const struct qasm_xdp_ekey *ek, const char *client, const 
     qasm_xdp_addr(&c, e.client, &e.client_port);
     qasm_xdp_addr(&h, e.hop, &e.hop_port);
     e.rl_tat = tat;
-    assert_int_equal(bpf_map__update_elem(skel->maps.entries, ek, sizeof(*ek), &e, sizeof(e), 0),
-                     0);
+    set_entry(ek, &e);
 }
 
 static struct qasm_xdp_entry get_entry(const struct qasm_xdp_ekey *ek)
 {
     struct qasm_xdp_entry e;
-    assert_int_equal(bpf_map__lookup_elem(skel->maps.entries, ek, sizeof(*ek), &e, sizeof(e),
+    struct qasm_xdp_ref ref;
+    assert_true(qasm_xdp_slots_find(slots, ek, &ref));
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.entries, &ref.slot, 4, &e, sizeof(e),
                                           BPF_F_LOCK), 0);
+    assert_int_equal(e.gen, ref.gen);
     return e;
 }
 
@@ -470,8 +508,7 @@ static void test_rl_migration_shares_bucket(void **state)
     struct qasm_xdp_ekey ek = conn_setup(1); /* NAT-shaped maps; the function is RL here */
     struct qasm_xdp_entry e = get_entry(&ek);
     e.rl_tat = qasm_xdp_rl_full(T0); /* full: two packets' worth */
-    assert_int_equal(bpf_map__update_elem(skel->maps.entries, &ek, sizeof(ek), &e, sizeof(e), 0),
-                     0);
+    set_entry(&ek, &e);
     struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433"), ret = F("10.77.2.2:4433",
                                                                            "10.77.1.3:50001");
     expect_fwd(&mig, if_in, &mig);
