@@ -32,6 +32,9 @@ else
 $(call bpf_skip,--io xdp (the XDP fast path), qasm-xdp-bench and qasm-xdp-hopgen)
 endif
 
+# The slot allocator of the `entries` array (no BPF needed: built and run everywhere).
+$(call unit_test,test_xdp_slots,tests/unit/test_xdp_slots.c middleboxes/io/xdp_slots.c)
+
 # The program's fixtures through BPF_PROG_TEST_RUN (root; SKIP elsewhere).
 UNIT_TESTS += test_xdp_prog
 # With the core's bucket: the test compares the program's with it, decision by decision.

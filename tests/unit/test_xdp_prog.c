@@ -470,6 +470,109 @@ static void test_migration_unattested(void **state)
     assert_int_equal(counter(QASM_XDP_C_PASS_NEW), 1);
 }
 
+/* ---- the entries' slots: freed, handed to another entry ---- */
+
+/*
+ * Removes entry |ek| as qasm-mbox does: its slot freed with a new
+ * generation written into the kernel's value; `slots` forgets it unless
+ * |keep_index| (a removal racing a migration's first packet). The freed ref.
+ */
+static struct qasm_xdp_ref free_entry(const struct qasm_xdp_ekey *ek, int keep_index)
+{
+    struct qasm_xdp_ref freed;
+    assert_int_equal(qasm_xdp_slots_free(slots, ek, &freed), 0);
+    struct qasm_xdp_entry e;
+    memset(&e, 0, sizeof(e));
+    e.gen = freed.gen;
+    assert_int_equal(bpf_map__update_elem(skel->maps.entries, &freed.slot, 4, &e, sizeof(e), 0),
+                     0);
+    if (!keep_index)
+        assert_int_equal(bpf_map__delete_elem(skel->maps.slots, ek, sizeof(*ek), 0), 0);
+    return freed;
+}
+
+/* Another NAT entry, 10.77.1.5:50005 as 10.77.2.1:40005: it takes the slot freed last. */
+static struct qasm_xdp_ekey other_entry(struct qasm_flow *b, struct qasm_flow *b_nat)
+{
+    *b = F("10.77.1.5:50005", "10.77.2.2:4433");
+    *b_nat = F("10.77.2.1:40005", "10.77.2.2:4433");
+    struct qasm_xdp_ekey eb = qasm_xdp_ekey_flow(&b->src, &b->dst);
+    put_entry(&eb, "10.77.1.5:50005", "10.77.2.1:40005", 0);
+    put_flow(b, QASM_XDP_FROM_CLIENT, b_nat, &eb, 0);
+    return eb;
+}
+
+/*
+ * A flow whose entry was freed goes up (the core decides again); once the
+ * slot serves another entry, the stale flows still go up, both ways: never
+ * that entry's bucket or client address, while its own flow works.
+ */
+static void test_slot_freed_and_reused(void **state)
+{
+    (void)state;
+    struct qasm_flow a = F("10.77.1.2:50000", "10.77.2.2:4433"), a_nat = F("10.77.2.1:40001",
+                                                                           "10.77.2.2:4433");
+    struct qasm_flow a_ret = F("10.77.2.2:4433", "10.77.2.1:40001"), a_back = F("10.77.2.2:4433",
+                                                                                "10.77.1.2:50000");
+    struct qasm_xdp_ekey ea = qasm_xdp_ekey_flow(&a.src, &a.dst);
+    put_entry(&ea, "10.77.1.2:50000", "10.77.2.1:40001", 0);
+    put_flow(&a, QASM_XDP_FROM_CLIENT, &a_nat, &ea, 0);
+    put_flow(&a_ret, QASM_XDP_FROM_SERVER, &a_ret, &ea, QASM_XDP_F_DST_CLIENT);
+    expect_fwd(&a, if_in, &a_nat);
+    expect_fwd(&a_ret, if_out, &a_back);
+    struct qasm_xdp_ref old = ref_of(&ea), freed = free_entry(&ea, 0);
+    assert_int_equal(freed.slot, old.slot);
+    assert_int_not_equal(freed.gen, old.gen);
+    struct frame in = mkframe(&a, SHORT, sizeof(SHORT), 64, 0);
+    struct frame ret = mkframe(&a_ret, SHORT, sizeof(SHORT), 64, 0);
+    expect(&in, if_in, XDP_PASS, NULL);
+    assert_int_equal(counter(QASM_XDP_C_PASS_NEW), 1);
+    struct qasm_flow b, b_nat;
+    struct qasm_xdp_ekey eb = other_entry(&b, &b_nat);
+    struct qasm_xdp_ref rb = ref_of(&eb);
+    assert_int_equal(rb.slot, old.slot); /* the same slot, a generation of its own */
+    assert_int_not_equal(rb.gen, old.gen);
+    assert_int_not_equal(rb.gen, freed.gen);
+    expect(&in, if_in, XDP_PASS, NULL);
+    expect(&ret, if_out, XDP_PASS, NULL); /* not to B's client 10.77.1.5:50005 */
+    assert_int_equal(counter(QASM_XDP_C_PASS_NEW), 3);
+    expect_fwd(&b, if_in, &b_nat);
+    assert_int_equal(counter(QASM_XDP_C_TX), 3);
+    struct qasm_xdp_entry e = get_entry(&eb);
+    struct qasm_addr cb = A("10.77.1.5:50005");
+    assert_memory_equal(e.client, cb.ip, 16);
+    assert_int_equal(ntohs(e.client_port), 50005);
+}
+
+/*
+ * A migration's first packet (aware) whose connection's entry was freed:
+ * up as a new flow, even while `slots` still names the slot (the removal
+ * racing the packet) and the slot serves another entry, which keeps its
+ * client address; no flow is stored for the new path.
+ */
+static void test_migration_slot_freed(void **state)
+{
+    (void)state;
+    config(QASM_XDP_NAT, 1, 0, 0, 0);
+    struct qasm_xdp_ekey ek = conn_setup(1);
+    free_entry(&ek, 1);
+    struct qasm_flow b, b_nat;
+    struct qasm_xdp_ekey eb = other_entry(&b, &b_nat);
+    struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433");
+    struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0);
+    expect(&in, if_in, XDP_PASS, NULL);
+    assert_int_equal(counter(QASM_XDP_C_PASS_NEW), 1);
+    assert_int_equal(counter(QASM_XDP_C_MIGRATED), 0);
+    struct qasm_xdp_fkey k = qasm_xdp_fkey_of(&mig, QASM_XDP_FROM_CLIENT);
+    struct qasm_xdp_flow v;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.flows, &k, sizeof(k), &v, sizeof(v), 0),
+                     -ENOENT);
+    struct qasm_xdp_entry e = get_entry(&eb);
+    struct qasm_addr cb = A("10.77.1.5:50005");
+    assert_memory_equal(e.client, cb.ip, 16);
+    expect_fwd(&b, if_in, &b_nat);
+}
+
 /* LB, aware: an attested new client address keeps the connection's backend, both ways. */
 static void test_lb_migration_attested(void **state)
 {
@@ -1158,6 +1261,8 @@ int main(void)
         cmocka_unit_test_setup(test_initial_goes_up, setup),
         cmocka_unit_test_setup(test_migration_attested, setup),
         cmocka_unit_test_setup(test_migration_unattested, setup),
+        cmocka_unit_test_setup(test_slot_freed_and_reused, setup),
+        cmocka_unit_test_setup(test_migration_slot_freed, setup),
         cmocka_unit_test_setup(test_lb, setup),
         cmocka_unit_test_setup(test_lb_migration_attested, setup),
         cmocka_unit_test_setup(test_rl_migration_shares_bucket, setup),
