@@ -174,8 +174,9 @@ tests: $(TEST_BINS)
 # lib/ but keyfile.c (reads the key file), clock.c (reads the clock), log.c
 # (stderr), cli.c (the programs' front end) and metrics_http.c (the --metrics
 # HTTP endpoint); middleboxes/core/ (MBOX_CORE_SRCS, the packet sorter) and the
-# stats JSON writer into a buffer, the XDP entries' slot allocator; tracker/core/ (store, budget, access rules,
-# query core, sessions, STATS, Redis Cluster slot routing); the client's
+# stats JSON writer into a buffer, the XDP entries' slot allocator;
+# tracker/core/ (store, budget, access rules, query core, sessions, STATS,
+# Redis Cluster slot routing); the client's
 # migration schedule, options and content pattern, the server's datagram
 # guard; the agent's state, report, frame and qlog parsers; the captures' link
 # types and replay engine; every option parser. The rest are shells around
