@@ -88,6 +88,8 @@ static void port_set(struct xio *x, uint16_t port, const struct qasm_xdp_ekey *e
         x->port_entry[port - x->core.nat_port_min] = *ek;
 }
 
+static void entry_delete(struct xio *x, const struct qasm_xdp_ekey *ek);
+
 /* A slot for new entry |ek|, also in `slots` (a migration's first packet finds it there).
  * 0, or -1 (counted: no slot free, or `slots` refused it). */
 static int slot_take(struct xio *x, const struct qasm_xdp_ekey *ek, struct qasm_xdp_ref *ref)
@@ -133,8 +135,11 @@ static int entry_write(struct xio *x, const struct qasm_xdp_ekey *ek,
     if (hop)
         qasm_xdp_addr(hop, e.hop, &e.hop_port);
     if (map_put(x, x->skel->maps.entries, &ref->slot, sizeof(ref->slot), &e, sizeof(e),
-                BPF_F_LOCK) != 0)
+                BPF_F_LOCK) != 0) {
+        if (!known) /* never written: the slot back, else no sweep would ever free it */
+            entry_delete(x, ek);
         return -1;
+    }
     x->c.entries_written++;
     return 0;
 }
