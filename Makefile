@@ -178,8 +178,9 @@ tests: $(TEST_BINS)
 # lib/ but keyfile.c (reads the key file), clock.c (reads the clock), log.c
 # (stderr), cli.c (the programs' front end) and metrics_http.c (the --metrics
 # HTTP endpoint); middleboxes/core/ (MBOX_CORE_SRCS, the packet sorter) and the
-# stats JSON writer into a buffer; tracker/core/ (store, budget, access rules,
-# query core, sessions, STATS, Redis Cluster slot routing); the client's
+# stats JSON writer into a buffer, the XDP entries' slot allocator;
+# tracker/core/ (store, budget, access rules, query core, sessions, STATS,
+# Redis Cluster slot routing); the client's
 # migration schedule, options and content pattern, the server's datagram
 # guard; the agent's state, report, frame and qlog parsers; the captures' link
 # types and replay engine; every option parser. The rest are shells around
@@ -189,6 +190,7 @@ tests: $(TEST_BINS)
 # interpose.c, the bench runner). scripts/check-pure.sh holds the allow list.
 PURE_SRCS := $(filter-out lib/keyfile.c lib/clock.c lib/log.c lib/cli.c lib/metrics_http.c,$(LIB_SRCS)) \
              $(MBOX_CORE_SRCS) middleboxes/core/packet_sort.c middleboxes/io/mbox_json.c middleboxes/mbox_opts.c \
+             middleboxes/io/xdp_slots.c \
              middleboxes/mbox_bench_opts.c middleboxes/normalize/normalize_opts.c \
              tracker/core/store.c tracker/core/budget.c tracker/core/access.c tracker/core/query.c \
              tracker/core/slots.c tracker/core/sessions.c tracker/core/stats.c tracker/trackctl_opts.c tracker/daemon_opts.c migration-bench/migrate.c migration-bench/clientopts.c \

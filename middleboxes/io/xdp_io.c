@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -25,6 +26,7 @@
 
 #include "log.h"
 #include "middleboxes/io/bpf_maps.h"
+#include "middleboxes/io/xdp_slots.h"
 #include "proto.h"
 #include "qasm_xdp.skel.h"
 
@@ -52,6 +54,7 @@ struct xio {
     struct qasm_xdp_config o;
     struct qasm_mbox_config core;
     struct qasm_xdp *skel;
+    struct qasm_xdp_slots *slots; /* who owns which slot of `entries` */
     int ifindex[2];               /* inside, outside */
     int link_fd[2];               /* bpf_link per interface: closing it detaches */
     const char *mode[2];          /* "native" or "generic" */
@@ -85,37 +88,70 @@ static void port_set(struct xio *x, uint16_t port, const struct qasm_xdp_ekey *e
         x->port_entry[port - x->core.nat_port_min] = *ek;
 }
 
+static void entry_delete(struct xio *x, const struct qasm_xdp_ekey *ek);
+
+/* A slot for new entry |ek|, also in `slots` (a migration's first packet finds it there).
+ * 0, or -1 (counted: no slot free, or `slots` refused it). */
+static int slot_take(struct xio *x, const struct qasm_xdp_ekey *ek, struct qasm_xdp_ref *ref)
+{
+    int rc = qasm_xdp_slots_alloc(x->slots, ek, ref);
+    if (rc != 0) {
+        x->c.map_full++;
+        qasm_debug("xdp: no slot free in entries (%zu in use): the entry's flows go up",
+                   qasm_xdp_slots_count(x->slots));
+        return -1;
+    }
+    if (map_put(x, x->skel->maps.slots, ek, sizeof(*ek), ref, sizeof(*ref), BPF_ANY) == 0)
+        return 0;
+    struct qasm_xdp_ref freed;
+    qasm_xdp_slots_free(x->slots, ek, &freed);
+    return -1;
+}
+
 /*
- * Writes entry |ek|: created with a full bucket (the core's bucket starts
- * full too), or updated with the client address the verdict names (the
- * core moved the connection) and the hop (NAT public / LB backend).
+ * Writes entry |ek| into its slot (|ref|): created with a full bucket (the
+ * core's bucket starts full too), or updated with the client address the
+ * verdict names (the core moved the connection) and the hop (NAT public /
+ * LB backend). 0, or -1 (counted).
  */
-static void entry_write(struct xio *x, const struct qasm_xdp_ekey *ek,
-                        const struct qasm_addr *client, const struct qasm_addr *hop)
+static int entry_write(struct xio *x, const struct qasm_xdp_ekey *ek,
+                       const struct qasm_addr *client, const struct qasm_addr *hop,
+                       struct qasm_xdp_ref *ref)
 {
     struct qasm_xdp_entry e;
     uint64_t now = know();
-    if (bpf_map__lookup_elem(x->skel->maps.entries, ek, sizeof(*ek), &e, sizeof(e),
-                             BPF_F_LOCK) != 0) {
+    int known = qasm_xdp_slots_find(x->slots, ek, ref);
+    if (!known && slot_take(x, ek, ref) != 0)
+        return -1;
+    if (!known || bpf_map__lookup_elem(x->skel->maps.entries, &ref->slot, sizeof(ref->slot), &e,
+                                       sizeof(e), BPF_F_LOCK) != 0 || e.gen != ref->gen) {
         memset(&e, 0, sizeof(e));
         e.family = client->family;
         e.rl_tat = qasm_xdp_rl_full(now);
+        e.gen = ref->gen;
     }
     e.last_seen = now;
     qasm_xdp_addr(client, e.client, &e.client_port);
     if (hop)
         qasm_xdp_addr(hop, e.hop, &e.hop_port);
-    if (map_put(x, x->skel->maps.entries, ek, sizeof(*ek), &e, sizeof(e), BPF_F_LOCK) == 0)
-        x->c.entries_written++;
+    if (map_put(x, x->skel->maps.entries, &ref->slot, sizeof(ref->slot), &e, sizeof(e),
+                BPF_F_LOCK) != 0) {
+        if (!known) /* never written: the slot back, else no sweep would ever free it */
+            entry_delete(x, ek);
+        return -1;
+    }
+    x->c.entries_written++;
+    return 0;
 }
 
-/* flows[|key| in |dir|] = rewrite to |src| -> |dst|, entry |ek|. */
+/* flows[|key| in |dir|] = rewrite to |src| -> |dst|, entry |ek| in slot |ref|. */
 static void flow_write(struct xio *x, const struct qasm_flow *key, int dir,
                        const struct qasm_addr *src, const struct qasm_addr *dst,
-                       const struct qasm_xdp_ekey *ek, uint32_t flags)
+                       const struct qasm_xdp_ekey *ek, const struct qasm_xdp_ref *ref,
+                       uint32_t flags)
 {
     struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
-    struct qasm_xdp_flow v = qasm_xdp_flow_of(src, dst, ek, flags);
+    struct qasm_xdp_flow v = qasm_xdp_flow_of(src, dst, ek, *ref, flags);
     v.last_seen = know();
     if (map_put(x, x->skel->maps.flows, &k, sizeof(k), &v, sizeof(v), BPF_ANY) == 0)
         x->c.flows_written++;
@@ -136,8 +172,9 @@ static void program(struct xio *x, const struct qasm_mbox_verdict *v)
     /* LB return traffic has no state of its own in the core: its flow only. */
     if (fn == QASM_MBOX_LB && !from_client) {
         struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&out->dst, &out->src);
-        entry_write(x, &ek, &out->dst, NULL);
-        flow_write(x, in, QASM_XDP_FROM_SERVER, &out->src, &out->dst, &ek, 0);
+        struct qasm_xdp_ref ref;
+        if (entry_write(x, &ek, &out->dst, NULL, &ref) == 0)
+            flow_write(x, in, QASM_XDP_FROM_SERVER, &out->src, &out->dst, &ek, &ref, 0);
         return;
     }
     const struct qasm_addr *client = from_client ? &in->src : &out->dst;
@@ -150,14 +187,16 @@ static void program(struct xio *x, const struct qasm_mbox_verdict *v)
         hop = from_client ? &out->src : &in->dst;
     else if (fn == QASM_MBOX_LB)
         hop = &out->dst;
-    entry_write(x, &ek, client, hop);
+    struct qasm_xdp_ref ref;
+    if (entry_write(x, &ek, client, hop, &ref) != 0)
+        return; /* no slot: the flow's packets keep going up (counted map_full) */
     if (fn == QASM_MBOX_NAT && hop)
         port_set(x, hop->port, &ek);
     uint32_t ret_flags = fn == QASM_MBOX_NAT ? QASM_XDP_F_DST_CLIENT : 0;
     int dir = from_client ? QASM_XDP_FROM_CLIENT : QASM_XDP_FROM_SERVER;
-    flow_write(x, in, dir, &out->src, &out->dst, &ek, from_client ? 0 : ret_flags);
+    flow_write(x, in, dir, &out->src, &out->dst, &ek, &ref, from_client ? 0 : ret_flags);
     struct qasm_flow rev = qasm_flow_reverse(out);
-    flow_write(x, &rev, !dir, &in->dst, &in->src, &ek, from_client ? ret_flags : 0);
+    flow_write(x, &rev, !dir, &in->dst, &in->src, &ek, &ref, from_client ? ret_flags : 0);
 }
 
 /*
@@ -197,10 +236,23 @@ static int xio_deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_d
 
 /* ---- the core's events ---- */
 
+/*
+ * Removes entry |ek|: its slot is freed with a new generation, written into
+ * the kernel's value (an array slot cannot be deleted), so the entry's
+ * flows, still in `flows` until swept, see it gone; and `slots` forgets it.
+ */
 static void entry_delete(struct xio *x, const struct qasm_xdp_ekey *ek)
 {
-    if (bpf_map__delete_elem(x->skel->maps.entries, ek, sizeof(*ek), 0) == 0)
-        x->c.entries_swept++;
+    struct qasm_xdp_ref freed;
+    if (qasm_xdp_slots_free(x->slots, ek, &freed) != 0)
+        return;
+    struct qasm_xdp_entry e;
+    memset(&e, 0, sizeof(e));
+    e.gen = freed.gen;
+    bpf_map__update_elem(x->skel->maps.entries, &freed.slot, sizeof(freed.slot), &e, sizeof(e),
+                         BPF_F_LOCK);
+    bpf_map__delete_elem(x->skel->maps.slots, ek, sizeof(*ek), 0);
+    x->c.entries_swept++;
 }
 
 static void xio_port_open(void *b, const struct qasm_addr *a)
@@ -342,9 +394,7 @@ static int sweep_flow_cb(struct xio *x, const void *key, const void *val, uint64
 {
     const struct qasm_xdp_fkey *k = key;
     const struct qasm_xdp_flow *v = val;
-    struct qasm_xdp_entry e;
-    int has_entry = bpf_map__lookup_elem(x->skel->maps.entries, &v->entry, sizeof(v->entry), &e,
-                                         sizeof(e), 0) == 0;
+    int has_entry = qasm_xdp_slots_live(x->slots, &v->ref);
     /* An entry the core no longer has (expired, evicted, freed with its connection)
      * goes from the kernel too: its next packet asks the core again. */
     if (has_entry && v->last_seen > x->last_sweep && v->packets > 0 &&
@@ -363,7 +413,7 @@ typedef int (*sweep_fn)(struct xio *x, const void *k, const void *v, uint64_t kt
 enum { WALK_CHUNK = 256 };
 
 /* The walk key by key (a kernel without batched lookups): one syscall per key and value. */
-static void walk_keys(struct xio *x, struct bpf_map *m, sweep_fn fn, uint64_t kt,
+static void walk_keys(struct xio *x, struct bpf_map *m, size_t limit, sweep_fn fn, uint64_t kt,
                       qasm_tstamp now, uint64_t *removed)
 {
     size_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
@@ -371,7 +421,7 @@ static void walk_keys(struct xio *x, struct bpf_map *m, sweep_fn fn, uint64_t kt
     uint8_t v[sizeof(struct qasm_xdp_flow)];
     if (ksz > sizeof(k) || vsz > sizeof(v) || bpf_map__get_next_key(m, NULL, k, ksz) != 0)
         return;
-    for (unsigned n = 0; n < SWEEP_MAX; n++) {
+    for (size_t n = 0; n < limit; n++) {
         /* The next key first: removing |k| must not restart the walk. */
         int more = bpf_map__get_next_key(m, k, next, ksz) == 0;
         if (bpf_map__lookup_elem(m, k, ksz, v, vsz, 0) == 0 && fn(x, k, v, kt, now) && removed)
@@ -387,17 +437,18 @@ static void walk_keys(struct xio *x, struct bpf_map *m, sweep_fn fn, uint64_t kt
  * (bpf_map_lookup_batch, WALK_CHUNK keys and values per syscall: a sweep of
  * 10^6 flows is some 4000 syscalls, not 2x10^6); a hash map's batch goes
  * bucket by bucket, so removing what a chunk returned does not disturb the
- * walk. Key by key where the kernel has no batched lookup.
+ * walk. Key by key where the kernel has no batched lookup. At most |limit|
+ * keys (an array: those below the slots' high-water mark; else SWEEP_MAX).
  */
-static void walk(struct xio *x, struct bpf_map *m, sweep_fn fn, uint64_t kt, qasm_tstamp now,
-                 uint64_t *removed)
+static void walk(struct xio *x, struct bpf_map *m, size_t limit, sweep_fn fn, uint64_t kt,
+                 qasm_tstamp now, uint64_t *removed)
 {
     size_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
     uint8_t *keys = malloc(WALK_CHUNK * ksz), *vals = malloc(WALK_CHUNK * vsz);
     uint64_t tok = 0;
     int first = 1, done = 0;
-    for (unsigned n = 0; keys && vals && !done && n < SWEEP_MAX / WALK_CHUNK; n++) {
-        __u32 count = WALK_CHUNK;
+    for (size_t seen = 0; keys && vals && !done && seen < limit;) {
+        __u32 count = limit - seen < WALK_CHUNK ? (__u32)(limit - seen) : WALK_CHUNK;
         int rc = bpf_map_lookup_batch(bpf_map__fd(m), first ? NULL : &tok, &tok, keys, vals,
                                       &count, NULL);
         if (rc != 0 && errno != ENOENT) {
@@ -406,11 +457,12 @@ static void walk(struct xio *x, struct bpf_map *m, sweep_fn fn, uint64_t kt, qas
                 qasm_warn("xdp: batched map lookups refused (%s): the sweep walks the maps "
                           "key by key", strerror(errno));
             if (first)
-                walk_keys(x, m, fn, kt, now, removed);
+                walk_keys(x, m, limit, fn, kt, now, removed);
             break;
         }
         done = rc != 0; /* ENOENT: this was the last chunk */
         first = 0;
+        seen += count ? count : limit; /* nothing returned and no ENOENT: stop all the same */
         for (__u32 i = 0; i < count; i++)
             if (fn(x, keys + i * ksz, vals + i * vsz, kt, now) && removed)
                 (*removed)++;
@@ -419,24 +471,29 @@ static void walk(struct xio *x, struct bpf_map *m, sweep_fn fn, uint64_t kt, qas
     free(vals);
 }
 
+/* One slot of `entries` (|k| its index): freed when in use and idle. */
 static int sweep_entry_cb(struct xio *x, const void *k, const void *v, uint64_t kt,
                           qasm_tstamp now)
 {
     (void)now;
     const struct qasm_xdp_entry *e = v;
-    if (e->last_seen + idle_limit(x) > kt)
+    uint32_t slot;
+    memcpy(&slot, k, sizeof(slot));
+    struct qasm_xdp_ref ref = {.slot = slot, .gen = e->gen};
+    if (!qasm_xdp_slots_live(x->slots, &ref) || e->last_seen + idle_limit(x) > kt)
         return 0;
-    return bpf_map__delete_elem(x->skel->maps.entries, k, sizeof(struct qasm_xdp_ekey), 0) == 0;
+    struct qasm_xdp_ekey ek = *qasm_xdp_slots_key(x->slots, slot);
+    entry_delete(x, &ek);
+    return 0; /* entry_delete counted it */
 }
 
-/* DCIDs and attested addresses of connections that have no entry any more. */
+/* DCIDs of connections that have no entry any more. */
 static int sweep_dcid_cb(struct xio *x, const void *k, const void *v, uint64_t kt,
                          qasm_tstamp now)
 {
     (void)kt, (void)now;
-    struct qasm_xdp_entry e;
-    if (bpf_map__lookup_elem(x->skel->maps.entries, v, sizeof(struct qasm_xdp_ekey), &e,
-                             sizeof(e), 0) == 0)
+    struct qasm_xdp_ref ref;
+    if (qasm_xdp_slots_find(x->slots, v, &ref))
         return 0;
     return bpf_map__delete_elem(x->skel->maps.dcids, k, sizeof(struct qasm_xdp_cid), 0) == 0;
 }
@@ -460,10 +517,10 @@ static void xio_tick(void *b, qasm_tstamp now)
     qasm_pio_ops.tick(x->pio, now);
     uint64_t kt = know();
     __typeof__(x->skel->maps) *mp = &x->skel->maps;
-    walk(x, mp->flows, sweep_flow_cb, kt, now, &x->c.flows_swept);
-    walk(x, mp->entries, sweep_entry_cb, kt, now, &x->c.entries_swept);
-    walk(x, mp->dcids, sweep_dcid_cb, kt, now, NULL);
-    walk(x, mp->attested, sweep_attest_cb, kt, now, NULL);
+    walk(x, mp->flows, SWEEP_MAX, sweep_flow_cb, kt, now, &x->c.flows_swept);
+    walk(x, mp->entries, qasm_xdp_slots_high(x->slots), sweep_entry_cb, kt, now, NULL);
+    walk(x, mp->dcids, SWEEP_MAX, sweep_dcid_cb, kt, now, NULL);
+    walk(x, mp->attested, SWEEP_MAX, sweep_attest_cb, kt, now, NULL);
     x->last_sweep = kt;
 }
 
@@ -628,7 +685,9 @@ static int attach(struct xio *x, int i, const char *name)
  * The maps' bounds from the core's (--max-entries; 0, no bound in the core:
  * the header's defaults): an entry per state entry, four flows (both
  * directions, two paths), four DCIDs and two attested addresses per entry.
- * Hash maps are preallocated: about 1.8 KB of kernel memory per entry in all.
+ * All preallocated: about 1.8 KB of kernel memory per entry in all (the
+ * array `entries` 64 bytes of it, its index `slots` ~100), and some 90
+ * bytes in userspace for the slot allocator.
  */
 static int size_maps(struct xio *x)
 {
@@ -636,10 +695,17 @@ static int size_maps(struct xio *x)
     if (n > QASM_XDP_MAX_ENTRIES_LIMIT)
         n = QASM_XDP_MAX_ENTRIES_LIMIT;
     int rc = bpf_map__set_max_entries(x->skel->maps.entries, (uint32_t)n);
+    rc = rc ? rc : bpf_map__set_max_entries(x->skel->maps.slots, (uint32_t)n);
     rc = rc ? rc : bpf_map__set_max_entries(x->skel->maps.flows, (uint32_t)(4 * n));
     rc = rc ? rc : bpf_map__set_max_entries(x->skel->maps.dcids, (uint32_t)(4 * n));
     rc = rc ? rc : bpf_map__set_max_entries(x->skel->maps.attested, (uint32_t)(2 * n));
     x->max_entries = n;
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+        qasm_debug("xdp: getrandom: %s (the slot index hashes with a fixed seed)",
+                   strerror(errno));
+    if (!rc)
+        rc = qasm_xdp_slots_new(&x->slots, (uint32_t)n, seed);
     return rc ? -rc : 0;
 }
 
@@ -713,6 +779,7 @@ static void xio_close(void *b)
         if (x->link_fd[i] >= 0)
             close(x->link_fd[i]);
     qasm_xdp__destroy(x->skel);
+    qasm_xdp_slots_del(x->slots);
     if (x->pio)
         qasm_pio_ops.close(x->pio);
     free(x->port_entry);

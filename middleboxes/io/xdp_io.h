@@ -9,7 +9,7 @@
  *               AF_PACKET --> core (mbox.h) --> raw IP socket  (the packet backend)
  *                                 |
  *                                 v  verdicts, events, tracker records
- *                              the BPF maps (flows, entries, dcids, attested, servers)
+ *                              the BPF maps (flows, entries, slots, dcids, attested, servers)
  *
  * The slow path is the packet backend itself, reused: a FORWARD verdict
  * is sent as it would be there, and also written into the maps (the
@@ -90,14 +90,17 @@ static inline struct qasm_xdp_ekey qasm_xdp_ekey_flow(const struct qasm_addr *cl
     return k;
 }
 
-/* The value of `flows`: rewrite to |src| -> |dst| (|flags|, QASM_XDP_F_*), entry |ek|. */
+/* The value of `flows`: rewrite to |src| -> |dst| (|flags|, QASM_XDP_F_*), entry |ek| in
+ * slot |ref|. */
 static inline struct qasm_xdp_flow qasm_xdp_flow_of(const struct qasm_addr *src,
                                                     const struct qasm_addr *dst,
-                                                    const struct qasm_xdp_ekey *ek, __u32 flags)
+                                                    const struct qasm_xdp_ekey *ek,
+                                                    struct qasm_xdp_ref ref, __u32 flags)
 {
     struct qasm_xdp_flow v;
     memset(&v, 0, sizeof(v));
     v.entry = *ek;
+    v.ref = ref;
     qasm_xdp_addr(src, v.saddr, &v.sport);
     qasm_xdp_addr(dst, v.daddr, &v.dport);
     v.flags = flags;

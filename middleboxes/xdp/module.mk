@@ -7,7 +7,7 @@
 XDP_SKEL := $(O)/gen/qasm_xdp.skel.h
 
 ifeq ($(QASM_BPF),1)
-qasm-mbox_SRCS += middleboxes/io/xdp_io.c middleboxes/io/bpf_maps.c
+qasm-mbox_SRCS += middleboxes/io/xdp_io.c middleboxes/io/xdp_slots.c middleboxes/io/bpf_maps.c
 qasm-mbox_LIBS += $(BPF_LIBS)
 $(O)/obj/middleboxes/io/xdp_io.o $(O)/obj/tests/unit/test_xdp_prog.o: $(XDP_SKEL)
 $(O)/obj/middleboxes/io/xdp_io.o $(O)/obj/tests/unit/test_xdp_prog.o: CFLAGS += -iquote $(O)/gen
@@ -32,10 +32,13 @@ else
 $(call bpf_skip,--io xdp (the XDP fast path), qasm-xdp-bench and qasm-xdp-hopgen)
 endif
 
+# The slot allocator of the `entries` array (no BPF needed: built and run everywhere).
+$(call unit_test,test_xdp_slots,tests/unit/test_xdp_slots.c middleboxes/io/xdp_slots.c)
+
 # The program's fixtures through BPF_PROG_TEST_RUN (root; SKIP elsewhere).
 UNIT_TESTS += test_xdp_prog
 # With the core's bucket: the test compares the program's with it, decision by decision.
-test_xdp_prog_SRCS := tests/unit/test_xdp_prog.c middleboxes/core/bucket.c
+test_xdp_prog_SRCS := tests/unit/test_xdp_prog.c middleboxes/core/bucket.c middleboxes/io/xdp_slots.c
 test_xdp_prog_LIBS = $(CMOCKA_LIBS) $(BPF_LIBS)
 INTEG_TESTS += tests/integration/netns_xdp.sh
 # How many migrated packets race the tracker's push to the slow path, at 10 and 100 Hz (figures).

@@ -4,7 +4,8 @@
  *
  * A frame whose flow the userspace core has already decided is handled
  * here: its 5-tuple (and direction) is found in `flows`, the state entry
- * it belongs to in `entries`; the rate limiter takes tokens from the
+ * it belongs to in the array `entries` at the slot the flow names (its
+ * generation checked); the rate limiter takes tokens from the
  * entry's bucket, the addresses and ports are rewritten (IPv4 header and
  * UDP checksums updated incrementally), the TTL / hop limit decremented,
  * the MACs set from the kernel's FIB and neighbour tables (looked up once
@@ -46,8 +47,12 @@ QASM_BPF_MAP(config, BPF_MAP_TYPE_ARRAY, 1, __u32, struct qasm_xdp_cfg, 0);
 QASM_BPF_MAP(flows, BPF_MAP_TYPE_HASH, QASM_XDP_MAX_FLOWS,
              struct qasm_xdp_fkey, struct qasm_xdp_flow, 0);
 
-QASM_BPF_MAP(entries, BPF_MAP_TYPE_HASH, QASM_XDP_MAX_ENTRIES,
-             struct qasm_xdp_ekey, struct qasm_xdp_entry, 0);
+/* An array: a flow names its entry's slot (struct qasm_xdp_ref), no second hash. */
+QASM_BPF_MAP(entries, BPF_MAP_TYPE_ARRAY, QASM_XDP_MAX_ENTRIES, __u32, struct qasm_xdp_entry, 0);
+
+/* Entry key -> slot: for a migration's first packet, which knows the connection by its DCID. */
+QASM_BPF_MAP(slots, BPF_MAP_TYPE_HASH, QASM_XDP_MAX_ENTRIES,
+             struct qasm_xdp_ekey, struct qasm_xdp_ref, 0);
 
 QASM_BPF_MAP(dcids, BPF_MAP_TYPE_HASH, QASM_XDP_MAX_DCIDS,
              struct qasm_xdp_cid, struct qasm_xdp_ekey, 0);
@@ -71,6 +76,7 @@ struct scratch {
     struct qasm_xdp_fkey rk;
     struct qasm_xdp_attest ak;
     struct qasm_xdp_ekey ek;
+    struct qasm_xdp_ref ref;
 };
 
 QASM_BPF_MAP(scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct scratch, 0);
@@ -224,7 +230,29 @@ struct target {
     __u8 daddr[16];
     __u16 sport;
     __u16 dport;
-};
+} __attribute__((aligned(8))); /* its addresses compared by same16_a8 */
+
+/*
+ * Two 16-byte addresses equal, both known 8-byte aligned (a field at a
+ * multiple of 8 in an 8-aligned struct: the entry's client, the next hop's
+ * and a target's daddr, a frame key's saddr): two 64-bit loads each, where
+ * qasm_bpf_same16 (any alignment) loads bytes and shifts them together; on
+ * the steady path of every packet.
+ */
+static __always_inline int same16_a8(const __u8 *a, const __u8 *b)
+{
+    __u64 a0, a1, b0, b1;
+    const __u8 *pa = __builtin_assume_aligned(a, 8), *pb = __builtin_assume_aligned(b, 8);
+    __builtin_memcpy(&a0, pa, 8);
+    __builtin_memcpy(&a1, pa + 8, 8);
+    __builtin_memcpy(&b0, pb, 8);
+    __builtin_memcpy(&b1, pb + 8, 8);
+    return a0 == b0 && a1 == b1;
+}
+_Static_assert(__builtin_offsetof(struct frame, key) % 8 == 0, "same16_a8: frame key");
+_Static_assert(__builtin_offsetof(struct qasm_xdp_entry, client) % 8 == 0, "same16_a8: client");
+_Static_assert((__builtin_offsetof(struct qasm_xdp_flow, nh) +
+                __builtin_offsetof(struct qasm_xdp_nh, daddr)) % 8 == 0, "same16_a8: next hop");
 
 /* Writes |t| into the frame, fixes the checksums, decrements the TTL / hop limit (|dec|). */
 static __always_inline void rewrite(struct frame *f, const struct target *t, const int is6,
@@ -321,7 +349,7 @@ static __always_inline int route(struct xdp_md *ctx, const struct qasm_xdp_cfg *
     if (cfg->no_fib)
         return 0;
     if (!nh->at || now >= nh->at + cfg->nh_ttl_ns || ip_len(f, is6) > nh->len ||
-        !qasm_bpf_same16(nh->daddr, t->daddr)) {
+        !same16_a8(nh->daddr, t->daddr)) {
         int rc = fib_ask(ctx, cfg, f, t, nh, now, is6);
         if (rc)
             return rc;
@@ -413,7 +441,7 @@ static __always_inline void nat_latest(const struct qasm_xdp_cfg *cfg, const str
     if (cfg->function != QASM_XDP_NAT || f->key.dir != QASM_XDP_FROM_CLIENT ||
         fl->entry.kind != QASM_XDP_E_CONN)
         return;
-    if (e->client_port == f->key.sport && qasm_bpf_same16(e->client, f->key.saddr))
+    if (e->client_port == f->key.sport && same16_a8(e->client, f->key.saddr))
         return; /* an unlocked read: at worst the write below happens once more */
     bpf_spin_lock(&e->lock);
     __builtin_memcpy(e->client, f->key.saddr, 16);
@@ -421,11 +449,20 @@ static __always_inline void nat_latest(const struct qasm_xdp_cfg *cfg, const str
     bpf_spin_unlock(&e->lock);
 }
 
+/* The live entry |ref| names, or NULL (its slot freed, maybe handed to another entry since). */
+static __always_inline struct qasm_xdp_entry *entry_of(const struct qasm_xdp_ref *ref)
+{
+    struct qasm_xdp_entry *e = bpf_map_lookup_elem(&entries, &ref->slot);
+    if (!e || e->gen != ref->gen)
+        return 0;
+    return e;
+}
+
 /* Applies a found flow: bucket, rewrite, forward. The XDP action. */
 static __always_inline int apply(struct xdp_md *ctx, const struct qasm_xdp_cfg *cfg,
                                  struct frame *f, struct qasm_xdp_flow *fl, const int is6)
 {
-    struct qasm_xdp_entry *e = bpf_map_lookup_elem(&entries, &fl->entry);
+    struct qasm_xdp_entry *e = entry_of(&fl->ref);
     if (!e)
         return pass(QASM_XDP_C_PASS_NEW); /* swept meanwhile: the core decides again */
     struct target t;
@@ -488,6 +525,7 @@ static __always_inline void migrate_store(const struct qasm_xdp_cfg *cfg, const 
     struct qasm_xdp_flow *fwd = &sc->fwd;
     __builtin_memset(fwd, 0, sizeof(*fwd));
     fwd->entry = sc->ek;
+    fwd->ref = sc->ref;
     __builtin_memcpy(fwd->saddr, f->key.saddr, 16);
     __builtin_memcpy(fwd->daddr, f->key.daddr, 16);
     fwd->sport = f->key.sport;
@@ -557,7 +595,11 @@ static __always_inline int try_migrate(struct xdp_md *ctx, const struct qasm_xdp
     ak->family = f->key.family;
     if (!bpf_map_lookup_elem(&attested, ak))
         return -2;
-    struct qasm_xdp_entry *e = bpf_map_lookup_elem(&entries, &sc->ek);
+    struct qasm_xdp_ref *ref = bpf_map_lookup_elem(&slots, &sc->ek);
+    if (!ref)
+        return -1;
+    sc->ref = *ref;
+    struct qasm_xdp_entry *e = entry_of(&sc->ref);
     if (!e)
         return -1;
     migrate_store(cfg, f, sc, e);

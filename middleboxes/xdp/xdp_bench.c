@@ -10,13 +10,18 @@
  * qasm-mbox runs it) and bpf_redirect to the outside interface. The rewrite
  * of the measured flows is the identity and their TTL is kept (the
  * configuration's keep_ttl), so every repeat sees the same frame and does
- * the same work as a real rewrite. Three more cases: nat default on the
- * connection the aware modes are measured on (its entry keyed by O-DCID, as
- * only the aware modes key them: nat reactive over it is what the aware
- * mode's own checks cost, aware/default adds what the O-DCID entry costs),
- * and what forwarding costs: nat default asking the FIB on every packet (no
- * next-hop cache) and without the FIB (the frame sent back out, XDP_TX). The cases are
- * interleaved within each round (a function's three modes in turn
+ * the same work as a real rewrite. Every mode runs the same connection's
+ * frame: its flow is written anew before each case, its entry keyed as that
+ * mode keys it (client 5-tuple in default, O-DCID in the aware modes) in
+ * the same slot of `entries`; the write puts the flow at the head of its
+ * chain in `flows`, so each mode finds the same 5-tuple at the same place
+ * and the ratios measure the mode alone, not where a run's hash seed put two
+ * different connections. Three more cases: nat default with the entry keyed
+ * by O-DCID (as only the aware modes key them: nat reactive over it is what
+ * the aware mode's own checks cost), and what forwarding costs: nat
+ * default asking the FIB on every packet (no next-hop cache) and without
+ * the FIB (the frame sent back out, XDP_TX). The cases are interleaved
+ * within each round (a function's three modes in turn
  * forwards and backwards); each prints the median, min and max over the
  * rounds of the kernel's mean time per run, and the aware/default ratios
  * as the median and quartiles of the per-round ratios: a slow minute of a
@@ -26,7 +31,8 @@
  * program serves every mode, so it does not tell the modes apart.
  *
  * The maps: N connections, each two flows (client -> server, and the
- * return), one entry; even connections keyed as the default mode keys them
+ * return), one entry (connection i in slot i of `entries`, as a fresh
+ * qasm-mbox hands them out, and in `slots`); even connections keyed as the default mode keys them
  * (client 5-tuple), odd ones as the aware modes do (O-DCID), with a DCID and
  * an attested client address each. Reactive and proactive differ in when
  * userspace writes DCIDs and attestations, not in what the kernel does with
@@ -144,6 +150,7 @@ static void parse(struct opts *o, int argc, char **argv)
 
 static struct qasm_xdp *skel;
 static int if_out;
+static uint32_t measured_conn; /* the connection every mode's case runs (its frame: fr[1]) */
 
 /* Connection |i|: client 100.64.0.0 + i, port 50000, to the server 10.77.2.2:4433, public
  * 10.78.0.0 + i / 16384 : 40000 + i % 16384. */
@@ -219,20 +226,25 @@ static struct batch batch_of(struct bpf_map *m, size_t ksz, size_t vsz)
 }
 
 static void flow_put(struct batch *b, const struct qasm_flow *key, int dir,
-                     const struct qasm_flow *to, const struct qasm_xdp_ekey *ek, uint32_t flags)
+                     const struct qasm_flow *to, const struct qasm_xdp_ekey *ek,
+                     struct qasm_xdp_ref ref, uint32_t flags)
 {
     struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
-    struct qasm_xdp_flow v = qasm_xdp_flow_of(&to->src, &to->dst, ek, flags);
+    struct qasm_xdp_flow v = qasm_xdp_flow_of(&to->src, &to->dst, ek, ref, flags);
     batch_put(b, &k, &v);
 }
 
-/* Fills the maps with |n| connections; the measured ones (|m0|, |m1|) rewrite to themselves. */
+/* Fills the maps with |n| connections, connection i's entry in slot i (as qasm-mbox's slot
+ * allocator hands them out from a fresh start); the measured ones (|m0|, |m1|) rewrite to
+ * themselves. */
 static void fill(uint32_t n, uint32_t m0, uint32_t m1)
 {
     struct batch fl = batch_of(skel->maps.flows, sizeof(struct qasm_xdp_fkey),
                                sizeof(struct qasm_xdp_flow));
-    struct batch en = batch_of(skel->maps.entries, sizeof(struct qasm_xdp_ekey),
+    struct batch en = batch_of(skel->maps.entries, sizeof(uint32_t),
                                sizeof(struct qasm_xdp_entry));
+    struct batch sl = batch_of(skel->maps.slots, sizeof(struct qasm_xdp_ekey),
+                               sizeof(struct qasm_xdp_ref));
     struct batch dc = batch_of(skel->maps.dcids, sizeof(struct qasm_xdp_cid),
                                sizeof(struct qasm_xdp_ekey));
     struct batch at = batch_of(skel->maps.attested, sizeof(struct qasm_xdp_attest),
@@ -241,16 +253,19 @@ static void fill(uint32_t n, uint32_t m0, uint32_t m1)
         struct qasm_flow out = conn_flow(i, 0), ret = conn_flow(i, 1);
         struct qasm_flow nat = {.src = ret.dst, .dst = out.dst, .proto = 17};
         struct qasm_xdp_ekey ek = conn_ekey(i);
+        struct qasm_xdp_ref ref = {.slot = i, .gen = 1};
         int measured = i == m0 || i == m1;
-        flow_put(&fl, &out, QASM_XDP_FROM_CLIENT, measured ? &out : &nat, &ek, 0);
-        flow_put(&fl, &ret, QASM_XDP_FROM_SERVER, &ret, &ek, QASM_XDP_F_DST_CLIENT);
+        flow_put(&fl, &out, QASM_XDP_FROM_CLIENT, measured ? &out : &nat, &ek, ref, 0);
+        flow_put(&fl, &ret, QASM_XDP_FROM_SERVER, &ret, &ek, ref, QASM_XDP_F_DST_CLIENT);
         struct qasm_xdp_entry e;
         memset(&e, 0, sizeof(e));
         e.family = AF_INET;
         qasm_xdp_addr(&out.src, e.client, &e.client_port);
         qasm_xdp_addr(&ret.dst, e.hop, &e.hop_port);
         e.rl_tat = 0; /* long ago: full (the bench's bucket never runs dry) */
-        batch_put(&en, &ek, &e);
+        e.gen = ref.gen;
+        batch_put(&en, &i, &e);
+        batch_put(&sl, &ek, &ref);
         if (i % 2) {
             struct qasm_cid d = conn_cid(i, 0xc0);
             struct qasm_xdp_cid dk = qasm_xdp_cid_of(&d);
@@ -260,8 +275,8 @@ static void fill(uint32_t n, uint32_t m0, uint32_t m1)
             batch_put(&at, &ak, &when);
         }
     }
-    struct batch *all[] = {&fl, &en, &dc, &at};
-    for (int i = 0; i < 4; i++) {
+    struct batch *all[] = {&fl, &en, &sl, &dc, &at};
+    for (int i = 0; i < 5; i++) {
         batch_flush(all[i]);
         free(all[i]->k);
         free(all[i]->v);
@@ -370,6 +385,25 @@ static int cmp_dbl(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/*
+ * The measured connection's flow from the client, written anew: its entry
+ * keyed by O-DCID (|conn|, the aware modes) or by its client 5-tuple (the
+ * default mode), in the connection's slot either way. An update of a hash
+ * map's element puts it at the head of its bucket's chain: every case finds
+ * it at the same place.
+ */
+static void measured_flow(int conn)
+{
+    struct qasm_flow out = conn_flow(measured_conn, 0);
+    struct qasm_xdp_ekey ek = conn ? conn_ekey(measured_conn)
+                                   : qasm_xdp_ekey_flow(&out.src, &out.dst);
+    struct qasm_xdp_ref ref = {.slot = measured_conn, .gen = 1};
+    struct qasm_xdp_fkey k = qasm_xdp_fkey_of(&out, QASM_XDP_FROM_CLIENT);
+    struct qasm_xdp_flow v = qasm_xdp_flow_of(&out.src, &out.dst, &ek, ref, 0);
+    if (bpf_map__update_elem(skel->maps.flows, &k, sizeof(k), &v, sizeof(v), BPF_ANY) != 0)
+        abort();
+}
+
 /* One function's three modes, in order |m| (0..2) or reversed: ns[1 + fn * 3 + mode][r]. */
 static void measure_fn(const struct opts *o, const struct frame fr[2], int fn, uint64_t r,
                        uint32_t ns[NCASE][MAX_ROUNDS])
@@ -377,7 +411,8 @@ static void measure_fn(const struct opts *o, const struct frame fr[2], int fn, u
     for (int i = 0; i < 3; i++) {
         int m = r % 2 ? 2 - i : i; /* ABC CBA: a drift within the round hits each mode alike */
         configure(fn, m > 0, 0, QASM_XDP_NH_TTL_NS);
-        ns[1 + fn * 3 + m][r] = cost(skel->progs.qasm_xdp, &fr[m > 0], (uint32_t)o->repeat,
+        measured_flow(m > 0);
+        ns[1 + fn * 3 + m][r] = cost(skel->progs.qasm_xdp, &fr[1], (uint32_t)o->repeat,
                                      XDP_REDIRECT);
     }
 }
@@ -391,6 +426,7 @@ static void measure(const struct opts *o, const struct frame fr[2], uint32_t ns[
             if (o->fn < 0 || o->fn == fn)
                 measure_fn(o, fr, fn, r, ns);
         configure(QASM_XDP_NAT, 0, 0, QASM_XDP_NH_TTL_NS);
+        measured_flow(1);
         ns[C_ODCID][r] = cost(skel->progs.qasm_xdp, &fr[1], (uint32_t)o->repeat, XDP_REDIRECT);
         configure(QASM_XDP_NAT, 0, 0, 0);
         ns[C_FIB][r] = cost(skel->progs.qasm_xdp, &fr[0], (uint32_t)o->repeat, XDP_REDIRECT);
@@ -503,6 +539,7 @@ static void load(uint32_t n)
     skel = qasm_xdp__open();
     int rc = skel ? 0 : -errno;
     rc = rc ? rc : bpf_map__set_max_entries(skel->maps.entries, n);
+    rc = rc ? rc : bpf_map__set_max_entries(skel->maps.slots, n);
     rc = rc ? rc : bpf_map__set_max_entries(skel->maps.flows, 2 * n);
     rc = rc ? rc : bpf_map__set_max_entries(skel->maps.dcids, n);
     rc = rc ? rc : bpf_map__set_max_entries(skel->maps.attested, n);
@@ -583,6 +620,7 @@ int main(int argc, char **argv)
     parse(&o, argc, argv);
     prepare();
     uint32_t n = (uint32_t)o.conns, m0 = n / 2 & ~1u, m1 = m0 + 1;
+    measured_conn = m1;
     load(n);
     fill(n, m0, m1);
     struct frame fr[2] = {conn_frame(m0, o.payload), conn_frame(m1, o.payload)};

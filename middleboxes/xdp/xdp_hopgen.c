@@ -185,8 +185,8 @@ static void load(void)
     skel = qasm_xdp__open();
     if (!skel)
         die("cannot open the XDP object", errno);
-    struct bpf_map *small[] = {skel->maps.flows, skel->maps.entries, skel->maps.dcids,
-                               skel->maps.attested, skel->maps.servers};
+    struct bpf_map *small[] = {skel->maps.flows, skel->maps.entries, skel->maps.slots,
+                               skel->maps.dcids, skel->maps.attested, skel->maps.servers};
     for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++)
         bpf_map__set_max_entries(small[i], 1);
     int rc = qasm_xdp__load(skel);

@@ -17,8 +17,10 @@
 
 /*
  * Bounds of the maps (max_entries) as compiled; qasm-mbox sizes entries
- * from the core's --max-entries (flows and DCIDs 4x, attested 2x) before
- * loading. A full map refuses the insert, counted.
+ * from the core's --max-entries (entries and slots 1x, flows and DCIDs 4x,
+ * attested 2x) before loading. A full map refuses the insert, counted;
+ * `entries` is an array (preallocated, 64 bytes a slot), so "full" is
+ * userspace's slot allocator having none free (middleboxes/io/xdp_slots.h).
  */
 #define QASM_XDP_MAX_ENTRIES 65536  /* state entries (NAT mappings, buckets, LB flows, conns) */
 #define QASM_XDP_MAX_FLOWS (4 * QASM_XDP_MAX_ENTRIES) /* both directions, two paths each */
@@ -51,7 +53,10 @@ enum qasm_xdp_ekind {
     QASM_XDP_E_CONN = 2  /* a QUIC connection: its O-DCID (odcid / len) */
 };
 
-/* Names a state entry (one of the core's): key of `entries`. */
+/*
+ * Names a state entry (one of the core's): what userspace knows it by, the
+ * key of `slots` (and the value of `dcids`, the connection in `attested`).
+ */
 struct qasm_xdp_ekey {
     __u8 kind;     /* enum qasm_xdp_ekind */
     __u8 len;      /* CONN: O-DCID length; FLOW: family */
@@ -83,9 +88,26 @@ struct qasm_xdp_nh {
     __u16 pad;
 };
 
-/* Value of `flows`: what to write into the packet, and its state entry. */
+/*
+ * Where a state entry lives: its index in the array `entries` and the
+ * generation userspace handed that slot out with. A slot freed (its entry
+ * swept or closed) gets a new generation, so a flow or a DCID still naming
+ * the old one never reaches the slot's next owner (the kernel compares the
+ * two: a mismatch is an entry gone). Generation 0 is never handed out.
+ */
+struct qasm_xdp_ref {
+    __u32 slot;
+    __u32 gen;
+};
+
+/*
+ * Value of `flows`: what to write into the packet, and its state entry:
+ * |ref| for the kernel (an array index, the same instructions whatever the
+ * entry is keyed by), |entry| for userspace (the sweep tells the core).
+ */
 struct qasm_xdp_flow {
     struct qasm_xdp_ekey entry;
+    struct qasm_xdp_ref ref;
     __u8 saddr[16]; /* the packet leaves with these (F_DST_CLIENT: daddr/dport from the entry) */
     __u8 daddr[16];
     __u16 sport;
@@ -97,7 +119,9 @@ struct qasm_xdp_flow {
 };
 
 /*
- * Value of `entries`: one state entry of the core. The lock guards the
+ * Value of `entries` (an array, indexed by struct qasm_xdp_ref's slot): one
+ * state entry of the core, |gen| the generation of its slot (written by
+ * userspace only: the live owner's, or a free one after it). The lock guards the
  * client address (several words rewritten together, from any CPU); the rate
  * limiter's bucket is the one word |rl_tat|, updated by compare-and-swap
  * without the lock (see docs/XDP.md, "The rate limiter's bucket").
@@ -111,6 +135,7 @@ struct qasm_xdp_entry {
     __u16 client_port;
     __u16 hop_port;   /* NAT: public port; LB: backend port */
     __u8 hop[16];     /* NAT: public address; LB: backend address */
+    __u32 gen;        /* the slot's generation (struct qasm_xdp_ref) */
 };
 
 /*
@@ -133,7 +158,8 @@ struct qasm_xdp_entry {
 #define QASM_XDP_RL_HORIZON (1ULL << 62)
 #define QASM_XDP_RL_TRIES 4 /* compare-and-swap attempts before a packet is dropped as contended */
 
-/* Key of `dcids`: a server-chosen DCID (value: the connection's struct qasm_xdp_ekey). */
+/* Key of `dcids`: a server-chosen DCID (value: the connection's struct qasm_xdp_ekey; its
+ * slot is `slots`[ekey], looked up on a migration's first packet only). */
 struct qasm_xdp_cid {
     __u8 len;
     __u8 data[20];

@@ -87,6 +87,10 @@ wait_stats mb "$T/mb.json" "d['xdp_maps']['touches'] > 0 and d['xdp_maps']['flow
 echo "xdp_maps: $(json "$T/mb.json" "d['xdp_maps']")"
 check "xdp hop: the sweep reported the kernel's traffic and removed the idle flows" \
     "[ \"\$(json $T/mb.json \"int(d['xdp_maps']['touches'] > 0 and d['xdp_maps']['flows_swept'] >= 4)\")\" = 1 ]"
+# Their entries too: each one's slot of the `entries` array freed (a new generation written).
+wait_stats mb "$T/mb.json" "d['xdp_maps']['entries_swept'] >= 4"
+check "xdp hop: the idle entries' slots freed" \
+    "[ \"\$(json $T/mb.json \"int(d['xdp_maps']['entries_swept'] >= 4)\")\" = 1 ]"
 stop mb
 "$B/qasm-xdp-hopgen" --gen-if c0 >/dev/null 2>"$T/bad"; rc=$?
 check "a missing flag: usage error (exit 2, one line naming it)" \

@@ -44,9 +44,11 @@ int main(void)
 #include "addr.h"
 #include "ipudp.h"
 #include "middleboxes/io/xdp_io.h"
+#include "middleboxes/io/xdp_slots.h"
 #include "qasm_xdp.skel.h"
 
 static struct qasm_xdp *skel;
+static struct qasm_xdp_slots *slots; /* the entries' slots, as qasm-mbox hands them out */
 static int if_in = 1, if_out;
 
 /* ---- frames ---- */
@@ -203,11 +205,24 @@ static void set_clock(uint64_t now)
     assert_int_equal(bpf_map__update_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
 }
 
+/* Every slot of `entries` handed out so far back to zero, a fresh allocator, `slots` empty. */
+static void clear_entries(void)
+{
+    struct qasm_xdp_entry zero;
+    memset(&zero, 0, sizeof(zero));
+    for (uint32_t i = 0; slots && i < qasm_xdp_slots_high(slots); i++)
+        assert_int_equal(bpf_map__update_elem(skel->maps.entries, &i, 4, &zero, sizeof(zero), 0),
+                         0);
+    qasm_xdp_slots_del(slots);
+    assert_int_equal(qasm_xdp_slots_new(&slots, bpf_map__max_entries(skel->maps.entries), 1), 0);
+    clear_map(skel->maps.slots, sizeof(struct qasm_xdp_ekey));
+}
+
 static int setup(void **state)
 {
     (void)state;
     clear_map(skel->maps.flows, sizeof(struct qasm_xdp_fkey));
-    clear_map(skel->maps.entries, sizeof(struct qasm_xdp_ekey));
+    clear_entries();
     clear_map(skel->maps.dcids, sizeof(struct qasm_xdp_cid));
     clear_map(skel->maps.attested, sizeof(struct qasm_xdp_attest));
     clear_map(skel->maps.servers, sizeof(struct qasm_xdp_srv));
@@ -221,16 +236,37 @@ static int setup(void **state)
     return 0;
 }
 
+/* The slot of entry |ek|: its own, else a new one (also written into `slots`). */
+static struct qasm_xdp_ref ref_of(const struct qasm_xdp_ekey *ek)
+{
+    struct qasm_xdp_ref ref;
+    if (qasm_xdp_slots_find(slots, ek, &ref))
+        return ref;
+    assert_int_equal(qasm_xdp_slots_alloc(slots, ek, &ref), 0);
+    assert_int_equal(bpf_map__update_elem(skel->maps.slots, ek, sizeof(*ek), &ref, sizeof(ref), 0),
+                     0);
+    return ref;
+}
+
 /* flows[|key| from |dir|] = rewrite to |to| (flags), entry |ek|. */
 static void put_flow(const struct qasm_flow *key, int dir, const struct qasm_flow *to,
                      const struct qasm_xdp_ekey *ek, uint32_t flags)
 {
     struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
-    struct qasm_xdp_flow v = qasm_xdp_flow_of(&to->src, &to->dst, ek, flags);
+    struct qasm_xdp_flow v = qasm_xdp_flow_of(&to->src, &to->dst, ek, ref_of(ek), flags);
     assert_int_equal(bpf_map__update_elem(skel->maps.flows, &k, sizeof(k), &v, sizeof(v), 0), 0);
 }
 
-/* entries[|ek|]: latest client |client|, hop (NAT public / LB backend) |hop|, bucket |tat|. */
+/* entries[slot of |ek|] = |e| (its generation the slot's). */
+static void set_entry(const struct qasm_xdp_ekey *ek, struct qasm_xdp_entry *e)
+{
+    struct qasm_xdp_ref ref = ref_of(ek);
+    e->gen = ref.gen;
+    assert_int_equal(bpf_map__update_elem(skel->maps.entries, &ref.slot, 4, e, sizeof(*e), 0), 0);
+}
+
+/* Entry |ek| (in its slot): latest client |client|, hop (NAT public / LB backend) |hop|,
+ * bucket |tat|. */
 static void put_entry(const struct qasm_xdp_ekey *ek, const char *client, const char *hop,
                       uint64_t tat)
 {
@@ -241,15 +277,17 @@ static void put_entry(const struct qasm_xdp_ekey *ek, const char *client, const 
     qasm_xdp_addr(&c, e.client, &e.client_port);
     qasm_xdp_addr(&h, e.hop, &e.hop_port);
     e.rl_tat = tat;
-    assert_int_equal(bpf_map__update_elem(skel->maps.entries, ek, sizeof(*ek), &e, sizeof(e), 0),
-                     0);
+    set_entry(ek, &e);
 }
 
 static struct qasm_xdp_entry get_entry(const struct qasm_xdp_ekey *ek)
 {
     struct qasm_xdp_entry e;
-    assert_int_equal(bpf_map__lookup_elem(skel->maps.entries, ek, sizeof(*ek), &e, sizeof(e),
+    struct qasm_xdp_ref ref;
+    assert_true(qasm_xdp_slots_find(slots, ek, &ref));
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.entries, &ref.slot, 4, &e, sizeof(e),
                                           BPF_F_LOCK), 0);
+    assert_int_equal(e.gen, ref.gen);
     return e;
 }
 
@@ -432,6 +470,109 @@ static void test_migration_unattested(void **state)
     assert_int_equal(counter(QASM_XDP_C_PASS_NEW), 1);
 }
 
+/* ---- the entries' slots: freed, handed to another entry ---- */
+
+/*
+ * Removes entry |ek| as qasm-mbox does: its slot freed with a new
+ * generation written into the kernel's value; `slots` forgets it unless
+ * |keep_index| (a removal racing a migration's first packet). The freed ref.
+ */
+static struct qasm_xdp_ref free_entry(const struct qasm_xdp_ekey *ek, int keep_index)
+{
+    struct qasm_xdp_ref freed;
+    assert_int_equal(qasm_xdp_slots_free(slots, ek, &freed), 0);
+    struct qasm_xdp_entry e;
+    memset(&e, 0, sizeof(e));
+    e.gen = freed.gen;
+    assert_int_equal(bpf_map__update_elem(skel->maps.entries, &freed.slot, 4, &e, sizeof(e), 0),
+                     0);
+    if (!keep_index)
+        assert_int_equal(bpf_map__delete_elem(skel->maps.slots, ek, sizeof(*ek), 0), 0);
+    return freed;
+}
+
+/* Another NAT entry, 10.77.1.5:50005 as 10.77.2.1:40005: it takes the slot freed last. */
+static struct qasm_xdp_ekey other_entry(struct qasm_flow *b, struct qasm_flow *b_nat)
+{
+    *b = F("10.77.1.5:50005", "10.77.2.2:4433");
+    *b_nat = F("10.77.2.1:40005", "10.77.2.2:4433");
+    struct qasm_xdp_ekey eb = qasm_xdp_ekey_flow(&b->src, &b->dst);
+    put_entry(&eb, "10.77.1.5:50005", "10.77.2.1:40005", 0);
+    put_flow(b, QASM_XDP_FROM_CLIENT, b_nat, &eb, 0);
+    return eb;
+}
+
+/*
+ * A flow whose entry was freed goes up (the core decides again); once the
+ * slot serves another entry, the stale flows still go up, both ways: never
+ * that entry's bucket or client address, while its own flow works.
+ */
+static void test_slot_freed_and_reused(void **state)
+{
+    (void)state;
+    struct qasm_flow a = F("10.77.1.2:50000", "10.77.2.2:4433"), a_nat = F("10.77.2.1:40001",
+                                                                           "10.77.2.2:4433");
+    struct qasm_flow a_ret = F("10.77.2.2:4433", "10.77.2.1:40001"), a_back = F("10.77.2.2:4433",
+                                                                                "10.77.1.2:50000");
+    struct qasm_xdp_ekey ea = qasm_xdp_ekey_flow(&a.src, &a.dst);
+    put_entry(&ea, "10.77.1.2:50000", "10.77.2.1:40001", 0);
+    put_flow(&a, QASM_XDP_FROM_CLIENT, &a_nat, &ea, 0);
+    put_flow(&a_ret, QASM_XDP_FROM_SERVER, &a_ret, &ea, QASM_XDP_F_DST_CLIENT);
+    expect_fwd(&a, if_in, &a_nat);
+    expect_fwd(&a_ret, if_out, &a_back);
+    struct qasm_xdp_ref old = ref_of(&ea), freed = free_entry(&ea, 0);
+    assert_int_equal(freed.slot, old.slot);
+    assert_int_not_equal(freed.gen, old.gen);
+    struct frame in = mkframe(&a, SHORT, sizeof(SHORT), 64, 0);
+    struct frame ret = mkframe(&a_ret, SHORT, sizeof(SHORT), 64, 0);
+    expect(&in, if_in, XDP_PASS, NULL);
+    assert_int_equal(counter(QASM_XDP_C_PASS_NEW), 1);
+    struct qasm_flow b, b_nat;
+    struct qasm_xdp_ekey eb = other_entry(&b, &b_nat);
+    struct qasm_xdp_ref rb = ref_of(&eb);
+    assert_int_equal(rb.slot, old.slot); /* the same slot, a generation of its own */
+    assert_int_not_equal(rb.gen, old.gen);
+    assert_int_not_equal(rb.gen, freed.gen);
+    expect(&in, if_in, XDP_PASS, NULL);
+    expect(&ret, if_out, XDP_PASS, NULL); /* not to B's client 10.77.1.5:50005 */
+    assert_int_equal(counter(QASM_XDP_C_PASS_NEW), 3);
+    expect_fwd(&b, if_in, &b_nat);
+    assert_int_equal(counter(QASM_XDP_C_TX), 3);
+    struct qasm_xdp_entry e = get_entry(&eb);
+    struct qasm_addr cb = A("10.77.1.5:50005");
+    assert_memory_equal(e.client, cb.ip, 16);
+    assert_int_equal(ntohs(e.client_port), 50005);
+}
+
+/*
+ * A migration's first packet (aware) whose connection's entry was freed:
+ * up as a new flow, even while `slots` still names the slot (the removal
+ * racing the packet) and the slot serves another entry, which keeps its
+ * client address; no flow is stored for the new path.
+ */
+static void test_migration_slot_freed(void **state)
+{
+    (void)state;
+    config(QASM_XDP_NAT, 1, 0, 0, 0);
+    struct qasm_xdp_ekey ek = conn_setup(1);
+    free_entry(&ek, 1);
+    struct qasm_flow b, b_nat;
+    struct qasm_xdp_ekey eb = other_entry(&b, &b_nat);
+    struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433");
+    struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0);
+    expect(&in, if_in, XDP_PASS, NULL);
+    assert_int_equal(counter(QASM_XDP_C_PASS_NEW), 1);
+    assert_int_equal(counter(QASM_XDP_C_MIGRATED), 0);
+    struct qasm_xdp_fkey k = qasm_xdp_fkey_of(&mig, QASM_XDP_FROM_CLIENT);
+    struct qasm_xdp_flow v;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.flows, &k, sizeof(k), &v, sizeof(v), 0),
+                     -ENOENT);
+    struct qasm_xdp_entry e = get_entry(&eb);
+    struct qasm_addr cb = A("10.77.1.5:50005");
+    assert_memory_equal(e.client, cb.ip, 16);
+    expect_fwd(&b, if_in, &b_nat);
+}
+
 /* LB, aware: an attested new client address keeps the connection's backend, both ways. */
 static void test_lb_migration_attested(void **state)
 {
@@ -470,8 +611,7 @@ static void test_rl_migration_shares_bucket(void **state)
     struct qasm_xdp_ekey ek = conn_setup(1); /* NAT-shaped maps; the function is RL here */
     struct qasm_xdp_entry e = get_entry(&ek);
     e.rl_tat = qasm_xdp_rl_full(T0); /* full: two packets' worth */
-    assert_int_equal(bpf_map__update_elem(skel->maps.entries, &ek, sizeof(ek), &e, sizeof(e), 0),
-                     0);
+    set_entry(&ek, &e);
     struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433"), ret = F("10.77.2.2:4433",
                                                                            "10.77.1.3:50001");
     expect_fwd(&mig, if_in, &mig);
@@ -1121,6 +1261,8 @@ int main(void)
         cmocka_unit_test_setup(test_initial_goes_up, setup),
         cmocka_unit_test_setup(test_migration_attested, setup),
         cmocka_unit_test_setup(test_migration_unattested, setup),
+        cmocka_unit_test_setup(test_slot_freed_and_reused, setup),
+        cmocka_unit_test_setup(test_migration_slot_freed, setup),
         cmocka_unit_test_setup(test_lb, setup),
         cmocka_unit_test_setup(test_lb_migration_attested, setup),
         cmocka_unit_test_setup(test_rl_migration_shares_bucket, setup),
