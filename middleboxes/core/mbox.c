@@ -355,11 +355,15 @@ static struct flow *default_entry(struct qasm_mbox *m, const struct qasm_flow *k
 
 /* ---- packet processing ---- */
 
+_Static_assert(sizeof(struct qasm_flow) == 44, "a 5-tuple is 44 bytes, padding explicit");
+
 /* A cheap seeded hash of a zero-padded 5-tuple (44 bytes: five words and a tail). */
 static uint64_t flow_hash(const struct qasm_flow *k, uint64_t seed)
 {
     const unsigned char *p = (const unsigned char *)k;
     uint64_t h = seed ^ 0x9e3779b97f4a7c15ULL, w;
+    /* Unrolled: the loop's own counting was a third of the hash's instructions. */
+#pragma GCC unroll 5
     for (int i = 0; i < 5; i++) {
         memcpy(&w, p + 8 * i, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
@@ -370,15 +374,13 @@ static uint64_t flow_hash(const struct qasm_flow *k, uint64_t seed)
     return qasm_hash_mix(h ^ t);
 }
 
-static struct qasm_flow flow_key(const struct qasm_flow *f)
+/* |f| with its padding zeroed (struct qasm_flow has no implicit padding: a copy is exact). */
+static inline struct qasm_flow flow_key(const struct qasm_flow *f)
 {
-    struct qasm_flow k;
-    memset(&k, 0, sizeof(k));
-    k.src = f->src;
-    k.dst = f->dst;
+    struct qasm_flow k = *f;
     k.src.pad = 0;
     k.dst.pad = 0;
-    k.proto = f->proto;
+    memset(k.pad, 0, sizeof(k.pad));
     return k;
 }
 
@@ -756,15 +758,14 @@ static void count_verdict(struct qasm_mbox *m, const struct qasm_mbox_verdict *v
         m->st.packets_held++;
 }
 
-static int valid_pkt(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt)
+static inline int valid_pkt(const struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt)
 {
     const struct qasm_flow *f = &pkt->flow;
-    if (f->src.family != AF_INET && f->src.family != AF_INET6)
-        return 0;
-    if (f->dst.family != f->src.family)
+    uint8_t fam = f->src.family;
+    if (fam != f->dst.family || (fam != AF_INET && fam != AF_INET6))
         return 0;
     /* the NAT translates within one address family (no NAT64) */
-    if (m->family && f->src.family != m->family)
+    if (m->family && fam != m->family)
         return 0;
     if (pkt->dir != QASM_MBOX_FROM_CLIENT && pkt->dir != QASM_MBOX_FROM_SERVER)
         return 0;
