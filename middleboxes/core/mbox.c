@@ -647,9 +647,9 @@ client_conn_slow(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct fl
  * kinds then do the same work: the entry holds the class and O-DCID its
  * packets get (a default entry's O-DCID is empty).
  */
-static inline void client_known(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt,
-                                struct flow *f, qasm_tstamp now, int allow_hold,
-                                struct qasm_mbox_verdict *v)
+static inline __attribute__((always_inline)) void
+client_known(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, struct flow *f,
+             qasm_tstamp now, int allow_hold, struct qasm_mbox_verdict *v)
 {
     struct entry *e = f->e;
     if (f->slow_bits && (pkt->len == 0 || (pkt->data[0] & f->slow_bits))) {
@@ -746,7 +746,7 @@ server_pkt(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qa
     m->fn->on_server(m->fn_st, &e->fs, pkt, &e->client, now, v);
 }
 
-static void count_verdict(struct qasm_mbox *m, const struct qasm_mbox_verdict *v)
+static inline void count_verdict(struct qasm_mbox *m, const struct qasm_mbox_verdict *v)
 {
     m->st.path[v->path]++;
     m->st.cls[v->cls]++;
@@ -812,8 +812,10 @@ process_k(struct qasm_mbox *m, const struct qasm_mbox_pkt *pkt, const struct qas
     m->st.packets_in++;
     if (!valid_pkt(m, pkt))
         drop(v, QASM_MBOX_DROP_MALFORMED);
+    else if (pkt->dir == QASM_MBOX_FROM_CLIENT && f)
+        client_known(m, pkt, f, now, 1, v); /* the fast path, inline */
     else if (pkt->dir == QASM_MBOX_FROM_CLIENT)
-        client_pkt_k(m, pkt, key, hash, f, now, 1, v);
+        client_pkt_k(m, pkt, key, hash, NULL, now, 1, v);
     else
         server_pkt(m, pkt, key, hash, f, now, v);
     count_verdict(m, v);
