@@ -11,15 +11,21 @@
 # forwarder's CPU time (user + system) per delivered datagram. The second
 # anchor, qasm-fwd-bare --epoll, is the same forwarder waiting with epoll
 # (its sockets registered all along, as in the relay's event loop). The
-# anchor, the epoll anchor and the relay NAT (default mode) run R times,
-# alternately (a shared machine is noisy); the last lines give their
-# medians and the ratios.
+# anchor, the epoll anchor and the relay NAT (default mode) run R rounds,
+# interleaved, the order reversed every other round (anchor first, then
+# relay first: neither always gets the warmer or the quieter slot); the
+# last lines give their medians and, per round, the relay's ratios to the
+# anchor of the same round (delivered rate: relay / anchor; CPU per
+# datagram: anchor / relay, so > 1 is the relay cheaper): their median,
+# quartiles and the 95 % interval of the median (order statistics of the
+# R ratios, distribution-free), and in how many rounds the ratio reached 0.9.
 # Usage: middleboxes/relay-bench.sh [N]
-# (env B = build dir, P = first of 3 free ports, R = pairs, default 3).
+# (env B = build dir, P = first of 3 free ports, R = rounds, default 3;
+# R = 15 or more to resolve a 10 % difference on a shared machine).
 # Bounded: each process under timeout.
 B=${B:-build}; P=${P:-36000}; N=${1:-200000}; R=${R:-3}
-run() { # label fn mode [extra qasm-mbox flags]
-    local label=$1 fn=$2 mode=$3 extra=${4:-} to M= c
+run() { # label fn mode [extra qasm-mbox flags] [round]
+    local label=$1 fn=$2 mode=$3 extra=${4:-} round=${5:-0} to M= c
     timeout 60 "$B/qasm-udpdrive" server --listen 127.0.0.1:$((P+1)) --echo none \
         --stats-json /tmp/rb-srv.$$.json & local S=$!
     to=127.0.0.1:$((P+1))
@@ -45,10 +51,10 @@ run() { # label fn mode [extra qasm-mbox flags]
     fi
     kill $S; wait $S
     python3 - "$label" "$c" /tmp/rb-srv.$$.json /tmp/rb-mb.$$.json "$fn" /tmp/rb-bare.$$ \
-        "$cpu" "$(getconf CLK_TCK)" <<'PY'
+        "$cpu" "$(getconf CLK_TCK)" "$round" <<'PY'
 import json, os, sys
 label, c, srv, mb, fn, bf = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-ticks, hz = int(sys.argv[7]), int(sys.argv[8])
+ticks, hz, rnd = int(sys.argv[7]), int(sys.argv[8]), sys.argv[9]
 s = json.load(open(srv))
 rate = s['packets_received_known'] / s['receive_span_s'] if s['receive_span_s'] else 0
 cpu = '%.0f' % (ticks / hz * 1e9 / s['packets_received_known']) if fn and s['packets_received_known'] else '-'
@@ -57,9 +63,9 @@ if fn == 'bare':
 bare = float(open(bf).read()) if os.path.exists(bf) else 0
 ratio = '%.2f' % (rate / bare) if bare and fn else '-'
 line = '| %s | %.0f | %d | %.0f | %s | %s |' % (label, c['send_pps'], s['packets_received_known'], rate, ratio, cpu)
-if fn in ('bare', 'bare-epoll') or label == 'nat default':
+if rnd != '0':
     with open(bf + '.pairs', 'a') as f:
-        f.write('%s %f %s\n' % (fn, rate, cpu))
+        f.write('%s %f %s %s\n' % (fn, rate, cpu, rnd))
 if os.path.exists(mb):
     m = json.load(open(mb)); h = m['processing_ns']
     line += ' %d | %d / %d / %d |' % (m['relay']['packets_received'], h['p50'], h['p99'], h['p999'])
@@ -76,9 +82,16 @@ echo "| path | offered pps | delivered (of $N) | delivered pps | x bare | cpu ns
 echo "|---|---|---|---|---|---|---|---|"
 run "direct (no middlebox)" "" ""
 for i in $(seq "$R"); do
-    run "bare forwarder (qasm-fwd-bare)" bare ""
-    run "bare forwarder --epoll" bare-epoll ""
-    run "nat default" nat default
+    # Odd rounds anchor first, even rounds relay first.
+    order="bare bare-epoll nat"
+    [ $((i % 2)) = 0 ] && order="nat bare-epoll bare"
+    for w in $order; do
+        case $w in
+        bare) run "bare forwarder (qasm-fwd-bare)" bare "" "" "$i" ;;
+        bare-epoll) run "bare forwarder --epoll" bare-epoll "" "" "$i" ;;
+        nat) run "nat default" nat default "" "$i" ;;
+        esac
+    done
 done
 for m in reactive proactive; do run "nat $m" nat $m; done
 run "nat proactive --core-batch" nat proactive --core-batch
@@ -86,29 +99,49 @@ for m in default proactive; do run "ratelimit $m" ratelimit $m; done
 run "lb default" lb default
 kill $T; wait
 python3 - /tmp/rb-bare.$$.pairs <<'PY'
-import statistics, sys
+import math, statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 def med(fn, i):
     v = [float(r[i]) for r in rows if r[0] == fn and r[i] != '-']
     return statistics.median(v) if v else 0
+def by_round(fn):
+    return {r[3]: r for r in rows if r[0] == fn}
+def ratios(fn):
+    """Per round: fn's delivered rate over the anchor's, the anchor's cpu per datagram over fn's."""
+    a, f = by_round('bare'), by_round(fn)
+    rate, cpu = [], []
+    for k in sorted(f, key=int):
+        if k in a and float(a[k][1]) > 0:
+            rate.append(float(f[k][1]) / float(a[k][1]))
+            if f[k][2] != '-' and a[k][2] != '-' and float(f[k][2]) > 0:
+                cpu.append(float(a[k][2]) / float(f[k][2]))
+    return rate, cpu
+def median_ci(v):
+    """The 95 % interval of the median: order statistics j, n + 1 - j (binomial, p = 1/2)."""
+    n, j = len(v), 0
+    while j + 1 <= n and sum(math.comb(n, i) for i in range(j + 1)) / 2 ** n <= 0.025:
+        j += 1
+    s = sorted(v)
+    return (s[j - 1], s[n - j]) if j >= 1 else (float('nan'), float('nan'))
+def summary(v):
+    if not v:
+        return 'no rounds'
+    q = statistics.quantiles(v, n=4) if len(v) > 1 else [v[0]] * 3
+    lo, hi = median_ci(v)
+    return ('median %.2f, quartiles %.2f-%.2f, 95 %% interval of the median %.2f-%.2f, '
+            '>= 0.9 in %d of %d rounds (%s)'
+            % (statistics.median(v), q[0], q[2], lo, hi, sum(x >= 0.9 for x in v), len(v),
+               ', '.join('%.2f' % x for x in v)))
 b, e, n = med('bare', 1), med('bare-epoll', 1), med('nat', 1)
-def pairs(fn):
-    """fn's rate over the anchor's of the same round (the anchor runs first in each)."""
-    out, anchor = [], 0
-    for r in rows:
-        if r[0] == 'bare':
-            anchor = float(r[1])
-        elif r[0] == fn and anchor:
-            out.append(float(r[1]) / anchor)
-    return out
-print('median of %d: bare forwarder %.0f pps (%.0f cpu ns/pkt), bare --epoll %.0f pps '
+print('median of %d rounds: bare forwarder %.0f pps (%.0f cpu ns/pkt), bare --epoll %.0f pps '
       '(%.0f cpu ns/pkt), relay NAT default %.0f pps (%.0f cpu ns/pkt)'
-      % (len(pairs('nat')), b, med('bare', 2), e, med('bare-epoll', 2), n, med('nat', 2)))
+      % (len(by_round('nat')), b, med('bare', 2), e, med('bare-epoll', 2), n, med('nat', 2)))
 for fn, name in (('nat', 'relay NAT (default mode)'), ('bare-epoll', 'bare forwarder --epoll')):
-    v = med(fn, 1)
-    c = med(fn, 2)
-    print('%s / bare forwarder: %.2f (pairs: %s); by cpu per datagram %.2f'
-          % (name, v / b if b else 0, ', '.join('%.2f' % p for p in pairs(fn)),
-             med('bare', 2) / c if c else 0))
+    rate, cpu = ratios(fn)
+    print('%s / bare forwarder, ratio of the medians: %.2f by delivered rate, %.2f by cpu per '
+          'datagram' % (name, med(fn, 1) / b if b else 0,
+                        med('bare', 2) / med(fn, 2) if med(fn, 2) else 0))
+    print('  per round, delivered rate: %s' % summary(rate))
+    print('  per round, cpu per datagram (anchor / %s): %s' % (fn, summary(cpu)))
 PY
 rm -f /tmp/rb-bare.$$ /tmp/rb-bare.$$.pairs

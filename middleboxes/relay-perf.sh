@@ -3,9 +3,10 @@
 # The same load as relay-bench.sh (qasm-udpdrive --blast, N 100-byte
 # datagrams, one connection, into qasm-udpdrive server --echo none) through
 # qasm-fwd-bare, qasm-fwd-bare --epoll and qasm-mbox nat (default mode),
-# R rounds alternately (and, with B2 = another build directory, that
-# build's qasm-mbox as "nat-b2": a change measured beside the code before
-# it); per datagram the forwarder forwarded:
+# R rounds alternately, the order reversed every other round (and, with
+# B2 = another build directory, that build's qasm-mbox as "nat-b2": a
+# change measured beside the code before it); per datagram the forwarder
+# forwarded:
 #   TOOL=perf (default): perf stat software events on the forwarder: CPU
 #     time (task-clock, ns), context switches, system calls, datagrams per
 #     recvmmsg and per sendmmsg, epoll_wait / poll calls; and the CPU time
@@ -88,7 +89,10 @@ timeout 600 "$B/qasm-tracker" --listen 127.0.0.1:$P 2>/dev/null &
 sleep 0.3
 [ "$TOOL" = callgrind ] && R=1
 for i in $(seq "$R"); do
-    for w in bare bare-epoll nat ${B2:+nat-b2}; do one $w; done
+    # The order reversed every other round: a slot's own bias (±5 % here) cancels out.
+    order="bare bare-epoll nat ${B2:+nat-b2}"
+    [ $((i % 2)) = 0 ] && order="${B2:+nat-b2 }nat bare-epoll bare"
+    for w in $order; do one $w; done
 done
 python3 - "$T/rows" "$TOOL" <<'PY'
 import statistics, sys

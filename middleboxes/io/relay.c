@@ -345,31 +345,39 @@ static int deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_drive
 
 /* ---- receiving ---- */
 
-/* The core's view of datagram |i| of the ring, read on |s| from |from|. */
-static void make_pkt(struct qasm_relay *r, const struct rsock *s, struct qasm_driver_buf *buf,
-                     size_t len, const struct qasm_addr *from, struct qasm_mbox_pkt *pkt)
+/* What every datagram read on a socket shares: direction, destination and (upstream) source. */
+struct rx_side {
+    enum qasm_mbox_dir dir;
+    const struct qasm_addr *dst;
+    const struct qasm_addr *src; /* NULL: each datagram's own source */
+};
+
+static struct rx_side rx_side(const struct qasm_relay *r, const struct rsock *s)
+{
+    struct rx_side t = {QASM_MBOX_FROM_SERVER, &s->local, NULL};
+    if (s->kind == RSOCK_LISTEN) {
+        t.dir = QASM_MBOX_FROM_CLIENT;
+        t.dst = r->cfg.function == QASM_MBOX_LB ? &r->cfg.listen : &r->cfg.upstream;
+    } else if (s->kind == RSOCK_UPSTREAM) {
+        /* Connected: the server as the client addresses it, towards the client. */
+        const struct uflow *u = (const struct uflow *)s;
+        t.src = &u->server;
+        t.dst = &u->key.src;
+    }
+    return t;
+}
+
+/* The core's view of a datagram of the ring read on side |t| (pkt->flow.src set unless t->src). */
+static inline void make_pkt(const struct rx_side *t, struct qasm_driver_buf *buf, size_t len,
+                            struct qasm_mbox_pkt *pkt)
 {
     /* Every field set (no padding in these structs): no memset per datagram. */
     pkt->flow.proto = IPPROTO_UDP;
     memset(pkt->flow.pad, 0, sizeof(pkt->flow.pad));
-    pkt->flow.src = *from;
-    switch (s->kind) {
-    case RSOCK_LISTEN:
-        pkt->dir = QASM_MBOX_FROM_CLIENT;
-        pkt->flow.dst = r->cfg.function == QASM_MBOX_LB ? r->cfg.listen : r->cfg.upstream;
-        break;
-    case RSOCK_PORT:
-        pkt->dir = QASM_MBOX_FROM_SERVER;
-        pkt->flow.dst = s->local;
-        break;
-    case RSOCK_UPSTREAM: {
-        const struct uflow *u = (const struct uflow *)s;
-        pkt->dir = QASM_MBOX_FROM_SERVER;
-        pkt->flow.src = u->server;
-        pkt->flow.dst = u->key.src;
-        break;
-    }
-    }
+    pkt->dir = t->dir;
+    pkt->flow.dst = *t->dst;
+    if (t->src)
+        pkt->flow.src = *t->src;
     pkt->data = buf->data;
     pkt->len = len;
     pkt->opaque = buf;
@@ -423,19 +431,19 @@ static void recv_batch(void *b, struct qasm_driver_watch *w, struct qasm_driver_
     }
     rx->nread = (size_t)n;
     r->c.rx += (uint64_t)n;
+    const struct rx_side side = rx_side(r, s);
     for (int i = 0; i < n; i++) {
         if (r->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
             r->c.rx_truncated++;
             continue;
         }
-        struct qasm_addr from;
-        if (s->kind == RSOCK_UPSTREAM) {
-            from = ((struct uflow *)s)->key.dst;
-        } else if (rx_source(r, (size_t)i, &from) < 0) {
+        struct qasm_mbox_pkt *pkt = &rx->pkt[rx->npkt];
+        if (!side.src && rx_source(r, (size_t)i, &pkt->flow.src) < 0) {
             r->c.rx_errors++;
             continue;
         }
-        make_pkt(r, s, rx->buf[i], r->rmsg[i].msg_len, &from, &rx->pkt[rx->npkt++]);
+        make_pkt(&side, rx->buf[i], r->rmsg[i].msg_len, pkt);
+        rx->npkt++;
     }
     if (s->kind == RSOCK_UPSTREAM)
         uflow_touch(r, (struct uflow *)s, rx->now);
