@@ -13,6 +13,7 @@
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/; make fuzz-run: run each FUZZ_SECONDS
 #   make bench      the main job: qasm-bench run --quick all (make bench-full: full parameters)
 #   make bench-xdp  the XDP fast path's benchmarks: qasm-bench run --quick xdp (root, BPF; about a minute)
+#   make bench-bins only what the benchmarks run: the programs and the agent library
 #   make regress    replay the capture corpus through the middlebox cores against the expected results
 #   make deps       install the Debian packages the project needs
 #   make clean      remove build/ (the O directory); make help: this text
@@ -133,7 +134,7 @@ PROG_BINS  := $(addprefix $(O)/,$(PROGS))
 SHLIB_BINS := $(addprefix $(O)/,$(SHLIBS))
 TEST_BINS  := $(addprefix $(O)/,$(UNIT_TESTS))
 
-.PHONY: all deps build tests test unit-tests integ-tests examples check-pure check-size fuzz fuzz-run bench bench-full bench-xdp clean help
+.PHONY: all deps build bench-bins tests test unit-tests integ-tests examples check-pure check-size fuzz fuzz-run bench bench-full bench-xdp clean help
 
 ifeq ($(NODEPS),1)
 DEPS :=
@@ -145,6 +146,9 @@ all: $(DEPS)
 	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
 
 build: $(PROG_BINS) $(SHLIB_BINS) $(TEST_BINS) $(EXTRA_BINS)
+
+# What the benchmarks run: the programs and the agent library, not the tests.
+bench-bins: $(PROG_BINS) $(SHLIB_BINS)
 
 deps:
 	$(Q)scripts/deps.sh
@@ -257,16 +261,16 @@ fuzz-run: $(FUZZ_BINS)
 # The main job: every experiment of the paper, quick parameters (about 10 minutes
 # on 2 cores); bench-full runs the paper's full parameters.
 bench: $(DEPS)
-	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
+	$(Q)$(MAKE) --no-print-directory NODEPS=1 bench-bins
 	$(Q)$(O)/qasm-bench run --quick all --out results
 
 bench-full: $(DEPS)
-	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
+	$(Q)$(MAKE) --no-print-directory NODEPS=1 bench-bins
 	$(Q)$(O)/qasm-bench run all --out results
 
 # Not in `all`: about a minute with --quick, root and the BPF toolchain (docs/XDP.md).
 bench-xdp: $(DEPS)
-	$(Q)$(MAKE) --no-print-directory NODEPS=1 build
+	$(Q)$(MAKE) --no-print-directory NODEPS=1 bench-bins
 	$(Q)$(O)/qasm-bench run --quick xdp --out results
 
 clean:

@@ -42,8 +42,8 @@ static const char usage[] =
         "                   median, max); the same as --set repeat=N\n"
         "  --dry-run        print each experiment's effective parameters, run nothing\n"
         "  --capture        also record a pcap of each run (needs qasm-capture)\n"
-        "  --topology T     loopback (default) or netns: table1, nat-dos and lb on network\n"
-        "                   namespaces with a router hop (root; docs/TESTBED.md);\n"
+        "  --topology T     loopback (default) or netns: table1, nat-dos, lb and fig7a on\n"
+        "                   network namespaces with a router hop (root; docs/TESTBED.md);\n"
         "                   kernel-nat always runs there\n"
         "  --hop H          netns hop: qasm (qasm-mbox --io packet, default), qasm-xdp\n"
         "                   (qasm-mbox --io xdp), kernel-nat\n"
@@ -124,7 +124,7 @@ static int run_one(struct bench *b, const struct bench_experiment *e, const char
     int first_row = b->nrows;
     int rv = b->netns && !e->netns
                      ? bench_fail("%s: not available with --topology netns yet (table1, nat-dos, "
-                                  "lb are)", e->name)
+                                  "lb, fig7a are)", e->name)
                      : e->run(b);
     bench_proc_stop_all();
     if (rv < 0 && b->nrows == first_row)

@@ -356,25 +356,57 @@ int topo_lb_open(struct topo *t, struct bench *b, const char *mode)
     return 0;
 }
 
+int topo_rl_open(struct topo *t, struct bench *b, const char *mode, const char *const rl[])
+{
+    char upstream[64], name[32];
+    topo_init(t, b);
+    t->netns = b->netns;
+    if (t->netns)
+        return topo_netns_rl_open(&t->ns, b, b->hop, mode, rl);
+    if (topo_start_tracker(t) < 0 || topo_start_server(t, "server") < 0)
+        return -1;
+    topo_addr(upstream, sizeof(upstream), t->server_port[0]);
+    snprintf(name, sizeof(name), "ratelimit-%s", mode);
+    t->hop = topo_start_mbox(t, name, "ratelimit", mode, upstream, 0, rl);
+    if (t->hop < 0)
+        return -1;
+    topo_addr(t->entry, sizeof(t->entry), t->mbox_port[t->hop]);
+    return 0;
+}
+
 const char *topo_client_addrs(const struct topo *t)
 {
     return t->netns ? TOPO_NETNS_CLIENT_ADDRS : "127.0.0.2-127.0.0.9";
 }
 
+int topo_client_start(struct topo *t, struct bench_proc *p, const char *name,
+                      const char *const extra[])
+{
+    char url[128];
+    if (t->netns)
+        return topo_netns_client_start(&t->ns, p, name, extra);
+    return topo_start_client(t, p, name, t->entry, 1, extra,
+                             topo_url(t, url, sizeof(url), 0, "/"));
+}
+
+json_t *topo_client_wait(struct topo *t, struct bench_proc *p, const char *name,
+                         double timeout_s, int *status)
+{
+    if (t->netns)
+        return topo_netns_client_wait(&t->ns, p, name, timeout_s, status);
+    json_t *j = topo_client_result(t, p, name, timeout_s);
+    *status = p->status;
+    return j;
+}
+
 json_t *topo_client(struct topo *t, const char *name, const char *const extra[],
                     double timeout_s, int *status)
 {
-    char url[128];
     struct bench_proc p;
-    if (t->netns)
-        return topo_netns_client(&t->ns, name, extra, timeout_s, status);
     *status = -1;
-    if (topo_start_client(t, &p, name, t->entry, 1, extra,
-                          topo_url(t, url, sizeof(url), 0, "/")) < 0)
+    if (topo_client_start(t, &p, name, extra) < 0)
         return NULL;
-    json_t *j = topo_client_result(t, &p, name, timeout_s);
-    *status = p.status;
-    return j;
+    return topo_client_wait(t, &p, name, timeout_s, status);
 }
 
 json_t *topo_hop_table(struct topo *t, const char *mode)
@@ -382,6 +414,14 @@ json_t *topo_hop_table(struct topo *t, const char *mode)
     if (t->netns)
         return topo_netns_table(&t->ns, mode);
     return topo_mbox_stats(t, t->hop);
+}
+
+double topo_hop_forwarded(json_t *st)
+{
+    if (st == NULL)
+        return -1;
+    return bench_json_num(st, "packets_forwarded", 0) + bench_json_num(st, "xdp.forwarded", 0) +
+           bench_json_num(st, "xdp.packets_sent", 0);
 }
 
 double topo_unknown_dcid(const struct topo *t)

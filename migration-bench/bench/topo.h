@@ -2,11 +2,11 @@
  * topo.h: the topologies the experiments run on. Two layers:
  *
  * - The topology interface (topo_nat_open ... topo_close): a tracker, the
- *   server(s), one hop (a NAT or a hash LB) between them, and migrating
- *   clients (agent preloaded) in front of it. It has two implementations,
- *   chosen by the bench's --topology: loopback (here) and network
- *   namespaces (topo_netns.h). Experiments written against it (table1,
- *   nat-dos, lb) run on both.
+ *   server(s), one hop (a NAT, a hash LB or a rate limiter) between them,
+ *   and migrating clients (agent preloaded) in front of it. It has two
+ *   implementations, chosen by the bench's --topology: loopback (here) and
+ *   network namespaces (topo_netns.h). Experiments written against it
+ *   (table1, nat-dos, lb, fig7a) run on both.
  * - The loopback building blocks (topo_start_tracker ... topo_stop): free
  *   ports on 127.0.0.1, chains of qasm-mbox, for the experiments that run
  *   on loopback only.
@@ -78,6 +78,13 @@ int topo_nat_open(struct topo *t, struct bench *b, const char *mode, int pool, i
 /* topo_lb_open starts tracker, two backends and a hash LB hop in |mode|. */
 int topo_lb_open(struct topo *t, struct bench *b, const char *mode);
 
+/*
+ * topo_rl_open starts tracker, server and a rate-limiter hop (`qasm-mbox
+ * ratelimit`) in |mode| with the limiter's flags |rl| (--rate, --burst;
+ * NULL-terminated). netns: only the qasm hops have one.
+ */
+int topo_rl_open(struct topo *t, struct bench *b, const char *mode, const char *const rl[]);
+
 /* topo_client_addrs: the client side's address range (for --local-addrs). */
 const char *topo_client_addrs(const struct topo *t);
 
@@ -89,8 +96,26 @@ const char *topo_client_addrs(const struct topo *t);
 json_t *topo_client(struct topo *t, const char *name, const char *const extra[],
                     double timeout_s, int *status);
 
+/*
+ * topo_client_start starts the client of topo_client in the background (the
+ * experiment samples the hop meanwhile); topo_client_wait waits for it (up
+ * to |timeout_s|, then stops it) and returns what topo_client returns.
+ */
+int topo_client_start(struct topo *t, struct bench_proc *p, const char *name,
+                      const char *const extra[]);
+json_t *topo_client_wait(struct topo *t, struct bench_proc *p, const char *name,
+                         double timeout_s, int *status);
+
 /* topo_hop_table returns the hop's fresh stats (NAT / LB table), or {} when not visible. */
 json_t *topo_hop_table(struct topo *t, const char *mode);
+
+/*
+ * topo_hop_forwarded: the packets a qasm hop forwarded, from its stats: the
+ * core's packets_forwarded, plus with --io xdp those the kernel forwarded
+ * itself (xdp.forwarded, redirected; xdp.packets_sent, sent back out of the
+ * same interface), which never reach the core. -1 without stats.
+ */
+double topo_hop_forwarded(json_t *st);
 
 /* topo_unknown_dcid sums the servers' unknown_dcid counts (misrouted packets; after topo_close). */
 double topo_unknown_dcid(const struct topo *t);

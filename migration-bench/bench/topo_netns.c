@@ -285,19 +285,39 @@ static int qasm_hop_start(struct topo_netns *n, const char *name, const char *co
     return 0;
 }
 
-static int qasm_nat_start(struct topo_netns *n, const char *mode, int pool, int entries,
-                          const char *io)
+/*
+ * Starts `qasm-mbox FUNCTION --mode MODE --io IO` (IO from --hop) on in0 /
+ * out0 with the tracker, a 50 ms hold and its stats (FUNCTION-MODE.stats.json),
+ * plus the function's own flags |extra|: the one command line of the qasm hops.
+ */
+static int qasm_fn_start(struct topo_netns *n, const char *function, const char *mode,
+                         const char *const extra[])
 {
-    char bin[PATH_MAX], ports[32], ent[16], name[64];
-    snprintf(name, sizeof(name), "nat-%s", mode);
+    char bin[PATH_MAX], name[64];
+    const char *io = hop_io(n->b->hop);
+    if (strcmp(io, "xdp") == 0 && xdp_prepare(n) < 0)
+        return -1;
+    snprintf(name, sizeof(name), "%.20s-%.20s", function, mode);
     snprintf(n->stats, sizeof(n->stats), "%.3800s/%.60s.stats.json", n->b->outdir, name);
+    const char *argv[TOPO_NETNS_MAX_ARGS] = { bench_bin(n->b, bin, sizeof(bin), "qasm-mbox"),
+                                              function, "--mode", mode, "--io", io,
+                                              "--inside", "in0", "--outside", "out0",
+                                              "--tracker", TRK_ADDR, "--hold", "50ms",
+                                              "--stats-json", n->stats };
+    int k = 16;
+    for (int i = 0; extra[i] && k < TOPO_NETNS_MAX_ARGS - 1; i++)
+        argv[k++] = extra[i];
+    argv[k] = NULL;
+    return qasm_hop_start(n, name, argv);
+}
+
+static int qasm_nat_start(struct topo_netns *n, const char *mode, int pool, int entries)
+{
+    char ports[32], ent[16];
     snprintf(ports, sizeof(ports), "%d-%d", POOL_LO, POOL_LO + (pool > 0 ? pool : 1024) - 1);
     snprintf(ent, sizeof(ent), "%d", entries);
-    const char *argv[] = { bench_bin(n->b, bin, sizeof(bin), "qasm-mbox"), "nat", "--mode", mode,
-                           "--io", io, "--inside", "in0", "--outside", "out0",
-                           "--tracker", TRK_ADDR, "--ports", ports, "--hold", "50ms",
-                           "--stats-json", n->stats, "--stats-entries", ent, NULL };
-    return qasm_hop_start(n, name, argv);
+    const char *extra[] = { "--ports", ports, "--stats-entries", ent, NULL };
+    return qasm_fn_start(n, "nat", mode, extra);
 }
 
 /* The normaliser in front of the kernel's NAT: qasm-normalize on in0, up once subscribed. */
@@ -378,10 +398,8 @@ int topo_netns_nat_open(struct topo_netns *n, struct bench *b, const char *hop, 
 {
     if (base_start(n, b) < 0)
         return -1;
-    if (hop_is_qasm(hop) && strcmp(hop_io(hop), "xdp") == 0 && xdp_prepare(n) < 0)
-        return -1;
     if (hop_is_qasm(hop))
-        return qasm_nat_start(n, mode, pool, entries, hop_io(hop));
+        return qasm_nat_start(n, mode, pool, entries);
     if (strcmp(hop, "kernel-nat") == 0)
         return kernel_nat_start(n, pool, mode);
     return cmd_hop_start(n, hop);
@@ -390,7 +408,7 @@ int topo_netns_nat_open(struct topo_netns *n, struct bench *b, const char *hop, 
 /* lb: a second backend (10.77.2.2:4434), then qasm-mbox lb with its VIP on the hop's inside address. */
 int topo_netns_lb_open(struct topo_netns *n, struct bench *b, const char *hop, const char *mode)
 {
-    char bin[PATH_MAX], bin2[PATH_MAX], name[64];
+    char bin2[PATH_MAX];
     if (hop != NULL && strcmp(hop, "kernel-nat") == 0)
         return bench_fail("lb: --hop kernel-nat is a NAT; use --hop qasm or 'cmd:...'");
     if (base_start(n, b) < 0)
@@ -403,16 +421,20 @@ int topo_netns_lb_open(struct topo_netns *n, struct bench *b, const char *hop, c
     n->nservers = 2;
     if (hop != NULL && strncmp(hop, "cmd:", 4) == 0)
         return cmd_hop_start(n, hop);
-    if (strcmp(hop_io(hop), "xdp") == 0 && xdp_prepare(n) < 0)
+    const char *extra[] = { "--listen", LB_VIP, "--backend", S_IP ":4433", "--backend",
+                            S_IP ":4434", NULL };
+    return qasm_fn_start(n, "lb", mode, extra);
+}
+
+int topo_netns_rl_open(struct topo_netns *n, struct bench *b, const char *hop, const char *mode,
+                       const char *const rl[])
+{
+    if (!hop_is_qasm(hop))
+        return bench_fail("%s: --hop %s has no rate limiter the bench can read; use --hop qasm "
+                          "or qasm-xdp", b->exp ? b->exp : "ratelimit", hop);
+    if (base_start(n, b) < 0)
         return -1;
-    snprintf(name, sizeof(name), "lb-%s", mode);
-    snprintf(n->stats, sizeof(n->stats), "%.3800s/%.60s.stats.json", b->outdir, name);
-    const char *argv[] = { bench_bin(b, bin, sizeof(bin), "qasm-mbox"), "lb", "--mode", mode,
-                           "--io", hop_io(hop), "--inside", "in0", "--outside", "out0",
-                           "--listen", LB_VIP, "--backend", S_IP ":4433", "--backend",
-                           S_IP ":4434", "--tracker", TRK_ADDR, "--hold", "50ms",
-                           "--stats-json", n->stats, NULL };
-    return qasm_hop_start(n, name, argv);
+    return qasm_fn_start(n, "ratelimit", mode, rl);
 }
 
 void topo_netns_close(struct topo_netns *n)
@@ -443,13 +465,12 @@ static void note_dead(struct topo_netns *n, const char *name)
     }
 }
 
-json_t *topo_netns_client(struct topo_netns *n, const char *name, const char *const extra[],
-                          double timeout_s, int *status)
+int topo_netns_client_start(struct topo_netns *n, struct bench_proc *p, const char *name,
+                            const char *const extra[])
 {
     char bin[PATH_MAX], out[PATH_MAX];
     const char *argv[TOPO_NETNS_MAX_ARGS];
     int k = 0;
-    struct bench_proc p;
     argv[k++] = "env";
     argv[k++] = n->b->agent;
     argv[k++] = "QASM_TRACKER=" TRK_ADDR;
@@ -464,19 +485,24 @@ json_t *topo_netns_client(struct topo_netns *n, const char *name, const char *co
     argv[k++] = "https://" S_IP ":4433/";
     argv[k] = NULL;
     snprintf(out, sizeof(out), "%.3800s/%.200s.json", n->b->outdir, name);
-    *status = -1;
-    if (ns_start(n->b, &p, ns_c, name, argv, 0, 0, out) < 0)
-        return NULL;
-    if (bench_proc_wait(&p, timeout_s) < 0) {
+    return ns_start(n->b, p, ns_c, name, argv, 0, 0, out);
+}
+
+json_t *topo_netns_client_wait(struct topo_netns *n, struct bench_proc *p, const char *name,
+                               double timeout_s, int *status)
+{
+    char out[PATH_MAX];
+    if (bench_proc_wait(p, timeout_s) < 0) {
         bench_fail("%s still running after %.0f s: stopped", name, timeout_s);
-        bench_proc_stop(&p);
+        bench_proc_stop(p);
     }
-    *status = p.status;
+    *status = p->status;
     note_dead(n, name);
+    snprintf(out, sizeof(out), "%.3800s/%.200s.json", n->b->outdir, name);
     json_t *j = bench_json_load(out);
     if (j == NULL) {
-        bench_proc_tail(&p, 20);
-        bench_fail("%s (exit %d) wrote no JSON summary", name, p.status);
+        bench_proc_tail(p, 20);
+        bench_fail("%s (exit %d) wrote no JSON summary", name, p->status);
     }
     return j;
 }

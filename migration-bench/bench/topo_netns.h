@@ -8,8 +8,8 @@
  * servers in the server namespace (10.77.2.2:4433, lb's second backend
  * :4434), clients (agent preloaded) in the client namespace. The hop is:
  *
- *   qasm          qasm-mbox nat (lb: qasm-mbox lb, VIP 10.77.1.1:443) --io packet
- *                 in the three modes (default)
+ *   qasm          qasm-mbox nat (lb: qasm-mbox lb, VIP 10.77.1.1:443; fig7a:
+ *                 qasm-mbox ratelimit) --io packet in the three modes (default)
  *   qasm-xdp      the same with --io xdp (the far ends made ready for XDP
  *                 forwarding over veth: docs/XDP.md)
  *   kernel-nat    the Linux kernel: nftables masquerade, real conntrack; the
@@ -68,12 +68,22 @@ int topo_netns_nat_open(struct topo_netns *n, struct bench *b, const char *hop, 
 int topo_netns_lb_open(struct topo_netns *n, struct bench *b, const char *hop, const char *mode);
 
 /*
- * topo_netns_client runs qasm-h3-client --json EXTRA... in the client
- * namespace (agent preloaded) towards the server (lb: through the VIP);
+ * topo_netns_rl_open: tracker, server, a rate-limiter hop (qasm-mbox
+ * ratelimit with |rl|: --rate, --burst; the qasm hops only).
+ */
+int topo_netns_rl_open(struct topo_netns *n, struct bench *b, const char *hop, const char *mode,
+                       const char *const rl[]);
+
+/*
+ * topo_netns_client_start starts qasm-h3-client --json EXTRA... in the
+ * client namespace (agent preloaded) towards the server (lb: through the
+ * VIP); topo_netns_client_wait waits for it (stopped after |timeout_s|) and
  * returns its JSON, and its exit status in |status|.
  */
-json_t *topo_netns_client(struct topo_netns *n, const char *name, const char *const extra[],
-                          double timeout_s, int *status);
+int topo_netns_client_start(struct topo_netns *n, struct bench_proc *p, const char *name,
+                            const char *const extra[]);
+json_t *topo_netns_client_wait(struct topo_netns *n, struct bench_proc *p, const char *name,
+                               double timeout_s, int *status);
 
 /* topo_netns_table: the hop's table (qasm stats, or conntrack entries as the same fields). */
 json_t *topo_netns_table(struct topo_netns *n, const char *mode);

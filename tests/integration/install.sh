@@ -50,7 +50,12 @@ for p in $progs; do
 done
 ok "bin/: $(wc -w <<<"$progs") programs, each --help exits 0"
 
-# 2. the agent for linking: pkg-config against the staged tree, compile, link, run
+# 2. the agent for linking: installed under its SONAME with the link for -lqasm-agent;
+# pkg-config against the staged tree, compile, link, run
+[ -f "$stage$libdir/libqasm-agent.so.1" ] && [ ! -L "$stage$libdir/libqasm-agent.so.1" ] ||
+  fail "libqasm-agent.so.1 (the SONAME) not installed as a file"
+[ "$(readlink "$stage$libdir/libqasm-agent.so")" = libqasm-agent.so.1 ] ||
+  fail "libqasm-agent.so is not a link to libqasm-agent.so.1"
 export PKG_CONFIG_SYSROOT_DIR=$stage PKG_CONFIG_PATH=$stage$libdir/pkgconfig
 flags=$(pkg-config --cflags --libs qasm-agent 2>&1) || fail "pkg-config qasm-agent: $flags"
 pfx=$(pkg-config --variable=prefix qasm-agent)
@@ -74,8 +79,7 @@ if cc -o "$work/use_agent" "$work/use_agent.c" $flags 2>"$work/cc.log"; then
   else
     fail "the linked program printed [$out]"
   fi
-  ldd "$work/use_agent" | grep -q "libqasm-agent.so => $stage$libdir/" ||
-    LD_LIBRARY_PATH=$stage$libdir ldd "$work/use_agent" | grep -q "libqasm-agent.so.* => $stage$libdir/" ||
+  LD_LIBRARY_PATH=$stage$libdir ldd "$work/use_agent" | grep -q "libqasm-agent.so.1 => $stage$libdir/" ||
     fail "the program does not load the staged libqasm-agent.so"
 else
   cat "$work/cc.log"; fail "cc with \$(pkg-config --cflags --libs qasm-agent)"
