@@ -655,6 +655,33 @@ int qasm_xdp(struct xdp_md *ctx)
     return pass(proto ? QASM_XDP_C_PASS_NOT_IP : QASM_XDP_C_PASS_MALFORMED);
 }
 
+/*
+ * The slow path's charge (struct qasm_xdp_charge, run by userspace with
+ * BPF_PROG_TEST_RUN): a packet the core decided to forward takes its tokens
+ * from the bucket of the connection's slot through bucket_take, at
+ * bpf_ktime_get_ns as the XDP program would (the configuration's clock_ns
+ * in the tests), so both paths draw on one budget. Counted by userspace.
+ */
+SEC("syscall")
+int qasm_xdp_rl_charge(struct qasm_xdp_charge *ctx)
+{
+    __u32 zero = 0;
+    struct qasm_xdp_ref ref = ctx->ref;
+    __u64 cost = ctx->cost;
+    const struct qasm_xdp_cfg *cfg = bpf_map_lookup_elem(&config, &zero);
+    struct qasm_xdp_entry *e = entry_of(&ref);
+    if (!cfg || !e)
+        return QASM_XDP_CHARGE_GONE;
+    __u64 now = bpf_ktime_get_ns();
+    int took = bucket_take(e, cfg, cost, now);
+    if (took < 0)
+        return QASM_XDP_CHARGE_CONTENDED;
+    if (!took)
+        return QASM_XDP_CHARGE_LIMITED;
+    e->last_seen = now;
+    return QASM_XDP_CHARGE_ALLOWED;
+}
+
 /* A program that passes everything: for the far ends of veth pairs (docs/XDP.md, testbed). */
 SEC("xdp")
 int qasm_xdp_pass(struct xdp_md *ctx)
