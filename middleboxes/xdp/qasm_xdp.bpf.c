@@ -23,6 +23,10 @@
  * reason: a new flow, a long header, a known DCID from an unattested
  * address, non-UDP, fragments, malformed frames, no route yet. The
  * program never decides alone what the core would decide differently.
+ *
+ * qasm_xdp_rl_charge (a syscall program userspace runs) charges a packet the
+ * slow path forwards to the same entry's bucket, through the same
+ * bucket_take: one rate budget per connection across both paths.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
