@@ -52,6 +52,7 @@ struct xio_counters {
     uint64_t slow_rate_contended; /* ... the bucket changed under every try: dropped */
     uint64_t slow_charge_failed;  /* ... could not be (no program, entry gone): the core's
                                    * decision stood */
+    uint64_t conn_flow_kept;      /* default verdicts not written over a connection's flow */
 };
 
 struct xio {
@@ -177,6 +178,22 @@ static struct qasm_xdp_ekey verdict_entry(const struct qasm_mbox_verdict *v,
 }
 
 /*
+ * 1 when the kernel's flow |key| (arriving in |dir|) belongs to a live
+ * connection: a default verdict (a 5-tuple entry) must not take it over.
+ * The core gives one for a path it does not know (the kernel migrated it,
+ * and a packet of it went up: a long header, a server packet); written,
+ * the path's packets would draw on the fresh entry's bucket, a second
+ * budget, until the tracker's next record unpinned it (flow_unpin).
+ */
+static int conn_flow(struct xio *x, const struct qasm_flow *key, int dir)
+{
+    struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
+    struct qasm_xdp_flow f;
+    return bpf_map__lookup_elem(x->skel->maps.flows, &k, sizeof(k), &f, sizeof(f), 0) == 0 &&
+           f.entry.kind == QASM_XDP_E_CONN && qasm_xdp_slots_live(x->slots, &f.ref);
+}
+
+/*
  * A FORWARD verdict on the packet in |buf|: the packet's own flow (its
  * 5-tuple as it arrived -> the verdict's) and the opposite direction
  * (the verdict's 5-tuple reversed -> the packet's reversed), both on the
@@ -199,6 +216,13 @@ static void program(struct xio *x, const struct qasm_mbox_verdict *v)
     const struct qasm_addr *client = from_client ? &in->src : &out->dst;
     const struct qasm_addr *server = from_client ? &in->dst : &out->src;
     struct qasm_xdp_ekey ek = verdict_entry(v, client, server);
+    int dir = from_client ? QASM_XDP_FROM_CLIENT : QASM_XDP_FROM_SERVER;
+    struct qasm_flow rev = qasm_flow_reverse(out);
+    if (x->core.mode != QASM_MBOX_DEFAULT && ek.kind != QASM_XDP_E_CONN &&
+        (conn_flow(x, in, dir) || conn_flow(x, &rev, !dir))) {
+        x->c.conn_flow_kept++;
+        return;
+    }
     const struct qasm_addr *hop = NULL;
     if (fn == QASM_MBOX_NAT)
         hop = from_client ? &out->src : &in->dst;
@@ -210,9 +234,7 @@ static void program(struct xio *x, const struct qasm_mbox_verdict *v)
     if (fn == QASM_MBOX_NAT && hop)
         port_set(x, hop->port, &ek);
     uint32_t ret_flags = fn == QASM_MBOX_NAT ? QASM_XDP_F_DST_CLIENT : 0;
-    int dir = from_client ? QASM_XDP_FROM_CLIENT : QASM_XDP_FROM_SERVER;
     flow_write(x, in, dir, &out->src, &out->dst, &ek, &ref, from_client ? 0 : ret_flags);
-    struct qasm_flow rev = qasm_flow_reverse(out);
     flow_write(x, &rev, !dir, &in->dst, &in->src, &ek, &ref, from_client ? ret_flags : 0);
 }
 
@@ -652,12 +674,13 @@ static void xio_stats(void *b, struct qasm_json *j)
         "flows_written", "entries_written", "map_full", "records", "dcids_written",
         "attested_written", "flows_swept", "entries_swept", "touches", "touch_unknown",
         "slow_migrated", "slow_charged", "slow_rate_limited", "slow_rate_contended",
-        "slow_charge_failed"};
+        "slow_charge_failed", "conn_flow_kept"};
     const uint64_t v[] = {x->c.flows_written, x->c.entries_written, x->c.map_full, x->c.records,
                           x->c.dcids_written, x->c.attested_written, x->c.flows_swept,
                           x->c.entries_swept, x->c.touches, x->c.touch_unknown,
                           x->c.slow_migrated, x->c.slow_charged, x->c.slow_rate_limited,
-                          x->c.slow_rate_contended, x->c.slow_charge_failed};
+                          x->c.slow_rate_contended, x->c.slow_charge_failed,
+                          x->c.conn_flow_kept};
     _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(v) / sizeof(v[0]), "one each");
     qasm_mbox_json_u64s(j, "xdp_maps", names, v, sizeof(v) / sizeof(v[0]));
 }
