@@ -185,12 +185,16 @@ static struct qasm_xdp_ekey verdict_entry(const struct qasm_mbox_verdict *v,
  * the path's packets would draw on the fresh entry's bucket, a second
  * budget, until the tracker's next record unpinned it (flow_unpin).
  */
-static int conn_flow(struct xio *x, const struct qasm_flow *key, int dir)
+static int conn_flow(struct xio *x, const struct qasm_flow *key, int dir,
+                     struct qasm_xdp_ekey *conn)
 {
     struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
     struct qasm_xdp_flow f;
-    return bpf_map__lookup_elem(x->skel->maps.flows, &k, sizeof(k), &f, sizeof(f), 0) == 0 &&
-           f.entry.kind == QASM_XDP_E_CONN && qasm_xdp_slots_live(x->slots, &f.ref);
+    if (bpf_map__lookup_elem(x->skel->maps.flows, &k, sizeof(k), &f, sizeof(f), 0) != 0 ||
+        f.entry.kind != QASM_XDP_E_CONN || !qasm_xdp_slots_live(x->slots, &f.ref))
+        return 0;
+    *conn = f.entry;
+    return 1;
 }
 
 /*
@@ -198,10 +202,12 @@ static int conn_flow(struct xio *x, const struct qasm_flow *key, int dir)
  * 5-tuple as it arrived -> the verdict's) and the opposite direction
  * (the verdict's 5-tuple reversed -> the packet's reversed), both on the
  * entry the verdict names: the connection (O-DCID) or the client 5-tuple.
+ * |charge| gets the entry whose bucket the packet draws on (kind 0: none).
  */
-static void program(struct xio *x, const struct qasm_mbox_verdict *v)
+static void program(struct xio *x, const struct qasm_mbox_verdict *v, struct qasm_xdp_ekey *charge)
 {
     const struct qasm_pio_meta *pm = qasm_driver_buf_meta(v->opaque);
+    memset(charge, 0, sizeof(*charge));
     const struct qasm_flow *in = &pm->pu.flow, *out = &v->flow;
     int from_client = pm->dir == QASM_MBOX_FROM_CLIENT;
     enum qasm_mbox_function fn = x->core.function;
@@ -218,9 +224,10 @@ static void program(struct xio *x, const struct qasm_mbox_verdict *v)
     struct qasm_xdp_ekey ek = verdict_entry(v, client, server);
     int dir = from_client ? QASM_XDP_FROM_CLIENT : QASM_XDP_FROM_SERVER;
     struct qasm_flow rev = qasm_flow_reverse(out);
+    *charge = ek;
     if (x->core.mode != QASM_MBOX_DEFAULT && ek.kind != QASM_XDP_E_CONN &&
-        (conn_flow(x, in, dir) || conn_flow(x, &rev, !dir))) {
-        x->c.conn_flow_kept++;
+        (conn_flow(x, in, dir, charge) || conn_flow(x, &rev, !dir, charge))) {
+        x->c.conn_flow_kept++; /* the packet is charged to that connection */
         return;
     }
     const struct qasm_addr *hop = NULL;
@@ -283,20 +290,17 @@ static int charge_run(struct xio *x, struct qasm_xdp_charge *ch)
  * migrations) never gets more than that bucket allows; the core's own
  * bucket still decides first (and alone for entries without a slot). 1:
  * send the packet; 0: the kernel's bucket refused it (counted, dropped).
- * After program(): a new entry has its slot (a full bucket) by then.
+ * |ek|: the entry program() named (a new one has its slot, a full bucket,
+ * by then; a connection's whose kernel flow a default verdict did not take).
  */
-static int slow_charge(struct xio *x, const struct qasm_mbox_verdict *v,
+static int slow_charge(struct xio *x, const struct qasm_xdp_ekey *ek,
                        const struct qasm_pio_meta *pm)
 {
-    if (x->core.function != QASM_MBOX_RATELIMIT)
+    if (x->core.function != QASM_MBOX_RATELIMIT || !ek->kind)
         return 1;
-    int from_client = pm->dir == QASM_MBOX_FROM_CLIENT;
-    const struct qasm_flow *in = &pm->pu.flow;
-    struct qasm_xdp_ekey ek = verdict_entry(v, from_client ? &in->src : &v->flow.dst,
-                                            from_client ? &in->dst : &v->flow.src);
     struct qasm_xdp_charge ch;
     memset(&ch, 0, sizeof(ch));
-    if (!qasm_xdp_slots_find(x->slots, &ek, &ch.ref))
+    if (!qasm_xdp_slots_find(x->slots, ek, &ch.ref))
         return 1;
     ch.cost = x->core.rl_bytes ? pm->pu.payload_len : 1;
     switch (charge_run(x, &ch)) {
@@ -321,8 +325,9 @@ static int xio_deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_d
     int family = pm->pu.flow.src.family;
     if (v->flow.src.family == family && v->flow.dst.family == family) {
         count_slow_migrated(x, v, pm);
-        program(x, v); /* else the packet backend refuses it (family_mismatch) */
-        if (!slow_charge(x, v, pm))
+        struct qasm_xdp_ekey ek;
+        program(x, v, &ek); /* else the packet backend refuses it (family_mismatch) */
+        if (!slow_charge(x, &ek, pm))
             return -EDQUOT; /* the driver recycles |release| */
     }
     return qasm_pio_ops.deliver(x->pio, v, release, now);

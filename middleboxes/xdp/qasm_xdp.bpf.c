@@ -530,6 +530,9 @@ static __always_inline void migrate_store(const struct qasm_xdp_cfg *cfg, const 
     __builtin_memset(fwd, 0, sizeof(*fwd));
     fwd->entry = sc->ek;
     fwd->ref = sc->ref;
+    /* Seen now (both flows): the packet may yet be dropped by the bucket, and the sweep
+     * removes a flow last seen at 0, and with the return flow the server's answers. */
+    fwd->last_seen = bpf_ktime_get_ns();
     __builtin_memcpy(fwd->saddr, f->key.saddr, 16);
     __builtin_memcpy(fwd->daddr, f->key.daddr, 16);
     fwd->sport = f->key.sport;

@@ -622,6 +622,32 @@ static void test_rl_migration_shares_bucket(void **state)
     assert_int_equal(counter(QASM_XDP_C_RATE_LIMITED), 1);
 }
 
+/* The flows of a path the kernel migrated to, when the bucket then drops the packet: both
+ * stored as seen now (never 0: the sweep would take them for idle and send the server's
+ * answers up to the core, which does not know the path). */
+static void test_rl_migration_dropped_flows_seen(void **state)
+{
+    (void)state;
+    config(QASM_XDP_RATELIMIT, 1, 1, 2000000000ull, 0); /* burst 2 */
+    struct qasm_xdp_ekey ek = conn_setup(1);
+    struct qasm_xdp_entry e = get_entry(&ek);
+    e.rl_tat = qasm_xdp_rl_full(T0) + 2000000000000ull * 1024; /* empty */
+    set_entry(&ek, &e);
+    struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433"), ret = F("10.77.2.2:4433",
+                                                                           "10.77.1.3:50001");
+    struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0), out;
+    assert_int_equal(run(&in, if_in, &out), XDP_DROP);
+    assert_int_equal(counter(QASM_XDP_C_MIGRATED), 1);
+    struct qasm_xdp_fkey k1 = qasm_xdp_fkey_of(&mig, QASM_XDP_FROM_CLIENT);
+    struct qasm_xdp_fkey k2 = qasm_xdp_fkey_of(&ret, QASM_XDP_FROM_SERVER);
+    struct qasm_xdp_flow v;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.flows, &k1, sizeof(k1), &v, sizeof(v), 0), 0);
+    assert_true(v.last_seen > 0);
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.flows, &k2, sizeof(k2), &v, sizeof(v), 0), 0);
+    assert_true(v.last_seen > 0);
+    assert_int_equal(v.entry.kind, QASM_XDP_E_CONN);
+}
+
 /* ---- LB and the rate limiter ---- */
 
 static void test_lb(void **state)
@@ -1349,6 +1375,7 @@ int main(void)
         cmocka_unit_test_setup(test_lb, setup),
         cmocka_unit_test_setup(test_lb_migration_attested, setup),
         cmocka_unit_test_setup(test_rl_migration_shares_bucket, setup),
+        cmocka_unit_test_setup(test_rl_migration_dropped_flows_seen, setup),
         cmocka_unit_test_setup(test_rate_limit_exhausted, setup),
         cmocka_unit_test_setup(test_rate_limit_bytes, setup),
         cmocka_unit_test_setup(test_rate_limit_refill, setup),
