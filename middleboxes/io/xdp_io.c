@@ -46,6 +46,13 @@ struct xio_counters {
     uint64_t touch_unknown;   /* ... for an entry the core no longer has */
     uint64_t slow_migrated;   /* a connection's short-header packets on a new path, decided
                                * by the slow path (the kernel had not forwarded that path) */
+    /* RL: the slow path's packets charged to the connection's bucket in the kernel */
+    uint64_t slow_charged;        /* ... taken: sent */
+    uint64_t slow_rate_limited;   /* ... refused (the bucket empty): dropped */
+    uint64_t slow_rate_contended; /* ... the bucket changed under every try: dropped */
+    uint64_t slow_charge_failed;  /* ... could not be (no program, entry gone): the core's
+                                   * decision stood */
+    uint64_t conn_flow_kept;      /* default verdicts not written over a connection's flow */
 };
 
 struct xio {
@@ -62,6 +69,7 @@ struct xio {
     size_t nports;
     uint64_t last_sweep;          /* kernel time of the last sweep */
     size_t max_entries;           /* the entries map's bound (the others follow it) */
+    int charge_fd;                /* qasm_xdp_rl_charge (RL, loaded), else -1 */
     struct xio_counters c;
 };
 
@@ -112,7 +120,11 @@ static int slot_take(struct xio *x, const struct qasm_xdp_ekey *ek, struct qasm_
  * Writes entry |ek| into its slot (|ref|): created with a full bucket (the
  * core's bucket starts full too), or updated with the client address the
  * verdict names (the core moved the connection) and the hop (NAT public /
- * LB backend). 0, or -1 (counted).
+ * LB backend). The rate limiter's existing entry is left as it is: the
+ * kernel uses neither address of it, and its bucket word is the kernel's,
+ * taken from without the lock, so writing back the value read here would
+ * hand back the tokens taken in between (a refill the budget never had);
+ * its last_seen is refreshed by the slow path's charge. 0, or -1 (counted).
  */
 static int entry_write(struct xio *x, const struct qasm_xdp_ekey *ek,
                        const struct qasm_addr *client, const struct qasm_addr *hop,
@@ -121,6 +133,8 @@ static int entry_write(struct xio *x, const struct qasm_xdp_ekey *ek,
     struct qasm_xdp_entry e;
     uint64_t now = know();
     int known = qasm_xdp_slots_find(x->slots, ek, ref);
+    if (known && x->core.function == QASM_MBOX_RATELIMIT)
+        return 0;
     if (!known && slot_take(x, ek, ref) != 0)
         return -1;
     if (!known || bpf_map__lookup_elem(x->skel->maps.entries, &ref->slot, sizeof(ref->slot), &e,
@@ -157,15 +171,48 @@ static void flow_write(struct xio *x, const struct qasm_flow *key, int dir,
         x->c.flows_written++;
 }
 
+/* The state entry of a FORWARD verdict (not LB's return): the connection (O-DCID) or the
+ * client 5-tuple; |client| and |server| the addresses of the latter. */
+static struct qasm_xdp_ekey verdict_entry(const struct qasm_mbox_verdict *v,
+                                          const struct qasm_addr *client,
+                                          const struct qasm_addr *server)
+{
+    return v->cls == QASM_MBOX_CLASS_QUIC_CONN && v->odcid.len
+                   ? qasm_xdp_ekey_conn(&v->odcid)
+                   : qasm_xdp_ekey_flow(client, server);
+}
+
+/*
+ * 1 when the kernel's flow |key| (arriving in |dir|) belongs to a live
+ * connection: a default verdict (a 5-tuple entry) must not take it over.
+ * The core gives one for a path it does not know (the kernel migrated it,
+ * and a packet of it went up: a long header, a server packet); written,
+ * the path's packets would draw on the fresh entry's bucket, a second
+ * budget, until the tracker's next record unpinned it (flow_unpin).
+ */
+static int conn_flow(struct xio *x, const struct qasm_flow *key, int dir,
+                     struct qasm_xdp_ekey *conn)
+{
+    struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
+    struct qasm_xdp_flow f;
+    if (bpf_map__lookup_elem(x->skel->maps.flows, &k, sizeof(k), &f, sizeof(f), 0) != 0 ||
+        f.entry.kind != QASM_XDP_E_CONN || !qasm_xdp_slots_live(x->slots, &f.ref))
+        return 0;
+    *conn = f.entry;
+    return 1;
+}
+
 /*
  * A FORWARD verdict on the packet in |buf|: the packet's own flow (its
  * 5-tuple as it arrived -> the verdict's) and the opposite direction
  * (the verdict's 5-tuple reversed -> the packet's reversed), both on the
  * entry the verdict names: the connection (O-DCID) or the client 5-tuple.
+ * |charge| gets the entry whose bucket the packet draws on (kind 0: none).
  */
-static void program(struct xio *x, const struct qasm_mbox_verdict *v)
+static void program(struct xio *x, const struct qasm_mbox_verdict *v, struct qasm_xdp_ekey *charge)
 {
     const struct qasm_pio_meta *pm = qasm_driver_buf_meta(v->opaque);
+    memset(charge, 0, sizeof(*charge));
     const struct qasm_flow *in = &pm->pu.flow, *out = &v->flow;
     int from_client = pm->dir == QASM_MBOX_FROM_CLIENT;
     enum qasm_mbox_function fn = x->core.function;
@@ -179,9 +226,15 @@ static void program(struct xio *x, const struct qasm_mbox_verdict *v)
     }
     const struct qasm_addr *client = from_client ? &in->src : &out->dst;
     const struct qasm_addr *server = from_client ? &in->dst : &out->src;
-    struct qasm_xdp_ekey ek = v->cls == QASM_MBOX_CLASS_QUIC_CONN && v->odcid.len
-                                      ? qasm_xdp_ekey_conn(&v->odcid)
-                                      : qasm_xdp_ekey_flow(client, server);
+    struct qasm_xdp_ekey ek = verdict_entry(v, client, server);
+    int dir = from_client ? QASM_XDP_FROM_CLIENT : QASM_XDP_FROM_SERVER;
+    struct qasm_flow rev = qasm_flow_reverse(out);
+    *charge = ek;
+    if (x->core.mode != QASM_MBOX_DEFAULT && ek.kind != QASM_XDP_E_CONN &&
+        (conn_flow(x, in, dir, charge) || conn_flow(x, &rev, !dir, charge))) {
+        x->c.conn_flow_kept++; /* the packet is charged to that connection */
+        return;
+    }
     const struct qasm_addr *hop = NULL;
     if (fn == QASM_MBOX_NAT)
         hop = from_client ? &out->src : &in->dst;
@@ -193,9 +246,7 @@ static void program(struct xio *x, const struct qasm_mbox_verdict *v)
     if (fn == QASM_MBOX_NAT && hop)
         port_set(x, hop->port, &ek);
     uint32_t ret_flags = fn == QASM_MBOX_NAT ? QASM_XDP_F_DST_CLIENT : 0;
-    int dir = from_client ? QASM_XDP_FROM_CLIENT : QASM_XDP_FROM_SERVER;
     flow_write(x, in, dir, &out->src, &out->dst, &ek, &ref, from_client ? 0 : ret_flags);
-    struct qasm_flow rev = qasm_flow_reverse(out);
     flow_write(x, &rev, !dir, &in->dst, &in->src, &ek, &ref, from_client ? ret_flags : 0);
 }
 
@@ -220,6 +271,56 @@ static void count_slow_migrated(struct xio *x, const struct qasm_mbox_verdict *v
         x->c.slow_migrated++;
 }
 
+/* Runs qasm_xdp_rl_charge on |ch|: an enum qasm_xdp_charge_rc, or -1 (it cannot run). */
+static int charge_run(struct xio *x, struct qasm_xdp_charge *ch)
+{
+    if (x->charge_fd < 0)
+        return -1;
+    LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = ch, .ctx_size_in = sizeof(*ch));
+    if (bpf_prog_test_run_opts(x->charge_fd, &o) != 0) {
+        static int said;
+        if (!said++)
+            qasm_warn("xdp: the slow path's charge to the kernel's bucket failed (%s): the "
+                      "core's decision stands (slow_charge_failed)", strerror(errno));
+        return -1;
+    }
+    return (int)o.retval;
+}
+
+/*
+ * RL: the slow path's share of the connection's one budget. A packet the
+ * core decided to forward takes its tokens from the bucket of its entry's
+ * slot in the kernel (qasm_xdp_rl_charge: the same word and function the
+ * XDP program takes from), so a connection whose packets go up (new paths,
+ * migrations) never gets more than that bucket allows; the core's own
+ * bucket still decides first (and alone for entries without a slot). 1:
+ * send the packet; 0: the kernel's bucket refused it (counted, dropped).
+ * |ek|: the entry program() named (a new one has its slot, a full bucket,
+ * by then; a connection's whose kernel flow a default verdict did not take).
+ */
+static int slow_charge(struct xio *x, const struct qasm_xdp_ekey *ek,
+                       const struct qasm_pio_meta *pm)
+{
+    if (x->core.function != QASM_MBOX_RATELIMIT || !ek->kind)
+        return 1;
+    struct qasm_xdp_charge ch;
+    memset(&ch, 0, sizeof(ch));
+    if (!qasm_xdp_slots_find(x->slots, ek, &ch.ref))
+        return 1;
+    ch.cost = x->core.rl_bytes ? pm->pu.payload_len : 1;
+    switch (charge_run(x, &ch)) {
+    case QASM_XDP_CHARGE_ALLOWED: x->c.slow_charged++; return 1;
+    case QASM_XDP_CHARGE_CONTENDED: x->c.slow_rate_contended++; return 0;
+    case QASM_XDP_CHARGE_LIMITED: break;
+    default: x->c.slow_charge_failed++; return 1;
+    }
+    if (!x->c.slow_rate_limited++)
+        qasm_info("xdp: a packet the core let through found its connection's bucket in the "
+                  "kernel empty (one budget for both paths): dropped, counted "
+                  "slow_rate_limited (said once)");
+    return 0;
+}
+
 /* Programs the maps first: once sent, a held packet's buffer (and its parse) is recycled. */
 static int xio_deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_driver_buf *release,
                        qasm_tstamp now)
@@ -229,7 +330,10 @@ static int xio_deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_d
     int family = pm->pu.flow.src.family;
     if (v->flow.src.family == family && v->flow.dst.family == family) {
         count_slow_migrated(x, v, pm);
-        program(x, v); /* else the packet backend refuses it (family_mismatch) */
+        struct qasm_xdp_ekey ek;
+        program(x, v, &ek); /* else the packet backend refuses it (family_mismatch) */
+        if (!slow_charge(x, &ek, pm))
+            return -EDQUOT; /* the driver recycles |release| */
     }
     return qasm_pio_ops.deliver(x->pio, v, release, now);
 }
@@ -563,6 +667,9 @@ static size_t xio_stats_drops(void *b, struct qasm_mbox_json_drop *out, size_t m
     if (n < max)
         out[n++] = (struct qasm_mbox_json_drop){"xdp_rate_limit_contended",
                                                 k[QASM_XDP_C_RL_CONTENDED]};
+    if (n < max)
+        out[n++] = (struct qasm_mbox_json_drop){"xdp_slow_rate_limited",
+                                                x->c.slow_rate_limited + x->c.slow_rate_contended};
     return n;
 }
 
@@ -576,11 +683,14 @@ static void xio_stats(void *b, struct qasm_json *j)
     static const char *const names[] = {
         "flows_written", "entries_written", "map_full", "records", "dcids_written",
         "attested_written", "flows_swept", "entries_swept", "touches", "touch_unknown",
-        "slow_migrated"};
+        "slow_migrated", "slow_charged", "slow_rate_limited", "slow_rate_contended",
+        "slow_charge_failed", "conn_flow_kept"};
     const uint64_t v[] = {x->c.flows_written, x->c.entries_written, x->c.map_full, x->c.records,
                           x->c.dcids_written, x->c.attested_written, x->c.flows_swept,
                           x->c.entries_swept, x->c.touches, x->c.touch_unknown,
-                          x->c.slow_migrated};
+                          x->c.slow_migrated, x->c.slow_charged, x->c.slow_rate_limited,
+                          x->c.slow_rate_contended, x->c.slow_charge_failed,
+                          x->c.conn_flow_kept};
     _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(v) / sizeof(v[0]), "one each");
     qasm_mbox_json_u64s(j, "xdp_maps", names, v, sizeof(v) / sizeof(v[0]));
 }
@@ -715,6 +825,13 @@ static int load(struct xio *x)
     qasm_bpf_log_libbpf();
     x->skel = qasm_xdp__open();
     int err = x->skel ? size_maps(x) : errno;
+    int charge = x->core.function == QASM_MBOX_RATELIMIT &&
+                 libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SYSCALL, NULL) == 1;
+    if (x->skel && !err)
+        bpf_program__set_autoload(x->skel->progs.qasm_xdp_rl_charge, charge);
+    if (x->core.function == QASM_MBOX_RATELIMIT && !charge)
+        qasm_warn("xdp: the kernel runs no syscall BPF programs (5.14 and later do): the slow "
+                  "path's packets are charged to the core's bucket only (slow_charge_failed)");
     if (x->skel && !err && qasm_xdp__load(x->skel) != 0)
         err = errno;
     if (!x->skel || err) {
@@ -727,6 +844,7 @@ static int load(struct xio *x)
                                               : "a kernel with BPF and XDP");
         return 1;
     }
+    x->charge_fd = charge ? bpf_program__fd(x->skel->progs.qasm_xdp_rl_charge) : -1;
     struct qasm_xdp_cfg c;
     config_fill(x, &c);
     uint32_t zero = 0;
@@ -748,6 +866,7 @@ static int xio_open(struct qasm_driver *d, const void *bcfg, void **pb)
     x->o.pio.io_name = "xdp";
     x->core = *qasm_driver_core_config(d);
     x->link_fd[0] = x->link_fd[1] = -1;
+    x->charge_fd = -1;
     x->mode[0] = x->mode[1] = "none";
     int rv = qasm_pio_ops.open(d, &x->o.pio, &x->pio);
     if (rv != 0)

@@ -14,7 +14,9 @@
  * The slow path is the packet backend itself, reused: a FORWARD verdict
  * is sent as it would be there, and also written into the maps (the
  * packet's original 5-tuple and the verdict's rewrite, both directions)
- * so the next packets of that flow never leave the kernel. The core's
+ * so the next packets of that flow never leave the kernel; the rate
+ * limiter's forwards are charged to the entry's bucket in the kernel too
+ * (qasm_xdp_rl_charge: one budget per connection, both paths). The core's
  * events close what they name (a public port, a flow); userspace sweeps
  * entries idle in the kernel past the core's timeouts once a second.
  *

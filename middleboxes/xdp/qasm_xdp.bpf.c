@@ -23,6 +23,10 @@
  * reason: a new flow, a long header, a known DCID from an unattested
  * address, non-UDP, fragments, malformed frames, no route yet. The
  * program never decides alone what the core would decide differently.
+ *
+ * qasm_xdp_rl_charge (a syscall program userspace runs) charges a packet the
+ * slow path forwards to the same entry's bucket, through the same
+ * bucket_take: one rate budget per connection across both paths.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -526,6 +530,9 @@ static __always_inline void migrate_store(const struct qasm_xdp_cfg *cfg, const 
     __builtin_memset(fwd, 0, sizeof(*fwd));
     fwd->entry = sc->ek;
     fwd->ref = sc->ref;
+    /* Seen now (both flows): the packet may yet be dropped by the bucket, and the sweep
+     * removes a flow last seen at 0, and with the return flow the server's answers. */
+    fwd->last_seen = bpf_ktime_get_ns();
     __builtin_memcpy(fwd->saddr, f->key.saddr, 16);
     __builtin_memcpy(fwd->daddr, f->key.daddr, 16);
     fwd->sport = f->key.sport;
@@ -653,6 +660,33 @@ int qasm_xdp(struct xdp_md *ctx)
     if (proto == bpf_htons(ETH_P_IPV6))
         return handle(ctx, cfg, &f, l3, 1);
     return pass(proto ? QASM_XDP_C_PASS_NOT_IP : QASM_XDP_C_PASS_MALFORMED);
+}
+
+/*
+ * The slow path's charge (struct qasm_xdp_charge, run by userspace with
+ * BPF_PROG_TEST_RUN): a packet the core decided to forward takes its tokens
+ * from the bucket of the connection's slot through bucket_take, at
+ * bpf_ktime_get_ns as the XDP program would (the configuration's clock_ns
+ * in the tests), so both paths draw on one budget. Counted by userspace.
+ */
+SEC("syscall")
+int qasm_xdp_rl_charge(struct qasm_xdp_charge *ctx)
+{
+    __u32 zero = 0;
+    struct qasm_xdp_ref ref = ctx->ref;
+    __u64 cost = ctx->cost;
+    const struct qasm_xdp_cfg *cfg = bpf_map_lookup_elem(&config, &zero);
+    struct qasm_xdp_entry *e = entry_of(&ref);
+    if (!cfg || !e)
+        return QASM_XDP_CHARGE_GONE;
+    __u64 now = bpf_ktime_get_ns();
+    int took = bucket_take(e, cfg, cost, now);
+    if (took < 0)
+        return QASM_XDP_CHARGE_CONTENDED;
+    if (!took)
+        return QASM_XDP_CHARGE_LIMITED;
+    e->last_seen = now;
+    return QASM_XDP_CHARGE_ALLOWED;
 }
 
 /* A program that passes everything: for the far ends of veth pairs (docs/XDP.md, testbed). */

@@ -158,6 +158,27 @@ struct qasm_xdp_entry {
 #define QASM_XDP_RL_HORIZON (1ULL << 62)
 #define QASM_XDP_RL_TRIES 4 /* compare-and-swap attempts before a packet is dropped as contended */
 
+/*
+ * The slow path's charge: the context of qasm_xdp_rl_charge (a
+ * SEC("syscall") program userspace runs with BPF_PROG_TEST_RUN). A packet
+ * the userspace core decided to forward for a connection that has a slot
+ * takes |cost| tokens from that slot's bucket, the same word and the same
+ * function as a packet the XDP program forwards: one budget per
+ * connection, whichever path its packets take. The program's return value
+ * (enum qasm_xdp_charge_rc) says what the bucket decided.
+ */
+struct qasm_xdp_charge {
+    struct qasm_xdp_ref ref; /* the connection's slot and its generation */
+    __u64 cost;              /* tokens (1, or bytes of UDP payload with rl_bytes); 0: a touch */
+};
+
+enum qasm_xdp_charge_rc {
+    QASM_XDP_CHARGE_LIMITED = 0,   /* the bucket is empty: the packet must not be sent */
+    QASM_XDP_CHARGE_ALLOWED = 1,   /* taken (and the entry's last_seen refreshed) */
+    QASM_XDP_CHARGE_CONTENDED = 2, /* changed under QASM_XDP_RL_TRIES tries: dropped, as in XDP */
+    QASM_XDP_CHARGE_GONE = 3       /* no such entry (slot freed or handed on): nothing taken */
+};
+
 /* Key of `dcids`: a server-chosen DCID (value: the connection's struct qasm_xdp_ekey; its
  * slot is `slots`[ekey], looked up on a migration's first packet only). */
 struct qasm_xdp_cid {

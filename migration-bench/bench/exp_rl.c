@@ -92,11 +92,14 @@ static int rl_run_mode(struct bench *b, struct rl_ctx *c, const char *mode, int 
     exp_record(b, key, st);
     /* --io xdp: how the forwarded packets split between the kernel and the slow path. */
     double kernel = bench_json_num(st, "xdp.forwarded", -1);
-    char split[128] = "";
+    double slow_refused = bench_json_num(st, "packets_dropped.xdp_slow_rate_limited", 0);
+    char split[160] = "";
     if (kernel >= 0)
         snprintf(split, sizeof(split), " (in all: kernel %.0f + slow path %.0f; kernel bucket "
-                 "drops %.0f)", kernel + bench_json_num(st, "xdp.packets_sent", 0),
-                 bench_json_num(st, "packets_forwarded", 0), bench_json_num(st, "xdp.rate_limited", 0));
+                 "drops %.0f, of the slow path's %.0f)",
+                 kernel + bench_json_num(st, "xdp.packets_sent", 0),
+                 bench_json_num(st, "packets_forwarded", 0) - slow_refused,
+                 bench_json_num(st, "xdp.rate_limited", 0) + slow_refused, slow_refused);
     bench_progress("  fig7a%s %-9s forwarded %.1f pkt/s on average (limit %g/s)%s", topo_label(b),
                    mode, c->avg[m], c->limit, split);
     json_decref(cj);

@@ -420,8 +420,9 @@ double topo_hop_forwarded(json_t *st)
 {
     if (st == NULL)
         return -1;
-    return bench_json_num(st, "packets_forwarded", 0) + bench_json_num(st, "xdp.forwarded", 0) +
-           bench_json_num(st, "xdp.packets_sent", 0);
+    return bench_json_num(st, "packets_forwarded", 0) -
+           bench_json_num(st, "packets_dropped.xdp_slow_rate_limited", 0) +
+           bench_json_num(st, "xdp.forwarded", 0) + bench_json_num(st, "xdp.packets_sent", 0);
 }
 
 double topo_unknown_dcid(const struct topo *t)

@@ -113,7 +113,10 @@ json_t *topo_hop_table(struct topo *t, const char *mode);
  * topo_hop_forwarded: the packets a qasm hop forwarded, from its stats: the
  * core's packets_forwarded, plus with --io xdp those the kernel forwarded
  * itself (xdp.forwarded, redirected; xdp.packets_sent, sent back out of the
- * same interface), which never reach the core. -1 without stats.
+ * same interface), which never reach the core, less the core's forwards
+ * the kernel's bucket refused on the slow path (a rate limiter's
+ * packets_dropped.xdp_slow_rate_limited: one budget for both paths). -1
+ * without stats.
  */
 double topo_hop_forwarded(json_t *st);
 

@@ -11,6 +11,8 @@
 #     second client gets in;
 #   - ratelimit default over IPv6: requests answered;
 #   - ratelimit default at 20/s: the kernel's bucket drops, lets through at most burst + rate x t;
+#   - ratelimit reactive at 20/s, the client migrating by port: one budget for the connection,
+#     the slow path's forwards charged to its bucket in the kernel (burst + rate x t in all);
 #   - nat proactive, the tracker stopped mid-transfer: the kernel keeps
 #     forwarding the known flows, the transfer completes;
 #   - lb default / reactive, VIP on the hop: default breaks migrated paths,
@@ -137,6 +139,32 @@ check "ratelimit 20/s: its drops in packets_dropped" \
     "$(json $s "d['packets_dropped']['xdp_rate_limited']") == $(json $s "d['xdp']['rate_limited']")"
 check "ratelimit 20/s: the kernel let through at most burst + rate x uptime" \
     "$(json $s "d['xdp']['forwarded'] + d['xdp']['packets_sent']") <= $(json $s "int(10 + 20 * d['uptime_s']) + 1")"
+check "ratelimit 20/s: the slow path's forwards were charged to the kernel's bucket" \
+    "$(json $s "d['xdp_maps']['slow_charged']") > 0 && $(json $s "d['xdp_maps']['slow_charge_failed']") == 0"
+stop mb
+
+# One budget per connection across both paths: a client migrating by port every 300 ms
+# (reactive: each new path's first packets go up to the core) gets no more than burst +
+# rate x the time it sent, kernel and slow path together; the slow path's forwards are charged
+# to the connection's bucket in the kernel, which refuses some (its own bucket refilled).
+echo "# qasm ratelimit reactive, --io xdp: 20/s, burst 10, the client migrating by port"
+start_mb ratelimit --mode reactive --rate 20 --burst 10 --tracker $TRK --hold $HOLD
+wait_json "$T/mb.json" "d['tracker']['up']" || true
+fresh_stats mb "$T/mb.json"; u0=$(json "$T/mb.json" "d['uptime_s']")
+in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" timeout 30 \
+    "$B/qasm-h3-client" --json --idle-timeout 10s --duration 5s --interval 50ms --concurrency 4 \
+    --migrate-every 300ms --migrate-kind port "https://$S_IP:$SRV_PORT/" \
+    >"$T/rlm.json" 2>"$T/rlm.log"
+echo "client (exit $?): $(cat "$T/rlm.json")"
+fresh_stats mb "$T/mb.json"; s="$T/mb.json"
+sent="d['xdp']['forwarded'] + d['xdp']['packets_sent'] + d['packets_forwarded'] - d['packets_dropped']['xdp_slow_rate_limited']"
+echo "ratelimit reactive 20/s: $(json $s "$sent") forwarded in $(json $s "round(d['uptime_s'] - $u0, 2)") s" \
+    "(slow path: $(json $s "d['packets_forwarded']") decided, $(json $s "d['xdp_maps']")); xdp: $(json $s "d['xdp']")"
+check "ratelimit reactive 20/s: migrations through the slow path" "$(json $s "d['migrations']") > 3"
+check "ratelimit reactive 20/s: the kernel's bucket refused some of the slow path's forwards" \
+    "$(json $s "d['xdp_maps']['slow_rate_limited']") > 0"
+check "ratelimit reactive 20/s: kernel and slow path together at most burst + rate x time" \
+    "$(json $s "$sent") <= $(json $s "int(10 + 20 * (d['uptime_s'] - $u0)) + 1")"
 stop mb
 
 # ---- lb: VIP on the hop's inside address, two backends ----

@@ -622,6 +622,32 @@ static void test_rl_migration_shares_bucket(void **state)
     assert_int_equal(counter(QASM_XDP_C_RATE_LIMITED), 1);
 }
 
+/* The flows of a path the kernel migrated to, when the bucket then drops the packet: both
+ * stored as seen now (never 0: the sweep would take them for idle and send the server's
+ * answers up to the core, which does not know the path). */
+static void test_rl_migration_dropped_flows_seen(void **state)
+{
+    (void)state;
+    config(QASM_XDP_RATELIMIT, 1, 1, 2000000000ull, 0); /* burst 2 */
+    struct qasm_xdp_ekey ek = conn_setup(1);
+    struct qasm_xdp_entry e = get_entry(&ek);
+    e.rl_tat = qasm_xdp_rl_full(T0) + 2000000000000ull * 1024; /* empty */
+    set_entry(&ek, &e);
+    struct qasm_flow mig = F("10.77.1.3:50001", "10.77.2.2:4433"), ret = F("10.77.2.2:4433",
+                                                                           "10.77.1.3:50001");
+    struct frame in = mkframe(&mig, SHORT, sizeof(SHORT), 64, 0), out;
+    assert_int_equal(run(&in, if_in, &out), XDP_DROP);
+    assert_int_equal(counter(QASM_XDP_C_MIGRATED), 1);
+    struct qasm_xdp_fkey k1 = qasm_xdp_fkey_of(&mig, QASM_XDP_FROM_CLIENT);
+    struct qasm_xdp_fkey k2 = qasm_xdp_fkey_of(&ret, QASM_XDP_FROM_SERVER);
+    struct qasm_xdp_flow v;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.flows, &k1, sizeof(k1), &v, sizeof(v), 0), 0);
+    assert_true(v.last_seen > 0);
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.flows, &k2, sizeof(k2), &v, sizeof(v), 0), 0);
+    assert_true(v.last_seen > 0);
+    assert_int_equal(v.entry.kind, QASM_XDP_E_CONN);
+}
+
 /* ---- LB and the rate limiter ---- */
 
 static void test_lb(void **state)
@@ -878,6 +904,89 @@ static void test_rl_cfg_rate(void **state)
     assert_int_equal(qasm_bucket_params_init(&p, 0.001, 1e10), 0);
     assert_int_equal(qasm_xdp_cfg_rate(&c, &p, 65535), -ERANGE);
     assert_true(c.rl_interval * 65535 + c.rl_tolerance < QASM_XDP_RL_HORIZON);
+}
+
+/* ---- the slow path's charge (qasm_xdp_rl_charge): one budget for both paths ---- */
+
+/* Runs the charge program on slot |ref| for |cost| tokens: its enum qasm_xdp_charge_rc. */
+static int charge(struct qasm_xdp_ref ref, uint64_t cost)
+{
+    struct qasm_xdp_charge ch;
+    memset(&ch, 0, sizeof(ch));
+    ch.ref = ref;
+    ch.cost = cost;
+    LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &ch, .ctx_size_in = sizeof(ch));
+    assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.qasm_xdp_rl_charge), &o),
+                     0);
+    return (int)o.retval;
+}
+
+/*
+ * At a frozen clock, a connection's packets through the slow path (the
+ * charge) and through the kernel (XDP) take from one bucket: of 12 tried,
+ * alternately, exactly the burst (5) pass in all, and the slot's word ends
+ * where the burst's worth of takes leaves it.
+ */
+static void test_rl_charge_shares_budget(void **state)
+{
+    (void)state;
+    config(QASM_XDP_RATELIMIT, 1, 1, 5000000000ull, 0); /* 0.001 token/s, burst 5 */
+    struct qasm_flow f = F("10.77.1.2:50000", "10.77.2.2:4433");
+    struct qasm_cid odcid = {.len = 8, .data = {0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8}};
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_conn(&odcid);
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", qasm_xdp_rl_full(T0));
+    put_flow(&f, QASM_XDP_FROM_CLIENT, &f, &ek, 0);
+    struct qasm_xdp_ref ref = ref_of(&ek);
+    struct frame in = mkframe(&f, SHORT, sizeof(SHORT), 64, 0), out;
+    int slow = 0, fast = 0;
+    for (int i = 0; i < 12; i++) {
+        if (i % 2 == 0) {
+            int rc = charge(ref, 1);
+            assert_true(rc == QASM_XDP_CHARGE_ALLOWED || rc == QASM_XDP_CHARGE_LIMITED);
+            slow += rc == QASM_XDP_CHARGE_ALLOWED;
+        } else {
+            int act = run(&in, if_in, &out);
+            assert_true(act == XDP_TX || act == XDP_DROP);
+            fast += act == XDP_TX;
+        }
+    }
+    assert_int_equal(slow + fast, 5);
+    assert_int_equal(slow, 3); /* charges 0, 2, 4; packets 1, 3 */
+    assert_int_equal(counter(QASM_XDP_C_RATE_LIMITED), 6 - fast); /* the kernel's own refusals */
+    struct qasm_xdp_cfg c;
+    uint32_t zero = 0;
+    assert_int_equal(bpf_map__lookup_elem(skel->maps.config, &zero, 4, &c, sizeof(c), 0), 0);
+    assert_int_equal(get_entry(&ek).rl_tat - qasm_xdp_rl_full(T0), c.rl_tolerance);
+    /* Refused charges took nothing; a second later (0.001/s) still nothing to give. */
+    set_clock(T0 + 1000000000ull);
+    assert_int_equal(charge(ref, 1), QASM_XDP_CHARGE_LIMITED);
+}
+
+/* The charge's edges: a touch (cost 0) only refreshes last_seen; bytes as cost; a slot
+ * freed (another generation) is GONE and takes nothing. */
+static void test_rl_charge_edges(void **state)
+{
+    (void)state;
+    config(QASM_XDP_RATELIMIT, 0, 1000, 20000000000ull, 1); /* 1 byte/s, burst 20 bytes */
+    struct qasm_flow f = F("10.77.1.2:50000", "10.77.2.2:4433");
+    struct qasm_xdp_ekey ek = qasm_xdp_ekey_flow(&f.src, &f.dst);
+    put_entry(&ek, "10.77.1.2:50000", "10.77.2.2:4433", qasm_xdp_rl_full(T0));
+    struct qasm_xdp_ref ref = ref_of(&ek);
+    assert_int_equal(charge(ref, 0), QASM_XDP_CHARGE_ALLOWED);
+    struct qasm_xdp_entry e = get_entry(&ek);
+    assert_int_equal(e.rl_tat, qasm_xdp_rl_full(T0));
+    assert_true(e.last_seen > 0);
+    assert_int_equal(charge(ref, 14), QASM_XDP_CHARGE_ALLOWED);
+    assert_int_equal(charge(ref, 7), QASM_XDP_CHARGE_LIMITED); /* 6 bytes left */
+    assert_int_equal(charge(ref, 6), QASM_XDP_CHARGE_ALLOWED);
+    uint64_t per_byte = 1000000000ull << QASM_XDP_RL_SHIFT;
+    assert_int_equal(get_entry(&ek).rl_tat - qasm_xdp_rl_full(T0), 20 * per_byte);
+    struct qasm_xdp_ref stale = ref;
+    stale.gen++;
+    assert_int_equal(charge(stale, 1), QASM_XDP_CHARGE_GONE);
+    stale = ref;
+    stale.slot = bpf_map__max_entries(skel->maps.entries); /* beyond the array */
+    assert_int_equal(charge(stale, 1), QASM_XDP_CHARGE_GONE);
 }
 
 /* ---- what goes up: truncated, malformed, non-UDP, fragments, TTL ---- */
@@ -1266,6 +1375,7 @@ int main(void)
         cmocka_unit_test_setup(test_lb, setup),
         cmocka_unit_test_setup(test_lb_migration_attested, setup),
         cmocka_unit_test_setup(test_rl_migration_shares_bucket, setup),
+        cmocka_unit_test_setup(test_rl_migration_dropped_flows_seen, setup),
         cmocka_unit_test_setup(test_rate_limit_exhausted, setup),
         cmocka_unit_test_setup(test_rate_limit_bytes, setup),
         cmocka_unit_test_setup(test_rate_limit_refill, setup),
@@ -1275,6 +1385,8 @@ int main(void)
         cmocka_unit_test_setup(test_rl_core_bytes, setup),
         cmocka_unit_test_setup(test_rl_race, setup),
         cmocka_unit_test_setup(test_rl_cfg_rate, setup),
+        cmocka_unit_test_setup(test_rl_charge_shares_budget, setup),
+        cmocka_unit_test_setup(test_rl_charge_edges, setup),
         cmocka_unit_test_setup(test_truncated_ipv4, setup),
         cmocka_unit_test_setup(test_truncated_ipv6, setup),
         cmocka_unit_test_setup(test_malformed_nonudp_fragments, setup),
