@@ -333,7 +333,7 @@ static int sweep_conn(void *ud, const void *k)
     struct qasm_nz_conn v;
     struct bpf_map *m = z->skel->maps.conns;
     if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_xdp_ekey), &v, sizeof(v), 0) != 0 ||
-        v.last_seen + (uint64_t)(z->o.idle * 1e9) > z->kt)
+        v.last_seen + (uint64_t)(z->o.idle * 1e9) + QASM_NZ_SEEN_GRAIN_NS > z->kt)
         return 0;
     return bpf_map__delete_elem(m, k, sizeof(struct qasm_xdp_ekey), 0) == 0;
 }
@@ -519,7 +519,10 @@ static int attach(struct nz *z)
         return -1;
     }
     z->hook_created = rc == 0;
-    struct bpf_program *progs[2] = {z->skel->progs.qasm_nz_ingress, z->skel->progs.qasm_nz_egress};
+    struct bpf_program *in[] = {[QASM_NZ_BENCH_OFF] = z->skel->progs.qasm_nz_ingress,
+                                [QASM_NZ_BENCH_FLOOR] = z->skel->progs.qasm_nz_floor,
+                                [QASM_NZ_BENCH_PARSE] = z->skel->progs.qasm_nz_parse};
+    struct bpf_program *progs[2] = {in[z->o.bench_ingress], z->skel->progs.qasm_nz_egress};
     for (int i = 0; i < 2; i++) {
         struct bpf_tc_opts o;
         hook_of(z, &h, i ? BPF_TC_EGRESS : BPF_TC_INGRESS);
