@@ -19,6 +19,12 @@
 #   nz-migrated    the same, the flows tracked as connections that migrated
 #                  (first address C_IP:30000+i, the generator's source
 #                  C_IP:20000+i attested): every packet is normalised
+#   nz-floor       (only when named in CASES) kernel-nat behind qasm-normalize
+#                  --bench-ingress floor: a tc program that passes every packet
+#                  and does nothing else in place of the ingress program: the
+#                  hook's own cost, the floor of the normaliser's
+#   nz-parse       (only when named in CASES) the same with --bench-ingress
+#                  parse: one that counts and parses each packet, then passes it
 #
 # The generator is qasm-xdp-hopgen: IPv4 UDP frames (64-byte payload, a
 # QUIC short header, FLOWS source ports) made in the kernel by
@@ -77,12 +83,15 @@ gen() {
 # The normaliser's cases: one tracker each in the hop (the same DCIDs), the FLOWS connections
 # reported once. nz_register PORT FIRST0 N: flow i < N (source port 20000+i, DCID c1c2c3c4c5c6
 # and i on 2 bytes) as a connection whose first address is $C_IP:FIRST0+i.
-declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791) \
-    NZ_FIRST0=([nz-idle]=20000 [nz-home]=20000 [nz-migrated]=30000) NZ_N=([nz-idle]=0)
+declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791 [nz-floor]=4792 [nz-parse]=4792) \
+    NZ_FIRST0=([nz-idle]=20000 [nz-home]=20000 [nz-migrated]=30000 [nz-floor]=20000 [nz-parse]=20000) \
+    NZ_N=([nz-idle]=0 [nz-floor]=0 [nz-parse]=0) NZ_BENCH=([nz-floor]=floor [nz-parse]=parse) NZ_UP=()
 nz_conns() { in_h "$B/qasm-trackctl" --tracker $H_IN_IP:$1 --json dump | json /dev/stdin "d['count']"; }
 nz_full() { [ "$(nz_conns "$1")" = "$2" ]; }
 nz_register() {
     local i
+    [ -n "${NZ_UP[$1]:-}" ] && return 0 # (cases that share a tracker: once)
+    NZ_UP[$1]=1
     set -- "$1" "$2" "${3:-$FLOWS}"
     # (start's time bound is a test's: the trackers serve the whole run.)
     TEST_PROC_TIMEOUT=$((ROUNDS * 10 * (SECS * 4 + 40) + 600)) start "trk$1" ip netns exec "$NS_H" "$B/qasm-tracker" --listen $H_IN_IP:$1 --ttl 1h
@@ -107,6 +116,8 @@ nz_check() {
     nz-idle) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] == 0 and $k['not_quic'] > 0" ;;
     nz-home) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] > 0" ;;
     nz-migrated) json_true "$T/nz.json" "$k['normalized'] > 0 and $k['first_address'] == 0 and $k['unattested'] == 0" ;;
+    nz-floor) json_true "$T/nz.json" "$k['in_packets_received'] == 0" ;;
+    nz-parse) json_true "$T/nz.json" "$k['in_packets_received'] > 0 and $k['normalized'] == 0 and $k['first_address'] == 0" ;;
     esac && json_true "$T/nz.json" "$k['unknown_dcid'] == 0 and $k['normalized_by_address'] == 0 and $k['store_failed'] == 0" && [ "$first" -ge 1 ] && [ "$first" = "$n" ] ||
         { echo "FAIL: $1: the normaliser did not do its part: $NZ_LINE"; exit 1; }
 }
@@ -128,11 +139,12 @@ hop_up() {
             --inside in0 --outside out0 --ports 40000-40999 --stats-json "$T/mb.json"
         wait_json "$T/mb.json" "d['io'] == '$1'" || { echo "FAIL: qasm-mbox --io $1"; cat "$T/mb.log"; exit 1; }
         ;;
-    nz-idle | nz-home | nz-migrated)
+    nz-idle | nz-home | nz-migrated | nz-floor | nz-parse)
         netns_hop_kernel_nat
         rm -f "$T/nz.json"
         start nz ip netns exec "$NS_H" "$B/qasm-normalize" --inside in0 \
-            --tracker $H_IN_IP:${NZ_TRK[$1]} --hold 0 --stats-json "$T/nz.json"
+            --tracker $H_IN_IP:${NZ_TRK[$1]} --hold 0 --stats-json "$T/nz.json" \
+            ${NZ_BENCH[$1]:+--bench-ingress ${NZ_BENCH[$1]}}
         wait_json "$T/nz.json" "d['tracker_up'] and d['maps']['dcids_written'] >= ${NZ_N[$1]:-$FLOWS}" ||
             { echo "FAIL: qasm-normalize for $1"; cat "$T/nz.log"; exit 1; }
         ;;
@@ -236,7 +248,7 @@ EOF
 # The same for qasm-normalize's ingress program on in0 (tc), each nz case once more.
 nz_prog() { # its id and its bpftool JSON
     local id
-    id=$(in_h bpftool -j net show dev in0 | python3 -c "import json,sys; t=json.load(sys.stdin)[0].get('tc',[]); print(next((x['id'] for x in t if x.get('kind') == 'clsact/ingress' and x.get('name', '').startswith('qasm_nz_ingress')), ''))")
+    id=$(in_h bpftool -j net show dev in0 | python3 -c "import json,sys; t=json.load(sys.stdin)[0].get('tc',[]); print(next((x['id'] for x in t if x.get('kind') == 'clsact/ingress' and x.get('name', '').startswith('qasm_nz_')), ''))")
     [ -n "$id" ] && bpftool -j prog show id "$id"
 }
 for c in $CASES; do
