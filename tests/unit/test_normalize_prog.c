@@ -301,6 +301,20 @@ static void test_unattested_unchanged(void **state)
     expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
 }
 
+/* An IPv4 UDP checksum of 0 (none) stays 0; the address, port and IP header checksum are
+ * rewritten in place all the same. */
+static void test_no_udp_checksum_ipv4(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.7:6000");
+    struct frame in = mkframe("10.0.1.7:6000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    size_t csum = ETH_HLEN + 20 + 6;
+    in.b[csum] = in.b[csum + 1] = want.b[csum] = want.b[csum + 1] = 0;
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+}
+
 /*
  * The current address found in `attested` is remembered (QASM_NZ_F_CUR_ATTESTED: its next
  * packets skip that lookup); an unattested address neither gets it nor is normalised, and
@@ -831,6 +845,7 @@ int main(void)
         cmocka_unit_test_setup(test_migration_ipv6, setup),
         cmocka_unit_test_setup(test_port_migration_ipv6, setup),
         cmocka_unit_test_setup(test_unattested_unchanged, setup),
+        cmocka_unit_test_setup(test_no_udp_checksum_ipv4, setup),
         cmocka_unit_test_setup(test_current_attested, setup),
         cmocka_unit_test_setup(test_last_seen_grain, setup),
         cmocka_unit_test_setup(test_hold, setup),
