@@ -29,6 +29,7 @@ struct qasm_nz_opts {
     qasm_duration hold;      /* --hold: how long a known connection's unattested packets wait */
     const char *log_level;
     int bench_ingress;       /* hidden --bench-ingress floor|parse: enum qasm_nz_bench */
+    int bench_tcx;           /* hidden --bench-hook tcx: tcx links instead of clsact */
     int help;
     struct qasm_parse_names names; /* host names to resolve */
 };

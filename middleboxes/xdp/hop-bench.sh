@@ -25,6 +25,9 @@
 #                  hook's own cost, the floor of the normaliser's
 #   nz-parse       (only when named in CASES) the same with --bench-ingress
 #                  parse: one that counts and parses each packet, then passes it
+#   nz-floor-tcx   (only when named in CASES) nz-floor with both programs on tcx
+#                  links (qasm-normalize --bench-hook tcx, Linux 6.6+) instead of
+#                  the clsact qdisc (no program time: bpftool 7.1 lists no tcx)
 #   nzb-idle, nzb-home, nzb-migrated
 #                  (only when named in CASES, with NZ_BASE set) the nz case of
 #                  that name with the qasm-normalize of the build directory
@@ -89,9 +92,10 @@ gen() {
 # The normaliser's cases: one tracker each in the hop (the same DCIDs), the FLOWS connections
 # reported once. nz_register PORT FIRST0 N: flow i < N (source port 20000+i, DCID c1c2c3c4c5c6
 # and i on 2 bytes) as a connection whose first address is $C_IP:FIRST0+i.
-declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791 [nz-floor]=4792 [nz-parse]=4792) \
-    NZ_FIRST0=([nz-idle]=20000 [nz-home]=20000 [nz-migrated]=30000 [nz-floor]=20000 [nz-parse]=20000) \
-    NZ_N=([nz-idle]=0 [nz-floor]=0 [nz-parse]=0) NZ_BENCH=([nz-floor]=floor [nz-parse]=parse) NZ_UP=()
+declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791 [nz-floor]=4792 [nz-parse]=4792 [nz-floor-tcx]=4792) \
+    NZ_FIRST0=([nz-idle]=20000 [nz-home]=20000 [nz-migrated]=30000 [nz-floor]=20000 [nz-parse]=20000 [nz-floor-tcx]=20000) \
+    NZ_N=([nz-idle]=0 [nz-floor]=0 [nz-parse]=0 [nz-floor-tcx]=0) NZ_UP=() \
+    NZ_BENCH=([nz-floor]=floor [nz-parse]=parse [nz-floor-tcx]=floor) NZ_HOOK=([nz-floor-tcx]=tcx)
 for c in idle home migrated; do # the nzb- cases: the nz- case's tracker, NZ_BASE's binary
     NZ_TRK[nzb-$c]=${NZ_TRK[nz-$c]} NZ_FIRST0[nzb-$c]=${NZ_FIRST0[nz-$c]}
     [ -n "${NZ_N[nz-$c]:-}" ] && NZ_N[nzb-$c]=${NZ_N[nz-$c]}
@@ -128,7 +132,7 @@ nz_check() {
     nz-idle) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] == 0 and $k['not_quic'] > 0" ;;
     nz-home) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] > 0" ;;
     nz-migrated) json_true "$T/nz.json" "$k['normalized'] > 0 and $k['first_address'] == 0 and $k['unattested'] == 0" ;;
-    nz-floor) json_true "$T/nz.json" "$k['in_packets_received'] == 0" ;;
+    nz-floor | nz-floor-tcx) json_true "$T/nz.json" "$k['in_packets_received'] == 0" ;;
     nz-parse) json_true "$T/nz.json" "$k['in_packets_received'] > 0 and $k['normalized'] == 0 and $k['first_address'] == 0" ;;
     esac && json_true "$T/nz.json" "$k['unknown_dcid'] == 0 and $k['normalized_by_address'] == 0 and $k['store_failed'] == 0" && [ "$first" -ge 1 ] && [ "$first" = "$n" ] ||
         { echo "FAIL: $1: the normaliser did not do its part: $NZ_LINE"; exit 1; }
@@ -151,14 +155,14 @@ hop_up() {
             --inside in0 --outside out0 --ports 40000-40999 --stats-json "$T/mb.json"
         wait_json "$T/mb.json" "d['io'] == '$1'" || { echo "FAIL: qasm-mbox --io $1"; cat "$T/mb.log"; exit 1; }
         ;;
-    nz-idle | nz-home | nz-migrated | nz-floor | nz-parse | nzb-*)
+    nz-idle | nz-home | nz-migrated | nz-floor | nz-parse | nz-floor-tcx | nzb-*)
         netns_hop_kernel_nat
         rm -f "$T/nz.json"
         local bin=$B/qasm-normalize
         [[ $1 == nzb-* ]] && bin=$NZ_BASE/qasm-normalize
         start nz ip netns exec "$NS_H" "$bin" --inside in0 \
             --tracker $H_IN_IP:${NZ_TRK[$1]} --hold 0 --stats-json "$T/nz.json" \
-            ${NZ_BENCH[$1]:+--bench-ingress ${NZ_BENCH[$1]}}
+            ${NZ_BENCH[$1]:+--bench-ingress ${NZ_BENCH[$1]}} ${NZ_HOOK[$1]:+--bench-hook ${NZ_HOOK[$1]}}
         wait_json "$T/nz.json" "d['tracker_up'] and d['maps']['dcids_written'] >= ${NZ_N[$1]:-$FLOWS}" ||
             { echo "FAIL: qasm-normalize for $1"; cat "$T/nz.log"; exit 1; }
         ;;
@@ -272,7 +276,7 @@ nz_prog() { # its id and its bpftool JSON
     [ -n "$id" ] && bpftool -j prog show id "$id"
 }
 for c in $CASES; do
-    case $c in nz-* | nzb-*) ;; *) continue ;; esac
+    case $c in *-tcx) continue ;; nz-* | nzb-*) ;; *) continue ;; esac
     sysctl -qw kernel.bpf_stats_enabled=1
     hop_up $c
     before=$(nz_prog) || { echo "FAIL: qasm-normalize's ingress program is not on in0"; exit 1; }
