@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -66,6 +67,7 @@ struct nz {
     int ifindex;
     int hook_created;            /* we made the clsact qdisc: we remove it */
     int attached[2];             /* ingress, egress */
+    int links[2];                /* --bench-hook tcx: their tcx links (0: none) */
     struct ev_loop *loop;
     struct qasm_tsess *s;
     ev_timer tick;
@@ -333,7 +335,7 @@ static int sweep_conn(void *ud, const void *k)
     struct qasm_nz_conn v;
     struct bpf_map *m = z->skel->maps.conns;
     if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_xdp_ekey), &v, sizeof(v), 0) != 0 ||
-        v.last_seen + (uint64_t)(z->o.idle * 1e9) > z->kt)
+        v.last_seen + (uint64_t)(z->o.idle * 1e9) + QASM_NZ_SEEN_GRAIN_NS > z->kt)
         return 0;
     return bpf_map__delete_elem(m, k, sizeof(struct qasm_xdp_ekey), 0) == 0;
 }
@@ -507,9 +509,36 @@ static void tc_opts_of(struct bpf_tc_opts *o, int prog_fd)
     o->prog_fd = prog_fd;
 }
 
+/* The kernel's values (Linux 6.6), which Debian 12's uapi headers lack. */
+#define NZ_TCX_INGRESS 46
+#define NZ_TCX_EGRESS 47
+
+/* --bench-hook tcx (hop-bench.sh only): both programs on tcx links instead of clsact. 0, -1. */
+static int attach_tcx(struct nz *z, struct bpf_program *progs[2])
+{
+    for (int i = 0; i < 2; i++) {
+        z->links[i] = bpf_link_create(bpf_program__fd(progs[i]), z->ifindex,
+                                      (enum bpf_attach_type)(i ? NZ_TCX_EGRESS : NZ_TCX_INGRESS),
+                                      NULL);
+        if (z->links[i] < 0) {
+            fprintf(stderr, PROG ": cannot attach the %s program to %s with tcx: %s\n",
+                    i ? "egress" : "ingress", z->o.inside, strerror(-z->links[i]));
+            z->links[i] = 0;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The clsact qdisc (ours when we made it), then both programs. 0 or -1 (said). */
 static int attach(struct nz *z)
 {
+    struct bpf_program *in[] = {[QASM_NZ_BENCH_OFF] = z->skel->progs.qasm_nz_ingress,
+                                [QASM_NZ_BENCH_FLOOR] = z->skel->progs.qasm_nz_floor,
+                                [QASM_NZ_BENCH_PARSE] = z->skel->progs.qasm_nz_parse};
+    struct bpf_program *progs[2] = {in[z->o.bench_ingress], z->skel->progs.qasm_nz_egress};
+    if (z->o.bench_tcx)
+        return attach_tcx(z, progs);
     struct bpf_tc_hook h;
     hook_of(z, &h, BPF_TC_INGRESS | BPF_TC_EGRESS);
     int rc = bpf_tc_hook_create(&h);
@@ -519,7 +548,6 @@ static int attach(struct nz *z)
         return -1;
     }
     z->hook_created = rc == 0;
-    struct bpf_program *progs[2] = {z->skel->progs.qasm_nz_ingress, z->skel->progs.qasm_nz_egress};
     for (int i = 0; i < 2; i++) {
         struct bpf_tc_opts o;
         hook_of(z, &h, i ? BPF_TC_EGRESS : BPF_TC_INGRESS);
@@ -539,6 +567,11 @@ static int attach(struct nz *z)
 /* Detaches what attach() did, whatever it got to. */
 static void detach(struct nz *z)
 {
+    for (int i = 0; i < 2; i++)
+        if (z->links[i] > 0) {
+            close(z->links[i]);
+            z->links[i] = 0;
+        }
     struct bpf_tc_hook h;
     for (int i = 0; i < 2; i++) {
         if (!z->attached[i])
@@ -621,8 +654,8 @@ int main(int argc, char **argv)
     int rc = load(&z) == 0 && attach(&z) == 0 && start_loop(&z) == 0 ? 0 : 1;
     if (rc == 0) {
         char t[64];
-        qasm_info("normalize: attached to %s (clsact ingress and egress), %u connections at "
-                  "most; tracker %s", z.o.inside, z.o.max_conns,
+        qasm_info("normalize: attached to %s (%s ingress and egress), %u connections at "
+                  "most; tracker %s", z.o.inside, z.o.bench_tcx ? "tcx" : "clsact", z.o.max_conns,
                   qasm_addr_format(t, sizeof(t), &z.o.tracker));
         z.kt = (uint64_t)qasm_now();
         write_stats(&z);

@@ -76,6 +76,13 @@ struct qasm_nz_dkey {
 /* Flags of a connection. */
 #define QASM_NZ_F_REUSED 0x1u /* its first address opened another connection to its server:
                                  no more rewrites */
+#define QASM_NZ_F_CUR_ATTESTED 0x2u /* `cur` was found in `attested` for it (set with `cur` under
+                                       the lock, cleared by any other move of `cur`): packets
+                                       from there skip that lookup */
+
+/* A connection's `last_seen` is written when it moved by more than this (no cache line
+ * dirtied per packet): it lags by at most this much, which the idle sweep adds to --idle. */
+#define QASM_NZ_SEEN_GRAIN_NS 100000000ull
 
 /*
  * Value of `conns` (key: the connection's struct qasm_xdp_ekey). Userspace
@@ -92,7 +99,8 @@ struct qasm_nz_conn {
     __u8 cur[16];
     __u32 flags;
     __u32 pad;
-    __u64 last_seen; /* bpf_ktime_get_ns of its last packet (either direction) */
+    __u64 last_seen; /* CLOCK_MONOTONIC ns of its last packet, either direction (the programs:
+                        bpf_ktime_get_coarse_ns, at most QASM_NZ_SEEN_GRAIN_NS behind) */
 };
 
 /*

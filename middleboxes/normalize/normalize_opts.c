@@ -38,7 +38,7 @@ const char qasm_nz_usage[] =
     "Exit: 0 after SIGINT/SIGTERM, 1 when the programs cannot be loaded or\n"
     "attached (said in one line), 2 on a usage error.\n";
 
-enum { O_INSIDE = 256, O_TRACKER, O_KEY, O_MODE, O_MAX, O_IDLE, O_STATS, O_LOG, O_HOLD };
+enum { O_INSIDE = 256, O_TRACKER, O_KEY, O_MODE, O_MAX, O_IDLE, O_STATS, O_LOG, O_HOLD, O_BENCH, O_HOOK };
 
 static int bad(char *err, size_t errlen, const char *flag, const char *val)
 {
@@ -72,6 +72,19 @@ static int one(struct qasm_nz_opts *o, int c, const char *a, char *err, size_t e
     case O_HOLD:
         return qasm_duration_parse(&o->hold, a) < 0 || o->hold > 10 * QASM_SEC
                        ? bad(err, errlen, "--hold", a) : 0;
+    case O_BENCH: /* hop-bench.sh's decomposition of the cost (docs/NORMALIZE.md) */
+        if (strcmp(a, "floor") == 0)
+            o->bench_ingress = QASM_NZ_BENCH_FLOOR;
+        else if (strcmp(a, "parse") == 0)
+            o->bench_ingress = QASM_NZ_BENCH_PARSE;
+        else
+            return bad(err, errlen, "--bench-ingress", a);
+        return 0;
+    case O_HOOK: /* ... and what the hook itself costs, clsact against tcx */
+        if (strcmp(a, "tcx") != 0 && strcmp(a, "clsact") != 0)
+            return bad(err, errlen, "--bench-hook", a);
+        o->bench_tcx = strcmp(a, "tcx") == 0;
+        return 0;
     case O_STATS: o->stats_json = a; return 0;
     case O_LOG: o->log_level = a; return 0;
     case 'h': o->help = 1; return 0;
@@ -86,7 +99,9 @@ int qasm_nz_opts_parse(int argc, char **argv, struct qasm_nz_opts *o, char *err,
         QASM_PARSE_OPT_ARG("tracker-key", O_KEY), QASM_PARSE_OPT_ARG("mode", O_MODE),
         QASM_PARSE_OPT_ARG("max-conns", O_MAX),   QASM_PARSE_OPT_ARG("idle", O_IDLE),
         QASM_PARSE_OPT_ARG("stats-json", O_STATS), QASM_PARSE_OPT_ARG("log-level", O_LOG),
-        QASM_PARSE_OPT_ARG("hold", O_HOLD),       QASM_PARSE_OPT_FLAG("help", 'h'),         QASM_PARSE_OPT_END};
+        QASM_PARSE_OPT_ARG("hold", O_HOLD),       QASM_PARSE_OPT_ARG("bench-ingress", O_BENCH),
+        QASM_PARSE_OPT_ARG("bench-hook", O_HOOK),
+        QASM_PARSE_OPT_FLAG("help", 'h'),         QASM_PARSE_OPT_END};
     memset(o, 0, sizeof(*o));
     o->max_conns = QASM_NZ_MAX_CONNS;
     o->idle = 120;

@@ -14,6 +14,10 @@
 
 enum qasm_nz_mode { QASM_NZ_PROACTIVE = 0, QASM_NZ_REACTIVE = 1 };
 
+/* The ingress program (hop-bench.sh's decomposition only, not in --help): the normaliser, or
+ * in its place one that passes everything (the hook's floor), or one that only parses. */
+enum qasm_nz_bench { QASM_NZ_BENCH_OFF = 0, QASM_NZ_BENCH_FLOOR = 1, QASM_NZ_BENCH_PARSE = 2 };
+
 struct qasm_nz_opts {
     const char *inside;      /* --inside IF (required) */
     struct qasm_addr tracker; /* --tracker HOST:PORT (required) */
@@ -24,6 +28,8 @@ struct qasm_nz_opts {
     double idle;             /* --idle SECS: a connection without packets nor records is removed */
     qasm_duration hold;      /* --hold: how long a known connection's unattested packets wait */
     const char *log_level;
+    int bench_ingress;       /* hidden --bench-ingress floor|parse: enum qasm_nz_bench */
+    int bench_tcx;           /* hidden --bench-hook tcx: tcx links instead of clsact */
     int help;
     struct qasm_parse_names names; /* host names to resolve */
 };

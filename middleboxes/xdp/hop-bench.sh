@@ -19,6 +19,20 @@
 #   nz-migrated    the same, the flows tracked as connections that migrated
 #                  (first address C_IP:30000+i, the generator's source
 #                  C_IP:20000+i attested): every packet is normalised
+#   nz-floor       (only when named in CASES) kernel-nat behind qasm-normalize
+#                  --bench-ingress floor: a tc program that passes every packet
+#                  and does nothing else in place of the ingress program: the
+#                  hook's own cost, the floor of the normaliser's
+#   nz-parse       (only when named in CASES) the same with --bench-ingress
+#                  parse: one that counts and parses each packet, then passes it
+#   nz-floor-tcx   (only when named in CASES) nz-floor with both programs on tcx
+#                  links (qasm-normalize --bench-hook tcx, Linux 6.6+) instead of
+#                  the clsact qdisc (no program time: bpftool 7.1 lists no tcx)
+#   nzb-idle, nzb-home, nzb-migrated
+#                  (only when named in CASES, with NZ_BASE set) the nz case of
+#                  that name with the qasm-normalize of the build directory
+#                  NZ_BASE (another version, built apart): before / after in
+#                  the same rounds; each nz-X is then also paired with nzb-X
 #
 # The generator is qasm-xdp-hopgen: IPv4 UDP frames (64-byte payload, a
 # QUIC short header, FLOWS source ports) made in the kernel by
@@ -41,7 +55,8 @@
 # nz-X / kernel-nat, each round's pair measured in the same round: median
 # [quartiles] over the rounds, as middleboxes/xdp/xdp_bench.c reports.
 #
-# Usage: middleboxes/xdp/hop-bench.sh  (env: B build dir, ROUNDS 5, SECONDS_ 3,
+# Usage: middleboxes/xdp/hop-bench.sh  (env: B build dir, NZ_BASE another build dir
+# for the nzb- cases, ROUNDS 5, SECONDS_ 3,
 # FLOWS 16, THREADS = CPUs, CASES: a subset of the hops, in that order; JSON a
 # file for the figures: per hop the median and each round's received and
 # generated pps, the program's ns per run; what `qasm-bench run xdp` reads).
@@ -77,12 +92,22 @@ gen() {
 # The normaliser's cases: one tracker each in the hop (the same DCIDs), the FLOWS connections
 # reported once. nz_register PORT FIRST0 N: flow i < N (source port 20000+i, DCID c1c2c3c4c5c6
 # and i on 2 bytes) as a connection whose first address is $C_IP:FIRST0+i.
-declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791) \
-    NZ_FIRST0=([nz-idle]=20000 [nz-home]=20000 [nz-migrated]=30000) NZ_N=([nz-idle]=0)
+declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791 [nz-floor]=4792 [nz-parse]=4792 [nz-floor-tcx]=4792) \
+    NZ_FIRST0=([nz-idle]=20000 [nz-home]=20000 [nz-migrated]=30000 [nz-floor]=20000 [nz-parse]=20000 [nz-floor-tcx]=20000) \
+    NZ_N=([nz-idle]=0 [nz-floor]=0 [nz-parse]=0 [nz-floor-tcx]=0) NZ_UP=() \
+    NZ_BENCH=([nz-floor]=floor [nz-parse]=parse [nz-floor-tcx]=floor) NZ_HOOK=([nz-floor-tcx]=tcx)
+for c in idle home migrated; do # the nzb- cases: the nz- case's tracker, NZ_BASE's binary
+    NZ_TRK[nzb-$c]=${NZ_TRK[nz-$c]} NZ_FIRST0[nzb-$c]=${NZ_FIRST0[nz-$c]}
+    [ -n "${NZ_N[nz-$c]:-}" ] && NZ_N[nzb-$c]=${NZ_N[nz-$c]}
+done
+case " ${CASES:-} " in *" nzb-"*) [ -x "${NZ_BASE:-}/qasm-normalize" ] ||
+    { echo "FAIL: the nzb- cases need NZ_BASE, a build directory with qasm-normalize"; exit 1; } ;; esac
 nz_conns() { in_h "$B/qasm-trackctl" --tracker $H_IN_IP:$1 --json dump | json /dev/stdin "d['count']"; }
 nz_full() { [ "$(nz_conns "$1")" = "$2" ]; }
 nz_register() {
     local i
+    [ -n "${NZ_UP[$1]:-}" ] && return 0 # (cases that share a tracker: once)
+    NZ_UP[$1]=1
     set -- "$1" "$2" "${3:-$FLOWS}"
     # (start's time bound is a test's: the trackers serve the whole run.)
     TEST_PROC_TIMEOUT=$((ROUNDS * 10 * (SECS * 4 + 40) + 600)) start "trk$1" ip netns exec "$NS_H" "$B/qasm-tracker" --listen $H_IN_IP:$1 --ttl 1h
@@ -103,10 +128,12 @@ nz_check() {
     n=$(echo "$ct" | grep -c .)
     first=$(echo "$ct" | awk -F= -v lo="${NZ_FIRST0[$1]}" -v n="$FLOWS" '$2 >= lo && $2 < lo + n' | wc -l)
     NZ_LINE="$(json "$T/nz.json" "{c: $k[c] for c in ('normalized', 'first_address', 'unattested', 'not_quic', 'out_rewritten', 'store_failed')}"); conntrack: $n entries, $first from the first addresses"
-    case $1 in
+    case ${1/nzb-/nz-} in
     nz-idle) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] == 0 and $k['not_quic'] > 0" ;;
     nz-home) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] > 0" ;;
     nz-migrated) json_true "$T/nz.json" "$k['normalized'] > 0 and $k['first_address'] == 0 and $k['unattested'] == 0" ;;
+    nz-floor | nz-floor-tcx) json_true "$T/nz.json" "$k['in_packets_received'] == 0" ;;
+    nz-parse) json_true "$T/nz.json" "$k['in_packets_received'] > 0 and $k['normalized'] == 0 and $k['first_address'] == 0" ;;
     esac && json_true "$T/nz.json" "$k['unknown_dcid'] == 0 and $k['normalized_by_address'] == 0 and $k['store_failed'] == 0" && [ "$first" -ge 1 ] && [ "$first" = "$n" ] ||
         { echo "FAIL: $1: the normaliser did not do its part: $NZ_LINE"; exit 1; }
 }
@@ -128,11 +155,14 @@ hop_up() {
             --inside in0 --outside out0 --ports 40000-40999 --stats-json "$T/mb.json"
         wait_json "$T/mb.json" "d['io'] == '$1'" || { echo "FAIL: qasm-mbox --io $1"; cat "$T/mb.log"; exit 1; }
         ;;
-    nz-idle | nz-home | nz-migrated)
+    nz-idle | nz-home | nz-migrated | nz-floor | nz-parse | nz-floor-tcx | nzb-*)
         netns_hop_kernel_nat
         rm -f "$T/nz.json"
-        start nz ip netns exec "$NS_H" "$B/qasm-normalize" --inside in0 \
-            --tracker $H_IN_IP:${NZ_TRK[$1]} --hold 0 --stats-json "$T/nz.json"
+        local bin=$B/qasm-normalize
+        [[ $1 == nzb-* ]] && bin=$NZ_BASE/qasm-normalize
+        start nz ip netns exec "$NS_H" "$bin" --inside in0 \
+            --tracker $H_IN_IP:${NZ_TRK[$1]} --hold 0 --stats-json "$T/nz.json" \
+            ${NZ_BENCH[$1]:+--bench-ingress ${NZ_BENCH[$1]}} ${NZ_HOOK[$1]:+--bench-hook ${NZ_HOOK[$1]}}
         wait_json "$T/nz.json" "d['tracker_up'] and d['maps']['dcids_written'] >= ${NZ_N[$1]:-$FLOWS}" ||
             { echo "FAIL: qasm-normalize for $1"; cat "$T/nz.log"; exit 1; }
         ;;
@@ -140,7 +170,7 @@ hop_up() {
 }
 hop_down() {
     case $1 in packet | xdp) stop mb; cp "$T/mb.json" "$T/mb-$1.json" ;; esac
-    case $1 in nz-*) stop nz; nz_check "$1"; cp "$T/nz.json" "$T/$1.json" ;; esac
+    case $1 in nz-* | nzb-*) stop nz; nz_check "$1"; cp "$T/nz.json" "$T/$1.json" ;; esac
     in_h ip link set dev in0 xdpdrv off 2>/dev/null
     netns_hop_reset
 }
@@ -148,7 +178,7 @@ hop_down() {
 NZ_CASES=""
 [ -x "$B/qasm-normalize" ] && NZ_CASES="nz-idle nz-home nz-migrated"
 CASES=${CASES:-ceiling kernel-fwd kernel-nat $NZ_CASES packet xdp}
-for c in $CASES; do case $c in nz-*) nz_register "${NZ_TRK[$c]}" "${NZ_FIRST0[$c]}" "${NZ_N[$c]:-}" ;; esac; done
+for c in $CASES; do case $c in nz-* | nzb-*) nz_register "${NZ_TRK[$c]}" "${NZ_FIRST0[$c]}" "${NZ_N[$c]:-}" ;; esac; done
 declare -A RX=() TX=()
 echo "# hop-bench: $ROUNDS rounds x ${SECS} s per hop, $FLOWS flows, $THREADS generating threads; $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg) at start"
 for r in $(seq "$ROUNDS"); do
@@ -156,7 +186,7 @@ for r in $(seq "$ROUNDS"); do
         hop_up $c
         case $c in
         ceiling) out=$(gen "$NS_H" in0) ;;
-        nz-*) out=$(gen "$NS_S" s0 --dcid-per-flow) ;;
+        nz-* | nzb-*) out=$(gen "$NS_S" s0 --dcid-per-flow) ;;
         *) out=$(gen "$NS_S" s0) ;;
         esac
         hop_down $c
@@ -165,7 +195,7 @@ for r in $(seq "$ROUNDS"); do
         echo "round $r $c: received $rx pps, generated $tx pps"
         [ $c = xdp ] && echo "  xdp counters: $(json "$T/mb-xdp.json" "{k: v for k, v in d['xdp'].items() if v}")"
         [ $c = packet ] && echo "  packet backend: $(json "$T/mb-packet.json" "d['packet']")"
-        case $c in nz-*) echo "  normaliser: $NZ_LINE" ;; esac
+        case $c in nz-* | nzb-*) echo "  normaliser: $NZ_LINE" ;; esac
         RX[$c]="${RX[$c]:-} $rx" TX[$c]="${TX[$c]:-} $tx"
         echo "$c $rx $tx" >>"$T/rounds"
     done
@@ -180,18 +210,24 @@ P=$(echo ${RX[packet]:-1} | median)
         "$(python3 -c "print($m / max($P, 1))")"
 done
 
-# The paired ratios: each round's nz-X over the kernel-nat measured in that round.
-[[ " $CASES " == *" kernel-nat "* ]] && for c in $CASES; do
-    case $c in nz-*) ;; *) continue ;; esac
-    python3 - "$c" "${RX[$c]}" "${RX[kernel-nat]}" <<'EOF'
+# The paired ratios: each round's nz-X over the kernel-nat measured in that round (and over
+# the nzb-X of that round, when there is one).
+paired() { # A B: A / B per round
+    python3 - "$1" "$2" "${RX[$1]}" "${RX[$2]}" <<'EOF'
 import sys
-c, a, b = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+c, d, a, b = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 r = [float(x) / float(y) if float(y) else 0 for x, y in zip(a, b)]
 v, k = sorted(r), len(r)
-print("%s / kernel-nat paired ratio: median %.3f [%.3f-%.3f] (per-round ratios: median [quartiles]),"
-      " per round: %s" % (c, v[k // 2], v[k // 4], v[min(3 * k // 4, k - 1)],
+print("%s / %s paired ratio: median %.3f [%.3f-%.3f] (per-round ratios: median [quartiles]),"
+      " per round: %s" % (c, d, v[k // 2], v[k // 4], v[min(3 * k // 4, k - 1)],
                           " ".join("%.3f" % x for x in r)))
 EOF
+}
+[[ " $CASES " == *" kernel-nat "* ]] && for c in $CASES; do
+    case $c in nz-* | nzb-*) paired $c kernel-nat ;; esac
+done
+for c in $CASES; do
+    case $c in nz-*) [[ " $CASES " == *" ${c/nz-/nzb-} "* ]] && paired $c ${c/nz-/nzb-} ;; esac
 done
 
 # The program's own time per packet under this traffic (bpf_stats adds ~20 ns: its own run).
@@ -236,11 +272,11 @@ EOF
 # The same for qasm-normalize's ingress program on in0 (tc), each nz case once more.
 nz_prog() { # its id and its bpftool JSON
     local id
-    id=$(in_h bpftool -j net show dev in0 | python3 -c "import json,sys; t=json.load(sys.stdin)[0].get('tc',[]); print(next((x['id'] for x in t if x.get('kind') == 'clsact/ingress' and x.get('name', '').startswith('qasm_nz_ingress')), ''))")
+    id=$(in_h bpftool -j net show dev in0 | python3 -c "import json,sys; t=json.load(sys.stdin)[0].get('tc',[]); print(next((x['id'] for x in t if x.get('kind') == 'clsact/ingress' and x.get('name', '').startswith('qasm_nz_')), ''))")
     [ -n "$id" ] && bpftool -j prog show id "$id"
 }
 for c in $CASES; do
-    case $c in nz-*) ;; *) continue ;; esac
+    case $c in *-tcx) continue ;; nz-* | nzb-*) ;; *) continue ;; esac
     sysctl -qw kernel.bpf_stats_enabled=1
     hop_up $c
     before=$(nz_prog) || { echo "FAIL: qasm-normalize's ingress program is not on in0"; exit 1; }

@@ -37,6 +37,15 @@ static void test_all(void **state)
     assert_int_equal(o.hold, 500 * QASM_US);
     assert_int_equal(parse("-h"), 0);
     assert_true(o.help);
+    assert_int_equal(o.bench_ingress, QASM_NZ_BENCH_OFF);
+    /* hop-bench.sh's decomposition (not in --help) */
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --bench-ingress floor"), 0);
+    assert_int_equal(o.bench_ingress, QASM_NZ_BENCH_FLOOR);
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --bench-ingress parse"), 0);
+    assert_int_equal(o.bench_ingress, QASM_NZ_BENCH_PARSE);
+    assert_false(o.bench_tcx);
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --bench-hook tcx"), 0);
+    assert_true(o.bench_tcx);
 }
 
 static void test_errors(void **state)
@@ -52,6 +61,10 @@ static void test_errors(void **state)
                   "--max-conns: expected an integer in 1..1048576, got '0'");
     TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --idle -1", -1,
                   "invalid value for --idle: '-1' (see --help)");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --bench-ingress all", -1,
+                  "invalid value for --bench-ingress: 'all' (see --help)");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --bench-hook xdp", -1,
+                  "invalid value for --bench-hook: 'xdp' (see --help)");
     TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 extra", -1,
                   "unexpected argument 'extra' (see --help)");
     TEST_OPTS_BAD("--inside in0 --bogus", -1, "prog: unrecognized option '--bogus'");

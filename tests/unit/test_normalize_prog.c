@@ -26,6 +26,7 @@ int main(void)
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -298,6 +299,95 @@ static void test_unattested_unchanged(void **state)
     assert_int_equal(c.cur_port, htons(5000)); /* replies still go to the victim */
     struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
     expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+}
+
+/* An IPv4 UDP checksum of 0 (none) stays 0; the address, port and IP header checksum are
+ * rewritten in place all the same. */
+static void test_no_udp_checksum_ipv4(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.7:6000");
+    struct frame in = mkframe("10.0.1.7:6000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    size_t csum = ETH_HLEN + 20 + 6;
+    in.b[csum] = in.b[csum + 1] = want.b[csum] = want.b[csum + 1] = 0;
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+}
+
+/*
+ * The current address found in `attested` is remembered (QASM_NZ_F_CUR_ATTESTED: its next
+ * packets skip that lookup); an unattested address neither gets it nor is normalised, and
+ * any other move of the current address (home) clears it.
+ */
+static void test_current_attested(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
+    struct frame mig = mkframe("10.0.1.2:5001", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    assert_false(get_conn().flags & QASM_NZ_F_CUR_ATTESTED);
+    expect(skel->progs.qasm_nz_ingress, &mig, TC_ACT_OK, &want);
+    assert_true(get_conn().flags & QASM_NZ_F_CUR_ATTESTED);
+    expect(skel->progs.qasm_nz_ingress, &mig, TC_ACT_OK, &want);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 2);
+    struct frame spoof = mkframe("10.0.1.2:5002", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    expect(skel->progs.qasm_nz_ingress, &spoof, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_UNATTESTED), 1);
+    struct qasm_nz_conn c = get_conn();
+    assert_int_equal(c.cur_port, htons(5001));
+    assert_true(c.flags & QASM_NZ_F_CUR_ATTESTED);
+    struct frame home = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    expect(skel->progs.qasm_nz_ingress, &home, TC_ACT_OK, NULL);
+    c = get_conn();
+    assert_int_equal(c.cur_port, htons(5000));
+    assert_false(c.flags & QASM_NZ_F_CUR_ATTESTED);
+    expect(skel->progs.qasm_nz_ingress, &spoof, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_UNATTESTED), 2);
+    expect(skel->progs.qasm_nz_ingress, &mig, TC_ACT_OK, &want);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 3);
+    assert_true(get_conn().flags & QASM_NZ_F_CUR_ATTESTED);
+}
+
+static uint64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void set_last_seen(uint64_t t)
+{
+    struct qasm_xdp_ekey ek = conn_key();
+    struct qasm_nz_conn c = get_conn();
+    c.last_seen = t;
+    assert_int_equal(bpf_map__update_elem(skel->maps.conns, &ek, sizeof(ek), &c, sizeof(c), 0),
+                     0);
+}
+
+/* A packet moves `last_seen` (the coarse clock) only when it is more than the grain behind. */
+static void test_last_seen_grain(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", NULL);
+    struct frame home = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    uint64_t t0 = coarse_ns();
+    expect(skel->progs.qasm_nz_ingress, &home, TC_ACT_OK, NULL);
+    uint64_t seen = get_conn().last_seen;
+    assert_true(seen >= t0 && seen <= coarse_ns());
+    uint64_t recent = coarse_ns() - QASM_NZ_SEEN_GRAIN_NS / 2;
+    set_last_seen(recent);
+    expect(skel->progs.qasm_nz_ingress, &home, TC_ACT_OK, NULL);
+    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+    assert_int_equal(get_conn().last_seen, recent); /* within the grain: not written */
+    t0 = coarse_ns();
+    set_last_seen(t0 - 2 * QASM_NZ_SEEN_GRAIN_NS);
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+    assert_true(get_conn().last_seen >= t0);
+    set_last_seen(t0 - 2 * QASM_NZ_SEEN_GRAIN_NS);
+    expect(skel->progs.qasm_nz_ingress, &home, TC_ACT_OK, NULL);
+    assert_true(get_conn().last_seen >= t0);
 }
 
 /* The hold: a known connection's packets from a new address wait (dropped) for the tracker's
@@ -755,6 +845,9 @@ int main(void)
         cmocka_unit_test_setup(test_migration_ipv6, setup),
         cmocka_unit_test_setup(test_port_migration_ipv6, setup),
         cmocka_unit_test_setup(test_unattested_unchanged, setup),
+        cmocka_unit_test_setup(test_no_udp_checksum_ipv4, setup),
+        cmocka_unit_test_setup(test_current_attested, setup),
+        cmocka_unit_test_setup(test_last_seen_grain, setup),
         cmocka_unit_test_setup(test_hold, setup),
         cmocka_unit_test_setup(test_unknown_dcid_unchanged, setup),
         cmocka_unit_test_setup(test_unknown_dcid_held, setup),
