@@ -2,7 +2,8 @@
  * qasm_common.bpf.h: what the kernel programs (middleboxes/xdp,
  * middleboxes/normalize, agentd) write the same way, written once: the
  * constants the UAPI headers do not give a BPF object, the map
- * declaration, the per-CPU counter bump and the 16-byte address compare.
+ * declaration, the per-CPU counter bump, the 16-byte address compare and
+ * the incremental checksum update.
  * Everything is static __always_inline or a macro: after inlining each
  * program's instructions are what they were with its own copy (the
  * verifier sees the same constant map pointers), so per-packet cost does
@@ -52,6 +53,32 @@ static __always_inline int qasm_bpf_same16(const __u8 *a, const __u8 *b)
     __builtin_memcpy(&b0, b, 8);
     __builtin_memcpy(&b1, b + 8, 8);
     return a0 == b0 && a1 == b1;
+}
+
+/*
+ * Incremental checksums (RFC 1624: HC' = ~(~HC + ~m + m')). Adds ~old + new
+ * for |n| (at most 8) 16-bit words to |acc|; byte order does not matter, all
+ * as they are in memory.
+ */
+static __always_inline __u32 qasm_bpf_csum_diff16(__u32 acc, const void *old, const void *new,
+                                                  int n)
+{
+    const __u16 *o = old, *w = new;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        if (i < n)
+            acc += (__u16)~o[i] + (__u32)w[i];
+    }
+    return acc;
+}
+
+/* Checksum |check| with the differences |acc| (qasm_bpf_csum_diff16) folded in. */
+static __always_inline __u16 qasm_bpf_csum_apply(__u16 check, __u32 acc)
+{
+    __u32 s = (__u16)~check + acc;
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    return (__u16)~s;
 }
 
 #endif

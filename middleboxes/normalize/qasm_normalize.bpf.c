@@ -21,8 +21,9 @@
  * sender or a veth carries only the pseudo-header sum: the address goes in
  * as part of the pseudo-header, the port not at all), so the address and
  * the port are two calls. The IPv4 header checksum is always a full one:
- * updated in place (RFC 1624), as are the address and port bytes (direct
- * packet access: the headers are in the linear part, parse() checked).
+ * updated in place (RFC 1624, qasm_common.bpf.h's helpers), as are the
+ * address and port bytes (direct packet access: the headers are in the
+ * linear part, parse() checked).
  *
  * Per packet, the common paths (a tracked connection at home, a migrated
  * one from its current attested address, a reply of no normalised
@@ -207,17 +208,6 @@ static __always_inline int load(struct __sk_buff *skb, __u32 off, void *dst, con
 
 /* ---- rewrite: one endpoint (|dst| 0: source, 1: destination) ---- */
 
-/* RFC 1624: checksum |check| once a 32-bit word of what it covers went from |o| to |n| (the
- * one's complement sum is the same in either byte order: all as they are in memory). */
-static __always_inline __u16 csum_replace4(__u16 check, __u32 o, __u32 n)
-{
-    __u64 s = (__u16)~check;
-    s += (__u16)~o + (__u16)(~o >> 16) + (__u16)n + (__u16)(n >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    return (__u16)~s;
-}
-
 /* The new endpoint's bytes (and the IPv4 header checksum) in place: the headers are linear
  * (parse()); the checks are the verifier's. 0, or -1. */
 static __always_inline int write_endpoint(struct __sk_buff *skb, const struct pkt *p, int dst,
@@ -230,7 +220,7 @@ static __always_inline int write_endpoint(struct __sk_buff *skb, const struct pk
             return -1;
         __u32 n, *a = dst ? &ip->daddr : &ip->saddr;
         __builtin_memcpy(&n, addr, 4);
-        ip->check = csum_replace4(ip->check, *a, n);
+        ip->check = qasm_bpf_csum_apply(ip->check, qasm_bpf_csum_diff16(0, a, &n, 2));
         *a = n;
     } else {
         struct ipv6hdr *ip = data + sizeof(struct ethhdr);

@@ -205,28 +205,6 @@ static __always_inline int parse(struct xdp_md *ctx, struct frame *f, void *l3, 
     return 0;
 }
 
-/* ---- checksums (RFC 1624: HC' = ~(~HC + ~m + m')) ---- */
-
-/* Adds ~old + new for |n| 16-bit words to |acc| (byte order does not matter). */
-static __always_inline __u32 csum_diff16(__u32 acc, const void *old, const void *new, int n)
-{
-    const __u16 *o = old, *w = new;
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        if (i < n)
-            acc += (__u16)~o[i] + (__u32)w[i];
-    }
-    return acc;
-}
-
-static __always_inline __u16 csum_apply(__u16 check, __u32 acc)
-{
-    __u32 s = (__u16)~check + acc;
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    return (__u16)~s;
-}
-
 /* ---- rewrite ---- */
 
 struct target {
@@ -266,28 +244,28 @@ static __always_inline void rewrite(struct frame *f, const struct target *t, con
     __u32 acc = 0;
     if (!is6) {
         struct iphdr *ip = f->ip4;
-        acc = csum_diff16(acc, &ip->saddr, t->saddr, 2);
-        acc = csum_diff16(acc, &ip->daddr, t->daddr, 2);
+        acc = qasm_bpf_csum_diff16(acc, &ip->saddr, t->saddr, 2);
+        acc = qasm_bpf_csum_diff16(acc, &ip->daddr, t->daddr, 2);
         __u16 *ttlw = (__u16 *)&ip->ttl, oldw = *ttlw;
         __builtin_memcpy(&ip->saddr, t->saddr, 4);
         __builtin_memcpy(&ip->daddr, t->daddr, 4);
         ip->ttl -= dec ? 1 : 0;
-        ip->check = csum_apply(ip->check, csum_diff16(acc, &oldw, ttlw, 1));
+        ip->check = qasm_bpf_csum_apply(ip->check, qasm_bpf_csum_diff16(acc, &oldw, ttlw, 1));
     } else {
         struct ipv6hdr *ip = f->ip6;
-        acc = csum_diff16(acc, &ip->saddr, t->saddr, 8);
-        acc = csum_diff16(acc, &ip->daddr, t->daddr, 8);
+        acc = qasm_bpf_csum_diff16(acc, &ip->saddr, t->saddr, 8);
+        acc = qasm_bpf_csum_diff16(acc, &ip->daddr, t->daddr, 8);
         __builtin_memcpy(&ip->saddr, t->saddr, 16);
         __builtin_memcpy(&ip->daddr, t->daddr, 16);
         ip->hop_limit -= dec ? 1 : 0;
     }
-    acc = csum_diff16(acc, &udp->source, &t->sport, 1);
-    acc = csum_diff16(acc, &udp->dest, &t->dport, 1);
+    acc = qasm_bpf_csum_diff16(acc, &udp->source, &t->sport, 1);
+    acc = qasm_bpf_csum_diff16(acc, &udp->dest, &t->dport, 1);
     udp->source = t->sport;
     udp->dest = t->dport;
     /* IPv4 UDP may go without a checksum (0); IPv6 UDP never does, and 0 is written 0xffff. */
     if (udp->check || is6) {
-        __u16 c = csum_apply(udp->check, acc);
+        __u16 c = qasm_bpf_csum_apply(udp->check, acc);
         udp->check = c ? c : 0xffff;
     }
 }
