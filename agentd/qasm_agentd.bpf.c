@@ -479,6 +479,8 @@ struct recent {
 
 QASM_BPF_MAP(recent, BPF_MAP_TYPE_PERCPU_ARRAY, 2, __u32, struct recent, 0);
 
+_Static_assert(sizeof(struct qasm_agentd_fkey) == 40, "same_key compares the key as five words");
+
 static __always_inline int same_key(const struct qasm_agentd_fkey *a,
                                     const struct qasm_agentd_fkey *b)
 {
