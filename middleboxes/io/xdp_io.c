@@ -191,14 +191,14 @@ static struct qasm_xdp_ekey verdict_entry(const struct qasm_mbox_verdict *v,
  * budget, until the tracker's next record unpinned it (flow_unpin).
  */
 static int conn_flow(struct xio *x, const struct qasm_flow *key, int dir,
-                     struct qasm_xdp_ekey *conn)
+                     struct qasm_xdp_ref *conn)
 {
     struct qasm_xdp_fkey k = qasm_xdp_fkey_of(key, dir);
     struct qasm_xdp_flow f;
     if (bpf_map__lookup_elem(x->skel->maps.flows, &k, sizeof(k), &f, sizeof(f), 0) != 0 ||
         f.entry.kind != QASM_XDP_E_CONN || !qasm_xdp_slots_live(x->slots, &f.ref))
         return 0;
-    *conn = f.entry;
+    *conn = f.ref;
     return 1;
 }
 
@@ -207,12 +207,12 @@ static int conn_flow(struct xio *x, const struct qasm_flow *key, int dir,
  * 5-tuple as it arrived -> the verdict's) and the opposite direction
  * (the verdict's 5-tuple reversed -> the packet's reversed), both on the
  * entry the verdict names: the connection (O-DCID) or the client 5-tuple.
- * |charge| gets the entry whose bucket the packet draws on (kind 0: none).
+ * 1 with |charge| the slot whose bucket the packet draws on, else 0 (LB
+ * return traffic, or no slot).
  */
-static void program(struct xio *x, const struct qasm_mbox_verdict *v, struct qasm_xdp_ekey *charge)
+static int program(struct xio *x, const struct qasm_mbox_verdict *v, struct qasm_xdp_ref *charge)
 {
     const struct qasm_pio_meta *pm = qasm_driver_buf_meta(v->opaque);
-    memset(charge, 0, sizeof(*charge));
     const struct qasm_flow *in = &pm->pu.flow, *out = &v->flow;
     int from_client = pm->dir == QASM_MBOX_FROM_CLIENT;
     enum qasm_mbox_function fn = x->core.function;
@@ -222,32 +222,31 @@ static void program(struct xio *x, const struct qasm_mbox_verdict *v, struct qas
         struct qasm_xdp_ref ref;
         if (entry_write(x, &ek, &out->dst, NULL, &ref) == 0)
             flow_write(x, in, QASM_XDP_FROM_SERVER, &out->src, &out->dst, &ek, &ref, 0);
-        return;
+        return 0;
     }
     const struct qasm_addr *client = from_client ? &in->src : &out->dst;
     const struct qasm_addr *server = from_client ? &in->dst : &out->src;
     struct qasm_xdp_ekey ek = verdict_entry(v, client, server);
     int dir = from_client ? QASM_XDP_FROM_CLIENT : QASM_XDP_FROM_SERVER;
     struct qasm_flow rev = qasm_flow_reverse(out);
-    *charge = ek;
     if (x->core.mode != QASM_MBOX_DEFAULT && ek.kind != QASM_XDP_E_CONN &&
         (conn_flow(x, in, dir, charge) || conn_flow(x, &rev, !dir, charge))) {
         x->c.conn_flow_kept++; /* the packet is charged to that connection */
-        return;
+        return 1;
     }
     const struct qasm_addr *hop = NULL;
     if (fn == QASM_MBOX_NAT)
         hop = from_client ? &out->src : &in->dst;
     else if (fn == QASM_MBOX_LB)
         hop = &out->dst;
-    struct qasm_xdp_ref ref;
-    if (entry_write(x, &ek, client, hop, &ref) != 0)
-        return; /* no slot: the flow's packets keep going up (counted map_full) */
+    if (entry_write(x, &ek, client, hop, charge) != 0)
+        return 0; /* no slot: the flow's packets keep going up (counted map_full) */
     if (fn == QASM_MBOX_NAT && hop)
         port_set(x, hop->port, &ek);
     uint32_t ret_flags = fn == QASM_MBOX_NAT ? QASM_XDP_F_DST_CLIENT : 0;
-    flow_write(x, in, dir, &out->src, &out->dst, &ek, &ref, from_client ? 0 : ret_flags);
-    flow_write(x, &rev, !dir, &in->dst, &in->src, &ek, &ref, from_client ? ret_flags : 0);
+    flow_write(x, in, dir, &out->src, &out->dst, &ek, charge, from_client ? 0 : ret_flags);
+    flow_write(x, &rev, !dir, &in->dst, &in->src, &ek, charge, from_client ? ret_flags : 0);
+    return 1;
 }
 
 /*
@@ -295,18 +294,17 @@ static int charge_run(struct xio *x, struct qasm_xdp_charge *ch)
  * migrations) never gets more than that bucket allows; the core's own
  * bucket still decides first (and alone for entries without a slot). 1:
  * send the packet; 0: the kernel's bucket refused it (counted, dropped).
- * |ek|: the entry program() named (a new one has its slot, a full bucket,
- * by then; a connection's whose kernel flow a default verdict did not take).
+ * |ref|: the slot program() named (a new entry's has a full bucket by
+ * then; a connection's whose kernel flow a default verdict did not take).
  */
-static int slow_charge(struct xio *x, const struct qasm_xdp_ekey *ek,
+static int slow_charge(struct xio *x, const struct qasm_xdp_ref *ref,
                        const struct qasm_pio_meta *pm)
 {
-    if (x->core.function != QASM_MBOX_RATELIMIT || !ek->kind)
+    if (x->core.function != QASM_MBOX_RATELIMIT)
         return 1;
     struct qasm_xdp_charge ch;
     memset(&ch, 0, sizeof(ch));
-    if (!qasm_xdp_slots_find(x->slots, ek, &ch.ref))
-        return 1;
+    ch.ref = *ref;
     ch.cost = x->core.rl_bytes ? pm->pu.payload_len : 1;
     switch (charge_run(x, &ch)) {
     case QASM_XDP_CHARGE_ALLOWED: x->c.slow_charged++; return 1;
@@ -330,9 +328,9 @@ static int xio_deliver(void *b, const struct qasm_mbox_verdict *v, struct qasm_d
     int family = pm->pu.flow.src.family;
     if (v->flow.src.family == family && v->flow.dst.family == family) {
         count_slow_migrated(x, v, pm);
-        struct qasm_xdp_ekey ek;
-        program(x, v, &ek); /* else the packet backend refuses it (family_mismatch) */
-        if (!slow_charge(x, &ek, pm))
+        struct qasm_xdp_ref slot;
+        /* else the packet backend refuses it (family_mismatch) */
+        if (program(x, v, &slot) && !slow_charge(x, &slot, pm))
             return -EDQUOT; /* the driver recycles |release| */
     }
     return qasm_pio_ops.deliver(x->pio, v, release, now);
