@@ -465,6 +465,13 @@ static void note_dead(struct topo_netns *n, const char *name)
     }
 }
 
+/* Where client |name| writes its JSON summary (its stdout). */
+static const char *client_out(const struct topo_netns *n, const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%.3800s/%.200s.json", n->b->outdir, name);
+    return out;
+}
+
 int topo_netns_client_start(struct topo_netns *n, struct bench_proc *p, const char *name,
                             const char *const extra[])
 {
@@ -484,8 +491,7 @@ int topo_netns_client_start(struct topo_netns *n, struct bench_proc *p, const ch
         argv[k++] = extra[i];
     argv[k++] = "https://" S_IP ":4433/";
     argv[k] = NULL;
-    snprintf(out, sizeof(out), "%.3800s/%.200s.json", n->b->outdir, name);
-    return ns_start(n->b, p, ns_c, name, argv, 0, 0, out);
+    return ns_start(n->b, p, ns_c, name, argv, 0, 0, client_out(n, name, out, sizeof(out)));
 }
 
 json_t *topo_netns_client_wait(struct topo_netns *n, struct bench_proc *p, const char *name,
@@ -498,8 +504,7 @@ json_t *topo_netns_client_wait(struct topo_netns *n, struct bench_proc *p, const
     }
     *status = p->status;
     note_dead(n, name);
-    snprintf(out, sizeof(out), "%.3800s/%.200s.json", n->b->outdir, name);
-    json_t *j = bench_json_load(out);
+    json_t *j = bench_json_load(client_out(n, name, out, sizeof(out)));
     if (j == NULL) {
         bench_proc_tail(p, 20);
         bench_fail("%s (exit %d) wrote no JSON summary", name, p->status);
