@@ -124,8 +124,9 @@ h3() { # tracker-port key-file(or "") log
 }
 stats6() { "$B/qasm-trackctl" --tracker "[::1]:$1" ${2:+--key "$2"} --json stats >"$T/s.json"; }
 for trust in source mac; do
-    start tracker "$B/qasm-tracker" --listen "[::1]:0" --key "$T/k1" --trust $trust --log-level info
-    TRK=$(logged_port "$T/tracker.log") || { echo "tracker did not start"; exit 1; }
+    # A log per tracker: a failure shows the one that served this part.
+    start "tracker-$trust" "$B/qasm-tracker" --listen "[::1]:0" --key "$T/k1" --trust $trust --log-level info
+    TRK=$(logged_port "$T/tracker-$trust.log") || { echo "tracker did not start"; exit 1; }
     c=$(h3 $TRK "$T/k1" client-$trust); rc=$?
     check "trust $trust: the client's requests answered" "$rc == 0"
     stats6 $TRK "$T/k1"
@@ -157,9 +158,9 @@ for trust in source mac; do
             "$(json "$T/s.json" "d['rejected_key_mac'] >= 3 and d['created'] == 1")"
         check "trust mac: a report without a key MAC refused and counted" \
             "$(json "$T/s.json" "d['rejected_no_key_mac'] == 1")"
-        check "the refusals were logged" "$(grep -c 'key MAC does not verify' "$T/tracker.log")"
+        check "the refusals were logged" "$(grep -c 'key MAC does not verify' "$T/tracker-$trust.log")"
     fi
-    stop tracker
+    stop "tracker-$trust"
 done
 
 # ---- 5. qasm-mbox nat with the key ----
