@@ -437,24 +437,6 @@ static __always_inline void ingress_long(struct __sk_buff *skb, struct pkt *p,
 
 /* ---- fast path ---- */
 
-/* The low |n| bytes (little-endian: the first |n| in memory) of a 64-bit word; n may exceed 8. */
-static __always_inline __u64 low_bytes(__s32 n)
-{
-    return n >= 8 ? ~0ull : n <= 0 ? 0 : (1ull << (n * 8)) - 1;
-}
-
-/*
- * Whether the |len| (1..20) bytes at |a| (packet) equal the flow's DCID
- * |cur| (20 bytes, zero after its length): three word compares, masked,
- * instead of cid_eq's twenty byte steps.
- */
-static __always_inline int dcid_same(const __u8 *a, const __u8 *cur, __s32 len)
-{
-    __u64 d = (*(const __u64 *)a ^ *(const __u64 *)cur) & low_bytes(len);
-    d |= (*(const __u64 *)(a + 8) ^ *(const __u64 *)(cur + 8)) & low_bytes(len - 8);
-    d |= (__u64)(*(const __u32 *)(a + 16) ^ *(const __u32 *)(cur + 16)) & low_bytes(len - 16);
-    return d == 0;
-}
 
 /*
  * The flow each program found last on this CPU (index 0 ingress, 1 egress),
@@ -503,7 +485,7 @@ static __always_inline int recent_hit(const struct recent *r, const struct qasm_
     if (!dcid)
         return 1;
     __s32 len = r->cur_len;
-    return len >= 1 && len <= QASM_AGENTD_CID_MAX && dcid_same(dcid, r->cur, len);
+    return len >= 1 && len <= QASM_AGENTD_CID_MAX && qasm_bpf_cid_same(dcid, r->cur, len);
 }
 
 /*
@@ -575,7 +557,7 @@ static __always_inline int fast(struct __sk_buff *skb, int egress)
         }
         __s32 dlen = f->dcid_len;
         if (dlen == 0 || dlen > QASM_AGENTD_CID_MAX || f->cur_len != dlen ||
-            !dcid_same(q + 1, f->cur, dlen))
+            !qasm_bpf_cid_same(q + 1, f->cur, dlen))
             return 0; /* a new DCID (or one the full path counts) */
     }
     count(QASM_AGENTD_C_PACKETS);

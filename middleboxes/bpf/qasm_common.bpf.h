@@ -2,8 +2,8 @@
  * qasm_common.bpf.h: what the kernel programs (middleboxes/xdp,
  * middleboxes/normalize, agentd) write the same way, written once: the
  * constants the UAPI headers do not give a BPF object, the map
- * declaration, the per-CPU counter bump, the 16-byte address compare and
- * the incremental checksum update.
+ * declaration, the per-CPU counter bump, the 16-byte address compare,
+ * the incremental checksum update and the masked CID compare.
  * Everything is static __always_inline or a macro: after inlining each
  * program's instructions are what they were with its own copy (the
  * verifier sees the same constant map pointers), so per-packet cost does
@@ -79,6 +79,25 @@ static __always_inline __u16 qasm_bpf_csum_apply(__u16 check, __u32 acc)
     s = (s & 0xffff) + (s >> 16);
     s = (s & 0xffff) + (s >> 16);
     return (__u16)~s;
+}
+
+/* The low |n| bytes (little-endian: the first |n| in memory) of a 64-bit word; n may exceed 8. */
+static __always_inline __u64 qasm_bpf_low_bytes(__s32 n)
+{
+    return n >= 8 ? ~0ull : n <= 0 ? 0 : (1ull << (n * 8)) - 1;
+}
+
+/*
+ * Whether the |len| (1..20) bytes at |a| (packet) equal the CID |cur|
+ * (20 bytes, zero after its length): three word compares, masked, instead
+ * of twenty byte steps.
+ */
+static __always_inline int qasm_bpf_cid_same(const __u8 *a, const __u8 *cur, __s32 len)
+{
+    __u64 d = (*(const __u64 *)a ^ *(const __u64 *)cur) & qasm_bpf_low_bytes(len);
+    d |= (*(const __u64 *)(a + 8) ^ *(const __u64 *)(cur + 8)) & qasm_bpf_low_bytes(len - 8);
+    d |= (__u64)(*(const __u32 *)(a + 16) ^ *(const __u32 *)(cur + 16)) & qasm_bpf_low_bytes(len - 16);
+    return d == 0;
 }
 
 #endif

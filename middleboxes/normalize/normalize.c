@@ -82,6 +82,29 @@ struct nz {
 
 /* ---- map writes ---- */
 
+/*
+ * The programs' flow cache (normalize_maps.h): after a change to what its
+ * decisions rest on, the generation of the bucket of each client address
+ * the change is about (the connection's first and current) or, for a
+ * server's CID length, the global one.
+ */
+static void bump(struct nz *z, const __u8 *addr, __u16 port)
+{
+    __atomic_fetch_add(&z->skel->bss->qasm_nz_gens[qasm_nz_bucket(addr, port)], 1,
+                       __ATOMIC_SEQ_CST);
+}
+
+static void bump_conn(struct nz *z, const struct qasm_nz_conn *v)
+{
+    bump(z, v->first, v->first_port);
+    bump(z, v->cur, v->cur_port);
+}
+
+static void bump_all(struct nz *z)
+{
+    __atomic_fetch_add(&z->skel->bss->qasm_nz_gen_all, 1, __ATOMIC_SEQ_CST);
+}
+
 static int put(struct nz *z, struct bpf_map *m, const void *k, size_t ksz, const void *v,
                size_t vsz, uint64_t flags)
 {
@@ -95,15 +118,45 @@ static void conn_write(struct nz *z, const struct qasm_xdp_ekey *ek,
 {
     struct qasm_nz_conn v;
     struct bpf_map *m = z->skel->maps.conns;
+    int created = 0;
     if (bpf_map__lookup_elem(m, ek, sizeof(*ek), &v, sizeof(v), BPF_F_LOCK) != 0) {
         memset(&v, 0, sizeof(v));
         v.family = r->clients[0].family;
         qasm_xdp_addr(&r->clients[0], v.first, &v.first_port);
         qasm_xdp_addr(&r->clients[r->current], v.cur, &v.cur_port);
+        created = 1;
     }
     v.last_seen = z->kt;
     if (put(z, m, ek, sizeof(*ek), &v, sizeof(v), BPF_F_LOCK) == 0)
         z->c.conns_written++;
+    if (created) /* replies to its first address were cached as nobody's */
+        bump_conn(z, &v);
+}
+
+/* The DCID |k| is connection |ek|'s: if it was another's, that one's cached decisions go. */
+static void dcid_write(struct nz *z, const struct qasm_xdp_cid *k, const struct qasm_xdp_ekey *ek)
+{
+    struct qasm_xdp_ekey old;
+    struct qasm_nz_conn v;
+    int moved = bpf_map__lookup_elem(z->skel->maps.dcids, k, sizeof(*k), &old, sizeof(old), 0) ==
+                        0 && memcmp(&old, ek, sizeof(old)) != 0;
+    if (put(z, z->skel->maps.dcids, k, sizeof(*k), ek, sizeof(*ek), BPF_ANY) == 0)
+        z->c.dcids_written++;
+    if (moved && bpf_map__lookup_elem(z->skel->maps.conns, &old, sizeof(old), &v, sizeof(v),
+                                      0) == 0)
+        bump_conn(z, &v);
+}
+
+/* The server's CID length (a change: every cached decision goes, none tells servers apart). */
+static void server_write(struct nz *z, const struct qasm_addr *server, uint32_t len)
+{
+    struct qasm_xdp_srv sk = qasm_xdp_srv_of(server);
+    uint32_t old;
+    int changed = bpf_map__lookup_elem(z->skel->maps.servers, &sk, sizeof(sk), &old,
+                                       sizeof(old), 0) == 0 && old != len;
+    put(z, z->skel->maps.servers, &sk, sizeof(sk), &len, sizeof(len), BPF_ANY);
+    if (changed)
+        bump_all(z);
 }
 
 /*
@@ -142,15 +195,11 @@ static void record_apply(struct nz *z, const struct qasm_proto_conn *r)
         struct qasm_nz_pair first = qasm_nz_pair_of(&r->clients[0], &r->server);
         put(z, z->skel->maps.firsts, &first, sizeof(first), &ek, sizeof(ek), BPF_ANY);
     }
-    if (r->server.family && r->dcid_len) {
-        struct qasm_xdp_srv sk = qasm_xdp_srv_of(&r->server);
-        uint32_t len = r->dcid_len;
-        put(z, z->skel->maps.servers, &sk, sizeof(sk), &len, sizeof(len), BPF_ANY);
-    }
+    if (r->server.family && r->dcid_len)
+        server_write(z, &r->server, r->dcid_len);
     for (int i = 0; i < r->ndcids; i++) {
         struct qasm_xdp_cid k = qasm_xdp_cid_of(&r->dcids[i].cid);
-        if (put(z, z->skel->maps.dcids, &k, sizeof(k), &ek, sizeof(ek), BPF_ANY) == 0)
-            z->c.dcids_written++;
+        dcid_write(z, &k, &ek);
     }
     for (int i = 1; i < r->nclients; i++) {
         struct qasm_xdp_attest k = qasm_xdp_attest_of(&ek, &r->clients[i]);
@@ -166,6 +215,9 @@ static void record_apply(struct nz *z, const struct qasm_proto_conn *r)
 static void record_forget(struct nz *z, const struct qasm_proto_conn *r)
 {
     struct qasm_xdp_ekey ek = qasm_xdp_ekey_conn(&r->odcid);
+    struct qasm_nz_conn v;
+    int had = bpf_map__lookup_elem(z->skel->maps.conns, &ek, sizeof(ek), &v, sizeof(v),
+                                   BPF_F_LOCK) == 0;
     if (bpf_map__delete_elem(z->skel->maps.conns, &ek, sizeof(ek), 0) == 0)
         z->c.forgotten++;
     for (int i = 0; i < r->ndcids; i++) {
@@ -190,6 +242,8 @@ static void record_forget(struct nz *z, const struct qasm_proto_conn *r)
                                  sizeof(owner), 0) == 0 && memcmp(&owner, &ek, sizeof(ek)) == 0)
             bpf_map__delete_elem(z->skel->maps.firsts, &first, sizeof(first), 0);
     }
+    if (had) /* after the deletes: a decision cached before them stands no more */
+        bump_conn(z, &v);
 }
 
 /* ---- the tracker ---- */
@@ -334,10 +388,14 @@ static int sweep_conn(void *ud, const void *k)
     struct nz *z = ud;
     struct qasm_nz_conn v;
     struct bpf_map *m = z->skel->maps.conns;
-    if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_xdp_ekey), &v, sizeof(v), 0) != 0 ||
-        v.last_seen + (uint64_t)(z->o.idle * 1e9) + QASM_NZ_SEEN_GRAIN_NS > z->kt)
+    if (bpf_map__lookup_elem(m, k, sizeof(struct qasm_xdp_ekey), &v, sizeof(v), BPF_F_LOCK) !=
+                0 ||
+        v.last_seen + (uint64_t)(z->o.idle * 1e9) + QASM_NZ_SEEN_LAG_NS > z->kt)
         return 0;
-    return bpf_map__delete_elem(m, k, sizeof(struct qasm_xdp_ekey), 0) == 0;
+    if (bpf_map__delete_elem(m, k, sizeof(struct qasm_xdp_ekey), 0) != 0)
+        return 0;
+    bump_conn(z, &v);
+    return 1;
 }
 
 static int sweep_dcid(void *ud, const void *k)

@@ -81,8 +81,38 @@ struct qasm_nz_dkey {
                                        from there skip that lookup */
 
 /* A connection's `last_seen` is written when it moved by more than this (no cache line
- * dirtied per packet): it lags by at most this much, which the idle sweep adds to --idle. */
+ * dirtied per packet). */
 #define QASM_NZ_SEEN_GRAIN_NS 100000000ull
+
+/*
+ * The programs' per-CPU flow cache (qasm_normalize.bpf.c, "the flow
+ * cache"): what the full path decided for a 5-tuple and DCID is reused
+ * for at most QASM_NZ_CACHE_JIFFIES (160 ms at the smallest HZ, 100), and
+ * only while the generation of the client address's bucket (and the
+ * global one) is what it was when the decision was made. Whoever changes
+ * what a decision rests on bumps a generation afterwards: userspace and
+ * the programs bump the buckets of a connection's first and current
+ * addresses when they create, remove or move it, userspace the global one
+ * when a server's CID length changes. A connection's `last_seen` is then
+ * refreshed by a packet at least every QASM_NZ_CACHE_JIFFIES, so it lags by
+ * at most QASM_NZ_SEEN_LAG_NS, which the idle sweep adds to --idle.
+ */
+#define QASM_NZ_GEN_BUCKETS 4096
+#define QASM_NZ_CACHE_JIFFIES 16
+#define QASM_NZ_SEEN_LAG_NS (QASM_NZ_SEEN_GRAIN_NS + 160000000ull)
+
+/* The generation bucket of a client address (16 bytes, IPv4 in the first 4; port in network
+ * order), the same in the programs and in userspace. */
+static inline __u32 qasm_nz_bucket(const __u8 *addr, __u16 port)
+{
+    __u64 a, b;
+    __builtin_memcpy(&a, addr, 8);
+    __builtin_memcpy(&b, addr + 8, 8);
+    __u64 x = a ^ b ^ ((__u64)port << 40);
+    x ^= x >> 29;
+    x *= 0x9e3779b97f4a7c15ull;
+    return (__u32)(x >> 52); /* QASM_NZ_GEN_BUCKETS = 2^12 */
+}
 
 /*
  * Value of `conns` (key: the connection's struct qasm_xdp_ekey). Userspace
@@ -158,6 +188,7 @@ enum qasm_nz_counter {
                                   `not_quic`): passes unchanged */
     QASM_NZ_C_ASKED,           /* ingress: an unknown DCID or unattested address reported to
                                   userspace (reactive mode: it asks the tracker) */
+    QASM_NZ_C_CACHED,          /* either: decided by the flow cache (also counted by verdict) */
     QASM_NZ_C_MAX
 };
 
@@ -165,6 +196,6 @@ enum qasm_nz_counter {
     { "in_packets_received", "normalized", "first_address", "unattested", "held", "unknown_dcid", "family",   \
       "first_reused", "not_quic", "malformed", "out_packets_received", "out_rewritten", "out_neigh",  \
       "store_failed", "normalized_by_address", "ambiguous_address", "held_unknown_dcid", \
-      "unknown_dcid_new_tuple", "long_header", "asked" }
+      "unknown_dcid_new_tuple", "long_header", "asked", "fast_path" }
 
 #endif

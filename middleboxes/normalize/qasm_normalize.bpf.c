@@ -26,11 +26,14 @@
  * linear part, parse() checked).
  *
  * Per packet, the common paths (a tracked connection at home, a migrated
- * one from its current attested address, a reply of no normalised
- * connection) read the packet directly, do no more map lookups than their
- * decision needs, take the coarse clock (bpf_ktime_get_coarse_ns, no
- * clocksource read) and write a connection's `last_seen` only when it moved
- * by more than QASM_NZ_SEEN_GRAIN_NS (no cache line dirtied per packet).
+ * one from its current attested address, a reply) are decided once per
+ * flow and CPU by the full path and then, for the flow's next packets,
+ * by the per-CPU flow cache ("the flow cache" below): no map lookup, lock
+ * or clock read. The full path reads the packet directly, does no more map
+ * lookups than its decision needs, takes the coarse clock
+ * (bpf_ktime_get_coarse_ns, no clocksource read) and writes a connection's
+ * `last_seen` only when it moved by more than QASM_NZ_SEEN_GRAIN_NS (no
+ * cache line dirtied per packet).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -50,6 +53,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define QUIC_SHORT_MIN 21 /* first byte + 20 DCID bytes: what a short header always has */
 #define QUIC_LONG_MIN 26  /* first byte, version, DCID length, 20 DCID bytes (an Initial: 1200) */
+#define CID_MAX 20
 
 QASM_BPF_MAP(config, BPF_MAP_TYPE_ARRAY, 1, __u32, struct qasm_nz_cfg, 0);
 
@@ -263,6 +267,128 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, i
     return rc ? rc : write_endpoint(skb, p, dst, addr, port);
 }
 
+/* ---- the flow cache ---- */
+
+/*
+ * What the full path decided for a 5-tuple (and, ingress, the DCID) is kept
+ * in a per-CPU slot and reused by its next packets: a connection at home
+ * passed (K_FIRST), a migrated one from its current attested address
+ * normalised (K_NORMALISE), a reply passed or sent to the connection's
+ * current address (K_PASS, K_REWRITE). A slot serves while the generation
+ * of its client address's bucket and the global one are what they were
+ * before the full path looked anything up (normalize_maps.h: whoever
+ * changes what a decision rests on bumps them afterwards), and for
+ * QASM_NZ_CACHE_JIFFIES at most, so that the full path still refreshes
+ * each connection's `last_seen`. Unknown DCIDs, holds, unattested
+ * addresses and long headers are never cached.
+ */
+__u32 qasm_nz_gens[QASM_NZ_GEN_BUCKETS];
+__u32 qasm_nz_gen_all;
+
+#define CACHE_SLOTS 256 /* per CPU, direct-mapped by the 5-tuple */
+
+enum { K_FIRST = 1, K_NORMALISE, K_PASS, K_REWRITE, K_REWRITE_NEIGH };
+
+struct cached {
+    __u64 key[5];   /* source, destination, then ports, family and direction */
+    __u64 jiffy;    /* bpf_jiffies64 of the packet the full path decided (0: empty) */
+    __u32 gen;      /* the bucket's generation before it did */
+    __u32 gen_all;
+    __u8 dcid[CID_MAX]; /* ingress: the DCID, zero after its length */
+    __u8 dlen;
+    __u8 action;
+    __u16 port;     /* K_NORMALISE: the first address; K_REWRITE*: the current one */
+    __u8 addr[16];
+};
+
+QASM_BPF_MAP(cache, BPF_MAP_TYPE_PERCPU_ARRAY, CACHE_SLOTS, __u32, struct cached, 0);
+
+/* A packet's look at the cache: its key and the generations, read before any lookup. */
+struct probe {
+    __u64 key[5];
+    __u64 jiffy;
+    __u32 gen;
+    __u32 gen_all;
+    const __u8 *dcid;    /* ingress: the 20 bytes after the first one, in the packet */
+    struct cached *slot; /* NULL: not cached (a long header, bytes outside the linear part) */
+};
+
+static __always_inline __u32 gen_of(__u32 bucket)
+{
+    return *(volatile __u32 *)&qasm_nz_gens[bucket & (QASM_NZ_GEN_BUCKETS - 1)];
+}
+
+/* After a change to a connection whose client address was |addr|:|port|. */
+static __always_inline void bump(const __u8 *addr, __u16 port)
+{
+    __sync_fetch_and_add(&qasm_nz_gens[qasm_nz_bucket(addr, port) & (QASM_NZ_GEN_BUCKETS - 1)],
+                         1);
+}
+
+/*
+ * |p|'s slot, when it holds a decision for it that still stands; NULL
+ * otherwise, |pr| then says where the full path's decision goes (a short
+ * header read in place: ingress needs its DCID's 21 bytes, egress 1).
+ */
+static __always_inline struct cached *probe(struct __sk_buff *skb, const struct pkt *p,
+                                            int egress, struct probe *pr)
+{
+    void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+    __u32 off = p->payload_off, need = egress ? 1 : QUIC_SHORT_MIN;
+    pr->slot = NULL;
+    if (off >= MAX_OFF || p->plen < need)
+        return NULL;
+    asm volatile("" : "+r"(off)); /* the mask below is not folded into the check above: */
+    const __u8 *q = data + (off & (MAX_OFF - 1)); /* the verifier needs the bound on q */
+    if ((void *)q + need > end)
+        return NULL;
+    if (q[0] & 0x80)
+        return NULL;
+    pr->dcid = q + 1;
+    __builtin_memcpy(&pr->key[0], p->saddr, 16);
+    __builtin_memcpy(&pr->key[2], p->daddr, 16);
+    pr->key[4] = p->sport | (__u64)p->dport << 16 | (__u64)p->family << 32 | (__u64)egress << 40;
+    pr->jiffy = bpf_jiffies64();
+    pr->gen = gen_of(egress ? qasm_nz_bucket(p->daddr, p->dport)
+                            : qasm_nz_bucket(p->saddr, p->sport));
+    pr->gen_all = *(volatile __u32 *)&qasm_nz_gen_all;
+    __u64 h = pr->key[0] ^ pr->key[1] ^ pr->key[2] ^ pr->key[3] ^ pr->key[4];
+    h ^= h >> 32;
+    __u32 idx = (__u32)((h * 0x9e3779b97f4a7c15ull) >> 56) & (CACHE_SLOTS - 1);
+    struct cached *c = bpf_map_lookup_elem(&cache, &idx);
+    pr->slot = c;
+    if (!c || !c->jiffy || pr->jiffy - c->jiffy >= QASM_NZ_CACHE_JIFFIES ||
+        c->gen != pr->gen || c->gen_all != pr->gen_all ||
+        ((c->key[0] ^ pr->key[0]) | (c->key[1] ^ pr->key[1]) | (c->key[2] ^ pr->key[2]) |
+         (c->key[3] ^ pr->key[3]) | (c->key[4] ^ pr->key[4])) != 0)
+        return NULL;
+    if (!egress && (c->dlen < 1 || c->dlen > CID_MAX ||
+                    !qasm_bpf_cid_same(pr->dcid, c->dcid, c->dlen)))
+        return NULL;
+    return c;
+}
+
+/* The full path's decision |action| for |pr|'s packet (|cid|: ingress's DCID; |addr|:|port|:
+ * what to write), kept for its next packets. */
+static __always_inline void fill(struct probe *pr, const struct qasm_xdp_cid *cid, __u8 action,
+                                 const __u8 *addr, __u16 port)
+{
+    struct cached *c = pr->slot;
+    if (!c)
+        return;
+    __builtin_memcpy(c->key, pr->key, sizeof(c->key));
+    c->jiffy = pr->jiffy;
+    c->gen = pr->gen;
+    c->gen_all = pr->gen_all;
+    if (cid)
+        __builtin_memcpy(c->dcid, cid->data, CID_MAX);
+    c->dlen = cid ? cid->len : 0;
+    c->action = action;
+    c->port = port;
+    if (addr)
+        __builtin_memcpy(c->addr, addr, 16);
+}
+
 /* ---- ingress ---- */
 
 /* The short header's DCID into sc->cid (length from the server's entry): 0, a counter, or -1
@@ -333,11 +459,16 @@ static __always_inline void check_reuse(struct scratch *sc, __u32 len)
         return; /* still at home: its own Initials, and nothing to undo */
     if (is_odcid(owner, sc->hdr + 6, len))
         return;
+    __u8 old[16];
     bpf_spin_lock(&c->lock);
+    __builtin_memcpy(old, c->cur, 16);
+    __u16 old_port = c->cur_port;
     c->flags = (c->flags | QASM_NZ_F_REUSED) & ~QASM_NZ_F_CUR_ATTESTED;
     __builtin_memcpy(c->cur, c->first, 16);
     c->cur_port = c->first_port;
     bpf_spin_unlock(&c->lock);
+    bump(old, old_port); /* its decisions, cached under both addresses, stand no more */
+    bump(c->first, c->first_port);
     count(QASM_NZ_C_REUSED);
 }
 
@@ -388,7 +519,10 @@ static __always_inline void set_current(struct qasm_nz_conn *c, const struct pkt
     if (c->cur_port == p->sport && qasm_bpf_same16(c->cur, p->saddr) &&
         (!attested || (c->flags & QASM_NZ_F_CUR_ATTESTED)))
         return; /* an unlocked read: at worst the write below happens once more */
+    __u8 old[16];
     bpf_spin_lock(&c->lock);
+    __builtin_memcpy(old, c->cur, 16);
+    __u16 old_port = c->cur_port;
     __builtin_memcpy(c->cur, p->saddr, 16);
     c->cur_port = p->sport;
     if (attested)
@@ -396,6 +530,8 @@ static __always_inline void set_current(struct qasm_nz_conn *c, const struct pkt
     else
         c->flags &= ~QASM_NZ_F_CUR_ATTESTED;
     bpf_spin_unlock(&c->lock);
+    bump(old, old_port); /* decisions cached for the old current address, and for replies */
+    bump(c->first, c->first_port);
 }
 
 /*
@@ -524,7 +660,8 @@ static __always_inline int unknown_dcid(struct __sk_buff *skb, const struct pkt 
     return pass(QASM_NZ_C_UNKNOWN);
 }
 
-static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct scratch *sc)
+static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct scratch *sc,
+                                   struct probe *pr)
 {
     __u8 first_byte;
     if (p->plen == 0 || load(skb, p->payload_off, &first_byte, 1) != 0)
@@ -546,8 +683,10 @@ static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct 
     if (!c)
         return unknown_dcid(skb, p, sc);
     if (c->first_port == p->sport && qasm_bpf_same16(c->first, p->saddr)) {
-        if (!(c->flags & QASM_NZ_F_REUSED))
+        if (!(c->flags & QASM_NZ_F_REUSED)) {
             set_current(c, p, 0);
+            fill(pr, &sc->cid, K_FIRST, NULL, 0);
+        }
         return pass(QASM_NZ_C_FIRST);
     }
     if (c->flags & QASM_NZ_F_REUSED)
@@ -565,7 +704,36 @@ static __always_inline int ingress(struct __sk_buff *skb, struct pkt *p, struct 
     }
     if (c->family != p->family)
         return pass(QASM_NZ_C_FAMILY);
-    return normalise(skb, p, c, 1);
+    rc = normalise(skb, p, c, 1);
+    if (rc == TC_ACT_OK)
+        fill(pr, &sc->cid, K_NORMALISE, c->first, c->first_port);
+    return rc;
+}
+
+/* A packet whose decision the cache had (probe()): what the full path would do again. */
+static __always_inline int cached_verdict(struct __sk_buff *skb, const struct pkt *p,
+                                          const struct cached *c)
+{
+    count(QASM_NZ_C_CACHED);
+    __u8 action = c->action;
+    if (action == K_FIRST)
+        return pass(QASM_NZ_C_FIRST);
+    if (action == K_PASS)
+        return TC_ACT_OK;
+    __u8 addr[16];
+    __builtin_memcpy(addr, c->addr, 16);
+    int dst = action != K_NORMALISE;
+    if (rewrite(skb, p, dst, addr, c->port) != 0) {
+        count(QASM_NZ_C_STORE_FAILED);
+        return TC_ACT_SHOT;
+    }
+    if (!dst)
+        return pass(QASM_NZ_C_NORMALIZED);
+    count(QASM_NZ_C_OUT_REWRITTEN);
+    if (action == K_REWRITE)
+        return TC_ACT_OK;
+    count(QASM_NZ_C_OUT_NEIGH);
+    return bpf_redirect_neigh(skb->ifindex, 0, 0, 0);
 }
 
 /* Both programs' start: counts the packet (|rx|) and parses it into |p|: the scratch, or NULL
@@ -589,8 +757,12 @@ SEC("tc")
 int qasm_nz_ingress(struct __sk_buff *skb)
 {
     struct pkt p;
+    struct probe pr;
     struct scratch *sc = enter(skb, QASM_NZ_C_IN_RX, &p);
-    return sc ? ingress(skb, &p, sc) : TC_ACT_OK;
+    if (!sc)
+        return TC_ACT_OK;
+    struct cached *c = probe(skb, &p, 0, &pr);
+    return c ? cached_verdict(skb, &p, c) : ingress(skb, &p, sc, &pr);
 }
 
 /* ---- egress ---- */
@@ -629,21 +801,18 @@ static __always_inline void server_long_header(struct __sk_buff *skb, const stru
     bpf_map_update_elem(&servers, &sk, &slen, BPF_NOEXIST);
 }
 
-SEC("tc")
-int qasm_nz_egress(struct __sk_buff *skb)
+/* A reply: to a normalised connection's first address, it goes to the current one. */
+static __always_inline int egress(struct __sk_buff *skb, const struct pkt *p, struct scratch *sc,
+                                  struct probe *pr)
 {
-    struct pkt p;
-    struct scratch *sc = enter(skb, QASM_NZ_C_OUT_RX, &p);
-    if (!sc)
-        return TC_ACT_OK;
-    server_long_header(skb, &p, sc);
-    pair_of(&p, sc, 1);
+    server_long_header(skb, p, sc);
+    pair_of(p, sc, 1);
     struct qasm_xdp_ekey *ek = bpf_map_lookup_elem(&firsts, &sc->pair);
-    if (!ek)
+    struct qasm_nz_conn *c = ek ? bpf_map_lookup_elem(&conns, ek) : NULL;
+    if (!c || (c->flags & QASM_NZ_F_REUSED)) {
+        fill(pr, NULL, K_PASS, NULL, 0);
         return TC_ACT_OK; /* not a normalised connection's: the common case, not counted */
-    struct qasm_nz_conn *c = bpf_map_lookup_elem(&conns, ek);
-    if (!c || (c->flags & QASM_NZ_F_REUSED))
-        return TC_ACT_OK;
+    }
     __u8 cur[16];
     __u16 cur_port;
     bpf_spin_lock(&c->lock);
@@ -651,17 +820,34 @@ int qasm_nz_egress(struct __sk_buff *skb)
     cur_port = c->cur_port;
     bpf_spin_unlock(&c->lock);
     touch(c);
-    if (cur_port == p.dport && qasm_bpf_same16(cur, p.daddr))
+    if (cur_port == p->dport && qasm_bpf_same16(cur, p->daddr)) {
+        fill(pr, NULL, K_PASS, NULL, 0);
         return TC_ACT_OK; /* not moved (or back home) */
-    if (rewrite(skb, &p, 1, cur, cur_port) != 0) {
+    }
+    if (rewrite(skb, p, 1, cur, cur_port) != 0) {
         count(QASM_NZ_C_STORE_FAILED);
         return TC_ACT_SHOT;
     }
     count(QASM_NZ_C_OUT_REWRITTEN);
-    if (qasm_bpf_same16(cur, p.daddr))
+    if (qasm_bpf_same16(cur, p->daddr)) {
+        fill(pr, NULL, K_REWRITE, cur, cur_port);
         return TC_ACT_OK; /* same IP, same neighbour */
+    }
+    fill(pr, NULL, K_REWRITE_NEIGH, cur, cur_port);
     count(QASM_NZ_C_OUT_NEIGH);
     return bpf_redirect_neigh(skb->ifindex, 0, 0, 0);
+}
+
+SEC("tc")
+int qasm_nz_egress(struct __sk_buff *skb)
+{
+    struct pkt p;
+    struct probe pr;
+    struct scratch *sc = enter(skb, QASM_NZ_C_OUT_RX, &p);
+    if (!sc)
+        return TC_ACT_OK;
+    struct cached *c = probe(skb, &p, 1, &pr);
+    return c ? cached_verdict(skb, &p, c) : egress(skb, &p, sc, &pr);
 }
 
 /* ---- the hop benchmark's floor (hop-bench.sh, through qasm-normalize --bench-ingress) ---- */

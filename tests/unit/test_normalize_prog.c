@@ -24,6 +24,7 @@ int main(void)
 #else
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -166,7 +167,19 @@ static int setup(void **state)
         assert_int_equal(bpf_map__update_elem(mp->counters, &k, 4, zeros,
                                               sizeof(uint64_t) * (size_t)ncpu, 0), 0);
     config(0, 0);
+    __atomic_fetch_add(&skel->bss->qasm_nz_gen_all, 1, __ATOMIC_SEQ_CST); /* as userspace: the
+                                                     flow cache's decisions stand no more */
     return 0;
+}
+
+/* After a write to a connection whose client address is |addr|, as qasm-normalize does. */
+static void bump(const char *addr)
+{
+    struct qasm_addr a = A(addr);
+    uint8_t ip[16];
+    uint16_t port;
+    qasm_xdp_addr(&a, ip, &port);
+    __atomic_fetch_add(&skel->bss->qasm_nz_gens[qasm_nz_bucket(ip, port)], 1, __ATOMIC_SEQ_CST);
 }
 
 /* ---- the maps as qasm-normalize writes them for one record ---- */
@@ -206,6 +219,7 @@ static struct qasm_xdp_ekey record(const char *first, const char *server, const 
         assert_int_equal(
                 bpf_map__update_elem(skel->maps.attested, &ak, sizeof(ak), &when, 8, 0), 0);
     }
+    bump(first);
     return ek;
 }
 
@@ -365,29 +379,161 @@ static void set_last_seen(uint64_t t)
                      0);
 }
 
-/* A packet moves `last_seen` (the coarse clock) only when it is more than the grain behind. */
+/* The coarse clock's tick: a jiffy (the flow cache's unit of time). */
+static uint64_t jiffy_ns(void)
+{
+    struct timespec r;
+    clock_getres(CLOCK_MONOTONIC_COARSE, &r);
+    return (uint64_t)r.tv_sec * 1000000000u + (uint64_t)r.tv_nsec;
+}
+
+/* Whether a decision the flow cache took at |t| (coarse_ns()) still serves now (a jiffy spare:
+ * the program's clock and this one tick apart). A busy machine may have slept past it. */
+static int cache_serves(uint64_t t)
+{
+    return coarse_ns() - t < (QASM_NZ_CACHE_JIFFIES - 2) * jiffy_ns();
+}
+
+/* Past the flow cache's lifetime: its decisions are taken again by the full path. */
+static void cache_expire(void)
+{
+    uint64_t ns = (QASM_NZ_CACHE_JIFFIES + 2) * jiffy_ns();
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * A packet moves `last_seen` (the coarse clock) only when it is more than
+ * the grain behind. Packets the flow cache decides do not write it; the
+ * cache serves a decision for at most QASM_NZ_CACHE_JIFFIES, then the full
+ * path refreshes it.
+ */
 static void test_last_seen_grain(void **state)
 {
     (void)state;
     record("10.0.1.2:5000", "10.9.0.1:443", NULL);
     struct frame home = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
     uint64_t t0 = coarse_ns();
     expect(skel->progs.qasm_nz_ingress, &home, TC_ACT_OK, NULL);
     uint64_t seen = get_conn().last_seen;
     assert_true(seen >= t0 && seen <= coarse_ns());
     uint64_t recent = coarse_ns() - QASM_NZ_SEEN_GRAIN_NS / 2;
     set_last_seen(recent);
-    expect(skel->progs.qasm_nz_ingress, &home, TC_ACT_OK, NULL);
-    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
-    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL); /* the full path: */
     assert_int_equal(get_conn().last_seen, recent); /* within the grain: not written */
+    uint64_t stale = coarse_ns() - 2 * QASM_NZ_SEEN_GRAIN_NS, filled = coarse_ns();
+    set_last_seen(stale);
+    expect(skel->progs.qasm_nz_ingress, &home, TC_ACT_OK, NULL);
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+    if (cache_serves(filled)) { /* both decided by the cache: nothing written */
+        assert_int_equal(counter(QASM_NZ_C_CACHED), 2);
+        assert_int_equal(get_conn().last_seen, stale);
+    }
+    cache_expire();
     t0 = coarse_ns();
-    set_last_seen(t0 - 2 * QASM_NZ_SEEN_GRAIN_NS);
     expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
     assert_true(get_conn().last_seen >= t0);
-    set_last_seen(t0 - 2 * QASM_NZ_SEEN_GRAIN_NS);
+    set_last_seen(stale);
     expect(skel->progs.qasm_nz_ingress, &home, TC_ACT_OK, NULL);
     assert_true(get_conn().last_seen >= t0);
+}
+
+/* ---- the flow cache ---- */
+
+/* A migrated connection's packets and replies decided by the cache do what the full path did. */
+static void test_cache_serves(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.7:6000");
+    struct frame in = mkframe("10.0.1.7:6000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    struct frame rwant = mkframe("10.9.0.1:443", "10.0.1.7:6000", REPLY, sizeof(REPLY));
+    uint64_t t = coarse_ns();
+    for (int i = 0; i < 5; i++) {
+        expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
+        expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_REDIRECT, &rwant);
+    }
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 5);
+    assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN), 5);
+    assert_int_equal(counter(QASM_NZ_C_OUT_NEIGH), 5);
+    if (cache_serves(t)) /* the first of each direction took the full path, the rest not */
+        assert_int_equal(counter(QASM_NZ_C_CACHED), 8);
+}
+
+/* The same 5-tuple with another DCID (of no connection) is not taken for the cached one's. */
+static void test_cache_keys_on_dcid(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.7:6000");
+    struct frame in = mkframe("10.0.1.7:6000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
+    struct frame other = mkframe("10.0.1.7:6000", "10.9.0.1:443", OTHER, sizeof(OTHER));
+    expect(skel->progs.qasm_nz_ingress, &other, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_UNKNOWN), 1);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+}
+
+/* The connection removed (as qasm-normalize forgets it: maps, then the generations): its
+ * cached decisions stand no more, its packets and replies pass unchanged. */
+static void test_cache_connection_removed(void **state)
+{
+    (void)state;
+    struct qasm_xdp_ekey ek = record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.7:6000");
+    struct frame in = mkframe("10.0.1.7:6000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    struct frame rwant = mkframe("10.9.0.1:443", "10.0.1.7:6000", REPLY, sizeof(REPLY));
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_REDIRECT, &rwant);
+    __typeof__(skel->maps) *mp = &skel->maps;
+    struct bpf_map *maps[] = {mp->dcids, mp->attested, mp->firsts};
+    for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+        qasm_bpf_walk(maps[i], bpf_map__key_size(maps[i]), 1u << 20, clear_one, maps[i]);
+    assert_int_equal(bpf_map__delete_elem(mp->conns, &ek, sizeof(ek), 0), 0);
+    bump("10.0.1.2:5000");
+    bump("10.0.1.7:6000");
+    expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, NULL);
+    expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_OK, NULL);
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 1);
+    assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN), 1);
+    assert_int_equal(counter(QASM_NZ_C_CACHED), 0);
+}
+
+/*
+ * The client sends from a second attested address, then from the first
+ * again: each move of the current address (by the program itself) ends the
+ * decisions cached for the old one, so replies follow the client as the
+ * full path has them follow it.
+ */
+static void test_cache_current_moves(void **state)
+{
+    (void)state;
+    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.7:6000");
+    struct qasm_addr b = A("10.0.1.8:6001");
+    struct qasm_xdp_ekey ek = conn_key();
+    struct qasm_xdp_attest ak = qasm_xdp_attest_of(&ek, &b);
+    uint64_t when = 1;
+    assert_int_equal(bpf_map__update_elem(skel->maps.attested, &ak, sizeof(ak), &when, 8, 0), 0);
+    struct frame a_in = mkframe("10.0.1.7:6000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame b_in = mkframe("10.0.1.8:6001", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
+    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
+    struct frame to_a = mkframe("10.9.0.1:443", "10.0.1.7:6000", REPLY, sizeof(REPLY));
+    struct frame to_b = mkframe("10.9.0.1:443", "10.0.1.8:6001", REPLY, sizeof(REPLY));
+    for (int i = 0; i < 3; i++) {
+        expect(skel->progs.qasm_nz_ingress, &a_in, TC_ACT_OK, &want);
+        expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_REDIRECT, &to_a);
+        expect(skel->progs.qasm_nz_ingress, &a_in, TC_ACT_OK, &want);
+        expect(skel->progs.qasm_nz_ingress, &b_in, TC_ACT_OK, &want);
+        expect(skel->progs.qasm_nz_egress, &rin, TC_ACT_REDIRECT, &to_b);
+        expect(skel->progs.qasm_nz_ingress, &b_in, TC_ACT_OK, &want);
+    }
+    struct qasm_nz_conn c = get_conn();
+    assert_int_equal(c.cur_port, htons(6001));
+    assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 12);
 }
 
 /* The hold: a known connection's packets from a new address wait (dropped) for the tracker's
@@ -826,6 +972,13 @@ static int prepare(void)
     }
     if (!getenv("QASM_NZ_VERBOSE"))
         libbpf_set_print(NULL);
+    /* One CPU for the whole run: the flow cache is per CPU, so whether a packet finds the
+     * decision an earlier one left does not depend on where the scheduler ran it. */
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    if (sched_setaffinity(0, sizeof(one), &one) != 0)
+        perror("test_normalize_prog: sched_setaffinity");
     skel = qasm_normalize__open_and_load();
     if (!skel) {
         printf("SKIP: test_normalize_prog: cannot load the tc programs: %s\n", strerror(errno));
@@ -848,6 +1001,10 @@ int main(void)
         cmocka_unit_test_setup(test_no_udp_checksum_ipv4, setup),
         cmocka_unit_test_setup(test_current_attested, setup),
         cmocka_unit_test_setup(test_last_seen_grain, setup),
+        cmocka_unit_test_setup(test_cache_serves, setup),
+        cmocka_unit_test_setup(test_cache_keys_on_dcid, setup),
+        cmocka_unit_test_setup(test_cache_connection_removed, setup),
+        cmocka_unit_test_setup(test_cache_current_moves, setup),
         cmocka_unit_test_setup(test_hold, setup),
         cmocka_unit_test_setup(test_unknown_dcid_unchanged, setup),
         cmocka_unit_test_setup(test_unknown_dcid_held, setup),
