@@ -243,8 +243,9 @@ static __always_inline int write_endpoint(struct __sk_buff *skb, const struct pk
     return 0;
 }
 
-/* The UDP checksum by the helper (two calls: the address is in the pseudo-header, which is
- * all a CHECKSUM_PARTIAL skb's checksum holds, the port is not), then the bytes. 0 or not. */
+/* The UDP checksum by the helper (a call for the address, which is in the pseudo-header, all
+ * a CHECKSUM_PARTIAL skb's checksum holds, and one for the port, which is not; none for what
+ * does not change: a port-only migration keeps the address), then the bytes. 0 or not. */
 static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, int dst,
                                    const __u8 *addr, __u16 port)
 {
@@ -253,17 +254,18 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, i
     __u32 coff = p->udp_off + __builtin_offsetof(struct udphdr, check);
     __u64 mangled = p->family == AF_INET ? BPF_F_MARK_MANGLED_0
                                          : BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE;
-    int rc;
-    if (p->family == AF_INET) {
+    int rc = 0;
+    if (p->family == AF_INET && !qasm_bpf_same16(old, addr)) {
         __u32 o, n;
         __builtin_memcpy(&o, old, 4);
         __builtin_memcpy(&n, addr, 4);
         rc = bpf_l4_csum_replace(skb, coff, o, n, BPF_F_PSEUDO_HDR | mangled | 4);
-    } else {
+    } else if (p->family != AF_INET && !qasm_bpf_same16(old, addr)) {
         __s64 diff = bpf_csum_diff((__be32 *)old, 16, (__be32 *)addr, 16, 0);
         rc = bpf_l4_csum_replace(skb, coff, 0, diff, BPF_F_PSEUDO_HDR | mangled);
     }
-    rc |= bpf_l4_csum_replace(skb, coff, oldport, port, mangled | 2);
+    if (oldport != port)
+        rc |= bpf_l4_csum_replace(skb, coff, oldport, port, mangled | 2);
     return rc ? rc : write_endpoint(skb, p, dst, addr, port);
 }
 

@@ -288,6 +288,13 @@ static void test_address_migration_ipv4(void **state)
     migrated("10.0.1.2:5000", "10.0.1.7:6000", "10.9.0.1:443", 1);
 }
 
+/* Only the address changes (the port the same): the port's checksum step is left out. */
+static void test_address_only_migration_ipv4(void **state)
+{
+    (void)state;
+    migrated("10.0.1.2:5000", "10.0.1.7:5000", "10.9.0.1:443", 1);
+}
+
 static void test_migration_ipv6(void **state)
 {
     (void)state;
@@ -995,6 +1002,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_port_migration_ipv4, setup),
         cmocka_unit_test_setup(test_address_migration_ipv4, setup),
+        cmocka_unit_test_setup(test_address_only_migration_ipv4, setup),
         cmocka_unit_test_setup(test_migration_ipv6, setup),
         cmocka_unit_test_setup(test_port_migration_ipv6, setup),
         cmocka_unit_test_setup(test_unattested_unchanged, setup),
