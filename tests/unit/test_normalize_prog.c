@@ -931,44 +931,69 @@ static void test_truncated_ipv6(void **state)
  * first run rewrote (a normalised packet would be measured as one from the first address).
  * The kernel times the program's run alone, not the system call.
  */
-static void cost(const char *what, struct bpf_program *prog, const struct frame *in, int act)
+/*
+ * |in| through |prog| many times (QASM_NZ_COST_REPEAT, default 10^5), one
+ * BPF_PROG_TEST_RUN each (each run must see the packet as sent): the mean
+ * duration the kernel measured, harness included. |full|: the global
+ * generation bumped before each run, so that the full path decides each
+ * packet; else the flow cache decides all but the first (and one per 16
+ * jiffies), which the `fast_path` counter must show.
+ */
+static void cost(const char *what, struct bpf_program *prog, const struct frame *in, int act,
+                 int full)
 {
     const char *env = getenv("QASM_NZ_COST_REPEAT");
     unsigned long n = env ? strtoul(env, NULL, 10) : 100000;
-    uint64_t total = 0;
-    for (unsigned long i = 0; i < (n ? n : 1); i++) {
+    n = n ? n : 1;
+    uint64_t total = 0, cached = counter(QASM_NZ_C_CACHED);
+    for (unsigned long i = 0; i < n; i++) {
         struct frame out;
         LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = (uint32_t)in->len,
                     .data_out = out.b, .data_size_out = sizeof(out.b), .repeat = 1);
+        if (full)
+            __atomic_fetch_add(&skel->bss->qasm_nz_gen_all, 1, __ATOMIC_SEQ_CST);
         assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &o), 0);
         assert_int_equal(o.retval, act);
         total += o.duration;
     }
-    printf("cost: %s: %.0f ns/packet (%lu runs)\n", what, (double)total / (double)(n ? n : 1),
-           n ? n : 1);
+    cached = counter(QASM_NZ_C_CACHED) - cached;
+    printf("cost: %s, %s: %.0f ns/packet (%lu runs, %lu by the cache)\n", what,
+           full ? "full path" : "flow cache", (double)total / (double)n, n, (unsigned long)cached);
+    if (full)
+        assert_int_equal(cached, 0);
+    else
+        assert_true(cached * 2 >= n); /* at most one miss per run, and one per 16 jiffies */
 }
 
-/* The cost per packet of each path (BPF_PROG_TEST_RUN's average over many runs). */
+/* The cost per packet of each path, decided by the full path and by the flow cache. */
 static void test_cost(void **state)
 {
     (void)state;
     record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.2:5001");
     struct frame mig = mkframe("10.0.1.2:5001", "10.9.0.1:443", SHORT, sizeof(SHORT));
-    cost("ingress, attested migrated IPv4 packet normalised", skel->progs.qasm_nz_ingress, &mig,
-         TC_ACT_OK);
-    struct frame other = mkframe("10.0.1.2:5000", "10.9.0.2:443", SHORT, sizeof(SHORT));
-    cost("ingress, UDP to a server with no records (unchanged)", skel->progs.qasm_nz_ingress,
-         &other, TC_ACT_OK);
     struct frame reply = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
-    cost("egress, a reply to a moved connection (destination rewritten)",
-         skel->progs.qasm_nz_egress, &reply, TC_ACT_OK);
     struct frame oreply = mkframe("10.9.0.2:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
-    cost("egress, another flow's packet (unchanged)", skel->progs.qasm_nz_egress, &oreply,
-         TC_ACT_OK);
     struct frame home = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
-    cost("ingress, a tracked connection at home (unchanged)", skel->progs.qasm_nz_ingress, &home,
-         TC_ACT_OK);
+    struct frame other = mkframe("10.0.1.2:5000", "10.9.0.2:443", SHORT, sizeof(SHORT));
+    for (int full = 1; full >= 0; full--) {
+        cost("ingress, attested migrated IPv4 packet normalised", skel->progs.qasm_nz_ingress,
+             &mig, TC_ACT_OK, full);
+        cost("egress, a reply to a moved connection (destination rewritten)",
+             skel->progs.qasm_nz_egress, &reply, TC_ACT_OK, full);
+        cost("egress, another flow's packet (unchanged)", skel->progs.qasm_nz_egress, &oreply,
+             TC_ACT_OK, full);
+    }
     assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN) > 0, 1);
+    for (int full = 1; full >= 0; full--) /* (its first packet brings the connection home) */
+        cost("ingress, a tracked connection at home (unchanged)", skel->progs.qasm_nz_ingress,
+             &home, TC_ACT_OK, full);
+    struct frame out;
+    run(skel->progs.qasm_nz_ingress, &other, &out);
+    uint64_t cached = counter(QASM_NZ_C_CACHED);
+    run(skel->progs.qasm_nz_ingress, &other, &out);
+    assert_int_equal(counter(QASM_NZ_C_CACHED), cached); /* nothing to cache: */
+    cost("ingress, UDP to a server with no records (unchanged)", skel->progs.qasm_nz_ingress,
+         &other, TC_ACT_OK, 1);
 }
 
 static int prepare(void)
