@@ -8,6 +8,7 @@ NZ_SKEL    := $(O)/gen/qasm_normalize.skel.h
 ifeq ($(QASM_BPF),1)
 PROGS += qasm-normalize
 qasm-normalize_SRCS := middleboxes/normalize/normalize.c middleboxes/normalize/normalize_opts.c \
+                       middleboxes/normalize/nz_hook.c \
                        middleboxes/io/tracker_session.c middleboxes/io/json.c \
                        middleboxes/io/bpf_maps.c
 qasm-normalize_LIBS = $(LIBEV_LIBS) $(BPF_LIBS)
