@@ -289,7 +289,7 @@ for c in $CASES; do
         echo "$c: no program time (NZ_BASE's qasm-normalize has no --bpf-stats)"
         continue
     fi
-    NZ_XOPTS=--bpf-stats hop_up $c
+    NZ_XOPTS=--bpf-stats hop_up "$c"
     before=$(nz_prog) || { echo "FAIL: no stats from qasm-normalize"; exit 1; }
     gen "$NS_S" s0 --dcid-per-flow >/dev/null
     after=$(nz_prog)

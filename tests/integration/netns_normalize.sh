@@ -81,6 +81,7 @@ nz_on_in0() {
         "$(in_h tc filter show dev in0 egress | grep -c qasm_nz_egress) == 1"
 }
 tcx_ids() { in_h python3 tests/integration/tcx_progs.py in0 "$1"; }
+# shellcheck disable=SC2317 # (called through wait_until)
 tcx_none() { [ -z "$(tcx_ids "$1")" ]; }
 # nz_gone NAME HOOK: after exit, nothing of it on in0 (clsact: the qdisc it added is gone).
 nz_gone() {
