@@ -20,7 +20,9 @@
 # else the clsact qdisc), the by-address run with --hook clsact; each run
 # checks that the programs its stats name are attached to in0 (tcx: the
 # kernel's BPF_PROG_QUERY; clsact: tc's filters), and after exit (tcx: also
-# after a SIGKILL) that they are gone.
+# after a SIGKILL) that they are gone. A kernel without tcx (every
+# bpf_link_create refused by an LD_PRELOAD shim, libqasm-test-notcx.so):
+# --hook auto falls back to clsact (said in its log), --hook tcx exits 1.
 # Counts only, no timing assertions. SKIP (77) without root, tc, conntrack or
 # the BPF toolchain, or when the kernel refuses the tc programs.
 cd "$(dirname "$0")/../.." || exit 1
@@ -206,6 +208,25 @@ if [ "$DEFAULT_HOOK" = tcx ]; then # tcx links belong to the process: a crash de
     kill -KILL "$(child_pid nz)"
     stop nz
     nz_gone "tcx, after SIGKILL" tcx
+
+    echo "# a kernel without tcx links (bpf_link_create refused: $B/libqasm-test-notcx.so)"
+    rm -f "$S"
+    start nz ip netns exec "$NS_H" env LD_PRELOAD="$B/libqasm-test-notcx.so" \
+        "$B/qasm-normalize" --inside in0 --tracker $TRK --hold 0 --stats-json "$S"
+    wait_json "$S" "d['tracker_up']" || { echo "FAIL: qasm-normalize did not start"; cat "$T/nz.log"; exit 1; }
+    grep -m1 'refuses tcx' "$T/nz.log"
+    check "no tcx, auto: it says it falls back to clsact" \
+        "$(grep -c 'the kernel refuses tcx links (Invalid argument.*clsact qdisc of in0 instead' "$T/nz.log") == 1"
+    nz_on_in0 "no tcx, auto" clsact
+    stop nz
+    nz_gone "no tcx, auto, after exit" clsact
+    out=$(in_h env LD_PRELOAD="$B/libqasm-test-notcx.so" timeout "$(scaled 30)" \
+        "$B/qasm-normalize" --inside in0 --tracker $TRK --hook tcx 2>&1); rc=$?
+    echo "--hook tcx (exit $rc): $out"
+    check "no tcx, --hook tcx: exit 1 with one line saying why" \
+        "$rc == 1 && $(echo "$out" | grep -c .) == 1 && $(echo "$out" | grep -c 'with tcx: Invalid argument') == 1"
+    nz_gone "no tcx, --hook tcx" tcx
+    nz_gone "no tcx, --hook tcx" clsact
 fi
 netns_hop_reset
 finish
