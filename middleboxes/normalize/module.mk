@@ -8,12 +8,16 @@ NZ_SKEL    := $(O)/gen/qasm_normalize.skel.h
 ifeq ($(QASM_BPF),1)
 PROGS += qasm-normalize
 qasm-normalize_SRCS := middleboxes/normalize/normalize.c middleboxes/normalize/normalize_opts.c \
+                       middleboxes/normalize/nz_hook.c \
                        middleboxes/io/tracker_session.c middleboxes/io/json.c \
                        middleboxes/io/bpf_maps.c
 qasm-normalize_LIBS = $(LIBEV_LIBS) $(BPF_LIBS)
 $(O)/obj/middleboxes/normalize/normalize.o $(O)/obj/tests/unit/test_normalize_prog.o: $(NZ_SKEL)
 $(O)/obj/middleboxes/normalize/normalize.o $(O)/obj/tests/unit/test_normalize_prog.o: CFLAGS += -iquote $(O)/gen
 $(O)/obj/tests/unit/test_normalize_prog.o: CFLAGS += -DQASM_HAVE_NORMALIZE=1
+# netns_normalize.sh's kernel without tcx links (LD_PRELOAD): --hook auto's fallback.
+SHLIBS += libqasm-test-notcx.so
+libqasm-test-notcx.so_SRCS := tests/integration/notcx.c
 else
 $(call bpf_skip,qasm-normalize (tc-BPF))
 endif

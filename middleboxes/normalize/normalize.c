@@ -1,7 +1,7 @@
 /*
  * normalize.c: qasm-normalize (docs/NORMALIZE.md). Loads the tc-BPF
- * programs of qasm_normalize.bpf.c, attaches them to the clsact qdisc of
- * the inside interface (ingress and egress), subscribes to every
+ * programs of qasm_normalize.bpf.c, attaches them to the inside interface
+ * (ingress and egress: tcx links or the clsact qdisc, nz_hook.h), subscribes to every
  * connection of the tracker (a DUMP, then PUSHes) and mirrors each record
  * into the maps: its DCIDs, its first address, its attested addresses,
  * its server's CID length. Idle connections leave the maps once a second;
@@ -31,12 +31,11 @@
 #include "middleboxes/io/xdp_io.h"
 #include "middleboxes/normalize/normalize_maps.h"
 #include "middleboxes/normalize/normalize_opts.h"
+#include "middleboxes/normalize/nz_hook.h"
 #include "middleboxes/normalize/nz_keys.h"
 #include "qasm_normalize.skel.h"
 
 #define PROG "qasm-normalize"
-#define TC_HANDLE 0x9a5d /* fixed, so a rerun replaces what a crashed run left */
-#define TC_PRIO 1
 #define REQ_SUB 1
 #define REQ_DUMP 2
 #define REQ_QUERY 16     /* reactive mode's queries: ids from here on */
@@ -65,9 +64,8 @@ struct nz {
     struct qasm_auth_key key;
     struct qasm_normalize *skel;
     int ifindex;
-    int hook_created;            /* we made the clsact qdisc: we remove it */
-    int attached[2];             /* ingress, egress */
-    int links[2];                /* --bench-hook tcx: their tcx links (0: none) */
+    struct qasm_nz_hook hook;    /* where the programs are attached */
+    int stats_fd;                /* --bpf-stats: BPF_ENABLE_STATS held (0: not) */
     struct ev_loop *loop;
     struct qasm_tsess *s;
     ev_timer tick;
@@ -464,6 +462,18 @@ static void u64s(struct qasm_json *j, const char *key, const char *const *names,
     qasm_json_close(j);
 }
 
+/* The kernel accounts the programs' run time: --bpf-stats, or kernel.bpf_stats_enabled. */
+static int accounting_on(const struct nz *z)
+{
+    if (z->stats_fd > 0)
+        return 1;
+    FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
+    int on = f && fgetc(f) == '1';
+    if (f)
+        fclose(f);
+    return on;
+}
+
 static void stats_fill(struct qasm_json *j, void *ud)
 {
     struct nz *z = ud;
@@ -475,6 +485,7 @@ static void stats_fill(struct qasm_json *j, void *ud)
     qasm_json_str(j, "inside", z->o.inside);
     qasm_json_str(j, "mode", z->o.mode == QASM_NZ_REACTIVE ? "reactive" : "proactive");
     qasm_json_bool(j, "tracker_up", qasm_tsess_is_up(z->s));
+    qasm_nz_hook_json(&z->hook, j, accounting_on(z));
     u64s(j, "kernel", knames, k, QASM_NZ_C_MAX);
     static const char *const names[] = {
         "records", "forgotten", "conns_written", "dcids_written", "attested_written",
@@ -534,6 +545,12 @@ static int size_maps(struct nz *z)
 static int load(struct nz *z)
 {
     qasm_bpf_log_libbpf();
+    if (z->o.bpf_stats && (z->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME)) < 0) {
+        fprintf(stderr, PROG ": --bpf-stats: cannot turn on the kernel's BPF run-time "
+                "accounting: %s (BPF_ENABLE_STATS: Linux 5.8+, CAP_SYS_ADMIN)\n", strerror(errno));
+        z->stats_fd = 0;
+        return -1;
+    }
     z->skel = qasm_normalize__open();
     int err = z->skel ? -size_maps(z) : errno;
     if (z->skel && !err && qasm_normalize__load(z->skel) != 0)
@@ -550,104 +567,15 @@ static int load(struct nz *z)
     return -1;
 }
 
-static void hook_of(const struct nz *z, struct bpf_tc_hook *h, enum bpf_tc_attach_point ap)
-{
-    memset(h, 0, sizeof(*h));
-    h->sz = sizeof(*h);
-    h->ifindex = z->ifindex;
-    h->attach_point = ap;
-}
-
-static void tc_opts_of(struct bpf_tc_opts *o, int prog_fd)
-{
-    memset(o, 0, sizeof(*o));
-    o->sz = sizeof(*o);
-    o->handle = TC_HANDLE;
-    o->priority = TC_PRIO;
-    o->prog_fd = prog_fd;
-}
-
-/* The kernel's values (Linux 6.6), which Debian 12's uapi headers lack. */
-#define NZ_TCX_INGRESS 46
-#define NZ_TCX_EGRESS 47
-
-/* --bench-hook tcx (hop-bench.sh only): both programs on tcx links instead of clsact. 0, -1. */
-static int attach_tcx(struct nz *z, struct bpf_program *progs[2])
-{
-    for (int i = 0; i < 2; i++) {
-        z->links[i] = bpf_link_create(bpf_program__fd(progs[i]), z->ifindex,
-                                      (enum bpf_attach_type)(i ? NZ_TCX_EGRESS : NZ_TCX_INGRESS),
-                                      NULL);
-        if (z->links[i] < 0) {
-            fprintf(stderr, PROG ": cannot attach the %s program to %s with tcx: %s\n",
-                    i ? "egress" : "ingress", z->o.inside, strerror(-z->links[i]));
-            z->links[i] = 0;
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* The clsact qdisc (ours when we made it), then both programs. 0 or -1 (said). */
+/* Both programs (the ingress one, or hop-bench.sh's stand-in) on the hook --hook says. */
 static int attach(struct nz *z)
 {
     struct bpf_program *in[] = {[QASM_NZ_BENCH_OFF] = z->skel->progs.qasm_nz_ingress,
                                 [QASM_NZ_BENCH_FLOOR] = z->skel->progs.qasm_nz_floor,
                                 [QASM_NZ_BENCH_PARSE] = z->skel->progs.qasm_nz_parse};
-    struct bpf_program *progs[2] = {in[z->o.bench_ingress], z->skel->progs.qasm_nz_egress};
-    if (z->o.bench_tcx)
-        return attach_tcx(z, progs);
-    struct bpf_tc_hook h;
-    hook_of(z, &h, BPF_TC_INGRESS | BPF_TC_EGRESS);
-    int rc = bpf_tc_hook_create(&h);
-    if (rc && rc != -EEXIST) {
-        fprintf(stderr, PROG ": cannot add a clsact qdisc to %s: %s\n", z->o.inside,
-                strerror(-rc));
-        return -1;
-    }
-    z->hook_created = rc == 0;
-    for (int i = 0; i < 2; i++) {
-        struct bpf_tc_opts o;
-        hook_of(z, &h, i ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-        tc_opts_of(&o, bpf_program__fd(progs[i]));
-        o.flags = BPF_TC_F_REPLACE;
-        rc = bpf_tc_attach(&h, &o);
-        if (rc) {
-            fprintf(stderr, PROG ": cannot attach the %s program to %s: %s\n",
-                    i ? "egress" : "ingress", z->o.inside, strerror(-rc));
-            return -1;
-        }
-        z->attached[i] = 1;
-    }
-    return 0;
-}
-
-/* Detaches what attach() did, whatever it got to. */
-static void detach(struct nz *z)
-{
-    for (int i = 0; i < 2; i++)
-        if (z->links[i] > 0) {
-            close(z->links[i]);
-            z->links[i] = 0;
-        }
-    struct bpf_tc_hook h;
-    for (int i = 0; i < 2; i++) {
-        if (!z->attached[i])
-            continue;
-        struct bpf_tc_opts o;
-        hook_of(z, &h, i ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-        tc_opts_of(&o, 0);
-        int rc = bpf_tc_detach(&h, &o);
-        if (rc)
-            qasm_warn("normalize: cannot detach the %s program from %s: %s",
-                      i ? "egress" : "ingress", z->o.inside, strerror(-rc));
-        z->attached[i] = 0;
-    }
-    if (z->hook_created) {
-        hook_of(z, &h, BPF_TC_INGRESS | BPF_TC_EGRESS);
-        bpf_tc_hook_destroy(&h);
-        z->hook_created = 0;
-    }
+    const int fds[2] = {bpf_program__fd(in[z->o.bench_ingress]),
+                        bpf_program__fd(z->skel->progs.qasm_nz_egress)};
+    return qasm_nz_hook_attach(&z->hook, z->o.hook, z->ifindex, z->o.inside, fds);
 }
 
 /* ---- main ---- */
@@ -713,17 +641,19 @@ int main(int argc, char **argv)
     if (rc == 0) {
         char t[64];
         qasm_info("normalize: attached to %s (%s ingress and egress), %u connections at "
-                  "most; tracker %s", z.o.inside, z.o.bench_tcx ? "tcx" : "clsact", z.o.max_conns,
+                  "most; tracker %s", z.o.inside, qasm_nz_hook_name(&z.hook), z.o.max_conns,
                   qasm_addr_format(t, sizeof(t), &z.o.tracker));
         z.kt = (uint64_t)qasm_now();
         write_stats(&z);
         ev_run(z.loop, 0);
         write_stats(&z);
     }
-    detach(&z);
+    qasm_nz_hook_detach(&z.hook);
     ring_buffer__free(z.asks);
     qasm_tsess_del(z.s);
     qasm_normalize__destroy(z.skel);
+    if (z.stats_fd > 0)
+        close(z.stats_fd);
     if (rc == 0)
         qasm_info("normalize: detached from %s", z.o.inside);
     return rc;

@@ -10,11 +10,12 @@
 const char qasm_nz_usage[] =
     "usage: qasm-normalize --inside IF --tracker HOST:PORT [options]\n"
     "\n"
-    "Attaches the tc-BPF migration normaliser (clsact ingress and egress) to the\n"
+    "Attaches the tc-BPF migration normaliser (ingress and egress) to the\n"
     "inside interface IF of a Linux router whose own kernel does NAT, conntrack or\n"
     "load balancing: a migrated QUIC connection's packets from an address the\n"
     "tracker attests keep the connection's first address, so the kernel keeps one\n"
-    "conntrack entry per connection (docs/NORMALIZE.md). Detaches on exit.\n"
+    "conntrack entry per connection (docs/NORMALIZE.md). Detaches on exit (on\n"
+    "tcx links also when it is killed).\n"
     "\n"
     "  --inside IF            interface towards the clients (required)\n"
     "  --tracker HOST:PORT    the tracker's TCP address (required)\n"
@@ -31,14 +32,23 @@ const char qasm_nz_usage[] =
     "  --max-conns N          connections in the kernel's maps (default 65536)\n"
     "  --idle SECS            a connection without packets or records for SECS\n"
     "                         leaves the maps (default 120)\n"
+    "  --hook HOOK            auto (default): tcx links (Linux 6.6+, they go with\n"
+    "                         the process), the clsact qdisc when the kernel\n"
+    "                         refuses them; tcx: tcx links or exit 1; clsact: tc\n"
+    "                         filters (handle 0x9a5d, priority 1) on clsact\n"
     "  --stats-json FILE      counters as JSON, every second, on SIGUSR1 and at exit\n"
+    "                         (with the hook and the programs' ids)\n"
+    "  --bpf-stats            turn the kernel's BPF run-time accounting on while it\n"
+    "                         runs (BPF_ENABLE_STATS, held by the process;\n"
+    "                         kernel.bpf_stats_enabled is not touched): the stats\n"
+    "                         then give each program's run_cnt and run_time_ns\n"
     "  --log-level LEVEL      debug|info|warn|error|off (default info)\n"
     "  -h, --help             this help; --version: the version\n"
     "\n"
     "Exit: 0 after SIGINT/SIGTERM, 1 when the programs cannot be loaded or\n"
     "attached (said in one line), 2 on a usage error.\n";
 
-enum { O_INSIDE = 256, O_TRACKER, O_KEY, O_MODE, O_MAX, O_IDLE, O_STATS, O_LOG, O_HOLD, O_BENCH, O_HOOK };
+enum { O_INSIDE = 256, O_TRACKER, O_KEY, O_MODE, O_MAX, O_IDLE, O_STATS, O_LOG, O_HOLD, O_BENCH, O_HOOK, O_BPF_STATS };
 
 static int bad(char *err, size_t errlen, const char *flag, const char *val)
 {
@@ -80,11 +90,17 @@ static int one(struct qasm_nz_opts *o, int c, const char *a, char *err, size_t e
         else
             return bad(err, errlen, "--bench-ingress", a);
         return 0;
-    case O_HOOK: /* ... and what the hook itself costs, clsact against tcx */
-        if (strcmp(a, "tcx") != 0 && strcmp(a, "clsact") != 0)
-            return bad(err, errlen, "--bench-hook", a);
-        o->bench_tcx = strcmp(a, "tcx") == 0;
+    case O_HOOK:
+        if (strcmp(a, "auto") == 0)
+            o->hook = QASM_NZ_HOOK_AUTO;
+        else if (strcmp(a, "tcx") == 0)
+            o->hook = QASM_NZ_HOOK_TCX;
+        else if (strcmp(a, "clsact") == 0)
+            o->hook = QASM_NZ_HOOK_CLSACT;
+        else
+            return bad(err, errlen, "--hook", a);
         return 0;
+    case O_BPF_STATS: o->bpf_stats = 1; return 0;
     case O_STATS: o->stats_json = a; return 0;
     case O_LOG: o->log_level = a; return 0;
     case 'h': o->help = 1; return 0;
@@ -100,7 +116,7 @@ int qasm_nz_opts_parse(int argc, char **argv, struct qasm_nz_opts *o, char *err,
         QASM_PARSE_OPT_ARG("max-conns", O_MAX),   QASM_PARSE_OPT_ARG("idle", O_IDLE),
         QASM_PARSE_OPT_ARG("stats-json", O_STATS), QASM_PARSE_OPT_ARG("log-level", O_LOG),
         QASM_PARSE_OPT_ARG("hold", O_HOLD),       QASM_PARSE_OPT_ARG("bench-ingress", O_BENCH),
-        QASM_PARSE_OPT_ARG("bench-hook", O_HOOK),
+        QASM_PARSE_OPT_ARG("hook", O_HOOK),       QASM_PARSE_OPT_FLAG("bpf-stats", O_BPF_STATS),
         QASM_PARSE_OPT_FLAG("help", 'h'),         QASM_PARSE_OPT_END};
     memset(o, 0, sizeof(*o));
     o->max_conns = QASM_NZ_MAX_CONNS;

@@ -18,6 +18,9 @@ enum qasm_nz_mode { QASM_NZ_PROACTIVE = 0, QASM_NZ_REACTIVE = 1 };
  * in its place one that passes everything (the hook's floor), or one that only parses. */
 enum qasm_nz_bench { QASM_NZ_BENCH_OFF = 0, QASM_NZ_BENCH_FLOOR = 1, QASM_NZ_BENCH_PARSE = 2 };
 
+/* --hook: tcx links where the kernel has them (auto), only them, or the clsact qdisc. */
+enum qasm_nz_hook_kind { QASM_NZ_HOOK_AUTO = 0, QASM_NZ_HOOK_TCX = 1, QASM_NZ_HOOK_CLSACT = 2 };
+
 struct qasm_nz_opts {
     const char *inside;      /* --inside IF (required) */
     struct qasm_addr tracker; /* --tracker HOST:PORT (required) */
@@ -29,7 +32,8 @@ struct qasm_nz_opts {
     qasm_duration hold;      /* --hold: how long a known connection's unattested packets wait */
     const char *log_level;
     int bench_ingress;       /* hidden --bench-ingress floor|parse: enum qasm_nz_bench */
-    int bench_tcx;           /* hidden --bench-hook tcx: tcx links instead of clsact */
+    int hook;                /* --hook auto|tcx|clsact: enum qasm_nz_hook_kind */
+    int bpf_stats;           /* --bpf-stats: holds the kernel's run-time accounting while it runs */
     int help;
     struct qasm_parse_names names; /* host names to resolve */
 };

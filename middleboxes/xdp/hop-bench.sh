@@ -25,14 +25,17 @@
 #                  hook's own cost, the floor of the normaliser's
 #   nz-parse       (only when named in CASES) the same with --bench-ingress
 #                  parse: one that counts and parses each packet, then passes it
-#   nz-floor-tcx   (only when named in CASES) nz-floor with both programs on tcx
-#                  links (qasm-normalize --bench-hook tcx, Linux 6.6+) instead of
-#                  the clsact qdisc (no program time: bpftool 7.1 lists no tcx)
+#   nz-X-clsact    (only when named in CASES; X one of idle, home, migrated,
+#                  floor, parse) nz-X with qasm-normalize --hook clsact: its
+#                  programs on the clsact qdisc, not on tcx links (the default
+#                  where the kernel has them, Linux 6.6+): what the hook costs
 #   nzb-idle, nzb-home, nzb-migrated
 #                  (only when named in CASES, with NZ_BASE set) the nz case of
 #                  that name with the qasm-normalize of the build directory
 #                  NZ_BASE (another version, built apart): before / after in
 #                  the same rounds; each nz-X is then also paired with nzb-X
+#                  (a NZ_BASE from before --hook attaches to clsact: pair it
+#                  with nz-X-clsact by eye, or build both with the same hook)
 #
 # The generator is qasm-xdp-hopgen: IPv4 UDP frames (64-byte payload, a
 # QUIC short header, FLOWS source ports) made in the kernel by
@@ -41,9 +44,11 @@
 # kernel. Each hop is measured ROUNDS times (the hops in turn in each
 # round); the table gives the median of the received packets per second
 # (and of the generated ones). Then, with kernel.bpf_stats_enabled=1
-# (restored after), the xdp hop once more: the program's run time per packet
-# under this traffic (run_time_ns / run_cnt of its in0 program), and each
-# nz case once more: qasm-normalize's ingress program's, the same way.
+# (restored after; qasm-mbox has no flag of its own for it), the xdp hop
+# once more: the program's run time per packet under this traffic
+# (run_time_ns / run_cnt of its in0 program), and each nz case once more
+# with qasm-normalize --bpf-stats (the accounting held by the process, the
+# sysctl untouched): its ingress program's, from its stats JSON (either hook).
 #
 # The nz cases send with --dcid-per-flow (flow i's DCID c1c2c3c4c5c6 and i
 # on 2 bytes: a connection per flow), registered once at a tracker in the
@@ -92,13 +97,18 @@ gen() {
 # The normaliser's cases: one tracker each in the hop (the same DCIDs), the FLOWS connections
 # reported once. nz_register PORT FIRST0 N: flow i < N (source port 20000+i, DCID c1c2c3c4c5c6
 # and i on 2 bytes) as a connection whose first address is $C_IP:FIRST0+i.
-declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791 [nz-floor]=4792 [nz-parse]=4792 [nz-floor-tcx]=4792) \
-    NZ_FIRST0=([nz-idle]=20000 [nz-home]=20000 [nz-migrated]=30000 [nz-floor]=20000 [nz-parse]=20000 [nz-floor-tcx]=20000) \
-    NZ_N=([nz-idle]=0 [nz-floor]=0 [nz-parse]=0 [nz-floor-tcx]=0) NZ_UP=() \
-    NZ_BENCH=([nz-floor]=floor [nz-parse]=parse [nz-floor-tcx]=floor) NZ_HOOK=([nz-floor-tcx]=tcx)
-for c in idle home migrated; do # the nzb- cases: the nz- case's tracker, NZ_BASE's binary
-    NZ_TRK[nzb-$c]=${NZ_TRK[nz-$c]} NZ_FIRST0[nzb-$c]=${NZ_FIRST0[nz-$c]}
-    [ -n "${NZ_N[nz-$c]:-}" ] && NZ_N[nzb-$c]=${NZ_N[nz-$c]}
+declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791 [nz-floor]=4792 [nz-parse]=4792) \
+    NZ_FIRST0=([nz-idle]=20000 [nz-home]=20000 [nz-migrated]=30000 [nz-floor]=20000 [nz-parse]=20000) \
+    NZ_N=([nz-idle]=0 [nz-floor]=0 [nz-parse]=0) NZ_UP=() \
+    NZ_BENCH=([nz-floor]=floor [nz-parse]=parse) NZ_HOOK=()
+# The nzb- cases: the nz- case's tracker, NZ_BASE's binary; the -clsact ones: the nz- case
+# on the clsact qdisc.
+for c in nzb-idle nzb-home nzb-migrated nz-{idle,home,migrated,floor,parse}-clsact; do
+    b=${c/nzb-/nz-} b=${b%-clsact}
+    NZ_TRK[$c]=${NZ_TRK[$b]} NZ_FIRST0[$c]=${NZ_FIRST0[$b]}
+    [ -n "${NZ_N[$b]:-}" ] && NZ_N[$c]=${NZ_N[$b]}
+    [ -n "${NZ_BENCH[$b]:-}" ] && NZ_BENCH[$c]=${NZ_BENCH[$b]}
+    [[ $c == *-clsact ]] && NZ_HOOK[$c]=clsact
 done
 case " ${CASES:-} " in *" nzb-"*) [ -x "${NZ_BASE:-}/qasm-normalize" ] ||
     { echo "FAIL: the nzb- cases need NZ_BASE, a build directory with qasm-normalize"; exit 1; } ;; esac
@@ -128,11 +138,12 @@ nz_check() {
     n=$(echo "$ct" | grep -c .)
     first=$(echo "$ct" | awk -F= -v lo="${NZ_FIRST0[$1]}" -v n="$FLOWS" '$2 >= lo && $2 < lo + n' | wc -l)
     NZ_LINE="$(json "$T/nz.json" "{c: $k[c] for c in ('normalized', 'first_address', 'unattested', 'not_quic', 'out_rewritten', 'store_failed')}"); conntrack: $n entries, $first from the first addresses"
-    case ${1/nzb-/nz-} in
+    local b=${1/nzb-/nz-}
+    case ${b%-clsact} in
     nz-idle) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] == 0 and $k['not_quic'] > 0" ;;
     nz-home) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] > 0" ;;
     nz-migrated) json_true "$T/nz.json" "$k['normalized'] > 0 and $k['first_address'] == 0 and $k['unattested'] == 0" ;;
-    nz-floor | nz-floor-tcx) json_true "$T/nz.json" "$k['in_packets_received'] == 0" ;;
+    nz-floor) json_true "$T/nz.json" "$k['in_packets_received'] == 0" ;;
     nz-parse) json_true "$T/nz.json" "$k['in_packets_received'] > 0 and $k['normalized'] == 0 and $k['first_address'] == 0" ;;
     esac && json_true "$T/nz.json" "$k['unknown_dcid'] == 0 and $k['normalized_by_address'] == 0 and $k['store_failed'] == 0" && [ "$first" -ge 1 ] && [ "$first" = "$n" ] ||
         { echo "FAIL: $1: the normaliser did not do its part: $NZ_LINE"; exit 1; }
@@ -155,14 +166,14 @@ hop_up() {
             --inside in0 --outside out0 --ports 40000-40999 --stats-json "$T/mb.json"
         wait_json "$T/mb.json" "d['io'] == '$1'" || { echo "FAIL: qasm-mbox --io $1"; cat "$T/mb.log"; exit 1; }
         ;;
-    nz-idle | nz-home | nz-migrated | nz-floor | nz-parse | nz-floor-tcx | nzb-*)
+    nz-* | nzb-*)
         netns_hop_kernel_nat
         rm -f "$T/nz.json"
         local bin=$B/qasm-normalize
         [[ $1 == nzb-* ]] && bin=$NZ_BASE/qasm-normalize
         start nz ip netns exec "$NS_H" "$bin" --inside in0 \
             --tracker $H_IN_IP:${NZ_TRK[$1]} --hold 0 --stats-json "$T/nz.json" \
-            ${NZ_BENCH[$1]:+--bench-ingress ${NZ_BENCH[$1]}} ${NZ_HOOK[$1]:+--bench-hook ${NZ_HOOK[$1]}}
+            ${NZ_BENCH[$1]:+--bench-ingress ${NZ_BENCH[$1]}} ${NZ_HOOK[$1]:+--hook ${NZ_HOOK[$1]}} ${NZ_XOPTS:-}
         wait_json "$T/nz.json" "d['tracker_up'] and d['maps']['dcids_written'] >= ${NZ_N[$1]:-$FLOWS}" ||
             { echo "FAIL: qasm-normalize for $1"; cat "$T/nz.log"; exit 1; }
         ;;
@@ -202,11 +213,11 @@ for r in $(seq "$ROUNDS"); do
 done
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-[ "$ROUNDS" -gt 0 ] && printf '\n%-12s %14s %14s %10s\n' hop "received pps" "generated pps" "x packet"
+[ "$ROUNDS" -gt 0 ] && printf '\n%-18s %14s %14s %10s\n' hop "received pps" "generated pps" "x packet"
 P=$(echo ${RX[packet]:-1} | median)
 [ "$ROUNDS" -gt 0 ] && for c in $CASES; do
     m=$(echo ${RX[$c]} | median)
-    printf '%-12s %14.0f %14.0f %10.1f\n' $c "$m" "$(echo ${TX[$c]} | median)" \
+    printf '%-18s %14.0f %14.0f %10.1f\n' $c "$m" "$(echo ${TX[$c]} | median)" \
         "$(python3 -c "print($m / max($P, 1))")"
 done
 
@@ -269,28 +280,28 @@ if sys.argv[4]:
               open(sys.argv[4], 'w'), indent=2)
 EOF
 
-# The same for qasm-normalize's ingress program on in0 (tc), each nz case once more.
-nz_prog() { # its id and its bpftool JSON
-    local id
-    id=$(in_h bpftool -j net show dev in0 | python3 -c "import json,sys; t=json.load(sys.stdin)[0].get('tc',[]); print(next((x['id'] for x in t if x.get('kind') == 'clsact/ingress' and x.get('name', '').startswith('qasm_nz_')), ''))")
-    [ -n "$id" ] && bpftool -j prog show id "$id"
-}
+# The same for qasm-normalize's ingress program on in0 (either hook), each nz case once more:
+# qasm-normalize --bpf-stats, the run count and time from its stats JSON (fresh on SIGUSR1).
+nz_prog() { fresh_stats nz "$T/nz.json" && json "$T/nz.json" "json.dumps(d['ingress'])"; }
 for c in $CASES; do
-    case $c in *-tcx) continue ;; nz-* | nzb-*) ;; *) continue ;; esac
-    sysctl -qw kernel.bpf_stats_enabled=1
-    hop_up $c
-    before=$(nz_prog) || { echo "FAIL: qasm-normalize's ingress program is not on in0"; exit 1; }
+    case $c in nz-* | nzb-*) ;; *) continue ;; esac
+    if [[ $c == nzb-* ]] && ! "$NZ_BASE/qasm-normalize" --help | grep -q -- --bpf-stats; then
+        echo "$c: no program time (NZ_BASE's qasm-normalize has no --bpf-stats)"
+        continue
+    fi
+    NZ_XOPTS=--bpf-stats hop_up "$c"
+    before=$(nz_prog) || { echo "FAIL: no stats from qasm-normalize"; exit 1; }
     gen "$NS_S" s0 --dcid-per-flow >/dev/null
     after=$(nz_prog)
+    hook=$(json "$T/nz.json" "d['hook']")
     hop_down $c
-    sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
-    python3 - "$c" "$before" "$after" <<'EOF'
+    python3 - "$c" "$before" "$after" "$hook" <<'EOF'
 import json, sys
 b, a = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 n = a.get('run_cnt', 0) - b.get('run_cnt', 0)
 t = a.get('run_time_ns', 0) - b.get('run_time_ns', 0)
-print("%s: qasm-normalize's ingress program on in0 under this traffic (kernel.bpf_stats_enabled):"
-      " %d runs, %.1f ns per run" % (sys.argv[1], n, t / n if n else float('nan')))
+print("%s: qasm-normalize's ingress program on in0 (%s) under this traffic (--bpf-stats):"
+      " %d runs, %.1f ns per run" % (sys.argv[1], sys.argv[4], n, t / n if n else float('nan')))
 EOF
 done
 echo "load $(cut -d' ' -f1 /proc/loadavg) at end"

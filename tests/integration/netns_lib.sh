@@ -32,7 +32,13 @@
 #   lb_run_checks MODE           a client through the lb (VIP $H_IN_IP:443, two backends)
 #   nz_start HOLD [MODE]         qasm-normalize --hold HOLD --mode MODE (proactive) on the
 #                                hop's in0 (mbox_lib.sh's start, as "nz"; stats $T/nz.json,
-#                                tracker $TRK); exits 77 when the kernel refuses the programs
+#                                tracker $TRK; $NZ_OPTS: more of its flags, e.g. --hook clsact);
+#                                exits 77 when the kernel refuses the programs
+#   nz_hook_ids DIR              the ids of the programs attached to the hop's in0 at DIR
+#                                (ingress|egress) on the hook $T/nz.json names: tcx links
+#                                (the kernel's BPF_PROG_QUERY, tcx_progs.py) or tc filters
+#   nz_attached DIR              the program $T/nz.json gives for DIR is among them
+#   nz_hook_show                 what is attached to the hop's in0, for a failure's log
 
 NS_ID=${NS_ID:-$$}
 NS_C=qasm-c-$NS_ID
@@ -207,11 +213,34 @@ nz_require() {
 # refuses the tc programs is a SKIP (77), any other failure to start a FAIL (1).
 nz_start() {
     rm -f "$T/nz.json"
+    # shellcheck disable=SC2086 # NZ_OPTS: flags, split
     start nz ip netns exec "$NS_H" "$B/qasm-normalize" --inside in0 --tracker $TRK \
-        --mode "${2:-proactive}" --hold "$1" --stats-json "$T/nz.json"
+        --mode "${2:-proactive}" --hold "$1" --stats-json "$T/nz.json" ${NZ_OPTS:-}
     wait_json "$T/nz.json" "d['tracker_up']" && return 0
     if grep -q "cannot load\|cannot attach\|cannot add" "$T/nz.log"; then
         echo "SKIP: $(basename "$0"): $(grep -m1 'cannot' "$T/nz.log")"; exit 77
     fi
     echo "FAIL: qasm-normalize did not start"; cat "$T/nz.log"; exit 1
+}
+
+# nz_hook_ids DIR: the ids of the programs attached to in0 at DIR (ingress|egress), on the hook
+# $T/nz.json names (tcx: the kernel's answer, which Debian 12's bpftool cannot give; clsact:
+# tc's filters).
+nz_hook_ids() {
+    if [ "$(json "$T/nz.json" "d['hook']")" = tcx ]; then
+        in_h python3 tests/integration/tcx_progs.py in0 "$1"
+    else
+        in_h tc filter show dev in0 "$1" | grep -o ' id [0-9]*' | awk '{print $2}'
+    fi
+}
+nz_attached() { nz_hook_ids "$1" | grep -qx "$(json "$T/nz.json" "d['$1']['id']")"; }
+nz_hook_show() {
+    local dir id
+    echo "hook $(json "$T/nz.json" "d['hook']" 2>/dev/null)"
+    for dir in ingress egress; do
+        echo "$dir (tcx): $(in_h python3 tests/integration/tcx_progs.py in0 $dir 2>&1 | xargs)"
+        in_h tc filter show dev in0 $dir 2>&1 | sed "s/^/$dir (tc): /"
+        id=$(json "$T/nz.json" "d['$dir']['id']" 2>/dev/null) &&
+            bpftool prog show id "$id" 2>&1 | sed "s/^/$dir (bpftool): /"
+    done
 }

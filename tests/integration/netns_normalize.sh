@@ -16,6 +16,13 @@
 #     the second client gets in;
 #  4. a spoofer with the victim's DCIDs from an unattested address is never normalised;
 #  5. the programs are gone from the interface after qasm-normalize exits.
+# The hook: the default (tcx links where the kernel has them: Linux 6.6+,
+# else the clsact qdisc), the by-address run with --hook clsact; each run
+# checks that the programs its stats name are attached to in0 (tcx: the
+# kernel's BPF_PROG_QUERY; clsact: tc's filters), and after exit (tcx: also
+# after a SIGKILL) that they are gone. A kernel without tcx (every
+# bpf_link_create refused by an LD_PRELOAD shim, libqasm-test-notcx.so):
+# --hook auto falls back to clsact (said in its log), --hook tcx exits 1.
 # Counts only, no timing assertions. SKIP (77) without root, tc, conntrack or
 # the BPF toolchain, or when the kernel refuses the tc programs.
 cd "$(dirname "$0")/../.." || exit 1
@@ -58,9 +65,42 @@ check "kernel nat alone: one conntrack entry per migration" "$mig0 >= 3 && $n0 >
 
 S="$T/nz.json"
 k() { json "$S" "d['kernel']['$1']"; }
+# The default hook on this kernel: tcx when the kernel answers a tcx query (Linux 6.6+).
+DEFAULT_HOOK=clsact
+in_h python3 tests/integration/tcx_progs.py in0 ingress >/dev/null 2>&1 && DEFAULT_HOOK=tcx
+echo "# the default hook on this kernel: $DEFAULT_HOOK"
+
+# nz_on_in0 NAME HOOK: qasm-normalize's programs are on in0 by HOOK (its stats say so, the
+# kernel or tc lists their ids); clsact: tc shows them by name too.
+nz_on_in0() {
+    check "$1: the $2 hook, as its stats say" "$(json "$S" "d['hook'] == '$2'") == 1"
+    check "$1: its ingress program is attached to in0 ingress" "$(nz_attached ingress && echo 1 || echo 0) == 1"
+    check "$1: its egress program is attached to in0 egress" "$(nz_attached egress && echo 1 || echo 0) == 1"
+    [ "$2" = clsact ] || return 0
+    check "$1: clsact: attached on in0 ingress" \
+        "$(in_h tc filter show dev in0 ingress | grep -c qasm_nz_ingress) == 1"
+    check "$1: clsact: attached on in0 egress" \
+        "$(in_h tc filter show dev in0 egress | grep -c qasm_nz_egress) == 1"
+}
+tcx_ids() { in_h python3 tests/integration/tcx_progs.py in0 "$1"; }
+# shellcheck disable=SC2317 # (called through wait_until)
+tcx_none() { [ -z "$(tcx_ids "$1")" ]; }
+# nz_gone NAME HOOK: after exit, nothing of it on in0 (clsact: the qdisc it added is gone).
+nz_gone() {
+    if [ "$2" = tcx ]; then # (the kernel releases a dead process' links as it closes its files)
+        wait_until 10 tcx_none ingress
+        check "$1: no tcx program left on in0 ingress" "$(tcx_ids ingress | grep -c .) == 0"
+        check "$1: no tcx program left on in0 egress" "$(tcx_ids egress | grep -c .) == 0"
+        return 0
+    fi
+    check "$1: no filter on in0 ingress" \
+        "$(in_h tc filter show dev in0 ingress 2>/dev/null | grep -c qasm_nz) == 0"
+    check "$1: the clsact qdisc it added is gone" \
+        "$(in_h tc qdisc show dev in0 | grep -c clsact) == 0"
+}
 
 # nz_run NAME HOLD: kernel nat (public ports $PORTS when set) + qasm-normalize --hold HOLD
-# on in0, one client run;
+# ($NZ_OPTS, hook $HOOK: the default, or --hook clsact) on in0, one client run;
 # sets C1 (its JSON), RC1, MIG1 and N1 (conntrack entries), checks what any hold shows.
 nz_run() {
     local name=$1 hold=$2
@@ -69,10 +109,8 @@ nz_run() {
     netns_hop_reset
     netns_hop_kernel_nat ${PORTS:-}
     nz_start "$hold"
-    check "$name: attached on in0 ingress" \
-        "$(in_h tc filter show dev in0 ingress | grep -c qasm_nz_ingress) == 1"
-    check "$name: attached on in0 egress" \
-        "$(in_h tc filter show dev in0 egress | grep -c qasm_nz_egress) == 1"
+    grep -m1 'attached to' "$T/nz.log"
+    nz_on_in0 "$name" "${HOOK:-$DEFAULT_HOOK}"
     C1=$(client "$name"); RC1=$?
     MIG1=$(field "$C1" migrations); N1=$(ct_entries)
     fresh_stats nz "$S"
@@ -104,10 +142,13 @@ check "hold: no packet passed unattested" "$(k unattested) == 0"
 
 # By address (8 client addresses): the replies' new destination needs its own neighbour
 # (bpf_redirect_neigh). One entry again (masquerade keys on the first address).
+# On the clsact qdisc (--hook clsact), detached at exit as on tcx.
 KIND=addr
-nz_run "hold, by address" "$HOLD"
-check "hold, by address: one conntrack entry for the connection" "$N1 == 1"
-check "hold, by address: replies sent through the neighbour lookup" "$(k out_neigh) > 0"
+NZ_OPTS="--hook clsact" HOOK=clsact nz_run "hold, by address, clsact" "$HOLD"
+check "hold, by address, clsact: one conntrack entry for the connection" "$N1 == 1"
+check "hold, by address, clsact: replies sent through the neighbour lookup" "$(k out_neigh) > 0"
+stop nz
+nz_gone "clsact, after exit" clsact
 
 # The NAT port pool exhaustion (8 public ports) on the kernel's NAT, and its fix: the
 # migrating client alone takes all 8 and a second client is refused; with the normaliser
@@ -159,9 +200,33 @@ check "hijack: every request of the victim answered" "$rc == 0 && $(field "$v" r
 
 echo "# exit detaches"
 stop nz
-check "after exit: no filter on in0 ingress" \
-    "$(in_h tc filter show dev in0 ingress 2>/dev/null | grep -c qasm_nz) == 0"
-check "after exit: the clsact qdisc it added is gone" \
-    "$(in_h tc qdisc show dev in0 | grep -c clsact) == 0"
+nz_gone "$DEFAULT_HOOK, after exit" "$DEFAULT_HOOK"
+if [ "$DEFAULT_HOOK" = tcx ]; then # tcx links belong to the process: a crash detaches too
+    echo "# tcx: SIGKILL detaches"
+    nz_start "$HOLD"
+    nz_on_in0 "tcx, before SIGKILL" tcx
+    kill -KILL "$(child_pid nz)"
+    stop nz
+    nz_gone "tcx, after SIGKILL" tcx
+
+    echo "# a kernel without tcx links (bpf_link_create refused: $B/libqasm-test-notcx.so)"
+    rm -f "$S"
+    start nz ip netns exec "$NS_H" env LD_PRELOAD="$B/libqasm-test-notcx.so" \
+        "$B/qasm-normalize" --inside in0 --tracker $TRK --hold 0 --stats-json "$S"
+    wait_json "$S" "d['tracker_up']" || { echo "FAIL: qasm-normalize did not start"; cat "$T/nz.log"; exit 1; }
+    grep -m1 'refuses tcx' "$T/nz.log"
+    check "no tcx, auto: it says it falls back to clsact" \
+        "$(grep -c 'the kernel refuses tcx links (Invalid argument.*clsact qdisc of in0 instead' "$T/nz.log") == 1"
+    nz_on_in0 "no tcx, auto" clsact
+    stop nz
+    nz_gone "no tcx, auto, after exit" clsact
+    out=$(in_h env LD_PRELOAD="$B/libqasm-test-notcx.so" timeout "$(scaled 30)" \
+        "$B/qasm-normalize" --inside in0 --tracker $TRK --hook tcx 2>&1); rc=$?
+    echo "--hook tcx (exit $rc): $out"
+    check "no tcx, --hook tcx: exit 1 with one line saying why" \
+        "$rc == 1 && $(echo "$out" | grep -c .) == 1 && $(echo "$out" | grep -c 'with tcx: Invalid argument') == 1"
+    nz_gone "no tcx, --hook tcx" tcx
+    nz_gone "no tcx, --hook tcx" clsact
+fi
 netns_hop_reset
 finish

@@ -92,7 +92,7 @@ nz_checks() {
         "$N == 1 || $N <= 1 + $MIG / 20"
     if [ "$N" -gt 1 ]; then
         in_h conntrack -L -p udp --orig-port-dst $SRV_PORT 2>/dev/null | sed 's/^/# ct: /'
-        in_h tc filter show dev in0 ingress | sed 's/^/# tc: /'
+        nz_hook_show | sed 's/^/# hook: /'
         sed 's/^/# nz: /' "$T/nz.log"
     fi
     echo "RESULT $name: migrations $MIG, entries $N, held $(k held)+$(k held_unknown_dcid), by address $(k normalized_by_address), passed $passed, long headers $(k long_header)"

@@ -20,6 +20,8 @@ static void test_defaults(void **state)
     assert_int_equal(o.hold, 2 * QASM_MS);
     assert_int_equal(o.max_conns, 65536);
     assert_null(o.stats_json);
+    assert_int_equal(o.hook, QASM_NZ_HOOK_AUTO);
+    assert_false(o.bpf_stats);
 }
 
 static void test_all(void **state)
@@ -43,9 +45,25 @@ static void test_all(void **state)
     assert_int_equal(o.bench_ingress, QASM_NZ_BENCH_FLOOR);
     assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --bench-ingress parse"), 0);
     assert_int_equal(o.bench_ingress, QASM_NZ_BENCH_PARSE);
-    assert_false(o.bench_tcx);
-    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --bench-hook tcx"), 0);
-    assert_true(o.bench_tcx);
+}
+
+static void test_hook(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --hook tcx"), 0);
+    assert_int_equal(o.hook, QASM_NZ_HOOK_TCX);
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --hook clsact --bpf-stats"), 0);
+    assert_int_equal(o.hook, QASM_NZ_HOOK_CLSACT);
+    assert_true(o.bpf_stats);
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --hook clsact --hook auto"), 0);
+    assert_int_equal(o.hook, QASM_NZ_HOOK_AUTO);
+    assert_false(o.bpf_stats);
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --hook xdp", -1,
+                  "invalid value for --hook: 'xdp' (see --help)");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --hook", -1,
+                  "prog: option '--hook' requires an argument");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --bench-hook tcx", -1,
+                  "prog: unrecognized option '--bench-hook'");
 }
 
 static void test_errors(void **state)
@@ -63,8 +81,6 @@ static void test_errors(void **state)
                   "invalid value for --idle: '-1' (see --help)");
     TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --bench-ingress all", -1,
                   "invalid value for --bench-ingress: 'all' (see --help)");
-    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --bench-hook xdp", -1,
-                  "invalid value for --bench-hook: 'xdp' (see --help)");
     TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 extra", -1,
                   "unexpected argument 'extra' (see --help)");
     TEST_OPTS_BAD("--inside in0 --bogus", -1, "prog: unrecognized option '--bogus'");
@@ -75,6 +91,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_all),
+        cmocka_unit_test(test_hook),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
