@@ -137,7 +137,7 @@ nz_check() {
     ct=$(in_h conntrack -L -p udp --orig-port-dst 4433 2>/dev/null | grep -o ' sport=[0-9]*' | awk 'NR % 2 == 1')
     n=$(echo "$ct" | grep -c .)
     first=$(echo "$ct" | awk -F= -v lo="${NZ_FIRST0[$1]}" -v n="$FLOWS" '$2 >= lo && $2 < lo + n' | wc -l)
-    NZ_LINE="$(json "$T/nz.json" "{c: $k[c] for c in ('normalized', 'first_address', 'unattested', 'not_quic', 'out_rewritten', 'store_failed')}"); conntrack: $n entries, $first from the first addresses"
+    NZ_LINE="$(json "$T/nz.json" "{c: $k.get(c) for c in ('normalized', 'first_address', 'unattested', 'not_quic', 'out_rewritten', 'store_failed', 'fast_path')}"); conntrack: $n entries, $first from the first addresses"
     local b=${1/nzb-/nz-}
     case ${b%-clsact} in
     nz-idle) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] == 0 and $k['not_quic'] > 0" ;;
