@@ -1280,7 +1280,7 @@ static void test_cost_figures(void **state)
 /* ---- the program: load once, in a namespace of our own ---- */
 
 /* At exit, whatever ended the run (a failed assertion too): the pair removed. The namespace
- * of our own takes it along anyway; this keeps a run that did not get one from leaving it. */
+ * of our own would take it along anyway; no exit path is left to depend on that. */
 static void veth_del(void)
 {
     char cmd[80];
