@@ -30,7 +30,8 @@ endif
 
 # The programs on crafted packets through BPF_PROG_TEST_RUN (root; SKIP elsewhere).
 UNIT_TESTS += test_agentd_prog
-test_agentd_prog_SRCS := tests/unit/test_agentd_prog.c
+# (bpf_maps.c, for tests/unit/bpf_fixture.h, needs libbpf: only with the toolchain.)
+test_agentd_prog_SRCS := tests/unit/test_agentd_prog.c $(if $(filter 1,$(QASM_BPF)),middleboxes/io/bpf_maps.c)
 test_agentd_prog_LIBS = $(CMOCKA_LIBS) $(BPF_LIBS)
 
 INTEG_TESTS += tests/integration/agentd_gtls.sh

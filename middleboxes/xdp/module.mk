@@ -38,7 +38,9 @@ $(call unit_test,test_xdp_slots,tests/unit/test_xdp_slots.c middleboxes/io/xdp_s
 # The program's fixtures through BPF_PROG_TEST_RUN (root; SKIP elsewhere).
 UNIT_TESTS += test_xdp_prog
 # With the core's bucket: the test compares the program's with it, decision by decision.
-test_xdp_prog_SRCS := tests/unit/test_xdp_prog.c middleboxes/core/bucket.c middleboxes/io/xdp_slots.c
+# (bpf_maps.c, for tests/unit/bpf_fixture.h, needs libbpf: only with the toolchain.)
+test_xdp_prog_SRCS := tests/unit/test_xdp_prog.c middleboxes/core/bucket.c middleboxes/io/xdp_slots.c \
+                      $(if $(filter 1,$(QASM_BPF)),middleboxes/io/bpf_maps.c)
 test_xdp_prog_LIBS = $(CMOCKA_LIBS) $(BPF_LIBS)
 INTEG_TESTS += tests/integration/netns_xdp.sh
 # How many migrated packets race the tracker's push to the slow path, at 10 and 100 Hz (figures).

@@ -39,6 +39,7 @@ int main(void)
 #include "ipudp.h"
 #include "agentd/agentd_ev.h"
 #include "qasm_agentd.skel.h"
+#include "tests/unit/bpf_fixture.h"
 
 static struct qasm_agentd *skel;
 static struct ring_buffer *rb;
@@ -73,11 +74,6 @@ static struct qasm_addr A(const char *s)
     return a;
 }
 
-struct frame {
-    uint8_t b[1600];
-    size_t len;
-};
-
 /* An Ethernet frame carrying UDP |src| -> |dst| with |payload| (|plen| bytes, zero-padded to |pad|). */
 static struct frame mkframe(const char *src, const char *dst, const uint8_t *payload, size_t plen,
                             size_t pad)
@@ -102,56 +98,31 @@ static struct frame mkframe(const char *src, const char *dst, const uint8_t *pay
 static void run(const struct frame *fr, int egress)
 {
     struct bpf_program *p = egress ? skel->progs.qasm_agentd_egress : skel->progs.qasm_agentd_ingress;
-    uint8_t out[1600];
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = fr->b, .data_size_in = (uint32_t)fr->len,
-                .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+    struct frame out;
 
     nevs = 0;
     ninits = 0;
-    assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(p), &o), 0);
-    assert_int_equal(o.retval, 1); /* never drops */
-    assert_int_equal(o.data_size_out, fr->len);
+    assert_int_equal(bpft_run(p, fr, &out, NULL), 1); /* never drops */
+    assert_int_equal(out.len, fr->len);
     /* Never alters the packet (the kernel rebuilds the Ethernet header it stripped). */
-    assert_memory_equal(out + ETH_HLEN, fr->b + ETH_HLEN, fr->len - ETH_HLEN);
+    assert_memory_equal(out.b + ETH_HLEN, fr->b + ETH_HLEN, fr->len - ETH_HLEN);
     ring_buffer__consume(rb);
 }
 
 static uint64_t counter(enum qasm_agentd_counter c)
 {
-    int ncpu = libbpf_num_possible_cpus();
-    uint64_t v[512], sum = 0;
-    uint32_t k = (uint32_t)c;
-
-    assert_true(ncpu > 0 && ncpu <= 512);
-    assert_int_equal(bpf_map__lookup_elem(skel->maps.counters, &k, sizeof(k), v,
-                                          sizeof(v[0]) * (size_t)ncpu, 0), 0);
-    for (int i = 0; i < ncpu; i++)
-        sum += v[i];
-    return sum;
+    return bpft_counter(skel->maps.counters, (uint32_t)c);
 }
 
 /* Empties the flow and server maps so each fixture starts from scratch. */
-static void clear_map(struct bpf_map *m, size_t ksz)
-{
-    uint8_t k[64];
-
-    while (bpf_map__get_next_key(m, NULL, k, ksz) == 0)
-        assert_int_equal(bpf_map__delete_elem(m, k, ksz, 0), 0);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    clear_map(skel->maps.flows, sizeof(struct qasm_agentd_fkey));
-    clear_map(skel->maps.servers, sizeof(struct qasm_agentd_skey));
-    clear_map(skel->maps.cands, sizeof(struct qasm_agentd_fkey));
+    bpft_clear(skel->maps.flows);
+    bpft_clear(skel->maps.servers);
+    bpft_clear(skel->maps.cands);
     /* The fast path's per-CPU recent flows (a fixture lowers a flow's last_ns). */
-    static uint8_t zeros[512 * 128];
-    int ncpu = libbpf_num_possible_cpus();
-    size_t vs = (size_t)ncpu * bpf_map__value_size(skel->maps.recent);
-    assert_true(ncpu > 0 && vs <= sizeof(zeros));
-    for (uint32_t k = 0; k < bpf_map__max_entries(skel->maps.recent); k++)
-        assert_int_equal(bpf_map__update_elem(skel->maps.recent, &k, sizeof(k), zeros, vs, 0), 0);
+    bpft_zero_percpu(skel->maps.recent);
     return 0;
 }
 
@@ -628,14 +599,10 @@ static void fast_path_peer_flow(void **state)
 /* ns per run of |prog| on |f|, repeated QASM_AGENTD_COST_REPEAT times (default 10^6). */
 static unsigned cost_of(struct bpf_program *prog, const struct frame *f)
 {
-    const char *r = getenv("QASM_AGENTD_COST_REPEAT");
-    uint8_t out[1600];
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->b, .data_size_in = (uint32_t)f->len,
-                .data_out = out, .data_size_out = sizeof(out),
-                .repeat = r ? (uint32_t)strtoul(r, NULL, 10) : 1000000);
-    assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &o), 0);
-    assert_int_equal(o.retval, 1);
-    return o.duration;
+    const char *env = getenv("QASM_AGENTD_COST_REPEAT");
+    struct bpft_run r = {.repeat = env ? (uint32_t)strtoul(env, NULL, 10) : 1000000};
+    assert_int_equal(bpft_run(prog, f, NULL, &r), 1);
+    return r.duration;
 }
 
 /* ns per run of an Initial that is copied up: the flow's quota is reset before each run. */
@@ -644,7 +611,6 @@ static unsigned cost_handed_up(const struct frame *f)
     struct qasm_agentd_fkey k;
     struct qasm_agentd_flow fl;
     struct qasm_addr c = A(CLIENT4), srv = A(SERVER4);
-    uint8_t out[1600];
     uint64_t sum = 0;
     const unsigned n = 2000;
 
@@ -656,13 +622,12 @@ static unsigned cost_handed_up(const struct frame *f)
     memcpy(k.rip, srv.ip, 16);
     ring_buffer__consume(rb); /* what the repeated runs before left */
     for (unsigned i = 0; i < n; i++) {
-        LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->b, .data_size_in = (uint32_t)f->len,
-                    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+        struct bpft_run r = {.repeat = 1};
         assert_int_equal(bpf_map__lookup_elem(skel->maps.flows, &k, sizeof(k), &fl, sizeof(fl), 0), 0);
         fl.inits = 0;
         assert_int_equal(bpf_map__update_elem(skel->maps.flows, &k, sizeof(k), &fl, sizeof(fl), 0), 0);
-        assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.qasm_agentd_ingress), &o), 0);
-        sum += o.duration;
+        bpft_run(skel->progs.qasm_agentd_ingress, f, NULL, &r);
+        sum += r.duration;
         ninits = 0;
         ring_buffer__consume(rb);
         assert_int_equal(ninits, 1);
@@ -713,24 +678,16 @@ static void cost(void **state)
 
 int main(void)
 {
-    if (geteuid() != 0) {
-        puts("SKIP: test_agentd_prog: needs root (BPF_PROG_TEST_RUN)");
-        return 77;
-    }
+    int rc = bpft_need_root("test_agentd_prog", "BPF_PROG_TEST_RUN", "QASM_TEST_VERBOSE");
+    if (rc)
+        return rc;
     /* One CPU: the programs keep per-CPU state (the fast path's recent flows), so that
      * every run sees what the run before it left. */
-    cpu_set_t one;
-    int cpu = sched_getcpu();
-    CPU_ZERO(&one);
-    CPU_SET(cpu < 0 ? 0 : cpu, &one);
-    if (sched_setaffinity(0, sizeof(one), &one) != 0)
-        printf("test_agentd_prog: cannot pin to one CPU: %s\n", strerror(errno));
-    if (!getenv("QASM_TEST_VERBOSE")) libbpf_set_print(NULL);
+    bpft_one_cpu("test_agentd_prog");
     skel = qasm_agentd__open_and_load();
-    if (!skel) {
-        printf("SKIP: test_agentd_prog: cannot load the programs: %s\n", strerror(errno));
-        return 77;
-    }
+    rc = bpft_loaded("test_agentd_prog", skel, "programs");
+    if (rc)
+        return rc;
     rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
     assert_non_null(rb);
     const struct CMUnitTest tests[] = {
@@ -751,7 +708,7 @@ int main(void)
         cmocka_unit_test_setup(fast_path_peer_flow, setup),
         cmocka_unit_test_setup(cost, setup),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
     ring_buffer__free(rb);
     qasm_agentd__destroy(skel);
     return rc;

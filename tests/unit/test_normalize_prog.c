@@ -42,13 +42,9 @@ int main(void)
 #include "middleboxes/normalize/normalize_maps.h"
 #include "middleboxes/normalize/nz_keys.h"
 #include "qasm_normalize.skel.h"
+#include "tests/unit/bpf_fixture.h"
 
 static struct qasm_normalize *skel;
-
-struct frame {
-    uint8_t b[1600];
-    size_t len;
-};
 
 static struct qasm_addr A(const char *s)
 {
@@ -95,45 +91,19 @@ static const uint8_t REPLY[] = {0x42, 0x51, 0x52, 0x53, 0x54, 0x00, 0x01, 0x02, 
 
 static int run(struct bpf_program *prog, const struct frame *in, struct frame *out)
 {
-    memset(out, 0, sizeof(*out));
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = (uint32_t)in->len,
-                .data_out = out->b, .data_size_out = sizeof(out->b), .repeat = 1);
-    assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &o), 0);
-    out->len = o.data_size_out;
-    return (int)o.retval;
-}
-
-static void assert_frame(const struct frame *got, const struct frame *want)
-{
-    assert_int_equal(got->len, want->len);
-    if (memcmp(got->b, want->b, want->len) != 0) {
-        for (size_t i = 0; i < want->len; i++)
-            if (got->b[i] != want->b[i])
-                print_error("byte %zu: got %02x want %02x\n", i, got->b[i], want->b[i]);
-        fail();
-    }
+    return bpft_run(prog, in, out, NULL);
 }
 
 /* |in| through |prog|: action |act|, and the frame |want| (NULL: unchanged). */
 static void expect(struct bpf_program *prog, const struct frame *in, int act,
                    const struct frame *want)
 {
-    struct frame out;
-    assert_int_equal(run(prog, in, &out), act);
-    assert_frame(&out, want ? want : in);
+    bpft_expect(prog, in, NULL, act, want);
 }
 
 static uint64_t counter(int c)
 {
-    uint64_t v[QASM_NZ_C_MAX];
-    qasm_bpf_percpu_sum(skel->maps.counters, QASM_NZ_C_MAX, v);
-    return v[c];
-}
-
-static int clear_one(void *ud, const void *k)
-{
-    struct bpf_map *m = ud;
-    return bpf_map__delete_elem(m, k, bpf_map__key_size(m), 0) == 0;
+    return bpft_counter(skel->maps.counters, (uint32_t)c);
 }
 
 static void config_mode(uint64_t hold_ns, int tracker_up, int reactive)
@@ -160,12 +130,8 @@ static int setup(void **state)
                               mp->firsts,  mp->pending, mp->byaddr, mp->dpending,
                               mp->handshakes, mp->quic_servers};
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
-        qasm_bpf_walk(maps[i], bpf_map__key_size(maps[i]), 1u << 20, clear_one, maps[i]);
-    int ncpu = libbpf_num_possible_cpus();
-    uint64_t zeros[256] = {0};
-    for (uint32_t k = 0; k < QASM_NZ_C_MAX; k++)
-        assert_int_equal(bpf_map__update_elem(mp->counters, &k, 4, zeros,
-                                              sizeof(uint64_t) * (size_t)ncpu, 0), 0);
+        bpft_clear(maps[i]);
+    bpft_zero_percpu(mp->counters);
     config(0, 0);
     __atomic_fetch_add(&skel->bss->qasm_nz_gen_all, 1, __ATOMIC_SEQ_CST); /* as userspace: the
                                                      flow cache's decisions stand no more */
@@ -498,7 +464,7 @@ static void test_cache_connection_removed(void **state)
     __typeof__(skel->maps) *mp = &skel->maps;
     struct bpf_map *maps[] = {mp->dcids, mp->attested, mp->firsts};
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
-        qasm_bpf_walk(maps[i], bpf_map__key_size(maps[i]), 1u << 20, clear_one, maps[i]);
+        bpft_clear(maps[i]);
     assert_int_equal(bpf_map__delete_elem(mp->conns, &ek, sizeof(ek), 0), 0);
     bump("10.0.1.2:5000");
     bump("10.0.1.7:6000");
@@ -947,14 +913,11 @@ static void cost(const char *what, struct bpf_program *prog, const struct frame 
     n = n ? n : 1;
     uint64_t total = 0, cached = counter(QASM_NZ_C_CACHED);
     for (unsigned long i = 0; i < n; i++) {
-        struct frame out;
-        LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = (uint32_t)in->len,
-                    .data_out = out.b, .data_size_out = sizeof(out.b), .repeat = 1);
+        struct bpft_run r = {.repeat = 1};
         if (full)
             __atomic_fetch_add(&skel->bss->qasm_nz_gen_all, 1, __ATOMIC_SEQ_CST);
-        assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &o), 0);
-        assert_int_equal(o.retval, act);
-        total += o.duration;
+        assert_int_equal(bpft_run(prog, in, NULL, &r), act);
+        total += r.duration;
     }
     cached = counter(QASM_NZ_C_CACHED) - cached;
     printf("cost: %s, %s: %.0f ns/packet (%lu runs, %lu by the cache)\n", what,
@@ -998,25 +961,14 @@ static void test_cost(void **state)
 
 static int prepare(void)
 {
-    if (geteuid() != 0) {
-        puts("SKIP: test_normalize_prog needs root (BPF_PROG_TEST_RUN)");
-        return 77;
-    }
-    if (!getenv("QASM_NZ_VERBOSE"))
-        libbpf_set_print(NULL);
+    int rc = bpft_need_root("test_normalize_prog", "BPF_PROG_TEST_RUN", "QASM_NZ_VERBOSE");
+    if (rc)
+        return rc;
     /* One CPU for the whole run: the flow cache is per CPU, so whether a packet finds the
      * decision an earlier one left does not depend on where the scheduler ran it. */
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu(), &one);
-    if (sched_setaffinity(0, sizeof(one), &one) != 0)
-        perror("test_normalize_prog: sched_setaffinity");
+    bpft_one_cpu("test_normalize_prog");
     skel = qasm_normalize__open_and_load();
-    if (!skel) {
-        printf("SKIP: test_normalize_prog: cannot load the tc programs: %s\n", strerror(errno));
-        return 77;
-    }
-    return 0;
+    return bpft_loaded("test_normalize_prog", skel, "tc programs");
 }
 
 int main(void)

@@ -46,17 +46,16 @@ int main(void)
 #include "middleboxes/io/xdp_io.h"
 #include "middleboxes/io/xdp_slots.h"
 #include "qasm_xdp.skel.h"
+#include "tests/unit/bpf_fixture.h"
 
 static struct qasm_xdp *skel;
 static struct qasm_xdp_slots *slots; /* the entries' slots, as qasm-mbox hands them out */
 static int if_in = 1, if_out;
+/* The veth pair: the outside (|if_out|) and its peer, named after the process so that
+ * runs at once never meet. */
+static char veth[IFNAMSIZ], veth_peer[IFNAMSIZ];
 
 /* ---- frames ---- */
-
-struct frame {
-    uint8_t b[512];
-    size_t len;
-};
 
 static struct qasm_addr A(const char *s)
 {
@@ -104,40 +103,30 @@ static const uint8_t SHORT[] = {0x41, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 
 static const uint8_t INITIAL[] = {0xc0, 0, 0, 0, 1, 8, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7,
                                   0xd8, 0, 0x11, 0x22, 0x33};
 
-/* Runs the program on |in| arriving on |ifindex|: the action, |out| the frame after it. */
-static int run(const struct frame *in, int ifindex, struct frame *out)
+/* The context of |in| arriving on |ifindex|. */
+static struct xdp_md xdp_ctx(const struct frame *in, int ifindex)
 {
     struct xdp_md ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.data_end = (uint32_t)in->len;
     ctx.ingress_ifindex = (uint32_t)ifindex;
-    memset(out, 0, sizeof(*out));
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = (uint32_t)in->len,
-                .data_out = out->b, .data_size_out = sizeof(out->b), .ctx_in = &ctx,
-                .ctx_size_in = sizeof(ctx), .repeat = 1);
-    int rc = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.qasm_xdp), &o);
-    assert_int_equal(rc, 0);
-    out->len = o.data_size_out;
-    return (int)o.retval;
+    return ctx;
 }
 
-static void assert_frame(const struct frame *got, const struct frame *want)
+/* Runs the program on |in| arriving on |ifindex|: the action, |out| the frame after it. */
+static int run(const struct frame *in, int ifindex, struct frame *out)
 {
-    assert_int_equal(got->len, want->len);
-    if (memcmp(got->b, want->b, want->len) != 0) {
-        for (size_t i = 0; i < want->len; i++)
-            if (got->b[i] != want->b[i])
-                print_error("byte %zu: got %02x want %02x\n", i, got->b[i], want->b[i]);
-        fail();
-    }
+    struct xdp_md ctx = xdp_ctx(in, ifindex);
+    struct bpft_run r = {.ctx = &ctx, .ctx_size = sizeof(ctx)};
+    return bpft_run(skel->progs.qasm_xdp, in, out, &r);
 }
 
 /* Runs |in| and expects |act| and, for XDP_TX, |want| (else the frame unchanged). */
 static void expect(const struct frame *in, int ifindex, int act, const struct frame *want)
 {
-    struct frame out;
-    assert_int_equal(run(in, ifindex, &out), act);
-    assert_frame(&out, act == XDP_TX ? want : in);
+    struct xdp_md ctx = xdp_ctx(in, ifindex);
+    struct bpft_run r = {.ctx = &ctx, .ctx_size = sizeof(ctx)};
+    bpft_expect(skel->progs.qasm_xdp, in, &r, act, act == XDP_TX ? want : in);
 }
 
 /* A short header of |from| arriving on |ifindex| leaves as one of |to| (XDP_TX), TTL - 1. */
@@ -152,25 +141,7 @@ static void expect_fwd(const struct qasm_flow *from, int ifindex, const struct q
 
 static uint64_t counter(int c)
 {
-    int ncpu = libbpf_num_possible_cpus();
-    uint64_t v[256];
-    assert_true(ncpu > 0 && ncpu <= 256);
-    uint32_t k = (uint32_t)c;
-    assert_int_equal(bpf_map__lookup_elem(skel->maps.counters, &k, sizeof(k), v,
-                                          sizeof(uint64_t) * (size_t)ncpu, 0), 0);
-    uint64_t sum = 0;
-    for (int i = 0; i < ncpu; i++)
-        sum += v[i];
-    return sum;
-}
-
-static void clear_map(struct bpf_map *m, size_t ksz)
-{
-    uint8_t key[128], next[128];
-    while (bpf_map__get_next_key(m, NULL, next, ksz) == 0) {
-        memcpy(key, next, ksz);
-        assert_int_equal(bpf_map__delete_elem(m, key, ksz, 0), 0);
-    }
+    return bpft_counter(skel->maps.counters, (uint32_t)c);
 }
 
 /* The rate limiter's clock in the tests (the program reads the configuration's clock_ns). */
@@ -215,23 +186,18 @@ static void clear_entries(void)
                          0);
     qasm_xdp_slots_del(slots);
     assert_int_equal(qasm_xdp_slots_new(&slots, bpf_map__max_entries(skel->maps.entries), 1), 0);
-    clear_map(skel->maps.slots, sizeof(struct qasm_xdp_ekey));
+    bpft_clear(skel->maps.slots);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    clear_map(skel->maps.flows, sizeof(struct qasm_xdp_fkey));
+    bpft_clear(skel->maps.flows);
     clear_entries();
-    clear_map(skel->maps.dcids, sizeof(struct qasm_xdp_cid));
-    clear_map(skel->maps.attested, sizeof(struct qasm_xdp_attest));
-    clear_map(skel->maps.servers, sizeof(struct qasm_xdp_srv));
-    /* Counters: zero every CPU's slot. */
-    int ncpu = libbpf_num_possible_cpus();
-    uint64_t zeros[256] = {0};
-    for (uint32_t k = 0; k < QASM_XDP_C_MAX; k++)
-        assert_int_equal(bpf_map__update_elem(skel->maps.counters, &k, 4, zeros,
-                                              sizeof(uint64_t) * (size_t)ncpu, 0), 0);
+    bpft_clear(skel->maps.dcids);
+    bpft_clear(skel->maps.attested);
+    bpft_clear(skel->maps.servers);
+    bpft_zero_percpu(skel->maps.counters);
     config(QASM_XDP_NAT, 0, 0, 0, 0);
     return 0;
 }
@@ -844,10 +810,8 @@ struct rl_racer {
 static void *rl_race(void *arg)
 {
     struct rl_racer *r = arg;
-    struct xdp_md ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.data_end = (uint32_t)r->in->len;
-    ctx.ingress_ifindex = (uint32_t)if_in;
+    struct xdp_md ctx = xdp_ctx(r->in, if_in);
+    /* (Not bpft_run: its assertions are for the test's own thread.) */
     LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = r->in->b, .data_size_in = (uint32_t)r->in->len,
                 .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = r->repeat);
     r->rc = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.qasm_xdp), &o);
@@ -1003,7 +967,7 @@ static void truncated_at_every_boundary(const char *c, const char *s)
         struct frame in = full;
         in.len = n;
         assert_int_equal(run(&in, if_in, &out), XDP_PASS);
-        assert_frame(&out, &in);
+        bpft_assert_frame(&out, &in);
     }
     assert_int_equal(counter(QASM_XDP_C_PASS_MALFORMED), full.len - ETH_HLEN);
     assert_int_equal(run(&full, if_in, &out), XDP_TX);
@@ -1092,7 +1056,7 @@ static void fib_redirect(const char *c, const char *srv, const char *pub)
     static const uint8_t macs[12] = {2, 0, 0, 0, 0, 0x22, 2, 0, 0, 0, 0, 0x11};
     memcpy(want.b, macs, 12);
     assert_int_equal(run(&in, if_in, &got), XDP_REDIRECT);
-    assert_frame(&got, &want);
+    bpft_assert_frame(&got, &want);
     assert_int_equal(counter(QASM_XDP_C_FORWARDED), 1);
     /* A destination without a neighbour entry: up, unchanged (the slow path resolves it). */
     struct qasm_flow out2 = out;
@@ -1141,10 +1105,10 @@ static void neigh(const char *addr, int mac)
 {
     char cmd[160];
     if (mac)
-        snprintf(cmd, sizeof(cmd), "ip neigh replace %s lladdr 02:00:00:00:00:%02x dev qxdp0 "
-                 "nud permanent", addr, mac);
+        snprintf(cmd, sizeof(cmd), "ip neigh replace %s lladdr 02:00:00:00:00:%02x dev %s "
+                 "nud permanent", addr, mac, veth);
     else
-        snprintf(cmd, sizeof(cmd), "ip neigh del %s dev qxdp0", addr);
+        snprintf(cmd, sizeof(cmd), "ip neigh del %s dev %s", addr, veth);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -1157,7 +1121,7 @@ static void expect_nh(const struct frame *in, int ifindex, int act, const struct
     memcpy(want.b, macs, 12);
     want.b[5] = (uint8_t)mac;
     assert_int_equal(run(in, ifindex, &got), act);
-    assert_frame(&got, &want);
+    bpft_assert_frame(&got, &want);
 }
 
 /* The NAT flow of 10.77.1.2:50000 -> 10.77.2.2:4433 (public 10.77.2.1:40001) in the maps. */
@@ -1241,7 +1205,7 @@ static void test_nexthop_follows_client(void **state)
     put_flow(&ret, QASM_XDP_FROM_SERVER, &ret, &ek, QASM_XDP_F_DST_CLIENT);
     struct frame in = mkframe(&ret, SHORT, sizeof(SHORT), 64, 0);
     struct frame want = mkframe(&back, SHORT, sizeof(SHORT), 63, 0);
-    /* Out of the interface it came in on (the clients' route is on qxdp0 here): XDP_TX. */
+    /* Out of the interface it came in on (the clients' route is on the veth here): XDP_TX. */
     expect_nh(&in, if_out, XDP_TX, &want, 0x55);
     expect_nh(&in, if_out, XDP_TX, &want, 0x55);
     assert_int_equal(counter(QASM_XDP_C_FIB_LOOKUP), 1);
@@ -1264,15 +1228,10 @@ static int neigh_restore(void **state)
 /* Mean ns per run of |prog| on |in| over |repeat| runs (BPF_PROG_TEST_RUN); |act| expected. */
 static double cost(struct bpf_program *prog, const struct frame *in, int act, uint32_t repeat)
 {
-    struct xdp_md ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.data_end = (uint32_t)in->len;
-    ctx.ingress_ifindex = (uint32_t)if_in;
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = (uint32_t)in->len,
-                .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = repeat);
-    assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &o), 0);
-    assert_int_equal((int)o.retval, act);
-    return (double)o.duration;
+    struct xdp_md ctx = xdp_ctx(in, if_in);
+    struct bpft_run r = {.ctx = &ctx, .ctx_size = sizeof(ctx), .repeat = repeat};
+    assert_int_equal(bpft_run(prog, in, NULL, &r), act);
+    return (double)r.duration;
 }
 
 static void test_cost_figures(void **state)
@@ -1320,40 +1279,57 @@ static void test_cost_figures(void **state)
 
 /* ---- the program: load once, in a namespace of our own ---- */
 
+/* At exit, whatever ended the run (a failed assertion too): the pair removed. The namespace
+ * of our own would take it along anyway; no exit path is left to depend on that. */
+static void veth_del(void)
+{
+    char cmd[80];
+    snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null", veth);
+    int rc = system(cmd);
+    (void)rc; /* already gone, or never made */
+}
+
+/* The outside: a route and a resolved neighbour for the FIB fixtures. 0, or -1. */
+static int veth_add(void)
+{
+    snprintf(veth, sizeof(veth), "qxdp%d", (int)getpid());
+    snprintf(veth_peer, sizeof(veth_peer), "qxdp%dp", (int)getpid());
+    atexit(veth_del);
+    char cmd[1400];
+    snprintf(cmd, sizeof(cmd), "V=%s; ip link set lo up && ip link add $V type veth peer name %s && "
+             "ip link set $V address 02:00:00:00:00:11 && ip link set $V up && "
+             "ip link set %s up && ip addr add 10.77.2.1/24 dev $V && "
+             "ip addr add fd77:2::1/64 dev $V nodad && "
+             "ip neigh replace 10.77.2.2 lladdr 02:00:00:00:00:22 dev $V nud permanent && "
+             "ip neigh replace fd77:2::2 lladdr 02:00:00:00:00:22 dev $V nud permanent && "
+             "ip addr add 10.77.3.1/24 dev $V && "
+             "ip neigh replace 10.77.3.2 lladdr 02:00:00:00:00:55 dev $V nud permanent && "
+             "ip neigh replace 10.77.3.3 lladdr 02:00:00:00:00:66 dev $V nud permanent && "
+             "sysctl -qw net.ipv4.conf.lo.forwarding=1 net.ipv6.conf.lo.forwarding=1",
+             veth, veth_peer, veth_peer);
+    if (system(cmd) != 0)
+        return -1;
+    if_out = (int)if_nametoindex(veth);
+    return if_out > 0 ? 0 : -1;
+}
+
 /* 0, or 77 with the reason said (no root, no namespaces, no BPF). */
 static int prepare(void)
 {
-    if (geteuid() != 0) {
-        puts("SKIP: test_xdp_prog needs root (BPF_PROG_TEST_RUN, a network namespace)");
-        return 77;
-    }
+    int rc = bpft_need_root("test_xdp_prog", "BPF_PROG_TEST_RUN, a network namespace",
+                            "QASM_XDP_VERBOSE");
+    if (rc)
+        return rc;
     if (unshare(CLONE_NEWNET) != 0) {
         printf("SKIP: test_xdp_prog: unshare(CLONE_NEWNET): %s\n", strerror(errno));
         return 77;
     }
-    /* qxdp0 is the outside: a route and a resolved neighbour for the FIB fixtures. */
-    if (system("ip link set lo up && ip link add qxdp0 type veth peer name qxdp1 && "
-               "ip link set qxdp0 address 02:00:00:00:00:11 && ip link set qxdp0 up && "
-               "ip link set qxdp1 up && ip addr add 10.77.2.1/24 dev qxdp0 && "
-               "ip addr add fd77:2::1/64 dev qxdp0 nodad && "
-               "ip neigh replace 10.77.2.2 lladdr 02:00:00:00:00:22 dev qxdp0 nud permanent && "
-               "ip neigh replace fd77:2::2 lladdr 02:00:00:00:00:22 dev qxdp0 nud permanent && "
-               "ip addr add 10.77.3.1/24 dev qxdp0 && "
-               "ip neigh replace 10.77.3.2 lladdr 02:00:00:00:00:55 dev qxdp0 nud permanent && "
-               "ip neigh replace 10.77.3.3 lladdr 02:00:00:00:00:66 dev qxdp0 nud permanent && "
-               "sysctl -qw net.ipv4.conf.lo.forwarding=1 net.ipv6.conf.lo.forwarding=1") != 0) {
-        puts("SKIP: test_xdp_prog: cannot make a veth pair (ip link)");
+    if (veth_add() != 0) {
+        printf("SKIP: test_xdp_prog: cannot make the veth pair %s (ip link)\n", veth);
         return 77;
     }
-    if_out = (int)if_nametoindex("qxdp0");
-    if (!getenv("QASM_XDP_VERBOSE"))
-        libbpf_set_print(NULL);
     skel = qasm_xdp__open_and_load();
-    if (!skel) {
-        printf("SKIP: test_xdp_prog: cannot load the XDP program: %s\n", strerror(errno));
-        return 77;
-    }
-    return 0;
+    return bpft_loaded("test_xdp_prog", skel, "XDP program");
 }
 
 int main(void)
