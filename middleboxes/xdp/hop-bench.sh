@@ -29,6 +29,16 @@
 #                  floor, parse) nz-X with qasm-normalize --hook clsact: its
 #                  programs on the clsact qdisc, not on tcx links (the default
 #                  where the kernel has them, Linux 6.6+): what the hook costs
+#   kernel-nat-reply, nz-home-reply, nz-migrated-reply (and -reply-clsact)
+#                  (only when named in CASES) the other way: the server's
+#                  replies (generated on s0 from S_IP:4433 to the masquerade's
+#                  address and the FLOWS ports conntrack maps) through the
+#                  kernel's NAT, then through the normaliser's egress program
+#                  on in0 (nz-home-reply: each reply looked up and passed;
+#                  nz-migrated-reply: each one rewritten from the first
+#                  address to the current one), counted on c0; before each
+#                  such run, forward traffic makes the conntrack entries.
+#                  Paired with kernel-nat-reply
 #   nzb-idle, nzb-home, nzb-migrated
 #                  (only when named in CASES, with NZ_BASE set) the nz case of
 #                  that name with the qasm-normalize of the build directory
@@ -85,6 +95,10 @@ S_MAC=$(in_s cat /sys/class/net/s0/address) IN0_MAC=$(in_h cat /sys/class/net/in
 in_h ip neigh replace $S_IP lladdr "$S_MAC" dev out0 nud permanent
 OBJ=$B/gen/qasm_xdp.bpf.o
 
+# The reply cases' sink (c0) drops ARP too.
+C_MAC=$(in_c cat /sys/class/net/c0/address) OUT0_MAC=$(in_h cat /sys/class/net/out0/address)
+in_h ip neigh replace $C_IP lladdr "$C_MAC" dev in0 nud permanent
+
 # gen SINK_NS SINK_IF [GENERATOR FLAGS...]: one measurement, its JSON on stdout.
 gen() {
     local ns=$1 ifc=$2
@@ -92,6 +106,22 @@ gen() {
     timeout $((SECS * 4 + 30)) "$B/qasm-xdp-hopgen" --gen-netns "$NS_C" --gen-if c0 \
         --dst-mac "$IN0_MAC" --from $C_IP:20000 --to $S_IP:4433 --flows "$FLOWS" \
         --threads "$THREADS" --sink-netns "$ns" --sink-if "$ifc" --seconds "$SECS" --warmup 1 "$@"
+}
+
+# gen_reply FIRST0: the server's replies to the masquerade's ports FIRST0 .. FIRST0+FLOWS-1
+# (the first addresses' ports: masquerade keeps a free source port), after a short forward run
+# that makes the conntrack entries; its JSON on stdout.
+gen_reply() {
+    local ports
+    timeout 60 "$B/qasm-xdp-hopgen" --gen-netns "$NS_C" --gen-if c0 --dst-mac "$IN0_MAC" \
+        --from $C_IP:20000 --to $S_IP:4433 --flows "$FLOWS" --threads 1 --sink-netns "$NS_S" \
+        --sink-if s0 --seconds 0.2 --warmup 0.2 --dcid-per-flow >/dev/null || return 1
+    ports=$(in_h conntrack -L -p udp --orig-port-dst 4433 2>/dev/null | grep -c "dport=$1 ")
+    [ "$ports" -ge 1 ] || { echo "FAIL: no conntrack entry with reply port $1: $(in_h conntrack -L -p udp 2>&1 | head -3)" >&2; return 1; }
+    timeout $((SECS * 4 + 30)) "$B/qasm-xdp-hopgen" --gen-netns "$NS_S" --gen-if s0 \
+        --dst-mac "$OUT0_MAC" --from $S_IP:4433 --to $H_OUT_IP:"$1" --to-ports --flows "$FLOWS" \
+        --threads "$THREADS" --sink-netns "$NS_C" --sink-if c0 --seconds "$SECS" --warmup 1 \
+        --dcid-per-flow
 }
 
 # The normaliser's cases: one tracker each in the hop (the same DCIDs), the FLOWS connections
@@ -103,8 +133,9 @@ declare -A NZ_TRK=([nz-idle]=4792 [nz-home]=4790 [nz-migrated]=4791 [nz-floor]=4
     NZ_BENCH=([nz-floor]=floor [nz-parse]=parse) NZ_HOOK=()
 # The nzb- cases: the nz- case's tracker, NZ_BASE's binary; the -clsact ones: the nz- case
 # on the clsact qdisc.
-for c in nzb-idle nzb-home nzb-migrated nz-{idle,home,migrated,floor,parse}-clsact; do
-    b=${c/nzb-/nz-} b=${b%-clsact}
+for c in nzb-idle nzb-home nzb-migrated nz-{idle,home,migrated,floor,parse}-clsact \
+    nz-{home,migrated}-reply nz-{home,migrated}-reply-clsact; do
+    b=${c/nzb-/nz-} b=${b%-clsact} b=${b%-reply}
     NZ_TRK[$c]=${NZ_TRK[$b]} NZ_FIRST0[$c]=${NZ_FIRST0[$b]}
     [ -n "${NZ_N[$b]:-}" ] && NZ_N[$c]=${NZ_N[$b]}
     [ -n "${NZ_BENCH[$b]:-}" ] && NZ_BENCH[$c]=${NZ_BENCH[$b]}
@@ -139,7 +170,12 @@ nz_check() {
     first=$(echo "$ct" | awk -F= -v lo="${NZ_FIRST0[$1]}" -v n="$FLOWS" '$2 >= lo && $2 < lo + n' | wc -l)
     NZ_LINE="$(json "$T/nz.json" "{c: $k.get(c) for c in ('normalized', 'first_address', 'unattested', 'not_quic', 'out_rewritten', 'store_failed', 'fast_path')}"); conntrack: $n entries, $first from the first addresses"
     local b=${1/nzb-/nz-}
-    case ${b%-clsact} in
+    b=${b%-clsact}
+    case $b in
+    nz-home-reply) json_true "$T/nz.json" "$k['out_rewritten'] == 0 and $k['out_packets_received'] > 0" ;;
+    nz-migrated-reply) json_true "$T/nz.json" "$k['out_rewritten'] > 0" ;;
+    esac || { echo "FAIL: $1: the replies were not what the case is about: $NZ_LINE"; exit 1; }
+    case ${b%-reply} in
     nz-idle) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] == 0 and $k['not_quic'] > 0" ;;
     nz-home) json_true "$T/nz.json" "$k['normalized'] == 0 and $k['first_address'] > 0" ;;
     nz-migrated) json_true "$T/nz.json" "$k['normalized'] > 0 and $k['first_address'] == 0 and $k['unattested'] == 0" ;;
@@ -155,9 +191,10 @@ hop_up() {
     # veth accepts XDP_TX / redirected frames only into an XDP program: the kernel hops get
     # the pass-only one on in0 (qasm-mbox --io xdp attaches its own).
     [ "$1" = xdp ] || in_h ip link set dev in0 xdpdrv obj "$OBJ" program qasm_xdp_pass
+    [[ $1 == *-reply* ]] && in_h ip link set dev out0 xdpdrv obj "$OBJ" program qasm_xdp_pass
     case $1 in
     kernel-fwd) netns_hop_kernel_forward ;;
-    kernel-nat) netns_hop_kernel_nat ;;
+    kernel-nat | kernel-nat-reply) netns_hop_kernel_nat ;;
     packet | xdp)
         # ip_forward=0 (the reset) turned lo's forwarding off too: the program's FIB needs it.
         in_h sysctl -qw net.ipv4.conf.lo.forwarding=1
@@ -183,6 +220,7 @@ hop_down() {
     case $1 in packet | xdp) stop mb; cp "$T/mb.json" "$T/mb-$1.json" ;; esac
     case $1 in nz-* | nzb-*) stop nz; nz_check "$1"; cp "$T/nz.json" "$T/$1.json" ;; esac
     in_h ip link set dev in0 xdpdrv off 2>/dev/null
+    in_h ip link set dev out0 xdpdrv off 2>/dev/null
     netns_hop_reset
 }
 
@@ -197,6 +235,8 @@ for r in $(seq "$ROUNDS"); do
         hop_up $c
         case $c in
         ceiling) out=$(gen "$NS_H" in0) ;;
+        kernel-nat-reply) out=$(gen_reply 20000) || exit 1 ;;
+        *-reply*) out=$(gen_reply "${NZ_FIRST0[$c]}") || exit 1 ;;
         nz-* | nzb-*) out=$(gen "$NS_S" s0 --dcid-per-flow) ;;
         *) out=$(gen "$NS_S" s0) ;;
         esac
@@ -235,7 +275,10 @@ print("%s / %s paired ratio: median %.3f [%.3f-%.3f] (per-round ratios: median [
 EOF
 }
 [[ " $CASES " == *" kernel-nat "* ]] && for c in $CASES; do
-    case $c in nz-* | nzb-*) paired $c kernel-nat ;; esac
+    case $c in *-reply*) ;; nz-* | nzb-*) paired $c kernel-nat ;; esac
+done
+[[ " $CASES " == *" kernel-nat-reply "* ]] && for c in $CASES; do
+    case $c in nz-*-reply*) paired $c kernel-nat-reply ;; esac
 done
 for c in $CASES; do
     case $c in nz-*) [[ " $CASES " == *" ${c/nz-/nzb-} "* ]] && paired $c ${c/nz-/nzb-} ;; esac
@@ -282,7 +325,7 @@ EOF
 
 # The same for qasm-normalize's ingress program on in0 (either hook), each nz case once more:
 # qasm-normalize --bpf-stats, the run count and time from its stats JSON (fresh on SIGUSR1).
-nz_prog() { fresh_stats nz "$T/nz.json" && json "$T/nz.json" "json.dumps(d['ingress'])"; }
+nz_prog() { fresh_stats nz "$T/nz.json" && json "$T/nz.json" "json.dumps(d['$1'])"; }
 for c in $CASES; do
     case $c in nz-* | nzb-*) ;; *) continue ;; esac
     if [[ $c == nzb-* ]] && ! "$NZ_BASE/qasm-normalize" --help | grep -q -- --bpf-stats; then
@@ -290,18 +333,27 @@ for c in $CASES; do
         continue
     fi
     NZ_XOPTS=--bpf-stats hop_up "$c"
-    before=$(nz_prog) || { echo "FAIL: no stats from qasm-normalize"; exit 1; }
-    gen "$NS_S" s0 --dcid-per-flow >/dev/null
-    after=$(nz_prog)
+    prog=ingress
+    [[ $c == *-reply* ]] && prog=egress
+    if [ $prog = egress ]; then # (the forward run that makes the entries is not in the figure)
+        gen_reply "${NZ_FIRST0[$c]}" >/dev/null || exit 1
+        before=$(nz_prog $prog) || { echo "FAIL: no stats from qasm-normalize"; exit 1; }
+        gen_reply "${NZ_FIRST0[$c]}" >/dev/null || exit 1
+    else
+        before=$(nz_prog $prog) || { echo "FAIL: no stats from qasm-normalize"; exit 1; }
+        gen "$NS_S" s0 --dcid-per-flow >/dev/null
+    fi
+    after=$(nz_prog $prog)
     hook=$(json "$T/nz.json" "d['hook']")
     hop_down $c
-    python3 - "$c" "$before" "$after" "$hook" <<'EOF'
+    python3 - "$c" "$before" "$after" "$hook" "$prog" <<'EOF'
 import json, sys
 b, a = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 n = a.get('run_cnt', 0) - b.get('run_cnt', 0)
 t = a.get('run_time_ns', 0) - b.get('run_time_ns', 0)
-print("%s: qasm-normalize's ingress program on in0 (%s) under this traffic (--bpf-stats):"
-      " %d runs, %.1f ns per run" % (sys.argv[1], sys.argv[4], n, t / n if n else float('nan')))
+print("%s: qasm-normalize's %s program on in0 (%s) under this traffic (--bpf-stats):"
+      " %d runs, %.1f ns per run" % (sys.argv[1], sys.argv[5], sys.argv[4], n,
+                                      t / n if n else float('nan')))
 EOF
 done
 echo "load $(cut -d' ' -f1 /proc/loadavg) at end"

@@ -716,7 +716,10 @@ int qasm_xdp_gen(struct xdp_md *ctx)
     __builtin_memcpy(data, g->head, QASM_XDP_GEN_HEAD);
     struct udphdr *udp = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
     __u16 flow = (__u16)(*n % g->flows);
-    udp->source = bpf_htons((__u16)(g->port0 + flow));
+    if (g->vary_dst)
+        udp->dest = bpf_htons((__u16)(g->port0 + flow));
+    else
+        udp->source = bpf_htons((__u16)(g->port0 + flow));
     udp->check = 0;
     __u8 *idx = data + QASM_XDP_GEN_DCID_IDX;
     if (g->dcid_per_flow && (void *)(idx + 2) <= end) {

@@ -55,7 +55,7 @@ struct opts {
     uint8_t dmac[6];
     struct qasm_addr from, to;
     uint64_t flows, payload, threads;
-    int dcid_per_flow;
+    int dcid_per_flow, to_ports;
     double seconds, warmup;
 };
 
@@ -64,6 +64,7 @@ static void usage(void)
     printf("usage: " PROG " --gen-if IF --dst-mac MAC --from IP:PORT --to IP:PORT --sink-if IF\n"
            "                       [--gen-netns NS] [--sink-netns NS] [--flows N] [--payload B]\n"
            "                       [--threads T] [--seconds S] [--warmup S] [--dcid-per-flow]\n"
+           "                       [--to-ports]\n"
            "The hop benchmark's generator and sink (root): IPv4 UDP frames made in the kernel\n"
            "(BPF_PROG_TEST_RUN, live frames) leave --gen-if towards the hop; the frames that\n"
            "reach --sink-if are counted and dropped there by XDP. Prints one JSON line.\n"
@@ -71,6 +72,8 @@ static void usage(void)
            "  --dst-mac MAC    their destination MAC (the hop's interface)\n"
            "  --from IP:PORT   their source; ports PORT .. PORT+N-1 (--flows N, default 16)\n"
            "  --to IP:PORT     their destination\n"
+           "  --to-ports       the flows differ by destination port instead (--to's PORT ..\n"
+           "                   PORT+N-1, from --from's one port): a server's replies\n"
            "  --sink-if IF     where they are counted (an XDP program replaces any there)\n"
            "  --gen-netns NS, --sink-netns NS  the interfaces' namespaces (ip netns names)\n"
            "  --payload B      UDP payload bytes (default 64, a QUIC short header first)\n"
@@ -111,7 +114,8 @@ static void parse(struct opts *o, int argc, char **argv)
         {"to", 1, 0, 't'},      {"sink-if", 1, 0, 's'}, {"gen-netns", 1, 0, 'G'},
         {"sink-netns", 1, 0, 'S'}, {"flows", 1, 0, 'n'}, {"payload", 1, 0, 'p'},
         {"threads", 1, 0, 'T'}, {"seconds", 1, 0, 'd'}, {"warmup", 1, 0, 'w'},
-        {"dcid-per-flow", 0, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"dcid-per-flow", 0, 0, 'D'}, {"to-ports", 0, 0, 'P'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     int ncpu = libbpf_num_possible_cpus();
     *o = (struct opts){.flows = 16, .payload = 64, .seconds = 3, .warmup = 1,
                        .threads = ncpu > 0 ? (uint64_t)ncpu : 1};
@@ -134,6 +138,7 @@ static void parse(struct opts *o, int argc, char **argv)
         case 'd': parse_secs(&o->seconds, "seconds", optarg); break;
         case 'w': parse_secs(&o->warmup, "warmup", optarg); break;
         case 'D': o->dcid_per_flow = 1; break;
+        case 'P': o->to_ports = 1; break;
         case 'h': usage(); exit(0);
         default: rc = qasm_parse_getopt_errf(err, sizeof(err), argc, argv, "h", lo);
         }
@@ -197,8 +202,10 @@ static void load(void)
 /* The generator's configuration: the flows, and the headers of |buf| it writes each time. */
 static void configure(const struct opts *o, const uint8_t *buf)
 {
-    struct qasm_xdp_gen g = {.flows = (uint32_t)o->flows, .port0 = o->from.port,
-                             .dcid_per_flow = (uint32_t)o->dcid_per_flow};
+    struct qasm_xdp_gen g = {.flows = (uint32_t)o->flows,
+                             .port0 = o->to_ports ? o->to.port : o->from.port,
+                             .dcid_per_flow = (uint32_t)o->dcid_per_flow,
+                             .vary_dst = (uint32_t)o->to_ports};
     memcpy(g.head, buf, QASM_XDP_GEN_HEAD);
     uint32_t zero = 0;
     if (bpf_map__update_elem(skel->maps.gen, &zero, 4, &g, sizeof(g), 0) != 0)

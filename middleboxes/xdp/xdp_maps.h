@@ -241,7 +241,7 @@ struct qasm_xdp_fwd {
  * The one value of `gen` (an array of 1): the hop benchmark's traffic
  * generator qasm_xdp_gen (qasm-xdp-hopgen, run by BPF_PROG_TEST_RUN with
  * live frames) sends its frame from |flows| source ports, |port0| up (host
- * byte order), its Ethernet, IPv4 and UDP headers written from |head| each
+ * byte order; to |flows| destination ports with |vary_dst|: replies), its Ethernet, IPv4 and UDP headers written from |head| each
  * time (a live frame's page comes back from wherever the frame went, as the
  * hop left it). With |dcid_per_flow| set, the last two bytes of the short
  * header's 8-byte DCID get the flow's index (big endian) too, so each flow
@@ -255,6 +255,7 @@ struct qasm_xdp_gen {
     __u32 port0;
     __u8 head[48];
     __u32 dcid_per_flow;
+    __u32 vary_dst; /* the flows differ by destination port (|port0| up), not by source */
 };
 
 /* Slots of `gen_count` (per CPU): frames generated, frames the sink counted and dropped. */
