@@ -84,7 +84,7 @@ struct nz {
  * The programs' flow cache (normalize_maps.h): after a change to what its
  * decisions rest on, the generation of the bucket of each client address
  * the change is about (the connection's first and current) or, for a
- * server's CID length, the global one.
+ * server's CID length (rare), of every bucket.
  */
 static void bump(struct nz *z, const __u8 *addr, __u16 port)
 {
@@ -100,7 +100,8 @@ static void bump_conn(struct nz *z, const struct qasm_nz_conn *v)
 
 static void bump_all(struct nz *z)
 {
-    __atomic_fetch_add(&z->skel->bss->qasm_nz_gen_all, 1, __ATOMIC_SEQ_CST);
+    for (size_t i = 0; i < QASM_NZ_GEN_BUCKETS; i++)
+        __atomic_fetch_add(&z->skel->bss->qasm_nz_gens[i], 1, __ATOMIC_SEQ_CST);
 }
 
 static int put(struct nz *z, struct bpf_map *m, const void *k, size_t ksz, const void *v,

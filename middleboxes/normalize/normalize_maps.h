@@ -88,12 +88,11 @@ struct qasm_nz_dkey {
  * The programs' per-CPU flow cache (qasm_normalize.bpf.c, "the flow
  * cache"): what the full path decided for a 5-tuple and DCID is reused
  * for at most QASM_NZ_CACHE_JIFFIES (160 ms at the smallest HZ, 100), and
- * only while the generation of the client address's bucket (and the
- * global one) is what it was when the decision was made. Whoever changes
- * what a decision rests on bumps a generation afterwards: userspace and
- * the programs bump the buckets of a connection's first and current
- * addresses when they create, remove or move it, userspace the global one
- * when a server's CID length changes. A connection's `last_seen` is then
+ * only while the generation of the client address's bucket is what it
+ * was when the decision was made. Whoever changes what a decision rests on
+ * bumps generations afterwards: userspace and the programs the buckets of
+ * a connection's first and current addresses when they create, remove or
+ * move it, userspace every bucket when a server's CID length changes. A connection's `last_seen` is then
  * refreshed by a packet at least every QASM_NZ_CACHE_JIFFIES, so it lags by
  * at most QASM_NZ_SEEN_LAG_NS, which the idle sweep adds to --idle.
  */
@@ -160,11 +159,16 @@ struct qasm_nz_ask {
 };
 #define QASM_NZ_ASKS_BYTES (64 * 1024)
 
-/* The programs' counters (a per-CPU array indexed by these), names in QASM_NZ_COUNTER_NAMES. */
+/* The programs' counters (a per-CPU array indexed by these), names in QASM_NZ_COUNTER_NAMES;
+ * what a packet the flow cache decides counts comes first (one cache line). */
 enum qasm_nz_counter {
     QASM_NZ_C_IN_RX = 0,       /* ingress: frames seen */
     QASM_NZ_C_NORMALIZED,      /* ingress: source rewritten to the connection's first address */
     QASM_NZ_C_FIRST,           /* ingress: a known connection's packet from its first address */
+    QASM_NZ_C_CACHED,          /* either: decided by the flow cache (also counted by verdict) */
+    QASM_NZ_C_OUT_RX,          /* egress: frames seen */
+    QASM_NZ_C_OUT_REWRITTEN,   /* egress: destination rewritten to the current address */
+    QASM_NZ_C_OUT_NEIGH,       /* egress: ... and sent through bpf_redirect_neigh (new IP) */
     QASM_NZ_C_UNATTESTED,      /* ingress: known DCID, address not attested: unchanged */
     QASM_NZ_C_HELD,            /* ingress: ... dropped while its hold lasts (the client resends) */
     QASM_NZ_C_UNKNOWN,         /* ingress: short header, DCID of no known connection: unchanged */
@@ -173,9 +177,6 @@ enum qasm_nz_counter {
                                   new connection's Initial (or a packet of that connection) */
     QASM_NZ_C_NOT_QUIC,        /* either: not UDP, long header, no server entry: unchanged */
     QASM_NZ_C_MALFORMED,       /* either: truncated or bad header, fragment, VLAN in band */
-    QASM_NZ_C_OUT_RX,          /* egress: frames seen */
-    QASM_NZ_C_OUT_REWRITTEN,   /* egress: destination rewritten to the current address */
-    QASM_NZ_C_OUT_NEIGH,       /* egress: ... and sent through bpf_redirect_neigh (new IP) */
     QASM_NZ_C_STORE_FAILED,    /* either: a packet write or checksum helper refused: dropped */
     QASM_NZ_C_BY_ADDR,         /* ingress: unknown DCID from a pair attested for one connection:
                                   normalised onto it (also counted in `normalized`) */
@@ -188,14 +189,14 @@ enum qasm_nz_counter {
                                   `not_quic`): passes unchanged */
     QASM_NZ_C_ASKED,           /* ingress: an unknown DCID or unattested address reported to
                                   userspace (reactive mode: it asks the tracker) */
-    QASM_NZ_C_CACHED,          /* either: decided by the flow cache (also counted by verdict) */
     QASM_NZ_C_MAX
 };
 
-#define QASM_NZ_COUNTER_NAMES                                                             \
-    { "in_packets_received", "normalized", "first_address", "unattested", "held", "unknown_dcid", "family",   \
-      "first_reused", "not_quic", "malformed", "out_packets_received", "out_rewritten", "out_neigh",  \
-      "store_failed", "normalized_by_address", "ambiguous_address", "held_unknown_dcid", \
-      "unknown_dcid_new_tuple", "long_header", "asked", "fast_path" }
+#define QASM_NZ_COUNTER_NAMES \
+    { "in_packets_received", "normalized", "first_address", "fast_path", \
+      "out_packets_received", "out_rewritten", "out_neigh", "unattested", "held", \
+      "unknown_dcid", "family", "first_reused", "not_quic", "malformed", "store_failed", \
+      "normalized_by_address", "ambiguous_address", "held_unknown_dcid", \
+      "unknown_dcid_new_tuple", "long_header", "asked" }
 
 #endif

@@ -277,7 +277,7 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, i
  * passed (K_FIRST), a migrated one from its current attested address
  * normalised (K_NORMALISE), a reply passed or sent to the connection's
  * current address (K_PASS, K_REWRITE). A slot serves while the generation
- * of its client address's bucket and the global one are what they were
+ * of its client address's bucket is what it was
  * before the full path looked anything up (normalize_maps.h: whoever
  * changes what a decision rests on bumps them afterwards), and for
  * QASM_NZ_CACHE_JIFFIES at most, so that the full path still refreshes
@@ -285,7 +285,6 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, i
  * addresses and long headers are never cached.
  */
 __u32 qasm_nz_gens[QASM_NZ_GEN_BUCKETS];
-__u32 qasm_nz_gen_all;
 
 #define CACHE_SLOTS 256 /* per CPU, direct-mapped by the 5-tuple */
 
@@ -295,7 +294,7 @@ struct cached {
     __u64 key[5];   /* source, destination, then ports, family and direction */
     __u64 jiffy;    /* bpf_jiffies64 of the packet the full path decided (0: empty) */
     __u32 gen;      /* the bucket's generation before it did */
-    __u32 gen_all;
+    __u32 pad;
     __u8 dcid[CID_MAX]; /* ingress: the DCID, zero after its length */
     __u8 dlen;
     __u8 action;
@@ -305,12 +304,11 @@ struct cached {
 
 QASM_BPF_MAP(cache, BPF_MAP_TYPE_PERCPU_ARRAY, CACHE_SLOTS, __u32, struct cached, 0);
 
-/* A packet's look at the cache: its key and the generations, read before any lookup. */
+/* A packet's look at the cache: its key and its bucket's generation, read before any lookup. */
 struct probe {
     __u64 key[5];
     __u64 jiffy;
     __u32 gen;
-    __u32 gen_all;
     const __u8 *dcid;    /* ingress: the 20 bytes after the first one, in the packet */
     struct cached *slot; /* NULL: not cached (a long header, bytes outside the linear part) */
 };
@@ -353,14 +351,13 @@ static __always_inline struct cached *probe(struct __sk_buff *skb, const struct 
     pr->jiffy = bpf_jiffies64();
     pr->gen = gen_of(egress ? qasm_nz_bucket(p->daddr, p->dport)
                             : qasm_nz_bucket(p->saddr, p->sport));
-    pr->gen_all = *(volatile __u32 *)&qasm_nz_gen_all;
     __u64 h = pr->key[0] ^ pr->key[1] ^ pr->key[2] ^ pr->key[3] ^ pr->key[4];
     h ^= h >> 32;
     __u32 idx = (__u32)((h * 0x9e3779b97f4a7c15ull) >> 56) & (CACHE_SLOTS - 1);
     struct cached *c = bpf_map_lookup_elem(&cache, &idx);
     pr->slot = c;
     if (!c || !c->jiffy || pr->jiffy - c->jiffy >= QASM_NZ_CACHE_JIFFIES ||
-        c->gen != pr->gen || c->gen_all != pr->gen_all ||
+        c->gen != pr->gen ||
         ((c->key[0] ^ pr->key[0]) | (c->key[1] ^ pr->key[1]) | (c->key[2] ^ pr->key[2]) |
          (c->key[3] ^ pr->key[3]) | (c->key[4] ^ pr->key[4])) != 0)
         return NULL;
@@ -381,7 +378,6 @@ static __always_inline void fill(struct probe *pr, const struct qasm_xdp_cid *ci
     __builtin_memcpy(c->key, pr->key, sizeof(c->key));
     c->jiffy = pr->jiffy;
     c->gen = pr->gen;
-    c->gen_all = pr->gen_all;
     if (cid)
         __builtin_memcpy(c->dcid, cid->data, CID_MAX);
     c->dlen = cid ? cid->len : 0;
@@ -738,21 +734,22 @@ static __always_inline int cached_verdict(struct __sk_buff *skb, const struct pk
     return bpf_redirect_neigh(skb->ifindex, 0, 0, 0);
 }
 
-/* Both programs' start: counts the packet (|rx|) and parses it into |p|: the scratch, or NULL
- * when the packet passes unchanged (counted by why). */
-static __always_inline struct scratch *enter(struct __sk_buff *skb, __u32 rx, struct pkt *p)
+/* Both programs' start: counts the packet (|rx|) and parses it into |p|: whether it did (else
+ * the packet passes unchanged, counted by why). */
+static __always_inline int enter(struct __sk_buff *skb, __u32 rx, struct pkt *p)
 {
     count(rx);
-    __u32 zero = 0;
-    struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
-    if (!sc)
-        return NULL;
     int rc = parse(skb, p);
-    if (rc) {
+    if (rc)
         count(rc);
-        return NULL;
-    }
-    return sc;
+    return rc == 0;
+}
+
+/* The full path's scratch (not looked up by a packet the flow cache decides). */
+static __always_inline struct scratch *scratch_of(void)
+{
+    __u32 zero = 0;
+    return bpf_map_lookup_elem(&scratch, &zero);
 }
 
 SEC("tc")
@@ -760,11 +757,13 @@ int qasm_nz_ingress(struct __sk_buff *skb)
 {
     struct pkt p;
     struct probe pr;
-    struct scratch *sc = enter(skb, QASM_NZ_C_IN_RX, &p);
-    if (!sc)
+    if (!enter(skb, QASM_NZ_C_IN_RX, &p))
         return TC_ACT_OK;
     struct cached *c = probe(skb, &p, 0, &pr);
-    return c ? cached_verdict(skb, &p, c) : ingress(skb, &p, sc, &pr);
+    if (c)
+        return cached_verdict(skb, &p, c);
+    struct scratch *sc = scratch_of();
+    return sc ? ingress(skb, &p, sc, &pr) : TC_ACT_OK;
 }
 
 /* ---- egress ---- */
@@ -845,11 +844,13 @@ int qasm_nz_egress(struct __sk_buff *skb)
 {
     struct pkt p;
     struct probe pr;
-    struct scratch *sc = enter(skb, QASM_NZ_C_OUT_RX, &p);
-    if (!sc)
+    if (!enter(skb, QASM_NZ_C_OUT_RX, &p))
         return TC_ACT_OK;
     struct cached *c = probe(skb, &p, 1, &pr);
-    return c ? cached_verdict(skb, &p, c) : egress(skb, &p, sc, &pr);
+    if (c)
+        return cached_verdict(skb, &p, c);
+    struct scratch *sc = scratch_of();
+    return sc ? egress(skb, &p, sc, &pr) : TC_ACT_OK;
 }
 
 /* ---- the hop benchmark's floor (hop-bench.sh, through qasm-normalize --bench-ingress) ---- */

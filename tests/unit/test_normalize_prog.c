@@ -133,8 +133,8 @@ static int setup(void **state)
         bpft_clear(maps[i]);
     bpft_zero_percpu(mp->counters);
     config(0, 0);
-    __atomic_fetch_add(&skel->bss->qasm_nz_gen_all, 1, __ATOMIC_SEQ_CST); /* as userspace: the
-                                                     flow cache's decisions stand no more */
+    for (size_t i = 0; i < QASM_NZ_GEN_BUCKETS; i++) /* the flow cache's decisions go */
+        __atomic_fetch_add(&skel->bss->qasm_nz_gens[i], 1, __ATOMIC_SEQ_CST);
     return 0;
 }
 
@@ -900,14 +900,23 @@ static void test_truncated_ipv6(void **state)
 /*
  * |in| through |prog| many times (QASM_NZ_COST_REPEAT, default 10^5), one
  * BPF_PROG_TEST_RUN each (each run must see the packet as sent): the mean
- * duration the kernel measured, harness included. |full|: the global
- * generation bumped before each run, so that the full path decides each
- * packet; else the flow cache decides all but the first (and one per 16
- * jiffies), which the `fast_path` counter must show.
+ * duration the kernel measured, harness included. |full|: the client
+ * address whose bucket's generation is bumped before each run (as a change
+ * to its connection would), so that the full path decides each packet;
+ * NULL: the flow cache decides all but the first (and one per 16 jiffies),
+ * which the `fast_path` counter must show.
  */
 static void cost(const char *what, struct bpf_program *prog, const struct frame *in, int act,
-                 int full)
+                 const char *full)
 {
+    uint32_t b = 0;
+    if (full) {
+        struct qasm_addr a = A(full);
+        uint8_t ip[16];
+        uint16_t port;
+        qasm_xdp_addr(&a, ip, &port);
+        b = qasm_nz_bucket(ip, port);
+    }
     const char *env = getenv("QASM_NZ_COST_REPEAT");
     unsigned long n = env ? strtoul(env, NULL, 10) : 100000;
     n = n ? n : 1;
@@ -915,7 +924,7 @@ static void cost(const char *what, struct bpf_program *prog, const struct frame 
     for (unsigned long i = 0; i < n; i++) {
         struct bpft_run r = {.repeat = 1};
         if (full)
-            __atomic_fetch_add(&skel->bss->qasm_nz_gen_all, 1, __ATOMIC_SEQ_CST);
+            __atomic_fetch_add(&skel->bss->qasm_nz_gens[b], 1, __ATOMIC_SEQ_CST);
         assert_int_equal(bpft_run(prog, in, NULL, &r), act);
         total += r.duration;
     }
@@ -940,23 +949,23 @@ static void test_cost(void **state)
     struct frame other = mkframe("10.0.1.2:5000", "10.9.0.2:443", SHORT, sizeof(SHORT));
     for (int full = 1; full >= 0; full--) {
         cost("ingress, attested migrated IPv4 packet normalised", skel->progs.qasm_nz_ingress,
-             &mig, TC_ACT_OK, full);
+             &mig, TC_ACT_OK, full ? "10.0.1.2:5001" : NULL);
         cost("egress, a reply to a moved connection (destination rewritten)",
-             skel->progs.qasm_nz_egress, &reply, TC_ACT_OK, full);
+             skel->progs.qasm_nz_egress, &reply, TC_ACT_OK, full ? "10.0.1.2:5000" : NULL);
         cost("egress, another flow's packet (unchanged)", skel->progs.qasm_nz_egress, &oreply,
-             TC_ACT_OK, full);
+             TC_ACT_OK, full ? "10.0.1.2:5000" : NULL);
     }
     assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN) > 0, 1);
     for (int full = 1; full >= 0; full--) /* (its first packet brings the connection home) */
         cost("ingress, a tracked connection at home (unchanged)", skel->progs.qasm_nz_ingress,
-             &home, TC_ACT_OK, full);
+             &home, TC_ACT_OK, full ? "10.0.1.2:5000" : NULL);
     struct frame out;
     run(skel->progs.qasm_nz_ingress, &other, &out);
     uint64_t cached = counter(QASM_NZ_C_CACHED);
     run(skel->progs.qasm_nz_ingress, &other, &out);
     assert_int_equal(counter(QASM_NZ_C_CACHED), cached); /* nothing to cache: */
     cost("ingress, UDP to a server with no records (unchanged)", skel->progs.qasm_nz_ingress,
-         &other, TC_ACT_OK, 1);
+         &other, TC_ACT_OK, "10.0.1.2:5000");
 }
 
 static int prepare(void)
