@@ -52,7 +52,7 @@
 # BPF_PROG_TEST_RUN with live frames on the client's c0, one thread per
 # CPU; the sink is its XDP program on the server's s0, counting in the
 # kernel. Each hop is measured ROUNDS times (the hops in turn in each
-# round); the table gives the median of the received packets per second
+# round, every other round in the reverse order); the table gives the median of the received packets per second
 # (and of the generated ones). Then, with kernel.bpf_stats_enabled=1
 # (restored after; qasm-mbox has no flag of its own for it), the xdp hop
 # once more: the program's run time per packet under this traffic
@@ -230,8 +230,13 @@ CASES=${CASES:-ceiling kernel-fwd kernel-nat $NZ_CASES packet xdp}
 for c in $CASES; do case $c in nz-* | nzb-*) nz_register "${NZ_TRK[$c]}" "${NZ_FIRST0[$c]}" "${NZ_N[$c]:-}" ;; esac; done
 declare -A RX=() TX=()
 echo "# hop-bench: $ROUNDS rounds x ${SECS} s per hop, $FLOWS flows, $THREADS generating threads; $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg) at start"
+REVERSED=$(echo $CASES | tr ' ' '\n' | tac | tr '\n' ' ')
 for r in $(seq "$ROUNDS"); do
-    for c in $CASES; do
+    # Every other round in the reverse order: a drift of the machine's speed over a round
+    # then favours no case (each case's distance to the kernel-nat of its round evens out).
+    order=$CASES
+    [ $((r % 2)) = 0 ] && order=$REVERSED
+    for c in $order; do
         hop_up $c
         case $c in
         ceiling) out=$(gen "$NS_H" in0) ;;
