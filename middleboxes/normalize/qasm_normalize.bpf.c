@@ -277,9 +277,9 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, i
  * passed (K_FIRST), a migrated one from its current attested address
  * normalised (K_NORMALISE), a reply passed or sent to the connection's
  * current address (K_PASS, K_REWRITE). A slot serves while the generation
- * of its client address's bucket is what it was
- * before the full path looked anything up (normalize_maps.h: whoever
- * changes what a decision rests on bumps them afterwards), and for
+ * of its client address's bucket is what it was before the full path
+ * looked anything up (normalize_maps.h: whoever changes what a decision
+ * rests on bumps generations afterwards), and for
  * QASM_NZ_CACHE_JIFFIES at most, so that the full path still refreshes
  * each connection's `last_seen`. Unknown DCIDs, holds, unattested
  * addresses and long headers are never cached.

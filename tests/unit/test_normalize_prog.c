@@ -415,14 +415,13 @@ static void test_last_seen_grain(void **state)
 /* ---- the flow cache ---- */
 
 /* A migrated connection's packets and replies decided by the cache do what the full path did. */
-static void test_cache_serves(void **state)
+static void served_by_cache(const char *first, const char *moved, const char *server)
 {
-    (void)state;
-    record("10.0.1.2:5000", "10.9.0.1:443", "10.0.1.7:6000");
-    struct frame in = mkframe("10.0.1.7:6000", "10.9.0.1:443", SHORT, sizeof(SHORT));
-    struct frame want = mkframe("10.0.1.2:5000", "10.9.0.1:443", SHORT, sizeof(SHORT));
-    struct frame rin = mkframe("10.9.0.1:443", "10.0.1.2:5000", REPLY, sizeof(REPLY));
-    struct frame rwant = mkframe("10.9.0.1:443", "10.0.1.7:6000", REPLY, sizeof(REPLY));
+    record(first, server, moved);
+    struct frame in = mkframe(moved, server, SHORT, sizeof(SHORT));
+    struct frame want = mkframe(first, server, SHORT, sizeof(SHORT));
+    struct frame rin = mkframe(server, first, REPLY, sizeof(REPLY));
+    struct frame rwant = mkframe(server, moved, REPLY, sizeof(REPLY));
     uint64_t t = coarse_ns();
     for (int i = 0; i < 5; i++) {
         expect(skel->progs.qasm_nz_ingress, &in, TC_ACT_OK, &want);
@@ -433,6 +432,18 @@ static void test_cache_serves(void **state)
     assert_int_equal(counter(QASM_NZ_C_OUT_NEIGH), 5);
     if (cache_serves(t)) /* the first of each direction took the full path, the rest not */
         assert_int_equal(counter(QASM_NZ_C_CACHED), 8);
+}
+
+static void test_cache_serves(void **state)
+{
+    (void)state;
+    served_by_cache("10.0.1.2:5000", "10.0.1.7:6000", "10.9.0.1:443");
+}
+
+static void test_cache_serves_ipv6(void **state)
+{
+    (void)state;
+    served_by_cache("[fd00:1::2]:5000", "[fd00:1::9]:5001", "[fd00:9::1]:443");
 }
 
 /* The same 5-tuple with another DCID (of no connection) is not taken for the cached one's. */
@@ -996,6 +1007,7 @@ int main(void)
         cmocka_unit_test_setup(test_current_attested, setup),
         cmocka_unit_test_setup(test_last_seen_grain, setup),
         cmocka_unit_test_setup(test_cache_serves, setup),
+        cmocka_unit_test_setup(test_cache_serves_ipv6, setup),
         cmocka_unit_test_setup(test_cache_keys_on_dcid, setup),
         cmocka_unit_test_setup(test_cache_connection_removed, setup),
         cmocka_unit_test_setup(test_cache_current_moves, setup),
