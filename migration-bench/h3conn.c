@@ -166,6 +166,8 @@ static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_pa
         q->n->paths_validated++;
     else
         q->n->path_validation_failed++;
+    if (res == NGTCP2_PATH_VALIDATION_RESULT_ABORTED) /* the next migration came first */
+        q->n->path_validation_aborted++;
     return 0;
 }
 

@@ -32,6 +32,7 @@
 /* Counters kept by the shared callbacks; one set serves all connections of a process. */
 struct qasm_h3conn_counters {
     uint64_t paths_validated, path_validation_failed;
+    uint64_t path_validation_aborted; /* of the failed: superseded by a newer migration */
     uint64_t streams_reset;  /* streams nghttp3 had us reset (RESET_STREAM sent) */
 };
 
