@@ -752,19 +752,6 @@ static __always_inline struct scratch *scratch_of(void)
     return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-SEC("tc")
-int qasm_nz_ingress(struct __sk_buff *skb)
-{
-    struct pkt p;
-    struct probe pr;
-    if (!enter(skb, QASM_NZ_C_IN_RX, &p))
-        return TC_ACT_OK;
-    struct cached *c = probe(skb, &p, 0, &pr);
-    if (c)
-        return cached_verdict(skb, &p, c);
-    struct scratch *sc = scratch_of();
-    return sc ? ingress(skb, &p, sc, &pr) : TC_ACT_OK;
-}
 
 /* ---- egress ---- */
 
@@ -803,8 +790,8 @@ static __always_inline void server_long_header(struct __sk_buff *skb, const stru
 }
 
 /* A reply: to a normalised connection's first address, it goes to the current one. */
-static __always_inline int egress(struct __sk_buff *skb, const struct pkt *p, struct scratch *sc,
-                                  struct probe *pr)
+static __always_inline int reply(struct __sk_buff *skb, const struct pkt *p, struct scratch *sc,
+                                 struct probe *pr)
 {
     server_long_header(skb, p, sc);
     pair_of(p, sc, 1);
@@ -839,18 +826,33 @@ static __always_inline int egress(struct __sk_buff *skb, const struct pkt *p, st
     return bpf_redirect_neigh(skb->ifindex, 0, 0, 0);
 }
 
-SEC("tc")
-int qasm_nz_egress(struct __sk_buff *skb)
+/* Both programs: the packet counted and parsed, then decided by the flow cache or by the full
+ * path of its direction (|egress|: a constant in each program, so each has only its own). */
+static __always_inline int run(struct __sk_buff *skb, int egress)
 {
     struct pkt p;
     struct probe pr;
-    if (!enter(skb, QASM_NZ_C_OUT_RX, &p))
+    if (!enter(skb, egress ? QASM_NZ_C_OUT_RX : QASM_NZ_C_IN_RX, &p))
         return TC_ACT_OK;
-    struct cached *c = probe(skb, &p, 1, &pr);
+    struct cached *c = probe(skb, &p, egress, &pr);
     if (c)
         return cached_verdict(skb, &p, c);
     struct scratch *sc = scratch_of();
-    return sc ? egress(skb, &p, sc, &pr) : TC_ACT_OK;
+    if (!sc)
+        return TC_ACT_OK;
+    return egress ? reply(skb, &p, sc, &pr) : ingress(skb, &p, sc, &pr);
+}
+
+SEC("tc")
+int qasm_nz_ingress(struct __sk_buff *skb)
+{
+    return run(skb, 0);
+}
+
+SEC("tc")
+int qasm_nz_egress(struct __sk_buff *skb)
+{
+    return run(skb, 1);
 }
 
 /* ---- the hop benchmark's floor (hop-bench.sh, through qasm-normalize --bench-ingress) ---- */
