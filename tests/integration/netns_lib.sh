@@ -175,10 +175,14 @@ nat_table1_client() {
 # VIP is $H_IN_IP:443, two backends, hop started as "mb" with --stats-json $T/mb.json:
 # default breaks the migrated paths (the other backend), aware keeps the backend.
 lb_run_checks() {
-    local mode=$1 c rc s="$T/mb.json"
+    local mode=$1 c rc s="$T/mb.json" rtt=()
+    # Aware modes: a new path's validation may take 3 x the first PTO (~100 ms with the 10 ms
+    # default initial RTT), and a PATH_RESPONSE slower than that on a busy machine would fail
+    # it; default mode keeps the 10 ms, so a broken path fails before the next migration.
+    [ "$mode" = default ] || rtt=(--initial-rtt 100ms)
     c=$(in_c env QASM_TRACKER=$TRK LD_PRELOAD="$B/libqasm-agent.so" timeout 40 \
         "$B/qasm-h3-client" --json --idle-timeout 3s --connect $H_IN_IP:443 --requests 40 \
-        --interval 50ms --size 1000 --migrate-every 100ms "https://$S_IP:$SRV_PORT/" \
+        --interval 50ms --size 1000 --migrate-every 100ms "${rtt[@]}" "https://$S_IP:$SRV_PORT/" \
         2>"$T/lb-$mode.log"); rc=$?
     echo "client (exit $rc): $c"
     fresh_stats mb "$T/mb.json"; s="$T/mb.json"
