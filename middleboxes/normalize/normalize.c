@@ -486,6 +486,7 @@ static void stats_fill(struct qasm_json *j, void *ud)
     qasm_json_str(j, "inside", z->o.inside);
     qasm_json_str(j, "mode", z->o.mode == QASM_NZ_REACTIVE ? "reactive" : "proactive");
     qasm_json_bool(j, "tracker_up", qasm_tsess_is_up(z->s));
+    qasm_json_u64(j, "flow_cache_slots", z->o.cache_bits ? 1ull << z->o.cache_bits : 0);
     qasm_nz_hook_json(&z->hook, j, accounting_on(z));
     u64s(j, "kernel", knames, k, QASM_NZ_C_MAX);
     static const char *const names[] = {
@@ -530,12 +531,15 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ---- load, attach, detach ---- */
 
-/* The maps' bounds from --max-conns (hash maps are preallocated: memory is taken at load). */
+/* The maps' bounds from --max-conns, and the flow cache's from --flow-cache (set before load:
+ * the per-CPU cache is allocated then). */
 static int size_maps(struct nz *z)
 {
-    uint32_t n = z->o.max_conns;
+    uint32_t n = z->o.max_conns, bits = z->o.cache_bits;
     __typeof__(z->skel->maps) *mp = &z->skel->maps;
-    int rc = bpf_map__set_max_entries(mp->conns, n);
+    z->skel->rodata->qasm_nz_cache_bits = bits;
+    int rc = bpf_map__set_max_entries(mp->cache, bits ? 1u << bits : 1);
+    rc = rc ? rc : bpf_map__set_max_entries(mp->conns, n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->firsts, n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->dcids, 8 * n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->attested, 4 * n);
@@ -641,8 +645,11 @@ int main(int argc, char **argv)
     int rc = load(&z) == 0 && attach(&z) == 0 && start_loop(&z) == 0 ? 0 : 1;
     if (rc == 0) {
         char t[64];
-        qasm_info("normalize: attached to %s (%s ingress and egress), %u connections at "
-                  "most; tracker %s", z.o.inside, qasm_nz_hook_name(&z.hook), z.o.max_conns,
+        char cache[64] = "no flow cache";
+        if (z.o.cache_bits)
+            snprintf(cache, sizeof(cache), "a flow cache of %u slots per CPU", 1u << z.o.cache_bits);
+        qasm_info("normalize: attached to %s (%s ingress and egress), %u connections at most, "
+                  "%s; tracker %s", z.o.inside, qasm_nz_hook_name(&z.hook), z.o.max_conns, cache,
                   qasm_addr_format(t, sizeof(t), &z.o.tracker));
         z.kt = (uint64_t)qasm_now();
         write_stats(&z);

@@ -30,6 +30,9 @@ const char qasm_nz_usage[] =
     "                         its way), then passes unchanged; 0: no hold\n"
     "                         (default 2ms; units ns, us, ms, s)\n"
     "  --max-conns N          connections in the kernel's maps (default 65536)\n"
+    "  --flow-cache SLOTS     the flow cache's slots per CPU, each a flow's last\n"
+    "                         decision (96 bytes): a power of two from 16 to\n"
+    "                         1048576, or 0 for none (default 4096)\n"
     "  --idle SECS            a connection without packets or records for SECS\n"
     "                         leaves the maps (default 120)\n"
     "  --hook HOOK            auto (default): tcx links (Linux 6.6+, they go with\n"
@@ -48,7 +51,7 @@ const char qasm_nz_usage[] =
     "Exit: 0 after SIGINT/SIGTERM, 1 when the programs cannot be loaded or\n"
     "attached (said in one line), 2 on a usage error.\n";
 
-enum { O_INSIDE = 256, O_TRACKER, O_KEY, O_MODE, O_MAX, O_IDLE, O_STATS, O_LOG, O_HOLD, O_BENCH, O_HOOK, O_BPF_STATS };
+enum { O_INSIDE = 256, O_TRACKER, O_KEY, O_MODE, O_MAX, O_IDLE, O_STATS, O_LOG, O_HOLD, O_BENCH, O_HOOK, O_BPF_STATS, O_CACHE };
 
 static int bad(char *err, size_t errlen, const char *flag, const char *val)
 {
@@ -76,6 +79,14 @@ static int one(struct qasm_nz_opts *o, int c, const char *a, char *err, size_t e
         if (qasm_parse_flag_u64(&u, "max-conns", a, 1, QASM_NZ_MAX_CONNS_LIMIT, err, errlen) < 0)
             return -1;
         o->max_conns = (unsigned)u;
+        return 0;
+    case O_CACHE:
+        if (qasm_parse_flag_u64(&u, "flow-cache", a, 0, 1u << QASM_NZ_CACHE_BITS_MAX, err, errlen) < 0)
+            return -1;
+        if ((u & (u - 1)) || (u && u < 16))
+            return qasm_parse_errf(err, errlen,
+                                   "--flow-cache: expected 0 or a power of two from 16, got '%s'", a);
+        o->cache_bits = u ? (unsigned)__builtin_ctzll(u) : 0;
         return 0;
     case O_IDLE:
         return qasm_parse_positive(&o->idle, a, 86400) < 0 ? bad(err, errlen, "--idle", a) : 0;
@@ -117,9 +128,11 @@ int qasm_nz_opts_parse(int argc, char **argv, struct qasm_nz_opts *o, char *err,
         QASM_PARSE_OPT_ARG("stats-json", O_STATS), QASM_PARSE_OPT_ARG("log-level", O_LOG),
         QASM_PARSE_OPT_ARG("hold", O_HOLD),       QASM_PARSE_OPT_ARG("bench-ingress", O_BENCH),
         QASM_PARSE_OPT_ARG("hook", O_HOOK),       QASM_PARSE_OPT_FLAG("bpf-stats", O_BPF_STATS),
-        QASM_PARSE_OPT_FLAG("help", 'h'),         QASM_PARSE_OPT_END};
+        QASM_PARSE_OPT_ARG("flow-cache", O_CACHE), QASM_PARSE_OPT_FLAG("help", 'h'),
+        QASM_PARSE_OPT_END};
     memset(o, 0, sizeof(*o));
     o->max_conns = QASM_NZ_MAX_CONNS;
+    o->cache_bits = QASM_NZ_CACHE_BITS_DEFAULT;
     o->idle = 120;
     o->hold = 2 * QASM_MS;
     o->log_level = "info";

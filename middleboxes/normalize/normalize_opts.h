@@ -28,6 +28,7 @@ struct qasm_nz_opts {
     const char *stats_json;  /* --stats-json FILE: written every second and at exit */
     const char *key_file;    /* --tracker-key FILE */
     unsigned max_conns;      /* --max-conns N: bound of the connection map (the others follow) */
+    unsigned cache_bits;     /* --flow-cache SLOTS: log2 of the flow cache's slots per CPU, 0: none */
     double idle;             /* --idle SECS: a connection without packets nor records is removed */
     qasm_duration hold;      /* --hold: how long a known connection's unattested packets wait */
     const char *log_level;

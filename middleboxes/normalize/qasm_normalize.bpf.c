@@ -286,7 +286,9 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, i
  */
 __u32 qasm_nz_gens[QASM_NZ_GEN_BUCKETS];
 
-#define CACHE_SLOTS 256 /* per CPU, direct-mapped by the 5-tuple */
+/* log2 of the slots per CPU (direct-mapped by the 5-tuple), 0: no cache: set by userspace
+ * before load (--flow-cache), with the map's size. */
+const volatile __u32 qasm_nz_cache_bits = QASM_NZ_CACHE_BITS_DEFAULT;
 
 enum { K_FIRST = 1, K_NORMALISE, K_PASS, K_REWRITE, K_REWRITE_NEIGH };
 
@@ -302,7 +304,8 @@ struct cached {
     __u8 addr[16];
 };
 
-QASM_BPF_MAP(cache, BPF_MAP_TYPE_PERCPU_ARRAY, CACHE_SLOTS, __u32, struct cached, 0);
+QASM_BPF_MAP(cache, BPF_MAP_TYPE_PERCPU_ARRAY, 1u << QASM_NZ_CACHE_BITS_DEFAULT, __u32,
+             struct cached, 0);
 
 /* A packet's look at the cache: its key and its bucket's generation, read before any lookup. */
 struct probe {
@@ -334,9 +337,9 @@ static __always_inline struct cached *probe(struct __sk_buff *skb, const struct 
                                             int egress, struct probe *pr)
 {
     void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-    __u32 off = p->payload_off, need = egress ? 1 : QUIC_SHORT_MIN;
+    __u32 off = p->payload_off, need = egress ? 1 : QUIC_SHORT_MIN, bits = qasm_nz_cache_bits;
     pr->slot = NULL;
-    if (off >= MAX_OFF || p->plen < need)
+    if (!bits || bits > QASM_NZ_CACHE_BITS_MAX || off >= MAX_OFF || p->plen < need)
         return NULL;
     asm volatile("" : "+r"(off)); /* the mask below is not folded into the check above: */
     const __u8 *q = data + (off & (MAX_OFF - 1)); /* the verifier needs the bound on q */
@@ -353,7 +356,7 @@ static __always_inline struct cached *probe(struct __sk_buff *skb, const struct 
                             : qasm_nz_bucket(p->saddr, p->sport));
     __u64 h = pr->key[0] ^ pr->key[1] ^ pr->key[2] ^ pr->key[3] ^ pr->key[4];
     h ^= h >> 32;
-    __u32 idx = (__u32)((h * 0x9e3779b97f4a7c15ull) >> 56) & (CACHE_SLOTS - 1);
+    __u32 idx = (__u32)((h * 0x9e3779b97f4a7c15ull) >> (64 - bits));
     struct cached *c = bpf_map_lookup_elem(&cache, &idx);
     pr->slot = c;
     if (!c || !c->jiffy || pr->jiffy - c->jiffy >= QASM_NZ_CACHE_JIFFIES ||
@@ -835,7 +838,7 @@ static __always_inline int run(struct __sk_buff *skb, int egress)
     if (!enter(skb, egress ? QASM_NZ_C_OUT_RX : QASM_NZ_C_IN_RX, &p))
         return TC_ACT_OK;
     struct cached *c = probe(skb, &p, egress, &pr);
-    if (c)
+    if (__builtin_expect(c != NULL, 1)) /* the hit's code straight after the probe's */
         return cached_verdict(skb, &p, c);
     struct scratch *sc = scratch_of();
     if (!sc)

@@ -139,14 +139,19 @@ nz_run "hold" "$HOLD"
 check "hold: one conntrack entry for the connection (one per migration without)" \
     "$N1 == 1 && $n0 >= $mig0"
 check "hold: no packet passed unattested" "$(k unattested) == 0"
+check "hold: the flow cache (4096 slots a CPU) decided packets" \
+    "$(json "$S" "d['flow_cache_slots']") == 4096 && $(k fast_path) > 0"
 
 # By address (8 client addresses): the replies' new destination needs its own neighbour
 # (bpf_redirect_neigh). One entry again (masquerade keys on the first address).
-# On the clsact qdisc (--hook clsact), detached at exit as on tcx.
+# On the clsact qdisc (--hook clsact), detached at exit as on tcx; without the flow cache
+# (--flow-cache 0: every packet by the full path).
 KIND=addr
-NZ_OPTS="--hook clsact" HOOK=clsact nz_run "hold, by address, clsact" "$HOLD"
+NZ_OPTS="--hook clsact --flow-cache 0" HOOK=clsact nz_run "hold, by address, clsact" "$HOLD"
 check "hold, by address, clsact: one conntrack entry for the connection" "$N1 == 1"
 check "hold, by address, clsact: replies sent through the neighbour lookup" "$(k out_neigh) > 0"
+check "hold, by address, clsact, --flow-cache 0: no packet decided by a cache" \
+    "$(json "$S" "d['flow_cache_slots']") == 0 && $(k fast_path) == 0"
 stop nz
 nz_gone "clsact, after exit" clsact
 

@@ -19,6 +19,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.mode, QASM_NZ_PROACTIVE);
     assert_int_equal(o.hold, 2 * QASM_MS);
     assert_int_equal(o.max_conns, 65536);
+    assert_int_equal(o.cache_bits, 12); /* 4096 slots per CPU */
     assert_null(o.stats_json);
     assert_int_equal(o.hook, QASM_NZ_HOOK_AUTO);
     assert_false(o.bpf_stats);
@@ -66,6 +67,27 @@ static void test_hook(void **state)
                   "prog: unrecognized option '--bench-hook'");
 }
 
+static void test_flow_cache(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --flow-cache 0"), 0);
+    assert_int_equal(o.cache_bits, 0);
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --flow-cache 16"), 0);
+    assert_int_equal(o.cache_bits, 4);
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --flow-cache 65536"), 0);
+    assert_int_equal(o.cache_bits, 16);
+    assert_int_equal(parse("--inside in0 --tracker 10.0.0.1:4790 --flow-cache 1048576"), 0);
+    assert_int_equal(o.cache_bits, 20);
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --flow-cache 1000", -1,
+                  "--flow-cache: expected 0 or a power of two from 16, got '1000'");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --flow-cache 8", -1,
+                  "--flow-cache: expected 0 or a power of two from 16, got '8'");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --flow-cache 2097152", -1,
+                  "--flow-cache: expected an integer in 0..1048576, got '2097152'");
+    TEST_OPTS_BAD("--inside in0 --tracker 10.0.0.1:4790 --flow-cache -4", -1,
+                  "--flow-cache: expected an integer in 0..1048576, got '-4'");
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -92,6 +114,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_all),
         cmocka_unit_test(test_hook),
+        cmocka_unit_test(test_flow_cache),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

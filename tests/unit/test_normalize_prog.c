@@ -414,8 +414,9 @@ static void test_last_seen_grain(void **state)
 
 /* ---- the flow cache ---- */
 
-/* A migrated connection's packets and replies decided by the cache do what the full path did. */
-static void served_by_cache(const char *first, const char *moved, const char *server)
+/* A migrated connection's packets and replies decided by the cache do what the full path did
+ * (|slots|: whether the programs have a flow cache). */
+static void served(const char *first, const char *moved, const char *server, int slots)
 {
     record(first, server, moved);
     struct frame in = mkframe(moved, server, SHORT, sizeof(SHORT));
@@ -430,8 +431,15 @@ static void served_by_cache(const char *first, const char *moved, const char *se
     assert_int_equal(counter(QASM_NZ_C_NORMALIZED), 5);
     assert_int_equal(counter(QASM_NZ_C_OUT_REWRITTEN), 5);
     assert_int_equal(counter(QASM_NZ_C_OUT_NEIGH), 5);
-    if (cache_serves(t)) /* the first of each direction took the full path, the rest not */
+    if (!slots)
+        assert_int_equal(counter(QASM_NZ_C_CACHED), 0);
+    else if (cache_serves(t)) /* the first of each direction took the full path, the rest not */
         assert_int_equal(counter(QASM_NZ_C_CACHED), 8);
+}
+
+static void served_by_cache(const char *first, const char *moved, const char *server)
+{
+    served(first, moved, server, 1);
 }
 
 static void test_cache_serves(void **state)
@@ -444,6 +452,31 @@ static void test_cache_serves_ipv6(void **state)
 {
     (void)state;
     served_by_cache("[fd00:1::2]:5000", "[fd00:1::9]:5001", "[fd00:9::1]:443");
+}
+
+/* The programs loaded with a flow cache of 2^|bits| slots per CPU (0: none), as
+ * qasm-normalize --flow-cache loads them; the maps then cleared as setup() does. */
+static void reload(uint32_t bits)
+{
+    qasm_normalize__destroy(skel);
+    skel = qasm_normalize__open();
+    assert_non_null(skel);
+    skel->rodata->qasm_nz_cache_bits = bits;
+    assert_int_equal(bpf_map__set_max_entries(skel->maps.cache, bits ? 1u << bits : 1), 0);
+    assert_int_equal(qasm_normalize__load(skel), 0);
+    setup(NULL);
+}
+
+/* --flow-cache 0: every packet takes the full path, with the same frames and verdicts; then a
+ * cache of 16 slots (a size not the default) serves them again. */
+static void test_cache_off(void **state)
+{
+    (void)state;
+    reload(0);
+    served("10.0.1.2:5000", "10.0.1.7:6000", "10.9.0.1:443", 0);
+    reload(4);
+    served("10.0.1.2:5000", "10.0.1.7:6000", "10.9.0.1:443", 1);
+    reload(QASM_NZ_CACHE_BITS_DEFAULT);
 }
 
 /* The same 5-tuple with another DCID (of no connection) is not taken for the cached one's. */
@@ -1011,6 +1044,7 @@ int main(void)
         cmocka_unit_test_setup(test_cache_keys_on_dcid, setup),
         cmocka_unit_test_setup(test_cache_connection_removed, setup),
         cmocka_unit_test_setup(test_cache_current_moves, setup),
+        cmocka_unit_test_setup(test_cache_off, setup),
         cmocka_unit_test_setup(test_hold, setup),
         cmocka_unit_test_setup(test_unknown_dcid_unchanged, setup),
         cmocka_unit_test_setup(test_unknown_dcid_held, setup),
