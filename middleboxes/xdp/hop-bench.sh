@@ -70,8 +70,18 @@
 # nz-X / kernel-nat, each round's pair measured in the same round: median
 # [quartiles] over the rounds, as middleboxes/xdp/xdp_bench.c reports.
 #
+# The generating threads and the hop share the CPUs: a slower hop leaves the generator
+# more CPU for frames the veth then drops, and how the kernel splits the CPUs between
+# the two varies from run to run (per-round rates here differ by up to 2x). PERF=DIR
+# profiles each run's counted seconds (perf record -a, cpu-clock, DIR/CASE-ROUND.data:
+# perf report reads them) and says per run, and per case as medians, the hop's CPU per
+# received frame (the samples under the veth's NAPI poll of in0, or out0 for replies:
+# its XDP, the skbs, tc, conntrack, NAT, forwarding, the transmit; not the sink's poll)
+# and the part of it in the normaliser's programs (their own samples: what sampling
+# sees of them, first reads of the packet's cache lines included).
+#
 # Usage: middleboxes/xdp/hop-bench.sh  (env: B build dir, NZ_BASE another build dir
-# for the nzb- cases, ROUNDS 5, SECONDS_ 3,
+# for the nzb- cases, ROUNDS 5, SECONDS_ 3, PERF,
 # FLOWS 16, THREADS = CPUs, CASES: a subset of the hops, in that order; JSON a
 # file for the figures: per hop the median and each round's received and
 # generated pps, the program's ns per run; what `qasm-bench run xdp` reads).
@@ -82,6 +92,8 @@ export QASM_BUILD=${B:-build}
 netns_require_root hop-bench.sh
 . tests/integration/mbox_lib.sh
 ROUNDS=${ROUNDS:-5} SECS=${SECONDS_:-3} FLOWS=${FLOWS:-16} THREADS=${THREADS:-$(nproc)}
+[ -z "${PERF:-}" ] || { command -v perf >/dev/null && mkdir -p "$PERF" && [ "$SECS" -ge 2 ]; } ||
+    { echo "FAIL: PERF=$PERF: needs perf (linux-perf), a directory and SECONDS_ >= 2"; exit 1; }
 [ -x "$B/qasm-xdp-hopgen" ] || { echo "SKIP: hop-bench.sh: qasm-xdp-hopgen not built (no BPF toolchain)"; exit 77; }
 STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
 trap 'sysctl -qw kernel.bpf_stats_enabled=$STATS_WAS; cleanup; netns_cleanup' EXIT
@@ -151,7 +163,7 @@ nz_register() {
     NZ_UP[$1]=1
     set -- "$1" "$2" "${3:-$FLOWS}"
     # (start's time bound is a test's: the trackers serve the whole run.)
-    TEST_PROC_TIMEOUT=$((ROUNDS * 10 * (SECS * 4 + 40) + 600)) start "trk$1" ip netns exec "$NS_H" "$B/qasm-tracker" --listen $H_IN_IP:$1 --ttl 1h
+    TEST_PROC_TIMEOUT=$((ROUNDS * 10 * (SECS * 4 + 40) + 600)) start "trk$1" ip netns exec "$NS_H" "$B/qasm-tracker" --listen $H_IN_IP:$1 --ttl 1h --max-per-ip 0
     wait_ns "$NS_H" "$1" tcp || { echo "FAIL: qasm-tracker on $1"; exit 1; }
     for i in $(seq 0 $(($3 - 1))); do
         in_c "$B/qasm-trackctl" --tracker $H_IN_IP:$1 report --odcid "$(printf '0d%04x%04x' "$1" "$i")" \
@@ -183,6 +195,31 @@ nz_check() {
     nz-parse) json_true "$T/nz.json" "$k['in_packets_received'] > 0 and $k['normalized'] == 0 and $k['first_address'] == 0" ;;
     esac && json_true "$T/nz.json" "$k['unknown_dcid'] == 0 and $k['normalized_by_address'] == 0 and $k['store_failed'] == 0" && [ "$first" -ge 1 ] && [ "$first" = "$n" ] ||
         { echo "FAIL: $1: the normaliser did not do its part: $NZ_LINE"; exit 1; }
+}
+
+# perf_ns FILE RX: from one run's profile, the hop's and the normaliser's programs' CPU ns per
+# received frame (RX a second): their shares of all samples x CPUs / RX. The hop: samples
+# under veth_poll (in0's NAPI, or out0's for replies) less those under veth_xdp_rcv_skb (the
+# sink's poll: the veth it forwards to takes skbs, the hop's own takes XDP frames).
+perf_ns() {
+    perf report -i "$1" --children --sort sym --stdio -g none 2>/dev/null |
+        python3 -c '
+import re, sys
+rx, ncpu = float(sys.argv[1]), int(sys.argv[2])
+poll = skb = prog = 0.0
+for line in sys.stdin:
+    m = re.match(r"\s*([\d.]+)%\s+([\d.]+)%\s+\[k\]\s+(\S+)", line)
+    if not m:
+        continue
+    children, self_, sym = float(m.group(1)), float(m.group(2)), m.group(3)
+    if sym == "veth_poll":
+        poll = children
+    elif sym == "veth_xdp_rcv_skb":
+        skb = children
+    elif re.match(r"bpf_prog_[0-9a-f]+_qasm_nz_", sym):
+        prog += self_
+ns = lambda share: share / 100 * ncpu * 1e9 / rx if rx else 0
+print("%.1f %.1f" % (ns(poll - skb), ns(prog)))' "$2" "$(nproc)"
 }
 
 # hop_up NAME / hop_down NAME: the hop of one case.
@@ -228,7 +265,7 @@ NZ_CASES=""
 [ -x "$B/qasm-normalize" ] && NZ_CASES="nz-idle nz-home nz-migrated"
 CASES=${CASES:-ceiling kernel-fwd kernel-nat $NZ_CASES packet xdp}
 for c in $CASES; do case $c in nz-* | nzb-*) nz_register "${NZ_TRK[$c]}" "${NZ_FIRST0[$c]}" "${NZ_N[$c]:-}" ;; esac; done
-declare -A RX=() TX=()
+declare -A RX=() TX=() HOPNS=() PROGNS=()
 echo "# hop-bench: $ROUNDS rounds x ${SECS} s per hop, $FLOWS flows, $THREADS generating threads; $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg) at start"
 REVERSED=$(echo $CASES | tr ' ' '\n' | tac | tr '\n' ' ')
 for r in $(seq "$ROUNDS"); do
@@ -238,6 +275,10 @@ for r in $(seq "$ROUNDS"); do
     [ $((r % 2)) = 0 ] && order=$REVERSED
     for c in $order; do
         hop_up $c
+        # PERF=DIR: a CPU profile of each round's counted seconds (perf record -a, cpu-clock).
+        perf_pid=""
+        [ -n "${PERF:-}" ] && { (sleep 1.5 && exec perf record -q -e cpu-clock -F 2999 -a -g \
+            -o "$PERF/$c-$r.data" -- sleep $((SECS - 1)) 2>/dev/null) & perf_pid=$!; }
         case $c in
         ceiling) out=$(gen "$NS_H" in0) ;;
         kernel-nat-reply) out=$(gen_reply 20000) || exit 1 ;;
@@ -245,10 +286,16 @@ for r in $(seq "$ROUNDS"); do
         nz-* | nzb-*) out=$(gen "$NS_S" s0 --dcid-per-flow) ;;
         *) out=$(gen "$NS_S" s0) ;;
         esac
+        [ -n "$perf_pid" ] && wait "$perf_pid"
         hop_down $c
         rx=$(echo "$out" | json /dev/stdin "d['received_pps']") || { echo "FAIL: $c: $out"; exit 1; }
         tx=$(echo "$out" | json /dev/stdin "d['sent_pps']")
         echo "round $r $c: received $rx pps, generated $tx pps"
+        if [ -n "$perf_pid" ]; then
+            read -r hop_ns prog_ns < <(perf_ns "$PERF/$c-$r.data" "$rx")
+            echo "  profile: the hop $hop_ns CPU ns per received frame, the normaliser's programs $prog_ns"
+            HOPNS[$c]="${HOPNS[$c]:-} $hop_ns" PROGNS[$c]="${PROGNS[$c]:-} $prog_ns"
+        fi
         [ $c = xdp ] && echo "  xdp counters: $(json "$T/mb-xdp.json" "{k: v for k, v in d['xdp'].items() if v}")"
         [ $c = packet ] && echo "  packet backend: $(json "$T/mb-packet.json" "d['packet']")"
         case $c in nz-* | nzb-*) echo "  normaliser: $NZ_LINE" ;; esac
@@ -288,6 +335,13 @@ done
 for c in $CASES; do
     case $c in nz-*) [[ " $CASES " == *" ${c/nz-/nzb-} "* ]] && paired $c ${c/nz-/nzb-} ;; esac
 done
+
+# PERF: the medians over the rounds of the hop's CPU per received frame and of the programs'.
+[ -n "${PERF:-}" ] && [ "$ROUNDS" -gt 0 ] && for c in $CASES; do
+    echo "$c: profile: the hop $(echo ${HOPNS[$c]} | median) CPU ns per received frame (median)," \
+        "the normaliser's programs $(echo ${PROGNS[$c]} | median)"
+done
+
 
 # The program's own time per packet under this traffic (bpf_stats adds ~20 ns: its own run).
 sysctl -qw kernel.bpf_stats_enabled=1
