@@ -100,9 +100,9 @@ struct qasm_nz_dkey {
 #define QASM_NZ_CACHE_JIFFIES 16
 
 /* The flow cache's slots per CPU, 2^bits (--flow-cache): 4096 by default (96 bytes each),
- * 2^20 at most; 0 bits: no cache. */
+ * 65536 at most (6 MiB a CPU); 0 bits: no cache. */
 #define QASM_NZ_CACHE_BITS_DEFAULT 12
-#define QASM_NZ_CACHE_BITS_MAX 20
+#define QASM_NZ_CACHE_BITS_MAX 16
 #define QASM_NZ_SEEN_LAG_NS (QASM_NZ_SEEN_GRAIN_NS + 160000000ull)
 
 /* The generation bucket of a client address (16 bytes, IPv4 in the first 4; port in network

@@ -32,7 +32,7 @@ const char qasm_nz_usage[] =
     "  --max-conns N          connections in the kernel's maps (default 65536)\n"
     "  --flow-cache SLOTS     the flow cache's slots per CPU, each a flow's last\n"
     "                         decision (96 bytes): a power of two from 16 to\n"
-    "                         1048576, or 0 for none (default 4096)\n"
+    "                         65536, or 0 for none (default 4096)\n"
     "  --idle SECS            a connection without packets or records for SECS\n"
     "                         leaves the maps (default 120)\n"
     "  --hook HOOK            auto (default): tcx links (Linux 6.6+, they go with\n"
