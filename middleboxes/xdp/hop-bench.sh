@@ -342,7 +342,6 @@ done
         "the normaliser's programs $(echo ${PROGNS[$c]} | median)"
 done
 
-
 # The program's own time per packet under this traffic (bpf_stats adds ~20 ns: its own run).
 sysctl -qw kernel.bpf_stats_enabled=1
 hop_up xdp
