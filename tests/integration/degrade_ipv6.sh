@@ -41,7 +41,6 @@ mbox() {
     wait_json "$T/mb.json" "d['tracker']['up']"
 }
 logged() { grep -q -- "$2" "$T/$1.log"; }
-field() { echo "$1" | json /dev/stdin "d.get('$2', -1)"; }
 trk_stat() { "$B/qasm-trackctl" --tracker 127.0.0.1:$TRK --json stats | json /dev/stdin "d['$1']"; }
 
 echo "# QASM_TRACKER=127.0.0.1 only, tracker on IPv4 only"

@@ -11,6 +11,10 @@
 #   wait_bound PORT [tcp] wait until PORT is bound (UDP) / listening (TCP)
 #   wait_json FILE EXPR   wait until a stats JSON file exists and EXPR holds
 #   wait_stats NAME FILE EXPR  ask qasm-mbox NAME for fresh stats until EXPR holds
+#   field JSON KEY        a key of a JSON string (-1 when absent)
+#   lb_client_rtt MODE    a migrating client's extra flags through an lb in MODE (LB_RTT)
+#   lb_checks LABEL MODE CLIENT RC STATS  the lb's outcome for a client of 40 requests
+#                         migrating by port every 100 ms
 #   HOLD, HS_TIMEOUT, LINGER   values for --hold, qasm-udpdrive --handshake-timeout
 #                         and --linger that a loaded machine does not defeat
 # Bounds are generous (30 s and up) and scaled by QASM_TEST_SLOWDOWN; the
@@ -136,6 +140,34 @@ finish() {
     fi
     echo "all checks passed"
     exit 0
+}
+
+field() { echo "$1" | json /dev/stdin "d.get('$2', -1)"; }
+
+# lb_client_rtt MODE: sets LB_RTT, the client's extra flags. Aware modes: a new path's
+# validation may take 3 x the first PTO (~100 ms with the 10 ms default initial RTT), and a
+# PATH_RESPONSE slower than that on a busy machine would fail it; default mode keeps the 10 ms,
+# so a broken path fails before the next migration.
+lb_client_rtt() {
+    LB_RTT=()
+    [ "$1" = default ] || LB_RTT=(--initial-rtt 100ms)
+}
+
+# lb_checks LABEL MODE CLIENT RC STATS: default breaks the migrated paths (the other backend;
+# ngtcp2 falls back to its old path when the new one fails validation, so the requests may
+# still complete: the broken migration shows in the path counts), aware keeps the backend.
+lb_checks() {
+    local l=$1 mode=$2 c=$3 rc=$4 s=$5
+    if [ "$mode" = default ]; then
+        check "${l}default: migrated paths broke (sent to the other backend)" \
+            "$rc != 0 || $(field "$c" path_validation_failed) > 0"
+        return
+    fi
+    check "$l$mode: every request answered" "$rc == 0 && $(field "$c" requests_ok) == 40"
+    # (a validation the next migration overtook on a busy machine is abandoned, not failed)
+    check "$l$mode: every migrated path validated" \
+        "$(field "$c" path_validation_failed) - $(field "$c" path_validation_aborted) == 0"
+    check "$l$mode: one LB entry for the connection" "$(json "$s" "d['mappings_created']") == 1"
 }
 
 # One line of the middlebox's stats worth seeing in a log.

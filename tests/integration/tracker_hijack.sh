@@ -34,7 +34,6 @@ start srva "$B/qasm-h3-server" --listen 127.0.0.1:$SRV --idle-timeout 10s --no-j
 start srvb "$B/qasm-h3-server" --listen 127.0.0.1:$SRV2 --idle-timeout 10s --no-json --secret $RESET
 wait_bound $SRV && wait_bound $SRV2 || exit 1
 
-field() { echo "$1" | json /dev/stdin "d.get('$2', -1)"; }
 
 for fn in nat ratelimit lb; do
     case $fn in
