@@ -531,14 +531,15 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ---- load, attach, detach ---- */
 
-/* The maps' bounds from --max-conns, and the flow cache's from --flow-cache (set before load:
- * the per-CPU cache is allocated then). */
+/* The maps' bounds from --max-conns, and the flow cache's from --flow-cache and this kernel's
+ * tick (set before load: the per-CPU cache is allocated then). */
 static int size_maps(struct nz *z)
 {
     uint32_t n = z->o.max_conns, bits = z->o.cache_bits;
     __typeof__(z->skel->maps) *mp = &z->skel->maps;
     z->skel->rodata->qasm_nz_cache_bits = bits;
-    int rc = bpf_map__set_max_entries(mp->cache, bits ? 1u << bits : 1);
+    z->skel->rodata->qasm_nz_cache_jiffies = qasm_nz_lifetime_jiffies(qasm_nz_tick_ns());
+    int rc = bpf_map__set_max_entries(mp->cache, qasm_nz_cache_sets(bits));
     rc = rc ? rc : bpf_map__set_max_entries(mp->conns, n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->firsts, n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->dcids, 8 * n);

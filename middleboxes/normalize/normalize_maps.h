@@ -87,23 +87,61 @@ struct qasm_nz_dkey {
 /*
  * The programs' per-CPU flow cache (qasm_normalize.bpf.c, "the flow
  * cache"): what the full path decided for a 5-tuple and DCID is reused
- * for at most QASM_NZ_CACHE_JIFFIES (160 ms at the smallest HZ, 100), and
+ * for at most QASM_NZ_CACHE_LIFETIME_NS, and
  * only while the generation of the client address's bucket is what it
  * was when the decision was made. Whoever changes what a decision rests on
  * bumps generations afterwards: userspace and the programs the buckets of
  * a connection's first and current addresses when they create, remove or
  * move it, userspace every bucket when a server's CID length changes. A connection's `last_seen` is then
- * refreshed by a packet at least every QASM_NZ_CACHE_JIFFIES, so it lags by
- * at most QASM_NZ_SEEN_LAG_NS, which the idle sweep adds to --idle.
+ * refreshed by a packet at least every QASM_NZ_CACHE_LIFETIME_NS, so it lags
+ * by at most QASM_NZ_SEEN_LAG_NS, which the idle sweep adds to --idle.
  */
 #define QASM_NZ_GEN_BUCKETS 4096
-#define QASM_NZ_CACHE_JIFFIES 16
+#define QASM_NZ_CACHE_LIFETIME_NS 250000000ull
 
-/* The flow cache's slots per CPU, 2^bits (--flow-cache): 4096 by default (96 bytes each),
- * 65536 at most (6 MiB a CPU); 0 bits: no cache. */
+/* The lifetime in ticks of the coarse clock (the programs count in bpf_jiffies64: 1 to 10 ms a
+ * tick, HZ 1000 to 100): what the loader sets before load, from the tick's length in ns. */
+static inline __u32 qasm_nz_lifetime_jiffies(__u64 tick_ns)
+{
+    __u64 n = QASM_NZ_CACHE_LIFETIME_NS / (tick_ns ? tick_ns : 1000000);
+    return n ? (__u32)n : 1;
+}
+
+/* The flow cache's slots per CPU, 2^bits (--flow-cache): 4096 by default (100 bytes each),
+ * 65536 at most (6.25 MiB a CPU); 0 bits: no cache. The slots are in sets of
+ * 2^QASM_NZ_CACHE_WAYS_LOG (two-way set associative): a 5-tuple may take either slot of its set. */
 #define QASM_NZ_CACHE_BITS_DEFAULT 12
+#define QASM_NZ_CACHE_BITS_MIN 4
 #define QASM_NZ_CACHE_BITS_MAX 16
-#define QASM_NZ_SEEN_LAG_NS (QASM_NZ_SEEN_GRAIN_NS + 160000000ull)
+#define QASM_NZ_CACHE_WAYS_LOG 1
+
+/* The cache map's entries (sets) for 2^|bits| slots (1 for no cache: a map needs one). */
+static inline __u32 qasm_nz_cache_sets(__u32 bits)
+{
+    return bits ? 1u << (bits - QASM_NZ_CACHE_WAYS_LOG) : 1;
+}
+
+/* A packet's flow cache key: its endpoints as the wire has them (16-byte addresses, IPv4 in the
+ * first 4; ports in network order), its family and direction, the same in the programs and in
+ * the tests. */
+static inline void qasm_nz_cache_key(__u64 key[5], const __u8 *saddr, const __u8 *daddr,
+                                     __u16 sport, __u16 dport, __u8 family, int egress)
+{
+    __builtin_memcpy(&key[0], saddr, 16);
+    __builtin_memcpy(&key[2], daddr, 16);
+    key[4] = sport | (__u64)dport << 16 | (__u64)family << 32 | (__u64)egress << 40;
+}
+
+/* The set of |key| among the 2^|bits| slots' sets (|bits| at least QASM_NZ_CACHE_BITS_MIN). */
+static inline __u32 qasm_nz_cache_set(const __u64 key[5], __u32 bits)
+{
+    __u64 h = key[0] ^ key[1] ^ key[2] ^ key[3] ^ key[4];
+    h ^= h >> 32;
+    return (__u32)((h * 0x9e3779b97f4a7c15ull) >> (64 - bits + QASM_NZ_CACHE_WAYS_LOG));
+}
+/* The grain, the cache's lifetime and a tick (10 ms at HZ 100) for where in it a decision was
+ * taken. */
+#define QASM_NZ_SEEN_LAG_NS (QASM_NZ_SEEN_GRAIN_NS + QASM_NZ_CACHE_LIFETIME_NS + 10000000ull)
 
 /* The generation bucket of a client address (16 bytes, IPv4 in the first 4; port in network
  * order), the same in the programs and in userspace. */

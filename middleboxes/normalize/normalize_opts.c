@@ -83,7 +83,7 @@ static int one(struct qasm_nz_opts *o, int c, const char *a, char *err, size_t e
     case O_CACHE:
         if (qasm_parse_flag_u64(&u, "flow-cache", a, 0, 1u << QASM_NZ_CACHE_BITS_MAX, err, errlen) < 0)
             return -1;
-        if ((u & (u - 1)) || (u && u < 16))
+        if ((u & (u - 1)) || (u && u < 1u << QASM_NZ_CACHE_BITS_MIN))
             return qasm_parse_errf(err, errlen,
                                    "--flow-cache: expected 0 or a power of two from 16, got '%s'", a);
         o->cache_bits = u ? (unsigned)__builtin_ctzll(u) : 0;

@@ -7,6 +7,7 @@
 #define QASM_NZ_KEYS_H
 
 #include <string.h>
+#include <time.h>
 
 #include "addr.h"
 #include "middleboxes/io/xdp_io.h"
@@ -22,6 +23,27 @@ static inline struct qasm_nz_pair qasm_nz_pair_of(const struct qasm_addr *client
     qasm_xdp_addr(server, k.server, &k.server_port);
     k.family = (__u8)client->family;
     return k;
+}
+
+/* The length of a tick of the coarse clock, which the programs' bpf_jiffies64 counts (0: not
+ * known). */
+static inline __u64 qasm_nz_tick_ns(void)
+{
+    struct timespec r;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &r) != 0)
+        return 0;
+    return (__u64)r.tv_sec * 1000000000u + (__u64)r.tv_nsec;
+}
+
+/* The flow cache's key of a packet from |src| to |dst| (|egress|: a reply, seen by egress). */
+static inline void qasm_nz_cache_key_of(__u64 key[5], const struct qasm_addr *src,
+                                        const struct qasm_addr *dst, int egress)
+{
+    __u8 s[16], d[16];
+    __u16 sport, dport;
+    qasm_xdp_addr(src, s, &sport);
+    qasm_xdp_addr(dst, d, &dport);
+    qasm_nz_cache_key(key, s, d, sport, dport, src->family, egress);
 }
 
 #endif

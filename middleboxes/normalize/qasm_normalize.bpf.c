@@ -280,15 +280,26 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, i
  * of its client address's bucket is what it was before the full path
  * looked anything up (normalize_maps.h: whoever changes what a decision
  * rests on bumps generations afterwards), and for
- * QASM_NZ_CACHE_JIFFIES at most, so that the full path still refreshes
+ * QASM_NZ_CACHE_LIFETIME_NS at most, so that the full path still refreshes
  * each connection's `last_seen`. Unknown DCIDs, holds, unattested
  * addresses and long headers are never cached.
+ *
+ * The slots are in sets of two (two-way set associative): a 5-tuple's
+ * decision may be in either slot of its set, so two busy flows whose keys
+ * hash to one set both keep theirs (in a direct-mapped cache they would
+ * take turns evicting each other). A new decision goes where the same key was, else
+ * into an empty or expired slot, else into the one filled less recently
+ * (no write on a hit).
  */
 __u32 qasm_nz_gens[QASM_NZ_GEN_BUCKETS];
 
-/* log2 of the slots per CPU (direct-mapped by the 5-tuple), 0: no cache: set by userspace
- * before load (--flow-cache), with the map's size. */
+/* log2 of the slots per CPU, 0: no cache: set by userspace before load (--flow-cache), with
+ * the map's size (qasm_nz_cache_sets()). */
 const volatile __u32 qasm_nz_cache_bits = QASM_NZ_CACHE_BITS_DEFAULT;
+
+/* QASM_NZ_CACHE_LIFETIME_NS in jiffies: set by userspace before load (qasm_nz_lifetime_jiffies());
+ * this default is HZ 100's. */
+const volatile __u32 qasm_nz_cache_jiffies = 25;
 
 enum { K_FIRST = 1, K_NORMALISE, K_PASS, K_REWRITE, K_REWRITE_NEIGH };
 
@@ -304,8 +315,14 @@ struct cached {
     __u8 addr[16];
 };
 
-QASM_BPF_MAP(cache, BPF_MAP_TYPE_PERCPU_ARRAY, 1u << QASM_NZ_CACHE_BITS_DEFAULT, __u32,
-             struct cached, 0);
+struct cache_set {
+    struct cached way[2];
+    __u32 older;    /* the way filled less recently: the next new key's when both are recent */
+    __u32 pad;
+};
+
+QASM_BPF_MAP(cache, BPF_MAP_TYPE_PERCPU_ARRAY, 1u << (QASM_NZ_CACHE_BITS_DEFAULT - 1), __u32,
+             struct cache_set, 0);
 
 /* A packet's look at the cache: its key and its bucket's generation, read before any lookup. */
 struct probe {
@@ -313,7 +330,8 @@ struct probe {
     __u64 jiffy;
     __u32 gen;
     const __u8 *dcid;    /* ingress: the 20 bytes after the first one, in the packet */
-    struct cached *slot; /* NULL: not cached (a long header, bytes outside the linear part) */
+    struct cache_set *set; /* NULL: not cached (a long header, bytes outside the linear part) */
+    __u32 way;           /* where in it the full path's decision goes */
 };
 
 static __always_inline __u32 gen_of(__u32 bucket)
@@ -328,6 +346,43 @@ static __always_inline void bump(const __u8 *addr, __u16 port)
                          1);
 }
 
+static __always_inline int same_key(const struct cached *c, const struct probe *pr)
+{
+    return ((c->key[0] ^ pr->key[0]) | (c->key[1] ^ pr->key[1]) | (c->key[2] ^ pr->key[2]) |
+            (c->key[3] ^ pr->key[3]) | (c->key[4] ^ pr->key[4])) == 0;
+}
+
+/* Whether |c| holds a decision made recently enough (whatever its key). */
+static __always_inline int recent(const struct cached *c, const struct probe *pr)
+{
+    return c->jiffy && pr->jiffy - c->jiffy < qasm_nz_cache_jiffies;
+}
+
+/* Whether |c| holds a decision for |pr|'s packet that still stands. */
+static __always_inline int decides(const struct cached *c, const struct probe *pr, int egress)
+{
+    if (!recent(c, pr) || c->gen != pr->gen || !same_key(c, pr))
+        return 0;
+    return egress || (c->dlen >= 1 && c->dlen <= CID_MAX &&
+                      qasm_bpf_cid_same(pr->dcid, c->dcid, c->dlen));
+}
+
+/* The way of |s| a new decision for |pr| goes to: its key's, else an empty or expired one, else
+ * the one filled less recently. (Another key's generation is its own bucket's, not |pr|'s: not
+ * looked at here.) */
+static __always_inline __u32 victim(const struct cache_set *s, const struct probe *pr)
+{
+    if (same_key(&s->way[0], pr))
+        return 0;
+    if (same_key(&s->way[1], pr))
+        return 1;
+    if (!recent(&s->way[0], pr))
+        return 0;
+    if (!recent(&s->way[1], pr))
+        return 1;
+    return s->older & 1;
+}
+
 /*
  * |p|'s slot, when it holds a decision for it that still stands; NULL
  * otherwise, |pr| then says where the full path's decision goes (a short
@@ -338,8 +393,10 @@ static __always_inline struct cached *probe(struct __sk_buff *skb, const struct 
 {
     void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
     __u32 off = p->payload_off, need = egress ? 1 : QUIC_SHORT_MIN, bits = qasm_nz_cache_bits;
-    pr->slot = NULL;
-    if (!bits || bits > QASM_NZ_CACHE_BITS_MAX || off >= MAX_OFF || p->plen < need)
+    pr->set = NULL;
+    pr->way = 0; /* defined on every path: the compiler may store it on any */
+    if (bits < QASM_NZ_CACHE_BITS_MIN || bits > QASM_NZ_CACHE_BITS_MAX || off >= MAX_OFF ||
+        p->plen < need)
         return NULL;
     asm volatile("" : "+r"(off)); /* the mask below is not folded into the check above: */
     const __u8 *q = data + (off & (MAX_OFF - 1)); /* the verifier needs the bound on q */
@@ -348,26 +405,21 @@ static __always_inline struct cached *probe(struct __sk_buff *skb, const struct 
     if (q[0] & 0x80)
         return NULL;
     pr->dcid = q + 1;
-    __builtin_memcpy(&pr->key[0], p->saddr, 16);
-    __builtin_memcpy(&pr->key[2], p->daddr, 16);
-    pr->key[4] = p->sport | (__u64)p->dport << 16 | (__u64)p->family << 32 | (__u64)egress << 40;
+    qasm_nz_cache_key(pr->key, p->saddr, p->daddr, p->sport, p->dport, p->family, egress);
     pr->jiffy = bpf_jiffies64();
     pr->gen = gen_of(egress ? qasm_nz_bucket(p->daddr, p->dport)
                             : qasm_nz_bucket(p->saddr, p->sport));
-    __u64 h = pr->key[0] ^ pr->key[1] ^ pr->key[2] ^ pr->key[3] ^ pr->key[4];
-    h ^= h >> 32;
-    __u32 idx = (__u32)((h * 0x9e3779b97f4a7c15ull) >> (64 - bits));
-    struct cached *c = bpf_map_lookup_elem(&cache, &idx);
-    pr->slot = c;
-    if (!c || !c->jiffy || pr->jiffy - c->jiffy >= QASM_NZ_CACHE_JIFFIES ||
-        c->gen != pr->gen ||
-        ((c->key[0] ^ pr->key[0]) | (c->key[1] ^ pr->key[1]) | (c->key[2] ^ pr->key[2]) |
-         (c->key[3] ^ pr->key[3]) | (c->key[4] ^ pr->key[4])) != 0)
+    __u32 idx = qasm_nz_cache_set(pr->key, bits);
+    struct cache_set *s = bpf_map_lookup_elem(&cache, &idx);
+    pr->set = s;
+    if (!s)
         return NULL;
-    if (!egress && (c->dlen < 1 || c->dlen > CID_MAX ||
-                    !qasm_bpf_cid_same(pr->dcid, c->dcid, c->dlen)))
-        return NULL;
-    return c;
+    if (decides(&s->way[0], pr, egress))
+        return &s->way[0];
+    if (decides(&s->way[1], pr, egress))
+        return &s->way[1];
+    pr->way = victim(s, pr);
+    return NULL;
 }
 
 /* The full path's decision |action| for |pr|'s packet (|cid|: ingress's DCID; |addr|:|port|:
@@ -375,9 +427,11 @@ static __always_inline struct cached *probe(struct __sk_buff *skb, const struct 
 static __always_inline void fill(struct probe *pr, const struct qasm_xdp_cid *cid, __u8 action,
                                  const __u8 *addr, __u16 port)
 {
-    struct cached *c = pr->slot;
-    if (!c)
+    struct cache_set *s = pr->set;
+    if (!s)
         return;
+    struct cached *c = pr->way ? &s->way[1] : &s->way[0];
+    s->older = !pr->way;
     __builtin_memcpy(c->key, pr->key, sizeof(c->key));
     c->jiffy = pr->jiffy;
     c->gen = pr->gen;

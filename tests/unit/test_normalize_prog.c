@@ -46,6 +46,24 @@ int main(void)
 
 static struct qasm_normalize *skel;
 
+/* The programs opened, sized as qasm-normalize sizes them (a flow cache of 2^|bits| slots per
+ * CPU, its lifetime in this kernel's ticks) and loaded; NULL, errno set, when they cannot be. */
+static struct qasm_normalize *open_and_load(uint32_t bits)
+{
+    struct qasm_normalize *s = qasm_normalize__open();
+    if (!s)
+        return NULL;
+    s->rodata->qasm_nz_cache_bits = bits;
+    s->rodata->qasm_nz_cache_jiffies = qasm_nz_lifetime_jiffies(qasm_nz_tick_ns());
+    int rc = bpf_map__set_max_entries(s->maps.cache, qasm_nz_cache_sets(bits));
+    if (rc == 0 && qasm_normalize__load(s) == 0)
+        return s;
+    int err = errno;
+    qasm_normalize__destroy(s);
+    errno = err;
+    return NULL;
+}
+
 static struct qasm_addr A(const char *s)
 {
     struct qasm_addr a;
@@ -355,22 +373,20 @@ static void set_last_seen(uint64_t t)
 /* The coarse clock's tick: a jiffy (the flow cache's unit of time). */
 static uint64_t jiffy_ns(void)
 {
-    struct timespec r;
-    clock_getres(CLOCK_MONOTONIC_COARSE, &r);
-    return (uint64_t)r.tv_sec * 1000000000u + (uint64_t)r.tv_nsec;
+    return qasm_nz_tick_ns();
 }
 
 /* Whether a decision the flow cache took at |t| (coarse_ns()) still serves now (a jiffy spare:
  * the program's clock and this one tick apart). A busy machine may have slept past it. */
 static int cache_serves(uint64_t t)
 {
-    return coarse_ns() - t < (QASM_NZ_CACHE_JIFFIES - 2) * jiffy_ns();
+    return coarse_ns() - t < (skel->rodata->qasm_nz_cache_jiffies - 2) * jiffy_ns();
 }
 
 /* Past the flow cache's lifetime: its decisions are taken again by the full path. */
 static void cache_expire(void)
 {
-    uint64_t ns = (QASM_NZ_CACHE_JIFFIES + 2) * jiffy_ns();
+    uint64_t ns = (skel->rodata->qasm_nz_cache_jiffies + 2) * jiffy_ns();
     struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
     nanosleep(&ts, NULL);
 }
@@ -378,7 +394,7 @@ static void cache_expire(void)
 /*
  * A packet moves `last_seen` (the coarse clock) only when it is more than
  * the grain behind. Packets the flow cache decides do not write it; the
- * cache serves a decision for at most QASM_NZ_CACHE_JIFFIES, then the full
+ * cache serves a decision for at most QASM_NZ_CACHE_LIFETIME_NS, then the full
  * path refreshes it.
  */
 static void test_last_seen_grain(void **state)
@@ -455,15 +471,13 @@ static void test_cache_serves_ipv6(void **state)
 }
 
 /* The programs loaded with a flow cache of 2^|bits| slots per CPU (0: none), as
- * qasm-normalize --flow-cache loads them; the maps then cleared as setup() does. */
+ * qasm-normalize loads them (--flow-cache, the lifetime in this kernel's ticks); the maps then
+ * cleared as setup() does. */
 static void reload(uint32_t bits)
 {
     qasm_normalize__destroy(skel);
-    skel = qasm_normalize__open();
+    skel = open_and_load(bits);
     assert_non_null(skel);
-    skel->rodata->qasm_nz_cache_bits = bits;
-    assert_int_equal(bpf_map__set_max_entries(skel->maps.cache, bits ? 1u << bits : 1), 0);
-    assert_int_equal(qasm_normalize__load(skel), 0);
     setup(NULL);
 }
 
@@ -476,6 +490,60 @@ static void test_cache_off(void **state)
     served("10.0.1.2:5000", "10.0.1.7:6000", "10.9.0.1:443", 0);
     reload(4);
     served("10.0.1.2:5000", "10.0.1.7:6000", "10.9.0.1:443", 1);
+    reload(QASM_NZ_CACHE_BITS_DEFAULT);
+}
+
+/* Another flow's reply from |server| to 10.0.2.1, from port |from| on, whose key falls in set
+ * |set| of 2^|bits| slots (UINT32_MAX: the first one's set, which |set| then says): its frame. */
+static struct frame reply_in_set(const char *server, uint16_t *from, uint32_t bits,
+                                 uint32_t *set)
+{
+    struct qasm_addr s = A(server);
+    for (;; (*from)++) {
+        assert_true(*from < 60000);
+        char client[32];
+        snprintf(client, sizeof(client), "10.0.2.1:%u", (unsigned)*from);
+        struct qasm_addr c = A(client);
+        __u64 key[5];
+        qasm_nz_cache_key_of(key, &s, &c, 1);
+        uint32_t k = qasm_nz_cache_set(key, bits);
+        if (*set == UINT32_MAX)
+            *set = k;
+        if (k == *set) {
+            (*from)++;
+            return mkframe(server, client, REPLY, sizeof(REPLY));
+        }
+    }
+}
+
+/*
+ * Two ways a set: three flows whose keys fall in one set of the smallest
+ * cache (16 slots, 8 sets): the first two are both served by it (a
+ * direct-mapped cache would have each take the other's slot), the third
+ * takes the slot filled less recently, and so on. Other flows' replies
+ * (no connection's: passed, decided as such).
+ */
+static void test_cache_two_ways(void **state)
+{
+    (void)state;
+    reload(QASM_NZ_CACHE_BITS_MIN);
+    uint16_t port = 1000;
+    uint32_t set = UINT32_MAX;
+    struct frame f[3];
+    for (int i = 0; i < 3; i++)
+        f[i] = reply_in_set("10.9.0.1:443", &port, QASM_NZ_CACHE_BITS_MIN, &set);
+    /* The flows in turn, and how many of their packets the cache decided by then. */
+    static const struct {
+        int flow;
+        uint64_t cached;
+    } steps[] = {{0, 0}, {1, 0}, {0, 1}, {1, 2}, {2, 2}, {1, 3}, {0, 3}, {2, 4}, {0, 5}};
+    uint64_t t = coarse_ns();
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        expect(skel->progs.qasm_nz_egress, &f[steps[i].flow], TC_ACT_OK, NULL);
+        if (cache_serves(t))
+            assert_int_equal(counter(QASM_NZ_C_CACHED), steps[i].cached);
+    }
+    assert_true(counter(QASM_NZ_C_CACHED) <= 5);
     reload(QASM_NZ_CACHE_BITS_DEFAULT);
 }
 
@@ -947,7 +1015,7 @@ static void test_truncated_ipv6(void **state)
  * duration the kernel measured, harness included. |full|: the client
  * address whose bucket's generation is bumped before each run (as a change
  * to its connection would), so that the full path decides each packet;
- * NULL: the flow cache decides all but the first (and one per 16 jiffies),
+ * NULL: the flow cache decides all but the first (and one per its lifetime),
  * which the `fast_path` counter must show.
  */
 static void cost(const char *what, struct bpf_program *prog, const struct frame *in, int act,
@@ -978,7 +1046,7 @@ static void cost(const char *what, struct bpf_program *prog, const struct frame 
     if (full)
         assert_int_equal(cached, 0);
     else
-        assert_true(cached * 2 >= n); /* at most one miss per run, and one per 16 jiffies */
+        assert_true(cached * 2 >= n); /* at most one miss per run, and one per lifetime */
 }
 
 /* The cost per packet of each path, decided by the full path and by the flow cache. */
@@ -1020,7 +1088,7 @@ static int prepare(void)
     /* One CPU for the whole run: the flow cache is per CPU, so whether a packet finds the
      * decision an earlier one left does not depend on where the scheduler ran it. */
     bpft_one_cpu("test_normalize_prog");
-    skel = qasm_normalize__open_and_load();
+    skel = open_and_load(QASM_NZ_CACHE_BITS_DEFAULT);
     return bpft_loaded("test_normalize_prog", skel, "tc programs");
 }
 
@@ -1045,6 +1113,7 @@ int main(void)
         cmocka_unit_test_setup(test_cache_connection_removed, setup),
         cmocka_unit_test_setup(test_cache_current_moves, setup),
         cmocka_unit_test_setup(test_cache_off, setup),
+        cmocka_unit_test_setup(test_cache_two_ways, setup),
         cmocka_unit_test_setup(test_hold, setup),
         cmocka_unit_test_setup(test_unknown_dcid_unchanged, setup),
         cmocka_unit_test_setup(test_unknown_dcid_held, setup),
