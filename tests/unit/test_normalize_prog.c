@@ -370,23 +370,17 @@ static void set_last_seen(uint64_t t)
                      0);
 }
 
-/* The coarse clock's tick: a jiffy (the flow cache's unit of time). */
-static uint64_t jiffy_ns(void)
-{
-    return qasm_nz_tick_ns();
-}
-
 /* Whether a decision the flow cache took at |t| (coarse_ns()) still serves now (a jiffy spare:
  * the program's clock and this one tick apart). A busy machine may have slept past it. */
 static int cache_serves(uint64_t t)
 {
-    return coarse_ns() - t < (skel->rodata->qasm_nz_cache_jiffies - 2) * jiffy_ns();
+    return coarse_ns() - t < (skel->rodata->qasm_nz_cache_jiffies - 2) * qasm_nz_tick_ns();
 }
 
 /* Past the flow cache's lifetime: its decisions are taken again by the full path. */
 static void cache_expire(void)
 {
-    uint64_t ns = (skel->rodata->qasm_nz_cache_jiffies + 2) * jiffy_ns();
+    uint64_t ns = (skel->rodata->qasm_nz_cache_jiffies + 2) * qasm_nz_tick_ns();
     struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
     nanosleep(&ts, NULL);
 }
