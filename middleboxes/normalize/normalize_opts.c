@@ -31,7 +31,7 @@ const char qasm_nz_usage[] =
     "                         (default 2ms; units ns, us, ms, s)\n"
     "  --max-conns N          connections in the kernel's maps (default 65536)\n"
     "  --flow-cache SLOTS     the flow cache's slots per CPU, each a flow's last\n"
-    "                         decision (96 bytes): a power of two from 16 to\n"
+    "                         decision (100 bytes): a power of two from 16 to\n"
     "                         65536, or 0 for none (default 4096)\n"
     "  --idle SECS            a connection without packets or records for SECS\n"
     "                         leaves the maps (default 120)\n"
