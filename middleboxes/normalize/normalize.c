@@ -486,7 +486,7 @@ static void stats_fill(struct qasm_json *j, void *ud)
     qasm_json_str(j, "inside", z->o.inside);
     qasm_json_str(j, "mode", z->o.mode == QASM_NZ_REACTIVE ? "reactive" : "proactive");
     qasm_json_bool(j, "tracker_up", qasm_tsess_is_up(z->s));
-    qasm_json_u64(j, "flow_cache_slots", z->o.cache_bits ? 1ull << z->o.cache_bits : 0);
+    qasm_json_u64(j, "flow_cache_slots", qasm_nz_cache_slots(z->o.cache_bits));
     qasm_nz_hook_json(&z->hook, j, accounting_on(z));
     u64s(j, "kernel", knames, k, QASM_NZ_C_MAX);
     static const char *const names[] = {
@@ -535,11 +535,9 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
  * tick (set before load: the per-CPU cache is allocated then). */
 static int size_maps(struct nz *z)
 {
-    uint32_t n = z->o.max_conns, bits = z->o.cache_bits;
+    uint32_t n = z->o.max_conns;
     __typeof__(z->skel->maps) *mp = &z->skel->maps;
-    z->skel->rodata->qasm_nz_cache_bits = bits;
-    z->skel->rodata->qasm_nz_cache_jiffies = qasm_nz_lifetime_jiffies(qasm_nz_tick_ns());
-    int rc = bpf_map__set_max_entries(mp->cache, qasm_nz_cache_sets(bits));
+    int rc = qasm_nz_size_cache(z->skel, z->o.cache_bits);
     rc = rc ? rc : bpf_map__set_max_entries(mp->conns, n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->firsts, n);
     rc = rc ? rc : bpf_map__set_max_entries(mp->dcids, 8 * n);
@@ -648,7 +646,8 @@ int main(int argc, char **argv)
         char t[64];
         char cache[64] = "no flow cache";
         if (z.o.cache_bits)
-            snprintf(cache, sizeof(cache), "a flow cache of %u slots per CPU", 1u << z.o.cache_bits);
+            snprintf(cache, sizeof(cache), "a flow cache of %llu slots per CPU",
+                     (unsigned long long)qasm_nz_cache_slots(z.o.cache_bits));
         qasm_info("normalize: attached to %s (%s ingress and egress), %u connections at most, "
                   "%s; tracker %s", z.o.inside, qasm_nz_hook_name(&z.hook), z.o.max_conns, cache,
                   qasm_addr_format(t, sizeof(t), &z.o.tracker));

@@ -44,7 +44,6 @@ mbox() { # function mode [flags...]
     [ "$mode" = default ] || wait_json "$T/mb.json" "d['tracker']['up']" || true
 }
 
-
 # ---- NAT ----
 start srv "$B/qasm-h3-server" --listen 127.0.0.1:$SRV --idle-timeout 10s --no-json
 wait_bound $SRV || exit 1

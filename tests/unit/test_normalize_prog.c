@@ -53,10 +53,7 @@ static struct qasm_normalize *open_and_load(uint32_t bits)
     struct qasm_normalize *s = qasm_normalize__open();
     if (!s)
         return NULL;
-    s->rodata->qasm_nz_cache_bits = bits;
-    s->rodata->qasm_nz_cache_jiffies = qasm_nz_lifetime_jiffies(qasm_nz_tick_ns());
-    int rc = bpf_map__set_max_entries(s->maps.cache, qasm_nz_cache_sets(bits));
-    if (rc == 0 && qasm_normalize__load(s) == 0)
+    if (qasm_nz_size_cache(s, bits) == 0 && qasm_normalize__load(s) == 0)
         return s;
     int err = errno;
     qasm_normalize__destroy(s);
